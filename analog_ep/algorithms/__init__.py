@@ -1,0 +1,2 @@
+"""Learning algorithms: Equilibrium Propagation, backprop on the feed-forward twin, and the exact
+(implicit-differentiation) gradient used as EP's correctness reference."""

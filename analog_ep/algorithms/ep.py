@@ -1,0 +1,73 @@
+"""Equilibrium Propagation (Scellier & Bengio 2017; Laborieux et al. 2021).
+
+Phases: a free relaxation (beta = 0) to a fixed point ``s^0``; nudged relaxations of the total
+energy ``F = E + beta C`` that start from the stored free state. Estimators of ``dL/dtheta`` with
+``L = C(s^0)``:
+
+* centered:    (dE/dtheta(s^{+beta}) - dE/dtheta(s^{-beta})) / (2 beta)      error O(beta^2)
+* one_sided:   (dE/dtheta(s^{+beta}) - dE/dtheta(s^0)) / beta                 error O(beta)
+* random_sign: one-sided with a random sign of beta drawn per mini-batch      unbiased in sign
+
+``dE/dtheta`` is the synapses' correlate (contrastive Hebbian, local to each synapse).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import ConfigError
+from ..solvers import SolverStats
+
+ESTIMATORS = ("centered", "one_sided", "random_sign")
+
+
+def mse_cost(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample ``C = 1/2 ||s_L - y||^2``."""
+    return 0.5 * (output - target).pow(2).reshape(output.shape[0], -1).sum(1)
+
+
+@dataclass
+class EPResult:
+    grads: list[torch.Tensor]          # aligned with model.ep_parameters()
+    free: list[torch.Tensor]           # free fixed point
+    stats: dict[str, SolverStats]      # per phase: "free", "nudge+" / "nudge-"
+
+
+def nudge_betas(estimator: str, beta: float, generator: torch.Generator | None = None) -> list[float]:
+    if estimator == "centered":
+        return [beta, -beta]
+    if estimator == "one_sided":
+        return [beta]
+    if estimator == "random_sign":
+        sign = 1.0 if torch.rand((), generator=generator).item() < 0.5 else -1.0
+        return [sign * beta]
+    raise ConfigError(f"ep.estimator: unknown estimator {estimator!r}; valid: {', '.join(ESTIMATORS)}")
+
+
+def ep_gradient(model, x: torch.Tensor, target: torch.Tensor, init: list[torch.Tensor], solver,
+                *, beta: float, estimator: str, free_iters: int, nudge_iters: int, tol: float,
+                damping: float = 0.0, generator: torch.Generator | None = None) -> EPResult:
+    """Run the EP phases on one mini-batch and return the gradient estimate."""
+    with torch.no_grad():
+        const = model.const_drive(x)
+        free, st_free = solver(model, const, init, iters=free_iters, tol=tol, damping=damping)
+        stats = {"free": st_free}
+        betas = nudge_betas(estimator, beta, generator)
+        nudged = []
+        for b in betas:
+            s, st = solver(model, const, free, beta=b, target=target, iters=nudge_iters, tol=tol,
+                           damping=damping)
+            stats["nudge+" if b > 0 else "nudge-"] = st
+            nudged.append(s)
+        if len(betas) == 2:
+            g_hi = model.energy_grads(x, nudged[0])
+            g_lo = model.energy_grads(x, nudged[1])
+            scale = 1.0 / (betas[0] - betas[1])
+        else:
+            g_hi = model.energy_grads(x, nudged[0])
+            g_lo = model.energy_grads(x, free)
+            scale = 1.0 / betas[0]
+        grads = [(a - b) * scale for a, b in zip(g_hi, g_lo)]
+    return EPResult(grads, free, stats)

@@ -1,0 +1,233 @@
+"""YAML loading, ``--set`` overrides and type checking of the config dataclasses.
+
+Pure data: no torch. Every error is a :class:`ConfigError` naming the dotted key (and the file),
+the bad value, and what would be valid.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+
+from ..errors import ConfigError
+from .schema import RunConfig
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        inner = " | ".join(_type_name(a) for a in args)
+        return f"{inner} or null" if len(args) < len(get_args(tp)) else inner
+    if origin is list:
+        (arg,) = get_args(tp)
+        return f"list of {_type_name(arg)}"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _check(value: Any, tp: Any, key: str, where: str) -> Any:
+    """Return ``value`` converted to ``tp`` or raise ConfigError naming ``key``."""
+    origin = get_origin(tp)
+    bad = ConfigError(
+        f"{where}{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})"
+    )
+    if origin is Literal:
+        if value not in get_args(tp):
+            valid = ", ".join(str(a) for a in get_args(tp))
+            raise ConfigError(f"{where}{key}: invalid value {value!r}; valid: {valid}")
+        return value
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _check(value, a, key, where)
+            except ConfigError as e:
+                errors.append(e)
+        raise errors[0] if len(errors) == 1 else bad
+    if origin is list:
+        (arg,) = get_args(tp)
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        return [_check(v, arg, f"{key}[{i}]", where) for i, v in enumerate(value)]
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}{key}: expected a mapping of keys, got {value!r}")
+        return _build(tp, value, f"{key}.", where)
+    raise bad  # pragma: no cover - schema uses only the types above
+
+
+def _build(cls: type, data: dict, prefix: str, where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for k, v in data.items():
+        if k not in names:
+            valid = ", ".join(prefix + n for n in names)
+            raise ConfigError(f"{where}{prefix}{k}: unknown key; valid keys: {valid}")
+        kwargs[k] = _check(v, hints[k], prefix + k, where)
+    obj = cls(**kwargs)
+    return obj
+
+
+def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
+    """Value checks beyond types: ranges and cross-field rules."""
+
+    def need(cond: bool, key: str, msg: str) -> None:
+        if not cond:
+            value = cfg
+            for part in key.split("."):
+                value = getattr(value, part)
+            raise ConfigError(f"{where}{key}: {msg}, got {value!r}")
+
+    need(cfg.train.epochs >= 0, "train.epochs", "must be >= 0")
+    need(cfg.train.lr >= 0, "train.lr", "must be >= 0")
+    need(0 <= cfg.train.momentum < 1, "train.momentum", "must be in [0, 1)")
+    need(cfg.train.weight_decay >= 0, "train.weight_decay", "must be >= 0")
+    need(cfg.train.eval_every >= 1, "train.eval_every", "must be >= 1")
+    if cfg.train.layer_lrs is not None:
+        need(all(v >= 0 for v in cfg.train.layer_lrs), "train.layer_lrs", "must be >= 0")
+    need(cfg.data.batch_size >= 1, "data.batch_size", "must be >= 1")
+    need(cfg.data.train_size is None or cfg.data.train_size >= 1, "data.train_size", "must be >= 1 or null")
+    need(cfg.data.test_size is None or cfg.data.test_size >= 1, "data.test_size", "must be >= 1 or null")
+    need(len(cfg.data.shape) in (1, 2, 3) and all(d >= 1 for d in cfg.data.shape), "data.shape",
+         "must be 1 to 3 positive sizes such as [3, 32, 32]")
+    need(cfg.data.num_classes >= 2, "data.num_classes", "must be >= 2")
+    need(cfg.data.std_scale > 0, "data.std_scale", "must be > 0")
+    need(len(cfg.model.hidden) >= 1 and all(h >= 1 for h in cfg.model.hidden), "model.hidden",
+         "must be a non-empty list of positive widths such as [500, 200]")
+    n_syn = len(cfg.model.hidden) + 1
+    if cfg.model.gains is not None:
+        need(len(cfg.model.gains) == n_syn and all(g > 0 for g in cfg.model.gains), "model.gains",
+             f"must be {n_syn} positive numbers (one per weight layer)")
+    if cfg.train.layer_lrs is not None:
+        need(len(cfg.train.layer_lrs) == n_syn, "train.layer_lrs",
+             f"must have {n_syn} entries (one per weight layer)")
+    need(cfg.ep.beta > 0, "ep.beta", "must be > 0")
+    need(cfg.solver.free_iters >= 1, "solver.free_iters", "must be >= 1")
+    need(cfg.solver.nudge_iters >= 1, "solver.nudge_iters", "must be >= 1")
+    need(cfg.solver.tol >= 0, "solver.tol", "must be >= 0")
+    need(0 <= cfg.solver.damping < 1, "solver.damping", "must be in [0, 1)")
+    return cfg
+
+
+def from_dict(data: dict | None, where: str = "") -> RunConfig:
+    """Build and validate a RunConfig from a nested dict (as parsed from YAML)."""
+    data = data or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}top level must be a mapping of keys, got {type(data).__name__}")
+    return _validate(_build(RunConfig, data, "", where), where)
+
+
+def to_dict(cfg: RunConfig) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def dump_yaml(cfg: RunConfig) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def read_yaml(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: config file not found; pass an existing YAML file to --config")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: cannot read config file ({e.__class__.__name__}: {e})") from e
+    except yaml.YAMLError as e:
+        line = getattr(getattr(e, "problem_mark", None), "line", None)
+        at = f" at line {line + 1}" if line is not None else ""
+        raise ConfigError(f"{p}: invalid YAML{at}; fix the syntax") from e
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{p}: top level must be a mapping of keys, got {type(data).__name__}")
+    return data or {}
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Apply ``dotted.key=yaml_value`` strings to a nested dict (copied)."""
+    import copy
+
+    data = copy.deepcopy(data)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.epochs=5")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {key}: value {raw!r} is not valid YAML") from e
+        parts = key.split(".")
+        node = data
+        cls: Any = RunConfig
+        for i, part in enumerate(parts):
+            names = {f.name: f for f in dataclasses.fields(cls)}
+            prefix = ".".join(parts[:i])
+            if part not in names:
+                valid = ", ".join((prefix + "." if prefix else "") + n for n in names)
+                raise ConfigError(f"--set {key}: unknown key; valid keys: {valid}")
+            ftype = typing.get_type_hints(cls)[part]
+            if i == len(parts) - 1:
+                if dataclasses.is_dataclass(ftype):
+                    raise ConfigError(f"--set {key}: is a section; set one of its keys, e.g. {key}.{dataclasses.fields(ftype)[0].name}=...")
+                node[part] = value
+            else:
+                if not dataclasses.is_dataclass(ftype):
+                    raise ConfigError(f"--set {key}: {'.'.join(parts[:i + 1])} is not a section")
+                node = node.setdefault(part, {})
+                if not isinstance(node, dict):
+                    raise ConfigError(f"--set {key}: {'.'.join(parts[:i + 1])} is not a mapping")
+                cls = ftype
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                base: dict | None = None) -> RunConfig:
+    """Resolve a RunConfig: defaults <- ``base`` dict <- YAML file <- ``--set`` overrides."""
+    data = dict(base or {})
+    where = ""
+    if path is not None:
+        file_data = read_yaml(path)
+        data = _merge(data, file_data)
+        where = f"{path}: "
+        from_dict(data, where)  # check the file alone first so its errors name the file
+    data = apply_overrides(data, overrides or [])
+    return from_dict(data, "")
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out

@@ -1,0 +1,115 @@
+"""Frozen dataclasses: the one source of defaults for every component.
+
+Each field's comment-docstring (the string literal right after it) states its meaning and
+units; ``analog-ep`` reads these for the README's key reference. Dotted names such as
+``model.hidden`` address the fields of the nested sections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: Literal["hopfield_mlp"] = "hopfield_mlp"
+    """Network architecture: ``hopfield_mlp`` (layered Hopfield network, dense couplings)."""
+    hidden: list[int] = field(default_factory=lambda: [256])
+    """Widths of the hidden layers, input to output (units). The input and output widths come
+    from the dataset."""
+    activation: Literal["clamp", "hard_sigmoid"] = "clamp"
+    """Hidden-node nonlinearity: ``clamp`` = clip(x, 0, 1) (Scellier); ``hard_sigmoid`` =
+    clip(x/2, 0, 1) (Laborieux). The output node is linear."""
+    gains: Optional[list[float]] = None
+    """Per-synapse multipliers of the U(-1/sqrt(fan_in), 1/sqrt(fan_in)) initialization, one per
+    weight layer; null means 1 for every layer."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: Literal["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "synthetic"] = "digits"
+    """Dataset: ``digits`` (embedded scikit-learn 8x8 digits), ``mnist`` / ``fashion_mnist``
+    (IDX files in ``root``), ``cifar10`` / ``cifar100`` (python-pickle batches in ``root``),
+    ``synthetic`` (random tensors of ``shape``)."""
+    root: Optional[str] = None
+    """Folder holding the dataset files (IDX or CIFAR batches). Unused by digits and synthetic."""
+    train_size: Optional[int] = None
+    """Number of training examples to use (a fixed seeded subset); null = all."""
+    test_size: Optional[int] = None
+    """Number of test examples to use (a fixed seeded subset); null = all."""
+    batch_size: int = 32
+    """Mini-batch size (examples) for training and evaluation."""
+    shape: list[int] = field(default_factory=lambda: [1, 28, 28])
+    """Synthetic only: shape of one example, channels first, e.g. [3, 32, 32]."""
+    num_classes: int = 10
+    """Synthetic only: number of classes."""
+    normalize: Literal["standard", "unit"] = "standard"
+    """``standard``: (x - mean) / (std_scale * std) with the dataset's fixed per-channel
+    constants; ``unit``: pixels scaled to [0, 1]."""
+    std_scale: float = 1.0
+    """Multiplier of the std in standard normalization (DCHN papers use 3)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    """Number of passes over the training set."""
+    lr: float = 0.05
+    """Learning rate (per unit of estimated gradient)."""
+    layer_lrs: Optional[list[float]] = None
+    """Per-synapse learning rates, input side first; overrides ``lr`` when given."""
+    optimizer: Literal["sgd"] = "sgd"
+    """Weight optimizer: ``sgd`` (with momentum, optional Nesterov)."""
+    momentum: float = 0.9
+    """SGD momentum coefficient in [0, 1)."""
+    nesterov: bool = False
+    """Use Nesterov momentum."""
+    weight_decay: float = 0.0
+    """L2 weight decay coefficient (added to the gradient)."""
+    eval_every: int = 1
+    """Evaluate on the test set every this many epochs (and always after the last)."""
+
+
+@dataclass(frozen=True)
+class EPConfig:
+    beta: float = 0.5
+    """Nudging strength beta (> 0) of the nudged phases."""
+    estimator: Literal["centered", "one_sided", "random_sign"] = "centered"
+    """Gradient estimator: ``centered`` (phases +beta and -beta, error O(beta^2)),
+    ``one_sided`` (free and +beta, error O(beta)), ``random_sign`` (free and a random +-beta
+    per mini-batch)."""
+    nudge: Literal["mse"] = "mse"
+    """Cost nudging the output: ``mse`` = 1/2 ||s_L - onehot(y)||^2 inside the total energy."""
+    warm_start: bool = True
+    """Start each training free phase from the previous mini-batch's free state (zeros at
+    evaluation)."""
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    name: Literal["async", "sync"] = "async"
+    """Relaxation schedule: ``async`` (odd then even layers, exact block-coordinate descent) or
+    ``sync`` (every node from the old states)."""
+    free_iters: int = 30
+    """Maximum sweeps of the free phase (training and evaluation)."""
+    nudge_iters: int = 10
+    """Maximum sweeps of each nudged phase."""
+    tol: float = 1e-4
+    """Early-stop tolerance: a sample has converged when max |s_new - s_old| < tol."""
+    damping: float = 0.0
+    """Sync only: s <- damping * s_old + (1 - damping) * update, in [0, 1)."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    seed: int = 0
+    """Seed of initialization, data order and estimator randomness."""
+    algorithm: Literal["ep", "bp"] = "ep"
+    """``ep``: Equilibrium Propagation on the energy-based network; ``bp``: backprop on its
+    feed-forward twin (same architecture, initialization, data order and seed)."""
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    ep: EPConfig = field(default_factory=EPConfig)
+    solver: SolverConfig = field(default_factory=SolverConfig)

@@ -1,0 +1,25 @@
+"""One exception family for everything a user can get wrong.
+
+The CLI maps :class:`AnalogEPError` (and its subclasses) to exit code 2 and a single
+line on stderr; ``--debug`` shows the traceback instead.
+"""
+
+
+class AnalogEPError(Exception):
+    """Base class: a problem the user can fix (bad config, missing data, divergence)."""
+
+
+class ConfigError(AnalogEPError):
+    """A configuration key, type or value is invalid."""
+
+
+class DataError(AnalogEPError):
+    """A dataset is unknown, missing, unreadable or corrupt."""
+
+
+class DivergenceError(AnalogEPError):
+    """States or weights became NaN or infinite during training."""
+
+
+class CheckpointError(AnalogEPError):
+    """A checkpoint or results file is missing or unreadable."""

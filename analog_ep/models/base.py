@@ -1,0 +1,242 @@
+"""Energy-based networks as graphs of nodes and synapses.
+
+Node 0 is the clamped input ``x``; nodes ``1..L`` are free states; node ``L`` is the linear
+output. The energy (Scellier & Bengio 2017; Scellier et al. 2023) is
+
+    E(s) = sum_k (q_k / 2) ||s_k||^2 - sum_edges <s_post, read(s_pre)> - sum_k <b_k, s_k>,
+
+with each hidden ``s_k`` restricted to the box of its activation ``clip(a_k h, lo, hi)`` and
+``q_k = 1 / a_k``. The exact block minimizer of ``E`` in ``s_k`` with the others fixed is the
+closed-form update
+
+    s_k <- clip(a_k h_k, lo, hi),   h_k = sum_in read(s_pre) + sum_out read_t(s_post) + b_k,
+
+and for the linear output with the MSE cost ``C = 1/2 ||s_L - y||^2`` inside the total energy
+``F = E + beta C``: ``s_L <- (h_L + beta y) / (1 + beta)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..synapses import Synapse
+
+
+@dataclass(frozen=True)
+class Activation:
+    """Hard-bounded activation ``clip(slope * h, lo, hi)``; ``linear`` when bounds are infinite."""
+
+    name: str
+    slope: float = 1.0
+    lo: float = -math.inf
+    hi: float = math.inf
+
+    def __call__(self, h: torch.Tensor) -> torch.Tensor:
+        if self.slope != 1.0:
+            h = h * self.slope
+        if math.isinf(self.lo) and math.isinf(self.hi):
+            return h
+        return h.clamp(self.lo, self.hi)
+
+
+ACTIVATIONS = {
+    "clamp": Activation("clamp", 1.0, 0.0, 1.0),
+    "hard_sigmoid": Activation("hard_sigmoid", 0.5, 0.0, 1.0),
+    "relu6": Activation("relu6", 1.0, 0.0, 6.0),
+    "linear": Activation("linear"),
+}
+
+
+@dataclass
+class Edge:
+    pre: int
+    post: int
+    synapse: Synapse
+
+
+class EnergyNetwork(nn.Module):
+    """A layered or general graph of state nodes coupled by synapses.
+
+    Subclasses call :meth:`add_node` and :meth:`add_edge` in ``__init__``. The last node added is
+    the output. Everything here works on lists of states ``[s_1, ..., s_L]`` (index ``k-1`` holds
+    node ``k``).
+    """
+
+    def __init__(self, in_shape: tuple[int, ...]):
+        super().__init__()
+        self.in_shape = tuple(in_shape)
+        self.node_shapes: list[tuple[int, ...]] = []
+        self.activations: list[Activation] = []
+        self.edges: list[Edge] = []
+        self.synapses = nn.ModuleList()
+        self.biases = nn.ParameterList()
+        self._in_edges: list[list[Edge]] = []
+        self._out_edges: list[list[Edge]] = []
+        self._colouring: list[list[int]] | None = None
+
+    # ----------------------------------------------------------------- construction
+    def add_node(self, shape: tuple[int, ...], activation: str) -> int:
+        self.node_shapes.append(tuple(shape))
+        self.activations.append(ACTIVATIONS[activation])
+        self.biases.append(nn.Parameter(torch.zeros(shape)))
+        self._in_edges.append([])
+        self._out_edges.append([])
+        return len(self.node_shapes)  # node index (input is 0)
+
+    def add_edge(self, pre: int, post: int, synapse: Synapse) -> None:
+        e = Edge(pre, post, synapse)
+        self.edges.append(e)
+        self.synapses.append(synapse)
+        self._in_edges[post - 1].append(e)
+        if pre > 0:
+            self._out_edges[pre - 1].append(e)
+        self._colouring = None
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.node_shapes)
+
+    @property
+    def out_features(self) -> int:
+        return math.prod(self.node_shapes[-1])
+
+    # ----------------------------------------------------------------- graph
+    def colouring(self) -> list[list[int]]:
+        """Greedy proper colouring of the state-node graph (input excluded).
+
+        Nodes of one colour share no synapse, so updating a whole colour at once is an exact
+        block-coordinate minimization of the energy. Layered chains get odd/even layers.
+        """
+        if self._colouring is None:
+            colour: dict[int, int] = {}
+            for k in range(1, self.num_nodes + 1):
+                used = set()
+                for e in self._in_edges[k - 1]:
+                    if e.pre in colour:
+                        used.add(colour[e.pre])
+                for e in self._out_edges[k - 1]:
+                    if e.post in colour:
+                        used.add(colour[e.post])
+                c = 0
+                while c in used:
+                    c += 1
+                colour[k] = c
+            groups: list[list[int]] = [[] for _ in range(max(colour.values()) + 1)]
+            for k, c in colour.items():
+                groups[c].append(k)
+            self._colouring = groups
+        return self._colouring
+
+    # ----------------------------------------------------------------- states
+    def zero_state(self, batch: int, like: torch.Tensor | None = None) -> list[torch.Tensor]:
+        dtype = like.dtype if like is not None else self.biases[0].dtype
+        device = like.device if like is not None else self.biases[0].device
+        return [torch.zeros(batch, *s, dtype=dtype, device=device) for s in self.node_shapes]
+
+    def const_drive(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The part of each node's drive that does not change during relaxation: the bias plus
+        the reads of the clamped input (computed once per mini-batch)."""
+        out = []
+        for k in range(1, self.num_nodes + 1):
+            h = self.biases[k - 1].expand(x.shape[0], *self.node_shapes[k - 1])
+            for e in self._in_edges[k - 1]:
+                if e.pre == 0:
+                    h = h + e.synapse.read(x)
+            out.append(h)
+        return out
+
+    def drive(self, k: int, states: list[torch.Tensor], const: list[torch.Tensor]) -> torch.Tensor:
+        """``h_k``: the total input of node ``k`` given the current states."""
+        h = const[k - 1]
+        for e in self._in_edges[k - 1]:
+            if e.pre > 0:
+                h = h + e.synapse.read(states[e.pre - 1])
+        for e in self._out_edges[k - 1]:
+            h = h + e.synapse.read_t(states[e.post - 1], states[k - 1])
+        return h
+
+    def node_update(self, k: int, h: torch.Tensor, beta: float = 0.0,
+                    target: torch.Tensor | None = None) -> torch.Tensor:
+        """Closed-form block minimizer of ``E + beta C`` in node ``k`` given its drive ``h``."""
+        if k == self.num_nodes:
+            if beta != 0.0:
+                return (h + beta * target) / (1.0 + beta)
+            return h
+        return self.activations[k - 1](h)
+
+    def output(self, states: list[torch.Tensor]) -> torch.Tensor:
+        return states[-1]
+
+    # ----------------------------------------------------------------- energy
+    def energy(self, x: torch.Tensor, states: list[torch.Tensor]) -> torch.Tensor:
+        """Per-sample energy ``E(s)`` (autograd-friendly; used by tests and gradcheck)."""
+        b = x.shape[0]
+        e_tot = x.new_zeros(b)
+        for k, s in enumerate(states, start=1):
+            q = 1.0 / self.activations[k - 1].slope
+            e_tot = e_tot + 0.5 * q * s.reshape(b, -1).pow(2).sum(1)
+            e_tot = e_tot - (s * self.biases[k - 1]).reshape(b, -1).sum(1)
+        for e in self.edges:
+            pre = x if e.pre == 0 else states[e.pre - 1]
+            post = states[e.post - 1]
+            e_tot = e_tot - (post * e.synapse.read(pre)).reshape(b, -1).sum(1)
+        return e_tot
+
+    def in_box(self, states: list[torch.Tensor]) -> bool:
+        for k, s in enumerate(states[:-1], start=1):
+            a = self.activations[k - 1]
+            if (s < a.lo).any() or (s > a.hi).any():
+                return False
+        return True
+
+    def energy_grads(self, x: torch.Tensor, states: list[torch.Tensor]) -> list[torch.Tensor]:
+        """``dE/dtheta`` averaged over the batch, aligned with :meth:`ep_parameters`.
+
+        ``dE/dW_e = -corr(s_post, s_pre) / B`` (synapse correlate), ``dE/db_k = -mean(s_k)``.
+        """
+        b = x.shape[0]
+        grads = []
+        for e in self.edges:
+            pre = x if e.pre == 0 else states[e.pre - 1]
+            grads.append(-e.synapse.correlate(states[e.post - 1], pre) / b)
+        for s in states:
+            grads.append(-s.mean(0))
+        return grads
+
+    def ep_parameters(self) -> list[nn.Parameter]:
+        return [e.synapse.weight for e in self.edges] + list(self.biases)
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Parameters by weight layer (synapse), each with the bias of the node it is the first
+        input of; for per-layer learning rates."""
+        groups = [[e.synapse.weight] for e in self.edges]
+        for k in range(1, self.num_nodes + 1):
+            first = next(i for i, e in enumerate(self.edges) if e.post == k)
+            groups[first].append(self.biases[k - 1])
+        return groups
+
+    # ----------------------------------------------------------------- relaxation maps
+    def sync_map(self, x: torch.Tensor, states: list[torch.Tensor], const: list[torch.Tensor] | None = None,
+                 beta: float = 0.0, target: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """``T(s)``: every node updated from the old states (differentiable; used for the
+        implicit gradient). Its fixed points are the equilibria of the energy."""
+        const = self.const_drive(x) if const is None else const
+        return [self.node_update(k, self.drive(k, states, const), beta, target)
+                for k in range(1, self.num_nodes + 1)]
+
+    # ----------------------------------------------------------------- feed-forward twin
+    def ff_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The feed-forward twin: each node from its input edges only (no feedback), same
+        synapses, biases and activations; the output is linear."""
+        states: list[torch.Tensor] = []
+        for k in range(1, self.num_nodes + 1):
+            h = self.biases[k - 1]
+            for e in self._in_edges[k - 1]:
+                pre = x if e.pre == 0 else states[e.pre - 1]
+                h = h + e.synapse.read(pre)
+            states.append(self.node_update(k, h))
+        return states[-1]

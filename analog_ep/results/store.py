@@ -1,0 +1,78 @@
+"""``results.h5`` layout.
+
+* attrs ``config_yaml``: the resolved configuration (YAML text);
+* attrs ``provenance/<key>``: package version, git commit, torch version, seed, host, date;
+* group ``epochs``: one 1-D dataset per metric (``epoch``, ``train_loss``, ``train_accuracy``,
+  ``test_loss``, ``test_accuracy``, ``seconds``, ``<phase>_mean_steps``,
+  ``<phase>_converged_fraction`` ...), one entry per finished epoch (NaN where not measured);
+* attrs ``status``: ``running``, ``finished``, ``interrupted`` or ``diverged``.
+
+The file is written to a temporary name and renamed, so a reader never sees a partial file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from ..errors import CheckpointError
+
+
+def write_results(path: str | Path, config_yaml: str, provenance: dict, history: list[dict],
+                  status: str = "running", extra: dict | None = None) -> None:
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    keys: list[str] = []
+    for row in history:
+        for k in row:
+            if k not in keys:
+                keys.append(k)
+    with h5py.File(tmp, "w") as f:
+        _attr(f, "config_yaml", config_yaml)
+        _attr(f, "status", status)
+        prov = f.create_group("provenance")
+        for k, v in provenance.items():
+            _attr(prov, k, "" if v is None else v)
+        ep = f.create_group("epochs")
+        for k in keys:
+            ep.create_dataset(k, data=np.array([row.get(k, np.nan) for row in history], dtype=np.float64))
+        if extra:
+            ex = f.create_group("extra")
+            for k, v in extra.items():
+                _attr(ex, k, v)
+    os.replace(tmp, path)
+
+
+def _attr(obj, key: str, value) -> None:
+    if isinstance(value, str):
+        obj.attrs.create(key, value, dtype=h5py.string_dtype())
+    else:
+        obj.attrs[key] = value
+
+
+def _str(v):
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def read_results(path: str | Path) -> dict:
+    """Return ``{"config_yaml", "status", "provenance": {...}, "epochs": {metric: array}}``."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: results file not found")
+    try:
+        with h5py.File(path, "r") as f:
+            out = {
+                "config_yaml": _str(f.attrs["config_yaml"]),
+                "status": _str(f.attrs.get("status", "")),
+                "provenance": {k: _str(v.item() if hasattr(v, "item") else v)
+                               for k, v in f["provenance"].attrs.items()},
+                "epochs": {k: f["epochs"][k][()] for k in f["epochs"]},
+            }
+            if "extra" in f:
+                out["extra"] = dict(f["extra"].attrs.items())
+            return out
+    except (OSError, KeyError) as e:
+        raise CheckpointError(f"{path}: unreadable results file ({e})") from e

@@ -1,0 +1,37 @@
+"""Dense (fully connected) synapse: ``read(x) = x W^T``, ``read_t(y) = y W``, ``corr = y^T x``."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .base import Synapse
+
+
+class Dense(Synapse):
+    """Fully connected coupling between a pre node of any shape (flattened) and a vector node.
+
+    Weight shape (out_features, in_features), initialized U(-g/sqrt(fan_in), g/sqrt(fan_in))
+    with gain ``g`` (Scellier et al. 2023; Laborieux et al. 2021).
+    """
+
+    def __init__(self, in_shape: tuple[int, ...], out_features: int, gain: float = 1.0,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        self.in_shape = tuple(in_shape)
+        self.out_shape = (out_features,)
+        fan_in = math.prod(self.in_shape)
+        bound = gain / math.sqrt(fan_in)
+        w = (torch.rand(out_features, fan_in, generator=generator) * 2 - 1) * bound
+        self.weight = nn.Parameter(w)
+
+    def read(self, pre: torch.Tensor) -> torch.Tensor:
+        return pre.reshape(pre.shape[0], -1) @ self.weight.t()
+
+    def read_t(self, post: torch.Tensor, pre: torch.Tensor | None = None) -> torch.Tensor:
+        return (post @ self.weight).reshape(post.shape[0], *self.in_shape)
+
+    def correlate(self, post: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
+        return post.t() @ pre.reshape(pre.shape[0], -1)

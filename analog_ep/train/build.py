@@ -1,0 +1,35 @@
+"""The one place that wires a RunConfig into objects (model, solver, optimizer, data)."""
+
+from __future__ import annotations
+
+import torch
+
+from ..config import RunConfig
+from ..errors import ConfigError
+from ..models import EnergyNetwork, get_model
+from ..solvers import get_solver
+
+
+def build_model(cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int) -> EnergyNetwork:
+    """Model initialized from ``cfg.seed`` (the same weights for EP and its backprop twin)."""
+    factory = get_model(cfg.model.name)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    return factory(cfg.model, tuple(in_shape), num_classes, gen)
+
+
+def build_solver(cfg: RunConfig):
+    return get_solver(cfg.solver.name)
+
+
+def build_optimizer(cfg: RunConfig, model: EnergyNetwork) -> torch.optim.Optimizer:
+    groups = model.layer_groups()
+    lrs = cfg.train.layer_lrs or [cfg.train.lr] * len(groups)
+    if len(lrs) != len(groups):
+        raise ConfigError(f"train.layer_lrs: needs {len(groups)} entries (one per weight layer), got {len(lrs)}")
+    if cfg.train.optimizer != "sgd":
+        raise ConfigError(f"train.optimizer: unknown optimizer {cfg.train.optimizer!r}; valid: sgd")
+    return torch.optim.SGD(
+        [{"params": g, "lr": lr} for g, lr in zip(groups, lrs)],
+        lr=cfg.train.lr, momentum=cfg.train.momentum, nesterov=cfg.train.nesterov and cfg.train.momentum > 0,
+        weight_decay=cfg.train.weight_decay,
+    )

@@ -1,0 +1,274 @@
+"""Training loop: EP or the backprop twin, per-epoch evaluation, results and checkpoints.
+
+Every epoch ends with an atomic write of ``checkpoint.pt`` and ``results.h5``; a checkpoint of
+the initial state is written before the first batch, so a run interrupted at any point leaves a
+loadable checkpoint and a readable results file. Resuming restores weights, optimizer, RNG
+states and the warm-start state: the resumed run is bit-for-bit the uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .. import __version__
+from ..algorithms.bp import bp_gradient
+from ..algorithms.ep import ep_gradient, mse_cost
+from ..config import RunConfig, dump_yaml
+from ..data import Split, load_data
+from ..errors import ConfigError, DivergenceError
+from ..results import write_results
+from .build import build_model, build_optimizer, build_solver
+from .checkpoint import load_checkpoint, save_checkpoint
+
+PHASES = ("free", "nudge+", "nudge-")
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+                             capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or None if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def provenance(cfg: RunConfig) -> dict:
+    return {
+        "package": "analog-ep",
+        "version": __version__,
+        "git_commit": git_commit(),
+        "torch_version": torch.__version__,
+        "python_version": platform.python_version(),
+        "host": platform.node(),
+        "seed": cfg.seed,
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def one_hot(y: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
+    return torch.nn.functional.one_hot(y, n).to(dtype)
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """Data order of an epoch: a permutation drawn from (seed, epoch) alone, so a resumed run
+    sees the same batches as an uninterrupted one."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + epoch))
+
+
+@dataclass
+class Trainer:
+    cfg: RunConfig
+    out_dir: Path
+    train_set: Split
+    test_set: Split
+    num_classes: int
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    solver: Callable
+    history: list[dict] = field(default_factory=list)
+    epoch: int = 0
+    warm: list[torch.Tensor] | None = None
+    est_gen: torch.Generator = field(default_factory=torch.Generator)
+    prov: dict = field(default_factory=dict)
+    on_batch: Callable | None = None  # called as on_batch(epoch, batch_index) after each update
+
+    @property
+    def results_path(self) -> Path:
+        return self.out_dir / "results.h5"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out_dir / "checkpoint.pt"
+
+    # ---------------------------------------------------------------- persistence
+    def state_dict(self) -> dict:
+        return {
+            "config_yaml": dump_yaml(self.cfg),
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "est_rng": self.est_gen.get_state(),
+            "warm": self.warm,
+            "history": self.history,
+            "provenance": self.prov,
+        }
+
+    def save(self, status: str = "running") -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(self.checkpoint_path, self.state_dict())
+        self.write_results(status)
+
+    def write_results(self, status: str) -> None:
+        write_results(self.results_path, dump_yaml(self.cfg), self.prov, self.history, status)
+
+    def load(self, ckpt: dict) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        torch.set_rng_state(ckpt["torch_rng"])
+        self.est_gen.set_state(ckpt["est_rng"])
+        self.warm = ckpt["warm"]
+        self.history = list(ckpt["history"])
+        self.epoch = int(ckpt["epoch"])
+        self.prov = dict(ckpt.get("provenance") or self.prov)
+
+    # ---------------------------------------------------------------- steps
+    def _batches(self, split: Split, order: torch.Tensor | None):
+        bs = self.cfg.data.batch_size
+        n = len(split)
+        for i in range(0, n, bs):
+            idx = order[i:i + bs] if order is not None else slice(i, min(i + bs, n))
+            yield split.x[idx], split.y[idx]
+
+    def _ep_kwargs(self, iters: int) -> dict:
+        s = self.cfg.solver
+        return dict(iters=iters, tol=s.tol, damping=s.damping)
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int, dict]:
+        cfg = self.cfg
+        target = one_hot(y, self.num_classes, x.dtype)
+        if cfg.algorithm == "bp":
+            grads, out = bp_gradient(self.model, x, target)
+            stats = {}
+        else:
+            init = self.warm if (cfg.ep.warm_start and self.warm is not None
+                                 and self.warm[0].shape[0] == x.shape[0]) else self.model.zero_state(x.shape[0], x)
+            res = ep_gradient(self.model, x, target, init, self.solver, beta=cfg.ep.beta,
+                              estimator=cfg.ep.estimator, free_iters=cfg.solver.free_iters,
+                              nudge_iters=cfg.solver.nudge_iters, tol=cfg.solver.tol,
+                              damping=cfg.solver.damping, generator=self.est_gen)
+            grads, out, stats = res.grads, self.model.output(res.free), res.stats
+            if cfg.ep.warm_start:
+                self.warm = [s.detach().clone() for s in res.free]
+        for p, g in zip(self.model.ep_parameters(), grads):
+            p.grad = g
+        self.optimizer.step()
+        loss = mse_cost(out, target).mean().item()
+        correct = int((out.argmax(1) == y).sum())
+        if not math.isfinite(loss) or not all(torch.isfinite(p).all() for p in self.model.parameters()):
+            raise DivergenceError(
+                f"training diverged at epoch {self.epoch + 1} (loss {loss}); the last good checkpoint is "
+                f"{self.checkpoint_path}; lower train.lr or ep.beta")
+        return loss, correct, stats
+
+    @torch.no_grad()
+    def evaluate(self, split: Split) -> tuple[float, float, dict]:
+        """Loss and accuracy: EP predicts from the free fixed point relaxed from zeros, backprop
+        from the feed-forward twin."""
+        loss_sum, correct, stats_acc = 0.0, 0, {}
+        for x, y in self._batches(split, None):
+            target = one_hot(y, self.num_classes, x.dtype)
+            if self.cfg.algorithm == "bp":
+                out = self.model.ff_forward(x)
+            else:
+                const = self.model.const_drive(x)
+                s, st = self.solver(self.model, const, self.model.zero_state(x.shape[0], x),
+                                    **self._ep_kwargs(self.cfg.solver.free_iters))
+                out = self.model.output(s)
+                _accumulate(stats_acc, {"eval": st})
+            loss_sum += mse_cost(out, target).sum().item()
+            correct += int((out.argmax(1) == y).sum())
+        n = len(split)
+        return loss_sum / n, correct / n, _summarize(stats_acc)
+
+    def run_epoch(self, progress: bool = True) -> dict:
+        from tqdm import tqdm
+
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        self.model.train()
+        order = epoch_order(len(self.train_set), cfg.seed, self.epoch)
+        n_batches = math.ceil(len(self.train_set) / cfg.data.batch_size)
+        bar = tqdm(self._batches(self.train_set, order), total=n_batches, file=sys.stderr,
+                   desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", leave=False,
+                   disable=not progress or None, dynamic_ncols=True)
+        loss_sum, correct, seen, stats_acc = 0.0, 0, 0, {}
+        for i, (x, y) in enumerate(bar):
+            loss, c, stats = self.train_step(x, y)
+            loss_sum += loss * x.shape[0]
+            correct += c
+            seen += x.shape[0]
+            _accumulate(stats_acc, stats)
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}", refresh=False)
+            if self.on_batch is not None:
+                self.on_batch(self.epoch, i)
+        bar.close()
+        train_seconds = time.perf_counter() - t0
+        row = {"epoch": self.epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+               "seconds": train_seconds}
+        row.update(_summarize(stats_acc))
+        last = self.epoch + 1 == cfg.train.epochs
+        if (self.epoch + 1) % cfg.train.eval_every == 0 or last:
+            t1 = time.perf_counter()
+            row["test_loss"], row["test_accuracy"], est = self.evaluate(self.test_set)
+            row["eval_seconds"] = time.perf_counter() - t1
+            row.update(est)
+        self.epoch += 1
+        self.history.append(row)
+        return row
+
+
+def _accumulate(acc: dict, stats: dict) -> None:
+    for phase, st in stats.items():
+        a = acc.setdefault(phase, [0.0, 0.0, 0])
+        a[0] += float(st.steps.float().sum())
+        a[1] += float(st.converged.float().sum())
+        a[2] += st.steps.numel()
+
+
+def _summarize(acc: dict) -> dict:
+    out = {}
+    for phase, (steps, conv, n) in acc.items():
+        out[f"{phase}_mean_steps"] = steps / n
+        out[f"{phase}_converged_fraction"] = conv / n
+    return out
+
+
+def make_trainer(cfg: RunConfig, out_dir: str | Path) -> Trainer:
+    train_set, test_set, info = load_data(cfg.data, cfg.seed)
+    model = build_model(cfg, info.shape, info.num_classes)
+    if cfg.ep.estimator != "one_sided" and cfg.ep.nudge == "mse" and cfg.ep.beta >= 1 and cfg.algorithm == "ep":
+        raise ConfigError(f"ep.beta: must be < 1 for the {cfg.ep.estimator} estimator with the mse nudge "
+                          f"(the -beta phase divides by 1 - beta), got {cfg.ep.beta}")
+    opt = build_optimizer(cfg, model)
+    est_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    return Trainer(cfg, Path(out_dir), train_set, test_set, info.num_classes, model, opt,
+                   build_solver(cfg), est_gen=est_gen, prov=provenance(cfg))
+
+
+def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | None = None) -> Trainer:
+    ckpt = load_checkpoint(Path(ckpt_dir) / "checkpoint.pt")
+    trainer = make_trainer(cfg, out_dir or ckpt_dir)
+    trainer.load(ckpt)
+    return trainer
+
+
+def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | None = None) -> dict:
+    """Train until ``cfg.train.epochs``; checkpoint and results after every epoch."""
+    if trainer.epoch == 0:
+        trainer.save("running")
+    t0 = time.perf_counter()
+    try:
+        while trainer.epoch < trainer.cfg.train.epochs:
+            row = trainer.run_epoch(progress)
+            trainer.save("running")
+            if log is not None:
+                log(row)
+    except DivergenceError:
+        trainer.write_results("diverged")
+        raise
+    except KeyboardInterrupt:
+        trainer.write_results("interrupted")
+        raise
+    trainer.write_results("finished")
+    return {"seconds": time.perf_counter() - t0}
