@@ -1,0 +1,270 @@
+"""Datasets as in-memory float32 tensors: ``load_data(cfg, seed) -> (train, test, info)``.
+
+``cfg.name`` selects the dataset:
+
+- ``digits``: scikit-learn's embedded 8x8 digits (1797 images), shape (1, 8, 8), pixels /16.
+  Fixed stratified split, independent of the run seed: 1437 train / 360 test.
+- ``mnist``, ``fashion_mnist``: the four standard IDX files (plain or ``.gz``) in ``cfg.root``
+  (also looked for in torchvision's ``MNIST/raw`` / ``FashionMNIST/raw`` below it); shape
+  (1, rows, cols) from the files, (1, 28, 28) for the real data; pixels /255.
+- ``cifar10``, ``cifar100``: the python-pickle batches in ``cfg.root`` or its
+  ``cifar-10-batches-py`` / ``cifar-100-python`` subfolder; shape (3, 32, 32); pixels /255;
+  cifar100 uses the 100 fine labels.
+- ``synthetic``: a learnable random problem of shape ``cfg.shape`` and ``cfg.num_classes``
+  classes, drawn from ``seed`` (see :func:`make_synthetic`).
+
+Normalization (``cfg.normalize``): ``unit`` keeps pixels in [0, 1]; ``standard`` applies
+``(x - mean[c]) / (cfg.std_scale * std[c])`` with the fixed per-channel constants of
+:data:`NORM_STATS` (never statistics of the loaded subset, so every run sees the same
+transform). Synthetic data is already standardized: ``standard`` leaves it as drawn and ``unit``
+squashes it to (0, 1) with a logistic sigmoid.
+
+Subsets: ``cfg.train_size`` / ``cfg.test_size`` (null = all) keep a subset of that size chosen
+by ``torch.randperm`` under a generator seeded with ``seed`` (kept in the original order).
+For synthetic data they are the generated sizes (defaults 512 / 128).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import numpy as np
+import torch
+
+from ..config.schema import DataConfig
+from ..errors import ConfigError
+
+__all__ = ["DataInfo", "Split", "load_data", "available_datasets", "NORM_STATS"]
+
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "synthetic")
+
+# Per-channel (mean, std) of the [0, 1] pixels, fixed per dataset. digits: computed once over
+# all 1797 images of load_digits() / 16 (mean 0.305260, population std 0.376049).
+NORM_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "digits": ((0.3053,), (0.3760,)),
+    "mnist": ((0.1307,), (0.3081,)),
+    "fashion_mnist": ((0.2860,), (0.3530,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+}
+
+DIGITS_TEST_SIZE = 360
+DIGITS_SPLIT_SEED = 0
+SYNTHETIC_TRAIN_SIZE = 512
+SYNTHETIC_TEST_SIZE = 128
+# Synthetic: x = a * mean[class] + sqrt(1 - a^2) * noise, mean and noise standard normal.
+SYNTHETIC_SIGNAL = 0.5
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a model needs to know about a dataset."""
+
+    name: str
+    shape: tuple[int, ...]
+    """One example, channels first, e.g. (1, 8, 8), (1, 28, 28), (3, 32, 32)."""
+    num_classes: int
+
+
+@dataclass
+class Split:
+    """One split held in memory: ``x`` float32 (N, *shape), normalized; ``y`` int64 (N,)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.x.shape[0] != self.y.shape[0]:
+            raise ValueError(f"Split: {self.x.shape[0]} inputs but {self.y.shape[0]} labels")
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+
+def available_datasets() -> list[str]:
+    """Names accepted by ``data.name``."""
+    return list(DATASETS)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _check_size(value, key: str, available: Optional[int], what: str) -> Optional[int]:
+    """Validate ``data.train_size`` / ``data.test_size``; ``available`` None means unbounded."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"{key}: expected an integer or null, got {value!r}")
+    value = int(value)
+    if available is None:
+        if value < 1:
+            raise ConfigError(f"{key}={value}: must be at least 1 (or null for the default)")
+        return value
+    if value < 1 or value > available:
+        raise ConfigError(
+            f"{key}={value}: {what} has {available} examples available; use a value in "
+            f"1..{available} or null for all"
+        )
+    return value
+
+
+def _subset(n_avail: int, size: Optional[int], seed: int) -> Optional[np.ndarray]:
+    """Sorted indices of a seeded random subset of ``size`` out of ``n_avail``; None = all."""
+    if size is None or size == n_avail:
+        return None
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(n_avail, generator=g)[:size]
+    return torch.sort(idx).values.numpy()
+
+
+def _to_split(x_raw: np.ndarray, y: np.ndarray, idx: Optional[np.ndarray], scale: float,
+              shape: tuple[int, ...], mean_std, std_scale: float) -> Split:
+    """Subset, scale to [0, 1] (divide by ``scale``), reshape, optionally standardize."""
+    if idx is not None:
+        x_raw, y = x_raw[idx], y[idx]
+    x = x_raw.astype(np.float32).reshape((x_raw.shape[0],) + shape)
+    x /= np.float32(scale)
+    if mean_std is not None:
+        bshape = (1, len(mean_std[0])) + (1,) * (len(shape) - 1)
+        mean = np.asarray(mean_std[0], dtype=np.float32).reshape(bshape)
+        std = np.asarray(mean_std[1], dtype=np.float32).reshape(bshape) * np.float32(std_scale)
+        x -= mean
+        x /= std
+    return Split(torch.from_numpy(x), torch.from_numpy(np.array(y, dtype=np.int64, copy=True)))
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Stratified 1437/360 split of load_digits() under the fixed seed DIGITS_SPLIT_SEED.
+
+    Each class contributes its share of the 360 test images (largest remainder rounding); the
+    images are chosen by numpy's legacy RandomState, whose stream is stable across versions.
+    Returns (x_train, y_train, x_test, y_test), x as uint8 0..16 (N, 8, 8), original order;
+    cached (about 140 kB) and read-only.
+    """
+    from sklearn.datasets import load_digits  # slow import; only needed here
+
+    d = load_digits()
+    x = d.images.astype(np.uint8)
+    y = d.target.astype(np.int64)
+    n = y.shape[0]
+    classes, counts = np.unique(y, return_counts=True)
+    quota = counts * DIGITS_TEST_SIZE / n
+    take = np.floor(quota).astype(np.int64)
+    short = DIGITS_TEST_SIZE - int(take.sum())
+    order = np.argsort(-(quota - take), kind="stable")
+    take[order[:short]] += 1
+    rng = np.random.RandomState(DIGITS_SPLIT_SEED)
+    test = np.concatenate([
+        rng.permutation(np.flatnonzero(y == c))[:k] for c, k in zip(classes, take)
+    ])
+    is_test = np.zeros(n, dtype=bool)
+    is_test[test] = True
+    out = (x[~is_test], y[~is_test], x[is_test], y[is_test])
+    for arr in out:
+        arr.flags.writeable = False
+    return out
+
+
+def make_synthetic(shape: tuple[int, ...], num_classes: int, n_train: int, n_test: int,
+                   seed: int) -> tuple[Split, Split]:
+    """Gaussian class clusters: learnable, roughly standardized, drawn from ``seed``.
+
+    One standard-normal mean pattern per class; an example of class ``c`` (labels uniform) is
+    ``a * mean[c] + sqrt(1 - a^2) * noise`` with ``a = SYNTHETIC_SIGNAL`` and standard-normal
+    noise, so each pixel has about zero mean and unit variance. Train and test share the means.
+    """
+    g = torch.Generator().manual_seed(seed)
+    dim = math.prod(shape)
+    means = torch.randn(num_classes, dim, generator=g)
+    a = SYNTHETIC_SIGNAL
+
+    def draw(n: int) -> Split:
+        y = torch.randint(num_classes, (n,), generator=g)
+        noise = torch.randn(n, dim, generator=g)
+        x = a * means[y] + math.sqrt(1.0 - a * a) * noise
+        return Split(x.reshape((n,) + shape).contiguous(), y.to(torch.int64))
+
+    train = draw(n_train)
+    test = draw(n_test)
+    return train, test
+
+
+def _load_synthetic(cfg: DataConfig, seed: int) -> tuple[Split, Split, DataInfo]:
+    raw_shape = list(cfg.shape) if isinstance(cfg.shape, (list, tuple)) else None
+    if not raw_shape or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1
+                            for s in raw_shape):
+        raise ConfigError(
+            f"data.shape={cfg.shape!r}: expected a non-empty list of positive integers, "
+            f"e.g. [1, 28, 28]"
+        )
+    shape = tuple(int(s) for s in raw_shape)
+    if isinstance(cfg.num_classes, bool) or not isinstance(cfg.num_classes, int) \
+            or cfg.num_classes < 2:
+        raise ConfigError(f"data.num_classes={cfg.num_classes!r}: must be an integer >= 2")
+    n_train = _check_size(cfg.train_size, "data.train_size", None, "synthetic")
+    n_test = _check_size(cfg.test_size, "data.test_size", None, "synthetic")
+    train, test = make_synthetic(
+        shape, cfg.num_classes,
+        SYNTHETIC_TRAIN_SIZE if n_train is None else n_train,
+        SYNTHETIC_TEST_SIZE if n_test is None else n_test,
+        seed,
+    )
+    if cfg.normalize == "unit":
+        train.x = torch.sigmoid(train.x)
+        test.x = torch.sigmoid(test.x)
+    return train, test, DataInfo("synthetic", shape, cfg.num_classes)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def load_data(cfg: DataConfig, seed: int) -> tuple[Split, Split, DataInfo]:
+    """Return ``(train, test, info)`` for ``cfg`` (see the module docstring).
+
+    Raises ConfigError for invalid settings (unknown name, missing ``data.root``, bad subset
+    size) and DataError for missing or corrupt files.
+    """
+    name = cfg.name
+    if name not in DATASETS:
+        raise ConfigError(f"data.name: unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
+    if cfg.normalize not in ("standard", "unit"):
+        raise ConfigError(
+            f"data.normalize: unknown value {cfg.normalize!r}; valid: standard, unit"
+        )
+    std_scale = cfg.std_scale
+    if isinstance(std_scale, bool) or not isinstance(std_scale, (int, float)) \
+            or not math.isfinite(std_scale) or std_scale <= 0:
+        raise ConfigError(f"data.std_scale={std_scale!r}: must be a finite number > 0")
+
+    if name == "synthetic":
+        return _load_synthetic(cfg, seed)
+
+    if name == "digits":
+        x_tr, y_tr, x_te, y_te = _digits_split()
+        scale, shape, num_classes = 16.0, (1, 8, 8), 10
+    elif name in ("mnist", "fashion_mnist"):
+        from .idx import load_idx_dataset
+
+        x_tr, y_tr, x_te, y_te = load_idx_dataset(cfg.root, name, num_classes=10)
+        scale, shape, num_classes = 255.0, (1,) + tuple(int(s) for s in x_tr.shape[1:]), 10
+    else:
+        from .cifar import IMAGE_SHAPE, LAYOUTS, load_cifar
+
+        x_tr, y_tr, x_te, y_te = load_cifar(cfg.root, name)
+        scale, shape, num_classes = 255.0, IMAGE_SHAPE, LAYOUTS[name][4]
+
+    n_train = _check_size(cfg.train_size, "data.train_size", x_tr.shape[0],
+                          f"the {name} training set")
+    n_test = _check_size(cfg.test_size, "data.test_size", x_te.shape[0],
+                         f"the {name} test set")
+    stats = NORM_STATS[name] if cfg.normalize == "standard" else None
+    train = _to_split(x_tr, y_tr, _subset(x_tr.shape[0], n_train, seed), scale, shape, stats,
+                      float(std_scale))
+    test = _to_split(x_te, y_te, _subset(x_te.shape[0], n_test, seed), scale, shape, stats,
+                     float(std_scale))
+    return train, test, DataInfo(name, shape, num_classes)
+
