@@ -70,6 +70,11 @@ def _check(value: Any, tp: Any, key: str, where: str) -> Any:
             raise bad
         return value
     if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise bad from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
         return float(value)
@@ -131,6 +136,9 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         need(len(cfg.train.layer_lrs) == n_syn, "train.layer_lrs",
              f"must have {n_syn} entries (one per weight layer)")
     need(cfg.ep.beta > 0, "ep.beta", "must be > 0")
+    if cfg.algorithm == "ep" and cfg.ep.nudge == "mse" and cfg.ep.estimator != "one_sided":
+        need(cfg.ep.beta < 1, "ep.beta", f"must be < 1 for the {cfg.ep.estimator} estimator with the mse nudge "
+             "(the -beta phase of the linear output divides by 1 - beta)")
     need(cfg.solver.free_iters >= 1, "solver.free_iters", "must be >= 1")
     need(cfg.solver.nudge_iters >= 1, "solver.nudge_iters", "must be >= 1")
     need(cfg.solver.tol >= 0, "solver.tol", "must be >= 0")
@@ -193,7 +201,8 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             prefix = ".".join(parts[:i])
             if part not in names:
                 valid = ", ".join((prefix + "." if prefix else "") + n for n in names)
-                raise ConfigError(f"--set {key}: unknown key; valid keys: {valid}")
+                bad = ".".join(parts[:i + 1])
+                raise ConfigError(f"--set {key}: unknown key {bad!r}; valid keys: {valid}")
             ftype = typing.get_type_hints(cls)[part]
             if i == len(parts) - 1:
                 if dataclasses.is_dataclass(ftype):

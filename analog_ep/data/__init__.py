@@ -20,7 +20,9 @@ transform). Synthetic data is already standardized: ``standard`` leaves it as dr
 squashes it to (0, 1) with a logistic sigmoid.
 
 Subsets: ``cfg.train_size`` / ``cfg.test_size`` (null = all) keep a subset of that size chosen
-by ``torch.randperm`` under a generator seeded with ``seed`` (kept in the original order).
+by ``torch.randperm`` (kept in the original order): the training subset under a generator
+seeded with the run ``seed``, the test subset under the fixed seed 0, so runs with different
+seeds are scored on the same test examples.
 For synthetic data they are the generated sizes (defaults 512 / 128).
 """
 
@@ -264,7 +266,7 @@ def load_data(cfg: DataConfig, seed: int) -> tuple[Split, Split, DataInfo]:
     stats = NORM_STATS[name] if cfg.normalize == "standard" else None
     train = _to_split(x_tr, y_tr, _subset(x_tr.shape[0], n_train, seed), scale, shape, stats,
                       float(std_scale))
-    test = _to_split(x_te, y_te, _subset(x_te.shape[0], n_test, seed), scale, shape, stats,
+    test = _to_split(x_te, y_te, _subset(x_te.shape[0], n_test, 0), scale, shape, stats,
                      float(std_scale))
     return train, test, DataInfo(name, shape, num_classes)
 

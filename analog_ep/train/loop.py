@@ -25,7 +25,7 @@ from ..algorithms.bp import bp_gradient
 from ..algorithms.ep import ep_gradient, mse_cost
 from ..config import RunConfig, dump_yaml
 from ..data import Split, load_data
-from ..errors import ConfigError, DivergenceError
+from ..errors import DivergenceError
 from ..results import write_results
 from .build import build_model, build_optimizer, build_solver
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -47,7 +47,7 @@ def provenance(cfg: RunConfig) -> dict:
         "package": "analog-ep",
         "version": __version__,
         "git_commit": git_commit(),
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),
         "python_version": platform.python_version(),
         "host": platform.node(),
         "seed": cfg.seed,
@@ -237,9 +237,6 @@ def _summarize(acc: dict) -> dict:
 def make_trainer(cfg: RunConfig, out_dir: str | Path) -> Trainer:
     train_set, test_set, info = load_data(cfg.data, cfg.seed)
     model = build_model(cfg, info.shape, info.num_classes)
-    if cfg.ep.estimator != "one_sided" and cfg.ep.nudge == "mse" and cfg.ep.beta >= 1 and cfg.algorithm == "ep":
-        raise ConfigError(f"ep.beta: must be < 1 for the {cfg.ep.estimator} estimator with the mse nudge "
-                          f"(the -beta phase divides by 1 - beta), got {cfg.ep.beta}")
     opt = build_optimizer(cfg, model)
     est_gen = torch.Generator().manual_seed(cfg.seed + 1)
     return Trainer(cfg, Path(out_dir), train_set, test_set, info.num_classes, model, opt,

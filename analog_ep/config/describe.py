@@ -1,0 +1,44 @@
+"""Key reference: every dotted config key with its default and the docstring under its field."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import typing
+
+from .loader import _type_name
+from .schema import RunConfig
+
+
+def _field_docs(cls: type) -> dict[str, str]:
+    tree = ast.parse(inspect.getsource(cls))
+    body = tree.body[0].body
+    docs = {}
+    for node, nxt in zip(body, body[1:]):
+        if isinstance(node, ast.AnnAssign) and isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant):
+            docs[node.target.id] = " ".join(str(nxt.value.value).split())
+    return docs
+
+
+def describe(cls: type = RunConfig, prefix: str = "") -> list[tuple[str, str, object, str]]:
+    """Rows ``(dotted key, type, default, doc)`` for every leaf field."""
+    rows = []
+    hints = typing.get_type_hints(cls)
+    docs = _field_docs(cls)
+    default = cls()
+    for f in dataclasses.fields(cls):
+        tp = hints[f.name]
+        if dataclasses.is_dataclass(tp):
+            rows.extend(describe(tp, f"{prefix}{f.name}."))
+        else:
+            rows.append((prefix + f.name, _type_name(tp), getattr(default, f.name), docs.get(f.name, "")))
+    return rows
+
+
+def markdown_table() -> str:
+    lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for key, tp, default, doc in describe():
+        doc = doc.replace("|", "\\|")
+        lines.append(f"| `{key}` | {tp.replace('|', '/')} | `{default}` | {doc} |")
+    return "\n".join(lines)
