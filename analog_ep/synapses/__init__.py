@@ -2,5 +2,6 @@
 
 from .base import Synapse
 from .dense import Dense
+from .conv import Conv, ConvPool, Skip
 
-__all__ = ["Dense", "Synapse"]
+__all__ = ["Dense", "Synapse", "Conv", "ConvPool", "Skip"]
