@@ -156,9 +156,12 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
             return
         typer.echo(f"estimator {report['estimator']}; free phase converged fraction "
                    f"{report['free_converged_fraction']:.2f} in {report['free_sweeps']} sweeps")
-        typer.echo(f"{'layer':32s} {'beta':>8s} {'cosine':>10s} {'rel_error':>10s}")
+        typer.echo(f"{'layer':32s} {'beta':>8s} {'cosine':>10s} {'rel_error':>10s} {'sat_changes':>11s}")
         for row in report["layers"]:
-            typer.echo(f"{row['name']:32s} {row['beta']:8.4g} {row['cosine']:10.6f} {row['rel_error']:10.3e}")
+            typer.echo(f"{row['name']:32s} {row['beta']:8.4g} {row['cosine']:10.6f} {row['rel_error']:10.3e} "
+                       f"{row['saturation_changes']:11d}")
+        typer.echo("sat_changes: hidden units crossing an activation bound between the free and nudged "
+                   "states; EP is exact to O(beta^2) only where it is 0 (try a smaller beta)")
 
     _guard(run)
 

@@ -33,6 +33,7 @@ class EPResult:
     grads: list[torch.Tensor]          # aligned with model.ep_parameters()
     free: list[torch.Tensor]           # free fixed point
     stats: dict[str, SolverStats]      # per phase: "free", "nudge+" / "nudge-"
+    nudged: list[list[torch.Tensor]]   # nudged fixed points, one per nudged phase
 
 
 def nudge_betas(estimator: str, beta: float, generator: torch.Generator | None = None) -> list[float]:
@@ -70,4 +71,4 @@ def ep_gradient(model, x: torch.Tensor, target: torch.Tensor, init: list[torch.T
             g_lo = model.energy_grads(x, free)
             scale = 1.0 / betas[0]
         grads = [(a - b) * scale for a, b in zip(g_hi, g_lo)]
-    return EPResult(grads, free, stats)
+    return EPResult(grads, free, stats, nudged)

@@ -18,11 +18,26 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a @ b).item() / (na * nb))
 
 
+def saturation_changes(model, free: list[torch.Tensor], nudged: list[list[torch.Tensor]]) -> int:
+    """Hidden units whose saturation (state at a bound of its activation) differs between the
+    free and a nudged fixed point. EP is exact to O(beta^2) only while this is 0: a unit that
+    crosses the kink of its hard-bounded activation within the nudge makes the estimate a
+    one-sided difference for that unit (an O(1) error that no smaller tolerance removes)."""
+    total = 0
+    for phase in nudged:
+        for k, (a, b) in enumerate(zip(free[:-1], phase[:-1]), start=1):
+            act = model.activations[k - 1]
+            sat_a = (a <= act.lo) | (a >= act.hi)
+            sat_b = (b <= act.lo) | (b >= act.hi)
+            total += int((sat_a != sat_b).sum())
+    return total
+
+
 def gradcheck(model, x: torch.Tensor, target: torch.Tensor, solver, betas: list[float], estimator: str,
               iters: int = 5000, tol: float = 1e-12, damping: float = 0.0,
               generator: torch.Generator | None = None) -> dict:
     """Return ``{"estimator", "free_converged_fraction", "free_sweeps", "adjoint_residual",
-    "layers": [{"name", "beta", "cosine", "rel_error"}, ...]}``; one layer = a synapse's weight
+    "layers": [{"name", "beta", "cosine", "rel_error", "saturation_changes"}, ...]}``; one layer = a synapse's weight
     together with the bias of the node it feeds first (``model.layer_groups()``)."""
     params = model.ep_parameters()
     groups = model.layer_groups()
@@ -36,12 +51,14 @@ def gradcheck(model, x: torch.Tensor, target: torch.Tensor, solver, betas: list[
     for beta in betas:
         res = ep_gradient(model, x, target, free, solver, beta=beta, estimator=estimator, free_iters=iters,
                           nudge_iters=iters, tol=tol, damping=damping, generator=generator)
+        changes = saturation_changes(model, free, res.nudged)
         for name, group in zip(names, groups):
             est = torch.cat([res.grads[index[id(p)]].reshape(-1) for p in group])
             ref = torch.cat([exact[index[id(p)]].reshape(-1) for p in group])
             rel = (est - ref).norm().item() / max(ref.norm().item(), 1e-300)
             layers.append({"name": name, "beta": beta, "cosine": _cosine(est, ref),
-                           "rel_error": rel if math.isfinite(rel) else float("inf")})
+                           "rel_error": rel if math.isfinite(rel) else float("inf"),
+                           "saturation_changes": changes})
     return {
         "estimator": estimator,
         "free_converged_fraction": float(st.converged.double().mean()),

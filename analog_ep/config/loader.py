@@ -128,7 +128,9 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     need(cfg.data.std_scale > 0, "data.std_scale", "must be > 0")
     need(len(cfg.model.hidden) >= 1 and all(h >= 1 for h in cfg.model.hidden), "model.hidden",
          "must be a non-empty list of positive widths such as [500, 200]")
-    n_syn = len(cfg.model.hidden) + 1
+    need(len(cfg.model.channels) == 4 and all(c >= 1 for c in cfg.model.channels), "model.channels",
+         "must be 4 positive channel counts such as [128, 256, 512, 512]")
+    n_syn = {"hopfield_mlp": len(cfg.model.hidden) + 1, "dchn_vgg5": 5, "hopfield_resnet13": 13}[cfg.model.name]
     if cfg.model.gains is not None:
         need(len(cfg.model.gains) == n_syn and all(g > 0 for g in cfg.model.gains), "model.gains",
              f"must be {n_syn} positive numbers (one per weight layer)")

@@ -13,17 +13,24 @@ from typing import Literal, Optional
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: Literal["hopfield_mlp"] = "hopfield_mlp"
-    """Network architecture: ``hopfield_mlp`` (layered Hopfield network, dense couplings)."""
+    name: Literal["hopfield_mlp", "dchn_vgg5", "hopfield_resnet13"] = "hopfield_mlp"
+    """Network architecture: ``hopfield_mlp`` (layered Hopfield network, dense couplings),
+    ``dchn_vgg5`` (deep convolutional Hopfield network, conv-pool x4 + dense readout; Scellier et
+    al. 2023), ``hopfield_resnet13`` (8 strided convs, 1x1 stride-2 skips k -> k+2, ReLU6; E P &
+    Srinivasan 2025)."""
     hidden: list[int] = field(default_factory=lambda: [256])
-    """Widths of the hidden layers, input to output (units). The input and output widths come
-    from the dataset."""
-    activation: Literal["clamp", "hard_sigmoid"] = "clamp"
+    """hopfield_mlp: widths of the hidden layers, input to output (units). The input and output
+    widths come from the dataset."""
+    channels: list[int] = field(default_factory=lambda: [128, 256, 512, 512])
+    """dchn_vgg5 / hopfield_resnet13: channels of the four convolutional stages."""
+    activation: Optional[Literal["clamp", "hard_sigmoid", "relu6"]] = None
     """Hidden-node nonlinearity: ``clamp`` = clip(x, 0, 1) (Scellier); ``hard_sigmoid`` =
-    clip(x/2, 0, 1) (Laborieux). The output node is linear."""
+    clip(x/2, 0, 1) (Laborieux); ``relu6`` = clip(x, 0, 6) (Hopfield-ResNet). null = the model's
+    own (relu6 for hopfield_resnet13, clamp otherwise). The output node is linear."""
     gains: Optional[list[float]] = None
     """Per-synapse multipliers of the U(-1/sqrt(fan_in), 1/sqrt(fan_in)) initialization, one per
-    weight layer; null means 1 for every layer."""
+    weight layer in construction order; null = the model's published gains (dchn_vgg5:
+    0.4, 0.7, 0.6, 0.3, 0.4; hopfield_resnet13: 0.7) or 1 (hopfield_mlp)."""
 
 
 @dataclass(frozen=True)

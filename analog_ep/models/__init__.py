@@ -6,6 +6,7 @@ from typing import Callable
 
 from ..errors import ConfigError
 from .base import ACTIVATIONS, Activation, EnergyNetwork
+from .convnets import DCHNVGG5, HopfieldResNet13
 from .hopfield_mlp import HopfieldMLP
 
 _MODELS: dict[str, Callable] = {}
@@ -23,9 +24,19 @@ def get_model(name: str) -> Callable:
 
 
 def _hopfield_mlp(cfg, in_shape, num_classes, generator):
-    return HopfieldMLP(in_shape, cfg.hidden, num_classes, cfg.activation, cfg.gains, generator)
+    return HopfieldMLP(in_shape, cfg.hidden, num_classes, cfg.activation or "clamp", cfg.gains, generator)
+
+
+def _dchn_vgg5(cfg, in_shape, num_classes, generator):
+    return DCHNVGG5(in_shape, cfg.channels, num_classes, cfg.activation or "clamp", cfg.gains, generator)
+
+
+def _hopfield_resnet13(cfg, in_shape, num_classes, generator):
+    return HopfieldResNet13(in_shape, cfg.channels, num_classes, cfg.activation or "relu6", cfg.gains, generator)
 
 
 register_model("hopfield_mlp", _hopfield_mlp)
+register_model("dchn_vgg5", _dchn_vgg5)
+register_model("hopfield_resnet13", _hopfield_resnet13)
 
-__all__ = ["ACTIVATIONS", "Activation", "EnergyNetwork", "HopfieldMLP", "get_model", "register_model"]
+__all__ = ["ACTIVATIONS", "Activation", "DCHNVGG5", "EnergyNetwork", "HopfieldMLP", "HopfieldResNet13", "get_model", "register_model"]
