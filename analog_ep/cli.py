@@ -166,6 +166,39 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
     _guard(run)
 
 
+@app.command()
+def bench(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt,
+          repeats: int = typer.Option(10, "--repeats", help="Timed repetitions (the median is reported)."),
+          warmup: int = typer.Option(2, "--warmup", help="Untimed warm-up repetitions first."),
+          json_out: bool = JsonOpt) -> None:
+    """Time one relaxation sweep, one EP training step and one backprop-twin step on one batch."""
+
+    def run() -> None:
+        from .bench import bench as run_bench
+        from .config import load_config
+
+        if repeats < 1:
+            raise ConfigError(f"--repeats: must be >= 1, got {repeats}")
+        if warmup < 0:
+            raise ConfigError(f"--warmup: must be >= 0, got {warmup}")
+        cfg = load_config(config, set_ or [])
+        r = run_bench(cfg, repeats=repeats, warmup=warmup)
+        if json_out:
+            typer.echo(json.dumps(r))
+            return
+        typer.echo(f"{r['model']} on {r['dataset']}, batch {r['batch']}, {r['solver']} solver, "
+                   f"{r['estimator']} EP; median of {r['repeats']} after {r['warmup']} warm-up; "
+                   f"torch {r['torch_version']}, {r['torch_threads']} threads, {r['device']}")
+        typer.echo(f"{'':24s} {'seconds':>10s} {'/ bp step':>10s} {'images/s':>10s}")
+        typer.echo(f"{'sweep (1 relaxation)':24s} {r['sweep_s']:10.4g} {r['sweep_over_bp_step']:10.3f} {'':>10s}")
+        typer.echo(f"{'bp step (backprop twin)':24s} {r['bp_step_s']:10.4g} {1.0:10.3f} {r['bp_images_per_s']:10.1f}")
+        typer.echo(f"{'ep step':24s} {r['ep_step_s']:10.4g} {r['ep_step_over_bp_step']:10.3f} {r['images_per_s']:10.1f}")
+        typer.echo(f"EP sweeps per step: {r['ep_sweeps_per_step']:.1f} run of {r['ep_sweeps_budget']} "
+                   f"(free {r['free_iters']} + nudged {r['nudge_iters']} each, tol {r['tol']:g})")
+
+    _guard(run)
+
+
 def run() -> None:
     """Console-script entry point."""
     app(prog_name="analog-ep")

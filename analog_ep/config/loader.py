@@ -119,6 +119,10 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     need(cfg.train.eval_every >= 1, "train.eval_every", "must be >= 1")
     if cfg.train.layer_lrs is not None:
         need(all(v >= 0 for v in cfg.train.layer_lrs), "train.layer_lrs", "must be >= 0")
+    need(cfg.train.lr_min >= 0, "train.lr_min", "must be >= 0")
+    if cfg.train.clip_grad_norm is not None:
+        need(cfg.train.clip_grad_norm > 0, "train.clip_grad_norm", "must be > 0 or null")
+    need(cfg.data.crop_padding >= 0, "data.crop_padding", "must be >= 0")
     need(cfg.data.batch_size >= 1, "data.batch_size", "must be >= 1")
     need(cfg.data.train_size is None or cfg.data.train_size >= 1, "data.train_size", "must be >= 1 or null")
     need(cfg.data.test_size is None or cfg.data.test_size >= 1, "data.test_size", "must be >= 1 or null")
@@ -141,6 +145,8 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     if cfg.algorithm == "ep" and cfg.ep.nudge == "mse" and cfg.ep.estimator != "one_sided":
         need(cfg.ep.beta < 1, "ep.beta", f"must be < 1 for the {cfg.ep.estimator} estimator with the mse nudge "
              "(the -beta phase of the linear output divides by 1 - beta)")
+    if cfg.ep.nudge == "clamp":
+        need(cfg.ep.beta <= 1, "ep.beta", "must be <= 1 with the clamp nudge (1 clamps the output fully)")
     need(cfg.solver.free_iters >= 1, "solver.free_iters", "must be >= 1")
     need(cfg.solver.nudge_iters >= 1, "solver.nudge_iters", "must be >= 1")
     need(cfg.solver.tol >= 0, "solver.tol", "must be >= 0")

@@ -56,6 +56,12 @@ class DataConfig:
     constants; ``unit``: pixels scaled to [0, 1]."""
     std_scale: float = 1.0
     """Multiplier of the std in standard normalization (DCHN papers use 3)."""
+    augment: list[Literal["flip", "crop"]] = field(default_factory=list)
+    """Training-time augmentation of image batches: ``flip`` (random horizontal flip, p = 0.5),
+    ``crop`` (random crop after zero-padding by ``crop_padding`` pixels). Drawn from the seed and
+    epoch, so resumed runs see the same batches."""
+    crop_padding: int = 4
+    """Zero padding (pixels) before the random crop of ``augment: [crop]``."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,14 @@ class TrainConfig:
     """L2 weight decay coefficient (added to the gradient)."""
     eval_every: int = 1
     """Evaluate on the test set every this many epochs (and always after the last)."""
+    schedule: Literal["constant", "cosine"] = "constant"
+    """Learning-rate schedule over epochs: ``constant`` or ``cosine`` (annealed from each group's
+    lr to ``lr_min`` at the last epoch; Loshchilov & Hutter 2017)."""
+    lr_min: float = 0.0
+    """Cosine schedule: final learning rate (same units as ``lr``)."""
+    clip_grad_norm: Optional[float] = None
+    """Rescale the whole gradient (estimate) so its global L2 norm is at most this; null = off
+    (Hopfield-ResNet uses 1.0)."""
 
 
 @dataclass(frozen=True)
@@ -86,8 +100,11 @@ class EPConfig:
     """Gradient estimator: ``centered`` (phases +beta and -beta, error O(beta^2)),
     ``one_sided`` (free and +beta, error O(beta)), ``random_sign`` (free and a random +-beta
     per mini-batch)."""
-    nudge: Literal["mse"] = "mse"
-    """Cost nudging the output: ``mse`` = 1/2 ||s_L - onehot(y)||^2 inside the total energy."""
+    nudge: Literal["mse", "clamp"] = "mse"
+    """How the output is nudged toward the one-hot target ``y``: ``mse`` adds beta/2 ||s_L - y||^2
+    to the energy (``s_L <- (h_L + beta y) / (1 + beta)``); ``clamp`` moves the output a fraction
+    beta of the way to the target (``s_L <- (1 - beta) h_L + beta y``; beta = 1 clamps it fully,
+    contrastive Hebbian learning)."""
     warm_start: bool = True
     """Start each training free phase from the previous mini-batch's free state (zeros at
     evaluation)."""

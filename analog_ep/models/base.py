@@ -12,7 +12,8 @@ closed-form update
     s_k <- clip(a_k h_k, lo, hi),   h_k = sum_in read(s_pre) + sum_out read_t(s_post) + b_k,
 
 and for the linear output with the MSE cost ``C = 1/2 ||s_L - y||^2`` inside the total energy
-``F = E + beta C``: ``s_L <- (h_L + beta y) / (1 + beta)``.
+``F = E + beta C``: ``s_L <- (h_L + beta y) / (1 + beta)``; with the clamp nudge
+``s_L <- (1 - beta) h_L + beta y`` (the MSE nudge of strength beta / (1 - beta)).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class EnergyNetwork(nn.Module):
         self._in_edges: list[list[Edge]] = []
         self._out_edges: list[list[Edge]] = []
         self._colouring: list[list[int]] | None = None
+        self.nudge = "mse"  # "mse": beta C inside the energy; "clamp": s_L <- (1 - beta) h_L + beta y
 
     # ----------------------------------------------------------------- construction
     def add_node(self, shape: tuple[int, ...], activation: str) -> int:
@@ -163,9 +165,11 @@ class EnergyNetwork(nn.Module):
                     target: torch.Tensor | None = None) -> torch.Tensor:
         """Closed-form block minimizer of ``E + beta C`` in node ``k`` given its drive ``h``."""
         if k == self.num_nodes:
-            if beta != 0.0:
-                return (h + beta * target) / (1.0 + beta)
-            return h
+            if beta == 0.0:
+                return h
+            if self.nudge == "clamp":
+                return h + beta * (target - h)
+            return (h + beta * target) / (1.0 + beta)
         return self.activations[k - 1](h)
 
     def output(self, states: list[torch.Tensor]) -> torch.Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..config import RunConfig
@@ -14,7 +16,19 @@ def build_model(cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int) -> 
     """Model initialized from ``cfg.seed`` (the same weights for EP and its backprop twin)."""
     factory = get_model(cfg.model.name)
     gen = torch.Generator().manual_seed(cfg.seed)
-    return factory(cfg.model, tuple(in_shape), num_classes, gen)
+    model = factory(cfg.model, tuple(in_shape), num_classes, gen)
+    model.nudge = cfg.ep.nudge
+    return model
+
+
+def lr_factor(cfg: RunConfig, epoch: int) -> float:
+    """Multiplier of every group's learning rate during ``epoch`` (0-based): 1 for ``constant``;
+    for ``cosine`` it goes from 1 at epoch 0 to ``lr_min / lr`` at the last epoch."""
+    if cfg.train.schedule == "constant" or cfg.train.epochs <= 1:
+        return 1.0
+    t = min(epoch, cfg.train.epochs - 1) / (cfg.train.epochs - 1)
+    floor = cfg.train.lr_min / cfg.train.lr if cfg.train.lr > 0 else 0.0
+    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
 def build_solver(cfg: RunConfig):
@@ -29,7 +43,7 @@ def build_optimizer(cfg: RunConfig, model: EnergyNetwork) -> torch.optim.Optimiz
     if cfg.train.optimizer != "sgd":
         raise ConfigError(f"train.optimizer: unknown optimizer {cfg.train.optimizer!r}; valid: sgd")
     return torch.optim.SGD(
-        [{"params": g, "lr": lr} for g, lr in zip(groups, lrs)],
+        [{"params": g, "lr": lr, "base_lr": lr} for g, lr in zip(groups, lrs)],
         lr=cfg.train.lr, momentum=cfg.train.momentum, nesterov=cfg.train.nesterov and cfg.train.momentum > 0,
         weight_decay=cfg.train.weight_decay,
     )

@@ -25,9 +25,10 @@ from ..algorithms.bp import bp_gradient
 from ..algorithms.ep import ep_gradient, mse_cost
 from ..config import RunConfig, dump_yaml
 from ..data import Split, load_data
+from ..data.augment import augment
 from ..errors import DivergenceError
 from ..results import write_results
-from .build import build_model, build_optimizer, build_solver
+from .build import build_model, build_optimizer, build_solver, lr_factor
 from .checkpoint import load_checkpoint, save_checkpoint
 
 PHASES = ("free", "nudge+", "nudge-")
@@ -124,11 +125,17 @@ class Trainer:
 
     # ---------------------------------------------------------------- steps
     def _batches(self, split: Split, order: torch.Tensor | None):
-        bs = self.cfg.data.batch_size
+        """Mini-batches in ``order`` (training: augmented as configured, with a generator drawn
+        from (seed, epoch) so a resumed run sees the same batches) or in file order."""
+        d = self.cfg.data
         n = len(split)
-        for i in range(0, n, bs):
-            idx = order[i:i + bs] if order is not None else slice(i, min(i + bs, n))
-            yield split.x[idx], split.y[idx]
+        gen = torch.Generator().manual_seed(self.cfg.seed * 7919 + self.epoch) if order is not None else None
+        for i in range(0, n, d.batch_size):
+            idx = order[i:i + d.batch_size] if order is not None else slice(i, min(i + d.batch_size, n))
+            x = split.x[idx]
+            if gen is not None and d.augment:
+                x = augment(x, d.augment, gen, d.crop_padding)
+            yield x, split.y[idx]
 
     def _ep_kwargs(self, iters: int) -> dict:
         s = self.cfg.solver
@@ -150,6 +157,11 @@ class Trainer:
             grads, out, stats = res.grads, self.model.output(res.free), res.stats
             if cfg.ep.warm_start:
                 self.warm = [s.detach().clone() for s in res.free]
+        clip = cfg.train.clip_grad_norm
+        if clip is not None:
+            norm = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
+            if norm > clip:
+                grads = [g * (clip / norm).to(g.dtype) for g in grads]
         for p, g in zip(self.model.ep_parameters(), grads):
             p.grad = g
         self.optimizer.step()
@@ -187,6 +199,9 @@ class Trainer:
         cfg = self.cfg
         t0 = time.perf_counter()
         self.model.train()
+        factor = lr_factor(cfg, self.epoch)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor
         order = epoch_order(len(self.train_set), cfg.seed, self.epoch)
         n_batches = math.ceil(len(self.train_set) / cfg.data.batch_size)
         bar = tqdm(self._batches(self.train_set, order), total=n_batches, file=sys.stderr,
@@ -205,7 +220,7 @@ class Trainer:
         bar.close()
         train_seconds = time.perf_counter() - t0
         row = {"epoch": self.epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
-               "seconds": train_seconds}
+               "seconds": train_seconds, "lr_factor": factor}
         row.update(_summarize(stats_acc))
         last = self.epoch + 1 == cfg.train.epochs
         if (self.epoch + 1) % cfg.train.eval_every == 0 or last:

@@ -1,0 +1,167 @@
+"""Speed benchmark: one relaxation sweep, one EP training step and one backprop-twin step,
+measured in the same process on one mini-batch (``analog-ep bench``).
+
+Cost model (design handbook, section 6): a sweep touches every synapse about twice (forward read
+and transposed read), about 2/3 of a backprop step's matrix work (forward, input gradient, weight
+gradient), so ``sweep_over_bp_step`` should be at most about 1; an EP step costs
+``T_free + n_nudge * T_nudge`` sweeps plus two correlates, so ``ep_step_over_bp_step`` is about
+``ep_sweeps_per_step * sweep_over_bp_step``.
+
+What is timed (``time.perf_counter``, median over ``repeats`` after ``warmup`` untimed rounds;
+each round times the three in turn, so a change of machine load affects all three alike):
+
+``sweep_s``
+    One sweep of the configured solver (``iters=1, tol=0``: exactly one sweep, including the
+    solver's per-sweep residual bookkeeping) with ``beta = 0``, starting from a relaxed free
+    state: the free phase is first relaxed for ``solver.free_iters`` sweeps and each timed sweep
+    continues from the previous sweep's output, as inside a relaxation (so synapse caches, e.g.
+    the max-pool indices of :class:`~analog_ep.synapses.ConvPool`, are in their steady state).
+    The constant input drive ``model.const_drive(x)`` is computed once outside the timed region,
+    as in training, where it is computed once per EP step: it is part of ``ep_step_s``, not of
+    ``sweep_s``. Runs on its own copy of the model, whose weights never change.
+``bp_step_s``
+    One backprop-twin training step on a separate copy of the model with identical initial
+    weights and its own optimizer: ``model.ff_forward``, MSE loss, backward
+    (:func:`~analog_ep.algorithms.bp.bp_gradient`), gradient assignment, ``optimizer.step()``.
+``ep_step_s``
+    One EP training step as in :meth:`analog_ep.train.loop.Trainer.train_step`: const drive, free
+    phase (``solver.free_iters``), nudged phase(s) (``solver.nudge_iters``) with the configured
+    estimator, ``solver.tol`` and damping, the correlates, gradient assignment and
+    ``optimizer.step()``; the free phase starts from the previous round's free state when
+    ``ep.warm_start`` (the first warm-up round from the relaxed free state above, or from zeros
+    when warm start is off). The loss and divergence bookkeeping of ``train_step`` is left out
+    (of the backprop step too).
+
+Caveat: the benchmark repeats one batch, so a warm start comes from the same batch's previous
+free state and early stopping (``solver.tol``) may cut the free phase shorter than in training,
+where it starts from the previous, different batch. ``ep_sweeps_per_step`` reports the sweeps the
+timed EP steps actually ran (free + nudged) and ``ep_sweeps_budget`` the maximum
+(``free_iters + n_nudge * nudge_iters``); ``sweep_s * ep_sweeps_budget`` estimates a step at full
+budget. Use ``--set solver.tol=0`` to time full-budget steps.
+
+Threading is left as torch configured it (``torch_threads`` is reported). CPU only.
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+
+import torch
+
+from ..algorithms.bp import bp_gradient
+from ..algorithms.ep import ep_gradient, nudge_betas
+from ..config import RunConfig
+from ..data import load_data
+from ..errors import ConfigError
+from ..train.build import build_model, build_optimizer, build_solver
+from ..train.loop import one_hot
+
+__all__ = ["bench", "BENCH_KEYS"]
+
+BENCH_KEYS = ("sweep_s", "bp_step_s", "ep_step_s", "sweep_over_bp_step", "ep_step_over_bp_step",
+              "images_per_s", "bp_images_per_s", "batch", "model", "dataset", "repeats", "warmup",
+              "ep_sweeps_per_step", "ep_sweeps_budget", "estimator", "solver", "free_iters",
+              "nudge_iters", "tol", "device", "torch_threads", "torch_version")
+
+
+def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
+    """Time a sweep, an EP step and a backprop step on the first ``cfg.data.batch_size``
+    training examples; return the medians (seconds), their ratios and throughputs.
+
+    Keys: see :data:`BENCH_KEYS`; ``sweep_over_bp_step = sweep_s / bp_step_s``,
+    ``ep_step_over_bp_step = ep_step_s / bp_step_s``, ``images_per_s = batch / ep_step_s`` (EP
+    training images per second), ``bp_images_per_s = batch / bp_step_s``.
+    """
+    if isinstance(repeats, bool) or int(repeats) != repeats or repeats < 1:
+        raise ConfigError(f"repeats: must be an integer >= 1, got {repeats!r}")
+    if isinstance(warmup, bool) or int(warmup) != warmup or warmup < 0:
+        raise ConfigError(f"warmup: must be an integer >= 0, got {warmup!r}")
+    repeats, warmup = int(repeats), int(warmup)
+
+    train_set, _, info = load_data(cfg.data, cfg.seed)
+    x = train_set.x[:cfg.data.batch_size].contiguous()
+    y = train_set.y[:cfg.data.batch_size]
+    batch = int(x.shape[0])
+    target = one_hot(y, info.num_classes, x.dtype)
+    sol = cfg.solver
+
+    model = build_model(cfg, info.shape, info.num_classes)
+    bp_model = copy.deepcopy(model)
+    sweep_model = copy.deepcopy(model)
+    optimizer = build_optimizer(cfg, model)
+    bp_optimizer = build_optimizer(cfg, bp_model)
+    solver = build_solver(cfg)
+    est_gen = torch.Generator().manual_seed(cfg.seed + 1)
+
+    # -- relaxed free state for the sweeps (untimed); the const drive is precomputed as in training
+    with torch.no_grad():
+        const = sweep_model.const_drive(x)
+    states, _ = solver(sweep_model, const, sweep_model.zero_state(batch, x), iters=sol.free_iters,
+                       tol=sol.tol, damping=sol.damping)
+    warm = [s.detach().clone() for s in states] if cfg.ep.warm_start else None
+
+    def sweep() -> None:
+        nonlocal states
+        states, _ = solver(sweep_model, const, states, iters=1, tol=0.0, damping=sol.damping)
+
+    def bp_step() -> None:
+        grads, _ = bp_gradient(bp_model, x, target)
+        for p, g in zip(bp_model.ep_parameters(), grads):
+            p.grad = g
+        bp_optimizer.step()
+
+    sweeps_run: list[int] = []
+
+    def ep_step() -> None:
+        nonlocal warm
+        init = warm if (warm is not None and warm[0].shape[0] == batch) else model.zero_state(batch, x)
+        res = ep_gradient(model, x, target, init, solver, beta=cfg.ep.beta, estimator=cfg.ep.estimator,
+                          free_iters=sol.free_iters, nudge_iters=sol.nudge_iters, tol=sol.tol,
+                          damping=sol.damping, generator=est_gen)
+        if cfg.ep.warm_start:
+            warm = [s.detach().clone() for s in res.free]
+        for p, g in zip(model.ep_parameters(), res.grads):
+            p.grad = g
+        optimizer.step()
+        sweeps_run.append(sum(int(st.sweeps) for st in res.stats.values()))
+
+    times: dict[str, list[float]] = {"sweep": [], "bp": [], "ep": []}
+    for r in range(warmup + repeats):
+        for name, fn in (("sweep", sweep), ("bp", bp_step), ("ep", ep_step)):
+            t0 = time.perf_counter()
+            fn()
+            dt = time.perf_counter() - t0
+            if r >= warmup:
+                times[name].append(dt)
+
+    sweep_s = statistics.median(times["sweep"])
+    bp_step_s = statistics.median(times["bp"])
+    ep_step_s = statistics.median(times["ep"])
+    timed_sweeps = sweeps_run[warmup:]
+    n_nudge = len(nudge_betas(cfg.ep.estimator, cfg.ep.beta, torch.Generator().manual_seed(0)))
+    return {
+        "sweep_s": sweep_s,
+        "bp_step_s": bp_step_s,
+        "ep_step_s": ep_step_s,
+        "sweep_over_bp_step": sweep_s / bp_step_s,
+        "ep_step_over_bp_step": ep_step_s / bp_step_s,
+        "images_per_s": batch / ep_step_s,
+        "bp_images_per_s": batch / bp_step_s,
+        "batch": batch,
+        "model": cfg.model.name,
+        "dataset": cfg.data.name,
+        "repeats": repeats,
+        "warmup": warmup,
+        "ep_sweeps_per_step": sum(timed_sweeps) / len(timed_sweeps),
+        "ep_sweeps_budget": sol.free_iters + n_nudge * sol.nudge_iters,
+        "estimator": cfg.ep.estimator,
+        "solver": sol.name,
+        "free_iters": sol.free_iters,
+        "nudge_iters": sol.nudge_iters,
+        "tol": sol.tol,
+        "device": "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "torch_version": str(torch.__version__),
+    }
