@@ -8,7 +8,9 @@ energy ``F = E + beta C`` that start from the stored free state. Estimators of `
 * one_sided:   (dE/dtheta(s^{+beta}) - dE/dtheta(s^0)) / beta                 error O(beta)
 * random_sign: one-sided with a random sign of beta drawn per mini-batch      unbiased in sign
 
-``dE/dtheta`` is the synapses' correlate (contrastive Hebbian, local to each synapse).
+``dE/dtheta`` is the synapses' correlate (contrastive Hebbian, local to each synapse). With a
+softmax readout outside the energy (cross-entropy nudge) the readout's own gradient is
+``dF/dtheta = beta dC/dtheta`` at the nudged states (:meth:`EnergyNetwork.energy_grads`).
 """
 
 from __future__ import annotations
@@ -21,11 +23,6 @@ from ..errors import ConfigError
 from ..solvers import SolverStats
 
 ESTIMATORS = ("centered", "one_sided", "random_sign")
-
-
-def mse_cost(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Per-sample ``C = 1/2 ||s_L - y||^2``."""
-    return 0.5 * (output - target).pow(2).reshape(output.shape[0], -1).sum(1)
 
 
 @dataclass
@@ -62,12 +59,11 @@ def ep_gradient(model, x: torch.Tensor, target: torch.Tensor, init: list[torch.T
                            damping=damping)
             stats["nudge+" if b > 0 else "nudge-"] = st
             nudged.append(s)
+        g_hi = model.energy_grads(x, nudged[0], betas[0], target)
         if len(betas) == 2:
-            g_hi = model.energy_grads(x, nudged[0])
-            g_lo = model.energy_grads(x, nudged[1])
+            g_lo = model.energy_grads(x, nudged[1], betas[1], target)
             scale = 1.0 / (betas[0] - betas[1])
         else:
-            g_hi = model.energy_grads(x, nudged[0])
             g_lo = model.energy_grads(x, free)
             scale = 1.0 / betas[0]
         grads = [(a - b) * scale for a, b in zip(g_hi, g_lo)]

@@ -16,18 +16,17 @@ import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator, gmres
 
-from .ep import mse_cost
 
 
 def implicit_gradient(model, x: torch.Tensor, target: torch.Tensor, states: list[torch.Tensor],
                       rtol: float = 1e-12, maxiter: int = 200) -> tuple[list[torch.Tensor], dict]:
-    """Return (dL/dtheta aligned with model.ep_parameters(), info) with ``L`` the batch-mean MSE
-    cost at the fixed point ``states``."""
+    """Return (dL/dtheta aligned with model.ep_parameters(), info) with ``L`` the batch-mean cost
+    (``model.cost``) at the fixed point ``states``."""
     params = model.ep_parameters()
     s = [t.detach().clone().requires_grad_(True) for t in states]
     with torch.enable_grad():
         T = model.sync_map(x, s)
-        loss = mse_cost(s[-1], target).mean()
+        loss = model.cost(s[-1], target).mean()
         g = torch.autograd.grad(loss, s, allow_unused=True)
     g = [torch.zeros_like(t) if gi is None else gi for t, gi in zip(s, g)]
     sizes = [t.numel() for t in s]

@@ -100,11 +100,13 @@ class EPConfig:
     """Gradient estimator: ``centered`` (phases +beta and -beta, error O(beta^2)),
     ``one_sided`` (free and +beta, error O(beta)), ``random_sign`` (free and a random +-beta
     per mini-batch)."""
-    nudge: Literal["mse", "clamp"] = "mse"
+    nudge: Literal["mse", "clamp", "cross_entropy"] = "mse"
     """How the output is nudged toward the one-hot target ``y``: ``mse`` adds beta/2 ||s_L - y||^2
     to the energy (``s_L <- (h_L + beta y) / (1 + beta)``); ``clamp`` moves the output a fraction
     beta of the way to the target (``s_L <- (1 - beta) h_L + beta y``; beta = 1 clamps it fully,
-    contrastive Hebbian learning)."""
+    contrastive Hebbian learning); ``cross_entropy`` makes the output a softmax readout outside
+    the energy and nudges the last hidden node by ``-beta dCE/ds`` (Laborieux et al. 2021); the
+    backprop twin then trains on cross-entropy too."""
     warm_start: bool = True
     """Start each training free phase from the previous mini-batch's free state (zeros at
     evaluation)."""

@@ -151,21 +151,43 @@ class EnergyNetwork(nn.Module):
             out.append(h)
         return out
 
-    def drive(self, k: int, states: list[torch.Tensor], const: list[torch.Tensor]) -> torch.Tensor:
-        """``h_k``: the total input of node ``k`` given the current states."""
+    @property
+    def readout(self) -> bool:
+        """True when the output node is a softmax readout outside the energy (cross-entropy
+        nudge, Laborieux et al. 2021): it sends no feedback, and the nudge reaches the last
+        hidden node as ``-beta W_out^T (softmax(s_L) - y)``."""
+        return self.nudge == "cross_entropy"
+
+    def drive(self, k: int, states: list[torch.Tensor], const: list[torch.Tensor], beta: float = 0.0,
+              target: torch.Tensor | None = None) -> torch.Tensor:
+        """``h_k``: the total input of node ``k`` given the current states (and, for a readout
+        outside the energy, the cross-entropy nudge of strength ``beta``)."""
         h = const[k - 1]
         for e in self._in_edges[k - 1]:
             if e.pre > 0:
                 h = h + e.synapse.read(states[e.pre - 1])
+        L = self.num_nodes
         for e in self._out_edges[k - 1]:
+            if e.post == L and self.readout:
+                if beta != 0.0:
+                    p = torch.softmax(e.synapse.read(states[k - 1]) + self.biases[L - 1], dim=1)
+                    h = h + beta * e.synapse.read_t(target - p, states[k - 1])
+                continue
             h = h + e.synapse.read_t(states[e.post - 1], states[k - 1])
         return h
+
+    def cost(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-sample cost of the output: ``1/2 ||s_L - y||^2`` (mse, clamp) or the cross-entropy
+        of ``softmax(s_L)`` (cross_entropy)."""
+        if self.readout:
+            return -(target * torch.log_softmax(output, dim=1)).sum(1)
+        return 0.5 * (output - target).pow(2).reshape(output.shape[0], -1).sum(1)
 
     def node_update(self, k: int, h: torch.Tensor, beta: float = 0.0,
                     target: torch.Tensor | None = None) -> torch.Tensor:
         """Closed-form block minimizer of ``E + beta C`` in node ``k`` given its drive ``h``."""
         if k == self.num_nodes:
-            if beta == 0.0:
+            if beta == 0.0 or self.readout:
                 return h
             if self.nudge == "clamp":
                 return h + beta * (target - h)
@@ -180,11 +202,16 @@ class EnergyNetwork(nn.Module):
         """Per-sample energy ``E(s)`` (autograd-friendly; used by tests and gradcheck)."""
         b = x.shape[0]
         e_tot = x.new_zeros(b)
+        L = self.num_nodes
         for k, s in enumerate(states, start=1):
+            if k == L and self.readout:
+                continue
             q = 1.0 / self.activations[k - 1].slope
             e_tot = e_tot + 0.5 * q * s.reshape(b, -1).pow(2).sum(1)
             e_tot = e_tot - (s * self.biases[k - 1]).reshape(b, -1).sum(1)
         for e in self.edges:
+            if e.post == L and self.readout:
+                continue
             pre = x if e.pre == 0 else states[e.pre - 1]
             post = states[e.post - 1]
             e_tot = e_tot - (post * e.synapse.read(pre)).reshape(b, -1).sum(1)
@@ -197,17 +224,31 @@ class EnergyNetwork(nn.Module):
                 return False
         return True
 
-    def energy_grads(self, x: torch.Tensor, states: list[torch.Tensor]) -> list[torch.Tensor]:
-        """``dE/dtheta`` averaged over the batch, aligned with :meth:`ep_parameters`.
+    def energy_grads(self, x: torch.Tensor, states: list[torch.Tensor], beta: float = 0.0,
+                     target: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """``dF/dtheta`` of the total energy ``F = E + beta C`` averaged over the batch, aligned
+        with :meth:`ep_parameters`.
 
         ``dE/dW_e = -corr(s_post, s_pre) / B`` (synapse correlate), ``dE/db_k = -mean(s_k)``.
+        ``C`` depends on parameters only through a readout outside the energy:
+        ``beta dC/dW_out = beta corr(softmax(s_L) - y, s_{L-1}) / B``.
         """
         b = x.shape[0]
+        L = self.num_nodes
         grads = []
         for e in self.edges:
             pre = x if e.pre == 0 else states[e.pre - 1]
+            if e.post == L and self.readout:
+                err = torch.softmax(states[L - 1], dim=1) - target if beta != 0.0 else None
+                grads.append(beta * e.synapse.correlate(err, pre) / b if err is not None
+                             else torch.zeros_like(e.synapse.weight))
+                continue
             grads.append(-e.synapse.correlate(states[e.post - 1], pre) / b)
-        for s in states:
+        for k, s in enumerate(states, start=1):
+            if k == L and self.readout:
+                grads.append(beta * (torch.softmax(s, dim=1) - target).mean(0) if beta != 0.0
+                             else torch.zeros_like(self.biases[k - 1]))
+                continue
             grads.append(-s.mean(0))
         return grads
 
@@ -229,7 +270,7 @@ class EnergyNetwork(nn.Module):
         """``T(s)``: every node updated from the old states (differentiable; used for the
         implicit gradient). Its fixed points are the equilibria of the energy."""
         const = self.const_drive(x) if const is None else const
-        return [self.node_update(k, self.drive(k, states, const), beta, target)
+        return [self.node_update(k, self.drive(k, states, const, beta, target), beta, target)
                 for k in range(1, self.num_nodes + 1)]
 
     # ----------------------------------------------------------------- feed-forward twin

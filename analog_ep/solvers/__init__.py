@@ -64,7 +64,7 @@ def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e
     def sweep(old):
         s = list(old)
         for group in groups:
-            hs = [(k, model.drive(k, s, const)) for k in group]
+            hs = [(k, model.drive(k, s, const, beta, target)) for k in group]
             for k, h in hs:
                 s[k - 1] = model.node_update(k, h, beta, target)
         return s
@@ -79,7 +79,7 @@ def relax_sync(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-
     n = model.num_nodes
 
     def sweep(old):
-        new = [model.node_update(k, model.drive(k, old, const), beta, target) for k in range(1, n + 1)]
+        new = [model.node_update(k, model.drive(k, old, const, beta, target), beta, target) for k in range(1, n + 1)]
         if damping:
             new = [damping * o + (1 - damping) * s for o, s in zip(old, new)]
         return new

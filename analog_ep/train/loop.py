@@ -22,7 +22,7 @@ import torch
 
 from .. import __version__
 from ..algorithms.bp import bp_gradient
-from ..algorithms.ep import ep_gradient, mse_cost
+from ..algorithms.ep import ep_gradient
 from ..config import RunConfig, dump_yaml
 from ..data import Split, load_data
 from ..data.augment import augment
@@ -165,7 +165,7 @@ class Trainer:
         for p, g in zip(self.model.ep_parameters(), grads):
             p.grad = g
         self.optimizer.step()
-        loss = mse_cost(out, target).mean().item()
+        loss = self.model.cost(out, target).mean().item()
         correct = int((out.argmax(1) == y).sum())
         if not math.isfinite(loss) or not all(torch.isfinite(p).all() for p in self.model.parameters()):
             raise DivergenceError(
@@ -188,7 +188,7 @@ class Trainer:
                                     **self._ep_kwargs(self.cfg.solver.free_iters))
                 out = self.model.output(s)
                 _accumulate(stats_acc, {"eval": st})
-            loss_sum += mse_cost(out, target).sum().item()
+            loss_sum += self.model.cost(out, target).sum().item()
             correct += int((out.argmax(1) == y).sum())
         n = len(split)
         return loss_sum / n, correct / n, _summarize(stats_acc)

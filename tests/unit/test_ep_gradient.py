@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import tiny_mlp
-from analog_ep.algorithms.ep import ep_gradient, mse_cost
+from analog_ep.algorithms.ep import ep_gradient
 from analog_ep.algorithms.gradcheck import gradcheck
 from analog_ep.algorithms.implicit import implicit_gradient
 from analog_ep.solvers import relax_async
@@ -41,7 +41,7 @@ def test_implicit_gradient_matches_finite_differences():
             for sign in (1, -1):
                 with torch.no_grad():
                     p[idx] += sign * eps
-                vals.append(mse_cost(m.output(_free(m, x)), y).mean().item())
+                vals.append(m.cost(m.output(_free(m, x)), y).mean().item())
                 with torch.no_grad():
                     p[idx] -= sign * eps
             fd = (vals[0] - vals[1]) / (2 * eps)
@@ -99,3 +99,22 @@ def test_ep_update_is_contrastive_hebbian():
     for i in range(len(m.edges)):
         hebb = (sp[i].t() @ pre_p[i] - sm[i].t() @ pre_m[i]) / (2 * 0.1 * b)
         torch.testing.assert_close(res.grads[i], -hebb)
+
+
+def test_cross_entropy_readout_outside_energy():
+    """Softmax readout (Laborieux et al. 2021): the output sends no feedback in the free phase,
+    and centered EP still matches the exact gradient of the cross-entropy, readout included."""
+    m, x, y = tiny_mlp()
+    m.nudge = "cross_entropy"
+    free = _free(m, x)
+    # free phase: hidden states are those of the network without the output node's feedback
+    h_last = m.drive(m.num_nodes - 1, free, m.const_drive(x))
+    own = free[-2] @ m.edges[-1].synapse.weight.t() + m.biases[-1]
+    torch.testing.assert_close(free[-1], own)
+    assert torch.allclose(free[-2], m.activations[-2](h_last))
+    exact, _ = implicit_gradient(m, x, y, free)
+    res = ep_gradient(m, x, y, free, relax_async, beta=1e-3, estimator="centered", **TIGHT)
+    assert _rel(res.grads, exact) < 1e-4
+    # the readout's gradient is the plain cross-entropy gradient at the free state
+    p = torch.softmax(free[-1], 1)
+    torch.testing.assert_close(exact[len(m.edges) - 1], (p - y).t() @ free[-2] / x.shape[0])
