@@ -115,8 +115,12 @@ class EPConfig:
 @dataclass(frozen=True)
 class SolverConfig:
     name: Literal["async", "sync"] = "async"
-    """Relaxation schedule: ``async`` (odd then even layers, exact block-coordinate descent) or
-    ``sync`` (every node from the old states)."""
+    """Relaxation schedule: ``async`` (colour groups in turn, exact block-coordinate descent) or
+    ``sync`` (every node from the old states, optionally damped)."""
+    colouring: Literal["greedy", "odd_even"] = "greedy"
+    """Async only: node colouring that sets the update order. ``greedy``: a proper colouring of
+    any coupling graph (skips included); ``odd_even``: layer parity (Laborieux et al. 2021),
+    rejected where a synapse joins two nodes of the same parity."""
     free_iters: int = 30
     """Maximum sweeps of the free phase (training and evaluation)."""
     nudge_iters: int = 10

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..synapses import Synapse
 
 
@@ -78,6 +79,7 @@ class EnergyNetwork(nn.Module):
         self._in_edges: list[list[Edge]] = []
         self._out_edges: list[list[Edge]] = []
         self._colouring: list[list[int]] | None = None
+        self.colouring_method = "greedy"
         self.nudge = "mse"  # "mse": beta C inside the energy; "clamp": s_L <- (1 - beta) h_L + beta y
 
     # ----------------------------------------------------------------- construction
@@ -108,11 +110,20 @@ class EnergyNetwork(nn.Module):
 
     # ----------------------------------------------------------------- graph
     def colouring(self) -> list[list[int]]:
-        """Greedy proper colouring of the state-node graph (input excluded).
+        """Proper colouring of the state-node graph (input excluded): ``greedy`` (default) or
+        ``odd_even`` (layer parity, checked to be proper).
 
         Nodes of one colour share no synapse, so updating a whole colour at once is an exact
         block-coordinate minimization of the energy. Layered chains get odd/even layers.
         """
+        if self._colouring is None and self.colouring_method == "odd_even":
+            groups = [[k for k in range(1, self.num_nodes + 1) if k % 2 == 1],
+                      [k for k in range(1, self.num_nodes + 1) if k % 2 == 0]]
+            for e in self.edges:
+                if e.pre > 0 and e.pre % 2 == e.post % 2:
+                    raise ConfigError(f"solver.colouring: odd_even is not a proper colouring of this network "
+                                      f"(synapse {e.pre}->{e.post} joins two nodes of one parity); use greedy")
+            self._colouring = [g for g in groups if g]
         if self._colouring is None:
             colour: dict[int, int] = {}
             for k in range(1, self.num_nodes + 1):

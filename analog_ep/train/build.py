@@ -18,6 +18,8 @@ def build_model(cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int) -> 
     gen = torch.Generator().manual_seed(cfg.seed)
     model = factory(cfg.model, tuple(in_shape), num_classes, gen)
     model.nudge = cfg.ep.nudge
+    model.colouring_method = cfg.solver.colouring
+    model.colouring()  # validate the colouring now: a bad one is a config error, not a crash mid-run
     return model
 
 

@@ -103,3 +103,13 @@ def test_ff_twin_is_feedforward_pass_of_same_weights():
         h = (e.synapse.read(h) + model.biases[e.post - 1]).clamp(0, 1)
     out = model.edges[4].synapse.read(h) + model.biases[4]
     torch.testing.assert_close(model.ff_forward(x), out)
+
+
+def test_odd_even_colouring_rejected_for_resnet_and_accepted_for_chain():
+    from analog_ep.train.build import build_model
+
+    base = ["model.channels=[2,2,2,2]", "data.name=synthetic", "data.shape=[1,16,16]", "solver.colouring=odd_even"]
+    with pytest.raises(ConfigError, match="solver.colouring: odd_even is not a proper colouring.*2->4"):
+        build_model(load_config(None, base + ["model.name=hopfield_resnet13"]), (1, 16, 16), 3)
+    m = build_model(load_config(None, base + ["model.name=dchn_vgg5"]), (1, 16, 16), 3)
+    assert m.colouring() == [[1, 3, 5], [2, 4]]
