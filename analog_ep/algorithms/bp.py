@@ -9,8 +9,9 @@ import torch
 def bp_gradient(model, x: torch.Tensor, target: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Return (grads aligned with model.ep_parameters(), twin output detached)."""
     params = model.ep_parameters()
-    out = model.ff_forward(x)
-    loss = model.cost(out, target).mean()
+    states = model.ff_states(x)
+    out = states[-1]
+    loss = model.total_cost(states, target).mean()
     grads = torch.autograd.grad(loss, params, allow_unused=True)
     grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
     return grads, out.detach()

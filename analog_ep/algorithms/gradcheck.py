@@ -47,6 +47,7 @@ def gradcheck(model, x: torch.Tensor, target: torch.Tensor, solver, betas: list[
         free, st = solver(model, const, model.zero_state(x.shape[0], x), iters=iters, tol=tol, damping=damping)
     exact, info = implicit_gradient(model, x, target, free)
     names = [f"layer{i}:{type(e.synapse).__name__.lower()}:{e.pre}->{e.post}" for i, e in enumerate(model.edges)]
+    names += [f"aux{i}:{k}" for i, k in enumerate(model.aux_nodes)]
     layers = []
     for beta in betas:
         res = ep_gradient(model, x, target, free, solver, beta=beta, estimator=estimator, free_iters=iters,

@@ -3,7 +3,7 @@
 At an equilibrium ``s* = T(s*, theta)`` (``T`` the synchronous closed-form update, whose fixed
 points are the energy's equilibria) the loss ``L(s*)`` has
 
-    dL/dtheta = lambda^T dT/dtheta,     (I - dT/ds)^T lambda = dL/ds,
+    dL/dtheta = lambda^T dT/dtheta + dL/dtheta|_s,     (I - dT/ds)^T lambda = dL/ds,
 
 the adjoint system of recurrent backpropagation (Almeida-Pineda). It is solved with GMRES on
 vector-Jacobian products from autograd, so any model built from synapses works. This is the
@@ -20,15 +20,17 @@ from scipy.sparse.linalg import LinearOperator, gmres
 
 def implicit_gradient(model, x: torch.Tensor, target: torch.Tensor, states: list[torch.Tensor],
                       rtol: float = 1e-12, maxiter: int = 200) -> tuple[list[torch.Tensor], dict]:
-    """Return (dL/dtheta aligned with model.ep_parameters(), info) with ``L`` the batch-mean cost
-    (``model.cost``) at the fixed point ``states``."""
+    """Return (dL/dtheta aligned with model.ep_parameters(), info) with ``L`` the batch-mean objective
+    (``model.total_cost``: output cost plus auxiliary readouts) at the fixed point ``states``."""
     params = model.ep_parameters()
     s = [t.detach().clone().requires_grad_(True) for t in states]
     with torch.enable_grad():
         T = model.sync_map(x, s)
-        loss = model.cost(s[-1], target).mean()
-        g = torch.autograd.grad(loss, s, allow_unused=True)
-    g = [torch.zeros_like(t) if gi is None else gi for t, gi in zip(s, g)]
+        loss = model.total_cost(s, target).mean()
+        g_all = torch.autograd.grad(loss, s + params, allow_unused=True)
+    g = [torch.zeros_like(t) if gi is None else gi for t, gi in zip(s, g_all[:len(s)])]
+    # explicit dependence of the loss on parameters (auxiliary readouts outside the dynamics)
+    explicit = [None if gi is None else gi.detach() for gi in g_all[len(s):]]
     sizes = [t.numel() for t in s]
     dtype = s[0].dtype
 
@@ -55,4 +57,5 @@ def implicit_gradient(model, x: torch.Tensor, target: torch.Tensor, states: list
     residual = float(np.linalg.norm(matvec(lam) - b) / max(np.linalg.norm(b), 1e-300))
     grads = torch.autograd.grad(T, params, unflat(lam), allow_unused=True)
     grads = [torch.zeros_like(p) if gr is None else gr.detach() for p, gr in zip(params, grads)]
+    grads = [gr if ex is None else gr + ex for gr, ex in zip(grads, explicit)]
     return grads, {"gmres_info": int(info), "adjoint_residual": residual}

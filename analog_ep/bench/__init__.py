@@ -21,16 +21,18 @@ each round times the three in turn, so a change of machine load affects all thre
     ``sweep_s``. Runs on its own copy of the model, whose weights never change.
 ``bp_step_s``
     One backprop-twin training step on a separate copy of the model with identical initial
-    weights and its own optimizer: ``model.ff_forward``, MSE loss, backward
-    (:func:`~analog_ep.algorithms.bp.bp_gradient`), gradient assignment, ``optimizer.step()``.
+    weights and its own optimizer: ``model.ff_forward``, the training cost, backward
+    (:func:`~analog_ep.algorithms.bp.bp_gradient`), gradient clipping (``train.clip_grad_norm``),
+    gradient assignment, ``optimizer.step()``.
 ``ep_step_s``
     One EP training step as in :meth:`analog_ep.train.loop.Trainer.train_step`: const drive, free
     phase (``solver.free_iters``), nudged phase(s) (``solver.nudge_iters``) with the configured
-    estimator, ``solver.tol`` and damping, the correlates, gradient assignment and
-    ``optimizer.step()``; the free phase starts from the previous round's free state when
-    ``ep.warm_start`` (the first warm-up round from the relaxed free state above, or from zeros
-    when warm start is off). The loss and divergence bookkeeping of ``train_step`` is left out
-    (of the backprop step too).
+    estimator, ``solver.tol`` and damping, the correlates, gradient clipping
+    (``train.clip_grad_norm``), gradient assignment and ``optimizer.step()``; the free phase
+    starts from the previous round's free state when ``ep.warm_start`` (the first warm-up round
+    from the relaxed free state above; from zeros when warm start is off). The loss and divergence
+    bookkeeping of ``train_step`` is left out (of the backprop step too), and so are data
+    augmentation and the per-epoch lr schedule, which happen outside ``train_step``.
 
 Caveat: the benchmark repeats one batch, so a warm start comes from the same batch's previous
 free state and early stopping (``solver.tol``) may cut the free phase shorter than in training,
@@ -64,6 +66,16 @@ BENCH_KEYS = ("sweep_s", "bp_step_s", "ep_step_s", "sweep_over_bp_step", "ep_ste
               "images_per_s", "bp_images_per_s", "batch", "model", "dataset", "repeats", "warmup",
               "ep_sweeps_per_step", "ep_sweeps_budget", "estimator", "solver", "free_iters",
               "nudge_iters", "tol", "device", "torch_threads", "torch_version")
+
+
+def _clip(grads: list[torch.Tensor], clip: float | None) -> list[torch.Tensor]:
+    """Global-norm clipping exactly as in :meth:`Trainer.train_step`."""
+    if clip is None:
+        return grads
+    norm = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
+    if norm > clip:
+        grads = [g * (clip / norm).to(g.dtype) for g in grads]
+    return grads
 
 
 def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
@@ -108,6 +120,7 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
 
     def bp_step() -> None:
         grads, _ = bp_gradient(bp_model, x, target)
+        grads = _clip(grads, cfg.train.clip_grad_norm)
         for p, g in zip(bp_model.ep_parameters(), grads):
             p.grad = g
         bp_optimizer.step()
@@ -122,7 +135,7 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
                           damping=sol.damping, generator=est_gen)
         if cfg.ep.warm_start:
             warm = [s.detach().clone() for s in res.free]
-        for p, g in zip(model.ep_parameters(), res.grads):
+        for p, g in zip(model.ep_parameters(), _clip(res.grads, cfg.train.clip_grad_norm)):
             p.grad = g
         optimizer.step()
         sweeps_run.append(sum(int(st.sweeps) for st in res.stats.values()))

@@ -132,15 +132,25 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     need(cfg.data.std_scale > 0, "data.std_scale", "must be > 0")
     need(len(cfg.model.hidden) >= 1 and all(h >= 1 for h in cfg.model.hidden), "model.hidden",
          "must be a non-empty list of positive widths such as [500, 200]")
-    need(len(cfg.model.channels) == 4 and all(c >= 1 for c in cfg.model.channels), "model.channels",
-         "must be 4 positive channel counts such as [128, 256, 512, 512]")
-    n_syn = {"hopfield_mlp": len(cfg.model.hidden) + 1, "dchn_vgg5": 5, "hopfield_resnet13": 13}[cfg.model.name]
+    stages = 5 if cfg.model.name == "vgg_crnn" else 4
+    if cfg.model.channels is not None:
+        need(len(cfg.model.channels) == stages and all(c >= 1 for c in cfg.model.channels), "model.channels",
+             f"must be {stages} positive channel counts for {cfg.model.name}")
+    n_syn = {"hopfield_mlp": len(cfg.model.hidden) + 1, "dchn_vgg5": 5, "hopfield_resnet13": 13,
+             "vgg_crnn": cfg.model.depth}[cfg.model.name]
+    if cfg.model.aux_nodes:
+        need(cfg.model.name == "vgg_crnn", "model.aux_nodes", "auxiliary readouts exist for vgg_crnn only")
+    need(cfg.ep.aux_kappa >= 0 and cfg.ep.aux_kappa_min >= 0, "ep.aux_kappa", "must be >= 0 (and aux_kappa_min too)")
+    need(0 < cfg.ep.aux_decay <= 1, "ep.aux_decay", "must be in (0, 1]")
+    need(0 <= cfg.ep.kd_alpha <= 1, "ep.kd_alpha", "must be in [0, 1]")
+    need(cfg.ep.kd_temperature > 0, "ep.kd_temperature", "must be > 0")
     if cfg.model.gains is not None:
         need(len(cfg.model.gains) == n_syn and all(g > 0 for g in cfg.model.gains), "model.gains",
              f"must be {n_syn} positive numbers (one per weight layer)")
     if cfg.train.layer_lrs is not None:
-        need(len(cfg.train.layer_lrs) == n_syn, "train.layer_lrs",
-             f"must have {n_syn} entries (one per weight layer)")
+        n_groups = n_syn + len(cfg.model.aux_nodes)
+        need(len(cfg.train.layer_lrs) == n_groups, "train.layer_lrs",
+             f"must have {n_groups} entries (one per weight layer, then one per auxiliary readout)")
     need(cfg.ep.beta > 0, "ep.beta", "must be > 0")
     if cfg.algorithm == "ep" and cfg.ep.nudge == "mse" and cfg.ep.estimator != "one_sided":
         need(cfg.ep.beta < 1, "ep.beta", f"must be < 1 for the {cfg.ep.estimator} estimator with the mse nudge "

@@ -13,16 +13,23 @@ from typing import Literal, Optional
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: Literal["hopfield_mlp", "dchn_vgg5", "hopfield_resnet13"] = "hopfield_mlp"
+    name: Literal["hopfield_mlp", "dchn_vgg5", "hopfield_resnet13", "vgg_crnn"] = "hopfield_mlp"
     """Network architecture: ``hopfield_mlp`` (layered Hopfield network, dense couplings),
     ``dchn_vgg5`` (deep convolutional Hopfield network, conv-pool x4 + dense readout; Scellier et
     al. 2023), ``hopfield_resnet13`` (8 strided convs, 1x1 stride-2 skips k -> k+2, ReLU6; E P &
-    Srinivasan 2025)."""
+    Srinivasan 2025), ``vgg_crnn`` (VGG-11/13 Hopfield network with auxiliary readouts for
+    intermediate error signals)."""
     hidden: list[int] = field(default_factory=lambda: [256])
     """hopfield_mlp: widths of the hidden layers, input to output (units). The input and output
     widths come from the dataset."""
-    channels: list[int] = field(default_factory=lambda: [128, 256, 512, 512])
-    """dchn_vgg5 / hopfield_resnet13: channels of the four convolutional stages."""
+    channels: Optional[list[int]] = None
+    """Channels of the convolutional stages: four for dchn_vgg5 / hopfield_resnet13 (null =
+    128, 256, 512, 512), five for vgg_crnn (null = 64, 128, 256, 512, 512)."""
+    depth: Literal[11, 13] = 11
+    """vgg_crnn: number of weight layers (VGG-11: 8 conv + 3 dense; VGG-13: 10 conv + 3 dense)."""
+    aux_nodes: list[int] = field(default_factory=list)
+    """vgg_crnn: 1-based state nodes that get an auxiliary softmax readout (intermediate error
+    signals), e.g. [4, 8]."""
     activation: Optional[Literal["clamp", "hard_sigmoid", "relu6"]] = None
     """Hidden-node nonlinearity: ``clamp`` = clip(x, 0, 1) (Scellier); ``hard_sigmoid`` =
     clip(x/2, 0, 1) (Laborieux); ``relu6`` = clip(x, 0, 6) (Hopfield-ResNet). null = the model's
@@ -107,6 +114,23 @@ class EPConfig:
     contrastive Hebbian learning); ``cross_entropy`` makes the output a softmax readout outside
     the energy and nudges the last hidden node by ``-beta dCE/ds`` (Laborieux et al. 2021); the
     backprop twin then trains on cross-entropy too."""
+    aux_kappa: float = 1.0
+    """Strength (relative to beta) of the auxiliary readouts' nudges and losses at epoch 0."""
+    aux_schedule: Literal["constant", "linear", "exponential", "cosine"] = "constant"
+    """Decay of the auxiliary strength over epochs: ``linear`` / ``cosine`` from aux_kappa to
+    aux_kappa_min at the last epoch; ``exponential``: aux_kappa * aux_decay^epoch (floored at
+    aux_kappa_min)."""
+    aux_kappa_min: float = 0.0
+    """Final (or floor) auxiliary strength."""
+    aux_decay: float = 0.9
+    """Per-epoch factor of the exponential auxiliary schedule, in (0, 1]."""
+    teacher: Optional[str] = None
+    """Run folder (with checkpoint.pt) of a trained teacher, e.g. the backprop twin: auxiliary
+    targets become (1 - kd_alpha) onehot(y) + kd_alpha softmax(teacher logits / kd_temperature)."""
+    kd_alpha: float = 0.5
+    """Weight of the teacher's soft targets in the auxiliary targets, in [0, 1]."""
+    kd_temperature: float = 4.0
+    """Distillation temperature (> 0) applied to the teacher's logits."""
     warm_start: bool = True
     """Start each training free phase from the previous mini-batch's free state (zeros at
     evaluation)."""

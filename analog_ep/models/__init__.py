@@ -8,6 +8,7 @@ from ..errors import ConfigError
 from .base import ACTIVATIONS, Activation, EnergyNetwork
 from .convnets import DCHNVGG5, HopfieldResNet13
 from .hopfield_mlp import HopfieldMLP
+from .vgg_crnn import VGGCRNN
 
 _MODELS: dict[str, Callable] = {}
 
@@ -28,15 +29,23 @@ def _hopfield_mlp(cfg, in_shape, num_classes, generator):
 
 
 def _dchn_vgg5(cfg, in_shape, num_classes, generator):
-    return DCHNVGG5(in_shape, cfg.channels, num_classes, cfg.activation or "clamp", cfg.gains, generator)
+    return DCHNVGG5(in_shape, cfg.channels or [128, 256, 512, 512], num_classes, cfg.activation or "clamp",
+                    cfg.gains, generator)
 
 
 def _hopfield_resnet13(cfg, in_shape, num_classes, generator):
-    return HopfieldResNet13(in_shape, cfg.channels, num_classes, cfg.activation or "relu6", cfg.gains, generator)
+    return HopfieldResNet13(in_shape, cfg.channels or [128, 256, 512, 512], num_classes,
+                            cfg.activation or "relu6", cfg.gains, generator)
+
+
+def _vgg_crnn(cfg, in_shape, num_classes, generator):
+    return VGGCRNN(in_shape, cfg.channels or [64, 128, 256, 512, 512], num_classes, cfg.depth,
+                   cfg.activation or "clamp", cfg.gains, cfg.aux_nodes, None, generator)
 
 
 register_model("hopfield_mlp", _hopfield_mlp)
 register_model("dchn_vgg5", _dchn_vgg5)
 register_model("hopfield_resnet13", _hopfield_resnet13)
+register_model("vgg_crnn", _vgg_crnn)
 
-__all__ = ["ACTIVATIONS", "Activation", "DCHNVGG5", "EnergyNetwork", "HopfieldMLP", "HopfieldResNet13", "get_model", "register_model"]
+__all__ = ["ACTIVATIONS", "Activation", "DCHNVGG5", "EnergyNetwork", "HopfieldMLP", "HopfieldResNet13", "VGGCRNN", "get_model", "register_model"]

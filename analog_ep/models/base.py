@@ -79,6 +79,12 @@ class EnergyNetwork(nn.Module):
         self._in_edges: list[list[Edge]] = []
         self._out_edges: list[list[Edge]] = []
         self._colouring: list[list[int]] | None = None
+        # auxiliary softmax readouts on intermediate nodes (intermediate error signals): outside
+        # the energy, nudging node aux_nodes[i] with strength beta * aux_kappa toward the aux target
+        self.aux_nodes: list[int] = []
+        self.aux_readouts = nn.ModuleList()
+        self.aux_biases = nn.ParameterList()
+        self.aux_kappa = 1.0
         self.colouring_method = "greedy"
         self.nudge = "mse"  # "mse": beta C inside the energy; "clamp": s_L <- (1 - beta) h_L + beta y
 
@@ -99,6 +105,22 @@ class EnergyNetwork(nn.Module):
         if pre > 0:
             self._out_edges[pre - 1].append(e)
         self._colouring = None
+
+    def add_aux_readout(self, k: int, synapse: Synapse) -> None:
+        """Attach an auxiliary softmax readout ``softmax(W s_k + b)`` to node ``k``."""
+        if not 1 <= k < len(self.node_shapes):
+            raise ConfigError(f"model.aux_nodes: node {k} is not an intermediate node (valid: 1..{len(self.node_shapes) - 1})")
+        self.aux_nodes.append(k)
+        self.aux_readouts.append(synapse)
+        self.aux_biases.append(nn.Parameter(torch.zeros(synapse.out_shape)))
+
+    @staticmethod
+    def split_target(target):
+        """``target`` is the one-hot label, or a pair (label, aux target) when auxiliary readouts
+        learn from other targets (e.g. knowledge distillation)."""
+        if isinstance(target, (tuple, list)):
+            return target[0], target[1]
+        return target, target
 
     @property
     def num_nodes(self) -> int:
@@ -181,15 +203,36 @@ class EnergyNetwork(nn.Module):
         for e in self._out_edges[k - 1]:
             if e.post == L and self.readout:
                 if beta != 0.0:
+                    y, _ = self.split_target(target)
                     p = torch.softmax(e.synapse.read(states[k - 1]) + self.biases[L - 1], dim=1)
-                    h = h + beta * e.synapse.read_t(target - p, states[k - 1])
+                    h = h + beta * e.synapse.read_t(y - p, states[k - 1])
                 continue
             h = h + e.synapse.read_t(states[e.post - 1], states[k - 1])
+        if beta != 0.0 and self.aux_kappa != 0.0 and k in self.aux_nodes:
+            i = self.aux_nodes.index(k)
+            _, y_aux = self.split_target(target)
+            syn = self.aux_readouts[i]
+            p = torch.softmax(syn.read(states[k - 1]) + self.aux_biases[i], dim=1)
+            h = h + (beta * self.aux_kappa) * syn.read_t(y_aux - p, states[k - 1])
         return h
+
+    def aux_logits(self, states: list[torch.Tensor]) -> list[torch.Tensor]:
+        return [syn.read(states[k - 1]) + b for k, syn, b in zip(self.aux_nodes, self.aux_readouts, self.aux_biases)]
+
+    def total_cost(self, states: list[torch.Tensor], target) -> torch.Tensor:
+        """Per-sample objective that EP descends: the output cost plus ``aux_kappa`` times the
+        cross-entropy of every auxiliary readout against the aux target."""
+        y, y_aux = self.split_target(target)
+        c = self.cost(states[-1], y)
+        if self.aux_kappa != 0.0:
+            for logits in self.aux_logits(states):
+                c = c - self.aux_kappa * (y_aux * torch.log_softmax(logits, dim=1)).sum(1)
+        return c
 
     def cost(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Per-sample cost of the output: ``1/2 ||s_L - y||^2`` (mse, clamp) or the cross-entropy
         of ``softmax(s_L)`` (cross_entropy)."""
+        target, _ = self.split_target(target)
         if self.readout:
             return -(target * torch.log_softmax(output, dim=1)).sum(1)
         return 0.5 * (output - target).pow(2).reshape(output.shape[0], -1).sum(1)
@@ -200,9 +243,10 @@ class EnergyNetwork(nn.Module):
         if k == self.num_nodes:
             if beta == 0.0 or self.readout:
                 return h
+            y, _ = self.split_target(target)
             if self.nudge == "clamp":
-                return h + beta * (target - h)
-            return (h + beta * target) / (1.0 + beta)
+                return h + beta * (y - h)
+            return (h + beta * y) / (1.0 + beta)
         return self.activations[k - 1](h)
 
     def output(self, states: list[torch.Tensor]) -> torch.Tensor:
@@ -242,29 +286,39 @@ class EnergyNetwork(nn.Module):
 
         ``dE/dW_e = -corr(s_post, s_pre) / B`` (synapse correlate), ``dE/db_k = -mean(s_k)``.
         ``C`` depends on parameters only through a readout outside the energy:
-        ``beta dC/dW_out = beta corr(softmax(s_L) - y, s_{L-1}) / B``.
+        ``beta dC/dW_out = beta corr(softmax(s_L) - y, s_{L-1}) / B``; auxiliary readouts likewise
+        with ``beta * aux_kappa``.
         """
         b = x.shape[0]
         L = self.num_nodes
+        y, y_aux = self.split_target(target)
         grads = []
         for e in self.edges:
             pre = x if e.pre == 0 else states[e.pre - 1]
             if e.post == L and self.readout:
-                err = torch.softmax(states[L - 1], dim=1) - target if beta != 0.0 else None
+                err = torch.softmax(states[L - 1], dim=1) - y if beta != 0.0 else None
                 grads.append(beta * e.synapse.correlate(err, pre) / b if err is not None
                              else torch.zeros_like(e.synapse.weight))
                 continue
             grads.append(-e.synapse.correlate(states[e.post - 1], pre) / b)
         for k, s in enumerate(states, start=1):
             if k == L and self.readout:
-                grads.append(beta * (torch.softmax(s, dim=1) - target).mean(0) if beta != 0.0
+                grads.append(beta * (torch.softmax(s, dim=1) - y).mean(0) if beta != 0.0
                              else torch.zeros_like(self.biases[k - 1]))
                 continue
             grads.append(-s.mean(0))
+        # auxiliary readouts: beta * kappa * dCE_aux/dtheta (local to the readout)
+        scale = beta * self.aux_kappa
+        errs = [torch.softmax(z, dim=1) - y_aux for z in self.aux_logits(states)] if scale != 0.0 else None
+        for i, (k, syn) in enumerate(zip(self.aux_nodes, self.aux_readouts)):
+            grads.append(scale * syn.correlate(errs[i], states[k - 1]) / b if errs else torch.zeros_like(syn.weight))
+        for i in range(len(self.aux_nodes)):
+            grads.append(scale * errs[i].mean(0) if errs else torch.zeros_like(self.aux_biases[i]))
         return grads
 
     def ep_parameters(self) -> list[nn.Parameter]:
-        return [e.synapse.weight for e in self.edges] + list(self.biases)
+        return ([e.synapse.weight for e in self.edges] + list(self.biases)
+                + [syn.weight for syn in self.aux_readouts] + list(self.aux_biases))
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """Parameters by weight layer (synapse), each with the bias of the node it is the first
@@ -273,6 +327,8 @@ class EnergyNetwork(nn.Module):
         for k in range(1, self.num_nodes + 1):
             first = next(i for i, e in enumerate(self.edges) if e.post == k)
             groups[first].append(self.biases[k - 1])
+        for syn, b in zip(self.aux_readouts, self.aux_biases):
+            groups.append([syn.weight, b])
         return groups
 
     # ----------------------------------------------------------------- relaxation maps
@@ -286,6 +342,10 @@ class EnergyNetwork(nn.Module):
 
     # ----------------------------------------------------------------- feed-forward twin
     def ff_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The feed-forward twin's output (see :meth:`ff_states`)."""
+        return self.ff_states(x)[-1]
+
+    def ff_states(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The feed-forward twin: each node from its input edges only (no feedback), same
         synapses, biases and activations; the output is linear."""
         states: list[torch.Tensor] = []
@@ -295,4 +355,4 @@ class EnergyNetwork(nn.Module):
                 pre = x if e.pre == 0 else states[e.pre - 1]
                 h = h + e.synapse.read(pre)
             states.append(self.node_update(k, h))
-        return states[-1]
+        return states

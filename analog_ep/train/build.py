@@ -33,6 +33,20 @@ def lr_factor(cfg: RunConfig, epoch: int) -> float:
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
+def aux_kappa(cfg: RunConfig, epoch: int) -> float:
+    """Strength of the auxiliary readouts during ``epoch`` (0-based), decayed by
+    ``ep.aux_schedule`` from ``ep.aux_kappa`` toward ``ep.aux_kappa_min``."""
+    k0, k1, ep = cfg.ep.aux_kappa, cfg.ep.aux_kappa_min, cfg.ep
+    if ep.aux_schedule == "constant":
+        return k0
+    if ep.aux_schedule == "exponential":
+        return max(k1, k0 * ep.aux_decay ** epoch)
+    t = min(epoch, cfg.train.epochs - 1) / max(cfg.train.epochs - 1, 1)
+    if ep.aux_schedule == "linear":
+        return k0 + (k1 - k0) * t
+    return k1 + (k0 - k1) * 0.5 * (1.0 + math.cos(math.pi * t))
+
+
 def build_solver(cfg: RunConfig):
     return get_solver(cfg.solver.name)
 

@@ -28,7 +28,8 @@ from ..data import Split, load_data
 from ..data.augment import augment
 from ..errors import DivergenceError
 from ..results import write_results
-from .build import build_model, build_optimizer, build_solver, lr_factor
+from .build import aux_kappa, build_model, build_optimizer, build_solver, lr_factor
+from .teacher import Teacher
 from .checkpoint import load_checkpoint, save_checkpoint
 
 PHASES = ("free", "nudge+", "nudge-")
@@ -82,6 +83,7 @@ class Trainer:
     est_gen: torch.Generator = field(default_factory=torch.Generator)
     prov: dict = field(default_factory=dict)
     on_batch: Callable | None = None  # called as on_batch(epoch, batch_index) after each update
+    teacher: Teacher | None = None     # distillation targets for the auxiliary readouts
 
     @property
     def results_path(self) -> Path:
@@ -144,6 +146,8 @@ class Trainer:
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int, dict]:
         cfg = self.cfg
         target = one_hot(y, self.num_classes, x.dtype)
+        if self.teacher is not None and self.model.aux_nodes:
+            target = (target, self.teacher.soft_targets(x, target, cfg.ep.kd_alpha, cfg.ep.kd_temperature))
         if cfg.algorithm == "bp":
             grads, out = bp_gradient(self.model, x, target)
             stats = {}
@@ -199,6 +203,7 @@ class Trainer:
         cfg = self.cfg
         t0 = time.perf_counter()
         self.model.train()
+        self.model.aux_kappa = aux_kappa(cfg, self.epoch)
         factor = lr_factor(cfg, self.epoch)
         for group in self.optimizer.param_groups:
             group["lr"] = group["base_lr"] * factor
@@ -221,6 +226,8 @@ class Trainer:
         train_seconds = time.perf_counter() - t0
         row = {"epoch": self.epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
                "seconds": train_seconds, "lr_factor": factor}
+        if self.model.aux_nodes:
+            row["aux_kappa"] = self.model.aux_kappa
         row.update(_summarize(stats_acc))
         last = self.epoch + 1 == cfg.train.epochs
         if (self.epoch + 1) % cfg.train.eval_every == 0 or last:
@@ -254,8 +261,9 @@ def make_trainer(cfg: RunConfig, out_dir: str | Path) -> Trainer:
     model = build_model(cfg, info.shape, info.num_classes)
     opt = build_optimizer(cfg, model)
     est_gen = torch.Generator().manual_seed(cfg.seed + 1)
+    teacher = Teacher(cfg.ep.teacher, info.shape, info.num_classes) if cfg.ep.teacher else None
     return Trainer(cfg, Path(out_dir), train_set, test_set, info.num_classes, model, opt,
-                   build_solver(cfg), est_gen=est_gen, prov=provenance(cfg))
+                   build_solver(cfg), est_gen=est_gen, prov=provenance(cfg), teacher=teacher)
 
 
 def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | None = None) -> Trainer:

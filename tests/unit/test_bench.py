@@ -49,8 +49,9 @@ def test_hopfield_mlp_digits_centered():
     assert 3 <= r["ep_sweeps_per_step"] <= 12 + 2 * 4
 
 
-def test_hopfield_mlp_one_sided_sync():
-    r = _bench_json([*MLP, "--set", "ep.estimator=one_sided", "--set", "solver.name=sync"])
+def test_hopfield_mlp_one_sided_sync_clipped():
+    r = _bench_json([*MLP, "--set", "ep.estimator=one_sided", "--set", "solver.name=sync",
+                     "--set", "train.clip_grad_norm=0.01"])
     _check_report(r, 12, 4, 1)
     assert r["estimator"] == "one_sided" and r["solver"] == "sync"
     assert 2 <= r["ep_sweeps_per_step"] <= 12 + 4
