@@ -20,19 +20,18 @@ each round times the three in turn, so a change of machine load affects all thre
     as in training, where it is computed once per EP step: it is part of ``ep_step_s``, not of
     ``sweep_s``. Runs on its own copy of the model, whose weights never change.
 ``bp_step_s``
-    One backprop-twin training step on a separate copy of the model with identical initial
-    weights and its own optimizer: ``model.ff_forward``, the training cost, backward
-    (:func:`~analog_ep.algorithms.bp.bp_gradient`), gradient clipping (``train.clip_grad_norm``),
-    gradient assignment, ``optimizer.step()``.
+    One backprop-twin training step, :meth:`analog_ep.train.loop.Trainer.train_step` of a trainer
+    with ``algorithm: bp`` on a separate copy of the model (identical initial weights, own
+    optimizer): forward, cost, backward, gradient clipping, ``optimizer.step()``.
 ``ep_step_s``
-    One EP training step as in :meth:`analog_ep.train.loop.Trainer.train_step`: const drive, free
+    One EP training step, :meth:`analog_ep.train.loop.Trainer.train_step` itself: const drive, free
     phase (``solver.free_iters``), nudged phase(s) (``solver.nudge_iters``) with the configured
     estimator, ``solver.tol`` and damping, the correlates, gradient clipping
     (``train.clip_grad_norm``), gradient assignment and ``optimizer.step()``; the free phase
     starts from the previous round's free state when ``ep.warm_start`` (the first warm-up round
-    from the relaxed free state above; from zeros when warm start is off). The loss and divergence
-    bookkeeping of ``train_step`` is left out (of the backprop step too), and so are data
-    augmentation and the per-epoch lr schedule, which happen outside ``train_step``.
+    from the relaxed free state above; from zeros when warm start is off), including the loss and
+    divergence bookkeeping (for the backprop step too). Data augmentation and the per-epoch lr
+    schedule happen outside ``train_step`` and are not timed.
 
 Caveat: the benchmark repeats one batch, so a warm start comes from the same batch's previous
 free state and early stopping (``solver.tol``) may cut the free phase shorter than in training,
@@ -47,18 +46,19 @@ Threading is left as torch configured it (``torch_threads`` is reported). CPU on
 from __future__ import annotations
 
 import copy
+import dataclasses
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
-from ..algorithms.bp import bp_gradient
-from ..algorithms.ep import ep_gradient, nudge_betas
+from ..algorithms.ep import nudge_betas
 from ..config import RunConfig
 from ..data import load_data
 from ..errors import ConfigError
 from ..train.build import build_model, build_optimizer, build_solver
-from ..train.loop import one_hot
+from ..train.loop import Trainer
 
 __all__ = ["bench", "BENCH_KEYS"]
 
@@ -66,16 +66,6 @@ BENCH_KEYS = ("sweep_s", "bp_step_s", "ep_step_s", "sweep_over_bp_step", "ep_ste
               "images_per_s", "bp_images_per_s", "batch", "model", "dataset", "repeats", "warmup",
               "ep_sweeps_per_step", "ep_sweeps_budget", "estimator", "solver", "free_iters",
               "nudge_iters", "tol", "device", "torch_threads", "torch_version")
-
-
-def _clip(grads: list[torch.Tensor], clip: float | None) -> list[torch.Tensor]:
-    """Global-norm clipping exactly as in :meth:`Trainer.train_step`."""
-    if clip is None:
-        return grads
-    norm = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
-    if norm > clip:
-        grads = [g * (clip / norm).to(g.dtype) for g in grads]
-    return grads
 
 
 def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
@@ -96,49 +86,39 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
     x = train_set.x[:cfg.data.batch_size].contiguous()
     y = train_set.y[:cfg.data.batch_size]
     batch = int(x.shape[0])
-    target = one_hot(y, info.num_classes, x.dtype)
     sol = cfg.solver
 
     model = build_model(cfg, info.shape, info.num_classes)
-    bp_model = copy.deepcopy(model)
     sweep_model = copy.deepcopy(model)
-    optimizer = build_optimizer(cfg, model)
-    bp_optimizer = build_optimizer(cfg, bp_model)
     solver = build_solver(cfg)
-    est_gen = torch.Generator().manual_seed(cfg.seed + 1)
+
+    def trainer(c: RunConfig, m) -> Trainer:
+        return Trainer(c, Path("."), train_set, train_set, info.num_classes, m, build_optimizer(c, m), solver,
+                       est_gen=torch.Generator().manual_seed(c.seed + 1))
+
+    ep_trainer = trainer(dataclasses.replace(cfg, algorithm="ep"), model)
+    bp_trainer = trainer(dataclasses.replace(cfg, algorithm="bp"), copy.deepcopy(model))
 
     # -- relaxed free state for the sweeps (untimed); the const drive is precomputed as in training
     with torch.no_grad():
         const = sweep_model.const_drive(x)
     states, _ = solver(sweep_model, const, sweep_model.zero_state(batch, x), iters=sol.free_iters,
                        tol=sol.tol, damping=sol.damping)
-    warm = [s.detach().clone() for s in states] if cfg.ep.warm_start else None
+    if cfg.ep.warm_start:
+        ep_trainer.warm = [s.detach().clone() for s in states]
 
     def sweep() -> None:
         nonlocal states
         states, _ = solver(sweep_model, const, states, iters=1, tol=0.0, damping=sol.damping)
 
     def bp_step() -> None:
-        grads, _ = bp_gradient(bp_model, x, target)
-        grads = _clip(grads, cfg.train.clip_grad_norm)
-        for p, g in zip(bp_model.ep_parameters(), grads):
-            p.grad = g
-        bp_optimizer.step()
+        bp_trainer.train_step(x, y)
 
     sweeps_run: list[int] = []
 
     def ep_step() -> None:
-        nonlocal warm
-        init = warm if (warm is not None and warm[0].shape[0] == batch) else model.zero_state(batch, x)
-        res = ep_gradient(model, x, target, init, solver, beta=cfg.ep.beta, estimator=cfg.ep.estimator,
-                          free_iters=sol.free_iters, nudge_iters=sol.nudge_iters, tol=sol.tol,
-                          damping=sol.damping, generator=est_gen)
-        if cfg.ep.warm_start:
-            warm = [s.detach().clone() for s in res.free]
-        for p, g in zip(model.ep_parameters(), _clip(res.grads, cfg.train.clip_grad_norm)):
-            p.grad = g
-        optimizer.step()
-        sweeps_run.append(sum(int(st.sweeps) for st in res.stats.values()))
+        _, _, stats = ep_trainer.train_step(x, y)
+        sweeps_run.append(sum(int(st.sweeps) for st in stats.values()))
 
     times: dict[str, list[float]] = {"sweep": [], "bp": [], "ep": []}
     for r in range(warmup + repeats):
