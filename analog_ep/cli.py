@@ -25,6 +25,12 @@ _STATE = {"debug": False}
 ConfigOpt = typer.Option(None, "--config", "-c", help="Experiment YAML (keys as in the README).")
 SetOpt = typer.Option(None, "--set", "-s", help="Override a config key: dotted.key=YAML value, e.g. model.hidden=[500,200].")
 JsonOpt = typer.Option(False, "--json", help="Print one JSON object as the last line of stdout.")
+DeviceOpt = typer.Option(None, "--device", "-d", help="Device card NAME or PATH: put every weight on simulated "
+                         "crossbar tiles (same as --set analog.device=...).")
+
+
+def _overrides(set_: Optional[list[str]], device: Optional[str]) -> list[str]:
+    return list(set_ or []) + ([f"analog.device={device}"] if device else [])
 
 
 @app.callback()
@@ -52,7 +58,7 @@ def _default_out(cfg) -> Path:
 
 
 @app.command()
-def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt,
+def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt, device: Optional[str] = DeviceOpt,
           out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/<time>-<model>-<algorithm>)."),
           resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder from its checkpoint."),
           json_out: bool = JsonOpt) -> None:
@@ -71,10 +77,10 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
                                   "use --set to change keys such as train.epochs")
             ckpt = load_checkpoint(Path(resume) / "checkpoint.pt")
             base = yaml.safe_load(ckpt["config_yaml"])
-            cfg = load_config(None, set_ or [], base=base)
+            cfg = load_config(None, _overrides(set_, device), base=base)
             trainer = resume_trainer(resume, cfg, out)
         else:
-            cfg = load_config(config, set_ or [])
+            cfg = load_config(config, _overrides(set_, device))
             out_dir = out or _default_out(cfg)
             trainer = make_trainer(cfg, out_dir)
 
@@ -118,7 +124,7 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
 
 
 @app.command()
-def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt,
+def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt, device: Optional[str] = DeviceOpt,
               betas: str = typer.Option("0.1,0.01,0.001", "--betas", help="Comma-separated nudging strengths."),
               batch: int = typer.Option(16, "--batch", help="Examples in the checked mini-batch."),
               iters: int = typer.Option(5000, "--iters", help="Maximum relaxation sweeps per phase."),
@@ -143,7 +149,7 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
             raise ConfigError(f"--betas: need positive numbers, got {betas!r}")
         if batch < 1 or iters < 1 or tol < 0:
             raise ConfigError("--batch and --iters must be >= 1 and --tol >= 0")
-        cfg = load_config(config, set_ or [])
+        cfg = load_config(config, _overrides(set_, device))
         train_set, _, info = load_data(cfg.data, cfg.seed)
         model = build_model(cfg, info.shape, info.num_classes).double()
         x = train_set.x[:batch].double()
@@ -167,7 +173,7 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
 
 
 @app.command()
-def bench(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt,
+def bench(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt, device: Optional[str] = DeviceOpt,
           repeats: int = typer.Option(10, "--repeats", help="Timed repetitions (the median is reported)."),
           warmup: int = typer.Option(2, "--warmup", help="Untimed warm-up repetitions first."),
           json_out: bool = JsonOpt) -> None:
@@ -181,7 +187,7 @@ def bench(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
             raise ConfigError(f"--repeats: must be >= 1, got {repeats}")
         if warmup < 0:
             raise ConfigError(f"--warmup: must be >= 0, got {warmup}")
-        cfg = load_config(config, set_ or [])
+        cfg = load_config(config, _overrides(set_, device))
         r = run_bench(cfg, repeats=repeats, warmup=warmup)
         if json_out:
             typer.echo(json.dumps(r))
@@ -195,6 +201,93 @@ def bench(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
         typer.echo(f"{'ep step':24s} {r['ep_step_s']:10.4g} {r['ep_step_over_bp_step']:10.3f} {r['images_per_s']:10.1f}")
         typer.echo(f"EP sweeps per step: {r['ep_sweeps_per_step']:.1f} run of {r['ep_sweeps_budget']} "
                    f"(free {r['free_iters']} + nudged {r['nudge_iters']} each, tol {r['tol']:g})")
+        if "analog_over_digital_ep_step" in r:
+            typer.echo(f"analog ({r['analog_device']}, {r['analog_update']} updates) EP step over digital EP step: "
+                       f"{r['analog_over_digital_ep_step']:.3f} (digital {r['digital_ep_step_s']:.4g} s)")
+
+    _guard(run)
+
+
+devices_app = typer.Typer(help="Device cards: list, show, pulse response, plot.", no_args_is_help=True)
+app.add_typer(devices_app, name="devices")
+
+
+@devices_app.command("list")
+def devices_list(json_out: bool = JsonOpt) -> None:
+    """The shipped device cards with their update rule and number of states."""
+
+    def run() -> None:
+        from .analog.cards import list_devices, load_device
+
+        rows = []
+        for name in list_devices():
+            card = load_device(name)
+            rows.append({"name": name, "rule": card.rule, "states": card.implied_states,
+                         "source": " ".join(card.source.split())})
+        if json_out:
+            typer.echo(json.dumps(rows))
+            return
+        for r in rows:
+            src = r["source"] if len(r["source"]) <= 70 else r["source"][:67] + "..."
+            typer.echo(f"{r['name']:10s} {r['rule']:14s} {r['states']:6d} states  {src}")
+
+    _guard(run)
+
+
+@devices_app.command("show")
+def devices_show(name: str = typer.Argument(..., help="Card name or YAML path."), json_out: bool = JsonOpt) -> None:
+    """Every parameter of a card (defaults filled in), its source and implied states."""
+
+    def run() -> None:
+        import yaml
+
+        from .analog.cards import load_device
+
+        card = load_device(name)
+        data = {"name": card.name, "path": card.path, "implied_states": card.implied_states, **card.to_dict()}
+        typer.echo(json.dumps(data) if json_out else yaml.safe_dump(data, sort_keys=False).rstrip())
+
+    _guard(run)
+
+
+@devices_app.command("response")
+def devices_response(name: str = typer.Argument(..., help="Card name or YAML path."),
+                     pulses: int = typer.Option(100, "--pulses", help="Up pulses, then as many down pulses."),
+                     devices: int = typer.Option(100, "--devices", help="Population size (device-to-device draws)."),
+                     seed: int = typer.Option(0, "--seed"), json_out: bool = JsonOpt) -> None:
+    """Weight after each of N up then N down pulses from w = 0: mean and std over devices."""
+
+    def run() -> None:
+        from .analog.cards import load_device
+        from .analog.devices import response
+
+        if pulses < 1 or devices < 1:
+            raise ConfigError("--pulses and --devices must be >= 1")
+        r = response(load_device(name).params, pulses, devices, seed)
+        if json_out:
+            typer.echo(json.dumps(r))
+            return
+        step = max(1, len(r["pulses"]) // 20)
+        for p, m, sd in list(zip(r["pulses"], r["w_mean"], r["w_std"]))[::step]:
+            typer.echo(f"{p:6d}  w_mean {m:+.4f}  w_std {sd:.4f}")
+
+    _guard(run)
+
+
+@devices_app.command("plot")
+def devices_plot(name: str = typer.Argument(..., help="Card name or YAML path."),
+                 out: Path = typer.Option(..., "--out", "-o", help="PNG file to write."),
+                 pulses: int = typer.Option(0, "--pulses", help="Up/down pulses (0: enough to span the range)."),
+                 devices: int = typer.Option(100, "--devices"), seed: int = typer.Option(0, "--seed")) -> None:
+    """Plot a card's pulse response (mean +- std over devices, and a few single devices)."""
+
+    def run() -> None:
+        from .analog.cards import load_device
+        from .report.device_plot import plot_response
+
+        card = load_device(name)
+        plot_response(card, out, pulses or None, devices, seed)
+        typer.echo(f"wrote {out}")
 
     _guard(run)
 

@@ -40,6 +40,10 @@ timed EP steps actually ran (free + nudged) and ``ep_sweeps_budget`` the maximum
 (``free_iters + n_nudge * nudge_iters``); ``sweep_s * ep_sweeps_budget`` estimates a step at full
 budget. Use ``--set solver.tol=0`` to time full-budget steps.
 
+With an analog device (``analog.device``), the sweep and EP step run through the tiles, the
+backprop twin stays digital, and a digital EP step of the same network on the same batch is
+timed too: ``analog_over_digital_ep_step = ep_step_s / digital_ep_step_s``.
+
 Threading is left as torch configured it (``torch_threads`` is reported). CPU only.
 """
 
@@ -88,6 +92,7 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
     batch = int(x.shape[0])
     sol = cfg.solver
 
+    analog = cfg.analog.device is not None
     model = build_model(cfg, info.shape, info.num_classes)
     sweep_model = copy.deepcopy(model)
     solver = build_solver(cfg)
@@ -96,8 +101,12 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         return Trainer(c, Path("."), train_set, train_set, info.num_classes, m, build_optimizer(c, m), solver,
                        est_gen=torch.Generator().manual_seed(c.seed + 1))
 
+    digital_cfg = dataclasses.replace(cfg, analog=dataclasses.replace(cfg.analog, device=None))
     ep_trainer = trainer(dataclasses.replace(cfg, algorithm="ep"), model)
-    bp_trainer = trainer(dataclasses.replace(cfg, algorithm="bp"), copy.deepcopy(model))
+    bp_model = build_model(digital_cfg, info.shape, info.num_classes) if analog else copy.deepcopy(model)
+    bp_trainer = trainer(dataclasses.replace(digital_cfg, algorithm="bp"), bp_model)
+    digital_trainer = (trainer(dataclasses.replace(digital_cfg, algorithm="ep"),
+                               build_model(digital_cfg, info.shape, info.num_classes)) if analog else None)
 
     # -- relaxed free state for the sweeps (untimed); the const drive is precomputed as in training
     with torch.no_grad():
@@ -106,6 +115,8 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
                        tol=sol.tol, damping=sol.damping)
     if cfg.ep.warm_start:
         ep_trainer.warm = [s.detach().clone() for s in states]
+        if digital_trainer is not None:
+            digital_trainer.warm = [s.detach().clone() for s in states]
 
     def sweep() -> None:
         nonlocal states
@@ -120,9 +131,15 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         _, _, stats = ep_trainer.train_step(x, y)
         sweeps_run.append(sum(int(st.sweeps) for st in stats.values()))
 
-    times: dict[str, list[float]] = {"sweep": [], "bp": [], "ep": []}
+    def digital_ep_step() -> None:
+        digital_trainer.train_step(x, y)
+
+    steps = [("sweep", sweep), ("bp", bp_step), ("ep", ep_step)]
+    if analog:
+        steps.append(("digital_ep", digital_ep_step))
+    times: dict[str, list[float]] = {name: [] for name, _ in steps}
     for r in range(warmup + repeats):
-        for name, fn in (("sweep", sweep), ("bp", bp_step), ("ep", ep_step)):
+        for name, fn in steps:
             t0 = time.perf_counter()
             fn()
             dt = time.perf_counter() - t0
@@ -134,6 +151,11 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
     ep_step_s = statistics.median(times["ep"])
     timed_sweeps = sweeps_run[warmup:]
     n_nudge = len(nudge_betas(cfg.ep.estimator, cfg.ep.beta, torch.Generator().manual_seed(0)))
+    extra = {}
+    if analog:
+        digital_s = statistics.median(times["digital_ep"])
+        extra = {"analog_device": cfg.analog.device, "analog_update": cfg.analog.update, "digital_ep_step_s": digital_s,
+                 "analog_over_digital_ep_step": ep_step_s / digital_s}
     return {
         "sweep_s": sweep_s,
         "bp_step_s": bp_step_s,
@@ -157,4 +179,5 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         "device": "cpu",
         "torch_threads": torch.get_num_threads(),
         "torch_version": str(torch.__version__),
+        **extra,
     }

@@ -151,6 +151,21 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         n_groups = n_syn + len(cfg.model.aux_nodes)
         need(len(cfg.train.layer_lrs) == n_groups, "train.layer_lrs",
              f"must have {n_groups} entries (one per weight layer, then one per auxiliary readout)")
+    a = cfg.analog
+    need(a.max_rows >= 1, "analog.max_rows", "must be >= 1 (a tile of at least 1x1)")
+    need(a.max_cols >= 1, "analog.max_cols", "must be >= 1 (a tile of at least 1x1)")
+    need(0 < a.weight_range <= 1, "analog.weight_range", "must be in (0, 1]")
+    for key in ("inp_bits", "out_bits"):
+        if getattr(a, key) is not None:
+            need(getattr(a, key) >= 1, f"analog.{key}", "must be >= 1 or null")
+    for key in ("inp_bound", "out_bound"):
+        if getattr(a, key) is not None:
+            need(getattr(a, key) > 0, f"analog.{key}", "must be > 0 or null")
+    for key in ("w_noise_std", "out_noise_std"):
+        if getattr(a, key) is not None:
+            need(getattr(a, key) >= 0, f"analog.{key}", "must be >= 0 or null")
+    if a.ir_drop is not None:
+        need(0 <= a.ir_drop <= 1, "analog.ir_drop", "must be in [0, 1] or null")
     need(cfg.ep.beta > 0, "ep.beta", "must be > 0")
     if cfg.algorithm == "ep" and cfg.ep.nudge == "mse" and cfg.ep.estimator != "one_sided":
         need(cfg.ep.beta < 1, "ep.beta", f"must be < 1 for the {cfg.ep.estimator} estimator with the mse nudge "

@@ -156,6 +156,49 @@ class SolverConfig:
 
 
 @dataclass(frozen=True)
+class AnalogConfig:
+    device: Optional[str] = None
+    """Device card (a name from ``analog-ep devices list`` or a YAML path) holding every weight
+    on simulated crossbar tiles; null = digital. ``--device`` on the CLI sets it."""
+    update: Literal["pulsed", "mixed", "ideal"] = "pulsed"
+    """How weights change: ``pulsed`` (desired change rounded to pulse counts through the device
+    rule), ``mixed`` (digital accumulator transfers whole pulses when |chi| >= dw_min),
+    ``ideal`` (exact change within the device bounds; ablation)."""
+    rounding: Literal["stochastic", "deterministic"] = "stochastic"
+    """Pulsed updates: stochastic (unbiased) or deterministic (nearest) rounding to pulses."""
+    max_rows: int = 512
+    """Rows (inputs) per tile; a layer with more inputs spans several tiles, each with its own
+    ADC pass; convolutions use channel-aligned blocks of in_channels * k * k rows."""
+    max_cols: int = 512
+    """Columns (outputs) per tile; the transposed read splits the outputs over these."""
+    weight_range: float = 0.5
+    """Fraction of the device's weight bound that the largest initial |weight| maps onto
+    (weight scale; the rest is headroom for learning), in (0, 1]."""
+    seed: Optional[int] = None
+    """Construction seed of the device-to-device draws, programming and update noise; null = the
+    run seed."""
+    kernel: Literal["torch", "numba"] = "torch"
+    """Pulse-update kernel on CPU (identical results; numba.cuda is used for CUDA tensors)."""
+    inp_bits: Optional[int] = None
+    """DAC bits (>= 1); null = the card's periphery, else unquantized."""
+    inp_bound: Optional[float] = None
+    """DAC full scale in state units (> 0); null = the card's, else no clipping."""
+    out_bits: Optional[int] = None
+    """ADC bits per tile partial sum (>= 1); null = the card's, else unquantized."""
+    out_bound: Optional[float] = None
+    """ADC full scale in device units of w * x (> 0); null = the card's, else no clipping."""
+    w_noise_std: Optional[float] = None
+    """Weight read noise, relative to the device weight bound; null = the card's, else 0."""
+    out_noise_std: Optional[float] = None
+    """Output noise before each ADC (device units); null = the card's, else 0."""
+    ir_drop: Optional[float] = None
+    """First-order IR-drop coefficient in [0, 1]; null = the card's, else 0."""
+    noise_policy: Optional[Literal["per_read", "per_phase", "per_batch"]] = None
+    """When read noise is redrawn: every read, once per relaxation phase, or once per mini-batch;
+    null = the card's, else per_read."""
+
+
+@dataclass(frozen=True)
 class RunConfig:
     seed: int = 0
     """Seed of initialization, data order and estimator randomness."""
@@ -167,3 +210,4 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     ep: EPConfig = field(default_factory=EPConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
+    analog: AnalogConfig = field(default_factory=AnalogConfig)

@@ -166,6 +166,24 @@ class EnergyNetwork(nn.Module):
             self._colouring = groups
         return self._colouring
 
+    # ----------------------------------------------------------------- hardware hooks
+    def all_synapses(self) -> list[Synapse]:
+        return [e.synapse for e in self.edges] + list(self.aux_readouts)
+
+    def begin_batch(self) -> None:
+        """Tell the synapses' backends a mini-batch starts (analog read-noise policy)."""
+        for syn in self.all_synapses():
+            hook = getattr(syn.backend, "begin_batch", None)
+            if hook is not None:
+                hook()
+
+    def begin_phase(self) -> None:
+        """Tell the synapses' backends a relaxation phase starts (analog read-noise policy)."""
+        for syn in self.all_synapses():
+            hook = getattr(syn.backend, "begin_phase", None)
+            if hook is not None:
+                hook()
+
     # ----------------------------------------------------------------- states
     def zero_state(self, batch: int, like: torch.Tensor | None = None) -> list[torch.Tensor]:
         dtype = like.dtype if like is not None else self.biases[0].dtype

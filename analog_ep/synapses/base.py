@@ -15,7 +15,33 @@ synapse backed by simulated tiles can replace a digital one without changes else
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+
+class DigitalBackend:
+    """Float matrix products: the default backend of every synapse. An analog backend (a tile
+    array, :class:`analog_ep.analog.tile.AnalogTile`) implements the same four operations
+    through simulated crossbars."""
+
+    @staticmethod
+    def linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return x @ w.t()
+
+    @staticmethod
+    def linear_t(y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return y @ w
+
+    @staticmethod
+    def conv(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
+        return F.conv2d(x, w, stride=stride, padding=padding)
+
+    @staticmethod
+    def conv_t(y: torch.Tensor, w: torch.Tensor, stride: int, padding: int, output_padding) -> torch.Tensor:
+        return F.conv_transpose2d(y, w, stride=stride, padding=padding, output_padding=output_padding)
+
+
+DIGITAL = DigitalBackend()
 
 
 class Synapse(nn.Module):
@@ -29,6 +55,13 @@ class Synapse(nn.Module):
     weight: nn.Parameter
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
+
+    @property
+    def backend(self):
+        """Where the reads happen: :data:`DIGITAL`, or the analog tile array the builder attached
+        as ``synapse.tile`` (:class:`analog_ep.analog.tile.AnalogTile`), which then also owns
+        the weight's device state."""
+        return self._modules.get("tile") or DIGITAL
 
     def read(self, pre: torch.Tensor) -> torch.Tensor:
         """Forward read: the drive this synapse sends to its post node, shape (B, *out_shape)."""

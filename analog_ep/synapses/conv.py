@@ -93,11 +93,10 @@ class Conv(Synapse):
 
     # -------------------------------------------------------------- the three primitives
     def _conv(self, pre: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(pre, self.weight, stride=self.stride, padding=self.padding)
+        return self.backend.conv(pre, self.weight, self.stride, self.padding)
 
     def _conv_t(self, post: torch.Tensor) -> torch.Tensor:
-        return F.conv_transpose2d(post, self.weight, stride=self.stride, padding=self.padding,
-                                  output_padding=self._output_padding)
+        return self.backend.conv_t(post, self.weight, self.stride, self.padding, self._output_padding)
 
     def _conv_w(self, grad_out: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
         """``sum_b d<grad_out_b, W * pre_b>/dW`` (the kernel of ``torch.nn.grad.conv2d_weight``)."""

@@ -28,10 +28,10 @@ class Dense(Synapse):
         self.weight = nn.Parameter(w)
 
     def read(self, pre: torch.Tensor) -> torch.Tensor:
-        return pre.reshape(pre.shape[0], -1) @ self.weight.t()
+        return self.backend.linear(pre.reshape(pre.shape[0], -1), self.weight)
 
     def read_t(self, post: torch.Tensor, pre: torch.Tensor | None = None) -> torch.Tensor:
-        return (post @ self.weight).reshape(post.shape[0], *self.in_shape)
+        return self.backend.linear_t(post, self.weight).reshape(post.shape[0], *self.in_shape)
 
     def correlate(self, post: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
         return post.t() @ pre.reshape(pre.shape[0], -1)

@@ -20,6 +20,11 @@ def build_model(cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int) -> 
     model.nudge = cfg.ep.nudge
     model.colouring_method = cfg.solver.colouring
     model.colouring()  # validate the colouring now: a bad one is a config error, not a crash mid-run
+    model.device_card = None
+    if cfg.analog.device is not None:
+        from ..analog.mapping import attach_tiles
+
+        attach_tiles(model, cfg.analog, cfg.seed if cfg.analog.seed is None else cfg.analog.seed)
     return model
 
 

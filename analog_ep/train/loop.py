@@ -29,10 +29,15 @@ from ..data.augment import augment
 from ..errors import DivergenceError
 from ..results import write_results
 from .build import aux_kappa, build_model, build_optimizer, build_solver, lr_factor
-from .teacher import Teacher
 from .checkpoint import load_checkpoint, save_checkpoint
+from .teacher import Teacher
 
 PHASES = ("free", "nudge+", "nudge-")
+
+
+def analog_weights(model) -> dict:
+    """``{id(weight): tile}`` for the synapse weights that live on analog tiles."""
+    return {id(s.weight): s.tile for s in model.all_synapses() if "tile" in s._modules}
 
 
 def git_commit() -> str | None:
@@ -83,6 +88,7 @@ class Trainer:
     est_gen: torch.Generator = field(default_factory=torch.Generator)
     prov: dict = field(default_factory=dict)
     on_batch: Callable | None = None  # called as on_batch(epoch, batch_index) after each update
+    _tiles: dict = field(default_factory=dict)  # id(weight) -> analog tile that stores it
     teacher: Teacher | None = None     # distillation targets for the auxiliary readouts
 
     @property
@@ -113,7 +119,14 @@ class Trainer:
         self.write_results(status)
 
     def write_results(self, status: str) -> None:
-        write_results(self.results_path, dump_yaml(self.cfg), self.prov, self.history, status)
+        extra = None
+        card = getattr(self.model, "device_card", None)
+        if card is not None:
+            import yaml
+
+            extra = {"device_name": card.name, "device_path": card.path, "device_source": card.source,
+                     "device_card_yaml": yaml.safe_dump(card.to_dict(), sort_keys=False)}
+        write_results(self.results_path, dump_yaml(self.cfg), self.prov, self.history, status, extra)
 
     def load(self, ckpt: dict) -> None:
         self.model.load_state_dict(ckpt["model"])
@@ -145,6 +158,7 @@ class Trainer:
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int, dict]:
         cfg = self.cfg
+        self.model.begin_batch()
         target = one_hot(y, self.num_classes, x.dtype)
         if self.teacher is not None and self.model.aux_nodes:
             target = (target, self.teacher.soft_targets(x, target, cfg.ep.kd_alpha, cfg.ep.kd_temperature))
@@ -166,9 +180,14 @@ class Trainer:
             norm = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
             if norm > clip:
                 grads = [g * (clip / norm).to(g.dtype) for g in grads]
-        for p, g in zip(self.model.ep_parameters(), grads):
+        params = self.model.ep_parameters()
+        for p, g in zip(params, grads):
             p.grad = g
+        tiles = [(p, self._tiles[id(p)], p.detach().clone()) for p in params if id(p) in self._tiles]
         self.optimizer.step()
+        for p, tile, before in tiles:  # the optimizer proposes, the devices dispose: pulses only
+            with torch.no_grad():
+                p.copy_(tile.update(p - before))
         loss = self.model.cost(out, target).mean().item()
         correct = int((out.argmax(1) == y).sum())
         if not math.isfinite(loss) or not all(torch.isfinite(p).all() for p in self.model.parameters()):
@@ -184,9 +203,11 @@ class Trainer:
         loss_sum, correct, stats_acc = 0.0, 0, {}
         for x, y in self._batches(split, None):
             target = one_hot(y, self.num_classes, x.dtype)
+            self.model.begin_batch()
             if self.cfg.algorithm == "bp":
                 out = self.model.ff_forward(x)
             else:
+                self.model.begin_phase()
                 const = self.model.const_drive(x)
                 s, st = self.solver(self.model, const, self.model.zero_state(x.shape[0], x),
                                     **self._ep_kwargs(self.cfg.solver.free_iters))
@@ -228,6 +249,9 @@ class Trainer:
                "seconds": train_seconds, "lr_factor": factor}
         if self.model.aux_nodes:
             row["aux_kappa"] = self.model.aux_kappa
+        for i, syn in enumerate(self.model.all_synapses()):
+            if "tile" in syn._modules:
+                row[f"pulses_layer{i}"] = float(syn.tile.pulses)
         row.update(_summarize(stats_acc))
         last = self.epoch + 1 == cfg.train.epochs
         if (self.epoch + 1) % cfg.train.eval_every == 0 or last:
@@ -263,7 +287,8 @@ def make_trainer(cfg: RunConfig, out_dir: str | Path) -> Trainer:
     est_gen = torch.Generator().manual_seed(cfg.seed + 1)
     teacher = Teacher(cfg.ep.teacher, info.shape, info.num_classes) if cfg.ep.teacher else None
     return Trainer(cfg, Path(out_dir), train_set, test_set, info.num_classes, model, opt,
-                   build_solver(cfg), est_gen=est_gen, prov=provenance(cfg), teacher=teacher)
+                   build_solver(cfg), est_gen=est_gen, prov=provenance(cfg), teacher=teacher,
+                   _tiles=analog_weights(model))
 
 
 def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | None = None) -> Trainer:
