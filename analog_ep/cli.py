@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import sys
 import traceback
 from pathlib import Path
 from typing import Callable, Optional
@@ -65,7 +64,7 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
     """Train a model (default: hopfield_mlp on the embedded digits set with centered EP)."""
 
     def run() -> None:
-        from .config import load_config, read_yaml
+        from .config import load_config
         from .train.checkpoint import load_checkpoint
         from .train.loop import fit, make_trainer, resume_trainer
 

@@ -21,7 +21,6 @@ would be valid.
 from __future__ import annotations
 
 import dataclasses
-import math
 import typing
 from dataclasses import dataclass
 from importlib import resources
@@ -30,6 +29,7 @@ from typing import Any, Optional, Union
 
 import yaml
 
+from ..config.loader import _check
 from ..errors import ConfigError
 from .devices import RULES, DeviceParams, implied_states, params_to_dict
 from .periphery import PeripheryParams
@@ -88,54 +88,6 @@ def list_devices() -> list[str]:
 # typed building
 
 
-def _type_name(tp: Any) -> str:
-    origin = typing.get_origin(tp)
-    if origin is Union:
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return " | ".join(_type_name(a) for a in args) + " or null"
-    if tp is tuple:
-        return "list of numbers"
-    return getattr(tp, "__name__", str(tp))
-
-
-def _coerce(value: Any, tp: Any, key: str, where: str, shown: Any = None) -> Any:
-    """``value`` converted to ``tp`` (float, int, bool, str, tuple of floats, Optional[...])."""
-    bad = ConfigError(f"{where}{key}: expected {_type_name(shown or tp)}, got {value!r}")
-    if typing.get_origin(tp) is Union:
-        if value is None and type(None) in typing.get_args(tp):
-            return None
-        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _coerce(value, inner, key, where, shown=tp)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise bad
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad
-        return value
-    if tp is float:
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
-            try:
-                value = float(value)
-            except ValueError:
-                raise bad from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad
-        if not math.isfinite(value):
-            raise ConfigError(f"{where}{key}: must be a finite number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise bad
-        return value
-    if tp is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise bad
-        return tuple(_coerce(v, float, f"{key}[{i}]", where) for i, v in enumerate(value))
-    raise bad  # pragma: no cover - the parameter classes use only the types above
-
-
 def _build(cls: type, data: dict, where: str, prefix: str, valid_extra: tuple = (),
            context: str = "") -> Any:
     """Instantiate dataclass ``cls`` from ``data`` with type checks; errors name ``prefix+key``."""
@@ -150,7 +102,7 @@ def _build(cls: type, data: dict, where: str, prefix: str, valid_extra: tuple = 
             if owners and context:
                 hint = f" ({k} belongs to rule {' / '.join(owners)})"
             raise ConfigError(f"{where}{prefix}{k}: unknown key{context}{hint}; valid keys: {valid}")
-        kwargs[k] = _coerce(v, hints[k], prefix + k, where)
+        kwargs[k] = _check(v, hints[k], prefix + k, where)
     try:
         return cls(**kwargs)
     except ConfigError as e:  # value checks of the dataclass: add the file and section

@@ -8,6 +8,15 @@ normals are drawn by torch from the caller's generator, in the order the torch r
 them (see :func:`analog_ep.analog.devices.pulse_noise_counts`), and passed in; so the backends
 agree to float32 rounding for the same generator state.
 
+The ``fused`` backend (:func:`fused_update`) is a different kind of kernel: one parallel pass over
+the devices that settles each weight, turns the desired change into a pulse count (stochastic or
+deterministic rounding, or takes integer counts), applies all of the device's pulses with the same
+scalar rule and redraws its write noise. Its random numbers do not come from torch: every device
+hashes ``(seed, device index, draw index)`` (splitmix64, :func:`_mix64`) into uniforms and Box-Muller
+normals, with ``seed`` one 64-bit draw from the caller's torch generator per call. So the result is
+a pure function of the generator state (the generator advances, so runs resume exactly), independent
+of the number of numba threads, and statistically (not bitwise) equal to the torch path.
+
 numba is imported lazily, on the first kernel call.
 """
 
@@ -23,7 +32,7 @@ from .devices import (DeviceParams, DeviceState, Generatorish, as_generator, pul
                       settle)
 from .devices import _as_counts  # noqa: PLC2701 - shared helper
 
-BACKENDS = ("torch", "numba", "cuda")
+BACKENDS = ("torch", "numba", "cuda", "fused")
 
 RULE_CODES = {"constant_step": 0, "linear_step": 1, "soft_bounds": 1, "exp_step": 2,
               "pow_step": 3, "piecewise_step": 4, "neurosim": 5}
@@ -160,14 +169,24 @@ _CPU = {}
 _CUDA = {}
 
 
-def _cpu_kernel():
-    if "kernel" not in _CPU:
+def _cpu_scalar():
+    """The scalar helpers compiled for the CPU: ``(rint, quantize, pulse_once)``."""
+    if "scalar" not in _CPU:
         import numba
 
         # compile the helpers and point the scalar function at the compiled versions
         rint = numba.njit(cache=False)(_rint)
         quant = numba.njit(cache=False)(_rebind(_quantize, {"_rint": rint}))
         once = numba.njit(cache=False)(_rebind(_pulse_once, {"_quantize": quant}))
+        _CPU["scalar"] = (rint, quant, once)
+    return _CPU["scalar"]
+
+
+def _cpu_kernel():
+    if "kernel" not in _CPU:
+        import numba
+
+        once = _cpu_scalar()[2]
 
         @numba.njit(parallel=False, cache=False)
         def kernel(w, n, noise, has_noise, rule, wmx, wmn, su, sd, nlu, nld, stuck, sp,
@@ -233,6 +252,213 @@ def _cuda_kernel():
 
 
 # --------------------------------------------------------------------------------------------
+# fused kernel: rounding + all pulses + write noise in one parallel pass, counter-based RNG
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S11, _S27, _S30, _S31 = np.uint64(11), np.uint64(27), np.uint64(30), np.uint64(31)
+_TWO_M53 = 1.0 / 9007199254740992.0  # 2^-53
+_TWO_PI = 2.0 * math.pi
+
+FUSED_MODES = {"counts": 0, "stochastic": 1, "deterministic": 2}
+"""How the fused kernel gets each device's pulse count (integer counts or rounding of dw / dw_min)."""
+
+
+def _mix64(z):
+    """splitmix64's finalizer: a bijective 64-bit hash (Steele, Lea & Flood, OOPSLA 2014)."""
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+def _device_key(seed, i):
+    """Start of device ``i``'s stream: its k-th draw is ``_mix64(key + k * golden)``, k >= 1."""
+    return _mix64(seed ^ _mix64(np.uint64(i) * _GOLDEN + _GOLDEN))
+
+
+def _uniform(z):
+    """Uniform in [0, 1) from the top 53 bits of a 64-bit hash."""
+    return np.float64(z >> _S11) * _TWO_M53
+
+
+def _rint_float(x):
+    """Round half to even without leaving the float type (as ``torch.round``)."""
+    f = np.floor(x)
+    r = x - f
+    if r > 0.5:
+        return f + 1.0
+    if r < 0.5:
+        return f + 0.0
+    return f + (f % 2.0)
+
+
+def _fused_body(w, out, dw, counts, mode, dmin, seed, rule, wmx, wmn, su, sd, nlu, nld, stuck,
+                sp, pw_up, pw_down, noisy, offset, wn_std):
+    """Per device (in parallel): settle, pulse count, all pulses, write noise; returns sum |n|.
+
+    Draw order of device i: [rounding uniform], then normals (Box-Muller pairs, both used) for
+    its pulses, then one for its write noise. Devices never share a stream, so any thread count
+    gives the same result.
+    """
+    size = w.shape[0]
+    total = 0
+    for i in prange(size):
+        key = _device_key(seed, i)
+        ctr = np.uint64(0)
+        if mode == 0:
+            n = counts[i]
+        else:
+            r = dw[i] / dmin
+            if mode == 1:
+                lo = np.floor(r)
+                ctr += _GOLDEN
+                u = _uniform(_mix64(key + ctr))
+                nf = lo + 1.0 if u < r - lo else lo + 0.0
+            else:
+                nf = _rint_float(r)
+            n = np.int64(nf) if abs(nf) < 4.0e18 else np.int64(0)  # NaN / inf: no pulses
+        hi = np.float64(wmx[i])
+        lo_b = np.float64(wmn[i])
+        x = min(max(np.float64(w[i]), lo_b), hi)
+        x = quant(x, lo_b, hi, sp)
+        st = stuck[i]
+        spare = 0.0
+        have = False
+        if st < 0:
+            x = lo_b
+        elif st > 0:
+            x = hi
+        elif n != 0:
+            up = n > 0
+            m = n if up else -n
+            s_up = np.float64(su[i])
+            s_dn = np.float64(sd[i])
+            k_up = np.float64(nlu[i])
+            k_dn = np.float64(nld[i])
+            for _ in range(m):
+                xi = 0.0
+                if noisy:
+                    if have:
+                        xi = spare
+                        have = False
+                    else:
+                        ctr += _GOLDEN
+                        u1 = (np.float64(_mix64(key + ctr) >> _S11) + 0.5) * _TWO_M53
+                        ctr += _GOLDEN
+                        th = _TWO_PI * _uniform(_mix64(key + ctr))
+                        rad = math.sqrt(-2.0 * math.log(u1))
+                        xi = rad * math.cos(th)
+                        spare = rad * math.sin(th)
+                        have = True
+                x = once(rule, x, up, xi, hi, lo_b, s_up, s_dn, k_up, k_dn, sp, pw_up, pw_down)
+        out[i] = x
+        if n != 0:
+            total += n if n > 0 else -n
+            if wn_std > 0:
+                if have:
+                    xi = spare
+                else:
+                    ctr += _GOLDEN
+                    u1 = (np.float64(_mix64(key + ctr) >> _S11) + 0.5) * _TWO_M53
+                    ctr += _GOLDEN
+                    th = _TWO_PI * _uniform(_mix64(key + ctr))
+                    xi = math.sqrt(-2.0 * math.log(u1)) * math.cos(th)
+                offset[i] = wn_std * xi
+    return total
+
+
+def _fused_kernel():
+    if "fused" not in _CPU:
+        import numba
+
+        _, quant, once = _cpu_scalar()
+        jit = numba.njit(cache=False)
+        mix = jit(_mix64)
+        helpers = {"_mix64": mix, "_uniform": jit(_uniform),
+                   "_device_key": jit(_rebind(_device_key, {"_mix64": mix}))}
+        helpers.update(_rint_float=jit(_rint_float), quant=quant, once=once, prange=numba.prange)
+        _CPU["fused"] = numba.njit(parallel=True, fastmath=False, cache=False)(
+            _rebind(_fused_body, helpers))
+    return _CPU["fused"]
+
+
+def draw_seed(generator: Generatorish = None) -> int:
+    """One 64-bit seed for the fused kernel from a torch generator (advances it by one draw)."""
+    g = as_generator(generator)
+    return int(torch.randint(-2 ** 63, 2 ** 63 - 1, (), generator=g, dtype=torch.int64))
+
+
+def _flat_np(t: torch.Tensor) -> np.ndarray:
+    """A flat contiguous CPU numpy view (a copy only when needed)."""
+    return t.detach().reshape(-1).contiguous().cpu().numpy()
+
+
+def fused_update(w: torch.Tensor, dw_dev: torch.Tensor, dw_min: float, state: DeviceState,
+                 params: DeviceParams, seed: int, rounding: str = "stochastic", *,
+                 write_offset: torch.Tensor = None, out: torch.Tensor = None
+                 ) -> tuple[torch.Tensor, int]:
+    """Round a desired change and apply the pulses in one parallel pass; ``(w_new, sum |n|)``.
+
+    ``dw_dev`` is the desired change in device units; each device gets
+    ``n = round(dw_dev / dw_min)`` pulses, ``rounding`` ``"stochastic"`` (``floor(r) + [u < r -
+    floor(r)]``, unbiased) or ``"deterministic"`` (half to even, as ``torch.round``); an integer
+    ``dw_dev`` is taken as the signed counts themselves (``dw_min`` and ``rounding`` unused).
+    Non-finite changes give no pulses. As :func:`analog_ep.analog.devices.apply_pulses`: ``w`` is
+    settled first, each pulse follows the rule with cycle-to-cycle noise, is clipped to the
+    device's bounds and rounded to its levels, stuck devices never move. If ``write_offset`` is
+    given and the rule has ``write_noise_std``, the offset of every device with ``n != 0`` is
+    redrawn in place (:func:`analog_ep.analog.devices.redraw_write_noise`). ``out`` receives the
+    new weights (may be ``w`` itself; contiguous, on the CPU).
+
+    All random numbers derive from ``seed`` (any int; see :func:`draw_seed`) by a counter-based
+    hash per device: the result depends only on the inputs and ``seed``, not on the numba
+    thread count. Computes in float64 and stores in ``w``'s dtype. All rules are supported.
+    """
+    if tuple(state.shape) != tuple(w.shape) or tuple(dw_dev.shape) != tuple(w.shape):
+        raise ValueError(f"device state has shape {tuple(state.shape)}, weights {tuple(w.shape)}, "
+                         f"changes {tuple(dw_dev.shape)}")
+    if dw_dev.is_floating_point():
+        if rounding not in ("stochastic", "deterministic"):
+            raise ConfigError(f"rounding: must be 'stochastic' or 'deterministic', got {rounding!r}")
+        mode = FUSED_MODES[rounding]
+        dw_np = _flat_np(dw_dev)
+        dmin = dw_np.dtype.type(dw_min)  # same precision as torch's dw / dw_min
+        cnt_np = np.zeros(1, dtype=np.int64)
+    else:
+        mode = 0
+        cnt_np = _flat_np(dw_dev.to(torch.int64))
+        dw_np = np.zeros(1, dtype=np.float64)
+        dmin = np.float64(1.0)
+    w_np = _flat_np(w)
+    if out is None:
+        res = torch.empty(w.shape, dtype=w.dtype)
+    else:
+        if out.device.type != "cpu" or not out.is_contiguous() or out.shape != w.shape:
+            raise ValueError("out: must be a contiguous CPU tensor of the weights' shape")
+        res = out
+    out_np = res.detach().view(-1).numpy()
+    arrays = [_flat_np(getattr(state, k)) for k in ("w_max", "w_min", "scale_up", "scale_down",
+                                                      "nl_up", "nl_down")]
+    stuck = _flat_np(state.stuck)
+    wn_std = float(getattr(params, "write_noise_std", 0.0) * getattr(params, "dw_min", 0.0))
+    if write_offset is not None and wn_std > 0:
+        if write_offset.device.type != "cpu" or not write_offset.is_contiguous():
+            raise ValueError("write_offset: must be a contiguous CPU tensor")
+        off_np = write_offset.detach().view(-1).numpy()
+    else:
+        wn_std, off_np = 0.0, np.zeros(1, dtype=w_np.dtype)
+    pw_up, pw_down = _piecewise(params)
+    seed_u = np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF)
+    total = _fused_kernel()(w_np, out_np, dw_np, cnt_np, mode, dmin, seed_u, RULE_CODES[params.rule],
+                            *arrays, stuck, scalar_params(params), pw_up, pw_down,
+                            params.noise_std > 0, off_np, wn_std)
+    if out is None and w.device.type != "cpu":
+        res = res.to(w.device)
+    return res, int(total)
+
+
+# --------------------------------------------------------------------------------------------
 # dispatch
 
 
@@ -245,10 +471,13 @@ def _state_arrays(state: DeviceState) -> list[np.ndarray]:
 def apply_pulses(w: torch.Tensor, n_pulses, state: DeviceState, params: DeviceParams,
                  generator: Generatorish = None, *, backend: str = "torch") -> torch.Tensor:
     """Apply signed pulse counts with the chosen backend: ``torch`` (the vectorized reference),
-    ``numba`` (CPU kernel) or ``cuda`` (numba.cuda kernel; real GPU or the CUDA simulator).
+    ``numba`` (CPU kernel) or ``cuda`` (numba.cuda kernel; real GPU or the CUDA simulator), or
+    ``fused`` (the parallel CPU kernel of :func:`fused_update`).
 
-    Same semantics and, for the same generator state, the same random numbers as
-    :func:`analog_ep.analog.devices.apply_pulses`.
+    ``numba`` and ``cuda``: same semantics and, for the same generator state, the same random
+    numbers as :func:`analog_ep.analog.devices.apply_pulses`. ``fused``: same semantics, its own
+    counter-based random numbers seeded by one draw from ``generator`` (made only when the rule
+    is noisy), so statistically equal and, noise-free, equal to float rounding.
     """
     if backend == "torch":
         from .devices import apply_pulses as reference
@@ -259,6 +488,9 @@ def apply_pulses(w: torch.Tensor, n_pulses, state: DeviceState, params: DevicePa
     if tuple(state.shape) != tuple(w.shape):
         raise ValueError(f"device state has shape {tuple(state.shape)}, weights {tuple(w.shape)}")
     n = _as_counts(n_pulses, w)
+    if backend == "fused":
+        seed = draw_seed(generator) if params.noise_std > 0 else 0
+        return fused_update(w, n, 1.0, state, params, seed)[0]
     w0 = settle(w, state, params)
     n_abs = n.abs()
     free = state.free
@@ -307,4 +539,5 @@ def apply_pulses(w: torch.Tensor, n_pulses, state: DeviceState, params: DevicePa
     return torch.from_numpy(out).to(device=w.device, dtype=w.dtype).reshape(w.shape)
 
 
-__all__ = ["BACKENDS", "RULE_CODES", "scalar_params", "apply_pulses"]
+__all__ = ["BACKENDS", "RULE_CODES", "FUSED_MODES", "scalar_params", "apply_pulses", "draw_seed",
+           "fused_update"]

@@ -163,6 +163,17 @@ class AnalogTile(nn.Module):
         if self.update_mode == "ideal":
             self.w_dev.copy_(settle(self.w_dev + dw_dev, state, self.params))
             return self.effective_weight()
+        if self.kernel == "fused" and self.w_dev.device.type == "cpu":
+            # rounding, pulses and write noise in one parallel numba pass, random numbers seeded
+            # by one draw from update_gen (kernels.fused_update); mixed: counts from chi first
+            from .kernels import draw_seed, fused_update
+
+            change = self.pulse_counts(dw_dev) if self.update_mode == "mixed" else dw_dev
+            _, total = fused_update(self.w_dev, change, self.dw_min, state, self.params,
+                                    draw_seed(self.update_gen), self.rounding,
+                                    write_offset=self.write_offset, out=self.w_dev)
+            self.pulses += total
+            return self.effective_weight()
         n = self.pulse_counts(dw_dev)
         if bool((n != 0).any()):
             self.pulses += n.abs().sum()
@@ -174,7 +185,3 @@ class AnalogTile(nn.Module):
         return (f"rule={self.params.rule}, update={self.update_mode}, tiles={self.max_rows}x{self.max_cols}, "
                 f"w_scale={self.w_scale:.4g}")
 
-
-def tiles_of(model: nn.Module) -> list[tuple[str, AnalogTile]]:
-    """``(name, tile)`` of every analog tile array in ``model``."""
-    return [(n, m) for n, m in model.named_modules() if isinstance(m, AnalogTile)]

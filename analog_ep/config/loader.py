@@ -7,6 +7,7 @@ the bad value, and what would be valid.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -29,6 +30,8 @@ def _type_name(tp: Any) -> str:
     if origin is list:
         (arg,) = get_args(tp)
         return f"list of {_type_name(arg)}"
+    if tp is tuple:
+        return "list of numbers"
     return getattr(tp, "__name__", str(tp))
 
 
@@ -55,7 +58,9 @@ def _check(value: Any, tp: Any, key: str, where: str) -> Any:
                 return _check(value, a, key, where)
             except ConfigError as e:
                 errors.append(e)
-        raise errors[0] if len(errors) == 1 else bad
+        # a single Literal alternative lists its valid values; otherwise name the whole type
+        literal = len(errors) == 1 and get_origin(next(a for a in args if a is not type(None))) is Literal
+        raise errors[0] if literal else bad
     if origin is list:
         (arg,) = get_args(tp)
         if not isinstance(value, (list, tuple)):
@@ -72,12 +77,18 @@ def _check(value: Any, tp: Any, key: str, where: str) -> Any:
     if tp is float:
         if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
             try:
-                return float(value)
+                value = float(value)
             except ValueError:
                 raise bad from None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise bad
+        if not math.isfinite(value):
+            raise ConfigError(f"{where}{key}: must be a finite number, got {value!r}")
         return float(value)
+    if tp is tuple:  # a list of numbers (device cards)
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        return tuple(_check(v, float, f"{key}[{i}]", where) for i, v in enumerate(value))
     if tp is str:
         if not isinstance(value, str):
             raise bad

@@ -290,13 +290,6 @@ class EnergyNetwork(nn.Module):
             e_tot = e_tot - (post * e.synapse.read(pre)).reshape(b, -1).sum(1)
         return e_tot
 
-    def in_box(self, states: list[torch.Tensor]) -> bool:
-        for k, s in enumerate(states[:-1], start=1):
-            a = self.activations[k - 1]
-            if (s < a.lo).any() or (s > a.hi).any():
-                return False
-        return True
-
     def energy_grads(self, x: torch.Tensor, states: list[torch.Tensor], beta: float = 0.0,
                      target: torch.Tensor | None = None) -> list[torch.Tensor]:
         """``dF/dtheta`` of the total energy ``F = E + beta C`` averaged over the batch, aligned

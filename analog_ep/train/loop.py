@@ -32,9 +32,6 @@ from .build import aux_kappa, build_model, build_optimizer, build_solver, lr_fac
 from .checkpoint import load_checkpoint, save_checkpoint
 from .teacher import Teacher
 
-PHASES = ("free", "nudge+", "nudge-")
-
-
 def analog_weights(model) -> dict:
     """``{id(weight): tile}`` for the synapse weights that live on analog tiles."""
     return {id(s.weight): s.tile for s in model.all_synapses() if "tile" in s._modules}
@@ -152,10 +149,6 @@ class Trainer:
                 x = augment(x, d.augment, gen, d.crop_padding)
             yield x, split.y[idx]
 
-    def _ep_kwargs(self, iters: int) -> dict:
-        s = self.cfg.solver
-        return dict(iters=iters, tol=s.tol, damping=s.damping)
-
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int, dict]:
         cfg = self.cfg
         self.model.begin_batch()
@@ -209,8 +202,9 @@ class Trainer:
             else:
                 self.model.begin_phase()
                 const = self.model.const_drive(x)
+                sol = self.cfg.solver
                 s, st = self.solver(self.model, const, self.model.zero_state(x.shape[0], x),
-                                    **self._ep_kwargs(self.cfg.solver.free_iters))
+                                    iters=sol.free_iters, tol=sol.tol, damping=sol.damping)
                 out = self.model.output(s)
                 _accumulate(stats_acc, {"eval": st})
             loss_sum += self.model.cost(out, target).sum().item()

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from analog_ep.cli import app
 from analog_ep.config import load_config
 from analog_ep.results import read_results
-from analog_ep.train import fit, make_trainer, resume_trainer
+from analog_ep.train import fit, make_trainer
 
 runner = CliRunner()
 TINY = ["--set", "data.train_size=200", "--set", "data.test_size=100", "--set", "model.hidden=[32]",
