@@ -108,6 +108,8 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
             "seconds": info["seconds"],
             "seconds_per_epoch": (sum(r["seconds"] for r in trainer.history) / len(trainer.history)
                                   if trainer.history else None),
+            **({"test_accuracy_drift": tested[-1]["test_accuracy_drift"], "t_inference_s": cfg.analog.t_inference_s}
+               if tested and "test_accuracy_drift" in tested[-1] else {}),
             "algorithm": cfg.algorithm,
             "model": cfg.model.name,
             "dataset": cfg.data.name,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+
+import torch
 
 from ..config import AnalogConfig
 from ..errors import ConfigError
 from .cards import DeviceCard, load_device
+from .devices import drift
 from .periphery import PeripheryParams
 from .tile import AnalogTile
 
@@ -44,3 +48,25 @@ def attach_tiles(model, cfg: AnalogConfig, seed: int) -> DeviceCard:
     return card
 
 
+
+
+@contextlib.contextmanager
+def drifted_weights(model, t_s: float):
+    """Temporarily replace every tiled weight by its value read ``t_s`` seconds after
+    programming (:func:`.devices.drift`: each conductance of the pair drifts with its own
+    exponent); the stored device state is untouched."""
+    saved = []
+    with torch.no_grad():
+        for syn in model.all_synapses():
+            tile = syn._modules.get("tile")
+            if tile is None:
+                continue
+            saved.append((syn.weight, syn.weight.detach().clone()))
+            w = drift(tile.w_dev + tile.write_offset, t_s, tile.state, tile.params)
+            syn.weight.copy_(tile.w_scale * w)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for weight, value in saved:
+                weight.copy_(value)

@@ -175,6 +175,8 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     for key in ("w_noise_std", "out_noise_std"):
         if getattr(a, key) is not None:
             need(getattr(a, key) >= 0, f"analog.{key}", "must be >= 0 or null")
+    if a.t_inference_s is not None:
+        need(a.t_inference_s > 0, "analog.t_inference_s", "must be > 0 seconds or null")
     if a.ir_drop is not None:
         need(0 <= a.ir_drop <= 1, "analog.ir_drop", "must be in [0, 1] or null")
     need(cfg.ep.beta > 0, "ep.beta", "must be > 0")

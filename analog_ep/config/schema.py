@@ -193,6 +193,10 @@ class AnalogConfig:
     """Output noise before each ADC (device units); null = the card's, else 0."""
     ir_drop: Optional[float] = None
     """First-order IR-drop coefficient in [0, 1]; null = the card's, else 0."""
+    t_inference_s: Optional[float] = None
+    """If set, the last evaluation is repeated with every conductance drifted to this time after
+    programming (seconds; power law G(t) = G0 (t/t0)^-nu of the card), reported as
+    ``test_accuracy_drift``."""
     noise_policy: Optional[Literal["per_read", "per_phase", "per_batch"]] = None
     """When read noise is redrawn: every read, once per relaxation phase, or once per mini-batch;
     null = the card's, else per_read."""

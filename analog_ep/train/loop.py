@@ -253,6 +253,12 @@ class Trainer:
             row["test_loss"], row["test_accuracy"], est = self.evaluate(self.test_set)
             row["eval_seconds"] = time.perf_counter() - t1
             row.update(est)
+            t_inf = cfg.analog.t_inference_s
+            if last and t_inf is not None and cfg.analog.device is not None:
+                from ..analog.mapping import drifted_weights
+
+                with drifted_weights(self.model, t_inf):
+                    row["test_loss_drift"], row["test_accuracy_drift"], _ = self.evaluate(self.test_set)
         self.epoch += 1
         self.history.append(row)
         return row

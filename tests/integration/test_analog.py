@@ -163,3 +163,24 @@ def test_bad_card_file_names_file_and_key(tmp_path):
     res = runner.invoke(app, ["train", "--device", str(card)])
     assert res.exit_code == 2
     assert "bad.yaml" in res.stderr and "w_min" in res.stderr
+
+
+def test_drift_at_inference(tmp_path):
+    over = ["data.train_size=200", "data.test_size=100", "model.hidden=[32]", "train.epochs=2", "analog.device=pcm"]
+    t = make_trainer(load_config(None, over + ["analog.t_inference_s=1e7"]), tmp_path / "p")
+    fit(t, progress=False)
+    last = t.history[-1]
+    assert "test_accuracy_drift" in last and last["test_loss_drift"] != last["test_loss"]
+    # drift only scales conductances down: the drifted weights are smaller on average, and the
+    # stored device state is restored after the drifted evaluation
+    from analog_ep.analog.mapping import drifted_weights
+
+    w = t.model.edges[0].synapse.weight.detach().clone()
+    with drifted_weights(t.model, 1e7):
+        assert t.model.edges[0].synapse.weight.abs().mean() < w.abs().mean()
+    assert torch.equal(t.model.edges[0].synapse.weight, w)
+    # a card without drift reads the same weights at any time
+    m = make_trainer(load_config(None, over[:-1] + ["analog.device=memristor"]), tmp_path / "m").model
+    w = m.edges[0].synapse.weight.detach().clone()
+    with drifted_weights(m, 1e7):
+        torch.testing.assert_close(m.edges[0].synapse.weight, w)
