@@ -15,7 +15,8 @@ SHAPES = {"cifar10": (3, 32, 32), "cifar100": (3, 32, 32), "fashion_mnist": (1, 
 def test_config_loads_and_builds_reduced(path):
     text = path.read_text()
     assert text.startswith("#") and "eported" in text, "each config cites its reported figure"
-    cfg = load_config(path, ["model.channels=[2,2,2,2]", "model.hidden=[4]"])
+    stages = 5 if "vgg_crnn" in text else 4
+    cfg = load_config(path, [f"model.channels={[2] * stages}", "model.hidden=[4]"])
     classes = 100 if cfg.data.name == "cifar100" else 10
     model = build_model(cfg, SHAPES[cfg.data.name], classes)
     assert model.out_features == classes
