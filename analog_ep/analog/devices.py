@@ -737,8 +737,11 @@ def apply_pulses(w: torch.Tensor, n_pulses, state: DeviceState, params: DevicePa
     :func:`pulse_noise_counts`), is clipped to the bounds and rounded to the level grid when
     ``n_states`` is set. Stuck devices never move. Never returns NaN for finite input.
     ``backend="numba"`` / ``"cuda"`` run the kernels of :mod:`analog_ep.analog.kernels` on the
-    same random numbers. ``closed_form=False`` forces the per-pulse loop even where the exact
-    closed form applies (for tests).
+    same random numbers; ``backend="fused"`` runs the parallel CPU kernel of
+    :func:`analog_ep.analog.kernels.fused_update` (same semantics, its own counter-based random
+    numbers seeded by one draw from ``generator``, made only when the rule is noisy).
+    ``closed_form=False`` forces the per-pulse loop even where the exact closed form applies (for
+    tests).
     """
     if backend != "torch":
         from .kernels import apply_pulses as dispatch

@@ -9,13 +9,14 @@ them (see :func:`analog_ep.analog.devices.pulse_noise_counts`), and passed in; s
 agree to float32 rounding for the same generator state.
 
 The ``fused`` backend (:func:`fused_update`) is a different kind of kernel: one parallel pass over
-the devices that settles each weight, turns the desired change into a pulse count (stochastic or
-deterministic rounding, or takes integer counts), applies all of the device's pulses with the same
-scalar rule and redraws its write noise. Its random numbers do not come from torch: every device
-hashes ``(seed, device index, draw index)`` (splitmix64, :func:`_mix64`) into uniforms and Box-Muller
-normals, with ``seed`` one 64-bit draw from the caller's torch generator per call. So the result is
-a pure function of the generator state (the generator advances, so runs resume exactly), independent
-of the number of numba threads, and statistically (not bitwise) equal to the torch path.
+the devices that turns the desired change into a pulse count (stochastic or deterministic
+rounding, or takes integer counts), settles each weight, applies all of the device's pulses with
+the same scalar rule (inlined for the affine rules) and redraws its write noise. Its random numbers
+do not come from torch: every device hashes ``(seed, device index, draw index)`` (splitmix64,
+:func:`_mix64`) into uniforms and ziggurat normals (:func:`_normal`), with ``seed`` one 64-bit
+draw from the caller's torch generator per call. So the result is a pure function of the
+generator state (which advances, so runs resume exactly), independent of the number of numba
+threads, and equal in distribution (not bitwise) to the torch path; noise-free it is the same.
 
 numba is imported lazily, on the first kernel call.
 """
@@ -23,6 +24,7 @@ numba is imported lazily, on the first kernel call.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import numpy as np
 import torch
@@ -257,12 +259,52 @@ def _cuda_kernel():
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
-_S11, _S27, _S30, _S31 = np.uint64(11), np.uint64(27), np.uint64(30), np.uint64(31)
+_S8, _S11, _S16, _S27, _S30, _S31, _S40 = (np.uint64(k) for k in (8, 11, 16, 27, 30, 31, 40))
+_ONE, _LOW8 = np.uint64(1), np.uint64(0xFF)
 _TWO_M53 = 1.0 / 9007199254740992.0  # 2^-53
-_TWO_PI = 2.0 * math.pi
+_ZIG_R = 3.6541528853610088  # 256-layer ziggurat of exp(-x^2/2): base strip edge ...
+_ZIG_V = 4.92867323399e-3    # ... and the common area of the layers (Marsaglia & Tsang 2000)
+
+# draw streams of one device (counter = stream << 16 | attempt)
+_CTR_ROUND = np.uint64(1)           # the stochastic-rounding uniform
+_STREAM_WRITE = np.uint64(1 << 16)  # the write-noise normal; pulse k's normal: (k + 2) << 16
 
 FUSED_MODES = {"counts": 0, "stochastic": 1, "deterministic": 2}
 """How the fused kernel gets each device's pulse count (integer counts or rounding of dw / dw_min)."""
+
+FUSED_BLOCK = 1024
+"""Devices per work item of the fused kernel (the unit of its parallel loop)."""
+
+
+def _ziggurat_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(k, w, f)`` of a 256-layer ziggurat for 53-bit magnitudes (Marsaglia & Tsang's ``zigset``).
+
+    Layer ``i`` spans ``x < x_i`` (``x_255 = R``; layer 0 is the base strip with the tail); a draw
+    ``x = mag w_i`` is accepted at once when ``mag < k_i`` (``x`` under ``x_{i-1}``).
+    """
+    m1 = 2.0 ** 53
+    n = 256
+    k = np.zeros(n, dtype=np.uint64)
+    w = np.zeros(n)
+    f = np.zeros(n)
+    dn = tn = _ZIG_R
+    q = _ZIG_V / math.exp(-0.5 * dn * dn)
+    k[0] = np.uint64((dn / q) * m1)
+    k[1] = 0
+    w[0] = q / m1
+    w[n - 1] = dn / m1
+    f[0] = 1.0
+    f[n - 1] = math.exp(-0.5 * dn * dn)
+    for i in range(n - 2, 0, -1):
+        dn = math.sqrt(-2.0 * math.log(_ZIG_V / dn + math.exp(-0.5 * dn * dn)))
+        k[i + 1] = np.uint64((dn / tn) * m1)
+        tn = dn
+        f[i] = math.exp(-0.5 * dn * dn)
+        w[i] = dn / m1
+    return k, w, f
+
+
+_ZK, _ZW, _ZF = _ziggurat_tables()
 
 
 def _mix64(z):
@@ -273,8 +315,13 @@ def _mix64(z):
 
 
 def _device_key(seed, i):
-    """Start of device ``i``'s stream: its k-th draw is ``_mix64(key + k * golden)``, k >= 1."""
-    return _mix64(seed ^ _mix64(np.uint64(i) * _GOLDEN + _GOLDEN))
+    """Key of device ``i``: ``splitmix64(seed + (i + 1) golden)``; its draws are
+    ``_mix64(key + ctr golden)``, a splitmix64 stream started at the key."""
+    return _mix64(seed + (np.uint64(i) + _ONE) * _GOLDEN)
+
+
+def _draw(key, ctr):
+    return _mix64(key + ctr * _GOLDEN)
 
 
 def _uniform(z):
@@ -282,105 +329,230 @@ def _uniform(z):
     return np.float64(z >> _S11) * _TWO_M53
 
 
-def _rint_float(x):
-    """Round half to even without leaving the float type (as ``torch.round``)."""
-    f = np.floor(x)
-    r = x - f
-    if r > 0.5:
-        return f + 1.0
-    if r < 0.5:
-        return f + 0.0
-    return f + (f % 2.0)
+def _normal(key, stream, zk, zw, zf):
+    """Standard normal of one draw stream of one device: ziggurat (exact; ~1% of draws take a
+    second hash or an exp / log). Low 8 bits: layer, bit 8: sign, top 53 bits: magnitude."""
+    ctr = stream
+    while True:
+        z = _draw(key, ctr)
+        ctr += _ONE
+        i = np.int64(z & _LOW8)
+        neg = ((z >> _S8) & _ONE) != 0
+        mag = z >> _S11
+        x = np.float64(mag) * zw[i]
+        if mag < zk[i]:
+            return -x if neg else x
+        if i == 0:  # the tail beyond R (Marsaglia 1964)
+            while True:
+                xx = -math.log1p(-_uniform(_draw(key, ctr))) / _ZIG_R
+                yy = -math.log1p(-_uniform(_draw(key, ctr + _ONE)))
+                ctr += _ONE + _ONE
+                if yy + yy > xx * xx:
+                    return -(_ZIG_R + xx) if neg else _ZIG_R + xx
+        elif (zf[i - 1] - zf[i]) * _uniform(_draw(key, ctr)) + zf[i] < math.exp(-0.5 * x * x):
+            return -x if neg else x
+        else:
+            ctr += _ONE
 
 
-def _fused_body(w, out, dw, counts, mode, dmin, seed, rule, wmx, wmn, su, sd, nlu, nld, stuck,
-                sp, pw_up, pw_down, noisy, offset, wn_std):
-    """Per device (in parallel): settle, pulse count, all pulses, write noise; returns sum |n|.
+def _round_stochastic(r, z):
+    """``floor(r) + [u < r - floor(r)]`` with ``u`` uniform from the hash ``z`` (53 bits), as int;
+    non-finite or huge ``r``: 0."""
+    lo = np.floor(r)
+    nf = lo + np.float64(_uniform(z) < r - lo)
+    return np.int64(nf if abs(nf) < 4.0e18 else 0.0)
 
-    Draw order of device i: [rounding uniform], then normals (Box-Muller pairs, both used) for
-    its pulses, then one for its write noise. Devices never share a stream, so any thread count
-    gives the same result.
+
+def _round_stochastic_f32(r, z):
+    """:func:`_round_stochastic` for float32 ``r``: all in float32, ``u`` on the 2^-24 grid of
+    ``torch.rand`` (float64 arithmetic here would keep LLVM from vectorizing the loop)."""
+    lo = np.floor(r)
+    u = np.float32(np.int64(z >> _S40)) * np.float32(5.9604644775390625e-08)
+    nf = lo + np.float32(u < r - lo)
+    return np.int64(nf if abs(nf) < np.float32(4.0e18) else np.float32(0.0))
+
+
+def _round_half_even(r):
+    """``torch.round(r)`` (half to even) as int, branch-free; non-finite or huge ``r``: 0."""
+    f = np.floor(r)
+    d = r - f
+    odd = f - 2.0 * np.floor(f * 0.5)  # f mod 2, exact for |f| < 2^53
+    nf = f + np.float64(d > 0.5) + np.float64(d == 0.5) * odd
+    return np.int64(nf if abs(nf) < 4.0e18 else 0.0)
+
+
+def _round_half_even_f32(r):
+    """:func:`_round_half_even` in float32 (exact: every step is)."""
+    half = np.float32(0.5)
+    f = np.floor(r)
+    d = r - f
+    odd = f - np.float32(2.0) * np.floor(f * half)
+    nf = f + np.float32(d > half) + np.float32(d == half) * odd
+    return np.int64(nf if abs(nf) < np.float32(4.0e18) else np.float32(0.0))
+
+
+def _fused_block(start, stop, w, out, dw, counts, mode, dmin, seed, settled, rule, wmx, wmn, su,
+                 sd, nlu, nld, stuck, sp, pw_up, pw_down, noisy, offset, wn_std, zk, zw, zf):
+    """Count, settle, pulse and redraw the write noise of devices ``start .. stop-1``; returns
+    their ``sum |n|``.
+
+    Branch-free loops compute the counts and the settled weights; the devices to pulse are
+    compacted into a list, which then takes one pulse per round and keeps the devices with pulses
+    left. (Data-dependent branches per device - pulse or not, up or down, how many - mispredict
+    about half the time and cost more than the arithmetic.) ``settled``: ``w`` is known to be
+    settled and ``out`` is ``w``; only the pulsed devices are read, settled and written.
+    """
+    size = stop - start
+    additive = sp[1] > 0
+    std = sp[0]
+    quantized = sp[10] > 0
+    cnt = np.empty(size, dtype=np.int64)
+    idx = np.empty(size, dtype=np.int64)
+    xs = np.empty(size, dtype=np.float64)
+    # pulse counts
+    if mode == 0:
+        for j in range(size):
+            cnt[j] = counts[start + j]
+    elif mode == 1:  # stochastic rounding: floor(r) + [u < r - floor(r)]
+        for j in range(size):
+            cnt[j] = round_stochastic(dw[start + j] / dmin,
+                                      _draw(_device_key(seed, start + j), _CTR_ROUND))
+    else:  # deterministic: half to even, as torch.round
+        for j in range(size):
+            cnt[j] = round_half_even(dw[start + j] / dmin)
+    part = 0
+    for j in range(size):
+        n = cnt[j]
+        part += max(n, -n)
+    # settle every device (clip, levels, stuck at their bound)
+    if not settled:
+        for i in range(start, stop):
+            hi = np.float64(wmx[i])
+            lb = np.float64(wmn[i])
+            x = min(max(np.float64(w[i]), lb), hi)
+            if quantized:
+                x = quant(x, lb, hi, sp)
+            st = stuck[i]
+            x = lb if st < 0 else x
+            out[i] = hi if st > 0 else x
+    # write noise: fresh on every device that received pulses (stuck ones too, as the torch path)
+    if wn_std > 0:
+        for i in range(start, stop):
+            if cnt[i - start] != 0:
+                offset[i] = wn_std * _normal(_device_key(seed, i), _STREAM_WRITE, zk, zw, zf)
+    # the free devices with pulses, in a compact list
+    c = 0
+    for i in range(start, stop):
+        idx[c] = i
+        c += np.int64((cnt[i - start] != 0) & (stuck[i] == 0))
+    # pulse rounds: round k pulses every device with |n| > k
+    k = 0
+    while c > 0:
+        kept = 0
+        stream = np.uint64(k + 2) << _S16
+        for t in range(c):
+            i = idx[t]
+            n = cnt[i - start]
+            up = n > 0
+            hi = np.float64(wmx[i])
+            lb = np.float64(wmn[i])
+            if k > 0:
+                x = xs[t]
+            else:
+                x = np.float64(out[i])
+                if settled:  # settle(x) of a free device (idempotent on settled input)
+                    x = min(max(x, lb), hi)
+                    if quantized:
+                        x = quant(x, lb, hi, sp)
+            xi = _normal(_device_key(seed, i), stream, zk, zw, zf) if noisy else 0.0
+            if rule <= 1:  # ConstantStep, LinearStep, SoftBounds: _pulse_once inlined, op for op
+                # both directions loaded, then selected: no data-dependent branch
+                s_up = np.float64(su[i])
+                s_dn = np.float64(sd[i])
+                k_up = np.float64(nlu[i])
+                k_dn = np.float64(nld[i])
+                s = s_up if up else s_dn
+                mag = s if rule == 0 else s * (1.0 - (k_up if up else k_dn) * x)
+                if additive:
+                    mag = mag + s * (std * xi)
+                else:
+                    mag = mag * (1.0 + std * xi)
+                x = x + (mag if up else -mag)  # x + (-mag) == x - mag exactly
+                x = min(max(x, lb), hi)
+                if quantized:
+                    x = quant(x, lb, hi, sp)
+            else:
+                x = once(rule, x, up, xi, hi, lb, np.float64(su[i]), np.float64(sd[i]),
+                         np.float64(nlu[i]), np.float64(nld[i]), sp, pw_up, pw_down)
+            out[i] = x
+            idx[kept] = i
+            xs[kept] = x
+            m = max(n, -n)
+            kept += np.int64(m > k + 1)
+        c = kept
+        k += 1
+    return part
+
+
+def _fused_body(w, out, dw, counts, mode, dmin, seed, settled, rule, wmx, wmn, su, sd, nlu, nld,
+                stuck, sp, pw_up, pw_down, noisy, offset, wn_std, zk, zw, zf, block):
+    """Every device, in parallel blocks of ``block`` (:func:`_fused_block`); returns ``sum |n|``.
+
+    Every random number is a hash of ``(seed, device, draw)``, so the result does not depend on
+    the blocks or threads. (The work is in a separate function: inside a ``prange`` body numba
+    reloads the array descriptors around every store, which keeps LLVM from optimizing loops.)
     """
     size = w.shape[0]
+    n_blocks = (size + block - 1) // block
     total = 0
-    for i in prange(size):
-        key = _device_key(seed, i)
-        ctr = np.uint64(0)
-        if mode == 0:
-            n = counts[i]
-        else:
-            r = dw[i] / dmin
-            if mode == 1:
-                lo = np.floor(r)
-                ctr += _GOLDEN
-                u = _uniform(_mix64(key + ctr))
-                nf = lo + 1.0 if u < r - lo else lo + 0.0
-            else:
-                nf = _rint_float(r)
-            n = np.int64(nf) if abs(nf) < 4.0e18 else np.int64(0)  # NaN / inf: no pulses
-        hi = np.float64(wmx[i])
-        lo_b = np.float64(wmn[i])
-        x = min(max(np.float64(w[i]), lo_b), hi)
-        x = quant(x, lo_b, hi, sp)
-        st = stuck[i]
-        spare = 0.0
-        have = False
-        if st < 0:
-            x = lo_b
-        elif st > 0:
-            x = hi
-        elif n != 0:
-            up = n > 0
-            m = n if up else -n
-            s_up = np.float64(su[i])
-            s_dn = np.float64(sd[i])
-            k_up = np.float64(nlu[i])
-            k_dn = np.float64(nld[i])
-            for _ in range(m):
-                xi = 0.0
-                if noisy:
-                    if have:
-                        xi = spare
-                        have = False
-                    else:
-                        ctr += _GOLDEN
-                        u1 = (np.float64(_mix64(key + ctr) >> _S11) + 0.5) * _TWO_M53
-                        ctr += _GOLDEN
-                        th = _TWO_PI * _uniform(_mix64(key + ctr))
-                        rad = math.sqrt(-2.0 * math.log(u1))
-                        xi = rad * math.cos(th)
-                        spare = rad * math.sin(th)
-                        have = True
-                x = once(rule, x, up, xi, hi, lo_b, s_up, s_dn, k_up, k_dn, sp, pw_up, pw_down)
-        out[i] = x
-        if n != 0:
-            total += n if n > 0 else -n
-            if wn_std > 0:
-                if have:
-                    xi = spare
-                else:
-                    ctr += _GOLDEN
-                    u1 = (np.float64(_mix64(key + ctr) >> _S11) + 0.5) * _TWO_M53
-                    ctr += _GOLDEN
-                    th = _TWO_PI * _uniform(_mix64(key + ctr))
-                    xi = math.sqrt(-2.0 * math.log(u1)) * math.cos(th)
-                offset[i] = wn_std * xi
+    for b in prange(n_blocks):
+        start = b * block
+        total += _fused_block(start, min(start + block, size), w, out, dw, counts, mode, dmin,
+                              seed, settled, rule, wmx, wmn, su, sd, nlu, nld, stuck, sp, pw_up,
+                              pw_down, noisy, offset, wn_std, zk, zw, zf)
     return total
 
 
-def _fused_kernel():
-    if "fused" not in _CPU:
+def _fused_kernel(f32: bool = True):
+    """The compiled fused kernel; ``f32``: the rounding helpers for float32 changes."""
+    key = "fused32" if f32 else "fused64"
+    if key not in _CPU:
         import numba
 
         _, quant, once = _cpu_scalar()
         jit = numba.njit(cache=False)
         mix = jit(_mix64)
-        helpers = {"_mix64": mix, "_uniform": jit(_uniform),
+        draw = jit(_rebind(_draw, {"_mix64": mix}))
+        uniform = jit(_uniform)
+        helpers = {"_mix64": mix, "_draw": draw, "_uniform": uniform,
                    "_device_key": jit(_rebind(_device_key, {"_mix64": mix}))}
-        helpers.update(_rint_float=jit(_rint_float), quant=quant, once=once, prange=numba.prange)
-        _CPU["fused"] = numba.njit(parallel=True, fastmath=False, cache=False)(
+        helpers["_normal"] = jit(_rebind(_normal, helpers))
+        helpers.update(quant=quant, once=once, prange=numba.prange)
+        if f32:
+            helpers["round_stochastic"] = jit(_round_stochastic_f32)
+            helpers["round_half_even"] = jit(_round_half_even_f32)
+        else:
+            helpers["round_stochastic"] = jit(_rebind(_round_stochastic, helpers))
+            helpers["round_half_even"] = jit(_round_half_even)
+        helpers["_fused_block"] = jit(_rebind(_fused_block, helpers))
+        _CPU[key] = numba.njit(parallel=True, fastmath=False, cache=False)(
             _rebind(_fused_body, helpers))
-    return _CPU["fused"]
+        _CPU["normals"] = jit(_rebind(_normals_body, helpers))
+    return _CPU[key]
+
+
+def _normals_body(seed, n, stream, zk, zw, zf):
+    out = np.empty(n, dtype=np.float64)
+    for i in range(n):
+        out[i] = _normal(_device_key(seed, i), stream, zk, zw, zf)
+    return out
+
+
+def _fused_normals(seed: int, n: int, pulse: int = 0) -> np.ndarray:
+    """The normals the fused kernel draws for pulse ``pulse`` of devices ``0 .. n-1`` (for tests)."""
+    _fused_kernel()
+    return _CPU["normals"](np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF), n,
+                           np.uint64(pulse + 2) << _S16, _ZK, _ZW, _ZF)
 
 
 def draw_seed(generator: Generatorish = None) -> int:
@@ -396,24 +568,32 @@ def _flat_np(t: torch.Tensor) -> np.ndarray:
 
 def fused_update(w: torch.Tensor, dw_dev: torch.Tensor, dw_min: float, state: DeviceState,
                  params: DeviceParams, seed: int, rounding: str = "stochastic", *,
-                 write_offset: torch.Tensor = None, out: torch.Tensor = None
-                 ) -> tuple[torch.Tensor, int]:
+                 write_offset: Optional[torch.Tensor] = None, out: Optional[torch.Tensor] = None,
+                 settled: bool = False) -> tuple[torch.Tensor, int]:
     """Round a desired change and apply the pulses in one parallel pass; ``(w_new, sum |n|)``.
 
-    ``dw_dev`` is the desired change in device units; each device gets
-    ``n = round(dw_dev / dw_min)`` pulses, ``rounding`` ``"stochastic"`` (``floor(r) + [u < r -
-    floor(r)]``, unbiased) or ``"deterministic"`` (half to even, as ``torch.round``); an integer
-    ``dw_dev`` is taken as the signed counts themselves (``dw_min`` and ``rounding`` unused).
-    Non-finite changes give no pulses. As :func:`analog_ep.analog.devices.apply_pulses`: ``w`` is
-    settled first, each pulse follows the rule with cycle-to-cycle noise, is clipped to the
-    device's bounds and rounded to its levels, stuck devices never move. If ``write_offset`` is
-    given and the rule has ``write_noise_std``, the offset of every device with ``n != 0`` is
-    redrawn in place (:func:`analog_ep.analog.devices.redraw_write_noise`). ``out`` receives the
-    new weights (may be ``w`` itself; contiguous, on the CPU).
+    ``dw_dev`` is the desired change in device units; each device gets ``n = round(dw_dev /
+    dw_min)`` pulses, ``rounding`` ``"stochastic"`` (``floor(r) + [u < r - floor(r)]``,
+    unbiased) or ``"deterministic"`` (half to even, as ``torch.round``), with ``r = dw_dev /
+    dw_min`` computed in ``dw_dev``'s precision as torch does. An integer ``dw_dev`` is taken as
+    the signed counts themselves (``dw_min`` and ``rounding`` unused). Non-finite changes give no
+    pulses. ``sum |n|`` counts stuck devices too (as ``AnalogTile.pulses`` does).
 
-    All random numbers derive from ``seed`` (any int; see :func:`draw_seed`) by a counter-based
-    hash per device: the result depends only on the inputs and ``seed``, not on the numba
-    thread count. Computes in float64 and stores in ``w``'s dtype. All rules are supported.
+    Semantics of :func:`analog_ep.analog.devices.apply_pulses`: ``w`` is settled first, each pulse
+    follows the rule with cycle-to-cycle noise, is clipped to the device's bounds and rounded to
+    its levels; stuck devices never move. Every rule is supported. Computes in float64 and stores
+    in ``w``'s dtype, so noise-free it equals the torch path to float rounding (exactly, in
+    float64, against its per-pulse loop).
+
+    ``write_offset``: if the rule has ``write_noise_std``, the offsets of the devices with ``n !=
+    0`` are redrawn in place (as :func:`analog_ep.analog.devices.redraw_write_noise`). ``out``:
+    receives the new weights (a contiguous CPU tensor of ``w``'s dtype; may be ``w`` itself).
+    ``settled=True`` promises that ``w`` is already settled (e.g. the previous result): devices
+    without pulses are then not touched at all, which saves a pass over the bounds.
+
+    All random numbers derive from ``seed`` (any int, e.g. :func:`draw_seed`) by a counter-based
+    hash per device: the result depends only on the inputs and ``seed``, not on the number of
+    numba threads (``numba.set_num_threads``), which the parallel loop uses.
     """
     if tuple(state.shape) != tuple(w.shape) or tuple(dw_dev.shape) != tuple(w.shape):
         raise ValueError(f"device state has shape {tuple(state.shape)}, weights {tuple(w.shape)}, "
@@ -422,22 +602,30 @@ def fused_update(w: torch.Tensor, dw_dev: torch.Tensor, dw_min: float, state: De
         if rounding not in ("stochastic", "deterministic"):
             raise ConfigError(f"rounding: must be 'stochastic' or 'deterministic', got {rounding!r}")
         mode = FUSED_MODES[rounding]
+        if dw_dev.dtype not in (torch.float32, torch.float64):
+            dw_dev = dw_dev.float()
         dw_np = _flat_np(dw_dev)
-        dmin = dw_np.dtype.type(dw_min)  # same precision as torch's dw / dw_min
+        dmin = dw_np.dtype.type(dw_min)  # r = dw / dw_min in dw's precision, as torch
         cnt_np = np.zeros(1, dtype=np.int64)
     else:
         mode = 0
         cnt_np = _flat_np(dw_dev.to(torch.int64))
-        dw_np = np.zeros(1, dtype=np.float64)
-        dmin = np.float64(1.0)
-    w_np = _flat_np(w)
+        dw_np = np.zeros(1, dtype=np.float32)
+        dmin = np.float32(1.0)
     if out is None:
         res = torch.empty(w.shape, dtype=w.dtype)
     else:
-        if out.device.type != "cpu" or not out.is_contiguous() or out.shape != w.shape:
-            raise ValueError("out: must be a contiguous CPU tensor of the weights' shape")
+        if (out.device.type != "cpu" or not out.is_contiguous() or out.shape != w.shape
+                or out.dtype != w.dtype):
+            raise ValueError("out: must be a contiguous CPU tensor of the weights' shape and dtype")
         res = out
     out_np = res.detach().view(-1).numpy()
+    if settled:  # work in place in ``res``: untouched devices keep w
+        if res.data_ptr() != w.data_ptr():
+            res.detach().copy_(w.detach())
+        w_np = out_np
+    else:
+        w_np = _flat_np(w)
     arrays = [_flat_np(getattr(state, k)) for k in ("w_max", "w_min", "scale_up", "scale_down",
                                                       "nl_up", "nl_down")]
     stuck = _flat_np(state.stuck)
@@ -447,12 +635,13 @@ def fused_update(w: torch.Tensor, dw_dev: torch.Tensor, dw_min: float, state: De
             raise ValueError("write_offset: must be a contiguous CPU tensor")
         off_np = write_offset.detach().view(-1).numpy()
     else:
-        wn_std, off_np = 0.0, np.zeros(1, dtype=w_np.dtype)
+        wn_std, off_np = 0.0, np.zeros(1, dtype=out_np.dtype)
     pw_up, pw_down = _piecewise(params)
     seed_u = np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF)
-    total = _fused_kernel()(w_np, out_np, dw_np, cnt_np, mode, dmin, seed_u, RULE_CODES[params.rule],
-                            *arrays, stuck, scalar_params(params), pw_up, pw_down,
-                            params.noise_std > 0, off_np, wn_std)
+    kernel = _fused_kernel(dw_np.dtype == np.float32)
+    total = kernel(w_np, out_np, dw_np, cnt_np, mode, dmin, seed_u, bool(settled),
+                   RULE_CODES[params.rule], *arrays, stuck, scalar_params(params), pw_up, pw_down,
+                   params.noise_std > 0, off_np, wn_std, _ZK, _ZW, _ZF, FUSED_BLOCK)
     if out is None and w.device.type != "cpu":
         res = res.to(w.device)
     return res, int(total)

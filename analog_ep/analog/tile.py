@@ -164,14 +164,15 @@ class AnalogTile(nn.Module):
             self.w_dev.copy_(settle(self.w_dev + dw_dev, state, self.params))
             return self.effective_weight()
         if self.kernel == "fused" and self.w_dev.device.type == "cpu":
-            # rounding, pulses and write noise in one parallel numba pass, random numbers seeded
-            # by one draw from update_gen (kernels.fused_update); mixed: counts from chi first
+            # rounding, pulses and write noise in one parallel numba pass, in place (w_dev is
+            # always settled), random numbers seeded by one draw from update_gen
+            # (kernels.fused_update); mixed: whole pulses from chi first
             from .kernels import draw_seed, fused_update
 
             change = self.pulse_counts(dw_dev) if self.update_mode == "mixed" else dw_dev
             _, total = fused_update(self.w_dev, change, self.dw_min, state, self.params,
                                     draw_seed(self.update_gen), self.rounding,
-                                    write_offset=self.write_offset, out=self.w_dev)
+                                    write_offset=self.write_offset, out=self.w_dev, settled=True)
             self.pulses += total
             return self.effective_weight()
         n = self.pulse_counts(dw_dev)

@@ -177,8 +177,11 @@ class AnalogConfig:
     seed: Optional[int] = None
     """Construction seed of the device-to-device draws, programming and update noise; null = the
     run seed."""
-    kernel: Literal["torch", "numba"] = "torch"
-    """Pulse-update kernel on CPU (identical results; numba.cuda is used for CUDA tensors)."""
+    kernel: Literal["torch", "numba", "fused"] = "torch"
+    """Pulse-update kernel on CPU: ``torch`` (vectorized), ``numba`` (same random numbers as
+    torch, bit-comparable), ``fused`` (one multi-threaded numba pass doing rounding and all
+    pulses with counter-based noise: statistically equal, about 4x faster on dense updates, JIT
+    compiled on first use)."""
     inp_bits: Optional[int] = None
     """DAC bits (>= 1); null = the card's periphery, else unquantized."""
     inp_bound: Optional[float] = None
