@@ -396,6 +396,10 @@ def _fused_block(start, stop, w, out, dw, counts, mode, dmin, seed, settled, rul
     """Count, settle, pulse and redraw the write noise of devices ``start .. stop-1``; returns
     their ``sum |n|``.
 
+    ``quant``, ``once``, ``prange``, ``round_stochastic`` and ``round_half_even`` are not module
+    globals: :func:`_rebind` supplies the compiled helpers (float32 or float64 variants) when
+    the kernel is built, so static checkers report them as undefined.
+
     Branch-free loops compute the counts and the settled weights; the devices to pulse are
     compacted into a list, which then takes one pulse per round and keeps the devices with pulses
     left. (Data-dependent branches per device - pulse or not, up or down, how many - mispredict

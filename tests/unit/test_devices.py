@@ -13,6 +13,8 @@ import pytest
 import torch
 import yaml
 
+from conftest import noisy_rules
+
 from analog_ep.analog import cards as C
 from analog_ep.analog import devices as D
 from analog_ep.analog import kernels as K
@@ -235,16 +237,7 @@ def test_stuck_devices_never_move():
 
 @pytest.mark.parametrize("backend", ["torch", "numba"])
 def test_no_nan_after_ten_thousand_pulses_past_the_bounds(backend):
-    rules = [
-        D.ConstantStep(dw_min=0.01, dw_min_std=0.5),
-        D.SoftBounds(dw_min=0.01, dw_min_std=2.0, mult_noise=False),
-        D.LinearStep(dw_min=0.01, gamma_up=0.5, gamma_down=2.0, dw_min_std=1.0),
-        D.ExpStep(dw_min=0.00135, up_down=0.26, a=-0.5, b=-0.5, gamma_up=5, gamma_down=5,
-                  A_up=-1.18, A_down=-0.08, dw_min_std=5.0),
-        D.PowStep(dw_min=0.01, pow_gamma=0.5, dw_min_std=1.0),
-        D.PiecewiseStep(dw_min=0.01, piecewise_up=[0, 1, 3], piecewise_down=[3, 1, 0], dw_min_std=1.0),
-        D.NeuroSim(nl_ltp=9.0, nl_ltd=-9.0, ctoc_std=0.05, nl_dtod=1.0),
-    ]
+    rules = noisy_rules()
     if backend == "torch":  # the per-pulse torch loop costs ~60 us a pulse: two noisy rules
         rules = [rules[3], rules[6]]
     for p in rules:
