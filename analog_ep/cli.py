@@ -51,9 +51,29 @@ def _guard(fn: Callable[[], None]) -> None:
         raise typer.Exit(130)
 
 
+def _device_name(cfg) -> str | None:
+    """The device card's name (file stem) or None for a digital run."""
+    d = cfg.analog.device
+    if d is None:
+        return None
+    name = Path(d).name
+    return name[:-5] if name.endswith(".yaml") else name
+
+
 def _default_out(cfg) -> Path:
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{stamp}-{cfg.model.name}-{cfg.algorithm}"
+    dev = _device_name(cfg)
+    return Path("runs") / f"{stamp}-{cfg.model.name}-{cfg.algorithm}{'-' + dev if dev else ''}"
+
+
+def _device_phrase(cfg) -> str:
+    """`` on memristor (pulsed, rounded)`` or an empty string for a digital run."""
+    dev = _device_name(cfg)
+    if dev is None:
+        return ""
+    a = cfg.analog
+    how = f"{a.update}, {a.pulse_scheme}" if a.update == "pulsed" else a.update
+    return f" on {dev} tiles ({how})"
 
 
 @app.command()
@@ -94,8 +114,10 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
                        f"{test}  {row['seconds']:.1f}s{conv}")
 
         if not json_out:
-            typer.echo(f"training {cfg.model.name} on {cfg.data.name} with {cfg.algorithm}"
-                       f"{' (' + cfg.ep.estimator + ' EP)' if cfg.algorithm == 'ep' else ''} -> {trainer.out_dir}")
+            typer.echo(f"{'resuming at epoch ' + str(trainer.epoch + 1) + '/' + str(cfg.train.epochs) + ': ' if resume is not None else ''}"
+                       f"training {cfg.model.name} on {cfg.data.name} with {cfg.algorithm}"
+                       f"{' (' + cfg.ep.estimator + ' EP)' if cfg.algorithm == 'ep' else ''}{_device_phrase(cfg)}"
+                       f" -> {trainer.out_dir}")
         info = fit(trainer, progress=not json_out, log=log)
         last = trainer.history[-1] if trainer.history else {}
         tested = [r for r in trainer.history if "test_accuracy" in r]
@@ -113,6 +135,9 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
             "algorithm": cfg.algorithm,
             "model": cfg.model.name,
             "dataset": cfg.data.name,
+            "device": _device_name(cfg),
+            **({"analog_update": cfg.analog.update, "pulse_scheme": cfg.analog.pulse_scheme,
+                "pulses": sum(trainer.pulse_counts())} if cfg.analog.device is not None else {}),
             "results": str(trainer.results_path),
             "checkpoint": str(trainer.checkpoint_path),
         }
@@ -203,8 +228,10 @@ def bench(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
         typer.echo(f"EP sweeps per step: {r['ep_sweeps_per_step']:.1f} run of {r['ep_sweeps_budget']} "
                    f"(free {r['free_iters']} + nudged {r['nudge_iters']} each, tol {r['tol']:g})")
         if "analog_over_digital_ep_step" in r:
-            typer.echo(f"analog ({r['analog_device']}, {r['analog_update']} updates) EP step over digital EP step: "
-                       f"{r['analog_over_digital_ep_step']:.3f} (digital {r['digital_ep_step_s']:.4g} s)")
+            typer.echo(f"analog ({r['analog_device']}, {r['analog_update']} updates"
+                       f"{', ' + r['pulse_scheme'] if r['pulse_scheme'] else ''}) EP step over digital EP step: "
+                       f"{r['analog_over_digital_ep_step']:.3f} (digital {r['digital_ep_step_s']:.4g} s); "
+                       f"{r['pulses_per_step']:.0f} pulses per step; memory {r['analog_over_digital_memory']:.1f}x digital")
 
     _guard(run)
 

@@ -31,6 +31,8 @@ class EPResult:
     free: list[torch.Tensor]           # free fixed point
     stats: dict[str, SolverStats]      # per phase: "free", "nudge+" / "nudge-"
     nudged: list[list[torch.Tensor]]   # nudged fixed points, one per nudged phase
+    terms: list                        # per parameter: [(post, pre, coef)] with grad = sum coef corr(post, pre)
+                                       # for weights (the update's outer products), None for biases
 
 
 def nudge_betas(estimator: str, beta: float, generator: torch.Generator | None = None) -> list[float]:
@@ -61,12 +63,15 @@ def ep_gradient(model, x: torch.Tensor, target: torch.Tensor, init: list[torch.T
                            damping=damping)
             stats["nudge+" if b > 0 else "nudge-"] = st
             nudged.append(s)
-        g_hi = model.energy_grads(x, nudged[0], betas[0], target)
+        t_hi = model.energy_grad_terms(x, nudged[0], betas[0], target)
         if len(betas) == 2:
-            g_lo = model.energy_grads(x, nudged[1], betas[1], target)
+            t_lo = model.energy_grad_terms(x, nudged[1], betas[1], target)
             scale = 1.0 / (betas[0] - betas[1])
         else:
-            g_lo = model.energy_grads(x, free)
+            t_lo = model.energy_grad_terms(x, free)
             scale = 1.0 / betas[0]
-        grads = [(a - b) * scale for a, b in zip(g_hi, g_lo)]
-    return EPResult(grads, free, stats, nudged)
+        grads = [(a - b) * scale for a, b in zip(model.materialize(t_hi), model.materialize(t_lo))]
+        terms = [None if isinstance(a, torch.Tensor) else
+                 [(p, q, c * scale) for p, q, c in a] + [(p, q, -c * scale) for p, q, c in b]
+                 for a, b in zip(t_hi, t_lo)]
+    return EPResult(grads, free, stats, nudged, terms)

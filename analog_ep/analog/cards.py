@@ -15,12 +15,19 @@ A card looks like::
       out_bound: 10.0
 
 Every error is one :class:`ConfigError` line naming the file and the key, the bad value and what
-would be valid.
+would be valid (with the closest valid key for a misspelt one).
+
+A run resolves its card with :func:`resolve_card` (the card plus the ``device.*`` overrides of
+the config, validated like a card file) and its periphery with :func:`effective_periphery` (the
+card's periphery with the non-null ``analog.*`` shortcuts on top); :func:`card_from_dict`
+rebuilds the resolved card from what a checkpoint stores (:meth:`DeviceCard.to_dict`).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import difflib
 import typing
 from dataclasses import dataclass
 from importlib import resources
@@ -30,6 +37,7 @@ from typing import Any, Optional, Union
 import yaml
 
 from ..config.loader import _check
+from ..config.schema import PERIPHERY_KEYS
 from ..errors import ConfigError
 from .devices import RULES, DeviceParams, implied_states, params_to_dict
 from .periphery import PeripheryParams
@@ -65,13 +73,15 @@ class DeviceCard:
         return implied_states(self.params)
 
     def to_dict(self) -> dict:
-        """Plain dict in card layout (``source``, ``rule``, parameters, ``periphery``)."""
+        """Plain dict in card layout (``source``, ``rule``, every parameter, ``periphery``):
+        every value the card holds, defaults included, so :func:`card_from_dict` rebuilds the
+        same card. ``periphery`` is the complete section (null only for the values that mean
+        "ideal": no converter bits or bound), or null when the card has none."""
         out: dict[str, Any] = {"source": self.source}
         if self.description:
             out["description"] = self.description
         out.update(params_to_dict(self.params))
-        if self.periphery is not None:
-            out["periphery"] = dataclasses.asdict(self.periphery)
+        out["periphery"] = dataclasses.asdict(self.periphery) if self.periphery is not None else None
         return out
 
 
@@ -88,6 +98,12 @@ def list_devices() -> list[str]:
 # typed building
 
 
+def _closest(key: str, valid: list[str]) -> Optional[str]:
+    """The valid key closest to a misspelt one (difflib ratio >= 0.75), or None."""
+    match = difflib.get_close_matches(key, valid, n=1, cutoff=0.75)
+    return match[0] if match else None
+
+
 def _build(cls: type, data: dict, where: str, prefix: str, valid_extra: tuple = (),
            context: str = "") -> Any:
     """Instantiate dataclass ``cls`` from ``data`` with type checks; errors name ``prefix+key``."""
@@ -96,12 +112,15 @@ def _build(cls: type, data: dict, where: str, prefix: str, valid_extra: tuple = 
     kwargs = {}
     for k, v in data.items():
         if k not in names:
-            valid = ", ".join(prefix + n for n in (*valid_extra, *names))
+            valid_names = [*valid_extra, *names]
+            valid = ", ".join(prefix + n for n in valid_names)
             hint = ""
             owners = [r for r, c in RULES.items() if k in {f.name for f in dataclasses.fields(c)}]
             if owners and context:
                 hint = f" ({k} belongs to rule {' / '.join(owners)})"
-            raise ConfigError(f"{where}{prefix}{k}: unknown key{context}{hint}; valid keys: {valid}")
+            close = _closest(str(k), valid_names)
+            mean = f"; did you mean {prefix}{close}?" if close else ";"
+            raise ConfigError(f"{where}{prefix}{k}: unknown key{context}{hint}{mean} valid keys: {valid}")
         kwargs[k] = _check(v, hints[k], prefix + k, where)
     try:
         return cls(**kwargs)
@@ -109,28 +128,31 @@ def _build(cls: type, data: dict, where: str, prefix: str, valid_extra: tuple = 
         raise ConfigError(f"{where}{prefix}{e}") from None
 
 
-def params_from_dict(data: dict, where: str = "") -> tuple[DeviceParams, Optional[PeripheryParams]]:
+def params_from_dict(data: dict, where: str = "", prefix: str = "",
+                     meta_keys: tuple = META_KEYS) -> tuple[DeviceParams, Optional[PeripheryParams]]:
     """Device parameters (and periphery, if present) from a card-layout dict.
 
-    ``where`` prefixes every error (e.g. ``"devices/x.yaml: "``).
+    ``where`` prefixes every error (e.g. ``"devices/x.yaml: "``), ``prefix`` every key named in
+    one (``"device."`` for the overrides of :func:`resolve_card`); ``meta_keys`` are the
+    non-parameter keys listed as valid.
     """
     if not isinstance(data, dict):
         raise ConfigError(f"{where}top level must be a mapping of keys, got {type(data).__name__}")
     if "rule" not in data:
-        raise ConfigError(f"{where}rule: missing; valid rules: {', '.join(RULES)}")
+        raise ConfigError(f"{where}{prefix}rule: missing; valid rules: {', '.join(RULES)}")
     rule = data["rule"]
     if not isinstance(rule, str) or rule not in RULES:
-        raise ConfigError(f"{where}rule: unknown update rule {rule!r}; valid: {', '.join(RULES)}")
+        raise ConfigError(f"{where}{prefix}rule: unknown update rule {rule!r}; valid: {', '.join(RULES)}")
     for k in ("source", "description"):
         if k in data and not isinstance(data[k], str):
-            raise ConfigError(f"{where}{k}: expected a string, got {data[k]!r}")
+            raise ConfigError(f"{where}{prefix}{k}: expected a string, got {data[k]!r}")
     periphery = None
     if data.get("periphery") is not None:
         if not isinstance(data["periphery"], dict):
-            raise ConfigError(f"{where}periphery: expected a mapping of keys, got {data['periphery']!r}")
-        periphery = _build(PeripheryParams, data["periphery"], where, "periphery.")
+            raise ConfigError(f"{where}{prefix}periphery: expected a mapping of keys, got {data['periphery']!r}")
+        periphery = _build(PeripheryParams, data["periphery"], where, f"{prefix}periphery.")
     body = {k: v for k, v in data.items() if k not in META_KEYS}
-    params = _build(RULES[rule], body, where, "", META_KEYS, f" for rule {rule}")
+    params = _build(RULES[rule], body, where, prefix, meta_keys, f" for rule {rule}")
     return params, periphery
 
 
@@ -175,4 +197,104 @@ def load_device(name_or_path: Union[str, Path]) -> DeviceCard:
                       description=data.get("description", ""), params=params, periphery=periphery)
 
 
-__all__ = ["DeviceCard", "META_KEYS", "list_devices", "load_device", "params_from_dict"]
+def card_from_dict(data: dict, name: str, path: str) -> DeviceCard:
+    """Rebuild a card from :meth:`DeviceCard.to_dict` output (what a checkpoint or results file
+    stores), validated exactly like a card file; errors name ``device card NAME (PATH)``."""
+    where = f"device card {name} ({path}): "
+    params, periphery = params_from_dict(data, where)
+    return DeviceCard(name=name, path=str(path), source=data.get("source", ""),
+                      description=data.get("description", ""), params=params, periphery=periphery)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        elif isinstance(v, dict) and k == "periphery" and out.get(k) is None:
+            out[k] = dict(v)  # a periphery for a card that has none
+        else:
+            out[k] = v
+    return out
+
+
+def _leaves(data: dict, prefix: str = "device.") -> list[str]:
+    keys = []
+    for k, v in data.items():
+        if isinstance(v, dict) and v:
+            keys.extend(_leaves(v, f"{prefix}{k}."))
+        else:
+            keys.append(f"{prefix}{k}")
+    return keys
+
+
+def resolve_card(name_or_path: Union[str, Path], overrides: Optional[dict] = None) -> DeviceCard:
+    """The card in effect: :func:`load_device` plus the config's ``device.*`` overrides.
+
+    ``overrides`` (``RunConfig.device``, e.g. ``{"dw_min_std": 0.3, "periphery": {"out_bits":
+    6}}``) are deep-merged onto the card (``periphery`` key by key; a periphery given to a card
+    without one starts from the ideal defaults; ``periphery: null`` removes the card's) and the
+    result is validated exactly like a card file, with errors naming the override:
+    ``device.dw_min_std: must be >= 0, got -1.0``, ``device.n_state: unknown key for rule
+    soft_bounds; did you mean device.n_states? valid keys: ...``.
+
+    ``rule`` is refused (the card's parameters belong to its rule, so another rule needs its own
+    card: copy the YAML, change ``rule:`` and the parameters, pass ``--device PATH``), as are the
+    metadata keys ``source`` and ``description``. The resolved card keeps the card's name, path,
+    source and description; its ``params`` / ``periphery`` hold the overridden values.
+    """
+    card = load_device(name_or_path)
+    if not overrides:
+        return card
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"device: expected a mapping of card keys such as {{dw_min_std: 0.3}}, got {overrides!r}")
+    if "rule" in overrides:
+        raise ConfigError(f"device.rule: the update rule of a card cannot be overridden (the parameters of "
+                          f"{card.name} belong to rule {card.rule}), got {overrides['rule']!r}; copy "
+                          f"{card.path} to a new YAML file, change rule: and its parameters, and pass --device PATH")
+    for k in ("source", "description"):
+        if k in overrides:
+            raise ConfigError(f"device.{k}: is card metadata, not a device parameter; remove the override "
+                              f"(or edit a copy of {card.path} and pass --device PATH)")
+    merged = _merge(card.to_dict(), copy.deepcopy(overrides))
+    try:
+        params, periphery = params_from_dict(merged, "", "device.", ("periphery",))
+    except ConfigError as e:
+        msg = str(e)
+        named = msg.split(":", 1)[0]
+        leaves = _leaves(overrides)
+        if named not in leaves and not any(named.startswith(k + ".") for k in leaves):
+            # a card value that the overrides made impossible (w_min vs an overridden w_max)
+            msg += f" (card {card.name} with the overrides {', '.join(leaves)})"
+        raise ConfigError(msg) from None
+    return dataclasses.replace(card, params=params, periphery=periphery)
+
+
+def effective_periphery(card: DeviceCard, analog_cfg: Any) -> PeripheryParams:
+    """The periphery a run reads through: the card's (ideal :class:`PeripheryParams` when it has
+    none) with the non-null ``analog.*`` shortcuts (``inp_bits``, ``inp_bound``, ``out_bits``,
+    ``out_bound``, ``w_noise_std``, ``out_noise_std``, ``ir_drop``, ``noise_policy``) on top.
+
+    Pass the resolved card (:func:`resolve_card`), so the order of precedence is card file <
+    ``device.periphery.*`` < ``analog.*``. Errors name ``analog.KEY``.
+    """
+    base = dataclasses.asdict(card.periphery) if card.periphery is not None else {}
+    set_keys = []
+    for key in PERIPHERY_KEYS:
+        value = getattr(analog_cfg, key, None)
+        if value is not None:
+            base[key] = value
+            set_keys.append(key)
+    for bits, bound in (("inp_bits", "inp_bound"), ("out_bits", "out_bound")):
+        if bits in set_keys and base.get(bound) is None:
+            raise ConfigError(f"analog.{bits}: needs a converter full scale, and card {card.name} has no "
+                              f"periphery.{bound}, got {base[bits]!r}; add --set analog.{bound}=VALUE "
+                              f"(or --set device.periphery.{bound}=VALUE)")
+    try:
+        return PeripheryParams(**base)
+    except ConfigError as e:
+        raise ConfigError(f"analog.{e}") from None
+
+
+__all__ = ["DeviceCard", "META_KEYS", "card_from_dict", "effective_periphery", "list_devices", "load_device",
+           "params_from_dict", "resolve_card"]

@@ -14,11 +14,11 @@ published presets carry over unchanged:
   ``w = (G+ - G-) / (G_max - G_min) * w_scale`` with ``G`` in microsiemens.
 
 Everything here is a pure, vectorized torch function of ``(w, state, params)``: no per-device
-Python objects, no per-sample loops. Multi-pulse updates apply pulses one at a time in a loop over
-``max |n|`` that only touches the devices still receiving pulses (its cost is proportional to the
-total number of pulses), or use an exact closed form when the rule allows it (noise-free
-ConstantStep / LinearStep / SoftBounds without level quantization). The numba kernels in
-:mod:`analog_ep.analog.kernels` implement the same per-pulse update and agree with this reference.
+Python objects, no per-sample loops. The per-pulse physics of every rule is written once, in
+:func:`_pulse`; multi-pulse updates run through the pulse engine (:mod:`analog_ep.analog.engine`:
+counter-based random streams, compacted rounds on CPU, masked rounds on CUDA, and the exact
+closed form :func:`_closed_form` for noise-free ConstantStep / LinearStep / SoftBounds without
+level quantization). :func:`apply_pulses` and :func:`response` are thin wrappers over it.
 """
 
 from __future__ import annotations
@@ -585,84 +585,168 @@ def quantize_to_levels(w: torch.Tensor, w_min: torch.Tensor, w_max: torch.Tensor
     return torch.where(ok, torch.minimum(torch.maximum(q, w_min), w_max), w)
 
 
-def _pulse(w: torch.Tensor, up: torch.Tensor, xi: Optional[torch.Tensor], s: dict,
+PULSE_FIELDS: dict[str, tuple[str, ...]] = {
+    "constant_step": ("w_max", "w_min", "scale_up", "scale_down"),
+    "linear_step": ("w_max", "w_min", "scale_up", "scale_down", "nl_up", "nl_down"),
+    "soft_bounds": ("w_max", "w_min", "scale_up", "scale_down", "nl_up", "nl_down"),
+    "exp_step": ("w_max", "w_min", "scale_up", "scale_down"),
+    "pow_step": ("w_max", "w_min", "scale_up", "scale_down", "nl_up", "nl_down"),
+    "piecewise_step": ("w_max", "w_min", "scale_up", "scale_down"),
+    "neurosim": ("w_max", "w_min", "nl_up", "nl_down"),
+}
+"""The device-state fields :func:`_pulse` reads, per rule."""
+
+
+_NODES_CACHE: dict = {}
+
+
+def piecewise_nodes(params: DeviceParams, dtype: torch.dtype, device=None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The up / down multiplier nodes of a PiecewiseStep rule as tensors (cached: on CUDA each
+    build is a host-to-device copy)."""
+    k = (params.piecewise_up, params.piecewise_down, dtype, str(torch.device(device or "cpu")))
+    nodes = _NODES_CACHE.get(k)
+    if nodes is None:
+        if len(_NODES_CACHE) >= 64:
+            _NODES_CACHE.clear()
+        nodes = _NODES_CACHE[k] = (torch.tensor(params.piecewise_up, dtype=dtype, device=device),
+                                   torch.tensor(params.piecewise_down, dtype=dtype, device=device))
+    return nodes
+
+
+def _pow(base: torch.Tensor, expo: torch.Tensor) -> torch.Tensor:
+    """``base ** expo`` for ``base >= 0`` as ``exp(expo log base)`` (``0 ** 0 = 1``).
+
+    torch's CPU ``pow`` computes the tail of a tensor with a scalar routine whose last bit can
+    differ from its vector routine, so a device's value would depend on its position in the
+    tensor; ``exp`` and ``log`` give the same bits wherever the element sits, which keeps the
+    engine's compacted and masked paths bit-identical."""
+    pos = base > 0
+    val = torch.exp(expo * torch.log(torch.where(pos, base, torch.ones_like(base))))
+    return torch.where(pos, val, (expo == 0).to(base.dtype))
+
+
+def _safe_range(wmx: torch.Tensor, wmn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    rng = wmx - wmn
+    ok = rng > 0
+    return rng, ok, torch.where(ok, rng, torch.ones_like(rng))
+
+
+def _directional(up: torch.Tensor, s: dict, params: DeviceParams) -> dict:
+    """The per-device constants of the pulses of one update, selected once by direction.
+
+    All pulses of one update go the same way on a device, so the up / down choice and everything
+    that does not depend on ``w`` is computed here once: ``sgn`` (+-1), ``scale``, ``slope``
+    (LinearStep / SoftBounds), ``expo`` (PowStep), ``A`` / ``G`` (ExpStep), node offsets
+    (PiecewiseStep), ``A`` / ``N`` / ``c`` (NeuroSim, float64), the bounds and their safe range.
+    Keys starting with ``_`` are not per-device (flags, tables); every other value has one
+    entry per device, so a subset of devices is ``{k: v[sel]}``. The selections are exact
+    (``a * [up] + b * [down]`` with 0/1 factors; torch.where is slow on CPU).
+    """
+    if s.get("_dir"):
+        return s
+    rule = params.rule
+    wmx, wmn = s["w_max"], s["w_min"]
+    upf = up.to(wmx.dtype)
+    dnf = (~up).to(wmx.dtype)
+
+    def pick(a, b):  # exact where(up, a, b) for finite values, without torch.where (slow on CPU)
+        return a * upf + b * dnf
+
+    d = {"_dir": True, "w_max": wmx, "w_min": wmn}
+    if rule == "neurosim":  # in float64: inverting G(P) amplifies float32 rounding
+        wmx, wmn = wmx.double(), wmn.double()
+        rng, ok, safe = _safe_range(wmx, wmn)
+        A = pick(s["nl_up"], s["nl_down"]).double()
+        N = (upf * float(params.n_levels_ltp) + dnf * float(params.n_levels_ltd)).double()
+        d.update(w_max=wmx, w_min=wmn, rng=rng, ok=ok, safe=safe, A=A, N=N,
+                 c=-torch.expm1(-N / A), sgn=(upf - dnf).double())
+        return d
+    d["sgn"] = upf - dnf
+    d["scale"] = pick(s["scale_up"], s["scale_down"])
+    if rule in ("linear_step", "soft_bounds"):
+        d["slope"] = pick(s["nl_up"], s["nl_down"])
+    elif rule == "exp_step":
+        _, d["ok"], d["safe"] = _safe_range(wmx, wmn)
+        d["A"] = upf * params.A_up + dnf * params.A_down
+        d["G"] = upf * params.gamma_up - dnf * params.gamma_down
+    elif rule == "pow_step":
+        _, d["ok"], d["safe"] = _safe_range(wmx, wmn)
+        d["upf"], d["dnf"] = upf, dnf
+        d["expo"] = pick(s["nl_up"], s["nl_down"])
+    elif rule == "piecewise_step":
+        pu, pd = s.get("pw_up"), s.get("pw_down")
+        if pu is None or pd is None:
+            pu, pd = piecewise_nodes(params, wmx.dtype, wmx.device)
+        _, d["ok"], d["safe"] = _safe_range(wmx, wmn)
+        d["_nodes"] = torch.cat((pu, pd))
+        d["off"] = (~up).to(torch.int64) * len(params.piecewise_up)
+    elif rule != "constant_step":  # pragma: no cover - RULES is closed
+        raise ConfigError(f"rule: unknown update rule {rule!r}; valid: {', '.join(RULES)}")
+    return d
+
+
+def _pulse(w: torch.Tensor, up: Optional[torch.Tensor], xi: Optional[torch.Tensor], s: dict,
            params: DeviceParams) -> torch.Tensor:
     """One pulse on every device of the (flat, gathered) tensors: up where ``up`` else down.
 
-    ``s`` holds the gathered per-device state; ``xi`` the standard normals of this pulse or None.
-    Mirrors ``kernels._pulse_once`` operation by operation.
+    ``s`` holds the per-device state the rule needs (``w_max``, ``w_min``, ``scale_up``,
+    ``scale_down``, ``nl_up``, ``nl_down``; :data:`PULSE_FIELDS`) gathered to the devices of
+    ``w``, optionally the piecewise node tensors ``pw_up`` / ``pw_down``; or it is already the
+    output of :func:`_directional` (then ``up`` is not used). ``xi``: the standard normals of
+    this pulse, or None (noise-free). Every operation is elementwise, so a device's result does
+    not depend on which other devices are in the tensors. This is the only definition of the
+    per-pulse physics.
     """
-    wmx, wmn = s["w_max"], s["w_min"]
+    d = _directional(up, s, params)
+    wmx, wmn = d["w_max"], d["w_min"]
     rule = params.rule
-    if rule == "neurosim":  # in float64: inverting G(P) amplifies float32 rounding
+    if rule == "neurosim":
         dtype = w.dtype
-        w, wmx, wmn = w.double(), wmx.double(), wmn.double()
-        xi = None if xi is None else xi.double()
-        rng = wmx - wmn
-        ok = rng > 0
-        g = ((w - wmn) / torch.where(ok, rng, torch.ones_like(rng))).clamp(0.0, 1.0)
-        A = torch.where(up, s["nl_up"], s["nl_down"]).double()
-        N = torch.where(up, float(params.n_levels_ltp), float(params.n_levels_ltd)).double()
-        c = -torch.expm1(-N / A)
+        w = w.double()
+        g = ((w - wmn) / d["safe"]).clamp(0.0, 1.0)
+        A, N, c = d["A"], d["N"], d["c"]
         P = torch.minimum(torch.maximum(-A * torch.log1p(-g * c), torch.zeros_like(N)), N)
-        P = P + torch.where(up, 1.0, -1.0).double()
-        g = -torch.expm1(-P / A) / c
+        g = -torch.expm1(-(P + d["sgn"]) / A) / c
         if xi is not None:
-            g = g + params.ctoc_std * xi
+            g = g + params.ctoc_std * xi.double()
         g = g.clamp(0.0, 1.0)
-        w_new = torch.where(ok, wmn + g * rng, w)
+        w_new = torch.where(d["ok"], wmn + g * d["rng"], w)
         return quantize_to_levels(w_new, wmn, wmx, params.n_states).to(dtype)
 
-    su, sd = s["scale_up"], s["scale_down"]
-    valid = None
+    scale = d["scale"]
     if rule == "constant_step":
-        mag = torch.where(up, su, sd)
+        mag = scale
     elif rule in ("linear_step", "soft_bounds"):
-        mag = torch.where(up, su * (1.0 - s["nl_up"] * w), sd * (1.0 - s["nl_down"] * w))
+        mag = scale * (1.0 - d["slope"] * w)
     elif rule == "exp_step":
-        bdiff = wmx - wmn
-        valid = bdiff > 0
-        z = 2.0 * w / torch.where(valid, bdiff, torch.ones_like(bdiff)) * params.a + params.b
-        y_up = (1.0 - params.A_up * torch.exp(params.gamma_up * z)).clamp(min=0.0)
-        y_dn = (1.0 - params.A_down * torch.exp(-params.gamma_down * z)).clamp(min=0.0)
-        mag = torch.where(up, y_up * su, y_dn * sd)
+        z = 2.0 * w / d["safe"] * params.a + params.b
+        mag = (1.0 - d["A"] * torch.exp(d["G"] * z)).clamp(min=0.0) * scale
     elif rule == "pow_step":
-        rng = wmx - wmn
-        valid = rng > 0
-        safe = torch.where(valid, rng, torch.ones_like(rng))
-        mag = torch.where(up, su * torch.pow(((wmx - w) / safe).clamp(min=0.0), s["nl_up"]),
-                          sd * torch.pow(((w - wmn) / safe).clamp(min=0.0), s["nl_down"]))
-    elif rule == "piecewise_step":
-        pu = torch.tensor(params.piecewise_up, dtype=w.dtype, device=w.device)
-        pd = torch.tensor(params.piecewise_down, dtype=w.dtype, device=w.device)
+        base = ((wmx - w) * d["upf"] + (w - wmn) * d["dnf"]) / d["safe"]
+        mag = scale * _pow(base.clamp(min=0.0), d["expo"])
+    else:  # piecewise_step
+        nodes, off = d["_nodes"], d["off"]
         n_sec = len(params.piecewise_up) - 1
-        rng = wmx - wmn
         if n_sec <= 0:
-            m_up, m_dn = pu[0].expand_as(w), pd[0].expand_as(w)
+            m = nodes[off]
         else:
-            ok = rng > 0
-            ws = ((w - wmn) / torch.where(ok, rng, torch.ones_like(rng)) * n_sec).clamp(min=0.0)
+            ws = ((w - wmn) / d["safe"] * n_sec).clamp(min=0.0)
             idx = torch.floor(ws).clamp(max=n_sec - 1)
             t = (ws - idx).clamp(max=1.0)
-            i = idx.long()
-            m_up = (1.0 - t) * pu[i] + t * pu[i + 1]
-            m_dn = (1.0 - t) * pd[i] + t * pd[i + 1]
-            m_up = torch.where(ok, m_up, pu[0])
-            m_dn = torch.where(ok, m_dn, pd[0])
-        mag = torch.where(up, su * m_up, sd * m_dn)
-    else:  # pragma: no cover - RULES is closed
-        raise ConfigError(f"rule: unknown update rule {rule!r}; valid: {', '.join(RULES)}")
+            i = idx.long() + off
+            m = torch.where(d["ok"], (1.0 - t) * nodes[i] + t * nodes[i + 1], nodes[off])
+        mag = scale * m
 
     if xi is not None:
         std = params.dw_min_std
         if rule in ("linear_step", "soft_bounds") and not params.mult_noise:
-            mag = mag + torch.where(up, su, sd) * (std * xi)
+            mag = mag + scale * (std * xi)
         else:
             mag = mag * (1.0 + std * xi)
-    w_new = w + torch.where(up, mag, -mag)
-    w_new = torch.minimum(torch.maximum(w_new, wmn), wmx)
-    if valid is not None:
-        w_new = torch.where(valid, w_new, w)
+    w_new = torch.clamp(w + mag * d["sgn"], wmn, wmx)
+    if rule in ("exp_step", "pow_step"):
+        w_new = torch.where(d["ok"], w_new, w)
     return quantize_to_levels(w_new, wmn, wmx, params.n_states)
 
 
@@ -670,11 +754,21 @@ def _pulse(w: torch.Tensor, up: torch.Tensor, xi: Optional[torch.Tensor], s: dic
 # multi-pulse update
 
 
+def _any_stuck(stuck: torch.Tensor) -> bool:
+    """Whether any device is stuck (a host sync: use on CPU; aminmax is faster than any)."""
+    if stuck.numel() == 0:
+        return False
+    lo, hi = torch.aminmax(stuck)
+    return bool(lo != 0) or bool(hi != 0)
+
+
 def settle(w: torch.Tensor, state: DeviceState, params: DeviceParams) -> torch.Tensor:
     """Put ``w`` where the devices can hold it: clip to each device's bounds, round to its levels
-    (if ``n_states``), pin stuck devices at their bound."""
-    w = torch.minimum(torch.maximum(w, state.w_min), state.w_max)
+    (if ``n_states``), pin stuck devices at their bound. Always returns a new tensor."""
+    w = torch.clamp(w, state.w_min, state.w_max)
     w = quantize_to_levels(w, state.w_min, state.w_max, params.n_states)
+    if w.device.type == "cpu" and not _any_stuck(state.stuck):  # nothing to pin (no sync on CPU)
+        return w
     return torch.where(state.stuck < 0, state.w_min, torch.where(state.stuck > 0, state.w_max, w))
 
 
@@ -685,17 +779,11 @@ def _as_counts(n_pulses, w: torch.Tensor) -> torch.Tensor:
     return n.to(torch.int64).expand(w.shape)
 
 
-def pulse_noise_counts(n_abs: torch.Tensor, free: torch.Tensor) -> list[int]:
-    """How many devices receive their k-th pulse, k = 0 .. max|n| - 1 (the noise draw sizes).
-
-    Both the torch loop and the numba kernels consume the cycle-to-cycle normals in this order:
-    pulse-major, devices in flat (row-major) order, stuck devices skipped.
-    """
-    m = n_abs.reshape(-1)[free.reshape(-1)]
-    if m.numel() == 0:
-        return []
-    hist = torch.bincount(m)
-    return (m.numel() - torch.cumsum(hist, 0))[:-1].tolist()
+def closed_form_applies(params: DeviceParams) -> bool:
+    """Whether :func:`_closed_form` may apply: noise-free ConstantStep / LinearStep / SoftBounds
+    without level quantization."""
+    return (params.rule in ("constant_step", "linear_step", "soft_bounds")
+            and params.dw_min_std <= 0 and params.n_states is None)
 
 
 def _closed_form(w, n, state, params) -> Optional[torch.Tensor]:
@@ -707,91 +795,78 @@ def _closed_form(w, n, state, params) -> Optional[torch.Tensor]:
 
         w_n = w0 + S_n (d s - d s k w0),   S_n = (1 - q^n) / (1 - q)   (= n when q = 1)
     """
-    if params.rule not in ("constant_step", "linear_step", "soft_bounds"):
+    if not closed_form_applies(params):
         return None
-    if params.dw_min_std > 0 or params.n_states is not None:
-        return None
+    dtype = w.dtype
     up = n > 0
-    d = torch.where(up, 1.0, -1.0).to(w.dtype)
-    s = torch.where(up, state.scale_up, state.scale_down)
-    k = torch.where(up, state.nl_up, state.nl_down)
-    b = d * s
-    c = b * k
-    if bool((c > 1).any()):
-        return None
-    na = n.abs().to(w.dtype)
-    S = torch.where(c == 0, na, -torch.expm1(na * torch.log1p(-c)) / torch.where(c == 0, 1.0, c))
-    w_n = w + S * (b - c * w)
-    w_n = torch.minimum(torch.maximum(w_n, state.w_min), state.w_max)
-    return torch.where((n != 0) & state.free, w_n, w)
+    upf, dnf = up.to(dtype), (~up).to(dtype)
+    b = (state.scale_up * upf + state.scale_down * dnf) * (upf - dnf)  # d s, exactly
+    na = n.abs().to(dtype)
+    if w.device.type != "cpu" or _any_stuck(state.stuck):
+        na = na * state.free.to(dtype)  # stuck devices: no pulses
+    if params.rule == "constant_step":  # k = 0: S_n = n
+        w_n = w + na * b
+    else:
+        c = b * (state.nl_up * upf + state.nl_down * dnf)
+        if bool((c > 1).any()):
+            return None
+        zero = c == 0
+        t = torch.nan_to_num_(na * torch.log1p(-c), nan=0.0)  # c = 1, n = 0: 0 * -inf -> 0
+        S = torch.where(zero, na, -torch.expm1(t) / torch.where(zero, 1.0, c))
+        w_n = w + S * (b - c * w)
+    # n = 0 (and stuck) devices: w + 0 = w, and w is settled, so the clip keeps it
+    return torch.clamp(w_n, state.w_min, state.w_max)
+
+
+def generator_key(generator: Generatorish = None) -> int:
+    """A 64-bit stream key for the engine from a seed or a generator.
+
+    ``int`` -> ``engine.stream_key(seed)`` (a pure function of the seed); a ``torch.Generator``
+    -> one 63-bit draw from it (so it advances and a resumed generator continues the sequence);
+    ``None`` -> one draw from torch's global generator."""
+    from .engine import stream_key
+
+    if isinstance(generator, int) and not isinstance(generator, bool):
+        return stream_key(generator)
+    if generator is None:
+        return int(torch.randint(0, 2 ** 63 - 1, (1,)).item())
+    return int(torch.randint(0, 2 ** 63 - 1, (1,), generator=generator,
+                             device=generator.device).item())
 
 
 def apply_pulses(w: torch.Tensor, n_pulses, state: DeviceState, params: DeviceParams,
-                 generator: Generatorish = None, *, backend: str = "torch",
-                 closed_form: bool = True) -> torch.Tensor:
+                 generator: Generatorish = None, *, closed_form: bool = True,
+                 path: Optional[str] = None) -> torch.Tensor:
     """Apply a signed number of pulses to every device (n > 0 up, n < 0 down); return new ``w``.
 
-    ``w`` is first :func:`settle`-d (clipped to the device bounds, stuck devices pinned). Each
-    pulse follows the device's rule with cycle-to-cycle noise (standard normals from
-    ``generator``, drawn pulse-major over the devices still pulsing: see
-    :func:`pulse_noise_counts`), is clipped to the bounds and rounded to the level grid when
-    ``n_states`` is set. Stuck devices never move. Never returns NaN for finite input.
-    ``backend="numba"`` / ``"cuda"`` run the kernels of :mod:`analog_ep.analog.kernels` on the
-    same random numbers; ``backend="fused"`` runs the parallel CPU kernel of
-    :func:`analog_ep.analog.kernels.fused_update` (same semantics, its own counter-based random
-    numbers seeded by one draw from ``generator``, made only when the rule is noisy).
-    ``closed_form=False`` forces the per-pulse loop even where the exact closed form applies (for
-    tests).
+    A thin wrapper over :func:`analog_ep.analog.engine.apply_counts` with the stream key
+    :func:`generator_key` ``(generator)``: ``w`` is first :func:`settle`-d (clipped to the
+    device bounds, stuck devices pinned); each pulse follows the device's rule with its
+    cycle-to-cycle noise (pulse ``k`` of device ``i`` draws ``engine.counter_normal(key, i,
+    k)``), is clipped to the bounds and rounded to the level grid when ``n_states`` is set.
+    Stuck devices never move. Never returns NaN for finite input. ``closed_form=False`` forces
+    the per-pulse rounds even where the exact closed form applies; ``path`` picks the engine's
+    ``"compact"`` or ``"masked"`` rounds (both for tests).
     """
-    if backend != "torch":
-        from .kernels import apply_pulses as dispatch
+    from .engine import apply_counts
 
-        return dispatch(w, n_pulses, state, params, generator, backend=backend)
     if tuple(state.shape) != tuple(w.shape):
         raise ValueError(f"device state has shape {tuple(state.shape)}, weights {tuple(w.shape)}")
     n = _as_counts(n_pulses, w)
-    w = settle(w, state, params)
-    fast = _closed_form(w, n, state, params) if closed_form else None
-    if fast is not None:
-        return fast
-
-    g = as_generator(generator, w.device)
-    flat = w.reshape(-1).clone()
-    n_flat = n.reshape(-1)
-    idx = torch.nonzero((n_flat != 0) & state.free.reshape(-1)).squeeze(1)
-    if idx.numel() == 0:
-        return flat.reshape(w.shape)
-    m = n_flat[idx].abs()
-    up = n_flat[idx] > 0
-    sub = {k: getattr(state, k).reshape(-1)[idx] for k in
-           ("w_max", "w_min", "scale_up", "scale_down", "nl_up", "nl_down")}
-    ws = flat[idx]
-    noisy = params.noise_std > 0
-    max_n = int(m.max())
-    for k in range(max_n):
-        if k > 0:
-            keep = m > k
-            if not bool(keep.all()):
-                flat[idx] = ws
-                idx, m, up, ws = idx[keep], m[keep], up[keep], ws[keep]
-                sub = {key: t[keep] for key, t in sub.items()}
-        xi = torch.randn(ws.shape, generator=g, dtype=w.dtype, device=w.device) if noisy else None
-        ws = _pulse(ws, up, xi, sub, params)
-    flat[idx] = ws
-    return flat.reshape(w.shape)
+    return apply_counts(w, n, state, params, generator_key(generator), path=path,
+                        closed_form=closed_form)
 
 
 def redraw_write_noise(offset: torch.Tensor, n_pulses, params: DeviceParams,
                        generator: Generatorish = None) -> torch.Tensor:
     """aihwkit write noise: the weight reads see is ``w + offset``; every device that received a
-    pulse gets a fresh ``offset = write_noise_std * dw_min * xi``, the others keep theirs."""
-    std = getattr(params, "write_noise_std", 0.0) * getattr(params, "dw_min", 0.0)
-    if std <= 0:
+    pulse gets a fresh ``offset = write_noise_std * dw_min * xi``, the others keep theirs
+    (:func:`analog_ep.analog.engine.write_noise` with the key :func:`generator_key`)."""
+    from .engine import write_noise
+
+    if getattr(params, "write_noise_std", 0.0) <= 0:
         return offset
-    g = as_generator(generator, offset.device)
-    n = _as_counts(n_pulses, offset)
-    fresh = std * torch.randn(offset.shape, generator=g, dtype=offset.dtype, device=offset.device)
-    return torch.where(n != 0, fresh, offset)
+    return write_noise(offset, _as_counts(n_pulses, offset), params, generator_key(generator))
 
 
 def program(w_target: torch.Tensor, state: DeviceState, params: DeviceParams,
@@ -860,34 +935,37 @@ def drift(w: torch.Tensor, t_s: float, state: DeviceState, params: DeviceParams,
 # response curve
 
 
-def response(params: DeviceParams, n_pulses: int, n_devices: int = 100, seed: int = 0, *,
-             backend: str = "torch") -> dict:
+def response(params: DeviceParams, n_pulses: int, n_devices: int = 100, seed: int = 0) -> dict:
     """Pulse response from w = 0: ``n_pulses`` up pulses, then ``n_pulses`` down pulses.
 
     Returns JSON-ready lists over the ``2 n_pulses + 1`` points (the start included):
     ``pulses`` (cumulative pulse count), ``w_mean`` and ``w_std`` (population std, ddof 0) over
-    ``n_devices`` devices drawn from ``seed`` (cycle-to-cycle noise from ``seed + 1``).
+    ``n_devices`` devices drawn from ``seed``; the cycle-to-cycle noise of pulse ``k`` comes from
+    the engine stream ``stream_key(seed, 1, k)``.
     """
+    from .engine import apply_counts, stream_key
+
     if n_pulses < 0 or n_devices < 1:
         raise ConfigError(f"response: need n_pulses >= 0 and n_devices >= 1, got {n_pulses}, {n_devices}")
     state = sample_device_state(params, (n_devices,), seed, dtype=torch.float64)
-    gen = torch.Generator().manual_seed(seed + 1)
     w = settle(torch.zeros(n_devices, dtype=torch.float64), state, params)
-    means, stds = [w.mean().item()], [w.std(correction=0).item()]
-    ones = torch.ones(n_devices, dtype=torch.int64)
+    ws = [w]
+    ones = torch.ones(n_devices, dtype=torch.int32)
     for sign in (1, -1):
         for _ in range(n_pulses):
-            w = apply_pulses(w, sign * ones, state, params, gen, backend=backend)
-            means.append(w.mean().item())
-            stds.append(w.std(correction=0).item())
-    return {"pulses": list(range(2 * n_pulses + 1)), "w_mean": means, "w_std": stds}
+            w = apply_counts(w, sign * ones, state, params, stream_key(seed, 1, len(ws)))
+            ws.append(w)
+    ws = torch.stack(ws)
+    return {"pulses": list(range(2 * n_pulses + 1)), "w_mean": ws.mean(1).tolist(),
+            "w_std": ws.std(1, correction=0).tolist()}
 
 
 __all__ = [
     "DeviceParams", "PulsedParams", "ConstantStep", "LinearStep", "SoftBounds", "ExpStep",
     "PowStep", "PiecewiseStep", "NeuroSim", "RULES", "get_rule", "params_to_dict",
     "weight_scale", "nominal_dw_min", "implied_states", "neurosim_a", "DeviceState",
-    "as_generator", "sample_device_state", "quantize_to_levels", "settle", "pulse_noise_counts",
-    "apply_pulses", "redraw_write_noise", "program", "to_conductances", "from_conductances",
-    "drift_conductance", "drift", "response",
+    "as_generator", "sample_device_state", "quantize_to_levels", "settle", "PULSE_FIELDS",
+    "piecewise_nodes", "closed_form_applies", "generator_key", "apply_pulses",
+    "redraw_write_noise", "program", "to_conductances", "from_conductances", "drift_conductance",
+    "drift", "response",
 ]

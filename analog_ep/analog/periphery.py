@@ -1,12 +1,16 @@
 """Crossbar periphery: DAC, ADC, read noise, output noise, first-order IR drop, noise redraw policy.
 
-Pure functions of ``(tensor, params)``; a tile composes them around its matrix product::
+Pure functions of ``(tensor, params)``; :mod:`.reads` composes them around every tile's product,
+in physical order, for each read (dense and conv, forward and transposed)::
 
-    x_q = dac(x, p)                                   # clip + quantize the inputs
-    w_r = weight_read_noise(w, p.w_noise_std, w_scale, gen)
-    y   = x_q @ w_r.T
-    y   = apply_ir_drop(y, x_q, w_r, p.ir_drop, x_scale, w_scale)
-    y   = adc(output_noise(y, p.out_noise_std, gen), p)
+    x_q = dac(x, p)                                   # the driven lines: clip + quantize
+    w   = <effective weight as read, weight read noise included (the caller's)>
+    t   = (x_q . w) / w_scale                         # one tile's product, in device units
+    t   = ir_drop_scale(t, I, p.ir_drop)              # first-order IR drop, per sample and line
+    t   = t + p.out_noise_std * xi                    # output noise
+    out = w_scale * sum_tiles adc(t, p)               # that tile's ADC, then the digital sum
+
+Converter bounds, output noise and line currents are in device units (``w_dev * x``).
 
 Names follow aihwkit's ``IOParameters`` (``inp_bound``, ``out_bound``, ``w_noise``, ``out_noise``,
 ``ir_drop``) with bits instead of resolutions. A ``null`` bits or bound means ideal (no
@@ -64,16 +68,21 @@ class PeripheryParams:
     out_bits: Optional[int] = None
     """ADC resolution in bits (>= 1); null = unquantized outputs."""
     out_bound: Optional[float] = None
-    """ADC full scale: outputs are clipped to [-B, B] (> 0; in units of ``w * x``); null = none."""
+    """ADC full scale: outputs are clipped to [-B, B] (> 0; device units, ``w_dev * x``); null = none."""
     w_noise_std: float = 0.0
     """Read noise on each weight, std relative to the weight scale ``max(|w_min|, |w_max|)``."""
     out_noise_std: float = 0.0
-    """Additive Gaussian noise on each output before the ADC (units of ``w * x``)."""
+    """Additive Gaussian noise on each tile output before its ADC (device units, ``w_dev * x``)."""
     ir_drop: float = 0.0
-    """First-order IR-drop coefficient in [0, 1]: outputs shrink by ``ir_drop`` times the column's
-    relative current (see :func:`apply_ir_drop`)."""
+    """First-order IR-drop coefficient in [0, 1]: each tile output shrinks by ``ir_drop`` times its
+    line's current relative to the tile's maximum (see :func:`apply_ir_drop`); needs ``inp_bound``."""
     noise_policy: str = "per_read"
     """When read noise is redrawn: ``per_read``, ``per_phase`` or ``per_batch``."""
+    noise_management: str = "none"
+    """Input scaling before the DAC: ``none``, or ``abs_max`` (aihwkit's
+    ``NoiseManagementType.ABS_MAX``): each read's input vector is divided by its largest |x| per
+    sample before the DAC (inputs then lie in [-1, 1], the full DAC range with ``inp_bound: 1``)
+    and the outputs are multiplied back after the ADC; an all-zero input stays zero."""
 
     def __post_init__(self) -> None:
         for bits, bound in (("inp_bits", "inp_bound"), ("out_bits", "out_bound")):
@@ -93,10 +102,14 @@ class PeripheryParams:
         valid = [p.value for p in NoisePolicy]
         _need(self.noise_policy in valid, "noise_policy", f"must be one of {', '.join(valid)}",
               self.noise_policy)
+        _need(self.noise_management in ("none", "abs_max"), "noise_management",
+              "must be one of none, abs_max", self.noise_management)
 
     @property
     def ideal(self) -> bool:
-        """True when the periphery changes nothing (the float matmul)."""
+        """True when the periphery changes nothing (the float matmul). ``noise_management`` does
+        not count: scaling the inputs by 1 / max|x| and the outputs back is exact without
+        converters, noise or IR drop."""
         return (self.inp_bits is None and self.inp_bound is None and self.out_bits is None
                 and self.out_bound is None and self.w_noise_std == 0 and self.out_noise_std == 0
                 and self.ir_drop == 0)
@@ -157,8 +170,10 @@ def output_noise(y: torch.Tensor, std: float, generator: Generatorish = None) ->
 
 
 def ir_drop_scale(y: torch.Tensor, rel_current: torch.Tensor, ir_drop: float) -> torch.Tensor:
-    """First-order IR drop: ``y * (1 - ir_drop * rel_current)``, ``rel_current`` in [0, 1] the
-    column's current relative to its maximum (all rows at full input and full conductance)."""
+    """First-order IR drop: ``y * (1 - ir_drop * rel_current)``, with ``rel_current`` (same shape
+    as ``y``, clamped to [0, 1]) each output line's current in one tile for one sample, relative to
+    the tile's maximum: all its driven lines at the DAC bound through devices at full conductance
+    (:func:`apply_ir_drop`). Per sample and per line: no batch-wide normalization."""
     if ir_drop == 0:
         return y
     return y * (1.0 - ir_drop * rel_current.clamp(0.0, 1.0))
@@ -166,17 +181,20 @@ def ir_drop_scale(y: torch.Tensor, rel_current: torch.Tensor, ir_drop: float) ->
 
 def apply_ir_drop(y: torch.Tensor, x: torch.Tensor, w: torch.Tensor, ir_drop: float,
                   x_scale: float = 1.0, w_scale: float = 1.0) -> torch.Tensor:
-    """First-order IR drop of a dense read ``y = x @ w.T`` (``x``: (B, rows), ``w``: (cols, rows)).
+    """First-order IR drop of ONE tile's read ``y = x @ w.T`` (``x``: (B, rows), ``w``: (cols, rows),
+    ``rows`` the driven lines this tile uses, ``w`` in device units ``w_dev``).
 
-    The wire resistance lowers the voltage seen by the devices of a column in proportion to the
-    total current flowing in it; to first order every output of the column shrinks by the same
-    factor::
+    The wire resistance lowers the voltage seen by the devices of an output line in proportion to
+    the total current flowing in it; to first order the line's output shrinks by the factor::
 
         y_bj <- y_bj (1 - ir_drop * I_bj),   I_bj = sum_i |x_bi| |w_ji| / (rows * x_scale * w_scale)
 
-    ``I_bj`` in [0, 1] is the column's current relative to all rows driven at ``x_scale`` through
-    devices at ``w_scale`` (|w| stands for the conducting part of the pair). For a transposed read
-    pass ``w.T``. ``ir_drop = 0`` returns ``y`` unchanged (no extra matmul).
+    clamped to [0, 1], per sample ``b`` and line ``j``: the line's current relative to all the
+    tile's rows driven at the DAC bound ``x_scale`` (``inp_bound``) through devices at full
+    conductance ``w_scale`` (``g_unit = devices.weight_scale(params)``; |w| stands for the
+    conducting part of the pair). For a transposed read the driven lines are the tile's columns:
+    pass ``w.T``. ``ir_drop = 0`` returns ``y`` unchanged (no extra matmul). :mod:`.reads` applies
+    the same definition to every read kind, vectorized over tiles.
     """
     if ir_drop == 0:
         return y

@@ -40,9 +40,13 @@ timed EP steps actually ran (free + nudged) and ``ep_sweeps_budget`` the maximum
 (``free_iters + n_nudge * nudge_iters``); ``sweep_s * ep_sweeps_budget`` estimates a step at full
 budget. Use ``--set solver.tol=0`` to time full-budget steps.
 
-With an analog device (``analog.device``), the sweep and EP step run through the tiles, the
-backprop twin stays digital, and a digital EP step of the same network on the same batch is
-timed too: ``analog_over_digital_ep_step = ep_step_s / digital_ep_step_s``.
+With an analog device (``analog.device``), the sweep and the EP step run through the tiles and
+the EP step ends with the update by device pulses (the trainer comes from the same builder as
+``train``); the backprop twin stays digital, and a digital EP step of the same network on the
+same batch is timed too: ``analog_over_digital_ep_step = ep_step_s / digital_ep_step_s``.
+``pulses_per_step`` is the mean number of pulses a timed EP step sent; ``model_bytes`` /
+``digital_model_bytes`` / ``analog_over_digital_memory`` compare the memory of the parameters
+and buffers (device state per weight included).
 
 Threading is left as torch configured it (``torch_threads`` is reported). CPU only.
 """
@@ -53,16 +57,15 @@ import copy
 import dataclasses
 import statistics
 import time
-from pathlib import Path
 
 import torch
 
 from ..algorithms.ep import nudge_betas
-from ..config import RunConfig
+from ..config import AnalogConfig, RunConfig
 from ..data import load_data
 from ..errors import ConfigError
-from ..train.build import build_model, build_optimizer, build_solver
-from ..train.loop import Trainer
+from ..train.build import build_solver
+from ..train.loop import Trainer, make_trainer
 
 __all__ = ["bench", "BENCH_KEYS"]
 
@@ -70,6 +73,11 @@ BENCH_KEYS = ("sweep_s", "bp_step_s", "ep_step_s", "sweep_over_bp_step", "ep_ste
               "images_per_s", "bp_images_per_s", "batch", "model", "dataset", "repeats", "warmup",
               "ep_sweeps_per_step", "ep_sweeps_budget", "estimator", "solver", "free_iters",
               "nudge_iters", "tol", "device", "torch_threads", "torch_version")
+
+
+def _model_bytes(model) -> int:
+    """Bytes of every parameter and buffer (weights, biases, device state, accumulators)."""
+    return sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
 
 
 def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
@@ -86,27 +94,26 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         raise ConfigError(f"warmup: must be an integer >= 0, got {warmup!r}")
     repeats, warmup = int(repeats), int(warmup)
 
-    train_set, _, info = load_data(cfg.data, cfg.seed)
+    data = load_data(cfg.data, cfg.seed)
+    train_set, _, info = data
     x = train_set.x[:cfg.data.batch_size].contiguous()
     y = train_set.y[:cfg.data.batch_size]
     batch = int(x.shape[0])
     sol = cfg.solver
-
     analog = cfg.analog.device is not None
-    model = build_model(cfg, info.shape, info.num_classes)
+
+    # every trainer comes from the builder that `train` uses (make_trainer), so what is timed is
+    # the training step itself: relaxation through the tiles and the update by device pulses
+    def trainer(c: RunConfig) -> Trainer:
+        return make_trainer(c, None, data=(train_set, train_set, info))
+
+    digital_cfg = dataclasses.replace(cfg, analog=AnalogConfig(), device={})
+    ep_trainer = trainer(dataclasses.replace(cfg, algorithm="ep"))
+    model = ep_trainer.model
     sweep_model = copy.deepcopy(model)
     solver = build_solver(cfg)
-
-    def trainer(c: RunConfig, m) -> Trainer:
-        return Trainer(c, Path("."), train_set, train_set, info.num_classes, m, build_optimizer(c, m), solver,
-                       est_gen=torch.Generator().manual_seed(c.seed + 1))
-
-    digital_cfg = dataclasses.replace(cfg, analog=dataclasses.replace(cfg.analog, device=None))
-    ep_trainer = trainer(dataclasses.replace(cfg, algorithm="ep"), model)
-    bp_model = build_model(digital_cfg, info.shape, info.num_classes) if analog else copy.deepcopy(model)
-    bp_trainer = trainer(dataclasses.replace(digital_cfg, algorithm="bp"), bp_model)
-    digital_trainer = (trainer(dataclasses.replace(digital_cfg, algorithm="ep"),
-                               build_model(digital_cfg, info.shape, info.num_classes)) if analog else None)
+    bp_trainer = trainer(dataclasses.replace(digital_cfg, algorithm="bp"))
+    digital_trainer = trainer(dataclasses.replace(digital_cfg, algorithm="ep")) if analog else None
 
     # -- relaxed free state for the sweeps (untimed); the const drive is precomputed as in training
     with torch.no_grad():
@@ -135,6 +142,15 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         digital_trainer.train_step(x, y)
 
     steps = [("sweep", sweep), ("bp", bp_step), ("ep", ep_step)]
+    pulses_timed: list[int] = []
+    _ep_step = ep_step
+
+    def ep_step() -> None:  # noqa: F811 - count the pulses the timed step sends (one host read after it)
+        before = sum(ep_trainer.pulse_counts())
+        _ep_step()
+        pulses_timed.append(sum(ep_trainer.pulse_counts()) - before)
+
+    steps[2] = ("ep", ep_step)
     if analog:
         steps.append(("digital_ep", digital_ep_step))
     times: dict[str, list[float]] = {name: [] for name, _ in steps}
@@ -154,8 +170,13 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
     extra = {}
     if analog:
         digital_s = statistics.median(times["digital_ep"])
-        extra = {"analog_device": cfg.analog.device, "analog_update": cfg.analog.update, "digital_ep_step_s": digital_s,
-                 "analog_over_digital_ep_step": ep_step_s / digital_s}
+        digital_bytes = _model_bytes(digital_trainer.model)
+        extra = {"analog_device": cfg.analog.device, "analog_update": cfg.analog.update,
+                 "pulse_scheme": cfg.analog.pulse_scheme if cfg.analog.update == "pulsed" else None,
+                 "digital_ep_step_s": digital_s, "analog_over_digital_ep_step": ep_step_s / digital_s,
+                 "pulses_per_step": statistics.mean(pulses_timed[warmup:]),
+                 "model_bytes": _model_bytes(model), "digital_model_bytes": digital_bytes,
+                 "analog_over_digital_memory": _model_bytes(model) / digital_bytes}
     return {
         "sweep_s": sweep_s,
         "bp_step_s": bp_step_s,

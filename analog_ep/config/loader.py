@@ -16,7 +16,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 import yaml
 
 from ..errors import ConfigError
-from .schema import RunConfig
+from .schema import AnalogConfig, RunConfig
 
 
 def _type_name(tp: Any) -> str:
@@ -30,6 +30,8 @@ def _type_name(tp: Any) -> str:
     if origin is list:
         (arg,) = get_args(tp)
         return f"list of {_type_name(arg)}"
+    if origin is dict or tp is dict:
+        return "mapping"
     if tp is tuple:
         return "list of numbers"
     return getattr(tp, "__name__", str(tp))
@@ -66,6 +68,13 @@ def _check(value: Any, tp: Any, key: str, where: str) -> Any:
         if not isinstance(value, (list, tuple)):
             raise bad
         return [_check(v, arg, f"{key}[{i}]", where) for i, v in enumerate(value)]
+    if origin is dict or tp is dict:  # a free-form mapping (RunConfig.device: checked by the card)
+        if value is None:  # an empty YAML section (``device:``)
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}{key}: expected a mapping of keys such as {{dw_min_std: 0.3}}, "
+                              f"got {value!r} ({type(value).__name__})")
+        return _plain_mapping(value, key, where)
     if tp is bool:
         if not isinstance(value, bool):
             raise bad
@@ -98,6 +107,28 @@ def _check(value: Any, tp: Any, key: str, where: str) -> Any:
             raise ConfigError(f"{where}{key}: expected a mapping of keys, got {value!r}")
         return _build(tp, value, f"{key}.", where)
     raise bad  # pragma: no cover - schema uses only the types above
+
+
+def _plain_mapping(value: dict, key: str, where: str) -> dict:
+    """A deep copy of ``value`` whose (nested) mappings all have string keys."""
+    out = {}
+    for k, v in value.items():
+        if not isinstance(k, str):
+            raise ConfigError(f"{where}{key}: keys must be names, got {k!r} ({type(k).__name__})")
+        out[k] = _plain_mapping(v, f"{key}.{k}", where) if isinstance(v, dict) else \
+            (list(v) if isinstance(v, (list, tuple)) else v)
+    return out
+
+
+def _leaf_keys(data: dict, prefix: str) -> list[str]:
+    """Dotted names of the leaves of a nested mapping (``device.periphery.out_bits``)."""
+    keys = []
+    for k, v in data.items():
+        if isinstance(v, dict) and v:
+            keys.extend(_leaf_keys(v, f"{prefix}{k}."))
+        else:
+            keys.append(prefix + k)
+    return keys
 
 
 def _build(cls: type, data: dict, prefix: str, where: str) -> Any:
@@ -163,6 +194,29 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         need(len(cfg.train.layer_lrs) == n_groups, "train.layer_lrs",
              f"must have {n_groups} entries (one per weight layer, then one per auxiliary readout)")
     a = cfg.analog
+    if a.device is None:
+        no_card = ("has no effect without a device card; add --device NAME (e.g. --device memristor) "
+                   "or remove it")
+        default = AnalogConfig()
+        for f in dataclasses.fields(AnalogConfig):
+            if f.name != "device" and getattr(a, f.name) != getattr(default, f.name):
+                raise ConfigError(f"{where}analog.{f.name}: {no_card}")
+        if cfg.device:
+            raise ConfigError(f"{where}{_leaf_keys(cfg.device, 'device.')[0]}: {no_card}")
+    need(a.bl >= 1, "analog.bl", "must be >= 1 (pulse slots per update; aihwkit's default is 31)")
+    if a.pulse_scheme == "bitstream":
+        if a.update != "pulsed":
+            why = ("mixed transfers whole pulses from its accumulator" if a.update == "mixed"
+                   else "ideal sends no pulses")
+            raise ConfigError(f"{where}analog.pulse_scheme: bitstream needs analog.update pulsed, got {a.update!r} "
+                              f"({why}); use analog.pulse_scheme=rounded or analog.update=pulsed")
+        for key in ("momentum", "weight_decay"):
+            value = getattr(cfg.train, key)
+            if value > 0:
+                raise ConfigError(
+                    f"{where}train.{key}: must be 0 with analog.pulse_scheme bitstream (the trains carry the "
+                    f"outer products of the gradient itself, as aihwkit's analog SGD), got {value!r}; set "
+                    "train.momentum=0 and train.weight_decay=0, or use analog.pulse_scheme=rounded")
     need(a.max_rows >= 1, "analog.max_rows", "must be >= 1 (a tile of at least 1x1)")
     need(a.max_cols >= 1, "analog.max_cols", "must be >= 1 (a tile of at least 1x1)")
     need(0 < a.weight_range <= 1, "analog.weight_range", "must be in (0, 1]")
@@ -192,12 +246,33 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     return cfg
 
 
-def from_dict(data: dict | None, where: str = "") -> RunConfig:
-    """Build and validate a RunConfig from a nested dict (as parsed from YAML)."""
+_REMOVED = {("analog", "kernel"): "torch"}
+"""Keys of older versions: dropped when they hold the value that still means the same (so old
+checkpoints' configs load), an error naming the key otherwise."""
+
+
+def _drop_removed(data: dict, where: str) -> dict:
+    for (section, key), same in _REMOVED.items():
+        sub = data.get(section)
+        if isinstance(sub, dict) and key in sub:
+            if sub[key] != same:
+                raise ConfigError(f"{where}{section}.{key}: removed (one torch pulse engine runs every update "
+                                  f"now), got {sub[key]!r}; delete the key")
+            data = {**data, section: {k: v for k, v in sub.items() if k != key}}
+    return data
+
+
+def _parse(data: dict | None, where: str) -> RunConfig:
+    """Keys and types only (no value checks)."""
     data = data or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}top level must be a mapping of keys, got {type(data).__name__}")
-    return _validate(_build(RunConfig, data, "", where), where)
+    return _build(RunConfig, _drop_removed(data, where), "", where)
+
+
+def from_dict(data: dict | None, where: str = "") -> RunConfig:
+    """Build and validate a RunConfig from a nested dict (as parsed from YAML)."""
+    return _validate(_parse(data, where), where)
 
 
 def to_dict(cfg: RunConfig) -> dict:
@@ -250,6 +325,14 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
                 bad = ".".join(parts[:i + 1])
                 raise ConfigError(f"--set {key}: unknown key {bad!r}; valid keys: {valid}")
             ftype = typing.get_type_hints(cls)[part]
+            if i < len(parts) - 1 and get_origin(ftype) is dict:  # free-form: device.periphery.out_bits
+                node = _subsection(node, parts[:i + 1], key)
+                for j in range(i + 1, len(parts) - 1):
+                    node = _subsection(node, parts[:j + 1], key)
+                if not parts[-1]:
+                    raise ConfigError(f"--set {key}: empty key name; e.g. --set device.dw_min_std=0.3")
+                node[parts[-1]] = value
+                break
             if i == len(parts) - 1:
                 if dataclasses.is_dataclass(ftype):
                     raise ConfigError(f"--set {key}: is a section; set one of its keys, e.g. {key}.{dataclasses.fields(ftype)[0].name}=...")
@@ -264,18 +347,40 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
+def _subsection(node: dict, parts: list[str], key: str) -> dict:
+    """``node[parts[-1]]`` as a mapping (created when missing) for ``--set key``."""
+    name = parts[-1]
+    if not name:
+        raise ConfigError(f"--set {key}: empty key name in {'.'.join(parts)!r}")
+    if node.get(name) is None:
+        node[name] = {}
+    if not isinstance(node[name], dict):
+        raise ConfigError(f"--set {key}: {'.'.join(parts)} is not a mapping (it holds {node[name]!r})")
+    return node[name]
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
                 base: dict | None = None) -> RunConfig:
     """Resolve a RunConfig: defaults <- ``base`` dict <- YAML file <- ``--set`` overrides."""
     data = dict(base or {})
-    where = ""
+    file_cfg = None
     if path is not None:
         file_data = read_yaml(path)
         data = _merge(data, file_data)
-        where = f"{path}: "
-        from_dict(data, where)  # check the file alone first so its errors name the file
+        file_cfg = _parse(data, f"{path}: ")  # keys and types of the file alone: errors name the file
     data = apply_overrides(data, overrides or [])
-    return from_dict(data, "")
+    try:
+        return from_dict(data, "")
+    except ConfigError as e:
+        # value and cross-key rules see the file and the overrides together (the file may set
+        # analog.out_bits for a device given by --device); name the file when it alone has the error
+        if file_cfg is not None:
+            try:
+                _validate(file_cfg, f"{path}: ")
+            except ConfigError as fe:
+                if str(fe) == f"{path}: {e}":
+                    raise fe from None
+        raise
 
 
 def _merge(a: dict, b: dict) -> dict:

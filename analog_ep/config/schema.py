@@ -8,7 +8,7 @@ units; ``analog-ep`` reads these for the README's key reference. Dotted names su
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 
 @dataclass(frozen=True)
@@ -161,11 +161,28 @@ class AnalogConfig:
     """Device card (a name from ``analog-ep devices list`` or a YAML path) holding every weight
     on simulated crossbar tiles; null = digital. ``--device`` on the CLI sets it."""
     update: Literal["pulsed", "mixed", "ideal"] = "pulsed"
-    """How weights change: ``pulsed`` (desired change rounded to pulse counts through the device
-    rule), ``mixed`` (digital accumulator transfers whole pulses when |chi| >= dw_min),
-    ``ideal`` (exact change within the device bounds; ablation)."""
+    """How weights change: ``pulsed`` (device pulses chosen by ``pulse_scheme``, each stepping
+    the device through its update rule), ``mixed`` (digital accumulator transfers whole pulses
+    when |chi| >= dw_min), ``ideal`` (exact change within the device bounds; ablation)."""
+    pulse_scheme: Literal["rounded", "bitstream"] = "rounded"
+    """Pulsed updates: ``rounded``: per-device pulse counts from the desired change, stochastic or
+    deterministic rounding (``analog.rounding``; deterministic = NeuroSim's scheme), at most
+    ``bl`` pulses per device per update; ``bitstream``: aihwkit's stochastic pulse trains: the
+    pre (x) and error (d) vectors of the update become ``bl``-slot stochastic pulse streams whose
+    coincidences step the devices, with update management balancing x and d (Gokmen & Vlasov,
+    Front. Neurosci. 10:333, 2016). Needs ``update: pulsed``, ``train.momentum: 0`` and
+    ``train.weight_decay: 0``."""
     rounding: Literal["stochastic", "deterministic"] = "stochastic"
-    """Pulsed updates: stochastic (unbiased) or deterministic (nearest) rounding to pulses."""
+    """``pulse_scheme: rounded``: stochastic (unbiased) or deterministic (nearest) rounding of the
+    desired change to pulse counts."""
+    bl: int = 31
+    """Pulse slots per update (>= 1): the cap of a rounded update (at most ``bl`` pulses per
+    device) and the length of the bitstream trains (aihwkit's ``desired_bl``, default 31)."""
+    update_management: bool = True
+    """``pulse_scheme: bitstream``: balance the two trains (aihwkit's ``update_management``):
+    the pulse probabilities ``A |x|`` and ``B |d|`` get A and B rescaled by sqrt(max|d| /
+    max|x|) and its inverse (product A B = lr / (dw_min bl) kept), so the largest x and the
+    largest d fire with the same probability; false = A = B = sqrt(lr / (dw_min bl))."""
     max_rows: int = 512
     """Rows (inputs) per tile; a layer with more inputs spans several tiles, each with its own
     ADC pass; convolutions use channel-aligned blocks of in_channels * k * k rows."""
@@ -177,32 +194,39 @@ class AnalogConfig:
     seed: Optional[int] = None
     """Construction seed of the device-to-device draws, programming and update noise; null = the
     run seed."""
-    kernel: Literal["torch", "numba", "fused"] = "torch"
-    """Pulse-update kernel on CPU: ``torch`` (vectorized), ``numba`` (same random numbers as
-    torch, bit-comparable), ``fused`` (one multi-threaded numba pass doing rounding and all
-    pulses with counter-based noise: statistically equal, about 4x faster on dense updates, JIT
-    compiled on first use)."""
     inp_bits: Optional[int] = None
-    """DAC bits (>= 1); null = the card's periphery, else unquantized."""
+    """DAC bits (>= 1); overrides the card's ``periphery.inp_bits`` (and
+    ``device.periphery.inp_bits``); null = keep the card's (unquantized if it has none)."""
     inp_bound: Optional[float] = None
-    """DAC full scale in state units (> 0); null = the card's, else no clipping."""
+    """DAC full scale in state units (> 0; after noise management when the periphery has
+    ``noise_management: abs_max``); overrides the card's ``periphery.inp_bound`` (and
+    ``device.periphery.inp_bound``); null = keep the card's (no clipping if it has none)."""
     out_bits: Optional[int] = None
-    """ADC bits per tile partial sum (>= 1); null = the card's, else unquantized."""
+    """ADC bits per tile partial sum (>= 1); overrides the card's ``periphery.out_bits`` (and
+    ``device.periphery.out_bits``); null = keep the card's (unquantized if it has none)."""
     out_bound: Optional[float] = None
-    """ADC full scale in device units of w * x (> 0); null = the card's, else no clipping."""
+    """ADC full scale in device units of w_dev * x (> 0); overrides the card's
+    ``periphery.out_bound`` (and ``device.periphery.out_bound``); null = keep the card's (no
+    clipping if it has none)."""
     w_noise_std: Optional[float] = None
-    """Weight read noise, relative to the device weight bound; null = the card's, else 0."""
+    """Weight read noise, std relative to the device weight bound max(|w_min|, |w_max|);
+    overrides the card's ``periphery.w_noise_std`` (and ``device.periphery.w_noise_std``);
+    null = keep the card's (0 if it has none)."""
     out_noise_std: Optional[float] = None
-    """Output noise before each ADC (device units); null = the card's, else 0."""
+    """Output noise std before each ADC (device units of w_dev * x); overrides the card's
+    ``periphery.out_noise_std`` (and ``device.periphery.out_noise_std``); null = keep the
+    card's (0 if it has none)."""
     ir_drop: Optional[float] = None
-    """First-order IR-drop coefficient in [0, 1]; null = the card's, else 0."""
+    """First-order IR-drop coefficient in [0, 1]; overrides the card's ``periphery.ir_drop``
+    (and ``device.periphery.ir_drop``); null = keep the card's (0 if it has none)."""
     t_inference_s: Optional[float] = None
     """If set, the last evaluation is repeated with every conductance drifted to this time after
     programming (seconds; power law G(t) = G0 (t/t0)^-nu of the card), reported as
     ``test_accuracy_drift``."""
     noise_policy: Optional[Literal["per_read", "per_phase", "per_batch"]] = None
     """When read noise is redrawn: every read, once per relaxation phase, or once per mini-batch;
-    null = the card's, else per_read."""
+    overrides the card's ``periphery.noise_policy`` (and ``device.periphery.noise_policy``);
+    null = keep the card's (per_read if it has none)."""
 
 
 @dataclass(frozen=True)
@@ -218,3 +242,14 @@ class RunConfig:
     ep: EPConfig = field(default_factory=EPConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
     analog: AnalogConfig = field(default_factory=AnalogConfig)
+    device: dict[str, Any] = field(default_factory=dict)
+    """Card field overrides, validated against the card: ``--set device.dw_min_std=0.3``,
+    ``--set device.n_states=64``, ``--set device.periphery.out_bits=6`` give ``{dw_min_std: 0.3,
+    n_states: 64, periphery: {out_bits: 6}}``, applied on top of the ``analog.device`` card
+    (which they need); the resolved card is stored with the run. The card's ``rule`` (and
+    ``source``, ``description``) cannot be overridden."""
+
+
+PERIPHERY_KEYS = ("inp_bits", "inp_bound", "out_bits", "out_bound", "w_noise_std", "out_noise_std", "ir_drop",
+                  "noise_policy")
+"""``analog.*`` shortcuts that override the same-named keys of the card's periphery."""

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..synapses import Synapse
+from ..synapses import ParameterStorage, Synapse
 
 
 @dataclass(frozen=True)
@@ -171,18 +171,14 @@ class EnergyNetwork(nn.Module):
         return [e.synapse for e in self.edges] + list(self.aux_readouts)
 
     def begin_batch(self) -> None:
-        """Tell the synapses' backends a mini-batch starts (analog read-noise policy)."""
+        """Tell the synapses' storages a mini-batch starts (read-noise policy)."""
         for syn in self.all_synapses():
-            hook = getattr(syn.backend, "begin_batch", None)
-            if hook is not None:
-                hook()
+            syn.storage.begin_batch()
 
     def begin_phase(self) -> None:
-        """Tell the synapses' backends a relaxation phase starts (analog read-noise policy)."""
+        """Tell the synapses' storages a relaxation phase starts (read-noise policy)."""
         for syn in self.all_synapses():
-            hook = getattr(syn.backend, "begin_phase", None)
-            if hook is not None:
-                hook()
+            syn.storage.begin_phase()
 
     # ----------------------------------------------------------------- states
     def zero_state(self, batch: int, like: torch.Tensor | None = None) -> list[torch.Tensor]:
@@ -234,16 +230,23 @@ class EnergyNetwork(nn.Module):
             h = h + (beta * self.aux_kappa) * syn.read_t(y_aux - p, states[k - 1])
         return h
 
-    def aux_logits(self, states: list[torch.Tensor]) -> list[torch.Tensor]:
-        return [syn.read(states[k - 1]) + b for k, syn, b in zip(self.aux_nodes, self.aux_readouts, self.aux_biases)]
+    def aux_logits(self, states: list[torch.Tensor], record: list | None = None) -> list[torch.Tensor]:
+        out = []
+        for k, syn, b in zip(self.aux_nodes, self.aux_readouts, self.aux_biases):
+            r = syn.read(states[k - 1])
+            if record is not None:
+                record.append((syn, states[k - 1], r))
+            out.append(r + b)
+        return out
 
-    def total_cost(self, states: list[torch.Tensor], target) -> torch.Tensor:
+    def total_cost(self, states: list[torch.Tensor], target, record: list | None = None) -> torch.Tensor:
         """Per-sample objective that EP descends: the output cost plus ``aux_kappa`` times the
-        cross-entropy of every auxiliary readout against the aux target."""
+        cross-entropy of every auxiliary readout against the aux target. ``record``: see
+        :meth:`ff_states`."""
         y, y_aux = self.split_target(target)
         c = self.cost(states[-1], y)
         if self.aux_kappa != 0.0:
-            for logits in self.aux_logits(states):
+            for logits in self.aux_logits(states, record):
                 c = c - self.aux_kappa * (y_aux * torch.log_softmax(logits, dim=1)).sum(1)
         return c
 
@@ -290,10 +293,12 @@ class EnergyNetwork(nn.Module):
             e_tot = e_tot - (post * e.synapse.read(pre)).reshape(b, -1).sum(1)
         return e_tot
 
-    def energy_grads(self, x: torch.Tensor, states: list[torch.Tensor], beta: float = 0.0,
-                     target: torch.Tensor | None = None) -> list[torch.Tensor]:
+    def energy_grad_terms(self, x: torch.Tensor, states: list[torch.Tensor], beta: float = 0.0,
+                          target: torch.Tensor | None = None) -> list:
         """``dF/dtheta`` of the total energy ``F = E + beta C`` averaged over the batch, aligned
-        with :meth:`ep_parameters`.
+        with :meth:`ep_parameters`, unevaluated for the weights: a weight's entry is a list of
+        terms ``(post, pre, coef)`` meaning ``coef * synapse.correlate(post, pre)`` (the
+        outer products a crossbar update is made of); a bias's entry is its gradient tensor.
 
         ``dE/dW_e = -corr(s_post, s_pre) / B`` (synapse correlate), ``dE/db_k = -mean(s_k)``.
         ``C`` depends on parameters only through a readout outside the energy:
@@ -303,33 +308,63 @@ class EnergyNetwork(nn.Module):
         b = x.shape[0]
         L = self.num_nodes
         y, y_aux = self.split_target(target)
-        grads = []
+        terms: list = []
         for e in self.edges:
             pre = x if e.pre == 0 else states[e.pre - 1]
             if e.post == L and self.readout:
-                err = torch.softmax(states[L - 1], dim=1) - y if beta != 0.0 else None
-                grads.append(beta * e.synapse.correlate(err, pre) / b if err is not None
-                             else torch.zeros_like(e.synapse.weight))
+                terms.append([(torch.softmax(states[L - 1], dim=1) - y, pre, beta / b)] if beta != 0.0 else [])
                 continue
-            grads.append(-e.synapse.correlate(states[e.post - 1], pre) / b)
+            terms.append([(states[e.post - 1], pre, -1.0 / b)])
         for k, s in enumerate(states, start=1):
             if k == L and self.readout:
-                grads.append(beta * (torch.softmax(s, dim=1) - y).mean(0) if beta != 0.0
+                terms.append(beta * (torch.softmax(s, dim=1) - y).mean(0) if beta != 0.0
                              else torch.zeros_like(self.biases[k - 1]))
                 continue
-            grads.append(-s.mean(0))
+            terms.append(-s.mean(0))
         # auxiliary readouts: beta * kappa * dCE_aux/dtheta (local to the readout)
         scale = beta * self.aux_kappa
         errs = [torch.softmax(z, dim=1) - y_aux for z in self.aux_logits(states)] if scale != 0.0 else None
-        for i, (k, syn) in enumerate(zip(self.aux_nodes, self.aux_readouts)):
-            grads.append(scale * syn.correlate(errs[i], states[k - 1]) / b if errs else torch.zeros_like(syn.weight))
+        for i, k in enumerate(self.aux_nodes):
+            terms.append([(errs[i], states[k - 1], scale / b)] if errs else [])
         for i in range(len(self.aux_nodes)):
-            grads.append(scale * errs[i].mean(0) if errs else torch.zeros_like(self.aux_biases[i]))
-        return grads
+            terms.append(scale * errs[i].mean(0) if errs else torch.zeros_like(self.aux_biases[i]))
+        return terms
+
+    def materialize(self, terms: list) -> list[torch.Tensor]:
+        """Evaluate :meth:`energy_grad_terms` output into gradient tensors."""
+        out = []
+        for syn, p, t in zip(self.ep_synapses(), self.ep_parameters(), terms):
+            if syn is None:
+                out.append(t)
+                continue
+            g = None
+            for post, pre, coef in t:
+                c = coef * syn.correlate(post, pre)
+                g = c if g is None else g + c
+            out.append(torch.zeros_like(p) if g is None else g)
+        return out
+
+    def energy_grads(self, x: torch.Tensor, states: list[torch.Tensor], beta: float = 0.0,
+                     target: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """``dF/dtheta`` at ``states``, aligned with :meth:`ep_parameters` (see
+        :meth:`energy_grad_terms`)."""
+        return self.materialize(self.energy_grad_terms(x, states, beta, target))
 
     def ep_parameters(self) -> list[nn.Parameter]:
         return ([e.synapse.weight for e in self.edges] + list(self.biases)
                 + [syn.weight for syn in self.aux_readouts] + list(self.aux_biases))
+
+    def ep_storages(self) -> list:
+        """Where each of :meth:`ep_parameters` lives, aligned with it: the synapse's storage for a
+        weight, a :class:`~analog_ep.synapses.ParameterStorage` for a bias (digital periphery).
+        Updates go through ``storage.apply_update(delta)`` only."""
+        return ([e.synapse.storage for e in self.edges] + [ParameterStorage(b) for b in self.biases]
+                + [syn.storage for syn in self.aux_readouts] + [ParameterStorage(b) for b in self.aux_biases])
+
+    def ep_synapses(self) -> list:
+        """The synapse behind each of :meth:`ep_parameters` (None for biases), aligned with it."""
+        return ([e.synapse for e in self.edges] + [None] * len(self.biases)
+                + list(self.aux_readouts) + [None] * len(self.aux_biases))
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """Parameters by weight layer (synapse), each with the bias of the node it is the first
@@ -356,14 +391,19 @@ class EnergyNetwork(nn.Module):
         """The feed-forward twin's output (see :meth:`ff_states`)."""
         return self.ff_states(x)[-1]
 
-    def ff_states(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def ff_states(self, x: torch.Tensor, record: list | None = None) -> list[torch.Tensor]:
         """The feed-forward twin: each node from its input edges only (no feedback), same
-        synapses, biases and activations; the output is linear."""
+        synapses, biases and activations; the output is linear. ``record``: a list that gets
+        ``(synapse, pre, read output)`` for every read (the backprop twin's outer-product
+        vectors come from the gradients at those outputs)."""
         states: list[torch.Tensor] = []
         for k in range(1, self.num_nodes + 1):
             h = self.biases[k - 1]
             for e in self._in_edges[k - 1]:
                 pre = x if e.pre == 0 else states[e.pre - 1]
-                h = h + e.synapse.read(pre)
+                r = e.synapse.read(pre)
+                if record is not None:
+                    record.append((e.synapse, pre, r))
+                h = h + r
             states.append(self.node_update(k, h))
         return states

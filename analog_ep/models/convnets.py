@@ -123,3 +123,6 @@ class _PaddedSkip(Skip):
 
     def correlate(self, post, pre):
         return super().correlate(post, self._padded(pre))
+
+    def update_vectors(self, post, pre):
+        return super().update_vectors(post, self._padded(pre))

@@ -1,7 +1,8 @@
-"""Digital synapses implementing the read / transposed read / correlate protocol."""
+"""Synapses implementing the read / transposed read / correlate protocol over a storage backend."""
 
-from .base import DIGITAL, DigitalBackend, Synapse
-from .dense import Dense
+from .base import Synapse
 from .conv import Conv, ConvPool, Skip
+from .dense import Dense
+from .storage import DigitalStorage, ParameterStorage
 
-__all__ = ["DIGITAL", "DigitalBackend", "Dense", "Synapse", "Conv", "ConvPool", "Skip"]
+__all__ = ["Conv", "ConvPool", "Dense", "DigitalStorage", "ParameterStorage", "Skip", "Synapse"]

@@ -8,40 +8,18 @@ transposed read     top-down feedback ``W^T s_post`` ``y @ W`` / conv_t
 outer-product       contrastive Hebbian update       ``y^T x`` / conv_w
 ==================  ==============================  =====================
 
-Everything above the synapse (models, solvers, EP) uses only these operations, so an analog
-synapse backed by simulated tiles can replace a digital one without changes elsewhere.
+Everything above the synapse (models, solvers, EP) uses only these operations. The synapse owns
+its storage (:mod:`.storage`): the weight lives there, digital (a float tensor) or analog (a tile
+array, put in by the builder), and the training loop changes it only through
+``synapse.storage.apply_update(delta)``.
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-
-class DigitalBackend:
-    """Float matrix products: the default backend of every synapse. An analog backend (a tile
-    array, :class:`analog_ep.analog.tile.AnalogTile`) implements the same four operations
-    through simulated crossbars."""
-
-    @staticmethod
-    def linear(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return x @ w.t()
-
-    @staticmethod
-    def linear_t(y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return y @ w
-
-    @staticmethod
-    def conv(x: torch.Tensor, w: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
-        return F.conv2d(x, w, stride=stride, padding=padding)
-
-    @staticmethod
-    def conv_t(y: torch.Tensor, w: torch.Tensor, stride: int, padding: int, output_padding) -> torch.Tensor:
-        return F.conv_transpose2d(y, w, stride=stride, padding=padding, output_padding=output_padding)
-
-
-DIGITAL = DigitalBackend()
+from .storage import DigitalStorage
 
 
 class Synapse(nn.Module):
@@ -52,16 +30,23 @@ class Synapse(nn.Module):
     the coupling with respect to ``weight``.
     """
 
-    weight: nn.Parameter
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
+    storage: nn.Module
+
+    def _init_storage(self, weight: torch.Tensor) -> None:
+        self.storage = DigitalStorage(weight)
 
     @property
-    def backend(self):
-        """Where the reads happen: :data:`DIGITAL`, or the analog tile array the builder attached
-        as ``synapse.tile`` (:class:`analog_ep.analog.tile.AnalogTile`), which then also owns
-        the weight's device state."""
-        return self._modules.get("tile") or DIGITAL
+    def weight(self) -> nn.Parameter:
+        """The weight as the storage holds it (the parameter that receives gradients)."""
+        return self.storage.weight
+
+    def update_vectors(self, post: torch.Tensor, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(d, x)`` with ``d`` (N, rows of the weight matrix) and ``x`` (N, columns) such that
+        ``correlate(post, pre) == (d.T @ x).reshape(weight.shape)``: the vectors a crossbar's
+        outer-product update sees (one pair per sample; per sample and output pixel for convs)."""
+        raise NotImplementedError
 
     def read(self, pre: torch.Tensor) -> torch.Tensor:
         """Forward read: the drive this synapse sends to its post node, shape (B, *out_shape)."""

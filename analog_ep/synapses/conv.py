@@ -25,7 +25,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..errors import ConfigError
 from .base import Synapse
@@ -50,11 +49,11 @@ def _check_positive(name: str, **values: int) -> None:
             raise ConfigError(f"{name}: {key}={v!r} must be an integer >= {lo}")
 
 
-def _uniform_weight(shape: tuple[int, ...], gain: float, generator: torch.Generator | None) -> nn.Parameter:
+def _uniform_weight(shape: tuple[int, ...], gain: float, generator: torch.Generator | None) -> torch.Tensor:
     """U(-gain/sqrt(fan_in), gain/sqrt(fan_in)), fan_in = C_in k k (as :class:`Dense`)."""
     fan_in = math.prod(shape[1:])
     bound = gain / math.sqrt(fan_in)
-    return nn.Parameter((torch.rand(*shape, generator=generator) * 2 - 1) * bound)
+    return (torch.rand(*shape, generator=generator) * 2 - 1) * bound
 
 
 class Conv(Synapse):
@@ -88,15 +87,15 @@ class Conv(Synapse):
         # read by the conv when s > 1) get zero: output_padding = (h + 2p - k) mod s < s.
         self._output_padding = ((h + 2 * self.padding - self.kernel_size) % self.stride,
                                 (w + 2 * self.padding - self.kernel_size) % self.stride)
-        self.weight = _uniform_weight((int(out_channels), c, self.kernel_size, self.kernel_size),
-                                      gain, generator)
+        self._init_storage(_uniform_weight((int(out_channels), c, self.kernel_size, self.kernel_size),
+                                           gain, generator))
 
     # -------------------------------------------------------------- the three primitives
     def _conv(self, pre: torch.Tensor) -> torch.Tensor:
-        return self.backend.conv(pre, self.weight, self.stride, self.padding)
+        return self.storage.conv(pre, self.stride, self.padding)
 
     def _conv_t(self, post: torch.Tensor) -> torch.Tensor:
-        return self.backend.conv_t(post, self.weight, self.stride, self.padding, self._output_padding)
+        return self.storage.conv_t(post, self.stride, self.padding, self._output_padding)
 
     def _conv_w(self, grad_out: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
         """``sum_b d<grad_out_b, W * pre_b>/dW`` (the kernel of ``torch.nn.grad.conv2d_weight``)."""
@@ -113,6 +112,18 @@ class Conv(Synapse):
 
     def correlate(self, post: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
         return self._conv_w(post, pre)
+
+    def _vectors(self, grad_out: torch.Tensor, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One (d, x) pair per sample and output pixel: ``d`` the output channels at the pixel,
+        ``x`` the input patch (C_in k k) the pixel reads."""
+        b, c_out = grad_out.shape[:2]
+        d = grad_out.reshape(b, c_out, -1).transpose(1, 2).reshape(-1, c_out)
+        cols = F.unfold(pre, self.kernel_size, padding=self.padding, stride=self.stride)
+        x = cols.transpose(1, 2).reshape(-1, cols.shape[1])
+        return d, x
+
+    def update_vectors(self, post: torch.Tensor, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._vectors(post, pre)
 
     def extra_repr(self) -> str:
         return (f"in_shape={self.in_shape}, out_shape={self.out_shape}, kernel_size={self.kernel_size}, "
@@ -247,6 +258,9 @@ class ConvPool(Conv):
         if self.pool == 1:
             return self._conv_w(post, pre)
         return self._conv_w(self._unpool(post, pre), pre)
+
+    def update_vectors(self, post: torch.Tensor, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self._vectors(post if self.pool == 1 else self._unpool(post, pre), pre)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", pool={self.pool}"

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
-
 from .base import Synapse
 
 
@@ -25,13 +23,16 @@ class Dense(Synapse):
         fan_in = math.prod(self.in_shape)
         bound = gain / math.sqrt(fan_in)
         w = (torch.rand(out_features, fan_in, generator=generator) * 2 - 1) * bound
-        self.weight = nn.Parameter(w)
+        self._init_storage(w)
 
     def read(self, pre: torch.Tensor) -> torch.Tensor:
-        return self.backend.linear(pre.reshape(pre.shape[0], -1), self.weight)
+        return self.storage.linear(pre.reshape(pre.shape[0], -1))
 
     def read_t(self, post: torch.Tensor, pre: torch.Tensor | None = None) -> torch.Tensor:
-        return self.backend.linear_t(post, self.weight).reshape(post.shape[0], *self.in_shape)
+        return self.storage.linear_t(post).reshape(post.shape[0], *self.in_shape)
 
     def correlate(self, post: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
         return post.t() @ pre.reshape(pre.shape[0], -1)
+
+    def update_vectors(self, post: torch.Tensor, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return post, pre.reshape(pre.shape[0], -1)

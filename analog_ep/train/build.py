@@ -12,20 +12,53 @@ from ..models import EnergyNetwork, get_model
 from ..solvers import get_solver
 
 
-def build_model(cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int) -> EnergyNetwork:
-    """Model initialized from ``cfg.seed`` (the same weights for EP and its backprop twin)."""
+def resolve_device(cfg: RunConfig, stored_card: dict | None = None):
+    """The device card in effect and the effective periphery, or ``(None, None)`` for a digital
+    run. A new run reads the card (``analog.device``) and applies the ``device.*`` overrides;
+    a resumed run passes ``stored_card`` (the resolved card its checkpoint holds), so an edited
+    card file cannot change it. The periphery is the card's with the ``analog.*`` shortcuts on
+    top."""
+    if cfg.analog.device is None:
+        return None, None
+    from ..analog.cards import card_from_dict, effective_periphery, resolve_card
+
+    if stored_card is not None:
+        card = card_from_dict(stored_card["card"], stored_card["name"], stored_card["path"])
+    else:
+        card = resolve_card(cfg.analog.device, cfg.device)
+    periph = effective_periphery(card, cfg.analog)
+    if periph.ir_drop > 0 and periph.inp_bound is None:
+        raise ConfigError("analog.ir_drop: IR drop is relative to the DAC full scale; set analog.inp_bound "
+                          "(or device.periphery.inp_bound) too")
+    return card, periph
+
+
+def build_model(cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int,
+                stored_card: dict | None = None) -> EnergyNetwork:
+    """Model initialized from ``cfg.seed`` (the same weights for EP and its backprop twin); with a
+    device card every synapse gets an analog storage (:func:`resolve_device`), programmed
+    from those weights. ``model.device_card`` / ``model.periphery`` name what is in effect."""
     factory = get_model(cfg.model.name)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = factory(cfg.model, tuple(in_shape), num_classes, gen)
     model.nudge = cfg.ep.nudge
     model.colouring_method = cfg.solver.colouring
     model.colouring()  # validate the colouring now: a bad one is a config error, not a crash mid-run
-    model.device_card = None
-    if cfg.analog.device is not None:
-        from ..analog.mapping import attach_tiles
+    card, periph = resolve_device(cfg, stored_card)
+    model.device_card, model.periphery = card, periph
+    if card is not None:
+        from ..analog.mapping import attach_storage
 
-        attach_tiles(model, cfg.analog, cfg.seed if cfg.analog.seed is None else cfg.analog.seed)
+        attach_storage(model, card, periph, cfg.analog, cfg.seed if cfg.analog.seed is None else cfg.analog.seed)
     return model
+
+
+def device_record(model) -> dict | None:
+    """What a checkpoint stores to rebuild the card in effect (None for a digital model)."""
+    card = getattr(model, "device_card", None)
+    if card is None:
+        return None
+    return {"name": card.name, "path": card.path, "card": card.to_dict()}
 
 
 def lr_factor(cfg: RunConfig, epoch: int) -> float:

@@ -19,23 +19,19 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import yaml
 
 from .. import __version__
 from ..algorithms.bp import bp_gradient
 from ..algorithms.ep import ep_gradient
-from ..config import RunConfig, dump_yaml
+from ..config import RunConfig, dump_yaml, load_config
 from ..data import Split, load_data
 from ..data.augment import augment
-from ..errors import DivergenceError
+from ..errors import ConfigError, DivergenceError
 from ..results import write_results
-from .build import aux_kappa, build_model, build_optimizer, build_solver, lr_factor
+from .build import aux_kappa, build_model, build_optimizer, build_solver, device_record, lr_factor
 from .checkpoint import load_checkpoint, save_checkpoint
 from .teacher import Teacher
-
-def analog_weights(model) -> dict:
-    """``{id(weight): tile}`` for the synapse weights that live on analog tiles."""
-    return {id(s.weight): s.tile for s in model.all_synapses() if "tile" in s._modules}
-
 
 def git_commit() -> str | None:
     try:
@@ -85,7 +81,6 @@ class Trainer:
     est_gen: torch.Generator = field(default_factory=torch.Generator)
     prov: dict = field(default_factory=dict)
     on_batch: Callable | None = None  # called as on_batch(epoch, batch_index) after each update
-    _tiles: dict = field(default_factory=dict)  # id(weight) -> analog tile that stores it
     teacher: Teacher | None = None     # distillation targets for the auxiliary readouts
 
     @property
@@ -108,6 +103,7 @@ class Trainer:
             "warm": self.warm,
             "history": self.history,
             "provenance": self.prov,
+            "device": device_record(self.model),
         }
 
     def save(self, status: str = "running") -> None:
@@ -119,10 +115,14 @@ class Trainer:
         extra = None
         card = getattr(self.model, "device_card", None)
         if card is not None:
+            import dataclasses
+
             import yaml
 
+            # the card in effect (file values plus device.* overrides) and the effective periphery
             extra = {"device_name": card.name, "device_path": card.path, "device_source": card.source,
-                     "device_card_yaml": yaml.safe_dump(card.to_dict(), sort_keys=False)}
+                     "device_card_yaml": yaml.safe_dump(card.to_dict(), sort_keys=False),
+                     "periphery_yaml": yaml.safe_dump(dataclasses.asdict(self.model.periphery), sort_keys=False)}
         write_results(self.results_path, dump_yaml(self.cfg), self.prov, self.history, status, extra)
 
     def load(self, ckpt: dict) -> None:
@@ -156,7 +156,8 @@ class Trainer:
         if self.teacher is not None and self.model.aux_nodes:
             target = (target, self.teacher.soft_targets(x, target, cfg.ep.kd_alpha, cfg.ep.kd_temperature))
         if cfg.algorithm == "bp":
-            grads, out = bp_gradient(self.model, x, target)
+            want = any(s.wants_vectors for s in self.model.ep_storages())
+            grads, out, terms = bp_gradient(self.model, x, target, want_terms=want)
             stats = {}
         else:
             init = self.warm if (cfg.ep.warm_start and self.warm is not None
@@ -165,22 +166,16 @@ class Trainer:
                               estimator=cfg.ep.estimator, free_iters=cfg.solver.free_iters,
                               nudge_iters=cfg.solver.nudge_iters, tol=cfg.solver.tol,
                               damping=cfg.solver.damping, generator=self.est_gen)
-            grads, out, stats = res.grads, self.model.output(res.free), res.stats
+            grads, out, stats, terms = res.grads, self.model.output(res.free), res.stats, res.terms
             if cfg.ep.warm_start:
                 self.warm = [s.detach().clone() for s in res.free]
+        factor = None
         clip = cfg.train.clip_grad_norm
-        if clip is not None:
+        if clip is not None:  # global norm clipping without a host sync: scale by min(1, clip / norm)
             norm = torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
-            if norm > clip:
-                grads = [g * (clip / norm).to(g.dtype) for g in grads]
-        params = self.model.ep_parameters()
-        for p, g in zip(params, grads):
-            p.grad = g
-        tiles = [(p, self._tiles[id(p)], p.detach().clone()) for p in params if id(p) in self._tiles]
-        self.optimizer.step()
-        for p, tile, before in tiles:  # the optimizer proposes, the devices dispose: pulses only
-            with torch.no_grad():
-                p.copy_(tile.update(p - before))
+            factor = (clip / norm).clamp(max=1.0)
+            grads = [g * factor.to(g.dtype) for g in grads]
+        self.apply_updates(grads, terms, factor)
         loss = self.model.cost(out, target).mean().item()
         correct = int((out.argmax(1) == y).sum())
         if not math.isfinite(loss) or not all(torch.isfinite(p).all() for p in self.model.parameters()):
@@ -188,6 +183,44 @@ class Trainer:
                 f"training diverged at epoch {self.epoch + 1} (loss {loss}); the last good checkpoint is "
                 f"{self.checkpoint_path}; lower train.lr or ep.beta")
         return loss, correct, stats
+
+    def apply_updates(self, grads: list[torch.Tensor], terms: list | None = None,
+                      factor: torch.Tensor | None = None) -> None:
+        """The optimizer proposes, the storages dispose: the optimizer's step on every parameter
+        gives a change ``delta``; each parameter's storage applies it (digital: adds it; analog:
+        sends pulses). A storage that wants the update's outer-product vectors (bit-stream pulse
+        trains; plain SGD, checked by the config) gets them from the gradient's ``terms`` (EP
+        phases or the backprop twin's reads), scaled by ``-lr`` and the clipping ``factor``."""
+        params = self.model.ep_parameters()
+        stores = self.model.ep_storages()
+        for p, g in zip(params, grads):
+            p.grad = g
+        before = [p.detach().clone() for p in params]
+        self.optimizer.step()
+        with torch.no_grad():
+            deltas = []
+            for p, b in zip(params, before):
+                deltas.append(p.detach() - b)
+                p.copy_(b)
+            synapses = self.model.ep_synapses()
+            for i, (store, delta) in enumerate(zip(stores, deltas)):
+                vectors = None
+                if store.wants_vectors:
+                    lr = next(g["lr"] for g in self.optimizer.param_groups if any(q is params[i] for q in g["params"]))
+                    ds, xs = [], []
+                    for post, pre, coef in terms[i]:
+                        d, x = synapses[i].update_vectors(post, pre)
+                        scale = -lr * coef if factor is None else (-lr * coef) * factor.to(d.dtype)
+                        ds.append(d * scale)
+                        xs.append(x)
+                    vectors = (torch.cat(ds), torch.cat(xs)) if ds else None
+                    if vectors is None:
+                        continue
+                store.apply_update(delta, vectors)
+
+    def pulse_counts(self) -> list[int]:
+        """Pulses sent so far to each synapse's devices (0 for digital storage); one host read."""
+        return [int(s.storage.pulses) for s in self.model.all_synapses()]
 
     @torch.no_grad()
     def evaluate(self, split: Split) -> tuple[float, float, dict]:
@@ -228,6 +261,7 @@ class Trainer:
                    desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", leave=False,
                    disable=not progress or None, dynamic_ncols=True)
         loss_sum, correct, seen, stats_acc = 0.0, 0, 0, {}
+        pulses0 = self.pulse_counts() if self.model.device_card is not None else None
         for i, (x, y) in enumerate(bar):
             loss, c, stats = self.train_step(x, y)
             loss_sum += loss * x.shape[0]
@@ -243,9 +277,10 @@ class Trainer:
                "seconds": train_seconds, "lr_factor": factor}
         if self.model.aux_nodes:
             row["aux_kappa"] = self.model.aux_kappa
-        for i, syn in enumerate(self.model.all_synapses()):
-            if "tile" in syn._modules:
-                row[f"pulses_layer{i}"] = float(syn.tile.pulses)
+        if pulses0 is not None:  # pulses this epoch per layer (tile array), and per training step
+            for i, (a, b) in enumerate(zip(pulses0, self.pulse_counts())):
+                row[f"pulses_layer{i}"] = float(b - a)
+            row["pulses_per_step"] = sum(b - a for a, b in zip(pulses0, self.pulse_counts())) / n_batches
         row.update(_summarize(stats_acc))
         last = self.epoch + 1 == cfg.train.epochs
         if (self.epoch + 1) % cfg.train.eval_every == 0 or last:
@@ -280,20 +315,29 @@ def _summarize(acc: dict) -> dict:
     return out
 
 
-def make_trainer(cfg: RunConfig, out_dir: str | Path) -> Trainer:
-    train_set, test_set, info = load_data(cfg.data, cfg.seed)
-    model = build_model(cfg, info.shape, info.num_classes)
+def make_trainer(cfg: RunConfig, out_dir: str | Path | None, data=None, stored_card: dict | None = None) -> Trainer:
+    """Wire a config into a trainer (data, model with its storage, optimizer, solver, teacher):
+    the one path that train, bench and compare use. ``data``: an already loaded
+    ``(train, test, info)``; ``stored_card``: a checkpoint's device record (resume)."""
+    train_set, test_set, info = data if data is not None else load_data(cfg.data, cfg.seed)
+    model = build_model(cfg, info.shape, info.num_classes, stored_card)
     opt = build_optimizer(cfg, model)
     est_gen = torch.Generator().manual_seed(cfg.seed + 1)
     teacher = Teacher(cfg.ep.teacher, info.shape, info.num_classes) if cfg.ep.teacher else None
-    return Trainer(cfg, Path(out_dir), train_set, test_set, info.num_classes, model, opt,
-                   build_solver(cfg), est_gen=est_gen, prov=provenance(cfg), teacher=teacher,
-                   _tiles=analog_weights(model))
+    return Trainer(cfg, Path(out_dir if out_dir is not None else "."), train_set, test_set, info.num_classes,
+                   model, opt, build_solver(cfg), est_gen=est_gen, prov=provenance(cfg), teacher=teacher)
 
 
 def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | None = None) -> Trainer:
+    """Continue the run in ``ckpt_dir`` with ``cfg`` (its own config plus overrides). The device
+    card in effect comes from the checkpoint, never from the card file; the device and its
+    ``device.*`` overrides cannot change on resume (the periphery shortcuts ``analog.*`` can)."""
     ckpt = load_checkpoint(Path(ckpt_dir) / "checkpoint.pt")
-    trainer = make_trainer(cfg, out_dir or ckpt_dir)
+    old = load_config(None, [], base=yaml.safe_load(ckpt["config_yaml"]))
+    for key, a, b in (("analog.device", old.analog.device, cfg.analog.device), ("device", old.device, cfg.device)):
+        if a != b:
+            raise ConfigError(f"{key}: a resumed run keeps its device ({a!r}); start a new run (--out) to use {b!r}")
+    trainer = make_trainer(cfg, out_dir or ckpt_dir, stored_card=ckpt.get("device"))
     trainer.load(ckpt)
     return trainer
 

@@ -20,7 +20,7 @@ class Teacher:
     def __init__(self, run_dir: str | Path, in_shape: tuple[int, ...], num_classes: int):
         ckpt = load_checkpoint(Path(run_dir) / "checkpoint.pt")
         self.cfg = load_config(None, [], base=yaml.safe_load(ckpt["config_yaml"]))
-        self.model = build_model(self.cfg, in_shape, num_classes)
+        self.model = build_model(self.cfg, in_shape, num_classes, ckpt.get("device"))
         try:
             self.model.load_state_dict(ckpt["model"])
         except RuntimeError as e:

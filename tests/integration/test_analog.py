@@ -1,22 +1,29 @@
-"""EP trained on simulated crossbars: the analog path against the digital one, tiling, update
-modes, exact resume with device state, the device CLI, and bad hardware input."""
+"""EP trained on simulated crossbars: the analog path against the digital one, tiling, the
+backprop twin on tiles, bench timing the real update, the card travelling with the run (resume,
+results, overrides), the device CLI, and bad hardware input."""
 
 import json
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from typer.testing import CliRunner
 
-from analog_ep.analog.cards import load_device
-from analog_ep.analog.periphery import PeripheryParams
-from analog_ep.analog.tile import AnalogTile
 from analog_ep.cli import app
 from analog_ep.config import load_config
 from analog_ep.results import read_results
 from analog_ep.train import fit, make_trainer, resume_trainer
 
 runner = CliRunner()
+CARD = """source: test card
+rule: soft_bounds
+dw_min: 0.01
+dw_min_std: 0.1
+periphery:
+  out_bits: 8
+  out_bound: 20.0
+"""
 SMALL = ["data.train_size=96", "data.test_size=48", "model.hidden=[24]", "data.batch_size=16", "train.epochs=1"]
 
 
@@ -46,45 +53,6 @@ def test_tile_split_with_ideal_periphery_equals_unsplit(tmp_path):
         torch.testing.assert_close(p, q, atol=1e-5, rtol=0)
 
 
-def test_pulsed_update_realizes_whole_pulses():
-    card = load_device("ideal")  # constant steps, no noise
-    w0 = torch.full((3, 4), 0.1)
-    tile = AnalogTile(w0, card.params, PeripheryParams(), update="pulsed", rounding="deterministic",
-                      weight_range=0.5, seed=0)
-    step = tile.w_scale * card.params.dw_min
-    before = tile.effective_weight().clone()
-    delta = torch.tensor([[2.4, -1.6, 0.2, 3.4]] * 3) * step
-    after = tile.update(delta)
-    torch.testing.assert_close(after - before, torch.round(delta / step) * step, atol=1e-6, rtol=0)
-    assert int(tile.pulses) == 3 * (2 + 2 + 0 + 3)
-
-
-def test_mixed_precision_accumulates_subthreshold_updates():
-    card = load_device("ideal")
-    tile = AnalogTile(torch.full((2, 2), 0.1), card.params, PeripheryParams(), update="mixed", seed=0)
-    step = tile.w_scale * card.params.dw_min
-    before = tile.effective_weight().clone()
-    for _ in range(3):
-        tile.update(torch.full((2, 2), 0.4 * step))
-    torch.testing.assert_close(tile.effective_weight() - before, torch.full((2, 2), step), atol=1e-6, rtol=0)
-    torch.testing.assert_close(tile.chi, torch.full((2, 2), 0.2 * card.params.dw_min), atol=1e-7, rtol=0)
-    pulsed = AnalogTile(torch.full((2, 2), 0.1), card.params, PeripheryParams(), update="pulsed",
-                        rounding="deterministic", seed=0)
-    for _ in range(3):
-        pulsed.update(torch.full((2, 2), 0.4 * step))
-    assert int(pulsed.pulses) == 0  # deterministic rounding loses every sub-pulse update
-
-
-def test_stochastic_rounding_is_unbiased():
-    card = load_device("ideal")
-    tile = AnalogTile(torch.zeros(200, 200) + 0.05, card.params, PeripheryParams(), seed=3)
-    step = tile.w_scale * card.params.dw_min
-    before = tile.effective_weight().clone()
-    tile.update(torch.full((200, 200), 0.3 * step))
-    mean_change = (tile.effective_weight() - before).mean().item() / step
-    assert abs(mean_change - 0.3) < 0.01
-
-
 def test_analog_run_records_pulses_and_card_and_resumes_exactly(tmp_path):
     over = SMALL + ["analog.device=memristor", "analog.w_noise_std=0.02", "analog.out_bits=8",
                     "analog.out_bound=20", "analog.inp_bits=6", "analog.inp_bound=4", "train.epochs=2"]
@@ -106,7 +74,91 @@ def test_analog_run_records_pulses_and_card_and_resumes_exactly(tmp_path):
             assert torch.equal(a, b), n
     r = read_results(tmp_path / "cut" / "results.h5")
     assert r["extra"]["device_name"] == "memristor" and "soft_bounds" in r["extra"]["device_card_yaml"]
-    assert r["epochs"]["pulses_layer0"][-1] > r["epochs"]["pulses_layer0"][0] > 0
+    assert (r["epochs"]["pulses_layer0"] > 0).all() and (r["epochs"]["pulses_per_step"] > 0).all()
+    periph = yaml.safe_load(r["extra"]["periphery_yaml"])
+    assert (periph["out_bits"], periph["inp_bound"], periph["w_noise_std"]) == (8, 4.0, 0.02)
+
+
+def test_resume_uses_the_stored_card_not_the_edited_file(tmp_path):
+    card = tmp_path / "dev.yaml"
+    card.write_text(CARD)
+    over = SMALL + [f"analog.device={card}", "train.epochs=2"]
+    full = make_trainer(load_config(None, over), tmp_path / "full")
+    fit(full, progress=False)
+    cut = make_trainer(load_config(None, over), tmp_path / "cut")
+
+    def kill(epoch, batch):
+        if epoch == 1 and batch == 1:
+            raise KeyboardInterrupt
+
+    cut.on_batch = kill
+    with pytest.raises(KeyboardInterrupt):
+        fit(cut, progress=False)
+    card.write_text(CARD.replace("dw_min: 0.01", "dw_min: 0.2"))  # edited after the run started
+    resumed = resume_trainer(tmp_path / "cut", load_config(None, over))
+    assert resumed.model.device_card.params.dw_min == 0.01
+    fit(resumed, progress=False)
+    for (n, a), b in zip(full.model.state_dict().items(), resumed.model.state_dict().values()):
+        if isinstance(a, torch.Tensor):
+            assert torch.equal(a, b), n
+
+
+def test_periphery_override_on_resume_is_applied_whole(tmp_path):
+    over = SMALL + ["analog.device=memristor", "train.epochs=1"]
+    fit(make_trainer(load_config(None, over), tmp_path / "r"), progress=False)
+    res = runner.invoke(app, ["train", "--resume", str(tmp_path / "r"), "--set", "train.epochs=2",
+                              "--set", "analog.noise_policy=per_phase", "--set", "analog.w_noise_std=0.03", "--json"])
+    assert res.exit_code == 0, res.output
+    periph = yaml.safe_load(read_results(tmp_path / "r" / "results.h5")["extra"]["periphery_yaml"])
+    assert periph["noise_policy"] == "per_phase" and periph["w_noise_std"] == 0.03
+    res = runner.invoke(app, ["train", "--resume", str(tmp_path / "r"), "--set", "train.epochs=3",
+                              "--set", "device.dw_min_std=0.5"])
+    assert res.exit_code == 2 and "device" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_card_fields_from_the_command_line_travel_with_the_run(tmp_path):
+    res = runner.invoke(app, ["train", "--device", "memristor", "--set", "device.dw_min_std=0.3",
+                              "--set", "device.periphery.out_bits=6", *sum((["--set", s] for s in SMALL), []),
+                              "--out", str(tmp_path / "r"), "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["device"] == "memristor" and out["pulses"] > 0
+    extra = read_results(tmp_path / "r" / "results.h5")["extra"]
+    assert yaml.safe_load(extra["device_card_yaml"])["dw_min_std"] == 0.3
+    assert yaml.safe_load(extra["periphery_yaml"])["out_bits"] == 6
+    res = runner.invoke(app, ["train", "--device", "memristor", "--set", "device.dw_min_std=-1"])
+    assert res.exit_code == 2 and "device.dw_min_std" in res.stderr
+    res = runner.invoke(app, ["train", "--set", "analog.out_bits=6"])  # no card: refused, not ignored
+    assert res.exit_code == 2 and "analog.out_bits" in res.stderr
+
+
+def test_header_and_folder_name_the_device(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["train", "--device", "memristor", *sum((["--set", s] for s in SMALL), [])])
+    assert res.exit_code == 0, res.output
+    assert "on memristor tiles (pulsed, rounded)" in res.stdout
+    assert [p.name.endswith("-hopfield_mlp-ep-memristor") for p in (tmp_path / "runs").iterdir()] == [True]
+
+
+def test_backprop_twin_trains_every_layer_through_a_quantizing_adc(tmp_path):
+    # rounding has zero gradient: without the straight-through estimator only the output bias learns
+    over = ["algorithm=bp", "analog.device=memristor", "analog.out_bits=6", "analog.out_bound=10",
+            "train.epochs=3", "model.hidden=[64]"]
+    t = make_trainer(load_config(None, over), tmp_path / "bp")
+    fit(t, progress=False)
+    assert t.history[-1]["test_accuracy"] > 0.8
+    assert all(p > 0 for p in t.pulse_counts())
+
+
+def test_bench_times_the_pulsed_update():
+    from analog_ep.bench import bench
+
+    r = bench(load_config(None, SMALL + ["analog.device=memristor", "train.momentum=0"]), repeats=2, warmup=1)
+    assert r["pulses_per_step"] > 0  # the timed analog EP step changed the device state by pulses
+    assert r["analog_over_digital_memory"] > 2
+    r = bench(load_config(None, SMALL + ["analog.device=memristor", "analog.pulse_scheme=bitstream",
+                                         "train.momentum=0"]), repeats=1, warmup=0)
+    assert r["pulses_per_step"] > 0 and r["pulse_scheme"] == "bitstream"
 
 
 def test_analog_differs_from_digital_with_real_device(tmp_path):

@@ -107,3 +107,113 @@ def test_config_package_does_not_import_torch():
     code = "import sys, analog_ep.config; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+# ------------------------------------------------------------------------------ analog and device keys
+
+
+def test_device_overrides_parse_into_one_nested_mapping_and_round_trip():
+    import yaml
+
+    cfg = load_config(None, ["analog.device=memristor", "device.dw_min_std=0.3", "device.n_states=64",
+                             "device.periphery.out_bits=6", "device.periphery.noise_policy=per_batch"])
+    assert cfg.device == {"dw_min_std": 0.3, "n_states": 64, "periphery": {"out_bits": 6, "noise_policy": "per_batch"}}
+    assert from_dict(yaml.safe_load(dump_yaml(cfg))) == cfg
+    assert cfg != load_config(None, ["analog.device=memristor"])
+    assert RunConfig().device == {} and load_config(None, []).device == {}
+    # any key name is accepted here: the card validates it (tests/unit/test_cards.py)
+    assert load_config(None, ["analog.device=ideal", "device.no_such_key=1"]).device == {"no_such_key": 1}
+    # a whole mapping, and an empty YAML section
+    assert load_config(None, ["analog.device=ideal", "device={dw_min: 0.1}"]).device == {"dw_min": 0.1}
+    assert from_dict({"device": None}).device == {}
+
+
+def test_device_overrides_from_a_file_merge_with_set(tmp_path):
+    f = tmp_path / "e.yaml"
+    f.write_text("analog:\n  device: memristor\ndevice:\n  dw_min_std: 0.2\n  periphery:\n    out_bits: 6\n")
+    cfg = load_config(f, ["device.periphery.out_bound=8.0", "device.dw_min_std=0.4"])
+    assert cfg.device == {"dw_min_std": 0.4, "periphery": {"out_bits": 6, "out_bound": 8.0}}
+
+
+def test_new_analog_keys_and_removed_kernel():
+    a = load_config(None, ["analog.device=memristor", "analog.pulse_scheme=bitstream", "analog.bl=15",
+                           "analog.update_management=false", "train.momentum=0"]).analog
+    assert (a.pulse_scheme, a.bl, a.update_management) == ("bitstream", 15, False)
+    d = RunConfig().analog
+    assert (d.pulse_scheme, d.bl, d.update_management) == ("rounded", 31, True)
+    assert not hasattr(d, "kernel")
+    with pytest.raises(ConfigError, match="analog.kernel: unknown key 'analog.kernel'"):
+        load_config(None, ["analog.kernel=torch"])
+    # configs stored by older versions (checkpoints) still load when they hold the old default
+    assert from_dict({"analog": {"kernel": "torch"}}) == RunConfig()
+    with pytest.raises(ConfigError, match="analog.kernel: removed .*; delete the key"):
+        from_dict({"analog": {"kernel": "fused"}})
+
+
+NO_CARD = "has no effect without a device card; add --device NAME (e.g. --device memristor) or remove it"
+
+
+@pytest.mark.parametrize("overrides,msg", [
+    (["analog.out_bits=8"], f"analog.out_bits: {NO_CARD}"),
+    (["analog.update=mixed"], f"analog.update: {NO_CARD}"),
+    (["analog.pulse_scheme=bitstream"], f"analog.pulse_scheme: {NO_CARD}"),
+    (["analog.bl=5"], f"analog.bl: {NO_CARD}"),
+    (["analog.max_rows=64"], f"analog.max_rows: {NO_CARD}"),
+    (["analog.seed=3"], f"analog.seed: {NO_CARD}"),
+    (["analog.t_inference_s=100"], f"analog.t_inference_s: {NO_CARD}"),
+    (["device.dw_min_std=0.3"], f"device.dw_min_std: {NO_CARD}"),
+    (["device.periphery.out_bits=6"], f"device.periphery.out_bits: {NO_CARD}"),
+    (["analog.device=memristor", "analog.bl=0"], "analog.bl: must be >= 1"),
+    (["analog.device=memristor", "analog.pulse_scheme=bitstream", "train.momentum=0", "analog.update=mixed"],
+     "analog.pulse_scheme: bitstream needs analog.update pulsed, got 'mixed' (mixed transfers whole pulses "
+     "from its accumulator); use analog.pulse_scheme=rounded"),
+    (["analog.device=memristor", "analog.pulse_scheme=bitstream", "train.momentum=0", "analog.update=ideal"],
+     "analog.pulse_scheme: bitstream needs analog.update pulsed, got 'ideal' (ideal sends no pulses)"),
+    (["analog.device=memristor", "analog.pulse_scheme=bitstream"],
+     "train.momentum: must be 0 with analog.pulse_scheme bitstream (the trains carry the outer products of the "
+     "gradient itself, as aihwkit's analog SGD), got 0.9; set train.momentum=0 and train.weight_decay=0, "
+     "or use analog.pulse_scheme=rounded"),
+    (["analog.device=memristor", "analog.pulse_scheme=bitstream", "train.momentum=0", "train.weight_decay=1e-4"],
+     "train.weight_decay: must be 0 with analog.pulse_scheme bitstream"),
+    (["analog.device=memristor", "analog.pulse_scheme=stream"], "analog.pulse_scheme: invalid value 'stream'; "
+     "valid: rounded, bitstream"),
+    (["device=3"], "device: expected a mapping of keys"),
+    (["analog.device=ideal", "device.periphery=6", "device.periphery.out_bits=6"],
+     "--set device.periphery.out_bits: device.periphery is not a mapping"),
+])
+def test_analog_and_device_mistakes_name_the_key(overrides, msg):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, overrides)
+    assert str(e.value).startswith(msg), str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_analog_defaults_and_device_pass_without_a_card():
+    # default values, set explicitly, are fine without a device (the digital run ignores nothing)
+    cfg = load_config(None, ["analog.update=pulsed", "analog.bl=31", "analog.out_bits=null", "device={}"])
+    assert cfg == RunConfig()
+
+
+def test_a_file_may_set_analog_keys_for_a_device_given_on_the_command_line(tmp_path):
+    f = tmp_path / "hw.yaml"
+    f.write_text("analog:\n  out_bits: 6\n  out_bound: 8.0\ndevice:\n  dw_min_std: 0.2\n")
+    cfg = load_config(f, ["analog.device=memristor"])  # what --device memristor adds
+    assert cfg.analog.out_bits == 6 and cfg.device == {"dw_min_std": 0.2}
+    with pytest.raises(ConfigError, match=rf"^{f}: analog.out_bits: has no effect without a device card"):
+        load_config(f)
+    # the file's cross-key errors can be fixed by --set, and are reported with the file otherwise
+    f.write_text("analog:\n  device: memristor\n  pulse_scheme: bitstream\n")
+    assert load_config(f, ["train.momentum=0"]).analog.pulse_scheme == "bitstream"
+    with pytest.raises(ConfigError, match=rf"^{f}: train.momentum: must be 0 with analog.pulse_scheme bitstream"):
+        load_config(f)
+    with pytest.raises(ConfigError, match=r"^train.momentum: must be in \[0, 1\)"):
+        load_config(f, ["train.momentum=1.5"])
+
+
+def test_device_row_in_the_key_reference():
+    rows = {r[0]: r for r in describe()}
+    assert rows["device"][1:3] == ("mapping", {})
+    assert "card field overrides, validated against the card" in rows["device"][3].lower()
+    assert {"analog.pulse_scheme", "analog.bl", "analog.update_management"} <= set(rows)
+    assert "analog.kernel" not in rows and not any(k.startswith("device.") for k in rows)
+    assert "| `device` | mapping | `{}` |" in markdown_table()

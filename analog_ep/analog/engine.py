@@ -1,0 +1,573 @@
+"""The pulse engine: pulse counts (rounded or bit-stream), pulse application, write noise.
+
+Every update of an analog weight goes through here, on the tensors' own device (CPU or CUDA):
+
+1. **Counts.** :func:`rounded_counts` turns a desired change into signed per-device pulse counts
+   (stochastic or deterministic rounding, capped at ``bl``); :func:`bitstream_counts` follows
+   aihwkit's stochastic pulse trains: the update's vectors become ``bl``-slot bit streams whose
+   coincidences step the devices.
+2. **Pulses.** :func:`apply_counts` applies the counts through the device's rule. The per-pulse
+   physics is :func:`.devices._pulse`, defined once; the engine only schedules it, in *rounds*:
+   round ``k`` gives one pulse to every free device with ``|n| > k``. Two paths run the same
+   rounds and give bit-identical results on one device:
+
+   * ``compact`` (CPU default): round ``k`` gathers only the devices still pulsing (found with
+     ``nonzero``), so the cost is proportional to the pulses actually sent;
+   * ``masked`` (default elsewhere): ``rounds`` full-tensor rounds
+     ``w = where(|n| > k, pulse(w), w)``, with no data-dependent host sync (``rounds=None``
+     costs one sync per call, for ``max |n|``).
+
+   Noise-free ConstantStep / LinearStep / SoftBounds without level quantization take the exact
+   closed form :func:`.devices._closed_form` instead.
+3. **Write noise** (:func:`write_noise`): devices that received a pulse draw a fresh offset.
+
+**Random numbers are counter-based.** A stream is named by a 64-bit key (a Python int; callers
+derive it from ``(seed, tile, step, purpose)`` with :func:`stream_key`, on the host, once per
+update). The draw ``counter`` of element ``index`` is the splitmix64 finalizer (Steele, Lea &
+Flood, OOPSLA 2014) of ``index * golden + stream_key(key, counter)``, computed with torch int64
+ops on the tensor's device (wraparound multiply; logical right shift = arithmetic shift, then
+mask), then mapped to a uniform in (0, 1) or to a normal by Box-Muller. So a value depends only
+on ``(key, index, counter)``: not on which other indices are requested, on the path, on thread
+counts or on the device. The words, the uniforms (built bit by bit, exactly), hence the rounded
+and the bit-stream counts are bit-identical on CPU and CUDA; the normals and the rules' physics
+go through ``log`` / ``cos`` / ``exp``, whose last bit may differ between the two devices. Within
+one device, the compact and masked paths give bit-identical weights.
+
+Cycle-to-cycle noise of pulse ``k`` of device ``i`` (flat index) is ``counter_normal(key, i,
+k)``; the stochastic rounding of device ``i`` uses ``counter_uniform(key, i, 0)``; the write
+noise of device ``i`` ``counter_normal(key, i, 0)``; keys for different purposes must differ.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from typing import Optional
+
+import torch
+
+from ..errors import ConfigError
+from . import devices as D
+
+PATHS = ("compact", "masked")
+ROUNDINGS = ("stochastic", "deterministic")
+
+_M64 = (1 << 64) - 1
+_GOLDEN = 0x9E3779B97F4A7C15
+_MIX1 = 0xBF58476D1CE4E5B9
+_MIX2 = 0x94D049BB133111EB
+_KEY0 = 0x6A09E667F3BCC909  # fractional bits of sqrt(2): the empty key
+
+
+def _signed(v: int) -> int:
+    """A 64-bit pattern as the int64 value torch stores for it."""
+    v &= _M64
+    return v - (1 << 64) if v >> 63 else v
+
+
+_GOLDEN_S, _MIX1_S, _MIX2_S = _signed(_GOLDEN), _signed(_MIX1), _signed(_MIX2)
+
+
+def _mix_int(z: int) -> int:
+    """splitmix64's finalizer on a Python int (a bijection of 64-bit words)."""
+    z &= _M64
+    z = ((z ^ (z >> 30)) * _MIX1) & _M64
+    z = ((z ^ (z >> 27)) * _MIX2) & _M64
+    return z ^ (z >> 31)
+
+
+def stream_key(*values: int) -> int:
+    """A 64-bit stream key (a Python int in ``[0, 2**64)``) from integers, e.g. ``(seed, tile,
+    step, purpose)``.
+
+    Each value is absorbed with two rounds of the splitmix64 finalizer, so the key depends on
+    every value and on their order, and ``stream_key(k, c)`` is unrelated to ``stream_key(k,
+    c + 1)``. Values are taken modulo 2**64 (negative ints are fine); non-integers raise
+    TypeError."""
+    h = _KEY0
+    for v in values:
+        h = _mix_int(h + _GOLDEN)
+        h = _mix_int(h ^ (operator.index(v) & _M64))
+    return h
+
+
+# --------------------------------------------------------------------------------------------
+# counter-based streams (torch integer ops on the tensor's device)
+
+
+def _mix_(z: torch.Tensor, t: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """splitmix64's finalizer on an int64 tensor, in place (wraparound multiply; logical right
+    shift = arithmetic shift, then mask); ``t`` is an optional scratch tensor like ``z``."""
+    if t is None:
+        t = torch.empty_like(z)
+    for shift, mult in ((30, _MIX1_S), (27, _MIX2_S), (31, None)):
+        torch.bitwise_right_shift(z, shift, out=t)
+        t.bitwise_and_((1 << (64 - shift)) - 1)
+        z.bitwise_xor_(t)
+        if mult is not None:
+            z.mul_(mult)
+    return z
+
+
+def _hash(scaled_index: torch.Tensor, key: int, counter: int,
+          t: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The 64-bit words of ``(key, index, counter)`` (a new tensor); ``scaled_index = index *
+    golden`` (int64)."""
+    return _mix_(torch.add(scaled_index, _signed(stream_key(key, counter))), t)
+
+
+def _scaled(index: torch.Tensor) -> torch.Tensor:
+    if index.dtype != torch.int64:
+        index = index.to(torch.int64)
+    return index * _GOLDEN_S
+
+
+_RANGE_CACHE: dict = {}
+
+
+def _scaled_range(numel: int, device: torch.device) -> torch.Tensor:
+    """``arange(numel) * golden`` (cached per size and device: the flat indices of a layer)."""
+    k = (int(numel), str(device))
+    t = _RANGE_CACHE.get(k)
+    if t is None:
+        if len(_RANGE_CACHE) >= 64:
+            _RANGE_CACHE.clear()
+        t = torch.arange(int(numel), dtype=torch.int64, device=device).mul_(_GOLDEN_S)
+        _RANGE_CACHE[k] = t
+    return t
+
+
+_M23 = (1 << 23) - 1
+_ONE_F32 = 0x3F800000  # the bits of 1.0f: (bits | a) reads as 1 + a 2^-23
+
+
+def _lanes(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The low and high 32-bit halves of 64-bit words, as int32 views (little-endian, as on
+    every CPU and GPU torch runs on)."""
+    z32 = z.reshape(-1).view(torch.int32).view(-1, 2)
+    return z32[:, 0], z32[:, 1]
+
+
+def _f23(lane: torch.Tensor, offset: float) -> torch.Tensor:
+    """``a 2^-23 + (1 - offset)`` in float32, ``a`` the low 23 bits of an int32 lane: the bits of
+    ``1 + a 2^-23`` (the exponent of 1.0 or-ed in), then one exact subtraction."""
+    a = torch.bitwise_and(lane, _M23).bitwise_or_(_ONE_F32)
+    return a.view(torch.float32).sub_(offset)
+
+
+def _uniform_from(z: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """float64 uniforms in (0, 1) from hash words (``z`` is consumed): ``(a + 1/2) 2^-52``, ``a``
+    the top 52 bits (exact)."""
+    a = torch.bitwise_right_shift(z, 12, out=z).bitwise_and_((1 << 52) - 1)
+    return a.to(torch.float64).add_(0.5).mul_(2.0 ** -52).to(dtype)
+
+
+def _normal_from(z: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Standard normals from hash words (shape kept) by Box-Muller, ``sqrt(-2 log u1) cos(2 pi
+    u2)``, ``u1`` from the word's high 32 bits, ``u2`` from its low 32 bits. float64: a lane ``s``
+    read as signed int32 gives ``(s + 2^31 + 1/2) 2^-32`` (u1) and ``(s + 2^31) 2^-32`` (u2);
+    tails to 6.7 sigma. Other dtypes (float32, then cast): ``(a + 1/2) 2^-23`` and ``a 2^-23``
+    from the low 23 bits ``a`` of each lane; tails to 5.8 sigma."""
+    lo, hi = _lanes(z)
+    if dtype == torch.float64:
+        u1 = hi.to(torch.float64).add_(2.0 ** 31 + 0.5).mul_(2.0 ** -32)
+        th = lo.to(torch.float64).add_(2.0 ** 31).mul_(2.0 * math.pi * 2.0 ** -32)
+    else:
+        u1 = _f23(hi, 1.0 - 2.0 ** -24)
+        th = _f23(lo, 1.0).mul_(2.0 * math.pi)
+    x = u1.log_().mul_(-2.0).sqrt_().mul_(th.cos_()).view(z.shape)
+    return x if x.dtype == dtype else x.to(dtype)
+
+
+def counter_uniform(key: int, index: torch.Tensor, counter: int,
+                    dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Uniform numbers in (0, 1), one per element of the integer tensor ``index`` (same shape
+    and device), a pure function of ``(key, index, counter)``.
+
+    float64: ``(a + 1/2) 2^-52`` with ``a`` the top 52 bits of the word of ``index``. Other
+    dtypes (float32, then cast): ``(a + 1/2) 2^-23`` with ``a`` the low 23 bits of one 32-bit
+    half of the word of ``index // 2``: the low half for even ``index``, the high half for odd
+    (one hash serves two elements)."""
+    index = index if index.dtype == torch.int64 else index.to(torch.int64)
+    if dtype == torch.float64:
+        return _uniform_from(_hash(_scaled(index), key, counter), dtype)
+    lo, hi = _lanes(_hash(_scaled(index >> 1), key, counter))
+    lane = torch.where((index.reshape(-1) & 1).bool(), hi, lo)
+    u = _f23(lane, 1.0 - 2.0 ** -24).view(index.shape)
+    return u if dtype == torch.float32 else u.to(dtype)
+
+
+def _uniform_range(numel: int, device, key: int, counter: int, dtype: torch.dtype) -> torch.Tensor:
+    """``counter_uniform(key, arange(numel), counter, dtype)`` (fast: cached indices, and the
+    int32 view of the words is already in index order)."""
+    if dtype == torch.float64:
+        return _uniform_from(_hash(_scaled_range(numel, device), key, counter), dtype)
+    z = _hash(_scaled_range((numel + 1) // 2, device), key, counter)
+    u = _f23(z.view(torch.int32)[:numel], 1.0 - 2.0 ** -24)
+    return u if dtype == torch.float32 else u.to(dtype)
+
+
+def counter_normal(key: int, index: torch.Tensor, counter: int,
+                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Standard normal numbers, one per element of ``index`` (same shape and device), a pure
+    function of ``(key, index, counter)`` (Box-Muller on one 64-bit hash word)."""
+    return _normal_from(_hash(_scaled(index), key, counter), dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# pulse counts
+
+
+def _check_bl(bl) -> int:
+    if isinstance(bl, bool) or operator.index(bl) < 1:
+        raise ConfigError(f"bl: must be an integer >= 1, got {bl!r}")
+    return operator.index(bl)
+
+
+def rounded_counts(dw: torch.Tensor, dw_min: float, rounding: str, bl: int, key: int) -> torch.Tensor:
+    """Signed pulse counts (int32, shape of ``dw``) for a desired change ``dw`` (device units).
+
+    With ``r = dw / dw_min``: ``stochastic`` rounding sends ``floor(r) + [u < r - floor(r)]``
+    pulses (unbiased; ``u = counter_uniform(key, i, 0)`` over the flat index ``i``, in dw's
+    dtype), ``deterministic`` ``round(r)`` half to even (NeuroSim's scheme). Counts are clamped
+    to ``[-bl, bl]`` (one update sends at most ``bl`` pulses to a device); NaN sends nothing.
+    """
+    bl = _check_bl(bl)
+    if not dw_min > 0:
+        raise ConfigError(f"dw_min: must be > 0, got {dw_min!r}")
+    if not dw.is_floating_point():
+        dw = dw.to(torch.get_default_dtype())
+    r = dw / dw_min
+    if rounding == "stochastic":
+        lo = torch.floor(r)
+        u = _uniform_range(r.numel(), r.device, key, 0, r.dtype).view(r.shape)
+        n = lo.add_((u < r.sub_(lo)).to(lo.dtype))
+    elif rounding == "deterministic":
+        n = torch.round(r)
+    else:
+        raise ConfigError(f"rounding: unknown rounding {rounding!r}; valid: {', '.join(ROUNDINGS)}")
+    return torch.nan_to_num_(n, nan=0.0).clamp_(-bl, bl).to(torch.int32)
+
+
+def _count_matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Exact ``a @ b`` (int32) of small-integer int8 matrices: int8 x int8 -> int32 on CPU
+    (``torch._int_mm``), float32 elsewhere (exact below 2^24)."""
+    if a.device.type == "cpu" and hasattr(torch, "_int_mm"):
+        try:
+            return torch._int_mm(a, b)
+        except (RuntimeError, NotImplementedError):  # pragma: no cover - older builds
+            pass
+    return (a.to(torch.float32) @ b.to(torch.float32)).to(torch.int32)
+
+
+def _bits(p: torch.Tensor, key: int, slots: int, n_total: int, n0: int,
+          active: Optional[torch.Tensor]) -> torch.Tensor:
+    """Bernoulli(p) bits of the vectors ``n0 .. n0 + Nc - 1`` (of ``n_total``) for their
+    probabilities ``p`` (rows, Nc), in ``slots``-slot trains: a bool tensor ``(rows, S/2, 2 Nc)``,
+    ``S = 2 ceil(slots / 2)``, whose element ``(r, h, 2c + l)`` is slot ``t = 2h + l`` of vector
+    ``n0 + c`` (so ``.view(rows, -1)`` orders the columns by (h, c, l), the same for every row).
+    Slots ``t >= slots`` never fire; ``active`` (Nc, S) masks slots off.
+
+    Slots ``2h`` and ``2h + 1`` of ``(r, n)`` are the low and high 32-bit halves of word ``(r S/2
+    + h) n_total + n`` of stream ``(key, counter 0)``, whatever the blocks. A half ``s`` (read as
+    signed int32) fires when ``s + 2^31 < round(p 2^32)``: probability ``p`` to 2^-33, never for
+    ``p = 0``, and ``1 - 2^-32`` for ``p = 1``. On CPU the hash runs in blocks of about
+    :data:`_HASH_BLOCK` words (in cache)."""
+    rows, Nc = p.shape
+    dev = p.device
+    H = (slots + 1) // 2
+    t = (torch.round(p.to(torch.float64) * 2.0 ** 32) - 2.0 ** 31).clamp_(-(2.0 ** 31), 2.0 ** 31 - 1)
+    t = t.to(torch.int32).repeat_interleave(2, dim=1).unsqueeze(1)  # (rows, 1, 2 Nc)
+    bits = torch.empty((rows, H, 2 * Nc), dtype=torch.bool, device=dev)
+    n_scaled = _scaled_range(Nc, dev).view(1, 1, Nc)  # c golden
+    row_mult = _signed(n_total * _GOLDEN)  # (r S/2 + h) -> (r S/2 + h) n_total golden
+    offset = _signed(n0 * _GOLDEN + stream_key(key, 0))
+    step = max(1, _HASH_BLOCK // (H * Nc)) if dev.type == "cpu" else rows
+    z = tmp = None
+    for r0 in range(0, rows, step):
+        r1 = min(r0 + step, rows)
+        size = (r1 - r0) * H * Nc
+        if z is None:
+            z = torch.empty(size, dtype=torch.int64, device=dev)
+            tmp = torch.empty(size, dtype=torch.int64, device=dev)
+        part = torch.arange(r0 * H, r1 * H, dtype=torch.int64, device=dev).mul_(row_mult).add_(offset)
+        zb = torch.add(part.view(r1 - r0, H, 1), n_scaled, out=z[:size].view(r1 - r0, H, Nc))
+        _mix_(zb.view(-1), tmp[:size])
+        torch.lt(zb.view(torch.int32).view(r1 - r0, H, 2 * Nc), t[r0:r1], out=bits[r0:r1])
+    if 2 * H > slots:
+        bits[:, H - 1, 1::2] = False
+    if active is not None:  # (Nc, S) -> (S/2, 2 Nc)
+        bits &= active.view(Nc, H, 2).transpose(0, 1).reshape(H, 2 * Nc)
+    return bits
+
+
+def train_probabilities(d: torch.Tensor, x: torch.Tensor, lr: float, dw_min: float, bl: int,
+                        update_management: bool = True, *, bl_management: bool = False
+                        ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    """The per-slot firing probabilities of :func:`bitstream_counts`: ``p`` (N, in) of the x
+    lines, ``q`` (N, out) of the d lines (float64), and the slots ``BL_n`` (N,) each vector uses
+    under ``bl_management`` (else None). Vectors whose ``d`` or ``x`` is all zero (or ``lr =
+    0``) get zero probabilities."""
+    f64 = torch.float64
+    dd, xx = d.to(f64), x.to(f64)
+    dmax, xmax = dd.abs().amax(1), xx.abs().amax(1)  # (N,)
+    live = (dmax > 0) & (xmax > 0)
+    if not lr > 0:
+        live = torch.zeros_like(live)
+    dmax_s = torch.where(live, dmax, torch.ones_like(dmax))
+    xmax_s = torch.where(live, xmax, torch.ones_like(xmax))
+    k = lr * xmax_s * dmax_s / dw_min  # the vector's largest desired pulse count
+    bl_n = None
+    if bl_management:
+        bl_n = torch.ceil(k).clamp_(1, bl)
+        c = torch.sqrt(lr / (bl_n * dw_min))
+    else:
+        c = torch.full_like(k, math.sqrt(max(lr, 0.0) / (bl * dw_min)))
+    if update_management:
+        d_val = dmax_s * torch.clamp(bl / k, max=1.0)  # aihwkit: avoid clipping of x
+        a_x = c * torch.sqrt(d_val / xmax_s)
+        a_d = c * torch.sqrt(xmax_s / d_val)
+    else:
+        a_x = a_d = c
+    a_x = torch.where(live, a_x, torch.zeros_like(a_x))
+    a_d = torch.where(live, a_d, torch.zeros_like(a_d))
+    p = (a_x.unsqueeze(1) * xx.abs()).clamp_(max=1.0)
+    q = (a_d.unsqueeze(1) * dd.abs()).clamp_(max=1.0)
+    return p, q, bl_n
+
+
+def bitstream_counts(d: torch.Tensor, x: torch.Tensor, lr: float, dw_min: float, bl: int, key: int,
+                     update_management: bool = True, *, bl_management: bool = False
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    """aihwkit's stochastic pulse trains (``PulseType.StochasticCompressed``): signed net pulses
+    and total coincidences per device, both int32 ``(out, in)``.
+
+    The desired update (device units) is ``dW = lr * sum_n outer(d[n], x[n])`` with ``d`` (N,
+    out) and ``x`` (N, in). For each vector ``n``, ``x_j`` fires in each of ``bl`` time slots
+    with probability ``p_j = min(1, A_n |x_nj|)``, ``d_i`` with ``q_i = min(1, B_n |d_ni|)``,
+    and each coincidence steps device ``(i, j)`` by one pulse of sign ``sign(d_ni) sign(x_nj)``
+    (one train per line carries both signs: "compressed"). Unclipped, ``E[net] = bl A_n B_n
+    sum_n d x = dW / dw_min``. Counts are two matmuls of the (out, N bl) and (N bl, in) 0/+-1
+    bit matrices (exact integer arithmetic); ``net`` is the signed sum, ``total`` (the wear) the
+    number of coincidences. One vector sends at most ``bl`` pulses to a device; vectors with
+    ``d`` or ``x`` all zero send nothing.
+
+    Followed from aihwkit (``src/rpucuda/rpu_pulsed_meta_parameter.cpp``:
+    ``calculateBlAB`` / ``performUpdateManagement``; ``src/rpucuda/sparse_bit_line_maker.cpp``:
+    ``generateCounts``), with ``fixed_BL`` (the slot count is ``bl``), ``um_grad_scale = 1`` and
+    no probability discretization (``res = 0``)::
+
+        A_n = B_n = sqrt(lr / (bl dw_min))                 (no update management)
+        k_n = lr xmax_n dmax_n / dw_min
+        d'_n = dmax_n * min(1, bl / k_n)                   (aihwkit: "avoid clipping of x")
+        A_n *= sqrt(d'_n / xmax_n),  B_n *= sqrt(xmax_n / d'_n)      (update management)
+
+    so with update management the largest ``x`` and ``d`` of a vector fire with the same
+    probability ``sqrt(k_n / bl)`` while ``k_n <= bl``; beyond, x's probability is 1 and d's
+    saturates. ``bl_management=True`` adds aihwkit's ``update_bl_management`` (its default):
+    vector ``n`` uses only its first ``BL_n = min(bl, ceil(k_n))`` slots and ``A_n = B_n =
+    sqrt(lr / (BL_n dw_min))`` before the balancing.
+
+    Bits: ``x`` of vector ``n`` in slot ``t`` uses the stream ``stream_key(key, 0)``, ``d`` the
+    stream ``stream_key(key, 1)`` (see :func:`_bits`); ``bl`` is rounded up to an even number of
+    slots whose last never fires when ``bl`` is odd. Probabilities: :func:`train_probabilities`.
+    """
+    bl = _check_bl(bl)
+    if d.dim() != 2 or x.dim() != 2 or d.shape[0] != x.shape[0]:
+        raise ValueError(f"bitstream_counts: need d (N, out) and x (N, in), got {tuple(d.shape)}, "
+                         f"{tuple(x.shape)}")
+    if not dw_min > 0 or not lr >= 0:
+        raise ConfigError(f"bitstream_counts: need dw_min > 0 and lr >= 0, got {dw_min!r}, {lr!r}")
+    N, out, inn = d.shape[0], d.shape[1], x.shape[1]
+    xx, dd = x.detach().to(torch.float64), d.detach().to(torch.float64)
+    p, q, bl_n = train_probabilities(dd, xx, lr, dw_min, bl, update_management,
+                                     bl_management=bl_management)
+    S = 2 * ((bl + 1) // 2)
+    active = None
+    if bl_n is not None:  # (N, S): slot t of vector n is live when t < BL_n
+        active = torch.arange(S, device=d.device).unsqueeze(0) < bl_n.unsqueeze(1)
+    sgn_x = torch.sign(xx).to(torch.int8).t().repeat_interleave(2, dim=1)  # (in, 2N)
+    sgn_d = torch.sign(dd).to(torch.int8).t().repeat_interleave(2, dim=1)  # (out, 2N)
+    kx, kd = stream_key(key, 0), stream_key(key, 1)
+    budget = _BITS_BUDGET if d.device.type == "cpu" else 16 * _BITS_BUDGET
+    chunk = max(1, budget // ((inn + out) * S))  # vectors per block: bounds the bit matrices
+    net = total = None
+    for n0 in range(0, N, chunk):
+        n1 = min(n0 + chunk, N)
+        act = None if active is None else active[n0:n1]
+        ux = _bits(p.t()[:, n0:n1], kx, bl, N, n0, act).view(torch.int8)  # (in, S/2, 2 Nc) 0/1
+        ud = _bits(q.t()[:, n0:n1], kd, bl, N, n0, act).view(torch.int8)  # (out, S/2, 2 Nc)
+        sx = ux * sgn_x[:, 2 * n0:2 * n1].unsqueeze(1)
+        sd = ud * sgn_d[:, 2 * n0:2 * n1].unsqueeze(1)
+        ud, sd = ud.view(out, -1), sd.view(out, -1)
+        ux, sx = ux.view(inn, -1).t(), sx.view(inn, -1).t()
+        net_c, total_c = _count_matmul(sd, sx), _count_matmul(ud, ux)
+        net = net_c if net is None else net.add_(net_c)
+        total = total_c if total is None else total.add_(total_c)
+    return net, total
+
+
+# --------------------------------------------------------------------------------------------
+# applying pulses
+
+
+def _gather_state(state: "D.DeviceState", params, idx: Optional[torch.Tensor], dtype, device) -> dict:
+    s = {}
+    for f in D.PULSE_FIELDS[params.rule]:
+        t = getattr(state, f).reshape(-1)
+        s[f] = t if idx is None else t.index_select(0, idx)
+    if params.rule == "piecewise_step":
+        s["pw_up"], s["pw_down"] = D.piecewise_nodes(params, dtype, device)
+    return s
+
+
+_BLOCK = 1 << 20
+"""Pulsed devices per block of the compact path (bounds its temporaries on huge layers)."""
+_HASH_BLOCK = 1 << 17
+"""Hash words per block of the bit-stream generator on CPU (a block's temporaries stay in cache)."""
+_BITS_BUDGET = 1 << 25
+"""Bytes of bit matrices per block of vectors in :func:`bitstream_counts` on CPU (x 16 on GPU):
+the counts of the blocks add up, so memory stays bounded for any number of vectors."""
+
+
+def _compact(flat: torch.Tensor, nf: torch.Tensor, free: Optional[torch.Tensor], state, params,
+             key: int, noisy: bool, cap: Optional[int]) -> torch.Tensor:
+    """Compacted rounds (in place on ``flat``): round k touches only the devices with |n| > k.
+    The pulsed devices are processed in blocks of :data:`_BLOCK` (devices are independent)."""
+    act = nf.bool()
+    if free is not None:
+        act &= free
+    idx_all = torch.nonzero(act).squeeze(1)
+    for start in range(0, idx_all.numel(), _BLOCK):
+        _compact_block(flat, nf, idx_all[start:start + _BLOCK], state, params, key, noisy, cap)
+    return flat
+
+
+def _compact_block(flat, nf, idx, state, params, key, noisy, cap) -> None:
+    ns = nf.index_select(0, idx)
+    lo, hi = torch.aminmax(ns)
+    rounds = max(-int(lo), int(hi))
+    if cap is not None:
+        rounds = min(rounds, cap)
+    ws = flat.index_select(0, idx)
+    sub = D._directional(ns > 0, _gather_state(state, params, idx, flat.dtype, flat.device), params)
+    hb = idx * _GOLDEN_S if noisy else None
+    m = None
+    for k in range(rounds):
+        if k > 0:
+            if m is None:
+                m = ns.abs()
+            sel = torch.nonzero(m > k).squeeze(1)
+            if sel.numel() < m.numel():  # some devices are done: write back, keep the others
+                flat.index_copy_(0, idx, ws)
+                idx, m, ws = (t.index_select(0, sel) for t in (idx, m, ws))
+                sub = {f: (t if f.startswith("_") else t.index_select(0, sel)) for f, t in sub.items()}
+                if noisy:
+                    hb = hb.index_select(0, sel)
+        xi = _normal_from(_hash(hb, key, k), flat.dtype) if noisy else None
+        ws = D._pulse(ws, None, xi, sub, params)
+    flat.index_copy_(0, idx, ws)
+
+
+def _masked(flat: torch.Tensor, nf: torch.Tensor, free: torch.Tensor, state, params, key: int,
+            noisy: bool, rounds: int) -> torch.Tensor:
+    """``rounds`` full-tensor rounds ``w = where(|n| > k, pulse(w), w)`` (no host sync)."""
+    nabs = torch.where(free, nf.abs(), torch.zeros_like(nf))
+    sub = D._directional(nf > 0, _gather_state(state, params, None, flat.dtype, flat.device), params)
+    hb = _scaled_range(flat.numel(), flat.device) if noisy else None
+    for k in range(rounds):
+        xi = _normal_from(_hash(hb, key, k), flat.dtype) if noisy else None
+        flat = torch.where(nabs > k, D._pulse(flat, None, xi, sub, params), flat)
+    return flat
+
+
+def apply_counts(w: torch.Tensor, n: torch.Tensor, state, params, key: int, *,
+                 rounds: Optional[int] = None, path: Optional[str] = None,
+                 closed_form: bool = True, settled: bool = False,
+                 out: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Apply signed pulse counts ``n`` (n > 0 up, n < 0 down; any integer dtype, shape of ``w``)
+    to the devices ``w``; return the new weights (dtype and shape of ``w``).
+
+    ``w`` is first :func:`.devices.settle`-d. Round ``k`` (k = 0, 1, ...) gives pulse ``k`` to
+    every free device with ``|n| > k``, through the rule's :func:`.devices._pulse`, with the
+    cycle-to-cycle normal ``counter_normal(key, i, k)`` of device ``i`` (flat index; drawn only
+    when ``params.noise_std > 0``). Stuck devices never move.
+
+    ``rounds``: the number of rounds (``None``: ``max |n|``, one host sync per call on the
+    masked path); devices with ``|n| > rounds`` get only ``rounds`` pulses, on both paths.
+    ``path``: ``"compact"`` or ``"masked"`` (module docstring; ``None``: compact on CPU, masked
+    elsewhere); both give the same bits. ``closed_form=False`` forces the rounds where the exact
+    noise-free closed form would apply.
+
+    ``settled=True`` promises that ``w`` is already settled (as a storage that only ever writes
+    settled weights keeps it) and skips the full-tensor settle. ``out`` (may be ``w`` itself):
+    write the result there and return it; with ``settled=True, out=w`` the compact path touches
+    only the pulsed devices (its cost is then proportional to the pulses sent).
+    """
+    if tuple(state.shape) != tuple(w.shape):
+        raise ValueError(f"device state has shape {tuple(state.shape)}, weights {tuple(w.shape)}")
+    if path is None:
+        path = "compact" if w.device.type == "cpu" else "masked"
+    elif path not in PATHS:
+        raise ConfigError(f"path: unknown engine path {path!r}; valid: {', '.join(PATHS)}")
+    if out is not None and (out.shape != w.shape or out.dtype != w.dtype):
+        raise ValueError(f"out must have the shape and dtype of w, got {tuple(out.shape)} {out.dtype}")
+    n = torch.as_tensor(n, device=w.device)
+    if n.is_floating_point():
+        n = torch.round(n).to(torch.int64)
+    n = n.expand(w.shape)
+    cap = None if rounds is None else max(int(rounds), 0)
+    base = w if settled else D.settle(w, state, params)  # settle returns a new tensor
+    if closed_form and D.closed_form_applies(params):
+        nc = n if cap is None else n.clamp(-cap, cap)
+        fast = D._closed_form(base, nc, state, params)
+        if fast is not None:
+            return fast if out is None else out.copy_(fast)
+    nf = n.reshape(-1)
+    noisy = params.noise_std > 0
+    if path == "compact":
+        if out is not None and out.is_contiguous():
+            target = out if out.data_ptr() == base.data_ptr() else out.copy_(base)
+        else:
+            target = (base.clone(memory_format=torch.contiguous_format) if base is w
+                      else base.contiguous())
+        stuck = state.stuck.reshape(-1)
+        free = (stuck == 0) if (w.device.type != "cpu" or D._any_stuck(stuck)) else None
+        _compact(target.view(-1), nf, free, state, params, key, noisy, cap)
+        return target if out is None or target is out else out.copy_(target)
+    free = state.free.reshape(-1)
+    if cap is None:
+        cap = int(nf.abs().max()) if nf.numel() else 0
+    flat = _masked(base.reshape(-1), nf, free, state, params, key, noisy, cap).view(w.shape)
+    return flat if out is None else out.copy_(flat)
+
+
+def write_noise(offset: torch.Tensor, n: torch.Tensor, params, key: int, *,
+                path: Optional[str] = None) -> torch.Tensor:
+    """aihwkit write noise: every device that received a pulse (``n != 0``) gets a fresh offset
+    ``write_noise_std * dw_min * counter_normal(key, i, 0)`` (flat index ``i``); the others keep
+    theirs. Returns ``offset`` itself when the card has no write noise, else a new tensor.
+    ``path``: ``"compact"`` draws only for the pulsed devices (CPU default), ``"masked"`` for all
+    (default elsewhere); same values."""
+    std = getattr(params, "write_noise_std", 0.0) * getattr(params, "dw_min", 0.0)
+    if std <= 0:
+        return offset
+    if path is None:
+        path = "compact" if offset.device.type == "cpu" else "masked"
+    n = torch.as_tensor(n, device=offset.device).expand(offset.shape)
+    if path == "compact":
+        out = offset.clone(memory_format=torch.contiguous_format).view(-1)
+        idx = torch.nonzero(n.reshape(-1) != 0).squeeze(1)
+        if idx.numel():
+            z = _hash(idx * _GOLDEN_S, key, 0)
+            out.index_copy_(0, idx, _normal_from(z, offset.dtype).mul_(std))
+        return out.view(offset.shape)
+    if path != "masked":
+        raise ConfigError(f"path: unknown engine path {path!r}; valid: {', '.join(PATHS)}")
+    z = _hash(_scaled_range(offset.numel(), offset.device), key, 0)
+    fresh = _normal_from(z, offset.dtype).view(offset.shape).mul_(std)
+    return torch.where(n != 0, fresh, offset)
+
+
+__all__ = ["PATHS", "ROUNDINGS", "stream_key", "counter_uniform", "counter_normal",
+           "rounded_counts", "train_probabilities", "bitstream_counts", "apply_counts", "write_noise"]

@@ -1,0 +1,280 @@
+"""The analog storage backend: one synapse's weight on an array of simulated crossbar tiles.
+
+A synapse owns its storage (DESIGN section 2); the builder gives a synapse an
+:class:`AnalogStorage` instead of the digital one. The storage holds the device state and is the
+only thing that changes it:
+
+* **Reads** (forward and transposed, dense and conv) go through the periphery in physical order
+  (:mod:`.reads`): noise management (optional abs-max input scaling), DAC on the driven lines,
+  the weight as this read sees it (weight read noise), the per-tile analog product with IR drop,
+  output noise, the ADC of each tile for each read, then the digital sum of the tiles' partials.
+* **Noise policy.** Weight read noise is drawn per read, per relaxation phase or per mini-batch.
+  Under ``per_phase`` and ``per_batch`` the forward and the transposed reads of the synapse see
+  the *same* draw, so the transposed read stays the adjoint of the forward read and the
+  relaxation keeps descending one energy. Draws come from generators on the weight's device
+  seeded by a hash of (seed, tile, batch, phase, read, purpose).
+* **Updates.** :meth:`apply_update` receives the change the optimizer proposes and sends pulses
+  (:mod:`.engine`): ``pulsed`` with ``pulse_scheme`` ``rounded`` (per-device counts, stochastic
+  or deterministic rounding, at most ``bl`` per update) or ``bitstream`` (aihwkit's stochastic
+  pulse trains built from the update's outer-product vectors), ``mixed`` (a digital accumulator
+  chi transfers whole pulses, at most ``bl`` per update, and keeps the remainder) or ``ideal``
+  (the exact change within the device bounds; ablation). Pulses are counted per tile array
+  (``pulses``) and per device (``wear``): the endurance and energy proxy.
+* **Backprop through the tile** uses a straight-through estimator (as aihwkit): the value is the
+  analog read, the gradient that of the ideal product ``x W^T``.
+
+The stored weight is ``W = w_scale (w_dev + write_offset)`` with ``w_dev`` in the device's
+relative units; ``weight`` (the parameter that receives gradients and optimizer state) always
+equals it and is rewritten only here. ``w_scale`` maps the initialization onto the device range:
+the initial ``max |W|`` becomes ``weight_range`` times the device's smaller bound (aihwkit's
+weight scaling).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+from . import engine as E
+from . import reads as R
+from .devices import (DeviceParams, DeviceState, _STATE_FIELDS, drift, nominal_dw_min, program,
+                      sample_device_state, settle, weight_scale)
+from .periphery import NoisePolicy, PeripheryParams
+
+# purposes of the random streams of one tile (the last element of every stream key)
+_DRAWS, _PROGRAM, _ROUND, _PULSE, _WRITE, _BITS, _W_NOISE, _OUT_FWD, _OUT_T = range(9)
+
+
+class AnalogStorage(nn.Module):
+    """Device state, periphery and pulse updates of one synapse's weight on a tile array."""
+
+    def __init__(self, weight: torch.Tensor, params: DeviceParams, periph: PeripheryParams, *,
+                 max_rows: int = 512, max_cols: int = 512, update: str = "pulsed",
+                 pulse_scheme: str = "rounded", rounding: str = "stochastic", bl: int = 31,
+                 update_management: bool = True, weight_range: float = 0.5, seed: int = 0,
+                 tile_index: int = 0):
+        super().__init__()
+        self.params, self.periph = params, periph
+        self.max_rows, self.max_cols = int(max_rows), int(max_cols)
+        self.update_mode, self.pulse_scheme, self.rounding = update, pulse_scheme, rounding
+        self.bl, self.update_management = int(bl), bool(update_management)
+        self.seed, self.tile_index = int(seed), int(tile_index)
+        self.dw_min = nominal_dw_min(params)
+        self.g_unit = weight_scale(params)
+        weight = weight.detach()
+        gen = torch.Generator().manual_seed(E.stream_key(self.seed, self.tile_index, _DRAWS))
+        state = sample_device_state(params, weight.shape, gen, dtype=weight.dtype)
+        for k in _STATE_FIELDS:
+            self.register_buffer(f"dev_{k}", getattr(state, k))
+        bound = min(abs(params.w_max), abs(params.w_min))
+        w_abs = float(weight.abs().max())
+        self.w_scale = (w_abs / (weight_range * bound)) if w_abs > 0 else 1.0
+        self.register_buffer("w_dev", program(weight / self.w_scale, state, params, gen))
+        self.has_write_noise = getattr(params, "write_noise_std", 0.0) > 0
+        self.register_buffer("write_offset", torch.zeros_like(weight) if self.has_write_noise else None)
+        self.register_buffer("chi", torch.zeros_like(weight) if update == "mixed" else None)
+        self.register_buffer("pulses", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("wear", torch.zeros(weight.shape, dtype=torch.int32))
+        self.weight = nn.Parameter(self.effective_weight())
+        self.step = 0               # updates applied (a key of the pulse streams)
+        self.batch = self.phase = self.read_count = 0   # read-noise counters
+        self._w_cache: tuple | None = None
+
+    # ------------------------------------------------------------------ state
+    @property
+    def state(self) -> DeviceState:
+        return DeviceState(**{k: getattr(self, f"dev_{k}") for k in _STATE_FIELDS})
+
+    @property
+    def wants_vectors(self) -> bool:
+        """True when updates need the outer-product vectors (bit-stream pulse trains)."""
+        return self.update_mode == "pulsed" and self.pulse_scheme == "bitstream"
+
+    def effective_weight(self) -> torch.Tensor:
+        w = self.w_dev if self.write_offset is None else self.w_dev + self.write_offset
+        return self.w_scale * w
+
+    @torch.no_grad()
+    def _sync(self) -> None:
+        self.weight.copy_(self.effective_weight())
+        self._w_cache = None
+
+    def get_extra_state(self) -> dict:
+        return {"w_scale": self.w_scale, "step": self.step, "batch": self.batch, "phase": self.phase,
+                "read": self.read_count}
+
+    def set_extra_state(self, state: dict) -> None:
+        self.w_scale = float(state["w_scale"])
+        self.step, self.batch = int(state["step"]), int(state["batch"])
+        self.phase, self.read_count = int(state["phase"]), int(state["read"])
+        self._w_cache = None
+
+    def begin_batch(self) -> None:
+        self.batch += 1
+        self.phase = self.read_count = 0
+        self._w_cache = None
+
+    def begin_phase(self) -> None:
+        self.phase += 1
+        self.read_count = 0
+        if self.periph.noise_policy != NoisePolicy.PER_BATCH.value:
+            self._w_cache = None
+
+    # ------------------------------------------------------------------ noise draws
+    def _key(self, purpose: int, read: int = 0) -> int:
+        policy = self.periph.noise_policy
+        if policy == NoisePolicy.PER_BATCH.value:
+            return E.stream_key(self.seed, self.tile_index, purpose, self.batch)
+        if policy == NoisePolicy.PER_PHASE.value:
+            return E.stream_key(self.seed, self.tile_index, purpose, self.batch, self.phase)
+        return E.stream_key(self.seed, self.tile_index, purpose, self.batch, self.phase, read)
+
+    def _randn(self, key: int, shape, like: torch.Tensor) -> torch.Tensor:
+        g = torch.Generator(device=like.device).manual_seed(key)
+        return torch.randn(tuple(shape), generator=g, dtype=like.dtype, device=like.device)
+
+    def _read_weight(self, read: int) -> torch.Tensor:
+        """The weight as this read sees it: ``W + w_noise_std * g_unit * w_scale * xi``; one draw
+        shared by every read (forward and transposed) of the phase / batch under those
+        policies, a fresh draw per read under ``per_read``."""
+        w = self.weight.detach()
+        std = self.periph.w_noise_std
+        if std <= 0:
+            return w
+        shared = self.periph.noise_policy != NoisePolicy.PER_READ.value
+        if shared and self._w_cache is not None:
+            return self._w_cache
+        noisy = w + (std * self.g_unit * self.w_scale) * self._randn(self._key(_W_NOISE, read), w.shape, w)
+        if shared:
+            self._w_cache = noisy
+        return noisy
+
+    def _out_randn(self, purpose: int, read: int, like: torch.Tensor):
+        if self.periph.out_noise_std <= 0:
+            return None
+        key = self._key(purpose, read)
+        return lambda shape: self._randn(key, shape, like)
+
+    def _next_read(self) -> int:
+        self.read_count += 1
+        return self.read_count
+
+    # ------------------------------------------------------------------ reads
+    def _analog(self, x: torch.Tensor, fn) -> torch.Tensor:
+        """Run one read ``fn(x_scaled, w_read, read)`` with noise management: under ``abs_max``
+        each sample's input is divided by its largest |x| (mapped onto the DAC bound) and the
+        output multiplied back (aihwkit's NoiseManagementType.ABS_MAX)."""
+        read = self._next_read()
+        with torch.no_grad():
+            w = self._read_weight(read)
+            if getattr(self.periph, "noise_management", "none") == "abs_max":
+                bound = self.periph.inp_bound if self.periph.inp_bound is not None else 1.0
+                s = x.detach().abs().reshape(x.shape[0], -1).amax(1).clamp_min(1e-30) / bound
+                s = s.reshape(-1, *([1] * (x.dim() - 1)))
+                y = fn(x.detach() / s, w, read)
+                return y * s.reshape(-1, *([1] * (y.dim() - 1)))
+            return fn(x.detach(), w, read)
+
+    @staticmethod
+    def _ste(x: torch.Tensor, w: torch.Tensor, analog: torch.Tensor, ideal) -> torch.Tensor:
+        """Straight-through estimator: the analog value, the ideal product's gradient."""
+        if torch.is_grad_enabled() and (x.requires_grad or w.requires_grad):
+            y = ideal()
+            return y + (analog - y).detach()
+        return analog
+
+    def linear(self, x: torch.Tensor) -> torch.Tensor:
+        p = self.periph
+        y = self._analog(x, lambda xs, w, r: R.dense_read(xs, w, p, self.max_rows, self.w_scale, self.g_unit,
+                                                           self._out_randn(_OUT_FWD, r, xs)))
+        return self._ste(x, self.weight, y, lambda: x @ self.weight.t())
+
+    def linear_t(self, y: torch.Tensor) -> torch.Tensor:
+        p = self.periph
+        x = self._analog(y, lambda ys, w, r: R.dense_read_t(ys, w, p, self.max_cols, self.w_scale, self.g_unit,
+                                                             self._out_randn(_OUT_T, r, ys)))
+        return self._ste(y, self.weight, x, lambda: y @ self.weight)
+
+    def conv(self, x: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
+        p = self.periph
+        y = self._analog(x, lambda xs, w, r: R.conv_read(xs, w, stride, padding, p, self.max_rows, self.w_scale,
+                                                          self.g_unit, self._out_randn(_OUT_FWD, r, xs)))
+        return self._ste(x, self.weight, y,
+                         lambda: torch.nn.functional.conv2d(x, self.weight, stride=stride, padding=padding))
+
+    def conv_t(self, y: torch.Tensor, stride: int, padding: int, output_padding) -> torch.Tensor:
+        p = self.periph
+        op = tuple(output_padding) if isinstance(output_padding, (tuple, list)) else (output_padding,) * 2
+        x = self._analog(y, lambda ys, w, r: R.conv_read_t(ys, w, stride, padding, op, p, self.max_cols,
+                                                            self.w_scale, self.g_unit,
+                                                            self._out_randn(_OUT_T, r, ys)))
+        return self._ste(y, self.weight, x, lambda: torch.nn.functional.conv_transpose2d(
+            y, self.weight, stride=stride, padding=padding, output_padding=op))
+
+    # ------------------------------------------------------------------ updates
+    @torch.no_grad()
+    def apply_update(self, delta: torch.Tensor, vectors=None) -> None:
+        """Change the stored weight by about ``delta`` (effective units) the way the devices can.
+
+        ``vectors``: for the bit-stream scheme, ``(d, x)`` with ``delta == d.T @ x`` reshaped to
+        the weight (``d`` (N, rows), ``x`` (N, columns)): the vectors whose pulse trains meet on
+        the crossbar."""
+        self.step += 1
+        key = E.stream_key(self.seed, self.tile_index, self.step)
+        state, params = self.state, self.params
+        if self.update_mode == "ideal":
+            self.w_dev.copy_(settle(self.w_dev + delta / self.w_scale, state, params))
+            self._sync()
+            return
+        if self.update_mode == "mixed":
+            self.chi.add_(delta / self.w_scale)
+            n = torch.trunc(self.chi / self.dw_min).clamp_(-self.bl, self.bl)
+            self.chi.sub_(n * self.dw_min)
+            n = n.to(torch.int32)
+            sent = n.abs()
+            rounds = self.bl
+        elif self.pulse_scheme == "bitstream":
+            if vectors is None:
+                raise ValueError("the bit-stream scheme needs the update's vectors (d, x)")
+            d, x = vectors
+            net, total = E.bitstream_counts(d, x, 1.0 / self.w_scale, self.dw_min, self.bl,
+                                            E.stream_key(key, _BITS), self.update_management)
+            n, sent = net.reshape(self.w_dev.shape), total.reshape(self.w_dev.shape)
+            rounds = None
+        else:
+            n = E.rounded_counts(delta / self.w_scale, self.dw_min, self.rounding, self.bl, E.stream_key(key, _ROUND))
+            sent = n.abs()
+            rounds = self.bl
+        # w_dev is always settled (programmed, then only moved by pulses): update it in place
+        E.apply_counts(self.w_dev, n, state, params, E.stream_key(key, _PULSE), rounds=rounds, settled=True,
+                       out=self.w_dev)
+        if self.write_offset is not None:
+            self.write_offset.copy_(E.write_noise(self.write_offset, n, params, E.stream_key(key, _WRITE)))
+        self.pulses += sent.sum()
+        self.wear += sent.to(torch.int32)
+        self._sync()
+
+    # ------------------------------------------------------------------ drift
+    @contextlib.contextmanager
+    def drifted(self, t_s: float):
+        """Temporarily read the weights ``t_s`` seconds after programming (each conductance of
+        the pair drifts with its own exponent, :func:`.devices.drift`); the device state is
+        untouched."""
+        w = self.w_dev if self.write_offset is None else self.w_dev + self.write_offset
+        with torch.no_grad():
+            self.weight.copy_(self.w_scale * drift(w, t_s, self.state, self.params))
+            self._w_cache = None
+        try:
+            yield
+        finally:
+            self._sync()
+
+    def extra_repr(self) -> str:
+        scheme = f", scheme={self.pulse_scheme}, bl={self.bl}" if self.update_mode == "pulsed" else ""
+        return (f"rule={self.params.rule}, update={self.update_mode}{scheme}, "
+                f"tiles={self.max_rows}x{self.max_cols}, w_scale={self.w_scale:.4g}")
+
+
+__all__ = ["AnalogStorage"]

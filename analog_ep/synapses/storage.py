@@ -1,0 +1,88 @@
+"""Where a synapse's weight lives: the storage backend a synapse owns.
+
+A storage holds the weight in exactly one place and performs the three crossbar operations on
+it (DESIGN section 2):
+
+=================  ==========================================  ==============================
+operation          meaning                                     digital storage
+=================  ==========================================  ==============================
+``linear``         forward read ``y = W x``                    ``x @ W.T``
+``linear_t``       transposed read ``x' = W^T y``              ``y @ W``
+``conv``           forward read of a convolution               ``conv2d``
+``conv_t``         its adjoint                                 ``conv_transpose2d``
+``apply_update``   ``W <- W + delta`` as the storage can        ``W += delta``
+=================  ==========================================  ==============================
+
+The optimizer proposes a change, the storage disposes: digital storage adds it; the analog
+storage (:class:`analog_ep.analog.storage.AnalogStorage`) turns it into device pulses. Either
+exposes ``weight`` (an ``nn.Parameter``) for gradients and optimizer state: for the analog
+storage it is the weight the devices hold, rewritten only by the storage itself.
+
+Hooks every storage has (no-ops here): ``begin_batch`` / ``begin_phase`` (read-noise policy),
+``wants_vectors`` (True when ``apply_update`` needs the update's outer-product vectors, as a
+bit-stream pulse scheme does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class DigitalStorage(nn.Module):
+    """The weight as a float tensor; reads are exact float products."""
+
+    wants_vectors = False
+    pulses = 0
+    """Digital storage sends no pulses."""
+
+    def __init__(self, weight: torch.Tensor):
+        super().__init__()
+        self.weight = nn.Parameter(weight)
+
+    def linear(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.weight.t()
+
+    def linear_t(self, y: torch.Tensor) -> torch.Tensor:
+        return y @ self.weight
+
+    def conv(self, x: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
+        return F.conv2d(x, self.weight, stride=stride, padding=padding)
+
+    def conv_t(self, y: torch.Tensor, stride: int, padding: int, output_padding) -> torch.Tensor:
+        return F.conv_transpose2d(y, self.weight, stride=stride, padding=padding, output_padding=output_padding)
+
+    @torch.no_grad()
+    def apply_update(self, delta: torch.Tensor, vectors=None) -> None:
+        """``W <- W + delta`` (``vectors`` is ignored: the delta is exact)."""
+        self.weight.add_(delta)
+
+    def begin_batch(self) -> None:
+        pass
+
+    def begin_phase(self) -> None:
+        pass
+
+    def drifted(self, t_s: float):
+        """Digital weights do not drift: a context that changes nothing."""
+        return contextlib.nullcontext()
+
+
+class ParameterStorage:
+    """Adapter giving a free parameter (a bias, which lives in the digital periphery) the
+    ``apply_update`` of a storage."""
+
+    wants_vectors = False
+
+    def __init__(self, param: nn.Parameter):
+        self.weight = param
+
+    @torch.no_grad()
+    def apply_update(self, delta: torch.Tensor, vectors=None) -> None:
+        self.weight.add_(delta)
+
+
+__all__ = ["DigitalStorage", "ParameterStorage"]

@@ -1,0 +1,136 @@
+"""The analog storage a synapse owns: pulse updates (rounded, bitstream, mixed, ideal) with the BL
+cap, read-noise sharing between forward and transposed reads, the straight-through estimator."""
+
+import pytest
+import torch
+
+from analog_ep.analog import devices as D
+from analog_ep.analog.cards import load_device
+from analog_ep.analog.periphery import PeripheryParams
+from analog_ep.analog.storage import AnalogStorage
+
+STEP = D.ConstantStep(dw_min=0.01)  # constant steps, no noise: one pulse = exactly dw_min
+
+
+def _store(w, params=STEP, periph=None, **kw):
+    return AnalogStorage(w, params, periph or PeripheryParams(), **kw)
+
+
+def test_rounded_update_realizes_whole_pulses():
+    s = _store(torch.full((3, 4), 0.1), rounding="deterministic")
+    step = s.w_scale * STEP.dw_min
+    before = s.weight.detach().clone()
+    delta = torch.tensor([[2.4, -1.6, 0.2, 3.4]] * 3) * step
+    s.apply_update(delta)
+    torch.testing.assert_close(s.weight - before, torch.round(delta / step) * step, atol=1e-6, rtol=0)
+    assert int(s.pulses) == 3 * (2 + 2 + 0 + 3)
+    assert s.wear.tolist() == [[2, 2, 0, 3]] * 3
+
+
+@pytest.mark.parametrize("update", ["pulsed", "mixed"])
+def test_an_update_sends_at_most_bl_pulses_per_device(update):
+    # a desired change of 500 pulses: the hardware sends bl (the old code sent all 500)
+    s = _store(torch.full((4, 5), 0.01), update=update, rounding="deterministic", bl=31)
+    step = s.w_scale * STEP.dw_min
+    before = s.weight.detach().clone()
+    s.apply_update(torch.full((4, 5), 500 * step))
+    torch.testing.assert_close(s.weight - before, torch.full((4, 5), 31 * step), atol=1e-5, rtol=0)
+    assert int(s.pulses) == 31 * 20 and int(s.wear.max()) == 31
+    if update == "mixed":  # the rest stays in the accumulator for later transfers
+        torch.testing.assert_close(s.chi, torch.full((4, 5), 469 * STEP.dw_min), atol=1e-4, rtol=0)
+
+
+def test_mixed_precision_accumulates_subthreshold_updates():
+    s = _store(torch.full((2, 2), 0.1), update="mixed")
+    step = s.w_scale * STEP.dw_min
+    before = s.weight.detach().clone()
+    for _ in range(3):
+        s.apply_update(torch.full((2, 2), 0.4 * step))
+    torch.testing.assert_close(s.weight - before, torch.full((2, 2), step), atol=1e-6, rtol=0)
+    torch.testing.assert_close(s.chi, torch.full((2, 2), 0.2 * STEP.dw_min), atol=1e-7, rtol=0)
+    rounded = _store(torch.full((2, 2), 0.1), rounding="deterministic")
+    for _ in range(3):
+        rounded.apply_update(torch.full((2, 2), 0.4 * step))
+    assert int(rounded.pulses) == 0  # deterministic rounding loses every sub-pulse update
+
+
+def test_stochastic_rounding_is_unbiased():
+    s = _store(torch.zeros(200, 200) + 0.05, seed=3)
+    step = s.w_scale * STEP.dw_min
+    before = s.weight.detach().clone()
+    s.apply_update(torch.full((200, 200), 0.3 * step))
+    assert abs((s.weight - before).mean().item() / step - 0.3) < 0.01
+
+
+def test_bitstream_update_is_unbiased_and_counts_coincidences():
+    g = torch.Generator().manual_seed(0)
+    w0 = torch.rand(6, 8, generator=g) * 0.2 - 0.1
+    d = torch.randn(16, 6, generator=g, dtype=torch.float32)
+    x = torch.rand(16, 8, generator=g)
+    probe = _store(w0, pulse_scheme="bitstream")
+    target = (d.t() @ x) * (3 * probe.w_scale * STEP.dw_min / (d.t() @ x).abs().max())  # up to 3 pulses
+    scale = target.abs().max() / (d.t() @ x).abs().max()
+    changes = []
+    for seed in range(300):
+        s = _store(w0, pulse_scheme="bitstream", seed=seed)
+        before = s.weight.detach().clone()
+        s.apply_update(target, (d * scale, x))
+        changes.append(s.weight.detach() - before)
+        assert int(s.wear.sum()) == int(s.pulses) > 0
+    mean = torch.stack(changes).mean(0)
+    err = torch.stack(changes).std(0) / 300 ** 0.5 + 1e-7
+    assert ((mean - target).abs() / err).max() < 5
+
+
+@pytest.mark.parametrize("policy,shared", [("per_phase", True), ("per_batch", True), ("per_read", False)])
+def test_forward_and_transposed_reads_share_one_noise_draw_per_phase(policy, shared):
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(5, 7, generator=g) * 0.3
+    s = _store(w, load_device("memristor").params, PeripheryParams(w_noise_std=0.05, noise_policy=policy))
+    x, y = torch.randn(3, 7, generator=g), torch.randn(3, 5, generator=g)
+    s.begin_batch()
+    s.begin_phase()
+    with torch.no_grad():
+        lhs = (y * s.linear(x)).sum()
+        rhs = (s.linear_t(y) * x).sum()
+        noisy = (y * (x @ w.t())).sum()
+    if shared:  # the transposed read is the adjoint of the forward read: one energy
+        torch.testing.assert_close(lhs, rhs, atol=1e-5, rtol=0)
+    else:
+        assert abs(lhs - rhs) > 1e-3
+    assert abs(lhs - noisy) > 1e-4  # the noise is there
+    with torch.no_grad():
+        again = (y * s.linear(x)).sum()
+        s.begin_phase()
+        next_phase = (y * s.linear(x)).sum()
+    assert torch.equal(again, lhs) == shared
+    assert torch.equal(next_phase, lhs) == (policy == "per_batch")
+
+
+def test_backprop_through_quantizing_periphery_is_straight_through():
+    g = torch.Generator().manual_seed(2)
+    w = torch.randn(4, 6, generator=g) * 0.3
+    p = PeripheryParams(inp_bits=3, inp_bound=1.0, out_bits=3, out_bound=1.0)
+    s = _store(w, load_device("memristor").params, p)
+    x = torch.rand(5, 6, generator=g, requires_grad=True)
+    y = s.linear(x)
+    with torch.no_grad():
+        analog = s.linear(x)
+    torch.testing.assert_close(y.detach(), analog)  # the value is the analog read
+    assert (y.detach() - x.detach() @ s.weight.detach().t()).abs().max() > 1e-3  # which quantizes
+    up = torch.randn(5, 4, generator=g)
+    (y * up).sum().backward()
+    torch.testing.assert_close(s.weight.grad, up.t() @ x.detach())  # the gradient: the ideal product's
+    torch.testing.assert_close(x.grad, up @ s.weight.detach())
+
+
+def test_conv_storage_update_vectors_match_the_correlate():
+    from analog_ep.synapses import ConvPool, Skip
+
+    g = torch.Generator().manual_seed(3)
+    for syn in (ConvPool((2, 6, 6), 3, generator=g), Skip((2, 5, 5), (3, 3, 3), generator=g)):
+        pre = torch.randn(2, *syn.in_shape, generator=g)
+        post = torch.randn(2, *syn.out_shape, generator=g)
+        d, x = syn.update_vectors(post, pre)
+        torch.testing.assert_close((d.t() @ x).reshape(syn.weight.shape), syn.correlate(post, pre),
+                                   atol=1e-5, rtol=1e-5)
