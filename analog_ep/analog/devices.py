@@ -103,6 +103,10 @@ class DeviceParams:
             if isinstance(v, float) or (isinstance(v, int) and not isinstance(v, bool)):
                 _need(math.isfinite(v), f.name, "must be a finite number", v)
         _need(self.w_min < self.w_max, "w_min", f"must be < w_max ({self.w_max})", self.w_min)
+        _need(self.w_max > 0, "w_max", "must be > 0 (a differential pair stores both signs: w_min < 0 < w_max)",
+              self.w_max)
+        _need(self.w_min < 0, "w_min", "must be < 0 (a differential pair stores both signs: w_min < 0 < w_max)",
+              self.w_min)
         for k in ("w_max_dtod", "w_min_dtod", "prog_noise_std", "drift_nu", "drift_nu_std"):
             _need(getattr(self, k) >= 0, k, "must be >= 0", getattr(self, k))
         if self.n_states is not None:
@@ -808,8 +812,11 @@ def _closed_form(w, n, state, params) -> Optional[torch.Tensor]:
         w_n = w + na * b
     else:
         c = b * (state.nl_up * upf + state.nl_down * dnf)
-        if bool((c > 1).any()):
-            return None
+        if w.device.type == "cpu":  # no host sync elsewhere: there c > 1 (one pulse beyond the
+            if bool((c > 1).any()):  # bound, a pathological card) is clipped to c = 1 (lands on it)
+                return None
+        else:
+            c = c.clamp(max=1.0)
         zero = c == 0
         t = torch.nan_to_num_(na * torch.log1p(-c), nan=0.0)  # c = 1, n = 0: 0 * -inf -> 0
         S = torch.where(zero, na, -torch.expm1(t) / torch.where(zero, 1.0, c))

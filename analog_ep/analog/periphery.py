@@ -133,6 +133,21 @@ def quantize(x: torch.Tensor, bits: Optional[int], bound: Optional[float]) -> to
     return torch.round(x / step) * step
 
 
+def quantize_(x: torch.Tensor, bits: Optional[int], bound: Optional[float]) -> torch.Tensor:
+    """:func:`quantize` in place on ``x`` (a fresh tensor the caller owns); the same values."""
+    if bound is None:
+        if bits is not None:
+            raise ConfigError(f"quantize: {bits} bits need a bound (the converter's full scale)")
+        return x
+    x.clamp_(-bound, bound)
+    if bits is None:
+        return x
+    if bits == 1:
+        return torch.where(x >= 0, torch.full_like(x, bound), torch.full_like(x, -bound))
+    step = bound / (2 ** (bits - 1) - 1)
+    return x.div_(step).round_().mul_(step)
+
+
 def levels(bits: int, bound: float) -> torch.Tensor:
     """All output values of a ``bits``-bit converter with full scale ``bound`` (float64)."""
     if bits == 1:

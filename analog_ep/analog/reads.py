@@ -114,61 +114,57 @@ def _block_sizes(size: int, block: int, nb: int, like: torch.Tensor) -> torch.Te
 
 def _output_stage(t: torch.Tensor, cur: Optional[torch.Tensor], p: PeripheryParams,
                   randn: Optional[RandnFn]) -> torch.Tensor:
-    """IR drop (``cur``: relative current, same shape as ``t``) -> output noise -> ADC."""
+    """IR drop (``cur``: relative current, same shape as ``t``) -> output noise -> ADC, in
+    place on ``t`` (a fresh tensor of partials)."""
     if cur is not None:
-        t = P.ir_drop_scale(t, cur, p.ir_drop)
+        t = t.mul_(cur.clamp_(0.0, 1.0).mul_(-p.ir_drop).add_(1.0))
     if p.out_noise_std > 0:
         if randn is None:
             raise ValueError("out_noise_std > 0 needs a randn function")
-        t = t + p.out_noise_std * randn(tuple(t.shape))
-    return P.adc(t, p)
+        t = t.add_(randn(tuple(t.shape)), alpha=p.out_noise_std)
+    return P.quantize_(t, p.out_bits, p.out_bound)
+
+
+def _blocks(size: int, block: int) -> list[slice]:
+    return [slice(i, min(i + block, size)) for i in range(0, size, block)]
+
+
+def _tiled(lhs: torch.Tensor, rhs_blocks, lines: list[slice], p: PeripheryParams, w_scale: float,
+           g_unit: float, randn: Optional[RandnFn]) -> torch.Tensor:
+    """Partials ``lhs[:, lines_i] @ rhs_i`` of every tile (B, nb, n), each through its output
+    stage in device units, then the digital sum (back in effective units)."""
+    t = torch.stack([lhs[:, sl] @ r for sl, r in zip(lines, rhs_blocks)], 1).div_(w_scale)
+    cur = None
+    if p.ir_drop > 0:
+        n = _block_sizes(lhs.shape[1], lines[0].stop, len(lines), t).view(1, -1, 1)
+        cur = torch.stack([lhs[:, sl].abs() @ r.abs() for sl, r in zip(lines, rhs_blocks)], 1)
+        cur = cur.div_(n * (p.inp_bound * g_unit * w_scale))
+    return _output_stage(t, cur, p, randn).sum(1).mul_(w_scale)
 
 
 # ---------------------------------------------------------------------------------------- dense
 def dense_read(x: torch.Tensor, w: torch.Tensor, p: PeripheryParams, max_rows: int, w_scale: float,
                g_unit: float, randn: Optional[RandnFn] = None) -> torch.Tensor:
-    """Forward read ``y = x W^T``: ``x`` (B, in), ``w`` (out, in) -> (B, out)."""
+    """Forward read ``y = x W^T``: ``x`` (B, in), ``w`` (out, in) -> (B, out). Row blocks of
+    ``max_rows`` inputs are the tiles (slices of ``w``, no copies)."""
     _check(p)
     x_q = P.dac(x, p)
     if output_stage_ideal(p):
         return F.linear(x_q, w)
-    b, n_in = x_q.shape
-    n_out = w.shape[0]
-    rows = min(max_rows, n_in)
-    nb = _n_blocks(n_in, rows)
-    pad = nb * rows - n_in
-    w_dev = w / w_scale
-    xb = F.pad(x_q, (0, pad)).reshape(b, nb, rows).transpose(0, 1)        # (nb, B, R)
-    wb = F.pad(w_dev, (0, pad)).reshape(n_out, nb, rows).permute(1, 2, 0)  # (nb, R, out)
-    t = torch.matmul(xb, wb).transpose(0, 1)                             # (B, nb, out)
-    cur = None
-    if p.ir_drop > 0:
-        n = _block_sizes(n_in, rows, nb, t).view(1, nb, 1)
-        cur = torch.matmul(xb.abs(), wb.abs()).transpose(0, 1) / (n * (p.inp_bound * g_unit))
-    return w_scale * _output_stage(t, cur, p, randn).sum(1)
+    lines = _blocks(x_q.shape[1], max_rows)
+    return _tiled(x_q, [w[:, sl].t() for sl in lines], lines, p, w_scale, g_unit, randn)
 
 
 def dense_read_t(y: torch.Tensor, w: torch.Tensor, p: PeripheryParams, max_cols: int, w_scale: float,
                  g_unit: float, randn: Optional[RandnFn] = None) -> torch.Tensor:
-    """Transposed read ``x' = y W``: ``y`` (B, out), ``w`` (out, in) -> (B, in)."""
+    """Transposed read ``x' = y W``: ``y`` (B, out), ``w`` (out, in) -> (B, in). Column blocks of
+    ``max_cols`` outputs are the tiles."""
     _check(p)
     y_q = P.dac(y, p)
     if output_stage_ideal(p):
         return y_q @ w
-    b, n_out = y_q.shape
-    n_in = w.shape[1]
-    cols = min(max_cols, n_out)
-    nb = _n_blocks(n_out, cols)
-    pad = nb * cols - n_out
-    w_dev = w / w_scale
-    yb = F.pad(y_q, (0, pad)).reshape(b, nb, cols).transpose(0, 1)        # (nb, B, C)
-    wb = F.pad(w_dev, (0, 0, 0, pad)).reshape(nb, cols, n_in)             # (nb, C, in)
-    t = torch.matmul(yb, wb).transpose(0, 1)                             # (B, nb, in)
-    cur = None
-    if p.ir_drop > 0:
-        n = _block_sizes(n_out, cols, nb, t).view(1, nb, 1)
-        cur = torch.matmul(yb.abs(), wb.abs()).transpose(0, 1) / (n * (p.inp_bound * g_unit))
-    return w_scale * _output_stage(t, cur, p, randn).sum(1)
+    lines = _blocks(y_q.shape[1], max_cols)
+    return _tiled(y_q, [w[sl] for sl in lines], lines, p, w_scale, g_unit, randn)
 
 
 # ----------------------------------------------------------------------------------------- conv

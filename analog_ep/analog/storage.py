@@ -239,10 +239,14 @@ class AnalogStorage(nn.Module):
             if vectors is None:
                 raise ValueError("the bit-stream scheme needs the update's vectors (d, x)")
             d, x = vectors
-            net, total = E.bitstream_counts(d, x, 1.0 / self.w_scale, self.dw_min, self.bl,
-                                            E.stream_key(key, _BITS), self.update_management)
-            n, sent = net.reshape(self.w_dev.shape), total.reshape(self.w_dev.shape)
-            rounds = None
+            # coincidences of every vector's trains, applied as the step's net count per device
+            # (capped at bl): a batch-level approximation of aihwkit's vector-by-vector updates
+            # (up and down pulses of different vectors cancel instead of being sent in turn)
+            net, _ = E.bitstream_counts(d, x, 1.0 / self.w_scale, self.dw_min, self.bl,
+                                        E.stream_key(key, _BITS), self.update_management)
+            n = net.reshape(self.w_dev.shape).clamp_(-self.bl, self.bl)
+            sent = n.abs()
+            rounds = self.bl
         else:
             n = E.rounded_counts(delta / self.w_scale, self.dw_min, self.rounding, self.bl, E.stream_key(key, _ROUND))
             sent = n.abs()

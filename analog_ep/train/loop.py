@@ -330,13 +330,18 @@ def make_trainer(cfg: RunConfig, out_dir: str | Path | None, data=None, stored_c
 
 def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | None = None) -> Trainer:
     """Continue the run in ``ckpt_dir`` with ``cfg`` (its own config plus overrides). The device
-    card in effect comes from the checkpoint, never from the card file; the device and its
-    ``device.*`` overrides cannot change on resume (the periphery shortcuts ``analog.*`` can)."""
+    card in effect comes from the checkpoint, never from the card file; the device, its
+    ``device.*`` overrides and ``analog.update`` (which decides the stored state) cannot change
+    on resume (the periphery shortcuts ``analog.*`` can)."""
     ckpt = load_checkpoint(Path(ckpt_dir) / "checkpoint.pt")
     old = load_config(None, [], base=yaml.safe_load(ckpt["config_yaml"]))
-    for key, a, b in (("analog.device", old.analog.device, cfg.analog.device), ("device", old.device, cfg.device)):
+    changed = sorted(k for k in set(old.device) | set(cfg.device) if old.device.get(k) != cfg.device.get(k))
+    for key, a, b in (("analog.device", old.analog.device, cfg.analog.device),
+                      *((f"device.{k}", old.device.get(k), cfg.device.get(k)) for k in changed),
+                      ("analog.update", old.analog.update, cfg.analog.update)):
         if a != b:
-            raise ConfigError(f"{key}: a resumed run keeps its device ({a!r}); start a new run (--out) to use {b!r}")
+            raise ConfigError(f"{key}: a resumed run keeps its device and update mode ({a!r}); start a new run "
+                              f"(--out) to use {b!r}")
     trainer = make_trainer(cfg, out_dir or ckpt_dir, stored_card=ckpt.get("device"))
     trainer.load(ckpt)
     return trainer

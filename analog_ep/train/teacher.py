@@ -31,6 +31,8 @@ class Teacher:
 
     @torch.no_grad()
     def logits(self, x: torch.Tensor) -> torch.Tensor:
+        self.model.begin_batch()  # an analog teacher redraws its read noise as its policy says
+        self.model.begin_phase()
         if self.cfg.algorithm == "bp":
             return self.model.ff_forward(x)
         s, _ = self.solver(self.model, self.model.const_drive(x), self.model.zero_state(x.shape[0], x),

@@ -46,7 +46,8 @@ def test_ideal_device_reproduces_digital_trajectory(tmp_path):
 
 
 def test_tile_split_with_ideal_periphery_equals_unsplit(tmp_path):
-    base = SMALL + ["analog.device=ideal", "analog.update=ideal"]
+    # an ADC that never clips (bound 1e9, no bits) forces the per-tile path without changing values
+    base = SMALL + ["analog.device=ideal", "analog.update=ideal", "analog.out_bound=1e9"]
     one = _steps(load_config(None, base), 3, tmp_path / "one")
     many = _steps(load_config(None, base + ["analog.max_rows=7", "analog.max_cols=5"]), 3, tmp_path / "many")
     for p, q in zip(one.model.parameters(), many.model.parameters()):
@@ -111,9 +112,11 @@ def test_periphery_override_on_resume_is_applied_whole(tmp_path):
     assert res.exit_code == 0, res.output
     periph = yaml.safe_load(read_results(tmp_path / "r" / "results.h5")["extra"]["periphery_yaml"])
     assert periph["noise_policy"] == "per_phase" and periph["w_noise_std"] == 0.03
-    res = runner.invoke(app, ["train", "--resume", str(tmp_path / "r"), "--set", "train.epochs=3",
-                              "--set", "device.dw_min_std=0.5"])
-    assert res.exit_code == 2 and "device" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    for change in ("device.dw_min_std=0.5", "analog.update=mixed", "analog.device=ideal"):
+        res = runner.invoke(app, ["train", "--resume", str(tmp_path / "r"), "--set", "train.epochs=3",
+                                  "--set", change])
+        assert res.exit_code == 2 and change.split("=")[0] in res.stderr, res.output
+        assert len(res.stderr.strip().splitlines()) == 1
 
 
 def test_card_fields_from_the_command_line_travel_with_the_run(tmp_path):
@@ -202,11 +205,21 @@ def test_devices_cli(tmp_path):
     (["--set", "analog.device=memristor", "--set", "analog.max_rows=0"], "analog.max_rows"),
     (["--set", "analog.device=memristor", "--set", "analog.out_bits=0"], "analog.out_bits"),
     (["--set", "analog.device=memristor", "--set", "analog.update=teleport"], "analog.update"),
+    (["--device", "memristor", "--set", "analog.bl=0"], "analog.bl"),
+    (["--device", "memristor", "--set", "analog.pulse_scheme=bitstream", "--set", "analog.update=mixed"],
+     "analog.pulse_scheme"),
+    (["--device", "memristor", "--set", "analog.pulse_scheme=bitstream"], "train.momentum"),
+    (["--device", "memristor", "--set", "device.n_state=64"], "did you mean device.n_states"),
+    (["--device", "memristor", "--set", "device.w_max=-2"], "device.w_"),
+    (["--device", "memristor", "--set", "device.w_min=0.5"], "device.w_min"),
+    (["--device", "memristor", "--set", "device.w_max=0"], "device.w_max"),
+    (["--set", "analog.pulse_scheme=bitstream"], "analog.pulse_scheme"),
 ])
-def test_bad_hardware_input(args, needle):
-    res = runner.invoke(app, ["train", *args])
+def test_bad_hardware_input(args, needle, tmp_path):
+    res = runner.invoke(app, ["train", *args, "--out", str(tmp_path / "r")])
     assert res.exit_code == 2, res.output
     assert needle in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "r").exists()  # nothing written
 
 
 def test_bad_card_file_names_file_and_key(tmp_path):

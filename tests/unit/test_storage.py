@@ -134,3 +134,40 @@ def test_conv_storage_update_vectors_match_the_correlate():
         d, x = syn.update_vectors(post, pre)
         torch.testing.assert_close((d.t() @ x).reshape(syn.weight.shape), syn.correlate(post, pre),
                                    atol=1e-5, rtol=1e-5)
+
+
+def test_abs_max_noise_management_scales_each_samples_read_into_the_dac_range():
+    from analog_ep.analog import reads as R
+
+    g = torch.Generator().manual_seed(4)
+    w = torch.randn(4, 6, generator=g, dtype=torch.float64) * 0.3
+    p = PeripheryParams(inp_bits=4, inp_bound=1.0, out_bits=6, out_bound=3.0, noise_management="abs_max")
+    s = _store(w, load_device("memristor").params, p)
+    v = torch.randn(6, generator=g, dtype=torch.float64)
+    x = torch.stack([0.01 * v, torch.zeros(6, dtype=torch.float64), 50.0 * v])  # a zero input reads zero
+    with torch.no_grad():
+        y = s.linear(x)
+        yt = s.linear_t(torch.cat([x[:, :4], x[:, :4]]))
+    ref = torch.zeros(3, 4, dtype=torch.float64)
+    for b in range(3):  # reference: divide by max|x_b| (onto the bound), read, multiply back
+        m = x[b].abs().max()
+        if m > 0:
+            ref[b] = R.dense_read(x[b:b + 1] / m, s.weight.detach(), p, 512, s.w_scale, s.g_unit)[0] * m
+    torch.testing.assert_close(y, ref)
+    assert torch.equal(y[1], torch.zeros(4, dtype=torch.float64))
+    # scale invariance: a sample 5000x larger reads 5000x larger (the DAC range is always used fully)
+    torch.testing.assert_close(y[2] / 50.0, y[0] / 0.01)
+    assert yt.shape == (6, 6) and torch.isfinite(yt).all()
+
+
+def test_output_noise_comes_before_the_adc():
+    g = torch.Generator().manual_seed(5)
+    w = torch.randn(5, 7, generator=g) * 0.3
+    p = PeripheryParams(out_bits=4, out_bound=2.0, out_noise_std=0.3)
+    s = _store(w, load_device("memristor").params, p)
+    with torch.no_grad():
+        y = s.linear(torch.rand(8, 7, generator=g))
+    step = 2.0 / (2 ** 3 - 1) * s.w_scale  # every output is on the ADC grid: the noise went in before it
+    torch.testing.assert_close(y / step, torch.round(y / step), atol=1e-4, rtol=0)
+    with torch.no_grad():
+        assert not torch.equal(s.linear(torch.rand(8, 7, generator=g)), y)
