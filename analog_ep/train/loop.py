@@ -27,7 +27,7 @@ from ..algorithms.ep import ep_gradient
 from ..config import RunConfig, dump_yaml, load_config
 from ..data import Split, load_data
 from ..data.augment import augment
-from ..errors import ConfigError, DivergenceError
+from ..errors import CheckpointError, ConfigError, DivergenceError
 from ..results import write_results
 from .build import aux_kappa, build_model, build_optimizer, build_solver, device_record, lr_factor
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -117,8 +117,6 @@ class Trainer:
         if card is not None:
             import dataclasses
 
-            import yaml
-
             # the card in effect (file values plus device.* overrides) and the effective periphery
             extra = {"device_name": card.name, "device_path": card.path, "device_source": card.source,
                      "device_card_yaml": yaml.safe_dump(card.to_dict(), sort_keys=False),
@@ -126,7 +124,11 @@ class Trainer:
         write_results(self.results_path, dump_yaml(self.cfg), self.prov, self.history, status, extra)
 
     def load(self, ckpt: dict) -> None:
-        self.model.load_state_dict(ckpt["model"])
+        try:
+            self.model.load_state_dict(ckpt["model"])
+        except RuntimeError as e:
+            raise CheckpointError(f"{self.checkpoint_path}: the checkpoint does not fit this model or this version "
+                                  f"of analog-ep ({str(e).splitlines()[0]}); start a new run") from e
         self.optimizer.load_state_dict(ckpt["optimizer"])
         torch.set_rng_state(ckpt["torch_rng"])
         self.est_gen.set_state(ckpt["est_rng"])
