@@ -63,7 +63,8 @@ class AnalogStorage(nn.Module):
         self.seed, self.tile_index = int(seed), int(tile_index)
         self.dw_min = nominal_dw_min(params)
         self.g_unit = weight_scale(params)
-        weight = weight.detach()
+        device = weight.device  # draws and programming happen on the CPU (seeded), then move there
+        weight = weight.detach().cpu()
         gen = torch.Generator().manual_seed(E.stream_key(self.seed, self.tile_index, _DRAWS))
         state = sample_device_state(params, weight.shape, gen, dtype=weight.dtype)
         for k in _STATE_FIELDS:
@@ -78,6 +79,7 @@ class AnalogStorage(nn.Module):
         self.register_buffer("pulses", torch.zeros((), dtype=torch.int64))
         self.register_buffer("wear", torch.zeros(weight.shape, dtype=torch.int32))
         self.weight = nn.Parameter(self.effective_weight())
+        self.to(device)
         self.step = 0               # updates applied (a key of the pulse streams)
         self.batch = self.phase = self.read_count = 0   # read-noise counters
         self._w_cache: tuple | None = None
