@@ -209,13 +209,7 @@ class Trainer:
                 vectors = None
                 if store.wants_vectors:
                     lr = next(g["lr"] for g in self.optimizer.param_groups if any(q is params[i] for q in g["params"]))
-                    ds, xs = [], []
-                    for post, pre, coef in terms[i]:
-                        d, x = synapses[i].update_vectors(post, pre)
-                        scale = -lr * coef if factor is None else (-lr * coef) * factor.to(d.dtype)
-                        ds.append(d * scale)
-                        xs.append(x)
-                    vectors = (torch.cat(ds), torch.cat(xs)) if ds else None
+                    vectors = _update_vectors(synapses[i], terms[i], lr, factor)
                     if vectors is None:
                         continue
                 store.apply_update(delta, vectors)
@@ -299,6 +293,29 @@ class Trainer:
         self.epoch += 1
         self.history.append(row)
         return row
+
+
+def _update_vectors(synapse, terms: list, lr: float, factor: torch.Tensor | None):
+    """The outer-product vectors ``(d, x)`` of the step ``-lr * factor * sum c corr(post, pre)``
+    (``delta = d.T @ x``), as the pulse trains of a bit-stream update carry them.
+
+    A contrastive pair (EP: ``c corr(a, b) - c corr(a', b')``, the two phases) is sent as the exact
+    identity ``a b^T - a' b'^T = ((a - a')(b + b')^T + (a + a')(b - b')^T) / 2``: each vector pair
+    has one small factor (a difference of the phases' states, computed digitally in the periphery),
+    so the stochastic trains carry the update itself rather than two large terms that would cancel
+    only on average. Other terms (backprop: one per read) are sent as they are."""
+    vecs = [(*synapse.update_vectors(post, pre), coef) for post, pre, coef in terms]
+    if not vecs:
+        return None
+    if len(vecs) == 2 and vecs[0][2] == -vecs[1][2]:
+        (d1, x1, c), (d2, x2, _) = vecs
+        vecs = [(d1 - d2, x1 + x2, 0.5 * c), (d1 + d2, x1 - x2, 0.5 * c)]
+    ds, xs = [], []
+    for d, x, coef in vecs:
+        scale = -lr * coef if factor is None else (-lr * coef) * factor.to(d.dtype)
+        ds.append(d * scale)
+        xs.append(x)
+    return torch.cat(ds), torch.cat(xs)
 
 
 def _accumulate(acc: dict, stats: dict) -> None:

@@ -171,3 +171,24 @@ def test_output_noise_comes_before_the_adc():
     torch.testing.assert_close(y / step, torch.round(y / step), atol=1e-4, rtol=0)
     with torch.no_grad():
         assert not torch.equal(s.linear(torch.rand(8, 7, generator=g)), y)
+
+
+@pytest.mark.parametrize("estimator", ["centered", "one_sided"])
+def test_bitstream_vectors_of_an_ep_step_are_exactly_its_update(estimator):
+    # the contrastive pair is sent as ((a - a')(b + b') + (a + a')(b - b')) / 2: exact, low variance
+    from analog_ep.algorithms.ep import ep_gradient
+    from analog_ep.models import DCHNVGG5
+    from analog_ep.solvers import get_solver
+    from analog_ep.train.loop import _update_vectors
+
+    g = torch.Generator().manual_seed(6)
+    m = DCHNVGG5((1, 16, 16), [2, 3, 3, 4], 3, generator=g).double()
+    x = torch.randn(2, 1, 16, 16, generator=g, dtype=torch.float64)
+    y = torch.nn.functional.one_hot(torch.tensor([0, 2]), 3).double()
+    res = ep_gradient(m, x, y, m.zero_state(2, x), get_solver("async"), beta=0.1, estimator=estimator,
+                      free_iters=8, nudge_iters=4, tol=0.0)
+    for syn, grad, terms in zip(m.ep_synapses(), res.grads, res.terms):
+        if syn is None:
+            continue
+        d, xv = _update_vectors(syn, terms, lr=0.5, factor=None)
+        torch.testing.assert_close((d.t() @ xv).reshape(grad.shape), -0.5 * grad)
