@@ -19,7 +19,7 @@ from .errors import AnalogEPError, ConfigError
 app = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
                   help="Equilibrium Propagation on simulated memristor crossbars, with digital references.")
 
-_STATE = {"debug": False}
+_STATE = {"debug": False, "run_dir": None, "interrupt": None}
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Experiment YAML (keys as in the README).")
 SetOpt = typer.Option(None, "--set", "-s", help="Override a config key: dotted.key=YAML value, e.g. model.hidden=[500,200].")
@@ -37,8 +37,22 @@ def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks inst
     _STATE["debug"] = debug
 
 
+def _interrupted() -> str:
+    """The line for Ctrl-C: the exact resume command once a run folder holds a checkpoint."""
+    run_dir = _STATE["run_dir"]
+    if run_dir is None:
+        return _STATE["interrupt"] or "interrupted: the last checkpoint and results file are kept"
+    if not (Path(run_dir) / "checkpoint.pt").is_file():
+        return f"interrupted before the first checkpoint of {run_dir}; nothing to resume, start the run again"
+    from .rundir import resume_command
+
+    return f"interrupted: the last checkpoint and results file are kept; continue with: {resume_command(run_dir)}"
+
+
 def _guard(fn: Callable[[], None]) -> None:
-    """Run ``fn``; map user errors to exit code 2 with one line."""
+    """Run ``fn``; map user errors to exit code 2 with one line, Ctrl-C to exit code 130 with one
+    line (for train: the resume command, set through ``_STATE["run_dir"]``)."""
+    _STATE["run_dir"] = _STATE["interrupt"] = None
     try:
         fn()
     except AnalogEPError as e:
@@ -47,7 +61,7 @@ def _guard(fn: Callable[[], None]) -> None:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2)
     except KeyboardInterrupt:
-        typer.echo("interrupted: the last checkpoint and results file are kept", err=True)
+        typer.echo(_interrupted(), err=True)
         raise typer.Exit(130)
 
 
@@ -60,10 +74,14 @@ def _device_name(cfg) -> str | None:
     return name[:-5] if name.endswith(".yaml") else name
 
 
-def _default_out(cfg) -> Path:
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+def _default_out(cfg, now: datetime.datetime | None = None) -> Path:
+    """Create and return a new folder ``runs/<YYYYmmdd-HHMMSS>-<model>-<algorithm>[-<device>]``
+    (``-2``, ``-3``, ... appended when taken: the atomic mkdir makes it this process's own)."""
+    from .rundir import claim_run_dir
+
+    stamp = (now or datetime.datetime.now()).strftime("%Y%m%d-%H%M%S")
     dev = _device_name(cfg)
-    return Path("runs") / f"{stamp}-{cfg.model.name}-{cfg.algorithm}{'-' + dev if dev else ''}"
+    return claim_run_dir(Path("runs") / f"{stamp}-{cfg.model.name}-{cfg.algorithm}{'-' + dev if dev else ''}")
 
 
 def _device_phrase(cfg) -> str:
@@ -80,16 +98,27 @@ def _device_phrase(cfg) -> str:
 def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt, device: Optional[str] = DeviceOpt,
           out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/<time>-<model>-<algorithm>)."),
           resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder from its checkpoint."),
+          overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run files (checkpoint.pt, results.h5) "
+                                         "of an existing run in --out DIR (nothing else there is deleted)."),
           json_out: bool = JsonOpt) -> None:
     """Train a model (default: hopfield_mlp on the embedded digits set with centered EP)."""
 
     def run() -> None:
         from .config import load_config
+        from .rundir import check_out_dir, open_out_dir, remove_run_files
         from .train.checkpoint import load_checkpoint
         from .train.loop import fit, make_trainer, resume_trainer
 
         import yaml
 
+        _STATE["interrupt"] = "interrupted before training started; nothing was written"
+        # ``fresh``: an explicit folder that must not hold another run (unless --overwrite); all
+        # checks come before anything is written
+        fresh = out if out is not None and (resume is None or Path(out).resolve() != Path(resume).resolve()) else None
+        if overwrite and fresh is None:
+            raise ConfigError("--overwrite: nothing to replace; it needs --out DIR naming an existing run "
+                              "(--resume DIR alone continues DIR in place)" if resume is not None else
+                              "--overwrite: nothing to replace; it needs --out DIR (a default folder is always new)")
         if resume is not None:
             if config is not None:
                 raise ConfigError("--config cannot be combined with --resume (the run's own config is used); "
@@ -97,11 +126,25 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
             ckpt = load_checkpoint(Path(resume) / "checkpoint.pt")
             base = yaml.safe_load(ckpt["config_yaml"])
             cfg = load_config(None, _overrides(set_, device), base=base)
+            if fresh is not None:
+                check_out_dir(fresh, overwrite)
             trainer = resume_trainer(resume, cfg, out)
         else:
             cfg = load_config(config, _overrides(set_, device))
-            out_dir = out or _default_out(cfg)
-            trainer = make_trainer(cfg, out_dir)
+            if fresh is not None:
+                check_out_dir(fresh, overwrite)
+            trainer = make_trainer(cfg, out)
+        if resume is None and out is None:
+            trainer.out_dir = _default_out(cfg)
+        else:
+            if fresh is not None:
+                check_out_dir(fresh, overwrite)  # again: another process may have started a run there
+            open_out_dir(trainer.out_dir)
+            if overwrite:
+                remove_run_files(trainer.out_dir)
+            if resume is not None and fresh is not None:
+                trainer.save("running")  # the new folder can be resumed from its first moment
+        _STATE["run_dir"] = trainer.out_dir
 
         def log(row: dict) -> None:
             if json_out:
@@ -114,7 +157,10 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
                        f"{test}  {row['seconds']:.1f}s{conv}")
 
         if not json_out:
-            typer.echo(f"{'resuming at epoch ' + str(trainer.epoch + 1) + '/' + str(cfg.train.epochs) + ': ' if resume is not None else ''}"
+            n = cfg.train.epochs
+            again = ("" if resume is None else f"resuming at epoch {trainer.epoch + 1}/{n}: " if trainer.epoch < n
+                     else f"all {n} epochs already done (raise train.epochs to continue): ")
+            typer.echo(f"{again}"
                        f"training {cfg.model.name} on {cfg.data.name} with {cfg.algorithm}"
                        f"{' (' + cfg.ep.estimator + ' EP)' if cfg.algorithm == 'ep' else ''}{_device_phrase(cfg)}"
                        f" -> {trainer.out_dir}")

@@ -154,7 +154,7 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
                 value = getattr(value, part)
             raise ConfigError(f"{where}{key}: {msg}, got {value!r}")
 
-    need(cfg.train.epochs >= 0, "train.epochs", "must be >= 0")
+    need(cfg.train.epochs >= 1, "train.epochs", "must be >= 1")
     need(cfg.train.lr >= 0, "train.lr", "must be >= 0")
     need(0 <= cfg.train.momentum < 1, "train.momentum", "must be in [0, 1)")
     need(cfg.train.weight_decay >= 0, "train.weight_decay", "must be >= 0")

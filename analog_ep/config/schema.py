@@ -74,7 +74,8 @@ class DataConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 10
-    """Number of passes over the training set."""
+    """Number of passes over the training set (>= 1; a resumed run may raise it, never below the
+    epochs already done)."""
     lr: float = 0.05
     """Learning rate (per unit of estimated gradient)."""
     layer_lrs: Optional[list[float]] = None

@@ -351,7 +351,9 @@ def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | N
     """Continue the run in ``ckpt_dir`` with ``cfg`` (its own config plus overrides). The device
     card in effect comes from the checkpoint, never from the card file; the device, its
     ``device.*`` overrides and ``analog.update`` (which decides the stored state) cannot change
-    on resume (the periphery shortcuts ``analog.*`` can)."""
+    on resume (the periphery shortcuts ``analog.*`` can); neither can the model, the dataset
+    (:data:`RESUME_FIXED`), the algorithm or the seed, and ``train.epochs`` cannot drop below the
+    epochs already done."""
     ckpt = load_checkpoint(Path(ckpt_dir) / "checkpoint.pt")
     old = load_config(None, [], base=yaml.safe_load(ckpt["config_yaml"]))
     changed = sorted(k for k in set(old.device) | set(cfg.device) if old.device.get(k) != cfg.device.get(k))
@@ -361,9 +363,39 @@ def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | N
         if a != b:
             raise ConfigError(f"{key}: a resumed run keeps its device and update mode ({a!r}); start a new run "
                               f"(--out) to use {b!r}")
+    changes = _identity_changes(old, cfg)
+    if changes:
+        key, a, b = changes[0]
+        raise ConfigError(f"{key}: a resumed run keeps its model, data, algorithm and seed ({a!r}); start a new "
+                          f"run (--out) to use {b!r}")
+    done = int(ckpt["epoch"])
+    if cfg.train.epochs < done:
+        raise ConfigError(f"train.epochs: the run in {ckpt_dir} has finished {done} epochs; pass "
+                          f"train.epochs >= {done} (got {cfg.train.epochs})")
     trainer = make_trainer(cfg, out_dir or ckpt_dir, stored_card=ckpt.get("device"))
     trainer.load(ckpt)
     return trainer
+
+
+RESUME_FIXED = ("algorithm", "seed", "data.name", "data.root", "data.shape", "data.num_classes",
+                "data.train_size", "data.test_size")
+"""Keys (besides every ``model.*`` key and the device) that a resumed run cannot change: they
+decide the weights' shapes, the data and the random streams."""
+
+
+def _identity_changes(old: RunConfig, new: RunConfig) -> list[tuple[str, object, object]]:
+    """``(key, old, new)`` for each key of :data:`RESUME_FIXED` and of ``model.*`` that differs."""
+    import dataclasses
+
+    keys = [f"model.{f.name}" for f in dataclasses.fields(old.model)] + list(RESUME_FIXED)
+    out = []
+    for key in keys:
+        a, b = old, new
+        for part in key.split("."):
+            a, b = getattr(a, part), getattr(b, part)
+        if a != b:
+            out.append((key, a, b))
+    return out
 
 
 def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | None = None) -> dict:

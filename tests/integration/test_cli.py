@@ -129,6 +129,8 @@ def _write_idx(path: Path, magic: int, dims: list[int], payload: bytes, gz: bool
     (["--set", "model.hiden=[3]"], "model.hiden"),
     (["--set", "train.epochs=abc"], "train.epochs"),
     (["--set", "train.epochs=-1"], "train.epochs"),
+    (["--set", "train.epochs=0"], "train.epochs: must be >= 1"),
+    (["--overwrite"], "--overwrite"),
     (["--set", "data.name=imagenet9"], "data.name"),
     (["--set", "model.name=mystery"], "model.name"),
     (["--set", "solver.name=newton"], "solver.name"),
@@ -193,3 +195,265 @@ def test_module_entry_point_help():
     out = subprocess.run([sys.executable, "-m", "analog_ep", "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0
     assert "train" in out.stdout and "gradcheck" in out.stdout
+
+
+# ------------------------------------------------------------------ runs are never destroyed or mixed up
+SMALL = ["data.train_size=96", "data.test_size=48", "model.hidden=[16]", "train.epochs=2",
+         "solver.free_iters=15", "solver.nudge_iters=5"]
+SMALL_CLI = [a for kv in SMALL for a in ("--set", kv)]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A finished two-epoch run folder (copy it before use)."""
+    path = tmp_path_factory.mktemp("fixture") / "run"
+    fit(make_trainer(load_config(None, SMALL), path), progress=False)
+    return path
+
+
+def _copy_run(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)  # copy2: bytes and mtimes kept
+    return dst
+
+
+def _snapshot(root: Path) -> dict:
+    """Every file under ``root`` with its bytes and mtime (and every folder), to prove nothing changed."""
+    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns) if p.is_file() else None
+            for p in sorted(root.rglob("*"))}
+
+
+def _one_line_error(res, *needles):
+    assert res.exit_code == 2, res.output
+    err = res.stderr.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: "), err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    assert "Traceback" not in res.output
+    return err
+
+
+@pytest.mark.parametrize("keep", ["both", "checkpoint.pt", "results.h5"])
+@pytest.mark.parametrize("via_resume", [False, True])
+def test_existing_run_folder_is_refused_without_overwrite(tmp_path, finished_run, keep, via_resume):
+    run = _copy_run(finished_run, tmp_path / "run")
+    if keep != "both":
+        (run / ("results.h5" if keep == "checkpoint.pt" else "checkpoint.pt")).unlink()
+    other = _copy_run(finished_run, tmp_path / "other")
+    before, before_other = _snapshot(tmp_path / "run"), _snapshot(other)
+    args = ["--resume", str(other), "--set", "train.epochs=3"] if via_resume else SMALL_CLI
+    res = runner.invoke(app, ["train", *args, "--out", str(run)])
+    _one_line_error(res, str(run), f"--resume {run}", "--overwrite", "--out")
+    assert _snapshot(run) == before and _snapshot(other) == before_other
+
+
+def test_overwrite_replaces_only_the_run_files(tmp_path, finished_run):
+    run = _copy_run(finished_run, tmp_path / "run")
+    (run / "notes.txt").write_text("keep me")
+    (run / "figs").mkdir()
+    (run / "figs" / "a.png").write_bytes(b"png")
+    keep = {k: v for k, v in _snapshot(run).items() if k in ("notes.txt", "figs", "figs/a.png")}
+    old_ckpt = (run / "checkpoint.pt").read_bytes()
+    res, out = _invoke(["train", *SMALL_CLI, "--set", "model.hidden=[12]", "--set", "train.epochs=1",
+                        "--out", str(run), "--overwrite", "--json"])
+    assert res.exit_code == 0, res.output
+    assert _json_line(out)["epochs"] == 1
+    r = read_results(run / "results.h5")
+    assert r["status"] == "finished" and list(r["epochs"]["epoch"]) == [1.0]  # the new run's history only
+    assert load_config(None, [], base=__import__("yaml").safe_load(r["config_yaml"])).model.hidden == [12]
+    assert (run / "checkpoint.pt").read_bytes() != old_ckpt
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    assert {k: v for k, v in _snapshot(run).items() if k in keep} == keep
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt", "figs", "notes.txt", "results.h5"]
+
+
+def test_non_empty_folder_without_run_files_is_used(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    before = _snapshot(out)
+    res = runner.invoke(app, ["train", *SMALL_CLI, "--set", "train.epochs=1", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert _snapshot(out)["notes.txt"] == before["notes.txt"]
+    assert read_results(out / "results.h5")["status"] == "finished"
+
+
+def test_default_folders_are_unique_within_one_second(tmp_path, monkeypatch):
+    import datetime
+
+    from analog_ep import cli
+
+    monkeypatch.chdir(tmp_path)
+    now = datetime.datetime(2025, 1, 2, 3, 4, 5)
+    cfg = load_config(None, SMALL)
+    made = [cli._default_out(cfg, now) for _ in range(4)]
+    base = "20250102-030405-hopfield_mlp-ep"
+    assert [str(p) for p in made] == [f"runs/{base}"] + [f"runs/{base}-{i}" for i in (2, 3, 4)]
+    assert all(p.is_dir() for p in made)
+    assert cli._default_out(load_config(None, SMALL + ["analog.device=memristor"]), now).name == \
+        "20250102-030405-hopfield_mlp-ep-memristor"
+
+    # two train commands started in the same second write to two folders
+    class Frozen(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2025, 1, 2, 3, 4, 6)
+
+    monkeypatch.setattr(cli, "datetime", type("M", (), {"datetime": Frozen}))
+    outs = []
+    for _ in range(2):
+        res, out = _invoke(["train", *SMALL_CLI, "--set", "train.epochs=1", "--json"])
+        assert res.exit_code == 0, res.output
+        outs.append(_json_line(out)["results"])
+    assert outs == ["runs/20250102-030406-hopfield_mlp-ep/results.h5",
+                    "runs/20250102-030406-hopfield_mlp-ep-2/results.h5"]
+
+
+def test_parallel_processes_never_share_a_default_folder(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    go = tmp_path / "go"
+    code = ("import pathlib, sys, time\n"
+            "from analog_ep.rundir import claim_run_dir\n"
+            "while not pathlib.Path(sys.argv[2]).exists(): time.sleep(0.001)\n"
+            "print('\\n'.join(str(claim_run_dir(sys.argv[1])) for _ in range(25)))\n")
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "runs" / "same"), str(go)],
+                              stdout=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    go.touch()
+    got = [p.communicate(timeout=60)[0].split() for p in procs]
+    assert all(p.returncode == 0 for p in procs)
+    assert len(got[0]) == len(got[1]) == 25
+    assert len(set(got[0]) | set(got[1])) == 50  # no folder claimed twice
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == \
+        sorted(["same"] + [f"same-{i}" for i in range(2, 51)])
+
+
+@pytest.mark.parametrize("kind", ["file", "under_file", "read_only"])
+def test_unwritable_output_folder_is_one_line_before_training(tmp_path, monkeypatch, kind):
+    import os
+    import stat
+
+    (tmp_path / "afile").write_bytes(b"data")
+    if kind == "file":
+        out = tmp_path / "afile"
+    elif kind == "under_file":
+        out = tmp_path / "afile" / "run"
+    else:
+        ro = tmp_path / "ro"
+        ro.mkdir()
+        ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
+        out = ro / "run"
+        if os.geteuid() == 0:  # root may write anyway: let the access check see what a user would
+            access = os.access
+            monkeypatch.setattr(os, "access", lambda p, mode: Path(p) != ro and access(p, mode))
+    before = _snapshot(tmp_path)
+    try:
+        res = runner.invoke(app, ["train", *SMALL_CLI, "--out", str(out)])
+        _one_line_error(res, str(out))
+        assert "epoch" not in res.stdout  # before any training
+        assert _snapshot(tmp_path) == before
+    finally:
+        if kind == "read_only":
+            (tmp_path / "ro").chmod(stat.S_IRWXU)
+
+
+def test_unwritable_output_folder_found_on_creation(tmp_path, monkeypatch):
+    """Where access checks cannot tell (root, read-only mounts), creating the folder fails: still one line."""
+    from analog_ep import rundir
+
+    def refuse(path, **kw):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(rundir.Path, "mkdir", refuse)
+    before = _snapshot(tmp_path)
+    res = runner.invoke(app, ["train", *SMALL_CLI, "--out", str(tmp_path / "new")])
+    _one_line_error(res, str(tmp_path / "new"), "Permission denied")
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("override,key", [
+    ("model.hidden=[8]", "model.hidden"),
+    ("model.activation=hard_sigmoid", "model.activation"),
+    ("model.gains=[0.5,0.5]", "model.gains"),
+    ("data.name=synthetic", "data.name"),
+    ("data.root=/elsewhere", "data.root"),
+    ("data.shape=[1,8,8]", "data.shape"),
+    ("data.num_classes=5", "data.num_classes"),
+    ("data.train_size=50", "data.train_size"),
+    ("data.test_size=20", "data.test_size"),
+    ("algorithm=bp", "algorithm"),
+    ("seed=1", "seed"),
+    ("analog.device=memristor", "analog.device"),
+    ("train.epochs=1", "train.epochs"),
+])
+def test_resume_refuses_an_incompatible_override(tmp_path, finished_run, override, key):
+    run = _copy_run(finished_run, tmp_path / "run")
+    before = _snapshot(run)
+    more = [] if key == "train.epochs" else ["--set", "train.epochs=3"]  # growing the run is allowed
+    res = runner.invoke(app, ["train", "--resume", str(run), "--set", override, *more])
+    err = _one_line_error(res, f"error: {key}: ")
+    if key == "train.epochs":
+        assert "finished 2 epochs" in err and str(run) in err
+    assert _snapshot(run) == before
+
+
+def test_interrupt_prints_the_resume_command_and_resume_continues(tmp_path, monkeypatch):
+    from analog_ep.train.loop import Trainer
+
+    run = tmp_path / "my run"  # a space: the printed command is quoted for the shell
+    epoch = Trainer.run_epoch
+
+    def cut(self, progress=True):
+        if self.epoch == 1:
+            raise KeyboardInterrupt
+        return epoch(self, progress)
+
+    monkeypatch.setattr(Trainer, "run_epoch", cut)
+    res = runner.invoke(app, ["train", *SMALL_CLI, "--out", str(run)])
+    assert res.exit_code == 130, res.output
+    assert res.stderr.strip().splitlines()[-1] == ("interrupted: the last checkpoint and results file are kept; "
+                                                   f"continue with: analog-ep train --resume '{run}'")
+    assert read_results(run / "results.h5")["status"] == "interrupted"
+    monkeypatch.setattr(Trainer, "run_epoch", epoch)
+
+    res = runner.invoke(app, ["train", "--resume", str(run)])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines()[0].startswith("resuming at epoch 2/2: training hopfield_mlp on digits")
+    assert res.stdout.splitlines()[0].endswith(f"-> {run}")
+    r = read_results(run / "results.h5")
+    assert r["status"] == "finished" and list(r["epochs"]["epoch"]) == [1.0, 2.0]
+
+    res = runner.invoke(app, ["train", "--resume", str(run), "--set", "train.epochs=3"])
+    assert res.exit_code == 0 and res.stdout.startswith("resuming at epoch 3/3: ")
+    res = runner.invoke(app, ["train", "--resume", str(run)])  # nothing left: says so, trains nothing
+    assert res.exit_code == 0 and res.stdout.startswith("all 3 epochs already done")
+    assert len(read_results(run / "results.h5")["epochs"]["epoch"]) == 3
+
+
+def test_resume_into_another_folder_keeps_the_source(tmp_path, finished_run):
+    src = _copy_run(finished_run, tmp_path / "src")
+    before = _snapshot(src)
+    res, out = _invoke(["train", "--resume", str(src), "--set", "train.epochs=3", "--out", str(tmp_path / "b"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert _json_line(out)["epochs"] == 3
+    assert _snapshot(src) == before
+    assert list(read_results(tmp_path / "b" / "results.h5")["epochs"]["epoch"]) == [1.0, 2.0, 3.0]
+
+
+def test_interrupt_before_training_says_nothing_was_written(tmp_path, monkeypatch):
+    import analog_ep.train.loop as loop
+
+    def stop(*a, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "make_trainer", stop)
+    res = runner.invoke(app, ["train", *SMALL_CLI, "--out", str(tmp_path / "r")])
+    assert res.exit_code == 130
+    assert res.stderr.strip() == "interrupted before training started; nothing was written"
+    assert not (tmp_path / "r").exists()
