@@ -282,6 +282,68 @@ def bench(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
     _guard(run)
 
 
+@app.command()
+def runs(folders: list[Path] = typer.Argument(..., help="Folders to search (recursively) for run folders."),
+         csv_out: Optional[Path] = typer.Option(None, "--csv", help="Also write the table as CSV to this file."),
+         json_out: bool = JsonOpt) -> None:
+    """Tabulate every run folder (a folder holding results.h5) under DIR...: the config keys that
+    differ between them, device, status, epochs, accuracies, pulses and seconds."""
+
+    def run() -> None:
+        from .study.runs import format_table, runs_table, write_csv
+
+        table = runs_table(folders)
+        for path, err in table["errors"].items():
+            typer.echo(f"warning: {path}: unreadable ({err})", err=True)
+        if csv_out is not None:
+            write_csv(table, csv_out)
+        if json_out:
+            typer.echo(json.dumps({"runs": table["runs"], "keys": table["keys"], "errors": table["errors"]}))
+            return
+        for line in format_table(table):
+            typer.echo(line)
+        if csv_out is not None:
+            typer.echo(f"wrote {csv_out}")
+
+    _guard(run)
+
+
+@app.command()
+def drift(run_dir: Path = typer.Argument(..., metavar="RUN", help="Folder of a trained analog run."),
+          times: str = typer.Option("1,60,3600,86400,2592000,31536000", "--times",
+                                    help="Comma-separated seconds after programming."),
+          draws: int = typer.Option(5, "--draws", help="Independent draws of the devices' drift exponents."),
+          compensation: str = typer.Option("both", "--compensation",
+                                           help="none, global (aihwkit's global drift compensation) or both."),
+          json_out: bool = JsonOpt) -> None:
+    """Test accuracy of a trained analog run read t seconds after programming (conductance drift),
+    mean and std over draws of the drift exponents; written to RUN/drift.json too."""
+
+    def run() -> None:
+        from .study.drift import drift_study, parse_times
+
+        if draws < 1:
+            raise ConfigError(f"--draws: must be >= 1, got {draws}")
+        if compensation not in ("none", "global", "both"):
+            raise ConfigError(f"--compensation: expected one of none, global, both; got {compensation!r}")
+        r = drift_study(run_dir, parse_times(times), draws, compensation)
+        if r["saved"] is None:
+            typer.echo(f"warning: could not write {Path(run_dir) / 'drift.json'}", err=True)
+        if json_out:
+            typer.echo(json.dumps(r))
+            return
+        typer.echo(f"{r['run']}: {r['device']} (nu {r['drift_nu']:g} +- {r['drift_nu_std']:g}, t0 {r['t0_s']:g} s), "
+                   f"{r['epochs']} epochs, test accuracy {r['test_accuracy']}; {r['draws']} draws of the exponents")
+        typer.echo(f"{'t (s)':>12s} {'compensation':>12s} {'accuracy':>9s} {'std':>7s} {'sum|W|':>10s} {'gain':>7s}")
+        for row in r["rows"]:
+            typer.echo(f"{row['t_s']:12g} {row['compensation']:>12s} {row['accuracy_mean']:9.4f} "
+                       f"{row['accuracy_std']:7.4f} {row['weight_abs_sum']:10.4g} {row['gain_mean']:7.3f}")
+        if r["saved"]:
+            typer.echo(f"wrote {r['saved']}")
+
+    _guard(run)
+
+
 devices_app = typer.Typer(help="Device cards: list, show, pulse response, plot.", no_args_is_help=True)
 app.add_typer(devices_app, name="devices")
 

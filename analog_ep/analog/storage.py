@@ -33,6 +33,7 @@ weight scaling).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import torch
 from torch import nn
@@ -263,14 +264,24 @@ class AnalogStorage(nn.Module):
         self._sync()
 
     # ------------------------------------------------------------------ drift
-    @contextlib.contextmanager
-    def drifted(self, t_s: float):
-        """Temporarily read the weights ``t_s`` seconds after programming (each conductance of
-        the pair drifts with its own exponent, :func:`.devices.drift`); the device state is
-        untouched."""
+    def drifted_weight(self, t_s: float, nu: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """The effective weight read ``t_s`` seconds after programming (each conductance of the
+        pair drifts with its own exponent, :func:`.devices.drift`). ``nu = (nu_plus, nu_minus)``
+        replaces the devices' own exponents (a drift study's fresh draw); nothing is changed."""
         w = self.w_dev if self.write_offset is None else self.w_dev + self.write_offset
+        state = self.state
+        if nu is not None:
+            state = dataclasses.replace(state, nu_plus=nu[0].to(w), nu_minus=nu[1].to(w))
         with torch.no_grad():
-            self.weight.copy_(self.w_scale * drift(w, t_s, self.state, self.params))
+            return self.w_scale * drift(w, t_s, state, self.params)
+
+    @contextlib.contextmanager
+    def drifted(self, t_s: float, nu: tuple[torch.Tensor, torch.Tensor] | None = None, gain: float = 1.0):
+        """Temporarily read the weights ``t_s`` seconds after programming (:meth:`drifted_weight`),
+        multiplied by ``gain`` (a drift compensation's scalar); the device state is untouched."""
+        with torch.no_grad():
+            w = self.drifted_weight(t_s, nu)
+            self.weight.copy_(w if gain == 1.0 else w * gain)
             self._w_cache = None
         try:
             yield

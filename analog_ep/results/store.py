@@ -58,7 +58,11 @@ def _str(v):
 
 
 def read_results(path: str | Path) -> dict:
-    """Return ``{"config_yaml", "status", "provenance": {...}, "epochs": {metric: array}}``."""
+    """Return ``{"config_yaml", "status", "provenance": {...}, "epochs": {metric: array},
+    "extra": {...}, "device": name or None}``, the same keys for digital and analog runs:
+    ``extra`` holds the analog run's card record (``device_name``, ``device_card_yaml``,
+    ``periphery_yaml`` ...; ``{}`` for a digital run) and ``device`` the card's name (None for a
+    digital run)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: results file not found")
@@ -71,8 +75,9 @@ def read_results(path: str | Path) -> dict:
                                for k, v in f["provenance"].attrs.items()},
                 "epochs": {k: f["epochs"][k][()] for k in f["epochs"]},
             }
-            if "extra" in f:
-                out["extra"] = dict(f["extra"].attrs.items())
+            out["extra"] = ({k: _str(v.item() if hasattr(v, "item") else v) for k, v in f["extra"].attrs.items()}
+                            if "extra" in f else {})
+            out["device"] = out["extra"].get("device_name") or None
             return out
-    except (OSError, KeyError) as e:
+    except (OSError, KeyError, ValueError, TypeError, AttributeError) as e:
         raise CheckpointError(f"{path}: unreadable results file ({e})") from e
