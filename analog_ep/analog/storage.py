@@ -273,7 +273,10 @@ class AnalogStorage(nn.Module):
         if nu is not None:
             state = dataclasses.replace(state, nu_plus=nu[0].to(w), nu_minus=nu[1].to(w))
         with torch.no_grad():
-            return self.w_scale * drift(w, t_s, state, self.params)
+            # map onto conductances with the largest device bound as full scale, so devices whose
+            # own bounds exceed the nominal ones are not clipped (one host read, at evaluation)
+            full = float(torch.maximum(state.w_max.abs().max(), state.w_min.abs().max()))
+            return self.w_scale * drift(w, t_s, state, self.params, w_scale=full)
 
     @contextlib.contextmanager
     def drifted(self, t_s: float, nu: tuple[torch.Tensor, torch.Tensor] | None = None, gain: float = 1.0):

@@ -192,3 +192,13 @@ def test_bitstream_vectors_of_an_ep_step_are_exactly_its_update(estimator):
             continue
         d, xv = _update_vectors(syn, terms, lr=0.5, factor=None)
         torch.testing.assert_close((d.t() @ xv).reshape(grad.shape), -0.5 * grad)
+
+
+def test_drift_at_t0_reads_the_stored_weights_even_beyond_the_nominal_bounds():
+    card = load_device("pcm")  # 10% device-to-device bound spread: some devices hold |w| > 1
+    g = torch.Generator().manual_seed(7)
+    s = _store(torch.randn(30, 40, generator=g) * 2.0, card.params, weight_range=1.0)
+    assert (s.w_dev.abs() > 1.0).any()
+    torch.testing.assert_close(s.drifted_weight(card.params.t0_s), s.weight.detach())
+    later = s.drifted_weight(1e6)
+    assert later.abs().sum() < s.weight.abs().sum()
