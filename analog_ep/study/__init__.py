@@ -1,0 +1,1 @@
+"""Studies: many ordinary runs plus a table (sweeps, comparisons, run tables, drift)."""
