@@ -344,6 +344,38 @@ def drift(run_dir: Path = typer.Argument(..., metavar="RUN", help="Folder of a t
     _guard(run)
 
 
+@app.command()
+def sweep(spec: Path = typer.Argument(..., help="Sweep spec YAML: base, grid, zip, random, seeds (see configs/sweeps/)."),
+          out: Optional[Path] = typer.Option(None, "--out", "-o", help="Sweep folder (default sweeps/<spec stem>)."),
+          workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Points run at once: local worker "
+                                                "processes (default 1), Dask local-cluster workers, SLURM array "
+                                                "parallelism (default unlimited)."),
+          executor: str = typer.Option("local", "--executor", help="local (process pool), dask or slurm (submitit)."),
+          scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. "
+                                                  "tcp://host:8786 (default: a local Dask cluster)."),
+          slurm_local: bool = typer.Option(False, "--slurm-local", hidden=True,
+                                           help="--executor slurm through submitit.LocalExecutor (tests)."),
+          json_out: bool = JsonOpt) -> None:
+    """Run every point of a sweep spec as its own run folder (resumable) and write DIR/sweep.csv and sweep.h5."""
+
+    def run() -> None:
+        from .study.sweep import run_sweep
+
+        summary = run_sweep(spec, out, workers=workers, executor=executor, scheduler=scheduler,
+                            slurm_local=slurm_local, log=None if json_out else typer.echo)
+        if json_out:
+            typer.echo(json.dumps(summary))
+        else:
+            failed = (f"; {summary['failed']} failed (see the status and error columns)"
+                      if summary["failed"] else "")
+            typer.echo(f"done: {summary['points']} points, ran {summary['ran']}, skipped {summary['skipped']}"
+                       f"{failed}; table {summary['table']}")
+        if summary["failed"]:
+            raise typer.Exit(1)
+
+    _guard(run)
+
+
 devices_app = typer.Typer(help="Device cards: list, show, pulse response, plot.", no_args_is_help=True)
 app.add_typer(devices_app, name="devices")
 

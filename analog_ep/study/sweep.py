@@ -1,0 +1,780 @@
+"""Sweeps: a base config and axes (grid, zip, random, seeds) expanded into points, each point an
+ordinary run folder with a deterministic name, one table (CSV and HDF5) with a row per point.
+
+A spec (YAML)::
+
+    base:                      # what every point shares (each entry optional)
+      config: configs/hopfield_mlp_fmnist.yaml   # relative to the current directory, as --config
+      device: memristor                          # = analog.device (a card name or a YAML path)
+      set: {train.epochs: 3}                     # dotted keys, as --set (any key, device.* too)
+    grid:                      # cartesian product over any dotted key
+      analog.w_noise_std: [0.0, 0.02, 0.05]
+      analog.out_bits: [4, 6, 8]
+    zip:                       # keys varied together (lists of equal length)
+      train.lr: [0.01, 0.02]
+      ep.beta: [0.2, 0.5]
+    random:                    # n points drawn from ranges with random.Random(seed)
+      n: 4
+      seed: 0
+      keys:
+        analog.w_noise_std: {low: 0.001, high: 0.1, log: true}
+        analog.out_bits: {low: 4, high: 8, int: true}
+    seeds: [0, 1]              # the run seed; absent: the base config's seed
+    slurm: {timeout_min: 240, slurm_partition: gpu}   # submitit parameters (--executor slurm)
+
+The points are grid product x zip rows x random draws x seeds (an absent axis contributes one
+empty assignment), in that nesting order (seeds innermost). Each point's config is the base
+config file, then ``analog.device``, then ``base.set``, then the point's values and seed, loaded
+with :func:`~analog_ep.config.load_config` and, with a device card, the card resolved with its
+``device.*`` overrides: every point is validated before anything runs.
+
+A point's folder name is its swept values (``key=value`` parts joined by commas, the last
+component of each dotted key unless two swept keys share it, sanitized), its seed and an
+8-hex hash of its whole resolved config: deterministic, unique, and a changed base config gives
+new folders instead of mixing runs. Points run in worker processes through an Executor-like
+``submit``/``result`` interface (local process pool, Dask, submitit); the run folders and the
+table are the only shared state, and the table is built by the parent alone from the folders
+(plus the one-line error of a failed point), so every executor gives the same table.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import csv
+import hashlib
+import importlib.util
+import itertools
+import json
+import math
+import multiprocessing
+import os
+import random as _random
+import re
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import yaml
+
+from ..config import apply_overrides, dump_yaml, load_config, to_dict
+from ..errors import AnalogEPError, ConfigError, DivergenceError
+
+SPEC_KEYS = ("base", "grid", "zip", "random", "seeds", "slurm")
+BASE_KEYS = ("config", "device", "set")
+RANDOM_KEYS = ("n", "seed", "keys")
+RANGE_KEYS = ("low", "high", "log", "int")
+METRICS = ("test_accuracy", "best_test_accuracy", "train_accuracy", "train_loss", "pulses", "seconds")
+"""Numeric columns of the table, read from each point's ``results.h5``."""
+EXECUTORS = ("local", "dask", "slurm")
+SUBMITIT_LOCAL_ENV = "ANALOG_EP_SUBMITIT_LOCAL"
+"""``ANALOG_EP_SUBMITIT_LOCAL=1`` makes ``--executor slurm`` use ``submitit.LocalExecutor``
+(local processes, for tests and for trying a spec without a cluster)."""
+TORCH_DEFAULT_SEED = 67280421310721
+"""The seed torch's global generator has in a fresh process: a point that starts from scratch
+starts from it, so it equals the same config trained alone by ``analog-ep train``, whatever
+points its worker ran before."""
+NAME_MAX = 96
+"""Longest readable (``key=value``) part of a folder name before the seed and the hash."""
+
+
+# ------------------------------------------------------------------------------------ the spec
+@dataclass(frozen=True)
+class RandomRange:
+    low: float
+    high: float
+    log: bool = False
+    int: bool = False
+
+    def draw(self, u: float) -> float | int:
+        """The value at uniform draw ``u`` in [0, 1): uniform or log-uniform in [low, high];
+        ``int``: an integer in [low, high] (log-uniform values rounded)."""
+        if self.log:
+            v = math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low)))
+            return min(int(self.high), max(int(self.low), round(v))) if self.int else v
+        if self.int:
+            lo, hi = int(self.low), int(self.high)
+            return min(hi, lo + int(u * (hi - lo + 1)))
+        return self.low + u * (self.high - self.low)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A parsed, structurally checked sweep spec (keys and values are checked by
+    :func:`build_points`)."""
+    path: Path
+    config: str | None
+    device: str | None
+    set: dict
+    grid: dict
+    zip: dict
+    random_n: int
+    random_seed: int
+    random_keys: dict
+    seeds: list | None
+    slurm: dict
+    text: str = ""
+
+    @property
+    def keys(self) -> list[str]:
+        """The swept keys in spec order (one table column each, before ``seed``)."""
+        return [*self.grid, *self.zip, *(self.random_keys if self.random_n else {})]
+
+
+@dataclass(frozen=True)
+class Point:
+    name: str
+    params: dict
+    """Swept key -> value."""
+    seed: int
+    config: dict
+    """The resolved config as plain YAML data (``load_config(None, [], base=config)`` rebuilds it)."""
+
+
+def _yaml_value(value: Any) -> str:
+    """``value`` as the YAML text that ``--set key=TEXT`` parses back to exactly ``value``."""
+    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30)
+    if text.endswith("\n...\n"):
+        text = text[:-5]
+    return text.strip()
+
+
+def _number(value: Any, where: str, key: str) -> float:
+    if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{where}{key}: expected a finite number, got {value!r}")
+    return value
+
+
+def _mapping(value: Any, where: str, key: str, example: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}{key}: expected a mapping such as {example}, got {value!r}")
+    for k in value:
+        if not isinstance(k, str):
+            raise ConfigError(f"{where}{key}: keys must be dotted names such as analog.out_bits, got {k!r}")
+    return value
+
+
+def _unknown(data: dict, valid: tuple, where: str, prefix: str) -> None:
+    for k in data:
+        if k not in valid:
+            raise ConfigError(f"{where}{prefix}{k}: unknown key; valid keys: "
+                              f"{', '.join(prefix + v for v in valid)}")
+
+
+def _check_key(key: str, value: Any, where: str, section: str) -> None:
+    """A swept or base key exists in the config schema (values are checked per point)."""
+    if key == "seed" and section != "base.set":
+        raise ConfigError(f"{where}{section}.seed: sweep seeds with the top-level seeds: [0, 1, ...] list")
+    try:
+        apply_overrides({}, [f"{key}={_yaml_value(value)}"])
+    except ConfigError as e:
+        msg = str(e)
+        msg = msg[len("--set "):] if msg.startswith("--set ") else msg
+        raise ConfigError(f"{where}{section}.{msg}") from None
+
+
+def load_spec(path: str | Path) -> Spec:
+    """Read and check a sweep spec's structure; every error is one line naming the file and key."""
+    path = Path(path)
+    where = f"{path}: "
+    if not path.is_file():
+        raise ConfigError(f"{path}: sweep spec not found; pass an existing YAML file (see configs/sweeps/)")
+    try:
+        text = path.read_text()
+        data = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read sweep spec ({e.__class__.__name__}: {e})") from e
+    except yaml.YAMLError as e:
+        line = getattr(getattr(e, "problem_mark", None), "line", None)
+        raise ConfigError(f"{path}: invalid YAML{f' at line {line + 1}' if line is not None else ''}; "
+                          "fix the syntax") from e
+    data = _mapping(data, where, "top level", "{base: ..., grid: ...}") if data is not None else {}
+    _unknown(data, SPEC_KEYS, where, "")
+
+    base = _mapping(data.get("base"), where, "base", "{config: FILE, device: memristor, set: {train.epochs: 3}}")
+    _unknown(base, BASE_KEYS, where, "base.")
+    config = base.get("config")
+    if config is not None:
+        if not isinstance(config, str):
+            raise ConfigError(f"{where}base.config: expected a path to an experiment YAML, got {config!r}")
+        if not Path(config).is_file():
+            raise ConfigError(f"{where}base.config: {config} not found (paths in a spec are relative to the "
+                              f"current directory, as --config)")
+    device = base.get("device")
+    if device is not None and not isinstance(device, str):
+        raise ConfigError(f"{where}base.device: expected a device card name or YAML path, got {device!r}")
+    sets = _mapping(base.get("set"), where, "base.set", "{train.epochs: 3}")
+    for k, v in sets.items():
+        _check_key(k, v, where, "base.set")
+
+    grid = _mapping(data.get("grid"), where, "grid", "{analog.out_bits: [4, 6, 8]}")
+    zipped = _mapping(data.get("zip"), where, "zip", "{train.lr: [0.01, 0.02], ep.beta: [0.2, 0.5]}")
+    for section, axis in (("grid", grid), ("zip", zipped)):
+        for k, values in axis.items():
+            if not isinstance(values, list) or not values:
+                raise ConfigError(f"{where}{section}.{k}: expected a non-empty list of values, got {values!r}")
+            for v in values:
+                _check_key(k, v, where, section)
+    if zipped:
+        lengths = {k: len(v) for k, v in zipped.items()}
+        first = next(iter(lengths))
+        for k, n in lengths.items():
+            if n != lengths[first]:
+                raise ConfigError(f"{where}zip.{k}: has {n} values but zip.{first} has {lengths[first]}; "
+                                  "keys varied together need lists of equal length")
+
+    rnd = _mapping(data.get("random"), where, "random", "{n: 4, seed: 0, keys: {KEY: {low: 0.001, high: 0.1}}}")
+    _unknown(rnd, RANDOM_KEYS, where, "random.")
+    n = rnd.get("n", 0)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ConfigError(f"{where}random.n: expected a number of points >= 0, got {n!r}")
+    rseed = rnd.get("seed", 0)
+    if isinstance(rseed, bool) or not isinstance(rseed, int):
+        raise ConfigError(f"{where}random.seed: expected an integer, got {rseed!r}")
+    ranges = {}
+    for k, r in _mapping(rnd.get("keys"), where, "random.keys", "{analog.w_noise_std: {low: 0.001, high: 0.1}}").items():
+        key = f"random.keys.{k}"
+        r = _mapping(r, where, key, "{low: 0.001, high: 0.1, log: true}")
+        _unknown(r, RANGE_KEYS, where, key + ".")
+        for need in ("low", "high"):
+            if need not in r:
+                raise ConfigError(f"{where}{key}: needs low and high, e.g. {{low: 0.001, high: 0.1}}")
+        low, high = _number(r["low"], where, key + ".low"), _number(r["high"], where, key + ".high")
+        flags = {}
+        for flag in ("log", "int"):
+            flags[flag] = r.get(flag, False)
+            if not isinstance(flags[flag], bool):
+                raise ConfigError(f"{where}{key}.{flag}: expected true or false, got {flags[flag]!r}")
+        if low > high:
+            raise ConfigError(f"{where}{key}: low {low!r} > high {high!r}; swap them")
+        if flags["log"] and low <= 0:
+            raise ConfigError(f"{where}{key}.low: a log range needs low > 0, got {low!r}")
+        if flags["int"] and (low != int(low) or high != int(high)):
+            raise ConfigError(f"{where}{key}: an int range needs integer low and high, got {low!r}, {high!r}")
+        rng = RandomRange(float(low), float(high), flags["log"], flags["int"])
+        _check_key(k, rng.draw(0.0), where, "random.keys")
+        ranges[k] = rng
+    if n > 0 and not ranges:
+        raise ConfigError(f"{where}random.keys: random.n is {n} but no keys to draw; add e.g. "
+                          "keys: {analog.w_noise_std: {low: 0.001, high: 0.1}}")
+
+    axes = [("grid", grid), ("zip", zipped), ("random.keys", ranges if n else {})]
+    for (sa, a), (sb, b) in itertools.combinations(axes, 2):
+        for k in a:
+            if k in b:
+                raise ConfigError(f"{where}{sb}.{k}: also swept in {sa}; sweep each key in one place")
+
+    seeds = data.get("seeds")
+    if seeds is not None:
+        if not isinstance(seeds, list) or not seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds):
+            raise ConfigError(f"{where}seeds: expected a non-empty list of integers such as [0, 1], got {seeds!r}")
+        if len(set(seeds)) != len(seeds):
+            raise ConfigError(f"{where}seeds: repeated seed in {seeds!r}")
+    slurm = _mapping(data.get("slurm"), where, "slurm", "{timeout_min: 240, slurm_partition: gpu}")
+    return Spec(path, config, device, dict(sets), dict(grid), dict(zipped), n, rseed, ranges, seeds,
+                dict(slurm), text)
+
+
+def expand(spec: Spec) -> list[tuple[dict, int | None]]:
+    """The points' swept values and seeds (no configs loaded): grid product x zip rows x random
+    draws x seeds; a seed of None means the base config's."""
+    grid_rows = [dict(zip(spec.grid, combo)) for combo in itertools.product(*spec.grid.values())]
+    zip_rows = [dict(zip(spec.zip, vals)) for vals in zip(*spec.zip.values())] if spec.zip else [{}]
+    rnd = _random.Random(spec.random_seed)
+    random_rows = [{k: r.draw(rnd.random()) for k, r in spec.random_keys.items()}
+                   for _ in range(spec.random_n)] or [{}]
+    seeds = spec.seeds or [None]
+    return [({**g, **z, **r}, s) for g, z, r, s in itertools.product(grid_rows, zip_rows, random_rows, seeds)]
+
+
+def _labels(keys: list[str]) -> dict[str, str]:
+    """Short names for folder names: the last dotted component, the whole key where two share it."""
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last)}
+
+
+def _name_value(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return Path(v).stem if ("/" in v or v.endswith(".yaml")) else v
+    if isinstance(v, (list, tuple)):
+        return "-".join(_name_value(x) for x in v)
+    if isinstance(v, dict):
+        return "-".join(f"{k}{_name_value(x)}" for k, x in v.items())
+    return str(v)
+
+
+def config_hash(config: dict) -> str:
+    """8 hex digits of the SHA-1 of the resolved config (as canonical JSON)."""
+    return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
+
+def point_name(params: dict, seed: int, config: dict, labels: dict[str, str] | None = None) -> str:
+    """``w_noise_std=0.02,out_bits=4,seed=0,3fa9c1d2``: the swept values (sanitized, at most
+    :data:`NAME_MAX` characters), the seed and the hash of the whole resolved config."""
+    labels = labels or _labels(list(params))
+    readable = ",".join(f"{labels[k]}={_name_value(v)}" for k, v in params.items())
+    readable = re.sub(r"[^A-Za-z0-9._+=,-]", "_", readable)[:NAME_MAX].rstrip(",")
+    return f"{readable + ',' if readable else ''}seed={seed},{config_hash(config)}"
+
+
+def build_points(spec: Spec) -> list[Point]:
+    """Every point with its resolved config, validated (keys, values, the device card with its
+    ``device.*`` overrides); the first error is one line naming the spec, the key and the point."""
+    where = f"{spec.path}: "
+    base = ([f"analog.device={_yaml_value(spec.device)}"] if spec.device is not None else []) + \
+        [f"{k}={_yaml_value(v)}" for k, v in spec.set.items()]
+    labels = _labels(spec.keys)
+    checked: dict[str, None] = {}
+    points: list[Point] = []
+    seen: dict[str, str] = {}
+    for params, seed in expand(spec):
+        over = base + [f"{k}={_yaml_value(v)}" for k, v in params.items()] + \
+            ([f"seed={seed}"] if seed is not None else [])
+        label = ", ".join([f"{k}={_yaml_value(v)}" for k, v in params.items()] +
+                          ([f"seed={seed}"] if seed is not None else [])) or "the base config"
+        try:
+            cfg = load_config(spec.config, over)
+            if cfg.analog.device is not None:
+                key = json.dumps([to_dict(cfg)["analog"], cfg.device], sort_keys=True, default=str)
+                if key not in checked:
+                    from ..train.build import resolve_device
+
+                    resolve_device(cfg)
+                    checked[key] = None
+        except ConfigError as e:
+            raise ConfigError(f"{where}{e} (point {label})") from None
+        config = yaml.safe_load(dump_yaml(cfg))
+        name = point_name(params, cfg.seed, config, labels)
+        if name in seen:
+            raise ConfigError(f"{where}the points {seen[name]} and {label} have the same config; "
+                              "remove the repeated value")
+        seen[name] = label
+        points.append(Point(name, dict(params), cfg.seed, config))
+    return points
+
+
+# ------------------------------------------------------------------------------- run folders
+def folder_status(folder: str | Path) -> str:
+    """The status in ``folder/results.h5`` (finished, running, interrupted, diverged), ``missing``
+    without one, ``corrupt`` when unreadable."""
+    from ..results import read_results
+
+    path = Path(folder) / "results.h5"
+    if not path.is_file():
+        return "missing"
+    try:
+        return read_results(path)["status"] or "corrupt"
+    except AnalogEPError:
+        return "corrupt"
+
+
+def _one_line(e: BaseException) -> str:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return msg if isinstance(e, AnalogEPError) else f"{type(e).__name__}: {msg}".rstrip(": ")
+
+
+def _clear(folder: Path) -> None:
+    """Remove a point's stale run files (only these: nothing else in the folder is touched)."""
+    for name in ("results.h5", "checkpoint.pt", "results.h5.tmp", "checkpoint.pt.tmp"):
+        (folder / name).unlink(missing_ok=True)
+
+
+def run_point(task: dict) -> dict:
+    """Train one point in its folder (runs in a worker). A finished folder is left alone; a
+    running or interrupted one resumes from its checkpoint when that loads; anything else
+    restarts from scratch, overwriting that point's run files only. Returns ``{"name",
+    "status", "error", "resumed"}``; a point's own failure is returned, not raised."""
+    out = {"name": task["name"], "status": "failed", "error": None, "resumed": False}
+    try:
+        import torch
+
+        from ..train.loop import fit, make_trainer, resume_trainer
+
+        if task.get("threads"):
+            torch.set_num_threads(int(task["threads"]))
+        folder = Path(task["folder"])
+        cfg = load_config(None, [], base=task["config"])
+        state = folder_status(folder)
+        if state == "finished":
+            out["status"] = "finished"
+            return out
+        trainer = None
+        if state in ("running", "interrupted", "missing") and (folder / "checkpoint.pt").is_file():
+            try:
+                trainer = resume_trainer(folder, cfg)
+                out["resumed"] = True
+            except AnalogEPError:
+                trainer = None
+        if trainer is None:
+            _clear(folder)
+            torch.manual_seed(TORCH_DEFAULT_SEED)
+            trainer = make_trainer(cfg, folder)
+        fit(trainer, progress=False)
+        out["status"] = "finished"
+    except DivergenceError as e:
+        out.update(status="diverged", error=_one_line(e))
+    except Exception as e:  # noqa: BLE001 - a point's failure is recorded, the sweep goes on
+        out.update(status="failed", error=_one_line(e))
+    return out
+
+
+class _SubmititPoint:
+    """:func:`run_point` as a submitit job that SLURM may requeue on timeout or preemption
+    (submitit calls ``checkpoint``): the point then resumes from its last epoch checkpoint."""
+
+    def __call__(self, task: dict) -> dict:
+        return run_point(task)
+
+    def checkpoint(self, task: dict):
+        from submitit.helpers import DelayedSubmission
+
+        return DelayedSubmission(self, task)
+
+
+_STOP = None
+"""Local pool worker: the sweep's stop event (set when the sweep is interrupted)."""
+
+
+def _init_worker(threads: int, stop) -> None:
+    """Local pool worker: torch threads for its share of the cores, the package imported once;
+    SIGINT ignored while idle (:func:`_run_point_local` takes it while a point trains)."""
+    global _STOP
+    import torch
+
+    from ..train import loop  # noqa: F401
+
+    torch.set_num_threads(threads)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _STOP = stop
+
+
+def _run_point_local(task: dict) -> dict:
+    """:func:`run_point` in a local pool worker: SIGINT (Ctrl-C, or the parent stopping the
+    sweep) interrupts a training point, which records ``interrupted`` and keeps its checkpoint;
+    a point picked up after the sweep was stopped does not start."""
+    if _STOP is not None and _STOP.is_set():
+        return {"name": task["name"], "status": "interrupted", "error": "interrupted", "resumed": False}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return run_point(task)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _mp_context():
+    """forkserver (POSIX) with the training code preloaded in the server, so every worker starts
+    as a fork with torch imported (and later sweeps of the same process reuse the server); spawn
+    elsewhere. Never plain fork: the parent may hold torch threads."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([__name__.rsplit(".", 2)[0] + ".train.loop"])
+        return ctx
+    return multiprocessing.get_context("spawn")  # pragma: no cover - Windows
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+# ------------------------------------------------------------------------------------ tables
+def read_point(folder: str | Path) -> tuple[str, dict]:
+    """A point folder's status and metrics: final and best test accuracy, final train accuracy
+    and loss, pulses (all layers and epochs; 0 digital) and seconds (training plus evaluation,
+    all epochs); NaN where missing."""
+    from ..results import read_results
+
+    nan = float("nan")
+    metrics = {k: nan for k in METRICS}
+    status = folder_status(folder)
+    if status in ("missing", "corrupt"):
+        return status, metrics
+    import numpy as np
+
+    ep = read_results(Path(folder) / "results.h5")["epochs"]
+
+    def last(key: str) -> float:
+        v = ep.get(key, np.array([]))
+        v = v[np.isfinite(v)]
+        return float(v[-1]) if v.size else nan
+
+    metrics["test_accuracy"] = last("test_accuracy")
+    t = ep.get("test_accuracy", np.array([]))
+    metrics["best_test_accuracy"] = float(np.nanmax(t)) if np.isfinite(t).any() else nan
+    metrics["train_accuracy"] = last("train_accuracy")
+    metrics["train_loss"] = last("train_loss")
+    metrics["pulses"] = float(sum(np.nansum(v) for k, v in ep.items() if k.startswith("pulses_layer")))
+    metrics["seconds"] = float(np.nansum(ep.get("seconds", 0.0)) + np.nansum(ep.get("eval_seconds", 0.0)))
+    return status, metrics
+
+
+def table_columns(spec: Spec) -> list[str]:
+    return [*spec.keys, "seed", *METRICS, "status", "error", "folder"]
+
+
+def table_row(spec: Spec, point: Point, folder: Path, error: str | None = None) -> dict:
+    """One row: the point's swept values and seed, its metrics and status from its folder
+    (``failed`` with the worker's one-line ``error`` unless the folder says finished/diverged)."""
+    status, metrics = read_point(folder)
+    if status == "corrupt":
+        status = "missing"
+    if error is not None and status not in ("finished", "diverged"):
+        status = "failed"
+    return {**{k: point.params.get(k) for k in spec.keys}, "seed": point.seed, **metrics, "status": status,
+            "error": error if status != "finished" else None, "folder": str(folder)}
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, (int, str)):
+        return str(v)
+    return _yaml_value(v)
+
+
+def write_table(rows: list[dict], columns: list[str], out: Path) -> Path:
+    """``out/sweep.csv`` and ``out/sweep.h5`` (one dataset per column, in column order; numbers
+    as float64, the seed as int64, anything else as strings), each written to a temporary file
+    and renamed. Returns the CSV path."""
+    import h5py
+    import numpy as np
+
+    csv_path, h5_path = out / "sweep.csv", out / "sweep.h5"
+    tmp = csv_path.with_name(csv_path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(columns)
+        for r in rows:
+            w.writerow([_cell(r.get(c)) if not (c in METRICS and r.get(c) is None) else "nan" for c in columns])
+    os.replace(tmp, csv_path)
+    tmp = h5_path.with_name(h5_path.name + ".tmp")
+    with h5py.File(tmp, "w", track_order=True) as f:
+        f.attrs["columns"] = json.dumps(columns)
+        for c in columns:
+            values = [r.get(c) for r in rows]
+            if c == "seed":
+                f.create_dataset(c, data=np.array(values, dtype=np.int64))
+            elif c in METRICS or (values and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                 for v in values)):
+                f.create_dataset(c, data=np.array([np.nan if v is None else v for v in values], dtype=np.float64))
+            else:
+                f.create_dataset(c, data=[_cell(v) for v in values], dtype=h5py.string_dtype())
+    os.replace(tmp, h5_path)
+    return csv_path
+
+
+def read_table(path: str | Path) -> list[dict]:
+    """The rows of a ``sweep.csv`` as dicts of strings."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# --------------------------------------------------------------------------------- executors
+def _check_executor(executor: str, workers: int | None, scheduler: str | None) -> None:
+    if executor not in EXECUTORS:
+        raise ConfigError(f"--executor: expected one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers: must be >= 1, got {workers}")
+    if scheduler is not None and executor != "dask":
+        raise ConfigError("--scheduler: is the Dask scheduler address; add --executor dask")
+    if executor == "dask" and importlib.util.find_spec("distributed") is None:
+        raise ConfigError("--executor dask: Dask's distributed scheduler is not installed; "
+                          "pip install 'analog-ep[dask]'")
+    if executor == "slurm" and importlib.util.find_spec("submitit") is None:
+        raise ConfigError("--executor slurm: submitit is not installed; pip install 'analog-ep[slurm]'")
+
+
+def _outcome(get: Callable[[], dict], task: dict) -> dict:
+    try:
+        return get()
+    except KeyboardInterrupt:
+        return {"name": task["name"], "status": "interrupted", "error": "interrupted", "resumed": False}
+    except Exception as e:  # noqa: BLE001 - a lost worker or job fails its point only
+        return {"name": task["name"], "status": "failed", "error": _one_line(e), "resumed": False}
+
+
+def _run_local(tasks: list[dict], workers: int) -> Iterator[tuple[dict, dict]]:
+    n = min(workers, len(tasks))
+    ctx = _mp_context()
+    stop = ctx.Event()
+    pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
+                                  initargs=(max(1, _cores() // n), stop))
+    interrupted = True
+    try:
+        futures = {pool.submit(_run_point_local, t): t for t in tasks}
+        for f in cf.as_completed(futures):
+            yield futures[f], _outcome(f.result, futures[f])
+        interrupted = False
+    finally:
+        if interrupted:  # stop the training points now (they record interrupted, keep their checkpoints)
+            stop.set()
+            for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                try:
+                    os.kill(proc.pid, signal.SIGINT)
+                except (OSError, AttributeError):  # pragma: no cover - already gone
+                    pass
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _run_dask(tasks: list[dict], workers: int | None, scheduler: str | None) -> Iterator[tuple[dict, dict]]:
+    import distributed
+
+    if scheduler is not None:
+        try:
+            client = distributed.Client(scheduler, timeout="30s")
+        except (OSError, TimeoutError, ValueError) as e:
+            raise ConfigError(f"--scheduler {scheduler}: cannot connect to the Dask scheduler ({_one_line(e)}); "
+                              "start one (dask scheduler, dask worker ADDRESS) or leave out --scheduler "
+                              "for a local cluster") from None
+    else:  # a local cluster of --workers processes, one thread each (torch threads: a core share)
+        n = workers or 1
+        client = distributed.Client(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        tasks = [{**t, "threads": max(1, _cores() // n)} for t in tasks]
+    try:
+        ex = client.get_executor(pure=False)
+        futures = {ex.submit(run_point, t): t for t in tasks}
+        for f in cf.as_completed(futures):
+            yield futures[f], _outcome(f.result, futures[f])
+    finally:
+        client.close()
+
+
+def _run_slurm(tasks: list[dict], workers: int | None, folder: Path, params: dict, local: bool,
+               where: str) -> Iterator[tuple[dict, dict]]:
+    import submitit
+
+    if local:
+        ex = submitit.LocalExecutor(folder=folder)
+        params = {k: v for k, v in params.items() if k == "timeout_min"}
+        params.setdefault("timeout_min", 240)
+    else:
+        try:
+            ex = submitit.AutoExecutor(folder=folder)
+        except RuntimeError:
+            raise ConfigError(f"--executor slurm: no SLURM cluster found here (no srun); run the sweep on a "
+                              f"login node, use --executor local or dask, or set {SUBMITIT_LOCAL_ENV}=1 to run "
+                              "the jobs as local processes") from None
+        params = {"timeout_min": 240, "name": "analog-ep-sweep",
+                  **({"slurm_array_parallelism": workers} if workers else {}), **params}
+    try:
+        ex.update_parameters(**params)
+    except (ValueError, TypeError, AssertionError, NameError) as e:
+        raise ConfigError(f"{where}slurm: {_one_line(e)}") from None
+    jobs = list(zip(ex.map_array(_SubmititPoint(), tasks), tasks))
+    try:
+        while jobs:
+            done = [(j, t) for j, t in jobs if j.done()]
+            for j, t in done:
+                jobs.remove((j, t))
+                yield t, _outcome(j.result, t)
+            if not done:
+                time.sleep(0.5)
+    finally:
+        for j, _ in jobs:  # interrupted: never leave a job writing a folder that a rerun may start again
+            try:
+                j.cancel(check=False)
+            except Exception:  # noqa: BLE001
+                pass
+
+
+# ------------------------------------------------------------------------------------- sweep
+@contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (kill, scancel, a batch system's time limit) stops the sweep like Ctrl-C: running
+    points record interrupted and keep their checkpoints, the table is written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def run_sweep(spec_path: str | Path, out: str | Path | None = None, workers: int | None = None,
+              executor: str = "local", scheduler: str | None = None, slurm_local: bool = False,
+              log: Callable[[str], None] | None = None) -> dict:
+    """Run every point of a spec that has no finished ``results.h5`` and write the table.
+
+    Returns ``{"points", "ran", "skipped", "failed", "table"}``: ``skipped`` points were finished
+    already; ``failed`` counts the points not finished at the end (failed or diverged).
+    ``log`` gets one line per finished point."""
+    _check_executor(executor, workers, scheduler)
+    spec = load_spec(spec_path)
+    points = build_points(spec)
+    out = Path(out) if out is not None else Path("sweeps") / spec.path.stem
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "spec.yaml.tmp"
+    tmp.write_text(spec.text)
+    os.replace(tmp, out / "spec.yaml")
+    columns = table_columns(spec)
+    folders = {p.name: out / p.name for p in points}
+    rows = {p.name: table_row(spec, p, folders[p.name]) for p in points}
+    todo = [p for p in points if rows[p.name]["status"] != "finished"]
+    table = write_table(list(rows.values()), columns, out)
+    say = log or (lambda s: None)
+    local = slurm_local or os.environ.get(SUBMITIT_LOCAL_ENV, "") not in ("", "0")
+    how = {"local": f"local pool x{min(workers or 1, max(1, len(todo)))}",
+           "dask": f"dask ({scheduler or f'local cluster x{workers or 1}'})",
+           "slurm": "submitit local processes" if local else "slurm (submitit)"}[executor]
+    say(f"sweep {spec.path}: {len(points)} points, {len(points) - len(todo)} finished already, "
+        f"running {len(todo)} on {how} -> {out}")
+    by_name = {p.name: p for p in points}
+    if todo:
+        tasks = [{"name": p.name, "folder": str(folders[p.name]), "config": p.config} for p in todo]
+        if executor == "local":
+            results = _run_local(tasks, workers or 1)
+        elif executor == "dask":
+            results = _run_dask(tasks, workers, scheduler)
+        else:
+            results = _run_slurm(tasks, workers, out / "slurm", spec.slurm, local, f"{spec.path}: ")
+        with _sigterm_as_interrupt():
+            try:
+                for k, (task, res) in enumerate(results, 1):
+                    p = by_name[task["name"]]
+                    error = None if res.get("status") == "finished" else (res.get("error") or res.get("status"))
+                    rows[p.name] = row = table_row(spec, p, folders[p.name], error)
+                    write_table(list(rows.values()), columns, out)
+                    if row["status"] == "finished":
+                        say(f"[{k}/{len(todo)}] {p.name}: test acc {row['test_accuracy']:.4f} "
+                            f"({row['seconds']:.1f} s){' (resumed)' if res.get('resumed') else ''}")
+                    else:
+                        say(f"[{k}/{len(todo)}] {p.name}: {row['status']}: {row['error']}")
+            finally:  # interrupted too: the workers are stopped, the table shows what the folders hold
+                results.close()
+                for p in todo:
+                    if rows[p.name]["status"] not in ("finished", "failed", "diverged"):
+                        rows[p.name] = table_row(spec, p, folders[p.name])
+                write_table(list(rows.values()), columns, out)
+    failed = sum(r["status"] != "finished" for r in rows.values())
+    return {"points": len(points), "ran": len(todo), "skipped": len(points) - len(todo), "failed": failed,
+            "table": str(table)}
