@@ -367,6 +367,7 @@ def write_figures(out: Path, runs: list[dict]) -> list[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401
     import numpy as np
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -389,8 +390,13 @@ def write_figures(out: Path, runs: list[dict]) -> list[str]:
             continue
         a = np.array([[c[e] for e in epochs] for c in curves])
         line, = ax.plot(epochs, a.mean(0), marker="o", ms=3, label=f"{name} (n={len(curves)})")
-        if len(curves) > 1:
+        if len(curves) > 1 and len(epochs) > 1:
             ax.fill_between(epochs, a.min(0), a.max(0), color=line.get_color(), alpha=0.2, lw=0)
+        elif len(curves) > 1:  # one evaluated epoch: the band is an error bar
+            m = a.mean(0)
+            ax.errorbar(epochs, m, yerr=[m - a.min(0), a.max(0) - m], color=line.get_color(), capsize=3, lw=0,
+                        elinewidth=1)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy")
     ax.set_title("test accuracy: mean and min-max over seeds")
