@@ -376,6 +376,40 @@ def sweep(spec: Path = typer.Argument(..., help="Sweep spec YAML: base, grid, zi
     _guard(run)
 
 
+@app.command()
+def compare(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt, device: Optional[str] = DeviceOpt,
+            seeds: int = typer.Option(3, "--seeds", help="Seeds per variant (the config's seed, +1, +2, ...)."),
+            out: Optional[Path] = typer.Option(None, "--out", "-o", help="Compare folder (default "
+                                               "compares/<time>-<model>-<card>); the same command again continues it."),
+            overwrite: bool = typer.Option(False, "--overwrite", help="Replace the compare in --out DIR (its runs' "
+                                           "files and tables) even when it was made with another config."),
+            json_out: bool = JsonOpt) -> None:
+    """Digital EP, analog EP (as configured, and mixed precision) and the backprop twin (digital and
+    on the tiles) on the same data, initialization and seeds: DIR/compare.csv, DIR/curves.png/.svg."""
+
+    def run() -> None:
+        from .study.compare import format_rows, run_compare
+
+        _STATE["interrupt"] = ("interrupted: finished runs and the last checkpoints are kept; "
+                               "run the same command with --out DIR to continue")
+        summary = run_compare(config, _overrides(set_, device), seeds=seeds, out=out, overwrite=overwrite,
+                              log=None if json_out else typer.echo)
+        if json_out:
+            typer.echo(json.dumps(summary))
+        else:
+            for line in format_rows(summary["rows"]):
+                typer.echo(line)
+            typer.echo(f"grad cosine: analog vs digital EP estimate at {summary['grad_cosine_at']} "
+                       f"(first {summary['grad_cosine_batches']} batches, same weights)")
+            failed = f"; {summary['failed']} variants not finished (see status, error)" if summary["failed"] else ""
+            typer.echo(f"done: ran {summary['ran']}, skipped {summary['skipped']} of {summary['runs']} runs{failed}; "
+                       f"table {summary['table']}; figures {', '.join(summary['figures'])}")
+        if summary["failed"]:
+            raise typer.Exit(1)
+
+    _guard(run)
+
+
 devices_app = typer.Typer(help="Device cards: list, show, pulse response, plot.", no_args_is_help=True)
 app.add_typer(devices_app, name="devices")
 

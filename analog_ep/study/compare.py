@@ -1,0 +1,508 @@
+"""``analog-ep compare``: digital EP, analog EP (the card's update mode as configured, and mixed
+precision) and the backprop twin (digital and on the same tiles) on the same data, initialization
+and seeds.
+
+Each variant x seed is an ordinary run folder ``DIR/<variant>-seed<k>``; the runs go one after
+another in this process and share one data load. A rerun of the same command (same resolved
+config and seeds, recorded in ``DIR/compare.yaml``) skips the finished runs and resumes the
+interrupted ones (as ``sweep`` does). ``DIR/compare.csv`` has one row per variant (mean and std
+over seeds); ``DIR/curves.png`` / ``curves.svg`` draw test accuracy per epoch (mean and min-max
+band over seeds).
+
+``grad_cosine_layerI`` (analog EP variants) is measured at initialization: for each seed the
+analog and the digital model are built from the same config and seed (same initial weights),
+:func:`~analog_ep.algorithms.ep.ep_gradient` runs on each of the first
+:data:`COSINE_BATCHES` training batches of epoch 1 with both, and the cosine per layer (a weight
+with the bias of the node it feeds, ``model.layer_groups()``) of the summed estimates is taken;
+the row holds the mean over seeds. Cached in ``DIR/grad_cosine.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from ..config import dump_yaml, load_config
+from ..config.schema import AnalogConfig
+from ..errors import AnalogEPError, ConfigError, DivergenceError
+from ..rundir import check_out_dir, claim_run_dir, run_files
+from .sweep import TORCH_DEFAULT_SEED, _cell, _clear, _one_line, folder_status
+
+VARIANTS = (
+    # name, algorithm, on the device's tiles, analog.update override
+    ("ep-digital", "ep", False, None),
+    ("ep-analog", "ep", True, None),
+    ("ep-mixed", "ep", True, "mixed"),
+    ("bp-digital", "bp", False, None),
+    ("bp-analog", "bp", True, None),
+)
+COSINE_BATCHES = 4
+GRAD_COSINE_AT = "initialization"
+SPEC_FILE, TABLE_FILE, COSINE_FILE = "compare.yaml", "compare.csv", "grad_cosine.json"
+FIGURES = ("curves.png", "curves.svg")
+
+
+# ----------------------------------------------------------------------------- configs
+def variant_config(base: dict, algorithm: str, analog: bool, update: str | None, seed: int) -> dict:
+    """One variant's config (plain YAML data) from the resolved base config: the algorithm and
+    seed set; a digital variant drops the device and every ``analog.*`` / ``device.*`` key; the
+    mixed variant sets ``analog.update=mixed`` (with rounded pulses: bitstream needs pulsed)."""
+    d = json.loads(json.dumps(base))
+    d["algorithm"], d["seed"] = algorithm, seed
+    if not analog:
+        d["analog"] = dataclasses.asdict(AnalogConfig())
+        d["device"] = {}
+    elif update is not None:
+        d["analog"]["update"] = update
+        if update != "pulsed":
+            d["analog"]["pulse_scheme"] = "rounded"
+    return d
+
+
+def build_variants(config: str | Path | None, overrides: list[str], seeds: int) -> tuple[Any, list[dict]]:
+    """The base config and every run ``{"variant", "seed", "name", "config", "cfg"}`` (seeds
+    inner), each validated (the device card too) before anything is written."""
+    if seeds < 1:
+        raise ConfigError(f"--seeds: must be >= 1, got {seeds}")
+    cfg = load_config(config, overrides)
+    if cfg.analog.device is None:
+        raise ConfigError("--device: compare needs a device card for its analog variants; add --device NAME "
+                          "(e.g. --device memristor; analog-ep devices list)")
+    base = yaml.safe_load(dump_yaml(cfg))
+    from ..train.build import resolve_device
+
+    runs = []
+    for name, algorithm, analog, update in VARIANTS:
+        for k in range(seeds):
+            seed = cfg.seed + k
+            d = variant_config(base, algorithm, analog, update, seed)
+            try:
+                vcfg = load_config(None, [], base=d)
+                if analog and k == 0:
+                    resolve_device(vcfg)
+            except ConfigError as e:
+                raise ConfigError(f"{e} (variant {name})") from None
+            runs.append({"variant": name, "seed": seed, "name": f"{name}-seed{seed}",
+                         "config": yaml.safe_load(dump_yaml(vcfg)), "cfg": vcfg})
+    return cfg, runs
+
+
+def _identity(cfg, seeds: int) -> dict:
+    return {"config": yaml.safe_load(dump_yaml(cfg)), "seeds": [cfg.seed + k for k in range(seeds)],
+            "variants": [v[0] for v in VARIANTS]}
+
+
+def _first_difference(a: Any, b: Any, key: str = "") -> str | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in list(a) + [k for k in b if k not in a]:
+            d = _first_difference(a.get(k), b.get(k), f"{key}.{k}" if key else str(k))
+            if d:
+                return d
+        return None
+    return None if a == b else f"{key}: {a!r} there, {b!r} now"
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def prepare_out(out: Path | None, cfg, seeds: int, runs: list[dict], overwrite: bool,
+                now: datetime.datetime | None = None) -> tuple[Path, bool]:
+    """The compare folder, checked before anything is written: a default one is new
+    (``compares/<time>-<model>-<card>``, claimed atomically); ``--out DIR`` holding the same compare
+    (``compare.yaml``) continues it, a different compare or runs of its own are refused unless
+    ``overwrite`` (which deletes the run files of its variant folders and its tables, nothing else).
+    Returns the folder and whether it was started afresh."""
+    ident = _identity(cfg, seeds)
+    if out is None:
+        from ..cli import _device_name
+
+        stamp = (now or datetime.datetime.now()).strftime("%Y%m%d-%H%M%S")
+        out = claim_run_dir(Path("compares") / f"{stamp}-{cfg.model.name}-{_device_name(cfg)}")
+        _write_text(out / SPEC_FILE, yaml.safe_dump(ident, sort_keys=False))
+        return out, True
+    out = Path(out)
+    check_out_dir(out)  # a file, an unwritable place or a run folder itself: refused even with --overwrite
+    spec = out / SPEC_FILE
+    taken = [r["name"] for r in runs if run_files(out / r["name"])]
+    if spec.is_file():
+        try:
+            old = yaml.safe_load(spec.read_text())
+        except (OSError, yaml.YAMLError):
+            old = None
+        if old != ident and not overwrite:
+            diff = _first_difference(old, ident) if isinstance(old, dict) else f"unreadable {spec}"
+            raise ConfigError(f"{out}: holds a different compare ({diff}); rerun its own command to continue it, "
+                              "replace it with --overwrite, or pick another --out")
+        if old == ident and not overwrite:
+            return out, False
+    elif taken and not overwrite:
+        raise ConfigError(f"{out}: already holds runs ({', '.join(taken[:3])}{', ...' if len(taken) > 3 else ''}) "
+                          "but no compare.yaml; replace them with --overwrite or pick another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        for r in runs:
+            if (out / r["name"]).is_dir():
+                _clear(out / r["name"])
+        for name in (TABLE_FILE, COSINE_FILE, *FIGURES):
+            (out / name).unlink(missing_ok=True)
+    _write_text(spec, yaml.safe_dump(ident, sort_keys=False))
+    return out, True
+
+
+# --------------------------------------------------------------------------------- runs
+class _DataCache:
+    """One data load per distinct data config (and seed, for the seeded synthetic set)."""
+
+    def __init__(self):
+        self._cache: dict[str, tuple] = {}
+
+    def get(self, cfg):
+        from ..data import load_data
+
+        d = dataclasses.asdict(cfg.data)
+        key = json.dumps([d, cfg.seed if cfg.data.name == "synthetic" else None], sort_keys=True, default=str)
+        if key not in self._cache:
+            self._cache[key] = load_data(cfg.data, cfg.seed)
+        return self._cache[key]
+
+
+def run_one(folder: Path, cfg, data) -> dict:
+    """Train one run in ``folder`` (as a sweep point): finished is left alone; running or
+    interrupted resumes from its checkpoint when that loads; anything else starts afresh (only
+    its run files replaced). Returns ``{"status", "error", "resumed", "skipped"}``; the run's own
+    failure is returned, Ctrl-C is raised (the run records interrupted)."""
+    out = {"status": "failed", "error": None, "resumed": False, "skipped": False}
+    try:
+        import torch
+
+        from ..train.loop import fit, make_trainer, resume_trainer
+
+        state = folder_status(folder)
+        if state == "finished":
+            return {**out, "status": "finished", "skipped": True}
+        trainer = None
+        if state in ("running", "interrupted", "missing") and (folder / "checkpoint.pt").is_file():
+            try:
+                trainer = resume_trainer(folder, cfg)
+                out["resumed"] = True
+            except AnalogEPError:
+                trainer = None
+        if trainer is None:
+            folder.mkdir(parents=True, exist_ok=True)
+            _clear(folder)
+            torch.manual_seed(TORCH_DEFAULT_SEED)
+            trainer = make_trainer(cfg, folder, data=data)
+        fit(trainer, progress=False)
+        out["status"] = "finished"
+    except DivergenceError as e:
+        out.update(status="diverged", error=_one_line(e))
+    except Exception as e:  # noqa: BLE001 - a run's failure is recorded, the compare goes on
+        out.update(status="failed", error=_one_line(e))
+    return out
+
+
+def _cosine(a, b) -> float:
+    na, nb = float(a.norm()), float(b.norm())
+    if na == 0.0 or nb == 0.0:
+        return 1.0 if na == nb else 0.0
+    return max(-1.0, min(1.0, float((a @ b) / (na * nb))))
+
+
+def grad_cosines(analog_cfg, data, batches: int = COSINE_BATCHES) -> list[float]:
+    """Per-layer cosine between the analog and the digital EP gradient estimates, each summed over
+    the first ``batches`` training batches of epoch 1, both models built from the same config and
+    seed (the digital one without the device) and relaxed from zeros."""
+    import torch
+
+    from ..algorithms.ep import ep_gradient
+    from ..train.build import aux_kappa
+    from ..train.loop import epoch_order, make_trainer, one_hot
+
+    dig_cfg = load_config(None, [], base=variant_config(yaml.safe_load(dump_yaml(analog_cfg)), "ep", False, None,
+                                                        analog_cfg.seed))
+    sums = []
+    for cfg in (analog_cfg, dig_cfg):
+        torch.manual_seed(TORCH_DEFAULT_SEED)
+        tr = make_trainer(cfg, None, data=data)
+        model = tr.model
+        model.train()
+        model.aux_kappa = aux_kappa(cfg, 0)
+        order = epoch_order(len(tr.train_set), cfg.seed, 0)
+        total = None
+        for i, (x, y) in enumerate(tr._batches(tr.train_set, order)):
+            if i == batches:
+                break
+            model.begin_batch()
+            target = one_hot(y, tr.num_classes, x.dtype)
+            if tr.teacher is not None and model.aux_nodes:
+                target = (target, tr.teacher.soft_targets(x, target, cfg.ep.kd_alpha, cfg.ep.kd_temperature))
+            res = ep_gradient(model, x, target, model.zero_state(x.shape[0], x), tr.solver, beta=cfg.ep.beta,
+                              estimator=cfg.ep.estimator, free_iters=cfg.solver.free_iters,
+                              nudge_iters=cfg.solver.nudge_iters, tol=cfg.solver.tol,
+                              damping=cfg.solver.damping, generator=tr.est_gen)
+            g = [t.detach().double().clone() for t in res.grads]
+            total = g if total is None else [a + b for a, b in zip(total, g)]
+        index = {id(p): i for i, p in enumerate(model.ep_parameters())}
+        sums.append([torch.cat([total[index[id(p)]].reshape(-1) for p in group]) for group in model.layer_groups()])
+    return [_cosine(a, b) for a, b in zip(*sums)]
+
+
+# ------------------------------------------------------------------------------- table
+def _read(folder: Path) -> tuple[str, dict]:
+    from ..results import read_results
+
+    status = folder_status(folder)
+    if status in ("missing", "corrupt"):
+        return status, {}
+    return status, read_results(folder / "results.h5")["epochs"]
+
+
+def _finite(values) -> list[float]:
+    return [float(v) for v in values if v is not None and math.isfinite(v)]
+
+
+def _mean(values) -> float | None:
+    v = _finite(values)
+    return sum(v) / len(v) if v else None
+
+
+def _std(values) -> float | None:
+    """Sample standard deviation (n - 1); 0 for one value."""
+    v = _finite(values)
+    if not v:
+        return None
+    if len(v) == 1:
+        return 0.0
+    m = sum(v) / len(v)
+    return math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
+
+
+def _last(ep: dict, key: str) -> float | None:
+    import numpy as np
+
+    v = np.asarray(ep.get(key, []), dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return float(v[-1]) if v.size else None
+
+
+STATUS_ORDER = ("failed", "diverged", "interrupted", "running", "missing", "corrupt")
+
+
+def build_rows(out: Path, runs: list[dict], errors: dict[str, str], cosines: dict) -> tuple[list[dict], list[str]]:
+    """One row per variant (metrics over its finished seeds) and the column order."""
+    import numpy as np
+
+    by_variant: dict[str, list[dict]] = {}
+    for r in runs:
+        by_variant.setdefault(r["variant"], []).append(r)
+    read = {r["name"]: _read(out / r["name"]) for r in runs}
+    n_pulse = max([int(k[len("pulses_layer"):]) + 1 for _, ep in read.values() for k in ep
+                   if k.startswith("pulses_layer")] or [0])
+    n_cos = max([len(c) for per_seed in cosines.values() for c in per_seed.values()] or [0])
+    rows = []
+    for name, algorithm, analog, update in VARIANTS:
+        vr = by_variant[name]
+        cfg = vr[0]["cfg"]
+        statuses = [read[r["name"]][0] for r in vr]
+        done = [read[r["name"]][1] for r, s in zip(vr, statuses) if s == "finished"]
+        bad = [s for s in statuses if s != "finished"]
+        status = "finished" if not bad else min(bad, key=lambda s: STATUS_ORDER.index(s) if s in STATUS_ORDER else 0)
+        if status != "finished" and any(errors.get(r["name"]) for r in vr):
+            status = "failed" if status in ("missing", "corrupt", "running") else status
+        errs = [f"{r['name']}: {errors[r['name']]}" for r in vr if errors.get(r["name"])]
+        test = [_last(ep, "test_accuracy") for ep in done]
+        row = {"name": name, "algorithm": algorithm, "device": cfg.analog.device and _card_name(cfg) or "digital",
+               "update": cfg.analog.update if analog else None, "seeds": len(vr), "finished": len(done),
+               "test_accuracy_mean": _mean(test), "test_accuracy_std": _std(test),
+               "train_accuracy_mean": _mean([_last(ep, "train_accuracy") for ep in done])}
+        for i in range(n_pulse):
+            key = f"pulses_layer{i}"
+            row[key] = (_mean([float(np.nansum(ep.get(key, np.array([0.0])))) for ep in done])
+                        if analog else (0.0 if done else None))
+        row["seconds_per_epoch_mean"] = _mean([float(np.mean(ep["seconds"])) for ep in done
+                                               if np.asarray(ep.get("seconds", [])).size])
+        for i in range(n_cos):
+            vals = [c[i] for c in cosines.get(name, {}).values() if c is not None and i < len(c)]
+            row[f"grad_cosine_layer{i}"] = _mean(vals) if algorithm == "ep" and analog else None
+        row["status"] = status
+        row["error"] = "; ".join(errs) if errs and status != "finished" else None
+        rows.append(row)
+    columns = list(rows[0]) if rows else []
+    return rows, columns
+
+
+def _card_name(cfg) -> str:
+    name = Path(cfg.analog.device).name
+    return name[:-5] if name.endswith(".yaml") else name
+
+
+def write_csv(rows: list[dict], columns: list[str], path: Path) -> Path:
+    """The table, written to a temporary file and renamed (empty cell: no value)."""
+    import csv
+
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(columns)
+        for r in rows:
+            w.writerow([_cell(r.get(c)) for c in columns])
+    os.replace(tmp, path)
+    return path
+
+
+def write_figures(out: Path, runs: list[dict]) -> list[str]:
+    """``curves.png`` and ``curves.svg``: test accuracy per epoch per variant, mean over seeds
+    with a min-max band (epochs that every plotted seed evaluated)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker  # noqa: F401
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, *_ in VARIANTS:
+        curves = []
+        for r in runs:
+            if r["variant"] != name:
+                continue
+            status, ep = _read(out / r["name"])
+            if not ep or "test_accuracy" not in ep:
+                continue
+            acc = np.asarray(ep["test_accuracy"], dtype=np.float64)
+            epoch = np.asarray(ep.get("epoch", np.arange(1, acc.size + 1)), dtype=np.float64)
+            keep = np.isfinite(acc)
+            curves.append(dict(zip(epoch[keep].astype(int).tolist(), acc[keep].tolist())))
+        if not curves:
+            continue
+        epochs = sorted(set.intersection(*(set(c) for c in curves)))
+        if not epochs:
+            continue
+        a = np.array([[c[e] for e in epochs] for c in curves])
+        line, = ax.plot(epochs, a.mean(0), marker="o", ms=3, label=f"{name} (n={len(curves)})")
+        if len(curves) > 1 and len(epochs) > 1:
+            ax.fill_between(epochs, a.min(0), a.max(0), color=line.get_color(), alpha=0.2, lw=0)
+        elif len(curves) > 1:  # one evaluated epoch: the band is an error bar
+            m = a.mean(0)
+            ax.errorbar(epochs, m, yerr=[m - a.min(0), a.max(0) - m], color=line.get_color(), capsize=3, lw=0,
+                        elinewidth=1)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("test accuracy: mean and min-max over seeds")
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=8)
+    paths = []
+    for name in FIGURES:
+        path = out / name
+        tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+        fig.savefig(tmp, format=path.suffix[1:], dpi=120, bbox_inches="tight")
+        os.replace(tmp, path)
+        paths.append(str(path))
+    plt.close(fig)
+    return paths
+
+
+def format_rows(rows: list[dict]) -> list[str]:
+    """A readable table: accuracy mean +- std, train accuracy, pulses (all layers), s/epoch and
+    the grad cosines per layer."""
+    cos = [c for c in (rows[0] if rows else {}) if c.startswith("grad_cosine_layer")]
+    pulses = [c for c in (rows[0] if rows else {}) if c.startswith("pulses_layer")]
+
+    def num(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    head = (f"{'variant':11s} {'status':9s} {'seeds':>5s} {'test acc':>16s} {'train acc':>9s} {'pulses':>10s} "
+            f"{'s/epoch':>8s}" + "".join(f" {'cos L' + c[len('grad_cosine_layer'):]:>8s}" for c in cos))
+    lines = [head]
+    for r in rows:
+        test = ("-" if r["test_accuracy_mean"] is None
+                else f"{r['test_accuracy_mean']:.4f} +- {r['test_accuracy_std']:.4f}")
+        p = [r[c] for c in pulses if r[c] is not None]
+        lines.append(f"{r['name']:11s} {r['status']:9s} {r['finished']:>2d}/{r['seeds']:<2d} {test:>16s} "
+                     f"{num(r['train_accuracy_mean'], '.4f'):>9s} {num(sum(p) if p else None, '.4g'):>10s} "
+                     f"{num(r['seconds_per_epoch_mean'], '.3g'):>8s}"
+                     + "".join(f" {num(r[c], '.4f'):>8s}" for c in cos))
+    return lines
+
+
+# ----------------------------------------------------------------------------- compare
+def run_compare(config: str | Path | None, overrides: list[str], seeds: int = 3, out: str | Path | None = None,
+                overwrite: bool = False, log: Callable[[str], None] | None = None) -> dict:
+    """Run the five variants x ``seeds`` (skipping finished runs), then write the table and the
+    figures. Returns ``{"rows", "table", "figures", "out", "runs", "ran", "skipped", "failed",
+    "grad_cosine_at", "grad_cosine_batches"}`` (``failed``: variants not finished)."""
+    say = log or (lambda s: None)
+    cfg, runs = build_variants(config, overrides, seeds)
+    if overwrite and out is None:
+        raise ConfigError("--overwrite: nothing to replace; it needs --out DIR (a default folder is always new)")
+    out, fresh = prepare_out(Path(out) if out is not None else None, cfg, seeds, runs, overwrite)
+    say(f"compare {cfg.model.name} on {cfg.data.name}: {len(VARIANTS)} variants x {seeds} seeds on "
+        f"{_card_name(cfg)} tiles ({cfg.analog.update}) -> {out}")
+    data = _DataCache()
+    errors: dict[str, str] = {}
+
+    # gradient cosines at initialization (cached: a rerun does not recompute them)
+    cos_path = out / COSINE_FILE
+    try:
+        cache = json.loads(cos_path.read_text()) if cos_path.is_file() else {}
+    except (OSError, ValueError):
+        cache = {}
+    if cache.get("at") != GRAD_COSINE_AT or cache.get("batches") != COSINE_BATCHES:
+        cache = {}
+    cosines: dict = cache.get("variants", {})
+    changed = False
+    for r in runs:
+        if r["variant"] not in ("ep-analog", "ep-mixed") or str(r["seed"]) in cosines.get(r["variant"], {}):
+            continue
+        try:
+            c = grad_cosines(r["cfg"], data.get(r["cfg"]))
+        except AnalogEPError as e:
+            say(f"warning: grad cosine of {r['name']}: {_one_line(e)}")
+            c = None
+        except Exception as e:  # noqa: BLE001 - reported, the runs still go on
+            say(f"warning: grad cosine of {r['name']}: {_one_line(e)}")
+            c = None
+        cosines.setdefault(r["variant"], {})[str(r["seed"])] = c
+        changed = True
+    if changed:
+        _write_text(cos_path, json.dumps({"at": GRAD_COSINE_AT, "batches": COSINE_BATCHES, "variants": cosines},
+                                         indent=1))
+
+    ran = skipped = 0
+    order = sorted(runs, key=lambda r: (r["seed"], [v[0] for v in VARIANTS].index(r["variant"])))
+    table = out / TABLE_FILE
+    try:
+        for k, r in enumerate(order, 1):
+            folder = out / r["name"]
+            res = run_one(folder, r["cfg"], data.get(r["cfg"]))
+            if res["skipped"]:
+                skipped += 1
+                continue
+            ran += 1
+            if res["status"] != "finished":
+                errors[r["name"]] = res["error"] or res["status"]
+                say(f"[{k}/{len(order)}] {r['name']}: {res['status']}: {errors[r['name']]}")
+            else:
+                _, ep = _read(folder)
+                acc = _last(ep, "test_accuracy")
+                say(f"[{k}/{len(order)}] {r['name']}: test acc {'-' if acc is None else f'{acc:.4f}'}"
+                    f"{' (resumed)' if res['resumed'] else ''}")
+    finally:  # interrupted too: the table shows what the folders hold
+        rows, columns = build_rows(out, runs, errors, cosines)
+        write_csv(rows, columns, table)
+    figures = write_figures(out, runs)
+    return {"rows": rows, "table": str(table), "figures": figures, "out": str(out), "runs": len(runs),
+            "ran": ran, "skipped": skipped, "failed": sum(r["status"] != "finished" for r in rows),
+            "grad_cosine_at": GRAD_COSINE_AT, "grad_cosine_batches": COSINE_BATCHES}

@@ -1,0 +1,138 @@
+"""``analog-ep compare``: five variants x seeds as run folders, the per-variant table (mean and std
+over seeds), the curves, gradient cosines at initialization, reruns that skip, bad input."""
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from analog_ep.cli import app
+
+runner = CliRunner()
+TINY = ["--set", "data.train_size=96", "--set", "data.test_size=48", "--set", "model.hidden=[16]",
+        "--set", "train.epochs=1"]
+IDEAL = ["--device", "ideal", "--set", "analog.update=ideal", *TINY, "--seeds", "2"]
+VARIANTS = ["ep-digital", "ep-analog", "ep-mixed", "bp-digital", "bp-analog"]
+
+
+def _compare(args):
+    res = runner.invoke(app, ["compare", *args])
+    out = res.stdout.strip().splitlines()
+    return res, json.loads(out[-1]) if "--json" in args and out and out[-1].startswith("{") else None
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare") / "cmp"
+    res, summary = _compare([*IDEAL, "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    return out, summary
+
+
+def test_compare_rows_runs_and_std(compared):
+    from analog_ep.results import read_results
+
+    out, s = compared
+    assert [r["name"] for r in s["rows"]] == VARIANTS
+    assert s["ran"] == 10 and s["skipped"] == 0 and s["failed"] == 0
+    for v in VARIANTS:
+        for seed in (0, 1):
+            assert read_results(out / f"{v}-seed{seed}" / "results.h5")["status"] == "finished"
+    for row in s["rows"]:
+        assert row["status"] == "finished" and row["finished"] == 2
+        accs = [read_results(out / f"{row['name']}-seed{k}" / "results.h5")["epochs"]["test_accuracy"][-1]
+                for k in (0, 1)]
+        mean = sum(accs) / 2
+        assert row["test_accuracy_mean"] == pytest.approx(mean)
+        assert row["test_accuracy_std"] == pytest.approx(math.sqrt(sum((a - mean) ** 2 for a in accs)))
+        assert row["seconds_per_epoch_mean"] > 0
+        assert {"pulses_layer0", "pulses_layer1"} <= set(row)
+    rows = {r["name"]: r for r in s["rows"]}
+    assert rows["ep-digital"]["pulses_layer0"] == 0.0 and rows["ep-mixed"]["pulses_layer0"] > 0
+
+
+def test_compare_csv_equals_json(compared):
+    out, s = compared
+    assert s["table"] == str(out / "compare.csv")
+    with open(out / "compare.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == len(s["rows"]) == 5
+    for got, want in zip(table, s["rows"]):
+        assert list(got) == list(want)
+        for k, v in want.items():
+            if v is None:
+                assert got[k] == ""
+            elif isinstance(v, float):
+                assert float(got[k]) == v
+            else:
+                assert got[k] == str(v)
+
+
+def test_compare_figures(compared):
+    out, s = compared
+    assert s["figures"] == [str(out / "curves.png"), str(out / "curves.svg")]
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import xml.etree.ElementTree as ET
+
+    assert ET.parse(out / "curves.svg").getroot().tag.endswith("svg")
+
+
+def test_compare_grad_cosines_ideal(compared):
+    _, s = compared
+    rows = {r["name"]: r for r in s["rows"]}
+    assert s["grad_cosine_at"] == "initialization"
+    keys = [k for k in rows["ep-analog"] if k.startswith("grad_cosine_layer")]
+    assert keys == ["grad_cosine_layer0", "grad_cosine_layer1"]
+    for name in ("ep-analog", "ep-mixed"):
+        for k in keys:
+            assert -1.0 <= rows[name][k] <= 1.0 and rows[name][k] > 0.999  # ideal periphery: equal gradients
+    for name in ("ep-digital", "bp-digital", "bp-analog"):
+        assert all(rows[name][k] is None for k in keys)
+
+
+def test_compare_rerun_skips_everything(compared):
+    out, s = compared
+    mtime = (out / "ep-analog-seed0" / "results.h5").stat().st_mtime_ns
+    res, again = _compare([*IDEAL, "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    assert again["ran"] == 0 and again["skipped"] == 10
+    assert (out / "ep-analog-seed0" / "results.h5").stat().st_mtime_ns == mtime
+    assert again["rows"] == s["rows"]
+
+
+def test_compare_refuses_other_compare_and_bad_input(compared, tmp_path, monkeypatch):
+    out, _ = compared
+    res, _ = _compare(["--device", "ideal", *TINY, "--seeds", "1", "--out", str(out)])
+    assert res.exit_code == 2 and "different compare" in res.output and "--overwrite" in res.output
+    monkeypatch.chdir(tmp_path)
+    for args in ([*TINY], ["--device", "ideal", "--set", "data.bogus=1"], ["--device", "nosuchcard"],
+                 ["--device", "ideal", "--seeds", "0"]):
+        res, _ = _compare([*args, "--out", str(tmp_path / "x")])
+        assert res.exit_code == 2, res.output
+        assert res.output.startswith("error: ") and len(res.output.strip().splitlines()) == 1, res.output
+    res, _ = _compare(TINY)
+    assert res.exit_code == 2
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_compare_failed_variant_recorded(tmp_path, monkeypatch):
+    import analog_ep.train.loop as loop
+
+    real = loop.make_trainer
+
+    def make(cfg, *a, **k):
+        if cfg.algorithm == "bp" and cfg.analog.device is not None:
+            raise RuntimeError("tile exploded")
+        return real(cfg, *a, **k)
+
+    monkeypatch.setattr(loop, "make_trainer", make)
+    res, s = _compare([*IDEAL[:-1], "1", "--out", str(tmp_path / "c"), "--json"])
+    assert res.exit_code == 1, res.output
+    rows = {r["name"]: r for r in s["rows"]}
+    assert rows["bp-analog"]["status"] == "failed" and "tile exploded" in rows["bp-analog"]["error"]
+    assert rows["bp-analog"]["test_accuracy_mean"] is None
+    assert all(rows[v]["status"] == "finished" for v in VARIANTS[:4]) and s["failed"] == 1
+    assert (tmp_path / "c" / "compare.csv").is_file() and (tmp_path / "c" / "curves.png").is_file()
