@@ -460,7 +460,7 @@ def test_interrupt_before_training_says_nothing_was_written(tmp_path, monkeypatc
 
 
 # ------------------------------------------------------------------ health and CLI habits
-SMALL = ["--set", "data.train_size=96", "--set", "data.test_size=48", "--set", "model.hidden=[16]",
+HEALTH_TINY = ["--set", "data.train_size=96", "--set", "data.test_size=48", "--set", "model.hidden=[16]",
          "--set", "solver.free_iters=15", "--set", "solver.nudge_iters=5"]
 
 
@@ -478,7 +478,7 @@ def test_exploding_loss_marks_run_unhealthy(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Trainer, "run_epoch", run_epoch)
     out = tmp_path / "u"
-    res = runner.invoke(app, ["train", *SMALL, "--set", "train.epochs=3", "--out", str(out), "--json"])
+    res = runner.invoke(app, ["train", *HEALTH_TINY, "--set", "train.epochs=3", "--out", str(out), "--json"])
     assert res.exit_code == 0, res.output
     warnings = [ln for ln in res.stderr.splitlines() if ln.startswith("warning:")]
     assert len(warnings) == 1 and "exploded at epoch 2" in warnings[0]
@@ -528,7 +528,7 @@ def test_json_failure_is_the_last_stdout_line():
 
 
 def test_gradcheck_unconverged_free_phase_exits_1():
-    args = ["gradcheck", *SMALL, "--batch", "4", "--iters", "2", "--betas", "0.01"]
+    args = ["gradcheck", *HEALTH_TINY, "--batch", "4", "--iters", "2", "--betas", "0.01"]
     res = runner.invoke(app, args)
     assert res.exit_code == 1 and "cosine" not in res.stdout
     assert res.stderr.strip() == ("error: free phase did not converge (fraction 0.00 after 2 sweeps); "
