@@ -1,7 +1,9 @@
 """Command-line shell: parse -> config -> call. No numerics here.
 
 Every :class:`AnalogEPError` becomes one line on stderr and exit code 2 (``--debug`` shows the
-traceback).
+traceback). With ``--json``, every failure (exit 2, or 1) also prints ``{"error": ..., "exit_code":
+...}`` as the last line of stdout. ``-h`` is ``--help``; ``--debug`` goes before or after the
+command name.
 """
 
 from __future__ import annotations
@@ -13,13 +15,52 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import typer
+from typer.core import TyperGroup
 
+try:  # typer >= 0.22 ships its own copy of click
+    from typer._click.exceptions import UsageError
+except ImportError:  # pragma: no cover - older typer on click
+    from click.exceptions import UsageError
+
+from . import __version__
 from .errors import AnalogEPError, ConfigError
 
-app = typer.Typer(add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
-                  help="Equilibrium Propagation on simulated memristor crossbars, with digital references.")
+_STATE = {"debug": False, "run_dir": None, "interrupt": None, "json": False}
 
-_STATE = {"debug": False, "run_dir": None, "interrupt": None}
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+def _before_dashdash(args: list[str]) -> list[str]:
+    return args[:args.index("--")] if "--" in args else args
+
+
+class _Group(TyperGroup):
+    """The root group: ``--debug`` is taken anywhere before ``--`` (so ``analog-ep train --debug``
+    works as ``analog-ep --debug train``), and with ``--json`` a usage error (unknown option,
+    bad value: exit 2) also prints the JSON error line."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        head = _before_dashdash(args)
+        _STATE["json"] = "--json" in head
+        if "--debug" in head[1:]:
+            i = head.index("--debug")
+            args = ["--debug", *args[:i], *args[i + 1:]]
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except UsageError as e:
+            if not _STATE["json"]:
+                raise
+            e.show()
+            _json_error(e.format_message(), e.exit_code)
+            raise typer.Exit(e.exit_code)
+
+
+app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
+                  context_settings=CONTEXT,
+                  help="Equilibrium Propagation on simulated memristor crossbars, with digital references.")
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="Experiment YAML (keys as in the README).")
 SetOpt = typer.Option(None, "--set", "-s", help="Override a config key: dotted.key=YAML value, e.g. model.hidden=[500,200].")
@@ -32,9 +73,28 @@ def _overrides(set_: Optional[list[str]], device: Optional[str]) -> list[str]:
     return list(set_ or []) + ([f"analog.device={device}"] if device else [])
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"analog-ep {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")) -> None:
+def main(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors (also "
+                                    "accepted after the command name)."),
+         version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                      help="Print the version and exit.")) -> None:
     _STATE["debug"] = debug
+
+
+def _json_error(message: str, exit_code: int, **fields) -> None:
+    """The ``--json`` failure line: ``{**fields, "error": message, "exit_code": exit_code}`` on stdout."""
+    typer.echo(json.dumps({**fields, "error": message, "exit_code": exit_code}))
+
+
+def _json_requested() -> bool:
+    """Whether the command line holds ``--json`` (before any ``--``; seen by :class:`_Group`)."""
+    return bool(_STATE["json"])
 
 
 def _interrupted() -> str:
@@ -51,17 +111,24 @@ def _interrupted() -> str:
 
 def _guard(fn: Callable[[], None]) -> None:
     """Run ``fn``; map user errors to exit code 2 with one line, Ctrl-C to exit code 130 with one
-    line (for train: the resume command, set through ``_STATE["run_dir"]``)."""
+    line (for train: the resume command, set through ``_STATE["run_dir"]``). With ``--json`` the
+    failure (2, 130) is also the JSON error line on stdout."""
     _STATE["run_dir"] = _STATE["interrupt"] = None
+    as_json = _json_requested()
     try:
         fn()
     except AnalogEPError as e:
         if _STATE["debug"]:
             traceback.print_exc()
         typer.echo(f"error: {e}", err=True)
+        if as_json:
+            _json_error(str(e), 2)
         raise typer.Exit(2)
     except KeyboardInterrupt:
-        typer.echo(_interrupted(), err=True)
+        line = _interrupted()
+        typer.echo(line, err=True)
+        if as_json:
+            _json_error(line, 130)
         raise typer.Exit(130)
 
 
@@ -186,11 +253,14 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
                 "pulses": sum(trainer.pulse_counts())} if cfg.analog.device is not None else {}),
             "results": str(trainer.results_path),
             "checkpoint": str(trainer.checkpoint_path),
+            "status": info["status"],
+            "unhealthy_reason": info["unhealthy_reason"],
         }
         if json_out:
             typer.echo(json.dumps(summary))
         else:
-            typer.echo(f"done: test accuracy {summary['test_accuracy']}, results in {summary['results']}")
+            flag = f" (status unhealthy: {info['unhealthy_reason']})" if info["unhealthy_reason"] else ""
+            typer.echo(f"done: test accuracy {summary['test_accuracy']}, results in {summary['results']}{flag}")
 
     _guard(run)
 
@@ -228,7 +298,15 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
         target = one_hot(train_set.y[:batch], info.num_classes, torch.float64)
         gen = torch.Generator().manual_seed(cfg.seed)
         report = check(model, x, target, build_solver(cfg), beta_list, cfg.ep.estimator, iters=iters, tol=tol,
-                       damping=cfg.solver.damping, generator=gen)
+                       damping=cfg.solver.damping, generator=gen, require_converged=tol > 0)
+        frac = report["free_converged_fraction"]
+        if tol > 0 and frac < 1:
+            msg = (f"free phase did not converge (fraction {frac:.2f} after {report['free_sweeps']} sweeps); "
+                   f"raise --iters or --tol")
+            typer.echo(f"error: {msg}", err=True)
+            if json_out:
+                _json_error(msg, 1, **report)
+            raise typer.Exit(1)
         if json_out:
             typer.echo(json.dumps(report))
             return
@@ -363,13 +441,18 @@ def sweep(spec: Path = typer.Argument(..., help="Sweep spec YAML: base, grid, zi
 
         summary = run_sweep(spec, out, workers=workers, executor=executor, scheduler=scheduler,
                             slurm_local=slurm_local, log=None if json_out else typer.echo)
+        if summary["failed"]:
+            summary = {**summary, "error": f"{summary['failed']} of {summary['points']} points failed "
+                       f"(see the status and error columns of {summary['table']})", "exit_code": 1}
         if json_out:
             typer.echo(json.dumps(summary))
         else:
             failed = (f"; {summary['failed']} failed (see the status and error columns)"
                       if summary["failed"] else "")
+            unhealthy = (f"; {summary['unhealthy']} unhealthy (finished, flagged; see the error column)"
+                         if summary["unhealthy"] else "")
             typer.echo(f"done: {summary['points']} points, ran {summary['ran']}, skipped {summary['skipped']}"
-                       f"{failed}; table {summary['table']}")
+                       f"{failed}{unhealthy}; table {summary['table']}")
         if summary["failed"]:
             raise typer.Exit(1)
 
@@ -410,7 +493,8 @@ def compare(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetO
     _guard(run)
 
 
-devices_app = typer.Typer(help="Device cards: list, show, pulse response, plot.", no_args_is_help=True)
+devices_app = typer.Typer(help="Device cards: list, show, pulse response, plot.", no_args_is_help=True,
+                          context_settings=CONTEXT)
 app.add_typer(devices_app, name="devices")
 
 
@@ -456,7 +540,8 @@ def devices_show(name: str = typer.Argument(..., help="Card name or YAML path.")
 def devices_response(name: str = typer.Argument(..., help="Card name or YAML path."),
                      pulses: int = typer.Option(100, "--pulses", help="Up pulses, then as many down pulses."),
                      devices: int = typer.Option(100, "--devices", help="Population size (device-to-device draws)."),
-                     seed: int = typer.Option(0, "--seed"), json_out: bool = JsonOpt) -> None:
+                     seed: int = typer.Option(0, "--seed", help="Seed of the device-to-device draws and cycle noise."),
+                     json_out: bool = JsonOpt) -> None:
     """Weight after each of N up then N down pulses from w = 0: mean and std over devices."""
 
     def run() -> None:
@@ -480,7 +565,8 @@ def devices_response(name: str = typer.Argument(..., help="Card name or YAML pat
 def devices_plot(name: str = typer.Argument(..., help="Card name or YAML path."),
                  out: Path = typer.Option(..., "--out", "-o", help="PNG file to write."),
                  pulses: int = typer.Option(0, "--pulses", help="Up/down pulses (0: enough to span the range)."),
-                 devices: int = typer.Option(100, "--devices"), seed: int = typer.Option(0, "--seed")) -> None:
+                 devices: int = typer.Option(100, "--devices", help="Population size (device-to-device draws)."),
+                 seed: int = typer.Option(0, "--seed", help="Seed of the device-to-device draws and cycle noise.")) -> None:
     """Plot a card's pulse response (mean +- std over devices, and a few single devices)."""
 
     def run() -> None:

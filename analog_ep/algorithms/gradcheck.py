@@ -35,16 +35,22 @@ def saturation_changes(model, free: list[torch.Tensor], nudged: list[list[torch.
 
 def gradcheck(model, x: torch.Tensor, target: torch.Tensor, solver, betas: list[float], estimator: str,
               iters: int = 5000, tol: float = 1e-12, damping: float = 0.0,
-              generator: torch.Generator | None = None) -> dict:
+              generator: torch.Generator | None = None, require_converged: bool = False) -> dict:
     """Return ``{"estimator", "free_converged_fraction", "free_sweeps", "adjoint_residual",
     "layers": [{"name", "beta", "cosine", "rel_error", "saturation_changes"}, ...]}``; one layer = a synapse's weight
-    together with the bias of the node it feeds first (``model.layer_groups()``)."""
+    together with the bias of the node it feeds first (``model.layer_groups()``).
+    ``require_converged``: when some sample's free phase did not converge, return at once with
+    ``adjoint_residual`` None and no layers (the comparison would be meaningless)."""
     params = model.ep_parameters()
     groups = model.layer_groups()
     index = {id(p): i for i, p in enumerate(params)}
     with torch.no_grad():
         const = model.const_drive(x)
         free, st = solver(model, const, model.zero_state(x.shape[0], x), iters=iters, tol=tol, damping=damping)
+    fraction = float(st.converged.double().mean())
+    if require_converged and fraction < 1:
+        return {"estimator": estimator, "free_converged_fraction": fraction, "free_sweeps": st.sweeps,
+                "adjoint_residual": None, "layers": []}
     exact, info = implicit_gradient(model, x, target, free)
     names = [f"layer{i}:{type(e.synapse).__name__.lower()}:{e.pre}->{e.post}" for i, e in enumerate(model.edges)]
     names += [f"aux{i}:{k}" for i, k in enumerate(model.aux_nodes)]
@@ -62,7 +68,7 @@ def gradcheck(model, x: torch.Tensor, target: torch.Tensor, solver, betas: list[
                            "saturation_changes": changes})
     return {
         "estimator": estimator,
-        "free_converged_fraction": float(st.converged.double().mean()),
+        "free_converged_fraction": fraction,
         "free_sweeps": st.sweeps,
         "adjoint_residual": info["adjoint_residual"],
         "layers": layers,

@@ -5,7 +5,12 @@
 * group ``epochs``: one 1-D dataset per metric (``epoch``, ``train_loss``, ``train_accuracy``,
   ``test_loss``, ``test_accuracy``, ``seconds``, ``<phase>_mean_steps``,
   ``<phase>_converged_fraction`` ...), one entry per finished epoch (NaN where not measured);
-* attrs ``status``: ``running``, ``finished``, ``interrupted`` or ``diverged``.
+* attrs ``status``: ``running``, ``finished``, ``unhealthy`` (the run finished but its loss
+  exploded, its test loss is NaN or its relaxation stopped converging; the reason is in
+  ``extra`` attrs ``unhealthy_reason``, see :mod:`analog_ep.train.health`), ``interrupted`` or
+  ``diverged``;
+* group ``extra`` attrs: an analog run's card record (``device_name``, ``device_card_yaml`` ...)
+  and ``unhealthy_reason`` when a health problem was found.
 
 The file is written to a temporary name and renamed, so a reader never sees a partial file.
 """
@@ -61,7 +66,8 @@ def read_results(path: str | Path) -> dict:
     """Return ``{"config_yaml", "status", "provenance": {...}, "epochs": {metric: array},
     "extra": {...}, "device": name or None}``, the same keys for digital and analog runs:
     ``extra`` holds the analog run's card record (``device_name``, ``device_card_yaml``,
-    ``periphery_yaml`` ...; ``{}`` for a digital run) and ``device`` the card's name (None for a
+    ``periphery_yaml`` ...) and ``unhealthy_reason`` when a health problem was found (``{}`` for a
+    healthy digital run) and ``device`` the card's name (None for a
     digital run)."""
     path = Path(path)
     if not path.is_file():

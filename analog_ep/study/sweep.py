@@ -372,8 +372,13 @@ def build_points(spec: Spec) -> list[Point]:
 
 
 # ------------------------------------------------------------------------------- run folders
+DONE = ("finished", "unhealthy")
+"""Statuses of a point whose run completed: skipped when the sweep runs again, not counted as
+failed (``unhealthy``: finished but flagged by :mod:`analog_ep.train.health`; its reason is
+the table's ``error``)."""
+
 def folder_status(folder: str | Path) -> str:
-    """The status in ``folder/results.h5`` (finished, running, interrupted, diverged), ``missing``
+    """The status in ``folder/results.h5`` (finished, unhealthy, running, interrupted, diverged), ``missing``
     without one, ``corrupt`` when unreadable."""
     from ..results import read_results
 
@@ -398,7 +403,8 @@ def _clear(folder: Path) -> None:
 
 
 def run_point(task: dict) -> dict:
-    """Train one point in its folder (runs in a worker). A finished folder is left alone; a
+    """Train one point in its folder (runs in a worker). A finished or unhealthy folder (a run
+    that completed; :data:`DONE`) is left alone; a
     running or interrupted one resumes from its checkpoint when that loads; anything else
     restarts from scratch, overwriting that point's run files only. Returns ``{"name",
     "status", "error", "resumed"}``; a point's own failure is returned, not raised."""
@@ -413,8 +419,8 @@ def run_point(task: dict) -> dict:
         folder = Path(task["folder"])
         cfg = load_config(None, [], base=task["config"])
         state = folder_status(folder)
-        if state == "finished":
-            out["status"] = "finished"
+        if state in DONE:
+            out["status"] = state
             return out
         trainer = None
         if state in ("running", "interrupted", "missing") and (folder / "checkpoint.pt").is_file():
@@ -427,8 +433,8 @@ def run_point(task: dict) -> dict:
             _clear(folder)
             torch.manual_seed(TORCH_DEFAULT_SEED)
             trainer = make_trainer(cfg, folder)
-        fit(trainer, progress=False)
-        out["status"] = "finished"
+        info = fit(trainer, progress=False)
+        out["status"] = info["status"]
     except DivergenceError as e:
         out.update(status="diverged", error=_one_line(e))
     except Exception as e:  # noqa: BLE001 - a point's failure is recorded, the sweep goes on
@@ -534,12 +540,20 @@ def table_columns(spec: Spec) -> list[str]:
 
 def table_row(spec: Spec, point: Point, folder: Path, error: str | None = None) -> dict:
     """One row: the point's swept values and seed, its metrics and status from its folder
-    (``failed`` with the worker's one-line ``error`` unless the folder says finished/diverged)."""
+    (``failed`` with the worker's one-line ``error`` unless the folder says finished, unhealthy
+    or diverged; an unhealthy point's ``error`` is its ``unhealthy_reason``)."""
     status, metrics = read_point(folder)
     if status == "corrupt":
         status = "missing"
-    if error is not None and status not in ("finished", "diverged"):
+    if error is not None and status not in (*DONE, "diverged"):
         status = "failed"
+    if status == "unhealthy":
+        from ..results import read_results
+
+        try:
+            error = read_results(Path(folder) / "results.h5")["extra"].get("unhealthy_reason") or error
+        except AnalogEPError:
+            pass
     return {**{k: point.params.get(k) for k in spec.keys}, "seed": point.seed, **metrics, "status": status,
             "error": error if status != "finished" else None, "folder": str(folder)}
 
@@ -725,8 +739,10 @@ def run_sweep(spec_path: str | Path, out: str | Path | None = None, workers: int
               log: Callable[[str], None] | None = None) -> dict:
     """Run every point of a spec that has no finished ``results.h5`` and write the table.
 
-    Returns ``{"points", "ran", "skipped", "failed", "table"}``: ``skipped`` points were finished
-    already; ``failed`` counts the points not finished at the end (failed or diverged).
+    Returns ``{"points", "ran", "skipped", "failed", "unhealthy", "table"}``: ``skipped`` points
+    had completed already (finished or unhealthy: :data:`DONE`); ``failed`` counts the points not
+    completed at the end (failed, diverged, interrupted, missing); ``unhealthy`` the completed
+    points flagged by the health check (not failures: the sweep still exits 0).
     ``log`` gets one line per finished point."""
     _check_executor(executor, workers, scheduler)
     spec = load_spec(spec_path)
@@ -739,7 +755,7 @@ def run_sweep(spec_path: str | Path, out: str | Path | None = None, workers: int
     columns = table_columns(spec)
     folders = {p.name: out / p.name for p in points}
     rows = {p.name: table_row(spec, p, folders[p.name]) for p in points}
-    todo = [p for p in points if rows[p.name]["status"] != "finished"]
+    todo = [p for p in points if rows[p.name]["status"] not in DONE]
     table = write_table(list(rows.values()), columns, out)
     say = log or (lambda s: None)
     local = slurm_local or os.environ.get(SUBMITIT_LOCAL_ENV, "") not in ("", "0")
@@ -761,7 +777,7 @@ def run_sweep(spec_path: str | Path, out: str | Path | None = None, workers: int
             try:
                 for k, (task, res) in enumerate(results, 1):
                     p = by_name[task["name"]]
-                    error = None if res.get("status") == "finished" else (res.get("error") or res.get("status"))
+                    error = None if res.get("status") in DONE else (res.get("error") or res.get("status"))
                     rows[p.name] = row = table_row(spec, p, folders[p.name], error)
                     write_table(list(rows.values()), columns, out)
                     if row["status"] == "finished":
@@ -772,9 +788,11 @@ def run_sweep(spec_path: str | Path, out: str | Path | None = None, workers: int
             finally:  # interrupted too: the workers are stopped, the table shows what the folders hold
                 results.close()
                 for p in todo:
-                    if rows[p.name]["status"] not in ("finished", "failed", "diverged"):
+                    if rows[p.name]["status"] not in (*DONE, "failed", "diverged"):
                         rows[p.name] = table_row(spec, p, folders[p.name])
                 write_table(list(rows.values()), columns, out)
-    failed = sum(r["status"] != "finished" for r in rows.values())
+    failed = sum(r["status"] not in DONE for r in rows.values())
+    unhealthy = sum(r["status"] == "unhealthy" for r in rows.values())
     return {"points": len(points), "ran": len(todo), "skipped": len(points) - len(todo), "failed": failed,
+            "unhealthy": unhealthy,
             "table": str(table)}

@@ -31,6 +31,7 @@ from ..errors import CheckpointError, ConfigError, DivergenceError
 from ..results import write_results
 from .build import aux_kappa, build_model, build_optimizer, build_solver, device_record, lr_factor
 from .checkpoint import load_checkpoint, save_checkpoint
+from .health import check_health
 from .teacher import Teacher
 
 def git_commit() -> str | None:
@@ -111,7 +112,13 @@ class Trainer:
         save_checkpoint(self.checkpoint_path, self.state_dict())
         self.write_results(status)
 
+    def health(self) -> tuple[int, str] | None:
+        """The first health problem of this run's history (:func:`check_health`), or None."""
+        return check_health(self.history, check_convergence=self.cfg.solver.tol > 0)
+
     def write_results(self, status: str) -> None:
+        """Write ``results.h5`` with ``status``; ``finished`` becomes ``unhealthy`` (with
+        ``extra/unhealthy_reason``) when :meth:`health` finds a problem."""
         extra = None
         card = getattr(self.model, "device_card", None)
         if card is not None:
@@ -121,6 +128,11 @@ class Trainer:
             extra = {"device_name": card.name, "device_path": card.path, "device_source": card.source,
                      "device_card_yaml": yaml.safe_dump(card.to_dict(), sort_keys=False),
                      "periphery_yaml": yaml.safe_dump(dataclasses.asdict(self.model.periphery), sort_keys=False)}
+        problem = self.health()
+        if problem is not None:
+            extra = {**(extra or {}), "unhealthy_reason": problem[1]}
+            if status == "finished":
+                status = "unhealthy"
         write_results(self.results_path, dump_yaml(self.cfg), self.prov, self.history, status, extra)
 
     def load(self, ckpt: dict) -> None:
@@ -398,8 +410,16 @@ def _identity_changes(old: RunConfig, new: RunConfig) -> list[tuple[str, object,
     return out
 
 
-def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | None = None) -> dict:
-    """Train until ``cfg.train.epochs``; checkpoint and results after every epoch."""
+def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | None = None,
+        warn: Callable[[str], None] | None = None) -> dict:
+    """Train until ``cfg.train.epochs``; checkpoint and results after every epoch. After each
+    epoch the history's health is checked (:mod:`.health`): the epoch where a problem first
+    appears gives one ``warning: ...`` line (``warn``, default stderr), and the run ends with
+    status ``unhealthy`` instead of ``finished``. Returns ``{"seconds", "status",
+    "unhealthy_reason"}`` (reason None when healthy)."""
+    if warn is None:
+        def warn(line: str) -> None:
+            print(line, file=sys.stderr, flush=True)
     if trainer.epoch == 0:
         trainer.save("running")
     t0 = time.perf_counter()
@@ -409,6 +429,9 @@ def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | N
             trainer.save("running")
             if log is not None:
                 log(row)
+            problem = trainer.health()
+            if problem is not None and problem[0] == row["epoch"]:
+                warn(f"warning: {trainer.out_dir}: {problem[1]} (the run goes on; it will be marked unhealthy)")
     except DivergenceError:
         trainer.write_results("diverged")
         raise
@@ -416,4 +439,6 @@ def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | N
         trainer.write_results("interrupted")
         raise
     trainer.write_results("finished")
-    return {"seconds": time.perf_counter() - t0}
+    problem = trainer.health()
+    return {"seconds": time.perf_counter() - t0, "status": "finished" if problem is None else "unhealthy",
+            "unhealthy_reason": None if problem is None else problem[1]}

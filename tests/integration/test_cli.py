@@ -457,3 +457,83 @@ def test_interrupt_before_training_says_nothing_was_written(tmp_path, monkeypatc
     assert res.exit_code == 130
     assert res.stderr.strip() == "interrupted before training started; nothing was written"
     assert not (tmp_path / "r").exists()
+
+
+# ------------------------------------------------------------------ health and CLI habits
+HEALTH_TINY = ["--set", "data.train_size=96", "--set", "data.test_size=48", "--set", "model.hidden=[16]",
+         "--set", "solver.free_iters=15", "--set", "solver.nudge_iters=5"]
+
+
+def test_exploding_loss_marks_run_unhealthy(tmp_path, monkeypatch):
+    from analog_ep.study.runs import runs_table
+    from analog_ep.train.loop import Trainer
+
+    real = Trainer.run_epoch
+
+    def run_epoch(self, progress=True):  # epoch 2's train loss 100x epoch 1's
+        row = real(self, progress)
+        if row["epoch"] == 2:
+            row["train_loss"] *= 100
+        return row
+
+    monkeypatch.setattr(Trainer, "run_epoch", run_epoch)
+    out = tmp_path / "u"
+    res = runner.invoke(app, ["train", *HEALTH_TINY, "--set", "train.epochs=3", "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    warnings = [ln for ln in res.stderr.splitlines() if ln.startswith("warning:")]
+    assert len(warnings) == 1 and "exploded at epoch 2" in warnings[0]
+    summary = _json_line(res.stdout)
+    assert summary["status"] == "unhealthy" and "exploded" in summary["unhealthy_reason"]
+    r = read_results(out / "results.h5")
+    assert r["status"] == "unhealthy" and "exploded at epoch 2" in r["extra"]["unhealthy_reason"]
+    assert runs_table([tmp_path])["runs"][0]["status"] == "unhealthy"
+
+
+def test_sweep_treats_unhealthy_point_as_done(tmp_path):
+    from analog_ep.config import dump_yaml
+    from analog_ep.study.sweep import run_point
+
+    cfg = load_config(None, ["data.train_size=96", "data.test_size=48", "model.hidden=[16]", "train.epochs=1"])
+    trainer = make_trainer(cfg, tmp_path / "p")
+    fit(trainer, progress=False)
+    trainer.history[0]["test_loss"] = float("nan")
+    trainer.write_results("finished")
+    assert read_results(tmp_path / "p" / "results.h5")["status"] == "unhealthy"
+    before = (tmp_path / "p" / "results.h5").stat().st_mtime_ns
+    task = {"name": "p", "folder": str(tmp_path / "p"), "config": __import__("yaml").safe_load(dump_yaml(cfg))}
+    assert run_point(task)["status"] == "unhealthy"
+    assert (tmp_path / "p" / "results.h5").stat().st_mtime_ns == before  # not rerun
+
+
+def test_short_help_version_and_debug_after_command():
+    for args in (["-h"], ["train", "-h"], ["devices", "-h"], ["devices", "list", "-h"]):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0 and "Usage" in res.stdout, args
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.stdout.strip() == f"analog-ep {__import__('analog_ep').__version__}"
+    res = runner.invoke(app, ["train", "--debug", "--set", "train.epochs=-1"])
+    assert res.exit_code == 2 and "Traceback" in res.output
+
+
+def test_json_failure_is_the_last_stdout_line():
+    res = runner.invoke(app, ["train", "--json", "--set", "train.epochs=-1"])
+    assert res.exit_code == 2 and res.stderr.startswith("error: train.epochs")
+    assert _json_line(res.stdout) == {"error": "train.epochs: must be >= 1, got -1", "exit_code": 2}
+    res = runner.invoke(app, ["train", "--json", "--no-such-option"])  # a usage error
+    assert res.exit_code == 2
+    err = _json_line(res.stdout)
+    assert err["exit_code"] == 2 and "--no-such-option" in err["error"]
+    res = runner.invoke(app, ["train", "--set", "train.epochs=-1"])  # without --json: nothing on stdout
+    assert res.exit_code == 2 and res.stdout == ""
+
+
+def test_gradcheck_unconverged_free_phase_exits_1():
+    args = ["gradcheck", *HEALTH_TINY, "--batch", "4", "--iters", "2", "--betas", "0.01"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 1 and "cosine" not in res.stdout
+    assert res.stderr.strip() == ("error: free phase did not converge (fraction 0.00 after 2 sweeps); "
+                                  "raise --iters or --tol")
+    res = runner.invoke(app, [*args, "--json"])
+    assert res.exit_code == 1
+    last = _json_line(res.stdout)
+    assert last["exit_code"] == 1 and "did not converge" in last["error"] and last["layers"] == []

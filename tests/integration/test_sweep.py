@@ -117,7 +117,8 @@ def test_shipped_specs_validate(monkeypatch):
 # -------------------------------------------------------------------------- runs and table
 def test_table_rows_and_columns(swept):
     spec, out, summary = swept
-    assert summary == {"points": 3, "ran": 3, "skipped": 0, "failed": 0, "table": str(out / "sweep.csv")}
+    assert summary == {"points": 3, "ran": 3, "skipped": 0, "failed": 0, "unhealthy": 0,
+                       "table": str(out / "sweep.csv")}
     rows = read_table(out / "sweep.csv")
     assert list(rows[0]) == ["analog.w_noise_std", "seed", "test_accuracy", "best_test_accuracy", "train_accuracy",
                              "train_loss", "pulses", "seconds", "status", "error", "folder"]
