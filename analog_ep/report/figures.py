@@ -181,7 +181,7 @@ def drift_figure(drift: dict):
     ax.set_xscale("log")
     ax.set_xlabel("time after programming (s)")
     ax.set_ylabel("test accuracy")
-    ax.set_title(f"conductance drift ({drift.get('draws', '?')} draws)", fontsize=10)
+    ax.set_title(f"conductance drift (draws of the exponents: {drift.get('draws', '?')})", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()
