@@ -493,6 +493,26 @@ def compare(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetO
     _guard(run)
 
 
+@app.command()
+def report(folder: Path = typer.Argument(..., metavar="DIR", help="A run folder (results.h5), a sweep folder "
+                                         "(sweep.csv) or a compare folder (compare.csv)."),
+           out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file to write (default "
+                                              "DIR/report.html; figures in <stem>_files/ next to it)."),
+           json_out: bool = JsonOpt) -> None:
+    """One static HTML page of figures (PNG + SVG) and tables for a run, a sweep or a comparison."""
+
+    def run() -> None:
+        from .report.html import render_report
+
+        r = render_report(folder, out)
+        if json_out:
+            typer.echo(json.dumps({k: r[k] for k in ("kind", "out", "files", "figures")}))
+        else:
+            typer.echo(f"wrote {r['out']} ({r['kind']} report, {len(r['figures']) // 2} figures in {r['files']})")
+
+    _guard(run)
+
+
 devices_app = typer.Typer(help="Device cards: list, show, pulse response, plot.", no_args_is_help=True,
                           context_settings=CONTEXT)
 app.add_typer(devices_app, name="devices")

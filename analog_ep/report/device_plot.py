@@ -20,12 +20,28 @@ def plot_response(card, out: str | Path, pulses: int | None = None, n_devices: i
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    params = card.params
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise ConfigError(f"--out: {out} must end in .png")
     if not out.parent.exists():
         raise ConfigError(f"--out: folder {out.parent} does not exist")
+    fig = response_figure(card, pulses, n_devices, seed)
+    tmp = out.with_name(out.name + ".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, out)
+
+
+def response_figure(card, pulses: int | None = None, n_devices: int = 100, seed: int = 0,
+                    figsize=(6.4, 4.0)):
+    """The pulse-response figure (a matplotlib ``Figure``, Agg backend; the caller saves and
+    closes it)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    params = card.params
     if pulses is None:
         pulses = int(min(5000, math.ceil(1.5 * params.w_max / nominal_dw_min(params))))
     r = response(params, pulses, n_devices, seed)
@@ -40,7 +56,7 @@ def plot_response(card, out: str | Path, pulses: int | None = None, n_devices: i
             traces.append(w.clone())
     traces = torch.stack(traces).numpy()
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    fig, ax = plt.subplots(figsize=figsize, dpi=120)
     p = r["pulses"]
     mean, std = torch.tensor(r["w_mean"]), torch.tensor(r["w_std"])
     ax.fill_between(p, (mean - std).numpy(), (mean + std).numpy(), alpha=0.25, label=f"mean +- std ({n_devices} devices)")
@@ -54,7 +70,4 @@ def plot_response(card, out: str | Path, pulses: int | None = None, n_devices: i
     ax.set_title(f"{card.name}: {params.rule}, {card.implied_states} states")
     ax.legend(loc="lower center", fontsize=8)
     fig.tight_layout()
-    tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, out)
+    return fig

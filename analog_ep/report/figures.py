@@ -1,0 +1,310 @@
+"""Figures of ``analog-ep report``: small matplotlib figures (Agg backend), each saved as PNG and
+SVG (temporary file, then rename).
+
+Every ``*_figure`` function returns a ``Figure`` or None when there is nothing to draw; the
+caller saves it with :func:`save_figure`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+SMALL = (6.4, 3.4)
+"""Default figure size in inches (about 770 x 410 pixels at the PNG's 120 dpi)."""
+DPI = 120
+PHASES = ("free", "nudge+", "nudge-", "eval")
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, folder: Path, stem: str) -> tuple[Path, Path]:
+    """Write ``folder/stem.png`` and ``folder/stem.svg`` (each to a temporary name, renamed), close
+    the figure and return both paths."""
+    plt = _plt()
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "svg"):
+        path = folder / f"{stem}.{ext}"
+        tmp = folder / f".{stem}.tmp.{ext}"
+        fig.savefig(tmp, format=ext, dpi=DPI)
+        os.replace(tmp, path)
+        paths.append(path)
+    plt.close(fig)
+    return paths[0], paths[1]
+
+
+def _int_x(*axes) -> None:
+    """Integer ticks on the x axes (epochs)."""
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _finite(a) -> bool:
+    a = np.asarray(a, dtype=np.float64)
+    return bool(a.size) and bool(np.isfinite(a).any())
+
+
+def _grid(n: int, ncols: int = 3, width: float = 6.4, row_h: float = 2.4):
+    """``n`` small axes on a grid (at most ``ncols`` per row); unused axes hidden."""
+    plt = _plt()
+    cols = max(1, min(ncols, n))
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width, row_h * rows + 0.4), dpi=DPI, squeeze=False)
+    flat = list(axes.ravel())
+    for ax in flat[n:]:
+        ax.set_visible(False)
+    return fig, flat[:n]
+
+
+# --------------------------------------------------------------------------------------- run
+def training_curves_figure(ep: dict):
+    """Train and test accuracy (left) and loss (right) per epoch."""
+    plt = _plt()
+    epoch = np.asarray(ep.get("epoch", []), dtype=np.float64)
+    if not epoch.size:
+        return None
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=SMALL, dpi=DPI)
+    for ax, metric, label in ((a1, "accuracy", "accuracy"), (a2, "loss", "loss")):
+        for split, style in (("train", "-o"), ("test", "-s")):
+            v = ep.get(f"{split}_{metric}")
+            if v is not None and _finite(v):
+                ok = np.isfinite(v)
+                ax.plot(epoch[ok], np.asarray(v)[ok], style, ms=3, label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    _int_x(a1, a2)
+    a1.set_title("accuracy", fontsize=10)
+    a2.set_title("loss", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def relaxation_figure(ep: dict):
+    """Mean relaxation steps (left) and converged fraction (right) per phase per epoch."""
+    plt = _plt()
+    epoch = np.asarray(ep.get("epoch", []), dtype=np.float64)
+    phases = [p for p in PHASES if _finite(ep.get(f"{p}_mean_steps", []))]
+    if not epoch.size or not phases:
+        return None
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=SMALL, dpi=DPI)
+    for p in phases:
+        for ax, key in ((a1, "mean_steps"), (a2, "converged_fraction")):
+            v = np.asarray(ep.get(f"{p}_{key}", np.full(epoch.shape, np.nan)), dtype=np.float64)
+            ok = np.isfinite(v)
+            ax.plot(epoch[ok], v[ok], "-o", ms=3, label=p)
+    a1.set_ylabel("mean steps")
+    a1.set_title("relaxation steps", fontsize=10)
+    a2.set_ylabel("converged fraction")
+    a2.set_ylim(-0.05, 1.05)
+    a2.set_title("converged fraction", fontsize=10)
+    _int_x(a1, a2)
+    for ax in (a1, a2):
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def histograms_figure(arrays: dict, xlabel: str, title: str, log_y: bool = False, bins: int = 40):
+    """One histogram per layer (``{layer: array}``)."""
+    if not arrays:
+        return None
+    fig, axes = _grid(len(arrays))
+    for ax, (name, a) in zip(axes, arrays.items()):
+        a = np.asarray(a, dtype=np.float64).ravel()
+        a = a[np.isfinite(a)]
+        if a.size:
+            lo, hi = float(a.min()), float(a.max())
+            ax.hist(a, bins=bins if hi > lo else 1, color="C0", alpha=0.8, log=log_y)
+        ax.set_title(f"{name} ({a.size})", fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[0].set_ylabel("devices", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def pulses_figure(ep: dict):
+    """Pulses sent to each layer per epoch."""
+    plt = _plt()
+    epoch = np.asarray(ep.get("epoch", []), dtype=np.float64)
+    keys = sorted((k for k in ep if k.startswith("pulses_layer")), key=lambda k: int(k[12:]) if k[12:].isdigit() else 0)
+    if not epoch.size or not keys:
+        return None
+    fig, ax = plt.subplots(figsize=SMALL, dpi=DPI)
+    for k in keys:
+        v = np.asarray(ep[k], dtype=np.float64)
+        ok = np.isfinite(v)
+        ax.plot(epoch[ok], v[ok], "-o", ms=3, label=f"layer {k[12:]}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("pulses")
+    ax.set_title("pulses per layer per epoch", fontsize=10)
+    _int_x(ax)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def drift_figure(drift: dict):
+    """Test accuracy (mean +- std over draws) against the time after programming, one line per
+    compensation, with the run's own final test accuracy as a dashed line."""
+    plt = _plt()
+    rows = drift.get("rows") or []
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=SMALL, dpi=DPI)
+    for comp in dict.fromkeys(r.get("compensation", "none") for r in rows):
+        rs = sorted((r for r in rows if r.get("compensation", "none") == comp), key=lambda r: r["t_s"])
+        ax.errorbar([r["t_s"] for r in rs], [r["accuracy_mean"] for r in rs],
+                    yerr=[r.get("accuracy_std", 0.0) for r in rs], fmt="-o", ms=3, capsize=3,
+                    label=f"compensation {comp}")
+    if isinstance(drift.get("test_accuracy"), (int, float)):
+        ax.axhline(drift["test_accuracy"], ls="--", lw=0.8, color="k", label="trained")
+    ax.set_xscale("log")
+    ax.set_xlabel("time after programming (s)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(f"conductance drift (draws of the exponents: {drift.get('draws', '?')})", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------------------- sweep
+def _as_number(v: str):
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def _axis_values(values: list[str]) -> tuple[list, bool]:
+    """The distinct values of a swept column in order (numeric ascending when all are numbers)."""
+    distinct = list(dict.fromkeys(values))
+    nums = [_as_number(v) for v in distinct]
+    if distinct and all(n is not None for n in nums):
+        return [v for _, v in sorted(zip(nums, distinct))], True
+    return distinct, False
+
+
+def sweep_axis_figure(rows: list[dict], key: str, metric: str = "test_accuracy"):
+    """``metric`` against one swept key: every seed as a dot, the mean as a line, min-max bars
+    (rows of the other axes, if any, are pooled)."""
+    plt = _plt()
+    groups: dict[str, list[float]] = {}
+    for r in rows:
+        y = _as_number(r.get(metric))
+        if y is not None:
+            groups.setdefault(r.get(key, ""), []).append(y)
+    if not groups:
+        return None
+    order, numeric = _axis_values(list(groups))
+    xs = [float(v) for v in order] if numeric else list(range(len(order)))
+    ys = [np.asarray(groups[v]) for v in order]
+    mean = np.array([y.mean() for y in ys])
+    lo = np.array([y.min() for y in ys])
+    hi = np.array([y.max() for y in ys])
+    fig, ax = plt.subplots(figsize=SMALL, dpi=DPI)
+    for x, y in zip(xs, ys):
+        ax.plot([x] * len(y), y, ".", color="gray", alpha=0.7, ms=5)
+    ax.errorbar(xs, mean, yerr=[mean - lo, hi - mean], fmt="-o", ms=4, capsize=4, color="C0",
+                label="mean (bars: min-max over seeds)")
+    if numeric and all(x > 0 for x in xs) and max(xs) / min(xs) >= 100:
+        ax.set_xscale("log")
+    if not numeric:
+        ax.set_xticks(xs)
+        ax.set_xticklabels(order, rotation=30, ha="right", fontsize=8)
+    ax.set_xlabel(key)
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.set_title(f"{metric.replace('_', ' ')} against {key}", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_heatmap_figure(rows: list[dict], kx: str, ky: str, metric: str = "test_accuracy"):
+    """Mean ``metric`` over seeds on the grid of two swept keys (cells annotated)."""
+    plt = _plt()
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        y = _as_number(r.get(metric))
+        if y is not None:
+            groups.setdefault((r.get(kx, ""), r.get(ky, "")), []).append(y)
+    if not groups:
+        return None
+    xs, _ = _axis_values([k[0] for k in groups])
+    ys, _ = _axis_values([k[1] for k in groups])
+    m = np.full((len(ys), len(xs)), np.nan)
+    n = np.zeros((len(ys), len(xs)), dtype=int)
+    for (vx, vy), v in groups.items():
+        m[ys.index(vy), xs.index(vx)] = float(np.mean(v))
+        n[ys.index(vy), xs.index(vx)] = len(v)
+    w = min(9.0, max(4.8, 1.0 + 0.8 * len(xs)))
+    h = min(8.0, max(3.4, 1.0 + 0.5 * len(ys)))
+    fig, ax = plt.subplots(figsize=(w, h), dpi=DPI)
+    im = ax.imshow(np.ma.masked_invalid(m), origin="lower", aspect="auto", cmap="viridis")
+    fig.colorbar(im, ax=ax, label=f"mean {metric.replace('_', ' ')}")
+    finite = m[np.isfinite(m)]
+    mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+    if len(xs) * len(ys) <= 100:
+        for i in range(len(ys)):
+            for j in range(len(xs)):
+                if np.isfinite(m[i, j]):
+                    ax.text(j, i, f"{m[i, j]:.3f}\n(n={n[i, j]})", ha="center", va="center", fontsize=7,
+                            color="k" if m[i, j] > mid else "w")
+    ax.set_xticks(range(len(xs)))
+    ax.set_xticklabels(xs, rotation=30 if len(xs) > 4 else 0, fontsize=8)
+    ax.set_yticks(range(len(ys)))
+    ax.set_yticklabels(ys, fontsize=8)
+    ax.set_xlabel(kx)
+    ax.set_ylabel(ky)
+    ax.set_title(f"mean {metric.replace('_', ' ')} over seeds", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------------- compare
+def compare_curves_figure(curves: dict):
+    """Test accuracy per epoch for each variant: ``{variant: [epoch-array, ...] per seed of
+    accuracy arrays}`` as the mean over seeds with a min-max band."""
+    plt = _plt()
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=SMALL, dpi=DPI)
+    for i, (variant, runs) in enumerate(curves.items()):
+        n = min(len(r) for r in runs)
+        if n == 0:
+            continue
+        a = np.stack([np.asarray(r[:n], dtype=np.float64) for r in runs])
+        epochs = np.arange(1, n + 1)
+        ax.plot(epochs, np.nanmean(a, axis=0), "-o", ms=3, color=f"C{i % 10}", label=f"{variant} ({len(runs)})")
+        if len(runs) > 1:
+            ax.fill_between(epochs, np.nanmin(a, axis=0), np.nanmax(a, axis=0), color=f"C{i % 10}", alpha=0.2)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("test accuracy per epoch (mean, band: min-max over seeds)", fontsize=10)
+    _int_x(ax)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
