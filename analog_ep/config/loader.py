@@ -156,6 +156,7 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
 
     need(cfg.train.epochs >= 1, "train.epochs", "must be >= 1")
     need(cfg.train.lr >= 0, "train.lr", "must be >= 0")
+    need(cfg.train.lr_ref_fan_in >= 1, "train.lr_ref_fan_in", "must be >= 1")
     need(0 <= cfg.train.momentum < 1, "train.momentum", "must be in [0, 1)")
     need(cfg.train.weight_decay >= 0, "train.weight_decay", "must be >= 0")
     need(cfg.train.eval_every >= 1, "train.eval_every", "must be >= 1")

@@ -77,9 +77,22 @@ class TrainConfig:
     """Number of passes over the training set (>= 1; a resumed run may raise it, never below the
     epochs already done)."""
     lr: float = 0.05
-    """Learning rate (per unit of estimated gradient)."""
+    """Learning rate (per unit of estimated gradient) of a weight layer with fan-in
+    ``lr_ref_fan_in`` or less; with ``lr_scaling: fan_in`` a layer of larger fan-in gets
+    ``lr * lr_ref_fan_in / fan_in``."""
+    lr_scaling: Literal["none", "fan_in"] = "fan_in"
+    """Per-layer learning rates from ``lr``: ``fan_in``: ``lr * min(1, lr_ref_fan_in / fan_in)``
+    with fan_in the inputs per output unit (in_features for dense, C_in k k for conv), so a
+    layer's drive changes by about the same amount per step whatever its width (the 64-pixel
+    digits and 28x28 / 32x32 images train with one default); ``none``: ``lr`` for every layer
+    (per-tensor settings from papers). The bias of a node gets its first input layer's rate.
+    ``layer_lrs`` overrides both."""
+    lr_ref_fan_in: int = 64
+    """``lr_scaling: fan_in``: the fan-in (inputs per output unit, >= 1) whose layers get exactly
+    ``lr`` (64 = the 8x8 digits input layer)."""
     layer_lrs: Optional[list[float]] = None
-    """Per-synapse learning rates, input side first; overrides ``lr`` when given."""
+    """Per-synapse learning rates, input side first; overrides ``lr`` and ``lr_scaling`` when
+    given."""
     optimizer: Literal["sgd"] = "sgd"
     """Weight optimizer: ``sgd`` (with momentum, optional Nesterov)."""
     momentum: float = 0.9

@@ -377,6 +377,11 @@ class EnergyNetwork(nn.Module):
             groups.append([syn.weight, b])
         return groups
 
+    def layer_fan_ins(self) -> list[int]:
+        """Fan-in (inputs per output unit) of each of :meth:`layer_groups`' weights: in_features
+        for a dense synapse, C_in k k for a convolution (``prod(weight.shape[1:])``)."""
+        return [math.prod(g[0].shape[1:]) for g in self.layer_groups()]
+
     # ----------------------------------------------------------------- relaxation maps
     def sync_map(self, x: torch.Tensor, states: list[torch.Tensor], const: list[torch.Tensor] | None = None,
                  beta: float = 0.0, target: torch.Tensor | None = None) -> list[torch.Tensor]:

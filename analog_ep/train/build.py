@@ -89,9 +89,29 @@ def build_solver(cfg: RunConfig):
     return get_solver(cfg.solver.name)
 
 
+def fan_in_lrs(lr: float, fan_ins: list[int], ref_fan_in: int) -> list[float]:
+    """The ``lr_scaling: fan_in`` rule: ``lr * min(1, ref_fan_in / fan_in)`` per weight layer.
+
+    A step ``dW = -lr g`` on a layer with ``fan_in`` inputs per unit changes each unit's drive by
+    a sum of ``fan_in`` terms, so the step that keeps the relaxation (and the training) stable
+    falls as ``1 / fan_in``; layers at or below the reference keep ``lr``."""
+    return [lr * min(1.0, ref_fan_in / n) for n in fan_ins]
+
+
+def layer_lrs(cfg: RunConfig, model: EnergyNetwork) -> list[float]:
+    """Learning rate of each of ``model.layer_groups()``: ``train.layer_lrs`` when given, else
+    ``train.lr`` scaled by ``train.lr_scaling``."""
+    if cfg.train.layer_lrs:
+        return list(cfg.train.layer_lrs)
+    n = len(model.layer_groups())
+    if cfg.train.lr_scaling == "none":
+        return [cfg.train.lr] * n
+    return fan_in_lrs(cfg.train.lr, model.layer_fan_ins(), cfg.train.lr_ref_fan_in)
+
+
 def build_optimizer(cfg: RunConfig, model: EnergyNetwork) -> torch.optim.Optimizer:
     groups = model.layer_groups()
-    lrs = cfg.train.layer_lrs or [cfg.train.lr] * len(groups)
+    lrs = layer_lrs(cfg, model)
     if len(lrs) != len(groups):
         raise ConfigError(f"train.layer_lrs: needs {len(groups)} entries (one per weight layer), got {len(lrs)}")
     if cfg.train.optimizer != "sgd":
