@@ -344,7 +344,7 @@ def bench(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
             return
         typer.echo(f"{r['model']} on {r['dataset']}, batch {r['batch']}, {r['solver']} solver, "
                    f"{r['estimator']} EP; median of {r['repeats']} after {r['warmup']} warm-up; "
-                   f"torch {r['torch_version']}, {r['torch_threads']} threads, {r['device']}")
+                   f"torch {r['torch_version']}, {r['torch_threads']} threads, {r['torch_device']}")
         typer.echo(f"{'':24s} {'seconds':>10s} {'/ bp step':>10s} {'images/s':>10s}")
         typer.echo(f"{'sweep (1 relaxation)':24s} {r['sweep_s']:10.4g} {r['sweep_over_bp_step']:10.3f} {'':>10s}")
         typer.echo(f"{'bp step (backprop twin)':24s} {r['bp_step_s']:10.4g} {1.0:10.3f} {r['bp_images_per_s']:10.1f}")

@@ -72,7 +72,14 @@ __all__ = ["bench", "BENCH_KEYS"]
 BENCH_KEYS = ("sweep_s", "bp_step_s", "ep_step_s", "sweep_over_bp_step", "ep_step_over_bp_step",
               "images_per_s", "bp_images_per_s", "batch", "model", "dataset", "repeats", "warmup",
               "ep_sweeps_per_step", "ep_sweeps_budget", "estimator", "solver", "free_iters",
-              "nudge_iters", "tol", "device", "torch_threads", "torch_version")
+              "nudge_iters", "tol", "device", "torch_device", "torch_threads", "torch_version")
+
+
+def _card_name(device: str | None) -> str | None:
+    if device is None:
+        return None
+    name = device.replace("\\", "/").rsplit("/", 1)[-1]
+    return name[:-5] if name.endswith(".yaml") else name
 
 
 def _model_bytes(model) -> int:
@@ -192,7 +199,8 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         "free_iters": sol.free_iters,
         "nudge_iters": sol.nudge_iters,
         "tol": sol.tol,
-        "device": "cpu",
+        "device": _card_name(cfg.analog.device),  # the device card, as in train's JSON (null: digital)
+        "torch_device": str(x.device),
         "torch_threads": torch.get_num_threads(),
         "torch_version": str(torch.__version__),
         **extra,

@@ -36,7 +36,7 @@ def _check_report(r, free_iters, nudge_iters, n_nudge):
     assert r["images_per_s"] == pytest.approx(r["batch"] / r["ep_step_s"], rel=1e-9)
     assert r["bp_images_per_s"] == pytest.approx(r["batch"] / r["bp_step_s"], rel=1e-9)
     assert r["repeats"] == 3 and r["warmup"] == 1
-    assert r["device"] == "cpu" and r["torch_threads"] >= 1 and r["torch_version"]
+    assert r["torch_device"] == "cpu" and r["device"] is None and r["torch_threads"] >= 1 and r["torch_version"]
     assert r["ep_sweeps_budget"] == free_iters + n_nudge * nudge_iters
     assert 1 + n_nudge <= r["ep_sweeps_per_step"] <= free_iters + n_nudge * nudge_iters
 
