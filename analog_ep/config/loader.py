@@ -218,6 +218,14 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
                     f"{where}train.{key}: must be 0 with analog.pulse_scheme bitstream (the trains carry the "
                     f"outer products of the gradient itself, as aihwkit's analog SGD), got {value!r}; set "
                     "train.momentum=0 and train.weight_decay=0, or use analog.pulse_scheme=rounded")
+    rounds = a.update == "pulsed" and a.pulse_scheme == "rounded"
+    if a.rounding != "stochastic" and not rounds:
+        raise ConfigError(f"{where}analog.rounding: only the rounded pulse scheme rounds (analog.update pulsed, "
+                          f"analog.pulse_scheme rounded); it has no effect with update {a.update!r} and scheme "
+                          f"{a.pulse_scheme!r}: remove it")
+    if not a.update_management and not (a.update == "pulsed" and a.pulse_scheme == "bitstream"):
+        raise ConfigError(f"{where}analog.update_management: balances the bit-stream trains only "
+                          "(analog.pulse_scheme bitstream, analog.update pulsed): remove it")
     need(a.max_rows >= 1, "analog.max_rows", "must be >= 1 (a tile of at least 1x1)")
     need(a.max_cols >= 1, "analog.max_cols", "must be >= 1 (a tile of at least 1x1)")
     need(0 < a.weight_range <= 1, "analog.weight_range", "must be in (0, 1]")

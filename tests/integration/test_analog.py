@@ -214,6 +214,9 @@ def test_devices_cli(tmp_path):
     (["--device", "memristor", "--set", "device.w_min=0.5"], "device.w_min"),
     (["--device", "memristor", "--set", "device.w_max=0"], "device.w_max"),
     (["--set", "analog.pulse_scheme=bitstream"], "analog.pulse_scheme"),
+    (["--device", "memristor", "--set", "analog.update=mixed", "--set", "analog.rounding=deterministic"],
+     "analog.rounding"),
+    (["--device", "memristor", "--set", "analog.update_management=false"], "analog.update_management"),
 ])
 def test_bad_hardware_input(args, needle, tmp_path):
     res = runner.invoke(app, ["train", *args, "--out", str(tmp_path / "r")])
