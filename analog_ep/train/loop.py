@@ -368,18 +368,11 @@ def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | N
     epochs already done."""
     ckpt = load_checkpoint(Path(ckpt_dir) / "checkpoint.pt")
     old = load_config(None, [], base=yaml.safe_load(ckpt["config_yaml"]))
-    changed = sorted(k for k in set(old.device) | set(cfg.device) if old.device.get(k) != cfg.device.get(k))
-    for key, a, b in (("analog.device", old.analog.device, cfg.analog.device),
-                      *((f"device.{k}", old.device.get(k), cfg.device.get(k)) for k in changed),
-                      ("analog.update", old.analog.update, cfg.analog.update)):
-        if a != b:
-            raise ConfigError(f"{key}: a resumed run keeps its device and update mode ({a!r}); start a new run "
-                              f"(--out) to use {b!r}")
     changes = _identity_changes(old, cfg)
     if changes:
         key, a, b = changes[0]
-        raise ConfigError(f"{key}: a resumed run keeps its model, data, algorithm and seed ({a!r}); start a new "
-                          f"run (--out) to use {b!r}")
+        raise ConfigError(f"{key}: a resumed run keeps its model, data, algorithm, seed, device and update mode "
+                          f"({a!r}); start a new run (--out) to use {b!r}")
     done = int(ckpt["epoch"])
     if cfg.train.epochs < done:
         raise ConfigError(f"train.epochs: the run in {ckpt_dir} has finished {done} epochs; pass "
@@ -389,14 +382,15 @@ def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | N
     return trainer
 
 
-RESUME_FIXED = ("algorithm", "seed", "data.name", "data.root", "data.shape", "data.num_classes",
+RESUME_FIXED = ("analog.device", "analog.update", "algorithm", "seed", "data.name", "data.root", "data.shape", "data.num_classes",
                 "data.train_size", "data.test_size")
-"""Keys (besides every ``model.*`` key and the device) that a resumed run cannot change: they
-decide the weights' shapes, the data and the random streams."""
+"""Keys (besides every ``model.*`` and ``device.*`` key) that a resumed run cannot change: they
+decide the weights' shapes and stored device state, the data and the random streams."""
 
 
 def _identity_changes(old: RunConfig, new: RunConfig) -> list[tuple[str, object, object]]:
-    """``(key, old, new)`` for each key of :data:`RESUME_FIXED` and of ``model.*`` that differs."""
+    """``(key, old, new)`` for each key of :data:`RESUME_FIXED`, of ``model.*`` and of the device
+    card's ``device.*`` overrides that differs."""
     import dataclasses
 
     keys = [f"model.{f.name}" for f in dataclasses.fields(old.model)] + list(RESUME_FIXED)
@@ -407,6 +401,9 @@ def _identity_changes(old: RunConfig, new: RunConfig) -> list[tuple[str, object,
             a, b = getattr(a, part), getattr(b, part)
         if a != b:
             out.append((key, a, b))
+    for k in sorted(set(old.device) | set(new.device)):
+        if old.device.get(k) != new.device.get(k):
+            out.append((f"device.{k}", old.device.get(k), new.device.get(k)))
     return out
 
 
