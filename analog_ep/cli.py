@@ -272,7 +272,9 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
               iters: int = typer.Option(5000, "--iters", help="Maximum relaxation sweeps per phase."),
               tol: float = typer.Option(1e-12, "--tol", help="Relaxation tolerance (float64)."),
               json_out: bool = JsonOpt) -> None:
-    """Compare EP's gradient estimate with the exact gradient at the free fixed point, per layer."""
+    """Compare EP's gradient estimate with the exact gradient at the free fixed point, per layer
+    (for a predictive coding network: with the backprop gradient of its feed-forward twin, for
+    EP and, with algorithm=pc, for predictive coding)."""
 
     def run() -> None:
         import torch
@@ -297,8 +299,18 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
         x = train_set.x[:batch].double()
         target = one_hot(train_set.y[:batch], info.num_classes, torch.float64)
         gen = torch.Generator().manual_seed(cfg.seed)
-        report = check(model, x, target, build_solver(cfg), beta_list, cfg.ep.estimator, iters=iters, tol=tol,
-                       damping=cfg.solver.damping, generator=gen, require_converged=tol > 0)
+        if getattr(model, "is_pcn", False):
+            from .algorithms.gradcheck import pcn_gradcheck
+
+            p = cfg.pc
+            pc_args = None if cfg.algorithm != "pc" else dict(
+                steps=p.steps, lr=p.activity_lr, momentum=p.activity_momentum, nesterov=p.activity_nesterov,
+                precision=p.precision, alpha=p.precision_alpha, k_decay=p.precision_k, forward_update=p.forward_update)
+            report = pcn_gradcheck(model, x, target, beta_list, cfg.ep.estimator, iters=min(iters, cfg.solver.nudge_iters * 20),
+                                   rule=p.nudged_update, generator=gen, pc=pc_args)
+        else:
+            report = check(model, x, target, build_solver(cfg), beta_list, cfg.ep.estimator, iters=iters, tol=tol,
+                           damping=cfg.solver.damping, generator=gen, require_converged=tol > 0)
         frac = report["free_converged_fraction"]
         if tol > 0 and frac < 1:
             msg = (f"free phase did not converge (fraction {frac:.2f} after {report['free_sweeps']} sweeps); "
@@ -314,7 +326,8 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
                    f"{report['free_converged_fraction']:.2f} in {report['free_sweeps']} sweeps")
         typer.echo(f"{'layer':32s} {'beta':>8s} {'cosine':>10s} {'rel_error':>10s} {'sat_changes':>11s}")
         for row in report["layers"]:
-            typer.echo(f"{row['name']:32s} {row['beta']:8.4g} {row['cosine']:10.6f} {row['rel_error']:10.3e} "
+            beta_s = "pc" if row["beta"] is None else f"{row['beta']:.4g}"
+            typer.echo(f"{row['name']:32s} {beta_s:>8s} {row['cosine']:10.6f} {row['rel_error']:10.3e} "
                        f"{row['saturation_changes']:11d}")
         typer.echo("sat_changes: hidden units crossing an activation bound between the free and nudged "
                    "states; EP is exact to O(beta^2) only where it is 0 (try a smaller beta)")

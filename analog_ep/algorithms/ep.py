@@ -6,6 +6,7 @@ energy ``F = E + beta C`` that start from the stored free state. Estimators of `
 
 * centered:    (dE/dtheta(s^{+beta}) - dE/dtheta(s^{-beta})) / (2 beta)      error O(beta^2)
 * one_sided:   (dE/dtheta(s^{+beta}) - dE/dtheta(s^0)) / beta                 error O(beta)
+* negative:    (dE/dtheta(s^{-beta}) - dE/dtheta(s^0)) / (-beta)              error O(beta)
 * random_sign: one-sided with a random sign of beta drawn per mini-batch      unbiased in sign
 
 ``dE/dtheta`` is the synapses' correlate (contrastive Hebbian, local to each synapse). With a
@@ -22,7 +23,7 @@ import torch
 from ..errors import ConfigError
 from ..solvers import SolverStats
 
-ESTIMATORS = ("centered", "one_sided", "random_sign")
+ESTIMATORS = ("centered", "one_sided", "negative", "random_sign")
 
 
 @dataclass
@@ -33,6 +34,7 @@ class EPResult:
     nudged: list[list[torch.Tensor]]   # nudged fixed points, one per nudged phase
     terms: list                        # per parameter: [(post, pre, coef)] with grad = sum coef corr(post, pre)
                                        # for weights (the update's outer products), None for biases
+    energy: dict | None = None         # per nudged phase: energy before and after each iteration (PCNs)
 
 
 def nudge_betas(estimator: str, beta: float, generator: torch.Generator | None = None) -> list[float]:
@@ -40,6 +42,8 @@ def nudge_betas(estimator: str, beta: float, generator: torch.Generator | None =
         return [beta, -beta]
     if estimator == "one_sided":
         return [beta]
+    if estimator == "negative":
+        return [-beta]
     if estimator == "random_sign":
         sign = 1.0 if torch.rand((), generator=generator).item() < 0.5 else -1.0
         return [sign * beta]

@@ -73,3 +73,51 @@ def gradcheck(model, x: torch.Tensor, target: torch.Tensor, solver, betas: list[
         "adjoint_residual": info["adjoint_residual"],
         "layers": layers,
     }
+
+
+def kink_changes(model, x: torch.Tensor, free: list[torch.Tensor], nudged: list[list[torch.Tensor]]) -> int:
+    """PCN counterpart of :func:`saturation_changes`: hidden units whose activation slope
+    ``act'(a_k)`` differs between the free and a nudged state (a ReLU crossing 0, a max-pool
+    argmax moving shows up in the next layer's slope); EP is exact to O(beta^2) only where it
+    is 0."""
+    base = [model.act_grad(k, a) for k, a in enumerate(model.errors(x, free)[0], start=1)]
+    total = 0
+    for phase in nudged:
+        a_n = model.errors(x, phase)[0]
+        for k, (g0, a) in enumerate(zip(base[:-1], a_n[:-1]), start=1):
+            total += int((g0 != model.act_grad(k, a)).sum())
+    return total
+
+
+def pcn_gradcheck(model, x: torch.Tensor, target: torch.Tensor, betas: list[float], estimator: str,
+                  iters: int = 100, rule: str = "mod_pgd", generator: torch.Generator | None = None,
+                  pc: dict | None = None) -> dict:
+    """A PCN's gradient estimates against the backprop gradient of its feed-forward twin, which
+    is exact for EP as beta -> 0 (the free equilibrium is the forward pass; Kerjan et al. 2026).
+    Same report as :func:`gradcheck` (``free_converged_fraction`` 1: the forward pass is exact;
+    ``adjoint_residual`` None). ``pc``: keyword arguments of
+    :func:`~analog_ep.algorithms.pc.pc_gradient`; then one row per layer with ``beta`` None and the
+    cosine of predictive coding's weight gradient to backprop's (informative: PC approximates it)."""
+    from .bp import bp_gradient
+    from .pc import pc_gradient, pcn_ep_gradient
+
+    params = model.ep_parameters()
+    groups = model.layer_groups()
+    index = {id(p): i for i, p in enumerate(params)}
+    exact, _, _ = bp_gradient(model, x, target)
+    names = [f"layer{i}:{type(e.synapse).__name__.lower()}:{e.pre}->{e.post}" for i, e in enumerate(model.edges)]
+    layers = []
+    runs = [(None, pc_gradient(model, x, target, **pc))] if pc is not None else [
+        (beta, pcn_ep_gradient(model, x, target, beta=beta, estimator=estimator, nudge_iters=iters, rule=rule,
+                               generator=generator)) for beta in betas]
+    for beta, res in runs:
+        changes = 0 if beta is None else kink_changes(model, x, res.free, res.nudged)
+        for name, group in zip(names, groups):
+            est = torch.cat([res.grads[index[id(p)]].reshape(-1) for p in group])
+            ref = torch.cat([exact[index[id(p)]].reshape(-1) for p in group])
+            rel = (est - ref).norm().item() / max(ref.norm().item(), 1e-300)
+            layers.append({"name": name, "beta": beta, "cosine": _cosine(est, ref),
+                           "rel_error": rel if math.isfinite(rel) else float("inf"),
+                           "saturation_changes": changes})
+    return {"estimator": "pc" if pc is not None else estimator, "free_converged_fraction": 1.0, "free_sweeps": 0,
+            "adjoint_residual": None, "layers": layers}

@@ -16,7 +16,11 @@ from typing import Any, Literal, Union, get_args, get_origin
 import yaml
 
 from ..errors import ConfigError
-from .schema import AnalogConfig, RunConfig
+from .schema import AnalogConfig, PCConfig, RunConfig
+
+PCN_WEIGHT_LAYERS = {"pcn_vgg5": 5, "pcn_vgg7": 7, "pcn_vgg10": 10, "pcn_vgg10skip": 12, "pcn_vgg15": 15}
+"""Weight tensors of each PCN VGG (convs, dense layers, output, skips); checked against the models
+by a test."""
 
 
 def _type_name(tp: Any) -> str:
@@ -175,12 +179,63 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     need(cfg.data.std_scale > 0, "data.std_scale", "must be > 0")
     need(len(cfg.model.hidden) >= 1 and all(h >= 1 for h in cfg.model.hidden), "model.hidden",
          "must be a non-empty list of positive widths such as [500, 200]")
-    stages = 5 if cfg.model.name == "vgg_crnn" else 4
+    pcn_convs = {"pcn_vgg5": 4, "pcn_vgg7": 6, "pcn_vgg10": 8, "pcn_vgg10skip": 8, "pcn_vgg15": 13}
+    name = cfg.model.name
+    pcn = name in pcn_convs or name == "mupc_resmlp"
+    stages = pcn_convs.get(name, 5 if name == "vgg_crnn" else 4)
     if cfg.model.channels is not None:
+        need(name != "mupc_resmlp", "model.channels", "mupc_resmlp has no convolutions (use model.width)")
         need(len(cfg.model.channels) == stages and all(c >= 1 for c in cfg.model.channels), "model.channels",
-             f"must be {stages} positive channel counts for {cfg.model.name}")
-    n_syn = {"hopfield_mlp": len(cfg.model.hidden) + 1, "dchn_vgg5": 5, "hopfield_resnet13": 13,
-             "vgg_crnn": cfg.model.depth}[cfg.model.name]
+             f"must be {stages} positive channel counts for {name}")
+    if cfg.model.paddings is not None:
+        need(name in pcn_convs, "model.paddings", "sets the conv paddings of the PCN VGGs only")
+        need(len(cfg.model.paddings) == stages and all(p >= 0 for p in cfg.model.paddings), "model.paddings",
+             f"must be {stages} paddings >= 0 for {name}")
+    if cfg.model.init_fan is not None:
+        need(name in pcn_convs, "model.init_fan", "applies to the PCN VGGs only")
+    if cfg.model.depth is not None:
+        if name == "vgg_crnn":
+            need(cfg.model.depth in (11, 13), "model.depth", "must be 11 or 13 for vgg_crnn")
+        elif name == "mupc_resmlp":
+            need(cfg.model.depth >= 2, "model.depth", "must be >= 2 weight layers for mupc_resmlp")
+        else:
+            need(False, "model.depth", f"applies to vgg_crnn and mupc_resmlp, not {name}")
+    need(cfg.model.width >= 1, "model.width", "must be >= 1")
+    if cfg.model.activation is not None:
+        clip_acts = ("clamp", "hard_sigmoid", "relu6")
+        if pcn:
+            need(cfg.model.activation not in ("clamp", "hard_sigmoid", "relu6"), "model.activation",
+                 "must be relu, leaky_relu, gelu, hard_tanh or tanh for a predictive coding network")
+        else:
+            need(cfg.model.activation in clip_acts, "model.activation",
+                 f"must be clamp, hard_sigmoid or relu6 for {name} (its node update is a clip)")
+    if pcn:
+        n_syn = (cfg.model.depth or 8) if name == "mupc_resmlp" else PCN_WEIGHT_LAYERS[name]
+    else:
+        n_syn = {"hopfield_mlp": len(cfg.model.hidden) + 1, "dchn_vgg5": 5, "hopfield_resnet13": 13,
+                 "vgg_crnn": cfg.model.depth or 11}[name]
+    if cfg.algorithm == "pc":
+        need(pcn, "algorithm", f"pc (predictive coding inference learning) needs a PCN model (pcn_vgg5 ... "
+             f"mupc_resmlp), not {name}")
+    pc = cfg.pc
+    need(pc.steps >= 1, "pc.steps", "must be >= 1")
+    need(pc.activity_lr > 0, "pc.activity_lr", "must be > 0")
+    need(0 <= pc.activity_momentum < 1, "pc.activity_momentum", "must be in [0, 1)")
+    need(pc.precision_alpha >= 0, "pc.precision_alpha", "must be >= 0")
+    need(pc.precision_k >= 0, "pc.precision_k", "must be >= 0")
+    if cfg.algorithm != "pc":
+        default = PCConfig()
+        for f in dataclasses.fields(PCConfig):
+            if f.name != "nudged_update" and getattr(pc, f.name) != getattr(default, f.name):
+                raise ConfigError(f"{where}pc.{f.name}: applies to algorithm pc only (got algorithm "
+                                  f"{cfg.algorithm!r}); remove it or set algorithm=pc")
+    if pc.nudged_update != "mod_pgd":
+        need(pcn and cfg.algorithm == "ep", "pc.nudged_update", "applies to EP on a PCN model only")
+    need(len(cfg.train.adam_betas) == 2 and all(0 <= b < 1 for b in cfg.train.adam_betas), "train.adam_betas",
+         "must be two numbers in [0, 1) such as [0.9, 0.999]")
+    need(cfg.train.warmup_epochs >= 0, "train.warmup_epochs", "must be >= 0")
+    if cfg.train.cosine_epochs is not None:
+        need(cfg.train.cosine_epochs >= 1, "train.cosine_epochs", "must be >= 1 or null")
     if cfg.model.aux_nodes:
         need(cfg.model.name == "vgg_crnn", "model.aux_nodes", "auxiliary readouts exist for vgg_crnn only")
     need(cfg.ep.aux_kappa >= 0 and cfg.ep.aux_kappa_min >= 0, "ep.aux_kappa", "must be >= 0 (and aux_kappa_min too)")
@@ -206,6 +261,10 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
             raise ConfigError(f"{where}{_leaf_keys(cfg.device, 'device.')[0]}: {no_card}")
     need(a.bl >= 1, "analog.bl", "must be >= 1 (pulse slots per update; aihwkit's default is 31)")
     if a.pulse_scheme == "bitstream":
+        if cfg.train.optimizer != "sgd":
+            raise ConfigError(f"{where}train.optimizer: bitstream pulse trains carry the plain gradient's outer "
+                              f"products (analog SGD); got {cfg.train.optimizer!r}: use train.optimizer=sgd or "
+                              "analog.pulse_scheme=rounded")
         if a.update != "pulsed":
             why = ("mixed transfers whole pulses from its accumulator" if a.update == "mixed"
                    else "ideal sends no pulses")

@@ -13,27 +13,47 @@ from typing import Any, Literal, Optional
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: Literal["hopfield_mlp", "dchn_vgg5", "hopfield_resnet13", "vgg_crnn"] = "hopfield_mlp"
+    name: Literal["hopfield_mlp", "dchn_vgg5", "hopfield_resnet13", "vgg_crnn", "pcn_vgg5", "pcn_vgg7",
+                  "pcn_vgg10", "pcn_vgg10skip", "pcn_vgg15", "mupc_resmlp"] = "hopfield_mlp"
     """Network architecture: ``hopfield_mlp`` (layered Hopfield network, dense couplings),
     ``dchn_vgg5`` (deep convolutional Hopfield network, conv-pool x4 + dense readout; Scellier et
     al. 2023), ``hopfield_resnet13`` (8 strided convs, 1x1 stride-2 skips k -> k+2, ReLU6; E P &
     Srinivasan 2025), ``vgg_crnn`` (VGG-11/13 Hopfield network with auxiliary readouts for
-    intermediate error signals)."""
+    intermediate error signals); predictive coding networks (energy ``sum_k 1/2 ||s_k -
+    f_k(s_{k-1})||^2``): ``pcn_vgg5`` (conv 128-256-512-512 each with pool, dense; Kerjan et al.
+    2026), ``pcn_vgg7`` / ``pcn_vgg15`` (Qi et al. 2025), ``pcn_vgg10`` (8 convs, dense 2048,
+    dense; for 224x224 and 32/64-pixel inputs), ``pcn_vgg10skip`` (plus strided 1x1 skips 2->5
+    and 5->8), ``mupc_resmlp`` (residual MLP with Depth-muP scalings, ``model.width`` x
+    ``model.depth``; Innocenti et al. 2025)."""
     hidden: list[int] = field(default_factory=lambda: [256])
     """hopfield_mlp: widths of the hidden layers, input to output (units). The input and output
     widths come from the dataset."""
     channels: Optional[list[int]] = None
     """Channels of the convolutional stages: four for dchn_vgg5 / hopfield_resnet13 (null =
-    128, 256, 512, 512), five for vgg_crnn (null = 64, 128, 256, 512, 512)."""
-    depth: Literal[11, 13] = 11
-    """vgg_crnn: number of weight layers (VGG-11: 8 conv + 3 dense; VGG-13: 10 conv + 3 dense)."""
+    128, 256, 512, 512), five for vgg_crnn (null = 64, 128, 256, 512, 512), one per conv layer
+    for the PCN VGGs (4 / 6 / 8 / 8 / 13 for pcn_vgg5 / 7 / 10 / 10skip / 15; null = the
+    published widths). Narrow versions run on a CPU."""
+    paddings: Optional[list[int]] = None
+    """PCN VGGs: zero padding of each 3x3 conv (one per conv layer); null = the layout's
+    (pcn_vgg5 1,1,1,1 as Kerjan et al.; Qi et al.'s VGG5 uses 1,1,1,0)."""
+    depth: Optional[int] = None
+    """vgg_crnn: number of weight layers, 11 (8 conv + 3 dense) or 13 (10 conv + 3 dense), null =
+    11; mupc_resmlp: weight layers (>= 2; up to 128 in the paper), null = 8."""
+    width: int = 128
+    """mupc_resmlp: width N of every hidden layer (units)."""
+    init_fan: Optional[Literal["fan_in", "fan_out"]] = None
+    """PCN VGGs: initialization U(+-gain sqrt(1/fan)) with fan = fan_in (C_in k k) or fan_out
+    (C_out k k); null = the layout's (fan_in for pcn_vgg5/7/15, fan_out for pcn_vgg10/10skip)."""
     aux_nodes: list[int] = field(default_factory=list)
     """vgg_crnn: 1-based state nodes that get an auxiliary softmax readout (intermediate error
     signals), e.g. [4, 8]."""
-    activation: Optional[Literal["clamp", "hard_sigmoid", "relu6"]] = None
+    activation: Optional[Literal["clamp", "hard_sigmoid", "relu6", "relu", "leaky_relu", "gelu", "hard_tanh",
+                                 "tanh"]] = None
     """Hidden-node nonlinearity: ``clamp`` = clip(x, 0, 1) (Scellier); ``hard_sigmoid`` =
-    clip(x/2, 0, 1) (Laborieux); ``relu6`` = clip(x, 0, 6) (Hopfield-ResNet). null = the model's
-    own (relu6 for hopfield_resnet13, clamp otherwise). The output node is linear."""
+    clip(x/2, 0, 1) (Laborieux); ``relu6`` = clip(x, 0, 6) (Hopfield-ResNet); for predictive
+    coding networks ``relu``, ``leaky_relu`` (slope 0.01), ``gelu``, ``hard_tanh`` (clip(x, -1,
+    1)), ``tanh``. null = the model's own (relu6 for hopfield_resnet13, relu for PCNs, clamp
+    otherwise). The output node is linear."""
     gains: Optional[list[float]] = None
     """Per-synapse multipliers of the U(-1/sqrt(fan_in), 1/sqrt(fan_in)) initialization, one per
     weight layer in construction order; null = the model's published gains (dchn_vgg5:
@@ -93,8 +113,12 @@ class TrainConfig:
     layer_lrs: Optional[list[float]] = None
     """Per-synapse learning rates, input side first; overrides ``lr`` and ``lr_scaling`` when
     given."""
-    optimizer: Literal["sgd"] = "sgd"
-    """Weight optimizer: ``sgd`` (with momentum, optional Nesterov)."""
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    """Weight optimizer: ``sgd`` (with momentum, optional Nesterov), ``adam`` (Kingma & Ba; L2
+    ``weight_decay`` added to the gradient) or ``adamw`` (decoupled weight decay; Loshchilov &
+    Hutter), with betas ``adam_betas``. Predictive coding papers train weights with Adam(W)."""
+    adam_betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    """adam / adamw: the two moment decay rates, each in [0, 1)."""
     momentum: float = 0.9
     """SGD momentum coefficient in [0, 1)."""
     nesterov: bool = False
@@ -103,9 +127,16 @@ class TrainConfig:
     """L2 weight decay coefficient (added to the gradient)."""
     eval_every: int = 1
     """Evaluate on the test set every this many epochs (and always after the last)."""
-    schedule: Literal["constant", "cosine"] = "constant"
-    """Learning-rate schedule over epochs: ``constant`` or ``cosine`` (annealed from each group's
-    lr to ``lr_min`` at the last epoch; Loshchilov & Hutter 2017)."""
+    schedule: Literal["constant", "cosine", "warmup_cosine"] = "constant"
+    """Learning-rate schedule over epochs: ``constant``, ``cosine`` (annealed from each group's
+    lr to ``lr_min`` at the last epoch; Loshchilov & Hutter 2017) or ``warmup_cosine`` (linear
+    warmup over ``warmup_epochs``, then cosine to ``lr_min`` at epoch ``cosine_epochs``, constant
+    after; Qi et al. 2025 use 25 cosine epochs of 50)."""
+    warmup_epochs: int = 0
+    """warmup_cosine: epochs of linear warmup (epoch e < warmup_epochs gets (e + 1) /
+    (warmup_epochs + 1) of the rate)."""
+    cosine_epochs: Optional[int] = None
+    """warmup_cosine: the epoch at which the cosine reaches ``lr_min`` (null = train.epochs)."""
     lr_min: float = 0.0
     """Cosine schedule: final learning rate (same units as ``lr``)."""
     clip_grad_norm: Optional[float] = None
@@ -117,10 +148,10 @@ class TrainConfig:
 class EPConfig:
     beta: float = 0.5
     """Nudging strength beta (> 0) of the nudged phases."""
-    estimator: Literal["centered", "one_sided", "random_sign"] = "centered"
+    estimator: Literal["centered", "one_sided", "negative", "random_sign"] = "centered"
     """Gradient estimator: ``centered`` (phases +beta and -beta, error O(beta^2)),
-    ``one_sided`` (free and +beta, error O(beta)), ``random_sign`` (free and a random +-beta
-    per mini-batch)."""
+    ``one_sided`` (free and +beta, error O(beta)), ``negative`` (free and -beta),
+    ``random_sign`` (free and a random +-beta per mini-batch)."""
     nudge: Literal["mse", "clamp", "cross_entropy"] = "mse"
     """How the output is nudged toward the one-hot target ``y``: ``mse`` adds beta/2 ||s_L - y||^2
     to the energy (``s_L <- (h_L + beta y) / (1 + beta)``); ``clamp`` moves the output a fraction
@@ -148,6 +179,35 @@ class EPConfig:
     warm_start: bool = True
     """Start each training free phase from the previous mini-batch's free state (zeros at
     evaluation)."""
+
+
+@dataclass(frozen=True)
+class PCConfig:
+    nudged_update: Literal["mod_pgd", "pgd"] = "mod_pgd"
+    """EP on PCNs: the node update of the nudged phases: ``mod_pgd`` ``s_k <- act(a_k + Delta_k)``
+    (Kerjan et al. 2026's choice) or ``pgd`` ``s_k <- proj(act(a_k) + Delta_k)`` (projection onto
+    s >= 0 for ReLU layers). Iterations per phase: ``solver.nudge_iters`` (K)."""
+    steps: int = 8
+    """algorithm pc: activity steps T per mini-batch (Qi et al.: VGG5 5-8, VGG7 7-13, VGG10 10-16,
+    VGG15 15-21)."""
+    activity_lr: float = 0.1
+    """algorithm pc: step size of the activity updates ``s <- s - lr dE/ds``."""
+    activity_momentum: float = 0.0
+    """algorithm pc: momentum of the activity SGD, in [0, 1) (0 = plain gradient descent)."""
+    activity_nesterov: bool = False
+    """algorithm pc: Nesterov momentum for the activity updates."""
+    precision: Literal["none", "spiking", "decaying"] = "none"
+    """algorithm pc: precision schedule of the layers' energies during the activity steps (Qi et
+    al. 2025): ``spiking``: precision 1 at the step the error first reaches the layer (step L-k
+    for layer k of L), ``precision_alpha`` after, 0 before; ``decaying``: exp(-k (t - t_k))
+    normalized over the remaining steps (``precision_k``); ``none``: 1."""
+    precision_alpha: float = 0.001
+    """spiking precision: the precision after the spike, >= 0."""
+    precision_k: float = 1.0
+    """decaying precision: the decay rate k per step, >= 0."""
+    forward_update: bool = False
+    """algorithm pc: weight update on the energy ``1/2 ||s_k* - f_k(s_{k-1}^0)||^2`` (predictions
+    from the initial feed-forward activities; Qi et al. 2025)."""
 
 
 @dataclass(frozen=True)
@@ -247,14 +307,17 @@ class AnalogConfig:
 class RunConfig:
     seed: int = 0
     """Seed of initialization, data order and estimator randomness."""
-    algorithm: Literal["ep", "bp"] = "ep"
-    """``ep``: Equilibrium Propagation on the energy-based network; ``bp``: backprop on its
-    feed-forward twin (same architecture, initialization, data order and seed)."""
+    algorithm: Literal["ep", "bp", "pc"] = "ep"
+    """``ep``: Equilibrium Propagation on the energy-based network (a PCN's free phase is its
+    forward pass); ``bp``: backprop on its feed-forward twin (same architecture, initialization,
+    data order and seed); ``pc``: predictive coding inference learning (PCN models only; keys
+    under ``pc.*``)."""
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     ep: EPConfig = field(default_factory=EPConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
+    pc: PCConfig = field(default_factory=PCConfig)
     analog: AnalogConfig = field(default_factory=AnalogConfig)
     device: dict[str, Any] = field(default_factory=dict)
     """Card field overrides, validated against the card: ``--set device.dw_min_std=0.3``,

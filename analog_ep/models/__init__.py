@@ -8,6 +8,7 @@ from ..errors import ConfigError
 from .base import ACTIVATIONS, Activation, EnergyNetwork
 from .convnets import DCHNVGG5, HopfieldResNet13
 from .hopfield_mlp import HopfieldMLP
+from .pcn import PCN_VGG_LAYOUTS, MuPCResMLP, PCNetwork, PCNVGG
 from .vgg_crnn import VGGCRNN
 
 _MODELS: dict[str, Callable] = {}
@@ -39,13 +40,27 @@ def _hopfield_resnet13(cfg, in_shape, num_classes, generator):
 
 
 def _vgg_crnn(cfg, in_shape, num_classes, generator):
-    return VGGCRNN(in_shape, cfg.channels or [64, 128, 256, 512, 512], num_classes, cfg.depth,
+    return VGGCRNN(in_shape, cfg.channels or [64, 128, 256, 512, 512], num_classes, cfg.depth or 11,
                    cfg.activation or "clamp", cfg.gains, cfg.aux_nodes, None, generator)
+
+
+def _pcn_vgg(name):
+    def factory(cfg, in_shape, num_classes, generator):
+        return PCNVGG(name, in_shape, num_classes, cfg.channels, cfg.paddings, cfg.activation or "relu", cfg.gains,
+                      cfg.init_fan, generator)
+    return factory
+
+
+def _mupc_resmlp(cfg, in_shape, num_classes, generator):
+    return MuPCResMLP(in_shape, cfg.width, cfg.depth or 8, num_classes, cfg.activation or "relu", cfg.gains, generator)
 
 
 register_model("hopfield_mlp", _hopfield_mlp)
 register_model("dchn_vgg5", _dchn_vgg5)
 register_model("hopfield_resnet13", _hopfield_resnet13)
 register_model("vgg_crnn", _vgg_crnn)
+for _name in PCN_VGG_LAYOUTS:
+    register_model(_name, _pcn_vgg(_name))
+register_model("mupc_resmlp", _mupc_resmlp)
 
-__all__ = ["ACTIVATIONS", "Activation", "DCHNVGG5", "EnergyNetwork", "HopfieldMLP", "HopfieldResNet13", "VGGCRNN", "get_model", "register_model"]
+__all__ = ["ACTIVATIONS", "Activation", "DCHNVGG5", "EnergyNetwork", "HopfieldMLP", "HopfieldResNet13", "MuPCResMLP", "PCNVGG", "PCNetwork", "VGGCRNN", "get_model", "register_model"]

@@ -58,6 +58,10 @@ class Edge:
     pre: int
     post: int
     synapse: Synapse
+    scale: float = 1.0
+    """Fixed digital gain on the read (predictive coding's muPC scalings; 1 elsewhere)."""
+    preact: str | None = None
+    """Activation applied to the pre state before the read (muPC's phi before the linear map)."""
 
 
 class EnergyNetwork(nn.Module):

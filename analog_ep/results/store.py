@@ -9,6 +9,10 @@
   exploded, its test loss is NaN or its relaxation stopped converging; the reason is in
   ``extra`` attrs ``unhealthy_reason``, see :mod:`analog_ep.train.health`), ``interrupted`` or
   ``diverged``;
+* group ``traces``: per-step curves averaged over each epoch's batches, one 2-D (or 3-D)
+  dataset per name with one row per epoch that recorded it, and ``<name>_epoch`` the epochs:
+  ``nudge+_energy`` / ``nudge-_energy`` (EP on a PCN: total energy before and after each nudged
+  iteration), ``pc_energy`` (PC: per-step, per-layer energy, shape (epochs, T + 1, L));
 * group ``extra`` attrs: an analog run's card record (``device_name``, ``device_card_yaml`` ...)
   and ``unhealthy_reason`` when a health problem was found.
 
@@ -31,10 +35,12 @@ def write_results(path: str | Path, config_yaml: str, provenance: dict, history:
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     keys: list[str] = []
+    trace_keys: list[str] = []
     for row in history:
-        for k in row:
-            if k not in keys:
-                keys.append(k)
+        for k, v in row.items():
+            target = trace_keys if isinstance(v, (list, tuple)) else keys
+            if k not in target:
+                target.append(k)
     with h5py.File(tmp, "w") as f:
         _attr(f, "config_yaml", config_yaml)
         _attr(f, "status", status)
@@ -44,6 +50,12 @@ def write_results(path: str | Path, config_yaml: str, provenance: dict, history:
         ep = f.create_group("epochs")
         for k in keys:
             ep.create_dataset(k, data=np.array([row.get(k, np.nan) for row in history], dtype=np.float64))
+        if trace_keys:
+            tr = f.create_group("traces")
+            for k in trace_keys:
+                rows = [(row["epoch"], row[k]) for row in history if k in row]
+                tr.create_dataset(k, data=np.array([r for _, r in rows], dtype=np.float64))
+                tr.create_dataset(k + "_epoch", data=np.array([e for e, _ in rows], dtype=np.float64))
         if extra:
             ex = f.create_group("extra")
             for k, v in extra.items():
@@ -64,7 +76,7 @@ def _str(v):
 
 def read_results(path: str | Path) -> dict:
     """Return ``{"config_yaml", "status", "provenance": {...}, "epochs": {metric: array},
-    "extra": {...}, "device": name or None}``, the same keys for digital and analog runs:
+    "traces": {name: array}, "extra": {...}, "device": name or None}``, the same keys for digital and analog runs:
     ``extra`` holds the analog run's card record (``device_name``, ``device_card_yaml``,
     ``periphery_yaml`` ...) and ``unhealthy_reason`` when a health problem was found (``{}`` for a
     healthy digital run) and ``device`` the card's name (None for a
@@ -81,6 +93,7 @@ def read_results(path: str | Path) -> dict:
                                for k, v in f["provenance"].attrs.items()},
                 "epochs": {k: f["epochs"][k][()] for k in f["epochs"]},
             }
+            out["traces"] = {k: f["traces"][k][()] for k in f["traces"]} if "traces" in f else {}
             out["extra"] = ({k: _str(v.item() if hasattr(v, "item") else v) for k, v in f["extra"].attrs.items()}
                             if "extra" in f else {})
             out["device"] = out["extra"].get("device_name") or None

@@ -63,11 +63,24 @@ def device_record(model) -> dict | None:
 
 def lr_factor(cfg: RunConfig, epoch: int) -> float:
     """Multiplier of every group's learning rate during ``epoch`` (0-based): 1 for ``constant``;
-    for ``cosine`` it goes from 1 at epoch 0 to ``lr_min / lr`` at the last epoch."""
-    if cfg.train.schedule == "constant" or cfg.train.epochs <= 1:
+    for ``cosine`` it goes from 1 at epoch 0 to ``lr_min / lr`` at the last epoch; for
+    ``warmup_cosine`` it rises linearly over ``warmup_epochs`` ((e + 1) / (warmup_epochs + 1)),
+    then falls by a cosine from 1 to ``lr_min / lr`` at epoch ``cosine_epochs - 1`` (null =
+    the last epoch) and stays there."""
+    t_cfg = cfg.train
+    floor = t_cfg.lr_min / t_cfg.lr if t_cfg.lr > 0 else 0.0
+    if t_cfg.schedule == "warmup_cosine":
+        w = t_cfg.warmup_epochs
+        if epoch < w:
+            return (epoch + 1) / (w + 1)
+        end = (t_cfg.cosine_epochs or t_cfg.epochs) - 1
+        if end <= w:
+            return 1.0 if epoch <= w else floor
+        t = min(max(epoch - w, 0) / (end - w), 1.0)
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+    if t_cfg.schedule == "constant" or t_cfg.epochs <= 1:
         return 1.0
-    t = min(epoch, cfg.train.epochs - 1) / (cfg.train.epochs - 1)
-    floor = cfg.train.lr_min / cfg.train.lr if cfg.train.lr > 0 else 0.0
+    t = min(epoch, t_cfg.epochs - 1) / (t_cfg.epochs - 1)
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
@@ -114,10 +127,12 @@ def build_optimizer(cfg: RunConfig, model: EnergyNetwork) -> torch.optim.Optimiz
     lrs = layer_lrs(cfg, model)
     if len(lrs) != len(groups):
         raise ConfigError(f"train.layer_lrs: needs {len(groups)} entries (one per weight layer), got {len(lrs)}")
-    if cfg.train.optimizer != "sgd":
-        raise ConfigError(f"train.optimizer: unknown optimizer {cfg.train.optimizer!r}; valid: sgd")
-    return torch.optim.SGD(
-        [{"params": g, "lr": lr, "base_lr": lr} for g, lr in zip(groups, lrs)],
-        lr=cfg.train.lr, momentum=cfg.train.momentum, nesterov=cfg.train.nesterov and cfg.train.momentum > 0,
-        weight_decay=cfg.train.weight_decay,
-    )
+    params = [{"params": g, "lr": lr, "base_lr": lr} for g, lr in zip(groups, lrs)]
+    t = cfg.train
+    if t.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, nesterov=t.nesterov and t.momentum > 0,
+                               weight_decay=t.weight_decay)
+    if t.optimizer in ("adam", "adamw"):
+        cls = torch.optim.Adam if t.optimizer == "adam" else torch.optim.AdamW
+        return cls(params, lr=t.lr, betas=tuple(t.adam_betas), weight_decay=t.weight_decay)
+    raise ConfigError(f"train.optimizer: unknown optimizer {t.optimizer!r}; valid: sgd, adam, adamw")

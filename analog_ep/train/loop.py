@@ -24,6 +24,7 @@ import yaml
 from .. import __version__
 from ..algorithms.bp import bp_gradient
 from ..algorithms.ep import ep_gradient
+from ..algorithms.pc import pc_gradient, pcn_ep_gradient
 from ..config import RunConfig, dump_yaml, load_config
 from ..data import Split, load_data
 from ..data.augment import augment
@@ -83,6 +84,17 @@ class Trainer:
     prov: dict = field(default_factory=dict)
     on_batch: Callable | None = None  # called as on_batch(epoch, batch_index) after each update
     teacher: Teacher | None = None     # distillation targets for the auxiliary readouts
+    traces: dict = field(default_factory=dict)  # per epoch: name -> [sum of curves (device), count]
+
+    def _trace(self, name: str, curve: torch.Tensor) -> None:
+        """Accumulate a per-step curve (energy per relaxation step) on the device; averaged over
+        the epoch's batches into the history row (one host transfer per epoch)."""
+        acc = self.traces.get(name)
+        if acc is None:
+            self.traces[name] = [curve.detach().clone(), 1]
+        else:
+            acc[0] += curve.detach()
+            acc[1] += 1
 
     @property
     def results_path(self) -> Path:
@@ -169,10 +181,25 @@ class Trainer:
         target = one_hot(y, self.num_classes, x.dtype)
         if self.teacher is not None and self.model.aux_nodes:
             target = (target, self.teacher.soft_targets(x, target, cfg.ep.kd_alpha, cfg.ep.kd_temperature))
+        pcn = getattr(self.model, "is_pcn", False)
         if cfg.algorithm == "bp":
             want = any(s.wants_vectors for s in self.model.ep_storages())
             grads, out, terms = bp_gradient(self.model, x, target, want_terms=want)
             stats = {}
+        elif cfg.algorithm == "pc":
+            p = cfg.pc
+            res = pc_gradient(self.model, x, target, steps=p.steps, lr=p.activity_lr, momentum=p.activity_momentum,
+                              nesterov=p.activity_nesterov, precision=p.precision, alpha=p.precision_alpha,
+                              k_decay=p.precision_k, forward_update=p.forward_update)
+            grads, out, stats, terms = res.grads, res.output, res.stats, res.terms
+            self._trace("pc_energy", res.energy)
+        elif pcn:
+            res = pcn_ep_gradient(self.model, x, target, beta=cfg.ep.beta, estimator=cfg.ep.estimator,
+                                  nudge_iters=cfg.solver.nudge_iters, rule=cfg.pc.nudged_update, tol=cfg.solver.tol,
+                                  generator=self.est_gen)
+            grads, out, stats, terms = res.grads, self.model.output(res.free), res.stats, res.terms
+            for phase, curve in res.energy.items():
+                self._trace(f"{phase}_energy", curve)
         else:
             init = self.warm if (cfg.ep.warm_start and self.warm is not None
                                  and self.warm[0].shape[0] == x.shape[0]) else self.model.zero_state(x.shape[0], x)
@@ -232,13 +259,14 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, split: Split) -> tuple[float, float, dict]:
-        """Loss and accuracy: EP predicts from the free fixed point relaxed from zeros, backprop
-        from the feed-forward twin."""
+        """Loss and accuracy: EP on a Hopfield model predicts from the free fixed point relaxed
+        from zeros; backprop, and every rule on a predictive coding network (whose free
+        equilibrium is its forward pass), from the feed-forward twin."""
         loss_sum, correct, stats_acc = 0.0, 0, {}
         for x, y in self._batches(split, None):
             target = one_hot(y, self.num_classes, x.dtype)
             self.model.begin_batch()
-            if self.cfg.algorithm == "bp":
+            if self.cfg.algorithm == "bp" or getattr(self.model, "is_pcn", False):
                 out = self.model.ff_forward(x)
             else:
                 self.model.begin_phase()
@@ -269,6 +297,7 @@ class Trainer:
                    desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", leave=False,
                    disable=not progress or None, dynamic_ncols=True)
         loss_sum, correct, seen, stats_acc = 0.0, 0, 0, {}
+        self.traces = {}
         pulses0 = self.pulse_counts() if self.model.device_card is not None else None
         for i, (x, y) in enumerate(bar):
             loss, c, stats = self.train_step(x, y)
@@ -290,6 +319,9 @@ class Trainer:
                 row[f"pulses_layer{i}"] = float(b - a)
             row["pulses_per_step"] = sum(b - a for a, b in zip(pulses0, self.pulse_counts())) / n_batches
         row.update(_summarize(stats_acc))
+        for name, (total, count) in self.traces.items():  # lists: written to results.h5 group traces
+            row[name] = (total / count).double().cpu().tolist()
+        self.traces = {}
         last = self.epoch + 1 == cfg.train.epochs
         if (self.epoch + 1) % cfg.train.eval_every == 0 or last:
             t1 = time.perf_counter()

@@ -48,7 +48,7 @@ def test_round_trip_through_yaml():
     ("train.epochs=0", "train.epochs: must be >= 1, got 0"),
     ("ep.beta=0", "ep.beta: must be > 0"),
     ("ep.beta=1.5", "ep.beta: must be < 1"),
-    ("ep.estimator=sideways", "ep.estimator: invalid value 'sideways'; valid: centered, one_sided, random_sign"),
+    ("ep.estimator=sideways", "ep.estimator: invalid value 'sideways'; valid: centered, one_sided, negative, random_sign"),
     ("data.name=imagenet9", "data.name: invalid value 'imagenet9'"),
     ("solver.free_iters=0", "solver.free_iters: must be >= 1"),
     ("model.hidden=[]", "model.hidden: must be a non-empty list"),

@@ -15,8 +15,10 @@ SHAPES = {"cifar10": (3, 32, 32), "cifar100": (3, 32, 32), "fashion_mnist": (1, 
 def test_config_loads_and_builds_reduced(path):
     text = path.read_text()
     assert text.startswith("#") and "eported" in text, "each config cites its reported figure"
-    stages = 5 if "vgg_crnn" in text else 4
-    cfg = load_config(path, [f"model.channels={[2] * stages}", "model.hidden=[4]"])
+    name = load_config(path, []).model.name
+    stages = {"vgg_crnn": 5, "pcn_vgg7": 6, "pcn_vgg10": 8, "pcn_vgg10skip": 8, "pcn_vgg15": 13}.get(name, 4)
+    reduce = ["model.width=8"] if name == "mupc_resmlp" else [f"model.channels={[2] * stages}", "model.hidden=[4]"]
+    cfg = load_config(path, reduce)
     classes = 100 if cfg.data.name == "cifar100" else 10
     model = build_model(cfg, SHAPES[cfg.data.name], classes)
     assert model.out_features == classes

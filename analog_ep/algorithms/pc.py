@@ -1,0 +1,274 @@
+"""Learning rules of predictive coding networks (:mod:`analog_ep.models.pcn`).
+
+**EP on PCNs** (Kerjan, Hoier & Scellier 2026), :func:`pcn_ep_gradient`. The free equilibrium is
+the forward pass (``E = 0``). Each nudged phase starts from it and runs ``K`` iterations of the
+asynchronous traversal (even layers, then odd), each node set in closed form from its
+neighbours:
+
+* ``mod_pgd`` (the paper's choice): ``s_k <- act(a_k + Delta_k)`` (ReLU: ``relu(a_k + Delta_k)``),
+* ``pgd``: ``s_k <- proj(mu_k + Delta_k)``, the projection onto ``s >= 0`` for ReLU layers
+  (``relu(relu(a_k) + Delta_k)``) and none otherwise,
+
+``Delta_k`` the top-down error (a transposed read of ``act'(a_{k+1}) eps_{k+1}``). The output
+``s_L`` minimizes ``1/2 ||s_L - a_L||^2 + beta C(s_L)``: ``(a_L + beta y) / (1 + beta)`` for the
+MSE nudge, ``a_L - beta (softmax(s_L) - y)`` (one step, from the current ``s_L``) for the
+cross-entropy nudge, ``(1 - beta) a_L + beta y`` for the clamp nudge. Every ``mod_pgd`` / ``pgd``
+fixed point is a stationary point of ``E + beta C`` (``eps_k = Delta_k``), so the centered
+estimator ``(dE/dtheta(s^{+beta}) - dE/dtheta(s^{-beta})) / (2 beta)`` tends to the backprop
+gradient of the feed-forward twin as ``beta -> 0`` (the free state is the forward pass).
+Estimators: ``centered``, ``one_sided`` (``+beta``), ``negative`` (``-beta``), ``random_sign``.
+
+**PC inference learning** (Qi et al. 2025; PCX), :func:`pc_gradient`: forward initialization,
+output clamped to the label (MSE / clamp nudges; the cross-entropy nudge makes the output term
+of the energy ``CE(y, softmax(a_L))``), ``T`` activity steps of SGD (momentum, optionally
+Nesterov) on ``E_t = sum_k pi_k(t)/2 ||eps_k||^2``, then the weight gradient ``dE/dW`` at the
+relaxed states. Switches for ablations:
+
+* ``precision: spiking``: layer ``k`` (of L) first receives error at step ``t_k = L - k``; its
+  precision is 0 before, 1 at ``t_k`` and ``alpha`` after. ``decaying``: ``exp(-k_d (t - t_k))``
+  normalized over the steps ``t_k .. T-1`` (0 before). The weight step uses ``pi = 1``.
+* ``forward_update``: the weight energy ``1/2 ||s_k* - f_k(s_{k-1}^0)||^2``, predictions from
+  the initial feed-forward activities ``s^0``.
+
+Both run without autograd: reads, transposed reads and correlates of the synapses only, so
+every PCN trains on crossbar tiles as it does digitally.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import ConfigError
+from ..models.pcn import PC_ACTIVATIONS
+from ..solvers import SolverStats
+from .ep import EPResult, nudge_betas
+
+PCN_RULES = ("mod_pgd", "pgd")
+
+
+@dataclass
+class PCResult:
+    grads: list[torch.Tensor]          # aligned with model.ep_parameters()
+    output: torch.Tensor               # the forward pass's output (the network's prediction)
+    stats: dict[str, SolverStats]      # "pc": per-sample residual of the last activity step
+    terms: list                        # as EPResult.terms
+    energy: torch.Tensor               # (T + 1, L) per-layer energy (pi = 1) before each step and at the end
+
+
+def _combine(t_hi: list, t_lo: list, scale: float) -> tuple[list, list]:
+    """Gradients and outer-product terms of ``(t_hi - t_lo) * scale``."""
+    grads, terms = [], []
+    for a, b in zip(t_hi, t_lo):
+        if isinstance(a, torch.Tensor):
+            grads.append((a - b) * scale)
+            terms.append(None)
+        else:
+            terms.append([(p, q, c * scale) for p, q, c in a] + [(p, q, -c * scale) for p, q, c in b])
+            grads.append(None)
+    return grads, terms
+
+
+def _materialize(model, grads: list, terms: list) -> list[torch.Tensor]:
+    out = []
+    for syn, p, g, t in zip(model.ep_synapses(), model.ep_parameters(), grads, terms):
+        if g is not None:
+            out.append(g)
+            continue
+        acc = None
+        for post, pre, coef in t:
+            c = coef * syn.correlate(post, pre)
+            acc = c if acc is None else acc + c
+        out.append(torch.zeros_like(p) if acc is None else acc)
+    return out
+
+
+def _max_abs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return (a - b).abs().reshape(a.shape[0], -1).amax(1)
+
+
+@torch.no_grad()
+def pcn_nudged_phase(model, x: torch.Tensor, free: list[torch.Tensor], beta: float, target, iters: int,
+                     rule: str = "mod_pgd", tol: float = 0.0) -> tuple[list[torch.Tensor], SolverStats, torch.Tensor]:
+    """One nudged phase from the free state: ``iters`` even-then-odd traversals. Returns
+    ``(states, stats, energy)`` with ``energy`` (iters + 1,) the batch-mean total energy
+    ``E + beta C`` before the first and after every iteration (the equilibration curve) and
+    ``stats.residual`` the per-sample max |change| of the last iteration."""
+    if rule not in PCN_RULES:
+        raise ConfigError(f"pc.nudged_update: unknown rule {rule!r}; valid: {', '.join(PCN_RULES)}")
+    L = model.num_nodes
+    y, _ = model.split_target(target)
+    s = list(free)
+    groups = model.colouring()
+    b = x.shape[0]
+
+    def total_energy(states):
+        e = model.layer_energies(x, states).sum()
+        return e + beta * model.cost(states[-1], target).mean()
+
+    energies = [total_energy(s)]
+    residual = torch.zeros(b, dtype=x.dtype, device=x.device)
+    steps = torch.full((b,), iters, dtype=torch.long, device=x.device)
+    for _ in range(iters):
+        old = list(s)
+        for group in groups:
+            # errors of every node from the current states (the other parity is fixed in this pass)
+            _, eps, delta = model.errors(x, s)
+            new = {}
+            for k in group:
+                a = model.preact(k, x, s)
+                if k == L:
+                    if model.nudge == "cross_entropy":
+                        new[k] = a - beta * model.cost_grad(s[L - 1], target)
+                    elif model.nudge == "clamp":
+                        new[k] = a + beta * (y - a)
+                    else:
+                        new[k] = (a + beta * y) / (1.0 + beta)
+                    continue
+                d = model.topdown(k, x, s, eps, delta)
+                act = model.pc_act_names[k - 1]
+                res = (x if k == 1 else s[k - 2]) if model.residual[k - 1] else None
+                if rule == "mod_pgd":
+                    v = PC_ACTIVATIONS[act][0](a + d)
+                else:
+                    v = PC_ACTIVATIONS[act][0](a) + d
+                    if act == "relu":
+                        v = v.clamp_min(0.0)
+                new[k] = v if res is None else v + res
+            for k, v in new.items():
+                s[k - 1] = v
+        residual = torch.stack([_max_abs(p, q) for p, q in zip(s, old)]).amax(0)
+        energies.append(total_energy(s))
+    return s, SolverStats(steps, residual, residual <= tol, iters), torch.stack(energies)
+
+
+@torch.no_grad()
+def pcn_ep_gradient(model, x: torch.Tensor, target, *, beta: float, estimator: str, nudge_iters: int,
+                    rule: str = "mod_pgd", tol: float = 0.0, generator: torch.Generator | None = None) -> EPResult:
+    """EP on a PCN (module docstring): free phase = forward pass, nudged phases from it, the
+    gradient estimate of the chosen estimator. ``stats`` per phase ("free" has 0 sweeps: the
+    forward pass is exact); ``EPResult.energy`` per nudged phase the equilibration curve."""
+    model.begin_phase()
+    free, _ = model.forward_pass(x)
+    zero = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+    stats = {"free": SolverStats(torch.zeros(x.shape[0], dtype=torch.long, device=x.device), zero,
+                                 torch.ones(x.shape[0], dtype=torch.bool, device=x.device), 0)}
+    betas = nudge_betas(estimator, beta, generator)
+    nudged, curves = [], {}
+    for bt in betas:
+        model.begin_phase()
+        s, st, en = pcn_nudged_phase(model, x, free, bt, target, nudge_iters, rule, tol)
+        name = "nudge+" if bt > 0 else "nudge-"
+        stats[name] = st
+        curves[name] = en
+        nudged.append(s)
+    t_hi = model.energy_grad_terms(x, nudged[0], betas[0], target)
+    if len(betas) == 2:
+        t_lo = model.energy_grad_terms(x, nudged[1], betas[1], target)
+        scale = 1.0 / (betas[0] - betas[1])
+    else:
+        t_lo = model.energy_grad_terms(x, free)
+        scale = 1.0 / betas[0]
+    g, terms = _combine(t_hi, t_lo, scale)
+    return EPResult(_materialize(model, g, terms), free, stats, nudged, terms, curves)
+
+
+def precision_schedule(kind: str, num_layers: int, steps: int, alpha: float = 1e-3, k_decay: float = 1.0,
+                       dtype=torch.float32, device=None) -> torch.Tensor:
+    """``pi[t, k-1]`` for activity step ``t`` (0 .. steps-1) and layer ``k`` (1 .. L): ``none``
+    (all 1), ``spiking`` or ``decaying`` (module docstring; Qi et al. 2025)."""
+    L, T = num_layers, steps
+    if kind == "none":
+        return torch.ones(T, L, dtype=dtype, device=device)
+    t = torch.arange(T, dtype=dtype, device=device)[:, None]
+    first = (L - torch.arange(1, L + 1, dtype=dtype, device=device))[None, :]  # t_k = L - k
+    if kind == "spiking":
+        return torch.where(t < first, torch.zeros_like(t + first),
+                           torch.where(t == first, torch.ones_like(t + first), torch.full_like(t + first, alpha)))
+    if kind == "decaying":
+        j = t - first
+        w = torch.exp(-k_decay * j.clamp_min(0))
+        remaining = (T - first).clamp_min(1)  # steps t_k .. T-1
+        norm = (1 - torch.exp(-k_decay * remaining)) / (1 - math.exp(-k_decay)) if k_decay > 0 else remaining
+        return torch.where(j < 0, torch.zeros_like(w), w / norm)
+    raise ConfigError(f"pc.precision: unknown schedule {kind!r}; valid: none, spiking, decaying")
+
+
+@torch.no_grad()
+def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, momentum: float = 0.0,
+                nesterov: bool = False, precision: str = "none", alpha: float = 1e-3, k_decay: float = 1.0,
+                forward_update: bool = False) -> PCResult:
+    """Predictive coding inference learning on one mini-batch (module docstring). The output is
+    clamped to the target (``s_L = y``) for the MSE / clamp nudges; for the cross-entropy nudge
+    the output term of the energy is ``CE(y, softmax(a_L))`` and ``s_L`` is not a state."""
+    L = model.num_nodes
+    y, _ = model.split_target(target)
+    model.begin_phase()
+    s0, a0 = model.forward_pass(x)
+    out = s0[-1]
+    ce = model.nudge == "cross_entropy"
+    s = list(s0)
+    s[-1] = y.to(x.dtype) if not ce else s0[-1]
+    pis = precision_schedule(precision, L, steps, alpha, k_decay, x.dtype, x.device)
+    vel = [torch.zeros_like(v) for v in s[:-1]]
+    b = x.shape[0]
+
+    def errs(states, pi_row):
+        a, eps, delta = model.errors(x, states, pi_row)
+        if ce:  # output energy CE(y, softmax(a_L)): its "delta" is -dCE/da_L = y - softmax(a_L)
+            g = y - torch.softmax(a[-1], dim=1)
+            eps[-1] = torch.zeros_like(g)
+            delta[-1] = g if pi_row is None else g * pi_row[-1]
+        return a, eps, delta
+
+    def layer_energy(a, eps):
+        e = [0.5 * v.reshape(b, -1).pow(2).sum(1).mean() for v in eps]
+        if ce:
+            e[-1] = -(y * torch.log_softmax(a[-1], dim=1)).sum(1).mean()
+        return torch.stack(e)
+
+    energies = []
+    residual = torch.zeros(b, dtype=x.dtype, device=x.device)
+    for t in range(steps):
+        pi = [pis[t, k] for k in range(L)]
+        a, eps, delta = errs(s, pi)
+        energies.append(layer_energy(a, eps) if t == 0 else energies_next)
+        for j in range(1, L):
+            g = eps[j - 1] * pi[j - 1] - model.topdown(j, x, s, eps, delta, pi)
+            if momentum:
+                vel[j - 1] = momentum * vel[j - 1] + g
+                g = g + momentum * vel[j - 1] if nesterov else vel[j - 1]
+            step = lr * g
+            residual = step.abs().reshape(b, -1).amax(1) if j == 1 else torch.maximum(residual, step.abs().reshape(b, -1).amax(1))
+            s[j - 1] = s[j - 1] - step
+        a_n, eps_n, _ = errs(s, None)
+        energies_next = layer_energy(a_n, eps_n)
+    if steps == 0:
+        a_n, eps_n, _ = errs(s, None)
+        energies_next = layer_energy(a_n, eps_n)
+    energies.append(energies_next)
+    if forward_update:
+        deltas = []
+        for k in range(1, L + 1):
+            if ce and k == L:
+                deltas.append(y - torch.softmax(a0[-1], dim=1))
+                continue
+            deltas.append(model.act_grad(k, a0[k - 1]) * (s[k - 1] - s0[k - 1]))
+        terms_raw = model.energy_grad_terms(x, s, deltas=deltas, pres=s0)
+    else:
+        _, _, deltas = errs(s, None)
+        terms_raw = model.energy_grad_terms(x, s, deltas=deltas)
+    grads, terms = [], []
+    for t_ in terms_raw:
+        if isinstance(t_, torch.Tensor):
+            grads.append(t_)
+            terms.append(None)
+        else:
+            grads.append(None)
+            terms.append(t_)
+    grads = _materialize(model, grads, terms)
+    steps_t = torch.full((b,), steps, dtype=torch.long, device=x.device)
+    stats = {"pc": SolverStats(steps_t, residual, torch.ones(b, dtype=torch.bool, device=x.device), steps)}
+    return PCResult(grads, out, stats, terms, torch.stack(energies))
