@@ -73,17 +73,47 @@ class DataInfo:
 
 @dataclass
 class Split:
-    """One split held in memory: ``x`` float32 (N, *shape), normalized; ``y`` int64 (N,)."""
+    """One split held in memory: inputs ``x`` (N, *shape) and int64 labels ``y`` (N,).
+
+    ``x`` is either float32, already normalized (returned as stored), or uint8 pixels 0..255
+    (N, C, H, W) normalized per batch: ``x / 255``, then, when ``mean`` and ``std`` (float32,
+    (C,), ``std`` already multiplied by ``data.std_scale``) are given, ``(x - mean[c]) /
+    std[c]`` -- the float32 operations, in the order, that the float32 sets are normalized with
+    at load time. Read inputs with :meth:`batch`, never ``x`` directly.
+    """
 
     x: torch.Tensor
     y: torch.Tensor
+    mean: Optional[torch.Tensor] = None
+    std: Optional[torch.Tensor] = None
 
     def __post_init__(self) -> None:
         if self.x.shape[0] != self.y.shape[0]:
             raise ValueError(f"Split: {self.x.shape[0]} inputs but {self.y.shape[0]} labels")
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("Split: give both mean and std or neither")
+        if self.mean is not None:
+            if self.x.dtype != torch.uint8 or self.x.dim() < 2:
+                raise ValueError("Split: mean/std apply to uint8 pixels (N, C, ...) only")
+            c = self.x.shape[1]
+            if self.mean.shape != (c,) or self.std.shape != (c,):
+                raise ValueError(f"Split: mean and std must have shape ({c},), one per channel")
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
+
+    def batch(self, idx) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs (float32, normalized) and labels of the examples ``idx`` (a slice, an index
+        tensor or array)."""
+        x = self.x[idx]
+        if x.dtype == torch.uint8:
+            x = x.to(torch.float32)
+            x /= 255.0
+            if self.mean is not None:
+                bshape = (1, -1) + (1,) * (x.dim() - 2)
+                x -= self.mean.to(x.device).view(bshape)
+                x /= self.std.to(x.device).view(bshape)
+        return x, self.y[idx]
 
 
 def available_datasets() -> list[str]:
