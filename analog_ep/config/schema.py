@@ -62,12 +62,16 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: Literal["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "synthetic"] = "digits"
+    name: Literal["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "tiny_imagenet",
+                  "imagenet32", "imagenet64", "synthetic"] = "digits"
     """Dataset: ``digits`` (embedded scikit-learn 8x8 digits), ``mnist`` / ``fashion_mnist``
     (IDX files in ``root``), ``cifar10`` / ``cifar100`` (python-pickle batches in ``root``),
-    ``synthetic`` (random tensors of ``shape``)."""
+    ``tiny_imagenet`` (Tiny ImageNet folder in ``root``, 64x64 JPEGs, 200 classes),
+    ``imagenet32`` / ``imagenet64`` (downsampled ImageNet npz batches in ``root``, 1000
+    classes), ``synthetic`` (random tensors of ``shape``)."""
     root: Optional[str] = None
-    """Folder holding the dataset files (IDX or CIFAR batches). Unused by digits and synthetic."""
+    """Folder holding the dataset files (IDX, CIFAR batches, the Tiny ImageNet folder or the
+    downsampled ImageNet npz files). Unused by digits and synthetic."""
     train_size: Optional[int] = None
     """Number of training examples to use (a fixed seeded subset); null = all."""
     test_size: Optional[int] = None

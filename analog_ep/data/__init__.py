@@ -1,4 +1,4 @@
-"""Datasets as in-memory float32 tensors: ``load_data(cfg, seed) -> (train, test, info)``.
+"""Datasets held in memory: ``load_data(cfg, seed) -> (train, test, info)``.
 
 ``cfg.name`` selects the dataset:
 
@@ -10,8 +10,21 @@
 - ``cifar10``, ``cifar100``: the python-pickle batches in ``cfg.root`` or its
   ``cifar-10-batches-py`` / ``cifar-100-python`` subfolder; shape (3, 32, 32); pixels /255;
   cifar100 uses the 100 fine labels.
+- ``tiny_imagenet``: the Tiny ImageNet folder (``wnids.txt``, ``train/``, ``val/``) in
+  ``cfg.root`` or its ``tiny-imagenet-200`` subfolder; shape (3, 64, 64); 200 classes (as many
+  as ``wnids.txt`` lists), label = line index in ``wnids.txt``; test split = ``val/``
+  (see :mod:`.tiny_imagenet`).
+- ``imagenet32``, ``imagenet64``: the downsampled ImageNet npz batches
+  (``train_data_batch_1..10.npz``, ``val_data.npz``) in ``cfg.root``; shape (3, 32, 32) /
+  (3, 64, 64); 1000 classes, the files' 1-based labels minus 1; test split = validation set
+  (see :mod:`.downsampled`).
 - ``synthetic``: a learnable random problem of shape ``cfg.shape`` and ``cfg.num_classes``
   classes, drawn from ``seed`` (see :func:`make_synthetic`).
+
+Storage: the small sets are held as float32, already normalized. ``tiny_imagenet`` and
+``imagenet32``/``imagenet64`` are held as uint8 pixels (ImageNet32 train would be 15.7 GB as
+float32) and normalized per mini-batch by :meth:`Split.batch`, with the same float32
+arithmetic, so every consumer reads inputs through ``split.batch(idx)``.
 
 Normalization (``cfg.normalize``): ``unit`` keeps pixels in [0, 1]; ``standard`` applies
 ``(x - mean[c]) / (cfg.std_scale * std[c])`` with the fixed per-channel constants of
@@ -41,16 +54,24 @@ from ..errors import ConfigError
 
 __all__ = ["DataInfo", "Split", "load_data", "available_datasets", "NORM_STATS"]
 
-DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "synthetic")
+DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "tiny_imagenet",
+            "imagenet32", "imagenet64", "synthetic")
+
+# Held as uint8 pixels and normalized per mini-batch (too large as float32).
+PIXEL_DATASETS = ("tiny_imagenet", "imagenet32", "imagenet64")
 
 # Per-channel (mean, std) of the [0, 1] pixels, fixed per dataset. digits: computed once over
-# all 1797 images of load_digits() / 16 (mean 0.305260, population std 0.376049).
+# all 1797 images of load_digits() / 16 (mean 0.305260, population std 0.376049). The ImageNet
+# sets share the usual ImageNet constants (torchvision's, used by the downsampled-ImageNet paper).
 NORM_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "digits": ((0.3053,), (0.3760,)),
     "mnist": ((0.1307,), (0.3081,)),
     "fashion_mnist": ((0.2860,), (0.3530,)),
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+    "tiny_imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "imagenet32": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "imagenet64": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
 
 DIGITS_TEST_SIZE = 360
@@ -73,17 +94,47 @@ class DataInfo:
 
 @dataclass
 class Split:
-    """One split held in memory: ``x`` float32 (N, *shape), normalized; ``y`` int64 (N,)."""
+    """One split held in memory: inputs ``x`` (N, *shape) and int64 labels ``y`` (N,).
+
+    ``x`` is either float32, already normalized (returned as stored), or uint8 pixels 0..255
+    (N, C, H, W) normalized per batch: ``x / 255``, then, when ``mean`` and ``std`` (float32,
+    (C,), ``std`` already multiplied by ``data.std_scale``) are given, ``(x - mean[c]) /
+    std[c]`` -- the float32 operations, in the order, that the float32 sets are normalized with
+    at load time. Read inputs with :meth:`batch`, never ``x`` directly.
+    """
 
     x: torch.Tensor
     y: torch.Tensor
+    mean: Optional[torch.Tensor] = None
+    std: Optional[torch.Tensor] = None
 
     def __post_init__(self) -> None:
         if self.x.shape[0] != self.y.shape[0]:
             raise ValueError(f"Split: {self.x.shape[0]} inputs but {self.y.shape[0]} labels")
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("Split: give both mean and std or neither")
+        if self.mean is not None:
+            if self.x.dtype != torch.uint8 or self.x.dim() < 2:
+                raise ValueError("Split: mean/std apply to uint8 pixels (N, C, ...) only")
+            c = self.x.shape[1]
+            if self.mean.shape != (c,) or self.std.shape != (c,):
+                raise ValueError(f"Split: mean and std must have shape ({c},), one per channel")
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
+
+    def batch(self, idx) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inputs (float32, normalized) and labels of the examples ``idx`` (a slice, an index
+        tensor or array)."""
+        x = self.x[idx]
+        if x.dtype == torch.uint8:
+            x = x.to(torch.float32)
+            x /= 255.0
+            if self.mean is not None:
+                bshape = (1, -1) + (1,) * (x.dim() - 2)
+                x -= self.mean.to(x.device).view(bshape)
+                x /= self.std.to(x.device).view(bshape)
+        return x, self.y[idx]
 
 
 def available_datasets() -> list[str]:
@@ -136,6 +187,43 @@ def _to_split(x_raw: np.ndarray, y: np.ndarray, idx: Optional[np.ndarray], scale
         x -= mean
         x /= std
     return Split(torch.from_numpy(x), torch.from_numpy(np.array(y, dtype=np.int64, copy=True)))
+
+
+def _pixel_split(x: np.ndarray, y: np.ndarray, mean_std, std_scale: float) -> Split:
+    """A uint8 split (already subset): pixels kept as stored, normalized per batch."""
+    mean = std = None
+    if mean_std is not None:
+        mean = torch.tensor(mean_std[0], dtype=torch.float32)
+        std = torch.tensor(mean_std[1], dtype=torch.float32) * torch.tensor(std_scale,
+                                                                           dtype=torch.float32)
+    return Split(torch.from_numpy(np.ascontiguousarray(x, dtype=np.uint8)),
+                 torch.from_numpy(np.array(y, dtype=np.int64, copy=True)), mean, std)
+
+
+def _load_pixels(cfg: DataConfig, seed: int, std_scale: float) -> tuple[Split, Split, DataInfo]:
+    """tiny_imagenet / imagenet32 / imagenet64: subset chosen before the images are read."""
+    name = cfg.name
+
+    def pick(value, key: str, what: str, subset_seed: int):
+        def choose(n_avail: int) -> Optional[np.ndarray]:
+            return _subset(n_avail, _check_size(value, key, n_avail, what), subset_seed)
+        return choose
+
+    pick_train = pick(cfg.train_size, "data.train_size", f"the {name} training set", seed)
+    pick_test = pick(cfg.test_size, "data.test_size", f"the {name} test set", 0)
+    if name == "tiny_imagenet":
+        from .tiny_imagenet import IMAGE_SHAPE, load_tiny_imagenet
+
+        x_tr, y_tr, x_te, y_te, num_classes = load_tiny_imagenet(cfg.root, pick_train, pick_test)
+        shape = IMAGE_SHAPE
+    else:
+        from .downsampled import NUM_CLASSES, SIDES, load_downsampled
+
+        x_tr, y_tr, x_te, y_te = load_downsampled(cfg.root, name, pick_train, pick_test)
+        shape, num_classes = (3, SIDES[name], SIDES[name]), NUM_CLASSES
+    stats = NORM_STATS[name] if cfg.normalize == "standard" else None
+    return (_pixel_split(x_tr, y_tr, stats, std_scale), _pixel_split(x_te, y_te, stats, std_scale),
+            DataInfo(name, shape, num_classes))
 
 
 @functools.lru_cache(maxsize=1)
@@ -244,6 +332,8 @@ def load_data(cfg: DataConfig, seed: int) -> tuple[Split, Split, DataInfo]:
 
     if name == "synthetic":
         return _load_synthetic(cfg, seed)
+    if name in PIXEL_DATASETS:
+        return _load_pixels(cfg, seed, float(std_scale))
 
     if name == "digits":
         x_tr, y_tr, x_te, y_te = _digits_split()

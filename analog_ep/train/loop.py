@@ -170,10 +170,10 @@ class Trainer:
         gen = torch.Generator().manual_seed(self.cfg.seed * 7919 + self.epoch) if order is not None else None
         for i in range(0, n, d.batch_size):
             idx = order[i:i + d.batch_size] if order is not None else slice(i, min(i + d.batch_size, n))
-            x = split.x[idx]
+            x, y = split.batch(idx)  # float32, normalized (uint8 pixel sets: per batch)
             if gen is not None and d.augment:
                 x = augment(x, d.augment, gen, d.crop_padding)
-            yield x, split.y[idx]
+            yield x, y
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int, dict]:
         cfg = self.cfg
