@@ -296,8 +296,9 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
         cfg = load_config(config, _overrides(set_, device))
         train_set, _, info = load_data(cfg.data, cfg.seed)
         model = build_model(cfg, info.shape, info.num_classes).double()
-        x = train_set.x[:batch].double()
-        target = one_hot(train_set.y[:batch], info.num_classes, torch.float64)
+        x, y = train_set.batch(slice(0, batch))
+        x = x.double()
+        target = one_hot(y, info.num_classes, torch.float64)
         gen = torch.Generator().manual_seed(cfg.seed)
         if getattr(model, "is_pcn", False):
             from .algorithms.gradcheck import pcn_gradcheck

@@ -103,8 +103,8 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
 
     data = load_data(cfg.data, cfg.seed)
     train_set, _, info = data
-    x = train_set.x[:cfg.data.batch_size].contiguous()
-    y = train_set.y[:cfg.data.batch_size]
+    x, y = train_set.batch(slice(0, cfg.data.batch_size))
+    x = x.contiguous()
     batch = int(x.shape[0])
     sol = cfg.solver
     analog = cfg.analog.device is not None
