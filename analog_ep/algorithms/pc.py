@@ -12,10 +12,13 @@ neighbours:
 ``Delta_k`` the top-down error (a transposed read of ``act'(a_{k+1}) eps_{k+1}``). The output
 ``s_L`` minimizes ``1/2 ||s_L - a_L||^2 + beta C(s_L)``: ``(a_L + beta y) / (1 + beta)`` for the
 MSE nudge, ``a_L - beta (softmax(s_L) - y)`` (one step, from the current ``s_L``) for the
-cross-entropy nudge, ``(1 - beta) a_L + beta y`` for the clamp nudge. Every ``mod_pgd`` / ``pgd``
-fixed point is a stationary point of ``E + beta C`` (``eps_k = Delta_k``), so the centered
-estimator ``(dE/dtheta(s^{+beta}) - dE/dtheta(s^{-beta})) / (2 beta)`` tends to the backprop
-gradient of the feed-forward twin as ``beta -> 0`` (the free state is the forward pass).
+cross-entropy nudge, ``(1 - beta) a_L + beta y`` for the clamp nudge. A ``pgd`` fixed point is a
+stationary point of ``E + beta C`` on ``s >= 0`` (``eps_k = Delta_k`` where ``s_k > 0``);
+``mod_pgd`` agrees on the units with ``a_k > 0`` and differs on units that the nudge switches
+on, which are O(beta) few near ``a_k = 0``. Both linearize to the same equations at the free
+state (the forward pass), so the centered estimator ``(dE/dtheta(s^{+beta}) -
+dE/dtheta(s^{-beta})) / (2 beta)`` tends to the backprop gradient of the feed-forward twin as
+``beta -> 0``.
 Estimators: ``centered``, ``one_sided`` (``+beta``), ``negative`` (``-beta``), ``random_sign``.
 
 **PC inference learning** (Qi et al. 2025; PCX), :func:`pc_gradient`: forward initialization,

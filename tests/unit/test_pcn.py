@@ -1,0 +1,261 @@
+"""Predictive coding networks: closed-form derivatives against autograd, EP on PCNs against the
+backprop gradient of the feed-forward twin, PC inference learning against a plain autograd
+implementation, precision schedules against their closed forms."""
+
+import math
+
+import pytest
+import torch
+
+from analog_ep.algorithms.bp import bp_gradient
+from analog_ep.algorithms.gradcheck import pcn_gradcheck
+from analog_ep.algorithms.pc import pc_gradient, pcn_ep_gradient, pcn_nudged_phase, precision_schedule
+from analog_ep.config import load_config
+from analog_ep.config.loader import PCN_WEIGHT_LAYERS
+from analog_ep.errors import ConfigError
+from analog_ep.models.pcn import PC_ACTIVATIONS, PCN_VGG_LAYOUTS, MuPCResMLP, PCNVGG, pcn_weight_layers
+
+TINY = {"pcn_vgg5": [3, 4, 4, 5], "pcn_vgg7": [3, 3, 4, 4, 5, 5], "pcn_vgg10": [2, 3, 3, 3, 4, 4, 4, 4],
+        "pcn_vgg10skip": [2, 3, 3, 3, 4, 4, 4, 4], "pcn_vgg15": [2] * 13}
+
+
+def _vgg(name, activation="relu", nudge="mse", seed=0, size=32):
+    g = torch.Generator().manual_seed(seed)
+    m = PCNVGG(name, (3, size, size), 10, channels=TINY[name], activation=activation, generator=g).double()
+    m.nudge = nudge
+    x = torch.randn(6, 3, size, size, dtype=torch.float64, generator=g)
+    y = torch.nn.functional.one_hot(torch.arange(6) % 10, 10).double()
+    return m, x, y
+
+
+def _cos(a, b):
+    return float((a.flatten() @ b.flatten()) / (a.norm() * b.norm()))
+
+
+def _perturbed(states, seed=1, scale=0.3):
+    g = torch.Generator().manual_seed(seed)
+    return [s.detach() + scale * torch.randn(s.shape, dtype=s.dtype, generator=g) for s in states]
+
+
+@pytest.mark.parametrize("name", sorted(PCN_VGG_LAYOUTS))
+def test_layouts_build_and_count_weight_layers(name):
+    m, x, _ = _vgg(name)
+    assert len(m.edges) == pcn_weight_layers(name) == PCN_WEIGHT_LAYERS[name]
+    states, _ = m.forward_pass(x)
+    assert states[-1].shape == (6, 10)
+    assert torch.allclose(m.energy(x, states), torch.zeros(6, dtype=torch.float64))  # forward pass: E = 0
+
+
+def test_published_layouts_at_their_input_sizes():
+    vgg10 = PCNVGG("pcn_vgg10", (3, 224, 224), 1000, channels=[1] * 8, generator=torch.Generator().manual_seed(0))
+    assert vgg10.node_shapes[7] == (1, 7, 7) and vgg10.node_shapes[8] == (2048,) and vgg10.node_shapes[9] == (1000,)
+    skip = PCNVGG("pcn_vgg10skip", (3, 224, 224), 1000, channels=[1] * 8, generator=torch.Generator().manual_seed(0))
+    strides = [e.synapse.stride for e in skip.edges if e.pre and e.post - e.pre == 3]
+    assert strides == [2, 4]  # 2 -> 5: 56 -> 28; 5 -> 8: 28 -> 7
+    vgg5 = PCNVGG("pcn_vgg5", (3, 32, 32), 10, generator=torch.Generator().manual_seed(0))
+    assert [s[0] for s in vgg5.node_shapes[:4]] == [128, 256, 512, 512] and vgg5.node_shapes[3] == (512, 2, 2)
+    qi5 = PCNVGG("pcn_vgg5", (3, 32, 32), 10, channels=[2] * 4, paddings=[1, 1, 1, 0],
+                 generator=torch.Generator().manual_seed(0))
+    assert qi5.node_shapes[3] == (2, 1, 1)
+    vgg15 = PCNVGG("pcn_vgg15", (3, 64, 64), 200, channels=[1] * 13, generator=torch.Generator().manual_seed(0))
+    assert vgg15.node_shapes[12] == (1, 2, 2) and len(vgg15.edges) == 15
+
+
+@pytest.mark.parametrize("name,activation", [("pcn_vgg10skip", "relu"), ("pcn_vgg7", "gelu"),
+                                             ("pcn_vgg5", "leaky_relu"), ("pcn_vgg5", "hard_tanh")])
+def test_state_and_weight_gradients_match_autograd(name, activation):
+    """dE/ds (errors and transposed reads) and dE/dtheta (correlates) in closed form equal
+    autograd on the energy, away from the forward pass and with precisions."""
+    m, x, _ = _vgg(name, activation)
+    s = _perturbed(m.forward_pass(x)[0])
+    pis = [0.5 + 0.25 * k for k in range(m.num_nodes)]
+    grads, _ = m.state_grads(x, s, pis)
+    leaf = [t.clone().requires_grad_(True) for t in s]
+
+    def energy(states):
+        e = 0
+        for k in range(1, m.num_nodes + 1):
+            a = m.preact(k, x, states)
+            e = e + 0.5 * pis[k - 1] * (states[k - 1] - m.predict(k, a, x, states)).pow(2).sum()
+        return e
+
+    ref = torch.autograd.grad(energy(leaf), leaf)
+    for g, r in zip(grads, ref):
+        assert torch.allclose(g, r, atol=1e-10)
+    params = m.ep_parameters()
+    ref_w = torch.autograd.grad(m.energy(x, s).mean(), params, allow_unused=True)
+    got = m.materialize(m.energy_grad_terms(x, s))
+    for gw, rw in zip(got, ref_w):
+        assert torch.allclose(gw, torch.zeros_like(gw) if rw is None else rw, atol=1e-10)
+
+
+def test_mupc_scalings_weights_and_gradients():
+    m = MuPCResMLP((1, 8, 8), 16, 6, 10, generator=torch.Generator().manual_seed(0)).double()
+    scales = [e.scale for e in m.edges]
+    assert scales[0] == pytest.approx(1 / 8) and scales[-1] == pytest.approx(1 / 16)
+    assert all(s == pytest.approx(1 / math.sqrt(16 * 6)) for s in scales[1:-1])
+    w = torch.cat([e.synapse.weight.flatten() for e in m.edges[1:-1]])
+    w = w.detach()
+    assert abs(float(w.std()) - 1) < 0.05 and abs(float(w.mean())) < 0.05  # N(0, 1)
+    assert [e.preact for e in m.edges] == [None] + ["relu"] * 5 and m.residual == [False] + [True] * 4 + [False]
+    x = torch.randn(5, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    s = _perturbed(m.forward_pass(x)[0])
+    leaf = [t.clone().requires_grad_(True) for t in s]
+    ref = torch.autograd.grad(m.energy(x, leaf).sum(), leaf)
+    for g, r in zip(m.state_grads(x, s)[0], ref):
+        assert torch.allclose(g, r, atol=1e-10)
+    # depth-muP forward: z_l = z_{l-1} + a W phi(z_{l-1})
+    z, _ = m.forward_pass(x)
+    e = m.edges[2]
+    expect = z[1] + e.scale * torch.relu(z[1]) @ e.synapse.weight.t()
+    assert torch.allclose(z[2], expect)
+
+
+@pytest.mark.parametrize("name", ["pcn_vgg5", "pcn_vgg10skip"])
+@pytest.mark.parametrize("nudge", ["mse", "cross_entropy"])
+def test_centered_ep_matches_backprop_at_small_beta(name, nudge):
+    """Kerjan et al. 2026: EP on a PCN -> the backprop gradient of the feed-forward twin as beta -> 0."""
+    m, x, y = _vgg(name, nudge=nudge)
+    rep = pcn_gradcheck(m, x, y, [1e-6], "centered", iters=30)
+    assert len(rep["layers"]) == len(m.edges)
+    for row in rep["layers"]:
+        assert row["cosine"] >= 0.99, row
+
+
+def test_estimators_and_rules_converge_to_backprop():
+    m, x, y = _vgg("pcn_vgg5")
+    ref, _, _ = bp_gradient(m, x, y)
+    for est, beta, tol in [("centered", 1e-6, 1e-3), ("one_sided", 1e-7, 1e-3), ("negative", 1e-7, 1e-3)]:
+        for rule in ("mod_pgd", "pgd"):
+            res = pcn_ep_gradient(m, x, y, beta=beta, estimator=est, nudge_iters=30, rule=rule)
+            for g, r in zip(res.grads, ref):
+                if r.norm() > 0:
+                    assert (g - r).norm() / r.norm() < tol, (est, rule)
+    # a larger beta: centered is O(beta^2), one-sided O(beta)
+    c = pcn_ep_gradient(m, x, y, beta=1e-2, estimator="centered", nudge_iters=30)
+    o = pcn_ep_gradient(m, x, y, beta=1e-2, estimator="one_sided", nudge_iters=30)
+    err = lambda r_: sum((g - r).norm() ** 2 for g, r in zip(r_.grads, ref)) ** 0.5
+    assert err(c) < err(o)
+
+
+@pytest.mark.parametrize("rule", ["pgd", "mod_pgd"])
+def test_nudged_fixed_point_is_stationary_for_the_total_energy(rule):
+    """PGD with ReLU: at its fixed point every positive hidden unit has dE/ds = 0 (KKT point of
+    E + beta C on s >= 0); mod-PGD (relu(a + Delta)) agrees on the units with a > 0. The MSE
+    output minimizes 1/2||s_L - a_L||^2 + beta C."""
+    m, x, y = _vgg("pcn_vgg5")
+    with torch.no_grad():
+        free, _ = m.forward_pass(x)
+    beta = 0.02
+    s, st, energy = pcn_nudged_phase(m, x, free, beta, y, 60, rule)
+    assert float(st.residual.max()) < 1e-10
+    assert energy.shape == (61,) and float(energy[0]) == pytest.approx(beta * float(m.cost(free[-1], y).mean()))
+    assert float(energy[-1]) < float(energy[0])
+    with torch.no_grad():
+        grads, (a, _, _) = m.state_grads(x, s)
+    for k in range(1, m.num_nodes):
+        active = (s[k - 1] > 0) if rule == "pgd" else (s[k - 1] > 0) & (a[k - 1] > 0)
+        assert active.sum() > 0 and grads[k - 1][active].abs().max() < 1e-9
+    out_grad = grads[-1] + beta * (s[-1] - y)
+    assert out_grad.abs().max() < 1e-9
+
+
+def test_precision_schedules_closed_form():
+    L, T = 4, 6
+    sp = precision_schedule("spiking", L, T, alpha=0.01, dtype=torch.float64)
+    for k in range(1, L + 1):
+        first = L - k
+        for t in range(T):
+            expect = 0.0 if t < first else (1.0 if t == first else 0.01)
+            assert sp[t, k - 1] == expect
+    dec = precision_schedule("decaying", L, T, k_decay=1.0, dtype=torch.float64)
+    for k in range(1, L + 1):
+        first = L - k
+        w = [math.exp(-(t - first)) for t in range(first, T)]
+        for t in range(T):
+            expect = 0.0 if t < first else math.exp(-(t - first)) / sum(w)
+            assert float(dec[t, k - 1]) == pytest.approx(expect)
+        assert float(dec[:, k - 1].sum()) == pytest.approx(1.0)
+    assert torch.equal(precision_schedule("none", L, T), torch.ones(T, L))
+    with pytest.raises(ConfigError):
+        precision_schedule("wavy", L, T)
+
+
+def _plain_pc(m, x, y, steps, lr, momentum, nesterov, pis, forward_update):
+    """Deliberately plain PC: activities as autograd leaves, the energy written out, torch's
+    SGD on the activities, the weight gradient by autograd."""
+    s0, _ = m.forward_pass(x)
+    s0 = [t.detach() for t in s0]
+    hidden = [t.clone().requires_grad_(True) for t in s0[:-1]]
+    opt = torch.optim.SGD(hidden, lr=lr, momentum=momentum, nesterov=nesterov)
+
+    def energy(states, pi, params_from=None):
+        e = 0
+        src = states if params_from is None else params_from
+        for k in range(1, m.num_nodes + 1):
+            a = m.preact(k, x, src)
+            e = e + 0.5 * pi[k - 1] * (states[k - 1] - m.predict(k, a, x, src)).pow(2).sum()
+        return e
+
+    for t in range(steps):
+        opt.zero_grad()
+        energy(hidden + [y], [float(p) for p in pis[t]]).backward()
+        opt.step()
+    final = [h.detach() for h in hidden] + [y]
+    params = m.ep_parameters()
+    e = energy(final, [1.0] * m.num_nodes, params_from=s0 if forward_update else None) / x.shape[0]
+    g = torch.autograd.grad(e, params, allow_unused=True)
+    return [torch.zeros_like(p) if gi is None else gi for p, gi in zip(params, g)], final
+
+
+@pytest.mark.parametrize("precision,momentum,nesterov,forward", [
+    ("none", 0.0, False, False), ("spiking", 0.5, True, True), ("decaying", 0.9, False, False)])
+def test_pc_gradient_matches_a_plain_autograd_implementation(precision, momentum, nesterov, forward):
+    m, x, y = _vgg("pcn_vgg5")
+    T = 6
+    pis = precision_schedule(precision, m.num_nodes, T, 0.01, 1.0, torch.float64)
+    ref, final = _plain_pc(m, x, y, T, 0.1, momentum, nesterov, pis, forward)
+    res = pc_gradient(m, x, y, steps=T, lr=0.1, momentum=momentum, nesterov=nesterov, precision=precision,
+                      alpha=0.01, k_decay=1.0, forward_update=forward)
+    for g, r in zip(res.grads, ref):
+        assert torch.allclose(g, r, atol=1e-10)
+    assert res.energy.shape == (T + 1, m.num_nodes)
+    assert torch.allclose(res.energy[-1], m.layer_energies(x, final))
+
+
+def test_pc_with_many_small_steps_approaches_backprop_direction():
+    """PC approximates backprop (Whittington & Bogacz 2017); the cosine is informative only, but
+    it must be clearly positive on every layer for a converged inference."""
+    m, x, y = _vgg("pcn_vgg5")
+    rep = pcn_gradcheck(m, x, y, [], "centered", pc=dict(steps=100, lr=0.2))
+    assert rep["estimator"] == "pc" and all(r["beta"] is None for r in rep["layers"])
+    assert min(r["cosine"] for r in rep["layers"]) > 0.5
+
+
+def test_activation_derivatives():
+    x = torch.linspace(-3, 3, 101, dtype=torch.float64).requires_grad_(True)
+    for name, (f, df) in PC_ACTIVATIONS.items():
+        (g,) = torch.autograd.grad(f(x).sum(), x)
+        keep = (x.detach().abs() - 1).abs() > 1e-6  # away from the kinks of relu / hard_tanh
+        keep &= x.detach().abs() > 1e-6
+        assert torch.allclose(df(x.detach())[keep], g[keep], atol=1e-6), name
+
+
+def test_config_rules_for_predictive_coding():
+    cfg = load_config(None, ["model.name=pcn_vgg5", "algorithm=pc", "pc.precision=spiking", "train.optimizer=adamw"])
+    assert cfg.pc.precision == "spiking"
+    with pytest.raises(ConfigError, match="algorithm: pc"):
+        load_config(None, ["algorithm=pc"])  # hopfield_mlp is not a PCN
+    with pytest.raises(ConfigError, match="pc.steps: applies to algorithm pc only"):
+        load_config(None, ["model.name=pcn_vgg5", "pc.steps=4"])
+    with pytest.raises(ConfigError, match="model.channels"):
+        load_config(None, ["model.name=pcn_vgg7", "model.channels=[1,2,3,4]"])
+    with pytest.raises(ConfigError, match="model.activation"):
+        load_config(None, ["model.name=pcn_vgg5", "model.activation=clamp"])
+    with pytest.raises(ConfigError, match="model.activation"):
+        load_config(None, ["model.activation=gelu"])  # a Hopfield node update is a clip
+    with pytest.raises(ConfigError, match="model.depth"):
+        load_config(None, ["model.name=mupc_resmlp", "model.depth=1"])
+    with pytest.raises(ConfigError, match="train.optimizer"):
+        load_config(None, ["analog.device=memristor", "analog.pulse_scheme=bitstream", "train.momentum=0",
+                           "train.optimizer=adam"])
