@@ -149,12 +149,16 @@ def pcn_nudged_phase(model, x: torch.Tensor, free: list[torch.Tensor], beta: flo
 
 @torch.no_grad()
 def pcn_ep_gradient(model, x: torch.Tensor, target, *, beta: float, estimator: str, nudge_iters: int,
-                    rule: str = "mod_pgd", tol: float = 0.0, generator: torch.Generator | None = None) -> EPResult:
+                    rule: str = "mod_pgd", tol: float = 0.0, generator: torch.Generator | None = None,
+                    update_bn: bool = False) -> EPResult:
     """EP on a PCN (module docstring): free phase = forward pass, nudged phases from it, the
-    gradient estimate of the chosen estimator. ``stats`` per phase ("free" has 0 sweeps: the
+    gradient estimate of the chosen estimator. ``update_bn``: the forward pass updates
+    BatchNorm's running statistics (the nudged phases never do). ``stats`` per phase ("free" has 0 sweeps: the
     forward pass is exact); ``EPResult.energy`` per nudged phase the equilibration curve."""
     model.begin_phase()
+    model.bn_update = update_bn
     free, _ = model.forward_pass(x)
+    model.bn_update = False
     zero = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
     stats = {"free": SolverStats(torch.zeros(x.shape[0], dtype=torch.long, device=x.device), zero,
                                  torch.ones(x.shape[0], dtype=torch.bool, device=x.device), 0)}
@@ -202,14 +206,20 @@ def precision_schedule(kind: str, num_layers: int, steps: int, alpha: float = 1e
 @torch.no_grad()
 def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, momentum: float = 0.0,
                 nesterov: bool = False, precision: str = "none", alpha: float = 1e-3, k_decay: float = 1.0,
-                forward_update: bool = False) -> PCResult:
+                forward_update: bool = False, bn_freeze: bool = False, update_bn: bool = True) -> PCResult:
     """Predictive coding inference learning on one mini-batch (module docstring). The output is
     clamped to the target (``s_L = y``) for the MSE / clamp nudges; for the cross-entropy nudge
-    the output term of the energy is ``CE(y, softmax(a_L))`` and ``s_L`` is not a state."""
+    the output term of the energy is ``CE(y, softmax(a_L))`` and ``s_L`` is not a state.
+
+    BatchNorm (training): batch statistics in every pass; with ``update_bn`` the running
+    statistics move on every pass that computes predictions (PCX's behaviour), or with
+    ``bn_freeze`` only on the weight-update pass (Qi et al. 2025's BatchNorm freezing)."""
     L = model.num_nodes
     y, _ = model.split_target(target)
     model.begin_phase()
+    model.bn_update = update_bn and not bn_freeze
     s0, a0 = model.forward_pass(x)
+    fwd_ctx = dict(model._fwd_ctx)
     out = s0[-1]
     ce = model.nudge == "cross_entropy"
     s = list(s0)
@@ -252,17 +262,24 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
         a_n, eps_n, _ = errs(s, None)
         energies_next = layer_energy(a_n, eps_n)
     energies.append(energies_next)
+    model.bn_update = update_bn  # the weight-update pass (the only one that updates with bn_freeze)
     if forward_update:
-        deltas = []
+        deltas, bn_grads = [], {}
         for k in range(1, L + 1):
             if ce and k == L:
-                deltas.append(y - torch.softmax(a0[-1], dim=1))
-                continue
-            deltas.append(model.act_grad(k, a0[k - 1]) * (s[k - 1] - s0[k - 1]))
-        terms_raw = model.energy_grad_terms(x, s, deltas=deltas, pres=s0)
+                d = y - torch.softmax(a0[-1], dim=1)
+            else:
+                d = model.act_grad(k, a0[k - 1]) * (s[k - 1] - s0[k - 1])
+            if k in fwd_ctx:
+                d, bn_grads[k] = model.bn[str(k)].backward(d, fwd_ctx[k])
+            deltas.append(d)
+        if update_bn and bn_freeze:
+            model.forward_pass(x)  # the weight-update pass's statistics
+        terms_raw = model.energy_grad_terms(x, s, deltas=deltas, pres=s0, bn_grads=bn_grads)
     else:
         _, _, deltas = errs(s, None)
-        terms_raw = model.energy_grad_terms(x, s, deltas=deltas)
+        terms_raw = model.energy_grad_terms(x, s, deltas=deltas, bn_grads=model._bn_grads)
+    model.bn_update = False
     grads, terms = [], []
     for t_ in terms_raw:
         if isinstance(t_, torch.Tensor):

@@ -181,16 +181,20 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
          "must be a non-empty list of positive widths such as [500, 200]")
     pcn_convs = {"pcn_vgg5": 4, "pcn_vgg7": 6, "pcn_vgg10": 8, "pcn_vgg10skip": 8, "pcn_vgg15": 13}
     name = cfg.model.name
-    pcn = name in pcn_convs or name == "mupc_resmlp"
+    pcn = name in pcn_convs or name in ("mupc_resmlp", "pcn_mlp")
     stages = pcn_convs.get(name, 5 if name == "vgg_crnn" else 4)
     if cfg.model.channels is not None:
-        need(name != "mupc_resmlp", "model.channels", "mupc_resmlp has no convolutions (use model.width)")
+        need(name not in ("mupc_resmlp", "pcn_mlp"), "model.channels", f"{name} has no convolutions")
         need(len(cfg.model.channels) == stages and all(c >= 1 for c in cfg.model.channels), "model.channels",
              f"must be {stages} positive channel counts for {name}")
     if cfg.model.paddings is not None:
         need(name in pcn_convs, "model.paddings", "sets the conv paddings of the PCN VGGs only")
         need(len(cfg.model.paddings) == stages and all(p >= 0 for p in cfg.model.paddings), "model.paddings",
              f"must be {stages} paddings >= 0 for {name}")
+    if cfg.model.batchnorm:
+        need(name in pcn_convs or name == "pcn_mlp", "model.batchnorm", "applies to the PCN VGGs and pcn_mlp")
+    if cfg.pc.bn_freeze:
+        need(cfg.model.batchnorm, "pc.bn_freeze", "needs model.batchnorm=true")
     if cfg.model.init_fan is not None:
         need(name in pcn_convs, "model.init_fan", "applies to the PCN VGGs only")
     if cfg.model.depth is not None:
@@ -210,7 +214,8 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
             need(cfg.model.activation in clip_acts, "model.activation",
                  f"must be clamp, hard_sigmoid or relu6 for {name} (its node update is a clip)")
     if pcn:
-        n_syn = (cfg.model.depth or 8) if name == "mupc_resmlp" else PCN_WEIGHT_LAYERS[name]
+        n_syn = ((cfg.model.depth or 8) if name == "mupc_resmlp" else len(cfg.model.hidden) + 1 if name == "pcn_mlp"
+                 else PCN_WEIGHT_LAYERS[name])
     else:
         n_syn = {"hopfield_mlp": len(cfg.model.hidden) + 1, "dchn_vgg5": 5, "hopfield_resnet13": 13,
                  "vgg_crnn": cfg.model.depth or 11}[name]

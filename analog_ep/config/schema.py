@@ -14,7 +14,7 @@ from typing import Any, Literal, Optional
 @dataclass(frozen=True)
 class ModelConfig:
     name: Literal["hopfield_mlp", "dchn_vgg5", "hopfield_resnet13", "vgg_crnn", "pcn_vgg5", "pcn_vgg7",
-                  "pcn_vgg10", "pcn_vgg10skip", "pcn_vgg15", "mupc_resmlp"] = "hopfield_mlp"
+                  "pcn_vgg10", "pcn_vgg10skip", "pcn_vgg15", "mupc_resmlp", "pcn_mlp"] = "hopfield_mlp"
     """Network architecture: ``hopfield_mlp`` (layered Hopfield network, dense couplings),
     ``dchn_vgg5`` (deep convolutional Hopfield network, conv-pool x4 + dense readout; Scellier et
     al. 2023), ``hopfield_resnet13`` (8 strided convs, 1x1 stride-2 skips k -> k+2, ReLU6; E P &
@@ -24,9 +24,9 @@ class ModelConfig:
     2026), ``pcn_vgg7`` / ``pcn_vgg15`` (Qi et al. 2025), ``pcn_vgg10`` (8 convs, dense 2048,
     dense; for 224x224 and 32/64-pixel inputs), ``pcn_vgg10skip`` (plus strided 1x1 skips 2->5
     and 5->8), ``mupc_resmlp`` (residual MLP with Depth-muP scalings, ``model.width`` x
-    ``model.depth``; Innocenti et al. 2025)."""
+    ``model.depth``; Innocenti et al. 2025), ``pcn_mlp`` (dense PCN with ``model.hidden``)."""
     hidden: list[int] = field(default_factory=lambda: [256])
-    """hopfield_mlp: widths of the hidden layers, input to output (units). The input and output
+    """hopfield_mlp, pcn_mlp: widths of the hidden layers, input to output (units). The input and output
     widths come from the dataset."""
     channels: Optional[list[int]] = None
     """Channels of the convolutional stages: four for dchn_vgg5 / hopfield_resnet13 (null =
@@ -41,6 +41,10 @@ class ModelConfig:
     11; mupc_resmlp: weight layers (>= 2; up to 128 in the paper), null = 8."""
     width: int = 128
     """mupc_resmlp: width N of every hidden layer (units)."""
+    batchnorm: bool = False
+    """PCN VGGs and pcn_mlp: BatchNorm on every hidden node's pre-activation, ``f_k = act o BN o
+    [pool] o conv`` (digital periphery; its shift replaces the node bias). Training uses batch
+    statistics, evaluation the running ones; see ``pc.bn_freeze``."""
     init_fan: Optional[Literal["fan_in", "fan_out"]] = None
     """PCN VGGs: initialization U(+-gain sqrt(1/fan)) with fan = fan_in (C_in k k) or fan_out
     (C_out k k); null = the layout's (fan_in for pcn_vgg5/7/15, fan_out for pcn_vgg10/10skip)."""
@@ -209,6 +213,10 @@ class PCConfig:
     """spiking precision: the precision after the spike, >= 0."""
     precision_k: float = 1.0
     """decaying precision: the decay rate k per step, >= 0."""
+    bn_freeze: bool = False
+    """algorithm pc with ``model.batchnorm``: BatchNorm freezing (Qi et al. 2025): the activity
+    steps use batch statistics without touching the running statistics, which move only in the
+    weight-update pass; false = every pass that computes predictions moves them (as PCX)."""
     forward_update: bool = False
     """algorithm pc: weight update on the energy ``1/2 ||s_k* - f_k(s_{k-1}^0)||^2`` (predictions
     from the initial feed-forward activities; Qi et al. 2025)."""

@@ -8,7 +8,7 @@ from ..errors import ConfigError
 from .base import ACTIVATIONS, Activation, EnergyNetwork
 from .convnets import DCHNVGG5, HopfieldResNet13
 from .hopfield_mlp import HopfieldMLP
-from .pcn import PCN_VGG_LAYOUTS, MuPCResMLP, PCNetwork, PCNVGG
+from .pcn import PCN_VGG_LAYOUTS, MuPCResMLP, PCNetwork, PCNMLP, PCNVGG
 from .vgg_crnn import VGGCRNN
 
 _MODELS: dict[str, Callable] = {}
@@ -47,7 +47,7 @@ def _vgg_crnn(cfg, in_shape, num_classes, generator):
 def _pcn_vgg(name):
     def factory(cfg, in_shape, num_classes, generator):
         return PCNVGG(name, in_shape, num_classes, cfg.channels, cfg.paddings, cfg.activation or "relu", cfg.gains,
-                      cfg.init_fan, generator)
+                      cfg.init_fan, generator, batchnorm=cfg.batchnorm)
     return factory
 
 
@@ -62,5 +62,7 @@ register_model("vgg_crnn", _vgg_crnn)
 for _name in PCN_VGG_LAYOUTS:
     register_model(_name, _pcn_vgg(_name))
 register_model("mupc_resmlp", _mupc_resmlp)
+register_model("pcn_mlp", lambda cfg, in_shape, num_classes, generator: PCNMLP(
+    in_shape, cfg.hidden, num_classes, cfg.activation or "relu", cfg.gains, generator, batchnorm=cfg.batchnorm))
 
 __all__ = ["ACTIVATIONS", "Activation", "DCHNVGG5", "EnergyNetwork", "HopfieldMLP", "HopfieldResNet13", "MuPCResMLP", "PCNVGG", "PCNetwork", "VGGCRNN", "get_model", "register_model"]

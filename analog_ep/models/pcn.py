@@ -31,6 +31,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..errors import ConfigError
 from .base import EnergyNetwork
@@ -65,6 +66,64 @@ def pc_activation(name: str):
     return PC_ACTIVATIONS[name]
 
 
+class PCBatchNorm(nn.Module):
+    """BatchNorm of a node's pre-activation, ``a = gamma (r - m) / sqrt(v + eps) + beta`` per
+    channel (dim 1; statistics over batch and space), written out so that its transpose is
+    closed form (Ioffe & Szegedy 2015). It lives in the digital periphery.
+
+    * batch statistics (``training``): ``m, v`` of the current batch (biased variance); its
+      transpose ``dr = gamma / sqrt(v + eps) (d - mean(d) - xhat mean(d xhat))`` couples the
+      batch as the forward map does. When ``update`` the running statistics move by
+      ``momentum`` (unbiased variance), as ``torch.nn.BatchNorm`` does on each forward call.
+    * running statistics (evaluation): an affine map, transpose ``gamma / sqrt(v_run + eps) d``.
+
+    Which passes update the running statistics is the learning rule's choice: every pass that
+    computes predictions (PC inference steps included; PCX's behaviour) or, with BatchNorm
+    freezing (Qi et al. 2025), only the weight-update pass.
+    """
+
+    def __init__(self, channels: int, dtype=torch.float32, momentum: float = 0.1, eps: float = 1e-5):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels, dtype=dtype))
+        self.bias = nn.Parameter(torch.zeros(channels, dtype=dtype))
+        self.register_buffer("running_mean", torch.zeros(channels, dtype=dtype))
+        self.register_buffer("running_var", torch.ones(channels, dtype=dtype))
+        self.momentum, self.eps = momentum, eps
+
+    def _shape(self, r: torch.Tensor):
+        return (1, -1) + (1,) * (r.dim() - 2)
+
+    def forward(self, r: torch.Tensor, batch_stats: bool, update: bool = False):
+        """``(a, ctx)``; ``ctx`` what :meth:`backward` needs."""
+        shp = self._shape(r)
+        dims = [0] + list(range(2, r.dim()))
+        if batch_stats:
+            m = r.mean(dims)
+            v = r.var(dims, unbiased=False)
+            if update:
+                n = r.numel() // r.shape[1]
+                with torch.no_grad():
+                    self.running_mean.mul_(1 - self.momentum).add_(self.momentum * m.detach())
+                    self.running_var.mul_(1 - self.momentum).add_(self.momentum * v.detach() * n / max(n - 1, 1))
+        else:
+            m, v = self.running_mean, self.running_var
+        inv = torch.rsqrt(v + self.eps)
+        xhat = (r - m.reshape(shp)) * inv.reshape(shp)
+        return xhat * self.weight.reshape(shp) + self.bias.reshape(shp), (xhat, inv, batch_stats, dims)
+
+    def backward(self, d: torch.Tensor, ctx):
+        """``(d r, (sum d xhat, sum d))``: the transpose of the map at ``ctx`` applied to ``d``,
+        and ``d`` correlated with gamma's and beta's inputs (batch-summed)."""
+        xhat, inv, batch_stats, dims = ctx
+        shp = self._shape(d)
+        g_w, g_b = (d * xhat).sum(dims), d.sum(dims)
+        scale = (self.weight * inv).reshape(shp)
+        if not batch_stats:
+            return d * scale, (g_w, g_b)
+        n = d.numel() // d.shape[1]
+        return scale * (d - (g_b / n).reshape(shp) - xhat * (g_w / n).reshape(shp)), (g_w, g_b)
+
+
 class PCNetwork(EnergyNetwork):
     """A predictive coding network: an :class:`EnergyNetwork` graph (nodes, synapses with their
     storages, biases) whose energy is the sum of squared prediction errors (module docstring).
@@ -81,6 +140,14 @@ class PCNetwork(EnergyNetwork):
         self.pc_act_names: list[str] = []
         self.residual: list[bool] = []
         self.use_bias = True
+        self.bn = nn.ModuleDict()  # str(node) -> BatchNorm of that node's pre-activation
+        self.bn_update = False
+        """When True, a batch-statistics BatchNorm pass also updates the running statistics (set
+        by the learning rules for the passes that should; see :class:`PCBatchNorm`)."""
+
+    def add_batchnorm(self, k: int) -> None:
+        """Put a :class:`PCBatchNorm` on node ``k``'s pre-activation (its bias is then BN's shift)."""
+        self.bn[str(k)] = PCBatchNorm(self.node_shapes[k - 1][0], self.biases[k - 1].dtype)
 
     # ----------------------------------------------------------------- construction
     def add_pc_node(self, shape, activation: str, residual: bool = False) -> int:
@@ -139,8 +206,20 @@ class PCNetwork(EnergyNetwork):
         return x if e.pre == 0 else states[e.pre - 1]
 
     def preact(self, k: int, x: torch.Tensor, states: list[torch.Tensor], record: list | None = None) -> torch.Tensor:
-        """``a_k = sum_e c_e read_e(g_e(s_pre)) + b_k`` (forward reads of node k's input edges).
-        ``record`` gets ``(synapse, g(pre), raw read, c_e)`` per read."""
+        """``a_k = sum_e c_e read_e(g_e(s_pre)) + b_k`` (forward reads of node k's input edges),
+        or ``BN(sum_e ...)`` on a node with BatchNorm. ``record`` gets ``(synapse, g(pre), raw
+        read)`` per read."""
+        return self._preact(k, x, states, record)[0]
+
+    def _preact(self, k: int, x: torch.Tensor, states: list[torch.Tensor], record: list | None = None):
+        """``(a_k, bn_context or None)``."""
+        r = self._reads(k, x, states, record)
+        bn = self.bn[str(k)] if str(k) in self.bn else None
+        if bn is not None:
+            return bn(r, self.training, self.bn_update)
+        return (r + self.biases[k - 1] if self.use_bias else r), None
+
+    def _reads(self, k: int, x: torch.Tensor, states: list[torch.Tensor], record: list | None = None) -> torch.Tensor:
         a = None
         for e in self._in_edges[k - 1]:
             g = self._g(e, self._pre(e, x, states))
@@ -149,8 +228,6 @@ class PCNetwork(EnergyNetwork):
                 record.append((e.synapse, g, r))
             r = r if e.scale == 1.0 else r * e.scale
             a = r if a is None else a + r
-        if self.use_bias:
-            a = a + self.biases[k - 1]
         return a
 
     def predict(self, k: int, a: torch.Tensor, x: torch.Tensor, states: list[torch.Tensor]) -> torch.Tensor:
@@ -167,8 +244,11 @@ class PCNetwork(EnergyNetwork):
         """``(states, preacts)`` of the feed-forward pass ``s_k = mu_k`` (the free equilibrium)."""
         states: list[torch.Tensor] = []
         pre: list[torch.Tensor] = []
+        self._fwd_ctx = {}
         for k in range(1, self.num_nodes + 1):
-            a = self.preact(k, x, states, record)
+            a, ctx = self._preact(k, x, states, record)
+            if ctx is not None:
+                self._fwd_ctx[k] = ctx
             pre.append(a)
             states.append(self.predict(k, a, x, states))
         return states, pre
@@ -183,14 +263,20 @@ class PCNetwork(EnergyNetwork):
     # ----------------------------------------------------------------- errors
     def errors(self, x: torch.Tensor, states: list[torch.Tensor], pis=None):
         """``(a, eps, delta)`` per node: pre-activations, prediction errors ``s_k - mu_k`` and
-        ``delta_k = pi_k act_k'(a_k) eps_k``."""
+        ``delta_k = pi_k act_k'(a_k) eps_k``, taken back through BatchNorm's transpose on a node
+        with BatchNorm (so ``delta_k`` is always the error at the sum of the reads, what the
+        transposed reads and the correlates take); BatchNorm's own ``-dE/d(gamma, beta)`` are
+        left in ``self._bn_grads[k]``."""
         a_all, eps_all, d_all = [], [], []
+        self._bn_grads = {}
         for k in range(1, self.num_nodes + 1):
-            a = self.preact(k, x, states)
+            a, ctx = self._preact(k, x, states)
             eps = states[k - 1] - self.predict(k, a, x, states)
             d = self.act_grad(k, a) * eps
             if pis is not None:
                 d = d * pis[k - 1]
+            if ctx is not None:  # delta at the reads' sum: through BatchNorm's transpose
+                d, self._bn_grads[k] = self.bn[str(k)].backward(d, ctx)
             a_all.append(a)
             eps_all.append(eps)
             d_all.append(d)
@@ -245,12 +331,15 @@ class PCNetwork(EnergyNetwork):
                           "forward pass, so gradcheck compares with the backprop twin")
 
     def energy_grad_terms(self, x: torch.Tensor, states: list[torch.Tensor], beta: float = 0.0,
-                          target=None, *, deltas: list | None = None, pres: list | None = None) -> list:
+                          target=None, *, deltas: list | None = None, pres: list | None = None,
+                          bn_grads: dict | None = None) -> list:
         """``dE/dtheta`` at ``states`` (batch mean), aligned with :meth:`ep_parameters`: a weight's
         entry ``[(delta_post, g(pre), -c_e / B)]`` (so ``grad = sum coef * correlate``), a bias's
         entry its gradient ``-mean(delta_k)``. ``deltas`` / ``pres`` replace the errors and the
-        pre-synaptic states (forward updates: predictions from the initial activities)."""
+        pre-synaptic states (forward updates: predictions from the initial activities), with
+        ``bn_grads`` BatchNorm's correlations for them (:meth:`PCBatchNorm.backward`)."""
         b = x.shape[0]
+        deltas_given = deltas is not None
         if deltas is None:
             _, _, deltas = self.errors(x, states)
         terms: list = []
@@ -258,8 +347,39 @@ class PCNetwork(EnergyNetwork):
             pre = self._pre(e, x, states) if pres is None else (x if e.pre == 0 else pres[e.pre - 1])
             terms.append([(deltas[e.post - 1], self._g(e, pre), -e.scale / b)])
         for k in range(1, self.num_nodes + 1):
-            terms.append(-deltas[k - 1].mean(0) if self.use_bias else torch.zeros_like(self.biases[k - 1]))
+            own = self.use_bias and str(k) not in self.bn
+            terms.append(-deltas[k - 1].mean(0) if own else torch.zeros_like(self.biases[k - 1]))
+        if not deltas_given:
+            bn_grads = self._bn_grads
+        bn_grads = bn_grads or {}
+        for key in self.bn:
+            g_w, g_b = bn_grads.get(int(key), (None, None))
+            bn = self.bn[key]
+            terms.append(torch.zeros_like(bn.weight) if g_w is None else -g_w / b)
+            terms.append(torch.zeros_like(bn.bias) if g_b is None else -g_b / b)
         return terms
+
+    # ----------------------------------------------------------------- parameters
+    def ep_parameters(self):
+        return super().ep_parameters() + [p for bn in self.bn.values() for p in (bn.weight, bn.bias)]
+
+    def ep_storages(self):
+        from ..synapses import ParameterStorage
+
+        return super().ep_storages() + [ParameterStorage(p) for bn in self.bn.values() for p in (bn.weight, bn.bias)]
+
+    def ep_synapses(self):
+        return super().ep_synapses() + [None] * (2 * len(self.bn))
+
+    def layer_groups(self):
+        """As :meth:`EnergyNetwork.layer_groups`, BatchNorm's gamma and beta with the node's
+        first input layer."""
+        groups = super().layer_groups()
+        for key, bn in self.bn.items():
+            k = int(key)
+            first = next(i for i, e in enumerate(self.edges) if e.post == k)
+            groups[first] += [bn.weight, bn.bias]
+        return groups
 
 
 # --------------------------------------------------------------------------------------- layouts
@@ -304,7 +424,7 @@ class PCNVGG(PCNetwork):
     """
 
     def __init__(self, name, in_shape, num_classes, channels=None, paddings=None, activation="relu",
-                 gains=None, fan=None, generator=None):
+                 gains=None, fan=None, generator=None, batchnorm=False):
         from ..synapses import Conv, ConvPool, Dense, Skip
 
         super().__init__(in_shape)
@@ -365,6 +485,9 @@ class PCNVGG(PCNetwork):
             syn = fan_gain(Skip(src, dst, stride=stride, gain=gains[gi], generator=generator), None)
             gi += 1
             self.add_pc_edge(j, k, syn)
+        if batchnorm:
+            for k in range(1, self.num_nodes):
+                self.add_batchnorm(k)
 
 
 class MuPCResMLP(PCNetwork):
@@ -404,3 +527,25 @@ class MuPCResMLP(PCNetwork):
         node = self.add_pc_node((num_classes,), "linear")
         self.add_pc_edge(node - 1, node, normal(Dense((width,), num_classes, 1.0, generator), gains[-1]),
                          scale=1 / width, preact=activation)
+
+
+class PCNMLP(PCNetwork):
+    """Layered PCN with dense predictions ``f_k = act o dense`` (``hidden`` widths), linear output
+    (the MLP of the predictive-coding libraries' examples). Init U(+-gain/sqrt(fan_in))."""
+
+    def __init__(self, in_shape, hidden, num_classes, activation="relu", gains=None, generator=None, batchnorm=False):
+        from ..synapses import Dense
+
+        super().__init__(in_shape)
+        widths = list(hidden) + [num_classes]
+        if gains is not None and len(gains) != len(widths):
+            raise ConfigError(f"model.gains: pcn_mlp has {len(widths)} weight layers, got {len(gains)} gains")
+        gains = list(gains) if gains is not None else [1.0] * len(widths)
+        shape = tuple(in_shape)
+        for i, w in enumerate(widths):
+            node = self.add_pc_node((w,), "linear" if i == len(widths) - 1 else activation)
+            self.add_pc_edge(node - 1, node, Dense(shape, w, gains[i], generator))
+            shape = (w,)
+        if batchnorm:
+            for k in range(1, self.num_nodes):
+                self.add_batchnorm(k)

@@ -184,19 +184,21 @@ class Trainer:
         pcn = getattr(self.model, "is_pcn", False)
         if cfg.algorithm == "bp":
             want = any(s.wants_vectors for s in self.model.ep_storages())
+            self.model.bn_update = True  # BatchNorm (PCNs): the twin's forward moves the running statistics
             grads, out, terms = bp_gradient(self.model, x, target, want_terms=want)
+            self.model.bn_update = False
             stats = {}
         elif cfg.algorithm == "pc":
             p = cfg.pc
             res = pc_gradient(self.model, x, target, steps=p.steps, lr=p.activity_lr, momentum=p.activity_momentum,
                               nesterov=p.activity_nesterov, precision=p.precision, alpha=p.precision_alpha,
-                              k_decay=p.precision_k, forward_update=p.forward_update)
+                              k_decay=p.precision_k, forward_update=p.forward_update, bn_freeze=p.bn_freeze)
             grads, out, stats, terms = res.grads, res.output, res.stats, res.terms
             self._trace("pc_energy", res.energy)
         elif pcn:
             res = pcn_ep_gradient(self.model, x, target, beta=cfg.ep.beta, estimator=cfg.ep.estimator,
                                   nudge_iters=cfg.solver.nudge_iters, rule=cfg.pc.nudged_update, tol=cfg.solver.tol,
-                                  generator=self.est_gen)
+                                  generator=self.est_gen, update_bn=True)
             grads, out, stats, terms = res.grads, self.model.output(res.free), res.stats, res.terms
             for phase, curve in res.energy.items():
                 self._trace(f"{phase}_energy", curve)
@@ -263,6 +265,8 @@ class Trainer:
         from zeros; backprop, and every rule on a predictive coding network (whose free
         equilibrium is its forward pass), from the feed-forward twin."""
         loss_sum, correct, stats_acc = 0.0, 0, {}
+        was_training = self.model.training
+        self.model.eval()  # BatchNorm (PCNs) reads its running statistics
         for x, y in self._batches(split, None):
             target = one_hot(y, self.num_classes, x.dtype)
             self.model.begin_batch()
@@ -278,6 +282,7 @@ class Trainer:
                 _accumulate(stats_acc, {"eval": st})
             loss_sum += self.model.cost(out, target).sum().item()
             correct += int((out.argmax(1) == y).sum())
+        self.model.train(was_training)
         n = len(split)
         return loss_sum / n, correct / n, _summarize(stats_acc)
 

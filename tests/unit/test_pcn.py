@@ -259,3 +259,56 @@ def test_config_rules_for_predictive_coding():
     with pytest.raises(ConfigError, match="train.optimizer"):
         load_config(None, ["analog.device=memristor", "analog.pulse_scheme=bitstream", "train.momentum=0",
                            "train.optimizer=adam"])
+
+
+@pytest.mark.parametrize("batch_stats", [True, False])
+def test_batchnorm_transpose_and_parameter_gradients_match_autograd(batch_stats):
+    """With BatchNorm on every hidden node (batch statistics couple the samples), the closed-form
+    dE/ds and dE/dtheta (gamma and beta included) equal autograd on the energy."""
+    g = torch.Generator().manual_seed(0)
+    m = PCNVGG("pcn_vgg5", (3, 32, 32), 10, channels=TINY["pcn_vgg5"], generator=g, batchnorm=True).double()
+    with torch.no_grad():
+        for bn in m.bn.values():
+            bn.weight.uniform_(0.5, 1.5, generator=g)
+            bn.bias.uniform_(-0.2, 0.2, generator=g)
+            bn.running_mean.uniform_(-0.1, 0.1, generator=g)
+            bn.running_var.uniform_(0.5, 2.0, generator=g)
+    m.train(batch_stats)
+    x = torch.randn(6, 3, 32, 32, dtype=torch.float64, generator=g)
+    with torch.no_grad():
+        s = _perturbed(m.forward_pass(x)[0])
+        grads, _ = m.state_grads(x, s)
+        got = m.materialize(m.energy_grad_terms(x, s))
+    leaf = [t.clone().requires_grad_(True) for t in s]
+    ref = torch.autograd.grad(m.energy(x, leaf).sum(), leaf)
+    for a, r in zip(grads, ref):
+        assert torch.allclose(a, r, atol=1e-9)
+    params = m.ep_parameters()
+    assert len(params) == len(got) == len(m.edges) + m.num_nodes + 2 * 4
+    ref_w = torch.autograd.grad(m.energy(x, s).mean(), params, allow_unused=True)
+    for a, r in zip(got, ref_w):
+        assert torch.allclose(a, torch.zeros_like(a) if r is None else r, atol=1e-9)
+
+
+def test_batchnorm_running_statistics_follow_the_freezing_rule():
+    """Without freezing every prediction pass of the activity steps moves the running statistics
+    (as PCX); with bn_freeze only the weight-update pass does: one update per mini-batch."""
+    g = torch.Generator().manual_seed(0)
+    m = PCNVGG("pcn_vgg5", (3, 32, 32), 10, channels=TINY["pcn_vgg5"], generator=g, batchnorm=True).double()
+    x = torch.randn(6, 3, 32, 32, dtype=torch.float64, generator=g)
+    y = torch.nn.functional.one_hot(torch.arange(6) % 10, 10).double()
+    bn = m.bn["1"]
+
+    def moved(**kw):
+        bn.running_mean.zero_()
+        bn.running_var.fill_(1.0)
+        pc_gradient(m, x, y, steps=5, lr=0.1, **kw)
+        # after u updates with the same batch mean mu: running_mean = (1 - 0.9^u) mu
+        with torch.no_grad():
+            r = m._reads(1, x, [])
+        mu = r.mean((0, 2, 3))
+        ratio = (bn.running_mean / mu).mean()
+        return round(float(torch.log(1 - ratio) / math.log(0.9)))
+
+    assert moved(bn_freeze=True) == 1
+    assert moved(bn_freeze=False) > 5
