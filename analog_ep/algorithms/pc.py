@@ -106,22 +106,36 @@ def pcn_nudged_phase(model, x: torch.Tensor, free: list[torch.Tensor], beta: flo
     s = list(free)
     groups = model.colouring()
     b = x.shape[0]
+    # pre-activations held in the periphery: a_k depends only on the other parity's states, so
+    # the value read in node k's own pass stays valid through the next pass, where it gives the
+    # error that node k sends down (one forward and one transposed read per synapse per iteration)
+    cache = {k: model._preact(k, x, s) for k in range(1, L + 1)}
 
-    def total_energy(states):
-        e = model.layer_energies(x, states).sum()
-        return e + beta * model.cost(states[-1], target).mean()
+    def total_energy() -> torch.Tensor:
+        e = beta * model.cost(s[-1], target).mean()
+        for k in range(1, L + 1):
+            eps = s[k - 1] - model.predict(k, cache[k][0], x, s)
+            e = e + 0.5 * eps.reshape(b, -1).pow(2).sum(1).mean()
+        return e
 
-    energies = [total_energy(s)]
+    energies = [total_energy()]
     residual = torch.zeros(b, dtype=x.dtype, device=x.device)
     steps = torch.full((b,), iters, dtype=torch.long, device=x.device)
-    for _ in range(iters):
+    eps: list = [None] * L
+    delta: list = [None] * L
+    for it in range(iters):
         old = list(s)
-        for group in groups:
-            # errors of every node from the current states (the other parity is fixed in this pass)
-            _, eps, delta = model.errors(x, s)
+        for gi, group in enumerate(groups):
+            for k in group:
+                cache[k] = model._preact(k, x, s)
+            if gi == 0 and it > 0:
+                energies.append(total_energy())  # the states after the previous iteration
+            for j in range(1, L + 1):
+                if j not in group:
+                    eps[j - 1], delta[j - 1], _ = model.error_at(j, *cache[j], x, s)
             new = {}
             for k in group:
-                a = model.preact(k, x, s)
+                a = cache[k][0]
                 if k == L:
                     if model.nudge == "cross_entropy":
                         new[k] = a - beta * model.cost_grad(s[L - 1], target)
@@ -143,7 +157,10 @@ def pcn_nudged_phase(model, x: torch.Tensor, free: list[torch.Tensor], beta: flo
             for k, v in new.items():
                 s[k - 1] = v
         residual = torch.stack([_max_abs(p, q) for p, q in zip(s, old)]).amax(0)
-        energies.append(total_energy(s))
+    if iters:
+        for k in groups[0]:
+            cache[k] = model._preact(k, x, s)
+        energies.append(total_energy())
     return s, SolverStats(steps, residual, residual <= tol, iters), torch.stack(energies)
 
 

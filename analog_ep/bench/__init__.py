@@ -122,19 +122,32 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
     bp_trainer = trainer(dataclasses.replace(digital_cfg, algorithm="bp"))
     digital_trainer = trainer(dataclasses.replace(digital_cfg, algorithm="ep")) if analog else None
 
-    # -- relaxed free state for the sweeps (untimed); the const drive is precomputed as in training
-    with torch.no_grad():
-        const = sweep_model.const_drive(x)
-    states, _ = solver(sweep_model, const, sweep_model.zero_state(batch, x), iters=sol.free_iters,
-                       tol=sol.tol, damping=sol.damping)
-    if cfg.ep.warm_start:
-        ep_trainer.warm = [s.detach().clone() for s in states]
-        if digital_trainer is not None:
-            digital_trainer.warm = [s.detach().clone() for s in states]
+    pcn = getattr(model, "is_pcn", False)
+    if pcn:
+        # a PCN's free phase is its forward pass; a "sweep" is one even/odd iteration of a nudged phase
+        from ..algorithms.pc import pcn_nudged_phase
+        from ..train.loop import one_hot
 
-    def sweep() -> None:
-        nonlocal states
-        states, _ = solver(sweep_model, const, states, iters=1, tol=0.0, damping=sol.damping)
+        with torch.no_grad():
+            states, _ = sweep_model.forward_pass(x)
+        target = one_hot(y, info.num_classes, x.dtype)
+
+        def sweep() -> None:
+            pcn_nudged_phase(sweep_model, x, states, cfg.ep.beta, target, 1, cfg.pc.nudged_update)
+    else:
+        # -- relaxed free state for the sweeps (untimed); the const drive is precomputed as in training
+        with torch.no_grad():
+            const = sweep_model.const_drive(x)
+        states, _ = solver(sweep_model, const, sweep_model.zero_state(batch, x), iters=sol.free_iters,
+                           tol=sol.tol, damping=sol.damping)
+        if cfg.ep.warm_start:
+            ep_trainer.warm = [s.detach().clone() for s in states]
+            if digital_trainer is not None:
+                digital_trainer.warm = [s.detach().clone() for s in states]
+
+        def sweep() -> None:
+            nonlocal states
+            states, _ = solver(sweep_model, const, states, iters=1, tol=0.0, damping=sol.damping)
 
     def bp_step() -> None:
         bp_trainer.train_step(x, y)
@@ -149,6 +162,13 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         digital_trainer.train_step(x, y)
 
     steps = [("sweep", sweep), ("bp", bp_step), ("ep", ep_step)]
+    if pcn:  # predictive coding inference learning on the same model (the card's tiles when analog)
+        pc_trainer = trainer(dataclasses.replace(cfg, algorithm="pc"))
+
+        def pc_step() -> None:
+            pc_trainer.train_step(x, y)
+
+        steps.append(("pc", pc_step))
     pulses_timed: list[int] = []  # pulses each EP step sent (counted outside the timed region)
     if analog:
         steps.append(("digital_ep", digital_ep_step))
@@ -170,10 +190,13 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
     timed_sweeps = sweeps_run[warmup:]
     n_nudge = len(nudge_betas(cfg.ep.estimator, cfg.ep.beta, torch.Generator().manual_seed(0)))
     extra = {}
+    if pcn:
+        pc_s = statistics.median(times["pc"])
+        extra.update({"pc_step_s": pc_s, "pc_step_over_bp_step": pc_s / bp_step_s, "pc_steps": cfg.pc.steps})
     if analog:
         digital_s = statistics.median(times["digital_ep"])
         digital_bytes = _model_bytes(digital_trainer.model)
-        extra = {"analog_device": cfg.analog.device, "analog_update": cfg.analog.update,
+        extra = {**extra, "analog_device": cfg.analog.device, "analog_update": cfg.analog.update,
                  "pulse_scheme": cfg.analog.pulse_scheme if cfg.analog.update == "pulsed" else None,
                  "digital_ep_step_s": digital_s, "analog_over_digital_ep_step": ep_step_s / digital_s,
                  "pulses_per_step": statistics.mean(pulses_timed[warmup:]),
@@ -193,7 +216,7 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         "repeats": repeats,
         "warmup": warmup,
         "ep_sweeps_per_step": sum(timed_sweeps) / len(timed_sweeps),
-        "ep_sweeps_budget": sol.free_iters + n_nudge * sol.nudge_iters,
+        "ep_sweeps_budget": (0 if pcn else sol.free_iters) + n_nudge * sol.nudge_iters,
         "estimator": cfg.ep.estimator,
         "solver": sol.name,
         "free_iters": sol.free_iters,

@@ -271,16 +271,25 @@ class PCNetwork(EnergyNetwork):
         self._bn_grads = {}
         for k in range(1, self.num_nodes + 1):
             a, ctx = self._preact(k, x, states)
-            eps = states[k - 1] - self.predict(k, a, x, states)
-            d = self.act_grad(k, a) * eps
-            if pis is not None:
-                d = d * pis[k - 1]
-            if ctx is not None:  # delta at the reads' sum: through BatchNorm's transpose
-                d, self._bn_grads[k] = self.bn[str(k)].backward(d, ctx)
+            eps, d, bn_g = self.error_at(k, a, ctx, x, states, None if pis is None else pis[k - 1])
+            if bn_g is not None:
+                self._bn_grads[k] = bn_g
             a_all.append(a)
             eps_all.append(eps)
             d_all.append(d)
         return a_all, eps_all, d_all
+
+    def error_at(self, k: int, a: torch.Tensor, ctx, x: torch.Tensor, states: list[torch.Tensor], pi=None):
+        """``(eps_k, delta_k, bn_grads or None)`` of node ``k`` given its pre-activation ``a``
+        (and BatchNorm context ``ctx``) as computed by :meth:`_preact` (see :meth:`errors`)."""
+        eps = states[k - 1] - self.predict(k, a, x, states)
+        d = self.act_grad(k, a) * eps
+        if pi is not None:
+            d = d * pi
+        bn_g = None
+        if ctx is not None:  # delta at the reads' sum: through BatchNorm's transpose
+            d, bn_g = self.bn[str(k)].backward(d, ctx)
+        return eps, d, bn_g
 
     def topdown(self, j: int, x: torch.Tensor, states: list[torch.Tensor], eps: list, delta: list, pis=None) -> torch.Tensor:
         """``Delta_j``: the part of ``-dE/ds_j`` from the nodes ``s_j`` predicts,
