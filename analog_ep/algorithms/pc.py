@@ -264,22 +264,21 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     for t in range(steps):
         pi = [pis[t, k] for k in range(L)]
         a, eps, delta = errs(s, pi)
-        energies.append(layer_energy(a, eps) if t == 0 else energies_next)
+        energies.append(layer_energy(a, eps))  # eps does not depend on the precisions
         for j in range(1, L):
             g = eps[j - 1] * pi[j - 1] - model.topdown(j, x, s, eps, delta, pi)
             if momentum:
                 vel[j - 1] = momentum * vel[j - 1] + g
                 g = g + momentum * vel[j - 1] if nesterov else vel[j - 1]
             step = lr * g
-            residual = step.abs().reshape(b, -1).amax(1) if j == 1 else torch.maximum(residual, step.abs().reshape(b, -1).amax(1))
+            r = step.abs().reshape(b, -1).amax(1)
+            residual = r if j == 1 else torch.maximum(residual, r)
             s[j - 1] = s[j - 1] - step
-        a_n, eps_n, _ = errs(s, None)
-        energies_next = layer_energy(a_n, eps_n)
-    if steps == 0:
-        a_n, eps_n, _ = errs(s, None)
-        energies_next = layer_energy(a_n, eps_n)
-    energies.append(energies_next)
-    model.bn_update = update_bn  # the weight-update pass (the only one that updates with bn_freeze)
+    # the weight-update pass (the only one that moves BatchNorm's running statistics with bn_freeze)
+    model.bn_update = update_bn
+    a_f, eps_f, deltas_f = errs(s, None)
+    bn_final = dict(model._bn_grads)
+    energies.append(layer_energy(a_f, eps_f))
     if forward_update:
         deltas, bn_grads = [], {}
         for k in range(1, L + 1):
@@ -290,12 +289,9 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
             if k in fwd_ctx:
                 d, bn_grads[k] = model.bn[str(k)].backward(d, fwd_ctx[k])
             deltas.append(d)
-        if update_bn and bn_freeze:
-            model.forward_pass(x)  # the weight-update pass's statistics
         terms_raw = model.energy_grad_terms(x, s, deltas=deltas, pres=s0, bn_grads=bn_grads)
     else:
-        _, _, deltas = errs(s, None)
-        terms_raw = model.energy_grad_terms(x, s, deltas=deltas, bn_grads=model._bn_grads)
+        terms_raw = model.energy_grad_terms(x, s, deltas=deltas_f, bn_grads=bn_final)
     model.bn_update = False
     grads, terms = [], []
     for t_ in terms_raw:
