@@ -94,11 +94,14 @@ def _max_abs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def pcn_nudged_phase(model, x: torch.Tensor, free: list[torch.Tensor], beta: float, target, iters: int,
-                     rule: str = "mod_pgd", tol: float = 0.0) -> tuple[list[torch.Tensor], SolverStats, torch.Tensor]:
+                     rule: str = "mod_pgd", tol: float = 0.0, skip_clean: bool = True
+                     ) -> tuple[list[torch.Tensor], SolverStats, torch.Tensor]:
     """One nudged phase from the free state: ``iters`` even-then-odd traversals. Returns
     ``(states, stats, energy)`` with ``energy`` (iters + 1,) the batch-mean total energy
     ``E + beta C`` before the first and after every iteration (the equilibration curve) and
-    ``stats.residual`` the per-sample max |change| of the last iteration."""
+    ``stats.residual`` the per-sample max |change| of the last iteration. ``skip_clean``: skip
+    the reads and updates of nodes the nudge has not reached yet (exact; False recomputes
+    everything, for tests)."""
     if rule not in PCN_RULES:
         raise ConfigError(f"pc.nudged_update: unknown rule {rule!r}; valid: {', '.join(PCN_RULES)}")
     L = model.num_nodes
@@ -110,12 +113,27 @@ def pcn_nudged_phase(model, x: torch.Tensor, free: list[torch.Tensor], beta: flo
     # the value read in node k's own pass stays valid through the next pass, where it gives the
     # error that node k sends down (one forward and one transposed read per synapse per iteration)
     cache = {k: model._preact(k, x, s) for k in range(1, L + 1)}
+    # which nodes have left the free state (structurally: the nudge enters at the output and
+    # travels one node per pass). A node none of whose inputs moved keeps its read; a node
+    # whose own state and inputs are untouched has eps = 0 exactly and sends no error; a node
+    # with no moved input and no erring successor stays put: all skipped, with no host sync.
+    moved: set[int] = set()
+    ins = {k: {e.pre for e in model._in_edges[k - 1] if e.pre > 0} | ({k - 1} if model.residual[k - 1] and k > 1 else set())
+           for k in range(1, L + 1)}
+    outs = {k: {e.post for e in model._out_edges[k - 1]} | ({k + 1} if k < L and model.residual[k] else set())
+            for k in range(1, L + 1)}
+    if not skip_clean:
+        moved = set(range(1, L + 1))
+
+    def erring(j: int) -> bool:
+        return j in moved or bool(ins[j] & moved)
 
     def total_energy() -> torch.Tensor:
         e = beta * model.cost(s[-1], target).mean()
         for k in range(1, L + 1):
-            eps = s[k - 1] - model.predict(k, cache[k][0], x, s)
-            e = e + 0.5 * eps.reshape(b, -1).pow(2).sum(1).mean()
+            if not skip_clean or erring(k):
+                eps_k = s[k - 1] - model.predict(k, cache[k][0], x, s)
+                e = e + 0.5 * eps_k.reshape(b, -1).pow(2).sum(1).mean()
         return e
 
     energies = [total_energy()]
@@ -123,18 +141,27 @@ def pcn_nudged_phase(model, x: torch.Tensor, free: list[torch.Tensor], beta: flo
     steps = torch.full((b,), iters, dtype=torch.long, device=x.device)
     eps: list = [None] * L
     delta: list = [None] * L
+    version = {k: 0 for k in range(1, L + 1)}  # bumped when s_k changes
+    read_ver = {k: {j: 0 for j in ins[k]} for k in range(1, L + 1)}
     for it in range(iters):
         old = list(s)
         for gi, group in enumerate(groups):
             for k in group:
-                cache[k] = model._preact(k, x, s)
+                if any(read_ver[k][j] != version[j] for j in ins[k]) or not skip_clean:
+                    cache[k] = model._preact(k, x, s)
+                    read_ver[k] = {j: version[j] for j in ins[k]}
             if gi == 0 and it > 0:
                 energies.append(total_energy())  # the states after the previous iteration
             for j in range(1, L + 1):
                 if j not in group:
-                    eps[j - 1], delta[j - 1], _ = model.error_at(j, *cache[j], x, s)
+                    if erring(j):
+                        eps[j - 1], delta[j - 1], _ = model.error_at(j, *cache[j], x, s)
+                    else:
+                        eps[j - 1] = delta[j - 1] = None
             new = {}
             for k in group:
+                if k != L and skip_clean and not (ins[k] & moved) and not any(erring(j) for j in outs[k]):
+                    continue  # inputs unchanged and no error from above: s_k = f_k(s_{k-1}) stays
                 a = cache[k][0]
                 if k == L:
                     if model.nudge == "cross_entropy":
@@ -156,10 +183,13 @@ def pcn_nudged_phase(model, x: torch.Tensor, free: list[torch.Tensor], beta: flo
                 new[k] = v if res is None else v + res
             for k, v in new.items():
                 s[k - 1] = v
-        residual = torch.stack([_max_abs(p, q) for p, q in zip(s, old)]).amax(0)
+                version[k] += 1
+                moved.add(k)
+    residual = torch.stack([_max_abs(p, q) for p, q in zip(s, old)]).amax(0)
     if iters:
         for k in groups[0]:
-            cache[k] = model._preact(k, x, s)
+            if any(read_ver[k][j] != version[j] for j in ins[k]) or not skip_clean:
+                cache[k] = model._preact(k, x, s)
         energies.append(total_energy())
     return s, SolverStats(steps, residual, residual <= tol, iters), torch.stack(energies)
 

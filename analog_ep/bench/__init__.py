@@ -133,7 +133,7 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         target = one_hot(y, info.num_classes, x.dtype)
 
         def sweep() -> None:
-            pcn_nudged_phase(sweep_model, x, states, cfg.ep.beta, target, 1, cfg.pc.nudged_update)
+            pcn_nudged_phase(sweep_model, x, states, cfg.ep.beta, target, 1, cfg.pc.nudged_update, skip_clean=False)
     else:
         # -- relaxed free state for the sweeps (untimed); the const drive is precomputed as in training
         with torch.no_grad():

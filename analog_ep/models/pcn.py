@@ -297,6 +297,8 @@ class PCNetwork(EnergyNetwork):
         s = states[j - 1]
         out = torch.zeros_like(s)
         for e in self._out_edges[j - 1]:
+            if delta[e.post - 1] is None:  # a node known to have zero error sends nothing
+                continue
             g = self._g(e, s)
             t = e.synapse.read_t(delta[e.post - 1], g)
             if e.scale != 1.0:
@@ -304,7 +306,7 @@ class PCNetwork(EnergyNetwork):
             if e.preact is not None:
                 t = t * PC_ACTIVATIONS[e.preact][1](s)
             out = out + t
-        if j < self.num_nodes and self.residual[j]:
+        if j < self.num_nodes and self.residual[j] and eps[j] is not None:
             r = eps[j]
             out = out + (r if pis is None else r * pis[j])
         return out

@@ -312,3 +312,26 @@ def test_batchnorm_running_statistics_follow_the_freezing_rule():
 
     assert moved(bn_freeze=True) == 1
     assert moved(bn_freeze=False) > 5
+
+
+@pytest.mark.parametrize("name,nudge", [("pcn_vgg10skip", "mse"), ("pcn_vgg7", "cross_entropy")])
+def test_skipping_nodes_the_nudge_has_not_reached_is_exact(name, nudge):
+    m, x, y = _vgg(name, nudge=nudge)
+    with torch.no_grad():
+        free, _ = m.forward_pass(x)
+    for iters in (1, 2, 7):
+        a, st_a, en_a = pcn_nudged_phase(m, x, free, 0.05, y, iters, skip_clean=True)
+        b, st_b, en_b = pcn_nudged_phase(m, x, free, 0.05, y, iters, skip_clean=False)
+        for p, q in zip(a, b):
+            assert torch.equal(p, q)
+        torch.testing.assert_close(en_a, en_b, rtol=1e-12, atol=1e-15)
+        assert torch.equal(st_a.residual, st_b.residual)
+    m2 = MuPCResMLP((1, 8, 8), 8, 7, 10, generator=torch.Generator().manual_seed(0)).double()
+    x2 = torch.randn(4, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    y2 = torch.nn.functional.one_hot(torch.arange(4), 10).double()
+    with torch.no_grad():
+        f2, _ = m2.forward_pass(x2)
+    a, _, _ = pcn_nudged_phase(m2, x2, f2, 0.1, y2, 3, skip_clean=True)
+    b, _, _ = pcn_nudged_phase(m2, x2, f2, 0.1, y2, 3, skip_clean=False)
+    for p, q in zip(a, b):
+        assert torch.equal(p, q)
