@@ -32,6 +32,10 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
+
 class DigitalStorage(nn.Module):
     """The weight as a float tensor; reads are exact float products."""
 
@@ -50,10 +54,14 @@ class DigitalStorage(nn.Module):
         return y @ self.weight
 
     def conv(self, x: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
-        return F.conv2d(x, self.weight, stride=stride, padding=padding)
+        """``conv2d`` in channels-last layout (its output, and the max-pool, ReLU and error maps
+        computed from it, stay channels-last: on CPU the oneDNN kernels and the max-pool run
+        several times faster in that layout than in NCHW)."""
+        return F.conv2d(_channels_last(x), self.weight, stride=stride, padding=padding)
 
     def conv_t(self, y: torch.Tensor, stride: int, padding: int, output_padding) -> torch.Tensor:
-        return F.conv_transpose2d(y, self.weight, stride=stride, padding=padding, output_padding=output_padding)
+        return F.conv_transpose2d(_channels_last(y), self.weight, stride=stride, padding=padding,
+                                  output_padding=output_padding)
 
     @torch.no_grad()
     def apply_update(self, delta: torch.Tensor, vectors=None) -> None:
