@@ -53,9 +53,12 @@ FIGURES = ("curves.png", "curves.svg")
 def variant_config(base: dict, algorithm: str, analog: bool, update: str | None, seed: int) -> dict:
     """One variant's config (plain YAML data) from the resolved base config: the algorithm and
     seed set; a digital variant drops the device and every ``analog.*`` / ``device.*`` key; the
-    mixed variant sets ``analog.update=mixed`` (with rounded pulses: bitstream needs pulsed)."""
+    mixed variant sets ``analog.update=mixed`` (with rounded pulses: bitstream needs pulsed); a
+    variant other than ``pc`` drops the predictive-coding inference keys."""
     d = json.loads(json.dumps(base))
     d["algorithm"], d["seed"] = algorithm, seed
+    if algorithm != "pc" and isinstance(d.get("pc"), dict):  # PC-only keys (a pc base config)
+        d["pc"] = {"nudged_update": d["pc"].get("nudged_update", "mod_pgd")}
     if not analog:
         d["analog"] = dataclasses.asdict(AnalogConfig())
         d["device"] = {}
@@ -246,10 +249,17 @@ def grad_cosines(analog_cfg, data, batches: int = COSINE_BATCHES) -> list[float]
             target = one_hot(y, tr.num_classes, x.dtype)
             if tr.teacher is not None and model.aux_nodes:
                 target = (target, tr.teacher.soft_targets(x, target, cfg.ep.kd_alpha, cfg.ep.kd_temperature))
-            res = ep_gradient(model, x, target, model.zero_state(x.shape[0], x), tr.solver, beta=cfg.ep.beta,
-                              estimator=cfg.ep.estimator, free_iters=cfg.solver.free_iters,
-                              nudge_iters=cfg.solver.nudge_iters, tol=cfg.solver.tol,
-                              damping=cfg.solver.damping, generator=tr.est_gen)
+            if getattr(model, "is_pcn", False):  # a PCN's free phase is its forward pass
+                from ..algorithms.pc import pcn_ep_gradient
+
+                res = pcn_ep_gradient(model, x, target, beta=cfg.ep.beta, estimator=cfg.ep.estimator,
+                                      nudge_iters=cfg.solver.nudge_iters, rule=cfg.pc.nudged_update,
+                                      tol=cfg.solver.tol, generator=tr.est_gen)
+            else:
+                res = ep_gradient(model, x, target, model.zero_state(x.shape[0], x), tr.solver, beta=cfg.ep.beta,
+                                  estimator=cfg.ep.estimator, free_iters=cfg.solver.free_iters,
+                                  nudge_iters=cfg.solver.nudge_iters, tol=cfg.solver.tol,
+                                  damping=cfg.solver.damping, generator=tr.est_gen)
             g = [t.detach().double().clone() for t in res.grads]
             total = g if total is None else [a + b for a, b in zip(total, g)]
         index = {id(p): i for i, p in enumerate(model.ep_parameters())}

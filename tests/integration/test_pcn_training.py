@@ -102,3 +102,13 @@ def test_cli_trains_pcn_with_each_rule_and_gradchecks(tmp_path):
     assert res.exit_code == 0, res.output
     b = json.loads(res.output.strip().splitlines()[-1])
     assert b["ep_sweeps_per_step"] == b["ep_sweeps_budget"] == 6 and b["pc_step_s"] > 0
+
+
+def test_compare_runs_a_pcn_with_its_gradient_cosines(tmp_path):
+    res = runner.invoke(app, ["compare", *sum((["--set", o] for o in MLP), []), "--set", "model.hidden=[16]",
+                              "--set", "data.train_size=48", "--set", "data.test_size=32", "--device", "memristor",
+                              "--seeds", "1", "--out", str(tmp_path / "cmp"), "--json"])
+    assert res.exit_code == 0, res.output
+    rows = {r["name"]: r for r in json.loads(res.output.strip().splitlines()[-1])["rows"]}
+    analog = next(r for n, r in rows.items() if n.startswith("ep-") and r["device"] != "digital")
+    assert all(0.5 < analog[f"grad_cosine_layer{i}"] <= 1.0 for i in range(2))
