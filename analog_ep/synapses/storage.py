@@ -45,7 +45,7 @@ class DigitalStorage(nn.Module):
 
     def __init__(self, weight: torch.Tensor):
         super().__init__()
-        self.weight = nn.Parameter(weight)
+        self.weight = nn.Parameter(_channels_last(weight))  # conv kernels in the layout of the reads
 
     def linear(self, x: torch.Tensor) -> torch.Tensor:
         return x @ self.weight.t()
