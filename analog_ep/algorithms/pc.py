@@ -275,8 +275,12 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     vel = [torch.zeros_like(v) for v in s[:-1]]
     b = x.shape[0]
 
+    # the reads of nodes fed by the clamped input do not change during inference: read once
+    # (BatchNorm nodes excepted: each of their passes may move the running statistics)
+    known = {k: (a0[k - 1], None) for k in model.input_fed() if str(k) not in model.bn}
+
     def errs(states, pi_row):
-        a, eps, delta = model.errors(x, states, pi_row)
+        a, eps, delta = model.errors(x, states, pi_row, known)
         if ce:  # output energy CE(y, softmax(a_L)): its "delta" is -dCE/da_L = y - softmax(a_L)
             g = y - torch.softmax(a[-1], dim=1)
             eps[-1] = torch.zeros_like(g)

@@ -261,16 +261,17 @@ class PCNetwork(EnergyNetwork):
         return super().zero_state(batch, like)
 
     # ----------------------------------------------------------------- errors
-    def errors(self, x: torch.Tensor, states: list[torch.Tensor], pis=None):
+    def errors(self, x: torch.Tensor, states: list[torch.Tensor], pis=None, known: dict | None = None):
         """``(a, eps, delta)`` per node: pre-activations, prediction errors ``s_k - mu_k`` and
         ``delta_k = pi_k act_k'(a_k) eps_k``, taken back through BatchNorm's transpose on a node
         with BatchNorm (so ``delta_k`` is always the error at the sum of the reads, what the
         transposed reads and the correlates take); BatchNorm's own ``-dE/d(gamma, beta)`` are
-        left in ``self._bn_grads[k]``."""
+        left in ``self._bn_grads[k]``. ``known``: node -> ``(a, ctx)`` already read with the
+        same inputs (a node fed by the clamped input only keeps its read during inference)."""
         a_all, eps_all, d_all = [], [], []
         self._bn_grads = {}
         for k in range(1, self.num_nodes + 1):
-            a, ctx = self._preact(k, x, states)
+            a, ctx = known[k] if known and k in known else self._preact(k, x, states)
             eps, d, bn_g = self.error_at(k, a, ctx, x, states, None if pis is None else pis[k - 1])
             if bn_g is not None:
                 self._bn_grads[k] = bn_g
@@ -278,6 +279,12 @@ class PCNetwork(EnergyNetwork):
             eps_all.append(eps)
             d_all.append(d)
         return a_all, eps_all, d_all
+
+    def input_fed(self) -> list[int]:
+        """Nodes whose prediction depends on the clamped input alone (their reads never change
+        while the input is clamped)."""
+        return [k for k in range(1, self.num_nodes + 1)
+                if all(e.pre == 0 for e in self._in_edges[k - 1]) and not (self.residual[k - 1] and k > 1)]
 
     def error_at(self, k: int, a: torch.Tensor, ctx, x: torch.Tensor, states: list[torch.Tensor], pi=None):
         """``(eps_k, delta_k, bn_grads or None)`` of node ``k`` given its pre-activation ``a``
