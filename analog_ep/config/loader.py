@@ -202,8 +202,8 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
             need(cfg.model.depth in (11, 13), "model.depth", "must be 11 or 13 for vgg_crnn")
         elif name == "mupc_resmlp":
             need(cfg.model.depth >= 2, "model.depth", "must be >= 2 weight layers for mupc_resmlp")
-        else:
-            need(False, "model.depth", f"applies to vgg_crnn and mupc_resmlp, not {name}")
+        else:  # 11 was every config's default before depth became optional: old runs carry it
+            need(cfg.model.depth == 11, "model.depth", f"applies to vgg_crnn and mupc_resmlp, not {name}")
     need(cfg.model.width >= 1, "model.width", "must be >= 1")
     if cfg.model.activation is not None:
         clip_acts = ("clamp", "hard_sigmoid", "relu6")

@@ -335,3 +335,12 @@ def test_skipping_nodes_the_nudge_has_not_reached_is_exact(name, nudge):
     b, _, _ = pcn_nudged_phase(m2, x2, f2, 0.1, y2, 3, skip_clean=False)
     for p, q in zip(a, b):
         assert torch.equal(p, q)
+
+
+def test_configs_written_before_depth_became_optional_still_load():
+    """Runs written before this change store model.depth: 11 for every model; they must load
+    (resume, runs tables) while a deliberate depth on a model without one is still refused."""
+    assert load_config(None, ["model.depth=11"]).model.depth == 11
+    assert load_config(None, ["model.name=dchn_vgg5", "model.depth=11"]).model.name == "dchn_vgg5"
+    with pytest.raises(ConfigError, match="model.depth"):
+        load_config(None, ["model.depth=13"])
