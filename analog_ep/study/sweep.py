@@ -60,7 +60,7 @@ from typing import Any, Callable, Iterator
 
 import yaml
 
-from ..config import apply_overrides, dump_yaml, load_config, to_dict
+from ..config import RunConfig, apply_overrides, dump_yaml, load_config, to_dict
 from ..errors import AnalogEPError, ConfigError, DivergenceError
 
 SPEC_KEYS = ("base", "grid", "zip", "random", "seeds", "slurm")
@@ -321,9 +321,32 @@ def _name_value(v: Any) -> str:
     return str(v)
 
 
+def _differences(config, default):
+    """The part of ``config`` that differs from ``default`` (nested dicts compared key by key)."""
+    if isinstance(config, dict) and isinstance(default, dict):
+        out = {}
+        for k, v in config.items():
+            if k not in default:
+                out[k] = v
+                continue
+            d = _differences(v, default[k])
+            if d is not _SAME:
+                out[k] = d
+        return out if out else _SAME
+    return _SAME if config == default else config
+
+
+_SAME = object()
+
+
 def config_hash(config: dict) -> str:
-    """8 hex digits of the SHA-1 of the resolved config (as canonical JSON)."""
-    return hashlib.sha1(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    """8 hex digits of the SHA-1 of the resolved config's departures from the schema defaults
+    (as canonical JSON): equal configs get equal names, and a new config key with a default
+    (a later version of analog-ep) leaves every existing point's name, so a sweep started
+    before an upgrade resumes after it."""
+    diff = _differences(config, json.loads(json.dumps(to_dict(RunConfig()), default=str)))
+    diff = {} if diff is _SAME else diff
+    return hashlib.sha1(json.dumps(diff, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
 def point_name(params: dict, seed: int, config: dict, labels: dict[str, str] | None = None) -> str:

@@ -112,3 +112,18 @@ def test_compare_runs_a_pcn_with_its_gradient_cosines(tmp_path):
     rows = {r["name"]: r for r in json.loads(res.output.strip().splitlines()[-1])["rows"]}
     analog = next(r for n, r in rows.items() if n.startswith("ep-") and r["device"] != "digital")
     assert all(0.5 < analog[f"grad_cosine_layer{i}"] <= 1.0 for i in range(2))
+
+
+def test_sweep_point_names_survive_new_config_keys():
+    """A point's name hashes only its departures from the defaults: a config written by an older
+    version (without the pc section) or with a new key at its default gets the same name."""
+    from analog_ep.config import to_dict
+    from analog_ep.study.sweep import config_hash
+
+    cfg = json.loads(json.dumps(to_dict(load_config(None, ["train.epochs=3", "analog.device=memristor"])), default=str))
+    old = {k: v for k, v in cfg.items() if k != "pc"}
+    old["model"] = {k: v for k, v in old["model"].items() if k not in ("width", "batchnorm", "paddings", "init_fan")}
+    assert config_hash(old) == config_hash(cfg)
+    changed = json.loads(json.dumps(cfg))
+    changed["train"]["epochs"] = 4
+    assert config_hash(changed) != config_hash(cfg)
