@@ -67,15 +67,23 @@ def ep_gradient(model, x: torch.Tensor, target: torch.Tensor, init: list[torch.T
                            damping=damping)
             stats["nudge+" if b > 0 else "nudge-"] = st
             nudged.append(s)
-        t_hi = model.energy_grad_terms(x, nudged[0], betas[0], target)
-        if len(betas) == 2:
-            t_lo = model.energy_grad_terms(x, nudged[1], betas[1], target)
-            scale = 1.0 / (betas[0] - betas[1])
-        else:
-            t_lo = model.energy_grad_terms(x, free)
-            scale = 1.0 / betas[0]
-        grads = [(a - b) * scale for a, b in zip(model.materialize(t_hi), model.materialize(t_lo))]
-        terms = [None if isinstance(a, torch.Tensor) else
-                 [(p, q, c * scale) for p, q, c in a] + [(p, q, -c * scale) for p, q, c in b]
-                 for a, b in zip(t_hi, t_lo)]
+        grads, terms = phase_estimate(model, x, target, free, nudged, betas)
     return EPResult(grads, free, stats, nudged, terms)
+
+
+def phase_estimate(model, x: torch.Tensor, target, free: list, nudged: list, betas: list[float]) -> tuple[list, list]:
+    """The estimator from the phases' states: ``(dF/dtheta(s^{b0}) - dF/dtheta(s^{b1})) / (b0 - b1)``
+    (centered) or ``(dF/dtheta(s^{b0}) - dE/dtheta(s^0)) / b0`` (one nudged phase), as
+    ``(grads, terms)`` (:class:`EPResult`), for any model with ``energy_grad_terms``."""
+    t_hi = model.energy_grad_terms(x, nudged[0], betas[0], target)
+    if len(betas) == 2:
+        t_lo = model.energy_grad_terms(x, nudged[1], betas[1], target)
+        scale = 1.0 / (betas[0] - betas[1])
+    else:
+        t_lo = model.energy_grad_terms(x, free)
+        scale = 1.0 / betas[0]
+    grads = [(a - b) * scale for a, b in zip(model.materialize(t_hi), model.materialize(t_lo))]
+    terms = [None if isinstance(a, torch.Tensor) else
+             [(p, q, c * scale) for p, q, c in a] + [(p, q, -c * scale) for p, q, c in b]
+             for a, b in zip(t_hi, t_lo)]
+    return grads, terms

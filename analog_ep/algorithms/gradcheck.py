@@ -18,6 +18,20 @@ def _cosine(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a @ b).item() / (na * nb))
 
 
+def _layer_rows(model, names: list[str], grads: list, exact: list, beta, changes: int) -> list[dict]:
+    """One report row per layer group (``model.layer_groups()``): cosine and relative error of
+    the estimate against the reference, both aligned with ``model.ep_parameters()``."""
+    index = {id(p): i for i, p in enumerate(model.ep_parameters())}
+    rows = []
+    for name, group in zip(names, model.layer_groups()):
+        est = torch.cat([grads[index[id(p)]].reshape(-1) for p in group])
+        ref = torch.cat([exact[index[id(p)]].reshape(-1) for p in group])
+        rel = (est - ref).norm().item() / max(ref.norm().item(), 1e-300)
+        rows.append({"name": name, "beta": beta, "cosine": _cosine(est, ref),
+                     "rel_error": rel if math.isfinite(rel) else float("inf"), "saturation_changes": changes})
+    return rows
+
+
 def saturation_changes(model, free: list[torch.Tensor], nudged: list[list[torch.Tensor]]) -> int:
     """Hidden units whose saturation (state at a bound of its activation) differs between the
     free and a nudged fixed point. EP is exact to O(beta^2) only while this is 0: a unit that
@@ -41,9 +55,6 @@ def gradcheck(model, x: torch.Tensor, target: torch.Tensor, solver, betas: list[
     together with the bias of the node it feeds first (``model.layer_groups()``).
     ``require_converged``: when some sample's free phase did not converge, return at once with
     ``adjoint_residual`` None and no layers (the comparison would be meaningless)."""
-    params = model.ep_parameters()
-    groups = model.layer_groups()
-    index = {id(p): i for i, p in enumerate(params)}
     with torch.no_grad():
         const = model.const_drive(x)
         free, st = solver(model, const, model.zero_state(x.shape[0], x), iters=iters, tol=tol, damping=damping)
@@ -59,13 +70,7 @@ def gradcheck(model, x: torch.Tensor, target: torch.Tensor, solver, betas: list[
         res = ep_gradient(model, x, target, free, solver, beta=beta, estimator=estimator, free_iters=iters,
                           nudge_iters=iters, tol=tol, damping=damping, generator=generator)
         changes = saturation_changes(model, free, res.nudged)
-        for name, group in zip(names, groups):
-            est = torch.cat([res.grads[index[id(p)]].reshape(-1) for p in group])
-            ref = torch.cat([exact[index[id(p)]].reshape(-1) for p in group])
-            rel = (est - ref).norm().item() / max(ref.norm().item(), 1e-300)
-            layers.append({"name": name, "beta": beta, "cosine": _cosine(est, ref),
-                           "rel_error": rel if math.isfinite(rel) else float("inf"),
-                           "saturation_changes": changes})
+        layers += _layer_rows(model, names, res.grads, exact, beta, changes)
     return {
         "estimator": estimator,
         "free_converged_fraction": fraction,
@@ -101,9 +106,6 @@ def pcn_gradcheck(model, x: torch.Tensor, target: torch.Tensor, betas: list[floa
     from .bp import bp_gradient
     from .pc import pc_gradient, pcn_ep_gradient
 
-    params = model.ep_parameters()
-    groups = model.layer_groups()
-    index = {id(p): i for i, p in enumerate(params)}
     exact, _, _ = bp_gradient(model, x, target)
     names = [f"layer{i}:{type(e.synapse).__name__.lower()}:{e.pre}->{e.post}" for i, e in enumerate(model.edges)]
     layers = []
@@ -112,12 +114,6 @@ def pcn_gradcheck(model, x: torch.Tensor, target: torch.Tensor, betas: list[floa
                                generator=generator)) for beta in betas]
     for beta, res in runs:
         changes = 0 if beta is None else kink_changes(model, x, res.free, res.nudged)
-        for name, group in zip(names, groups):
-            est = torch.cat([res.grads[index[id(p)]].reshape(-1) for p in group])
-            ref = torch.cat([exact[index[id(p)]].reshape(-1) for p in group])
-            rel = (est - ref).norm().item() / max(ref.norm().item(), 1e-300)
-            layers.append({"name": name, "beta": beta, "cosine": _cosine(est, ref),
-                           "rel_error": rel if math.isfinite(rel) else float("inf"),
-                           "saturation_changes": changes})
+        layers += _layer_rows(model, names, res.grads, exact, beta, changes)
     return {"estimator": "pc" if pc is not None else estimator, "free_converged_fraction": 1.0, "free_sweeps": 0,
             "adjoint_residual": None, "layers": layers}

@@ -47,7 +47,7 @@ import torch
 from ..errors import ConfigError
 from ..models.pcn import PC_ACTIVATIONS
 from ..solvers import SolverStats
-from .ep import EPResult, nudge_betas
+from .ep import EPResult, nudge_betas, phase_estimate
 
 PCN_RULES = ("mod_pgd", "pgd")
 
@@ -59,33 +59,6 @@ class PCResult:
     stats: dict[str, SolverStats]      # "pc": per-sample residual of the last activity step
     terms: list                        # as EPResult.terms
     energy: torch.Tensor               # (T + 1, L) per-layer energy (pi = 1) before each step and at the end
-
-
-def _combine(t_hi: list, t_lo: list, scale: float) -> tuple[list, list]:
-    """Gradients and outer-product terms of ``(t_hi - t_lo) * scale``."""
-    grads, terms = [], []
-    for a, b in zip(t_hi, t_lo):
-        if isinstance(a, torch.Tensor):
-            grads.append((a - b) * scale)
-            terms.append(None)
-        else:
-            terms.append([(p, q, c * scale) for p, q, c in a] + [(p, q, -c * scale) for p, q, c in b])
-            grads.append(None)
-    return grads, terms
-
-
-def _materialize(model, grads: list, terms: list) -> list[torch.Tensor]:
-    out = []
-    for syn, p, g, t in zip(model.ep_synapses(), model.ep_parameters(), grads, terms):
-        if g is not None:
-            out.append(g)
-            continue
-        acc = None
-        for post, pre, coef in t:
-            c = coef * syn.correlate(post, pre)
-            acc = c if acc is None else acc + c
-        out.append(torch.zeros_like(p) if acc is None else acc)
-    return out
 
 
 def _max_abs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -218,15 +191,8 @@ def pcn_ep_gradient(model, x: torch.Tensor, target, *, beta: float, estimator: s
         stats[name] = st
         curves[name] = en
         nudged.append(s)
-    t_hi = model.energy_grad_terms(x, nudged[0], betas[0], target)
-    if len(betas) == 2:
-        t_lo = model.energy_grad_terms(x, nudged[1], betas[1], target)
-        scale = 1.0 / (betas[0] - betas[1])
-    else:
-        t_lo = model.energy_grad_terms(x, free)
-        scale = 1.0 / betas[0]
-    g, terms = _combine(t_hi, t_lo, scale)
-    return EPResult(_materialize(model, g, terms), free, stats, nudged, terms, curves)
+    grads, terms = phase_estimate(model, x, target, free, nudged, betas)
+    return EPResult(grads, free, stats, nudged, terms, curves)
 
 
 def precision_schedule(kind: str, num_layers: int, steps: int, alpha: float = 1e-3, k_decay: float = 1.0,
@@ -327,15 +293,8 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     else:
         terms_raw = model.energy_grad_terms(x, s, deltas=deltas_f, bn_grads=bn_final)
     model.bn_update = False
-    grads, terms = [], []
-    for t_ in terms_raw:
-        if isinstance(t_, torch.Tensor):
-            grads.append(t_)
-            terms.append(None)
-        else:
-            grads.append(None)
-            terms.append(t_)
-    grads = _materialize(model, grads, terms)
+    grads = model.materialize(terms_raw)
+    terms = [None if isinstance(t_, torch.Tensor) else t_ for t_ in terms_raw]
     steps_t = torch.full((b,), steps, dtype=torch.long, device=x.device)
     stats = {"pc": SolverStats(steps_t, residual, torch.ones(b, dtype=torch.bool, device=x.device), steps)}
     return PCResult(grads, out, stats, terms, torch.stack(energies))

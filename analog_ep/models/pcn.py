@@ -257,9 +257,6 @@ class PCNetwork(EnergyNetwork):
         """The feed-forward (backprop) twin: the forward pass of the prediction maps."""
         return self.forward_pass(x, record)[0]
 
-    def zero_state(self, batch: int, like: torch.Tensor | None = None) -> list[torch.Tensor]:
-        return super().zero_state(batch, like)
-
     # ----------------------------------------------------------------- errors
     def errors(self, x: torch.Tensor, states: list[torch.Tensor], pis=None, known: dict | None = None):
         """``(a, eps, delta)`` per node: pre-activations, prediction errors ``s_k - mu_k`` and
@@ -464,7 +461,7 @@ class PCNVGG(PCNetwork):
         fan = fan or lay["fan"]
         extra = 2 if in_shape[1] == 28 and in_shape[2] == 28 else 0
 
-        def fan_gain(syn, g):
+        def fan_gain(syn):
             w = syn.weight
             fan_in = math.prod(w.shape[1:])
             fan_out = w.shape[0] * (math.prod(w.shape[2:]) if w.dim() > 2 else 1)
@@ -485,22 +482,22 @@ class PCNVGG(PCNetwork):
                                   f"({e}); use 32x32 / 64x64 / 224x224 images (28x28 is padded)") from None
             gi += 1
             node = self.add_pc_node(syn.out_shape, activation)
-            self.add_pc_edge(node - 1, node, fan_gain(syn, None))
+            self.add_pc_edge(node - 1, node, fan_gain(syn))
             shape = syn.out_shape
         for width in lay["dense"]:
-            syn = fan_gain(Dense(shape, width, gains[gi], generator), None)
+            syn = fan_gain(Dense(shape, width, gains[gi], generator))
             gi += 1
             node = self.add_pc_node((width,), activation)
             self.add_pc_edge(node - 1, node, syn)
             shape = (width,)
-        syn = fan_gain(Dense(shape, num_classes, gains[gi], generator), None)
+        syn = fan_gain(Dense(shape, num_classes, gains[gi], generator))
         gi += 1
         node = self.add_pc_node((num_classes,), "linear")
         self.add_pc_edge(node - 1, node, syn)
         for j, k in skips:
             src, dst = self.node_shapes[j - 1], self.node_shapes[k - 1]
             stride = src[1] // dst[1]
-            syn = fan_gain(Skip(src, dst, stride=stride, gain=gains[gi], generator=generator), None)
+            syn = fan_gain(Skip(src, dst, stride=stride, gain=gains[gi], generator=generator))
             gi += 1
             self.add_pc_edge(j, k, syn)
         if batchnorm:
