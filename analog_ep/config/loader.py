@@ -316,6 +316,14 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     need(cfg.solver.nudge_iters >= 1, "solver.nudge_iters", "must be >= 1")
     need(cfg.solver.tol >= 0, "solver.tol", "must be >= 0")
     need(0 <= cfg.solver.damping < 1, "solver.damping", "must be in [0, 1)")
+    if cfg.solver.check_every is not None:
+        need(cfg.solver.check_every >= 1, "solver.check_every", "must be >= 1 or null (auto)")
+    if cfg.train.checkpoint_every is not None:
+        need(cfg.train.checkpoint_every >= 1, "train.checkpoint_every", "must be >= 1 steps or null")
+    need(cfg.train.log_every >= 1, "train.log_every", "must be >= 1 steps")
+    acc = cfg.compute.accelerator
+    need(acc in ("auto", "cpu", "cuda") or (acc.startswith("cuda:") and acc[5:].isdigit()), "compute.accelerator",
+         "must be auto, cpu, cuda or cuda:N")
     return cfg
 
 

@@ -446,7 +446,7 @@ def run_point(task: dict) -> dict:
             out["status"] = state
             return out
         trainer = None
-        if state in ("running", "interrupted", "missing") and (folder / "checkpoint.pt").is_file():
+        if state in ("running", "interrupted", "preempted", "missing") and (folder / "checkpoint.pt").is_file():
             try:
                 trainer = resume_trainer(folder, cfg)
                 out["resumed"] = True
