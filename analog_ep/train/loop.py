@@ -215,7 +215,7 @@ class Trainer:
         d = self.cfg.data
         n = len(split)
         starts = range(start * d.batch_size, n, d.batch_size)
-        idxs = [order[i:i + d.batch_size] if order is not None else torch.arange(i, min(i + d.batch_size, n))
+        idxs = [order[i:i + d.batch_size] if order is not None else torch.arange(i, min(i + d.batch_size, n), device="cpu")
                 for i in starts]
         non_blocking = self.device.type == "cuda"
         if hasattr(split, "loader"):  # streamed from files (imagenet): decoded in worker processes
