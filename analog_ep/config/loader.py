@@ -177,6 +177,11 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
          "must be 1 to 3 positive sizes such as [3, 32, 32]")
     need(cfg.data.num_classes >= 2, "data.num_classes", "must be >= 2")
     need(cfg.data.std_scale > 0, "data.std_scale", "must be > 0")
+    need(cfg.data.image_size >= 8, "data.image_size", "must be >= 8 (pixels)")
+    need(cfg.data.workers >= 0, "data.workers", "must be >= 0 (0 = decode in the main process)")
+    if cfg.data.name == "imagenet":
+        need(not cfg.data.augment, "data.augment", "must be empty for imagenet, whose training "
+             "transform already is the random-resized crop and flip")
     need(len(cfg.model.hidden) >= 1 and all(h >= 1 for h in cfg.model.hidden), "model.hidden",
          "must be a non-empty list of positive widths such as [500, 200]")
     pcn_convs = {"pcn_vgg5": 4, "pcn_vgg7": 6, "pcn_vgg10": 8, "pcn_vgg10skip": 8, "pcn_vgg15": 13}

@@ -67,15 +67,18 @@ class ModelConfig:
 @dataclass(frozen=True)
 class DataConfig:
     name: Literal["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "tiny_imagenet",
-                  "imagenet32", "imagenet64", "synthetic"] = "digits"
+                  "imagenet", "imagenet32", "imagenet64", "synthetic"] = "digits"
     """Dataset: ``digits`` (embedded scikit-learn 8x8 digits), ``mnist`` / ``fashion_mnist``
     (IDX files in ``root``), ``cifar10`` / ``cifar100`` (python-pickle batches in ``root``),
     ``tiny_imagenet`` (Tiny ImageNet folder in ``root``, 64x64 JPEGs, 200 classes),
-    ``imagenet32`` / ``imagenet64`` (downsampled ImageNet npz batches in ``root``, 1000
-    classes), ``synthetic`` (random tensors of ``shape``)."""
+    ``imagenet`` (full-size ImageNet, ``root/train/<wnid>/*.JPEG`` and ``root/val/<wnid>/*.JPEG``,
+    streamed from disk: random-resized crops of ``image_size`` for training, resize and center
+    crop for evaluation), ``imagenet32`` / ``imagenet64`` (downsampled ImageNet npz batches in
+    ``root``, 1000 classes), ``synthetic`` (random tensors of ``shape``)."""
     root: Optional[str] = None
-    """Folder holding the dataset files (IDX, CIFAR batches, the Tiny ImageNet folder or the
-    downsampled ImageNet npz files). Unused by digits and synthetic."""
+    """Folder holding the dataset files (IDX, CIFAR batches, the Tiny ImageNet folder, the
+    ImageNet ``train/`` and ``val/`` folders or the downsampled ImageNet npz files). Unused by
+    digits and synthetic."""
     train_size: Optional[int] = None
     """Number of training examples to use (a fixed seeded subset); null = all."""
     test_size: Optional[int] = None
@@ -94,9 +97,16 @@ class DataConfig:
     augment: list[Literal["flip", "crop"]] = field(default_factory=list)
     """Training-time augmentation of image batches: ``flip`` (random horizontal flip, p = 0.5),
     ``crop`` (random crop after zero-padding by ``crop_padding`` pixels). Drawn from the seed and
-    epoch, so resumed runs see the same batches."""
+    epoch, so resumed runs see the same batches. Must stay empty for ``imagenet`` (its training
+    transform is built in)."""
     crop_padding: int = 4
     """Zero padding (pixels) before the random crop of ``augment: [crop]``."""
+    image_size: int = 224
+    """imagenet: side S of the crops fed to the network (pixels, >= 8); evaluation resizes the
+    shorter side to round(S * 256 / 224) before the central crop."""
+    workers: int = 4
+    """DataLoader worker processes that decode JPEGs for streamed datasets (imagenet); 0 = in the
+    main process."""
 
 
 @dataclass(frozen=True)
