@@ -250,6 +250,7 @@ class Trainer:
         and the relaxation statistics per phase."""
         cfg = self.cfg
         n_global = x.shape[0] if n_global is None else n_global
+        self._set_rows(n_global)
         self.model.begin_batch()
         target = one_hot(y, self.num_classes, x.dtype)
         if self.teacher is not None and self.model.aux_nodes:
@@ -303,6 +304,18 @@ class Trainer:
                                                                                                device=x.device)
             correct = (out.argmax(1) == y).sum()
         return loss, correct, stats
+
+    def _set_rows(self, n_global: int) -> None:
+        """Data parallel: tell the analog storages which rows of the global batch this rank holds
+        (their output-noise draws are per sample of the global batch)."""
+        if not self.dist.active:
+            return
+        from ..analog.storage import AnalogStorage
+
+        rows = (self.dist.shard(n_global).start, n_global)
+        for m in self.model.modules():
+            if isinstance(m, AnalogStorage):
+                m.rows = rows
 
     def _reduce(self, grads: list[torch.Tensor], terms: list, n_local: int, n_global: int):
         """Data parallel: the global batch's gradient from the ranks' shard means, ``sum_r (n_r /
@@ -375,6 +388,7 @@ class Trainer:
             self.dist.sync_convergence = self.dist.active and n_global >= self.dist.world
             if x.shape[0] == 0:
                 continue
+            self._set_rows(n_global)
             target = one_hot(y, self.num_classes, x.dtype)
             self.model.begin_batch()
             if self.cfg.algorithm == "bp" or getattr(self.model, "is_pcn", False):
