@@ -297,6 +297,7 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
 
 @app.command()
 def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt, device: Optional[str] = DeviceOpt,
+              accelerator: Optional[str] = AccelOpt,
               betas: str = typer.Option("0.1,0.01,0.001", "--betas", help="Comma-separated nudging strengths."),
               batch: int = typer.Option(16, "--batch", help="Examples in the checked mini-batch."),
               iters: int = typer.Option(5000, "--iters", help="Maximum relaxation sweeps per phase."),
@@ -323,11 +324,15 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
             raise ConfigError(f"--betas: need positive numbers, got {betas!r}")
         if batch < 1 or iters < 1 or tol < 0:
             raise ConfigError("--batch and --iters must be >= 1 and --tol >= 0")
-        cfg = load_config(config, _overrides(set_, device))
+        from .compute import configure, resolve_accelerator
+
+        cfg = load_config(config, _overrides(set_, device, accelerator))
+        dev = resolve_accelerator(cfg.compute.accelerator)
+        configure(cfg.compute, dev)
         train_set, _, info = load_data(cfg.data, cfg.seed)
-        model = build_model(cfg, info.shape, info.num_classes).double()
+        model = build_model(cfg, info.shape, info.num_classes, device=dev).double()
         x, y = train_set.batch(slice(0, batch))
-        x = x.double()
+        x, y = x.to(dev, torch.float64), y.to(dev)
         target = one_hot(y, info.num_classes, torch.float64)
         gen = torch.Generator().manual_seed(cfg.seed)
         if getattr(model, "is_pcn", False):
@@ -340,8 +345,9 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
             report = pcn_gradcheck(model, x, target, beta_list, cfg.ep.estimator, iters=min(iters, cfg.solver.nudge_iters * 20),
                                    rule=p.nudged_update, generator=gen, pc=pc_args)
         else:
-            report = check(model, x, target, build_solver(cfg), beta_list, cfg.ep.estimator, iters=iters, tol=tol,
+            report = check(model, x, target, build_solver(cfg, dev), beta_list, cfg.ep.estimator, iters=iters, tol=tol,
                            damping=cfg.solver.damping, generator=gen, require_converged=tol > 0)
+        report["precision"], report["accelerator"] = cfg.compute.precision, str(dev)
         frac = report["free_converged_fraction"]
         if tol > 0 and frac < 1:
             msg = (f"free phase did not converge (fraction {frac:.2f} after {report['free_sweeps']} sweeps); "
@@ -353,7 +359,8 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
         if json_out:
             typer.echo(json.dumps(report))
             return
-        typer.echo(f"estimator {report['estimator']}; free phase converged fraction "
+        typer.echo(f"estimator {report['estimator']}, reads in {report['precision']} on {report['accelerator']}; "
+                   f"free phase converged fraction "
                    f"{report['free_converged_fraction']:.2f} in {report['free_sweeps']} sweeps")
         typer.echo(f"{'layer':32s} {'beta':>8s} {'cosine':>10s} {'rel_error':>10s} {'sat_changes':>11s}")
         for row in report["layers"]:
@@ -368,6 +375,7 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
 
 @app.command()
 def bench(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt, device: Optional[str] = DeviceOpt,
+          accelerator: Optional[str] = AccelOpt,
           repeats: int = typer.Option(10, "--repeats", help="Timed repetitions (the median is reported)."),
           warmup: int = typer.Option(2, "--warmup", help="Untimed warm-up repetitions first."),
           json_out: bool = JsonOpt) -> None:
@@ -381,7 +389,7 @@ def bench(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
             raise ConfigError(f"--repeats: must be >= 1, got {repeats}")
         if warmup < 0:
             raise ConfigError(f"--warmup: must be >= 0, got {warmup}")
-        cfg = load_config(config, _overrides(set_, device))
+        cfg = load_config(config, _overrides(set_, device, accelerator))
         r = run_bench(cfg, repeats=repeats, warmup=warmup)
         if json_out:
             typer.echo(json.dumps(r))

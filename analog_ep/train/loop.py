@@ -666,10 +666,7 @@ def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | N
     if warn is None:
         def warn(line: str) -> None:
             print(line, file=sys.stderr, flush=True)
-    if trainer.epoch == 0 and trainer.partial is None:
-        trainer.save("running")
     t0 = time.perf_counter()
-    previous = None
 
     def on_term(signum, frame) -> None:
         trainer.stop_requested = True
@@ -679,6 +676,8 @@ def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | N
     except ValueError:  # not the main thread: no handler (the caller owns signals)
         previous = None
     try:
+        if trainer.epoch == 0 and trainer.partial is None:
+            trainer.save("running")
         while trainer.epoch < trainer.cfg.train.epochs:
             row = trainer.run_epoch(progress)
             trainer.save("running")
