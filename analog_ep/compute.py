@@ -20,7 +20,8 @@ from .errors import ConfigError
 def resolve_accelerator(name: str) -> torch.device:
     """The torch device for ``compute.accelerator`` (``auto``, ``cpu``, ``cuda``, ``cuda:N``);
     a ConfigError when CUDA is asked for and absent. Under torchrun ``cuda`` and ``auto`` (with
-    CUDA) mean ``cuda:LOCAL_RANK``."""
+    CUDA) mean ``cuda:LOCAL_RANK``, elsewhere the current CUDA device (a local sweep worker sets
+    its own: one point per GPU)."""
     local = int(os.environ.get("LOCAL_RANK", "0")) if world_size() > 1 else None
     if name == "cpu":
         return torch.device("cpu")
@@ -33,7 +34,8 @@ def resolve_accelerator(name: str) -> torch.device:
     if not torch.cuda.is_available():
         raise ConfigError(f"compute.accelerator: {name!r} asked for, but this torch ({torch.__version__}) sees no CUDA "
                           "device; use compute.accelerator=cpu (or auto)")
-    index = int(name[5:]) if name.startswith("cuda:") else (local or 0)
+    # plain "cuda": this rank's GPU under torchrun, else the current device (a sweep worker's own)
+    index = int(name[5:]) if name.startswith("cuda:") else (local if local is not None else torch.cuda.current_device())
     if index >= torch.cuda.device_count():
         raise ConfigError(f"compute.accelerator: {name!r} but only {torch.cuda.device_count()} CUDA device(s) "
                           f"are visible; use cuda:0..cuda:{torch.cuda.device_count() - 1}")

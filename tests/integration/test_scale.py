@@ -153,3 +153,23 @@ def test_torchrun_two_processes_equal_one(tmp_path, extra):
                         "train.epochs=2", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert _max_diff(tmp_path / "one", tmp_path / "half") <= 1e-5
+
+
+def test_training_streams_imagenet_folders_through_workers(tmp_path):
+    """`imagenet` (ImageFolder JPEGs) trains through the trainer's streamed path: the same run with
+    DataLoader workers 0 and 2 gives the same weights (per-image augmentation streams)."""
+    sys.path.insert(0, str(ROOT / "tests" / "unit"))
+    from test_data_imagenet_folder import make_imagenet
+
+    root = tmp_path / "imagenet"
+    make_imagenet(root)
+    finals = []
+    for workers in (0, 2):
+        cfg = load_config(None, ["data.name=imagenet", f"data.root={root}", "data.image_size=12", "data.batch_size=4",
+                                 f"data.workers={workers}", "train.epochs=1", "model.hidden=[16]"])
+        t = make_trainer(cfg, tmp_path / f"w{workers}")
+        fit(t, progress=False)
+        assert t.history[-1]["test_accuracy"] >= 0
+        finals.append(t.model.state_dict())
+    for k in finals[0]:
+        assert torch.equal(finals[0][k], finals[1][k]), k
