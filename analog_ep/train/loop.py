@@ -369,6 +369,22 @@ class Trainer:
             for b in bufs:
                 b.div_(self.dist.world)
 
+    def _check_replicas(self) -> None:
+        """Data parallel: every rank must hold the same model (weights, device state, counters);
+        checked once per epoch from per-tensor sums (one all-reduce of max and -min)."""
+        if not self.dist.active:
+            return
+        import torch.distributed as tdist
+
+        sums = torch.stack([t.detach().double().sum() for t in self.model.state_dict().values()
+                            if isinstance(t, torch.Tensor)])
+        both = torch.cat([sums, -sums])
+        tdist.all_reduce(both, op=tdist.ReduceOp.MAX)
+        hi, lo = both[:sums.numel()], -both[sums.numel():]
+        if not bool(((hi - lo).abs() <= 1e-12 * hi.abs().clamp_min(1.0)).all()):
+            raise RuntimeError(f"rank {self.dist.rank}: the model replicas differ after epoch {self.epoch + 1}; "
+                               "data-parallel training lost its lockstep (please report this)")
+
     def pulse_counts(self) -> list[int]:
         """Pulses sent so far to each synapse's devices (0 for digital storage); one host read."""
         return [int(s.storage.pulses) for s in self.model.all_synapses()]
@@ -506,6 +522,7 @@ class Trainer:
                                     f"in {self.checkpoint_path}")
                 self.partial = None
         bar.close()
+        self._check_replicas()
         train_seconds = before + time.perf_counter() - t0
         loss_total, correct_total, stats_tot = self._totals(loss_sum, correct, stats_acc)
         row = {"epoch": self.epoch + 1, "train_loss": loss_total / seen, "train_accuracy": correct_total / seen,
