@@ -47,6 +47,7 @@ from .build import aux_kappa, build_model, build_optimizer, build_solver, device
 from .checkpoint import load_checkpoint, save_checkpoint
 from .health import check_health
 from .teacher import Teacher
+from ..synapses.storage import DigitalStorage, ParameterStorage
 
 def git_commit() -> str | None:
     try:
@@ -341,15 +342,19 @@ class Trainer:
         stores = self.model.ep_storages()
         for p, g in zip(params, grads):
             p.grad = g
-        before = [p.detach().clone() for p in params]
+        # digital storages add the proposed change exactly as the optimizer writes it: they step in
+        # place; the others (analog tiles) get the change and apply it their way
+        disposed = [i for i, st in enumerate(stores) if type(st) not in (DigitalStorage, ParameterStorage)]
+        before = {i: params[i].detach().clone() for i in disposed}
         self.optimizer.step()
+        if not disposed:
+            return self._after_update()
         with torch.no_grad():
-            deltas = []
-            for p, b in zip(params, before):
-                deltas.append(p.detach() - b)
-                p.copy_(b)
             synapses = self.model.ep_synapses()
-            for i, (store, delta) in enumerate(zip(stores, deltas)):
+            for i in disposed:
+                p, store = params[i], stores[i]
+                delta = p.detach() - before[i]
+                p.copy_(before[i])
                 vectors = None
                 if store.wants_vectors:
                     lr = next(g["lr"] for g in self.optimizer.param_groups if any(q is params[i] for q in g["params"]))
@@ -357,6 +362,9 @@ class Trainer:
                     if vectors is None:
                         continue
                 store.apply_update(delta, vectors)
+        self._after_update()
+
+    def _after_update(self) -> None:
         if self.dist.active:
             self._average_buffers()
 
