@@ -159,3 +159,21 @@ def test_bf16_precision_reaches_every_digital_storage_and_backprop():
     out = model.ff_forward(x)
     out.sum().backward()
     assert all(s.weight.grad is not None and s.weight.grad.dtype == torch.float32 for s in stores)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
+@pytest.mark.parametrize("cmd", ["train", "gradcheck", "bench"])
+def test_cli_accelerator_without_cuda_is_one_line_exit_2(cmd, tmp_path):
+    from typer.testing import CliRunner
+
+    from analog_ep.cli import app
+
+    args = [cmd, "--accelerator", "cuda"] + (["--out", str(tmp_path / "r")] if cmd == "train" else [])
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: compute.accelerator: 'cuda' asked for"), res.output
+    assert not (tmp_path / "r").exists()  # nothing written
+    if cmd == "gradcheck":
+        ok = CliRunner().invoke(app, ["gradcheck", "--accelerator", "cpu", "--betas", "0.01", "--json"])
+        assert ok.exit_code == 0 and '"accelerator": "cpu"' in ok.output
