@@ -18,7 +18,8 @@ import yaml
 from ..errors import ConfigError
 from .schema import AnalogConfig, PCConfig, RunConfig
 
-PCN_WEIGHT_LAYERS = {"pcn_vgg5": 5, "pcn_vgg7": 7, "pcn_vgg10": 10, "pcn_vgg10skip": 12, "pcn_vgg15": 15}
+PCN_WEIGHT_LAYERS = {"pcn_vgg5": 5, "pcn_vgg7": 7, "pcn_vgg10": 10, "pcn_vgg10skip": 12, "pcn_vgg10qi": 10,
+                     "pcn_vgg15": 15}
 """Weight tensors of each PCN VGG (convs, dense layers, output, skips); checked against the models
 by a test."""
 
@@ -179,7 +180,7 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     need(cfg.data.std_scale > 0, "data.std_scale", "must be > 0")
     need(len(cfg.model.hidden) >= 1 and all(h >= 1 for h in cfg.model.hidden), "model.hidden",
          "must be a non-empty list of positive widths such as [500, 200]")
-    pcn_convs = {"pcn_vgg5": 4, "pcn_vgg7": 6, "pcn_vgg10": 8, "pcn_vgg10skip": 8, "pcn_vgg15": 13}
+    pcn_convs = {"pcn_vgg5": 4, "pcn_vgg7": 6, "pcn_vgg10": 8, "pcn_vgg10skip": 8, "pcn_vgg10qi": 9, "pcn_vgg15": 13}
     name = cfg.model.name
     pcn = name in pcn_convs or name in ("mupc_resmlp", "pcn_mlp")
     stages = pcn_convs.get(name, 5 if name == "vgg_crnn" else 4)

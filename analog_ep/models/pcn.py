@@ -459,6 +459,17 @@ PCN_VGG_LAYOUTS = {
                   "fan": "fan_in"},
 }
 PCN_VGG_LAYOUTS["pcn_vgg10skip"] = {**PCN_VGG_LAYOUTS["pcn_vgg10"], "skips": [(2, 5), (5, 8)]}
+# Qi et al. 2025's VGG10 (deeper PCNs, arXiv 2506.23800): 9 convs [64, 128, 128, 128, 256, 256, 256,
+# 256, 512], all 3x3 stride 1 padding 1, a 2x2 max-pool after conv 3, 5, 7 and 9 (32 -> 16 -> 8 -> 4
+# -> 2), then one dense layer to the classes (512 x 2 x 2 -> classes): 10 weight layers. Source: the
+# PCX models file of the paper's methods (its get_weights_dict builds the spiking / decaying
+# precisions as DESIGN 5b describes the authors' code): VGG_types["VGG10"] = [64, 128, 128, "M", 128,
+# 256, "M", 256, 256, "M", 256, 512, "M"], built by VGGNetBN (a conv followed by "M" gets the pool;
+# no hidden dense layer when the list ends in "M"); the channels are DESIGN 5b's [64, 128x3, 256x4,
+# 512]. PCX's default init: fan_in. Their block is conv -> BatchNorm -> act -> pool; here
+# (model.batchnorm) BatchNorm normalizes the pooled map and the activation follows the pool.
+PCN_VGG_LAYOUTS["pcn_vgg10qi"] = {"channels": [64, 128, 128, 128, 256, 256, 256, 256, 512], "paddings": [1] * 9,
+                                  "pools": [0, 0, 1, 0, 1, 0, 1, 0, 1], "dense": [], "fan": "fan_in"}
 
 
 def pcn_weight_layers(name: str) -> int:
@@ -468,7 +479,8 @@ def pcn_weight_layers(name: str) -> int:
 
 
 class PCNVGG(PCNetwork):
-    """PCN VGG family (``pcn_vgg5``, ``pcn_vgg7``, ``pcn_vgg10``, ``pcn_vgg10skip``, ``pcn_vgg15``):
+    """PCN VGG family (``pcn_vgg5``, ``pcn_vgg7``, ``pcn_vgg10``, ``pcn_vgg10skip``, ``pcn_vgg10qi``,
+    ``pcn_vgg15``):
     ``f_k = act o pool o conv`` (or ``act o conv``; pooled stages are :class:`ConvPool` synapses,
     so the crossbar reads the conv and the periphery pools), dense hidden layers ``act o dense``,
     linear output. ``channels`` / ``paddings`` override the layout's (one entry per conv);

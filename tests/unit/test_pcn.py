@@ -17,7 +17,8 @@ from analog_ep.models.pcn import (PC_ACT_GRAD_MUL, PC_ACTIVATIONS, PCN_VGG_LAYOU
                                   pcn_weight_layers)
 
 TINY = {"pcn_vgg5": [3, 4, 4, 5], "pcn_vgg7": [3, 3, 4, 4, 5, 5], "pcn_vgg10": [2, 3, 3, 3, 4, 4, 4, 4],
-        "pcn_vgg10skip": [2, 3, 3, 3, 4, 4, 4, 4], "pcn_vgg15": [2] * 13}
+        "pcn_vgg10skip": [2, 3, 3, 3, 4, 4, 4, 4], "pcn_vgg10qi": [2, 3, 3, 3, 4, 4, 4, 4, 5],
+        "pcn_vgg15": [2] * 13}
 
 
 def _vgg(name, activation="relu", nudge="mse", seed=0, size=32):
@@ -62,8 +63,36 @@ def test_published_layouts_at_their_input_sizes():
     assert vgg15.node_shapes[12] == (1, 2, 2) and len(vgg15.edges) == 15
 
 
+def test_qi_vgg10_layout_at_cifar_and_tiny_imagenet_sizes():
+    """Qi et al. 2025's VGG10 (the authors' VGG_types["VGG10"]): 9 convs 64-128-128-128-256-256-256-256-512,
+    padding 1, 2x2 pools after conv 3, 5, 7, 9, one dense layer from 512 x (size / 16)^2 to the classes."""
+    m = PCNVGG("pcn_vgg10qi", (3, 32, 32), 10, generator=torch.Generator().manual_seed(0))
+    assert [e.synapse.weight.shape[0] for e in m.edges] == [64, 128, 128, 128, 256, 256, 256, 256, 512, 10]
+    assert [s[1] for s in m.node_shapes[:9]] == [32, 32, 16, 16, 8, 8, 4, 4, 2]
+    assert m.node_shapes[8] == (512, 2, 2) and m.edges[-1].synapse.weight.shape == (10, 2048)
+    assert all(tuple(e.synapse.weight.shape[2:]) == (3, 3) for e in m.edges[:9])
+    assert len(m.edges) == pcn_weight_layers("pcn_vgg10qi") == 10
+    for e in m.edges:  # fan_in init: U(+-1/sqrt(fan_in))
+        w = e.synapse.weight.detach()
+        bound = 1 / math.sqrt(math.prod(w.shape[1:]))
+        assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.9 * bound
+    tiny = PCNVGG("pcn_vgg10qi", (3, 64, 64), 200, channels=[1] * 9, generator=torch.Generator().manual_seed(0))
+    assert tiny.node_shapes[8] == (1, 4, 4) and tiny.node_shapes[9] == (200,)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():  # the forward pass is the plain VGG: conv (+ pool), bias and relu per stage, dense
+        for b_ in m.biases:
+            b_.normal_(0, 0.1, generator=torch.Generator().manual_seed(2))
+        ref = x
+        for i, pool in enumerate(PCN_VGG_LAYOUTS["pcn_vgg10qi"]["pools"]):
+            ref = torch.nn.functional.conv2d(ref, m.edges[i].synapse.weight, padding=1)
+            ref = torch.relu((torch.nn.functional.max_pool2d(ref, 2) if pool else ref) + m.biases[i])
+        ref = ref.flatten(1) @ m.edges[-1].synapse.weight.t() + m.biases[-1]
+        assert torch.allclose(m.ff_forward(x), ref, atol=1e-5)
+
+
 @pytest.mark.parametrize("name,activation", [("pcn_vgg10skip", "relu"), ("pcn_vgg7", "gelu"),
-                                             ("pcn_vgg5", "leaky_relu"), ("pcn_vgg5", "hard_tanh")])
+                                             ("pcn_vgg5", "leaky_relu"), ("pcn_vgg5", "hard_tanh"),
+                                             ("pcn_vgg10qi", "relu")])
 def test_state_and_weight_gradients_match_autograd(name, activation):
     """dE/ds (errors and transposed reads) and dE/dtheta (correlates) in closed form equal
     autograd on the energy, away from the forward pass and with precisions."""
@@ -112,7 +141,7 @@ def test_mupc_scalings_weights_and_gradients():
     assert torch.allclose(z[2], expect)
 
 
-@pytest.mark.parametrize("name", ["pcn_vgg5", "pcn_vgg10skip"])
+@pytest.mark.parametrize("name", ["pcn_vgg5", "pcn_vgg10skip", "pcn_vgg10qi"])
 @pytest.mark.parametrize("nudge", ["mse", "cross_entropy"])
 def test_centered_ep_matches_backprop_at_small_beta(name, nudge):
     """Kerjan et al. 2026: EP on a PCN -> the backprop gradient of the feed-forward twin as beta -> 0."""
