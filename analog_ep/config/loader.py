@@ -178,6 +178,13 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
          "must be 1 to 3 positive sizes such as [3, 32, 32]")
     need(cfg.data.num_classes >= 2, "data.num_classes", "must be >= 2")
     need(cfg.data.std_scale > 0, "data.std_scale", "must be > 0")
+    for key in ("mean", "std"):  # the per-channel count is checked by the loader, which knows the dataset's
+        if getattr(cfg.data, key) is not None:
+            need(cfg.data.normalize == "standard", f"data.{key}", "applies to data.normalize: standard only")
+            need(cfg.data.name != "synthetic", f"data.{key}", "synthetic data is drawn standardized; leave it null")
+            need(len(getattr(cfg.data, key)) >= 1, f"data.{key}", "must list one value per channel")
+    if cfg.data.std is not None:
+        need(all(v > 0 for v in cfg.data.std), "data.std", "must be > 0 for every channel")
     need(len(cfg.model.hidden) >= 1 and all(h >= 1 for h in cfg.model.hidden), "model.hidden",
          "must be a non-empty list of positive widths such as [500, 200]")
     pcn_convs = {"pcn_vgg5": 4, "pcn_vgg7": 6, "pcn_vgg10": 8, "pcn_vgg10skip": 8, "pcn_vgg10qi": 9, "pcn_vgg15": 13}

@@ -89,9 +89,17 @@ class DataConfig:
     """Synthetic only: number of classes."""
     normalize: Literal["standard", "unit"] = "standard"
     """``standard``: (x - mean) / (std_scale * std) with the dataset's fixed per-channel
-    constants; ``unit``: pixels scaled to [0, 1]."""
+    constants (or ``mean`` / ``std``); ``unit``: pixels scaled to [0, 1]."""
     std_scale: float = 1.0
     """Multiplier of the std in standard normalization (DCHN papers use 3)."""
+    mean: Optional[list[float]] = None
+    """``standard`` normalization: the per-channel means of the [0, 1] pixels, one per channel
+    (e.g. [0.4914, 0.4822, 0.4465]); null = the dataset's fixed constants."""
+    std: Optional[list[float]] = None
+    """``standard`` normalization: the per-channel stds (> 0), one per channel, multiplied by
+    ``std_scale``; null = the dataset's fixed constants. Qi et al. 2025 and PCX normalize
+    CIFAR-10 with [0.2023, 0.1994, 0.2010], a widespread mis-quote of its std (0.2470, 0.2435,
+    0.2616, the default)."""
     augment: list[Literal["flip", "crop"]] = field(default_factory=list)
     """Training-time augmentation of image batches: ``flip`` (random horizontal flip, p = 0.5),
     ``crop`` (random crop after zero-padding by ``crop_padding`` pixels). Drawn from the seed and
