@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover - older typer on click
     from click.exceptions import UsageError
 
 from . import __version__
-from .errors import AnalogEPError, ConfigError
+from .errors import AnalogEPError, ConfigError, Preempted
 
 _STATE = {"debug": False, "run_dir": None, "interrupt": None, "json": False}
 
@@ -67,10 +67,13 @@ SetOpt = typer.Option(None, "--set", "-s", help="Override a config key: dotted.k
 JsonOpt = typer.Option(False, "--json", help="Print one JSON object as the last line of stdout.")
 DeviceOpt = typer.Option(None, "--device", "-d", help="Device card NAME or PATH: put every weight on simulated "
                          "crossbar tiles (same as --set analog.device=...).")
+AccelOpt = typer.Option(None, "--accelerator", help="Torch device: auto, cpu, cuda or cuda:N (same as --set "
+                        "compute.accelerator=...; --device is the device card).")
 
 
-def _overrides(set_: Optional[list[str]], device: Optional[str]) -> list[str]:
-    return list(set_ or []) + ([f"analog.device={device}"] if device else [])
+def _overrides(set_: Optional[list[str]], device: Optional[str], accelerator: Optional[str] = None) -> list[str]:
+    return (list(set_ or []) + ([f"analog.device={device}"] if device else [])
+            + ([f"compute.accelerator={accelerator}"] if accelerator else []))
 
 
 def _version(value: bool) -> None:
@@ -117,6 +120,15 @@ def _guard(fn: Callable[[], None]) -> None:
     as_json = _json_requested()
     try:
         fn()
+    except Preempted as e:
+        from .rundir import resume_command
+
+        run_dir = _STATE["run_dir"]
+        line = f"preempted: {e}" + (f"; continue with: {resume_command(run_dir)}" if run_dir is not None else "")
+        typer.echo(line, err=True)
+        if as_json:
+            _json_error(line, Preempted.exit_code)
+        raise typer.Exit(Preempted.exit_code)
     except AnalogEPError as e:
         if _STATE["debug"]:
             traceback.print_exc()
@@ -163,14 +175,19 @@ def _device_phrase(cfg) -> str:
 
 @app.command()
 def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt, device: Optional[str] = DeviceOpt,
+          accelerator: Optional[str] = AccelOpt,
           out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/<time>-<model>-<algorithm>)."),
           resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder from its checkpoint."),
           overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run files (checkpoint.pt, results.h5) "
                                          "of an existing run in --out DIR (nothing else there is deleted)."),
           json_out: bool = JsonOpt) -> None:
-    """Train a model (default: hopfield_mlp on the embedded digits set with centered EP)."""
+    """Train a model (default: hopfield_mlp on the embedded digits set with centered EP). Under
+    ``torchrun --nproc_per_node N -m analog_ep train ...`` the ranks train data-parallel and rank
+    0 writes the run folder."""
 
     def run() -> None:
+        import os
+
         from .config import load_config
         from .rundir import check_out_dir, open_out_dir, remove_run_files
         from .train.checkpoint import load_checkpoint
@@ -179,6 +196,7 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
         import yaml
 
         _STATE["interrupt"] = "interrupted before training started; nothing was written"
+        main_rank = os.environ.get("RANK", "0") == "0"  # torchrun: only rank 0 touches the run folder
         # ``fresh``: an explicit folder that must not hold another run (unless --overwrite); all
         # checks come before anything is written
         fresh = out if out is not None and (resume is None or Path(out).resolve() != Path(resume).resolve()) else None
@@ -192,29 +210,37 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
                                   "use --set to change keys such as train.epochs")
             ckpt = load_checkpoint(Path(resume) / "checkpoint.pt")
             base = yaml.safe_load(ckpt["config_yaml"])
-            cfg = load_config(None, _overrides(set_, device), base=base)
-            if fresh is not None:
+            cfg = load_config(None, _overrides(set_, device, accelerator), base=base)
+            if fresh is not None and main_rank:
                 check_out_dir(fresh, overwrite)
             trainer = resume_trainer(resume, cfg, out)
         else:
-            cfg = load_config(config, _overrides(set_, device))
-            if fresh is not None:
+            cfg = load_config(config, _overrides(set_, device, accelerator))
+            if fresh is not None and main_rank:
                 check_out_dir(fresh, overwrite)
             trainer = make_trainer(cfg, out)
         if resume is None and out is None:
-            trainer.out_dir = _default_out(cfg)
+            trainer.out_dir = _default_out(cfg) if main_rank else None
+            if trainer.dist.active:  # every rank names rank 0's folder
+                import torch.distributed as tdist
+
+                box = [str(trainer.out_dir) if main_rank else None]
+                tdist.broadcast_object_list(box, src=0)
+                trainer.out_dir = Path(box[0])
         else:
-            if fresh is not None:
-                check_out_dir(fresh, overwrite)  # again: another process may have started a run there
-            open_out_dir(trainer.out_dir)
-            if overwrite:
-                remove_run_files(trainer.out_dir)
+            if main_rank:
+                if fresh is not None:
+                    check_out_dir(fresh, overwrite)  # again: another process may have started a run there
+                open_out_dir(trainer.out_dir)
+                if overwrite:
+                    remove_run_files(trainer.out_dir)
+            trainer.dist.barrier()
             if resume is not None and fresh is not None:
                 trainer.save("running")  # the new folder can be resumed from its first moment
         _STATE["run_dir"] = trainer.out_dir
 
         def log(row: dict) -> None:
-            if json_out:
+            if json_out or not main_rank:
                 return
             test = (f"  test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.4f}"
                     if "test_accuracy" in row else "")
@@ -223,7 +249,7 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
             typer.echo(f"epoch {row['epoch']:3d}  train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}"
                        f"{test}  {row['seconds']:.1f}s{conv}")
 
-        if not json_out:
+        if not json_out and main_rank:
             n = cfg.train.epochs
             again = ("" if resume is None else f"resuming at epoch {trainer.epoch + 1}/{n}: " if trainer.epoch < n
                      else f"all {n} epochs already done (raise train.epochs to continue): ")
@@ -241,6 +267,8 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
             "train_loss": last.get("train_loss"),
             "epochs": trainer.epoch,
             "seconds": info["seconds"],
+            "accelerator": str(trainer.device),
+            "world_size": trainer.dist.world,
             "seconds_per_epoch": (sum(r["seconds"] for r in trainer.history) / len(trainer.history)
                                   if trainer.history else None),
             **({"test_accuracy_drift": tested[-1]["test_accuracy_drift"], "t_inference_s": cfg.analog.t_inference_s}
@@ -256,6 +284,8 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
             "status": info["status"],
             "unhealthy_reason": info["unhealthy_reason"],
         }
+        if not main_rank:
+            return
         if json_out:
             typer.echo(json.dumps(summary))
         else:
@@ -267,6 +297,7 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
 
 @app.command()
 def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt, device: Optional[str] = DeviceOpt,
+              accelerator: Optional[str] = AccelOpt,
               betas: str = typer.Option("0.1,0.01,0.001", "--betas", help="Comma-separated nudging strengths."),
               batch: int = typer.Option(16, "--batch", help="Examples in the checked mini-batch."),
               iters: int = typer.Option(5000, "--iters", help="Maximum relaxation sweeps per phase."),
@@ -293,11 +324,15 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
             raise ConfigError(f"--betas: need positive numbers, got {betas!r}")
         if batch < 1 or iters < 1 or tol < 0:
             raise ConfigError("--batch and --iters must be >= 1 and --tol >= 0")
-        cfg = load_config(config, _overrides(set_, device))
+        from .compute import configure, resolve_accelerator
+
+        cfg = load_config(config, _overrides(set_, device, accelerator))
+        dev = resolve_accelerator(cfg.compute.accelerator)
+        configure(cfg.compute, dev)
         train_set, _, info = load_data(cfg.data, cfg.seed)
-        model = build_model(cfg, info.shape, info.num_classes).double()
+        model = build_model(cfg, info.shape, info.num_classes, device=dev).double()
         x, y = train_set.batch(slice(0, batch))
-        x = x.double()
+        x, y = x.to(dev, torch.float64), y.to(dev)
         target = one_hot(y, info.num_classes, torch.float64)
         gen = torch.Generator().manual_seed(cfg.seed)
         if getattr(model, "is_pcn", False):
@@ -310,8 +345,9 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
             report = pcn_gradcheck(model, x, target, beta_list, cfg.ep.estimator, iters=min(iters, cfg.solver.nudge_iters * 20),
                                    rule=p.nudged_update, generator=gen, pc=pc_args)
         else:
-            report = check(model, x, target, build_solver(cfg), beta_list, cfg.ep.estimator, iters=iters, tol=tol,
+            report = check(model, x, target, build_solver(cfg, dev), beta_list, cfg.ep.estimator, iters=iters, tol=tol,
                            damping=cfg.solver.damping, generator=gen, require_converged=tol > 0)
+        report["precision"], report["accelerator"] = cfg.compute.precision, str(dev)
         frac = report["free_converged_fraction"]
         if tol > 0 and frac < 1:
             msg = (f"free phase did not converge (fraction {frac:.2f} after {report['free_sweeps']} sweeps); "
@@ -323,7 +359,8 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
         if json_out:
             typer.echo(json.dumps(report))
             return
-        typer.echo(f"estimator {report['estimator']}; free phase converged fraction "
+        typer.echo(f"estimator {report['estimator']}, reads in {report['precision']} on {report['accelerator']}; "
+                   f"free phase converged fraction "
                    f"{report['free_converged_fraction']:.2f} in {report['free_sweeps']} sweeps")
         typer.echo(f"{'layer':32s} {'beta':>8s} {'cosine':>10s} {'rel_error':>10s} {'sat_changes':>11s}")
         for row in report["layers"]:
@@ -338,6 +375,7 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
 
 @app.command()
 def bench(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt, device: Optional[str] = DeviceOpt,
+          accelerator: Optional[str] = AccelOpt,
           repeats: int = typer.Option(10, "--repeats", help="Timed repetitions (the median is reported)."),
           warmup: int = typer.Option(2, "--warmup", help="Untimed warm-up repetitions first."),
           json_out: bool = JsonOpt) -> None:
@@ -351,7 +389,7 @@ def bench(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
             raise ConfigError(f"--repeats: must be >= 1, got {repeats}")
         if warmup < 0:
             raise ConfigError(f"--warmup: must be >= 0, got {warmup}")
-        cfg = load_config(config, _overrides(set_, device))
+        cfg = load_config(config, _overrides(set_, device, accelerator))
         r = run_bench(cfg, repeats=repeats, warmup=warmup)
         if json_out:
             typer.echo(json.dumps(r))

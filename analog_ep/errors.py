@@ -23,3 +23,12 @@ class DivergenceError(AnalogEPError):
 
 class CheckpointError(AnalogEPError):
     """A checkpoint or results file is missing or unreadable."""
+
+
+class Preempted(Exception):
+    """SIGTERM arrived during training (a cluster preempting the job): a checkpoint was written
+    after the step in progress and the results say ``preempted``. The CLI exits with code 143
+    (128 + SIGTERM) and prints the resume command. Not an :class:`AnalogEPError`: nothing was
+    wrong with the input."""
+
+    exit_code = 143

@@ -45,7 +45,8 @@ def nudge_betas(estimator: str, beta: float, generator: torch.Generator | None =
     if estimator == "negative":
         return [-beta]
     if estimator == "random_sign":
-        sign = 1.0 if torch.rand((), generator=generator).item() < 0.5 else -1.0
+        dev = generator.device if generator is not None else "cpu"  # a host draw: no device sync
+        sign = 1.0 if torch.rand((), generator=generator, device=dev).item() < 0.5 else -1.0
         return [sign * beta]
     raise ConfigError(f"ep.estimator: unknown estimator {estimator!r}; valid: {', '.join(ESTIMATORS)}")
 

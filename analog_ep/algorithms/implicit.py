@@ -7,7 +7,8 @@ points are the energy's equilibria) the loss ``L(s*)`` has
 
 the adjoint system of recurrent backpropagation (Almeida-Pineda). It is solved with GMRES on
 vector-Jacobian products from autograd, so any model built from synapses works. This is the
-reference that EP must approach as beta -> 0 (Scellier & Bengio 2017).
+reference that EP must approach as beta -> 0 (Scellier & Bengio 2017). The products run on the
+states' device (CPU or GPU); SciPy's GMRES iterates on float64 host copies of the vectors.
 """
 
 from __future__ import annotations
@@ -32,17 +33,17 @@ def implicit_gradient(model, x: torch.Tensor, target: torch.Tensor, states: list
     # explicit dependence of the loss on parameters (auxiliary readouts outside the dynamics)
     explicit = [None if gi is None else gi.detach() for gi in g_all[len(s):]]
     sizes = [t.numel() for t in s]
-    dtype = s[0].dtype
+    dtype, device = s[0].dtype, s[0].device
 
     def unflat(v: np.ndarray) -> list[torch.Tensor]:
         out, i = [], 0
         for t, n in zip(s, sizes):
-            out.append(torch.from_numpy(np.ascontiguousarray(v[i:i + n])).to(dtype).reshape(t.shape))
+            out.append(torch.from_numpy(np.ascontiguousarray(v[i:i + n])).to(device=device, dtype=dtype).reshape(t.shape))
             i += n
         return out
 
     def flat(ts) -> np.ndarray:
-        return np.concatenate([t.detach().reshape(-1).double().numpy() for t in ts])
+        return np.concatenate([t.detach().reshape(-1).double().cpu().numpy() for t in ts])
 
     def matvec(v: np.ndarray) -> np.ndarray:
         lam = unflat(np.asarray(v, dtype=np.float64).reshape(-1))

@@ -84,6 +84,7 @@ class AnalogStorage(nn.Module):
         self.step = 0               # updates applied (a key of the pulse streams)
         self.batch = self.phase = self.read_count = 0   # read-noise counters
         self._w_cache: tuple | None = None
+        self.rows: tuple[int, int] | None = None  # data parallel: (first row, global batch) of this rank
 
     # ------------------------------------------------------------------ state
     @property
@@ -155,10 +156,21 @@ class AnalogStorage(nn.Module):
         return noisy
 
     def _out_randn(self, purpose: int, read: int, like: torch.Tensor):
+        """Output-noise draws of one read (shape (B, ...), B the batch). Data parallel
+        (``rows = (start, n)`` set by the trainer): the draw of the whole global batch of ``n``
+        rows, of which this rank's shard takes rows ``start:start + B``, so every sample sees the
+        noise it sees in one process and no two ranks share a draw."""
         if self.periph.out_noise_std <= 0:
             return None
         key = self._key(purpose, read)
-        return lambda shape: self._randn(key, shape, like)
+
+        def draw(shape):
+            rows = self.rows
+            if rows is None or shape[0] == rows[1]:
+                return self._randn(key, shape, like)
+            start, n = rows
+            return self._randn(key, (n,) + tuple(shape[1:]), like)[start:start + shape[0]]
+        return draw
 
     def _next_read(self) -> int:
         self.read_count += 1

@@ -48,7 +48,14 @@ same batch is timed too: ``analog_over_digital_ep_step = ep_step_s / digital_ep_
 ``digital_model_bytes`` / ``analog_over_digital_memory`` compare the memory of the parameters
 and buffers (device state per weight included).
 
-Threading is left as torch configured it (``torch_threads`` is reported). CPU only.
+Devices: everything runs on ``compute.accelerator`` (the trainers come from ``make_trainer``;
+the batch is moved there). On CUDA every timed call is bracketed by ``torch.cuda.synchronize``,
+so a time covers the kernels it queued, and ``peak_memory_bytes`` gives, per timed step, the
+peak of ``torch.cuda.max_memory_allocated`` over its rounds (the counter is reset before each
+call); on the CPU ``peak_rss_bytes`` is the process's peak resident memory. ``precision`` and
+``check_every`` report ``compute.precision`` and the solvers' convergence-check interval.
+
+Threading is left as torch configured it (``torch_threads`` is reported).
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import statistics
+import sys
 import time
 
 import torch
@@ -80,6 +88,16 @@ def _card_name(device: str | None) -> str | None:
         return None
     name = device.replace("\\", "/").rsplit("/", 1)[-1]
     return name[:-5] if name.endswith(".yaml") else name
+
+
+def _peak_rss() -> int | None:
+    """Peak resident memory of this process (bytes), where the platform reports it."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)
 
 
 def _model_bytes(model) -> int:
@@ -117,8 +135,10 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
     digital_cfg = dataclasses.replace(cfg, analog=AnalogConfig(), device={})
     ep_trainer = trainer(dataclasses.replace(cfg, algorithm="ep"))
     model = ep_trainer.model
+    dev = ep_trainer.device
+    x, y = x.to(dev), y.to(dev)
     sweep_model = copy.deepcopy(model)
-    solver = build_solver(cfg)
+    solver = build_solver(cfg, dev)
     bp_trainer = trainer(dataclasses.replace(digital_cfg, algorithm="bp"))
     digital_trainer = trainer(dataclasses.replace(digital_cfg, algorithm="ep")) if analog else None
 
@@ -173,12 +193,25 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
     if analog:
         steps.append(("digital_ep", digital_ep_step))
     times: dict[str, list[float]] = {name: [] for name, _ in steps}
+    cuda = dev.type == "cuda"
+    peak: dict[str, int] = {name: 0 for name, _ in steps}
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize(dev)
+
     for r in range(warmup + repeats):
         for name, fn in steps:
             before = sum(ep_trainer.pulse_counts()) if name == "ep" else 0
+            sync()
+            if cuda:
+                torch.cuda.reset_peak_memory_stats(dev)
             t0 = time.perf_counter()
             fn()
+            sync()
             dt = time.perf_counter() - t0
+            if cuda:
+                peak[name] = max(peak[name], int(torch.cuda.max_memory_allocated(dev)))
             if name == "ep":
                 pulses_timed.append(sum(ep_trainer.pulse_counts()) - before)
             if r >= warmup:
@@ -193,6 +226,10 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
     if pcn:
         pc_s = statistics.median(times["pc"])
         extra.update({"pc_step_s": pc_s, "pc_step_over_bp_step": pc_s / bp_step_s, "pc_steps": cfg.pc.steps})
+    if cuda:
+        extra["peak_memory_bytes"] = {k: v for k, v in peak.items()}
+    else:
+        extra["peak_rss_bytes"] = _peak_rss()
     if analog:
         digital_s = statistics.median(times["digital_ep"])
         digital_bytes = _model_bytes(digital_trainer.model)
@@ -224,6 +261,8 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         "tol": sol.tol,
         "device": _card_name(cfg.analog.device),  # the device card, as in train's JSON (null: digital)
         "torch_device": str(x.device),
+        "precision": cfg.compute.precision,
+        "check_every": solver.keywords.get("check_every", 1),
         "torch_threads": torch.get_num_threads(),
         "torch_version": str(torch.__version__),
         **extra,

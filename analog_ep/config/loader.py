@@ -178,6 +178,11 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
          "must be 1 to 3 positive sizes such as [3, 32, 32]")
     need(cfg.data.num_classes >= 2, "data.num_classes", "must be >= 2")
     need(cfg.data.std_scale > 0, "data.std_scale", "must be > 0")
+    need(cfg.data.image_size >= 8, "data.image_size", "must be >= 8 (pixels)")
+    need(cfg.data.workers >= 0, "data.workers", "must be >= 0 (0 = decode in the main process)")
+    if cfg.data.name == "imagenet":
+        need(not cfg.data.augment, "data.augment", "must be empty for imagenet, whose training "
+             "transform already is the random-resized crop and flip")
     for key in ("mean", "std"):  # the per-channel count is checked by the loader, which knows the dataset's
         if getattr(cfg.data, key) is not None:
             need(cfg.data.normalize == "standard", f"data.{key}", "applies to data.normalize: standard only")
@@ -324,6 +329,14 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     need(cfg.solver.nudge_iters >= 1, "solver.nudge_iters", "must be >= 1")
     need(cfg.solver.tol >= 0, "solver.tol", "must be >= 0")
     need(0 <= cfg.solver.damping < 1, "solver.damping", "must be in [0, 1)")
+    if cfg.solver.check_every is not None:
+        need(cfg.solver.check_every >= 1, "solver.check_every", "must be >= 1 or null (auto)")
+    if cfg.train.checkpoint_every is not None:
+        need(cfg.train.checkpoint_every >= 1, "train.checkpoint_every", "must be >= 1 steps or null")
+    need(cfg.train.log_every >= 1, "train.log_every", "must be >= 1 steps")
+    acc = cfg.compute.accelerator
+    need(acc in ("auto", "cpu", "cuda") or (acc.startswith("cuda:") and acc[5:].isdigit()), "compute.accelerator",
+         "must be auto, cpu, cuda or cuda:N")
     return cfg
 
 

@@ -68,15 +68,18 @@ class ModelConfig:
 @dataclass(frozen=True)
 class DataConfig:
     name: Literal["digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "tiny_imagenet",
-                  "imagenet32", "imagenet64", "synthetic"] = "digits"
+                  "imagenet", "imagenet32", "imagenet64", "synthetic"] = "digits"
     """Dataset: ``digits`` (embedded scikit-learn 8x8 digits), ``mnist`` / ``fashion_mnist``
     (IDX files in ``root``), ``cifar10`` / ``cifar100`` (python-pickle batches in ``root``),
     ``tiny_imagenet`` (Tiny ImageNet folder in ``root``, 64x64 JPEGs, 200 classes),
-    ``imagenet32`` / ``imagenet64`` (downsampled ImageNet npz batches in ``root``, 1000
-    classes), ``synthetic`` (random tensors of ``shape``)."""
+    ``imagenet`` (full-size ImageNet, ``root/train/<wnid>/*.JPEG`` and ``root/val/<wnid>/*.JPEG``,
+    streamed from disk: random-resized crops of ``image_size`` for training, resize and center
+    crop for evaluation), ``imagenet32`` / ``imagenet64`` (downsampled ImageNet npz batches in
+    ``root``, 1000 classes), ``synthetic`` (random tensors of ``shape``)."""
     root: Optional[str] = None
-    """Folder holding the dataset files (IDX, CIFAR batches, the Tiny ImageNet folder or the
-    downsampled ImageNet npz files). Unused by digits and synthetic."""
+    """Folder holding the dataset files (IDX, CIFAR batches, the Tiny ImageNet folder, the
+    ImageNet ``train/`` and ``val/`` folders or the downsampled ImageNet npz files). Unused by
+    digits and synthetic."""
     train_size: Optional[int] = None
     """Number of training examples to use (a fixed seeded subset); null = all."""
     test_size: Optional[int] = None
@@ -103,9 +106,16 @@ class DataConfig:
     augment: list[Literal["flip", "crop"]] = field(default_factory=list)
     """Training-time augmentation of image batches: ``flip`` (random horizontal flip, p = 0.5),
     ``crop`` (random crop after zero-padding by ``crop_padding`` pixels). Drawn from the seed and
-    epoch, so resumed runs see the same batches."""
+    epoch, so resumed runs see the same batches. Must stay empty for ``imagenet`` (its training
+    transform is built in)."""
     crop_padding: int = 4
     """Zero padding (pixels) before the random crop of ``augment: [crop]``."""
+    image_size: int = 224
+    """imagenet: side S of the crops fed to the network (pixels, >= 8); evaluation resizes the
+    shorter side to round(S * 256 / 224) before the central crop."""
+    workers: int = 4
+    """DataLoader worker processes that decode JPEGs for streamed datasets (imagenet); 0 = in the
+    main process."""
 
 
 @dataclass(frozen=True)
@@ -159,6 +169,14 @@ class TrainConfig:
     clip_grad_norm: Optional[float] = None
     """Rescale the whole gradient (estimate) so its global L2 norm is at most this; null = off
     (Hopfield-ResNet uses 1.0)."""
+    checkpoint_every: Optional[int] = None
+    """Also write ``checkpoint.pt`` every this many training steps (mini-batches) inside an epoch,
+    so a preempted job loses at most that many steps (a resumed run continues from the step, bit
+    for bit on the digital path); null = at the end of each epoch only (always done)."""
+    log_every: int = 20
+    """Training steps between host reads of the loop's bookkeeping (loss, accuracy, relaxation
+    statistics accumulate on the accelerator): the progress bar and the divergence check
+    (non-finite loss or weights) happen at this interval and at the end of each epoch."""
 
 
 @dataclass(frozen=True)
@@ -248,6 +266,11 @@ class SolverConfig:
     """Early-stop tolerance: a sample has converged when max |s_new - s_old| < tol."""
     damping: float = 0.0
     """Sync only: s <- damping * s_old + (1 - damping) * update, in [0, 1)."""
+    check_every: Optional[int] = None
+    """Sweeps between convergence checks (each check reads one flag on the host: a GPU sync).
+    The residual and per-sample steps are still computed after every sweep, on the device;
+    only the early stop waits for a check, so up to ``check_every - 1`` extra sweeps run past
+    convergence. null = 1 on CPU (a check costs nothing there), 8 on CUDA."""
 
 
 @dataclass(frozen=True)
@@ -325,6 +348,26 @@ class AnalogConfig:
 
 
 @dataclass(frozen=True)
+class ComputeConfig:
+    accelerator: str = "auto"
+    """Torch device of the model, tiles, device state, data batches, solver states and random
+    streams: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or ``cuda:N``
+    (``--accelerator`` on the CLI; ``--device`` is the device card). Under ``torchrun`` each
+    rank takes ``cuda:LOCAL_RANK``."""
+    precision: Literal["fp32", "tf32", "bf16"] = "fp32"
+    """Arithmetic of the digital synapse reads (forward and transposed: the relaxation's and the
+    forward pass's matmuls and convolutions): ``fp32``; ``tf32`` (TensorFloat-32 matmuls and
+    convolutions on CUDA, fp32 elsewhere); ``bf16`` (inputs and weights rounded to bfloat16,
+    products accumulated in fp32, drives returned in fp32). States, the contrastive
+    correlations and the weight updates stay fp32. Analog reads are simulated in fp32 (their
+    precision is the periphery's DAC and ADC)."""
+    deterministic: bool = False
+    """Deterministic kernels (``torch.use_deterministic_algorithms``, no cuDNN autotuning), so a
+    resumed GPU run repeats the uninterrupted one bit for bit; slower on GPU, no effect on CPU
+    results."""
+
+
+@dataclass(frozen=True)
 class RunConfig:
     seed: int = 0
     """Seed of initialization, data order and estimator randomness."""
@@ -340,6 +383,7 @@ class RunConfig:
     solver: SolverConfig = field(default_factory=SolverConfig)
     pc: PCConfig = field(default_factory=PCConfig)
     analog: AnalogConfig = field(default_factory=AnalogConfig)
+    compute: ComputeConfig = field(default_factory=ComputeConfig)
     device: dict[str, Any] = field(default_factory=dict)
     """Card field overrides, validated against the card: ``--set device.dw_min_std=0.3``,
     ``--set device.n_states=64``, ``--set device.periphery.out_bits=6`` give ``{dw_min_std: 0.3,

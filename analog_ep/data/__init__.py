@@ -1,4 +1,4 @@
-"""Datasets held in memory: ``load_data(cfg, seed) -> (train, test, info)``.
+"""Datasets: ``load_data(cfg, seed) -> (train, test, info)``, held in memory or streamed.
 
 ``cfg.name`` selects the dataset:
 
@@ -14,6 +14,10 @@
   ``cfg.root`` or its ``tiny-imagenet-200`` subfolder; shape (3, 64, 64); 200 classes (as many
   as ``wnids.txt`` lists), label = line index in ``wnids.txt``; test split = ``val/``
   (see :mod:`.tiny_imagenet`).
+- ``imagenet``: full-size ImageNet in ImageFolder layout, ``train/<wnid>/*.JPEG`` and
+  ``val/<wnid>/*.JPEG`` in ``cfg.root``; shape (3, S, S) with S = ``cfg.image_size``; classes =
+  the sorted ``train/`` subfolders (label = index); test split = ``val/``. Streamed, never held
+  in memory (see below and :mod:`.imagenet`).
 - ``imagenet32``, ``imagenet64``: the downsampled ImageNet npz batches
   (``train_data_batch_1..10.npz``, ``val_data.npz``) in ``cfg.root``; shape (3, 32, 32) /
   (3, 64, 64); 1000 classes, the files' 1-based labels minus 1; test split = validation set
@@ -25,6 +29,14 @@ Storage: the small sets are held as float32, already normalized. ``tiny_imagenet
 ``imagenet32``/``imagenet64`` are held as uint8 pixels (ImageNet32 train would be 15.7 GB as
 float32) and normalized per mini-batch by :meth:`Split.batch`, with the same float32
 arithmetic, so every consumer reads inputs through ``split.batch(idx)``.
+
+Streamed splits: ``imagenet`` (1.28 M JPEGs) returns :class:`.imagenet.ImageFolderSplit`s, which
+hold only the file list and the labels ``y``. ``batch(idx)`` decodes in the calling process with
+the evaluation transform (resize, center crop), so the consumers above work unchanged;
+``loader(batches, train=, seed=, workers=, pin_memory=)`` yields one ``(x, y)`` per index batch,
+decoded by ``cfg.workers`` DataLoader worker processes, with the training augmentation
+(random-resized crop and flip, drawn from ``seed`` and the example index only) when ``train``.
+A consumer that trains on every split should call ``split.loader`` when the split has one.
 
 Normalization (``cfg.normalize``): ``unit`` keeps pixels in [0, 1]; ``standard`` applies
 ``(x - mean[c]) / (cfg.std_scale * std[c])`` with the fixed per-channel constants of
@@ -55,7 +67,7 @@ from ..errors import ConfigError
 __all__ = ["DataInfo", "Split", "load_data", "available_datasets", "NORM_STATS"]
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "tiny_imagenet",
-            "imagenet32", "imagenet64", "synthetic")
+            "imagenet", "imagenet32", "imagenet64", "synthetic")
 
 # Held as uint8 pixels and normalized per mini-batch (too large as float32).
 PIXEL_DATASETS = ("tiny_imagenet", "imagenet32", "imagenet64")
@@ -70,6 +82,7 @@ NORM_STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
     "tiny_imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     "imagenet32": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
     "imagenet64": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
@@ -338,6 +351,40 @@ def _load_synthetic(cfg: DataConfig, seed: int) -> tuple[Split, Split, DataInfo]
 # --------------------------------------------------------------------------- entry point
 
 
+def _load_imagenet(cfg: DataConfig, seed: int, std_scale: float):
+    """imagenet: streamed ImageFolder splits (file lists and labels only; see :mod:`.imagenet`)."""
+    from ._files import resolve_root
+    from .imagenet import ImageFolderSplit, list_imagenet
+
+    size = cfg.image_size
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 8:
+        raise ConfigError(f"data.image_size={size!r}: must be an integer >= 8 (pixels), e.g. 224")
+    workers = cfg.workers
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 0:
+        raise ConfigError(f"data.workers={workers!r}: must be an integer >= 0 (0 = decode in the "
+                          f"main process)")
+    _norm_stats(cfg, "imagenet")  # checked before the folders are listed
+    base = resolve_root(cfg.root, "imagenet", "the ImageNet train/ and val/ class folders")
+    tr_dir, f_tr, y_tr, va_dir, f_va, y_va, classes = list_imagenet(base)
+    idx_tr = _subset(len(y_tr), _check_size(cfg.train_size, "data.train_size", len(y_tr),
+                                            "the imagenet training set"), seed)
+    idx_va = _subset(len(y_va), _check_size(cfg.test_size, "data.test_size", len(y_va),
+                                            "the imagenet test set"), 0)
+    if idx_tr is not None:
+        f_tr, y_tr = f_tr[idx_tr], y_tr[idx_tr]
+    if idx_va is not None:
+        f_va, y_va = f_va[idx_va], y_va[idx_va]
+    mean = std = None
+    stats = _norm_stats(cfg, "imagenet")
+    if stats is not None:
+        mean = torch.tensor(stats[0], dtype=torch.float32)
+        std = torch.tensor(stats[1], dtype=torch.float32) * torch.tensor(std_scale, dtype=torch.float32)
+    size = int(size)
+    train = ImageFolderSplit(tr_dir, f_tr, torch.from_numpy(y_tr), size, mean, std)
+    test = ImageFolderSplit(va_dir, f_va, torch.from_numpy(y_va), size, mean, std)
+    return train, test, DataInfo("imagenet", (3, size, size), len(classes))
+
+
 def load_data(cfg: DataConfig, seed: int) -> tuple[Split, Split, DataInfo]:
     """Return ``(train, test, info)`` for ``cfg`` (see the module docstring).
 
@@ -362,6 +409,8 @@ def load_data(cfg: DataConfig, seed: int) -> tuple[Split, Split, DataInfo]:
                 raise ConfigError(f"data.{key}={getattr(cfg, key)!r}: synthetic data is drawn standardized; "
                                   "leave it null")
         return _load_synthetic(cfg, seed)
+    if name == "imagenet":
+        return _load_imagenet(cfg, seed, float(std_scale))
     if name in PIXEL_DATASETS:
         return _load_pixels(cfg, seed, float(std_scale))
 

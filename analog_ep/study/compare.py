@@ -194,7 +194,7 @@ def run_one(folder: Path, cfg, data) -> dict:
         if state == "finished":
             return {**out, "status": "finished", "skipped": True}
         trainer = None
-        if state in ("running", "interrupted", "missing") and (folder / "checkpoint.pt").is_file():
+        if state in ("running", "interrupted", "preempted", "missing") and (folder / "checkpoint.pt").is_file():
             try:
                 trainer = resume_trainer(folder, cfg)
                 out["resumed"] = True
@@ -305,7 +305,7 @@ def _last(ep: dict, key: str) -> float | None:
     return float(v[-1]) if v.size else None
 
 
-STATUS_ORDER = ("failed", "diverged", "interrupted", "running", "missing", "corrupt")
+STATUS_ORDER = ("failed", "diverged", "interrupted", "preempted", "running", "missing", "corrupt")
 
 
 def build_rows(out: Path, runs: list[dict], errors: dict[str, str], cosines: dict) -> tuple[list[dict], list[str]]:

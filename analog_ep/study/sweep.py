@@ -446,7 +446,7 @@ def run_point(task: dict) -> dict:
             out["status"] = state
             return out
         trainer = None
-        if state in ("running", "interrupted", "missing") and (folder / "checkpoint.pt").is_file():
+        if state in ("running", "interrupted", "preempted", "missing") and (folder / "checkpoint.pt").is_file():
             try:
                 trainer = resume_trainer(folder, cfg)
                 out["resumed"] = True
@@ -482,15 +482,22 @@ _STOP = None
 """Local pool worker: the sweep's stop event (set when the sweep is interrupted)."""
 
 
-def _init_worker(threads: int, stop) -> None:
+def _init_worker(threads: int, stop, slots=None) -> None:
     """Local pool worker: torch threads for its share of the cores, the package imported once;
-    SIGINT ignored while idle (:func:`_run_point_local` takes it while a point trains)."""
+    on a node with CUDA devices, worker ``i`` (in start order) makes ``cuda:i mod count`` its
+    current device, so ``compute.accelerator: auto`` / ``cuda`` puts one point per GPU; SIGINT
+    ignored while idle (:func:`_run_point_local` takes it while a point trains)."""
     global _STOP
     import torch
 
     from ..train import loop  # noqa: F401
 
     torch.set_num_threads(threads)
+    if slots is not None and torch.cuda.is_available() and torch.cuda.device_count() > 0:
+        with slots.get_lock():
+            slot = slots.value
+            slots.value += 1
+        torch.cuda.set_device(slot % torch.cuda.device_count())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _STOP = stop
 
@@ -659,7 +666,7 @@ def _run_local(tasks: list[dict], workers: int) -> Iterator[tuple[dict, dict]]:
     ctx = _mp_context()
     stop = ctx.Event()
     pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker,
-                                  initargs=(max(1, _cores() // n), stop))
+                                  initargs=(max(1, _cores() // n), stop, ctx.Value("i", 0)))
     interrupted = True
     try:
         futures = {pool.submit(_run_point_local, t): t for t in tasks}

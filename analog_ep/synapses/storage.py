@@ -37,31 +37,58 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
 
 
 class DigitalStorage(nn.Module):
-    """The weight as a float tensor; reads are exact float products."""
+    """The weight as a float tensor; reads are float products.
+
+    ``read_dtype`` (``compute.precision: bf16`` sets ``torch.bfloat16``): reads round the input
+    and the weight to that dtype, the kernels accumulate in fp32, and the drive comes back in the
+    input's dtype; None = the operands' own dtype (exact fp32/fp64 products). Without autograd
+    the rounded weight is cached until the weight changes."""
 
     wants_vectors = False
     pulses = 0
     """Digital storage sends no pulses."""
+    read_dtype: torch.dtype | None = None
 
     def __init__(self, weight: torch.Tensor):
         super().__init__()
         self.weight = nn.Parameter(_channels_last(weight))  # conv kernels in the layout of the reads
+        self._w_low: tuple | None = None
+
+    def _operands(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        dt = self.read_dtype
+        if dt is None or dt == x.dtype:
+            return x, self.weight
+        if torch.is_grad_enabled() and self.weight.requires_grad:  # backprop twin: differentiable cast
+            return x.to(dt), self.weight.to(dt)
+        w = self.weight
+        key = (w._version, w.data_ptr(), w.device)
+        if self._w_low is None or self._w_low[0] != key:
+            self._w_low = (key, w.detach().to(dt))
+        return x.to(dt), self._w_low[1]
 
     def linear(self, x: torch.Tensor) -> torch.Tensor:
-        return x @ self.weight.t()
+        a, w = self._operands(x)
+        out = a @ w.t()
+        return out if out.dtype == x.dtype else out.to(x.dtype)
 
     def linear_t(self, y: torch.Tensor) -> torch.Tensor:
-        return y @ self.weight
+        a, w = self._operands(y)
+        out = a @ w
+        return out if out.dtype == y.dtype else out.to(y.dtype)
 
     def conv(self, x: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
         """``conv2d`` in channels-last layout (its output, and the max-pool, ReLU and error maps
         computed from it, stay channels-last: on CPU the oneDNN kernels and the max-pool run
         several times faster in that layout than in NCHW)."""
-        return F.conv2d(_channels_last(x), self.weight, stride=stride, padding=padding)
+        a, w = self._operands(x)
+        out = F.conv2d(_channels_last(a), w, stride=stride, padding=padding)
+        return out if out.dtype == x.dtype else out.to(x.dtype)
 
     def conv_t(self, y: torch.Tensor, stride: int, padding: int, output_padding) -> torch.Tensor:
-        return F.conv_transpose2d(_channels_last(y), self.weight, stride=stride, padding=padding,
-                                  output_padding=output_padding)
+        a, w = self._operands(y)
+        out = F.conv_transpose2d(_channels_last(a), w, stride=stride, padding=padding,
+                                 output_padding=output_padding)
+        return out if out.dtype == y.dtype else out.to(y.dtype)
 
     @torch.no_grad()
     def apply_update(self, delta: torch.Tensor, vectors=None) -> None:

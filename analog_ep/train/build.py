@@ -34,10 +34,12 @@ def resolve_device(cfg: RunConfig, stored_card: dict | None = None):
 
 
 def build_model(cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int,
-                stored_card: dict | None = None) -> EnergyNetwork:
+                stored_card: dict | None = None, device: torch.device | str | None = None) -> EnergyNetwork:
     """Model initialized from ``cfg.seed`` (the same weights for EP and its backprop twin); with a
     device card every synapse gets an analog storage (:func:`resolve_device`), programmed
-    from those weights. ``model.device_card`` / ``model.periphery`` name what is in effect."""
+    from those weights. ``model.device_card`` / ``model.periphery`` name what is in effect.
+    Built on the CPU (seeded draws: the same model on every accelerator), then moved to
+    ``device`` (None: stays on the CPU); digital reads take ``compute.precision``."""
     factory = get_model(cfg.model.name)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = factory(cfg.model, tuple(in_shape), num_classes, gen)
@@ -50,6 +52,15 @@ def build_model(cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int,
         from ..analog.mapping import attach_storage
 
         attach_storage(model, card, periph, cfg.analog, cfg.seed if cfg.analog.seed is None else cfg.analog.seed)
+    from ..compute import read_dtype
+    from ..synapses.storage import DigitalStorage
+
+    low = read_dtype(cfg.compute.precision)
+    for m in model.modules():
+        if isinstance(m, DigitalStorage):
+            m.read_dtype = low
+    if device is not None:
+        model.to(device)
     return model
 
 
@@ -98,8 +109,15 @@ def aux_kappa(cfg: RunConfig, epoch: int) -> float:
     return k1 + (k0 - k1) * 0.5 * (1.0 + math.cos(math.pi * t))
 
 
-def build_solver(cfg: RunConfig):
-    return get_solver(cfg.solver.name)
+def build_solver(cfg: RunConfig, device: torch.device | None = None):
+    """The configured relaxation with its convergence-check interval for ``device``
+    (:func:`analog_ep.compute.check_every`; CPU when None)."""
+    import functools
+
+    from ..compute import check_every
+
+    fn = get_solver(cfg.solver.name)
+    return functools.partial(fn, check_every=check_every(cfg.solver, device or torch.device("cpu")))
 
 
 def fan_in_lrs(lr: float, fan_ins: list[int], ref_fan_in: int) -> list[float]:

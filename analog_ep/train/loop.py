@@ -2,8 +2,19 @@
 
 Every epoch ends with an atomic write of ``checkpoint.pt`` and ``results.h5``; a checkpoint of
 the initial state is written before the first batch, so a run interrupted at any point leaves a
-loadable checkpoint and a readable results file. Resuming restores weights, optimizer, RNG
-states and the warm-start state: the resumed run is bit-for-bit the uninterrupted one.
+loadable checkpoint and a readable results file. ``train.checkpoint_every`` adds checkpoints
+inside an epoch, and SIGTERM (a cluster's preemption) writes one after the current step and ends
+the run with status ``preempted``. Resuming restores weights, optimizer, RNG states, the
+warm-start state and, mid-epoch, the step, the epoch's running sums and the augmentation stream:
+on the digital path the resumed run is bit-for-bit the uninterrupted one.
+
+Devices and data parallelism (DESIGN section 9): the model, batches, states and the loop's
+bookkeeping live on ``compute.accelerator``; losses, accuracies and relaxation statistics
+accumulate there and reach the host every ``train.log_every`` steps. Under ``torchrun`` each rank
+takes a contiguous shard of every global mini-batch (``data.batch_size`` is the global size), the
+gradient estimates are all-reduced (weighted by shard size) before the update, so every rank
+applies the same update (analog tiles: the same pulses, from the same counter-based streams) and
+the model stays identical; rank 0 writes results and checkpoints.
 """
 
 from __future__ import annotations
@@ -11,6 +22,7 @@ from __future__ import annotations
 import datetime
 import math
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -25,10 +37,11 @@ from .. import __version__
 from ..algorithms.bp import bp_gradient
 from ..algorithms.ep import ep_gradient
 from ..algorithms.pc import pc_gradient, pcn_ep_gradient
+from ..compute import Dist, configure, current, init_distributed, resolve_accelerator
 from ..config import RunConfig, dump_yaml, load_config
 from ..data import Split, load_data
 from ..data.augment import augment
-from ..errors import CheckpointError, ConfigError, DivergenceError
+from ..errors import CheckpointError, ConfigError, DivergenceError, Preempted
 from ..results import write_results
 from .build import aux_kappa, build_model, build_optimizer, build_solver, device_record, lr_factor
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -85,6 +98,10 @@ class Trainer:
     on_batch: Callable | None = None  # called as on_batch(epoch, batch_index) after each update
     teacher: Teacher | None = None     # distillation targets for the auxiliary readouts
     traces: dict = field(default_factory=dict)  # per epoch: name -> [sum of curves (device), count]
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    dist: Dist = field(default_factory=Dist)
+    partial: dict | None = None   # the epoch in progress: step, running sums, augmentation stream
+    stop_requested: bool = False  # set by the SIGTERM handler; acted on after the current step
 
     def _trace(self, name: str, curve: torch.Tensor) -> None:
         """Accumulate a per-step curve (energy per relaxation step) on the device; averaged over
@@ -106,22 +123,41 @@ class Trainer:
 
     # ---------------------------------------------------------------- persistence
     def state_dict(self) -> dict:
-        return {
+        """What a checkpoint holds (tensors moved to the CPU, so it loads on any device)."""
+        return _to_cpu({
             "config_yaml": dump_yaml(self.cfg),
             "epoch": self.epoch,
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "est_rng": self.est_gen.get_state(),
-            "warm": self.warm,
+            "warm": self._global_warm(),
             "history": self.history,
             "provenance": self.prov,
             "device": device_record(self.model),
-        }
+            "partial": self.partial,
+        })
+
+    def _global_warm(self) -> list[torch.Tensor] | None:
+        """The warm-start state of the whole global batch (the ranks' shards concatenated in rank
+        order; a collective under torchrun), so a checkpoint resumes on any number of ranks."""
+        if not self.dist.active:
+            return self.warm
+        import torch.distributed as tdist
+
+        shards: list = [None] * self.dist.world
+        mine = None if self.warm is None else [w.detach().cpu() for w in self.warm]
+        tdist.all_gather_object(shards, mine)
+        if any(sh is None for sh in shards):
+            return None
+        return [torch.cat([sh[i] for sh in shards]) for i in range(len(shards[0]))]
 
     def save(self, status: str = "running") -> None:
+        state = self.state_dict()  # every rank takes part (the warm state is gathered)
+        if not self.dist.is_main:
+            return
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(self.checkpoint_path, self.state_dict())
+        save_checkpoint(self.checkpoint_path, state)
         self.write_results(status)
 
     def health(self) -> tuple[int, str] | None:
@@ -145,7 +181,8 @@ class Trainer:
             extra = {**(extra or {}), "unhealthy_reason": problem[1]}
             if status == "finished":
                 status = "unhealthy"
-        write_results(self.results_path, dump_yaml(self.cfg), self.prov, self.history, status, extra)
+        if self.dist.is_main:
+            write_results(self.results_path, dump_yaml(self.cfg), self.prov, self.history, status, extra)
 
     def load(self, ckpt: dict) -> None:
         try:
@@ -153,36 +190,77 @@ class Trainer:
         except RuntimeError as e:
             raise CheckpointError(f"{self.checkpoint_path}: the checkpoint does not fit this model or this version "
                                   f"of analog-ep ({str(e).splitlines()[0]}); start a new run") from e
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])  # state follows each parameter's device
         torch.set_rng_state(ckpt["torch_rng"])
         self.est_gen.set_state(ckpt["est_rng"])
-        self.warm = ckpt["warm"]
+        warm = ckpt["warm"]
+        if warm is not None:  # the global batch's state; this rank's shard of it
+            rows = self.dist.shard(warm[0].shape[0])
+            warm = [w[rows].to(self.device) for w in warm]
+        self.warm = warm
         self.history = list(ckpt["history"])
         self.epoch = int(ckpt["epoch"])
         self.prov = dict(ckpt.get("provenance") or self.prov)
+        self.partial = ckpt.get("partial")
 
     # ---------------------------------------------------------------- steps
-    def _batches(self, split: Split, order: torch.Tensor | None):
-        """Mini-batches in ``order`` (training: augmented as configured, with a generator drawn
-        from (seed, epoch) so a resumed run sees the same batches) or in file order."""
+    def _global_batches(self, split: Split, order: torch.Tensor | None, start: int = 0,
+                        aug_gen: torch.Generator | None = None, aug_seed: int = 0):
+        """``(x, y, n)`` per mini-batch from batch ``start`` on: this rank's shard of the global
+        batch (all of it outside torchrun) on the trainer's device, and the global batch size
+        ``n``. Training (``order`` given): batches in ``order``, augmented as configured by
+        ``aug_gen`` over the whole global batch before sharding (so one process and N ranks see
+        the same images), or by a streamed split's own per-image streams (seeded by
+        ``aug_seed``); evaluation: file order."""
         d = self.cfg.data
         n = len(split)
-        gen = torch.Generator().manual_seed(self.cfg.seed * 7919 + self.epoch) if order is not None else None
-        for i in range(0, n, d.batch_size):
-            idx = order[i:i + d.batch_size] if order is not None else slice(i, min(i + d.batch_size, n))
+        starts = range(start * d.batch_size, n, d.batch_size)
+        idxs = [order[i:i + d.batch_size] if order is not None else torch.arange(i, min(i + d.batch_size, n), device="cpu")
+                for i in starts]
+        non_blocking = self.device.type == "cuda"
+        if hasattr(split, "loader"):  # streamed from files (imagenet): decoded in worker processes
+            shards = [idx[self.dist.shard(len(idx))] for idx in idxs]
+            it = split.loader(shards, train=order is not None, seed=aug_seed, workers=d.workers,
+                              pin_memory=non_blocking)
+            for idx, (x, y) in zip(idxs, it):
+                yield x.to(self.device, non_blocking=non_blocking), y.to(self.device, non_blocking=non_blocking), len(idx)
+            return
+        for idx in idxs:
             x, y = split.batch(idx)  # float32, normalized (uint8 pixel sets: per batch)
-            if gen is not None and d.augment:
-                x = augment(x, d.augment, gen, d.crop_padding)
+            if aug_gen is not None and d.augment:
+                x = augment(x, d.augment, aug_gen, d.crop_padding)
+            if self.dist.active:
+                rows = self.dist.shard(len(idx))
+                x, y = x[rows], y[rows]
+            if non_blocking:
+                x, y = x.pin_memory(), y.pin_memory()
+            yield x.to(self.device, non_blocking=non_blocking), y.to(self.device, non_blocking=non_blocking), len(idx)
+
+    def _batches(self, split: Split, order: torch.Tensor | None):
+        """Mini-batches ``(x, y)`` of ``split`` (training order and augmentation of epoch
+        ``self.epoch`` when ``order`` is given), on the trainer's device."""
+        gen = torch.Generator().manual_seed(self.cfg.seed * 7919 + self.epoch) if order is not None else None
+        for x, y, _ in self._global_batches(split, order, 0, gen, self.cfg.seed * 7919 + self.epoch):
             yield x, y
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, int, dict]:
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, n_global: int | None = None):
+        """One training step on ``(x, y)`` (this rank's shard of a global batch of ``n_global``
+        examples; None = ``len(x)``). Returns ``(loss_sum, correct, stats)``: the summed loss
+        and the number of correct predictions of the shard as device tensors (no host sync),
+        and the relaxation statistics per phase."""
         cfg = self.cfg
+        n_global = x.shape[0] if n_global is None else n_global
+        self._set_rows(n_global)
         self.model.begin_batch()
         target = one_hot(y, self.num_classes, x.dtype)
         if self.teacher is not None and self.model.aux_nodes:
             target = (target, self.teacher.soft_targets(x, target, cfg.ep.kd_alpha, cfg.ep.kd_temperature))
         pcn = getattr(self.model, "is_pcn", False)
-        if cfg.algorithm == "bp":
+        if x.shape[0] == 0:  # an empty shard (a last global batch smaller than the ranks): no gradient
+            grads = [torch.zeros_like(p) for p in self.model.ep_parameters()]
+            out = torch.zeros(0, self.num_classes, device=x.device, dtype=x.dtype)
+            stats, terms = {}, [None] * len(grads)
+        elif cfg.algorithm == "bp":
             want = any(s.wants_vectors for s in self.model.ep_storages())
             self.model.bn_update = True  # BatchNorm (PCNs): the twin's forward moves the running statistics
             grads, out, terms = bp_gradient(self.model, x, target, want_terms=want)
@@ -212,6 +290,8 @@ class Trainer:
             grads, out, stats, terms = res.grads, self.model.output(res.free), res.stats, res.terms
             if cfg.ep.warm_start:
                 self.warm = [s.detach().clone() for s in res.free]
+        if self.dist.active:
+            grads, terms = self._reduce(grads, terms, x.shape[0], n_global)
         factor = None
         clip = cfg.train.clip_grad_norm
         if clip is not None:  # global norm clipping without a host sync: scale by min(1, clip / norm)
@@ -219,13 +299,36 @@ class Trainer:
             factor = (clip / norm).clamp(max=1.0)
             grads = [g * factor.to(g.dtype) for g in grads]
         self.apply_updates(grads, terms, factor)
-        loss = self.model.cost(out, target).mean().item()
-        correct = int((out.argmax(1) == y).sum())
-        if not math.isfinite(loss) or not all(torch.isfinite(p).all() for p in self.model.parameters()):
-            raise DivergenceError(
-                f"training diverged at epoch {self.epoch + 1} (loss {loss}); the last good checkpoint is "
-                f"{self.checkpoint_path}; lower train.lr or ep.beta")
+        with torch.no_grad():
+            loss = self.model.cost(out, target).sum().double() if out.shape[0] else torch.zeros((), dtype=torch.float64,
+                                                                                               device=x.device)
+            correct = (out.argmax(1) == y).sum()
         return loss, correct, stats
+
+    def _set_rows(self, n_global: int) -> None:
+        """Data parallel: tell the analog storages which rows of the global batch this rank holds
+        (their output-noise draws are per sample of the global batch)."""
+        if not self.dist.active:
+            return
+        from ..analog.storage import AnalogStorage
+
+        rows = (self.dist.shard(n_global).start, n_global)
+        for m in self.model.modules():
+            if isinstance(m, AnalogStorage):
+                m.rows = rows
+
+    def _reduce(self, grads: list[torch.Tensor], terms: list, n_local: int, n_global: int):
+        """Data parallel: the global batch's gradient from the ranks' shard means, ``sum_r (n_r /
+        n) g_r`` (one all-reduce, which also carries the SIGTERM flags so every rank stops after
+        the same step). Every rank then holds the same gradient and applies the same update.
+        Per-example update vectors (bit-stream trains) cannot be combined this way: refused at
+        start-up."""
+        w = n_local / n_global
+        flag = torch.tensor([1.0 if self.stop_requested else 0.0], device=self.device)
+        scaled = [g * w for g in grads] + [flag]
+        self.dist.all_reduce_(scaled)
+        self.stop_requested = bool(scaled[-1].item() > 0)  # the step's one host read
+        return scaled[:-1], terms
 
     def apply_updates(self, grads: list[torch.Tensor], terms: list | None = None,
                       factor: torch.Tensor | None = None) -> None:
@@ -254,6 +357,17 @@ class Trainer:
                     if vectors is None:
                         continue
                 store.apply_update(delta, vectors)
+        if self.dist.active:
+            self._average_buffers()
+
+    def _average_buffers(self) -> None:
+        """Data parallel: BatchNorm running statistics (the only state a rank moves from its own
+        shard) averaged over the ranks after each step, so the model stays identical."""
+        bufs = [b for name, b in self.model.named_buffers() if name.endswith(("running_mean", "running_var"))]
+        if bufs:
+            self.dist.all_reduce_(bufs)
+            for b in bufs:
+                b.div_(self.dist.world)
 
     def pulse_counts(self) -> list[int]:
         """Pulses sent so far to each synapse's devices (0 for digital storage); one host read."""
@@ -263,11 +377,18 @@ class Trainer:
     def evaluate(self, split: Split) -> tuple[float, float, dict]:
         """Loss and accuracy: EP on a Hopfield model predicts from the free fixed point relaxed
         from zeros; backprop, and every rule on a predictive coding network (whose free
-        equilibrium is its forward pass), from the feed-forward twin."""
-        loss_sum, correct, stats_acc = 0.0, 0, {}
+        equilibrium is its forward pass), from the feed-forward twin. Sums accumulate on the
+        device (all-reduced over the ranks) and reach the host once."""
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        stats_acc: dict = {}
         was_training = self.model.training
         self.model.eval()  # BatchNorm (PCNs) reads its running statistics
-        for x, y in self._batches(split, None):
+        for x, y, n_global in self._global_batches(split, None):
+            self.dist.sync_convergence = self.dist.active and n_global >= self.dist.world
+            if x.shape[0] == 0:
+                continue
+            self._set_rows(n_global)
             target = one_hot(y, self.num_classes, x.dtype)
             self.model.begin_batch()
             if self.cfg.algorithm == "bp" or getattr(self.model, "is_pcn", False):
@@ -280,11 +401,46 @@ class Trainer:
                                     iters=sol.free_iters, tol=sol.tol, damping=sol.damping)
                 out = self.model.output(s)
                 _accumulate(stats_acc, {"eval": st})
-            loss_sum += self.model.cost(out, target).sum().item()
-            correct += int((out.argmax(1) == y).sum())
+            loss_sum += self.model.cost(out, target).sum().double()
+            correct += (out.argmax(1) == y).sum()
         self.model.train(was_training)
+        loss, correct_n, stats_acc = self._totals(loss_sum, correct, stats_acc)
         n = len(split)
-        return loss_sum / n, correct / n, _summarize(stats_acc)
+        return loss / n, correct_n / n, _summarize(stats_acc)
+
+    def _totals(self, loss_sum: torch.Tensor, correct: torch.Tensor, stats_acc: dict) -> tuple[float, int, dict]:
+        """Host values of the running sums (over every rank: one all-reduce), one transfer."""
+        names = sorted(stats_acc)
+        vals = [loss_sum.double(), correct.double()] + [t.double() for k in names for t in stats_acc[k][:2]]
+        flat = torch.stack([v.reshape(()) for v in vals])
+        self.dist.all_reduce_([flat])
+        host = flat.cpu().tolist()
+        counts = [stats_acc[k][2] for k in names]
+        if self.dist.active and counts:
+            c = torch.tensor(counts, dtype=torch.float64, device=self.device)
+            self.dist.all_reduce_([c])
+            counts = [int(v) for v in c.cpu().tolist()]
+        out = {k: [host[2 + 2 * i], host[3 + 2 * i], counts[i]] for i, k in enumerate(names)}
+        return host[0], int(round(host[1])), out
+
+    def _check_finite(self, loss_sum: torch.Tensor, correct: torch.Tensor | None = None) -> tuple[float, int]:
+        """Divergence check: the running loss and every weight finite. One host read, which also
+        returns the running ``(loss_sum, correct)`` of this rank."""
+        ok = torch.stack([torch.isfinite(loss_sum).all()] + [torch.isfinite(p).all() for p in self.model.parameters()])
+        vals = torch.stack([ok.all().double(), loss_sum.double(),
+                            (correct if correct is not None else torch.zeros_like(loss_sum)).double()]).cpu().tolist()
+        if vals[0] != 1.0:
+            raise DivergenceError(
+                f"training diverged at epoch {self.epoch + 1} (loss {vals[1]}); the last good checkpoint "
+                f"is {self.checkpoint_path}; lower train.lr or ep.beta")
+        return vals[1], int(vals[2])
+
+    def _partial_state(self, step: int, loss_sum, correct, seen: int, stats_acc: dict, pulses0, seconds: float,
+                       aug_gen: torch.Generator, factor: float) -> dict:
+        return {"step": step, "loss_sum": loss_sum.detach().clone(), "correct": correct.detach().clone(),
+                "seen": seen, "stats": {k: [a.detach().clone(), b.detach().clone(), c] for k, (a, b, c) in stats_acc.items()},
+                "traces": {k: [t.detach().clone(), c] for k, (t, c) in self.traces.items()},
+                "pulses0": pulses0, "seconds": seconds, "aug_rng": aug_gen.get_state(), "lr_factor": factor}
 
     def run_epoch(self, progress: bool = True) -> dict:
         from tqdm import tqdm
@@ -298,24 +454,61 @@ class Trainer:
             group["lr"] = group["base_lr"] * factor
         order = epoch_order(len(self.train_set), cfg.seed, self.epoch)
         n_batches = math.ceil(len(self.train_set) / cfg.data.batch_size)
-        bar = tqdm(self._batches(self.train_set, order), total=n_batches, file=sys.stderr,
-                   desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}", leave=False,
-                   disable=not progress or None, dynamic_ncols=True)
-        loss_sum, correct, seen, stats_acc = 0.0, 0, 0, {}
-        self.traces = {}
-        pulses0 = self.pulse_counts() if self.model.device_card is not None else None
-        for i, (x, y) in enumerate(bar):
-            loss, c, stats = self.train_step(x, y)
-            loss_sum += loss * x.shape[0]
+        seed_e = cfg.seed * 7919 + self.epoch
+        aug_gen = torch.Generator().manual_seed(seed_e)
+        dev = self.device
+        part, self.partial = self.partial, None
+        if part is not None:  # resumed inside this epoch
+            start, seen, before = int(part["step"]), int(part["seen"]), float(part["seconds"])
+            seen_local = int(part["seen_local"])
+            loss_sum, correct = part["loss_sum"].to(dev), part["correct"].to(dev)
+            stats_acc = {k: [a.to(dev), b.to(dev), int(c)] for k, (a, b, c) in part["stats"].items()}
+            self.traces = {k: [t.to(dev), int(c)] for k, (t, c) in part["traces"].items()}
+            pulses0 = part["pulses0"]
+            aug_gen.set_state(part["aug_rng"])
+        else:
+            start, seen, before, seen_local = 0, 0, 0.0, 0
+            loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+            correct = torch.zeros((), dtype=torch.int64, device=dev)
+            stats_acc = {}
+            self.traces = {}
+            pulses0 = self.pulse_counts() if self.model.device_card is not None else None
+        bar = tqdm(total=n_batches, initial=start, file=sys.stderr, desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}",
+                   leave=False, disable=not progress or not self.dist.is_main or None, dynamic_ncols=True)
+        every, ckpt_every = cfg.train.log_every, cfg.train.checkpoint_every
+        batches = self._global_batches(self.train_set, order, start, aug_gen, seed_e)
+        for i, (x, y, n_global) in enumerate(batches, start=start):
+            self.dist.sync_convergence = self.dist.active and n_global >= self.dist.world
+            loss_b, c, stats = self.train_step(x, y, n_global)
+            loss_sum += loss_b
             correct += c
-            seen += x.shape[0]
+            seen += n_global
+            seen_local += x.shape[0]
             _accumulate(stats_acc, stats)
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}", refresh=False)
+            done = i + 1
+            bar.update(1)
+            if done % every == 0 or done == n_batches:  # the loop's host read (this rank's running means)
+                ls, cs = self._check_finite(loss_sum, correct)
+                bar.set_postfix(loss=f"{ls / max(seen_local, 1):.4f}", acc=f"{cs / max(seen_local, 1):.3f}",
+                                refresh=False)
             if self.on_batch is not None:
                 self.on_batch(self.epoch, i)
+            stop = self.stop_requested
+            if done < n_batches and (stop or (ckpt_every is not None and done % ckpt_every == 0)):
+                self._check_finite(loss_sum)  # never checkpoint a diverged state
+                self.partial = self._partial_state(done, loss_sum, correct, seen, stats_acc, pulses0,
+                                                   before + time.perf_counter() - t0, aug_gen, factor)
+                self.partial["seen_local"] = seen_local
+                self.save("preempted" if stop else "running")
+                if stop:
+                    bar.close()
+                    raise Preempted(f"SIGTERM: checkpoint written at epoch {self.epoch + 1}, step {done}/{n_batches} "
+                                    f"in {self.checkpoint_path}")
+                self.partial = None
         bar.close()
-        train_seconds = time.perf_counter() - t0
-        row = {"epoch": self.epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+        train_seconds = before + time.perf_counter() - t0
+        loss_total, correct_total, stats_tot = self._totals(loss_sum, correct, stats_acc)
+        row = {"epoch": self.epoch + 1, "train_loss": loss_total / seen, "train_accuracy": correct_total / seen,
                "seconds": train_seconds, "lr_factor": factor}
         if self.model.aux_nodes:
             row["aux_kappa"] = self.model.aux_kappa
@@ -323,7 +516,7 @@ class Trainer:
             for i, (a, b) in enumerate(zip(pulses0, self.pulse_counts())):
                 row[f"pulses_layer{i}"] = float(b - a)
             row["pulses_per_step"] = sum(b - a for a, b in zip(pulses0, self.pulse_counts())) / n_batches
-        row.update(_summarize(stats_acc))
+        row.update(_summarize(stats_tot))
         for name, (total, count) in self.traces.items():  # lists: written to results.h5 group traces
             row[name] = (total / count).double().cpu().tolist()
         self.traces = {}
@@ -368,16 +561,23 @@ def _update_vectors(synapse, terms: list, lr: float, factor: torch.Tensor | None
 
 
 def _accumulate(acc: dict, stats: dict) -> None:
+    """Add a step's per-phase relaxation statistics to ``acc`` (phase -> [sum of steps, number
+    converged, samples]); the sums stay device tensors (no host sync)."""
     for phase, st in stats.items():
-        a = acc.setdefault(phase, [0.0, 0.0, 0])
-        a[0] += float(st.steps.float().sum())
-        a[1] += float(st.converged.float().sum())
-        a[2] += st.steps.numel()
+        a = acc.get(phase)
+        steps, conv = st.steps.sum(), st.converged.sum()
+        if a is None:
+            acc[phase] = [steps, conv, st.steps.numel()]
+        else:
+            a[0] = a[0] + steps
+            a[1] = a[1] + conv
+            a[2] += st.steps.numel()
 
 
 def _summarize(acc: dict) -> dict:
     out = {}
     for phase, (steps, conv, n) in acc.items():
+        steps, conv = float(steps), float(conv)
         out[f"{phase}_mean_steps"] = steps / n
         out[f"{phase}_converged_fraction"] = conv / n
     return out
@@ -387,13 +587,22 @@ def make_trainer(cfg: RunConfig, out_dir: str | Path | None, data=None, stored_c
     """Wire a config into a trainer (data, model with its storage, optimizer, solver, teacher):
     the one path that train, bench and compare use. ``data``: an already loaded
     ``(train, test, info)``; ``stored_card``: a checkpoint's device record (resume)."""
+    device = resolve_accelerator(cfg.compute.accelerator)
+    configure(cfg.compute, device)
+    dist = init_distributed(device)
+    a = cfg.analog
+    if dist.active and a.device is not None and a.update == "pulsed" and a.pulse_scheme == "bitstream":
+        raise ConfigError("analog.pulse_scheme: bitstream trains carry per-example vectors that cannot be "
+                          "all-reduced over ranks; use analog.pulse_scheme=rounded with torchrun")
     train_set, test_set, info = data if data is not None else load_data(cfg.data, cfg.seed)
-    model = build_model(cfg, info.shape, info.num_classes, stored_card)
+    model = build_model(cfg, info.shape, info.num_classes, stored_card, device=device)
     opt = build_optimizer(cfg, model)
-    est_gen = torch.Generator().manual_seed(cfg.seed + 1)
-    teacher = Teacher(cfg.ep.teacher, info.shape, info.num_classes) if cfg.ep.teacher else None
+    est_gen = torch.Generator().manual_seed(cfg.seed + 1)  # host draws (the random sign): no device sync
+    teacher = Teacher(cfg.ep.teacher, info.shape, info.num_classes, device) if cfg.ep.teacher else None
     return Trainer(cfg, Path(out_dir if out_dir is not None else "."), train_set, test_set, info.num_classes,
-                   model, opt, build_solver(cfg), est_gen=est_gen, prov=provenance(cfg), teacher=teacher)
+                   model, opt, build_solver(cfg, device), est_gen=est_gen, prov=provenance(cfg), teacher=teacher,
+                   device=device, dist=dist)
+
 
 
 def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | None = None) -> Trainer:
@@ -449,30 +658,71 @@ def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | N
     """Train until ``cfg.train.epochs``; checkpoint and results after every epoch. After each
     epoch the history's health is checked (:mod:`.health`): the epoch where a problem first
     appears gives one ``warning: ...`` line (``warn``, default stderr), and the run ends with
-    status ``unhealthy`` instead of ``finished``. Returns ``{"seconds", "status",
-    "unhealthy_reason"}`` (reason None when healthy)."""
+    status ``unhealthy`` instead of ``finished``. SIGTERM (a cluster preempting the job) is
+    handled after the training step in progress: a checkpoint is written, the results get status
+    ``preempted`` and :class:`Preempted` is raised (the CLI exits with code 143 and prints the
+    resume command). Returns ``{"seconds", "status", "unhealthy_reason"}`` (reason None when
+    healthy)."""
     if warn is None:
         def warn(line: str) -> None:
             print(line, file=sys.stderr, flush=True)
-    if trainer.epoch == 0:
-        trainer.save("running")
     t0 = time.perf_counter()
+
+    def on_term(signum, frame) -> None:
+        trainer.stop_requested = True
+
     try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread: no handler (the caller owns signals)
+        previous = None
+    try:
+        if trainer.epoch == 0 and trainer.partial is None:
+            trainer.save("running")
         while trainer.epoch < trainer.cfg.train.epochs:
             row = trainer.run_epoch(progress)
             trainer.save("running")
-            if log is not None:
+            if log is not None and trainer.dist.is_main:
                 log(row)
             problem = trainer.health()
-            if problem is not None and problem[0] == row["epoch"]:
+            if problem is not None and problem[0] == row["epoch"] and trainer.dist.is_main:
                 warn(f"warning: {trainer.out_dir}: {problem[1]} (the run goes on; it will be marked unhealthy)")
+            if _agreed(trainer) and trainer.epoch < trainer.cfg.train.epochs:
+                trainer.write_results("preempted")
+                raise Preempted(f"SIGTERM: checkpoint written after epoch {trainer.epoch} in {trainer.checkpoint_path}")
     except DivergenceError:
         trainer.write_results("diverged")
+        raise
+    except Preempted:
+        trainer.write_results("preempted")
         raise
     except KeyboardInterrupt:
         trainer.write_results("interrupted")
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     trainer.write_results("finished")
     problem = trainer.health()
     return {"seconds": time.perf_counter() - t0, "status": "finished" if problem is None else "unhealthy",
             "unhealthy_reason": None if problem is None else problem[1]}
+
+
+def _agreed(trainer: Trainer) -> bool:
+    """Whether a SIGTERM arrived on any rank (one all-reduce under torchrun)."""
+    if not trainer.dist.active:
+        return trainer.stop_requested
+    flag = torch.tensor([1.0 if trainer.stop_requested else 0.0], device=trainer.device)
+    trainer.dist.all_reduce_([flag])
+    trainer.stop_requested = bool(flag.item() > 0)
+    return trainer.stop_requested
+
+
+def _to_cpu(obj):
+    """``obj`` with every tensor moved to the CPU (dicts, lists and tuples walked)."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj

@@ -17,17 +17,18 @@ class Teacher:
     """Loads ``DIR/checkpoint.pt`` with its own config and gives logits for a batch: the
     feed-forward twin for a backprop run, the free fixed point (relaxed from zeros) for EP."""
 
-    def __init__(self, run_dir: str | Path, in_shape: tuple[int, ...], num_classes: int):
+    def __init__(self, run_dir: str | Path, in_shape: tuple[int, ...], num_classes: int,
+                 device: torch.device | None = None):
         ckpt = load_checkpoint(Path(run_dir) / "checkpoint.pt")
         self.cfg = load_config(None, [], base=yaml.safe_load(ckpt["config_yaml"]))
-        self.model = build_model(self.cfg, in_shape, num_classes, ckpt.get("device"))
+        self.model = build_model(self.cfg, in_shape, num_classes, ckpt.get("device"), device=device)
         try:
             self.model.load_state_dict(ckpt["model"])
         except RuntimeError as e:
             raise ConfigError(f"ep.teacher: the run in {run_dir} does not fit this data "
                               f"({in_shape}, {num_classes} classes): {str(e).splitlines()[0]}") from e
         self.model.eval()
-        self.solver = build_solver(self.cfg)
+        self.solver = build_solver(self.cfg, device)
 
     @torch.no_grad()
     def logits(self, x: torch.Tensor) -> torch.Tensor:

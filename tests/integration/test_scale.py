@@ -1,0 +1,175 @@
+"""Preemption-safe checkpoints (SIGTERM, train.checkpoint_every) with bit-for-bit resume, and
+data-parallel training with torchrun (gloo, 2 processes) against one process."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from analog_ep.config import load_config
+from analog_ep.errors import Preempted
+from analog_ep.results import read_results
+from analog_ep.train.checkpoint import load_checkpoint
+from analog_ep.train.loop import fit, make_trainer, resume_trainer
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = ["data.train_size=200", "data.test_size=60", "data.batch_size=16", "train.epochs=2",
+        "data.augment=[flip,crop]"]
+TIMING = ("seconds", "eval_seconds")
+
+
+def _same_run(a, b) -> None:
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        if torch.is_tensor(sa[k]):
+            assert torch.equal(sa[k], sb[k]), k
+    assert len(a.history) == len(b.history)
+    for ra, rb in zip(a.history, b.history):
+        assert {k: v for k, v in ra.items() if k not in TIMING} == {k: v for k, v in rb.items() if k not in TIMING}
+
+
+@pytest.mark.parametrize("extra", [[], ["analog.device=memristor"]], ids=["digital", "memristor"])
+def test_sigterm_mid_epoch_then_resume_is_bit_for_bit(tmp_path, extra):
+    cfg = load_config(None, BASE + extra)
+    ref = make_trainer(cfg, tmp_path / "ref")
+    fit(ref, progress=False)
+
+    run = make_trainer(cfg, tmp_path / "run")
+
+    def on_batch(epoch, i):
+        if epoch == 1 and i == 5:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    run.on_batch = on_batch
+    with pytest.raises(Preempted, match="epoch 2, step 6/13"):
+        fit(run, progress=False)
+    assert read_results(tmp_path / "run" / "results.h5")["status"] == "preempted"
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert ckpt["epoch"] == 1 and ckpt["partial"]["step"] == 6
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is removed again
+
+    again = resume_trainer(tmp_path / "run", cfg)
+    fit(again, progress=False)
+    _same_run(ref, again)
+    assert read_results(tmp_path / "run" / "results.h5")["status"] == "finished"
+
+
+def test_checkpoint_every_bounds_the_lost_steps(tmp_path):
+    cfg = load_config(None, BASE + ["train.checkpoint_every=4"])
+    ref = make_trainer(cfg, tmp_path / "ref")
+    fit(ref, progress=False)
+    run = make_trainer(cfg, tmp_path / "run")
+
+    def crash(epoch, i):  # a hard stop (no handler runs): only the periodic checkpoint is left
+        if epoch == 0 and i == 10:
+            raise KeyboardInterrupt
+
+    run.on_batch = crash
+    with pytest.raises(KeyboardInterrupt):
+        fit(run, progress=False)
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert ckpt["epoch"] == 0 and ckpt["partial"]["step"] == 8
+    again = resume_trainer(tmp_path / "run", cfg)
+    fit(again, progress=False)
+    _same_run(ref, again)
+
+
+def test_cli_sigterm_exits_143_with_the_resume_command(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "analog_ep", "train", "--out", str(out), "--set", "train.epochs=400",
+           "--set", "train.checkpoint_every=5"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out / "checkpoint.pt").is_file() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 143, stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("preempted: SIGTERM: checkpoint written") and "continue with:" in last
+    assert "Traceback" not in stderr
+    assert read_results(out / "results.h5")["status"] == "preempted"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _train(args: list[str], out: Path, nproc: int) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if nproc == 1:
+        cmd = [sys.executable, "-m", "analog_ep", "train"]
+    else:
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", str(nproc),
+               "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "analog_ep", "train"]
+    r = subprocess.run(cmd + args + ["--out", str(out), "--json"], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    assert len(lines) == 1, r.stdout  # rank 0 alone reports
+    return json.loads(lines[0])
+
+
+def _max_diff(a: Path, b: Path) -> float:
+    ma = load_checkpoint(a / "checkpoint.pt")["model"]
+    mb = load_checkpoint(b / "checkpoint.pt")["model"]
+    return max(float((ma[k].double() - mb[k].double()).abs().max()) for k in ma if torch.is_tensor(ma[k]))
+
+
+@pytest.mark.parametrize("extra", [[], ["--device", "memristor"]], ids=["digital", "memristor"])
+def test_torchrun_two_processes_equal_one(tmp_path, extra):
+    """Two gloo ranks, each with half of every global batch (the last one uneven), end with the
+    weights (and device state) of one process on the whole batch: gradients all-reduced, the same
+    sweeps (convergence flags and-ed over the ranks), the same pulses, each sample's output noise
+    drawn as in one process."""
+    args = ["--set", "data.train_size=150", "--set", "data.test_size=50", "--set", "data.batch_size=20",
+            "--set", "train.epochs=2", "--set", "data.augment=[flip]", *extra]
+    one = _train(args, tmp_path / "one", 1)
+    two = _train(args, tmp_path / "two", 2)
+    assert two["world_size"] == 2 and one["world_size"] == 1
+    assert _max_diff(tmp_path / "one", tmp_path / "two") <= 1e-5
+    h1 = read_results(tmp_path / "one" / "results.h5")["epochs"]
+    h2 = read_results(tmp_path / "two" / "results.h5")["epochs"]
+    for key in ("train_accuracy", "test_accuracy", "free_mean_steps", "nudge+_mean_steps"):
+        assert torch.allclose(torch.as_tensor(h1[key]), torch.as_tensor(h2[key]), atol=1e-9), key
+    assert abs(one["train_loss"] - two["train_loss"]) < 1e-5
+    if extra:
+        return
+    # a checkpoint written by two ranks resumes in one process (the warm-start state is global)
+    args3 = [a if a != "train.epochs=2" else "train.epochs=1" for a in args]
+    _train(args3, tmp_path / "half", 2)
+    r = subprocess.run([sys.executable, "-m", "analog_ep", "train", "--resume", str(tmp_path / "half"), "--set",
+                        "train.epochs=2", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert _max_diff(tmp_path / "one", tmp_path / "half") <= 1e-5
+
+
+def test_training_streams_imagenet_folders_through_workers(tmp_path):
+    """`imagenet` (ImageFolder JPEGs) trains through the trainer's streamed path: the same run with
+    DataLoader workers 0 and 2 gives the same weights (per-image augmentation streams)."""
+    sys.path.insert(0, str(ROOT / "tests" / "unit"))
+    from test_data_imagenet_folder import make_imagenet
+
+    root = tmp_path / "imagenet"
+    make_imagenet(root)
+    finals = []
+    for workers in (0, 2):
+        cfg = load_config(None, ["data.name=imagenet", f"data.root={root}", "data.image_size=12", "data.batch_size=4",
+                                 f"data.workers={workers}", "train.epochs=1", "model.hidden=[16]"])
+        t = make_trainer(cfg, tmp_path / f"w{workers}")
+        fit(t, progress=False)
+        assert t.history[-1]["test_accuracy"] >= 0
+        finals.append(t.model.state_dict())
+    for k in finals[0]:
+        assert torch.equal(finals[0][k], finals[1][k]), k
