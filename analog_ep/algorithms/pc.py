@@ -237,55 +237,68 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     ce = model.nudge == "cross_entropy"
     s = list(s0)
     s[-1] = y.to(x.dtype) if not ce else s0[-1]
-    pis = precision_schedule(precision, L, steps, alpha, k_decay, x.dtype, x.device)
-    vel = [torch.zeros_like(v) for v in s[:-1]]
+    # precision 1 everywhere: no multiplications by it (x * 1 is x)
+    pis = None if precision == "none" else precision_schedule(precision, L, steps, alpha, k_decay, x.dtype, x.device)
+    vel = [torch.zeros_like(v) for v in s[:-1]] if momentum else None
     b = x.shape[0]
 
-    # the reads of nodes fed by the clamped input do not change during inference: read once
-    # (BatchNorm nodes excepted: each of their passes may move the running statistics)
-    known = {k: (a0[k - 1], None) for k in model.input_fed() if str(k) not in model.bn}
+    # the reads of nodes fed by the clamped input do not change during inference: read once, and
+    # their predictions are the forward pass's states (BatchNorm nodes excepted: each of their
+    # passes may move the running statistics)
+    known = {k: (a0[k - 1], None, s0[k - 1]) for k in model.input_fed() if str(k) not in model.bn}
+    # before the first step the free nodes still hold the forward pass's states: every read is
+    # the forward pass's (only the output, which predicts nothing, was clamped)
+    known0 = {k: (a0[k - 1], None, s0[k - 1]) for k in range(1, L + 1) if str(k) not in model.bn}
+    # during inference only the deltas that a free node's top-down error reads are needed
+    active = {e.post for e in model.edges if e.pre > 0}
 
-    def errs(states, pi_row):
-        a, eps, delta = model.errors(x, states, pi_row, known)
+    def errs(states, pi_row, need_delta=None, reads=known):
+        a, eps, delta = model.errors(x, states, pi_row, reads, need_delta)
         if ce:  # output energy CE(y, softmax(a_L)): its "delta" is -dCE/da_L = y - softmax(a_L)
             g = y - torch.softmax(a[-1], dim=1)
             eps[-1] = torch.zeros_like(g)
             delta[-1] = g if pi_row is None else g * pi_row[-1]
         return a, eps, delta
 
-    def layer_energy(a, eps):
-        e = [0.5 * v.reshape(b, -1).pow(2).sum(1).mean() for v in eps]
-        if ce:
-            e[-1] = -(y * torch.log_softmax(a[-1], dim=1)).sum(1).mean()
-        return torch.stack(e)
+    # the energy trace: per step the norms ||eps_k|| (one kernel for all layers; the output's
+    # cross-entropy instead with that nudge), 1/2 ||eps_k||^2 / B (the batch mean of the
+    # per-sample squared norms) for all steps at the end
+    norms, ce_terms = [], []
 
-    energies = []
+    def layer_energy(a, eps):
+        norms.extend(torch._foreach_norm(eps[:-1] if ce else eps))
+        if ce:
+            ce_terms.append(-(y * torch.log_softmax(a[-1], dim=1)).sum(1).mean())
+
     residual = torch.zeros(b, dtype=x.dtype, device=x.device)
     for t in range(steps):
-        pi = [pis[t, k] for k in range(L)]
-        a, eps, delta = errs(s, pi)
-        energies.append(layer_energy(a, eps))  # eps does not depend on the precisions
+        pi = None if pis is None else [pis[t, k] for k in range(L)]
+        a, eps, delta = errs(s, pi, active, known if t else known0)
+        layer_energy(a, eps)  # eps does not depend on the precisions
+        last = t == steps - 1
         for j in range(1, L):
-            g = eps[j - 1] * pi[j - 1] - model.topdown(j, x, s, eps, delta, pi)
+            td = model.topdown(j, x, s, eps, delta, pi)
+            g = eps[j - 1] - td if pi is None else eps[j - 1] * pi[j - 1] - td
             if momentum:
                 vel[j - 1] = momentum * vel[j - 1] + g
                 g = g + momentum * vel[j - 1] if nesterov else vel[j - 1]
             step = lr * g
-            r = step.abs().reshape(b, -1).amax(1)
-            residual = r if j == 1 else torch.maximum(residual, r)
+            if last:  # the residual reported is the last step's
+                r = step.abs().reshape(b, -1).amax(1)
+                residual = r if j == 1 else torch.maximum(residual, r)
             s[j - 1] = s[j - 1] - step
     # the weight-update pass (the only one that moves BatchNorm's running statistics with bn_freeze)
     model.bn_update = update_bn
-    a_f, eps_f, deltas_f = errs(s, None)
+    a_f, eps_f, deltas_f = errs(s, None, None, known if steps else known0)
     bn_final = dict(model._bn_grads)
-    energies.append(layer_energy(a_f, eps_f))
+    layer_energy(a_f, eps_f)
     if forward_update:
         deltas, bn_grads = [], {}
         for k in range(1, L + 1):
             if ce and k == L:
                 d = y - torch.softmax(a0[-1], dim=1)
             else:
-                d = model.act_grad(k, a0[k - 1]) * (s[k - 1] - s0[k - 1])
+                d = model.act_grad_mul(k, a0[k - 1], s[k - 1] - s0[k - 1])
             if k in fwd_ctx:
                 d, bn_grads[k] = model.bn[str(k)].backward(d, fwd_ctx[k])
             deltas.append(d)
@@ -297,4 +310,8 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     terms = [None if isinstance(t_, torch.Tensor) else t_ for t_ in terms_raw]
     steps_t = torch.full((b,), steps, dtype=torch.long, device=x.device)
     stats = {"pc": SolverStats(steps_t, residual, torch.ones(b, dtype=torch.bool, device=x.device), steps)}
-    return PCResult(grads, out, stats, terms, torch.stack(energies))
+    energy = torch.stack(norms).reshape(steps + 1, -1) if norms else x.new_zeros(steps + 1, 0)
+    energy = energy * energy * (0.5 / b)
+    if ce:
+        energy = torch.cat([energy, torch.stack(ce_terms)[:, None]], 1)
+    return PCResult(grads, out, stats, terms, energy)

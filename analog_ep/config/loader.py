@@ -18,7 +18,8 @@ import yaml
 from ..errors import ConfigError
 from .schema import AnalogConfig, PCConfig, RunConfig
 
-PCN_WEIGHT_LAYERS = {"pcn_vgg5": 5, "pcn_vgg7": 7, "pcn_vgg10": 10, "pcn_vgg10skip": 12, "pcn_vgg15": 15}
+PCN_WEIGHT_LAYERS = {"pcn_vgg5": 5, "pcn_vgg7": 7, "pcn_vgg10": 10, "pcn_vgg10skip": 12, "pcn_vgg10qi": 10,
+                     "pcn_vgg15": 15}
 """Weight tensors of each PCN VGG (convs, dense layers, output, skips); checked against the models
 by a test."""
 
@@ -182,9 +183,16 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     if cfg.data.name == "imagenet":
         need(not cfg.data.augment, "data.augment", "must be empty for imagenet, whose training "
              "transform already is the random-resized crop and flip")
+    for key in ("mean", "std"):  # the per-channel count is checked by the loader, which knows the dataset's
+        if getattr(cfg.data, key) is not None:
+            need(cfg.data.normalize == "standard", f"data.{key}", "applies to data.normalize: standard only")
+            need(cfg.data.name != "synthetic", f"data.{key}", "synthetic data is drawn standardized; leave it null")
+            need(len(getattr(cfg.data, key)) >= 1, f"data.{key}", "must list one value per channel")
+    if cfg.data.std is not None:
+        need(all(v > 0 for v in cfg.data.std), "data.std", "must be > 0 for every channel")
     need(len(cfg.model.hidden) >= 1 and all(h >= 1 for h in cfg.model.hidden), "model.hidden",
          "must be a non-empty list of positive widths such as [500, 200]")
-    pcn_convs = {"pcn_vgg5": 4, "pcn_vgg7": 6, "pcn_vgg10": 8, "pcn_vgg10skip": 8, "pcn_vgg15": 13}
+    pcn_convs = {"pcn_vgg5": 4, "pcn_vgg7": 6, "pcn_vgg10": 8, "pcn_vgg10skip": 8, "pcn_vgg10qi": 9, "pcn_vgg15": 13}
     name = cfg.model.name
     pcn = name in pcn_convs or name in ("mupc_resmlp", "pcn_mlp")
     stages = pcn_convs.get(name, 5 if name == "vgg_crnn" else 4)

@@ -14,7 +14,7 @@ from typing import Any, Literal, Optional
 @dataclass(frozen=True)
 class ModelConfig:
     name: Literal["hopfield_mlp", "dchn_vgg5", "hopfield_resnet13", "vgg_crnn", "pcn_vgg5", "pcn_vgg7",
-                  "pcn_vgg10", "pcn_vgg10skip", "pcn_vgg15", "mupc_resmlp", "pcn_mlp"] = "hopfield_mlp"
+                  "pcn_vgg10", "pcn_vgg10skip", "pcn_vgg10qi", "pcn_vgg15", "mupc_resmlp", "pcn_mlp"] = "hopfield_mlp"
     """Network architecture: ``hopfield_mlp`` (layered Hopfield network, dense couplings),
     ``dchn_vgg5`` (deep convolutional Hopfield network, conv-pool x4 + dense readout; Scellier et
     al. 2023), ``hopfield_resnet13`` (8 strided convs, 1x1 stride-2 skips k -> k+2, ReLU6; E P &
@@ -23,7 +23,8 @@ class ModelConfig:
     f_k(s_{k-1})||^2``): ``pcn_vgg5`` (conv 128-256-512-512 each with pool, dense; Kerjan et al.
     2026), ``pcn_vgg7`` / ``pcn_vgg15`` (Qi et al. 2025), ``pcn_vgg10`` (8 convs, dense 2048,
     dense; for 224x224 and 32/64-pixel inputs), ``pcn_vgg10skip`` (plus strided 1x1 skips 2->5
-    and 5->8), ``mupc_resmlp`` (residual MLP with Depth-muP scalings, ``model.width`` x
+    and 5->8), ``pcn_vgg10qi`` (Qi et al. 2025's VGG10: 9 convs 64-128-128-128-256-256-256-256-512,
+    pools after conv 3/5/7/9, dense), ``mupc_resmlp`` (residual MLP with Depth-muP scalings, ``model.width`` x
     ``model.depth``; Innocenti et al. 2025), ``pcn_mlp`` (dense PCN with ``model.hidden``)."""
     hidden: list[int] = field(default_factory=lambda: [256])
     """hopfield_mlp, pcn_mlp: widths of the hidden layers, input to output (units). The input and output
@@ -31,8 +32,8 @@ class ModelConfig:
     channels: Optional[list[int]] = None
     """Channels of the convolutional stages: four for dchn_vgg5 / hopfield_resnet13 (null =
     128, 256, 512, 512), five for vgg_crnn (null = 64, 128, 256, 512, 512), one per conv layer
-    for the PCN VGGs (4 / 6 / 8 / 8 / 13 for pcn_vgg5 / 7 / 10 / 10skip / 15; null = the
-    published widths). Narrow versions run on a CPU."""
+    for the PCN VGGs (4 / 6 / 8 / 8 / 9 / 13 for pcn_vgg5 / 7 / 10 / 10skip / 10qi / 15; null =
+    the published widths). Narrow versions run on a CPU."""
     paddings: Optional[list[int]] = None
     """PCN VGGs: zero padding of each 3x3 conv (one per conv layer); null = the layout's
     (pcn_vgg5 1,1,1,1 as Kerjan et al.; Qi et al.'s VGG5 uses 1,1,1,0)."""
@@ -47,7 +48,7 @@ class ModelConfig:
     statistics, evaluation the running ones; see ``pc.bn_freeze``."""
     init_fan: Optional[Literal["fan_in", "fan_out"]] = None
     """PCN VGGs: initialization U(+-gain sqrt(1/fan)) with fan = fan_in (C_in k k) or fan_out
-    (C_out k k); null = the layout's (fan_in for pcn_vgg5/7/15, fan_out for pcn_vgg10/10skip)."""
+    (C_out k k); null = the layout's (fan_in for pcn_vgg5/7/10qi/15, fan_out for pcn_vgg10/10skip)."""
     aux_nodes: list[int] = field(default_factory=list)
     """vgg_crnn: 1-based state nodes that get an auxiliary softmax readout (intermediate error
     signals), e.g. [4, 8]."""
@@ -91,9 +92,17 @@ class DataConfig:
     """Synthetic only: number of classes."""
     normalize: Literal["standard", "unit"] = "standard"
     """``standard``: (x - mean) / (std_scale * std) with the dataset's fixed per-channel
-    constants; ``unit``: pixels scaled to [0, 1]."""
+    constants (or ``mean`` / ``std``); ``unit``: pixels scaled to [0, 1]."""
     std_scale: float = 1.0
     """Multiplier of the std in standard normalization (DCHN papers use 3)."""
+    mean: Optional[list[float]] = None
+    """``standard`` normalization: the per-channel means of the [0, 1] pixels, one per channel
+    (e.g. [0.4914, 0.4822, 0.4465]); null = the dataset's fixed constants."""
+    std: Optional[list[float]] = None
+    """``standard`` normalization: the per-channel stds (> 0), one per channel, multiplied by
+    ``std_scale``; null = the dataset's fixed constants. Qi et al. 2025 and PCX normalize
+    CIFAR-10 with [0.2023, 0.1994, 0.2010], a widespread mis-quote of its std (0.2470, 0.2435,
+    0.2616, the default)."""
     augment: list[Literal["flip", "crop"]] = field(default_factory=list)
     """Training-time augmentation of image batches: ``flip`` (random horizontal flip, p = 0.5),
     ``crop`` (random crop after zero-padding by ``crop_padding`` pixels). Drawn from the seed and

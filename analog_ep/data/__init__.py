@@ -40,9 +40,9 @@ A consumer that trains on every split should call ``split.loader`` when the spli
 
 Normalization (``cfg.normalize``): ``unit`` keeps pixels in [0, 1]; ``standard`` applies
 ``(x - mean[c]) / (cfg.std_scale * std[c])`` with the fixed per-channel constants of
-:data:`NORM_STATS` (never statistics of the loaded subset, so every run sees the same
-transform). Synthetic data is already standardized: ``standard`` leaves it as drawn and ``unit``
-squashes it to (0, 1) with a logistic sigmoid.
+:data:`NORM_STATS`, or ``cfg.mean`` / ``cfg.std`` where given (never statistics of the loaded
+subset, so every run sees the same transform). Synthetic data is already standardized:
+``standard`` leaves it as drawn and ``unit`` squashes it to (0, 1) with a logistic sigmoid.
 
 Subsets: ``cfg.train_size`` / ``cfg.test_size`` (null = all) keep a subset of that size chosen
 by ``torch.randperm`` (kept in the original order): the training subset under a generator
@@ -202,6 +202,32 @@ def _to_split(x_raw: np.ndarray, y: np.ndarray, idx: Optional[np.ndarray], scale
     return Split(torch.from_numpy(x), torch.from_numpy(np.array(y, dtype=np.int64, copy=True)))
 
 
+def _norm_stats(cfg: DataConfig, name: str):
+    """``(mean, std)`` of ``standard`` normalization for dataset ``name``: :data:`NORM_STATS`,
+    each replaced by ``cfg.mean`` / ``cfg.std`` when given (checked: one finite number per
+    channel, std > 0); None for ``unit``, which takes neither."""
+    given = {"mean": cfg.mean, "std": cfg.std}
+    if cfg.normalize != "standard":
+        for key, value in given.items():
+            if value is not None:
+                raise ConfigError(f"data.{key}={value!r}: applies to data.normalize: standard only")
+        return None
+    stats = []
+    for key, default in zip(("mean", "std"), NORM_STATS[name]):
+        value = given[key]
+        if value is None:
+            stats.append(default)
+            continue
+        if not isinstance(value, (list, tuple)) or len(value) != len(default) or any(
+                isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in value):
+            raise ConfigError(f"data.{key}={value!r}: must be {len(default)} finite number(s), one per channel "
+                              f"of {name}")
+        if key == "std" and any(v <= 0 for v in value):
+            raise ConfigError(f"data.std={value!r}: must be > 0 for every channel")
+        stats.append(tuple(float(v) for v in value))
+    return tuple(stats)
+
+
 def _pixel_split(x: np.ndarray, y: np.ndarray, mean_std, std_scale: float) -> Split:
     """A uint8 split (already subset): pixels kept as stored, normalized per batch."""
     mean = std = None
@@ -222,6 +248,7 @@ def _load_pixels(cfg: DataConfig, seed: int, std_scale: float) -> tuple[Split, S
             return _subset(n_avail, _check_size(value, key, n_avail, what), subset_seed)
         return choose
 
+    stats = _norm_stats(cfg, name)
     pick_train = pick(cfg.train_size, "data.train_size", f"the {name} training set", seed)
     pick_test = pick(cfg.test_size, "data.test_size", f"the {name} test set", 0)
     if name == "tiny_imagenet":
@@ -234,7 +261,6 @@ def _load_pixels(cfg: DataConfig, seed: int, std_scale: float) -> tuple[Split, S
 
         x_tr, y_tr, x_te, y_te = load_downsampled(cfg.root, name, pick_train, pick_test)
         shape, num_classes = (3, SIDES[name], SIDES[name]), NUM_CLASSES
-    stats = NORM_STATS[name] if cfg.normalize == "standard" else None
     return (_pixel_split(x_tr, y_tr, stats, std_scale), _pixel_split(x_te, y_te, stats, std_scale),
             DataInfo(name, shape, num_classes))
 
@@ -337,6 +363,7 @@ def _load_imagenet(cfg: DataConfig, seed: int, std_scale: float):
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 0:
         raise ConfigError(f"data.workers={workers!r}: must be an integer >= 0 (0 = decode in the "
                           f"main process)")
+    _norm_stats(cfg, "imagenet")  # checked before the folders are listed
     base = resolve_root(cfg.root, "imagenet", "the ImageNet train/ and val/ class folders")
     tr_dir, f_tr, y_tr, va_dir, f_va, y_va, classes = list_imagenet(base)
     idx_tr = _subset(len(y_tr), _check_size(cfg.train_size, "data.train_size", len(y_tr),
@@ -348,10 +375,10 @@ def _load_imagenet(cfg: DataConfig, seed: int, std_scale: float):
     if idx_va is not None:
         f_va, y_va = f_va[idx_va], y_va[idx_va]
     mean = std = None
-    if cfg.normalize == "standard":
-        m, s = NORM_STATS["imagenet"]
-        mean = torch.tensor(m, dtype=torch.float32)
-        std = torch.tensor(s, dtype=torch.float32) * torch.tensor(std_scale, dtype=torch.float32)
+    stats = _norm_stats(cfg, "imagenet")
+    if stats is not None:
+        mean = torch.tensor(stats[0], dtype=torch.float32)
+        std = torch.tensor(stats[1], dtype=torch.float32) * torch.tensor(std_scale, dtype=torch.float32)
     size = int(size)
     train = ImageFolderSplit(tr_dir, f_tr, torch.from_numpy(y_tr), size, mean, std)
     test = ImageFolderSplit(va_dir, f_va, torch.from_numpy(y_va), size, mean, std)
@@ -377,12 +404,17 @@ def load_data(cfg: DataConfig, seed: int) -> tuple[Split, Split, DataInfo]:
         raise ConfigError(f"data.std_scale={std_scale!r}: must be a finite number > 0")
 
     if name == "synthetic":
+        for key in ("mean", "std"):
+            if getattr(cfg, key) is not None:
+                raise ConfigError(f"data.{key}={getattr(cfg, key)!r}: synthetic data is drawn standardized; "
+                                  "leave it null")
         return _load_synthetic(cfg, seed)
     if name == "imagenet":
         return _load_imagenet(cfg, seed, float(std_scale))
     if name in PIXEL_DATASETS:
         return _load_pixels(cfg, seed, float(std_scale))
 
+    stats = _norm_stats(cfg, name)  # checked before any file is read
     if name == "digits":
         x_tr, y_tr, x_te, y_te = _digits_split()
         scale, shape, num_classes = 16.0, (1, 8, 8), 10
@@ -401,7 +433,6 @@ def load_data(cfg: DataConfig, seed: int) -> tuple[Split, Split, DataInfo]:
                           f"the {name} training set")
     n_test = _check_size(cfg.test_size, "data.test_size", x_te.shape[0],
                          f"the {name} test set")
-    stats = NORM_STATS[name] if cfg.normalize == "standard" else None
     train = _to_split(x_tr, y_tr, _subset(x_tr.shape[0], n_train, seed), scale, shape, stats,
                       float(std_scale))
     test = _to_split(x_te, y_te, _subset(x_te.shape[0], n_test, 0), scale, shape, stats,

@@ -58,6 +58,22 @@ PC_ACTIVATIONS = {
 }
 """Activation name -> (function, derivative). The derivative of relu at 0 is taken as 0."""
 
+PC_ACT_GRAD_MUL = {
+    "relu": lambda a, e: torch.ops.aten.threshold_backward(e, a, 0.0),
+    "leaky_relu": lambda a, e: torch.ops.aten.leaky_relu_backward(e, a, LEAKY_SLOPE, False),
+    "hard_tanh": lambda a, e: torch.ops.aten.hardtanh_backward(e, a, -1.0, 1.0),
+    "linear": lambda a, e: e,
+}
+"""Activation name -> ``(a, e) -> act'(a) * e`` in one kernel (torch's relu, leaky relu and hard
+tanh backward kernels; ``e`` itself for linear): the same values as ``PC_ACTIVATIONS[name][1](a) *
+e`` without building the derivative (relu' as a cast mask costs several times the product). The
+activations not listed multiply (:meth:`PCNetwork.act_grad_mul`)."""
+
+
+def _act_grad_mul(name: str, a: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+    fused = PC_ACT_GRAD_MUL.get(name)
+    return fused(a, e) if fused is not None else PC_ACTIVATIONS[name][1](a) * e
+
 
 def pc_activation(name: str):
     if name not in PC_ACTIVATIONS:
@@ -144,6 +160,10 @@ class PCNetwork(EnergyNetwork):
         self.bn_update = False
         """When True, a batch-statistics BatchNorm pass also updates the running statistics (set
         by the learning rules for the passes that should; see :class:`PCBatchNorm`)."""
+        # filled by forward_pass / errors on every call (cleared, not replaced: a module's
+        # attribute assignment costs more than the small passes it would serve)
+        self._fwd_ctx: dict = {}
+        self._bn_grads: dict = {}
 
     def add_batchnorm(self, k: int) -> None:
         """Put a :class:`PCBatchNorm` on node ``k``'s pre-activation (its bias is then BN's shift)."""
@@ -240,11 +260,16 @@ class PCNetwork(EnergyNetwork):
     def act_grad(self, k: int, a: torch.Tensor) -> torch.Tensor:
         return PC_ACTIVATIONS[self.pc_act_names[k - 1]][1](a)
 
+    def act_grad_mul(self, k: int, a: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
+        """``act_k'(a) * e``, fused where :data:`PC_ACT_GRAD_MUL` has a kernel (may return ``e``
+        itself: callers never write into the result)."""
+        return _act_grad_mul(self.pc_act_names[k - 1], a, e)
+
     def forward_pass(self, x: torch.Tensor, record: list | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """``(states, preacts)`` of the feed-forward pass ``s_k = mu_k`` (the free equilibrium)."""
         states: list[torch.Tensor] = []
         pre: list[torch.Tensor] = []
-        self._fwd_ctx = {}
+        self._fwd_ctx.clear()
         for k in range(1, self.num_nodes + 1):
             a, ctx = self._preact(k, x, states, record)
             if ctx is not None:
@@ -258,20 +283,33 @@ class PCNetwork(EnergyNetwork):
         return self.forward_pass(x, record)[0]
 
     # ----------------------------------------------------------------- errors
-    def errors(self, x: torch.Tensor, states: list[torch.Tensor], pis=None, known: dict | None = None):
+    def errors(self, x: torch.Tensor, states: list[torch.Tensor], pis=None, known: dict | None = None,
+               need_delta=None):
         """``(a, eps, delta)`` per node: pre-activations, prediction errors ``s_k - mu_k`` and
         ``delta_k = pi_k act_k'(a_k) eps_k``, taken back through BatchNorm's transpose on a node
         with BatchNorm (so ``delta_k`` is always the error at the sum of the reads, what the
         transposed reads and the correlates take); BatchNorm's own ``-dE/d(gamma, beta)`` are
-        left in ``self._bn_grads[k]``. ``known``: node -> ``(a, ctx)`` already read with the
-        same inputs (a node fed by the clamped input only keeps its read during inference)."""
+        left in ``self._bn_grads[k]``. ``known``: node -> ``(a, ctx)`` or ``(a, ctx, mu)``
+        already read (and predicted) with the same inputs (a node fed by the clamped input only
+        keeps its read during inference). ``need_delta``: the nodes whose ``delta`` the caller
+        uses (None = all); the others get ``delta = None``, and no BatchNorm correlations."""
         a_all, eps_all, d_all = [], [], []
-        self._bn_grads = {}
+        self._bn_grads.clear()
         for k in range(1, self.num_nodes + 1):
-            a, ctx = known[k] if known and k in known else self._preact(k, x, states)
-            eps, d, bn_g = self.error_at(k, a, ctx, x, states, None if pis is None else pis[k - 1])
-            if bn_g is not None:
-                self._bn_grads[k] = bn_g
+            got = known.get(k) if known else None
+            if got is None:
+                a, ctx = self._preact(k, x, states)
+                mu = None
+            else:
+                a, ctx = got[0], got[1]
+                mu = got[2] if len(got) > 2 else None
+            if need_delta is not None and k not in need_delta:
+                eps = states[k - 1] - (self.predict(k, a, x, states) if mu is None else mu)
+                d = None
+            else:
+                eps, d, bn_g = self.error_at(k, a, ctx, x, states, None if pis is None else pis[k - 1], mu)
+                if bn_g is not None:
+                    self._bn_grads[k] = bn_g
             a_all.append(a)
             eps_all.append(eps)
             d_all.append(d)
@@ -283,11 +321,13 @@ class PCNetwork(EnergyNetwork):
         return [k for k in range(1, self.num_nodes + 1)
                 if all(e.pre == 0 for e in self._in_edges[k - 1]) and not (self.residual[k - 1] and k > 1)]
 
-    def error_at(self, k: int, a: torch.Tensor, ctx, x: torch.Tensor, states: list[torch.Tensor], pi=None):
+    def error_at(self, k: int, a: torch.Tensor, ctx, x: torch.Tensor, states: list[torch.Tensor], pi=None,
+                 mu: torch.Tensor | None = None):
         """``(eps_k, delta_k, bn_grads or None)`` of node ``k`` given its pre-activation ``a``
-        (and BatchNorm context ``ctx``) as computed by :meth:`_preact` (see :meth:`errors`)."""
-        eps = states[k - 1] - self.predict(k, a, x, states)
-        d = self.act_grad(k, a) * eps
+        (and BatchNorm context ``ctx``) as computed by :meth:`_preact` (see :meth:`errors`), and
+        its prediction ``mu`` when already known."""
+        eps = states[k - 1] - (self.predict(k, a, x, states) if mu is None else mu)
+        d = self.act_grad_mul(k, a, eps)
         if pi is not None:
             d = d * pi
         bn_g = None
@@ -299,7 +339,7 @@ class PCNetwork(EnergyNetwork):
         """``Delta_j``: the part of ``-dE/ds_j`` from the nodes ``s_j`` predicts,
         ``sum_e c_e g_e'(s_j) * read_t_e(delta_k, g_e(s_j)) + [residual] pi_{j+1} eps_{j+1}``."""
         s = states[j - 1]
-        out = torch.zeros_like(s)
+        out = None  # the first term is the sum so far (0 + t is t)
         for e in self._out_edges[j - 1]:
             if delta[e.post - 1] is None:  # a node known to have zero error sends nothing
                 continue
@@ -308,12 +348,13 @@ class PCNetwork(EnergyNetwork):
             if e.scale != 1.0:
                 t = t * e.scale
             if e.preact is not None:
-                t = t * PC_ACTIVATIONS[e.preact][1](s)
-            out = out + t
+                t = _act_grad_mul(e.preact, s, t)
+            out = t if out is None else out + t
         if j < self.num_nodes and self.residual[j] and eps[j] is not None:
             r = eps[j]
-            out = out + (r if pis is None else r * pis[j])
-        return out
+            r = r if pis is None else r * pis[j]
+            out = r if out is None else out + r
+        return torch.zeros_like(s) if out is None else out
 
     def state_grads(self, x: torch.Tensor, states: list[torch.Tensor], pis=None) -> tuple[list[torch.Tensor], list]:
         """``(dE/ds_k for every node, errors)``; the errors as :meth:`errors` returns them."""
@@ -418,6 +459,17 @@ PCN_VGG_LAYOUTS = {
                   "fan": "fan_in"},
 }
 PCN_VGG_LAYOUTS["pcn_vgg10skip"] = {**PCN_VGG_LAYOUTS["pcn_vgg10"], "skips": [(2, 5), (5, 8)]}
+# Qi et al. 2025's VGG10 (deeper PCNs, arXiv 2506.23800): 9 convs [64, 128, 128, 128, 256, 256, 256,
+# 256, 512], all 3x3 stride 1 padding 1, a 2x2 max-pool after conv 3, 5, 7 and 9 (32 -> 16 -> 8 -> 4
+# -> 2), then one dense layer to the classes (512 x 2 x 2 -> classes): 10 weight layers. Source: the
+# PCX models file of the paper's methods (its get_weights_dict builds the spiking / decaying
+# precisions as DESIGN 5b describes the authors' code): VGG_types["VGG10"] = [64, 128, 128, "M", 128,
+# 256, "M", 256, 256, "M", 256, 512, "M"], built by VGGNetBN (a conv followed by "M" gets the pool;
+# no hidden dense layer when the list ends in "M"); the channels are DESIGN 5b's [64, 128x3, 256x4,
+# 512]. PCX's default init: fan_in. Their block is conv -> BatchNorm -> act -> pool; here
+# (model.batchnorm) BatchNorm normalizes the pooled map and the activation follows the pool.
+PCN_VGG_LAYOUTS["pcn_vgg10qi"] = {"channels": [64, 128, 128, 128, 256, 256, 256, 256, 512], "paddings": [1] * 9,
+                                  "pools": [0, 0, 1, 0, 1, 0, 1, 0, 1], "dense": [], "fan": "fan_in"}
 
 
 def pcn_weight_layers(name: str) -> int:
@@ -427,7 +479,8 @@ def pcn_weight_layers(name: str) -> int:
 
 
 class PCNVGG(PCNetwork):
-    """PCN VGG family (``pcn_vgg5``, ``pcn_vgg7``, ``pcn_vgg10``, ``pcn_vgg10skip``, ``pcn_vgg15``):
+    """PCN VGG family (``pcn_vgg5``, ``pcn_vgg7``, ``pcn_vgg10``, ``pcn_vgg10skip``, ``pcn_vgg10qi``,
+    ``pcn_vgg15``):
     ``f_k = act o pool o conv`` (or ``act o conv``; pooled stages are :class:`ConvPool` synapses,
     so the crossbar reads the conv and the periphery pools), dense hidden layers ``act o dense``,
     linear output. ``channels`` / ``paddings`` override the layout's (one entry per conv);

@@ -18,7 +18,8 @@ def test_config_loads_and_builds_reduced(path):
     text = path.read_text()
     assert text.startswith("#") and "eported" in text, "each config cites its reported figure"
     name = load_config(path, []).model.name
-    stages = {"vgg_crnn": 5, "pcn_vgg7": 6, "pcn_vgg10": 8, "pcn_vgg10skip": 8, "pcn_vgg15": 13}.get(name, 4)
+    stages = {"vgg_crnn": 5, "pcn_vgg7": 6, "pcn_vgg10": 8, "pcn_vgg10skip": 8, "pcn_vgg10qi": 9,
+              "pcn_vgg15": 13}.get(name, 4)
     reduce = ["model.width=8"] if name == "mupc_resmlp" else [f"model.channels={[2] * stages}", "model.hidden=[4]"]
     cfg = load_config(path, reduce)
     classes = {"cifar100": 100, "tiny_imagenet": 200, "imagenet": 1000, "imagenet32": 1000,

@@ -511,3 +511,70 @@ def test_unknown_dataset_name():
     assert "data.name" in msg and "'foo'" in msg
     for name in available_datasets():
         assert name in msg
+
+
+# ----------------------------------------------------------------------------- data.mean / data.std
+
+QI_CIFAR10_STD = [0.2023, 0.1994, 0.2010]  # Qi et al. 2025 / PCX: a mis-quote of CIFAR-10's std
+
+
+def test_explicit_mean_std_equal_to_the_constants_give_identical_tensors(tmp_path):
+    make_cifar_set(tmp_path, "cifar10")
+    mean, std = NORM_STATS["cifar10"]
+    for scale in (1.0, 3.0):
+        ref, ref_te, _ = load_data(DataConfig(name="cifar10", root=str(tmp_path), std_scale=scale), 0)
+        got, got_te, _ = load_data(DataConfig(name="cifar10", root=str(tmp_path), std_scale=scale,
+                                              mean=list(mean), std=list(std)), 0)
+        assert torch.equal(got.x, ref.x) and torch.equal(got_te.x, ref_te.x)
+    dm, ds = NORM_STATS["digits"]
+    ref, _, _ = load_data(DataConfig(name="digits"), 0)
+    got, _, _ = load_data(DataConfig(name="digits", mean=list(dm), std=list(ds)), 0)
+    assert torch.equal(got.x, ref.x)
+
+
+def test_a_different_std_gives_the_closed_form_transform(tmp_path):
+    _, raw = make_cifar_set(tmp_path, "cifar10")
+    tr, te, _ = load_data(DataConfig(name="cifar10", root=str(tmp_path), std=QI_CIFAR10_STD), 0)
+    x = raw["train"][0].reshape(-1, 3, 32, 32).astype(np.float64) / 255
+    mean = np.array(NORM_STATS["cifar10"][0]).reshape(1, 3, 1, 1)  # only the std was given
+    std = np.array(QI_CIFAR10_STD).reshape(1, 3, 1, 1)
+    np.testing.assert_allclose(tr.x.numpy(), (x - mean) / std, rtol=1e-5, atol=1e-5)
+    xt = raw["test"][0].reshape(-1, 3, 32, 32).astype(np.float64) / 255
+    np.testing.assert_allclose(te.x.numpy(), (xt - mean) / std, rtol=1e-5, atol=1e-5)
+    # both given, with std_scale on top: (x - m) / (scale * s)
+    tr2, _, _ = load_data(DataConfig(name="cifar10", root=str(tmp_path), mean=[0.5, 0.25, 0.0],
+                                     std=QI_CIFAR10_STD, std_scale=2.0), 0)
+    m2 = np.array([0.5, 0.25, 0.0]).reshape(1, 3, 1, 1)
+    np.testing.assert_allclose(tr2.x.numpy(), (x - m2) / (2 * std), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kw,key", [
+    ({"std": [0.2, 0.2]}, "data.std"),                 # 2 values for 3 channels
+    ({"mean": [0.5, 0.5, 0.5, 0.5]}, "data.mean"),
+    ({"std": [0.2, 0.0, 0.2]}, "data.std"),            # std <= 0
+    ({"std": [0.2, -0.1, 0.2]}, "data.std"),
+    ({"mean": [0.5, float("nan"), 0.5]}, "data.mean"),  # non-finite
+    ({"std": [0.2, float("inf"), 0.2]}, "data.std"),
+    ({"mean": [0.5, 0.5, 0.5], "normalize": "unit"}, "data.mean"),
+])
+def test_bad_mean_std_are_refused_naming_the_key(tmp_path, kw, key):
+    make_cifar_set(tmp_path, "cifar10")
+    with pytest.raises(ConfigError, match=key):
+        load_data(DataConfig(name="cifar10", root=str(tmp_path), **kw), 0)
+
+
+def test_mean_std_through_the_config_loader():
+    from analog_ep.config import load_config
+
+    cfg = load_config(None, ["data.name=cifar10", "data.std=[0.2023, 0.1994, 0.2010]"])
+    assert cfg.data.std == QI_CIFAR10_STD and cfg.data.mean is None
+    for override, key in (("data.std=[0.2, 0, 0.2]", "data.std"), ("data.mean=[0.5, .nan, 0.5]", "data.mean"),
+                          ("data.std=[]", "data.std")):
+        with pytest.raises(ConfigError, match=key):
+            load_config(None, ["data.name=cifar10", override])
+    with pytest.raises(ConfigError, match="data.mean"):
+        load_config(None, ["data.name=cifar10", "data.normalize=unit", "data.mean=[0.5, 0.5, 0.5]"])
+    with pytest.raises(ConfigError, match="data.std"):
+        load_config(None, ["data.name=synthetic", "data.std=[1.0]"])
+    with pytest.raises(ConfigError, match="data.std"):
+        load_data(DataConfig(name="synthetic", std=[1.0]), 0)

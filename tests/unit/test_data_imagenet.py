@@ -349,3 +349,20 @@ def test_one_epoch_on_generated_imagenet32(tmp_path):
     ep = r["epochs"]
     assert np.isfinite(ep["train_loss"][0]) and np.isfinite(ep["test_loss"][0])
     assert 0.0 <= ep["test_accuracy"][0] <= 1.0
+
+
+def test_downsampled_explicit_mean_std(tmp_path):
+    """data.mean / data.std reach the per-batch normalization of the uint8 sets: equal to the
+    constants -> identical batches; other values -> (x - mean) / (std_scale * std)."""
+    x_raw, *_ = make_downsampled(tmp_path)
+    idx = torch.arange(len(x_raw))
+    ref, _, _ = load_data(DataConfig(name="imagenet32", root=str(tmp_path), std_scale=2.0), 0)
+    same, _, _ = load_data(DataConfig(name="imagenet32", root=str(tmp_path), std_scale=2.0,
+                                      mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD)), 0)
+    assert torch.equal(same.batch(idx)[0], ref.batch(idx)[0])
+    other, _, _ = load_data(DataConfig(name="imagenet32", root=str(tmp_path), std_scale=2.0,
+                                       mean=[0.5, 0.5, 0.5], std=[0.25, 0.5, 1.0]), 0)
+    expected = (x_raw.reshape(-1, 3, 32, 32) / 255.0 - 0.5) / (2.0 * np.array([0.25, 0.5, 1.0]).reshape(1, 3, 1, 1))
+    np.testing.assert_allclose(other.batch(idx)[0].numpy(), expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="data.std"):
+        load_data(DataConfig(name="imagenet32", root=str(tmp_path), std=[0.25, 0.5]), 0)

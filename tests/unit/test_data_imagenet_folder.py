@@ -468,3 +468,20 @@ def test_corrupt_image_is_named_in_batch_and_in_workers(folder):
     bad.unlink()
     with pytest.raises(DataError, match=r"missing file '.*q\.JPEG'"):
         tr.batch([i])
+
+
+def test_explicit_mean_std(folder):
+    """data.mean / data.std reach the streamed splits: equal to the constants -> identical batches;
+    other values -> (x - mean) / (std_scale * std); a wrong channel count is refused by key."""
+    full, _, _ = unit(folder)
+    u, _ = full.batch(slice(None))
+    ref, _, _ = load_data(DataConfig(name="imagenet", root=str(folder), image_size=S), 0)
+    same, _, _ = load_data(DataConfig(name="imagenet", root=str(folder), image_size=S,
+                                      mean=list(IMAGENET_MEAN), std=list(IMAGENET_STD)), 0)
+    assert torch.equal(same.batch(slice(None))[0], ref.batch(slice(None))[0])
+    other, _, _ = load_data(DataConfig(name="imagenet", root=str(folder), image_size=S, std_scale=2.0,
+                                       mean=[0.5, 0.5, 0.5], std=[0.25, 0.5, 1.0]), 0)
+    expected = (u.numpy().astype(np.float64) - 0.5) / (2.0 * np.array([0.25, 0.5, 1.0]).reshape(1, 3, 1, 1))
+    np.testing.assert_allclose(other.batch(slice(None))[0].numpy(), expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="data.mean"):
+        load_data(DataConfig(name="imagenet", root=str(folder), image_size=S, mean=[0.5]), 0)

@@ -13,10 +13,12 @@ from analog_ep.algorithms.pc import pc_gradient, pcn_ep_gradient, pcn_nudged_pha
 from analog_ep.config import load_config
 from analog_ep.config.loader import PCN_WEIGHT_LAYERS
 from analog_ep.errors import ConfigError
-from analog_ep.models.pcn import PC_ACTIVATIONS, PCN_VGG_LAYOUTS, MuPCResMLP, PCNVGG, pcn_weight_layers
+from analog_ep.models.pcn import (PC_ACT_GRAD_MUL, PC_ACTIVATIONS, PCN_VGG_LAYOUTS, MuPCResMLP, PCNMLP, PCNVGG,
+                                  pcn_weight_layers)
 
 TINY = {"pcn_vgg5": [3, 4, 4, 5], "pcn_vgg7": [3, 3, 4, 4, 5, 5], "pcn_vgg10": [2, 3, 3, 3, 4, 4, 4, 4],
-        "pcn_vgg10skip": [2, 3, 3, 3, 4, 4, 4, 4], "pcn_vgg15": [2] * 13}
+        "pcn_vgg10skip": [2, 3, 3, 3, 4, 4, 4, 4], "pcn_vgg10qi": [2, 3, 3, 3, 4, 4, 4, 4, 5],
+        "pcn_vgg15": [2] * 13}
 
 
 def _vgg(name, activation="relu", nudge="mse", seed=0, size=32):
@@ -61,8 +63,36 @@ def test_published_layouts_at_their_input_sizes():
     assert vgg15.node_shapes[12] == (1, 2, 2) and len(vgg15.edges) == 15
 
 
+def test_qi_vgg10_layout_at_cifar_and_tiny_imagenet_sizes():
+    """Qi et al. 2025's VGG10 (the authors' VGG_types["VGG10"]): 9 convs 64-128-128-128-256-256-256-256-512,
+    padding 1, 2x2 pools after conv 3, 5, 7, 9, one dense layer from 512 x (size / 16)^2 to the classes."""
+    m = PCNVGG("pcn_vgg10qi", (3, 32, 32), 10, generator=torch.Generator().manual_seed(0))
+    assert [e.synapse.weight.shape[0] for e in m.edges] == [64, 128, 128, 128, 256, 256, 256, 256, 512, 10]
+    assert [s[1] for s in m.node_shapes[:9]] == [32, 32, 16, 16, 8, 8, 4, 4, 2]
+    assert m.node_shapes[8] == (512, 2, 2) and m.edges[-1].synapse.weight.shape == (10, 2048)
+    assert all(tuple(e.synapse.weight.shape[2:]) == (3, 3) for e in m.edges[:9])
+    assert len(m.edges) == pcn_weight_layers("pcn_vgg10qi") == 10
+    for e in m.edges:  # fan_in init: U(+-1/sqrt(fan_in))
+        w = e.synapse.weight.detach()
+        bound = 1 / math.sqrt(math.prod(w.shape[1:]))
+        assert float(w.abs().max()) <= bound and float(w.abs().max()) > 0.9 * bound
+    tiny = PCNVGG("pcn_vgg10qi", (3, 64, 64), 200, channels=[1] * 9, generator=torch.Generator().manual_seed(0))
+    assert tiny.node_shapes[8] == (1, 4, 4) and tiny.node_shapes[9] == (200,)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():  # the forward pass is the plain VGG: conv (+ pool), bias and relu per stage, dense
+        for b_ in m.biases:
+            b_.normal_(0, 0.1, generator=torch.Generator().manual_seed(2))
+        ref = x
+        for i, pool in enumerate(PCN_VGG_LAYOUTS["pcn_vgg10qi"]["pools"]):
+            ref = torch.nn.functional.conv2d(ref, m.edges[i].synapse.weight, padding=1)
+            ref = torch.relu((torch.nn.functional.max_pool2d(ref, 2) if pool else ref) + m.biases[i])
+        ref = ref.flatten(1) @ m.edges[-1].synapse.weight.t() + m.biases[-1]
+        assert torch.allclose(m.ff_forward(x), ref, atol=1e-5)
+
+
 @pytest.mark.parametrize("name,activation", [("pcn_vgg10skip", "relu"), ("pcn_vgg7", "gelu"),
-                                             ("pcn_vgg5", "leaky_relu"), ("pcn_vgg5", "hard_tanh")])
+                                             ("pcn_vgg5", "leaky_relu"), ("pcn_vgg5", "hard_tanh"),
+                                             ("pcn_vgg10qi", "relu")])
 def test_state_and_weight_gradients_match_autograd(name, activation):
     """dE/ds (errors and transposed reads) and dE/dtheta (correlates) in closed form equal
     autograd on the energy, away from the forward pass and with precisions."""
@@ -111,7 +141,7 @@ def test_mupc_scalings_weights_and_gradients():
     assert torch.allclose(z[2], expect)
 
 
-@pytest.mark.parametrize("name", ["pcn_vgg5", "pcn_vgg10skip"])
+@pytest.mark.parametrize("name", ["pcn_vgg5", "pcn_vgg10skip", "pcn_vgg10qi"])
 @pytest.mark.parametrize("nudge", ["mse", "cross_entropy"])
 def test_centered_ep_matches_backprop_at_small_beta(name, nudge):
     """Kerjan et al. 2026: EP on a PCN -> the backprop gradient of the feed-forward twin as beta -> 0."""
@@ -197,15 +227,18 @@ def _plain_pc(m, x, y, steps, lr, momentum, nesterov, pis, forward_update):
             e = e + 0.5 * pi[k - 1] * (states[k - 1] - m.predict(k, a, x, src)).pow(2).sum()
         return e
 
+    trajectory = []
     for t in range(steps):
+        trajectory.append([h.detach().clone() for h in hidden] + [y])
         opt.zero_grad()
         energy(hidden + [y], [float(p) for p in pis[t]]).backward()
         opt.step()
     final = [h.detach() for h in hidden] + [y]
+    trajectory.append(final)
     params = m.ep_parameters()
     e = energy(final, [1.0] * m.num_nodes, params_from=s0 if forward_update else None) / x.shape[0]
     g = torch.autograd.grad(e, params, allow_unused=True)
-    return [torch.zeros_like(p) if gi is None else gi for p, gi in zip(params, g)], final
+    return [torch.zeros_like(p) if gi is None else gi for p, gi in zip(params, g)], trajectory
 
 
 @pytest.mark.parametrize("precision,momentum,nesterov,forward", [
@@ -214,13 +247,69 @@ def test_pc_gradient_matches_a_plain_autograd_implementation(precision, momentum
     m, x, y = _vgg("pcn_vgg5")
     T = 6
     pis = precision_schedule(precision, m.num_nodes, T, 0.01, 1.0, torch.float64)
-    ref, final = _plain_pc(m, x, y, T, 0.1, momentum, nesterov, pis, forward)
+    ref, trajectory = _plain_pc(m, x, y, T, 0.1, momentum, nesterov, pis, forward)
     res = pc_gradient(m, x, y, steps=T, lr=0.1, momentum=momentum, nesterov=nesterov, precision=precision,
                       alpha=0.01, k_decay=1.0, forward_update=forward)
     for g, r in zip(res.grads, ref):
         assert torch.allclose(g, r, atol=1e-10)
+    # the energy trace (pi = 1) before every step and at the end, and the last step's residual
     assert res.energy.shape == (T + 1, m.num_nodes)
-    assert torch.allclose(res.energy[-1], m.layer_energies(x, final))
+    for row, states in zip(res.energy, trajectory):
+        assert torch.allclose(row, m.layer_energies(x, states), rtol=1e-12, atol=0)
+    change = torch.stack([(p - q).abs().reshape(x.shape[0], -1).amax(1)
+                          for p, q in zip(trajectory[-1][:-1], trajectory[-2][:-1])]).amax(0)
+    assert torch.allclose(res.stats["pc"].residual, change, rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("nudge", ["mse", "cross_entropy"])
+def test_pc_gradient_on_a_dense_network_matches_the_plain_closed_form(nudge):
+    """pc_gradient (reads held from the forward pass, deltas only where read, the fused relu
+    derivative, the energy trace from the error norms) against the closed form written out with
+    plain tensor operations on a 2-hidden-layer relu MLP, in float32 as training runs."""
+    g = torch.Generator().manual_seed(3)
+    m = PCNMLP((1, 6, 6), [12, 9], 4, generator=g)
+    m.nudge = nudge
+    with torch.no_grad():
+        for b_ in m.biases:
+            b_.copy_(0.1 * torch.randn(b_.shape, generator=g))
+    x = torch.randn(5, 1, 6, 6, generator=g)
+    y = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 3, 1]), 4).float()
+    (W1, W2, W3), (b1, b2, b3) = [e.synapse.weight.detach() for e in m.edges], [b_.detach() for b_ in m.biases]
+    T, lr, B = 7, 0.2, 5
+    relu = lambda a: torch.where(a > 0, a, torch.zeros_like(a))  # noqa: E731
+    drelu = lambda a: (a > 0).to(a.dtype)  # noqa: E731
+    xf = x.reshape(B, -1)
+    a1 = xf @ W1.t() + b1
+    s1 = relu(a1)
+    s2 = relu(s1 @ W2.t() + b2)
+    a3_0 = s2 @ W3.t() + b3
+    energy = []
+
+    def errors(s1, s2):
+        a2, a3 = s1 @ W2.t() + b2, s2 @ W3.t() + b3
+        e1, e2 = s1 - relu(a1), s2 - relu(a2)
+        if nudge == "mse":
+            e3, d3 = y - a3, y - a3
+            e_out = 0.5 * (e3 ** 2).sum(1).mean()
+        else:
+            e3, d3 = torch.zeros_like(a3), y - torch.softmax(a3, 1)
+            e_out = -(y * torch.log_softmax(a3, 1)).sum(1).mean()
+        energy.append(torch.stack([0.5 * (e1 ** 2).sum(1).mean(), 0.5 * (e2 ** 2).sum(1).mean(), e_out]))
+        return e1, e2, drelu(a1) * e1, drelu(a2) * e2, d3
+
+    for _ in range(T):
+        e1, e2, _, d2, d3 = errors(s1, s2)
+        n1, n2 = s1 - lr * (e1 - d2 @ W2), s2 - lr * (e2 - d3 @ W3)
+        last = torch.maximum((n1 - s1).abs().amax(1), (n2 - s2).abs().amax(1))
+        s1, s2 = n1, n2
+    _, _, d1, d2, d3 = errors(s1, s2)
+    ref = [-(d1.t() @ xf) / B, -(d2.t() @ s1) / B, -(d3.t() @ s2) / B, -d1.mean(0), -d2.mean(0), -d3.mean(0)]
+    res = pc_gradient(m, x, y, steps=T, lr=lr)
+    for got, want in zip(res.grads, ref):
+        assert torch.allclose(got, want, rtol=1e-5, atol=1e-7)
+    assert torch.allclose(res.energy, torch.stack(energy), rtol=1e-5, atol=1e-7)
+    assert torch.allclose(res.stats["pc"].residual, last, rtol=1e-5, atol=1e-7)
+    assert torch.equal(res.output, a3_0)
 
 
 def test_pc_with_many_small_steps_approaches_backprop_direction():
@@ -239,6 +328,21 @@ def test_activation_derivatives():
         keep = (x.detach().abs() - 1).abs() > 1e-6  # away from the kinks of relu / hard_tanh
         keep &= x.detach().abs() > 1e-6
         assert torch.allclose(df(x.detach())[keep], g[keep], atol=1e-6), name
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_derivative_products_equal_the_plain_product(dtype):
+    """act'(a) * e in one kernel (PC_ACT_GRAD_MUL) equals the derivative times e, exactly,
+    at the kinks too (relu' and hard_tanh' are 0 at 0 and +-1; leaky relu's slope at 0 is 0.01)."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.cat([torch.randn(500, generator=g, dtype=dtype) * 2,
+                   torch.tensor([0.0, -0.0, 1.0, -1.0, 1e-30, -1e-30], dtype=dtype)])
+    e = torch.randn(a.shape, generator=g, dtype=dtype)
+    m = PCNMLP((4,), [3] * 5, 2, activation="relu")
+    m.pc_act_names = ["relu", "leaky_relu", "hard_tanh", "gelu", "tanh", "linear"]
+    assert set(PC_ACT_GRAD_MUL) < set(PC_ACTIVATIONS) == set(m.pc_act_names)
+    for k, name in enumerate(m.pc_act_names, start=1):
+        assert torch.equal(m.act_grad_mul(k, a, e), PC_ACTIVATIONS[name][1](a) * e), name
 
 
 def test_config_rules_for_predictive_coding():
