@@ -445,17 +445,18 @@ PCN_VGG_LAYOUTS = {
     "pcn_vgg5": {"channels": [128, 256, 512, 512], "paddings": [1, 1, 1, 1], "pools": [1, 1, 1, 1],
                  "dense": [], "fan": "fan_in"},
     # Qi et al. 2025 Table 3: [128, 128, 256, 256, 512, 512], paddings [1, 1, 1, 0, 1, 0]; pools
-    # after conv 1, 2 and 4 (32 -> 16 -> 8 -> 8 -> 6/2 = 3 -> 3 -> 1), one dense layer.
+    # after convs 1, 3 and 5 as the authors' PCX code (VGG7BN) has them (32 -> 16 -> 16 -> 8 -> 6
+    # -> 3 -> 1), one dense layer.
     "pcn_vgg7": {"channels": [128, 128, 256, 256, 512, 512], "paddings": [1, 1, 1, 0, 1, 0],
-                 "pools": [1, 1, 0, 1, 0, 0], "dense": [], "fan": "fan_in"},
+                 "pools": [1, 0, 1, 0, 1, 0], "dense": [], "fan": "fan_in"},
     # seed 000 VGG10 (224x224): conv64-pool-conv128-pool-conv256-conv256-pool-conv512-conv512-pool-
     # conv512-conv512-pool-dense2048-dense(classes); init with fan_out. Any size divisible by 32.
     "pcn_vgg10": {"channels": [64, 128, 256, 256, 512, 512, 512, 512], "paddings": [1] * 8,
                   "pools": [1, 1, 0, 1, 0, 1, 0, 1], "dense": [2048], "fan": "fan_out"},
     # Qi et al. 2025 VGG15: 13 convs [64, 64, 128, 128, 256 x3, 512 x6] with VGG16's pools, two
-    # dense layers (hidden 512).
+    # dense layers (hidden 4096, as the authors' PCX code, VGG_types["VGG15"]).
     "pcn_vgg15": {"channels": [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512],
-                  "paddings": [1] * 13, "pools": [0, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1], "dense": [512],
+                  "paddings": [1] * 13, "pools": [0, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1], "dense": [4096],
                   "fan": "fan_in"},
 }
 PCN_VGG_LAYOUTS["pcn_vgg10skip"] = {**PCN_VGG_LAYOUTS["pcn_vgg10"], "skips": [(2, 5), (5, 8)]}
