@@ -34,6 +34,9 @@ def resolve_accelerator(name: str) -> torch.device:
     if not torch.cuda.is_available():
         raise ConfigError(f"compute.accelerator: {name!r} asked for, but this torch ({torch.__version__}) sees no CUDA "
                           "device; use compute.accelerator=cpu (or auto)")
+    if name.startswith("cuda:") and local is not None:
+        raise ConfigError(f"compute.accelerator: {name!r} would put every torchrun rank on one GPU; use cuda or auto "
+                          "(rank r takes cuda:LOCAL_RANK) and choose GPUs with CUDA_VISIBLE_DEVICES")
     # plain "cuda": this rank's GPU under torchrun, else the current device (a sweep worker's own)
     index = int(name[5:]) if name.startswith("cuda:") else (local if local is not None else torch.cuda.current_device())
     if index >= torch.cuda.device_count():

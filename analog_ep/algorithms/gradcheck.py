@@ -3,6 +3,7 @@ point (implicit differentiation), for a list of beta values."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -55,14 +56,15 @@ def gradcheck(model, x: torch.Tensor, target: torch.Tensor, solver, betas: list[
     together with the bias of the node it feeds first (``model.layer_groups()``).
     ``require_converged``: when some sample's free phase did not converge, return at once with
     ``adjoint_residual`` None and no layers (the comparison would be meaningless)."""
-    with torch.no_grad():
+    with torch.no_grad(), exact_reads(model):  # the reference at the model's full-precision fixed point
         const = model.const_drive(x)
         free, st = solver(model, const, model.zero_state(x.shape[0], x), iters=iters, tol=tol, damping=damping)
     fraction = float(st.converged.double().mean())
     if require_converged and fraction < 1:
         return {"estimator": estimator, "free_converged_fraction": fraction, "free_sweeps": st.sweeps,
                 "adjoint_residual": None, "layers": []}
-    exact, info = implicit_gradient(model, x, target, free)
+    with exact_reads(model):
+        exact, info = implicit_gradient(model, x, target, free)
     names = [f"layer{i}:{type(e.synapse).__name__.lower()}:{e.pre}->{e.post}" for i, e in enumerate(model.edges)]
     names += [f"aux{i}:{k}" for i, k in enumerate(model.aux_nodes)]
     layers = []
@@ -94,6 +96,23 @@ def kink_changes(model, x: torch.Tensor, free: list[torch.Tensor], nudged: list[
     return total
 
 
+@contextlib.contextmanager
+def exact_reads(model):
+    """Within: every digital storage reads at its operands' own precision (``read_dtype`` None),
+    so a gradcheck's reference is exact while the estimate runs at ``compute.precision``."""
+    from ..synapses.storage import DigitalStorage
+
+    stores = [m for m in model.modules() if isinstance(m, DigitalStorage)]
+    saved = [st.read_dtype for st in stores]
+    for st in stores:
+        st.read_dtype = None
+    try:
+        yield
+    finally:
+        for st, dt in zip(stores, saved):
+            st.read_dtype = dt
+
+
 def pcn_gradcheck(model, x: torch.Tensor, target: torch.Tensor, betas: list[float], estimator: str,
                   iters: int = 100, rule: str = "mod_pgd", generator: torch.Generator | None = None,
                   pc: dict | None = None) -> dict:
@@ -106,7 +125,8 @@ def pcn_gradcheck(model, x: torch.Tensor, target: torch.Tensor, betas: list[floa
     from .bp import bp_gradient
     from .pc import pc_gradient, pcn_ep_gradient
 
-    exact, _, _ = bp_gradient(model, x, target)
+    with exact_reads(model):
+        exact, _, _ = bp_gradient(model, x, target)
     names = [f"layer{i}:{type(e.synapse).__name__.lower()}:{e.pre}->{e.post}" for i, e in enumerate(model.edges)]
     layers = []
     runs = [(None, pc_gradient(model, x, target, **pc))] if pc is not None else [

@@ -358,8 +358,9 @@ class ComputeConfig:
     """Arithmetic of the digital synapse reads (forward and transposed: the relaxation's and the
     forward pass's matmuls and convolutions): ``fp32``; ``tf32`` (TensorFloat-32 matmuls and
     convolutions on CUDA, fp32 elsewhere); ``bf16`` (inputs and weights rounded to bfloat16,
-    products accumulated in fp32, drives returned in fp32). States, the contrastive
-    correlations and the weight updates stay fp32. Analog reads are simulated in fp32 (their
+    the kernel's sums accumulated in fp32, each drive rounded to bfloat16 and returned as fp32).
+    States, the contrastive correlations and the weight updates stay fp32; gradcheck compares the
+    estimate with an exact full-precision reference. Analog reads are simulated in fp32 (their
     precision is the periphery's DAC and ADC)."""
     deterministic: bool = False
     """Deterministic kernels (``torch.use_deterministic_algorithms``, no cuDNN autotuning), so a

@@ -240,6 +240,16 @@ class _Collate:
         return x, torch.tensor([label for _, label in items], dtype=torch.int64)
 
 
+def _ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader worker: ignore SIGTERM and SIGINT. A cluster (SLURM, torchrun) signals every
+    process of the job; the trainer then writes a checkpoint after its step, and the workers must
+    live until it has (the main process shuts them down)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class _Stream:
     """What :meth:`ImageFolderSplit.loader` returns: one ``(x, y)`` per index batch, in order."""
 
@@ -264,6 +274,7 @@ class _Stream:
             # DataLoader draws its workers' base seed from this generator: an own one leaves
             # the global torch RNG (and so the trainer's stream) untouched.
             generator=torch.Generator().manual_seed(int(self.seed) % (1 << 63)),
+            worker_init_fn=_ignore_stop_signals if self.workers > 0 else None,
         )
         it = iter(loader)
         try:

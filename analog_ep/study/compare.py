@@ -31,7 +31,7 @@ import yaml
 
 from ..config import dump_yaml, load_config
 from ..config.schema import AnalogConfig
-from ..errors import AnalogEPError, ConfigError, DivergenceError
+from ..errors import AnalogEPError, ConfigError, DivergenceError, Preempted
 from ..rundir import check_out_dir, claim_run_dir, run_files
 from .sweep import TORCH_DEFAULT_SEED, _cell, _clear, _one_line, folder_status
 
@@ -209,6 +209,8 @@ def run_one(folder: Path, cfg, data) -> dict:
         out["status"] = "finished"
     except DivergenceError as e:
         out.update(status="diverged", error=_one_line(e))
+    except Preempted:  # SIGTERM: the run kept a checkpoint (status preempted); the compare stops here
+        raise
     except Exception as e:  # noqa: BLE001 - a run's failure is recorded, the compare goes on
         out.update(status="failed", error=_one_line(e))
     return out

@@ -61,7 +61,7 @@ from typing import Any, Callable, Iterator
 import yaml
 
 from ..config import RunConfig, apply_overrides, dump_yaml, load_config, to_dict
-from ..errors import AnalogEPError, ConfigError, DivergenceError
+from ..errors import AnalogEPError, ConfigError, DivergenceError, Preempted
 
 SPEC_KEYS = ("base", "grid", "zip", "random", "seeds", "slurm")
 BASE_KEYS = ("config", "device", "set")
@@ -460,6 +460,8 @@ def run_point(task: dict) -> dict:
         out["status"] = info["status"]
     except DivergenceError as e:
         out.update(status="diverged", error=_one_line(e))
+    except Preempted as e:  # SIGTERM reached the worker: checkpoint kept, the point resumes next time
+        out.update(status="preempted", error=_one_line(e))
     except Exception as e:  # noqa: BLE001 - a point's failure is recorded, the sweep goes on
         out.update(status="failed", error=_one_line(e))
     return out

@@ -40,9 +40,10 @@ class DigitalStorage(nn.Module):
     """The weight as a float tensor; reads are float products.
 
     ``read_dtype`` (``compute.precision: bf16`` sets ``torch.bfloat16``): reads round the input
-    and the weight to that dtype, the kernels accumulate in fp32, and the drive comes back in the
-    input's dtype; None = the operands' own dtype (exact fp32/fp64 products). Without autograd
-    the rounded weight is cached until the weight changes."""
+    and the weight to that dtype, the kernels accumulate their sums in fp32 and round the result
+    to that dtype, and the drive comes back in the input's dtype; None = the operands' own dtype
+    (exact fp32/fp64 products). Without autograd the rounded weight is cached until the weight
+    changes."""
 
     wants_vectors = False
     pulses = 0

@@ -102,7 +102,9 @@ class Trainer:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dist: Dist = field(default_factory=Dist)
     partial: dict | None = None   # the epoch in progress: step, running sums, augmentation stream
-    stop_requested: bool = False  # set by the SIGTERM handler; acted on after the current step
+    warm_n: int = 0               # global batch size of the batch that left ``warm``
+    sigterm_seen: bool = False    # set by the SIGTERM handler, never cleared
+    stop_agreed: bool = False     # every rank knows of a SIGTERM (agreed after a step): stop there
 
     def _trace(self, name: str, curve: torch.Tensor) -> None:
         """Accumulate a per-step curve (energy per relaxation step) on the device; averaged over
@@ -199,6 +201,7 @@ class Trainer:
             rows = self.dist.shard(warm[0].shape[0])
             warm = [w[rows].to(self.device) for w in warm]
         self.warm = warm
+        self.warm_n = 0 if warm is None else int(ckpt["warm"][0].shape[0])
         self.history = list(ckpt["history"])
         self.epoch = int(ckpt["epoch"])
         self.prov = dict(ckpt.get("provenance") or self.prov)
@@ -221,9 +224,13 @@ class Trainer:
         non_blocking = self.device.type == "cuda"
         if hasattr(split, "loader"):  # streamed from files (imagenet): decoded in worker processes
             shards = [idx[self.dist.shard(len(idx))] for idx in idxs]
-            it = split.loader(shards, train=order is not None, seed=aug_seed, workers=d.workers,
-                              pin_memory=non_blocking)
-            for idx, (x, y) in zip(idxs, it):
+            it = iter(split.loader([sh for sh in shards if len(sh)], train=order is not None, seed=aug_seed,
+                                   workers=d.workers, pin_memory=non_blocking))
+            for idx, sh in zip(idxs, shards):
+                if len(sh):
+                    x, y = next(it)
+                else:  # this rank's shard of a global batch smaller than the ranks
+                    x, y = torch.zeros((0,) + tuple(split.shape)), torch.zeros(0, dtype=torch.int64)
                 yield x.to(self.device, non_blocking=non_blocking), y.to(self.device, non_blocking=non_blocking), len(idx)
             return
         for idx in idxs:
@@ -257,11 +264,7 @@ class Trainer:
         if self.teacher is not None and self.model.aux_nodes:
             target = (target, self.teacher.soft_targets(x, target, cfg.ep.kd_alpha, cfg.ep.kd_temperature))
         pcn = getattr(self.model, "is_pcn", False)
-        if x.shape[0] == 0:  # an empty shard (a last global batch smaller than the ranks): no gradient
-            grads = [torch.zeros_like(p) for p in self.model.ep_parameters()]
-            out = torch.zeros(0, self.num_classes, device=x.device, dtype=x.dtype)
-            stats, terms = {}, [None] * len(grads)
-        elif cfg.algorithm == "bp":
+        if cfg.algorithm == "bp":
             want = any(s.wants_vectors for s in self.model.ep_storages())
             self.model.bn_update = True  # BatchNorm (PCNs): the twin's forward moves the running statistics
             grads, out, terms = bp_gradient(self.model, x, target, want_terms=want)
@@ -282,7 +285,9 @@ class Trainer:
             for phase, curve in res.energy.items():
                 self._trace(f"{phase}_energy", curve)
         else:
-            init = self.warm if (cfg.ep.warm_start and self.warm is not None
+            # warm start from the previous batch's free state when that batch had the same global size
+            # (under torchrun each rank's shard of it has then the size of this shard)
+            init = self.warm if (cfg.ep.warm_start and self.warm is not None and self.warm_n == n_global
                                  and self.warm[0].shape[0] == x.shape[0]) else self.model.zero_state(x.shape[0], x)
             res = ep_gradient(self.model, x, target, init, self.solver, beta=cfg.ep.beta,
                               estimator=cfg.ep.estimator, free_iters=cfg.solver.free_iters,
@@ -291,6 +296,7 @@ class Trainer:
             grads, out, stats, terms = res.grads, self.model.output(res.free), res.stats, res.terms
             if cfg.ep.warm_start:
                 self.warm = [s.detach().clone() for s in res.free]
+                self.warm_n = n_global
         if self.dist.active:
             grads, terms = self._reduce(grads, terms, x.shape[0], n_global)
         factor = None
@@ -301,8 +307,7 @@ class Trainer:
             grads = [g * factor.to(g.dtype) for g in grads]
         self.apply_updates(grads, terms, factor)
         with torch.no_grad():
-            loss = self.model.cost(out, target).sum().double() if out.shape[0] else torch.zeros((), dtype=torch.float64,
-                                                                                               device=x.device)
+            loss = self.model.cost(out, target).sum().double()
             correct = (out.argmax(1) == y).sum()
         return loss, correct, stats
 
@@ -320,15 +325,16 @@ class Trainer:
 
     def _reduce(self, grads: list[torch.Tensor], terms: list, n_local: int, n_global: int):
         """Data parallel: the global batch's gradient from the ranks' shard means, ``sum_r (n_r /
-        n) g_r`` (one all-reduce, which also carries the SIGTERM flags so every rank stops after
-        the same step). Every rank then holds the same gradient and applies the same update.
+        n) g_r`` (one all-reduce, which also carries the ranks' SIGTERM flags, read on the host
+        once per step, so every rank stops after the same step). Every rank then holds the same
+        gradient and applies the same update.
         Per-example update vectors (bit-stream trains) cannot be combined this way: refused at
         start-up."""
         w = n_local / n_global
-        flag = torch.tensor([1.0 if self.stop_requested else 0.0], device=self.device)
+        flag = torch.tensor([1.0 if self.sigterm_seen else 0.0], device=self.device)
         scaled = [g * w for g in grads] + [flag]
         self.dist.all_reduce_(scaled)
-        self.stop_requested = bool(scaled[-1].item() > 0)  # the step's one host read
+        self.stop_agreed = bool(scaled[-1].item() > 0)  # the step's one host read
         return scaled[:-1], terms
 
     def apply_updates(self, grads: list[torch.Tensor], terms: list | None = None,
@@ -385,7 +391,8 @@ class Trainer:
         import torch.distributed as tdist
 
         sums = torch.stack([t.detach().double().sum() for t in self.model.state_dict().values()
-                            if isinstance(t, torch.Tensor)])
+                            if isinstance(t, torch.Tensor)]
+                           + [self.est_gen.get_state().double().sum().to(self.device)])
         both = torch.cat([sums, -sums])
         tdist.all_reduce(both, op=tdist.ReduceOp.MAX)
         hi, lo = both[:sums.numel()], -both[sums.numel():]
@@ -433,38 +440,68 @@ class Trainer:
         return loss / n, correct_n / n, _summarize(stats_acc)
 
     def _totals(self, loss_sum: torch.Tensor, correct: torch.Tensor, stats_acc: dict) -> tuple[float, int, dict]:
-        """Host values of the running sums (over every rank: one all-reduce), one transfer."""
+        """Host values of the running sums (over every rank: one all-reduce of the phases every
+        rank names), one transfer."""
         names = sorted(stats_acc)
-        vals = [loss_sum.double(), correct.double()] + [t.double() for k in names for t in stats_acc[k][:2]]
+        if self.dist.active:  # a rank that relaxed no phase (no samples) still takes part
+            import torch.distributed as tdist
+
+            every: list = [None] * self.dist.world
+            tdist.all_gather_object(every, names)
+            names = sorted(set().union(*every))
+        zero = torch.zeros((), dtype=torch.float64, device=loss_sum.device)
+        acc = {k: stats_acc.get(k, [zero, zero, 0]) for k in names}
+        vals = ([loss_sum.double(), correct.double()] + [t.double() for k in names for t in acc[k][:2]]
+                + [torch.tensor(float(acc[k][2]), dtype=torch.float64, device=loss_sum.device) for k in names])
         flat = torch.stack([v.reshape(()) for v in vals])
         self.dist.all_reduce_([flat])
         host = flat.cpu().tolist()
-        counts = [stats_acc[k][2] for k in names]
-        if self.dist.active and counts:
-            c = torch.tensor(counts, dtype=torch.float64, device=self.device)
-            self.dist.all_reduce_([c])
-            counts = [int(v) for v in c.cpu().tolist()]
-        out = {k: [host[2 + 2 * i], host[3 + 2 * i], counts[i]] for i, k in enumerate(names)}
+        m = len(names)
+        out = {k: [host[2 + 2 * i], host[3 + 2 * i], int(round(host[2 + 2 * m + i]))] for i, k in enumerate(names)}
         return host[0], int(round(host[1])), out
 
     def _check_finite(self, loss_sum: torch.Tensor, correct: torch.Tensor | None = None) -> tuple[float, int]:
         """Divergence check: the running loss and every weight finite. One host read, which also
         returns the running ``(loss_sum, correct)`` of this rank."""
         ok = torch.stack([torch.isfinite(loss_sum).all()] + [torch.isfinite(p).all() for p in self.model.parameters()])
-        vals = torch.stack([ok.all().double(), loss_sum.double(),
+        bad = (~ok.all()).double().reshape(1)
+        self.dist.all_reduce_([bad])  # every rank raises together (torchrun)
+        vals = torch.stack([bad[0], loss_sum.double(),
                             (correct if correct is not None else torch.zeros_like(loss_sum)).double()]).cpu().tolist()
-        if vals[0] != 1.0:
+        if vals[0] != 0.0:
             raise DivergenceError(
                 f"training diverged at epoch {self.epoch + 1} (loss {vals[1]}); the last good checkpoint "
                 f"is {self.checkpoint_path}; lower train.lr or ep.beta")
         return vals[1], int(vals[2])
 
-    def _partial_state(self, step: int, loss_sum, correct, seen: int, stats_acc: dict, pulses0, seconds: float,
-                       aug_gen: torch.Generator, factor: float) -> dict:
-        return {"step": step, "loss_sum": loss_sum.detach().clone(), "correct": correct.detach().clone(),
-                "seen": seen, "stats": {k: [a.detach().clone(), b.detach().clone(), c] for k, (a, b, c) in stats_acc.items()},
-                "traces": {k: [t.detach().clone(), c] for k, (t, c) in self.traces.items()},
-                "pulses0": pulses0, "seconds": seconds, "aug_rng": aug_gen.get_state(), "lr_factor": factor}
+    def _partial_state(self, step: int, loss_sum, correct, seen: int, seen_local: int, stats_acc: dict, pulses0,
+                       seconds: float, aug_gen: torch.Generator, factor: float) -> dict:
+        """The epoch in progress, as a checkpoint holds it: the running sums over every rank (a
+        collective under torchrun), so the run resumes on any number of ranks (rank 0 takes them
+        over, the others start from zero)."""
+        loss, corr, stats = self._totals(loss_sum, correct, stats_acc)
+        traces = self._global_traces()
+        if self.dist.active:
+            c = torch.tensor([float(seen_local)], dtype=torch.float64, device=self.device)
+            self.dist.all_reduce_([c])
+            seen_local = int(c.item())
+        return {"step": step, "loss_sum": torch.tensor(loss, dtype=torch.float64),
+                "correct": torch.tensor(corr, dtype=torch.int64), "seen": seen, "seen_local": seen_local,
+                "stats": {k: [torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64), int(n)]
+                          for k, (a, b, n) in stats.items()},
+                "traces": traces, "pulses0": pulses0, "seconds": seconds, "aug_rng": aug_gen.get_state(),
+                "lr_factor": factor}
+
+    def _global_traces(self) -> dict:
+        """The epoch's trace sums and counts added over the ranks (one all-reduce per trace)."""
+        out = {}
+        for k in sorted(self.traces):
+            total, count = self.traces[k]
+            total = total.detach().clone().double()
+            cnt = torch.tensor([float(count)], dtype=torch.float64, device=total.device)
+            self.dist.all_reduce_([total, cnt])
+            out[k] = [total, int(cnt.item())]
+        return out
 
     def run_epoch(self, progress: bool = True) -> dict:
         from tqdm import tqdm
@@ -482,12 +519,21 @@ class Trainer:
         aug_gen = torch.Generator().manual_seed(seed_e)
         dev = self.device
         part, self.partial = self.partial, None
-        if part is not None:  # resumed inside this epoch
+        if part is not None and self.dist.is_main:  # resumed inside this epoch: rank 0 holds the sums so far
             start, seen, before = int(part["step"]), int(part["seen"]), float(part["seconds"])
             seen_local = int(part["seen_local"])
             loss_sum, correct = part["loss_sum"].to(dev), part["correct"].to(dev)
             stats_acc = {k: [a.to(dev), b.to(dev), int(c)] for k, (a, b, c) in part["stats"].items()}
             self.traces = {k: [t.to(dev), int(c)] for k, (t, c) in part["traces"].items()}
+            pulses0 = part["pulses0"]
+            aug_gen.set_state(part["aug_rng"])
+        elif part is not None:  # another rank: the same step and streams, running sums from zero
+            start, seen, before, seen_local = int(part["step"]), int(part["seen"]), float(part["seconds"]), 0
+            loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+            correct = torch.zeros((), dtype=torch.int64, device=dev)
+            stats_acc = {k: [torch.zeros((), dtype=torch.float64, device=dev),
+                             torch.zeros((), dtype=torch.float64, device=dev), 0] for k in part["stats"]}
+            self.traces = {k: [torch.zeros_like(t, device=dev), 0] for k, (t, c) in part["traces"].items()}
             pulses0 = part["pulses0"]
             aug_gen.set_state(part["aug_rng"])
         else:
@@ -500,29 +546,34 @@ class Trainer:
         bar = tqdm(total=n_batches, initial=start, file=sys.stderr, desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}",
                    leave=False, disable=not progress or not self.dist.is_main or None, dynamic_ncols=True)
         every, ckpt_every = cfg.train.log_every, cfg.train.checkpoint_every
+        skipped_warned = False
         batches = self._global_batches(self.train_set, order, start, aug_gen, seed_e)
         for i, (x, y, n_global) in enumerate(batches, start=start):
-            self.dist.sync_convergence = self.dist.active and n_global >= self.dist.world
-            loss_b, c, stats = self.train_step(x, y, n_global)
-            loss_sum += loss_b
-            correct += c
-            seen += n_global
-            seen_local += x.shape[0]
-            _accumulate(stats_acc, stats)
             done = i + 1
             bar.update(1)
+            if n_global >= self.dist.world:
+                self.dist.sync_convergence = self.dist.active
+                loss_b, c, stats = self.train_step(x, y, n_global)
+                loss_sum += loss_b
+                correct += c
+                seen += n_global
+                seen_local += x.shape[0]
+                _accumulate(stats_acc, stats)
+            elif not skipped_warned and self.dist.is_main:  # torchrun: a last batch smaller than the ranks
+                skipped_warned = True
+                print(f"warning: the last global batch ({n_global} examples) is smaller than the {self.dist.world} "
+                      "ranks and is skipped", file=sys.stderr, flush=True)
             if done % every == 0 or done == n_batches:  # the loop's host read (this rank's running means)
                 ls, cs = self._check_finite(loss_sum, correct)
                 bar.set_postfix(loss=f"{ls / max(seen_local, 1):.4f}", acc=f"{cs / max(seen_local, 1):.3f}",
                                 refresh=False)
             if self.on_batch is not None:
                 self.on_batch(self.epoch, i)
-            stop = self.stop_requested
-            if done < n_batches and (stop or (ckpt_every is not None and done % ckpt_every == 0)):
+            stop = self.stop_agreed if self.dist.active else self.sigterm_seen
+            if stop or (ckpt_every is not None and done % ckpt_every == 0 and done < n_batches):
                 self._check_finite(loss_sum)  # never checkpoint a diverged state
-                self.partial = self._partial_state(done, loss_sum, correct, seen, stats_acc, pulses0,
+                self.partial = self._partial_state(done, loss_sum, correct, seen, seen_local, stats_acc, pulses0,
                                                    before + time.perf_counter() - t0, aug_gen, factor)
-                self.partial["seen_local"] = seen_local
                 self.save("preempted" if stop else "running")
                 if stop:
                     bar.close()
@@ -542,8 +593,8 @@ class Trainer:
                 row[f"pulses_layer{i}"] = float(b - a)
             row["pulses_per_step"] = sum(b - a for a, b in zip(pulses0, self.pulse_counts())) / n_batches
         row.update(_summarize(stats_tot))
-        for name, (total, count) in self.traces.items():  # lists: written to results.h5 group traces
-            row[name] = (total / count).double().cpu().tolist()
+        for name, (total, count) in self._global_traces().items():  # lists: results.h5 group traces
+            row[name] = (total / max(count, 1)).double().cpu().tolist()
         self.traces = {}
         last = self.epoch + 1 == cfg.train.epochs
         if (self.epoch + 1) % cfg.train.eval_every == 0 or last:
@@ -694,12 +745,13 @@ def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | N
     t0 = time.perf_counter()
 
     def on_term(signum, frame) -> None:
-        trainer.stop_requested = True
+        trainer.sigterm_seen = True
 
     try:
         previous = signal.signal(signal.SIGTERM, on_term)
+        installed = True
     except ValueError:  # not the main thread: no handler (the caller owns signals)
-        previous = None
+        previous, installed = None, False
     try:
         if trainer.epoch == 0 and trainer.partial is None:
             trainer.save("running")
@@ -724,8 +776,8 @@ def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | N
         trainer.write_results("interrupted")
         raise
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        if installed:  # None: the previous handler was not set from Python; restore the default
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
     trainer.write_results("finished")
     problem = trainer.health()
     return {"seconds": time.perf_counter() - t0, "status": "finished" if problem is None else "unhealthy",
@@ -735,11 +787,11 @@ def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | N
 def _agreed(trainer: Trainer) -> bool:
     """Whether a SIGTERM arrived on any rank (one all-reduce under torchrun)."""
     if not trainer.dist.active:
-        return trainer.stop_requested
-    flag = torch.tensor([1.0 if trainer.stop_requested else 0.0], device=trainer.device)
+        return trainer.sigterm_seen
+    flag = torch.tensor([1.0 if trainer.sigterm_seen else 0.0], device=trainer.device)
     trainer.dist.all_reduce_([flag])
-    trainer.stop_requested = bool(flag.item() > 0)
-    return trainer.stop_requested
+    trainer.stop_agreed = bool(flag.item() > 0)
+    return trainer.stop_agreed
 
 
 def _to_cpu(obj):

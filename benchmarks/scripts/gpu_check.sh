@@ -30,8 +30,9 @@ run() {  # run NAME CMD...: one JSON line {"case": NAME, "rc": rc, "result": {..
   local name=$1; shift
   local t0=$(date +%s)
   local res
-  res=$(timeout "$CASE_TIMEOUT" "$@" 2>"$OUT/$name.err" | tail -n 1)
-  local rc=$?
+  local rc
+  res=$(timeout "$CASE_TIMEOUT" "$@" 2>"$OUT/$name.err" | tail -n 1; exit "${PIPESTATUS[0]}")
+  rc=$?
   [ -z "$res" ] && res=null
   echo "{\"case\": \"$name\", \"rc\": $rc, \"wall_s\": $(( $(date +%s) - t0 )), \"result\": $res}" >> "$LOG"
   echo "$name rc=$rc $(( $(date +%s) - t0 ))s"

@@ -2,7 +2,7 @@
 # Predictive coding figures on Fashion-MNIST (CPU, reduced widths, a 10k training subset, the full
 # 10k test set): EP vs its backprop twin on pcn_vgg5, PC vs PC with spiking precision + forward
 # updates + BatchNorm freezing on pcn_vgg10, pcn_vgg5 EP and PC on the memristor card.
-# Usage (repository root): bash benchmarks/scripts/pcn_fmnist.sh OUT_DIR queue1|queue2|analog
+# Usage (repository root): bash benchmarks/scripts/pcn_fmnist.sh OUT_DIR queue1|queue2|analog|vgg15
 set -euo pipefail
 OUT=${1:-/tmp/pcnb}; Q=${2:-queue1}
 export OMP_NUM_THREADS=1
@@ -11,6 +11,9 @@ V5="--set model.name=pcn_vgg5 --set model.channels=[16,32,64,64] --set data.batc
     --set train.lr=0.05 --set train.momentum=0.9 --set train.nesterov=true --set train.weight_decay=3e-4
     --set ep.beta=0.02 --set solver.nudge_iters=5 --set train.epochs=3"
 V10="--set model.name=pcn_vgg10 --set model.channels=[16,32,32,32,64,64,64,64] --set model.init_fan=fan_in
+     --set model.activation=gelu --set ep.nudge=cross_entropy --set data.batch_size=64 --set train.lr_scaling=none
+     --set train.optimizer=adamw --set train.lr=0.001 --set train.epochs=3 --set data.train_size=10000"
+V15="--set model.name=pcn_vgg15 --set model.channels=[8,8,16,16,32,32,32,64,64,64,64,64,64] --set model.init_fan=fan_in
      --set model.activation=gelu --set ep.nudge=cross_entropy --set data.batch_size=64 --set train.lr_scaling=none
      --set train.optimizer=adamw --set train.lr=0.001 --set train.epochs=3 --set data.train_size=10000"
 PC="--set algorithm=pc --set pc.steps=16 --set pc.activity_lr=0.05 --set pc.activity_momentum=0.5"
@@ -26,6 +29,14 @@ elif [ "$Q" = queue2 ]; then
   run vgg10_pc $V10 $PC
   run vgg10_pc_sfbf $V10 $PC --set model.batchnorm=true --set pc.bn_freeze=true --set pc.precision=spiking --set pc.forward_update=true
   run vgg10_bp_bn $V10 --set algorithm=bp --set model.batchnorm=true
+fi
+if [ "$Q" = vgg15 ]; then
+  # the deepest layout (13 convs + 2 dense, narrow): T = 21 activity steps (Qi et al.: VGG15 15-21)
+  P15="--set algorithm=pc --set pc.steps=21 --set pc.activity_lr=0.05 --set pc.activity_momentum=0.5"
+  run vgg15_bp $V15 --set algorithm=bp
+  run vgg15_pc $V15 $P15
+  run vgg15_pc_sfbf $V15 $P15 --set model.batchnorm=true --set pc.bn_freeze=true --set pc.precision=spiking --set pc.forward_update=true
+  run vgg15_bp_bn $V15 --set algorithm=bp --set model.batchnorm=true
 fi
 if [ "$Q" = analog ]; then
   # on the memristor card (aihwkit-default periphery): beta 0.2 and one read-noise draw per
