@@ -65,10 +65,12 @@ def read_dtype(precision: str) -> torch.dtype | None:
 
 
 def check_every(solver_cfg, device: torch.device) -> int:
-    """Sweeps between convergence checks: ``solver.check_every``, or 1 on CPU and 8 on CUDA."""
+    """Sweeps between convergence checks: ``solver.check_every``, or 1 for one CPU process (a
+    check costs nothing there) and 8 on CUDA or under torchrun (where each check is a device sync
+    or an all-reduce over the ranks)."""
     if solver_cfg.check_every is not None:
         return int(solver_cfg.check_every)
-    return 1 if device.type == "cpu" else 8
+    return 1 if device.type == "cpu" and world_size() == 1 else 8
 
 
 # --------------------------------------------------------------------------- data parallel

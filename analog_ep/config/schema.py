@@ -270,7 +270,8 @@ class SolverConfig:
     """Sweeps between convergence checks (each check reads one flag on the host: a GPU sync).
     The residual and per-sample steps are still computed after every sweep, on the device;
     only the early stop waits for a check, so up to ``check_every - 1`` extra sweeps run past
-    convergence. null = 1 on CPU (a check costs nothing there), 8 on CUDA."""
+    convergence. null = 1 for one CPU process (a check costs nothing there), 8 on CUDA or under
+    torchrun (a check is then an all-reduce over the ranks)."""
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@
 set -eu
 OUT=${1:-/tmp/cpu_scale}; rm -rf "$OUT"; mkdir -p "$OUT"
 AEP=${AEP:-analog-ep}; PY=${PY:-python}
-ARGS="--set data.name=fashion_mnist --set data.root=../shared/data/fashion-mnist --set data.train_size=6000 --set data.test_size=2000 --set model.hidden=[500] --set data.batch_size=64 --set train.epochs=2"
+ARGS="--set data.name=fashion_mnist --set data.root=../shared/data/fashion-mnist --set data.train_size=6000 --set data.test_size=2000 --set model.hidden=[500] --set data.batch_size=64 --set train.epochs=2 --set solver.check_every=8"
 for dev in digital memristor; do
   D=""; [ $dev = memristor ] && D="--device memristor"
   OMP_NUM_THREADS=2 $AEP train $ARGS $D --out "$OUT/$dev-1" --json | tail -1 > "$OUT/$dev-1.json"

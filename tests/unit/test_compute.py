@@ -31,10 +31,12 @@ def test_accelerator_names():
         load_config(None, ["compute.precision=fp8"])
 
 
-def test_check_every_default_by_device():
+def test_check_every_default_by_device(monkeypatch):
     cfg = load_config(None, [])
     assert check_every(cfg.solver, torch.device("cpu")) == 1
     assert check_every(cfg.solver, torch.device("cuda", 0)) == 8
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert check_every(cfg.solver, torch.device("cpu")) == 8
     assert check_every(load_config(None, ["solver.check_every=3"]).solver, torch.device("cpu")) == 3
 
 
