@@ -37,6 +37,8 @@ if [ "$Q" = vgg15 ]; then
   run vgg15_pc $V15 $P15
   run vgg15_pc_sfbf $V15 $P15 --set model.batchnorm=true --set pc.bn_freeze=true --set pc.precision=spiking --set pc.forward_update=true
   run vgg15_bp_bn $V15 --set algorithm=bp --set model.batchnorm=true
+  run vgg15_pc_s $V15 $P15 --set pc.precision=spiking
+  run vgg15_pc_bn $V15 $P15 --set model.batchnorm=true --set pc.bn_freeze=true
 fi
 if [ "$Q" = analog ]; then
   # on the memristor card (aihwkit-default periphery): beta 0.2 and one read-noise draw per
