@@ -74,3 +74,23 @@ def read_bytes(path: Path) -> bytes:
                 f"file '{path}' is not a valid gzip file ({exc}); re-download it"
             ) from exc
     return raw
+
+
+def read_rgb(path: Path, missing: str, corrupt_fix: str):
+    """The image at ``path`` as a loaded RGB PIL image (grayscale and palette images
+    converted); a one-line DataError naming the file otherwise: ``missing`` follows "missing file
+    '<path>'" for a file that is gone, ``corrupt_fix`` follows the reason for one Pillow cannot
+    decode."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.convert("RGB")
+    except FileNotFoundError as exc:
+        raise DataError(f"missing file '{path}'{missing}") from exc
+    except (PermissionError, IsADirectoryError) as exc:
+        raise DataError(f"cannot read file '{path}': {exc.strerror or exc}") from exc
+    except Exception as exc:  # Pillow raises many types on a corrupt or truncated file
+        raise DataError(f"file '{path}' is not a readable image ({type(exc).__name__}: {exc}); "
+                        f"{corrupt_fix}") from exc

@@ -54,6 +54,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from ._files import read_rgb as _read_rgb
 
 EXTENSIONS = (".jpeg", ".jpg", ".png")
 RRC_SCALE = (0.08, 1.0)
@@ -156,29 +157,8 @@ def train_transform(img, size: int, rng) -> np.ndarray:
 
 def read_rgb(path: Path):
     """The image at ``path`` as a loaded RGB PIL image; DataError naming the file otherwise."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return im.convert("RGB")
-    except FileNotFoundError as exc:
-        raise DataError(
-            f"imagenet: missing file '{path}' (it was listed when the run started); restore it "
-            f"or restart so the folders are listed again"
-        ) from exc
-    except OSError as exc:
-        if isinstance(exc, (PermissionError, IsADirectoryError)):
-            raise DataError(f"cannot read file '{path}': {exc.strerror or exc}") from exc
-        raise DataError(
-            f"file '{path}' is not a readable image ({type(exc).__name__}: {exc}); re-download "
-            f"it or delete it"
-        ) from exc
-    except Exception as exc:  # Pillow raises many types on a corrupt or truncated file
-        raise DataError(
-            f"file '{path}' is not a readable image ({type(exc).__name__}: {exc}); re-download "
-            f"it or delete it"
-        ) from exc
+    return _read_rgb(path, " (it was listed when the run started); restore it or restart so the folders are "
+                           "listed again", "re-download it or delete it")
 
 
 # --------------------------------------------------------------------------- streaming

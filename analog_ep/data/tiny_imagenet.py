@@ -21,7 +21,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..errors import DataError
-from ._files import find_file, resolve_root
+from ._files import find_file, read_rgb, resolve_root
 
 SIDE = 64
 IMAGE_SHAPE = (3, SIDE, SIDE)
@@ -108,26 +108,11 @@ def _val_files(root: Path, wnids: list[str]) -> tuple[list[Path], np.ndarray]:
 
 def _decode(files: list[Path], idx: Optional[np.ndarray]) -> np.ndarray:
     """Decode ``files[idx]`` (all when None) into uint8 (n, 3, 64, 64)."""
-    try:
-        from PIL import Image
-    except ImportError as exc:  # pragma: no cover - Pillow is a dependency
-        raise DataError("tiny_imagenet needs Pillow to decode its JPEGs: pip install pillow") from exc
     chosen = files if idx is None else [files[i] for i in idx]
     out = np.empty((len(chosen),) + IMAGE_SHAPE, dtype=np.uint8)
     for k, path in enumerate(chosen):
-        try:
-            with Image.open(path) as im:
-                rgb = np.asarray(im.convert("RGB"))
-        except FileNotFoundError as exc:
-            raise DataError(
-                f"tiny_imagenet: missing file '{path}'; extract the whole tiny-imagenet-200 "
-                f"archive into data.root"
-            ) from exc
-        except Exception as exc:  # Pillow raises many types on a corrupt or truncated file
-            raise DataError(
-                f"file '{path}' is not a readable image ({type(exc).__name__}: {exc}); "
-                f"re-download the archive"
-            ) from exc
+        rgb = np.asarray(read_rgb(path, "; extract the whole tiny-imagenet-200 archive into data.root",
+                                  "re-download the archive"))
         if rgb.shape != (SIDE, SIDE, 3):
             raise DataError(
                 f"file '{path}' is {rgb.shape[1]}x{rgb.shape[0]} pixels, expected {SIDE}x{SIDE}; "

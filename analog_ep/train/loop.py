@@ -519,30 +519,24 @@ class Trainer:
         aug_gen = torch.Generator().manual_seed(seed_e)
         dev = self.device
         part, self.partial = self.partial, None
-        if part is not None and self.dist.is_main:  # resumed inside this epoch: rank 0 holds the sums so far
-            start, seen, before = int(part["step"]), int(part["seen"]), float(part["seconds"])
-            seen_local = int(part["seen_local"])
-            loss_sum, correct = part["loss_sum"].to(dev), part["correct"].to(dev)
-            stats_acc = {k: [a.to(dev), b.to(dev), int(c)] for k, (a, b, c) in part["stats"].items()}
-            self.traces = {k: [t.to(dev), int(c)] for k, (t, c) in part["traces"].items()}
-            pulses0 = part["pulses0"]
-            aug_gen.set_state(part["aug_rng"])
-        elif part is not None:  # another rank: the same step and streams, running sums from zero
-            start, seen, before, seen_local = int(part["step"]), int(part["seen"]), float(part["seconds"]), 0
-            loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
-            correct = torch.zeros((), dtype=torch.int64, device=dev)
-            stats_acc = {k: [torch.zeros((), dtype=torch.float64, device=dev),
-                             torch.zeros((), dtype=torch.float64, device=dev), 0] for k in part["stats"]}
-            self.traces = {k: [torch.zeros_like(t, device=dev), 0] for k, (t, c) in part["traces"].items()}
-            pulses0 = part["pulses0"]
-            aug_gen.set_state(part["aug_rng"])
-        else:
-            start, seen, before, seen_local = 0, 0, 0.0, 0
-            loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
-            correct = torch.zeros((), dtype=torch.int64, device=dev)
-            stats_acc = {}
-            self.traces = {}
+        start, seen, before, seen_local = 0, 0, 0.0, 0
+        loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+        correct = torch.zeros((), dtype=torch.int64, device=dev)
+        stats_acc: dict = {}
+        self.traces = {}
+        if part is None:
             pulses0 = self.pulse_counts() if self.model.device_card is not None else None
+        else:  # resumed inside this epoch: the same step and streams on every rank
+            start, seen, before = int(part["step"]), int(part["seen"]), float(part["seconds"])
+            pulses0 = part["pulses0"]
+            aug_gen.set_state(part["aug_rng"])
+            if self.dist.is_main:  # the sums so far (over every rank) continue on rank 0
+                seen_local = int(part["seen_local"])
+                loss_sum, correct = part["loss_sum"].to(dev), part["correct"].to(dev)
+                stats_acc = {k: [a.to(dev), b.to(dev), int(c)] for k, (a, b, c) in part["stats"].items()}
+                self.traces = {k: [t.to(dev), int(c)] for k, (t, c) in part["traces"].items()}
+            else:  # the others from zero, with the same traces (each is all-reduced by name)
+                self.traces = {k: [torch.zeros_like(t, device=dev), 0] for k, (t, _) in part["traces"].items()}
         bar = tqdm(total=n_batches, initial=start, file=sys.stderr, desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}",
                    leave=False, disable=not progress or not self.dist.is_main or None, dynamic_ncols=True)
         every, ckpt_every = cfg.train.log_every, cfg.train.checkpoint_every

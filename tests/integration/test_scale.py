@@ -86,13 +86,7 @@ def test_cli_sigterm_exits_143_with_the_resume_command(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "analog_ep", "train", "--out", str(out), "--set", "train.epochs=400",
            "--set", "train.checkpoint_every=5"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (out / "checkpoint.pt").is_file() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
-    stdout, stderr = proc.communicate(timeout=120)
+    proc, stderr = _sigterm_once_written(cmd, out / "checkpoint.pt", 0.5)
     assert proc.returncode == 143, stderr
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("preempted: SIGTERM: checkpoint written") and "continue with:" in last
@@ -106,13 +100,31 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _train_cmd(nproc: int) -> list[str]:
+    """``analog-ep train`` as one process, or under torchrun with ``nproc`` ranks on a free port."""
+    if nproc == 1:
+        return [sys.executable, "-m", "analog_ep", "train"]
+    return [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", str(nproc),
+            "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "analog_ep", "train"]
+
+
+def _sigterm_once_written(cmd: list[str], path: Path, delay: float):
+    """Start ``cmd``, send SIGTERM ``delay`` seconds after ``path`` appears (the SIGTERM handler is
+    installed before the first checkpoint and results are written); ``(process, stderr)``."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not path.is_file() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=120)
+    return proc, stderr
+
+
 def _train(args: list[str], out: Path, nproc: int) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    if nproc == 1:
-        cmd = [sys.executable, "-m", "analog_ep", "train"]
-    else:
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", str(nproc),
-               "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "analog_ep", "train"]
+    cmd = _train_cmd(nproc)
     r = subprocess.run(cmd + args + ["--out", str(out), "--json"], cwd=ROOT, env=env, capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -185,17 +197,7 @@ def test_torchrun_sigterm_mid_run_resumes_in_one_process(tmp_path):
             "--set", "train.epochs=40", "--set", "train.checkpoint_every=4"]
     _train(args, tmp_path / "one", 1)
     out = tmp_path / "two"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
-           "--master_addr", "127.0.0.1", "--master_port", str(_free_port()), "-m", "analog_ep", "train", *args,
-           "--out", str(out)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (out / "results.h5").is_file() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGTERM)
-    _, stderr = proc.communicate(timeout=120)
+    _, stderr = _sigterm_once_written(_train_cmd(2) + args + ["--out", str(out)], out / "results.h5", 1.0)
     assert read_results(out / "results.h5")["status"] == "preempted", stderr[-3000:]
     ckpt = load_checkpoint(out / "checkpoint.pt")
     assert 0 < ckpt["epoch"] < 40 or ckpt["partial"] is not None
