@@ -91,10 +91,7 @@ def pcn_nudged_phase(model, x: torch.Tensor, free: list[torch.Tensor], beta: flo
     # whose own state and inputs are untouched has eps = 0 exactly and sends no error; a node
     # with no moved input and no erring successor stays put: all skipped, with no host sync.
     moved: set[int] = set()
-    ins = {k: {e.pre for e in model._in_edges[k - 1] if e.pre > 0} | ({k - 1} if model.residual[k - 1] and k > 1 else set())
-           for k in range(1, L + 1)}
-    outs = {k: {e.post for e in model._out_edges[k - 1]} | ({k + 1} if k < L and model.residual[k] else set())
-            for k in range(1, L + 1)}
+    ins, outs = model.neighbours()
     if not skip_clean:
         moved = set(range(1, L + 1))
 
@@ -219,14 +216,23 @@ def precision_schedule(kind: str, num_layers: int, steps: int, alpha: float = 1e
 @torch.no_grad()
 def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, momentum: float = 0.0,
                 nesterov: bool = False, precision: str = "none", alpha: float = 1e-3, k_decay: float = 1.0,
-                forward_update: bool = False, bn_freeze: bool = False, update_bn: bool = True) -> PCResult:
+                forward_update: bool = False, bn_freeze: bool = False, update_bn: bool = True,
+                skip_clean: bool = True) -> PCResult:
     """Predictive coding inference learning on one mini-batch (module docstring). The output is
     clamped to the target (``s_L = y``) for the MSE / clamp nudges; for the cross-entropy nudge
     the output term of the energy is ``CE(y, softmax(a_L))`` and ``s_L`` is not a state.
 
     BatchNorm (training): batch statistics in every pass; with ``update_bn`` the running
     statistics move on every pass that computes predictions (PCX's behaviour), or with
-    ``bn_freeze`` only on the weight-update pass (Qi et al. 2025's BatchNorm freezing)."""
+    ``bn_freeze`` only on the weight-update pass (Qi et al. 2025's BatchNorm freezing).
+
+    ``skip_clean``: during the activity steps, skip the nodes the error has not reached yet (it
+    enters at the output and moves one node per step): a node none of whose inputs has moved
+    keeps its read from the forward pass (as the periphery would hold it; the clamped input's
+    nodes always do), a node that has not moved either has error 0 exactly, and a node with no
+    erring successor stays put. Exact on digital storages (tested against ``False``, which
+    recomputes everything); at T = L it halves the work, at T << L it leaves most layers
+    untouched. BatchNorm nodes whose passes move the running statistics are always read."""
     L = model.num_nodes
     y, _ = model.split_target(target)
     model.begin_phase()
@@ -252,8 +258,8 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     # during inference only the deltas that a free node's top-down error reads are needed
     active = {e.post for e in model.edges if e.pre > 0}
 
-    def errs(states, pi_row, need_delta=None, reads=known):
-        a, eps, delta = model.errors(x, states, pi_row, reads, need_delta)
+    def errs(states, pi_row, need_delta=None, reads=known, only=None):
+        a, eps, delta = model.errors(x, states, pi_row, reads, need_delta, only)
         if ce:  # output energy CE(y, softmax(a_L)): its "delta" is -dCE/da_L = y - softmax(a_L)
             g = y - torch.softmax(a[-1], dim=1)
             eps[-1] = torch.zeros_like(g)
@@ -265,27 +271,46 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     # per-sample squared norms) for all steps at the end
     norms, ce_terms = [], []
 
+    zero = x.new_zeros(1)
+
     def layer_energy(a, eps):
-        norms.extend(torch._foreach_norm(eps[:-1] if ce else eps))
+        eps = [zero if e is None else e for e in (eps[:-1] if ce else eps)]
+        norms.extend(torch._foreach_norm(eps))
         if ce:
             ce_terms.append(-(y * torch.log_softmax(a[-1], dim=1)).sum(1).mean())
 
     residual = torch.zeros(b, dtype=x.dtype, device=x.device)
+    # the wavefront (skip_clean): free nodes that have left the forward pass, and the nodes that
+    # must be read on every pass anyway (BatchNorm moving its running statistics)
+    ins, outs = model.neighbours()
+    moved: set[int] = set()
+    always = {int(k) for k in model.bn} if model.bn_update else set()
     for t in range(steps):
         pi = None if pis is None else [pis[t, k] for k in range(L)]
-        a, eps, delta = errs(s, pi, active, known if t else known0)
+        live = None
+        if skip_clean:  # nodes whose error may be nonzero: the output, moved nodes and their readers
+            live = {L} | moved | {k for k in range(1, L) if ins[k] & moved}
+        a, eps, delta = errs(s, pi, active, known if t else known0, None if live is None else live | always)
+        if live is not None:
+            for k in always - live:  # read only to move BatchNorm's statistics: its error is 0
+                eps[k - 1] = delta[k - 1] = None
         layer_energy(a, eps)  # eps does not depend on the precisions
         last = t == steps - 1
         for j in range(1, L):
+            if live is not None and j not in live and not (outs[j] & live):
+                continue  # no error here or above: s_j stays the forward pass's
             td = model.topdown(j, x, s, eps, delta, pi)
-            g = eps[j - 1] - td if pi is None else eps[j - 1] * pi[j - 1] - td
+            if eps[j - 1] is None:
+                g = -td
+            else:
+                g = eps[j - 1] - td if pi is None else eps[j - 1] * pi[j - 1] - td
+            moved.add(j)
             if momentum:
                 vel[j - 1] = momentum * vel[j - 1] + g
                 g = g + momentum * vel[j - 1] if nesterov else vel[j - 1]
             step = lr * g
             if last:  # the residual reported is the last step's
-                r = step.abs().reshape(b, -1).amax(1)
-                residual = r if j == 1 else torch.maximum(residual, r)
+                residual = torch.maximum(residual, step.abs().reshape(b, -1).amax(1))
             s[j - 1] = s[j - 1] - step
     # the weight-update pass (the only one that moves BatchNorm's running statistics with bn_freeze)
     model.bn_update = update_bn

@@ -284,7 +284,7 @@ class PCNetwork(EnergyNetwork):
 
     # ----------------------------------------------------------------- errors
     def errors(self, x: torch.Tensor, states: list[torch.Tensor], pis=None, known: dict | None = None,
-               need_delta=None):
+               need_delta=None, only=None):
         """``(a, eps, delta)`` per node: pre-activations, prediction errors ``s_k - mu_k`` and
         ``delta_k = pi_k act_k'(a_k) eps_k``, taken back through BatchNorm's transpose on a node
         with BatchNorm (so ``delta_k`` is always the error at the sum of the reads, what the
@@ -292,10 +292,17 @@ class PCNetwork(EnergyNetwork):
         left in ``self._bn_grads[k]``. ``known``: node -> ``(a, ctx)`` or ``(a, ctx, mu)``
         already read (and predicted) with the same inputs (a node fed by the clamped input only
         keeps its read during inference). ``need_delta``: the nodes whose ``delta`` the caller
-        uses (None = all); the others get ``delta = None``, and no BatchNorm correlations."""
+        uses (None = all); the others get ``delta = None``, and no BatchNorm correlations.
+        ``only``: the nodes to read at all (None = all); the others get ``a = eps = delta = None``
+        (the caller knows their error is zero)."""
         a_all, eps_all, d_all = [], [], []
         self._bn_grads.clear()
         for k in range(1, self.num_nodes + 1):
+            if only is not None and k not in only:
+                a_all.append(None)
+                eps_all.append(None)
+                d_all.append(None)
+                continue
             got = known.get(k) if known else None
             if got is None:
                 a, ctx = self._preact(k, x, states)
@@ -314,6 +321,16 @@ class PCNetwork(EnergyNetwork):
             eps_all.append(eps)
             d_all.append(d)
         return a_all, eps_all, d_all
+
+    def neighbours(self) -> tuple[dict[int, set[int]], dict[int, set[int]]]:
+        """``(ins, outs)``: per node the hidden nodes its prediction reads (input edges and the
+        residual source) and the nodes that read it."""
+        L = self.num_nodes
+        ins = {k: {e.pre for e in self._in_edges[k - 1] if e.pre > 0}
+               | ({k - 1} if self.residual[k - 1] and k > 1 else set()) for k in range(1, L + 1)}
+        outs = {k: {e.post for e in self._out_edges[k - 1]} | ({k + 1} if k < L and self.residual[k] else set())
+                for k in range(1, L + 1)}
+        return ins, outs
 
     def input_fed(self) -> list[int]:
         """Nodes whose prediction depends on the clamped input alone (their reads never change

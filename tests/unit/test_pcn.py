@@ -441,6 +441,48 @@ def test_skipping_nodes_the_nudge_has_not_reached_is_exact(name, nudge):
         assert torch.equal(p, q)
 
 
+@pytest.mark.parametrize("case", ["mupc", "vgg10skip_ce_spiking", "vgg5_bn", "vgg5_bn_freeze_forward"])
+def test_pc_skipping_nodes_the_error_has_not_reached_is_exact(case):
+    """pc_gradient's wavefront skip against recomputing every node on every step: the same
+    gradients, energy trace, residual and BatchNorm running statistics, for T below and above
+    the number of layers."""
+    kw = {}
+    if case == "mupc":
+        g = torch.Generator().manual_seed(0)
+        m = MuPCResMLP((1, 8, 8), 8, 9, 10, generator=g).double()
+        m.nudge = "mse"
+        x = torch.randn(4, 1, 8, 8, dtype=torch.float64, generator=g)
+        y = torch.nn.functional.one_hot(torch.arange(4), 10).double()
+        kw = dict(momentum=0.5)
+    elif case == "vgg10skip_ce_spiking":
+        m, x, y = _vgg("pcn_vgg10skip", nudge="cross_entropy")
+        kw = dict(precision="spiking", alpha=0.01, momentum=0.9, nesterov=True)
+    else:
+        g = torch.Generator().manual_seed(0)
+        m = PCNVGG("pcn_vgg5", (3, 32, 32), 10, channels=TINY["pcn_vgg5"], generator=g, batchnorm=True).double()
+        m.nudge = "mse"
+        x = torch.randn(6, 3, 32, 32, dtype=torch.float64, generator=g)
+        y = torch.nn.functional.one_hot(torch.arange(6) % 10, 10).double()
+        if case == "vgg5_bn_freeze_forward":
+            kw = dict(bn_freeze=True, forward_update=True, precision="decaying")
+    for T in (1, 3, m.num_nodes + 2):
+        runs = []
+        for skip in (True, False):
+            for bn in m.bn.values():
+                bn.running_mean.zero_()
+                bn.running_var.fill_(1.0)
+            r = pc_gradient(m, x, y, steps=T, lr=0.2, skip_clean=skip, **kw)
+            runs.append((r, [t.clone() for bn in m.bn.values() for t in (bn.running_mean, bn.running_var)]))
+        (a, bn_a), (b, bn_b) = runs
+        for p, q in zip(a.grads, b.grads):
+            torch.testing.assert_close(p, q, rtol=1e-13, atol=1e-15)
+        torch.testing.assert_close(a.energy, b.energy, rtol=1e-13, atol=1e-15)
+        torch.testing.assert_close(a.stats["pc"].residual, b.stats["pc"].residual, rtol=1e-13, atol=1e-15)
+        for p, q in zip(bn_a, bn_b):
+            torch.testing.assert_close(p, q, rtol=1e-13, atol=1e-15)
+        assert any(float(gr.abs().max()) > 0 for gr in a.grads)
+
+
 def test_configs_written_before_depth_became_optional_still_load():
     """Runs written before this change store model.depth: 11 for every model; they must load
     (resume, runs tables) while a deliberate depth on a model without one is still refused."""
