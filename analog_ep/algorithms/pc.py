@@ -224,7 +224,8 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
 
     BatchNorm (training): batch statistics in every pass; with ``update_bn`` the running
     statistics move on every pass that computes predictions (PCX's behaviour), or with
-    ``bn_freeze`` only on the weight-update pass (Qi et al. 2025's BatchNorm freezing).
+    ``bn_freeze`` once per batch (Qi et al. 2025's BatchNorm freezing): in the weight-update pass, or
+    with ``forward_update`` in the forward pass whose predictions the weight energy then uses.
 
     ``skip_clean``: during the activity steps, skip the nodes the error has not reached yet (it
     enters at the output and moves one node per step): a node none of whose inputs has moved
@@ -236,8 +237,12 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     L = model.num_nodes
     y, _ = model.split_target(target)
     model.begin_phase()
-    model.bn_update = update_bn and not bn_freeze
+    # with bn_freeze the running statistics move once per batch, in the pass whose predictions
+    # the weight energy uses: the forward pass for forward updates (Qi et al.'s code takes the
+    # learning pass from the initial activities h0), the weight-update pass otherwise
+    model.bn_update = update_bn and (not bn_freeze or forward_update)
     s0, a0 = model.forward_pass(x)
+    model.bn_update = update_bn and not bn_freeze
     fwd_ctx = dict(model._fwd_ctx)
     out = s0[-1]
     ce = model.nudge == "cross_entropy"
@@ -312,8 +317,9 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
             if last:  # the residual reported is the last step's
                 residual = torch.maximum(residual, step.abs().reshape(b, -1).amax(1))
             s[j - 1] = s[j - 1] - step
-    # the weight-update pass (the only one that moves BatchNorm's running statistics with bn_freeze)
-    model.bn_update = update_bn
+    # the weight-update pass (with bn_freeze the one that moves BatchNorm's running statistics,
+    # unless forward updates took them from the forward pass)
+    model.bn_update = update_bn and not (bn_freeze and forward_update)
     a_f, eps_f, deltas_f = errs(s, None, None, known if steps else known0)
     bn_final = dict(model._bn_grads)
     layer_energy(a_f, eps_f)

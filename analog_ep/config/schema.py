@@ -242,8 +242,10 @@ class PCConfig:
     """decaying precision: the decay rate k per step, >= 0."""
     bn_freeze: bool = False
     """algorithm pc with ``model.batchnorm``: BatchNorm freezing (Qi et al. 2025): the activity
-    steps use batch statistics without touching the running statistics, which move only in the
-    weight-update pass; false = every pass that computes predictions moves them (as PCX)."""
+    steps use batch statistics without touching the running statistics, which move once per
+    batch, in the pass whose predictions the weight update uses (the weight-update pass; with
+    ``forward_update`` the forward pass); false = every pass that computes predictions moves
+    them (as PCX)."""
     forward_update: bool = False
     """algorithm pc: weight update on the energy ``1/2 ||s_k* - f_k(s_{k-1}^0)||^2`` (predictions
     from the initial feed-forward activities; Qi et al. 2025)."""

@@ -416,6 +416,37 @@ def test_batchnorm_running_statistics_follow_the_freezing_rule():
 
     assert moved(bn_freeze=True) == 1
     assert moved(bn_freeze=False) > 5
+    assert moved(bn_freeze=True, forward_update=True) == 1
+
+
+def test_frozen_batchnorm_with_forward_updates_keeps_the_forward_pass_statistics():
+    """With forward updates the weight energy uses the forward pass's predictions, so BatchNorm
+    freezing takes the running statistics from that pass (Qi et al.'s code runs its learning
+    pass from the initial activities): a deep BatchNorm node's running mean after one batch is
+    0.1 x the forward pass's batch mean of its reads, not the relaxed states'."""
+    g = torch.Generator().manual_seed(0)
+    m = PCNVGG("pcn_vgg5", (3, 32, 32), 10, channels=TINY["pcn_vgg5"], generator=g, batchnorm=True).double()
+    x = torch.randn(6, 3, 32, 32, dtype=torch.float64, generator=g)
+    y = torch.nn.functional.one_hot(torch.arange(6) % 10, 10).double()
+    with torch.no_grad():
+        s0, _ = m.forward_pass(x)
+    for bn in m.bn.values():
+        bn.running_mean.zero_()
+        bn.running_var.fill_(1.0)
+    res = pc_gradient(m, x, y, steps=5, lr=0.5, bn_freeze=True, forward_update=True)
+    for k in (2, 3):
+        with torch.no_grad():
+            fwd_mean = m._reads(k, x, s0).mean((0, 2, 3))
+        torch.testing.assert_close(m.bn[str(k)].running_mean, 0.1 * fwd_mean, rtol=1e-12, atol=1e-14)
+    assert any(float(gr.abs().max()) > 0 for gr in res.grads)
+    # without forward updates the statistics come from the relaxed states, which differ here
+    for bn in m.bn.values():
+        bn.running_mean.zero_()
+        bn.running_var.fill_(1.0)
+    pc_gradient(m, x, y, steps=5, lr=0.5, bn_freeze=True)
+    with torch.no_grad():
+        fwd_mean = m._reads(3, x, s0).mean((0, 2, 3))
+    assert not torch.allclose(m.bn["3"].running_mean, 0.1 * fwd_mean, rtol=1e-6, atol=1e-9)
 
 
 @pytest.mark.parametrize("name,nudge", [("pcn_vgg10skip", "mse"), ("pcn_vgg7", "cross_entropy")])
