@@ -2,7 +2,7 @@
 # Predictive coding figures on Fashion-MNIST (CPU, reduced widths, a 10k training subset, the full
 # 10k test set): EP vs its backprop twin on pcn_vgg5, PC vs PC with spiking precision + forward
 # updates + BatchNorm freezing on pcn_vgg10, pcn_vgg5 EP and PC on the memristor card.
-# Usage (repository root): bash benchmarks/scripts/pcn_fmnist.sh OUT_DIR queue1|queue2|analog|vgg15
+# Usage (repository root): bash benchmarks/scripts/pcn_fmnist.sh OUT_DIR queue1|queue2|analog|vgg15|vgg15q|vgg15q2
 set -euo pipefail
 OUT=${1:-/tmp/pcnb}; Q=${2:-queue1}
 export OMP_NUM_THREADS=1
@@ -30,6 +30,7 @@ elif [ "$Q" = queue2 ]; then
   run vgg10_pc_sfbf $V10 $PC --set model.batchnorm=true --set pc.bn_freeze=true --set pc.precision=spiking --set pc.forward_update=true
   run vgg10_bp_bn $V10 --set algorithm=bp --set model.batchnorm=true
 fi
+P15="--set algorithm=pc --set pc.steps=21 --set pc.activity_lr=0.05 --set pc.activity_momentum=0.5"
 if [ "$Q" = vgg15 ]; then
   # the deepest layout (13 convs + 2 dense, narrow): T = 21 activity steps (Qi et al.: VGG15 15-21)
   P15="--set algorithm=pc --set pc.steps=21 --set pc.activity_lr=0.05 --set pc.activity_momentum=0.5"
@@ -39,6 +40,20 @@ if [ "$Q" = vgg15 ]; then
   run vgg15_bp_bn $V15 --set algorithm=bp --set model.batchnorm=true
   run vgg15_pc_s $V15 $P15 --set pc.precision=spiking
   run vgg15_pc_bn $V15 $P15 --set model.batchnorm=true --set pc.bn_freeze=true
+fi
+if [ "$Q" = vgg15q ] || [ "$Q" = vgg15q2 ]; then
+  # the same six-way comparison with activity settings in the range of Qi et al.'s tuned configs
+  # (activity SGD lr 0.13-0.67, momentum 0.5-1.0): lr 0.5, momentum 0.9
+  Q15="--set algorithm=pc --set pc.steps=21 --set pc.activity_lr=0.5 --set pc.activity_momentum=0.9"
+  SFBF="--set model.batchnorm=true --set pc.bn_freeze=true --set pc.precision=spiking --set pc.forward_update=true"
+  if [ "$Q" = vgg15q ]; then
+    run vgg15q_pc_sfbf $V15 $Q15 $SFBF
+    run vgg15q_pc $V15 $Q15
+    run vgg15q_pc_bn $V15 $Q15 --set model.batchnorm=true --set pc.bn_freeze=true
+  else
+    run vgg15q_pc_s $V15 $Q15 --set pc.precision=spiking
+    run vgg15_pc_sfbf_fixed $V15 $P15 $SFBF   # the lr 0.05 setting again, after the BatchNorm fix
+  fi
 fi
 if [ "$Q" = analog ]; then
   # on the memristor card (aihwkit-default periphery): beta 0.2 and one read-noise draw per
