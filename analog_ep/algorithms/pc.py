@@ -311,12 +311,14 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
                 g = eps[j - 1] - td if pi is None else eps[j - 1] * pi[j - 1] - td
             moved.add(j)
             if momentum:
-                vel[j - 1] = momentum * vel[j - 1] + g
-                g = g + momentum * vel[j - 1] if nesterov else vel[j - 1]
-            step = lr * g
+                vel[j - 1] = torch.add(g, vel[j - 1], alpha=momentum)
+                g = torch.add(g, vel[j - 1], alpha=momentum) if nesterov else vel[j - 1]
             if last:  # the residual reported is the last step's
+                step = lr * g
                 residual = torch.maximum(residual, step.abs().reshape(b, -1).amax(1))
-            s[j - 1] = s[j - 1] - step
+                s[j - 1] = s[j - 1] - step
+            else:
+                s[j - 1] = torch.add(s[j - 1], g, alpha=-lr)
     # the weight-update pass (with bn_freeze the one that moves BatchNorm's running statistics,
     # unless forward updates took them from the forward pass)
     model.bn_update = update_bn and not (bn_freeze and forward_update)

@@ -206,6 +206,10 @@ class AnalogStorage(nn.Module):
                                                            self._out_randn(_OUT_FWD, r, xs)))
         return self._ste(x, self.weight, y, lambda: x @ self.weight.t())
 
+    def linear_bias(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """The tile's read, then the digital bias (added after the ADC)."""
+        return self.linear(x) + bias
+
     def linear_t(self, y: torch.Tensor) -> torch.Tensor:
         p = self.periph
         x = self._analog(y, lambda ys, w, r: R.dense_read_t(ys, w, p, self.max_cols, self.w_scale, self.g_unit,

@@ -233,8 +233,12 @@ class PCNetwork(EnergyNetwork):
 
     def _preact(self, k: int, x: torch.Tensor, states: list[torch.Tensor], record: list | None = None):
         """``(a_k, bn_context or None)``."""
-        r = self._reads(k, x, states, record)
         bn = self.bn[str(k)] if str(k) in self.bn else None
+        edges = self._in_edges[k - 1]
+        if bn is None and self.use_bias and record is None and len(edges) == 1 and edges[0].scale == 1.0:
+            e = edges[0]  # one read plus the bias: fused where the storage can (addmm)
+            return e.synapse.read_bias(self._g(e, self._pre(e, x, states)), self.biases[k - 1]), None
+        r = self._reads(k, x, states, record)
         if bn is not None:
             return bn(r, self.training, self.bn_update)
         return (r + self.biases[k - 1] if self.use_bias else r), None

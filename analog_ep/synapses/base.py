@@ -52,6 +52,11 @@ class Synapse(nn.Module):
         """Forward read: the drive this synapse sends to its post node, shape (B, *out_shape)."""
         raise NotImplementedError
 
+    def read_bias(self, pre: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """``read(pre) + bias`` (the bias a digital addition after the read; synapses whose
+        digital storage can fuse the addition into the product override this)."""
+        return self.read(pre) + bias
+
     def read_t(self, post: torch.Tensor, pre: torch.Tensor | None = None) -> torch.Tensor:
         """Transposed read: the adjoint of :meth:`read` applied to ``post``, shape (B, *in_shape).
 

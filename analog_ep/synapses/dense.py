@@ -28,6 +28,9 @@ class Dense(Synapse):
     def read(self, pre: torch.Tensor) -> torch.Tensor:
         return self.storage.linear(pre.reshape(pre.shape[0], -1))
 
+    def read_bias(self, pre: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        return self.storage.linear_bias(pre.reshape(pre.shape[0], -1), bias)
+
     def read_t(self, post: torch.Tensor, pre: torch.Tensor | None = None) -> torch.Tensor:
         return self.storage.linear_t(post).reshape(post.shape[0], *self.in_shape)
 

@@ -72,6 +72,13 @@ class DigitalStorage(nn.Module):
         out = a @ w.t()
         return out if out.dtype == x.dtype else out.to(x.dtype)
 
+    def linear_bias(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """``linear(x) + bias``, one fused product (``addmm``) when no read dtype intervenes."""
+        a, w = self._operands(x)
+        if a is not x or bias.dtype != x.dtype:
+            return self.linear(x) + bias
+        return torch.addmm(bias, x, w.t())
+
     def linear_t(self, y: torch.Tensor) -> torch.Tensor:
         a, w = self._operands(y)
         out = a @ w

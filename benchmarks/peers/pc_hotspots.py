@@ -68,11 +68,10 @@ def main() -> None:
     # 1. the whole train step (as the CLI runs it), profiled
     from analog_ep.train.loop import Trainer
 
-    trainer = Trainer.__new__(Trainer)  # only what train_step and apply_updates use
-    trainer.cfg, trainer.model, trainer.num_classes = cfg, model, 10
-    trainer.optimizer = build_optimizer(cfg, model)
-    trainer.teacher, trainer.traces = None, {}
-    trainer.epoch = 0
+    from analog_ep.train.loop import make_trainer
+
+    trainer = make_trainer(cfg, None, data=(None, None, type("Info", (), {"shape": (1, 28, 28), "num_classes": 10})))
+    model = trainer.model
     ys = [torch.from_numpy(ytr[i * B:(i + 1) * B]).long() for i in range(N)]
     for i in range(5):
         trainer.train_step(batch[i][0], ys[i])

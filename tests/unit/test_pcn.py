@@ -521,3 +521,26 @@ def test_configs_written_before_depth_became_optional_still_load():
     assert load_config(None, ["model.name=dchn_vgg5", "model.depth=11"]).model.name == "dchn_vgg5"
     with pytest.raises(ConfigError, match="model.depth"):
         load_config(None, ["model.depth=13"])
+
+
+def test_fused_bias_read_equals_the_read_plus_the_bias():
+    """A node with one input edge reads ``read(pre) + b`` in one product (addmm) on a digital
+    storage: the same value as the read and the addition, with a read dtype (bf16) too, and the
+    model's pre-activation equals the unfused path's (``record`` takes the plain reads)."""
+    from analog_ep.synapses.dense import Dense
+
+    g = torch.Generator().manual_seed(0)
+    d = Dense((7,), 5, generator=g).double()
+    x = torch.randn(3, 7, dtype=torch.float64, generator=g)
+    b = torch.randn(5, dtype=torch.float64, generator=g)
+    torch.testing.assert_close(d.read_bias(x, b), d.read(x) + b, rtol=1e-14, atol=1e-15)
+    d.storage.read_dtype = torch.bfloat16
+    assert torch.equal(d.read_bias(x, b), d.read(x) + b)
+    m = PCNMLP((1, 4, 4), [6, 5], 10, generator=torch.Generator().manual_seed(1)).double()
+    xs = torch.randn(4, 1, 4, 4, dtype=torch.float64, generator=g)
+    with torch.no_grad():
+        s, a = m.forward_pass(xs)
+        for k in range(1, m.num_nodes + 1):
+            plain = m._reads(k, xs, s, record=[]) + m.biases[k - 1]
+            torch.testing.assert_close(a[k - 1], plain, rtol=1e-13, atol=1e-14)
+            torch.testing.assert_close(m.preact(k, xs, s), plain, rtol=1e-13, atol=1e-14)
