@@ -2,7 +2,7 @@
 # Predictive coding figures on Fashion-MNIST (CPU, reduced widths, a 10k training subset, the full
 # 10k test set): EP vs its backprop twin on pcn_vgg5, PC vs PC with spiking precision + forward
 # updates + BatchNorm freezing on pcn_vgg10, pcn_vgg5 EP and PC on the memristor card.
-# Usage (repository root): bash benchmarks/scripts/pcn_fmnist.sh OUT_DIR queue1|queue2|analog|vgg15|vgg15q|vgg15q2
+# Usage (repository root): bash benchmarks/scripts/pcn_fmnist.sh OUT_DIR queue1|queue2|analog|vgg15|vgg15q|vgg15q2|vgg10q
 set -euo pipefail
 OUT=${1:-/tmp/pcnb}; Q=${2:-queue1}
 export OMP_NUM_THREADS=1
@@ -54,6 +54,12 @@ if [ "$Q" = vgg15q ] || [ "$Q" = vgg15q2 ]; then
     run vgg15q_pc_s $V15 $Q15 --set pc.precision=spiking
     run vgg15_pc_sfbf_fixed $V15 $P15 $SFBF   # the lr 0.05 setting again, after the BatchNorm fix
   fi
+fi
+if [ "$Q" = vgg10q ]; then
+  # pcn_vgg10 (queue2's network) at the activity settings of vgg15q
+  Q10="--set algorithm=pc --set pc.steps=16 --set pc.activity_lr=0.5 --set pc.activity_momentum=0.9"
+  run vgg10q_pc_sfbf $V10 $Q10 --set model.batchnorm=true --set pc.bn_freeze=true --set pc.precision=spiking --set pc.forward_update=true
+  run vgg10q_pc $V10 $Q10
 fi
 if [ "$Q" = analog ]; then
   # on the memristor card (aihwkit-default periphery): beta 0.2 and one read-noise draw per
