@@ -2,7 +2,7 @@
 # Predictive coding figures on Fashion-MNIST (CPU, reduced widths, a 10k training subset, the full
 # 10k test set): EP vs its backprop twin on pcn_vgg5, PC vs PC with spiking precision + forward
 # updates + BatchNorm freezing on pcn_vgg10, pcn_vgg5 EP and PC on the memristor card.
-# Usage (repository root): bash benchmarks/scripts/pcn_fmnist.sh OUT_DIR queue1|queue2|analog|vgg15|vgg15q|vgg15q2|vgg10q
+# Usage (repository root): bash benchmarks/scripts/pcn_fmnist.sh OUT_DIR queue1|queue2|analog|analogpc|vgg15|vgg15q|vgg15q2|vgg10q
 set -euo pipefail
 OUT=${1:-/tmp/pcnb}; Q=${2:-queue1}
 export OMP_NUM_THREADS=1
@@ -60,6 +60,13 @@ if [ "$Q" = vgg10q ]; then
   Q10="--set algorithm=pc --set pc.steps=16 --set pc.activity_lr=0.5 --set pc.activity_momentum=0.9"
   run vgg10q_pc_sfbf $V10 $Q10 --set model.batchnorm=true --set pc.bn_freeze=true --set pc.precision=spiking --set pc.forward_update=true
   run vgg10q_pc $V10 $Q10
+fi
+if [ "$Q" = analogpc ]; then
+  # pcn_vgg5 trained by PC (T = 8 activity steps, lr 0.5) digitally and on the memristor card
+  # (fresh read noise on every read, the card's default), same optimizer and data as "analog"
+  A="$V5 --set algorithm=pc --set pc.steps=8 --set pc.activity_lr=0.5 --set data.train_size=5000 --set train.epochs=2"
+  run vgg5_pc_5k $A
+  run vgg5_pc_5k_memristor $A --device memristor
 fi
 if [ "$Q" = analog ]; then
   # on the memristor card (aihwkit-default periphery): beta 0.2 and one read-noise draw per
