@@ -59,6 +59,16 @@ def configure(compute, device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
+COMPILE_BACKEND = "inductor"
+"""The ``torch.compile`` backend of ``compute.compile`` (tests swap in ``aot_eager``, which
+traces the same graphs without generating code)."""
+
+
+def compiled(fn):
+    """``fn`` compiled for ``compute.compile`` (:data:`COMPILE_BACKEND`)."""
+    return torch.compile(fn, backend=COMPILE_BACKEND)
+
+
 def read_dtype(precision: str) -> torch.dtype | None:
     """The dtype digital reads round their operands to (None = the operands' own)."""
     return torch.bfloat16 if precision == "bf16" else None

@@ -334,6 +334,10 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     if cfg.train.checkpoint_every is not None:
         need(cfg.train.checkpoint_every >= 1, "train.checkpoint_every", "must be >= 1 steps or null")
     need(cfg.train.log_every >= 1, "train.log_every", "must be >= 1 steps")
+    if cfg.compute.compile:
+        need(cfg.algorithm == "pc", "compute.compile", "compiles the PC step only: set algorithm=pc or compute.compile=false")
+        need(cfg.analog.device is None, "compute.compile",
+             "is for digital storages (tile reads draw their noise from host generators); drop it with --device")
     acc = cfg.compute.accelerator
     need(acc in ("auto", "cpu", "cuda") or (acc.startswith("cuda:") and acc[5:].isdigit()), "compute.accelerator",
          "must be auto, cpu, cuda or cuda:N")

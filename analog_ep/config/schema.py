@@ -369,6 +369,12 @@ class ComputeConfig:
     """Deterministic kernels (``torch.use_deterministic_algorithms``, no cuDNN autotuning), so a
     resumed GPU run repeats the uninterrupted one bit for bit; slower on GPU, no effect on CPU
     results."""
+    compile: bool = False
+    """``algorithm: pc`` on digital storages: compile the PC step (forward pass, activity steps,
+    weight gradients) with ``torch.compile`` (TorchInductor; on CPU it needs a C++ compiler),
+    which fuses its many small operations. The first step of each batch shape pays the
+    compilation (tens of seconds on CPU); gradients equal the eager step's up to float
+    rounding."""
 
 
 @dataclass(frozen=True)

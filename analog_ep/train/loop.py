@@ -37,7 +37,7 @@ from .. import __version__
 from ..algorithms.bp import bp_gradient
 from ..algorithms.ep import ep_gradient
 from ..algorithms.pc import pc_gradient, pcn_ep_gradient
-from ..compute import Dist, configure, current, init_distributed, resolve_accelerator
+from ..compute import Dist, compiled, configure, current, init_distributed, resolve_accelerator
 from ..config import RunConfig, dump_yaml, load_config
 from ..data import Split, load_data
 from ..data.augment import augment
@@ -105,6 +105,7 @@ class Trainer:
     warm_n: int = 0               # global batch size of the batch that left ``warm``
     sigterm_seen: bool = False    # set by the SIGTERM handler, never cleared
     stop_agreed: bool = False     # every rank knows of a SIGTERM (agreed after a step): stop there
+    pc_step: Callable | None = None  # pc_gradient, compiled once with compute.compile
 
     def _trace(self, name: str, curve: torch.Tensor) -> None:
         """Accumulate a per-step curve (energy per relaxation step) on the device; averaged over
@@ -272,7 +273,9 @@ class Trainer:
             stats = {}
         elif cfg.algorithm == "pc":
             p = cfg.pc
-            res = pc_gradient(self.model, x, target, steps=p.steps, lr=p.activity_lr, momentum=p.activity_momentum,
+            if self.pc_step is None:
+                self.pc_step = compiled(pc_gradient) if cfg.compute.compile else pc_gradient
+            res = self.pc_step(self.model, x, target, steps=p.steps, lr=p.activity_lr, momentum=p.activity_momentum,
                               nesterov=p.activity_nesterov, precision=p.precision, alpha=p.precision_alpha,
                               k_decay=p.precision_k, forward_update=p.forward_update, bn_freeze=p.bn_freeze)
             grads, out, stats, terms = res.grads, res.output, res.stats, res.terms

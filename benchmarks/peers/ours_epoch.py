@@ -25,21 +25,25 @@ from analog_ep import cli
 from analog_ep.train.loop import Trainer
 
 _cpu: list[float] = []
+_wall: list[float] = []
 _eval_cpu = [0.0]
+_eval_wall = [0.0]
 _run_epoch, _evaluate = Trainer.run_epoch, Trainer.evaluate
 
 
 def _timed_run_epoch(self, *args, **kwargs):
-    c0, e0 = time.process_time(), _eval_cpu[0]
+    c0, e0, w0, ew0 = time.process_time(), _eval_cpu[0], time.perf_counter(), _eval_wall[0]
     row = _run_epoch(self, *args, **kwargs)
     _cpu.append(time.process_time() - c0 - (_eval_cpu[0] - e0))
+    _wall.append(time.perf_counter() - w0 - (_eval_wall[0] - ew0))
     return row
 
 
 def _timed_evaluate(self, *args, **kwargs):
-    c0 = time.process_time()
+    c0, w0 = time.process_time(), time.perf_counter()
     out = _evaluate(self, *args, **kwargs)
     _eval_cpu[0] += time.process_time() - c0
+    _eval_wall[0] += time.perf_counter() - w0
     return out
 
 
@@ -59,6 +63,7 @@ def main() -> None:
         raise SystemExit(code)
     summary = json.loads(text.strip().splitlines()[-1])
     summary.update(side="analog_ep", epoch_cpu_seconds=_cpu[0] if len(_cpu) == 1 else _cpu,
+                   epoch_wall_seconds=_wall,
                    versions={"torch": torch.__version__, "python": sys.version.split()[0],
                              "analog_ep": analog_ep.__version__, "analog_ep_path": os.path.dirname(analog_ep.__file__)},
                    torch_threads=torch.get_num_threads(),

@@ -179,3 +179,32 @@ def test_cli_accelerator_without_cuda_is_one_line_exit_2(cmd, tmp_path):
     if cmd == "gradcheck":
         ok = CliRunner().invoke(app, ["gradcheck", "--accelerator", "cpu", "--betas", "0.01", "--json"])
         assert ok.exit_code == 0 and '"accelerator": "cpu"' in ok.output
+
+
+def test_compiled_pc_step_trains_like_the_eager_one(monkeypatch, tmp_path):
+    """compute.compile: the trainer runs torch.compile's graphs of the PC step (traced by dynamo
+    through the generic PCN code; the aot_eager backend here, inductor in real runs) and ends
+    with the eager run's weights, with a last batch of another size (a second graph); bad
+    combinations are one-line config errors."""
+    import analog_ep.compute as compute
+    from analog_ep.algorithms.pc import pc_gradient
+
+    monkeypatch.setattr(compute, "COMPILE_BACKEND", "aot_eager")
+    base = ["algorithm=pc", "model.name=pcn_mlp", "model.hidden=[12,8]", "data.train_size=20", "data.test_size=8",
+            "data.batch_size=8", "pc.steps=4", "pc.activity_lr=0.2", "pc.activity_momentum=0.5",
+            "train.optimizer=adam", "train.lr=0.01"]
+    weights = []
+    for comp in (False, True):
+        t = make_trainer(load_config(None, base + [f"compute.compile={str(comp).lower()}"]), tmp_path / str(comp))
+        init = [p.detach().clone() for p in t.model.ep_parameters()]
+        for x, y in t._batches(t.train_set, torch.arange(len(t.train_set))):
+            t.train_step(x, y)
+        assert (t.pc_step is pc_gradient) != comp
+        weights.append([p.detach().clone() for p in t.model.ep_parameters()])
+        assert all(not torch.equal(a, b) for a, b in zip(init, weights[-1]))
+    for a, b in zip(*weights):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="compute.compile: compiles the PC step only"):
+        load_config(None, ["compute.compile=true"])
+    with pytest.raises(ConfigError, match="compute.compile: is for digital storages"):
+        load_config(None, base + ["compute.compile=true", "analog.device=memristor"])
