@@ -26,6 +26,7 @@ from analog_ep.train.loop import Trainer
 
 _cpu: list[float] = []
 _wall: list[float] = []
+_acc: list[float] = []
 _eval_cpu = [0.0]
 _eval_wall = [0.0]
 _run_epoch, _evaluate = Trainer.run_epoch, Trainer.evaluate
@@ -36,6 +37,7 @@ def _timed_run_epoch(self, *args, **kwargs):
     row = _run_epoch(self, *args, **kwargs)
     _cpu.append(time.process_time() - c0 - (_eval_cpu[0] - e0))
     _wall.append(time.perf_counter() - w0 - (_eval_wall[0] - ew0))
+    _acc.append(row.get("test_accuracy"))
     return row
 
 
@@ -63,7 +65,7 @@ def main() -> None:
         raise SystemExit(code)
     summary = json.loads(text.strip().splitlines()[-1])
     summary.update(side="analog_ep", epoch_cpu_seconds=_cpu[0] if len(_cpu) == 1 else _cpu,
-                   epoch_wall_seconds=_wall,
+                   epoch_wall_seconds=_wall, epoch_test_accuracy=_acc,
                    versions={"torch": torch.__version__, "python": sys.version.split()[0],
                              "analog_ep": analog_ep.__version__, "analog_ep_path": os.path.dirname(analog_ep.__file__)},
                    torch_threads=torch.get_num_threads(),
