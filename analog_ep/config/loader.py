@@ -238,7 +238,7 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     pc = cfg.pc
     need(pc.steps >= 1, "pc.steps", "must be >= 1")
     need(pc.activity_lr > 0, "pc.activity_lr", "must be > 0")
-    need(0 <= pc.activity_momentum < 1, "pc.activity_momentum", "must be in [0, 1)")
+    need(0 <= pc.activity_momentum <= 1, "pc.activity_momentum", "must be in [0, 1] (1: the velocity never decays, as in Qi et al.'s released configs)")
     need(pc.precision_alpha >= 0, "pc.precision_alpha", "must be >= 0")
     need(pc.precision_k >= 0, "pc.precision_k", "must be >= 0")
     if cfg.algorithm != "pc":

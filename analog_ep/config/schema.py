@@ -228,7 +228,8 @@ class PCConfig:
     activity_lr: float = 0.1
     """algorithm pc: step size of the activity updates ``s <- s - lr dE/ds``."""
     activity_momentum: float = 0.0
-    """algorithm pc: momentum of the activity SGD, in [0, 1) (0 = plain gradient descent)."""
+    """algorithm pc: momentum of the activity SGD, in [0, 1] (0 = plain gradient descent; 1 = the
+    velocity never decays, as in Qi et al.'s released configs)."""
     activity_nesterov: bool = False
     """algorithm pc: Nesterov momentum for the activity updates."""
     precision: Literal["none", "spiking", "decaying"] = "none"
