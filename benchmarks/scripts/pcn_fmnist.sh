@@ -2,7 +2,7 @@
 # Predictive coding figures on Fashion-MNIST (CPU, reduced widths, a 10k training subset, the full
 # 10k test set): EP vs its backprop twin on pcn_vgg5, PC vs PC with spiking precision + forward
 # updates + BatchNorm freezing on pcn_vgg10, pcn_vgg5 EP and PC on the memristor card.
-# Usage (repository root): bash benchmarks/scripts/pcn_fmnist.sh OUT_DIR queue1|queue2|analog|analogpc|vgg15|vgg15q|vgg15q2|vgg10q
+# Usage (repository root): bash benchmarks/scripts/pcn_fmnist.sh OUT_DIR queue1|queue2|analog|analogpc|vgg15|vgg15q|vgg15q2|vgg15q3|vgg10q
 set -euo pipefail
 OUT=${1:-/tmp/pcnb}; Q=${2:-queue1}
 export OMP_NUM_THREADS=1
@@ -41,7 +41,7 @@ if [ "$Q" = vgg15 ]; then
   run vgg15_pc_s $V15 $P15 --set pc.precision=spiking
   run vgg15_pc_bn $V15 $P15 --set model.batchnorm=true --set pc.bn_freeze=true
 fi
-if [ "$Q" = vgg15q ] || [ "$Q" = vgg15q2 ]; then
+if [ "$Q" = vgg15q ] || [ "$Q" = vgg15q2 ] || [ "$Q" = vgg15q3 ]; then
   # the same six-way comparison with activity settings in the range of Qi et al.'s tuned configs
   # (activity SGD lr 0.13-0.67, momentum 0.5-1.0): lr 0.5, momentum 0.9
   Q15="--set algorithm=pc --set pc.steps=21 --set pc.activity_lr=0.5 --set pc.activity_momentum=0.9"
@@ -50,6 +50,9 @@ if [ "$Q" = vgg15q ] || [ "$Q" = vgg15q2 ]; then
     run vgg15q_pc_sfbf $V15 $Q15 $SFBF
     run vgg15q_pc $V15 $Q15
     run vgg15q_pc_bn $V15 $Q15 --set model.batchnorm=true --set pc.bn_freeze=true
+  elif [ "$Q" = vgg15q3 ]; then  # pairs of the fixes
+    run vgg15q_pc_sbf $V15 $Q15 --set model.batchnorm=true --set pc.bn_freeze=true --set pc.precision=spiking
+    run vgg15q_pc_fbf $V15 $Q15 --set model.batchnorm=true --set pc.bn_freeze=true --set pc.forward_update=true
   else
     run vgg15q_pc_s $V15 $Q15 --set pc.precision=spiking
     run vgg15_pc_sfbf_fixed $V15 $P15 $SFBF   # the lr 0.05 setting again, after the BatchNorm fix
