@@ -65,9 +65,9 @@ if [ "$Q" = vgg10q ]; then
   run vgg10q_pc $V10 $Q10
 fi
 if [ "$Q" = analogpc ]; then
-  # pcn_vgg5 trained by PC (T = 8 activity steps, lr 0.5) digitally and on the memristor card
+  # pcn_vgg5 trained by PC (T = 8 activity steps, lr 0.1; 0.5 diverged in epoch 2) digitally and on the memristor card
   # (fresh read noise on every read, the card's default), same optimizer and data as "analog"
-  A="$V5 --set algorithm=pc --set pc.steps=8 --set pc.activity_lr=0.5 --set data.train_size=5000 --set train.epochs=2"
+  A="$V5 --set algorithm=pc --set pc.steps=8 --set pc.activity_lr=0.1 --set data.train_size=5000 --set train.epochs=2"
   run vgg5_pc_5k $A
   run vgg5_pc_5k_memristor $A --device memristor
 fi
