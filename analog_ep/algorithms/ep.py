@@ -72,17 +72,20 @@ def ep_gradient(model, x: torch.Tensor, target: torch.Tensor, init: list[torch.T
     return EPResult(grads, free, stats, nudged, terms)
 
 
-def phase_estimate(model, x: torch.Tensor, target, free: list, nudged: list, betas: list[float]) -> tuple[list, list]:
+def phase_estimate(model, x: torch.Tensor, target, free: list, nudged: list, betas: list[float],
+                   phase_terms: list | None = None) -> tuple[list, list]:
     """The estimator from the phases' states: ``(dF/dtheta(s^{b0}) - dF/dtheta(s^{b1})) / (b0 - b1)``
     (centered) or ``(dF/dtheta(s^{b0}) - dE/dtheta(s^0)) / b0`` (one nudged phase), as
-    ``(grads, terms)`` (:class:`EPResult`), for any model with ``energy_grad_terms``."""
-    t_hi = model.energy_grad_terms(x, nudged[0], betas[0], target)
-    if len(betas) == 2:
-        t_lo = model.energy_grad_terms(x, nudged[1], betas[1], target)
-        scale = 1.0 / (betas[0] - betas[1])
+    ``(grads, terms)`` (:class:`EPResult`), for any model with ``energy_grad_terms``.
+    ``phase_terms``: the two ``energy_grad_terms`` (first phase, then the second or the free
+    state) already computed by the caller."""
+    if phase_terms is not None:
+        t_hi, t_lo = phase_terms
     else:
-        t_lo = model.energy_grad_terms(x, free)
-        scale = 1.0 / betas[0]
+        t_hi = model.energy_grad_terms(x, nudged[0], betas[0], target)
+        t_lo = (model.energy_grad_terms(x, nudged[1], betas[1], target) if len(betas) == 2
+                else model.energy_grad_terms(x, free))
+    scale = 1.0 / (betas[0] - betas[1]) if len(betas) == 2 else 1.0 / betas[0]
     grads = [(a - b) * scale for a, b in zip(model.materialize(t_hi), model.materialize(t_lo))]
     terms = [None if isinstance(a, torch.Tensor) else
              [(p, q, c * scale) for p, q, c in a] + [(p, q, -c * scale) for p, q, c in b]

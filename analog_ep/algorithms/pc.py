@@ -67,14 +67,17 @@ def _max_abs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def pcn_nudged_phase(model, x: torch.Tensor, free: list[torch.Tensor], beta: float, target, iters: int,
-                     rule: str = "mod_pgd", tol: float = 0.0, skip_clean: bool = True
+                     rule: str = "mod_pgd", tol: float = 0.0, skip_clean: bool = True,
+                     reads: dict | None = None, out_reads: dict | None = None
                      ) -> tuple[list[torch.Tensor], SolverStats, torch.Tensor]:
     """One nudged phase from the free state: ``iters`` even-then-odd traversals. Returns
     ``(states, stats, energy)`` with ``energy`` (iters + 1,) the batch-mean total energy
     ``E + beta C`` before the first and after every iteration (the equilibration curve) and
     ``stats.residual`` the per-sample max |change| of the last iteration. ``skip_clean``: skip
     the reads and updates of nodes the nudge has not reached yet (exact; False recomputes
-    everything, for tests)."""
+    everything, for tests). ``reads``: node -> ``(a, bn_context)`` read at ``free`` (the forward
+    pass's, held by the periphery; None reads them again); ``out_reads`` (a dict) receives the
+    reads at the returned states, which the weight gradient then takes without reading again."""
     if rule not in PCN_RULES:
         raise ConfigError(f"pc.nudged_update: unknown rule {rule!r}; valid: {', '.join(PCN_RULES)}")
     L = model.num_nodes
@@ -85,7 +88,7 @@ def pcn_nudged_phase(model, x: torch.Tensor, free: list[torch.Tensor], beta: flo
     # pre-activations held in the periphery: a_k depends only on the other parity's states, so
     # the value read in node k's own pass stays valid through the next pass, where it gives the
     # error that node k sends down (one forward and one transposed read per synapse per iteration)
-    cache = {k: model._preact(k, x, s) for k in range(1, L + 1)}
+    cache = dict(reads) if reads is not None else {k: model._preact(k, x, s) for k in range(1, L + 1)}
     # which nodes have left the free state (structurally: the nudge enters at the output and
     # travels one node per pass). A node none of whose inputs moved keeps its read; a node
     # whose own state and inputs are untouched has eps = 0 exactly and sends no error; a node
@@ -161,6 +164,8 @@ def pcn_nudged_phase(model, x: torch.Tensor, free: list[torch.Tensor], beta: flo
             if any(read_ver[k][j] != version[j] for j in ins[k]) or not skip_clean:
                 cache[k] = model._preact(k, x, s)
         energies.append(total_energy())
+    if out_reads is not None:  # every node's read is current: odd after their pass, even just above
+        out_reads.update(cache)
     return s, SolverStats(steps, residual, residual <= tol, iters), torch.stack(energies)
 
 
@@ -174,21 +179,30 @@ def pcn_ep_gradient(model, x: torch.Tensor, target, *, beta: float, estimator: s
     forward pass is exact); ``EPResult.energy`` per nudged phase the equilibration curve."""
     model.begin_phase()
     model.bn_update = update_bn
-    free, _ = model.forward_pass(x)
+    free, pre = model.forward_pass(x)
     model.bn_update = False
+    # the forward pass's reads start every phase (a node the nudge never reaches is not read
+    # again), and each phase's last reads give its weight gradient
+    reads0 = {k: (pre[k - 1], model._fwd_ctx.get(k)) for k in range(1, model.num_nodes + 1)}
     zero = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
     stats = {"free": SolverStats(torch.zeros(x.shape[0], dtype=torch.long, device=x.device), zero,
                                  torch.ones(x.shape[0], dtype=torch.bool, device=x.device), 0)}
     betas = nudge_betas(estimator, beta, generator)
-    nudged, curves = [], {}
+    nudged, curves, phase_terms = [], {}, []
     for bt in betas:
         model.begin_phase()
-        s, st, en = pcn_nudged_phase(model, x, free, bt, target, nudge_iters, rule, tol)
+        last = {}
+        s, st, en = pcn_nudged_phase(model, x, free, bt, target, nudge_iters, rule, tol, reads=reads0, out_reads=last)
         name = "nudge+" if bt > 0 else "nudge-"
         stats[name] = st
         curves[name] = en
         nudged.append(s)
-    grads, terms = phase_estimate(model, x, target, free, nudged, betas)
+        _, _, deltas = model.errors(x, s, known=last)
+        phase_terms.append(model.energy_grad_terms(x, s, deltas=deltas, bn_grads=dict(model._bn_grads)))
+    if len(betas) == 1:  # one-sided: dE/dtheta at the free state (the forward pass: zero errors)
+        _, _, deltas = model.errors(x, free, known=reads0)
+        phase_terms.append(model.energy_grad_terms(x, free, deltas=deltas, bn_grads=dict(model._bn_grads)))
+    grads, terms = phase_estimate(model, x, target, free, nudged, betas, phase_terms)
     return EPResult(grads, free, stats, nudged, terms, curves)
 
 

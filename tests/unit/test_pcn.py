@@ -544,3 +544,33 @@ def test_fused_bias_read_equals_the_read_plus_the_bias():
             plain = m._reads(k, xs, s, record=[]) + m.biases[k - 1]
             torch.testing.assert_close(a[k - 1], plain, rtol=1e-13, atol=1e-14)
             torch.testing.assert_close(m.preact(k, xs, s), plain, rtol=1e-13, atol=1e-14)
+
+
+@pytest.mark.parametrize("case", ["vgg5_bn_centered", "vgg10skip_ce_one_sided", "mupc_negative"])
+def test_pcn_ep_reuses_the_phases_reads_exactly(case):
+    """EP on a PCN starts each nudged phase from the forward pass's reads and takes the weight
+    gradient from each phase's last reads: the same gradient as reading every node again at
+    the phases' states (the generic phase_estimate)."""
+    from analog_ep.algorithms.ep import nudge_betas, phase_estimate
+
+    if case == "vgg5_bn_centered":
+        g = torch.Generator().manual_seed(0)
+        m = PCNVGG("pcn_vgg5", (3, 32, 32), 10, channels=TINY["pcn_vgg5"], generator=g, batchnorm=True).double()
+        m.nudge = "mse"
+        x = torch.randn(6, 3, 32, 32, dtype=torch.float64, generator=g)
+        y = torch.nn.functional.one_hot(torch.arange(6) % 10, 10).double()
+        est = "centered"
+    elif case == "vgg10skip_ce_one_sided":
+        m, x, y = _vgg("pcn_vgg10skip", nudge="cross_entropy")
+        est = "one_sided"
+    else:
+        m = MuPCResMLP((1, 8, 8), 8, 7, 10, generator=torch.Generator().manual_seed(0)).double()
+        m.nudge = "mse"
+        x = torch.randn(4, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+        y = torch.nn.functional.one_hot(torch.arange(4), 10).double()
+        est = "negative"
+    res = pcn_ep_gradient(m, x, y, beta=0.05, estimator=est, nudge_iters=4)
+    ref, _ = phase_estimate(m, x, y, res.free, res.nudged, nudge_betas(est, 0.05, None))
+    for p, q in zip(res.grads, ref):
+        torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-13)
+    assert any(float(p.abs().max()) > 0 for p in res.grads)
