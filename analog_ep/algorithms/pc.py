@@ -62,7 +62,10 @@ class PCResult:
 
 
 def _max_abs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return (a - b).abs().reshape(a.shape[0], -1).amax(1)
+    """Per-sample max |a - b| (reduced over the sample's dims in place: no copy of a
+    channels-last map into rows)."""
+    d = (a - b).abs()
+    return d.amax(tuple(range(1, d.dim()))) if d.dim() > 1 else d
 
 
 @torch.no_grad()
@@ -106,7 +109,7 @@ def pcn_nudged_phase(model, x: torch.Tensor, free: list[torch.Tensor], beta: flo
         for k in range(1, L + 1):
             if not skip_clean or erring(k):
                 eps_k = s[k - 1] - model.predict(k, cache[k][0], x, s)
-                e = e + 0.5 * eps_k.reshape(b, -1).pow(2).sum(1).mean()
+                e = e + torch.linalg.vector_norm(eps_k).square() * (0.5 / b)  # the batch mean of 1/2 ||eps||^2
         return e
 
     energies = [total_energy()]
@@ -329,7 +332,7 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
                 g = torch.add(g, vel[j - 1], alpha=momentum) if nesterov else vel[j - 1]
             if last:  # the residual reported is the last step's
                 step = lr * g
-                residual = torch.maximum(residual, step.abs().reshape(b, -1).amax(1))
+                residual = torch.maximum(residual, step.abs().amax(tuple(range(1, step.dim()))))
                 s[j - 1] = s[j - 1] - step
             else:
                 s[j - 1] = torch.add(s[j - 1], g, alpha=-lr)
