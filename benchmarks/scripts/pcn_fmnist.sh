@@ -70,6 +70,7 @@ if [ "$Q" = analogpc ]; then
   A="$V5 --set algorithm=pc --set pc.steps=8 --set pc.activity_lr=0.1 --set data.train_size=5000 --set train.epochs=2"
   run vgg5_pc_5k $A
   run vgg5_pc_5k_memristor $A --device memristor
+  run vgg5_pc_5k_memristor_perbatch $A --device memristor --set analog.noise_policy=per_batch
 fi
 if [ "$Q" = analog ]; then
   # on the memristor card (aihwkit-default periphery): beta 0.2 and one read-noise draw per
