@@ -185,7 +185,8 @@ def pcn_ep_gradient(model, x: torch.Tensor, target, *, beta: float, estimator: s
     free, pre = model.forward_pass(x)
     model.bn_update = False
     # the forward pass's reads start every phase (a node the nudge never reaches is not read
-    # again), and each phase's last reads give its weight gradient
+    # again), and each phase's last reads give its weight gradient. On tiles a held read keeps
+    # the forward pass's noise draw, while the phase's own reads take the phase's draw
     reads0 = {k: (pre[k - 1], model._fwd_ctx.get(k)) for k in range(1, model.num_nodes + 1)}
     zero = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
     stats = {"free": SolverStats(torch.zeros(x.shape[0], dtype=torch.long, device=x.device), zero,
@@ -250,7 +251,8 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     nodes always do), a node that has not moved either has error 0 exactly, and a node with no
     erring successor stays put. Exact on digital storages (tested against ``False``, which
     recomputes everything); at T = L it halves the work, at T << L it leaves most layers
-    untouched. BatchNorm nodes whose passes move the running statistics are always read."""
+    untouched. BatchNorm nodes whose passes move the running statistics are always read. On
+    tiles a held read keeps the noise draw it was read with (the forward pass's)."""
     L = model.num_nodes
     y, _ = model.split_target(target)
     model.begin_phase()
@@ -309,10 +311,12 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     always = {int(k) for k in model.bn} if model.bn_update else set()
     for t in range(steps):
         pi = None if pis is None else [pis[t, k] for k in range(L)]
-        live = None
+        live, reads = None, (known if t else known0)
         if skip_clean:  # nodes whose error may be nonzero: the output, moved nodes and their readers
             live = {L} | moved | {k for k in range(1, L) if ins[k] & moved}
-        a, eps, delta = errs(s, pi, active, known if t else known0, None if live is None else live | always)
+            # a node none of whose inputs has moved keeps the forward pass's read and prediction
+            reads = {k: v for k, v in known0.items() if not (ins[k] & moved)} if t else known0
+        a, eps, delta = errs(s, pi, active, reads, None if live is None else live | always)
         if live is not None:
             for k in always - live:  # read only to move BatchNorm's statistics: its error is 0
                 eps[k - 1] = delta[k - 1] = None

@@ -337,7 +337,8 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     if cfg.compute.compile:
         need(cfg.algorithm == "pc", "compute.compile", "compiles the PC step only: set algorithm=pc or compute.compile=false")
         need(cfg.analog.device is None, "compute.compile",
-             "is for digital storages (tile reads draw their noise from host generators); drop it with --device")
+             "is for digital storages (tile reads draw their noise from host generators); set "
+             "compute.compile=false with analog.device / --device")
     acc = cfg.compute.accelerator
     need(acc in ("auto", "cpu", "cuda") or (acc.startswith("cuda:") and acc[5:].isdigit()), "compute.accelerator",
          "must be auto, cpu, cuda or cuda:N")

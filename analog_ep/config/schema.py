@@ -373,7 +373,8 @@ class ComputeConfig:
     compile: bool = False
     """``algorithm: pc`` on digital storages: compile the PC step (forward pass, activity steps,
     weight gradients) with ``torch.compile`` (TorchInductor; on CPU it needs a C++ compiler),
-    which fuses its many small operations. The first step of each batch shape pays the
+    which fuses its many small operations (dense PCNs compile to one graph; conv PCNs break into
+    many at the conv read cache, with less to gain). The first step of each batch shape pays the
     compilation (tens of seconds on CPU); gradients equal the eager step's up to float
     rounding."""
 

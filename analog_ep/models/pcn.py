@@ -95,7 +95,8 @@ class PCBatchNorm(nn.Module):
 
     Which passes update the running statistics is the learning rule's choice: every pass that
     computes predictions (PC inference steps included; PCX's behaviour) or, with BatchNorm
-    freezing (Qi et al. 2025), only the weight-update pass.
+    freezing (Qi et al. 2025), once per batch: the weight-update pass, or with forward updates
+    the forward pass.
     """
 
     def __init__(self, channels: int, dtype=torch.float32, momentum: float = 0.1, eps: float = 1e-5):

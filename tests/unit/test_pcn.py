@@ -570,7 +570,13 @@ def test_pcn_ep_reuses_the_phases_reads_exactly(case):
         y = torch.nn.functional.one_hot(torch.arange(4), 10).double()
         est = "negative"
     res = pcn_ep_gradient(m, x, y, beta=0.05, estimator=est, nudge_iters=4)
-    ref, _ = phase_estimate(m, x, y, res.free, res.nudged, nudge_betas(est, 0.05, None))
+    betas = nudge_betas(est, 0.05, None)
+    # the phases started from the forward pass's reads reach the states of phases that read again
+    for bt, s_res in zip(betas, res.nudged):
+        s_ref, _, _ = pcn_nudged_phase(m, x, res.free, bt, y, 4)
+        for p, q in zip(s_res, s_ref):
+            torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-14)
+    ref, _ = phase_estimate(m, x, y, res.free, res.nudged, betas)
     for p, q in zip(res.grads, ref):
         torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-13)
     assert any(float(p.abs().max()) > 0 for p in res.grads)
