@@ -78,7 +78,7 @@ def phase_estimate(model, x: torch.Tensor, target, free: list, nudged: list, bet
     (centered) or ``(dF/dtheta(s^{b0}) - dE/dtheta(s^0)) / b0`` (one nudged phase), as
     ``(grads, terms)`` (:class:`EPResult`), for any model with ``energy_grad_terms``.
     ``phase_terms``: the two ``energy_grad_terms`` (first phase, then the second or the free
-    state) already computed by the caller."""
+    state) already computed by the caller; None for the second: it is zero (a PCN's free state)."""
     if phase_terms is not None:
         t_hi, t_lo = phase_terms
     else:
@@ -86,6 +86,10 @@ def phase_estimate(model, x: torch.Tensor, target, free: list, nudged: list, bet
         t_lo = (model.energy_grad_terms(x, nudged[1], betas[1], target) if len(betas) == 2
                 else model.energy_grad_terms(x, free))
     scale = 1.0 / (betas[0] - betas[1]) if len(betas) == 2 else 1.0 / betas[0]
+    if t_lo is None:
+        grads = [a * scale for a in model.materialize(t_hi)]
+        terms = [None if isinstance(a, torch.Tensor) else [(p, q, c * scale) for p, q, c in a] for a in t_hi]
+        return grads, terms
     grads = [(a - b) * scale for a, b in zip(model.materialize(t_hi), model.materialize(t_lo))]
     terms = [None if isinstance(a, torch.Tensor) else
              [(p, q, c * scale) for p, q, c in a] + [(p, q, -c * scale) for p, q, c in b]

@@ -203,9 +203,8 @@ def pcn_ep_gradient(model, x: torch.Tensor, target, *, beta: float, estimator: s
         nudged.append(s)
         _, _, deltas = model.errors(x, s, known=last)
         phase_terms.append(model.energy_grad_terms(x, s, deltas=deltas, bn_grads=dict(model._bn_grads)))
-    if len(betas) == 1:  # one-sided: dE/dtheta at the free state (the forward pass: zero errors)
-        _, _, deltas = model.errors(x, free, known=reads0)
-        phase_terms.append(model.energy_grad_terms(x, free, deltas=deltas, bn_grads=dict(model._bn_grads)))
+    if len(betas) == 1:  # one-sided: dE/dtheta at the free state is 0 (the forward pass has no error)
+        phase_terms.append(None)
     grads, terms = phase_estimate(model, x, target, free, nudged, betas, phase_terms)
     return EPResult(grads, free, stats, nudged, terms, curves)
 
@@ -315,7 +314,7 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
         if skip_clean:  # nodes whose error may be nonzero: the output, moved nodes and their readers
             live = {L} | moved | {k for k in range(1, L) if ins[k] & moved}
             # a node none of whose inputs has moved keeps the forward pass's read and prediction
-            reads = {k: v for k, v in known0.items() if not (ins[k] & moved)} if t else known0
+            reads = {k: v for k, v in known0.items() if not (ins[k] & moved)}
         a, eps, delta = errs(s, pi, active, reads, None if live is None else live | always)
         if live is not None:
             for k in always - live:  # read only to move BatchNorm's statistics: its error is 0
