@@ -308,46 +308,12 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
     EP and, with algorithm=pc, for predictive coding)."""
 
     def run() -> None:
-        import torch
-
-        from .algorithms.gradcheck import gradcheck as check
         from .config import load_config
-        from .data import load_data
-        from .train.build import build_model, build_solver
-        from .train.loop import one_hot
+        from .train.gradcheck import parse_betas, run as run_gradcheck
 
-        try:
-            beta_list = [float(b) for b in betas.split(",") if b.strip()]
-        except ValueError:
-            raise ConfigError(f"--betas: expected comma-separated numbers such as 0.1,0.01, got {betas!r}")
-        if not beta_list or any(b <= 0 for b in beta_list):
-            raise ConfigError(f"--betas: need positive numbers, got {betas!r}")
-        if batch < 1 or iters < 1 or tol < 0:
-            raise ConfigError("--batch and --iters must be >= 1 and --tol >= 0")
-        from .compute import configure, resolve_accelerator
-
+        beta_list = parse_betas(betas)
         cfg = load_config(config, _overrides(set_, device, accelerator))
-        dev = resolve_accelerator(cfg.compute.accelerator)
-        configure(cfg.compute, dev)
-        train_set, _, info = load_data(cfg.data, cfg.seed)
-        model = build_model(cfg, info.shape, info.num_classes, device=dev).double()
-        x, y = train_set.batch(slice(0, batch))
-        x, y = x.to(dev, torch.float64), y.to(dev)
-        target = one_hot(y, info.num_classes, torch.float64)
-        gen = torch.Generator().manual_seed(cfg.seed)
-        if getattr(model, "is_pcn", False):
-            from .algorithms.gradcheck import pcn_gradcheck
-
-            p = cfg.pc
-            pc_args = None if cfg.algorithm != "pc" else dict(
-                steps=p.steps, lr=p.activity_lr, momentum=p.activity_momentum, nesterov=p.activity_nesterov,
-                precision=p.precision, alpha=p.precision_alpha, k_decay=p.precision_k, forward_update=p.forward_update)
-            report = pcn_gradcheck(model, x, target, beta_list, cfg.ep.estimator, iters=min(iters, cfg.solver.nudge_iters * 20),
-                                   rule=p.nudged_update, generator=gen, pc=pc_args)
-        else:
-            report = check(model, x, target, build_solver(cfg, dev), beta_list, cfg.ep.estimator, iters=iters, tol=tol,
-                           damping=cfg.solver.damping, generator=gen, require_converged=tol > 0)
-        report["precision"], report["accelerator"] = cfg.compute.precision, str(dev)
+        report = run_gradcheck(cfg, beta_list, batch=batch, iters=iters, tol=tol)
         frac = report["free_converged_fraction"]
         if tol > 0 and frac < 1:
             msg = (f"free phase did not converge (fraction {frac:.2f} after {report['free_sweeps']} sweeps); "

@@ -34,7 +34,6 @@ class EPResult:
     nudged: list[list[torch.Tensor]]   # nudged fixed points, one per nudged phase
     terms: list                        # per parameter: [(post, pre, coef)] with grad = sum coef corr(post, pre)
                                        # for weights (the update's outer products), None for biases
-    energy: dict | None = None         # per nudged phase: energy before and after each iteration (PCNs)
 
 
 def nudge_betas(estimator: str, beta: float, generator: torch.Generator | None = None) -> list[float]:

@@ -100,9 +100,7 @@ def kink_changes(model, x: torch.Tensor, free: list[torch.Tensor], nudged: list[
 def exact_reads(model):
     """Within: every digital storage reads at its operands' own precision (``read_dtype`` None),
     so a gradcheck's reference is exact while the estimate runs at ``compute.precision``."""
-    from ..synapses.storage import DigitalStorage
-
-    stores = [m for m in model.modules() if isinstance(m, DigitalStorage)]
+    stores = [syn.storage for syn in model.all_synapses()]
     saved = [st.read_dtype for st in stores]
     for st in stores:
         st.read_dtype = None

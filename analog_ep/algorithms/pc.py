@@ -2,20 +2,8 @@
 
 **EP on PCNs** (Kerjan, Hoier & Scellier 2026), :func:`pcn_ep_gradient`. The free equilibrium is
 the forward pass (``E = 0``). Each nudged phase starts from it and runs ``K`` iterations of the
-asynchronous traversal (even layers, then odd), each node set in closed form from its
-neighbours:
-
-* ``mod_pgd`` (the paper's choice): ``s_k <- act(a_k + Delta_k)`` (ReLU: ``relu(a_k + Delta_k)``),
-* ``pgd``: ``s_k <- proj(mu_k + Delta_k)``, the projection onto ``s >= 0`` for ReLU layers
-  (``relu(relu(a_k) + Delta_k)``) and none otherwise,
-
-``Delta_k`` the top-down error (a transposed read of ``act'(a_{k+1}) eps_{k+1}``). The output
-``s_L`` minimizes ``1/2 ||s_L - a_L||^2 + beta C(s_L)``: ``(a_L + beta y) / (1 + beta)`` for the
-MSE nudge, ``a_L - beta (softmax(s_L) - y)`` (one step, from the current ``s_L``) for the
-cross-entropy nudge, ``(1 - beta) a_L + beta y`` for the clamp nudge. A ``pgd`` fixed point is a
-stationary point of ``E + beta C`` on ``s >= 0`` (``eps_k = Delta_k`` where ``s_k > 0``);
-``mod_pgd`` agrees on the units with ``a_k > 0`` and differs on units that the nudge switches
-on, which are O(beta) few near ``a_k = 0``. Both linearize to the same equations at the free
+registered PCN relaxation (:mod:`analog_ep.solvers.pcn`: asynchronous even-then-odd traversals,
+each node set in closed form from its neighbours, ``mod_pgd`` or ``pgd``). Both linearize to the same equations at the free
 state (the forward pass), so the centered estimator ``(dE/dtheta(s^{+beta}) -
 dE/dtheta(s^{-beta})) / (2 beta)`` tends to the backprop gradient of the feed-forward twin as
 ``beta -> 0``.
@@ -45,11 +33,8 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from ..models.pcn import PC_ACTIVATIONS
-from ..solvers import SolverStats
+from ..solvers import SolverStats, relax_pcn
 from .ep import EPResult, nudge_betas, phase_estimate
-
-PCN_RULES = ("mod_pgd", "pgd")
 
 
 @dataclass
@@ -61,129 +46,18 @@ class PCResult:
     energy: torch.Tensor               # (T + 1, L) per-layer energy (pi = 1) before each step and at the end
 
 
-def _max_abs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-sample max |a - b| (reduced over the sample's dims in place: no copy of a
-    channels-last map into rows)."""
-    d = (a - b).abs()
-    return d.amax(tuple(range(1, d.dim()))) if d.dim() > 1 else d
-
-
-@torch.no_grad()
-def pcn_nudged_phase(model, x: torch.Tensor, free: list[torch.Tensor], beta: float, target, iters: int,
-                     rule: str = "mod_pgd", tol: float = 0.0, skip_clean: bool = True,
-                     reads: dict | None = None, out_reads: dict | None = None
-                     ) -> tuple[list[torch.Tensor], SolverStats, torch.Tensor]:
-    """One nudged phase from the free state: ``iters`` even-then-odd traversals. Returns
-    ``(states, stats, energy)`` with ``energy`` (iters + 1,) the batch-mean total energy
-    ``E + beta C`` before the first and after every iteration (the equilibration curve) and
-    ``stats.residual`` the per-sample max |change| of the last iteration. ``skip_clean``: skip
-    the reads and updates of nodes the nudge has not reached yet (exact; False recomputes
-    everything, for tests). ``reads``: node -> ``(a, bn_context)`` read at ``free`` (the forward
-    pass's, held by the periphery; None reads them again); ``out_reads`` (a dict) receives the
-    reads at the returned states, which the weight gradient then takes without reading again."""
-    if rule not in PCN_RULES:
-        raise ConfigError(f"pc.nudged_update: unknown rule {rule!r}; valid: {', '.join(PCN_RULES)}")
-    L = model.num_nodes
-    y, _ = model.split_target(target)
-    s = list(free)
-    groups = model.colouring()
-    b = x.shape[0]
-    # pre-activations held in the periphery: a_k depends only on the other parity's states, so
-    # the value read in node k's own pass stays valid through the next pass, where it gives the
-    # error that node k sends down (one forward and one transposed read per synapse per iteration)
-    cache = dict(reads) if reads is not None else {k: model._preact(k, x, s) for k in range(1, L + 1)}
-    # which nodes have left the free state (structurally: the nudge enters at the output and
-    # travels one node per pass). A node none of whose inputs moved keeps its read; a node
-    # whose own state and inputs are untouched has eps = 0 exactly and sends no error; a node
-    # with no moved input and no erring successor stays put: all skipped, with no host sync.
-    moved: set[int] = set()
-    ins, outs = model.neighbours()
-    if not skip_clean:
-        moved = set(range(1, L + 1))
-
-    def erring(j: int) -> bool:
-        return j in moved or bool(ins[j] & moved)
-
-    def total_energy() -> torch.Tensor:
-        e = beta * model.cost(s[-1], target).mean()
-        for k in range(1, L + 1):
-            if not skip_clean or erring(k):
-                eps_k = s[k - 1] - model.predict(k, cache[k][0], x, s)
-                e = e + torch.linalg.vector_norm(eps_k).square() * (0.5 / b)  # the batch mean of 1/2 ||eps||^2
-        return e
-
-    energies = [total_energy()]
-    residual = torch.zeros(b, dtype=x.dtype, device=x.device)
-    steps = torch.full((b,), iters, dtype=torch.long, device=x.device)
-    eps: list = [None] * L
-    delta: list = [None] * L
-    version = {k: 0 for k in range(1, L + 1)}  # bumped when s_k changes
-    read_ver = {k: {j: 0 for j in ins[k]} for k in range(1, L + 1)}
-    for it in range(iters):
-        old = list(s)
-        for gi, group in enumerate(groups):
-            for k in group:
-                if any(read_ver[k][j] != version[j] for j in ins[k]) or not skip_clean:
-                    cache[k] = model._preact(k, x, s)
-                    read_ver[k] = {j: version[j] for j in ins[k]}
-            if gi == 0 and it > 0:
-                energies.append(total_energy())  # the states after the previous iteration
-            for j in range(1, L + 1):
-                if j not in group:
-                    if erring(j):
-                        eps[j - 1], delta[j - 1], _ = model.error_at(j, *cache[j], x, s)
-                    else:
-                        eps[j - 1] = delta[j - 1] = None
-            new = {}
-            for k in group:
-                if k != L and skip_clean and not (ins[k] & moved) and not any(erring(j) for j in outs[k]):
-                    continue  # inputs unchanged and no error from above: s_k = f_k(s_{k-1}) stays
-                a = cache[k][0]
-                if k == L:
-                    if model.nudge == "cross_entropy":
-                        new[k] = a - beta * model.cost_grad(s[L - 1], target)
-                    elif model.nudge == "clamp":
-                        new[k] = a + beta * (y - a)
-                    else:
-                        new[k] = (a + beta * y) / (1.0 + beta)
-                    continue
-                d = model.topdown(k, x, s, eps, delta)
-                act = model.pc_act_names[k - 1]
-                res = (x if k == 1 else s[k - 2]) if model.residual[k - 1] else None
-                if rule == "mod_pgd":
-                    v = PC_ACTIVATIONS[act][0](a + d)
-                else:
-                    v = PC_ACTIVATIONS[act][0](a) + d
-                    if act == "relu":
-                        v = v.clamp_min(0.0)
-                new[k] = v if res is None else v + res
-            for k, v in new.items():
-                s[k - 1] = v
-                version[k] += 1
-                moved.add(k)
-    residual = torch.stack([_max_abs(p, q) for p, q in zip(s, old)]).amax(0)
-    if iters:
-        for k in groups[0]:
-            if any(read_ver[k][j] != version[j] for j in ins[k]) or not skip_clean:
-                cache[k] = model._preact(k, x, s)
-        energies.append(total_energy())
-    if out_reads is not None:  # every node's read is current: odd after their pass, even just above
-        out_reads.update(cache)
-    return s, SolverStats(steps, residual, residual <= tol, iters), torch.stack(energies)
-
-
 @torch.no_grad()
 def pcn_ep_gradient(model, x: torch.Tensor, target, *, beta: float, estimator: str, nudge_iters: int,
                     rule: str = "mod_pgd", tol: float = 0.0, generator: torch.Generator | None = None,
-                    update_bn: bool = False) -> EPResult:
-    """EP on a PCN (module docstring): free phase = forward pass, nudged phases from it, the
-    gradient estimate of the chosen estimator. ``update_bn``: the forward pass updates
-    BatchNorm's running statistics (the nudged phases never do). ``stats`` per phase ("free" has 0 sweeps: the
-    forward pass is exact); ``EPResult.energy`` per nudged phase the equilibration curve."""
+                    update_bn: bool = False, solver=relax_pcn) -> EPResult:
+    """EP on a PCN (module docstring): free phase = forward pass, nudged phases from it (by
+    ``solver``, the registered relaxation of PCN energies), the gradient estimate of the chosen
+    estimator. ``update_bn``: the forward pass updates BatchNorm's running statistics (the
+    nudged phases never do). ``stats`` per phase ("free" has 0 sweeps: the forward pass is
+    exact; each nudged phase's ``energy`` is its equilibration curve)."""
     model.begin_phase()
-    model.bn_update = update_bn
-    free, pre = model.forward_pass(x)
-    model.bn_update = False
+    with model.moving_bn_stats(update_bn):
+        free, pre = model.forward_pass(x)
     # the forward pass's reads start every phase (a node the nudge never reaches is not read
     # again), and each phase's last reads give its weight gradient. On tiles a held read keeps
     # the forward pass's noise draw, while the phase's own reads take the phase's draw
@@ -192,21 +66,20 @@ def pcn_ep_gradient(model, x: torch.Tensor, target, *, beta: float, estimator: s
     stats = {"free": SolverStats(torch.zeros(x.shape[0], dtype=torch.long, device=x.device), zero,
                                  torch.ones(x.shape[0], dtype=torch.bool, device=x.device), 0)}
     betas = nudge_betas(estimator, beta, generator)
-    nudged, curves, phase_terms = [], {}, []
+    nudged, phase_terms = [], []
     for bt in betas:
         model.begin_phase()
         last = {}
-        s, st, en = pcn_nudged_phase(model, x, free, bt, target, nudge_iters, rule, tol, reads=reads0, out_reads=last)
-        name = "nudge+" if bt > 0 else "nudge-"
-        stats[name] = st
-        curves[name] = en
+        s, st = solver(model, x, free, beta=bt, target=target, iters=nudge_iters, tol=tol, rule=rule, reads=reads0,
+                       out_reads=last)
+        stats["nudge+" if bt > 0 else "nudge-"] = st
         nudged.append(s)
         _, _, deltas = model.errors(x, s, known=last)
         phase_terms.append(model.energy_grad_terms(x, s, deltas=deltas, bn_grads=dict(model._bn_grads)))
     if len(betas) == 1:  # one-sided: dE/dtheta at the free state is 0 (the forward pass has no error)
         phase_terms.append(None)
     grads, terms = phase_estimate(model, x, target, free, nudged, betas, phase_terms)
-    return EPResult(grads, free, stats, nudged, terms, curves)
+    return EPResult(grads, free, stats, nudged, terms)
 
 
 def precision_schedule(kind: str, num_layers: int, steps: int, alpha: float = 1e-3, k_decay: float = 1.0,

@@ -24,8 +24,11 @@ only thing that changes it:
   analog read, the gradient that of the ideal product ``x W^T``.
 
 The stored weight is ``W = w_scale (w_dev + write_offset)`` with ``w_dev`` in the device's
-relative units; ``weight`` (the parameter that receives gradients and optimizer state) always
-equals it and is rewritten only here. ``w_scale`` maps the initialization onto the device range:
+relative units, held nowhere else: ``weight`` computes it (cached until the devices change).
+The parameter that receives gradients and optimizer state, ``param`` (``proposal``), holds the
+change the optimizer proposes: zero between updates, the proposed ``delta`` after the
+optimizer's step, which :meth:`commit` turns into pulses (storage protocol,
+:mod:`analog_ep.synapses.storage`). ``w_scale`` maps the initialization onto the device range:
 the initial ``max |W|`` becomes ``weight_range`` times the device's smaller bound (aihwkit's
 weight scaling).
 """
@@ -79,7 +82,8 @@ class AnalogStorage(nn.Module):
         self.register_buffer("chi", torch.zeros_like(weight) if update == "mixed" else None)
         self.register_buffer("pulses", torch.zeros((), dtype=torch.int64))
         self.register_buffer("wear", torch.zeros(weight.shape, dtype=torch.int32))
-        self.weight = nn.Parameter(self.effective_weight())
+        self.proposal = nn.Parameter(torch.zeros_like(weight))
+        self._w_eff: torch.Tensor | None = None  # weight cache, dropped whenever the devices change
         self.to(device)
         self.step = 0               # updates applied (a key of the pulse streams)
         self.batch = self.phase = self.read_count = 0   # read-noise counters
@@ -96,14 +100,40 @@ class AnalogStorage(nn.Module):
         """True when updates need the outer-product vectors (bit-stream pulse trains)."""
         return self.update_mode == "pulsed" and self.pulse_scheme == "bitstream"
 
+    param_holds_weight = False
+    read_dtype = None
+    """Reads go through the tiles and the periphery: the digital read precision does not apply."""
+
     def effective_weight(self) -> torch.Tensor:
         w = self.w_dev if self.write_offset is None else self.w_dev + self.write_offset
         return self.w_scale * w
 
+    def _stored(self) -> torch.Tensor:
+        """The weight the devices hold (no autograd), computed once per device change."""
+        if self._w_eff is None:
+            with torch.no_grad():
+                self._w_eff = self.effective_weight()
+        return self._w_eff
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The weight the devices hold; with autograd on, plus :attr:`proposal` (zero), so the
+        backprop twin's gradient of the weight lands on the parameter."""
+        w = self._stored()
+        return w + self.proposal if torch.is_grad_enabled() and self.proposal.requires_grad else w
+
+    @property
+    def param(self) -> nn.Parameter:
+        return self.proposal
+
     @torch.no_grad()
     def _sync(self) -> None:
-        self.weight.copy_(self.effective_weight())
+        """The devices changed: drop the cached weight and the shared noisy weight."""
+        self._w_eff = None
         self._w_cache = None
+
+    def set_rows(self, rows: tuple[int, int] | None) -> None:
+        self.rows = rows
 
     def get_extra_state(self) -> dict:
         return {"w_scale": self.w_scale, "step": self.step, "batch": self.batch, "phase": self.phase,
@@ -113,7 +143,7 @@ class AnalogStorage(nn.Module):
         self.w_scale = float(state["w_scale"])
         self.step, self.batch = int(state["step"]), int(state["batch"])
         self.phase, self.read_count = int(state["phase"]), int(state["read"])
-        self._w_cache = None
+        self._sync()  # the buffers were just loaded
 
     def begin_batch(self) -> None:
         self.batch += 1
@@ -143,7 +173,7 @@ class AnalogStorage(nn.Module):
         """The weight as this read sees it: ``W + w_noise_std * g_unit * w_scale * xi``; one draw
         shared by every read (forward and transposed) of the phase / batch under those
         policies, a fresh draw per read under ``per_read``."""
-        w = self.weight.detach()
+        w = self._stored()
         std = self.periph.w_noise_std
         if std <= 0:
             return w
@@ -234,6 +264,12 @@ class AnalogStorage(nn.Module):
 
     # ------------------------------------------------------------------ updates
     @torch.no_grad()
+    def commit(self, vectors=None) -> None:
+        """Send the change the optimizer proposed (:attr:`proposal`) as pulses, then clear it."""
+        self.apply_update(self.proposal.detach(), vectors)
+        self.proposal.zero_()
+
+    @torch.no_grad()
     def apply_update(self, delta: torch.Tensor, vectors=None) -> None:
         """Change the stored weight by about ``delta`` (effective units) the way the devices can.
 
@@ -300,8 +336,8 @@ class AnalogStorage(nn.Module):
         multiplied by ``gain`` (a drift compensation's scalar); the device state is untouched."""
         with torch.no_grad():
             w = self.drifted_weight(t_s, nu)
-            self.weight.copy_(w if gain == 1.0 else w * gain)
-            self._w_cache = None
+            self._sync()
+            self._w_eff = w if gain == 1.0 else w * gain
         try:
             yield
         finally:

@@ -68,12 +68,11 @@ import time
 
 import torch
 
-from ..algorithms.ep import nudge_betas
+from ..algorithms.rules import build_rule
 from ..config import AnalogConfig, RunConfig
 from ..data import load_data
 from ..errors import ConfigError
-from ..train.build import build_solver
-from ..train.loop import Trainer, make_trainer
+from ..train.loop import Trainer, make_trainer, one_hot
 
 __all__ = ["bench", "BENCH_KEYS"]
 
@@ -137,37 +136,17 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
     model = ep_trainer.model
     dev = ep_trainer.device
     x, y = x.to(dev), y.to(dev)
-    sweep_model = copy.deepcopy(model)
-    solver = build_solver(cfg, dev)
     bp_trainer = trainer(dataclasses.replace(digital_cfg, algorithm="bp"))
     digital_trainer = trainer(dataclasses.replace(digital_cfg, algorithm="ep")) if analog else None
 
-    pcn = getattr(model, "is_pcn", False)
-    if pcn:
-        # a PCN's free phase is its forward pass; a "sweep" is one even/odd iteration of a nudged phase
-        from ..algorithms.pc import pcn_nudged_phase
-        from ..train.loop import one_hot
-
-        with torch.no_grad():
-            states, _ = sweep_model.forward_pass(x)
-        target = one_hot(y, info.num_classes, x.dtype)
-
-        def sweep() -> None:
-            pcn_nudged_phase(sweep_model, x, states, cfg.ep.beta, target, 1, cfg.pc.nudged_update, skip_clean=False)
-    else:
-        # -- relaxed free state for the sweeps (untimed); the const drive is precomputed as in training
-        with torch.no_grad():
-            const = sweep_model.const_drive(x)
-        states, _ = solver(sweep_model, const, sweep_model.zero_state(batch, x), iters=sol.free_iters,
-                           tol=sol.tol, damping=sol.damping)
-        if cfg.ep.warm_start:
-            ep_trainer.warm = [s.detach().clone() for s in states]
-            if digital_trainer is not None:
-                digital_trainer.warm = [s.detach().clone() for s in states]
-
-        def sweep() -> None:
-            nonlocal states
-            states, _ = solver(sweep_model, const, states, iters=1, tol=0.0, damping=sol.damping)
+    # the sweep runs on its own copy of the model (whose weights never change), with the rule's
+    # own relaxation: a relaxed free phase first (untimed), then single sweeps as in training
+    sweep_rule = build_rule(ep_trainer.cfg, copy.deepcopy(model), dev)
+    sweep, free = sweep_rule.sweep_timer(x, one_hot(y, info.num_classes, x.dtype))
+    if cfg.ep.warm_start:  # the EP steps start from the relaxed free state (rules that keep one)
+        ep_trainer.rule.load_state_dict({"warm": [s.detach().clone() for s in free]})
+        if digital_trainer is not None:
+            digital_trainer.rule.load_state_dict({"warm": [s.detach().clone() for s in free]})
 
     def bp_step() -> None:
         bp_trainer.train_step(x, y)
@@ -182,7 +161,7 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         digital_trainer.train_step(x, y)
 
     steps = [("sweep", sweep), ("bp", bp_step), ("ep", ep_step)]
-    if pcn:  # predictive coding inference learning on the same model (the card's tiles when analog)
+    if "pc" in model.learning_rules:  # predictive coding on the same model (the card's tiles when analog)
         pc_trainer = trainer(dataclasses.replace(cfg, algorithm="pc"))
 
         def pc_step() -> None:
@@ -221,9 +200,8 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
     bp_step_s = statistics.median(times["bp"])
     ep_step_s = statistics.median(times["ep"])
     timed_sweeps = sweeps_run[warmup:]
-    n_nudge = len(nudge_betas(cfg.ep.estimator, cfg.ep.beta, torch.Generator().manual_seed(0)))
     extra = {}
-    if pcn:
+    if "pc" in times:
         pc_s = statistics.median(times["pc"])
         extra.update({"pc_step_s": pc_s, "pc_step_over_bp_step": pc_s / bp_step_s, "pc_steps": cfg.pc.steps})
     if cuda:
@@ -253,7 +231,7 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         "repeats": repeats,
         "warmup": warmup,
         "ep_sweeps_per_step": sum(timed_sweeps) / len(timed_sweeps),
-        "ep_sweeps_budget": (0 if pcn else sol.free_iters) + n_nudge * sol.nudge_iters,
+        "ep_sweeps_budget": ep_trainer.rule.sweeps_budget(),
         "estimator": cfg.ep.estimator,
         "solver": sol.name,
         "free_iters": sol.free_iters,
@@ -262,7 +240,7 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         "device": _card_name(cfg.analog.device),  # the device card, as in train's JSON (null: digital)
         "torch_device": str(x.device),
         "precision": cfg.compute.precision,
-        "check_every": solver.keywords.get("check_every", 1),
+        "check_every": ep_trainer.rule.check_every,
         "torch_threads": torch.get_num_threads(),
         "torch_version": str(torch.__version__),
         **extra,

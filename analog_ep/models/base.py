@@ -18,6 +18,7 @@ and for the linear output with the MSE cost ``C = 1/2 ||s_L - y||^2`` inside the
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -70,7 +71,17 @@ class EnergyNetwork(nn.Module):
     Subclasses call :meth:`add_node` and :meth:`add_edge` in ``__init__``. The last node added is
     the output. Everything here works on lists of states ``[s_1, ..., s_L]`` (index ``k-1`` holds
     node ``k``).
+
+    ``energy_kind`` names the energy for the solver registry (:mod:`analog_ep.solvers`) and
+    ``learning_rules`` maps each ``algorithm`` to the learning rule it means for this model
+    (:mod:`analog_ep.algorithms.rules`): the one place where a model family's rules are chosen.
     """
+
+    energy_kind = "hopfield"
+    learning_rules = {"ep": "ep", "bp": "bp"}
+    bn_update = False
+    """Whether a batch-statistics BatchNorm pass also moves the running statistics (only
+    :class:`~analog_ep.models.pcn.PCNetwork` has BatchNorm; see :meth:`moving_bn_stats`)."""
 
     def __init__(self, in_shape: tuple[int, ...]):
         super().__init__()
@@ -91,6 +102,26 @@ class EnergyNetwork(nn.Module):
         self.aux_kappa = 1.0
         self.colouring_method = "greedy"
         self.nudge = "mse"  # "mse": beta C inside the energy; "clamp": s_L <- (1 - beta) h_L + beta y
+
+    def configure(self, *, nudge: str, colouring: str) -> None:
+        """Set the output nudge (``ep.nudge``) and the async colouring method
+        (``solver.colouring``), and validate the colouring now (a bad one is a config error,
+        not a crash mid-run)."""
+        self.nudge = nudge
+        self.colouring_method = colouring
+        self._colouring = None
+        self.colouring()
+
+    @contextlib.contextmanager
+    def moving_bn_stats(self, update: bool = True):
+        """Within: BatchNorm passes in training mode move the running statistics when ``update``
+        (the previous setting is restored after)."""
+        before = self.bn_update
+        self.bn_update = update
+        try:
+            yield
+        finally:
+            self.bn_update = before
 
     # ----------------------------------------------------------------- construction
     def add_node(self, shape: tuple[int, ...], activation: str) -> int:
@@ -355,8 +386,10 @@ class EnergyNetwork(nn.Module):
         return self.materialize(self.energy_grad_terms(x, states, beta, target))
 
     def ep_parameters(self) -> list[nn.Parameter]:
-        return ([e.synapse.weight for e in self.edges] + list(self.biases)
-                + [syn.weight for syn in self.aux_readouts] + list(self.aux_biases))
+        """The parameters that receive gradients and optimizer state (a weight's is its storage's
+        ``param``: the weight itself, or the change proposed to an analog storage)."""
+        return ([e.synapse.storage.param for e in self.edges] + list(self.biases)
+                + [syn.storage.param for syn in self.aux_readouts] + list(self.aux_biases))
 
     def ep_storages(self) -> list:
         """Where each of :meth:`ep_parameters` lives, aligned with it: the synapse's storage for a
@@ -364,6 +397,12 @@ class EnergyNetwork(nn.Module):
         Updates go through ``storage.apply_update(delta)`` only."""
         return ([e.synapse.storage for e in self.edges] + [ParameterStorage(b) for b in self.biases]
                 + [syn.storage for syn in self.aux_readouts] + [ParameterStorage(b) for b in self.aux_biases])
+
+    def stored_weights(self) -> list[torch.Tensor]:
+        """Every trained value as its storage holds it (weights, biases), aligned with
+        :meth:`ep_parameters` (whose weights may be the changes proposed to analog storages)."""
+        with torch.no_grad():
+            return [st.weight.detach() for st in self.ep_storages()]
 
     def ep_synapses(self) -> list:
         """The synapse behind each of :meth:`ep_parameters` (None for biases), aligned with it."""
@@ -373,12 +412,12 @@ class EnergyNetwork(nn.Module):
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """Parameters by weight layer (synapse), each with the bias of the node it is the first
         input of; for per-layer learning rates."""
-        groups = [[e.synapse.weight] for e in self.edges]
+        groups = [[e.synapse.storage.param] for e in self.edges]
         for k in range(1, self.num_nodes + 1):
             first = next(i for i, e in enumerate(self.edges) if e.post == k)
             groups[first].append(self.biases[k - 1])
         for syn, b in zip(self.aux_readouts, self.aux_biases):
-            groups.append([syn.weight, b])
+            groups.append([syn.storage.param, b])
         return groups
 
     def layer_fan_ins(self) -> list[int]:

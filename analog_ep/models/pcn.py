@@ -150,7 +150,8 @@ class PCNetwork(EnergyNetwork):
     weight gradients; the activity dynamics may pass their own (precision schedules).
     """
 
-    is_pcn = True
+    energy_kind = "pcn"
+    learning_rules = {"ep": "pcn_ep", "pc": "pc", "bp": "bp"}
 
     def __init__(self, in_shape):
         super().__init__(in_shape)
@@ -158,9 +159,6 @@ class PCNetwork(EnergyNetwork):
         self.residual: list[bool] = []
         self.use_bias = True
         self.bn = nn.ModuleDict()  # str(node) -> BatchNorm of that node's pre-activation
-        self.bn_update = False
-        """When True, a batch-statistics BatchNorm pass also updates the running statistics (set
-        by the learning rules for the passes that should; see :class:`PCBatchNorm`)."""
         # filled by forward_pass / errors on every call (cleared, not replaced: a module's
         # attribute assignment costs more than the small passes it would serve)
         self._fwd_ctx: dict = {}

@@ -229,7 +229,6 @@ def grad_cosines(analog_cfg, data, batches: int = COSINE_BATCHES) -> list[float]
     seed (the digital one without the device) and relaxed from zeros."""
     import torch
 
-    from ..algorithms.ep import ep_gradient
     from ..train.build import aux_kappa
     from ..train.loop import epoch_order, make_trainer, one_hot
 
@@ -244,24 +243,15 @@ def grad_cosines(analog_cfg, data, batches: int = COSINE_BATCHES) -> list[float]
         model.aux_kappa = aux_kappa(cfg, 0)
         order = epoch_order(len(tr.train_set), cfg.seed, 0)
         total = None
-        for i, (x, y) in enumerate(tr._batches(tr.train_set, order)):
+        for i, (x, y) in enumerate(tr.batches(tr.train_set, order)):
             if i == batches:
                 break
             model.begin_batch()
             target = one_hot(y, tr.num_classes, x.dtype)
             if tr.teacher is not None and model.aux_nodes:
                 target = (target, tr.teacher.soft_targets(x, target, cfg.ep.kd_alpha, cfg.ep.kd_temperature))
-            if getattr(model, "is_pcn", False):  # a PCN's free phase is its forward pass
-                from ..algorithms.pc import pcn_ep_gradient
-
-                res = pcn_ep_gradient(model, x, target, beta=cfg.ep.beta, estimator=cfg.ep.estimator,
-                                      nudge_iters=cfg.solver.nudge_iters, rule=cfg.pc.nudged_update,
-                                      tol=cfg.solver.tol, generator=tr.est_gen)
-            else:
-                res = ep_gradient(model, x, target, model.zero_state(x.shape[0], x), tr.solver, beta=cfg.ep.beta,
-                                  estimator=cfg.ep.estimator, free_iters=cfg.solver.free_iters,
-                                  nudge_iters=cfg.solver.nudge_iters, tol=cfg.solver.tol,
-                                  damping=cfg.solver.damping, generator=tr.est_gen)
+            tr.rule.load_state_dict({"warm": None})  # every batch relaxes from zeros (rules with a warm start)
+            res = tr.rule.step(x, target, x.shape[0])
             g = [t.detach().double().clone() for t in res.grads]
             total = g if total is None else [a + b for a, b in zip(total, g)]
         index = {id(p): i for i, p in enumerate(model.ep_parameters())}

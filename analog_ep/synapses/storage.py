@@ -13,14 +13,25 @@ operation          meaning                                     digital storage
 ``apply_update``   ``W <- W + delta`` as the storage can        ``W += delta``
 =================  ==========================================  ==============================
 
-The optimizer proposes a change, the storage disposes: digital storage adds it; the analog
-storage (:class:`analog_ep.analog.storage.AnalogStorage`) turns it into device pulses. Either
-exposes ``weight`` (an ``nn.Parameter``) for gradients and optimizer state: for the analog
-storage it is the weight the devices hold, rewritten only by the storage itself.
+The protocol every storage implements (digital here; the analog storage
+:class:`analog_ep.analog.storage.AnalogStorage` turns changes into device pulses):
 
-Hooks every storage has (no-ops here): ``begin_batch`` / ``begin_phase`` (read-noise policy),
-``wants_vectors`` (True when ``apply_update`` needs the update's outer-product vectors, as a
-bit-stream pulse scheme does).
+* ``weight``: the weight as the storage holds it (reads, shapes; differentiable for the
+  backprop twin); ``param``: the ``nn.Parameter`` that receives gradients and optimizer state.
+  ``param_holds_weight``: True when ``param`` is the weight itself (digital: the optimizer's
+  step on it *is* the update, ``W <- W + delta``), False when ``param`` holds the change the
+  optimizer proposes (zero between updates; analog).
+* ``commit(vectors)``: after the optimizer's step, make the proposed change take effect (digital:
+  nothing left to do; analog: pulses, then ``param`` back to zero); ``apply_update(delta,
+  vectors)``: change the weight by ``delta`` directly.
+* hooks: ``begin_batch`` / ``begin_phase`` (read-noise policy), ``set_rows`` (data parallel:
+  this rank's rows of the global batch), ``wants_vectors`` (True when an update needs its
+  outer-product vectors, as a bit-stream pulse scheme does), ``read_dtype`` (the precision of
+  digital reads), ``pulses`` (pulses sent so far), ``drifted(t_s)`` (a context reading the
+  weight ``t_s`` seconds after programming).
+
+No code above the synapse asks which storage it holds: the optimizer proposes, the storage
+disposes (:mod:`analog_ep.train.update`).
 """
 
 from __future__ import annotations
@@ -46,6 +57,7 @@ class DigitalStorage(nn.Module):
     changes."""
 
     wants_vectors = False
+    param_holds_weight = True
     pulses = 0
     """Digital storage sends no pulses."""
     read_dtype: torch.dtype | None = None
@@ -98,10 +110,17 @@ class DigitalStorage(nn.Module):
                                  output_padding=output_padding)
         return out if out.dtype == y.dtype else out.to(y.dtype)
 
+    @property
+    def param(self) -> nn.Parameter:
+        return self.weight
+
     @torch.no_grad()
     def apply_update(self, delta: torch.Tensor, vectors=None) -> None:
         """``W <- W + delta`` (``vectors`` is ignored: the delta is exact)."""
         self.weight.add_(delta)
+
+    def commit(self, vectors=None) -> None:
+        """The optimizer's step on :attr:`param` (the weight) was the update: nothing to do."""
 
     def begin_batch(self) -> None:
         pass
@@ -109,23 +128,34 @@ class DigitalStorage(nn.Module):
     def begin_phase(self) -> None:
         pass
 
+    def set_rows(self, rows: tuple[int, int] | None) -> None:
+        """Data parallel: digital reads draw no noise, so the rows of the batch do not matter."""
+
     def drifted(self, t_s: float):
         """Digital weights do not drift: a context that changes nothing."""
         return contextlib.nullcontext()
 
 
 class ParameterStorage:
-    """Adapter giving a free parameter (a bias, which lives in the digital periphery) the
-    ``apply_update`` of a storage."""
+    """Adapter giving a free parameter (a bias or a BatchNorm scale, which live in the digital
+    periphery) the update side of the storage protocol."""
 
     wants_vectors = False
+    param_holds_weight = True
 
     def __init__(self, param: nn.Parameter):
         self.weight = param
 
+    @property
+    def param(self) -> nn.Parameter:
+        return self.weight
+
     @torch.no_grad()
     def apply_update(self, delta: torch.Tensor, vectors=None) -> None:
         self.weight.add_(delta)
+
+    def commit(self, vectors=None) -> None:
+        """The optimizer stepped the parameter itself: nothing to do."""
 
 
 __all__ = ["DigitalStorage", "ParameterStorage"]

@@ -1,4 +1,5 @@
-"""The one place that wires a RunConfig into objects (model, solver, optimizer, data)."""
+"""The one place that wires a RunConfig into objects (model with its storages, optimizer; the
+learning rule with its solver comes from :func:`analog_ep.algorithms.rules.build_rule`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ import torch
 from ..config import RunConfig
 from ..errors import ConfigError
 from ..models import EnergyNetwork, get_model
-from ..solvers import get_solver
 
 
 def resolve_device(cfg: RunConfig, stored_card: dict | None = None):
@@ -43,9 +43,7 @@ def build_model(cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int,
     factory = get_model(cfg.model.name)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = factory(cfg.model, tuple(in_shape), num_classes, gen)
-    model.nudge = cfg.ep.nudge
-    model.colouring_method = cfg.solver.colouring
-    model.colouring()  # validate the colouring now: a bad one is a config error, not a crash mid-run
+    model.configure(nudge=cfg.ep.nudge, colouring=cfg.solver.colouring)
     card, periph = resolve_device(cfg, stored_card)
     model.device_card, model.periphery = card, periph
     if card is not None:
@@ -53,12 +51,10 @@ def build_model(cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int,
 
         attach_storage(model, card, periph, cfg.analog, cfg.seed if cfg.analog.seed is None else cfg.analog.seed)
     from ..compute import read_dtype
-    from ..synapses.storage import DigitalStorage
 
     low = read_dtype(cfg.compute.precision)
-    for m in model.modules():
-        if isinstance(m, DigitalStorage):
-            m.read_dtype = low
+    for syn in model.all_synapses():  # digital reads take it; tiles read through their periphery
+        syn.storage.read_dtype = low
     if device is not None:
         model.to(device)
     return model
@@ -107,17 +103,6 @@ def aux_kappa(cfg: RunConfig, epoch: int) -> float:
     if ep.aux_schedule == "linear":
         return k0 + (k1 - k0) * t
     return k1 + (k0 - k1) * 0.5 * (1.0 + math.cos(math.pi * t))
-
-
-def build_solver(cfg: RunConfig, device: torch.device | None = None):
-    """The configured relaxation with its convergence-check interval for ``device``
-    (:func:`analog_ep.compute.check_every`; CPU when None)."""
-    import functools
-
-    from ..compute import check_every
-
-    fn = get_solver(cfg.solver.name)
-    return functools.partial(fn, check_every=check_every(cfg.solver, device or torch.device("cpu")))
 
 
 def fan_in_lrs(lr: float, fan_ins: list[int], ref_fan_in: int) -> list[float]:

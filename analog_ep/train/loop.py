@@ -34,20 +34,18 @@ import torch
 import yaml
 
 from .. import __version__
-from ..algorithms.bp import bp_gradient
-from ..algorithms.ep import ep_gradient
-from ..algorithms.pc import pc_gradient, pcn_ep_gradient
-from ..compute import Dist, compiled, configure, current, init_distributed, resolve_accelerator
+from ..algorithms.rules import LearningRule, build_rule
+from ..compute import Dist, configure, init_distributed, resolve_accelerator
 from ..config import RunConfig, dump_yaml, load_config
 from ..data import Split, load_data
 from ..data.augment import augment
 from ..errors import CheckpointError, ConfigError, DivergenceError, Preempted
 from ..results import write_results
-from .build import aux_kappa, build_model, build_optimizer, build_solver, device_record, lr_factor
+from .build import aux_kappa, build_model, build_optimizer, device_record, lr_factor
 from .checkpoint import load_checkpoint, save_checkpoint
 from .health import check_health
 from .teacher import Teacher
-from ..synapses.storage import DigitalStorage, ParameterStorage
+from .update import apply_updates
 
 def git_commit() -> str | None:
     try:
@@ -90,10 +88,9 @@ class Trainer:
     num_classes: int
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
-    solver: Callable
+    rule: LearningRule                 # the learning rule (algorithms.rules), built once for this model
     history: list[dict] = field(default_factory=list)
     epoch: int = 0
-    warm: list[torch.Tensor] | None = None
     est_gen: torch.Generator = field(default_factory=torch.Generator)
     prov: dict = field(default_factory=dict)
     on_batch: Callable | None = None  # called as on_batch(epoch, batch_index) after each update
@@ -102,10 +99,8 @@ class Trainer:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dist: Dist = field(default_factory=Dist)
     partial: dict | None = None   # the epoch in progress: step, running sums, augmentation stream
-    warm_n: int = 0               # global batch size of the batch that left ``warm``
     sigterm_seen: bool = False    # set by the SIGTERM handler, never cleared
     stop_agreed: bool = False     # every rank knows of a SIGTERM (agreed after a step): stop there
-    pc_step: Callable | None = None  # pc_gradient, compiled once with compute.compile
 
     def _trace(self, name: str, curve: torch.Tensor) -> None:
         """Accumulate a per-step curve (energy per relaxation step) on the device; averaged over
@@ -143,14 +138,16 @@ class Trainer:
         })
 
     def _global_warm(self) -> list[torch.Tensor] | None:
-        """The warm-start state of the whole global batch (the ranks' shards concatenated in rank
-        order; a collective under torchrun), so a checkpoint resumes on any number of ranks."""
+        """The rule's warm-start state of the whole global batch (the ranks' shards concatenated
+        in rank order; a collective under torchrun), so a checkpoint resumes on any number of
+        ranks."""
+        warm = self.rule.state_dict().get("warm")
         if not self.dist.active:
-            return self.warm
+            return warm
         import torch.distributed as tdist
 
         shards: list = [None] * self.dist.world
-        mine = None if self.warm is None else [w.detach().cpu() for w in self.warm]
+        mine = None if warm is None else [w.detach().cpu() for w in warm]
         tdist.all_gather_object(shards, mine)
         if any(sh is None for sh in shards):
             return None
@@ -197,12 +194,7 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer"])  # state follows each parameter's device
         torch.set_rng_state(ckpt["torch_rng"])
         self.est_gen.set_state(ckpt["est_rng"])
-        warm = ckpt["warm"]
-        if warm is not None:  # the global batch's state; this rank's shard of it
-            rows = self.dist.shard(warm[0].shape[0])
-            warm = [w[rows].to(self.device) for w in warm]
-        self.warm = warm
-        self.warm_n = 0 if warm is None else int(ckpt["warm"][0].shape[0])
+        self.rule.load_state_dict({"warm": ckpt["warm"]}, self.dist.shard if self.dist.active else None)
         self.history = list(ckpt["history"])
         self.epoch = int(ckpt["epoch"])
         self.prov = dict(ckpt.get("provenance") or self.prov)
@@ -245,7 +237,7 @@ class Trainer:
                 x, y = x.pin_memory(), y.pin_memory()
             yield x.to(self.device, non_blocking=non_blocking), y.to(self.device, non_blocking=non_blocking), len(idx)
 
-    def _batches(self, split: Split, order: torch.Tensor | None):
+    def batches(self, split: Split, order: torch.Tensor | None):
         """Mini-batches ``(x, y)`` of ``split`` (training order and augmentation of epoch
         ``self.epoch`` when ``order`` is given), on the trainer's device."""
         gen = torch.Generator().manual_seed(self.cfg.seed * 7919 + self.epoch) if order is not None else None
@@ -264,42 +256,10 @@ class Trainer:
         target = one_hot(y, self.num_classes, x.dtype)
         if self.teacher is not None and self.model.aux_nodes:
             target = (target, self.teacher.soft_targets(x, target, cfg.ep.kd_alpha, cfg.ep.kd_temperature))
-        pcn = getattr(self.model, "is_pcn", False)
-        if cfg.algorithm == "bp":
-            want = any(s.wants_vectors for s in self.model.ep_storages())
-            self.model.bn_update = True  # BatchNorm (PCNs): the twin's forward moves the running statistics
-            grads, out, terms = bp_gradient(self.model, x, target, want_terms=want)
-            self.model.bn_update = False
-            stats = {}
-        elif cfg.algorithm == "pc":
-            p = cfg.pc
-            if self.pc_step is None:
-                self.pc_step = compiled(pc_gradient) if cfg.compute.compile else pc_gradient
-            res = self.pc_step(self.model, x, target, steps=p.steps, lr=p.activity_lr, momentum=p.activity_momentum,
-                              nesterov=p.activity_nesterov, precision=p.precision, alpha=p.precision_alpha,
-                              k_decay=p.precision_k, forward_update=p.forward_update, bn_freeze=p.bn_freeze)
-            grads, out, stats, terms = res.grads, res.output, res.stats, res.terms
-            self._trace("pc_energy", res.energy)
-        elif pcn:
-            res = pcn_ep_gradient(self.model, x, target, beta=cfg.ep.beta, estimator=cfg.ep.estimator,
-                                  nudge_iters=cfg.solver.nudge_iters, rule=cfg.pc.nudged_update, tol=cfg.solver.tol,
-                                  generator=self.est_gen, update_bn=True)
-            grads, out, stats, terms = res.grads, self.model.output(res.free), res.stats, res.terms
-            for phase, curve in res.energy.items():
-                self._trace(f"{phase}_energy", curve)
-        else:
-            # warm start from the previous batch's free state when that batch had the same global size
-            # (under torchrun each rank's shard of it has then the size of this shard)
-            init = self.warm if (cfg.ep.warm_start and self.warm is not None and self.warm_n == n_global
-                                 and self.warm[0].shape[0] == x.shape[0]) else self.model.zero_state(x.shape[0], x)
-            res = ep_gradient(self.model, x, target, init, self.solver, beta=cfg.ep.beta,
-                              estimator=cfg.ep.estimator, free_iters=cfg.solver.free_iters,
-                              nudge_iters=cfg.solver.nudge_iters, tol=cfg.solver.tol,
-                              damping=cfg.solver.damping, generator=self.est_gen)
-            grads, out, stats, terms = res.grads, self.model.output(res.free), res.stats, res.terms
-            if cfg.ep.warm_start:
-                self.warm = [s.detach().clone() for s in res.free]
-                self.warm_n = n_global
+        res = self.rule.step(x, target, n_global)
+        grads, out, stats, terms = res.grads, res.output, res.stats, res.terms
+        for name, curve in res.traces.items():
+            self._trace(name, curve)
         if self.dist.active:
             grads, terms = self._reduce(grads, terms, x.shape[0], n_global)
         factor = None
@@ -319,12 +279,9 @@ class Trainer:
         (their output-noise draws are per sample of the global batch)."""
         if not self.dist.active:
             return
-        from ..analog.storage import AnalogStorage
-
         rows = (self.dist.shard(n_global).start, n_global)
-        for m in self.model.modules():
-            if isinstance(m, AnalogStorage):
-                m.rows = rows
+        for syn in self.model.all_synapses():
+            syn.storage.set_rows(rows)
 
     def _reduce(self, grads: list[torch.Tensor], terms: list, n_local: int, n_global: int):
         """Data parallel: the global batch's gradient from the ranks' shard means, ``sum_r (n_r /
@@ -342,35 +299,8 @@ class Trainer:
 
     def apply_updates(self, grads: list[torch.Tensor], terms: list | None = None,
                       factor: torch.Tensor | None = None) -> None:
-        """The optimizer proposes, the storages dispose: the optimizer's step on every parameter
-        gives a change ``delta``; each parameter's storage applies it (digital: adds it; analog:
-        sends pulses). A storage that wants the update's outer-product vectors (bit-stream pulse
-        trains; plain SGD, checked by the config) gets them from the gradient's ``terms`` (EP
-        phases or the backprop twin's reads), scaled by ``-lr`` and the clipping ``factor``."""
-        params = self.model.ep_parameters()
-        stores = self.model.ep_storages()
-        for p, g in zip(params, grads):
-            p.grad = g
-        # digital storages add the proposed change exactly as the optimizer writes it: they step in
-        # place; the others (analog tiles) get the change and apply it their way
-        disposed = [i for i, st in enumerate(stores) if type(st) not in (DigitalStorage, ParameterStorage)]
-        before = {i: params[i].detach().clone() for i in disposed}
-        self.optimizer.step()
-        if not disposed:
-            return self._after_update()
-        with torch.no_grad():
-            synapses = self.model.ep_synapses()
-            for i in disposed:
-                p, store = params[i], stores[i]
-                delta = p.detach() - before[i]
-                p.copy_(before[i])
-                vectors = None
-                if store.wants_vectors:
-                    lr = next(g["lr"] for g in self.optimizer.param_groups if any(q is params[i] for q in g["params"]))
-                    vectors = _update_vectors(synapses[i], terms[i], lr, factor)
-                    if vectors is None:
-                        continue
-                store.apply_update(delta, vectors)
+        """The optimizer proposes, the storages dispose (:func:`.update.apply_updates`)."""
+        apply_updates(self.optimizer, self.model, grads, terms, factor)
         self._after_update()
 
     def _after_update(self) -> None:
@@ -425,16 +355,8 @@ class Trainer:
             self._set_rows(n_global)
             target = one_hot(y, self.num_classes, x.dtype)
             self.model.begin_batch()
-            if self.cfg.algorithm == "bp" or getattr(self.model, "is_pcn", False):
-                out = self.model.ff_forward(x)
-            else:
-                self.model.begin_phase()
-                const = self.model.const_drive(x)
-                sol = self.cfg.solver
-                s, st = self.solver(self.model, const, self.model.zero_state(x.shape[0], x),
-                                    iters=sol.free_iters, tol=sol.tol, damping=sol.damping)
-                out = self.model.output(s)
-                _accumulate(stats_acc, {"eval": st})
+            out, st = self.rule.predict(x)
+            _accumulate(stats_acc, st)
             loss_sum += self.model.cost(out, target).sum().double()
             correct += (out.argmax(1) == y).sum()
         self.model.train(was_training)
@@ -466,7 +388,7 @@ class Trainer:
     def _check_finite(self, loss_sum: torch.Tensor, correct: torch.Tensor | None = None) -> tuple[float, int]:
         """Divergence check: the running loss and every weight finite. One host read, which also
         returns the running ``(loss_sum, correct)`` of this rank."""
-        ok = torch.stack([torch.isfinite(loss_sum).all()] + [torch.isfinite(p).all() for p in self.model.parameters()])
+        ok = torch.stack([torch.isfinite(loss_sum).all()] + [torch.isfinite(w).all() for w in self.model.stored_weights()])
         bad = (~ok.all()).double().reshape(1)
         self.dist.all_reduce_([bad])  # every rank raises together (torchrun)
         vals = torch.stack([bad[0], loss_sum.double(),
@@ -610,29 +532,6 @@ class Trainer:
         return row
 
 
-def _update_vectors(synapse, terms: list, lr: float, factor: torch.Tensor | None):
-    """The outer-product vectors ``(d, x)`` of the step ``-lr * factor * sum c corr(post, pre)``
-    (``delta = d.T @ x``), as the pulse trains of a bit-stream update carry them.
-
-    A contrastive pair (EP: ``c corr(a, b) - c corr(a', b')``, the two phases) is sent as the exact
-    identity ``a b^T - a' b'^T = ((a - a')(b + b')^T + (a + a')(b - b')^T) / 2``: each vector pair
-    has one small factor (a difference of the phases' states, computed digitally in the periphery),
-    so the stochastic trains carry the update itself rather than two large terms that would cancel
-    only on average. Other terms (backprop: one per read) are sent as they are."""
-    vecs = [(*synapse.update_vectors(post, pre), coef) for post, pre, coef in terms]
-    if not vecs:
-        return None
-    if len(vecs) == 2 and vecs[0][2] == -vecs[1][2]:
-        (d1, x1, c), (d2, x2, _) = vecs
-        vecs = [(d1 - d2, x1 + x2, 0.5 * c), (d1 + d2, x1 - x2, 0.5 * c)]
-    ds, xs = [], []
-    for d, x, coef in vecs:
-        scale = -lr * coef if factor is None else (-lr * coef) * factor.to(d.dtype)
-        ds.append(d * scale)
-        xs.append(x)
-    return torch.cat(ds), torch.cat(xs)
-
-
 def _accumulate(acc: dict, stats: dict) -> None:
     """Add a step's per-phase relaxation statistics to ``acc`` (phase -> [sum of steps, number
     converged, samples]); the sums stay device tensors (no host sync)."""
@@ -672,9 +571,9 @@ def make_trainer(cfg: RunConfig, out_dir: str | Path | None, data=None, stored_c
     opt = build_optimizer(cfg, model)
     est_gen = torch.Generator().manual_seed(cfg.seed + 1)  # host draws (the random sign): no device sync
     teacher = Teacher(cfg.ep.teacher, info.shape, info.num_classes, device) if cfg.ep.teacher else None
+    rule = build_rule(cfg, model, device, est_gen)
     return Trainer(cfg, Path(out_dir if out_dir is not None else "."), train_set, test_set, info.num_classes,
-                   model, opt, build_solver(cfg, device), est_gen=est_gen, prov=provenance(cfg), teacher=teacher,
-                   device=device, dist=dist)
+                   model, opt, rule, est_gen=est_gen, prov=provenance(cfg), teacher=teacher, device=device, dist=dist)
 
 
 

@@ -7,15 +7,17 @@ from pathlib import Path
 import torch
 import yaml
 
+from ..algorithms.rules import build_rule
 from ..config import load_config
 from ..errors import ConfigError
-from .build import build_model, build_solver
+from .build import build_model
 from .checkpoint import load_checkpoint
 
 
 class Teacher:
     """Loads ``DIR/checkpoint.pt`` with its own config and gives logits for a batch: the
-    feed-forward twin for a backprop run, the free fixed point (relaxed from zeros) for EP."""
+    prediction of the run's own learning rule (the feed-forward twin for backprop, the free
+    fixed point relaxed from zeros for EP on a Hopfield energy)."""
 
     def __init__(self, run_dir: str | Path, in_shape: tuple[int, ...], num_classes: int,
                  device: torch.device | None = None):
@@ -28,17 +30,13 @@ class Teacher:
             raise ConfigError(f"ep.teacher: the run in {run_dir} does not fit this data "
                               f"({in_shape}, {num_classes} classes): {str(e).splitlines()[0]}") from e
         self.model.eval()
-        self.solver = build_solver(self.cfg, device)
+        self.rule = build_rule(self.cfg, self.model, device)
 
     @torch.no_grad()
     def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """The teacher's prediction (its own learning rule's, :meth:`LearningRule.predict`)."""
         self.model.begin_batch()  # an analog teacher redraws its read noise as its policy says
-        self.model.begin_phase()
-        if self.cfg.algorithm == "bp":
-            return self.model.ff_forward(x)
-        s, _ = self.solver(self.model, self.model.const_drive(x), self.model.zero_state(x.shape[0], x),
-                           iters=self.cfg.solver.free_iters, tol=self.cfg.solver.tol, damping=self.cfg.solver.damping)
-        return self.model.output(s)
+        return self.rule.predict(x)[0]
 
     def soft_targets(self, x: torch.Tensor, y_onehot: torch.Tensor, alpha: float, temperature: float) -> torch.Tensor:
         """``(1 - alpha) onehot(y) + alpha softmax(logits / T)``."""

@@ -36,10 +36,11 @@ def test_ideal_tiles_reproduce_the_digital_pcn_trajectory(tmp_path, algorithm):
     over = MLP + [f"algorithm={algorithm}"]
     digital = _steps(load_config(None, over), 4, tmp_path / "d")
     analog = _steps(load_config(None, over + ["analog.device=ideal", "analog.update=ideal"]), 4, tmp_path / "a")
-    for (n, p), q in zip(digital.model.named_parameters(), analog.model.parameters()):
-        torch.testing.assert_close(q, p, atol=1e-5, rtol=0, msg=n)
+    for i, (p, q) in enumerate(zip(digital.model.stored_weights(), analog.model.stored_weights())):
+        torch.testing.assert_close(q, p, atol=1e-5, rtol=0, msg=str(i))
     init = make_trainer(load_config(None, over), tmp_path / "i").model
-    assert max((p - q).abs().max().item() for p, q in zip(digital.model.parameters(), init.parameters())) > 1e-3
+    assert max((p - q).abs().max().item() for p, q in zip(digital.model.stored_weights(),
+                                                          init.stored_weights())) > 1e-3
 
 
 @pytest.mark.parametrize("algorithm", ["ep", "pc"])
@@ -81,7 +82,9 @@ def test_ep_on_pcn_records_equilibration_curves(tmp_path):
         assert curve.shape == (1, 5)  # K + 1 points: E + beta C before and after each iteration
         assert curve[0, -1] < curve[0, 0]  # the relaxation lowers the total energy
     assert (r["traces"]["nudge+_energy"] > 0).all() and (r["traces"]["nudge-_energy"] < 0).all()
-    assert r["epochs"]["nudge+_mean_steps"][0] == 4
+    # solver.tol (1e-4 here) means what it means for the Hopfield solvers: some samples settle early
+    assert 1 <= r["epochs"]["nudge+_mean_steps"][0] < 4
+    assert 0 < r["epochs"]["nudge+_converged_fraction"][0] <= 1
 
 
 def test_cli_trains_pcn_with_each_rule_and_gradchecks(tmp_path):

@@ -76,7 +76,7 @@ def test_training_path_creates_no_tensor_on_the_default_device(overrides, tmp_pa
     CPU data raises. The CPU stand-in for "no tensor on the CPU by default on a GPU run"."""
     cfg = load_config(None, ["data.train_size=24", "data.test_size=8", "data.batch_size=8", *overrides])
     t = make_trainer(cfg, tmp_path)
-    batches = list(t._batches(t.train_set, torch.arange(len(t.train_set))))[:2]
+    batches = list(t.batches(t.train_set, torch.arange(len(t.train_set))))[:2]
     torch.set_default_device("meta")
     try:
         for x, y in batches:
@@ -197,9 +197,9 @@ def test_compiled_pc_step_trains_like_the_eager_one(monkeypatch, tmp_path):
     for comp in (False, True):
         t = make_trainer(load_config(None, base + [f"compute.compile={str(comp).lower()}"]), tmp_path / str(comp))
         init = [p.detach().clone() for p in t.model.ep_parameters()]
-        for x, y in t._batches(t.train_set, torch.arange(len(t.train_set))):
+        for x, y in t.batches(t.train_set, torch.arange(len(t.train_set))):
             t.train_step(x, y)
-        assert (t.pc_step is pc_gradient) != comp
+        assert (t.rule._fn is pc_gradient) != comp
         weights.append([p.detach().clone() for p in t.model.ep_parameters()])
         assert all(not torch.equal(a, b) for a, b in zip(init, weights[-1]))
     for a, b in zip(*weights):

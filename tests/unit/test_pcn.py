@@ -9,7 +9,8 @@ import torch
 
 from analog_ep.algorithms.bp import bp_gradient
 from analog_ep.algorithms.gradcheck import pcn_gradcheck
-from analog_ep.algorithms.pc import pc_gradient, pcn_ep_gradient, pcn_nudged_phase, precision_schedule
+from analog_ep.algorithms.pc import pc_gradient, pcn_ep_gradient, precision_schedule
+from analog_ep.solvers import relax_pcn
 from analog_ep.config import load_config
 from analog_ep.config.loader import PCN_WEIGHT_LAYERS
 from analog_ep.errors import ConfigError
@@ -19,6 +20,12 @@ from analog_ep.models.pcn import (PC_ACT_GRAD_MUL, PC_ACTIVATIONS, PCN_VGG_LAYOU
 TINY = {"pcn_vgg5": [3, 4, 4, 5], "pcn_vgg7": [3, 3, 4, 4, 5, 5], "pcn_vgg10": [2, 3, 3, 3, 4, 4, 4, 4],
         "pcn_vgg10skip": [2, 3, 3, 3, 4, 4, 4, 4], "pcn_vgg10qi": [2, 3, 3, 3, 4, 4, 4, 4, 5],
         "pcn_vgg15": [2] * 13}
+
+
+def pcn_nudged_phase(m, x, free, beta, y, iters, rule="mod_pgd", skip_clean=True):
+    """One nudged phase by the registered PCN solver: ``(states, stats, energy curve)``."""
+    s, st = relax_pcn(m, x, free, beta=beta, target=y, iters=iters, rule=rule, skip_clean=skip_clean)
+    return s, st, st.energy
 
 
 def _vgg(name, activation="relu", nudge="mse", seed=0, size=32):
@@ -580,3 +587,25 @@ def test_pcn_ep_reuses_the_phases_reads_exactly(case):
     for p, q in zip(res.grads, ref):
         torch.testing.assert_close(p, q, rtol=1e-10, atol=1e-13)
     assert any(float(p.abs().max()) > 0 for p in res.grads)
+
+
+def test_pcn_solver_stops_at_tol_like_the_hopfield_solvers():
+    """The registered PCN relaxation reports steps, converged flags and a per-sweep residual trace
+    as the Hopfield solvers do, and stops once every sample moved by at most ``tol``: its states
+    then equal a fixed-length phase of as many traversals."""
+    from analog_ep.solvers import get_solver
+
+    m, x, y = _vgg("pcn_vgg5")
+    assert get_solver("async", "pcn") is relax_pcn
+    with pytest.raises(ConfigError, match="does not relax a pcn energy; valid for this model: async"):
+        get_solver("sync", "pcn")
+    with torch.no_grad():
+        free, _ = m.forward_pass(x)
+    s, st = relax_pcn(m, x, free, beta=0.02, target=y, iters=200, tol=1e-9)
+    assert 1 < st.sweeps < 200 and bool(st.converged.all()) and int(st.steps.max()) == st.sweeps
+    assert st.trace.shape == (st.sweeps,) and float(st.trace[-1]) <= 1e-9 < float(st.trace[0])
+    assert torch.equal(st.trace[-1], st.residual.max())
+    ref, st_ref = relax_pcn(m, x, free, beta=0.02, target=y, iters=st.sweeps, tol=0.0)
+    for p, q in zip(s, ref):
+        assert torch.equal(p, q)
+    torch.testing.assert_close(st.energy, st_ref.energy, rtol=0, atol=0)

@@ -120,7 +120,7 @@ def test_backprop_through_quantizing_periphery_is_straight_through():
     assert (y.detach() - x.detach() @ s.weight.detach().t()).abs().max() > 1e-3  # which quantizes
     up = torch.randn(5, 4, generator=g)
     (y * up).sum().backward()
-    torch.testing.assert_close(s.weight.grad, up.t() @ x.detach())  # the gradient: the ideal product's
+    torch.testing.assert_close(s.param.grad, up.t() @ x.detach())  # the gradient (on the parameter): the ideal product's
     torch.testing.assert_close(x.grad, up @ s.weight.detach())
 
 
@@ -185,7 +185,7 @@ def test_bitstream_vectors_of_an_ep_step_are_exactly_its_update(estimator):
     from analog_ep.algorithms.ep import ep_gradient
     from analog_ep.models import DCHNVGG5
     from analog_ep.solvers import get_solver
-    from analog_ep.train.loop import _update_vectors
+    from analog_ep.train.update import update_vectors as _update_vectors
 
     g = torch.Generator().manual_seed(6)
     m = DCHNVGG5((1, 16, 16), [2, 3, 3, 4], 3, generator=g).double()

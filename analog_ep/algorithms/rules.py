@@ -1,0 +1,303 @@
+"""Learning rules behind one registry and one signature (DESIGN section 2).
+
+A rule is built once from the config and the model it trains (:func:`build_rule`) and offers
+
+* ``step(x, target, n_global)`` -> :class:`Step`: the gradient estimate of one mini-batch
+  (aligned with ``model.ep_parameters()``), the network's output, the solver statistics per
+  phase, the update's outer-product terms and the curves to trace (energy per sweep);
+* ``predict(x)`` -> ``(output, stats)``: the prediction a trained network makes, with the
+  statistics of any relaxation it ran (phase ``eval``);
+* ``gradcheck(x, target, betas, iters, tol, generator)``: the per-layer agreement of its
+  gradient estimate with the exact gradient (:mod:`.gradcheck`);
+* ``state_dict()`` / ``load_state_dict()``: what a checkpoint keeps of the rule (EP's warm
+  start).
+
+Which rule runs is decided here and nowhere else: the registry is keyed by rule name (``ep``: EP
+on Hopfield-type energies, ``pcn_ep``: EP on predictive coding networks, ``pc``: predictive
+coding inference learning, ``bp``: backprop on the feed-forward twin), and a model names the
+rule each ``algorithm`` means for it (``model.learning_rules``), so the trainer, bench, compare,
+gradcheck and the distillation teacher never ask which model family they hold. Relaxations come
+from the solver registry for the model's energy (``model.energy_kind``), so ``solver.*`` keys
+mean the same on every model.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+
+import torch
+
+from ..compute import check_every, compiled
+from ..errors import ConfigError
+from ..solvers import SolverStats, get_solver
+from .bp import bp_gradient
+from .ep import ep_gradient, nudge_betas
+from .gradcheck import gradcheck, pcn_gradcheck
+from .pc import pc_gradient, pcn_ep_gradient
+
+
+@dataclass
+class Step:
+    """What one training step of a rule returns."""
+
+    grads: list[torch.Tensor]          # aligned with model.ep_parameters()
+    output: torch.Tensor               # the network's prediction for the batch (detached)
+    stats: dict[str, SolverStats]      # per phase ("free", "nudge+", "nudge-", "pc")
+    terms: list | None                 # per parameter [(post, pre, coef)] (EPResult.terms) or None
+    traces: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> curve per sweep
+
+
+class LearningRule:
+    """Base of the registered rules: holds the config, the model and the solver of its energy."""
+
+    name = ""
+
+    def __init__(self, cfg, model, device: torch.device | None = None, generator: torch.Generator | None = None):
+        self.cfg, self.model = cfg, model
+        self.generator = generator  # host draws of the estimator (random sign)
+        dev = device if device is not None else torch.device("cpu")
+        self.solver = functools.partial(get_solver(cfg.solver.name, model.energy_kind),
+                                        check_every=check_every(cfg.solver, dev))
+
+    @property
+    def check_every(self) -> int:
+        return self.solver.keywords["check_every"]
+
+    def relax_free(self, x: torch.Tensor, init: list[torch.Tensor] | None = None,
+                   iters: int | None = None, tol: float | None = None):
+        """The free phase from ``init`` (None: zeros) with ``solver.*`` (or ``iters``/``tol``);
+        the caller begins the phase (``model.begin_phase()``)."""
+        raise NotImplementedError
+
+    def step(self, x: torch.Tensor, target, n_global: int) -> Step:
+        raise NotImplementedError
+
+    def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """The prediction for ``x`` (the caller has begun the batch; a rule begins the phases it
+        relaxes): here the feed-forward twin's output, the prediction of every rule but EP on a
+        Hopfield energy; no relaxation statistics."""
+        return self.model.ff_forward(x), {}
+
+    def gradcheck(self, x: torch.Tensor, target, betas: list[float], iters: int, tol: float,
+                  generator: torch.Generator | None = None) -> dict:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict, shard=None) -> None:
+        pass
+
+    def sweeps_budget(self) -> int:
+        """Most relaxation sweeps one step may run (0 for rules without a relaxation)."""
+        return 0
+
+    def sweep_timer(self, x: torch.Tensor, target):
+        """``(sweep, free)``: a function running one sweep of this rule's relaxation on its model
+        from a steady state, as ``bench`` times it, and the free state it starts from (the
+        untimed setup); None for rules without a relaxation."""
+        return None
+
+
+class EnergyEP(LearningRule):
+    """Equilibrium Propagation on a Hopfield-type energy (:func:`.ep.ep_gradient`): the free
+    phase relaxes from zeros, or from the previous batch's free state with ``ep.warm_start``
+    (when that batch had the same global size), and predictions are the free fixed point."""
+
+    name = "ep"
+
+    def __init__(self, cfg, model, device=None, generator=None):
+        super().__init__(cfg, model, device, generator)
+        self.warm: list[torch.Tensor] | None = None
+        self.warm_n = 0  # global batch size of the batch that left ``warm``
+
+    def relax_free(self, x, init=None, iters=None, tol=None):
+        sol = self.cfg.solver
+        const = self.model.const_drive(x)
+        init = self.model.zero_state(x.shape[0], x) if init is None else init
+        return self.solver(self.model, const, init, iters=sol.free_iters if iters is None else iters,
+                           tol=sol.tol if tol is None else tol, damping=sol.damping)
+
+    def step(self, x, target, n_global):
+        cfg = self.cfg
+        warm = self.warm
+        usable = (cfg.ep.warm_start and warm is not None and self.warm_n == n_global and warm[0].shape[0] == x.shape[0])
+        init = warm if usable else self.model.zero_state(x.shape[0], x)
+        res = ep_gradient(self.model, x, target, init, self.solver, beta=cfg.ep.beta, estimator=cfg.ep.estimator,
+                          free_iters=cfg.solver.free_iters, nudge_iters=cfg.solver.nudge_iters, tol=cfg.solver.tol,
+                          damping=cfg.solver.damping, generator=self.generator)
+        if cfg.ep.warm_start:
+            self.warm = [s.detach().clone() for s in res.free]
+            self.warm_n = n_global
+        return Step(res.grads, self.model.output(res.free), res.stats, res.terms)
+
+    def predict(self, x):
+        self.model.begin_phase()
+        s, st = self.relax_free(x)
+        return self.model.output(s), {"eval": st}
+
+    def gradcheck(self, x, target, betas, iters, tol, generator=None):
+        return gradcheck(self.model, x, target, self.solver, betas, self.cfg.ep.estimator, iters=iters, tol=tol,
+                         damping=self.cfg.solver.damping, generator=generator, require_converged=tol > 0)
+
+    def state_dict(self):
+        return {"warm": self.warm}
+
+    def sweep_timer(self, x, target):
+        """Sweeps of the free phase (``beta = 0``, exactly one each: ``iters=1, tol=0``), each
+        continuing from the previous one's output, after a relaxed free phase; the constant drive
+        is computed once outside, as in training."""
+        sol = self.cfg.solver
+        with torch.no_grad():
+            const = self.model.const_drive(x)
+        states, _ = self.solver(self.model, const, self.model.zero_state(x.shape[0], x), iters=sol.free_iters,
+                                tol=sol.tol, damping=sol.damping)
+        free = [s.detach().clone() for s in states]
+
+        def sweep() -> None:
+            nonlocal states
+            states, _ = self.solver(self.model, const, states, iters=1, tol=0.0, damping=sol.damping)
+        return sweep, free
+
+    def load_state_dict(self, state, shard=None):
+        """``state["warm"]`` holds the global batch's free state; ``shard(n)`` gives this rank's
+        rows of it (data parallel; None: all)."""
+        warm = state.get("warm")
+        dev = next(self.model.parameters()).device
+        self.warm_n = 0 if warm is None else int(warm[0].shape[0])
+        rows = None if warm is None or shard is None else shard(self.warm_n)
+        self.warm = None if warm is None else [(w if rows is None else w[rows]).to(dev) for w in warm]
+
+    def sweeps_budget(self) -> int:
+        return self.cfg.solver.free_iters + _nudged_phases(self.cfg) * self.cfg.solver.nudge_iters
+
+
+class PCNEP(LearningRule):
+    """Equilibrium Propagation on a predictive coding network (:func:`.pc.pcn_ep_gradient`): the
+    free phase is the forward pass (the energy's exact minimum, no sweep), the nudged phases run
+    the ``pcn`` solver; predictions are the forward pass."""
+
+    name = "pcn_ep"
+
+    def relax_free(self, x, init=None, iters=None, tol=None):
+        free, _ = self.model.forward_pass(x)
+        b = x.shape[0]
+        zero = torch.zeros(b, dtype=x.dtype, device=x.device)
+        return free, SolverStats(torch.zeros(b, dtype=torch.long, device=x.device), zero,
+                                 torch.ones(b, dtype=torch.bool, device=x.device), 0)
+
+    def _gradient(self, x, target, beta, iters, generator, update_bn):
+        c = self.cfg
+        return pcn_ep_gradient(self.model, x, target, beta=beta, estimator=c.ep.estimator, nudge_iters=iters,
+                               rule=c.pc.nudged_update, tol=c.solver.tol, generator=generator, update_bn=update_bn,
+                               solver=self.solver)
+
+    def step(self, x, target, n_global):
+        res = self._gradient(x, target, self.cfg.ep.beta, self.cfg.solver.nudge_iters, self.generator, True)
+        # a phase that stopped early (solver.tol) holds its states: its curve stays at its last value
+        n = self.cfg.solver.nudge_iters + 1
+        traces = {f"{phase}_energy": torch.cat([st.energy, st.energy[-1:].expand(n - st.energy.shape[0])])
+                  for phase, st in res.stats.items() if st.energy is not None}
+        return Step(res.grads, self.model.output(res.free), res.stats, res.terms, traces)
+
+    def sweep_timer(self, x, target):
+        """One traversal of a nudged phase (``ep.beta``) from the forward pass, every node
+        recomputed (``skip_clean=False``: the cost of a traversal once the nudge has reached
+        every layer)."""
+        with torch.no_grad():
+            free, _ = self.model.forward_pass(x)
+
+        def sweep() -> None:
+            self.solver(self.model, x, free, beta=self.cfg.ep.beta, target=target, iters=1, tol=0.0,
+                        rule=self.cfg.pc.nudged_update, skip_clean=False)
+        return sweep, free
+
+    def gradcheck(self, x, target, betas, iters, tol, generator=None):
+        return pcn_gradcheck(self.model, x, target, betas, self.cfg.ep.estimator,
+                             iters=min(iters, self.cfg.solver.nudge_iters * 20), rule=self.cfg.pc.nudged_update,
+                             generator=generator)
+
+    def sweeps_budget(self) -> int:
+        return _nudged_phases(self.cfg) * self.cfg.solver.nudge_iters  # the free phase runs no sweep
+
+
+class PC(LearningRule):
+    """Predictive coding inference learning (:func:`.pc.pc_gradient`), optionally compiled
+    (``compute.compile``); predictions are the forward pass."""
+
+    name = "pc"
+
+    def __init__(self, cfg, model, device=None, generator=None):
+        super().__init__(cfg, model, device, generator)
+        self._fn = compiled(pc_gradient) if cfg.compute.compile else pc_gradient
+
+    def _kwargs(self) -> dict:
+        p = self.cfg.pc
+        return dict(steps=p.steps, lr=p.activity_lr, momentum=p.activity_momentum, nesterov=p.activity_nesterov,
+                    precision=p.precision, alpha=p.precision_alpha, k_decay=p.precision_k,
+                    forward_update=p.forward_update)
+
+    def step(self, x, target, n_global):
+        res = self._fn(self.model, x, target, bn_freeze=self.cfg.pc.bn_freeze, **self._kwargs())
+        return Step(res.grads, res.output, res.stats, res.terms, {"pc_energy": res.energy})
+
+    def gradcheck(self, x, target, betas, iters, tol, generator=None):
+        return pcn_gradcheck(self.model, x, target, betas, self.cfg.ep.estimator, generator=generator,
+                             pc=self._kwargs())
+
+
+class BP(LearningRule):
+    """Backprop on the feed-forward twin (:func:`.bp.bp_gradient`); its forward pass moves
+    BatchNorm's running statistics. Its gradient is exact: its gradcheck checks the model's EP
+    estimate against the exact gradient (the rule ``algorithm: ep`` names for the model)."""
+
+    name = "bp"
+
+    def step(self, x, target, n_global):
+        want = any(s.wants_vectors for s in self.model.ep_storages())
+        with self.model.moving_bn_stats():
+            grads, out, terms = bp_gradient(self.model, x, target, want_terms=want)
+        return Step(grads, out, {}, terms)
+
+    def gradcheck(self, x, target, betas, iters, tol, generator=None):
+        ep = build_rule(self.cfg, self.model, algorithm="ep")
+        return ep.gradcheck(x, target, betas, iters, tol, generator)
+
+
+def _nudged_phases(cfg) -> int:
+    """Nudged phases per step of the configured estimator."""
+    return len(nudge_betas(cfg.ep.estimator, cfg.ep.beta, torch.Generator().manual_seed(0)))
+
+
+_RULES: dict[str, type[LearningRule]] = {}
+
+
+def register_rule(name: str, cls: type[LearningRule]) -> None:
+    """Register a learning rule class under ``name`` (models map ``algorithm`` values to names
+    through ``learning_rules``)."""
+    _RULES[name] = cls
+
+
+def get_rule(name: str) -> type[LearningRule]:
+    if name not in _RULES:
+        raise ConfigError(f"algorithm: unknown learning rule {name!r}; valid: {', '.join(sorted(_RULES))}")
+    return _RULES[name]
+
+
+for _cls in (EnergyEP, PCNEP, PC, BP):
+    register_rule(_cls.name, _cls)
+
+
+def build_rule(cfg, model, device: torch.device | None = None, generator: torch.Generator | None = None,
+               algorithm: str | None = None) -> LearningRule:
+    """The rule ``algorithm`` (default ``cfg.algorithm``) means for ``model``, built for ``device``."""
+    algorithm = cfg.algorithm if algorithm is None else algorithm
+    name = model.learning_rules.get(algorithm)
+    if name is None:
+        raise ConfigError(f"algorithm: {algorithm!r} does not train a {type(model).__name__}; valid: "
+                          f"{', '.join(sorted(model.learning_rules))}")
+    return get_rule(name)(cfg, model, device, generator)
+
+
+__all__ = ["BP", "EnergyEP", "LearningRule", "PC", "PCNEP", "Step", "build_rule", "get_rule", "register_rule"]

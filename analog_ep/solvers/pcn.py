@@ -1,0 +1,160 @@
+"""Relaxation of a predictive coding energy (:class:`~analog_ep.models.pcn.PCNetwork`): the
+nudged phases of EP on PCNs (Kerjan, Hoier & Scellier 2026).
+
+The free minimum of a PCN energy is its forward pass (``E = 0``), reached exactly without a
+sweep; a nudged phase starts from it and runs asynchronous traversals (even layers, then odd:
+``model.colouring()``), each node set in closed form from its neighbours:
+
+* ``mod_pgd`` (the paper's choice): ``s_k <- act(a_k + Delta_k)`` (ReLU: ``relu(a_k + Delta_k)``),
+* ``pgd``: ``s_k <- proj(mu_k + Delta_k)``, the projection onto ``s >= 0`` for ReLU layers
+  (``relu(relu(a_k) + Delta_k)``) and none otherwise,
+
+``Delta_k`` the top-down error (a transposed read of ``act'(a_{k+1}) eps_{k+1}``). The output
+``s_L`` minimizes ``1/2 ||s_L - a_L||^2 + beta C(s_L)``: ``(a_L + beta y) / (1 + beta)`` for the
+MSE nudge, ``a_L - beta (softmax(s_L) - y)`` (one step, from the current ``s_L``) for the
+cross-entropy nudge, ``(1 - beta) a_L + beta y`` for the clamp nudge. A ``pgd`` fixed point is a
+stationary point of ``E + beta C`` on ``s >= 0`` (``eps_k = Delta_k`` where ``s_k > 0``);
+``mod_pgd`` agrees on the units with ``a_k > 0`` and differs on units that the nudge switches
+on, which are O(beta) few near ``a_k = 0``.
+
+Registered as solver ``async`` of ``pcn`` energies: ``solver.nudge_iters``, ``solver.tol`` and
+``solver.check_every`` mean what they mean for the Hopfield solvers (a sample has converged when
+its largest change in a sweep is at most ``tol``; the phase stops early once every sample has).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import ConfigError
+from ..models.pcn import PC_ACTIVATIONS
+from .base import SolverStats, max_abs, register_solver
+
+PCN_RULES = ("mod_pgd", "pgd")
+
+
+@torch.no_grad()
+def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: float = 0.0, target=None,
+              iters: int = 10, tol: float = 0.0, damping: float = 0.0, check_every: int = 1,
+              rule: str = "mod_pgd", skip_clean: bool = True, reads: dict | None = None,
+              out_reads: dict | None = None) -> tuple[list[torch.Tensor], SolverStats]:
+    """One nudged phase from the free state ``states`` (the forward pass): up to ``iters``
+    even-then-odd traversals. ``const`` is the clamped input ``x`` (a PCN's constant drive).
+    Returns ``(states, stats)``; ``stats.energy`` (sweeps + 1,) is the batch-mean total energy
+    ``E + beta C`` before the first and after every traversal (the equilibration curve),
+    ``stats.trace`` the batch's largest change per traversal. ``damping`` is not used (the
+    traversal is exact block-coordinate descent). ``skip_clean``: skip the reads and updates of
+    nodes the nudge has not reached yet (exact; False recomputes everything, for tests).
+    ``reads``: node -> ``(a, bn_context)`` read at ``states`` (the forward pass's, held by the
+    periphery; None reads them again); ``out_reads`` (a dict) receives the reads at the returned
+    states, which the weight gradient then takes without reading again."""
+    if rule not in PCN_RULES:
+        raise ConfigError(f"pc.nudged_update: unknown rule {rule!r}; valid: {', '.join(PCN_RULES)}")
+    from ..compute import current
+
+    dist = current()
+    x = const
+    L = model.num_nodes
+    y, _ = model.split_target(target)
+    s = list(states)
+    groups = model.colouring()
+    b = x.shape[0]
+    # pre-activations held in the periphery: a_k depends only on the other parity's states, so
+    # the value read in node k's own pass stays valid through the next pass, where it gives the
+    # error that node k sends down (one forward and one transposed read per synapse per iteration)
+    cache = dict(reads) if reads is not None else {k: model._preact(k, x, s) for k in range(1, L + 1)}
+    # which nodes have left the free state (structurally: the nudge enters at the output and
+    # travels one node per pass). A node none of whose inputs moved keeps its read; a node
+    # whose own state and inputs are untouched has eps = 0 exactly and sends no error; a node
+    # with no moved input and no erring successor stays put: all skipped, with no host sync.
+    moved: set[int] = set()
+    ins, outs = model.neighbours()
+    if not skip_clean:
+        moved = set(range(1, L + 1))
+
+    def erring(j: int) -> bool:
+        return j in moved or bool(ins[j] & moved)
+
+    def total_energy() -> torch.Tensor:
+        e = beta * model.cost(s[-1], target).mean()
+        for k in range(1, L + 1):
+            if not skip_clean or erring(k):
+                eps_k = s[k - 1] - model.predict(k, cache[k][0], x, s)
+                e = e + torch.linalg.vector_norm(eps_k).square() * (0.5 / b)  # the batch mean of 1/2 ||eps||^2
+        return e
+
+    energies = [total_energy()]
+    residual = torch.zeros(b, dtype=x.dtype, device=x.device)
+    residuals = []
+    steps = torch.full((b,), iters, dtype=torch.long, device=x.device)
+    done = torch.zeros(b, dtype=torch.bool, device=x.device)
+    eps: list = [None] * L
+    delta: list = [None] * L
+    version = {k: 0 for k in range(1, L + 1)}  # bumped when s_k changes
+    read_ver = {k: {j: 0 for j in ins[k]} for k in range(1, L + 1)}
+    n = 0
+    for n in range(1, iters + 1):
+        residual = torch.zeros(b, dtype=x.dtype, device=x.device)
+        for gi, group in enumerate(groups):
+            for k in group:
+                if any(read_ver[k][j] != version[j] for j in ins[k]) or not skip_clean:
+                    cache[k] = model._preact(k, x, s)
+                    read_ver[k] = {j: version[j] for j in ins[k]}
+            if gi == 0 and n > 1:
+                energies.append(total_energy())  # the states after the previous iteration
+            for j in range(1, L + 1):
+                if j not in group:
+                    if erring(j):
+                        eps[j - 1], delta[j - 1], _ = model.error_at(j, *cache[j], x, s)
+                    else:
+                        eps[j - 1] = delta[j - 1] = None
+            new = {}
+            for k in group:
+                if k != L and skip_clean and not (ins[k] & moved) and not any(erring(j) for j in outs[k]):
+                    continue  # inputs unchanged and no error from above: s_k = f_k(s_{k-1}) stays
+                a = cache[k][0]
+                if k == L:
+                    if model.nudge == "cross_entropy":
+                        new[k] = a - beta * model.cost_grad(s[L - 1], target)
+                    elif model.nudge == "clamp":
+                        new[k] = a + beta * (y - a)
+                    else:
+                        new[k] = (a + beta * y) / (1.0 + beta)
+                    continue
+                d = model.topdown(k, x, s, eps, delta)
+                act = model.pc_act_names[k - 1]
+                res = (x if k == 1 else s[k - 2]) if model.residual[k - 1] else None
+                if rule == "mod_pgd":
+                    v = PC_ACTIVATIONS[act][0](a + d)
+                else:
+                    v = PC_ACTIVATIONS[act][0](a) + d
+                    if act == "relu":
+                        v = v.clamp_min(0.0)
+                new[k] = v if res is None else v + res
+            for k, v in new.items():  # a node left alone did not change: it adds 0 to the residual
+                residual = torch.maximum(residual, max_abs(v, s[k - 1]))
+                s[k - 1] = v
+                version[k] += 1
+                moved.add(k)
+        residuals.append(residual)
+        now = residual <= tol
+        steps = torch.where(now & ~done, torch.full_like(steps, n), steps)
+        done = done | now
+        if tol > 0 and n % check_every == 0 and n < iters:  # tol 0: a fixed number of traversals
+            flag = now.all()
+            if dist.sync_convergence:
+                flag = dist.all_true(flag)
+            if bool(flag):
+                break
+    if n:
+        for k in groups[0]:
+            if any(read_ver[k][j] != version[j] for j in ins[k]) or not skip_clean:
+                cache[k] = model._preact(k, x, s)
+        energies.append(total_energy())
+    if out_reads is not None:  # every node's read is current: odd after their pass, even just above
+        out_reads.update(cache)
+    trace = torch.stack(residuals).amax(1) if residuals else None
+    return s, SolverStats(steps, residual, residual <= tol, n, trace, torch.stack(energies))
+
+
+register_solver("async", relax_pcn, energy="pcn")
