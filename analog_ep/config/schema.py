@@ -256,13 +256,15 @@ class PCConfig:
 class SolverConfig:
     name: Literal["async", "sync"] = "async"
     """Relaxation schedule: ``async`` (colour groups in turn, exact block-coordinate descent) or
-    ``sync`` (every node from the old states, optionally damped)."""
+    ``sync`` (every node from the old states, optionally damped). Solvers are registered per
+    kind of energy: predictive coding networks relax with ``async`` (even-then-odd traversals)."""
     colouring: Literal["greedy", "odd_even"] = "greedy"
     """Async only: node colouring that sets the update order. ``greedy``: a proper colouring of
     any coupling graph (skips included); ``odd_even``: layer parity (Laborieux et al. 2021),
     rejected where a synapse joins two nodes of the same parity."""
     free_iters: int = 30
-    """Maximum sweeps of the free phase (training and evaluation)."""
+    """Maximum sweeps of the free phase (training and evaluation); predictive coding networks
+    reach their free minimum (the forward pass) exactly, without a sweep."""
     nudge_iters: int = 10
     """Maximum sweeps of each nudged phase."""
     tol: float = 1e-4
