@@ -121,7 +121,8 @@ def pcn_gradcheck(model, x: torch.Tensor, target: torch.Tensor, betas: list[floa
     :func:`~analog_ep.algorithms.pc.pc_gradient`; then one row per layer with ``beta`` None and the
     cosine of predictive coding's weight gradient to backprop's (informative: PC approximates it)."""
     from .bp import bp_gradient
-    from .pc import pc_gradient, pcn_ep_gradient
+    from .pc import pc_gradient
+    from .pcn_ep import pcn_ep_gradient
 
     with exact_reads(model):
         exact, _, _ = bp_gradient(model, x, target)

@@ -34,7 +34,8 @@ from ..solvers import SolverStats, get_solver
 from .bp import bp_gradient
 from .ep import ep_gradient, nudge_betas
 from .gradcheck import gradcheck, pcn_gradcheck
-from .pc import pc_gradient, pcn_ep_gradient
+from .pc import pc_gradient
+from .pcn_ep import pcn_ep_gradient
 
 
 @dataclass

@@ -9,7 +9,8 @@ import torch
 
 from analog_ep.algorithms.bp import bp_gradient
 from analog_ep.algorithms.gradcheck import pcn_gradcheck
-from analog_ep.algorithms.pc import pc_gradient, pcn_ep_gradient, precision_schedule
+from analog_ep.algorithms.pc import pc_gradient, precision_schedule
+from analog_ep.algorithms.pcn_ep import pcn_ep_gradient
 from analog_ep.solvers import relax_pcn
 from analog_ep.config import load_config
 from analog_ep.config.loader import PCN_WEIGHT_LAYERS
