@@ -36,7 +36,7 @@ from typing import Optional
 import torch
 
 from ..errors import ConfigError
-from .devices import Generatorish, as_generator
+from .streams import Generatorish, as_generator
 
 
 class NoisePolicy(str, enum.Enum):

@@ -4,12 +4,13 @@ cap, read-noise sharing between forward and transposed reads, the straight-throu
 import pytest
 import torch
 
-from analog_ep.analog import devices as D
+from analog_ep.analog import population as PO
+from analog_ep.analog import rules as RU
 from analog_ep.analog.cards import load_device
 from analog_ep.analog.periphery import PeripheryParams
 from analog_ep.analog.storage import AnalogStorage
 
-STEP = D.ConstantStep(dw_min=0.01)  # constant steps, no noise: one pulse = exactly dw_min
+STEP = RU.ConstantStep(dw_min=0.01)  # constant steps, no noise: one pulse = exactly dw_min
 
 
 def _store(w, params=STEP, periph=None, **kw):
@@ -205,7 +206,7 @@ def test_drift_at_t0_reads_the_stored_weights_even_beyond_the_nominal_bounds():
     g = torch.Generator().manual_seed(7)
     s = _store(torch.randn(30, 40, generator=g), card.params)
     with torch.no_grad():  # every device at its own bound (sign of the random weight)
-        s.w_dev.copy_(D.settle(torch.sign(s.w_dev) * 2.0, s.state, card.params))
+        s.w_dev.copy_(PO.settle(torch.sign(s.w_dev) * 2.0, s.state, card.params))
         s._sync()
     assert (s.w_dev.abs() > 1.0).any()
     torch.testing.assert_close(s.drifted_weight(card.params.t0_s), s.weight.detach())
