@@ -108,6 +108,38 @@ def test_forward_and_transposed_reads_share_one_noise_draw_per_phase(policy, sha
     assert torch.equal(next_phase, lhs) == (policy == "per_batch")
 
 
+def test_weight_read_noise_has_the_configured_std_and_is_seeded():
+    """Weight read noise as a read sees it: W + w_noise_std * g_unit * w_scale * xi, one draw
+    per read under per_read, drawn from (seed, tile, counters): a rebuilt or restored storage
+    repeats it."""
+    params = RU.ConstantStep(dw_min=0.01, w_max=0.8, w_min=-0.8)  # g_unit = 0.8
+    periph = PeripheryParams(w_noise_std=0.05, noise_policy="per_read")
+    w = torch.randn(200, 150, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 0.1
+    eye = torch.eye(150, dtype=torch.float64)
+
+    def fresh(seed):
+        store = _store(w, params, periph, seed=seed, tile_index=1)
+        store.begin_batch()
+        store.begin_phase()
+        return store
+
+    def read(store):
+        with torch.no_grad():
+            return store.linear(eye).t() - store.weight  # the read's weight minus the stored one
+
+    s = fresh(4)
+    a, b = read(s), read(s)
+    std = 0.05 * 0.8 * s.w_scale
+    assert a.std().item() == pytest.approx(std, rel=0.02)
+    assert abs(a.mean().item()) < 5 * std / (a.numel() ** 0.5)
+    assert not torch.equal(a, b)  # per_read: a fresh draw per read
+    assert torch.equal(read(fresh(4)), a)  # the same seed and tile give the same draws
+    assert not torch.equal(read(fresh(5)), a)
+    restored = _store(w, params, periph, seed=4, tile_index=1)
+    restored.load_state_dict(s.state_dict())  # the read counters travel with the checkpoint
+    assert torch.equal(read(restored), read(s))
+
+
 def test_backprop_through_quantizing_periphery_is_straight_through():
     g = torch.Generator().manual_seed(2)
     w = torch.randn(4, 6, generator=g) * 0.3
