@@ -40,7 +40,7 @@ def to_conductances(w: torch.Tensor, params: DeviceParams, w_scale: Optional[flo
         G+ = G_min + max(w, 0) / w_scale (G_max - G_min),  G- = G_min + max(-w, 0) / w_scale (...)
 
     so ``w = (G+ - G-) / (G_max - G_min) * w_scale`` (:func:`from_conductances`). ``w_scale``
-    defaults to :func:`weight_scale`; weights beyond it are clipped (G stays in [G_min, G_max]).
+    defaults to :func:`.rules.weight_scale`; weights beyond it are clipped (G stays in [G_min, G_max]).
     """
     scale = weight_scale(params) if w_scale is None else float(w_scale)
     span = params.g_max_us - params.g_min_us

@@ -157,7 +157,7 @@ class DeviceParams:
     stuck_at_max_fraction: float = 0.0
     """Fraction of devices stuck at their upper bound (G_max): they never move."""
     prog_noise_std: float = 0.0
-    """Programming noise of :func:`program`: std of the Gaussian error added to the target, as a
+    """Programming noise of :func:`.pair.program`: std of the Gaussian error added to the target, as a
     fraction of the weight scale ``max(|w_min|, |w_max|)`` (= of ``G_max - G_min``)."""
     drift_nu: float = 0.0
     """Drift exponent nu of ``G(t) = G0 (t / t0)^(-nu)`` (dimensionless; PCM ~0.05)."""
@@ -280,7 +280,7 @@ class PulsedParams(DeviceParams):
     """Device-to-device spread of the up/down asymmetry (units of ``dw_min``)."""
     write_noise_std: float = 0.0
     """aihwkit write noise: the weight seen by reads is ``w + write_noise_std * dw_min * xi``,
-    redrawn on every device that receives pulses (:func:`redraw_write_noise`)."""
+    redrawn on every device that receives pulses (:func:`.engine.write_noise`)."""
 
     def validate(self) -> None:
         super().validate()
