@@ -24,7 +24,7 @@ def tiny_mlp(in_dim=8, hidden=(6, 5), out=3, seed=0, bias_range=(-0.3, 0.7), gai
 
 def noisy_rules():
     """One strongly noisy parameter set per device update rule (for saturation / NaN tests)."""
-    from analog_ep.analog import devices as D
+    from analog_ep.analog import rules as D
 
     return [
         D.ConstantStep(dw_min=0.01, dw_min_std=0.5),

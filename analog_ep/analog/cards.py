@@ -39,7 +39,7 @@ import yaml
 from ..config.loader import _check
 from ..config.schema import PERIPHERY_KEYS
 from ..errors import ConfigError
-from .devices import RULES, DeviceParams, implied_states, params_to_dict
+from .rules import RULES, DeviceParams, implied_states, params_to_dict
 from .periphery import PeripheryParams
 
 META_KEYS = ("source", "rule", "description", "periphery")

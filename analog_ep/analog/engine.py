@@ -7,7 +7,9 @@ Every update of an analog weight goes through here, on the tensors' own device (
    aihwkit's stochastic pulse trains: the update's vectors become ``bl``-slot bit streams whose
    coincidences step the devices.
 2. **Pulses.** :func:`apply_counts` applies the counts through the device's rule. The per-pulse
-   physics is :func:`.devices._pulse`, defined once; the engine only schedules it, in *rounds*:
+   physics is the rule object's :meth:`~.rules.DeviceParams.step` (its constants selected once per
+   update by :meth:`~.rules.DeviceParams.directional`), defined once per rule; the engine only
+   schedules it, and never asks which rule it runs, in *rounds*:
    round ``k`` gives one pulse to every free device with ``|n| > k``. Two paths run the same
    rounds and give bit-identical results on one device:
 
@@ -17,21 +19,18 @@ Every update of an analog weight goes through here, on the tensors' own device (
      ``w = where(|n| > k, pulse(w), w)``, with no data-dependent host sync (``rounds=None``
      costs one sync per call, for ``max |n|``).
 
-   Noise-free ConstantStep / LinearStep / SoftBounds without level quantization take the exact
-   closed form :func:`.devices._closed_form` instead.
+   Rules with an exact closed form for the parameters at hand (``params.has_closed_form``:
+   noise-free ConstantStep / LinearStep / SoftBounds without level quantization) take it
+   instead (:func:`_closed_form`, around the rule's :meth:`~.rules.DeviceParams.closed_form`).
 3. **Write noise** (:func:`write_noise`): devices that received a pulse draw a fresh offset.
 
-**Random numbers are counter-based.** A stream is named by a 64-bit key (a Python int; callers
-derive it from ``(seed, tile, step, purpose)`` with :func:`stream_key`, on the host, once per
-update). The draw ``counter`` of element ``index`` is the splitmix64 finalizer (Steele, Lea &
-Flood, OOPSLA 2014) of ``index * golden + stream_key(key, counter)``, computed with torch int64
-ops on the tensor's device (wraparound multiply; logical right shift = arithmetic shift, then
-mask), then mapped to a uniform in (0, 1) or to a normal by Box-Muller. So a value depends only
-on ``(key, index, counter)``: not on which other indices are requested, on the path, on thread
-counts or on the device. The words, the uniforms (built bit by bit, exactly), hence the rounded
-and the bit-stream counts are bit-identical on CPU and CUDA; the normals and the rules' physics
-go through ``log`` / ``cos`` / ``exp``, whose last bit may differ between the two devices. Within
-one device, the compact and masked paths give bit-identical weights.
+**Random numbers are counter-based** (:mod:`.streams`): a stream is named by a 64-bit key that
+callers derive from ``(seed, tile, step, purpose)`` with :func:`.streams.stream_key`, on the host,
+once per update; a value depends only on ``(key, index, counter)``: not on which other indices
+are requested, on the path, on thread counts or on the device. The words, the uniforms, hence
+the rounded and the bit-stream counts are bit-identical on CPU and CUDA; the normals and the
+rules' physics go through ``log`` / ``cos`` / ``exp``, whose last bit may differ between the two
+devices. Within one device, the compact and masked paths give bit-identical weights.
 
 Cycle-to-cycle noise of pulse ``k`` of device ``i`` (flat index) is ``counter_normal(key, i,
 k)``; the stochastic rounding of device ``i`` uses ``counter_uniform(key, i, 0)``; the write
@@ -47,172 +46,13 @@ from typing import Optional
 import torch
 
 from ..errors import ConfigError
-from . import devices as D
+from .population import DeviceState, any_stuck, settle
+from .rules import DeviceParams
+from .streams import (GOLDEN, GOLDEN_S, hash_words, mix_, normal_from, scaled_range, signed64,
+                      stream_key, uniform_range)
 
 PATHS = ("compact", "masked")
 ROUNDINGS = ("stochastic", "deterministic")
-
-_M64 = (1 << 64) - 1
-_GOLDEN = 0x9E3779B97F4A7C15
-_MIX1 = 0xBF58476D1CE4E5B9
-_MIX2 = 0x94D049BB133111EB
-_KEY0 = 0x6A09E667F3BCC909  # fractional bits of sqrt(2): the empty key
-
-
-def _signed(v: int) -> int:
-    """A 64-bit pattern as the int64 value torch stores for it."""
-    v &= _M64
-    return v - (1 << 64) if v >> 63 else v
-
-
-_GOLDEN_S, _MIX1_S, _MIX2_S = _signed(_GOLDEN), _signed(_MIX1), _signed(_MIX2)
-
-
-def _mix_int(z: int) -> int:
-    """splitmix64's finalizer on a Python int (a bijection of 64-bit words)."""
-    z &= _M64
-    z = ((z ^ (z >> 30)) * _MIX1) & _M64
-    z = ((z ^ (z >> 27)) * _MIX2) & _M64
-    return z ^ (z >> 31)
-
-
-def stream_key(*values: int) -> int:
-    """A 64-bit stream key (a Python int in ``[0, 2**64)``) from integers, e.g. ``(seed, tile,
-    step, purpose)``.
-
-    Each value is absorbed with two rounds of the splitmix64 finalizer, so the key depends on
-    every value and on their order, and ``stream_key(k, c)`` is unrelated to ``stream_key(k,
-    c + 1)``. Values are taken modulo 2**64 (negative ints are fine); non-integers raise
-    TypeError."""
-    h = _KEY0
-    for v in values:
-        h = _mix_int(h + _GOLDEN)
-        h = _mix_int(h ^ (operator.index(v) & _M64))
-    return h
-
-
-# --------------------------------------------------------------------------------------------
-# counter-based streams (torch integer ops on the tensor's device)
-
-
-def _mix_(z: torch.Tensor, t: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """splitmix64's finalizer on an int64 tensor, in place (wraparound multiply; logical right
-    shift = arithmetic shift, then mask); ``t`` is an optional scratch tensor like ``z``."""
-    if t is None:
-        t = torch.empty_like(z)
-    for shift, mult in ((30, _MIX1_S), (27, _MIX2_S), (31, None)):
-        torch.bitwise_right_shift(z, shift, out=t)
-        t.bitwise_and_((1 << (64 - shift)) - 1)
-        z.bitwise_xor_(t)
-        if mult is not None:
-            z.mul_(mult)
-    return z
-
-
-def _hash(scaled_index: torch.Tensor, key: int, counter: int,
-          t: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """The 64-bit words of ``(key, index, counter)`` (a new tensor); ``scaled_index = index *
-    golden`` (int64)."""
-    return _mix_(torch.add(scaled_index, _signed(stream_key(key, counter))), t)
-
-
-def _scaled(index: torch.Tensor) -> torch.Tensor:
-    if index.dtype != torch.int64:
-        index = index.to(torch.int64)
-    return index * _GOLDEN_S
-
-
-_RANGE_CACHE: dict = {}
-
-
-def _scaled_range(numel: int, device: torch.device) -> torch.Tensor:
-    """``arange(numel) * golden`` (cached per size and device: the flat indices of a layer)."""
-    k = (int(numel), str(device))
-    t = _RANGE_CACHE.get(k)
-    if t is None:
-        if len(_RANGE_CACHE) >= 64:
-            _RANGE_CACHE.clear()
-        t = torch.arange(int(numel), dtype=torch.int64, device=device).mul_(_GOLDEN_S)
-        _RANGE_CACHE[k] = t
-    return t
-
-
-_M23 = (1 << 23) - 1
-_ONE_F32 = 0x3F800000  # the bits of 1.0f: (bits | a) reads as 1 + a 2^-23
-
-
-def _lanes(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The low and high 32-bit halves of 64-bit words, as int32 views (little-endian, as on
-    every CPU and GPU torch runs on)."""
-    z32 = z.reshape(-1).view(torch.int32).view(-1, 2)
-    return z32[:, 0], z32[:, 1]
-
-
-def _f23(lane: torch.Tensor, offset: float) -> torch.Tensor:
-    """``a 2^-23 + (1 - offset)`` in float32, ``a`` the low 23 bits of an int32 lane: the bits of
-    ``1 + a 2^-23`` (the exponent of 1.0 or-ed in), then one exact subtraction."""
-    a = torch.bitwise_and(lane, _M23).bitwise_or_(_ONE_F32)
-    return a.view(torch.float32).sub_(offset)
-
-
-def _uniform_from(z: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """float64 uniforms in (0, 1) from hash words (``z`` is consumed): ``(a + 1/2) 2^-52``, ``a``
-    the top 52 bits (exact)."""
-    a = torch.bitwise_right_shift(z, 12, out=z).bitwise_and_((1 << 52) - 1)
-    return a.to(torch.float64).add_(0.5).mul_(2.0 ** -52).to(dtype)
-
-
-def _normal_from(z: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Standard normals from hash words (shape kept) by Box-Muller, ``sqrt(-2 log u1) cos(2 pi
-    u2)``, ``u1`` from the word's high 32 bits, ``u2`` from its low 32 bits. float64: a lane ``s``
-    read as signed int32 gives ``(s + 2^31 + 1/2) 2^-32`` (u1) and ``(s + 2^31) 2^-32`` (u2);
-    tails to 6.7 sigma. Other dtypes (float32, then cast): ``(a + 1/2) 2^-23`` and ``a 2^-23``
-    from the low 23 bits ``a`` of each lane; tails to 5.8 sigma."""
-    lo, hi = _lanes(z)
-    if dtype == torch.float64:
-        u1 = hi.to(torch.float64).add_(2.0 ** 31 + 0.5).mul_(2.0 ** -32)
-        th = lo.to(torch.float64).add_(2.0 ** 31).mul_(2.0 * math.pi * 2.0 ** -32)
-    else:
-        u1 = _f23(hi, 1.0 - 2.0 ** -24)
-        th = _f23(lo, 1.0).mul_(2.0 * math.pi)
-    x = u1.log_().mul_(-2.0).sqrt_().mul_(th.cos_()).view(z.shape)
-    return x if x.dtype == dtype else x.to(dtype)
-
-
-def counter_uniform(key: int, index: torch.Tensor, counter: int,
-                    dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Uniform numbers in (0, 1), one per element of the integer tensor ``index`` (same shape
-    and device), a pure function of ``(key, index, counter)``.
-
-    float64: ``(a + 1/2) 2^-52`` with ``a`` the top 52 bits of the word of ``index``. Other
-    dtypes (float32, then cast): ``(a + 1/2) 2^-23`` with ``a`` the low 23 bits of one 32-bit
-    half of the word of ``index // 2``: the low half for even ``index``, the high half for odd
-    (one hash serves two elements)."""
-    index = index if index.dtype == torch.int64 else index.to(torch.int64)
-    if dtype == torch.float64:
-        return _uniform_from(_hash(_scaled(index), key, counter), dtype)
-    lo, hi = _lanes(_hash(_scaled(index >> 1), key, counter))
-    lane = torch.where((index.reshape(-1) & 1).bool(), hi, lo)
-    u = _f23(lane, 1.0 - 2.0 ** -24).view(index.shape)
-    return u if dtype == torch.float32 else u.to(dtype)
-
-
-def _uniform_range(numel: int, device, key: int, counter: int, dtype: torch.dtype) -> torch.Tensor:
-    """``counter_uniform(key, arange(numel), counter, dtype)`` (fast: cached indices, and the
-    int32 view of the words is already in index order)."""
-    if dtype == torch.float64:
-        return _uniform_from(_hash(_scaled_range(numel, device), key, counter), dtype)
-    z = _hash(_scaled_range((numel + 1) // 2, device), key, counter)
-    u = _f23(z.view(torch.int32)[:numel], 1.0 - 2.0 ** -24)
-    return u if dtype == torch.float32 else u.to(dtype)
-
-
-def counter_normal(key: int, index: torch.Tensor, counter: int,
-                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Standard normal numbers, one per element of ``index`` (same shape and device), a pure
-    function of ``(key, index, counter)`` (Box-Muller on one 64-bit hash word)."""
-    return _normal_from(_hash(_scaled(index), key, counter), dtype)
-
 
 # --------------------------------------------------------------------------------------------
 # pulse counts
@@ -240,7 +80,7 @@ def rounded_counts(dw: torch.Tensor, dw_min: float, rounding: str, bl: int, key:
     r = dw / dw_min
     if rounding == "stochastic":
         lo = torch.floor(r)
-        u = _uniform_range(r.numel(), r.device, key, 0, r.dtype).view(r.shape)
+        u = uniform_range(r.numel(), r.device, key, 0, r.dtype).view(r.shape)
         n = lo.add_((u < r.sub_(lo)).to(lo.dtype))
     elif rounding == "deterministic":
         n = torch.round(r)
@@ -279,9 +119,9 @@ def _bits(p: torch.Tensor, key: int, slots: int, n_total: int, n0: int,
     t = (torch.round(p.to(torch.float64) * 2.0 ** 32) - 2.0 ** 31).clamp_(-(2.0 ** 31), 2.0 ** 31 - 1)
     t = t.to(torch.int32).repeat_interleave(2, dim=1).unsqueeze(1)  # (rows, 1, 2 Nc)
     bits = torch.empty((rows, H, 2 * Nc), dtype=torch.bool, device=dev)
-    n_scaled = _scaled_range(Nc, dev).view(1, 1, Nc)  # c golden
-    row_mult = _signed(n_total * _GOLDEN)  # (r S/2 + h) -> (r S/2 + h) n_total golden
-    offset = _signed(n0 * _GOLDEN + stream_key(key, 0))
+    n_scaled = scaled_range(Nc, dev).view(1, 1, Nc)  # c golden
+    row_mult = signed64(n_total * GOLDEN)  # (r S/2 + h) -> (r S/2 + h) n_total golden
+    offset = signed64(n0 * GOLDEN + stream_key(key, 0))
     step = max(1, _HASH_BLOCK // (H * Nc)) if dev.type == "cpu" else rows
     z = tmp = None
     for r0 in range(0, rows, step):
@@ -292,7 +132,7 @@ def _bits(p: torch.Tensor, key: int, slots: int, n_total: int, n0: int,
             tmp = torch.empty(size, dtype=torch.int64, device=dev)
         part = torch.arange(r0 * H, r1 * H, dtype=torch.int64, device=dev).mul_(row_mult).add_(offset)
         zb = torch.add(part.view(r1 - r0, H, 1), n_scaled, out=z[:size].view(r1 - r0, H, Nc))
-        _mix_(zb.view(-1), tmp[:size])
+        mix_(zb.view(-1), tmp[:size])
         torch.lt(zb.view(torch.int32).view(r1 - r0, H, 2 * Nc), t[r0:r1], out=bits[r0:r1])
     if 2 * H > slots:
         bits[:, H - 1, 1::2] = False
@@ -411,13 +251,12 @@ def bitstream_counts(d: torch.Tensor, x: torch.Tensor, lr: float, dw_min: float,
 # applying pulses
 
 
-def _gather_state(state: "D.DeviceState", params, idx: Optional[torch.Tensor], dtype, device) -> dict:
+def _gather_state(state: DeviceState, params: DeviceParams, idx: Optional[torch.Tensor]) -> dict:
+    """The flat device-state tensors the rule reads (``params.state_fields``), at ``idx``."""
     s = {}
-    for f in D.PULSE_FIELDS[params.rule]:
+    for f in params.state_fields:
         t = getattr(state, f).reshape(-1)
         s[f] = t if idx is None else t.index_select(0, idx)
-    if params.rule == "piecewise_step":
-        s["pw_up"], s["pw_down"] = D.piecewise_nodes(params, dtype, device)
     return s
 
 
@@ -450,8 +289,8 @@ def _compact_block(flat, nf, idx, state, params, key, noisy, cap) -> None:
     if cap is not None:
         rounds = min(rounds, cap)
     ws = flat.index_select(0, idx)
-    sub = D._directional(ns > 0, _gather_state(state, params, idx, flat.dtype, flat.device), params)
-    hb = idx * _GOLDEN_S if noisy else None
+    sub = params.directional(ns > 0, _gather_state(state, params, idx))
+    hb = idx * GOLDEN_S if noisy else None
     m = None
     for k in range(rounds):
         if k > 0:
@@ -464,8 +303,8 @@ def _compact_block(flat, nf, idx, state, params, key, noisy, cap) -> None:
                 sub = {f: (t if f.startswith("_") else t.index_select(0, sel)) for f, t in sub.items()}
                 if noisy:
                     hb = hb.index_select(0, sel)
-        xi = _normal_from(_hash(hb, key, k), flat.dtype) if noisy else None
-        ws = D._pulse(ws, None, xi, sub, params)
+        xi = normal_from(hash_words(hb, key, k), flat.dtype) if noisy else None
+        ws = params.step(ws, xi, sub)
     flat.index_copy_(0, idx, ws)
 
 
@@ -473,12 +312,31 @@ def _masked(flat: torch.Tensor, nf: torch.Tensor, free: torch.Tensor, state, par
             noisy: bool, rounds: int) -> torch.Tensor:
     """``rounds`` full-tensor rounds ``w = where(|n| > k, pulse(w), w)`` (no host sync)."""
     nabs = torch.where(free, nf.abs(), torch.zeros_like(nf))
-    sub = D._directional(nf > 0, _gather_state(state, params, None, flat.dtype, flat.device), params)
-    hb = _scaled_range(flat.numel(), flat.device) if noisy else None
+    sub = params.directional(nf > 0, _gather_state(state, params, None))
+    hb = scaled_range(flat.numel(), flat.device) if noisy else None
     for k in range(rounds):
-        xi = _normal_from(_hash(hb, key, k), flat.dtype) if noisy else None
-        flat = torch.where(nabs > k, D._pulse(flat, None, xi, sub, params), flat)
+        xi = normal_from(hash_words(hb, key, k), flat.dtype) if noisy else None
+        flat = torch.where(nabs > k, params.step(flat, xi, sub), flat)
     return flat
+
+
+def _closed_form(w: torch.Tensor, n: torch.Tensor, state: DeviceState, params: DeviceParams
+                 ) -> Optional[torch.Tensor]:
+    """Exact multi-pulse update of rules with a closed form (or None if not applicable): stuck
+    devices get no pulses, the rule's :meth:`~.rules.DeviceParams.closed_form` moves the others
+    by ``|n|`` pulses, then one clip to each device's bounds (n = 0 and stuck devices: ``w + 0 =
+    w``, and ``w`` is settled, so the clip keeps it)."""
+    if not params.has_closed_form:
+        return None
+    dtype = w.dtype
+    up = n > 0
+    na = n.abs().to(dtype)
+    if w.device.type != "cpu" or any_stuck(state.stuck):
+        na = na * state.free.to(dtype)  # stuck devices: no pulses
+    w_n = params.closed_form(w, na, up, {f: getattr(state, f) for f in params.state_fields})
+    if w_n is None:
+        return None
+    return torch.clamp(w_n, state.w_min, state.w_max)
 
 
 def apply_counts(w: torch.Tensor, n: torch.Tensor, state, params, key: int, *,
@@ -488,8 +346,8 @@ def apply_counts(w: torch.Tensor, n: torch.Tensor, state, params, key: int, *,
     """Apply signed pulse counts ``n`` (n > 0 up, n < 0 down; any integer dtype, shape of ``w``)
     to the devices ``w``; return the new weights (dtype and shape of ``w``).
 
-    ``w`` is first :func:`.devices.settle`-d. Round ``k`` (k = 0, 1, ...) gives pulse ``k`` to
-    every free device with ``|n| > k``, through the rule's :func:`.devices._pulse`, with the
+    ``w`` is first :func:`.population.settle`-d. Round ``k`` (k = 0, 1, ...) gives pulse ``k`` to
+    every free device with ``|n| > k``, through the rule's :meth:`~.rules.DeviceParams.step`, with the
     cycle-to-cycle normal ``counter_normal(key, i, k)`` of device ``i`` (flat index; drawn only
     when ``params.noise_std > 0``). Stuck devices never move.
 
@@ -517,10 +375,10 @@ def apply_counts(w: torch.Tensor, n: torch.Tensor, state, params, key: int, *,
         n = torch.round(n).to(torch.int64)
     n = n.expand(w.shape)
     cap = None if rounds is None else max(int(rounds), 0)
-    base = w if settled else D.settle(w, state, params)  # settle returns a new tensor
-    if closed_form and D.closed_form_applies(params):
+    base = w if settled else settle(w, state, params)  # settle returns a new tensor
+    if closed_form and params.has_closed_form:
         nc = n if cap is None else n.clamp(-cap, cap)
-        fast = D._closed_form(base, nc, state, params)
+        fast = _closed_form(base, nc, state, params)
         if fast is not None:
             return fast if out is None else out.copy_(fast)
     nf = n.reshape(-1)
@@ -532,7 +390,7 @@ def apply_counts(w: torch.Tensor, n: torch.Tensor, state, params, key: int, *,
             target = (base.clone(memory_format=torch.contiguous_format) if base is w
                       else base.contiguous())
         stuck = state.stuck.reshape(-1)
-        free = (stuck == 0) if (w.device.type != "cpu" or D._any_stuck(stuck)) else None
+        free = (stuck == 0) if (w.device.type != "cpu" or any_stuck(stuck)) else None
         _compact(target.view(-1), nf, free, state, params, key, noisy, cap)
         return target if out is None or target is out else out.copy_(target)
     free = state.free.reshape(-1)
@@ -559,15 +417,15 @@ def write_noise(offset: torch.Tensor, n: torch.Tensor, params, key: int, *,
         out = offset.clone(memory_format=torch.contiguous_format).view(-1)
         idx = torch.nonzero(n.reshape(-1) != 0).squeeze(1)
         if idx.numel():
-            z = _hash(idx * _GOLDEN_S, key, 0)
-            out.index_copy_(0, idx, _normal_from(z, offset.dtype).mul_(std))
+            z = hash_words(idx * GOLDEN_S, key, 0)
+            out.index_copy_(0, idx, normal_from(z, offset.dtype).mul_(std))
         return out.view(offset.shape)
     if path != "masked":
         raise ConfigError(f"path: unknown engine path {path!r}; valid: {', '.join(PATHS)}")
-    z = _hash(_scaled_range(offset.numel(), offset.device), key, 0)
-    fresh = _normal_from(z, offset.dtype).view(offset.shape).mul_(std)
+    z = hash_words(scaled_range(offset.numel(), offset.device), key, 0)
+    fresh = normal_from(z, offset.dtype).view(offset.shape).mul_(std)
     return torch.where(n != 0, fresh, offset)
 
 
-__all__ = ["PATHS", "ROUNDINGS", "stream_key", "counter_uniform", "counter_normal",
-           "rounded_counts", "train_probabilities", "bitstream_counts", "apply_counts", "write_noise"]
+__all__ = ["PATHS", "ROUNDINGS", "rounded_counts", "train_probabilities", "bitstream_counts",
+           "apply_counts", "write_noise"]

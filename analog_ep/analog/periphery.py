@@ -1,12 +1,13 @@
-"""Crossbar periphery: DAC, ADC, read noise, output noise, first-order IR drop, noise redraw policy.
+"""Crossbar periphery: DAC and ADC, and the parameters of read noise, output noise, first-order IR
+drop and the noise redraw policy.
 
-Pure functions of ``(tensor, params)``; :mod:`.reads` composes them around every tile's product,
-in physical order, for each read (dense and conv, forward and transposed)::
+:mod:`.reads` composes them around every tile's product, in physical order, for each read
+(dense and conv, forward and transposed; the IR drop and output-noise equations are there)::
 
     x_q = dac(x, p)                                   # the driven lines: clip + quantize
-    w   = <effective weight as read, weight read noise included (the caller's)>
+    w   = <effective weight as read, weight read noise included (the storage's)>
     t   = (x_q . w) / w_scale                         # one tile's product, in device units
-    t   = ir_drop_scale(t, I, p.ir_drop)              # first-order IR drop, per sample and line
+    t   = t * (1 - p.ir_drop * I)                     # first-order IR drop, per sample and line
     t   = t + p.out_noise_std * xi                    # output noise
     out = w_scale * sum_tiles adc(t, p)               # that tile's ADC, then the digital sum
 
@@ -36,7 +37,6 @@ from typing import Optional
 import torch
 
 from ..errors import ConfigError
-from .devices import Generatorish, as_generator
 
 
 class NoisePolicy(str, enum.Enum):
@@ -75,7 +75,7 @@ class PeripheryParams:
     """Additive Gaussian noise on each tile output before its ADC (device units, ``w_dev * x``)."""
     ir_drop: float = 0.0
     """First-order IR-drop coefficient in [0, 1]: each tile output shrinks by ``ir_drop`` times its
-    line's current relative to the tile's maximum (see :func:`apply_ir_drop`); needs ``inp_bound``."""
+    line's current relative to the tile's maximum (see :mod:`.reads`); needs ``inp_bound``."""
     noise_policy: str = "per_read"
     """When read noise is redrawn: ``per_read``, ``per_phase`` or ``per_batch``."""
     noise_management: str = "none"
@@ -166,129 +166,4 @@ def adc(y: torch.Tensor, p: PeripheryParams) -> torch.Tensor:
     return quantize(y, p.out_bits, p.out_bound)
 
 
-def weight_read_noise(w: torch.Tensor, std: float, w_scale: float = 1.0,
-                      generator: Generatorish = None) -> torch.Tensor:
-    """Weights as one read sees them: ``w + std * w_scale * xi`` (aihwkit ``w_noise``, additive
-    constant type). One draw per call; the noise policy decides when a call redraws."""
-    if std <= 0:
-        return w
-    g = as_generator(generator, w.device)
-    return w + (std * w_scale) * torch.randn(w.shape, generator=g, dtype=w.dtype, device=w.device)
-
-
-def output_noise(y: torch.Tensor, std: float, generator: Generatorish = None) -> torch.Tensor:
-    """Additive output noise before the ADC: ``y + std * xi`` (aihwkit ``out_noise``)."""
-    if std <= 0:
-        return y
-    g = as_generator(generator, y.device)
-    return y + std * torch.randn(y.shape, generator=g, dtype=y.dtype, device=y.device)
-
-
-def ir_drop_scale(y: torch.Tensor, rel_current: torch.Tensor, ir_drop: float) -> torch.Tensor:
-    """First-order IR drop: ``y * (1 - ir_drop * rel_current)``, with ``rel_current`` (same shape
-    as ``y``, clamped to [0, 1]) each output line's current in one tile for one sample, relative to
-    the tile's maximum: all its driven lines at the DAC bound through devices at full conductance
-    (:func:`apply_ir_drop`). Per sample and per line: no batch-wide normalization."""
-    if ir_drop == 0:
-        return y
-    return y * (1.0 - ir_drop * rel_current.clamp(0.0, 1.0))
-
-
-def apply_ir_drop(y: torch.Tensor, x: torch.Tensor, w: torch.Tensor, ir_drop: float,
-                  x_scale: float = 1.0, w_scale: float = 1.0) -> torch.Tensor:
-    """First-order IR drop of ONE tile's read ``y = x @ w.T`` (``x``: (B, rows), ``w``: (cols, rows),
-    ``rows`` the driven lines this tile uses, ``w`` in device units ``w_dev``).
-
-    The wire resistance lowers the voltage seen by the devices of an output line in proportion to
-    the total current flowing in it; to first order the line's output shrinks by the factor::
-
-        y_bj <- y_bj (1 - ir_drop * I_bj),   I_bj = sum_i |x_bi| |w_ji| / (rows * x_scale * w_scale)
-
-    clamped to [0, 1], per sample ``b`` and line ``j``: the line's current relative to all the
-    tile's rows driven at the DAC bound ``x_scale`` (``inp_bound``) through devices at full
-    conductance ``w_scale`` (``g_unit = devices.weight_scale(params)``; |w| stands for the
-    conducting part of the pair). For a transposed read the driven lines are the tile's columns:
-    pass ``w.T``. ``ir_drop = 0`` returns ``y`` unchanged (no extra matmul). :mod:`.reads` applies
-    the same definition to every read kind, vectorized over tiles.
-    """
-    if ir_drop == 0:
-        return y
-    rows = w.shape[-1]
-    rel = (x.abs() @ w.abs().transpose(-1, -2)) / (rows * x_scale * w_scale)
-    return ir_drop_scale(y, rel, ir_drop)
-
-
-def _mix64(*values: int) -> int:
-    """splitmix64-style hash of integers to a 63-bit seed (deterministic across runs)."""
-    h = 0x9E3779B97F4A7C15
-    mask = (1 << 64) - 1
-    for v in values:
-        h = (h ^ (int(v) & mask)) & mask
-        h = (h + 0x9E3779B97F4A7C15) & mask
-        z = h
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
-        h = z ^ (z >> 31)
-    return h & ((1 << 63) - 1)
-
-
-class NoiseStreams:
-    """Seeds the read-noise draws under a :class:`NoisePolicy`.
-
-    Call :meth:`next_batch` at the start of each mini-batch and :meth:`next_phase` at the start
-    of each relaxation phase; ask :meth:`generator` for the generator of one read. The seed of a
-    read is a hash of ``(seed, stream, batch[, phase[, read]])`` where the policy decides which
-    counters count, so::
-
-        per_read   every call differs
-        per_phase  calls within a phase repeat the same numbers (for the same stream and shape)
-        per_batch  calls within a batch repeat the same numbers
-
-    ``stream`` separates independent noise sources (one per tile, forward vs. transposed, ...).
-    Deterministic and checkpointable (:meth:`state_dict`).
-    """
-
-    def __init__(self, seed: int, policy: NoisePolicy | str = NoisePolicy.PER_READ) -> None:
-        try:
-            self.policy = NoisePolicy(policy)
-        except ValueError:
-            valid = ", ".join(p.value for p in NoisePolicy)
-            raise ConfigError(f"noise_policy: must be one of {valid}, got {policy!r}") from None
-        self.seed = int(seed)
-        self.batch = 0
-        self.phase = 0
-        self.read = 0
-
-    def next_batch(self) -> None:
-        self.batch += 1
-        self.phase = 0
-        self.read = 0
-
-    def next_phase(self) -> None:
-        self.phase += 1
-        self.read = 0
-
-    def seed_for(self, stream: int = 0) -> int:
-        """The seed of the next read of ``stream`` (advances the read counter under per_read)."""
-        if self.policy is NoisePolicy.PER_READ:
-            self.read += 1
-            return _mix64(self.seed, stream, self.batch, self.phase, self.read)
-        if self.policy is NoisePolicy.PER_PHASE:
-            return _mix64(self.seed, stream, self.batch, self.phase)
-        return _mix64(self.seed, stream, self.batch)
-
-    def generator(self, stream: int = 0, device=None) -> torch.Generator:
-        """A fresh generator seeded for the next read of ``stream``."""
-        return torch.Generator(device=device or "cpu").manual_seed(self.seed_for(stream))
-
-    def state_dict(self) -> dict:
-        return {"seed": self.seed, "policy": self.policy.value, "batch": self.batch,
-                "phase": self.phase, "read": self.read}
-
-    def load_state_dict(self, d: dict) -> None:
-        self.seed, self.policy = int(d["seed"]), NoisePolicy(d["policy"])
-        self.batch, self.phase, self.read = int(d["batch"]), int(d["phase"]), int(d["read"])
-
-
-__all__ = ["NoisePolicy", "PeripheryParams", "quantize", "levels", "dac", "adc",
-           "weight_read_noise", "output_noise", "ir_drop_scale", "apply_ir_drop", "NoiseStreams"]
+__all__ = ["NoisePolicy", "PeripheryParams", "quantize", "levels", "dac", "adc"]

@@ -20,7 +20,7 @@ added the weight read noise); converter bounds, output noise and currents are in
 
 clamped to [0, 1], where ``rows_tile`` is the number of driven lines the tile uses, ``inp_bound``
 the DAC full scale and ``g_unit`` the device weight at full conductance
-(:func:`.devices.weight_scale`). It is per sample and per output line: no batch-wide maximum.
+(:func:`.rules.weight_scale`). It is per sample and per output line: no batch-wide maximum.
 For a transposed read the driven lines are the tile's columns and the currents flow on its rows.
 
 **Tiling**: tiles hold at most ``max_rows`` x ``max_cols`` devices.

@@ -43,9 +43,12 @@ from torch import nn
 
 from . import engine as E
 from . import reads as R
-from .devices import (DeviceParams, DeviceState, _STATE_FIELDS, drift, nominal_dw_min, program,
-                      sample_device_state, settle, weight_scale)
+from . import streams as S
+from .pair import drift, program
 from .periphery import NoisePolicy, PeripheryParams
+from .population import STATE_FIELDS as _STATE_FIELDS
+from .population import DeviceState, sample_device_state, settle
+from .rules import DeviceParams, nominal_dw_min, weight_scale
 
 # purposes of the random streams of one tile (the last element of every stream key)
 _DRAWS, _PROGRAM, _ROUND, _PULSE, _WRITE, _BITS, _W_NOISE, _OUT_FWD, _OUT_T = range(9)
@@ -69,7 +72,7 @@ class AnalogStorage(nn.Module):
         self.g_unit = weight_scale(params)
         device = weight.device  # draws and programming happen on the CPU (seeded), then move there
         weight = weight.detach().cpu()
-        gen = torch.Generator().manual_seed(E.stream_key(self.seed, self.tile_index, _DRAWS))
+        gen = torch.Generator().manual_seed(S.stream_key(self.seed, self.tile_index, _DRAWS))
         state = sample_device_state(params, weight.shape, gen, dtype=weight.dtype)
         for k in _STATE_FIELDS:
             self.register_buffer(f"dev_{k}", getattr(state, k))
@@ -160,10 +163,10 @@ class AnalogStorage(nn.Module):
     def _key(self, purpose: int, read: int = 0) -> int:
         policy = self.periph.noise_policy
         if policy == NoisePolicy.PER_BATCH.value:
-            return E.stream_key(self.seed, self.tile_index, purpose, self.batch)
+            return S.stream_key(self.seed, self.tile_index, purpose, self.batch)
         if policy == NoisePolicy.PER_PHASE.value:
-            return E.stream_key(self.seed, self.tile_index, purpose, self.batch, self.phase)
-        return E.stream_key(self.seed, self.tile_index, purpose, self.batch, self.phase, read)
+            return S.stream_key(self.seed, self.tile_index, purpose, self.batch, self.phase)
+        return S.stream_key(self.seed, self.tile_index, purpose, self.batch, self.phase, read)
 
     def _randn(self, key: int, shape, like: torch.Tensor) -> torch.Tensor:
         g = torch.Generator(device=like.device).manual_seed(key)
@@ -277,7 +280,7 @@ class AnalogStorage(nn.Module):
         the weight (``d`` (N, rows), ``x`` (N, columns)): the vectors whose pulse trains meet on
         the crossbar."""
         self.step += 1
-        key = E.stream_key(self.seed, self.tile_index, self.step)
+        key = S.stream_key(self.seed, self.tile_index, self.step)
         state, params = self.state, self.params
         if self.update_mode == "ideal":
             self.w_dev.copy_(settle(self.w_dev + delta / self.w_scale, state, params))
@@ -298,19 +301,19 @@ class AnalogStorage(nn.Module):
             # (capped at bl): a batch-level approximation of aihwkit's vector-by-vector updates
             # (up and down pulses of different vectors cancel instead of being sent in turn)
             net, _ = E.bitstream_counts(d, x, 1.0 / self.w_scale, self.dw_min, self.bl,
-                                        E.stream_key(key, _BITS), self.update_management)
+                                        S.stream_key(key, _BITS), self.update_management)
             n = net.reshape(self.w_dev.shape).clamp_(-self.bl, self.bl)
             sent = n.abs()
             rounds = self.bl
         else:
-            n = E.rounded_counts(delta / self.w_scale, self.dw_min, self.rounding, self.bl, E.stream_key(key, _ROUND))
+            n = E.rounded_counts(delta / self.w_scale, self.dw_min, self.rounding, self.bl, S.stream_key(key, _ROUND))
             sent = n.abs()
             rounds = self.bl
         # w_dev is always settled (programmed, then only moved by pulses): update it in place
-        E.apply_counts(self.w_dev, n, state, params, E.stream_key(key, _PULSE), rounds=rounds, settled=True,
+        E.apply_counts(self.w_dev, n, state, params, S.stream_key(key, _PULSE), rounds=rounds, settled=True,
                        out=self.w_dev)
         if self.write_offset is not None:
-            self.write_offset.copy_(E.write_noise(self.write_offset, n, params, E.stream_key(key, _WRITE)))
+            self.write_offset.copy_(E.write_noise(self.write_offset, n, params, S.stream_key(key, _WRITE)))
         self.pulses += sent.sum()
         self.wear += sent.to(torch.int32)
         self._sync()
@@ -318,7 +321,7 @@ class AnalogStorage(nn.Module):
     # ------------------------------------------------------------------ drift
     def drifted_weight(self, t_s: float, nu: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """The effective weight read ``t_s`` seconds after programming (each conductance of the
-        pair drifts with its own exponent, :func:`.devices.drift`). ``nu = (nu_plus, nu_minus)``
+        pair drifts with its own exponent, :func:`.pair.drift`). ``nu = (nu_plus, nu_minus)``
         replaces the devices' own exponents (a drift study's fresh draw); nothing is changed."""
         w = self.w_dev if self.write_offset is None else self.w_dev + self.write_offset
         state = self.state

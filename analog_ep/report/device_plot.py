@@ -8,7 +8,9 @@ from pathlib import Path
 
 import torch
 
-from ..analog.devices import apply_pulses, nominal_dw_min, response, sample_device_state, settle
+from ..analog.devices import apply_pulses, response
+from ..analog.population import sample_device_state, settle
+from ..analog.rules import nominal_dw_min
 from ..errors import ConfigError
 
 

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 import yaml
 
-from ..analog import engine as E
+from ..analog import streams as E
 from ..config import load_config
 from ..errors import AnalogEPError, CheckpointError, ConfigError
 from ..train.checkpoint import load_checkpoint

@@ -13,6 +13,9 @@ import yaml
 
 from analog_ep.analog import cards as C
 from analog_ep.analog import devices as D
+from analog_ep.analog import pair as PA
+from analog_ep.analog import population as PO
+from analog_ep.analog import rules as RU
 from analog_ep.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,14 +23,14 @@ F64 = torch.float64
 
 
 def state_for(params, shape, seed=0, dtype=F64):
-    return D.sample_device_state(params, shape, seed, dtype=dtype)
+    return PO.sample_device_state(params, shape, seed, dtype=dtype)
 
 
 # ------------------------------------------------------------------------------ closed forms
 
 
 def test_soft_bounds_follows_the_closed_form_from_zero():
-    p = D.SoftBounds(dw_min=0.01, w_max=1.0, w_min=-1.0)
+    p = RU.SoftBounds(dw_min=0.01, w_max=1.0, w_min=-1.0)
     n = torch.arange(0, 400)
     st = state_for(p, n.shape)
     w0 = torch.zeros(n.shape, dtype=F64)
@@ -47,7 +50,7 @@ def test_soft_bounds_follows_the_closed_form_from_zero():
 
 
 def test_constant_step_steps_by_dw_min_and_saturates():
-    p = D.ConstantStep(dw_min=0.01)
+    p = RU.ConstantStep(dw_min=0.01)
     n = torch.arange(-150, 151)
     st = state_for(p, n.shape)
     w = D.apply_pulses(torch.zeros(n.shape, dtype=F64), n, st, p, closed_form=False)
@@ -96,14 +99,14 @@ def ref_piecewise(w, up, p):  # aihwkit PiecewiseStepDevice, noise-free
 
 
 @pytest.mark.parametrize("params,ref", [
-    (D.LinearStep(dw_min=0.02, gamma_up=0.4, gamma_down=0.7, up_down=0.1), ref_linear),
-    (D.LinearStep(dw_min=0.03, gamma_up=0.1, gamma_down=0.5, w_max=1.2, w_min=-0.8,
+    (RU.LinearStep(dw_min=0.02, gamma_up=0.4, gamma_down=0.7, up_down=0.1), ref_linear),
+    (RU.LinearStep(dw_min=0.03, gamma_up=0.1, gamma_down=0.5, w_max=1.2, w_min=-0.8,
                   mult_noise=False), ref_linear),
-    (D.ExpStep(dw_min=0.01, up_down=0.2), ref_exp),
-    (D.ExpStep(dw_min=0.00135, up_down=0.259359, a=-0.5, b=-0.5, gamma_up=5.0, gamma_down=5.0,
+    (RU.ExpStep(dw_min=0.01, up_down=0.2), ref_exp),
+    (RU.ExpStep(dw_min=0.00135, up_down=0.259359, a=-0.5, b=-0.5, gamma_up=5.0, gamma_down=5.0,
                A_up=-1.18445, A_down=-0.081404), ref_exp),
-    (D.PowStep(dw_min=0.02, pow_gamma=1.7, pow_up_down=0.2, up_down=0.1), ref_pow),
-    (D.PiecewiseStep(dw_min=0.02, piecewise_up=[2.0, 1.5, 0.3, 0.1],
+    (RU.PowStep(dw_min=0.02, pow_gamma=1.7, pow_up_down=0.2, up_down=0.1), ref_pow),
+    (RU.PiecewiseStep(dw_min=0.02, piecewise_up=[2.0, 1.5, 0.3, 0.1],
                      piecewise_down=[0.2, 0.6, 1.4, 2.5], up_down=0.05), ref_piecewise),
 ], ids=["linear", "linear_add", "exp", "exp_reram", "pow", "piecewise"])
 def test_rules_match_scalar_references(params, ref):
@@ -120,7 +123,7 @@ def test_rules_match_scalar_references(params, ref):
 
 
 def test_neurosim_follows_its_conductance_curve():
-    p = D.NeuroSim()  # Ag:a-Si: NL_LTP 2.4, NL_LTD -4.88, 97 / 100 levels
+    p = RU.NeuroSim()  # Ag:a-Si: NL_LTP 2.4, NL_LTD -4.88, 97 / 100 levels
     a_ltp, a_ltd = 0.499181 * 97, -0.200303 * 100  # NeuroSim getParamA table * maxNumLevel
 
     def g(P, A, N):
@@ -147,26 +150,26 @@ def test_neurosim_a_reproduces_neurosim_table():
     table = {0.01: 126.268958, 0.18: 7.012968, 1.0: 1.251653, 2.4: 0.499181, 4.88: 0.200303,
              8.99: 0.023073, 9.0: 0.022810}
     for nl, a in table.items():
-        assert D.neurosim_a(nl).item() == pytest.approx(a, abs=5.01e-7, rel=1e-9)  # 6 digits
-        assert D.neurosim_a(-nl).item() == pytest.approx(-a, abs=5.01e-7, rel=1e-9)
+        assert RU.neurosim_a(nl).item() == pytest.approx(a, abs=5.01e-7, rel=1e-9)  # 6 digits
+        assert RU.neurosim_a(-nl).item() == pytest.approx(-a, abs=5.01e-7, rel=1e-9)
 
 
 # ------------------------------------------------------------------------------ states, faults, noise
 
 
 def test_device_draws_reproducible_from_seed_and_follow_aihwkit():
-    p = D.SoftBounds(dw_min=0.01, dw_min_dtod=0.3, up_down=0.1, up_down_dtod=0.05,
+    p = RU.SoftBounds(dw_min=0.01, dw_min_dtod=0.3, up_down=0.1, up_down_dtod=0.05,
                      w_max_dtod=0.2, w_min_dtod=0.1, stuck_at_min_fraction=0.1,
                      drift_nu=0.05, drift_nu_std=0.01)
-    a = D.sample_device_state(p, (50, 40), 7).state_dict()
-    b = D.sample_device_state(p, (50, 40), 7).state_dict()
-    c = D.sample_device_state(p, (50, 40), 8).state_dict()
+    a = PO.sample_device_state(p, (50, 40), 7).state_dict()
+    b = PO.sample_device_state(p, (50, 40), 7).state_dict()
+    c = PO.sample_device_state(p, (50, 40), 8).state_dict()
     for k in a:
         assert torch.equal(a[k], b[k])
         assert not torch.equal(a[k], c[k])
-    st = D.DeviceState.from_state_dict(a)
+    st = PO.DeviceState.from_state_dict(a)
     assert st.shape == (50, 40) and st.stuck.dtype == torch.int8
-    big = D.sample_device_state(p, (200_000,), 1, dtype=F64)
+    big = PO.sample_device_state(p, (200_000,), 1, dtype=F64)
     gain = (big.scale_up + big.scale_down + 0.1 * 0.01) / 2 / 0.01  # up_down shifts down steps
     assert gain.mean().item() == pytest.approx(1.0, abs=0.005)
     assert gain.std().item() == pytest.approx(0.3, rel=0.02)
@@ -179,17 +182,17 @@ def test_device_draws_reproducible_from_seed_and_follow_aihwkit():
 
 def test_cycle_to_cycle_noise_has_the_configured_std():
     n = 40_000
-    p = D.ConstantStep(dw_min=0.01, dw_min_std=0.3)
+    p = RU.ConstantStep(dw_min=0.01, dw_min_std=0.3)
     w = D.apply_pulses(torch.zeros(n, dtype=F64), torch.ones(n), state_for(p, (n,)), p, 3)
     assert w.mean().item() == pytest.approx(0.01, rel=0.01)
     assert w.std().item() == pytest.approx(0.003, rel=0.03)
     # soft bounds: multiplicative noise scales with the step, additive noise does not
     for mult, expected in ((True, 0.01 * 0.5 * 0.4), (False, 0.01 * 0.4)):
-        p = D.SoftBounds(dw_min=0.01, dw_min_std=0.4, mult_noise=mult)
+        p = RU.SoftBounds(dw_min=0.01, dw_min_std=0.4, mult_noise=mult)
         w = D.apply_pulses(torch.full((n,), 0.5, dtype=F64), torch.ones(n), state_for(p, (n,)), p, 4)
         assert w.std().item() == pytest.approx(expected, rel=0.03)
     # NeuroSim: additive, ctoc_std of the range per pulse
-    p = D.NeuroSim(ctoc_std=0.035)
+    p = RU.NeuroSim(ctoc_std=0.035)
     w = D.apply_pulses(torch.zeros(n, dtype=F64), torch.ones(n), state_for(p, (n,)), p, 5)
     assert w.std().item() == pytest.approx(0.035 * 2, rel=0.03)
 
@@ -197,7 +200,7 @@ def test_cycle_to_cycle_noise_has_the_configured_std():
 def test_distinct_conductances_never_exceed_n_states():
     gen = torch.Generator().manual_seed(0)
     for dtod in (0.0, 0.2):
-        p = D.ConstantStep(dw_min=0.07, dw_min_std=0.5, n_states=11, w_max_dtod=dtod,
+        p = RU.ConstantStep(dw_min=0.07, dw_min_std=0.5, n_states=11, w_max_dtod=dtod,
                            w_min_dtod=dtod)
         st = state_for(p, (64,))
         w = torch.zeros(64, dtype=F64)
@@ -210,18 +213,18 @@ def test_distinct_conductances_never_exceed_n_states():
         assert max(per_device) <= 11 and max(per_device) >= 8
         if dtod == 0:
             assert torch.unique(seen).numel() <= 11
-    assert D.implied_states(D.ConstantStep(dw_min=0.01)) == 201
-    assert D.implied_states(D.ConstantStep(dw_min=0.01, n_states=33)) == 33
+    assert RU.implied_states(RU.ConstantStep(dw_min=0.01)) == 201
+    assert RU.implied_states(RU.ConstantStep(dw_min=0.01, n_states=33)) == 33
 
 
 def test_stuck_devices_never_move():
-    p = D.SoftBounds(dw_min=0.05, dw_min_std=0.3, stuck_at_min_fraction=0.1,
+    p = RU.SoftBounds(dw_min=0.05, dw_min_std=0.3, stuck_at_min_fraction=0.1,
                      stuck_at_max_fraction=0.15, w_max_dtod=0.1, w_min_dtod=0.1)
     st = state_for(p, (40, 50), seed=2)
     lo, hi = st.stuck == -1, st.stuck == 1
     assert 0.05 < lo.double().mean() < 0.15 and 0.1 < hi.double().mean() < 0.2
     gen = torch.Generator().manual_seed(1)
-    w = D.settle(torch.zeros(40, 50, dtype=F64), st, p)
+    w = PO.settle(torch.zeros(40, 50, dtype=F64), st, p)
     start = w.clone()
     for _ in range(30):
         w = D.apply_pulses(w, torch.randint(-5, 6, (40, 50), generator=gen), st, p, gen)
@@ -231,11 +234,11 @@ def test_stuck_devices_never_move():
 
 
 def test_program_and_write_noise():
-    p = D.ConstantStep(dw_min=0.01, prog_noise_std=0.05, w_max=2.0, w_min=-1.0,
+    p = RU.ConstantStep(dw_min=0.01, prog_noise_std=0.05, w_max=2.0, w_min=-1.0,
                        write_noise_std=3.0)
     n = 50_000
     st = state_for(p, (n,))
-    w = D.program(torch.full((n,), 0.5, dtype=F64), st, p, 0)
+    w = PA.program(torch.full((n,), 0.5, dtype=F64), st, p, 0)
     assert w.std().item() == pytest.approx(0.05 * 2.0, rel=0.03)  # relative to w_scale = 2
     offset = torch.zeros(n, dtype=F64)
     pulses = torch.zeros(n, dtype=torch.int64)
@@ -249,34 +252,34 @@ def test_program_and_write_noise():
 
 
 def test_drift_follows_the_power_law():
-    p = D.ConstantStep(drift_nu=0.05, t0_s=20.0, g_min_us=1.0, g_max_us=25.0)
+    p = RU.ConstantStep(drift_nu=0.05, t0_s=20.0, g_min_us=1.0, g_max_us=25.0)
     st = state_for(p, (5,))
     w0 = torch.tensor([-1.0, -0.4, 0.0, 0.3, 1.0], dtype=F64)
-    gp, gm = D.to_conductances(w0, p)
+    gp, gm = PA.to_conductances(w0, p)
     for t in (1.0, 20.0, 200.0, 2e4, 3.15e7):
         f = max(t / 20.0, 1.0) ** -0.05
-        assert torch.allclose(D.drift_conductance(gp, t, st.nu_plus, 20.0), gp * f, rtol=1e-14)
+        assert torch.allclose(PA.drift_conductance(gp, t, st.nu_plus, 20.0), gp * f, rtol=1e-14)
         # both devices drift alike without spread: w scales by the same factor
-        assert torch.allclose(D.drift(w0, t, st, p), w0 * f, rtol=1e-14, atol=1e-15)
+        assert torch.allclose(PA.drift(w0, t, st, p), w0 * f, rtol=1e-14, atol=1e-15)
     # with spread each device of the pair follows its own exponent
-    p2 = D.ConstantStep(drift_nu=0.06, drift_nu_std=0.02, t0_s=20.0, g_min_us=1.0, g_max_us=25.0)
+    p2 = RU.ConstantStep(drift_nu=0.06, drift_nu_std=0.02, t0_s=20.0, g_min_us=1.0, g_max_us=25.0)
     st2 = state_for(p2, (5,), seed=3)
     t = 1e5
     expect = (gp * (t / 20) ** -st2.nu_plus - gm * (t / 20) ** -st2.nu_minus) / 24.0
-    assert torch.allclose(D.drift(w0, t, st2, p2), expect, rtol=1e-12)
+    assert torch.allclose(PA.drift(w0, t, st2, p2), expect, rtol=1e-12)
 
 
 def test_differential_pair_round_trip():
-    p = D.SoftBounds(w_max=1.25, w_min=-0.75, g_min_us=2.0, g_max_us=40.0)
+    p = RU.SoftBounds(w_max=1.25, w_min=-0.75, g_min_us=2.0, g_max_us=40.0)
     w = torch.linspace(-0.75, 1.25, 101, dtype=F64)
-    gp, gm = D.to_conductances(w, p)
-    assert D.weight_scale(p) == 1.25
+    gp, gm = PA.to_conductances(w, p)
+    assert RU.weight_scale(p) == 1.25
     assert (gp >= 2.0).all() and (gp <= 40.0).all() and (gm >= 2.0).all() and (gm <= 40.0).all()
     assert ((gp == 2.0) | (gm == 2.0)).all()
-    assert torch.allclose(D.from_conductances(gp, gm, p), w, atol=1e-14)
+    assert torch.allclose(PA.from_conductances(gp, gm, p), w, atol=1e-14)
     assert torch.allclose((gp - gm) / (40.0 - 2.0) * 1.25, w, atol=1e-14)
     assert gp[-1].item() == 40.0
-    gp, gm = D.to_conductances(torch.tensor([3.0, -3.0]), p)  # beyond the scale: clipped
+    gp, gm = PA.to_conductances(torch.tensor([3.0, -3.0]), p)  # beyond the scale: clipped
     assert gp.tolist() == [40.0, 2.0] and gm.tolist() == [2.0, 40.0]
 
 

@@ -1,6 +1,6 @@
 """The pulse engine (analog_ep.analog.engine): counter-based random streams, pulse counts (rounded
 and bit-stream) against plain references, pulse application on both paths against a per-device
-loop over devices._pulse, and write noise."""
+loop over the rule's pulse, and write noise."""
 
 import dataclasses
 import math
@@ -14,6 +14,10 @@ from conftest import noisy_rules
 
 from analog_ep.analog import devices as D
 from analog_ep.analog import engine as E
+from analog_ep.analog import pair as PA
+from analog_ep.analog import population as PO
+from analog_ep.analog import rules as RU
+from analog_ep.analog import streams as S
 from analog_ep.analog.cards import load_device
 from analog_ep.errors import ConfigError
 
@@ -33,28 +37,28 @@ def _corr(a, b):
 
 
 def test_stream_key_mixes_every_value_in_order():
-    k = E.stream_key(1, 2, 3)
-    assert k == E.stream_key(1, 2, 3) and 0 <= k < 2 ** 64
+    k = S.stream_key(1, 2, 3)
+    assert k == S.stream_key(1, 2, 3) and 0 <= k < 2 ** 64
     variants = [(1, 2, 3), (3, 2, 1), (1, 2), (1, 2, 3, 0), (), (1, 2, 4), (0,), (0, 0)]
-    assert len({E.stream_key(*v) for v in variants}) == len(variants)
-    many = {E.stream_key(s, t, step, p) for s in range(4) for t in range(5) for step in range(25)
+    assert len({S.stream_key(*v) for v in variants}) == len(variants)
+    many = {S.stream_key(s, t, step, p) for s in range(4) for t in range(5) for step in range(25)
             for p in range(4)}
     assert len(many) == 2000
-    assert E.stream_key(-1) == E.stream_key(2 ** 64 - 1)  # values are taken mod 2^64
-    assert E.stream_key(np.int64(7), 2) == E.stream_key(7, 2)
+    assert S.stream_key(-1) == S.stream_key(2 ** 64 - 1)  # values are taken mod 2^64
+    assert S.stream_key(np.int64(7), 2) == S.stream_key(7, 2)
     with pytest.raises(TypeError):
-        E.stream_key(1.5)
+        S.stream_key(1.5)
 
 
 @pytest.mark.parametrize("dtype", [F32, F64])
 def test_counter_uniform_and_normal_distributions(dtype):
     idx = torch.arange(200_000)
-    u = E.counter_uniform(11, idx, 3, dtype)
+    u = S.counter_uniform(11, idx, 3, dtype)
     assert u.dtype == dtype and u.shape == idx.shape
     assert (u > 0).all() and (u < 1).all()
     assert abs(u.mean().item() - 0.5) < 0.003 and abs(u.var().item() - 1 / 12) < 0.002
     assert stats.kstest(u.double().numpy(), "uniform").pvalue > 1e-3
-    x = E.counter_normal(11, idx, 3, dtype)
+    x = S.counter_normal(11, idx, 3, dtype)
     assert x.dtype == dtype and torch.isfinite(x).all()
     assert abs(x.mean().item()) < 0.012 and abs(x.std().item() - 1) < 0.01
     assert stats.kstest(x.double().numpy(), "norm").pvalue > 1e-3
@@ -66,7 +70,7 @@ def test_counter_uniform_and_normal_distributions(dtype):
 def test_counter_streams_are_pure_functions_of_key_index_counter():
     idx = torch.arange(60_000)
     for dtype in (F32, F64):
-        for draw in (E.counter_uniform, E.counter_normal):
+        for draw in (S.counter_uniform, S.counter_normal):
             a = draw(5, idx, 2, dtype)
             assert torch.equal(a, draw(5, idx, 2, dtype))
             # one index's value does not depend on which other indices are requested
@@ -77,47 +81,47 @@ def test_counter_streams_are_pure_functions_of_key_index_counter():
             assert torch.equal(draw(5, perm, 2, dtype), a[perm])
             assert torch.equal(draw(5, idx[1::3], 2, dtype), a[1::3])
     # different keys, counters and neighbouring indices are uncorrelated (5 standard errors)
-    a = E.counter_normal(5, idx, 0)
-    others = [E.counter_normal(6, idx, 0), E.counter_normal(5, idx, 1),
-              E.counter_normal(E.stream_key(5), idx, 0), E.counter_normal(5, idx + 1, 0)]
+    a = S.counter_normal(5, idx, 0)
+    others = [S.counter_normal(6, idx, 0), S.counter_normal(5, idx, 1),
+              S.counter_normal(S.stream_key(5), idx, 0), S.counter_normal(5, idx + 1, 0)]
     for b in others:
         assert abs(_corr(a, b)) < 5 / math.sqrt(idx.numel())
         assert not torch.equal(a, b)
     assert abs(_corr(a[:-1], a[1:])) < 5 / math.sqrt(idx.numel())
-    u = E.counter_uniform(5, idx, 0)  # two elements share a hash word: still independent
+    u = S.counter_uniform(5, idx, 0)  # two elements share a hash word: still independent
     assert abs(_corr(u[0::2], u[1::2])) < 5 / math.sqrt(idx.numel() / 2)
-    assert abs(_corr(u, E.counter_uniform(5, idx, 1))) < 5 / math.sqrt(idx.numel())
+    assert abs(_corr(u, S.counter_uniform(5, idx, 1))) < 5 / math.sqrt(idx.numel())
 
 
 # ------------------------------------------------------------------------------ apply_counts
 
 CASES = [  # every rule, noisy, with device-to-device spread and stuck devices; some quantized
-    D.ConstantStep(dw_min=0.05, dw_min_std=0.3, dw_min_dtod=0.2, up_down=0.1, up_down_dtod=0.05, **STUCK),
-    D.SoftBounds(dw_min=0.05, dw_min_std=0.4, dw_min_dtod=0.2, w_max_dtod=0.1, w_min_dtod=0.1, **STUCK),
-    D.SoftBounds(dw_min=0.05, dw_min_std=0.4, mult_noise=False, n_states=41, **STUCK),
-    D.LinearStep(dw_min=0.05, gamma_up=0.3, gamma_down=0.6, gamma_up_dtod=0.1, dw_min_std=0.3,
+    RU.ConstantStep(dw_min=0.05, dw_min_std=0.3, dw_min_dtod=0.2, up_down=0.1, up_down_dtod=0.05, **STUCK),
+    RU.SoftBounds(dw_min=0.05, dw_min_std=0.4, dw_min_dtod=0.2, w_max_dtod=0.1, w_min_dtod=0.1, **STUCK),
+    RU.SoftBounds(dw_min=0.05, dw_min_std=0.4, mult_noise=False, n_states=41, **STUCK),
+    RU.LinearStep(dw_min=0.05, gamma_up=0.3, gamma_down=0.6, gamma_up_dtod=0.1, dw_min_std=0.3,
                  mean_bound_reference=False, w_max_dtod=0.1, **STUCK),
-    D.ExpStep(dw_min=0.02, up_down=0.26, a=-0.5, b=-0.5, gamma_up=5.0, gamma_down=5.0,
+    RU.ExpStep(dw_min=0.02, up_down=0.26, a=-0.5, b=-0.5, gamma_up=5.0, gamma_down=5.0,
               A_up=-1.18445, A_down=-0.081404, dw_min_std=0.5, dw_min_dtod=0.2, **STUCK),
-    D.PowStep(dw_min=0.05, pow_gamma=1.5, pow_gamma_dtod=0.1, pow_up_down=0.1, dw_min_std=0.3, **STUCK),
-    D.PiecewiseStep(dw_min=0.05, piecewise_up=[2, 1, 0.5, 0.2], piecewise_down=[0.3, 1, 1.5, 2],
+    RU.PowStep(dw_min=0.05, pow_gamma=1.5, pow_gamma_dtod=0.1, pow_up_down=0.1, dw_min_std=0.3, **STUCK),
+    RU.PiecewiseStep(dw_min=0.05, piecewise_up=[2, 1, 0.5, 0.2], piecewise_down=[0.3, 1, 1.5, 2],
                     dw_min_std=0.2, n_states=41, **STUCK),
-    D.NeuroSim(ctoc_std=0.02, nl_dtod=0.3, n_levels_ltp=20, n_levels_ltd=25, n_states=64, **STUCK),
+    RU.NeuroSim(ctoc_std=0.02, nl_dtod=0.3, n_levels_ltp=20, n_levels_ltd=25, n_states=64, **STUCK),
 ]
 IDS = [f"{p.rule}{i}" for i, p in enumerate(CASES)]
 
 
 def test_cases_cover_every_rule():
-    assert {p.rule for p in CASES} == set(D.RULES)
+    assert {p.rule for p in CASES} == set(RU.RULES)
 
 
 def reference_apply(w, n, state, params, key):
     """Deliberately plain: device by device, pulse by pulse, one-element tensors through
-    devices._pulse with the documented noise counter_normal(key, i, k)."""
+    the rule object's pulse with the documented noise counter_normal(key, i, k)."""
     shape = w.shape
-    w = D.settle(w, state, params).reshape(-1).clone()
+    w = PO.settle(w, state, params).reshape(-1).clone()
     n = n.reshape(-1).tolist()
-    flat = {f: getattr(state, f).reshape(-1) for f in D._STATE_FIELDS}
+    flat = {f: getattr(state, f).reshape(-1) for f in PO.STATE_FIELDS}
     for i in range(w.numel()):
         if int(flat["stuck"][i]) != 0 or n[i] == 0:
             continue
@@ -125,16 +129,16 @@ def reference_apply(w, n, state, params, key):
         s = {f: flat[f][i:i + 1] for f in ("w_max", "w_min", "scale_up", "scale_down", "nl_up", "nl_down")}
         wi = w[i:i + 1]
         for k in range(abs(n[i])):
-            xi = E.counter_normal(key, torch.tensor([i]), k, w.dtype) if params.noise_std > 0 else None
-            wi = D._pulse(wi, up, xi, s, params)
+            xi = S.counter_normal(key, torch.tensor([i]), k, w.dtype) if params.noise_std > 0 else None
+            wi = params.pulse(wi, up, xi, s)
         w[i] = wi[0]
     return w.view(shape)
 
 
 def _setup(params, shape, dtype, seed=3):
-    st = D.sample_device_state(params, shape, seed, dtype=dtype)
+    st = PO.sample_device_state(params, shape, seed, dtype=dtype)
     w0 = torch.empty(shape, dtype=dtype).uniform_(-0.8, 0.8, generator=_gen(seed + 1))
-    return st, D.program(w0, st, params)
+    return st, PA.program(w0, st, params)
 
 
 @pytest.mark.parametrize("dtype", [F64, F32])
@@ -143,7 +147,7 @@ def test_apply_counts_equals_the_per_device_reference(params, dtype):
     st, w = _setup(params, (6, 5), dtype)
     n = torch.randint(-7, 8, (6, 5), generator=_gen(2))
     n[0, :3] = torch.tensor([0, -1, 1])
-    key = E.stream_key(9, 1)
+    key = S.stream_key(9, 1)
     ref = reference_apply(w, n, st, params, key)
     assert (st.stuck != 0).any() and (n[st.stuck == 0] != 0).any()
     for path in ("compact", "masked"):
@@ -151,28 +155,28 @@ def test_apply_counts_equals_the_per_device_reference(params, dtype):
         assert out.dtype == dtype and out.shape == w.shape
         assert torch.equal(out, ref), path
     moved = (n != 0) & (st.stuck == 0)
-    settled = D.settle(w, st, params)
+    settled = PO.settle(w, st, params)
     assert torch.equal(ref[~moved], settled[~moved])  # zero counts and stuck devices stay put
     assert (ref[moved] != settled[moved]).double().mean() > 0.5
 
 
 @pytest.mark.parametrize("params", [
-    D.ConstantStep(dw_min=0.05, dw_min_dtod=0.2, up_down=0.2, **STUCK),
-    D.SoftBounds(dw_min=0.05, dw_min_dtod=0.2, w_max_dtod=0.1, w_min_dtod=0.1),
-    D.LinearStep(dw_min=0.05, gamma_up=0.3, gamma_down=0.6, gamma_up_dtod=0.1),
+    RU.ConstantStep(dw_min=0.05, dw_min_dtod=0.2, up_down=0.2, **STUCK),
+    RU.SoftBounds(dw_min=0.05, dw_min_dtod=0.2, w_max_dtod=0.1, w_min_dtod=0.1),
+    RU.LinearStep(dw_min=0.05, gamma_up=0.3, gamma_down=0.6, gamma_up_dtod=0.1),
 ], ids=lambda p: p.rule)
 def test_noise_free_closed_form_equals_the_reference(params):
     st, w = _setup(params, (6, 5), F64)
     n = torch.randint(-40, 41, (6, 5), generator=_gen(2))
     ref = reference_apply(w, n, st, params, 0)
-    assert D._closed_form(D.settle(w, st, params), n, st, params) is not None
+    assert E._closed_form(PO.settle(w, st, params), n, st, params) is not None
     assert torch.allclose(E.apply_counts(w, n, st, params, 0), ref, rtol=0, atol=1e-12)
     assert torch.equal(E.apply_counts(w, n, st, params, 0, closed_form=False), ref)
 
 
 def test_closed_form_edge_step_reaching_the_bound():
-    p = D.SoftBounds(dw_min=1.0)  # one up pulse lands on w_max (q = 0): n = 0 must stay put
-    st = D.sample_device_state(p, (4,), 0, dtype=F64)
+    p = RU.SoftBounds(dw_min=1.0)  # one up pulse lands on w_max (q = 0): n = 0 must stay put
+    st = PO.sample_device_state(p, (4,), 0, dtype=F64)
     w = torch.tensor([0.0, 0.3, -0.5, 0.9], dtype=F64)
     n = torch.tensor([0, 2, -1, 0])
     out = E.apply_counts(w, n, st, p, 0)
@@ -199,23 +203,23 @@ def test_memristor_card_paths_agree_on_dense_and_conv_shapes():
     for shape in ((50, 40), (6, 3, 3, 3)):
         st, w = _setup(p, shape, F32)
         n = torch.randint(-6, 7, shape, generator=_gen(6))
-        a = E.apply_counts(w, n, st, p, E.stream_key(1, 2, 3), path="compact")
-        b = E.apply_counts(w, n, st, p, E.stream_key(1, 2, 3), path="masked")
+        a = E.apply_counts(w, n, st, p, S.stream_key(1, 2, 3), path="compact")
+        b = E.apply_counts(w, n, st, p, S.stream_key(1, 2, 3), path="masked")
         assert torch.equal(a, b) and a.shape == shape
-        c = E.apply_counts(w, n, st, p, E.stream_key(1, 2, 4))
+        c = E.apply_counts(w, n, st, p, S.stream_key(1, 2, 4))
         assert not torch.equal(a, c)  # another key, other cycle-to-cycle noise
-        assert torch.equal(a[st.stuck != 0], D.settle(w, st, p)[st.stuck != 0])
+        assert torch.equal(a[st.stuck != 0], PO.settle(w, st, p)[st.stuck != 0])
 
 
 def test_apply_counts_inputs_and_errors():
-    p = D.SoftBounds(dw_min=0.05, dw_min_std=0.2)
+    p = RU.SoftBounds(dw_min=0.05, dw_min_std=0.2)
     st, w = _setup(p, (4, 5), F32)
     n = torch.randint(-3, 4, (4, 5), generator=_gen(1))
     a = E.apply_counts(w, n, st, p, 1)
     assert torch.equal(a, E.apply_counts(w, n.to(torch.int32), st, p, 1))
     assert torch.equal(a, E.apply_counts(w, n.double() + 0.2, st, p, 1))  # float counts are rounded
-    assert torch.equal(E.apply_counts(w, torch.zeros_like(n), st, p, 1), D.settle(w, st, p))
-    assert torch.equal(E.apply_counts(w, n, st, p, 1, path="masked", rounds=0), D.settle(w, st, p))
+    assert torch.equal(E.apply_counts(w, torch.zeros_like(n), st, p, 1), PO.settle(w, st, p))
+    assert torch.equal(E.apply_counts(w, n, st, p, 1, path="masked", rounds=0), PO.settle(w, st, p))
     with pytest.raises(ConfigError, match="path: unknown engine path 'gpu'; valid: compact, masked"):
         E.apply_counts(w, n, st, p, 1, path="gpu")
     with pytest.raises(ValueError, match="device state has shape"):
@@ -228,7 +232,7 @@ def test_settled_in_place_and_strided_weights():
     n = torch.randint(-4, 5, (30, 20), generator=_gen(7))
     ref = E.apply_counts(w, n, st, p, 5)
     for path in ("compact", "masked"):
-        w2 = D.settle(w, st, p)  # storage-style: settled weights updated in place
+        w2 = PO.settle(w, st, p)  # storage-style: settled weights updated in place
         res = E.apply_counts(w2, n, st, p, 5, path=path, settled=True, out=w2)
         assert res is w2 and torch.equal(w2, ref)
         buf = torch.empty_like(w)
@@ -236,9 +240,9 @@ def test_settled_in_place_and_strided_weights():
     # a transposed (non-contiguous) weight: flat indices follow its logical row-major order
     st_t, wt = _setup(p, (20, 30), F32)
     wt = wt.t().contiguous().t()  # same values, column-major storage
-    st_t = D.DeviceState(**{k: v.t().contiguous().t() for k, v in st_t.state_dict().items()})
+    st_t = PO.DeviceState(**{k: v.t().contiguous().t() for k, v in st_t.state_dict().items()})
     nt = torch.randint(-4, 5, (20, 30), generator=_gen(8))
-    want = E.apply_counts(wt.contiguous(), nt, D.DeviceState.from_state_dict(
+    want = E.apply_counts(wt.contiguous(), nt, PO.DeviceState.from_state_dict(
         {k: v.contiguous() for k, v in st_t.state_dict().items()}), p, 6)
     for path in ("compact", "masked"):
         assert torch.equal(E.apply_counts(wt, nt, st_t, p, 6, path=path), want)
@@ -249,7 +253,7 @@ def test_settled_in_place_and_strided_weights():
 
 def test_no_nan_after_many_pulses_past_the_bounds():
     for p in noisy_rules():
-        st = D.sample_device_state(p, (16,), 0, dtype=F32)
+        st = PO.sample_device_state(p, (16,), 0, dtype=F32)
         w = torch.zeros(16)
         for sign, path in ((1, "compact"), (-1, "masked")):
             w = E.apply_counts(w, torch.full((16,), sign * 500), st, p, 4, path=path)
@@ -258,17 +262,17 @@ def test_no_nan_after_many_pulses_past_the_bounds():
 
 
 def test_devices_wrappers_use_the_engine():
-    p = D.SoftBounds(dw_min=0.05, dw_min_std=0.3)
+    p = RU.SoftBounds(dw_min=0.05, dw_min_std=0.3)
     st, w = _setup(p, (5, 4), F64)
     n = torch.randint(-4, 5, (5, 4), generator=_gen(3))
     a = D.apply_pulses(w, n, st, p, 12)
-    assert torch.equal(a, E.apply_counts(w, n, st, p, E.stream_key(12)))
+    assert torch.equal(a, E.apply_counts(w, n, st, p, S.stream_key(12)))
     g = _gen(4)  # a generator advances: two calls, two different noise draws
     assert not torch.equal(D.apply_pulses(w, n, st, p, g), D.apply_pulses(w, n, st, p, g))
     assert torch.equal(D.apply_pulses(w, n, st, p, _gen(4)), D.apply_pulses(w, n, st, p, _gen(4)))
     pw = dataclasses.replace(p, write_noise_std=2.0)
     off = D.redraw_write_noise(torch.zeros(5, 4, dtype=F64), n, pw, 12)
-    assert torch.equal(off, E.write_noise(torch.zeros(5, 4, dtype=F64), n, pw, E.stream_key(12)))
+    assert torch.equal(off, E.write_noise(torch.zeros(5, 4, dtype=F64), n, pw, S.stream_key(12)))
 
 
 # ------------------------------------------------------------------------------ rounded counts
@@ -286,7 +290,7 @@ def test_rounded_counts_stochastic_rule_and_cap(dtype):
     assert n.abs().max() <= 31
     # the documented rule: floor(r) + [u < r - floor(r)], u over the flat index
     rr = (r.view(50, 60) * dw_min / dw_min).flatten()[6:]
-    u = E.counter_uniform(8, torch.arange(3000), 0, dtype)[6:]
+    u = S.counter_uniform(8, torch.arange(3000), 0, dtype)[6:]
     expect = (torch.floor(rr) + (u < rr - torch.floor(rr)).to(dtype)).clamp(-31, 31).to(torch.int32)
     assert torch.equal(n[6:], expect)
     other = E.rounded_counts(r.view(50, 60) * dw_min, dw_min, "stochastic", 31, 9).flatten()
@@ -376,7 +380,7 @@ def test_bitstream_counts_match_the_plain_reference_in_distribution(um, blm, lr)
     d = torch.randn(3, 4, generator=g)
     x = torch.randn(3, 5, generator=g)
     dw_min, bl, reps = 0.01, 7, 500
-    eng = _sample(lambda k: E.bitstream_counts(d, x, lr, dw_min, bl, E.stream_key(3, k), um,
+    eng = _sample(lambda k: E.bitstream_counts(d, x, lr, dw_min, bl, S.stream_key(3, k), um,
                                                bl_management=blm), reps)
     gref = _gen(8)
     ref = _sample(lambda k: reference_bitstream(d, x, lr, dw_min, bl, gref, um, blm), reps)
@@ -482,7 +486,7 @@ def test_bitstream_is_a_pure_function_of_its_key():
 
 
 def test_write_noise_redraws_only_pulsed_devices():
-    p = D.ConstantStep(dw_min=0.01, write_noise_std=3.0)
+    p = RU.ConstantStep(dw_min=0.01, write_noise_std=3.0)
     size = 100_000
     offset = torch.randn(size, generator=_gen(1), dtype=F64) * 0.05
     n = torch.zeros(size, dtype=torch.int32)
@@ -491,8 +495,8 @@ def test_write_noise_redraws_only_pulsed_devices():
     out = E.write_noise(offset, n, p, 21)
     assert torch.equal(out[size // 2:], offset[size // 2:])
     assert out[: size // 2].std().item() == pytest.approx(3.0 * 0.01, rel=0.02)
-    assert torch.equal(out[: size // 2], 0.03 * E.counter_normal(21, torch.arange(size // 2), 0, F64))
+    assert torch.equal(out[: size // 2], 0.03 * S.counter_normal(21, torch.arange(size // 2), 0, F64))
     assert torch.equal(out, E.write_noise(offset, n, p, 21, path="masked"))
     conv = E.write_noise(offset.view(10, 10, 1000).float(), n.view(10, 10, 1000), p, 21)
     assert conv.shape == (10, 10, 1000) and conv.dtype == F32
-    assert E.write_noise(offset, n, D.ConstantStep(dw_min=0.01), 21) is offset  # no write noise
+    assert E.write_noise(offset, n, RU.ConstantStep(dw_min=0.01), 21) is offset  # no write noise

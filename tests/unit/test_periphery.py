@@ -1,4 +1,5 @@
-"""Periphery: DAC / ADC quantization and clipping, read and output noise, IR drop, noise policy."""
+"""Periphery: DAC / ADC quantization and clipping, parameter validation. (Read noise, output noise,
+IR drop and the noise policy as the reads apply them: tests/unit/test_reads.py, test_storage.py.)"""
 
 import pytest
 import torch
@@ -44,77 +45,7 @@ def test_ideal_periphery_changes_nothing():
     w = torch.randn(3, 7, generator=torch.Generator().manual_seed(1))
     y = x @ w.T
     assert torch.equal(P.dac(x, p), x) and torch.equal(P.adc(y, p), y)
-    assert torch.equal(P.weight_read_noise(w, p.w_noise_std, 1.0, 0), w)
-    assert torch.equal(P.output_noise(y, p.out_noise_std, 0), y)
-    assert torch.equal(P.apply_ir_drop(y, x, w, p.ir_drop), y)
     assert not P.PeripheryParams(out_bits=8, out_bound=1.0).ideal
-
-
-def test_read_and_output_noise_have_the_configured_std():
-    w = torch.zeros(400, 500, dtype=torch.float64)
-    noisy = P.weight_read_noise(w, 0.05, w_scale=2.0, generator=3)
-    assert noisy.std().item() == pytest.approx(0.1, rel=0.01)
-    assert noisy.mean().item() == pytest.approx(0.0, abs=1e-3)
-    y = P.output_noise(w, 0.04, generator=4)
-    assert y.std().item() == pytest.approx(0.04, rel=0.01)
-    # seeded: same seed, same draw
-    assert torch.equal(noisy, P.weight_read_noise(w, 0.05, 2.0, 3))
-
-
-def test_first_order_ir_drop():
-    x = torch.tensor([[1.0, 0.5, 0.0, -1.0]])
-    w = torch.tensor([[0.5, -1.0, 1.0, 0.25], [0.0, 0.0, 0.0, 0.0]])
-    y = x @ w.T
-    out = P.apply_ir_drop(y, x, w, ir_drop=0.2, x_scale=1.0, w_scale=1.0)
-    rel = (1 * 0.5 + 0.5 * 1.0 + 0 + 1 * 0.25) / 4  # column current relative to its maximum
-    assert out[0, 0].item() == pytest.approx(y[0, 0].item() * (1 - 0.2 * rel))
-    assert out[0, 1].item() == 0.0
-    # full drive through full conductance loses exactly ir_drop
-    full = P.apply_ir_drop(torch.tensor([[4.0]]), torch.ones(1, 4), torch.ones(1, 4), 0.3)
-    assert full.item() == pytest.approx(4.0 * 0.7)
-    # transposed read: pass w.T
-    yt = y[:, :1] @ w[:1]
-    outt = P.apply_ir_drop(yt, y[:, :1], w[:1].T, 0.2)
-    assert outt.shape == yt.shape and (outt.abs() <= yt.abs()).all()
-
-
-def test_noise_policies_redraw_when_they_say():
-    shape = (3, 4)
-
-    def draw(streams, stream=0):
-        return torch.randn(shape, generator=streams.generator(stream))
-
-    s = P.NoiseStreams(7, "per_read")
-    a, b = draw(s), draw(s)
-    assert not torch.equal(a, b)  # every read differs
-
-    s = P.NoiseStreams(7, P.NoisePolicy.PER_PHASE)
-    a, b = draw(s), draw(s)
-    assert torch.equal(a, b)  # same within a phase
-    assert not torch.equal(a, draw(s, stream=1))  # independent per stream (tile)
-    s.next_phase()
-    c, d = draw(s), draw(s)
-    assert torch.equal(c, d) and not torch.equal(a, c)
-    s.next_batch()
-    assert not torch.equal(draw(s), c)
-
-    s = P.NoiseStreams(7, "per_batch")
-    a = draw(s)
-    s.next_phase()
-    assert torch.equal(draw(s), a)  # same across the phases of a batch
-    s.next_batch()
-    e = draw(s)
-    assert not torch.equal(e, a)
-    # checkpointable: a restored helper continues with the same draws
-    s2 = P.NoiseStreams(0, "per_read")
-    s2.next_batch()
-    draw(s2)
-    saved = s2.state_dict()
-    x1 = draw(s2)
-    s3 = P.NoiseStreams(1)
-    s3.load_state_dict(saved)
-    assert torch.equal(draw(s3), x1)
-    assert P.NoiseStreams(7, "per_batch").seed_for(0) != P.NoiseStreams(8, "per_batch").seed_for(0)
 
 
 @pytest.mark.parametrize("kwargs,msg", [
@@ -132,8 +63,6 @@ def test_impossible_periphery_is_a_config_error_naming_the_key(kwargs, msg):
     with pytest.raises(ConfigError) as e:
         P.PeripheryParams(**kwargs)
     assert str(e.value).startswith(msg), str(e.value)
-    with pytest.raises(ConfigError, match="noise_policy: must be one of"):
-        P.NoiseStreams(0, "never")
 
 
 def test_card_periphery_errors_name_the_file(tmp_path):

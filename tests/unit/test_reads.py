@@ -280,6 +280,24 @@ def test_ir_drop_uses_each_tiles_own_row_count():
     _close(R.dense_read(x / 2, w, p, 4, W_SCALE, G_UNIT), (1 - 0.125) * (x / 2) @ w.T)
 
 
+def test_first_order_ir_drop_closed_form_on_one_tile():
+    """One tile, mixed signs, by hand: a line's output shrinks by ir_drop times its current
+    sum_r |x_r| |w_dev,r| relative to all rows at the DAC bound through full conductance."""
+    p = PeripheryParams(inp_bound=1.0, ir_drop=0.2)
+    w_dev = torch.tensor([[0.5, -1.0, 1.0, 0.25], [0.0, 0.0, 0.0, 0.0]], dtype=DT)
+    w = W_SCALE * w_dev
+    x = torch.tensor([[1.0, 0.5, 0.0, -1.0]], dtype=DT)
+    y = R.dense_read(x, w, p, 4, W_SCALE, 1.0)
+    rel = (1 * 0.5 + 0.5 * 1.0 + 0 + 1 * 0.25) / 4
+    assert y[0, 0].item() == pytest.approx((x @ w.T)[0, 0].item() * (1 - 0.2 * rel), abs=1e-12)
+    assert y[0, 1].item() == 0.0
+    # transposed: the 2 columns are the driven lines, the 4 rows carry the currents
+    d = torch.tensor([[0.8, -0.6]], dtype=DT)
+    xt = R.dense_read_t(d, w, p, 2, W_SCALE, 1.0)
+    rel_t = (d.abs() @ w_dev.abs()) / 2
+    _close(xt, (d @ w) * (1 - 0.2 * rel_t))
+
+
 def test_ir_drop_needs_the_dac_bound():
     p = PeripheryParams(ir_drop=0.1)
     with pytest.raises(ConfigError, match="inp_bound"):

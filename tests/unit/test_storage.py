@@ -4,12 +4,13 @@ cap, read-noise sharing between forward and transposed reads, the straight-throu
 import pytest
 import torch
 
-from analog_ep.analog import devices as D
+from analog_ep.analog import population as PO
+from analog_ep.analog import rules as RU
 from analog_ep.analog.cards import load_device
 from analog_ep.analog.periphery import PeripheryParams
 from analog_ep.analog.storage import AnalogStorage
 
-STEP = D.ConstantStep(dw_min=0.01)  # constant steps, no noise: one pulse = exactly dw_min
+STEP = RU.ConstantStep(dw_min=0.01)  # constant steps, no noise: one pulse = exactly dw_min
 
 
 def _store(w, params=STEP, periph=None, **kw):
@@ -105,6 +106,38 @@ def test_forward_and_transposed_reads_share_one_noise_draw_per_phase(policy, sha
         next_phase = (y * s.linear(x)).sum()
     assert torch.equal(again, lhs) == shared
     assert torch.equal(next_phase, lhs) == (policy == "per_batch")
+
+
+def test_weight_read_noise_has_the_configured_std_and_is_seeded():
+    """Weight read noise as a read sees it: W + w_noise_std * g_unit * w_scale * xi, one draw
+    per read under per_read, drawn from (seed, tile, counters): a rebuilt or restored storage
+    repeats it."""
+    params = RU.ConstantStep(dw_min=0.01, w_max=0.8, w_min=-0.8)  # g_unit = 0.8
+    periph = PeripheryParams(w_noise_std=0.05, noise_policy="per_read")
+    w = torch.randn(200, 150, generator=torch.Generator().manual_seed(2), dtype=torch.float64) * 0.1
+    eye = torch.eye(150, dtype=torch.float64)
+
+    def fresh(seed):
+        store = _store(w, params, periph, seed=seed, tile_index=1)
+        store.begin_batch()
+        store.begin_phase()
+        return store
+
+    def read(store):
+        with torch.no_grad():
+            return store.linear(eye).t() - store.weight  # the read's weight minus the stored one
+
+    s = fresh(4)
+    a, b = read(s), read(s)
+    std = 0.05 * 0.8 * s.w_scale
+    assert a.std().item() == pytest.approx(std, rel=0.02)
+    assert abs(a.mean().item()) < 5 * std / (a.numel() ** 0.5)
+    assert not torch.equal(a, b)  # per_read: a fresh draw per read
+    assert torch.equal(read(fresh(4)), a)  # the same seed and tile give the same draws
+    assert not torch.equal(read(fresh(5)), a)
+    restored = _store(w, params, periph, seed=4, tile_index=1)
+    restored.load_state_dict(s.state_dict())  # the read counters travel with the checkpoint
+    assert torch.equal(read(restored), read(s))
 
 
 def test_backprop_through_quantizing_periphery_is_straight_through():
@@ -205,7 +238,7 @@ def test_drift_at_t0_reads_the_stored_weights_even_beyond_the_nominal_bounds():
     g = torch.Generator().manual_seed(7)
     s = _store(torch.randn(30, 40, generator=g), card.params)
     with torch.no_grad():  # every device at its own bound (sign of the random weight)
-        s.w_dev.copy_(D.settle(torch.sign(s.w_dev) * 2.0, s.state, card.params))
+        s.w_dev.copy_(PO.settle(torch.sign(s.w_dev) * 2.0, s.state, card.params))
         s._sync()
     assert (s.w_dev.abs() > 1.0).any()
     torch.testing.assert_close(s.drifted_weight(card.params.t0_s), s.weight.detach())
