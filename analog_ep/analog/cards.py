@@ -9,7 +9,7 @@ A card looks like::
     source: "citation of the measurement or model"
     rule: soft_bounds           # constant_step, linear_step, soft_bounds, exp_step, pow_step,
                                 # piecewise_step, neurosim
-    dw_min: 0.01                # any parameter of the rule's class in analog_ep.analog.devices
+    dw_min: 0.01                # any parameter of the rule's class in analog_ep.analog.rules
     periphery:                  # optional: analog_ep.analog.periphery.PeripheryParams
       out_bits: 8
       out_bound: 10.0
@@ -69,7 +69,7 @@ class DeviceCard:
 
     @property
     def implied_states(self) -> int:
-        """Number of conductance states (:func:`analog_ep.analog.devices.implied_states`)."""
+        """Number of conductance states (:func:`analog_ep.analog.rules.implied_states`)."""
         return implied_states(self.params)
 
     def to_dict(self) -> dict:

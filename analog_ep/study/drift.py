@@ -39,7 +39,7 @@ import numpy as np
 import torch
 import yaml
 
-from ..analog import streams as E
+from ..analog.streams import stream_key
 from ..config import load_config
 from ..errors import AnalogEPError, CheckpointError, ConfigError
 from ..train.checkpoint import load_checkpoint
@@ -121,7 +121,7 @@ class DriftStudy:
 
     def exponents(self, draw: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Draw ``draw``'s drift exponents of every tile array, from (analog seed, tile, draw)."""
-        return [sample_drift_exponents(s.params, s.w_dev.shape, E.stream_key(s.seed, s.tile_index, _DRIFT_DRAW, draw),
+        return [sample_drift_exponents(s.params, s.w_dev.shape, stream_key(s.seed, s.tile_index, _DRIFT_DRAW, draw),
                                        s.w_dev.dtype, s.w_dev.device) for s in self.storages]
 
     def weights(self, t_s: float, nus) -> list[torch.Tensor]:
