@@ -30,6 +30,16 @@ def is_run_dir(path: str | Path) -> bool:
     return bool(run_files(path))
 
 
+def device_name(cfg) -> str | None:
+    """The device card's name in run and study folder names (the card file's stem, ``memristor``
+    for ``devices/memristor.yaml``), or None for a digital run (``cfg.analog.device`` unset)."""
+    d = cfg.analog.device
+    if d is None:
+        return None
+    name = Path(d).name
+    return name[:-5] if name.endswith(".yaml") else name
+
+
 def resume_command(path: str | Path) -> str:
     """The shell command that continues the run in ``path``."""
     return f"analog-ep train --resume {shlex.quote(str(path))}"

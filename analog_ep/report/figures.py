@@ -28,16 +28,17 @@ def _plt():
     return plt
 
 
-def save_figure(fig, folder: Path, stem: str) -> tuple[Path, Path]:
+def save_figure(fig, folder: Path, stem: str, tight: bool = False) -> tuple[Path, Path]:
     """Write ``folder/stem.png`` and ``folder/stem.svg`` (each to a temporary name, renamed), close
-    the figure and return both paths."""
+    the figure and return both paths. ``tight``: the saved area is cropped to what is drawn
+    (``bbox_inches="tight"``)."""
     plt = _plt()
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for ext in ("png", "svg"):
         path = folder / f"{stem}.{ext}"
         tmp = folder / f".{stem}.tmp.{ext}"
-        fig.savefig(tmp, format=ext, dpi=DPI)
+        fig.savefig(tmp, format=ext, dpi=DPI, bbox_inches="tight" if tight else None)
         os.replace(tmp, path)
         paths.append(path)
     plt.close(fig)
@@ -307,4 +308,35 @@ def compare_curves_figure(curves: dict):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def seed_curves_figure(curves: dict):
+    """Test accuracy per epoch for each group of runs (``{name: [{epoch: accuracy}, ...] per
+    run}``, drawn in that order): the mean over the runs on the epochs that every run evaluated,
+    with a min-max band (an error bar when that is one epoch). Always a figure (empty axes when
+    there is nothing to draw): the curves of ``analog-ep compare``."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for name, runs in curves.items():
+        if not runs:
+            continue
+        epochs = sorted(set.intersection(*(set(c) for c in runs)))
+        if not epochs:
+            continue
+        a = np.array([[c[e] for e in epochs] for c in runs])
+        line, = ax.plot(epochs, a.mean(0), marker="o", ms=3, label=f"{name} (n={len(runs)})")
+        if len(runs) > 1 and len(epochs) > 1:
+            ax.fill_between(epochs, a.min(0), a.max(0), color=line.get_color(), alpha=0.2, lw=0)
+        elif len(runs) > 1:  # one evaluated epoch: the band is an error bar
+            m = a.mean(0)
+            ax.errorbar(epochs, m, yerr=[m - a.min(0), a.max(0) - m], color=line.get_color(), capsize=3, lw=0,
+                        elinewidth=1)
+    _int_x(ax)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("test accuracy: mean and min-max over seeds")
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize=8)
     return fig

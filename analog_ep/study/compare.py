@@ -5,9 +5,9 @@ and seeds.
 Each variant x seed is an ordinary run folder ``DIR/<variant>-seed<k>``; the runs go one after
 another in this process and share one data load. A rerun of the same command (same resolved
 config and seeds, recorded in ``DIR/compare.yaml``) skips the finished runs and resumes the
-interrupted ones (as ``sweep`` does). ``DIR/compare.csv`` has one row per variant (mean and std
-over seeds); ``DIR/curves.png`` / ``curves.svg`` draw test accuracy per epoch (mean and min-max
-band over seeds).
+interrupted ones (the study runner's :func:`~analog_ep.study.runner.run_folder`, as ``sweep``).
+``DIR/compare.csv`` has one row per variant (mean and std over seeds); ``DIR/curves.png`` /
+``curves.svg`` draw test accuracy per epoch (mean and min-max band over seeds).
 
 ``grad_cosine_layerI`` (analog EP variants) is measured at initialization: for each seed the
 analog and the digital model are built from the same config and seed (same initial weights),
@@ -22,8 +22,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import math
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,9 +29,10 @@ import yaml
 
 from ..config import dump_yaml, load_config
 from ..config.schema import AnalogConfig
-from ..errors import AnalogEPError, ConfigError, DivergenceError, Preempted
-from ..rundir import check_out_dir, claim_run_dir, run_files
-from .sweep import TORCH_DEFAULT_SEED, _cell, _clear, _one_line, folder_status
+from ..errors import AnalogEPError, ConfigError
+from ..rundir import check_out_dir, claim_run_dir, device_name, remove_run_files, run_files
+from .runner import (DONE, TORCH_DEFAULT_SEED, last_finite, mean, one_line, read_epochs, run_folder, std,
+                     write_curves, write_table, write_text)
 
 VARIANTS = (
     # name, algorithm, on the device's tiles, analog.update override
@@ -112,12 +111,6 @@ def _first_difference(a: Any, b: Any, key: str = "") -> str | None:
     return None if a == b else f"{key}: {a!r} there, {b!r} now"
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def prepare_out(out: Path | None, cfg, seeds: int, runs: list[dict], overwrite: bool,
                 now: datetime.datetime | None = None) -> tuple[Path, bool]:
     """The compare folder, checked before anything is written: a default one is new
@@ -127,11 +120,9 @@ def prepare_out(out: Path | None, cfg, seeds: int, runs: list[dict], overwrite: 
     Returns the folder and whether it was started afresh."""
     ident = _identity(cfg, seeds)
     if out is None:
-        from ..cli import _device_name
-
         stamp = (now or datetime.datetime.now()).strftime("%Y%m%d-%H%M%S")
-        out = claim_run_dir(Path("compares") / f"{stamp}-{cfg.model.name}-{_device_name(cfg)}")
-        _write_text(out / SPEC_FILE, yaml.safe_dump(ident, sort_keys=False))
+        out = claim_run_dir(Path("compares") / f"{stamp}-{cfg.model.name}-{device_name(cfg)}")
+        write_text(out / SPEC_FILE, yaml.safe_dump(ident, sort_keys=False))
         return out, True
     out = Path(out)
     check_out_dir(out)  # a file, an unwritable place or a run folder itself: refused even with --overwrite
@@ -155,10 +146,10 @@ def prepare_out(out: Path | None, cfg, seeds: int, runs: list[dict], overwrite: 
     if overwrite:
         for r in runs:
             if (out / r["name"]).is_dir():
-                _clear(out / r["name"])
+                remove_run_files(out / r["name"])
         for name in (TABLE_FILE, COSINE_FILE, *FIGURES):
             (out / name).unlink(missing_ok=True)
-    _write_text(spec, yaml.safe_dump(ident, sort_keys=False))
+    write_text(spec, yaml.safe_dump(ident, sort_keys=False))
     return out, True
 
 
@@ -177,43 +168,6 @@ class _DataCache:
         if key not in self._cache:
             self._cache[key] = load_data(cfg.data, cfg.seed)
         return self._cache[key]
-
-
-def run_one(folder: Path, cfg, data) -> dict:
-    """Train one run in ``folder`` (as a sweep point): finished is left alone; running or
-    interrupted resumes from its checkpoint when that loads; anything else starts afresh (only
-    its run files replaced). Returns ``{"status", "error", "resumed", "skipped"}``; the run's own
-    failure is returned, Ctrl-C is raised (the run records interrupted)."""
-    out = {"status": "failed", "error": None, "resumed": False, "skipped": False}
-    try:
-        import torch
-
-        from ..train.loop import fit, make_trainer, resume_trainer
-
-        state = folder_status(folder)
-        if state == "finished":
-            return {**out, "status": "finished", "skipped": True}
-        trainer = None
-        if state in ("running", "interrupted", "preempted", "missing") and (folder / "checkpoint.pt").is_file():
-            try:
-                trainer = resume_trainer(folder, cfg)
-                out["resumed"] = True
-            except AnalogEPError:
-                trainer = None
-        if trainer is None:
-            folder.mkdir(parents=True, exist_ok=True)
-            _clear(folder)
-            torch.manual_seed(TORCH_DEFAULT_SEED)
-            trainer = make_trainer(cfg, folder, data=data)
-        fit(trainer, progress=False)
-        out["status"] = "finished"
-    except DivergenceError as e:
-        out.update(status="diverged", error=_one_line(e))
-    except Preempted:  # SIGTERM: the run kept a checkpoint (status preempted); the compare stops here
-        raise
-    except Exception as e:  # noqa: BLE001 - a run's failure is recorded, the compare goes on
-        out.update(status="failed", error=_one_line(e))
-    return out
 
 
 def _cosine(a, b) -> float:
@@ -241,9 +195,8 @@ def grad_cosines(analog_cfg, data, batches: int = COSINE_BATCHES) -> list[float]
         model = tr.model
         model.train()
         model.aux_kappa = aux_kappa(cfg, 0)
-        order = epoch_order(len(tr.train_set), cfg.seed, 0)
         total = None
-        for i, (x, y) in enumerate(tr.batches(tr.train_set, order)):
+        for i, (x, y) in enumerate(tr.batches(tr.train_set, epoch_order(len(tr.train_set), cfg.seed, 0))):
             if i == batches:
                 break
             model.begin_batch()
@@ -260,43 +213,6 @@ def grad_cosines(analog_cfg, data, batches: int = COSINE_BATCHES) -> list[float]
 
 
 # ------------------------------------------------------------------------------- table
-def _read(folder: Path) -> tuple[str, dict]:
-    from ..results import read_results
-
-    status = folder_status(folder)
-    if status in ("missing", "corrupt"):
-        return status, {}
-    return status, read_results(folder / "results.h5")["epochs"]
-
-
-def _finite(values) -> list[float]:
-    return [float(v) for v in values if v is not None and math.isfinite(v)]
-
-
-def _mean(values) -> float | None:
-    v = _finite(values)
-    return sum(v) / len(v) if v else None
-
-
-def _std(values) -> float | None:
-    """Sample standard deviation (n - 1); 0 for one value."""
-    v = _finite(values)
-    if not v:
-        return None
-    if len(v) == 1:
-        return 0.0
-    m = sum(v) / len(v)
-    return math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
-
-
-def _last(ep: dict, key: str) -> float | None:
-    import numpy as np
-
-    v = np.asarray(ep.get(key, []), dtype=np.float64)
-    v = v[np.isfinite(v)]
-    return float(v[-1]) if v.size else None
-
-
 STATUS_ORDER = ("failed", "diverged", "interrupted", "preempted", "running", "missing", "corrupt")
 
 
@@ -307,7 +223,7 @@ def build_rows(out: Path, runs: list[dict], errors: dict[str, str], cosines: dic
     by_variant: dict[str, list[dict]] = {}
     for r in runs:
         by_variant.setdefault(r["variant"], []).append(r)
-    read = {r["name"]: _read(out / r["name"]) for r in runs}
+    read = {r["name"]: read_epochs(out / r["name"]) for r in runs}
     n_pulse = max([int(k[len("pulses_layer"):]) + 1 for _, ep in read.values() for k in ep
                    if k.startswith("pulses_layer")] or [0])
     n_cos = max([len(c) for per_seed in cosines.values() for c in per_seed.values()] or [0])
@@ -322,20 +238,20 @@ def build_rows(out: Path, runs: list[dict], errors: dict[str, str], cosines: dic
         if status != "finished" and any(errors.get(r["name"]) for r in vr):
             status = "failed" if status in ("missing", "corrupt", "running") else status
         errs = [f"{r['name']}: {errors[r['name']]}" for r in vr if errors.get(r["name"])]
-        test = [_last(ep, "test_accuracy") for ep in done]
-        row = {"name": name, "algorithm": algorithm, "device": cfg.analog.device and _card_name(cfg) or "digital",
+        test = [last_finite(ep, "test_accuracy") for ep in done]
+        row = {"name": name, "algorithm": algorithm, "device": device_name(cfg) or "digital",
                "update": cfg.analog.update if analog else None, "seeds": len(vr), "finished": len(done),
-               "test_accuracy_mean": _mean(test), "test_accuracy_std": _std(test),
-               "train_accuracy_mean": _mean([_last(ep, "train_accuracy") for ep in done])}
+               "test_accuracy_mean": mean(test), "test_accuracy_std": std(test),
+               "train_accuracy_mean": mean([last_finite(ep, "train_accuracy") for ep in done])}
         for i in range(n_pulse):
             key = f"pulses_layer{i}"
-            row[key] = (_mean([float(np.nansum(ep.get(key, np.array([0.0])))) for ep in done])
+            row[key] = (mean([float(np.nansum(ep.get(key, np.array([0.0])))) for ep in done])
                         if analog else (0.0 if done else None))
-        row["seconds_per_epoch_mean"] = _mean([float(np.mean(ep["seconds"])) for ep in done
+        row["seconds_per_epoch_mean"] = mean([float(np.mean(ep["seconds"])) for ep in done
                                                if np.asarray(ep.get("seconds", [])).size])
         for i in range(n_cos):
             vals = [c[i] for c in cosines.get(name, {}).values() if c is not None and i < len(c)]
-            row[f"grad_cosine_layer{i}"] = _mean(vals) if algorithm == "ep" and analog else None
+            row[f"grad_cosine_layer{i}"] = mean(vals) if algorithm == "ep" and analog else None
         row["status"] = status
         row["error"] = "; ".join(errs) if errs and status != "finished" else None
         rows.append(row)
@@ -343,77 +259,16 @@ def build_rows(out: Path, runs: list[dict], errors: dict[str, str], cosines: dic
     return rows, columns
 
 
-def _card_name(cfg) -> str:
-    name = Path(cfg.analog.device).name
-    return name[:-5] if name.endswith(".yaml") else name
-
-
 def write_csv(rows: list[dict], columns: list[str], path: Path) -> Path:
     """The table, written to a temporary file and renamed (empty cell: no value)."""
-    import csv
-
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(columns)
-        for r in rows:
-            w.writerow([_cell(r.get(c)) for c in columns])
-    os.replace(tmp, path)
-    return path
+    return write_table(rows, columns, path)
 
 
 def write_figures(out: Path, runs: list[dict]) -> list[str]:
     """``curves.png`` and ``curves.svg``: test accuracy per epoch per variant, mean over seeds
     with a min-max band (epochs that every plotted seed evaluated)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker  # noqa: F401
-    import numpy as np
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for name, *_ in VARIANTS:
-        curves = []
-        for r in runs:
-            if r["variant"] != name:
-                continue
-            status, ep = _read(out / r["name"])
-            if not ep or "test_accuracy" not in ep:
-                continue
-            acc = np.asarray(ep["test_accuracy"], dtype=np.float64)
-            epoch = np.asarray(ep.get("epoch", np.arange(1, acc.size + 1)), dtype=np.float64)
-            keep = np.isfinite(acc)
-            curves.append(dict(zip(epoch[keep].astype(int).tolist(), acc[keep].tolist())))
-        if not curves:
-            continue
-        epochs = sorted(set.intersection(*(set(c) for c in curves)))
-        if not epochs:
-            continue
-        a = np.array([[c[e] for e in epochs] for c in curves])
-        line, = ax.plot(epochs, a.mean(0), marker="o", ms=3, label=f"{name} (n={len(curves)})")
-        if len(curves) > 1 and len(epochs) > 1:
-            ax.fill_between(epochs, a.min(0), a.max(0), color=line.get_color(), alpha=0.2, lw=0)
-        elif len(curves) > 1:  # one evaluated epoch: the band is an error bar
-            m = a.mean(0)
-            ax.errorbar(epochs, m, yerr=[m - a.min(0), a.max(0) - m], color=line.get_color(), capsize=3, lw=0,
-                        elinewidth=1)
-    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test accuracy")
-    ax.set_title("test accuracy: mean and min-max over seeds")
-    ax.grid(alpha=0.3)
-    if ax.lines:
-        ax.legend(fontsize=8)
-    paths = []
-    for name in FIGURES:
-        path = out / name
-        tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-        fig.savefig(tmp, format=path.suffix[1:], dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-        paths.append(str(path))
-    plt.close(fig)
-    return paths
+    groups = {name: [out / r["name"] for r in runs if r["variant"] == name] for name, *_ in VARIANTS}
+    return write_curves(out, groups, Path(FIGURES[0]).stem)
 
 
 def format_rows(rows: list[dict]) -> list[str]:
@@ -451,7 +306,7 @@ def run_compare(config: str | Path | None, overrides: list[str], seeds: int = 3,
         raise ConfigError("--overwrite: nothing to replace; it needs --out DIR (a default folder is always new)")
     out, fresh = prepare_out(Path(out) if out is not None else None, cfg, seeds, runs, overwrite)
     say(f"compare {cfg.model.name} on {cfg.data.name}: {len(VARIANTS)} variants x {seeds} seeds on "
-        f"{_card_name(cfg)} tiles ({cfg.analog.update}) -> {out}")
+        f"{device_name(cfg)} tiles ({cfg.analog.update}) -> {out}")
     data = _DataCache()
     errors: dict[str, str] = {}
 
@@ -471,15 +326,15 @@ def run_compare(config: str | Path | None, overrides: list[str], seeds: int = 3,
         try:
             c = grad_cosines(r["cfg"], data.get(r["cfg"]))
         except AnalogEPError as e:
-            say(f"warning: grad cosine of {r['name']}: {_one_line(e)}")
+            say(f"warning: grad cosine of {r['name']}: {one_line(e)}")
             c = None
         except Exception as e:  # noqa: BLE001 - reported, the runs still go on
-            say(f"warning: grad cosine of {r['name']}: {_one_line(e)}")
+            say(f"warning: grad cosine of {r['name']}: {one_line(e)}")
             c = None
         cosines.setdefault(r["variant"], {})[str(r["seed"])] = c
         changed = True
     if changed:
-        _write_text(cos_path, json.dumps({"at": GRAD_COSINE_AT, "batches": COSINE_BATCHES, "variants": cosines},
+        write_text(cos_path, json.dumps({"at": GRAD_COSINE_AT, "batches": COSINE_BATCHES, "variants": cosines},
                                          indent=1))
 
     ran = skipped = 0
@@ -488,17 +343,17 @@ def run_compare(config: str | Path | None, overrides: list[str], seeds: int = 3,
     try:
         for k, r in enumerate(order, 1):
             folder = out / r["name"]
-            res = run_one(folder, r["cfg"], data.get(r["cfg"]))
+            res = run_folder(folder, r["cfg"], data.get(r["cfg"]), done=("finished",), create=True)
             if res["skipped"]:
                 skipped += 1
                 continue
             ran += 1
-            if res["status"] != "finished":
+            if res["status"] not in DONE:
                 errors[r["name"]] = res["error"] or res["status"]
                 say(f"[{k}/{len(order)}] {r['name']}: {res['status']}: {errors[r['name']]}")
             else:
-                _, ep = _read(folder)
-                acc = _last(ep, "test_accuracy")
+                _, ep = read_epochs(folder)
+                acc = last_finite(ep, "test_accuracy")
                 say(f"[{k}/{len(order)}] {r['name']}: test acc {'-' if acc is None else f'{acc:.4f}'}"
                     f"{' (resumed)' if res['resumed'] else ''}")
     finally:  # interrupted too: the table shows what the folders hold

@@ -34,13 +34,14 @@ component of each dotted key unless two swept keys share it, sanitized), its see
 new folders instead of mixing runs. Points run in worker processes through an Executor-like
 ``submit``/``result`` interface (local process pool, Dask, submitit); the run folders and the
 table are the only shared state, and the table is built by the parent alone from the folders
-(plus the one-line error of a failed point), so every executor gives the same table.
+(plus the one-line error of a failed point), so every executor gives the same table. Running a
+point (resume or start), the table files and the one-line errors are the study runner's
+(:mod:`analog_ep.study.runner`).
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
-import csv
 import hashlib
 import importlib.util
 import itertools
@@ -61,7 +62,10 @@ from typing import Any, Callable, Iterator
 import yaml
 
 from ..config import RunConfig, apply_overrides, dump_yaml, load_config, to_dict
-from ..errors import AnalogEPError, ConfigError, DivergenceError, Preempted
+from ..errors import AnalogEPError, ConfigError, Preempted
+from .runner import DONE, last_finite, one_line, read_epochs, run_folder, write_text, yaml_value
+from .runner import read_table  # noqa: F401 - sweep.read_table reads a sweep.csv (public here too)
+from .runner import write_table as write_table_files
 
 SPEC_KEYS = ("base", "grid", "zip", "random", "seeds", "slurm")
 BASE_KEYS = ("config", "device", "set")
@@ -73,10 +77,6 @@ EXECUTORS = ("local", "dask", "slurm")
 SUBMITIT_LOCAL_ENV = "ANALOG_EP_SUBMITIT_LOCAL"
 """``ANALOG_EP_SUBMITIT_LOCAL=1`` makes ``--executor slurm`` use ``submitit.LocalExecutor``
 (local processes, for tests and for trying a spec without a cluster)."""
-TORCH_DEFAULT_SEED = 67280421310721
-"""The seed torch's global generator has in a fresh process: a point that starts from scratch
-starts from it, so it equals the same config trained alone by ``analog-ep train``, whatever
-points its worker ran before."""
 NAME_MAX = 96
 """Longest readable (``key=value``) part of a folder name before the seed and the hash."""
 
@@ -134,14 +134,6 @@ class Point:
     """The resolved config as plain YAML data (``load_config(None, [], base=config)`` rebuilds it)."""
 
 
-def _yaml_value(value: Any) -> str:
-    """``value`` as the YAML text that ``--set key=TEXT`` parses back to exactly ``value``."""
-    text = yaml.safe_dump(value, default_flow_style=True, width=1 << 30)
-    if text.endswith("\n...\n"):
-        text = text[:-5]
-    return text.strip()
-
-
 def _number(value: Any, where: str, key: str) -> float:
     if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
         try:
@@ -176,7 +168,7 @@ def _check_key(key: str, value: Any, where: str, section: str) -> None:
     if key == "seed" and section != "base.set":
         raise ConfigError(f"{where}{section}.seed: sweep seeds with the top-level seeds: [0, 1, ...] list")
     try:
-        apply_overrides({}, [f"{key}={_yaml_value(value)}"])
+        apply_overrides({}, [f"{key}={yaml_value(value)}"])
     except ConfigError as e:
         msg = str(e)
         msg = msg[len("--set "):] if msg.startswith("--set ") else msg
@@ -362,16 +354,16 @@ def build_points(spec: Spec) -> list[Point]:
     """Every point with its resolved config, validated (keys, values, the device card with its
     ``device.*`` overrides); the first error is one line naming the spec, the key and the point."""
     where = f"{spec.path}: "
-    base = ([f"analog.device={_yaml_value(spec.device)}"] if spec.device is not None else []) + \
-        [f"{k}={_yaml_value(v)}" for k, v in spec.set.items()]
+    base = ([f"analog.device={yaml_value(spec.device)}"] if spec.device is not None else []) + \
+        [f"{k}={yaml_value(v)}" for k, v in spec.set.items()]
     labels = _labels(spec.keys)
     checked: dict[str, None] = {}
     points: list[Point] = []
     seen: dict[str, str] = {}
     for params, seed in expand(spec):
-        over = base + [f"{k}={_yaml_value(v)}" for k, v in params.items()] + \
+        over = base + [f"{k}={yaml_value(v)}" for k, v in params.items()] + \
             ([f"seed={seed}"] if seed is not None else [])
-        label = ", ".join([f"{k}={_yaml_value(v)}" for k, v in params.items()] +
+        label = ", ".join([f"{k}={yaml_value(v)}" for k, v in params.items()] +
                           ([f"seed={seed}"] if seed is not None else [])) or "the base config"
         try:
             cfg = load_config(spec.config, over)
@@ -395,75 +387,25 @@ def build_points(spec: Spec) -> list[Point]:
 
 
 # ------------------------------------------------------------------------------- run folders
-DONE = ("finished", "unhealthy")
-"""Statuses of a point whose run completed: skipped when the sweep runs again, not counted as
-failed (``unhealthy``: finished but flagged by :mod:`analog_ep.train.health`; its reason is
-the table's ``error``)."""
-
-def folder_status(folder: str | Path) -> str:
-    """The status in ``folder/results.h5`` (finished, unhealthy, running, interrupted, diverged), ``missing``
-    without one, ``corrupt`` when unreadable."""
-    from ..results import read_results
-
-    path = Path(folder) / "results.h5"
-    if not path.is_file():
-        return "missing"
-    try:
-        return read_results(path)["status"] or "corrupt"
-    except AnalogEPError:
-        return "corrupt"
-
-
-def _one_line(e: BaseException) -> str:
-    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    return msg if isinstance(e, AnalogEPError) else f"{type(e).__name__}: {msg}".rstrip(": ")
-
-
-def _clear(folder: Path) -> None:
-    """Remove a point's stale run files (only these: nothing else in the folder is touched)."""
-    for name in ("results.h5", "checkpoint.pt", "results.h5.tmp", "checkpoint.pt.tmp"):
-        (folder / name).unlink(missing_ok=True)
-
-
 def run_point(task: dict) -> dict:
-    """Train one point in its folder (runs in a worker). A finished or unhealthy folder (a run
-    that completed; :data:`DONE`) is left alone; a
-    running or interrupted one resumes from its checkpoint when that loads; anything else
-    restarts from scratch, overwriting that point's run files only. Returns ``{"name",
-    "status", "error", "resumed"}``; a point's own failure is returned, not raised."""
+    """Train one point in its folder (runs in a worker) with
+    :func:`~analog_ep.study.runner.run_folder`: a finished or unhealthy folder (a run that
+    completed; :data:`DONE`) is left alone; a running or interrupted one resumes from its
+    checkpoint when that loads; anything else restarts from scratch, overwriting that point's run
+    files only. Returns ``{"name", "status", "error", "resumed", "skipped"}``; a point's own
+    failure is returned, not raised (SIGTERM: status ``preempted``, the checkpoint kept)."""
     out = {"name": task["name"], "status": "failed", "error": None, "resumed": False}
     try:
         import torch
 
-        from ..train.loop import fit, make_trainer, resume_trainer
-
         if task.get("threads"):
             torch.set_num_threads(int(task["threads"]))
-        folder = Path(task["folder"])
         cfg = load_config(None, [], base=task["config"])
-        state = folder_status(folder)
-        if state in DONE:
-            out["status"] = state
-            return out
-        trainer = None
-        if state in ("running", "interrupted", "preempted", "missing") and (folder / "checkpoint.pt").is_file():
-            try:
-                trainer = resume_trainer(folder, cfg)
-                out["resumed"] = True
-            except AnalogEPError:
-                trainer = None
-        if trainer is None:
-            _clear(folder)
-            torch.manual_seed(TORCH_DEFAULT_SEED)
-            trainer = make_trainer(cfg, folder)
-        info = fit(trainer, progress=False)
-        out["status"] = info["status"]
-    except DivergenceError as e:
-        out.update(status="diverged", error=_one_line(e))
+        return {**out, **run_folder(Path(task["folder"]), cfg)}
     except Preempted as e:  # SIGTERM reached the worker: checkpoint kept, the point resumes next time
-        out.update(status="preempted", error=_one_line(e))
+        out.update(status="preempted", error=one_line(e))
     except Exception as e:  # noqa: BLE001 - a point's failure is recorded, the sweep goes on
-        out.update(status="failed", error=_one_line(e))
+        out.update(status="failed", error=one_line(e))
     return out
 
 
@@ -540,21 +482,16 @@ def read_point(folder: str | Path) -> tuple[str, dict]:
     """A point folder's status and metrics: final and best test accuracy, final train accuracy
     and loss, pulses (all layers and epochs; 0 digital) and seconds (training plus evaluation,
     all epochs); NaN where missing."""
-    from ..results import read_results
-
     nan = float("nan")
     metrics = {k: nan for k in METRICS}
-    status = folder_status(folder)
+    status, ep = read_epochs(folder)
     if status in ("missing", "corrupt"):
         return status, metrics
     import numpy as np
 
-    ep = read_results(Path(folder) / "results.h5")["epochs"]
-
     def last(key: str) -> float:
-        v = ep.get(key, np.array([]))
-        v = v[np.isfinite(v)]
-        return float(v[-1]) if v.size else nan
+        v = last_finite(ep, key)
+        return nan if v is None else v
 
     metrics["test_accuracy"] = last("test_accuracy")
     t = ep.get("test_accuracy", np.array([]))
@@ -590,53 +527,12 @@ def table_row(spec: Spec, point: Point, folder: Path, error: str | None = None) 
             "error": error if status != "finished" else None, "folder": str(folder)}
 
 
-def _cell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, (int, str)):
-        return str(v)
-    return _yaml_value(v)
-
-
 def write_table(rows: list[dict], columns: list[str], out: Path) -> Path:
     """``out/sweep.csv`` and ``out/sweep.h5`` (one dataset per column, in column order; numbers
     as float64, the seed as int64, anything else as strings), each written to a temporary file
     and renamed. Returns the CSV path."""
-    import h5py
-    import numpy as np
-
-    csv_path, h5_path = out / "sweep.csv", out / "sweep.h5"
-    tmp = csv_path.with_name(csv_path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(columns)
-        for r in rows:
-            w.writerow([_cell(r.get(c)) if not (c in METRICS and r.get(c) is None) else "nan" for c in columns])
-    os.replace(tmp, csv_path)
-    tmp = h5_path.with_name(h5_path.name + ".tmp")
-    with h5py.File(tmp, "w", track_order=True) as f:
-        f.attrs["columns"] = json.dumps(columns)
-        for c in columns:
-            values = [r.get(c) for r in rows]
-            if c == "seed":
-                f.create_dataset(c, data=np.array(values, dtype=np.int64))
-            elif c in METRICS or (values and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                 for v in values)):
-                f.create_dataset(c, data=np.array([np.nan if v is None else v for v in values], dtype=np.float64))
-            else:
-                f.create_dataset(c, data=[_cell(v) for v in values], dtype=h5py.string_dtype())
-    os.replace(tmp, h5_path)
-    return csv_path
-
-
-def read_table(path: str | Path) -> list[dict]:
-    """The rows of a ``sweep.csv`` as dicts of strings."""
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    return write_table_files(rows, columns, out / "sweep.csv", out / "sweep.h5", numeric=METRICS,
+                              integer=("seed",))
 
 
 # --------------------------------------------------------------------------------- executors
@@ -660,7 +556,7 @@ def _outcome(get: Callable[[], dict], task: dict) -> dict:
     except KeyboardInterrupt:
         return {"name": task["name"], "status": "interrupted", "error": "interrupted", "resumed": False}
     except Exception as e:  # noqa: BLE001 - a lost worker or job fails its point only
-        return {"name": task["name"], "status": "failed", "error": _one_line(e), "resumed": False}
+        return {"name": task["name"], "status": "failed", "error": one_line(e), "resumed": False}
 
 
 def _run_local(tasks: list[dict], workers: int) -> Iterator[tuple[dict, dict]]:
@@ -693,7 +589,7 @@ def _run_dask(tasks: list[dict], workers: int | None, scheduler: str | None) -> 
         try:
             client = distributed.Client(scheduler, timeout="30s")
         except (OSError, TimeoutError, ValueError) as e:
-            raise ConfigError(f"--scheduler {scheduler}: cannot connect to the Dask scheduler ({_one_line(e)}); "
+            raise ConfigError(f"--scheduler {scheduler}: cannot connect to the Dask scheduler ({one_line(e)}); "
                               "start one (dask scheduler, dask worker ADDRESS) or leave out --scheduler "
                               "for a local cluster") from None
     else:  # a local cluster of --workers processes, one thread each (torch threads: a core share)
@@ -729,7 +625,7 @@ def _run_slurm(tasks: list[dict], workers: int | None, folder: Path, params: dic
     try:
         ex.update_parameters(**params)
     except (ValueError, TypeError, AssertionError, NameError) as e:
-        raise ConfigError(f"{where}slurm: {_one_line(e)}") from None
+        raise ConfigError(f"{where}slurm: {one_line(e)}") from None
     jobs = list(zip(ex.map_array(_SubmititPoint(), tasks), tasks))
     try:
         while jobs:
@@ -781,9 +677,7 @@ def run_sweep(spec_path: str | Path, out: str | Path | None = None, workers: int
     points = build_points(spec)
     out = Path(out) if out is not None else Path("sweeps") / spec.path.stem
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "spec.yaml.tmp"
-    tmp.write_text(spec.text)
-    os.replace(tmp, out / "spec.yaml")
+    write_text(out / "spec.yaml", spec.text)
     columns = table_columns(spec)
     folders = {p.name: out / p.name for p in points}
     rows = {p.name: table_row(spec, p, folders[p.name]) for p in points}
