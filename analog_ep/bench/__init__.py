@@ -72,6 +72,7 @@ from ..algorithms.rules import build_rule
 from ..config import AnalogConfig, RunConfig
 from ..data import load_data
 from ..errors import ConfigError
+from ..rundir import device_name
 from ..train.loop import Trainer, make_trainer, one_hot
 
 __all__ = ["bench", "BENCH_KEYS"]
@@ -80,13 +81,6 @@ BENCH_KEYS = ("sweep_s", "bp_step_s", "ep_step_s", "sweep_over_bp_step", "ep_ste
               "images_per_s", "bp_images_per_s", "batch", "model", "dataset", "repeats", "warmup",
               "ep_sweeps_per_step", "ep_sweeps_budget", "estimator", "solver", "free_iters",
               "nudge_iters", "tol", "device", "torch_device", "torch_threads", "torch_version")
-
-
-def _card_name(device: str | None) -> str | None:
-    if device is None:
-        return None
-    name = device.replace("\\", "/").rsplit("/", 1)[-1]
-    return name[:-5] if name.endswith(".yaml") else name
 
 
 def _peak_rss() -> int | None:
@@ -237,7 +231,7 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         "free_iters": sol.free_iters,
         "nudge_iters": sol.nudge_iters,
         "tol": sol.tol,
-        "device": _card_name(cfg.analog.device),  # the device card, as in train's JSON (null: digital)
+        "device": device_name(cfg),  # the device card, as in train's JSON (null: digital)
         "torch_device": str(x.device),
         "precision": cfg.compute.precision,
         "check_every": ep_trainer.rule.check_every,
