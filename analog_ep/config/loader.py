@@ -1,4 +1,5 @@
-"""YAML loading, ``--set`` overrides and type checking of the config dataclasses.
+"""YAML loading, ``--set`` overrides and value checks of the config dataclasses (keys and types:
+:mod:`.typed`).
 
 Pure data: no torch. Every error is a :class:`ConfigError` naming the dotted key (and the file),
 the bad value, and what would be valid.
@@ -7,146 +8,20 @@ the bad value, and what would be valid.
 from __future__ import annotations
 
 import dataclasses
-import math
-import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, get_origin
 
 import yaml
 
 from ..errors import ConfigError
 from .schema import AnalogConfig, PCConfig, RunConfig
+from .typed import build, leaf_keys, merge
 
 PCN_WEIGHT_LAYERS = {"pcn_vgg5": 5, "pcn_vgg7": 7, "pcn_vgg10": 10, "pcn_vgg10skip": 12, "pcn_vgg10qi": 10,
                      "pcn_vgg15": 15}
 """Weight tensors of each PCN VGG (convs, dense layers, output, skips); checked against the models
 by a test."""
-
-
-def _type_name(tp: Any) -> str:
-    origin = get_origin(tp)
-    if origin is Literal:
-        return " | ".join(repr(a) for a in get_args(tp))
-    if origin in (Union, types.UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
-        inner = " | ".join(_type_name(a) for a in args)
-        return f"{inner} or null" if len(args) < len(get_args(tp)) else inner
-    if origin is list:
-        (arg,) = get_args(tp)
-        return f"list of {_type_name(arg)}"
-    if origin is dict or tp is dict:
-        return "mapping"
-    if tp is tuple:
-        return "list of numbers"
-    return getattr(tp, "__name__", str(tp))
-
-
-def _check(value: Any, tp: Any, key: str, where: str) -> Any:
-    """Return ``value`` converted to ``tp`` or raise ConfigError naming ``key``."""
-    origin = get_origin(tp)
-    bad = ConfigError(
-        f"{where}{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})"
-    )
-    if origin is Literal:
-        if value not in get_args(tp):
-            valid = ", ".join(str(a) for a in get_args(tp))
-            raise ConfigError(f"{where}{key}: invalid value {value!r}; valid: {valid}")
-        return value
-    if origin in (Union, types.UnionType):
-        args = get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _check(value, a, key, where)
-            except ConfigError as e:
-                errors.append(e)
-        # a single Literal alternative lists its valid values; otherwise name the whole type
-        literal = len(errors) == 1 and get_origin(next(a for a in args if a is not type(None))) is Literal
-        raise errors[0] if literal else bad
-    if origin is list:
-        (arg,) = get_args(tp)
-        if not isinstance(value, (list, tuple)):
-            raise bad
-        return [_check(v, arg, f"{key}[{i}]", where) for i, v in enumerate(value)]
-    if origin is dict or tp is dict:  # a free-form mapping (RunConfig.device: checked by the card)
-        if value is None:  # an empty YAML section (``device:``)
-            return {}
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}{key}: expected a mapping of keys such as {{dw_min_std: 0.3}}, "
-                              f"got {value!r} ({type(value).__name__})")
-        return _plain_mapping(value, key, where)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise bad
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad
-        return value
-    if tp is float:
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
-            try:
-                value = float(value)
-            except ValueError:
-                raise bad from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad
-        if not math.isfinite(value):
-            raise ConfigError(f"{where}{key}: must be a finite number, got {value!r}")
-        return float(value)
-    if tp is tuple:  # a list of numbers (device cards)
-        if not isinstance(value, (list, tuple)):
-            raise bad
-        return tuple(_check(v, float, f"{key}[{i}]", where) for i, v in enumerate(value))
-    if tp is str:
-        if not isinstance(value, str):
-            raise bad
-        return value
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}{key}: expected a mapping of keys, got {value!r}")
-        return _build(tp, value, f"{key}.", where)
-    raise bad  # pragma: no cover - schema uses only the types above
-
-
-def _plain_mapping(value: dict, key: str, where: str) -> dict:
-    """A deep copy of ``value`` whose (nested) mappings all have string keys."""
-    out = {}
-    for k, v in value.items():
-        if not isinstance(k, str):
-            raise ConfigError(f"{where}{key}: keys must be names, got {k!r} ({type(k).__name__})")
-        out[k] = _plain_mapping(v, f"{key}.{k}", where) if isinstance(v, dict) else \
-            (list(v) if isinstance(v, (list, tuple)) else v)
-    return out
-
-
-def _leaf_keys(data: dict, prefix: str) -> list[str]:
-    """Dotted names of the leaves of a nested mapping (``device.periphery.out_bits``)."""
-    keys = []
-    for k, v in data.items():
-        if isinstance(v, dict) and v:
-            keys.extend(_leaf_keys(v, f"{prefix}{k}."))
-        else:
-            keys.append(prefix + k)
-    return keys
-
-
-def _build(cls: type, data: dict, prefix: str, where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for k, v in data.items():
-        if k not in names:
-            valid = ", ".join(prefix + n for n in names)
-            raise ConfigError(f"{where}{prefix}{k}: unknown key; valid keys: {valid}")
-        kwargs[k] = _check(v, hints[k], prefix + k, where)
-    obj = cls(**kwargs)
-    return obj
 
 
 def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
@@ -276,7 +151,7 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
             if f.name != "device" and getattr(a, f.name) != getattr(default, f.name):
                 raise ConfigError(f"{where}analog.{f.name}: {no_card}")
         if cfg.device:
-            raise ConfigError(f"{where}{_leaf_keys(cfg.device, 'device.')[0]}: {no_card}")
+            raise ConfigError(f"{where}{leaf_keys(cfg.device, 'device.')[0]}: {no_card}")
     need(a.bl >= 1, "analog.bl", "must be >= 1 (pulse slots per update; aihwkit's default is 31)")
     if a.pulse_scheme == "bitstream":
         if cfg.train.optimizer != "sgd":
@@ -366,7 +241,7 @@ def _parse(data: dict | None, where: str) -> RunConfig:
     data = data or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}top level must be a mapping of keys, got {type(data).__name__}")
-    return _build(RunConfig, _drop_removed(data, where), "", where)
+    return build(RunConfig, _drop_removed(data, where), "", where)
 
 
 def from_dict(data: dict | None, where: str = "") -> RunConfig:
@@ -465,7 +340,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     file_cfg = None
     if path is not None:
         file_data = read_yaml(path)
-        data = _merge(data, file_data)
+        data = merge(data, file_data)
         file_cfg = _parse(data, f"{path}: ")  # keys and types of the file alone: errors name the file
     data = apply_overrides(data, overrides or [])
     try:
@@ -481,12 +356,3 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
                     raise fe from None
         raise
 
-
-def _merge(a: dict, b: dict) -> dict:
-    out = dict(a)
-    for k, v in b.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = v
-    return out

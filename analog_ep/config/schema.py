@@ -406,4 +406,7 @@ class RunConfig:
 
 PERIPHERY_KEYS = ("inp_bits", "inp_bound", "out_bits", "out_bound", "w_noise_std", "out_noise_std", "ir_drop",
                   "noise_policy")
-"""``analog.*`` shortcuts that override the same-named keys of the card's periphery."""
+"""The ``analog.*`` periphery shortcuts (documented here once): each non-null one overrides the
+same-named key of the card's ``periphery:`` section, so the order of precedence is card file <
+``--set device.periphery.KEY`` < ``analog.KEY`` (null keeps the card's value). Applied by
+:func:`analog_ep.analog.cards.effective_periphery`; a resumed run may change them."""
