@@ -15,13 +15,9 @@ from typing import Any, get_origin
 import yaml
 
 from ..errors import ConfigError
+from ..models.specs import get_model_spec, model_names
 from .schema import AnalogConfig, PCConfig, RunConfig
 from .typed import build, leaf_keys, merge
-
-PCN_WEIGHT_LAYERS = {"pcn_vgg5": 5, "pcn_vgg7": 7, "pcn_vgg10": 10, "pcn_vgg10skip": 12, "pcn_vgg10qi": 10,
-                     "pcn_vgg15": 15}
-"""Weight tensors of each PCN VGG (convs, dense layers, output, skips); checked against the models
-by a test."""
 
 
 def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
@@ -67,31 +63,12 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         need(all(v > 0 for v in cfg.data.std), "data.std", "must be > 0 for every channel")
     need(len(cfg.model.hidden) >= 1 and all(h >= 1 for h in cfg.model.hidden), "model.hidden",
          "must be a non-empty list of positive widths such as [500, 200]")
-    pcn_convs = {"pcn_vgg5": 4, "pcn_vgg7": 6, "pcn_vgg10": 8, "pcn_vgg10skip": 8, "pcn_vgg10qi": 9, "pcn_vgg15": 13}
     name = cfg.model.name
-    pcn = name in pcn_convs or name in ("mupc_resmlp", "pcn_mlp")
-    stages = pcn_convs.get(name, 5 if name == "vgg_crnn" else 4)
-    if cfg.model.channels is not None:
-        need(name not in ("mupc_resmlp", "pcn_mlp"), "model.channels", f"{name} has no convolutions")
-        need(len(cfg.model.channels) == stages and all(c >= 1 for c in cfg.model.channels), "model.channels",
-             f"must be {stages} positive channel counts for {name}")
-    if cfg.model.paddings is not None:
-        need(name in pcn_convs, "model.paddings", "sets the conv paddings of the PCN VGGs only")
-        need(len(cfg.model.paddings) == stages and all(p >= 0 for p in cfg.model.paddings), "model.paddings",
-             f"must be {stages} paddings >= 0 for {name}")
-    if cfg.model.batchnorm:
-        need(name in pcn_convs or name == "pcn_mlp", "model.batchnorm", "applies to the PCN VGGs and pcn_mlp")
+    spec = get_model_spec(name)  # the model's own layer knowledge (analog_ep.models.specs)
+    pcn = spec.pcn
+    n_syn = spec.validate(cfg.model, need)
     if cfg.pc.bn_freeze:
         need(cfg.model.batchnorm, "pc.bn_freeze", "needs model.batchnorm=true")
-    if cfg.model.init_fan is not None:
-        need(name in pcn_convs, "model.init_fan", "applies to the PCN VGGs only")
-    if cfg.model.depth is not None:
-        if name == "vgg_crnn":
-            need(cfg.model.depth in (11, 13), "model.depth", "must be 11 or 13 for vgg_crnn")
-        elif name == "mupc_resmlp":
-            need(cfg.model.depth >= 2, "model.depth", "must be >= 2 weight layers for mupc_resmlp")
-        else:  # 11 was every config's default before depth became optional: old runs carry it
-            need(cfg.model.depth == 11, "model.depth", f"applies to vgg_crnn and mupc_resmlp, not {name}")
     need(cfg.model.width >= 1, "model.width", "must be >= 1")
     if cfg.model.activation is not None:
         clip_acts = ("clamp", "hard_sigmoid", "relu6")
@@ -101,12 +78,6 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         else:
             need(cfg.model.activation in clip_acts, "model.activation",
                  f"must be clamp, hard_sigmoid or relu6 for {name} (its node update is a clip)")
-    if pcn:
-        n_syn = ((cfg.model.depth or 8) if name == "mupc_resmlp" else len(cfg.model.hidden) + 1 if name == "pcn_mlp"
-                 else PCN_WEIGHT_LAYERS[name])
-    else:
-        n_syn = {"hopfield_mlp": len(cfg.model.hidden) + 1, "dchn_vgg5": 5, "hopfield_resnet13": 13,
-                 "vgg_crnn": cfg.model.depth or 11}[name]
     if cfg.algorithm == "pc":
         need(pcn, "algorithm", f"pc (predictive coding inference learning) needs a PCN model (pcn_vgg5 ... "
              f"mupc_resmlp), not {name}")
@@ -129,8 +100,7 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     need(cfg.train.warmup_epochs >= 0, "train.warmup_epochs", "must be >= 0")
     if cfg.train.cosine_epochs is not None:
         need(cfg.train.cosine_epochs >= 1, "train.cosine_epochs", "must be >= 1 or null")
-    if cfg.model.aux_nodes:
-        need(cfg.model.name == "vgg_crnn", "model.aux_nodes", "auxiliary readouts exist for vgg_crnn only")
+    spec.check_aux_nodes(cfg.model, need)
     need(cfg.ep.aux_kappa >= 0 and cfg.ep.aux_kappa_min >= 0, "ep.aux_kappa", "must be >= 0 (and aux_kappa_min too)")
     need(0 < cfg.ep.aux_decay <= 1, "ep.aux_decay", "must be in (0, 1]")
     need(0 <= cfg.ep.kd_alpha <= 1, "ep.kd_alpha", "must be in [0, 1]")
@@ -241,7 +211,18 @@ def _parse(data: dict | None, where: str) -> RunConfig:
     data = data or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}top level must be a mapping of keys, got {type(data).__name__}")
-    return build(RunConfig, _drop_removed(data, where), "", where)
+    try:
+        cfg = build(RunConfig, _drop_removed(data, where), "", where)
+    except ConfigError as e:
+        if str(e).startswith(f"{where}model.name: expected"):  # not a name: list the registered ones
+            raise ConfigError(f"{where}model.name: invalid value {data['model']['name']!r}; valid: "
+                              f"{', '.join(model_names())}") from None
+        raise
+    try:
+        get_model_spec(cfg.model.name)  # a registered model (analog_ep.models.register_model)
+    except ConfigError as e:
+        raise ConfigError(f"{where}{e}") from None
+    return cfg
 
 
 def from_dict(data: dict | None, where: str = "") -> RunConfig:

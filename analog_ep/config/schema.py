@@ -13,9 +13,8 @@ from typing import Any, Literal, Optional
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: Literal["hopfield_mlp", "dchn_vgg5", "hopfield_resnet13", "vgg_crnn", "pcn_vgg5", "pcn_vgg7",
-                  "pcn_vgg10", "pcn_vgg10skip", "pcn_vgg10qi", "pcn_vgg15", "mupc_resmlp", "pcn_mlp"] = "hopfield_mlp"
-    """Network architecture: ``hopfield_mlp`` (layered Hopfield network, dense couplings),
+    name: str = "hopfield_mlp"
+    """Network architecture, a name registered with ``analog_ep.models.register_model``: ``hopfield_mlp`` (layered Hopfield network, dense couplings),
     ``dchn_vgg5`` (deep convolutional Hopfield network, conv-pool x4 + dense readout; Scellier et
     al. 2023), ``hopfield_resnet13`` (8 strided convs, 1x1 stride-2 skips k -> k+2, ReLU6; E P &
     Srinivasan 2025), ``vgg_crnn`` (VGG-11/13 Hopfield network with auxiliary readouts for
