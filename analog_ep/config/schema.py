@@ -14,9 +14,10 @@ from typing import Any, Literal, Optional
 @dataclass(frozen=True)
 class ModelConfig:
     name: str = "hopfield_mlp"
-    """Network architecture, a name registered with ``analog_ep.models.register_model``: ``hopfield_mlp`` (layered Hopfield network, dense couplings),
-    ``dchn_vgg5`` (deep convolutional Hopfield network, conv-pool x4 + dense readout; Scellier et
-    al. 2023), ``hopfield_resnet13`` (8 strided convs, 1x1 stride-2 skips k -> k+2, ReLU6; E P &
+    """Network architecture, a name registered with ``analog_ep.models.register_model``:
+    ``hopfield_mlp`` (layered Hopfield network, dense couplings), ``dchn_vgg5`` (deep
+    convolutional Hopfield network, conv-pool x4 + dense readout; Scellier et al. 2023),
+    ``hopfield_resnet13`` (8 strided convs, 1x1 stride-2 skips k -> k+2, ReLU6; E P &
     Srinivasan 2025), ``vgg_crnn`` (VGG-11/13 Hopfield network with auxiliary readouts for
     intermediate error signals); predictive coding networks (energy ``sum_k 1/2 ||s_k -
     f_k(s_{k-1})||^2``): ``pcn_vgg5`` (conv 128-256-512-512 each with pool, dense; Kerjan et al.
