@@ -8,7 +8,6 @@ command name.
 
 from __future__ import annotations
 
-import datetime
 import json
 import traceback
 from pathlib import Path
@@ -24,6 +23,7 @@ except ImportError:  # pragma: no cover - older typer on click
 
 from . import __version__
 from .errors import AnalogEPError, ConfigError, Preempted
+from .rundir import device_name as _device_name  # noqa: F401  (study/compare.py imports it from here)
 
 _STATE = {"debug": False, "run_dir": None, "interrupt": None, "json": False}
 
@@ -144,35 +144,6 @@ def _guard(fn: Callable[[], None]) -> None:
         raise typer.Exit(130)
 
 
-def _device_name(cfg) -> str | None:
-    """The device card's name (file stem) or None for a digital run."""
-    d = cfg.analog.device
-    if d is None:
-        return None
-    name = Path(d).name
-    return name[:-5] if name.endswith(".yaml") else name
-
-
-def _default_out(cfg, now: datetime.datetime | None = None) -> Path:
-    """Create and return a new folder ``runs/<YYYYmmdd-HHMMSS>-<model>-<algorithm>[-<device>]``
-    (``-2``, ``-3``, ... appended when taken: the atomic mkdir makes it this process's own)."""
-    from .rundir import claim_run_dir
-
-    stamp = (now or datetime.datetime.now()).strftime("%Y%m%d-%H%M%S")
-    dev = _device_name(cfg)
-    return claim_run_dir(Path("runs") / f"{stamp}-{cfg.model.name}-{cfg.algorithm}{'-' + dev if dev else ''}")
-
-
-def _device_phrase(cfg) -> str:
-    """`` on memristor (pulsed, rounded)`` or an empty string for a digital run."""
-    dev = _device_name(cfg)
-    if dev is None:
-        return ""
-    a = cfg.analog
-    how = f"{a.update}, {a.pulse_scheme}" if a.update == "pulsed" else a.update
-    return f" on {dev} tiles ({how})"
-
-
 @app.command()
 def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt, device: Optional[str] = DeviceOpt,
           accelerator: Optional[str] = AccelOpt,
@@ -186,61 +157,17 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
     0 writes the run folder."""
 
     def run() -> None:
-        import os
+        from .train.session import NOT_STARTED, is_main_rank, run_training
 
-        from .config import load_config
-        from .rundir import check_out_dir, open_out_dir, remove_run_files
-        from .train.checkpoint import load_checkpoint
-        from .train.loop import fit, make_trainer, resume_trainer
+        _STATE["interrupt"] = NOT_STARTED
 
-        import yaml
-
-        _STATE["interrupt"] = "interrupted before training started; nothing was written"
-        main_rank = os.environ.get("RANK", "0") == "0"  # torchrun: only rank 0 touches the run folder
-        # ``fresh``: an explicit folder that must not hold another run (unless --overwrite); all
-        # checks come before anything is written
-        fresh = out if out is not None and (resume is None or Path(out).resolve() != Path(resume).resolve()) else None
-        if overwrite and fresh is None:
-            raise ConfigError("--overwrite: nothing to replace; it needs --out DIR naming an existing run "
-                              "(--resume DIR alone continues DIR in place)" if resume is not None else
-                              "--overwrite: nothing to replace; it needs --out DIR (a default folder is always new)")
-        if resume is not None:
-            if config is not None:
-                raise ConfigError("--config cannot be combined with --resume (the run's own config is used); "
-                                  "use --set to change keys such as train.epochs")
-            ckpt = load_checkpoint(Path(resume) / "checkpoint.pt")
-            base = yaml.safe_load(ckpt["config_yaml"])
-            cfg = load_config(None, _overrides(set_, device, accelerator), base=base)
-            if fresh is not None and main_rank:
-                check_out_dir(fresh, overwrite)
-            trainer = resume_trainer(resume, cfg, out)
-        else:
-            cfg = load_config(config, _overrides(set_, device, accelerator))
-            if fresh is not None and main_rank:
-                check_out_dir(fresh, overwrite)
-            trainer = make_trainer(cfg, out)
-        if resume is None and out is None:
-            trainer.out_dir = _default_out(cfg) if main_rank else None
-            if trainer.dist.active:  # every rank names rank 0's folder
-                import torch.distributed as tdist
-
-                box = [str(trainer.out_dir) if main_rank else None]
-                tdist.broadcast_object_list(box, src=0)
-                trainer.out_dir = Path(box[0])
-        else:
-            if main_rank:
-                if fresh is not None:
-                    check_out_dir(fresh, overwrite)  # again: another process may have started a run there
-                open_out_dir(trainer.out_dir)
-                if overwrite:
-                    remove_run_files(trainer.out_dir)
-            trainer.dist.barrier()
-            if resume is not None and fresh is not None:
-                trainer.save("running")  # the new folder can be resumed from its first moment
-        _STATE["run_dir"] = trainer.out_dir
+        def on_start(start) -> None:
+            _STATE["run_dir"] = start.run_dir
+            if not json_out and start.main_rank:
+                typer.echo(start.line())
 
         def log(row: dict) -> None:
-            if json_out or not main_rank:
+            if json_out:
                 return
             test = (f"  test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.4f}"
                     if "test_accuracy" in row else "")
@@ -249,47 +176,14 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
             typer.echo(f"epoch {row['epoch']:3d}  train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}"
                        f"{test}  {row['seconds']:.1f}s{conv}")
 
-        if not json_out and main_rank:
-            n = cfg.train.epochs
-            again = ("" if resume is None else f"resuming at epoch {trainer.epoch + 1}/{n}: " if trainer.epoch < n
-                     else f"all {n} epochs already done (raise train.epochs to continue): ")
-            typer.echo(f"{again}"
-                       f"training {cfg.model.name} on {cfg.data.name} with {cfg.algorithm}"
-                       f"{' (' + cfg.ep.estimator + ' EP)' if cfg.algorithm == 'ep' else ''}{_device_phrase(cfg)}"
-                       f" -> {trainer.out_dir}")
-        info = fit(trainer, progress=not json_out, log=log)
-        last = trainer.history[-1] if trainer.history else {}
-        tested = [r for r in trainer.history if "test_accuracy" in r]
-        summary = {
-            "test_accuracy": tested[-1]["test_accuracy"] if tested else None,
-            "test_loss": tested[-1]["test_loss"] if tested else None,
-            "train_accuracy": last.get("train_accuracy"),
-            "train_loss": last.get("train_loss"),
-            "epochs": trainer.epoch,
-            "seconds": info["seconds"],
-            "accelerator": str(trainer.device),
-            "world_size": trainer.dist.world,
-            "seconds_per_epoch": (sum(r["seconds"] for r in trainer.history) / len(trainer.history)
-                                  if trainer.history else None),
-            **({"test_accuracy_drift": tested[-1]["test_accuracy_drift"], "t_inference_s": cfg.analog.t_inference_s}
-               if tested and "test_accuracy_drift" in tested[-1] else {}),
-            "algorithm": cfg.algorithm,
-            "model": cfg.model.name,
-            "dataset": cfg.data.name,
-            "device": _device_name(cfg),
-            **({"analog_update": cfg.analog.update, "pulse_scheme": cfg.analog.pulse_scheme,
-                "pulses": sum(trainer.pulse_counts())} if cfg.analog.device is not None else {}),
-            "results": str(trainer.results_path),
-            "checkpoint": str(trainer.checkpoint_path),
-            "status": info["status"],
-            "unhealthy_reason": info["unhealthy_reason"],
-        }
-        if not main_rank:
+        summary = run_training(config, _overrides(set_, device, accelerator), out=out, resume=resume,
+                               overwrite=overwrite, progress=not json_out, log=log, on_start=on_start)
+        if not is_main_rank():
             return
         if json_out:
             typer.echo(json.dumps(summary))
         else:
-            flag = f" (status unhealthy: {info['unhealthy_reason']})" if info["unhealthy_reason"] else ""
+            flag = f" (status unhealthy: {summary['unhealthy_reason']})" if summary["unhealthy_reason"] else ""
             typer.echo(f"done: test accuracy {summary['test_accuracy']}, results in {summary['results']}{flag}")
 
     _guard(run)

@@ -19,7 +19,7 @@ would be valid (with the closest valid key for a misspelt one).
 
 A run resolves its card with :func:`resolve_card` (the card plus the ``device.*`` overrides of
 the config, validated like a card file) and its periphery with :func:`effective_periphery` (the
-card's periphery with the non-null ``analog.*`` shortcuts on top); :func:`card_from_dict`
+card's periphery with the ``analog.*`` shortcuts on top); :func:`card_from_dict`
 rebuilds the resolved card from what a checkpoint stores (:meth:`DeviceCard.to_dict`).
 """
 
@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import difflib
-import typing
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -36,8 +34,8 @@ from typing import Any, Optional, Union
 
 import yaml
 
-from ..config.loader import _check
 from ..config.schema import PERIPHERY_KEYS
+from ..config.typed import build, leaf_keys, merge
 from ..errors import ConfigError
 from .rules import RULES, DeviceParams, implied_states, params_to_dict
 from .periphery import PeripheryParams
@@ -98,34 +96,17 @@ def list_devices() -> list[str]:
 # typed building
 
 
-def _closest(key: str, valid: list[str]) -> Optional[str]:
-    """The valid key closest to a misspelt one (difflib ratio >= 0.75), or None."""
-    match = difflib.get_close_matches(key, valid, n=1, cutoff=0.75)
-    return match[0] if match else None
+def _owners(key: str) -> str:
+    """`` (KEY belongs to rule A / B)`` for a parameter of other rules, else empty."""
+    owners = [r for r, c in RULES.items() if key in {f.name for f in dataclasses.fields(c)}]
+    return f" ({key} belongs to rule {' / '.join(owners)})" if owners else ""
 
 
-def _build(cls: type, data: dict, where: str, prefix: str, valid_extra: tuple = (),
-           context: str = "") -> Any:
-    """Instantiate dataclass ``cls`` from ``data`` with type checks; errors name ``prefix+key``."""
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for k, v in data.items():
-        if k not in names:
-            valid_names = [*valid_extra, *names]
-            valid = ", ".join(prefix + n for n in valid_names)
-            hint = ""
-            owners = [r for r, c in RULES.items() if k in {f.name for f in dataclasses.fields(c)}]
-            if owners and context:
-                hint = f" ({k} belongs to rule {' / '.join(owners)})"
-            close = _closest(str(k), valid_names)
-            mean = f"; did you mean {prefix}{close}?" if close else ";"
-            raise ConfigError(f"{where}{prefix}{k}: unknown key{context}{hint}{mean} valid keys: {valid}")
-        kwargs[k] = _check(v, hints[k], prefix + k, where)
-    try:
-        return cls(**kwargs)
-    except ConfigError as e:  # value checks of the dataclass: add the file and section
-        raise ConfigError(f"{where}{prefix}{e}") from None
+def _build(cls: type, data: dict, where: str, prefix: str, valid_extra: tuple = (), context: str = "") -> Any:
+    """:func:`analog_ep.config.typed.build` with the card's habits: the closest valid key, and
+    for a rule's parameters the rules that own a misplaced one."""
+    return build(cls, data, prefix, where, valid_extra=valid_extra, context=context, suggest=True,
+                 hint=_owners if context else None)
 
 
 def params_from_dict(data: dict, where: str = "", prefix: str = "",
@@ -206,28 +187,6 @@ def card_from_dict(data: dict, name: str, path: str) -> DeviceCard:
                       description=data.get("description", ""), params=params, periphery=periphery)
 
 
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        elif isinstance(v, dict) and k == "periphery" and out.get(k) is None:
-            out[k] = dict(v)  # a periphery for a card that has none
-        else:
-            out[k] = v
-    return out
-
-
-def _leaves(data: dict, prefix: str = "device.") -> list[str]:
-    keys = []
-    for k, v in data.items():
-        if isinstance(v, dict) and v:
-            keys.extend(_leaves(v, f"{prefix}{k}."))
-        else:
-            keys.append(f"{prefix}{k}")
-    return keys
-
-
 def resolve_card(name_or_path: Union[str, Path], overrides: Optional[dict] = None) -> DeviceCard:
     """The card in effect: :func:`load_device` plus the config's ``device.*`` overrides.
 
@@ -256,13 +215,13 @@ def resolve_card(name_or_path: Union[str, Path], overrides: Optional[dict] = Non
         if k in overrides:
             raise ConfigError(f"device.{k}: is card metadata, not a device parameter; remove the override "
                               f"(or edit a copy of {card.path} and pass --device PATH)")
-    merged = _merge(card.to_dict(), copy.deepcopy(overrides))
+    merged = merge(card.to_dict(), copy.deepcopy(overrides))
     try:
         params, periphery = params_from_dict(merged, "", "device.", ("periphery",))
     except ConfigError as e:
         msg = str(e)
         named = msg.split(":", 1)[0]
-        leaves = _leaves(overrides)
+        leaves = leaf_keys(overrides, "device.")
         if named not in leaves and not any(named.startswith(k + ".") for k in leaves):
             # a card value that the overrides made impossible (w_min vs an overridden w_max)
             msg += f" (card {card.name} with the overrides {', '.join(leaves)})"
@@ -272,11 +231,9 @@ def resolve_card(name_or_path: Union[str, Path], overrides: Optional[dict] = Non
 
 def effective_periphery(card: DeviceCard, analog_cfg: Any) -> PeripheryParams:
     """The periphery a run reads through: the card's (ideal :class:`PeripheryParams` when it has
-    none) with the non-null ``analog.*`` shortcuts (``inp_bits``, ``inp_bound``, ``out_bits``,
-    ``out_bound``, ``w_noise_std``, ``out_noise_std``, ``ir_drop``, ``noise_policy``) on top.
-
-    Pass the resolved card (:func:`resolve_card`), so the order of precedence is card file <
-    ``device.periphery.*`` < ``analog.*``. Errors name ``analog.KEY``.
+    none) with the non-null ``analog.*`` shortcuts on top (the keys and their precedence:
+    :data:`analog_ep.config.schema.PERIPHERY_KEYS`). Pass the resolved card
+    (:func:`resolve_card`). Errors name ``analog.KEY``.
     """
     base = dataclasses.asdict(card.periphery) if card.periphery is not None else {}
     set_keys = []

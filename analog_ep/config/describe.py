@@ -7,7 +7,7 @@ import dataclasses
 import inspect
 import typing
 
-from .loader import _type_name
+from .typed import type_name
 from .schema import RunConfig
 
 
@@ -32,7 +32,7 @@ def describe(cls: type = RunConfig, prefix: str = "") -> list[tuple[str, str, ob
         if dataclasses.is_dataclass(tp):
             rows.extend(describe(tp, f"{prefix}{f.name}."))
         else:
-            rows.append((prefix + f.name, _type_name(tp), getattr(default, f.name), docs.get(f.name, "")))
+            rows.append((prefix + f.name, type_name(tp), getattr(default, f.name), docs.get(f.name, "")))
     return rows
 
 

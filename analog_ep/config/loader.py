@@ -1,4 +1,5 @@
-"""YAML loading, ``--set`` overrides and type checking of the config dataclasses.
+"""YAML loading, ``--set`` overrides and value checks of the config dataclasses (keys and types:
+:mod:`.typed`).
 
 Pure data: no torch. Every error is a :class:`ConfigError` naming the dotted key (and the file),
 the bad value, and what would be valid.
@@ -7,146 +8,16 @@ the bad value, and what would be valid.
 from __future__ import annotations
 
 import dataclasses
-import math
-import types
 import typing
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, get_origin
 
 import yaml
 
 from ..errors import ConfigError
+from ..models.specs import get_model_spec, model_names
 from .schema import AnalogConfig, PCConfig, RunConfig
-
-PCN_WEIGHT_LAYERS = {"pcn_vgg5": 5, "pcn_vgg7": 7, "pcn_vgg10": 10, "pcn_vgg10skip": 12, "pcn_vgg10qi": 10,
-                     "pcn_vgg15": 15}
-"""Weight tensors of each PCN VGG (convs, dense layers, output, skips); checked against the models
-by a test."""
-
-
-def _type_name(tp: Any) -> str:
-    origin = get_origin(tp)
-    if origin is Literal:
-        return " | ".join(repr(a) for a in get_args(tp))
-    if origin in (Union, types.UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
-        inner = " | ".join(_type_name(a) for a in args)
-        return f"{inner} or null" if len(args) < len(get_args(tp)) else inner
-    if origin is list:
-        (arg,) = get_args(tp)
-        return f"list of {_type_name(arg)}"
-    if origin is dict or tp is dict:
-        return "mapping"
-    if tp is tuple:
-        return "list of numbers"
-    return getattr(tp, "__name__", str(tp))
-
-
-def _check(value: Any, tp: Any, key: str, where: str) -> Any:
-    """Return ``value`` converted to ``tp`` or raise ConfigError naming ``key``."""
-    origin = get_origin(tp)
-    bad = ConfigError(
-        f"{where}{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})"
-    )
-    if origin is Literal:
-        if value not in get_args(tp):
-            valid = ", ".join(str(a) for a in get_args(tp))
-            raise ConfigError(f"{where}{key}: invalid value {value!r}; valid: {valid}")
-        return value
-    if origin in (Union, types.UnionType):
-        args = get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for a in args:
-            if a is type(None):
-                continue
-            try:
-                return _check(value, a, key, where)
-            except ConfigError as e:
-                errors.append(e)
-        # a single Literal alternative lists its valid values; otherwise name the whole type
-        literal = len(errors) == 1 and get_origin(next(a for a in args if a is not type(None))) is Literal
-        raise errors[0] if literal else bad
-    if origin is list:
-        (arg,) = get_args(tp)
-        if not isinstance(value, (list, tuple)):
-            raise bad
-        return [_check(v, arg, f"{key}[{i}]", where) for i, v in enumerate(value)]
-    if origin is dict or tp is dict:  # a free-form mapping (RunConfig.device: checked by the card)
-        if value is None:  # an empty YAML section (``device:``)
-            return {}
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}{key}: expected a mapping of keys such as {{dw_min_std: 0.3}}, "
-                              f"got {value!r} ({type(value).__name__})")
-        return _plain_mapping(value, key, where)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise bad
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise bad
-        return value
-    if tp is float:
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
-            try:
-                value = float(value)
-            except ValueError:
-                raise bad from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise bad
-        if not math.isfinite(value):
-            raise ConfigError(f"{where}{key}: must be a finite number, got {value!r}")
-        return float(value)
-    if tp is tuple:  # a list of numbers (device cards)
-        if not isinstance(value, (list, tuple)):
-            raise bad
-        return tuple(_check(v, float, f"{key}[{i}]", where) for i, v in enumerate(value))
-    if tp is str:
-        if not isinstance(value, str):
-            raise bad
-        return value
-    if dataclasses.is_dataclass(tp):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}{key}: expected a mapping of keys, got {value!r}")
-        return _build(tp, value, f"{key}.", where)
-    raise bad  # pragma: no cover - schema uses only the types above
-
-
-def _plain_mapping(value: dict, key: str, where: str) -> dict:
-    """A deep copy of ``value`` whose (nested) mappings all have string keys."""
-    out = {}
-    for k, v in value.items():
-        if not isinstance(k, str):
-            raise ConfigError(f"{where}{key}: keys must be names, got {k!r} ({type(k).__name__})")
-        out[k] = _plain_mapping(v, f"{key}.{k}", where) if isinstance(v, dict) else \
-            (list(v) if isinstance(v, (list, tuple)) else v)
-    return out
-
-
-def _leaf_keys(data: dict, prefix: str) -> list[str]:
-    """Dotted names of the leaves of a nested mapping (``device.periphery.out_bits``)."""
-    keys = []
-    for k, v in data.items():
-        if isinstance(v, dict) and v:
-            keys.extend(_leaf_keys(v, f"{prefix}{k}."))
-        else:
-            keys.append(prefix + k)
-    return keys
-
-
-def _build(cls: type, data: dict, prefix: str, where: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for k, v in data.items():
-        if k not in names:
-            valid = ", ".join(prefix + n for n in names)
-            raise ConfigError(f"{where}{prefix}{k}: unknown key; valid keys: {valid}")
-        kwargs[k] = _check(v, hints[k], prefix + k, where)
-    obj = cls(**kwargs)
-    return obj
+from .typed import build, leaf_keys, merge
 
 
 def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
@@ -192,31 +63,12 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         need(all(v > 0 for v in cfg.data.std), "data.std", "must be > 0 for every channel")
     need(len(cfg.model.hidden) >= 1 and all(h >= 1 for h in cfg.model.hidden), "model.hidden",
          "must be a non-empty list of positive widths such as [500, 200]")
-    pcn_convs = {"pcn_vgg5": 4, "pcn_vgg7": 6, "pcn_vgg10": 8, "pcn_vgg10skip": 8, "pcn_vgg10qi": 9, "pcn_vgg15": 13}
     name = cfg.model.name
-    pcn = name in pcn_convs or name in ("mupc_resmlp", "pcn_mlp")
-    stages = pcn_convs.get(name, 5 if name == "vgg_crnn" else 4)
-    if cfg.model.channels is not None:
-        need(name not in ("mupc_resmlp", "pcn_mlp"), "model.channels", f"{name} has no convolutions")
-        need(len(cfg.model.channels) == stages and all(c >= 1 for c in cfg.model.channels), "model.channels",
-             f"must be {stages} positive channel counts for {name}")
-    if cfg.model.paddings is not None:
-        need(name in pcn_convs, "model.paddings", "sets the conv paddings of the PCN VGGs only")
-        need(len(cfg.model.paddings) == stages and all(p >= 0 for p in cfg.model.paddings), "model.paddings",
-             f"must be {stages} paddings >= 0 for {name}")
-    if cfg.model.batchnorm:
-        need(name in pcn_convs or name == "pcn_mlp", "model.batchnorm", "applies to the PCN VGGs and pcn_mlp")
+    spec = get_model_spec(name)  # the model's own layer knowledge (analog_ep.models.specs)
+    pcn = spec.pcn
+    n_syn = spec.validate(cfg.model, need)
     if cfg.pc.bn_freeze:
         need(cfg.model.batchnorm, "pc.bn_freeze", "needs model.batchnorm=true")
-    if cfg.model.init_fan is not None:
-        need(name in pcn_convs, "model.init_fan", "applies to the PCN VGGs only")
-    if cfg.model.depth is not None:
-        if name == "vgg_crnn":
-            need(cfg.model.depth in (11, 13), "model.depth", "must be 11 or 13 for vgg_crnn")
-        elif name == "mupc_resmlp":
-            need(cfg.model.depth >= 2, "model.depth", "must be >= 2 weight layers for mupc_resmlp")
-        else:  # 11 was every config's default before depth became optional: old runs carry it
-            need(cfg.model.depth == 11, "model.depth", f"applies to vgg_crnn and mupc_resmlp, not {name}")
     need(cfg.model.width >= 1, "model.width", "must be >= 1")
     if cfg.model.activation is not None:
         clip_acts = ("clamp", "hard_sigmoid", "relu6")
@@ -226,12 +78,6 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         else:
             need(cfg.model.activation in clip_acts, "model.activation",
                  f"must be clamp, hard_sigmoid or relu6 for {name} (its node update is a clip)")
-    if pcn:
-        n_syn = ((cfg.model.depth or 8) if name == "mupc_resmlp" else len(cfg.model.hidden) + 1 if name == "pcn_mlp"
-                 else PCN_WEIGHT_LAYERS[name])
-    else:
-        n_syn = {"hopfield_mlp": len(cfg.model.hidden) + 1, "dchn_vgg5": 5, "hopfield_resnet13": 13,
-                 "vgg_crnn": cfg.model.depth or 11}[name]
     if cfg.algorithm == "pc":
         need(pcn, "algorithm", f"pc (predictive coding inference learning) needs a PCN model (pcn_vgg5 ... "
              f"mupc_resmlp), not {name}")
@@ -254,8 +100,7 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     need(cfg.train.warmup_epochs >= 0, "train.warmup_epochs", "must be >= 0")
     if cfg.train.cosine_epochs is not None:
         need(cfg.train.cosine_epochs >= 1, "train.cosine_epochs", "must be >= 1 or null")
-    if cfg.model.aux_nodes:
-        need(cfg.model.name == "vgg_crnn", "model.aux_nodes", "auxiliary readouts exist for vgg_crnn only")
+    spec.check_aux_nodes(cfg.model, need)
     need(cfg.ep.aux_kappa >= 0 and cfg.ep.aux_kappa_min >= 0, "ep.aux_kappa", "must be >= 0 (and aux_kappa_min too)")
     need(0 < cfg.ep.aux_decay <= 1, "ep.aux_decay", "must be in (0, 1]")
     need(0 <= cfg.ep.kd_alpha <= 1, "ep.kd_alpha", "must be in [0, 1]")
@@ -276,7 +121,7 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
             if f.name != "device" and getattr(a, f.name) != getattr(default, f.name):
                 raise ConfigError(f"{where}analog.{f.name}: {no_card}")
         if cfg.device:
-            raise ConfigError(f"{where}{_leaf_keys(cfg.device, 'device.')[0]}: {no_card}")
+            raise ConfigError(f"{where}{leaf_keys(cfg.device, 'device.')[0]}: {no_card}")
     need(a.bl >= 1, "analog.bl", "must be >= 1 (pulse slots per update; aihwkit's default is 31)")
     if a.pulse_scheme == "bitstream":
         if cfg.train.optimizer != "sgd":
@@ -366,7 +211,18 @@ def _parse(data: dict | None, where: str) -> RunConfig:
     data = data or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}top level must be a mapping of keys, got {type(data).__name__}")
-    return _build(RunConfig, _drop_removed(data, where), "", where)
+    try:
+        cfg = build(RunConfig, _drop_removed(data, where), "", where)
+    except ConfigError as e:
+        if str(e).startswith(f"{where}model.name: expected"):  # not a name: list the registered ones
+            raise ConfigError(f"{where}model.name: invalid value {data['model']['name']!r}; valid: "
+                              f"{', '.join(model_names())}") from None
+        raise
+    try:
+        get_model_spec(cfg.model.name)  # a registered model (analog_ep.models.register_model)
+    except ConfigError as e:
+        raise ConfigError(f"{where}{e}") from None
+    return cfg
 
 
 def from_dict(data: dict | None, where: str = "") -> RunConfig:
@@ -465,7 +321,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     file_cfg = None
     if path is not None:
         file_data = read_yaml(path)
-        data = _merge(data, file_data)
+        data = merge(data, file_data)
         file_cfg = _parse(data, f"{path}: ")  # keys and types of the file alone: errors name the file
     data = apply_overrides(data, overrides or [])
     try:
@@ -481,12 +337,3 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
                     raise fe from None
         raise
 
-
-def _merge(a: dict, b: dict) -> dict:
-    out = dict(a)
-    for k, v in b.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = v
-    return out

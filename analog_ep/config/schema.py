@@ -13,11 +13,11 @@ from typing import Any, Literal, Optional
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: Literal["hopfield_mlp", "dchn_vgg5", "hopfield_resnet13", "vgg_crnn", "pcn_vgg5", "pcn_vgg7",
-                  "pcn_vgg10", "pcn_vgg10skip", "pcn_vgg10qi", "pcn_vgg15", "mupc_resmlp", "pcn_mlp"] = "hopfield_mlp"
-    """Network architecture: ``hopfield_mlp`` (layered Hopfield network, dense couplings),
-    ``dchn_vgg5`` (deep convolutional Hopfield network, conv-pool x4 + dense readout; Scellier et
-    al. 2023), ``hopfield_resnet13`` (8 strided convs, 1x1 stride-2 skips k -> k+2, ReLU6; E P &
+    name: str = "hopfield_mlp"
+    """Network architecture, a name registered with ``analog_ep.models.register_model``:
+    ``hopfield_mlp`` (layered Hopfield network, dense couplings), ``dchn_vgg5`` (deep
+    convolutional Hopfield network, conv-pool x4 + dense readout; Scellier et al. 2023),
+    ``hopfield_resnet13`` (8 strided convs, 1x1 stride-2 skips k -> k+2, ReLU6; E P &
     Srinivasan 2025), ``vgg_crnn`` (VGG-11/13 Hopfield network with auxiliary readouts for
     intermediate error signals); predictive coding networks (energy ``sum_k 1/2 ||s_k -
     f_k(s_{k-1})||^2``): ``pcn_vgg5`` (conv 128-256-512-512 each with pool, dense; Kerjan et al.
@@ -408,4 +408,7 @@ class RunConfig:
 
 PERIPHERY_KEYS = ("inp_bits", "inp_bound", "out_bits", "out_bound", "w_noise_std", "out_noise_std", "ir_drop",
                   "noise_policy")
-"""``analog.*`` shortcuts that override the same-named keys of the card's periphery."""
+"""The ``analog.*`` periphery shortcuts (documented here once): each non-null one overrides the
+same-named key of the card's ``periphery:`` section, so the order of precedence is card file <
+``--set device.periphery.KEY`` < ``analog.KEY`` (null keeps the card's value). Applied by
+:func:`analog_ep.analog.cards.effective_periphery`; a resumed run may change them."""

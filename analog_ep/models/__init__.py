@@ -1,68 +1,60 @@
-"""Energy-based models and their feed-forward twins; registry ``get_model`` / ``register_model``."""
+"""Energy-based models and their feed-forward twins; registry ``get_model`` / ``register_model``.
+
+A model is a factory (builds the network, torch) and a :class:`~analog_ep.models.specs.ModelSpec`
+(what the config validator needs: accepted ``model.*`` keys, layer count; no torch). Importing
+this package loads no torch: the network classes and the built-in factories load on first use, so
+``analog_ep.config`` validates ``model.*`` through the spec registry without importing torch.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Callable
 
 from ..errors import ConfigError
-from .base import ACTIVATIONS, Activation, EnergyNetwork
-from .convnets import DCHNVGG5, HopfieldResNet13
-from .hopfield_mlp import HopfieldMLP
-from .pcn import PCN_VGG_LAYOUTS, MuPCResMLP, PCNetwork, PCNMLP, PCNVGG
-from .vgg_crnn import VGGCRNN
+from .specs import ModelSpec, get_model_spec, model_names, register_model_spec
 
 _MODELS: dict[str, Callable] = {}
 
+_LAZY = {
+    "ACTIVATIONS": ".base", "Activation": ".base", "EnergyNetwork": ".base",
+    "DCHNVGG5": ".convnets", "HopfieldResNet13": ".convnets", "HopfieldMLP": ".hopfield_mlp",
+    "MuPCResMLP": ".pcn", "PCNetwork": ".pcn", "PCNMLP": ".pcn", "PCNVGG": ".pcn", "PCN_VGG_LAYOUTS": ".specs",
+    "VGGCRNN": ".vgg_crnn",
+}
+"""The network classes, imported (with torch) on first access."""
 
-def register_model(name: str, factory: Callable) -> None:
-    """``factory(model_cfg, in_shape, num_classes, generator) -> EnergyNetwork``."""
+
+def register_model(name: str, factory: Callable, spec: ModelSpec | None = None) -> None:
+    """Register model ``name``: ``factory(model_cfg, in_shape, num_classes, generator) ->
+    EnergyNetwork`` and its ``spec`` (a :class:`ModelSpec` named ``name``: the ``model.*`` keys
+    it takes and its layer count, which the config loader checks), so ``model.name: NAME``
+    validates and builds with no edit of the schema. ``spec`` may be left out when one is
+    registered already (:func:`~analog_ep.models.specs.register_model_spec`)."""
+    if spec is not None:
+        if spec.name != name:
+            raise ValueError(f"register_model({name!r}): the spec is named {spec.name!r}")
+        register_model_spec(spec)
+    elif name not in model_names():
+        raise ValueError(f"register_model({name!r}): give its ModelSpec (analog_ep.models.specs), so configs "
+                         "naming it validate")
     _MODELS[name] = factory
 
 
 def get_model(name: str) -> Callable:
+    """The factory of model ``name`` (the built-in ones load with torch on the first call)."""
+    importlib.import_module(".factories", __name__)
     if name not in _MODELS:
         raise ConfigError(f"model.name: unknown model {name!r}; valid: {', '.join(sorted(_MODELS))}")
     return _MODELS[name]
 
 
-def _hopfield_mlp(cfg, in_shape, num_classes, generator):
-    return HopfieldMLP(in_shape, cfg.hidden, num_classes, cfg.activation or "clamp", cfg.gains, generator)
+def __getattr__(attr: str):
+    if attr in _LAZY:
+        return getattr(importlib.import_module(_LAZY[attr], __name__), attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
-def _dchn_vgg5(cfg, in_shape, num_classes, generator):
-    return DCHNVGG5(in_shape, cfg.channels or [128, 256, 512, 512], num_classes, cfg.activation or "clamp",
-                    cfg.gains, generator)
-
-
-def _hopfield_resnet13(cfg, in_shape, num_classes, generator):
-    return HopfieldResNet13(in_shape, cfg.channels or [128, 256, 512, 512], num_classes,
-                            cfg.activation or "relu6", cfg.gains, generator)
-
-
-def _vgg_crnn(cfg, in_shape, num_classes, generator):
-    return VGGCRNN(in_shape, cfg.channels or [64, 128, 256, 512, 512], num_classes, cfg.depth or 11,
-                   cfg.activation or "clamp", cfg.gains, cfg.aux_nodes, None, generator)
-
-
-def _pcn_vgg(name):
-    def factory(cfg, in_shape, num_classes, generator):
-        return PCNVGG(name, in_shape, num_classes, cfg.channels, cfg.paddings, cfg.activation or "relu", cfg.gains,
-                      cfg.init_fan, generator, batchnorm=cfg.batchnorm)
-    return factory
-
-
-def _mupc_resmlp(cfg, in_shape, num_classes, generator):
-    return MuPCResMLP(in_shape, cfg.width, cfg.depth or 8, num_classes, cfg.activation or "relu", cfg.gains, generator)
-
-
-register_model("hopfield_mlp", _hopfield_mlp)
-register_model("dchn_vgg5", _dchn_vgg5)
-register_model("hopfield_resnet13", _hopfield_resnet13)
-register_model("vgg_crnn", _vgg_crnn)
-for _name in PCN_VGG_LAYOUTS:
-    register_model(_name, _pcn_vgg(_name))
-register_model("mupc_resmlp", _mupc_resmlp)
-register_model("pcn_mlp", lambda cfg, in_shape, num_classes, generator: PCNMLP(
-    in_shape, cfg.hidden, num_classes, cfg.activation or "relu", cfg.gains, generator, batchnorm=cfg.batchnorm))
-
-__all__ = ["ACTIVATIONS", "Activation", "DCHNVGG5", "EnergyNetwork", "HopfieldMLP", "HopfieldResNet13", "MuPCResMLP", "PCNVGG", "PCNetwork", "VGGCRNN", "get_model", "register_model"]
+__all__ = ["ACTIVATIONS", "Activation", "DCHNVGG5", "EnergyNetwork", "HopfieldMLP", "HopfieldResNet13", "ModelSpec",
+           "MuPCResMLP", "PCNVGG", "PCNetwork", "VGGCRNN", "get_model", "get_model_spec", "model_names",
+           "register_model", "register_model_spec"]

@@ -35,6 +35,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import EnergyNetwork
+from .specs import PCN_VGG_LAYOUTS, pcn_weight_layers  # noqa: F401  (re-exported)
 
 
 def _gelu_grad(x: torch.Tensor) -> torch.Tensor:
@@ -459,44 +460,8 @@ class PCNetwork(EnergyNetwork):
 
 
 # --------------------------------------------------------------------------------------- layouts
-PCN_VGG_LAYOUTS = {
-    # Kerjan, Hoier & Scellier 2026 (seed 000): conv3x3 128-256-512-512, each act + max-pool 2,
-    # dense to the classes; init U(+-sqrt(1/fan_in)).
-    "pcn_vgg5": {"channels": [128, 256, 512, 512], "paddings": [1, 1, 1, 1], "pools": [1, 1, 1, 1],
-                 "dense": [], "fan": "fan_in"},
-    # Qi et al. 2025 Table 3: [128, 128, 256, 256, 512, 512], paddings [1, 1, 1, 0, 1, 0]; pools
-    # after convs 1, 3 and 5 as the authors' PCX code (VGG7BN) has them (32 -> 16 -> 16 -> 8 -> 6
-    # -> 3 -> 1), one dense layer.
-    "pcn_vgg7": {"channels": [128, 128, 256, 256, 512, 512], "paddings": [1, 1, 1, 0, 1, 0],
-                 "pools": [1, 0, 1, 0, 1, 0], "dense": [], "fan": "fan_in"},
-    # seed 000 VGG10 (224x224): conv64-pool-conv128-pool-conv256-conv256-pool-conv512-conv512-pool-
-    # conv512-conv512-pool-dense2048-dense(classes); init with fan_out. Any size divisible by 32.
-    "pcn_vgg10": {"channels": [64, 128, 256, 256, 512, 512, 512, 512], "paddings": [1] * 8,
-                  "pools": [1, 1, 0, 1, 0, 1, 0, 1], "dense": [2048], "fan": "fan_out"},
-    # Qi et al. 2025 VGG15: 13 convs [64, 64, 128, 128, 256 x3, 512 x6] with VGG16's pools, two
-    # dense layers (hidden 4096, as the authors' PCX code, VGG_types["VGG15"]).
-    "pcn_vgg15": {"channels": [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512],
-                  "paddings": [1] * 13, "pools": [0, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1], "dense": [4096],
-                  "fan": "fan_in"},
-}
-PCN_VGG_LAYOUTS["pcn_vgg10skip"] = {**PCN_VGG_LAYOUTS["pcn_vgg10"], "skips": [(2, 5), (5, 8)]}
-# Qi et al. 2025's VGG10 (deeper PCNs, arXiv 2506.23800): 9 convs [64, 128, 128, 128, 256, 256, 256,
-# 256, 512], all 3x3 stride 1 padding 1, a 2x2 max-pool after conv 3, 5, 7 and 9 (32 -> 16 -> 8 -> 4
-# -> 2), then one dense layer to the classes (512 x 2 x 2 -> classes): 10 weight layers. Source: the
-# PCX models file of the paper's methods (its get_weights_dict builds the spiking / decaying
-# precisions as DESIGN 5b describes the authors' code): VGG_types["VGG10"] = [64, 128, 128, "M", 128,
-# 256, "M", 256, 256, "M", 256, 512, "M"], built by VGGNetBN (a conv followed by "M" gets the pool;
-# no hidden dense layer when the list ends in "M"); the channels are DESIGN 5b's [64, 128x3, 256x4,
-# 512]. PCX's default init: fan_in. Their block is conv -> BatchNorm -> act -> pool; here
-# (model.batchnorm) BatchNorm normalizes the pooled map and the activation follows the pool.
-PCN_VGG_LAYOUTS["pcn_vgg10qi"] = {"channels": [64, 128, 128, 128, 256, 256, 256, 256, 512], "paddings": [1] * 9,
-                                  "pools": [0, 0, 1, 0, 1, 0, 1, 0, 1], "dense": [], "fan": "fan_in"}
-
-
-def pcn_weight_layers(name: str) -> int:
-    """Weight tensors of a PCN VGG layout (convs + dense + skips)."""
-    lay = PCN_VGG_LAYOUTS[name]
-    return len(lay["channels"]) + len(lay["dense"]) + 1 + len(lay.get("skips", []))
+# PCN_VGG_LAYOUTS and pcn_weight_layers live in .specs (torch-free), where the config's model specs
+# count the layers from the same tables.
 
 
 class PCNVGG(PCNetwork):

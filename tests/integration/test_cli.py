@@ -283,16 +283,16 @@ def test_non_empty_folder_without_run_files_is_used(tmp_path):
 def test_default_folders_are_unique_within_one_second(tmp_path, monkeypatch):
     import datetime
 
-    from analog_ep import cli
+    from analog_ep.train import session
 
     monkeypatch.chdir(tmp_path)
     now = datetime.datetime(2025, 1, 2, 3, 4, 5)
     cfg = load_config(None, SMALL)
-    made = [cli._default_out(cfg, now) for _ in range(4)]
+    made = [session.default_run_dir(cfg, now) for _ in range(4)]
     base = "20250102-030405-hopfield_mlp-ep"
     assert [str(p) for p in made] == [f"runs/{base}"] + [f"runs/{base}-{i}" for i in (2, 3, 4)]
     assert all(p.is_dir() for p in made)
-    assert cli._default_out(load_config(None, SMALL + ["analog.device=memristor"]), now).name == \
+    assert session.default_run_dir(load_config(None, SMALL + ["analog.device=memristor"]), now).name == \
         "20250102-030405-hopfield_mlp-ep-memristor"
 
     # two train commands started in the same second write to two folders
@@ -301,7 +301,7 @@ def test_default_folders_are_unique_within_one_second(tmp_path, monkeypatch):
         def now(cls, tz=None):
             return cls(2025, 1, 2, 3, 4, 6)
 
-    monkeypatch.setattr(cli, "datetime", type("M", (), {"datetime": Frozen}))
+    monkeypatch.setattr(session, "datetime", type("M", (), {"datetime": Frozen}))
     outs = []
     for _ in range(2):
         res, out = _invoke(["train", *SMALL_CLI, "--set", "train.epochs=1", "--json"])

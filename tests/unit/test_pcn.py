@@ -13,8 +13,9 @@ from analog_ep.algorithms.pc import pc_gradient, precision_schedule
 from analog_ep.algorithms.pcn_ep import pcn_ep_gradient
 from analog_ep.solvers import relax_pcn
 from analog_ep.config import load_config
-from analog_ep.config.loader import PCN_WEIGHT_LAYERS
+from analog_ep.config import ModelConfig
 from analog_ep.errors import ConfigError
+from analog_ep.models.specs import get_model_spec
 from analog_ep.models.pcn import (PC_ACT_GRAD_MUL, PC_ACTIVATIONS, PCN_VGG_LAYOUTS, MuPCResMLP, PCNMLP, PCNVGG,
                                   pcn_weight_layers)
 
@@ -50,7 +51,7 @@ def _perturbed(states, seed=1, scale=0.3):
 @pytest.mark.parametrize("name", sorted(PCN_VGG_LAYOUTS))
 def test_layouts_build_and_count_weight_layers(name):
     m, x, _ = _vgg(name)
-    assert len(m.edges) == pcn_weight_layers(name) == PCN_WEIGHT_LAYERS[name]
+    assert len(m.edges) == pcn_weight_layers(name) == get_model_spec(name).weight_layers(ModelConfig(name=name))
     states, _ = m.forward_pass(x)
     assert states[-1].shape == (6, 10)
     assert torch.allclose(m.energy(x, states), torch.zeros(6, dtype=torch.float64))  # forward pass: E = 0

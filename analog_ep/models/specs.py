@@ -1,0 +1,194 @@
+"""What the config needs to know about each model, without torch: the model spec registry.
+
+A :class:`ModelSpec` says which ``model.*`` keys a model reads, how many convolution stages its
+``model.channels`` list has, its layer count (the length of ``model.gains`` and, with the
+auxiliary readouts, of ``train.layer_lrs``) and any check of its own. The config loader
+(:mod:`analog_ep.config.loader`) validates ``model.*`` through the spec of ``model.name``, so
+``register_model(name, factory, spec)`` (:mod:`analog_ep.models`) adds a model without editing
+the schema or the loader. The PCN VGG layouts live here too (pure data): the models build from
+them and the specs count their layers from them, so the two cannot disagree.
+
+No torch import: importing this module (and :mod:`analog_ep.models` itself, whose torch parts
+load lazily) keeps ``import analog_ep.config`` light.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Optional
+
+from ..errors import ConfigError
+
+Need = Callable[[bool, str, str], None]
+"""``need(condition, dotted_key, message)``: raise the loader's one-line error for ``dotted_key``
+(``{key}: {message}, got {value!r}``) unless ``condition``."""
+
+MODEL_KEYS = ("channels", "paddings", "depth", "batchnorm", "init_fan", "aux_nodes")
+"""The optional ``model.*`` keys a spec accepts or refuses (``hidden``, ``width``, ``activation``
+and ``gains`` are read by the models that need them and ignored by the others)."""
+
+REFUSED = {
+    "paddings": "sets the conv paddings of the PCN VGGs only",
+    "batchnorm": "applies to the PCN VGGs and pcn_mlp",
+    "init_fan": "applies to the PCN VGGs only",
+    "aux_nodes": "auxiliary readouts exist for vgg_crnn only",
+}
+"""The error of a ``model.*`` key set for a model whose spec does not accept it (``channels``:
+``NAME has no convolutions``; ``depth``: ``applies to vgg_crnn and mupc_resmlp, not NAME``)."""
+
+LEGACY_DEPTH = 11
+"""``model.depth`` value every model accepts: every config's default before depth became optional,
+so old runs carry it."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model's own layer knowledge, as the config validator needs it."""
+
+    name: str
+    """``model.name``."""
+    family: Literal["hopfield", "pcn"]
+    """``hopfield``: an energy model whose node update is a clip (activations clamp,
+    hard_sigmoid, relu6); ``pcn``: a predictive coding network (algorithm pc, ``pc.nudged_update``,
+    activations relu, leaky_relu, gelu, hard_tanh, tanh)."""
+    weight_layers: Callable[[Any], int]
+    """``weight_layers(model_cfg)``: number of weight tensors (the length of ``model.gains``;
+    ``train.layer_lrs`` adds one per auxiliary readout)."""
+    accepts: frozenset = frozenset()
+    """The keys of :data:`MODEL_KEYS` the model reads; the others must keep their defaults."""
+    conv_stages: Optional[int] = None
+    """Length of ``model.channels`` (one width per stage or conv layer); None = no convolutions."""
+    check: Optional[Callable[[Any, Need], None]] = None
+    """``check(model_cfg, need)``: the model's own value checks (e.g. its valid depths)."""
+
+    @property
+    def pcn(self) -> bool:
+        return self.family == "pcn"
+
+    def validate(self, model: Any, need: Need) -> int:
+        """Check the layer keys of ``model`` (a ModelConfig) against this spec and return the
+        number of weight layers (``aux_nodes``: :meth:`check_aux_nodes`, which the loader runs
+        with the EP keys)."""
+        name = self.name
+        if model.channels is not None:
+            need(self.conv_stages is not None and "channels" in self.accepts, "model.channels",
+                 f"{name} has no convolutions")
+            need(len(model.channels) == self.conv_stages and all(c >= 1 for c in model.channels), "model.channels",
+                 f"must be {self.conv_stages} positive channel counts for {name}")
+        if model.paddings is not None:
+            need("paddings" in self.accepts, "model.paddings", REFUSED["paddings"])
+            need(len(model.paddings) == self.conv_stages and all(p >= 0 for p in model.paddings), "model.paddings",
+                 f"must be {self.conv_stages} paddings >= 0 for {name}")
+        if model.batchnorm:
+            need("batchnorm" in self.accepts, "model.batchnorm", REFUSED["batchnorm"])
+        if model.init_fan is not None:
+            need("init_fan" in self.accepts, "model.init_fan", REFUSED["init_fan"])
+        if model.depth is not None and "depth" not in self.accepts:
+            need(model.depth == LEGACY_DEPTH, "model.depth", f"applies to vgg_crnn and mupc_resmlp, not {name}")
+        if self.check is not None:
+            self.check(model, need)
+        return self.weight_layers(model)
+
+    def check_aux_nodes(self, model: Any, need: Need) -> None:
+        if model.aux_nodes:
+            need("aux_nodes" in self.accepts, "model.aux_nodes", REFUSED["aux_nodes"])
+
+
+_SPECS: dict[str, ModelSpec] = {}
+
+
+def register_model_spec(spec: ModelSpec) -> None:
+    """Add (or replace) the spec of ``spec.name``."""
+    _SPECS[spec.name] = spec
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    """The spec of model ``name``; an unknown name raises :class:`ConfigError` listing the valid ones."""
+    if name not in _SPECS:
+        raise ConfigError(f"model.name: invalid value {name!r}; valid: {', '.join(model_names())}")
+    return _SPECS[name]
+
+
+def model_names() -> list[str]:
+    """Registered model names, in registration order."""
+    return list(_SPECS)
+
+
+# ------------------------------------------------------------------------------ PCN VGG layouts
+PCN_VGG_LAYOUTS = {
+    # Kerjan, Hoier & Scellier 2026 (seed 000): conv3x3 128-256-512-512, each act + max-pool 2,
+    # dense to the classes; init U(+-sqrt(1/fan_in)).
+    "pcn_vgg5": {"channels": [128, 256, 512, 512], "paddings": [1, 1, 1, 1], "pools": [1, 1, 1, 1],
+                 "dense": [], "fan": "fan_in"},
+    # Qi et al. 2025 Table 3: [128, 128, 256, 256, 512, 512], paddings [1, 1, 1, 0, 1, 0]; pools
+    # after convs 1, 3 and 5 as the authors' PCX code (VGG7BN) has them (32 -> 16 -> 16 -> 8 -> 6
+    # -> 3 -> 1), one dense layer.
+    "pcn_vgg7": {"channels": [128, 128, 256, 256, 512, 512], "paddings": [1, 1, 1, 0, 1, 0],
+                 "pools": [1, 0, 1, 0, 1, 0], "dense": [], "fan": "fan_in"},
+    # seed 000 VGG10 (224x224): conv64-pool-conv128-pool-conv256-conv256-pool-conv512-conv512-pool-
+    # conv512-conv512-pool-dense2048-dense(classes); init with fan_out. Any size divisible by 32.
+    "pcn_vgg10": {"channels": [64, 128, 256, 256, 512, 512, 512, 512], "paddings": [1] * 8,
+                  "pools": [1, 1, 0, 1, 0, 1, 0, 1], "dense": [2048], "fan": "fan_out"},
+    # Qi et al. 2025 VGG15: 13 convs [64, 64, 128, 128, 256 x3, 512 x6] with VGG16's pools, two
+    # dense layers (hidden 4096, as the authors' PCX code, VGG_types["VGG15"]).
+    "pcn_vgg15": {"channels": [64, 64, 128, 128, 256, 256, 256, 512, 512, 512, 512, 512, 512],
+                  "paddings": [1] * 13, "pools": [0, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 1], "dense": [4096],
+                  "fan": "fan_in"},
+}
+PCN_VGG_LAYOUTS["pcn_vgg10skip"] = {**PCN_VGG_LAYOUTS["pcn_vgg10"], "skips": [(2, 5), (5, 8)]}
+# Qi et al. 2025's VGG10 (deeper PCNs, arXiv 2506.23800): 9 convs [64, 128, 128, 128, 256, 256, 256,
+# 256, 512], all 3x3 stride 1 padding 1, a 2x2 max-pool after conv 3, 5, 7 and 9 (32 -> 16 -> 8 -> 4
+# -> 2), then one dense layer to the classes (512 x 2 x 2 -> classes): 10 weight layers. Source: the
+# PCX models file of the paper's methods (its get_weights_dict builds the spiking / decaying
+# precisions as DESIGN 5b describes the authors' code): VGG_types["VGG10"] = [64, 128, 128, "M", 128,
+# 256, "M", 256, 256, "M", 256, 512, "M"], built by VGGNetBN (a conv followed by "M" gets the pool;
+# no hidden dense layer when the list ends in "M"); the channels are DESIGN 5b's [64, 128x3, 256x4,
+# 512]. PCX's default init: fan_in. Their block is conv -> BatchNorm -> act -> pool; here
+# (model.batchnorm) BatchNorm normalizes the pooled map and the activation follows the pool.
+PCN_VGG_LAYOUTS["pcn_vgg10qi"] = {"channels": [64, 128, 128, 128, 256, 256, 256, 256, 512], "paddings": [1] * 9,
+                                  "pools": [0, 0, 1, 0, 1, 0, 1, 0, 1], "dense": [], "fan": "fan_in"}
+
+
+def pcn_weight_layers(name: str) -> int:
+    """Weight tensors of a PCN VGG layout (convs + dense + skips)."""
+    lay = PCN_VGG_LAYOUTS[name]
+    return len(lay["channels"]) + len(lay["dense"]) + 1 + len(lay.get("skips", []))
+
+
+# ------------------------------------------------------------------------------ built-in specs
+def _vgg_crnn_depth(model, need: Need) -> None:
+    if model.depth is not None:
+        need(model.depth in (11, 13), "model.depth", "must be 11 or 13 for vgg_crnn")
+
+
+def _mupc_depth(model, need: Need) -> None:
+    if model.depth is not None:
+        need(model.depth >= 2, "model.depth", "must be >= 2 weight layers for mupc_resmlp")
+
+
+def _builtin_specs() -> list[ModelSpec]:
+    # hopfield_mlp has no convolutions but has always accepted (and ignored) 4 channel counts
+    specs = [
+        ModelSpec("hopfield_mlp", "hopfield", lambda m: len(m.hidden) + 1, frozenset({"channels"}), 4),
+        ModelSpec("dchn_vgg5", "hopfield", lambda m: 5, frozenset({"channels"}), 4),
+        ModelSpec("hopfield_resnet13", "hopfield", lambda m: 13, frozenset({"channels"}), 4),
+        ModelSpec("vgg_crnn", "hopfield", lambda m: m.depth or 11, frozenset({"channels", "depth", "aux_nodes"}), 5,
+                  _vgg_crnn_depth),
+    ]
+    for name in ("pcn_vgg5", "pcn_vgg7", "pcn_vgg10", "pcn_vgg10skip", "pcn_vgg10qi", "pcn_vgg15"):
+        n = pcn_weight_layers(name)
+        specs.append(ModelSpec(name, "pcn", lambda m, n=n: n,
+                               frozenset({"channels", "paddings", "batchnorm", "init_fan"}),
+                               len(PCN_VGG_LAYOUTS[name]["channels"])))
+    specs += [
+        ModelSpec("mupc_resmlp", "pcn", lambda m: m.depth or 8, frozenset({"depth"}), check=_mupc_depth),
+        ModelSpec("pcn_mlp", "pcn", lambda m: len(m.hidden) + 1, frozenset({"batchnorm"})),
+    ]
+    return specs
+
+
+for _spec in _builtin_specs():
+    register_model_spec(_spec)
+
+__all__ = ["LEGACY_DEPTH", "MODEL_KEYS", "ModelSpec", "Need", "PCN_VGG_LAYOUTS", "get_model_spec", "model_names",
+           "pcn_weight_layers", "register_model_spec"]
