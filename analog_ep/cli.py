@@ -23,7 +23,6 @@ except ImportError:  # pragma: no cover - older typer on click
 
 from . import __version__
 from .errors import AnalogEPError, ConfigError, Preempted
-from .rundir import device_name as _device_name  # noqa: F401  (study/compare.py imports it from here)
 
 _STATE = {"debug": False, "run_dir": None, "interrupt": None, "json": False}
 
