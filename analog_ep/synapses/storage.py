@@ -47,7 +47,27 @@ def _channels_last(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
 
 
-class DigitalStorage(nn.Module):
+class _InPlace:
+    """The update side of the protocol for a float tensor ``weight``: the optimizer steps it in
+    place (``param`` is the weight), and that step is the update."""
+
+    wants_vectors = False
+    param_holds_weight = True
+
+    @property
+    def param(self) -> nn.Parameter:
+        return self.weight
+
+    @torch.no_grad()
+    def apply_update(self, delta: torch.Tensor, vectors=None) -> None:
+        """``W <- W + delta`` (``vectors`` is ignored: the delta is exact)."""
+        self.weight.add_(delta)
+
+    def commit(self, vectors=None) -> None:
+        """The optimizer's step on :attr:`param` (the weight) was the update: nothing to do."""
+
+
+class DigitalStorage(_InPlace, nn.Module):
     """The weight as a float tensor; reads are float products.
 
     ``read_dtype`` (``compute.precision: bf16`` sets ``torch.bfloat16``): reads round the input
@@ -56,8 +76,6 @@ class DigitalStorage(nn.Module):
     (exact fp32/fp64 products). Without autograd the rounded weight is cached until the weight
     changes."""
 
-    wants_vectors = False
-    param_holds_weight = True
     pulses = 0
     """Digital storage sends no pulses."""
     read_dtype: torch.dtype | None = None
@@ -110,18 +128,6 @@ class DigitalStorage(nn.Module):
                                  output_padding=output_padding)
         return out if out.dtype == y.dtype else out.to(y.dtype)
 
-    @property
-    def param(self) -> nn.Parameter:
-        return self.weight
-
-    @torch.no_grad()
-    def apply_update(self, delta: torch.Tensor, vectors=None) -> None:
-        """``W <- W + delta`` (``vectors`` is ignored: the delta is exact)."""
-        self.weight.add_(delta)
-
-    def commit(self, vectors=None) -> None:
-        """The optimizer's step on :attr:`param` (the weight) was the update: nothing to do."""
-
     def begin_batch(self) -> None:
         pass
 
@@ -136,26 +142,12 @@ class DigitalStorage(nn.Module):
         return contextlib.nullcontext()
 
 
-class ParameterStorage:
+class ParameterStorage(_InPlace):
     """Adapter giving a free parameter (a bias or a BatchNorm scale, which live in the digital
     periphery) the update side of the storage protocol."""
 
-    wants_vectors = False
-    param_holds_weight = True
-
     def __init__(self, param: nn.Parameter):
         self.weight = param
-
-    @property
-    def param(self) -> nn.Parameter:
-        return self.weight
-
-    @torch.no_grad()
-    def apply_update(self, delta: torch.Tensor, vectors=None) -> None:
-        self.weight.add_(delta)
-
-    def commit(self, vectors=None) -> None:
-        """The optimizer stepped the parameter itself: nothing to do."""
 
 
 __all__ = ["DigitalStorage", "ParameterStorage"]
