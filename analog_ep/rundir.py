@@ -114,12 +114,3 @@ def remove_run_files(path: str | Path) -> None:
                 p.unlink()
             except FileNotFoundError:
                 pass
-
-
-def device_name(cfg) -> str | None:
-    """The device card's name (file stem) or None for a digital run."""
-    d = cfg.analog.device
-    if d is None:
-        return None
-    name = Path(d).name
-    return name[:-5] if name.endswith(".yaml") else name

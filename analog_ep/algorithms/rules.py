@@ -56,20 +56,8 @@ class LearningRule:
 
     def __init__(self, cfg, model, device: torch.device | None = None, generator: torch.Generator | None = None):
         self.cfg, self.model = cfg, model
+        self.device = device if device is not None else torch.device("cpu")
         self.generator = generator  # host draws of the estimator (random sign)
-        dev = device if device is not None else torch.device("cpu")
-        self.solver = functools.partial(get_solver(cfg.solver.name, model.energy_kind),
-                                        check_every=check_every(cfg.solver, dev))
-
-    @property
-    def check_every(self) -> int:
-        return self.solver.keywords["check_every"]
-
-    def relax_free(self, x: torch.Tensor, init: list[torch.Tensor] | None = None,
-                   iters: int | None = None, tol: float | None = None):
-        """The free phase from ``init`` (None: zeros) with ``solver.*`` (or ``iters``/``tol``);
-        the caller begins the phase (``model.begin_phase()``)."""
-        raise NotImplementedError
 
     def step(self, x: torch.Tensor, target, n_global: int) -> Step:
         raise NotImplementedError
@@ -90,6 +78,9 @@ class LearningRule:
     def load_state_dict(self, state: dict, shard=None) -> None:
         pass
 
+    def reset(self) -> None:
+        """Forget the state carried from batch to batch (the next step starts afresh)."""
+
     def sweeps_budget(self) -> int:
         """Most relaxation sweeps one step may run (0 for rules without a relaxation)."""
         return 0
@@ -101,7 +92,21 @@ class LearningRule:
         return None
 
 
-class EnergyEP(LearningRule):
+class _Relaxing(LearningRule):
+    """A rule that relaxes the model's energy: it holds the registered solver of that energy
+    (``solver.name`` for ``model.energy_kind``) with its convergence-check interval."""
+
+    def __init__(self, cfg, model, device=None, generator=None):
+        super().__init__(cfg, model, device, generator)
+        self.solver = functools.partial(get_solver(cfg.solver.name, model.energy_kind),
+                                        check_every=check_every(cfg.solver, self.device))
+
+    @property
+    def check_every(self) -> int:
+        return self.solver.keywords["check_every"]
+
+
+class EnergyEP(_Relaxing):
     """Equilibrium Propagation on a Hopfield-type energy (:func:`.ep.ep_gradient`): the free
     phase relaxes from zeros, or from the previous batch's free state with ``ep.warm_start``
     (when that batch had the same global size), and predictions are the free fixed point."""
@@ -113,12 +118,6 @@ class EnergyEP(LearningRule):
         self.warm: list[torch.Tensor] | None = None
         self.warm_n = 0  # global batch size of the batch that left ``warm``
 
-    def relax_free(self, x, init=None, iters=None, tol=None):
-        sol = self.cfg.solver
-        const = self.model.const_drive(x)
-        init = self.model.zero_state(x.shape[0], x) if init is None else init
-        return self.solver(self.model, const, init, iters=sol.free_iters if iters is None else iters,
-                           tol=sol.tol if tol is None else tol, damping=sol.damping)
 
     def step(self, x, target, n_global):
         cfg = self.cfg
@@ -134,8 +133,11 @@ class EnergyEP(LearningRule):
         return Step(res.grads, self.model.output(res.free), res.stats, res.terms)
 
     def predict(self, x):
+        """The free fixed point relaxed from zeros (``solver.free_iters``, ``solver.tol``)."""
+        sol = self.cfg.solver
         self.model.begin_phase()
-        s, st = self.relax_free(x)
+        s, st = self.solver(self.model, self.model.const_drive(x), self.model.zero_state(x.shape[0], x),
+                            iters=sol.free_iters, tol=sol.tol, damping=sol.damping)
         return self.model.output(s), {"eval": st}
 
     def gradcheck(self, x, target, betas, iters, tol, generator=None):
@@ -170,23 +172,19 @@ class EnergyEP(LearningRule):
         rows = None if warm is None or shard is None else shard(self.warm_n)
         self.warm = None if warm is None else [(w if rows is None else w[rows]).to(dev) for w in warm]
 
+    def reset(self):
+        self.warm, self.warm_n = None, 0
+
     def sweeps_budget(self) -> int:
         return self.cfg.solver.free_iters + _nudged_phases(self.cfg) * self.cfg.solver.nudge_iters
 
 
-class PCNEP(LearningRule):
-    """Equilibrium Propagation on a predictive coding network (:func:`.pc.pcn_ep_gradient`): the
+class PCNEP(_Relaxing):
+    """Equilibrium Propagation on a predictive coding network (:func:`.pcn_ep.pcn_ep_gradient`): the
     free phase is the forward pass (the energy's exact minimum, no sweep), the nudged phases run
     the ``pcn`` solver; predictions are the forward pass."""
 
     name = "pcn_ep"
-
-    def relax_free(self, x, init=None, iters=None, tol=None):
-        free, _ = self.model.forward_pass(x)
-        b = x.shape[0]
-        zero = torch.zeros(b, dtype=x.dtype, device=x.device)
-        return free, SolverStats(torch.zeros(b, dtype=torch.long, device=x.device), zero,
-                                 torch.ones(b, dtype=torch.bool, device=x.device), 0)
 
     def _gradient(self, x, target, beta, iters, generator, update_bn):
         c = self.cfg
@@ -196,10 +194,7 @@ class PCNEP(LearningRule):
 
     def step(self, x, target, n_global):
         res = self._gradient(x, target, self.cfg.ep.beta, self.cfg.solver.nudge_iters, self.generator, True)
-        # a phase that stopped early (solver.tol) holds its states: its curve stays at its last value
-        n = self.cfg.solver.nudge_iters + 1
-        traces = {f"{phase}_energy": torch.cat([st.energy, st.energy[-1:].expand(n - st.energy.shape[0])])
-                  for phase, st in res.stats.items() if st.energy is not None}
+        traces = {f"{phase}_energy": st.energy for phase, st in res.stats.items() if st.energy is not None}
         return Step(res.grads, self.model.output(res.free), res.stats, res.terms, traces)
 
     def sweep_timer(self, x, target):
@@ -262,7 +257,7 @@ class BP(LearningRule):
         return Step(grads, out, {}, terms)
 
     def gradcheck(self, x, target, betas, iters, tol, generator=None):
-        ep = build_rule(self.cfg, self.model, algorithm="ep")
+        ep = build_rule(self.cfg, self.model, self.device, algorithm="ep")
         return ep.gradcheck(x, target, betas, iters, tol, generator)
 
 
@@ -274,20 +269,20 @@ def _nudged_phases(cfg) -> int:
 _RULES: dict[str, type[LearningRule]] = {}
 
 
-def register_rule(name: str, cls: type[LearningRule]) -> None:
+def register_learning_rule(name: str, cls: type[LearningRule]) -> None:
     """Register a learning rule class under ``name`` (models map ``algorithm`` values to names
     through ``learning_rules``)."""
     _RULES[name] = cls
 
 
-def get_rule(name: str) -> type[LearningRule]:
+def get_learning_rule(name: str) -> type[LearningRule]:
     if name not in _RULES:
         raise ConfigError(f"algorithm: unknown learning rule {name!r}; valid: {', '.join(sorted(_RULES))}")
     return _RULES[name]
 
 
 for _cls in (EnergyEP, PCNEP, PC, BP):
-    register_rule(_cls.name, _cls)
+    register_learning_rule(_cls.name, _cls)
 
 
 def build_rule(cfg, model, device: torch.device | None = None, generator: torch.Generator | None = None,
@@ -298,7 +293,8 @@ def build_rule(cfg, model, device: torch.device | None = None, generator: torch.
     if name is None:
         raise ConfigError(f"algorithm: {algorithm!r} does not train a {type(model).__name__}; valid: "
                           f"{', '.join(sorted(model.learning_rules))}")
-    return get_rule(name)(cfg, model, device, generator)
+    return get_learning_rule(name)(cfg, model, device, generator)
 
 
-__all__ = ["BP", "EnergyEP", "LearningRule", "PC", "PCNEP", "Step", "build_rule", "get_rule", "register_rule"]
+__all__ = ["BP", "EnergyEP", "LearningRule", "PC", "PCNEP", "Step", "build_rule", "get_learning_rule",
+           "register_learning_rule"]

@@ -13,7 +13,8 @@ only thing that changes it:
   the *same* draw, so the transposed read stays the adjoint of the forward read and the
   relaxation keeps descending one energy. Draws come from generators on the weight's device
   seeded by a hash of (seed, tile, batch, phase, read, purpose).
-* **Updates.** :meth:`apply_update` receives the change the optimizer proposes and sends pulses
+* **Updates.** :meth:`commit` takes the change the optimizer proposed (:attr:`proposal`) and
+  :meth:`apply_update` sends it as pulses
   (:mod:`.engine`): ``pulsed`` with ``pulse_scheme`` ``rounded`` (per-device counts, stochastic
   or deterministic rounding, at most ``bl`` per update) or ``bitstream`` (aihwkit's stochastic
   pulse trains built from the update's outer-product vectors), ``mixed`` (a digital accumulator
@@ -134,6 +135,20 @@ class AnalogStorage(nn.Module):
         """The devices changed: drop the cached weight and the shared noisy weight."""
         self._w_eff = None
         self._w_cache = None
+
+    def _apply(self, fn, *args, **kwargs):
+        """``.to()``, ``.double()``, ...: the cached weights follow the buffers they come from."""
+        out = super()._apply(fn, *args, **kwargs)
+        self._sync()
+        return out
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """A checkpoint written before the storage protocol holds ``weight`` (a float copy of the
+        stored weight, rebuilt here from the devices) and no ``proposal`` (zero between
+        updates): such runs still resume."""
+        if prefix + "weight" in state_dict and prefix + "proposal" not in state_dict:
+            state_dict[prefix + "proposal"] = torch.zeros_like(state_dict.pop(prefix + "weight"))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def set_rows(self, rows: tuple[int, int] | None) -> None:
         self.rows = rows

@@ -18,7 +18,10 @@ each round times the three in turn, so a change of machine load affects all thre
     the max-pool indices of :class:`~analog_ep.synapses.ConvPool`, are in their steady state).
     The constant input drive ``model.const_drive(x)`` is computed once outside the timed region,
     as in training, where it is computed once per EP step: it is part of ``ep_step_s``, not of
-    ``sweep_s``. Runs on its own copy of the model, whose weights never change.
+    ``sweep_s``. Runs on its own copy of the model, whose weights never change. On a predictive
+    coding network (whose free phase is its forward pass, no sweep) a sweep is one traversal of a
+    nudged phase at ``ep.beta`` from the forward pass with every node recomputed
+    (:meth:`analog_ep.algorithms.rules.LearningRule.sweep_timer` says what each rule times).
 ``bp_step_s``
     One backprop-twin training step, :meth:`analog_ep.train.loop.Trainer.train_step` of a trainer
     with ``algorithm: bp`` on a separate copy of the model (identical initial weights, own

@@ -17,9 +17,11 @@ stationary point of ``E + beta C`` on ``s >= 0`` (``eps_k = Delta_k`` where ``s_
 ``mod_pgd`` agrees on the units with ``a_k > 0`` and differs on units that the nudge switches
 on, which are O(beta) few near ``a_k = 0``.
 
-Registered as solver ``async`` of ``pcn`` energies: ``solver.nudge_iters``, ``solver.tol`` and
-``solver.check_every`` mean what they mean for the Hopfield solvers (a sample has converged when
-its largest change in a sweep is at most ``tol``; the phase stops early once every sample has).
+Registered as solver ``async`` of ``pcn`` energies. It reports what the Hopfield solvers report
+(per sample the first traversal whose largest change was below ``solver.tol``, the converged
+flag, the residual; the per-traversal residual trace), but runs all ``solver.nudge_iters``
+traversals: a nudged phase of EP on a PCN is K traversals (Kerjan et al. 2026), and recorded
+runs keep their trajectories.
 """
 
 from __future__ import annotations
@@ -42,17 +44,14 @@ def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: f
     even-then-odd traversals. ``const`` is the clamped input ``x`` (a PCN's constant drive).
     Returns ``(states, stats)``; ``stats.energy`` (sweeps + 1,) is the batch-mean total energy
     ``E + beta C`` before the first and after every traversal (the equilibration curve),
-    ``stats.trace`` the batch's largest change per traversal. ``damping`` is not used (the
-    traversal is exact block-coordinate descent). ``skip_clean``: skip the reads and updates of
+    ``stats.trace`` the batch's largest change per traversal. ``damping`` and ``check_every``
+    are not used (the traversal is exact block-coordinate descent and runs ``iters`` times). ``skip_clean``: skip the reads and updates of
     nodes the nudge has not reached yet (exact; False recomputes everything, for tests).
     ``reads``: node -> ``(a, bn_context)`` read at ``states`` (the forward pass's, held by the
     periphery; None reads them again); ``out_reads`` (a dict) receives the reads at the returned
     states, which the weight gradient then takes without reading again."""
     if rule not in PCN_RULES:
         raise ConfigError(f"pc.nudged_update: unknown rule {rule!r}; valid: {', '.join(PCN_RULES)}")
-    from ..compute import current
-
-    dist = current()
     x = const
     L = model.num_nodes
     y, _ = model.split_target(target)
@@ -137,15 +136,9 @@ def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: f
                 version[k] += 1
                 moved.add(k)
         residuals.append(residual)
-        now = residual <= tol
+        now = residual < tol
         steps = torch.where(now & ~done, torch.full_like(steps, n), steps)
         done = done | now
-        if tol > 0 and n % check_every == 0 and n < iters:  # tol 0: a fixed number of traversals
-            flag = now.all()
-            if dist.sync_convergence:
-                flag = dist.all_true(flag)
-            if bool(flag):
-                break
     if n:
         for k in groups[0]:
             if any(read_ver[k][j] != version[j] for j in ins[k]) or not skip_clean:
@@ -154,7 +147,7 @@ def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: f
     if out_reads is not None:  # every node's read is current: odd after their pass, even just above
         out_reads.update(cache)
     trace = torch.stack(residuals).amax(1) if residuals else None
-    return s, SolverStats(steps, residual, residual <= tol, n, trace, torch.stack(energies))
+    return s, SolverStats(steps, residual, residual < tol, n, trace, torch.stack(energies))
 
 
 register_solver("async", relax_pcn, energy="pcn")

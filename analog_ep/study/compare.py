@@ -203,7 +203,7 @@ def grad_cosines(analog_cfg, data, batches: int = COSINE_BATCHES) -> list[float]
             target = one_hot(y, tr.num_classes, x.dtype)
             if tr.teacher is not None and model.aux_nodes:
                 target = (target, tr.teacher.soft_targets(x, target, cfg.ep.kd_alpha, cfg.ep.kd_temperature))
-            tr.rule.load_state_dict({"warm": None})  # every batch relaxes from zeros (rules with a warm start)
+            tr.rule.reset()  # every batch relaxes from zeros (no warm start)
             res = tr.rule.step(x, target, x.shape[0])
             g = [t.detach().double().clone() for t in res.grads]
             total = g if total is None else [a + b for a, b in zip(total, g)]

@@ -522,7 +522,7 @@ class Trainer:
             row["eval_seconds"] = time.perf_counter() - t1
             row.update(est)
             t_inf = cfg.analog.t_inference_s
-            if last and t_inf is not None and cfg.analog.device is not None:
+            if last and t_inf is not None:  # (the config allows it with a device card only)
                 from ..analog.mapping import drifted_weights
 
                 with drifted_weights(self.model, t_inf):
@@ -556,7 +556,7 @@ def _summarize(acc: dict) -> dict:
 
 
 def make_trainer(cfg: RunConfig, out_dir: str | Path | None, data=None, stored_card: dict | None = None) -> Trainer:
-    """Wire a config into a trainer (data, model with its storage, optimizer, solver, teacher):
+    """Wire a config into a trainer (data, model with its storage, optimizer, learning rule, teacher):
     the one path that train, bench and compare use. ``data``: an already loaded
     ``(train, test, info)``; ``stored_card``: a checkpoint's device record (resume)."""
     device = resolve_accelerator(cfg.compute.accelerator)

@@ -26,18 +26,19 @@ def apply_updates(optimizer: torch.optim.Optimizer, model, grads: list[torch.Ten
     params = model.ep_parameters()
     stores = model.ep_storages()
     group = {id(p): g for g in optimizer.param_groups for p in g["params"]}
+    adamw = isinstance(optimizer, torch.optim.AdamW)  # older torch: AdamW is no Adam with a flag
     with torch.no_grad():
         for p, g, st in zip(params, grads, stores):
             wd = group[id(p)]["weight_decay"]
-            if wd and not st.param_holds_weight and not group[id(p)].get("decoupled_weight_decay", False):
-                g = g + wd * st.weight
+            if wd and not st.param_holds_weight and not group[id(p)].get("decoupled_weight_decay", adamw):
+                g = torch.add(g, st.weight, alpha=wd)  # as torch's L2 decay adds it
             p.grad = g
     optimizer.step()
     with torch.no_grad():
         synapses = model.ep_synapses()
         for i, (p, st) in enumerate(zip(params, stores)):
             grp = group[id(p)]
-            if grp["weight_decay"] and not st.param_holds_weight and grp.get("decoupled_weight_decay", False):
+            if grp["weight_decay"] and not st.param_holds_weight and grp.get("decoupled_weight_decay", adamw):
                 p.add_(st.weight, alpha=-grp["lr"] * grp["weight_decay"])
             vectors = None
             if st.wants_vectors:

@@ -45,6 +45,26 @@ def test_ideal_device_reproduces_digital_trajectory(tmp_path):
     assert moved > 1e-3  # the trajectory went somewhere
 
 
+@pytest.mark.parametrize("opt", [["train.momentum=0.9", "train.weight_decay=0.01"],
+                                 ["train.optimizer=adam", "train.lr=0.01", "train.weight_decay=0.01"],
+                                 ["train.optimizer=adamw", "train.lr=0.01", "train.weight_decay=0.1"]])
+def test_proposed_changes_with_weight_decay_follow_the_digital_optimizer(tmp_path, opt):
+    """An analog storage's parameter holds the proposed change, not the weight: weight decay
+    (L2 for SGD and Adam, decoupled for AdamW) still acts on the stored weight, so ideal tiles
+    with ideal updates follow the digital optimizer's trajectory, and the proposal is zero
+    between updates."""
+    digital = _steps(load_config(None, SMALL + opt), 5, tmp_path / "d")
+    analog = _steps(load_config(None, SMALL + opt + ["analog.device=ideal", "analog.update=ideal"]), 5,
+                    tmp_path / "a")
+    for i, (p, q) in enumerate(zip(digital.model.stored_weights(), analog.model.stored_weights())):
+        torch.testing.assert_close(q, p, atol=1e-5, rtol=0, msg=str(i))
+    assert all(float(s.storage.param.detach().abs().max()) == 0 for s in analog.model.all_synapses())
+    no_decay = _steps(load_config(None, SMALL + opt[:-1] + ["analog.device=ideal", "analog.update=ideal"]), 5,
+                      tmp_path / "n")
+    assert max((p - q).abs().max().item() for p, q in zip(no_decay.model.stored_weights(),
+                                                          analog.model.stored_weights())) > 1e-5
+
+
 def test_tile_split_with_ideal_periphery_equals_unsplit(tmp_path):
     # an ADC that never clips (bound 1e9, no bits) forces the per-tile path without changing values
     base = SMALL + ["analog.device=ideal", "analog.update=ideal", "analog.out_bound=1e9"]

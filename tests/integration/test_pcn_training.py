@@ -82,7 +82,7 @@ def test_ep_on_pcn_records_equilibration_curves(tmp_path):
         assert curve.shape == (1, 5)  # K + 1 points: E + beta C before and after each iteration
         assert curve[0, -1] < curve[0, 0]  # the relaxation lowers the total energy
     assert (r["traces"]["nudge+_energy"] > 0).all() and (r["traces"]["nudge-_energy"] < 0).all()
-    # solver.tol (1e-4 here) means what it means for the Hopfield solvers: some samples settle early
+    # steps as the Hopfield solvers report them: the first traversal below solver.tol (1e-4 here)
     assert 1 <= r["epochs"]["nudge+_mean_steps"][0] < 4
     assert 0 < r["epochs"]["nudge+_converged_fraction"][0] <= 1
 

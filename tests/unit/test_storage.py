@@ -244,3 +244,42 @@ def test_drift_at_t0_reads_the_stored_weights_even_beyond_the_nominal_bounds():
     torch.testing.assert_close(s.drifted_weight(card.params.t0_s), s.weight.detach())
     later = s.drifted_weight(1e6)
     assert later.abs().sum() < s.weight.abs().sum()
+
+
+def test_the_optimizer_parameter_holds_the_proposed_change_and_commit_sends_it():
+    """Storage protocol: ``param`` is zero between updates; after an optimizer step it holds the
+    proposed change, which ``commit`` sends as pulses (here whole pulses: exactly) and clears.
+    The stored weight lives only in the devices: ``weight`` follows every change."""
+    s = _store(torch.full((2, 3), 0.1), rounding="deterministic")
+    step = s.w_scale * STEP.dw_min
+    assert s.param is s.proposal and not s.param_holds_weight and float(s.param.detach().abs().max()) == 0
+    before = s.weight.clone()
+    opt = torch.optim.SGD([s.param], lr=1.0)
+    s.param.grad = torch.tensor([[-2.0, 1.0, 0.0]] * 2) * step  # the step -lr g: +2, -1, 0 pulses
+    opt.step()
+    torch.testing.assert_close(s.param.detach(), -s.param.grad)
+    s.commit()
+    assert float(s.param.detach().abs().max()) == 0 and int(s.pulses) == 2 * 3
+    torch.testing.assert_close(s.weight - before, torch.tensor([[2.0, -1.0, 0.0]] * 2) * step, atol=1e-7, rtol=0)
+
+
+def test_cached_weight_follows_dtype_and_device_moves():
+    s = _store(torch.full((2, 3), 0.1))
+    w32 = s.weight
+    s.double()
+    assert s.weight.dtype == torch.float64 and w32.dtype == torch.float32
+    x = torch.ones(4, 3, dtype=torch.float64)
+    torch.testing.assert_close(s.linear(x), x @ s.weight.t())
+
+
+def test_checkpoints_from_before_the_storage_protocol_load():
+    """Runs recorded when the storage kept a float copy ``weight`` of its devices still resume:
+    the copy is dropped (the devices hold the weight) and the proposal starts at zero."""
+    a = _store(torch.linspace(-0.1, 0.1, 6).reshape(2, 3), seed=3)
+    a.apply_update(torch.full((2, 3), 0.02))
+    old = {k: v for k, v in a.state_dict().items() if k != "proposal"}
+    old["weight"] = a.weight.clone()
+    b = _store(torch.zeros(2, 3), seed=3)
+    b.load_state_dict(old)
+    torch.testing.assert_close(b.weight, a.weight, atol=0, rtol=0)
+    assert float(b.proposal.abs().max()) == 0 and b.step == a.step
