@@ -78,9 +78,9 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         else:
             need(cfg.model.activation in clip_acts, "model.activation",
                  f"must be clamp, hard_sigmoid or relu6 for {name} (its node update is a clip)")
-    if cfg.algorithm == "pc":
-        need(pcn, "algorithm", f"pc (predictive coding inference learning) needs a PCN model (pcn_vgg5 ... "
-             f"mupc_resmlp), not {name}")
+    need(cfg.algorithm in spec.algorithms, "algorithm", f"{cfg.algorithm} does not train {name} (valid for "
+         f"it: {', '.join(spec.algorithms)}; predictive coding needs a PCN model: "
+         f"pcn_vgg5 ... mupc_resmlp)")
     pc = cfg.pc
     need(pc.steps >= 1, "pc.steps", "must be >= 1")
     need(pc.activity_lr > 0, "pc.activity_lr", "must be > 0")

@@ -27,6 +27,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..synapses import ParameterStorage, Synapse
+from .specs import LEARNING_RULES
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class EnergyNetwork(nn.Module):
     """
 
     energy_kind = "hopfield"
-    learning_rules = {"ep": "ep", "bp": "bp"}
+    learning_rules = LEARNING_RULES["hopfield"]
     bn_update = False
     """Whether a batch-statistics BatchNorm pass also moves the running statistics (only
     :class:`~analog_ep.models.pcn.PCNetwork` has BatchNorm; see :meth:`moving_bn_stats`)."""

@@ -35,7 +35,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import EnergyNetwork
-from .specs import PCN_VGG_LAYOUTS, pcn_weight_layers  # noqa: F401  (re-exported)
+from .specs import LEARNING_RULES, PCN_VGG_LAYOUTS, pcn_weight_layers  # noqa: F401  (re-exported)
 
 
 def _gelu_grad(x: torch.Tensor) -> torch.Tensor:
@@ -152,7 +152,7 @@ class PCNetwork(EnergyNetwork):
     """
 
     energy_kind = "pcn"
-    learning_rules = {"ep": "pcn_ep", "pc": "pc", "bp": "bp"}
+    learning_rules = LEARNING_RULES["pcn"]
 
     def __init__(self, in_shape):
         super().__init__(in_shape)

@@ -36,6 +36,12 @@ REFUSED = {
 """The error of a ``model.*`` key set for a model whose spec does not accept it (``channels``:
 ``NAME has no convolutions``; ``depth``: ``applies to vgg_crnn and mupc_resmlp, not NAME``)."""
 
+LEARNING_RULES = {"hopfield": {"ep": "ep", "bp": "bp"},
+                  "pcn": {"ep": "pcn_ep", "pc": "pc", "bp": "bp"}}
+"""Per model family (the kind of energy), each ``algorithm`` it trains with and the learning rule
+(:mod:`analog_ep.algorithms.rules`) that algorithm means for it: the one table both the config
+validator and the models (``EnergyNetwork.learning_rules``) read."""
+
 LEGACY_DEPTH = 11
 """``model.depth`` value every model accepts: every config's default before depth became optional,
 so old runs carry it."""
@@ -64,6 +70,11 @@ class ModelSpec:
     @property
     def pcn(self) -> bool:
         return self.family == "pcn"
+
+    @property
+    def algorithms(self) -> tuple[str, ...]:
+        """The ``algorithm`` values that train this model (:data:`LEARNING_RULES`)."""
+        return tuple(sorted(LEARNING_RULES[self.family]))
 
     def validate(self, model: Any, need: Need) -> int:
         """Check the layer keys of ``model`` (a ModelConfig) against this spec and return the
