@@ -15,7 +15,7 @@ from typing import Any, get_origin
 import yaml
 
 from ..errors import ConfigError
-from ..models.specs import get_model_spec, model_names
+from .model_specs import get_model_spec, model_names
 from .schema import AnalogConfig, PCConfig, RunConfig
 from .typed import build, leaf_keys, merge
 
@@ -64,7 +64,7 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     need(len(cfg.model.hidden) >= 1 and all(h >= 1 for h in cfg.model.hidden), "model.hidden",
          "must be a non-empty list of positive widths such as [500, 200]")
     name = cfg.model.name
-    spec = get_model_spec(name)  # the model's own layer knowledge (analog_ep.models.specs)
+    spec = get_model_spec(name)  # the model's own layer knowledge (analog_ep.config.model_specs)
     pcn = spec.pcn
     n_syn = spec.validate(cfg.model, need)
     if cfg.pc.bn_freeze:

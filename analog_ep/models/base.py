@@ -27,7 +27,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..synapses import ParameterStorage, Synapse
-from .specs import LEARNING_RULES
+from ..config.model_specs import LEARNING_RULES
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The built-in models' factories, registered (with the specs of :mod:`.specs`) on import;
+"""The built-in models' factories, registered (with the specs of :mod:`analog_ep.config.model_specs`) on import;
 :func:`analog_ep.models.get_model` imports this module on its first call."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from . import register_model
 from .convnets import DCHNVGG5, HopfieldResNet13
 from .hopfield_mlp import HopfieldMLP
 from .pcn import MuPCResMLP, PCNMLP, PCNVGG
-from .specs import PCN_VGG_LAYOUTS
+from ..config.model_specs import PCN_VGG_LAYOUTS
 from .vgg_crnn import VGGCRNN
 
 

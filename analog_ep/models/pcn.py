@@ -35,7 +35,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import EnergyNetwork
-from .specs import LEARNING_RULES, PCN_VGG_LAYOUTS, pcn_weight_layers  # noqa: F401  (re-exported)
+from ..config.model_specs import LEARNING_RULES, PCN_VGG_LAYOUTS, pcn_weight_layers  # noqa: F401  (re-exported)
 
 
 def _gelu_grad(x: torch.Tensor) -> torch.Tensor:
@@ -460,7 +460,7 @@ class PCNetwork(EnergyNetwork):
 
 
 # --------------------------------------------------------------------------------------- layouts
-# PCN_VGG_LAYOUTS and pcn_weight_layers live in .specs (torch-free), where the config's model specs
+# PCN_VGG_LAYOUTS and pcn_weight_layers live in analog_ep.config.model_specs (torch-free), where the model specs
 # count the layers from the same tables.
 
 

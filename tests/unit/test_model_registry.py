@@ -6,7 +6,7 @@ import pytest
 from analog_ep.config import load_config
 from analog_ep.errors import ConfigError
 from analog_ep.models import get_model, register_model
-from analog_ep.models.specs import ModelSpec, _SPECS, get_model_spec, model_names
+from analog_ep.config.model_specs import ModelSpec, _SPECS, get_model_spec, model_names
 
 
 @pytest.fixture

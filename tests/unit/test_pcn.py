@@ -15,7 +15,7 @@ from analog_ep.solvers import relax_pcn
 from analog_ep.config import load_config
 from analog_ep.config import ModelConfig
 from analog_ep.errors import ConfigError
-from analog_ep.models.specs import get_model_spec
+from analog_ep.config.model_specs import get_model_spec
 from analog_ep.models.pcn import (PC_ACT_GRAD_MUL, PC_ACTIVATIONS, PCN_VGG_LAYOUTS, MuPCResMLP, PCNMLP, PCNVGG,
                                   pcn_weight_layers)
 
