@@ -9,13 +9,15 @@ A rule is built once from the config and the model it trains (:func:`build_rule`
   statistics of any relaxation it ran (phase ``eval``);
 * ``gradcheck(x, target, betas, iters, tol, generator)``: the per-layer agreement of its
   gradient estimate with the exact gradient (:mod:`.gradcheck`);
-* ``state_dict()`` / ``load_state_dict()``: what a checkpoint keeps of the rule (EP's warm
-  start).
+* ``state_dict()`` / ``load_state_dict()`` / ``reset()``: the state a rule carries from batch
+  to batch (EP's warm start), which checkpoints keep.
 
 Which rule runs is decided here and nowhere else: the registry is keyed by rule name (``ep``: EP
 on Hopfield-type energies, ``pcn_ep``: EP on predictive coding networks, ``pc``: predictive
 coding inference learning, ``bp``: backprop on the feed-forward twin), and a model names the
-rule each ``algorithm`` means for it (``model.learning_rules``), so the trainer, bench, compare,
+rule each ``algorithm`` means for it (``model.learning_rules``, read from the one table
+:data:`analog_ep.config.model_specs.LEARNING_RULES` that the config validator reads too), so the
+trainer, bench, compare,
 gradcheck and the distillation teacher never ask which model family they hold. Relaxations come
 from the solver registry for the model's energy (``model.energy_kind``), so ``solver.*`` keys
 mean the same on every model.
@@ -50,7 +52,7 @@ class Step:
 
 
 class LearningRule:
-    """Base of the registered rules: holds the config, the model and the solver of its energy."""
+    """Base of the registered rules: holds the config, the model it trains and its device."""
 
     name = ""
 
