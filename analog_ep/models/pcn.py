@@ -35,7 +35,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .base import EnergyNetwork
-from ..config.model_specs import LEARNING_RULES, PCN_VGG_LAYOUTS, pcn_weight_layers  # noqa: F401  (re-exported)
+from ..config.model_specs import LEARNING_RULES, PCN_VGG_LAYOUTS  # noqa: F401  (PCN_VGG_LAYOUTS re-exported)
 
 
 def _gelu_grad(x: torch.Tensor) -> torch.Tensor:
