@@ -37,13 +37,14 @@ def saturation_changes(model, free: list[torch.Tensor], nudged: list[list[torch.
     """Hidden units whose saturation (state at a bound of its activation) differs between the
     free and a nudged fixed point. EP is exact to O(beta^2) only while this is 0: a unit that
     crosses the kink of its hard-bounded activation within the nudge makes the estimate a
-    one-sided difference for that unit (an O(1) error that no smaller tolerance removes)."""
+    one-sided difference for that unit (an O(1) error that no smaller tolerance removes). The
+    test is the activation's own (:meth:`~analog_ep.models.base.Activation.saturated`): a smooth
+    activation (sigmoid) never saturates."""
     total = 0
     for phase in nudged:
         for k, (a, b) in enumerate(zip(free[:-1], phase[:-1]), start=1):
             act = model.activations[k - 1]
-            sat_a = (a <= act.lo) | (a >= act.hi)
-            sat_b = (b <= act.lo) | (b >= act.hi)
+            sat_a, sat_b = act.saturated(a), act.saturated(b)
             total += int((sat_a != sat_b).sum())
     return total
 

@@ -15,7 +15,7 @@ from typing import Any, get_origin
 import yaml
 
 from ..errors import ConfigError
-from .model_specs import get_model_spec, model_names
+from .model_specs import HOPFIELD_ACTIVATIONS, PCN_ACTIVATIONS, get_model_spec, model_names
 from .schema import AnalogConfig, PCConfig, RunConfig
 from .typed import build, leaf_keys, merge
 
@@ -71,13 +71,13 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         need(cfg.model.batchnorm, "pc.bn_freeze", "needs model.batchnorm=true")
     need(cfg.model.width >= 1, "model.width", "must be >= 1")
     if cfg.model.activation is not None:
-        clip_acts = ("clamp", "hard_sigmoid", "relu6")
         if pcn:
-            need(cfg.model.activation not in ("clamp", "hard_sigmoid", "relu6"), "model.activation",
-                 "must be relu, leaky_relu, gelu, hard_tanh or tanh for a predictive coding network")
+            need(cfg.model.activation in PCN_ACTIVATIONS, "model.activation",
+                 f"must be one of {', '.join(PCN_ACTIVATIONS)} for a predictive coding network")
         else:
-            need(cfg.model.activation in clip_acts, "model.activation",
-                 f"must be clamp, hard_sigmoid or relu6 for {name} (its node update is a clip)")
+            need(cfg.model.activation in HOPFIELD_ACTIVATIONS, "model.activation",
+                 f"must be one of {', '.join(HOPFIELD_ACTIVATIONS)} for {name} (activations with a "
+                 "closed-form node update)")
     need(cfg.algorithm in spec.algorithms, "algorithm", f"{cfg.algorithm} does not train {name} (valid for "
          f"it: {', '.join(spec.algorithms)}; predictive coding needs a PCN model: "
          f"pcn_vgg5 ... mupc_resmlp)")

@@ -42,6 +42,14 @@ LEARNING_RULES = {"hopfield": {"ep": "ep", "bp": "bp"},
 (:mod:`analog_ep.algorithms.rules`) that algorithm means for it: the one table both the config
 validator and the models (``EnergyNetwork.learning_rules``) read."""
 
+HOPFIELD_ACTIVATIONS = ("clamp", "hard_sigmoid", "relu6", "sigmoid")
+"""``model.activation`` values of the Hopfield-type models (each with its closed-form node update
+and node energy: :data:`analog_ep.models.base.ACTIVATIONS`)."""
+
+PCN_ACTIVATIONS = ("relu", "leaky_relu", "gelu", "hard_tanh", "tanh", "sigmoid")
+"""``model.activation`` values of the predictive coding networks
+(:data:`analog_ep.models.pcn.PC_ACTIVATIONS`)."""
+
 LEGACY_DEPTH = 11
 """``model.depth`` value every model accepts: every config's default before depth became optional,
 so old runs carry it."""
@@ -54,9 +62,9 @@ class ModelSpec:
     name: str
     """``model.name``."""
     family: Literal["hopfield", "pcn"]
-    """``hopfield``: an energy model whose node update is a clip (activations clamp,
-    hard_sigmoid, relu6); ``pcn``: a predictive coding network (algorithm pc, ``pc.nudged_update``,
-    activations relu, leaky_relu, gelu, hard_tanh, tanh)."""
+    """``hopfield``: an energy model whose node update is its activation's closed-form block
+    minimizer (:data:`HOPFIELD_ACTIVATIONS`); ``pcn``: a predictive coding network (algorithm pc,
+    ``pc.nudged_update``, :data:`PCN_ACTIVATIONS`)."""
     weight_layers: Callable[[Any], int]
     """``weight_layers(model_cfg)``: number of weight tensors (the length of ``model.gains``;
     ``train.layer_lrs`` adds one per auxiliary readout)."""

@@ -52,13 +52,15 @@ class ModelConfig:
     aux_nodes: list[int] = field(default_factory=list)
     """vgg_crnn: 1-based state nodes that get an auxiliary softmax readout (intermediate error
     signals), e.g. [4, 8]."""
-    activation: Optional[Literal["clamp", "hard_sigmoid", "relu6", "relu", "leaky_relu", "gelu", "hard_tanh",
-                                 "tanh"]] = None
+    activation: Optional[Literal["clamp", "hard_sigmoid", "relu6", "sigmoid", "relu", "leaky_relu", "gelu",
+                                 "hard_tanh", "tanh"]] = None
     """Hidden-node nonlinearity: ``clamp`` = clip(x, 0, 1) (Scellier); ``hard_sigmoid`` =
-    clip(x/2, 0, 1) (Laborieux); ``relu6`` = clip(x, 0, 6) (Hopfield-ResNet); for predictive
-    coding networks ``relu``, ``leaky_relu`` (slope 0.01), ``gelu``, ``hard_tanh`` (clip(x, -1,
-    1)), ``tanh``. null = the model's own (relu6 for hopfield_resnet13, relu for PCNs, clamp
-    otherwise). The output node is linear."""
+    clip(x/2, 0, 1) (Laborieux); ``relu6`` = clip(x, 0, 6) (Hopfield-ResNet); ``sigmoid`` =
+    1 / (1 + exp(-x)) (the logistic hidden layer of aihwkit's examples; in the Hopfield models
+    with Hopfield's 1984 node energy s ln s + (1 - s) ln(1 - s), whose block minimizer is
+    sigmoid(h), and in the PCNs); for predictive coding networks also ``relu``, ``leaky_relu``
+    (slope 0.01), ``gelu``, ``hard_tanh`` (clip(x, -1, 1)), ``tanh``. null = the model's own
+    (relu6 for hopfield_resnet13, relu for PCNs, clamp otherwise). The output node is linear."""
     gains: Optional[list[float]] = None
     """Per-synapse multipliers of the U(-1/sqrt(fan_in), 1/sqrt(fan_in)) initialization, one per
     weight layer in construction order; null = the model's published gains (dchn_vgg5:

@@ -17,7 +17,8 @@ from ..config.model_specs import ModelSpec, get_model_spec, model_names, registe
 _MODELS: dict[str, Callable] = {}
 
 _LAZY = {
-    "ACTIVATIONS": ".base", "Activation": ".base", "EnergyNetwork": ".base",
+    "ACTIVATIONS": ".base", "Activation": ".base", "ClipActivation": ".base", "SigmoidActivation": ".base",
+    "EnergyNetwork": ".base",
     "DCHNVGG5": ".convnets", "HopfieldResNet13": ".convnets", "HopfieldMLP": ".hopfield_mlp",
     "MuPCResMLP": ".pcn", "PCNetwork": ".pcn", "PCNMLP": ".pcn", "PCNVGG": ".pcn", "PCN_VGG_LAYOUTS": ".pcn",
     "VGGCRNN": ".vgg_crnn",
@@ -55,6 +56,6 @@ def __getattr__(attr: str):
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
-__all__ = ["ACTIVATIONS", "Activation", "DCHNVGG5", "EnergyNetwork", "HopfieldMLP", "HopfieldResNet13", "ModelSpec",
-           "MuPCResMLP", "PCNVGG", "PCNetwork", "VGGCRNN", "get_model", "get_model_spec", "model_names",
+__all__ = ["ACTIVATIONS", "Activation", "ClipActivation", "DCHNVGG5", "EnergyNetwork", "HopfieldMLP", "HopfieldResNet13", "ModelSpec",
+           "MuPCResMLP", "PCNVGG", "PCNetwork", "SigmoidActivation", "VGGCRNN", "get_model", "get_model_spec", "model_names",
            "register_model", "register_model_spec"]

@@ -5,13 +5,17 @@ output. The energy (Scellier & Bengio 2017; Scellier et al. 2023) is
 
     E(s) = sum_k (q_k / 2) ||s_k||^2 - sum_edges <s_post, read(s_pre)> - sum_k <b_k, s_k>,
 
-with each hidden ``s_k`` restricted to the box of its activation ``clip(a_k h, lo, hi)`` and
-``q_k = 1 / a_k``. The exact block minimizer of ``E`` in ``s_k`` with the others fixed is the
-closed-form update
+where the node term ``(q_k / 2) ||s_k||^2`` is that of a clip activation (each hidden ``s_k``
+restricted to the box of its activation ``clip(a_k h, lo, hi)``, ``q_k = 1 / a_k``). In general
+each node's term is its activation's :meth:`Activation.node_energy` ``sum_i Phi(s_i)`` with
+``Phi' = sigma^{-1}`` (Hopfield 1984): ``Phi(s) = s^2 / (2 a)`` on the box for a clip,
+``Phi(s) = s ln s + (1 - s) ln(1 - s)`` for the logistic sigmoid. The exact block minimizer of
+``E`` in ``s_k`` with the others fixed is the closed-form update
 
-    s_k <- clip(a_k h_k, lo, hi),   h_k = sum_in read(s_pre) + sum_out read_t(s_post) + b_k,
+    s_k <- sigma_k(h_k),   h_k = sum_in read(s_pre) + sum_out read_t(s_post) + b_k,
 
-and for the linear output with the MSE cost ``C = 1/2 ||s_L - y||^2`` inside the total energy
+(``clip(a_k h_k, lo, hi)`` or ``1 / (1 + exp(-h_k))``: :meth:`Activation.__call__`), and for
+the linear output with the MSE cost ``C = 1/2 ||s_L - y||^2`` inside the total energy
 ``F = E + beta C``: ``s_L <- (h_L + beta y) / (1 + beta)``; with the clamp nudge
 ``s_L <- (1 - beta) h_L + beta y`` (the MSE nudge of strength beta / (1 - beta)).
 """
@@ -30,9 +34,41 @@ from ..synapses import ParameterStorage, Synapse
 from ..config.model_specs import LEARNING_RULES
 
 
-@dataclass(frozen=True)
 class Activation:
-    """Hard-bounded activation ``clip(slope * h, lo, hi)``; ``linear`` when bounds are infinite."""
+    """A hidden node's nonlinearity ``sigma`` and everything EP needs of it, in one place.
+
+    * ``__call__(h)``: the node update, the closed-form block minimizer of the energy in the node
+      given its drive ``h`` (``argmin_s Phi(s) - h s``, i.e. ``s = sigma(h)``);
+    * :meth:`node_energy`: the node's term ``sum_i Phi(s_i)`` of the energy, per sample, with
+      ``Phi' = sigma^{-1}`` (Hopfield 1984);
+    * :meth:`saturated`: the units sitting at a kink of ``sigma`` (a bound of a clip), where EP's
+      estimate is exact to O(beta^2) only if the free and nudged states agree (gradcheck).
+
+    Subclasses: :class:`ClipActivation` (clamp, hard_sigmoid, relu6, linear),
+    :class:`SigmoidActivation`. Register a new one in :data:`ACTIVATIONS`.
+    """
+
+    name: str
+
+    def __call__(self, h: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def node_energy(self, s: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        """Per-sample ``sum_i Phi(s_i)`` over every dimension but the first (batch)."""
+        raise NotImplementedError
+
+    def saturated(self, s: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        """Boolean mask (shape of ``s``) of the units at a kink of the activation."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ClipActivation(Activation):
+    """Hard-bounded activation ``clip(slope * h, lo, hi)``; ``linear`` when bounds are infinite.
+
+    Node energy ``Phi(s) = s^2 / (2 slope)`` on the box ``[lo, hi]`` (the state never leaves it),
+    so ``argmin_s Phi(s) - h s`` over the box is ``clip(slope * h, lo, hi)``. A unit is saturated
+    at ``s <= lo`` or ``s >= hi``."""
 
     name: str
     slope: float = 1.0
@@ -46,13 +82,47 @@ class Activation:
             return h
         return h.clamp(self.lo, self.hi)
 
+    def node_energy(self, s: torch.Tensor) -> torch.Tensor:
+        q = 1.0 / self.slope
+        return 0.5 * q * s.reshape(s.shape[0], -1).pow(2).sum(1)
 
-ACTIVATIONS = {
-    "clamp": Activation("clamp", 1.0, 0.0, 1.0),
-    "hard_sigmoid": Activation("hard_sigmoid", 0.5, 0.0, 1.0),
-    "relu6": Activation("relu6", 1.0, 0.0, 6.0),
-    "linear": Activation("linear"),
+    def saturated(self, s: torch.Tensor) -> torch.Tensor:
+        return (s <= self.lo) | (s >= self.hi)
+
+
+@dataclass(frozen=True)
+class SigmoidActivation(Activation):
+    """Logistic sigmoid ``s = 1 / (1 + exp(-h))`` (the hidden layer of aihwkit's examples and of
+    the common analog-training baselines).
+
+    Node energy: Hopfield's (1984) ``Phi(s) = int_0^s sigma^{-1}(v) dv = s ln s + (1 - s) ln(1 - s)``
+    (with ``0 ln 0 = 0``), strictly convex on (0, 1) with ``Phi'(s) = ln(s / (1 - s))``, so the
+    block minimizer of ``Phi(s) - h s`` is exactly ``sigmoid(h)``. Smooth: no unit is ever
+    saturated (EP is exact to O(beta^2) everywhere)."""
+
+    name: str = "sigmoid"
+
+    def __call__(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(h)
+
+    def node_energy(self, s: torch.Tensor) -> torch.Tensor:
+        s = s.reshape(s.shape[0], -1)
+        r = 1.0 - s
+        return (torch.xlogy(s, s) + torch.xlogy(r, r)).sum(1)
+
+    def saturated(self, s: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(s, dtype=torch.bool)
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "clamp": ClipActivation("clamp", 1.0, 0.0, 1.0),
+    "hard_sigmoid": ClipActivation("hard_sigmoid", 0.5, 0.0, 1.0),
+    "relu6": ClipActivation("relu6", 1.0, 0.0, 6.0),
+    "sigmoid": SigmoidActivation(),
+    "linear": ClipActivation("linear"),
 }
+"""Hidden-node (and output: ``linear``) activations of the Hopfield-type models by name; the
+names a config may give are :data:`analog_ep.config.model_specs.HOPFIELD_ACTIVATIONS`."""
 
 
 @dataclass
@@ -318,8 +388,7 @@ class EnergyNetwork(nn.Module):
         for k, s in enumerate(states, start=1):
             if k == L and self.readout:
                 continue
-            q = 1.0 / self.activations[k - 1].slope
-            e_tot = e_tot + 0.5 * q * s.reshape(b, -1).pow(2).sum(1)
+            e_tot = e_tot + self.activations[k - 1].node_energy(s)
             e_tot = e_tot - (s * self.biases[k - 1]).reshape(b, -1).sum(1)
         for e in self.edges:
             if e.post == L and self.readout:

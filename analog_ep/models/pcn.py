@@ -55,6 +55,7 @@ PC_ACTIVATIONS = {
     "gelu": (F.gelu, _gelu_grad),
     "hard_tanh": (lambda x: x.clamp(-1.0, 1.0), lambda x: ((x > -1) & (x < 1)).to(x.dtype)),
     "tanh": (torch.tanh, lambda x: 1.0 - torch.tanh(x) ** 2),
+    "sigmoid": (torch.sigmoid, lambda x: torch.sigmoid(x) * (1.0 - torch.sigmoid(x))),
     "linear": (lambda x: x, lambda x: torch.ones_like(x)),
 }
 """Activation name -> (function, derivative). The derivative of relu at 0 is taken as 0."""
