@@ -13,13 +13,19 @@ A card looks like::
     periphery:                  # optional: analog_ep.analog.periphery.PeripheryParams
       out_bits: 8
       out_bound: 10.0
+    mapping:                    # optional: how weights map onto the devices (WeightMapping)
+      kind: omega               # identity (aihwkit's default) or omega (aihwkit's weight scaling)
+      omega: 0.6                # kind omega: each layer's max |W| in device units, in (0, 1],
+                                # or a list with one value per synapse
 
 Every error is one :class:`ConfigError` line naming the file and the key, the bad value and what
 would be valid (with the closest valid key for a misspelt one).
 
 A run resolves its card with :func:`resolve_card` (the card plus the ``device.*`` overrides of
-the config, validated like a card file) and its periphery with :func:`effective_periphery` (the
-card's periphery with the ``analog.*`` shortcuts on top); :func:`card_from_dict`
+the config, validated like a card file), its periphery with :func:`effective_periphery` (the
+card's periphery with the ``analog.*`` shortcuts on top) and its weight mapping with
+:func:`effective_mapping` (the card's ``mapping:`` with ``analog.mapping`` / ``analog.omega`` /
+``analog.weight_range`` on top); :func:`card_from_dict`
 rebuilds the resolved card from what a checkpoint stores (:meth:`DeviceCard.to_dict`).
 """
 
@@ -40,7 +46,7 @@ from ..errors import ConfigError
 from .rules import RULES, DeviceParams, implied_states, params_to_dict
 from .periphery import PeripheryParams
 
-META_KEYS = ("source", "rule", "description", "periphery")
+META_KEYS = ("source", "rule", "description", "periphery", "mapping")
 """Card keys that are not device parameters."""
 
 
@@ -60,6 +66,9 @@ class DeviceCard:
     """The device parameters (an instance of the rule's class)."""
     periphery: Optional[PeripheryParams] = None
     """The card's periphery section, or None when it has none."""
+    mapping: Optional["WeightMapping"] = None
+    """The card's weight-mapping section (:func:`mapping_from_dict`), or None when it has none
+    (then the legacy mapping applies: :func:`effective_mapping`)."""
 
     @property
     def rule(self) -> str:
@@ -71,7 +80,8 @@ class DeviceCard:
         return implied_states(self.params)
 
     def to_dict(self) -> dict:
-        """Plain dict in card layout (``source``, ``rule``, every parameter, ``periphery``):
+        """Plain dict in card layout (``source``, ``rule``, every parameter, ``periphery``,
+        ``mapping``):
         every value the card holds, defaults included, so :func:`card_from_dict` rebuilds the
         same card. ``periphery`` is the complete section (null only for the values that mean
         "ideal": no converter bits or bound), or null when the card has none."""
@@ -80,6 +90,7 @@ class DeviceCard:
             out["description"] = self.description
         out.update(params_to_dict(self.params))
         out["periphery"] = dataclasses.asdict(self.periphery) if self.periphery is not None else None
+        out["mapping"] = mapping_to_dict(self.mapping)
         return out
 
 
@@ -175,7 +186,8 @@ def load_device(name_or_path: Union[str, Path]) -> DeviceCard:
     data = _read(text, where)
     params, periphery = params_from_dict(data, where)
     return DeviceCard(name=name, path=shown, source=data.get("source", ""),
-                      description=data.get("description", ""), params=params, periphery=periphery)
+                      description=data.get("description", ""), params=params, periphery=periphery,
+                      mapping=mapping_from_dict(data.get("mapping"), where))
 
 
 def card_from_dict(data: dict, name: str, path: str) -> DeviceCard:
@@ -184,14 +196,15 @@ def card_from_dict(data: dict, name: str, path: str) -> DeviceCard:
     where = f"device card {name} ({path}): "
     params, periphery = params_from_dict(data, where)
     return DeviceCard(name=name, path=str(path), source=data.get("source", ""),
-                      description=data.get("description", ""), params=params, periphery=periphery)
+                      description=data.get("description", ""), params=params, periphery=periphery,
+                      mapping=mapping_from_dict(data.get("mapping"), where))
 
 
 def resolve_card(name_or_path: Union[str, Path], overrides: Optional[dict] = None) -> DeviceCard:
     """The card in effect: :func:`load_device` plus the config's ``device.*`` overrides.
 
     ``overrides`` (``RunConfig.device``, e.g. ``{"dw_min_std": 0.3, "periphery": {"out_bits":
-    6}}``) are deep-merged onto the card (``periphery`` key by key; a periphery given to a card
+    6}}``) are deep-merged onto the card (``periphery`` and ``mapping`` key by key; a periphery given to a card
     without one starts from the ideal defaults; ``periphery: null`` removes the card's) and the
     result is validated exactly like a card file, with errors naming the override:
     ``device.dw_min_std: must be >= 0, got -1.0``, ``device.n_state: unknown key for rule
@@ -217,7 +230,8 @@ def resolve_card(name_or_path: Union[str, Path], overrides: Optional[dict] = Non
                               f"(or edit a copy of {card.path} and pass --device PATH)")
     merged = merge(card.to_dict(), copy.deepcopy(overrides))
     try:
-        params, periphery = params_from_dict(merged, "", "device.", ("periphery",))
+        params, periphery = params_from_dict(merged, "", "device.", ("periphery", "mapping"))
+        mapping = mapping_from_dict(merged.get("mapping"), "", "device.")
     except ConfigError as e:
         msg = str(e)
         named = msg.split(":", 1)[0]
@@ -226,7 +240,7 @@ def resolve_card(name_or_path: Union[str, Path], overrides: Optional[dict] = Non
             # a card value that the overrides made impossible (w_min vs an overridden w_max)
             msg += f" (card {card.name} with the overrides {', '.join(leaves)})"
         raise ConfigError(msg) from None
-    return dataclasses.replace(card, params=params, periphery=periphery)
+    return dataclasses.replace(card, params=params, periphery=periphery, mapping=mapping)
 
 
 def effective_periphery(card: DeviceCard, analog_cfg: Any) -> PeripheryParams:
@@ -253,5 +267,180 @@ def effective_periphery(card: DeviceCard, analog_cfg: Any) -> PeripheryParams:
         raise ConfigError(f"analog.{e}") from None
 
 
-__all__ = ["DeviceCard", "META_KEYS", "card_from_dict", "effective_periphery", "list_devices", "load_device",
+# --------------------------------------------------------------------------------------------
+# weight mapping (the card's ``mapping:`` section and the analog.mapping / analog.omega keys)
+
+MAPPING_KINDS = ("identity", "omega")
+"""Names of the weight mappings (:class:`WeightMapping`)."""
+
+LEGACY_WEIGHT_RANGE = 0.5
+"""The mapping of runs made before named mappings existed, and of every run whose card has no
+``mapping:`` section and whose config sets none of ``analog.weight_range`` / ``analog.mapping`` /
+``analog.omega``: omega = 0.5 x the device's smaller bound (the old default of
+``analog.weight_range``)."""
+
+
+@dataclass(frozen=True)
+class WeightMapping:
+    """How a layer's weights ``W`` (network units) are programmed into the devices' relative
+    units ``w_dev`` and read back: ``W = w_scale * w_dev`` with one digital scale ``w_scale``
+    per synapse (layer), applied to every read's output and dividing every update (aihwkit
+    1.2.0, ``simulator/parameters/mapping.py`` ``MappingParameter.weight_scaling_omega`` and
+    ``simulator/tiles/periphery.py`` ``TileWithPeriphery.apply_weight_scaling``).
+
+    * ``identity`` (aihwkit's default, ``weight_scaling_omega = 0``): ``w_scale = 1``, the devices
+      hold the weights as they are (device units = network units). A weight beyond a device's
+      bounds is clipped when it is programmed (to that device's own ``[w_min, w_max]``, its
+      device-to-device draw, as aihwkit's pulsed devices clip in ``set_weights``), then rounded to
+      its levels if the card has ``n_states``; the clipped value is what the network reads
+      and learns from.
+    * ``omega``: each synapse's initial ``max |W|`` maps onto ``omega`` device units, ``w_scale =
+      max |W| / omega`` (1 for an all-zero weight), the factor aihwkit keeps as the tile's
+      digital mapping scale ``alpha`` (layer-wise, ``weight_scaling_columnwise = False``).
+      ``omega`` is one value for every synapse or a list with one per synapse in
+      ``model.all_synapses()`` order. An omega beyond a device's bound clips as identity does.
+    """
+
+    kind: str = "identity"
+    """``identity`` or ``omega`` (:data:`MAPPING_KINDS`)."""
+    omega: Optional[Union[float, tuple]] = None
+    """``omega``: device units of each synapse's initial max |W| (a float, or a tuple with one
+    per synapse); None for ``identity``."""
+    source: str = dataclasses.field(default="", compare=False)
+    """Where the mapping comes from (card section, ``analog.*`` key, legacy default); not part
+    of the card's section."""
+
+    def omegas(self, n: int) -> list:
+        """Per-synapse omega for ``n`` synapses (None each for identity). A list of the wrong
+        length raises :class:`ConfigError` naming the key it came from and ``n``."""
+        if self.kind == "identity":
+            return [None] * n
+        if isinstance(self.omega, (tuple, list)):
+            if len(self.omega) != n:
+                key = "analog.omega" if self.source.startswith("analog.omega") else "mapping.omega"
+                at = f" ({self.source})" if self.source else ""
+                raise ConfigError(f"{key}: lists {len(self.omega)} omegas{at}, but the model has {n} synapses "
+                                  f"(one omega per synapse in model.all_synapses() order, or one number for all), "
+                                  f"got {list(self.omega)!r}")
+            return [float(v) for v in self.omega]
+        return [float(self.omega)] * n
+
+
+def _check_mapping(kind: Any, omega: Any, where: str, key: str) -> None:
+    """One-line errors of a mapping's values (``key`` names the section, e.g. ``mapping.`` or
+    ``analog.``; ``analog.`` spells the kind ``analog.mapping``)."""
+    kind_key = "analog.mapping" if key == "analog." else f"{key}kind"
+    if kind not in MAPPING_KINDS:
+        raise ConfigError(f"{where}{kind_key}: unknown weight mapping {kind!r}; valid: {', '.join(MAPPING_KINDS)}")
+    if kind == "identity":
+        if omega is not None:
+            raise ConfigError(f"{where}{key}omega: applies to the omega mapping only ({kind_key} is identity: "
+                              f"weights are programmed unscaled), got {omega!r}; remove it or set {kind_key}=omega")
+        return
+    if omega is None:
+        raise ConfigError(f"{where}{key}omega: the omega mapping needs omega, the device units each layer's "
+                          f"max |W| maps onto, in (0, 1] (or a list with one per synapse); got None")
+    values = list(omega) if isinstance(omega, (list, tuple)) else [omega]
+    if not values:
+        raise ConfigError(f"{where}{key}omega: an empty list; give one number in (0, 1] or one per synapse")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+            raise ConfigError(f"{where}{key}omega: must be in (0, 1] (device units of each layer's max |W|), "
+                              f"got {omega!r}")
+
+
+@dataclass(frozen=True)
+class _MappingSection:
+    """The keys of a card's ``mapping:`` section (parsed with the card's key checks)."""
+
+    kind: Optional[str] = None
+    omega: Optional[Union[float, list[float]]] = None
+
+
+def mapping_from_dict(data: Any, where: str = "", prefix: str = "") -> Optional[WeightMapping]:
+    """A card's ``mapping:`` section (None when absent or null), validated: ``kind`` (required:
+    identity or omega), ``omega`` (kind omega only: a number in (0, 1] or a list of them, one
+    per synapse; the length is checked when the model is mapped). Errors are one line naming
+    ``{where}{prefix}mapping.KEY`` (with the closest key for a misspelt one)."""
+    if data is None:
+        return None
+    key = f"{prefix}mapping."
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}{prefix}mapping: expected a mapping of keys such as {{kind: identity}}, got {data!r}")
+    sec = _build(_MappingSection, data, where, key)
+    if sec.kind is None:
+        raise ConfigError(f"{where}{key}kind: missing; valid: {', '.join(MAPPING_KINDS)}")
+    _check_mapping(sec.kind, sec.omega, where, key)
+    omega = tuple(sec.omega) if isinstance(sec.omega, list) else sec.omega
+    return WeightMapping(sec.kind, omega)
+
+
+def mapping_to_dict(mapping: Optional[WeightMapping]) -> Optional[dict]:
+    """The card's ``mapping:`` section of ``mapping`` (None when the card has none):
+    :func:`mapping_from_dict` rebuilds the same mapping."""
+    if mapping is None:
+        return None
+    out: dict[str, Any] = {"kind": mapping.kind}
+    if mapping.omega is not None:
+        out["omega"] = list(mapping.omega) if isinstance(mapping.omega, tuple) else mapping.omega
+    return out
+
+
+def _range_mapping(weight_range: float, card: DeviceCard, source: str) -> WeightMapping:
+    """The legacy mapping: omega = ``weight_range`` x the device's smaller bound
+    min(|w_min|, |w_max|) (the product formed as :class:`~.storage.AnalogStorage` always did, so
+    runs reproduce bit for bit)."""
+    bound = min(abs(card.params.w_max), abs(card.params.w_min))
+    return WeightMapping("omega", weight_range * bound, f"{source} x device bound {bound:g}")
+
+
+def effective_mapping(card: DeviceCard, analog_cfg: Any) -> WeightMapping:
+    """The weight mapping a run programs its devices with (pass the resolved card,
+    :func:`resolve_card`); precedence card < ``analog.*``:
+
+    1. ``analog.weight_range`` set (old configs and stored runs): the legacy mapping, omega =
+       weight_range x min(|w_min|, |w_max|) of the card; together with ``analog.mapping`` or
+       ``analog.omega`` it is a contradiction (refused);
+    2. ``analog.mapping`` / ``analog.omega`` set: that mapping (``analog.omega`` alone means
+       the omega mapping; ``analog.mapping: omega`` without ``analog.omega`` takes the card's
+       omega);
+    3. the card's ``mapping:`` section;
+    4. none of them: the legacy mapping with weight_range 0.5 (:data:`LEGACY_WEIGHT_RANGE`),
+       today's numerics for every card without a mapping section.
+
+    Errors are one :class:`ConfigError` line naming the key."""
+    weight_range = getattr(analog_cfg, "weight_range", None)
+    kind = getattr(analog_cfg, "mapping", None)
+    omega = getattr(analog_cfg, "omega", None)
+    if weight_range is not None:
+        if kind is not None or omega is not None:
+            raise ConfigError(
+                f"analog.weight_range: the legacy mapping (omega = weight_range x the device bound) contradicts "
+                f"analog.mapping / analog.omega, got {weight_range!r} with mapping {kind!r}, omega {omega!r}; "
+                f"set analog.weight_range=null (or drop analog.mapping and analog.omega)")
+        if not 0 < weight_range <= 1:
+            raise ConfigError(f"analog.weight_range: must be in (0, 1], got {weight_range!r}")
+        return _range_mapping(weight_range, card, f"analog.weight_range {weight_range:g}")
+    if kind is None and omega is None:
+        if card.mapping is not None:
+            return dataclasses.replace(card.mapping, source=f"card {card.name}, mapping section")
+        return _range_mapping(LEGACY_WEIGHT_RANGE, card,
+                              f"legacy default (card {card.name} has no mapping section): weight_range "
+                              f"{LEGACY_WEIGHT_RANGE:g}")
+    if kind is None:
+        kind = "omega"
+    source = "analog.mapping" if omega is None else "analog.omega"
+    if kind == "omega" and omega is None:
+        if card.mapping is None or card.mapping.kind != "omega":
+            raise ConfigError(f"analog.mapping: omega needs analog.omega (card {card.name} has no mapping.omega), "
+                              f"got 'omega'; add --set analog.omega=VALUE in (0, 1]")
+        omega = card.mapping.omega
+        source = f"mapping.omega (card {card.name}) with analog.mapping"
+    _check_mapping(kind, omega, "", "analog.")
+    omega = tuple(omega) if isinstance(omega, list) else omega
+    return WeightMapping(kind, None if kind == "identity" else omega, source)
+
+
+__all__ = ["DeviceCard", "MAPPING_KINDS", "META_KEYS", "WeightMapping", "card_from_dict", "effective_mapping",
+           "effective_periphery", "list_devices", "load_device", "mapping_from_dict", "mapping_to_dict",
            "params_from_dict", "resolve_card"]

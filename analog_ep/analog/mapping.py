@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import contextlib
+from typing import Optional
 
 from ..config import AnalogConfig
-from .cards import DeviceCard
+from .cards import DeviceCard, WeightMapping, effective_mapping
 from .periphery import PeripheryParams
 from .storage import AnalogStorage
 
 
-def attach_storage(model, card: DeviceCard, periph: PeripheryParams, cfg: AnalogConfig, seed: int) -> None:
+def attach_storage(model, card: DeviceCard, periph: PeripheryParams, cfg: AnalogConfig, seed: int,
+                   mapping: Optional[WeightMapping] = None) -> WeightMapping:
     """Give every synapse of ``model`` (auxiliary readouts included) an :class:`AnalogStorage`
-    on ``card`` with periphery ``periph``: its digital weight is programmed into the devices.
+    on ``card`` with periphery ``periph``: its digital weight is programmed into the devices
+    with the weight mapping ``mapping`` (None: :func:`~.cards.effective_mapping` of the card
+    and ``cfg``), which is returned.
 
     Tile array ``i`` (synapse order of ``model.all_synapses()``) draws its devices and every
-    random stream from ``(seed, i)``."""
-    for i, syn in enumerate(model.all_synapses()):
+    random stream from ``(seed, i)`` and takes the ``i``-th omega of a per-synapse list."""
+    if mapping is None:
+        mapping = effective_mapping(card, cfg)
+    synapses = model.all_synapses()
+    omegas = mapping.omegas(len(synapses))
+    for i, (syn, omega) in enumerate(zip(synapses, omegas)):
         syn.storage = AnalogStorage(
             syn.weight.detach().clone(), card.params, periph, max_rows=cfg.max_rows, max_cols=cfg.max_cols,
             update=cfg.update, pulse_scheme=cfg.pulse_scheme, rounding=cfg.rounding, bl=cfg.bl,
-            update_management=cfg.update_management, weight_range=cfg.weight_range, seed=seed, tile_index=i)
+            update_management=cfg.update_management, seed=seed, tile_index=i, mapping=mapping.kind, omega=omega)
+    return mapping
 
 
 @contextlib.contextmanager

@@ -29,9 +29,12 @@ relative units, held nowhere else: ``weight`` computes it (cached until the devi
 The parameter that receives gradients and optimizer state, ``param`` (``proposal``), holds the
 change the optimizer proposes: zero between updates, the proposed ``delta`` after the
 optimizer's step, which :meth:`commit` turns into pulses (storage protocol,
-:mod:`analog_ep.synapses.storage`). ``w_scale`` maps the initialization onto the device range:
-the initial ``max |W|`` becomes ``weight_range`` times the device's smaller bound (aihwkit's
-weight scaling).
+:mod:`analog_ep.synapses.storage`). ``w_scale`` is the weight mapping's digital scale
+(:class:`~analog_ep.analog.cards.WeightMapping`, aihwkit's ``MappingParameter``): ``identity``
+programs the weights unscaled (``w_scale = 1``, aihwkit's default; weights beyond a device's
+bounds clip at programming); ``omega`` maps the initial ``max |W|`` onto ``omega`` device units
+(``w_scale = max |W| / omega``, aihwkit's ``weight_scaling_omega``), with ``omega`` defaulting
+to ``weight_range`` times the device's smaller bound (the mapping of older runs).
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ class AnalogStorage(nn.Module):
                  max_rows: int = 512, max_cols: int = 512, update: str = "pulsed",
                  pulse_scheme: str = "rounded", rounding: str = "stochastic", bl: int = 31,
                  update_management: bool = True, weight_range: float = 0.5, seed: int = 0,
-                 tile_index: int = 0):
+                 tile_index: int = 0, mapping: str = "omega", omega: float | None = None):
         super().__init__()
         self.params, self.periph = params, periph
         self.max_rows, self.max_cols = int(max_rows), int(max_cols)
@@ -77,9 +80,19 @@ class AnalogStorage(nn.Module):
         state = sample_device_state(params, weight.shape, gen, dtype=weight.dtype)
         for k in _STATE_FIELDS:
             self.register_buffer(f"dev_{k}", getattr(state, k))
-        bound = min(abs(params.w_max), abs(params.w_min))
-        w_abs = float(weight.abs().max())
-        self.w_scale = (w_abs / (weight_range * bound)) if w_abs > 0 else 1.0
+        if mapping == "identity":
+            if omega is not None:
+                raise ValueError(f"the identity mapping takes no omega, got {omega!r}")
+            self.w_scale = 1.0
+        elif mapping == "omega":
+            if omega is None:  # the legacy mapping: weight_range x the device's smaller bound
+                bound = min(abs(params.w_max), abs(params.w_min))
+                omega = weight_range * bound
+            w_abs = float(weight.abs().max())
+            self.w_scale = (w_abs / omega) if w_abs > 0 else 1.0
+        else:
+            raise ValueError(f"unknown weight mapping {mapping!r}; valid: identity, omega")
+        self.mapping, self.omega = mapping, omega
         self.register_buffer("w_dev", program(weight / self.w_scale, state, params, gen))
         self.has_write_noise = getattr(params, "write_noise_std", 0.0) > 0
         self.register_buffer("write_offset", torch.zeros_like(weight) if self.has_write_noise else None)
@@ -370,8 +383,9 @@ class AnalogStorage(nn.Module):
 
     def extra_repr(self) -> str:
         scheme = f", scheme={self.pulse_scheme}, bl={self.bl}" if self.update_mode == "pulsed" else ""
+        omega = f", omega={self.omega:.4g}" if self.omega is not None else ""
         return (f"rule={self.params.rule}, update={self.update_mode}{scheme}, "
-                f"tiles={self.max_rows}x{self.max_cols}, w_scale={self.w_scale:.4g}")
+                f"tiles={self.max_rows}x{self.max_cols}, mapping={self.mapping}{omega}, w_scale={self.w_scale:.4g}")
 
 
 __all__ = ["AnalogStorage"]

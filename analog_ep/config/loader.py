@@ -118,7 +118,10 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
                    "or remove it")
         default = AnalogConfig()
         for f in dataclasses.fields(AnalogConfig):
-            if f.name != "device" and getattr(a, f.name) != getattr(default, f.name):
+            value = getattr(a, f.name)
+            if f.name in _LEGACY_ANALOG and value == _LEGACY_ANALOG[f.name]:
+                continue  # the old default that every stored config carries
+            if f.name != "device" and value != getattr(default, f.name):
                 raise ConfigError(f"{where}analog.{f.name}: {no_card}")
         if cfg.device:
             raise ConfigError(f"{where}{leaf_keys(cfg.device, 'device.')[0]}: {no_card}")
@@ -150,7 +153,7 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
                           "(analog.pulse_scheme bitstream, analog.update pulsed): remove it")
     need(a.max_rows >= 1, "analog.max_rows", "must be >= 1 (a tile of at least 1x1)")
     need(a.max_cols >= 1, "analog.max_cols", "must be >= 1 (a tile of at least 1x1)")
-    need(0 < a.weight_range <= 1, "analog.weight_range", "must be in (0, 1]")
+    _check_mapping_keys(cfg, n_syn + len(cfg.model.aux_nodes), where)
     for key in ("inp_bits", "out_bits"):
         if getattr(a, key) is not None:
             need(getattr(a, key) >= 1, f"analog.{key}", "must be >= 1 or null")
@@ -188,6 +191,37 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     need(acc in ("auto", "cpu", "cuda") or (acc.startswith("cuda:") and acc[5:].isdigit()), "compute.accelerator",
          "must be auto, cpu, cuda or cuda:N")
     return cfg
+
+
+_LEGACY_ANALOG = {"weight_range": 0.5}
+"""``analog.*`` values that older versions wrote into every config (their defaults): a stored
+digital run's config still loads with them."""
+
+
+def _check_mapping_keys(cfg: RunConfig, n_synapses: int, where: str) -> None:
+    """``analog.weight_range`` / ``analog.mapping`` / ``analog.omega``: ranges, contradictions
+    and the per-synapse list's length (the card's own mapping is checked by the card)."""
+    a = cfg.analog
+    if a.weight_range is not None:
+        if a.mapping is not None or a.omega is not None:
+            set_keys = " and ".join(f"analog.{k}" for k in ("mapping", "omega") if getattr(a, k) is not None)
+            raise ConfigError(f"{where}analog.weight_range: the legacy mapping (omega = weight_range x the device "
+                              f"bound) contradicts {set_keys}, got {a.weight_range!r}; set analog.weight_range=null "
+                              f"(or remove {set_keys})")
+        if not 0 < a.weight_range <= 1:
+            raise ConfigError(f"{where}analog.weight_range: must be in (0, 1] or null, got {a.weight_range!r}")
+    if a.omega is not None:
+        if a.mapping == "identity":
+            raise ConfigError(f"{where}analog.omega: applies to the omega mapping only (analog.mapping is identity: "
+                              f"weights are programmed unscaled), got {a.omega!r}; remove it or set analog.mapping=omega")
+        values = a.omega if isinstance(a.omega, list) else [a.omega]
+        if not values or not all(0 < v <= 1 for v in values):
+            raise ConfigError(f"{where}analog.omega: must be in (0, 1] (device units of each synapse's max |W|) "
+                              f"or a list of such, got {a.omega!r}")
+        if isinstance(a.omega, list) and len(a.omega) != n_synapses:
+            raise ConfigError(f"{where}analog.omega: lists {len(a.omega)} omegas, but {cfg.model.name} has "
+                              f"{n_synapses} synapses (one per synapse: weight layers, then auxiliary readouts; "
+                              f"or one number for all), got {a.omega!r}")
 
 
 _REMOVED = {("analog", "kernel"): "torch"}

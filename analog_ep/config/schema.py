@@ -8,7 +8,7 @@ units; ``analog-ep`` reads these for the README's key reference. Dotted names su
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 
 @dataclass(frozen=True)
@@ -314,9 +314,24 @@ class AnalogConfig:
     ADC pass; convolutions use channel-aligned blocks of in_channels * k * k rows."""
     max_cols: int = 512
     """Columns (outputs) per tile; the transposed read splits the outputs over these."""
-    weight_range: float = 0.5
-    """Fraction of the device's weight bound that the largest initial |weight| maps onto
-    (weight scale; the rest is headroom for learning), in (0, 1]."""
+    mapping: Optional[Literal["identity", "omega"]] = None
+    """How weights are programmed into the devices (``W = w_scale * w_dev`` per synapse; aihwkit's
+    MappingParameter): ``identity`` = aihwkit's default (weight_scaling_omega 0): ``w_scale = 1``,
+    the devices hold the weights unscaled, and a weight beyond a device's bounds is clipped at
+    programming; ``omega`` = aihwkit's weight scaling: each synapse's initial max |W| maps onto
+    ``omega`` device units and the outputs are multiplied back digitally. Overrides the card's
+    ``mapping.kind``; null = the card's (with neither this, ``omega`` nor ``weight_range`` set and
+    no ``mapping:`` section on the card: ``weight_range`` 0.5, the mapping of older runs)."""
+    omega: Optional[Union[float, list[float]]] = None
+    """``mapping: omega``: the device units each synapse's initial max |W| maps onto, in (0, 1]
+    (aihwkit's ``weight_scaling_omega``), or a list with one value per synapse in
+    ``model.all_synapses()`` order (weight layers, then auxiliary readouts). Set alone it means
+    ``mapping: omega``; overrides the card's ``mapping.omega``; null = the card's."""
+    weight_range: Optional[float] = None
+    """Legacy mapping of older configs and stored runs: the largest initial |weight| of each
+    synapse maps onto this fraction (in (0, 1]) of the device's smaller bound min(|w_min|,
+    |w_max|) (the omega mapping with omega = weight_range x bound). Contradicts ``mapping`` /
+    ``omega`` (refused); null = the card's mapping (``analog.mapping``)."""
     seed: Optional[int] = None
     """Construction seed of the device-to-device draws, programming and update noise; null = the
     run seed."""

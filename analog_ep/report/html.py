@@ -30,7 +30,7 @@ KINDS = ("run", "sweep", "compare")
 SUMMARY_KEYS = ("algorithm", "seed", "model.name", "model.hidden", "model.channels", "data.name", "data.train_size",
                 "data.test_size", "data.batch_size", "train.epochs", "train.lr", "train.optimizer", "ep.estimator",
                 "ep.beta", "solver.name", "solver.free_iters", "solver.nudge_iters", "analog.device",
-                "analog.update", "analog.pulse_scheme", "analog.weight_range")
+                "analog.update", "analog.pulse_scheme", "analog.mapping", "analog.omega", "analog.weight_range")
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1.5em auto;max-width:1200px;

@@ -20,7 +20,7 @@ def resolve_device(cfg: RunConfig, stored_card: dict | None = None):
     top."""
     if cfg.analog.device is None:
         return None, None
-    from ..analog.cards import card_from_dict, effective_periphery, resolve_card
+    from ..analog.cards import card_from_dict, effective_mapping, effective_periphery, resolve_card
 
     if stored_card is not None:
         card = card_from_dict(stored_card["card"], stored_card["name"], stored_card["path"])
@@ -30,6 +30,7 @@ def resolve_device(cfg: RunConfig, stored_card: dict | None = None):
     if periph.ir_drop > 0 and periph.inp_bound is None:
         raise ConfigError("analog.ir_drop: IR drop is relative to the DAC full scale; set analog.inp_bound "
                           "(or device.periphery.inp_bound) too")
+    effective_mapping(card, cfg.analog)  # a contradictory or impossible mapping is refused here, before a run
     return card, periph
 
 
@@ -37,7 +38,8 @@ def build_model(cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int,
                 stored_card: dict | None = None, device: torch.device | str | None = None) -> EnergyNetwork:
     """Model initialized from ``cfg.seed`` (the same weights for EP and its backprop twin); with a
     device card every synapse gets an analog storage (:func:`resolve_device`), programmed
-    from those weights. ``model.device_card`` / ``model.periphery`` name what is in effect.
+    from those weights. ``model.device_card`` / ``model.periphery`` / ``model.weight_mapping``
+    name what is in effect.
     Built on the CPU (seeded draws: the same model on every accelerator), then moved to
     ``device`` (None: stays on the CPU); digital reads take ``compute.precision``."""
     factory = get_model(cfg.model.name)
@@ -45,11 +47,12 @@ def build_model(cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int,
     model = factory(cfg.model, tuple(in_shape), num_classes, gen)
     model.configure(nudge=cfg.ep.nudge, colouring=cfg.solver.colouring)
     card, periph = resolve_device(cfg, stored_card)
-    model.device_card, model.periphery = card, periph
+    model.device_card, model.periphery, model.weight_mapping = card, periph, None
     if card is not None:
         from ..analog.mapping import attach_storage
 
-        attach_storage(model, card, periph, cfg.analog, cfg.seed if cfg.analog.seed is None else cfg.analog.seed)
+        model.weight_mapping = attach_storage(model, card, periph, cfg.analog,
+                                              cfg.seed if cfg.analog.seed is None else cfg.analog.seed)
     from ..compute import read_dtype
 
     low = read_dtype(cfg.compute.precision)

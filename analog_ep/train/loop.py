@@ -173,10 +173,15 @@ class Trainer:
         if card is not None:
             import dataclasses
 
-            # the card in effect (file values plus device.* overrides) and the effective periphery
+            # the card in effect (file values plus device.* overrides), the effective periphery and mapping
             extra = {"device_name": card.name, "device_path": card.path, "device_source": card.source,
                      "device_card_yaml": yaml.safe_dump(card.to_dict(), sort_keys=False),
                      "periphery_yaml": yaml.safe_dump(dataclasses.asdict(self.model.periphery), sort_keys=False)}
+            mapping = getattr(self.model, "weight_mapping", None)
+            if mapping is not None:  # the weight mapping in effect, with where it came from
+                omega = list(mapping.omega) if isinstance(mapping.omega, tuple) else mapping.omega
+                extra["mapping_yaml"] = yaml.safe_dump({"kind": mapping.kind, "omega": omega,
+                                                        "source": mapping.source}, sort_keys=False)
         problem = self.health()
         if problem is not None:
             extra = {**(extra or {}), "unhealthy_reason": problem[1]}
@@ -589,7 +594,7 @@ def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | N
     changes = _identity_changes(old, cfg)
     if changes:
         key, a, b = changes[0]
-        raise ConfigError(f"{key}: a resumed run keeps its model, data, algorithm, seed, device and update mode "
+        raise ConfigError(f"{key}: a resumed run keeps its model, data, algorithm, seed, device, weight mapping and update mode "
                           f"({a!r}); start a new run (--out) to use {b!r}")
     done = int(ckpt["epoch"])
     if cfg.train.epochs < done:
@@ -600,10 +605,12 @@ def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | N
     return trainer
 
 
-RESUME_FIXED = ("analog.device", "analog.update", "algorithm", "seed", "data.name", "data.root", "data.shape", "data.num_classes",
+RESUME_FIXED = ("analog.device", "analog.update", "analog.mapping", "analog.omega", "analog.weight_range",
+                "algorithm", "seed", "data.name", "data.root", "data.shape", "data.num_classes",
                 "data.train_size", "data.test_size")
 """Keys (besides every ``model.*`` and ``device.*`` key) that a resumed run cannot change: they
-decide the weights' shapes and stored device state, the data and the random streams."""
+decide the weights' shapes and stored device state (the weight mapping: the checkpoint holds
+each synapse's ``w_scale``), the data and the random streams."""
 
 
 def _identity_changes(old: RunConfig, new: RunConfig) -> list[tuple[str, object, object]]:
