@@ -20,7 +20,8 @@ def attach_storage(model, card: DeviceCard, periph: PeripheryParams, cfg: Analog
         syn.storage = AnalogStorage(
             syn.weight.detach().clone(), card.params, periph, max_rows=cfg.max_rows, max_cols=cfg.max_cols,
             update=cfg.update, pulse_scheme=cfg.pulse_scheme, rounding=cfg.rounding, bl=cfg.bl,
-            update_management=cfg.update_management, weight_range=cfg.weight_range, seed=seed, tile_index=i)
+            update_management=cfg.update_management, weight_range=cfg.weight_range, seed=seed, tile_index=i,
+            bp_backward=cfg.bp_backward)
 
 
 @contextlib.contextmanager
