@@ -38,6 +38,22 @@ For a transposed read the driven lines are the tile's columns and the currents f
   channels) and reading one patch (``C_in * k * k`` rows). Each (block, pixel) partial passes its
   ADC, the blocks add, and only then the fold (``F.fold``) adds the overlapping patches.
 
+**Tiling choice** (``p.tiling``, :func:`split_sizes`): ``fill`` (above: blocks of the maximum,
+the last short) or ``equal`` (aihwkit's ``get_split_sizes``: ceil(n / max) tiles of nearly equal
+size; conv: channels). Either applies to all four read kinds.
+
+**General path** (:func:`_managed`), taken only with per-tile noise management (``abs_max`` with
+``nm_scope: tile``, all read kinds) or bound management (``bound_management`` iterative / shift
+with an ``out_bound``; forward reads only, aihwkit ignores it backward): every (sample, tile,
+conv patch) is one read with its own abs-max scale (over its own input slice; the output is
+multiplied back per tile before the digital sum) and its own bound management, as aihwkit's
+per-tile ``forwardVector`` on unfolded patches. The forward conv then unfolds its input
+(padding lines stay undriven). Otherwise the paths below run, as before.
+
+**Read counts** (``counter``, :class:`ReadCounter`): every call adds its tile reads (samples x
+tiles x conv patches) to ``reads`` and the bound-management re-reads to ``bm_rereads``, in
+place on the device.
+
 **Fast paths**: when the output stage is ideal (:func:`output_stage_ideal`: no ADC bits or bound,
 no output noise, no IR drop) the partials need no per-tile treatment and each read is one float
 op (``F.linear``, ``y @ w``, ``F.conv2d``, ``F.conv_transpose2d``) on the DAC's output.

@@ -21,8 +21,15 @@ only thing that changes it:
   chi transfers whole pulses, at most ``bl`` per update, and keeps the remainder) or ``ideal``
   (the exact change within the device bounds; ablation). Pulses are counted per tile array
   (``pulses``) and per device (``wear``): the endurance and energy proxy.
-* **Backprop through the tile** uses a straight-through estimator (as aihwkit): the value is the
-  analog read, the gradient that of the ideal product ``x W^T``.
+* **Backprop through the tile** (the BP twin differentiates forward reads with autograd; EP and
+  PC do not differentiate through reads, and gradcheck's references switch to ``ideal``): the
+  value is the analog read; ``bp_backward: analog`` (aihwkit, ``simulator/tiles/functions.py``)
+  makes the input gradient the analog transposed read of the output gradient (a real read:
+  noise, DAC, ADC, counted), ``ideal`` the straight-through estimator (the ideal product's
+  gradient, not aihwkit's). The weight gradient is the ideal outer product either way.
+  Transposed reads (``linear_t``, ``conv_t``) keep the straight-through gradient.
+* **Read counters** ``reads`` and ``bm_rereads`` (int64 buffers on the weight's device, in the
+  state dict): tile reads per (sample, tile, conv patch) and bound-management re-reads.
 
 The stored weight is ``W = w_scale (w_dev + write_offset)`` with ``w_dev`` in the device's
 relative units, held nowhere else: ``weight`` computes it (cached until the devices change).
