@@ -100,16 +100,22 @@ def kink_changes(model, x: torch.Tensor, free: list[torch.Tensor], nudged: list[
 @contextlib.contextmanager
 def exact_reads(model):
     """Within: every digital storage reads at its operands' own precision (``read_dtype`` None),
-    so a gradcheck's reference is exact while the estimate runs at ``compute.precision``."""
+    so a gradcheck's reference is exact while the estimate runs at ``compute.precision``; an
+    analog storage's forward reads take the straight-through gradient (``bp_backward`` ideal),
+    so the reference's vector-Jacobian products are not analog reads."""
     stores = [syn.storage for syn in model.all_synapses()]
-    saved = [st.read_dtype for st in stores]
+    saved = [(st.read_dtype, getattr(st, "bp_backward", None)) for st in stores]
     for st in stores:
         st.read_dtype = None
+        if getattr(st, "bp_backward", None) is not None:
+            st.bp_backward = "ideal"
     try:
         yield
     finally:
-        for st, dt in zip(stores, saved):
+        for st, (dt, bw) in zip(stores, saved):
             st.read_dtype = dt
+            if bw is not None:
+                st.bp_backward = bw
 
 
 def pcn_gradcheck(model, x: torch.Tensor, target: torch.Tensor, betas: list[float], estimator: str,

@@ -28,7 +28,8 @@ def attach_storage(model, card: DeviceCard, periph: PeripheryParams, cfg: Analog
         syn.storage = AnalogStorage(
             syn.weight.detach().clone(), card.params, periph, max_rows=cfg.max_rows, max_cols=cfg.max_cols,
             update=cfg.update, pulse_scheme=cfg.pulse_scheme, rounding=cfg.rounding, bl=cfg.bl,
-            update_management=cfg.update_management, seed=seed, tile_index=i, mapping=mapping.kind, omega=omega)
+            update_management=cfg.update_management, seed=seed, tile_index=i, mapping=mapping.kind, omega=omega,
+            bp_backward=cfg.bp_backward)
     return mapping
 
 

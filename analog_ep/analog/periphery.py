@@ -52,6 +52,11 @@ class NoisePolicy(str, enum.Enum):
     PER_BATCH = "per_batch"
 
 
+NM_SCOPES = ("layer", "tile")
+TILINGS = ("fill", "equal")
+BOUND_MANAGEMENTS = ("none", "iterative", "shift")
+
+
 def _need(cond: bool, key: str, msg: str, value) -> None:
     if not cond:
         raise ConfigError(f"{key}: {msg}, got {value!r}")
@@ -82,7 +87,41 @@ class PeripheryParams:
     """Input scaling before the DAC: ``none``, or ``abs_max`` (aihwkit's
     ``NoiseManagementType.ABS_MAX``): each read's input vector is divided by its largest |x| per
     sample before the DAC (inputs then lie in [-1, 1], the full DAC range with ``inp_bound: 1``)
-    and the outputs are multiplied back after the ADC; an all-zero input stays zero."""
+    and the outputs are multiplied back after the ADC; an all-zero input stays zero. Its scope
+    is ``nm_scope``."""
+    nm_scope: str = "layer"
+    """Where ``abs_max`` noise management takes its max: ``layer`` (one max |x| per sample over the
+    layer's whole input, shared by all its tiles) or ``tile`` (aihwkit: every tile is its own
+    analog tile with its own noise management, so each tile's max is over its own input slice,
+    per sample and, for a convolution, per patch; each tile's output is multiplied back by its
+    own scale before the digital sum). Applies to forward and transposed reads."""
+    tiling: str = "fill"
+    """How a layer's driven lines split into tiles of at most ``max_rows`` (forward) /
+    ``max_cols`` (transposed) lines: ``fill`` (blocks of the maximum, the last one short:
+    784 rows -> 512 + 272) or ``equal`` (aihwkit's ``get_split_sizes``: ceil(n / max) tiles of
+    nearly equal size, the first ``n mod tiles`` one line longer: 784 -> 392 + 392; a conv
+    splits its input channels so)."""
+    bound_management: str = "none"
+    """What a forward read does when a tile's output saturates the ADC (aihwkit's
+    ``BoundManagementType``; transposed reads never manage bounds, as aihwkit): ``none`` (clip);
+    ``iterative`` (the read is repeated with the inputs halved, x / 2^k on the DAC, the outputs
+    multiplied back by 2^k after the ADC, until no output of that sample's tile read saturates
+    or the limit of ``max_bm_factor`` / ``max_bm_res`` is reached; per sample, per tile, per
+    conv patch; every re-read is a real read with its own output noise, DAC and ADC);
+    ``shift`` (as aihwkit's enum documents it; its 1.2.0 simulator implements none: a read whose
+    largest output exceeds ``out_bound`` has all its outputs shifted by ``out_bound - max
+    output`` before the ADC, per sample, tile and patch, and the shift is not undone, which only
+    softmax-like consumers tolerate)."""
+    max_bm_factor: int = 1000
+    """``iterative``: stop after the pass whose input reduction 2^k exceeds this (aihwkit's
+    ``max_bm_factor``, default 1000: at most 11 passes)."""
+    max_bm_res: float = 0.25
+    """``iterative`` with a quantizing DAC: stop after the pass whose reduction 2^k exceeds
+    ``max_bm_res / inp_res``, ``inp_res`` the DAC step relative to ``inp_bound``
+    (``1 / (2^(inp_bits-1) - 1)``; aihwkit's ``max_bm_res``, default 0.25)."""
+    bm_test_negative_bound: bool = True
+    """``iterative``: an output below ``-out_bound`` also counts as saturation
+    (aihwkit's ``bm_test_negative_bound``, default true); false = only the positive bound."""
 
     def __post_init__(self) -> None:
         for bits, bound in (("inp_bits", "inp_bound"), ("out_bits", "out_bound")):
@@ -104,6 +143,16 @@ class PeripheryParams:
               self.noise_policy)
         _need(self.noise_management in ("none", "abs_max"), "noise_management",
               "must be one of none, abs_max", self.noise_management)
+        for key, valid in (("nm_scope", NM_SCOPES), ("tiling", TILINGS),
+                           ("bound_management", BOUND_MANAGEMENTS)):
+            _need(getattr(self, key) in valid, key, f"must be one of {', '.join(valid)}", getattr(self, key))
+        _need(isinstance(self.max_bm_factor, int) and not isinstance(self.max_bm_factor, bool)
+              and self.max_bm_factor >= 1, "max_bm_factor", "must be an integer >= 1", self.max_bm_factor)
+        _need(isinstance(self.max_bm_res, (int, float)) and not isinstance(self.max_bm_res, bool)
+              and math.isfinite(self.max_bm_res) and self.max_bm_res > 0, "max_bm_res", "must be > 0",
+              self.max_bm_res)
+        _need(isinstance(self.bm_test_negative_bound, bool), "bm_test_negative_bound", "must be true or false",
+              self.bm_test_negative_bound)
 
     @property
     def ideal(self) -> bool:
@@ -156,6 +205,23 @@ def levels(bits: int, bound: float) -> torch.Tensor:
     return torch.arange(-m, m + 1, dtype=torch.float64) * (bound / m)
 
 
+def bm_passes(p: PeripheryParams) -> int:
+    """Most passes of a forward read under ``bound_management: iterative`` (1 otherwise).
+
+    aihwkit (``ForwardBackwardPassIOManaged::forwardVector``, rpucuda/rpu_forward_backward_pass.cpp)
+    runs pass k = 0, 1, ... with the inputs divided by ``2^k`` and stops after the first pass
+    that does not saturate, or after the pass with ``(int) 2^k > max_bm_factor``, or (with a DAC
+    step ``inp_res > 0``) with ``2^k > max_bm_res / inp_res``. Here ``inp_res`` is the DAC step
+    relative to ``inp_bound`` (aihwkit's inputs are scaled to bound 1); no DAC bits = no limit."""
+    if p.bound_management != "iterative":
+        return 1
+    inp_res = 0.0 if p.inp_bits is None else 1.0 / max(2 ** (p.inp_bits - 1) - 1, 1)
+    k = 0
+    while not (2 ** k > p.max_bm_factor or (inp_res > 0 and 2 ** k > p.max_bm_res / inp_res)):
+        k += 1
+    return k + 1
+
+
 def dac(x: torch.Tensor, p: PeripheryParams) -> torch.Tensor:
     """Digital-to-analog conversion of the inputs: ``quantize(x, inp_bits, inp_bound)``."""
     return quantize(x, p.inp_bits, p.inp_bound)
@@ -166,4 +232,5 @@ def adc(y: torch.Tensor, p: PeripheryParams) -> torch.Tensor:
     return quantize(y, p.out_bits, p.out_bound)
 
 
-__all__ = ["NoisePolicy", "PeripheryParams", "quantize", "levels", "dac", "adc"]
+__all__ = ["BOUND_MANAGEMENTS", "NM_SCOPES", "NoisePolicy", "PeripheryParams", "TILINGS", "adc", "bm_passes",
+           "dac", "levels", "quantize"]

@@ -38,6 +38,22 @@ For a transposed read the driven lines are the tile's columns and the currents f
   channels) and reading one patch (``C_in * k * k`` rows). Each (block, pixel) partial passes its
   ADC, the blocks add, and only then the fold (``F.fold``) adds the overlapping patches.
 
+**Tiling choice** (``p.tiling``, :func:`split_sizes`): ``fill`` (above: blocks of the maximum,
+the last short) or ``equal`` (aihwkit's ``get_split_sizes``: ceil(n / max) tiles of nearly equal
+size; conv: channels). Either applies to all four read kinds.
+
+**General path** (:func:`_managed`), taken only with per-tile noise management (``abs_max`` with
+``nm_scope: tile``, all read kinds) or bound management (``bound_management`` iterative / shift
+with an ``out_bound``; forward reads only, aihwkit ignores it backward): every (sample, tile,
+conv patch) is one read with its own abs-max scale (over its own input slice; the output is
+multiplied back per tile before the digital sum) and its own bound management, as aihwkit's
+per-tile ``forwardVector`` on unfolded patches. The forward conv then unfolds its input
+(padding lines stay undriven). Otherwise the paths below run, as before.
+
+**Read counts** (``counter``, :class:`ReadCounter`): every call adds its tile reads (samples x
+tiles x conv patches) to ``reads`` and the bound-management re-reads to ``bm_rereads``, in
+place on the device.
+
 **Fast paths**: when the output stage is ideal (:func:`output_stage_ideal`: no ADC bits or bound,
 no output noise, no IR drop) the partials need no per-tile treatment and each read is one float
 op (``F.linear``, ``y @ w``, ``F.conv2d``, ``F.conv_transpose2d``) on the DAC's output.
@@ -106,12 +122,6 @@ def _check(p: PeripheryParams) -> None:
                           "which the relative line current is measured against)")
 
 
-def _block_sizes(size: int, block: int, nb: int, like: torch.Tensor) -> torch.Tensor:
-    """Lines per block (the last block may be short), shape (nb,), on ``like``'s device/dtype."""
-    start = torch.arange(nb, device=like.device, dtype=like.dtype) * block
-    return (size - start).clamp(max=block)
-
-
 def _output_stage(t: torch.Tensor, cur: Optional[torch.Tensor], p: PeripheryParams,
                   randn: Optional[RandnFn]) -> torch.Tensor:
     """IR drop (``cur``: relative current, same shape as ``t``) -> output noise -> ADC, in
@@ -125,8 +135,156 @@ def _output_stage(t: torch.Tensor, cur: Optional[torch.Tensor], p: PeripheryPara
     return P.quantize_(t, p.out_bits, p.out_bound)
 
 
-def _blocks(size: int, block: int) -> list[slice]:
-    return [slice(i, min(i + block, size)) for i in range(0, size, block)]
+def split_sizes(size: int, max_size: int, tiling: str = "fill") -> list[int]:
+    """Lines per tile of ``size`` driven lines on tiles of at most ``max_size``: ``fill`` (blocks
+    of ``max_size``, the last one short) or ``equal`` (aihwkit's ``get_split_sizes``:
+    ``ceil(size / max_size)`` tiles, the first ``size mod tiles`` one line longer)."""
+    if tiling == "equal":
+        n = _n_blocks(size, max_size)
+        base, extra = divmod(size, n)
+        return [base + (i < extra) for i in range(n)]
+    return [min(max_size, size - i) for i in range(0, size, max_size)]
+
+
+def _slices(sizes: list[int]) -> list[slice]:
+    out, a = [], 0
+    for n in sizes:
+        out.append(slice(a, a + n))
+        a += n
+    return out
+
+
+def _stack_blocks(t: torch.Tensor, dim: int, sizes: list[int], scale: int = 1) -> torch.Tensor:
+    """The blocks of ``t`` along ``dim`` (``sizes[i] * scale`` entries each), zero-padded to the
+    largest and stacked on a new axis at ``dim``: ``(..., n, ...) -> (..., nb, rmax, ...)``."""
+    rmax = max(sizes) * scale
+    parts, a = [], 0
+    for n in sizes:
+        part = t.narrow(dim, a, n * scale)
+        a += n * scale
+        if n * scale < rmax:
+            shape = list(part.shape)
+            shape[dim] = rmax - n * scale
+            part = torch.cat([part, part.new_zeros(shape)], dim)
+        parts.append(part)
+    return torch.stack(parts, dim)
+
+
+def _block_counts(sizes: list[int], like: torch.Tensor) -> torch.Tensor:
+    """Lines per block as a float tensor (nb,) on ``like``'s device (a host-to-device copy, no sync)."""
+    return torch.tensor(sizes, device=like.device, dtype=like.dtype)
+
+
+class ReadCounter:
+    """Where a storage counts its reads (int64 tensors on the storage's device, added to in place:
+    no host sync). ``reads``: tile reads performed, one per (sample, tile, conv patch) per read
+    call, bound-management re-reads excluded; ``bm_rereads``: the extra tile reads of iterative
+    bound management (one per re-read pass of each (sample, tile, patch) that saturated)."""
+
+    def __init__(self, reads: torch.Tensor, bm_rereads: torch.Tensor):
+        self.reads, self.bm_rereads = reads, bm_rereads
+
+
+def _count(counter: Optional[ReadCounter], n: int) -> None:
+    if counter is not None:
+        counter.reads.add_(n)
+
+
+def _nm_tile(p: PeripheryParams) -> bool:
+    return p.noise_management == "abs_max" and p.nm_scope == "tile"
+
+
+def _managed_path(p: PeripheryParams, forward: bool) -> bool:
+    """True when a read needs the general per-(sample, tile, patch) path: per-tile noise
+    management, or (forward reads only) bound management with an ADC bound to manage."""
+    bm = forward and p.bound_management != "none" and p.out_bound is not None
+    return bm or _nm_tile(p)
+
+
+def _saturation(t: torch.Tensor, p: PeripheryParams) -> torch.Tensor:
+    """Per (sample, tile, patch) of partials ``t`` (B, nb, n, L) before the ADC: does an output
+    saturate it? aihwkit's test (``finalizeOutput``): the discretized, unclipped value ``>
+    out_bound``, or ``< -out_bound`` with ``bm_test_negative_bound``. Shape (B, nb, 1, L)."""
+    B = p.out_bound
+    v = t
+    if p.out_bits is not None and p.out_bits >= 2:
+        step = B / (2 ** (p.out_bits - 1) - 1)
+        v = torch.round(t / step) * step
+    sat = (v > B).any(2, keepdim=True)
+    if p.bm_test_negative_bound:
+        sat = sat | (v < -B).any(2, keepdim=True)
+    return sat
+
+
+CPU_EARLY_STOP = True
+"""Iterative bound management on CPU tensors stops once no read saturates (a host read there syncs
+no device); False runs every pass as on CUDA (tests check both give the same values and counts)."""
+
+
+def _managed(lhs: torch.Tensor, wb: torch.Tensor, sizes: list[int], p: PeripheryParams, w_scale: float,
+             g_unit: float, randn: Optional[RandnFn], forward: bool, counter: Optional[ReadCounter],
+             mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """The general read, one crossbar read per (sample, tile, patch) with its own noise
+    management scale (``nm_scope: tile``) and bound management (forward reads).
+
+    ``lhs`` (B, nb, r, L): each tile's driven lines before the DAC (rows zero-padded to the
+    largest tile), ``wb`` (nb, n, r): each tile's effective weights (zero-padded alike),
+    ``mask`` (1 or B, nb, r, L) bool: lines that exist (conv zero padding stays undriven).
+    Returns the digital sum over tiles (B, n, L) in effective units.
+
+    Iterative bound management runs :func:`.periphery.bm_passes` passes at most: pass k drives
+    ``dac(x / 2^k)``, draws its own output noise (``randn(shape, k)``), passes the ADC and is
+    multiplied back by ``2^k``; a (sample, tile, patch) keeps the first pass in which it does
+    not saturate (or the last). On CUDA every pass runs (fixed count, masked with ``where``: no
+    host sync); on CPU, where a host read syncs nothing, the loop stops once no read saturates,
+    which gives the same values (each pass has its own noise stream) and counts."""
+    B, nb, r, L = lhs.shape
+    s = None
+    if _nm_tile(p):
+        bound = p.inp_bound if p.inp_bound is not None else 1.0
+        s = lhs.abs().amax(2, keepdim=True).clamp_min(1e-30) / bound   # (B, nb, 1, L)
+        lhs = lhs / s
+    wd = wb / w_scale
+    n_lines = _block_counts(sizes, lhs).view(1, nb, 1, 1)
+    bm = p.bound_management if (forward and p.out_bound is not None) else "none"
+    passes = P.bm_passes(p) if bm == "iterative" else 1
+    _count(counter, B * nb * L)
+    out = done = None
+    for k in range(passes):
+        if k and CPU_EARLY_STOP and lhs.device.type == "cpu" and bool(done.all()):
+            break  # CPU only: nothing is left to re-read (the skipped passes would change nothing)
+        f = float(2 ** k)
+        xq = P.dac(lhs / f if k else lhs, p)
+        if mask is not None:
+            xq = torch.where(mask, xq, torch.zeros((), dtype=xq.dtype, device=xq.device))
+        t = torch.matmul(wd, xq)                                             # (B, nb, n, L)
+        if p.ir_drop > 0:
+            cur = torch.matmul(wd.abs(), xq.abs()).div_(n_lines * (p.inp_bound * g_unit))
+            t = t.mul_(cur.clamp_(0.0, 1.0).mul_(-p.ir_drop).add_(1.0))
+        if p.out_noise_std > 0:
+            if randn is None:
+                raise ValueError("out_noise_std > 0 needs a randn function")
+            t = t.add_(randn(tuple(t.shape)) if k == 0 else randn(tuple(t.shape), k), alpha=p.out_noise_std)
+        if bm == "none":
+            out = P.quantize_(t, p.out_bits, p.out_bound)
+            break
+        if bm == "shift":
+            top = t.amax(2, keepdim=True)
+            t = torch.where(top > p.out_bound, t - (top - p.out_bound), t)
+            out = P.quantize_(t, p.out_bits, p.out_bound)
+            break
+        sat = _saturation(t, p)
+        q = P.quantize_(t, p.out_bits, p.out_bound)
+        if k == 0:
+            out, done = q, ~sat
+        else:
+            if counter is not None:
+                counter.bm_rereads.add_((~done).sum())
+            out = torch.where(done, out, q.mul_(f))
+            done = done | ~sat
+    if s is not None:
+        out = out * s
+    return out.sum(1).mul_(w_scale)
 
 
 def _tiled(lhs: torch.Tensor, rhs_blocks, lines: list[slice], p: PeripheryParams, w_scale: float,
@@ -136,7 +294,7 @@ def _tiled(lhs: torch.Tensor, rhs_blocks, lines: list[slice], p: PeripheryParams
     t = torch.stack([lhs[:, sl] @ r for sl, r in zip(lines, rhs_blocks)], 1).div_(w_scale)
     cur = None
     if p.ir_drop > 0:
-        n = _block_sizes(lhs.shape[1], lines[0].stop, len(lines), t).view(1, -1, 1)
+        n = _block_counts([sl.stop - sl.start for sl in lines], t).view(1, -1, 1)
         cur = torch.stack([lhs[:, sl].abs() @ r.abs() for sl, r in zip(lines, rhs_blocks)], 1)
         cur = cur.div_(n * (p.inp_bound * g_unit * w_scale))
     return _output_stage(t, cur, p, randn).sum(1).mul_(w_scale)
@@ -144,51 +302,91 @@ def _tiled(lhs: torch.Tensor, rhs_blocks, lines: list[slice], p: PeripheryParams
 
 # ---------------------------------------------------------------------------------------- dense
 def dense_read(x: torch.Tensor, w: torch.Tensor, p: PeripheryParams, max_rows: int, w_scale: float,
-               g_unit: float, randn: Optional[RandnFn] = None) -> torch.Tensor:
-    """Forward read ``y = x W^T``: ``x`` (B, in), ``w`` (out, in) -> (B, out). Row blocks of
-    ``max_rows`` inputs are the tiles (slices of ``w``, no copies)."""
+               g_unit: float, randn: Optional[RandnFn] = None,
+               counter: Optional[ReadCounter] = None) -> torch.Tensor:
+    """Forward read ``y = x W^T``: ``x`` (B, in), ``w`` (out, in) -> (B, out). Row blocks of the
+    inputs (:func:`split_sizes` with ``p.tiling``) are the tiles (slices of ``w``, no copies)."""
     _check(p)
+    sizes = split_sizes(x.shape[1], max_rows, p.tiling)
+    if _managed_path(p, True):
+        lhs = _stack_blocks(x, 1, sizes).unsqueeze(-1)                       # (B, nb, r, 1)
+        wb = _stack_blocks(w, 1, sizes).transpose(0, 1)                        # (nb, out, r)
+        return _managed(lhs, wb, sizes, p, w_scale, g_unit, randn, True, counter).squeeze(-1)
+    _count(counter, x.shape[0] * len(sizes))
     x_q = P.dac(x, p)
     if output_stage_ideal(p):
         return F.linear(x_q, w)
-    lines = _blocks(x_q.shape[1], max_rows)
+    lines = _slices(sizes)
     return _tiled(x_q, [w[:, sl].t() for sl in lines], lines, p, w_scale, g_unit, randn)
 
 
 def dense_read_t(y: torch.Tensor, w: torch.Tensor, p: PeripheryParams, max_cols: int, w_scale: float,
-                 g_unit: float, randn: Optional[RandnFn] = None) -> torch.Tensor:
+                 g_unit: float, randn: Optional[RandnFn] = None,
+                 counter: Optional[ReadCounter] = None) -> torch.Tensor:
     """Transposed read ``x' = y W``: ``y`` (B, out), ``w`` (out, in) -> (B, in). Column blocks of
-    ``max_cols`` outputs are the tiles."""
+    the outputs (:func:`split_sizes` with ``p.tiling``) are the tiles. No bound management
+    (aihwkit ignores it on the backward read)."""
     _check(p)
+    sizes = split_sizes(y.shape[1], max_cols, p.tiling)
+    if _managed_path(p, False):
+        lhs = _stack_blocks(y, 1, sizes).unsqueeze(-1)                       # (B, nb, r, 1)
+        wb = _stack_blocks(w.t(), 1, sizes).transpose(0, 1)                    # (nb, in, r)
+        return _managed(lhs, wb, sizes, p, w_scale, g_unit, randn, False, counter).squeeze(-1)
+    _count(counter, y.shape[0] * len(sizes))
     y_q = P.dac(y, p)
     if output_stage_ideal(p):
         return y_q @ w
-    lines = _blocks(y_q.shape[1], max_cols)
+    lines = _slices(sizes)
     return _tiled(y_q, [w[sl] for sl in lines], lines, p, w_scale, g_unit, randn)
 
 
 # ----------------------------------------------------------------------------------------- conv
+def conv_block_sizes(in_channels: int, kernel: IntPair, max_rows: int, tiling: str = "fill") -> list[int]:
+    """Input channels per tile of a conv (channel-aligned row blocks of ``c * kh * kw`` rows):
+    :func:`split_sizes` of the channels with :func:`conv_channels_per_block` as the maximum."""
+    return split_sizes(in_channels, conv_channels_per_block(in_channels, kernel, max_rows), tiling)
+
+
 def conv_read(x: torch.Tensor, w: torch.Tensor, stride: IntPair, padding: IntPair, p: PeripheryParams,
-              max_rows: int, w_scale: float, g_unit: float, randn: Optional[RandnFn] = None) -> torch.Tensor:
-    """Forward read ``conv2d(x, w)``: ``x`` (B, C_in, H, W), ``w`` (C_out, C_in, kh, kw)."""
+              max_rows: int, w_scale: float, g_unit: float, randn: Optional[RandnFn] = None,
+              counter: Optional[ReadCounter] = None) -> torch.Tensor:
+    """Forward read ``conv2d(x, w)``: ``x`` (B, C_in, H, W), ``w`` (C_out, C_in, kh, kw).
+
+    Every output pixel (patch) of every sample is one read of each channel block's tile. The
+    general path (per-tile noise management, bound management) unfolds the patches and runs
+    each (sample, tile, patch) read on its own; the plain path is one grouped conv."""
     _check(p)
     c_out, c_in, kh, kw = w.shape
-    cb = conv_channels_per_block(c_in, (kh, kw), max_rows)
+    sizes = conv_block_sizes(c_in, (kh, kw), max_rows, p.tiling)
+    nb = len(sizes)
+    (sh, sw), (ph, pw) = _pair(stride), _pair(padding)
+    ho = (x.shape[2] + 2 * ph - kh) // sh + 1
+    wo = (x.shape[3] + 2 * pw - kw) // sw + 1
+    if _managed_path(p, True):
+        kk = kh * kw
+        unf = lambda t: F.unfold(t, (kh, kw), padding=(ph, pw), stride=(sh, sw))       # noqa: E731
+        lhs = _stack_blocks(unf(x), 1, sizes, kk)                            # (B, nb, r, L)
+        mask = None
+        if ph or pw:
+            ones = torch.ones((1,) + tuple(x.shape[1:]), dtype=x.dtype, device=x.device)
+            mask = _stack_blocks(unf(ones), 1, sizes, kk) > 0
+        wb = _stack_blocks(w.reshape(c_out, c_in * kk), 1, sizes, kk).transpose(0, 1)  # (nb, C_out, r)
+        out = _managed(lhs, wb, [n * kk for n in sizes], p, w_scale, g_unit, randn, True, counter, mask)
+        return out.reshape(x.shape[0], c_out, ho, wo)
+    _count(counter, x.shape[0] * nb * ho * wo)
     x_q = P.dac(x, p)
     if output_stage_ideal(p):
         return F.conv2d(x_q, w, stride=stride, padding=padding)
-    nb = _n_blocks(c_in, cb)
-    pad = nb * cb - c_in
+    cb = max(sizes)
     w_dev = w / w_scale
-    xg = F.pad(x_q, (0, 0, 0, 0, 0, pad)) if pad else x_q
-    # grouped weight: group i holds w[:, i*cb:(i+1)*cb] -> (nb * C_out, cb, kh, kw)
-    wg = (F.pad(w_dev, (0, 0, 0, 0, 0, pad)).reshape(c_out, nb, cb, kh, kw).transpose(0, 1)
-          .reshape(nb * c_out, cb, kh, kw))
+    xg = _stack_blocks(x_q, 1, sizes).flatten(1, 2) if nb > 1 or cb != c_in else x_q
+    # grouped weight: group i holds channel block i (zero-padded to cb) -> (nb * C_out, cb, kh, kw)
+    wg = _stack_blocks(w_dev, 1, sizes).transpose(0, 1).reshape(nb * c_out, cb, kh, kw)
     t = F.conv2d(xg, wg, stride=stride, padding=padding, groups=nb)
     t = t.reshape(t.shape[0], nb, c_out, *t.shape[2:])                    # (B, nb, C_out, Ho, Wo)
     cur = None
     if p.ir_drop > 0:
-        n = (_block_sizes(c_in, cb, nb, t) * (kh * kw)).view(1, nb, 1, 1, 1)
+        n = (_block_counts(sizes, t) * (kh * kw)).view(1, nb, 1, 1, 1)
         c = F.conv2d(xg.abs(), wg.abs(), stride=stride, padding=padding, groups=nb)
         cur = c.reshape(t.shape) / (n * (p.inp_bound * g_unit))
     return w_scale * _output_stage(t, cur, p, randn).sum(1)
@@ -196,38 +394,44 @@ def conv_read(x: torch.Tensor, w: torch.Tensor, stride: IntPair, padding: IntPai
 
 def conv_read_t(y: torch.Tensor, w: torch.Tensor, stride: IntPair, padding: IntPair,
                 output_padding: IntPair, p: PeripheryParams, max_cols: int, w_scale: float,
-                g_unit: float, randn: Optional[RandnFn] = None) -> torch.Tensor:
+                g_unit: float, randn: Optional[RandnFn] = None,
+                counter: Optional[ReadCounter] = None) -> torch.Tensor:
     """Transposed read, the adjoint ``conv_transpose2d(y, w, stride, padding, output_padding)``:
     ``y`` (B, C_out, Ho, Wo), ``w`` (C_out, C_in, kh, kw) -> (B, C_in, H, W), the pre node's shape.
 
     Each output pixel of the forward conv is one read (driving the columns with ``y[:, :, pixel]``,
     reading a ``C_in * kh * kw`` patch); each (column block, pixel) partial passes IR drop, output
-    noise and its ADC, the column blocks add, and then the fold adds the overlapping patches.
+    noise and its ADC (per-tile noise management: its own scale), the column blocks add, and then
+    the fold adds the overlapping patches. No bound management (aihwkit ignores it backward).
     """
     _check(p)
-    y_q = P.dac(y, p)
-    if output_stage_ideal(p):
-        return F.conv_transpose2d(y_q, w, stride=stride, padding=padding, output_padding=output_padding)
     c_out, c_in, kh, kw = w.shape
-    b, _, ho, wo = y_q.shape
+    b, _, ho, wo = y.shape
+    sizes = split_sizes(c_out, max_cols, p.tiling)
+    nb = len(sizes)
     (sh, sw), (ph, pw), (oph, opw) = _pair(stride), _pair(padding), _pair(output_padding)
     h = (ho - 1) * sh - 2 * ph + kh + oph
     wd = (wo - 1) * sw - 2 * pw + kw + opw
-    cols = min(max_cols, c_out)
-    nb = _n_blocks(c_out, cols)
-    pad = nb * cols - c_out
     r = c_in * kh * kw
+    fold = lambda cols: F.fold(cols, (h, wd), (kh, kw), padding=(ph, pw), stride=(sh, sw))  # noqa: E731
+    if _managed_path(p, False):
+        lhs = _stack_blocks(y.reshape(b, c_out, ho * wo), 1, sizes)          # (B, nb, cols, L)
+        wb = _stack_blocks(w.reshape(c_out, r).t(), 1, sizes).transpose(0, 1)  # (nb, R, cols)
+        return fold(_managed(lhs, wb, sizes, p, w_scale, g_unit, randn, False, counter))
+    _count(counter, b * nb * ho * wo)
+    y_q = P.dac(y, p)
+    if output_stage_ideal(p):
+        return F.conv_transpose2d(y_q, w, stride=stride, padding=padding, output_padding=output_padding)
     w_dev = w / w_scale
-    yb = F.pad(y_q.reshape(b, c_out, ho * wo), (0, 0, 0, pad)).reshape(b, nb, cols, ho * wo)
-    wb = F.pad(w_dev.reshape(c_out, r), (0, 0, 0, pad)).reshape(nb, cols, r).transpose(1, 2)  # (nb, R, C)
+    yb = _stack_blocks(y_q.reshape(b, c_out, ho * wo), 1, sizes)             # (B, nb, cols, L)
+    wb = _stack_blocks(w_dev.reshape(c_out, r), 0, sizes).transpose(1, 2)    # (nb, R, cols)
     t = torch.matmul(wb, yb)                                             # (B, nb, R, L)
     cur = None
     if p.ir_drop > 0:
-        n = _block_sizes(c_out, cols, nb, t).view(1, nb, 1, 1)
+        n = _block_counts(sizes, t).view(1, nb, 1, 1)
         cur = torch.matmul(wb.abs(), yb.abs()) / (n * (p.inp_bound * g_unit))
-    cols_sum = w_scale * _output_stage(t, cur, p, randn).sum(1)           # (B, R, L)
-    return F.fold(cols_sum, (h, wd), (kh, kw), padding=(ph, pw), stride=(sh, sw))
+    return fold(w_scale * _output_stage(t, cur, p, randn).sum(1))        # (B, R, L) -> fold
 
 
-__all__ = ["RandnFn", "output_stage_ideal", "check_tile_shape", "conv_channels_per_block",
-           "dense_read", "dense_read_t", "conv_read", "conv_read_t"]
+__all__ = ["RandnFn", "ReadCounter", "output_stage_ideal", "check_tile_shape", "conv_block_sizes",
+           "conv_channels_per_block", "split_sizes", "dense_read", "dense_read_t", "conv_read", "conv_read_t"]

@@ -21,8 +21,15 @@ only thing that changes it:
   chi transfers whole pulses, at most ``bl`` per update, and keeps the remainder) or ``ideal``
   (the exact change within the device bounds; ablation). Pulses are counted per tile array
   (``pulses``) and per device (``wear``): the endurance and energy proxy.
-* **Backprop through the tile** uses a straight-through estimator (as aihwkit): the value is the
-  analog read, the gradient that of the ideal product ``x W^T``.
+* **Backprop through the tile** (the BP twin differentiates forward reads with autograd; EP and
+  PC do not differentiate through reads, and gradcheck's references switch to ``ideal``): the
+  value is the analog read; ``bp_backward: analog`` (aihwkit, ``simulator/tiles/functions.py``)
+  makes the input gradient the analog transposed read of the output gradient (a real read:
+  noise, DAC, ADC, counted), ``ideal`` the straight-through estimator (the ideal product's
+  gradient, not aihwkit's). The weight gradient is the ideal outer product either way.
+  Transposed reads (``linear_t``, ``conv_t``) keep the straight-through gradient.
+* **Read counters** ``reads`` and ``bm_rereads`` (int64 buffers on the weight's device, in the
+  state dict): tile reads per (sample, tile, conv patch) and bound-management re-reads.
 
 The stored weight is ``W = w_scale (w_dev + write_offset)`` with ``w_dev`` in the device's
 relative units, held nowhere else: ``weight`` computes it (cached until the devices change).
@@ -55,7 +62,29 @@ from .population import DeviceState, sample_device_state, settle
 from .rules import DeviceParams, nominal_dw_min, weight_scale
 
 # purposes of the random streams of one tile (the last element of every stream key)
-_DRAWS, _PROGRAM, _ROUND, _PULSE, _WRITE, _BITS, _W_NOISE, _OUT_FWD, _OUT_T = range(9)
+_DRAWS, _PROGRAM, _ROUND, _PULSE, _WRITE, _BITS, _W_NOISE, _OUT_FWD, _OUT_T, _BM_PASS = range(10)
+
+BP_BACKWARDS = ("analog", "ideal")
+
+
+class _AnalogBackward(torch.autograd.Function):
+    """A forward read whose backward is aihwkit's: the input gradient is the analog transposed
+    read of the output gradient (``read_t``, through the periphery: a real read with its own
+    noise), the weight gradient the ideal outer product (``w_grad``; it becomes pulses)."""
+
+    @staticmethod
+    def forward(ctx, x, w, y, read_t, w_grad):
+        ctx.save_for_backward(x)
+        ctx.read_t, ctx.w_grad = read_t, w_grad
+        return y.detach().clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        gx = ctx.read_t(g) if ctx.needs_input_grad[0] else None
+        gw = ctx.w_grad(x, g) if ctx.needs_input_grad[1] else None
+        return gx, gw, None, None, None
+
 
 
 class AnalogStorage(nn.Module):
@@ -65,13 +94,17 @@ class AnalogStorage(nn.Module):
                  max_rows: int = 512, max_cols: int = 512, update: str = "pulsed",
                  pulse_scheme: str = "rounded", rounding: str = "stochastic", bl: int = 31,
                  update_management: bool = True, weight_range: float = 0.5, seed: int = 0,
-                 tile_index: int = 0, mapping: str = "omega", omega: float | None = None):
+                 tile_index: int = 0, mapping: str = "omega", omega: float | None = None,
+                 bp_backward: str = "analog"):
         super().__init__()
         self.params, self.periph = params, periph
         self.max_rows, self.max_cols = int(max_rows), int(max_cols)
         self.update_mode, self.pulse_scheme, self.rounding = update, pulse_scheme, rounding
         self.bl, self.update_management = int(bl), bool(update_management)
         self.seed, self.tile_index = int(seed), int(tile_index)
+        if bp_backward not in BP_BACKWARDS:
+            raise ValueError(f"bp_backward: must be one of {', '.join(BP_BACKWARDS)}, got {bp_backward!r}")
+        self.bp_backward = bp_backward
         self.dw_min = nominal_dw_min(params)
         self.g_unit = weight_scale(params)
         device = weight.device  # draws and programming happen on the CPU (seeded), then move there
@@ -98,6 +131,8 @@ class AnalogStorage(nn.Module):
         self.register_buffer("write_offset", torch.zeros_like(weight) if self.has_write_noise else None)
         self.register_buffer("chi", torch.zeros_like(weight) if update == "mixed" else None)
         self.register_buffer("pulses", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("reads", torch.zeros((), dtype=torch.int64))
+        self.register_buffer("bm_rereads", torch.zeros((), dtype=torch.int64))
         self.register_buffer("wear", torch.zeros(weight.shape, dtype=torch.int32))
         self.proposal = nn.Parameter(torch.zeros_like(weight))
         self._w_eff: torch.Tensor | None = None  # weight cache, dropped whenever the devices change
@@ -161,6 +196,9 @@ class AnalogStorage(nn.Module):
         updates): such runs still resume."""
         if prefix + "weight" in state_dict and prefix + "proposal" not in state_dict:
             state_dict[prefix + "proposal"] = torch.zeros_like(state_dict.pop(prefix + "weight"))
+        for k in ("reads", "bm_rereads"):  # checkpoints from before the read counters: none counted
+            if prefix + k not in state_dict:
+                state_dict[prefix + k] = torch.zeros((), dtype=torch.int64)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def set_rows(self, rows: tuple[int, int] | None) -> None:
@@ -225,12 +263,13 @@ class AnalogStorage(nn.Module):
             return None
         key = self._key(purpose, read)
 
-        def draw(shape):
+        def draw(shape, bm_pass: int = 0):
+            k = key if bm_pass == 0 else S.stream_key(key, _BM_PASS, bm_pass)  # a re-read's own draw
             rows = self.rows
             if rows is None or shape[0] == rows[1]:
-                return self._randn(key, shape, like)
+                return self._randn(k, shape, like)
             start, n = rows
-            return self._randn(key, (n,) + tuple(shape[1:]), like)[start:start + shape[0]]
+            return self._randn(k, (n,) + tuple(shape[1:]), like)[start:start + shape[0]]
         return draw
 
     def _next_read(self) -> int:
@@ -240,18 +279,24 @@ class AnalogStorage(nn.Module):
     # ------------------------------------------------------------------ reads
     def _analog(self, x: torch.Tensor, fn) -> torch.Tensor:
         """Run one read ``fn(x_scaled, w_read, read)`` with noise management: under ``abs_max``
-        each sample's input is divided by its largest |x| (mapped onto the DAC bound) and the
-        output multiplied back (aihwkit's NoiseManagementType.ABS_MAX)."""
+        with ``nm_scope: layer`` each sample's input is divided by its largest |x| (mapped onto
+        the DAC bound) and the output multiplied back (aihwkit's NoiseManagementType.ABS_MAX);
+        with ``nm_scope: tile`` the read does it per tile (:mod:`.reads`)."""
         read = self._next_read()
         with torch.no_grad():
             w = self._read_weight(read)
-            if getattr(self.periph, "noise_management", "none") == "abs_max":
+            if self.periph.noise_management == "abs_max" and self.periph.nm_scope == "layer":
                 bound = self.periph.inp_bound if self.periph.inp_bound is not None else 1.0
                 s = x.detach().abs().reshape(x.shape[0], -1).amax(1).clamp_min(1e-30) / bound
                 s = s.reshape(-1, *([1] * (x.dim() - 1)))
                 y = fn(x.detach() / s, w, read)
                 return y * s.reshape(-1, *([1] * (y.dim() - 1)))
             return fn(x.detach(), w, read)
+
+    @property
+    def counter(self) -> R.ReadCounter:
+        """The read counters :mod:`.reads` adds to (``reads``, ``bm_rereads`` buffers)."""
+        return R.ReadCounter(self.reads, self.bm_rereads)
 
     @staticmethod
     def _ste(x: torch.Tensor, w: torch.Tensor, analog: torch.Tensor, ideal) -> torch.Tensor:
@@ -261,37 +306,64 @@ class AnalogStorage(nn.Module):
             return y + (analog - y).detach()
         return analog
 
+    def _forward_grad(self, x: torch.Tensor, analog: torch.Tensor, ideal, read_t, w_grad) -> torch.Tensor:
+        """A forward read's value with its gradient: ``bp_backward: ideal`` the straight-through
+        estimator (:meth:`_ste`); ``analog`` (aihwkit) the analog transposed read ``read_t`` of the
+        output gradient as input gradient and the ideal weight gradient ``w_grad(x, g)``."""
+        w = self.weight
+        if self.bp_backward == "ideal" or not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)):
+            return self._ste(x, w, analog, ideal)
+        return _AnalogBackward.apply(x, w, analog, read_t, w_grad)
+
+    def _dense_t(self, y: torch.Tensor) -> torch.Tensor:
+        p = self.periph
+        return self._analog(y, lambda ys, w, r: R.dense_read_t(ys, w, p, self.max_cols, self.w_scale, self.g_unit,
+                                                                self._out_randn(_OUT_T, r, ys), self.counter))
+
+    def _conv_t(self, y: torch.Tensor, stride, padding, op) -> torch.Tensor:
+        p = self.periph
+        return self._analog(y, lambda ys, w, r: R.conv_read_t(ys, w, stride, padding, op, p, self.max_cols,
+                                                               self.w_scale, self.g_unit,
+                                                               self._out_randn(_OUT_T, r, ys), self.counter))
+
     def linear(self, x: torch.Tensor) -> torch.Tensor:
         p = self.periph
         y = self._analog(x, lambda xs, w, r: R.dense_read(xs, w, p, self.max_rows, self.w_scale, self.g_unit,
-                                                           self._out_randn(_OUT_FWD, r, xs)))
-        return self._ste(x, self.weight, y, lambda: x @ self.weight.t())
+                                                           self._out_randn(_OUT_FWD, r, xs), self.counter))
+        return self._forward_grad(x, y, lambda: x @ self.weight.t(), self._dense_t, lambda xi, g: g.t() @ xi)
 
     def linear_bias(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """The tile's read, then the digital bias (added after the ADC)."""
         return self.linear(x) + bias
 
     def linear_t(self, y: torch.Tensor) -> torch.Tensor:
-        p = self.periph
-        x = self._analog(y, lambda ys, w, r: R.dense_read_t(ys, w, p, self.max_cols, self.w_scale, self.g_unit,
-                                                             self._out_randn(_OUT_T, r, ys)))
-        return self._ste(y, self.weight, x, lambda: y @ self.weight)
+        """Transposed read; its gradient is always the straight-through estimator (the backprop
+        twin reads forward only; ``bp_backward`` concerns the forward reads' backward)."""
+        return self._ste(y, self.weight, self._dense_t(y), lambda: y @ self.weight)
 
     def conv(self, x: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
         p = self.periph
         y = self._analog(x, lambda xs, w, r: R.conv_read(xs, w, stride, padding, p, self.max_rows, self.w_scale,
-                                                          self.g_unit, self._out_randn(_OUT_FWD, r, xs)))
-        return self._ste(x, self.weight, y,
-                         lambda: torch.nn.functional.conv2d(x, self.weight, stride=stride, padding=padding))
+                                                          self.g_unit, self._out_randn(_OUT_FWD, r, xs),
+                                                          self.counter))
+        shape = self.w_dev.shape
+        ho, wo = y.shape[2], y.shape[3]
+        sh, sw = (stride, stride) if isinstance(stride, int) else tuple(stride)
+        kh, kw = shape[2], shape[3]
+        pd = (padding, padding) if isinstance(padding, int) else tuple(padding)
+        # the output padding that makes the transposed read return x's shape
+        op = (x.shape[2] - ((ho - 1) * sh - 2 * pd[0] + kh), x.shape[3] - ((wo - 1) * sw - 2 * pd[1] + kw))
+        return self._forward_grad(
+            x, y, lambda: torch.nn.functional.conv2d(x, self.weight, stride=stride, padding=padding),
+            lambda g: self._conv_t(g, stride, padding, op),
+            lambda xi, g: torch.nn.grad.conv2d_weight(xi, shape, g, stride=stride, padding=padding))
 
     def conv_t(self, y: torch.Tensor, stride: int, padding: int, output_padding) -> torch.Tensor:
-        p = self.periph
+        """Transposed conv read; straight-through gradient (as :meth:`linear_t`)."""
         op = tuple(output_padding) if isinstance(output_padding, (tuple, list)) else (output_padding,) * 2
-        x = self._analog(y, lambda ys, w, r: R.conv_read_t(ys, w, stride, padding, op, p, self.max_cols,
-                                                            self.w_scale, self.g_unit,
-                                                            self._out_randn(_OUT_T, r, ys)))
-        return self._ste(y, self.weight, x, lambda: torch.nn.functional.conv_transpose2d(
-            y, self.weight, stride=stride, padding=padding, output_padding=op))
+        return self._ste(y, self.weight, self._conv_t(y, stride, padding, op),
+                         lambda: torch.nn.functional.conv_transpose2d(y, self.weight, stride=stride,
+                                                                      padding=padding, output_padding=op))
 
     # ------------------------------------------------------------------ updates
     @torch.no_grad()

@@ -167,6 +167,13 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         need(a.t_inference_s > 0, "analog.t_inference_s", "must be > 0 seconds or null")
     if a.ir_drop is not None:
         need(0 <= a.ir_drop <= 1, "analog.ir_drop", "must be in [0, 1] or null")
+    if a.max_bm_factor is not None:
+        need(a.max_bm_factor >= 1, "analog.max_bm_factor", "must be an integer >= 1 or null")
+    if a.max_bm_res is not None:
+        need(a.max_bm_res > 0, "analog.max_bm_res", "must be > 0 or null")
+    if a.bp_backward != "analog" and cfg.algorithm != "bp":
+        raise ConfigError(f"{where}analog.bp_backward: is the backprop twin's backward read (algorithm bp), "
+                          f"got {a.bp_backward!r} with algorithm {cfg.algorithm!r}; remove it or set algorithm=bp")
     need(cfg.ep.beta > 0, "ep.beta", "must be > 0")
     if cfg.algorithm == "ep" and cfg.ep.nudge == "mse" and cfg.ep.estimator != "one_sided":
         need(cfg.ep.beta < 1, "ep.beta", f"must be < 1 for the {cfg.ep.estimator} estimator with the mse nudge "

@@ -368,6 +368,33 @@ class AnalogConfig:
     """When read noise is redrawn: every read, once per relaxation phase, or once per mini-batch;
     overrides the card's ``periphery.noise_policy`` (and ``device.periphery.noise_policy``);
     null = keep the card's (per_read if it has none)."""
+    bound_management: Optional[Literal["none", "iterative", "shift"]] = None
+    """What a forward read does when a tile output saturates the ADC (aihwkit's
+    BoundManagementType): ``none`` clips, ``iterative`` re-reads with halved inputs, ``shift``
+    shifts the outputs below the bound (:class:`analog_ep.analog.periphery.PeripheryParams`);
+    overrides the card's ``periphery.bound_management``; null = keep the card's (none if it has
+    none)."""
+    max_bm_factor: Optional[int] = None
+    """Iterative bound management: the largest input reduction 2^k tried (aihwkit's
+    ``max_bm_factor``); null = the card's (1000)."""
+    max_bm_res: Optional[float] = None
+    """Iterative bound management: stop once 2^k exceeds ``max_bm_res / inp_res`` (aihwkit's
+    ``max_bm_res``); null = the card's (0.25)."""
+    bm_test_negative_bound: Optional[bool] = None
+    """Iterative bound management: outputs below ``-out_bound`` count as saturated too (aihwkit's
+    ``bm_test_negative_bound``); null = the card's (true)."""
+    tiling: Optional[Literal["fill", "equal"]] = None
+    """How a layer splits into tiles: ``fill`` (blocks of max_rows, the last one short) or
+    ``equal`` (aihwkit's equal split); null = the card's (fill)."""
+    nm_scope: Optional[Literal["layer", "tile"]] = None
+    """Scope of abs-max noise management: ``layer`` (one max over the layer's input) or ``tile``
+    (aihwkit: each tile's own max, per sample and conv patch); null = the card's (layer)."""
+    bp_backward: Literal["analog", "ideal"] = "analog"
+    """``algorithm: bp`` on tiles: the input gradient of a forward read. ``analog`` (aihwkit,
+    ``simulator/tiles/functions.py``): the analog transposed read of the output gradient through
+    the periphery (noise, DAC, ADC; counted as a read); ``ideal``: the straight-through estimator
+    (the float product ``g W``). The weight gradient is the ideal outer product either way (it
+    becomes pulses). EP and PC take no autograd gradients through reads."""
 
 
 @dataclass(frozen=True)
@@ -424,7 +451,8 @@ class RunConfig:
 
 
 PERIPHERY_KEYS = ("inp_bits", "inp_bound", "out_bits", "out_bound", "w_noise_std", "out_noise_std", "ir_drop",
-                  "noise_policy")
+                  "noise_policy", "bound_management", "max_bm_factor", "max_bm_res", "bm_test_negative_bound",
+                  "tiling", "nm_scope")
 """The ``analog.*`` periphery shortcuts (documented here once): each non-null one overrides the
 same-named key of the card's ``periphery:`` section, so the order of precedence is card file <
 ``--set device.periphery.KEY`` < ``analog.KEY`` (null keeps the card's value). Applied by

@@ -141,10 +141,11 @@ def test_weight_read_noise_has_the_configured_std_and_is_seeded():
 
 
 def test_backprop_through_quantizing_periphery_is_straight_through():
+    # bp_backward: ideal (the analog default's backward is tests/unit/test_bound_management.py's)
     g = torch.Generator().manual_seed(2)
     w = torch.randn(4, 6, generator=g) * 0.3
     p = PeripheryParams(inp_bits=3, inp_bound=1.0, out_bits=3, out_bound=1.0)
-    s = _store(w, load_device("memristor").params, p)
+    s = _store(w, load_device("memristor").params, p, bp_backward="ideal")
     x = torch.rand(5, 6, generator=g, requires_grad=True)
     y = s.linear(x)
     with torch.no_grad():
