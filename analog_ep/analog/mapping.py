@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from ..config import AnalogConfig
-from .cards import DeviceCard
+from .cards import DeviceCard, effective_update
 from .periphery import PeripheryParams
 from .storage import AnalogStorage
 
@@ -15,12 +15,15 @@ def attach_storage(model, card: DeviceCard, periph: PeripheryParams, cfg: Analog
     on ``card`` with periphery ``periph``: its digital weight is programmed into the devices.
 
     Tile array ``i`` (synapse order of ``model.all_synapses()``) draws its devices and every
-    random stream from ``(seed, i)``."""
+    random stream from ``(seed, i)``. The pulse-update settings are the card's ``update:``
+    section under the non-null ``analog.*`` keys (:func:`.cards.effective_update`)."""
+    upd = effective_update(card, cfg)
     for i, syn in enumerate(model.all_synapses()):
         syn.storage = AnalogStorage(
             syn.weight.detach().clone(), card.params, periph, max_rows=cfg.max_rows, max_cols=cfg.max_cols,
-            update=cfg.update, pulse_scheme=cfg.pulse_scheme, rounding=cfg.rounding, bl=cfg.bl,
-            update_management=cfg.update_management, weight_range=cfg.weight_range, seed=seed, tile_index=i)
+            update=cfg.update, pulse_scheme=upd.pulse_scheme, rounding=upd.rounding, bl=upd.bl,
+            update_management=upd.update_management, weight_range=cfg.weight_range, seed=seed, tile_index=i,
+            pulse_accumulation=upd.pulse_accumulation, bl_management=upd.bl_management)
 
 
 @contextlib.contextmanager
