@@ -19,7 +19,10 @@ only thing that changes it:
   or deterministic rounding, at most ``bl`` per update) or ``bitstream`` (aihwkit's stochastic
   pulse trains built from the update's outer-product vectors), ``mixed`` (a digital accumulator
   chi transfers whole pulses, at most ``bl`` per update, and keeps the remainder) or ``ideal``
-  (the exact change within the device bounds; ablation). Pulses are counted per tile array
+  (the exact change within the device bounds; ablation). Bit-stream trains reach the devices by
+  ``pulse_accumulation``: ``net`` (one net count per device per batch) or ``per_vector``
+  (aihwkit's vector-by-vector update, :func:`.engine.per_vector_pulses`); ``bl_management``
+  adapts each vector's train length (aihwkit's ``update_bl_management``). Pulses are counted per tile array
   (``pulses``) and per device (``wear``): the endurance and energy proxy.
 * **Backprop through the tile** uses a straight-through estimator (as aihwkit): the value is the
   analog read, the gradient that of the ideal product ``x W^T``.
@@ -31,7 +34,8 @@ change the optimizer proposes: zero between updates, the proposed ``delta`` afte
 optimizer's step, which :meth:`commit` turns into pulses (storage protocol,
 :mod:`analog_ep.synapses.storage`). ``w_scale`` maps the initialization onto the device range:
 the initial ``max |W|`` becomes ``weight_range`` times the device's smaller bound (aihwkit's
-weight scaling).
+weight scaling). Weights are set onto the devices by :meth:`program_weights` only (programming
+noise, and aihwkit's write noise on set).
 """
 
 from __future__ import annotations
