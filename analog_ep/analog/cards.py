@@ -17,15 +17,21 @@ A card looks like::
       kind: omega               # identity (aihwkit's default) or omega (aihwkit's weight scaling)
       omega: 0.6                # kind omega: each layer's max |W| in device units, in (0, 1],
                                 # or a list with one value per synapse
+    update:                     # optional: how pulses are sent (aihwkit's UpdateParameters)
+      pulse_scheme: bitstream   # keys: analog_ep.config.schema.UPDATE_KEYS, all optional
+      pulse_accumulation: per_vector
+      bl: 31
+      bl_management: true
 
 Every error is one :class:`ConfigError` line naming the file and the key, the bad value and what
 would be valid (with the closest valid key for a misspelt one).
 
 A run resolves its card with :func:`resolve_card` (the card plus the ``device.*`` overrides of
 the config, validated like a card file), its periphery with :func:`effective_periphery` (the
-card's periphery with the ``analog.*`` shortcuts on top) and its weight mapping with
+card's periphery with the ``analog.*`` shortcuts on top), its weight mapping with
 :func:`effective_mapping` (the card's ``mapping:`` with ``analog.mapping`` / ``analog.omega`` /
-``analog.weight_range`` on top); :func:`card_from_dict`
+``analog.weight_range`` on top) and its pulse updates with :func:`effective_update` (the
+card's ``update:`` section under the non-null ``analog.*`` keys); :func:`card_from_dict`
 rebuilds the resolved card from what a checkpoint stores (:meth:`DeviceCard.to_dict`).
 """
 
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import typing
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -40,13 +47,13 @@ from typing import Any, Optional, Union
 
 import yaml
 
-from ..config.schema import PERIPHERY_KEYS
+from ..config.schema import PERIPHERY_KEYS, UPDATE_KEYS, AnalogConfig, UpdateSettings, resolve_update
 from ..config.typed import build, leaf_keys, merge
 from ..errors import ConfigError
 from .rules import RULES, DeviceParams, implied_states, params_to_dict
 from .periphery import PeripheryParams
 
-META_KEYS = ("source", "rule", "description", "periphery", "mapping")
+META_KEYS = ("source", "rule", "description", "periphery", "mapping", "update")
 """Card keys that are not device parameters."""
 
 
@@ -69,6 +76,9 @@ class DeviceCard:
     mapping: Optional["WeightMapping"] = None
     """The card's weight-mapping section (:func:`mapping_from_dict`), or None when it has none
     (then the legacy mapping applies: :func:`effective_mapping`)."""
+    update: Optional[dict] = None
+    """The card's ``update:`` section (the keys it sets, validated; :func:`update_from_dict`), or
+    None when it has none: how the preset sends pulses (aihwkit's ``PresetUpdateParameters``)."""
 
     @property
     def rule(self) -> str:
@@ -91,6 +101,7 @@ class DeviceCard:
         out.update(params_to_dict(self.params))
         out["periphery"] = dataclasses.asdict(self.periphery) if self.periphery is not None else None
         out["mapping"] = mapping_to_dict(self.mapping)
+        out["update"] = dict(self.update) if self.update is not None else None
         return out
 
 
@@ -148,6 +159,55 @@ def params_from_dict(data: dict, where: str = "", prefix: str = "",
     return params, periphery
 
 
+@dataclass(frozen=True)
+class _CardUpdate:
+    """The keys of a card's ``update:`` section, typed as the same-named ``analog.*`` keys
+    (:class:`analog_ep.config.schema.AnalogConfig`); null = not set."""
+
+    pulse_scheme: Optional[str] = None
+    pulse_accumulation: Optional[str] = None
+    bl: Optional[int] = None
+    update_management: Optional[bool] = None
+    bl_management: Optional[bool] = None
+    rounding: Optional[str] = None
+
+
+_HINTS = typing.get_type_hints(AnalogConfig)
+_CardUpdate.__annotations__ = {k: _HINTS[k] for k in UPDATE_KEYS}  # one type per key: the analog.* twin's
+
+
+def update_from_dict(data: dict, where: str = "", prefix: str = "") -> Optional[dict]:
+    """The card's ``update:`` section (``data["update"]``) as a dict of the keys it sets, or None.
+
+    Keys: :data:`analog_ep.config.schema.UPDATE_KEYS` (a misspelt one names the closest), each
+    typed and valued as its ``analog.*`` twin; ``pulse_accumulation: per_vector`` needs
+    ``pulse_scheme: bitstream`` in the same section (rounded counts have no trains)."""
+    section = data.get("update") if isinstance(data, dict) else None
+    if section is None:
+        return None
+    key = f"{prefix}update"
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}{key}: expected a mapping of keys such as {{bl: 31}}, got {section!r}")
+    typed = _build(_CardUpdate, section, where, f"{key}.")
+    out = {k: getattr(typed, k) for k in UPDATE_KEYS if getattr(typed, k) is not None}
+    if "bl" in out and out["bl"] < 1:
+        raise ConfigError(f"{where}{key}.bl: must be >= 1 (pulse slots per update; aihwkit's default is 31), "
+                          f"got {out['bl']!r}")
+    if out.get("pulse_accumulation") == "per_vector" and out.get("pulse_scheme", "rounded") != "bitstream":
+        raise ConfigError(f"{where}{key}.pulse_accumulation: per_vector applies each example's pulse trains, and "
+                          f"pulse_scheme {out.get('pulse_scheme', 'rounded')} has no trains (rounded counts); add "
+                          f"{key}.pulse_scheme: bitstream or use pulse_accumulation: net")
+    return out
+
+
+def effective_update(card: Optional["DeviceCard"], analog_cfg: Any) -> UpdateSettings:
+    """The pulse-update settings a run uses (:class:`analog_ep.config.schema.UpdateSettings`):
+    today's defaults (:data:`analog_ep.config.schema.UPDATE_DEFAULTS`) < the card's ``update:``
+    section < every non-null ``analog.KEY``. Cross-field checks against the training config:
+    :func:`analog_ep.config.loader.check_update`."""
+    return resolve_update(card.update if card is not None else None, analog_cfg)
+
+
 def _read(text: str, where: str) -> dict:
     try:
         data = yaml.safe_load(text)
@@ -187,7 +247,8 @@ def load_device(name_or_path: Union[str, Path]) -> DeviceCard:
     params, periphery = params_from_dict(data, where)
     return DeviceCard(name=name, path=shown, source=data.get("source", ""),
                       description=data.get("description", ""), params=params, periphery=periphery,
-                      mapping=mapping_from_dict(data.get("mapping"), where))
+                      mapping=mapping_from_dict(data.get("mapping"), where),
+                      update=update_from_dict(data, where))
 
 
 def card_from_dict(data: dict, name: str, path: str) -> DeviceCard:
@@ -197,7 +258,8 @@ def card_from_dict(data: dict, name: str, path: str) -> DeviceCard:
     params, periphery = params_from_dict(data, where)
     return DeviceCard(name=name, path=str(path), source=data.get("source", ""),
                       description=data.get("description", ""), params=params, periphery=periphery,
-                      mapping=mapping_from_dict(data.get("mapping"), where))
+                      mapping=mapping_from_dict(data.get("mapping"), where),
+                      update=update_from_dict(data, where))
 
 
 def resolve_card(name_or_path: Union[str, Path], overrides: Optional[dict] = None) -> DeviceCard:
@@ -232,6 +294,7 @@ def resolve_card(name_or_path: Union[str, Path], overrides: Optional[dict] = Non
     try:
         params, periphery = params_from_dict(merged, "", "device.", ("periphery", "mapping"))
         mapping = mapping_from_dict(merged.get("mapping"), "", "device.")
+        update = update_from_dict(merged, "", "device.")
     except ConfigError as e:
         msg = str(e)
         named = msg.split(":", 1)[0]
@@ -240,7 +303,7 @@ def resolve_card(name_or_path: Union[str, Path], overrides: Optional[dict] = Non
             # a card value that the overrides made impossible (w_min vs an overridden w_max)
             msg += f" (card {card.name} with the overrides {', '.join(leaves)})"
         raise ConfigError(msg) from None
-    return dataclasses.replace(card, params=params, periphery=periphery, mapping=mapping)
+    return dataclasses.replace(card, params=params, periphery=periphery, mapping=mapping, update=update)
 
 
 def effective_periphery(card: DeviceCard, analog_cfg: Any) -> PeripheryParams:
@@ -442,5 +505,5 @@ def effective_mapping(card: DeviceCard, analog_cfg: Any) -> WeightMapping:
 
 
 __all__ = ["DeviceCard", "MAPPING_KINDS", "META_KEYS", "WeightMapping", "card_from_dict", "effective_mapping",
-           "effective_periphery", "list_devices", "load_device", "mapping_from_dict", "mapping_to_dict",
-           "params_from_dict", "resolve_card"]
+           "effective_periphery", "effective_update", "list_devices", "load_device", "mapping_from_dict",
+           "mapping_to_dict", "params_from_dict", "resolve_card", "update_from_dict"]

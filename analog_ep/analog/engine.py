@@ -144,10 +144,26 @@ def _bits(p: torch.Tensor, key: int, slots: int, n_total: int, n0: int,
 def train_probabilities(d: torch.Tensor, x: torch.Tensor, lr: float, dw_min: float, bl: int,
                         update_management: bool = True, *, bl_management: bool = False
                         ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
-    """The per-slot firing probabilities of :func:`bitstream_counts`: ``p`` (N, in) of the x
-    lines, ``q`` (N, out) of the d lines (float64), and the slots ``BL_n`` (N,) each vector uses
-    under ``bl_management`` (else None). Vectors whose ``d`` or ``x`` is all zero (or ``lr =
-    0``) get zero probabilities."""
+    """The per-slot firing probabilities of :func:`bitstream_counts` and :func:`per_vector_pulses`:
+    ``p`` (N, in) of the x lines, ``q`` (N, out) of the d lines (float64), and the slots ``BL_n``
+    (N,) each vector uses under ``bl_management`` (else None). Vectors whose ``d`` or ``x`` is all
+    zero (or ``lr = 0``) get zero probabilities.
+
+    aihwkit 1.2.0, ``src/rpucuda/rpu_pulsed_meta_parameter.cpp``,
+    ``PulsedUpdateMetaParameter::performUpdateManagement`` (called per vector by
+    ``SparseBitLineMaker::makeCounts`` with the vector's ``x_abs_max``, ``d_abs_max`` and
+    ``max_BL = desired_BL``), after ``calculateBlAB`` (``fixed_BL`` or ``update_bl_management``:
+    ``BL = desired_BL``, ``A = B = sqrt(lr / (dw_min BL))``), with ``um_grad_scale = 1``::
+
+        if d_abs_max == 0 or x_abs_max == 0:  BL = 0 (nothing sent)
+        k = lr x_abs_max d_abs_max / dw_min
+        update_bl_management:  BL = min(ceil(k), desired_BL);  A = B = sqrt(lr / (dw_min BL))
+        update_management:     d_val = d_abs_max * (desired_BL / k if k > desired_BL else 1)
+                               A *= sqrt(x_abs_max / d_val);  B *= sqrt(d_val / x_abs_max)
+        prob(x_j) = B |x_j|,   prob(d_i) = A |d_i|     (both clipped at 1)
+
+    Here ``bl`` is ``desired_BL`` and ``bl_management`` is ``update_bl_management`` (our default
+    false keeps the fixed ``bl``; aihwkit's ``UpdateParameters`` default is true)."""
     f64 = torch.float64
     dd, xx = d.to(f64), x.to(f64)
     dmax, xmax = dd.abs().amax(1), xx.abs().amax(1)  # (N,)
@@ -400,6 +416,86 @@ def apply_counts(w: torch.Tensor, n: torch.Tensor, state, params, key: int, *,
     return flat if out is None else out.copy_(flat)
 
 
+ACCUMULATIONS = ("net", "per_vector")
+"""How a batch's pulse trains reach the devices (``analog.pulse_accumulation``): ``net``
+(:func:`bitstream_counts`, the net count sent once) or ``per_vector`` (:func:`per_vector_pulses`)."""
+
+_PER_VECTOR_BUDGET = 1 << 25
+"""Bytes of per-vector count matrices (N_c, out, in) per block in :func:`per_vector_pulses` (x 16
+on GPU)."""
+
+
+def per_vector_pulses(w: torch.Tensor, d: torch.Tensor, x: torch.Tensor, lr: float, dw_min: float, bl: int,
+                      key: int, pulse_key: int, state, params, update_management: bool = True, *,
+                      bl_management: bool = False, path: Optional[str] = None,
+                      closed_form: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """aihwkit's vector-by-vector update of a batch (``RPUPulsed::updateMatrix`` loops
+    ``updateVector`` over the batch, ``src/rpucuda/rpu.cpp``; each vector runs
+    ``PulsedRPUWeightUpdater::updateVectorWithDevice``, ``src/rpucuda/rpu_weight_updater.cpp``:
+    the sparse bit-line maker makes that vector's trains, then for each slot ``k < BL`` every
+    coincidence gets one ``doSparseUpdate`` pulse), in place on the settled weights ``w``.
+
+    Vector ``n`` (in batch order) fires exactly the bits :func:`bitstream_counts` draws for it
+    (same ``key``, same probabilities :func:`train_probabilities`: update management and
+    ``bl_management`` per vector, from that vector's ``max|x_n|``, ``max|d_n|``). Its coincidences
+    on device ``(i, j)`` are ``c = sum_t x_jt d_it`` pulses, all of sign ``sign(d_ni) sign(x_nj)``
+    (one vector's pulses on a device all go one way, so their order within the train does not
+    matter); they are applied through the rule (:func:`apply_counts`, ``rounds = bl``) with the
+    cycle-to-cycle normals of stream ``stream_key(pulse_key, n)``, before vector ``n + 1``. So the
+    sum over the vectors of the signed counts is the ``net`` of :func:`bitstream_counts`, but
+    up and down pulses of different examples are sent in turn (each meets the rule's
+    state-dependent step and its own noise) instead of cancelling, and no per-device cap applies
+    beyond ``bl`` per vector.
+
+    Returns ``(w, sent)``: the new weights (``w`` itself) and the pulses sent per device (int32,
+    all vectors). Write noise is left to the caller (:func:`write_noise` with ``sent``): aihwkit
+    redraws the apparent weight of a device on every pulse it gets (``update_once`` of
+    ``rpu_linearstep_device.cpp`` and the other step devices), so after the batch only the last
+    draw remains: one fresh draw per device that got any pulse has the same distribution.
+
+    The coincidence counts of a block of vectors are one batched matmul of their 0/+-1 bit
+    matrices ((N_c, out, S) @ (N_c, S, in), exact in float32); the vector loop has a fixed
+    number of rounds per vector (``bl``) on the masked path and no host sync there."""
+    bl = _check_bl(bl)
+    if d.dim() != 2 or x.dim() != 2 or d.shape[0] != x.shape[0]:
+        raise ValueError(f"per_vector_pulses: need d (N, out) and x (N, in), got {tuple(d.shape)}, "
+                         f"{tuple(x.shape)}")
+    if not dw_min > 0 or not lr >= 0:
+        raise ConfigError(f"per_vector_pulses: need dw_min > 0 and lr >= 0, got {dw_min!r}, {lr!r}")
+    N, out, inn = d.shape[0], d.shape[1], x.shape[1]
+    if w.shape != (out, inn):
+        raise ValueError(f"per_vector_pulses: weights {tuple(w.shape)} do not match d, x ({out}, {inn})")
+    xx, dd = x.detach().to(torch.float64), d.detach().to(torch.float64)
+    p, q, bl_n = train_probabilities(dd, xx, lr, dw_min, bl, update_management, bl_management=bl_management)
+    S = 2 * ((bl + 1) // 2)
+    H = S // 2
+    active = None
+    if bl_n is not None:
+        active = torch.arange(S, device=d.device).unsqueeze(0) < bl_n.unsqueeze(1)
+    sgn_x = torch.sign(xx).to(torch.float32)  # (N, in)
+    sgn_d = torch.sign(dd).to(torch.float32)  # (N, out)
+    kx, kd = stream_key(key, 0), stream_key(key, 1)
+    budget = _PER_VECTOR_BUDGET if d.device.type == "cpu" else 16 * _PER_VECTOR_BUDGET
+    chunk = max(1, budget // (4 * out * inn + 4 * (out + inn) * S))
+    sent = torch.zeros(w.shape, dtype=torch.int32, device=w.device)
+    for n0 in range(0, N, chunk):
+        n1 = min(n0 + chunk, N)
+        nc = n1 - n0
+        act = None if active is None else active[n0:n1]
+        # bits (rows, S/2, 2 Nc), element (r, h, 2c + l) = slot 2h + l of vector n0 + c
+        bx = _bits(p.t()[:, n0:n1], kx, bl, N, n0, act).view(inn, H, nc, 2)
+        bd = _bits(q.t()[:, n0:n1], kd, bl, N, n0, act).view(out, H, nc, 2)
+        bx = bx.permute(2, 1, 3, 0).reshape(nc, S, inn).to(torch.float32) * sgn_x[n0:n1].unsqueeze(1)
+        bd = bd.permute(2, 0, 1, 3).reshape(nc, out, S).to(torch.float32) * sgn_d[n0:n1].unsqueeze(2)
+        counts = torch.bmm(bd, bx).to(torch.int32)  # (Nc, out, in): signed coincidences per vector
+        for c in range(nc):
+            n = counts[c]
+            apply_counts(w, n, state, params, stream_key(pulse_key, n0 + c), rounds=bl, path=path,
+                         closed_form=closed_form, settled=True, out=w)
+            sent.add_(n.abs())
+    return w, sent
+
+
 def write_noise(offset: torch.Tensor, n: torch.Tensor, params, key: int, *,
                 path: Optional[str] = None) -> torch.Tensor:
     """aihwkit write noise: every device that received a pulse (``n != 0``) gets a fresh offset
@@ -427,5 +523,5 @@ def write_noise(offset: torch.Tensor, n: torch.Tensor, params, key: int, *,
     return torch.where(n != 0, fresh, offset)
 
 
-__all__ = ["PATHS", "ROUNDINGS", "rounded_counts", "train_probabilities", "bitstream_counts",
-           "apply_counts", "write_noise"]
+__all__ = ["ACCUMULATIONS", "PATHS", "ROUNDINGS", "rounded_counts", "train_probabilities", "bitstream_counts",
+           "per_vector_pulses", "apply_counts", "write_noise"]

@@ -158,7 +158,10 @@ class DeviceParams:
     """Fraction of devices stuck at their upper bound (G_max): they never move."""
     prog_noise_std: float = 0.0
     """Programming noise of :func:`.pair.program`: std of the Gaussian error added to the target, as a
-    fraction of the weight scale ``max(|w_min|, |w_max|)`` (= of ``G_max - G_min``)."""
+    fraction of the weight scale ``max(|w_min|, |w_max|)`` (= of ``G_max - G_min``). It moves the
+    stored weight itself (pulses start from the missed target); not aihwkit's: aihwkit's
+    programming noise on set is the write noise (``apply_write_noise_on_set`` of the step rules),
+    which moves only the apparent weight and is redrawn by the next pulse."""
     drift_nu: float = 0.0
     """Drift exponent nu of ``G(t) = G0 (t / t0)^(-nu)`` (dimensionless; PCM ~0.05)."""
     drift_nu_std: float = 0.0
@@ -281,6 +284,15 @@ class PulsedParams(DeviceParams):
     write_noise_std: float = 0.0
     """aihwkit write noise: the weight seen by reads is ``w + write_noise_std * dw_min * xi``,
     redrawn on every device that receives pulses (:func:`.engine.write_noise`)."""
+    apply_write_noise_on_set: bool = True
+    """aihwkit's ``apply_write_noise_on_set`` (default true): programming target weights onto the
+    devices (:meth:`.storage.AnalogStorage.program_weights`, at construction and on deploy) draws
+    the write noise of every device once, as aihwkit's ``PulsedRPUDevice::onSetWeights`` (via
+    ``applyUpdateWriteNoise``) does when a tile's weights are set: the devices hold the target
+    (the persistent weight) and reads see ``target + write_noise_std * dw_min * xi``. No effect
+    when ``write_noise_std`` is 0. It differs from ``prog_noise_std``, which moves the stored
+    (persistent) weight itself and scales with the weight range; write noise moves only the
+    apparent weight and is redrawn by the device's next pulse."""
 
     def validate(self) -> None:
         super().validate()

@@ -19,7 +19,10 @@ only thing that changes it:
   or deterministic rounding, at most ``bl`` per update) or ``bitstream`` (aihwkit's stochastic
   pulse trains built from the update's outer-product vectors), ``mixed`` (a digital accumulator
   chi transfers whole pulses, at most ``bl`` per update, and keeps the remainder) or ``ideal``
-  (the exact change within the device bounds; ablation). Pulses are counted per tile array
+  (the exact change within the device bounds; ablation). Bit-stream trains reach the devices by
+  ``pulse_accumulation``: ``net`` (one net count per device per batch) or ``per_vector``
+  (aihwkit's vector-by-vector update, :func:`.engine.per_vector_pulses`); ``bl_management``
+  adapts each vector's train length (aihwkit's ``update_bl_management``). Pulses are counted per tile array
   (``pulses``) and per device (``wear``): the endurance and energy proxy.
 * **Backprop through the tile** (the BP twin differentiates forward reads with autograd; EP and
   PC do not differentiate through reads, and gradcheck's references switch to ``ideal``): the
@@ -42,6 +45,8 @@ programs the weights unscaled (``w_scale = 1``, aihwkit's default; weights beyon
 bounds clip at programming); ``omega`` maps the initial ``max |W|`` onto ``omega`` device units
 (``w_scale = max |W| / omega``, aihwkit's ``weight_scaling_omega``), with ``omega`` defaulting
 to ``weight_range`` times the device's smaller bound (the mapping of older runs).
+Weights are set onto the devices by :meth:`program_weights` only (programming noise, and
+aihwkit's write noise on set).
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ import dataclasses
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from . import engine as E
 from . import reads as R
 from . import streams as S
@@ -95,12 +101,19 @@ class AnalogStorage(nn.Module):
                  pulse_scheme: str = "rounded", rounding: str = "stochastic", bl: int = 31,
                  update_management: bool = True, weight_range: float = 0.5, seed: int = 0,
                  tile_index: int = 0, mapping: str = "omega", omega: float | None = None,
-                 bp_backward: str = "analog"):
+                 bp_backward: str = "analog", pulse_accumulation: str = "net", bl_management: bool = False):
         super().__init__()
         self.params, self.periph = params, periph
         self.max_rows, self.max_cols = int(max_rows), int(max_cols)
         self.update_mode, self.pulse_scheme, self.rounding = update, pulse_scheme, rounding
         self.bl, self.update_management = int(bl), bool(update_management)
+        if pulse_accumulation not in E.ACCUMULATIONS:
+            raise ConfigError(f"pulse_accumulation: unknown accumulation {pulse_accumulation!r}; valid: "
+                              f"{', '.join(E.ACCUMULATIONS)}")
+        if pulse_accumulation == "per_vector" and update == "pulsed" and pulse_scheme != "bitstream":
+            raise ConfigError(f"pulse_accumulation: per_vector applies each example's pulse trains, and pulse_scheme "
+                              f"{pulse_scheme} has no trains (rounded counts); use pulse_scheme bitstream or net")
+        self.pulse_accumulation, self.bl_management = pulse_accumulation, bool(bl_management)
         self.seed, self.tile_index = int(seed), int(tile_index)
         if bp_backward not in BP_BACKWARDS:
             raise ValueError(f"bp_backward: must be one of {', '.join(BP_BACKWARDS)}, got {bp_backward!r}")
@@ -126,9 +139,11 @@ class AnalogStorage(nn.Module):
         else:
             raise ValueError(f"unknown weight mapping {mapping!r}; valid: identity, omega")
         self.mapping, self.omega = mapping, omega
-        self.register_buffer("w_dev", program(weight / self.w_scale, state, params, gen))
         self.has_write_noise = getattr(params, "write_noise_std", 0.0) > 0
+        self.register_buffer("w_dev", torch.empty_like(weight))
         self.register_buffer("write_offset", torch.zeros_like(weight) if self.has_write_noise else None)
+        self.programs = 0  # programmings so far (a key of their random streams)
+        self.program_weights(weight, generator=gen)
         self.register_buffer("chi", torch.zeros_like(weight) if update == "mixed" else None)
         self.register_buffer("pulses", torch.zeros((), dtype=torch.int64))
         self.register_buffer("reads", torch.zeros((), dtype=torch.int64))
@@ -141,6 +156,38 @@ class AnalogStorage(nn.Module):
         self.batch = self.phase = self.read_count = 0   # read-noise counters
         self._w_cache: tuple | None = None
         self.rows: tuple[int, int] | None = None  # data parallel: (first row, global batch) of this rank
+
+    # ------------------------------------------------------------------ programming
+    @torch.no_grad()
+    def program_weights(self, weight: torch.Tensor, generator: torch.Generator | None = None) -> None:
+        """Program target weights (effective units, the weight's shape) onto the devices: the one
+        way weights are set (construction, and a later deploy), so programming noise is applied
+        the same everywhere.
+
+        1. ``w_dev = settle(weight / w_scale + prog_noise_std * g_unit * xi)`` (:func:`.pair.program`:
+           our Gaussian programming error of the stored weight; ``xi`` from ``generator``, or from a
+           generator seeded by ``(seed, tile, program, k)`` for the k-th programming);
+        2. aihwkit's write noise on set (``PulsedRPUDevice::onSetWeights`` in
+           ``src/rpucuda/rpu_pulsed_device.cpp``: clip to the bounds, persistent weight = target,
+           then ``applyUpdateWriteNoise``): when the card has ``write_noise_std > 0`` and
+           ``apply_write_noise_on_set`` (default true), every device's apparent weight gets a fresh
+           offset ``write_noise_std * dw_min * counter_normal(key, i, 0)``, ``key = (seed, tile,
+           program, k)``; without it the offset is 0 (apparent = persistent)."""
+        k = self.programs
+        self.programs += 1
+        state, params = self.state, self.params
+        target = weight.detach().to(device=self.w_dev.device, dtype=self.w_dev.dtype) / self.w_scale
+        if generator is None:
+            generator = torch.Generator(device=target.device).manual_seed(
+                S.stream_key(self.seed, self.tile_index, _PROGRAM, k, 1) & ((1 << 63) - 1))
+        self.w_dev.copy_(program(target, state, params, generator))
+        if self.write_offset is not None:
+            self.write_offset.zero_()
+            if getattr(params, "apply_write_noise_on_set", True):
+                key = S.stream_key(self.seed, self.tile_index, _PROGRAM, k)
+                every = torch.ones((), dtype=torch.int32, device=target.device)
+                self.write_offset.copy_(E.write_noise(self.write_offset, every, params, key, path="masked"))
+        self._sync()
 
     # ------------------------------------------------------------------ state
     @property
@@ -206,12 +253,13 @@ class AnalogStorage(nn.Module):
 
     def get_extra_state(self) -> dict:
         return {"w_scale": self.w_scale, "step": self.step, "batch": self.batch, "phase": self.phase,
-                "read": self.read_count}
+                "read": self.read_count, "programs": self.programs}
 
     def set_extra_state(self, state: dict) -> None:
         self.w_scale = float(state["w_scale"])
         self.step, self.batch = int(state["step"]), int(state["batch"])
         self.phase, self.read_count = int(state["phase"]), int(state["read"])
+        self.programs = int(state.get("programs", 1))  # checkpoints before program_weights: programmed once
         self._sync()  # the buffers were just loaded
 
     def begin_batch(self) -> None:
@@ -404,11 +452,15 @@ class AnalogStorage(nn.Module):
             if vectors is None:
                 raise ValueError("the bit-stream scheme needs the update's vectors (d, x)")
             d, x = vectors
+            if self.pulse_accumulation == "per_vector":
+                self._per_vector(d, x, key)
+                return
             # coincidences of every vector's trains, applied as the step's net count per device
             # (capped at bl): a batch-level approximation of aihwkit's vector-by-vector updates
             # (up and down pulses of different vectors cancel instead of being sent in turn)
             net, _ = E.bitstream_counts(d, x, 1.0 / self.w_scale, self.dw_min, self.bl,
-                                        S.stream_key(key, _BITS), self.update_management)
+                                        S.stream_key(key, _BITS), self.update_management,
+                                        bl_management=self.bl_management)
             n = net.reshape(self.w_dev.shape).clamp_(-self.bl, self.bl)
             sent = n.abs()
             rounds = self.bl
@@ -423,6 +475,26 @@ class AnalogStorage(nn.Module):
             self.write_offset.copy_(E.write_noise(self.write_offset, n, params, S.stream_key(key, _WRITE)))
         self.pulses += sent.sum()
         self.wear += sent.to(torch.int32)
+        self._sync()
+
+    def _per_vector(self, d: torch.Tensor, x: torch.Tensor, key: int) -> None:
+        """``pulse_accumulation: per_vector``: the batch's vectors pulse the devices one after the
+        other (:func:`.engine.per_vector_pulses`, the same trains as the net count's), then the
+        devices that got any pulse draw their write noise once (the last of aihwkit's per-pulse
+        redraws, same distribution)."""
+        d = d.reshape(d.shape[0], -1)
+        x = x.reshape(x.shape[0], -1)
+        w = self.w_dev.view(d.shape[1], x.shape[1])
+        state = self.state if self.w_dev.dim() == 2 else DeviceState(
+            **{k: getattr(self, f"dev_{k}").reshape(w.shape) for k in _STATE_FIELDS})
+        _, sent = E.per_vector_pulses(w, d, x, 1.0 / self.w_scale, self.dw_min, self.bl, S.stream_key(key, _BITS),
+                                      S.stream_key(key, _PULSE), state, self.params, self.update_management,
+                                      bl_management=self.bl_management)
+        sent = sent.view(self.w_dev.shape)
+        if self.write_offset is not None:
+            self.write_offset.copy_(E.write_noise(self.write_offset, sent, self.params, S.stream_key(key, _WRITE)))
+        self.pulses += sent.sum()
+        self.wear += sent
         self._sync()
 
     # ------------------------------------------------------------------ drift

@@ -77,6 +77,7 @@ from ..data import load_data
 from ..errors import ConfigError
 from ..rundir import device_name
 from ..train.loop import Trainer, make_trainer, one_hot
+from ..train.build import analog_update
 
 __all__ = ["bench", "BENCH_KEYS"]
 
@@ -209,7 +210,8 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         digital_s = statistics.median(times["digital_ep"])
         digital_bytes = _model_bytes(digital_trainer.model)
         extra = {**extra, "analog_device": cfg.analog.device, "analog_update": cfg.analog.update,
-                 "pulse_scheme": cfg.analog.pulse_scheme if cfg.analog.update == "pulsed" else None,
+                 "pulse_scheme": (analog_update(cfg, getattr(model, "device_card", None)).pulse_scheme
+                                  if cfg.analog.update == "pulsed" else None),
                  "digital_ep_step_s": digital_s, "analog_over_digital_ep_step": ep_step_s / digital_s,
                  "pulses_per_step": statistics.mean(pulses_timed[warmup:]),
                  "model_bytes": _model_bytes(model), "digital_model_bytes": digital_bytes,

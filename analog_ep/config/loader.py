@@ -16,7 +16,7 @@ import yaml
 
 from ..errors import ConfigError
 from .model_specs import HOPFIELD_ACTIVATIONS, PCN_ACTIVATIONS, get_model_spec, model_names
-from .schema import AnalogConfig, PCConfig, RunConfig
+from .schema import UPDATE_DEFAULTS, AnalogConfig, PCConfig, RunConfig, UpdateSettings, resolve_update
 from .typed import build, leaf_keys, merge
 
 
@@ -121,36 +121,15 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
             value = getattr(a, f.name)
             if f.name in _LEGACY_ANALOG and value == _LEGACY_ANALOG[f.name]:
                 continue  # the old default that every stored config carries
+            if f.name in UPDATE_DEFAULTS and value == UPDATE_DEFAULTS[f.name]:
+                continue  # the value a null resolves to (older stored configs spell it out)
             if f.name != "device" and value != getattr(default, f.name):
                 raise ConfigError(f"{where}analog.{f.name}: {no_card}")
         if cfg.device:
             raise ConfigError(f"{where}{leaf_keys(cfg.device, 'device.')[0]}: {no_card}")
-    need(a.bl >= 1, "analog.bl", "must be >= 1 (pulse slots per update; aihwkit's default is 31)")
-    if a.pulse_scheme == "bitstream":
-        if cfg.train.optimizer != "sgd":
-            raise ConfigError(f"{where}train.optimizer: bitstream pulse trains carry the plain gradient's outer "
-                              f"products (analog SGD); got {cfg.train.optimizer!r}: use train.optimizer=sgd or "
-                              "analog.pulse_scheme=rounded")
-        if a.update != "pulsed":
-            why = ("mixed transfers whole pulses from its accumulator" if a.update == "mixed"
-                   else "ideal sends no pulses")
-            raise ConfigError(f"{where}analog.pulse_scheme: bitstream needs analog.update pulsed, got {a.update!r} "
-                              f"({why}); use analog.pulse_scheme=rounded or analog.update=pulsed")
-        for key in ("momentum", "weight_decay"):
-            value = getattr(cfg.train, key)
-            if value > 0:
-                raise ConfigError(
-                    f"{where}train.{key}: must be 0 with analog.pulse_scheme bitstream (the trains carry the "
-                    f"outer products of the gradient itself, as aihwkit's analog SGD), got {value!r}; set "
-                    "train.momentum=0 and train.weight_decay=0, or use analog.pulse_scheme=rounded")
-    rounds = a.update == "pulsed" and a.pulse_scheme == "rounded"
-    if a.rounding != "stochastic" and not rounds:
-        raise ConfigError(f"{where}analog.rounding: only the rounded pulse scheme rounds (analog.update pulsed, "
-                          f"analog.pulse_scheme rounded); it has no effect with update {a.update!r} and scheme "
-                          f"{a.pulse_scheme!r}: remove it")
-    if not a.update_management and not (a.update == "pulsed" and a.pulse_scheme == "bitstream"):
-        raise ConfigError(f"{where}analog.update_management: balances the bit-stream trains only "
-                          "(analog.pulse_scheme bitstream, analog.update pulsed): remove it")
+    if a.bl is not None:
+        need(a.bl >= 1, "analog.bl", "must be >= 1 (pulse slots per update; aihwkit's default is 31)")
+    check_update(cfg, resolve_update(None, a), where)
     need(a.max_rows >= 1, "analog.max_rows", "must be >= 1 (a tile of at least 1x1)")
     need(a.max_cols >= 1, "analog.max_cols", "must be >= 1 (a tile of at least 1x1)")
     _check_mapping_keys(cfg, n_syn + len(cfg.model.aux_nodes), where)
@@ -229,6 +208,60 @@ def _check_mapping_keys(cfg: RunConfig, n_synapses: int, where: str) -> None:
             raise ConfigError(f"{where}analog.omega: lists {len(a.omega)} omegas, but {cfg.model.name} has "
                               f"{n_synapses} synapses (one per synapse: weight layers, then auxiliary readouts; "
                               f"or one number for all), got {a.omega!r}")
+
+
+def check_update(cfg: RunConfig, upd: UpdateSettings, where: str = "", card: str = "") -> None:
+    """Cross-field checks of the pulse-update settings ``upd`` in effect (:func:`.schema.resolve_update`)
+    against the rest of ``cfg``; errors name each key where it was set (``analog.KEY``, ``card
+    NAME update.KEY`` or the default). Run at load (without the card: the ``analog.*`` keys alone)
+    and again when the card is known (:func:`analog_ep.train.build.resolve_device`). Values a
+    card declares for a scheme the run does not use are ignored; an explicit ``analog.KEY`` with
+    no effect is refused."""
+    a = cfg.analog
+
+    def name(key: str) -> str:
+        return upd.named(key, card)
+
+    def explicit(key: str) -> bool:
+        return upd.sources.get(key) == "analog"
+
+    pulsed = a.update == "pulsed"
+    if upd.pulse_scheme == "bitstream" and (pulsed or explicit("pulse_scheme")):
+        scheme = name("pulse_scheme")
+        if cfg.train.optimizer != "sgd":
+            raise ConfigError(f"{where}train.optimizer: bitstream pulse trains carry the plain gradient's outer "
+                              f"products (analog SGD; {scheme} bitstream); got {cfg.train.optimizer!r}: use "
+                              "train.optimizer=sgd or analog.pulse_scheme=rounded")
+        if not pulsed:
+            why = ("mixed transfers whole pulses from its accumulator" if a.update == "mixed"
+                   else "ideal sends no pulses")
+            raise ConfigError(f"{where}{scheme}: bitstream needs analog.update pulsed, got {a.update!r} "
+                              f"({why}); use analog.pulse_scheme=rounded or analog.update=pulsed")
+        for key in ("momentum", "weight_decay"):
+            value = getattr(cfg.train, key)
+            if value > 0:
+                raise ConfigError(
+                    f"{where}train.{key}: must be 0 with {scheme} bitstream (the trains carry the "
+                    f"outer products of the gradient itself, as aihwkit's analog SGD), got {value!r}; set "
+                    "train.momentum=0 and train.weight_decay=0, or use analog.pulse_scheme=rounded")
+    trains = pulsed and upd.pulse_scheme == "bitstream"
+    if upd.pulse_accumulation == "per_vector" and pulsed and upd.pulse_scheme != "bitstream":
+        raise ConfigError(f"{where}{name('pulse_accumulation')}: per_vector applies each example's pulse trains, "
+                          f"and {name('pulse_scheme')} {upd.pulse_scheme} has no trains (rounded counts); set "
+                          "analog.pulse_scheme=bitstream or analog.pulse_accumulation=net")
+    if explicit("pulse_accumulation") and upd.pulse_accumulation != "net" and not trains:
+        raise ConfigError(f"{where}analog.pulse_accumulation: {upd.pulse_accumulation} schedules bit-stream "
+                          f"trains only (analog.pulse_scheme bitstream, analog.update pulsed), got update "
+                          f"{a.update!r}: remove it")
+    rounds = pulsed and upd.pulse_scheme == "rounded"
+    if explicit("rounding") and upd.rounding != "stochastic" and not rounds:
+        raise ConfigError(f"{where}analog.rounding: only the rounded pulse scheme rounds (analog.update pulsed, "
+                          f"analog.pulse_scheme rounded); it has no effect with update {a.update!r} and scheme "
+                          f"{upd.pulse_scheme!r}: remove it")
+    for key, off in (("update_management", False), ("bl_management", True)):
+        if explicit(key) and getattr(upd, key) is off and not trains:
+            raise ConfigError(f"{where}analog.{key}: shapes the bit-stream trains only "
+                              "(analog.pulse_scheme bitstream, analog.update pulsed): remove it")
 
 
 _REMOVED = {("analog", "kernel"): "torch"}

@@ -290,25 +290,44 @@ class AnalogConfig:
     """How weights change: ``pulsed`` (device pulses chosen by ``pulse_scheme``, each stepping
     the device through its update rule), ``mixed`` (digital accumulator transfers whole pulses
     when |chi| >= dw_min), ``ideal`` (exact change within the device bounds; ablation)."""
-    pulse_scheme: Literal["rounded", "bitstream"] = "rounded"
+    pulse_scheme: Optional[Literal["rounded", "bitstream"]] = None
     """Pulsed updates: ``rounded``: per-device pulse counts from the desired change, stochastic or
     deterministic rounding (``analog.rounding``; deterministic = NeuroSim's scheme), at most
     ``bl`` pulses per device per update; ``bitstream``: aihwkit's stochastic pulse trains: the
     pre (x) and error (d) vectors of the update become ``bl``-slot stochastic pulse streams whose
     coincidences step the devices, with update management balancing x and d (Gokmen & Vlasov,
     Front. Neurosci. 10:333, 2016). Needs ``update: pulsed``, ``train.momentum: 0`` and
-    ``train.weight_decay: 0``."""
-    rounding: Literal["stochastic", "deterministic"] = "stochastic"
+    ``train.weight_decay: 0``. null = the card's ``update.pulse_scheme``, else ``rounded``
+    (:data:`UPDATE_DEFAULTS`)."""
+    pulse_accumulation: Optional[Literal["net", "per_vector"]] = None
+    """``pulse_scheme: bitstream``: how a mini-batch's trains reach the devices. ``net``: the
+    coincidences of all the batch's vectors are netted per device (up and down pulses of
+    different examples cancel) and the net count, capped at ``bl``, is sent once; ``per_vector``:
+    aihwkit's ``RPUPulsed::updateMatrix``: the batch is applied vector by vector, each example's
+    coincidences pulse the devices (each pulse meeting the rule's step, cycle-to-cycle noise and
+    write noise) before the next example's. Rounded counts have no trains: ``per_vector`` with
+    ``pulse_scheme: rounded`` is refused. null = the card's ``update.pulse_accumulation``, else
+    ``net``."""
+    rounding: Optional[Literal["stochastic", "deterministic"]] = None
     """``pulse_scheme: rounded``: stochastic (unbiased) or deterministic (nearest) rounding of the
-    desired change to pulse counts."""
-    bl: int = 31
+    desired change to pulse counts. null = the card's ``update.rounding``, else ``stochastic``."""
+    bl: Optional[int] = None
     """Pulse slots per update (>= 1): the cap of a rounded update (at most ``bl`` pulses per
-    device) and the length of the bitstream trains (aihwkit's ``desired_bl``, default 31)."""
-    update_management: bool = True
+    device) and the length of the bitstream trains (aihwkit's ``desired_bl``, default 31; with
+    ``bl_management`` the longest train). null = the card's ``update.bl``, else 31."""
+    update_management: Optional[bool] = None
     """``pulse_scheme: bitstream``: balance the two trains (aihwkit's ``update_management``):
     the pulse probabilities ``A |x|`` and ``B |d|`` get A and B rescaled by sqrt(max|d| /
     max|x|) and its inverse (product A B = lr / (dw_min bl) kept), so the largest x and the
-    largest d fire with the same probability; false = A = B = sqrt(lr / (dw_min bl))."""
+    largest d fire with the same probability; false = A = B = sqrt(lr / (dw_min bl)). Applies
+    per vector under both accumulations. null = the card's ``update.update_management``, else
+    true."""
+    bl_management: Optional[bool] = None
+    """``pulse_scheme: bitstream``: aihwkit's ``update_bl_management``: each vector's train length
+    is adapted, ``BL_n = min(bl, ceil(lr max|x_n| max|d_n| / dw_min))``, with ``A = B =
+    sqrt(lr / (dw_min BL_n))`` before the balancing (:func:`analog_ep.analog.engine.train_probabilities`).
+    aihwkit's presets (``PresetUpdateParameters``) turn it on. null = the card's
+    ``update.bl_management``, else false."""
     max_rows: int = 512
     """Rows (inputs) per tile; a layer with more inputs spans several tiles, each with its own
     ADC pass; convolutions use channel-aligned blocks of in_channels * k * k rows."""
@@ -448,6 +467,53 @@ class RunConfig:
     n_states: 64, periphery: {out_bits: 6}}``, applied on top of the ``analog.device`` card
     (which they need); the resolved card is stored with the run. The card's ``rule`` (and
     ``source``, ``description``) cannot be overridden."""
+
+
+UPDATE_DEFAULTS = {"pulse_scheme": "rounded", "pulse_accumulation": "net", "bl": 31, "update_management": True,
+                   "bl_management": False, "rounding": "stochastic"}
+"""The pulse-update keys (``analog.KEY`` and a card's ``update:`` section) and the values a run
+takes when neither says anything. Precedence: these defaults < the card's ``update:`` section <
+a non-null ``analog.KEY`` (:func:`resolve_update`)."""
+
+UPDATE_KEYS = tuple(UPDATE_DEFAULTS)
+
+
+@dataclass(frozen=True)
+class UpdateSettings:
+    """The pulse-update settings a run uses, resolved by :func:`resolve_update`; ``sources`` maps
+    each key to where its value came from: ``analog`` (``analog.KEY``), ``card`` (the card's
+    ``update:`` section) or ``default`` (:data:`UPDATE_DEFAULTS`)."""
+
+    pulse_scheme: str
+    pulse_accumulation: str
+    bl: int
+    update_management: bool
+    bl_management: bool
+    rounding: str
+    sources: dict = field(default_factory=dict, compare=False)
+
+    def named(self, key: str, card: str = "") -> str:
+        """How an error names ``key``: ``analog.KEY``, ``card NAME update.KEY`` or ``KEY (default)``."""
+        src = self.sources.get(key, "default")
+        if src == "analog":
+            return f"analog.{key}"
+        if src == "card":
+            return f"card {card + ' ' if card else ''}update.{key}"
+        return f"{key} (default)"
+
+
+def resolve_update(card_update: Optional[dict], analog_cfg: Any) -> UpdateSettings:
+    """The pulse-update settings in effect: :data:`UPDATE_DEFAULTS`, then the card's ``update:``
+    section (a dict of the keys it sets, or None), then every non-null ``analog.KEY``."""
+    values, sources = dict(UPDATE_DEFAULTS), {k: "default" for k in UPDATE_KEYS}
+    for key, value in (card_update or {}).items():
+        if value is not None:
+            values[key], sources[key] = value, "card"
+    for key in UPDATE_KEYS:
+        value = getattr(analog_cfg, key, None)
+        if value is not None:
+            values[key], sources[key] = value, "analog"
+    return UpdateSettings(**values, sources=sources)
 
 
 PERIPHERY_KEYS = ("inp_bits", "inp_bound", "out_bits", "out_bound", "w_noise_std", "out_noise_std", "ir_drop",

@@ -63,8 +63,10 @@ def variant_config(base: dict, algorithm: str, analog: bool, update: str | None,
         d["device"] = {}
     elif update is not None:
         d["analog"]["update"] = update
-        if update != "pulsed":
+        if update != "pulsed":  # the pulse-train keys schedule pulsed updates only
             d["analog"]["pulse_scheme"] = "rounded"
+            for key in ("pulse_accumulation", "bl_management", "update_management", "rounding"):
+                d["analog"][key] = None
     return d
 
 

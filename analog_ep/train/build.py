@@ -20,18 +20,31 @@ def resolve_device(cfg: RunConfig, stored_card: dict | None = None):
     top."""
     if cfg.analog.device is None:
         return None, None
-    from ..analog.cards import card_from_dict, effective_mapping, effective_periphery, resolve_card
+    from ..analog.cards import card_from_dict, effective_mapping, effective_periphery, effective_update, resolve_card
+    from ..config.loader import check_update
 
     if stored_card is not None:
         card = card_from_dict(stored_card["card"], stored_card["name"], stored_card["path"])
     else:
         card = resolve_card(cfg.analog.device, cfg.device)
     periph = effective_periphery(card, cfg.analog)
+    check_update(cfg, effective_update(card, cfg.analog), card=card.name)  # the card's update: section too
     if periph.ir_drop > 0 and periph.inp_bound is None:
         raise ConfigError("analog.ir_drop: IR drop is relative to the DAC full scale; set analog.inp_bound "
                           "(or device.periphery.inp_bound) too")
     effective_mapping(card, cfg.analog)  # a contradictory or impossible mapping is refused here, before a run
     return card, periph
+
+
+def analog_update(cfg: RunConfig, card=None):
+    """The pulse-update settings of an analog run (:class:`analog_ep.config.schema.UpdateSettings`:
+    the card's ``update:`` section under the non-null ``analog.*`` keys), for the readers that
+    name them (run line, summary, bench); ``card``: the resolved card if at hand."""
+    from ..analog.cards import effective_update, resolve_card
+
+    if card is None and cfg.analog.device is not None:
+        card = resolve_card(cfg.analog.device, cfg.device)
+    return effective_update(card, cfg.analog)
 
 
 def build_model(cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int,

@@ -567,12 +567,11 @@ def make_trainer(cfg: RunConfig, out_dir: str | Path | None, data=None, stored_c
     device = resolve_accelerator(cfg.compute.accelerator)
     configure(cfg.compute, device)
     dist = init_distributed(device)
-    a = cfg.analog
-    if dist.active and a.device is not None and a.update == "pulsed" and a.pulse_scheme == "bitstream":
-        raise ConfigError("analog.pulse_scheme: bitstream trains carry per-example vectors that cannot be "
-                          "all-reduced over ranks; use analog.pulse_scheme=rounded with torchrun")
     train_set, test_set, info = data if data is not None else load_data(cfg.data, cfg.seed)
     model = build_model(cfg, info.shape, info.num_classes, stored_card, device=device)
+    if dist.active and any(s.wants_vectors for s in model.ep_storages()):  # the card's update: section too
+        raise ConfigError("analog.pulse_scheme: bitstream trains carry per-example vectors that cannot be "
+                          "all-reduced over ranks; use analog.pulse_scheme=rounded with torchrun")
     opt = build_optimizer(cfg, model)
     est_gen = torch.Generator().manual_seed(cfg.seed + 1)  # host draws (the random sign): no device sync
     teacher = Teacher(cfg.ep.teacher, info.shape, info.num_classes, device) if cfg.ep.teacher else None

@@ -46,7 +46,14 @@ def device_phrase(cfg) -> str:
     if dev is None:
         return ""
     a = cfg.analog
-    how = f"{a.update}, {a.pulse_scheme}" if a.update == "pulsed" else a.update
+    if a.update == "pulsed":
+        from .build import analog_update
+
+        upd = analog_update(cfg)
+        how = f"{a.update}, {upd.pulse_scheme}" + (", per vector" if upd.pulse_scheme == "bitstream"
+                                                    and upd.pulse_accumulation == "per_vector" else "")
+    else:
+        how = a.update
     return f" on {dev} tiles ({how})"
 
 
@@ -156,13 +163,20 @@ def summarize(trainer, cfg, info: dict) -> dict:
         "model": cfg.model.name,
         "dataset": cfg.data.name,
         "device": device_name(cfg),
-        **({"analog_update": cfg.analog.update, "pulse_scheme": cfg.analog.pulse_scheme,
+        **({"analog_update": cfg.analog.update,
+            "pulse_scheme": _analog_update(cfg, trainer).pulse_scheme,
             "pulses": sum(trainer.pulse_counts())} if cfg.analog.device is not None else {}),
         "results": str(trainer.results_path),
         "checkpoint": str(trainer.checkpoint_path),
         "status": info["status"],
         "unhealthy_reason": info["unhealthy_reason"],
     }
+
+
+def _analog_update(cfg, trainer):
+    from .build import analog_update
+
+    return analog_update(cfg, getattr(trainer.model, "device_card", None))
 
 
 def run_training(config: str | Path | None = None, overrides: list[str] | None = None,

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from analog_ep.config import RunConfig, dump_yaml, from_dict, load_config
+from analog_ep.config import AnalogConfig, RunConfig, dump_yaml, from_dict, load_config
 from analog_ep.config.describe import describe, markdown_table
+from analog_ep.config.schema import resolve_update
 from analog_ep.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,8 +141,10 @@ def test_new_analog_keys_and_removed_kernel():
     a = load_config(None, ["analog.device=memristor", "analog.pulse_scheme=bitstream", "analog.bl=15",
                            "analog.update_management=false", "train.momentum=0"]).analog
     assert (a.pulse_scheme, a.bl, a.update_management) == ("bitstream", 15, False)
-    d = RunConfig().analog
-    assert (d.pulse_scheme, d.bl, d.update_management) == ("rounded", 31, True)
+    d = RunConfig().analog  # null: the card's update: section, else today's defaults
+    assert (d.pulse_scheme, d.bl, d.update_management) == (None, None, None)
+    r = resolve_update(None, d)
+    assert (r.pulse_scheme, r.bl, r.update_management) == ("rounded", 31, True)
     assert not hasattr(d, "kernel")
     with pytest.raises(ConfigError, match="analog.kernel: unknown key 'analog.kernel'"):
         load_config(None, ["analog.kernel=torch"])
@@ -192,7 +195,7 @@ def test_analog_and_device_mistakes_name_the_key(overrides, msg):
 def test_analog_defaults_and_device_pass_without_a_card():
     # default values, set explicitly, are fine without a device (the digital run ignores nothing)
     cfg = load_config(None, ["analog.update=pulsed", "analog.bl=31", "analog.out_bits=null", "device={}"])
-    assert cfg == RunConfig()
+    assert cfg == RunConfig(analog=AnalogConfig(bl=31))  # 31: what a null bl resolves to
 
 
 def test_a_file_may_set_analog_keys_for_a_device_given_on_the_command_line(tmp_path):
