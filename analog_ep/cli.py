@@ -453,16 +453,16 @@ def devices_list(json_out: bool = JsonOpt) -> None:
 
 @devices_app.command("show")
 def devices_show(name: str = typer.Argument(..., help="Card name or YAML path."), json_out: bool = JsonOpt) -> None:
-    """Every parameter of a card (defaults filled in), its source and implied states."""
+    """The whole hardware a card implies: device rule and parameters, periphery (converters,
+    noise, noise and bound management, tiling), weight mapping and pulse updates, each value with
+    where it comes from (card, default) and each part with the card's citation."""
 
     def run() -> None:
-        import yaml
-
         from .analog.cards import load_device
+        from .analog.hardware import card_hardware, format_hardware
 
-        card = load_device(name)
-        data = {"name": card.name, "path": card.path, "implied_states": card.implied_states, **card.to_dict()}
-        typer.echo(json.dumps(data) if json_out else yaml.safe_dump(data, sort_keys=False).rstrip())
+        hw = card_hardware(load_device(name))
+        typer.echo(json.dumps(hw) if json_out else format_hardware(hw))
 
     _guard(run)
 

@@ -38,6 +38,7 @@ rebuilds the resolved card from what a checkpoint stores (:meth:`DeviceCard.to_d
 from __future__ import annotations
 
 import copy
+import difflib
 import dataclasses
 import typing
 from dataclasses import dataclass
@@ -53,7 +54,7 @@ from ..errors import ConfigError
 from .rules import RULES, DeviceParams, implied_states, params_to_dict
 from .periphery import PeripheryParams
 
-META_KEYS = ("source", "rule", "description", "periphery", "mapping", "update")
+META_KEYS = ("source", "rule", "description", "periphery", "mapping", "update", "sources")
 """Card keys that are not device parameters."""
 
 
@@ -79,6 +80,9 @@ class DeviceCard:
     update: Optional[dict] = None
     """The card's ``update:`` section (the keys it sets, validated; :func:`update_from_dict`), or
     None when it has none: how the preset sends pulses (aihwkit's ``PresetUpdateParameters``)."""
+    sources: Optional[dict] = None
+    """Where each part of the card's hardware comes from (:data:`SOURCE_SECTIONS` -> citation),
+    or None: shown by ``analog-ep devices show``."""
 
     @property
     def rule(self) -> str:
@@ -102,6 +106,8 @@ class DeviceCard:
         out["periphery"] = dataclasses.asdict(self.periphery) if self.periphery is not None else None
         out["mapping"] = mapping_to_dict(self.mapping)
         out["update"] = dict(self.update) if self.update is not None else None
+        if self.sources:
+            out["sources"] = dict(self.sources)
         return out
 
 
@@ -176,6 +182,29 @@ _HINTS = typing.get_type_hints(AnalogConfig)
 _CardUpdate.__annotations__ = {k: _HINTS[k] for k in UPDATE_KEYS}  # one type per key: the analog.* twin's
 
 
+SOURCE_SECTIONS = ("device", "periphery", "mapping", "update")
+"""The parts of a card's hardware a ``sources:`` entry may cite: the device rule's parameters and
+the ``periphery:``, ``mapping:`` and ``update:`` sections."""
+
+
+def sources_from_dict(data: dict, where: str = "") -> Optional[dict]:
+    """The card's optional ``sources:`` mapping (part -> citation string, parts in
+    :data:`SOURCE_SECTIONS`), validated; None when absent."""
+    section = data.get("sources") if isinstance(data, dict) else None
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}sources: expected a mapping such as {{periphery: 'citation'}}, got {section!r}")
+    for k, v in section.items():
+        if k not in SOURCE_SECTIONS:
+            close = difflib.get_close_matches(str(k), SOURCE_SECTIONS, n=1)
+            hint = f"did you mean sources.{close[0]}? " if close else ""
+            raise ConfigError(f"{where}sources.{k}: unknown part; {hint}valid: {', '.join(SOURCE_SECTIONS)}")
+        if not isinstance(v, str) or not v.strip():
+            raise ConfigError(f"{where}sources.{k}: expected a citation string, got {v!r}")
+    return {k: " ".join(v.split()) for k, v in section.items()}
+
+
 def update_from_dict(data: dict, where: str = "", prefix: str = "") -> Optional[dict]:
     """The card's ``update:`` section (``data["update"]``) as a dict of the keys it sets, or None.
 
@@ -248,7 +277,7 @@ def load_device(name_or_path: Union[str, Path]) -> DeviceCard:
     return DeviceCard(name=name, path=shown, source=data.get("source", ""),
                       description=data.get("description", ""), params=params, periphery=periphery,
                       mapping=mapping_from_dict(data.get("mapping"), where),
-                      update=update_from_dict(data, where))
+                      update=update_from_dict(data, where), sources=sources_from_dict(data, where))
 
 
 def card_from_dict(data: dict, name: str, path: str) -> DeviceCard:
@@ -259,7 +288,7 @@ def card_from_dict(data: dict, name: str, path: str) -> DeviceCard:
     return DeviceCard(name=name, path=str(path), source=data.get("source", ""),
                       description=data.get("description", ""), params=params, periphery=periphery,
                       mapping=mapping_from_dict(data.get("mapping"), where),
-                      update=update_from_dict(data, where))
+                      update=update_from_dict(data, where), sources=sources_from_dict(data, where))
 
 
 def resolve_card(name_or_path: Union[str, Path], overrides: Optional[dict] = None) -> DeviceCard:
@@ -286,7 +315,7 @@ def resolve_card(name_or_path: Union[str, Path], overrides: Optional[dict] = Non
         raise ConfigError(f"device.rule: the update rule of a card cannot be overridden (the parameters of "
                           f"{card.name} belong to rule {card.rule}), got {overrides['rule']!r}; copy "
                           f"{card.path} to a new YAML file, change rule: and its parameters, and pass --device PATH")
-    for k in ("source", "description"):
+    for k in ("source", "description", "sources"):
         if k in overrides:
             raise ConfigError(f"device.{k}: is card metadata, not a device parameter; remove the override "
                               f"(or edit a copy of {card.path} and pass --device PATH)")
@@ -506,4 +535,4 @@ def effective_mapping(card: DeviceCard, analog_cfg: Any) -> WeightMapping:
 
 __all__ = ["DeviceCard", "MAPPING_KINDS", "META_KEYS", "WeightMapping", "card_from_dict", "effective_mapping",
            "effective_periphery", "effective_update", "list_devices", "load_device", "mapping_from_dict",
-           "mapping_to_dict", "params_from_dict", "resolve_card", "update_from_dict"]
+           "mapping_to_dict", "params_from_dict", "SOURCE_SECTIONS", "resolve_card", "sources_from_dict", "update_from_dict"]

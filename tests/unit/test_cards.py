@@ -70,7 +70,7 @@ def test_unknown_keys_in_card_files_get_the_closest_key(tmp_path):
     f = tmp_path / "bad.yaml"
     f.write_text("source: x\nrule: soft_bounds\ndw_mn: 0.01\n")
     with pytest.raises(ConfigError, match=rf"^{f}: dw_mn: unknown key for rule soft_bounds; did you mean dw_min\? "
-                                          r"valid keys: source, rule, description, periphery, mapping, update, w_max"):
+                                          r"valid keys: source, rule, description, periphery, mapping, update, sources, w_max"):
         load_device(f)
     f.write_text("source: x\nrule: soft_bounds\nperiphery:\n  noise_managment: abs_max\n")
     with pytest.raises(ConfigError, match=r"periphery.noise_managment: unknown key; did you mean "
