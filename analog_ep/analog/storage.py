@@ -148,6 +148,9 @@ class AnalogStorage(nn.Module):
         self.register_buffer("pulses", torch.zeros((), dtype=torch.int64))
         self.register_buffer("reads", torch.zeros((), dtype=torch.int64))
         self.register_buffer("bm_rereads", torch.zeros((), dtype=torch.int64))
+        # the counters' values when the ranks last summed them (data parallel; not saved: a loaded
+        # checkpoint's counters are already global sums)
+        self.register_buffer("_summed", torch.zeros(2, dtype=torch.int64), persistent=False)
         self.register_buffer("wear", torch.zeros(weight.shape, dtype=torch.int32))
         self.proposal = nn.Parameter(torch.zeros_like(weight))
         self._w_eff: torch.Tensor | None = None  # weight cache, dropped whenever the devices change
@@ -247,6 +250,22 @@ class AnalogStorage(nn.Module):
             if prefix + k not in state_dict:
                 state_dict[prefix + k] = torch.zeros((), dtype=torch.int64)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        with torch.no_grad():
+            self._summed.copy_(torch.stack([self.reads, self.bm_rereads]))
+
+    @torch.no_grad()
+    def sum_counters(self, all_reduce_) -> None:
+        """Data parallel: each rank reads its own shard of every batch, so the read counters
+        (``reads``, ``bm_rereads``) grow by different amounts on the ranks. ``all_reduce_`` (a sum
+        over the ranks, in place) adds up every rank's increments since the last call, so every
+        replica then holds the whole chip's counts (and the replicas agree again)."""
+        now = torch.stack([self.reads, self.bm_rereads])
+        inc = [now - self._summed]
+        all_reduce_(inc)
+        total = self._summed + inc[0].to(torch.int64)
+        self.reads.copy_(total[0])
+        self.bm_rereads.copy_(total[1])
+        self._summed.copy_(total)
 
     def set_rows(self, rows: tuple[int, int] | None) -> None:
         self.rows = rows

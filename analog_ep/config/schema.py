@@ -513,6 +513,10 @@ def resolve_update(card_update: Optional[dict], analog_cfg: Any) -> UpdateSettin
         value = getattr(analog_cfg, key, None)
         if value is not None:
             values[key], sources[key] = value, "analog"
+    if values["pulse_scheme"] != "bitstream" and sources["pulse_accumulation"] == "card":
+        # the card's accumulation schedules bit-stream trains; a run that overrides the scheme to
+        # rounded counts has none, so the card's value does not apply (net: counts sent once)
+        values["pulse_accumulation"], sources["pulse_accumulation"] = "net", "default"
     return UpdateSettings(**values, sources=sources)
 
 

@@ -66,6 +66,10 @@ class _InPlace:
     def commit(self, vectors=None) -> None:
         """The optimizer's step on :attr:`param` (the weight) was the update: nothing to do."""
 
+    def sum_counters(self, all_reduce_) -> None:
+        """Data parallel: per-rank event counters summed over the ranks; a digital weight counts
+        nothing."""
+
 
 class DigitalStorage(_InPlace, nn.Module):
     """The weight as a float tensor; reads are float products.

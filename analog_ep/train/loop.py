@@ -321,6 +321,14 @@ class Trainer:
             for b in bufs:
                 b.div_(self.dist.world)
 
+    def _sum_counters(self) -> None:
+        """Data parallel: each rank reads its own shard, so the storages' read counters are summed
+        over the ranks (the whole chip's counts on every replica); after training and after each
+        evaluation, which every rank runs."""
+        if self.dist.active:
+            for syn in self.model.all_synapses():
+                syn.storage.sum_counters(self.dist.all_reduce_)
+
     def _check_replicas(self) -> None:
         """Data parallel: every rank must hold the same model (weights, device state, counters);
         checked once per epoch from per-tensor sums (one all-reduce of max and -min)."""
@@ -328,6 +336,7 @@ class Trainer:
             return
         import torch.distributed as tdist
 
+        self._sum_counters()
         sums = torch.stack([t.detach().double().sum() for t in self.model.state_dict().values()
                             if isinstance(t, torch.Tensor)]
                            + [self.est_gen.get_state().double().sum().to(self.device)])
@@ -365,6 +374,7 @@ class Trainer:
             loss_sum += self.model.cost(out, target).sum().double()
             correct += (out.argmax(1) == y).sum()
         self.model.train(was_training)
+        self._sum_counters()
         loss, correct_n, stats_acc = self._totals(loss_sum, correct, stats_acc)
         n = len(split)
         return loss / n, correct_n / n, _summarize(stats_acc)

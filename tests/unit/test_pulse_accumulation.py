@@ -276,3 +276,17 @@ def test_cli_per_vector_with_rounded_is_one_line_exit_2():
     err = res.stderr.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: ") and "analog.pulse_accumulation" in err, err
     assert "Traceback" not in res.output
+
+
+def test_rounded_override_of_a_preset_card_drops_its_per_vector_trains():
+    """A preset card declares per-vector bitstream trains; `--set analog.pulse_scheme=rounded`
+    sends rounded counts, which have no trains, so the card's accumulation does not apply (and the
+    run is not refused for it)."""
+    from analog_ep.analog.cards import effective_update, load_device
+    from analog_ep.config.schema import AnalogConfig
+
+    card = load_device("reram_sb")
+    assert effective_update(card, AnalogConfig()).pulse_accumulation == "per_vector"
+    upd = effective_update(card, AnalogConfig(pulse_scheme="rounded"))
+    assert (upd.pulse_scheme, upd.pulse_accumulation) == ("rounded", "net")
+    assert upd.sources["pulse_accumulation"] == "default"

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# analog-ep side of the aihwkit preset side-by-side (benchmarks/aihwkit_presets.md): the 784-500-10
+# MLP's backprop twin on a preset card, softmax cross-entropy, SGD lr 0.05, batch 64, 4 epochs,
+# Fashion-MNIST pixels / 255 (data.normalize=unit), the first TRAIN images, the whole test set.
+# One JSON line per run (per-epoch test accuracy read from the run's results.h5) is appended to OUT.
+# The aihwkit side: benchmarks/peers/aihwkit_mlp.py (same network, data and settings).
+#
+#   bash benchmarks/scripts/aihwkit_presets.sh OUT "reram_sb ecram capacitor" "sigmoid clamp" "0 1"
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=${1:-benchmarks/aihwkit_presets/ours.jsonl}
+cards=${2:-"reram_sb ecram capacitor"}
+acts=${3:-"sigmoid clamp"}
+seeds=${4:-"0 1"}
+TRAIN=${TRAIN:-5000}
+DATA=${DATA:-/work/shared/data/fashion-mnist}
+PY=${PY:-.venv/bin/python}
+work=${WORK:-$(mktemp -d /tmp/aihwkit_presets.XXXXXX)}
+for act in $acts; do for seed in $seeds; do for card in $cards; do
+  run=$work/${card}_${act}_${seed}
+  OMP_NUM_THREADS=1 $PY -m analog_ep train -c configs/hopfield_mlp_fmnist.yaml --device "$card" \
+    --set algorithm=bp --set ep.nudge=cross_entropy --set model.activation="$act" \
+    --set train.lr=0.05 --set train.layer_lrs=null --set train.momentum=0 --set train.epochs=4 \
+    --set data.normalize=unit --set data.root="$DATA" --set data.train_size="$TRAIN" \
+    --set seed="$seed" --out "$run" --overwrite --json > "$run.json"
+  $PY - "$run" "$card" "$act" "$seed" "$(git rev-parse --short HEAD)" >> "$out" <<'PY'
+import json, sys
+import h5py
+run, card, act, seed, commit = sys.argv[1:]
+with h5py.File(f"{run}/results.h5", "r") as f:
+    e = f["epochs"]
+    hist = [{"epoch": int(a), "test_accuracy": round(float(b), 4), "train_s": round(float(c), 2)}
+            for a, b, c in zip(e["epoch"][:], e["test_accuracy"][:], e["seconds"][:])]
+final = json.load(open(f"{run}.json"))
+print(json.dumps({"simulator": f"analog-ep {commit}", "card": card, "activation": act, "seed": int(seed),
+                  "pulses": final.get("pulses"), "status": final.get("status"), "history": hist}))
+PY
+done; done; done
