@@ -20,7 +20,7 @@ for act in $acts; do for seed in $seeds; do for card in $cards; do
   run=$work/${card}_${act}_${seed}
   OMP_NUM_THREADS=1 $PY -m analog_ep train -c configs/hopfield_mlp_fmnist.yaml --device "$card" \
     --set algorithm=bp --set ep.nudge=cross_entropy --set model.activation="$act" \
-    --set train.lr=0.05 --set train.layer_lrs=null --set train.momentum=0 --set train.epochs=4 \
+    --set train.lr=0.05 --set train.lr_scaling=none --set train.layer_lrs=null --set train.momentum=0 --set train.epochs=4 \
     --set data.normalize=unit --set data.root="$DATA" --set data.train_size="$TRAIN" \
     --set seed="$seed" --out "$run" --overwrite --json > "$run.json"
   $PY - "$run" "$card" "$act" "$seed" "$(git rev-parse --short HEAD)" >> "$out" <<'PY'
