@@ -346,8 +346,8 @@ def test_fused_derivative_products_equal_the_plain_product(dtype):
     a = torch.cat([torch.randn(500, generator=g, dtype=dtype) * 2,
                    torch.tensor([0.0, -0.0, 1.0, -1.0, 1e-30, -1e-30], dtype=dtype)])
     e = torch.randn(a.shape, generator=g, dtype=dtype)
-    m = PCNMLP((4,), [3] * 5, 2, activation="relu")
-    m.pc_act_names = ["relu", "leaky_relu", "hard_tanh", "gelu", "tanh", "linear"]
+    m = PCNMLP((4,), [3] * 6, 2, activation="relu")
+    m.pc_act_names = ["relu", "leaky_relu", "hard_tanh", "gelu", "tanh", "sigmoid", "linear"]
     assert set(PC_ACT_GRAD_MUL) < set(PC_ACTIVATIONS) == set(m.pc_act_names)
     for k, name in enumerate(m.pc_act_names, start=1):
         assert torch.equal(m.act_grad_mul(k, a, e), PC_ACTIVATIONS[name][1](a) * e), name
