@@ -49,6 +49,7 @@ from typing import Any, Optional, Union
 import yaml
 
 from ..config.schema import PERIPHERY_KEYS, UPDATE_KEYS, AnalogConfig, UpdateSettings, resolve_update
+from ..config.loader import MAPPING_KINDS, check_analog_mapping, check_mapping_values
 from ..config.typed import build, leaf_keys, merge
 from ..errors import ConfigError
 from .rules import RULES, DeviceParams, implied_states, params_to_dict
@@ -362,8 +363,6 @@ def effective_periphery(card: DeviceCard, analog_cfg: Any) -> PeripheryParams:
 # --------------------------------------------------------------------------------------------
 # weight mapping (the card's ``mapping:`` section and the analog.mapping / analog.omega keys)
 
-MAPPING_KINDS = ("identity", "omega")
-"""Names of the weight mappings (:class:`WeightMapping`)."""
 
 LEGACY_WEIGHT_RANGE = 0.5
 """The mapping of runs made before named mappings existed, and of every run whose card has no
@@ -418,29 +417,6 @@ class WeightMapping:
         return [float(self.omega)] * n
 
 
-def _check_mapping(kind: Any, omega: Any, where: str, key: str) -> None:
-    """One-line errors of a mapping's values (``key`` names the section, e.g. ``mapping.`` or
-    ``analog.``; ``analog.`` spells the kind ``analog.mapping``)."""
-    kind_key = "analog.mapping" if key == "analog." else f"{key}kind"
-    if kind not in MAPPING_KINDS:
-        raise ConfigError(f"{where}{kind_key}: unknown weight mapping {kind!r}; valid: {', '.join(MAPPING_KINDS)}")
-    if kind == "identity":
-        if omega is not None:
-            raise ConfigError(f"{where}{key}omega: applies to the omega mapping only ({kind_key} is identity: "
-                              f"weights are programmed unscaled), got {omega!r}; remove it or set {kind_key}=omega")
-        return
-    if omega is None:
-        raise ConfigError(f"{where}{key}omega: the omega mapping needs omega, the device units each layer's "
-                          f"max |W| maps onto, in (0, 1] (or a list with one per synapse); got None")
-    values = list(omega) if isinstance(omega, (list, tuple)) else [omega]
-    if not values:
-        raise ConfigError(f"{where}{key}omega: an empty list; give one number in (0, 1] or one per synapse")
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
-            raise ConfigError(f"{where}{key}omega: must be in (0, 1] (device units of each layer's max |W|), "
-                              f"got {omega!r}")
-
-
 @dataclass(frozen=True)
 class _MappingSection:
     """The keys of a card's ``mapping:`` section (parsed with the card's key checks)."""
@@ -462,7 +438,7 @@ def mapping_from_dict(data: Any, where: str = "", prefix: str = "") -> Optional[
     sec = _build(_MappingSection, data, where, key)
     if sec.kind is None:
         raise ConfigError(f"{where}{key}kind: missing; valid: {', '.join(MAPPING_KINDS)}")
-    _check_mapping(sec.kind, sec.omega, where, key)
+    check_mapping_values(sec.kind, sec.omega, where, key)
     omega = tuple(sec.omega) if isinstance(sec.omega, list) else sec.omega
     return WeightMapping(sec.kind, omega)
 
@@ -501,17 +477,11 @@ def effective_mapping(card: DeviceCard, analog_cfg: Any) -> WeightMapping:
        today's numerics for every card without a mapping section.
 
     Errors are one :class:`ConfigError` line naming the key."""
+    check_analog_mapping(analog_cfg)
     weight_range = getattr(analog_cfg, "weight_range", None)
     kind = getattr(analog_cfg, "mapping", None)
     omega = getattr(analog_cfg, "omega", None)
     if weight_range is not None:
-        if kind is not None or omega is not None:
-            raise ConfigError(
-                f"analog.weight_range: the legacy mapping (omega = weight_range x the device bound) contradicts "
-                f"analog.mapping / analog.omega, got {weight_range!r} with mapping {kind!r}, omega {omega!r}; "
-                f"set analog.weight_range=null (or drop analog.mapping and analog.omega)")
-        if not 0 < weight_range <= 1:
-            raise ConfigError(f"analog.weight_range: must be in (0, 1], got {weight_range!r}")
         return _range_mapping(weight_range, card, f"analog.weight_range {weight_range:g}")
     if kind is None and omega is None:
         if card.mapping is not None:
@@ -528,7 +498,6 @@ def effective_mapping(card: DeviceCard, analog_cfg: Any) -> WeightMapping:
                               f"got 'omega'; add --set analog.omega=VALUE in (0, 1]")
         omega = card.mapping.omega
         source = f"mapping.omega (card {card.name}) with analog.mapping"
-    _check_mapping(kind, omega, "", "analog.")
     omega = tuple(omega) if isinstance(omega, list) else omega
     return WeightMapping(kind, None if kind == "identity" else omega, source)
 

@@ -192,6 +192,17 @@ def train_probabilities(d: torch.Tensor, x: torch.Tensor, lr: float, dw_min: flo
     return p, q, bl_n
 
 
+def _check_trains(who: str, d: torch.Tensor, x: torch.Tensor, lr: float, dw_min: float, bl: int) -> int:
+    """The arguments of a bit-stream update (``d`` (N, out), ``x`` (N, in), ``dw_min > 0``,
+    ``lr >= 0``); returns the checked ``bl``."""
+    bl = _check_bl(bl)
+    if d.dim() != 2 or x.dim() != 2 or d.shape[0] != x.shape[0]:
+        raise ValueError(f"{who}: need d (N, out) and x (N, in), got {tuple(d.shape)}, {tuple(x.shape)}")
+    if not dw_min > 0 or not lr >= 0:
+        raise ConfigError(f"{who}: need dw_min > 0 and lr >= 0, got {dw_min!r}, {lr!r}")
+    return bl
+
+
 def bitstream_counts(d: torch.Tensor, x: torch.Tensor, lr: float, dw_min: float, bl: int, key: int,
                      update_management: bool = True, *, bl_management: bool = False
                      ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -228,12 +239,7 @@ def bitstream_counts(d: torch.Tensor, x: torch.Tensor, lr: float, dw_min: float,
     stream ``stream_key(key, 1)`` (see :func:`_bits`); ``bl`` is rounded up to an even number of
     slots whose last never fires when ``bl`` is odd. Probabilities: :func:`train_probabilities`.
     """
-    bl = _check_bl(bl)
-    if d.dim() != 2 or x.dim() != 2 or d.shape[0] != x.shape[0]:
-        raise ValueError(f"bitstream_counts: need d (N, out) and x (N, in), got {tuple(d.shape)}, "
-                         f"{tuple(x.shape)}")
-    if not dw_min > 0 or not lr >= 0:
-        raise ConfigError(f"bitstream_counts: need dw_min > 0 and lr >= 0, got {dw_min!r}, {lr!r}")
+    bl = _check_trains("bitstream_counts", d, x, lr, dw_min, bl)
     N, out, inn = d.shape[0], d.shape[1], x.shape[1]
     xx, dd = x.detach().to(torch.float64), d.detach().to(torch.float64)
     p, q, bl_n = train_probabilities(dd, xx, lr, dw_min, bl, update_management,
@@ -456,12 +462,7 @@ def per_vector_pulses(w: torch.Tensor, d: torch.Tensor, x: torch.Tensor, lr: flo
     The coincidence counts of a block of vectors are one batched matmul of their 0/+-1 bit
     matrices ((N_c, out, S) @ (N_c, S, in), exact in float32); the vector loop has a fixed
     number of rounds per vector (``bl``) on the masked path and no host sync there."""
-    bl = _check_bl(bl)
-    if d.dim() != 2 or x.dim() != 2 or d.shape[0] != x.shape[0]:
-        raise ValueError(f"per_vector_pulses: need d (N, out) and x (N, in), got {tuple(d.shape)}, "
-                         f"{tuple(x.shape)}")
-    if not dw_min > 0 or not lr >= 0:
-        raise ConfigError(f"per_vector_pulses: need dw_min > 0 and lr >= 0, got {dw_min!r}, {lr!r}")
+    bl = _check_trains("per_vector_pulses", d, x, lr, dw_min, bl)
     N, out, inn = d.shape[0], d.shape[1], x.shape[1]
     if w.shape != (out, inn):
         raise ValueError(f"per_vector_pulses: weights {tuple(w.shape)} do not match d, x ({out}, {inn})")

@@ -184,10 +184,39 @@ _LEGACY_ANALOG = {"weight_range": 0.5}
 digital run's config still loads with them."""
 
 
-def _check_mapping_keys(cfg: RunConfig, n_synapses: int, where: str) -> None:
-    """``analog.weight_range`` / ``analog.mapping`` / ``analog.omega``: ranges, contradictions
-    and the per-synapse list's length (the card's own mapping is checked by the card)."""
-    a = cfg.analog
+MAPPING_KINDS = ("identity", "omega")
+"""Names of the weight mappings (:class:`analog_ep.analog.cards.WeightMapping`)."""
+
+
+def check_mapping_values(kind: Any, omega: Any, where: str, key: str) -> None:
+    """One-line errors of a mapping's values, wherever they come from (``key`` names the section:
+    ``mapping.`` / ``device.mapping.`` for a card, ``analog.`` for the run's keys, which spells
+    the kind ``analog.mapping``)."""
+    kind_key = "analog.mapping" if key == "analog." else f"{key}kind"
+    if kind not in MAPPING_KINDS:
+        raise ConfigError(f"{where}{kind_key}: unknown weight mapping {kind!r}; valid: {', '.join(MAPPING_KINDS)}")
+    if kind == "identity":
+        if omega is not None:
+            raise ConfigError(f"{where}{key}omega: applies to the omega mapping only ({kind_key} is identity: "
+                              f"weights are programmed unscaled), got {omega!r}; remove it or set {kind_key}=omega")
+        return
+    if omega is None:
+        raise ConfigError(f"{where}{key}omega: the omega mapping needs omega, the device units each layer's "
+                          f"max |W| maps onto, in (0, 1] (or a list with one per synapse); got None")
+    values = list(omega) if isinstance(omega, (list, tuple)) else [omega]
+    if not values:
+        raise ConfigError(f"{where}{key}omega: an empty list; give one number in (0, 1] or one per synapse")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+            raise ConfigError(f"{where}{key}omega: must be in (0, 1] (device units of each layer's max |W|), "
+                              f"got {omega!r}")
+
+
+def check_analog_mapping(a: Any, where: str = "") -> None:
+    """The run's ``analog.weight_range`` / ``analog.mapping`` / ``analog.omega`` (``a``: an
+    :class:`AnalogConfig`): the legacy weight_range is in (0, 1] and alone; a set mapping or
+    omega is valid (:func:`check_mapping_values`; an omega alone means the omega mapping). Run at
+    load and by :func:`analog_ep.analog.cards.effective_mapping`."""
     if a.weight_range is not None:
         if a.mapping is not None or a.omega is not None:
             set_keys = " and ".join(f"analog.{k}" for k in ("mapping", "omega") if getattr(a, k) is not None)
@@ -196,18 +225,24 @@ def _check_mapping_keys(cfg: RunConfig, n_synapses: int, where: str) -> None:
                               f"(or remove {set_keys})")
         if not 0 < a.weight_range <= 1:
             raise ConfigError(f"{where}analog.weight_range: must be in (0, 1] or null, got {a.weight_range!r}")
+    if a.mapping is not None:
+        if a.mapping not in MAPPING_KINDS:
+            check_mapping_values(a.mapping, None, where, "analog.")
+        if a.mapping == "identity" and a.omega is not None:
+            check_mapping_values("identity", a.omega, where, "analog.")
     if a.omega is not None:
-        if a.mapping == "identity":
-            raise ConfigError(f"{where}analog.omega: applies to the omega mapping only (analog.mapping is identity: "
-                              f"weights are programmed unscaled), got {a.omega!r}; remove it or set analog.mapping=omega")
-        values = a.omega if isinstance(a.omega, list) else [a.omega]
-        if not values or not all(0 < v <= 1 for v in values):
-            raise ConfigError(f"{where}analog.omega: must be in (0, 1] (device units of each synapse's max |W|) "
-                              f"or a list of such, got {a.omega!r}")
-        if isinstance(a.omega, list) and len(a.omega) != n_synapses:
-            raise ConfigError(f"{where}analog.omega: lists {len(a.omega)} omegas, but {cfg.model.name} has "
-                              f"{n_synapses} synapses (one per synapse: weight layers, then auxiliary readouts; "
-                              f"or one number for all), got {a.omega!r}")
+        check_mapping_values("omega", a.omega, where, "analog.")
+
+
+def _check_mapping_keys(cfg: RunConfig, n_synapses: int, where: str) -> None:
+    """``analog.weight_range`` / ``analog.mapping`` / ``analog.omega`` (:func:`check_analog_mapping`)
+    and the per-synapse list's length (the card's own mapping is checked by the card)."""
+    a = cfg.analog
+    check_analog_mapping(a, where)
+    if isinstance(a.omega, list) and len(a.omega) != n_synapses:
+        raise ConfigError(f"{where}analog.omega: lists {len(a.omega)} omegas, but {cfg.model.name} has "
+                          f"{n_synapses} synapses (one per synapse: weight layers, then auxiliary readouts; "
+                          f"or one number for all), got {a.omega!r}")
 
 
 def check_update(cfg: RunConfig, upd: UpdateSettings, where: str = "", card: str = "") -> None:
