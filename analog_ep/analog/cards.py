@@ -22,6 +22,12 @@ A card looks like::
       pulse_accumulation: per_vector
       bl: 31
       bl_management: true
+    write:                      # optional: the electrical cost of one pulse (WritePhysics)
+      v_set: 3.2                # V, potentiation (weight increase); v_reset for depression
+      t_set_s: 3.0e-4           # s, pulse width; t_reset_s
+      # e_set_j / e_reset_j: J per pulse where a paper quotes energy (then used as is)
+    sources:                    # optional: a citation per part (SOURCE_SECTIONS)
+      write: "Table II of ..."
 
 Every error is one :class:`ConfigError` line naming the file and the key, the bad value and what
 would be valid (with the closest valid key for a misspelt one).
@@ -55,7 +61,7 @@ from ..errors import ConfigError
 from .rules import RULES, DeviceParams, implied_states, params_to_dict
 from .periphery import PeripheryParams
 
-META_KEYS = ("source", "rule", "description", "periphery", "mapping", "update", "sources")
+META_KEYS = ("source", "rule", "description", "periphery", "mapping", "update", "sources", "write")
 """Card keys that are not device parameters."""
 
 
@@ -84,6 +90,10 @@ class DeviceCard:
     sources: Optional[dict] = None
     """Where each part of the card's hardware comes from (:data:`SOURCE_SECTIONS` -> citation),
     or None: shown by ``analog-ep devices show``."""
+    write: Optional["WritePhysics"] = None
+    """The card's ``write:`` section (:func:`write_from_dict`): the electrical cost of one
+    programming pulse, priced by :mod:`analog_ep.hardware`; None when the card has none (write
+    energy and latency are then unknown, :func:`write_warning`)."""
 
     @property
     def rule(self) -> str:
@@ -109,6 +119,7 @@ class DeviceCard:
         out["update"] = dict(self.update) if self.update is not None else None
         if self.sources:
             out["sources"] = dict(self.sources)
+        out["write"] = write_to_dict(self.write)
         return out
 
 
@@ -183,9 +194,9 @@ _HINTS = typing.get_type_hints(AnalogConfig)
 _CardUpdate.__annotations__ = {k: _HINTS[k] for k in UPDATE_KEYS}  # one type per key: the analog.* twin's
 
 
-SOURCE_SECTIONS = ("device", "periphery", "mapping", "update")
+SOURCE_SECTIONS = ("device", "periphery", "mapping", "update", "write")
 """The parts of a card's hardware a ``sources:`` entry may cite: the device rule's parameters and
-the ``periphery:``, ``mapping:`` and ``update:`` sections."""
+the ``periphery:``, ``mapping:``, ``update:`` and ``write:`` sections."""
 
 
 def sources_from_dict(data: dict, where: str = "") -> Optional[dict]:
@@ -228,6 +239,131 @@ def update_from_dict(data: dict, where: str = "", prefix: str = "") -> Optional[
                           f"pulse_scheme {out.get('pulse_scheme', 'rounded')} has no trains (rounded counts); add "
                           f"{key}.pulse_scheme: bitstream or use pulse_accumulation: net")
     return out
+
+
+WRITE_POLARITIES = ("set", "reset")
+"""Pulse polarities of a ``write:`` section: ``set`` = potentiation (an up pulse, weight increase;
+the counts' ``set_pulses``), ``reset`` = depression (a down pulse; ``reset_pulses``)."""
+
+
+@dataclass(frozen=True)
+class WritePhysics:
+    """A card's ``write:`` section: what one programming pulse costs (DESIGN section 7b).
+
+    Energy of one pulse on a device of conductance G (NeuroSim's resistive write, hardware_costs.md
+    §3.1 [code: DNN_NeuroSim_V2.1 ProcessingUnit.cpp::GetWriteUpdateEstimation; MLP_NeuroSim_V3.0
+    Cell.cpp]: ``E = V_w^2 / R t_w n`` for n pulses)::
+
+        E_pulse = e_set_j                      if the card quotes an energy per pulse
+                = v_set^2 * G * t_set_s        otherwise (same for reset)
+
+    The pulse width is the write time of one pulse slot (row-by-row or parallel update latency,
+    :mod:`analog_ep.hardware.cost`). Voltages are magnitudes (the polarity is the pulse's role,
+    not its sign). A key the card does not give is unknown: its energy or latency is reported as
+    None, never 0 (:meth:`missing`, :func:`write_warning`). ``ideal: true`` declares an
+    idealized device (the ``ideal`` card): writes cost nothing and take no time.
+    """
+
+    v_set: Optional[float] = None
+    """Write voltage magnitude (V) of a potentiation (SET, weight increase) pulse."""
+    v_reset: Optional[float] = None
+    """Write voltage magnitude (V) of a depression (RESET, weight decrease) pulse."""
+    t_set_s: Optional[float] = None
+    """Pulse width (s) of a potentiation pulse."""
+    t_reset_s: Optional[float] = None
+    """Pulse width (s) of a depression pulse."""
+    e_set_j: Optional[float] = None
+    """Energy (J) per potentiation pulse where a paper quotes one (used instead of V^2 G t)."""
+    e_reset_j: Optional[float] = None
+    """Energy (J) per depression pulse where a paper quotes one."""
+    ideal: bool = False
+    """An idealized device (ablation): pulses cost no energy and no time; no other key allowed."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name != "ideal" and v is not None and not v > 0:
+                raise ConfigError(f"{f.name}: must be > 0 (a physical pulse; leave the key out where it is "
+                                  f"unknown), got {v!r}")
+        if self.ideal:
+            given = [f.name for f in dataclasses.fields(self) if f.name != "ideal" and getattr(self, f.name) is not None]
+            if given:
+                raise ConfigError(f"ideal: an ideal device writes at no cost, so {', '.join(given)} cannot be given "
+                                  f"with it, got True; remove ideal or the pulse keys")
+
+    def width_s(self, polarity: str) -> Optional[float]:
+        """Pulse width (s) of ``polarity`` (:data:`WRITE_POLARITIES`), None when unknown."""
+        return 0.0 if self.ideal else getattr(self, f"t_{polarity}_s")
+
+    def energy_j(self, polarity: str, g_s: Optional[float]) -> Optional[float]:
+        """Energy (J) of one ``polarity`` pulse on a device of conductance ``g_s`` (siemens):
+        the quoted ``e_*_j``, else ``v^2 g t``; None when unknown (or ``g_s`` is None)."""
+        if self.ideal:
+            return 0.0
+        quoted = getattr(self, f"e_{polarity}_j")
+        if quoted is not None:
+            return quoted
+        v, t = getattr(self, f"v_{polarity}"), getattr(self, f"t_{polarity}_s")
+        if v is None or t is None or g_s is None:
+            return None
+        return v * v * g_s * t
+
+    def missing(self) -> list[str]:
+        """The keys whose absence leaves a pulse's energy or width unknown (empty: fully known)."""
+        if self.ideal:
+            return []
+        out = []
+        for pol in WRITE_POLARITIES:
+            if getattr(self, f"e_{pol}_j") is None:
+                for key in (f"v_{pol}", f"t_{pol}_s"):
+                    if getattr(self, key) is None:
+                        out.append(key if key.startswith("t_") else f"{key} (or e_{pol}_j)")
+            elif getattr(self, f"t_{pol}_s") is None:
+                out.append(f"t_{pol}_s")
+        return out
+
+
+def write_from_dict(data: dict, where: str = "", prefix: str = "") -> Optional[WritePhysics]:
+    """The card's ``write:`` section (``data["write"]``) as :class:`WritePhysics`, or None when
+    absent or null. Unknown keys name the closest one; zero or negative values are refused."""
+    section = data.get("write") if isinstance(data, dict) else None
+    if section is None:
+        return None
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}{prefix}write: expected a mapping of keys such as {{v_set: 2.0, t_set_s: 1.0e-8}}, "
+                          f"got {section!r}")
+    return _build(WritePhysics, section, where, f"{prefix}write.")
+
+
+def write_to_dict(write: Optional[WritePhysics]) -> Optional[dict]:
+    """The card's ``write:`` section of ``write`` (the keys it gives), None when the card has none:
+    :func:`write_from_dict` rebuilds the same physics."""
+    if write is None:
+        return None
+    return {f.name: getattr(write, f.name) for f in dataclasses.fields(write)
+            if getattr(write, f.name) not in (None, False)}
+
+
+def write_warning(card: "DeviceCard") -> Optional[str]:
+    """One line naming ``card`` and the ``write:`` keys it lacks (its write energy or latency is
+    then reported as unknown, null, never 0), or None when its write physics is complete."""
+    phys = WritePhysics() if card.write is None else card.write
+    missing = phys.missing()
+    if not missing:
+        return None
+    what = "has no write: section" if card.write is None else "has an incomplete write: section"
+    energy = any(phys.energy_j(pol, 1.0) is None for pol in WRITE_POLARITIES)
+    latency = any(phys.width_s(pol) is None for pol in WRITE_POLARITIES)
+    unknown = " and ".join(w for w, u in (("energy", energy), ("latency", latency)) if u)
+    return (f"device card {card.name} {what} (missing {', '.join(missing)}): its write {unknown} "
+            f"{'are' if energy and latency else 'is'} reported as unknown (null); add the keys to the card or "
+            f"--set device.write.{missing[0].split()[0]}=VALUE")
+
+
+def card_g_mid_s(card: "DeviceCard") -> float:
+    """Midpoint of the card's conductance window, (g_min_us + g_max_us) / 2, in siemens: the
+    conductance a write or read is priced at when the counts carry no mean conductance."""
+    return 0.5 * (card.params.g_min_us + card.params.g_max_us) * 1e-6
 
 
 def effective_update(card: Optional["DeviceCard"], analog_cfg: Any) -> UpdateSettings:
@@ -278,7 +414,8 @@ def load_device(name_or_path: Union[str, Path]) -> DeviceCard:
     return DeviceCard(name=name, path=shown, source=data.get("source", ""),
                       description=data.get("description", ""), params=params, periphery=periphery,
                       mapping=mapping_from_dict(data.get("mapping"), where),
-                      update=update_from_dict(data, where), sources=sources_from_dict(data, where))
+                      update=update_from_dict(data, where), sources=sources_from_dict(data, where),
+                      write=write_from_dict(data, where))
 
 
 def card_from_dict(data: dict, name: str, path: str) -> DeviceCard:
@@ -289,7 +426,8 @@ def card_from_dict(data: dict, name: str, path: str) -> DeviceCard:
     return DeviceCard(name=name, path=str(path), source=data.get("source", ""),
                       description=data.get("description", ""), params=params, periphery=periphery,
                       mapping=mapping_from_dict(data.get("mapping"), where),
-                      update=update_from_dict(data, where), sources=sources_from_dict(data, where))
+                      update=update_from_dict(data, where), sources=sources_from_dict(data, where),
+                      write=write_from_dict(data, where))
 
 
 def resolve_card(name_or_path: Union[str, Path], overrides: Optional[dict] = None) -> DeviceCard:
@@ -322,9 +460,10 @@ def resolve_card(name_or_path: Union[str, Path], overrides: Optional[dict] = Non
                               f"(or edit a copy of {card.path} and pass --device PATH)")
     merged = merge(card.to_dict(), copy.deepcopy(overrides))
     try:
-        params, periphery = params_from_dict(merged, "", "device.", ("periphery", "mapping"))
+        params, periphery = params_from_dict(merged, "", "device.", ("periphery", "mapping", "write"))
         mapping = mapping_from_dict(merged.get("mapping"), "", "device.")
         update = update_from_dict(merged, "", "device.")
+        write = write_from_dict(merged, "", "device.")
     except ConfigError as e:
         msg = str(e)
         named = msg.split(":", 1)[0]
@@ -333,7 +472,7 @@ def resolve_card(name_or_path: Union[str, Path], overrides: Optional[dict] = Non
             # a card value that the overrides made impossible (w_min vs an overridden w_max)
             msg += f" (card {card.name} with the overrides {', '.join(leaves)})"
         raise ConfigError(msg) from None
-    return dataclasses.replace(card, params=params, periphery=periphery, mapping=mapping, update=update)
+    return dataclasses.replace(card, params=params, periphery=periphery, mapping=mapping, update=update, write=write)
 
 
 def effective_periphery(card: DeviceCard, analog_cfg: Any) -> PeripheryParams:
@@ -502,6 +641,7 @@ def effective_mapping(card: DeviceCard, analog_cfg: Any) -> WeightMapping:
     return WeightMapping(kind, None if kind == "identity" else omega, source)
 
 
-__all__ = ["DeviceCard", "MAPPING_KINDS", "META_KEYS", "WeightMapping", "card_from_dict", "effective_mapping",
-           "effective_periphery", "effective_update", "list_devices", "load_device", "mapping_from_dict",
-           "mapping_to_dict", "params_from_dict", "SOURCE_SECTIONS", "resolve_card", "sources_from_dict", "update_from_dict"]
+__all__ = ["DeviceCard", "MAPPING_KINDS", "META_KEYS", "WRITE_POLARITIES", "WeightMapping", "WritePhysics",
+           "card_from_dict", "card_g_mid_s", "effective_mapping", "effective_periphery", "effective_update",
+           "list_devices", "load_device", "mapping_from_dict", "mapping_to_dict", "params_from_dict", "SOURCE_SECTIONS",
+           "resolve_card", "sources_from_dict", "update_from_dict", "write_from_dict", "write_to_dict", "write_warning"]

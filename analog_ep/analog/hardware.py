@@ -3,7 +3,9 @@
 
 A card that cites a preset carries the preset's whole hardware (DESIGN section 7): the device
 rule and its parameters, the periphery (converters, noise, noise and bound management, tiling),
-the weight mapping and the pulse-update scheme. :func:`card_hardware` resolves all four the way a
+the weight mapping and the pulse-update scheme, plus the write physics the cost model prices
+(``write:``: the energy and width of one pulse, at the card's window midpoint; unknown keys
+listed). :func:`card_hardware` resolves the first four the way a
 run does (:func:`.cards.effective_periphery`, :func:`.cards.effective_mapping`,
 :func:`.cards.effective_update`, with the ``analog.*`` keys of ``analog_cfg`` on top, none by
 default) and labels every value with its origin:
@@ -27,7 +29,8 @@ from typing import Any, Optional
 import yaml
 
 from ..config.schema import PERIPHERY_KEYS, UPDATE_KEYS, AnalogConfig
-from .cards import (DeviceCard, effective_mapping, effective_periphery, effective_update, mapping_to_dict)
+from .cards import (WRITE_POLARITIES, DeviceCard, WritePhysics, card_g_mid_s, effective_mapping, effective_periphery,
+                    effective_update, mapping_to_dict, write_to_dict)
 from .rules import params_to_dict
 
 
@@ -87,7 +90,18 @@ def card_hardware(card: DeviceCard, analog_cfg: Any = None) -> dict:
     return {"name": card.name, "path": card.path, "rule": rule, "implied_states": card.implied_states,
             "source": " ".join(card.source.split()),
             "description": " ".join(card.description.split()), "device": device, "periphery": periphery,
-            "mapping": mapping_out, "update": update}
+            "mapping": mapping_out, "update": update, "write": _write_part(card, cites)}
+
+
+def _write_part(card: DeviceCard, cites: dict) -> dict:
+    """The card's write physics: the keys it gives (all from the card), the energy and width of
+    one pulse of each polarity at the window midpoint (None = unknown) and the missing keys."""
+    phys = card.write if card.write is not None else WritePhysics()
+    g = card_g_mid_s(card)
+    per_pulse = {pol: {"energy_j": phys.energy_j(pol, g), "width_s": phys.width_s(pol)} for pol in WRITE_POLARITIES}
+    return {"citation": cites.get("write", ""), "g_mid_us": g * 1e6,
+            "values": {k: {"value": v, "from": "card"} for k, v in (write_to_dict(card.write) or {}).items()},
+            "per_pulse": per_pulse, "missing": phys.missing()}
 
 
 def _mapping_origin(key: str, msec: dict, a: Any, stored: bool) -> str:
@@ -125,6 +139,15 @@ def format_hardware(hw: dict) -> str:
           hw["periphery"])
     block("weight mapping", hw["mapping"])
     block("pulse updates", hw["update"])
+    write = hw["write"]
+    block(f"write physics (one pulse at the window midpoint {write['g_mid_us']:g} uS; E = V^2 G t unless quoted)",
+          write)
+    for pol, v in write["per_pulse"].items():
+        energy = "unknown" if v["energy_j"] is None else f"{v['energy_j']:.4g} J"
+        width = "unknown" if v["width_s"] is None else f"{v['width_s']:.4g} s"
+        lines.append(f"  {pol} pulse: energy {energy}, width {width}")
+    if write["missing"]:
+        lines.append(f"  missing: {', '.join(write['missing'])} (write energy / latency reported as unknown)")
     return "\n".join(lines)
 
 

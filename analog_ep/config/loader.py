@@ -16,8 +16,9 @@ import yaml
 
 from ..errors import ConfigError
 from .model_specs import HOPFIELD_ACTIVATIONS, PCN_ACTIVATIONS, get_model_spec, model_names
-from .schema import UPDATE_DEFAULTS, AnalogConfig, PCConfig, RunConfig, UpdateSettings, resolve_update
-from .typed import build, leaf_keys, merge
+from .schema import (ADC_MODEL_PARAMS, UPDATE_DEFAULTS, AnalogConfig, ChipConfig, PCConfig, RunConfig, UpdateSettings,
+                     resolve_update)
+from .typed import build, closest, leaf_keys, merge
 
 
 def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
@@ -176,7 +177,87 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     acc = cfg.compute.accelerator
     need(acc in ("auto", "cpu", "cuda") or (acc.startswith("cuda:") and acc[5:].isdigit()), "compute.accelerator",
          "must be auto, cpu, cuda or cuda:N")
+    check_chip(cfg.chip, where)
     return cfg
+
+
+_CHIP_UNIT_COSTS = ("feature_nm", "cell_area_f2", "v_read", "t_read_s", "adc_cycle_s", "e_driver_j", "driver_area_um2",
+                    "e_add_j", "e_shift_add_j", "shift_add_area_um2", "e_mult_j", "e_activation_j", "e_state_bit_j",
+                    "clk_hz", "leakage_w_per_tile", "calib_energy", "calib_latency", "adc_sar_p0_w", "adc_sar_p1_w",
+                    "adc_fom_j", "gpu_power_w", "gpu_peak_flops")
+"""``chip.*`` unit costs, sizes and rates that must be > 0 (null allowed where the key is optional)."""
+
+_CHIP_COUNTS = ("node_nm", "tile_rows", "tile_cols", "cells_per_weight", "input_bits", "default_bits", "adc_bits",
+                "cols_per_adc", "state_bits", "digital_lanes")
+"""``chip.*`` integers that must be >= 1 (null allowed where the key is optional)."""
+
+
+def check_chip(chip: ChipConfig, where: str = "", prefix: str = "chip.") -> None:
+    """Value checks of a :class:`ChipConfig` (keys and types are checked when it is built): unit
+    costs > 0, counts >= 1, fractions in (0, 1], the ADC table's lists, and the parameters of the
+    chosen ``adc_model`` (:data:`.schema.ADC_MODEL_PARAMS`). One line per error, naming the key."""
+
+    def fail(key: str, msg: str) -> None:
+        raise ConfigError(f"{where}{prefix}{key}: {msg}, got {getattr(chip, key)!r}")
+
+    for key in _CHIP_UNIT_COSTS:
+        value = getattr(chip, key)
+        if value is not None and not value > 0:
+            fail(key, "must be > 0 (a unit cost, size or rate; zero or negative is not physical)")
+    for key in _CHIP_COUNTS:
+        value = getattr(chip, key)
+        if value is not None and value < 1:
+            fail(key, "must be an integer >= 1" + (" or null" if key in ("tile_rows", "tile_cols", "cells_per_weight",
+                                                                         "input_bits", "adc_bits") else ""))
+    for key in ("input_activity", "gpu_eta"):
+        if not 0 < getattr(chip, key) <= 1:
+            fail(key, "must be in (0, 1]")
+    bits = chip.adc_table_bits
+    if not bits or any(b < 1 for b in bits) or any(b2 <= b1 for b1, b2 in zip(bits, bits[1:])):
+        fail("adc_table_bits", "must be a non-empty, strictly increasing list of bits >= 1 such as [4, 5, 6, 7, 8]")
+    for key in ("adc_table_area_um2", "adc_table_energy_j"):
+        values = getattr(chip, key)
+        if values is None:
+            continue
+        if len(values) != len(bits):
+            fail(key, f"must list one value per entry of {prefix}adc_table_bits ({len(bits)})")
+        if any(not v > 0 for v in values):
+            fail(key, "must be > 0 for every entry (a unit cost; zero or negative is not physical)")
+    if chip.adc_envelope_j is not None and (len(chip.adc_envelope_j) != 2 or any(not v > 0 for v in chip.adc_envelope_j)):
+        fail("adc_envelope_j", "must be two energies [e0, e1] > 0 (J) of the envelope e0 + e1 4^bits")
+    for key in ADC_MODEL_PARAMS[chip.adc_model]:
+        if getattr(chip, key) is None:
+            raise ConfigError(f"{where}{prefix}{key}: missing (null), and {prefix}adc_model {chip.adc_model} prices "
+                              f"a conversion with it; set it (default {getattr(ChipConfig(), key)!r}) or choose "
+                              f"another {prefix}adc_model")
+
+
+def load_chip_file(path: str | Path) -> dict:
+    """A chip file (``--chip FILE``): a YAML mapping of ``chip.*`` keys, either at the top level
+    or under one ``chip:`` key, validated like the config's ``chip:`` section (errors name the file
+    and the key, with the closest key for a misspelt one). Returns ``{"chip": {...}}``, the
+    mapping to merge into the config data above the config file and below ``--set``."""
+    p = Path(path)
+    where = f"{p}: "
+    if not p.is_file():
+        raise ConfigError(f"{p}: chip file not found; pass an existing YAML file to --chip")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: cannot read chip file ({e.__class__.__name__}: {e})") from e
+    except yaml.YAMLError as e:
+        line = getattr(getattr(e, "problem_mark", None), "line", None)
+        at = f" at line {line + 1}" if line is not None else ""
+        raise ConfigError(f"{p}: invalid YAML{at}; fix the syntax") from e
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: top level must be a mapping of chip keys such as adc_model: survey, "
+                          f"got {type(data).__name__}")
+    section = data["chip"] if set(data) == {"chip"} else data
+    if not isinstance(section, dict):
+        raise ConfigError(f"{p}: chip: expected a mapping of chip keys, got {section!r}")
+    check_chip(build(ChipConfig, section, "chip.", where), where)
+    return {"chip": dict(section)}
 
 
 _LEGACY_ANALOG = {"weight_range": 0.5}
@@ -387,7 +468,9 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             if part not in names:
                 valid = ", ".join((prefix + "." if prefix else "") + n for n in names)
                 bad = ".".join(parts[:i + 1])
-                raise ConfigError(f"--set {key}: unknown key {bad!r}; valid keys: {valid}")
+                close = closest(part, list(names)) if getattr(cls, "suggest_keys", False) else None
+                mean = f" did you mean {(prefix + '.' if prefix else '') + close}?" if close else ""
+                raise ConfigError(f"--set {key}: unknown key {bad!r};{mean} valid keys: {valid}")
             ftype = typing.get_type_hints(cls)[part]
             if i < len(parts) - 1 and get_origin(ftype) is dict:  # free-form: device.periphery.out_bits
                 node = _subsection(node, parts[:i + 1], key)

@@ -8,7 +8,7 @@ units; ``analog-ep`` reads these for the README's key reference. Dotted names su
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional, Union
+from typing import Any, ClassVar, Literal, Optional, Union
 
 
 @dataclass(frozen=True)
@@ -444,6 +444,188 @@ class ComputeConfig:
     rounding."""
 
 
+ADC_MODEL_PARAMS = {"table": ("adc_table_energy_j",), "neurosim_sar": ("adc_sar_p0_w", "adc_sar_p1_w"),
+                    "survey": ("adc_fom_j", "adc_envelope_j")}
+"""The ``chip.*`` keys each ADC model (``chip.adc_model``) prices a conversion with; a model whose
+keys are null is refused at load (:func:`analog_ep.config.loader.check_chip`). The models
+themselves: :mod:`analog_ep.hardware.adc`."""
+
+
+@dataclass(frozen=True)
+class ChipConfig:
+    """The chip that runs the simulated network, for the cost model (:mod:`analog_ep.hardware`;
+    DESIGN section 7b): it prices the events the simulation counted and never changes a
+    simulation. Every default is cited to ``../shared/hardware_costs.md`` (section and its own
+    provenance tag). Set keys with ``--set chip.KEY=VALUE`` or a chip file
+    (:func:`analog_ep.config.loader.load_chip_file`). A misspelt key names the closest one."""
+
+    suggest_keys: ClassVar[bool] = True
+    node_nm: int = 32
+    """CMOS technology node (nm) the periphery defaults are taken at; informational: unit costs
+    are not rescaled, set them for another node. hardware_costs.md §8.2 technology.node_nm [code:
+    NeuroSim V2.1 / MLP V3.0 Param.cpp: 32 nm]."""
+    feature_nm: float = 56.0
+    """Feature size F (nm) of the cell area ``cell_area_f2 F^2``: NeuroSim uses the wire width,
+    56 nm at 32 nm. hardware_costs.md §8.2 tile.F_nm [code: DNN_NeuroSim_V1.4 Param.cpp]."""
+    cell_area_f2: float = 48.0
+    """Area of one cell (device) in F^2: 48 = 1T1R 4F x 12F (DNN+NeuroSim V1.4); 16 = 4F x 4F
+    (V2.1); 4 = passive crossbar 2F x 2F. hardware_costs.md §1.2, §8.2 [code: V1.4 / V2.1
+    Param.cpp]."""
+    tile_rows: Optional[int] = None
+    """Rows of one physical array, for area: a layer of R x C weights occupies ceil(R /
+    tile_rows) x ceil(C / tile_cols) full arrays; null = the simulation's tiles (the counts'
+    ``tile_rows``, from ``analog.max_rows``). NeuroSim's sub-array is 128 x 128, hardware_costs.md
+    §8.2 tile.rows [code: NeuroSim Param.cpp]."""
+    tile_cols: Optional[int] = None
+    """Columns of one physical array, for area (as ``tile_rows``); null = the simulation's tiles."""
+    cells_per_weight: Optional[int] = None
+    """Devices per weight: 2 for a differential pair G+ - G- (hardware_costs.md §8.2
+    tile.cells_per_weight), 1 with a shared reference column; null = the counts'
+    ``cells_per_weight``. Multiplies the cells read and the cell area."""
+    v_read: float = 0.2
+    """Read voltage V_r (V) on a driven row; array energy per cell read ``V_r^2 G t_read``.
+    hardware_costs.md §8.2 device.V_read_V (0.1-0.5 V; NeuroSim 0.5-0.55 V at older nodes, about
+    0.25-0.28 V at 14 nm and below) [code: NeuroSim Param.cpp; inferred]."""
+    t_read_s: float = 1.0e-8
+    """Read pulse width t_read (s), per input bit-plane (bit_serial) or the full-scale pulse
+    (amplitude / pwm). hardware_costs.md §1.2 [code: DNN_NeuroSim V1.4 / V2.1 Param.cpp: 10 ns]."""
+    input_encoding: Literal["bit_serial", "amplitude", "pwm"] = "bit_serial"
+    """How inputs reach the rows: ``bit_serial`` (NeuroSim: one bit-plane per read cycle, B =
+    ``input_bits`` cycles per vector read, each converted by the ADCs and shift-added);
+    ``amplitude`` (one analog voltage level per row per read) or ``pwm`` (one pulse of width
+    proportional to the input per row per read): one read cycle and one conversion per vector
+    read. hardware_costs.md §1.1, §8.3 [code: NeuroSim; inferred]."""
+    input_bits: Optional[int] = None
+    """bit_serial: bit-planes B per vector read; null = each layer's DAC bits from the counts
+    (``dac_bits``), ``default_bits`` where the simulation's DAC is ideal. hardware_costs.md §8.2
+    input_encoding.bits (NeuroSim 8-bit activations) [paper: V1.4 manual]."""
+    input_activity: float = 0.5
+    """Mean fraction of driven rows carrying a '1' bit (bit_serial) or mean normalized drive
+    (amplitude, pwm duty), in (0, 1]; scales the driver and array energy. hardware_costs.md §8.2
+    input_encoding.activity [inferred]."""
+    default_bits: int = 8
+    """Bits priced for a converter the simulation models as ideal (``dac_bits`` / ``adc_bits``
+    null in the counts) when ``input_bits`` / ``adc_bits`` are null. hardware_costs.md §8.2
+    (NeuroSim 8-bit activations) [paper: V1.4 manual]."""
+    adc_model: Literal["table", "neurosim_sar", "survey"] = "table"
+    """Energy per ADC conversion by bits b (:mod:`analog_ep.hardware.adc`): ``table``: the
+    ``adc_table_energy_j`` entry for b (ISAAC-style SAR at 32 nm; geometric inter- and
+    extrapolation between / beyond the entries), hardware_costs.md §2.3 [code: hwcomponents-library
+    isaac.py]; ``neurosim_sar``: NeuroSim V1.4's SAR fit at 22 nm, ``E = (adc_sar_p0_w +
+    adc_sar_p1_w b) (b + 1) adc_cycle_s`` (column current counted in the array term),
+    hardware_costs.md §2.3 [code: V1.4 SarADC.cpp]; ``survey``: the Walden figure of merit
+    ``adc_fom_j 2^b``, never below the survey's best-design envelope ``e0 + e1 4^b``
+    (``adc_envelope_j``), hardware_costs.md §2.1-2.2 [code: bmurmann/ADC-survey; inferred]. NeuroSim's
+    fit is 10-25x below the other two (hardware_costs.md §9)."""
+    adc_bits: Optional[int] = None
+    """ADC bits b priced per conversion; null = each layer's ADC bits from the counts
+    (``adc_bits``, the periphery's out_bits), ``default_bits`` where the simulation's ADC is
+    ideal. NeuroSim V1.4 default 5, V2.1 6, hardware_costs.md §8.2 adc.bits [code]."""
+    cols_per_adc: int = 8
+    """Output lines sharing one ADC (column multiplexing; the same on the row-side bank of the
+    transposed reads): a tile converts ceil(lines / cols_per_adc) times in sequence per read
+    cycle. hardware_costs.md §2.3 [code: NeuroSim V1.4 / V2.1 Param.cpp numColMuxed 8; MLP V3.0
+    16]."""
+    adc_cycle_s: float = 1.0e-9
+    """ADC clock period (s): a conversion takes ``(b + 1) adc_cycle_s``, NeuroSim's SAR latency
+    ``(log2(levelOutput) + 1) x 1 ns``, for every ``adc_model``. hardware_costs.md §2.3, §8.2
+    adc.t_conv_s [code: V1.4 SarADC.cpp]."""
+    adc_table_bits: list[int] = field(default_factory=lambda: [4, 5, 6, 7, 8])
+    """Bits of the ``adc_table_energy_j`` / ``adc_table_area_um2`` entries, strictly increasing.
+    hardware_costs.md §2.3 [code: hwcomponents-library isaac.py]."""
+    adc_table_energy_j: Optional[list[float]] = field(
+        default_factory=lambda: [0.79e-12, 0.99e-12, 1.20e-12, 1.42e-12, 1.67e-12])
+    """adc_model table: energy per conversion (J) at each of ``adc_table_bits``: ISAAC-style SAR,
+    32 nm, 1.2 GS/s (8 b from Kull et al. ISSCC 2013, lower bits per Saberi et al. 2011).
+    hardware_costs.md §2.3 [code: hwcomponents-library isaac.py IsaacADC]."""
+    adc_table_area_um2: list[float] = field(default_factory=lambda: [361.0, 477.0, 627.0, 845.0, 1200.0])
+    """Area of one ADC (um^2) at each of ``adc_table_bits`` (geometric inter- and extrapolation),
+    used by every adc_model: ISAAC-style SAR, 32 nm. hardware_costs.md §2.3 [code: hwcomponents-library
+    isaac.py]."""
+    adc_sar_p0_w: Optional[float] = 4.375e-6
+    """adc_model neurosim_sar: bits-independent SAR power (W), ``P = p0 + p1 b``.
+    hardware_costs.md §2.3 [code: DNN_NeuroSim_V1.4 SarADC.cpp::GetColumnPower, 22 nm LP]."""
+    adc_sar_p1_w: Optional[float] = 0.538e-6
+    """adc_model neurosim_sar: SAR power per bit (W). hardware_costs.md §2.3 [code: V1.4
+    SarADC.cpp::GetColumnPower]."""
+    adc_fom_j: Optional[float] = 30.0e-15
+    """adc_model survey: Walden figure of merit (J per conversion step), ``E = FOM_W 2^b``; the
+    survey median of SAR designs of 5-9 ENOB is 27-36 fJ/step. hardware_costs.md §2.2, §8.2
+    adc.fom_walden_J_per_step [inferred from code data: bmurmann/ADC-survey]."""
+    adc_envelope_j: Optional[list[float]] = field(default_factory=lambda: [0.27e-12, 0.145e-18])
+    """adc_model survey: the best-design energy envelope ``E_min = e0 + e1 4^b`` as [e0, e1] (J),
+    a floor under the FOM energy. hardware_costs.md §2.2 [code: ADC-survey energy_plot.ipynb
+    recipe; inferred]."""
+    e_driver_j: float = 0.05e-12
+    """Row driver / DAC energy (J) per driven row per read cycle (a bit-plane for bit_serial, the
+    one analog level for amplitude / pwm), times ``input_activity``. hardware_costs.md §8.2
+    input_encoding.E_driver_per_row_per_bit_J (range 0.01-0.42 pJ; ISAAC's 1-bit DAC 0.42 pJ at
+    32 nm) [code: isaac.py; inferred]."""
+    driver_area_um2: float = 0.17
+    """Area of one row (or column) driver / DAC (um^2). hardware_costs.md §2.4 [code:
+    hwcomponents-library isaac.py IsaacDAC, 32 nm]."""
+    e_add_j: float = 0.05e-12
+    """Digital addition (J): each partial-sum addition of tile outputs, and part of each neuron
+    update and digital multiply-accumulate; 16-bit add at 45 nm. hardware_costs.md §4.1, §8.2
+    digital.E_add_J [2nd: Horowitz ISSCC 2014]."""
+    e_shift_add_j: float = 0.021e-12
+    """Shift-and-add (J) per ADC conversion of a bit-plane (bit_serial only), 16-bit.
+    hardware_costs.md §4.1 [code: hwcomponents-library isaac.py, 32 nm]."""
+    shift_add_area_um2: float = 60.0
+    """Area of one shift-and-add unit (um^2), one per ADC. hardware_costs.md §4.1, §8.7 [code:
+    isaac.py, 32 nm]."""
+    e_mult_j: float = 1.0e-12
+    """Digital multiplication (J): part of each neuron update and of each digital
+    multiply-accumulate (the update's correlation, digital layers); 16-bit multiply at 45 nm.
+    hardware_costs.md §4.1, §8.2 digital.E_mult_J [2nd: Horowitz]."""
+    e_activation_j: float = 0.05e-12
+    """Activation function (J) per neuron update (clip / ReLU compare). hardware_costs.md §4.1,
+    §8.2 digital.E_activation_J [inferred from Horowitz values]."""
+    e_state_bit_j: float = 0.02e-12
+    """State storage (J) per bit read or written: each neuron update reads and writes its
+    ``state_bits`` (2 state_bits accesses). hardware_costs.md §8.2 digital.E_reg_per_bit_J
+    [inferred]."""
+    state_bits: int = 16
+    """Bits of a stored neuron state. hardware_costs.md §8.2 digital.state_bits [inferred]."""
+    digital_lanes: int = 128
+    """Digital units working in parallel (neuron updates, multiply-accumulates of the update's
+    correlation and of digital layers): latency = operations / digital_lanes / clk_hz; one per
+    column of a 128-column array, as NeuroSim's per-column neuron periphery [inferred]."""
+    clk_hz: float = 1.0e9
+    """Digital clock (Hz): one cycle per digital operation per lane, per partial-sum adder tree
+    level. hardware_costs.md §8.2 digital.clk_Hz [code: NeuroSim V1.4 / V2.1]."""
+    leakage_w_per_tile: float = 1.0e-6
+    """Leakage power (W) of one physical array with its periphery, drawn during every phase's
+    latency. hardware_costs.md §8.2 digital.leakage_W_per_tile (MLP+NeuroSim V3.0: 105.65 uW for
+    all its analog arrays) [paper; inferred]."""
+    calib_energy: float = 1.0
+    """Multiplier of the CMOS energies (drivers, ADC, digital); NeuroSim's post-layout factor
+    zeta = 1.22 (1 = not used). hardware_costs.md §4.2 [code: V1.4 Param.cpp]."""
+    calib_latency: float = 1.0
+    """Multiplier of the read (sensing) cycle latency; NeuroSim's beta = 1.4 (1 = not used).
+    hardware_costs.md §4.2 [code: V1.4 Param.cpp]."""
+    update_scheme: Literal["row_by_row", "parallel"] = "row_by_row"
+    """How pulses reach the devices: ``row_by_row`` (NeuroSim: each row in turn, SET then RESET:
+    ``sum_rows (max_j n_set + max_j n_reset) t_w``, the counts' ``row_slots``; tiles in parallel)
+    or ``parallel`` (the RPU papers' outer product: every device of a tile at once, the counts'
+    ``pulse_rounds`` x t_w). hardware_costs.md §3.1, §8.4 [code: DNN_NeuroSim_V2.1
+    ProcessingUnit.cpp; paper: Gokmen & Vlasov 2016]."""
+    gpu: Literal["a100_sxm", "h100_sxm"] = "a100_sxm"
+    """GPU of the estimate for digital runs (:func:`analog_ep.hardware.gpu_estimate`): presets
+    ``a100_sxm`` (400 W, 312 TFLOP/s BF16 dense) and ``h100_sxm`` (700 W, 989.4 TFLOP/s BF16
+    dense). hardware_costs.md §7.1, §8.2 gpu [2nd: Lambda Labs, glennklockwood.com]."""
+    gpu_power_w: Optional[float] = None
+    """GPU board power P (W) while training; null = the preset's TDP (a power cap scales it).
+    hardware_costs.md §7.1, §7.3."""
+    gpu_peak_flops: Optional[float] = None
+    """GPU peak arithmetic rate F_peak (FLOP/s); null = the preset's BF16 dense tensor peak.
+    hardware_costs.md §7.1."""
+    gpu_eta: float = 0.2
+    """Fraction of the peak reached, in (0, 1]: 0.2 for large CNNs at batch >= 256 (ResNet-50
+    AMP on an A100 measures 0.21), 0.01-0.05 for small MLPs at small batch. hardware_costs.md
+    §7.2-7.3, §8.2 gpu.eta [inferred]."""
+
+
 @dataclass(frozen=True)
 class RunConfig:
     seed: int = 0
@@ -461,6 +643,7 @@ class RunConfig:
     pc: PCConfig = field(default_factory=PCConfig)
     analog: AnalogConfig = field(default_factory=AnalogConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
+    chip: ChipConfig = field(default_factory=ChipConfig)
     device: dict[str, Any] = field(default_factory=dict)
     """Card field overrides, validated against the card: ``--set device.dw_min_std=0.3``,
     ``--set device.n_states=64``, ``--set device.periphery.out_bits=6`` give ``{dw_min_std: 0.3,

@@ -163,6 +163,7 @@ def build(cls: type, data: dict, prefix: str = "", where: str = "", *, valid_ext
     """
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
+    suggest = suggest or getattr(cls, "suggest_keys", False)  # a section that always names the closest key
     kwargs = {}
     for k, v in data.items():
         if k not in names:

@@ -44,7 +44,7 @@ def test_resolve_card_from_a_config_and_a_card_path(tmp_path):
     ({"n_states": 2.5}, "device.n_states: expected int or null, got 2.5"),
     ({"dw_min_std": "big"}, "device.dw_min_std: expected float, got 'big'"),
     ({"n_state": 64}, "device.n_state: unknown key for rule soft_bounds; did you mean device.n_states? "
-                      "valid keys: device.periphery, device.mapping, device.w_max"),
+                      "valid keys: device.periphery, device.mapping, device.write, device.w_max"),
     ({"dw_min_sd": 0.3}, "device.dw_min_sd: unknown key for rule soft_bounds; did you mean device.dw_min_std?"),
     ({"gamma_up": 0.1}, "device.gamma_up: unknown key for rule soft_bounds (gamma_up belongs to rule "
                         "linear_step / exp_step); valid keys: device.periphery, device.mapping"),
@@ -70,7 +70,7 @@ def test_unknown_keys_in_card_files_get_the_closest_key(tmp_path):
     f = tmp_path / "bad.yaml"
     f.write_text("source: x\nrule: soft_bounds\ndw_mn: 0.01\n")
     with pytest.raises(ConfigError, match=rf"^{f}: dw_mn: unknown key for rule soft_bounds; did you mean dw_min\? "
-                                          r"valid keys: source, rule, description, periphery, mapping, update, sources, w_max"):
+                                          r"valid keys: source, rule, description, periphery, mapping, update, sources, write, w_max"):
         load_device(f)
     f.write_text("source: x\nrule: soft_bounds\nperiphery:\n  noise_managment: abs_max\n")
     with pytest.raises(ConfigError, match=r"periphery.noise_managment: unknown key; did you mean "

@@ -297,7 +297,9 @@ def test_response_curve():
     assert m1 == m2 and m1["w_mean"][30] > 0.2 and m1["w_std"][30] > 0
 
 
-SHIPPED = {"ideal", "memristor", "reram_es", "reram_sb", "ecram", "capacitor", "pcm", "neurosim"}
+SHIPPED = {"ideal", "memristor", "reram_es", "reram_sb", "ecram", "capacitor", "pcm", "neurosim",
+           # the seven devices of MLP+NeuroSim V3.0's benchmark table (Ag:a-Si is neurosim)
+           "taox_hfox", "pcmo", "alox_hfo2", "gst_pcm", "epiram", "hzo_fefet"}
 
 
 def test_every_shipped_card_loads_with_its_implied_states():
@@ -371,7 +373,7 @@ def test_bad_neurosim_card_and_missing_files(tmp_path):
     with pytest.raises(ConfigError, match="ns.yaml: rule: missing; valid rules: constant_step"):
         C.load_device(f)
     with pytest.raises(ConfigError, match="memristorr: device card not found; .* shipped devices: "
-                                          "capacitor, ecram, ideal, memristor"):
+                                          "alox_hfo2, capacitor, ecram, epiram, gst_pcm, hzo_fefet, ideal, memristor"):
         C.load_device("memristorr")
     missing = tmp_path / "nope" / "dev.yaml"
     with pytest.raises(ConfigError, match=f"{re.escape(str(missing))}: device card not found"):
