@@ -213,8 +213,9 @@ def check_chip(chip: ChipConfig, where: str = "", prefix: str = "chip.") -> None
         if not 0 < getattr(chip, key) <= 1:
             fail(key, "must be in (0, 1]")
     bits = chip.adc_table_bits
-    if not bits or any(b < 1 for b in bits) or any(b2 <= b1 for b1, b2 in zip(bits, bits[1:])):
-        fail("adc_table_bits", "must be a non-empty, strictly increasing list of bits >= 1 such as [4, 5, 6, 7, 8]")
+    if len(bits) < 2 or any(b < 1 for b in bits) or any(b2 <= b1 for b1, b2 in zip(bits, bits[1:])):
+        fail("adc_table_bits", "must be a strictly increasing list of at least two bits >= 1 such as [4, 5, 6, 7, 8] "
+                               "(other bits are inter- or extrapolated geometrically)")
     for key in ("adc_table_area_um2", "adc_table_energy_j"):
         values = getattr(chip, key)
         if values is None:

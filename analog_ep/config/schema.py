@@ -477,7 +477,8 @@ class ChipConfig:
     ``tile_rows``, from ``analog.max_rows``). NeuroSim's sub-array is 128 x 128, hardware_costs.md
     §8.2 tile.rows [code: NeuroSim Param.cpp]."""
     tile_cols: Optional[int] = None
-    """Columns of one physical array, for area (as ``tile_rows``); null = the simulation's tiles."""
+    """Columns of one physical array, for area (as ``tile_rows``); null = the simulation's tiles
+    (``analog.max_cols``). hardware_costs.md §8.2 tile.cols [code: NeuroSim Param.cpp: 128]."""
     cells_per_weight: Optional[int] = None
     """Devices per weight: 2 for a differential pair G+ - G- (hardware_costs.md §8.2
     tile.cells_per_weight), 1 with a shared reference column; null = the counts'
