@@ -502,8 +502,8 @@ class ChipConfig:
     input_encoding.bits (NeuroSim 8-bit activations) [paper: V1.4 manual]."""
     input_activity: float = 0.5
     """Mean fraction of driven rows carrying a '1' bit (bit_serial) or mean normalized drive
-    (amplitude, pwm duty), in (0, 1]; scales the driver and array energy. hardware_costs.md §8.2
-    input_encoding.activity [inferred]."""
+    (amplitude, pwm duty), in (0, 1]; scales the array energy (a row at 0 V draws no cell
+    current). hardware_costs.md §8.2 input_encoding.activity [inferred]."""
     default_bits: int = 8
     """Bits priced for a converter the simulation models as ideal (``dac_bits`` / ``adc_bits``
     null in the counts) when ``input_bits`` / ``adc_bits`` are null. hardware_costs.md §8.2
@@ -524,8 +524,9 @@ class ChipConfig:
     ideal. NeuroSim V1.4 default 5, V2.1 6, hardware_costs.md §8.2 adc.bits [code]."""
     cols_per_adc: int = 8
     """Output lines sharing one ADC (column multiplexing; the same on the row-side bank of the
-    transposed reads): a tile converts ceil(lines / cols_per_adc) times in sequence per read
-    cycle. hardware_costs.md §2.3 [code: NeuroSim V1.4 / V2.1 Param.cpp numColMuxed 8; MLP V3.0
+    transposed reads): a tile has ceil(lines / cols_per_adc) ADCs working in parallel, each
+    converting its lines in sequence, min(lines, cols_per_adc) conversions per read cycle.
+    hardware_costs.md §2.3, §8.3 [code: NeuroSim V1.4 / V2.1 Param.cpp numColMuxed 8; MLP V3.0
     16]."""
     adc_cycle_s: float = 1.0e-9
     """ADC clock period (s): a conversion takes ``(b + 1) adc_cycle_s``, NeuroSim's SAR latency
@@ -559,7 +560,8 @@ class ChipConfig:
     recipe; inferred]."""
     e_driver_j: float = 0.05e-12
     """Row driver / DAC energy (J) per driven row per read cycle (a bit-plane for bit_serial, the
-    one analog level for amplitude / pwm), times ``input_activity``. hardware_costs.md §8.2
+    one analog level for amplitude / pwm), whatever the bit (as hardware_costs.md §8.6's worked
+    example: 128 rows x 8 bit-planes x 0.05 pJ = 51 pJ per read). hardware_costs.md §8.2
     input_encoding.E_driver_per_row_per_bit_J (range 0.01-0.42 pJ; ISAAC's 1-bit DAC 0.42 pJ at
     32 nm) [code: isaac.py; inferred]."""
     driver_area_um2: float = 0.17

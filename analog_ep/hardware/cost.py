@@ -15,7 +15,7 @@ Notation for one analog layer L, one phase and one read kind, with the record's 
 layer's mean device conductance (``g_mean_us``; else the card's window midpoint), zeta =
 ``calib_energy``, beta = ``calib_latency``, T = the layer's simulated tiles::
 
-    drivers = dac_conversions * P * a * E_driver * zeta                   (§2.4, §8.3)
+    drivers = dac_conversions * P * E_driver * zeta                       (§2.4, §8.6)
     array   = cell_reads * c * P * a * V_r^2 * G * t_read                 (§1.1: E = sum V^2 G t)
     adc     = adc_conversions * P * E_conv(b) * zeta                      (§2.3; .adc)
     digital = (partial_adds * E_add + [bit_serial] adc_conversions * P * E_shift_add) * zeta
@@ -31,9 +31,11 @@ another (samples and conv patches one vector at a time), and the layers follow o
 the solver reads them (§8.4, sequential layer updates); so a phase's read latency is the sum over
 layers and kinds of::
 
-    t_cycle = (t_read + ceil(lines / cols_per_adc) * t_conv(b)) * beta    lines: the largest tile's
+    t_cycle = (t_read + min(lines, cols_per_adc) * t_conv(b)) * beta      lines: the largest tile's
                                                                           output lines (forward:
-                                                                          columns, transposed: rows)
+                                                                          columns, transposed: rows);
+                                                                          its ceil(lines / cols_per_adc)
+                                                                          ADCs convert in parallel
     t_read  = vector_reads * (P * t_cycle + ceil(log2 n_blocks) / clk)    adder tree over the
             + bm_rereads * P * t_cycle                                    n_blocks summed tile blocks
 
@@ -154,7 +156,7 @@ def _read_cost(layer: dict, kind: str, c: dict, lc: LayerChip, chip: Any) -> tup
     adc_conv = c.get("adc_conversions", 0)
     array = (None if lc.g_s is None else
              c.get("cell_reads", 0) * lc.cells_per_weight * P * a * chip.v_read ** 2 * lc.g_s * chip.t_read_s)
-    energy = {"drivers": c.get("dac_conversions", 0) * P * a * chip.e_driver_j * zeta,
+    energy = {"drivers": c.get("dac_conversions", 0) * P * chip.e_driver_j * zeta,
               "array": array,
               "adc": adc_conv * P * adc_energy_j(chip, lc.adc_bits) * zeta,
               "digital": (c.get("partial_adds", 0) * chip.e_add_j
@@ -165,7 +167,7 @@ def _read_cost(layer: dict, kind: str, c: dict, lc: LayerChip, chip: Any) -> tup
         energy = {k: (None if v is None else v * scale) for k, v in energy.items()}
     lines = max(layer["tile_cols"]) if kind == "forward" else max(layer["tile_rows"])
     blocks = len(layer["tile_rows"]) if kind == "forward" else len(layer["tile_cols"])
-    t_cycle = (chip.t_read_s + math.ceil(lines / chip.cols_per_adc) * adc_time_s(chip, lc.adc_bits)) * chip.calib_latency
+    t_cycle = (chip.t_read_s + min(lines, chip.cols_per_adc) * adc_time_s(chip, lc.adc_bits)) * chip.calib_latency
     adder = math.ceil(math.log2(blocks)) / chip.clk_hz if blocks > 1 else 0.0
     latency = vec * (P * t_cycle + adder) + bm * P * t_cycle
     return energy, latency

@@ -123,7 +123,7 @@ def test_read_energy_and_latency_of_one_phase_closed_form():
     fwd, trn = L["phases"]["free"]["forward"], L["phases"]["free"]["transposed"]
     B, a, zeta = 6, 0.25, 1.5
     conv = adc_energy_j(c, 7)
-    drivers = (fwd["dac_conversions"] + trn["dac_conversions"]) * B * a * 0.1e-12 * zeta
+    drivers = (fwd["dac_conversions"] + trn["dac_conversions"]) * B * 0.1e-12 * zeta
     array = (fwd["cell_reads"] + trn["cell_reads"]) * 2 * B * a * 0.3 ** 2 * 12e-6 * 2e-8
     adc = (fwd["adc_conversions"] + trn["adc_conversions"]) * B * conv * zeta
     e_neuron = (0.05e-12 + 1.0e-12 + 0.05e-12 + 2 * 16 * 0.02e-12) * zeta
@@ -134,12 +134,27 @@ def test_read_energy_and_latency_of_one_phase_closed_form():
     assert e["adc"] == pytest.approx(adc, rel=1e-12)
     assert e["digital"] == pytest.approx(digital, rel=1e-12)
     t_conv = 8e-9
-    t_fwd = vec_f * (B * (2e-8 + math.ceil(32 / 4) * t_conv) * 1.4 + 1 / 1e9)    # 2 row blocks: one adder level
-    t_trn = vec_t * (B * (2e-8 + math.ceil(256 / 4) * t_conv) * 1.4 + 1 / 1e9)   # 2 column blocks
+    t_fwd = vec_f * (B * (2e-8 + 4 * t_conv) * 1.4 + 1 / 1e9)    # 4 lines per ADC; 2 row blocks: one adder level
+    t_trn = vec_t * (B * (2e-8 + 4 * t_conv) * 1.4 + 1 / 1e9)    # 2 column blocks
     latency = t_fwd + t_trn + 210 / (16 * 1e9)
     assert r.latency_s["free"] == pytest.approx(latency, rel=1e-12)
     assert e["leakage"] == pytest.approx(1e-6 * len(tr) * len(tc) * latency, rel=1e-12)
     assert e["write"] == 0.0
+
+
+def test_worked_example_of_hardware_costs_section_8_6():
+    """One 128 x 128 tile read, 8-bit bit-serial inputs at 50% activity, V_r 0.2 V, G 5.3 uS,
+    t_r 10 ns, 5-bit ADC at 0.99 pJ, 8 columns per ADC: cells 139 pJ, ADC 1014 pJ, drivers 51 pJ,
+    shift-add 22 pJ, 1.23 nJ in all; 8 (10 ns + 8 x 6 ns) = 464 ns."""
+    L = layer("T", 128, 128, [128], [128], {"inference": {"forward": 1}}, g=5.3, dac=8, adc=5)
+    L["cells_per_weight"] = 1
+    rec = {"layers": [L], "phases": {"inference": {"samples": 1, "sweeps": 1, "neuron_updates": 0}}}
+    r = price(rec, chip(), load_device("memristor"))
+    e = {k: v * 1e12 for k, v in r.energy_j["inference"].items()}
+    assert e["array"] == pytest.approx(139, abs=0.5) and e["adc"] == pytest.approx(1014, abs=0.5)
+    assert e["drivers"] == pytest.approx(51, abs=0.5) and e["digital"] == pytest.approx(22, abs=0.6)
+    assert e["array"] + e["adc"] + e["drivers"] + e["digital"] == pytest.approx(1230, abs=5)
+    assert r.latency_s["inference"] == pytest.approx(464e-9, rel=1e-12)
 
 
 def test_doubling_every_count_of_a_phase_doubles_its_energy_and_latency():
@@ -181,6 +196,8 @@ def test_input_encoding_and_bound_management_rereads():
     amp = price(rec, chip(input_encoding="amplitude", input_bits=8), card)
     for comp in ("drivers", "array", "adc"):
         assert serial.energy_j["free"][comp] == pytest.approx(8 * amp.energy_j["free"][comp], rel=1e-12)
+    assert price(rec, chip(input_activity=0.25), card).energy_j["free"]["array"] == pytest.approx(
+        0.5 * price(rec, chip(), card).energy_j["free"]["array"], rel=1e-12)
     # the layer's DAC bits when chip.input_bits is null (7 on the records here)
     assert price(rec, chip(), card).energy_j["free"]["adc"] == pytest.approx(
         7 / 8 * serial.energy_j["free"]["adc"], rel=1e-12)
@@ -196,7 +213,7 @@ def test_input_encoding_and_bound_management_rereads():
             ph["neuron_updates"] = 0
     x, y = price(one, chip(), card), price(one_bm, chip(), card)
     f = fwd["vector_reads"]
-    t_cycle = 1e-8 + math.ceil(10 / 8) * adc_time_s(chip(), 9)
+    t_cycle = 1e-8 + 8 * adc_time_s(chip(), 9)  # 10 lines on 2 ADCs: 8 conversions in sequence
     assert y.latency_s["free"] - x.latency_s["free"] == pytest.approx(f // 2 * 7 * t_cycle, rel=1e-9)
     fwd_only = {k: v for k, v in one["layers"][0]["phases"]["free"].items() if k == "forward"}
     one_f = copy.deepcopy(one)
