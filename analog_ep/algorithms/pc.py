@@ -82,7 +82,7 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     tiles a held read keeps the noise draw it was read with (the forward pass's)."""
     L = model.num_nodes
     y, _ = model.split_target(target)
-    model.begin_phase()
+    model.begin_phase("relax")
     # with bn_freeze the running statistics move once per batch, in the pass whose predictions
     # the weight energy uses: the forward pass for forward updates (Qi et al.'s code takes the
     # learning pass from the initial activities h0), the weight-update pass otherwise
@@ -189,6 +189,8 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     model.bn_update = False
     grads = model.materialize(terms_raw)
     terms = [None if isinstance(t_, torch.Tensor) else t_ for t_ in terms_raw]
+    # the forward pass updates every node once, each activity step every free node
+    model.count_phase(b, steps, b * model.neurons_per_sweep() * (1 + steps))
     steps_t = torch.full((b,), steps, dtype=torch.long, device=x.device)
     stats = {"pc": SolverStats(steps_t, residual, torch.ones(b, dtype=torch.bool, device=x.device), steps)}
     energy = torch.stack(norms).reshape(steps + 1, -1) if norms else x.new_zeros(steps + 1, 0)
