@@ -189,8 +189,6 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     model.bn_update = False
     grads = model.materialize(terms_raw)
     terms = [None if isinstance(t_, torch.Tensor) else t_ for t_ in terms_raw]
-    # the forward pass updates every node once, each activity step every free node
-    model.count_phase(b, steps, b * model.neurons_per_sweep() * (1 + steps))
     steps_t = torch.full((b,), steps, dtype=torch.long, device=x.device)
     stats = {"pc": SolverStats(steps_t, residual, torch.ones(b, dtype=torch.bool, device=x.device), steps)}
     energy = torch.stack(norms).reshape(steps + 1, -1) if norms else x.new_zeros(steps + 1, 0)

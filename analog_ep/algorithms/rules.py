@@ -241,6 +241,10 @@ class PC(LearningRule):
 
     def step(self, x, target, n_global):
         res = self._fn(self.model, x, target, bn_freeze=self.cfg.pc.bn_freeze, **self._kwargs())
+        # the relaxation's counts (outside the compiled step: host ints): the forward pass updates
+        # every node once, each activity step every free node
+        b, steps = x.shape[0], self.cfg.pc.steps
+        self.model.count_phase(b, steps, b * self.model.neurons_per_sweep() * (1 + steps))
         return Step(res.grads, res.output, res.stats, res.terms, {"pc_energy": res.energy})
 
     def gradcheck(self, x, target, betas, iters, tol, generator=None):

@@ -99,20 +99,25 @@ def read_profile(rows: int, cols: int, tile_rows: list[int], tile_cols: list[int
 
 
 def row_pulse_stats(n: torch.Tensor, tile_rows: list[int], tile_cols: list[int]) -> torch.Tensor:
-    """The data-dependent update counts of one update's signed pulse counts ``n`` (rows x cols of
-    the crossbar, positive = potentiation), as an int64 tensor aligned with ``set_pulses,
-    reset_pulses, rows_written, row_slots, pulse_rounds`` (module docstring), on ``n``'s device,
-    without host sync."""
-    n = n.to(torch.int64)
-    up, down = n.clamp(min=0), (-n).clamp(min=0)
-    # per tile row: the largest set and reset count among the row's devices in each column block
-    up_r = torch.stack([b.amax(1) for b in torch.split(up, tile_cols, 1)], 1)       # (rows, ncb)
-    down_r = torch.stack([b.amax(1) for b in torch.split(down, tile_cols, 1)], 1)
+    """The data-dependent update counts of one update's signed pulse counts ``n`` in the weight's
+    layout (cols x rows of the crossbar: one line per output, positive = potentiation), as an
+    int64 tensor aligned with ``set_pulses, reset_pulses, rows_written, row_slots,
+    pulse_rounds`` (module docstring), on ``n``'s device, without host sync. Reductions down
+    the columns first (the per-row maxima and sums over a tile's lines are elementwise passes over
+    contiguous rows, in the counts' own dtype), then the short per-row vectors."""
+    absum = n.abs().sum(0, dtype=n.dtype).sum(dtype=torch.int64)
+    net = n.sum(0, dtype=n.dtype).sum(dtype=torch.int64)
+    ups, downs = [], []
+    for block in torch.split(n, tile_cols, 0):                       # (cols of the block, rows)
+        ups.append(block.amax(0).clamp(min=0))                        # largest set count of each row
+        downs.append(block.amin(0).neg().clamp(min=0))                # largest reset count
+    up_r = torch.stack(ups, 1).to(torch.int64)                        # (rows, n_col_blocks)
+    down_r = torch.stack(downs, 1).to(torch.int64)
     slots = up_r + down_r
-    # per tile: the largest set and reset count of one of its devices
-    up_t = torch.stack([b.amax(0) for b in torch.split(up_r, tile_rows, 0)])          # (nrb, ncb)
+    up_t = torch.stack([b.amax(0) for b in torch.split(up_r, tile_rows, 0)])      # (n_row_blocks, n_col_blocks)
     down_t = torch.stack([b.amax(0) for b in torch.split(down_r, tile_rows, 0)])
-    return torch.stack([up.sum(), down.sum(), (slots > 0).sum(), slots.sum(), (up_t + down_t).amax()])
+    return torch.stack([(absum + net) // 2, (absum - net) // 2, (slots > 0).sum(), slots.sum(),
+                        (up_t + down_t).amax()])
 
 
 class EventCounter(nn.Module):
@@ -138,6 +143,11 @@ class EventCounter(nn.Module):
         self.updates = self.update_macs = 0
         self.register_buffer("bm", torch.zeros(len(PHASES), len(READ_KINDS), dtype=torch.int64, device=device))
         self.register_buffer("upd", torch.zeros(len(_DEVICE_UPDATE), dtype=torch.int64, device=device))
+        # counts made inside torch.compile'd code (compute.compile): per phase and read kind the
+        # vector reads and extra MACs, and the correlations' vectors, as tensors, so the graph adds
+        # them without guarding on (and recompiling for) host ints
+        self.register_buffer("traced", torch.zeros(len(PHASES), len(READ_KINDS), 2, dtype=torch.int64, device=device))
+        self.register_buffer("traced_corr", torch.zeros((), dtype=torch.int64, device=device))
         # the counts when the ranks last summed them (data parallel; not saved)
         self._summed: torch.Tensor | None = None
 
@@ -154,6 +164,9 @@ class EventCounter(nn.Module):
         if not self.enabled:
             return
         k = _KIND[kind]
+        if torch.compiler.is_compiling():
+            self.traced[self.phase, k, 0].add_(vectors)
+            return
         row = self.host[self.phase][k]
         for i, v in enumerate(self._profile[k]):
             if v:
@@ -163,6 +176,9 @@ class EventCounter(nn.Module):
         """Multiply-accumulates of a product not read through :meth:`read` (the backprop twin's
         input gradient), under ``kind`` of the current phase."""
         if self.enabled:
+            if torch.compiler.is_compiling():
+                self.traced[self.phase, _KIND[kind], 1].add_(macs)
+                return
             self.host[self.phase][_KIND[kind]][READ_FIELDS.index("macs")] += int(macs)
 
     def rereads(self, kind: str, n: torch.Tensor) -> None:
@@ -176,6 +192,9 @@ class EventCounter(nn.Module):
         output pixel for convolutions): ``vectors * rows * cols`` multiply-accumulates, counted
         as the update's ``macs``."""
         if self.enabled:
+            if torch.compiler.is_compiling():
+                self.traced_corr.add_(vectors)
+                return
             self.update_macs += int(vectors) * self.rows * self.cols
 
     def count_backward(self, out: torch.Tensor, input_grad: bool, weight_grad: bool, vectors: int) -> None:
@@ -200,8 +219,7 @@ class EventCounter(nn.Module):
         """The pulse statistics of one update's signed counts ``n`` (the weight's shape: (cols,
         ...) with the crossbar rows flattened behind; :func:`row_pulse_stats`), on the device."""
         if self.enabled:
-            m = n.reshape(n.shape[0], -1).t()
-            self.upd.add_(row_pulse_stats(m, self.tile_rows, self.tile_cols))
+            self.upd.add_(row_pulse_stats(n.reshape(n.shape[0], -1), self.tile_rows, self.tile_cols))
 
     # ------------------------------------------------------------------ reading
     def record(self, name: str, dac_bits, adc_bits, g_mean_us, cells_per_weight: int) -> dict:
@@ -215,18 +233,24 @@ class EventCounter(nn.Module):
     def counts(self) -> dict:
         """``{"phases": {phase: {kind: {field: int}}}, "update": {field: int}}`` (phases with any
         count only); one host read of the device counts."""
-        dev = torch.cat([self.bm.reshape(-1), self.upd]).cpu().tolist()
-        bm, upd = dev[:self.bm.numel()], dev[self.bm.numel():]
+        dev = torch.cat([self.bm.reshape(-1), self.upd, self.traced.reshape(-1), self.traced_corr.reshape(1)])
+        dev = dev.cpu().tolist()
+        n_bm, n_upd = self.bm.numel(), self.upd.numel()
+        bm, upd = dev[:n_bm], dev[n_bm:n_bm + n_upd]
+        traced, traced_corr = dev[n_bm + n_upd:-1], int(dev[-1])
         phases = {}
+        macs_at = READ_FIELDS.index("macs")
         for p, name in enumerate(PHASES):
             kinds = {}
             for k, kind in enumerate(READ_KINDS):
-                vals = list(self.host[p][k])
+                t = 2 * (p * len(READ_KINDS) + k)
+                vals = [h + int(traced[t]) * v for h, v in zip(self.host[p][k], self._profile[k])]
+                vals[macs_at] += int(traced[t + 1])
                 vals[_BM] = int(bm[p * len(READ_KINDS) + k])
                 kinds[kind] = dict(zip(READ_FIELDS, vals))
             if any(v for d in kinds.values() for v in d.values()):
                 phases[name] = kinds
-        update = {"updates": self.updates, "macs": self.update_macs}
+        update = {"updates": self.updates, "macs": self.update_macs + traced_corr * self.rows * self.cols}
         update.update({f: int(v) for f, v in zip(_DEVICE_UPDATE, upd)})
         return {"phases": phases, "update": {f: update[f] for f in UPDATE_FIELDS}}
 
@@ -235,7 +259,8 @@ class EventCounter(nn.Module):
         """The counts that add up over data-parallel shards: the reads (host), the correlations'
         MACs and the bound-management re-reads, as one int64 tensor on the counters' device."""
         host = [v for p in self.host for k in p for v in k] + [self.update_macs]
-        return torch.cat([torch.tensor(host, dtype=torch.int64, device=self.bm.device), self.bm.reshape(-1)])
+        return torch.cat([torch.tensor(host, dtype=torch.int64, device=self.bm.device), self.bm.reshape(-1),
+                          self.traced.reshape(-1), self.traced_corr.reshape(1)])
 
     def _set_summable(self, flat: torch.Tensor) -> None:
         n_host = len(PHASES) * len(READ_KINDS) * len(READ_FIELDS)
@@ -243,7 +268,11 @@ class EventCounter(nn.Module):
         it = iter(vals[:n_host])
         self.host = [[[int(next(it)) for _ in READ_FIELDS] for _ in READ_KINDS] for _ in PHASES]
         self.update_macs = int(vals[n_host])
-        self.bm.copy_(flat[n_host + 1:].view_as(self.bm))
+        rest = flat[n_host + 1:]
+        self.bm.copy_(rest[:self.bm.numel()].view_as(self.bm))
+        rest = rest[self.bm.numel():]
+        self.traced.copy_(rest[:self.traced.numel()].view_as(self.traced))
+        self.traced_corr.copy_(rest[-1])
 
     @torch.no_grad()
     def sum_over_ranks(self, all_reduce_) -> None:
@@ -270,7 +299,8 @@ class EventCounter(nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """A checkpoint from before the event counters has none: zero counts."""
-        for name, buf in (("bm", self.bm), ("upd", self.upd)):
+        for name, buf in (("bm", self.bm), ("upd", self.upd), ("traced", self.traced),
+                          ("traced_corr", self.traced_corr)):
             if prefix + name not in state_dict:
                 state_dict[prefix + name] = torch.zeros_like(buf)
         if prefix + "_extra_state" not in state_dict:

@@ -271,7 +271,7 @@ def test_an_ideal_update_sends_no_pulse():
 def test_row_pulse_stats_closed_form():
     from analog_ep.synapses.counters import row_pulse_stats
     n = torch.tensor([[2, -1, 0], [0, 0, 0], [-3, 0, 1]])     # 3 rows x 3 cols, tiles rows [2, 1] x cols [2, 1]
-    got = row_pulse_stats(n, [2, 1], [2, 1]).tolist()
+    got = row_pulse_stats(n.t(), [2, 1], [2, 1]).tolist()   # the weight's layout: cols x rows
     # set 3, reset 4; rows written: (r0,c0-1) (r2,c0-1) (r2,c2); row slots: 2+1, 3, 1;
     # tiles: (r0-1,c0-1): 2+1, (r0-1,c2): 0, (r2,c0-1): 0+3, (r2,c2): 1 -> rounds 3
     assert got == [3, 4, 3, 7, 3]
