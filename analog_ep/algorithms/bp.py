@@ -17,11 +17,16 @@ def bp_gradient(model, x: torch.Tensor, target: torch.Tensor, want_terms: bool =
     ``want_terms``."""
     params = model.ep_parameters()
     record: list | None = [] if want_terms else None
+    b, n = x.shape[0], model.neurons_per_sweep()
+    model.tag_phase("forward")  # events only: the read-noise phase is the batch's (as before)
     states = model.ff_states(x, record)
+    model.count_phase(b, 0, b * n)
     out = states[-1]
     loss = model.total_cost(states, target, record).mean()
     outs = [r for _, _, r in record] if record else []
+    model.tag_phase("backward")
     grads = list(torch.autograd.grad(loss, params + outs, allow_unused=True))
+    model.count_phase(b, 0, b * n)
     deltas, grads = grads[len(params):], grads[:len(params)]
     grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
     terms = None

@@ -55,14 +55,14 @@ def ep_gradient(model, x: torch.Tensor, target: torch.Tensor, init: list[torch.T
                 damping: float = 0.0, generator: torch.Generator | None = None) -> EPResult:
     """Run the EP phases on one mini-batch and return the gradient estimate."""
     with torch.no_grad():
-        model.begin_phase()
-        const = model.const_drive(x)
+        model.begin_phase("free")
+        const = model.const_drive(x)  # the clamped input's reads: once per step, counted in the free phase
         free, st_free = solver(model, const, init, iters=free_iters, tol=tol, damping=damping)
         stats = {"free": st_free}
         betas = nudge_betas(estimator, beta, generator)
         nudged = []
         for b in betas:
-            model.begin_phase()
+            model.begin_phase("nudge+" if b > 0 else "nudge-")
             s, st = solver(model, const, free, beta=b, target=target, iters=nudge_iters, tol=tol,
                            damping=damping)
             stats["nudge+" if b > 0 else "nudge-"] = st

@@ -58,6 +58,7 @@ def gradcheck(model, x: torch.Tensor, target: torch.Tensor, solver, betas: list[
     ``require_converged``: when some sample's free phase did not converge, return at once with
     ``adjoint_residual`` None and no layers (the comparison would be meaningless)."""
     with torch.no_grad(), exact_reads(model):  # the reference at the model's full-precision fixed point
+        model.tag_phase("free")
         const = model.const_drive(x)
         free, st = solver(model, const, model.zero_state(x.shape[0], x), iters=iters, tol=tol, damping=damping)
     fraction = float(st.converged.double().mean())

@@ -82,7 +82,7 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     tiles a held read keeps the noise draw it was read with (the forward pass's)."""
     L = model.num_nodes
     y, _ = model.split_target(target)
-    model.begin_phase()
+    model.begin_phase("relax")
     # with bn_freeze the running statistics move once per batch, in the pass whose predictions
     # the weight energy uses: the forward pass for forward updates (Qi et al.'s code takes the
     # learning pass from the initial activities h0), the weight-update pass otherwise

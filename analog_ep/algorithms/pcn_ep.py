@@ -29,9 +29,10 @@ def pcn_ep_gradient(model, x: torch.Tensor, target, *, beta: float, estimator: s
     estimator. ``update_bn``: the forward pass updates BatchNorm's running statistics (the
     nudged phases never do). ``stats`` per phase ("free" has 0 sweeps: the forward pass is
     exact; each nudged phase's ``energy`` is its equilibration curve)."""
-    model.begin_phase()
+    model.begin_phase("free")
     with model.moving_bn_stats(update_bn):
         free, pre = model.forward_pass(x)
+    model.count_phase(x.shape[0], 0, x.shape[0] * model.neurons_per_sweep())  # one pass, no sweep
     # the forward pass's reads start every phase (a node the nudge never reaches is not read
     # again), and each phase's last reads give its weight gradient. On tiles a held read keeps
     # the forward pass's noise draw, while the phase's own reads take the phase's draw
@@ -42,7 +43,7 @@ def pcn_ep_gradient(model, x: torch.Tensor, target, *, beta: float, estimator: s
     betas = nudge_betas(estimator, beta, generator)
     nudged, phase_terms = [], []
     for bt in betas:
-        model.begin_phase()
+        model.begin_phase("nudge+" if bt > 0 else "nudge-")
         last = {}
         s, st = solver(model, x, free, beta=bt, target=target, iters=nudge_iters, tol=tol, rule=rule, reads=reads0,
                        out_reads=last)

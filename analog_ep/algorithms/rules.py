@@ -67,8 +67,11 @@ class LearningRule:
     def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """The prediction for ``x`` (the caller has begun the batch; a rule begins the phases it
         relaxes): here the feed-forward twin's output, the prediction of every rule but EP on a
-        Hopfield energy; no relaxation statistics."""
-        return self.model.ff_forward(x), {}
+        Hopfield energy; no relaxation statistics. Its events count as ``inference``."""
+        self.model.tag_phase("inference")
+        out = self.model.ff_forward(x)
+        self.model.count_phase(x.shape[0], 0, x.shape[0] * self.model.neurons_per_sweep())
+        return out, {}
 
     def gradcheck(self, x: torch.Tensor, target, betas: list[float], iters: int, tol: float,
                   generator: torch.Generator | None = None) -> dict:
@@ -137,7 +140,7 @@ class EnergyEP(_Relaxing):
     def predict(self, x):
         """The free fixed point relaxed from zeros (``solver.free_iters``, ``solver.tol``)."""
         sol = self.cfg.solver
-        self.model.begin_phase()
+        self.model.begin_phase("inference")
         s, st = self.solver(self.model, self.model.const_drive(x), self.model.zero_state(x.shape[0], x),
                             iters=sol.free_iters, tol=sol.tol, damping=sol.damping)
         return self.model.output(s), {"eval": st}
@@ -238,6 +241,10 @@ class PC(LearningRule):
 
     def step(self, x, target, n_global):
         res = self._fn(self.model, x, target, bn_freeze=self.cfg.pc.bn_freeze, **self._kwargs())
+        # the relaxation's counts (outside the compiled step: host ints): the forward pass updates
+        # every node once, each activity step every free node
+        b, steps = x.shape[0], self.cfg.pc.steps
+        self.model.count_phase(b, steps, b * self.model.neurons_per_sweep() * (1 + steps))
         return Step(res.grads, res.output, res.stats, res.terms, {"pc_energy": res.energy})
 
     def gradcheck(self, x, target, betas, iters, tol, generator=None):

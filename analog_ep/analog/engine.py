@@ -434,7 +434,7 @@ on GPU)."""
 def per_vector_pulses(w: torch.Tensor, d: torch.Tensor, x: torch.Tensor, lr: float, dw_min: float, bl: int,
                       key: int, pulse_key: int, state, params, update_management: bool = True, *,
                       bl_management: bool = False, path: Optional[str] = None,
-                      closed_form: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                      closed_form: bool = True, on_counts=None) -> tuple[torch.Tensor, torch.Tensor]:
     """aihwkit's vector-by-vector update of a batch (``RPUPulsed::updateMatrix`` loops
     ``updateVector`` over the batch, ``src/rpucuda/rpu.cpp``; each vector runs
     ``PulsedRPUWeightUpdater::updateVectorWithDevice``, ``src/rpucuda/rpu_weight_updater.cpp``:
@@ -454,7 +454,8 @@ def per_vector_pulses(w: torch.Tensor, d: torch.Tensor, x: torch.Tensor, lr: flo
     beyond ``bl`` per vector.
 
     Returns ``(w, sent)``: the new weights (``w`` itself) and the pulses sent per device (int32,
-    all vectors). Write noise is left to the caller (:func:`write_noise` with ``sent``): aihwkit
+    all vectors). ``on_counts`` (optional) is called with each vector's signed counts (out, in),
+    in order (the storage's event counter: each vector is one write of the crossbar). Write noise is left to the caller (:func:`write_noise` with ``sent``): aihwkit
     redraws the apparent weight of a device on every pulse it gets (``update_once`` of
     ``rpu_linearstep_device.cpp`` and the other step devices), so after the batch only the last
     draw remains: one fresh draw per device that got any pulse has the same distribution.
@@ -494,6 +495,8 @@ def per_vector_pulses(w: torch.Tensor, d: torch.Tensor, x: torch.Tensor, lr: flo
             apply_counts(w, n, state, params, stream_key(pulse_key, n0 + c), rounds=bl, path=path,
                          closed_form=closed_form, settled=True, out=w)
             sent.add_(n.abs())
+            if on_counts is not None:
+                on_counts(n)
     return w, sent
 
 

@@ -52,7 +52,11 @@ per-tile ``forwardVector`` on unfolded patches. The forward conv then unfolds it
 
 **Read counts** (``counter``, :class:`ReadCounter`): every call adds its tile reads (samples x
 tiles x conv patches) to ``reads`` and the bound-management re-reads to ``bm_rereads``, in
-place on the device.
+place on the device, and tells the storage's event counter
+(:class:`~analog_ep.synapses.counters.EventCounter`) the vector reads it performed (one per
+sample; per sample and output pixel for convs, forward and transposed: the transposed conv
+drives every output pixel of the forward conv once) and its re-reads. Reads the caller skips
+(a constant drive computed once) are not counted.
 
 **Fast paths**: when the output stage is ideal (:func:`output_stage_ideal`: no ADC bits or bound,
 no output noise, no IR drop) the partials need no per-tile treatment and each read is one float
@@ -179,15 +183,28 @@ class ReadCounter:
     """Where a storage counts its reads (int64 tensors on the storage's device, added to in place:
     no host sync). ``reads``: tile reads performed, one per (sample, tile, conv patch) per read
     call, bound-management re-reads excluded; ``bm_rereads``: the extra tile reads of iterative
-    bound management (one per re-read pass of each (sample, tile, patch) that saturated)."""
+    bound management (one per re-read pass of each (sample, tile, patch) that saturated).
+    ``events`` (optional): the storage's event counter, told each call's vector reads (host
+    ints) and re-reads."""
 
-    def __init__(self, reads: torch.Tensor, bm_rereads: torch.Tensor):
-        self.reads, self.bm_rereads = reads, bm_rereads
+    def __init__(self, reads: torch.Tensor, bm_rereads: torch.Tensor, events=None):
+        self.reads, self.bm_rereads, self.events = reads, bm_rereads, events
+
+    def vector_reads(self, kind: str, vectors: int, n_blocks: int) -> None:
+        """``vectors`` input vectors of read ``kind`` each applied to ``n_blocks`` tile blocks."""
+        self.reads.add_(vectors * n_blocks)
+        if self.events is not None:
+            self.events.read(kind, vectors)
+
+    def rereads(self, kind: str, n: torch.Tensor) -> None:
+        self.bm_rereads.add_(n)
+        if self.events is not None:
+            self.events.rereads(kind, n)
 
 
-def _count(counter: Optional[ReadCounter], n: int) -> None:
+def _count(counter: Optional[ReadCounter], kind: str, vectors: int, n_blocks: int) -> None:
     if counter is not None:
-        counter.reads.add_(n)
+        counter.vector_reads(kind, vectors, n_blocks)
 
 
 def _nm_tile(p: PeripheryParams) -> bool:
@@ -248,7 +265,8 @@ def _managed(lhs: torch.Tensor, wb: torch.Tensor, sizes: list[int], p: Periphery
     n_lines = _block_counts(sizes, lhs).view(1, nb, 1, 1)
     bm = p.bound_management if (forward and p.out_bound is not None) else "none"
     passes = P.bm_passes(p) if bm == "iterative" else 1
-    _count(counter, B * nb * L)
+    kind = "forward" if forward else "transposed"
+    _count(counter, kind, B * L, nb)
     out = done = None
     for k in range(passes):
         if k and CPU_EARLY_STOP and lhs.device.type == "cpu" and bool(done.all()):
@@ -279,7 +297,7 @@ def _managed(lhs: torch.Tensor, wb: torch.Tensor, sizes: list[int], p: Periphery
             out, done = q, ~sat
         else:
             if counter is not None:
-                counter.bm_rereads.add_((~done).sum())
+                counter.rereads(kind, (~done).sum())
             out = torch.where(done, out, q.mul_(f))
             done = done | ~sat
     if s is not None:
@@ -312,7 +330,7 @@ def dense_read(x: torch.Tensor, w: torch.Tensor, p: PeripheryParams, max_rows: i
         lhs = _stack_blocks(x, 1, sizes).unsqueeze(-1)                       # (B, nb, r, 1)
         wb = _stack_blocks(w, 1, sizes).transpose(0, 1)                        # (nb, out, r)
         return _managed(lhs, wb, sizes, p, w_scale, g_unit, randn, True, counter).squeeze(-1)
-    _count(counter, x.shape[0] * len(sizes))
+    _count(counter, "forward", x.shape[0], len(sizes))
     x_q = P.dac(x, p)
     if output_stage_ideal(p):
         return F.linear(x_q, w)
@@ -332,7 +350,7 @@ def dense_read_t(y: torch.Tensor, w: torch.Tensor, p: PeripheryParams, max_cols:
         lhs = _stack_blocks(y, 1, sizes).unsqueeze(-1)                       # (B, nb, r, 1)
         wb = _stack_blocks(w.t(), 1, sizes).transpose(0, 1)                    # (nb, in, r)
         return _managed(lhs, wb, sizes, p, w_scale, g_unit, randn, False, counter).squeeze(-1)
-    _count(counter, y.shape[0] * len(sizes))
+    _count(counter, "transposed", y.shape[0], len(sizes))
     y_q = P.dac(y, p)
     if output_stage_ideal(p):
         return y_q @ w
@@ -373,7 +391,7 @@ def conv_read(x: torch.Tensor, w: torch.Tensor, stride: IntPair, padding: IntPai
         wb = _stack_blocks(w.reshape(c_out, c_in * kk), 1, sizes, kk).transpose(0, 1)  # (nb, C_out, r)
         out = _managed(lhs, wb, [n * kk for n in sizes], p, w_scale, g_unit, randn, True, counter, mask)
         return out.reshape(x.shape[0], c_out, ho, wo)
-    _count(counter, x.shape[0] * nb * ho * wo)
+    _count(counter, "forward", x.shape[0] * ho * wo, nb)
     x_q = P.dac(x, p)
     if output_stage_ideal(p):
         return F.conv2d(x_q, w, stride=stride, padding=padding)
@@ -418,7 +436,7 @@ def conv_read_t(y: torch.Tensor, w: torch.Tensor, stride: IntPair, padding: IntP
         lhs = _stack_blocks(y.reshape(b, c_out, ho * wo), 1, sizes)          # (B, nb, cols, L)
         wb = _stack_blocks(w.reshape(c_out, r).t(), 1, sizes).transpose(0, 1)  # (nb, R, cols)
         return fold(_managed(lhs, wb, sizes, p, w_scale, g_unit, randn, False, counter))
-    _count(counter, b * nb * ho * wo)
+    _count(counter, "transposed", b * ho * wo, nb)
     y_q = P.dac(y, p)
     if output_stage_ideal(p):
         return F.conv_transpose2d(y_q, w, stride=stride, padding=padding, output_padding=output_padding)

@@ -33,6 +33,12 @@ only thing that changes it:
   Transposed reads (``linear_t``, ``conv_t``) keep the straight-through gradient.
 * **Read counters** ``reads`` and ``bm_rereads`` (int64 buffers on the weight's device, in the
   state dict): tile reads per (sample, tile, conv patch) and bound-management re-reads.
+* **Event counters** ``events`` (:class:`~analog_ep.synapses.counters.EventCounter`, in the state
+  dict): per phase and read kind the reads' hardware events from the tile geometry (row blocks of
+  ``max_rows`` lines, channel-aligned for convs, times column blocks of ``max_cols``, split by
+  ``periphery.tiling``) and the re-reads; per update the set / reset pulses, rows written, row
+  slots and pulse rounds (device tensors). ``count_events: false`` (``events.enabled``) skips
+  all counting, these buffers' too. :meth:`g_mean_us` gives the cells' mean conductance.
 
 The stored weight is ``W = w_scale (w_dev + write_offset)`` with ``w_dev`` in the device's
 relative units, held nowhere else: ``weight`` computes it (cached until the devices change).
@@ -58,10 +64,11 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..synapses.counters import EventCounter, dense_geometry
 from . import engine as E
 from . import reads as R
 from . import streams as S
-from .pair import drift, program
+from .pair import drift, program, to_conductances
 from .periphery import NoisePolicy, PeripheryParams
 from .population import STATE_FIELDS as _STATE_FIELDS
 from .population import DeviceState, sample_device_state, settle
@@ -153,6 +160,15 @@ class AnalogStorage(nn.Module):
         self.register_buffer("_summed", torch.zeros(2, dtype=torch.int64), persistent=False)
         self.register_buffer("wear", torch.zeros(weight.shape, dtype=torch.int32))
         self.proposal = nn.Parameter(torch.zeros_like(weight))
+        kind, rows, cols = dense_geometry(weight.shape)
+        if kind == "conv":
+            kk = weight.shape[2] * weight.shape[3]
+            tile_rows = [c * kk for c in R.conv_block_sizes(weight.shape[1], tuple(weight.shape[2:]), self.max_rows,
+                                                              periph.tiling)]
+        else:
+            tile_rows = R.split_sizes(rows, self.max_rows, periph.tiling)
+        self.events = EventCounter(kind, rows, cols, tile_rows, R.split_sizes(cols, self.max_cols, periph.tiling),
+                                   analog=True)
         self._w_eff: torch.Tensor | None = None  # weight cache, dropped whenever the devices change
         self.to(device)
         self.step = 0               # updates applied (a key of the pulse streams)
@@ -266,6 +282,7 @@ class AnalogStorage(nn.Module):
         self.reads.copy_(total[0])
         self.bm_rereads.copy_(total[1])
         self._summed.copy_(total)
+        self.events.sum_over_ranks(all_reduce_)
 
     def set_rows(self, rows: tuple[int, int] | None) -> None:
         self.rows = rows
@@ -286,11 +303,15 @@ class AnalogStorage(nn.Module):
         self.phase = self.read_count = 0
         self._w_cache = None
 
-    def begin_phase(self) -> None:
+    def begin_phase(self, name: str | None = None) -> None:
+        """A relaxation phase starts (read-noise policy); the events count under ``name`` (None:
+        the phase they count under stays)."""
         self.phase += 1
         self.read_count = 0
         if self.periph.noise_policy != NoisePolicy.PER_BATCH.value:
             self._w_cache = None
+        if name is not None:
+            self.events.set_phase(name)
 
     # ------------------------------------------------------------------ noise draws
     def _key(self, purpose: int, read: int = 0) -> int:
@@ -361,9 +382,10 @@ class AnalogStorage(nn.Module):
             return fn(x.detach(), w, read)
 
     @property
-    def counter(self) -> R.ReadCounter:
-        """The read counters :mod:`.reads` adds to (``reads``, ``bm_rereads`` buffers)."""
-        return R.ReadCounter(self.reads, self.bm_rereads)
+    def counter(self) -> R.ReadCounter | None:
+        """The read counters :mod:`.reads` adds to (``reads``, ``bm_rereads`` buffers and the
+        event counter); None when counting is off."""
+        return R.ReadCounter(self.reads, self.bm_rereads, self.events) if self.events.enabled else None
 
     @staticmethod
     def _ste(x: torch.Tensor, w: torch.Tensor, analog: torch.Tensor, ideal) -> torch.Tensor:
@@ -379,8 +401,21 @@ class AnalogStorage(nn.Module):
         output gradient as input gradient and the ideal weight gradient ``w_grad(x, g)``."""
         w = self.weight
         if self.bp_backward == "ideal" or not (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad)):
-            return self._ste(x, w, analog, ideal)
-        return _AnalogBackward.apply(x, w, analog, read_t, w_grad)
+            y = self._ste(x, w, analog, ideal)
+            if y.requires_grad and self.events.enabled:  # the straight-through gradient: digital products
+                self.events.count_backward(y, x.requires_grad, w.requires_grad, self._vectors(x, y))
+            return y
+        events = self.events
+
+        def w_grad_counted(xi, g):
+            events.correlate(self._vectors(xi, g))
+            return w_grad(xi, g)
+        return _AnalogBackward.apply(x, w, analog, read_t, w_grad_counted)
+
+    @staticmethod
+    def _vectors(x: torch.Tensor, y: torch.Tensor) -> int:
+        """Vector reads of a forward read ``x -> y``: samples (dense), samples x output pixels (conv)."""
+        return y.shape[0] * (y.shape[2] * y.shape[3] if y.dim() == 4 else 1)
 
     def _dense_t(self, y: torch.Tensor) -> torch.Tensor:
         p = self.periph
@@ -454,9 +489,10 @@ class AnalogStorage(nn.Module):
         the weight (``d`` (N, rows), ``x`` (N, columns)): the vectors whose pulse trains meet on
         the crossbar."""
         self.step += 1
+        self.events.update()
         key = S.stream_key(self.seed, self.tile_index, self.step)
         state, params = self.state, self.params
-        if self.update_mode == "ideal":
+        if self.update_mode == "ideal":  # the exact change: no pulse is sent (none counted)
             self.w_dev.copy_(settle(self.w_dev + delta / self.w_scale, state, params))
             self._sync()
             return
@@ -492,6 +528,7 @@ class AnalogStorage(nn.Module):
                        out=self.w_dev)
         if self.write_offset is not None:
             self.write_offset.copy_(E.write_noise(self.write_offset, n, params, S.stream_key(key, _WRITE)))
+        self.events.pulses(n)
         self.pulses += sent.sum()
         self.wear += sent.to(torch.int32)
         self._sync()
@@ -508,13 +545,32 @@ class AnalogStorage(nn.Module):
             **{k: getattr(self, f"dev_{k}").reshape(w.shape) for k in _STATE_FIELDS})
         _, sent = E.per_vector_pulses(w, d, x, 1.0 / self.w_scale, self.dw_min, self.bl, S.stream_key(key, _BITS),
                                       S.stream_key(key, _PULSE), state, self.params, self.update_management,
-                                      bl_management=self.bl_management)
+                                      bl_management=self.bl_management,
+                                      on_counts=self.events.pulses if self.events.enabled else None)
         sent = sent.view(self.w_dev.shape)
         if self.write_offset is not None:
             self.write_offset.copy_(E.write_noise(self.write_offset, sent, self.params, S.stream_key(key, _WRITE)))
         self.pulses += sent.sum()
         self.wear += sent
         self._sync()
+
+    def event_record(self, name: str) -> dict:
+        """This layer's entry of the event-count record: a differential pair per weight, the
+        effective periphery's DAC / ADC bits, the cells' mean conductance now."""
+        return self.events.record(name, self.periph.inp_bits, self.periph.out_bits, self.g_mean_us(), 2)
+
+    @torch.no_grad()
+    def g_mean_us(self) -> float | None:
+        """The mean conductance (microsiemens) of the layer's cells now: each weight's apparent
+        device value on its differential pair (:func:`.pair.to_conductances`, the card's
+        ``g_min_us`` / ``g_max_us`` window), averaged over both cells of every pair; None when
+        the card has no window. One host read."""
+        g_min, g_max = getattr(self.params, "g_min_us", None), getattr(self.params, "g_max_us", None)
+        if g_min is None or g_max is None:
+            return None
+        w = self.w_dev if self.write_offset is None else self.w_dev + self.write_offset
+        g_plus, g_minus = to_conductances(w, self.params)
+        return float((g_plus.mean() + g_minus.mean()) / 2)
 
     # ------------------------------------------------------------------ drift
     def drifted_weight(self, t_s: float, nu: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:

@@ -36,6 +36,12 @@ each round times the three in turn, so a change of machine load affects all thre
     divergence bookkeeping (for the backprop step too). Data augmentation and the per-epoch lr
     schedule happen outside ``train_step`` and are not timed.
 
+``ep_uncounted_step_s`` / ``counting_overhead``
+    The same EP step on a third copy of the model built with ``compute.count_events: false`` (no
+    hardware-event counting, issue 19; identical numerics), timed in the same rounds;
+    ``counting_overhead`` is the median over the rounds of ``counted / uncounted - 1`` (paired
+    rounds, so a change of machine load cancels): what counting the events costs an EP step.
+
 Caveat: the benchmark repeats one batch, so a warm start comes from the same batch's previous
 free state and early stopping (``solver.tol``) may cut the free phase shorter than in training,
 where it starts from the previous, different batch. ``ep_sweeps_per_step`` reports the sweeps the
@@ -84,7 +90,8 @@ __all__ = ["bench", "BENCH_KEYS"]
 BENCH_KEYS = ("sweep_s", "bp_step_s", "ep_step_s", "sweep_over_bp_step", "ep_step_over_bp_step",
               "images_per_s", "bp_images_per_s", "batch", "model", "dataset", "repeats", "warmup",
               "ep_sweeps_per_step", "ep_sweeps_budget", "estimator", "solver", "free_iters",
-              "nudge_iters", "tol", "device", "torch_device", "torch_threads", "torch_version")
+              "nudge_iters", "tol", "device", "torch_device", "torch_threads", "torch_version",
+              "ep_uncounted_step_s", "counting_overhead")
 
 
 def _peak_rss() -> int | None:
@@ -136,6 +143,8 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
     x, y = x.to(dev), y.to(dev)
     bp_trainer = trainer(dataclasses.replace(digital_cfg, algorithm="bp"))
     digital_trainer = trainer(dataclasses.replace(digital_cfg, algorithm="ep")) if analog else None
+    uncounted_trainer = trainer(dataclasses.replace(cfg, algorithm="ep",
+                                                    compute=dataclasses.replace(cfg.compute, count_events=False)))
 
     # the sweep runs on its own copy of the model (whose weights never change), with the rule's
     # own relaxation: a relaxed free phase first (untimed), then single sweeps as in training
@@ -145,6 +154,7 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         ep_trainer.rule.load_state_dict({"warm": [s.detach().clone() for s in free]})
         if digital_trainer is not None:
             digital_trainer.rule.load_state_dict({"warm": [s.detach().clone() for s in free]})
+        uncounted_trainer.rule.load_state_dict({"warm": [s.detach().clone() for s in free]})
 
     def bp_step() -> None:
         bp_trainer.train_step(x, y)
@@ -158,7 +168,10 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
     def digital_ep_step() -> None:
         digital_trainer.train_step(x, y)
 
-    steps = [("sweep", sweep), ("bp", bp_step), ("ep", ep_step)]
+    def uncounted_ep_step() -> None:
+        uncounted_trainer.train_step(x, y)
+
+    steps = [("sweep", sweep), ("bp", bp_step), ("ep", ep_step), ("ep_uncounted", uncounted_ep_step)]
     if "pc" in model.learning_rules:  # predictive coding on the same model (the card's tiles when analog)
         pc_trainer = trainer(dataclasses.replace(cfg, algorithm="pc"))
 
@@ -198,6 +211,8 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
     bp_step_s = statistics.median(times["bp"])
     ep_step_s = statistics.median(times["ep"])
     timed_sweeps = sweeps_run[warmup:]
+    uncounted_s = statistics.median(times["ep_uncounted"])
+    overhead = statistics.median(a / b - 1.0 for a, b in zip(times["ep"], times["ep_uncounted"]))
     extra = {}
     if "pc" in times:
         pc_s = statistics.median(times["pc"])
@@ -242,5 +257,7 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         "check_every": ep_trainer.rule.check_every,
         "torch_threads": torch.get_num_threads(),
         "torch_version": str(torch.__version__),
+        "ep_uncounted_step_s": uncounted_s,
+        "counting_overhead": overhead,
         **extra,
     }

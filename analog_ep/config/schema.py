@@ -442,6 +442,13 @@ class ComputeConfig:
     many at the conv read cache, with less to gain). The first step of each batch shape pays the
     compilation (tens of seconds on CPU); gradients equal the eager step's up to float
     rounding."""
+    count_events: bool = True
+    """Count the hardware events every storage performs (per phase and read kind: vector reads,
+    driven rows, DAC and ADC conversions, cell reads, partial-sum additions, bound-management
+    re-reads, MACs; per update: set / reset pulses, rows written, row slots, pulse rounds; per
+    phase: samples, sweeps, neuron updates), which ``model.event_counts()`` reports and the
+    cost model prices (issue 19). False skips all counting (``bench`` measures the overhead);
+    nothing a run computes depends on it."""
 
 
 ADC_MODEL_PARAMS = {"table": ("adc_table_energy_j",), "neurosim_sar": ("adc_sar_p0_w", "adc_sar_p1_w"),

@@ -31,6 +31,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..synapses import ParameterStorage, Synapse
+from ..synapses.counters import PhaseCounter
 from ..config.model_specs import LEARNING_RULES
 
 
@@ -173,6 +174,7 @@ class EnergyNetwork(nn.Module):
         self.aux_kappa = 1.0
         self.colouring_method = "greedy"
         self.nudge = "mse"  # "mse": beta C inside the energy; "clamp": s_L <- (1 - beta) h_L + beta y
+        self.phase_counts = PhaseCounter()  # per-phase samples / sweeps / neuron updates (event counts)
 
     def configure(self, *, nudge: str, colouring: str) -> None:
         """Set the output nudge (``ep.nudge``) and the async colouring method
@@ -281,10 +283,54 @@ class EnergyNetwork(nn.Module):
         for syn in self.all_synapses():
             syn.storage.begin_batch()
 
-    def begin_phase(self) -> None:
-        """Tell the synapses' storages a relaxation phase starts (read-noise policy)."""
+    def begin_phase(self, name: str) -> None:
+        """Tell the synapses' storages a relaxation phase starts (read-noise policy) and that their
+        events count under phase ``name`` (:data:`~analog_ep.synapses.counters.PHASES`)."""
+        self.phase_counts.set_phase(name)
         for syn in self.all_synapses():
-            syn.storage.begin_phase()
+            syn.storage.begin_phase(name)
+
+    def tag_phase(self, name: str) -> None:
+        """Count the events from now on under phase ``name``, without starting a read-noise phase
+        (the backprop twin's forward and backward passes, predictions)."""
+        self.phase_counts.set_phase(name)
+        for syn in self.all_synapses():
+            syn.storage.events.set_phase(name)
+
+    def count_phase(self, samples: int, sweeps: int, neuron_updates: int | None = None) -> None:
+        """Count a relaxation (or pass) of the current phase: ``samples`` samples, ``sweeps``
+        solver sweeps, ``neuron_updates`` node updates (default ``sweeps * samples *``
+        :meth:`neurons_per_sweep`)."""
+        if neuron_updates is None:
+            neuron_updates = sweeps * samples * self.neurons_per_sweep()
+        self.phase_counts.add(samples, sweeps, neuron_updates)
+
+    def neurons_per_sweep(self) -> int:
+        """Neurons one sweep updates: every free node (nodes 1..L)."""
+        return sum(math.prod(s) for s in self.node_shapes)
+
+    def set_event_counting(self, enabled: bool) -> None:
+        """``compute.count_events``: count hardware events (True) or skip all counting."""
+        self.phase_counts.enabled = bool(enabled)
+        for syn in self.all_synapses():
+            syn.storage.events.enabled = bool(enabled)
+
+    def event_counts(self) -> dict:
+        """The event-count record (cumulative since the model was built; issue 19's contract, see
+        :mod:`analog_ep.synapses.counters`): ``{"layers": [...], "phases": {...}}``, one layer per
+        synapse storage in :meth:`all_synapses` order, plain host ints and floats (one host read
+        per storage)."""
+        names = {id(m): n for n, m in self.named_modules()}
+        layers = [syn.storage.event_record(names.get(id(syn), f"synapse{i}"))
+                  for i, syn in enumerate(self.all_synapses())]
+        return {"layers": layers, "phases": self.phase_counts.counts()}
+
+    def sum_event_counts(self, all_reduce_, rank: int, world: int) -> None:
+        """Data parallel: every storage's counts and the phase counts summed over the ranks (each
+        rank counted its own shard), so every replica holds the whole chip's counts."""
+        for syn in self.all_synapses():
+            syn.storage.sum_counters(all_reduce_)
+        self.phase_counts.sum_over_ranks(all_reduce_, rank, world, self.biases[0].device)
 
     # ----------------------------------------------------------------- states
     def zero_state(self, batch: int, like: torch.Tensor | None = None) -> list[torch.Tensor]:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -68,6 +69,18 @@ def run_sweeps(sweep: Callable, states: list[torch.Tensor], iters: int, tol: flo
                 break
     trace = torch.stack(residuals).amax(1) if residuals else None
     return states, SolverStats(steps, residual, residual < tol, n, trace)
+
+
+def counts_sweeps(relax: Callable) -> Callable:
+    """A solver that also counts its relaxation in the model's event counts
+    (``model.count_phase(batch, stats.sweeps)``, under the phase the model is in): the sweeps
+    it ran are a host int, so counting adds no host sync."""
+    @functools.wraps(relax)
+    def counted(model, const, states, **kwargs):
+        out, stats = relax(model, const, states, **kwargs)
+        model.count_phase(states[0].shape[0], stats.sweeps)
+        return out, stats
+    return counted
 
 
 _SOLVERS: dict[tuple[str, str], Callable] = {}

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import torch
 
-from .base import register_solver, run_sweeps
+from .base import counts_sweeps, register_solver, run_sweeps
 
 
+@counts_sweeps
 @torch.no_grad()
 def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-4, damping=0.0, check_every=1):
     """Asynchronous schedule: colour groups in turn (odd then even layers for a chain), each
@@ -26,6 +27,7 @@ def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e
     return run_sweeps(sweep, list(states), iters, tol, check_every)
 
 
+@counts_sweeps
 @torch.no_grad()
 def relax_sync(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-4, damping=0.0, check_every=1):
     """Synchronous (Jacobi) schedule: every node from the old states, optionally damped

@@ -30,11 +30,12 @@ import torch
 
 from ..errors import ConfigError
 from ..models.pcn import PC_ACTIVATIONS
-from .base import SolverStats, max_abs, register_solver
+from .base import SolverStats, counts_sweeps, max_abs, register_solver
 
 PCN_RULES = ("mod_pgd", "pgd")
 
 
+@counts_sweeps
 @torch.no_grad()
 def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: float = 0.0, target=None,
               iters: int = 10, tol: float = 0.0, damping: float = 0.0, check_every: int = 1,

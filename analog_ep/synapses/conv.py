@@ -99,6 +99,7 @@ class Conv(Synapse):
 
     def _conv_w(self, grad_out: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
         """``sum_b d<grad_out_b, W * pre_b>/dW`` (the kernel of ``torch.nn.grad.conv2d_weight``)."""
+        self.storage.events.correlate(grad_out.shape[0] * grad_out.shape[2] * grad_out.shape[3])
         return torch.ops.aten.convolution_backward(
             grad_out, pre, self.weight, None, (self.stride,) * 2, (self.padding,) * 2, (1, 1),
             False, (0, 0), 1, (False, True, False))[1]

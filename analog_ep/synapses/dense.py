@@ -35,6 +35,7 @@ class Dense(Synapse):
         return self.storage.linear_t(post).reshape(post.shape[0], *self.in_shape)
 
     def correlate(self, post: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
+        self.storage.events.correlate(post.shape[0])
         return post.t() @ pre.reshape(pre.shape[0], -1)
 
     def update_vectors(self, post: torch.Tensor, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

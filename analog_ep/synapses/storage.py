@@ -29,6 +29,10 @@ The protocol every storage implements (digital here; the analog storage
   outer-product vectors, as a bit-stream pulse scheme does), ``read_dtype`` (the precision of
   digital reads), ``pulses`` (pulses sent so far), ``drifted(t_s)`` (a context reading the
   weight ``t_s`` seconds after programming).
+* ``events``: the storage's :class:`~analog_ep.synapses.counters.EventCounter` (the hardware
+  events its reads and updates perform, per phase; ``begin_phase(name)`` names the phase, as
+  does ``events.set_phase(name)`` without touching the read-noise policy);
+  ``sum_counters(all_reduce_)`` sums them over data-parallel ranks.
 
 No code above the synapse asks which storage it holds: the optimizer proposes, the storage
 disposes (:mod:`analog_ep.train.update`).
@@ -41,6 +45,8 @@ import contextlib
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .counters import digital_counter
 
 
 def _channels_last(x: torch.Tensor) -> torch.Tensor:
@@ -88,6 +94,29 @@ class DigitalStorage(_InPlace, nn.Module):
         super().__init__()
         self.weight = nn.Parameter(_channels_last(weight))  # conv kernels in the layout of the reads
         self._w_low: tuple | None = None
+        self.events = digital_counter(weight)
+        """Event counts: the multiply-accumulates of every product (reads; the backprop twin's
+        backward pass; correlations) and the updates."""
+
+    def _counted(self, kind: str, x: torch.Tensor, out: torch.Tensor, vectors: int) -> torch.Tensor:
+        """Count a product of ``vectors`` vector reads of ``kind`` (and, when autograd will
+        differentiate it, its backward pass: :meth:`EventCounter.count_backward`)."""
+        ev = self.events
+        if ev.enabled:
+            ev.read(kind, vectors)
+            if out.requires_grad:
+                ev.count_backward(out, x.requires_grad, self.weight.requires_grad, vectors)
+        return out
+
+    @torch.no_grad()
+    def apply_update(self, delta: torch.Tensor, vectors=None) -> None:
+        """``W <- W + delta`` (``vectors`` is ignored: the delta is exact); one update counted."""
+        self.weight.add_(delta)
+        self.events.update()
+
+    def commit(self, vectors=None) -> None:
+        """The optimizer's step on :attr:`param` (the weight) was the update: one update counted."""
+        self.events.update()
 
     def _operands(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         dt = self.read_dtype
@@ -104,19 +133,19 @@ class DigitalStorage(_InPlace, nn.Module):
     def linear(self, x: torch.Tensor) -> torch.Tensor:
         a, w = self._operands(x)
         out = a @ w.t()
-        return out if out.dtype == x.dtype else out.to(x.dtype)
+        return self._counted("forward", x, out if out.dtype == x.dtype else out.to(x.dtype), x.shape[0])
 
     def linear_bias(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """``linear(x) + bias``, one fused product (``addmm``) when no read dtype intervenes."""
         a, w = self._operands(x)
         if a is not x or bias.dtype != x.dtype:
             return self.linear(x) + bias
-        return torch.addmm(bias, x, w.t())
+        return self._counted("forward", x, torch.addmm(bias, x, w.t()), x.shape[0])
 
     def linear_t(self, y: torch.Tensor) -> torch.Tensor:
         a, w = self._operands(y)
         out = a @ w
-        return out if out.dtype == y.dtype else out.to(y.dtype)
+        return self._counted("transposed", y, out if out.dtype == y.dtype else out.to(y.dtype), y.shape[0])
 
     def conv(self, x: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
         """``conv2d`` in channels-last layout (its output, and the max-pool, ReLU and error maps
@@ -124,19 +153,34 @@ class DigitalStorage(_InPlace, nn.Module):
         several times faster in that layout than in NCHW)."""
         a, w = self._operands(x)
         out = F.conv2d(_channels_last(a), w, stride=stride, padding=padding)
-        return out if out.dtype == x.dtype else out.to(x.dtype)
+        out = out if out.dtype == x.dtype else out.to(x.dtype)
+        return self._counted("forward", x, out, out.shape[0] * out.shape[2] * out.shape[3])
 
     def conv_t(self, y: torch.Tensor, stride: int, padding: int, output_padding) -> torch.Tensor:
         a, w = self._operands(y)
         out = F.conv_transpose2d(_channels_last(a), w, stride=stride, padding=padding,
                                  output_padding=output_padding)
-        return out if out.dtype == y.dtype else out.to(y.dtype)
+        out = out if out.dtype == y.dtype else out.to(y.dtype)
+        return self._counted("transposed", y, out, y.shape[0] * y.shape[2] * y.shape[3])
 
     def begin_batch(self) -> None:
         pass
 
-    def begin_phase(self) -> None:
-        pass
+    def begin_phase(self, name: str | None = None) -> None:
+        """A relaxation phase starts: digital reads draw no noise; the events count under
+        ``name`` (None: the phase they count under stays)."""
+        if name is not None:
+            self.events.set_phase(name)
+
+    def sum_counters(self, all_reduce_) -> None:
+        """Data parallel: the per-rank event counts summed over the ranks
+        (:meth:`EventCounter.sum_over_ranks`)."""
+        self.events.sum_over_ranks(all_reduce_)
+
+    def event_record(self, name: str) -> dict:
+        """This layer's entry of the event-count record: a float weight (one value per weight, no
+        converters, no conductance)."""
+        return self.events.record(name, None, None, None, 1)
 
     def set_rows(self, rows: tuple[int, int] | None) -> None:
         """Data parallel: digital reads draw no noise, so the rows of the batch do not matter."""

@@ -71,6 +71,7 @@ def build_model(cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int,
     low = read_dtype(cfg.compute.precision)
     for syn in model.all_synapses():  # digital reads take it; tiles read through their periphery
         syn.storage.read_dtype = low
+    model.set_event_counting(cfg.compute.count_events)
     if device is not None:
         model.to(device)
     return model

@@ -326,8 +326,7 @@ class Trainer:
         over the ranks (the whole chip's counts on every replica); after training and after each
         evaluation, which every rank runs."""
         if self.dist.active:
-            for syn in self.model.all_synapses():
-                syn.storage.sum_counters(self.dist.all_reduce_)
+            self.model.sum_event_counts(self.dist.all_reduce_, self.dist.rank, self.dist.world)
 
     def _check_replicas(self) -> None:
         """Data parallel: every rank must hold the same model (weights, device state, counters);
@@ -369,6 +368,7 @@ class Trainer:
             self._set_rows(n_global)
             target = one_hot(y, self.num_classes, x.dtype)
             self.model.begin_batch()
+            self.model.tag_phase("inference")
             out, st = self.rule.predict(x)
             _accumulate(stats_acc, st)
             loss_sum += self.model.cost(out, target).sum().double()
