@@ -70,9 +70,24 @@ AccelOpt = typer.Option(None, "--accelerator", help="Torch device: auto, cpu, cu
                         "compute.accelerator=...; --device is the device card).")
 
 
-def _overrides(set_: Optional[list[str]], device: Optional[str], accelerator: Optional[str] = None) -> list[str]:
-    return (list(set_ or []) + ([f"analog.device={device}"] if device else [])
+ChipOpt = typer.Option(None, "--chip", help="Chip description YAML (chip.* keys, see the README): the cost model's "
+                       "technology, converters, digital costs and update scheme; --set chip.KEY=VALUE wins over it.")
+
+
+def _overrides(set_: Optional[list[str]], device: Optional[str], accelerator: Optional[str] = None,
+               chip: Optional[Path] = None) -> list[str]:
+    return (_chip_overrides(chip) + list(set_ or []) + ([f"analog.device={device}"] if device else [])
             + ([f"compute.accelerator={accelerator}"] if accelerator else []))
+
+
+def _chip_overrides(chip: Optional[Path]) -> list[str]:
+    """``--chip FILE`` as ``chip.KEY=VALUE`` overrides placed before the ``--set`` ones (which win);
+    the file is validated first, so its errors name the file."""
+    if chip is None:
+        return []
+    from .config.loader import load_chip_file
+
+    return [f"chip.{k}={json.dumps(v)}" for k, v in load_chip_file(chip)["chip"].items()]
 
 
 def _version(value: bool) -> None:
@@ -145,7 +160,7 @@ def _guard(fn: Callable[[], None]) -> None:
 
 @app.command()
 def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt, device: Optional[str] = DeviceOpt,
-          accelerator: Optional[str] = AccelOpt,
+          accelerator: Optional[str] = AccelOpt, chip: Optional[Path] = ChipOpt,
           out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default runs/<time>-<model>-<algorithm>)."),
           resume: Optional[Path] = typer.Option(None, "--resume", help="Continue the run in this folder from its checkpoint."),
           overwrite: bool = typer.Option(False, "--overwrite", help="Replace the run files (checkpoint.pt, results.h5) "
@@ -175,7 +190,7 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
             typer.echo(f"epoch {row['epoch']:3d}  train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}"
                        f"{test}  {row['seconds']:.1f}s{conv}")
 
-        summary = run_training(config, _overrides(set_, device, accelerator), out=out, resume=resume,
+        summary = run_training(config, _overrides(set_, device, accelerator, chip), out=out, resume=resume,
                                overwrite=overwrite, progress=not json_out, log=log, on_start=on_start)
         if not is_main_rank():
             return
@@ -234,7 +249,7 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
 
 @app.command()
 def bench(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt, device: Optional[str] = DeviceOpt,
-          accelerator: Optional[str] = AccelOpt,
+          accelerator: Optional[str] = AccelOpt, chip: Optional[Path] = ChipOpt,
           repeats: int = typer.Option(10, "--repeats", help="Timed repetitions (the median is reported)."),
           warmup: int = typer.Option(2, "--warmup", help="Untimed warm-up repetitions first."),
           json_out: bool = JsonOpt) -> None:
@@ -248,7 +263,7 @@ def bench(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
             raise ConfigError(f"--repeats: must be >= 1, got {repeats}")
         if warmup < 0:
             raise ConfigError(f"--warmup: must be >= 0, got {warmup}")
-        cfg = load_config(config, _overrides(set_, device, accelerator))
+        cfg = load_config(config, _overrides(set_, device, accelerator, chip))
         r = run_bench(cfg, repeats=repeats, warmup=warmup)
         if json_out:
             typer.echo(json.dumps(r))
@@ -267,6 +282,55 @@ def bench(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
                        f"{', ' + r['pulse_scheme'] if r['pulse_scheme'] else ''}) EP step over digital EP step: "
                        f"{r['analog_over_digital_ep_step']:.3f} (digital {r['digital_ep_step_s']:.4g} s); "
                        f"{r['pulses_per_step']:.0f} pulses per step; memory {r['analog_over_digital_memory']:.1f}x digital")
+
+    _guard(run)
+
+
+@app.command()
+def cost(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt, device: Optional[str] = DeviceOpt,
+         accelerator: Optional[str] = AccelOpt, chip: Optional[Path] = ChipOpt, json_out: bool = JsonOpt) -> None:
+    """Price one training step and one inference of a config on the chip, from one mini-batch's
+    event counts (the training code path, no training): the configured algorithm, backprop on the
+    same chip, and GPU estimates of the digital twins; energy by phase and component."""
+
+    def run() -> None:
+        from .config import load_config
+        from .train.costs import price_config, variant_figures
+
+        cfg = load_config(config, _overrides(set_, device, accelerator, chip))
+        r = price_config(cfg)
+        if json_out:
+            typer.echo(json.dumps(r))
+            return
+
+        def num(v, unit: str) -> str:
+            return "unknown" if v is None else f"{v:.3g} {unit}"
+
+        typer.echo(f"{r['model']} on {r['dataset']}, batch {r['batch']}, card {r['device'] or '(digital)'}; "
+                   f"chip: {cfg.chip.adc_model} ADC, {cfg.chip.input_encoding} inputs, {cfg.chip.update_scheme} writes; "
+                   f"GPU {cfg.chip.gpu} at eta {cfg.chip.gpu_eta:g}")
+        typer.echo(f"{'per sample':34s} {'train energy':>14s} {'train latency':>14s} {'infer energy':>14s} "
+                   f"{'infer latency':>14s} {'area':>10s}")
+        for row in r["variants"]:
+            f = variant_figures(row)
+            typer.echo(f"{row['variant']:34s} {num(f['train_energy_per_sample_j'], 'J'):>14s} "
+                       f"{num(f['train_latency_per_sample_s'], 's'):>14s} {num(f['inference_energy_per_sample_j'], 'J'):>14s} "
+                       f"{num(f['inference_latency_per_sample_s'], 's'):>14s} "
+                       f"{'' if f['area_mm2'] is None else num(f['area_mm2'], 'mm2'):>10s}")
+        chip_rows = [row for row in r["variants"] if row["where"] == "chip"]
+        if chip_rows:
+            c = chip_rows[0]["cost"]["chip"]
+            n = max(c["train"]["samples"], 1)
+            comps = list(c["by_component_j"])
+            typer.echo(f"\n{chip_rows[0]['variant']}: energy per training sample by phase and component (J)")
+            typer.echo(f"{'phase':10s} " + " ".join(f"{k:>10s}" for k in comps + ["total", "latency s"]))
+            for phase, e in c["energy_j"].items():
+                m = c["inference"]["samples"] if phase == "inference" else n
+                vals = [e.get(k) for k in comps + ["total"]] + [c["latency_s"].get(phase)]
+                typer.echo(f"{phase:10s} " + " ".join(f"{'unknown' if v is None else f'{v / max(m, 1):.3g}':>10s}"
+                                                      for v in vals))
+            for line in c["unknown"]:
+                typer.echo(f"note: {line}")
 
     _guard(run)
 

@@ -43,6 +43,7 @@ from ..errors import CheckpointError, ConfigError, DivergenceError, Preempted
 from ..results import write_results
 from .build import aux_kappa, build_model, build_optimizer, device_record, lr_factor
 from .checkpoint import load_checkpoint, save_checkpoint
+from .costs import cost_summary, diff_counts, row_fields
 from .health import check_health
 from .teacher import Teacher
 from .update import apply_updates
@@ -101,6 +102,8 @@ class Trainer:
     partial: dict | None = None   # the epoch in progress: step, running sums, augmentation stream
     sigterm_seen: bool = False    # set by the SIGTERM handler, never cleared
     stop_agreed: bool = False     # every rank knows of a SIGTERM (agreed after a step): stop there
+    counts0: dict | None = None   # event counts at the start of the epoch in progress (its cost: the difference)
+    last_cost: dict | None = None  # the last epoch's cost breakdown (:func:`.costs.cost_summary`)
 
     def _trace(self, name: str, curve: torch.Tensor) -> None:
         """Accumulate a per-step curve (energy per relaxation step) on the device; averaged over
@@ -430,7 +433,7 @@ class Trainer:
                 "stats": {k: [torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64), int(n)]
                           for k, (a, b, n) in stats.items()},
                 "traces": traces, "pulses0": pulses0, "seconds": seconds, "aug_rng": aug_gen.get_state(),
-                "lr_factor": factor}
+                "lr_factor": factor, "counts0": self.counts0}
 
     def _global_traces(self) -> dict:
         """The epoch's trace sums and counts added over the ranks (one all-reduce per trace)."""
@@ -464,11 +467,14 @@ class Trainer:
         correct = torch.zeros((), dtype=torch.int64, device=dev)
         stats_acc: dict = {}
         self.traces = {}
+        counting = cfg.compute.count_events
         if part is None:
             pulses0 = self.pulse_counts() if self.model.device_card is not None else None
+            self.counts0 = self.model.event_counts() if counting else None  # the epoch's cost: counts since here
         else:  # resumed inside this epoch: the same step and streams on every rank
             start, seen, before = int(part["step"]), int(part["seen"]), float(part["seconds"])
             pulses0 = part["pulses0"]
+            self.counts0 = part.get("counts0") if counting else None  # (None: a checkpoint from before the counts)
             aug_gen.set_state(part["aug_rng"])
             if self.dist.is_main:  # the sums so far (over every rank) continue on rank 0
                 seen_local = int(part["seen_local"])
@@ -542,9 +548,19 @@ class Trainer:
 
                 with drifted_weights(self.model, t_inf):
                     row["test_loss_drift"], row["test_accuracy_drift"], _ = self.evaluate(self.test_set)
+        if self.counts0 is not None:  # what the epoch's learning (and its evaluation) cost on the chip
+            row.update(self.epoch_cost(diff_counts(self.counts0, self.model.event_counts()), seen))
         self.epoch += 1
         self.history.append(row)
         return row
+
+    def epoch_cost(self, record: dict, samples: int) -> dict:
+        """The per-epoch cost metrics of ``record`` (:func:`.costs.row_fields`) on the config's
+        chip with the run's card; the full breakdown stays in :attr:`last_cost`."""
+        summary = cost_summary(record, self.cfg.chip, getattr(self.model, "device_card", None), samples=samples,
+                               epochs=1)
+        self.last_cost = summary
+        return row_fields(summary)
 
 
 def _accumulate(acc: dict, stats: dict) -> None:
@@ -664,6 +680,13 @@ def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | N
         installed = True
     except ValueError:  # not the main thread: no handler (the caller owns signals)
         previous, installed = None, False
+    card = getattr(trainer.model, "device_card", None)
+    if card is not None and trainer.cfg.compute.count_events and trainer.dist.is_main:
+        from ..analog.cards import write_warning
+
+        line = write_warning(card)  # its write energy / latency are reported as unknown (null), never 0
+        if line is not None:
+            warn(f"warning: {line}")
     try:
         if trainer.epoch == 0 and trainer.partial is None:
             trainer.save("running")

@@ -144,6 +144,8 @@ def _open_run_dir(trainer, cfg, out, resume, overwrite, fresh) -> None:
 
 def summarize(trainer, cfg, info: dict) -> dict:
     """The summary of a finished (or unhealthy) session: what ``train --json`` prints."""
+    from .costs import COST_HEADLINES
+
     last = trainer.history[-1] if trainer.history else {}
     tested = [r for r in trainer.history if "test_accuracy" in r]
     return {
@@ -166,6 +168,9 @@ def summarize(trainer, cfg, info: dict) -> dict:
         **({"analog_update": cfg.analog.update,
             "pulse_scheme": _analog_update(cfg, trainer).pulse_scheme,
             "pulses": sum(trainer.pulse_counts())} if cfg.analog.device is not None else {}),
+        # what the last epoch's learning cost (issue 19): headline figures and the whole breakdown
+        **{k: last[k] for k in COST_HEADLINES if k in last},
+        "cost": trainer.last_cost,
         "results": str(trainer.results_path),
         "checkpoint": str(trainer.checkpoint_path),
         "status": info["status"],
