@@ -43,6 +43,7 @@ checkpoint is reused, a stale one redone.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -78,7 +79,8 @@ def parse_repeats(repeats: int) -> int:
 
 
 def check_times(times) -> list[float]:
-    """Positive finite seconds (a list of numbers, or ``"1,3600"`` text as ``--times`` gives)."""
+    """Positive finite seconds: ``"1,3600"`` text as ``--times`` gives (at least one), or a list
+    of numbers (empty: no drift evaluation, the accuracy as programmed only)."""
     if isinstance(times, str):
         from .drift import parse_times
 
@@ -87,7 +89,7 @@ def check_times(times) -> list[float]:
         out = [float(t) for t in times]
     except (TypeError, ValueError):
         raise ConfigError(f"--times: need positive finite seconds such as 1,3600,86400, got {times!r}") from None
-    if not out or any(not math.isfinite(t) or t <= 0 for t in out) or any(isinstance(t, bool) for t in times):
+    if any(not math.isfinite(t) or t <= 0 for t in out) or any(isinstance(t, bool) for t in times):
         raise ConfigError(f"--times: need positive finite seconds such as 1,3600,86400, got {times!r}")
     return out
 
@@ -137,8 +139,6 @@ def deploy_config(run_config: dict, card: str, overrides: list[str]):
     """The deploy config: the run's, with ``analog.*`` at its defaults and no ``device.*``
     overrides, then ``analog.device=card`` and ``overrides``; the card is resolved (an unknown
     card or an impossible override is refused here)."""
-    import dataclasses
-
     from ..config import load_config
     from ..config.schema import AnalogConfig
     from ..train.build import resolve_device
@@ -211,24 +211,79 @@ def digital_state(model) -> dict:
 
 
 # ------------------------------------------------------------------------------- deploy
+class Deployment:
+    """A finished run's trained network programmed onto a card's tiles (nothing is written).
+
+    ``study``: the :class:`~analog_ep.study.drift.DriftStudy` of the programmed network (its
+    ``trainer`` holds the deploy config's model with the card's storages); ``targets``: the
+    trained weight of every synapse (``model.all_synapses()`` order), what is programmed;
+    ``trained_accuracy``: the trained network's own test accuracy, evaluated now;
+    :meth:`program` programs repeat ``r``."""
+
+    def __init__(self, run_dir: str | Path, card: str, overrides=(), ckpt: dict | None = None,
+                 run_config: dict | None = None):
+        import torch
+
+        from ..config import load_config
+        from ..data import load_data
+        from ..train.loop import make_trainer
+        from .drift import DriftStudy
+
+        self.run_dir = Path(run_dir)
+        if ckpt is None or run_config is None:
+            ckpt, run_config, _ = load_source(run_dir)
+        self.cfg = deploy_config(run_config, card, check_overrides(overrides))
+        src_card = ckpt.get("device")
+        self.trained_on = src_card["name"] if src_card is not None else "digital"
+        self.epochs = int(ckpt.get("epoch", 0))
+        rng = torch.get_rng_state()  # loading a checkpoint sets the global RNG: leave the caller's untouched
+        try:
+            data = load_data(self.cfg.data, self.cfg.seed)
+            source = make_trainer(load_config(None, [], base=run_config), self.run_dir, data=data,
+                                  stored_card=src_card)
+            source.load(ckpt)
+            _, self.trained_accuracy, _ = source.evaluate(source.test_set)
+            with torch.no_grad():
+                self.targets = [syn.weight.detach().clone() for syn in source.model.all_synapses()]
+            weights = digital_state(source.model)
+            del source
+            trainer = make_trainer(self.cfg, None, data=data, weights=weights)
+        finally:
+            torch.set_rng_state(rng)
+        self.storages = [syn.storage for syn in trainer.model.all_synapses()]
+        self.study = DriftStudy.programmed(trainer, trainer.model.device_card.name, self.run_dir)
+        self._programmed = 1  # the builder programmed repeat 0
+
+    def program(self, r: int) -> None:
+        """Repeat ``r``'s programming: the builder's for ``r = 0``; for ``r >= 1`` every storage's
+        :meth:`~analog_ep.analog.storage.AnalogStorage.program_weights` of the trained weight,
+        its ``r``-th programming (repeats are programmed in order: 1, 2, ...)."""
+        if r == 0:
+            return
+        if r != self._programmed:
+            raise ValueError(f"repeat {r}: program the repeats in order (next is {self._programmed})")
+        for s, w in zip(self.storages, self.targets):
+            s.program_weights(w)
+        self._programmed += 1
+
+
 def deploy_run(run_dir: str | Path, card: str, overrides=(), times=DEFAULT_TIMES, repeats: int = 1,
                out: str | Path | None = None, overwrite: bool = False, save: bool = True,
                log: Callable[[str], None] | None = None) -> dict:
     """Program the finished run in ``run_dir`` onto ``card``'s tiles and evaluate it (see the
-    module docstring). Returns ``{"run", "run_status", "trained_on", "trained_accuracy" (the
-    trained network re-evaluated on the test set), "device", "analog_seed", "set", "repeats",
-    "accuracy_mean", "accuracy_std", "accuracies" (as programmed, per repeat), "has_drift",
-    "t0_s", "drift_nu", "drift_nu_std", "times", "rows" ([{"t_s", "compensation",
-    "accuracy_mean", "accuracy_std", "accuracies", "draws", "loss_mean", "weight_abs_sum",
-    "gain_mean"}], empty without drift), "note", "checkpoint_sha256", "config_yaml", "test_size",
-    "seconds", "date", "out", "saved"}``; with ``save`` the same object is written to
-    ``out/deploy.json``."""
+    module docstring). Returns ``{"run", "run_status", "trained_on", "epochs",
+    "run_test_accuracy" (the run's last recorded), "trained_accuracy" (the trained network
+    re-evaluated on the test set), "device", "device_name", "analog_seed", "set", "repeats",
+    "accuracy_mean", "accuracy_std" (population std over the repeats), "accuracies" (as
+    programmed, per repeat), "loss_mean", "has_drift", "t0_s", "drift_nu", "drift_nu_std",
+    "times", "rows" ([{"t_s", "compensation", "accuracy_mean", "accuracy_std", "accuracies",
+    "draws", "loss_mean", "weight_abs_sum", "gain_mean"}], empty without drift or times), "note",
+    "checkpoint_sha256", "config_yaml", "test_size", "seconds", "date", "out", "saved"}``; with
+    ``save`` the same object is written to ``out/deploy.json`` (temporary file, renamed)."""
     import torch
 
-    from ..config import dump_yaml, load_config
-    from ..data import load_data
-    from ..train.loop import make_trainer
-    from .drift import COMPENSATIONS, DriftStudy
+    from ..config import dump_yaml
+    from .drift import COMPENSATIONS
 
     say = log or (lambda s: None)
     t_start = time.perf_counter()
@@ -237,48 +292,28 @@ def deploy_run(run_dir: str | Path, card: str, overrides=(), times=DEFAULT_TIMES
     times = check_times(times)
     overrides = check_overrides(overrides)
     ckpt, run_config, status = load_source(run_dir)
-    cfg = deploy_config(run_config, card, overrides)
+    deploy_config(run_config, card, overrides)  # the card and the overrides, before any folder is touched
     out = Path(out) if out is not None else default_out(run_dir, card, overrides, times, repeats)
     if save:
         check_out(out, overwrite)
     digest = checkpoint_digest(run_dir)
-    run_cfg = load_config(None, [], base=run_config)
-    src_card = ckpt.get("device")
-
-    rng = torch.get_rng_state()  # loading a checkpoint sets the global RNG: leave the caller's untouched
+    dep = Deployment(run_dir, card, overrides, ckpt, run_config)
+    cfg, study = dep.cfg, dep.study
+    say(f"deploy {run_dir} (trained on {dep.trained_on}, {dep.epochs} epochs) onto {card}: "
+        f"{repeats} repeat{'s' if repeats > 1 else ''}")
+    drifting = study.has_drift
+    comps = COMPENSATIONS if drifting and times else ()
+    rng = torch.get_rng_state()
     try:
-        data = load_data(cfg.data, cfg.seed)
-        source = make_trainer(run_cfg, run_dir, data=data, stored_card=src_card)
-        source.load(ckpt)
-        trained_on = src_card["name"] if src_card is not None else "digital"
-        say(f"deploy {run_dir} (trained on {trained_on}, {source.epoch} epochs) onto {card}: "
-            f"{repeats} repeat{'s' if repeats > 1 else ''}")
-        _, trained_acc, _ = source.evaluate(source.test_set)
-        with torch.no_grad():
-            targets = [syn.weight.detach().clone() for syn in source.model.all_synapses()]
-        weights = digital_state(source.model)
-        del source
-        trainer = make_trainer(cfg, None, data=data, weights=weights)
-        storages = [syn.storage for syn in trainer.model.all_synapses()]
-
-        def program(r: int) -> None:
-            """Repeat ``r``'s programming: the builder's for r = 0, then the storages' own streams."""
-            if r > 0:
-                for s, w in zip(storages, targets):
-                    s.program_weights(w)
-
-        study = DriftStudy.programmed(trainer, trainer.model.device_card.name, run_dir)
-        drifting = study.has_drift
-        comps = COMPENSATIONS if drifting else ()
-        res = study.run(times if drifting else [], repeats, comps, prepare=program, programmed=True)
+        res = study.run(times if comps else [], repeats, comps, prepare=dep.program, programmed=True)
     finally:
         torch.set_rng_state(rng)
     prog = res["programmed"]
     tested = [r for r in ckpt.get("history", []) if "test_accuracy" in r]
     result = {
-        "run": str(run_dir), "run_status": status, "trained_on": trained_on, "epochs": int(ckpt.get("epoch", 0)),
+        "run": str(run_dir), "run_status": status, "trained_on": dep.trained_on, "epochs": dep.epochs,
         "run_test_accuracy": tested[-1]["test_accuracy"] if tested else None,
-        "trained_accuracy": trained_acc, "device": card, "device_name": res["device"],
+        "trained_accuracy": dep.trained_accuracy, "device": card, "device_name": res["device"],
         "analog_seed": cfg.seed if cfg.analog.seed is None else cfg.analog.seed, "set": list(overrides),
         "repeats": repeats, "accuracy_mean": prog["accuracy_mean"], "accuracy_std": prog["accuracy_std"],
         "accuracies": prog["accuracies"], "loss_mean": prog["loss_mean"], "has_drift": drifting,
@@ -286,7 +321,7 @@ def deploy_run(run_dir: str | Path, card: str, overrides=(), times=DEFAULT_TIMES
         "times": times, "rows": res["rows"],
         "note": NOTE if drifting else (f"card {res['device']} has no drift (drift_nu = 0, drift_nu_std = 0): "
                                        "the accuracy is the same at every time after programming"),
-        "checkpoint_sha256": digest, "config_yaml": dump_yaml(cfg), "test_size": len(trainer.test_set),
+        "checkpoint_sha256": digest, "config_yaml": dump_yaml(cfg), "test_size": len(study.trainer.test_set),
         "seconds": time.perf_counter() - t_start,
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "out": str(out), "saved": None,
@@ -320,6 +355,158 @@ def deploy_or_reuse(run_dir: str | Path, card: str, overrides=(), times=DEFAULT_
     return deploy_run(run_dir, card, overrides, times, repeats, out=out, overwrite=True, log=log), False
 
 
+# ------------------------------------------------------------------------- studies
+@dataclasses.dataclass(frozen=True)
+class DeploySpec:
+    """A sweep spec's ``deploy:`` section: every completed point is deployed onto each card."""
+    devices: tuple[str, ...]
+    """Device card names or YAML paths (``--device`` of each deployment)."""
+    set: tuple[str, ...] = ()
+    """``KEY=VALUE`` overrides of every deployment (:data:`DEPLOY_KEYS` only)."""
+    times: tuple[float, ...] = DEFAULT_TIMES
+    """Seconds after programming at which drifting cards are evaluated."""
+    repeats: int = 1
+    """Programmings per deployment (mean and std over them)."""
+
+
+DEPLOY_SPEC_KEYS = ("devices", "set", "times", "repeats")
+DEPLOY_COLUMNS = ("device", "t_s", "compensation", "accuracy_mean", "accuracy_std", "repeats",
+                  "trained_accuracy", "status", "error", "deploy_folder")
+"""Columns of a sweep's deploy table after the point's swept keys and seed."""
+
+
+def parse_deploy_spec(data, where: str = "") -> DeploySpec | None:
+    """Check a spec's ``deploy:`` section (``{devices: [CARD, ...], set: {KEY: VALUE},
+    times: [s, ...], repeats: N}``): keys, the cards (resolved with the overrides on the
+    default config), times, repeats; one-line errors naming the spec and the key."""
+    from .runner import yaml_value
+
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}deploy: expected a mapping such as {{devices: [memristor, pcm]}}, got {data!r}")
+    for k in data:
+        if k not in DEPLOY_SPEC_KEYS:
+            raise ConfigError(f"{where}deploy.{k}: unknown key; valid keys: "
+                              f"{', '.join('deploy.' + v for v in DEPLOY_SPEC_KEYS)}")
+    devices = data.get("devices")
+    if not isinstance(devices, list) or not devices or not all(isinstance(d, str) and d for d in devices):
+        raise ConfigError(f"{where}deploy.devices: expected a non-empty list of device cards such as "
+                          f"[memristor, pcm], got {devices!r}")
+    sets = data.get("set") or {}
+    if not isinstance(sets, dict) or not all(isinstance(k, str) for k in sets):
+        raise ConfigError(f"{where}deploy.set: expected a mapping such as {{analog.out_bits: 8}}, got {sets!r}")
+    repeats = data.get("repeats", 1)
+    times = data.get("times", list(DEFAULT_TIMES))
+    if not isinstance(times, list):
+        raise ConfigError(f"{where}deploy.times: expected a list of seconds such as [1, 86400], got {times!r}")
+    try:
+        overrides = check_overrides([f"{k}={yaml_value(v)}" for k, v in sets.items()])
+        times = check_times(times)
+        parse_repeats(repeats)
+        from ..config import load_config
+        from ..train.build import resolve_device
+
+        for d in devices:
+            resolve_device(load_config(None, [f"analog.device={yaml_value(d)}", *overrides]))
+    except ConfigError as e:
+        msg = str(e)
+        for flag, key in (("--set ", "deploy.set."), ("--times", "deploy.times"), ("--repeats", "deploy.repeats")):
+            msg = msg.replace(flag, key, 1) if msg.startswith(flag) else msg
+        raise ConfigError(f"{where}{msg}") from None
+    return DeploySpec(tuple(devices), tuple(overrides), tuple(times), int(repeats))
+
+
+def result_rows(r: dict) -> list[dict]:
+    """A deployment as table rows: as programmed (``t_s`` and ``compensation`` empty), then one
+    row per time and compensation."""
+    base = {"device": r["device"], "repeats": r["repeats"], "trained_accuracy": r["trained_accuracy"],
+            "status": "finished", "error": None, "deploy_folder": r["out"]}
+    rows = [{**base, "t_s": None, "compensation": None, "accuracy_mean": r["accuracy_mean"],
+             "accuracy_std": r["accuracy_std"]}]
+    rows += [{**base, "t_s": row["t_s"], "compensation": row["compensation"], "accuracy_mean": row["accuracy_mean"],
+              "accuracy_std": row["accuracy_std"]} for row in r["rows"]]
+    return rows
+
+
+def deploy_points(spec: DeploySpec, points: list[tuple[dict, Path, str]], keys: list[str], out: Path,
+                  log: Callable[[str], None] | None = None) -> dict:
+    """Deploy every completed point (``(swept values with "seed", folder, status)``) onto each of
+    ``spec.devices`` (:func:`deploy_or_reuse`: a rerun reuses what was deployed from the same
+    checkpoint) and write ``out/deploy.csv`` and ``out/deploy.h5`` (one row per point, card and
+    evaluation; a point not completed, or a failed deployment, one row with its status and
+    error). Returns ``{"table", "rows", "ran", "reused", "failed"}``."""
+    from .runner import DONE, one_line, write_table
+
+    say = log or (lambda s: None)
+    rows, ran, reused, failed = [], 0, 0, 0
+    for values, folder, status in points:
+        head = {**{k: values.get(k) for k in keys}, "seed": values.get("seed")}
+        for card in spec.devices:
+            empty = {c: None for c in DEPLOY_COLUMNS}
+            if status not in DONE:
+                rows.append({**head, **empty, "device": card, "status": "not trained",
+                             "error": f"the point is {status}"})
+                failed += 1
+                continue
+            try:
+                r, old = deploy_or_reuse(folder, card, spec.set, spec.times, spec.repeats)
+            except AnalogEPError as e:
+                rows.append({**head, **empty, "device": card, "status": "failed", "error": one_line(e)})
+                failed += 1
+                say(f"deploy {folder.name} onto {card}: failed: {one_line(e)}")
+                continue
+            reused += old
+            ran += not old
+            rows += [{**head, **row} for row in result_rows(r)]
+            if not old:
+                say(f"deploy {folder.name} onto {card}: {r['accuracy_mean']:.4f} as programmed "
+                    f"(trained {r['trained_accuracy']:.4f})")
+    columns = [*keys, "seed", *DEPLOY_COLUMNS]
+    table = write_table(rows, columns, out / "deploy.csv", out / "deploy.h5",
+                        numeric=("t_s", "accuracy_mean", "accuracy_std", "trained_accuracy"))
+    return {"table": str(table), "rows": len(rows), "ran": ran, "reused": reused, "failed": failed}
+
+
+def hardware_overrides(cfg) -> list[str]:
+    """``cfg``'s hardware as deploy overrides: its ``analog.*`` keys that differ from the
+    defaults (the card excepted) and its ``device.*`` overrides."""
+    from ..config.schema import AnalogConfig
+    from .runner import yaml_value
+
+    default = dataclasses.asdict(AnalogConfig())
+    analog = dataclasses.asdict(cfg.analog)
+    return ([f"analog.{k}={yaml_value(v)}" for k, v in analog.items() if k != "device" and v != default[k]]
+            + [f"device.{k}={yaml_value(v)}" for k, v in cfg.device.items()])
+
+
+def compare_row(cfg, folders: list[Path], columns: list[str], name: str = "ep-deployed") -> dict:
+    """``compare``'s "trained digital, deployed" row: each seed's finished digital run
+    (``folders``) programmed onto the compare's card with its hardware settings
+    (:func:`hardware_overrides`), accuracy as programmed (mean and sample std over the seeds,
+    as the other rows); the columns a deployment has no value for are empty."""
+    from ..rundir import device_name
+    from .runner import folder_status, mean, one_line, std
+
+    accs, errs = [], []
+    overrides = hardware_overrides(cfg)
+    for f in folders:
+        status = folder_status(f)
+        if status != "finished":
+            errs.append(f"{f.name}: {status}")
+            continue
+        try:
+            r, _ = deploy_or_reuse(f, cfg.analog.device, overrides, ())
+            accs.append(r["accuracy_mean"])
+        except AnalogEPError as e:
+            errs.append(f"{f.name}: {one_line(e)}")
+    row = {c: None for c in columns}
+    row.update({"name": name, "algorithm": "ep", "device": device_name(cfg), "seeds": len(folders),
+                "finished": len(accs), "test_accuracy_mean": mean(accs), "test_accuracy_std": std(accs),
+                "status": "finished" if not errs else "failed", "error": "; ".join(errs) or None})
+    return {c: row[c] for c in columns}
+
+
 # -------------------------------------------------------------------------------- output
 def format_result(r: dict) -> list[str]:
     """The one-screen table of a deployment."""
@@ -333,7 +520,7 @@ def format_result(r: dict) -> list[str]:
              + f", {r['repeats']} repeat{'s' if r['repeats'] > 1 else ''} (programming, read noise"
              + (", drift exponents" if r["has_drift"] else "") + f"; analog seed {r['analog_seed']})",
              f"{'as programmed':>14s}  {acc(r['accuracy_mean'], r['accuracy_std'])}"]
-    if r["has_drift"]:
+    if r["rows"]:
         rows = {(row["t_s"], row["compensation"]): row for row in r["rows"]}
         lines.append(f"{'t (s)':>14s}  {'no compensation':>16s}  {'global drift comp.':>18s}")
         for t in r["times"]:
@@ -348,6 +535,7 @@ def format_result(r: dict) -> list[str]:
     return lines
 
 
-__all__ = ["DEFAULT_TIMES", "DEPLOY_FILE", "DEPLOY_KEYS", "NOTE", "check_overrides", "check_times",
-           "default_out", "deploy_config", "deploy_or_reuse", "deploy_run", "digital_state", "format_result",
-           "load_source"]
+__all__ = ["DEFAULT_TIMES", "DEPLOY_COLUMNS", "DEPLOY_FILE", "DEPLOY_KEYS", "DeploySpec", "Deployment", "NOTE", "check_overrides",
+           "check_times", "compare_row", "default_out", "deploy_config", "deploy_or_reuse", "deploy_points",
+           "deploy_run", "digital_state", "format_result", "hardware_overrides", "load_source",
+           "parse_deploy_spec", "result_rows"]
