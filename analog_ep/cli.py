@@ -358,6 +358,7 @@ def deploy(run_dir: Path = typer.Argument(..., metavar="RUN", help="Folder of a 
     def run() -> None:
         from .study.deploy import deploy_run, format_result
 
+        _STATE["interrupt"] = "interrupted: nothing written (a deployment is written when it is complete)"
         if not device:
             raise ConfigError("--device: deploy needs a device card NAME or PATH (analog-ep devices list)")
         r = deploy_run(run_dir, device, list(set_ or []), times, repeats, out=out, overwrite=overwrite)
