@@ -102,8 +102,9 @@ def check_overrides(overrides) -> list[str]:
         if key == "analog.device":
             raise ConfigError("--set analog.device: deploy takes the card as --device CARD")
         if "=" not in o or not any(key == k or (k.endswith(".") and key.startswith(k)) for k in DEPLOY_KEYS):
+            valid = ", ".join(k + "*" if k.endswith(".") else k for k in DEPLOY_KEYS)
             raise ConfigError(f"--set {key}: deploy programs the run's trained network; only the hardware and "
-                              f"inference keys can be set ({', '.join(k + '*' if k.endswith('.') else k for k in DEPLOY_KEYS)})")
+                              f"inference keys can be set ({valid})")
         out.append(o)
     return out
 
@@ -535,7 +536,7 @@ def format_result(r: dict) -> list[str]:
     return lines
 
 
-__all__ = ["DEFAULT_TIMES", "DEPLOY_COLUMNS", "DEPLOY_FILE", "DEPLOY_KEYS", "DeploySpec", "Deployment", "NOTE", "check_overrides",
-           "check_times", "compare_row", "default_out", "deploy_config", "deploy_or_reuse", "deploy_points",
+__all__ = ["DEFAULT_TIMES", "DEPLOY_COLUMNS", "DEPLOY_FILE", "DEPLOY_KEYS", "DeploySpec", "Deployment", "NOTE",
+           "check_overrides", "check_times", "compare_row", "default_out", "deploy_config", "deploy_or_reuse", "deploy_points",
            "deploy_run", "digital_state", "format_result", "hardware_overrides", "load_source",
            "parse_deploy_spec", "result_rows"]
