@@ -398,6 +398,44 @@ def drift(run_dir: Path = typer.Argument(..., metavar="RUN", help="Folder of a t
 
 
 @app.command()
+def deploy(run_dir: Path = typer.Argument(..., metavar="RUN", help="Folder of a finished train run (digital "
+                                          "or analog)."),
+           device: Optional[str] = typer.Option(None, "--device", "-d", help="Device card NAME or PATH whose "
+                                                "tiles the trained weights are programmed onto."),
+           set_: Optional[list[str]] = typer.Option(None, "--set", "-s", help="Override a hardware or inference "
+                                                    "key: analog.*, device.*, solver.*, compute.*, data.root, "
+                                                    "data.batch_size."),
+           times: str = typer.Option("1,3600,86400,31536000", "--times",
+                                     help="Comma-separated seconds after programming (cards with drift)."),
+           repeats: int = typer.Option(1, "--repeats", help="Programmings of the tiles (each with its own "
+                                       "programming, read-noise and drift draws): mean and std."),
+           out: Optional[Path] = typer.Option(None, "--out", "-o", help="Deploy folder (default "
+                                              "RUN/deploy/<card>-<hash of the settings>)."),
+           overwrite: bool = typer.Option(False, "--overwrite", help="Replace the deploy.json of an earlier "
+                                          "deployment in the deploy folder."),
+           json_out: bool = JsonOpt) -> None:
+    """Program a finished run's trained weights onto a card's tiles (programming noise, levels,
+    stuck-at, the card's periphery) and evaluate the test accuracy with read noise, and, where the
+    card drifts, at each time without and with global drift compensation; written to
+    DEPLOY/deploy.json."""
+
+    def run() -> None:
+        from .study.deploy import deploy_run, format_result
+
+        _STATE["interrupt"] = "interrupted: nothing written (a deployment is written when it is complete)"
+        if not device:
+            raise ConfigError("--device: deploy needs a device card NAME or PATH (analog-ep devices list)")
+        r = deploy_run(run_dir, device, list(set_ or []), times, repeats, out=out, overwrite=overwrite)
+        if json_out:
+            typer.echo(json.dumps(r))
+            return
+        for line in format_result(r):
+            typer.echo(line)
+
+    _guard(run)
+
+
+@app.command()
 def sweep(spec: Path = typer.Argument(..., help="Sweep spec YAML: base, grid, zip, random, seeds (see configs/sweeps/)."),
           out: Optional[Path] = typer.Option(None, "--out", "-o", help="Sweep folder (default sweeps/<spec stem>)."),
           workers: Optional[int] = typer.Option(None, "--workers", "-w", help="Points run at once: local worker "

@@ -15,6 +15,12 @@ analog and the digital model are built from the same config and seed (same initi
 :data:`COSINE_BATCHES` training batches of epoch 1 with both, and the cosine per layer (a weight
 with the bias of the node it feeds, ``model.layer_groups()``) of the summed estimates is taken;
 the row holds the mean over seeds. Cached in ``DIR/grad_cosine.json``.
+
+The ``ep-deployed`` row ("trained digital, deployed") sits beside ``ep-analog`` ("trained on
+tiles"): each seed's finished ``ep-digital`` run programmed onto the same card with the same
+hardware settings (:func:`analog_ep.study.deploy.compare_row`, ``analog-ep deploy``'s path; the
+deployment lives in ``ep-digital-seed<k>/deploy/<card>-<hash>/`` and is reused while that run's
+checkpoint is unchanged), test accuracy as programmed.
 """
 
 from __future__ import annotations
@@ -362,6 +368,11 @@ def run_compare(config: str | Path | None, overrides: list[str], seeds: int = 3,
         rows, columns = build_rows(out, runs, errors, cosines)
         write_csv(rows, columns, table)
     figures = write_figures(out, runs)
+    from .deploy import compare_row
+
+    at = [r["name"] for r in rows].index("ep-mixed") + 1
+    rows.insert(at, compare_row(cfg, [out / r["name"] for r in runs if r["variant"] == "ep-digital"], columns))
+    write_csv(rows, columns, table)
     return {"rows": rows, "table": str(table), "figures": figures, "out": str(out), "runs": len(runs),
             "ran": ran, "skipped": skipped, "failed": sum(r["status"] != "finished" for r in rows),
             "grad_cosine_at": GRAD_COSINE_AT, "grad_cosine_batches": COSINE_BATCHES}

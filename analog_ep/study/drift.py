@@ -77,43 +77,68 @@ def calibration_read(w: torch.Tensor) -> float:
 
 
 class DriftStudy:
-    """A trained analog run, loaded for drifted evaluations (nothing is written to the run)."""
+    """A programmed network, evaluated at times after programming (nothing is written to a run).
+
+    ``DriftStudy(RUN)`` loads a trained analog run (``analog-ep drift``);
+    :meth:`programmed` wraps a trainer whose storages were just programmed (``analog-ep deploy``:
+    a trained network programmed onto a card's tiles, :mod:`analog_ep.study.deploy`)."""
 
     def __init__(self, run_dir: str | Path):
         from ..train.loop import make_trainer
 
-        self.run_dir = Path(run_dir)
-        if not self.run_dir.is_dir():
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
             raise ConfigError(f"{run_dir}: no such run folder; pass the output folder of a train run")
-        if not (self.run_dir / "checkpoint.pt").is_file():
-            raise CheckpointError(f"{self.run_dir / 'checkpoint.pt'}: checkpoint not found; pass the output folder "
+        if not (run_dir / "checkpoint.pt").is_file():
+            raise CheckpointError(f"{run_dir / 'checkpoint.pt'}: checkpoint not found; pass the output folder "
                                   "of a train run")
-        ckpt = load_checkpoint(self.run_dir / "checkpoint.pt")
+        ckpt = load_checkpoint(run_dir / "checkpoint.pt")
         try:
             cfg = load_config(None, [], base=yaml.safe_load(ckpt["config_yaml"]))
         except (KeyError, TypeError, yaml.YAMLError) as e:
-            raise AnalogEPError(f"{self.run_dir / 'checkpoint.pt'}: no readable config in the checkpoint ({e})") from e
+            raise AnalogEPError(f"{run_dir / 'checkpoint.pt'}: no readable config in the checkpoint ({e})") from e
         if cfg.analog.device is None or ckpt.get("device") is None:
             raise ConfigError(f"{run_dir}: a digital run has no conductances to drift (its accuracy does not "
-                              "change with time); train with --device CARD (e.g. pcm) for a drift study")
+                              "change with time); train with --device CARD (e.g. pcm) for a drift study, or "
+                              "program its weights onto a card with analog-ep deploy")
         card = ckpt["device"]
         nu, nu_std = float(card["card"].get("drift_nu", 0.0)), float(card["card"].get("drift_nu_std", 0.0))
         if nu <= 0 and nu_std <= 0:
             raise ConfigError(f"{run_dir}: device card {card['name']!r} has no drift (drift_nu = 0, drift_nu_std = 0): "
                               "its accuracy does not change with time; train on a card with drift (pcm) "
                               "or with --set device.drift_nu=0.05")
-        self.cfg, self.ckpt = cfg, ckpt
+        self.ckpt = ckpt
         rng = torch.get_rng_state()  # trainer.load sets the global RNG: leave the caller's untouched
         try:
-            self.trainer = make_trainer(cfg, self.run_dir, stored_card=card)
-            self.trainer.load(ckpt)
+            trainer = make_trainer(cfg, run_dir, stored_card=card)
+            trainer.load(ckpt)
         finally:
             torch.set_rng_state(rng)
+        self._attach(trainer, card["name"], run_dir)
+
+    @classmethod
+    def programmed(cls, trainer, card_name: str, run_dir: str | Path | None = None) -> "DriftStudy":
+        """The study of ``trainer``'s network as its analog storages now hold it (just
+        programmed: ``deploy``); the card may have no drift (then only :meth:`evaluate` with
+        ``t_s=None`` means anything)."""
+        self = cls.__new__(cls)
+        self.ckpt = None
+        self._attach(trainer, card_name, run_dir)
+        return self
+
+    def _attach(self, trainer, card_name: str, run_dir: str | Path | None) -> None:
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.cfg, self.trainer = trainer.cfg, trainer
         self.storages = [s.storage for s in self.trainer.model.all_synapses()]
         self.params = self.storages[0].params
-        self.card_name = card["name"]
+        self.card_name = card_name
         self._counters = [(s.batch, s.phase, s.read_count) for s in self.storages]
-        self._n_batches = max(1, math.ceil(len(self.trainer.test_set) / cfg.data.batch_size))
+        self._n_batches = max(1, math.ceil(len(self.trainer.test_set) / self.cfg.data.batch_size))
+
+    @property
+    def has_drift(self) -> bool:
+        """Whether the card's conductances drift (``drift_nu`` or ``drift_nu_std`` > 0)."""
+        return float(self.params.drift_nu) > 0 or float(self.params.drift_nu_std) > 0
 
     @property
     def t0_s(self) -> float:
@@ -136,52 +161,69 @@ class DriftStudy:
             out.append(a0 / at if at > 0 else 1.0)
         return out
 
-    def evaluate(self, t_s: float, draw: int, compensation: str = "none", nus=None) -> dict:
+    def evaluate(self, t_s: float | None, draw: int, compensation: str = "none", nus=None) -> dict:
         """Test loss and accuracy at ``t_s`` for draw ``draw`` (``nus``: its exponents, drawn if
-        None); also the summed |W| of every layer and the gains applied."""
+        None); also the summed |W| of every layer and the gains applied. ``t_s=None``: the
+        weights as programmed (no drift model, no gain: the storages' own weights)."""
         import contextlib
 
         if compensation not in COMPENSATIONS:
             raise ConfigError(f"--compensation: expected one of none, global, both; got {compensation!r}")
-        nus = self.exponents(draw) if nus is None else nus
-        gains = self.gains(t_s, nus) if compensation == "global" else [1.0] * len(self.storages)
+        if t_s is None:
+            nus, gains = [None] * len(self.storages), [1.0] * len(self.storages)
+        else:
+            nus = self.exponents(draw) if nus is None else nus
+            gains = self.gains(t_s, nus) if compensation == "global" else [1.0] * len(self.storages)
         for s, (b, p, r) in zip(self.storages, self._counters):  # same read-noise streams at every t
             s.batch, s.phase, s.read_count = b + draw * self._n_batches, p, r
         with contextlib.ExitStack() as stack:
             for s, nu, g in zip(self.storages, nus, gains):
-                stack.enter_context(s.drifted(t_s, nu, g))
+                if t_s is not None:
+                    stack.enter_context(s.drifted(t_s, nu, g))
             w_abs = float(sum(s.weight.detach().abs().double().sum() for s in self.storages))
             loss, acc, _ = self.trainer.evaluate(self.trainer.test_set)
         for s, (b, p, r) in zip(self.storages, self._counters):
             s.batch, s.phase, s.read_count = b, p, r
         return {"accuracy": acc, "loss": loss, "weight_abs_sum": w_abs, "gains": gains}
 
-    def run(self, times: list[float], draws: int = 5, compensations=COMPENSATIONS) -> dict:
-        """The study's result (see :func:`drift_study`)."""
+    def run(self, times: list[float], draws: int = 5, compensations=COMPENSATIONS, prepare=None,
+            programmed: bool = False) -> dict:
+        """The study's result (see :func:`drift_study`). ``prepare(d)``, if given, is called
+        before draw ``d`` (``deploy``: programs that draw's programming noise); ``programmed``:
+        each draw also evaluates the weights as programmed (``t_s=None``), summarized in the
+        result's ``programmed`` row (None otherwise)."""
         if draws < 1:
             raise ConfigError(f"--draws: must be >= 1, got {draws}")
         per = {(t, c): [] for t in times for c in compensations}
+        at_programming = []
         for d in range(draws):
-            nus = self.exponents(d)
+            if prepare is not None:
+                prepare(d)
+            if programmed:
+                at_programming.append(self.evaluate(None, d))
+            nus = self.exponents(d) if times and compensations else None
             for t in times:
                 for c in compensations:
                     per[(t, c)].append(self.evaluate(t, d, c, nus))
-        rows = []
-        for t in times:
-            for c in compensations:
-                res = per[(t, c)]
-                acc = np.array([r["accuracy"] for r in res])
-                rows.append({"t_s": t, "compensation": c, "accuracy_mean": float(acc.mean()),
-                             "accuracy_std": float(acc.std()), "draws": draws, "accuracies": acc.tolist(),
-                             "loss_mean": float(np.mean([r["loss"] for r in res])),
-                             "weight_abs_sum": float(np.mean([r["weight_abs_sum"] for r in res])),
-                             "gain_mean": float(np.mean([np.mean(r["gains"]) for r in res]))})
+        rows = [summarize(t, c, per[(t, c)]) for t in times for c in compensations]
         tested = [r for r in self.trainer.history if "test_accuracy" in r]
         return {"run": str(self.run_dir), "device": self.card_name, "epochs": self.trainer.epoch,
                 "test_accuracy": tested[-1]["test_accuracy"] if tested else None,
                 "t0_s": self.t0_s, "drift_nu": float(self.params.drift_nu),
                 "drift_nu_std": float(self.params.drift_nu_std), "times": list(times), "draws": draws,
-                "compensation": list(compensations), "rows": rows}
+                "compensation": list(compensations), "rows": rows,
+                "programmed": summarize(None, "none", at_programming) if programmed else None}
+
+
+def summarize(t_s: float | None, compensation: str, results: list[dict]) -> dict:
+    """One row of a study: the draws' evaluations (:meth:`DriftStudy.evaluate`) at ``t_s``
+    summarized (mean and population std of the accuracy over the draws)."""
+    acc = np.array([r["accuracy"] for r in results])
+    return {"t_s": t_s, "compensation": compensation, "accuracy_mean": float(acc.mean()),
+            "accuracy_std": float(acc.std()), "draws": len(results), "accuracies": acc.tolist(),
+            "loss_mean": float(np.mean([r["loss"] for r in results])),
+            "weight_abs_sum": float(np.mean([r["weight_abs_sum"] for r in results])),
+            "gain_mean": float(np.mean([np.mean(r["gains"]) for r in results]))}
 
 
 def drift_study(run_dir: str | Path, times=DEFAULT_TIMES, draws: int = 5, compensation: str = "both",
@@ -203,6 +245,7 @@ def drift_study(run_dir: str | Path, times=DEFAULT_TIMES, draws: int = 5, compen
     if not times or any(not math.isfinite(float(t)) or float(t) <= 0 for t in times):
         raise ConfigError(f"--times: need positive finite seconds, got {times!r}")
     result = DriftStudy(run_dir).run([float(t) for t in times], draws, comps)
+    del result["programmed"]
     result["saved"] = None
     if save:
         path = Path(run_dir) / "drift.json"
@@ -216,4 +259,5 @@ def drift_study(run_dir: str | Path, times=DEFAULT_TIMES, draws: int = 5, compen
     return result
 
 
-__all__ = ["DEFAULT_TIMES", "DriftStudy", "calibration_read", "drift_study", "parse_times", "sample_drift_exponents"]
+__all__ = ["COMPENSATIONS", "DEFAULT_TIMES", "DriftStudy", "calibration_read", "drift_study", "parse_times",
+           "sample_drift_exponents", "summarize"]

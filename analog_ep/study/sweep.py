@@ -21,6 +21,16 @@ A spec (YAML)::
         analog.out_bits: {low: 4, high: 8, int: true}
     seeds: [0, 1]              # the run seed; absent: the base config's seed
     slurm: {timeout_min: 240, slurm_partition: gpu}   # submitit parameters (--executor slurm)
+    deploy:                    # optional: program every trained point onto these cards' tiles
+      devices: [memristor, pcm]                  # as analog-ep deploy RUN --device CARD
+      set: {analog.out_bits: 8}                  # deploy overrides (hardware / inference keys only)
+      times: [1, 86400, 31536000]                # seconds after programming (drifting cards)
+      repeats: 1                                 # programmings per deployment
+
+With a ``deploy:`` section, once the points have run, each completed point is deployed onto each
+card (:func:`analog_ep.study.deploy.deploy_points`, in this process, into the point's
+``deploy/<card>-<hash>`` folder; a rerun reuses deployments of the same checkpoint) and the
+accuracies go to ``DIR/deploy.csv`` and ``deploy.h5`` (one row per point, card and evaluation).
 
 The points are grid product x zip rows x random draws x seeds (an absent axis contributes one
 empty assignment), in that nesting order (seeds innermost). Each point's config is the base
@@ -67,7 +77,7 @@ from .runner import DONE, last_finite, one_line, read_epochs, run_folder, write_
 from .runner import read_table  # noqa: F401 - sweep.read_table reads a sweep.csv (public here too)
 from .runner import write_table as write_table_files
 
-SPEC_KEYS = ("base", "grid", "zip", "random", "seeds", "slurm")
+SPEC_KEYS = ("base", "grid", "zip", "random", "seeds", "slurm", "deploy")
 BASE_KEYS = ("config", "device", "set")
 RANDOM_KEYS = ("n", "seed", "keys")
 RANGE_KEYS = ("low", "high", "log", "int")
@@ -117,6 +127,8 @@ class Spec:
     seeds: list | None
     slurm: dict
     text: str = ""
+    deploy: Any = None
+    """The ``deploy:`` section (:class:`analog_ep.study.deploy.DeploySpec`), or None."""
 
     @property
     def keys(self) -> list[str]:
@@ -273,8 +285,11 @@ def load_spec(path: str | Path) -> Spec:
         if len(set(seeds)) != len(seeds):
             raise ConfigError(f"{where}seeds: repeated seed in {seeds!r}")
     slurm = _mapping(data.get("slurm"), where, "slurm", "{timeout_min: 240, slurm_partition: gpu}")
+    from .deploy import parse_deploy_spec
+
+    deploy = parse_deploy_spec(data.get("deploy"), where)
     return Spec(path, config, device, dict(sets), dict(grid), dict(zipped), n, rseed, ranges, seeds,
-                dict(slurm), text)
+                dict(slurm), text, deploy)
 
 
 def expand(spec: Spec) -> list[tuple[dict, int | None]]:
@@ -670,8 +685,9 @@ def run_sweep(spec_path: str | Path, out: str | Path | None = None, workers: int
     Returns ``{"points", "ran", "skipped", "failed", "unhealthy", "table"}``: ``skipped`` points
     had completed already (finished or unhealthy: :data:`DONE`); ``failed`` counts the points not
     completed at the end (failed, diverged, interrupted, missing); ``unhealthy`` the completed
-    points flagged by the health check (not failures: the sweep still exits 0).
-    ``log`` gets one line per finished point."""
+    points flagged by the health check (not failures: the sweep still exits 0). With a spec's
+    ``deploy:`` section also ``"deploy": {"table", "rows", "ran", "reused", "failed"}``
+    (:func:`analog_ep.study.deploy.deploy_points`). ``log`` gets one line per finished point."""
     _check_executor(executor, workers, scheduler)
     spec = load_spec(spec_path)
     points = build_points(spec)
@@ -719,6 +735,12 @@ def run_sweep(spec_path: str | Path, out: str | Path | None = None, workers: int
                 write_table(list(rows.values()), columns, out)
     failed = sum(r["status"] not in DONE for r in rows.values())
     unhealthy = sum(r["status"] == "unhealthy" for r in rows.values())
-    return {"points": len(points), "ran": len(todo), "skipped": len(points) - len(todo), "failed": failed,
-            "unhealthy": unhealthy,
-            "table": str(table)}
+    summary = {"points": len(points), "ran": len(todo), "skipped": len(points) - len(todo), "failed": failed,
+               "unhealthy": unhealthy, "table": str(table)}
+    if spec.deploy is not None:
+        from .deploy import deploy_points
+
+        summary["deploy"] = deploy_points(spec.deploy, [({**p.params, "seed": p.seed}, folders[p.name],
+                                                         rows[p.name]["status"]) for p in points],
+                                          spec.keys, out, say)
+    return summary

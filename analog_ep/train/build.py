@@ -48,10 +48,12 @@ def analog_update(cfg: RunConfig, card=None):
 
 
 def build_model(cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int,
-                stored_card: dict | None = None, device: torch.device | str | None = None) -> EnergyNetwork:
-    """Model initialized from ``cfg.seed`` (the same weights for EP and its backprop twin); with a
-    device card every synapse gets an analog storage (:func:`resolve_device`), programmed
-    from those weights. ``model.device_card`` / ``model.periphery`` / ``model.weight_mapping``
+                stored_card: dict | None = None, device: torch.device | str | None = None,
+                weights: dict | None = None) -> EnergyNetwork:
+    """Model initialized from ``cfg.seed`` (the same weights for EP and its backprop twin), or,
+    with ``weights`` (the state dict of this config's digital model: ``deploy``'s trained
+    weights), loaded from them; with a device card every synapse gets an analog storage
+    (:func:`resolve_device`), programmed from those weights. ``model.device_card`` / ``model.periphery`` / ``model.weight_mapping``
     name what is in effect.
     Built on the CPU (seeded draws: the same model on every accelerator), then moved to
     ``device`` (None: stays on the CPU); digital reads take ``compute.precision``."""
@@ -59,6 +61,8 @@ def build_model(cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int,
     gen = torch.Generator().manual_seed(cfg.seed)
     model = factory(cfg.model, tuple(in_shape), num_classes, gen)
     model.configure(nudge=cfg.ep.nudge, colouring=cfg.solver.colouring)
+    if weights is not None:
+        model.load_state_dict(weights)
     card, periph = resolve_device(cfg, stored_card)
     model.device_card, model.periphery, model.weight_mapping = card, periph, None
     if card is not None:

@@ -586,15 +586,17 @@ def _summarize(acc: dict) -> dict:
     return out
 
 
-def make_trainer(cfg: RunConfig, out_dir: str | Path | None, data=None, stored_card: dict | None = None) -> Trainer:
+def make_trainer(cfg: RunConfig, out_dir: str | Path | None, data=None, stored_card: dict | None = None,
+                 weights: dict | None = None) -> Trainer:
     """Wire a config into a trainer (data, model with its storage, optimizer, learning rule, teacher):
     the one path that train, bench and compare use. ``data``: an already loaded
-    ``(train, test, info)``; ``stored_card``: a checkpoint's device record (resume)."""
+    ``(train, test, info)``; ``stored_card``: a checkpoint's device record (resume); ``weights``:
+    trained digital weights the storages are programmed from (:func:`~.build.build_model`; deploy)."""
     device = resolve_accelerator(cfg.compute.accelerator)
     configure(cfg.compute, device)
     dist = init_distributed(device)
     train_set, test_set, info = data if data is not None else load_data(cfg.data, cfg.seed)
-    model = build_model(cfg, info.shape, info.num_classes, stored_card, device=device)
+    model = build_model(cfg, info.shape, info.num_classes, stored_card, device=device, weights=weights)
     if dist.active and any(s.wants_vectors for s in model.ep_storages()):  # the card's update: section too
         raise ConfigError("analog.pulse_scheme: bitstream trains carry per-example vectors that cannot be "
                           "all-reduced over ranks; use analog.pulse_scheme=rounded with torchrun")

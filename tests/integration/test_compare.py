@@ -16,6 +16,8 @@ TINY = ["--set", "data.train_size=96", "--set", "data.test_size=48", "--set", "m
         "--set", "train.epochs=1"]
 IDEAL = ["--device", "ideal", "--set", "analog.update=ideal", *TINY, "--seeds", "2"]
 VARIANTS = ["ep-digital", "ep-analog", "ep-mixed", "bp-digital", "bp-analog"]
+ROWS = ["ep-digital", "ep-analog", "ep-mixed", "ep-deployed", "bp-digital", "bp-analog"]
+"""The table's rows: the variants' and ep-deployed (ep-digital's runs programmed onto the tiles)."""
 
 
 def _compare(args):
@@ -36,12 +38,14 @@ def test_compare_rows_runs_and_std(compared):
     from analog_ep.results import read_results
 
     out, s = compared
-    assert [r["name"] for r in s["rows"]] == VARIANTS
+    assert [r["name"] for r in s["rows"]] == ROWS
     assert s["ran"] == 10 and s["skipped"] == 0 and s["failed"] == 0
     for v in VARIANTS:
         for seed in (0, 1):
             assert read_results(out / f"{v}-seed{seed}" / "results.h5")["status"] == "finished"
     for row in s["rows"]:
+        if row["name"] == "ep-deployed":
+            continue
         assert row["status"] == "finished" and row["finished"] == 2
         accs = [read_results(out / f"{row['name']}-seed{k}" / "results.h5")["epochs"]["test_accuracy"][-1]
                 for k in (0, 1)]
@@ -59,7 +63,7 @@ def test_compare_csv_equals_json(compared):
     assert s["table"] == str(out / "compare.csv")
     with open(out / "compare.csv", newline="") as f:
         table = list(csv.DictReader(f))
-    assert len(table) == len(s["rows"]) == 5
+    assert len(table) == len(s["rows"]) == 6
     for got, want in zip(table, s["rows"]):
         assert list(got) == list(want)
         for k, v in want.items():
@@ -89,8 +93,24 @@ def test_compare_grad_cosines_ideal(compared):
     for name in ("ep-analog", "ep-mixed"):
         for k in keys:
             assert -1.0 <= rows[name][k] <= 1.0 and rows[name][k] > 0.999  # ideal periphery: equal gradients
-    for name in ("ep-digital", "bp-digital", "bp-analog"):
+    for name in ("ep-digital", "ep-deployed", "bp-digital", "bp-analog"):
         assert all(rows[name][k] is None for k in keys)
+
+
+def test_compare_deployed_row_ideal(compared):
+    """ep-deployed: each seed's ep-digital run programmed onto the ideal tiles keeps its accuracy
+    exactly (ideal tiles == matmul), so the row equals ep-digital's; the deployments live in the
+    digital runs' deploy/ folders."""
+    out, s = compared
+    rows = {r["name"]: r for r in s["rows"]}
+    dep, dig = rows["ep-deployed"], rows["ep-digital"]
+    assert dep["status"] == "finished" and dep["finished"] == dep["seeds"] == 2 and dep["device"] == "ideal"
+    assert dep["test_accuracy_mean"] == dig["test_accuracy_mean"]
+    assert dep["test_accuracy_std"] == dig["test_accuracy_std"]
+    assert dep["train_accuracy_mean"] is None and dep["pulses_layer0"] is None
+    for seed in (0, 1):
+        saved = list((out / f"ep-digital-seed{seed}" / "deploy").glob("ideal-*/deploy.json"))
+        assert len(saved) == 1
 
 
 def test_compare_rerun_skips_everything(compared):
@@ -134,5 +154,5 @@ def test_compare_failed_variant_recorded(tmp_path, monkeypatch):
     rows = {r["name"]: r for r in s["rows"]}
     assert rows["bp-analog"]["status"] == "failed" and "tile exploded" in rows["bp-analog"]["error"]
     assert rows["bp-analog"]["test_accuracy_mean"] is None
-    assert all(rows[v]["status"] == "finished" for v in VARIANTS[:4]) and s["failed"] == 1
+    assert all(rows[v]["status"] == "finished" for v in ROWS[:5]) and s["failed"] == 1
     assert (tmp_path / "c" / "compare.csv").is_file() and (tmp_path / "c" / "curves.png").is_file()
