@@ -13,6 +13,9 @@
   dataset per name with one row per epoch that recorded it, and ``<name>_epoch`` the epochs:
   ``nudge+_energy`` / ``nudge-_energy`` (EP on a PCN: total energy before and after each nudged
   iteration), ``pc_energy`` (PC: per-step, per-layer energy, shape (epochs, T + 1, L));
+* group ``records``: per-epoch structured records as JSON text, one per epoch that has one, and
+  ``<name>_epoch`` the epochs: ``event_counts`` (the epoch's hardware event counts, training and
+  evaluation, :mod:`analog_ep.synapses.counters`; a chip can price them again later);
 * group ``extra`` attrs: an analog run's card record (``device_name``, ``device_card_yaml`` ...)
   and ``unhealthy_reason`` when a health problem was found.
 
@@ -21,6 +24,7 @@ The file is written to a temporary name and renamed, so a reader never sees a pa
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -36,9 +40,10 @@ def write_results(path: str | Path, config_yaml: str, provenance: dict, history:
     tmp = path.with_name(path.name + ".tmp")
     keys: list[str] = []
     trace_keys: list[str] = []
+    record_keys: list[str] = []
     for row in history:
         for k, v in row.items():
-            target = trace_keys if isinstance(v, (list, tuple)) else keys
+            target = record_keys if isinstance(v, dict) else trace_keys if isinstance(v, (list, tuple)) else keys
             if k not in target:
                 target.append(k)
     with h5py.File(tmp, "w") as f:
@@ -56,6 +61,12 @@ def write_results(path: str | Path, config_yaml: str, provenance: dict, history:
                 rows = [(row["epoch"], row[k]) for row in history if k in row]
                 tr.create_dataset(k, data=np.array([r for _, r in rows], dtype=np.float64))
                 tr.create_dataset(k + "_epoch", data=np.array([e for e, _ in rows], dtype=np.float64))
+        if record_keys:  # per-epoch records (the epoch's event counts): JSON text, one per epoch that has one
+            rec = f.create_group("records")
+            for k in record_keys:
+                rows = [(row["epoch"], row[k]) for row in history if k in row]
+                rec.create_dataset(k, data=[json.dumps(r) for _, r in rows], dtype=h5py.string_dtype())
+                rec.create_dataset(k + "_epoch", data=np.array([e for e, _ in rows], dtype=np.float64))
         if extra:
             ex = f.create_group("extra")
             for k, v in extra.items():
@@ -94,6 +105,8 @@ def read_results(path: str | Path) -> dict:
                 "epochs": {k: f["epochs"][k][()] for k in f["epochs"]},
             }
             out["traces"] = {k: f["traces"][k][()] for k in f["traces"]} if "traces" in f else {}
+            out["records"] = ({k: ([json.loads(_str(s)) for s in f["records"][k][()]] if not k.endswith("_epoch")
+                                   else f["records"][k][()]) for k in f["records"]} if "records" in f else {})
             out["extra"] = ({k: _str(v.item() if hasattr(v, "item") else v) for k, v in f["extra"].attrs.items()}
                             if "extra" in f else {})
             out["device"] = out["extra"].get("device_name") or None

@@ -549,7 +549,9 @@ class Trainer:
                 with drifted_weights(self.model, t_inf):
                     row["test_loss_drift"], row["test_accuracy_drift"], _ = self.evaluate(self.test_set)
         if self.counts0 is not None:  # what the epoch's learning (and its evaluation) cost on the chip
-            row.update(self.epoch_cost(diff_counts(self.counts0, self.model.event_counts()), seen))
+            record = diff_counts(self.counts0, self.model.event_counts())
+            row.update(self.epoch_cost(record, seen))
+            row["event_counts"] = record  # results.h5 group records: priced again on another chip later
         self.epoch += 1
         self.history.append(row)
         return row
