@@ -1,7 +1,7 @@
 """Command-line shell: parse -> config -> call. No numerics here.
 
-Every :class:`AnalogEPError` becomes one line on stderr and exit code 2 (``--debug`` shows the
-traceback). With ``--json``, every failure (exit 2, or 1) also prints ``{"error": ..., "exit_code":
+Every :class:`AnalogEPError`, and every usage error (unknown option or command, missing value),
+becomes one ``error:`` line on stderr and exit code 2 (``--debug`` shows the traceback). With ``--json``, every failure (exit 2, or 1) also prints ``{"error": ..., "exit_code":
 ...}`` as the last line of stdout. ``-h`` is ``--help``; ``--debug`` goes before or after the
 command name.
 """

@@ -208,6 +208,9 @@ def load_spec(path: str | Path) -> Spec:
     sets = _mapping(base.get("set"), where, "base.set", "{train.epochs: 3}")
     for k, v in sets.items():
         _check_key(k, v, where, "base.set")
+    if device is not None and "analog.device" in sets and sets["analog.device"] != device:
+        raise ConfigError(f"{where}base.set.analog.device: {sets['analog.device']!r} contradicts base.device "
+                          f"{device!r} (base.device is analog.device); give one of them")
 
     grid = _mapping(data.get("grid"), where, "grid", "{analog.out_bits: [4, 6, 8]}")
     zipped = _mapping(data.get("zip"), where, "zip", "{train.lr: [0.01, 0.02], ep.beta: [0.2, 0.5]}")

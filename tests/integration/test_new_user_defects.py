@@ -157,6 +157,12 @@ def test_device_option_contradicting_set_is_refused(tmp_path, monkeypatch):
         _one_line_error(res, "--device pcm", "analog.device=memristor")
     res = runner.invoke(app, ["train", "--accelerator", "cpu", "--set", "compute.accelerator=cuda"])
     _one_line_error(res, "--accelerator cpu", "compute.accelerator=cuda")
+    spec = tmp_path / "s.yaml"
+    spec.write_text(yaml.safe_dump({"base": {"device": "pcm", "set": {"analog.device": "memristor"}},
+                                    "grid": {"ep.beta": [0.2]}}))
+    _one_line_error(runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "o")]),
+                    "base.set.analog.device", "'memristor'", "'pcm'")
+    assert not (tmp_path / "o").exists()
     from analog_ep.cli import _overrides
 
     assert _overrides(["analog.device=pcm"], "pcm") == ["analog.device=pcm", "analog.device=pcm"]
