@@ -1,7 +1,7 @@
 """Command-line shell: parse -> config -> call. No numerics here.
 
-Every :class:`AnalogEPError` becomes one line on stderr and exit code 2 (``--debug`` shows the
-traceback). With ``--json``, every failure (exit 2, or 1) also prints ``{"error": ..., "exit_code":
+Every :class:`AnalogEPError`, and every usage error (unknown option or command, missing value),
+becomes one ``error:`` line on stderr and exit code 2 (``--debug`` shows the traceback). With ``--json``, every failure (exit 2, or 1) also prints ``{"error": ..., "exit_code":
 ...}`` as the last line of stdout. ``-h`` is ``--help``; ``--debug`` goes before or after the
 command name.
 """
@@ -33,10 +33,22 @@ def _before_dashdash(args: list[str]) -> list[str]:
     return args[:args.index("--")] if "--" in args else args
 
 
+def _usage_error(e: UsageError) -> None:
+    """A usage error (unknown option or command, missing or bad value) as one ``error:`` line on
+    stderr naming where to look (``CMD -h``), the JSON line with ``--json``; exit code 2."""
+    msg = " ".join(e.format_message().split()).rstrip(".")
+    where = e.ctx.command_path if e.ctx is not None else "analog-ep"
+    line = f"{msg}; see {where} -h"
+    typer.echo(f"error: {line}", err=True)
+    if _STATE["json"]:
+        _json_error(line, e.exit_code)
+    raise typer.Exit(e.exit_code)
+
+
 class _Group(TyperGroup):
     """The root group: ``--debug`` is taken anywhere before ``--`` (so ``analog-ep train --debug``
-    works as ``analog-ep --debug train``), and with ``--json`` a usage error (unknown option,
-    bad value: exit 2) also prints the JSON error line."""
+    works as ``analog-ep --debug train``), and a usage error (unknown option, bad value: exit 2)
+    is one ``error:`` line (:func:`_usage_error`), with ``--json`` also the JSON error line."""
 
     def parse_args(self, ctx, args: list[str]) -> list[str]:
         head = _before_dashdash(args)
@@ -44,17 +56,16 @@ class _Group(TyperGroup):
         if "--debug" in head[1:]:
             i = head.index("--debug")
             args = ["--debug", *args[:i], *args[i + 1:]]
-        return super().parse_args(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except UsageError as e:
+            _usage_error(e)
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except UsageError as e:
-            if not _STATE["json"]:
-                raise
-            e.show()
-            _json_error(e.format_message(), e.exit_code)
-            raise typer.Exit(e.exit_code)
+            _usage_error(e)
 
 
 app = typer.Typer(cls=_Group, add_completion=False, no_args_is_help=False, pretty_exceptions_enable=False,
@@ -76,8 +87,29 @@ ChipOpt = typer.Option(None, "--chip", help="Chip description YAML (chip.* keys,
 
 def _overrides(set_: Optional[list[str]], device: Optional[str], accelerator: Optional[str] = None,
                chip: Optional[Path] = None) -> list[str]:
-    return (_chip_overrides(chip) + list(set_ or []) + ([f"analog.device={device}"] if device else [])
-            + ([f"compute.accelerator={accelerator}"] if accelerator else []))
+    """The ``--set`` overrides with ``--device`` / ``--accelerator`` as their keys; a ``--set``
+    of the same key with another value contradicts the option (one line, exit 2). ``--chip
+    FILE``'s keys come first, so ``--set chip.KEY`` wins over the file."""
+    import yaml
+
+    out = list(set_ or [])
+    for opt, key, value in (("--device", "analog.device", device), ("--accelerator", "compute.accelerator",
+                                                                      accelerator)):
+        if not value:
+            continue
+        for item in out:
+            k, _, raw = item.partition("=")
+            if k.strip() != key:
+                continue
+            try:
+                same = yaml.safe_load(raw) == value
+            except yaml.YAMLError:
+                same = False
+            if not same:
+                raise ConfigError(f"{opt} {value} contradicts --set {key}={raw.strip()} ({opt} is --set "
+                                  f"{key}=...); give one of them")
+        out.append(f"{key}={value}")
+    return _chip_overrides(chip) + out
 
 
 def _chip_overrides(chip: Optional[Path]) -> list[str]:
@@ -190,7 +222,12 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
             typer.echo(f"epoch {row['epoch']:3d}  train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}"
                        f"{test}  {row['seconds']:.1f}s{conv}")
 
-        summary = run_training(config, _overrides(set_, device, accelerator, chip), out=out, resume=resume,
+        overrides = _overrides(set_, device, accelerator, chip)
+        if out is not None:
+            from .study.runner import check_study_dir
+
+            check_study_dir(out, "run")  # a sweep's or a compare's folder holds no run of its own
+        summary = run_training(config, overrides, out=out, resume=resume,
                                overwrite=overwrite, progress=not json_out, log=log, on_start=on_start)
         if not is_main_rank():
             return
@@ -446,14 +483,18 @@ def sweep(spec: Path = typer.Argument(..., help="Sweep spec YAML: base, grid, zi
                                                   "tcp://host:8786 (default: a local Dask cluster)."),
           slurm_local: bool = typer.Option(False, "--slurm-local", hidden=True,
                                            help="--executor slurm through submitit.LocalExecutor (tests)."),
+          set_: Optional[list[str]] = typer.Option(None, "--set", "-s", help="Override a key of the spec's base "
+                                                   "config (after base.set; not a swept key), e.g. "
+                                                   "--set train.epochs=1."),
           json_out: bool = JsonOpt) -> None:
-    """Run every point of a sweep spec as its own run folder (resumable) and write DIR/sweep.csv and sweep.h5."""
+    """Run every point of a sweep spec as its own run folder (resumable) and write DIR/sweep.csv and
+    sweep.h5. SIGTERM stops it like Ctrl-C and exits 143; the same command continues it."""
 
     def run() -> None:
         from .study.sweep import run_sweep
 
         summary = run_sweep(spec, out, workers=workers, executor=executor, scheduler=scheduler,
-                            slurm_local=slurm_local, log=None if json_out else typer.echo)
+                            slurm_local=slurm_local, log=None if json_out else typer.echo, overrides=set_)
         if summary["failed"]:
             summary = {**summary, "error": f"{summary['failed']} of {summary['points']} points failed "
                        f"(see the status and error columns of {summary['table']})", "exit_code": 1}
@@ -599,7 +640,8 @@ def devices_plot(name: str = typer.Argument(..., help="Card name or YAML path.")
                  out: Path = typer.Option(..., "--out", "-o", help="PNG file to write."),
                  pulses: int = typer.Option(0, "--pulses", help="Up/down pulses (0: enough to span the range)."),
                  devices: int = typer.Option(100, "--devices", help="Population size (device-to-device draws)."),
-                 seed: int = typer.Option(0, "--seed", help="Seed of the device-to-device draws and cycle noise.")) -> None:
+                 seed: int = typer.Option(0, "--seed", help="Seed of the device-to-device draws and cycle noise."),
+                 json_out: bool = JsonOpt) -> None:
     """Plot a card's pulse response (mean +- std over devices, and a few single devices)."""
 
     def run() -> None:
@@ -608,7 +650,7 @@ def devices_plot(name: str = typer.Argument(..., help="Card name or YAML path.")
 
         card = load_device(name)
         plot_response(card, out, pulses or None, devices, seed)
-        typer.echo(f"wrote {out}")
+        typer.echo(json.dumps({"out": str(out), "device": card.name}) if json_out else f"wrote {out}")
 
     _guard(run)
 

@@ -39,7 +39,10 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     need(cfg.train.eval_every >= 1, "train.eval_every", "must be >= 1")
     if cfg.train.layer_lrs is not None:
         need(all(v >= 0 for v in cfg.train.layer_lrs), "train.layer_lrs", "must be >= 0")
-    need(cfg.train.lr_min >= 0, "train.lr_min", "must be >= 0")
+    if cfg.train.lr_min is not None:
+        need(cfg.train.lr_min >= 0, "train.lr_min", "must be >= 0 or null (null: train.lr_min_ratio x the rate)")
+    need(0 <= cfg.train.lr_min_ratio <= 1, "train.lr_min_ratio", "must be in [0, 1] (the cosine floor as a "
+         "fraction of the rate)")
     if cfg.train.clip_grad_norm is not None:
         need(cfg.train.clip_grad_norm > 0, "train.clip_grad_norm", "must be > 0 or null")
     need(cfg.data.crop_padding >= 0, "data.crop_padding", "must be >= 0")
@@ -403,7 +406,7 @@ def _parse(data: dict | None, where: str) -> RunConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}top level must be a mapping of keys, got {type(data).__name__}")
     try:
-        cfg = build(RunConfig, _drop_removed(data, where), "", where)
+        cfg = build(RunConfig, _drop_removed(data, where), "", where, suggest=True)
     except ConfigError as e:
         if str(e).startswith(f"{where}model.name: expected"):  # not a name: list the registered ones
             raise ConfigError(f"{where}model.name: invalid value {data['model']['name']!r}; valid: "
@@ -467,10 +470,11 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
             names = {f.name: f for f in dataclasses.fields(cls)}
             prefix = ".".join(parts[:i])
             if part not in names:
-                valid = ", ".join((prefix + "." if prefix else "") + n for n in names)
+                dotted = prefix + "." if prefix else ""
+                valid = ", ".join(dotted + n for n in names)
                 bad = ".".join(parts[:i + 1])
-                close = closest(part, list(names)) if getattr(cls, "suggest_keys", False) else None
-                mean = f" did you mean {(prefix + '.' if prefix else '') + close}?" if close else ""
+                close = closest(part, list(names))
+                mean = f" did you mean {dotted}{close}?" if close else ""
                 raise ConfigError(f"--set {key}: unknown key {bad!r};{mean} valid keys: {valid}")
             ftype = typing.get_type_hints(cls)[part]
             if i < len(parts) - 1 and get_origin(ftype) is dict:  # free-form: device.periphery.out_bits

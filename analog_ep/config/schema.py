@@ -158,16 +158,23 @@ class TrainConfig:
     """Evaluate on the test set every this many epochs (and always after the last)."""
     schedule: Literal["constant", "cosine", "warmup_cosine"] = "constant"
     """Learning-rate schedule over epochs: ``constant``, ``cosine`` (annealed from each group's
-    lr to ``lr_min`` at the last epoch; Loshchilov & Hutter 2017) or ``warmup_cosine`` (linear
-    warmup over ``warmup_epochs``, then cosine to ``lr_min`` at epoch ``cosine_epochs``, constant
-    after; Qi et al. 2025 use 25 cosine epochs of 50)."""
+    lr to the floor at the last epoch; Loshchilov & Hutter 2017) or ``warmup_cosine`` (linear
+    warmup over ``warmup_epochs``, then cosine to the floor at epoch ``cosine_epochs``, constant
+    after; Qi et al. 2025 use 25 cosine epochs of 50). The floor: ``lr_min``, or
+    ``lr_min_ratio`` of the rate when ``lr_min`` is null."""
     warmup_epochs: int = 0
     """warmup_cosine: epochs of linear warmup (epoch e < warmup_epochs gets (e + 1) /
     (warmup_epochs + 1) of the rate)."""
     cosine_epochs: Optional[int] = None
-    """warmup_cosine: the epoch at which the cosine reaches ``lr_min`` (null = train.epochs)."""
-    lr_min: float = 0.0
-    """Cosine schedule: final learning rate (same units as ``lr``)."""
+    """warmup_cosine: the epoch at which the cosine reaches the floor (null = train.epochs)."""
+    lr_min: Optional[float] = None
+    """Cosine schedules: final learning rate (same units as ``lr``; 0 anneals to zero); null =
+    ``lr_min_ratio`` times each layer's rate. Runs stored before ``lr_min_ratio`` existed say
+    ``lr_min: 0.0`` and resume with that floor."""
+    lr_min_ratio: float = 0.01
+    """Cosine schedules with ``lr_min`` null: the final learning rate as a fraction of each
+    layer's rate, in [0, 1] (0.01: a 2-epoch trial's last epoch still trains at 1% of the rate,
+    not at 0; 0 anneals to zero as torch's CosineAnnealingLR with eta_min 0)."""
     clip_grad_norm: Optional[float] = None
     """Rescale the whole gradient (estimate) so its global L2 norm is at most this; null = off
     (Hopfield-ResNet uses 1.0)."""

@@ -125,7 +125,7 @@ def check(value: Any, tp: Any, key: str, where: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"{where}{key}: expected a mapping of keys, got {value!r}")
-        return build(tp, value, f"{key}.", where)
+        return build(tp, value, f"{key}.", where, suggest=True)
     raise bad  # pragma: no cover - schema uses only the types above
 
 

@@ -221,7 +221,8 @@ def _norm_stats(cfg: DataConfig, name: str):
         if not isinstance(value, (list, tuple)) or len(value) != len(default) or any(
                 isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) for v in value):
             raise ConfigError(f"data.{key}={value!r}: must be {len(default)} finite number(s), one per channel "
-                              f"of {name}")
+                              f"of {name} (the values of another dataset?); use {name}'s own statistics with "
+                              f"--set data.mean=null --set data.std=null, or give {len(default)} value(s)")
         if key == "std" and any(v <= 0 for v in value):
             raise ConfigError(f"data.std={value!r}: must be > 0 for every channel")
         stats.append(tuple(float(v) for v in value))

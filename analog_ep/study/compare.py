@@ -37,8 +37,8 @@ from ..config import dump_yaml, load_config
 from ..config.schema import AnalogConfig
 from ..errors import AnalogEPError, ConfigError
 from ..rundir import check_out_dir, claim_run_dir, device_name, remove_run_files, run_files
-from .runner import (DONE, TORCH_DEFAULT_SEED, last_finite, mean, one_line, read_epochs, run_folder, std,
-                     write_curves, write_table, write_text)
+from .runner import (DONE, TORCH_DEFAULT_SEED, check_study_dir, last_finite, mean, one_line, open_study_dir,
+                     read_epochs, run_folder, std, write_curves, write_table, write_text)
 
 VARIANTS = (
     # name, algorithm, on the device's tiles, analog.update override
@@ -124,15 +124,19 @@ def prepare_out(out: Path | None, cfg, seeds: int, runs: list[dict], overwrite: 
     """The compare folder, checked before anything is written: a default one is new
     (``compares/<time>-<model>-<card>``, claimed atomically); ``--out DIR`` holding the same compare
     (``compare.yaml``) continues it, a different compare or runs of its own are refused unless
-    ``overwrite`` (which deletes the run files of its variant folders and its tables, nothing else).
-    Returns the folder and whether it was started afresh."""
+    ``overwrite`` (which deletes the run files of its variant folders and its tables, nothing else);
+    a folder of another kind of study (a sweep's) or a run folder is refused even then
+    (:func:`~analog_ep.study.runner.open_study_dir`). Returns the folder and whether it was
+    started afresh."""
     ident = _identity(cfg, seeds)
     if out is None:
         stamp = (now or datetime.datetime.now()).strftime("%Y%m%d-%H%M%S")
-        out = claim_run_dir(Path("compares") / f"{stamp}-{cfg.model.name}-{device_name(cfg)}")
+        out = open_study_dir(claim_run_dir(Path("compares") / f"{stamp}-{cfg.model.name}-{device_name(cfg)}"),
+                             "compare")
         write_text(out / SPEC_FILE, yaml.safe_dump(ident, sort_keys=False))
         return out, True
     out = Path(out)
+    check_study_dir(out, "compare")  # a sweep's folder or a run folder: refused even with --overwrite
     check_out_dir(out)  # a file, an unwritable place or a run folder itself: refused even with --overwrite
     spec = out / SPEC_FILE
     taken = [r["name"] for r in runs if run_files(out / r["name"])]
@@ -146,11 +150,11 @@ def prepare_out(out: Path | None, cfg, seeds: int, runs: list[dict], overwrite: 
             raise ConfigError(f"{out}: holds a different compare ({diff}); rerun its own command to continue it, "
                               "replace it with --overwrite, or pick another --out")
         if old == ident and not overwrite:
-            return out, False
+            return open_study_dir(out, "compare"), False
     elif taken and not overwrite:
         raise ConfigError(f"{out}: already holds runs ({', '.join(taken[:3])}{', ...' if len(taken) > 3 else ''}) "
                           "but no compare.yaml; replace them with --overwrite or pick another --out")
-    out.mkdir(parents=True, exist_ok=True)
+    open_study_dir(out, "compare")
     if overwrite:
         for r in runs:
             if (out / r["name"]).is_dir():

@@ -8,8 +8,13 @@
 - **Reading**: :func:`read_epochs` (status and per-epoch results of a folder),
   :func:`last_finite`, :func:`accuracy_curve`.
 - **Statistics over seeds**: :func:`mean` and :func:`std` (sample, n - 1) of the finite values.
-- **Tables**: :func:`write_table` (CSV and, optionally, HDF5; temporary file then rename),
-  :func:`cell` (how a value is written in a CSV cell), :func:`write_text`.
+- **Study folders**: :func:`open_study_dir` is the one place a study opens its folder: a folder
+  belongs to one kind of study (``sweep`` or ``compare``, recorded in ``study.json``;
+  :func:`study_kind` also recognizes older study folders and run folders by their files), and
+  another kind is refused (:func:`check_study_dir`).
+- **Tables**: :func:`write_table` (CSV and, optionally, HDF5; temporary files then renames, with
+  SIGINT and SIGTERM held until both are in place: :func:`deferred_signals`), :func:`cell` (how a
+  value is written in a CSV cell), :func:`write_text`.
 - **Figures**: :func:`write_curves` draws test accuracy per epoch per group of runs with
   :func:`analog_ep.report.figures.seed_curves_figure`.
 
@@ -23,13 +28,16 @@ import csv
 import json
 import math
 import os
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
 
-from ..errors import AnalogEPError, DivergenceError, Preempted
-from ..rundir import remove_run_files
+from ..errors import AnalogEPError, ConfigError, DivergenceError, Preempted
+from ..rundir import RUN_FILES, remove_run_files
 
 TORCH_DEFAULT_SEED = 67280421310721
 """The seed torch's global generator has in a fresh process: a run that starts from scratch
@@ -106,6 +114,67 @@ def run_folder(folder: str | Path, cfg, data=None, done: tuple[str, ...] = DONE,
     except Exception as e:  # noqa: BLE001 - a run's failure is returned, the study goes on
         out.update(status="failed", error=one_line(e))
     return out
+
+
+# ----------------------------------------------------------------------------- study folders
+STUDY_FILE = "study.json"
+"""The marker of a study folder: ``{"kind": "sweep"}`` or ``{"kind": "compare"}``."""
+STUDY_KINDS = ("sweep", "compare")
+KIND_FILES = (("sweep", ("sweep.csv", "sweep.h5")), ("compare", ("compare.yaml", "compare.csv")),
+              ("run", RUN_FILES))
+"""How a folder without ``study.json`` shows its kind: the files each kind writes (study folders
+from before the marker, and run folders)."""
+
+
+def _kind_evidence(folder: Path) -> tuple[str, str] | None:
+    """``(kind, what shows it)`` of ``folder``, or None for a folder of no kind (new or empty)."""
+    marker = folder / STUDY_FILE
+    if marker.is_file():
+        try:
+            kind = json.loads(marker.read_text()).get("kind")
+        except (OSError, ValueError, AttributeError):
+            kind = None
+        if kind in STUDY_KINDS:
+            return kind, STUDY_FILE
+    for kind, names in KIND_FILES:
+        found = [n for n in names if (folder / n).exists()]
+        if found:
+            return kind, ", ".join(found)
+    return None
+
+
+def study_kind(folder: str | Path) -> str | None:
+    """``sweep``, ``compare`` or ``run`` (a run folder: ``checkpoint.pt`` or ``results.h5``) for
+    what ``folder`` holds; None for a missing or empty folder, or one of none of these kinds."""
+    found = _kind_evidence(Path(folder))
+    return None if found is None else found[0]
+
+
+def check_study_dir(folder: str | Path, kind: str) -> None:
+    """Refuse, writing nothing, a folder that holds another kind of study or a run (``kind``:
+    ``sweep``, ``compare``; ``run`` for a run's ``--out``, which refuses study folders only)."""
+    folder = Path(folder)
+    found = _kind_evidence(folder)
+    if found is None or found[0] == kind or (kind == "run" and found[0] == "run"):
+        return
+    other, evidence = found
+    what = "a run folder" if other == "run" else f"a {other} folder"
+    mine = "a run" if kind == "run" else f"a {kind}"
+    raise ConfigError(f"{folder}: is {what} ({evidence}); a folder holds one study or run, so {mine} cannot "
+                      "go there: pick another --out")
+
+
+def open_study_dir(folder: str | Path, kind: str) -> Path:
+    """The one place a study opens its folder: :func:`check_study_dir`, then the folder is
+    created (with its parents) and marked as ``kind`` in ``study.json``. Returns the folder."""
+    if kind not in STUDY_KINDS:
+        raise ValueError(f"study kind {kind!r}; valid: {', '.join(STUDY_KINDS)}")
+    folder = Path(folder)
+    check_study_dir(folder, kind)
+    folder.mkdir(parents=True, exist_ok=True)
+    if not (folder / STUDY_FILE).is_file():
+        write_text(folder / STUDY_FILE, json.dumps({"kind": kind}) + "\n")
+    return folder
 
 
 # ---------------------------------------------------------------------------------- reading
@@ -193,21 +262,60 @@ def write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextmanager
+def deferred_signals(signums: tuple = HELD_SIGNALS):
+    """Hold ``signums`` (Ctrl-C, SIGTERM) while the block runs and deliver them, once each, to
+    the handlers in place before it when it ends (normally or not), so a table write is never
+    cut in half. Only the main thread receives Python signals: elsewhere a plain block."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+
+    def hold(signum, frame) -> None:
+        got.append(signum)
+
+    old = {s: signal.signal(s, hold) for s in signums}
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        for s in dict.fromkeys(got):
+            signal.raise_signal(s)  # the restored handler runs now (it may raise)
+
+
 def write_table(rows: list[dict], columns: list[str], csv_path: Path, h5_path: Path | None = None,
                 numeric: tuple[str, ...] = (), integer: tuple[str, ...] = ()) -> Path:
     """The table as ``csv_path`` (a header, then :func:`cell` per value; a missing value of a
     ``numeric`` column is ``nan``, elsewhere empty) and, with ``h5_path``, as HDF5 (one dataset
     per column in column order, the order in the ``columns`` attribute as JSON; ``integer``
     columns int64, ``numeric`` columns and all-number columns float64 with NaN for missing,
-    anything else strings). Each file is written to a temporary name and renamed. Returns
-    ``csv_path``."""
-    tmp = csv_path.with_name(csv_path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    anything else strings). Both files are written to temporary names and renamed, with SIGINT
+    and SIGTERM held until both are in place (:func:`deferred_signals`): the two files always
+    hold the same rows and no temporary file is left. Returns ``csv_path``."""
+    tmps = [p.with_name(p.name + ".tmp") for p in (csv_path, h5_path) if p is not None]
+    with deferred_signals():
+        try:
+            _write_files(rows, columns, csv_path, h5_path, numeric, integer)
+        finally:
+            for tmp in tmps:
+                tmp.unlink(missing_ok=True)
+    return csv_path
+
+
+def _write_files(rows: list[dict], columns: list[str], csv_path: Path, h5_path: Path | None,
+                 numeric: tuple[str, ...], integer: tuple[str, ...]) -> None:
+    """:func:`write_table`'s two temporary files, then the two renames."""
+    tmp_csv = csv_path.with_name(csv_path.name + ".tmp")
+    with open(tmp_csv, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(columns)
         for r in rows:
             w.writerow(["nan" if c in numeric and r.get(c) is None else cell(r.get(c)) for c in columns])
-    os.replace(tmp, csv_path)
     if h5_path is not None:
         import h5py
         import numpy as np
@@ -226,7 +334,7 @@ def write_table(rows: list[dict], columns: list[str], csv_path: Path, h5_path: P
                 else:
                     f.create_dataset(c, data=[cell(v) for v in values], dtype=h5py.string_dtype())
         os.replace(tmp, h5_path)
-    return csv_path
+    os.replace(tmp_csv, csv_path)
 
 
 def read_table(path: str | Path) -> list[dict]:
@@ -252,6 +360,7 @@ def write_curves(out: Path, groups: dict[str, list[Path]], stem: str = "curves")
     return [str(png), str(svg)]
 
 
-__all__ = ["DONE", "RESUMABLE", "TORCH_DEFAULT_SEED", "accuracy_curve", "cell", "finite", "folder_status",
-           "last_finite", "mean", "one_line", "read_epochs", "read_table", "run_folder", "std", "write_curves",
-           "write_table", "write_text", "yaml_value"]
+__all__ = ["DONE", "RESUMABLE", "STUDY_FILE", "TORCH_DEFAULT_SEED", "accuracy_curve", "cell", "check_study_dir",
+           "deferred_signals", "finite", "folder_status", "last_finite", "mean", "one_line", "open_study_dir",
+           "read_epochs", "read_table", "run_folder", "std", "study_kind", "write_curves", "write_table",
+           "write_text", "yaml_value"]

@@ -73,7 +73,7 @@ import yaml
 
 from ..config import RunConfig, apply_overrides, dump_yaml, load_config, to_dict
 from ..errors import AnalogEPError, ConfigError, Preempted
-from .runner import DONE, last_finite, one_line, read_epochs, run_folder, write_text, yaml_value
+from .runner import DONE, last_finite, one_line, open_study_dir, read_epochs, run_folder, write_text, yaml_value
 from .runner import read_table  # noqa: F401 - sweep.read_table reads a sweep.csv (public here too)
 from .runner import write_table as write_table_files
 
@@ -220,6 +220,9 @@ def load_spec(path: str | Path) -> Spec:
     sets = _mapping(base.get("set"), where, "base.set", "{train.epochs: 3}")
     for k, v in sets.items():
         _check_key(k, v, where, "base.set")
+    if device is not None and "analog.device" in sets and sets["analog.device"] != device:
+        raise ConfigError(f"{where}base.set.analog.device: {sets['analog.device']!r} contradicts base.device "
+                          f"{device!r} (base.device is analog.device); give one of them")
 
     grid = _mapping(data.get("grid"), where, "grid", "{analog.out_bits: [4, 6, 8]}")
     zipped = _mapping(data.get("zip"), where, "zip", "{train.lr: [0.01, 0.02], ep.beta: [0.2, 0.5]}")
@@ -365,12 +368,31 @@ def point_name(params: dict, seed: int, config: dict, labels: dict[str, str] | N
     return f"{readable + ',' if readable else ''}seed={seed},{config_hash(config)}"
 
 
-def build_points(spec: Spec) -> list[Point]:
+def check_overrides(spec: Spec, overrides: list[str]) -> list[str]:
+    """``sweep --set KEY=VALUE`` overrides of the spec's base: each key must exist (one line with
+    a did-you-mean otherwise) and must not be swept (the point's value would replace it), nor
+    ``seed`` when the spec sweeps seeds. Returns them as given."""
+    swept = set(spec.keys) | ({"seed"} if spec.seeds else set())
+    for item in overrides:
+        apply_overrides({}, [item])  # KEY=VALUE form and the key (errors say --set KEY)
+        key = item.split("=", 1)[0].strip()
+        if key in swept:
+            section = "seeds" if key == "seed" else next(s for s, axis in (("grid", spec.grid), ("zip", spec.zip),
+                                                                          ("random.keys", spec.random_keys))
+                                                         if key in axis)
+            raise ConfigError(f"--set {key}: is swept by {spec.path} ({section}); change it in the spec, or "
+                              "leave out --set")
+    return list(overrides)
+
+
+def build_points(spec: Spec, overrides: list[str] | None = None) -> list[Point]:
     """Every point with its resolved config, validated (keys, values, the device card with its
-    ``device.*`` overrides); the first error is one line naming the spec, the key and the point."""
+    ``device.*`` overrides); the first error is one line naming the spec, the key and the point.
+    ``overrides`` (``sweep --set``) go on top of the spec's base (after ``base.set``, before the
+    point's values; :func:`check_overrides`)."""
     where = f"{spec.path}: "
     base = ([f"analog.device={yaml_value(spec.device)}"] if spec.device is not None else []) + \
-        [f"{k}={yaml_value(v)}" for k, v in spec.set.items()]
+        [f"{k}={yaml_value(v)}" for k, v in spec.set.items()] + check_overrides(spec, list(overrides or []))
     labels = _labels(spec.keys)
     checked: dict[str, None] = {}
     points: list[Point] = []
@@ -660,14 +682,17 @@ def _run_slurm(tasks: list[dict], workers: int | None, folder: Path, params: dic
 
 # ------------------------------------------------------------------------------------- sweep
 @contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM (kill, scancel, a batch system's time limit) stops the sweep like Ctrl-C: running
-    points record interrupted and keep their checkpoints, the table is written."""
+def _sigterm_as_interrupt(state: dict):
+    """SIGTERM (kill, scancel, a batch system's time limit) stops the sweep like Ctrl-C (running
+    points record interrupted and keep their checkpoints, the table is written), and
+    ``state["sigterm"]`` says it was SIGTERM (:func:`run_sweep` then raises
+    :class:`~analog_ep.errors.Preempted`: exit code 143)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum, frame):
+        state["sigterm"] = True
         raise KeyboardInterrupt
 
     old = signal.signal(signal.SIGTERM, handler)
@@ -679,7 +704,7 @@ def _sigterm_as_interrupt():
 
 def run_sweep(spec_path: str | Path, out: str | Path | None = None, workers: int | None = None,
               executor: str = "local", scheduler: str | None = None, slurm_local: bool = False,
-              log: Callable[[str], None] | None = None) -> dict:
+              log: Callable[[str], None] | None = None, overrides: list[str] | None = None) -> dict:
     """Run every point of a spec that has no finished ``results.h5`` and write the table.
 
     Returns ``{"points", "ran", "skipped", "failed", "unhealthy", "table"}``: ``skipped`` points
@@ -687,13 +712,40 @@ def run_sweep(spec_path: str | Path, out: str | Path | None = None, workers: int
     completed at the end (failed, diverged, interrupted, missing); ``unhealthy`` the completed
     points flagged by the health check (not failures: the sweep still exits 0). With a spec's
     ``deploy:`` section also ``"deploy": {"table", "rows", "ran", "reused", "failed"}``
-    (:func:`analog_ep.study.deploy.deploy_points`). ``log`` gets one line per finished point."""
+    (:func:`analog_ep.study.deploy.deploy_points`).
+    ``log`` gets one line per finished point; ``overrides``: ``sweep --set`` on top of the
+    spec's base (:func:`build_points`). The folder must not hold another kind of study
+    (:func:`~analog_ep.study.runner.open_study_dir`). SIGTERM stops the sweep as Ctrl-C does
+    and raises :class:`~analog_ep.errors.Preempted` (exit code 143; the same command continues
+    it)."""
     _check_executor(executor, workers, scheduler)
     spec = load_spec(spec_path)
-    points = build_points(spec)
+    overrides = list(overrides or [])
+    points = build_points(spec, overrides)
     out = Path(out) if out is not None else Path("sweeps") / spec.path.stem
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "spec.yaml", spec.text)
+    state = {"sigterm": False}
+    try:
+        with _sigterm_as_interrupt(state):
+            return _sweep_points(spec, points, out, overrides, workers, executor, scheduler, slurm_local, log, state)
+    except KeyboardInterrupt:
+        if not state["sigterm"]:
+            raise
+    import shlex
+
+    again = " ".join(["analog-ep sweep", shlex.quote(str(spec.path)), "--out", shlex.quote(str(out)),
+                      *[f"--set {shlex.quote(o)}" for o in overrides]])
+    raise Preempted(f"SIGTERM: the sweep stopped; finished points, the checkpoints of the running ones and the "
+                    f"table {out / 'sweep.csv'} are kept; continue with: {again}")
+
+
+def _sweep_points(spec: Spec, points: list[Point], out: Path, overrides: list[str], workers: int | None,
+                  executor: str, scheduler: str | None, slurm_local: bool, log: Callable[[str], None] | None,
+                  state: dict) -> dict:
+    """:func:`run_sweep` once the points are known: open the folder, run what is missing, write
+    the table after every point (and when stopped)."""
+    open_study_dir(out, "sweep")
+    write_text(out / "spec.yaml", spec.text + ("" if not overrides else
+                                               "".join(f"\n# run with --set {o}" for o in overrides) + "\n"))
     columns = table_columns(spec)
     folders = {p.name: out / p.name for p in points}
     rows = {p.name: table_row(spec, p, folders[p.name]) for p in points}
@@ -715,24 +767,25 @@ def run_sweep(spec_path: str | Path, out: str | Path | None = None, workers: int
             results = _run_dask(tasks, workers, scheduler)
         else:
             results = _run_slurm(tasks, workers, out / "slurm", spec.slurm, local, f"{spec.path}: ")
-        with _sigterm_as_interrupt():
-            try:
-                for k, (task, res) in enumerate(results, 1):
-                    p = by_name[task["name"]]
-                    error = None if res.get("status") in DONE else (res.get("error") or res.get("status"))
-                    rows[p.name] = row = table_row(spec, p, folders[p.name], error)
-                    write_table(list(rows.values()), columns, out)
-                    if row["status"] == "finished":
-                        say(f"[{k}/{len(todo)}] {p.name}: test acc {row['test_accuracy']:.4f} "
-                            f"({row['seconds']:.1f} s){' (resumed)' if res.get('resumed') else ''}")
-                    else:
-                        say(f"[{k}/{len(todo)}] {p.name}: {row['status']}: {row['error']}")
-            finally:  # interrupted too: the workers are stopped, the table shows what the folders hold
-                results.close()
-                for p in todo:
-                    if rows[p.name]["status"] not in (*DONE, "failed", "diverged"):
-                        rows[p.name] = table_row(spec, p, folders[p.name])
+        try:
+            for k, (task, res) in enumerate(results, 1):
+                if state["sigterm"]:  # the signal landed while a result was being read
+                    raise KeyboardInterrupt
+                p = by_name[task["name"]]
+                error = None if res.get("status") in DONE else (res.get("error") or res.get("status"))
+                rows[p.name] = row = table_row(spec, p, folders[p.name], error)
                 write_table(list(rows.values()), columns, out)
+                if row["status"] == "finished":
+                    say(f"[{k}/{len(todo)}] {p.name}: test acc {row['test_accuracy']:.4f} "
+                        f"({row['seconds']:.1f} s){' (resumed)' if res.get('resumed') else ''}")
+                else:
+                    say(f"[{k}/{len(todo)}] {p.name}: {row['status']}: {row['error']}")
+        finally:  # interrupted too: the workers are stopped, the table shows what the folders hold
+            results.close()
+            for p in todo:
+                if rows[p.name]["status"] not in (*DONE, "failed", "diverged"):
+                    rows[p.name] = table_row(spec, p, folders[p.name])
+            write_table(list(rows.values()), columns, out)
     failed = sum(r["status"] not in DONE for r in rows.values())
     unhealthy = sum(r["status"] == "unhealthy" for r in rows.values())
     summary = {"points": len(points), "ran": len(todo), "skipped": len(points) - len(todo), "failed": failed,

@@ -91,12 +91,16 @@ def device_record(model) -> dict | None:
 
 def lr_factor(cfg: RunConfig, epoch: int) -> float:
     """Multiplier of every group's learning rate during ``epoch`` (0-based): 1 for ``constant``;
-    for ``cosine`` it goes from 1 at epoch 0 to ``lr_min / lr`` at the last epoch; for
+    for ``cosine`` it goes from 1 at epoch 0 to the floor at the last epoch; for
     ``warmup_cosine`` it rises linearly over ``warmup_epochs`` ((e + 1) / (warmup_epochs + 1)),
-    then falls by a cosine from 1 to ``lr_min / lr`` at epoch ``cosine_epochs - 1`` (null =
-    the last epoch) and stays there."""
+    then falls by a cosine from 1 to the floor at epoch ``cosine_epochs - 1`` (null = the last
+    epoch) and stays there. The floor is ``lr_min / lr`` when ``train.lr_min`` is set (0 at
+    ``lr_min: 0``, as every run stored before ``lr_min_ratio`` existed), else ``lr_min_ratio``."""
     t_cfg = cfg.train
-    floor = t_cfg.lr_min / t_cfg.lr if t_cfg.lr > 0 else 0.0
+    if t_cfg.lr_min is None:
+        floor = t_cfg.lr_min_ratio
+    else:
+        floor = t_cfg.lr_min / t_cfg.lr if t_cfg.lr > 0 else 0.0
     if t_cfg.schedule == "warmup_cosine":
         w = t_cfg.warmup_epochs
         if epoch < w:

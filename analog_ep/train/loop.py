@@ -166,7 +166,8 @@ class Trainer:
 
     def health(self) -> tuple[int, str] | None:
         """The first health problem of this run's history (:func:`check_health`), or None."""
-        return check_health(self.history, check_convergence=self.cfg.solver.tol > 0)
+        return check_health(self.history, check_convergence=self.cfg.solver.tol > 0, num_classes=self.num_classes,
+                            test_size=len(self.test_set))
 
     def write_results(self, status: str) -> None:
         """Write ``results.h5`` with ``status``; ``finished`` becomes ``unhealthy`` (with
@@ -199,7 +200,14 @@ class Trainer:
         except RuntimeError as e:
             raise CheckpointError(f"{self.checkpoint_path}: the checkpoint does not fit this model or this version "
                                   f"of analog-ep ({str(e).splitlines()[0]}); start a new run") from e
+        # the optimizer's state (momentum buffers, Adam moments) carries over; its hyper-parameters
+        # are the config's (train.lr, layer_lrs, lr_scaling, momentum, weight_decay, nesterov,
+        # adam_betas may change on resume), so the stored config is what runs; ``lr`` itself is set
+        # from ``base_lr`` and the schedule at the start of every epoch
+        hyper = [{k: v for k, v in g.items() if k not in ("params", "lr")} for g in self.optimizer.param_groups]
         self.optimizer.load_state_dict(ckpt["optimizer"])  # state follows each parameter's device
+        for group, h in zip(self.optimizer.param_groups, hyper):
+            group.update(h)
         torch.set_rng_state(ckpt["torch_rng"])
         self.est_gen.set_state(ckpt["est_rng"])
         self.rule.load_state_dict({"warm": ckpt["warm"]}, self.dist.shard if self.dist.active else None)
@@ -624,7 +632,11 @@ def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | N
     if changes:
         key, a, b = changes[0]
         raise ConfigError(f"{key}: a resumed run keeps its model, data, algorithm, seed, device, weight mapping and update mode "
-                          f"({a!r}); start a new run (--out) to use {b!r}")
+                          f"({_kept_value(key, a, ckpt.get('device'))}); start a new run (--out) to use {b!r}")
+    if cfg.train.optimizer != old.train.optimizer:
+        raise ConfigError(f"train.optimizer: a resumed run keeps its optimizer ({old.train.optimizer!r}: its state "
+                          f"does not carry over to {cfg.train.optimizer!r}); start a new run (--out) to use "
+                          f"{cfg.train.optimizer!r} (train.lr, momentum, weight_decay and layer_lrs may change)")
     done = int(ckpt["epoch"])
     if cfg.train.epochs < done:
         raise ConfigError(f"train.epochs: the run in {ckpt_dir} has finished {done} epochs; pass "
@@ -655,10 +667,36 @@ def _identity_changes(old: RunConfig, new: RunConfig) -> list[tuple[str, object,
             a, b = getattr(a, part), getattr(b, part)
         if a != b:
             out.append((key, a, b))
-    for k in sorted(set(old.device) | set(new.device)):
-        if old.device.get(k) != new.device.get(k):
-            out.append((f"device.{k}", old.device.get(k), new.device.get(k)))
+    from ..config.typed import leaf_keys
+
+    def leaves(d: dict) -> dict:
+        flat = {}
+        for key in leaf_keys(d, ""):
+            v = d
+            for part in key.split("."):
+                v = v[part]
+            flat[key] = v
+        return flat
+
+    a, b = leaves(old.device), leaves(new.device)
+    for k in sorted(set(a) | set(b)):
+        if a.get(k) != b.get(k):
+            out.append((f"device.{k}", a.get(k), b.get(k)))
     return out
+
+
+def _kept_value(key: str, value, stored_card: dict | None) -> str:
+    """How a resume refusal names the value a run keeps: ``digital`` for a run without a device
+    card; for a ``device.*`` key the run never overrode, the value of the card stored in its
+    checkpoint; else the value's repr."""
+    if key == "analog.device" and value is None:
+        return "digital: no device card"
+    if key.startswith("device.") and value is None:
+        v = (stored_card or {}).get("card")
+        for part in key.split(".")[1:]:
+            v = v.get(part) if isinstance(v, dict) else None
+        return f"the card's {v!r}" if v is not None else "not set on the card"
+    return repr(value)
 
 
 def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | None = None,

@@ -38,8 +38,8 @@ def test_round_trip_through_yaml():
 
 
 @pytest.mark.parametrize("override,msg", [
-    ("train.epoch=3", "train.epoch: unknown key 'train.epoch'; valid keys: train.epochs"),
-    ("modle.hidden=[3]", "unknown key 'modle'; valid keys: seed, algorithm, model"),
+    ("train.epoch=3", "train.epoch: unknown key 'train.epoch'; did you mean train.epochs? valid keys: train.epochs"),
+    ("modle.hidden=[3]", "unknown key 'modle'; did you mean model? valid keys: seed, algorithm, model"),
     ("train.epochs=2.5", "train.epochs: expected int, got 2.5"),
     ("train.epochs=true", "train.epochs: expected int"),
     ("model.hidden=5", "model.hidden: expected list of int"),

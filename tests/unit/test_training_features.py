@@ -29,8 +29,9 @@ def test_schedule_reaches_optimizer_and_results(tmp_path):
                              "model.hidden=[8]", "train.layer_lrs=[0.02,0.01]"])
     t = make_trainer(cfg, tmp_path)
     fit(t, progress=False)
-    assert [r["lr_factor"] for r in t.history] == pytest.approx([1.0, 0.5, 0.0])
-    assert [g["lr"] for g in t.optimizer.param_groups] == pytest.approx([0.0, 0.0])
+    # the default floor: train.lr_min null -> lr_min_ratio 0.01 of each group's rate
+    assert [r["lr_factor"] for r in t.history] == pytest.approx([1.0, 0.01 + 0.99 * 0.5, 0.01])
+    assert [g["lr"] for g in t.optimizer.param_groups] == pytest.approx([0.02 * 0.01, 0.01 * 0.01])
     assert [g["base_lr"] for g in t.optimizer.param_groups] == [0.02, 0.01]
 
 
