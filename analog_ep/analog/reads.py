@@ -185,16 +185,27 @@ class ReadCounter:
     call, bound-management re-reads excluded; ``bm_rereads``: the extra tile reads of iterative
     bound management (one per re-read pass of each (sample, tile, patch) that saturated).
     ``events`` (optional): the storage's event counter, told each call's vector reads (host
-    ints) and re-reads."""
+    ints) and re-reads; with it the tile reads are kept on the host (``pending``) until
+    :meth:`flush` adds them to ``reads`` (the storage flushes before anyone reads ``reads``), so a
+    read costs no device work for counting."""
 
     def __init__(self, reads: torch.Tensor, bm_rereads: torch.Tensor, events=None):
         self.reads, self.bm_rereads, self.events = reads, bm_rereads, events
+        self.pending = 0
 
     def vector_reads(self, kind: str, vectors: int, n_blocks: int) -> None:
         """``vectors`` input vectors of read ``kind`` each applied to ``n_blocks`` tile blocks."""
-        self.reads.add_(vectors * n_blocks)
-        if self.events is not None:
-            self.events.read(kind, vectors)
+        if self.events is None:
+            self.reads.add_(vectors * n_blocks)
+            return
+        self.pending += vectors * n_blocks
+        self.events.read(kind, vectors)
+
+    def flush(self) -> None:
+        """Add the tile reads kept on the host to ``reads``."""
+        if self.pending:
+            self.reads.add_(self.pending)
+            self.pending = 0
 
     def rereads(self, kind: str, n: torch.Tensor) -> None:
         self.bm_rereads.add_(n)

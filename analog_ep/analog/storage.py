@@ -251,7 +251,10 @@ class AnalogStorage(nn.Module):
         self._w_cache = None
 
     def _apply(self, fn, *args, **kwargs):
-        """``.to()``, ``.double()``, ...: the cached weights follow the buffers they come from."""
+        """``.to()``, ``.double()``, ...: the cached weights (and the read counter) follow the
+        buffers they come from."""
+        self._flush_reads()
+        self._read_counter = None
         out = super()._apply(fn, *args, **kwargs)
         self._sync()
         return out
@@ -260,6 +263,9 @@ class AnalogStorage(nn.Module):
         """A checkpoint written before the storage protocol holds ``weight`` (a float copy of the
         stored weight, rebuilt here from the devices) and no ``proposal`` (zero between
         updates): such runs still resume."""
+        c = self.__dict__.get("_read_counter")
+        if c is not None:
+            c.pending = 0  # the loaded counts replace the ones kept on the host
         if prefix + "weight" in state_dict and prefix + "proposal" not in state_dict:
             state_dict[prefix + "proposal"] = torch.zeros_like(state_dict.pop(prefix + "weight"))
         for k in ("reads", "bm_rereads"):  # checkpoints from before the read counters: none counted
@@ -384,8 +390,26 @@ class AnalogStorage(nn.Module):
     @property
     def counter(self) -> R.ReadCounter | None:
         """The read counters :mod:`.reads` adds to (``reads``, ``bm_rereads`` buffers and the
-        event counter); None when counting is off."""
-        return R.ReadCounter(self.reads, self.bm_rereads, self.events) if self.events.enabled else None
+        event counter; one object, kept until the buffers move); None when counting is off."""
+        c = self.__dict__.get("_read_counter")
+        if c is None:
+            c = self._read_counter = R.ReadCounter(self._buffers["reads"], self._buffers["bm_rereads"],
+                                                   self.events)
+        return c if c.events.enabled else None
+
+    def _flush_reads(self) -> None:
+        c = self.__dict__.get("_read_counter")
+        if c is not None:
+            c.flush()
+
+    def __getattr__(self, name: str):
+        if name == "reads":  # the tile reads kept on the host reach the buffer before it is read
+            self._flush_reads()
+        return super().__getattr__(name)
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        self._flush_reads()
+        super()._save_to_state_dict(destination, prefix, keep_vars)
 
     @staticmethod
     def _ste(x: torch.Tensor, w: torch.Tensor, analog: torch.Tensor, ideal) -> torch.Tensor:

@@ -40,7 +40,8 @@ each round times the three in turn, so a change of machine load affects all thre
     The same EP step on a third copy of the model built with ``compute.count_events: false`` (no
     hardware-event counting, issue 19; identical numerics), timed in the same rounds;
     ``counting_overhead`` is the median over the rounds of ``counted / uncounted - 1`` (paired
-    rounds, so a change of machine load cancels): what counting the events costs an EP step.
+    rounds, so a change of machine load cancels; the two take turns going first): what counting
+    the events costs an EP step.
 
 Caveat: the benchmark repeats one batch, so a warm start comes from the same batch's previous
 free state and early stopping (``solver.tol``) may cut the free phase shorter than in training,
@@ -190,8 +191,10 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         if cuda:
             torch.cuda.synchronize(dev)
 
+    swapped = [("ep_uncounted", uncounted_ep_step) if n == "ep" else ("ep", ep_step) if n == "ep_uncounted"
+               else (n, f) for n, f in steps]
     for r in range(warmup + repeats):
-        for name, fn in steps:
+        for name, fn in (steps if r % 2 == 0 else swapped):  # counted and uncounted take turns going first
             before = sum(ep_trainer.pulse_counts()) if name == "ep" else 0
             sync()
             if cuda:

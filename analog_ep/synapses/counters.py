@@ -153,7 +153,9 @@ class EventCounter(nn.Module):
 
     @staticmethod
     def _zero_host() -> list:
-        return [[[0] * len(READ_FIELDS) for _ in READ_KINDS] for _ in PHASES]
+        """Per phase and read kind ``[vector reads, extra MACs]``: every read field is the vector
+        reads times the read's per-vector counts (:func:`read_profile`), so a read adds one int."""
+        return [[[0, 0] for _ in READ_KINDS] for _ in PHASES]
 
     # ------------------------------------------------------------------ counting
     def set_phase(self, name: str) -> None:
@@ -167,10 +169,7 @@ class EventCounter(nn.Module):
         if torch.compiler.is_compiling():
             self.traced[self.phase, k, 0].add_(vectors)
             return
-        row = self.host[self.phase][k]
-        for i, v in enumerate(self._profile[k]):
-            if v:
-                row[i] += vectors * v
+        self.host[self.phase][k][0] += vectors
 
     def macs(self, kind: str, macs: int) -> None:
         """Multiply-accumulates of a product not read through :meth:`read` (the backprop twin's
@@ -179,7 +178,7 @@ class EventCounter(nn.Module):
             if torch.compiler.is_compiling():
                 self.traced[self.phase, _KIND[kind], 1].add_(macs)
                 return
-            self.host[self.phase][_KIND[kind]][READ_FIELDS.index("macs")] += int(macs)
+            self.host[self.phase][_KIND[kind]][1] += int(macs)
 
     def rereads(self, kind: str, n: torch.Tensor) -> None:
         """Bound-management re-reads of ``n`` row blocks (a device tensor; each is a re-read of
@@ -244,8 +243,10 @@ class EventCounter(nn.Module):
             kinds = {}
             for k, kind in enumerate(READ_KINDS):
                 t = 2 * (p * len(READ_KINDS) + k)
-                vals = [h + int(traced[t]) * v for h, v in zip(self.host[p][k], self._profile[k])]
-                vals[macs_at] += int(traced[t + 1])
+                vectors, extra = self.host[p][k]
+                vectors += int(traced[t])
+                vals = [vectors * v for v in self._profile[k]]
+                vals[macs_at] += extra + int(traced[t + 1])
                 vals[_BM] = int(bm[p * len(READ_KINDS) + k])
                 kinds[kind] = dict(zip(READ_FIELDS, vals))
             if any(v for d in kinds.values() for v in d.values()):
@@ -263,10 +264,10 @@ class EventCounter(nn.Module):
                           self.traced.reshape(-1), self.traced_corr.reshape(1)])
 
     def _set_summable(self, flat: torch.Tensor) -> None:
-        n_host = len(PHASES) * len(READ_KINDS) * len(READ_FIELDS)
+        n_host = len(PHASES) * len(READ_KINDS) * 2
         vals = flat[:n_host + 1].cpu().tolist()
         it = iter(vals[:n_host])
-        self.host = [[[int(next(it)) for _ in READ_FIELDS] for _ in READ_KINDS] for _ in PHASES]
+        self.host = [[[int(next(it)) for _ in range(2)] for _ in READ_KINDS] for _ in PHASES]
         self.update_macs = int(vals[n_host])
         rest = flat[n_host + 1:]
         self.bm.copy_(rest[:self.bm.numel()].view_as(self.bm))
