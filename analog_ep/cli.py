@@ -314,6 +314,15 @@ def bench(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
         typer.echo(f"{'ep step':24s} {r['ep_step_s']:10.4g} {r['ep_step_over_bp_step']:10.3f} {r['images_per_s']:10.1f}")
         typer.echo(f"EP sweeps per step: {r['ep_sweeps_per_step']:.1f} run of {r['ep_sweeps_budget']} "
                    f"(free {r['free_iters']} + nudged {r['nudge_iters']} each, tol {r['tol']:g})")
+        from .study.costcols import fmt_cost
+
+        chip_cost = (f"EP step {fmt_cost(r['ep_step_energy_per_sample_j'], 'J')}, "
+                     f"{fmt_cost(r['ep_step_latency_per_sample_s'], 's')} on the chip; " if r["device"] else "")
+        typer.echo(f"cost per training sample: {chip_cost}GPU estimate: EP step "
+                   f"{fmt_cost(r['ep_step_gpu_energy_per_sample_j'], 'J')}, "
+                   f"{fmt_cost(r['ep_step_gpu_latency_per_sample_s'], 's')}; bp step "
+                   f"{fmt_cost(r['bp_step_gpu_energy_per_sample_j'], 'J')}, "
+                   f"{fmt_cost(r['bp_step_gpu_latency_per_sample_s'], 's')}")
         if "analog_over_digital_ep_step" in r:
             typer.echo(f"analog ({r['analog_device']}, {r['analog_update']} updates"
                        f"{', ' + r['pulse_scheme'] if r['pulse_scheme'] else ''}) EP step over digital EP step: "

@@ -43,6 +43,18 @@ each round times the three in turn, so a change of machine load affects all thre
     rounds, so a change of machine load cancels; the two take turns going first): what counting
     the events costs an EP step.
 
+``ep_step_energy_per_sample_j`` / ``ep_step_latency_per_sample_s`` (and the ``bp_step_`` and GPU keys)
+    What the timed steps cost (issue 19, DESIGN section 7b): the event counts of the last timed
+    EP step (``model.event_counts()`` before and after it, outside the timed region; the record
+    is ``ep_step_counts``) priced by :func:`analog_ep.train.costs.cost_summary` on the config's
+    chip with the card's write physics, per training sample of the batch: energy (J) and latency
+    (s) on the chip for an analog config (null for a digital one, and null where the card lacks
+    the write physics), and ``ep_step_gpu_energy_per_sample_j`` /
+    ``ep_step_gpu_latency_per_sample_s``, the GPU estimate of the same step's matrix products
+    (every config; the figure to read for a digital one). The backprop twin's step (digital) is
+    priced the same way from ``bp_step_counts``: ``bp_step_gpu_energy_per_sample_j`` /
+    ``bp_step_gpu_latency_per_sample_s``.
+
 Caveat: the benchmark repeats one batch, so a warm start comes from the same batch's previous
 free state and early stopping (``solver.tol``) may cut the free phase shorter than in training,
 where it starts from the previous, different batch. ``ep_sweeps_per_step`` reports the sweeps the
@@ -83,16 +95,21 @@ from ..config import AnalogConfig, RunConfig
 from ..data import load_data
 from ..errors import ConfigError
 from ..rundir import device_name
+from ..synapses.counters import diff_counts
 from ..train.loop import Trainer, make_trainer, one_hot
 from ..train.build import analog_update
 
-__all__ = ["bench", "BENCH_KEYS"]
+__all__ = ["bench", "BENCH_KEYS", "COST_KEYS", "step_costs"]
+
+COST_KEYS = ("ep_step_energy_per_sample_j", "ep_step_latency_per_sample_s", "ep_step_gpu_energy_per_sample_j",
+             "ep_step_gpu_latency_per_sample_s", "bp_step_gpu_energy_per_sample_j", "bp_step_gpu_latency_per_sample_s")
+"""The cost of the timed steps, per training sample (J, s): :func:`step_costs`."""
 
 BENCH_KEYS = ("sweep_s", "bp_step_s", "ep_step_s", "sweep_over_bp_step", "ep_step_over_bp_step",
               "images_per_s", "bp_images_per_s", "batch", "model", "dataset", "repeats", "warmup",
               "ep_sweeps_per_step", "ep_sweeps_budget", "estimator", "solver", "free_iters",
               "nudge_iters", "tol", "device", "torch_device", "torch_threads", "torch_version",
-              "ep_uncounted_step_s", "counting_overhead")
+              "ep_uncounted_step_s", "counting_overhead", *COST_KEYS, "ep_step_counts", "bp_step_counts")
 
 
 def _peak_rss() -> int | None:
@@ -108,6 +125,22 @@ def _peak_rss() -> int | None:
 def _model_bytes(model) -> int:
     """Bytes of every parameter and buffer (weights, biases, device state, accumulators)."""
     return sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
+
+
+def step_costs(ep_counts: dict, bp_counts: dict, chip, card, batch: int) -> dict:
+    """:data:`COST_KEYS` from the event counts of one EP step (``ep_counts``, priced on ``chip``
+    with ``card``'s write physics; None: digital) and one backprop-twin step (``bp_counts``,
+    digital: its GPU estimate), per training sample of a ``batch``."""
+    from ..train.costs import cost_summary, row_fields
+
+    ep = row_fields(cost_summary(ep_counts, chip, card, samples=batch))
+    bp = row_fields(cost_summary(bp_counts, chip, None, samples=batch))
+    return {"ep_step_energy_per_sample_j": ep.get("energy_per_sample_j"),
+            "ep_step_latency_per_sample_s": ep.get("latency_per_sample_s"),
+            "ep_step_gpu_energy_per_sample_j": ep["gpu_energy_per_sample_j"],
+            "ep_step_gpu_latency_per_sample_s": ep["gpu_latency_per_sample_s"],
+            "bp_step_gpu_energy_per_sample_j": bp["gpu_energy_per_sample_j"],
+            "bp_step_gpu_latency_per_sample_s": bp["gpu_latency_per_sample_s"]}
 
 
 def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
@@ -193,9 +226,13 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
 
     swapped = [("ep_uncounted", uncounted_ep_step) if n == "ep" else ("ep", ep_step) if n == "ep_uncounted"
                else (n, f) for n, f in steps]
+    counted = {"ep": ep_trainer.model, "bp": bp_trainer.model}  # steps whose last timed round is priced
+    step_counts: dict[str, dict] = {}
+    last = warmup + repeats - 1
     for r in range(warmup + repeats):
         for name, fn in (steps if r % 2 == 0 else swapped):  # counted and uncounted take turns going first
             before = sum(ep_trainer.pulse_counts()) if name == "ep" else 0
+            counts0 = counted[name].event_counts() if r == last and name in counted else None
             sync()
             if cuda:
                 torch.cuda.reset_peak_memory_stats(dev)
@@ -207,6 +244,8 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
                 peak[name] = max(peak[name], int(torch.cuda.max_memory_allocated(dev)))
             if name == "ep":
                 pulses_timed.append(sum(ep_trainer.pulse_counts()) - before)
+            if counts0 is not None:
+                step_counts[name] = diff_counts(counts0, counted[name].event_counts())
             if r >= warmup:
                 times[name].append(dt)
 
@@ -216,7 +255,9 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
     timed_sweeps = sweeps_run[warmup:]
     uncounted_s = statistics.median(times["ep_uncounted"])
     overhead = statistics.median(a / b - 1.0 for a, b in zip(times["ep"], times["ep_uncounted"]))
-    extra = {}
+    extra = {**step_costs(step_counts["ep"], step_counts["bp"], ep_trainer.cfg.chip,
+                          getattr(model, "device_card", None), batch),
+             "ep_step_counts": step_counts["ep"], "bp_step_counts": step_counts["bp"]}
     if "pc" in times:
         pc_s = statistics.median(times["pc"])
         extra.update({"pc_step_s": pc_s, "pc_step_over_bp_step": pc_s / bp_step_s, "pc_steps": cfg.pc.steps})

@@ -9,6 +9,15 @@ interrupted ones (the study runner's :func:`~analog_ep.study.runner.run_folder`,
 ``DIR/compare.csv`` has one row per variant (mean and std over seeds); ``DIR/curves.png`` /
 ``curves.svg`` draw test accuracy per epoch (mean and min-max band over seeds).
 
+What the learning costs (issue 19; the last epoch's figures of each run's ``results.h5``, mean
+over the finished seeds): the variants on tiles (``ep-analog``, ``ep-mixed``, ``bp-analog`` =
+backprop on the same chip) fill ``energy_per_sample_j_mean``, ``latency_per_sample_s_mean`` (per
+training sample) and ``area_mm2_mean`` (:data:`CHIP_COSTS`); the digital variants (``ep-digital``
+= digital EP on a GPU, ``bp-digital`` = the GPU backprop estimate) fill
+``gpu_energy_per_sample_j_mean`` and ``gpu_latency_per_sample_s_mean`` (:data:`GPU_COSTS`), so
+the four stand in one table beside their accuracy. Empty where unknown (a card without write
+physics) or absent (older runs).
+
 ``grad_cosine_layerI`` (analog EP variants) is measured at initialization: for each seed the
 analog and the digital model are built from the same config and seed (same initial weights),
 :func:`~analog_ep.algorithms.ep.ep_gradient` runs on each of the first
@@ -37,6 +46,7 @@ from ..config import dump_yaml, load_config
 from ..config.schema import AnalogConfig
 from ..errors import AnalogEPError, ConfigError
 from ..rundir import check_out_dir, claim_run_dir, device_name, remove_run_files, run_files
+from .costcols import fmt_cost, last_epoch
 from .runner import (DONE, TORCH_DEFAULT_SEED, check_study_dir, last_finite, mean, one_line, open_study_dir,
                      read_epochs, run_folder, std, write_curves, write_table, write_text)
 
@@ -48,6 +58,10 @@ VARIANTS = (
     ("bp-digital", "bp", False, None),
     ("bp-analog", "bp", True, None),
 )
+CHIP_COSTS = ("energy_per_sample_j", "latency_per_sample_s", "area_mm2")
+"""Per-epoch cost metrics of a variant on tiles (``<metric>_mean`` columns)."""
+GPU_COSTS = ("gpu_energy_per_sample_j", "gpu_latency_per_sample_s")
+"""Per-epoch GPU estimates of a digital variant (``<metric>_mean`` columns)."""
 COSINE_BATCHES = 4
 GRAD_COSINE_AT = "initialization"
 SPEC_FILE, TABLE_FILE, COSINE_FILE = "compare.yaml", "compare.csv", "grad_cosine.json"
@@ -261,6 +275,9 @@ def build_rows(out: Path, runs: list[dict], errors: dict[str, str], cosines: dic
                         if analog else (0.0 if done else None))
         row["seconds_per_epoch_mean"] = mean([float(np.mean(ep["seconds"])) for ep in done
                                                if np.asarray(ep.get("seconds", [])).size])
+        for key in (*CHIP_COSTS, *GPU_COSTS):  # a chip row's chip figures, a digital row's GPU estimate
+            mine = key in (CHIP_COSTS if analog else GPU_COSTS)
+            row[f"{key}_mean"] = mean([last_epoch(ep, key) for ep in done]) if mine else None
         for i in range(n_cos):
             vals = [c[i] for c in cosines.get(name, {}).values() if c is not None and i < len(c)]
             row[f"grad_cosine_layer{i}"] = mean(vals) if algorithm == "ep" and analog else None
@@ -283,9 +300,22 @@ def write_figures(out: Path, runs: list[dict]) -> list[str]:
     return write_curves(out, groups, Path(FIGURES[0]).stem)
 
 
+def _cost_cells(r: dict) -> tuple[str, str, str, str]:
+    """Energy and latency per training sample, area and where (``chip``: the variant on tiles,
+    ``gpu``: the GPU estimate of a digital variant) of a row, as text."""
+    if any(r.get(f"{k}_mean") is not None for k in CHIP_COSTS):
+        return (fmt_cost(r.get("energy_per_sample_j_mean"), "J"), fmt_cost(r.get("latency_per_sample_s_mean"), "s"),
+                fmt_cost(r.get("area_mm2_mean"), "mm2"), "chip")
+    if any(r.get(f"{k}_mean") is not None for k in GPU_COSTS):
+        return (fmt_cost(r.get("gpu_energy_per_sample_j_mean"), "J"),
+                fmt_cost(r.get("gpu_latency_per_sample_s_mean"), "s"), "-", "gpu")
+    return "-", "-", "-", "-"
+
+
 def format_rows(rows: list[dict]) -> list[str]:
-    """A readable table: accuracy mean +- std, train accuracy, pulses (all layers), s/epoch and
-    the grad cosines per layer."""
+    """A readable table: accuracy mean +- std, train accuracy, pulses (all layers), s/epoch, the
+    cost per training sample (energy, latency; area on the chip; ``on``: chip or GPU estimate)
+    and the grad cosines per layer."""
     cos = [c for c in (rows[0] if rows else {}) if c.startswith("grad_cosine_layer")]
     pulses = [c for c in (rows[0] if rows else {}) if c.startswith("pulses_layer")]
 
@@ -293,7 +323,8 @@ def format_rows(rows: list[dict]) -> list[str]:
         return "-" if v is None else format(v, fmt)
 
     head = (f"{'variant':11s} {'status':9s} {'seeds':>5s} {'test acc':>16s} {'train acc':>9s} {'pulses':>10s} "
-            f"{'s/epoch':>8s}" + "".join(f" {'cos L' + c[len('grad_cosine_layer'):]:>8s}" for c in cos))
+            f"{'s/epoch':>8s} {'energy/sample':>13s} {'latency/sample':>14s} {'area':>12s} {'on':>4s}"
+            + "".join(f" {'cos L' + c[len('grad_cosine_layer'):]:>8s}" for c in cos))
     lines = [head]
     for r in rows:
         test = ("-" if r["test_accuracy_mean"] is None
@@ -301,7 +332,8 @@ def format_rows(rows: list[dict]) -> list[str]:
         p = [r[c] for c in pulses if r[c] is not None]
         lines.append(f"{r['name']:11s} {r['status']:9s} {r['finished']:>2d}/{r['seeds']:<2d} {test:>16s} "
                      f"{num(r['train_accuracy_mean'], '.4f'):>9s} {num(sum(p) if p else None, '.4g'):>10s} "
-                     f"{num(r['seconds_per_epoch_mean'], '.3g'):>8s}"
+                     f"{num(r['seconds_per_epoch_mean'], '.3g'):>8s} "
+                     + "{:>13s} {:>14s} {:>12s} {:>4s}".format(*_cost_cells(r))
                      + "".join(f" {num(r[c], '.4f'):>8s}" for c in cos))
     return lines
 

@@ -4,8 +4,12 @@ A run folder is a folder holding ``results.h5``. Each row: the run's path, the c
 values differ between the runs found (dotted keys flattened from each run's stored config; keys
 equal in every readable run are left out), the device (card name or ``digital``), the status,
 epochs done, final and best test accuracy, final train accuracy and loss, pulses (the sum of
-``pulses_layer*`` over epochs, 0 for digital) and seconds (training seconds summed over epochs,
-evaluation excluded). A results file that cannot be read is listed with status ``unreadable``.
+``pulses_layer*`` over epochs, 0 for digital), seconds (training seconds summed over epochs,
+evaluation excluded) and what the learning costs (:data:`COST_COLUMNS`, the last epoch's figures
+of ``results.h5``, issue 19): energy and latency per training sample on the chip (analog runs) and
+the GPU estimate of the same run's matrix products (every run; the figure to read for a digital
+run). Empty (JSON null) where unknown or where an older results file has no such column. A
+results file that cannot be read is listed with status ``unreadable``.
 """
 
 from __future__ import annotations
@@ -21,10 +25,13 @@ import yaml
 
 from ..errors import AnalogEPError, ConfigError
 from ..results import read_results
+from .costcols import fmt_cost, last_epoch, unit_of
 
+#: the cost columns (last epoch of ``results.h5``; J and s per training sample)
+COST_COLUMNS = ("energy_per_sample_j", "latency_per_sample_s", "gpu_energy_per_sample_j", "gpu_latency_per_sample_s")
 #: the table's columns after ``path`` and the differing config keys
 COLUMNS = ("device", "status", "epochs", "test_accuracy", "best_test_accuracy", "train_accuracy",
-           "train_loss", "pulses", "seconds")
+           "train_loss", "pulses", "seconds", *COST_COLUMNS)
 
 _MISSING = object()
 
@@ -91,6 +98,7 @@ def run_row(run_dir: Path) -> tuple[dict, dict | None, str | None]:
         "train_loss": _last_finite(ep.get("train_loss", [])),
         "pulses": int(round(pulses)),
         "seconds": float(np.nansum(ep["seconds"])) if "seconds" in ep else 0.0,
+        **{c: last_epoch(ep, c) for c in COST_COLUMNS},
     })
     return row, flatten(cfg), None
 
@@ -177,15 +185,18 @@ def write_csv(table: dict, path: str | Path) -> None:
 
 
 def format_table(table: dict) -> list[str]:
-    """Aligned text lines (accuracies and losses with 4 decimals, seconds with 1; ``-`` where
-    there is no value)."""
+    """Aligned text lines (accuracies and losses with 4 decimals, seconds with 1, costs as
+    :func:`~analog_ep.study.costcols.fmt_cost`; ``-`` where there is no value)."""
     head = header(table)
     body = []
     for r in table["runs"]:
         cells = [cell(r["path"]), *(config_cell(r["config"], k) or "-" for k in table["keys"])]
         for c in COLUMNS:
             v = r[c]
-            cells.append(cell(v, 1 if c == "seconds" else 4) if isinstance(v, float) else cell(v) or "-")
+            if c in COST_COLUMNS:
+                cells.append(fmt_cost(v, unit_of(c)))
+            else:
+                cells.append(cell(v, 1 if c == "seconds" else 4) if isinstance(v, float) else cell(v) or "-")
         body.append(cells)
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
     numeric = set(range(len(head) - len(COLUMNS) + 2, len(head)))  # epochs onwards: right-aligned
@@ -193,5 +204,5 @@ def format_table(table: dict) -> list[str]:
             for line in [head, *body]]
 
 
-__all__ = ["COLUMNS", "find_runs", "flatten", "runs_table", "write_csv", "format_table", "flat_rows", "header", "cell",
+__all__ = ["COLUMNS", "COST_COLUMNS", "find_runs", "flatten", "runs_table", "write_csv", "format_table", "flat_rows", "header", "cell",
            "config_cell"]

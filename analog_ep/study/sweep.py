@@ -75,13 +75,18 @@ from ..config import RunConfig, apply_overrides, dump_yaml, load_config, to_dict
 from ..errors import AnalogEPError, ConfigError, Preempted
 from .runner import DONE, last_finite, one_line, open_study_dir, read_epochs, run_folder, write_text, yaml_value
 from .runner import read_table  # noqa: F401 - sweep.read_table reads a sweep.csv (public here too)
+from .costcols import fmt_cost, last_epoch
 from .runner import write_table as write_table_files
 
 SPEC_KEYS = ("base", "grid", "zip", "random", "seeds", "slurm", "deploy")
 BASE_KEYS = ("config", "device", "set")
 RANDOM_KEYS = ("n", "seed", "keys")
 RANGE_KEYS = ("low", "high", "log", "int")
-METRICS = ("test_accuracy", "best_test_accuracy", "train_accuracy", "train_loss", "pulses", "seconds")
+COST_METRICS = ("energy_per_sample_j", "latency_per_sample_s", "gpu_energy_per_sample_j")
+"""What a point's learning costs (issue 19): its last epoch's energy and latency per training
+sample on the chip (analog points) and the GPU estimate of its matrix products (every point), J
+and s; NaN where unknown or absent."""
+METRICS = ("test_accuracy", "best_test_accuracy", "train_accuracy", "train_loss", "pulses", "seconds", *COST_METRICS)
 """Numeric columns of the table, read from each point's ``results.h5``."""
 EXECUTORS = ("local", "dask", "slurm")
 SUBMITIT_LOCAL_ENV = "ANALOG_EP_SUBMITIT_LOCAL"
@@ -517,8 +522,8 @@ def _cores() -> int:
 # ------------------------------------------------------------------------------------ tables
 def read_point(folder: str | Path) -> tuple[str, dict]:
     """A point folder's status and metrics: final and best test accuracy, final train accuracy
-    and loss, pulses (all layers and epochs; 0 digital) and seconds (training plus evaluation,
-    all epochs); NaN where missing."""
+    and loss, pulses (all layers and epochs; 0 digital), seconds (training plus evaluation,
+    all epochs) and the last epoch's cost figures (:data:`COST_METRICS`); NaN where missing."""
     nan = float("nan")
     metrics = {k: nan for k in METRICS}
     status, ep = read_epochs(folder)
@@ -537,7 +542,24 @@ def read_point(folder: str | Path) -> tuple[str, dict]:
     metrics["train_loss"] = last("train_loss")
     metrics["pulses"] = float(sum(np.nansum(v) for k, v in ep.items() if k.startswith("pulses_layer")))
     metrics["seconds"] = float(np.nansum(ep.get("seconds", 0.0)) + np.nansum(ep.get("eval_seconds", 0.0)))
+    for key in COST_METRICS:
+        v = last_epoch(ep, key)
+        metrics[key] = nan if v is None else v
     return status, metrics
+
+
+def _cost_note(row: dict) -> str:
+    """``, 2.70e-07 J and 6.44e-05 s per sample on the chip`` (or ``, GPU estimate 1.60e-07 J per
+    sample`` for a digital point; empty without figures): the log line's cost."""
+    def known(key: str) -> bool:
+        return row.get(key) is not None and math.isfinite(row[key])
+
+    if known("energy_per_sample_j"):
+        return (f", {fmt_cost(row['energy_per_sample_j'], 'J')} and {fmt_cost(row.get('latency_per_sample_s'), 's')}"
+                " per sample on the chip")
+    if known("gpu_energy_per_sample_j"):
+        return f", GPU estimate {fmt_cost(row['gpu_energy_per_sample_j'], 'J')} per sample"
+    return ""
 
 
 def table_columns(spec: Spec) -> list[str]:
@@ -777,7 +799,8 @@ def _sweep_points(spec: Spec, points: list[Point], out: Path, overrides: list[st
                 write_table(list(rows.values()), columns, out)
                 if row["status"] == "finished":
                     say(f"[{k}/{len(todo)}] {p.name}: test acc {row['test_accuracy']:.4f} "
-                        f"({row['seconds']:.1f} s){' (resumed)' if res.get('resumed') else ''}")
+                        f"({row['seconds']:.1f} s){' (resumed)' if res.get('resumed') else ''}"
+                        f"{_cost_note(row)}")
                 else:
                     say(f"[{k}/{len(todo)}] {p.name}: {row['status']}: {row['error']}")
         finally:  # interrupted too: the workers are stopped, the table shows what the folders hold
