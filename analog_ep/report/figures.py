@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -339,4 +340,145 @@ def seed_curves_figure(curves: dict):
     ax.grid(alpha=0.3)
     if ax.lines:
         ax.legend(fontsize=8)
+    return fig
+
+
+# --------------------------------------------------------------------------------------- cost
+_ENERGY_KEY = re.compile(r"^energy_(?P<phase>.+)_(?P<component>[a-z]+)_j$")
+_LATENCY_KEY = re.compile(r"^latency_(?P<phase>.+)_s$")
+_NOT_PHASES = ("per_sample",)  # ``latency_per_sample_s`` is the total, not a phase
+
+
+def _last(a) -> float:
+    a = np.asarray(a, dtype=np.float64).ravel()
+    return float(a[-1]) if a.size else float("nan")
+
+
+def cost_breakdown(ep: dict) -> tuple[dict, dict]:
+    """The last epoch's energy per training sample by phase and component
+    (``{phase: {component: J}}`` from the ``energy_<phase>_<component>_j`` columns of
+    ``results.h5``, NaN = unknown) and latency per training sample by phase (``{phase: s}`` from
+    ``latency_<phase>_s``), phases in column order; empty without those columns (digital or
+    older runs)."""
+    from ..hardware import COMPONENTS
+
+    energy: dict[str, dict[str, float]] = {}
+    latency: dict[str, float] = {}
+    for key, values in ep.items():
+        m = _ENERGY_KEY.match(key)
+        if m and m["component"] in COMPONENTS:
+            energy.setdefault(m["phase"], {})[m["component"]] = _last(values)
+            continue
+        m = _LATENCY_KEY.match(key)
+        if m and m["phase"] not in _NOT_PHASES:
+            latency[m["phase"]] = _last(values)
+    return energy, latency
+
+
+def cost_breakdown_figure(ep: dict):
+    """Energy per training sample by phase (x) and component (stacked), last epoch (left), and
+    latency per training sample by phase (right); a phase with an unknown part (a card without
+    write physics) is marked ``?`` above its bar (the known parts are drawn). None without the
+    breakdown columns."""
+    from ..hardware import COMPONENTS
+
+    energy, latency = cost_breakdown(ep)
+    if not energy:
+        return None
+    plt = _plt()
+    phases = list(energy)
+    x = np.arange(len(phases))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(SMALL[0] * 1.25, SMALL[1] + 0.4), dpi=DPI,
+                                 gridspec_kw={"width_ratios": [3, 2]})
+    bottom = np.zeros(len(phases))
+    unknown = np.zeros(len(phases), dtype=bool)
+    for i, comp in enumerate(COMPONENTS):
+        v = np.array([energy[p].get(comp, 0.0) for p in phases], dtype=np.float64)
+        unknown |= ~np.isfinite(v)
+        v = np.where(np.isfinite(v), v, 0.0)
+        if (v > 0).any():
+            a1.bar(x, v, bottom=bottom, color=f"C{i}", label=comp, width=0.6)
+        bottom += v
+    for j in np.flatnonzero(unknown):
+        a1.annotate("?", (x[j], bottom[j]), ha="center", va="bottom", fontsize=10, color="C3")
+    a1.set_xticks(x)
+    a1.set_xticklabels(phases, fontsize=8)
+    a1.set_ylabel("J per training sample")
+    a1.set_title("energy by phase and component" + (" (?: part unknown)" if unknown.any() else ""), fontsize=10)
+    a1.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+    a1.grid(alpha=0.3, axis="y")
+    a1.legend(fontsize=7)
+    lp = [p for p in phases if p in latency] + [p for p in latency if p not in energy]
+    t = np.array([latency[p] for p in lp], dtype=np.float64)
+    a2.bar(np.arange(len(lp)), np.where(np.isfinite(t), t, 0.0), color="C7", width=0.6)
+    for j in np.flatnonzero(~np.isfinite(t)):
+        a2.annotate("?", (j, 0.0), ha="center", va="bottom", fontsize=10, color="C3")
+    a2.set_xticks(np.arange(len(lp)))
+    a2.set_xticklabels(lp, fontsize=8)
+    a2.set_ylabel("s per training sample")
+    a2.set_title("latency by phase", fontsize=10)
+    a2.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+    a2.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    return fig
+
+
+def pareto_front(energy, accuracy) -> list[bool]:
+    """Which points are not dominated, a point being dominated when another has at most its
+    energy and at least its accuracy, one of the two strictly (lower energy or higher accuracy is
+    better; equal points do not dominate each other). O(n log n): sorted by energy, a point is on
+    the front when its accuracy is the highest of its energy and higher than every accuracy at a
+    strictly lower energy."""
+    e = np.asarray(energy, dtype=np.float64).ravel()
+    a = np.asarray(accuracy, dtype=np.float64).ravel()
+    if e.shape != a.shape:
+        raise ValueError(f"pareto_front: {e.size} energies but {a.size} accuracies")
+    front = [False] * e.size
+    order = np.argsort(e, kind="stable")
+    best_below = -np.inf  # the best accuracy at a strictly lower energy
+    i = 0
+    while i < len(order):
+        j = i
+        while j < len(order) and e[order[j]] == e[order[i]]:
+            j += 1
+        group = order[i:j]
+        top = a[group].max()
+        for k in group:
+            front[k] = bool(a[k] == top and a[k] > best_below)
+        best_below = max(best_below, top)
+        i = j
+    return front
+
+
+def accuracy_energy_figure(points: list[dict], title: str):
+    """Test accuracy against energy per training sample (log x): ``points`` are ``{"label",
+    "energy", "accuracy", "gpu"}`` (``gpu``: a GPU estimate, drawn as squares; chip figures as
+    circles); the Pareto front (:func:`pareto_front` over all points) is ringed and joined by a
+    step line; every point labelled. Points without a finite positive energy or a finite accuracy
+    are left out; None when none is left."""
+    pts = [p for p in points if p.get("energy") is not None and p.get("accuracy") is not None
+           and math.isfinite(p["energy"]) and p["energy"] > 0 and math.isfinite(p["accuracy"])]
+    if not pts:
+        return None
+    plt = _plt()
+    e = np.array([p["energy"] for p in pts])
+    a = np.array([p["accuracy"] for p in pts])
+    front = pareto_front(e, a)
+    fig, ax = plt.subplots(figsize=(SMALL[0], SMALL[1] + 0.8), dpi=DPI)
+    for gpu, marker, color, name in ((False, "o", "C0", "on the chip"), (True, "s", "C1", "GPU estimate")):
+        sel = [i for i, p in enumerate(pts) if bool(p.get("gpu")) == gpu]
+        if sel:
+            ax.scatter(e[sel], a[sel], marker=marker, color=color, s=28, zorder=3, label=name)
+    on = [i for i in np.argsort(e, kind="stable") if front[i]]
+    ax.step(e[on], a[on], where="post", color="C3", lw=1, alpha=0.7, zorder=2)
+    ax.scatter(e[on], a[on], s=110, facecolors="none", edgecolors="C3", lw=1.2, zorder=4, label="Pareto front")
+    for i, p in enumerate(pts):
+        ax.annotate(str(p["label"]), (e[i], a[i]), xytext=(4, 4), textcoords="offset points", fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("energy per training sample (J)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
     return fig

@@ -240,6 +240,7 @@ def build_run(page: Page, folder: Path, stem: str = "") -> dict:
                 "Mean relaxation steps and converged fraction per phase per epoch")
     if not epochs:
         page.note("no finished epoch yet: nothing to plot")
+    _run_cost(page, ep, stem)
 
     if analog:
         page.heading(f"Analog device: {res['device'] or flat.get('analog.device')}")
@@ -298,6 +299,88 @@ def build_run(page: Page, folder: Path, stem: str = "") -> dict:
     return {"status": res["status"], "epochs": epochs, "device": res["device"]}
 
 
+COST_ROWS = (("energy per training sample", "energy_per_sample_j", "J"),
+             ("latency per training sample", "latency_per_sample_s", "s"),
+             ("energy per inference", "inference_energy_per_sample_j", "J"),
+             ("latency per inference", "inference_latency_per_sample_s", "s"),
+             ("chip area", "area_mm2", "mm2"),
+             ("GPU estimate: energy per training sample", "gpu_energy_per_sample_j", "J"),
+             ("GPU estimate: latency per training sample", "gpu_latency_per_sample_s", "s"))
+"""The run page's cost table: label, ``results.h5`` per-epoch column, unit."""
+
+
+def _run_cost(page: Page, ep: dict, stem: str) -> None:
+    """The "Cost of the learning" section of a run (issue 19): the last epoch's headline figures
+    and, for a run on tiles, the energy breakdown by phase and component with the latency per
+    phase. Left out for a results file without cost columns (older runs)."""
+    from ..study.costcols import fmt_cost, last_epoch
+
+    present = [(label, key, unit) for label, key, unit in COST_ROWS if key in ep]
+    if not present or not len(ep.get("epoch", [])):
+        return
+    page.heading("Cost of the learning (last epoch)")
+    page.table(["figure", "value"], [[label, fmt_cost(last_epoch(ep, key), unit) if last_epoch(ep, key) is not None
+                                      else "unknown"] for label, key, unit in present], numeric=False)
+    page.figure(F.cost_breakdown_figure(ep), f"{stem}cost_breakdown",
+                "Energy per training sample by phase and component (stacked) and latency per training sample "
+                "by phase, on the chip, last epoch")
+
+
+def _pareto_note(page: Page, points: list[dict]) -> None:
+    """One line naming the Pareto-optimal points of an accuracy-energy figure."""
+    pts = [p for p in points if p.get("energy") is not None and p.get("accuracy") is not None
+           and math.isfinite(p["energy"]) and p["energy"] > 0 and math.isfinite(p["accuracy"])]
+    if pts:
+        front = F.pareto_front([p["energy"] for p in pts], [p["accuracy"] for p in pts])
+        page.note("Pareto front (no other point has higher accuracy at lower energy): "
+                  + ", ".join(str(p["label"]) for p, f in zip(pts, front) if f))
+
+
+def sweep_cost_points(columns: list[str], rows: list[dict], axes: list[str]) -> list[dict]:
+    """The points of a sweep's accuracy-energy figure from ``sweep.csv``: one per swept
+    assignment (mean over its seeds of test accuracy and energy per training sample), labelled by
+    its swept values (the seed without axes); on the chip where the points have an area (analog),
+    the GPU estimate for digital points (no area). Empty without the cost columns (older sweeps)."""
+    if "energy_per_sample_j" not in columns and "gpu_energy_per_sample_j" not in columns:
+        return []
+    short = {k: k.rsplit(".", 1)[-1] for k in axes}
+    if len(set(short.values())) < len(short):
+        short = {k: k for k in axes}
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        key = tuple(r.get(k, "") for k in axes) if axes else (r.get("seed", ""),)
+        groups.setdefault(key, []).append(r)
+    points = []
+    for key, rs in groups.items():
+        label = ", ".join(f"{short[k]}={v}" for k, v in zip(axes, key)) if axes else f"seed {key[0]}"
+        accs = [x for x in (F._as_number(r.get("test_accuracy")) for r in rs) if x is not None]
+        chip = any(F._as_number(r.get("area_mm2")) is not None for r in rs)
+        col = "energy_per_sample_j" if chip else "gpu_energy_per_sample_j"
+        es = [x for x in (F._as_number(r.get(col)) for r in rs) if x is not None]
+        if accs and es:
+            points.append({"label": label, "energy": sum(es) / len(es), "accuracy": sum(accs) / len(accs),
+                           "gpu": not chip})
+    return points
+
+
+def compare_cost_points(rows: list[dict]) -> list[dict]:
+    """The points of a comparison's accuracy-energy figure from ``compare.csv``: each variant's
+    mean test accuracy against its mean energy per training sample on the chip (variants on
+    tiles) or its GPU estimate (digital variants, labelled ``(GPU)``). Empty without the cost
+    columns (older comparisons)."""
+    points = []
+    for r in rows:
+        acc = F._as_number(r.get("test_accuracy_mean"))
+        chip = F._as_number(r.get("energy_per_sample_j_mean"))
+        gpu = F._as_number(r.get("gpu_energy_per_sample_j_mean"))
+        if acc is None or (chip is None and gpu is None):
+            continue
+        name = r.get("name", "")
+        points.append({"label": name if chip is not None else f"{name} (GPU)",
+                       "energy": chip if chip is not None else gpu, "accuracy": acc, "gpu": chip is None})
+    return points
+
+
 # ------------------------------------------------------------------------------------- sweep
 def _read_csv(path: Path) -> tuple[list[str], list[dict]]:
     try:
@@ -346,6 +429,14 @@ def build_sweep(page: Page, folder: Path) -> dict:
                         f"Mean test accuracy: {axes[1]} against {axes[0]} (other keys pooled)")
     else:
         page.figure(F.sweep_axis_figure(done, "seed"), "sweep_seeds", "Test accuracy per seed")
+    points = sweep_cost_points(columns, done, axes)
+    if points:
+        page.heading("Accuracy against energy")
+        page.figure(F.accuracy_energy_figure(points, "test accuracy against energy per training sample (mean over "
+                                                     "seeds)"), "sweep_accuracy_energy",
+                    "Test accuracy against energy per training sample (log scale), mean over seeds per point; "
+                    "Pareto front ringed; GPU estimates as squares for digital points")
+        _pareto_note(page, points)
     page.heading("Table (sweep.csv)")
     shown = [c for c in columns if c != "error"] + (["error"] if any(r.get("error") for r in rows) else [])
     page.table(shown, [[_short_folder(r.get(c, ""), folder) if c == "folder" else r.get(c, "") for c in shown]
@@ -400,6 +491,14 @@ def build_compare(page: Page, folder: Path) -> dict:
         if fig is None:
             page.note("no curves.png and no run folders <variant>-seed<k> with results: no curves")
         page.figure(fig, "compare_curves", "Test accuracy per epoch per variant, redrawn from the run folders")
+    points = compare_cost_points(rows)
+    if points:
+        page.heading("Accuracy against energy")
+        page.figure(F.accuracy_energy_figure(points, "test accuracy against energy per training sample"),
+                    "compare_accuracy_energy",
+                    "Mean test accuracy against mean energy per training sample (log scale): the variants on the "
+                    "chip (circles) and the GPU estimates of the digital variants (squares); Pareto front ringed")
+        _pareto_note(page, points)
     page.heading("Table (compare.csv)")
     page.table(columns, [[r.get(c, "") for c in columns] for r in rows])
     return {"rows": len(rows)}

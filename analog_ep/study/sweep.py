@@ -82,10 +82,11 @@ SPEC_KEYS = ("base", "grid", "zip", "random", "seeds", "slurm", "deploy")
 BASE_KEYS = ("config", "device", "set")
 RANDOM_KEYS = ("n", "seed", "keys")
 RANGE_KEYS = ("low", "high", "log", "int")
-COST_METRICS = ("energy_per_sample_j", "latency_per_sample_s", "gpu_energy_per_sample_j")
+COST_METRICS = ("energy_per_sample_j", "latency_per_sample_s", "gpu_energy_per_sample_j", "area_mm2")
 """What a point's learning costs (issue 19): its last epoch's energy and latency per training
-sample on the chip (analog points) and the GPU estimate of its matrix products (every point), J
-and s; NaN where unknown or absent."""
+sample on the chip (analog points), the GPU estimate of its matrix products (every point), J and
+s, and the chip's area (mm^2; analog points: a digital point has none); NaN where unknown or
+absent."""
 METRICS = ("test_accuracy", "best_test_accuracy", "train_accuracy", "train_loss", "pulses", "seconds", *COST_METRICS)
 """Numeric columns of the table, read from each point's ``results.h5``."""
 EXECUTORS = ("local", "dask", "slurm")

@@ -122,7 +122,7 @@ def test_table_rows_and_columns(swept):
     rows = read_table(out / "sweep.csv")
     assert list(rows[0]) == ["analog.w_noise_std", "seed", "test_accuracy", "best_test_accuracy", "train_accuracy",
                              "train_loss", "pulses", "seconds", "energy_per_sample_j", "latency_per_sample_s",
-                             "gpu_energy_per_sample_j", "status", "error", "folder"]
+                             "gpu_energy_per_sample_j", "area_mm2", "status", "error", "folder"]
     assert [float(r["analog.w_noise_std"]) for r in rows] == [0.0, 0.02, 0.05]
     with h5py.File(out / "sweep.h5") as f:
         assert json.loads(f.attrs["columns"]) == list(rows[0])
