@@ -43,6 +43,7 @@ checkpoint is reused, a stale one redone.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import hashlib
@@ -204,7 +205,8 @@ def digital_state(model) -> dict:
     storages = {id(syn.storage) for syn in model.all_synapses()}
     named = [(n, m) for n, m in model.named_modules() if id(m) in storages]
     prefixes = tuple(n + "." for n, _ in named)
-    out = {k: v.detach().clone() for k, v in model.state_dict().items() if not k.startswith(prefixes)}
+    out = {k: v.detach().clone() if isinstance(v, torch.Tensor) else copy.deepcopy(v)  # counters' extra state
+           for k, v in model.state_dict().items() if not k.startswith(prefixes)}
     with torch.no_grad():
         for n, m in named:
             out[n + ".weight"] = m.weight.detach().clone()
