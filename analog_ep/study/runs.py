@@ -204,5 +204,5 @@ def format_table(table: dict) -> list[str]:
             for line in [head, *body]]
 
 
-__all__ = ["COLUMNS", "COST_COLUMNS", "find_runs", "flatten", "runs_table", "write_csv", "format_table", "flat_rows", "header", "cell",
-           "config_cell"]
+__all__ = ["COLUMNS", "COST_COLUMNS", "find_runs", "flatten", "runs_table", "write_csv", "format_table", "flat_rows",
+           "header", "cell", "config_cell"]
