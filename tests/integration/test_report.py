@@ -86,7 +86,8 @@ def test_run_report(analog_run):
     assert r["kind"] == "run" and Path(r["out"]) == page and not list(analog_run.glob(".*tmp*"))
     pngs, _ = _check_page(page)
     stems = {p.stem for p in pngs}
-    assert stems == {"training", "relaxation", "conductance", "pulses", "wear", "card_response", "drift"}
+    assert stems == {"training", "relaxation", "cost_breakdown", "conductance", "pulses", "wear", "card_response",
+                     "drift"}
     assert all(p.parent == analog_run / "report_files" for p in pngs)
     text = page.read_text()
     assert "Rasch et al." in text and "hopfield_mlp" in text  # the card's source and the config table
@@ -105,7 +106,7 @@ def test_sweep_report(sweep_dir):
     r = _report(sweep_dir)
     assert r["kind"] == "sweep"
     pngs, _ = _check_page(sweep_dir / "report.html")
-    assert [p.stem for p in pngs] == ["sweep_axis0"]
+    assert [p.stem for p in pngs] == ["sweep_axis0", "sweep_accuracy_energy"]
     text = (sweep_dir / "report.html").read_text()
     assert "analog.w_noise_std" in text and "spec.yaml" in text
 
