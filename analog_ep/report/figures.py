@@ -450,14 +450,20 @@ def pareto_front(energy, accuracy) -> list[bool]:
     return front
 
 
+def plottable(points: list[dict]) -> list[dict]:
+    """The points of an accuracy-energy figure it can draw: a finite positive energy (log x) and
+    a finite accuracy."""
+    return [p for p in points if p.get("energy") is not None and p.get("accuracy") is not None
+            and math.isfinite(p["energy"]) and p["energy"] > 0 and math.isfinite(p["accuracy"])]
+
+
 def accuracy_energy_figure(points: list[dict], title: str):
     """Test accuracy against energy per training sample (log x): ``points`` are ``{"label",
     "energy", "accuracy", "gpu"}`` (``gpu``: a GPU estimate, drawn as squares; chip figures as
     circles); the Pareto front (:func:`pareto_front` over all points) is ringed and joined by a
     step line; every point labelled. Points without a finite positive energy or a finite accuracy
     are left out; None when none is left."""
-    pts = [p for p in points if p.get("energy") is not None and p.get("accuracy") is not None
-           and math.isfinite(p["energy"]) and p["energy"] > 0 and math.isfinite(p["accuracy"])]
+    pts = plottable(points)
     if not pts:
         return None
     plt = _plt()

@@ -328,8 +328,7 @@ def _run_cost(page: Page, ep: dict, stem: str) -> None:
 
 def _pareto_note(page: Page, points: list[dict]) -> None:
     """One line naming the Pareto-optimal points of an accuracy-energy figure."""
-    pts = [p for p in points if p.get("energy") is not None and p.get("accuracy") is not None
-           and math.isfinite(p["energy"]) and p["energy"] > 0 and math.isfinite(p["accuracy"])]
+    pts = F.plottable(points)
     if pts:
         front = F.pareto_front([p["energy"] for p in pts], [p["accuracy"] for p in pts])
         page.note("Pareto front (no other point has higher accuracy at lower energy): "
