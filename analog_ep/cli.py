@@ -349,8 +349,10 @@ def cost(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt,
             typer.echo(json.dumps(r))
             return
 
-        def num(v, unit: str) -> str:
-            return "unknown" if v is None else f"{v:.3g} {unit}"
+        from .study.costcols import fmt_cost
+
+        def num(v, unit: str) -> str:  # the tables' one cost format; unknown (null) is "unknown", never 0
+            return "unknown" if v is None else fmt_cost(v, unit)
 
         typer.echo(f"{r['model']} on {r['dataset']}, batch {r['batch']}, card {r['device'] or '(digital)'}; "
                    f"chip: {cfg.chip.adc_model} ADC, {cfg.chip.input_encoding} inputs, {cfg.chip.update_scheme} writes; "
@@ -373,7 +375,7 @@ def cost(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt,
             for phase, e in c["energy_j"].items():
                 m = c["inference"]["samples"] if phase == "inference" else n
                 vals = [e.get(k) for k in comps + ["total"]] + [c["latency_s"].get(phase)]
-                typer.echo(f"{phase:10s} " + " ".join(f"{'unknown' if v is None else f'{v / max(m, 1):.3g}':>10s}"
+                typer.echo(f"{phase:10s} " + " ".join(f"{'unknown' if v is None else fmt_cost(v / max(m, 1)):>10s}"
                                                       for v in vals))
             for line in c["unknown"]:
                 typer.echo(f"note: {line}")
