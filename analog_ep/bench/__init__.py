@@ -66,6 +66,10 @@ call); on the CPU ``peak_rss_bytes`` is the process's peak resident memory. ``pr
 ``check_every`` report ``compute.precision`` and the solvers' convergence-check interval.
 
 Threading is left as torch configured it (``torch_threads`` is reported).
+
+``kernels``: ``compute.kernels`` (``mode``) and the implementation each tile read kind ran
+during the timed steps (``ran``: ``{"dense_forward": "numba", ...}``; empty for a digital run;
+:mod:`analog_ep.analog.kernels`).
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ import time
 import torch
 
 from ..algorithms.rules import build_rule
+from ..analog import kernels
 from ..config import AnalogConfig, RunConfig
 from ..data import load_data
 from ..errors import ConfigError
@@ -92,7 +97,7 @@ BENCH_KEYS = ("sweep_s", "bp_step_s", "ep_step_s", "sweep_over_bp_step", "ep_ste
               "images_per_s", "bp_images_per_s", "batch", "model", "dataset", "repeats", "warmup",
               "ep_sweeps_per_step", "ep_sweeps_budget", "estimator", "solver", "free_iters",
               "nudge_iters", "tol", "device", "torch_device", "torch_threads", "torch_version",
-              "ep_uncounted_step_s", "counting_overhead")
+              "ep_uncounted_step_s", "counting_overhead", "kernels")
 
 
 def _peak_rss() -> int | None:
@@ -191,6 +196,7 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         if cuda:
             torch.cuda.synchronize(dev)
 
+    kernels.reset_ran()  # which implementation each read kind runs (compute.kernels), seen over the timed steps
     swapped = [("ep_uncounted", uncounted_ep_step) if n == "ep" else ("ep", ep_step) if n == "ep_uncounted"
                else (n, f) for n, f in steps]
     for r in range(warmup + repeats):
@@ -262,5 +268,6 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         "torch_version": str(torch.__version__),
         "ep_uncounted_step_s": uncounted_s,
         "counting_overhead": overhead,
+        "kernels": {"mode": kernels.mode(), "ran": kernels.ran()},
         **extra,
     }
