@@ -31,8 +31,10 @@ import torch.nn.functional as F
 from numba import njit, prange
 
 from .. import reads as R
-from ..streams import stream_key
-from .normal import fill_row
+from ..streams import _KEY0 as _K0
+from .normal import _G, _M1, _M2, fill_row
+
+_KEY0 = np.uint64(_K0)
 
 # DAC / ADC modes of :func:`_q` (the periphery's quantize): 0 none, 1 clip, 2 sign, 3 clip + round
 _NONE, _CLIP, _SIGN, _ROUND = 0, 1, 2, 3
@@ -69,9 +71,11 @@ def _q_row(v, mode, bound, step):
 
 
 @njit(parallel=True, fastmath=False, cache=True)
-def _dac(x, starts, nm, nm_bound, tiny, mode, bound, step, xq, s):
+def _dac(x, starts, nm, mode, fp, xq, s):
     """DAC of ``x`` (B, n) into ``xq``; with ``nm`` each tile ``i`` (lines ``starts[i]:starts[i+1]``)
-    of each sample is first divided by its abs-max scale ``s[b, i] = max(max |x|, tiny) / nm_bound``."""
+    of each sample is first divided by its abs-max scale ``s[b, i] = max(max |x|, tiny) / nm_bound``.
+    ``fp`` (the data's dtype): (nm_bound, tiny, DAC bound, DAC step)."""
+    nm_bound, tiny, bound, step = fp[0], fp[1], fp[2], fp[3]
     nb = starts.shape[0] - 1
     for b in prange(x.shape[0]):
         row, qrow = x[b], xq[b]
@@ -92,14 +96,36 @@ def _dac(x, starts, nm, nm_bound, tiny, mode, bound, step, xq, s):
             _q_row(dst, mode, bound, step)
 
 
+@njit(inline="always", cache=True)
+def _absorb(h, v):
+    """One value absorbed into a stream key, as :func:`analog_ep.analog.streams.stream_key`."""
+    h = _mix(h + _G)
+    return _mix(h ^ v)
+
+
+@njit(inline="always", cache=True)
+def _mix(z):
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
 @njit(parallel=True, fastmath=False, cache=True)
-def _stage(t, blocks_first, cur, has_cur, ir, one, zero, div, std, k0, k1, row0, s, has_s, mode, bound, step, ws,
-           out):
-    """The fused output stage: ``t`` each tile's product, (nb, B, M) when ``blocks_first`` else
-    (B, nb, M) (C-contiguous), ``cur`` the IR drop's relative currents alike (``has_cur``), ``s``
-    (B, nb) per-tile noise-management scales (``has_s``); writes ``out`` (B, M) = ``ws * sum_i
-    adc(noise(irdrop(t_i / div))) [* s_i]``. Per (sample, tile) row, simple loops over an L1
-    row buffer (each vectorizes), parallel over samples."""
+def _stage(t, cur, s, key, ip, fp, out):
+    """The fused output stage. ``t``: each tile's product, (nb, B, M) when ``ip[0]``
+    (blocks first) else (B, nb, M), C-contiguous; ``cur``: the IR drop's relative currents alike
+    (used when ``ip[1]``); ``s`` (B, nb): per-tile noise-management scales (used when ``ip[2]``);
+    ``key``: the read's stream key (uint64; ``stream_key(key, 0 / 1)`` derived here); ``ip``:
+    (blocks first, IR drop, scales, ADC mode, first global row); ``fp`` (the data's dtype):
+    (-ir_drop, divisor, out_noise_std, ADC bound, ADC step, w_scale). Writes ``out`` (B, M) =
+    ``w_scale * sum_i adc(irdrop(t_i / divisor) + noise) [* s_i]``. Per (sample, tile) row,
+    simple loops over an L1 row buffer (each vectorizes), parallel over samples."""
+    blocks_first, has_cur, has_s, mode, row0 = ip[0], ip[1], ip[2], ip[3], ip[4]
+    ir, div, std, bound, step, ws = fp[0], fp[1], fp[2], fp[3], fp[4], fp[5]
+    one = fp[6]
+    zero = fp[7]
+    k0 = _absorb(_absorb(_KEY0, key), np.uint64(0))
+    k1 = _absorb(_absorb(_KEY0, key), np.uint64(1))
     if blocks_first:
         nb, m = t.shape[0], t.shape[2]
     else:
@@ -134,6 +160,23 @@ def _stage(t, blocks_first, cur, has_cur, ir, one, zero, div, std, k0, k1, row0,
             acc[c] *= ws
 
 
+_DUMMY = {np.float32: (np.zeros((1, 1, 1), np.float32), np.zeros((1, 1), np.float32)),
+          np.float64: (np.zeros((1, 1, 1), np.float64), np.zeros((1, 1), np.float64))}
+_PLANS: dict = {}
+
+
+def _plan(p, dt, div: float, w_scale: float):
+    """The output stage's packed constants for one (periphery, dtype, divisor, scale): cached."""
+    k = (p, dt, div, w_scale)
+    pl = _PLANS.get(k)
+    if pl is None:
+        if len(_PLANS) > 256:
+            _PLANS.clear()
+        mode, bound, step = _qmode(p.out_bits, p.out_bound)
+        pl = _PLANS[k] = (mode, np.array([-p.ir_drop, div, p.out_noise_std, bound, step, w_scale, 1.0, 0.0], dtype=dt))
+    return pl
+
+
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
 
@@ -144,34 +187,40 @@ def _finish(t: torch.Tensor, cur, s, p, div: float, w_scale: float, randn, block
     dt = np.float32 if t.dtype == torch.float32 else np.float64
     b = t.shape[1] if blocks_first else t.shape[0]
     out = torch.empty((b, t.shape[2]), dtype=t.dtype)
-    mode, bound, step = _qmode(p.out_bits, p.out_bound)
-    std = float(p.out_noise_std)
-    k0 = k1 = np.uint64(0)
-    row0 = 0
-    if std > 0:
+    mode, fp = _plan(p, dt, div, w_scale)
+    key, row0 = 0, 0
+    if p.out_noise_std > 0:
         key = int(randn.key)
-        k0, k1 = np.uint64(stream_key(key, 0)), np.uint64(stream_key(key, 1))
         rows = getattr(randn, "rows", None)
         if rows is not None and rows[1] != b:
             row0 = int(rows[0])
-    has_cur, has_s = cur is not None, s is not None
-    dummy3 = np.zeros((1, 1, 1), dtype=dt)
-    _stage(_np(t.contiguous()), blocks_first, _np(cur.contiguous()) if has_cur else dummy3, has_cur, dt(-p.ir_drop), dt(1.0), dt(0.0), dt(div), dt(std),
-           k0, k1, row0, s if has_s else np.zeros((1, 1), dtype=dt), has_s, mode, dt(bound), dt(step), dt(w_scale),
-           _np(out))
+    d3, d2 = _DUMMY[dt]
+    ip = np.array([blocks_first, cur is not None, s is not None, mode, row0], dtype=np.int64)
+    _stage(t.detach().numpy(), d3 if cur is None else cur.contiguous().numpy(), d2 if s is None else s,
+           np.uint64(key), ip, fp, out.numpy())
     return out
+
+
+_STARTS: dict = {}
 
 
 def _dac_dense(x: torch.Tensor, sizes: list, p, nm: bool):
     """(x_q, s): the DAC of ``x`` (B, n) with optional per-tile abs-max scales ``s`` (B, nb)."""
     x = x.detach().contiguous()
     dt = np.float32 if x.dtype == torch.float32 else np.float64
-    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    k = (tuple(sizes), p, dt)
+    pl = _STARTS.get(k)
+    if pl is None:
+        if len(_STARTS) > 256:
+            _STARTS.clear()
+        mode, bound, step = _qmode(p.inp_bits, p.inp_bound)
+        nm_bound = p.inp_bound if p.inp_bound is not None else 1.0
+        pl = _STARTS[k] = (np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64), mode,
+                           np.array([nm_bound, 1e-30, bound, step], dtype=dt))
+    starts, mode, fp = pl
     xq = torch.empty_like(x)
-    s = np.empty((x.shape[0], len(sizes)), dtype=dt) if nm else np.zeros((1, 1), dtype=dt)
-    mode, bound, step = _qmode(p.inp_bits, p.inp_bound)
-    nm_bound = p.inp_bound if p.inp_bound is not None else 1.0
-    _dac(_np(x), starts, nm, dt(nm_bound), dt(1e-30), mode, dt(bound), dt(step), _np(xq), s)
+    s = np.empty((x.shape[0], len(sizes)), dtype=dt) if nm else _DUMMY[dt][1]
+    _dac(x.numpy(), starts, nm, mode, fp, xq.numpy(), s)
     return xq, (s if nm else None)
 
 
