@@ -281,9 +281,12 @@ def test_select_rules(monkeypatch):
     bm = _periph(out_bits=6, out_bound=1.0, bound_management="iterative")
     nm_tile = _periph(**PERIPHS["nm_tile"])
     noisy = _periph(out_bound=1.0, out_noise_std=0.1)
+    assert K.select("dense_forward", p, cpu, None, "auto") is None           # auto = torch (AUTO_NUMBA off)
     if K.numba_available():
+        monkeypatch.setattr(K, "AUTO_NUMBA", True)                            # auto as it would take numba
         assert K.select("dense_forward", p, cpu, None, "auto") is not None
         assert K.select("conv_transposed", p, cpu, None, "auto") is not None
+        assert K.select("dense_forward", p, meta, None, "auto") is None
         assert K.select("dense_forward", ideal_out, cpu, None, "auto") is None      # nothing to fuse
         assert K.select("dense_forward", bm, cpu, None, "numba") is None            # bound management: torch
         assert K.select("dense_transposed", bm, cpu, None, "numba") is not None     # (never backward)
@@ -292,6 +295,7 @@ def test_select_rules(monkeypatch):
         assert K.select("dense_forward", noisy, cpu, lambda s: torch.randn(s), "numba") is None   # no key
         assert K.select("dense_forward", noisy, cpu, Keyed(1), "numba") is not None
         assert K.select("dense_forward", p, cpu.half(), None, "numba") is None
+    monkeypatch.setattr(K, "AUTO_NUMBA", True)
     monkeypatch.setitem(K._available, "numba", False)                 # auto without numba: torch
     assert K.select("dense_forward", p, cpu, None, "auto") is None
 

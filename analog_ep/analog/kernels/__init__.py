@@ -12,8 +12,12 @@ tile's ADC and the digital sum of the tiles' partials.
 * ``torch``: the torch reads everywhere (the reference).
 * ``numba``: the fused kernels wherever a read kind has one; numba must be installed
   (``pip install 'analog-ep[numba]'``), else a ConfigError at configuration.
-* ``auto``: numba where ``torch`` would run on a CPU tensor, numba is installed and the read has
-  a kernel; torch otherwise (always torch on CUDA).
+* ``auto``: torch for now (:data:`AUTO_NUMBA` is False). With :data:`AUTO_NUMBA` True it would
+  take numba where a read has a kernel, the tensor is on the CPU and numba is installed, torch
+  otherwise (always torch on CUDA). Measured (``benchmarks/kernels_numba.md``): the fused kernels
+  make the memristor 784-500-10 EP step 4-16 % cheaper in CPU time, which this shared machine's
+  wall-clock ``bench`` could not resolve; that gain does not pay for changing every noisy
+  analog run's noise stream (and a first-use JIT compilation) on installing numba.
 
 Which reads have a kernel (:func:`select` is the one place that decides): the four read kinds
 (``dense_forward``, ``dense_transposed``, ``conv_forward``, ``conv_transposed``) on CPU tensors
@@ -44,6 +48,9 @@ import torch
 from ...errors import ConfigError
 
 MODES = ("auto", "torch", "numba")
+AUTO_NUMBA = False
+"""Whether ``compute.kernels: auto`` takes the numba kernels (where they can run); False: the
+kernels beat torch by too little to be the default (module doc)."""
 KINDS = ("dense_forward", "dense_transposed", "conv_forward", "conv_transposed")
 INSTALL_HINT = "pip install 'analog-ep[numba]'"
 
@@ -113,14 +120,15 @@ def select(kind: str, p, like: torch.Tensor, randn=None, mode_: Optional[str] = 
     """The numba kernel that runs read ``kind`` (one of :data:`KINDS`) on ``like``'s device under
     ``compute.kernels`` (``mode_``, default the process's), or None for the torch read.
 
-    ``auto``: the kernel when ``like`` is a CPU tensor, numba is installed and the read has a
-    kernel; ``numba``: the same (a read without a kernel runs torch; numba's absence was refused
-    at configuration); ``torch``: None."""
+    ``numba``: the kernel when ``like`` is a CPU tensor and the read has a kernel (else torch;
+    numba's absence was refused at configuration); ``auto``: the same when :data:`AUTO_NUMBA` and
+    numba is installed, else None; ``torch``: None."""
     m = _state["mode"] if mode_ is None else mode_
     if m == "numba":
         check_mode(m)
     fn = None
-    if m != "torch" and _has_kernel(kind, p, like, randn) and numba_available():
+    if ((m == "numba" or (m == "auto" and AUTO_NUMBA)) and _has_kernel(kind, p, like, randn)
+            and numba_available()):
         mod = _available.get("module")
         if mod is None:
             mod = _available["module"] = importlib.import_module(".numba_reads", __name__)
@@ -129,5 +137,5 @@ def select(kind: str, p, like: torch.Tensor, randn=None, mode_: Optional[str] = 
     return fn
 
 
-__all__ = ["INSTALL_HINT", "KINDS", "MODES", "check_mode", "mode", "numba_available", "ran", "reset_ran", "select",
+__all__ = ["AUTO_NUMBA", "INSTALL_HINT", "KINDS", "MODES", "check_mode", "mode", "numba_available", "ran", "reset_ran", "select",
            "set_mode"]
