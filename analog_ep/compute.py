@@ -46,7 +46,10 @@ def resolve_accelerator(name: str) -> torch.device:
 
 
 def configure(compute, device: torch.device) -> None:
-    """Global kernel settings for ``compute`` (precision and determinism) on ``device``."""
+    """Global kernel settings for ``compute`` (precision, determinism and the read kernels,
+    ``compute.kernels``) on ``device``."""
+    from .analog.kernels import set_mode
+    set_mode(getattr(compute, "kernels", "auto"))
     tf32 = compute.precision == "tf32"
     if torch.cuda.is_available():
         torch.backends.cuda.matmul.allow_tf32 = tf32

@@ -58,6 +58,10 @@ sample; per sample and output pixel for convs, forward and transposed: the trans
 drives every output pixel of the forward conv once) and its re-reads. Reads the caller skips
 (a constant drive computed once) are not counted.
 
+**Kernels** (``compute.kernels``, :mod:`.kernels`): each read first asks
+:func:`.kernels.select` whether a fused numba kernel runs it (CPU tensors); otherwise the torch
+code below runs, the reference and the CUDA path.
+
 **Fast paths**: when the output stage is ideal (:func:`output_stage_ideal`: no ADC bits or bound,
 no output noise, no IR drop) the partials need no per-tile treatment and each read is one float
 op (``F.linear``, ``y @ w``, ``F.conv2d``, ``F.conv_transpose2d``) on the DAC's output.
@@ -79,6 +83,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError
 from . import periphery as P
+from .kernels import select as _kernel
 from .periphery import PeripheryParams
 
 RandnFn = Callable[[tuple], torch.Tensor]
@@ -335,6 +340,9 @@ def dense_read(x: torch.Tensor, w: torch.Tensor, p: PeripheryParams, max_rows: i
                counter: Optional[ReadCounter] = None) -> torch.Tensor:
     """Forward read ``y = x W^T``: ``x`` (B, in), ``w`` (out, in) -> (B, out). Row blocks of the
     inputs (:func:`split_sizes` with ``p.tiling``) are the tiles (slices of ``w``, no copies)."""
+    k = _kernel("dense_forward", p, x, randn)       # compute.kernels: a fused kernel, or None
+    if k is not None:
+        return k(x, w, p, max_rows, w_scale, g_unit, randn, counter)
     _check(p)
     sizes = split_sizes(x.shape[1], max_rows, p.tiling)
     if _managed_path(p, True):
@@ -355,6 +363,9 @@ def dense_read_t(y: torch.Tensor, w: torch.Tensor, p: PeripheryParams, max_cols:
     """Transposed read ``x' = y W``: ``y`` (B, out), ``w`` (out, in) -> (B, in). Column blocks of
     the outputs (:func:`split_sizes` with ``p.tiling``) are the tiles. No bound management
     (aihwkit ignores it on the backward read)."""
+    k = _kernel("dense_transposed", p, y, randn)    # compute.kernels: a fused kernel, or None
+    if k is not None:
+        return k(y, w, p, max_cols, w_scale, g_unit, randn, counter)
     _check(p)
     sizes = split_sizes(y.shape[1], max_cols, p.tiling)
     if _managed_path(p, False):
@@ -384,6 +395,9 @@ def conv_read(x: torch.Tensor, w: torch.Tensor, stride: IntPair, padding: IntPai
     Every output pixel (patch) of every sample is one read of each channel block's tile. The
     general path (per-tile noise management, bound management) unfolds the patches and runs
     each (sample, tile, patch) read on its own; the plain path is one grouped conv."""
+    k = _kernel("conv_forward", p, x, randn)        # compute.kernels: a fused kernel, or None
+    if k is not None:
+        return k(x, w, stride, padding, p, max_rows, w_scale, g_unit, randn, counter)
     _check(p)
     c_out, c_in, kh, kw = w.shape
     sizes = conv_block_sizes(c_in, (kh, kw), max_rows, p.tiling)
@@ -433,6 +447,9 @@ def conv_read_t(y: torch.Tensor, w: torch.Tensor, stride: IntPair, padding: IntP
     noise and its ADC (per-tile noise management: its own scale), the column blocks add, and then
     the fold adds the overlapping patches. No bound management (aihwkit ignores it backward).
     """
+    k = _kernel("conv_transposed", p, y, randn)     # compute.kernels: a fused kernel, or None
+    if k is not None:
+        return k(y, w, stride, padding, output_padding, p, max_cols, w_scale, g_unit, randn, counter)
     _check(p)
     c_out, c_in, kh, kw = w.shape
     b, _, ho, wo = y.shape

@@ -364,6 +364,7 @@ class AnalogStorage(nn.Module):
                 return self._randn(k, shape, like)
             start, n = rows
             return self._randn(k, (n,) + tuple(shape[1:]), like)[start:start + shape[0]]
+        draw.key, draw.rows = key, self.rows  # the stream a fused kernel draws this read's noise from
         return draw
 
     def _next_read(self) -> int:

@@ -78,6 +78,10 @@ call); on the CPU ``peak_rss_bytes`` is the process's peak resident memory. ``pr
 ``check_every`` report ``compute.precision`` and the solvers' convergence-check interval.
 
 Threading is left as torch configured it (``torch_threads`` is reported).
+
+``kernels``: ``compute.kernels`` (``mode``) and the implementation each tile read kind ran
+during the timed steps (``ran``: ``{"dense_forward": "numba", ...}``; empty for a digital run;
+:mod:`analog_ep.analog.kernels`).
 """
 
 from __future__ import annotations
@@ -91,6 +95,7 @@ import time
 import torch
 
 from ..algorithms.rules import build_rule
+from ..analog import kernels
 from ..config import AnalogConfig, RunConfig
 from ..data import load_data
 from ..errors import ConfigError
@@ -109,7 +114,7 @@ BENCH_KEYS = ("sweep_s", "bp_step_s", "ep_step_s", "sweep_over_bp_step", "ep_ste
               "images_per_s", "bp_images_per_s", "batch", "model", "dataset", "repeats", "warmup",
               "ep_sweeps_per_step", "ep_sweeps_budget", "estimator", "solver", "free_iters",
               "nudge_iters", "tol", "device", "torch_device", "torch_threads", "torch_version",
-              "ep_uncounted_step_s", "counting_overhead", *COST_KEYS, "ep_step_counts", "bp_step_counts")
+              "ep_uncounted_step_s", "counting_overhead", *COST_KEYS, "ep_step_counts", "bp_step_counts", "kernels")
 
 
 def _peak_rss() -> int | None:
@@ -224,6 +229,7 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         if cuda:
             torch.cuda.synchronize(dev)
 
+    kernels.reset_ran()  # which implementation each read kind runs (compute.kernels), seen over the timed steps
     swapped = [("ep_uncounted", uncounted_ep_step) if n == "ep" else ("ep", ep_step) if n == "ep_uncounted"
                else (n, f) for n, f in steps]
     counted = {"ep": ep_trainer.model, "bp": bp_trainer.model}  # steps whose last timed round is priced
@@ -303,5 +309,6 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         "torch_version": str(torch.__version__),
         "ep_uncounted_step_s": uncounted_s,
         "counting_overhead": overhead,
+        "kernels": {"mode": kernels.mode(), "ran": kernels.ran()},
         **extra,
     }

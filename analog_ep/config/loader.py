@@ -180,6 +180,13 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     acc = cfg.compute.accelerator
     need(acc in ("auto", "cpu", "cuda") or (acc.startswith("cuda:") and acc[5:].isdigit()), "compute.accelerator",
          "must be auto, cpu, cuda or cuda:N")
+    if cfg.compute.kernels == "numba":
+        try:
+            import numba  # noqa: F401  (only to see that it imports)
+        except ImportError:
+            raise ConfigError(f"{where}compute.kernels: numba asks for the fused CPU kernels, but numba is not "
+                              "installed; install the extra (pip install 'analog-ep[numba]') or set "
+                              "compute.kernels=auto / torch") from None
     check_chip(cfg.chip, where)
     return cfg
 

@@ -456,6 +456,15 @@ class ComputeConfig:
     phase: samples, sweeps, neuron updates), which ``model.event_counts()`` reports and the
     cost model prices (issue 19). False skips all counting (``bench`` measures the overhead);
     nothing a run computes depends on it."""
+    kernels: Literal["auto", "torch", "numba"] = "auto"
+    """Which implementation runs the analog tiles' reads (:mod:`analog_ep.analog.kernels`):
+    ``torch`` (the reference, and the only one on CUDA); ``numba`` (fused CPU kernels: DAC, each
+    tile's product, IR drop, output noise from a counter-based generator, each tile's ADC and
+    the partial sum in one pass per read; needs the extra, ``pip install 'analog-ep[numba]'``);
+    ``auto`` (torch: the kernels' measured gain, 4-16 % of an EP step's CPU time, is too small
+    to make them the default; benchmarks/kernels_numba.md). Reads without a kernel (bound management, conv reads with per-tile noise
+    management, an ideal output stage) run torch under every setting. Noiseless reads agree to
+    float rounding; noisy reads draw other (equally distributed, seeded) output noise."""
 
 
 ADC_MODEL_PARAMS = {"table": ("adc_table_energy_j",), "neurosim_sar": ("adc_sar_p0_w", "adc_sar_p1_w"),

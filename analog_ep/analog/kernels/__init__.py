@@ -1,0 +1,141 @@
+"""Fused read kernels: which implementation runs a crossbar read (``compute.kernels``).
+
+The torch reads of :mod:`analog_ep.analog.reads` are the reference and the CUDA path. On CPU
+tensors a read may instead run a fused numba kernel (:mod:`.numba_reads`, built from the same
+periphery definitions, in the same physical order): the DAC (with per-tile noise management),
+each tile's product (BLAS, as torch), then one pass per read over the partials that applies IR
+drop, output noise (a counter-based normal generator inside the kernel, :mod:`.normal`), each
+tile's ADC and the digital sum of the tiles' partials.
+
+``compute.kernels`` (:data:`MODES`):
+
+* ``torch``: the torch reads everywhere (the reference).
+* ``numba``: the fused kernels wherever a read kind has one; numba must be installed
+  (``pip install 'analog-ep[numba]'``), else a ConfigError at configuration.
+* ``auto``: torch for now (:data:`AUTO_NUMBA` is False). With :data:`AUTO_NUMBA` True it would
+  take numba where a read has a kernel, the tensor is on the CPU and numba is installed, torch
+  otherwise (always torch on CUDA). Measured (``benchmarks/kernels_numba.md``): the fused kernels
+  make the memristor 784-500-10 EP step 4-16 % cheaper in CPU time, which this shared machine's
+  wall-clock ``bench`` could not resolve; that gain does not pay for changing every noisy
+  analog run's noise stream (and a first-use JIT compilation) on installing numba.
+
+Which reads have a kernel (:func:`select` is the one place that decides): the four read kinds
+(``dense_forward``, ``dense_transposed``, ``conv_forward``, ``conv_transposed``) on CPU tensors
+of float32 / float64, when the output stage is not ideal (an ideal output stage is one BLAS call,
+nothing to fuse) and the read takes its plain path; the general path of :mod:`.reads`
+(``_managed``) runs in a kernel only for dense reads with per-tile noise management
+(``nm_scope: tile``) and no bound management. Bound management (iterative re-reads, shift) and
+convolutions with per-tile noise management fall back to torch, as do reads whose output-noise
+draw carries no stream key (``randn.key``: the storage's output-noise draws carry theirs).
+
+**Noise.** The kernels do not call ``torch.randn``: the output noise of element ``e`` of a read
+is a function of the read's stream key (the storage's ``(seed, tile, purpose, batch, phase,
+read)`` key), the global sample index (data parallel: ``randn.rows``) and ``e``
+(:mod:`.normal`). Runs are reproducible and independent of threads; the values differ from the
+torch reference's draws (same distribution: tested statistically). Noiseless reads equal the
+torch reads to float rounding.
+
+:func:`ran` reports which implementation each read kind last used (``bench`` prints it).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable, Optional
+
+import torch
+
+from ...errors import ConfigError
+
+MODES = ("auto", "torch", "numba")
+AUTO_NUMBA = False
+"""Whether ``compute.kernels: auto`` takes the numba kernels (where they can run); False: the
+kernels beat torch by too little to be the default (module doc)."""
+KINDS = ("dense_forward", "dense_transposed", "conv_forward", "conv_transposed")
+INSTALL_HINT = "pip install 'analog-ep[numba]'"
+
+_state = {"mode": "auto"}
+_ran: dict = {}
+_available: dict = {}
+
+
+def numba_available() -> bool:
+    """True when numba can be imported (checked once per process)."""
+    if "numba" not in _available:
+        try:
+            importlib.import_module("numba")
+            _available["numba"] = True
+        except ImportError:
+            _available["numba"] = False
+    return _available["numba"]
+
+
+def check_mode(mode: str, key: str = "compute.kernels") -> None:
+    """ConfigError (one line, naming ``key`` and the fix) unless ``mode`` is valid here:
+    one of :data:`MODES`, and ``numba`` only where numba is installed."""
+    if mode not in MODES:
+        raise ConfigError(f"{key}: must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode == "numba" and not numba_available():
+        raise ConfigError(f"{key}: numba asks for the fused CPU kernels, but numba is not installed; "
+                          f"install the extra ({INSTALL_HINT}) or set {key}=auto / torch")
+
+
+def set_mode(mode: str) -> None:
+    """Set the process's ``compute.kernels`` (:func:`analog_ep.compute.configure` calls it)."""
+    check_mode(mode)
+    _state["mode"] = mode
+
+
+def mode() -> str:
+    """The process's ``compute.kernels``."""
+    return _state["mode"]
+
+
+def ran() -> dict:
+    """``{read kind: "numba" | "torch"}``: the implementation each read kind used last."""
+    return dict(_ran)
+
+
+def reset_ran() -> None:
+    _ran.clear()
+
+
+def _has_kernel(kind: str, p, like: torch.Tensor, randn) -> bool:
+    """Whether the numba kernel of ``kind`` can run this read (module doc)."""
+    if like.device.type != "cpu" or like.dtype not in (torch.float32, torch.float64):
+        return False
+    if (p.out_bits is None and p.out_bound is None and p.out_noise_std == 0 and p.ir_drop == 0):
+        return False                           # ideal output stage: one BLAS call, nothing to fuse
+    forward = kind in ("dense_forward", "conv_forward")
+    if forward and p.bound_management != "none" and p.out_bound is not None:
+        return False                           # iterative / shift bound management: torch
+    if p.noise_management == "abs_max" and p.nm_scope == "tile" and kind.startswith("conv"):
+        return False                           # per-(tile, patch) scales of a conv: torch
+    if p.out_noise_std > 0 and getattr(randn, "key", None) is None:
+        return False                           # no stream key to draw the kernel's noise from
+    return True
+
+
+def select(kind: str, p, like: torch.Tensor, randn=None, mode_: Optional[str] = None) -> Optional[Callable]:
+    """The numba kernel that runs read ``kind`` (one of :data:`KINDS`) on ``like``'s device under
+    ``compute.kernels`` (``mode_``, default the process's), or None for the torch read.
+
+    ``numba``: the kernel when ``like`` is a CPU tensor and the read has a kernel (else torch;
+    numba's absence was refused at configuration); ``auto``: the same when :data:`AUTO_NUMBA` and
+    numba is installed, else None; ``torch``: None."""
+    m = _state["mode"] if mode_ is None else mode_
+    if m == "numba":
+        check_mode(m)
+    fn = None
+    if ((m == "numba" or (m == "auto" and AUTO_NUMBA)) and _has_kernel(kind, p, like, randn)
+            and numba_available()):
+        mod = _available.get("module")
+        if mod is None:
+            mod = _available["module"] = importlib.import_module(".numba_reads", __name__)
+        fn = getattr(mod, kind)
+    _ran[kind] = "torch" if fn is None else "numba"
+    return fn
+
+
+__all__ = ["AUTO_NUMBA", "INSTALL_HINT", "KINDS", "MODES", "check_mode", "mode", "numba_available", "ran", "reset_ran", "select",
+           "set_mode"]

@@ -1,0 +1,323 @@
+"""The fused numba read kernels (CPU): the four read kinds of :mod:`analog_ep.analog.reads` with
+the same signatures, chosen by :func:`analog_ep.analog.kernels.select`.
+
+Each read keeps the reference's physical order and arithmetic (in the tensors' dtype, operation
+by operation, so noiseless reads equal the torch reads to float rounding)::
+
+    x_q = dac(x)                      # numba, one pass (per-tile abs-max scales first, nm_scope tile)
+    t_i = x_q[tile i] . w[tile i]     # each tile's product: BLAS (torch.mm), as the reference
+    -- one fused numba pass per (sample, tile) row, parallel over samples --
+    v = t_i / w_scale                 # device units
+    v = v * (1 - ir_drop * clamp(I, 0, 1))      # IR drop (I from the |x_q| . |w| products)
+    v = v + out_noise_std * xi        # output noise: the counter-based ziggurat (.normal)
+    v = adc(v)                        # that tile's ADC
+    out += v (* s_i, per-tile noise management)  # the digital sum of the tiles' partials
+    out = w_scale * out
+
+Convolutions compute their products with torch (the reference's grouped conv / matmul) and run
+the same fused output stage; the transposed conv folds afterwards, as the reference.
+
+Output noise of element ``c`` of the (global sample ``b``, tile ``i``) row is
+``normal(key, b * n_tiles + i, c)`` (:mod:`.normal`) with ``key = randn.key``, the storage's
+stream key of that read; ``randn.rows = (start, n)`` (data parallel) offsets ``b`` by this
+rank's first row, so a sample's noise does not depend on the sharding.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from numba import njit, prange
+
+from .. import reads as R
+from ..streams import _KEY0 as _K0
+from .normal import _G, _M1, _M2, fill_row
+
+_KEY0 = np.uint64(_K0)
+
+# DAC / ADC modes of :func:`_q` (the periphery's quantize): 0 none, 1 clip, 2 sign, 3 clip + round
+_NONE, _CLIP, _SIGN, _ROUND = 0, 1, 2, 3
+
+
+def _qmode(bits, bound) -> tuple:
+    """(mode, bound, step) of :func:`analog_ep.analog.periphery.quantize` with ``bits``, ``bound``."""
+    if bound is None:
+        return _NONE, 1.0, 1.0
+    if bits is None:
+        return _CLIP, float(bound), 1.0
+    if bits == 1:
+        return _SIGN, float(bound), 1.0
+    return _ROUND, float(bound), float(bound) / (2 ** (bits - 1) - 1)
+
+
+@njit(inline="always", cache=True)
+def _q_row(v, mode, bound, step):
+    """quantize, in place on the 1-D row ``v``: clip to [-bound, bound] (modes 1-3), then sign
+    (mode 2) or round to the step (mode 3); mode 0 leaves ``v``. One simple loop per mode (they
+    vectorize)."""
+    if mode == 0:
+        return
+    lo = -bound
+    if mode == 1:
+        for c in range(v.shape[0]):
+            v[c] = min(max(v[c], lo), bound)
+    elif mode == 2:
+        for c in range(v.shape[0]):
+            v[c] = bound if v[c] >= 0 else lo
+    else:
+        for c in range(v.shape[0]):
+            v[c] = np.rint(min(max(v[c], lo), bound) / step) * step
+
+
+@njit(parallel=True, fastmath=False, cache=True)
+def _dac(x, starts, nm, mode, fp, xq, s):
+    """DAC of ``x`` (B, n) into ``xq``; with ``nm`` each tile ``i`` (lines ``starts[i]:starts[i+1]``)
+    of each sample is first divided by its abs-max scale ``s[b, i] = max(max |x|, tiny) / nm_bound``.
+    ``fp`` (the data's dtype): (nm_bound, tiny, DAC bound, DAC step)."""
+    nm_bound, tiny, bound, step = fp[0], fp[1], fp[2], fp[3]
+    nb = starts.shape[0] - 1
+    for b in prange(x.shape[0]):
+        row, qrow = x[b], xq[b]
+        for i in range(nb):
+            a, e = starts[i], starts[i + 1]
+            src, dst = row[a:e], qrow[a:e]
+            if nm:
+                m = tiny
+                for r in range(src.shape[0]):
+                    m = max(m, abs(src[r]))
+                sc = m / nm_bound
+                s[b, i] = sc
+                for r in range(src.shape[0]):
+                    dst[r] = src[r] / sc
+            else:
+                for r in range(src.shape[0]):
+                    dst[r] = src[r]
+            _q_row(dst, mode, bound, step)
+
+
+@njit(inline="always", cache=True)
+def _absorb(h, v):
+    """One value absorbed into a stream key, as :func:`analog_ep.analog.streams.stream_key`."""
+    h = _mix(h + _G)
+    return _mix(h ^ v)
+
+
+@njit(inline="always", cache=True)
+def _mix(z):
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(parallel=True, fastmath=False, cache=True)
+def _stage(t, cur, s, key, ip, fp, out):
+    """The fused output stage. ``t``: each tile's product, (nb, B, M) when ``ip[0]``
+    (blocks first) else (B, nb, M), C-contiguous; ``cur``: the IR drop's relative currents alike
+    (used when ``ip[1]``); ``s`` (B, nb): per-tile noise-management scales (used when ``ip[2]``);
+    ``key``: the read's stream key (uint64; ``stream_key(key, 0 / 1)`` derived here); ``ip``:
+    (blocks first, IR drop, scales, ADC mode, first global row); ``fp`` (the data's dtype):
+    (-ir_drop, divisor, out_noise_std, ADC bound, ADC step, w_scale). Writes ``out`` (B, M) =
+    ``w_scale * sum_i adc(irdrop(t_i / divisor) + noise) [* s_i]``. Per (sample, tile) row,
+    simple loops over an L1 row buffer (each vectorizes), parallel over samples."""
+    blocks_first, has_cur, has_s, mode, row0 = ip[0], ip[1], ip[2], ip[3], ip[4]
+    ir, div, std, bound, step, ws = fp[0], fp[1], fp[2], fp[3], fp[4], fp[5]
+    one = fp[6]
+    zero = fp[7]
+    k0 = _absorb(_absorb(_KEY0, key), np.uint64(0))
+    k1 = _absorb(_absorb(_KEY0, key), np.uint64(1))
+    if blocks_first:
+        nb, m = t.shape[0], t.shape[2]
+    else:
+        nb, m = t.shape[1], t.shape[2]
+    for b in prange(out.shape[0]):
+        v = np.empty(m, dtype=out.dtype)
+        nz = np.empty(m, dtype=out.dtype)
+        acc = out[b]
+        for c in range(m):
+            acc[c] = zero
+        for i in range(nb):
+            src = t[i, b] if blocks_first else t[b, i]
+            for c in range(m):
+                v[c] = src[c] / div
+            if has_cur:
+                g = cur[i, b] if blocks_first else cur[b, i]
+                for c in range(m):
+                    v[c] = v[c] * (min(max(g[c], zero), one) * ir + one)
+            if std > 0:
+                fill_row(nz, std, k0, k1, (row0 + b) * nb + i)
+                for c in range(m):
+                    v[c] = v[c] + nz[c]
+            _q_row(v, mode, bound, step)
+            if has_s:
+                sc = s[b, i]
+                for c in range(m):
+                    acc[c] += v[c] * sc
+            else:
+                for c in range(m):
+                    acc[c] += v[c]
+        for c in range(m):
+            acc[c] *= ws
+
+
+_DUMMY = {np.float32: (np.zeros((1, 1, 1), np.float32), np.zeros((1, 1), np.float32)),
+          np.float64: (np.zeros((1, 1, 1), np.float64), np.zeros((1, 1), np.float64))}
+_PLANS: dict = {}
+
+
+def _plan(p, dt, div: float, w_scale: float):
+    """The output stage's packed constants for one (periphery, dtype, divisor, scale): cached."""
+    k = (p, dt, div, w_scale)
+    pl = _PLANS.get(k)
+    if pl is None:
+        if len(_PLANS) > 256:
+            _PLANS.clear()
+        mode, bound, step = _qmode(p.out_bits, p.out_bound)
+        pl = _PLANS[k] = (mode, np.array([-p.ir_drop, div, p.out_noise_std, bound, step, w_scale, 1.0, 0.0], dtype=dt))
+    return pl
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().numpy()
+
+
+def _finish(t: torch.Tensor, cur, s, p, div: float, w_scale: float, randn, blocks_first: bool = False) -> torch.Tensor:
+    """Run :func:`_stage` on the products ``t`` (contiguous; (nb, B, M) when ``blocks_first``,
+    else (B, nb, M)) -> (B, M) tensor."""
+    dt = np.float32 if t.dtype == torch.float32 else np.float64
+    b = t.shape[1] if blocks_first else t.shape[0]
+    out = torch.empty((b, t.shape[2]), dtype=t.dtype)
+    mode, fp = _plan(p, dt, div, w_scale)
+    key, row0 = 0, 0
+    if p.out_noise_std > 0:
+        key = int(randn.key)
+        rows = getattr(randn, "rows", None)
+        if rows is not None and rows[1] != b:
+            row0 = int(rows[0])
+    d3, d2 = _DUMMY[dt]
+    ip = np.array([blocks_first, cur is not None, s is not None, mode, row0], dtype=np.int64)
+    _stage(t.detach().numpy(), d3 if cur is None else cur.contiguous().numpy(), d2 if s is None else s,
+           np.uint64(key), ip, fp, out.numpy())
+    return out
+
+
+_STARTS: dict = {}
+
+
+def _dac_dense(x: torch.Tensor, sizes: list, p, nm: bool):
+    """(x_q, s): the DAC of ``x`` (B, n) with optional per-tile abs-max scales ``s`` (B, nb)."""
+    x = x.detach().contiguous()
+    dt = np.float32 if x.dtype == torch.float32 else np.float64
+    k = (tuple(sizes), p, dt)
+    pl = _STARTS.get(k)
+    if pl is None:
+        if len(_STARTS) > 256:
+            _STARTS.clear()
+        mode, bound, step = _qmode(p.inp_bits, p.inp_bound)
+        nm_bound = p.inp_bound if p.inp_bound is not None else 1.0
+        pl = _STARTS[k] = (np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64), mode,
+                           np.array([nm_bound, 1e-30, bound, step], dtype=dt))
+    starts, mode, fp = pl
+    xq = torch.empty_like(x)
+    s = np.empty((x.shape[0], len(sizes)), dtype=dt) if nm else _DUMMY[dt][1]
+    _dac(x.numpy(), starts, nm, mode, fp, xq.numpy(), s)
+    return xq, (s if nm else None)
+
+
+def _dense(lhs: torch.Tensor, w_blocks, sizes: list, p, w_scale: float, g_unit: float, randn) -> torch.Tensor:
+    """A dense read on tiles: ``lhs`` (B, n) the driven lines, ``w_blocks(i)`` tile ``i``'s weights
+    (lines x outputs) in effective units. The plain path divides the products by ``w_scale``
+    (as :func:`reads._tiled`); per-tile noise management divides the weights first (as
+    :func:`reads._managed`)."""
+    nm = R._nm_tile(p)
+    xq, s = _dac_dense(lhs, sizes, p, nm)
+    lines = R._slices(sizes)
+    nb, b = len(sizes), lhs.shape[0]
+    ws = [w_blocks(i) for i in range(nb)]
+    if nm:
+        ws = [wi / w_scale for wi in ws]
+    m = ws[0].shape[1]
+    t = torch.empty((nb, b, m), dtype=lhs.dtype)
+    for i, sl in enumerate(lines):
+        torch.mm(xq[:, sl], ws[i], out=t[i])
+    cur = None
+    if p.ir_drop > 0:
+        cur = torch.empty_like(t)
+        for i, sl in enumerate(lines):
+            torch.mm(xq[:, sl].abs(), ws[i].abs(), out=cur[i])
+        n = R._block_counts(sizes, t).view(-1, 1, 1)
+        cur = cur.div_(n * (p.inp_bound * g_unit * (1.0 if nm else w_scale)))
+    return _finish(t, cur, s, p, 1.0 if nm else w_scale, w_scale, randn, blocks_first=True)
+
+
+def dense_forward(x, w, p, max_rows, w_scale, g_unit, randn=None, counter=None):
+    """:func:`analog_ep.analog.reads.dense_read` as a fused kernel."""
+    R._check(p)
+    sizes = R.split_sizes(x.shape[1], max_rows, p.tiling)
+    R._count(counter, "forward", x.shape[0], len(sizes))
+    lines = R._slices(sizes)
+    return _dense(x, lambda i: w[:, lines[i]].t(), sizes, p, w_scale, g_unit, randn)
+
+
+def dense_transposed(y, w, p, max_cols, w_scale, g_unit, randn=None, counter=None):
+    """:func:`analog_ep.analog.reads.dense_read_t` as a fused kernel."""
+    R._check(p)
+    sizes = R.split_sizes(y.shape[1], max_cols, p.tiling)
+    R._count(counter, "transposed", y.shape[0], len(sizes))
+    lines = R._slices(sizes)
+    return _dense(y, lambda i: w[lines[i]], sizes, p, w_scale, g_unit, randn)
+
+
+def conv_forward(x, w, stride, padding, p, max_rows, w_scale, g_unit, randn=None, counter=None):
+    """:func:`analog_ep.analog.reads.conv_read` (plain path) with the fused output stage."""
+    R._check(p)
+    c_out, c_in, kh, kw = w.shape
+    sizes = R.conv_block_sizes(c_in, (kh, kw), max_rows, p.tiling)
+    nb = len(sizes)
+    (sh, sw), (ph, pw) = R._pair(stride), R._pair(padding)
+    ho = (x.shape[2] + 2 * ph - kh) // sh + 1
+    wo = (x.shape[3] + 2 * pw - kw) // sw + 1
+    R._count(counter, "forward", x.shape[0] * ho * wo, nb)
+    x_q = R.P.dac(x, p)
+    cb = max(sizes)
+    w_dev = w / w_scale
+    xg = R._stack_blocks(x_q, 1, sizes).flatten(1, 2) if nb > 1 or cb != c_in else x_q
+    wg = R._stack_blocks(w_dev, 1, sizes).transpose(0, 1).reshape(nb * c_out, cb, kh, kw)
+    t = F.conv2d(xg, wg, stride=stride, padding=padding, groups=nb)
+    t = t.reshape(t.shape[0], nb, c_out * ho * wo)                       # (B, nb, C_out Ho Wo)
+    cur = None
+    if p.ir_drop > 0:
+        n = (R._block_counts(sizes, t) * (kh * kw)).view(1, nb, 1)
+        c = F.conv2d(xg.abs(), wg.abs(), stride=stride, padding=padding, groups=nb)
+        cur = c.reshape(t.shape) / (n * (p.inp_bound * g_unit))
+    return _finish(t, cur, None, p, 1.0, w_scale, randn).reshape(x.shape[0], c_out, ho, wo)
+
+
+def conv_transposed(y, w, stride, padding, output_padding, p, max_cols, w_scale, g_unit, randn=None,
+                    counter=None):
+    """:func:`analog_ep.analog.reads.conv_read_t` (plain path) with the fused output stage, then
+    the fold."""
+    R._check(p)
+    c_out, c_in, kh, kw = w.shape
+    b, _, ho, wo = y.shape
+    sizes = R.split_sizes(c_out, max_cols, p.tiling)
+    nb = len(sizes)
+    (sh, sw), (ph, pw), (oph, opw) = R._pair(stride), R._pair(padding), R._pair(output_padding)
+    h = (ho - 1) * sh - 2 * ph + kh + oph
+    wd = (wo - 1) * sw - 2 * pw + kw + opw
+    r = c_in * kh * kw
+    R._count(counter, "transposed", b * ho * wo, nb)
+    y_q = R.P.dac(y, p)
+    w_dev = w / w_scale
+    yb = R._stack_blocks(y_q.reshape(b, c_out, ho * wo), 1, sizes)             # (B, nb, cols, L)
+    wb = R._stack_blocks(w_dev.reshape(c_out, r), 0, sizes).transpose(1, 2)    # (nb, R, cols)
+    t = torch.matmul(wb, yb)                                                 # (B, nb, R, L)
+    cur = None
+    if p.ir_drop > 0:
+        n = R._block_counts(sizes, t).view(1, nb, 1, 1)
+        cur = (torch.matmul(wb.abs(), yb.abs()) / (n * (p.inp_bound * g_unit))).reshape(b, nb, r * ho * wo)
+    out = _finish(t.reshape(b, nb, r * ho * wo), cur, None, p, 1.0, w_scale, randn)
+    return F.fold(out.reshape(b, r, ho * wo), (h, wd), (kh, kw), padding=(ph, pw), stride=(sh, sw))
+
+
+__all__ = ["conv_forward", "conv_transposed", "dense_forward", "dense_transposed"]

@@ -1,0 +1,333 @@
+"""compute.kernels: the fused numba read kernels against the torch reads (the reference).
+
+Noiseless reads: every read kind, tile layouts (fill / equal, several row and column blocks),
+DAC / ADC bits on and off, IR drop, per-tile and per-layer noise management, float32 / float64:
+equal to the torch read to 1e-5 relative (they compute the same operations in the same order).
+Noisy reads: the kernel's counter-based ziggurat normals against the standard normal (moments,
+Kolmogorov-Smirnov distance, tail masses), the read's noise against the torch read's (same std),
+seeded (same key -> same read), independent across reads, independent of the data-parallel
+sharding. Dispatch: torch on non-CPU tensors, torch under ``torch``, the config error without
+numba (exit 2, one line, naming the extra).
+"""
+
+import json
+import math
+import sys
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from analog_ep.analog import kernels as K
+from analog_ep.analog import reads as R
+from analog_ep.analog.periphery import PeripheryParams
+from analog_ep.cli import app
+from analog_ep.config import load_config
+from analog_ep.errors import ConfigError
+
+
+@pytest.fixture
+def nr():
+    """The numba kernels (the test skips without numba); the process mode is torch meanwhile, so
+    the reads of :mod:`reads` are the reference."""
+    pytest.importorskip("numba")
+    from analog_ep.analog.kernels import numba_reads
+    old = K.mode()
+    K.set_mode("torch")
+    yield numba_reads
+    K.set_mode(old)
+
+
+class Keyed:
+    """An output-noise draw as the storage makes one: torch normals from a seeded generator, and
+    the stream key (and data-parallel rows) the kernels draw their own noise from."""
+
+    def __init__(self, key, rows=None):
+        self.key, self.rows = key, rows
+
+    def __call__(self, shape, bm_pass=0):
+        g = torch.Generator().manual_seed(self.key if bm_pass == 0 else self.key + bm_pass)
+        return torch.randn(tuple(shape), generator=g)
+
+
+def _periph(**kw):
+    return PeripheryParams(**kw)
+
+
+PERIPHS = {
+    "adc": dict(out_bits=6, out_bound=2.0),
+    "dac_adc": dict(inp_bits=5, inp_bound=1.0, out_bits=8, out_bound=3.0),
+    "sign_dac_adc": dict(inp_bits=1, inp_bound=0.5, out_bits=1, out_bound=0.7),
+    "clip_only": dict(inp_bound=0.8, out_bound=1.5),
+    "ir_drop": dict(inp_bits=7, inp_bound=1.0, out_bits=9, out_bound=4.0, ir_drop=0.3),
+    "ir_drop_no_adc": dict(inp_bound=1.0, ir_drop=0.5),
+    "nm_tile": dict(inp_bits=7, inp_bound=1.0, out_bits=9, out_bound=3.0, noise_management="abs_max",
+                    nm_scope="tile"),
+    "nm_tile_ir": dict(inp_bits=6, inp_bound=1.0, out_bound=3.0, noise_management="abs_max", nm_scope="tile",
+                       ir_drop=0.2),
+    "equal_adc": dict(inp_bits=7, inp_bound=1.0, out_bits=9, out_bound=3.0, tiling="equal"),
+}
+
+
+def _close(a, b):
+    a, b = a.detach(), b.detach()
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * float(b.abs().max()) + 1e-12)
+
+
+def _data(shape_x, shape_w, dtype=torch.float32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = (torch.rand(shape_x, generator=g, dtype=dtype) * 2 - 1) * 0.9
+    w = torch.randn(shape_w, generator=g, dtype=dtype) * 0.3
+    return x, w
+
+
+# ------------------------------------------------------------------------------- noiseless: dense
+@pytest.mark.parametrize("name", sorted(PERIPHS))
+@pytest.mark.parametrize("tiles", [(7, 5), (40, 40), (13, 4)])
+def test_dense_reads_equal_torch(nr, name, tiles):
+    """Forward and transposed dense reads, several row / column blocks (one block: 40x40)."""
+    p = _periph(**PERIPHS[name])
+    x, w = _data((6, 30), (17, 30), seed=len(name))
+    rows, cols = tiles
+    ref = R.dense_read(x, w, p, rows, 0.7, 1.3)
+    assert K.select("dense_forward", p, x, None, "numba") is nr.dense_forward
+    _close(nr.dense_forward(x, w, p, rows, 0.7, 1.3), ref)
+    y = x[:, :17] * 1.5
+    _close(nr.dense_transposed(y, w, p, cols, 0.7, 1.3), R.dense_read_t(y, w, p, cols, 0.7, 1.3))
+
+
+def test_dense_reads_equal_torch_float64_and_bit_identical(nr):
+    """float64 runs its own compiled kernel; the plain path is bit-identical to torch."""
+    p = _periph(**PERIPHS["dac_adc"])
+    x, w = _data((5, 23), (9, 23), torch.float64)
+    out = nr.dense_forward(x, w, p, 8, 0.5, 1.0)
+    assert out.dtype == torch.float64
+    assert torch.equal(out, R.dense_read(x, w, p, 8, 0.5, 1.0))
+    x32, w32 = _data((5, 23), (9, 23))
+    assert torch.equal(nr.dense_transposed(x32[:, :9], w32, p, 4, 0.5, 1.0),
+                       R.dense_read_t(x32[:, :9], w32, p, 4, 0.5, 1.0))
+
+
+def test_tile_layouts_differ_and_kernel_follows(nr):
+    """fill and equal tilings give different reads (the ADC sees other partials): the kernel
+    reproduces each (so a kernel ignoring the layout would fail)."""
+    base = dict(out_bits=3, out_bound=1.0)
+    x, w = _data((8, 30), (6, 30), seed=3)
+    outs = {}
+    for tiling in ("fill", "equal"):
+        p = _periph(**base, tiling=tiling)
+        ref = R.dense_read(x, w, p, 16, 1.0, 1.0)     # 30 rows: 16 + 14 (fill) or 15 + 15 (equal)
+        _close(nr.dense_forward(x, w, p, 16, 1.0, 1.0), ref)
+        outs[tiling] = ref
+    assert not torch.equal(outs["fill"], outs["equal"])
+
+
+# -------------------------------------------------------------------------------- noiseless: conv
+CONV_CASES = [  # (in ch, out ch, k, stride, padding, max_rows, max_cols)
+    (3, 5, 3, 1, 1, 9, 2),
+    (4, 6, 3, 2, 0, 18, 4),
+    (2, 3, 2, 1, 0, 64, 64),
+]
+
+
+@pytest.mark.parametrize("name", ["adc", "dac_adc", "ir_drop", "equal_adc", "clip_only"])
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv_reads_equal_torch(nr, name, case):
+    c_in, c_out, k, s, pd, mr, mc = case
+    p = _periph(**PERIPHS[name])
+    g = torch.Generator().manual_seed(c_in * 10 + c_out)
+    x = torch.rand((2, c_in, 7, 7), generator=g) * 2 - 1
+    w = torch.randn((c_out, c_in, k, k), generator=g) * 0.3
+    ref = R.conv_read(x, w, s, pd, p, mr, 0.6, 1.1)
+    _close(nr.conv_forward(x, w, s, pd, p, mr, 0.6, 1.1), ref)
+    y = torch.rand(ref.shape, generator=g) * 2 - 1
+    op = (x.shape[2] - ((ref.shape[2] - 1) * s - 2 * pd + k),) * 2
+    _close(nr.conv_transposed(y, w, s, pd, op, p, mc, 0.6, 1.1), R.conv_read_t(y, w, s, pd, op, p, mc, 0.6, 1.1))
+
+
+# ------------------------------------------------------------------------ through the storage
+def _storage(periph, shape=(12, 40), seed=3):
+    from analog_ep.analog.storage import AnalogStorage
+    from analog_ep.analog.rules import SoftBounds
+    w = torch.randn(shape, generator=torch.Generator().manual_seed(seed)) * 0.2
+    return AnalogStorage(w, SoftBounds(), periph, max_rows=16, max_cols=5, seed=seed)
+
+
+@pytest.mark.parametrize("nm", ["none", "abs_max"])
+def test_storage_reads_equal_torch_noiseless(nr, nm):
+    """Layer-scope noise management (done by the storage around the read) on and off: the
+    storage's forward and transposed reads under ``numba`` equal those under ``torch``, and
+    count the same reads."""
+    p = _periph(inp_bits=7, inp_bound=1.0, out_bits=9, out_bound=2.0, noise_management=nm)
+    x = torch.rand(8, 40, generator=torch.Generator().manual_seed(1)) * 3 - 1.5
+    y = torch.rand(8, 12, generator=torch.Generator().manual_seed(2)) - 0.5
+    outs = {}
+    for mode in ("torch", "numba"):
+        st = _storage(p)
+        K.set_mode(mode)
+        K.reset_ran()
+        outs[mode] = (st.linear(x), st.linear_t(y), int(st.reads))
+        assert K.ran() == {"dense_forward": mode, "dense_transposed": mode}
+    K.set_mode("torch")
+    _close(outs["numba"][0], outs["torch"][0])
+    _close(outs["numba"][1], outs["torch"][1])
+    assert outs["numba"][2] == outs["torch"][2] == 8 * 3 + 8 * 3   # 40 rows / 16, 12 cols / 5
+
+
+# ----------------------------------------------------------------------------- the normal generator
+def _phi(x):
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def test_ziggurat_is_standard_normal():
+    pytest.importorskip("numba")
+    from analog_ep.analog.kernels.normal import normals
+    z = torch.from_numpy(normals(2024, 400, 1001)).flatten()      # 400,400 draws, odd row length
+    n = z.numel()
+    assert abs(float(z.mean())) < 4 / math.sqrt(n)
+    assert abs(float(z.std()) - 1) < 4 * math.sqrt(0.5 / n)
+    assert abs(float((z ** 4).mean()) - 3) < 4 * math.sqrt(96 / n)              # kurtosis (var of z^4: 96)
+    assert abs(float((z ** 3).mean())) < 4 * math.sqrt(15 / n)
+    s = torch.sort(z).values.double()
+    cdf = torch.tensor([_phi(v) for v in s[:: 97].tolist()], dtype=torch.float64)
+    emp = (torch.arange(0, n, 97, dtype=torch.float64) + 0.5) / n
+    assert float((cdf - emp).abs().max()) < 1.95 / math.sqrt(n) + 1e-4        # KS, alpha 0.001
+    for a in (1.0, 2.0, 3.0, 3.6, 4.0):     # 3.6 and 4: only the tail branch (beyond r = 3.44) reaches them
+        p = 2 * (1 - _phi(a))
+        got = float((z.abs() > a).double().mean())
+        assert abs(got - p) < 4 * math.sqrt(p / n) + 1 / n, (a, got, p)
+
+
+def test_ziggurat_rows_and_keys_independent():
+    pytest.importorskip("numba")
+    from analog_ep.analog.kernels.normal import normals
+    a = torch.from_numpy(normals(1, 64, 500))
+    assert torch.equal(a, torch.from_numpy(normals(1, 64, 500)))            # a pure function of the key
+    assert torch.equal(a[10:20], torch.from_numpy(normals(1, 10, 500, row0=10)))
+    b = torch.from_numpy(normals(2, 64, 500))
+    n = a.numel()
+    for u, v in ((a, b), (a[:, ::2], a[:, 1::2]), (a[:-1], a[1:])):   # keys, lane pairs, rows
+        r = float(torch.corrcoef(torch.stack([u.flatten(), v.flatten()]))[0, 1])
+        assert abs(r) < 4 / math.sqrt(u.numel()), r
+    assert n == 32000
+
+
+# ----------------------------------------------------------------------------------- noisy reads
+def test_noisy_dense_reads_statistics(nr):
+    """Output noise only (no converters): the read's noise (noisy minus noiseless) has mean 0
+    and std ``out_noise_std * w_scale * sqrt(tiles)`` under the kernel as under torch."""
+    std, ws = 0.05, 0.8
+    x, w = _data((64, 40), (300, 40))
+    quiet = _periph(inp_bits=7, inp_bound=1.0, out_noise_std=0.0, ir_drop=0.0, out_bound=100.0)
+    loud = _periph(inp_bits=7, inp_bound=1.0, out_noise_std=std, out_bound=100.0)
+    base = R.dense_read(x, w, quiet, 16, ws, 1.0)       # 3 row blocks
+    want = std * ws * math.sqrt(3)
+    for read in (lambda k: nr.dense_forward(x, w, loud, 16, ws, 1.0, Keyed(k)),
+                 lambda k: R.dense_read(x, w, loud, 16, ws, 1.0, Keyed(k))):
+        e = read(7) - base
+        n = e.numel()
+        assert abs(float(e.mean())) < 4 * want / math.sqrt(n)
+        assert abs(float(e.std()) / want - 1) < 4 * math.sqrt(0.5 / n)
+    r1 = nr.dense_forward(x, w, loud, 16, ws, 1.0, Keyed(7))
+    assert torch.equal(r1, nr.dense_forward(x, w, loud, 16, ws, 1.0, Keyed(7)))        # seeded, repeatable
+    e1 = r1 - base
+    e2 = nr.dense_forward(x, w, loud, 16, ws, 1.0, Keyed(8)) - base                    # the next read
+    r = float(torch.corrcoef(torch.stack([e1.flatten(), e2.flatten()]))[0, 1])
+    assert abs(r) < 4 / math.sqrt(e1.numel())
+    y = x[:, :30]
+    quiet_t = R.dense_read_t(y, w[:30], quiet, 7, ws, 1.0)      # 30 columns: 5 blocks of 7 + 2
+    et = nr.dense_transposed(y, w[:30], loud, 7, ws, 1.0, Keyed(3)) - quiet_t
+    assert abs(float(et.std()) / (std * ws * math.sqrt(5)) - 1) < 4 * math.sqrt(0.5 / et.numel())
+
+
+def test_noisy_conv_reads_statistics(nr):
+    std = 0.1
+    p0 = _periph(out_bound=50.0)
+    p1 = _periph(out_bound=50.0, out_noise_std=std)
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand((8, 4, 8, 8), generator=g)
+    w = torch.randn((6, 4, 3, 3), generator=g) * 0.2
+    e = nr.conv_forward(x, w, 1, 1, p1, 18, 1.0, 1.0, Keyed(11)) - R.conv_read(x, w, 1, 1, p0, 18, 1.0, 1.0)
+    assert abs(float(e.std()) / (std * math.sqrt(2)) - 1) < 4 * math.sqrt(0.5 / e.numel())   # 2 channel blocks
+    y = torch.rand((8, 6, 8, 8), generator=g)
+    et = (nr.conv_transposed(y, w, 1, 1, 0, p1, 6, 1.0, 1.0, Keyed(12))
+          - R.conv_read_t(y, w, 1, 1, 0, p0, 6, 1.0, 1.0))
+    inner = et[:, :, 1:-1, 1:-1]     # interior pixels: 9 patches fold onto each, 1 column block
+    assert abs(float(inner.std()) / (std * 3) - 1) < 4 * math.sqrt(0.5 / inner.numel())
+
+
+def test_noisy_read_independent_of_sharding(nr):
+    """Data parallel: a rank reading rows 5:9 of a global batch of 12 (``randn.rows``) sees the
+    noise those samples see in one process."""
+    p = _periph(inp_bits=7, inp_bound=1.0, out_bits=9, out_bound=3.0, out_noise_std=0.06)
+    x, w = _data((12, 20), (10, 20))
+    full = nr.dense_forward(x, w, p, 8, 0.5, 1.0, Keyed(99, rows=(0, 12)))
+    shard = nr.dense_forward(x[5:9], w, p, 8, 0.5, 1.0, Keyed(99, rows=(5, 12)))
+    assert torch.equal(full[5:9], shard)
+
+
+# ------------------------------------------------------------------------------------- dispatch
+def test_select_rules(monkeypatch):
+    p = _periph(**PERIPHS["dac_adc"])
+    cpu = torch.zeros(2, 3)
+    meta = torch.empty(2, 3, device="meta")          # any tensor not on the CPU: torch
+    for mode in ("auto", "torch", "numba"):
+        if mode == "numba" and not K.numba_available():
+            continue
+        assert K.select("dense_forward", p, meta, None, mode) is None
+    assert K.select("dense_forward", p, cpu, None, "torch") is None
+    assert K.ran()["dense_forward"] == "torch"
+    ideal_out = _periph(inp_bits=4, inp_bound=1.0)
+    bm = _periph(out_bits=6, out_bound=1.0, bound_management="iterative")
+    nm_tile = _periph(**PERIPHS["nm_tile"])
+    noisy = _periph(out_bound=1.0, out_noise_std=0.1)
+    assert K.select("dense_forward", p, cpu, None, "auto") is None           # auto = torch (AUTO_NUMBA off)
+    if K.numba_available():
+        monkeypatch.setattr(K, "AUTO_NUMBA", True)                            # auto as it would take numba
+        assert K.select("dense_forward", p, cpu, None, "auto") is not None
+        assert K.select("conv_transposed", p, cpu, None, "auto") is not None
+        assert K.select("dense_forward", p, meta, None, "auto") is None
+        assert K.select("dense_forward", ideal_out, cpu, None, "auto") is None      # nothing to fuse
+        assert K.select("dense_forward", bm, cpu, None, "numba") is None            # bound management: torch
+        assert K.select("dense_transposed", bm, cpu, None, "numba") is not None     # (never backward)
+        assert K.select("conv_forward", nm_tile, cpu, None, "numba") is None
+        assert K.select("dense_forward", nm_tile, cpu, None, "numba") is not None
+        assert K.select("dense_forward", noisy, cpu, lambda s: torch.randn(s), "numba") is None   # no key
+        assert K.select("dense_forward", noisy, cpu, Keyed(1), "numba") is not None
+        assert K.select("dense_forward", p, cpu.half(), None, "numba") is None
+    monkeypatch.setattr(K, "AUTO_NUMBA", True)
+    monkeypatch.setitem(K._available, "numba", False)                 # auto without numba: torch
+    assert K.select("dense_forward", p, cpu, None, "auto") is None
+
+
+def test_numba_missing_is_a_config_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "numba", None)                   # import numba -> ImportError
+    monkeypatch.setattr(K, "_available", {})
+    assert not K.numba_available()
+    with pytest.raises(ConfigError, match=r"compute.kernels: .*pip install 'analog-ep\[numba\]'"):
+        K.set_mode("numba")
+    with pytest.raises(ConfigError, match=r"compute.kernels: .*analog-ep\[numba\]"):
+        load_config(None, ["compute.kernels=numba"])
+    load_config(None, ["compute.kernels=auto"])                       # auto and torch need no numba
+    res = CliRunner().invoke(app, ["train", "--device", "memristor", "--set", "compute.kernels=numba"])
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "analog-ep[numba]" in lines[0], res.output
+    with pytest.raises(ConfigError, match="compute.kernels: must be one of auto, torch, numba"):
+        K.check_mode("fast")
+
+
+def test_bench_reports_kernels():
+    pytest.importorskip("numba")
+    args = ["--device", "memristor", "--set", "model.hidden=[16]", "--set", "data.batch_size=8",
+            "--set", "solver.free_iters=4", "--set", "solver.nudge_iters=2", "--repeats", "1", "--warmup", "0",
+            "--json"]
+    old = K.mode()
+    try:
+        for mode in ("torch", "numba"):
+            res = CliRunner().invoke(app, ["bench", *args, "--set", f"compute.kernels={mode}"])
+            assert res.exit_code == 0, res.output
+            r = json.loads(res.stdout.strip().splitlines()[-1])
+            assert r["kernels"] == {"mode": mode, "ran": {"dense_forward": mode, "dense_transposed": mode}}
+    finally:
+        K.set_mode(old)
