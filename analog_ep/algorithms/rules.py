@@ -25,14 +25,13 @@ mean the same on every model.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 
 import torch
 
 from ..compute import check_every, compiled
 from ..errors import ConfigError
-from ..solvers import SolverStats, get_solver
+from ..solvers import SolverStats, build_solver
 from .bp import bp_gradient
 from .ep import ep_gradient, nudge_betas
 from .gradcheck import gradcheck, pcn_gradcheck
@@ -103,8 +102,7 @@ class _Relaxing(LearningRule):
 
     def __init__(self, cfg, model, device=None, generator=None):
         super().__init__(cfg, model, device, generator)
-        self.solver = functools.partial(get_solver(cfg.solver.name, model.energy_kind),
-                                        check_every=check_every(cfg.solver, self.device))
+        self.solver = build_solver(cfg, model.energy_kind, check_every(cfg.solver, self.device))
 
     @property
     def check_every(self) -> int:

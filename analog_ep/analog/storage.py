@@ -66,6 +66,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..synapses.counters import EventCounter, dense_geometry
 from . import engine as E
+from . import periphery as P
 from . import reads as R
 from . import streams as S
 from .pair import drift, program, to_conductances
@@ -389,9 +390,59 @@ class AnalogStorage(nn.Module):
             return fn(x.detach(), w, read)
 
     @property
+    def noisy_reads(self) -> bool:
+        """Whether this storage's reads have a noise floor (``solver.stop: noise_floor``): read
+        noise (weight or output) or a quantizing converter (bits), which keep an iterative
+        relaxation's residual from falling to zero."""
+        p = self.periph
+        return p.w_noise_std > 0 or p.out_noise_std > 0 or p.inp_bits is not None or p.out_bits is not None
+
+    _settling = False
+    """True within :meth:`settle_reads`."""
+
+    @contextlib.contextmanager
+    def settle_reads(self, noise_scale: float = 1.0):
+        """Within: reads as a settling circuit makes them (``analog.relaxation: settle``, DESIGN
+        section 7c). The node voltages drive the lines and the line currents flow into the nodes
+        directly: no DAC quantization, no noise or bound management (they scale around a
+        converter), no ADC (bits, bound); the array's physics stays: the tile conductances with
+        their weight read noise, the output (current) noise, first-order IR drop and the line
+        drivers' range (``inp_bound`` clips the driven voltages; null: none).
+
+        ``noise_scale`` multiplies the read noise when it is white (``noise_policy: per_read``, a
+        fresh draw per read): a read of the settle integrates over one integrator step ``dt``
+        instead of the reference window the card's per-read std refers to, so its std grows as
+        ``sqrt(dt_ref / dt)`` (the settle solver passes that factor). A draw shared over a phase
+        or a batch is a static offset, the same at any step: unscaled.
+
+        The continuous reads are not vector reads: nothing is counted for them (the phase is
+        priced by its settle time and its one read-out per node, counted by the solver)."""
+        p = self.periph
+        k = noise_scale if p.noise_policy == NoisePolicy.PER_READ.value else 1.0
+        self.periph = dataclasses.replace(p, inp_bits=None, out_bits=None, out_bound=None, noise_management="none",
+                                          bound_management="none", w_noise_std=p.w_noise_std * k,
+                                          out_noise_std=p.out_noise_std * k)
+        self._settling = True
+        try:
+            yield
+        finally:
+            self.periph = p
+            self._settling = False
+
+    def digitize_state(self, s: torch.Tensor) -> torch.Tensor:
+        """A settled node state as the converter that reads it out gives it: quantized at the
+        resolution and full scale of the converters that speak state units (the DAC's
+        ``inp_bits``, ``inp_bound``: the values the lines are driven with in an iterative
+        read), so an update built from it sees the states an iterative phase would."""
+        return P.dac(s, self.periph)
+
+    @property
     def counter(self) -> R.ReadCounter | None:
         """The read counters :mod:`.reads` adds to (``reads``, ``bm_rereads`` buffers and the
-        event counter; one object, kept until the buffers move); None when counting is off."""
+        event counter; one object, kept until the buffers move); None when counting is off
+        (and within :meth:`settle_reads`)."""
+        if self._settling:
+            return None
         c = self.__dict__.get("_read_counter")
         if c is None:
             c = self._read_counter = R.ReadCounter(self._buffers["reads"], self._buffers["bm_rereads"],

@@ -117,6 +117,7 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         need(len(cfg.train.layer_lrs) == n_groups, "train.layer_lrs",
              f"must have {n_groups} entries (one per weight layer, then one per auxiliary readout)")
     a = cfg.analog
+    _check_relaxation(cfg, spec.family, where)
     if a.device is None:
         no_card = ("has no effect without a device card; add --device NAME (e.g. --device memristor) "
                    "or remove it")
@@ -169,6 +170,11 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     need(0 <= cfg.solver.damping < 1, "solver.damping", "must be in [0, 1)")
     if cfg.solver.check_every is not None:
         need(cfg.solver.check_every >= 1, "solver.check_every", "must be >= 1 or null (auto)")
+    need(cfg.solver.noise_patience >= 1, "solver.noise_patience", "must be >= 1 sweeps")
+    need(0 < cfg.solver.noise_drop < 1, "solver.noise_drop", "must be in (0, 1)")
+    if cfg.solver.stop != "tol" and pcn:
+        raise ConfigError(f"{where}solver.stop: {cfg.solver.stop} stops Hopfield-type relaxations; a PCN's nudged "
+                          "phase runs its solver.nudge_iters traversals; set solver.stop=tol")
     if cfg.train.checkpoint_every is not None:
         need(cfg.train.checkpoint_every >= 1, "train.checkpoint_every", "must be >= 1 steps or null")
     need(cfg.train.log_every >= 1, "train.log_every", "must be >= 1 steps")
@@ -189,6 +195,42 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
                               "compute.kernels=auto / torch") from None
     check_chip(cfg.chip, where)
     return cfg
+
+
+def _check_relaxation(cfg: RunConfig, family: str, where: str = "") -> None:
+    """``analog.relaxation`` and its ``analog.settle_*`` parameters: ``settle`` needs a device
+    card, EP on a Hopfield-type model, and a positive capacitance, leak, step and budget, with
+    the step within explicit Euler's bound ``dt <= tau = C / G_leak``."""
+    a = cfg.analog
+    if a.relaxation == "iterative":
+        default = AnalogConfig()
+        for key in ("settle_capacitance_f", "settle_g_leak_s", "settle_dt_s", "settle_t_max_s"):
+            if a.device is not None and getattr(a, key) != getattr(default, key):
+                raise ConfigError(f"{where}analog.{key}: applies to analog.relaxation=settle only; set it or "
+                                  f"remove {key}")
+        return
+    if a.device is None:
+        raise ConfigError(f"{where}analog.relaxation: settle runs the neurons on a device card's crossbars; add "
+                          "--device NAME (e.g. --device memristor) or set analog.relaxation=iterative")
+    if family != "hopfield" or cfg.algorithm != "ep":
+        raise ConfigError(f"{where}analog.relaxation: settle relaxes the energy of EP on a Hopfield-type model "
+                          f"(got algorithm {cfg.algorithm} on {cfg.model.name}); set analog.relaxation=iterative")
+    for key, unit in (("settle_capacitance_f", "farads"), ("settle_g_leak_s", "siemens")):
+        value = getattr(a, key)
+        if not value > 0:
+            raise ConfigError(f"{where}analog.{key}: must be > 0 {unit}, got {value!r}")
+    tau = a.settle_capacitance_f / a.settle_g_leak_s
+    if a.settle_dt_s is not None:
+        if not a.settle_dt_s > 0:
+            raise ConfigError(f"{where}analog.settle_dt_s: must be > 0 seconds or null (tau / 10), got "
+                              f"{a.settle_dt_s!r}")
+        if a.settle_dt_s > tau * (1 + 1e-12):
+            raise ConfigError(f"{where}analog.settle_dt_s: {a.settle_dt_s!r} s is above the integrator's stability "
+                              f"bound dt <= tau = C / G_leak = {tau:.4g} s (explicit Euler); lower it or set null "
+                              f"(tau / 10)")
+    if a.settle_t_max_s is not None and not a.settle_t_max_s > 0:
+        raise ConfigError(f"{where}analog.settle_t_max_s: must be > 0 seconds or null (the sweep budget in time "
+                          f"constants), got {a.settle_t_max_s!r}")
 
 
 _CHIP_UNIT_COSTS = ("feature_nm", "cell_area_f2", "v_read", "t_read_s", "adc_cycle_s", "e_driver_j", "driver_area_um2",

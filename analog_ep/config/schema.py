@@ -286,6 +286,24 @@ class SolverConfig:
     only the early stop waits for a check, so up to ``check_every - 1`` extra sweeps run past
     convergence. null = 1 for one CPU process (a check costs nothing there), 8 on CUDA or under
     torchrun (a check is then an all-reduce over the ranks)."""
+    stop: Literal["tol", "noise_floor"] = "tol"
+    """When a sample of an iterative phase stops. ``tol``: its residual max |s_new - s_old| fell
+    below ``tol`` (a noisy analog read never gets there: such phases run their whole budget).
+    ``noise_floor``: also when its residual has stopped falling, i.e. sits on the floor that
+    the read noise of the periphery sets: a sample is *settled* when its residual is below
+    ``tol``, or when ``noise_patience`` sweeps in a row failed to bring it below ``1 -
+    noise_drop`` times the smallest residual it had reached (a relaxation that still contracts
+    shrinks its residual geometrically, one that sits on the noise floor only fluctuates). Per
+    sample, on the device; the host reads the all-settled flag every ``check_every`` sweeps as
+    with ``tol``. ``converged`` keeps its meaning (residual below ``tol``); the samples stopped
+    on the floor are reported as settled (``<phase>_settled_fraction``). Digital phases, whose
+    residual keeps falling, stop at ``tol`` as before."""
+    noise_patience: int = 5
+    """``stop: noise_floor``: sweeps in a row without a new low of the residual (by the factor
+    ``1 - noise_drop``) after which a sample counts as settled on the noise floor (>= 1)."""
+    noise_drop: float = 0.05
+    """``stop: noise_floor``: the relative fall of a sample's smallest residual that counts as
+    progress, in (0, 1)."""
 
 
 @dataclass(frozen=True)
@@ -293,6 +311,33 @@ class AnalogConfig:
     device: Optional[str] = None
     """Device card (a name from ``analog-ep devices list`` or a YAML path) holding every weight
     on simulated crossbar tiles; null = digital. ``--device`` on the CLI sets it."""
+    relaxation: Literal["iterative", "settle"] = "iterative"
+    """How a phase relaxes on the chip (DESIGN section 7c). ``iterative``: each sweep is a
+    digital step around analog reads (DAC -> crossbar -> ADC -> next state in logic), the
+    solver ``solver.name``. ``settle``: the neurons are analog circuits on the crossbar lines;
+    each node voltage integrates the currents of the crossbars it touches (forward read from
+    below and transposed read from above at once) against its leak, ``C dv/dt = -G_leak v +
+    I_in + I_nudge``, through the neuron's nonlinearity, with no converter in the loop; each
+    phase's equilibrium is digitized once (solver ``settle``, :mod:`analog_ep.solvers.settle`).
+    Needs a device card. Parameters: ``settle_capacitance_f``, ``settle_g_leak_s``,
+    ``settle_dt_s``, ``settle_t_max_s``."""
+    settle_capacitance_f: float = 1e-13
+    """``relaxation: settle``: node capacitance C in farads (> 0; 100 fF, a neuron's integrating
+    capacitor). With ``settle_g_leak_s`` it sets the node time constant ``tau = C / G_leak``."""
+    settle_g_leak_s: float = 1e-6
+    """``relaxation: settle``: the node's leak conductance G_leak in siemens (> 0; 1 uS). The
+    currents of the crossbars are in units of G_leak times a state (a drive ``h`` of 1 is the
+    current that holds the node at 1 against its leak). Default tau = 100 ns."""
+    settle_dt_s: Optional[float] = None
+    """``relaxation: settle``: integrator step in seconds (> 0, at most the explicit Euler
+    bound tau = C / G_leak, where a step lands on the node's own equilibrium; beyond it a step
+    overshoots and at 2 tau the leak alone is unstable). null = tau / 10."""
+    settle_t_max_s: Optional[float] = None
+    """``relaxation: settle``: the settle time budget of one phase in seconds (> 0); the phase
+    stops earlier when every sample's residual is below ``solver.tol`` (noise off) or, with
+    ``solver.stop: noise_floor``, has settled on its noise floor. null = the phase's sweep
+    budget in time constants: ``solver.free_iters * tau`` for the free phase,
+    ``solver.nudge_iters * tau`` for a nudged one."""
     update: Literal["pulsed", "mixed", "ideal"] = "pulsed"
     """How weights change: ``pulsed`` (device pulses chosen by ``pulse_scheme``, each stepping
     the device through its update rule), ``mixed`` (digital accumulator transfers whole pulses

@@ -18,9 +18,10 @@ the flag is and-ed over the ranks (when the trainer says every rank holds sample
 runs the same sweeps as one process would on the global batch.
 """
 
-from .base import SolverStats, get_solver, max_abs, register_solver, run_sweeps
+from .base import SolverStats, Stopper, build_solver, get_solver, max_abs, register_solver, run_sweeps
 from .hopfield import relax_async, relax_sync
 from .pcn import relax_pcn
+from .settle import relax_settle
 
-__all__ = ["SolverStats", "get_solver", "max_abs", "register_solver", "relax_async", "relax_pcn", "relax_sync",
-           "run_sweeps"]
+__all__ = ["SolverStats", "Stopper", "build_solver", "get_solver", "max_abs", "register_solver", "relax_async",
+           "relax_pcn", "relax_settle", "relax_sync", "run_sweeps"]

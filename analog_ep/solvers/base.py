@@ -30,6 +30,14 @@ class SolverStats:
     sweeps: int
     trace: torch.Tensor | None = None
     energy: torch.Tensor | None = None
+    settled: torch.Tensor | None = None
+    """``solver.stop: noise_floor`` on noisy reads: per sample, whether it settled (residual below
+    ``tol``, or on its noise floor: :class:`Stopper`); None under ``tol`` (then settled means
+    converged)."""
+    settle_time_s: torch.Tensor | None = None
+    """The settle solver: per sample, the physical time in seconds until it settled (``steps``
+    integrator steps of ``dt``; the phase's whole budget where it did not); None for the
+    iterative solvers."""
 
 
 def max_abs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -39,36 +47,92 @@ def max_abs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return d.amax(tuple(range(1, d.dim()))) if d.dim() > 1 else d
 
 
-def run_sweeps(sweep: Callable, states: list[torch.Tensor], iters: int, tol: float,
-               check_every: int = 1) -> tuple[list[torch.Tensor], SolverStats]:
-    """Apply ``sweep`` (old states -> new states) up to ``iters`` times; stop early once every
-    sample's residual is below ``tol`` (checked on the host every ``check_every`` sweeps)."""
-    from ..compute import current
+STOPS = ("tol", "noise_floor")
 
-    dist = current()
-    b = states[0].shape[0]
-    device = states[0].device
-    steps = torch.full((b,), iters, dtype=torch.long, device=device)
-    done = torch.zeros(b, dtype=torch.bool, device=device)
-    residual = torch.full((b,), float("inf"), device=device)
-    residuals = []
+
+class Stopper:
+    """The per-sample stop bookkeeping every relaxation shares (on the states' device; the host
+    reads one flag every ``check_every`` sweeps, and none with ``tol`` 0).
+
+    ``stop: tol``: a sample has converged when its residual is below ``tol``; the phase stops
+    when every sample's is. ``stop: noise_floor`` with ``noisy`` reads (the storages' periphery
+    implies a floor: read noise or converters, :func:`noisy_reads`): a sample has also *settled*
+    once it sits on its noise floor: ``patience`` sweeps in a row failed to bring its residual
+    below ``(1 - drop)`` times the smallest residual it had reached (a contracting relaxation
+    lowers its residual geometrically; on the floor it only fluctuates). The flag stays set,
+    ``steps`` is the sweep at which it settled and ``converged`` still means residual below
+    ``tol``; the phase stops when every sample has settled. Without noisy reads the floor is
+    zero and ``noise_floor`` is ``tol`` exactly (a digital phase keeps its semantics)."""
+
+    def __init__(self, like: torch.Tensor, iters: int, tol: float, check_every: int = 1, stop: str = "tol",
+                 noisy: bool = False, patience: int = 5, drop: float = 0.05):
+        if stop not in STOPS:
+            raise ConfigError(f"solver.stop: unknown rule {stop!r}; valid: {', '.join(STOPS)}")
+        from ..compute import current
+
+        self.dist = current()
+        b, device = like.shape[0], like.device
+        self.iters, self.tol, self.check_every = iters, tol, check_every
+        self.floor = stop == "noise_floor" and noisy
+        self.patience, self.drop = int(patience), float(drop)
+        self.steps = torch.full((b,), iters, dtype=torch.long, device=device)
+        self.done = torch.zeros(b, dtype=torch.bool, device=device)
+        self.residual = torch.full((b,), float("inf"), device=device)
+        self.residuals: list[torch.Tensor] = []
+        if self.floor:
+            self.best = torch.full((b,), float("inf"), dtype=like.dtype, device=device)
+            self.stall = torch.zeros(b, dtype=torch.long, device=device)
+            self.on_floor = torch.zeros(b, dtype=torch.bool, device=device)
+
+    def update(self, n: int, residual: torch.Tensor) -> bool:
+        """Record sweep ``n``'s per-sample residual; True when the phase should stop now."""
+        self.residual = residual
+        self.residuals.append(residual)
+        now = residual < self.tol
+        if self.floor:
+            progress = residual < self.best * (1.0 - self.drop)
+            self.best = torch.minimum(self.best, residual)
+            self.stall = torch.where(progress, torch.zeros_like(self.stall), self.stall + 1)
+            self.on_floor = self.on_floor | (self.stall >= self.patience)
+            now = now | self.on_floor
+        self.steps = torch.where(now & ~self.done, torch.full_like(self.steps, n), self.steps)
+        self.done = self.done | now
+        # tol 0 (and no floor): the full budget, no host read
+        if (self.tol > 0 or self.floor) and n % self.check_every == 0 and n < self.iters:
+            flag = now.all()
+            if self.dist.sync_convergence:
+                flag = self.dist.all_true(flag)
+            return bool(flag)
+        return False
+
+    def stats(self, n: int, **extra) -> SolverStats:
+        trace = torch.stack(self.residuals).amax(1) if self.residuals else None
+        settled = (self.residual < self.tol) | self.on_floor if self.floor else None
+        return SolverStats(self.steps, self.residual, self.residual < self.tol, n, trace, settled=settled, **extra)
+
+
+def noisy_reads(model) -> bool:
+    """Whether the model's reads have a noise floor (any storage's ``noisy_reads``: read noise or
+    converters); a host attribute, no sync."""
+    return any(syn.storage.noisy_reads for syn in model.all_synapses())
+
+
+def run_sweeps(sweep: Callable, states: list[torch.Tensor], iters: int, tol: float,
+               check_every: int = 1, stop: str = "tol", noisy: bool = False, patience: int = 5,
+               drop: float = 0.05) -> tuple[list[torch.Tensor], SolverStats]:
+    """Apply ``sweep`` (old states -> new states) up to ``iters`` times; stop early once every
+    sample has converged (residual below ``tol``) or, with ``stop: noise_floor`` and ``noisy``
+    reads, settled on its noise floor (:class:`Stopper`; checked on the host every
+    ``check_every`` sweeps)."""
+    stopper = Stopper(states[0], iters, tol, check_every, stop, noisy, patience, drop)
     n = 0
     for n in range(1, iters + 1):
         new = sweep(states)
         residual = torch.stack([max_abs(s1, s0) for s1, s0 in zip(new, states)]).amax(0)
-        residuals.append(residual)
         states = new
-        now = residual < tol
-        steps = torch.where(now & ~done, torch.full_like(steps, n), steps)
-        done = done | now
-        if tol > 0 and n % check_every == 0 and n < iters:  # tol 0: the full budget, no host read
-            flag = now.all()
-            if dist.sync_convergence:
-                flag = dist.all_true(flag)
-            if bool(flag):
-                break
-    trace = torch.stack(residuals).amax(1) if residuals else None
-    return states, SolverStats(steps, residual, residual < tol, n, trace)
+        if stopper.update(n, residual):
+            break
+    return states, stopper.stats(n)
 
 
 def counts_sweeps(relax: Callable) -> Callable:
@@ -102,3 +166,34 @@ def get_solver(name: str, energy: str = "hopfield") -> Callable:
                               f"model: {', '.join(valid)}")
         raise ConfigError(f"solver.name: unknown solver {name!r}; valid: {', '.join(valid)}")
     return fn
+
+
+def _iterative(cfg) -> tuple[str, dict]:
+    """``analog.relaxation: iterative``: the schedule ``solver.name``."""
+    return cfg.solver.name, {}
+
+
+def _settle(cfg) -> tuple[str, dict]:
+    """``analog.relaxation: settle``: the settle solver with the node circuit's constants."""
+    a = cfg.analog
+    return "settle", {"tau_s": a.settle_capacitance_f / a.settle_g_leak_s, "dt_s": a.settle_dt_s,
+                      "t_max_s": a.settle_t_max_s}
+
+
+RELAXATIONS: dict[str, Callable] = {"iterative": _iterative, "settle": _settle}
+"""``analog.relaxation`` -> ``cfg -> (solver name, its physical keywords)``."""
+
+
+def build_solver(cfg, energy: str, check_every: int) -> functools.partial:
+    """The relaxation a run's config asks for, as one callable with the solver signature: the
+    registered solver of ``analog.relaxation`` (:data:`RELAXATIONS`) for energies of kind
+    ``energy``, bound to its physical constants, ``check_every`` and the stop rule
+    (``solver.stop`` and its ``noise_patience`` / ``noise_drop``; ``tol`` binds nothing, so a
+    solver without the noise-floor rule takes it). The one place the solver is chosen: every
+    command builds its learning rule, and so its solver, from the config."""
+    name, kw = RELAXATIONS[cfg.analog.relaxation](cfg)
+    s = cfg.solver
+    if s.stop != "tol":
+        kw.update(stop=s.stop, noise_patience=s.noise_patience, noise_drop=s.noise_drop)
+    return functools.partial(get_solver(name, energy), check_every=check_every, **kw)
+

@@ -1,16 +1,20 @@
 """Relaxation of the Hopfield-type energies of :class:`~analog_ep.models.EnergyNetwork`:
-asynchronous (colour groups) and synchronous (Jacobi, optionally damped) schedules."""
+asynchronous (colour groups) and synchronous (Jacobi, optionally damped) schedules.
+
+Both stop by ``solver.stop`` (:class:`.base.Stopper`): ``tol``, or ``noise_floor`` (also when a
+sample's residual sits on the floor its noisy reads set; ``noise_patience``, ``noise_drop``)."""
 
 from __future__ import annotations
 
 import torch
 
-from .base import counts_sweeps, register_solver, run_sweeps
+from .base import counts_sweeps, noisy_reads, register_solver, run_sweeps
 
 
 @counts_sweeps
 @torch.no_grad()
-def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-4, damping=0.0, check_every=1):
+def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-4, damping=0.0, check_every=1,
+                stop="tol", noise_patience=5, noise_drop=0.05):
     """Asynchronous schedule: colour groups in turn (odd then even layers for a chain), each
     group updated in closed form from the newest states: exact block-coordinate descent, so the
     energy never increases."""
@@ -24,12 +28,14 @@ def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e
                 s[k - 1] = model.node_update(k, h, beta, target)
         return s
 
-    return run_sweeps(sweep, list(states), iters, tol, check_every)
+    return run_sweeps(sweep, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
+                      noise_patience, noise_drop)
 
 
 @counts_sweeps
 @torch.no_grad()
-def relax_sync(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-4, damping=0.0, check_every=1):
+def relax_sync(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-4, damping=0.0, check_every=1,
+               stop="tol", noise_patience=5, noise_drop=0.05):
     """Synchronous (Jacobi) schedule: every node from the old states, optionally damped
     ``s <- damping * s_old + (1 - damping) * T(s_old)``."""
     n = model.num_nodes
@@ -40,7 +46,8 @@ def relax_sync(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-
             new = [damping * o + (1 - damping) * s for o, s in zip(old, new)]
         return new
 
-    return run_sweeps(sweep, list(states), iters, tol, check_every)
+    return run_sweeps(sweep, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
+                      noise_patience, noise_drop)
 
 
 register_solver("async", relax_async)

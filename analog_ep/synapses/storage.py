@@ -189,6 +189,18 @@ class DigitalStorage(_InPlace, nn.Module):
         """Digital weights do not drift: a context that changes nothing."""
         return contextlib.nullcontext()
 
+    noisy_reads = False
+    """Digital reads are exact: no noise floor (``solver.stop: noise_floor`` is ``tol`` here)."""
+
+    def settle_reads(self, noise_scale: float = 1.0):
+        """A settling relaxation's reads (:meth:`~analog_ep.analog.storage.AnalogStorage.settle_reads`):
+        a digital weight has no converters and draws no noise, so a context that changes nothing."""
+        return contextlib.nullcontext()
+
+    def digitize_state(self, s: torch.Tensor) -> torch.Tensor:
+        """A settled state's read-out: digital states need no conversion."""
+        return s
+
 
 class ParameterStorage(_InPlace):
     """Adapter giving a free parameter (a bias or a BatchNorm scale, which live in the digital

@@ -573,24 +573,40 @@ class Trainer:
         return row_fields(summary)
 
 
+_EXTRA_STATS = {"settle_time_s": "settle_time_s", "settled": "settled_fraction"}
+"""Optional per-sample fields of :class:`~analog_ep.solvers.SolverStats` -> the name of their
+epoch mean (``<phase>_<name>``): the settle solver's settle time (seconds), the noise-floor
+stop's settled flags. Accumulated under ``<phase>|<field>`` as ``[sum, 0, samples]``."""
+
+
 def _accumulate(acc: dict, stats: dict) -> None:
     """Add a step's per-phase relaxation statistics to ``acc`` (phase -> [sum of steps, number
-    converged, samples]); the sums stay device tensors (no host sync)."""
+    converged, samples]; the optional fields of :data:`_EXTRA_STATS` under ``phase|field``);
+    the sums stay device tensors (no host sync)."""
     for phase, st in stats.items():
-        a = acc.get(phase)
-        steps, conv = st.steps.sum(), st.converged.sum()
-        if a is None:
-            acc[phase] = [steps, conv, st.steps.numel()]
-        else:
-            a[0] = a[0] + steps
-            a[1] = a[1] + conv
-            a[2] += st.steps.numel()
+        rows = [(phase, st.steps.sum(), st.converged.sum())]
+        for f in _EXTRA_STATS:
+            value = getattr(st, f, None)
+            if value is not None:
+                rows.append((f"{phase}|{f}", value.double().sum(), torch.zeros((), device=value.device)))
+        for key, a_new, b_new in rows:
+            a = acc.get(key)
+            if a is None:
+                acc[key] = [a_new, b_new, st.steps.numel()]
+            else:
+                a[0] = a[0] + a_new
+                a[1] = a[1] + b_new
+                a[2] += st.steps.numel()
 
 
 def _summarize(acc: dict) -> dict:
     out = {}
-    for phase, (steps, conv, n) in acc.items():
+    for key, (steps, conv, n) in acc.items():
         steps, conv = float(steps), float(conv)
+        phase, _, field = key.partition("|")
+        if field:
+            out[f"{phase}_{_EXTRA_STATS[field]}"] = steps / n
+            continue
         out[f"{phase}_mean_steps"] = steps / n
         out[f"{phase}_converged_fraction"] = conv / n
     return out
