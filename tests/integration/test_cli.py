@@ -188,7 +188,7 @@ def test_divergence_keeps_last_good_checkpoint(tmp_path):
     assert res.exit_code == 2
     assert "diverged" in res.stderr and "checkpoint" in res.stderr
     ckpt = torch.load(tmp_path / "d" / "checkpoint.pt", weights_only=True)
-    assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if isinstance(v, torch.Tensor))
     assert read_results(tmp_path / "d" / "results.h5")["status"] == "diverged"
 
 
