@@ -98,7 +98,9 @@ def test_runs_csv_matches_json(runs_dir, tmp_path):
     with open(tmp_path / "t.csv", newline="") as f:
         head, *body = list(csv.reader(f))
     assert head == ["path", *table["keys"], "device", "status", "epochs", "test_accuracy", "best_test_accuracy",
-                    "train_accuracy", "train_loss", "pulses", "seconds"] == ["path", *table["keys"], *COLUMNS]
+                    "train_accuracy", "train_loss", "pulses", "seconds", "energy_per_sample_j",
+                    "latency_per_sample_s", "gpu_energy_per_sample_j", "gpu_latency_per_sample_s"] \
+        == ["path", *table["keys"], *COLUMNS]
     assert len(body) == len(table["runs"])
     for line, row in zip(body, table["runs"]):
         assert line == [row["path"], *(config_cell(row["config"], k) for k in table["keys"]),
