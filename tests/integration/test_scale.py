@@ -185,8 +185,9 @@ def test_training_streams_imagenet_folders_through_workers(tmp_path):
         fit(t, progress=False)
         assert t.history[-1]["test_accuracy"] >= 0
         finals.append(t.model.state_dict())
-    for k in finals[0]:
-        assert torch.equal(finals[0][k], finals[1][k]), k
+    for k in finals[0]:  # tensors bit for bit, the event counters' extra state (dicts) by value
+        a, b = finals[0][k], finals[1][k]
+        assert (torch.equal(a, b) if torch.is_tensor(a) else a == b), k
 
 
 def test_torchrun_sigterm_mid_run_resumes_in_one_process(tmp_path):
