@@ -106,12 +106,13 @@ def test_point_names_are_deterministic_unique_and_readable(tmp_path):
 def test_shipped_specs_validate(monkeypatch):
     root = Path(__file__).resolve().parents[2]
     monkeypatch.chdir(root)  # base.config is relative to the current directory
-    counts = {"digits_noise_adc": 18, "fmnist_cards": 16}
+    expected = {"digits_noise_adc": (18, {0, 1}), "fmnist_cards": (16, {0, 1}), "cost_fmnist": (6, {0})}
     for path in sorted((root / "configs" / "sweeps").glob("*.yaml")):
         points = build_points(load_spec(path))
-        assert len(points) == counts.pop(path.stem)
-        assert {p.seed for p in points} == {0, 1} and all(p.config["train"]["epochs"] == 3 for p in points)
-    assert not counts
+        n, seeds = expected.pop(path.stem)
+        assert len(points) == n
+        assert {p.seed for p in points} == seeds and all(p.config["train"]["epochs"] == 3 for p in points)
+    assert not expected
 
 
 # -------------------------------------------------------------------------- runs and table
