@@ -292,16 +292,7 @@ def load_chip_file(path: str | Path) -> dict:
     mapping to merge into the config data above the config file and below ``--set``."""
     p = Path(path)
     where = f"{p}: "
-    if not p.is_file():
-        raise ConfigError(f"{p}: chip file not found; pass an existing YAML file to --chip")
-    try:
-        data = yaml.safe_load(p.read_text())
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{p}: cannot read chip file ({e.__class__.__name__}: {e})") from e
-    except yaml.YAMLError as e:
-        line = getattr(getattr(e, "problem_mark", None), "line", None)
-        at = f" at line {line + 1}" if line is not None else ""
-        raise ConfigError(f"{p}: invalid YAML{at}; fix the syntax") from e
+    data = _load_yaml_file(p, "chip file", "--chip")
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: top level must be a mapping of chip keys such as adc_model: survey, "
@@ -481,18 +472,24 @@ def dump_yaml(cfg: RunConfig) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
 
 
-def read_yaml(path: str | Path) -> dict:
-    p = Path(path)
+def _load_yaml_file(p: Path, what: str, option: str):
+    """``yaml.safe_load`` of the file ``p`` (a ``what``, given by ``option``), every failure one
+    line naming the file: missing, unreadable, or invalid YAML (with its line)."""
     if not p.is_file():
-        raise ConfigError(f"{p}: config file not found; pass an existing YAML file to --config")
+        raise ConfigError(f"{p}: {what} not found; pass an existing YAML file to {option}")
     try:
-        data = yaml.safe_load(p.read_text())
+        return yaml.safe_load(p.read_text())
     except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{p}: cannot read config file ({e.__class__.__name__}: {e})") from e
+        raise ConfigError(f"{p}: cannot read {what} ({e.__class__.__name__}: {e})") from e
     except yaml.YAMLError as e:
         line = getattr(getattr(e, "problem_mark", None), "line", None)
         at = f" at line {line + 1}" if line is not None else ""
         raise ConfigError(f"{p}: invalid YAML{at}; fix the syntax") from e
+
+
+def read_yaml(path: str | Path) -> dict:
+    p = Path(path)
+    data = _load_yaml_file(p, "config file", "--config")
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{p}: top level must be a mapping of keys, got {type(data).__name__}")
     return data or {}

@@ -131,12 +131,13 @@ def price_config(cfg) -> dict:
         trainer = make_trainer(c, None, data=(train_set, train_set, info))
         card = getattr(trainer.model, "device_card", None)
         if where == "chip" and card is not None:
-            from ..analog.cards import write_warning
+            from ..analog.cards import WritePhysics
 
-            line = write_warning(card)
-            if line is not None:
-                raise ConfigError(line.replace("are reported as unknown (null)", "would be unknown")
-                                  .replace("is reported as unknown (null)", "would be unknown"))
+            missing = (card.write or WritePhysics()).missing()
+            if missing:
+                raise ConfigError(f"device card {card.name}: analog-ep cost needs its write physics (missing "
+                                  f"{', '.join(missing)}); add them to the card's write: section or "
+                                  f"--set device.write.{missing[0].split()[0]}=VALUE")
         out = step_cost(trainer, x.to(trainer.device), y.to(trainer.device))
         return {"variant": label, "where": where, "algorithm": c.algorithm, **out}
 

@@ -57,10 +57,9 @@ def test_train_reports_the_epoch_cost_and_keeps_its_counts(analog_run):
     again = row_fields(cost_summary(record, cfg.chip, load_card("memristor"), samples=96))
     for k, v in again.items():
         assert v == pytest.approx(float(ep[k][-1]), rel=1e-9), k
-    # closed form of the free phase's reads: 96 samples x 6 sweeps, each sweep reads layer 0
-    # transposed (hidden <- output feedback: none in layer 0) ... every layer's forward read of
-    # the current state: a dense layer's vector reads = samples x sweeps (+ the clamped input's
-    # read once per step, counted as the code computes it)
+    # closed form of the free phase's reads (tol 0: every phase runs its budget): 96 samples in
+    # 3 batches of 32, 6 sweeps each; the 16 -> 10 layer is read forward once per sample per sweep,
+    # each read converting its 10 output lines
     free = record["phases"]["free"]
     assert free["samples"] == 96 and free["sweeps"] == 3 * 6  # 3 batches x 6 sweeps (tol 0)
     layer1 = record["layers"][1]  # 16 -> 10: forward read every sweep
