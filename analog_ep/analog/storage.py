@@ -64,7 +64,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..synapses.counters import EventCounter, dense_geometry
+from ..synapses.counters import EventCounter, dense_geometry, update_kind
 from . import engine as E
 from . import periphery as P
 from . import reads as R
@@ -632,8 +632,10 @@ class AnalogStorage(nn.Module):
 
     def event_record(self, name: str) -> dict:
         """This layer's entry of the event-count record: a differential pair per weight, the
-        effective periphery's DAC / ADC bits, the cells' mean conductance now."""
-        return self.events.record(name, self.periph.inp_bits, self.periph.out_bits, self.g_mean_us(), 2)
+        effective periphery's DAC / ADC bits, the cells' mean conductance now, how updates reach
+        the devices (the cost model prices the update by it)."""
+        return self.events.record(name, self.periph.inp_bits, self.periph.out_bits, self.g_mean_us(), 2,
+                                  update_kind(self.update_mode, self.pulse_scheme), self.bl)
 
     @torch.no_grad()
     def g_mean_us(self) -> float | None:

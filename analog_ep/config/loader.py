@@ -236,11 +236,11 @@ def _check_relaxation(cfg: RunConfig, family: str, where: str = "") -> None:
 _CHIP_UNIT_COSTS = ("feature_nm", "cell_area_f2", "v_read", "t_read_s", "adc_cycle_s", "e_driver_j", "driver_area_um2",
                     "e_add_j", "e_shift_add_j", "shift_add_area_um2", "e_mult_j", "e_activation_j", "e_state_bit_j",
                     "clk_hz", "leakage_w_per_tile", "calib_energy", "calib_latency", "adc_sar_p0_w", "adc_sar_p1_w",
-                    "adc_fom_j", "gpu_power_w", "gpu_peak_flops")
+                    "adc_fom_j", "gpu_power_w", "gpu_peak_flops", "neuron_static_w", "e_sram_bit_j", "sram_cell_f2")
 """``chip.*`` unit costs, sizes and rates that must be > 0 (null allowed where the key is optional)."""
 
 _CHIP_COUNTS = ("node_nm", "tile_rows", "tile_cols", "cells_per_weight", "input_bits", "default_bits", "adc_bits",
-                "cols_per_adc", "state_bits", "digital_lanes")
+                "cols_per_adc", "state_bits", "digital_lanes", "chi_bits")
 """``chip.*`` integers that must be >= 1 (null allowed where the key is optional)."""
 
 

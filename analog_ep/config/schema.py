@@ -681,6 +681,28 @@ class ChipConfig:
     or ``parallel`` (the RPU papers' outer product: every device of a tile at once, the counts'
     ``pulse_rounds`` x t_w). hardware_costs.md §3.1, §8.4 [code: DNN_NeuroSim_V2.1
     ProcessingUnit.cpp; paper: Gokmen & Vlasov 2016]."""
+    neuron_static_w: float = 0.25e-6
+    """Static power (W) of one analog neuron circuit (the integrator / op-amp holding a node's
+    voltage) while a phase settles (``analog.relaxation: settle``, DESIGN section 7c): a settle
+    phase costs ``neuron_static_w x nodes x settle time``. Default: NeuRRAM's analog integrator,
+    0.25 pJ per integration over its 1 us cycle at 130 nm, 1.8 V (Wan et al., Nature 608, 2022),
+    that is 0.25 uW while integrating [code: Accelergy-Project/hwcomponents-library
+    ``library/neurram.py`` NeurramAnalogIntegrator, energy 0.25 pJ, global_cycle_period 1e-6 s,
+    leak 5 nW; inferred as power]; not in hardware_costs.md (its §8.4 names the term
+    ``P_neuron_analog`` without a figure). A faster settle (tau of 100 ns) needs a wider-band
+    integrator: scale it with the bandwidth for such a design."""
+    chi_bits: int = 16
+    """Bits of the digital accumulator chi per weight (``analog.update: mixed``): SRAM traffic
+    ``weights x updates x 2 (read, write) x 2 (accumulate, transfer) x chi_bits x e_sram_bit_j``
+    and area ``weights x chi_bits x sram_cell_f2 F^2``. hardware_costs.md §8.4 (batch_accumulate's
+    ``N_w b_dW E_sram`` per accumulation) with b_dW = the 16-bit state width of §8.2 [inferred]."""
+    e_sram_bit_j: float = 0.16e-12
+    """SRAM access energy (J) per bit read or written: the mixed update's accumulator chi.
+    hardware_costs.md §4.1, §8.2 digital.E_sram_per_bit_J (8 KB SRAM, 64-bit access ~10 pJ at
+    45 nm) [2nd: Horowitz ISSCC 2014]."""
+    sram_cell_f2: float = 280.0
+    """Area of one SRAM bit cell in F^2 (the accumulator's area): 10F x 28F above 14 nm.
+    hardware_costs.md §8.7 [code: DNN_NeuroSim_V1.4 Param.cpp]."""
     gpu: Literal["a100_sxm", "h100_sxm"] = "a100_sxm"
     """GPU of the estimate for digital runs (:func:`analog_ep.hardware.gpu_estimate`): presets
     ``a100_sxm`` (400 W, 312 TFLOP/s BF16 dense) and ``h100_sxm`` (700 W, 989.4 TFLOP/s BF16

@@ -54,6 +54,46 @@ Leakage of every phase: ``leakage_w_per_tile * arrays * latency``, with ``arrays
 arrays of the chip (:func:`area`). Unknown stays unknown: a write cost the card does not give
 is None, and so is every total it enters (never 0).
 
+**Settle phases** (``analog.relaxation: settle``, DESIGN section 7c; a phase whose record has
+``settle_samples``): the neurons are analog circuits settling on the crossbar, so no read is
+converted per sweep. With T the phase's settled time summed over its samples (``settle_time_s``),
+N = ``settle_samples`` and n = ``neuron_updates / N`` the nodes (one read-out per node per
+sample), per analog layer (every layer conducts for the whole settle, forward and transposed
+lines at once)::
+
+    array   = rows * cols * c * a * V_r^2 * G * T             (§1.1: E = sum V^2 G t, for the settle)
+    adc     = readouts * E_conv(b) * zeta                     the equilibrium read-out: one conversion
+                                                              per node per sample (the layer's counted
+                                                              ``readouts``: the nodes it reads out)
+    neurons = neuron_static_w * n * T                         the neuron circuits' static power
+    digital = neuron_updates * state_bits * E_state_bit * zeta   storing the read-out states
+    drivers = dac_conversions * E_driver * zeta               the counted reads of a settle phase are
+                                                              the clamped input's drive (the settling
+                                                              reads count nothing): its DAC / drivers,
+                                                              one analog level held through the settle
+    latency = T + N * max_layers ceil((readouts / N) / n_adc) * t_conv(b) * beta
+              n_adc: the column ADCs of one row block, sum_j ceil(tile_cols_j / cols_per_adc)
+
+Iterative phases keep the formulas above (:data:`RELAXATIONS` holds both pricings).
+
+**Update by scheme** (:data:`UPDATE_COSTS`, by the layer's ``update_kind``): ``rounded`` and
+``ideal`` (and records without a kind) compute the correlation digitally (the ``digital`` term
+above, row-by-row as NeuroSim); ``bitstream`` (the RPU papers' fully parallel outer product: the
+coincidence of the row and column pulse trains happens in the array) has no correlation MACs but
+generates a stochastic train on every driven line of every tile for each of the ``v = macs /
+(rows cols)`` outer-product vectors::
+
+    drivers = v * bl * (rows * n_col_blocks + cols * n_row_blocks) * E_driver * zeta
+    slots   = v * bl                                   (each vector's BL-slot train, in turn)
+
+``mixed`` keeps the digital correlation and adds its accumulator chi (``chi_bits`` per weight,
+SRAM): per weight per update an accumulate (read, add, write) and a transfer (read chi for the
+pulse count, subtract the sent pulses, write the remainder)::
+
+    accumulator = rows * cols * updates * (4 chi_bits E_sram_bit + 2 E_add) * zeta
+    latency    += rows * cols * updates * 2 / (digital_lanes * clk)
+    area        = rows * cols * chi_bits * sram_cell_f2 * F^2
+
 Area per analog layer (§8.7), with the physical arrays of ``chip.tile_rows`` x ``chip.tile_cols``
 (null = the simulated tiles), each array r x c::
 
@@ -61,6 +101,7 @@ Area per analog layer (§8.7), with the physical arrays of ``chip.tile_rows`` x 
     adc     = (ceil(c / cols_per_adc) [+ ceil(r / cols_per_adc) if the layer reads transposed]) * A_adc(b)
     drivers = (r [+ c if transposed]) * A_driver
     digital = number of ADCs * A_shift_add        (one shift-and-add / accumulator per ADC)
+    accumulator = the mixed update's chi SRAM (above), 0 otherwise
 """
 
 from __future__ import annotations
@@ -73,8 +114,9 @@ from typing import Any, Callable, Iterable, Optional
 from .adc import adc_area_um2, adc_energy_j, adc_time_s
 from .write import WRITE_POLARITIES, WriteModel, as_write_model
 
-COMPONENTS = ("drivers", "array", "adc", "digital", "write", "leakage")
-"""Energy components of every phase (J)."""
+COMPONENTS = ("drivers", "array", "adc", "digital", "neurons", "accumulator", "write", "leakage")
+"""Energy components of every phase (J): ``neurons`` is the analog neuron circuits' static energy
+of a settle phase, ``accumulator`` the mixed update's SRAM traffic."""
 
 UPDATE_PHASE = "update"
 """The name of the weight-update phase in a :class:`CostReport` (the record's per-layer ``update`` counts)."""
@@ -181,8 +223,9 @@ def _e_mac(chip: Any) -> float:
     return (chip.e_mult_j + chip.e_add_j) * chip.calib_energy
 
 
-def _write_cost(layer: dict, lc: LayerChip, chip: Any, write: WriteModel) -> tuple[Optional[float], Optional[float]]:
-    """Write energy (J) and write latency (s) of one layer's updates; None where unknown."""
+def _write_cost(layer: dict, slots: float, write: WriteModel, lc: LayerChip) -> tuple[Optional[float], Optional[float]]:
+    """Write energy (J) and write latency (s) of one layer's updates (``slots`` pulse slots in
+    sequence, :meth:`UpdateCost.slots`); None where unknown."""
     upd = layer.get("update", {})
     n = {pol: upd.get(f"{pol}_pulses", 0) for pol in WRITE_POLARITIES}
     if not any(n.values()):
@@ -194,8 +237,154 @@ def _write_cost(layer: dict, lc: LayerChip, chip: Any, write: WriteModel) -> tup
     if any(widths[pol] is None and n[pol] for pol in WRITE_POLARITIES):
         return energy, None
     t_w = sum(n[pol] * widths[pol] for pol in WRITE_POLARITIES if n[pol]) / sum(n.values())
-    slots = UPDATE_SCHEMES[chip.update_scheme](upd, lc.n_tiles)
     return energy, slots * t_w
+
+
+# ---------------------------------------------------------------------------- updates by scheme
+
+
+class UpdateCost:
+    """How one analog layer's update is priced, by how it reaches the devices (the record's
+    ``update_kind``; module docstring): the correlation's energy and digital time, the pulse
+    slots in sequence, the extra area. This one: the correlation computed digitally (a MAC per
+    weight per outer-product vector), pulses timed by ``chip.update_scheme``."""
+
+    def correlation(self, layer: dict, lc: LayerChip, chip: Any) -> tuple[dict, float]:
+        """Energy by component (J) and digital time (s) of the layer's update correlation."""
+        macs = layer.get("update", {}).get("macs", 0)
+        return {"digital": macs * _e_mac(chip)}, macs / (chip.digital_lanes * chip.clk_hz)
+
+    def slots(self, layer: dict, lc: LayerChip, chip: Any) -> float:
+        """Pulse slots in sequence of the layer's updates (the write latency in pulse widths)."""
+        return UPDATE_SCHEMES[chip.update_scheme](layer.get("update", {}), lc.n_tiles)
+
+    def area_um2(self, layer: dict, chip: Any) -> float:
+        """Area (um^2) the scheme adds to the layer (its ``accumulator`` part)."""
+        return 0.0
+
+
+class BitstreamUpdate(UpdateCost):
+    """``bitstream``: the RPU papers' fully parallel outer product: the row and column lines carry
+    stochastic pulse trains of ``bl`` slots per outer-product vector and the coincidences update
+    the devices in the array: no correlation MACs; the trains' drivers on every driven line of
+    every tile, and ``bl`` slots per vector in sequence."""
+
+    @staticmethod
+    def _vectors_bl(layer: dict) -> tuple[int, int]:
+        bl = layer.get("bl")
+        if bl is None:
+            raise ValueError(f"{layer['name']}: a bitstream update's record needs its train length bl")
+        return layer.get("update", {}).get("macs", 0) // (layer["rows"] * layer["cols"]), int(bl)
+
+    def correlation(self, layer: dict, lc: LayerChip, chip: Any) -> tuple[dict, float]:
+        v, bl = self._vectors_bl(layer)
+        lines = layer["rows"] * len(layer["tile_cols"]) + layer["cols"] * len(layer["tile_rows"])
+        return {"drivers": v * bl * lines * chip.e_driver_j * chip.calib_energy}, 0.0
+
+    def slots(self, layer: dict, lc: LayerChip, chip: Any) -> float:
+        v, bl = self._vectors_bl(layer)
+        return float(v * bl)
+
+
+class MixedUpdate(UpdateCost):
+    """``mixed``: the digital correlation accumulates into a digital chi per weight (SRAM,
+    ``chip.chi_bits``) that transfers whole pulses: per weight per update an accumulate (read,
+    add, write) and a transfer (read, subtract the sent pulses, write); chi's SRAM area."""
+
+    def correlation(self, layer: dict, lc: LayerChip, chip: Any) -> tuple[dict, float]:
+        energy, t = super().correlation(layer, lc, chip)
+        n = layer["rows"] * layer["cols"] * layer.get("update", {}).get("updates", 0)
+        energy["accumulator"] = n * (4 * chip.chi_bits * chip.e_sram_bit_j + 2 * chip.e_add_j) * chip.calib_energy
+        return energy, t + 2 * n / (chip.digital_lanes * chip.clk_hz)
+
+    def area_um2(self, layer: dict, chip: Any) -> float:
+        return layer["rows"] * layer["cols"] * chip.chi_bits * chip.sram_cell_f2 * (chip.feature_nm * 1e-3) ** 2
+
+
+UPDATE_COSTS: dict[Optional[str], UpdateCost] = {None: UpdateCost(), "rounded": UpdateCost(), "ideal": UpdateCost(),
+                                                 "bitstream": BitstreamUpdate(), "mixed": MixedUpdate()}
+"""The record's ``update_kind`` (:data:`analog_ep.synapses.counters.UPDATE_KINDS`; None: a record
+without one) -> how its update is priced."""
+
+
+def update_cost(layer: dict) -> UpdateCost:
+    """The :class:`UpdateCost` of ``layer``'s update (digital layers: the digital correlation)."""
+    kind = layer.get("update_kind") if layer.get("analog") else None
+    if kind not in UPDATE_COSTS:
+        raise ValueError(f"{layer['name']}: unknown update_kind {kind!r}; valid: "
+                         f"{', '.join(k for k in UPDATE_COSTS if k)}")
+    return UPDATE_COSTS[kind]
+
+
+# ---------------------------------------------------------------------------- relaxations
+
+
+class IterativePhase:
+    """An iterative phase (each sweep: DAC -> crossbar -> ADC -> next state in logic): the
+    module docstring's read formulas, each neuron update a digital update."""
+
+    name = "iterative"
+
+    def neuron(self, chip: Any) -> tuple[float, float]:
+        """Energy (J) and time (s) of one neuron update."""
+        return _e_neuron(chip), 1.0 / (chip.digital_lanes * chip.clk_hz)
+
+    def read_cost(self, layer: dict, kind: str, c: dict, lc: LayerChip, chip: Any) -> tuple[dict, float]:
+        return _read_cost(layer, kind, c, lc, chip)
+
+    def phase_terms(self, phase: str, stats: dict, layers: list, chips: list, chip: Any) -> tuple[dict, float, list]:
+        """Energy by component (J), latency (s) and unknown-figure notes the phase adds beyond its
+        counted reads and neuron updates."""
+        return {}, 0.0, []
+
+
+class SettlePhase(IterativePhase):
+    """A settle phase (module docstring): the arrays conduct and the neuron circuits draw their
+    static power for the settled time, each node is converted once at equilibrium, the counted
+    reads are the clamped input's drive (drivers only, one analog level held)."""
+
+    name = "settle"
+
+    def neuron(self, chip: Any) -> tuple[float, float]:
+        return chip.state_bits * chip.e_state_bit_j * chip.calib_energy, 0.0
+
+    def read_cost(self, layer: dict, kind: str, c: dict, lc: LayerChip, chip: Any) -> tuple[dict, float]:
+        return {"drivers": c.get("dac_conversions", 0) * chip.e_driver_j * chip.calib_energy}, 0.0
+
+    def phase_terms(self, phase: str, stats: dict, layers: list, chips: list, chip: Any) -> tuple[dict, float, list]:
+        t = float(stats.get("settle_time_s", 0.0))
+        n = int(stats.get("settle_samples", 0))
+        nodes = stats.get("neuron_updates", 0) / n if n else 0.0
+        energy = {"array": 0.0, "adc": 0.0, "neurons": chip.neuron_static_w * nodes * t}
+        unknown, readout_t = [], 0.0
+        zeta, beta = chip.calib_energy, chip.calib_latency
+        for layer, lc in zip(layers, chips):
+            if not layer.get("analog"):
+                continue
+            if lc.g_s is None:
+                energy["array"] = None
+                unknown.append(f"{layer['name']}: array energy unknown: no mean conductance (g_mean_us) and no "
+                               f"device card")
+            elif energy["array"] is not None:
+                energy["array"] += (layer["rows"] * layer["cols"] * lc.cells_per_weight * chip.input_activity
+                                    * chip.v_read ** 2 * lc.g_s * t)
+            conv = layer.get("readouts", {}).get(phase, 0)
+            energy["adc"] += conv * adc_energy_j(chip, lc.adc_bits) * zeta
+            if conv and n:
+                n_adc = sum(math.ceil(c / chip.cols_per_adc) for c in layer["tile_cols"])
+                per_adc = math.ceil(conv / n / n_adc)
+                readout_t = max(readout_t, per_adc * adc_time_s(chip, lc.adc_bits) * beta)
+        return energy, t + n * readout_t, unknown
+
+
+RELAXATIONS = {"iterative": IterativePhase(), "settle": SettlePhase()}
+"""A phase's relaxation (:func:`relaxation_of`) -> how it is priced."""
+
+
+def relaxation_of(stats: dict) -> str:
+    """``settle`` for a phase whose samples settled (its record has ``settle_samples``), else
+    ``iterative``."""
+    return "settle" if stats.get("settle_samples", 0) else "iterative"
 
 
 @dataclass(frozen=True)
@@ -221,6 +410,11 @@ class CostReport:
     """The pricing choices worth printing beside the numbers (ADC model, encoding, update scheme, ...)."""
     unknown: list = field(default_factory=list)
     """Why some figure is None (one line each)."""
+    relaxation: dict = field(default_factory=dict)
+    """phase -> how it relaxed (:data:`RELAXATIONS`: ``iterative`` or ``settle``; the record's
+    phases only)."""
+    settle_time_s: dict = field(default_factory=dict)
+    """phase -> settled time summed over its settled samples (s; settle phases only)."""
 
     def phase_energy_j(self, phase: str) -> Optional[float]:
         return _sum(self.energy_j[phase].values())
@@ -254,7 +448,11 @@ class CostReport:
         phases = {p: {**{c: v for c, v in comps.items()}, "total": self.phase_energy_j(p)}
                   for p, comps in self.energy_j.items()}
         train = self.train_phases
-        return {"energy_j": phases, "latency_s": dict(self.latency_s),
+        settle = {p: {"settle_time_s": t, "samples": self.samples.get(p, 0),
+                      "settle_time_per_sample_s": per(t, self.samples.get(p, 0))}
+                  for p, t in self.settle_time_s.items()}
+        return {"energy_j": phases, "latency_s": dict(self.latency_s), "relaxation": dict(self.relaxation),
+                "settle": settle,
                 "by_component_j": {c: _sum(self.energy_j[p][c] for p in train) for c in COMPONENTS},
                 "train": block(train, self.train_samples),
                 "inference": block([p for p in self.energy_j if p == INFERENCE_PHASE], self.inference_samples),
@@ -264,7 +462,8 @@ class CostReport:
 
 def area(record: dict, chip: Any) -> dict:
     """Area (um^2) of every analog layer's physical arrays with their periphery, and the chip's
-    sum: ``{"layers": {name: {"arrays", "cells", "adc", "drivers", "digital", "total"}}, "chip":
+    sum: ``{"layers": {name: {"arrays", "cells", "adc", "drivers", "digital", "accumulator",
+    "total"}}, "chip":
     {...}}`` (formulas: module docstring). Digital layers occupy no crossbar."""
     layers = {}
     f2 = (chip.feature_nm * 1e-3) ** 2
@@ -280,10 +479,10 @@ def area(record: dict, chip: Any) -> dict:
             adcs += math.ceil(c / chip.cols_per_adc) + (math.ceil(r / chip.cols_per_adc) if transposed else 0)
             drivers += (r + (c if transposed else 0)) * chip.driver_area_um2
         parts = {"arrays": len(lc.arrays), "cells": cells, "adc": adcs * a_adc, "drivers": drivers,
-                 "digital": adcs * chip.shift_add_area_um2}
-        parts["total"] = parts["cells"] + parts["adc"] + parts["drivers"] + parts["digital"]
+                 "digital": adcs * chip.shift_add_area_um2, "accumulator": update_cost(layer).area_um2(layer, chip)}
+        parts["total"] = parts["cells"] + parts["adc"] + parts["drivers"] + parts["digital"] + parts["accumulator"]
         layers[layer["name"]] = parts
-    keys = ("arrays", "cells", "adc", "drivers", "digital", "total")
+    keys = ("arrays", "cells", "adc", "drivers", "digital", "accumulator", "total")
     return {"layers": layers, "chip": {k: sum(p[k] for p in layers.values()) for k in keys}}
 
 
@@ -294,11 +493,16 @@ def price(record: dict, chip: Any, write: Any = None, *, samples: Optional[int] 
     ``record`` (issue 19's contract, plain host data)::
 
         {"layers": [{"name", "analog", "kind", "rows", "cols", "tile_rows", "tile_cols",
-                     "cells_per_weight", "dac_bits", "adc_bits", "g_mean_us",
+                     "cells_per_weight", "dac_bits", "adc_bits", "g_mean_us", "update_kind", "bl",
                      "phases": {phase: {"forward": {field: n}, "transposed": {field: n}}},
+                     "readouts": {phase: n},
                      "update": {"updates", "set_pulses", "reset_pulses", "rows_written",
                                 "row_slots", "pulse_rounds", "macs"}}, ...],
-         "phases": {phase: {"samples", "sweeps", "neuron_updates"}}}
+         "phases": {phase: {"samples", "sweeps", "neuron_updates", "settle_samples",
+                            "settle_time_s"}}}
+
+    (``update_kind``, ``bl``, ``readouts``, ``settle_samples`` and ``settle_time_s`` may be absent:
+    a rounded-style digital correlation, no settle.)
 
     ``write``: the device card (:class:`~analog_ep.analog.cards.DeviceCard`), its
     :class:`.write.WriteModel`, or None (no card: write costs unknown). ``samples``: training
@@ -314,25 +518,37 @@ def price(record: dict, chip: Any, write: Any = None, *, samples: Optional[int] 
     order = list(record_phases)
     for layer in record["layers"]:
         order += [p for p in layer.get("phases", {}) if p not in order]
+    relax = {p: RELAXATIONS[relaxation_of(record_phases.get(p, {}))] for p in order}
     energy = {p: {c: 0.0 for c in COMPONENTS} for p in order}
     latency = {p: 0.0 for p in order}
     unknown: list = []
-    e_neuron, e_mac, t_op = _e_neuron(chip), _e_mac(chip), 1.0 / (chip.digital_lanes * chip.clk_hz)
+    e_mac, t_op = _e_mac(chip), 1.0 / (chip.digital_lanes * chip.clk_hz)
 
     def add(phase: str, comp: str, value: Optional[float]) -> None:
         cur = energy[phase][comp]
         energy[phase][comp] = None if cur is None or value is None else cur + value
 
+    def note(msg: str) -> None:
+        if msg not in unknown:
+            unknown.append(msg)
+
+    chips = [_layer_chip(layer, chip, write) for layer in record["layers"]]
     for phase, stats in record_phases.items():
         n = stats.get("neuron_updates", 0)
-        add(phase, "digital", n * e_neuron)
-        latency[phase] += n * t_op
+        e_n, t_n = relax[phase].neuron(chip)
+        add(phase, "digital", n * e_n)
+        latency[phase] += n * t_n
+        comp, t, notes = relax[phase].phase_terms(phase, stats, record["layers"], chips, chip)
+        for name, value in comp.items():
+            add(phase, name, value)
+        latency[phase] += t
+        for msg in notes:
+            note(msg)
     update_energy = {c: 0.0 for c in COMPONENTS}
     write_times: list = []
     update_digital_time = 0.0
     any_update = False
-    for layer in record["layers"]:
-        lc = _layer_chip(layer, chip, write)
+    for layer, lc in zip(record["layers"], chips):
         for phase, kinds in layer.get("phases", {}).items():
             for kind, c in kinds.items():
                 if not layer.get("analog"):
@@ -340,21 +556,23 @@ def price(record: dict, chip: Any, write: Any = None, *, samples: Optional[int] 
                     add(phase, "digital", macs * e_mac)
                     latency[phase] += macs * t_op
                     continue
-                comp, t = _read_cost(layer, kind, c, lc, chip)
+                comp, t = relax[phase].read_cost(layer, kind, c, lc, chip)
                 for name, value in comp.items():
                     add(phase, name, value)
                 latency[phase] += t
-                msg = f"{layer['name']}: array energy unknown: no mean conductance (g_mean_us) and no device card"
-                if comp["array"] is None and msg not in unknown:
-                    unknown.append(msg)
+                if "array" in comp and comp["array"] is None:
+                    note(f"{layer['name']}: array energy unknown: no mean conductance (g_mean_us) and no device card")
         upd = layer.get("update")
         if not upd:
             continue
         any_update = any_update or any(upd.get(k, 0) for k in ("updates", "set_pulses", "reset_pulses", "macs"))
-        macs = upd.get("macs", 0)
-        update_energy["digital"] += macs * e_mac
-        update_digital_time += macs * t_op
-        e_write, t_write = _write_cost(layer, lc, chip, write) if layer.get("analog") else (0.0, 0.0)
+        scheme = update_cost(layer)
+        comp, t_corr = scheme.correlation(layer, lc, chip)
+        for name, value in comp.items():
+            update_energy[name] += value
+        update_digital_time += t_corr
+        e_write, t_write = (_write_cost(layer, scheme.slots(layer, lc, chip), write, lc) if layer.get("analog")
+                            else (0.0, 0.0))
         update_energy["write"] = None if update_energy["write"] is None or e_write is None else update_energy["write"] + e_write
         write_times.append(t_write)
         if e_write is None or t_write is None:
@@ -372,9 +590,15 @@ def price(record: dict, chip: Any, write: Any = None, *, samples: Optional[int] 
     counts = {p: int(v.get("samples", 0)) for p, v in record_phases.items()}
     train_n = samples if samples is not None else max((n for p, n in counts.items() if p != INFERENCE_PHASE), default=0)
     info = {"adc_model": chip.adc_model, "input_encoding": chip.input_encoding, "update_scheme": chip.update_scheme,
-            "node_nm": chip.node_nm, "card": write.card, "arrays": n_arrays}
+            "node_nm": chip.node_nm, "card": write.card, "arrays": n_arrays,
+            "update_kinds": sorted({str(layer.get("update_kind")) for layer in record["layers"] if layer.get("analog")})}
+    settle = {p: float(record_phases[p].get("settle_time_s", 0.0)) for p in record_phases
+              if relax[p].name == "settle"}
     return CostReport(energy_j=energy, latency_s=latency, area_um2=area_parts, samples=counts, train_samples=train_n,
-                      inference_samples=counts.get(INFERENCE_PHASE, 0), epochs=epochs, chip=info, unknown=unknown)
+                      inference_samples=counts.get(INFERENCE_PHASE, 0), epochs=epochs, chip=info, unknown=unknown,
+                      relaxation={p: relax[p].name for p in record_phases}, settle_time_s=settle)
 
 
-__all__ = ["COMPONENTS", "ENCODINGS", "CostReport", "INFERENCE_PHASE", "UPDATE_PHASE", "UPDATE_SCHEMES", "area", "price"]
+__all__ = ["COMPONENTS", "ENCODINGS", "RELAXATIONS", "UPDATE_COSTS", "CostReport", "INFERENCE_PHASE", "IterativePhase",
+           "SettlePhase", "UPDATE_PHASE", "UPDATE_SCHEMES", "UpdateCost", "area", "price", "relaxation_of",
+           "update_cost"]

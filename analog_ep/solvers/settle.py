@@ -50,8 +50,10 @@ with its noise). Noise drawn per phase or per batch is a static offset: unscaled
 DAC's resolution and range, those of the states an iterative read drives) before it is used.
 Counted: one neuron update (the read-out conversion taken by the digital logic) per node per
 sample per phase, the integration steps as the phase's sweeps; the continuous reads are not
-vector reads (the storages count nothing inside the settle). Settle time per sample:
-:attr:`SolverStats.settle_time_s`.
+vector reads (the storages count nothing inside the settle). For the cost model, the settled time
+(``model.phase_counts``: ``settle_samples``, ``settle_time_s`` summed on the device) and each
+node's read-out conversions on the storage that reads it out (its event counter's
+``readouts``). Settle time per sample: :attr:`SolverStats.settle_time_s`.
 
 **Stopping**: after ``t_max`` seconds of settled time (``ceil(t_max / dt)`` steps; default the
 phase's sweep budget ``iters`` in time constants), or when every sample's residual ``max |T(s) -
@@ -130,10 +132,22 @@ def relax_settle(model, const, states, *, beta: float = 0.0, target=None, iters:
             residual = torch.stack([max_abs(tk, sk) for tk, sk in zip(t, s)]).amax(0)  # max |T(s) - s|
             if stopper.update(n, residual):
                 break
-    out = [r.digitize_state(sk) for r, sk in zip(_readouts(model), s)]
+    readouts = _readouts(model)
+    out = [r.digitize_state(sk) for r, sk in zip(readouts, s)]
     b = s[0].shape[0]
     model.count_phase(b, n, b * model.neurons_per_sweep())
-    return out, stopper.stats(n, settle_time_s=stopper.steps.to(s[0].dtype) * dt)
+    settle_time_s = stopper.steps.to(s[0].dtype) * dt
+    _count_settle(model, readouts, s, settle_time_s)
+    return out, stopper.stats(n, settle_time_s=settle_time_s)
+
+
+def _count_settle(model, readouts: list, states: list, settle_time_s: torch.Tensor) -> None:
+    """The cost model's counts of a settled phase (:mod:`analog_ep.synapses.counters`): the settled
+    time per sample (summed on the device) and each node's one read-out conversion per sample on
+    the storage that reads it out (host ints from the shapes)."""
+    model.phase_counts.add_settle(states[0].shape[0], settle_time_s)
+    for r, sk in zip(readouts, states):
+        r.events.readout(sk.numel())
 
 
 register_solver("settle", relax_settle)

@@ -47,6 +47,18 @@ row-by-row write time in pulse widths, NeuroSim's scheme) and ``pulse_rounds`` (
 largest over tiles of ``max set + max reset`` pulses of a device of the tile: the parallel
 outer-product write time). An ``ideal`` update sends no pulse.
 
+**Settle read-outs** (``analog.relaxation: settle``, DESIGN section 7c): the settling reads count
+nothing (no DAC, no ADC in the loop); the settle solver counts, per phase, each node's one
+equilibrium read-out conversion on the storage whose converters read the node out
+(:meth:`EventCounter.readout`: ``readouts``, host ints, one per node value per sample), and the
+settled time on the :class:`PhaseCounter` (``settle_samples``, host; ``settle_time_s``, the
+samples' settle times summed, a device tensor).
+
+**Layer description** of a record (:data:`STATE_KEYS`): besides the geometry and converter bits,
+``update_kind`` (how the layer's updates reach its devices, :data:`UPDATE_KINDS`: ``rounded``,
+``bitstream``, ``mixed``, ``ideal``; None for a digital layer) and ``bl`` (the pulse cap / train
+length), which the cost model prices the update by (:mod:`analog_ep.hardware.cost`).
+
 The device tensors reach the host only in :meth:`EventCounter.counts` (at log time).
 """
 
@@ -63,7 +75,18 @@ READ_KINDS = ("forward", "transposed")
 READ_FIELDS = ("vector_reads", "rows_driven", "dac_conversions", "cell_reads", "adc_conversions",
                "partial_adds", "bm_rereads", "macs")
 UPDATE_FIELDS = ("updates", "set_pulses", "reset_pulses", "rows_written", "row_slots", "pulse_rounds", "macs")
-PHASE_FIELDS = ("samples", "sweeps", "neuron_updates")
+PHASE_FIELDS = ("samples", "sweeps", "neuron_updates", "settle_samples")
+"""Host-int fields of a phase's entry in the record (the record adds ``settle_time_s``, a float:
+the settled time summed over the phase's settled samples, seconds)."""
+UPDATE_KINDS = ("rounded", "bitstream", "mixed", "ideal")
+"""How an analog layer's updates reach its devices (the record's ``update_kind``): ``pulsed`` with
+``pulse_scheme`` ``rounded`` or ``bitstream``, ``mixed`` (digital accumulator chi) or ``ideal``."""
+
+
+def update_kind(update_mode: str, pulse_scheme: str) -> str:
+    """The record's ``update_kind`` of an analog storage's ``analog.update`` mode and pulse scheme
+    (:data:`UPDATE_KINDS`): a pulsed update is named by its pulse scheme, the others by their mode."""
+    return pulse_scheme if update_mode == "pulsed" else update_mode
 
 _PHASE = {p: i for i, p in enumerate(PHASES)}
 _KIND = {k: i for i, k in enumerate(READ_KINDS)}
@@ -140,6 +163,7 @@ class EventCounter(nn.Module):
         # a bound-management re-read of a row block re-reads each of its column tiles
         self._bm_tiles = (len(self.tile_cols), len(self.tile_rows))
         self.host = self._zero_host()
+        self.readouts = [0] * len(PHASES)
         self.updates = self.update_macs = 0
         self.register_buffer("bm", torch.zeros(len(PHASES), len(READ_KINDS), dtype=torch.int64, device=device))
         self.register_buffer("upd", torch.zeros(len(_DEVICE_UPDATE), dtype=torch.int64, device=device))
@@ -209,6 +233,12 @@ class EventCounter(nn.Module):
                 self.correlate(vectors)
         out.register_hook(hook)
 
+    def readout(self, values: int) -> None:
+        """A settle phase's equilibrium read-out of ``values`` node values (samples x node size)
+        through this storage's converters, under the current phase (host ints only)."""
+        if self.enabled:
+            self.readouts[self.phase] += int(values)
+
     def update(self) -> None:
         """One update (apply_update call)."""
         if self.enabled:
@@ -221,17 +251,20 @@ class EventCounter(nn.Module):
             self.upd.add_(row_pulse_stats(n.reshape(n.shape[0], -1), self.tile_rows, self.tile_cols))
 
     # ------------------------------------------------------------------ reading
-    def record(self, name: str, dac_bits, adc_bits, g_mean_us, cells_per_weight: int) -> dict:
-        """This layer's entry of ``model.event_counts()`` (module docstring)."""
+    def record(self, name: str, dac_bits, adc_bits, g_mean_us, cells_per_weight: int,
+               update_kind: str | None = None, bl: int | None = None) -> dict:
+        """This layer's entry of ``model.event_counts()`` (module docstring); ``update_kind`` /
+        ``bl``: how the layer's updates reach its devices (:data:`UPDATE_KINDS`, None: digital)."""
         c = self.counts()
         return {"name": name, "analog": self.analog, "kind": self.kind, "rows": self.rows, "cols": self.cols,
                 "tile_rows": list(self.tile_rows), "tile_cols": list(self.tile_cols),
                 "cells_per_weight": int(cells_per_weight), "dac_bits": dac_bits, "adc_bits": adc_bits,
-                "g_mean_us": g_mean_us, "phases": c["phases"], "update": c["update"]}
+                "g_mean_us": g_mean_us, "update_kind": update_kind, "bl": bl, "phases": c["phases"],
+                "readouts": c["readouts"], "update": c["update"]}
 
     def counts(self) -> dict:
-        """``{"phases": {phase: {kind: {field: int}}}, "update": {field: int}}`` (phases with any
-        count only); one host read of the device counts."""
+        """``{"phases": {phase: {kind: {field: int}}}, "readouts": {phase: int}, "update": {field:
+        int}}`` (phases with any count only); one host read of the device counts."""
         dev = torch.cat([self.bm.reshape(-1), self.upd, self.traced.reshape(-1), self.traced_corr.reshape(1)])
         dev = dev.cpu().tolist()
         n_bm, n_upd = self.bm.numel(), self.upd.numel()
@@ -253,23 +286,26 @@ class EventCounter(nn.Module):
                 phases[name] = kinds
         update = {"updates": self.updates, "macs": self.update_macs + traced_corr * self.rows * self.cols}
         update.update({f: int(v) for f, v in zip(_DEVICE_UPDATE, upd)})
-        return {"phases": phases, "update": {f: update[f] for f in UPDATE_FIELDS}}
+        readouts = {name: n for name, n in zip(PHASES, self.readouts) if n}
+        return {"phases": phases, "readouts": readouts, "update": {f: update[f] for f in UPDATE_FIELDS}}
 
     # ------------------------------------------------------------------ data parallel
     def _summable(self) -> torch.Tensor:
         """The counts that add up over data-parallel shards: the reads (host), the correlations'
         MACs and the bound-management re-reads, as one int64 tensor on the counters' device."""
-        host = [v for p in self.host for k in p for v in k] + [self.update_macs]
+        host = [v for p in self.host for k in p for v in k] + [self.update_macs] + list(self.readouts)
         return torch.cat([torch.tensor(host, dtype=torch.int64, device=self.bm.device), self.bm.reshape(-1),
                           self.traced.reshape(-1), self.traced_corr.reshape(1)])
 
     def _set_summable(self, flat: torch.Tensor) -> None:
         n_host = len(PHASES) * len(READ_KINDS) * 2
-        vals = flat[:n_host + 1].cpu().tolist()
+        n_all = n_host + 1 + len(PHASES)
+        vals = flat[:n_all].cpu().tolist()
         it = iter(vals[:n_host])
         self.host = [[[int(next(it)) for _ in range(2)] for _ in READ_KINDS] for _ in PHASES]
         self.update_macs = int(vals[n_host])
-        rest = flat[n_host + 1:]
+        self.readouts = [int(v) for v in vals[n_host + 1:n_all]]
+        rest = flat[n_all:]
         self.bm.copy_(rest[:self.bm.numel()].view_as(self.bm))
         rest = rest[self.bm.numel():]
         self.traced.copy_(rest[:self.traced.numel()].view_as(self.traced))
@@ -292,11 +328,14 @@ class EventCounter(nn.Module):
 
     # ------------------------------------------------------------------ state
     def get_extra_state(self) -> dict:
-        return {"host": copy.deepcopy(self.host), "updates": self.updates, "update_macs": self.update_macs}
+        return {"host": copy.deepcopy(self.host), "updates": self.updates, "update_macs": self.update_macs,
+                "readouts": list(self.readouts)}
 
     def set_extra_state(self, state: dict) -> None:
         self.host = copy.deepcopy(state["host"])
         self.updates, self.update_macs = int(state["updates"]), int(state["update_macs"])
+        # a checkpoint from before the settle read-outs has none
+        self.readouts = [int(v) for v in state.get("readouts", [0] * len(PHASES))]
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """A checkpoint from before the event counters has none: zero counts."""
@@ -330,8 +369,12 @@ def digital_counter(weight: torch.Tensor) -> EventCounter:
 class PhaseCounter(nn.Module):
     """The model's per-phase relaxation counts (host ints, saved as extra state): per phase
     ``samples`` (samples that went through it), ``sweeps`` (solver sweeps summed over its
-    relaxations) and ``neuron_updates`` (node state updates: sweeps x batch x neurons per sweep;
-    a forward pass without relaxation updates every node once). ``phase`` is the current phase."""
+    relaxations), ``neuron_updates`` (node state updates: sweeps x batch x neurons per sweep;
+    a forward pass without relaxation updates every node once; a settle phase's one read-out per
+    node) and ``settle_samples`` (samples that went through a settle relaxation), and the settled
+    time (``settle_s`` buffer, float64 on the model's device: per phase the settle times of its
+    settled samples summed, seconds; added on the device, read at log time). ``phase`` is the
+    current phase."""
 
     def __init__(self):
         super().__init__()
@@ -339,45 +382,81 @@ class PhaseCounter(nn.Module):
         self.phase = "inference"
         self.table: dict[str, list[int]] = {}
         self._summed: dict | None = None
+        self.register_buffer("settle_s", torch.zeros(len(PHASES), dtype=torch.float64))
+        self._settle_summed: torch.Tensor | None = None
 
     def set_phase(self, name: str) -> None:
         phase_index(name)
         self.phase = name
 
+    def _row(self) -> list[int]:
+        row = self.table.setdefault(self.phase, [0] * len(PHASE_FIELDS))
+        row.extend([0] * (len(PHASE_FIELDS) - len(row)))
+        return row
+
     def add(self, samples: int, sweeps: int, neuron_updates: int) -> None:
         if not self.enabled:
             return
-        row = self.table.setdefault(self.phase, [0, 0, 0])
+        row = self._row()
         row[0] += int(samples)
         row[1] += int(sweeps)
         row[2] += int(neuron_updates)
 
+    def add_settle(self, samples: int, settle_time_s: torch.Tensor) -> None:
+        """``samples`` samples settled in the current phase, each for ``settle_time_s`` seconds (a
+        per-sample device tensor; summed on the device, no host sync)."""
+        if not self.enabled:
+            return
+        self._row()[3] += int(samples)
+        i = phase_index(self.phase)
+        self.settle_s[i] += settle_time_s.detach().sum().to(self.settle_s)
+
     def counts(self) -> dict:
-        return {p: dict(zip(PHASE_FIELDS, self.table[p])) for p in PHASES if p in self.table}
+        """``{phase: {field: n}}`` (:data:`PHASE_FIELDS` and ``settle_time_s``); one host read of
+        the settled time."""
+        times = self.settle_s.cpu().tolist()
+        out = {}
+        for i, p in enumerate(PHASES):
+            if p in self.table:
+                row = list(self.table[p]) + [0] * (len(PHASE_FIELDS) - len(self.table[p]))
+                out[p] = {**dict(zip(PHASE_FIELDS, row)), "settle_time_s": float(times[i])}
+        return out
 
     @torch.no_grad()
     def sum_over_ranks(self, all_reduce_, rank: int, world: int, device) -> None:
-        """Data parallel: ``samples`` and ``neuron_updates`` summed over the ranks' increments since
-        the last call; ``sweeps`` (the ranks relax their shards side by side) the largest rank's
-        increment. One all-reduce (a sum: each rank fills its own row of a (world, n) table)."""
+        """Data parallel: ``samples``, ``neuron_updates``, ``settle_samples`` and the settled time
+        summed over the ranks' increments since the last call; ``sweeps`` (the ranks relax their
+        shards side by side) the largest rank's increment. Two all-reduces (sums: each rank fills
+        its own row of a (world, n) table; the settled time's increments)."""
+        n = len(PHASE_FIELDS)
+        zero = [0] * n
         last = self._summed or {}
-        inc = [[a - b for a, b in zip(self.table.get(p, [0, 0, 0]), last.get(p, [0, 0, 0]))] for p in PHASES]
+
+        def full(row):
+            return list(row) + [0] * (n - len(row))
+
+        inc = [[a - b for a, b in zip(full(self.table.get(p, zero)), full(last.get(p, zero)))] for p in PHASES]
         flat = torch.tensor([v for row in inc for v in row], dtype=torch.int64, device=device)
         table = torch.zeros(world, flat.numel(), dtype=torch.int64, device=device)
         table[rank] = flat
         red = [table]
         all_reduce_(red)
-        every = red[0].to(torch.int64).cpu().view(world, len(PHASES), 3)
+        every = red[0].to(torch.int64).cpu().view(world, len(PHASES), n)
         out = {}
         for i, p in enumerate(PHASES):
-            base = last.get(p, [0, 0, 0])
+            base = full(last.get(p, zero))
             s = every[:, i].sum(0).tolist()
             m = every[:, i].amax(0).tolist()
-            row = [base[0] + s[0], base[1] + m[1], base[2] + s[2]]
+            row = [base[0] + s[0], base[1] + m[1], base[2] + s[2], base[3] + s[3]]
             if any(row) or p in self.table:
                 out[p] = [int(v) for v in row]
         self.table = out
         self._summed = copy.deepcopy(out)
+        t_last = self._settle_summed if self._settle_summed is not None else torch.zeros_like(self.settle_s)
+        t_inc = [(self.settle_s - t_last).to(device)]
+        all_reduce_(t_inc)
+        self.settle_s.copy_(t_last + t_inc[0].to(self.settle_s))
+        self._settle_summed = self.settle_s.clone()
 
     def get_extra_state(self) -> dict:
         return {"table": copy.deepcopy(self.table)}
@@ -386,15 +465,18 @@ class PhaseCounter(nn.Module):
         self.table = {p: [int(v) for v in row] for p, row in state.get("table", {}).items()}
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        """A checkpoint from before the phase counts: none counted."""
+        """A checkpoint from before the phase counts (or the settled time): none counted."""
         if prefix + "_extra_state" not in state_dict:
             state_dict[prefix + "_extra_state"] = {"table": {}}
+        if prefix + "settle_s" not in state_dict:
+            state_dict[prefix + "settle_s"] = torch.zeros_like(self.settle_s)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
         self._summed = copy.deepcopy(self.table)
+        self._settle_summed = self.settle_s.clone()  # a checkpoint's counts are already global sums
 
 
 STATE_KEYS = frozenset({"name", "analog", "kind", "rows", "cols", "tile_rows", "tile_cols", "cells_per_weight",
-                        "dac_bits", "adc_bits", "g_mean_us"})
+                        "dac_bits", "adc_bits", "g_mean_us", "update_kind", "bl"})
 """Keys of a record that describe a layer rather than count events: :func:`diff_counts` and
 :func:`sum_counts` take them from the later (the first) record."""
 
@@ -429,6 +511,7 @@ def _combine(a, b, op, later: bool, key: str | None = None):
     return op(a or 0, b or 0)
 
 
-__all__ = ["PHASES", "READ_KINDS", "READ_FIELDS", "UPDATE_FIELDS", "PHASE_FIELDS", "EventCounter", "PhaseCounter",
+__all__ = ["PHASES", "READ_KINDS", "READ_FIELDS", "UPDATE_FIELDS", "PHASE_FIELDS", "UPDATE_KINDS", "EventCounter",
+           "PhaseCounter", "update_kind",
            "STATE_KEYS", "diff_counts", "sum_counts", "read_profile", "row_pulse_stats", "phase_index", "digital_counter",
            "dense_geometry"]
