@@ -380,6 +380,9 @@ def cost(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt,
                 vals = [e.get(k) for k in comps + ["total"]] + [c["latency_s"].get(phase)]
                 typer.echo(f"{phase:10s} " + " ".join(f"{'unknown' if v is None else fmt_cost(v / max(m, 1)):>10s}"
                                                       for v in vals))
+            for phase, st in c.get("settle", {}).items():
+                typer.echo(f"settle {phase}: {num(st['settle_time_per_sample_s'], 's')} per sample settled "
+                           f"(array and neurons over the settle, one read-out conversion per node)")
             for line in c["unknown"]:
                 typer.echo(f"note: {line}")
 
