@@ -484,14 +484,20 @@ def test_phase_counts_sum_samples_and_take_the_largest_sweeps():
     for p, (n, t) in zip(counters, ((6, 5), (4, 7))):
         p.set_phase("free")
         p.add(n, t, n * t * 3)
+        p.add_settle(n, torch.full((n,), 0.5))  # each rank's samples settled 0.5 s each
     group = fake_group(2)
     _in_threads([lambda r=r: counters[r].sum_over_ranks(group[r], r, 2, "cpu") for r in range(2)])
-    want = {"free": {"samples": 10, "sweeps": 7, "neuron_updates": 6 * 5 * 3 + 4 * 7 * 3}}
+    want = {"free": {"samples": 10, "sweeps": 7, "neuron_updates": 6 * 5 * 3 + 4 * 7 * 3, "settle_samples": 10,
+                     "settle_time_s": 5.0}}
     assert counters[0].counts() == counters[1].counts() == want
     counters[0].add(6, 2, 0)
     counters[1].add(4, 2, 0)
+    counters[1].add_settle(4, torch.full((4,), 0.25))
     _in_threads([lambda r=r: counters[r].sum_over_ranks(group[r], r, 2, "cpu") for r in range(2)])
     assert counters[0].counts()["free"]["sweeps"] == 9 and counters[1].counts()["free"]["samples"] == 20
+    # the settled time and samples: every rank's increments since the last sum, once
+    assert counters[0].counts()["free"]["settle_time_s"] == counters[1].counts()["free"]["settle_time_s"] == 6.0
+    assert counters[0].counts()["free"]["settle_samples"] == 14
 
 
 def test_record_layout_is_the_contract():
@@ -499,9 +505,10 @@ def test_record_layout_is_the_contract():
     rec = tr.model.event_counts()
     assert set(rec) == {"layers", "phases"}
     keys = {"name", "analog", "kind", "rows", "cols", "tile_rows", "tile_cols", "cells_per_weight", "dac_bits",
-            "adc_bits", "g_mean_us", "phases", "update"}
+            "adc_bits", "g_mean_us", "update_kind", "bl", "phases", "readouts", "update"}
     for layer in rec["layers"]:
         assert set(layer) == keys
+        assert layer["readouts"] == {}  # an iterative run reads no node out at equilibrium
         assert set(layer["update"]) == set(UPDATE_FIELDS)
         for phase, kinds in layer["phases"].items():
             assert phase in PHASES and set(kinds) == set(READ_KINDS)
