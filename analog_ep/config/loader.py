@@ -55,6 +55,9 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     need(cfg.data.std_scale > 0, "data.std_scale", "must be > 0")
     need(cfg.data.image_size >= 8, "data.image_size", "must be >= 8 (pixels)")
     need(cfg.data.workers >= 0, "data.workers", "must be >= 0 (0 = decode in the main process)")
+    # the image size is known once the data is read: analog_ep.data checks data.crop against it
+    need(cfg.data.crop is None or cfg.data.crop >= 1, "data.crop", "must be >= 1 (pixels of the center crop) or "
+         "null (the whole image)")
     if cfg.data.name == "imagenet":
         need(not cfg.data.augment, "data.augment", "must be empty for imagenet, whose training "
              "transform already is the random-resized crop and flip")

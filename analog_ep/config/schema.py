@@ -118,6 +118,14 @@ class DataConfig:
     workers: int = 4
     """DataLoader worker processes that decode JPEGs for streamed datasets (imagenet); 0 = in the
     main process."""
+    crop: Optional[int] = None
+    """Center crop of every image (pixels, >= 1 and <= the image's height and width): the
+    ``crop x crop`` window starting at row ``(H - crop) // 2``, column ``(W - crop) // 2``, cut
+    from every training and test image once, at load time, before the model sees it (so a dense
+    model's input is ``C crop^2``: 400 for ``fashion_mnist`` with 20, NeuroSim's 20x20 MNIST
+    input). Normalization is per channel, so the cropped pixels are normalized as uncropped.
+    Refused for ``imagenet`` (its ``image_size`` is the center crop) and for a ``synthetic``
+    ``shape`` that is not (C, H, W). null = the whole image."""
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,15 @@ Normalization (``cfg.normalize``): ``unit`` keeps pixels in [0, 1]; ``standard``
 subset, so every run sees the same transform). Synthetic data is already standardized:
 ``standard`` leaves it as drawn and ``unit`` squashes it to (0, 1) with a logistic sigmoid.
 
+Center crop (``cfg.crop``, null = none): every image of both splits is cut to its central
+``crop x crop`` window (:func:`center_crop`: rows from ``(H - crop) // 2``, columns from
+``(W - crop) // 2``) in one place, :func:`load_data`, after the dataset's loader and before any
+consumer, and ``info.shape`` becomes (C, crop, crop), so a dense model's input follows (784 ->
+400 for 28x28 images and crop 20, NeuroSim's 20x20 MNIST input). The uint8 sets are cropped
+before their per-batch normalization; the float32 sets after theirs, which is per channel, so
+the same values. ``imagenet`` refuses it (``image_size`` is its center crop), as does a
+``synthetic`` ``shape`` that is not (C, H, W).
+
 Subsets: ``cfg.train_size`` / ``cfg.test_size`` (null = all) keep a subset of that size chosen
 by ``torch.randperm`` (kept in the original order): the training subset under a generator
 seeded with the run ``seed``, the test subset under the fixed seed 0, so runs with different
@@ -64,7 +73,7 @@ import torch
 from ..config.schema import DataConfig
 from ..errors import ConfigError
 
-__all__ = ["DataInfo", "Split", "load_data", "available_datasets", "NORM_STATS"]
+__all__ = ["DataInfo", "Split", "load_data", "available_datasets", "center_crop", "NORM_STATS"]
 
 DATASETS = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "tiny_imagenet",
             "imagenet", "imagenet32", "imagenet64", "synthetic")
@@ -349,6 +358,47 @@ def _load_synthetic(cfg: DataConfig, seed: int) -> tuple[Split, Split, DataInfo]
     return train, test, DataInfo("synthetic", shape, cfg.num_classes)
 
 
+def center_crop(x: torch.Tensor, crop: int) -> torch.Tensor:
+    """The central ``crop x crop`` window of the images ``x`` (..., H, W), contiguous: rows
+    ``(H - crop) // 2`` onward, columns ``(W - crop) // 2`` onward (the extra pixel of an odd
+    margin falls at the bottom / right). ``crop`` must be in 1..min(H, W)."""
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    if not 1 <= crop <= min(h, w):
+        raise ValueError(f"center_crop: crop {crop} outside 1..{min(h, w)} for {h}x{w} images")
+    top, left = (h - crop) // 2, (w - crop) // 2
+    return x[..., top:top + crop, left:left + crop].contiguous()
+
+
+def _check_crop(crop, name: str, shape: tuple[int, ...]) -> Optional[int]:
+    """Validate ``data.crop`` against dataset ``name`` of example ``shape``; None = no crop."""
+    if crop is None:
+        return None
+    if isinstance(crop, bool) or not isinstance(crop, (int, np.integer)):
+        raise ConfigError(f"data.crop={crop!r}: expected an integer (pixels) or null")
+    crop = int(crop)
+    if name == "imagenet":
+        raise ConfigError(f"data.crop={crop}: does not apply to imagenet, whose data.image_size already is "
+                          f"the center crop; set data.image_size instead and data.crop=null")
+    if len(shape) != 3:
+        raise ConfigError(f"data.crop={crop}: needs images (C, H, W), but {name} examples have shape "
+                          f"{list(shape)}; leave it null")
+    if crop < 1 or crop > min(shape[1:]):
+        raise ConfigError(f"data.crop={crop}: {name} images are {shape[1]}x{shape[2]}; use a value in "
+                          f"1..{min(shape[1:])} or null for the whole image")
+    return crop
+
+
+def _apply_crop(crop, train, test, info: DataInfo):
+    """:func:`load_data`'s one crop step: both splits' images and ``info.shape`` (see the module
+    docstring). The streamed imagenet never gets here (refused by :func:`_check_crop`)."""
+    crop = _check_crop(crop, info.name, info.shape)
+    if crop is None:
+        return train, test, info
+    for split in (train, test):
+        split.x = center_crop(split.x, crop)
+    return train, test, DataInfo(info.name, (info.shape[0], crop, crop), info.num_classes)
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -387,11 +437,19 @@ def _load_imagenet(cfg: DataConfig, seed: int, std_scale: float):
 
 
 def load_data(cfg: DataConfig, seed: int) -> tuple[Split, Split, DataInfo]:
-    """Return ``(train, test, info)`` for ``cfg`` (see the module docstring).
+    """Return ``(train, test, info)`` for ``cfg`` (see the module docstring), center-cropped to
+    ``cfg.crop`` when given.
 
     Raises ConfigError for invalid settings (unknown name, missing ``data.root``, bad subset
-    size) and DataError for missing or corrupt files.
+    size, bad crop) and DataError for missing or corrupt files.
     """
+    if cfg.crop is not None and cfg.name == "imagenet":
+        _check_crop(cfg.crop, "imagenet", (3, cfg.image_size, cfg.image_size))  # refused before any listing
+    return _apply_crop(cfg.crop, *_load_uncropped(cfg, seed))
+
+
+def _load_uncropped(cfg: DataConfig, seed: int) -> tuple[Split, Split, DataInfo]:
+    """:func:`load_data` without the crop."""
     name = cfg.name
     if name not in DATASETS:
         raise ConfigError(f"data.name: unknown dataset {name!r}; valid: {', '.join(DATASETS)}")

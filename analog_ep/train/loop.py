@@ -663,7 +663,7 @@ def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | N
 
 
 RESUME_FIXED = ("analog.device", "analog.update", "analog.mapping", "analog.omega", "analog.weight_range",
-                "algorithm", "seed", "data.name", "data.root", "data.shape", "data.num_classes",
+                "algorithm", "seed", "data.name", "data.root", "data.shape", "data.crop", "data.num_classes",
                 "data.train_size", "data.test_size")
 """Keys (besides every ``model.*`` and ``device.*`` key) that a resumed run cannot change: they
 decide the weights' shapes and stored device state (the weight mapping: the checkpoint holds

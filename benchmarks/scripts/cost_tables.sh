@@ -85,55 +85,8 @@ if os.path.exists(t):
     shutil.copy(t, f"{dst}/cost_dchn_vgg5.time.txt")
     print(open(t).read()[-1500:])
 
-# figure 3
-print("\n## fig3")
-ns = {"neurosim": ("Ag:a-Si", 13.44e-3, 31997), "taox_hfox": ("TaOx/HfOx", 4.01e-3, 10.15),
-      "pcmo": ("PCMO", 2.53e-3, 12218), "alox_hfo2": ("AlOx/HfO2", 15.26e-3, 470),
-      "gst_pcm": ("GST PCM", 35.0e-3, 203), "epiram": ("EpiRAM", 31.0e-3, 229.6),
-      "hzo_fefet": ("HZO FeFET", 1.9e-3, 2.73)}
-print("| card | test acc | pulses / sample | write E / sample | train E / sample | latency / sample | update latency / sample | EP step write E (cost) | BP step write E (cost) | BP step E | BP step latency | NeuroSim E / sample (run / epoch) | NeuroSim latency / sample (run / epoch) |")
-print("|---|" + "---|" * 12)
-os.makedirs(f"{dst}/neurosim", exist_ok=True)
-for card, (label, e_ns, t_ns) in ns.items():
-    d = load(f"{run}/neurosim/{card}.json"); c = load(f"{run}/neurosim/{card}.cost.json")
-    if d is None:
-        print(f"| {card} | missing |"); continue
-    shutil.copy(f"{run}/neurosim/{card}.json", f"{dst}/neurosim/{card}.json")
-    if c is not None:
-        shutil.copy(f"{run}/neurosim/{card}.cost.json", f"{dst}/neurosim/{card}.cost.json")
-    ep = last_epoch(f"{run}/neurosim/{card}")
-    with h5py.File(f"{run}/neurosim/{card}/results.h5", "r") as f:
-        n = json.loads(f["records/event_counts"][-1])["phases"]
-    samples = n.get("free", {}).get("samples", 1)
-    wr = ep.get("energy_update_write_j")
-    cw = bw = be = bl = None
-    if c is not None:
-        var = {v["variant"]: v["cost"]["chip"] for v in c["variants"]}
-        ep_c, bp_c = var.get("ep on the chip"), var.get("bp on the same chip")
-        cw = ep_c["by_component_j"]["write"] if ep_c else None
-        if bp_c:
-            bw, be, bl = bp_c["by_component_j"]["write"], bp_c["train"]["energy_per_sample_j"], bp_c["train"]["latency_per_sample_s"]
-    print(f"| {card} ({label}) | {d['test_accuracy']:.3f} | {d['pulses'] / samples:.0f} | {eng(wr, 'J')} | {eng(d['energy_per_sample_j'], 'J')} | "
-          f"{eng(d['latency_per_sample_s'], 's')} | {eng(ep.get('latency_update_s'), 's')} | {eng(cw, 'J')} | {eng(bw, 'J')} | {eng(be, 'J')} | {eng(bl, 's')} | "
-          f"{eng(e_ns / 1e6, 'J')} / {eng(e_ns / 8000, 'J')} | {eng(t_ns / 1e6, 's')} / {eng(t_ns / 8000, 's')} |")
+# figure 3: benchmarks/scripts/cost_neurosim_table.py (called below)
 PY
-# figure 3, by component (all training phases, last epoch, per training sample)
-python - "$RUN" <<'PY'
-import os, sys, h5py, math
-run = sys.argv[1]
-comps = ["drivers", "array", "adc", "digital", "write", "leakage"]
-print("\n| card | " + " | ".join(comps) + " | update latency | read latency (free + nudged) |")
-print("|---|" + "---|" * (len(comps) + 2))
-for card in ("neurosim", "taox_hfox", "pcmo", "alox_hfo2", "gst_pcm", "epiram", "hzo_fefet"):
-    p = f"{run}/neurosim/{card}/results.h5"
-    if not os.path.exists(p):
-        continue
-    with h5py.File(p, "r") as f:
-        e = {k: float(f["epochs"][k][-1]) for k in f["epochs"]} if "epochs" in f else {}
-    if "latency_update_s" not in e:
-        continue
-    tot = {c: sum(e.get(f"energy_{ph}_{c}_j", 0.0) for ph in ("free", "nudge+", "nudge-", "update")) for c in comps}
-    fmt = lambda x, u: f"{x * 1e9:.3g} n{u}" if x < 1e-6 else f"{x * 1e6:.3g} u{u}"
-    rl = sum(e.get(f"latency_{ph}_s", 0.0) for ph in ("free", "nudge+", "nudge-"))
-    print(f"| {card} | " + " | ".join(fmt(tot[c], "J") for c in comps) + f" | {e['latency_update_s']:.3g} s | {rl * 1e6:.3g} us |")
-PY
+# figure 3 (NeuroSim's setting, backprop 400-100-10): its tables from the JSON that
+# cost_neurosim.sh wrote (copy them into benchmarks/cost_fmnist/neurosim/ by hand)
+python benchmarks/scripts/cost_neurosim_table.py "$RUN/neurosim"
