@@ -129,7 +129,7 @@ def test_compare_report(analog_run, tmp_path):
 
 
 def test_report_bad_folder(tmp_path):
-    for folder, words in ((tmp_path / "absent", "folder not found"), (tmp_path, "not a run, sweep or compare")):
+    for folder, words in ((tmp_path / "absent", "folder not found"), (tmp_path, "not a run, sweep, compare or deploy")):
         res = _invoke(["report", str(folder)])
         assert res.exit_code == 2
         lines = res.output.strip().splitlines()
