@@ -462,8 +462,9 @@ def deploy_figure(result: dict):
         ax.set_xticks([])
         ax.set_xlabel("no drift on this card: one accuracy at every time")
     ax.set_ylabel("test accuracy")
+    n = result.get("repeats", "?")
     ax.set_title(f"deployed on {result.get('device_name', result.get('device', '?'))} "
-                 f"({result.get('repeats', '?')} repeat{'s' if result.get('repeats') != 1 else ''})", fontsize=10)
+                 f"({n} repeat{'' if str(n) == '1' else 's'})", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -708,13 +708,15 @@ def _sweep_deploy(page: Page, path: Path, axes: list[str]) -> None:
     drift = [r for r in rows if F._as_number(r.get("t_s")) is not None]
     if drift:
         groups: dict[str, list[dict]] = {}
+        repeats: dict[str, object] = {}
         for r in drift:
             label = ", ".join(f"{k}={r.get(k, '')}" for k in (*axes, "seed")) + f" on {r.get('device', '')}"
+            repeats[label] = fmt_value(r.get("repeats", ""))
             groups.setdefault(label, []).append({"t_s": float(r["t_s"]), "compensation": r.get("compensation"),
                                                  "accuracy_mean": float(r["accuracy_mean"]),
                                                  "accuracy_std": F._as_number(r.get("accuracy_std")) or 0.0})
         for i, (label, rs) in enumerate(list(groups.items())[:8]):
-            page.figure(F.deploy_figure({"rows": rs, "device_name": label, "repeats": "-"}), f"sweep_deploy{i}",
+            page.figure(F.deploy_figure({"rows": rs, "device_name": label, "repeats": repeats[label]}), f"sweep_deploy{i}",
                         f"Deployed accuracy against the time after programming: {label}")
         from ..study.deploy import NOTE
 

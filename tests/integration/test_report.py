@@ -364,3 +364,25 @@ def test_compare_summary_bars_and_one_number_format(tmp_path):
                                 spread={r["name"]: float(r["test_accuracy_std"]) for r in table})
     heights = [b.get_height() for b in fig.axes[0].patches]
     assert np.allclose(heights, [0.912345678, 0.85, 0.8, 0.93])
+
+
+def test_sweep_with_a_deploy_table(tmp_path):
+    """A sweep with a ``deploy:`` section: its deploy.csv drawn per point and card (the values of
+    the table, without and with compensation) with the note on why accuracy can rise."""
+    from analog_ep.study.deploy import NOTE
+
+    _write_csv(tmp_path / "sweep.csv", ["train.lr", "seed", "test_accuracy", "status", "folder"],
+               [[0.01, 0, 0.8, "finished", "a"], [0.1, 0, 0.85, "finished", "b"]])
+    cols = ["train.lr", "seed", "device", "t_s", "compensation", "accuracy_mean", "accuracy_std", "repeats",
+            "trained_accuracy", "status", "error", "deploy_folder"]
+    rows = []
+    for lr in (0.01, 0.1):
+        rows.append([lr, 0, "pcm", "", "", 0.79, 0.0, 1, 0.8, "finished", "", "d"])
+        rows += [[lr, 0, "pcm", t, c, a, 0.01, 1, 0.8, "finished", "", "d"]
+                 for t, c, a in ((1.0, "none", 0.79), (86400.0, "none", 0.75), (1.0, "global", 0.79),
+                                 (86400.0, "global", 0.78))]
+    _write_csv(tmp_path / "deploy.csv", cols, rows)
+    _report(tmp_path)
+    pngs, _ = _check_page(tmp_path / "report.html")
+    assert [p.stem for p in pngs] == ["sweep_lines0", "sweep_deploy0", "sweep_deploy1"]
+    assert H._e(NOTE) in (tmp_path / "report.html").read_text()
