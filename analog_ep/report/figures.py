@@ -13,11 +13,46 @@ import re
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 SMALL = (6.4, 3.4)
 """Default figure size in inches (about 770 x 410 pixels at the PNG's 120 dpi)."""
 DPI = 120
 PHASES = ("free", "nudge+", "nudge-", "eval")
+
+
+def fmt_value(v) -> str:
+    """The page's one number format (every table cell, summary value and caption number): numbers
+    with 4 significant digits, positional from 0.001 to 10^6 (``0.8933``, ``22910``), scientific
+    outside (``2.673e-07``), integers as they are, booleans ``true``/``false``, lists and
+    mappings as flow YAML of formatted numbers, None empty."""
+    if v is None:
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if not math.isfinite(v):
+            return "nan"
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        r = float(f"{v:.4g}")  # 4 significant digits
+        if 1e-3 <= abs(r) < 1e6:  # positional, trailing zeros dropped (22910.5 -> 22910, 0.89333 -> 0.8933)
+            return np.format_float_positional(r, trim="-")
+        return f"{r:.4g}"
+    if isinstance(v, str):
+        try:
+            x = float(v)
+        except ValueError:
+            return v
+        if re.fullmatch(r"[+-]?\d+", v.strip()):
+            return v
+        return fmt_value(x)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(fmt_value(x) for x in v) + "]"
+    return yaml.safe_dump(v, default_flow_style=True).strip()
 
 
 def _plt():
@@ -359,7 +394,7 @@ def sweep_heatmap_figure(rows: list[dict], kx: str, ky: str, metric: str = "test
         for i in range(len(ys)):
             for j in range(len(xs)):
                 if np.isfinite(m[i, j]):
-                    ax.text(j, i, f"{m[i, j]:.3f}\n(n={n[i, j]})", ha="center", va="center", fontsize=7,
+                    ax.text(j, i, f"{fmt_value(m[i, j])}\n(n={n[i, j]})", ha="center", va="center", fontsize=7,
                             color="k" if m[i, j] > mid else "w")
     ax.set_xticks(range(len(xs)))
     ax.set_xticklabels(xs, rotation=30 if len(xs) > 4 else 0, fontsize=8)
@@ -497,7 +532,7 @@ def compare_bars_figure(values: dict, ylabel: str, title: str, seeds: dict | Non
         v = np.array([np.nan if values[n] is None else float(values[n]) for n in names])
         ax.bar(x, np.where(np.isfinite(v), v, 0.0), width=0.6, color="C0", alpha=0.8)
         for i in np.flatnonzero(np.isfinite(v)):
-            ax.annotate(f"{v[i]:.4g}", (x[i], 0.0), xytext=(0, 3), textcoords="offset points", ha="center",
+            ax.annotate(fmt_value(v[i]), (x[i], 0.0), xytext=(0, 3), textcoords="offset points", ha="center",
                         va="bottom", fontsize=7, color="w")
         for i, n in enumerate(names):
             pts = np.asarray([p for p in (seeds or {}).get(n, []) if p is not None], dtype=np.float64)
@@ -537,7 +572,7 @@ def compare_cosine_figure(cosines: dict):
         ax.bar(xs, np.nan_to_num(v), width=width * 0.9, color=f"C{k % 10}", label=f"layer {k}")
         for xv, c in zip(xs, v):
             if np.isfinite(c):
-                ax.annotate(f"{c:.4g}", (xv, min(c, 1.0)), xytext=(0, -10), textcoords="offset points",
+                ax.annotate(fmt_value(c), (xv, min(c, 1.0)), xytext=(0, -10), textcoords="offset points",
                             ha="center", va="top", fontsize=7, color="w")
     ax.axhline(1.0, ls="--", lw=0.8, color="k")
     ax.set_xticks(np.arange(len(names)))

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import html
 import json
-import math
 import os
 import re
 import shutil
@@ -27,6 +26,7 @@ import yaml
 
 from ..errors import AnalogEPError, ConfigError
 from . import figures as F
+from .figures import fmt_value
 
 KINDS = ("run", "sweep", "compare", "deploy")
 _CSS = """
@@ -67,32 +67,6 @@ window.addEventListener("load", function () {
 
 def _e(x) -> str:
     return html.escape(str(x), quote=True)
-
-
-def fmt_value(v) -> str:
-    """The page's one number format (every table cell, summary value and caption number): numbers
-    with 4 significant digits, integers as they are, booleans ``true``/``false``, lists and
-    mappings as flow YAML of formatted numbers, None empty."""
-    if v is None:
-        return ""
-    if isinstance(v, (bool, np.bool_)):
-        return "true" if v else "false"
-    if isinstance(v, (int, np.integer)):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)):
-        return "nan" if not math.isfinite(v) else (str(int(v)) if float(v).is_integer() and abs(v) < 1e15
-                                                     else f"{v:.4g}")
-    if isinstance(v, str):
-        try:
-            x = float(v)
-        except ValueError:
-            return v
-        if re.fullmatch(r"[+-]?\d+", v.strip()):
-            return v
-        return fmt_value(x)
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(fmt_value(x) for x in v) + "]"
-    return yaml.safe_dump(v, default_flow_style=True).strip()
 
 
 def _is_num(s: str) -> bool:
@@ -172,7 +146,8 @@ class Page:
                 cls = ' class="num"' if numeric and _is_num(s) else ' class="text"' if h in texts else ""
                 cells.append(f"<td{cls}>{_e(s)}</td>")
             body.append("<tr>" + "".join(cells) + "</tr>")
-        self.add(f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>')
+        self.add(f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
+                 '</table></div>')
 
     def summary(self, items: list[tuple[str, object]]) -> None:
         """A block of ``label: value`` pairs (values :func:`fmt_value`), as many per line as fit."""
@@ -716,7 +691,8 @@ def _sweep_deploy(page: Page, path: Path, axes: list[str]) -> None:
                                                  "accuracy_mean": float(r["accuracy_mean"]),
                                                  "accuracy_std": F._as_number(r.get("accuracy_std")) or 0.0})
         for i, (label, rs) in enumerate(list(groups.items())[:8]):
-            page.figure(F.deploy_figure({"rows": rs, "device_name": label, "repeats": repeats[label]}), f"sweep_deploy{i}",
+            page.figure(F.deploy_figure({"rows": rs, "device_name": label, "repeats": repeats[label]}),
+                        f"sweep_deploy{i}",
                         f"Deployed accuracy against the time after programming: {label}")
         from ..study.deploy import NOTE
 
@@ -782,7 +758,8 @@ def compare_summary(folder: Path, rows: list[dict]) -> list[tuple[str, object]]:
 
 
 COMPARE_ROWS = (("status", "status"), ("seeds finished", None), ("test accuracy (mean)", "test_accuracy_mean"),
-                ("test accuracy (std over seeds)", "test_accuracy_std"), ("train accuracy (mean)", "train_accuracy_mean"),
+                ("test accuracy (std over seeds)", "test_accuracy_std"),
+                ("train accuracy (mean)", "train_accuracy_mean"),
                 ("seconds per epoch", "seconds_per_epoch_mean"),
                 ("energy per training sample (J)", "energy_per_sample_j_mean"),
                 ("latency per training sample (s)", "latency_per_sample_s_mean"), ("chip area (mm2)", "area_mm2_mean"),
@@ -863,8 +840,8 @@ def build_compare(page: Page, folder: Path) -> dict:
         page.heading("Accuracy against energy")
         page.figure(F.accuracy_energy_figure(points, "test accuracy against energy per training sample"),
                     "compare_accuracy_energy",
-                    "Mean test accuracy against mean energy per training sample (log scale when it spans a decade): the "
-                    "variants on the "
+                    "Mean test accuracy against mean energy per training sample (log scale when it spans a "
+                    "decade): the variants on the "
                     "chip (circles) and the GPU estimates of the digital variants (squares); Pareto front ringed")
         _pareto_note(page, points)
     page.heading("Table (compare.csv, one column per variant)")
@@ -886,7 +863,8 @@ def render_report(folder: str | Path, out: str | Path | None = None) -> dict:
         raise ConfigError(f"--out: folder {out.parent} does not exist")
     name = folder.resolve().name
     page = Page(out, f"analog-ep {kind} report: {name}")
-    extra = {"run": build_run, "sweep": build_sweep, "compare": build_compare, "deploy": build_deploy}[kind](page, folder)
+    build = {"run": build_run, "sweep": build_sweep, "compare": build_compare, "deploy": build_deploy}[kind]
+    extra = build(page, folder)
     from .. import __version__
 
     import datetime

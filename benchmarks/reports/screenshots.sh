@@ -8,7 +8,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 mkdir -p "$W"
 SMALL=(--set data.train_size=600 --set data.test_size=300)
-[ -d "$W/run" ] || python -m analog_ep train --device memristor "${SMALL[@]}" --set train.epochs=3 --out "$W/run"
+[ -d "$W/run" ] || python -m analog_ep train --device memristor "${SMALL[@]}" --set train.epochs=3 \
+    --set solver.stop=noise_floor --out "$W/run"
 [ -d "$W/run/deploy" ] || python -m analog_ep deploy "$W/run" --device pcm --repeats 2
 [ -d "$W/compare" ] || python -m analog_ep compare --device memristor --seeds 2 --set data.train_size=300 \
     --set data.test_size=150 --set train.epochs=2 --out "$W/compare"
