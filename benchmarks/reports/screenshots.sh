@@ -19,6 +19,19 @@ shot() {  # folder, png name, page height in px
     chromium --headless --disable-gpu --no-sandbox --hide-scrollbars --user-data-dir="$W/profile" \
         --window-size=1280,"$3" --virtual-time-budget=5000 --screenshot="$HERE/$2" "file://$1/report.html" 2>/dev/null
 }
-shot "$W/run" run.png 4400
+shot "$W/run" run.png 5200
 shot "$W/sweep" sweep.png 3000
 shot "$W/compare" compare.png 3600
+# crop the empty window below each page and store the PNG with a 96-colour palette (small files)
+python - "$HERE" <<'PY'
+import sys
+from pathlib import Path
+from PIL import Image, ImageChops
+for name in ("run.png", "sweep.png", "compare.png"):
+    path = Path(sys.argv[1]) / name
+    im = Image.open(path).convert("RGB")
+    box = ImageChops.difference(im, Image.new("RGB", im.size, (255, 255, 255))).getbbox()
+    if box:
+        im = im.crop((0, 0, im.width, min(im.height, box[3] + 20)))
+    im.quantize(colors=96).save(path, optimize=True)
+PY
