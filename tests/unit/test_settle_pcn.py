@@ -25,7 +25,7 @@ from analog_ep.train.build import build_model
 TAU = 1e-7  # the default node: 100 fF / 1 uS
 
 MLP = ["model.name=pcn_mlp", "data.name=digits", "model.hidden=[12, 8]"]
-VGG = ["model.name=pcn_vgg5", "model.channels=[3,4,4,5]", "data.name=synthetic", "data.shape=[3,32,32]",
+VGG = ["model.name=pcn_vgg5", "model.channels=[3,4,4,5]", "data.name=synthetic", "data.shape=[3,16,16]",
        "data.num_classes=4"]
 
 
@@ -65,7 +65,8 @@ def _fixed_point(m, x, free, beta, y, rule):
 def test_settle_reaches_the_traversals_fixed_point_pcn_mlp(rule, nudge, beta):
     _, m, x, y, free = _build(MLP + [f"ep.nudge={nudge}"], n=5)
     want = _fixed_point(m, x, free, beta, y, rule)
-    got, st = relax_settle_pcn(m, x, free, beta=beta, target=y, iters=2000, tol=1e-12, tau_s=TAU, rule=rule)
+    got, st = relax_settle_pcn(m, x, free, beta=beta, target=y, iters=2000, tol=1e-12, tau_s=TAU, dt_s=TAU / 2,
+                               rule=rule)  # a coarse step (within the bound, about 0.6 tau here): fast
     assert st.converged.all() and st.sweeps < 20000
     assert _dist(got, want) < 1e-5
     assert _dist(got, want) < 1e-9  # in fact to the tolerance
@@ -82,7 +83,8 @@ def test_settle_reaches_the_fixed_point_on_models_and_ideal_tiles(overrides, rul
     settle, which then has no equilibrium to compare)."""
     _, m, x, y, free = _build(overrides, seed=0, n=2)
     want = _fixed_point(m, x, free, 0.1, y, rule)
-    got, st = relax_settle_pcn(m, x, free, beta=0.1, target=y, iters=300, tol=1e-11, tau_s=TAU, rule=rule)
+    got, st = relax_settle_pcn(m, x, free, beta=0.1, target=y, iters=300, tol=1e-11, tau_s=TAU, dt_s=TAU / 2,
+                               rule=rule)
     assert st.converged.all()
     assert _dist(got, want) < 1e-5
 
@@ -103,14 +105,14 @@ def test_pc_energy_never_increases_along_a_noiseless_settle(rule, nudge, beta):
     (each prefix of the deterministic trajectory is a settle with a shorter budget) falls
     monotonically from the free state and ends above the fixed point's."""
     _, m, x, y, free = _build(MLP + [f"ep.nudge={nudge}"], n=5)
-    dt = TAU / 20
+    dt = TAU / 10
     strength = beta / (1 - beta) if nudge == "clamp" else beta
 
     def total(s):
         return m.energy(x, s) + strength * m.cost(s[-1], y)
 
     curve = [total(free)]
-    for n in range(1, 81):
+    for n in range(1, 41):
         s, st = relax_settle_pcn(m, x, free, beta=beta, target=y, iters=1, tol=0.0, tau_s=TAU, dt_s=dt,
                                  t_max_s=n * dt, rule=rule)
         assert st.sweeps == n
@@ -128,7 +130,7 @@ def test_ep_on_the_settle_reaches_the_backprop_gradient_pcn_mlp():
     >= 0.999 against the feed-forward twin's backprop gradient at small beta, none of the
     ReLUs switching."""
     cfg, m, x, y, _ = _build(MLP + ["analog.device=ideal", "analog.relaxation=settle", "solver.tol=1e-12",
-                                    "analog.settle_t_max_s=2e-5"], n=6)
+                                    "analog.settle_t_max_s=2e-5", "analog.settle_dt_s=5e-8"], n=6)
     rule = build_rule(cfg, m)
     assert rule.solver.func is relax_settle_pcn
     rep = rule.gradcheck(x, y, [1e-3, 1e-4], iters=200, tol=1e-12)
@@ -144,7 +146,7 @@ def test_ep_on_the_settle_reaches_the_backprop_gradient_pcn_mlp():
 
 def test_ep_on_the_settle_reaches_the_backprop_gradient_pcn_vgg5():
     _, m, x, y, _ = _build(VGG, seed=0, n=2)
-    solver = functools.partial(relax_settle_pcn, tau_s=TAU, tol=1e-10, t_max_s=3e-5)
+    solver = functools.partial(relax_settle_pcn, tau_s=TAU, tol=1e-10, t_max_s=3e-5, dt_s=TAU / 2)
     rep = pcn_gradcheck(m, x, y, [1e-4], "centered", solver=solver)
     for row in rep["layers"]:
         assert row["cosine"] >= 0.999, row
