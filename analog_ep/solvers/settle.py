@@ -117,8 +117,8 @@ for at most ``analog.settle_t_max_s`` (null: ``nudge_iters * tau``, as for every
 stops earlier once every sample's residual ``max |T(s) - s|`` (``T`` the traversal's node update
 at the current state) is below ``solver.tol`` (or, with ``solver.stop: noise_floor``, has settled
 on its floor). A time constant is not a traversal: the flow's slowest mode is ``tau /
-lambda_min(M)``; the tests' nets settle to 1e-12 in 45 to 75 tau (pcn_mlp 64-12-8-10, tiny
-pcn_vgg5), to ``tol`` 1e-4 in about 20 tau. So a PCN settle reaches its equilibrium (what EP's
+lambda_min(M)``; the tests' nets (pcn_mlp 64-12-8-10, pcn_vgg5 3-4-4-5 on 16x16, beta 0.1)
+settle to ``tol`` 1e-4 in 11 to 15 tau and to 1e-12 in 60 to 73 tau. So a PCN settle reaches its equilibrium (what EP's
 estimate assumes) when its budget is tens of tau: set ``analog.settle_t_max_s`` (e.g. ``5e-6``
 s = 50 tau at the default node) or ``solver.nudge_iters`` accordingly; K = 5 keeps 5 tau, a
 partial settle, as K = 5 traversals are a partial relaxation.
