@@ -121,16 +121,21 @@ def exact_reads(model):
 
 def pcn_gradcheck(model, x: torch.Tensor, target: torch.Tensor, betas: list[float], estimator: str,
                   iters: int = 100, rule: str = "mod_pgd", generator: torch.Generator | None = None,
-                  pc: dict | None = None) -> dict:
+                  pc: dict | None = None, solver=None) -> dict:
     """A PCN's gradient estimates against the backprop gradient of its feed-forward twin, which
     is exact for EP as beta -> 0 (the free equilibrium is the forward pass; Kerjan et al. 2026).
     Same report as :func:`gradcheck` (``free_converged_fraction`` 1: the forward pass is exact;
     ``adjoint_residual`` None). ``pc``: keyword arguments of
     :func:`~analog_ep.algorithms.pc.pc_gradient`; then one row per layer with ``beta`` None and the
-    cosine of predictive coding's weight gradient to backprop's (informative: PC approximates it)."""
+    cosine of predictive coding's weight gradient to backprop's (informative: PC approximates it).
+    ``solver``: the relaxation of the nudged phases (the rule's, e.g. the settle; None: the
+    traversals, :func:`~analog_ep.solvers.relax_pcn`)."""
     from .bp import bp_gradient
     from .pc import pc_gradient
     from .pcn_ep import pcn_ep_gradient
+    from ..solvers import relax_pcn
+
+    solver = relax_pcn if solver is None else solver
 
     with exact_reads(model):
         exact, _, _ = bp_gradient(model, x, target)
@@ -138,7 +143,7 @@ def pcn_gradcheck(model, x: torch.Tensor, target: torch.Tensor, betas: list[floa
     layers = []
     runs = [(None, pc_gradient(model, x, target, **pc))] if pc is not None else [
         (beta, pcn_ep_gradient(model, x, target, beta=beta, estimator=estimator, nudge_iters=iters, rule=rule,
-                               generator=generator)) for beta in betas]
+                               generator=generator, solver=solver)) for beta in betas]
     for beta, res in runs:
         changes = 0 if beta is None else kink_changes(model, x, res.free, res.nudged)
         layers += _layer_rows(model, names, res.grads, exact, beta, changes)

@@ -215,7 +215,7 @@ class PCNEP(_Relaxing):
     def gradcheck(self, x, target, betas, iters, tol, generator=None):
         return pcn_gradcheck(self.model, x, target, betas, self.cfg.ep.estimator,
                              iters=min(iters, self.cfg.solver.nudge_iters * 20), rule=self.cfg.pc.nudged_update,
-                             generator=generator)
+                             generator=generator, solver=self.solver)
 
     def sweeps_budget(self) -> int:
         return _nudged_phases(self.cfg) * self.cfg.solver.nudge_iters  # the free phase runs no sweep

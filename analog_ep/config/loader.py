@@ -120,7 +120,7 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         need(len(cfg.train.layer_lrs) == n_groups, "train.layer_lrs",
              f"must have {n_groups} entries (one per weight layer, then one per auxiliary readout)")
     a = cfg.analog
-    _check_relaxation(cfg, spec.family, where)
+    _check_relaxation(cfg, where)
     if a.device is None:
         no_card = ("has no effect without a device card; add --device NAME (e.g. --device memristor) "
                    "or remove it")
@@ -175,9 +175,10 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         need(cfg.solver.check_every >= 1, "solver.check_every", "must be >= 1 or null (auto)")
     need(cfg.solver.noise_patience >= 1, "solver.noise_patience", "must be >= 1 sweeps")
     need(0 < cfg.solver.noise_drop < 1, "solver.noise_drop", "must be in (0, 1)")
-    if cfg.solver.stop != "tol" and pcn:
-        raise ConfigError(f"{where}solver.stop: {cfg.solver.stop} stops Hopfield-type relaxations; a PCN's nudged "
-                          "phase runs its solver.nudge_iters traversals; set solver.stop=tol")
+    if cfg.solver.stop != "tol" and pcn and cfg.analog.relaxation != "settle":
+        raise ConfigError(f"{where}solver.stop: {cfg.solver.stop} stops Hopfield-type relaxations and settles; a PCN's "
+                          "iterative nudged phase runs its solver.nudge_iters traversals; set solver.stop=tol or "
+                          "analog.relaxation=settle")
     if cfg.train.checkpoint_every is not None:
         need(cfg.train.checkpoint_every >= 1, "train.checkpoint_every", "must be >= 1 steps or null")
     need(cfg.train.log_every >= 1, "train.log_every", "must be >= 1 steps")
@@ -200,9 +201,9 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     return cfg
 
 
-def _check_relaxation(cfg: RunConfig, family: str, where: str = "") -> None:
+def _check_relaxation(cfg: RunConfig, where: str = "") -> None:
     """``analog.relaxation`` and its ``analog.settle_*`` parameters: ``settle`` needs a device
-    card, EP on a Hopfield-type model, and a positive capacitance, leak, step and budget, with
+    card, EP (on a Hopfield-type model or a PCN), and a positive capacitance, leak, step and budget, with
     the step within explicit Euler's bound ``dt <= tau = C / G_leak``."""
     a = cfg.analog
     if a.relaxation == "iterative":
@@ -215,9 +216,10 @@ def _check_relaxation(cfg: RunConfig, family: str, where: str = "") -> None:
     if a.device is None:
         raise ConfigError(f"{where}analog.relaxation: settle runs the neurons on a device card's crossbars; add "
                           "--device NAME (e.g. --device memristor) or set analog.relaxation=iterative")
-    if family != "hopfield" or cfg.algorithm != "ep":
-        raise ConfigError(f"{where}analog.relaxation: settle relaxes the energy of EP on a Hopfield-type model "
-                          f"(got algorithm {cfg.algorithm} on {cfg.model.name}); set analog.relaxation=iterative")
+    if cfg.algorithm != "ep":
+        raise ConfigError(f"{where}analog.relaxation: settle relaxes the phases of EP (a Hopfield-type model, or the "
+                          f"nudged phases of a PCN; got algorithm {cfg.algorithm} on {cfg.model.name}); set "
+                          "analog.relaxation=iterative or algorithm=ep")
     for key, unit in (("settle_capacitance_f", "farads"), ("settle_g_leak_s", "siemens")):
         value = getattr(a, key)
         if not value > 0:

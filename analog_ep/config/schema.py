@@ -327,7 +327,8 @@ class AnalogConfig:
     below and transposed read from above at once) against its leak, ``C dv/dt = -G_leak v +
     I_in + I_nudge``, through the neuron's nonlinearity, with no converter in the loop; each
     phase's equilibrium is digitized once (solver ``settle``, :mod:`analog_ep.solvers.settle`).
-    Needs a device card. Parameters: ``settle_capacitance_f``, ``settle_g_leak_s``,
+    EP only: the phases of a Hopfield-type model, the nudged phases of a PCN (its value nodes
+    integrate the error currents: the PC energy's gradient flow). Needs a device card. Parameters: ``settle_capacitance_f``, ``settle_g_leak_s``,
     ``settle_dt_s``, ``settle_t_max_s``."""
     settle_capacitance_f: float = 1e-13
     """``relaxation: settle``: node capacitance C in farads (> 0; 100 fF, a neuron's integrating

@@ -35,6 +35,20 @@ from .base import SolverStats, counts_sweeps, max_abs, register_solver
 PCN_RULES = ("mod_pgd", "pgd")
 
 
+def output_update(model, a: torch.Tensor, s_L: torch.Tensor, beta: float, target) -> torch.Tensor:
+    """The output node's nudged value from its pre-activation ``a`` (module docstring): ``(a +
+    beta y) / (1 + beta)`` for the MSE nudge, ``a - beta (softmax(s_L) - y)`` (one step from the
+    current ``s_L``) for the cross-entropy nudge, ``(1 - beta) a + beta y`` for the clamp nudge;
+    ``a`` at ``beta = 0``. The one place the nudge sets the output (the traversals and the
+    settle, :mod:`.settle`)."""
+    if model.nudge == "cross_entropy":
+        return a - beta * model.cost_grad(s_L, target)
+    y, _ = model.split_target(target)
+    if model.nudge == "clamp":
+        return a + beta * (y - a)
+    return (a + beta * y) / (1.0 + beta)
+
+
 @counts_sweeps
 @torch.no_grad()
 def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: float = 0.0, target=None,
@@ -55,7 +69,6 @@ def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: f
         raise ConfigError(f"pc.nudged_update: unknown rule {rule!r}; valid: {', '.join(PCN_RULES)}")
     x = const
     L = model.num_nodes
-    y, _ = model.split_target(target)
     s = list(states)
     groups = model.colouring()
     b = x.shape[0]
@@ -114,12 +127,7 @@ def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: f
                     continue  # inputs unchanged and no error from above: s_k = f_k(s_{k-1}) stays
                 a = cache[k][0]
                 if k == L:
-                    if model.nudge == "cross_entropy":
-                        new[k] = a - beta * model.cost_grad(s[L - 1], target)
-                    elif model.nudge == "clamp":
-                        new[k] = a + beta * (y - a)
-                    else:
-                        new[k] = (a + beta * y) / (1.0 + beta)
+                    new[k] = output_update(model, a, s[L - 1], beta, target)
                     continue
                 d = model.topdown(k, x, s, eps, delta)
                 act = model.pc_act_names[k - 1]

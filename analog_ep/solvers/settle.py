@@ -60,10 +60,70 @@ phase's sweep budget ``iters`` in time constants), or when every sample's residu
 s|`` (the iterative solver's residual at the current state) is below ``tol`` (noise off), or with
 ``stop: noise_floor`` has settled on its noise floor (:class:`.base.Stopper`).
 
-Covers the energies of :class:`~analog_ep.models.EnergyNetwork` (``energy_kind`` ``hopfield``:
-Hopfield MLP, DCHN VGG5, Hopfield-ResNet13, VGG CRNN with auxiliary readouts). Not the
-predictive coding networks: their nudged phases are K traversals of a different energy
-(:mod:`.pcn`), whose node update is no leaky integrator of crossbar currents.
+:func:`relax_settle` covers the energies of :class:`~analog_ep.models.EnergyNetwork`
+(``energy_kind`` ``hopfield``: Hopfield MLP, DCHN VGG5, Hopfield-ResNet13, VGG CRNN with
+auxiliary readouts); :func:`relax_settle_pcn` the predictive coding networks (``energy_kind``
+``pcn``: pcn_mlp, the PCN VGGs, muPC), the nudged phases of EP on them. The solver registry
+picks one by the energy's kind (``settle`` is registered for both).
+
+**Predictive coding networks** (:func:`relax_settle_pcn`). The value node ``s_k`` is a capacitor
+integrating the error currents, the gradient flow of the PC energy ``F = E + beta C``
+(``E = 1/2 sum ||s_k - mu_k||^2``, DESIGN section 5) in continuous time: with ``tau = C / G_leak``,
+
+    tau dv_k/dt = w_k - v_k,   s_k = rho_k(v_k),
+    pgd:      w_k = mu_k + Delta_k,  rho_k = the projection (s >= 0 for ReLU layers; identity else)
+    mod_pgd:  w_k = a_k + Delta_k,   rho_k = act_k
+
+where the prediction ``mu_k = act_k(a_k)``, ``a_k = W_k s_{k-1} + b_k`` is the forward read of
+the crossbar below and the top-down error ``Delta_k = W_{k+1}^T (act'(a_{k+1}) eps_{k+1})`` the
+transposed read of the one above, both continuous (the converter-free reads, as above). Where the
+node is unclamped (``s_k = v_k``) ``pgd``'s current is exactly ``mu_k + Delta_k - s_k = -dF/ds_k``:
+the leak is the own error ``-eps_k``, the transposed read the error fed back from above. The
+output node (linear) is pulled toward the nudged output of the traversals
+(:func:`.pcn.output_update`): ``(a_L + beta y) / (1 + beta) - s_L = -(dF/ds_L) / (1 + beta)``
+(MSE), ``a_L - beta (softmax(s_L) - y) - s_L = -dF/ds_L`` (cross-entropy), ``(1 - beta) a_L +
+beta y - s_L`` (the clamp nudge, the MSE flow of strength ``beta / (1 - beta)`` scaled by ``1 -
+beta``): each ``-dF/ds_L`` times a positive constant. A residual node (muPC) adds its input's
+line: ``s_k = rho_k(v_k - s_{k-1}) + s_{k-1}``. The nudged phase starts from the free state (the
+forward pass, ``E = 0``) with ``v = w(s0; beta = 0)``, the capacitors' charge at it.
+
+*Same fixed point as the traversals*: ``dv/dt = 0`` gives ``s_k = rho_k(w_k)``, the node update
+of the same ``pc.nudged_update`` rule (:mod:`.pcn`): a settled state is a fixed point of the
+traversal solver (the tests compare it with the traversals run to their fixed point). *Energy*:
+under ``pgd`` the flow is the gradient flow of ``F`` on ``{s >= 0}`` (a node held at 0 by its
+clamp does not move; the output's flow is ``-dF/ds_L`` times a positive constant), so ``dF/dt =
+-sum (dF/ds)^2 / tau <= 0`` on the moving nodes; an explicit Euler step that moves each node by at
+most ``dt / tau`` times its gradient step decreases ``F`` for ``dt <= tau / lambda`` (descent
+lemma). ``mod_pgd`` is the same flow on every unit with ``a_k > 0`` (ReLU), and differs (like
+its traversal) only on units the nudge switches on; measured non-increasing on the tests' nets.
+*EP*: the settled nudged states are EP's, so the centered estimate tends to the backprop
+gradient of the feed-forward twin as beta -> 0 (tested with the rule's gradcheck).
+
+*Step* (the stiffness bound). Linearized at a state, ``tau dv/dt = -M v`` with ``M`` (under
+``pgd``, on the unclamped nodes) ``P H``: ``H = (I - J)^T (I - J) + beta C''`` the Hessian of
+``F`` (``J`` the block Jacobian of the predictions, ``J_{k,k-1} = diag(act'(a_k)) W_k``), ``P``
+the output's positive scale. Explicit Euler ``v <- v + (dt / tau)(w - v)`` is stable for ``dt <
+2 tau / lambda`` and monotone for ``dt <= tau / lambda``, ``lambda = lambda_max(M) <= (1 +
+||J||)^2 + beta+`` (``>= 1``: the leak; ``||J||`` about the layers' largest gain, 1 to 3 at the
+usual inits, so lambda is a few). The bound depends on the weights, so the solver measures it
+once per phase, before settling: :func:`pcn_stiffness`, a power iteration on the Jacobian of the
+node currents through the circuit's own noiseless reads (seeded; one host read per phase),
+times :data:`STIFFNESS_MARGIN`. ``analog.settle_dt_s`` null takes ``min(tau / 10, tau / (2
+lambda))``; a given step above ``2 tau / lambda`` is a ``ConfigError`` naming the bound (the
+config's own check ``dt <= tau`` applies first).
+
+*K traversals vs. settling.* The traversal solver runs exactly ``solver.nudge_iters`` (K)
+asynchronous traversals, each an exact block minimization, and stops there whether or not it has
+converged (Kerjan et al. 2026: K about the depth). The settle has no traversals: it integrates
+for at most ``analog.settle_t_max_s`` (null: ``nudge_iters * tau``, as for every settle) and
+stops earlier once every sample's residual ``max |T(s) - s|`` (``T`` the traversal's node update
+at the current state) is below ``solver.tol`` (or, with ``solver.stop: noise_floor``, has settled
+on its floor). A time constant is not a traversal: the flow's slowest mode is ``tau /
+lambda_min(M)``; the tests' nets (pcn_mlp 64-12-8-10, pcn_vgg5 3-4-4-5 on 16x16, beta 0.1)
+settle to ``tol`` 1e-4 in 11 to 15 tau and to 1e-12 in 60 to 73 tau. So a PCN settle reaches its equilibrium (what EP's
+estimate assumes) when its budget is tens of tau: set ``analog.settle_t_max_s`` (e.g. ``5e-6``
+s = 50 tau at the default node) or ``solver.nudge_iters`` accordingly; K = 5 keeps 5 tau, a
+partial settle, as K = 5 traversals are a partial relaxation.
 """
 
 from __future__ import annotations
@@ -73,7 +133,10 @@ import math
 
 import torch
 
+from ..errors import ConfigError
+from ..models.pcn import PC_ACTIVATIONS
 from .base import SolverStats, Stopper, max_abs, noisy_reads, register_solver
+from .pcn import PCN_RULES, output_update
 
 
 @contextlib.contextmanager
@@ -151,3 +214,163 @@ def _count_settle(model, readouts: list, states: list, settle_time_s: torch.Tens
 
 
 register_solver("settle", relax_settle)
+
+
+# ------------------------------------------------------------------------- predictive coding networks
+STIFFNESS_POWER_ITERS = 8
+"""Power iterations of a PCN settle's stiffness estimate (once per phase, before it settles)."""
+
+STIFFNESS_MARGIN = 1.25
+"""Factor on the power-iteration estimate of the stiffest rate (power iteration approaches the
+largest rate from below)."""
+
+
+def _identity(v: torch.Tensor) -> torch.Tensor:
+    return v
+
+
+PGD_PROJECTIONS = {"relu": PC_ACTIVATIONS["relu"][0]}
+"""``pgd``: the projection of a node's value (a clamp on its capacitor: ``s >= 0`` for ReLU
+layers); every other activation's node is unclamped."""
+
+PCN_NODE_CIRCUITS = {
+    "mod_pgd": (lambda a, mu, r: a + r, lambda act: PC_ACTIVATIONS[act][0]),
+    "pgd": (lambda a, mu, r: mu, lambda act: PGD_PROJECTIONS.get(act, _identity)),
+}
+"""``pc.nudged_update`` -> ``(base(a, mu, r), rho(activation name))`` of a hidden node's circuit
+(:func:`relax_settle_pcn`): the node voltage ``v_k`` is pulled toward ``w_k = base + Delta_k``
+and the node drives its lines with ``s_k = rho(v_k - r_k) + r_k``; the fixed point is the
+traversal's node update (:mod:`.pcn`) of the same rule."""
+
+
+class PCNCircuit:
+    """The node circuits of a predictive coding network (:func:`relax_settle_pcn`) for input
+    ``x``, target ``target`` and node rule ``rule``: per hidden node the voltage target
+    ``w_k`` (:meth:`targets`) and the output map ``s_k = rho_k(v_k - r_k) + r_k`` (:meth:`outputs`;
+    ``r_k`` the residual input ``s_{k-1}`` of a residual node, else 0); the output node is linear
+    (``rho = identity``) and pulled toward the nudged output (:func:`.pcn.output_update`)."""
+
+    def __init__(self, model, x: torch.Tensor, target, rule: str):
+        if rule not in PCN_RULES:
+            raise ConfigError(f"pc.nudged_update: unknown rule {rule!r}; valid: {', '.join(PCN_RULES)}")
+        self.model, self.x, self.target = model, x, target
+        self.base, rho = PCN_NODE_CIRCUITS[rule]
+        L = model.num_nodes
+        self.rhos = [rho(model.pc_act_names[k - 1]) for k in range(1, L)] + [_identity]
+        self.residual = [bool(model.residual[k - 1]) for k in range(1, L + 1)]
+        self.need_delta = {e.post for e in model.edges if e.pre > 0}  # the errors a transposed read carries
+
+    def _r(self, k: int, s: list):
+        return (self.x if k == 1 else s[k - 2]) if self.residual[k - 1] else None
+
+    def outputs(self, v: list, s_res: list | None = None) -> list:
+        """``s_k = rho_k(v_k - r_k) + r_k`` in node order; ``r_k`` from ``s_res`` when given, else
+        from the outputs just computed (a residual node adds its input's line)."""
+        s: list = []
+        for k, (rho, vk) in enumerate(zip(self.rhos, v), start=1):
+            r = self._r(k, s if s_res is None else s_res)
+            s.append(rho(vk) if r is None else rho(vk - r) + r)
+        return s
+
+    def targets(self, s: list, beta: float) -> list:
+        """``w_k`` at states ``s``: one forward read of every synapse (``a_k``, ``mu_k``) and one
+        transposed read (``Delta_k``); the node current is ``G_leak (w_k - v_k)``."""
+        m, x = self.model, self.x
+        a, eps, delta = m.errors(x, s, need_delta=self.need_delta)
+        L = m.num_nodes
+        w = []
+        for k in range(1, L):
+            d = m.topdown(k, x, s, eps, delta)
+            r = self._r(k, s)
+            w.append(self.base(a[k - 1], s[k - 1] - eps[k - 1], 0.0 if r is None else r) + d)
+        w.append(output_update(m, a[L - 1], s[L - 1], beta, self.target))
+        return w
+
+    def currents(self, v: list, beta: float) -> list:
+        """``w(s(v)) - v``: the node currents in units of ``G_leak`` (``tau dv/dt``)."""
+        return [wk - vk for wk, vk in zip(self.targets(self.outputs(v), beta), v)]
+
+
+def _sample_norm(vs: list) -> torch.Tensor:
+    return torch.stack([vk.reshape(vk.shape[0], -1).pow(2).sum(1) for vk in vs]).sum(0).sqrt()
+
+
+def _per_sample(c: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return c.reshape(-1, *([1] * (like.dim() - 1)))
+
+
+def pcn_stiffness(circuit: PCNCircuit, v: list, beta: float, iters: int = STIFFNESS_POWER_ITERS) -> torch.Tensor:
+    """Per sample, the largest rate (in ``1 / tau``) of the linearized node dynamics at voltages
+    ``v``: power iteration on the Jacobian of :meth:`PCNCircuit.currents`, its products by
+    central differences through the circuit's own reads (every synapse kind, BatchNorm, residual
+    and pre-activation edges alike). Seeded start vector; no host sync."""
+    dtype, device = v[0].dtype, v[0].device
+    g = torch.Generator().manual_seed(0)
+    u = [torch.randn(vk.shape, generator=g, dtype=dtype).to(device) for vk in v]
+    h = math.sqrt(torch.finfo(dtype).eps) * (1.0 + _sample_norm(v))
+    lam = torch.zeros(v[0].shape[0], dtype=dtype, device=device)
+    for _ in range(iters):
+        nrm = _sample_norm(u).clamp_min(torch.finfo(dtype).tiny)
+        u = [uk / _per_sample(nrm, uk) for uk in u]
+        plus = circuit.currents([vk + _per_sample(h, vk) * uk for vk, uk in zip(v, u)], beta)
+        minus = circuit.currents([vk - _per_sample(h, vk) * uk for vk, uk in zip(v, u)], beta)
+        u = [(p - q) / _per_sample(2 * h, p) for p, q in zip(plus, minus)]
+        lam = _sample_norm(u)
+    return lam
+
+
+@torch.no_grad()
+def relax_settle_pcn(model, const, states, *, beta: float = 0.0, target=None, iters: int = 30, tol: float = 1e-4,
+                     damping: float = 0.0, check_every: int = 1, stop: str = "tol", noise_patience: int = 5,
+                     noise_drop: float = 0.05, tau_s: float = 1e-7, dt_s: float | None = None,
+                     t_max_s: float | None = None, rule: str = "mod_pgd", skip_clean: bool = True,
+                     reads: dict | None = None, out_reads: dict | None = None) -> tuple[list[torch.Tensor], SolverStats]:
+    """Settle one phase of a predictive coding network (the module docstring's PCN section) from
+    ``states`` (the forward pass, for EP's nudged phases; ``const`` is the clamped input ``x``).
+    Returns the digitized equilibrium and its :class:`SolverStats` (as :func:`relax_settle`).
+    ``rule``: the node circuit (:data:`PCN_NODE_CIRCUITS`). ``dt_s`` null: chosen from the
+    phase's stiffness, ``min(tau / 10, tau / (2 lambda))``; above the stability bound ``2 tau /
+    lambda`` a :class:`ConfigError`. ``damping``, ``skip_clean`` and ``reads`` are not used (a
+    settle reads every synapse continuously); ``out_reads`` is left empty (the weight gradient
+    reads the digitized equilibrium through the converters)."""
+    x = const
+    circuit = PCNCircuit(model, x, target, rule)
+    L = model.num_nodes
+    s = list(states)
+    with _settle_reads(model, 0.0):  # the capacitors' start charge and the stiffness: noiseless
+        v = circuit.targets(s, 0.0)[:L - 1] + [s[L - 1]]
+        lam = float(pcn_stiffness(circuit, v, beta).amax()) * STIFFNESS_MARGIN  # one host read per phase
+    lam = max(lam, 1.0)  # the leak alone: rate 1 / tau
+    bound = 2.0 * tau_s / lam
+    if dt_s is None:
+        dt = min(tau_s / 10, bound / 4)
+    else:
+        dt = float(dt_s)
+        if dt > bound:
+            raise ConfigError(f"analog.settle_dt_s: {dt!r} s is above this PCN settle's stability bound dt < 2 tau / "
+                              f"lambda = {bound:.4g} s (lambda = {lam:.4g}: the stiffest rate of its node currents in "
+                              f"1 / tau at the phase's start); lower it or set null (chosen from the bound)")
+    t_max = iters * tau_s if t_max_s is None else float(t_max_s)
+    n_steps = max(1, math.ceil(t_max / dt * (1 - 1e-12)))
+    alpha = dt / tau_s
+    stopper = Stopper(s[0], n_steps, tol, check_every, stop, stop != "tol" and noisy_reads(model), noise_patience,
+                      noise_drop)
+    n = 0
+    with _settle_reads(model, math.sqrt(tau_s / dt)):
+        s = circuit.outputs(v)
+        w = circuit.targets(s, beta)
+        for n in range(1, n_steps + 1):
+            v = [vk + alpha * (wk - vk) for vk, wk in zip(v, w)]
+            s = circuit.outputs(v)
+            w = circuit.targets(s, beta)
+            t = circuit.outputs(w, s)  # the traversal's node update at s: T(s)
+            residual = torch.stack([max_abs(tk, sk) for tk, sk in zip(t, s)]).amax(0)  # max |T(s) - s|
+            if stopper.update(n, residual):
+                break
+    out = [r.digitize_state(sk) for r, sk in zip(_readouts(model), s)]
+    b = x.shape[0]
+    model.count_phase(b, n, b * model.neurons_per_sweep())
+    return out, stopper.stats(n, settle_time_s=stopper.steps.to(s[0].dtype) * dt)
+
+
+register_solver("settle", relax_settle_pcn, energy="pcn")
