@@ -308,7 +308,8 @@ class SolverConfig:
     residual keeps falling, stop at ``tol`` as before."""
     noise_patience: int = 5
     """``stop: noise_floor``: sweeps in a row without a new low of the residual (by the factor
-    ``1 - noise_drop``) after which a sample counts as settled on the noise floor (>= 1)."""
+    ``1 - noise_drop``) after which a sample counts as settled on the noise floor (>= 1); under
+    ``analog.relaxation: settle``, node time constants (``noise_patience tau / dt`` steps)."""
     noise_drop: float = 0.05
     """``stop: noise_floor``: the relative fall of a sample's smallest residual that counts as
     progress, in (0, 1)."""

@@ -58,7 +58,8 @@ node's read-out conversions on the storage that reads it out (its event counter'
 **Stopping**: after ``t_max`` seconds of settled time (``ceil(t_max / dt)`` steps; default the
 phase's sweep budget ``iters`` in time constants), or when every sample's residual ``max |T(s) -
 s|`` (the iterative solver's residual at the current state) is below ``tol`` (noise off), or with
-``stop: noise_floor`` has settled on its noise floor (:class:`.base.Stopper`).
+``stop: noise_floor`` has settled on its noise floor (:class:`.base.Stopper`; its patience counts
+node time constants, :func:`settle_patience`).
 
 :func:`relax_settle` covers the energies of :class:`~analog_ep.models.EnergyNetwork`
 (``energy_kind`` ``hopfield``: Hopfield MLP, DCHN VGG5, Hopfield-ResNet13, VGG CRNN with
@@ -172,8 +173,8 @@ def relax_settle(model, const, states, *, beta: float = 0.0, target=None, iters:
     L = model.num_nodes
     acts = model.activations
     s = list(states)
-    stopper = Stopper(s[0], n_steps, tol, check_every, stop, stop != "tol" and noisy_reads(model), noise_patience,
-                      noise_drop)
+    stopper = Stopper(s[0], n_steps, tol, check_every, stop, stop != "tol" and noisy_reads(model),
+                      settle_patience(noise_patience, tau_s, dt), noise_drop)
     n = 0
     with _settle_reads(model, math.sqrt(tau_s / dt)):
         v = [model.drive(k, s, const) for k in range(1, L)] + [s[L - 1]]
@@ -202,6 +203,16 @@ def relax_settle(model, const, states, *, beta: float = 0.0, target=None, iters:
     settle_time_s = stopper.steps.to(s[0].dtype) * dt
     _count_settle(model, readouts, s, settle_time_s)
     return out, stopper.stats(n, settle_time_s=settle_time_s)
+
+
+def settle_patience(noise_patience: int, tau_s: float, dt_s: float) -> int:
+    """``solver.stop: noise_floor``'s patience for a settle, in integrator steps: ``noise_patience``
+    counts node time constants here (an iterative sweep is one ``tau``: at ``dt = tau`` a step is a
+    sweep), so a settle waits as long in physical time as the iterative solver does in sweeps
+    before it calls a stalled residual its noise floor, whatever its step. Counting raw steps
+    would stop a ``dt = tau / 10`` settle after half a time constant, where a noiseless residual
+    has barely fallen."""
+    return max(int(noise_patience), math.ceil(noise_patience * tau_s / dt_s * (1 - 1e-12)))
 
 
 def _count_settle(model, readouts: list, states: list, settle_time_s: torch.Tensor) -> None:
@@ -353,8 +364,8 @@ def relax_settle_pcn(model, const, states, *, beta: float = 0.0, target=None, it
     t_max = iters * tau_s if t_max_s is None else float(t_max_s)
     n_steps = max(1, math.ceil(t_max / dt * (1 - 1e-12)))
     alpha = dt / tau_s
-    stopper = Stopper(s[0], n_steps, tol, check_every, stop, stop != "tol" and noisy_reads(model), noise_patience,
-                      noise_drop)
+    stopper = Stopper(s[0], n_steps, tol, check_every, stop, stop != "tol" and noisy_reads(model),
+                      settle_patience(noise_patience, tau_s, dt), noise_drop)
     n = 0
     with _settle_reads(model, math.sqrt(tau_s / dt)):
         s = circuit.outputs(v)
@@ -367,10 +378,13 @@ def relax_settle_pcn(model, const, states, *, beta: float = 0.0, target=None, it
             residual = torch.stack([max_abs(tk, sk) for tk, sk in zip(t, s)]).amax(0)  # max |T(s) - s|
             if stopper.update(n, residual):
                 break
-    out = [r.digitize_state(sk) for r, sk in zip(_readouts(model), s)]
+    readouts = _readouts(model)
+    out = [r.digitize_state(sk) for r, sk in zip(readouts, s)]
     b = x.shape[0]
     model.count_phase(b, n, b * model.neurons_per_sweep())
-    return out, stopper.stats(n, settle_time_s=stopper.steps.to(s[0].dtype) * dt)
+    settle_time_s = stopper.steps.to(s[0].dtype) * dt
+    _count_settle(model, readouts, s, settle_time_s)
+    return out, stopper.stats(n, settle_time_s=settle_time_s)
 
 
 register_solver("settle", relax_settle_pcn, energy="pcn")

@@ -205,6 +205,22 @@ def test_settle_time_and_counts():
         == 4 * m.neurons_per_sweep()  # one read-out per node
     for a, b in zip(before["layers"], after["layers"]):
         assert a["phases"].get("nudge+") == b["phases"].get("nudge+")  # no vector read inside the settle
+    # what the cost model prices a settle from (as the Hopfield settle): the settled samples and
+    # their time (summed), one read-out conversion per node per sample on the reading storages
+    assert ph["settle_samples"] - before["phases"].get("nudge+", {}).get("settle_samples", 0) == 4
+    assert ph["settle_time_s"] == pytest.approx(st.settle_time_s.sum().item(), rel=1e-12)
+    readouts = sum(b["readouts"].get("nudge+", 0) - a["readouts"].get("nudge+", 0)
+                   for a, b in zip(before["layers"], after["layers"]))
+    assert readouts == 4 * m.neurons_per_sweep()
+
+
+def test_noise_floor_patience_counts_time_constants():
+    from analog_ep.solvers.settle import settle_patience
+
+    assert settle_patience(5, TAU, TAU / 10) == 50  # five time constants of tau / 10 steps
+    assert settle_patience(5, TAU, TAU) == 5  # dt = tau: a step is an iterative sweep
+    assert settle_patience(3, TAU, 2 * TAU) == 3  # never fewer steps than the sweeps' patience
+    assert settle_patience(5, TAU, TAU / 3) == 15
 
 
 # ----------------------------------------------------------------------------------- noise
