@@ -140,3 +140,54 @@ def test_resumed_run_keeps_and_records_the_family_defaults_it_ran_with(tmp_path)
     stored = yaml.safe_load(read_results(run / "results.h5")["config_yaml"])
     assert load_config(None, [], base=stored) == dataclasses.replace(ran, train=dataclasses.replace(ran.train,
                                                                                                     epochs=2))
+
+
+# ------------------------------------------------------------------ the nudged phase of EP on a PCN never diverges
+def _pcn_mlp_phase(scale: float, iters: int, monkeypatch=None, growth=None):
+    import torch
+
+    from analog_ep.solvers import pcn as pcn_solver
+    from analog_ep.train.build import build_model
+
+    if growth is not None:
+        monkeypatch.setattr(pcn_solver, "DIVERGENCE_GROWTH", growth)
+    torch.manual_seed(0)
+    cfg = load_config(None, ["model.name=pcn_mlp", "model.hidden=[32,32]", "seed=0"])
+    model = build_model(cfg, (16,), 10)
+    x = torch.randn(8, 16)
+    y = torch.nn.functional.one_hot(torch.randint(0, 10, (8,)), 10).float()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(scale)
+    free, _ = model.forward_pass(x)
+    return pcn_solver.relax_pcn(model, x, free, beta=0.1, target=y, iters=iters, tol=1e-6)
+
+
+def test_a_unit_step_phase_that_would_diverge_stops_finite(monkeypatch):
+    """Weights 6x the init give ||J|| > 1: a node update (a unit step on s_k) overshoots and the
+    phase's energy grows ~100x per traversal (1e22 after 40; NaN later). The guard stops each such
+    sample at its first rise above its start and 4x its lowest: every state stays finite and
+    the energy bounded, and the stopped samples are not reported converged."""
+    import math
+
+    import torch
+
+    s, st = _pcn_mlp_phase(6.0, 200)
+    assert all(torch.isfinite(v).all() for v in s)
+    e = st.energy
+    assert torch.isfinite(e).all() and e.max() < 1e3 * e[0]
+    assert not st.converged.any()
+    # without the guard (only the non-finite check left) the same phase blows up
+    s_off, st_off = _pcn_mlp_phase(6.0, 40, monkeypatch, math.inf)
+    assert st_off.energy[-1] > 1e15 * st_off.energy[0]
+
+
+def test_the_guard_leaves_a_converging_phase_bit_for_bit(monkeypatch):
+    import math
+
+    import torch
+
+    s, st = _pcn_mlp_phase(1.0, 30)
+    assert st.converged.all()
+    s_off, _ = _pcn_mlp_phase(1.0, 30, monkeypatch, math.inf)
+    assert all(torch.equal(a, b) for a, b in zip(s, s_off))
