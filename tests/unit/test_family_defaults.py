@@ -191,3 +191,40 @@ def test_the_guard_leaves_a_converging_phase_bit_for_bit(monkeypatch):
     assert st.converged.all()
     s_off, _ = _pcn_mlp_phase(1.0, 30, monkeypatch, math.inf)
     assert all(torch.equal(a, b) for a, b in zip(s, s_off))
+
+
+# ------------------------------------------------------------------ the defaults are the papers' settings
+PAPER_KEYS = ["ep.beta", "solver.free_iters", "solver.nudge_iters", "solver.colouring", "train.momentum",
+              "train.nesterov", "train.weight_decay", "train.clip_grad_norm", "train.schedule", "train.optimizer",
+              "ep.nudge", "ep.aux_schedule", "pc.steps", "pc.activity_lr"]
+
+
+@pytest.mark.parametrize("name,algorithm,config", [
+    ("dchn_vgg5", "ep", "dchn_vgg5_cifar10.yaml"),
+    ("hopfield_resnet13", "ep", "hopfield_resnet13_fmnist.yaml"),
+    ("vgg_crnn", "ep", "vgg_crnn_cifar10.yaml"),
+    ("pcn_vgg5", "ep", "pcn_vgg5_mnist_mse.yaml"),
+    ("pcn_vgg10", "ep", "pcn_vgg10_imagenet.yaml"),
+    ("pcn_vgg10skip", "ep", "pcn_vgg10skip_imagenet.yaml"),
+    ("mupc_resmlp", "pc", "mupc_resmlp_mnist_d8.yaml"),
+])
+def test_family_defaults_are_the_shipped_papers_settings(name, algorithm, config):
+    """Each family default of the keys the paper's config sets equals it; the rate: the paper's
+    per-tensor rate, which the fan-in rule gives every layer of the published width."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "configs" / config
+    paper_data = yaml.safe_load(path.read_text())
+    paper = load_config(path, [])
+    defaults = get_model_spec(name).defaults_for(algorithm)
+    mine = load_config(None, [f"model.name={name}", f"algorithm={algorithm}"])
+    compared = 0
+    for key in PAPER_KEYS:
+        section, leaf = key.split(".")
+        if key in defaults and leaf in (paper_data.get(section) or {}):
+            assert _get(mine, key) == _get(paper, key), key
+            compared += 1
+    assert compared >= 3
+    assert mine.train.lr == paper.train.lr
+    if paper.train.lr_scaling == "none" and mine.train.lr_scaling == "fan_in":
+        assert mine.train.lr_ref_fan_in >= published_fan_in(paper.model.channels)
