@@ -219,9 +219,11 @@ def _sgd(lr: float, fan: int, weight_decay: float, **extra: Any) -> dict[str, An
 _CONV_FAN = published_fan_in([128, 256, 512, 512])  # 4608: every shipped conv model's widest layer
 HOPFIELD_CONV_DEFAULTS = {
     # Scellier et al. 2023 (configs/dchn_vgg5_cifar10.yaml): lr 0.03 per tensor, wd 2.5e-4,
-    # cosine; centered EP, beta 0.1, odd/even colouring, 60 free and 20 nudged sweeps
-    "dchn_vgg5": {**_sgd(0.03, _CONV_FAN, 2.5e-4), "ep.beta": 0.1, "solver.colouring": "odd_even",
-                  "solver.free_iters": 60, "solver.nudge_iters": 20},
+    # cosine; centered EP, beta 0.1, odd/even colouring, 60 free and 20 nudged sweeps. Gains 1:
+    # with the published gains (0.4, 0.7, 0.6, 0.3, 0.4; a config sets them) neither EP nor the
+    # backprop twin leaves chance on Fashion-MNIST (benchmarks/model_defaults_fmnist.md)
+    "dchn_vgg5": {**_sgd(0.03, _CONV_FAN, 2.5e-4), "model.gains": [1.0] * 5, "ep.beta": 0.1,
+                  "solver.colouring": "odd_even", "solver.free_iters": 60, "solver.nudge_iters": 20},
     # E P & Srinivasan 2025 (configs/hopfield_resnet13_fmnist.yaml): plus Nesterov, gradient
     # clipping at 1, beta 0.15, 120 free and 50 nudged sweeps (greedy colouring: the skips)
     "hopfield_resnet13": {**_sgd(0.03, _CONV_FAN, 2.5e-4, **{"train.nesterov": True, "train.clip_grad_norm": 1.0}),
