@@ -7,6 +7,7 @@ the bad value, and what would be valid.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import typing
 from pathlib import Path
@@ -16,8 +17,8 @@ import yaml
 
 from ..errors import ConfigError
 from .model_specs import HOPFIELD_ACTIVATIONS, PCN_ACTIVATIONS, get_model_spec, model_names
-from .schema import (ADC_MODEL_PARAMS, UPDATE_DEFAULTS, AnalogConfig, ChipConfig, PCConfig, RunConfig, UpdateSettings,
-                     resolve_update)
+from .schema import (ADC_MODEL_PARAMS, UPDATE_DEFAULTS, AnalogConfig, ChipConfig, ModelConfig, PCConfig, RunConfig,
+                     UpdateSettings, resolve_update)
 from .typed import build, closest, leaf_keys, merge
 
 
@@ -562,9 +563,99 @@ def _subsection(node: dict, parts: list[str], key: str) -> dict:
     return node[name]
 
 
+FAMILY_SOURCE = "family default"
+"""The source :func:`config_sources` gives a key set by the model's family defaults."""
+
+
+def _has_key(data: dict, dotted: str) -> bool:
+    """Whether the nested mapping ``data`` spells out ``dotted`` (a null value counts: the user
+    set it to null)."""
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _put_key(data: dict, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = copy.deepcopy(value)
+
+
+def family_defaults(data: dict) -> dict[str, Any]:
+    """The family defaults (:attr:`analog_ep.config.model_specs.ModelSpec.defaults`, with those of
+    the ``algorithm``) of the model that the config data ``data`` names, restricted to the keys
+    ``data`` does not set: dotted key -> value. Empty when the model name or algorithm is not
+    valid (the parser reports that)."""
+    model = data.get("model", {})
+    name = model.get("name", ModelConfig.name) if isinstance(model, dict) else None
+    algorithm = data.get("algorithm", RunConfig.algorithm)
+    if not isinstance(name, str) or name not in model_names() or not isinstance(algorithm, str):
+        return {}
+    sections = {f.name for f in dataclasses.fields(RunConfig)}
+    out = {}
+    for key, value in get_model_spec(name).defaults_for(algorithm).items():
+        head = key.split(".")[0]
+        if head in sections and isinstance(data.get(head, {}), dict) and not _has_key(data, key):
+            out[key] = value
+    return out
+
+
+def with_family_defaults(data: dict) -> dict:
+    """``data`` (a copy) with :func:`family_defaults` filled in: the precedence schema default <
+    family default < config file < ``--set``, one place for every command that builds a fresh
+    config."""
+    data = copy.deepcopy(data)
+    for key, value in family_defaults(data).items():
+        _put_key(data, key, value)
+    return data
+
+
+def _user_data(path: str | Path | None, overrides: list[str] | None, base: dict | None) -> tuple[dict, dict]:
+    """The config data the user gave (``base`` <- YAML file <- ``--set``) and the file's data."""
+    data = dict(base or {})
+    file_data: dict = {}
+    if path is not None:
+        file_data = read_yaml(path)
+        data = merge(data, file_data)
+    return apply_overrides(data, overrides or []), file_data
+
+
+def config_sources(path: str | Path | None = None, overrides: list[str] | None = None) -> dict[str, str]:
+    """Where each leaf key of the config :func:`load_config` resolves from ``path`` and
+    ``overrides`` gets its value: ``--set``, the file's path, ``family default`` (the model's,
+    :data:`FAMILY_SOURCE`) or ``default`` (the schema's). Dotted key -> source, for every key
+    of :func:`to_dict` (free-form ``device.*`` keys as given)."""
+    cfg = load_config(path, overrides)
+    user, file_data = _user_data(path, overrides, None)
+    over = apply_overrides({}, overrides or [])
+    family = family_defaults(user)
+    sources = {}
+    for key in leaf_keys(to_dict(cfg), ""):
+        if _has_key(over, key):
+            sources[key] = "--set"
+        elif _has_key(file_data, key):
+            sources[key] = str(path)
+        elif key in family:
+            sources[key] = FAMILY_SOURCE
+        else:
+            sources[key] = "default"
+    for key in leaf_keys(over.get("device", {}) or {}, "device."):
+        sources[key] = "--set"
+    return sources
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
                 base: dict | None = None) -> RunConfig:
-    """Resolve a RunConfig: defaults <- ``base`` dict <- YAML file <- ``--set`` overrides."""
+    """Resolve a RunConfig: schema defaults <- the model family's defaults <- ``base`` dict <- YAML
+    file <- ``--set`` overrides. The family defaults (:func:`with_family_defaults`) fill the keys
+    that neither the file nor ``--set`` gives, and only for a fresh config: a ``base`` (a stored
+    run's or a study's resolved config, which spells out every key it ran with) gets none, so a
+    resumed run keeps what it recorded."""
     data = dict(base or {})
     file_cfg = None
     if path is not None:
@@ -572,6 +663,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         data = merge(data, file_data)
         file_cfg = _parse(data, f"{path}: ")  # keys and types of the file alone: errors name the file
     data = apply_overrides(data, overrides or [])
+    if base is None:
+        data = with_family_defaults(data)
     try:
         return from_dict(data, "")
     except ConfigError as e:

@@ -14,8 +14,8 @@ load lazily) keeps ``import analog_ep.config`` light.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Literal, Optional
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping, Optional
 
 from ..errors import ConfigError
 
@@ -74,6 +74,15 @@ class ModelSpec:
     """Length of ``model.channels`` (one width per stage or conv layer); None = no convolutions."""
     check: Optional[Callable[[Any, Need], None]] = None
     """``check(model_cfg, need)``: the model's own value checks (e.g. its valid depths)."""
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    """Family defaults: dotted config key -> value (its paper's training settings, the rate
+    scaled for width by the fan-in rule), which :func:`analog_ep.config.loader.load_config`
+    applies to every key the user did not set (neither in the ``--config`` file nor by
+    ``--set``): schema default < family default < config file < ``--set``. Every algorithm gets
+    them (the backprop twin trains with EP's optimizer settings)."""
+    algorithm_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per ``algorithm`` (``ep`` / ``pc`` / ``bp``), dotted key -> value on top of
+    :attr:`defaults` (e.g. ``pc``: predictive coding's optimizer and inference settings)."""
 
     @property
     def pcn(self) -> bool:
@@ -83,6 +92,11 @@ class ModelSpec:
     def algorithms(self) -> tuple[str, ...]:
         """The ``algorithm`` values that train this model (:data:`LEARNING_RULES`)."""
         return tuple(sorted(LEARNING_RULES[self.family]))
+
+    def defaults_for(self, algorithm: str) -> dict[str, Any]:
+        """The family defaults for ``algorithm``: :attr:`defaults`, then its
+        :attr:`algorithm_defaults` on top (dotted key -> value)."""
+        return {**self.defaults, **self.algorithm_defaults.get(algorithm, {})}
 
     def validate(self, model: Any, need: Need) -> int:
         """Check the layer keys of ``model`` (a ModelConfig) against this spec and return the
@@ -185,22 +199,104 @@ def _mupc_depth(model, need: Need) -> None:
         need(model.depth >= 2, "model.depth", "must be >= 2 weight layers for mupc_resmlp")
 
 
+# ------------------------------------------------------------------------------ family defaults
+def published_fan_in(channels: list[int]) -> int:
+    """The largest fan-in (C_in k k, 3x3 kernels) of a conv stack at its published ``channels``:
+    the family defaults' ``train.lr_ref_fan_in``, so that with ``train.lr_scaling: fan_in`` every
+    layer of the published width trains at the paper's per-tensor rate and a wider layer gets
+    proportionally less (the fan-in rule of the MLP defaults)."""
+    return 9 * max(channels[:-1])
+
+
+def _sgd(lr: float, fan: int, weight_decay: float, **extra: Any) -> dict[str, Any]:
+    """The train.* defaults of the convolutional papers: SGD momentum 0.9 at ``lr`` per tensor
+    (fan-in scaled from ``fan``), L2 ``weight_decay``, a cosine schedule (whose floor is
+    ``train.lr_min_ratio`` of the rate)."""
+    return {"train.lr": lr, "train.lr_scaling": "fan_in", "train.lr_ref_fan_in": fan, "train.momentum": 0.9,
+            "train.weight_decay": weight_decay, "train.schedule": "cosine", **extra}
+
+
+_CONV_FAN = published_fan_in([128, 256, 512, 512])  # 4608: every shipped conv model's widest layer
+HOPFIELD_CONV_DEFAULTS = {
+    # Scellier et al. 2023 (configs/dchn_vgg5_cifar10.yaml): lr 0.03 per tensor, wd 2.5e-4,
+    # cosine; centered EP, beta 0.1, odd/even colouring, 60 free and 20 nudged sweeps. Gains 1:
+    # with the published gains (0.4, 0.7, 0.6, 0.3, 0.4; a config sets them) neither EP nor the
+    # backprop twin leaves chance on Fashion-MNIST (benchmarks/model_defaults_fmnist.md)
+    "dchn_vgg5": {**_sgd(0.03, _CONV_FAN, 2.5e-4), "model.gains": [1.0] * 5, "ep.beta": 0.1,
+                  "solver.colouring": "odd_even", "solver.free_iters": 60, "solver.nudge_iters": 20},
+    # E P & Srinivasan 2025 (configs/hopfield_resnet13_fmnist.yaml): plus Nesterov, gradient
+    # clipping at 1, beta 0.15, 120 free and 50 nudged sweeps (greedy colouring: the skips)
+    "hopfield_resnet13": {**_sgd(0.03, _CONV_FAN, 2.5e-4, **{"train.nesterov": True, "train.clip_grad_norm": 1.0}),
+                          "ep.beta": 0.15, "solver.free_iters": 120, "solver.nudge_iters": 50},
+    # Lin, Bal & Sengupta 2025 as configs/vgg_crnn_cifar10.yaml reads them: cross-entropy nudge,
+    # beta 0.1, cosine decay of the auxiliary strength, 60 free and 20 nudged sweeps
+    "vgg_crnn": {**_sgd(0.03, _CONV_FAN, 2.5e-4, **{"train.nesterov": True, "train.clip_grad_norm": 1.0}),
+                 "ep.beta": 0.1, "ep.nudge": "cross_entropy", "ep.aux_schedule": "cosine",
+                 "solver.colouring": "odd_even", "solver.free_iters": 60, "solver.nudge_iters": 20},
+}
+"""Family defaults of the Hopfield-type conv models (hopfield_mlp has none: the schema's
+defaults are its own)."""
+
+
+def _pcn_ep(lr: float, weight_decay: float, beta: float, k: int, fan: int) -> dict[str, Any]:
+    """EP on a PCN (Kerjan, Hoier & Scellier 2026): SGD Nesterov, cosine, centered EP with the
+    MSE nudge, ``k`` mod-PGD traversals per nudged phase (fixed: ``solver.tol`` 0)."""
+    return {**_sgd(lr, fan, weight_decay, **{"train.nesterov": True}), "ep.beta": beta, "solver.nudge_iters": k,
+            "solver.tol": 0.0}
+
+
+PC_VGG_DEFAULTS = {"train.optimizer": "adamw", "train.lr": 1e-3, "train.weight_decay": 1.21e-5,
+                   "pc.activity_lr": 0.1, "pc.activity_momentum": 0.5}
+"""algorithm pc on the PCN VGGs (Qi et al. 2025's optimizer, AdamW with weight decay 1.21e-5;
+the rate and the activity step of plain PC from benchmarks/pcn_fmnist.md): on top of the EP
+defaults; ``pc.steps`` per model."""
+
+PCN_DEFAULTS = {
+    # Kerjan et al. 2026 VGG5 (configs/pcn_vgg5_mnist_mse.yaml): lr 0.04 per tensor, wd 3e-4,
+    # beta 0.02, K 5. pcn_vgg7 (7 nodes: the nudge reaches the input side in 4 traversals) too.
+    "pcn_vgg5": (_pcn_ep(0.04, 3e-4, 0.02, 5, published_fan_in(PCN_VGG_LAYOUTS["pcn_vgg5"]["channels"])), 8),
+    "pcn_vgg7": (_pcn_ep(0.04, 3e-4, 0.02, 5, published_fan_in(PCN_VGG_LAYOUTS["pcn_vgg7"]["channels"])), 10),
+    # Kerjan et al.'s VGG10 (configs/pcn_vgg10_imagenet.yaml): lr 0.02, wd 2e-4, beta 0.05, K 10
+    "pcn_vgg10": (_pcn_ep(0.02, 2e-4, 0.05, 10, published_fan_in(PCN_VGG_LAYOUTS["pcn_vgg10"]["channels"])), 16),
+    "pcn_vgg10skip": (_pcn_ep(0.02, 2e-4, 0.05, 10, published_fan_in(PCN_VGG_LAYOUTS["pcn_vgg10skip"]["channels"])),
+                      16),
+    "pcn_vgg10qi": (_pcn_ep(0.02, 2e-4, 0.05, 10, published_fan_in(PCN_VGG_LAYOUTS["pcn_vgg10qi"]["channels"])), 13),
+    # 15 nodes: K 10 reaches every node; PC steps 21 (Qi et al.: 15-21)
+    "pcn_vgg15": (_pcn_ep(0.02, 2e-4, 0.05, 10, published_fan_in(PCN_VGG_LAYOUTS["pcn_vgg15"]["channels"])), 21),
+}
+"""Per PCN VGG: (EP defaults, ``pc.steps`` of algorithm pc)."""
+
+MUPC_DEFAULTS = {"train.optimizer": "adam", "train.lr": 0.1, "train.lr_scaling": "none", "ep.beta": 0.02,
+                 "solver.nudge_iters": 8, "solver.tol": 0.0}
+"""mupc_resmlp (Innocenti et al. 2025, configs/mupc_resmlp_mnist_d8.yaml): Adam at 0.1 for every
+layer (the muPC scalings do the per-layer work), constant rate; EP: beta 0.02 and K 8 (the nudge
+reaches all 8 default layers)."""
+MUPC_PC_DEFAULTS = {"pc.steps": 8, "pc.activity_lr": 0.0078125}
+"""algorithm pc on mupc_resmlp: T = 8 (jpc: the depth; set ``pc.steps`` with ``model.depth``),
+activity step jpc's 0.5 / batch 64."""
+
+
 def _builtin_specs() -> list[ModelSpec]:
     # hopfield_mlp has no convolutions but has always accepted (and ignored) 4 channel counts
     specs = [
         ModelSpec("hopfield_mlp", "hopfield", lambda m: len(m.hidden) + 1, frozenset({"channels"}), 4),
-        ModelSpec("dchn_vgg5", "hopfield", lambda m: 5, frozenset({"channels"}), 4),
-        ModelSpec("hopfield_resnet13", "hopfield", lambda m: 13, frozenset({"channels"}), 4),
+        ModelSpec("dchn_vgg5", "hopfield", lambda m: 5, frozenset({"channels"}), 4,
+                  defaults=HOPFIELD_CONV_DEFAULTS["dchn_vgg5"]),
+        ModelSpec("hopfield_resnet13", "hopfield", lambda m: 13, frozenset({"channels"}), 4,
+                  defaults=HOPFIELD_CONV_DEFAULTS["hopfield_resnet13"]),
         ModelSpec("vgg_crnn", "hopfield", lambda m: m.depth or 11, frozenset({"channels", "depth", "aux_nodes"}), 5,
-                  _vgg_crnn_depth),
+                  _vgg_crnn_depth, defaults=HOPFIELD_CONV_DEFAULTS["vgg_crnn"]),
     ]
     for name in ("pcn_vgg5", "pcn_vgg7", "pcn_vgg10", "pcn_vgg10skip", "pcn_vgg10qi", "pcn_vgg15"):
         n = pcn_weight_layers(name)
+        ep, steps = PCN_DEFAULTS[name]
         specs.append(ModelSpec(name, "pcn", lambda m, n=n: n,
                                frozenset({"channels", "paddings", "batchnorm", "init_fan"}),
-                               len(PCN_VGG_LAYOUTS[name]["channels"])))
+                               len(PCN_VGG_LAYOUTS[name]["channels"]), defaults=ep,
+                               algorithm_defaults={"pc": {**PC_VGG_DEFAULTS, "pc.steps": steps}}))
     specs += [
-        ModelSpec("mupc_resmlp", "pcn", lambda m: m.depth or 8, frozenset({"depth"}), check=_mupc_depth),
+        ModelSpec("mupc_resmlp", "pcn", lambda m: m.depth or 8, frozenset({"depth"}), check=_mupc_depth,
+                  defaults=MUPC_DEFAULTS, algorithm_defaults={"pc": MUPC_PC_DEFAULTS}),
         ModelSpec("pcn_mlp", "pcn", lambda m: len(m.hidden) + 1, frozenset({"batchnorm"})),
     ]
     return specs
@@ -210,4 +306,4 @@ for _spec in _builtin_specs():
     register_model_spec(_spec)
 
 __all__ = ["LEGACY_DEPTH", "MODEL_KEYS", "ModelSpec", "Need", "PCN_VGG_LAYOUTS", "get_model_spec", "model_names",
-           "pcn_weight_layers", "register_model_spec"]
+           "pcn_weight_layers", "published_fan_in", "register_model_spec"]

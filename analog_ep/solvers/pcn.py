@@ -34,6 +34,10 @@ from .base import SolverStats, counts_sweeps, max_abs, register_solver
 
 PCN_RULES = ("mod_pgd", "pgd")
 
+DIVERGENCE_GROWTH = 4.0
+"""A nudged phase's sample is diverging once its energy ``E + beta C`` exceeds both its value at
+the phase's start and this factor times the lowest it reached; it then stops (:func:`relax_pcn`)."""
+
 
 def output_update(model, a: torch.Tensor, s_L: torch.Tensor, beta: float, target) -> torch.Tensor:
     """The output node's nudged value from its pre-activation ``a`` (module docstring): ``(a +
@@ -89,14 +93,24 @@ def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: f
         return j in moved or bool(ins[j] & moved)
 
     def total_energy() -> torch.Tensor:
-        e = beta * model.cost(s[-1], target).mean()
+        """Per sample ``E + beta C`` at the current states, shape (b,)."""
+        e = beta * model.cost(s[-1], target)
         for k in range(1, L + 1):
             if not skip_clean or erring(k):
                 eps_k = s[k - 1] - model.predict(k, cache[k][0], x, s)
-                e = e + torch.linalg.vector_norm(eps_k).square() * (0.5 / b)  # the batch mean of 1/2 ||eps||^2
+                e = e + 0.5 * eps_k.reshape(b, -1).square().sum(1)
         return e
 
-    energies = [total_energy()]
+    # divergence guard: a node update is a unit step on s_k (mod-PGD and PGD alike: s_k - dE/ds_k
+    # = mu_k + Delta_k), which contracts only while the curvature of E in s_k, 1 + ||J_{k+1}||^2,
+    # stays below 2. A layer whose gain training grew past 1 makes the phase oscillate with growing
+    # amplitude (NaN after enough traversals). A descent never rises above the phase's start, nor
+    # far above its lowest energy (read noise only fluctuates about a floor): a sample whose energy
+    # is above both its start and GROWTH x its lowest is diverging and stops where it is.
+    e_now = total_energy()
+    energies = [e_now.mean()]
+    e_start, e_low = e_now, e_now
+    frozen = torch.zeros(b, dtype=torch.bool, device=x.device)
     residual = torch.zeros(b, dtype=x.dtype, device=x.device)
     residuals = []
     steps = torch.full((b,), iters, dtype=torch.long, device=x.device)
@@ -114,7 +128,10 @@ def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: f
                     cache[k] = model._preact(k, x, s)
                     read_ver[k] = {j: version[j] for j in ins[k]}
             if gi == 0 and n > 1:
-                energies.append(total_energy())  # the states after the previous iteration
+                e_now = total_energy()  # the states after the previous iteration
+                energies.append(e_now.mean())
+                frozen = frozen | ((e_now > e_start) & (e_now > DIVERGENCE_GROWTH * e_low)) | ~torch.isfinite(e_now)
+                e_low = torch.minimum(e_low, e_now)
             for j in range(1, L + 1):
                 if j not in group:
                     if erring(j):
@@ -139,6 +156,8 @@ def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: f
                     if act == "relu":
                         v = v.clamp_min(0.0)
                 new[k] = v if res is None else v + res
+            for k in new:  # a diverging sample keeps its state (shape (b, ...): broadcast the mask)
+                new[k] = torch.where(frozen.view(-1, *([1] * (new[k].dim() - 1))), s[k - 1], new[k])
             for k, v in new.items():  # a node left alone did not change: it adds 0 to the residual
                 residual = torch.maximum(residual, max_abs(v, s[k - 1]))
                 s[k - 1] = v
@@ -152,11 +171,11 @@ def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: f
         for k in groups[0]:
             if any(read_ver[k][j] != version[j] for j in ins[k]) or not skip_clean:
                 cache[k] = model._preact(k, x, s)
-        energies.append(total_energy())
+        energies.append(total_energy().mean())
     if out_reads is not None:  # every node's read is current: odd after their pass, even just above
         out_reads.update(cache)
     trace = torch.stack(residuals).amax(1) if residuals else None
-    return s, SolverStats(steps, residual, residual < tol, n, trace, torch.stack(energies))
+    return s, SolverStats(steps, residual, (residual < tol) & ~frozen, n, trace, torch.stack(energies))
 
 
 register_solver("async", relax_pcn, energy="pcn")

@@ -31,7 +31,9 @@ def test_fashion_mnist_sized_mlp_per_layer():
 
 
 def test_conv_fan_in_is_channels_times_kernel_area():
-    fans, lrs = _lrs(["model.name=dchn_vgg5", "model.channels=[8,16,16,16]"], in_shape=(3, 32, 32))
+    # the rule itself, at the MLP's reference (dchn_vgg5's family defaults set the paper's)
+    fans, lrs = _lrs(["model.name=dchn_vgg5", "model.channels=[8,16,16,16]", "train.lr=0.05", "train.lr_ref_fan_in=64"],
+                     in_shape=(3, 32, 32))
     assert fans == [3 * 9, 8 * 9, 16 * 9, 16 * 9, 16 * 2 * 2]
     assert lrs == pytest.approx([0.05 * min(1.0, 64 / n) for n in fans])
 

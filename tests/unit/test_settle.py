@@ -49,7 +49,7 @@ def _build(overrides, seed=0, n=4):
 
 
 VGG = ["model.name=dchn_vgg5", "model.channels=[3,4,4,5]", "data.name=synthetic", "data.shape=[1,16,16]",
-       "data.num_classes=3"]
+       "data.num_classes=3", "model.gains=[0.4,0.7,0.6,0.3,0.4]"]  # the published gains (family default: 1)
 MLP = ["data.name=digits", "model.hidden=[12]"]
 
 

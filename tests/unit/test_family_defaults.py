@@ -1,0 +1,230 @@
+"""Per-model-family defaults (issue 21): each model spec's paper settings fill every key the user
+did not set (schema default < family default < config file < --set), stay valid for every
+algorithm the model trains with, are recorded as what ran, and never touch a resumed run."""
+
+import dataclasses
+
+import pytest
+import yaml
+
+from analog_ep.config import RunConfig, load_config, to_dict
+from analog_ep.config.loader import FAMILY_SOURCE, config_sources, family_defaults
+from analog_ep.config.model_specs import PCN_VGG_LAYOUTS, get_model_spec, model_names, published_fan_in
+from analog_ep.config.typed import leaf_keys
+from analog_ep.errors import ConfigError
+
+SCHEMA_KEYS = set(leaf_keys(to_dict(RunConfig()), ""))
+
+
+def _get(cfg, dotted):
+    value = cfg
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _cases():
+    return [(name, alg) for name in model_names() for alg in get_model_spec(name).algorithms]
+
+
+@pytest.mark.parametrize("name,algorithm", _cases())
+def test_every_family_default_is_a_valid_key_and_value(name, algorithm):
+    defaults = get_model_spec(name).defaults_for(algorithm)
+    assert set(defaults) <= SCHEMA_KEYS, set(defaults) - SCHEMA_KEYS
+    # the loader validates them (types, ranges, cross-key rules) and the config holds them
+    cfg = load_config(None, [f"model.name={name}", f"algorithm={algorithm}"])
+    for key, value in defaults.items():
+        assert _get(cfg, key) == value, key
+    # a run stored with them reloads to the same config
+    assert load_config(None, [], base=yaml.safe_load(yaml.safe_dump(to_dict(cfg)))) == cfg
+
+
+def test_the_conv_models_and_pcns_have_defaults_and_the_mlp_keeps_the_schema():
+    assert load_config(None, []) == RunConfig()
+    assert get_model_spec("hopfield_mlp").defaults_for("ep") == {}
+    for name in ("dchn_vgg5", "hopfield_resnet13", "vgg_crnn", "pcn_vgg5", "pcn_vgg7", "pcn_vgg10", "pcn_vgg10skip",
+                 "pcn_vgg10qi", "pcn_vgg15", "mupc_resmlp"):
+        assert get_model_spec(name).defaults_for("ep"), name
+
+
+def test_family_default_applies_when_unset_and_the_user_wins_in_file_and_set(tmp_path):
+    spec = get_model_spec("pcn_vgg5")
+    beta, k = spec.defaults["ep.beta"], spec.defaults["solver.nudge_iters"]
+    assert (beta, k) != (RunConfig().ep.beta, RunConfig().solver.nudge_iters)
+    cfg = load_config(None, ["model.name=pcn_vgg5"])
+    assert (cfg.ep.beta, cfg.solver.nudge_iters) == (beta, k)
+    # --set wins
+    cfg = load_config(None, ["model.name=pcn_vgg5", "ep.beta=0.3"])
+    assert (cfg.ep.beta, cfg.solver.nudge_iters) == (0.3, k)
+    # the file wins, even when it spells out the schema's own default
+    f = tmp_path / "run.yaml"
+    f.write_text(f"model:\n  name: pcn_vgg5\nep:\n  beta: {RunConfig().ep.beta}\n")
+    cfg = load_config(f, [])
+    assert (cfg.ep.beta, cfg.solver.nudge_iters) == (RunConfig().ep.beta, k)
+    # --set over the file
+    assert load_config(f, ["ep.beta=0.1"]).ep.beta == 0.1
+    # a null set by the user is a setting too (train.lr_min: null is the schema's; cosine floor key)
+    assert load_config(None, ["model.name=pcn_vgg5", "train.clip_grad_norm=null"]).train.clip_grad_norm is None
+    # the model named only in the file still gets its family's defaults
+    g = tmp_path / "name.yaml"
+    g.write_text("model:\n  name: pcn_vgg5\n")
+    assert load_config(g, []).ep.beta == beta
+
+
+def test_algorithm_defaults_go_on_top_and_only_for_their_algorithm():
+    pc = load_config(None, ["model.name=pcn_vgg5", "algorithm=pc"])
+    assert pc.train.optimizer == "adamw" and pc.pc.steps == get_model_spec("pcn_vgg5").defaults_for("pc")["pc.steps"]
+    ep = load_config(None, ["model.name=pcn_vgg5"])
+    assert ep.train.optimizer == "sgd" and ep.pc == RunConfig().pc  # pc.* would be refused with algorithm ep
+    # the backprop twin trains with EP's optimizer settings
+    bp = load_config(None, ["model.name=pcn_vgg5", "algorithm=bp"])
+    assert bp.train == ep.train
+
+
+def test_sources_name_the_family_default(tmp_path):
+    f = tmp_path / "run.yaml"
+    f.write_text("model:\n  name: dchn_vgg5\nsolver:\n  free_iters: 7\n")
+    src = config_sources(f, ["ep.beta=0.2"])
+    assert src["model.name"] == str(f) and src["solver.free_iters"] == str(f)
+    assert src["ep.beta"] == "--set"
+    assert src["solver.nudge_iters"] == FAMILY_SOURCE and src["train.lr"] == FAMILY_SOURCE
+    assert src["data.batch_size"] == "default"
+    assert set(src) == SCHEMA_KEYS
+    assert family_defaults({"model": {"name": "dchn_vgg5"}, "ep": {"beta": 0.2}}).get("ep.beta") is None
+    # an unknown model gets none (the parser names the mistake)
+    assert family_defaults({"model": {"name": "nope"}}) == {}
+    with pytest.raises(ConfigError, match="model.name: invalid value 'nope'"):
+        load_config(None, ["model.name=nope"])
+
+
+def test_fan_in_rule_gives_the_papers_rate_at_the_published_width():
+    from analog_ep.train.build import build_model, build_optimizer
+
+    cfg = load_config(None, ["model.name=pcn_vgg5"])
+    assert cfg.train.lr_ref_fan_in == published_fan_in(PCN_VGG_LAYOUTS["pcn_vgg5"]["channels"]) == 512 * 9
+    model = build_model(cfg, (1, 28, 28), 10)
+    fans = model.layer_fan_ins()
+    lrs = [g["lr"] for g in build_optimizer(cfg, model).param_groups]
+    assert max(fans) == 512 * 9
+    assert lrs == pytest.approx([cfg.train.lr] * len(fans))  # every layer of the published width
+    wide = load_config(None, ["model.name=pcn_vgg5", "model.channels=[128,256,1024,512]"])
+    model = build_model(wide, (1, 28, 28), 10)
+    lrs = [g["lr"] for g in build_optimizer(wide, model).param_groups]
+    assert lrs[3] == pytest.approx(cfg.train.lr * 4608 / (1024 * 9))  # a wider layer gets less
+
+
+def test_a_stored_config_gets_no_family_defaults():
+    """The resume rule: a run's stored config spells out what ran; load_config with it as base
+    (resume, deploy, a study's variants) adds nothing, even for a key it lacks (an older run)."""
+    cfg = load_config(None, ["model.name=pcn_vgg5", "ep.beta=0.3"])
+    stored = yaml.safe_load(yaml.safe_dump(to_dict(cfg)))
+    assert load_config(None, ["train.epochs=12"], base=stored) == dataclasses.replace(
+        cfg, train=dataclasses.replace(cfg.train, epochs=12))
+    del stored["solver"]["nudge_iters"]  # a key the old run did not record: the schema's default
+    assert load_config(None, [], base=stored).solver.nudge_iters == RunConfig().solver.nudge_iters
+
+
+def test_resumed_run_keeps_and_records_the_family_defaults_it_ran_with(tmp_path):
+    from analog_ep.results import read_results
+    from analog_ep.train.session import run_training
+
+    over = ["model.name=pcn_vgg5", "model.channels=[2,2,2,2]", "data.name=synthetic", "data.shape=[1,16,16]",
+            "data.train_size=16", "data.test_size=8", "data.batch_size=8", "train.epochs=1"]
+    run = tmp_path / "run"
+    run_training(None, over, out=run, progress=False)
+    ran = load_config(None, over)
+    stored = yaml.safe_load(read_results(run / "results.h5")["config_yaml"])
+    assert load_config(None, [], base=stored) == ran
+    assert stored["ep"]["beta"] == get_model_spec("pcn_vgg5").defaults["ep.beta"]
+    run_training(None, ["train.epochs=2"], resume=run, progress=False)
+    stored = yaml.safe_load(read_results(run / "results.h5")["config_yaml"])
+    assert load_config(None, [], base=stored) == dataclasses.replace(ran, train=dataclasses.replace(ran.train,
+                                                                                                    epochs=2))
+
+
+# ------------------------------------------------------------------ the nudged phase of EP on a PCN never diverges
+def _pcn_mlp_phase(scale: float, iters: int, monkeypatch=None, growth=None):
+    import torch
+
+    from analog_ep.solvers import pcn as pcn_solver
+    from analog_ep.train.build import build_model
+
+    if growth is not None:
+        monkeypatch.setattr(pcn_solver, "DIVERGENCE_GROWTH", growth)
+    torch.manual_seed(0)
+    cfg = load_config(None, ["model.name=pcn_mlp", "model.hidden=[32,32]", "seed=0"])
+    model = build_model(cfg, (16,), 10)
+    x = torch.randn(8, 16)
+    y = torch.nn.functional.one_hot(torch.randint(0, 10, (8,)), 10).float()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(scale)
+    free, _ = model.forward_pass(x)
+    return pcn_solver.relax_pcn(model, x, free, beta=0.1, target=y, iters=iters, tol=1e-6)
+
+
+def test_a_unit_step_phase_that_would_diverge_stops_finite(monkeypatch):
+    """Weights 6x the init give ||J|| > 1: a node update (a unit step on s_k) overshoots and the
+    phase's energy grows ~100x per traversal (1e22 after 40; NaN later). The guard stops each such
+    sample at its first rise above its start and 4x its lowest: every state stays finite and
+    the energy bounded, and the stopped samples are not reported converged."""
+    import math
+
+    import torch
+
+    s, st = _pcn_mlp_phase(6.0, 200)
+    assert all(torch.isfinite(v).all() for v in s)
+    e = st.energy
+    assert torch.isfinite(e).all() and e.max() < 1e3 * e[0]
+    assert not st.converged.any()
+    # without the guard (only the non-finite check left) the same phase blows up
+    s_off, st_off = _pcn_mlp_phase(6.0, 40, monkeypatch, math.inf)
+    assert st_off.energy[-1] > 1e15 * st_off.energy[0]
+
+
+def test_the_guard_leaves_a_converging_phase_bit_for_bit(monkeypatch):
+    import math
+
+    import torch
+
+    s, st = _pcn_mlp_phase(1.0, 30)
+    assert st.converged.all()
+    s_off, _ = _pcn_mlp_phase(1.0, 30, monkeypatch, math.inf)
+    assert all(torch.equal(a, b) for a, b in zip(s, s_off))
+
+
+# ------------------------------------------------------------------ the defaults are the papers' settings
+PAPER_KEYS = ["ep.beta", "solver.free_iters", "solver.nudge_iters", "solver.colouring", "train.momentum",
+              "train.nesterov", "train.weight_decay", "train.clip_grad_norm", "train.schedule", "train.optimizer",
+              "ep.nudge", "ep.aux_schedule", "pc.steps", "pc.activity_lr"]
+
+
+@pytest.mark.parametrize("name,algorithm,config", [
+    ("dchn_vgg5", "ep", "dchn_vgg5_cifar10.yaml"),
+    ("hopfield_resnet13", "ep", "hopfield_resnet13_fmnist.yaml"),
+    ("vgg_crnn", "ep", "vgg_crnn_cifar10.yaml"),
+    ("pcn_vgg5", "ep", "pcn_vgg5_mnist_mse.yaml"),
+    ("pcn_vgg10", "ep", "pcn_vgg10_imagenet.yaml"),
+    ("pcn_vgg10skip", "ep", "pcn_vgg10skip_imagenet.yaml"),
+    ("mupc_resmlp", "pc", "mupc_resmlp_mnist_d8.yaml"),
+])
+def test_family_defaults_are_the_shipped_papers_settings(name, algorithm, config):
+    """Each family default of the keys the paper's config sets equals it; the rate: the paper's
+    per-tensor rate, which the fan-in rule gives every layer of the published width."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "configs" / config
+    paper_data = yaml.safe_load(path.read_text())
+    paper = load_config(path, [])
+    defaults = get_model_spec(name).defaults_for(algorithm)
+    mine = load_config(None, [f"model.name={name}", f"algorithm={algorithm}"])
+    compared = 0
+    for key in PAPER_KEYS:
+        section, leaf = key.split(".")
+        if key in defaults and leaf in (paper_data.get(section) or {}):
+            assert _get(mine, key) == _get(paper, key), key
+            compared += 1
+    assert compared >= 3
+    assert mine.train.lr == paper.train.lr
+    if paper.train.lr_scaling == "none" and mine.train.lr_scaling == "fan_in":
+        assert mine.train.lr_ref_fan_in >= published_fan_in(paper.model.channels)
