@@ -57,18 +57,26 @@ def load(root: Path, split: str, size: int | None):
     return torch.from_numpy(x), torch.from_numpy(y)
 
 
-def apply_init(model, init: dict) -> None:
-    """Program the exported weights and set the exported biases on the analog layers, in order."""
+def apply_init(model, init: dict) -> list[dict]:
+    """Program the exported weights and set the exported biases on the analog layers, in order;
+    returns per layer how far the weights read back (``get_weights``) lie from the exported ones
+    (aihwkit's write noise on set; 0 on an ideal device)."""
     from aihwkit.nn import AnalogLinear
 
     layers = [m for m in model.modules() if isinstance(m, AnalogLinear)]
     weights = sorted(k for k in init if k.startswith("weight_"))
     if len(weights) != len(layers):
         raise SystemExit(f"--init: {len(weights)} weight arrays for {len(layers)} analog layers")
+    set_error = []
     for i, layer in enumerate(layers):
         w = torch.from_numpy(init[f"weight_{i}"]).float()
         b = torch.from_numpy(init[f"bias_{i}"]).float()
         layer.set_weights(w, b)
+        got_w, got_b = layer.get_weights()
+        set_error.append({"layer": i, "weight_max_abs": float((got_w - w).abs().max()),
+                          "weight_rms": float((got_w - w).pow(2).mean().sqrt()),
+                          "bias_max_abs": float((got_b - b).abs().max())})
+    return set_error
 
 
 def make_rpu(name: str):
@@ -111,14 +119,14 @@ def main() -> None:
     model = AnalogSequential(AnalogLinear(784, 500, bias=True, rpu_config=rpu), act,
                              AnalogLinear(500, 10, bias=True, rpu_config=rpu))
     if init is not None:
-        apply_init(model, init)
+        set_error = apply_init(model, init)
         batch = int(init["batch_size"])
         orders = [torch.from_numpy(o) for o in init["order"]]
         if len(orders) < a.epochs:
             raise SystemExit(f"--init: the order covers {len(orders)} epochs, --epochs is {a.epochs}")
         n_train = len(orders[0])
     else:
-        batch, orders, n_train = a.batch, None, len(xtr)
+        batch, orders, n_train, set_error = a.batch, None, len(xtr), None
     opt = AnalogSGD(model.parameters(), lr=a.lr)
     opt.regroup_param_groups(model)
     loss_fn = nn.CrossEntropyLoss()
@@ -149,7 +157,8 @@ def main() -> None:
     print(json.dumps({"simulator": f"aihwkit {aihwkit.__version__}", "preset": a.preset,
                       "activation": a.activation, "seed": a.seed, "lr": a.lr, "batch": batch,
                       "train_size": n_train, "test_size": len(xte),
-                      "init": a.init, "repeat": a.repeat, "history": hist}))
+                      "init": a.init, "repeat": a.repeat, "set_error": set_error,
+                      "history": hist}))
 
 
 if __name__ == "__main__":

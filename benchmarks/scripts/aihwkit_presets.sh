@@ -10,7 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-benchmarks/aihwkit_presets/ours.jsonl}
-cards=${2:-"reram_sb ecram capacitor"}
+cards=${2-"reram_sb ecram capacitor"}  # "" with INIT: export only
 acts=${3:-"sigmoid clamp"}
 seeds=${4:-"0 1"}
 TRAIN=${TRAIN:-5000}

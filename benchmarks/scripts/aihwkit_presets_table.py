@@ -3,6 +3,12 @@
 with whether it lies within aihwkit's spread.
 
     python benchmarks/scripts/aihwkit_presets_table.py AIHWKIT_JSONL OURS_JSONL
+    python benchmarks/scripts/aihwkit_presets_table.py --paired AIHWKIT_JSONL OURS_JSONL
+
+``--paired``: the runs share analog-ep's initial weights and data order per seed (aihwkit_mlp.py
+--init), so each analog-ep seed is compared with aihwkit's repeats of that same seed only: a cell
+reads ``ours [aihwkit min-max]``, and the last columns give how many seeds lie inside and the mean
+of ours minus the mean of aihwkit's repeats over the seeds.
 """
 
 from __future__ import annotations
@@ -23,7 +29,47 @@ def load(path: str, key: str) -> dict:
     return runs
 
 
+def paired(theirs_path: str, ours_path: str) -> None:
+    theirs, ours = defaultdict(list), {}
+    for line in open(theirs_path):
+        r = json.loads(line)
+        theirs[(r["preset"], r["activation"], r["seed"])].append(r)
+    for line in open(ours_path):
+        r = json.loads(line)
+        ours[(r["card"], r["activation"], r["seed"])] = r
+    cells = sorted({(c, a) for c, a, _ in ours})
+    seeds = sorted({s for _, _, s in ours})
+    head = " | ".join(f"seed {s}: ours [aihwkit min-max]" for s in seeds)
+    print(f"| card (preset) | activation | epoch | {head} | within | ours - aihwkit |")
+    print("|---|---|---|" + "---|" * len(seeds) + "---|---|")
+    total = inside_total = 0
+    for card, act in cells:
+        epochs = len(ours[(card, act, seeds[0])]["history"])
+        for e in range(epochs):
+            parts, inside, diffs = [], 0, []
+            for sd in seeds:
+                mine = ours.get((card, act, sd))
+                ref = [r["history"][e]["test_accuracy"] for r in theirs.get((PRESET_OF[card], act, sd), [])]
+                if mine is None or not ref:
+                    parts.append("-")
+                    continue
+                a = mine["history"][e]["test_accuracy"]
+                lo, hi = min(ref), max(ref)
+                inside += lo <= a <= hi
+                total += 1
+                diffs.append(a - sum(ref) / len(ref))
+                parts.append(f"{a:.3f} [{lo:.3f}-{hi:.3f}] ({len(ref)})")
+            inside_total += inside
+            mean_diff = sum(diffs) / len(diffs) if diffs else float("nan")
+            print(f"| {card} ({PRESET_OF[card]}) | {act} | {e + 1} | {' | '.join(parts)} | "
+                  f"{inside}/{len(diffs)} | {mean_diff:+.3f} |")
+    print(f"\nwithin: {inside_total}/{total}")
+
+
 def main() -> None:
+    if sys.argv[1] == "--paired":
+        paired(sys.argv[2], sys.argv[3])
+        return
     theirs, ours = load(sys.argv[1], "preset"), load(sys.argv[2], "card")
     print("| card (preset) | activation | epoch | aihwkit min-max (n) | analog-ep per seed | within |")
     print("|---|---|---|---|---|---|")
