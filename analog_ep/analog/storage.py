@@ -397,6 +397,14 @@ class AnalogStorage(nn.Module):
         p = self.periph
         return p.w_noise_std > 0 or p.out_noise_std > 0 or p.inp_bits is not None or p.out_bits is not None
 
+    @property
+    def noisy_settle_reads(self) -> bool:
+        """Whether a settle's reads (:meth:`settle_reads`) have a noise floor: only analog read noise
+        (weight or output), since they bypass the converters, so a noiseless settle on a card with
+        DAC and ADC keeps ``solver.stop: noise_floor`` equal to ``tol``."""
+        p = self.periph
+        return p.w_noise_std > 0 or p.out_noise_std > 0
+
     _settling = False
     """True within :meth:`settle_reads`."""
 

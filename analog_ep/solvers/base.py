@@ -117,6 +117,12 @@ def noisy_reads(model) -> bool:
     return any(syn.storage.noisy_reads for syn in model.all_synapses())
 
 
+def noisy_settle_reads(model) -> bool:
+    """Whether a settle's converter-free reads have a noise floor (any storage's
+    ``noisy_settle_reads``: analog read noise only); a host attribute, no sync."""
+    return any(syn.storage.noisy_settle_reads for syn in model.all_synapses())
+
+
 def run_sweeps(sweep: Callable, states: list[torch.Tensor], iters: int, tol: float,
                check_every: int = 1, stop: str = "tol", noisy: bool = False, patience: int = 5,
                drop: float = 0.05) -> tuple[list[torch.Tensor], SolverStats]:

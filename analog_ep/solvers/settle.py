@@ -136,7 +136,7 @@ import torch
 
 from ..errors import ConfigError
 from ..models.pcn import PC_ACTIVATIONS
-from .base import SolverStats, Stopper, max_abs, noisy_reads, register_solver
+from .base import SolverStats, Stopper, max_abs, noisy_settle_reads, register_solver
 from .pcn import PCN_RULES, output_update
 
 
@@ -173,7 +173,7 @@ def relax_settle(model, const, states, *, beta: float = 0.0, target=None, iters:
     L = model.num_nodes
     acts = model.activations
     s = list(states)
-    stopper = Stopper(s[0], n_steps, tol, check_every, stop, stop != "tol" and noisy_reads(model),
+    stopper = Stopper(s[0], n_steps, tol, check_every, stop, stop != "tol" and noisy_settle_reads(model),
                       settle_patience(noise_patience, tau_s, dt), noise_drop)
     n = 0
     with _settle_reads(model, math.sqrt(tau_s / dt)):
@@ -364,7 +364,7 @@ def relax_settle_pcn(model, const, states, *, beta: float = 0.0, target=None, it
     t_max = iters * tau_s if t_max_s is None else float(t_max_s)
     n_steps = max(1, math.ceil(t_max / dt * (1 - 1e-12)))
     alpha = dt / tau_s
-    stopper = Stopper(s[0], n_steps, tol, check_every, stop, stop != "tol" and noisy_reads(model),
+    stopper = Stopper(s[0], n_steps, tol, check_every, stop, stop != "tol" and noisy_settle_reads(model),
                       settle_patience(noise_patience, tau_s, dt), noise_drop)
     n = 0
     with _settle_reads(model, math.sqrt(tau_s / dt)):

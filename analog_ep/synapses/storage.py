@@ -192,6 +192,9 @@ class DigitalStorage(_InPlace, nn.Module):
     noisy_reads = False
     """Digital reads are exact: no noise floor (``solver.stop: noise_floor`` is ``tol`` here)."""
 
+    noisy_settle_reads = False
+    """A settle's reads of a digital weight are exact too."""
+
     def settle_reads(self, noise_scale: float = 1.0):
         """A settling relaxation's reads (:meth:`~analog_ep.analog.storage.AnalogStorage.settle_reads`):
         a digital weight has no converters and draws no noise, so a context that changes nothing."""

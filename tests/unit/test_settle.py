@@ -258,6 +258,21 @@ def test_noise_floor_is_tol_on_exact_reads():
     assert all(torch.equal(p, q) for p, q in zip(a, b))
 
 
+def test_noise_floor_is_tol_on_a_noiseless_settle_through_converters():
+    """A settle bypasses DAC and ADC: converters alone set no floor for it (they do for an
+    iterative read), so a noiseless settle on tiles with converters stops as ``tol`` would."""
+    _, m, x, y = _build(MLP + ["analog.device=ideal", "analog.inp_bits=7", "analog.inp_bound=1",
+                        "analog.out_bits=9", "analog.out_bound=12"], n=6)
+    assert all(syn.storage.noisy_reads and not syn.storage.noisy_settle_reads for syn in m.all_synapses())
+    const = m.const_drive(x)
+    a, sa = relax_settle(m, const, m.zero_state(6, x), iters=40, tol=1e-7, tau_s=1e-7)
+    b, sb = relax_settle(m, const, m.zero_state(6, x), iters=40, tol=1e-7, tau_s=1e-7, stop="noise_floor")
+    assert sa.sweeps == sb.sweeps and torch.equal(sa.steps, sb.steps) and sb.settled is None
+    assert all(torch.equal(p, q) for p, q in zip(a, b))
+    _, noisy, _, _ = _build(MLP + ["analog.device=ideal", "analog.w_noise_std=0.02"], n=6)
+    assert all(syn.storage.noisy_settle_reads for syn in noisy.all_synapses())
+
+
 # ----------------------------------------------------------------------------------- config
 def test_config_selects_the_settle_solver_with_the_circuit_constants():
     cfg = load_config(None, MLP + ["analog.device=ideal", "analog.relaxation=settle",
