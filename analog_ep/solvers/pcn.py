@@ -35,8 +35,9 @@ from .base import SolverStats, counts_sweeps, max_abs, register_solver
 PCN_RULES = ("mod_pgd", "pgd")
 
 DIVERGENCE_GROWTH = 4.0
-"""A nudged phase's sample is diverging once its energy ``E + beta C`` exceeds both its value at
-the phase's start and this factor times the lowest it reached; it then stops (:func:`relax_pcn`)."""
+"""A nudged phase's sample is diverging once its energy ``E + beta C`` has risen above the lowest
+it reached by more than this factor times ``|start| + |lowest|`` (a scale that stays positive for
+a negative nudge, whose ``E + beta C`` is below zero); it then stops (:func:`relax_pcn`)."""
 
 
 def output_update(model, a: torch.Tensor, s_L: torch.Tensor, beta: float, target) -> torch.Tensor:
@@ -106,7 +107,7 @@ def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: f
     # stays below 2. A layer whose gain training grew past 1 makes the phase oscillate with growing
     # amplitude (NaN after enough traversals). A descent never rises above the phase's start, nor
     # far above its lowest energy (read noise only fluctuates about a floor): a sample whose energy
-    # is above both its start and GROWTH x its lowest is diverging and stops where it is.
+    # has risen above its lowest by GROWTH x (|start| + |lowest|) is diverging and stops where it is.
     e_now = total_energy()
     energies = [e_now.mean()]
     e_start, e_low = e_now, e_now
@@ -130,7 +131,8 @@ def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: f
             if gi == 0 and n > 1:
                 e_now = total_energy()  # the states after the previous iteration
                 energies.append(e_now.mean())
-                frozen = frozen | ((e_now > e_start) & (e_now > DIVERGENCE_GROWTH * e_low)) | ~torch.isfinite(e_now)
+                rise = e_now - e_low  # >= 0; a scale that stays positive when beta < 0 makes E + beta C negative
+                frozen = frozen | (rise > DIVERGENCE_GROWTH * (e_start.abs() + e_low.abs())) | ~torch.isfinite(e_now)
                 e_low = torch.minimum(e_low, e_now)
             for j in range(1, L + 1):
                 if j not in group:
