@@ -51,3 +51,24 @@ def assert_async_descends(model, x, sweeps, atol):
         e = model.energy(x, s)
         assert (e <= prev + atol).all()
         prev = e
+
+
+def build_float64(overrides, seed=0, n=4):
+    """A float64 model built from a config (``load_config(None, overrides)`` with its storages), and
+    one training batch of ``n`` with one-hot targets: ``(cfg, model, x, y)``."""
+    from analog_ep.config import load_config
+    from analog_ep.data import load_data
+    from analog_ep.train.build import build_model
+
+    cfg = load_config(None, [f"seed={seed}", "data.train_size=16", "data.test_size=8"] + list(overrides))
+    train, _, info = load_data(cfg.data, seed)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        model = build_model(cfg, info.shape, info.num_classes)
+    finally:
+        torch.set_default_dtype(default)
+    x = train.x[:n].double().reshape(n, *info.shape)
+    y = torch.nn.functional.one_hot(train.y[:n], info.num_classes).double()
+    return cfg, model, x, y
+

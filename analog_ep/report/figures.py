@@ -330,6 +330,22 @@ def _axis_values(values: list[str]) -> tuple[list, bool]:
     return distinct, False
 
 
+def _finish_sweep_axis(fig, ax, xs, order, numeric: bool, key: str, metric: str, note: str, legend_size: int):
+    """The x axis of a plot against one swept key (log where a positive numeric axis spans two
+    decades, the values as tick labels where it is not numeric), labels, title, grid, legend."""
+    if numeric and all(x > 0 for x in xs) and max(xs) / min(xs) >= 100:
+        ax.set_xscale("log")
+    if not numeric:
+        ax.set_xticks(xs)
+        ax.set_xticklabels(order, rotation=30, ha="right", fontsize=8)
+    ax.set_xlabel(key)
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.set_title(f"{metric.replace('_', ' ')} against {key}{note}", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+
+
 def sweep_axis_figure(rows: list[dict], key: str, metric: str = "test_accuracy"):
     """``metric`` against one swept key: every seed as a dot, the mean as a line, min-max bars
     (rows of the other axes, if any, are pooled)."""
@@ -352,17 +368,7 @@ def sweep_axis_figure(rows: list[dict], key: str, metric: str = "test_accuracy")
         ax.plot([x] * len(y), y, ".", color="gray", alpha=0.7, ms=5)
     ax.errorbar(xs, mean, yerr=[mean - lo, hi - mean], fmt="-o", ms=4, capsize=4, color="C0",
                 label="mean (bars: min-max over seeds)")
-    if numeric and all(x > 0 for x in xs) and max(xs) / min(xs) >= 100:
-        ax.set_xscale("log")
-    if not numeric:
-        ax.set_xticks(xs)
-        ax.set_xticklabels(order, rotation=30, ha="right", fontsize=8)
-    ax.set_xlabel(key)
-    ax.set_ylabel(metric.replace("_", " "))
-    ax.set_title(f"{metric.replace('_', ' ')} against {key}", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    _finish_sweep_axis(fig, ax, xs, order, numeric, key, metric, "", 8)
     return fig
 
 
@@ -454,17 +460,7 @@ def sweep_lines_figure(rows: list[dict], key: str, other: str | None = None, bas
         if b.size > 1:
             ax.axhspan(b.min(), b.max(), color="k", alpha=0.07, lw=0)
     xs = [pos[v] for v in order]
-    if numeric and all(x > 0 for x in xs) and max(xs) / min(xs) >= 100:
-        ax.set_xscale("log")
-    if not numeric:
-        ax.set_xticks(xs)
-        ax.set_xticklabels(order, rotation=30, ha="right", fontsize=8)
-    ax.set_xlabel(key)
-    ax.set_ylabel(metric.replace("_", " "))
-    ax.set_title(f"{metric.replace('_', ' ')} against {key} (band: min-max over seeds)", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    _finish_sweep_axis(fig, ax, xs, order, numeric, key, metric, " (band: min-max over seeds)", 7)
     return fig
 
 

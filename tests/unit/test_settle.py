@@ -13,14 +13,12 @@ import math
 import pytest
 import torch
 
-from conftest import tiny_mlp
+from conftest import build_float64, tiny_mlp
 from analog_ep.algorithms.gradcheck import gradcheck
 from analog_ep.algorithms.rules import build_rule
 from analog_ep.config import load_config
-from analog_ep.data import load_data
 from analog_ep.errors import ConfigError
 from analog_ep.solvers import relax_async, relax_settle, relax_sync
-from analog_ep.train.build import build_model
 
 TAU = 1e-7  # the default node: 100 fF / 1 uS
 
@@ -33,19 +31,7 @@ def _dist(a, b):
     return max((p - q).abs().max().item() for p, q in zip(a, b))
 
 
-def _build(overrides, seed=0, n=4):
-    """A float64 model built from a config (with its storages) and one batch of ``n``."""
-    cfg = load_config(None, [f"seed={seed}", "data.train_size=16", "data.test_size=8"] + overrides)
-    train, _, info = load_data(cfg.data, seed)
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        model = build_model(cfg, info.shape, info.num_classes)
-    finally:
-        torch.set_default_dtype(default)
-    x = train.x[:n].double().reshape(n, *info.shape)
-    y = torch.nn.functional.one_hot(train.y[:n], info.num_classes).double()
-    return cfg, model, x, y
+_build = build_float64  # a float64 model from a config, and one batch
 
 
 VGG = ["model.name=dchn_vgg5", "model.channels=[3,4,4,5]", "data.name=synthetic", "data.shape=[1,16,16]",

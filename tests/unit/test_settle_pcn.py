@@ -13,14 +13,13 @@ import functools
 import pytest
 import torch
 
+from conftest import build_float64
 from analog_ep.algorithms.gradcheck import pcn_gradcheck
 from analog_ep.algorithms.rules import build_rule
 from analog_ep.config import load_config
-from analog_ep.data import load_data
 from analog_ep.errors import ConfigError
 from analog_ep.solvers import relax_pcn
 from analog_ep.solvers.settle import PCNCircuit, pcn_stiffness, relax_settle_pcn
-from analog_ep.train.build import build_model
 
 TAU = 1e-7  # the default node: 100 fF / 1 uS
 
@@ -32,16 +31,7 @@ VGG = ["model.name=pcn_vgg5", "model.channels=[3,4,4,5]", "data.name=synthetic",
 def _build(overrides, seed=0, n=4):
     """A float64 PCN built from a config (with its storages), its forward pass (the free
     equilibrium) and one batch of ``n``."""
-    cfg = load_config(None, [f"seed={seed}", "data.train_size=16", "data.test_size=8"] + overrides)
-    train, _, info = load_data(cfg.data, seed)
-    default = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        model = build_model(cfg, info.shape, info.num_classes)
-    finally:
-        torch.set_default_dtype(default)
-    x = train.x[:n].double().reshape(n, *info.shape)
-    y = torch.nn.functional.one_hot(train.y[:n], info.num_classes).double()
+    cfg, model, x, y = build_float64(overrides, seed, n)
     with torch.no_grad():
         free, _ = model.forward_pass(x)
     return cfg, model, x, y, free
