@@ -657,6 +657,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     run's or a study's resolved config, which spells out every key it ran with) gets none, so a
     resumed run keeps what it recorded."""
     data = dict(base or {})
+    if base is not None and "schedule_unit" not in (data.get("train") or {}):
+        # a run (or study) stored before train.schedule_unit existed moved its rate once per epoch
+        data["train"] = {**(data.get("train") or {}), "schedule_unit": "epoch"}
     file_cfg = None
     if path is not None:
         file_data = read_yaml(path)

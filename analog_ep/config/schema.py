@@ -166,14 +166,24 @@ class TrainConfig:
     eval_every: int = 1
     """Evaluate on the test set every this many epochs (and always after the last)."""
     schedule: Literal["constant", "cosine", "warmup_cosine"] = "constant"
-    """Learning-rate schedule over epochs: ``constant``, ``cosine`` (annealed from each group's
-    lr to the floor at the last epoch; Loshchilov & Hutter 2017) or ``warmup_cosine`` (linear
-    warmup over ``warmup_epochs``, then cosine to the floor at epoch ``cosine_epochs``, constant
-    after; Qi et al. 2025 use 25 cosine epochs of 50). The floor: ``lr_min``, or
-    ``lr_min_ratio`` of the rate when ``lr_min`` is null."""
+    """Learning-rate schedule: ``constant``, ``cosine`` (annealed from each group's lr to the
+    floor over the run; Loshchilov & Hutter 2017) or ``warmup_cosine`` (linear warmup over
+    ``warmup_epochs``, then cosine to the floor at epoch ``cosine_epochs``, constant after; Qi et
+    al. 2025 use 25 cosine epochs of 50); per training step or per epoch
+    (``schedule_unit``). The floor: ``lr_min``, or ``lr_min_ratio`` of the rate when ``lr_min``
+    is null."""
+    schedule_unit: Literal["step", "epoch"] = "step"
+    """How often the schedule moves the rate: ``step`` (every training step: the cosine falls
+    smoothly over all ``epochs x steps`` and reaches its floor after the last step, as torch's
+    CosineAnnealingLR stepped per iteration, so a 2-epoch trial trains its second epoch between
+    50 % and the floor, not at the floor; warmup rises linearly step by step) or ``epoch`` (one
+    rate per epoch: cosine from 1 at epoch 0 to the floor at the last epoch; warmup epoch e gets
+    (e + 1) / (warmup_epochs + 1)). Runs stored before this key existed resume with ``epoch``,
+    which is what they ran."""
     warmup_epochs: int = 0
-    """warmup_cosine: epochs of linear warmup (epoch e < warmup_epochs gets (e + 1) /
-    (warmup_epochs + 1) of the rate)."""
+    """warmup_cosine: epochs of linear warmup (per step: step k of the warmup's ``n`` steps gets
+    (k + 1) / n of the rate; per epoch: epoch e < warmup_epochs gets (e + 1) / (warmup_epochs +
+    1))."""
     cosine_epochs: Optional[int] = None
     """warmup_cosine: the epoch at which the cosine reaches the floor (null = train.epochs)."""
     lr_min: Optional[float] = None
@@ -182,8 +192,8 @@ class TrainConfig:
     ``lr_min: 0.0`` and resume with that floor."""
     lr_min_ratio: float = 0.01
     """Cosine schedules with ``lr_min`` null: the final learning rate as a fraction of each
-    layer's rate, in [0, 1] (0.01: a 2-epoch trial's last epoch still trains at 1% of the rate,
-    not at 0; 0 anneals to zero as torch's CosineAnnealingLR with eta_min 0)."""
+    layer's rate, in [0, 1] (0.01: the schedule ends at 1% of the rate, not at 0 (per
+    epoch: a 2-epoch trial's last epoch trains at 1%); 0 anneals to zero as torch's CosineAnnealingLR with eta_min 0)."""
     clip_grad_norm: Optional[float] = None
     """Rescale the whole gradient (estimate) so its global L2 norm is at most this; null = off
     (Hopfield-ResNet uses 1.0)."""

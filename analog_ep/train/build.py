@@ -89,18 +89,40 @@ def device_record(model) -> dict | None:
     return {"name": card.name, "path": card.path, "card": card.to_dict()}
 
 
-def lr_factor(cfg: RunConfig, epoch: int) -> float:
-    """Multiplier of every group's learning rate during ``epoch`` (0-based): 1 for ``constant``;
-    for ``cosine`` it goes from 1 at epoch 0 to the floor at the last epoch; for
-    ``warmup_cosine`` it rises linearly over ``warmup_epochs`` ((e + 1) / (warmup_epochs + 1)),
+def lr_factor(cfg: RunConfig, epoch: int, step: int = 0, steps: int = 1) -> float:
+    """Multiplier of every group's learning rate at training step ``step`` (0-based) of
+    ``steps`` in ``epoch`` (0-based). ``constant``: 1. Under ``train.schedule_unit: epoch`` the
+    step is ignored: ``cosine`` goes from 1 at epoch 0 to the floor at the last epoch;
+    ``warmup_cosine`` rises linearly over ``warmup_epochs`` ((e + 1) / (warmup_epochs + 1)),
     then falls by a cosine from 1 to the floor at epoch ``cosine_epochs - 1`` (null = the last
-    epoch) and stays there. The floor is ``lr_min / lr`` when ``train.lr_min`` is set (0 at
-    ``lr_min: 0``, as every run stored before ``lr_min_ratio`` existed), else ``lr_min_ratio``."""
+    epoch) and stays there. Under ``schedule_unit: step`` (the default) the position is ``p =
+    epoch + step / steps`` epochs: ``cosine`` is ``floor + (1 - floor) (1 + cos(pi p / E)) / 2``
+    (1 at the first step, the floor reached after the last one); ``warmup_cosine`` rises as
+    ``(p steps + 1) / (warmup_epochs steps)`` up to 1, then falls by a cosine to the floor at
+    ``p = cosine_epochs`` (null = ``epochs``) and stays there. The floor is ``lr_min / lr`` when
+    ``train.lr_min`` is set (0 at ``lr_min: 0``, as every run stored before ``lr_min_ratio``
+    existed), else ``lr_min_ratio``."""
     t_cfg = cfg.train
+    if t_cfg.schedule == "constant":
+        return 1.0
     if t_cfg.lr_min is None:
         floor = t_cfg.lr_min_ratio
     else:
         floor = t_cfg.lr_min / t_cfg.lr if t_cfg.lr > 0 else 0.0
+
+    def cos(t: float) -> float:
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(max(t, 0.0), 1.0)))
+
+    if t_cfg.schedule_unit == "step":
+        steps = max(int(steps), 1)
+        p = epoch + step / steps
+        if t_cfg.schedule == "warmup_cosine":
+            w = t_cfg.warmup_epochs
+            if p < w:
+                return min(1.0, (p * steps + 1) / (w * steps))
+            end = t_cfg.cosine_epochs or t_cfg.epochs
+            return cos((p - w) / (end - w)) if end > w else floor
+        return cos(p / t_cfg.epochs)
     if t_cfg.schedule == "warmup_cosine":
         w = t_cfg.warmup_epochs
         if epoch < w:
@@ -108,12 +130,10 @@ def lr_factor(cfg: RunConfig, epoch: int) -> float:
         end = (t_cfg.cosine_epochs or t_cfg.epochs) - 1
         if end <= w:
             return 1.0 if epoch <= w else floor
-        t = min(max(epoch - w, 0) / (end - w), 1.0)
-        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
-    if t_cfg.schedule == "constant" or t_cfg.epochs <= 1:
+        return cos((epoch - w) / (end - w))
+    if t_cfg.epochs <= 1:
         return 1.0
-    t = min(epoch, t_cfg.epochs - 1) / (t_cfg.epochs - 1)
-    return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * t))
+    return cos(min(epoch, t_cfg.epochs - 1) / (t_cfg.epochs - 1))
 
 
 def aux_kappa(cfg: RunConfig, epoch: int) -> float:

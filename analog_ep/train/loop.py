@@ -461,11 +461,12 @@ class Trainer:
         t0 = time.perf_counter()
         self.model.train()
         self.model.aux_kappa = aux_kappa(cfg, self.epoch)
-        factor = lr_factor(cfg, self.epoch)
-        for group in self.optimizer.param_groups:
-            group["lr"] = group["base_lr"] * factor
         order = epoch_order(len(self.train_set), cfg.seed, self.epoch)
         n_batches = math.ceil(len(self.train_set) / cfg.data.batch_size)
+        factor = lr_factor(cfg, self.epoch, 0, n_batches)  # the epoch's first step (recorded per epoch)
+        per_step = cfg.train.schedule != "constant" and cfg.train.schedule_unit == "step"
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["base_lr"] * factor
         seed_e = cfg.seed * 7919 + self.epoch
         aug_gen = torch.Generator().manual_seed(seed_e)
         dev = self.device
@@ -501,6 +502,10 @@ class Trainer:
             bar.update(1)
             if n_global >= self.dist.world:
                 self.dist.sync_convergence = self.dist.active
+                if per_step:  # train.schedule_unit: step (host floats: no device work)
+                    f_i = lr_factor(cfg, self.epoch, i, n_batches)
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = group["base_lr"] * f_i
                 loss_b, c, stats = self.train_step(x, y, n_global)
                 loss_sum += loss_b
                 correct += c

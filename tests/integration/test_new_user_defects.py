@@ -388,19 +388,25 @@ def test_sigterm_during_the_table_write_exits_143_and_resumes(tmp_path):
 
 # ------------------------------------------------------------------ 10. the cosine floor
 def test_cosine_floor_is_a_fraction_of_the_rate_by_default():
-    cfg = load_config(None, ["train.schedule=cosine", "train.epochs=2"])
+    cfg = load_config(None, ["train.schedule=cosine", "train.epochs=2", "train.schedule_unit=epoch"])
     assert cfg.train.lr_min is None and cfg.train.lr_min_ratio == 0.01
     assert [lr_factor(cfg, e) for e in range(2)] == [1.0, 0.01]
-    cfg5 = load_config(None, ["train.schedule=cosine", "train.epochs=5", "train.lr_min_ratio=0.1"])
+    # per step (the default): the second epoch of a 2-epoch trial starts at about half the rate
+    step = load_config(None, ["train.schedule=cosine", "train.epochs=2"])
+    assert step.train.schedule_unit == "step"
+    assert lr_factor(step, 1, 0, 10) == pytest.approx(0.01 + 0.99 * 0.5)
+    cfg5 = load_config(None, ["train.schedule=cosine", "train.epochs=5", "train.lr_min_ratio=0.1",
+                              "train.schedule_unit=epoch"])
     expect = [0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * e / 4)) for e in range(5)]
     assert [lr_factor(cfg5, e) for e in range(5)] == pytest.approx(expect)
     # the user says 0: anneal to zero, as before
-    assert lr_factor(load_config(None, ["train.schedule=cosine", "train.epochs=2", "train.lr_min=0"]), 1) == 0.0
-    assert lr_factor(load_config(None, ["train.schedule=cosine", "train.epochs=2", "train.lr_min_ratio=0"]), 1) == 0.0
+    E = ["train.schedule=cosine", "train.epochs=2", "train.schedule_unit=epoch"]
+    assert lr_factor(load_config(None, E + ["train.lr_min=0"]), 1) == 0.0
+    assert lr_factor(load_config(None, E + ["train.lr_min_ratio=0"]), 1) == 0.0
     # an absolute lr_min wins over the ratio
-    assert lr_factor(load_config(None, ["train.schedule=cosine", "train.epochs=2", "train.lr=0.1",
-                                        "train.lr_min=0.02"]), 1) == pytest.approx(0.2)
-    wc = load_config(None, ["train.schedule=warmup_cosine", "train.epochs=4", "train.warmup_epochs=1"])
+    assert lr_factor(load_config(None, E + ["train.lr=0.1", "train.lr_min=0.02"]), 1) == pytest.approx(0.2)
+    wc = load_config(None, ["train.schedule=warmup_cosine", "train.epochs=4", "train.warmup_epochs=1",
+                            "train.schedule_unit=epoch"])
     assert lr_factor(wc, 3) == pytest.approx(0.01)
     with pytest.raises(ConfigError, match="train.lr_min_ratio"):
         load_config(None, ["train.lr_min_ratio=1.5"])
@@ -409,7 +415,7 @@ def test_cosine_floor_is_a_fraction_of_the_rate_by_default():
 def test_old_cosine_run_resumes_with_its_floor_bit_exact(tmp_path):
     """A run stored before train.lr_min_ratio existed (its config says lr_min: 0.0, no ratio)
     keeps annealing to 0 on resume: bit-for-bit an uninterrupted run with lr_min 0."""
-    over = SMALL + ["train.schedule=cosine", "train.epochs=2", "train.lr_min=0.0"]
+    over = SMALL + ["train.schedule=cosine", "train.epochs=2", "train.lr_min=0.0", "train.schedule_unit=epoch"]
     full = make_trainer(load_config(None, over), tmp_path / "full")
     fit(full, progress=False)
     assert [r["lr_factor"] for r in full.history] == [1.0, 0.0]
@@ -419,6 +425,7 @@ def test_old_cosine_run_resumes_with_its_floor_bit_exact(tmp_path):
     ckpt = torch.load(tmp_path / "old" / "checkpoint.pt", weights_only=True)
     data = yaml.safe_load(ckpt["config_yaml"])
     del data["train"]["lr_min_ratio"]  # as an older version wrote it
+    del data["train"]["schedule_unit"]  # (older still than the per-step schedule: it resumes per epoch)
     ckpt["config_yaml"] = yaml.safe_dump(data, sort_keys=False)
     torch.save(ckpt, tmp_path / "old" / "checkpoint.pt")
     res = runner.invoke(app, ["train", "--resume", str(tmp_path / "old"), "--set", "train.epochs=2", "--json"])
