@@ -389,6 +389,52 @@ def cost(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt,
     _guard(run)
 
 
+@app.command("config")
+def config_cmd(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt,
+               device: Optional[str] = DeviceOpt, accelerator: Optional[str] = AccelOpt, chip: Optional[Path] = ChipOpt,
+               all_keys: bool = typer.Option(False, "--all", help="List every key, the schema's defaults too."),
+               json_out: bool = JsonOpt) -> None:
+    """The config that train would run with these options, and where each key's value comes from:
+    --set (or --device / --accelerator / --chip), the config file, the model's family defaults, or
+    the schema's default (listed with --all). Nothing is trained or written."""
+
+    def run() -> None:
+        from .config import load_config
+        from .config.loader import config_sources, to_dict
+        from .config.typed import leaf_keys
+
+        overrides = _overrides(set_, device, accelerator, chip)
+        cfg = load_config(config, overrides)
+        sources = config_sources(config, overrides)
+        flags = {"analog.device": (device, "--device"), "compute.accelerator": (accelerator, "--accelerator")}
+        for key, (given, flag) in flags.items():
+            if given is not None and sources.get(key) == "--set":
+                sources[key] = flag
+        if chip is not None:
+            for key in sources:
+                if key.startswith("chip.") and sources[key] == "--set":
+                    sources[key] = "--chip"
+        data = to_dict(cfg)
+        if json_out:
+            typer.echo(json.dumps({"config": data, "sources": sources}))
+            return
+        values = {}
+        for key in leaf_keys(data, ""):
+            node = data
+            for part in key.split("."):
+                node = node[part]
+            values[key] = node
+        shown = [k for k in sources if all_keys or sources[k] != "default"]
+        width = max((len(k) for k in shown), default=0)
+        typer.echo(f"{cfg.model.name}, algorithm {cfg.algorithm}: "
+                   + (f"{len(shown)} keys" if all_keys else
+                      f"{len(shown)} keys not at the schema default (--all lists all {len(sources)})"))
+        for key in shown:
+            typer.echo(f"{key:{width}s}  {json.dumps(values.get(key))}  ({sources[key]})")
+
+    _guard(run)
+
+
 @app.command()
 def runs(folders: list[Path] = typer.Argument(..., help="Folders to search (recursively) for run folders."),
          csv_out: Optional[Path] = typer.Option(None, "--csv", help="Also write the table as CSV to this file."),
