@@ -57,6 +57,7 @@ INSTALL_HINT = "pip install 'analog-ep[numba]'"
 _state = {"mode": "auto"}
 _ran: dict = {}
 _available: dict = {}
+_decided: dict = {}
 
 
 def numba_available() -> bool:
@@ -124,15 +125,28 @@ def select(kind: str, p, like: torch.Tensor, randn=None, mode_: Optional[str] = 
     numba's absence was refused at configuration); ``auto``: the same when :data:`AUTO_NUMBA` and
     numba is installed, else None; ``torch``: None."""
     m = _state["mode"] if mode_ is None else mode_
+    if m == "torch" or (m == "auto" and not AUTO_NUMBA):
+        _ran[kind] = "torch"
+        return None
+    # the decision depends on the read kind, the periphery, the tensor's device and dtype and
+    # whether the draw carries a stream key: cached per read site (the periphery by identity)
     if m == "numba":
         check_mode(m)
-    fn = None
-    if ((m == "numba" or (m == "auto" and AUTO_NUMBA)) and _has_kernel(kind, p, like, randn)
-            and numba_available()):
-        mod = _available.get("module")
-        if mod is None:
-            mod = _available["module"] = importlib.import_module(".numba_reads", __name__)
-        fn = getattr(mod, kind)
+    have = numba_available()
+    ck = (kind, m, have, id(p), like.device.type, like.dtype, getattr(randn, "key", None) is None)
+    hit = _decided.get(ck)
+    if hit is not None and hit[0] is p:
+        fn = hit[1]
+    else:
+        fn = None
+        if have and _has_kernel(kind, p, like, randn):
+            mod = _available.get("module")
+            if mod is None:
+                mod = _available["module"] = importlib.import_module(".numba_reads", __name__)
+            fn = getattr(mod, kind)
+        if len(_decided) > 256:
+            _decided.clear()
+        _decided[ck] = (p, fn)
     _ran[kind] = "torch" if fn is None else "numba"
     return fn
 
