@@ -359,3 +359,37 @@ def test_bench_reports_kernels():
             assert r["kernels"] == {"mode": mode, "ran": {"dense_forward": mode, "dense_transposed": mode}}
     finally:
         K.set_mode(old)
+
+
+# ------------------------------------------------------------------------------ the pulse engine
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(50, 79), (7, 13), (1,)])
+@pytest.mark.parametrize("rounding", ["stochastic", "deterministic"])
+def test_rounded_counts_kernel_is_bit_identical_to_torch(nr, dtype, shape, rounding):
+    """The fused rounded-counts kernel (compute.kernels: numba) gives the torch engine's counts bit
+    for bit: odd and even sizes (float32 takes two devices per hash word), NaN (no pulse), +-inf
+    and huge changes (clamped to bl), halves (deterministic: to even), every key its own counts."""
+    from analog_ep.analog import engine as E
+    g = torch.Generator().manual_seed(sum(shape))
+    dw = torch.randn(shape, generator=g, dtype=dtype) * 0.05
+    flat = dw.view(-1)
+    flat[0] = float("nan")
+    if flat.numel() > 5:
+        flat[1], flat[2], flat[3], flat[4], flat[5] = float("inf"), -1e30, 0.025, -0.015, 0.35
+    outs = {}
+    for mode in ("torch", "numba"):
+        K.set_mode(mode)
+        outs[mode] = [E.rounded_counts(dw, 0.01, rounding, 31, key) for key in (7, 8)]
+        assert K.ran()["rounded_counts"] == mode
+    K.set_mode("torch")
+    for a, b in zip(outs["torch"], outs["numba"]):
+        assert b.dtype == torch.int32 and b.shape == dw.shape
+        assert torch.equal(a, b)
+    assert int(outs["numba"][0].view(-1)[0]) == 0
+    if flat.numel() > 5:
+        assert outs["numba"][0].view(-1)[1:3].tolist() == [31, -31]
+        assert int(outs["numba"][0].abs().sum()) > 0
+        if rounding == "deterministic":
+            assert outs["numba"][0].view(-1)[3:5].tolist() == [2, -2]     # 2.5 -> 2, -1.5 -> -2
+        elif flat.numel() > 100:
+            assert not torch.equal(outs["numba"][0], outs["numba"][1])   # another key, other roundings

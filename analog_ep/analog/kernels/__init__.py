@@ -151,5 +151,25 @@ def select(kind: str, p, like: torch.Tensor, randn=None, mode_: Optional[str] = 
     return fn
 
 
-__all__ = ["AUTO_NUMBA", "INSTALL_HINT", "KINDS", "MODES", "check_mode", "mode", "numba_available", "ran", "reset_ran", "select",
+ENGINE_KINDS = ("rounded_counts",)
+
+
+def select_engine(kind: str, like: torch.Tensor, mode_: Optional[str] = None) -> Optional[Callable]:
+    """The numba kernel of pulse-engine step ``kind`` (one of :data:`ENGINE_KINDS`:
+    ``rounded_counts``, bit-identical to the torch engine) for ``like`` (float32 / float64 CPU
+    tensors), under ``compute.kernels`` as :func:`select` decides for reads; None for torch.
+    Reported by :func:`ran` under its kind."""
+    m = _state["mode"] if mode_ is None else mode_
+    fn = None
+    if ((m == "numba" or (m == "auto" and AUTO_NUMBA)) and like.device.type == "cpu"
+            and like.dtype in (torch.float32, torch.float64) and numba_available()):
+        mod = _available.get("engine_module")
+        if mod is None:
+            mod = _available["engine_module"] = importlib.import_module(".numba_engine", __name__)
+        fn = getattr(mod, kind)
+    _ran[kind] = "torch" if fn is None else "numba"
+    return fn
+
+
+__all__ = ["AUTO_NUMBA", "ENGINE_KINDS", "select_engine", "INSTALL_HINT", "KINDS", "MODES", "check_mode", "mode", "numba_available", "ran", "reset_ran", "select",
            "set_mode"]
