@@ -2,7 +2,8 @@
 
 The torch reads of :mod:`analog_ep.analog.reads` are the reference and the CUDA path. On CPU
 tensors a read may instead run a fused numba kernel (:mod:`.numba_reads`, built from the same
-periphery definitions, in the same physical order): the DAC (with per-tile noise management),
+periphery definitions, in the same physical order): the DAC (with abs-max noise management,
+per tile or per layer: one pass over the inputs),
 each tile's product (BLAS, as torch), then one pass per read over the partials that applies IR
 drop, output noise (a counter-based normal generator inside the kernel, :mod:`.normal`), each
 tile's ADC and the digital sum of the tiles' partials.
@@ -18,6 +19,10 @@ tile's ADC and the digital sum of the tiles' partials.
   make the memristor 784-500-10 EP step 4-16 % cheaper in CPU time, which this shared machine's
   wall-clock ``bench`` could not resolve; that gain does not pay for changing every noisy
   analog run's noise stream (and a first-use JIT compilation) on installing numba.
+
+The pulse engine's rounded counts (:func:`analog_ep.analog.engine.rounded_counts`) have a fused
+kernel too (:mod:`.numba_engine`, chosen by :func:`select_engine` under the same mode): one pass
+instead of about fifteen tensor passes, bit-identical counts (so no stream changes there).
 
 Which reads have a kernel (:func:`select` is the one place that decides): the four read kinds
 (``dense_forward``, ``dense_transposed``, ``conv_forward``, ``conv_transposed``) on CPU tensors
