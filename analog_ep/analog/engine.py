@@ -46,6 +46,7 @@ from typing import Optional
 import torch
 
 from ..errors import ConfigError
+from .kernels import select_engine as _select_engine
 from .population import DeviceState, any_stuck, settle
 from .rules import DeviceParams
 from .streams import (GOLDEN, GOLDEN_S, hash_words, mix_, normal_from, scaled_range, signed64,
@@ -77,6 +78,11 @@ def rounded_counts(dw: torch.Tensor, dw_min: float, rounding: str, bl: int, key:
         raise ConfigError(f"dw_min: must be > 0, got {dw_min!r}")
     if not dw.is_floating_point():
         dw = dw.to(torch.get_default_dtype())
+    if rounding not in ROUNDINGS:
+        raise ConfigError(f"rounding: unknown rounding {rounding!r}; valid: {', '.join(ROUNDINGS)}")
+    kernel = _select_engine("rounded_counts", dw)   # compute.kernels: one fused pass (same bits), or None
+    if kernel is not None:
+        return kernel(dw, dw_min, rounding, bl, key)
     r = dw / dw_min
     if rounding == "stochastic":
         lo = torch.floor(r)

@@ -179,7 +179,9 @@ def quantize(x: torch.Tensor, bits: Optional[int], bound: Optional[float]) -> to
     if bits == 1:
         return torch.where(x >= 0, torch.full_like(x, bound), torch.full_like(x, -bound))
     step = bound / (2 ** (bits - 1) - 1)
-    return torch.round(x / step) * step
+    if x.requires_grad:
+        return torch.round(x / step) * step
+    return x.div_(step).round_().mul_(step)  # in place on the clipped copy: the same values
 
 
 def quantize_(x: torch.Tensor, bits: Optional[int], bound: Optional[float]) -> torch.Tensor:

@@ -50,6 +50,12 @@ multiplied back per tile before the digital sum) and its own bound management, a
 per-tile ``forwardVector`` on unfolded patches. The forward conv then unfolds its input
 (padding lines stay undriven). Otherwise the paths below run, as before.
 
+**Noise management** (``noise_management: abs_max``): with ``nm_scope: layer`` every read
+divides each sample's input by its abs-max scale over the whole layer input (:func:`_nm_layer`)
+before the DAC and multiplies the read's output back (after the digital sum); with ``nm_scope:
+tile`` the general path below scales each tile on its own. The read does it (not the storage), so
+a fused kernel runs it in its DAC pass.
+
 **Read counts** (``counter``, :class:`ReadCounter`): every call adds its tile reads (samples x
 tiles x conv patches) to ``reads`` and the bound-management re-reads to ``bm_rereads``, in
 place on the device, and tells the storage's event counter
@@ -129,6 +135,30 @@ def _check(p: PeripheryParams) -> None:
     if p.ir_drop > 0 and p.inp_bound is None:
         raise ConfigError(f"analog.ir_drop: {p.ir_drop} needs analog.inp_bound (the DAC full scale, "
                           "which the relative line current is measured against)")
+
+
+def _nm_layer(x: torch.Tensor, p: PeripheryParams):
+    """Layer-scope abs-max noise management (``noise_management: abs_max``, ``nm_scope: layer``,
+    aihwkit's NoiseManagementType.ABS_MAX): ``(x / s, s)`` with ``s = max(max |x|, 1e-30) /
+    inp_bound`` per sample over the layer's whole input (bound 1 without ``inp_bound``), shaped
+    to broadcast over ``x``; ``(x, None)`` otherwise. :func:`_nm_back` multiplies the read's
+    output back."""
+    if p.noise_management != "abs_max" or p.nm_scope != "layer":
+        return x, None
+    bound = p.inp_bound if p.inp_bound is not None else 1.0
+    s = x.abs().reshape(x.shape[0], -1).amax(1).clamp_min_(1e-30)
+    if bound != 1.0:   # x / 1 is exact: skipping it changes no bit
+        s = s.div_(bound)
+    s = s.view(-1, *([1] * (x.dim() - 1)))
+    return x / s, s
+
+
+def _nm_back(y: torch.Tensor, s: Optional[torch.Tensor]) -> torch.Tensor:
+    """The read's output ``y`` (a fresh tensor) times the samples' noise-management scales."""
+    if s is None:
+        return y
+    s = s.view(-1, *([1] * (y.dim() - 1)))
+    return y * s if y.requires_grad else y.mul_(s)
 
 
 def _output_stage(t: torch.Tensor, cur: Optional[torch.Tensor], p: PeripheryParams,
@@ -325,6 +355,9 @@ def _tiled(lhs: torch.Tensor, rhs_blocks, lines: list[slice], p: PeripheryParams
            g_unit: float, randn: Optional[RandnFn]) -> torch.Tensor:
     """Partials ``lhs[:, lines_i] @ rhs_i`` of every tile (B, nb, n), each through its output
     stage in device units, then the digital sum (back in effective units)."""
+    if len(lines) == 1 and p.ir_drop == 0:   # one tile: no stack, no sum (values unchanged)
+        t = (lhs[:, lines[0]] @ rhs_blocks[0]).div_(w_scale)
+        return _output_stage(t.unsqueeze(1), None, p, randn).squeeze(1).mul_(w_scale)
     t = torch.stack([lhs[:, sl] @ r for sl, r in zip(lines, rhs_blocks)], 1).div_(w_scale)
     cur = None
     if p.ir_drop > 0:
@@ -343,6 +376,13 @@ def dense_read(x: torch.Tensor, w: torch.Tensor, p: PeripheryParams, max_rows: i
     k = _kernel("dense_forward", p, x, randn)       # compute.kernels: a fused kernel, or None
     if k is not None:
         return k(x, w, p, max_rows, w_scale, g_unit, randn, counter)
+    x, s = _nm_layer(x, p)
+    return _nm_back(_dense_read(x, w, p, max_rows, w_scale, g_unit, randn, counter), s)
+
+
+def _dense_read(x: torch.Tensor, w: torch.Tensor, p: PeripheryParams, max_rows: int, w_scale: float,
+                g_unit: float, randn: Optional[RandnFn] = None,
+                counter: Optional[ReadCounter] = None) -> torch.Tensor:
     _check(p)
     sizes = split_sizes(x.shape[1], max_rows, p.tiling)
     if _managed_path(p, True):
@@ -366,6 +406,13 @@ def dense_read_t(y: torch.Tensor, w: torch.Tensor, p: PeripheryParams, max_cols:
     k = _kernel("dense_transposed", p, y, randn)    # compute.kernels: a fused kernel, or None
     if k is not None:
         return k(y, w, p, max_cols, w_scale, g_unit, randn, counter)
+    y, s = _nm_layer(y, p)
+    return _nm_back(_dense_read_t(y, w, p, max_cols, w_scale, g_unit, randn, counter), s)
+
+
+def _dense_read_t(y: torch.Tensor, w: torch.Tensor, p: PeripheryParams, max_cols: int, w_scale: float,
+                  g_unit: float, randn: Optional[RandnFn] = None,
+                  counter: Optional[ReadCounter] = None) -> torch.Tensor:
     _check(p)
     sizes = split_sizes(y.shape[1], max_cols, p.tiling)
     if _managed_path(p, False):
@@ -398,6 +445,13 @@ def conv_read(x: torch.Tensor, w: torch.Tensor, stride: IntPair, padding: IntPai
     k = _kernel("conv_forward", p, x, randn)        # compute.kernels: a fused kernel, or None
     if k is not None:
         return k(x, w, stride, padding, p, max_rows, w_scale, g_unit, randn, counter)
+    x, s = _nm_layer(x, p)
+    return _nm_back(_conv_read(x, w, stride, padding, p, max_rows, w_scale, g_unit, randn, counter), s)
+
+
+def _conv_read(x: torch.Tensor, w: torch.Tensor, stride: IntPair, padding: IntPair, p: PeripheryParams,
+               max_rows: int, w_scale: float, g_unit: float, randn: Optional[RandnFn] = None,
+               counter: Optional[ReadCounter] = None) -> torch.Tensor:
     _check(p)
     c_out, c_in, kh, kw = w.shape
     sizes = conv_block_sizes(c_in, (kh, kw), max_rows, p.tiling)
@@ -450,6 +504,14 @@ def conv_read_t(y: torch.Tensor, w: torch.Tensor, stride: IntPair, padding: IntP
     k = _kernel("conv_transposed", p, y, randn)     # compute.kernels: a fused kernel, or None
     if k is not None:
         return k(y, w, stride, padding, output_padding, p, max_cols, w_scale, g_unit, randn, counter)
+    y, s = _nm_layer(y, p)
+    return _nm_back(_conv_read_t(y, w, stride, padding, output_padding, p, max_cols, w_scale, g_unit, randn, counter), s)
+
+
+def _conv_read_t(y: torch.Tensor, w: torch.Tensor, stride: IntPair, padding: IntPair,
+                 output_padding: IntPair, p: PeripheryParams, max_cols: int, w_scale: float,
+                 g_unit: float, randn: Optional[RandnFn] = None,
+                 counter: Optional[ReadCounter] = None) -> torch.Tensor:
     _check(p)
     c_out, c_in, kh, kw = w.shape
     b, _, ho, wo = y.shape

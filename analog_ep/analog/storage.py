@@ -80,6 +80,9 @@ _DRAWS, _PROGRAM, _ROUND, _PULSE, _WRITE, _BITS, _W_NOISE, _OUT_FWD, _OUT_T, _BM
 
 BP_BACKWARDS = ("analog", "ideal")
 
+_GENERATORS: dict = {}
+"""One ``torch.Generator`` per device for the read-noise draws, reseeded with each draw's key."""
+
 
 class _AnalogBackward(torch.autograd.Function):
     """A forward read whose backward is aihwkit's: the input gradient is the analog transposed
@@ -322,15 +325,31 @@ class AnalogStorage(nn.Module):
 
     # ------------------------------------------------------------------ noise draws
     def _key(self, purpose: int, read: int = 0) -> int:
+        """The stream key of a read-noise draw: ``stream_key(seed, tile, purpose, batch[, phase[,
+        read]])`` by the noise policy. The key of the prefix common to a phase's reads is cached
+        (absorbing is sequential: :func:`.streams.extend_key`), so a read hashes only its index."""
         policy = self.periph.noise_policy
         if policy == NoisePolicy.PER_BATCH.value:
             return S.stream_key(self.seed, self.tile_index, purpose, self.batch)
+        ck = (purpose, self.batch, self.phase)
+        cache = self.__dict__.setdefault("_key_cache", {})
+        h = cache.get(ck)
+        if h is None:
+            if len(cache) > 32:
+                cache.clear()
+            h = cache[ck] = S.stream_key(self.seed, self.tile_index, purpose, self.batch, self.phase)
         if policy == NoisePolicy.PER_PHASE.value:
-            return S.stream_key(self.seed, self.tile_index, purpose, self.batch, self.phase)
-        return S.stream_key(self.seed, self.tile_index, purpose, self.batch, self.phase, read)
+            return h
+        return S.extend_key(h, read)
 
     def _randn(self, key: int, shape, like: torch.Tensor) -> torch.Tensor:
-        g = torch.Generator(device=like.device).manual_seed(key)
+        """Standard normals from torch's generator seeded with ``key`` (a generator per device,
+        reseeded for every draw: the values of a fresh generator seeded so, without building one
+        per read)."""
+        g = _GENERATORS.get(like.device)
+        if g is None:
+            g = _GENERATORS[like.device] = torch.Generator(device=like.device)
+        g.manual_seed(key)
         return torch.randn(tuple(shape), generator=g, dtype=like.dtype, device=like.device)
 
     def _read_weight(self, read: int) -> torch.Tensor:
@@ -374,20 +393,12 @@ class AnalogStorage(nn.Module):
 
     # ------------------------------------------------------------------ reads
     def _analog(self, x: torch.Tensor, fn) -> torch.Tensor:
-        """Run one read ``fn(x_scaled, w_read, read)`` with noise management: under ``abs_max``
-        with ``nm_scope: layer`` each sample's input is divided by its largest |x| (mapped onto
-        the DAC bound) and the output multiplied back (aihwkit's NoiseManagementType.ABS_MAX);
-        with ``nm_scope: tile`` the read does it per tile (:mod:`.reads`)."""
+        """Run one read ``fn(x, w_read, read)`` (the weight as this read sees it, the read's index).
+        Noise management (``abs_max``, either scope) is the read's (:mod:`.reads`), so a fused
+        kernel runs it with the DAC."""
         read = self._next_read()
         with torch.no_grad():
-            w = self._read_weight(read)
-            if self.periph.noise_management == "abs_max" and self.periph.nm_scope == "layer":
-                bound = self.periph.inp_bound if self.periph.inp_bound is not None else 1.0
-                s = x.detach().abs().reshape(x.shape[0], -1).amax(1).clamp_min(1e-30) / bound
-                s = s.reshape(-1, *([1] * (x.dim() - 1)))
-                y = fn(x.detach() / s, w, read)
-                return y * s.reshape(-1, *([1] * (y.dim() - 1)))
-            return fn(x.detach(), w, read)
+            return fn(x.detach(), self._read_weight(read), read)
 
     @property
     def noisy_reads(self) -> bool:

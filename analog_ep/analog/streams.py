@@ -61,7 +61,13 @@ def stream_key(*values: int) -> int:
     every value and on their order, and ``stream_key(k, c)`` is unrelated to ``stream_key(k,
     c + 1)``. Values are taken modulo 2**64 (negative ints are fine); non-integers raise
     TypeError."""
-    h = _KEY0
+    return extend_key(_KEY0, *values)
+
+
+def extend_key(h: int, *values: int) -> int:
+    """The key of ``(prefix..., *values)`` from the key ``h = stream_key(*prefix)``: absorbing is
+    sequential, so ``extend_key(stream_key(*a), *b) == stream_key(*a, *b)`` (callers cache the key
+    of a common prefix and absorb only the values that change)."""
     for v in values:
         h = _mix_int(h + GOLDEN)
         h = _mix_int(h ^ (operator.index(v) & _M64))
@@ -216,7 +222,7 @@ def generator_key(generator: Generatorish = None) -> int:
                              device=generator.device).item())
 
 
-__all__ = ["Generatorish", "stream_key", "counter_uniform", "counter_normal", "as_generator",
+__all__ = ["Generatorish", "stream_key", "extend_key", "counter_uniform", "counter_normal", "as_generator",
            "generator_key",
            # the primitives the pulse engine builds its fused draws from
            "GOLDEN", "GOLDEN_S", "signed64", "mix_", "hash_words", "scaled_range", "normal_from",

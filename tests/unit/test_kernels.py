@@ -66,6 +66,10 @@ PERIPHS = {
     "nm_tile_ir": dict(inp_bits=6, inp_bound=1.0, out_bound=3.0, noise_management="abs_max", nm_scope="tile",
                        ir_drop=0.2),
     "equal_adc": dict(inp_bits=7, inp_bound=1.0, out_bits=9, out_bound=3.0, tiling="equal"),
+    # layer-scope noise management, run by the read (the dense kernels fuse it into their DAC pass)
+    "nm_layer": dict(inp_bits=7, inp_bound=1.0, out_bits=9, out_bound=3.0, noise_management="abs_max"),
+    "nm_layer_ir": dict(inp_bits=6, inp_bound=0.5, out_bits=8, out_bound=2.0, noise_management="abs_max",
+                        ir_drop=0.2),
 }
 
 
@@ -108,6 +112,30 @@ def test_dense_reads_equal_torch_float64_and_bit_identical(nr):
                        R.dense_read_t(x32[:, :9], w32, p, 4, 0.5, 1.0))
 
 
+@pytest.mark.parametrize("bound", [1.0, 0.5])
+def test_layer_noise_management_is_the_scaled_read_and_the_kernel_bit_identical(nr, bound):
+    """Layer-scope abs-max noise management (now run by the read): the read of ``x`` equals the
+    read of ``x / s`` without noise management, times ``s`` (``s = max |x| / inp_bound`` per
+    sample; aihwkit's ABS_MAX), bit for bit; the one-tile float64 kernel (its DAC pass scales) is
+    bit-identical to that too, forward and transposed, and an all-zero sample reads zero."""
+    kw = dict(inp_bits=7, inp_bound=bound, out_bits=9, out_bound=3.0)
+    p, p0 = _periph(**kw, noise_management="abs_max"), _periph(**kw)
+    x, w = _data((5, 23), (9, 23), torch.float64, seed=4)
+    x[2] = 0.0
+    s = (x.abs().amax(1, keepdim=True).clamp_min(1e-30) / bound)
+    ref = R.dense_read(x / s, w, p0, 64, 0.5, 1.0) * s
+    got = R.dense_read(x, w, p, 64, 0.5, 1.0)
+    assert torch.equal(got, ref)
+    assert torch.equal(nr.dense_forward(x, w, p, 64, 0.5, 1.0), ref)
+    assert torch.equal(got[2], torch.zeros_like(got[2]))
+    y = x[:, :9] * 3.0
+    sy = (y.abs().amax(1, keepdim=True).clamp_min(1e-30) / bound)
+    ref_t = R.dense_read_t(y / sy, w, p0, 64, 0.5, 1.0) * sy
+    assert torch.equal(R.dense_read_t(y, w, p, 64, 0.5, 1.0), ref_t)
+    assert torch.equal(nr.dense_transposed(y, w, p, 64, 0.5, 1.0), ref_t)
+    assert not torch.equal(ref, R.dense_read(x, w, p0, 64, 0.5, 1.0))   # the scaling matters here
+
+
 def test_tile_layouts_differ_and_kernel_follows(nr):
     """fill and equal tilings give different reads (the ADC sees other partials): the kernel
     reproduces each (so a kernel ignoring the layout would fail)."""
@@ -130,7 +158,7 @@ CONV_CASES = [  # (in ch, out ch, k, stride, padding, max_rows, max_cols)
 ]
 
 
-@pytest.mark.parametrize("name", ["adc", "dac_adc", "ir_drop", "equal_adc", "clip_only"])
+@pytest.mark.parametrize("name", ["adc", "dac_adc", "ir_drop", "equal_adc", "clip_only", "nm_layer", "nm_layer_ir"])
 @pytest.mark.parametrize("case", CONV_CASES)
 def test_conv_reads_equal_torch(nr, name, case):
     c_in, c_out, k, s, pd, mr, mc = case
@@ -328,6 +356,41 @@ def test_bench_reports_kernels():
             res = CliRunner().invoke(app, ["bench", *args, "--set", f"compute.kernels={mode}"])
             assert res.exit_code == 0, res.output
             r = json.loads(res.stdout.strip().splitlines()[-1])
-            assert r["kernels"] == {"mode": mode, "ran": {"dense_forward": mode, "dense_transposed": mode}}
+            assert r["kernels"] == {"mode": mode, "ran": {"dense_forward": mode, "dense_transposed": mode,
+                                                          "rounded_counts": mode}}   # the engine's counts too
     finally:
         K.set_mode(old)
+
+
+# ------------------------------------------------------------------------------ the pulse engine
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("shape", [(50, 79), (7, 13), (1,)])
+@pytest.mark.parametrize("rounding", ["stochastic", "deterministic"])
+def test_rounded_counts_kernel_is_bit_identical_to_torch(nr, dtype, shape, rounding):
+    """The fused rounded-counts kernel (compute.kernels: numba) gives the torch engine's counts bit
+    for bit: odd and even sizes (float32 takes two devices per hash word), NaN (no pulse), +-inf
+    and huge changes (clamped to bl), halves (deterministic: to even), every key its own counts."""
+    from analog_ep.analog import engine as E
+    g = torch.Generator().manual_seed(sum(shape))
+    dw = torch.randn(shape, generator=g, dtype=dtype) * 0.05
+    flat = dw.view(-1)
+    flat[0] = float("nan")
+    if flat.numel() > 5:
+        flat[1], flat[2], flat[3], flat[4], flat[5] = float("inf"), -1e30, 0.025, -0.015, 0.35
+    outs = {}
+    for mode in ("torch", "numba"):
+        K.set_mode(mode)
+        outs[mode] = [E.rounded_counts(dw, 0.01, rounding, 31, key) for key in (7, 8)]
+        assert K.ran()["rounded_counts"] == mode
+    K.set_mode("torch")
+    for a, b in zip(outs["torch"], outs["numba"]):
+        assert b.dtype == torch.int32 and b.shape == dw.shape
+        assert torch.equal(a, b)
+    assert int(outs["numba"][0].view(-1)[0]) == 0
+    if flat.numel() > 5:
+        assert outs["numba"][0].view(-1)[1:3].tolist() == [31, -31]
+        assert int(outs["numba"][0].abs().sum()) > 0
+        if rounding == "deterministic":
+            assert outs["numba"][0].view(-1)[3:5].tolist() == [2, -2]     # 2.5 -> 2, -1.5 -> -2
+        elif flat.numel() > 100:
+            assert not torch.equal(outs["numba"][0], outs["numba"][1])   # another key, other roundings

@@ -2,7 +2,8 @@
 
 The torch reads of :mod:`analog_ep.analog.reads` are the reference and the CUDA path. On CPU
 tensors a read may instead run a fused numba kernel (:mod:`.numba_reads`, built from the same
-periphery definitions, in the same physical order): the DAC (with per-tile noise management),
+periphery definitions, in the same physical order): the DAC (with abs-max noise management,
+per tile or per layer: one pass over the inputs),
 each tile's product (BLAS, as torch), then one pass per read over the partials that applies IR
 drop, output noise (a counter-based normal generator inside the kernel, :mod:`.normal`), each
 tile's ADC and the digital sum of the tiles' partials.
@@ -18,6 +19,10 @@ tile's ADC and the digital sum of the tiles' partials.
   make the memristor 784-500-10 EP step 4-16 % cheaper in CPU time, which this shared machine's
   wall-clock ``bench`` could not resolve; that gain does not pay for changing every noisy
   analog run's noise stream (and a first-use JIT compilation) on installing numba.
+
+The pulse engine's rounded counts (:func:`analog_ep.analog.engine.rounded_counts`) have a fused
+kernel too (:mod:`.numba_engine`, chosen by :func:`select_engine` under the same mode): one pass
+instead of about fifteen tensor passes, bit-identical counts (so no stream changes there).
 
 Which reads have a kernel (:func:`select` is the one place that decides): the four read kinds
 (``dense_forward``, ``dense_transposed``, ``conv_forward``, ``conv_transposed``) on CPU tensors
@@ -57,6 +62,7 @@ INSTALL_HINT = "pip install 'analog-ep[numba]'"
 _state = {"mode": "auto"}
 _ran: dict = {}
 _available: dict = {}
+_decided: dict = {}
 
 
 def numba_available() -> bool:
@@ -124,18 +130,51 @@ def select(kind: str, p, like: torch.Tensor, randn=None, mode_: Optional[str] = 
     numba's absence was refused at configuration); ``auto``: the same when :data:`AUTO_NUMBA` and
     numba is installed, else None; ``torch``: None."""
     m = _state["mode"] if mode_ is None else mode_
+    if m == "torch" or (m == "auto" and not AUTO_NUMBA):
+        _ran[kind] = "torch"
+        return None
+    # the decision depends on the read kind, the periphery, the tensor's device and dtype and
+    # whether the draw carries a stream key: cached per read site (the periphery by identity)
     if m == "numba":
         check_mode(m)
+    have = numba_available()
+    ck = (kind, m, have, id(p), like.device.type, like.dtype, getattr(randn, "key", None) is None)
+    hit = _decided.get(ck)
+    if hit is not None and hit[0] is p:
+        fn = hit[1]
+    else:
+        fn = None
+        if have and _has_kernel(kind, p, like, randn):
+            mod = _available.get("module")
+            if mod is None:
+                mod = _available["module"] = importlib.import_module(".numba_reads", __name__)
+            fn = getattr(mod, kind)
+        if len(_decided) > 256:
+            _decided.clear()
+        _decided[ck] = (p, fn)
+    _ran[kind] = "torch" if fn is None else "numba"
+    return fn
+
+
+ENGINE_KINDS = ("rounded_counts",)
+
+
+def select_engine(kind: str, like: torch.Tensor, mode_: Optional[str] = None) -> Optional[Callable]:
+    """The numba kernel of pulse-engine step ``kind`` (one of :data:`ENGINE_KINDS`:
+    ``rounded_counts``, bit-identical to the torch engine) for ``like`` (float32 / float64 CPU
+    tensors), under ``compute.kernels`` as :func:`select` decides for reads; None for torch.
+    Reported by :func:`ran` under its kind."""
+    m = _state["mode"] if mode_ is None else mode_
     fn = None
-    if ((m == "numba" or (m == "auto" and AUTO_NUMBA)) and _has_kernel(kind, p, like, randn)
-            and numba_available()):
-        mod = _available.get("module")
+    if ((m == "numba" or (m == "auto" and AUTO_NUMBA)) and like.device.type == "cpu"
+            and like.dtype in (torch.float32, torch.float64) and numba_available()):
+        mod = _available.get("engine_module")
         if mod is None:
-            mod = _available["module"] = importlib.import_module(".numba_reads", __name__)
+            mod = _available["engine_module"] = importlib.import_module(".numba_engine", __name__)
         fn = getattr(mod, kind)
     _ran[kind] = "torch" if fn is None else "numba"
     return fn
 
 
-__all__ = ["AUTO_NUMBA", "INSTALL_HINT", "KINDS", "MODES", "check_mode", "mode", "numba_available", "ran", "reset_ran", "select",
+__all__ = ["AUTO_NUMBA", "ENGINE_KINDS", "select_engine", "INSTALL_HINT", "KINDS", "MODES", "check_mode", "mode", "numba_available", "ran", "reset_ran", "select",
            "set_mode"]

@@ -72,17 +72,29 @@ def _q_row(v, mode, bound, step):
 
 @njit(parallel=True, fastmath=False, cache=True)
 def _dac(x, starts, nm, mode, fp, xq, s):
-    """DAC of ``x`` (B, n) into ``xq``; with ``nm`` each tile ``i`` (lines ``starts[i]:starts[i+1]``)
-    of each sample is first divided by its abs-max scale ``s[b, i] = max(max |x|, tiny) / nm_bound``.
-    ``fp`` (the data's dtype): (nm_bound, tiny, DAC bound, DAC step)."""
+    """DAC of ``x`` (B, n) into ``xq``; with ``nm`` 1 (``nm_scope: tile``) each tile ``i`` (lines
+    ``starts[i]:starts[i+1]``) of each sample is first divided by its abs-max scale ``s[b, i] =
+    max(max |x|, tiny) / nm_bound``; with ``nm`` 2 (``nm_scope: layer``) the whole row by one
+    scale ``s[b, 0]`` over all its lines. ``fp`` (the data's dtype): (nm_bound, tiny, DAC bound,
+    DAC step)."""
     nm_bound, tiny, bound, step = fp[0], fp[1], fp[2], fp[3]
     nb = starts.shape[0] - 1
     for b in prange(x.shape[0]):
         row, qrow = x[b], xq[b]
+        if nm == 2:
+            m = tiny
+            for r in range(row.shape[0]):
+                m = max(m, abs(row[r]))
+            sc = m / nm_bound
+            s[b, 0] = sc
+            for r in range(row.shape[0]):
+                qrow[r] = row[r] / sc
+            _q_row(qrow, mode, bound, step)
+            continue
         for i in range(nb):
             a, e = starts[i], starts[i + 1]
             src, dst = row[a:e], qrow[a:e]
-            if nm:
+            if nm == 1:
                 m = tiny
                 for r in range(src.shape[0]):
                     m = max(m, abs(src[r]))
@@ -114,11 +126,12 @@ def _mix(z):
 def _stage(t, cur, s, key, ip, fp, out):
     """The fused output stage. ``t``: each tile's product, (nb, B, M) when ``ip[0]``
     (blocks first) else (B, nb, M), C-contiguous; ``cur``: the IR drop's relative currents alike
-    (used when ``ip[1]``); ``s`` (B, nb): per-tile noise-management scales (used when ``ip[2]``);
+    (used when ``ip[1]``); ``s`` (B, nb): per-tile noise-management scales (``ip[2]`` 1) or the
+    layer scale ``s[b, 0]`` (``ip[2]`` 2: multiplies the sum last, as :func:`reads._nm_back`);
     ``key``: the read's stream key (uint64; ``stream_key(key, 0 / 1)`` derived here); ``ip``:
     (blocks first, IR drop, scales, ADC mode, first global row); ``fp`` (the data's dtype):
     (-ir_drop, divisor, out_noise_std, ADC bound, ADC step, w_scale). Writes ``out`` (B, M) =
-    ``w_scale * sum_i adc(irdrop(t_i / divisor) + noise) [* s_i]``. Per (sample, tile) row,
+    ``w_scale * sum_i adc(irdrop(t_i / divisor) + noise) [* s_i]`` [``* s_b``]. Per (sample, tile) row,
     simple loops over an L1 row buffer (each vectorizes), parallel over samples."""
     blocks_first, has_cur, has_s, mode, row0 = ip[0], ip[1], ip[2], ip[3], ip[4]
     ir, div, std, bound, step, ws = fp[0], fp[1], fp[2], fp[3], fp[4], fp[5]
@@ -149,7 +162,7 @@ def _stage(t, cur, s, key, ip, fp, out):
                 for c in range(m):
                     v[c] = v[c] + nz[c]
             _q_row(v, mode, bound, step)
-            if has_s:
+            if has_s == 1:
                 sc = s[b, i]
                 for c in range(m):
                     acc[c] += v[c] * sc
@@ -158,6 +171,10 @@ def _stage(t, cur, s, key, ip, fp, out):
                     acc[c] += v[c]
         for c in range(m):
             acc[c] *= ws
+        if has_s == 2:
+            sl = s[b, 0]
+            for c in range(m):
+                acc[c] *= sl
 
 
 _DUMMY = {np.float32: (np.zeros((1, 1, 1), np.float32), np.zeros((1, 1), np.float32)),
@@ -166,24 +183,41 @@ _PLANS: dict = {}
 
 
 def _plan(p, dt, div: float, w_scale: float):
-    """The output stage's packed constants for one (periphery, dtype, divisor, scale): cached."""
-    k = (p, dt, div, w_scale)
+    """The output stage's packed constants for one (periphery, dtype, divisor, scale): cached
+    (keyed by the periphery's identity, checked: hashing its fields costs more than the lookup)."""
+    k = (id(p), dt, div, w_scale)
     pl = _PLANS.get(k)
-    if pl is None:
+    if pl is None or pl[2] is not p:
         if len(_PLANS) > 256:
             _PLANS.clear()
         mode, bound, step = _qmode(p.out_bits, p.out_bound)
-        pl = _PLANS[k] = (mode, np.array([-p.ir_drop, div, p.out_noise_std, bound, step, w_scale, 1.0, 0.0], dtype=dt))
-    return pl
+        pl = _PLANS[k] = (mode, np.array([-p.ir_drop, div, p.out_noise_std, bound, step, w_scale, 1.0, 0.0],
+                                         dtype=dt), p)
+    return pl[0], pl[1]
+
+
+_IPS: dict = {}
+
+
+def _ip(*flags: int) -> np.ndarray:
+    """The output stage's integer flags as an int64 array (cached: one per combination)."""
+    a = _IPS.get(flags)
+    if a is None:
+        if len(_IPS) > 256:
+            _IPS.clear()
+        a = _IPS[flags] = np.array(flags, dtype=np.int64)
+    return a
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
 
 
-def _finish(t: torch.Tensor, cur, s, p, div: float, w_scale: float, randn, blocks_first: bool = False) -> torch.Tensor:
+def _finish(t: torch.Tensor, cur, s, p, div: float, w_scale: float, randn, blocks_first: bool = False,
+            s_mode: int = 1) -> torch.Tensor:
     """Run :func:`_stage` on the products ``t`` (contiguous; (nb, B, M) when ``blocks_first``,
-    else (B, nb, M)) -> (B, M) tensor."""
+    else (B, nb, M)) -> (B, M) tensor; ``s``: noise-management scales per tile (``s_mode`` 1) or
+    per sample in ``s[:, 0]`` (``s_mode`` 2)."""
     dt = np.float32 if t.dtype == torch.float32 else np.float64
     b = t.shape[1] if blocks_first else t.shape[0]
     out = torch.empty((b, t.shape[2]), dtype=t.dtype)
@@ -195,29 +229,31 @@ def _finish(t: torch.Tensor, cur, s, p, div: float, w_scale: float, randn, block
         if rows is not None and rows[1] != b:
             row0 = int(rows[0])
     d3, d2 = _DUMMY[dt]
-    ip = np.array([blocks_first, cur is not None, s is not None, mode, row0], dtype=np.int64)
+    ip = _ip(int(blocks_first), int(cur is not None), 0 if s is None else s_mode, mode, row0)
     _stage(t.detach().numpy(), d3 if cur is None else cur.contiguous().numpy(), d2 if s is None else s,
            np.uint64(key), ip, fp, out.numpy())
     return out
 
 
 _STARTS: dict = {}
+_NM_TILE, _NM_LAYER = 1, 2   # abs-max noise management of a dense kernel: per tile, per layer
 
 
-def _dac_dense(x: torch.Tensor, sizes: list, p, nm: bool):
-    """(x_q, s): the DAC of ``x`` (B, n) with optional per-tile abs-max scales ``s`` (B, nb)."""
+def _dac_dense(x: torch.Tensor, sizes: list, p, nm: int):
+    """(x_q, s): the DAC of ``x`` (B, n) with optional abs-max scales ``s`` (B, nb): per tile
+    (``nm`` 1), or per sample over the layer in ``s[:, 0]`` (``nm`` 2)."""
     x = x.detach().contiguous()
     dt = np.float32 if x.dtype == torch.float32 else np.float64
-    k = (tuple(sizes), p, dt)
+    k = (tuple(sizes), id(p), dt)
     pl = _STARTS.get(k)
-    if pl is None:
+    if pl is None or pl[3] is not p:
         if len(_STARTS) > 256:
             _STARTS.clear()
         mode, bound, step = _qmode(p.inp_bits, p.inp_bound)
         nm_bound = p.inp_bound if p.inp_bound is not None else 1.0
         pl = _STARTS[k] = (np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64), mode,
-                           np.array([nm_bound, 1e-30, bound, step], dtype=dt))
-    starts, mode, fp = pl
+                           np.array([nm_bound, 1e-30, bound, step], dtype=dt), p)
+    starts, mode, fp, _ = pl
     xq = torch.empty_like(x)
     s = np.empty((x.shape[0], len(sizes)), dtype=dt) if nm else _DUMMY[dt][1]
     _dac(x.numpy(), starts, nm, mode, fp, xq.numpy(), s)
@@ -229,12 +265,16 @@ def _dense(lhs: torch.Tensor, w_blocks, sizes: list, p, w_scale: float, g_unit: 
     (lines x outputs) in effective units. The plain path divides the products by ``w_scale``
     (as :func:`reads._tiled`); per-tile noise management divides the weights first (as
     :func:`reads._managed`)."""
-    nm = R._nm_tile(p)
+    nm = _NM_TILE if R._nm_tile(p) else (_NM_LAYER if p.noise_management == "abs_max" else 0)
     xq, s = _dac_dense(lhs, sizes, p, nm)
+    if len(sizes) == 1 and nm != _NM_TILE and p.ir_drop == 0:   # one tile: one product, no slicing
+        t = torch.mm(xq, w_blocks(0)).unsqueeze(0)                    # (1, B, M)
+        return _finish(t, None, s, p, w_scale, w_scale, randn, blocks_first=True, s_mode=nm)
     lines = R._slices(sizes)
     nb, b = len(sizes), lhs.shape[0]
     ws = [w_blocks(i) for i in range(nb)]
-    if nm:
+    tile = nm == _NM_TILE
+    if tile:
         ws = [wi / w_scale for wi in ws]
     m = ws[0].shape[1]
     t = torch.empty((nb, b, m), dtype=lhs.dtype)
@@ -246,8 +286,8 @@ def _dense(lhs: torch.Tensor, w_blocks, sizes: list, p, w_scale: float, g_unit: 
         for i, sl in enumerate(lines):
             torch.mm(xq[:, sl].abs(), ws[i].abs(), out=cur[i])
         n = R._block_counts(sizes, t).view(-1, 1, 1)
-        cur = cur.div_(n * (p.inp_bound * g_unit * (1.0 if nm else w_scale)))
-    return _finish(t, cur, s, p, 1.0 if nm else w_scale, w_scale, randn, blocks_first=True)
+        cur = cur.div_(n * (p.inp_bound * g_unit * (1.0 if tile else w_scale)))
+    return _finish(t, cur, s, p, 1.0 if tile else w_scale, w_scale, randn, blocks_first=True, s_mode=nm)
 
 
 def dense_forward(x, w, p, max_rows, w_scale, g_unit, randn=None, counter=None):
@@ -269,8 +309,10 @@ def dense_transposed(y, w, p, max_cols, w_scale, g_unit, randn=None, counter=Non
 
 
 def conv_forward(x, w, stride, padding, p, max_rows, w_scale, g_unit, randn=None, counter=None):
-    """:func:`analog_ep.analog.reads.conv_read` (plain path) with the fused output stage."""
+    """:func:`analog_ep.analog.reads.conv_read` (plain path) with the fused output stage (layer-scope
+    noise management in torch around it, as the reference)."""
     R._check(p)
+    x, s_nm = R._nm_layer(x, p)
     c_out, c_in, kh, kw = w.shape
     sizes = R.conv_block_sizes(c_in, (kh, kw), max_rows, p.tiling)
     nb = len(sizes)
@@ -290,14 +332,15 @@ def conv_forward(x, w, stride, padding, p, max_rows, w_scale, g_unit, randn=None
         n = (R._block_counts(sizes, t) * (kh * kw)).view(1, nb, 1)
         c = F.conv2d(xg.abs(), wg.abs(), stride=stride, padding=padding, groups=nb)
         cur = c.reshape(t.shape) / (n * (p.inp_bound * g_unit))
-    return _finish(t, cur, None, p, 1.0, w_scale, randn).reshape(x.shape[0], c_out, ho, wo)
+    return R._nm_back(_finish(t, cur, None, p, 1.0, w_scale, randn).reshape(x.shape[0], c_out, ho, wo), s_nm)
 
 
 def conv_transposed(y, w, stride, padding, output_padding, p, max_cols, w_scale, g_unit, randn=None,
                     counter=None):
     """:func:`analog_ep.analog.reads.conv_read_t` (plain path) with the fused output stage, then
-    the fold."""
+    the fold (layer-scope noise management in torch around it, as the reference)."""
     R._check(p)
+    y, s_nm = R._nm_layer(y, p)
     c_out, c_in, kh, kw = w.shape
     b, _, ho, wo = y.shape
     sizes = R.split_sizes(c_out, max_cols, p.tiling)
@@ -317,7 +360,7 @@ def conv_transposed(y, w, stride, padding, output_padding, p, max_cols, w_scale,
         n = R._block_counts(sizes, t).view(1, nb, 1, 1)
         cur = (torch.matmul(wb.abs(), yb.abs()) / (n * (p.inp_bound * g_unit))).reshape(b, nb, r * ho * wo)
     out = _finish(t.reshape(b, nb, r * ho * wo), cur, None, p, 1.0, w_scale, randn)
-    return F.fold(out.reshape(b, r, ho * wo), (h, wd), (kh, kw), padding=(ph, pw), stride=(sh, sw))
+    return R._nm_back(F.fold(out.reshape(b, r, ho * wo), (h, wd), (kh, kw), padding=(ph, pw), stride=(sh, sw)), s_nm)
 
 
 __all__ = ["conv_forward", "conv_transposed", "dense_forward", "dense_transposed"]
