@@ -329,7 +329,7 @@ def bench(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
                        f"{r['analog_over_digital_ep_step']:.3f} (digital {r['digital_ep_step_s']:.4g} s); "
                        f"{r['pulses_per_step']:.0f} pulses per step; memory {r['analog_over_digital_memory']:.1f}x digital")
             ran = r["kernels"]["ran"]
-            typer.echo(f"read kernels (compute.kernels {r['kernels']['mode']}): "
+            typer.echo(f"kernels (compute.kernels {r['kernels']['mode']}): "
                        + (", ".join(f"{k} {v}" for k, v in sorted(ran.items())) or "none ran"))
 
     _guard(run)
