@@ -91,8 +91,9 @@ class LearningRule:
 
     def sweep_timer(self, x: torch.Tensor, target):
         """``(sweep, free)``: a function running one sweep of this rule's relaxation on its model
-        from a steady state, as ``bench`` times it, and the free state it starts from (the
-        untimed setup); None for rules without a relaxation."""
+        from a steady state, as ``bench`` times it (it returns the solver's stats: ``sweeps`` the
+        sweeps or integration steps it ran), and the free state it starts from (the untimed
+        setup); None for rules without a relaxation."""
         return None
 
 
@@ -161,9 +162,10 @@ class EnergyEP(_Relaxing):
                                 tol=sol.tol, damping=sol.damping)
         free = [s.detach().clone() for s in states]
 
-        def sweep() -> None:
+        def sweep():
             nonlocal states
-            states, _ = self.solver(self.model, const, states, iters=1, tol=0.0, damping=sol.damping)
+            states, st = self.solver(self.model, const, states, iters=1, tol=0.0, damping=sol.damping)
+            return st
         return sweep, free
 
     def load_state_dict(self, state, shard=None):
@@ -207,9 +209,9 @@ class PCNEP(_Relaxing):
         with torch.no_grad():
             free, _ = self.model.forward_pass(x)
 
-        def sweep() -> None:
-            self.solver(self.model, x, free, beta=self.cfg.ep.beta, target=target, iters=1, tol=0.0,
-                        rule=self.cfg.pc.nudged_update, skip_clean=False)
+        def sweep():
+            return self.solver(self.model, x, free, beta=self.cfg.ep.beta, target=target, iters=1, tol=0.0,
+                               rule=self.cfg.pc.nudged_update, skip_clean=False)[1]
         return sweep, free
 
     def gradcheck(self, x, target, betas, iters, tol, generator=None):
