@@ -85,12 +85,16 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     :func:`analog_ep.solvers.settle.relax_settle_pcn` with the node rule ``gd`` and the output
     ``pc``): the value nodes integrate their error currents from the forward pass, the output
     held at the target (the cross-entropy readout's current fed back), until every sample's
-    residual is below ``tol`` or the settle budget (``steps`` node time constants, or
-    ``analog.settle_t_max_s``) is spent; the equilibrium is digitized once and the weight update
-    follows as above. The activity optimizer (``lr``, ``momentum``, ``nesterov``) is the digital
-    loop's and does not apply (the circuit's flow reaches the same stationary point); precision
-    schedules have no circuit (refused by the config). The running statistics of BatchNorm do not
-    move during the settle. ``energy``: per layer at each node time constant."""
+    residual is below ``tol`` or the settle budget is spent; the equilibrium is digitized once and
+    the weight update follows as above. An activity step ``s <- s - lr dE/ds`` is an explicit
+    Euler step of ``dt = lr tau`` of the circuit's flow (``tau dv/dt = mu + Delta - v``, ``s = v``):
+    the default budget is the same flow time, ``steps x lr`` node time constants
+    (``analog.settle_t_max_s`` sets another; at ``dt = lr tau`` and no noise the settle takes the
+    activity steps' very path), so a short inference (Qi et al.'s T) stays short. Momentum and
+    Nesterov belong to the digital loop and do not apply; precision schedules have no circuit
+    (refused by the config). The running statistics of BatchNorm do not move during the settle.
+    ``energy``: per layer at ``steps + 1`` equally spaced times of the settle, as the activity
+    steps' trace."""
     L = model.num_nodes
     y, _ = model.split_target(target)
     model.begin_phase("relax")
@@ -150,7 +154,9 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     settled = None
     if solver is not None:  # the circuit's inference (docstring): its reads never move BatchNorm's statistics
         bn_update, model.bn_update = model.bn_update, False
-        s, settled = solver(model, x, s, beta=0.0, target=target, iters=steps, tol=tol, rule="gd", output="pc")
+        # the same flow for as long as the activity steps run it: steps x lr time constants
+        s, settled = solver(model, x, s, beta=0.0, target=target, iters=steps * lr, tol=tol, rule="gd", output="pc",
+                            trace_points=steps)
         model.bn_update = bn_update
     for t in range(steps if solver is None else 0):
         pi = None if pis is None else [pis[t, k] for k in range(L)]

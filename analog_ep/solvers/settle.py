@@ -438,7 +438,7 @@ def relax_settle_pcn(model, const, states, *, beta: float = 0.0, target=None, it
                      noise_drop: float = 0.05, tau_s: float = 1e-7, dt_s: float | None = None,
                      t_max_s: float | None = None, rule: str = "mod_pgd", skip_clean: bool = True,
                      reads: dict | None = None, out_reads: dict | None = None,
-                     output: str = "nudge") -> tuple[list[torch.Tensor], SolverStats]:
+                     output: str = "nudge", trace_points: int | None = None) -> tuple[list[torch.Tensor], SolverStats]:
     """Settle one phase of a predictive coding network (the module docstring's PCN section) from
     ``states`` (the forward pass, for EP's nudged phases; ``const`` is the clamped input ``x``).
     Returns the digitized equilibrium and its :class:`SolverStats` (as :func:`relax_settle`).
@@ -452,7 +452,8 @@ def relax_settle_pcn(model, const, states, *, beta: float = 0.0, target=None, it
     start and after every node time constant (``ceil(t_max / tau) + 1`` points, as the traversal
     solver's per-traversal curve: a time constant is a traversal's worth at ``dt = tau``; after
     the phase stops the read-out state's energy repeats), ``stats.layer_energy`` the same per
-    layer, ``(points, L)``."""
+    layer, ``(points, L)``; ``trace_points``: instead, that many equal intervals of ``t_max``
+    (PC: one per activity step). ``iters`` may be fractional (the default budget ``iters * tau``)."""
     x = const
     if output not in PCN_OUTPUTS:
         raise ConfigError(f"settle output: unknown {output!r}; valid: {', '.join(PCN_OUTPUTS)}")
@@ -480,10 +481,11 @@ def relax_settle_pcn(model, const, states, *, beta: float = 0.0, target=None, it
     stopper = Stopper(s[0], n_steps, tol, check_every, stop, stop != "tol" and noisy_settle_reads(model),
                       settle_patience(noise_patience, tau_s, dt), noise_drop)
     # the energy trace: one point per node time constant (host-side step indices: no sync)
-    points = max(1, math.ceil(t_max / tau_s * (1 - 1e-12)))
+    points = max(1, math.ceil(t_max / tau_s * (1 - 1e-12))) if trace_points is None else max(1, int(trace_points))
+    every = tau_s if trace_points is None else t_max / points
     marks: dict[int, int] = {}
     for j in range(1, points + 1):
-        m = min(n_steps, math.ceil(j * tau_s / dt * (1 - 1e-12)))
+        m = min(n_steps, math.ceil(j * every / dt * (1 - 1e-12)))
         marks[m] = marks.get(m, 0) + 1
     layers, totals = [], []
 

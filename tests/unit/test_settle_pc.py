@@ -95,6 +95,23 @@ def test_pc_gradient_on_the_settle_equals_the_iterative_inference_pcn_vgg5(nudge
     assert _rel(got.grads, want.grads) < 1e-5
 
 
+@pytest.mark.parametrize("nudge", ["mse", "clamp", "cross_entropy"])
+def test_activity_steps_are_euler_steps_of_the_settle(nudge):
+    """An activity step ``s <- s - lr dE/ds`` is an explicit Euler step ``dt = lr tau`` of the
+    circuit's flow: the default PC settle (``steps x lr`` time constants) at that step, noiseless
+    and with ``tol`` 0, takes pc_gradient's very path: the same weight update and energy trace."""
+    _, m, x, y = build_float64(MLP + [f"ep.nudge={nudge}"], n=5)
+    want = pc_gradient(m, x, y, steps=8, lr=0.1)
+    solver = functools.partial(relax_settle_pcn, tau_s=TAU, dt_s=0.1 * TAU)
+    got = pc_gradient(m, x, y, steps=8, lr=0.1, solver=solver, tol=0.0)
+    assert got.stats["pc"].sweeps == 8
+    assert _rel(got.grads, want.grads) < 1e-10
+    assert torch.allclose(got.energy, want.energy, rtol=1e-10, atol=1e-14)
+    # a longer settle is not the short inference (the test can fail)
+    longer = pc_gradient(m, x, y, steps=8, lr=0.1, solver=functools.partial(solver, t_max_s=8 * TAU), tol=0.0)
+    assert _rel(longer.grads, want.grads) > 1e-3
+
+
 # ----------------------------------------------------------------------------------- energy trace
 @pytest.mark.parametrize("nudge", ["mse", "cross_entropy"])
 def test_pc_energy_trace_never_increases_along_a_noiseless_settle(nudge):
@@ -158,7 +175,7 @@ def test_pc_rule_under_settle_uses_the_circuit_and_counts_it():
     step = rule.step(x, y, 4)
     st = step.stats["pc"]
     assert st.settle_time_s is not None and (st.settle_time_s > 0).all()
-    assert (st.settle_time_s <= 30 * TAU * (1 + 1e-9)).all()
+    assert (st.settle_time_s <= 30 * 0.1 * TAU * (1 + 1e-9)).all()  # pc.steps x pc.activity_lr time constants
     assert step.traces["pc_energy"].shape == (31, m.num_nodes)
 
 
