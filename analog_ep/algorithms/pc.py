@@ -19,6 +19,7 @@ PCN trains on crossbar tiles as it does digitally.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -152,12 +153,19 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     moved: set[int] = set()
     always = {int(k) for k in model.bn} if model.bn_update else set()
     settled = None
+    circuit = contextlib.nullcontext()  # the reads of the weight update's errors
     if solver is not None:  # the circuit's inference (docstring): its reads never move BatchNorm's statistics
+        from ..solvers.settle import settle_reads
+
         bn_update, model.bn_update = model.bn_update, False
+        with settle_reads(model, 1.0):  # the circuit's own forward pass: its start (zero hidden errors)
+            sc, _ = model.forward_pass(x)
+        s = list(sc[:-1]) + [s[-1]]
         # the same flow for as long as the activity steps run it: steps x lr time constants
         s, settled = solver(model, x, s, beta=0.0, target=target, iters=steps * lr, tol=tol, rule="gd", output="pc",
                             trace_points=steps)
         model.bn_update = bn_update
+        circuit, known = settle_reads(model, 1.0), {}  # the errors at the equilibrium, as the circuit has them
     for t in range(steps if solver is None else 0):
         pi = None if pis is None else [pis[t, k] for k in range(L)]
         live, reads = None, (known if t else known0)
@@ -192,7 +200,8 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     # the weight-update pass (with bn_freeze the one that moves BatchNorm's running statistics,
     # unless forward updates took them from the forward pass)
     model.bn_update = update_bn and not (bn_freeze and forward_update)
-    a_f, eps_f, deltas_f = errs(s, None, None, known if steps or settled is not None else known0)
+    with circuit:
+        a_f, eps_f, deltas_f = errs(s, None, None, known if steps or settled is not None else known0)
     bn_final = dict(model._bn_grads)
     layer_energy(a_f, eps_f)
     if forward_update:

@@ -142,7 +142,9 @@ from .pcn import PCN_RULES, output_update
 
 
 @contextlib.contextmanager
-def _settle_reads(model, noise_scale: float):
+def settle_reads(model, noise_scale: float):
+    """Within: every synapse reads as the settling circuit does (the storages' converter-free
+    ``settle_reads``; ``noise_scale`` on white read noise)."""
     with contextlib.ExitStack() as stack:
         for syn in model.all_synapses():
             stack.enter_context(syn.storage.settle_reads(noise_scale))
@@ -186,14 +188,14 @@ def relax_settle(model, const, states, *, beta: float = 0.0, target=None, iters:
 
     rate = 1.0
     if t_max_s is None and beta != 0.0:  # a nudged phase's slowest rate, noiseless: one host read per phase
-        with _settle_reads(model, 0.0):
+        with settle_reads(model, 0.0):
             rate = float(slowest_rate(lambda v: drives([act(vk) for act, vk in zip(acts, v)])[0], start(s)).amin())
     t_max = settle_budget_s(iters, tau_s, rate) if t_max_s is None else float(t_max_s)
     n_steps = max(1, math.ceil(t_max / dt * (1 - 1e-12)))
     stopper = Stopper(s[0], n_steps, tol, check_every, stop, stop != "tol" and noisy_settle_reads(model),
                       settle_patience(noise_patience, tau_s, dt), noise_drop)
     n = 0
-    with _settle_reads(model, math.sqrt(tau_s / dt)):
+    with settle_reads(model, math.sqrt(tau_s / dt)):
         v = start(s)
         s = [act(vk) for act, vk in zip(acts, v)]
         u, _ = drives(s)
@@ -465,7 +467,7 @@ def relax_settle_pcn(model, const, states, *, beta: float = 0.0, target=None, it
     circuit = PCNCircuit(model, x, target, rule, output)
     L = model.num_nodes
     s = list(states)
-    with _settle_reads(model, 0.0):  # the capacitors' start charge and the stiffness: noiseless
+    with settle_reads(model, 0.0):  # the capacitors' start charge and the stiffness: noiseless
         # the charge whose outputs are s: PC's unclamped nodes drive their voltage (rho = identity);
         # EP's nudged phases start at the free state, whose node targets it is
         v = list(s) if circuit.y is not None else circuit.targets(s, 0.0)[:L - 1] + [s[L - 1]]
@@ -500,7 +502,7 @@ def relax_settle_pcn(model, const, states, *, beta: float = 0.0, target=None, it
         totals.extend([tot] * times)
 
     n = 0
-    with _settle_reads(model, math.sqrt(tau_s / dt)):
+    with settle_reads(model, math.sqrt(tau_s / dt)):
         s = circuit.outputs(v)
         w = circuit.targets(s, beta)
         record(1)
