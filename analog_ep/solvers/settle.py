@@ -55,17 +55,34 @@ vector reads (the storages count nothing inside the settle). For the cost model,
 node's read-out conversions on the storage that reads it out (its event counter's
 ``readouts``). Settle time per sample: :attr:`SolverStats.settle_time_s`.
 
-**Stopping**: after ``t_max`` seconds of settled time (``ceil(t_max / dt)`` steps; default the
-phase's sweep budget ``iters`` in time constants), or when every sample's residual ``max |T(s) -
-s|`` (the iterative solver's residual at the current state) is below ``tol`` (noise off), or with
-``stop: noise_floor`` has settled on its noise floor (:class:`.base.Stopper`; its patience counts
-node time constants, :func:`settle_patience`).
+**Stopping**: after ``t_max`` seconds of settled time (``ceil(t_max / dt)`` steps, reported as
+:attr:`SettleStats.budget`), or when every sample's residual ``max |T(s) - s|`` (the iterative
+solver's residual at the current state) is below ``tol`` (noise off), or with ``stop:
+noise_floor`` has settled on its noise floor (:class:`.base.Stopper`; its patience counts node
+time constants, :func:`settle_patience`).
+
+**Default budget** (``t_max_s`` null, :func:`settle_budget_s`): the phase's sweep budget ``iters``
+counted in the phase's own slowest time constants. Linearized at the phase's start, ``tau dv/dt
+= (K - I) dv`` with ``K`` the Jacobian of the node targets ``u(v)`` (drives plus nudge current
+through ``s = rho(v)``); every mode decays at least at ``r = 1 - rho(K)`` per ``tau``
+(:func:`slowest_rate`). The nudge enters ``K`` at the output: the MSE output's target ``(h_L +
+beta y) / (1 + beta)`` multiplies the output's couplings by ``1 / (1 + beta)`` (the node itself
+still relaxes at ``1 / tau``), so the loop through the output gains ``1 / sqrt(1 + beta)`` (one
+hidden layer: ``rho(K_beta) = rho(K_0) / sqrt(1 + beta)`` exactly): beta = -0.5 slows the phase's
+slowest mode and beta = +0.5 speeds it up. A nudged phase (which starts at the free equilibrium,
+where the linearization holds) gets ``iters * tau / r`` (``r`` the batch's least, measured once
+per phase: one host read; floored at :data:`SLOWEST_RATE_FLOOR`, capped at 1), so both nudges get
+the same number of e-foldings: a quiet nudge- phase converges as often as nudge+ (before, with
+``iters * tau``, nudge- reached ``tol`` in none of the F-MNIST samples, nudge+ in 79 %). The free
+phase (from zeros or a warm start: no point to linearize at) keeps ``iters * tau``; a PCN's
+nudged phase keeps ``iters * tau`` (see below), PC's inference ``pc.steps * pc.activity_lr * tau``.
 
 :func:`relax_settle` covers the energies of :class:`~analog_ep.models.EnergyNetwork`
 (``energy_kind`` ``hopfield``: Hopfield MLP, DCHN VGG5, Hopfield-ResNet13, VGG CRNN with
 auxiliary readouts); :func:`relax_settle_pcn` the predictive coding networks (``energy_kind``
-``pcn``: pcn_mlp, the PCN VGGs, muPC), the nudged phases of EP on them. The solver registry
-picks one by the energy's kind (``settle`` is registered for both).
+``pcn``: pcn_mlp, the PCN VGGs, muPC), the nudged phases of EP on them and predictive coding's
+inference (``algorithm: pc``: node rule ``gd``, output ``pc``). The solver registry picks one by
+the energy's kind (``settle`` is registered for both).
 
 **Predictive coding networks** (:func:`relax_settle_pcn`). The value node ``s_k`` is a capacitor
 integrating the error currents, the gradient flow of the PC energy ``F = E + beta C``
@@ -112,6 +129,21 @@ node currents through the circuit's own noiseless reads (seeded; one host read p
 times :data:`STIFFNESS_MARGIN`. ``analog.settle_dt_s`` null takes ``min(tau / 10, tau / (2
 lambda))``; a given step above ``2 tau / lambda`` is a ``ConfigError`` naming the bound (the
 config's own check ``dt <= tau`` applies first).
+
+*PC's inference* (``output="pc"``, rule ``gd``; :func:`analog_ep.algorithms.pc.pc_gradient`): the
+same circuit with every hidden node unclamped (``s_k = v_k``, ``w_k = mu_k + Delta_k``: the
+gradient flow of ``E``) and the output held at the target (MSE / clamp; with the cross-entropy
+nudge the output is a readout whose current ``y - softmax(a_L)`` the last crossbar's transposed
+read feeds back). Its stationary point is the one PC's activity steps descend to, and an
+activity step ``s <- s - lr dE/ds`` is an explicit Euler step ``dt = lr tau`` of this flow. It
+starts from the circuit's own forward pass and the weight update takes its errors from the
+circuit's reads at the equilibrium (the converter-free reads are a different function from the
+converter path's: the drivers clip at ``inp_bound`` without noise management).
+
+*Energy trace*: ``stats.energy`` is the batch-mean ``E + beta C`` (PC: ``E``) at the start and at
+every time constant (``iters + 1`` points at the default budget, as the traversal solver's
+per-traversal curve), ``stats.layer_energy`` per layer; after an early stop the read-out state's
+energy repeats, so every phase's curve has the same length (the trainer averages them).
 
 *K traversals vs. settling.* The traversal solver runs exactly ``solver.nudge_iters`` (K)
 asynchronous traversals, each an exact block minimization, and stops there whether or not it has
