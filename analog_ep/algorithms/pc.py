@@ -19,6 +19,7 @@ PCN trains on crossbar tiles as it does digitally.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -62,7 +63,7 @@ def precision_schedule(kind: str, num_layers: int, steps: int, alpha: float = 1e
 def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, momentum: float = 0.0,
                 nesterov: bool = False, precision: str = "none", alpha: float = 1e-3, k_decay: float = 1.0,
                 forward_update: bool = False, bn_freeze: bool = False, update_bn: bool = True,
-                skip_clean: bool = True) -> PCResult:
+                skip_clean: bool = True, solver=None, tol: float = 0.0) -> PCResult:
     """Predictive coding inference learning on one mini-batch (module docstring). The output is
     clamped to the target (``s_L = y``) for the MSE / clamp nudges; for the cross-entropy nudge
     the output term of the energy is ``CE(y, softmax(a_L))`` and ``s_L`` is not a state.
@@ -79,7 +80,22 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     erring successor stays put. Exact on digital storages (tested against ``False``, which
     recomputes everything); at T = L it halves the work, at T << L it leaves most layers
     untouched. BatchNorm nodes whose passes move the running statistics are always read. On
-    tiles a held read keeps the noise draw it was read with (the forward pass's)."""
+    tiles a held read keeps the noise draw it was read with (the forward pass's).
+
+    ``solver``: the inference as the circuit runs it (``analog.relaxation: settle``,
+    :func:`analog_ep.solvers.settle.relax_settle_pcn` with the node rule ``gd`` and the output
+    ``pc``): the value nodes integrate their error currents from the forward pass, the output
+    held at the target (the cross-entropy readout's current fed back), until every sample's
+    residual is below ``tol`` or the settle budget is spent; the equilibrium is digitized once and
+    the weight update follows as above. An activity step ``s <- s - lr dE/ds`` is an explicit
+    Euler step of ``dt = lr tau`` of the circuit's flow (``tau dv/dt = mu + Delta - v``, ``s = v``):
+    the default budget is the same flow time, ``steps x lr`` node time constants
+    (``analog.settle_t_max_s`` sets another; at ``dt = lr tau`` and no noise the settle takes the
+    activity steps' very path), so a short inference (Qi et al.'s T) stays short. Momentum and
+    Nesterov belong to the digital loop and do not apply; precision schedules have no circuit
+    (refused by the config). The running statistics of BatchNorm do not move during the settle.
+    ``energy``: per layer at ``steps + 1`` equally spaced times of the settle, as the activity
+    steps' trace."""
     L = model.num_nodes
     y, _ = model.split_target(target)
     model.begin_phase("relax")
@@ -136,7 +152,21 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     ins, outs = model.neighbours()
     moved: set[int] = set()
     always = {int(k) for k in model.bn} if model.bn_update else set()
-    for t in range(steps):
+    settled = None
+    circuit = contextlib.nullcontext()  # the reads of the weight update's errors
+    if solver is not None:  # the circuit's inference (docstring): its reads never move BatchNorm's statistics
+        from ..solvers.settle import settle_reads
+
+        bn_update, model.bn_update = model.bn_update, False
+        with settle_reads(model, 1.0):  # the circuit's own forward pass: its start (zero hidden errors)
+            sc, _ = model.forward_pass(x)
+        s = list(sc[:-1]) + [s[-1]]
+        # the same flow for as long as the activity steps run it: steps x lr time constants
+        s, settled = solver(model, x, s, beta=0.0, target=target, iters=steps * lr, tol=tol, rule="gd", output="pc",
+                            trace_points=steps)
+        model.bn_update = bn_update
+        circuit, known = settle_reads(model, 1.0), {}  # the errors at the equilibrium, as the circuit has them
+    for t in range(steps if solver is None else 0):
         pi = None if pis is None else [pis[t, k] for k in range(L)]
         live, reads = None, (known if t else known0)
         if skip_clean:  # nodes whose error may be nonzero: the output, moved nodes and their readers
@@ -170,7 +200,8 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     # the weight-update pass (with bn_freeze the one that moves BatchNorm's running statistics,
     # unless forward updates took them from the forward pass)
     model.bn_update = update_bn and not (bn_freeze and forward_update)
-    a_f, eps_f, deltas_f = errs(s, None, None, known if steps else known0)
+    with circuit:
+        a_f, eps_f, deltas_f = errs(s, None, None, known if steps or settled is not None else known0)
     bn_final = dict(model._bn_grads)
     layer_energy(a_f, eps_f)
     if forward_update:
@@ -189,6 +220,8 @@ def pc_gradient(model, x: torch.Tensor, target, *, steps: int, lr: float, moment
     model.bn_update = False
     grads = model.materialize(terms_raw)
     terms = [None if isinstance(t_, torch.Tensor) else t_ for t_ in terms_raw]
+    if settled is not None:
+        return PCResult(grads, out, {"pc": settled}, terms, settled.layer_energy)
     steps_t = torch.full((b,), steps, dtype=torch.long, device=x.device)
     stats = {"pc": SolverStats(steps_t, residual, torch.ones(b, dtype=torch.bool, device=x.device), steps)}
     energy = torch.stack(norms).reshape(steps + 1, -1) if norms else x.new_zeros(steps + 1, 0)

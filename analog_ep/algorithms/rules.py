@@ -91,8 +91,9 @@ class LearningRule:
 
     def sweep_timer(self, x: torch.Tensor, target):
         """``(sweep, free)``: a function running one sweep of this rule's relaxation on its model
-        from a steady state, as ``bench`` times it, and the free state it starts from (the
-        untimed setup); None for rules without a relaxation."""
+        from a steady state, as ``bench`` times it (it returns the solver's stats: ``sweeps`` the
+        sweeps or integration steps it ran), and the free state it starts from (the untimed
+        setup); None for rules without a relaxation."""
         return None
 
 
@@ -161,9 +162,10 @@ class EnergyEP(_Relaxing):
                                 tol=sol.tol, damping=sol.damping)
         free = [s.detach().clone() for s in states]
 
-        def sweep() -> None:
+        def sweep():
             nonlocal states
-            states, _ = self.solver(self.model, const, states, iters=1, tol=0.0, damping=sol.damping)
+            states, st = self.solver(self.model, const, states, iters=1, tol=0.0, damping=sol.damping)
+            return st
         return sweep, free
 
     def load_state_dict(self, state, shard=None):
@@ -207,9 +209,9 @@ class PCNEP(_Relaxing):
         with torch.no_grad():
             free, _ = self.model.forward_pass(x)
 
-        def sweep() -> None:
-            self.solver(self.model, x, free, beta=self.cfg.ep.beta, target=target, iters=1, tol=0.0,
-                        rule=self.cfg.pc.nudged_update, skip_clean=False)
+        def sweep():
+            return self.solver(self.model, x, free, beta=self.cfg.ep.beta, target=target, iters=1, tol=0.0,
+                               rule=self.cfg.pc.nudged_update, skip_clean=False)[1]
         return sweep, free
 
     def gradcheck(self, x, target, betas, iters, tol, generator=None):
@@ -223,26 +225,33 @@ class PCNEP(_Relaxing):
 
 class PC(LearningRule):
     """Predictive coding inference learning (:func:`.pc.pc_gradient`), optionally compiled
-    (``compute.compile``); predictions are the forward pass."""
+    (``compute.compile``); predictions are the forward pass. Under ``analog.relaxation: settle``
+    the inference is the circuit's (the registered settle of ``pcn`` energies, which counts its
+    own events; not compiled: it reads its step bound on the host once per phase)."""
 
     name = "pc"
 
     def __init__(self, cfg, model, device=None, generator=None):
         super().__init__(cfg, model, device, generator)
-        self._fn = compiled(pc_gradient) if cfg.compute.compile else pc_gradient
+        settle = cfg.analog.relaxation == "settle"
+        self.solver = build_solver(cfg, model.energy_kind, check_every(cfg.solver, self.device)) if settle else None
+        self._fn = compiled(pc_gradient) if cfg.compute.compile and not settle else pc_gradient
 
     def _kwargs(self) -> dict:
         p = self.cfg.pc
         return dict(steps=p.steps, lr=p.activity_lr, momentum=p.activity_momentum, nesterov=p.activity_nesterov,
                     precision=p.precision, alpha=p.precision_alpha, k_decay=p.precision_k,
-                    forward_update=p.forward_update)
+                    forward_update=p.forward_update, solver=self.solver, tol=self.cfg.solver.tol)
 
     def step(self, x, target, n_global):
         res = self._fn(self.model, x, target, bn_freeze=self.cfg.pc.bn_freeze, **self._kwargs())
         # the relaxation's counts (outside the compiled step: host ints): the forward pass updates
-        # every node once, each activity step every free node
+        # every node once, each activity step every free node (a settle counted its own)
         b, steps = x.shape[0], self.cfg.pc.steps
-        self.model.count_phase(b, steps, b * self.model.neurons_per_sweep() * (1 + steps))
+        if self.solver is None:
+            self.model.count_phase(b, steps, b * self.model.neurons_per_sweep() * (1 + steps))
+        else:  # the forward pass (the settle counted its own phase)
+            self.model.count_phase(b, 0, b * self.model.neurons_per_sweep())
         return Step(res.grads, res.output, res.stats, res.terms, {"pc_energy": res.energy})
 
     def gradcheck(self, x, target, betas, iters, tol, generator=None):

@@ -22,6 +22,12 @@ each round times the three in turn, so a change of machine load affects all thre
     coding network (whose free phase is its forward pass, no sweep) a sweep is one traversal of a
     nudged phase at ``ep.beta`` from the forward pass with every node recomputed
     (:meth:`analog_ep.algorithms.rules.LearningRule.sweep_timer` says what each rule times).
+    Under ``analog.relaxation: settle`` the unit is one **integration step** (``dt``): the timed
+    call settles one node time constant (``iters=1``; ``analog.settle_t_max_s`` when set) and
+    its time is divided by the integration steps it ran (``ceil(tau / dt)``, 10 at the default
+    ``dt = tau / 10``), so the per-phase setup (start charge, read-out; a PCN's stiffness
+    estimate) is spread over those steps. Every call's time is divided by the sweeps it ran
+    (1 for the iterative solvers), so ``sweep_s`` is always per unit of ``ep_sweeps_budget``.
 ``bp_step_s``
     One backprop-twin training step, :meth:`analog_ep.train.loop.Trainer.train_step` of a trainer
     with ``algorithm: bp`` on a separate copy of the model (identical initial weights, own
@@ -60,7 +66,12 @@ free state and early stopping (``solver.tol``) may cut the free phase shorter th
 where it starts from the previous, different batch. ``ep_sweeps_per_step`` reports the sweeps the
 timed EP steps actually ran (free + nudged) and ``ep_sweeps_budget`` the maximum
 (``free_iters + n_nudge * nudge_iters``); ``sweep_s * ep_sweeps_budget`` estimates a step at full
-budget. Use ``--set solver.tol=0`` to time full-budget steps.
+budget. Use ``--set solver.tol=0`` to time full-budget steps. Under ``analog.relaxation:
+settle`` both count integration steps (``ep_budget_unit``: ``integration_steps``; ``sweeps``
+otherwise): the budget is each phase's ``ceil(t_max / dt)`` summed over the phases the EP step
+ran (the settle reports it per phase, :class:`analog_ep.solvers.settle.SettleStats`; a nudged
+Hopfield phase's default ``t_max`` counts its own slowest time constant, measured per phase, so
+the figure is the mean over the timed steps).
 
 With an analog device (``analog.device``), the sweep and the EP step run through the tiles and
 the EP step ends with the update by device pulses (the trainer comes from the same builder as
@@ -114,7 +125,8 @@ BENCH_KEYS = ("sweep_s", "bp_step_s", "ep_step_s", "sweep_over_bp_step", "ep_ste
               "images_per_s", "bp_images_per_s", "batch", "model", "dataset", "repeats", "warmup",
               "ep_sweeps_per_step", "ep_sweeps_budget", "estimator", "solver", "free_iters",
               "nudge_iters", "tol", "device", "torch_device", "torch_threads", "torch_version",
-              "ep_uncounted_step_s", "counting_overhead", *COST_KEYS, "ep_step_counts", "bp_step_counts", "kernels")
+              "ep_uncounted_step_s", "counting_overhead", *COST_KEYS, "ep_step_counts", "bp_step_counts", "kernels",
+              "ep_budget_unit")
 
 
 def _peak_rss() -> int | None:
@@ -199,10 +211,13 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         bp_trainer.train_step(x, y)
 
     sweeps_run: list[int] = []
+    budgets: list[int | None] = []  # per EP step, its phases' settle budgets in integration steps (None: iterative)
 
     def ep_step() -> None:
         _, _, stats = ep_trainer.train_step(x, y)
         sweeps_run.append(sum(int(st.sweeps) for st in stats.values()))
+        settled = [st.budget for st in stats.values() if hasattr(st, "budget")]
+        budgets.append(sum(settled) if settled else None)
 
     def digital_ep_step() -> None:
         digital_trainer.train_step(x, y)
@@ -243,9 +258,11 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
             if cuda:
                 torch.cuda.reset_peak_memory_stats(dev)
             t0 = time.perf_counter()
-            fn()
+            ret = fn()
             sync()
             dt = time.perf_counter() - t0
+            if name == "sweep":  # per sweep, or per integration step of a settle
+                dt /= max(1, int(ret.sweeps))
             if cuda:
                 peak[name] = max(peak[name], int(torch.cuda.max_memory_allocated(dev)))
             if name == "ep":
@@ -259,6 +276,8 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
     bp_step_s = statistics.median(times["bp"])
     ep_step_s = statistics.median(times["ep"])
     timed_sweeps = sweeps_run[warmup:]
+    timed_budgets = budgets[warmup:]
+    settle = all(b is not None for b in timed_budgets)
     uncounted_s = statistics.median(times["ep_uncounted"])
     overhead = statistics.median(a / b - 1.0 for a, b in zip(times["ep"], times["ep_uncounted"]))
     extra = {**step_costs(step_counts["ep"], step_counts["bp"], ep_trainer.cfg.chip,
@@ -295,7 +314,9 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         "repeats": repeats,
         "warmup": warmup,
         "ep_sweeps_per_step": sum(timed_sweeps) / len(timed_sweeps),
-        "ep_sweeps_budget": ep_trainer.rule.sweeps_budget(),
+        "ep_sweeps_budget": (sum(timed_budgets) / len(timed_budgets) if settle
+                             else ep_trainer.rule.sweeps_budget()),
+        "ep_budget_unit": "integration_steps" if settle else "sweeps",
         "estimator": cfg.ep.estimator,
         "solver": sol.name,
         "free_iters": sol.free_iters,

@@ -204,8 +204,10 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
 
 def _check_relaxation(cfg: RunConfig, where: str = "") -> None:
     """``analog.relaxation`` and its ``analog.settle_*`` parameters: ``settle`` needs a device
-    card, EP (on a Hopfield-type model or a PCN), and a positive capacitance, leak, step and budget, with
-    the step within explicit Euler's bound ``dt <= tau = C / G_leak``."""
+    card, EP (on a Hopfield-type model or a PCN) or PC (a PCN's inference; without a precision
+    schedule, which weights discrete activity steps a circuit does not take), and a positive
+    capacitance, leak, step and budget, with the step within explicit Euler's bound ``dt <= tau =
+    C / G_leak``."""
     a = cfg.analog
     if a.relaxation == "iterative":
         default = AnalogConfig()
@@ -217,10 +219,14 @@ def _check_relaxation(cfg: RunConfig, where: str = "") -> None:
     if a.device is None:
         raise ConfigError(f"{where}analog.relaxation: settle runs the neurons on a device card's crossbars; add "
                           "--device NAME (e.g. --device memristor) or set analog.relaxation=iterative")
-    if cfg.algorithm != "ep":
+    if cfg.algorithm not in ("ep", "pc"):
         raise ConfigError(f"{where}analog.relaxation: settle relaxes the phases of EP (a Hopfield-type model, or the "
-                          f"nudged phases of a PCN; got algorithm {cfg.algorithm} on {cfg.model.name}); set "
-                          "analog.relaxation=iterative or algorithm=ep")
+                          f"nudged phases of a PCN) or a PCN's PC inference; got algorithm {cfg.algorithm} on "
+                          f"{cfg.model.name}; set analog.relaxation=iterative or algorithm=ep")
+    if cfg.algorithm == "pc" and cfg.pc.precision != "none":
+        raise ConfigError(f"{where}pc.precision: {cfg.pc.precision} weights the discrete activity steps, which a settle "
+                          "does not take (its inference is one continuous flow); set pc.precision=none or "
+                          "analog.relaxation=iterative")
     for key, unit in (("settle_capacitance_f", "farads"), ("settle_g_leak_s", "siemens")):
         value = getattr(a, key)
         if not value > 0:

@@ -339,8 +339,10 @@ class AnalogConfig:
     below and transposed read from above at once) against its leak, ``C dv/dt = -G_leak v +
     I_in + I_nudge``, through the neuron's nonlinearity, with no converter in the loop; each
     phase's equilibrium is digitized once (solver ``settle``, :mod:`analog_ep.solvers.settle`).
-    EP only: the phases of a Hopfield-type model, the nudged phases of a PCN (its value nodes
-    integrate the error currents: the PC energy's gradient flow). Needs a device card. Parameters: ``settle_capacitance_f``, ``settle_g_leak_s``,
+    EP: the phases of a Hopfield-type model, the nudged phases of a PCN (its value nodes
+    integrate the error currents: the PC energy's gradient flow); PC (``algorithm: pc``): a PCN's
+    inference, the same circuit with the output held at the target (no precision schedule).
+    Needs a device card. Parameters: ``settle_capacitance_f``, ``settle_g_leak_s``,
     ``settle_dt_s``, ``settle_t_max_s``."""
     settle_capacitance_f: float = 1e-13
     """``relaxation: settle``: node capacitance C in farads (> 0; 100 fF, a neuron's integrating
@@ -358,7 +360,11 @@ class AnalogConfig:
     stops earlier when every sample's residual is below ``solver.tol`` (noise off) or, with
     ``solver.stop: noise_floor``, has settled on its noise floor. null = the phase's sweep
     budget in time constants: ``solver.free_iters * tau`` for the free phase,
-    ``solver.nudge_iters * tau`` for a nudged one."""
+    ``solver.nudge_iters`` of the phase's own slowest time constants for a nudged phase of a
+    Hopfield-type model (``tau / r``, ``r`` its slowest rate measured at the phase's start, at
+    least 0.05: a negative nudge slows the output loop), ``solver.nudge_iters * tau`` for a PCN's
+    nudged phase, ``pc.steps * pc.activity_lr * tau`` for PC's inference (the activity steps'
+    flow time)."""
     update: Literal["pulsed", "mixed", "ideal"] = "pulsed"
     """How weights change: ``pulsed`` (device pulses chosen by ``pulse_scheme``, each stepping
     the device through its update rule), ``mixed`` (digital accumulator transfers whole pulses

@@ -55,17 +55,34 @@ vector reads (the storages count nothing inside the settle). For the cost model,
 node's read-out conversions on the storage that reads it out (its event counter's
 ``readouts``). Settle time per sample: :attr:`SolverStats.settle_time_s`.
 
-**Stopping**: after ``t_max`` seconds of settled time (``ceil(t_max / dt)`` steps; default the
-phase's sweep budget ``iters`` in time constants), or when every sample's residual ``max |T(s) -
-s|`` (the iterative solver's residual at the current state) is below ``tol`` (noise off), or with
-``stop: noise_floor`` has settled on its noise floor (:class:`.base.Stopper`; its patience counts
-node time constants, :func:`settle_patience`).
+**Stopping**: after ``t_max`` seconds of settled time (``ceil(t_max / dt)`` steps, reported as
+:attr:`SettleStats.budget`), or when every sample's residual ``max |T(s) - s|`` (the iterative
+solver's residual at the current state) is below ``tol`` (noise off), or with ``stop:
+noise_floor`` has settled on its noise floor (:class:`.base.Stopper`; its patience counts node
+time constants, :func:`settle_patience`).
+
+**Default budget** (``t_max_s`` null, :func:`settle_budget_s`): the phase's sweep budget ``iters``
+counted in the phase's own slowest time constants. Linearized at the phase's start, ``tau dv/dt
+= (K - I) dv`` with ``K`` the Jacobian of the node targets ``u(v)`` (drives plus nudge current
+through ``s = rho(v)``); every mode decays at least at ``r = 1 - rho(K)`` per ``tau``
+(:func:`slowest_rate`). The nudge enters ``K`` at the output: the MSE output's target ``(h_L +
+beta y) / (1 + beta)`` multiplies the output's couplings by ``1 / (1 + beta)`` (the node itself
+still relaxes at ``1 / tau``), so the loop through the output gains ``1 / sqrt(1 + beta)`` (one
+hidden layer: ``rho(K_beta) = rho(K_0) / sqrt(1 + beta)`` exactly): beta = -0.5 slows the phase's
+slowest mode and beta = +0.5 speeds it up. A nudged phase (which starts at the free equilibrium,
+where the linearization holds) gets ``iters * tau / r`` (``r`` the batch's least, measured once
+per phase: one host read; floored at :data:`SLOWEST_RATE_FLOOR`, capped at 1), so both nudges get
+the same number of e-foldings: a quiet nudge- phase converges as often as nudge+ (before, with
+``iters * tau``, nudge- reached ``tol`` in none of the F-MNIST samples, nudge+ in 79 %). The free
+phase (from zeros or a warm start: no point to linearize at) keeps ``iters * tau``; a PCN's
+nudged phase keeps ``iters * tau`` (see below), PC's inference ``pc.steps * pc.activity_lr * tau``.
 
 :func:`relax_settle` covers the energies of :class:`~analog_ep.models.EnergyNetwork`
 (``energy_kind`` ``hopfield``: Hopfield MLP, DCHN VGG5, Hopfield-ResNet13, VGG CRNN with
 auxiliary readouts); :func:`relax_settle_pcn` the predictive coding networks (``energy_kind``
-``pcn``: pcn_mlp, the PCN VGGs, muPC), the nudged phases of EP on them. The solver registry
-picks one by the energy's kind (``settle`` is registered for both).
+``pcn``: pcn_mlp, the PCN VGGs, muPC), the nudged phases of EP on them and predictive coding's
+inference (``algorithm: pc``: node rule ``gd``, output ``pc``). The solver registry picks one by
+the energy's kind (``settle`` is registered for both).
 
 **Predictive coding networks** (:func:`relax_settle_pcn`). The value node ``s_k`` is a capacitor
 integrating the error currents, the gradient flow of the PC energy ``F = E + beta C``
@@ -113,6 +130,21 @@ times :data:`STIFFNESS_MARGIN`. ``analog.settle_dt_s`` null takes ``min(tau / 10
 lambda))``; a given step above ``2 tau / lambda`` is a ``ConfigError`` naming the bound (the
 config's own check ``dt <= tau`` applies first).
 
+*PC's inference* (``output="pc"``, rule ``gd``; :func:`analog_ep.algorithms.pc.pc_gradient`): the
+same circuit with every hidden node unclamped (``s_k = v_k``, ``w_k = mu_k + Delta_k``: the
+gradient flow of ``E``) and the output held at the target (MSE / clamp; with the cross-entropy
+nudge the output is a readout whose current ``y - softmax(a_L)`` the last crossbar's transposed
+read feeds back). Its stationary point is the one PC's activity steps descend to, and an
+activity step ``s <- s - lr dE/ds`` is an explicit Euler step ``dt = lr tau`` of this flow. It
+starts from the circuit's own forward pass and the weight update takes its errors from the
+circuit's reads at the equilibrium (the converter-free reads are a different function from the
+converter path's: the drivers clip at ``inp_bound`` without noise management).
+
+*Energy trace*: ``stats.energy`` is the batch-mean ``E + beta C`` (PC: ``E``) at the start and at
+every time constant (``iters + 1`` points at the default budget, as the traversal solver's
+per-traversal curve), ``stats.layer_energy`` per layer; after an early stop the read-out state's
+energy repeats, so every phase's curve has the same length (the trainer averages them).
+
 *K traversals vs. settling.* The traversal solver runs exactly ``solver.nudge_iters`` (K)
 asynchronous traversals, each an exact block minimization, and stops there whether or not it has
 converged (Kerjan et al. 2026: K about the depth). The settle has no traversals: it integrates
@@ -130,6 +162,7 @@ partial settle, as K = 5 traversals are a partial relaxation.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 
 import torch
@@ -141,7 +174,9 @@ from .pcn import PCN_RULES, output_update
 
 
 @contextlib.contextmanager
-def _settle_reads(model, noise_scale: float):
+def settle_reads(model, noise_scale: float):
+    """Within: every synapse reads as the settling circuit does (the storages' converter-free
+    ``settle_reads``; ``noise_scale`` on white read noise)."""
     with contextlib.ExitStack() as stack:
         for syn in model.all_synapses():
             stack.enter_context(syn.storage.settle_reads(noise_scale))
@@ -167,27 +202,34 @@ def relax_settle(model, const, states, *, beta: float = 0.0, target=None, iters:
     (default ``tau / 10``) in seconds; ``t_max_s`` the settle time budget (default ``iters *
     tau``). ``damping`` is not used (the leak is the damping)."""
     dt = tau_s / 10 if dt_s is None else float(dt_s)
-    t_max = iters * tau_s if t_max_s is None else float(t_max_s)
-    n_steps = max(1, math.ceil(t_max / dt * (1 - 1e-12)))
     alpha = dt / tau_s
     L = model.num_nodes
     acts = model.activations
     s = list(states)
+
+    def drives(s):
+        h = [model.drive(k, s, const, beta, target) for k in range(1, L + 1)]
+        t = [model.node_update(k, hk, beta, target) for k, hk in enumerate(h, start=1)]
+        if beta == 0.0:
+            return h, t
+        # the nudge current (zero on nodes whose minimizer ignores beta)
+        return [hk + tk - model.node_update(k, hk) for k, (hk, tk) in enumerate(zip(h, t), start=1)], t
+
+    def start(s):  # the capacitors' charge at the start
+        return [model.drive(k, s, const) for k in range(1, L)] + [s[L - 1]]
+
+    rate = 1.0
+    if t_max_s is None and beta != 0.0:  # a nudged phase's slowest rate, noiseless: one host read per phase
+        with settle_reads(model, 0.0):
+            rate = float(slowest_rate(lambda v: drives([act(vk) for act, vk in zip(acts, v)])[0], start(s)).amin())
+    t_max = settle_budget_s(iters, tau_s, rate) if t_max_s is None else float(t_max_s)
+    n_steps = max(1, math.ceil(t_max / dt * (1 - 1e-12)))
     stopper = Stopper(s[0], n_steps, tol, check_every, stop, stop != "tol" and noisy_settle_reads(model),
                       settle_patience(noise_patience, tau_s, dt), noise_drop)
     n = 0
-    with _settle_reads(model, math.sqrt(tau_s / dt)):
-        v = [model.drive(k, s, const) for k in range(1, L)] + [s[L - 1]]
+    with settle_reads(model, math.sqrt(tau_s / dt)):
+        v = start(s)
         s = [act(vk) for act, vk in zip(acts, v)]
-
-        def drives(s):
-            h = [model.drive(k, s, const, beta, target) for k in range(1, L + 1)]
-            t = [model.node_update(k, hk, beta, target) for k, hk in enumerate(h, start=1)]
-            if beta == 0.0:
-                return h, t
-            # the nudge current (zero on nodes whose minimizer ignores beta)
-            return [hk + tk - model.node_update(k, hk) for k, (hk, tk) in enumerate(zip(h, t), start=1)], t
-
         u, _ = drives(s)
         for n in range(1, n_steps + 1):
             v = [vk + alpha * (uk - vk) for vk, uk in zip(v, u)]
@@ -202,7 +244,71 @@ def relax_settle(model, const, states, *, beta: float = 0.0, target=None, iters:
     model.count_phase(b, n, b * model.neurons_per_sweep())
     settle_time_s = stopper.steps.to(s[0].dtype) * dt
     _count_settle(model, readouts, s, settle_time_s)
-    return out, stopper.stats(n, settle_time_s=settle_time_s)
+    return out, SettleStats(**vars(stopper.stats(n, settle_time_s=settle_time_s)), budget=n_steps, dt_s=dt)
+
+
+SLOW_POWER_ITERS = 8
+"""Power iterations (two Jacobian products each) of a nudged Hopfield settle's slowest-rate estimate (:func:`slowest_rate`)."""
+
+SLOWEST_RATE_FLOOR = 0.05
+"""The least slowest rate (in ``1 / tau``) a default budget counts: a phase linearized at (or
+past) the edge of stability gets at most ``iters / SLOWEST_RATE_FLOOR`` time constants
+(:func:`settle_budget_s`)."""
+
+
+def slowest_rate(node_targets, v: list, iters: int = SLOW_POWER_ITERS) -> torch.Tensor:
+    """Per sample, a bound on the slowest rate (in ``1 / tau``) of a Hopfield settle's linearized
+    dynamics at voltages ``v``: ``1 - rho(K)``, ``K`` the Jacobian of the node targets ``u(v)``
+    (``node_targets``: the drives plus the nudge current through the node outputs ``s = rho(v)``).
+    The currents' Jacobian is ``K - I``, so every mode decays at ``Re(1 - mu) >= 1 - |mu| >= 1 -
+    rho(K)`` (``mu`` an eigenvalue of ``K``); on a layered net (bipartite couplings) ``K``'s spectrum
+    is symmetric and the bound is the slowest mode's rate itself. ``rho(K)`` by power iteration on
+    ``K^2`` (``K`` is not normal: the output's scale makes it non-symmetric, so the norm ratio of
+    one product oscillates about the pair ``+-k``, while ``K^2`` has ``k^2`` as one eigenvalue;
+    ``iters`` iterations of two products by forward differences through the circuit's own reads,
+    seeded start, no host sync; the node maps are piecewise linear). The nudge enters ``K`` through the output: the
+    MSE output's target ``(h_L + beta y) / (1 + beta)`` multiplies the output's couplings by
+    ``1 / (1 + beta)`` (for one hidden layer ``rho(K_beta) = rho(K_0) / sqrt(1 + beta)`` exactly),
+    so a negative nudge slows the phase and a positive one speeds it up."""
+    dtype, device = v[0].dtype, v[0].device
+    g = torch.Generator().manual_seed(0)
+    u = [torch.randn(vk.shape, generator=g, dtype=dtype).to(device) for vk in v]
+    h = math.sqrt(torch.finfo(dtype).eps) * (1.0 + _sample_norm(v))
+    base = node_targets(v)
+    rho = torch.zeros(v[0].shape[0], dtype=dtype, device=device)
+
+    def product(u):
+        moved = node_targets([vk + _per_sample(h, vk) * uk for vk, uk in zip(v, u)])
+        return [(p - q) / _per_sample(h, p) for p, q in zip(moved, base)]
+
+    for _ in range(iters):  # on K^2: K's dominant pair +-k (a layered net) is one eigenvalue k^2 of K^2
+        nrm = _sample_norm(u).clamp_min(torch.finfo(dtype).tiny)
+        u = product(product([uk / _per_sample(nrm, uk) for uk in u]))
+        rho = _sample_norm(u).sqrt()
+    return 1.0 - rho
+
+
+def settle_budget_s(iters: int, tau_s: float, rate: float = 1.0) -> float:
+    """The default settle budget of a phase (``analog.settle_t_max_s: null``): ``iters`` of the
+    phase's own slowest time constants, ``iters * tau / rate`` with ``rate`` its slowest rate in
+    ``1 / tau`` (:func:`slowest_rate` for a nudged Hopfield phase, floored at
+    :data:`SLOWEST_RATE_FLOOR` and capped at 1, the leak's own rate; 1 for a free phase, whose
+    start is no point to linearize at), so every phase gets the same number of e-foldings of its
+    slowest mode: a negative nudge, which slows the output loop, settles as far as a positive
+    one."""
+    return iters * tau_s / min(1.0, max(rate, SLOWEST_RATE_FLOOR))
+
+
+@dataclasses.dataclass
+class SettleStats(SolverStats):
+    """:class:`SolverStats` of a settled phase, with its budget: ``budget`` integration steps
+    (``ceil(t_max / dt)``) of ``dt_s`` seconds; the iterative solvers' budget is their sweeps."""
+
+    budget: int = 0
+    dt_s: float = 0.0
+    layer_energy: torch.Tensor | None = None
+    """A PCN settle: the batch-mean energy of each layer at each time constant (``(points, L)``,
+    :func:`relax_settle_pcn`)."""
 
 
 def settle_patience(noise_patience: int, tau_s: float, dt_s: float) -> int:
@@ -247,11 +353,22 @@ layers); every other activation's node is unclamped."""
 PCN_NODE_CIRCUITS = {
     "mod_pgd": (lambda a, mu, r: a + r, lambda act: PC_ACTIVATIONS[act][0]),
     "pgd": (lambda a, mu, r: mu, lambda act: PGD_PROJECTIONS.get(act, _identity)),
+    "gd": (lambda a, mu, r: mu, lambda act: _identity),
 }
-"""``pc.nudged_update`` -> ``(base(a, mu, r), rho(activation name))`` of a hidden node's circuit
+"""Node rule -> ``(base(a, mu, r), rho(activation name))`` of a hidden node's circuit
 (:func:`relax_settle_pcn`): the node voltage ``v_k`` is pulled toward ``w_k = base + Delta_k``
 and the node drives its lines with ``s_k = rho(v_k - r_k) + r_k``; the fixed point is the
-traversal's node update (:mod:`.pcn`) of the same rule."""
+node update of the same rule: ``pc.nudged_update``'s traversal (:mod:`.pcn`) for ``mod_pgd`` and
+``pgd`` (EP's nudged phases), and for ``gd`` (predictive coding's inference, ``algorithm: pc``)
+the unconstrained stationary point ``s_k = mu_k + Delta_k`` that PC's activity steps descend to
+(:func:`analog_ep.algorithms.pc.pc_gradient`)."""
+
+PCN_OUTPUTS = ("nudge", "pc")
+"""How a PCN settle's output node is driven: ``nudge`` (EP: pulled toward the nudged output,
+:func:`.pcn.output_update`) or ``pc`` (predictive coding's inference: held at the target ``y``
+for the MSE and clamp nudges; with the cross-entropy nudge the output is a readout, not a node,
+and the current ``y - softmax(a_L)`` is fed back through the transposed read of the last
+crossbar, the ``-dCE/da_L`` of PC's output energy ``CE(y, softmax(a_L))``)."""
 
 
 class PCNCircuit:
@@ -261,8 +378,8 @@ class PCNCircuit:
     ``r_k`` the residual input ``s_{k-1}`` of a residual node, else 0); the output node is linear
     (``rho = identity``) and pulled toward the nudged output (:func:`.pcn.output_update`)."""
 
-    def __init__(self, model, x: torch.Tensor, target, rule: str):
-        if rule not in PCN_RULES:
+    def __init__(self, model, x: torch.Tensor, target, rule: str, output: str = "nudge"):
+        if rule not in PCN_NODE_CIRCUITS:
             raise ConfigError(f"pc.nudged_update: unknown rule {rule!r}; valid: {', '.join(PCN_RULES)}")
         self.model, self.x, self.target = model, x, target
         self.base, rho = PCN_NODE_CIRCUITS[rule]
@@ -270,6 +387,11 @@ class PCNCircuit:
         self.rhos = [rho(model.pc_act_names[k - 1]) for k in range(1, L)] + [_identity]
         self.residual = [bool(model.residual[k - 1]) for k in range(1, L + 1)]
         self.need_delta = {e.post for e in model.edges if e.pre > 0}  # the errors a transposed read carries
+        # predictive coding's inference with the cross-entropy output: the readout's current
+        self.readout = output == "pc" and model.nudge == "cross_entropy"
+        self.clamped = output == "pc" and not self.readout  # the output held at the target
+        self.y = model.split_target(target)[0] if output == "pc" else None
+        self.last: tuple | None = None  # (a, eps) of the last targets() read: the energy trace
 
     def _r(self, k: int, s: list):
         return (self.x if k == 1 else s[k - 2]) if self.residual[k - 1] else None
@@ -289,13 +411,32 @@ class PCNCircuit:
         m, x = self.model, self.x
         a, eps, delta = m.errors(x, s, need_delta=self.need_delta)
         L = m.num_nodes
+        if self.readout:  # PC's output energy CE(y, softmax(a_L)): its error current -dCE/da_L
+            delta[L - 1] = self.y - torch.softmax(a[L - 1], dim=1)
+            eps[L - 1] = torch.zeros_like(s[L - 1])
+        self.last = (a, eps)
         w = []
         for k in range(1, L):
             d = m.topdown(k, x, s, eps, delta)
             r = self._r(k, s)
             w.append(self.base(a[k - 1], s[k - 1] - eps[k - 1], 0.0 if r is None else r) + d)
-        w.append(output_update(m, a[L - 1], s[L - 1], beta, self.target))
+        w.append(self.y.to(s[L - 1].dtype) if self.clamped else s[L - 1] if self.readout
+                 else output_update(m, a[L - 1], s[L - 1], beta, self.target))
         return w
+
+    def layer_energy(self, s: list, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(per-layer energy (L,), total)`` at the states ``s`` of the last :meth:`targets` read,
+        batch means: ``1/2 ||eps_k||^2`` per layer (the output's: PC's ``CE(y, softmax(a_L))``
+        with the cross-entropy readout), and the total ``E + beta C`` (EP's nudged energy, the
+        iterative solver's trace; PC: ``E``)."""
+        a, eps = self.last
+        b = s[0].shape[0]
+        e = [0.5 * ek.reshape(b, -1).square().sum(1) for ek in eps]
+        if self.readout:
+            e[-1] = -(self.y * torch.log_softmax(a[-1], dim=1)).sum(1)
+        layers = torch.stack(e, 1).mean(0)
+        total = layers.sum() if self.y is not None else layers.sum() + beta * self.model.cost(s[-1], self.target).mean()
+        return layers, total
 
     def currents(self, v: list, beta: float) -> list:
         """``w(s(v)) - v``: the node currents in units of ``G_leak`` (``tau dv/dt``)."""
@@ -335,7 +476,8 @@ def relax_settle_pcn(model, const, states, *, beta: float = 0.0, target=None, it
                      damping: float = 0.0, check_every: int = 1, stop: str = "tol", noise_patience: int = 5,
                      noise_drop: float = 0.05, tau_s: float = 1e-7, dt_s: float | None = None,
                      t_max_s: float | None = None, rule: str = "mod_pgd", skip_clean: bool = True,
-                     reads: dict | None = None, out_reads: dict | None = None) -> tuple[list[torch.Tensor], SolverStats]:
+                     reads: dict | None = None, out_reads: dict | None = None,
+                     output: str = "nudge", trace_points: int | None = None) -> tuple[list[torch.Tensor], SolverStats]:
     """Settle one phase of a predictive coding network (the module docstring's PCN section) from
     ``states`` (the forward pass, for EP's nudged phases; ``const`` is the clamped input ``x``).
     Returns the digitized equilibrium and its :class:`SolverStats` (as :func:`relax_settle`).
@@ -343,13 +485,24 @@ def relax_settle_pcn(model, const, states, *, beta: float = 0.0, target=None, it
     phase's stiffness, ``min(tau / 10, tau / (2 lambda))``; above the stability bound ``2 tau /
     lambda`` a :class:`ConfigError`. ``damping``, ``skip_clean`` and ``reads`` are not used (a
     settle reads every synapse continuously); ``out_reads`` is left empty (the weight gradient
-    reads the digitized equilibrium through the converters)."""
+    reads the digitized equilibrium through the converters). ``output``: :data:`PCN_OUTPUTS`
+    (``pc``: predictive coding's inference, from the forward pass with the output set to the
+    target, ``rule`` ``gd``). ``stats.energy``: the batch-mean ``E + beta C`` (PC: ``E``) at the
+    start and after every node time constant (``ceil(t_max / tau) + 1`` points, as the traversal
+    solver's per-traversal curve: a time constant is a traversal's worth at ``dt = tau``; after
+    the phase stops the read-out state's energy repeats), ``stats.layer_energy`` the same per
+    layer, ``(points, L)``; ``trace_points``: instead, that many equal intervals of ``t_max``
+    (PC: one per activity step). ``iters`` may be fractional (the default budget ``iters * tau``)."""
     x = const
-    circuit = PCNCircuit(model, x, target, rule)
+    if output not in PCN_OUTPUTS:
+        raise ConfigError(f"settle output: unknown {output!r}; valid: {', '.join(PCN_OUTPUTS)}")
+    circuit = PCNCircuit(model, x, target, rule, output)
     L = model.num_nodes
     s = list(states)
-    with _settle_reads(model, 0.0):  # the capacitors' start charge and the stiffness: noiseless
-        v = circuit.targets(s, 0.0)[:L - 1] + [s[L - 1]]
+    with settle_reads(model, 0.0):  # the capacitors' start charge and the stiffness: noiseless
+        # the charge whose outputs are s: PC's unclamped nodes drive their voltage (rho = identity);
+        # EP's nudged phases start at the free state, whose node targets it is
+        v = list(s) if circuit.y is not None else circuit.targets(s, 0.0)[:L - 1] + [s[L - 1]]
         lam = float(pcn_stiffness(circuit, v, beta).amax()) * STIFFNESS_MARGIN  # one host read per phase
     lam = max(lam, 1.0)  # the leak alone: rate 1 / tau
     bound = 2.0 * tau_s / lam
@@ -366,25 +519,46 @@ def relax_settle_pcn(model, const, states, *, beta: float = 0.0, target=None, it
     alpha = dt / tau_s
     stopper = Stopper(s[0], n_steps, tol, check_every, stop, stop != "tol" and noisy_settle_reads(model),
                       settle_patience(noise_patience, tau_s, dt), noise_drop)
+    # the energy trace: one point per node time constant (host-side step indices: no sync)
+    points = max(1, math.ceil(t_max / tau_s * (1 - 1e-12))) if trace_points is None else max(1, int(trace_points))
+    every = tau_s if trace_points is None else t_max / points
+    marks: dict[int, int] = {}
+    for j in range(1, points + 1):
+        m = min(n_steps, math.ceil(j * every / dt * (1 - 1e-12)))
+        marks[m] = marks.get(m, 0) + 1
+    layers, totals = [], []
+
+    def record(times: int) -> None:
+        le, tot = circuit.layer_energy(s, beta)
+        layers.extend([le] * times)
+        totals.extend([tot] * times)
+
     n = 0
-    with _settle_reads(model, math.sqrt(tau_s / dt)):
+    with settle_reads(model, math.sqrt(tau_s / dt)):
         s = circuit.outputs(v)
         w = circuit.targets(s, beta)
+        record(1)
         for n in range(1, n_steps + 1):
             v = [vk + alpha * (wk - vk) for vk, wk in zip(v, w)]
             s = circuit.outputs(v)
             w = circuit.targets(s, beta)
             t = circuit.outputs(w, s)  # the traversal's node update at s: T(s)
             residual = torch.stack([max_abs(tk, sk) for tk, sk in zip(t, s)]).amax(0)  # max |T(s) - s|
+            if n in marks:
+                record(marks[n])
             if stopper.update(n, residual):
                 break
+    if len(totals) < points + 1:  # stopped early: the read-out state stays
+        record(points + 1 - len(totals))
     readouts = _readouts(model)
     out = [r.digitize_state(sk) for r, sk in zip(readouts, s)]
     b = x.shape[0]
     model.count_phase(b, n, b * model.neurons_per_sweep())
     settle_time_s = stopper.steps.to(s[0].dtype) * dt
     _count_settle(model, readouts, s, settle_time_s)
-    return out, stopper.stats(n, settle_time_s=settle_time_s)
+    st = stopper.stats(n, settle_time_s=settle_time_s)
+    st.energy = torch.stack(totals)
+    return out, SettleStats(**vars(st), budget=n_steps, dt_s=dt, layer_energy=torch.stack(layers))
 
 
 register_solver("settle", relax_settle_pcn, energy="pcn")

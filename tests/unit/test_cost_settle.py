@@ -253,7 +253,10 @@ def test_a_settle_step_counts_one_readout_per_node_and_its_settled_time(settle_s
     rec = out["counts"]["train"]
     nodes = 12 + 10
     tau = cfg.analog.settle_capacitance_f / cfg.analog.settle_g_leak_s
-    for phase, budget in (("free", 6), ("nudge+", 3), ("nudge-", 3)):
+    # a nudged phase's default budget counts its own slowest time constants (at most 1 / floor tau each)
+    from analog_ep.solvers.settle import SLOWEST_RATE_FLOOR
+
+    for phase, budget in (("free", 6), ("nudge+", 3 / SLOWEST_RATE_FLOOR), ("nudge-", 3 / SLOWEST_RATE_FLOOR)):
         st = rec["phases"][phase]
         assert st["settle_samples"] == 8 and st["neuron_updates"] == 8 * nodes
         assert 0 < st["settle_time_s"] <= 8 * budget * tau * (1 + 1e-6)

@@ -261,7 +261,9 @@ def test_training_a_pcn_with_settle_records_settle_time_per_phase(tmp_path):
 
 @pytest.mark.parametrize("overrides, match", [
     (MLP + ["analog.relaxation=settle"], "analog.relaxation: settle runs the neurons on a device card"),
-    (MLP + ["analog.device=ideal", "analog.relaxation=settle", "algorithm=pc"], "analog.relaxation: settle relaxes"),
+    (MLP + ["analog.device=ideal", "analog.relaxation=settle", "algorithm=bp"], "analog.relaxation: settle relaxes"),
+    (MLP + ["analog.device=ideal", "analog.relaxation=settle", "algorithm=pc", "pc.precision=spiking"],
+     "pc.precision: spiking weights the discrete activity steps"),
     (MLP + ["analog.device=ideal", "analog.relaxation=settle", "analog.settle_dt_s=2e-7"],
      "above the integrator's stability bound"),
     (MLP + ["analog.device=ideal", "analog.relaxation=settle", "analog.settle_capacitance_f=-1"],

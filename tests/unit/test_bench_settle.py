@@ -1,0 +1,77 @@
+"""`analog-ep bench` under ``analog.relaxation: settle`` (issue 20 open item 1): the budget and the
+sweep time count integration steps, so ``sweep_s x ep_sweeps_budget`` estimates a full-budget step.
+
+References: the settle's budget in closed form (``ceil(t_max / dt)`` per phase, summed over the
+phases an EP step runs), and the identity ``sweeps run == budget`` at ``solver.tol=0`` (every
+phase runs its whole budget). Never wall-clock values.
+"""
+
+import math
+
+import pytest
+import torch
+
+from conftest import build_float64
+from analog_ep.algorithms.rules import build_rule
+from analog_ep.bench import BENCH_KEYS, bench
+from analog_ep.config import load_config
+from analog_ep.solvers.settle import SLOWEST_RATE_FLOOR
+
+TAU = 1e-7
+SETTLE = ["analog.device=ideal", "analog.relaxation=settle", "solver.tol=0"]
+MLP = ["model.hidden=[16]", "data.batch_size=8", "data.train_size=16", "data.test_size=8", "solver.free_iters=6",
+       "solver.nudge_iters=3"]
+PCN = ["model.name=pcn_mlp", "model.hidden=[12]", "data.batch_size=8", "data.train_size=16", "data.test_size=8",
+       "solver.nudge_iters=3"]
+
+
+def _bench(overrides):
+    return bench(load_config(None, overrides), repeats=2, warmup=1)
+
+
+def test_settle_budget_is_in_integration_steps_and_is_what_a_full_budget_step_runs():
+    """A fixed settle time: each of the three phases (free, nudge+, nudge-) has ceil(t_max / dt)
+    integration steps; at tol 0 the timed steps run exactly that."""
+    r = _bench(MLP + SETTLE + ["analog.settle_t_max_s=7e-7", "analog.settle_dt_s=2e-8"])
+    assert "ep_budget_unit" in BENCH_KEYS
+    assert r["ep_budget_unit"] == "integration_steps"
+    assert r["ep_sweeps_budget"] == 3 * math.ceil(7e-7 / 2e-8) == 105
+    assert r["ep_sweeps_per_step"] == r["ep_sweeps_budget"]
+
+
+def test_settle_default_budget_counts_each_phase_own_time_constants():
+    """The default budget: free_iters time constants for the free phase (dt = tau / 10), each
+    nudged phase nudge_iters of its own slowest time constants (between 1 and 1 / floor tau)."""
+    r = _bench(MLP + SETTLE)
+    free = 6 * 10
+    assert 3 * 10 * 2 + free <= r["ep_sweeps_budget"] <= free + 2 * math.ceil(3 * 10 / SLOWEST_RATE_FLOOR)
+    assert r["ep_sweeps_per_step"] == pytest.approx(r["ep_sweeps_budget"])
+
+
+def test_iterative_budget_stays_in_sweeps():
+    r = _bench(MLP + ["analog.device=ideal", "solver.tol=0"])
+    assert r["ep_budget_unit"] == "sweeps"
+    assert r["ep_sweeps_budget"] == 6 + 2 * 3 == r["ep_sweeps_per_step"]
+
+
+def test_pcn_settle_budget_sums_the_nudged_phases():
+    """EP on a PCN: the free phase is the forward pass (no step), two nudged phases of
+    ceil(t_max / dt) steps each."""
+    r = _bench(PCN + SETTLE + ["analog.settle_t_max_s=5e-7", "analog.settle_dt_s=1e-8"])
+    assert r["ep_budget_unit"] == "integration_steps"
+    assert r["ep_sweeps_budget"] == 2 * 50 == r["ep_sweeps_per_step"]
+
+
+@pytest.mark.parametrize("overrides, dt, steps", [(MLP, [], 10), (MLP, ["analog.settle_dt_s=5e-8"], 2),
+                                                  (PCN, ["analog.settle_dt_s=2.5e-8"], 4)],
+                         ids=["hopfield", "hopfield-dt-tau/2", "pcn"])
+def test_sweep_timer_reports_the_integration_steps_it_ran(overrides, dt, steps):
+    """``sweep_s`` is the timed call divided by the steps its stats report: one node time
+    constant, ``ceil(tau / dt)`` integration steps (one sweep for the iterative solvers)."""
+    cfg, m, x, y = build_float64(overrides + SETTLE + dt, n=4)
+    rule = build_rule(cfg, m)
+    sweep, _ = rule.sweep_timer(x, y)
+    assert sweep().sweeps == steps
+    cfg_it, m, x, y = build_float64(overrides + ["analog.device=ideal"], n=4)
+    sweep, _ = build_rule(cfg_it, m).sweep_timer(x, y)
+    assert sweep().sweeps == 1
