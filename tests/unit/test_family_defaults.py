@@ -274,7 +274,7 @@ def test_a_deep_pcn_vgg_reads_28x28_as_the_same_image_zero_padded_to_32x32(name)
 @pytest.mark.parametrize("name", sorted(DEEP_PCN_WIDTHS))
 def test_deep_pcn_family_init_keeps_the_forward_signal_the_layouts_init_loses(name):
     """Family defaults model.init_fan fan_in and one gain per weight tensor: at init the output's
-    std stays within 1e-3..10 of the input's (measured 3e-2..0.2 at these widths), where the
+    std stays within 1e-2..1 of the input's (measured 3e-2..6e-2 at these widths), where the
     layout's own init (gains 1, its fan) leaves 10x to 1e4x less (pcn_vgg10: 5e-5; pcn_vgg15:
     8e-7; pcn_vgg10skip, whose skips carry some: 2e-3), and backprop stays at chance
     (benchmarks/model_defaults_pcn_s4.md)."""
@@ -289,5 +289,5 @@ def test_deep_pcn_family_init_keeps_the_forward_signal_the_layouts_init_loses(na
         ours = _deep_pcn(name, 28).ff_states(x)[-1].std().item()
         layout = _deep_pcn(name, 28, [f"model.init_fan={PCN_VGG_LAYOUTS[name]['fan']}",
                                       f"model.gains={[1.0] * n}"]).ff_states(x)[-1].std().item()
-    assert 1e-3 < ours < 10, ours
+    assert 1e-2 < ours < 1, ours
     assert layout < 0.1 * ours, (layout, ours)
