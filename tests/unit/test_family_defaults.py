@@ -291,3 +291,16 @@ def test_deep_pcn_family_init_keeps_the_forward_signal_the_layouts_init_loses(na
                                       f"model.gains={[1.0] * n}"]).ff_states(x)[-1].std().item()
     assert 1e-2 < ours < 1, ours
     assert layout < 0.1 * ours, (layout, ours)
+
+
+@pytest.mark.parametrize("config", ["pcn_vgg10_imagenet.yaml", "pcn_vgg10skip_imagenet.yaml",
+                                    "pc_sfbf_vgg10_cifar10.yaml", "pc_sfbf_vgg10_cifar100.yaml",
+                                    "pc_sfbf_vgg15_tinyimagenet.yaml"])
+def test_the_shipped_paper_configs_keep_the_published_init_not_the_28x28_gains(config):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "configs" / config
+    cfg = load_config(path, [])
+    assert cfg.model.gains == [1.0] * pcn_weight_layers(cfg.model.name)
+    assert cfg.model.init_fan == PCN_VGG_LAYOUTS[cfg.model.name]["fan"]
+    assert get_model_spec(cfg.model.name).defaults["model.gains"] != cfg.model.gains
