@@ -269,8 +269,9 @@ PCN_DEFAULTS = {
     "pcn_vgg7": (_pcn_ep(0.04, 3e-4, 0.02, 5, published_fan_in(PCN_VGG_LAYOUTS["pcn_vgg7"]["channels"])), 10),
     # Kerjan et al.'s VGG10 (configs/pcn_vgg10_imagenet.yaml): lr 0.02, wd 2e-4, beta 0.05, K 10;
     # fan_in and gains 1.7 (_deep_init; pcn_vgg10skip 1.3: its skips carry the signal, and at 1.7
-    # EP was 3.15 points below its twin, at 1.3 (the same init output as pcn_vgg10's) 0.7). The MSE nudge, not the paper's cross-entropy: with it EP
-    # was 4.1 points below its twin on Fashion-MNIST, with MSE 1.05 (benchmarks/model_defaults_pcn_s4.md)
+    # EP was 3.15 points below its twin, at 1.3 (the same init output as pcn_vgg10's) 0.7). The MSE
+    # nudge, not the paper's cross-entropy: with it EP was 4.1 points below its twin on
+    # Fashion-MNIST, with MSE 1.05 (benchmarks/model_defaults_pcn_s4.md)
     "pcn_vgg10": ({**_pcn_ep(0.02, 2e-4, 0.05, 10, published_fan_in(PCN_VGG_LAYOUTS["pcn_vgg10"]["channels"])),
                    **_deep_init("pcn_vgg10", 1.7)}, 16),
     "pcn_vgg10skip": ({**_pcn_ep(0.02, 2e-4, 0.05, 10,
