@@ -251,12 +251,13 @@ PC_VGG_DEFAULTS = {"train.optimizer": "adamw", "train.lr": 1e-3, "train.weight_d
 the rate and the activity step of plain PC from benchmarks/pcn_fmnist.md): on top of the EP
 defaults; ``pc.steps`` per model."""
 
+
 def _deep_init(name: str, gain: float) -> dict[str, Any]:
     """Init of a deep PCN VGG on small images: ``fan_in`` and the same ``gain`` for every weight
     tensor. At 28x28 (32x32 after the first conv's padding) the layouts' U(+-sqrt(1/fan)) init
     shrinks the forward signal about 2.5x per ReLU layer: at init the output of pcn_vgg10 is
-    1e-4 of its input (fan_out, the layout's own: its dense 2048 layer sees 64 x 1 x 1 inputs, not
-    the 512 x 7 x 7 of 224x224 images, so fan_out is 32x fan_in there), 1e-6 for pcn_vgg15, and
+    5e-5 of its input (fan_out, the layout's own: its dense 2048 layer sees 64 x 1 x 1 inputs, not
+    the 512 x 7 x 7 of 224x224 images, so fan_out is 32x fan_in there), 8e-7 for pcn_vgg15, and
     neither backprop nor EP leaves chance (benchmarks/model_defaults_pcn_s4.md). The gains keep
     it at 3e-2..6e-2 of the input (not He's sqrt(6), which diverged for backprop at lr 0.02 and 0.005)."""
     return {"model.init_fan": "fan_in", "model.gains": [gain] * pcn_weight_layers(name)}
