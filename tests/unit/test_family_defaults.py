@@ -228,3 +228,79 @@ def test_family_defaults_are_the_shipped_papers_settings(name, algorithm, config
     assert mine.train.lr == paper.train.lr
     if paper.train.lr_scaling == "none" and mine.train.lr_scaling == "fan_in":
         assert mine.train.lr_ref_fan_in >= published_fan_in(paper.model.channels)
+
+
+# --- deep PCN families: 28x28 inputs and an init whose forward signal survives the depth
+from analog_ep.config.model_specs import pcn_weight_layers  # noqa: E402
+
+DEEP_PCN_WIDTHS = {  # the narrow widths of benchmarks/model_defaults_pcn_s4.md
+    "pcn_vgg10": [8, 16, 32, 32, 64, 64, 64, 64],
+    "pcn_vgg10skip": [8, 16, 32, 32, 64, 64, 64, 64],
+    "pcn_vgg10qi": [8, 16, 16, 16, 32, 32, 32, 32, 64],
+    "pcn_vgg15": [8, 8, 16, 16, 32, 32, 32, 64, 64, 64, 64, 64, 64],
+}
+
+
+def _deep_pcn(name, side, extra=()):
+    import torch
+
+    from analog_ep.train.build import build_model
+
+    torch.manual_seed(0)
+    cfg = load_config(None, [f"model.name={name}", f"model.channels={DEEP_PCN_WIDTHS[name]}", "seed=0", *extra])
+    return build_model(cfg, (1, side, side), 10)
+
+
+@pytest.mark.parametrize("name", sorted(DEEP_PCN_WIDTHS))
+def test_a_deep_pcn_vgg_reads_28x28_as_the_same_image_zero_padded_to_32x32(name):
+    """Five 2x2 pools would take 28 to 0 (28 14 7 3 1 0); the first conv pads 28x28 by 2 more, so
+    the model is the 32x32 one (same weights) on the zero-padded image: every node agrees, and
+    the last conv node is 32 / 2^pools wide."""
+    import torch
+
+    m28, m32 = _deep_pcn(name, 28), _deep_pcn(name, 32)
+    for a, b in zip(m28.parameters(), m32.parameters()):
+        assert torch.equal(a, b)
+    x = torch.randn(4, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    s28, s32 = m28.ff_states(x), m32.ff_states(torch.nn.functional.pad(x, (2, 2, 2, 2)))
+    assert len(s28) == len(s32)
+    for a, b in zip(s28, s32):
+        assert a.shape == b.shape and torch.allclose(a, b, atol=1e-6)
+    lay = PCN_VGG_LAYOUTS[name]
+    side = 32 // 2 ** sum(lay["pools"])
+    assert s28[len(lay["channels"]) - 1].shape[-2:] == (side, side) and side >= 1
+
+
+@pytest.mark.parametrize("name", sorted(DEEP_PCN_WIDTHS))
+def test_deep_pcn_family_init_keeps_the_forward_signal_the_layouts_init_loses(name):
+    """Family defaults model.init_fan fan_in and one gain per weight tensor: at init the output's
+    std stays within 1e-2..1 of the input's (measured 3e-2..6e-2 at these widths), where the
+    layout's own init (gains 1, its fan) leaves 10x to 1e4x less (pcn_vgg10: 5e-5; pcn_vgg15:
+    8e-7; pcn_vgg10skip, whose skips carry some: 2e-3), and backprop stays at chance
+    (benchmarks/model_defaults_pcn_s4.md)."""
+    import torch
+
+    spec = get_model_spec(name)
+    assert spec.defaults["model.init_fan"] == "fan_in"
+    assert len(spec.defaults["model.gains"]) == pcn_weight_layers(name)
+    x = torch.randn(64, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    n = pcn_weight_layers(name)
+    with torch.no_grad():
+        ours = _deep_pcn(name, 28).ff_states(x)[-1].std().item()
+        layout = _deep_pcn(name, 28, [f"model.init_fan={PCN_VGG_LAYOUTS[name]['fan']}",
+                                      f"model.gains={[1.0] * n}"]).ff_states(x)[-1].std().item()
+    assert 1e-2 < ours < 1, ours
+    assert layout < 0.1 * ours, (layout, ours)
+
+
+@pytest.mark.parametrize("config", ["pcn_vgg10_imagenet.yaml", "pcn_vgg10skip_imagenet.yaml",
+                                    "pc_sfbf_vgg10_cifar10.yaml", "pc_sfbf_vgg10_cifar100.yaml",
+                                    "pc_sfbf_vgg15_tinyimagenet.yaml"])
+def test_the_shipped_paper_configs_keep_the_published_init_not_the_28x28_gains(config):
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "configs" / config
+    cfg = load_config(path, [])
+    assert cfg.model.gains == [1.0] * pcn_weight_layers(cfg.model.name)
+    assert cfg.model.init_fan == PCN_VGG_LAYOUTS[cfg.model.name]["fan"]
+    assert get_model_spec(cfg.model.name).defaults["model.gains"] != cfg.model.gains
