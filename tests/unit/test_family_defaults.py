@@ -231,10 +231,12 @@ def test_family_defaults_are_the_shipped_papers_settings(name, algorithm, config
 
 
 # ------------------------------------------------------------------ the Hopfield conv families start with gains 1
-@pytest.mark.parametrize("name,n_layers", [("dchn_vgg5", 5), ("hopfield_resnet13", 13)])
-def test_hopfield_conv_families_initialise_every_layer_at_gain_one_unless_the_user_sets_gains(name, n_layers):
-    """Gains 1 (benchmarks/model_defaults_hopfield_s4.md: the published gains leave the backprop
-    twin near chance on Fashion-MNIST). Reference: U(-g/sqrt(fan_in), g/sqrt(fan_in)), whose
+@pytest.mark.parametrize("name,n_layers,family_gain", [("dchn_vgg5", 5, 1.0), ("hopfield_resnet13", 13, 0.7)])
+def test_hopfield_conv_families_initialise_at_their_family_gain_unless_the_user_sets_gains(name, n_layers,
+                                                                                       family_gain):
+    """dchn_vgg5: gains 1 (its published gains leave the backprop twin at chance on
+    Fashion-MNIST); hopfield_resnet13: its published 0.7 (with 1 EP's free phase rarely settles;
+    benchmarks/model_defaults_hopfield_s4.md). Reference: U(-g/sqrt(fan_in), g/sqrt(fan_in)), whose
     largest |w| over a few hundred draws lies within 2 % of g/sqrt(fan_in) (each draw misses the
     top 2 % with probability 0.98; 0.98**500 < 1e-4), so gains 1 and 0.7 are told apart."""
     import math
@@ -244,12 +246,14 @@ def test_hopfield_conv_families_initialise_every_layer_at_gain_one_unless_the_us
     from analog_ep.train.build import build_model
 
     chans = "[4,8,8,8]"
-    for algorithm in ("ep", "bp"):
-        assert load_config(None, [f"model.name={name}", f"algorithm={algorithm}"]).model.gains == [1.0] * n_layers
-    for over, gain in (([], 1.0), ([f"model.gains=[{', '.join(['0.7'] * n_layers)}]"], 0.7)):
+    user = 0.5
+    for over, gain in (([], family_gain), ([f"model.gains=[{', '.join([str(user)] * n_layers)}]"], user)):
         torch.manual_seed(0)
         cfg = load_config(None, [f"model.name={name}", f"model.channels={chans}", "seed=0", *over])
-        assert cfg.model.gains == [gain] * n_layers
+        # hopfield_resnet13's family sets no gains: null, the model's published 0.7
+        in_config = None if not over and name == "hopfield_resnet13" else [gain] * n_layers
+        for algorithm in ("ep", "bp"):  # the twin starts where EP does
+            assert load_config(None, [f"model.name={name}", f"algorithm={algorithm}", *over]).model.gains == in_config
         model = build_model(cfg, (1, 28, 28), 10)
         weights = [g[0] for g in model.layer_groups()]
         assert len(weights) == n_layers
