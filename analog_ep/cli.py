@@ -401,7 +401,7 @@ def config_cmd(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = S
     def run() -> None:
         from .config import load_config
         from .config.loader import config_sources, to_dict
-        from .config.typed import leaf_keys
+        from .study.runs import flatten
 
         overrides = _overrides(set_, device, accelerator, chip)
         cfg = load_config(config, overrides)
@@ -418,19 +418,14 @@ def config_cmd(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = S
         if json_out:
             typer.echo(json.dumps({"config": data, "sources": sources}))
             return
-        values = {}
-        for key in leaf_keys(data, ""):
-            node = data
-            for part in key.split("."):
-                node = node[part]
-            values[key] = node
+        values = flatten(data)  # (an empty mapping, e.g. device: {}, has no leaf: shown as {})
         shown = [k for k in sources if all_keys or sources[k] != "default"]
         width = max((len(k) for k in shown), default=0)
         typer.echo(f"{cfg.model.name}, algorithm {cfg.algorithm}: "
                    + (f"{len(shown)} keys" if all_keys else
                       f"{len(shown)} keys not at the schema default (--all lists all {len(sources)})"))
         for key in shown:
-            typer.echo(f"{key:{width}s}  {json.dumps(values.get(key))}  ({sources[key]})")
+            typer.echo(f"{key:{width}s}  {json.dumps(values.get(key, {}))}  ({sources[key]})")
 
     _guard(run)
 
