@@ -533,8 +533,8 @@ class ComputeConfig:
     ``torch`` (the reference, and the only one on CUDA); ``numba`` (fused CPU kernels: DAC, each
     tile's product, IR drop, output noise from a counter-based generator, each tile's ADC and
     the partial sum in one pass per read; needs the extra, ``pip install 'analog-ep[numba]'``);
-    ``auto`` (torch: the kernels' measured gain, 4-16 % of an EP step's CPU time, is too small
-    to make them the default; benchmarks/kernels_numba.md). Reads without a kernel (bound management, conv reads with per-tile noise
+    ``auto`` (torch: the kernels' measured gain, 18-20 % of an EP step's CPU time, is not clearly
+    above the bar for making them the default; benchmarks/kernels_numba.md, speed_fmnist.md). Reads without a kernel (bound management, conv reads with per-tile noise
     management, an ideal output stage) run torch under every setting. Noiseless reads agree to
     float rounding; noisy reads draw other (equally distributed, seeded) output noise."""
 

@@ -16,8 +16,8 @@ tile's ADC and the digital sum of the tiles' partials.
 * ``auto``: torch for now (:data:`AUTO_NUMBA` is False). With :data:`AUTO_NUMBA` True it would
   take numba where a read has a kernel, the tensor is on the CPU and numba is installed, torch
   otherwise (always torch on CUDA). Measured (``benchmarks/kernels_numba.md``): the fused kernels
-  make the memristor 784-500-10 EP step 4-16 % cheaper in CPU time, which this shared machine's
-  wall-clock ``bench`` could not resolve; that gain does not pay for changing every noisy
+  make the memristor 784-500-10 EP step 18-20 % cheaper in CPU time (``benchmarks/speed_fmnist.md``;
+  4-16 % before the noise management moved into them), not clearly above the 20 % bar; that gain does not pay for changing every noisy
   analog run's noise stream (and a first-use JIT compilation) on installing numba.
 
 The pulse engine's rounded counts (:func:`analog_ep.analog.engine.rounded_counts`) have a fused
