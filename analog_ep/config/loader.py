@@ -176,7 +176,7 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         need(cfg.solver.check_every >= 1, "solver.check_every", "must be >= 1 or null (auto)")
     need(cfg.solver.noise_patience >= 1, "solver.noise_patience", "must be >= 1 sweeps")
     need(0 < cfg.solver.noise_drop < 1, "solver.noise_drop", "must be in (0, 1)")
-    if cfg.solver.stop != "tol" and pcn and cfg.analog.relaxation != "settle":
+    if cfg.solver.stop == "noise_floor" and pcn and cfg.analog.relaxation != "settle":
         raise ConfigError(f"{where}solver.stop: {cfg.solver.stop} stops Hopfield-type relaxations and settles; a PCN's "
                           "iterative nudged phase runs its solver.nudge_iters traversals; set solver.stop=tol or "
                           "analog.relaxation=settle")
@@ -655,6 +655,14 @@ def config_sources(path: str | Path | None = None, overrides: list[str] | None =
     return sources
 
 
+STORED_BEFORE_KEY: dict[tuple[str, str], object] = {
+    ("train", "schedule_unit"): "epoch",  # the cosine moved once per epoch before the key existed
+    ("solver", "stop"): "tol",  # every phase stopped by tol before the key existed (its default then)
+}
+"""Keys added after runs were stored, with the value such a run ran with: a stored run (or study)
+that lacks the key resumes with that value, not with today's default."""
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
                 base: dict | None = None) -> RunConfig:
     """Resolve a RunConfig: schema defaults <- the model family's defaults <- ``base`` dict <- YAML
@@ -663,9 +671,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     run's or a study's resolved config, which spells out every key it ran with) gets none, so a
     resumed run keeps what it recorded."""
     data = dict(base or {})
-    if base is not None and "schedule_unit" not in (data.get("train") or {}):
-        # a run (or study) stored before train.schedule_unit existed moved its rate once per epoch
-        data["train"] = {**(data.get("train") or {}), "schedule_unit": "epoch"}
+    if base is not None:
+        for (section, key), ran in STORED_BEFORE_KEY.items():
+            if key not in (data.get(section) or {}):
+                data[section] = {**(data.get(section) or {}), key: ran}
     file_cfg = None
     if path is not None:
         file_data = read_yaml(path)

@@ -305,8 +305,11 @@ class SolverConfig:
     only the early stop waits for a check, so up to ``check_every - 1`` extra sweeps run past
     convergence. null = 1 for one CPU process (a check costs nothing there), 8 on CUDA or under
     torchrun (a check is then an all-reduce over the ranks)."""
-    stop: Literal["tol", "noise_floor"] = "tol"
-    """When a sample of an iterative phase stops. ``tol``: its residual max |s_new - s_old| fell
+    stop: Literal["auto", "tol", "noise_floor"] = "auto"
+    """When a sample of an iterative phase stops. ``auto``: ``noise_floor`` wherever the
+    relaxation implements it (Hopfield-type solvers and every settle; on noiseless reads it is
+    ``tol`` exactly, so digital runs stop as before), ``tol`` for a PCN's iterative phases.
+    ``tol``: its residual max |s_new - s_old| fell
     below ``tol`` (a noisy analog read never gets there: such phases run their whole budget).
     ``noise_floor``: also when its residual has stopped falling, i.e. sits on the floor that
     the read noise of the periphery sets: a sample is *settled* when its residual is below

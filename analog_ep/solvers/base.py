@@ -154,11 +154,24 @@ def counts_sweeps(relax: Callable) -> Callable:
 
 
 _SOLVERS: dict[tuple[str, str], Callable] = {}
+_STOPS: dict[tuple[str, str], tuple[str, ...]] = {}
 
 
-def register_solver(name: str, fn: Callable, energy: str = "hopfield") -> None:
-    """Register ``fn`` as solver ``name`` for energies of kind ``energy`` (``model.energy_kind``)."""
+def register_solver(name: str, fn: Callable, energy: str = "hopfield", stops: tuple[str, ...] = STOPS) -> None:
+    """Register ``fn`` as solver ``name`` for energies of kind ``energy`` (``model.energy_kind``);
+    ``stops``: the ``solver.stop`` rules it implements (a solver with only ``tol`` takes no stop
+    keywords)."""
     _SOLVERS[(name, energy)] = fn
+    _STOPS[(name, energy)] = tuple(stops)
+
+
+def resolve_stop(stop: str, name: str, energy: str = "hopfield") -> str:
+    """The stop rule a phase of solver ``name`` runs for ``solver.stop``: ``auto`` is
+    ``noise_floor`` where the solver implements it (on noiseless reads that is ``tol`` exactly,
+    so a digital phase keeps ``tol``), else ``tol``; an explicit rule is itself."""
+    if stop != "auto":
+        return stop
+    return "noise_floor" if "noise_floor" in _STOPS.get((name, energy), ("tol",)) else "tol"
 
 
 def get_solver(name: str, energy: str = "hopfield") -> Callable:
@@ -194,12 +207,13 @@ def build_solver(cfg, energy: str, check_every: int) -> functools.partial:
     """The relaxation a run's config asks for, as one callable with the solver signature: the
     registered solver of ``analog.relaxation`` (:data:`RELAXATIONS`) for energies of kind
     ``energy``, bound to its physical constants, ``check_every`` and the stop rule
-    (``solver.stop`` and its ``noise_patience`` / ``noise_drop``; ``tol`` binds nothing, so a
-    solver without the noise-floor rule takes it). The one place the solver is chosen: every
+    (``solver.stop`` resolved by :func:`resolve_stop`, and its ``noise_patience`` / ``noise_drop``;
+    ``tol`` binds nothing, so a solver without the noise-floor rule takes it). The one place the solver is chosen: every
     command builds its learning rule, and so its solver, from the config."""
     name, kw = RELAXATIONS[cfg.analog.relaxation](cfg)
     s = cfg.solver
-    if s.stop != "tol":
-        kw.update(stop=s.stop, noise_patience=s.noise_patience, noise_drop=s.noise_drop)
+    stop = resolve_stop(s.stop, name, energy)
+    if stop != "tol":
+        kw.update(stop=stop, noise_patience=s.noise_patience, noise_drop=s.noise_drop)
     return functools.partial(get_solver(name, energy), check_every=check_every, **kw)
 

@@ -180,4 +180,4 @@ def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: f
     return s, SolverStats(steps, residual, (residual < tol) & ~frozen, n, trace, torch.stack(energies))
 
 
-register_solver("async", relax_pcn, energy="pcn")
+register_solver("async", relax_pcn, energy="pcn", stops=("tol",))

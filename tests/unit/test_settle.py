@@ -271,8 +271,66 @@ def test_config_selects_the_settle_solver_with_the_circuit_constants():
     kw = rule.solver.keywords
     assert kw["tau_s"] == pytest.approx(2e-7) and kw["dt_s"] == 1e-8 and kw["t_max_s"] is None
     assert kw["stop"] == "noise_floor" and kw["noise_patience"] == 5
-    plain = build_rule(load_config(None, MLP), m)
-    assert plain.solver.func.__wrapped__ is relax_async.__wrapped__ and "stop" not in plain.solver.keywords
+    plain = build_rule(load_config(None, MLP), m)  # solver.stop: auto is the noise floor for a Hopfield solver
+    assert plain.solver.func.__wrapped__ is relax_async.__wrapped__ and plain.solver.keywords["stop"] == "noise_floor"
+    tol = build_rule(load_config(None, MLP + ["solver.stop=tol"]), m)
+    assert "stop" not in tol.solver.keywords
+
+
+def test_auto_stop_resolves_per_solver():
+    """``solver.stop: auto`` (the default) is ``noise_floor`` for every solver that implements it
+    and ``tol`` for a PCN's iterative phases (which have no noise-floor rule)."""
+    from analog_ep.solvers.base import resolve_stop
+
+    assert load_config(None, MLP).solver.stop == "auto"
+    for name, energy in (("async", "hopfield"), ("sync", "hopfield"), ("settle", "hopfield"), ("settle", "pcn")):
+        assert resolve_stop("auto", name, energy) == "noise_floor", (name, energy)
+    assert resolve_stop("auto", "async", "pcn") == "tol"
+    assert resolve_stop("tol", "async", "hopfield") == "tol"
+    # a PCN config takes the default without the explicit rule's refusal
+    pcn = load_config(None, ["model.name=pcn_vgg5", "data.name=synthetic", "data.shape=[3,32,32]"])
+    assert pcn.solver.stop == "auto"
+
+
+def _train_steps(over, steps=3):
+    from analog_ep.train import make_trainer
+
+    torch.manual_seed(0)
+    t = make_trainer(load_config(None, MLP + ["data.batch_size=8", "data.train_size=32", "data.test_size=8",
+                                              "solver.free_iters=40", "solver.nudge_iters=20"] + over), None)
+    xs, ys = t.train_set.batch(slice(0, 8))
+    stats = [t.train_step(xs, ys) for _ in range(steps)]
+    return [p.detach().clone() for p in t.model.parameters()], stats
+
+
+def test_auto_stop_keeps_digital_runs_and_stops_noisy_analog_phases_early():
+    """Default stop on a digital run: bit for bit ``tol``. On noisy tiles: bit for bit
+    ``noise_floor``, which stops the phases before the budget that ``tol`` runs out."""
+    a, _ = _train_steps([])
+    b, _ = _train_steps(["solver.stop=tol"])
+    assert all(torch.equal(p, q) for p, q in zip(a, b))
+    noisy = ["analog.device=ideal", "analog.w_noise_std=0.05"]
+    a, sa = _train_steps(noisy)
+    b, sb = _train_steps(noisy + ["solver.stop=noise_floor"])
+    c, sc = _train_steps(noisy + ["solver.stop=tol"])
+    assert all(torch.equal(p, q) for p, q in zip(a, b))
+    assert not all(torch.equal(p, q) for p, q in zip(a, c))
+    sweeps = lambda st: {k: v.sweeps for k, v in st[0][-1].items()}  # noqa: E731 (phase -> sweeps run)
+    assert sweeps(sc) == {"free": 40, "nudge+": 20, "nudge-": 20}  # tol: the whole budget
+    assert all(sweeps(sa)[k] < sweeps(sc)[k] for k in sweeps(sc)), sweeps(sa)
+
+
+def test_a_run_stored_before_solver_stop_resumes_with_tol():
+    """A stored config without ``solver.stop`` ran with ``tol`` (its default then); resuming it
+    must not switch to today's ``auto``."""
+    base = load_config(None, MLP)
+    import dataclasses
+
+    stored = dataclasses.asdict(base)
+    del stored["solver"]["stop"]
+    assert load_config(None, None, base=stored).solver.stop == "tol"
+    stored["solver"]["stop"] = "noise_floor"
+    assert load_config(None, None, base=stored).solver.stop == "noise_floor"
 
 
 def test_training_with_settle_records_settle_time_per_phase(tmp_path):
