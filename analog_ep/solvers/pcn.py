@@ -22,6 +22,22 @@ Registered as solver ``async`` of ``pcn`` energies. It reports what the Hopfield
 flag, the residual; the per-traversal residual trace), but runs all ``solver.nudge_iters``
 traversals: a nudged phase of EP on a PCN is K traversals (Kerjan et al. 2026), and recorded
 runs keep their trajectories.
+
+**The node step** (``solver.pcn_step``, ``solver.pcn_backtrack``). Both rules set ``s_k`` to
+``u_k`` (``mu_k + Delta_k`` and its projection / activation), a *unit* gradient step on ``s_k``
+(``s_k - dE/ds_k = mu_k + Delta_k``). The energy's curvature in ``s_k`` is ``1 + ||J_{k+1}||^2``
+(``J_{k+1}`` the Jacobian of the prediction ``s_k`` makes of the layer above), so the unit step
+contracts only while ``||J_{k+1}|| < 1``; a layer whose gain training grew past 1 makes the
+phase oscillate with growing amplitude. A step ``eta`` in (0, 1]: ``s_k <- s_k + eta (u_k -
+s_k)``, which has the same fixed points (``u_k = s_k``) and, on a quadratic energy, descends
+while ``eta < 2 / (1 + ||J_{k+1}||^2)``. With ``backtrack`` each sample checks its energy ``E +
+beta C`` after every traversal: a sample whose energy rose (or is not finite) goes back to its
+states before the traversal and halves its own step, so the energy a sample holds never rises
+and its step falls until every node step descends, at any gain: the phase converges instead of
+being stopped by the divergence guard (below). Per sample, on the device (no host sync); every
+node is read again after each check (a reverted sample's reads, and BatchNorm's batch
+statistics, change), one extra read pass per traversal. ``eta = 1`` without ``backtrack`` is
+the unit step bit for bit.
 """
 
 from __future__ import annotations
@@ -38,6 +54,11 @@ DIVERGENCE_GROWTH = 4.0
 """A nudged phase's sample is diverging once its energy ``E + beta C`` has risen above the lowest
 it reached by more than this factor times ``|start| + |lowest|`` (a scale that stays positive for
 a negative nudge, whose ``E + beta C`` is below zero); it then stops (:func:`relax_pcn`)."""
+
+
+ROUNDING_ULPS = 4
+"""Backtracking: a traversal's energy rise below this many units of the dtype's rounding of the
+energy's magnitude is rounding, not a rise (:func:`relax_pcn`)."""
 
 
 def output_update(model, a: torch.Tensor, s_L: torch.Tensor, beta: float, target) -> torch.Tensor:
@@ -59,7 +80,8 @@ def output_update(model, a: torch.Tensor, s_L: torch.Tensor, beta: float, target
 def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: float = 0.0, target=None,
               iters: int = 10, tol: float = 0.0, damping: float = 0.0, check_every: int = 1,
               rule: str = "mod_pgd", skip_clean: bool = True, reads: dict | None = None,
-              out_reads: dict | None = None) -> tuple[list[torch.Tensor], SolverStats]:
+              out_reads: dict | None = None, step: float = 1.0,
+              backtrack: bool = False) -> tuple[list[torch.Tensor], SolverStats]:
     """One nudged phase from the free state ``states`` (the forward pass): up to ``iters``
     even-then-odd traversals. ``const`` is the clamped input ``x`` (a PCN's constant drive).
     Returns ``(states, stats)``; ``stats.energy`` (sweeps + 1,) is the batch-mean total energy
@@ -69,9 +91,15 @@ def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: f
     nodes the nudge has not reached yet (exact; False recomputes everything, for tests).
     ``reads``: node -> ``(a, bn_context)`` read at ``states`` (the forward pass's, held by the
     periphery; None reads them again); ``out_reads`` (a dict) receives the reads at the returned
-    states, which the weight gradient then takes without reading again."""
+    states, which the weight gradient then takes without reading again. ``step``: the node step
+    ``eta`` in (0, 1] of every hidden node (the output keeps its closed form); ``backtrack``: per
+    sample, undo a traversal that raised the energy and halve the sample's step (module
+    docstring). The residual is the unit step's change ``max |u_k - s_k|`` (the distance from
+    a fixed point), whatever the step."""
     if rule not in PCN_RULES:
         raise ConfigError(f"pc.nudged_update: unknown rule {rule!r}; valid: {', '.join(PCN_RULES)}")
+    if not 0.0 < step <= 1.0:
+        raise ConfigError(f"solver.pcn_step: must be in (0, 1] (got {step}); 1 is the unit (closed-form) node step")
     x = const
     L = model.num_nodes
     s = list(states)
@@ -111,6 +139,31 @@ def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: f
     e_now = total_energy()
     energies = [e_now.mean()]
     e_start, e_low = e_now, e_now
+    damped = step != 1.0 or backtrack
+    ROUNDING = ROUNDING_ULPS * torch.finfo(x.dtype).eps
+    # per-sample node step (b, 1, ...) broadcast over each node's shape
+    eta = torch.full((b,), step, dtype=x.dtype, device=x.device) if damped else None
+    kept = list(s)  # backtrack: the states of the last accepted traversal (tensors are replaced, never written)
+
+    def reread_all():
+        for k in range(1, L + 1):
+            cache[k] = model._preact(k, x, s)
+            read_ver[k] = {j: version[j] for j in ins[k]}
+
+    def accept(e_new, e_old):
+        """Backtracking: samples whose energy rose go back to ``kept`` and halve their step;
+        returns the energy each sample now holds."""
+        nonlocal eta, kept
+        # NaN counts as a rise; a change within the float rounding of the sums (at the fixed
+        # point the energy only jitters there) does not, or the step would halve to nothing
+        rose = ~(e_new <= e_old + ROUNDING * (e_old.abs() + e_new.abs()))
+        eta = torch.where(rose, eta * 0.5, eta)
+        for k in range(1, L + 1):
+            s[k - 1] = torch.where(rose.view(-1, *([1] * (s[k - 1].dim() - 1))), kept[k - 1], s[k - 1])
+            version[k] += 1
+        kept = list(s)
+        reread_all()
+        return torch.where(rose, e_old, e_new)
     frozen = torch.zeros(b, dtype=torch.bool, device=x.device)
     residual = torch.zeros(b, dtype=x.dtype, device=x.device)
     residuals = []
@@ -129,7 +182,9 @@ def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: f
                     cache[k] = model._preact(k, x, s)
                     read_ver[k] = {j: version[j] for j in ins[k]}
             if gi == 0 and n > 1:
-                e_now = total_energy()  # the states after the previous iteration
+                e_prev, e_now = e_now, total_energy()  # the states after the previous iteration
+                if backtrack:
+                    e_now = accept(e_now, e_prev)
                 energies.append(e_now.mean())
                 rise = e_now - e_low  # >= 0; a scale that stays positive when beta < 0 makes E + beta C negative
                 frozen = frozen | (rise > DIVERGENCE_GROWTH * (e_start.abs() + e_low.abs())) | ~torch.isfinite(e_now)
@@ -158,10 +213,15 @@ def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: f
                     if act == "relu":
                         v = v.clamp_min(0.0)
                 new[k] = v if res is None else v + res
+            unit = new
+            if damped:  # s_k + eta (u_k - s_k): the same fixed points, a shorter step (not the output's)
+                new = {k: v if k == L else s[k - 1] + eta.view(-1, *([1] * (v.dim() - 1))) * (v - s[k - 1])
+                       for k, v in new.items()}
             for k in new:  # a diverging sample keeps its state (shape (b, ...): broadcast the mask)
                 new[k] = torch.where(frozen.view(-1, *([1] * (new[k].dim() - 1))), s[k - 1], new[k])
             for k, v in new.items():  # a node left alone did not change: it adds 0 to the residual
-                residual = torch.maximum(residual, max_abs(v, s[k - 1]))
+                u = v if unit is new else torch.where(frozen.view(-1, *([1] * (v.dim() - 1))), s[k - 1], unit[k])
+                residual = torch.maximum(residual, max_abs(u, s[k - 1]))
                 s[k - 1] = v
                 version[k] += 1
                 moved.add(k)
@@ -173,7 +233,10 @@ def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: f
         for k in groups[0]:
             if any(read_ver[k][j] != version[j] for j in ins[k]) or not skip_clean:
                 cache[k] = model._preact(k, x, s)
-        energies.append(total_energy().mean())
+        e_prev, e_now = e_now, total_energy()
+        if backtrack:  # the last traversal is checked too
+            e_now = accept(e_now, e_prev)
+        energies.append(e_now.mean())
     if out_reads is not None:  # every node's read is current: odd after their pass, even just above
         out_reads.update(cache)
     trace = torch.stack(residuals).amax(1) if residuals else None
