@@ -332,11 +332,12 @@ class SolverConfig:
     in ``s_k``, ``1 + ||J_{k+1}||^2``, is below 2 (layer gains below 1); a step below ``2 / (1 +
     ||J||^2)`` descends at any gain (:mod:`analog_ep.solvers.pcn`)."""
     pcn_backtrack: bool = False
-    """EP on a PCN, iterative relaxation: per sample, a nudged traversal that raised the energy
-    ``E + beta C`` is undone and the sample's node step (``pcn_step`` to start) halved, so the
-    phase descends and converges at any layer gain instead of being stopped by the divergence
-    guard; costs one extra read of every node per traversal. false = today's unit step with the
-    guard."""
+    """EP on a PCN, iterative relaxation: a sample of a nudged phase that the divergence guard
+    would stop (its energy ``E + beta C`` risen far above its lowest) goes back to its
+    lowest-energy states and halves its node step (``pcn_step`` to start), and goes on, instead
+    of staying frozen; costs one extra read of every node per traversal. A sample the guard
+    never stops runs exactly as without it (digitally: on tiles the extra reads draw their own
+    noise). false = the guard stops it."""
 
 
 @dataclass(frozen=True)

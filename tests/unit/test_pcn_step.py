@@ -61,12 +61,12 @@ def test_at_6x_gain_the_unit_step_diverges_and_the_damped_steps_reach_the_closed
     # the unit step (today's default): diverges, the guard stops it far from the minimum
     s, st = relax_pcn(m, x, free, beta=BETA, target=y, iters=200, tol=1e-9, rule="pgd")
     assert (torch.cat(s, 1) - z_star).abs().max() > 10 and not st.converged.any()
-    # backtracking from the unit step: every sample's energy never rises, and it reaches z*
+    # backtracking from the unit step: where the guard would stop a sample it goes back to its
+    # lowest-energy states and halves its step; it reaches z*, its final energy the phase's lowest
     s, st = relax_pcn(m, x, free, beta=BETA, target=y, iters=300, tol=1e-9, rule="pgd", backtrack=True)
-    assert (st.energy[1:] <= st.energy[:-1] + 1e-12 * st.energy[0]).all()  # rounding only (at the fixed point)
-    assert st.energy[-1] < 0.2 * st.energy[0]
     assert torch.allclose(torch.cat(s, 1), z_star, atol=1e-9)
     assert st.converged.all()
+    assert st.energy[-1] <= st.energy.min() + 1e-12 * st.energy[0] and st.energy[-1] < 0.2 * st.energy[0]
     # a fixed step below 2 / (1 + ||J||^2) of every block, no backtracking: descends and reaches z*
     with torch.no_grad():
         c = 1 + max(torch.linalg.matrix_norm(w, 2) ** 2 for w in _dense_weights(m)[1:])
@@ -96,30 +96,44 @@ def _relu_mlp_phase(scale: float, **kw):
 
 
 @pytest.mark.parametrize("rule", ["pgd", "mod_pgd"])
-def test_on_the_records_diverging_relu_phase_backtracking_descends_where_the_unit_step_is_frozen(rule):
-    """6x the init on the record's pcn_mlp (ReLU): the unit step's energy rises 14x above its
-    start before the guard freezes it, unconverged; with backtracking the energy never rises
-    (beyond float32 rounding), ends far below the start, and the distance from a fixed point
-    (the unit step's change) keeps shrinking."""
+def test_on_the_records_diverging_relu_phase_the_damped_steps_descend_where_the_unit_step_is_frozen(rule):
+    """6x the init on the record's pcn_mlp (ReLU): the unit step's energy rises more than 10x
+    above its start before the guard freezes it, unconverged. A fixed step 1 / (1 + max ||W||^2)
+    (below 2 / curvature of every hidden block): the energy never rises and the distance from a
+    fixed point (the unit step's change) keeps shrinking. Backtracking from step 1: the samples
+    the guard would stop go on at smaller steps, the energy stays bounded and ends far below
+    where the guard froze the unit step (it need not converge in 200 traversals)."""
+    from analog_ep.train.build import build_model
+
     s_u, st_u = _relu_mlp_phase(6.0, iters=200, rule=rule)
     assert not st_u.converged.any() and st_u.energy[-1] > 10 * st_u.energy[0]
+    torch.manual_seed(0)
+    model = build_model(load_config(None, ["model.name=pcn_mlp", "model.hidden=[32,32]", "seed=0"]), (16,), 10)
+    with torch.no_grad():
+        c = 1 + max(torch.linalg.matrix_norm(6.0 * e.synapse.read(torch.eye(model.node_shapes[e.pre - 1][0])).T, 2) ** 2
+                    for e in model.edges[1:])
+    assert c > 2
+    runs = [_relu_mlp_phase(6.0, iters=n, step=float(1 / c), rule=rule) for n in (200, 1000)]
+    for s, st in runs:
+        assert (st.energy[1:] <= st.energy[:-1]).all() and st.energy[-1] < 0.2 * st.energy[0]
+    assert runs[1][1].residual.max() < 0.1 * runs[0][1].residual.max()
     s, st = _relu_mlp_phase(6.0, iters=200, backtrack=True, rule=rule)
-    assert (st.energy[1:] <= st.energy[:-1] + 1e-6 * st.energy[0]).all()
-    assert torch.isfinite(torch.cat(s, 1)).all() and st.energy[-1] < 0.2 * st.energy[0]
-    s2, st2 = _relu_mlp_phase(6.0, iters=600, backtrack=True, rule=rule)
-    assert st2.energy[-1] <= st.energy[-1] and st2.residual.max() < 0.5 * st.residual.max()
+    assert torch.isfinite(torch.cat(s, 1)).all()
+    assert st.energy.max() < 5 * st.energy[0] and st.energy[-1] < 0.1 * st_u.energy[-1]
 
 
 def test_where_the_unit_step_contracts_a_damped_step_reaches_its_fixed_point_and_the_default_is_the_unit_step():
     s_u, st_u = _relu_mlp_phase(1.0, iters=60)
     assert st_u.converged.all()
-    for kw in ({"step": 0.5}, {"backtrack": True}, {"step": 0.7, "backtrack": True}):
+    for kw in ({"step": 0.5}, {"step": 0.7, "backtrack": True}):
         s, st = _relu_mlp_phase(1.0, iters=200, **kw)
         assert st.converged.all()
         assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(s, s_u)), kw
-    # step 1 without backtracking is today's unit step, bit for bit
-    s_1, _ = _relu_mlp_phase(1.0, iters=60, step=1.0, backtrack=False)
-    assert all(torch.equal(a, b) for a, b in zip(s_1, s_u))
+    # step 1 without backtracking is today's unit step, bit for bit; with backtracking too where
+    # the guard never fires
+    for bt in (False, True):
+        s_1, st_1 = _relu_mlp_phase(1.0, iters=60, step=1.0, backtrack=bt)
+        assert all(torch.equal(a, b) for a, b in zip(s_1, s_u)) and torch.equal(st_1.energy, st_u.energy)
 
 
 @pytest.mark.parametrize("over,msg", [
@@ -166,7 +180,8 @@ def test_the_damped_step_skips_untouched_nodes_exactly_on_conv_pcns(name, batchn
     (s_a, st_a), (s_b, st_b) = runs
     assert all(torch.allclose(a, b, rtol=0, atol=1e-12) for a, b in zip(s_a, s_b))
     assert torch.allclose(st_a.energy, st_b.energy, rtol=1e-12)
-    assert (st_a.energy[1:] <= st_a.energy[:-1] + 1e-12 * st_a.energy[0].abs()).all()
-    # at this gain the same step without backtracking climbs: the comparison above ran the reverts
+    # at this gain the guard fires: without backtracking the same step runs another path (the
+    # comparison above ran the reverts)
     _, st_c = relax_pcn(m, x, free, beta=0.5, target=y, iters=12, step=0.8)
-    assert st_c.energy[-1] > st_c.energy[0] > st_a.energy[-1]
+    assert not torch.equal(st_c.energy, st_a.energy)
+    assert torch.isfinite(torch.cat([v.flatten(1) for v in s_a], 1)).all()
