@@ -354,13 +354,15 @@ def test_dchn_vgg5_backprop_twin_keeps_its_own_best_rate():
 
 
 def test_pc_on_pcn_vgg15_defaults_to_qi_et_al_deep_pc_fixes_only_under_pc_and_the_user_wins(tmp_path):
-    """PC on pcn_vgg15 gets spiking precision, forward updates and the activity rate that carries
-    the error through the spikes (plain PC stays at chance on Fashion-MNIST:
+    """PC on pcn_vgg15 gets spiking precision, forward updates, the activity rate that carries
+    the error through the spikes and half the AdamW rate (plain PC stays at chance on Fashion-MNIST:
     benchmarks/model_defaults_pcn_s5.md); EP and the backprop twin on pcn_vgg15 and PC on the
     other PCN VGGs keep theirs; a --set or file key wins."""
     pc = load_config(None, ["model.name=pcn_vgg15", "algorithm=pc"]).pc
     assert (pc.precision, pc.forward_update, pc.activity_lr, pc.activity_momentum) == ("spiking", True, 0.5, 0.9)
     assert not pc.bn_freeze and not load_config(None, ["model.name=pcn_vgg15", "algorithm=pc"]).model.batchnorm
+    assert load_config(None, ["model.name=pcn_vgg15", "algorithm=pc"]).train.lr == 5e-4
+    assert load_config(None, ["model.name=pcn_vgg10", "algorithm=pc"]).train.lr == 1e-3
     for name in ("pcn_vgg5", "pcn_vgg7", "pcn_vgg10", "pcn_vgg10skip", "pcn_vgg10qi"):
         other = load_config(None, [f"model.name={name}", "algorithm=pc"]).pc
         assert (other.precision, other.forward_update, other.activity_lr) == ("none", False, 0.1), name
