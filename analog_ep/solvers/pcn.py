@@ -89,8 +89,9 @@ def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: f
     Returns ``(states, stats)``; ``stats.energy`` (sweeps + 1,) is the batch-mean total energy
     ``E + beta C`` before the first and after every traversal (the equilibration curve),
     ``stats.trace`` the batch's largest change per traversal. ``damping`` and ``check_every``
-    are not used (the traversal is exact block-coordinate descent and runs ``iters`` times). ``skip_clean``: skip the reads and updates of
-    nodes the nudge has not reached yet (exact; False recomputes everything, for tests).
+    are not used (each traversal sets every node once, a unit gradient step on it: module
+    docstring; ``iters`` traversals run). ``skip_clean``: skip the reads and updates of nodes the
+    nudge has not reached yet (exact; False recomputes everything, for tests).
     ``reads``: node -> ``(a, bn_context)`` read at ``states`` (the forward pass's, held by the
     periphery; None reads them again); ``out_reads`` (a dict) receives the reads at the returned
     states, which the weight gradient then takes without reading again. ``step``: the node step
