@@ -176,6 +176,11 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         need(cfg.solver.check_every >= 1, "solver.check_every", "must be >= 1 or null (auto)")
     need(cfg.solver.noise_patience >= 1, "solver.noise_patience", "must be >= 1 sweeps")
     need(0 < cfg.solver.noise_drop < 1, "solver.noise_drop", "must be in (0, 1)")
+    need(0 < cfg.solver.pcn_step <= 1, "solver.pcn_step", "must be in (0, 1] (1: the closed-form node update)")
+    if cfg.solver.pcn_step != 1.0 or cfg.solver.pcn_backtrack:
+        key = "solver.pcn_step" if cfg.solver.pcn_step != 1.0 else "solver.pcn_backtrack"
+        need(pcn and cfg.algorithm == "ep" and cfg.analog.relaxation == "iterative", key,
+             "applies to the iterative nudged phases of EP on a PCN model only; remove it")
     if cfg.solver.stop == "noise_floor" and pcn and cfg.analog.relaxation != "settle":
         raise ConfigError(f"{where}solver.stop: {cfg.solver.stop} stops Hopfield-type relaxations and settles; a PCN's "
                           "iterative nudged phase runs its solver.nudge_iters traversals; set solver.stop=tol or "

@@ -327,6 +327,20 @@ class SolverConfig:
     noise_drop: float = 0.05
     """``stop: noise_floor``: the relative fall of a sample's smallest residual that counts as
     progress, in (0, 1)."""
+    pcn_step: float = 1.0
+    """EP on a PCN, iterative relaxation: the step ``eta`` in (0, 1] of each hidden node update
+    of the nudged phases, ``s_k <- s_k + eta (u_k - s_k)`` (``u_k`` the ``pc.nudged_update``
+    rule's closed form, a unit gradient step on ``s_k``; the same fixed points). 1 = the closed
+    form itself (Kerjan et al. 2026). The unit step contracts only while the energy's curvature
+    in ``s_k``, ``1 + ||J_{k+1}||^2``, is below 2 (layer gains below 1); a step below ``2 / (1 +
+    ||J||^2)`` descends at any gain (:mod:`analog_ep.solvers.pcn`)."""
+    pcn_backtrack: bool = False
+    """EP on a PCN, iterative relaxation: a sample of a nudged phase that the divergence guard
+    would stop (its energy ``E + beta C`` risen far above its lowest) goes back to its
+    lowest-energy states and halves its node step (``pcn_step`` to start), and goes on, instead
+    of staying frozen; costs one extra read of every node per traversal. A sample the guard
+    never stops runs exactly as without it (digitally: on tiles the extra reads draw their own
+    noise). false = the guard stops it."""
 
 
 @dataclass(frozen=True)

@@ -208,12 +208,15 @@ def build_solver(cfg, energy: str, check_every: int) -> functools.partial:
     registered solver of ``analog.relaxation`` (:data:`RELAXATIONS`) for energies of kind
     ``energy``, bound to its physical constants, ``check_every`` and the stop rule
     (``solver.stop`` resolved by :func:`resolve_stop`, and its ``noise_patience`` / ``noise_drop``;
-    ``tol`` binds nothing, so a solver without the noise-floor rule takes it). The one place the solver is chosen: every
-    command builds its learning rule, and so its solver, from the config."""
+    ``tol`` binds nothing, so a solver without the noise-floor rule takes it) and a PCN's node
+    step (``solver.pcn_step`` / ``pcn_backtrack``, bound only when set). The one place the solver
+    is chosen: every command builds its learning rule, and so its solver, from the config."""
     name, kw = RELAXATIONS[cfg.analog.relaxation](cfg)
     s = cfg.solver
     stop = resolve_stop(s.stop, name, energy)
     if stop != "tol":
         kw.update(stop=stop, noise_patience=s.noise_patience, noise_drop=s.noise_drop)
+    if s.pcn_step != 1.0 or s.pcn_backtrack:  # the PCN node step (the config allows it there only)
+        kw.update(step=s.pcn_step, backtrack=s.pcn_backtrack)
     return functools.partial(get_solver(name, energy), check_every=check_every, **kw)
 

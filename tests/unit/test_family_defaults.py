@@ -351,3 +351,30 @@ def test_dchn_vgg5_backprop_twin_keeps_its_own_best_rate():
     assert load_config(None, ["model.name=dchn_vgg5"]).train.lr == pytest.approx(0.015)
     assert load_config(None, ["model.name=dchn_vgg5", "algorithm=bp"]).train.lr == pytest.approx(0.03)
     assert load_config(None, ["model.name=dchn_vgg5", "algorithm=bp", "train.lr=0.01"]).train.lr == 0.01
+
+
+def test_pc_on_pcn_vgg15_defaults_to_qi_et_al_deep_pc_fixes_only_under_pc_and_the_user_wins(tmp_path):
+    """PC on pcn_vgg15 gets spiking precision, forward updates, the activity rate that carries
+    the error through the spikes and half the AdamW rate (plain PC stays at chance on Fashion-MNIST:
+    benchmarks/model_defaults_pcn_s5.md); EP and the backprop twin on pcn_vgg15 and PC on the
+    other PCN VGGs keep theirs; a --set or file key wins."""
+    pc = load_config(None, ["model.name=pcn_vgg15", "algorithm=pc"]).pc
+    assert (pc.precision, pc.forward_update, pc.activity_lr, pc.activity_momentum) == ("spiking", True, 0.5, 0.9)
+    assert not pc.bn_freeze and not load_config(None, ["model.name=pcn_vgg15", "algorithm=pc"]).model.batchnorm
+    assert load_config(None, ["model.name=pcn_vgg15", "algorithm=pc"]).train.lr == 5e-4
+    assert load_config(None, ["model.name=pcn_vgg10", "algorithm=pc"]).train.lr == 1e-3
+    for name in ("pcn_vgg5", "pcn_vgg7", "pcn_vgg10", "pcn_vgg10skip", "pcn_vgg10qi"):
+        other = load_config(None, [f"model.name={name}", "algorithm=pc"]).pc
+        assert (other.precision, other.forward_update, other.activity_lr) == ("none", False, 0.1), name
+    for alg in ("ep", "bp"):
+        assert load_config(None, ["model.name=pcn_vgg15", f"algorithm={alg}"]).pc == RunConfig().pc
+    # the twin trains the same network with the same init as PC
+    bp = load_config(None, ["model.name=pcn_vgg15", "algorithm=bp"])
+    assert load_config(None, ["model.name=pcn_vgg15", "algorithm=pc"]).model == bp.model
+    mine = load_config(None, ["model.name=pcn_vgg15", "algorithm=pc", "pc.precision=none", "pc.activity_lr=0.05"]).pc
+    assert (mine.precision, mine.activity_lr, mine.forward_update) == ("none", 0.05, True)
+    f = tmp_path / "run.yaml"
+    f.write_text("algorithm: pc\nmodel:\n  name: pcn_vgg15\npc:\n  forward_update: false\n")
+    assert load_config(f, []).pc.forward_update is False
+    src = config_sources(None, ["model.name=pcn_vgg15", "algorithm=pc"])
+    assert src["pc.precision"] == FAMILY_SOURCE and src["pc.forward_update"] == FAMILY_SOURCE
