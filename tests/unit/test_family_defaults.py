@@ -199,6 +199,14 @@ PAPER_KEYS = ["ep.beta", "solver.free_iters", "solver.nudge_iters", "solver.colo
               "ep.nudge", "ep.aux_schedule", "pc.steps", "pc.activity_lr"]
 
 
+MEASURED_DEVIATIONS = {
+    # free phase settles only at gains <= 0.6, where SGD leaves the backprop twin at chance and
+    # Adam trains it (benchmarks/model_defaults_hopfield_s5.md, "## hopfield_resnet13")
+    "hopfield_resnet13": {"train.optimizer": "adam", "train.lr": 1e-3},
+}
+"""Family defaults that depart from the paper's config on purpose (measured on Fashion-MNIST)."""
+
+
 @pytest.mark.parametrize("name,algorithm,config", [
     ("dchn_vgg5", "ep", "dchn_vgg5_cifar10.yaml"),
     ("hopfield_resnet13", "ep", "hopfield_resnet13_fmnist.yaml"),
@@ -219,12 +227,16 @@ def test_family_defaults_are_the_shipped_papers_settings(name, algorithm, config
     defaults = get_model_spec(name).defaults_for(algorithm)
     mine = load_config(None, [f"model.name={name}", f"algorithm={algorithm}"])
     compared = 0
+    deviations = MEASURED_DEVIATIONS.get(name, {})
     for key in PAPER_KEYS:
         section, leaf = key.split(".")
         if key in defaults and leaf in (paper_data.get(section) or {}):
-            assert _get(mine, key) == _get(paper, key), key
+            assert _get(mine, key) == deviations.get(key, _get(paper, key)), key
             compared += 1
     assert compared >= 3
+    if "train.lr" in deviations:
+        assert mine.train.lr == deviations["train.lr"] and mine.train.lr_scaling == "none"
+        return
     # dchn_vgg5: the paper's batch-128 rate square-root scaled to the schema's batch (measured:
     # benchmarks/model_defaults_hopfield_s4.md); the others: the paper's rate
     batch_scaled = {"dchn_vgg5": (RunConfig().data.batch_size / paper.data.batch_size) ** 0.5}
@@ -311,12 +323,12 @@ def test_the_shipped_paper_configs_keep_the_published_init_not_the_28x28_gains(c
 
 
 # ------------------------------------------------------------------ the Hopfield conv families start with gains 1
-@pytest.mark.parametrize("name,n_layers,family_gain", [("dchn_vgg5", 5, 1.0), ("hopfield_resnet13", 13, 0.7)])
+@pytest.mark.parametrize("name,n_layers,family_gain", [("dchn_vgg5", 5, 1.0), ("hopfield_resnet13", 13, 0.6)])
 def test_hopfield_conv_families_initialise_at_their_family_gain_unless_the_user_sets_gains(name, n_layers,
                                                                                        family_gain):
     """dchn_vgg5: gains 1 (its published gains leave the backprop twin at chance on
-    Fashion-MNIST); hopfield_resnet13: its published 0.7 (with 1 EP's free phase rarely settles;
-    benchmarks/model_defaults_hopfield_s4.md). Reference: U(-g/sqrt(fan_in), g/sqrt(fan_in)), whose
+    Fashion-MNIST); hopfield_resnet13: 0.6, below its published 0.7 (above about 0.6 EP's free
+    phase rarely settles; benchmarks/model_defaults_hopfield_s5.md). Reference: U(-g/sqrt(fan_in), g/sqrt(fan_in)), whose
     largest |w| over a few hundred draws lies within 2 % of g/sqrt(fan_in) (each draw misses the
     top 2 % with probability 0.98; 0.98**500 < 1e-4), so gains 1 and 0.7 are told apart."""
     import math
@@ -330,8 +342,7 @@ def test_hopfield_conv_families_initialise_at_their_family_gain_unless_the_user_
     for over, gain in (([], family_gain), ([f"model.gains=[{', '.join([str(user)] * n_layers)}]"], user)):
         torch.manual_seed(0)
         cfg = load_config(None, [f"model.name={name}", f"model.channels={chans}", "seed=0", *over])
-        # hopfield_resnet13's family sets no gains: null, the model's published 0.7
-        in_config = None if not over and name == "hopfield_resnet13" else [gain] * n_layers
+        in_config = [gain] * n_layers
         for algorithm in ("ep", "bp"):  # the twin starts where EP does
             assert load_config(None, [f"model.name={name}", f"algorithm={algorithm}", *over]).model.gains == in_config
         model = build_model(cfg, (1, 28, 28), 10)
@@ -351,3 +362,48 @@ def test_dchn_vgg5_backprop_twin_keeps_its_own_best_rate():
     assert load_config(None, ["model.name=dchn_vgg5"]).train.lr == pytest.approx(0.015)
     assert load_config(None, ["model.name=dchn_vgg5", "algorithm=bp"]).train.lr == pytest.approx(0.03)
     assert load_config(None, ["model.name=dchn_vgg5", "algorithm=bp", "train.lr=0.01"]).train.lr == 0.01
+
+
+# ------------------------------------------------------------------ hopfield_resnet13: an init whose free phase settles
+def _resnet13_free_phase(extra):
+    import torch
+
+    from analog_ep.solvers import get_solver
+    from analog_ep.train.build import build_model
+
+    cfg = load_config(None, ["model.name=hopfield_resnet13", "model.channels=[8,16,32,32]", "seed=0", *extra])
+    model = build_model(cfg, (1, 28, 28), 10)
+    x = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    _, st = get_solver(cfg.solver.name)(model, model.const_drive(x), model.zero_state(8, x),
+                                        iters=cfg.solver.free_iters, tol=cfg.solver.tol)
+    return cfg, st
+
+
+def test_hopfield_resnet13_family_init_settles_within_its_free_budget_and_the_published_gain_does_not():
+    """The reason for the family gains 0.6: from zeros, at tol 1e-4, every sample of a batch
+    settles well inside the family's 120 free sweeps (about 40 at [8,16,32,32]); the same network
+    at the published 0.7 leaves every sample unsettled after the same 120 sweeps
+    (benchmarks/model_defaults_hopfield_s5.md), so a free phase that 'settles' by construction
+    (a budget too small to tell) cannot pass."""
+    cfg, st = _resnet13_free_phase([])
+    assert cfg.model.gains == [0.6] * 13 and cfg.solver.free_iters == 120 and cfg.solver.tol == 1e-4
+    assert bool(st.converged.all()) and st.sweeps <= cfg.solver.free_iters // 2
+    _, st = _resnet13_free_phase(["model.gains=[" + ", ".join(["0.7"] * 13) + "]"])
+    assert st.sweeps == 120 and not bool(st.converged.any())
+
+
+def test_hopfield_resnet13_trains_with_adam_and_its_twin_too_unless_the_user_sets_sgd():
+    """Both rules get the family's Adam at 1e-3 per tensor (no fan-in rule: Adam's step does not
+    scale with the gradient); the shipped paper configs keep the paper's SGD and gains."""
+    from pathlib import Path
+
+    for algorithm in ("ep", "bp"):
+        t = load_config(None, ["model.name=hopfield_resnet13", f"algorithm={algorithm}"]).train
+        assert (t.optimizer, t.lr, t.lr_scaling) == ("adam", 1e-3, "none")
+    t = load_config(None, ["model.name=hopfield_resnet13", "train.optimizer=sgd", "train.lr=0.03"]).train
+    assert (t.optimizer, t.lr) == ("sgd", 0.03)
+    root = Path(__file__).resolve().parents[2] / "configs"
+    for name in ("fmnist", "cifar10", "cifar100"):
+        cfg = load_config(root / f"hopfield_resnet13_{name}.yaml", [])
+        assert (cfg.train.optimizer, cfg.train.lr, cfg.train.momentum) == ("sgd", 0.03, 0.9), name
+        assert cfg.model.gains is None or cfg.model.gains[0] == 0.7, name
