@@ -203,6 +203,9 @@ MEASURED_DEVIATIONS = {
     # free phase settles only at gains <= 0.6, where SGD leaves the backprop twin at chance and
     # Adam trains it (benchmarks/model_defaults_hopfield_s5.md, "## hopfield_resnet13")
     "hopfield_resnet13": {"train.optimizer": "adam", "train.lr": 1e-3},
+    # gain 1 is the largest whose free phase settles (in about 130-190 sweeps), and there only Adam
+    # trains the twin (same record, "## vgg_crnn")
+    "vgg_crnn": {"train.optimizer": "adam", "train.lr": 1e-3, "solver.free_iters": 200},
 }
 """Family defaults that depart from the paper's config on purpose (measured on Fashion-MNIST)."""
 
@@ -407,3 +410,65 @@ def test_hopfield_resnet13_trains_with_adam_and_its_twin_too_unless_the_user_set
         cfg = load_config(root / f"hopfield_resnet13_{name}.yaml", [])
         assert (cfg.train.optimizer, cfg.train.lr, cfg.train.momentum) == ("sgd", 0.03, 0.9), name
         assert cfg.model.gains is None or cfg.model.gains[0] == 0.7, name
+
+
+# ------------------------------------------------------------------ vgg_crnn: readouts, Adam and a free budget that settles
+def _crnn_free_phase(extra):
+    import torch
+
+    from analog_ep.solvers import get_solver
+    from analog_ep.train.build import build_model
+
+    cfg = load_config(None, ["model.name=vgg_crnn", "model.channels=[8,16,32,32,32]", "seed=0", *extra])
+    model = build_model(cfg, (1, 28, 28), 10)
+    x = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    _, st = get_solver(cfg.solver.name)(model, model.const_drive(x), model.zero_state(8, x),
+                                        iters=cfg.solver.free_iters, tol=cfg.solver.tol)
+    return cfg, model, st
+
+
+def test_vgg_crnn_family_init_settles_within_its_free_budget_but_not_within_the_papers_60():
+    """At the model's gain 1 the free phase from zeros settles (tol 1e-4) within the family's
+    200 sweeps for nearly every sample (7 of these 8 Gaussian inputs, after 102-187 sweeps; all
+    of a Fashion-MNIST batch of 16 by 191) and for none within the paper's 60 (the reason for
+    the budget); the aux readouts of the paper's config are on (nodes 2, 4, 6)."""
+    cfg, model, st = _crnn_free_phase([])
+    assert cfg.model.aux_nodes == [2, 4, 6] and model.aux_nodes == [2, 4, 6] and cfg.solver.free_iters == 200
+    assert cfg.model.gains is None  # the model's own gain 1
+    assert float(st.converged.double().mean()) >= 0.75
+    _, _, st = _crnn_free_phase(["solver.free_iters=60"])
+    assert st.sweeps == 60 and not bool(st.converged.any())
+
+
+def test_vgg_crnn_initialises_at_gain_1_unless_the_user_sets_gains():
+    """Reference: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for every weight layer (the largest |w| of
+    a tensor of >= 500 entries lies within 2 % of the bound), depth 11 and 13."""
+    import math
+
+    import torch
+
+    from analog_ep.train.build import build_model
+
+    for depth in (11, 13):
+        cfg = load_config(None, ["model.name=vgg_crnn", "model.channels=[4,8,8,8,8]", f"model.depth={depth}"])
+        model = build_model(cfg, (1, 28, 28), 10)
+        weights = [e.synapse for e in model.edges]
+        assert len(weights) == depth
+        for w, fan in zip([g[0] for g in model.layer_groups()], model.layer_fan_ins()):
+            bound = 1.0 / math.sqrt(fan)
+            assert w.abs().max().item() <= bound
+            if w.numel() >= 500:
+                assert w.abs().max().item() >= 0.98 * bound
+
+
+def test_vgg_crnn_both_rules_get_adam_and_the_paper_configs_keep_sgd():
+    from pathlib import Path
+
+    for algorithm in ("ep", "bp"):
+        cfg = load_config(None, ["model.name=vgg_crnn", f"algorithm={algorithm}"])
+        assert (cfg.train.optimizer, cfg.train.lr, cfg.train.lr_scaling) == ("adam", 1e-3, "none")
+        assert cfg.model.aux_nodes == [2, 4, 6]
+    root = Path(__file__).resolve().parents[2] / "configs"
+    for name in ("cifar10", "cifar100"):
+        cfg = load_config(root / f"vgg_crnn_{name}.yaml", [])
+        assert (cfg.train.optimizer, cfg.train.lr, cfg.solver.free_iters) == ("sgd", 0.03, 60), name
