@@ -31,8 +31,9 @@ class VGGCRNN(EnergyNetwork):
         if len(channels) != 5:
             raise ConfigError(f"model.channels: vgg_crnn has 5 stages, got {len(channels)} widths")
         pad = _input_padding(in_shape, 32, "vgg_crnn")
-        # gain 1.5 (ours): keeps activity alive through 11-13 clamped layers at initialization
-        g = _gains(gains, depth, "vgg_crnn", [1.5] * depth)
+        # gain 1 (ours): the largest at which the free phase from zeros still settles in a few
+        # hundred sweeps (1.5: not in 300 for some samples; benchmarks/model_defaults_hopfield_s5.md)
+        g = _gains(gains, depth, "vgg_crnn", [1.0] * depth)
         shape, gi = tuple(in_shape), 0
         for stage, (n_conv, c) in enumerate(zip(LAYOUTS[depth], channels)):
             for j in range(n_conv):

@@ -199,6 +199,17 @@ PAPER_KEYS = ["ep.beta", "solver.free_iters", "solver.nudge_iters", "solver.colo
               "ep.nudge", "ep.aux_schedule", "pc.steps", "pc.activity_lr"]
 
 
+MEASURED_DEVIATIONS = {
+    # free phase settles only at gains <= 0.6, where SGD leaves the backprop twin at chance and
+    # Adam trains it (benchmarks/model_defaults_hopfield_s5.md, "## hopfield_resnet13")
+    "hopfield_resnet13": {"train.optimizer": "adam", "train.lr": 1e-3},
+    # gain 1 is the largest whose free phase settles (in about 130-190 sweeps), and there only Adam
+    # trains the twin (same record, "## vgg_crnn")
+    "vgg_crnn": {"train.optimizer": "adam", "train.lr": 1e-3, "solver.free_iters": 200},
+}
+"""Family defaults that depart from the paper's config on purpose (measured on Fashion-MNIST)."""
+
+
 @pytest.mark.parametrize("name,algorithm,config", [
     ("dchn_vgg5", "ep", "dchn_vgg5_cifar10.yaml"),
     ("hopfield_resnet13", "ep", "hopfield_resnet13_fmnist.yaml"),
@@ -219,12 +230,16 @@ def test_family_defaults_are_the_shipped_papers_settings(name, algorithm, config
     defaults = get_model_spec(name).defaults_for(algorithm)
     mine = load_config(None, [f"model.name={name}", f"algorithm={algorithm}"])
     compared = 0
+    deviations = MEASURED_DEVIATIONS.get(name, {})
     for key in PAPER_KEYS:
         section, leaf = key.split(".")
         if key in defaults and leaf in (paper_data.get(section) or {}):
-            assert _get(mine, key) == _get(paper, key), key
+            assert _get(mine, key) == deviations.get(key, _get(paper, key)), key
             compared += 1
     assert compared >= 3
+    if "train.lr" in deviations:
+        assert mine.train.lr == deviations["train.lr"] and mine.train.lr_scaling == "none"
+        return
     # dchn_vgg5: the paper's batch-128 rate square-root scaled to the schema's batch (measured:
     # benchmarks/model_defaults_hopfield_s4.md); the others: the paper's rate
     batch_scaled = {"dchn_vgg5": (RunConfig().data.batch_size / paper.data.batch_size) ** 0.5}
@@ -311,12 +326,12 @@ def test_the_shipped_paper_configs_keep_the_published_init_not_the_28x28_gains(c
 
 
 # ------------------------------------------------------------------ the Hopfield conv families start with gains 1
-@pytest.mark.parametrize("name,n_layers,family_gain", [("dchn_vgg5", 5, 1.0), ("hopfield_resnet13", 13, 0.7)])
+@pytest.mark.parametrize("name,n_layers,family_gain", [("dchn_vgg5", 5, 1.0), ("hopfield_resnet13", 13, 0.6)])
 def test_hopfield_conv_families_initialise_at_their_family_gain_unless_the_user_sets_gains(name, n_layers,
                                                                                        family_gain):
     """dchn_vgg5: gains 1 (its published gains leave the backprop twin at chance on
-    Fashion-MNIST); hopfield_resnet13: its published 0.7 (with 1 EP's free phase rarely settles;
-    benchmarks/model_defaults_hopfield_s4.md). Reference: U(-g/sqrt(fan_in), g/sqrt(fan_in)), whose
+    Fashion-MNIST); hopfield_resnet13: 0.6, below its published 0.7 (above about 0.6 EP's free
+    phase rarely settles; benchmarks/model_defaults_hopfield_s5.md). Reference: U(-g/sqrt(fan_in), g/sqrt(fan_in)), whose
     largest |w| over a few hundred draws lies within 2 % of g/sqrt(fan_in) (each draw misses the
     top 2 % with probability 0.98; 0.98**500 < 1e-4), so gains 1 and 0.7 are told apart."""
     import math
@@ -330,8 +345,7 @@ def test_hopfield_conv_families_initialise_at_their_family_gain_unless_the_user_
     for over, gain in (([], family_gain), ([f"model.gains=[{', '.join([str(user)] * n_layers)}]"], user)):
         torch.manual_seed(0)
         cfg = load_config(None, [f"model.name={name}", f"model.channels={chans}", "seed=0", *over])
-        # hopfield_resnet13's family sets no gains: null, the model's published 0.7
-        in_config = None if not over and name == "hopfield_resnet13" else [gain] * n_layers
+        in_config = [gain] * n_layers
         for algorithm in ("ep", "bp"):  # the twin starts where EP does
             assert load_config(None, [f"model.name={name}", f"algorithm={algorithm}", *over]).model.gains == in_config
         model = build_model(cfg, (1, 28, 28), 10)
@@ -378,3 +392,110 @@ def test_pc_on_pcn_vgg15_defaults_to_qi_et_al_deep_pc_fixes_only_under_pc_and_th
     assert load_config(f, []).pc.forward_update is False
     src = config_sources(None, ["model.name=pcn_vgg15", "algorithm=pc"])
     assert src["pc.precision"] == FAMILY_SOURCE and src["pc.forward_update"] == FAMILY_SOURCE
+
+
+# ------------------------------------------------------------------ hopfield_resnet13: an init whose free phase settles
+def _resnet13_free_phase(extra):
+    import torch
+
+    from analog_ep.solvers import get_solver
+    from analog_ep.train.build import build_model
+
+    cfg = load_config(None, ["model.name=hopfield_resnet13", "model.channels=[8,16,32,32]", "seed=0", *extra])
+    model = build_model(cfg, (1, 28, 28), 10)
+    x = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    _, st = get_solver(cfg.solver.name)(model, model.const_drive(x), model.zero_state(8, x),
+                                        iters=cfg.solver.free_iters, tol=cfg.solver.tol)
+    return cfg, st
+
+
+def test_hopfield_resnet13_family_init_settles_within_its_free_budget_and_the_published_gain_does_not():
+    """The reason for the family gains 0.6: from zeros, at tol 1e-4, every sample of a batch
+    settles well inside the family's 120 free sweeps (about 40 at [8,16,32,32]); the same network
+    at the published 0.7 leaves every sample unsettled after the same 120 sweeps
+    (benchmarks/model_defaults_hopfield_s5.md), so a free phase that 'settles' by construction
+    (a budget too small to tell) cannot pass."""
+    cfg, st = _resnet13_free_phase([])
+    assert cfg.model.gains == [0.6] * 13 and cfg.solver.free_iters == 120 and cfg.solver.tol == 1e-4
+    assert bool(st.converged.all()) and st.sweeps <= cfg.solver.free_iters // 2
+    _, st = _resnet13_free_phase(["model.gains=[" + ", ".join(["0.7"] * 13) + "]"])
+    assert st.sweeps == 120 and not bool(st.converged.any())
+
+
+def test_hopfield_resnet13_trains_with_adam_and_its_twin_too_unless_the_user_sets_sgd():
+    """Both rules get the family's Adam at 1e-3 per tensor (no fan-in rule: Adam's step does not
+    scale with the gradient); the shipped paper configs keep the paper's SGD and gains."""
+    from pathlib import Path
+
+    for algorithm in ("ep", "bp"):
+        t = load_config(None, ["model.name=hopfield_resnet13", f"algorithm={algorithm}"]).train
+        assert (t.optimizer, t.lr, t.lr_scaling) == ("adam", 1e-3, "none")
+    t = load_config(None, ["model.name=hopfield_resnet13", "train.optimizer=sgd", "train.lr=0.03"]).train
+    assert (t.optimizer, t.lr) == ("sgd", 0.03)
+    root = Path(__file__).resolve().parents[2] / "configs"
+    for name in ("fmnist", "cifar10", "cifar100"):
+        cfg = load_config(root / f"hopfield_resnet13_{name}.yaml", [])
+        assert (cfg.train.optimizer, cfg.train.lr, cfg.train.momentum) == ("sgd", 0.03, 0.9), name
+        assert cfg.model.gains is None or cfg.model.gains[0] == 0.7, name
+
+
+# ------------------------------------------------------------------ vgg_crnn: readouts, Adam and a free budget that settles
+def _crnn_free_phase(extra):
+    import torch
+
+    from analog_ep.solvers import get_solver
+    from analog_ep.train.build import build_model
+
+    cfg = load_config(None, ["model.name=vgg_crnn", "model.channels=[8,16,32,32,32]", "seed=0", *extra])
+    model = build_model(cfg, (1, 28, 28), 10)
+    x = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    _, st = get_solver(cfg.solver.name)(model, model.const_drive(x), model.zero_state(8, x),
+                                        iters=cfg.solver.free_iters, tol=cfg.solver.tol)
+    return cfg, model, st
+
+
+def test_vgg_crnn_family_init_settles_within_its_free_budget_but_not_within_the_papers_60():
+    """At the model's gain 1 the free phase from zeros settles (tol 1e-4) within the family's
+    200 sweeps for nearly every sample (7 of these 8 Gaussian inputs, after 102-187 sweeps; all
+    of a Fashion-MNIST batch of 16 by 191) and for none within the paper's 60 (the reason for
+    the budget); the aux readouts of the paper's config are on (nodes 2, 4, 6)."""
+    cfg, model, st = _crnn_free_phase([])
+    assert cfg.model.aux_nodes == [2, 4, 6] and model.aux_nodes == [2, 4, 6] and cfg.solver.free_iters == 200
+    assert cfg.model.gains is None  # the model's own gain 1
+    assert float(st.converged.double().mean()) >= 0.75
+    _, _, st = _crnn_free_phase(["solver.free_iters=60"])
+    assert st.sweeps == 60 and not bool(st.converged.any())
+
+
+def test_vgg_crnn_initialises_at_gain_1_unless_the_user_sets_gains():
+    """Reference: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for every weight layer (the largest |w| of
+    a tensor of >= 500 entries lies within 2 % of the bound), depth 11 and 13."""
+    import math
+
+    import torch
+
+    from analog_ep.train.build import build_model
+
+    for depth in (11, 13):
+        cfg = load_config(None, ["model.name=vgg_crnn", "model.channels=[4,8,8,8,8]", f"model.depth={depth}"])
+        model = build_model(cfg, (1, 28, 28), 10)
+        weights = [e.synapse for e in model.edges]
+        assert len(weights) == depth
+        for w, fan in zip([g[0] for g in model.layer_groups()], model.layer_fan_ins()):
+            bound = 1.0 / math.sqrt(fan)
+            assert w.abs().max().item() <= bound
+            if w.numel() >= 500:
+                assert w.abs().max().item() >= 0.98 * bound
+
+
+def test_vgg_crnn_both_rules_get_adam_and_the_paper_configs_keep_sgd():
+    from pathlib import Path
+
+    for algorithm in ("ep", "bp"):
+        cfg = load_config(None, ["model.name=vgg_crnn", f"algorithm={algorithm}"])
+        assert (cfg.train.optimizer, cfg.train.lr, cfg.train.lr_scaling) == ("adam", 1e-3, "none")
+        assert cfg.model.aux_nodes == [2, 4, 6]
+    root = Path(__file__).resolve().parents[2] / "configs"
+    for name in ("cifar10", "cifar100"):
+        cfg = load_config(root / f"vgg_crnn_{name}.yaml", [])
+        assert (cfg.train.optimizer, cfg.train.lr, cfg.solver.free_iters) == ("sgd", 0.03, 60), name

@@ -39,7 +39,7 @@ def test_bad_aux_node_and_shape():
 def test_ep_with_auxiliary_signals_matches_exact_gradient():
     """EP on F = E + beta (C + kappa sum C_aux) estimates the gradient of C + kappa sum C_aux,
     auxiliary readouts included; the reference differentiates that objective implicitly."""
-    cfg = load_config(None, TINY)
+    cfg = load_config(None, TINY + ["model.gains=[" + ",".join(["1.5"] * 11) + "]"])  # the init it was written at
     train, _, info = load_data(cfg.data, 0)
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
