@@ -472,8 +472,6 @@ def test_vgg_crnn_initialises_at_gain_1_unless_the_user_sets_gains():
     a tensor of >= 500 entries lies within 2 % of the bound), depth 11 and 13."""
     import math
 
-    import torch
-
     from analog_ep.train.build import build_model
 
     for depth in (11, 13):
