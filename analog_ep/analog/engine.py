@@ -19,6 +19,11 @@ Every update of an analog weight goes through here, on the tensors' own device (
      ``w = where(|n| > k, pulse(w), w)``, with no data-dependent host sync (``rounds=None``
      costs one sync per call, for ``max |n|``).
 
+   Under ``compute.kernels: numba`` the compact rounds of rules with an affine pulse
+   (``params.pulse_form``) run as one fused numba pass over the devices
+   (:func:`.kernels.numba_engine.apply_counts`: the same rounds, the same cycle-to-cycle stream;
+   equal to float rounding of ``log`` / ``cos``).
+
    Rules with an exact closed form for the parameters at hand (``params.has_closed_form``:
    noise-free ConstantStep / LinearStep / SoftBounds without level quantization) take it
    instead (:func:`_closed_form`, around the rule's :meth:`~.rules.DeviceParams.closed_form`).
@@ -417,9 +422,13 @@ def apply_counts(w: torch.Tensor, n: torch.Tensor, state, params, key: int, *,
         else:
             target = (base.clone(memory_format=torch.contiguous_format) if base is w
                       else base.contiguous())
-        stuck = state.stuck.reshape(-1)
-        free = (stuck == 0) if (w.device.type != "cpu" or any_stuck(stuck)) else None
-        _compact(target.view(-1), nf, free, state, params, key, noisy, cap)
+        kernel = _select_engine("apply_counts", target, params)  # compute.kernels: one fused pass, or None
+        if kernel is not None:
+            kernel(target.view(-1), nf, state, params, key, cap)
+        else:
+            stuck = state.stuck.reshape(-1)
+            free = (stuck == 0) if (w.device.type != "cpu" or any_stuck(stuck)) else None
+            _compact(target.view(-1), nf, free, state, params, key, noisy, cap)
         return target if out is None or target is out else out.copy_(target)
     free = state.free.reshape(-1)
     if cap is None:

@@ -357,7 +357,8 @@ def test_bench_reports_kernels():
             assert res.exit_code == 0, res.output
             r = json.loads(res.stdout.strip().splitlines()[-1])
             assert r["kernels"] == {"mode": mode, "ran": {"dense_forward": mode, "dense_transposed": mode,
-                                                          "rounded_counts": mode}}   # the engine's counts too
+                                                          "rounded_counts": mode,   # the engine's counts
+                                                          "apply_counts": mode}}    # and its pulse rounds
     finally:
         K.set_mode(old)
 

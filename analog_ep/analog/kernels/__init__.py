@@ -22,7 +22,10 @@ tile's ADC and the digital sum of the tiles' partials.
 
 The pulse engine's rounded counts (:func:`analog_ep.analog.engine.rounded_counts`) have a fused
 kernel too (:mod:`.numba_engine`, chosen by :func:`select_engine` under the same mode): one pass
-instead of about fifteen tensor passes, bit-identical counts (so no stream changes there).
+instead of about fifteen tensor passes, bit-identical counts (so no stream changes there); and
+the compact pulse rounds (:func:`analog_ep.analog.engine.apply_counts`) of the rules with an
+affine pulse (ConstantStep, LinearStep, SoftBounds) run as one fused pass over the devices with
+the torch engine's cycle-to-cycle stream (equal to the last bit of ``log`` / ``cos``).
 
 Which reads have a kernel (:func:`select` is the one place that decides): the four read kinds
 (``dense_forward``, ``dense_transposed``, ``conv_forward``, ``conv_transposed``) on CPU tensors
@@ -156,14 +159,15 @@ def select(kind: str, p, like: torch.Tensor, randn=None, mode_: Optional[str] = 
     return fn
 
 
-ENGINE_KINDS = ("rounded_counts",)
+ENGINE_KINDS = ("rounded_counts", "apply_counts")
 
 
-def select_engine(kind: str, like: torch.Tensor, mode_: Optional[str] = None) -> Optional[Callable]:
+def select_engine(kind: str, like: torch.Tensor, params=None, mode_: Optional[str] = None) -> Optional[Callable]:
     """The numba kernel of pulse-engine step ``kind`` (one of :data:`ENGINE_KINDS`:
-    ``rounded_counts``, bit-identical to the torch engine) for ``like`` (float32 / float64 CPU
-    tensors), under ``compute.kernels`` as :func:`select` decides for reads; None for torch.
-    Reported by :func:`ran` under its kind."""
+    ``rounded_counts``, bit-identical to the torch engine; ``apply_counts``, the compact pulse
+    rounds of rules whose ``params.pulse_form`` the kernel runs, equal to float rounding) for
+    ``like`` (float32 / float64 CPU tensors), under ``compute.kernels`` as :func:`select` decides
+    for reads; None for torch. Reported by :func:`ran` under its kind."""
     m = _state["mode"] if mode_ is None else mode_
     fn = None
     if ((m == "numba" or (m == "auto" and AUTO_NUMBA)) and like.device.type == "cpu"
@@ -171,7 +175,8 @@ def select_engine(kind: str, like: torch.Tensor, mode_: Optional[str] = None) ->
         mod = _available.get("engine_module")
         if mod is None:
             mod = _available["engine_module"] = importlib.import_module(".numba_engine", __name__)
-        fn = getattr(mod, kind)
+        if kind != "apply_counts" or mod.supports(params):
+            fn = getattr(mod, kind)
     _ran[kind] = "torch" if fn is None else "numba"
     return fn
 
