@@ -13,12 +13,13 @@ tile's ADC and the digital sum of the tiles' partials.
 * ``torch``: the torch reads everywhere (the reference).
 * ``numba``: the fused kernels wherever a read kind has one; numba must be installed
   (``pip install 'analog-ep[numba]'``), else a ConfigError at configuration.
-* ``auto``: torch for now (:data:`AUTO_NUMBA` is False). With :data:`AUTO_NUMBA` True it would
-  take numba where a read has a kernel, the tensor is on the CPU and numba is installed, torch
-  otherwise (always torch on CUDA). Measured (``benchmarks/kernels_numba.md``): the fused kernels
-  make the memristor 784-500-10 EP step 18-20 % cheaper in CPU time (``benchmarks/speed_fmnist.md``;
-  4-16 % before the noise management moved into them), not clearly above the 20 % bar; that gain does not pay for changing every noisy
-  analog run's noise stream (and a first-use JIT compilation) on installing numba.
+* ``auto`` (default): numba where a read or engine step has a kernel, the tensor is on the CPU
+  and numba is installed (:data:`AUTO_NUMBA`), torch otherwise (always torch on CUDA). Measured
+  (``benchmarks/speed_fmnist.md``, session 5; ``benchmarks/kernels_numba.md``): with the fused
+  pulse rounds the kernels make the memristor 784-500-10 EP step 22 % cheaper in CPU time than
+  torch (18-20 % before them), above the 20 % bar set for making them the default. Installing
+  numba therefore changes a noisy analog run's output-noise stream (same distribution, seeded)
+  and the last bit of some pulses; ``compute.kernels: torch`` keeps the reference.
 
 The pulse engine's rounded counts (:func:`analog_ep.analog.engine.rounded_counts`) have a fused
 kernel too (:mod:`.numba_engine`, chosen by :func:`select_engine` under the same mode): one pass
@@ -56,9 +57,9 @@ import torch
 from ...errors import ConfigError
 
 MODES = ("auto", "torch", "numba")
-AUTO_NUMBA = False
-"""Whether ``compute.kernels: auto`` takes the numba kernels (where they can run); False: the
-kernels beat torch by too little to be the default (module doc)."""
+AUTO_NUMBA = True
+"""Whether ``compute.kernels: auto`` takes the numba kernels (where they can run): True since they
+take more than 20 % of the CPU time off the memristor EP step (module doc)."""
 KINDS = ("dense_forward", "dense_transposed", "conv_forward", "conv_transposed")
 INSTALL_HINT = "pip install 'analog-ep[numba]'"
 
