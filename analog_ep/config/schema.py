@@ -533,7 +533,7 @@ class ComputeConfig:
     ``torch`` (the reference, and the only one on CUDA); ``numba`` (fused CPU kernels: DAC, each
     tile's product, IR drop, output noise from a counter-based generator, each tile's ADC and
     the partial sum in one pass per read; needs the extra, ``pip install 'analog-ep[numba]'``);
-    ``auto`` (numba where it can run, else torch: with the fused pulse rounds the kernels take 21-22 %
+    ``auto`` (numba where it can run, else torch: with the fused pulse rounds the kernels take 26-28 %
     of an EP step's CPU time off, above the 20 % bar for the default; benchmarks/kernels_numba.md,
     speed_fmnist.md). Reads without a kernel (bound management, conv reads with per-tile noise
     management, an ideal output stage) run torch under every setting. Noiseless reads agree to

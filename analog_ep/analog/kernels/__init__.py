@@ -16,8 +16,8 @@ tile's ADC and the digital sum of the tiles' partials.
 * ``auto`` (default): numba where a read or engine step has a kernel, the tensor is on the CPU
   and numba is installed (:data:`AUTO_NUMBA`), torch otherwise (always torch on CUDA). Measured
   (``benchmarks/speed_fmnist.md``, session 5; ``benchmarks/kernels_numba.md``): with the fused
-  pulse rounds the kernels make the memristor 784-500-10 EP step 21-22 % cheaper in CPU time than
-  torch (18-20 % before them), above the 20 % bar set for making them the default. Installing
+  pulse rounds the kernels make the memristor 784-500-10 EP step 26-28 % cheaper in CPU time than
+  torch (18-20 % before them; with the read path's one-tile plan), above the 20 % bar set for making them the default. Installing
   numba therefore changes a noisy analog run's output-noise stream (same distribution, seeded)
   and the last bit of some pulses; ``compute.kernels: torch`` keeps the reference.
 
