@@ -19,6 +19,12 @@ Every update of an analog weight goes through here, on the tensors' own device (
      ``w = where(|n| > k, pulse(w), w)``, with no data-dependent host sync (``rounds=None``
      costs one sync per call, for ``max |n|``).
 
+   Under ``compute.kernels`` numba (and ``auto`` with numba installed) the default CPU path
+   (``path=None``) of rules with an affine pulse
+   (``params.pulse_form``) runs the compact rounds as one fused numba pass over the devices
+   (:func:`.kernels.numba_engine.apply_counts`: the same rounds, the same cycle-to-cycle stream;
+   equal to float rounding of ``log`` / ``cos``).
+
    Rules with an exact closed form for the parameters at hand (``params.has_closed_form``:
    noise-free ConstantStep / LinearStep / SoftBounds without level quantization) take it
    instead (:func:`_closed_form`, around the rule's :meth:`~.rules.DeviceParams.closed_form`).
@@ -30,7 +36,8 @@ once per update; a value depends only on ``(key, index, counter)``: not on which
 are requested, on the path, on thread counts or on the device. The words, the uniforms, hence
 the rounded and the bit-stream counts are bit-identical on CPU and CUDA; the normals and the
 rules' physics go through ``log`` / ``cos`` / ``exp``, whose last bit may differ between the two
-devices. Within one device, the compact and masked paths give bit-identical weights.
+devices. Within one device, the compact and masked paths give bit-identical weights (the fused
+CPU kernel of the default path: equal to the last bit of ``log`` / ``cos``).
 
 Cycle-to-cycle noise of pulse ``k`` of device ``i`` (flat index) is ``counter_normal(key, i,
 k)``; the stochastic rounding of device ``i`` uses ``counter_uniform(key, i, 0)``; the write
@@ -382,7 +389,9 @@ def apply_counts(w: torch.Tensor, n: torch.Tensor, state, params, key: int, *,
     ``rounds``: the number of rounds (``None``: ``max |n|``, one host sync per call on the
     masked path); devices with ``|n| > rounds`` get only ``rounds`` pulses, on both paths.
     ``path``: ``"compact"`` or ``"masked"`` (module docstring; ``None``: compact on CPU, masked
-    elsewhere); both give the same bits. ``closed_form=False`` forces the rounds where the exact
+    elsewhere); both give the same bits. With ``path=None`` on CPU, ``compute.kernels`` may run the
+    compact rounds as the fused numba kernel instead (affine rules; equal to the last bit of
+    ``log`` / ``cos``); a named path always runs torch's. ``closed_form=False`` forces the rounds where the exact
     noise-free closed form would apply.
 
     ``settled=True`` promises that ``w`` is already settled (as a storage that only ever writes
@@ -392,6 +401,7 @@ def apply_counts(w: torch.Tensor, n: torch.Tensor, state, params, key: int, *,
     """
     if tuple(state.shape) != tuple(w.shape):
         raise ValueError(f"device state has shape {tuple(state.shape)}, weights {tuple(w.shape)}")
+    fused = path is None  # the default path may run the fused kernel (compute.kernels); a named path is torch's
     if path is None:
         path = "compact" if w.device.type == "cpu" else "masked"
     elif path not in PATHS:
@@ -417,9 +427,13 @@ def apply_counts(w: torch.Tensor, n: torch.Tensor, state, params, key: int, *,
         else:
             target = (base.clone(memory_format=torch.contiguous_format) if base is w
                       else base.contiguous())
-        stuck = state.stuck.reshape(-1)
-        free = (stuck == 0) if (w.device.type != "cpu" or any_stuck(stuck)) else None
-        _compact(target.view(-1), nf, free, state, params, key, noisy, cap)
+        kernel = _select_engine("apply_counts", target, params) if fused else None  # compute.kernels, or None
+        if kernel is not None:
+            kernel(target.view(-1), nf, state, params, key, cap)
+        else:
+            stuck = state.stuck.reshape(-1)
+            free = (stuck == 0) if (w.device.type != "cpu" or any_stuck(stuck)) else None
+            _compact(target.view(-1), nf, free, state, params, key, noisy, cap)
         return target if out is None or target is out else out.copy_(target)
     free = state.free.reshape(-1)
     if cap is None:

@@ -138,6 +138,11 @@ class DeviceParams:
     """The rule's name: the ``rule:`` of a device card, its key in :data:`RULES`."""
     state_fields: ClassVar[tuple[str, ...]] = ("w_max", "w_min")
     """The device-state fields (:class:`.population.DeviceState`) the pulses read."""
+    pulse_form: ClassVar[Optional[str]] = None
+    """The form of :meth:`step` a fused CPU kernel can run (``compute.kernels``,
+    :mod:`.kernels.numba_engine`): ``"affine"`` for ``levels(clip(w + sgn scale (1 - slope w)
+    noise))`` (slope from ``nl_up`` / ``nl_down`` when they are state fields, else 0); None: the
+    torch engine only."""
 
     w_max: float = 1.0
     """Upper weight bound (relative units; aihwkit ``w_max``). Device-to-device:
@@ -366,6 +371,7 @@ class ConstantStep(PulsedParams):
     """aihwkit ConstantStepDevice: ``w <- clip(w +- scale (1 + dw_min_std xi), w_min, w_max)``."""
 
     rule: ClassVar[str] = "constant_step"
+    pulse_form: ClassVar[Optional[str]] = "affine"
 
     def magnitude(self, w: torch.Tensor, d: dict) -> torch.Tensor:
         return d["scale"]
@@ -390,6 +396,7 @@ class _AffineStep:
 
     state_fields: ClassVar[tuple[str, ...]] = ("w_max", "w_min", "scale_up", "scale_down",
                                                "nl_up", "nl_down")
+    pulse_form: ClassVar[Optional[str]] = "affine"
 
     def _select(self, d, s, up, upf, dnf) -> None:
         d["slope"] = _pick(s["nl_up"], s["nl_down"], upf, dnf)

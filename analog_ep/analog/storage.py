@@ -397,6 +397,8 @@ class AnalogStorage(nn.Module):
         Noise management (``abs_max``, either scope) is the read's (:mod:`.reads`), so a fused
         kernel runs it with the DAC."""
         read = self._next_read()
+        if not torch.is_grad_enabled():   # a relaxation's reads: already without autograd
+            return fn(x.detach(), self._read_weight(read), read)
         with torch.no_grad():
             return fn(x.detach(), self._read_weight(read), read)
 
@@ -527,6 +529,8 @@ class AnalogStorage(nn.Module):
         p = self.periph
         y = self._analog(x, lambda xs, w, r: R.dense_read(xs, w, p, self.max_rows, self.w_scale, self.g_unit,
                                                            self._out_randn(_OUT_FWD, r, xs), self.counter))
+        if not torch.is_grad_enabled():   # no gradient to route (a relaxation's read): the value itself
+            return y
         return self._forward_grad(x, y, lambda: x @ self.weight.t(), self._dense_t, lambda xi, g: g.t() @ xi)
 
     def linear_bias(self, x: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -536,7 +540,10 @@ class AnalogStorage(nn.Module):
     def linear_t(self, y: torch.Tensor) -> torch.Tensor:
         """Transposed read; its gradient is always the straight-through estimator (the backprop
         twin reads forward only; ``bp_backward`` concerns the forward reads' backward)."""
-        return self._ste(y, self.weight, self._dense_t(y), lambda: y @ self.weight)
+        analog = self._dense_t(y)
+        if not torch.is_grad_enabled():   # a relaxation's read: the value itself
+            return analog
+        return self._ste(y, self.weight, analog, lambda: y @ self.weight)
 
     def conv(self, x: torch.Tensor, stride: int, padding: int) -> torch.Tensor:
         p = self.periph

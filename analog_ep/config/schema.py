@@ -550,10 +550,12 @@ class ComputeConfig:
     ``torch`` (the reference, and the only one on CUDA); ``numba`` (fused CPU kernels: DAC, each
     tile's product, IR drop, output noise from a counter-based generator, each tile's ADC and
     the partial sum in one pass per read; needs the extra, ``pip install 'analog-ep[numba]'``);
-    ``auto`` (torch: the kernels' measured gain, 18-20 % of an EP step's CPU time, is not clearly
-    above the bar for making them the default; benchmarks/kernels_numba.md, speed_fmnist.md). Reads without a kernel (bound management, conv reads with per-tile noise
+    ``auto`` (numba where it can run, else torch: with the fused pulse rounds the kernels take 26-28 %
+    of an EP step's CPU time off, above the 20 % bar for the default; benchmarks/kernels_numba.md,
+    speed_fmnist.md). Reads without a kernel (bound management, conv reads with per-tile noise
     management, an ideal output stage) run torch under every setting. Noiseless reads agree to
-    float rounding; noisy reads draw other (equally distributed, seeded) output noise."""
+    float rounding; noisy reads draw other (equally distributed, seeded) output noise; the pulse
+    rounds (affine rules) draw torch's stream and agree to the last bit of log / cos."""
 
 
 ADC_MODEL_PARAMS = {"table": ("adc_table_energy_j",), "neurosim_sar": ("adc_sar_p0_w", "adc_sar_p1_w"),

@@ -1,12 +1,15 @@
 #!/bin/bash
 # Usage: run_bench.sh TREE OUT.jsonl  -- runs the bench matrix of benchmarks/speed_fmnist.md with the
 # code of worktree TREE (PYTHONPATH), one JSON line per config appended to OUT.jsonl.
+# Optional: ROWS="full_budget noise_floor" (labels to run; default all), KERNELS="numba" (default "torch numba").
 TREE=$1; OUT=$2
+KERNELS=${KERNELS:-torch numba}
 export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 PYTHONPATH=$TREE
 B="--set data.root=/work/shared/data/fashion-mnist --set data.train_size=640 --set data.test_size=64"
 cd $TREE
 while read -r label args; do
-  for k in torch numba; do
+  if [ -n "$ROWS" ] && [[ " $ROWS " != *" $label "* ]]; then continue; fi
+  for k in $KERNELS; do
     line=$(analog-ep bench -c configs/hopfield_mlp_fmnist.yaml --device memristor $B $args --set compute.kernels=$k --repeats 10 --json 2>/dev/null | tail -1)
     echo "{\"tree\": \"$TREE\", \"commit\": \"$(git -C $TREE rev-parse --short HEAD)\", \"label\": \"$label\", \"kernels\": \"$k\", \"load\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"date\": \"$(date -u +%FT%TZ)\", \"bench\": $line}" >> $OUT
   done

@@ -29,6 +29,17 @@ def _gen(seed):
     return torch.Generator().manual_seed(seed)
 
 
+@pytest.fixture(autouse=True)
+def _torch_engine():
+    """These tests hold the torch engine to its references bit for bit: the default path runs
+    torch's compact rounds (the fused kernel is tested in test_kernels_engine.py)."""
+    from analog_ep.analog import kernels as K
+    old = K.mode()
+    K.set_mode("torch")
+    yield
+    K.set_mode(old)
+
+
 def _corr(a, b):
     return torch.corrcoef(torch.stack([a.double().flatten(), b.double().flatten()]))[0, 1].item()
 

@@ -309,9 +309,11 @@ def test_select_rules(monkeypatch):
     bm = _periph(out_bits=6, out_bound=1.0, bound_management="iterative")
     nm_tile = _periph(**PERIPHS["nm_tile"])
     noisy = _periph(out_bound=1.0, out_noise_std=0.1)
+    assert K.AUTO_NUMBA                                                       # auto takes the kernels
+    monkeypatch.setattr(K, "AUTO_NUMBA", False)
     assert K.select("dense_forward", p, cpu, None, "auto") is None           # auto = torch (AUTO_NUMBA off)
     if K.numba_available():
-        monkeypatch.setattr(K, "AUTO_NUMBA", True)                            # auto as it would take numba
+        monkeypatch.setattr(K, "AUTO_NUMBA", True)                            # auto takes numba
         assert K.select("dense_forward", p, cpu, None, "auto") is not None
         assert K.select("conv_transposed", p, cpu, None, "auto") is not None
         assert K.select("dense_forward", p, meta, None, "auto") is None
@@ -357,7 +359,8 @@ def test_bench_reports_kernels():
             assert res.exit_code == 0, res.output
             r = json.loads(res.stdout.strip().splitlines()[-1])
             assert r["kernels"] == {"mode": mode, "ran": {"dense_forward": mode, "dense_transposed": mode,
-                                                          "rounded_counts": mode}}   # the engine's counts too
+                                                          "rounded_counts": mode,   # the engine's counts
+                                                          "apply_counts": mode}}    # and its pulse rounds
     finally:
         K.set_mode(old)
 

@@ -13,16 +13,20 @@ tile's ADC and the digital sum of the tiles' partials.
 * ``torch``: the torch reads everywhere (the reference).
 * ``numba``: the fused kernels wherever a read kind has one; numba must be installed
   (``pip install 'analog-ep[numba]'``), else a ConfigError at configuration.
-* ``auto``: torch for now (:data:`AUTO_NUMBA` is False). With :data:`AUTO_NUMBA` True it would
-  take numba where a read has a kernel, the tensor is on the CPU and numba is installed, torch
-  otherwise (always torch on CUDA). Measured (``benchmarks/kernels_numba.md``): the fused kernels
-  make the memristor 784-500-10 EP step 18-20 % cheaper in CPU time (``benchmarks/speed_fmnist.md``;
-  4-16 % before the noise management moved into them), not clearly above the 20 % bar; that gain does not pay for changing every noisy
-  analog run's noise stream (and a first-use JIT compilation) on installing numba.
+* ``auto`` (default): numba where a read or engine step has a kernel, the tensor is on the CPU
+  and numba is installed (:data:`AUTO_NUMBA`), torch otherwise (always torch on CUDA). Measured
+  (``benchmarks/speed_fmnist.md``, session 5; ``benchmarks/kernels_numba.md``): with the fused
+  pulse rounds the kernels make the memristor 784-500-10 EP step 26-28 % cheaper in CPU time than
+  torch (18-20 % before them; with the read path's one-tile plan), above the 20 % bar set for making them the default. Installing
+  numba therefore changes a noisy analog run's output-noise stream (same distribution, seeded)
+  and the last bit of some pulses; ``compute.kernels: torch`` keeps the reference.
 
 The pulse engine's rounded counts (:func:`analog_ep.analog.engine.rounded_counts`) have a fused
 kernel too (:mod:`.numba_engine`, chosen by :func:`select_engine` under the same mode): one pass
-instead of about fifteen tensor passes, bit-identical counts (so no stream changes there).
+instead of about fifteen tensor passes, bit-identical counts (so no stream changes there); and
+the compact pulse rounds (:func:`analog_ep.analog.engine.apply_counts`) of the rules with an
+affine pulse (ConstantStep, LinearStep, SoftBounds) run as one fused pass over the devices with
+the torch engine's cycle-to-cycle stream (equal to the last bit of ``log`` / ``cos``).
 
 Which reads have a kernel (:func:`select` is the one place that decides): the four read kinds
 (``dense_forward``, ``dense_transposed``, ``conv_forward``, ``conv_transposed``) on CPU tensors
@@ -53,9 +57,9 @@ import torch
 from ...errors import ConfigError
 
 MODES = ("auto", "torch", "numba")
-AUTO_NUMBA = False
-"""Whether ``compute.kernels: auto`` takes the numba kernels (where they can run); False: the
-kernels beat torch by too little to be the default (module doc)."""
+AUTO_NUMBA = True
+"""Whether ``compute.kernels: auto`` takes the numba kernels (where they can run): True since they
+take more than 20 % of the CPU time off the memristor EP step (module doc)."""
 KINDS = ("dense_forward", "dense_transposed", "conv_forward", "conv_transposed")
 INSTALL_HINT = "pip install 'analog-ep[numba]'"
 
@@ -156,14 +160,15 @@ def select(kind: str, p, like: torch.Tensor, randn=None, mode_: Optional[str] = 
     return fn
 
 
-ENGINE_KINDS = ("rounded_counts",)
+ENGINE_KINDS = ("rounded_counts", "apply_counts")
 
 
-def select_engine(kind: str, like: torch.Tensor, mode_: Optional[str] = None) -> Optional[Callable]:
+def select_engine(kind: str, like: torch.Tensor, params=None, mode_: Optional[str] = None) -> Optional[Callable]:
     """The numba kernel of pulse-engine step ``kind`` (one of :data:`ENGINE_KINDS`:
-    ``rounded_counts``, bit-identical to the torch engine) for ``like`` (float32 / float64 CPU
-    tensors), under ``compute.kernels`` as :func:`select` decides for reads; None for torch.
-    Reported by :func:`ran` under its kind."""
+    ``rounded_counts``, bit-identical to the torch engine; ``apply_counts``, the compact pulse
+    rounds of rules whose ``params.pulse_form`` the kernel runs, equal to float rounding) for
+    ``like`` (float32 / float64 CPU tensors), under ``compute.kernels`` as :func:`select` decides
+    for reads; None for torch. Reported by :func:`ran` under its kind."""
     m = _state["mode"] if mode_ is None else mode_
     fn = None
     if ((m == "numba" or (m == "auto" and AUTO_NUMBA)) and like.device.type == "cpu"
@@ -171,7 +176,8 @@ def select_engine(kind: str, like: torch.Tensor, mode_: Optional[str] = None) ->
         mod = _available.get("engine_module")
         if mod is None:
             mod = _available["engine_module"] = importlib.import_module(".numba_engine", __name__)
-        fn = getattr(mod, kind)
+        if kind != "apply_counts" or mod.supports(params):
+            fn = getattr(mod, kind)
     _ran[kind] = "torch" if fn is None else "numba"
     return fn
 

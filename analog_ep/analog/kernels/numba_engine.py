@@ -1,4 +1,5 @@
-"""Fused numba kernels of the pulse engine (CPU): :func:`rounded_counts` in one pass.
+"""Fused numba kernels of the pulse engine (CPU): :func:`rounded_counts` in one pass, and
+:func:`apply_counts` (the compact pulse rounds) in one pass over the devices.
 
 :func:`analog_ep.analog.engine.rounded_counts` in torch runs about fifteen full-tensor passes per
 update (the division, the counter-based uniforms' splitmix64 hash in int64 ops, the float
@@ -10,13 +11,35 @@ bits of word ``i``), the division in the tensor's dtype, ``floor`` plus ``[u < r
 (stochastic) or round half to even (deterministic), NaN to 0, clamp to ``[-bl, bl]``. So the
 counts are bit-identical to the torch reference (tested), and ``compute.kernels`` chooses it as
 it chooses the read kernels (:func:`analog_ep.analog.kernels.select_engine`).
+
+:func:`apply_counts` replaces the torch engine's compact rounds (``nonzero``, gathers, about
+twenty tensor passes per round, scatters) for the rules whose pulse has the affine form the rule
+declares (:attr:`analog_ep.analog.rules.DeviceParams.pulse_form` ``"affine"``: ConstantStep,
+LinearStep, SoftBounds)::
+
+    mag = scale * (1 - slope * w)          (ConstantStep: mag = scale)
+    mag = mag * (1 + dw_min_std * xi)      (mult_noise; else mag + scale * (dw_min_std * xi))
+    w   = levels(clamp(w + sgn * mag, w_min, w_max))
+
+with ``scale``, ``slope`` the device's up or down constants (:meth:`~analog_ep.analog.rules.
+PulsedParams.directional`), device by device: every free device with ``n != 0`` gets
+``min(|n|, cap)`` pulses, each through the rule with its own cycle-to-cycle normal. The normal of
+pulse ``k`` of device ``i`` is the torch engine's: Box-Muller on the hash word
+``mix(i golden + stream_key(key, k))`` (:func:`analog_ep.analog.streams.normal_from`, same
+lanes, same uniforms, same operations in the tensor's dtype). Every other operation is the torch
+engine's, in its order and dtype, so noise-free rounds are bit-identical and noisy ones differ
+only where libm's ``log`` / ``cos`` round their last bit differently from torch's vectorized
+ones (tested to float tolerance; the statistics are those of the same stream).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from ..streams import stream_key
 from .normal import _G, _M1, _M2
@@ -79,6 +102,126 @@ def _counts64(dw, dw_min, k0, stochastic, bl, out):
         out[i] = np.int32(min(max(c, lo_bl), hi_bl))
 
 
+_TWO_PI_32 = 2.0 * math.pi * 2.0 ** -32
+_LO32 = np.uint64(0xFFFFFFFF)
+_TOP = np.uint64(1 << 31)
+
+
+def _box_muller(z, fp):
+    """:func:`analog_ep.analog.streams.normal_from` of one word ``z`` in the dtype of ``fp``
+    (numba only: :func:`_box_muller_impl` picks the dtype's arithmetic at compile time)."""
+    raise NotImplementedError
+
+
+@overload(_box_muller, jit_options={"cache": True})
+def _box_muller_impl(z, fp):
+    """float32: uniforms ``a 2^-23 + 2^-24`` and ``a 2^-23`` from the low 23 bits ``a`` of the
+    high and low lanes, all arithmetic in float32; float64: ``(u + 1/2) 2^-32`` and ``u 2^-32``
+    from the whole unsigned lanes ``u``. ``fp[3]`` = -2, ``fp[4..6]`` = 2^-23, 1 - 2^-24, 2 pi."""
+    if fp.dtype == types.float32:
+        def impl32(z, fp):
+            one = fp[1]
+            u1 = (np.float32(z >> np.uint64(32) & _M23) * fp[4] + one) - fp[5]
+            th = ((np.float32(z & _M23) * fp[4] + one) - one) * fp[6]
+            return math.sqrt(math.log(u1) * fp[3]) * math.cos(th)
+        return impl32
+
+    def impl64(z, fp):   # a lane read as signed int32 s: s + 2^31 = the unsigned lane with its top bit flipped
+        u1 = (np.float64((z >> np.uint64(32)) ^ _TOP) + 0.5) * 2.0 ** -32
+        th = np.float64((z & _LO32) ^ _TOP) * _TWO_PI_32
+        return math.sqrt(math.log(u1) * -2.0) * math.cos(th)
+    return impl64
+
+
+@njit(cache=True)
+def _pulses(w, n, stuck, wmax, wmin, su, sd, ku, kd, keys, flags, fp):
+    """The compact rounds of :func:`analog_ep.analog.engine.apply_counts`, device by device, in
+    place on the flat ``w``. ``n`` (int32): signed counts; ``stuck`` (int8): nonzero = never
+    moves; ``keys``: ``stream_key(key, k)`` of pulse ``k`` (its length caps the pulses);
+    ``flags``: (has_slope, noisy, mult_noise, n_states or 0); ``fp`` (w's dtype): (dw_min_std,
+    1, 0, -2, 2^-23, 1 - 2^-24, 2 pi, n_states - 1)."""
+    cap = keys.shape[0]
+    has_slope, noisy, mult, levels = flags[0], flags[1], flags[2], flags[3]
+    std, one = fp[0], fp[1]
+    for i in range(w.shape[0]):
+        c = n[i]
+        if c == 0 or stuck[i] != 0:
+            continue
+        up = c > 0
+        m = c if up else -c
+        if m > cap:
+            m = cap
+        sgn = one if up else -one
+        scale = su[i] if up else sd[i]
+        slope = (ku[i] if up else kd[i]) if has_slope else fp[2]
+        hi_b, lo_b = wmax[i], wmin[i]
+        wi = w[i]
+        hb = np.uint64(i) * _G
+        for k in range(m):
+            mag = scale * (one - slope * wi) if has_slope else scale
+            if noisy:
+                xi = _box_muller(_mix(hb + keys[k]), fp)
+                if mult:
+                    mag = mag * (one + std * xi)
+                else:
+                    mag = mag + scale * (std * xi)
+            wn = min(max(wi + mag * sgn, lo_b), hi_b)
+            if levels:
+                dl = (hi_b - lo_b) / fp[7]
+                if dl > fp[2]:
+                    q = lo_b + np.rint((wn - lo_b) / dl) * dl
+                    wn = min(max(q, lo_b), hi_b)
+            wi = wn
+        w[i] = wi
+
+
+def supports(params) -> bool:
+    """Whether :func:`apply_counts` runs ``params``' rule: its pulse has the affine form
+    (:attr:`~analog_ep.analog.rules.DeviceParams.pulse_form`)."""
+    return getattr(params, "pulse_form", None) == "affine"
+
+
+_KEYS: dict = {}
+
+
+def _keys(key: int, cap: int) -> np.ndarray:
+    """``stream_key(key, k)`` for ``k < cap`` (uint64; the last few cached)."""
+    ck = (key, cap)
+    a = _KEYS.get(ck)
+    if a is None:
+        if len(_KEYS) > 16:
+            _KEYS.clear()
+        a = _KEYS[ck] = np.array([stream_key(key, k) for k in range(cap)], dtype=np.uint64)
+    return a
+
+
+def apply_counts(flat: torch.Tensor, nf: torch.Tensor, state, params, key: int, cap) -> torch.Tensor:
+    """The compact rounds of :func:`analog_ep.analog.engine.apply_counts` on the contiguous flat
+    CPU weights ``flat`` (in place; returned): signed counts ``nf`` (flat), ``min(|n|, cap)``
+    pulses per free device (``cap`` None: ``max |n|``) with the engine's cycle-to-cycle stream
+    ``key``. Rules with :func:`supports` only."""
+    dt = np.float32 if flat.dtype == torch.float32 else np.float64
+    n = nf if nf.dtype == torch.int32 else nf.to(torch.int32)
+    n = n.contiguous()
+    if cap is None:
+        cap = int(n.abs().max()) if n.numel() else 0
+    noisy = params.noise_std > 0
+    fields = [getattr(state, f).reshape(-1) for f in ("w_max", "w_min", "scale_up", "scale_down")]
+    has_slope = "nl_up" in params.state_fields
+    fields += ([getattr(state, f).reshape(-1) for f in ("nl_up", "nl_down")] if has_slope else fields[2:4])
+    arrs = [f.to(flat.dtype).contiguous().numpy() for f in fields]
+    stuck = state.stuck.reshape(-1)
+    if stuck.dtype != torch.int8:
+        stuck = stuck.to(torch.int8)
+    levels = params.n_states or 0
+    fp = np.array([params.noise_std, 1.0, 0.0, -2.0, 2.0 ** -23, 1.0 - 2.0 ** -24, 2.0 * math.pi,
+                   max(levels - 1, 1)], dtype=dt)
+    flags = np.array([int(has_slope), int(noisy), int(bool(getattr(params, "mult_noise", True))), levels],
+                     dtype=np.int64)
+    _pulses(flat.numpy(), n.numpy(), stuck.contiguous().numpy(), *arrs, _keys(key, max(int(cap), 0)), flags, fp)
+    return flat
+
+
 def rounded_counts(dw: torch.Tensor, dw_min: float, rounding: str, bl: int, key: int) -> torch.Tensor:
     """:func:`analog_ep.analog.engine.rounded_counts` (float32 / float64 CPU tensors, validated
     arguments) as one fused pass; bit-identical counts."""
@@ -93,4 +236,4 @@ def rounded_counts(dw: torch.Tensor, dw_min: float, rounding: str, bl: int, key:
     return out.view(dw.shape)
 
 
-__all__ = ["rounded_counts"]
+__all__ = ["apply_counts", "rounded_counts", "supports"]
