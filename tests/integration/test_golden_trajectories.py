@@ -2,9 +2,10 @@
 PCN, analog EP with pulses) end with exactly the weights that main at 23c9e00 produced (sha256 of
 every stored weight and bias, in ``model.ep_storages()`` order; ``tests/golden/``). A change of
 these hashes means the training trajectory changed: regenerate them only on purpose, and say why
-in the commit. The analog case pins ``solver.stop=tol``, the default when it was recorded (the
-default became ``auto``, the noise floor on noisy tiles, on purpose: that path is covered by
-``tests/unit/test_settle.py``)."""
+in the commit. The analog case pins what was the default when it was recorded:
+``solver.stop=tol`` (the default became ``auto``, the noise floor on noisy tiles, on purpose:
+``tests/unit/test_settle.py``) and ``compute.kernels=torch`` (``auto`` became numba where it is
+installed: ``tests/unit/test_kernels*.py`` hold the kernels to the torch reference)."""
 
 import hashlib
 import json
