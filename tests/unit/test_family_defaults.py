@@ -360,10 +360,10 @@ def test_hopfield_conv_families_initialise_at_their_family_gain_unless_the_user_
 
 
 def test_dchn_vgg5_backprop_twin_keeps_its_own_best_rate():
-    """EP gets the batch-scaled 0.015, the backprop twin the paper's 0.03 (each rule's best
-    measured rate, benchmarks/model_defaults_hopfield_s4.md); --set still wins for both."""
+    """EP gets the batch-scaled 0.015, the backprop twin 0.12 (each rule's best measured rate,
+    benchmarks/model_defaults_hopfield_s4.md and _s5.md); --set still wins for both."""
     assert load_config(None, ["model.name=dchn_vgg5"]).train.lr == pytest.approx(0.015)
-    assert load_config(None, ["model.name=dchn_vgg5", "algorithm=bp"]).train.lr == pytest.approx(0.03)
+    assert load_config(None, ["model.name=dchn_vgg5", "algorithm=bp"]).train.lr == pytest.approx(0.12)
     assert load_config(None, ["model.name=dchn_vgg5", "algorithm=bp", "train.lr=0.01"]).train.lr == 0.01
 
 
