@@ -226,7 +226,7 @@ def rounded_counts(dw: torch.Tensor, dw_min: float, rounding: str, bl: int, key:
     """:func:`analog_ep.analog.engine.rounded_counts` (float32 / float64 CPU tensors, validated
     arguments) as one fused pass; bit-identical counts."""
     src = dw.detach().contiguous().reshape(-1)
-    out = torch.empty(src.shape, dtype=torch.int32)
+    out = torch.empty(src.shape, dtype=torch.int32, device=src.device)
     k0 = np.uint64(stream_key(key, 0))
     stochastic = rounding == "stochastic"
     if src.dtype == torch.float32:

@@ -220,7 +220,7 @@ def _finish(t: torch.Tensor, cur, s, p, div: float, w_scale: float, randn, block
     per sample in ``s[:, 0]`` (``s_mode`` 2)."""
     dt = np.float32 if t.dtype == torch.float32 else np.float64
     b = t.shape[1] if blocks_first else t.shape[0]
-    out = torch.empty((b, t.shape[2]), dtype=t.dtype)
+    out = torch.empty((b, t.shape[2]), dtype=t.dtype, device=t.device)
     mode, fp = _plan(p, dt, div, w_scale)
     key, row0 = 0, 0
     if p.out_noise_std > 0:
@@ -277,7 +277,7 @@ def _dense(lhs: torch.Tensor, w_blocks, sizes: list, p, w_scale: float, g_unit: 
     if tile:
         ws = [wi / w_scale for wi in ws]
     m = ws[0].shape[1]
-    t = torch.empty((nb, b, m), dtype=lhs.dtype)
+    t = torch.empty((nb, b, m), dtype=lhs.dtype, device=lhs.device)
     for i, sl in enumerate(lines):
         torch.mm(xq[:, sl], ws[i], out=t[i])
     cur = None
