@@ -66,7 +66,8 @@ free state and early stopping (``solver.tol``) may cut the free phase shorter th
 where it starts from the previous, different batch. ``ep_sweeps_per_step`` reports the sweeps the
 timed EP steps actually ran (free + nudged) and ``ep_sweeps_budget`` the maximum
 (``free_iters + n_nudge * nudge_iters``); ``sweep_s * ep_sweeps_budget`` estimates a step at full
-budget. Use ``--set solver.tol=0`` to time full-budget steps. Under ``analog.relaxation:
+budget. Use ``--set solver.tol=0 --set solver.stop=tol`` to time full-budget steps (under the
+default ``solver.stop: auto`` a noisy analog phase also stops on its read-noise floor). Under ``analog.relaxation:
 settle`` both count integration steps (``ep_budget_unit``: ``integration_steps``; ``sweeps``
 otherwise): the budget is each phase's ``ceil(t_max / dt)`` summed over the phases the EP step
 ran (the settle reports it per phase, :class:`analog_ep.solvers.settle.SettleStats`; a nudged

@@ -1,6 +1,8 @@
 #!/bin/bash
 # Usage: run_bench.sh TREE OUT.jsonl  -- runs the bench matrix of benchmarks/speed_fmnist.md with the
 # code of worktree TREE (PYTHONPATH), one JSON line per config appended to OUT.jsonl.
+# Rows: full budget needs solver.stop=tol besides solver.tol=0 since the default solver.stop: auto
+# stops a noisy analog phase on its floor; "default" is auto (before 2026-12-06 09:00 UTC: tol, now row "tol").
 # Optional: ROWS="full_budget noise_floor" (labels to run; default all), KERNELS="numba" (default "torch numba").
 TREE=$1; OUT=$2
 KERNELS=${KERNELS:-torch numba}
@@ -14,10 +16,11 @@ while read -r label args; do
     echo "{\"tree\": \"$TREE\", \"commit\": \"$(git -C $TREE rev-parse --short HEAD)\", \"label\": \"$label\", \"kernels\": \"$k\", \"load\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"date\": \"$(date -u +%FT%TZ)\", \"bench\": $line}" >> $OUT
   done
 done <<'CFG'
-full_budget --set solver.tol=0
+full_budget --set solver.tol=0 --set solver.stop=tol
 default
+tol --set solver.stop=tol
 noise_floor --set solver.stop=noise_floor
-mixed_full --set solver.tol=0 --set analog.update=mixed
+mixed_full --set solver.tol=0 --set solver.stop=tol --set analog.update=mixed
 mixed_default --set analog.update=mixed
 settle --set analog.relaxation=settle --set analog.settle_dt_s=1e-7
 settle_noise_floor --set analog.relaxation=settle --set analog.settle_dt_s=1e-7 --set solver.stop=noise_floor

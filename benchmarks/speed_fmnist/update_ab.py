@@ -8,7 +8,8 @@ from analog_ep.analog.storage import AnalogStorage
 from analog_ep.config import load_config
 from analog_ep.data import load_data
 from analog_ep.train.loop import make_trainer
-S = ["analog.device=memristor", "data.root=/work/shared/data/fashion-mnist", "data.train_size=640", "data.test_size=64", "solver.tol=0"]
+S = ["analog.device=memristor", "data.root=/work/shared/data/fashion-mnist", "data.train_size=640", "data.test_size=64", "solver.tol=0",
+     "solver.stop=tol"]
 cfg = load_config("configs/hopfield_mlp_fmnist.yaml", S)
 data = load_data(cfg.data, cfg.seed)
 trs = {m: make_trainer(dataclasses.replace(cfg, compute=dataclasses.replace(cfg.compute, kernels=m)), None, data=(data[0], data[0], data[2])) for m in ("torch", "numba")}
