@@ -72,3 +72,23 @@ def build_float64(overrides, seed=0, n=4):
     y = torch.nn.functional.one_hot(train.y[:n], info.num_classes).double()
     return cfg, model, x, y
 
+
+def scaled_pcn_mlp_phase(scale: float, **relax_kw):
+    """EP's nudged phase (beta 0.1, tol 1e-6) on the record's pcn_mlp 16-32-32-10 (ReLU; its
+    weights times ``scale``: 6 makes the unit node step diverge, benchmarks/model_defaults_fmnist.md),
+    from the forward pass of 8 seeded Gaussian inputs: ``relax_pcn``'s ``(states, stats)``;
+    ``relax_kw``: its further keywords (``iters``, ``step``, ``backtrack``, ``rule``)."""
+    from analog_ep.config import load_config
+    from analog_ep.solvers.pcn import relax_pcn
+    from analog_ep.train.build import build_model
+
+    torch.manual_seed(0)
+    cfg = load_config(None, ["model.name=pcn_mlp", "model.hidden=[32,32]", "seed=0"])
+    model = build_model(cfg, (16,), 10)
+    x = torch.randn(8, 16)
+    y = torch.nn.functional.one_hot(torch.randint(0, 10, (8,)), 10).float()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(scale)
+    free, _ = model.forward_pass(x)
+    return relax_pcn(model, x, free, beta=0.1, target=y, tol=1e-6, **relax_kw)

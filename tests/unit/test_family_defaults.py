@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import yaml
 
+from conftest import scaled_pcn_mlp_phase
 from analog_ep.config import RunConfig, load_config, to_dict
 from analog_ep.config.loader import FAMILY_SOURCE, config_sources, family_defaults
 from analog_ep.config.model_specs import PCN_VGG_LAYOUTS, get_model_spec, model_names, published_fan_in
@@ -144,23 +145,11 @@ def test_resumed_run_keeps_and_records_the_family_defaults_it_ran_with(tmp_path)
 
 # ------------------------------------------------------------------ the nudged phase of EP on a PCN never diverges
 def _pcn_mlp_phase(scale: float, iters: int, monkeypatch=None, growth=None):
-    import torch
-
     from analog_ep.solvers import pcn as pcn_solver
-    from analog_ep.train.build import build_model
 
     if growth is not None:
         monkeypatch.setattr(pcn_solver, "DIVERGENCE_GROWTH", growth)
-    torch.manual_seed(0)
-    cfg = load_config(None, ["model.name=pcn_mlp", "model.hidden=[32,32]", "seed=0"])
-    model = build_model(cfg, (16,), 10)
-    x = torch.randn(8, 16)
-    y = torch.nn.functional.one_hot(torch.randint(0, 10, (8,)), 10).float()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(scale)
-    free, _ = model.forward_pass(x)
-    return pcn_solver.relax_pcn(model, x, free, beta=0.1, target=y, iters=iters, tol=1e-6)
+    return scaled_pcn_mlp_phase(scale, iters=iters)
 
 
 def test_a_unit_step_phase_that_would_diverge_stops_finite(monkeypatch):
@@ -395,17 +384,24 @@ def test_pc_on_pcn_vgg15_defaults_to_qi_et_al_deep_pc_fixes_only_under_pc_and_th
 
 
 # ------------------------------------------------------------------ hopfield_resnet13: an init whose free phase settles
-def _resnet13_free_phase(extra):
+def _free_phase(model_args, extra):
+    """The free phase from zeros (the family's solver, budget and tol) of the model that
+    ``model_args`` + ``extra`` configure, on 8 seeded Gaussian 28x28 inputs: ``(cfg, model, stats)``."""
     import torch
 
     from analog_ep.solvers import get_solver
     from analog_ep.train.build import build_model
 
-    cfg = load_config(None, ["model.name=hopfield_resnet13", "model.channels=[8,16,32,32]", "seed=0", *extra])
+    cfg = load_config(None, [*model_args, "seed=0", *extra])
     model = build_model(cfg, (1, 28, 28), 10)
     x = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     _, st = get_solver(cfg.solver.name)(model, model.const_drive(x), model.zero_state(8, x),
                                         iters=cfg.solver.free_iters, tol=cfg.solver.tol)
+    return cfg, model, st
+
+
+def _resnet13_free_phase(extra):
+    cfg, _, st = _free_phase(["model.name=hopfield_resnet13", "model.channels=[8,16,32,32]"], extra)
     return cfg, st
 
 
@@ -441,17 +437,7 @@ def test_hopfield_resnet13_trains_with_adam_and_its_twin_too_unless_the_user_set
 
 # ------------------------------------------------------------------ vgg_crnn: readouts, Adam and a free budget that settles
 def _crnn_free_phase(extra):
-    import torch
-
-    from analog_ep.solvers import get_solver
-    from analog_ep.train.build import build_model
-
-    cfg = load_config(None, ["model.name=vgg_crnn", "model.channels=[8,16,32,32,32]", "seed=0", *extra])
-    model = build_model(cfg, (1, 28, 28), 10)
-    x = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    _, st = get_solver(cfg.solver.name)(model, model.const_drive(x), model.zero_state(8, x),
-                                        iters=cfg.solver.free_iters, tol=cfg.solver.tol)
-    return cfg, model, st
+    return _free_phase(["model.name=vgg_crnn", "model.channels=[8,16,32,32,32]"], extra)
 
 
 def test_vgg_crnn_family_init_settles_within_its_free_budget_but_not_within_the_papers_60():

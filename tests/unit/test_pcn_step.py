@@ -9,6 +9,7 @@ reach the unit step's fixed point where the unit step contracts."""
 import pytest
 import torch
 
+from conftest import scaled_pcn_mlp_phase
 from analog_ep.config import load_config
 from analog_ep.errors import ConfigError
 from analog_ep.models.pcn import PCNMLP
@@ -81,18 +82,7 @@ def test_at_6x_gain_the_unit_step_diverges_and_the_damped_steps_reach_the_closed
 def _relu_mlp_phase(scale: float, **kw):
     """The record's reproduction (benchmarks/model_defaults_fmnist.md): pcn_mlp 16-32-32-10, ReLU,
     mod-PGD, its weights times ``scale``."""
-    from analog_ep.train.build import build_model
-
-    torch.manual_seed(0)
-    cfg = load_config(None, ["model.name=pcn_mlp", "model.hidden=[32,32]", "seed=0"])
-    model = build_model(cfg, (16,), 10)
-    x = torch.randn(8, 16)
-    y = torch.nn.functional.one_hot(torch.randint(0, 10, (8,)), 10).float()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(scale)
-    free, _ = model.forward_pass(x)
-    return relax_pcn(model, x, free, beta=0.1, target=y, tol=1e-6, **kw)
+    return scaled_pcn_mlp_phase(scale, **kw)
 
 
 @pytest.mark.parametrize("rule", ["pgd", "mod_pgd"])

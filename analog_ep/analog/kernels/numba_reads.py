@@ -213,6 +213,16 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
 
 
+def _noise_key(p, randn, b: int) -> tuple[int, int]:
+    """The output-noise stream of a read of ``b`` rows: ``(key, first row)`` of the keyed draw
+    ``randn`` (host ints; a draw for a row slice of a larger batch starts at its own row), or
+    ``(0, 0)`` without output noise."""
+    if p.out_noise_std <= 0:
+        return 0, 0
+    rows = getattr(randn, "rows", None)
+    return int(randn.key), int(rows[0]) if rows is not None and rows[1] != b else 0
+
+
 def _finish(t: torch.Tensor, cur, s, p, div: float, w_scale: float, randn, blocks_first: bool = False,
             s_mode: int = 1) -> torch.Tensor:
     """Run :func:`_stage` on the products ``t`` (contiguous; (nb, B, M) when ``blocks_first``,
@@ -222,12 +232,7 @@ def _finish(t: torch.Tensor, cur, s, p, div: float, w_scale: float, randn, block
     b = t.shape[1] if blocks_first else t.shape[0]
     out = torch.empty((b, t.shape[2]), dtype=t.dtype, device=t.device)
     mode, fp = _plan(p, dt, div, w_scale)
-    key, row0 = 0, 0
-    if p.out_noise_std > 0:
-        key = int(randn.key)
-        rows = getattr(randn, "rows", None)
-        if rows is not None and rows[1] != b:
-            row0 = int(rows[0])
+    key, row0 = _noise_key(p, randn, b)
     d3, d2 = _DUMMY[dt]
     ip = _ip(int(blocks_first), int(cur is not None), 0 if s is None else s_mode, mode, row0)
     _stage(t.detach().numpy(), d3 if cur is None else cur.contiguous().numpy(), d2 if s is None else s,
@@ -337,12 +342,7 @@ def _one_tile_read(lhs: torch.Tensor, w_t: torch.Tensor, plan, p, randn) -> torc
         t = t.detach()
     m = t.shape[1]
     out = np.empty((b, m), dtype=dt)
-    key, row0 = 0, 0
-    if p.out_noise_std > 0:
-        key = int(randn.key)
-        rows = getattr(randn, "rows", None)
-        if rows is not None and rows[1] != b:
-            row0 = int(rows[0])
+    key, row0 = _noise_key(p, randn, b)
     _stage(t.numpy().reshape(1, b, m), d3, s, np.uint64(key), _ip(1, 0, nm, smode, row0), sfp, out)
     return torch.from_numpy(out)
 
