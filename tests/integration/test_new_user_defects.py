@@ -332,8 +332,15 @@ def test_table_write_is_atomic_under_an_interrupt(tmp_path, monkeypatch):
         return real(*a, **kw)
 
     monkeypatch.setattr(h5py, "File", interrupted_file)
-    with pytest.raises(KeyboardInterrupt):
-        R.write_table(rows_b, cols, tmp_path / "sweep.csv", tmp_path / "sweep.h5", numeric=("k",), integer=("seed",))
+    # Ctrl-C as an interactive process sees it: a process started in the background by a shell
+    # without job control inherits SIGINT ignored, and an ignored signal must stay ignored
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            R.write_table(rows_b, cols, tmp_path / "sweep.csv", tmp_path / "sweep.h5", numeric=("k",),
+                          integer=("seed",))
+    finally:
+        signal.signal(signal.SIGINT, before)
     monkeypatch.setattr(h5py, "File", real)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sweep.csv", "sweep.h5"]
     csv_rows = R.read_table(tmp_path / "sweep.csv")
