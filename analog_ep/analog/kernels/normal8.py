@@ -85,10 +85,12 @@ def _block(builder, module, optr, pos, g, ka, kb):
         x = builder.mul(x, _c8i(H_MUL2))
         return builder.xor(x, builder.lshr(x, _c8i(16)))
 
-    def poly(x, coeffs):
+    fma = _declare(module, "llvm.fma.v8f32", ir.FunctionType(_V8F, [_V8F, _V8F, _V8F]))
+
+    def poly(x, coeffs):   # Horner with fused multiply-adds (one rounding each; exact IEEE fma)
         y = _c8f(coeffs[0])
         for c in coeffs[1:]:
-            y = builder.fadd(builder.fmul(y, x), _c8f(c))
+            y = builder.call(fma, [y, x, _c8f(c)])
         return y
 
     ga = builder.add(splat(builder.trunc(g, _I32)), ir.Constant(_V8I, list(range(LANES))))
