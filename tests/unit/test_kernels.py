@@ -3,8 +3,8 @@
 Noiseless reads: every read kind, tile layouts (fill / equal, several row and column blocks),
 DAC / ADC bits on and off, IR drop, per-tile and per-layer noise management, float32 / float64:
 equal to the torch read to 1e-5 relative (they compute the same operations in the same order).
-Noisy reads: the kernel's counter-based ziggurat normals against the standard normal (moments,
-Kolmogorov-Smirnov distance, tail masses), the read's noise against the torch read's (same std),
+Noisy reads (the generator itself: ``test_kernels_normal8.py``): the read's noise against the
+torch read's (same std),
 seeded (same key -> same read), independent across reads, independent of the data-parallel
 sharding. Dispatch: torch on non-CPU tensors, torch under ``torch``, the config error without
 numba (exit 2, one line, naming the extra).
@@ -200,44 +200,6 @@ def test_storage_reads_equal_torch_noiseless(nr, nm):
     _close(outs["numba"][0], outs["torch"][0])
     _close(outs["numba"][1], outs["torch"][1])
     assert outs["numba"][2] == outs["torch"][2] == 8 * 3 + 8 * 3   # 40 rows / 16, 12 cols / 5
-
-
-# ----------------------------------------------------------------------------- the normal generator
-def _phi(x):
-    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
-
-
-def test_ziggurat_is_standard_normal():
-    pytest.importorskip("numba")
-    from analog_ep.analog.kernels.normal import normals
-    z = torch.from_numpy(normals(2024, 400, 1001)).flatten()      # 400,400 draws, odd row length
-    n = z.numel()
-    assert abs(float(z.mean())) < 4 / math.sqrt(n)
-    assert abs(float(z.std()) - 1) < 4 * math.sqrt(0.5 / n)
-    assert abs(float((z ** 4).mean()) - 3) < 4 * math.sqrt(96 / n)              # kurtosis (var of z^4: 96)
-    assert abs(float((z ** 3).mean())) < 4 * math.sqrt(15 / n)
-    s = torch.sort(z).values.double()
-    cdf = torch.tensor([_phi(v) for v in s[:: 97].tolist()], dtype=torch.float64)
-    emp = (torch.arange(0, n, 97, dtype=torch.float64) + 0.5) / n
-    assert float((cdf - emp).abs().max()) < 1.95 / math.sqrt(n) + 1e-4        # KS, alpha 0.001
-    for a in (1.0, 2.0, 3.0, 3.6, 4.0):     # 3.6 and 4: only the tail branch (beyond r = 3.44) reaches them
-        p = 2 * (1 - _phi(a))
-        got = float((z.abs() > a).double().mean())
-        assert abs(got - p) < 4 * math.sqrt(p / n) + 1 / n, (a, got, p)
-
-
-def test_ziggurat_rows_and_keys_independent():
-    pytest.importorskip("numba")
-    from analog_ep.analog.kernels.normal import normals
-    a = torch.from_numpy(normals(1, 64, 500))
-    assert torch.equal(a, torch.from_numpy(normals(1, 64, 500)))            # a pure function of the key
-    assert torch.equal(a[10:20], torch.from_numpy(normals(1, 10, 500, row0=10)))
-    b = torch.from_numpy(normals(2, 64, 500))
-    n = a.numel()
-    for u, v in ((a, b), (a[:, ::2], a[:, 1::2]), (a[:-1], a[1:])):   # keys, lane pairs, rows
-        r = float(torch.corrcoef(torch.stack([u.flatten(), v.flatten()]))[0, 1])
-        assert abs(r) < 4 / math.sqrt(u.numel()), r
-    assert n == 32000
 
 
 # ----------------------------------------------------------------------------------- noisy reads
