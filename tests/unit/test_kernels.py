@@ -359,3 +359,28 @@ def test_rounded_counts_kernel_is_bit_identical_to_torch(nr, dtype, shape, round
             assert outs["numba"][0].view(-1)[3:5].tolist() == [2, -2]     # 2.5 -> 2, -1.5 -> -2
         elif flat.numel() > 100:
             assert not torch.equal(outs["numba"][0], outs["numba"][1])   # another key, other roundings
+
+
+@pytest.mark.parametrize("max_rows", [64, 16])          # one tile, then 3 row tiles (40 lines: 16 + 16 + 8)
+def test_noisy_read_draws_the_documented_normals(nr, max_rows):
+    """The output noise of element ``c`` of the (global sample ``b``, tile ``i``) row is
+    ``std * normal8(key, row (b * n_tiles + i), column c)`` (numba_reads module doc): the kernel's
+    noisy read equals a torch reimplementation of the output stage with those normals, in the
+    kernel's float32 order (divide by ``w_scale``, add ``std * z``, clip to the ADC bound, sum the
+    tiles, times ``w_scale``), bit for bit."""
+    from analog_ep.analog.kernels import normal8 as N8
+    std, ws, bound = 0.07, 0.8, 1.5
+    x, w = _data((12, 40), (9, 40))
+    p = _periph(out_noise_std=std, out_bound=bound)
+    got = nr.dense_forward(x, w, p, max_rows, ws, 1.0, Keyed(4242, rows=(3, 20)))   # rows 3..14 of 20
+    sizes = R.split_sizes(40, max_rows, p.tiling)
+    nb = len(sizes)
+    z = torch.from_numpy(N8.normals(4242, 20 * nb, 9)).reshape(20, nb, 9)[3:15]
+    acc = torch.zeros(12, 9)
+    a = 0
+    for i, n in enumerate(sizes):
+        t = x[:, a:a + n] @ w[:, a:a + n].t()
+        a += n
+        v = (t / ws + torch.tensor(std, dtype=torch.float32) * z[:, i]).clamp(-bound, bound)
+        acc = acc + v
+    assert torch.equal(got, acc * ws)
