@@ -25,6 +25,10 @@ Exact Box-Muller up to float32 rounding (a few ulp per value) and the uniforms' 
 largest ``|z|`` is ``sqrt(2 * 32 log 2) = 6.66`` (the normal's mass beyond it is 3e-11).
 :func:`reference` computes the same values in float64 with ``math.log`` / ``cos`` / ``sin``
 from the same words (the tests' reference).
+
+numba's on-disk cache (``cache=True``) checks only the file that defines a compiled function:
+after editing this module, delete ``kernels/__pycache__/*.nbi`` / ``*.nbc`` (or touch
+``numba_reads.py``), or :func:`.numba_reads._stage` keeps the old block.
 """
 
 from __future__ import annotations
