@@ -5,7 +5,7 @@ stream key and select, and the digital read. Usage (repo root):
 import json, time, torch, numpy as np
 torch.set_num_threads(1); torch.set_grad_enabled(False)
 from analog_ep.analog import kernels as K
-from analog_ep.analog.kernels import numba_reads as NR, normal as NN
+from analog_ep.analog.kernels import numba_reads as NR, normal8 as N8
 from analog_ep.config import load_config
 from analog_ep.data import load_data
 from analog_ep.train.loop import make_trainer
@@ -37,9 +37,9 @@ out["dac_dense t"] = cost(lambda: NR._dac_dense(y, [10], p, 2))
 t = torch.mm(yq, w).unsqueeze(0)
 out["mm t"] = cost(lambda: torch.mm(yq, w))
 out["finish t"] = cost(lambda: NR._finish(t, None, s, p, st.w_scale, st.w_scale, r, blocks_first=True, s_mode=2))
-o = np.empty((64, 500))
-k0, k1 = np.uint64(123), np.uint64(456)
-out["normals 32k (fill_row)"] = cost(lambda: NN._fill(o, k0, k1, 0))
+o8 = np.empty((64, 512), dtype=np.float32)
+ka, kb = N8.key_words(123)
+out["normals 32k (normal8 fill_row8)"] = cost(lambda: N8._fill(o8, ka, kb, 0))
 out["torch.randn 32k"] = cost(lambda: torch.randn(64, 500))
 out["_key"] = cost(lambda: st._key(7, 5))
 out["_out_randn"] = cost(lambda: st._out_randn(7, 5, y))

@@ -9,7 +9,7 @@ by operation, so noiseless reads equal the torch reads to float rounding)::
     -- one fused numba pass per (sample, tile) row, parallel over samples --
     v = t_i / w_scale                 # device units
     v = v * (1 - ir_drop * clamp(I, 0, 1))      # IR drop (I from the |x_q| . |w| products)
-    v = v + out_noise_std * xi        # output noise: the counter-based ziggurat (.normal)
+    v = v + out_noise_std * xi        # output noise: the vectorized counter-based Box-Muller (.normal8)
     v = adc(v)                        # that tile's ADC
     out += v (* s_i, per-tile noise management)  # the digital sum of the tiles' partials
     out = w_scale * out
@@ -17,9 +17,9 @@ by operation, so noiseless reads equal the torch reads to float rounding)::
 Convolutions compute their products with torch (the reference's grouped conv / matmul) and run
 the same fused output stage; the transposed conv folds afterwards, as the reference.
 
-Output noise of element ``c`` of the (global sample ``b``, tile ``i``) row is
-``normal(key, b * n_tiles + i, c)`` (:mod:`.normal`) with ``key = randn.key``, the storage's
-stream key of that read; ``randn.rows = (start, n)`` (data parallel) offsets ``b`` by this
+Output noise of element ``c`` of the (global sample ``b``, tile ``i``) row is the float32
+normal of counter ``(b * n_tiles + i) * padded(M) + c`` (:mod:`.normal8`) under the read's key
+words ``key_words(randn.key)`` (``randn.key``: the storage's stream key of that read); ``randn.rows = (start, n)`` (data parallel) offsets ``b`` by this
 rank's first row, so a sample's noise does not depend on the sharding.
 """
 
@@ -32,7 +32,8 @@ from numba import njit, prange
 
 from .. import reads as R
 from ..streams import _KEY0 as _K0
-from .normal import _G, _M1, _M2, fill_row
+from .normal import _G, _M1, _M2
+from .normal8 import BLOCK, fill_row8
 
 _KEY0 = np.uint64(_K0)
 
@@ -137,15 +138,16 @@ def _stage(t, cur, s, key, ip, fp, out):
     ir, div, std, bound, step, ws = fp[0], fp[1], fp[2], fp[3], fp[4], fp[5]
     one = fp[6]
     zero = fp[7]
-    k0 = _absorb(_absorb(_KEY0, key), np.uint64(0))
-    k1 = _absorb(_absorb(_KEY0, key), np.uint64(1))
+    k2 = _absorb(_absorb(_KEY0, key), np.uint64(2))     # the read's key_words (.normal8)
+    ka, kb = np.uint32(k2 & np.uint64(0xFFFFFFFF)), np.uint32(k2 >> np.uint64(32))
     if blocks_first:
         nb, m = t.shape[0], t.shape[2]
     else:
         nb, m = t.shape[1], t.shape[2]
+    mp = (m + BLOCK - 1) // BLOCK * BLOCK       # the counter stride of a row (.normal8.padded)
     for b in prange(out.shape[0]):
         v = np.empty(m, dtype=out.dtype)
-        nz = np.empty(m, dtype=out.dtype)
+        nz = np.empty(mp, dtype=np.float32)
         acc = out[b]
         for c in range(m):
             acc[c] = zero
@@ -158,9 +160,9 @@ def _stage(t, cur, s, key, ip, fp, out):
                 for c in range(m):
                     v[c] = v[c] * (min(max(g[c], zero), one) * ir + one)
             if std > 0:
-                fill_row(nz, std, k0, k1, (row0 + b) * nb + i)
+                fill_row8(nz, ka, kb, ((row0 + b) * nb + i) * mp)
                 for c in range(m):
-                    v[c] = v[c] + nz[c]
+                    v[c] = v[c] + std * nz[c]
             _q_row(v, mode, bound, step)
             if has_s == 1:
                 sc = s[b, i]
