@@ -149,3 +149,17 @@ def test_build_solver_binds_nudge_rtol_only_when_set():
 def test_nudge_rtol_bad_input_is_one_line(overrides, match):
     with pytest.raises(ConfigError, match=match):
         load_config(None, overrides)
+
+
+def test_nudge_rtol_reads_the_host_only_every_check_every_sweeps():
+    """The relative test is on the device per sweep (``steps`` exact) and the host reads its
+    all-converged flag every ``check_every`` sweeps, as under ``tol``: the phase ends on a
+    multiple of 4, within 4 sweeps of the last sample's convergence."""
+    m, x, y = _chain(seed=1)
+    free = _closed_form(m, x, y, 0.0)
+    with torch.no_grad():
+        _, one = relax_async(m, m.const_drive(x), free, beta=1e-3, target=y, iters=500, tol=1e-4, nudge_rtol=1e-3)
+        _, four = relax_async(m, m.const_drive(x), free, beta=1e-3, target=y, iters=500, tol=1e-4, nudge_rtol=1e-3,
+                              check_every=4)
+    assert torch.equal(one.steps, four.steps) and one.sweeps == one.steps.max().item()
+    assert four.sweeps % 4 == 0 and one.sweeps <= four.sweeps < one.sweeps + 4
