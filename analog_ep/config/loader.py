@@ -174,6 +174,10 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     need(0 <= cfg.solver.damping < 1, "solver.damping", "must be in [0, 1)")
     if cfg.solver.check_every is not None:
         need(cfg.solver.check_every >= 1, "solver.check_every", "must be >= 1 or null (auto)")
+    need(cfg.solver.nudge_rtol >= 0, "solver.nudge_rtol", "must be >= 0 (0: nudged phases stop at solver.tol)")
+    if cfg.solver.nudge_rtol:
+        need(not pcn and cfg.analog.relaxation == "iterative", "solver.nudge_rtol",
+             "applies to the iterative nudged phases of a Hopfield-type model only; remove it")
     need(cfg.solver.noise_patience >= 1, "solver.noise_patience", "must be >= 1 sweeps")
     need(0 < cfg.solver.noise_drop < 1, "solver.noise_drop", "must be in (0, 1)")
     need(0 < cfg.solver.pcn_step <= 1, "solver.pcn_step", "must be in (0, 1] (1: the closed-form node update)")

@@ -320,6 +320,14 @@ class SolverConfig:
     with ``tol``. ``converged`` keeps its meaning (residual below ``tol``); the samples stopped
     on the floor are reported as settled (``<phase>_settled_fraction``). Digital phases, whose
     residual keeps falling, stop at ``tol`` as before."""
+    nudge_rtol: float = 0.0
+    """Nudged phases of a Hopfield-type model's iterative relaxation (EP): a sample has converged
+    when, at every node, its residual max |s_new - s_old| is below ``nudge_rtol`` times the
+    node's displacement max |s - s_free| from the free fixed point the phase started from
+    (dimensionless, >= 0), instead of below ``tol``. Both shrink with the nudge, so the test
+    means the same at any ``ep.beta``, where ``tol`` stops a small nudge before it has reached
+    the lower layers (a node the nudge has not reached, residual and displacement 0, has not
+    converged); up to ``nudge_iters`` sweeps as before. 0 = off (nudged phases stop at ``tol``)."""
     noise_patience: int = 5
     """``stop: noise_floor``: sweeps in a row without a new low of the residual (by the factor
     ``1 - noise_drop``) after which a sample counts as settled on the noise floor (>= 1); under

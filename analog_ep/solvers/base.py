@@ -62,17 +62,23 @@ class Stopper:
     lowers its residual geometrically; on the floor it only fluctuates). The flag stays set,
     ``steps`` is the sweep at which it settled and ``converged`` still means residual below
     ``tol``; the phase stops when every sample has settled. Without noisy reads the floor is
-    zero and ``noise_floor`` is ``tol`` exactly (a digital phase keeps its semantics)."""
+    zero and ``noise_floor`` is ``tol`` exactly (a digital phase keeps its semantics).
+
+    ``rtol > 0`` (``solver.nudge_rtol``, a nudged phase): the absolute test ``residual < tol`` is
+    replaced by the relative one the caller passes to :meth:`update` per sample (every node's
+    residual below ``rtol`` times its displacement from the phase's start: :func:`run_sweeps`);
+    ``converged`` then means that test at the last sweep."""
 
     def __init__(self, like: torch.Tensor, iters: int, tol: float, check_every: int = 1, stop: str = "tol",
-                 noisy: bool = False, patience: int = 5, drop: float = 0.05):
+                 noisy: bool = False, patience: int = 5, drop: float = 0.05, rtol: float = 0.0):
         if stop not in STOPS:
             raise ConfigError(f"solver.stop: unknown rule {stop!r}; valid: {', '.join(STOPS)}")
         from ..compute import current
 
         self.dist = current()
         b, device = like.shape[0], like.device
-        self.iters, self.tol, self.check_every = iters, tol, check_every
+        self.iters, self.tol, self.check_every, self.rtol = iters, tol, check_every, float(rtol)
+        self.last = None  # the relative test's last per-sample flags (rtol > 0)
         self.floor = stop == "noise_floor" and noisy
         self.patience, self.drop = int(patience), float(drop)
         self.steps = torch.full((b,), iters, dtype=torch.long, device=device)
@@ -84,11 +90,17 @@ class Stopper:
             self.stall = torch.zeros(b, dtype=torch.long, device=device)
             self.on_floor = torch.zeros(b, dtype=torch.bool, device=device)
 
-    def update(self, n: int, residual: torch.Tensor) -> bool:
-        """Record sweep ``n``'s per-sample residual; True when the phase should stop now."""
+    def update(self, n: int, residual: torch.Tensor, relative: torch.Tensor | None = None) -> bool:
+        """Record sweep ``n``'s per-sample residual; True when the phase should stop now.
+        ``relative``: with ``rtol > 0``, the per-sample relative test that replaces ``residual <
+        tol`` (bool, on the device)."""
         self.residual = residual
         self.residuals.append(residual)
-        now = residual < self.tol
+        if self.rtol > 0:
+            self.last = relative
+            now = relative
+        else:
+            now = residual < self.tol
         if self.floor:
             progress = residual < self.best * (1.0 - self.drop)
             self.best = torch.minimum(self.best, residual)
@@ -97,8 +109,8 @@ class Stopper:
             now = now | self.on_floor
         self.steps = torch.where(now & ~self.done, torch.full_like(self.steps, n), self.steps)
         self.done = self.done | now
-        # tol 0 (and no floor): the full budget, no host read
-        if (self.tol > 0 or self.floor) and n % self.check_every == 0 and n < self.iters:
+        # tol 0 (and no floor, no relative test): the full budget, no host read
+        if (self.tol > 0 or self.floor or self.rtol > 0) and n % self.check_every == 0 and n < self.iters:
             flag = now.all()
             if self.dist.sync_convergence:
                 flag = self.dist.all_true(flag)
@@ -107,8 +119,9 @@ class Stopper:
 
     def stats(self, n: int, **extra) -> SolverStats:
         trace = torch.stack(self.residuals).amax(1) if self.residuals else None
-        settled = (self.residual < self.tol) | self.on_floor if self.floor else None
-        return SolverStats(self.steps, self.residual, self.residual < self.tol, n, trace, settled=settled, **extra)
+        converged = self.residual < self.tol if self.last is None else self.last
+        settled = converged | self.on_floor if self.floor else None
+        return SolverStats(self.steps, self.residual, converged, n, trace, settled=settled, **extra)
 
 
 def noisy_reads(model) -> bool:
@@ -125,18 +138,29 @@ def noisy_settle_reads(model) -> bool:
 
 def run_sweeps(sweep: Callable, states: list[torch.Tensor], iters: int, tol: float,
                check_every: int = 1, stop: str = "tol", noisy: bool = False, patience: int = 5,
-               drop: float = 0.05) -> tuple[list[torch.Tensor], SolverStats]:
+               drop: float = 0.05, rtol: float = 0.0) -> tuple[list[torch.Tensor], SolverStats]:
     """Apply ``sweep`` (old states -> new states) up to ``iters`` times; stop early once every
     sample has converged (residual below ``tol``) or, with ``stop: noise_floor`` and ``noisy``
     reads, settled on its noise floor (:class:`Stopper`; checked on the host every
-    ``check_every`` sweeps)."""
-    stopper = Stopper(states[0], iters, tol, check_every, stop, noisy, patience, drop)
+    ``check_every`` sweeps).
+
+    ``rtol > 0`` (a nudged phase under ``solver.nudge_rtol``): a sample has converged when, at
+    every node ``k``, its residual ``max |s_k - s_k_old|`` is below ``rtol`` times its
+    displacement ``max |s_k - s_k_start|`` from the states the phase started from (the free
+    fixed point): scale-free in beta, since both shrink with the nudge, and a node the nudge
+    has not reached yet (residual and displacement 0) has not converged."""
+    stopper = Stopper(states[0], iters, tol, check_every, stop, noisy, patience, drop, rtol)
+    start = list(states) if rtol > 0 else None
     n = 0
     for n in range(1, iters + 1):
         new = sweep(states)
-        residual = torch.stack([max_abs(s1, s0) for s1, s0 in zip(new, states)]).amax(0)
+        per_node = torch.stack([max_abs(s1, s0) for s1, s0 in zip(new, states)])
+        relative = None
+        if start is not None:
+            moved = torch.stack([max_abs(s1, s0) for s1, s0 in zip(new, start)])
+            relative = (per_node < rtol * moved).all(0)
         states = new
-        if stopper.update(n, residual):
+        if stopper.update(n, per_node.amax(0), relative):
             break
     return states, stopper.stats(n)
 
@@ -208,7 +232,8 @@ def build_solver(cfg, energy: str, check_every: int) -> functools.partial:
     registered solver of ``analog.relaxation`` (:data:`RELAXATIONS`) for energies of kind
     ``energy``, bound to its physical constants, ``check_every`` and the stop rule
     (``solver.stop`` resolved by :func:`resolve_stop`, and its ``noise_patience`` / ``noise_drop``;
-    ``tol`` binds nothing, so a solver without the noise-floor rule takes it) and a PCN's node
+    ``tol`` binds nothing, so a solver without the noise-floor rule takes it), the nudged phases'
+    relative stop (``solver.nudge_rtol``, bound only when set) and a PCN's node
     step (``solver.pcn_step`` / ``pcn_backtrack``, bound only when set). The one place the solver
     is chosen: every command builds its learning rule, and so its solver, from the config."""
     name, kw = RELAXATIONS[cfg.analog.relaxation](cfg)
@@ -216,6 +241,8 @@ def build_solver(cfg, energy: str, check_every: int) -> functools.partial:
     stop = resolve_stop(s.stop, name, energy)
     if stop != "tol":
         kw.update(stop=stop, noise_patience=s.noise_patience, noise_drop=s.noise_drop)
+    if s.nudge_rtol:  # a Hopfield-type iterative nudged phase's relative stop (the config allows it there only)
+        kw.update(nudge_rtol=s.nudge_rtol)
     if s.pcn_step != 1.0 or s.pcn_backtrack:  # the PCN node step (the config allows it there only)
         kw.update(step=s.pcn_step, backtrack=s.pcn_backtrack)
     return functools.partial(get_solver(name, energy), check_every=check_every, **kw)

@@ -2,7 +2,10 @@
 asynchronous (colour groups) and synchronous (Jacobi, optionally damped) schedules.
 
 Both stop by ``solver.stop`` (:class:`.base.Stopper`): ``tol``, or ``noise_floor`` (also when a
-sample's residual sits on the floor its noisy reads set; ``noise_patience``, ``noise_drop``)."""
+sample's residual sits on the floor its noisy reads set; ``noise_patience``, ``noise_drop``).
+A nudged phase (``beta != 0``) with ``nudge_rtol > 0`` (``solver.nudge_rtol``) tests each node's
+residual against ``nudge_rtol`` times its displacement from the phase's start instead of against
+``tol`` (:func:`.base.run_sweeps`); the free phase keeps ``tol``."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from .base import counts_sweeps, noisy_reads, register_solver, run_sweeps
 @counts_sweeps
 @torch.no_grad()
 def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-4, damping=0.0, check_every=1,
-                stop="tol", noise_patience=5, noise_drop=0.05):
+                stop="tol", noise_patience=5, noise_drop=0.05, nudge_rtol=0.0):
     """Asynchronous schedule: colour groups in turn (odd then even layers for a chain), each
     group updated in closed form from the newest states: exact block-coordinate descent, so the
     energy never increases."""
@@ -29,13 +32,13 @@ def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e
         return s
 
     return run_sweeps(sweep, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
-                      noise_patience, noise_drop)
+                      noise_patience, noise_drop, nudge_rtol if beta else 0.0)
 
 
 @counts_sweeps
 @torch.no_grad()
 def relax_sync(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-4, damping=0.0, check_every=1,
-               stop="tol", noise_patience=5, noise_drop=0.05):
+               stop="tol", noise_patience=5, noise_drop=0.05, nudge_rtol=0.0):
     """Synchronous (Jacobi) schedule: every node from the old states, optionally damped
     ``s <- damping * s_old + (1 - damping) * T(s_old)``."""
     n = model.num_nodes
@@ -47,7 +50,7 @@ def relax_sync(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-
         return new
 
     return run_sweeps(sweep, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
-                      noise_patience, noise_drop)
+                      noise_patience, noise_drop, nudge_rtol if beta else 0.0)
 
 
 register_solver("async", relax_async)
