@@ -40,6 +40,11 @@ class SolverStats:
     iterative solvers."""
 
 
+def per_sample(c: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-sample vector ``c`` (b,) shaped to broadcast over ``like`` (b, ...)."""
+    return c.reshape(-1, *([1] * (like.dim() - 1)))
+
+
 def max_abs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per-sample max |a - b| (reduced over the sample's dims in place: no copy of a
     channels-last map into rows)."""

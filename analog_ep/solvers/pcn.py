@@ -53,7 +53,7 @@ import torch
 
 from ..errors import ConfigError
 from ..models.pcn import PC_ACTIVATIONS
-from .base import SolverStats, counts_sweeps, max_abs, register_solver
+from .base import SolverStats, counts_sweeps, max_abs, per_sample, register_solver
 
 PCN_RULES = ("mod_pgd", "pgd")
 
@@ -161,9 +161,8 @@ def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: f
         eta = torch.where(bad, eta * 0.5, eta)
         better = e_new < e_low
         for k in range(1, L + 1):
-            shape = (-1, *([1] * (s[k - 1].dim() - 1)))
-            s[k - 1] = torch.where(bad.view(shape), best[k - 1], s[k - 1])
-            best[k - 1] = torch.where(better.view(shape), s[k - 1], best[k - 1])
+            s[k - 1] = torch.where(per_sample(bad, s[k - 1]), best[k - 1], s[k - 1])
+            best[k - 1] = torch.where(per_sample(better, s[k - 1]), s[k - 1], best[k - 1])
             version[k] += 1
         reread_all()
         return torch.where(bad, e_low, e_new)
@@ -220,13 +219,12 @@ def relax_pcn(model, const: torch.Tensor, states: list[torch.Tensor], *, beta: f
             unit = new
             if damped:  # s_k + eta (u_k - s_k): the same fixed points, a shorter step (not the output's);
                 # a sample at step 1 takes u_k itself (bit for bit the unit step)
-                new = {k: v if k == L else torch.where(full.view(-1, *([1] * (v.dim() - 1))), v,
-                                                       s[k - 1] + eta.view(-1, *([1] * (v.dim() - 1))) * (v - s[k - 1]))
+                new = {k: v if k == L else torch.where(per_sample(full, v), v, s[k - 1] + per_sample(eta, v) * (v - s[k - 1]))
                        for k, v in new.items()}
             for k in new:  # a diverging sample keeps its state (shape (b, ...): broadcast the mask)
-                new[k] = torch.where(frozen.view(-1, *([1] * (new[k].dim() - 1))), s[k - 1], new[k])
+                new[k] = torch.where(per_sample(frozen, new[k]), s[k - 1], new[k])
             for k, v in new.items():  # a node left alone did not change: it adds 0 to the residual
-                u = v if unit is new else torch.where(frozen.view(-1, *([1] * (v.dim() - 1))), s[k - 1], unit[k])
+                u = v if unit is new else torch.where(per_sample(frozen, v), s[k - 1], unit[k])
                 residual = torch.maximum(residual, max_abs(u, s[k - 1]))
                 s[k - 1] = v
                 version[k] += 1

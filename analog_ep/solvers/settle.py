@@ -169,7 +169,7 @@ import torch
 
 from ..errors import ConfigError
 from ..models.pcn import PC_ACTIVATIONS
-from .base import SolverStats, Stopper, max_abs, noisy_settle_reads, register_solver
+from .base import SolverStats, Stopper, max_abs, noisy_settle_reads, per_sample, register_solver
 from .pcn import PCN_RULES, output_update
 
 
@@ -278,12 +278,12 @@ def slowest_rate(node_targets, v: list, iters: int = SLOW_POWER_ITERS) -> torch.
     rho = torch.zeros(v[0].shape[0], dtype=dtype, device=device)
 
     def product(u):
-        moved = node_targets([vk + _per_sample(h, vk) * uk for vk, uk in zip(v, u)])
-        return [(p - q) / _per_sample(h, p) for p, q in zip(moved, base)]
+        moved = node_targets([vk + per_sample(h, vk) * uk for vk, uk in zip(v, u)])
+        return [(p - q) / per_sample(h, p) for p, q in zip(moved, base)]
 
     for _ in range(iters):  # on K^2: K's dominant pair +-k (a layered net) is one eigenvalue k^2 of K^2
         nrm = _sample_norm(u).clamp_min(torch.finfo(dtype).tiny)
-        u = product(product([uk / _per_sample(nrm, uk) for uk in u]))
+        u = product(product([uk / per_sample(nrm, uk) for uk in u]))
         rho = _sample_norm(u).sqrt()
     return 1.0 - rho
 
@@ -447,10 +447,6 @@ def _sample_norm(vs: list) -> torch.Tensor:
     return torch.stack([vk.reshape(vk.shape[0], -1).pow(2).sum(1) for vk in vs]).sum(0).sqrt()
 
 
-def _per_sample(c: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return c.reshape(-1, *([1] * (like.dim() - 1)))
-
-
 def pcn_stiffness(circuit: PCNCircuit, v: list, beta: float, iters: int = STIFFNESS_POWER_ITERS) -> torch.Tensor:
     """Per sample, the largest rate (in ``1 / tau``) of the linearized node dynamics at voltages
     ``v``: power iteration on the Jacobian of :meth:`PCNCircuit.currents`, its products by
@@ -463,10 +459,10 @@ def pcn_stiffness(circuit: PCNCircuit, v: list, beta: float, iters: int = STIFFN
     lam = torch.zeros(v[0].shape[0], dtype=dtype, device=device)
     for _ in range(iters):
         nrm = _sample_norm(u).clamp_min(torch.finfo(dtype).tiny)
-        u = [uk / _per_sample(nrm, uk) for uk in u]
-        plus = circuit.currents([vk + _per_sample(h, vk) * uk for vk, uk in zip(v, u)], beta)
-        minus = circuit.currents([vk - _per_sample(h, vk) * uk for vk, uk in zip(v, u)], beta)
-        u = [(p - q) / _per_sample(2 * h, p) for p, q in zip(plus, minus)]
+        u = [uk / per_sample(nrm, uk) for uk in u]
+        plus = circuit.currents([vk + per_sample(h, vk) * uk for vk, uk in zip(v, u)], beta)
+        minus = circuit.currents([vk - per_sample(h, vk) * uk for vk, uk in zip(v, u)], beta)
+        u = [(p - q) / per_sample(2 * h, p) for p, q in zip(plus, minus)]
         lam = _sample_norm(u)
     return lam
 
