@@ -66,6 +66,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..synapses.counters import EventCounter, dense_geometry, update_kind
 from . import engine as E
+from . import kernels as K
 from . import periphery as P
 from . import reads as R
 from . import streams as S
@@ -324,23 +325,30 @@ class AnalogStorage(nn.Module):
             self.events.set_phase(name)
 
     # ------------------------------------------------------------------ noise draws
-    def _key(self, purpose: int, read: int = 0) -> int:
-        """The stream key of a read-noise draw: ``stream_key(seed, tile, purpose, batch[, phase[,
-        read]])`` by the noise policy. The key of the prefix common to a phase's reads is cached
-        (absorbing is sequential: :func:`.streams.extend_key`), so a read hashes only its index."""
+    def _key_prefix(self, purpose: int) -> tuple[int, bool]:
+        """``(h, absorb)``: a read-noise draw of ``purpose`` has the key ``h`` or, with ``absorb``
+        (``per_read``), ``extend_key(h, read)`` (:meth:`_key`). ``h`` is the key of the prefix
+        common to a phase's (``per_batch``: a batch's) reads, cached (absorbing is sequential:
+        :func:`.streams.extend_key`), so a read hashes only its index."""
         policy = self.periph.noise_policy
-        if policy == NoisePolicy.PER_BATCH.value:
-            return S.stream_key(self.seed, self.tile_index, purpose, self.batch)
-        ck = (purpose, self.batch, self.phase)
-        cache = self.__dict__.setdefault("_key_cache", {})
+        per_batch = policy == NoisePolicy.PER_BATCH.value
+        ck = (purpose, self.batch, -1 if per_batch else self.phase)
+        cache = self.__dict__.get("_key_cache")
+        if cache is None:
+            cache = self.__dict__["_key_cache"] = {}
         h = cache.get(ck)
         if h is None:
             if len(cache) > 32:
                 cache.clear()
-            h = cache[ck] = S.stream_key(self.seed, self.tile_index, purpose, self.batch, self.phase)
-        if policy == NoisePolicy.PER_PHASE.value:
-            return h
-        return S.extend_key(h, read)
+            h = cache[ck] = (S.stream_key(self.seed, self.tile_index, purpose, self.batch) if per_batch else
+                             S.stream_key(self.seed, self.tile_index, purpose, self.batch, self.phase))
+        return h, policy == NoisePolicy.PER_READ.value
+
+    def _key(self, purpose: int, read: int = 0) -> int:
+        """The stream key of a read-noise draw: ``stream_key(seed, tile, purpose, batch[, phase[,
+        read]])`` by the noise policy (:meth:`_key_prefix`)."""
+        h, absorb = self._key_prefix(purpose)
+        return S.extend_key(h, read) if absorb else h
 
     def _randn(self, key: int, shape, like: torch.Tensor) -> torch.Tensor:
         """Standard normals from torch's generator seeded with ``key`` (a generator per device,
@@ -388,8 +396,47 @@ class AnalogStorage(nn.Module):
         return draw
 
     def _next_read(self) -> int:
-        self.read_count += 1
-        return self.read_count
+        read = self.read_count + 1
+        object.__setattr__(self, "read_count", read)   # a plain int: no nn.Module.__setattr__ per read
+        return read
+
+    def _planned(self, kind: str, x: torch.Tensor):
+        """The fused one-tile plan ``(plan, run)`` of a relaxation read of ``kind``
+        (:func:`.kernels.dense_plan`: where :func:`.kernels.select` runs the read in numba and it
+        fits one tile), cached per read kind and checked against the periphery (by identity: the
+        cache holds it), ``compute.kernels``, the input's dtype, lines and device and ``w_scale``;
+        None for every other read."""
+        sites = self.__dict__.get("_sites")
+        if sites is None:
+            sites = self.__dict__["_sites"] = {}
+        p = self.periph
+        ck = (K.mode(), x.dtype, x.shape[1], x.is_cpu, self.w_scale)
+        hit = sites.get(kind)
+        if hit is not None and hit[0] is p and hit[1] == ck:
+            return hit[2]
+        plan = K.dense_plan(kind, p, x, self.max_rows if kind == "dense_forward" else self.max_cols, self.w_scale)
+        sites[kind] = (p, ck, plan)
+        return plan
+
+    def _planned_read(self, kind: str, count: str, purpose: int, x: torch.Tensor, planned) -> torch.Tensor:
+        """A relaxation's dense read through its cached fused plan (:meth:`_planned`): the same
+        read index, read weight, counts and output-noise stream as :meth:`_analog` with the
+        kernel of :mod:`.reads`, without the per-read draw object, kernel selection and key hash
+        (the kernel extends the phase's key by the read index: :func:`.kernels.numba_reads.one_tile_read`)."""
+        plan, run = planned
+        read = self._next_read()
+        w = self._read_weight(read)
+        c = self.counter
+        if c is not None:
+            c.vector_reads(count, x.shape[0], 1)
+        K.mark_ran(kind, "numba")
+        if self.periph.out_noise_std > 0:
+            key, absorb = self._key_prefix(purpose)
+            rows = self.rows
+            row0 = rows[0] if rows is not None and rows[1] != x.shape[0] else 0
+        else:
+            key, absorb, row0 = 0, False, 0
+        return run(x, w.t() if count == "forward" else w, plan, key, read, absorb, row0)
 
     # ------------------------------------------------------------------ reads
     def _analog(self, x: torch.Tensor, fn) -> torch.Tensor:
@@ -526,6 +573,10 @@ class AnalogStorage(nn.Module):
                                                                self._out_randn(_OUT_T, r, ys), self.counter))
 
     def linear(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.is_grad_enabled():   # a relaxation's read: a cached fused plan where one runs it
+            planned = self._planned("dense_forward", x)
+            if planned is not None:
+                return self._planned_read("dense_forward", "forward", _OUT_FWD, x, planned)
         p = self.periph
         y = self._analog(x, lambda xs, w, r: R.dense_read(xs, w, p, self.max_rows, self.w_scale, self.g_unit,
                                                            self._out_randn(_OUT_FWD, r, xs), self.counter))
@@ -540,6 +591,10 @@ class AnalogStorage(nn.Module):
     def linear_t(self, y: torch.Tensor) -> torch.Tensor:
         """Transposed read; its gradient is always the straight-through estimator (the backprop
         twin reads forward only; ``bp_backward`` concerns the forward reads' backward)."""
+        if not torch.is_grad_enabled():   # a relaxation's read: a cached fused plan where one runs it
+            planned = self._planned("dense_transposed", y)
+            if planned is not None:
+                return self._planned_read("dense_transposed", "transposed", _OUT_T, y, planned)
         analog = self._dense_t(y)
         if not torch.is_grad_enabled():   # a relaxation's read: the value itself
             return analog

@@ -110,8 +110,9 @@ def reset_ran() -> None:
     _ran.clear()
 
 
-def _has_kernel(kind: str, p, like: torch.Tensor, randn) -> bool:
-    """Whether the numba kernel of ``kind`` can run this read (module doc)."""
+def _has_kernel(kind: str, p, like: torch.Tensor, keyed: bool) -> bool:
+    """Whether the numba kernel of ``kind`` can run this read (module doc); ``keyed``: the read's
+    output-noise draw carries a stream key."""
     if like.device.type != "cpu" or like.dtype not in (torch.float32, torch.float64):
         return False
     if (p.out_bits is None and p.out_bound is None and p.out_noise_std == 0 and p.ir_drop == 0):
@@ -121,18 +122,20 @@ def _has_kernel(kind: str, p, like: torch.Tensor, randn) -> bool:
         return False                           # iterative / shift bound management: torch
     if p.noise_management == "abs_max" and p.nm_scope == "tile" and kind.startswith("conv"):
         return False                           # per-(tile, patch) scales of a conv: torch
-    if p.out_noise_std > 0 and getattr(randn, "key", None) is None:
+    if p.out_noise_std > 0 and not keyed:
         return False                           # no stream key to draw the kernel's noise from
     return True
 
 
-def select(kind: str, p, like: torch.Tensor, randn=None, mode_: Optional[str] = None) -> Optional[Callable]:
+def select(kind: str, p, like: torch.Tensor, randn=None, mode_: Optional[str] = None,
+           keyed: Optional[bool] = None) -> Optional[Callable]:
     """The numba kernel that runs read ``kind`` (one of :data:`KINDS`) on ``like``'s device under
     ``compute.kernels`` (``mode_``, default the process's), or None for the torch read.
 
     ``numba``: the kernel when ``like`` is a CPU tensor and the read has a kernel (else torch;
     numba's absence was refused at configuration); ``auto``: the same when :data:`AUTO_NUMBA` and
-    numba is installed, else None; ``torch``: None."""
+    numba is installed, else None; ``torch``: None. ``keyed`` (default: whether ``randn`` has a
+    ``key``): the read's output noise has a stream key to draw from."""
     m = _state["mode"] if mode_ is None else mode_
     if m == "torch" or (m == "auto" and not AUTO_NUMBA):
         _ran[kind] = "torch"
@@ -142,13 +145,15 @@ def select(kind: str, p, like: torch.Tensor, randn=None, mode_: Optional[str] = 
     if m == "numba":
         check_mode(m)
     have = numba_available()
-    ck = (kind, m, have, id(p), like.device.type, like.dtype, getattr(randn, "key", None) is None)
+    if keyed is None:
+        keyed = getattr(randn, "key", None) is not None
+    ck = (kind, m, have, id(p), like.device.type, like.dtype, keyed)
     hit = _decided.get(ck)
     if hit is not None and hit[0] is p:
         fn = hit[1]
     else:
         fn = None
-        if have and _has_kernel(kind, p, like, randn):
+        if have and _has_kernel(kind, p, like, keyed):
             mod = _available.get("module")
             if mod is None:
                 mod = _available["module"] = importlib.import_module(".numba_reads", __name__)
@@ -158,6 +163,30 @@ def select(kind: str, p, like: torch.Tensor, randn=None, mode_: Optional[str] = 
         _decided[ck] = (p, fn)
     _ran[kind] = "torch" if fn is None else "numba"
     return fn
+
+
+DENSE_KINDS = ("dense_forward", "dense_transposed")
+"""The read kinds with a one-tile fused plan (:func:`dense_plan`)."""
+
+
+def dense_plan(kind: str, p, like: torch.Tensor, max_size: int, w_scale: float):
+    """The fused one-tile plan of a keyed dense read (``dense_forward`` / ``dense_transposed``) of
+    ``like`` (B, lines) on tiles of ``max_size`` lines, when :func:`select` runs it in numba and
+    it fits one tile with no IR drop and no per-tile noise management
+    (:func:`.numba_reads.one_tile_plan`); None otherwise (the read then takes the path of
+    :mod:`analog_ep.analog.reads`). Returned as ``(plan, run)``, ``run`` the reader
+    (:func:`.numba_reads.one_tile_read`); the storage caches it per read site and reports each
+    read by :func:`mark_ran`."""
+    if kind not in DENSE_KINDS or select(kind, p, like, keyed=True) is None:
+        return None
+    mod = _available["module"]
+    plan = mod.one_tile_plan(p, like.dtype, like.shape[1], max_size, w_scale)
+    return None if plan is None else (plan, mod.one_tile_read)
+
+
+def mark_ran(kind: str, impl: str) -> None:
+    """Record that read ``kind`` ran under ``impl`` (a cached plan's read, which skips :func:`select`)."""
+    _ran[kind] = impl
 
 
 ENGINE_KINDS = ("rounded_counts", "apply_counts")
@@ -182,5 +211,5 @@ def select_engine(kind: str, like: torch.Tensor, params=None, mode_: Optional[st
     return fn
 
 
-__all__ = ["AUTO_NUMBA", "ENGINE_KINDS", "select_engine", "INSTALL_HINT", "KINDS", "MODES", "check_mode", "mode", "numba_available", "ran", "reset_ran", "select",
+__all__ = ["dense_plan", "mark_ran", "AUTO_NUMBA", "ENGINE_KINDS", "select_engine", "INSTALL_HINT", "KINDS", "MODES", "check_mode", "mode", "numba_available", "ran", "reset_ran", "select",
            "set_mode"]

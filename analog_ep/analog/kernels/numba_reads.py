@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+import numba
 from numba import njit, prange
 
 from .. import reads as R
@@ -71,27 +72,22 @@ def _q_row(v, mode, bound, step):
             v[c] = np.rint(min(max(v[c], lo), bound) / step) * step
 
 
-@njit(parallel=True, fastmath=False, cache=True)
-def _dac(x, starts, nm, mode, fp, xq, s):
-    """DAC of ``x`` (B, n) into ``xq``; with ``nm`` 1 (``nm_scope: tile``) each tile ``i`` (lines
-    ``starts[i]:starts[i+1]``) of each sample is first divided by its abs-max scale ``s[b, i] =
-    max(max |x|, tiny) / nm_bound``; with ``nm`` 2 (``nm_scope: layer``) the whole row by one
-    scale ``s[b, 0]`` over all its lines. ``fp`` (the data's dtype): (nm_bound, tiny, DAC bound,
-    DAC step)."""
+@njit(inline="always", cache=True)
+def _dac_row(x, starts, nm, mode, fp, xq, s, b):
+    """Row ``b`` of :func:`_dac` (the one body both drivers run, so they give the same bits)."""
     nm_bound, tiny, bound, step = fp[0], fp[1], fp[2], fp[3]
     nb = starts.shape[0] - 1
-    for b in prange(x.shape[0]):
-        row, qrow = x[b], xq[b]
-        if nm == 2:
-            m = tiny
-            for r in range(row.shape[0]):
-                m = max(m, abs(row[r]))
-            sc = m / nm_bound
-            s[b, 0] = sc
-            for r in range(row.shape[0]):
-                qrow[r] = row[r] / sc
-            _q_row(qrow, mode, bound, step)
-            continue
+    row, qrow = x[b], xq[b]
+    if nm == 2:
+        m = tiny
+        for r in range(row.shape[0]):
+            m = max(m, abs(row[r]))
+        sc = m / nm_bound
+        s[b, 0] = sc
+        for r in range(row.shape[0]):
+            qrow[r] = row[r] / sc
+        _q_row(qrow, mode, bound, step)
+    else:
         for i in range(nb):
             a, e = starts[i], starts[i + 1]
             src, dst = row[a:e], qrow[a:e]
@@ -109,6 +105,24 @@ def _dac(x, starts, nm, mode, fp, xq, s):
             _q_row(dst, mode, bound, step)
 
 
+@njit(parallel=True, fastmath=False, cache=True)
+def _dac(x, starts, nm, mode, fp, xq, s):
+    """DAC of ``x`` (B, n) into ``xq``; with ``nm`` 1 (``nm_scope: tile``) each tile ``i`` (lines
+    ``starts[i]:starts[i+1]``) of each sample is first divided by its abs-max scale ``s[b, i] =
+    max(max |x|, tiny) / nm_bound``; with ``nm`` 2 (``nm_scope: layer``) the whole row by one
+    scale ``s[b, 0]`` over all its lines. ``fp`` (the data's dtype): (nm_bound, tiny, DAC bound,
+    DAC step). Parallel over samples (:func:`_dac1`: the same rows on one thread)."""
+    for b in prange(x.shape[0]):
+        _dac_row(x, starts, nm, mode, fp, xq, s, b)
+
+
+@njit(fastmath=False, cache=True)
+def _dac1(x, starts, nm, mode, fp, xq, s):
+    """:func:`_dac` on one thread (no parallel region to enter: numba runs one thread)."""
+    for b in range(x.shape[0]):
+        _dac_row(x, starts, nm, mode, fp, xq, s, b)
+
+
 @njit(inline="always", cache=True)
 def _absorb(h, v):
     """One value absorbed into a stream key, as :func:`analog_ep.analog.streams.stream_key`."""
@@ -123,65 +137,105 @@ def _mix(z):
     return z ^ (z >> np.uint64(31))
 
 
-@njit(parallel=True, fastmath=False, cache=True)
-def _stage(t, cur, s, key, ip, fp, out):
-    """The fused output stage. ``t``: each tile's product, (nb, B, M) when ``ip[0]``
-    (blocks first) else (B, nb, M), C-contiguous; ``cur``: the IR drop's relative currents alike
-    (used when ``ip[1]``); ``s`` (B, nb): per-tile noise-management scales (``ip[2]`` 1) or the
-    layer scale ``s[b, 0]`` (``ip[2]`` 2: multiplies the sum last, as :func:`reads._nm_back`);
-    ``key``: the read's stream key (uint64; ``stream_key(key, 0 / 1)`` derived here); ``ip``:
-    (blocks first, IR drop, scales, ADC mode, first global row); ``fp`` (the data's dtype):
-    (-ir_drop, divisor, out_noise_std, ADC bound, ADC step, w_scale). Writes ``out`` (B, M) =
-    ``w_scale * sum_i adc(irdrop(t_i / divisor) + noise) [* s_i]`` [``* s_b``]. Per (sample, tile) row,
-    simple loops over an L1 row buffer (each vectorizes), parallel over samples."""
+@njit(inline="always", cache=True)
+def _stage_row(t, cur, s, ka, kb, ip, fp, out, b, v, nz):
+    """Row (sample) ``b`` of :func:`_stage`, with the row buffers ``v`` (M) and ``nz`` (padded M,
+    float32); the one body both drivers run, so they give the same bits."""
     blocks_first, has_cur, has_s, mode, row0 = ip[0], ip[1], ip[2], ip[3], ip[4]
     ir, div, std, bound, step, ws = fp[0], fp[1], fp[2], fp[3], fp[4], fp[5]
     one = fp[6]
     zero = fp[7]
-    k2 = _absorb(_absorb(_KEY0, key), np.uint64(2))     # the read's key_words (.normal8)
-    ka, kb = np.uint32(k2 & np.uint64(0xFFFFFFFF)), np.uint32(k2 >> np.uint64(32))
     if blocks_first:
         nb, m = t.shape[0], t.shape[2]
     else:
         nb, m = t.shape[1], t.shape[2]
+    mp = nz.shape[0]
+    acc = out[b]
+    for c in range(m):
+        acc[c] = zero
+    for i in range(nb):
+        src = t[i, b] if blocks_first else t[b, i]
+        for c in range(m):
+            v[c] = src[c] / div
+        if has_cur:
+            g = cur[i, b] if blocks_first else cur[b, i]
+            for c in range(m):
+                v[c] = v[c] * (min(max(g[c], zero), one) * ir + one)
+        if std > 0:
+            fill_row8(nz, ka, kb, ((row0 + b) * nb + i) * mp)
+            for c in range(m):
+                v[c] = v[c] + std * nz[c]
+        _q_row(v, mode, bound, step)
+        if has_s == 1:
+            sc = s[b, i]
+            for c in range(m):
+                acc[c] += v[c] * sc
+        else:
+            for c in range(m):
+                acc[c] += v[c]
+    for c in range(m):
+        acc[c] *= ws
+    if has_s == 2:
+        sl = s[b, 0]
+        for c in range(m):
+            acc[c] *= sl
+
+
+@njit(inline="always", cache=True)
+def _key_words(key, read, absorb):
+    """The read's normal8 key words: ``key_words(k)`` of ``k = key`` or, with ``absorb``,
+    ``k = extend_key(key, read)`` (the per-read key from its phase's prefix key, as
+    :meth:`~analog_ep.analog.storage.AnalogStorage._key`)."""
+    if absorb:
+        key = _absorb(key, read)
+    k2 = _absorb(_absorb(_KEY0, key), np.uint64(2))     # stream_key(key, 2): .normal8.key_words
+    return np.uint32(k2 & np.uint64(0xFFFFFFFF)), np.uint32(k2 >> np.uint64(32))
+
+
+@njit(parallel=True, fastmath=False, cache=True)
+def _stage(t, cur, s, key, read, ip, fp, out):
+    """The fused output stage. ``t``: each tile's product, (nb, B, M) when ``ip[0]``
+    (blocks first) else (B, nb, M), C-contiguous; ``cur``: the IR drop's relative currents alike
+    (used when ``ip[1]``); ``s`` (B, nb): per-tile noise-management scales (``ip[2]`` 1) or the
+    layer scale ``s[b, 0]`` (``ip[2]`` 2: multiplies the sum last, as :func:`reads._nm_back`);
+    ``key``: the read's stream key (uint64), or with ``ip[5]`` its phase's prefix key, extended by
+    ``read`` here (:func:`_key_words`); ``ip``: (blocks first, IR drop, scales, ADC mode, first
+    global row, absorb read); ``fp`` (the data's dtype):
+    (-ir_drop, divisor, out_noise_std, ADC bound, ADC step, w_scale). Writes ``out`` (B, M) =
+    ``w_scale * sum_i adc(irdrop(t_i / divisor) + noise) [* s_i]`` [``* s_b``]. Per (sample, tile) row,
+    simple loops over an L1 row buffer (each vectorizes), parallel over samples (:func:`_stage1`:
+    the same rows on one thread)."""
+    ka, kb = _key_words(key, read, ip[5])
+    m = t.shape[2]
     mp = (m + BLOCK - 1) // BLOCK * BLOCK       # the counter stride of a row (.normal8.padded)
     for b in prange(out.shape[0]):
         v = np.empty(m, dtype=out.dtype)
         nz = np.empty(mp, dtype=np.float32)
-        acc = out[b]
-        for c in range(m):
-            acc[c] = zero
-        for i in range(nb):
-            src = t[i, b] if blocks_first else t[b, i]
-            for c in range(m):
-                v[c] = src[c] / div
-            if has_cur:
-                g = cur[i, b] if blocks_first else cur[b, i]
-                for c in range(m):
-                    v[c] = v[c] * (min(max(g[c], zero), one) * ir + one)
-            if std > 0:
-                fill_row8(nz, ka, kb, ((row0 + b) * nb + i) * mp)
-                for c in range(m):
-                    v[c] = v[c] + std * nz[c]
-            _q_row(v, mode, bound, step)
-            if has_s == 1:
-                sc = s[b, i]
-                for c in range(m):
-                    acc[c] += v[c] * sc
-            else:
-                for c in range(m):
-                    acc[c] += v[c]
-        for c in range(m):
-            acc[c] *= ws
-        if has_s == 2:
-            sl = s[b, 0]
-            for c in range(m):
-                acc[c] *= sl
+        _stage_row(t, cur, s, ka, kb, ip, fp, out, b, v, nz)
+
+
+@njit(fastmath=False, cache=True)
+def _stage1(t, cur, s, key, read, ip, fp, out):
+    """:func:`_stage` on one thread (no parallel region to enter, the row buffers made once)."""
+    ka, kb = _key_words(key, read, ip[5])
+    m = t.shape[2]
+    mp = (m + BLOCK - 1) // BLOCK * BLOCK
+    v = np.empty(m, dtype=out.dtype)
+    nz = np.empty(mp, dtype=np.float32)
+    for b in range(out.shape[0]):
+        _stage_row(t, cur, s, ka, kb, ip, fp, out, b, v, nz)
+
+
+def _serial() -> bool:
+    """True when numba runs one thread here: the kernels' one-thread drivers then skip the parallel
+    region (same rows, same bits)."""
+    return numba.get_num_threads() == 1
 
 
 _DUMMY = {np.float32: (np.zeros((1, 1, 1), np.float32), np.zeros((1, 1), np.float32)),
           np.float64: (np.zeros((1, 1, 1), np.float64), np.zeros((1, 1), np.float64))}
 _PLANS: dict = {}
+_U0 = np.uint64(0)
 
 
 def _plan(p, dt, div: float, w_scale: float):
@@ -236,9 +290,9 @@ def _finish(t: torch.Tensor, cur, s, p, div: float, w_scale: float, randn, block
     mode, fp = _plan(p, dt, div, w_scale)
     key, row0 = _noise_key(p, randn, b)
     d3, d2 = _DUMMY[dt]
-    ip = _ip(int(blocks_first), int(cur is not None), 0 if s is None else s_mode, mode, row0)
-    _stage(t.detach().numpy(), d3 if cur is None else cur.contiguous().numpy(), d2 if s is None else s,
-           np.uint64(key), ip, fp, out.numpy())
+    ip = _ip(int(blocks_first), int(cur is not None), 0 if s is None else s_mode, mode, row0, 0)
+    (_stage1 if _serial() else _stage)(t.detach().numpy(), d3 if cur is None else cur.contiguous().numpy(),
+                                       d2 if s is None else s, np.uint64(key), _U0, ip, fp, out.numpy())
     return out
 
 
@@ -263,7 +317,7 @@ def _dac_dense(x: torch.Tensor, sizes: list, p, nm: int):
     starts, mode, fp, _ = pl
     xq = torch.empty_like(x)
     s = np.empty((x.shape[0], len(sizes)), dtype=dt) if nm else _DUMMY[dt][1]
-    _dac(x.numpy(), starts, nm, mode, fp, xq.numpy(), s)
+    (_dac1 if _serial() else _dac)(x.numpy(), starts, nm, mode, fp, xq.numpy(), s)
     return xq, (s if nm else None)
 
 
@@ -324,12 +378,31 @@ def _one_tile(p, dt, n: int, max_size: int, w_scale: float):
     return pl[0]
 
 
+def one_tile_plan(p, dtype: torch.dtype, n: int, max_size: int, w_scale: float):
+    """:func:`_one_tile` for a torch dtype (float32 / float64): the plan of a one-tile dense read of
+    ``n`` driven lines, or None."""
+    return _one_tile(p, _NPDT[dtype], n, max_size, w_scale)
+
+
 def _one_tile_read(lhs: torch.Tensor, w_t: torch.Tensor, plan, p, randn) -> torch.Tensor:
     """:func:`_dense`'s one-tile path (same kernels, same arguments, so the same bits) without
-    its per-read bookkeeping: the DAC pass into a numpy buffer, one ``torch.mm`` with the tile's
-    (lines x outputs) weights ``w_t``, the output stage into a numpy buffer."""
+    its per-read bookkeeping (:func:`one_tile_read` with the stream of the keyed draw ``randn``)."""
+    key, row0 = _noise_key(p, randn, lhs.shape[0])
+    return one_tile_read(lhs, w_t, plan, key, 0, False, row0)
+
+
+def one_tile_read(lhs: torch.Tensor, w_t: torch.Tensor, plan, key: int, read: int, absorb: bool,
+                  row0: int) -> torch.Tensor:
+    """A dense read that fits one tile (``plan``: :func:`_one_tile`): the DAC pass into a numpy
+    buffer, one ``torch.mm`` with the tile's (lines x outputs) weights ``w_t``, the output stage
+    into a numpy buffer. The output noise's stream: ``key`` (0 without output noise) or, with
+    ``absorb``, ``extend_key(key, read)`` computed in the kernel (``key`` the phase's prefix key:
+    the storage's per-read key without a host hash per read); ``row0`` the first global row
+    (data parallel). The storage's relaxation reads call this directly
+    (:meth:`~analog_ep.analog.storage.AnalogStorage.linear`); the same bits as
+    :func:`dense_forward` / :func:`dense_transposed` with the draw of that key."""
     nm, starts, dmode, dfp, smode, sfp = plan
-    x = lhs.detach()
+    x = lhs.detach() if lhs.requires_grad else lhs
     if not x.is_contiguous():
         x = x.contiguous()
     xn = x.numpy()
@@ -338,14 +411,15 @@ def _one_tile_read(lhs: torch.Tensor, w_t: torch.Tensor, plan, p, randn) -> torc
     xq = np.empty_like(xn)
     d3, d2 = _DUMMY[dt]
     s = np.empty((b, 1), dtype=dt) if nm else d2
-    _dac(xn, starts, nm, dmode, dfp, xq, s)
+    one = _serial()
+    (_dac1 if one else _dac)(xn, starts, nm, dmode, dfp, xq, s)
     t = torch.mm(torch.from_numpy(xq), w_t)
     if t.requires_grad:
         t = t.detach()
     m = t.shape[1]
     out = np.empty((b, m), dtype=dt)
-    key, row0 = _noise_key(p, randn, b)
-    _stage(t.numpy().reshape(1, b, m), d3, s, np.uint64(key), _ip(1, 0, nm, smode, row0), sfp, out)
+    (_stage1 if one else _stage)(t.numpy().reshape(1, b, m), d3, s, np.uint64(key), np.uint64(read),
+                                 _ip(1, 0, nm, smode, row0, int(absorb)), sfp, out)
     return torch.from_numpy(out)
 
 
@@ -430,4 +504,4 @@ def conv_transposed(y, w, stride, padding, output_padding, p, max_cols, w_scale,
     return R._nm_back(F.fold(out.reshape(b, r, ho * wo), (h, wd), (kh, kw), padding=(ph, pw), stride=(sh, sw)), s_nm)
 
 
-__all__ = ["conv_forward", "conv_transposed", "dense_forward", "dense_transposed"]
+__all__ = ["conv_forward", "conv_transposed", "dense_forward", "dense_transposed", "one_tile_plan", "one_tile_read"]
