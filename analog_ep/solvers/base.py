@@ -90,30 +90,40 @@ class Stopper:
         self.done = torch.zeros(b, dtype=torch.bool, device=device)
         self.residual = torch.full((b,), float("inf"), device=device)
         self.residuals: list[torch.Tensor] = []
+        # per-sweep work buffers: the bookkeeping runs in place (no new tensors per sweep)
+        self._now = torch.empty(b, dtype=torch.bool, device=device)
+        self._fresh = torch.empty(b, dtype=torch.bool, device=device)
         if self.floor:
             self.best = torch.full((b,), float("inf"), dtype=like.dtype, device=device)
             self.stall = torch.zeros(b, dtype=torch.long, device=device)
             self.on_floor = torch.zeros(b, dtype=torch.bool, device=device)
+            self._thr = torch.empty(b, dtype=like.dtype, device=device)
+            self._progress = torch.empty(b, dtype=torch.bool, device=device)
+            self._stalled = torch.empty(b, dtype=torch.bool, device=device)
 
     def update(self, n: int, residual: torch.Tensor, relative: torch.Tensor | None = None) -> bool:
         """Record sweep ``n``'s per-sample residual; True when the phase should stop now.
         ``relative``: with ``rtol > 0``, the per-sample relative test that replaces ``residual <
-        tol`` (bool, on the device)."""
+        tol`` (bool, on the device). In place on the stopper's buffers: ``progress = residual <
+        best (1 - drop)``, ``best = min(best, residual)``, ``stall = 0 where progress else stall +
+        1``, ``on_floor |= stall >= patience``, ``now |= on_floor``; ``steps = n`` where ``now`` and
+        not ``done``; ``done |= now``."""
         self.residual = residual
         self.residuals.append(residual)
+        now = self._now
         if self.rtol > 0:
             self.last = relative
-            now = relative
+            now.copy_(relative)
         else:
-            now = residual < self.tol
+            torch.lt(residual, self.tol, out=now)
         if self.floor:
-            progress = residual < self.best * (1.0 - self.drop)
-            self.best = torch.minimum(self.best, residual)
-            self.stall = torch.where(progress, torch.zeros_like(self.stall), self.stall + 1)
-            self.on_floor = self.on_floor | (self.stall >= self.patience)
-            now = now | self.on_floor
-        self.steps = torch.where(now & ~self.done, torch.full_like(self.steps, n), self.steps)
-        self.done = self.done | now
+            progress = torch.lt(residual, torch.mul(self.best, 1.0 - self.drop, out=self._thr), out=self._progress)
+            torch.minimum(self.best, residual, out=self.best)
+            self.stall.add_(1).masked_fill_(progress, 0)
+            self.on_floor.logical_or_(torch.ge(self.stall, self.patience, out=self._stalled))
+            now.logical_or_(self.on_floor)
+        self.steps.masked_fill_(torch.logical_not(self.done, out=self._fresh).logical_and_(now), n)
+        self.done.logical_or_(now)
         # tol 0 (and no floor, no relative test): the full budget, no host read
         if (self.tol > 0 or self.floor or self.rtol > 0) and n % self.check_every == 0 and n < self.iters:
             flag = now.all()

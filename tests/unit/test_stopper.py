@@ -1,0 +1,80 @@
+"""The Stopper's per-sample bookkeeping (in place since session 7) against a plain per-sample loop
+of its documented rule: ``now = residual < tol`` (or the relative test); with the noise floor,
+``progress = residual < best (1 - drop)``, ``best = min(best, residual)``, ``stall = 0 if
+progress else stall + 1``, ``on_floor |= stall >= patience``, ``now |= on_floor``; ``steps`` the
+first sweep at which ``now`` held; the phase stops (host flag) every ``check_every`` sweeps when
+every sample's ``now`` holds."""
+
+import random
+
+import pytest
+import torch
+
+from analog_ep.solvers.base import Stopper
+
+
+def _reference(seq, rel, iters, tol, check_every, floor, patience, drop, rtol):
+    """Plain loops over samples and sweeps; returns (stopped at, steps, done, on_floor, best, stall)."""
+    b = len(seq[0])
+    steps, done = [iters] * b, [False] * b
+    best, stall, on_floor = [float("inf")] * b, [0] * b, [False] * b
+    n = 0
+    for n in range(1, len(seq) + 1):
+        r = seq[n - 1]
+        now = [rel[n - 1][i] if rtol > 0 else r[i] < tol for i in range(b)]
+        if floor:
+            for i in range(b):
+                progress = r[i] < torch.tensor(best[i]).mul(1.0 - drop).item()
+                best[i] = min(best[i], r[i])
+                stall[i] = 0 if progress else stall[i] + 1
+                on_floor[i] = on_floor[i] or stall[i] >= patience
+                now[i] = now[i] or on_floor[i]
+        for i in range(b):
+            if now[i] and not done[i]:
+                steps[i] = n
+            done[i] = done[i] or now[i]
+        if (tol > 0 or floor or rtol > 0) and n % check_every == 0 and n < iters and all(now):
+            break
+    return n, steps, done, on_floor, best, stall
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_stopper_equals_plain_loop(case):
+    rnd = random.Random(case)
+    b, iters = rnd.choice([1, 3, 7]), 40
+    floor = case % 2 == 0
+    rtol = 0.1 if case % 3 == 0 else 0.0
+    tol = rnd.choice([0.0, 1e-3, 0.05])
+    check_every, patience, drop = rnd.choice([1, 3]), rnd.choice([2, 5]), rnd.choice([0.05, 0.2])
+    # residuals: a geometric fall onto a noisy floor, per sample (float32, as the states)
+    seq, rel = [], []
+    for n in range(iters):
+        row = [max(0.9 ** n * rnd.uniform(0.5, 1.5), rnd.uniform(0.01, 0.03) * (s + 1)) for s in range(b)]
+        seq.append(torch.tensor(row, dtype=torch.float32).tolist())
+        rel.append([rnd.random() < 0.1 * n / iters for _ in range(b)])
+    st = Stopper(torch.zeros(b, 5), iters, tol, check_every, "noise_floor" if floor else "tol", noisy=True,
+                 patience=patience, drop=drop, rtol=rtol)
+    n = 0
+    for n in range(1, iters + 1):
+        r = torch.tensor(seq[n - 1], dtype=torch.float32)
+        if st.update(n, r, torch.tensor(rel[n - 1]) if rtol > 0 else None):
+            break
+    m, steps, done, on_floor, best, stall = _reference(seq, rel, iters, tol, check_every, floor, patience, drop, rtol)
+    assert n == m
+    assert st.steps.tolist() == steps and st.done.tolist() == done
+    if floor:
+        assert st.on_floor.tolist() == on_floor and st.stall.tolist() == stall
+        assert st.best.tolist() == best
+    stats = st.stats(n)
+    assert stats.sweeps == n and stats.steps.tolist() == steps
+    if rtol > 0:   # the relative test's flags stay the caller's (the floor is not or-ed into them)
+        assert stats.converged.tolist() == rel[n - 1]
+
+
+def test_stopper_makes_no_tensor_per_sweep_beyond_the_flag():
+    """The state tensors are updated in place: the same objects after every sweep."""
+    st = Stopper(torch.zeros(4, 3), 30, 1e-4, 1, "noise_floor", noisy=True)
+    ids = [id(t) for t in (st.steps, st.done, st.best, st.stall, st.on_floor)]
+    for n in range(1, 10):
+        st.update(n, torch.rand(4))
+    assert [id(t) for t in (st.steps, st.done, st.best, st.stall, st.on_floor)] == ids
