@@ -226,10 +226,15 @@ def _stage1(t, cur, s, key, read, ip, fp, out):
         _stage_row(t, cur, s, ka, kb, ip, fp, out, b, v, nz)
 
 
+_SERIAL = numba.config.NUMBA_NUM_THREADS == 1
+"""numba's thread pool holds one thread (``NUMBA_NUM_THREADS=1``): no parallel region can run more."""
+
+
 def _serial() -> bool:
     """True when numba runs one thread here: the kernels' one-thread drivers then skip the parallel
-    region (same rows, same bits)."""
-    return numba.get_num_threads() == 1
+    region (same rows, same bits). Decided by the pool's size (a later ``numba.set_num_threads(1)``
+    under a larger pool keeps the parallel drivers: the same bits)."""
+    return _SERIAL
 
 
 _DUMMY = {np.float32: (np.zeros((1, 1, 1), np.float32), np.zeros((1, 1), np.float32)),
@@ -373,7 +378,7 @@ def _one_tile(p, dt, n: int, max_size: int, w_scale: float):
             nm_bound = p.inp_bound if p.inp_bound is not None else 1.0
             smode, sfp = _plan(p, dt, w_scale, w_scale)
             plan = (nm, np.array([0, n], dtype=np.int64), dmode,
-                    np.array([nm_bound, 1e-30, dbound, dstep], dtype=dt), smode, sfp)
+                    np.array([nm_bound, 1e-30, dbound, dstep], dtype=dt), smode, sfp, {})
         pl = _ONE_TILE[k] = (plan, p)
     return pl[0]
 
@@ -395,30 +400,35 @@ def one_tile_read(lhs: torch.Tensor, w_t: torch.Tensor, plan, key: int, read: in
                   row0: int) -> torch.Tensor:
     """A dense read that fits one tile (``plan``: :func:`_one_tile`): the DAC pass into a numpy
     buffer, one ``torch.mm`` with the tile's (lines x outputs) weights ``w_t``, the output stage
-    into a numpy buffer. The output noise's stream: ``key`` (0 without output noise) or, with
+    into a fresh numpy array (the DAC output and the product go to scratch buffers the plan keeps
+    per (rows, outputs): a read is not re-entered). The output noise's stream: ``key`` (0 without output noise) or, with
     ``absorb``, ``extend_key(key, read)`` computed in the kernel (``key`` the phase's prefix key:
     the storage's per-read key without a host hash per read); ``row0`` the first global row
     (data parallel). The storage's relaxation reads call this directly
     (:meth:`~analog_ep.analog.storage.AnalogStorage.linear`); the same bits as
     :func:`dense_forward` / :func:`dense_transposed` with the draw of that key."""
-    nm, starts, dmode, dfp, smode, sfp = plan
+    nm, starts, dmode, dfp, smode, sfp, bufs = plan
     x = lhs.detach() if lhs.requires_grad else lhs
     if not x.is_contiguous():
         x = x.contiguous()
+    if w_t.requires_grad:
+        w_t = w_t.detach()
     xn = x.numpy()
-    b = xn.shape[0]
-    dt = xn.dtype.type
-    xq = np.empty_like(xn)
-    d3, d2 = _DUMMY[dt]
-    s = np.empty((b, 1), dtype=dt) if nm else d2
-    one = _serial()
+    b, m = xn.shape[0], w_t.shape[1]
+    buf = bufs.get((b, m))
+    if buf is None:   # the read's scratch (DAC output, scales, product), kept per (rows, outputs)
+        if len(bufs) > 8:
+            bufs.clear()
+        xq = np.empty_like(xn)
+        tt = torch.empty((b, m), dtype=lhs.dtype)
+        buf = bufs[(b, m)] = (xq, torch.from_numpy(xq), np.empty((b, 1), dtype=xn.dtype) if nm else
+                              _DUMMY[xn.dtype.type][1], tt, tt.numpy().reshape(1, b, m))
+    xq, xq_t, s, tt, t3 = buf
+    one = _SERIAL
     (_dac1 if one else _dac)(xn, starts, nm, dmode, dfp, xq, s)
-    t = torch.mm(torch.from_numpy(xq), w_t)
-    if t.requires_grad:
-        t = t.detach()
-    m = t.shape[1]
-    out = np.empty((b, m), dtype=dt)
-    (_stage1 if one else _stage)(t.numpy().reshape(1, b, m), d3, s, np.uint64(key), np.uint64(read),
+    torch.mm(xq_t, w_t, out=tt)
+    out = np.empty((b, m), dtype=xn.dtype)
+    (_stage1 if one else _stage)(t3, _DUMMY[xn.dtype.type][0], s, np.uint64(key), np.uint64(read),
                                  _ip(1, 0, nm, smode, row0, int(absorb)), sfp, out)
     return torch.from_numpy(out)
 
