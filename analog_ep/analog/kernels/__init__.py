@@ -45,6 +45,15 @@ torch reference's draws (same distribution: tested statistically). Noiseless rea
 torch reads to float rounding.
 
 :func:`ran` reports which implementation each read kind last used (``bench`` prints it).
+
+**Planned reads** (session 7). A relaxation's dense read (autograd off) that a fused one-tile
+kernel runs skips the per-read dispatch: the storage asks :func:`dense_plan` once per read site
+(checked against the periphery, mode, dtype, lines, device and ``w_scale``) and then calls
+:func:`.numba_reads.one_tile_read` directly with the phase's stream key, which the kernel extends
+by the read index (no host hash, no draw object per read). Same kernels, same arguments: the same
+bits, counts and noise stream as the general path (``tests/unit/test_kernels_planned_reads.py``).
+With numba's pool at one thread (``NUMBA_NUM_THREADS=1``) the kernels run one-thread drivers of
+the same row bodies (no parallel region to enter).
 """
 
 from __future__ import annotations
