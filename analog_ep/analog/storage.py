@@ -80,6 +80,7 @@ from .rules import DeviceParams, nominal_dw_min, weight_scale
 _DRAWS, _PROGRAM, _ROUND, _PULSE, _WRITE, _BITS, _W_NOISE, _OUT_FWD, _OUT_T, _BM_PASS = range(10)
 
 BP_BACKWARDS = ("analog", "ideal")
+_PER_BATCH, _PER_READ = NoisePolicy.PER_BATCH.value, NoisePolicy.PER_READ.value   # looked up once, not per read
 
 _GENERATORS: dict = {}
 """One ``torch.Generator`` per device for the read-noise draws, reseeded with each draw's key."""
@@ -331,7 +332,7 @@ class AnalogStorage(nn.Module):
         common to a phase's (``per_batch``: a batch's) reads, cached (absorbing is sequential:
         :func:`.streams.extend_key`), so a read hashes only its index."""
         policy = self.periph.noise_policy
-        per_batch = policy == NoisePolicy.PER_BATCH.value
+        per_batch = policy == _PER_BATCH
         ck = (purpose, self.batch, -1 if per_batch else self.phase)
         cache = self.__dict__.get("_key_cache")
         if cache is None:
@@ -342,7 +343,7 @@ class AnalogStorage(nn.Module):
                 cache.clear()
             h = cache[ck] = (S.stream_key(self.seed, self.tile_index, purpose, self.batch) if per_batch else
                              S.stream_key(self.seed, self.tile_index, purpose, self.batch, self.phase))
-        return h, policy == NoisePolicy.PER_READ.value
+        return h, policy == _PER_READ
 
     def _key(self, purpose: int, read: int = 0) -> int:
         """The stream key of a read-noise draw: ``stream_key(seed, tile, purpose, batch[, phase[,
