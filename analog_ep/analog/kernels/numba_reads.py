@@ -28,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from threading import get_ident as _ident
+
 import numba
 from numba import njit, prange
 
@@ -401,7 +403,7 @@ def one_tile_read(lhs: torch.Tensor, w_t: torch.Tensor, plan, key: int, read: in
     """A dense read that fits one tile (``plan``: :func:`_one_tile`): the DAC pass into a numpy
     buffer, one ``torch.mm`` with the tile's (lines x outputs) weights ``w_t``, the output stage
     into a fresh numpy array (the DAC output and the product go to scratch buffers the plan keeps
-    per (rows, outputs): a read is not re-entered). The output noise's stream: ``key`` (0 without output noise) or, with
+    per (rows, outputs, thread): a read is not re-entered, and threads do not share them). The output noise's stream: ``key`` (0 without output noise) or, with
     ``absorb``, ``extend_key(key, read)`` computed in the kernel (``key`` the phase's prefix key:
     the storage's per-read key without a host hash per read); ``row0`` the first global row
     (data parallel). The storage's relaxation reads call this directly
@@ -415,13 +417,14 @@ def one_tile_read(lhs: torch.Tensor, w_t: torch.Tensor, plan, key: int, read: in
         w_t = w_t.detach()
     xn = x.numpy()
     b, m = xn.shape[0], w_t.shape[1]
-    buf = bufs.get((b, m))
-    if buf is None:   # the read's scratch (DAC output, scales, product), kept per (rows, outputs)
+    bk = (b, m, _ident())
+    buf = bufs.get(bk)
+    if buf is None:   # the read's scratch (DAC output, scales, product), kept per (rows, outputs, thread)
         if len(bufs) > 8:
             bufs.clear()
         xq = np.empty_like(xn)
         tt = torch.empty((b, m), dtype=lhs.dtype)
-        buf = bufs[(b, m)] = (xq, torch.from_numpy(xq), np.empty((b, 1), dtype=xn.dtype) if nm else
+        buf = bufs[bk] = (xq, torch.from_numpy(xq), np.empty((b, 1), dtype=xn.dtype) if nm else
                               _DUMMY[xn.dtype.type][1], tt, tt.numpy().reshape(1, b, m))
     xq, xq_t, s, tt, t3 = buf
     one = _SERIAL
