@@ -218,7 +218,7 @@ def train(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
             test = (f"  test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.4f}"
                     if "test_accuracy" in row else "")
             conv = "".join(f"  {p} steps {row[p + '_mean_steps']:.1f} conv {row[p + '_converged_fraction']:.2f}"
-                           for p in ("free", "nudge+", "nudge-") if p + "_mean_steps" in row)
+                           for p in ("free", "nudge+", "nudge-", "adjoint") if p + "_mean_steps" in row)
             typer.echo(f"epoch {row['epoch']:3d}  train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}"
                        f"{test}  {row['seconds']:.1f}s{conv}")
 
@@ -275,7 +275,7 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
                    f"{report['free_converged_fraction']:.2f} in {report['free_sweeps']} sweeps")
         typer.echo(f"{'layer':32s} {'beta':>8s} {'cosine':>10s} {'rel_error':>10s} {'sat_changes':>11s}")
         for row in report["layers"]:
-            beta_s = "pc" if row["beta"] is None else f"{row['beta']:.4g}"
+            beta_s = report["estimator"] if row["beta"] is None else f"{row['beta']:.4g}"
             typer.echo(f"{row['name']:32s} {beta_s:>8s} {row['cosine']:10.6f} {row['rel_error']:10.3e} "
                        f"{row['saturation_changes']:11d}")
         typer.echo("sat_changes: hidden units crossing an activation bound between the free and nudged "

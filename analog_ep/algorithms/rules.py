@@ -14,7 +14,8 @@ A rule is built once from the config and the model it trains (:func:`build_rule`
 
 Which rule runs is decided here and nowhere else: the registry is keyed by rule name (``ep``: EP
 on Hopfield-type energies, ``pcn_ep``: EP on predictive coding networks, ``pc``: predictive
-coding inference learning, ``bp``: backprop on the feed-forward twin), and a model names the
+coding inference learning, ``rbp``: recurrent backpropagation, the exact gradient at the free fixed
+point of a Hopfield-type energy, ``bp``: backprop on the feed-forward twin), and a model names the
 rule each ``algorithm`` means for it (``model.learning_rules``, read from the one table
 :data:`analog_ep.config.model_specs.LEARNING_RULES` that the config validator reads too), so the
 trainer, bench, compare,
@@ -34,9 +35,11 @@ from ..errors import ConfigError
 from ..solvers import SolverStats, build_solver
 from .bp import bp_gradient
 from .ep import ep_gradient, nudge_betas
-from .gradcheck import gradcheck, pcn_gradcheck
+from .gradcheck import _layer_rows, exact_reads, gradcheck, pcn_gradcheck
+from .implicit import implicit_gradient
 from .pc import pc_gradient
 from .pcn_ep import pcn_ep_gradient
+from .rbp import adjoint_gradient, rbp_gradient
 
 
 @dataclass
@@ -184,6 +187,56 @@ class EnergyEP(_Relaxing):
         return self.cfg.solver.free_iters + _nudged_phases(self.cfg) * self.cfg.solver.nudge_iters
 
 
+class RBP(EnergyEP):
+    """Recurrent backpropagation (:func:`.rbp.rbp_gradient`): the free phase exactly as EP's
+    (same solver, stopping and warm start), then the exact gradient of the loss at its fixed point
+    from the adjoint iteration (up to ``rbp.iters`` passes, relative stop ``rbp.rtol``, a host
+    check every ``solver.check_every``), handed to the optimizer where EP's estimate goes.
+    Predictions are the free fixed point, as EP's."""
+
+    name = "rbp"
+
+    def step(self, x, target, n_global):
+        cfg = self.cfg
+        warm = self.warm
+        usable = (cfg.ep.warm_start and warm is not None and self.warm_n == n_global and warm[0].shape[0] == x.shape[0])
+        init = warm if usable else self.model.zero_state(x.shape[0], x)
+        res = rbp_gradient(self.model, x, target, init, self.solver, free_iters=cfg.solver.free_iters,
+                           tol=cfg.solver.tol, damping=cfg.solver.damping, iters=cfg.rbp.iters, rtol=cfg.rbp.rtol,
+                           check_every=self.check_every)
+        if cfg.ep.warm_start:
+            self.warm = [s.detach().clone() for s in res.free]
+            self.warm_n = n_global
+        return Step(res.grads, self.model.output(res.free), res.stats, None)
+
+    def gradcheck(self, x, target, betas, iters, tol, generator=None):
+        """This rule's gradient (the adjoint iteration at ``rbp.rtol``, up to ``iters`` passes) at
+        the free fixed point (relaxed from zeros for up to ``iters`` sweeps at ``tol``) against
+        the GMRES solution of the same adjoint system (:func:`.implicit.implicit_gradient`): one
+        row per layer with ``beta`` None; ``betas`` are not used (no nudge)."""
+        model, sol = self.model, self.cfg.solver
+        with torch.no_grad(), exact_reads(model):
+            model.tag_phase("free")
+            free, st = self.solver(model, model.const_drive(x), model.zero_state(x.shape[0], x), iters=iters,
+                                   tol=tol, damping=sol.damping)
+        fraction = float(st.converged.double().mean())
+        report = {"estimator": "rbp", "free_converged_fraction": fraction, "free_sweeps": st.sweeps,
+                  "adjoint_residual": None, "layers": []}
+        if tol > 0 and fraction < 1:
+            return report
+        with exact_reads(model):
+            exact, info = implicit_gradient(model, x, target, free)
+            grads, _, _ = adjoint_gradient(model, x, target, free, iters=iters, rtol=self.cfg.rbp.rtol,
+                                           check_every=self.check_every)
+        names = [f"layer{i}:{type(e.synapse).__name__.lower()}:{e.pre}->{e.post}" for i, e in enumerate(model.edges)]
+        names += [f"aux{i}:{k}" for i, k in enumerate(model.aux_nodes)]
+        report.update(adjoint_residual=info["adjoint_residual"], layers=_layer_rows(model, names, grads, exact, None, 0))
+        return report
+
+    def sweeps_budget(self) -> int:
+        return self.cfg.solver.free_iters + self.cfg.rbp.iters
+
+
 class PCNEP(_Relaxing):
     """Equilibrium Propagation on a predictive coding network (:func:`.pcn_ep.pcn_ep_gradient`): the
     free phase is the forward pass (the energy's exact minimum, no sweep), the nudged phases run
@@ -297,7 +350,7 @@ def get_learning_rule(name: str) -> type[LearningRule]:
     return _RULES[name]
 
 
-for _cls in (EnergyEP, PCNEP, PC, BP):
+for _cls in (EnergyEP, RBP, PCNEP, PC, BP):
     register_learning_rule(_cls.name, _cls)
 
 
@@ -312,5 +365,5 @@ def build_rule(cfg, model, device: torch.device | None = None, generator: torch.
     return get_learning_rule(name)(cfg, model, device, generator)
 
 
-__all__ = ["BP", "EnergyEP", "LearningRule", "PC", "PCNEP", "Step", "build_rule", "get_learning_rule",
+__all__ = ["BP", "EnergyEP", "LearningRule", "PC", "PCNEP", "RBP", "Step", "build_rule", "get_learning_rule",
            "register_learning_rule"]

@@ -17,7 +17,7 @@ import yaml
 
 from ..errors import ConfigError
 from .model_specs import HOPFIELD_ACTIVATIONS, PCN_ACTIVATIONS, get_model_spec, model_names
-from .schema import (ADC_MODEL_PARAMS, UPDATE_DEFAULTS, AnalogConfig, ChipConfig, ModelConfig, PCConfig, RunConfig,
+from .schema import (ADC_MODEL_PARAMS, UPDATE_DEFAULTS, AnalogConfig, ChipConfig, ModelConfig, PCConfig, RBPConfig, RunConfig,
                      UpdateSettings, resolve_update)
 from .typed import build, closest, leaf_keys, merge
 
@@ -101,6 +101,18 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
             if f.name != "nudged_update" and getattr(pc, f.name) != getattr(default, f.name):
                 raise ConfigError(f"{where}pc.{f.name}: applies to algorithm pc only (got algorithm "
                                   f"{cfg.algorithm!r}); remove it or set algorithm=pc")
+    if cfg.algorithm == "rbp":
+        if cfg.analog.device is not None:
+            raise ConfigError(f"{where}algorithm: rbp (recurrent backpropagation) trains digital weights only, got "
+                              f"analog.device {cfg.analog.device!r}; remove --device / analog.device, or set "
+                              "algorithm=ep to train on tiles")
+    need(cfg.rbp.iters >= 1, "rbp.iters", "must be >= 1 adjoint iterations")
+    need(cfg.rbp.rtol >= 0, "rbp.rtol", "must be >= 0 (0: run all rbp.iters)")
+    if cfg.algorithm != "rbp":
+        for f in dataclasses.fields(RBPConfig):
+            if getattr(cfg.rbp, f.name) != getattr(RBPConfig(), f.name):
+                raise ConfigError(f"{where}rbp.{f.name}: applies to algorithm rbp only (got algorithm "
+                                  f"{cfg.algorithm!r}); remove it or set algorithm=rbp")
     if pc.nudged_update != "mod_pgd":
         need(pcn and cfg.algorithm == "ep", "pc.nudged_update", "applies to EP on a PCN model only")
     need(len(cfg.train.adam_betas) == 2 and all(0 <= b < 1 for b in cfg.train.adam_betas), "train.adam_betas",

@@ -36,7 +36,7 @@ REFUSED = {
 """The error of a ``model.*`` key set for a model whose spec does not accept it (``channels``:
 ``NAME has no convolutions``; ``depth``: ``applies to vgg_crnn and mupc_resmlp, not NAME``)."""
 
-LEARNING_RULES = {"hopfield": {"ep": "ep", "bp": "bp"},
+LEARNING_RULES = {"hopfield": {"ep": "ep", "rbp": "rbp", "bp": "bp"},
                   "pcn": {"ep": "pcn_ep", "pc": "pc", "bp": "bp"}}
 """Per model family (the kind of energy), each ``algorithm`` it trains with and the learning rule
 (:mod:`analog_ep.algorithms.rules`) that algorithm means for it: the one table both the config

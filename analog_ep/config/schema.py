@@ -245,6 +245,22 @@ class EPConfig:
 
 
 @dataclass(frozen=True)
+class RBPConfig:
+    """algorithm rbp (recurrent backpropagation, :mod:`analog_ep.algorithms.rbp`): the adjoint
+    ``lambda = (dT/ds)^T lambda + dL/ds`` iterated at the free fixed point."""
+
+    iters: int = 200
+    """Most adjoint iterations per mini-batch (>= 1), each one vector-Jacobian product through
+    the synchronous node map (about the cost of one synchronous sweep); the adjoint converges at
+    about half the free phase's rate per sweep, so give it about twice the free phase's sweeps."""
+    rtol: float = 1e-3
+    """Relative stop of the adjoint (dimensionless, >= 0): a sample has converged when, at every
+    node, the change of its adjoint in one iteration is below ``rtol`` times the adjoint's
+    largest magnitude there; checked every ``solver.check_every`` iterations. 0 = all
+    ``iters``."""
+
+
+@dataclass(frozen=True)
 class PCConfig:
     nudged_update: Literal["mod_pgd", "pgd"] = "mod_pgd"
     """EP on PCNs: the node update of the nudged phases: ``mod_pgd`` ``s_k <- act(a_k + Delta_k)``
@@ -777,17 +793,19 @@ class ChipConfig:
 class RunConfig:
     seed: int = 0
     """Seed of initialization, data order and estimator randomness."""
-    algorithm: Literal["ep", "bp", "pc"] = "ep"
+    algorithm: Literal["ep", "bp", "pc", "rbp"] = "ep"
     """``ep``: Equilibrium Propagation on the energy-based network (a PCN's free phase is its
     forward pass); ``bp``: backprop on its feed-forward twin (same architecture, initialization,
     data order and seed); ``pc``: predictive coding inference learning (PCN models only; keys
-    under ``pc.*``)."""
+    under ``pc.*``); ``rbp``: recurrent backpropagation, the exact gradient of the loss at EP's
+    free fixed point (Hopfield-type models, digital only; keys under ``rbp.*``)."""
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     ep: EPConfig = field(default_factory=EPConfig)
     solver: SolverConfig = field(default_factory=SolverConfig)
     pc: PCConfig = field(default_factory=PCConfig)
+    rbp: RBPConfig = field(default_factory=RBPConfig)
     analog: AnalogConfig = field(default_factory=AnalogConfig)
     compute: ComputeConfig = field(default_factory=ComputeConfig)
     chip: ChipConfig = field(default_factory=ChipConfig)
