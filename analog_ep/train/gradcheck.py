@@ -47,7 +47,7 @@ def run(cfg, betas: list[float], batch: int = 16, iters: int = 5000, tol: float 
     x, y = x.to(dev, torch.float64), y.to(dev)
     target = one_hot(y, info.num_classes, torch.float64)
     rule = build_rule(cfg, model, dev)
-    report = rule.gradcheck(x, target, betas, iters, tol, torch.Generator().manual_seed(cfg.seed),
-                            nudge_iters=nudge_iters)
+    extra = {} if nudge_iters is None else {"nudge_iters": nudge_iters}  # asked for only when set
+    report = rule.gradcheck(x, target, betas, iters, tol, torch.Generator().manual_seed(cfg.seed), **extra)
     report["precision"], report["accelerator"] = cfg.compute.precision, str(dev)
     return report
