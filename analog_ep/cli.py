@@ -247,6 +247,10 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
               batch: int = typer.Option(16, "--batch", help="Examples in the checked mini-batch."),
               iters: int = typer.Option(5000, "--iters", help="Maximum relaxation sweeps per phase."),
               tol: float = typer.Option(1e-12, "--tol", help="Relaxation tolerance (float64)."),
+              nudge_iters: Optional[int] = typer.Option(
+                  None, "--nudge-iters", help="Most sweeps per nudged phase (default: --iters); e.g. a training "
+                  "run's solver.nudge_iters, to check the estimate its budget gives (with solver.nudge_rtol, "
+                  "the relative stop). Hopfield-type EP only."),
               json_out: bool = JsonOpt) -> None:
     """Compare EP's gradient estimate with the exact gradient at the free fixed point, per layer
     (for a predictive coding network: with the backprop gradient of its feed-forward twin, for
@@ -258,7 +262,7 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
 
         beta_list = parse_betas(betas)
         cfg = load_config(config, _overrides(set_, device, accelerator))
-        report = run_gradcheck(cfg, beta_list, batch=batch, iters=iters, tol=tol)
+        report = run_gradcheck(cfg, beta_list, batch=batch, iters=iters, tol=tol, nudge_iters=nudge_iters)
         frac = report["free_converged_fraction"]
         if tol > 0 and frac < 1:
             msg = (f"free phase did not converge (fraction {frac:.2f} after {report['free_sweeps']} sweeps); "
@@ -278,6 +282,9 @@ def gradcheck(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = Se
             beta_s = report["estimator"] if row["beta"] is None else f"{row['beta']:.4g}"
             typer.echo(f"{row['name']:32s} {beta_s:>8s} {row['cosine']:10.6f} {row['rel_error']:10.3e} "
                        f"{row['saturation_changes']:11d}")
+        for ph in report.get("nudged", []):
+            typer.echo(f"beta {ph['beta']:.4g} {ph['phase']}: {ph['sweeps']} sweeps, converged fraction "
+                       f"{ph['converged_fraction']:.2f}")
         typer.echo("sat_changes: hidden units crossing an activation bound between the free and nudged "
                    "states; EP is exact to O(beta^2) only where it is 0 (try a smaller beta)")
 

@@ -51,10 +51,17 @@ def saturation_changes(model, free: list[torch.Tensor], nudged: list[list[torch.
 
 def gradcheck(model, x: torch.Tensor, target: torch.Tensor, solver, betas: list[float], estimator: str,
               iters: int = 5000, tol: float = 1e-12, damping: float = 0.0,
-              generator: torch.Generator | None = None, require_converged: bool = False) -> dict:
+              generator: torch.Generator | None = None, require_converged: bool = False,
+              nudge_iters: int | None = None) -> dict:
     """Return ``{"estimator", "free_converged_fraction", "free_sweeps", "adjoint_residual",
-    "layers": [{"name", "beta", "cosine", "rel_error", "saturation_changes"}, ...]}``; one layer = a synapse's weight
-    together with the bias of the node it feeds first (``model.layer_groups()``).
+    "layers": [{"name", "beta", "cosine", "rel_error", "saturation_changes"}, ...],
+    "nudged": [{"beta", "phase", "sweeps", "converged_fraction"}, ...]}``; one layer = a synapse's weight
+    together with the bias of the node it feeds first (``model.layer_groups()``); one ``nudged``
+    row per nudged phase run (``phase`` ``nudge+`` / ``nudge-``; ``converged_fraction`` under the
+    phase's stop test, the relative one where the solver binds ``nudge_rtol``).
+    ``nudge_iters``: the nudged phases' sweep budget (None: ``iters``, the free phase's), so the
+    estimate a training run's budget (``solver.nudge_iters``) gives can be checked against the
+    exact gradient at the exact free fixed point.
     ``require_converged``: when some sample's free phase did not converge, return at once with
     ``adjoint_residual`` None and no layers (the comparison would be meaningless)."""
     with torch.no_grad(), exact_reads(model):  # the reference at the model's full-precision fixed point
@@ -64,23 +71,28 @@ def gradcheck(model, x: torch.Tensor, target: torch.Tensor, solver, betas: list[
     fraction = float(st.converged.double().mean())
     if require_converged and fraction < 1:
         return {"estimator": estimator, "free_converged_fraction": fraction, "free_sweeps": st.sweeps,
-                "adjoint_residual": None, "layers": []}
+                "adjoint_residual": None, "layers": [], "nudged": []}
     with exact_reads(model):
         exact, info = implicit_gradient(model, x, target, free)
     names = [f"layer{i}:{type(e.synapse).__name__.lower()}:{e.pre}->{e.post}" for i, e in enumerate(model.edges)]
     names += [f"aux{i}:{k}" for i, k in enumerate(model.aux_nodes)]
-    layers = []
+    layers, phases = [], []
     for beta in betas:
         res = ep_gradient(model, x, target, free, solver, beta=beta, estimator=estimator, free_iters=iters,
-                          nudge_iters=iters, tol=tol, damping=damping, generator=generator)
+                          nudge_iters=iters if nudge_iters is None else nudge_iters, tol=tol, damping=damping,
+                          generator=generator)
         changes = saturation_changes(model, free, res.nudged)
         layers += _layer_rows(model, names, res.grads, exact, beta, changes)
+        phases += [{"beta": beta, "phase": k, "sweeps": s.sweeps,
+                    "converged_fraction": float(s.converged.double().mean())}
+                   for k, s in res.stats.items() if k != "free"]
     return {
         "estimator": estimator,
         "free_converged_fraction": fraction,
         "free_sweeps": st.sweeps,
         "adjoint_residual": info["adjoint_residual"],
         "layers": layers,
+        "nudged": phases,
     }
 
 

@@ -76,7 +76,9 @@ class LearningRule:
         return out, {}
 
     def gradcheck(self, x: torch.Tensor, target, betas: list[float], iters: int, tol: float,
-                  generator: torch.Generator | None = None) -> dict:
+                  generator: torch.Generator | None = None, nudge_iters: int | None = None) -> dict:
+        """``nudge_iters``: the nudged phases' sweep budget (None: ``iters``); only a
+        Hopfield-type EP check runs nudged phases to a budget, the others refuse it."""
         raise NotImplementedError
 
     def state_dict(self) -> dict:
@@ -147,9 +149,10 @@ class EnergyEP(_Relaxing):
                             iters=sol.free_iters, tol=sol.tol, damping=sol.damping)
         return self.model.output(s), {"eval": st}
 
-    def gradcheck(self, x, target, betas, iters, tol, generator=None):
+    def gradcheck(self, x, target, betas, iters, tol, generator=None, nudge_iters=None):
         return gradcheck(self.model, x, target, self.solver, betas, self.cfg.ep.estimator, iters=iters, tol=tol,
-                         damping=self.cfg.solver.damping, generator=generator, require_converged=tol > 0)
+                         damping=self.cfg.solver.damping, generator=generator, require_converged=tol > 0,
+                         nudge_iters=nudge_iters)
 
     def state_dict(self):
         return {"warm": self.warm}
@@ -267,7 +270,8 @@ class PCNEP(_Relaxing):
                                rule=self.cfg.pc.nudged_update, skip_clean=False)[1]
         return sweep, free
 
-    def gradcheck(self, x, target, betas, iters, tol, generator=None):
+    def gradcheck(self, x, target, betas, iters, tol, generator=None, nudge_iters=None):
+        _no_nudge_budget(nudge_iters)
         return pcn_gradcheck(self.model, x, target, betas, self.cfg.ep.estimator,
                              iters=min(iters, self.cfg.solver.nudge_iters * 20), rule=self.cfg.pc.nudged_update,
                              generator=generator, solver=self.solver)
@@ -307,7 +311,8 @@ class PC(LearningRule):
             self.model.count_phase(b, 0, b * self.model.neurons_per_sweep())
         return Step(res.grads, res.output, res.stats, res.terms, {"pc_energy": res.energy})
 
-    def gradcheck(self, x, target, betas, iters, tol, generator=None):
+    def gradcheck(self, x, target, betas, iters, tol, generator=None, nudge_iters=None):
+        _no_nudge_budget(nudge_iters)
         return pcn_gradcheck(self.model, x, target, betas, self.cfg.ep.estimator, generator=generator,
                              pc=self._kwargs())
 
@@ -325,9 +330,15 @@ class BP(LearningRule):
             grads, out, terms = bp_gradient(self.model, x, target, want_terms=want)
         return Step(grads, out, {}, terms)
 
-    def gradcheck(self, x, target, betas, iters, tol, generator=None):
+    def gradcheck(self, x, target, betas, iters, tol, generator=None, nudge_iters=None):
         ep = build_rule(self.cfg, self.model, self.device, algorithm="ep")
-        return ep.gradcheck(x, target, betas, iters, tol, generator)
+        return ep.gradcheck(x, target, betas, iters, tol, generator, nudge_iters=nudge_iters)
+
+
+def _no_nudge_budget(nudge_iters) -> None:
+    """A PCN's gradcheck has no nudged-phase budget to set (its phases run their own rule)."""
+    if nudge_iters is not None:
+        raise ConfigError("--nudge-iters: applies to a Hopfield-type model's EP gradcheck only; drop it")
 
 
 def _nudged_phases(cfg) -> int:

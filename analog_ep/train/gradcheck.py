@@ -30,11 +30,15 @@ def parse_betas(text: str) -> list[float]:
     return betas
 
 
-def run(cfg, betas: list[float], batch: int = 16, iters: int = 5000, tol: float = 1e-12) -> dict:
+def run(cfg, betas: list[float], batch: int = 16, iters: int = 5000, tol: float = 1e-12,
+        nudge_iters: int | None = None) -> dict:
     """The gradcheck report (:func:`analog_ep.algorithms.gradcheck.gradcheck`) with
-    ``precision`` and ``accelerator`` added."""
+    ``precision`` and ``accelerator`` added. ``nudge_iters``: the nudged phases' sweep budget
+    (None: ``iters``)."""
     if batch < 1 or iters < 1 or tol < 0:
         raise ConfigError("--batch and --iters must be >= 1 and --tol >= 0")
+    if nudge_iters is not None and nudge_iters < 1:
+        raise ConfigError(f"--nudge-iters: must be >= 1 (or left out: --iters), got {nudge_iters}")
     dev = resolve_accelerator(cfg.compute.accelerator)
     configure(cfg.compute, dev)
     train_set, _, info = load_data(cfg.data, cfg.seed)
@@ -43,6 +47,7 @@ def run(cfg, betas: list[float], batch: int = 16, iters: int = 5000, tol: float 
     x, y = x.to(dev, torch.float64), y.to(dev)
     target = one_hot(y, info.num_classes, torch.float64)
     rule = build_rule(cfg, model, dev)
-    report = rule.gradcheck(x, target, betas, iters, tol, torch.Generator().manual_seed(cfg.seed))
+    extra = {} if nudge_iters is None else {"nudge_iters": nudge_iters}  # asked for only when set
+    report = rule.gradcheck(x, target, betas, iters, tol, torch.Generator().manual_seed(cfg.seed), **extra)
     report["precision"], report["accelerator"] = cfg.compute.precision, str(dev)
     return report

@@ -163,3 +163,46 @@ def test_nudge_rtol_reads_the_host_only_every_check_every_sweeps():
                               check_every=4)
     assert torch.equal(one.steps, four.steps) and one.sweeps == one.steps.max().item()
     assert four.sweeps % 4 == 0 and one.sweeps <= four.sweeps < one.sweeps + 4
+
+
+def test_gradcheck_nudge_iters_caps_the_nudged_phases_and_reports_them():
+    """``gradcheck(..., nudge_iters=N)`` runs each nudged phase at most N sweeps (a training run's
+    budget) and reports the sweeps and the stop test's converged fraction per phase. Reference:
+    the chain's closed-form phases. One async sweep from the free state moves only the output
+    (the test above), so at N = 1 the first layer's estimate is exactly 0 (cosine 0, relative
+    error 1) and no sample has converged; with a budget the relative stop ends before, the
+    estimate matches the exact gradient (implicit differentiation) to the rtol's precision."""
+    import functools
+
+    from analog_ep.algorithms.gradcheck import gradcheck
+
+    m, x, y = _chain()
+    with torch.no_grad():
+        free, _ = relax_async(m, m.const_drive(x), m.zero_state(x.shape[0], x), iters=400, tol=0.0)
+    assert _interior(free) and _interior(_closed_form(m, x, y, 1e-3))
+    solver = functools.partial(relax_async, nudge_rtol=1e-3)
+    one = gradcheck(m, x, y, solver, [1e-3], "centered", iters=400, tol=1e-13, nudge_iters=1)
+    full = gradcheck(m, x, y, solver, [1e-3], "centered", iters=400, tol=1e-13, nudge_iters=300)
+    assert [(p["phase"], p["sweeps"], p["converged_fraction"]) for p in one["nudged"]] == \
+        [("nudge+", 1, 0.0), ("nudge-", 1, 0.0)]
+    assert one["layers"][0]["cosine"] == 0.0 and one["layers"][0]["rel_error"] == pytest.approx(1.0)
+    assert all(1 < p["sweeps"] < 300 and p["converged_fraction"] == 1.0 for p in full["nudged"])
+    for row in full["layers"]:
+        assert row["cosine"] > 0.9999 and row["rel_error"] < 1e-2, row
+    # None keeps the old behaviour: the nudged phases get the free phase's budget
+    same = gradcheck(m, x, y, solver, [1e-3], "centered", iters=300, tol=1e-13)
+    assert [r["cosine"] for r in same["layers"]] == [r["cosine"] for r in full["layers"]]
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--nudge-iters", "0"], "--nudge-iters: must be >= 1"),
+    (["--set", "model.name=pcn_mlp", "--nudge-iters", "5"], "--nudge-iters: applies to a Hopfield-type"),
+])
+def test_gradcheck_nudge_iters_bad_input_is_one_line(args, match):
+    from typer.testing import CliRunner
+
+    from analog_ep.cli import app
+
+    res = CliRunner().invoke(app, ["gradcheck", "--set", "model.hidden=[8]", "--set", "data.train_size=50",
+                                   "--batch", "2", "--betas", "0.01", *args])
+    assert res.exit_code == 2 and match in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.output
