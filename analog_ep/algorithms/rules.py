@@ -212,11 +212,12 @@ class RBP(EnergyEP):
             self.warm_n = n_global
         return Step(res.grads, self.model.output(res.free), res.stats, None)
 
-    def gradcheck(self, x, target, betas, iters, tol, generator=None):
+    def gradcheck(self, x, target, betas, iters, tol, generator=None, nudge_iters=None):
         """This rule's gradient (the adjoint iteration at ``rbp.rtol``, up to ``iters`` passes) at
         the free fixed point (relaxed from zeros for up to ``iters`` sweeps at ``tol``) against
         the GMRES solution of the same adjoint system (:func:`.implicit.implicit_gradient`): one
-        row per layer with ``beta`` None; ``betas`` are not used (no nudge)."""
+        row per layer with ``beta`` None; ``betas`` are not used (no nudge, so no ``nudge_iters``)."""
+        _no_nudge_budget(nudge_iters)
         model, sol = self.model, self.cfg.solver
         with torch.no_grad(), exact_reads(model):
             model.tag_phase("free")
@@ -338,7 +339,8 @@ class BP(LearningRule):
 def _no_nudge_budget(nudge_iters) -> None:
     """A PCN's gradcheck has no nudged-phase budget to set (its phases run their own rule)."""
     if nudge_iters is not None:
-        raise ConfigError("--nudge-iters: applies to a Hopfield-type model's EP gradcheck only; drop it")
+        raise ConfigError("--nudge-iters: applies to EP's gradcheck on a Hopfield-type model only (no nudged "
+                          "phase here); drop it")
 
 
 def _nudged_phases(cfg) -> int:

@@ -196,7 +196,8 @@ def test_gradcheck_nudge_iters_caps_the_nudged_phases_and_reports_them():
 
 @pytest.mark.parametrize("args, match", [
     (["--nudge-iters", "0"], "--nudge-iters: must be >= 1"),
-    (["--set", "model.name=pcn_mlp", "--nudge-iters", "5"], "--nudge-iters: applies to a Hopfield-type"),
+    (["--set", "model.name=pcn_mlp", "--nudge-iters", "5"], "--nudge-iters: applies to EP's gradcheck"),
+    (["--set", "algorithm=rbp", "--nudge-iters", "5"], "--nudge-iters: applies to EP's gradcheck"),
 ])
 def test_gradcheck_nudge_iters_bad_input_is_one_line(args, match):
     from typer.testing import CliRunner
