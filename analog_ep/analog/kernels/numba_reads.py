@@ -423,7 +423,7 @@ def one_tile_read(lhs: torch.Tensor, w_t: torch.Tensor, plan, key: int, read: in
         if len(bufs) > 8:
             bufs.clear()
         xq = np.empty_like(xn)
-        tt = torch.empty((b, m), dtype=lhs.dtype)
+        tt = torch.empty((b, m), dtype=lhs.dtype, device=lhs.device)
         buf = bufs[bk] = (xq, torch.from_numpy(xq), np.empty((b, 1), dtype=xn.dtype) if nm else
                               _DUMMY[xn.dtype.type][1], tt, tt.numpy().reshape(1, b, m))
     xq, xq_t, s, tt, t3 = buf
