@@ -27,11 +27,7 @@ def implicit_gradient(model, x: torch.Tensor, target: torch.Tensor, states: list
     s = [t.detach().clone().requires_grad_(True) for t in states]
     with torch.enable_grad():
         T = model.sync_map(x, s)
-        loss = model.total_cost(s, target).mean()
-        g_all = torch.autograd.grad(loss, s + params, allow_unused=True)
-    g = [torch.zeros_like(t) if gi is None else gi for t, gi in zip(s, g_all[:len(s)])]
-    # explicit dependence of the loss on parameters (auxiliary readouts outside the dynamics)
-    explicit = [None if gi is None else gi.detach() for gi in g_all[len(s):]]
+    g, explicit = loss_terms(model, s, params, target)
     sizes = [t.numel() for t in s]
     dtype, device = s[0].dtype, s[0].device
 
@@ -56,7 +52,25 @@ def implicit_gradient(model, x: torch.Tensor, target: torch.Tensor, states: list
     b = flat(g)
     lam, info = gmres(op, b, rtol=rtol, atol=0.0, restart=min(n, 100), maxiter=maxiter)
     residual = float(np.linalg.norm(matvec(lam) - b) / max(np.linalg.norm(b), 1e-300))
-    grads = torch.autograd.grad(T, params, unflat(lam), allow_unused=True)
-    grads = [torch.zeros_like(p) if gr is None else gr.detach() for p, gr in zip(params, grads)]
-    grads = [gr if ex is None else gr + ex for gr, ex in zip(grads, explicit)]
+    grads = parameter_gradient(T, params, unflat(lam), explicit)
     return grads, {"gmres_info": int(info), "adjoint_residual": residual}
+
+
+def loss_terms(model, s: list[torch.Tensor], params: list, target) -> tuple[list[torch.Tensor], list]:
+    """``(dL/ds, explicit)`` of the batch-mean objective ``model.total_cost`` at the states ``s``
+    (leaves that require grad): ``dL/ds`` per node (zeros where the loss does not reach it), the
+    right-hand side of the adjoint system; ``explicit`` per parameter, the loss's own dependence on
+    it (auxiliary readouts outside the dynamics) or None."""
+    with torch.enable_grad():
+        loss = model.total_cost(s, target).mean()
+        g_all = torch.autograd.grad(loss, s + params, allow_unused=True)
+    g = [torch.zeros_like(t) if gi is None else gi.detach() for t, gi in zip(s, g_all[:len(s)])]
+    return g, [None if gi is None else gi.detach() for gi in g_all[len(s):]]
+
+
+def parameter_gradient(T, params: list, lam: list[torch.Tensor], explicit: list) -> list[torch.Tensor]:
+    """``lambda^T dT/dtheta + explicit dL/dtheta`` per parameter (zeros where neither reaches it):
+    the gradient once the adjoint ``lam`` of the map's outputs ``T`` is known."""
+    grads = torch.autograd.grad(T, params, lam, allow_unused=True)
+    grads = [torch.zeros_like(p) if gr is None else gr.detach() for p, gr in zip(params, grads)]
+    return [gr if ex is None else gr + ex for gr, ex in zip(grads, explicit)]

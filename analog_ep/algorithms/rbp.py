@@ -36,6 +36,7 @@ import torch
 
 from ..solvers import SolverStats
 from ..solvers.base import Stopper, max_abs
+from .implicit import loss_terms, parameter_gradient
 
 
 @dataclass
@@ -72,14 +73,10 @@ def adjoint_gradient(model, x: torch.Tensor, target, states: list[torch.Tensor],
     The events of the adjoint count under the model's current phase (the caller tags it)."""
     params = model.ep_parameters()
     s = [t.detach().requires_grad_(True) for t in states]
-    with torch.enable_grad():
-        loss = model.total_cost(s, target).mean()
-        g_all = torch.autograd.grad(loss, s + params, allow_unused=True)
-        with _frozen(params):
-            c = None if const is None else [h.detach() for h in const]
-            T = model.sync_map(x, s, c)
-    g = [torch.zeros_like(t) if gi is None else gi.detach() for t, gi in zip(s, g_all[:len(s)])]
-    explicit = [None if gi is None else gi.detach() for gi in g_all[len(s):]]
+    g, explicit = loss_terms(model, s, params, target)
+    with torch.enable_grad(), _frozen(params):
+        c = None if const is None else [h.detach() for h in const]
+        T = model.sync_map(x, s, c)
     # nodes whose map does not depend on the states (none in a connected network) give None
     live = [t for t in T if t.requires_grad]
     live_idx = [i for i, t in enumerate(T) if t.requires_grad]
@@ -105,9 +102,7 @@ def adjoint_gradient(model, x: torch.Tensor, target, states: list[torch.Tensor],
     with torch.enable_grad():
         s0 = [t.detach() for t in states]
         T = model.sync_map(x, s0)
-        grads = torch.autograd.grad(T, params, lam, allow_unused=True)
-    grads = [torch.zeros_like(p) if gr is None else gr.detach() for p, gr in zip(params, grads)]
-    grads = [gr if ex is None else gr + ex for gr, ex in zip(grads, explicit)]
+        grads = parameter_gradient(T, params, lam, explicit)
     return grads, stats, [t.detach() for t in lam]
 
 
