@@ -427,7 +427,7 @@ def one_tile_read(lhs: torch.Tensor, w_t: torch.Tensor, plan, key: int, read: in
         buf = bufs[bk] = (xq, torch.from_numpy(xq), np.empty((b, 1), dtype=xn.dtype) if nm else
                               _DUMMY[xn.dtype.type][1], tt, tt.numpy().reshape(1, b, m))
     xq, xq_t, s, tt, t3 = buf
-    one = _SERIAL
+    one = _serial()
     (_dac1 if one else _dac)(xn, starts, nm, dmode, dfp, xq, s)
     torch.mm(xq_t, w_t, out=tt)
     out = np.empty((b, m), dtype=xn.dtype)
