@@ -634,7 +634,12 @@ class AnalogStorage(nn.Module):
         ``W + delta`` formed in the weight's dtype, minus ``W`` (``delta`` rounded to the float
         grid of ``W``: half an ulp of ``W`` at most, far below a pulse). Training before the storage
         protocol stepped a float copy of the weight this way, so recorded analog runs reproduce
-        bit for bit (the unrounded ``delta`` moves 2-epoch Fashion-MNIST accuracy by 0.0005)."""
+        bit for bit (the unrounded ``delta`` moves 2-epoch Fashion-MNIST accuracy by 0.0005).
+
+        Rounded and mixed updates run as one fused pass where ``compute.kernels`` has a kernel for
+        them (:meth:`_fused_update`: the same change, counts, pulses and counters)."""
+        if self._fused_update(self.proposal.detach(), form=True):
+            return
         w = self._stored()
         self.apply_update((w + self.proposal.detach()) - w, vectors)
         self.proposal.zero_()
@@ -646,6 +651,8 @@ class AnalogStorage(nn.Module):
         ``vectors``: for the bit-stream scheme, ``(d, x)`` with ``delta == d.T @ x`` reshaped to
         the weight (``d`` (N, rows), ``x`` (N, columns)): the vectors whose pulse trains meet on
         the crossbar."""
+        if self._fused_update(delta.detach(), form=False):
+            return
         self.step += 1
         self.events.update()
         key = S.stream_key(self.seed, self.tile_index, self.step)
@@ -690,6 +697,35 @@ class AnalogStorage(nn.Module):
         self.pulses += sent.sum()
         self.wear += sent.to(torch.int32)
         self._sync()
+
+    def _fused_update(self, src: torch.Tensor, form: bool) -> bool:
+        """Rounded and mixed updates in one pass (:func:`.engine.fused_update`): the steps of
+        :meth:`apply_update` below (counts, pulses, wear, pulse total, event statistics) on the
+        same streams, then the write noise as there. ``src``: the change, or (``form``) the
+        proposal, taken as :meth:`commit` takes it and cleared. False when no kernel runs it (the
+        step by step path then does)."""
+        if self.update_mode == "ideal" or (self.update_mode == "pulsed" and self.pulse_scheme == "bitstream"):
+            return False
+        counts = self.__dict__.get("_fused_counts")
+        if counts is None or counts.shape != self.w_dev.shape or counts.device != self.w_dev.device:
+            counts = self.__dict__["_fused_counts"] = torch.empty(self.w_dev.shape, dtype=torch.int32,
+                                                                  device=self.w_dev.device)
+        key = S.stream_key(self.seed, self.tile_index, self.step + 1)
+        ev = self.events
+        if not E.fused_update(self.w_dev, src, self.state, self.params, rule=self.update_mode if
+                              self.update_mode == "mixed" else "rounded", rounding=self.rounding, form=form,
+                              zero=form, we=self._w_eff if form else None, off=self.write_offset, chi=self.chi,
+                              dw_min=self.dw_min, bl=self.bl, w_scale=self.w_scale,
+                              round_key=S.stream_key(key, _ROUND), pulse_key=S.stream_key(key, _PULSE),
+                              counts=counts, wear=self.wear, total=self.pulses,
+                              stats=ev.upd if ev.enabled else None, tile_rows=ev.tile_rows, tile_cols=ev.tile_cols):
+            return False
+        self.step += 1
+        ev.update()
+        if self.write_offset is not None:
+            self.write_offset.copy_(E.write_noise(self.write_offset, counts, self.params, S.stream_key(key, _WRITE)))
+        self._sync()
+        return True
 
     def _per_vector(self, d: torch.Tensor, x: torch.Tensor, key: int) -> None:
         """``pulse_accumulation: per_vector``: the batch's vectors pulse the devices one after the

@@ -198,7 +198,8 @@ def mark_ran(kind: str, impl: str) -> None:
     _ran[kind] = impl
 
 
-ENGINE_KINDS = ("rounded_counts", "apply_counts")
+ENGINE_KINDS = ("rounded_counts", "apply_counts", "pulsed_update")
+_NEEDS_RULE = ("apply_counts", "pulsed_update")   # kernels that run a rule's pulses: affine ones only
 
 
 def select_engine(kind: str, like: torch.Tensor, params=None, mode_: Optional[str] = None) -> Optional[Callable]:
@@ -214,7 +215,7 @@ def select_engine(kind: str, like: torch.Tensor, params=None, mode_: Optional[st
         mod = _available.get("engine_module")
         if mod is None:
             mod = _available["engine_module"] = importlib.import_module(".numba_engine", __name__)
-        if kind != "apply_counts" or mod.supports(params):
+        if kind not in _NEEDS_RULE or mod.supports(params):
             fn = getattr(mod, kind)
     _ran[kind] = "torch" if fn is None else "numba"
     return fn

@@ -134,6 +134,33 @@ def _box_muller_impl(z, fp):
     return impl64
 
 
+@njit(inline="always", cache=True)
+def _train(wi, m, up, scale, slope, lo_b, hi_b, hb, keys, has_slope, noisy, mult, levels, fp):
+    """``m`` pulses (up or down) of one free device at ``wi`` through the affine rule (constants
+    ``scale``, ``slope``, bounds ``lo_b`` / ``hi_b``); pulse ``k`` draws the normal of the hash word
+    ``mix(hb + keys[k])``, ``hb = i golden``. The new weight. Shared by :func:`_pulses` and
+    :func:`_update` (one definition of the pulse)."""
+    one = fp[1]
+    std = fp[0]
+    sgn = one if up else -one
+    for k in range(m):
+        mag = scale * (one - slope * wi) if has_slope else scale
+        if noisy:
+            xi = _box_muller(_mix(hb + keys[k]), fp)
+            if mult:
+                mag = mag * (one + std * xi)
+            else:
+                mag = mag + scale * (std * xi)
+        wn = min(max(wi + mag * sgn, lo_b), hi_b)
+        if levels:
+            dl = (hi_b - lo_b) / fp[7]
+            if dl > fp[2]:
+                q = lo_b + np.rint((wn - lo_b) / dl) * dl
+                wn = min(max(q, lo_b), hi_b)
+        wi = wn
+    return wi
+
+
 @njit(cache=True)
 def _pulses(w, n, stuck, wmax, wmin, su, sd, ku, kd, keys, flags, fp):
     """The compact rounds of :func:`analog_ep.analog.engine.apply_counts`, device by device, in
@@ -143,7 +170,6 @@ def _pulses(w, n, stuck, wmax, wmin, su, sd, ku, kd, keys, flags, fp):
     1, 0, -2, 2^-23, 1 - 2^-24, 2 pi, n_states - 1)."""
     cap = keys.shape[0]
     has_slope, noisy, mult, levels = flags[0], flags[1], flags[2], flags[3]
-    std, one = fp[0], fp[1]
     for i in range(w.shape[0]):
         c = n[i]
         if c == 0 or stuck[i] != 0:
@@ -152,28 +178,244 @@ def _pulses(w, n, stuck, wmax, wmin, su, sd, ku, kd, keys, flags, fp):
         m = c if up else -c
         if m > cap:
             m = cap
-        sgn = one if up else -one
-        scale = su[i] if up else sd[i]
-        slope = (ku[i] if up else kd[i]) if has_slope else fp[2]
-        hi_b, lo_b = wmax[i], wmin[i]
-        wi = w[i]
-        hb = np.uint64(i) * _G
-        for k in range(m):
-            mag = scale * (one - slope * wi) if has_slope else scale
-            if noisy:
-                xi = _box_muller(_mix(hb + keys[k]), fp)
-                if mult:
-                    mag = mag * (one + std * xi)
+        w[i] = _train(w[i], m, up, su[i] if up else sd[i], ((ku[i] if up else kd[i]) if has_slope else fp[2]),
+                      wmin[i], wmax[i], np.uint64(i) * _G, keys, has_slope, noisy, mult, levels, fp)
+
+
+def _round_stochastic(r, z, i, blf):
+    """Stochastic rounding of ``r`` with the uniform of device ``i`` from its hash word ``z``
+    (numba only; :func:`_counts32` / :func:`_counts64`'s arithmetic, picked by dtype)."""
+    raise NotImplementedError
+
+
+@overload(_round_stochastic, jit_options={"cache": True})
+def _round_stochastic_impl(r, z, i, blf):
+    if r == types.float32:
+        def impl32(r, z, i, blf):
+            a = (z >> np.uint64(32 * (i & 1))) & _M23
+            u = np.float32(2 * a + 1) * np.float32(2.0 ** -24)
+            f = np.float32(np.floor(r))
+            c = f + np.float32(1.0) if u < r - f else f
+            if c != c:
+                c = np.float32(0.0)
+            return np.int32(min(max(c, -blf), blf))
+        return impl32
+
+    def impl64(r, z, i, blf):
+        a = (z >> np.uint64(12)) & _M52
+        u = (np.float64(a) + 0.5) * 2.0 ** -52
+        f = np.floor(r)
+        c = f + 1.0 if u < r - f else f
+        if c != c:
+            c = 0.0
+        return np.int32(min(max(c, -blf), blf))
+    return impl64
+
+
+def _round_even(r, blf):
+    """Round half to even, NaN to 0, clamp to ``[-bl, bl]`` (numba only, in ``r``'s dtype)."""
+    raise NotImplementedError
+
+
+@overload(_round_even, jit_options={"cache": True})
+def _round_even_impl(r, blf):
+    if r == types.float32:
+        def impl32(r, blf):
+            c = np.float32(np.rint(r))
+            if c != c:
+                c = np.float32(0.0)
+            return np.int32(min(max(c, -blf), blf))
+        return impl32
+
+    def impl64(r, blf):
+        c = np.rint(r)
+        if c != c:
+            c = 0.0
+        return np.int32(min(max(c, -blf), blf))
+    return impl64
+
+
+def _trunc(x):
+    """``trunc`` in ``x``'s dtype (numba only)."""
+    raise NotImplementedError
+
+
+@overload(_trunc, jit_options={"cache": True})
+def _trunc_impl(x):
+    if x == types.float32:
+        return lambda x: np.float32(np.trunc(x))
+    return lambda x: np.trunc(x)
+
+
+@njit(cache=True)
+def _update(w, src, we, off, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, keys, flags, fp,
+            k0, uflags, ufp, cb_of, rb_of, ncb, nrb, stats, total):
+    """One pulsed update of the flat weight ``w`` (in place), row by row of the (out, in) layout:
+
+    1. the change ``d``: ``src`` itself, or (``uflags[1]``) the optimizer's proposal ``src`` taken
+       as ``(we + p) - we`` with ``we`` the effective weight (``we`` if given, else ``w_scale
+       (w + off)``, before this update's pulses); ``src`` zeroed after (``uflags[2]``);
+    2. the count from ``d / w_scale`` (``uflags[0]``: 0 stochastic rounding with the hash words of
+       ``k0``, 1 round half to even, 2 mixed: ``chi += d / w_scale``, ``n = clamp(trunc(chi /
+       dw_min))``, ``chi -= n dw_min``), into ``counts`` (int32);
+    3. ``|n|`` pulses through :func:`_train` (``uflags[4]``; free devices only, ``keys`` cap);
+    4. ``wear += |n|``, ``total[0] += sum |n|``, and (``uflags[5]``) ``stats`` (int64, aligned
+       with :func:`analog_ep.synapses.counters.row_pulse_stats`) += that function's statistic:
+       set / reset pulses, and over the crossbar rows (``in``) of each column block ``cb_of[out]``
+       the largest set and reset counts, whose tiles (row block ``rb_of[in]``) give the rows
+       written, row slots and pulse rounds.
+
+    ``ufp`` (w's dtype): (w_scale, dw_min, bl); ``uflags``: (count rule, form, zero, bl, pulse,
+    count events, hash-word shift: 1 for float32's two lanes per word, 0 for float64)."""
+    rows = cb_of.shape[0]
+    inner = rb_of.shape[0]
+    rule, form, zero, pulse, count, sh = uflags[0], uflags[1], uflags[2], uflags[4], uflags[5], uflags[6]
+    has_slope, noisy, mult, levels = flags[0], flags[1], flags[2], flags[3]
+    has_we = we.shape[0] > 0
+    has_off = off.shape[0] > 0
+    ws, dwm, blf = ufp[0], ufp[1], ufp[2]
+    cap = keys.shape[0]
+    up_m = np.zeros((ncb, inner), dtype=np.int32)
+    dn_m = np.zeros((ncb, inner), dtype=np.int32)
+    setp = np.int64(0)
+    resetp = np.int64(0)
+    last = -1
+    z = np.uint64(0)
+    for r in range(rows):
+        cb = cb_of[r]
+        for j in range(inner):
+            i = r * inner + j
+            wi = w[i]
+            d = src[i]
+            if form:
+                if has_we:
+                    e = we[i]
+                elif has_off:
+                    e = ws * (wi + off[i])
                 else:
-                    mag = mag + scale * (std * xi)
-            wn = min(max(wi + mag * sgn, lo_b), hi_b)
-            if levels:
-                dl = (hi_b - lo_b) / fp[7]
-                if dl > fp[2]:
-                    q = lo_b + np.rint((wn - lo_b) / dl) * dl
-                    wn = min(max(q, lo_b), hi_b)
-            wi = wn
-        w[i] = wi
+                    e = ws * wi
+                d = (e + d) - e
+            if zero:
+                src[i] = fp[2]
+            q = d / ws
+            if rule == 2:
+                x = chi[i] + q
+                t = min(max(_trunc(x / dwm), -blf), blf)
+                chi[i] = x - t * dwm
+                c = np.int32(t)
+            elif rule == 0:
+                word = i >> sh
+                if word != last:
+                    z = _mix(np.uint64(word) * _G + k0)
+                    last = word
+                c = _round_stochastic(q / dwm, z, i, blf)
+            else:
+                c = _round_even(q / dwm, blf)
+            counts[i] = c
+            if c == 0:
+                continue
+            up = c > 0
+            m = c if up else -c
+            wear[i] += m
+            if up:
+                setp += m
+                if m > up_m[cb, j]:
+                    up_m[cb, j] = m
+            else:
+                resetp += m
+                if m > dn_m[cb, j]:
+                    dn_m[cb, j] = m
+            if pulse and stuck[i] == 0:
+                w[i] = _train(wi, min(m, cap), up, su[i] if up else sd[i],
+                              ((ku[i] if up else kd[i]) if has_slope else fp[2]), wmin[i], wmax[i],
+                              np.uint64(i) * _G, keys, has_slope, noisy, mult, levels, fp)
+    total[0] += setp + resetp
+    if not count:
+        return
+    written = np.int64(0)
+    slots = np.int64(0)
+    tu = np.zeros((nrb, ncb), dtype=np.int32)
+    td = np.zeros((nrb, ncb), dtype=np.int32)
+    for b in range(ncb):
+        for j in range(inner):
+            u, dn = up_m[b, j], dn_m[b, j]
+            if u + dn > 0:
+                written += 1
+                slots += u + dn
+                rb = rb_of[j]
+                if u > tu[rb, b]:
+                    tu[rb, b] = u
+                if dn > td[rb, b]:
+                    td[rb, b] = dn
+    rounds = 0
+    for a in range(nrb):
+        for b in range(ncb):
+            if tu[a, b] + td[a, b] > rounds:
+                rounds = tu[a, b] + td[a, b]
+    stats[0] += setp
+    stats[1] += resetp
+    stats[2] += written
+    stats[3] += slots
+    stats[4] += rounds
+
+
+_GEOMETRY: dict = {}
+
+
+def _geometry(tile_rows, tile_cols):
+    """``(cb_of, rb_of)``: the column block of each output line and the row block of each input
+    line (int64; cached per tiling)."""
+    ck = (tuple(tile_rows), tuple(tile_cols))
+    g = _GEOMETRY.get(ck)
+    if g is None:
+        if len(_GEOMETRY) > 64:
+            _GEOMETRY.clear()
+        g = _GEOMETRY[ck] = (np.repeat(np.arange(len(tile_cols)), tile_cols).astype(np.int64),
+                             np.repeat(np.arange(len(tile_rows)), tile_rows).astype(np.int64))
+    return g
+
+
+_NONE = {np.float32: np.empty(0, dtype=np.float32), np.float64: np.empty(0, dtype=np.float64)}
+_NO_STATS = np.zeros(5, dtype=np.int64)
+
+
+def pulsed_update(w: torch.Tensor, src: torch.Tensor, state, params, *, rule: int, form: bool, zero: bool,
+                  we, off, chi, dw_min: float, bl: int, w_scale: float, round_key: int, pulse_key: int,
+                  pulse: bool, counts: torch.Tensor, wear: torch.Tensor, total: torch.Tensor,
+                  stats, tile_rows, tile_cols) -> None:
+    """:func:`_update` on CPU tensors (``w``, ``src``, ``we``, ``off``, ``chi``: the weight's
+    contiguous layout and dtype, ``None`` where absent; ``counts`` / ``wear`` int32 of its shape;
+    ``total`` the int64 pulse total (0-dim); ``stats`` the int64 event buffer or None). The
+    rounding stream is ``stream_key(round_key, 0)`` (as :func:`rounded_counts`), the pulses'
+    ``stream_key(pulse_key, k)`` (as :func:`apply_counts`)."""
+    dt = np.float32 if w.dtype == torch.float32 else np.float64
+    out_lines = w.shape[0]
+    cb_of, rb_of = _geometry(tile_rows, tile_cols)
+    if cb_of.shape[0] != out_lines or cb_of.shape[0] * rb_of.shape[0] != w.numel():
+        raise ValueError(f"tiles {tile_rows} x {tile_cols} do not cover the weight {tuple(w.shape)}")
+    none = _NONE[dt]
+    fields = [getattr(state, f).reshape(-1) for f in ("w_max", "w_min", "scale_up", "scale_down")]
+    has_slope = "nl_up" in params.state_fields
+    fields += ([getattr(state, f).reshape(-1) for f in ("nl_up", "nl_down")] if has_slope else fields[2:4])
+    arrs = [f.to(w.dtype).contiguous().numpy() for f in fields]
+    stuck = state.stuck.reshape(-1)
+    if stuck.dtype != torch.int8:
+        stuck = stuck.to(torch.int8)
+    levels = params.n_states or 0
+    fp = np.array([params.noise_std, 1.0, 0.0, -2.0, 2.0 ** -23, 1.0 - 2.0 ** -24, 2.0 * math.pi,
+                   max(levels - 1, 1)], dtype=dt)
+    flags = np.array([int(has_slope), int(params.noise_std > 0), int(bool(getattr(params, "mult_noise", True))),
+                      levels], dtype=np.int64)
+    uflags = np.array([rule, int(form), int(zero), bl, int(pulse), int(stats is not None),
+                       1 if dt is np.float32 else 0], dtype=np.int64)
+    ufp = np.array([w_scale, dw_min, bl], dtype=dt)
+
+    def flat(t):
+        return none if t is None else t.view(-1).numpy()
+    _update(w.view(-1).numpy(), src.view(-1).numpy(), flat(we), flat(off), flat(chi), counts.view(-1).numpy(),
+            wear.view(-1).numpy(), stuck.contiguous().numpy(), *arrs, _keys(pulse_key, int(bl)), flags, fp,
+            np.uint64(stream_key(round_key, 0)), uflags, ufp, cb_of, rb_of, len(tile_cols), len(tile_rows),
+            _NO_STATS if stats is None else stats.numpy(), total.view(1).numpy())
 
 
 def supports(params) -> bool:
@@ -250,4 +492,4 @@ def rounded_counts(dw: torch.Tensor, dw_min: float, rounding: str, bl: int, key:
     return out.view(dw.shape)
 
 
-__all__ = ["apply_counts", "rounded_counts", "supports"]
+__all__ = ["apply_counts", "pulsed_update", "rounded_counts", "supports"]
