@@ -449,16 +449,17 @@ with :func:`rounded_counts`' rounding; ``mixed``: the storage's accumulator, tru
 
 def fused_update(w: torch.Tensor, src: torch.Tensor, state: DeviceState, params: DeviceParams, *, rule: str,
                  rounding: Optional[str], form: bool, zero: bool, we: Optional[torch.Tensor],
-                 off: Optional[torch.Tensor], chi: Optional[torch.Tensor], dw_min: float, bl: int, w_scale: float,
+                 chi: Optional[torch.Tensor], dw_min: float, bl: int, w_scale: float,
                  round_key: int, pulse_key: int, counts: torch.Tensor, wear: torch.Tensor, total: torch.Tensor,
                  stats: Optional[torch.Tensor], tile_rows, tile_cols) -> bool:
     """One pulsed update as one fused pass (``compute.kernels``; :func:`.kernels.numba_engine.pulsed_update`),
     the same as the storage's step by step path: the change (``src``; with ``form``, the proposal
-    ``p`` taken as ``(we + p) - we``, ``we`` the effective weight, ``w_scale (w + off)`` when None),
+    ``p`` taken as ``(we + p) - we``, ``we`` the effective weight),
     the counts of ``change / w_scale`` (:func:`rounded_counts` with ``stream_key(round_key, 0)``, or
     ``mixed``'s accumulator ``chi``) into ``counts``, the pulses (:func:`apply_counts`, ``rounds =
     bl``, stream ``pulse_key``, on the settled ``w`` in place), ``wear += |n|``, ``total += sum
-    |n|`` and ``stats`` += :func:`analog_ep.synapses.counters.row_pulse_stats` (None: not counted).
+    |n|`` and ``stats`` = :func:`analog_ep.synapses.counters.row_pulse_stats` of the counts (None:
+    not computed).
     ``zero``: clear ``src`` after. False (nothing done) when no kernel runs these tensors; the
     caller then takes the step by step path.
 
@@ -466,15 +467,15 @@ def fused_update(w: torch.Tensor, src: torch.Tensor, state: DeviceState, params:
     after the kernel's counts, as the step by step path does); rules whose pulse the kernel has no
     form for take the step by step path."""
     code = FUSED_RULES.get((rule, rounding if rule == "rounded" else None))
-    tensors = [t for t in (w, src, we, off, chi) if t is not None]
-    if (code is None or any(t.dtype != w.dtype or t.device != w.device or not t.is_contiguous() for t in tensors)
+    tensors = [t for t in (w, src, we, chi) if t is not None]
+    if (code is None or (form and we is None) or any(t.dtype != w.dtype or t.device != w.device or not t.is_contiguous() for t in tensors)
             or tuple(src.shape) != tuple(w.shape) or tuple(state.shape) != tuple(w.shape)):
         return False
     kernel = _select_engine("pulsed_update", w, params)
     if kernel is None:
         return False
     closed = params.has_closed_form
-    kernel(w, src, state, params, rule=code, form=form, zero=zero, we=we, off=off, chi=chi, dw_min=dw_min,
+    kernel(w, src, state, params, rule=code, form=form, zero=zero, we=we, chi=chi, dw_min=dw_min,
            bl=_check_bl(bl), w_scale=w_scale, round_key=round_key, pulse_key=pulse_key, pulse=not closed,
            counts=counts, wear=wear, total=total, stats=stats, tile_rows=tile_rows, tile_cols=tile_cols)
     if closed:

@@ -706,24 +706,27 @@ class AnalogStorage(nn.Module):
         step by step path then does)."""
         if self.update_mode == "ideal" or (self.update_mode == "pulsed" and self.pulse_scheme == "bitstream"):
             return False
-        counts = self.__dict__.get("_fused_counts")
-        if counts is None or counts.shape != self.w_dev.shape or counts.device != self.w_dev.device:
-            counts = self.__dict__["_fused_counts"] = torch.empty(self.w_dev.shape, dtype=torch.int32,
-                                                                  device=self.w_dev.device)
+        bufs = self.__dict__.get("_fused_bufs")
+        if bufs is None or bufs[0].shape != self.w_dev.shape or bufs[0].device != self.w_dev.device:
+            bufs = self.__dict__["_fused_bufs"] = (torch.empty(self.w_dev.shape, dtype=torch.int32,
+                                                               device=self.w_dev.device),
+                                                   torch.empty(5, dtype=torch.int64, device=self.w_dev.device))
+        counts, stats = bufs
         key = S.stream_key(self.seed, self.tile_index, self.step + 1)
         ev = self.events
         if not E.fused_update(self.w_dev, src, self.state, self.params, rule=self.update_mode if
                               self.update_mode == "mixed" else "rounded", rounding=self.rounding, form=form,
-                              zero=form, we=self._w_eff if form else None, off=self.write_offset, chi=self.chi,
+                              zero=form, we=self._stored() if form else None, chi=self.chi,
                               dw_min=self.dw_min, bl=self.bl, w_scale=self.w_scale,
                               round_key=S.stream_key(key, _ROUND), pulse_key=S.stream_key(key, _PULSE),
                               counts=counts, wear=self.wear, total=self.pulses,
-                              stats=ev.upd if ev.enabled else None, tile_rows=ev.tile_rows, tile_cols=ev.tile_cols):
+                              stats=stats if ev.enabled else None, tile_rows=ev.tile_rows, tile_cols=ev.tile_cols):
             return False
         self.step += 1
         ev.update()
         if self.write_offset is not None:
             self.write_offset.copy_(E.write_noise(self.write_offset, counts, self.params, S.stream_key(key, _WRITE)))
+        ev.given(stats).pulses(counts)
         self._sync()
         return True
 

@@ -180,7 +180,7 @@ def _stats_by_kernel(n: torch.Tensor, tile_rows, tile_cols) -> torch.Tensor:
     total = torch.zeros((), dtype=torch.int64)
     stats = torch.zeros(5, dtype=torch.int64)
     NE.pulsed_update(w, n.to(torch.float64), st, params, rule=E.FUSED_RULES[("rounded", "deterministic")],
-                     form=False, zero=False, we=None, off=None, chi=None, dw_min=1.0, bl=1000, w_scale=1.0,
+                     form=False, zero=False, we=None, chi=None, dw_min=1.0, bl=1000, w_scale=1.0,
                      round_key=1, pulse_key=2, pulse=True, counts=counts, wear=wear, total=total, stats=stats,
                      tile_rows=tile_rows, tile_cols=tile_cols)
     assert torch.equal(counts, n.to(torch.int32)) and torch.equal(wear, n.abs().to(torch.int32))

@@ -30,6 +30,16 @@ lanes, same uniforms, same operations in the tensor's dtype). Every other operat
 engine's, in its order and dtype, so noise-free rounds are bit-identical and noisy ones differ
 only where libm's ``log`` / ``cos`` round their last bit differently from torch's vectorized
 ones (tested to float tolerance; the statistics are those of the same stream).
+
+:func:`pulsed_update` (session 8, :func:`analog_ep.analog.engine.fused_update`) runs a whole
+rounded or mixed update in one pass over the weight, row by row: the change from the optimizer's
+proposal (``(W + p) - W`` in the weight's dtype, as the storage's ``commit`` forms it), the count
+(the arithmetic of :func:`_counts32` / :func:`_counts64`, or mixed's accumulator), the pulses
+(:func:`_train`, the body :func:`_pulses` runs), ``wear``, the pulse total and the event statistic
+of :func:`analog_ep.synapses.counters.row_pulse_stats` (the counting rule is defined there; the
+kernel computes the same numbers, tested on random counts), written into the storage's buffers.
+So it sends the pulses the step by step path sends, bit for bit (tested over several updates),
+without its fifteen-odd full-tensor passes and temporaries.
 """
 
 from __future__ import annotations
@@ -248,87 +258,97 @@ def _trunc_impl(x):
 
 
 @njit(cache=True)
-def _update(w, src, we, off, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, keys, flags, fp,
+def _update(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, keys, flags, fp,
             k0, uflags, ufp, cb_of, rb_of, ncb, nrb, stats, total):
-    """One pulsed update of the flat weight ``w`` (in place), row by row of the (out, in) layout:
+    """One pulsed update of the flat weight ``w`` (in place) in three passes over the devices:
 
-    1. the change ``d``: ``src`` itself, or (``uflags[1]``) the optimizer's proposal ``src`` taken
-       as ``(we + p) - we`` with ``we`` the effective weight (``we`` if given, else ``w_scale
-       (w + off)``, before this update's pulses); ``src`` zeroed after (``uflags[2]``);
-    2. the count from ``d / w_scale`` (``uflags[0]``: 0 stochastic rounding with the hash words of
-       ``k0``, 1 round half to even, 2 mixed: ``chi += d / w_scale``, ``n = clamp(trunc(chi /
-       dw_min))``, ``chi -= n dw_min``), into ``counts`` (int32);
-    3. ``|n|`` pulses through :func:`_train` (``uflags[4]``; free devices only, ``keys`` cap);
-    4. ``wear += |n|``, ``total[0] += sum |n|``, and (``uflags[5]``) ``stats`` (int64, aligned
-       with :func:`analog_ep.synapses.counters.row_pulse_stats`) += that function's statistic:
-       set / reset pulses, and over the crossbar rows (``in``) of each column block ``cb_of[out]``
-       the largest set and reset counts, whose tiles (row block ``rb_of[in]``) give the rows
+    1. (flat) the change ``d``: ``src`` itself, or (``uflags[1]``) the optimizer's proposal
+       ``src`` taken as ``(we + p) - we`` with ``we`` the effective weight (written back to
+       ``src``), ``src`` zeroed after (``uflags[2]``); the count from ``d / w_scale`` (``uflags[0]``: 0 stochastic rounding with
+       the hash words of ``k0``, 1 round half to even, 2 mixed: ``chi += d / w_scale``, ``n =
+       clamp(trunc(chi / dw_min))``, ``chi -= n dw_min``) into ``counts`` (int32);
+    2. (row by row of the (out, in) layout, without branches on the counts) ``wear += |n|``, the
+       set / reset sums, the largest set and reset count of every crossbar row (``in``) in each
+       column block ``cb_of[out]``, and the list of the devices with ``n != 0``;
+    3. ``|n|`` pulses of each listed free device through :func:`_train` (``uflags[4]``; ``keys``
+       cap). Then ``total[0] += sum |n|`` and (``uflags[5]``) ``stats`` (int64, aligned with
+       :func:`analog_ep.synapses.counters.row_pulse_stats`) = that function's statistic: set and
+       reset pulses, and from the rows' largest counts per tile (row block ``rb_of[in]``) the rows
        written, row slots and pulse rounds.
 
     ``ufp`` (w's dtype): (w_scale, dw_min, bl); ``uflags``: (count rule, form, zero, bl, pulse,
     count events, hash-word shift: 1 for float32's two lanes per word, 0 for float64)."""
+    n = w.shape[0]
     rows = cb_of.shape[0]
     inner = rb_of.shape[0]
     rule, form, zero, pulse, count, sh = uflags[0], uflags[1], uflags[2], uflags[4], uflags[5], uflags[6]
     has_slope, noisy, mult, levels = flags[0], flags[1], flags[2], flags[3]
-    has_we = we.shape[0] > 0
-    has_off = off.shape[0] > 0
-    ws, dwm, blf = ufp[0], ufp[1], ufp[2]
+    ws, dwm, blf, zero_f = ufp[0], ufp[1], ufp[2], fp[2]
     cap = keys.shape[0]
+    if form:               # the proposal as the optimizer's step on the float weight makes it
+        for i in range(n):
+            e = we[i]
+            src[i] = (e + src[i]) - e
+    if rule == 0:          # one loop per count rule (no per-device branch on the rule)
+        if sh:             # float32: the two lanes of a word round devices 2k, 2k + 1
+            for k in range(n >> 1):
+                z = _mix(np.uint64(k) * _G + k0)
+                i = 2 * k
+                counts[i] = _round_stochastic(src[i] / ws / dwm, z, i, blf)
+                counts[i + 1] = _round_stochastic(src[i + 1] / ws / dwm, z, i + 1, blf)
+            if n & 1:
+                counts[n - 1] = _round_stochastic(src[n - 1] / ws / dwm, _mix(np.uint64(n >> 1) * _G + k0),
+                                                  n - 1, blf)
+        else:
+            for i in range(n):
+                counts[i] = _round_stochastic(src[i] / ws / dwm, _mix(np.uint64(i) * _G + k0), i, blf)
+    elif rule == 1:
+        for i in range(n):
+            counts[i] = _round_even(src[i] / ws / dwm, blf)
+    else:
+        for i in range(n):
+            x = chi[i] + src[i] / ws
+            t = min(max(_trunc(x / dwm), -blf), blf)
+            chi[i] = x - t * dwm
+            counts[i] = np.int32(t)
+    if zero:
+        src[:] = zero_f
     up_m = np.zeros((ncb, inner), dtype=np.int32)
     dn_m = np.zeros((ncb, inner), dtype=np.int32)
+    live = np.empty(n, dtype=np.int64)
+    nl = 0
     setp = np.int64(0)
     resetp = np.int64(0)
-    last = -1
-    z = np.uint64(0)
     for r in range(rows):
         cb = cb_of[r]
+        base = r * inner
+        cr = counts[base:base + inner]
+        wr = wear[base:base + inner]
+        ur = up_m[cb]
+        dr = dn_m[cb]
         for j in range(inner):
-            i = r * inner + j
-            wi = w[i]
-            d = src[i]
-            if form:
-                if has_we:
-                    e = we[i]
-                elif has_off:
-                    e = ws * (wi + off[i])
-                else:
-                    e = ws * wi
-                d = (e + d) - e
-            if zero:
-                src[i] = fp[2]
-            q = d / ws
-            if rule == 2:
-                x = chi[i] + q
-                t = min(max(_trunc(x / dwm), -blf), blf)
-                chi[i] = x - t * dwm
-                c = np.int32(t)
-            elif rule == 0:
-                word = i >> sh
-                if word != last:
-                    z = _mix(np.uint64(word) * _G + k0)
-                    last = word
-                c = _round_stochastic(q / dwm, z, i, blf)
-            else:
-                c = _round_even(q / dwm, blf)
-            counts[i] = c
-            if c == 0:
+            c = cr[j]
+            u = max(c, 0)
+            dn = max(-c, 0)
+            wr[j] += u + dn
+            setp += u
+            resetp += dn
+            ur[j] = max(ur[j], u)
+            dr[j] = max(dr[j], dn)
+        for j in range(inner):      # the devices to pulse, listed without a branch
+            live[nl] = base + j
+            nl += cr[j] != 0
+    if pulse:
+        for t in range(nl):
+            i = live[t]
+            if stuck[i] != 0:
                 continue
+            c = counts[i]
             up = c > 0
             m = c if up else -c
-            wear[i] += m
-            if up:
-                setp += m
-                if m > up_m[cb, j]:
-                    up_m[cb, j] = m
-            else:
-                resetp += m
-                if m > dn_m[cb, j]:
-                    dn_m[cb, j] = m
-            if pulse and stuck[i] == 0:
-                w[i] = _train(wi, min(m, cap), up, su[i] if up else sd[i],
-                              ((ku[i] if up else kd[i]) if has_slope else fp[2]), wmin[i], wmax[i],
-                              np.uint64(i) * _G, keys, has_slope, noisy, mult, levels, fp)
+            w[i] = _train(w[i], min(m, cap), up, su[i] if up else sd[i],
+                          ((ku[i] if up else kd[i]) if has_slope else zero_f), wmin[i], wmax[i],
+                          np.uint64(i) * _G, keys, has_slope, noisy, mult, levels, fp)
     total[0] += setp + resetp
     if not count:
         return
@@ -339,24 +359,20 @@ def _update(w, src, we, off, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, k
     for b in range(ncb):
         for j in range(inner):
             u, dn = up_m[b, j], dn_m[b, j]
-            if u + dn > 0:
-                written += 1
-                slots += u + dn
-                rb = rb_of[j]
-                if u > tu[rb, b]:
-                    tu[rb, b] = u
-                if dn > td[rb, b]:
-                    td[rb, b] = dn
+            written += u + dn > 0
+            slots += u + dn
+            rb = rb_of[j]
+            tu[rb, b] = max(tu[rb, b], u)
+            td[rb, b] = max(td[rb, b], dn)
     rounds = 0
     for a in range(nrb):
         for b in range(ncb):
-            if tu[a, b] + td[a, b] > rounds:
-                rounds = tu[a, b] + td[a, b]
-    stats[0] += setp
-    stats[1] += resetp
-    stats[2] += written
-    stats[3] += slots
-    stats[4] += rounds
+            rounds = max(rounds, tu[a, b] + td[a, b])
+    stats[0] = setp
+    stats[1] = resetp
+    stats[2] = written
+    stats[3] = slots
+    stats[4] = rounds
 
 
 _GEOMETRY: dict = {}
@@ -380,12 +396,13 @@ _NO_STATS = np.zeros(5, dtype=np.int64)
 
 
 def pulsed_update(w: torch.Tensor, src: torch.Tensor, state, params, *, rule: int, form: bool, zero: bool,
-                  we, off, chi, dw_min: float, bl: int, w_scale: float, round_key: int, pulse_key: int,
+                  we, chi, dw_min: float, bl: int, w_scale: float, round_key: int, pulse_key: int,
                   pulse: bool, counts: torch.Tensor, wear: torch.Tensor, total: torch.Tensor,
                   stats, tile_rows, tile_cols) -> None:
-    """:func:`_update` on CPU tensors (``w``, ``src``, ``we``, ``off``, ``chi``: the weight's
+    """:func:`_update` on CPU tensors (``w``, ``src``, ``we``, ``chi``: the weight's
     contiguous layout and dtype, ``None`` where absent; ``counts`` / ``wear`` int32 of its shape;
-    ``total`` the int64 pulse total (0-dim); ``stats`` the int64 event buffer or None). The
+    ``total`` the int64 pulse total (0-dim); ``stats`` an int64 (5,) tensor that receives the
+    update's event statistic, or None). The
     rounding stream is ``stream_key(round_key, 0)`` (as :func:`rounded_counts`), the pulses'
     ``stream_key(pulse_key, k)`` (as :func:`apply_counts`)."""
     dt = np.float32 if w.dtype == torch.float32 else np.float64
@@ -412,7 +429,7 @@ def pulsed_update(w: torch.Tensor, src: torch.Tensor, state, params, *, rule: in
 
     def flat(t):
         return none if t is None else t.view(-1).numpy()
-    _update(w.view(-1).numpy(), src.view(-1).numpy(), flat(we), flat(off), flat(chi), counts.view(-1).numpy(),
+    _update(w.view(-1).numpy(), src.view(-1).numpy(), flat(we), flat(chi), counts.view(-1).numpy(),
             wear.view(-1).numpy(), stuck.contiguous().numpy(), *arrs, _keys(pulse_key, int(bl)), flags, fp,
             np.uint64(stream_key(round_key, 0)), uflags, ufp, cb_of, rb_of, len(tile_cols), len(tile_rows),
             _NO_STATS if stats is None else stats.numpy(), total.view(1).numpy())
