@@ -468,7 +468,8 @@ def fused_update(w: torch.Tensor, src: torch.Tensor, state: DeviceState, params:
     form for take the step by step path."""
     code = FUSED_RULES.get((rule, rounding if rule == "rounded" else None))
     tensors = [t for t in (w, src, we, chi) if t is not None]
-    if (code is None or (form and we is None) or any(t.dtype != w.dtype or t.device != w.device or not t.is_contiguous() for t in tensors)
+    if (code is None or (form and we is None)
+            or any(t.dtype != w.dtype or t.device != w.device or not t.is_contiguous() for t in tensors)
             or tuple(src.shape) != tuple(w.shape) or tuple(state.shape) != tuple(w.shape)):
         return False
     kernel = _select_engine("pulsed_update", w, params)
@@ -588,5 +589,6 @@ def write_noise(offset: torch.Tensor, n: torch.Tensor, params, key: int, *,
     return torch.where(n != 0, fresh, offset)
 
 
-__all__ = ["ACCUMULATIONS", "FUSED_RULES", "fused_update", "PATHS", "ROUNDINGS", "rounded_counts", "train_probabilities", "bitstream_counts",
+__all__ = ["ACCUMULATIONS", "FUSED_RULES", "fused_update", "PATHS", "ROUNDINGS", "rounded_counts",
+           "train_probabilities", "bitstream_counts",
            "per_vector_pulses", "apply_counts", "write_noise"]

@@ -264,9 +264,10 @@ def _update(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, ke
 
     1. (flat) the change ``d``: ``src`` itself, or (``uflags[1]``) the optimizer's proposal
        ``src`` taken as ``(we + p) - we`` with ``we`` the effective weight (written back to
-       ``src``), ``src`` zeroed after (``uflags[2]``); the count from ``d / w_scale`` (``uflags[0]``: 0 stochastic rounding with
-       the hash words of ``k0``, 1 round half to even, 2 mixed: ``chi += d / w_scale``, ``n =
-       clamp(trunc(chi / dw_min))``, ``chi -= n dw_min``) into ``counts`` (int32);
+       ``src``), ``src`` zeroed after (``uflags[2]``); the count from ``d / w_scale``
+       (``uflags[0]``: 0 stochastic rounding with the hash words of ``k0``, 1 round half to
+       even, 2 mixed: ``chi += d / w_scale``, ``n = clamp(trunc(chi / dw_min))``, ``chi -= n
+       dw_min``) into ``counts`` (int32);
     2. (row by row of the (out, in) layout, without branches on the counts) ``wear += |n|``, the
        set / reset sums, the largest set and reset count of every crossbar row (``in``) in each
        column block ``cb_of[out]``, and the list of the devices with ``n != 0``;
