@@ -257,7 +257,7 @@ def _trunc_impl(x):
     return lambda x: np.trunc(x)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _update(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, keys, flags, fp,
             k0, uflags, ufp, cb_of, rb_of, ncb, nrb, stats, total):
     """One pulsed update of the flat weight ``w`` (in place) in three passes over the devices:
@@ -286,29 +286,42 @@ def _update(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, ke
     has_slope, noisy, mult, levels = flags[0], flags[1], flags[2], flags[3]
     ws, dwm, blf, zero_f = ufp[0], ufp[1], ufp[2], fp[2]
     cap = keys.shape[0]
+    # the change in device units, r = d / w_scale (/ dw_min for the rounded counts), in passes
+    # without branches or hashing (vector divisions); in place when src is the proposal (cleared after)
+    r = src if zero else np.empty_like(src)
     if form:               # the proposal as the optimizer's step on the float weight makes it
+        if rule == 2:
+            for i in range(n):
+                e = we[i]
+                r[i] = ((e + src[i]) - e) / ws
+        else:
+            for i in range(n):
+                e = we[i]
+                r[i] = ((e + src[i]) - e) / ws / dwm
+    elif rule == 2:
         for i in range(n):
-            e = we[i]
-            src[i] = (e + src[i]) - e
+            r[i] = src[i] / ws
+    else:
+        for i in range(n):
+            r[i] = src[i] / ws / dwm
     if rule == 0:          # one loop per count rule (no per-device branch on the rule)
         if sh:             # float32: the two lanes of a word round devices 2k, 2k + 1
             for k in range(n >> 1):
                 z = _mix(np.uint64(k) * _G + k0)
                 i = 2 * k
-                counts[i] = _round_stochastic(src[i] / ws / dwm, z, i, blf)
-                counts[i + 1] = _round_stochastic(src[i + 1] / ws / dwm, z, i + 1, blf)
+                counts[i] = _round_stochastic(r[i], z, i, blf)
+                counts[i + 1] = _round_stochastic(r[i + 1], z, i + 1, blf)
             if n & 1:
-                counts[n - 1] = _round_stochastic(src[n - 1] / ws / dwm, _mix(np.uint64(n >> 1) * _G + k0),
-                                                  n - 1, blf)
+                counts[n - 1] = _round_stochastic(r[n - 1], _mix(np.uint64(n >> 1) * _G + k0), n - 1, blf)
         else:
             for i in range(n):
-                counts[i] = _round_stochastic(src[i] / ws / dwm, _mix(np.uint64(i) * _G + k0), i, blf)
+                counts[i] = _round_stochastic(r[i], _mix(np.uint64(i) * _G + k0), i, blf)
     elif rule == 1:
         for i in range(n):
-            counts[i] = _round_even(src[i] / ws / dwm, blf)
+            counts[i] = _round_even(r[i], blf)
     else:
         for i in range(n):
-            x = chi[i] + src[i] / ws
+            x = chi[i] + r[i]
             t = min(max(_trunc(x / dwm), -blf), blf)
             chi[i] = x - t * dwm
             counts[i] = np.int32(t)
