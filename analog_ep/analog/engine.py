@@ -53,6 +53,7 @@ from typing import Optional
 import torch
 
 from ..errors import ConfigError
+from .kernels import mark_ran as _mark_ran
 from .kernels import select_engine as _select_engine
 from .population import DeviceState, any_stuck, settle
 from .rules import DeviceParams
@@ -465,7 +466,8 @@ def fused_update(w: torch.Tensor, src: torch.Tensor, state: DeviceState, params:
 
     The device rule stays here: a card with an exact closed form takes it (:func:`apply_counts`
     after the kernel's counts, as the step by step path does); rules whose pulse the kernel has no
-    form for take the step by step path."""
+    form for take the step by step path. Reported (:func:`.kernels.ran`) as the numba
+    ``rounded_counts`` (rounded rule) and ``apply_counts`` (pulses in the kernel) it runs."""
     code = FUSED_RULES.get((rule, rounding if rule == "rounded" else None))
     tensors = [t for t in (w, src, we, chi) if t is not None]
     if (code is None or (form and we is None)
@@ -479,8 +481,12 @@ def fused_update(w: torch.Tensor, src: torch.Tensor, state: DeviceState, params:
     kernel(w, src, state, params, rule=code, form=form, zero=zero, we=we, chi=chi, dw_min=dw_min,
            bl=_check_bl(bl), w_scale=w_scale, round_key=round_key, pulse_key=pulse_key, pulse=not closed,
            counts=counts, wear=wear, total=total, stats=stats, tile_rows=tile_rows, tile_cols=tile_cols)
+    if rule == "rounded":                   # bench's report: the steps the kernel ran
+        _mark_ran("rounded_counts", "numba")
     if closed:
         apply_counts(w, counts, state, params, pulse_key, rounds=bl, settled=True, out=w)
+    else:
+        _mark_ran("apply_counts", "numba")
     return True
 
 

@@ -59,10 +59,13 @@ def _pair(card, shape, dtype, steps, monkeypatch, **kw):
     stores = [ST.AnalogStorage(w, params, PeripheryParams(), seed=5, tile_index=2, **kw) for _ in range(2)]
     props = [(torch.randn(shape, generator=g) * 0.05 * (1 + 3 * (k % 2))).to(dtype) for k in range(steps)]
     ran = []
+    from analog_ep.analog.kernels import numba_engine as NE
+    kernel = NE.pulsed_update
     for fused, s in zip((True, False), stores):
         with monkeypatch.context() as m:
             if not fused:
                 m.setattr(ST.E, "fused_update", lambda *a, **k: False)
+            m.setattr(NE, "pulsed_update", lambda *a, **k: (ran.append("fused"), kernel(*a, **k))[1])
             for k, p in enumerate(props):
                 s.proposal.data.copy_(p)
                 if k % 2:                     # some commits find the weight cached, some do not
@@ -71,7 +74,7 @@ def _pair(card, shape, dtype, steps, monkeypatch, **kw):
                     s._sync()
                 K.reset_ran()
                 s.commit()
-                ran.append(K.ran().get("pulsed_update"))
+                ran.append(K.ran().get("rounded_counts"))
     return stores, ran
 
 
@@ -94,7 +97,8 @@ def _same(a, b):
 def test_fused_update_equals_step_by_step_path(numba_mode, monkeypatch, card, update, rounding):
     stores, ran = _pair(card, (13, 37), torch.float32, 4, monkeypatch, update=update, rounding=rounding,
                         max_rows=8, max_cols=5, bl=7)
-    assert ran[:4] == ["numba"] * 4 and ran[4:] == [None] * 4
+    counts = "numba" if update == "pulsed" else None     # mixed has no rounded counts
+    assert ran[:8] == ["fused", counts] * 4 and ran[8:] == [counts] * 4   # the kernel ran (only) when on
     _same(*stores)
 
 
@@ -155,14 +159,16 @@ def test_fused_update_needs_a_kernel(monkeypatch):
         K.set_mode("torch")
         s = ST.AnalogStorage(torch.randn(4, 6) * 0.3, CARDS["memristor"](), PeripheryParams())
         s.proposal.data.fill_(0.05)
+        K.reset_ran()
         s.commit()
-        assert K.ran()["pulsed_update"] == "torch" and K.ran()["apply_counts"] == "torch"
+        assert K.ran() == {"rounded_counts": "torch", "apply_counts": "torch"}
         K.set_mode("numba")
         exp = RU.ExpStep(dw_min=0.02, dw_min_std=0.1)
         s = ST.AnalogStorage(torch.randn(4, 6) * 0.3, exp, PeripheryParams())
         s.proposal.data.fill_(0.05)
+        K.reset_ran()
         s.commit()
-        assert K.ran()["pulsed_update"] == "torch"
+        assert K.ran() == {"rounded_counts": "numba", "apply_counts": "torch"}   # the step by step path
         assert int(s.pulses) > 0
     finally:
         K.set_mode(old)

@@ -200,6 +200,7 @@ def mark_ran(kind: str, impl: str) -> None:
 
 ENGINE_KINDS = ("rounded_counts", "apply_counts", "pulsed_update")
 _NEEDS_RULE = ("apply_counts", "pulsed_update")   # kernels that run a rule's pulses: affine ones only
+_COMPOSITE = ("pulsed_update",)   # runs the other steps in one kernel and reports them (engine.fused_update)
 
 
 def select_engine(kind: str, like: torch.Tensor, params=None, mode_: Optional[str] = None) -> Optional[Callable]:
@@ -217,7 +218,8 @@ def select_engine(kind: str, like: torch.Tensor, params=None, mode_: Optional[st
             mod = _available["engine_module"] = importlib.import_module(".numba_engine", __name__)
         if kind not in _NEEDS_RULE or mod.supports(params):
             fn = getattr(mod, kind)
-    _ran[kind] = "torch" if fn is None else "numba"
+    if kind not in _COMPOSITE:
+        _ran[kind] = "torch" if fn is None else "numba"
     return fn
 
 
