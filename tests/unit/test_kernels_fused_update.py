@@ -52,7 +52,8 @@ CARDS = {
 
 def _pair(card, shape, dtype, steps, monkeypatch, **kw):
     """Two storages of the same weight, one fused and one step by step, after ``steps`` commits of
-    the same proposals; plus the counts each update sent (from the event buffer's history)."""
+    the same proposals; plus, per commit, "fused" when the fused kernel ran and the implementation
+    ``kernels.ran`` reports for the rounded counts."""
     g = torch.Generator().manual_seed(11)
     w = (torch.randn(shape, generator=g) * 0.3).to(dtype)
     params = CARDS[card]()
