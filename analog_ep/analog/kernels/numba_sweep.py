@@ -42,6 +42,7 @@ from .normal8 import BLOCK
 
 _D3 = {np.dtype(np.float32): NR._DUMMY[np.float32][0], np.dtype(np.float64): NR._DUMMY[np.float64][0]}
 _D2 = {np.dtype(np.float32): NR._DUMMY[np.float32][1], np.dtype(np.float64): NR._DUMMY[np.float64][1]}
+_INT = {np.dtype(np.float32): np.zeros(1, np.int32), np.dtype(np.float64): np.zeros(1, np.int64)}
 
 # node updates (:func:`_group_row`'s ``um[0]``): a clip ``clip(slope h, lo, hi)`` (slope and bounds
 # each optional: the linear output and a free phase's output are ``h``), the MSE nudge
@@ -52,48 +53,58 @@ UPDATES = {"clip": CLIP, "mse": MSE, "clamp": CLAMP}
 
 @njit(inline="always", cache=True)
 def _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, res, dac, starts, nm, dmode, dfp,
-               xq, s_out, b, v, nz):
-    """Row (sample) ``b`` of :func:`_group` (the one body both drivers run)."""
+               xq, s_out, b, v, nz, iw):
+    """Row (sample) ``b`` of :func:`_group` (the one body both drivers run). Each step one simple
+    loop (they vectorize), in torch's order of operations."""
     NR._stage_row(t3, d3, s_in, ka, kb, ip, sfp, rd, b, v, nz)         # rd[b]: the read
     r, c0, o, n = rd[b], const[b], old[b], new[b]
     m = n.shape[0]
     mode = um[0]
-    if mode == 0:
-        has_slope, has_lo, has_hi = um[1], um[2], um[3]
-        slope, lo, hi = uf[0], uf[1], uf[2]
+    if mode == 0 and not um[1] and (um[2] or um[3]):                  # clip(h, lo, hi), one pass
+        lo, hi = uf[1], uf[2]
         for c in range(m):
-            h = c0[c] + r[c]
-            if has_slope:
-                h = h * slope
-            if has_lo and h < lo:        # torch.clamp: NaN stays NaN
-                h = lo
-            if has_hi and h > hi:
-                h = hi
-            n[c] = h
-    elif mode == 1:
-        yr = y[b]
-        bt, den = uf[3], uf[4]
-        for c in range(m):
-            h = c0[c] + r[c]
-            n[c] = (h + bt * yr[c]) / den
+            x = min(max(c0[c] + r[c], lo), hi)                          # as torch.clamp: NaN stays NaN
+            n[c] = x
+            v[c] = abs(x - o[c])
     else:
-        yr = y[b]
-        bt = uf[3]
         for c in range(m):
-            h = c0[c] + r[c]
-            n[c] = h + bt * (yr[c] - h)
-    mx = abs(n[0] - o[0])
+            n[c] = c0[c] + r[c]                                        # the drive
+        if mode == 0:                                                  # clip(slope h, lo, hi)
+            if um[1]:
+                slope = uf[0]
+                for c in range(m):
+                    n[c] = n[c] * slope
+            if um[2] or um[3]:
+                lo, hi = uf[1], uf[2]
+                for c in range(m):
+                    n[c] = min(max(n[c], lo), hi)
+        elif mode == 1:                                                # (h + beta y) / (1 + beta)
+            yr = y[b]
+            bt, den = uf[3], uf[4]
+            for c in range(m):
+                n[c] = (n[c] + bt * yr[c]) / den
+        else:                                                          # h + beta (y - h)
+            yr = y[b]
+            bt = uf[3]
+            for c in range(m):
+                x = n[c]
+                n[c] = x + bt * (yr[c] - x)
+        for c in range(m):
+            v[c] = abs(n[c] - o[c])
+    # the residual max_c |n - o| (v): every |d| >= 0, so its bits order as integers (NaN, sign
+    # cleared, above inf: it propagates as amax's does); an integer max reduction vectorizes
+    vi = v.view(iw.dtype)
+    mi = vi[0]
     for c in range(1, m):
-        d = abs(n[c] - o[c])
-        if d > mx or d != d:             # amax: NaN propagates
-            mx = d
-            if d != d:
-                break
-    if um[4]:                            # the first group: the sweep's residual starts here
+        x = vi[c]
+        mi = x if x > mi else mi
+    iw[0] = mi
+    mx = iw.view(v.dtype)[0]
+    if um[4]:                                                          # the first group starts the residual
         res[b] = mx
     else:
         a = res[b]
-        if mx > a or mx != mx:
+        if mx > a or mx != mx:                                         # amax over nodes: NaN propagates
             res[b] = mx
     if dac:
         NR._dac_row(new, starts, nm, dmode, dfp, xq, s_out, b)
@@ -101,7 +112,7 @@ def _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, re
 
 @njit(parallel=True, fastmath=False, cache=True)
 def _group(t3, d3, s_in, key, read, ip, sfp, const, old, y, um, uf, rd, new, res, dac, starts, nm, dmode, dfp,
-           xq, s_out):
+           xq, s_out, iproto):
     """One colour group of the fused sweep: the read's output stage on the product ``t3`` (1, B, M)
     (``s_in``: the DAC's noise-management scales of the read's input; ``key``, ``read``, ``ip``,
     ``sfp``: the planned read's stream key, index, flags and constants, as
@@ -110,29 +121,32 @@ def _group(t3, d3, s_in, key, read, ip, sfp, const, old, y, um, uf, rd, new, res
     states' dtype; ``y`` the target, (B, M), for the nudges) into ``new``; the per-sample residual
     into ``res`` (set by the first group, maxed by the others); with ``dac``, the DAC of ``new``
     into ``xq`` / ``s_out`` under the consuming read's plan (``starts``, ``nm``, ``dmode``,
-    ``dfp``: :func:`.numba_reads._dac`). Parallel over samples (:func:`_group1`: one thread)."""
+    ``dfp``: :func:`.numba_reads._dac`); ``iproto``: an integer array of the states' width (int32 /
+    int64: the residual's integer view). Parallel over samples (:func:`_group1`: one thread)."""
     ka, kb = NR._key_words(key, read, ip[5])
     m = t3.shape[2]
     mp = (m + BLOCK - 1) // BLOCK * BLOCK
     for b in prange(new.shape[0]):
         v = np.empty(m, dtype=new.dtype)
         nz = np.empty(mp, dtype=np.float32)
+        iw = np.empty(1, dtype=iproto.dtype)
         _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, res, dac, starts, nm, dmode,
-                   dfp, xq, s_out, b, v, nz)
+                   dfp, xq, s_out, b, v, nz, iw)
 
 
 @njit(fastmath=False, cache=True)
 def _group1(t3, d3, s_in, key, read, ip, sfp, const, old, y, um, uf, rd, new, res, dac, starts, nm, dmode, dfp,
-            xq, s_out):
+            xq, s_out, iproto):
     """:func:`_group` on one thread (the row buffers made once)."""
     ka, kb = NR._key_words(key, read, ip[5])
     m = t3.shape[2]
     mp = (m + BLOCK - 1) // BLOCK * BLOCK
     v = np.empty(m, dtype=new.dtype)
     nz = np.empty(mp, dtype=np.float32)
+    iw = np.empty(1, dtype=iproto.dtype)
     for b in range(new.shape[0]):
         _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, res, dac, starts, nm, dmode,
-                   dfp, xq, s_out, b, v, nz)
+                   dfp, xq, s_out, b, v, nz, iw)
 
 
 class _Step:
@@ -166,7 +180,7 @@ class FusedSweep:
         like = states[0]
         b = like.shape[0]
         dt = np.dtype(NR._NPDT[like.dtype])
-        self.b, self.dtype, self.d3 = b, like.dtype, _D3[dt]
+        self.b, self.dtype, self.d3, self.iproto = b, like.dtype, _D3[dt], _INT[dt]
         self.steps = [_Step(st, const[st.node - 1], b, dt) for st in plan]
         self.steps[0].um[4] = 1
         consumer = {s.src: s for s in self.steps}
@@ -202,7 +216,7 @@ class FusedSweep:
             run(st.t3, d3, self.s[st.src], np.uint64(key), np.uint64(read),
                 NR._ip(1, 0, st.nm, st.smode, row0, int(absorb)), st.sfp, st.const, on, st.y, st.um, st.uf,
                 st.rd, new.numpy(), rn, True, nxt.starts, nxt.nm, nxt.dmode, nxt.dfp, self.xq[st.node],
-                self.s[st.node])
+                self.s[st.node], self.iproto)
             s[st.node - 1] = new
         return s, res
 
