@@ -219,3 +219,32 @@ def test_one_epoch_of_memristor_training_is_the_same_both_ways(numba_mode, monke
     for u, v in zip(a.model.stored_weights(), b.model.stored_weights()):
         assert torch.equal(u, v)
     assert a.model.event_counts() == b.model.event_counts()
+
+
+def _eq_nan(u, v):
+    return u.shape == v.shape and bool(((u == v) | (u.isnan() & v.isnan())).all())
+
+
+@pytest.mark.parametrize("serial", [True, False])
+def test_nan_propagates_as_in_the_generic_sweep(numba_mode, monkeypatch, serial):
+    """A NaN in a start state: the same NaN states, residuals (amax propagates NaN) and steps."""
+    monkeypatch.setattr(NR, "_serial", lambda: serial)
+    tr = _trainer("analog.out_noise_std=0")
+    x, y = _batch(tr)
+    ref = copy.deepcopy(tr.model)
+    spy = _Spy(monkeypatch)
+    outs = []
+    for model, fused in ((tr.model, True), (ref, False)):
+        monkeypatch.setattr(H, "FUSED", fused)
+        model.begin_batch()
+        model.begin_phase("free")
+        const = model.const_drive(x)
+        s0 = model.zero_state(x.shape[0], x)
+        s0[0][2, 5] = float("nan")                                  # sample 2's hidden unit 5
+        s0[1][4, 1] = float("nan")                                  # sample 4's output 1
+        outs.append(H.relax_async(model, const, s0, beta=0.5, target=y, iters=4, tol=1e-3))
+    assert spy.built == 1
+    (s1, a), (s2, b) = outs
+    assert all(_eq_nan(u, v) for u, v in zip(s1, s2))
+    assert a.residual.isnan().any() and _eq_nan(a.residual, b.residual) and _eq_nan(a.trace, b.trace)
+    assert torch.equal(a.steps, b.steps) and torch.equal(a.converged, b.converged) and a.sweeps == b.sweeps
