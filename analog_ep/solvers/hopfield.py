@@ -26,7 +26,7 @@ FUSED = True
 generic sweep; the fused sweep's tests compare the two)."""
 
 
-def _fused_sweep(model, const, states, beta, target, rtol):
+def _fused_sweep(model, const, states, beta, target, rtol, iters):
     """The fused sweep of this relaxation (:mod:`analog_ep.analog.kernels.numba_sweep`), or None
     where the model has no sweep plan, :data:`FUSED` is off or the relative nudge test applies."""
     if not FUSED or (beta and rtol > 0):
@@ -35,7 +35,7 @@ def _fused_sweep(model, const, states, beta, target, rtol):
     if plan is None:
         return None
     from ..analog.kernels.numba_sweep import FusedSweep   # a plan exists only where numba runs the reads
-    return FusedSweep(plan, const, states)
+    return FusedSweep(plan, const, states, iters)
 
 
 def run_fused(fused, states: list[torch.Tensor], iters: int, tol: float, check_every: int, stop: str,
@@ -58,7 +58,7 @@ def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e
     """Asynchronous schedule: colour groups in turn (odd then even layers for a chain), each
     group updated in closed form from the newest states: exact block-coordinate descent, so the
     energy never increases."""
-    fused = _fused_sweep(model, const, states, beta, target, nudge_rtol)
+    fused = _fused_sweep(model, const, states, beta, target, nudge_rtol, iters)
     if fused is not None:
         return run_fused(fused, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
                          noise_patience, noise_drop)

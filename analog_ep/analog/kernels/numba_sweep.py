@@ -150,7 +150,8 @@ def _group1(t3, d3, s_in, key, read, ip, sfp, const, old, y, um, uf, rd, new, re
 
 
 class _Step:
-    """One colour group's read and update, with its buffers (made once per relaxation)."""
+    """One colour group's read and update, with its buffers (made once per relaxation): the new
+    state's two buffers (the sweeps alternate between them) as tensors and numpy views."""
 
     def __init__(self, st, const: torch.Tensor, b: int, dt):
         self.node, self.src, self.storage, self.kind = st.node, st.src, st.storage, st.kind
@@ -167,16 +168,25 @@ class _Step:
         self.rd = np.empty((b, m), dtype=npdt)
         self.tt = torch.empty((b, m), dtype=const.dtype)
         self.t3 = self.tt.numpy().reshape(1, b, m)
+        self.out = [torch.empty((b, m), dtype=const.dtype) for _ in range(2)]
+        self.out_np = [t.numpy() for t in self.out]
+        self.ips: dict = {}
 
 
 class FusedSweep:
     """The fused sweep of a :meth:`~analog_ep.models.base.EnergyNetwork.sweep_plan` (a list of
     :class:`~analog_ep.models.base.SweepStep`, one per colour group, each node's state read by
-    exactly one step) for one relaxation: :meth:`sweep` maps the states to the new states and the
-    per-sample residual (max over nodes of ``max |s_new - s_old|``), as the generic sweep and
-    :func:`analog_ep.solvers.base.run_sweeps` compute them."""
+    exactly one step) for one relaxation of at most ``iters`` sweeps from ``states``:
+    :meth:`sweep` maps the states to the new states and the per-sample residual (max over nodes of
+    ``max |s_new - s_old|``), as the generic sweep and :func:`analog_ep.solvers.base.run_sweeps`
+    compute them.
 
-    def __init__(self, plan: list, const: list[torch.Tensor], states: list[torch.Tensor]):
+    Buffers, made once: sweep ``n``'s states are written into the ``n % 2`` buffer of each node
+    (so a sweep's states stay valid until two sweeps later: the relaxation keeps only the newest
+    and returns the last), its residual into row ``n - 1`` of an (``iters``, B) buffer (rows stay:
+    the stopper keeps them all)."""
+
+    def __init__(self, plan: list, const: list[torch.Tensor], states: list[torch.Tensor], iters: int):
         like = states[0]
         b = like.shape[0]
         dt = np.dtype(NR._NPDT[like.dtype])
@@ -200,25 +210,35 @@ class FusedSweep:
                 (NR._dac1 if NR._serial() else NR._dac)(x, s.starts, s.nm, s.dmode, s.dfp, self.xq[s.src],
                                                         self.s[s.src])
         self.run = _group1 if NR._serial() else _group
+        self.res = torch.empty((max(int(iters), 1), b), dtype=like.dtype)
+        self.res_np = self.res.numpy()
+        self.n = 0
+        # the old state each step reads, as numpy (the start states: contiguous copies where needed)
+        self.old = {s.node: states[s.node - 1].detach().contiguous().numpy() for s in self.steps}
 
     def sweep(self, states: list[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """One sweep: ``(new states, per-sample residual)`` (fresh tensors)."""
+        """The next sweep from ``states`` (the states the previous sweep returned, or the start
+        states): ``(new states, per-sample residual)``."""
         s = list(states)
-        res = torch.empty(self.b, dtype=self.dtype)
-        rn = res.numpy()
-        run, d3 = self.run, self.d3
+        n = self.n
+        self.n = n + 1
+        par = n & 1
+        rn = self.res_np[n]
+        run, d3, b, old, xq, sc = self.run, self.d3, self.b, self.old, self.xq, self.s
         for st, nxt in zip(self.steps, self.next):
-            w_t, key, read, absorb, row0 = st.storage.sweep_read_parts(st.kind, self.b)
+            w_t, key, read, absorb, row0 = st.storage.sweep_read_parts(st.kind, b)
             torch.mm(self.xq_t[st.src], w_t, out=st.tt)
-            old = s[st.node - 1]
-            new = torch.empty((self.b, st.m), dtype=self.dtype)
-            on = old.numpy() if old.is_contiguous() else old.contiguous().numpy()
-            run(st.t3, d3, self.s[st.src], np.uint64(key), np.uint64(read),
-                NR._ip(1, 0, st.nm, st.smode, row0, int(absorb)), st.sfp, st.const, on, st.y, st.um, st.uf,
-                st.rd, new.numpy(), rn, True, nxt.starts, nxt.nm, nxt.dmode, nxt.dfp, self.xq[st.node],
-                self.s[st.node], self.iproto)
-            s[st.node - 1] = new
-        return s, res
+            ik = (row0, absorb)
+            ip = st.ips.get(ik)
+            if ip is None:
+                ip = st.ips[ik] = NR._ip(1, 0, st.nm, st.smode, row0, int(absorb))
+            new = st.out_np[par]
+            run(st.t3, d3, sc[st.src], np.uint64(key), np.uint64(read), ip, st.sfp, st.const, old[st.node], st.y,
+                st.um, st.uf, st.rd, new, rn, True, nxt.starts, nxt.nm, nxt.dmode, nxt.dfp, xq[st.node],
+                sc[st.node], self.iproto)
+            old[st.node] = new
+            s[st.node - 1] = st.out[par]
+        return s, self.res[n]
 
 
 __all__ = ["FusedSweep", "UPDATES"]
