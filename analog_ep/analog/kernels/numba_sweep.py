@@ -53,9 +53,10 @@ UPDATES = {"clip": CLIP, "mse": MSE, "clamp": CLAMP}
 
 @njit(inline="always", cache=True)
 def _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, res, dac, starts, nm, dmode, dfp,
-               xq, s_out, b, v, nz, iw):
+               xq, s_out, b, v, nz, vi, fw, iw):
     """Row (sample) ``b`` of :func:`_group` (the one body both drivers run). Each step one simple
-    loop (they vectorize), in torch's order of operations."""
+    loop (they vectorize), in torch's order of operations. ``vi``: the integer view of the row
+    buffer ``v``; ``iw``: the integer view of the 1-element ``fw``."""
     NR._stage_row(t3, d3, s_in, ka, kb, ip, sfp, rd, b, v, nz)         # rd[b]: the read
     r, c0, o, n = rd[b], const[b], old[b], new[b]
     m = n.shape[0]
@@ -93,13 +94,12 @@ def _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, re
             v[c] = abs(n[c] - o[c])
     # the residual max_c |n - o| (v): every |d| >= 0, so its bits order as integers (NaN, sign
     # cleared, above inf: it propagates as amax's does); an integer max reduction vectorizes
-    vi = v.view(iw.dtype)
     mi = vi[0]
     for c in range(1, m):
         x = vi[c]
         mi = x if x > mi else mi
     iw[0] = mi
-    mx = iw.view(v.dtype)[0]
+    mx = fw[0]
     if um[4]:                                                          # the first group starts the residual
         res[b] = mx
     else:
@@ -129,9 +129,9 @@ def _group(t3, d3, s_in, key, read, ip, sfp, const, old, y, um, uf, rd, new, res
     for b in prange(new.shape[0]):
         v = np.empty(m, dtype=new.dtype)
         nz = np.empty(mp, dtype=np.float32)
-        iw = np.empty(1, dtype=iproto.dtype)
+        fw = np.empty(1, dtype=new.dtype)
         _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, res, dac, starts, nm, dmode,
-                   dfp, xq, s_out, b, v, nz, iw)
+                   dfp, xq, s_out, b, v, nz, v.view(iproto.dtype), fw, fw.view(iproto.dtype))
 
 
 @njit(fastmath=False, cache=True)
@@ -143,10 +143,11 @@ def _group1(t3, d3, s_in, key, read, ip, sfp, const, old, y, um, uf, rd, new, re
     mp = (m + BLOCK - 1) // BLOCK * BLOCK
     v = np.empty(m, dtype=new.dtype)
     nz = np.empty(mp, dtype=np.float32)
-    iw = np.empty(1, dtype=iproto.dtype)
+    fw = np.empty(1, dtype=new.dtype)
+    vi, iw = v.view(iproto.dtype), fw.view(iproto.dtype)
     for b in range(new.shape[0]):
         _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, res, dac, starts, nm, dmode,
-                   dfp, xq, s_out, b, v, nz, iw)
+                   dfp, xq, s_out, b, v, nz, vi, fw, iw)
 
 
 class _Step:
