@@ -248,3 +248,22 @@ def test_nan_propagates_as_in_the_generic_sweep(numba_mode, monkeypatch, serial)
     assert all(_eq_nan(u, v) for u, v in zip(s1, s2))
     assert a.residual.isnan().any() and _eq_nan(a.residual, b.residual) and _eq_nan(a.trace, b.trace)
     assert torch.equal(a.steps, b.steps) and torch.equal(a.converged, b.converged) and a.sweeps == b.sweeps
+
+
+def test_float64_states_equal_the_generic_sweep(numba_mode, monkeypatch):
+    """A float64 model (the kernels' other dtype: the residual's integer view is int64)."""
+    tr = _trainer()
+    x, y = _batch(tr)
+    x, y = x.double(), y.double()
+    model = tr.model.double()
+    ref = copy.deepcopy(model)
+    spy = _Spy(monkeypatch)
+    outs = []
+    for m, fused in ((model, True), (ref, False)):
+        monkeypatch.setattr(H, "FUSED", fused)
+        outs.append(_phases(m, x, y, PHASES, dict(tol=0.0, stop="tol")))
+    assert spy.built == len(PHASES)
+    for (s1, a), (s2, b) in zip(*outs):
+        assert s1[0].dtype == torch.float64
+        assert all(torch.equal(u, v) for u, v in zip(s1, s2))
+        _same_stats(a, b)
