@@ -439,6 +439,42 @@ class AnalogStorage(nn.Module):
             key, absorb, row0 = 0, False, 0
         return run(x, w.t() if count == "forward" else w, plan, key, read, absorb, row0)
 
+    _SWEEP_READS = {"dense_forward": ("forward", _OUT_FWD, True), "dense_transposed": ("transposed", _OUT_T, False)}
+    """A fused sweep's read kinds: (count kind, output-noise purpose, whether the tile's lines are
+    the weight's columns), as :meth:`linear` / :meth:`linear_t` call :meth:`_planned_read`."""
+
+    def sweep_read_plan(self, kind: str, x: torch.Tensor):
+        """The one-tile kernel plan (:func:`.kernels.numba_reads.one_tile_plan`) of a relaxation read
+        of ``kind`` (``dense_forward`` / ``dense_transposed``) of ``x``, as :meth:`_planned` gives it
+        to :meth:`linear` / :meth:`linear_t`, or None where that read takes another path (torch
+        kernels, several tiles, IR drop, autograd on): a fused sweep
+        (:mod:`.kernels.numba_sweep`) runs only reads this returns a plan for."""
+        if torch.is_grad_enabled() or kind not in self._SWEEP_READS:
+            return None
+        planned = self._planned(kind, x)
+        return None if planned is None else planned[0]
+
+    def sweep_read_parts(self, kind: str, batch: int) -> tuple:
+        """A fused sweep's read of ``kind`` on ``batch`` samples, less the kernel: the bookkeeping
+        of :meth:`_planned_read` in its order (the read index, the weight this read sees, the read
+        and event counts, the ran-report, the output-noise stream), returned as ``(w_t, key, read,
+        absorb, row0)``: the tile's (lines x outputs) weights and the arguments of
+        :func:`.kernels.numba_reads.one_tile_read`."""
+        count, purpose, forward = self._SWEEP_READS[kind]
+        read = self._next_read()
+        w = self._read_weight(read)
+        c = self.counter
+        if c is not None:
+            c.vector_reads(count, batch, 1)
+        K.mark_ran(kind, "numba")
+        if self.periph.out_noise_std > 0:
+            key, absorb = self._key_prefix(purpose)
+            rows = self.rows
+            row0 = rows[0] if rows is not None and rows[1] != batch else 0
+        else:
+            key, absorb, row0 = 0, False, 0
+        return (w.t() if forward else w), key, read, absorb, row0
+
     # ------------------------------------------------------------------ reads
     def _analog(self, x: torch.Tensor, fn) -> torch.Tensor:
         """Run one read ``fn(x, w_read, read)`` (the weight as this read sees it, the read's index).

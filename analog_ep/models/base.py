@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..synapses import ParameterStorage, Synapse
+from ..synapses import Dense, ParameterStorage, Synapse
 from ..synapses.counters import PhaseCounter
 from ..config.model_specs import LEARNING_RULES
 
@@ -135,6 +135,28 @@ class Edge:
     """Fixed digital gain on the read (predictive coding's muPC scalings; 1 elsewhere)."""
     preact: str | None = None
     """Activation applied to the pre state before the read (muPC's phi before the linear map)."""
+
+
+@dataclass(frozen=True)
+class SweepStep:
+    """One colour group of a fused asynchronous sweep (:meth:`EnergyNetwork.sweep_plan`): node
+    ``node`` (1-based) gets ``update(const[node - 1] + read)``, ``read`` the storage's planned read
+    ``kind`` (``dense_forward`` / ``dense_transposed``) of node ``src``'s state."""
+
+    node: int
+    src: int
+    storage: object
+    """The synapse's storage (an :class:`~analog_ep.analog.storage.AnalogStorage`)."""
+    kind: str
+    read_plan: tuple
+    """The storage's one-tile kernel plan of the read (:meth:`~analog_ep.analog.storage.AnalogStorage.sweep_read_plan`)."""
+    update: str
+    """``clip`` (``clip(slope h, lo, hi)``; the free output: slope 1, no bounds), ``mse``
+    (``(h + beta y) / (1 + beta)``) or ``clamp`` (``h + beta (y - h)``): :meth:`EnergyNetwork.node_update`."""
+    params: tuple
+    """(slope, lo, hi, beta) of the update (dimensionless; bounds in state units)."""
+    target: torch.Tensor | None = None
+    """The output's target ``y`` (B, n) for the nudges; None elsewhere."""
 
 
 class EnergyNetwork(nn.Module):
@@ -421,6 +443,57 @@ class EnergyNetwork(nn.Module):
                 return h + beta * (y - h)
             return (h + beta * y) / (1.0 + beta)
         return self.activations[k - 1](h)
+
+    def sweep_plan(self, states: list[torch.Tensor], beta: float = 0.0, target=None) -> list[SweepStep] | None:
+        """The asynchronous sweep as a fused kernel runs it (:mod:`analog_ep.analog.kernels.numba_sweep`),
+        one :class:`SweepStep` per colour group, or None where this model's sweep is not of that
+        form: each colour group one node ``k`` whose drive :meth:`drive` is ``const[k-1]`` plus one
+        dense read of another node's state (no cross-entropy readout, no auxiliary readouts),
+        each node's state read by exactly one step, whose storage runs it as a planned one-tile
+        read (:meth:`~analog_ep.analog.storage.AnalogStorage.sweep_read_plan`: numba kernels, one
+        tile, no IR drop, autograd off), its update :meth:`node_update` a clip activation or the
+        output's MSE / clamp nudge, every state, constant drive and target dense (B, n) in one
+        dtype. Built once per relaxation (host checks only)."""
+        if torch.is_grad_enabled() or self.readout or self.aux_nodes:
+            return None
+        if type(self).drive is not EnergyNetwork.drive or type(self).node_update is not EnergyNetwork.node_update:
+            return None
+        like = states[0]
+        if any(s.dim() != 2 or s.dtype != like.dtype or s.device != like.device for s in states):
+            return None
+        y = None
+        if beta != 0.0:
+            y, _ = self.split_target(target)
+            if not torch.is_tensor(y) or y.shape != states[-1].shape or y.dtype != like.dtype:
+                return None
+        L, steps, srcs = self.num_nodes, [], set()
+        for group in self.colouring():
+            if len(group) != 1:
+                return None
+            k = group[0]
+            reads = ([(e, e.pre, "dense_forward") for e in self._in_edges[k - 1] if e.pre > 0]
+                     + [(e, e.post, "dense_transposed") for e in self._out_edges[k - 1]])
+            if len(reads) != 1:
+                return None
+            e, src, kind = reads[0]
+            read_plan = getattr(e.synapse.storage, "sweep_read_plan", None)
+            if not isinstance(e.synapse, Dense) or read_plan is None or src in srcs:
+                return None
+            plan = read_plan(kind, states[src - 1])
+            if plan is None:
+                return None
+            srcs.add(src)
+            if k == L and beta != 0.0:
+                update, params = self.nudge, (1.0, -math.inf, math.inf, float(beta))
+                if update not in ("mse", "clamp"):
+                    return None
+            else:
+                act = ClipActivation("linear") if k == L else self.activations[k - 1]
+                if not isinstance(act, ClipActivation):
+                    return None
+                update, params = "clip", (act.slope, act.lo, act.hi, 0.0)
+            steps.append(SweepStep(k, src, e.synapse.storage, kind, plan, update, params, y if k == L else None))
+        return steps if len(srcs) == L else None
 
     def output(self, states: list[torch.Tensor]) -> torch.Tensor:
         return states[-1]

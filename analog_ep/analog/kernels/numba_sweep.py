@@ -1,0 +1,245 @@
+"""The fused asynchronous relaxation sweep (numba, CPU): one kernel per colour group.
+
+A sweep of :func:`analog_ep.solvers.hopfield.relax_async` on a model whose every node is driven
+by one planned one-tile analog read (the Hopfield MLP with one hidden layer: node 1 by the
+transposed read of the output, node 2 by the forward read of node 1; the model describes it:
+:meth:`~analog_ep.models.base.EnergyNetwork.sweep_plan`) runs, per colour group (node ``k``, read
+of node ``j``'s state)::
+
+    read bookkeeping (host)           # storage.sweep_read_parts: read index, read weight, counts, key
+    t  = x_q(s_j) . w_tile            # torch.mm, as the planned read (:func:`.numba_reads.one_tile_read`)
+    -- one numba pass per sample row (:func:`_group`) --
+    r  = stage(t)                     # the planned read's output stage (:func:`.numba_reads._stage_row`)
+    h  = const_k + r                  # the drive, in the states' dtype
+    s_k' = update(h)                  # clip(slope h, lo, hi) | (h + beta y) / (1 + beta) | h + beta (y - h)
+    res[b] = max(res[b], max_c |s_k' - s_k|)      # the sweep's per-sample residual (NaN propagates)
+    x_q(s_k') = dac(s_k')             # the DAC of the new state for the read that consumes it
+                                      # (:func:`.numba_reads._dac_row` with that read's plan)
+
+The same read indices, weights, keys and counts as the generic sweep (the storage's bookkeeping
+is :meth:`~analog_ep.analog.storage.AnalogStorage.sweep_read_parts`, the same steps as
+``_planned_read``), the same DAC / product / output-stage bodies, and each float operation of
+the drive, the update and the residual as torch does it in the states' dtype (the scalars
+``beta``, ``1 + beta``, ``slope`` and the bounds rounded to that dtype first, as torch's
+wrapped scalars are), so the states, the residuals and the stopper's decisions are the generic
+sweep's bit for bit (``tests/unit/test_fused_sweep.py``). What it saves: per sweep the drive's
+and the update's tensor operations, the residual's ``max_abs`` / ``stack`` / ``amax`` and the
+read's DAC call and buffer lookups.
+
+numba's on-disk cache (``cache=True``) checks only this file: after editing the row bodies this
+module inlines (``numba_reads._stage_row``, ``_dac_row``, ``_key_words``, ``normal8``), delete
+``kernels/__pycache__/numba_sweep*.nbi`` / ``*.nbc`` (or touch this file).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numba import njit, prange
+
+from . import numba_reads as NR
+from .normal8 import BLOCK
+
+_D3 = {np.dtype(np.float32): NR._DUMMY[np.float32][0], np.dtype(np.float64): NR._DUMMY[np.float64][0]}
+_D2 = {np.dtype(np.float32): NR._DUMMY[np.float32][1], np.dtype(np.float64): NR._DUMMY[np.float64][1]}
+_INT = {np.dtype(np.float32): np.zeros(1, np.int32), np.dtype(np.float64): np.zeros(1, np.int64)}
+
+# node updates (:func:`_group_row`'s ``um[0]``): a clip ``clip(slope h, lo, hi)`` (slope and bounds
+# each optional: the linear output and a free phase's output are ``h``), the MSE nudge
+# ``(h + beta y) / (1 + beta)`` and the clamp nudge ``h + beta (y - h)``
+CLIP, MSE, CLAMP = 0, 1, 2
+UPDATES = {"clip": CLIP, "mse": MSE, "clamp": CLAMP}
+
+
+@njit(inline="always", cache=True)
+def _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, res, dac, starts, nm, dmode, dfp,
+               xq, s_out, b, v, nz, vi, fw, iw):
+    """Row (sample) ``b`` of :func:`_group` (the one body both drivers run). Each step one simple
+    loop (they vectorize), in torch's order of operations. ``vi``: the integer view of the row
+    buffer ``v``; ``iw``: the integer view of the 1-element ``fw``."""
+    NR._stage_row(t3, d3, s_in, ka, kb, ip, sfp, rd, b, v, nz)         # rd[b]: the read
+    r, c0, o, n = rd[b], const[b], old[b], new[b]
+    m = n.shape[0]
+    mode = um[0]
+    if mode == 0 and not um[1] and (um[2] or um[3]):                  # clip(h, lo, hi), one pass
+        lo, hi = uf[1], uf[2]
+        for c in range(m):
+            x = min(max(c0[c] + r[c], lo), hi)                          # as torch.clamp: NaN stays NaN
+            n[c] = x
+            v[c] = abs(x - o[c])
+    else:
+        for c in range(m):
+            n[c] = c0[c] + r[c]                                        # the drive
+        if mode == 0:                                                  # clip(slope h, lo, hi)
+            if um[1]:
+                slope = uf[0]
+                for c in range(m):
+                    n[c] = n[c] * slope
+            if um[2] or um[3]:
+                lo, hi = uf[1], uf[2]
+                for c in range(m):
+                    n[c] = min(max(n[c], lo), hi)
+        elif mode == 1:                                                # (h + beta y) / (1 + beta)
+            yr = y[b]
+            bt, den = uf[3], uf[4]
+            for c in range(m):
+                n[c] = (n[c] + bt * yr[c]) / den
+        else:                                                          # h + beta (y - h)
+            yr = y[b]
+            bt = uf[3]
+            for c in range(m):
+                x = n[c]
+                n[c] = x + bt * (yr[c] - x)
+        for c in range(m):
+            v[c] = abs(n[c] - o[c])
+    # the residual max_c |n - o| (v): every |d| >= 0, so its bits order as integers (NaN, sign
+    # cleared, above inf: it propagates as amax's does); an integer max reduction vectorizes
+    mi = vi[0]
+    for c in range(1, m):
+        x = vi[c]
+        mi = x if x > mi else mi
+    iw[0] = mi
+    mx = fw[0]
+    if um[4]:                                                          # the first group starts the residual
+        res[b] = mx
+    else:
+        a = res[b]
+        if mx > a or mx != mx:                                         # amax over nodes: NaN propagates
+            res[b] = mx
+    if dac:
+        NR._dac_row(new, starts, nm, dmode, dfp, xq, s_out, b)
+
+
+@njit(parallel=True, fastmath=False, cache=True)
+def _group(t3, d3, s_in, key, read, ip, sfp, const, old, y, um, uf, rd, new, res, dac, starts, nm, dmode, dfp,
+           xq, s_out, iproto):
+    """One colour group of the fused sweep: the read's output stage on the product ``t3`` (1, B, M)
+    (``s_in``: the DAC's noise-management scales of the read's input; ``key``, ``read``, ``ip``,
+    ``sfp``: the planned read's stream key, index, flags and constants, as
+    :func:`.numba_reads._stage`) into ``rd`` (B, M); the drive ``const + rd``; the node update
+    (``um`` = (mode, slope?, lo?, hi?, first group), ``uf`` = (slope, lo, hi, beta, 1 + beta) in the
+    states' dtype; ``y`` the target, (B, M), for the nudges) into ``new``; the per-sample residual
+    into ``res`` (set by the first group, maxed by the others); with ``dac``, the DAC of ``new``
+    into ``xq`` / ``s_out`` under the consuming read's plan (``starts``, ``nm``, ``dmode``,
+    ``dfp``: :func:`.numba_reads._dac`); ``iproto``: an integer array of the states' width (int32 /
+    int64: the residual's integer view). Parallel over samples (:func:`_group1`: one thread)."""
+    ka, kb = NR._key_words(key, read, ip[5])
+    m = t3.shape[2]
+    mp = (m + BLOCK - 1) // BLOCK * BLOCK
+    for b in prange(new.shape[0]):
+        v = np.empty(m, dtype=new.dtype)
+        nz = np.empty(mp, dtype=np.float32)
+        fw = np.empty(1, dtype=new.dtype)
+        _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, res, dac, starts, nm, dmode,
+                   dfp, xq, s_out, b, v, nz, v.view(iproto.dtype), fw, fw.view(iproto.dtype))
+
+
+@njit(fastmath=False, cache=True)
+def _group1(t3, d3, s_in, key, read, ip, sfp, const, old, y, um, uf, rd, new, res, dac, starts, nm, dmode, dfp,
+            xq, s_out, iproto):
+    """:func:`_group` on one thread (the row buffers made once)."""
+    ka, kb = NR._key_words(key, read, ip[5])
+    m = t3.shape[2]
+    mp = (m + BLOCK - 1) // BLOCK * BLOCK
+    v = np.empty(m, dtype=new.dtype)
+    nz = np.empty(mp, dtype=np.float32)
+    fw = np.empty(1, dtype=new.dtype)
+    vi, iw = v.view(iproto.dtype), fw.view(iproto.dtype)
+    for b in range(new.shape[0]):
+        _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, res, dac, starts, nm, dmode,
+                   dfp, xq, s_out, b, v, nz, vi, fw, iw)
+
+
+class _Step:
+    """One colour group's read and update, with its buffers (made once per relaxation): the new
+    state's two buffers (the sweeps alternate between them) as tensors and numpy views."""
+
+    def __init__(self, st, const: torch.Tensor, b: int, dt):
+        self.node, self.src, self.storage, self.kind = st.node, st.src, st.storage, st.kind
+        self.nm, self.starts, self.dmode, self.dfp, self.smode, self.sfp, _ = st.read_plan
+        m = const.shape[1]
+        self.m = m
+        self.const = const.detach().contiguous().numpy()
+        y = st.target
+        self.y = _D2[dt] if y is None else y.detach().contiguous().numpy()
+        npdt = dt.type
+        slope, lo, hi, beta = st.params
+        self.um = np.array([UPDATES[st.update], slope != 1.0, lo != -np.inf, hi != np.inf, 0], dtype=np.int64)
+        self.uf = np.array([slope, lo, hi, beta, 1.0 + beta], dtype=npdt)
+        self.rd = np.empty((b, m), dtype=npdt)
+        self.tt = torch.empty((b, m), dtype=const.dtype)
+        self.t3 = self.tt.numpy().reshape(1, b, m)
+        self.out = [torch.empty((b, m), dtype=const.dtype) for _ in range(2)]
+        self.out_np = [t.numpy() for t in self.out]
+        self.ips: dict = {}
+
+
+class FusedSweep:
+    """The fused sweep of a :meth:`~analog_ep.models.base.EnergyNetwork.sweep_plan` (a list of
+    :class:`~analog_ep.models.base.SweepStep`, one per colour group, each node's state read by
+    exactly one step) for one relaxation of at most ``iters`` sweeps from ``states``:
+    :meth:`sweep` maps the states to the new states and the per-sample residual (max over nodes of
+    ``max |s_new - s_old|``), as the generic sweep and :func:`analog_ep.solvers.base.run_sweeps`
+    compute them.
+
+    Buffers, made once: sweep ``n``'s states are written into the ``n % 2`` buffer of each node
+    (so a sweep's states stay valid until two sweeps later: the relaxation keeps only the newest
+    and returns the last), its residual into row ``n - 1`` of an (``iters``, B) buffer (rows stay:
+    the stopper keeps them all)."""
+
+    def __init__(self, plan: list, const: list[torch.Tensor], states: list[torch.Tensor], iters: int):
+        like = states[0]
+        b = like.shape[0]
+        dt = np.dtype(NR._NPDT[like.dtype])
+        self.b, self.dtype, self.d3, self.iproto = b, like.dtype, _D3[dt], _INT[dt]
+        self.steps = [_Step(st, const[st.node - 1], b, dt) for st in plan]
+        self.steps[0].um[4] = 1
+        consumer = {s.src: s for s in self.steps}
+        # the DAC buffers of each read's input (its source node's state), filled by the step that
+        # updates that node (or, for a read before its source's update in the sweep, at the start)
+        self.xq, self.xq_t, self.s = {}, {}, {}
+        for s in self.steps:
+            n = states[s.src - 1].shape[1]
+            xq = np.empty((b, n), dtype=dt)
+            self.xq[s.src], self.xq_t[s.src] = xq, torch.from_numpy(xq)
+            self.s[s.src] = np.empty((b, 1), dtype=dt) if s.nm else _D2[dt]
+        self.next = [consumer[s.node] for s in self.steps]   # the read that consumes each step's new state
+        order = {s.node: i for i, s in enumerate(self.steps)}
+        for i, s in enumerate(self.steps):
+            if order[s.src] >= i:        # read before its source's update in this sweep: DAC the start state
+                x = states[s.src - 1].detach().contiguous().numpy()
+                (NR._dac1 if NR._serial() else NR._dac)(x, s.starts, s.nm, s.dmode, s.dfp, self.xq[s.src],
+                                                        self.s[s.src])
+        self.run = _group1 if NR._serial() else _group
+        self.res = torch.empty((max(int(iters), 1), b), dtype=like.dtype)
+        self.res_np = self.res.numpy()
+        self.n = 0
+        # the old state each step reads, as numpy (the start states: contiguous copies where needed)
+        self.old = {s.node: states[s.node - 1].detach().contiguous().numpy() for s in self.steps}
+
+    def sweep(self, states: list[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """The next sweep from ``states`` (the states the previous sweep returned, or the start
+        states): ``(new states, per-sample residual)``."""
+        s = list(states)
+        n = self.n
+        self.n = n + 1
+        par = n & 1
+        rn = self.res_np[n]
+        run, d3, b, old, xq, sc = self.run, self.d3, self.b, self.old, self.xq, self.s
+        for st, nxt in zip(self.steps, self.next):
+            w_t, key, read, absorb, row0 = st.storage.sweep_read_parts(st.kind, b)
+            torch.mm(self.xq_t[st.src], w_t, out=st.tt)
+            ik = (row0, absorb)
+            ip = st.ips.get(ik)
+            if ip is None:
+                ip = st.ips[ik] = NR._ip(1, 0, st.nm, st.smode, row0, int(absorb))
+            new = st.out_np[par]
+            run(st.t3, d3, sc[st.src], np.uint64(key), np.uint64(read), ip, st.sfp, st.const, old[st.node], st.y,
+                st.um, st.uf, st.rd, new, rn, True, nxt.starts, nxt.nm, nxt.dmode, nxt.dfp, xq[st.node],
+                sc[st.node], self.iproto)
+            old[st.node] = new
+            s[st.node - 1] = st.out[par]
+        return s, self.res[n]
+
+
+__all__ = ["FusedSweep", "UPDATES"]

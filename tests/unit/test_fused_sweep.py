@@ -1,0 +1,269 @@
+"""The fused asynchronous sweep (:mod:`analog_ep.analog.kernels.numba_sweep`, issue 20 item 4).
+
+Reference: the generic sweep of :func:`analog_ep.solvers.hopfield.relax_async` (``FUSED`` off: per
+colour group ``model.drive`` through the storage's planned read, ``model.node_update``, and
+:func:`~analog_ep.solvers.base.run_sweeps`'s residual), run on a deep copy of the same model from
+the same storages' state. The fused sweep must give the same bits: states, stats (steps, residual,
+converged, settled, sweeps, trace), read indices, read counters and event counts; and it must not
+run (falls back to the generic sweep) wherever the model's sweep is not of its form.
+"""
+
+import copy
+
+import pytest
+import torch
+
+pytest.importorskip("numba")
+
+from analog_ep.analog import kernels as K
+from analog_ep.analog.kernels import numba_reads as NR
+from analog_ep.analog.kernels import numba_sweep as NS
+from analog_ep.config import load_config
+from analog_ep.solvers import hopfield as H
+from analog_ep.train.loop import make_trainer
+
+
+@pytest.fixture
+def numba_mode():
+    old = K.mode()
+    K.set_mode("numba")
+    yield
+    K.set_mode(old)
+
+
+def _trainer(*extra, hidden=24, batch=8):
+    cfg = load_config(None, ["data.name=digits", f"data.batch_size={batch}", "data.train_size=32",
+                             "data.test_size=8", f"model.hidden=[{hidden}]", "analog.device=memristor",
+                             "compute.accelerator=cpu", "compute.kernels=numba", *extra])
+    return make_trainer(cfg, None)
+
+
+def _batch(tr):
+    x, y = next(iter(tr.batches(tr.train_set, None)))
+    return x, torch.nn.functional.one_hot(y, tr.model.out_features).to(x.dtype) if y.dim() == 1 else y
+
+
+class _Spy:
+    """Counts the fused sweeps built (wraps :class:`FusedSweep`)."""
+
+    def __init__(self, monkeypatch):
+        self.built = 0
+        real = NS.FusedSweep
+
+        def make(*a, **k):
+            self.built += 1
+            return real(*a, **k)
+        monkeypatch.setattr(NS, "FusedSweep", make)
+
+
+def _phases(model, x, y, phases, solver_kw):
+    """Relax ``phases`` [(name, beta, iters)] in turn from the zero state (each nudged phase from the
+    free phase's states, as EP does); the states and stats of each."""
+    out = []
+    model.begin_batch()
+    const = None
+    free = None
+    for name, beta, iters in phases:
+        model.begin_phase(name)
+        if const is None:
+            const = model.const_drive(x)
+        start = model.zero_state(x.shape[0], x) if free is None else free
+        s, st = H.relax_async(model, const, start, beta=beta, target=y, iters=iters, **solver_kw)
+        if free is None:
+            free = s
+        out.append((s, st))
+    return out
+
+
+def _same_stats(a, b):
+    for f in ("steps", "residual", "converged", "settled", "trace"):
+        u, v = getattr(a, f), getattr(b, f)
+        assert (u is None) == (v is None), f
+        if u is not None:
+            assert torch.equal(u, v), f
+    assert a.sweeps == b.sweeps
+
+
+def _compare(monkeypatch, tr, phases, solver_kw, serial=True):
+    monkeypatch.setattr(NR, "_serial", lambda: serial)
+    x, y = _batch(tr)
+    ref = copy.deepcopy(tr.model)
+    spy = _Spy(monkeypatch)
+    got = _phases(tr.model, x, y, phases, solver_kw)
+    assert spy.built == len(phases)                 # every phase ran the fused sweep
+    monkeypatch.setattr(H, "FUSED", False)
+    want = _phases(ref, x, y, phases, solver_kw)
+    assert spy.built == len(phases)                 # ... and the reference did not
+    for (s1, st1), (s2, st2) in zip(got, want):
+        assert all(torch.equal(u, v) for u, v in zip(s1, s2))
+        _same_stats(st1, st2)
+    for a, b in zip(tr.model.all_synapses(), ref.all_synapses()):
+        assert a.storage.read_count == b.storage.read_count
+        assert torch.equal(a.storage.reads, b.storage.reads)
+        assert torch.equal(a.storage.bm_rereads, b.storage.bm_rereads)
+    assert tr.model.event_counts() == ref.event_counts()
+    return got
+
+
+PHASES = [("free", 0.0, 12), ("nudge+", 0.5, 6), ("nudge-", -0.5, 6)]
+
+
+@pytest.mark.parametrize("extra", [
+    [],                                                                   # the card: out noise, 7/9-bit DAC/ADC
+    ["analog.w_noise_std=0.03"],                                          # weight read noise per read
+    ["analog.w_noise_std=0.03", "analog.noise_policy=per_phase"],
+    ["analog.out_noise_std=0", "analog.noise_policy=per_batch"],          # converters only
+    ["analog.out_noise_std=0", "analog.inp_bits=null", "analog.out_bits=null"],   # clip-only converters
+    ["ep.nudge=clamp"],
+    ["model.activation=hard_sigmoid"],
+])
+@pytest.mark.parametrize("serial", [True, False])
+def test_fused_relaxation_equals_the_generic_sweep(numba_mode, monkeypatch, extra, serial):
+    tr = _trainer(*extra)
+    _compare(monkeypatch, tr, PHASES, dict(tol=0.0, stop="tol"), serial)
+
+
+@pytest.mark.parametrize("stop,tol,noise", [("tol", 1e-3, "0"), ("tol", 0.1, "0.06"), ("noise_floor", 1e-5, "0.06"),
+                                            ("noise_floor", 1e-5, "0")])
+def test_fused_stops_where_the_generic_sweep_stops(numba_mode, monkeypatch, stop, tol, noise):
+    """Early stops (``tol`` reached on noiseless reads; ``noise_floor`` on noisy ones): the same
+    sweeps, steps and flags."""
+    tr = _trainer(f"analog.out_noise_std={noise}")
+    got = _compare(monkeypatch, tr, [("free", 0.0, 60), ("nudge+", 0.5, 40)],
+                   dict(tol=tol, stop=stop, noise_patience=3, noise_drop=0.05))
+    assert any(st.sweeps < it for (_, st), it in zip(got, (60, 40)))   # a phase did stop early
+
+
+def test_sweep_plan_describes_the_chain(numba_mode):
+    tr = _trainer()
+    x, y = _batch(tr)
+    with torch.no_grad():
+        plan = tr.model.sweep_plan(tr.model.zero_state(x.shape[0], x), 0.5, y)
+    assert [(s.node, s.src, s.kind, s.update) for s in plan] == [(1, 2, "dense_transposed", "clip"),
+                                                                 (2, 1, "dense_forward", "mse")]
+    assert plan[0].params == (1.0, 0.0, 1.0, 0.0) and plan[1].params[3] == 0.5 and plan[1].target is y
+
+
+def _plan(tr, beta=0.0, states=None, target=None):
+    x, y = _batch(tr)
+    with torch.no_grad():
+        return tr.model.sweep_plan(states or tr.model.zero_state(x.shape[0], x), beta, y if target is None else target)
+
+
+@pytest.mark.parametrize("extra", [
+    ["compute.kernels=torch"],                                            # torch reads
+    ["analog.max_cols=8"],                                                # the 24-line transposed read: 3 tiles
+    ["analog.ir_drop=0.1"],                                               # IR drop
+    ["model.hidden=[16,12]"],                                             # a node with two reads
+    ["model.activation=sigmoid"],                                         # not a clip
+    ["ep.nudge=cross_entropy"],                                           # readout outside the energy
+])
+def test_no_plan_where_the_sweep_is_not_fused(numba_mode, extra):
+    K.set_mode("numba")
+    tr = _trainer(*extra)
+    assert _plan(tr, 0.5) is None
+
+
+def test_no_plan_for_digital_storage_autograd_or_other_dtypes(numba_mode):
+    cfg = load_config(None, ["data.name=digits", "data.batch_size=8", "data.train_size=16", "data.test_size=8",
+                             "model.hidden=[12]", "compute.accelerator=cpu"])
+    assert _plan(make_trainer(cfg, None)) is None                      # digital storage: no planned read
+    tr = _trainer()
+    x, y = _batch(tr)
+    s = tr.model.zero_state(x.shape[0], x)
+    assert tr.model.sweep_plan(s, 0.0, None) is None                   # autograd on
+    with torch.no_grad():
+        assert tr.model.sweep_plan(s, 0.5, y.double()) is None         # a target of another dtype
+        assert tr.model.sweep_plan(s, 0.5, y[:, :3]) is None           # a target of another shape
+
+
+def test_nudge_rtol_and_sync_take_the_generic_sweep(numba_mode, monkeypatch):
+    tr = _trainer()
+    x, y = _batch(tr)
+    spy = _Spy(monkeypatch)
+    model = tr.model
+    model.begin_batch()
+    model.begin_phase("free")
+    const = model.const_drive(x)
+    s0 = model.zero_state(x.shape[0], x)
+    H.relax_async(model, const, s0, beta=0.5, target=y, iters=3, tol=0.0, nudge_rtol=0.1)
+    H.relax_sync(model, const, s0, beta=0.5, target=y, iters=3, tol=0.0)
+    assert spy.built == 0
+    H.relax_async(model, const, s0, beta=0.5, target=y, iters=3, tol=0.0)
+    assert spy.built == 1
+
+
+def test_one_epoch_of_memristor_training_is_the_same_both_ways(numba_mode, monkeypatch, tmp_path):
+    """A whole (tiny) memristor training epoch: the same losses, accuracies, weights and event counts
+    with the fused sweep as with the generic one."""
+    from analog_ep.train.loop import fit
+
+    def run(fused):
+        monkeypatch.setattr(H, "FUSED", fused)
+        cfg = load_config(None, ["data.name=digits", "data.batch_size=16", "data.train_size=64", "data.test_size=32",
+                                 "model.hidden=[32]", "analog.device=memristor", "compute.accelerator=cpu",
+                                 "compute.kernels=numba", "train.epochs=1", "solver.free_iters=8",
+                                 "solver.nudge_iters=4"])
+        tr = make_trainer(cfg, tmp_path / str(fused))
+        rows = []
+        fit(tr, progress=False, log=rows.append)
+        return tr, [{k: v for k, v in r.items() if "sec" not in k and "time" not in k} for r in rows]
+
+    spy = _Spy(monkeypatch)
+    a, ha = run(True)
+    assert spy.built > 0
+    built = spy.built
+    b, hb = run(False)
+    assert spy.built == built
+    assert len(ha) == 1 and ha == hb
+    for u, v in zip(a.model.stored_weights(), b.model.stored_weights()):
+        assert torch.equal(u, v)
+    assert a.model.event_counts() == b.model.event_counts()
+
+
+def _eq_nan(u, v):
+    return u.shape == v.shape and bool(((u == v) | (u.isnan() & v.isnan())).all())
+
+
+@pytest.mark.parametrize("serial", [True, False])
+def test_nan_propagates_as_in_the_generic_sweep(numba_mode, monkeypatch, serial):
+    """A NaN in a start state: the same NaN states, residuals (amax propagates NaN) and steps."""
+    monkeypatch.setattr(NR, "_serial", lambda: serial)
+    tr = _trainer("analog.out_noise_std=0")
+    x, y = _batch(tr)
+    ref = copy.deepcopy(tr.model)
+    spy = _Spy(monkeypatch)
+    outs = []
+    for model, fused in ((tr.model, True), (ref, False)):
+        monkeypatch.setattr(H, "FUSED", fused)
+        model.begin_batch()
+        model.begin_phase("free")
+        const = model.const_drive(x)
+        s0 = model.zero_state(x.shape[0], x)
+        s0[0][2, 5] = float("nan")                                  # sample 2's hidden unit 5
+        s0[1][4, 1] = float("nan")                                  # sample 4's output 1
+        outs.append(H.relax_async(model, const, s0, beta=0.5, target=y, iters=4, tol=1e-3))
+    assert spy.built == 1
+    (s1, a), (s2, b) = outs
+    assert all(_eq_nan(u, v) for u, v in zip(s1, s2))
+    assert a.residual.isnan().any() and _eq_nan(a.residual, b.residual) and _eq_nan(a.trace, b.trace)
+    assert torch.equal(a.steps, b.steps) and torch.equal(a.converged, b.converged) and a.sweeps == b.sweeps
+
+
+def test_float64_states_equal_the_generic_sweep(numba_mode, monkeypatch):
+    """A float64 model (the kernels' other dtype: the residual's integer view is int64)."""
+    tr = _trainer()
+    x, y = _batch(tr)
+    x, y = x.double(), y.double()
+    model = tr.model.double()
+    ref = copy.deepcopy(model)
+    spy = _Spy(monkeypatch)
+    outs = []
+    for m, fused in ((model, True), (ref, False)):
+        monkeypatch.setattr(H, "FUSED", fused)
+        outs.append(_phases(m, x, y, PHASES, dict(tol=0.0, stop="tol")))
+    assert spy.built == len(PHASES)
+    for (s1, a), (s2, b) in zip(*outs):
+        assert s1[0].dtype == torch.float64
+        assert all(torch.equal(u, v) for u, v in zip(s1, s2))
+        _same_stats(a, b)
