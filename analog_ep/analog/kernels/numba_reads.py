@@ -75,6 +75,41 @@ def _q_row(v, mode, bound, step):
 
 
 @njit(inline="always", cache=True)
+def _q1(x, mode, lo, bound, step):
+    """:func:`_q_row` of one value (the same operations): the fused passes call it with ``mode``
+    a constant, so each of their loops compiles without the branch (and vectorizes)."""
+    if mode == 1:
+        return min(max(x, lo), bound)
+    if mode == 2:
+        return bound if x >= 0 else lo
+    if mode == 3:
+        return np.rint(min(max(x, lo), bound) / step) * step
+    return x
+
+
+@njit(inline="always", cache=True)
+def _scale_q(src, dst, sc, mode, lo, bound, step):
+    """``dst = q(src / sc)`` in one pass (``mode`` a constant: :func:`_scale_q_any`)."""
+    for r in range(src.shape[0]):
+        dst[r] = _q1(src[r] / sc, mode, lo, bound, step)
+
+
+@njit(inline="always", cache=True)
+def _scale_q_any(src, dst, sc, mode, bound, step):
+    """:func:`_scale_q` for a runtime ``mode``: the DAC's divide and quantize of a row fused, the
+    same operations per element as the divide pass then :func:`_q_row` (bit-identical)."""
+    lo = -bound
+    if mode == 3:
+        _scale_q(src, dst, sc, 3, lo, bound, step)
+    elif mode == 1:
+        _scale_q(src, dst, sc, 1, lo, bound, step)
+    elif mode == 2:
+        _scale_q(src, dst, sc, 2, lo, bound, step)
+    else:
+        _scale_q(src, dst, sc, 0, lo, bound, step)
+
+
+@njit(inline="always", cache=True)
 def _dac_row(x, starts, nm, mode, fp, xq, s, b):
     """Row ``b`` of :func:`_dac` (the one body both drivers run, so they give the same bits)."""
     nm_bound, tiny, bound, step = fp[0], fp[1], fp[2], fp[3]
@@ -86,9 +121,7 @@ def _dac_row(x, starts, nm, mode, fp, xq, s, b):
             m = max(m, abs(row[r]))
         sc = m / nm_bound
         s[b, 0] = sc
-        for r in range(row.shape[0]):
-            qrow[r] = row[r] / sc
-        _q_row(qrow, mode, bound, step)
+        _scale_q_any(row, qrow, sc, mode, bound, step)
     else:
         for i in range(nb):
             a, e = starts[i], starts[i + 1]
@@ -99,12 +132,11 @@ def _dac_row(x, starts, nm, mode, fp, xq, s, b):
                     m = max(m, abs(src[r]))
                 sc = m / nm_bound
                 s[b, i] = sc
-                for r in range(src.shape[0]):
-                    dst[r] = src[r] / sc
+                _scale_q_any(src, dst, sc, mode, bound, step)
             else:
                 for r in range(src.shape[0]):
                     dst[r] = src[r]
-            _q_row(dst, mode, bound, step)
+                _q_row(dst, mode, bound, step)
 
 
 @njit(parallel=True, fastmath=False, cache=True)
@@ -140,6 +172,42 @@ def _mix(z):
 
 
 @njit(inline="always", cache=True)
+def _one_pass(src, nz, acc, div, std, lo, bound, step, ws, sl, zero, mode, noisy):
+    """A one-tile row's whole output stage in one pass (``mode``, ``noisy`` constants:
+    :func:`_one_pass_any`): ``acc = ((0 + adc(src / div [+ std nz])) * ws) * sl``, the operations
+    of :func:`_stage_row`'s passes per element in their order (``sl`` 1 without the layer scale:
+    a product by one is exact)."""
+    for c in range(acc.shape[0]):
+        x = src[c] / div
+        if noisy:
+            x = x + std * nz[c]
+        acc[c] = ((zero + _q1(x, mode, lo, bound, step)) * ws) * sl
+
+
+@njit(inline="always", cache=True)
+def _one_pass_any(src, nz, acc, div, std, bound, step, ws, sl, zero, mode, noisy):
+    """:func:`_one_pass` for runtime ``mode`` and ``noisy``: one compiled loop per combination."""
+    lo = -bound
+    if noisy:
+        if mode == 3:
+            _one_pass(src, nz, acc, div, std, lo, bound, step, ws, sl, zero, 3, True)
+        elif mode == 1:
+            _one_pass(src, nz, acc, div, std, lo, bound, step, ws, sl, zero, 1, True)
+        elif mode == 2:
+            _one_pass(src, nz, acc, div, std, lo, bound, step, ws, sl, zero, 2, True)
+        else:
+            _one_pass(src, nz, acc, div, std, lo, bound, step, ws, sl, zero, 0, True)
+    elif mode == 3:
+        _one_pass(src, nz, acc, div, std, lo, bound, step, ws, sl, zero, 3, False)
+    elif mode == 1:
+        _one_pass(src, nz, acc, div, std, lo, bound, step, ws, sl, zero, 1, False)
+    elif mode == 2:
+        _one_pass(src, nz, acc, div, std, lo, bound, step, ws, sl, zero, 2, False)
+    else:
+        _one_pass(src, nz, acc, div, std, lo, bound, step, ws, sl, zero, 0, False)
+
+
+@njit(inline="always", cache=True)
 def _stage_row(t, cur, s, ka, kb, ip, fp, out, b, v, nz):
     """Row (sample) ``b`` of :func:`_stage`, with the row buffers ``v`` (M) and ``nz`` (padded M,
     float32); the one body both drivers run, so they give the same bits."""
@@ -153,6 +221,13 @@ def _stage_row(t, cur, s, ka, kb, ip, fp, out, b, v, nz):
         nb, m = t.shape[1], t.shape[2]
     mp = nz.shape[0]
     acc = out[b]
+    if nb == 1 and not has_cur and has_s != 1:   # one tile (the planned reads): one fused pass
+        src = t[0, b] if blocks_first else t[b, 0]
+        if std > 0:
+            fill_row8(nz, ka, kb, (row0 + b) * mp)
+        _one_pass_any(src, nz, acc, div, std, bound, step, ws, s[b, 0] if has_s == 2 else one, zero, mode,
+                      std > 0)
+        return
     for c in range(m):
         acc[c] = zero
     for i in range(nb):
