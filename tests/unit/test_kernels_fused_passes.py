@@ -93,7 +93,7 @@ def test_one_tile_stage_is_the_pass_by_pass_arithmetic(dt, conv, s_mode, std, on
     fp = np.array([-0.0, div, std, qb, step, ws, 1.0, 0.0], dtype=dt)
     out = np.empty((b, m), dtype=dt)
     ip = NR._ip(1, 0, s_mode, mode, row0, 0)
-    (NR._stage1 if one else NR._stage)(t, NR._DUMMY[dt][0], s, np.uint64(key), np.uint64(0), ip, fp, out)
+    (NR._stage1 if one else NR._stage)(t, NR._DUMMY[dt][0], s, np.uint64(key), 0, ip, fp, out)
     v = t[0] / dt(div)
     if std > 0:
         nz = N8.normals(key, row0 + b, m)[row0:]
@@ -115,7 +115,7 @@ def test_multi_tile_stage_keeps_its_passes(dt):
     mode, qb, step = NR._qmode(8, 3.0)
     fp = np.array([-0.0, 1.0, 0.05, qb, step, 0.25, 1.0, 0.0], dtype=dt)
     out = np.empty((b, m), dtype=dt)
-    NR._stage1(t, NR._DUMMY[dt][0], s, np.uint64(key), np.uint64(0), NR._ip(1, 0, 1, mode, 0, 0), fp, out)
+    NR._stage1(t, NR._DUMMY[dt][0], s, np.uint64(key), 0, NR._ip(1, 0, 1, mode, 0, 0), fp, out)
     nz = N8.normals(key, b * nb, m).reshape(b, nb, m)
     acc = np.zeros((b, m), dtype=dt)
     for i in range(nb):

@@ -264,7 +264,7 @@ def _key_words(key, read, absorb):
     ``k = extend_key(key, read)`` (the per-read key from its phase's prefix key, as
     :meth:`~analog_ep.analog.storage.AnalogStorage._key`)."""
     if absorb:
-        key = _absorb(key, read)
+        key = _absorb(key, np.uint64(read))
     k2 = _absorb(_absorb(_KEY0, key), np.uint64(2))     # stream_key(key, 2): .normal8.key_words
     return np.uint32(k2 & np.uint64(0xFFFFFFFF)), np.uint32(k2 >> np.uint64(32))
 
@@ -276,7 +276,7 @@ def _stage(t, cur, s, key, read, ip, fp, out):
     (used when ``ip[1]``); ``s`` (B, nb): per-tile noise-management scales (``ip[2]`` 1) or the
     layer scale ``s[b, 0]`` (``ip[2]`` 2: multiplies the sum last, as :func:`reads._nm_back`);
     ``key``: the read's stream key (uint64), or with ``ip[5]`` its phase's prefix key, extended by
-    ``read`` here (:func:`_key_words`); ``ip``: (blocks first, IR drop, scales, ADC mode, first
+    ``read`` (int64, >= 0) here (:func:`_key_words`); ``ip``: (blocks first, IR drop, scales, ADC mode, first
     global row, absorb read); ``fp`` (the data's dtype):
     (-ir_drop, divisor, out_noise_std, ADC bound, ADC step, w_scale). Writes ``out`` (B, M) =
     ``w_scale * sum_i adc(irdrop(t_i / divisor) + noise) [* s_i]`` [``* s_b``]. Per (sample, tile) row,
@@ -317,7 +317,6 @@ def _serial() -> bool:
 _DUMMY = {np.float32: (np.zeros((1, 1, 1), np.float32), np.zeros((1, 1), np.float32)),
           np.float64: (np.zeros((1, 1, 1), np.float64), np.zeros((1, 1), np.float64))}
 _PLANS: dict = {}
-_U0 = np.uint64(0)
 
 
 def _plan(p, dt, div: float, w_scale: float):
@@ -374,7 +373,7 @@ def _finish(t: torch.Tensor, cur, s, p, div: float, w_scale: float, randn, block
     d3, d2 = _DUMMY[dt]
     ip = _ip(int(blocks_first), int(cur is not None), 0 if s is None else s_mode, mode, row0, 0)
     (_stage1 if _serial() else _stage)(t.detach().numpy(), d3 if cur is None else cur.contiguous().numpy(),
-                                       d2 if s is None else s, np.uint64(key), _U0, ip, fp, out.numpy())
+                                       d2 if s is None else s, np.uint64(key), 0, ip, fp, out.numpy())
     return out
 
 
@@ -499,15 +498,20 @@ def one_tile_read(lhs: torch.Tensor, w_t: torch.Tensor, plan, key: int, read: in
             bufs.clear()
         xq = np.empty_like(xn)
         tt = torch.empty((b, m), dtype=lhs.dtype, device=lhs.device)
-        buf = bufs[bk] = (xq, torch.from_numpy(xq), np.empty((b, 1), dtype=xn.dtype) if nm else
-                              _DUMMY[xn.dtype.type][1], tt, tt.numpy().reshape(1, b, m))
-    xq, xq_t, s, tt, t3 = buf
+        buf = bufs[bk] = [xq, torch.from_numpy(xq), np.empty((b, 1), dtype=xn.dtype) if nm else
+                          _DUMMY[xn.dtype.type][1], tt, tt.numpy().reshape(1, b, m), None, None, None, None]
+    xq, xq_t, s, tt, t3, k_int, k_u64, ip_key, ip = buf
+    if key is not k_int:            # the phase's key as uint64, converted once per key object
+        k_u64 = buf[6] = np.uint64(key)
+        buf[5] = key
+    if ip_key != (row0, absorb):    # the stage's flags, kept with the scratch
+        ip = buf[8] = _ip(1, 0, nm, smode, row0, int(absorb))
+        buf[7] = (row0, absorb)
     one = _serial()
     (_dac1 if one else _dac)(xn, starts, nm, dmode, dfp, xq, s)
     torch.mm(xq_t, w_t, out=tt)
     out = np.empty((b, m), dtype=xn.dtype)
-    (_stage1 if one else _stage)(t3, _DUMMY[xn.dtype.type][0], s, np.uint64(key), np.uint64(read),
-                                 _ip(1, 0, nm, smode, row0, int(absorb)), sfp, out)
+    (_stage1 if one else _stage)(t3, _DUMMY[xn.dtype.type][0], s, k_u64, read, ip, sfp, out)
     return torch.from_numpy(out)
 
 
