@@ -122,3 +122,36 @@ def test_multi_tile_stage_keeps_its_passes(dt):
         v = _q((t[i] / dt(1.0) + dt(0.05) * nz[:, i].astype(dt)).astype(dt), 8, 3.0, dt)
         acc = acc + v * s[:, i:i + 1]
     np.testing.assert_array_equal(_bits(out), _bits((acc * dt(0.25)).astype(dt)))
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_vector_abs_max_is_the_serial_max(dt):
+    """The DAC's 8-lane abs-max equals the serial ``m = max(m, abs(x))`` bit for bit on every row
+    length (the lanes and the tail), with NaNs (never taken), infinities, and signed zeros."""
+    from numba import njit
+
+    @njit
+    def serial(x, m):
+        for r in range(x.shape[0]):
+            m = max(m, abs(x[r]))
+        return m
+
+    @njit
+    def lanes(x, m):
+        return NR._absmax(x, m)
+
+    rng = np.random.default_rng(3)
+    tiny = dt(1e-30)
+    for n in range(0, 42):
+        for trial in range(6):
+            x = rng.standard_normal(n).astype(dt)
+            if n and trial >= 1:
+                x[rng.integers(n)] = np.nan
+            if n and trial >= 2:
+                x[rng.integers(n)] = -np.inf if trial % 2 else 7.5
+            if trial == 5:
+                x[:] = 0.0
+                x[::2] = -0.0
+            a, b = np.array([serial(x, tiny)], dt), np.array([lanes(x, tiny)], dt)
+            assert _bits(a) == _bits(b), (n, trial, a, b)
+    assert lanes(np.array([np.nan, -3.0, 2.0], dt), tiny) == 3.0

@@ -31,7 +31,9 @@ import torch.nn.functional as F
 from threading import get_ident as _ident
 
 import numba
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 from .. import reads as R
 from ..streams import _KEY0 as _K0
@@ -109,6 +111,68 @@ def _scale_q_any(src, dst, sc, mode, bound, step):
         _scale_q(src, dst, sc, 0, lo, bound, step)
 
 
+_AL = 8   # lanes of the abs-max pass's vector
+
+
+@intrinsic
+def _absmax_lanes(typingctx, row, n8, init):
+    """``max(init, |row[0]|, ..., |row[n8 - 1]|)`` (``n8`` a multiple of 8; ``row`` 1-D, C
+    layout) with 8 running maxima, one per lane (vector IR: numba's ``max`` reduction stays scalar
+    without fastmath). The same value as the serial ``m = max(m, abs(row[r]))``: that step keeps
+    ``m`` unless ``|row[r]| > m`` (a NaN never enters), so its result is the largest non-NaN
+    ``|row[r]|`` (or ``init``), whatever the order; equal non-negative floats have equal bits
+    (``abs`` makes every zero +0)."""
+    if not (isinstance(row, types.Array) and row.ndim == 1 and row.layout == "C"
+            and row.dtype in (types.float32, types.float64)):
+        return None
+    dt = row.dtype
+
+    def codegen(context, builder, sig, args):
+        arow, an8, ainit = args
+        ptr = context.make_array(sig.args[0])(context, builder, arow).data
+        vty = ir.VectorType(context.get_value_type(dt), _AL)
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        init = builder.insert_element(ir.Constant(vty, ir.Undefined), ainit, ir.Constant(i32, 0))
+        init = builder.shuffle_vector(init, init, ir.Constant(ir.VectorType(i32, _AL), [0] * _AL))
+        name = f"llvm.fabs.v{_AL}f{dt.bitwidth}"
+        fabs = builder.module.globals.get(name) or ir.Function(builder.module, ir.FunctionType(vty, [vty]), name)
+        pre = builder.block
+        loop, done = builder.append_basic_block("absmax.loop"), builder.append_basic_block("absmax.done")
+        builder.cbranch(builder.icmp_signed(">", an8, ir.Constant(i64, 0)), loop, done)
+        builder.position_at_end(loop)
+        i, acc = builder.phi(i64), builder.phi(vty)
+        i.add_incoming(ir.Constant(i64, 0), pre)
+        acc.add_incoming(init, pre)
+        a = builder.call(fabs, [builder.load(builder.bitcast(builder.gep(ptr, [i]), vty.as_pointer()),
+                                             align=dt.bitwidth // 8)])
+        acc2 = builder.select(builder.fcmp_ordered(">", a, acc), a, acc)      # max(acc, a): acc unless a > acc
+        i2 = builder.add(i, ir.Constant(i64, _AL))
+        i.add_incoming(i2, loop)
+        acc.add_incoming(acc2, loop)
+        builder.cbranch(builder.icmp_signed("<", i2, an8), loop, done)
+        builder.position_at_end(done)
+        res = builder.phi(vty)
+        res.add_incoming(init, pre)
+        res.add_incoming(acc2, loop)
+        m = builder.extract_element(res, ir.Constant(i32, 0))
+        for lane in range(1, _AL):
+            e = builder.extract_element(res, ir.Constant(i32, lane))
+            m = builder.select(builder.fcmp_ordered(">", e, m), e, m)
+        return m
+    return dt(row, types.int64, dt), codegen
+
+
+@njit(inline="always", cache=True)
+def _absmax(row, init):
+    """``max(init, max |row|)`` ignoring NaNs (the DAC's abs-max scale): 8 lanes, then the tail."""
+    n = row.shape[0]
+    n8 = n - n % _AL
+    m = _absmax_lanes(row, n8, init)
+    for r in range(n8, n):
+        m = max(m, abs(row[r]))
+    return m
+
+
 @njit(inline="always", cache=True)
 def _dac_row(x, starts, nm, mode, fp, xq, s, b):
     """Row ``b`` of :func:`_dac` (the one body both drivers run, so they give the same bits)."""
@@ -116,10 +180,7 @@ def _dac_row(x, starts, nm, mode, fp, xq, s, b):
     nb = starts.shape[0] - 1
     row, qrow = x[b], xq[b]
     if nm == 2:
-        m = tiny
-        for r in range(row.shape[0]):
-            m = max(m, abs(row[r]))
-        sc = m / nm_bound
+        sc = _absmax(row, tiny) / nm_bound
         s[b, 0] = sc
         _scale_q_any(row, qrow, sc, mode, bound, step)
     else:
@@ -127,10 +188,7 @@ def _dac_row(x, starts, nm, mode, fp, xq, s, b):
             a, e = starts[i], starts[i + 1]
             src, dst = row[a:e], qrow[a:e]
             if nm == 1:
-                m = tiny
-                for r in range(src.shape[0]):
-                    m = max(m, abs(src[r]))
-                sc = m / nm_bound
+                sc = _absmax(src, tiny) / nm_bound
                 s[b, i] = sc
                 _scale_q_any(src, dst, sc, mode, bound, step)
             else:
