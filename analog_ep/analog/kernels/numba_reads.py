@@ -14,6 +14,12 @@ by operation, so noiseless reads equal the torch reads to float rounding)::
     out += v (* s_i, per-tile noise management)  # the digital sum of the tiles' partials
     out = w_scale * out
 
+Each pass is a simple loop that vectorizes (AVX2 here): the DAC's divide and quantize are one
+loop per row (:func:`_scale_q_any`), its abs-max an 8-lane vector max (:func:`_absmax`); a one-tile
+row (the relaxation's planned reads) runs its whole stage in one loop (:func:`_one_pass_any`), the
+converter mode a compile-time constant of each loop. Fusing changes no operation and no order
+(``tests/unit/test_kernels_fused_passes.py``: bit for bit against the pass-by-pass arithmetic).
+
 Convolutions compute their products with torch (the reference's grouped conv / matmul) and run
 the same fused output stage; the transposed conv folds afterwards, as the reference.
 
