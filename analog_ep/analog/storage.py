@@ -437,7 +437,12 @@ class AnalogStorage(nn.Module):
             row0 = rows[0] if rows is not None and rows[1] != x.shape[0] else 0
         else:
             key, absorb, row0 = 0, False, 0
-        return run(x, w.t() if count == "forward" else w, plan, key, read, absorb, row0)
+        if count == "forward":   # the tile's (lines x outputs) view, made once per weight tensor
+            wt = self.__dict__.get("_w_t")
+            if wt is None or wt[0] is not w:
+                wt = self.__dict__["_w_t"] = (w, w.t())
+            w = wt[1]
+        return run(x, w, plan, key, read, absorb, row0)
 
     _SWEEP_READS = {"dense_forward": ("forward", _OUT_FWD, True), "dense_transposed": ("transposed", _OUT_T, False)}
     """A fused sweep's read kinds: (count kind, output-noise purpose, whether the tile's lines are

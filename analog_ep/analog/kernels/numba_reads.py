@@ -14,6 +14,12 @@ by operation, so noiseless reads equal the torch reads to float rounding)::
     out += v (* s_i, per-tile noise management)  # the digital sum of the tiles' partials
     out = w_scale * out
 
+Each pass is a simple loop that vectorizes (AVX2 here): the DAC's divide and quantize are one
+loop per row (:func:`_scale_q_any`), its abs-max an 8-lane vector max (:func:`_absmax`); a one-tile
+row (the relaxation's planned reads) runs its whole stage in one loop (:func:`_one_pass_any`), the
+converter mode a compile-time constant of each loop. Fusing changes no operation and no order
+(``tests/unit/test_kernels_fused_passes.py``: bit for bit against the pass-by-pass arithmetic).
+
 Convolutions compute their products with torch (the reference's grouped conv / matmul) and run
 the same fused output stage; the transposed conv folds afterwards, as the reference.
 
@@ -31,7 +37,9 @@ import torch.nn.functional as F
 from threading import get_ident as _ident
 
 import numba
-from numba import njit, prange
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 from .. import reads as R
 from ..streams import _KEY0 as _K0
@@ -75,36 +83,124 @@ def _q_row(v, mode, bound, step):
 
 
 @njit(inline="always", cache=True)
+def _q1(x, mode, lo, bound, step):
+    """:func:`_q_row` of one value (the same operations): the fused passes call it with ``mode``
+    a constant, so each of their loops compiles without the branch (and vectorizes)."""
+    if mode == 1:
+        return min(max(x, lo), bound)
+    if mode == 2:
+        return bound if x >= 0 else lo
+    if mode == 3:
+        return np.rint(min(max(x, lo), bound) / step) * step
+    return x
+
+
+@njit(inline="always", cache=True)
+def _scale_q(src, dst, sc, mode, lo, bound, step):
+    """``dst = q(src / sc)`` in one pass (``mode`` a constant: :func:`_scale_q_any`)."""
+    for r in range(src.shape[0]):
+        dst[r] = _q1(src[r] / sc, mode, lo, bound, step)
+
+
+@njit(inline="always", cache=True)
+def _scale_q_any(src, dst, sc, mode, bound, step):
+    """:func:`_scale_q` for a runtime ``mode``: the DAC's divide and quantize of a row fused, the
+    same operations per element as the divide pass then :func:`_q_row` (bit-identical)."""
+    lo = -bound
+    if mode == 3:
+        _scale_q(src, dst, sc, 3, lo, bound, step)
+    elif mode == 1:
+        _scale_q(src, dst, sc, 1, lo, bound, step)
+    elif mode == 2:
+        _scale_q(src, dst, sc, 2, lo, bound, step)
+    else:
+        _scale_q(src, dst, sc, 0, lo, bound, step)
+
+
+_AL = 8   # lanes of the abs-max pass's vector
+
+
+@intrinsic
+def _absmax_lanes(typingctx, row, n8, init):
+    """``max(init, |row[0]|, ..., |row[n8 - 1]|)`` (``n8`` a multiple of 8; ``row`` 1-D, C
+    layout) with 8 running maxima, one per lane (vector IR: numba's ``max`` reduction stays scalar
+    without fastmath). The same value as the serial ``m = max(m, abs(row[r]))``: that step keeps
+    ``m`` unless ``|row[r]| > m`` (a NaN never enters), so its result is the largest non-NaN
+    ``|row[r]|`` (or ``init``), whatever the order; equal non-negative floats have equal bits
+    (``abs`` makes every zero +0)."""
+    if not (isinstance(row, types.Array) and row.ndim == 1 and row.layout == "C"
+            and row.dtype in (types.float32, types.float64)):
+        return None
+    dt = row.dtype
+
+    def codegen(context, builder, sig, args):
+        arow, an8, ainit = args
+        ptr = context.make_array(sig.args[0])(context, builder, arow).data
+        vty = ir.VectorType(context.get_value_type(dt), _AL)
+        i32, i64 = ir.IntType(32), ir.IntType(64)
+        init = builder.insert_element(ir.Constant(vty, ir.Undefined), ainit, ir.Constant(i32, 0))
+        init = builder.shuffle_vector(init, init, ir.Constant(ir.VectorType(i32, _AL), [0] * _AL))
+        name = f"llvm.fabs.v{_AL}f{dt.bitwidth}"
+        fabs = builder.module.globals.get(name) or ir.Function(builder.module, ir.FunctionType(vty, [vty]), name)
+        pre = builder.block
+        loop, done = builder.append_basic_block("absmax.loop"), builder.append_basic_block("absmax.done")
+        builder.cbranch(builder.icmp_signed(">", an8, ir.Constant(i64, 0)), loop, done)
+        builder.position_at_end(loop)
+        i, acc = builder.phi(i64), builder.phi(vty)
+        i.add_incoming(ir.Constant(i64, 0), pre)
+        acc.add_incoming(init, pre)
+        a = builder.call(fabs, [builder.load(builder.bitcast(builder.gep(ptr, [i]), vty.as_pointer()),
+                                             align=dt.bitwidth // 8)])
+        acc2 = builder.select(builder.fcmp_ordered(">", a, acc), a, acc)      # max(acc, a): acc unless a > acc
+        i2 = builder.add(i, ir.Constant(i64, _AL))
+        i.add_incoming(i2, loop)
+        acc.add_incoming(acc2, loop)
+        builder.cbranch(builder.icmp_signed("<", i2, an8), loop, done)
+        builder.position_at_end(done)
+        res = builder.phi(vty)
+        res.add_incoming(init, pre)
+        res.add_incoming(acc2, loop)
+        m = builder.extract_element(res, ir.Constant(i32, 0))
+        for lane in range(1, _AL):
+            e = builder.extract_element(res, ir.Constant(i32, lane))
+            m = builder.select(builder.fcmp_ordered(">", e, m), e, m)
+        return m
+    return dt(row, types.int64, dt), codegen
+
+
+@njit(inline="always", cache=True)
+def _absmax(row, init):
+    """``max(init, max |row|)`` ignoring NaNs (the DAC's abs-max scale): 8 lanes, then the tail."""
+    n = row.shape[0]
+    n8 = n - n % _AL
+    m = _absmax_lanes(row, n8, init)
+    for r in range(n8, n):
+        m = max(m, abs(row[r]))
+    return m
+
+
+@njit(inline="always", cache=True)
 def _dac_row(x, starts, nm, mode, fp, xq, s, b):
     """Row ``b`` of :func:`_dac` (the one body both drivers run, so they give the same bits)."""
     nm_bound, tiny, bound, step = fp[0], fp[1], fp[2], fp[3]
     nb = starts.shape[0] - 1
     row, qrow = x[b], xq[b]
     if nm == 2:
-        m = tiny
-        for r in range(row.shape[0]):
-            m = max(m, abs(row[r]))
-        sc = m / nm_bound
+        sc = _absmax(row, tiny) / nm_bound
         s[b, 0] = sc
-        for r in range(row.shape[0]):
-            qrow[r] = row[r] / sc
-        _q_row(qrow, mode, bound, step)
+        _scale_q_any(row, qrow, sc, mode, bound, step)
     else:
         for i in range(nb):
             a, e = starts[i], starts[i + 1]
             src, dst = row[a:e], qrow[a:e]
             if nm == 1:
-                m = tiny
-                for r in range(src.shape[0]):
-                    m = max(m, abs(src[r]))
-                sc = m / nm_bound
+                sc = _absmax(src, tiny) / nm_bound
                 s[b, i] = sc
-                for r in range(src.shape[0]):
-                    dst[r] = src[r] / sc
+                _scale_q_any(src, dst, sc, mode, bound, step)
             else:
                 for r in range(src.shape[0]):
                     dst[r] = src[r]
-            _q_row(dst, mode, bound, step)
+                _q_row(dst, mode, bound, step)
 
 
 @njit(parallel=True, fastmath=False, cache=True)
@@ -140,6 +236,42 @@ def _mix(z):
 
 
 @njit(inline="always", cache=True)
+def _one_pass(src, nz, acc, div, std, lo, bound, step, ws, sl, zero, mode, noisy):
+    """A one-tile row's whole output stage in one pass (``mode``, ``noisy`` constants:
+    :func:`_one_pass_any`): ``acc = ((0 + adc(src / div [+ std nz])) * ws) * sl``, the operations
+    of :func:`_stage_row`'s passes per element in their order (``sl`` 1 without the layer scale:
+    a product by one is exact)."""
+    for c in range(acc.shape[0]):
+        x = src[c] / div
+        if noisy:
+            x = x + std * nz[c]
+        acc[c] = ((zero + _q1(x, mode, lo, bound, step)) * ws) * sl
+
+
+@njit(inline="always", cache=True)
+def _one_pass_any(src, nz, acc, div, std, bound, step, ws, sl, zero, mode, noisy):
+    """:func:`_one_pass` for runtime ``mode`` and ``noisy``: one compiled loop per combination."""
+    lo = -bound
+    if noisy:
+        if mode == 3:
+            _one_pass(src, nz, acc, div, std, lo, bound, step, ws, sl, zero, 3, True)
+        elif mode == 1:
+            _one_pass(src, nz, acc, div, std, lo, bound, step, ws, sl, zero, 1, True)
+        elif mode == 2:
+            _one_pass(src, nz, acc, div, std, lo, bound, step, ws, sl, zero, 2, True)
+        else:
+            _one_pass(src, nz, acc, div, std, lo, bound, step, ws, sl, zero, 0, True)
+    elif mode == 3:
+        _one_pass(src, nz, acc, div, std, lo, bound, step, ws, sl, zero, 3, False)
+    elif mode == 1:
+        _one_pass(src, nz, acc, div, std, lo, bound, step, ws, sl, zero, 1, False)
+    elif mode == 2:
+        _one_pass(src, nz, acc, div, std, lo, bound, step, ws, sl, zero, 2, False)
+    else:
+        _one_pass(src, nz, acc, div, std, lo, bound, step, ws, sl, zero, 0, False)
+
+
+@njit(inline="always", cache=True)
 def _stage_row(t, cur, s, ka, kb, ip, fp, out, b, v, nz):
     """Row (sample) ``b`` of :func:`_stage`, with the row buffers ``v`` (M) and ``nz`` (padded M,
     float32); the one body both drivers run, so they give the same bits."""
@@ -153,6 +285,13 @@ def _stage_row(t, cur, s, ka, kb, ip, fp, out, b, v, nz):
         nb, m = t.shape[1], t.shape[2]
     mp = nz.shape[0]
     acc = out[b]
+    if nb == 1 and not has_cur and has_s != 1:   # one tile (the planned reads): one fused pass
+        src = t[0, b] if blocks_first else t[b, 0]
+        if std > 0:
+            fill_row8(nz, ka, kb, (row0 + b) * mp)
+        _one_pass_any(src, nz, acc, div, std, bound, step, ws, s[b, 0] if has_s == 2 else one, zero, mode,
+                      std > 0)
+        return
     for c in range(m):
         acc[c] = zero
     for i in range(nb):
@@ -189,7 +328,7 @@ def _key_words(key, read, absorb):
     ``k = extend_key(key, read)`` (the per-read key from its phase's prefix key, as
     :meth:`~analog_ep.analog.storage.AnalogStorage._key`)."""
     if absorb:
-        key = _absorb(key, read)
+        key = _absorb(key, np.uint64(read))
     k2 = _absorb(_absorb(_KEY0, key), np.uint64(2))     # stream_key(key, 2): .normal8.key_words
     return np.uint32(k2 & np.uint64(0xFFFFFFFF)), np.uint32(k2 >> np.uint64(32))
 
@@ -201,7 +340,7 @@ def _stage(t, cur, s, key, read, ip, fp, out):
     (used when ``ip[1]``); ``s`` (B, nb): per-tile noise-management scales (``ip[2]`` 1) or the
     layer scale ``s[b, 0]`` (``ip[2]`` 2: multiplies the sum last, as :func:`reads._nm_back`);
     ``key``: the read's stream key (uint64), or with ``ip[5]`` its phase's prefix key, extended by
-    ``read`` here (:func:`_key_words`); ``ip``: (blocks first, IR drop, scales, ADC mode, first
+    ``read`` (int64, >= 0) here (:func:`_key_words`); ``ip``: (blocks first, IR drop, scales, ADC mode, first
     global row, absorb read); ``fp`` (the data's dtype):
     (-ir_drop, divisor, out_noise_std, ADC bound, ADC step, w_scale). Writes ``out`` (B, M) =
     ``w_scale * sum_i adc(irdrop(t_i / divisor) + noise) [* s_i]`` [``* s_b``]. Per (sample, tile) row,
@@ -242,7 +381,6 @@ def _serial() -> bool:
 _DUMMY = {np.float32: (np.zeros((1, 1, 1), np.float32), np.zeros((1, 1), np.float32)),
           np.float64: (np.zeros((1, 1, 1), np.float64), np.zeros((1, 1), np.float64))}
 _PLANS: dict = {}
-_U0 = np.uint64(0)
 
 
 def _plan(p, dt, div: float, w_scale: float):
@@ -299,7 +437,7 @@ def _finish(t: torch.Tensor, cur, s, p, div: float, w_scale: float, randn, block
     d3, d2 = _DUMMY[dt]
     ip = _ip(int(blocks_first), int(cur is not None), 0 if s is None else s_mode, mode, row0, 0)
     (_stage1 if _serial() else _stage)(t.detach().numpy(), d3 if cur is None else cur.contiguous().numpy(),
-                                       d2 if s is None else s, np.uint64(key), _U0, ip, fp, out.numpy())
+                                       d2 if s is None else s, np.uint64(key), 0, ip, fp, out.numpy())
     return out
 
 
@@ -424,15 +562,20 @@ def one_tile_read(lhs: torch.Tensor, w_t: torch.Tensor, plan, key: int, read: in
             bufs.clear()
         xq = np.empty_like(xn)
         tt = torch.empty((b, m), dtype=lhs.dtype, device=lhs.device)
-        buf = bufs[bk] = (xq, torch.from_numpy(xq), np.empty((b, 1), dtype=xn.dtype) if nm else
-                              _DUMMY[xn.dtype.type][1], tt, tt.numpy().reshape(1, b, m))
-    xq, xq_t, s, tt, t3 = buf
+        buf = bufs[bk] = [xq, torch.from_numpy(xq), np.empty((b, 1), dtype=xn.dtype) if nm else
+                          _DUMMY[xn.dtype.type][1], tt, tt.numpy().reshape(1, b, m), None, None, None, None]
+    xq, xq_t, s, tt, t3, k_int, k_u64, ip_key, ip = buf
+    if key is not k_int:            # the phase's key as uint64, converted once per key object
+        k_u64 = buf[6] = np.uint64(key)
+        buf[5] = key
+    if ip_key != (row0, absorb):    # the stage's flags, kept with the scratch
+        ip = buf[8] = _ip(1, 0, nm, smode, row0, int(absorb))
+        buf[7] = (row0, absorb)
     one = _serial()
     (_dac1 if one else _dac)(xn, starts, nm, dmode, dfp, xq, s)
     torch.mm(xq_t, w_t, out=tt)
     out = np.empty((b, m), dtype=xn.dtype)
-    (_stage1 if one else _stage)(t3, _DUMMY[xn.dtype.type][0], s, np.uint64(key), np.uint64(read),
-                                 _ip(1, 0, nm, smode, row0, int(absorb)), sfp, out)
+    (_stage1 if one else _stage)(t3, _DUMMY[xn.dtype.type][0], s, k_u64, read, ip, sfp, out)
     return torch.from_numpy(out)
 
 
