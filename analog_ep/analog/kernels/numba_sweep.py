@@ -167,9 +167,9 @@ class _Step:
         self.um = np.array([UPDATES[st.update], slope != 1.0, lo != -np.inf, hi != np.inf, 0], dtype=np.int64)
         self.uf = np.array([slope, lo, hi, beta, 1.0 + beta], dtype=npdt)
         self.rd = np.empty((b, m), dtype=npdt)
-        self.tt = torch.empty((b, m), dtype=const.dtype)
+        self.tt = torch.empty((b, m), dtype=const.dtype, device=const.device)
         self.t3 = self.tt.numpy().reshape(1, b, m)
-        self.out = [torch.empty((b, m), dtype=const.dtype) for _ in range(2)]
+        self.out = [torch.empty((b, m), dtype=const.dtype, device=const.device) for _ in range(2)]
         self.out_np = [t.numpy() for t in self.out]
         self.ips: dict = {}
 
@@ -211,7 +211,7 @@ class FusedSweep:
                 (NR._dac1 if NR._serial() else NR._dac)(x, s.starts, s.nm, s.dmode, s.dfp, self.xq[s.src],
                                                         self.s[s.src])
         self.run = _group1 if NR._serial() else _group
-        self.res = torch.empty((max(int(iters), 1), b), dtype=like.dtype)
+        self.res = torch.empty((max(int(iters), 1), b), dtype=like.dtype, device=like.device)
         self.res_np = self.res.numpy()
         self.n = 0
         # the old state each step reads, as numpy (the start states: contiguous copies where needed)
