@@ -1,0 +1,58 @@
+"""Defects a new user's walkthrough of main found (session 8, helper W; benchmarks/walkthrough_s8.md).
+
+Each test failed before its fix: a traceback (exit 1) where the README promises one ``error:``
+line and exit code 2 with nothing written, or a resumed run that records a change nothing ran
+with. Tiny settings on the embedded digits set."""
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from analog_ep.cli import app
+from analog_ep.config import load_config
+from analog_ep.results import read_results
+from analog_ep.train import fit, make_trainer
+
+runner = CliRunner()
+TINY = ["data.train_size=32", "data.test_size=16", "model.hidden=[8]", "train.epochs=1",
+        "solver.free_iters=5", "solver.nudge_iters=3"]
+
+
+def _one_line_error(res, *needles) -> str:
+    assert res.exit_code == 2, res.output
+    err = res.stderr.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: "), err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    assert "Traceback" not in res.output
+    return err
+
+
+@pytest.fixture()
+def a_file(tmp_path) -> Path:
+    f = tmp_path / "notes.txt"
+    f.write_text("not a folder\n")
+    return f
+
+
+@pytest.fixture()
+def spec(tmp_path) -> Path:
+    p = tmp_path / "tiny.yaml"
+    p.write_text("base:\n  set: {train.epochs: 1, data.train_size: 32}\ngrid:\n  train.lr: [0.01, 0.02]\n")
+    return p
+
+
+@pytest.mark.parametrize("where", ["file", "under_file"])
+def test_sweep_out_onto_a_file_is_one_line(tmp_path, spec, a_file, where):
+    """`sweep SPEC --out FILE` (or a path under a file) was a FileExistsError / NotADirectoryError
+    traceback with exit code 1; now one line naming the path, exit 2, nothing written."""
+    out = a_file if where == "file" else a_file / "sweep"
+    before = sorted(p.name for p in tmp_path.iterdir())
+    res = runner.invoke(app, ["sweep", str(spec), "--out", str(out)])
+    _one_line_error(res, str(out), "pick another --out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert a_file.read_text() == "not a folder\n"
