@@ -56,3 +56,13 @@ def test_sweep_out_onto_a_file_is_one_line(tmp_path, spec, a_file, where):
     _one_line_error(res, str(out), "pick another --out")
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert a_file.read_text() == "not a folder\n"
+
+
+def test_devices_plot_out_under_a_file_is_one_line(tmp_path, a_file):
+    """`devices plot CARD --out FILE/x.png` was a NotADirectoryError traceback (the parent check
+    asked `exists()`, which a file passes); now one line, exit 2, no temporary file."""
+    res = runner.invoke(app, ["devices", "plot", "ideal", "--out", str(a_file / "x.png")])
+    _one_line_error(res, str(a_file), "is not a folder")
+    res = runner.invoke(app, ["devices", "plot", "ideal", "--out", str(tmp_path / "missing" / "x.png")])
+    _one_line_error(res, "does not exist")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
