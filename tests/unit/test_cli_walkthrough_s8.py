@@ -66,3 +66,46 @@ def test_devices_plot_out_under_a_file_is_one_line(tmp_path, a_file):
     res = runner.invoke(app, ["devices", "plot", "ideal", "--out", str(tmp_path / "missing" / "x.png")])
     _one_line_error(res, "does not exist")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("finished") / "run"
+    fit(make_trainer(load_config(None, TINY), path), progress=False)
+    return path
+
+
+def _stored_lr(run: Path) -> tuple[float, float]:
+    res = yaml.safe_load(read_results(run / "results.h5")["config_yaml"])["train"]["lr"]
+    ckpt = yaml.safe_load(torch.load(run / "checkpoint.pt", weights_only=True)["config_yaml"])["train"]["lr"]
+    return res, ckpt
+
+
+@pytest.mark.parametrize("override", ["train.lr=0.2", "train.momentum=0.5", "solver.tol=0.001"])
+def test_resuming_a_finished_run_with_a_change_and_nothing_to_train_is_refused(tmp_path, finished_run, override):
+    """`train --resume R --set train.lr=X` on a run that has done all its epochs trained nothing,
+    exited 0, and rewrote results.h5 with lr X (the checkpoint kept the old one): the stored config
+    no longer said what ran. Now refused in one line naming the key and the fix."""
+    import shutil
+
+    run = shutil.copytree(finished_run, tmp_path / "run")
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    res = runner.invoke(app, ["train", "--resume", str(run), "--set", override])
+    _one_line_error(res, override.split("=")[0], "finished all 1 epochs", "train.epochs=2")
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert _stored_lr(run) == (0.05, 0.05)
+
+
+def test_resuming_a_finished_run_unchanged_or_extended_still_works(tmp_path, finished_run):
+    """The refusal is only for a change nothing would run with: no change is a no-op (exit 0), and
+    a change together with more epochs trains on with it and records it."""
+    import shutil
+
+    run = shutil.copytree(finished_run, tmp_path / "run")
+    res = runner.invoke(app, ["train", "--resume", str(run)])
+    assert res.exit_code == 0, res.output
+    assert "already done" in res.stdout
+    res = runner.invoke(app, ["train", "--resume", str(run), "--set", "train.lr=0.2", "--set", "train.epochs=2"])
+    assert res.exit_code == 0, res.output
+    assert _stored_lr(run) == (0.2, 0.2)
+    assert read_results(run / "results.h5")["status"] == "finished"
