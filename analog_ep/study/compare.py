@@ -96,6 +96,10 @@ def build_variants(config: str | Path | None, overrides: list[str], seeds: int) 
     if seeds < 1:
         raise ConfigError(f"--seeds: must be >= 1, got {seeds}")
     cfg = load_config(config, overrides)
+    if cfg.algorithm != "ep":  # each variant sets its own algorithm: another one would be silently dropped
+        raise ConfigError(f"algorithm: compare trains its own variants ({', '.join(v[0] for v in VARIANTS)}: "
+                          f"EP and the backprop twin), so algorithm {cfg.algorithm!r} would be ignored; drop it "
+                          "(--set algorithm=ep), or train it alone with analog-ep train")
     if cfg.analog.device is None:
         raise ConfigError("--device: compare needs a device card for its analog variants; add --device NAME "
                           "(e.g. --device memristor; analog-ep devices list)")

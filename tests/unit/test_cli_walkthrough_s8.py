@@ -109,3 +109,15 @@ def test_resuming_a_finished_run_unchanged_or_extended_still_works(tmp_path, fin
     assert res.exit_code == 0, res.output
     assert _stored_lr(run) == (0.2, 0.2)
     assert read_results(run / "results.h5")["status"] == "finished"
+
+
+@pytest.mark.parametrize("algorithm", ["bp"])
+def test_compare_refuses_an_algorithm_its_variants_would_drop(tmp_path, algorithm):
+    """`compare --device memristor --set algorithm=bp` was accepted and trained the five EP / bp
+    variants anyway (the stored ep-digital config says ep): the user's key was silently dropped.
+    Now one line naming the key, exit 2, nothing written."""
+    out = tmp_path / "cmp"
+    res = runner.invoke(app, ["compare", "--device", "memristor", "--seeds", "1", "--set", f"algorithm={algorithm}",
+                              *[a for kv in TINY for a in ("--set", kv)], "--out", str(out)])
+    _one_line_error(res, "algorithm:", "compare trains its own variants", repr(algorithm))
+    assert not out.exists()
