@@ -121,3 +121,25 @@ def test_compare_refuses_an_algorithm_its_variants_would_drop(tmp_path, algorith
                               *[a for kv in TINY for a in ("--set", kv)], "--out", str(out)])
     _one_line_error(res, "algorithm:", "compare trains its own variants", repr(algorithm))
     assert not out.exists()
+
+
+def test_deploy_accepts_the_data_workers_key_its_message_promises():
+    """deploy's allowed keys named `data.num_workers`, a key the schema does not have (its
+    did-you-mean pointed to `data.workers`, which deploy then refused): every listed key is a real
+    one, and `data.workers` passes."""
+    import dataclasses
+
+    from analog_ep.config.schema import RunConfig
+    from analog_ep.errors import ConfigError
+    from analog_ep.study.deploy import DEPLOY_KEYS, check_overrides
+
+    assert check_overrides(["data.workers=0"]) == ["data.workers=0"]
+    sections = {f.name: f.type for f in dataclasses.fields(RunConfig)}
+    for key in DEPLOY_KEYS:
+        section, _, leaf = key.partition(".")
+        assert section in sections, key
+        if leaf:
+            cfg = RunConfig()
+            assert hasattr(getattr(cfg, section), leaf), key
+    with pytest.raises(ConfigError, match="train.lr"):
+        check_overrides(["train.lr=0.1"])
