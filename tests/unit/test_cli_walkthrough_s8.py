@@ -143,3 +143,27 @@ def test_deploy_accepts_the_data_workers_key_its_message_promises():
             assert hasattr(getattr(cfg, section), leaf), key
     with pytest.raises(ConfigError, match="train.lr"):
         check_overrides(["train.lr=0.1"])
+
+
+def test_compare_stopped_by_sigterm_names_the_command_that_continues_it(tmp_path, monkeypatch):
+    """SIGTERM during a compare printed `preempted: SIGTERM: checkpoint written ... in
+    DIR/ep-digital-seed0/checkpoint.pt` and nothing on how to continue the compare (Ctrl-C's line
+    says it). Now the line ends with the exact compare command (`--out DIR`), exit 143; the table
+    is still written."""
+    import analog_ep.study.compare as compare_mod
+    from analog_ep.errors import Preempted
+
+    def preempted(folder, *a, **k):
+        raise Preempted(f"SIGTERM: checkpoint written at epoch 1, step 1/1 in {folder}/checkpoint.pt")
+
+    monkeypatch.setattr(compare_mod, "run_folder", preempted)
+    out = tmp_path / "cmp"
+    sets = [a for kv in TINY for a in ("--set", kv)]
+    res = runner.invoke(app, ["compare", "--device", "ideal", "--seeds", "1", *sets, "--out", str(out)])
+    assert res.exit_code == 143, res.output
+    err = res.stderr.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("preempted: SIGTERM"), err
+    again = err.split("continue with: ", 1)[1]
+    assert again.startswith("analog-ep compare --set ") and again.endswith(f"--seeds 1 --out {out}"), again
+    assert "--set analog.device=ideal" in again and "--set train.epochs=1" in again
+    assert (out / "compare.csv").is_file()
