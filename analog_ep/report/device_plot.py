@@ -25,13 +25,20 @@ def plot_response(card, out: str | Path, pulses: int | None = None, n_devices: i
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise ConfigError(f"--out: {out} must end in .png")
-    if not out.parent.exists():
-        raise ConfigError(f"--out: folder {out.parent} does not exist")
+    if not out.parent.is_dir():
+        what = "is not a folder" if out.parent.exists() else "does not exist"
+        raise ConfigError(f"--out: folder {out.parent} {what}; pick another --out")
     fig = response_figure(card, pulses, n_devices, seed)
     tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, out)
+    try:
+        fig.savefig(tmp)
+        os.replace(tmp, out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"--out: cannot write {out} ({e.strerror or e.__class__.__name__}); pick another "
+                          "--out") from None
+    finally:
+        plt.close(fig)
 
 
 def response_figure(card, pulses: int | None = None, n_devices: int = 100, seed: int = 0,

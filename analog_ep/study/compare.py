@@ -44,7 +44,7 @@ import yaml
 
 from ..config import dump_yaml, load_config
 from ..config.schema import AnalogConfig
-from ..errors import AnalogEPError, ConfigError
+from ..errors import AnalogEPError, ConfigError, Preempted
 from ..rundir import check_out_dir, claim_run_dir, device_name, remove_run_files, run_files
 from .costcols import fmt_cost, last_epoch
 from .runner import (DONE, TORCH_DEFAULT_SEED, check_study_dir, last_finite, mean, one_line, open_study_dir,
@@ -96,6 +96,10 @@ def build_variants(config: str | Path | None, overrides: list[str], seeds: int) 
     if seeds < 1:
         raise ConfigError(f"--seeds: must be >= 1, got {seeds}")
     cfg = load_config(config, overrides)
+    if cfg.algorithm != "ep":  # each variant sets its own algorithm: another one would be silently dropped
+        raise ConfigError(f"algorithm: compare trains its own variants ({', '.join(v[0] for v in VARIANTS)}: "
+                          f"EP and the backprop twin), so algorithm {cfg.algorithm!r} would be ignored; drop it "
+                          "(--set algorithm=ep), or train it alone with analog-ep train")
     if cfg.analog.device is None:
         raise ConfigError("--device: compare needs a device card for its analog variants; add --device NAME "
                           "(e.g. --device memristor; analog-ep devices list)")
@@ -400,6 +404,14 @@ def run_compare(config: str | Path | None, overrides: list[str], seeds: int = 3,
                 acc = last_finite(ep, "test_accuracy")
                 say(f"[{k}/{len(order)}] {r['name']}: test acc {'-' if acc is None else f'{acc:.4f}'}"
                     f"{' (resumed)' if res['resumed'] else ''}")
+    except Preempted as e:  # SIGTERM: the run in progress kept its checkpoint; name the command that continues
+        import shlex
+
+        again = " ".join(["analog-ep compare", *(["--config", shlex.quote(str(config))] if config else []),
+                          *[f"--set {shlex.quote(o)}" for o in overrides], "--seeds", str(seeds),
+                          "--out", shlex.quote(str(out))])
+        raise Preempted(f"{e}; the compare stopped (finished runs and the table {table} are kept); continue "
+                        f"with: {again}") from None
     finally:  # interrupted too: the table shows what the folders hold
         rows, columns = build_rows(out, runs, errors, cosines)
         write_csv(rows, columns, table)

@@ -60,7 +60,7 @@ from ..errors import AnalogEPError, CheckpointError, ConfigError
 DEFAULT_TIMES = (1.0, 3600.0, 86400.0, 31536000.0)
 """Seconds after programming: 1 s, 1 hour, 1 day, 1 year."""
 DEPLOY_FILE = "deploy.json"
-DEPLOY_KEYS = ("analog.", "device.", "solver.", "compute.", "data.root", "data.batch_size", "data.num_workers")
+DEPLOY_KEYS = ("analog.", "device.", "solver.", "compute.", "data.root", "data.batch_size", "data.workers")
 """``--set`` keys a deployment may change (prefixes); everything else is the trained run's."""
 STUDY_FILES = ("sweep.csv", "sweep.h5", "compare.csv", "compare.yaml")
 NOTE = ("Drift lowers every conductance (G(t) = G0 (t/t0)^-nu), so without compensation every weight shrinks by "

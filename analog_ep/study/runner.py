@@ -37,7 +37,7 @@ from typing import Any, Iterable
 import yaml
 
 from ..errors import AnalogEPError, ConfigError, DivergenceError, Preempted
-from ..rundir import RUN_FILES, remove_run_files
+from ..rundir import RUN_FILES, check_out_dir, open_out_dir, remove_run_files
 
 TORCH_DEFAULT_SEED = 67280421310721
 """The seed torch's global generator has in a fresh process: a run that starts from scratch
@@ -165,13 +165,16 @@ def check_study_dir(folder: str | Path, kind: str) -> None:
 
 
 def open_study_dir(folder: str | Path, kind: str) -> Path:
-    """The one place a study opens its folder: :func:`check_study_dir`, then the folder is
-    created (with its parents) and marked as ``kind`` in ``study.json``. Returns the folder."""
+    """The one place a study opens its folder: :func:`check_study_dir` and the output-folder
+    checks of :func:`~analog_ep.rundir.check_out_dir` (a file, or a path under one, is one
+    ``ConfigError`` naming it), then the folder is created (with its parents) and marked as
+    ``kind`` in ``study.json``. Returns the folder."""
     if kind not in STUDY_KINDS:
         raise ValueError(f"study kind {kind!r}; valid: {', '.join(STUDY_KINDS)}")
     folder = Path(folder)
     check_study_dir(folder, kind)
-    folder.mkdir(parents=True, exist_ok=True)
+    check_out_dir(folder)  # a file, a path under a file, an unwritable place: one line, nothing written
+    open_out_dir(folder)
     if not (folder / STUDY_FILE).is_file():
         write_text(folder / STUDY_FILE, json.dumps({"kind": kind}) + "\n")
     return folder

@@ -662,9 +662,33 @@ def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | N
     if cfg.train.epochs < done:
         raise ConfigError(f"train.epochs: the run in {ckpt_dir} has finished {done} epochs; pass "
                           f"train.epochs >= {done} (got {cfg.train.epochs})")
+    if done >= cfg.train.epochs and not ckpt.get("partial"):
+        changed = _changed_keys(old, cfg)
+        if changed:  # nothing would train with the change, yet results.h5 would record it
+            key, a, b = changed[0]
+            raise ConfigError(f"{key}: the run in {ckpt_dir} has finished all {done} epochs, so nothing would "
+                              f"train with {b!r} (it ran with {a!r}); raise train.epochs too (e.g. --set "
+                              f"train.epochs={done + 1}) to continue with it, or start a new run (--out)")
     trainer = make_trainer(cfg, out_dir or ckpt_dir, stored_card=ckpt.get("device"))
     trainer.load(ckpt)
     return trainer
+
+
+def _changed_keys(old: RunConfig, new: RunConfig) -> list[tuple[str, object, object]]:
+    """``(dotted key, old, new)`` for every leaf of the two configs that differs, in schema order."""
+    import dataclasses
+
+    def flat(d, prefix: str = "") -> dict:
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, dict) and v:
+                out.update(flat(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    a, b = flat(dataclasses.asdict(old)), flat(dataclasses.asdict(new))
+    return [(k, a.get(k), b.get(k)) for k in list(a) + [k for k in b if k not in a] if a.get(k) != b.get(k)]
 
 
 RESUME_FIXED = ("analog.device", "analog.update", "analog.mapping", "analog.omega", "analog.weight_range",
