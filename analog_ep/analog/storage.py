@@ -425,16 +425,25 @@ class AnalogStorage(nn.Module):
         kernel of :mod:`.reads`, without the per-read draw object, kernel selection and key hash
         (the kernel extends the phase's key by the read index: :func:`.kernels.numba_reads.one_tile_read`)."""
         plan, run = planned
+        w, key, read, absorb, row0 = self._read_parts(kind, count, purpose, x.shape[0])
+        return run(x, w, plan, key, read, absorb, row0)
+
+    def _read_parts(self, kind: str, count: str, purpose: int, batch: int) -> tuple:
+        """A planned read's bookkeeping, in its order (the read index, the weight this read sees,
+        the read and event counts, the ran-report, the output-noise stream): ``(w_t, key, read,
+        absorb, row0)``, the tile's (lines x outputs) weights and the stream arguments of
+        :func:`.kernels.numba_reads.one_tile_read`. The one copy :meth:`_planned_read` and a fused
+        sweep (:meth:`sweep_read_parts`) share."""
         read = self._next_read()
         w = self._read_weight(read)
         c = self.counter
         if c is not None:
-            c.vector_reads(count, x.shape[0], 1)
+            c.vector_reads(count, batch, 1)
         K.mark_ran(kind, "numba")
         if self.periph.out_noise_std > 0:
             key, absorb = self._key_prefix(purpose)
             rows = self.rows
-            row0 = rows[0] if rows is not None and rows[1] != x.shape[0] else 0
+            row0 = rows[0] if rows is not None and rows[1] != batch else 0
         else:
             key, absorb, row0 = 0, False, 0
         if count == "forward":   # the tile's (lines x outputs) view, made once per weight tensor
@@ -442,11 +451,11 @@ class AnalogStorage(nn.Module):
             if wt is None or wt[0] is not w:
                 wt = self.__dict__["_w_t"] = (w, w.t())
             w = wt[1]
-        return run(x, w, plan, key, read, absorb, row0)
+        return w, key, read, absorb, row0
 
-    _SWEEP_READS = {"dense_forward": ("forward", _OUT_FWD, True), "dense_transposed": ("transposed", _OUT_T, False)}
-    """A fused sweep's read kinds: (count kind, output-noise purpose, whether the tile's lines are
-    the weight's columns), as :meth:`linear` / :meth:`linear_t` call :meth:`_planned_read`."""
+    _SWEEP_READS = {"dense_forward": ("forward", _OUT_FWD), "dense_transposed": ("transposed", _OUT_T)}
+    """A fused sweep's read kinds: (count kind, output-noise purpose), as :meth:`linear` /
+    :meth:`linear_t` call :meth:`_planned_read`."""
 
     def sweep_read_plan(self, kind: str, x: torch.Tensor):
         """The one-tile kernel plan (:func:`.kernels.numba_reads.one_tile_plan`) of a relaxation read
@@ -461,24 +470,11 @@ class AnalogStorage(nn.Module):
 
     def sweep_read_parts(self, kind: str, batch: int) -> tuple:
         """A fused sweep's read of ``kind`` on ``batch`` samples, less the kernel: the bookkeeping
-        of :meth:`_planned_read` in its order (the read index, the weight this read sees, the read
-        and event counts, the ran-report, the output-noise stream), returned as ``(w_t, key, read,
-        absorb, row0)``: the tile's (lines x outputs) weights and the arguments of
+        of :meth:`_planned_read` (:meth:`_read_parts`), returned as ``(w_t, key, read, absorb,
+        row0)``: the tile's (lines x outputs) weights and the arguments of
         :func:`.kernels.numba_reads.one_tile_read`."""
-        count, purpose, forward = self._SWEEP_READS[kind]
-        read = self._next_read()
-        w = self._read_weight(read)
-        c = self.counter
-        if c is not None:
-            c.vector_reads(count, batch, 1)
-        K.mark_ran(kind, "numba")
-        if self.periph.out_noise_std > 0:
-            key, absorb = self._key_prefix(purpose)
-            rows = self.rows
-            row0 = rows[0] if rows is not None and rows[1] != batch else 0
-        else:
-            key, absorb, row0 = 0, False, 0
-        return (w.t() if forward else w), key, read, absorb, row0
+        count, purpose = self._SWEEP_READS[kind]
+        return self._read_parts(kind, count, purpose, batch)
 
     # ------------------------------------------------------------------ reads
     def _analog(self, x: torch.Tensor, fn) -> torch.Tensor:
