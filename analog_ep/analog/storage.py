@@ -419,12 +419,13 @@ class AnalogStorage(nn.Module):
         sites[kind] = (p, ck, plan)
         return plan
 
-    def _planned_read(self, kind: str, count: str, purpose: int, x: torch.Tensor, planned) -> torch.Tensor:
+    def _planned_read(self, kind: str, x: torch.Tensor, planned) -> torch.Tensor:
         """A relaxation's dense read through its cached fused plan (:meth:`_planned`): the same
         read index, read weight, counts and output-noise stream as :meth:`_analog` with the
         kernel of :mod:`.reads`, without the per-read draw object, kernel selection and key hash
         (the kernel extends the phase's key by the read index: :func:`.kernels.numba_reads.one_tile_read`)."""
         plan, run = planned
+        count, purpose = self._PLANNED_READS[kind]
         w, key, read, absorb, row0 = self._read_parts(kind, count, purpose, x.shape[0])
         return run(x, w, plan, key, read, absorb, row0)
 
@@ -453,9 +454,9 @@ class AnalogStorage(nn.Module):
             w = wt[1]
         return w, key, read, absorb, row0
 
-    _SWEEP_READS = {"dense_forward": ("forward", _OUT_FWD), "dense_transposed": ("transposed", _OUT_T)}
-    """A fused sweep's read kinds: (count kind, output-noise purpose), as :meth:`linear` /
-    :meth:`linear_t` call :meth:`_planned_read`."""
+    _PLANNED_READS = {"dense_forward": ("forward", _OUT_FWD), "dense_transposed": ("transposed", _OUT_T)}
+    """The planned read kinds (:meth:`_planned_read`, a fused sweep's reads): (count kind,
+    output-noise purpose)."""
 
     def sweep_read_plan(self, kind: str, x: torch.Tensor):
         """The one-tile kernel plan (:func:`.kernels.numba_reads.one_tile_plan`) of a relaxation read
@@ -463,7 +464,7 @@ class AnalogStorage(nn.Module):
         to :meth:`linear` / :meth:`linear_t`, or None where that read takes another path (torch
         kernels, several tiles, IR drop, autograd on): a fused sweep
         (:mod:`.kernels.numba_sweep`) runs only reads this returns a plan for."""
-        if torch.is_grad_enabled() or kind not in self._SWEEP_READS:
+        if torch.is_grad_enabled() or kind not in self._PLANNED_READS:
             return None
         planned = self._planned(kind, x)
         return None if planned is None else planned[0]
@@ -473,7 +474,7 @@ class AnalogStorage(nn.Module):
         of :meth:`_planned_read` (:meth:`_read_parts`), returned as ``(w_t, key, read, absorb,
         row0)``: the tile's (lines x outputs) weights and the arguments of
         :func:`.kernels.numba_reads.one_tile_read`."""
-        count, purpose = self._SWEEP_READS[kind]
+        count, purpose = self._PLANNED_READS[kind]
         return self._read_parts(kind, count, purpose, batch)
 
     # ------------------------------------------------------------------ reads
@@ -614,7 +615,7 @@ class AnalogStorage(nn.Module):
         if not torch.is_grad_enabled():   # a relaxation's read: a cached fused plan where one runs it
             planned = self._planned("dense_forward", x)
             if planned is not None:
-                return self._planned_read("dense_forward", "forward", _OUT_FWD, x, planned)
+                return self._planned_read("dense_forward", x, planned)
         p = self.periph
         y = self._analog(x, lambda xs, w, r: R.dense_read(xs, w, p, self.max_rows, self.w_scale, self.g_unit,
                                                            self._out_randn(_OUT_FWD, r, xs), self.counter))
@@ -632,7 +633,7 @@ class AnalogStorage(nn.Module):
         if not torch.is_grad_enabled():   # a relaxation's read: a cached fused plan where one runs it
             planned = self._planned("dense_transposed", y)
             if planned is not None:
-                return self._planned_read("dense_transposed", "transposed", _OUT_T, y, planned)
+                return self._planned_read("dense_transposed", y, planned)
         analog = self._dense_t(y)
         if not torch.is_grad_enabled():   # a relaxation's read: the value itself
             return analog
@@ -741,7 +742,7 @@ class AnalogStorage(nn.Module):
         same streams, then the write noise as there. ``src``: the change, or (``form``) the
         proposal, taken as :meth:`commit` takes it and cleared. False when no kernel runs it (the
         step by step path then does)."""
-        if self.update_mode == "ideal" or (self.update_mode == "pulsed" and self.pulse_scheme == "bitstream"):
+        if self.update_mode == "ideal" or self.wants_vectors:
             return False
         bufs = self.__dict__.get("_fused_bufs")
         if bufs is None or bufs[0].shape != self.w_dev.shape or bufs[0].device != self.w_dev.device:
@@ -763,7 +764,7 @@ class AnalogStorage(nn.Module):
         ev.update()
         if self.write_offset is not None:
             self.write_offset.copy_(E.write_noise(self.write_offset, counts, self.params, S.stream_key(key, _WRITE)))
-        ev.given(stats).pulses(counts)
+        ev.pulses(counts, stats if ev.enabled else None)
         self._sync()
         return True
 

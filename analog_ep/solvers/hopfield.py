@@ -32,7 +32,7 @@ def _fused_sweep(model, const, states, beta, target, rtol, iters):
     if not FUSED or (beta and rtol > 0):
         return None
     plan = model.sweep_plan(states, beta, target)
-    if plan is None:
+    if plan is None or any(const[st.node - 1].dtype != states[0].dtype for st in plan):
         return None
     from ..analog.kernels.numba_sweep import FusedSweep   # a plan exists only where numba runs the reads
     return FusedSweep(plan, const, states, iters)

@@ -244,22 +244,15 @@ class EventCounter(nn.Module):
         if self.enabled:
             self.updates += 1
 
-    def pulses(self, n: torch.Tensor) -> None:
+    def pulses(self, n: torch.Tensor, stats: torch.Tensor | None = None) -> None:
         """The pulse statistics of one update's signed counts ``n`` (the weight's shape: (cols,
-        ...) with the crossbar rows flattened behind; :func:`row_pulse_stats`), on the device; the
-        statistic handed over by :meth:`given` when one was (taken once)."""
-        known, self._known = self.__dict__.get("_known"), None
+        ...) with the crossbar rows flattened behind; :func:`row_pulse_stats`), on the device.
+        ``stats``: that statistic when the caller computed it already (the fused pulsed update
+        computes it in its pass over the devices, the same numbers:
+        ``tests/unit/test_kernels_fused_update.py``)."""
         if self.enabled:
-            self.upd.add_(known if known is not None else
+            self.upd.add_(stats if stats is not None else
                           row_pulse_stats(n.reshape(n.shape[0], -1), self.tile_rows, self.tile_cols))
-
-    def given(self, stats: torch.Tensor) -> "EventCounter":
-        """Hand over :func:`row_pulse_stats` of the counts the next :meth:`pulses` call receives,
-        computed elsewhere (the fused pulsed update computes it in its pass over the devices, the
-        same numbers: ``tests/unit/test_kernels_fused_update.py``); returns the counter, so
-        ``counter.given(stats).pulses(n)``."""
-        self._known = stats
-        return self
 
     # ------------------------------------------------------------------ reading
     def record(self, name: str, dac_bits, adc_bits, g_mean_us, cells_per_weight: int,

@@ -217,9 +217,9 @@ def _recording(storage):
     seen = []
     inner = storage.events.pulses
 
-    def pulses(n):
+    def pulses(n, stats=None):   # stats: the fused update's own statistic, checked by the counts below
         seen.append(n.reshape(n.shape[0], -1).t().clone())
-        inner(n)
+        inner(n, stats)
     storage.events.pulses = pulses
     return seen
 

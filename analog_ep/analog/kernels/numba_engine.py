@@ -425,18 +425,7 @@ def pulsed_update(w: torch.Tensor, src: torch.Tensor, state, params, *, rule: in
     if cb_of.shape[0] != out_lines or cb_of.shape[0] * rb_of.shape[0] != w.numel():
         raise ValueError(f"tiles {tile_rows} x {tile_cols} do not cover the weight {tuple(w.shape)}")
     none = _NONE[dt]
-    fields = [getattr(state, f).reshape(-1) for f in ("w_max", "w_min", "scale_up", "scale_down")]
-    has_slope = "nl_up" in params.state_fields
-    fields += ([getattr(state, f).reshape(-1) for f in ("nl_up", "nl_down")] if has_slope else fields[2:4])
-    arrs = [f.to(w.dtype).contiguous().numpy() for f in fields]
-    stuck = state.stuck.reshape(-1)
-    if stuck.dtype != torch.int8:
-        stuck = stuck.to(torch.int8)
-    levels = params.n_states or 0
-    fp = np.array([params.noise_std, 1.0, 0.0, -2.0, 2.0 ** -23, 1.0 - 2.0 ** -24, 2.0 * math.pi,
-                   max(levels - 1, 1)], dtype=dt)
-    flags = np.array([int(has_slope), int(params.noise_std > 0), int(bool(getattr(params, "mult_noise", True))),
-                      levels], dtype=np.int64)
+    arrs, stuck, flags, fp = _rule_arrays(w.dtype, dt, state, params)
     uflags = np.array([rule, int(form), int(zero), bl, int(pulse), int(stats is not None),
                        1 if dt is np.float32 else 0], dtype=np.int64)
     ufp = np.array([w_scale, dw_min, bl], dtype=dt)
@@ -482,6 +471,27 @@ def _keys(key: int, cap: int) -> np.ndarray:
     return a
 
 
+def _rule_arrays(dtype: torch.dtype, dt, state, params):
+    """A device rule's per-device arrays and constants as the pulse body :func:`_train` reads them
+    (the one copy :func:`apply_counts` and :func:`pulsed_update` share): ``(arrs, stuck, flags,
+    fp)``: the bounds and step scales (and the nonlinearity slopes, or the scales again) as numpy
+    views in the weight's dtype, the stuck flags (int8), the flags (slope, noise, multiplicative
+    noise, levels) and the float constants (noise std, levels - 1, ...)."""
+    fields = [getattr(state, f).reshape(-1) for f in ("w_max", "w_min", "scale_up", "scale_down")]
+    has_slope = "nl_up" in params.state_fields
+    fields += ([getattr(state, f).reshape(-1) for f in ("nl_up", "nl_down")] if has_slope else fields[2:4])
+    arrs = [f.to(dtype).contiguous().numpy() for f in fields]
+    stuck = state.stuck.reshape(-1)
+    if stuck.dtype != torch.int8:
+        stuck = stuck.to(torch.int8)
+    levels = params.n_states or 0
+    fp = np.array([params.noise_std, 1.0, 0.0, -2.0, 2.0 ** -23, 1.0 - 2.0 ** -24, 2.0 * math.pi,
+                   max(levels - 1, 1)], dtype=dt)
+    flags = np.array([int(has_slope), int(params.noise_std > 0), int(bool(getattr(params, "mult_noise", True))),
+                      levels], dtype=np.int64)
+    return arrs, stuck, flags, fp
+
+
 def apply_counts(flat: torch.Tensor, nf: torch.Tensor, state, params, key: int, cap) -> torch.Tensor:
     """The compact rounds of :func:`analog_ep.analog.engine.apply_counts` on the contiguous flat
     CPU weights ``flat`` (in place; returned): signed counts ``nf`` (flat), ``min(|n|, cap)``
@@ -492,19 +502,7 @@ def apply_counts(flat: torch.Tensor, nf: torch.Tensor, state, params, key: int, 
     n = n.contiguous()
     if cap is None:
         cap = int(n.abs().max()) if n.numel() else 0
-    noisy = params.noise_std > 0
-    fields = [getattr(state, f).reshape(-1) for f in ("w_max", "w_min", "scale_up", "scale_down")]
-    has_slope = "nl_up" in params.state_fields
-    fields += ([getattr(state, f).reshape(-1) for f in ("nl_up", "nl_down")] if has_slope else fields[2:4])
-    arrs = [f.to(flat.dtype).contiguous().numpy() for f in fields]
-    stuck = state.stuck.reshape(-1)
-    if stuck.dtype != torch.int8:
-        stuck = stuck.to(torch.int8)
-    levels = params.n_states or 0
-    fp = np.array([params.noise_std, 1.0, 0.0, -2.0, 2.0 ** -23, 1.0 - 2.0 ** -24, 2.0 * math.pi,
-                   max(levels - 1, 1)], dtype=dt)
-    flags = np.array([int(has_slope), int(noisy), int(bool(getattr(params, "mult_noise", True))), levels],
-                     dtype=np.int64)
+    arrs, stuck, flags, fp = _rule_arrays(flat.dtype, dt, state, params)
     _pulses(flat.numpy(), n.numpy(), stuck.contiguous().numpy(), *arrs, _keys(key, max(int(cap), 0)), flags, fp)
     return flat
 

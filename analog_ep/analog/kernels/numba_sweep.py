@@ -158,7 +158,6 @@ class _Step:
         self.node, self.src, self.storage, self.kind = st.node, st.src, st.storage, st.kind
         self.nm, self.starts, self.dmode, self.dfp, self.smode, self.sfp, _ = st.read_plan
         m = const.shape[1]
-        self.m = m
         self.const = const.detach().contiguous().numpy()
         y = st.target
         self.y = _D2[dt] if y is None else y.detach().contiguous().numpy()
@@ -191,7 +190,7 @@ class FusedSweep:
         like = states[0]
         b = like.shape[0]
         dt = np.dtype(NR._NPDT[like.dtype])
-        self.b, self.dtype, self.d3, self.iproto = b, like.dtype, _D3[dt], _INT[dt]
+        self.b, self.d3, self.iproto = b, _D3[dt], _INT[dt]
         self.steps = [_Step(st, const[st.node - 1], b, dt) for st in plan]
         self.steps[0].um[4] = 1
         consumer = {s.src: s for s in self.steps}
