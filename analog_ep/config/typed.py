@@ -140,15 +140,21 @@ def _plain_mapping(value: dict, key: str, where: str) -> dict:
     return out
 
 
-def leaf_keys(data: dict, prefix: str) -> list[str]:
-    """Dotted names of the leaves of a nested mapping (``device.periphery.out_bits``)."""
-    keys = []
+def flatten(data: dict, prefix: str = "") -> dict:
+    """The leaves of a nested mapping by dotted name (``{"device.periphery.out_bits": 8}``); an
+    empty mapping is a leaf."""
+    out = {}
     for k, v in data.items():
         if isinstance(v, dict) and v:
-            keys.extend(leaf_keys(v, f"{prefix}{k}."))
+            out.update(flatten(v, f"{prefix}{k}."))
         else:
-            keys.append(prefix + k)
-    return keys
+            out[prefix + k] = v
+    return out
+
+
+def leaf_keys(data: dict, prefix: str) -> list[str]:
+    """Dotted names of the leaves of a nested mapping (``device.periphery.out_bits``)."""
+    return list(flatten(data, prefix))
 
 
 def build(cls: type, data: dict, prefix: str = "", where: str = "", *, valid_extra: tuple = (),
@@ -180,4 +186,4 @@ def build(cls: type, data: dict, prefix: str = "", where: str = "", *, valid_ext
         raise ConfigError(f"{where}{prefix}{e}") from None
 
 
-__all__ = ["build", "check", "closest", "leaf_keys", "merge", "type_name"]
+__all__ = ["build", "check", "closest", "flatten", "leaf_keys", "merge", "type_name"]

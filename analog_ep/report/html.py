@@ -24,6 +24,7 @@ from urllib.parse import quote
 import numpy as np
 import yaml
 
+from ..config.typed import flatten
 from ..errors import AnalogEPError, ConfigError
 from . import figures as F
 from .figures import fmt_value
@@ -187,16 +188,6 @@ def detect(folder: Path) -> str:
                       "or deploy.json)")
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        if isinstance(v, dict) and v:
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 # --------------------------------------------------------------------------------------- run
 def _card(ckpt: dict | None, extra: dict):
     """The run's device card: the checkpoint's record, else the results file's card YAML."""
@@ -315,7 +306,7 @@ def build_run(page: Page, folder: Path, stem: str = "") -> dict:
     res = read_results(folder / "results.h5")
     ep = res["epochs"]
     cfg = yaml.safe_load(res["config_yaml"]) or {}
-    flat = _flatten(cfg)
+    flat = flatten(cfg)
     analog = flat.get("analog.device") is not None
     test = ep.get("test_accuracy", np.array([]))
     test = test[np.isfinite(test)] if len(test) else test

@@ -678,16 +678,9 @@ def _changed_keys(old: RunConfig, new: RunConfig) -> list[tuple[str, object, obj
     """``(dotted key, old, new)`` for every leaf of the two configs that differs, in schema order."""
     import dataclasses
 
-    def flat(d, prefix: str = "") -> dict:
-        out = {}
-        for k, v in d.items():
-            if isinstance(v, dict) and v:
-                out.update(flat(v, f"{prefix}{k}."))
-            else:
-                out[f"{prefix}{k}"] = v
-        return out
+    from ..config.typed import flatten
 
-    a, b = flat(dataclasses.asdict(old)), flat(dataclasses.asdict(new))
+    a, b = flatten(dataclasses.asdict(old)), flatten(dataclasses.asdict(new))
     return [(k, a.get(k), b.get(k)) for k in list(a) + [k for k in b if k not in a] if a.get(k) != b.get(k)]
 
 
