@@ -92,3 +92,16 @@ def scaled_pcn_mlp_phase(scale: float, **relax_kw):
             p.mul_(scale)
     free, _ = model.forward_pass(x)
     return relax_pcn(model, x, free, beta=0.1, target=y, tol=1e-6, **relax_kw)
+
+
+def one_line_error(res, *needles) -> str:
+    """The README's bad-input contract for a CliRunner result: exit code 2, one ``error:`` line on
+    stderr that contains every needle, no traceback. Returns the line."""
+    assert res.exit_code == 2, res.output
+    err = res.stderr.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("error: "), err
+    for needle in needles:
+        assert needle in err, (needle, err)
+    assert "Traceback" not in res.output
+    return err

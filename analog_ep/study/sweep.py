@@ -209,6 +209,10 @@ def load_spec(path: str | Path) -> Spec:
         raise ConfigError(f"{path}: invalid YAML{f' at line {line + 1}' if line is not None else ''}; "
                           "fix the syntax") from e
     data = _mapping(data, where, "top level", "{base: ..., grid: ...}") if data is not None else {}
+    if not data:
+        raise ConfigError(f"{path}: the sweep spec is empty; give a base and at least one axis, e.g. "
+                          "{base: {set: {train.epochs: 3}}, grid: {analog.w_noise_std: [0.0, 0.02]}} "
+                          "(one run needs no sweep: analog-ep train)")
     _unknown(data, SPEC_KEYS, where, "")
 
     base = _mapping(data.get("base"), where, "base", "{config: FILE, device: memristor, set: {train.epochs: 3}}")
@@ -761,14 +765,33 @@ def run_sweep(spec_path: str | Path, out: str | Path | None = None, workers: int
                     f"table {out / 'sweep.csv'} are kept; continue with: {again}")
 
 
+def _keep_previous_spec(out: Path, text: str) -> Path | None:
+    """A rerun into ``out`` with a spec of another text (an edited spec, more values, ``--set``)
+    keeps the spec the earlier points ran with as ``spec.<sha256[:8] of its text>.yaml`` before
+    ``spec.yaml`` is replaced, so every point folder's spec can still be read. Returns the kept
+    file, None where there was no other spec (or that text was kept already)."""
+    old = out / "spec.yaml"
+    if not old.is_file():
+        return None
+    prev = old.read_text()
+    if prev == text:
+        return None
+    kept = out / f"spec.{hashlib.sha256(prev.encode()).hexdigest()[:8]}.yaml"
+    if kept.exists():
+        return None
+    write_text(kept, prev)
+    return kept
+
+
 def _sweep_points(spec: Spec, points: list[Point], out: Path, overrides: list[str], workers: int | None,
                   executor: str, scheduler: str | None, slurm_local: bool, log: Callable[[str], None] | None,
                   state: dict) -> dict:
     """:func:`run_sweep` once the points are known: open the folder, run what is missing, write
     the table after every point (and when stopped)."""
     open_study_dir(out, "sweep")
-    write_text(out / "spec.yaml", spec.text + ("" if not overrides else
-                                               "".join(f"\n# run with --set {o}" for o in overrides) + "\n"))
+    text = spec.text + ("" if not overrides else "".join(f"\n# run with --set {o}" for o in overrides) + "\n")
+    kept = _keep_previous_spec(out, text)
+    write_text(out / "spec.yaml", text)
     columns = table_columns(spec)
     folders = {p.name: out / p.name for p in points}
     rows = {p.name: table_row(spec, p, folders[p.name]) for p in points}
@@ -781,6 +804,8 @@ def _sweep_points(spec: Spec, points: list[Point], out: Path, overrides: list[st
            "slurm": "submitit local processes" if local else "slurm (submitit)"}[executor]
     say(f"sweep {spec.path}: {len(points)} points, {len(points) - len(todo)} finished already, "
         f"running {len(todo)} on {how} -> {out}")
+    if kept is not None:
+        say(f"the folder's previous spec (another text) is kept as {kept}")
     by_name = {p.name: p for p in points}
     if todo:
         tasks = [{"name": p.name, "folder": str(folders[p.name]), "config": p.config} for p in todo]

@@ -12,6 +12,7 @@ from analog_ep.cli import app
 from analog_ep.config import load_config
 from analog_ep.results import read_results
 from analog_ep.train import fit, make_trainer
+from conftest import one_line_error
 
 runner = CliRunner()
 TINY = ["--set", "data.train_size=200", "--set", "data.test_size=100", "--set", "model.hidden=[32]",
@@ -228,17 +229,6 @@ def _snapshot(root: Path) -> dict:
             for p in sorted(root.rglob("*"))}
 
 
-def _one_line_error(res, *needles):
-    assert res.exit_code == 2, res.output
-    err = res.stderr.strip()
-    assert len(err.splitlines()) == 1, err
-    assert err.startswith("error: "), err
-    for needle in needles:
-        assert needle in err, (needle, err)
-    assert "Traceback" not in res.output
-    return err
-
-
 @pytest.mark.parametrize("keep", ["both", "checkpoint.pt", "results.h5"])
 @pytest.mark.parametrize("via_resume", [False, True])
 def test_existing_run_folder_is_refused_without_overwrite(tmp_path, finished_run, keep, via_resume):
@@ -249,7 +239,7 @@ def test_existing_run_folder_is_refused_without_overwrite(tmp_path, finished_run
     before, before_other = _snapshot(tmp_path / "run"), _snapshot(other)
     args = ["--resume", str(other), "--set", "train.epochs=3"] if via_resume else SMALL_CLI
     res = runner.invoke(app, ["train", *args, "--out", str(run)])
-    _one_line_error(res, str(run), f"--resume {run}", "--overwrite", "--out")
+    one_line_error(res, str(run), f"--resume {run}", "--overwrite", "--out")
     assert _snapshot(run) == before and _snapshot(other) == before_other
 
 
@@ -359,7 +349,7 @@ def test_unwritable_output_folder_is_one_line_before_training(tmp_path, monkeypa
     before = _snapshot(tmp_path)
     try:
         res = runner.invoke(app, ["train", *SMALL_CLI, "--out", str(out)])
-        _one_line_error(res, str(out))
+        one_line_error(res, str(out))
         assert "epoch" not in res.stdout  # before any training
         assert _snapshot(tmp_path) == before
     finally:
@@ -377,7 +367,7 @@ def test_unwritable_output_folder_found_on_creation(tmp_path, monkeypatch):
     monkeypatch.setattr(rundir.Path, "mkdir", refuse)
     before = _snapshot(tmp_path)
     res = runner.invoke(app, ["train", *SMALL_CLI, "--out", str(tmp_path / "new")])
-    _one_line_error(res, str(tmp_path / "new"), "Permission denied")
+    one_line_error(res, str(tmp_path / "new"), "Permission denied")
     assert _snapshot(tmp_path) == before
 
 
@@ -401,7 +391,7 @@ def test_resume_refuses_an_incompatible_override(tmp_path, finished_run, overrid
     before = _snapshot(run)
     more = [] if key == "train.epochs" else ["--set", "train.epochs=3"]  # growing the run is allowed
     res = runner.invoke(app, ["train", "--resume", str(run), "--set", override, *more])
-    err = _one_line_error(res, f"error: {key}: ")
+    err = one_line_error(res, f"error: {key}: ")
     if key == "train.epochs":
         assert "finished 2 epochs" in err and str(run) in err
     assert _snapshot(run) == before

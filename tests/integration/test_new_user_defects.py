@@ -25,6 +25,7 @@ from analog_ep.errors import ConfigError
 from analog_ep.results import read_results
 from analog_ep.train import fit, make_trainer
 from analog_ep.train.build import layer_lrs, lr_factor
+from conftest import one_line_error
 
 runner = CliRunner()
 SMALL = ["data.train_size=96", "data.test_size=48", "model.hidden=[16]", "train.epochs=1",
@@ -33,24 +34,12 @@ ONE_BATCH = ["data.train_size=32", "data.test_size=16", "data.batch_size=32", "m
              "solver.free_iters=10", "solver.nudge_iters=4"]
 
 
-
 def _same(a, b) -> bool:
     """State-dict entries equal: tensors bit for bit, the event counters' extra state (dicts) by value."""
     return torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
 
 def _sets(overrides):
     return [a for kv in overrides for a in ("--set", kv)]
-
-
-def _one_line_error(res, *needles):
-    assert res.exit_code == 2, res.output
-    err = res.stderr.strip()
-    assert len(err.splitlines()) == 1, err
-    assert err.startswith("error: "), err
-    for needle in needles:
-        assert needle in err, (needle, err)
-    assert "Traceback" not in res.output
-    return err
 
 
 def _weights(model) -> list[torch.Tensor]:
@@ -131,26 +120,26 @@ def test_resume_refuses_an_optimizer_change_in_one_line(tmp_path, one_epoch, opt
     run = _copy(one_epoch, tmp_path / "run")
     before = (run / "checkpoint.pt").read_bytes()
     res = runner.invoke(app, ["train", "--resume", str(run), "--set", "train.epochs=2", "--set", f"train.optimizer={opt}"])
-    _one_line_error(res, "train.optimizer", "'sgd'", opt)
+    one_line_error(res, "train.optimizer", "'sgd'", opt)
     assert (run / "checkpoint.pt").read_bytes() == before
 
 
 # ------------------------------------------------------------------ 6. the refusal names the card's value
 def test_resume_refusal_names_digital_and_the_cards_value(tmp_path, one_epoch):
     run = _copy(one_epoch, tmp_path / "run")
-    err = _one_line_error(runner.invoke(app, ["train", "--resume", str(run), "--device", "pcm"]), "analog.device")
+    err = one_line_error(runner.invoke(app, ["train", "--resume", str(run), "--device", "pcm"]), "analog.device")
     assert "None" not in err and "digital" in err
     analog = tmp_path / "analog"
     t = make_trainer(load_config(None, ONE_BATCH + ["analog.device=memristor"]), analog)
     fit(t, progress=False)
-    err = _one_line_error(runner.invoke(app, ["train", "--resume", str(analog), "--set", "device.dw_min_std=0.5"]),
-                          "device.dw_min_std")
+    err = one_line_error(runner.invoke(app, ["train", "--resume", str(analog), "--set", "device.dw_min_std=0.5"]),
+                         "device.dw_min_std")
     assert "None" not in err and "0.1" in err  # the memristor card's dw_min_std
-    err = _one_line_error(runner.invoke(app, ["train", "--resume", str(analog), "--set", "device.periphery.out_bits=4"]),
-                          "device.periphery.out_bits")
+    err = one_line_error(runner.invoke(app, ["train", "--resume", str(analog), "--set", "device.periphery.out_bits=4"]),
+                         "device.periphery.out_bits")
     assert "None" not in err and "9" in err
-    err = _one_line_error(runner.invoke(app, ["train", "--resume", str(analog), "--set", "analog.device=pcm"]),
-                          "analog.device", "'memristor'", "'pcm'")
+    err = one_line_error(runner.invoke(app, ["train", "--resume", str(analog), "--set", "analog.device=pcm"]),
+                         "analog.device", "'memristor'", "'pcm'")
 
 
 # ------------------------------------------------------------------ 5. --device against --set analog.device
@@ -159,14 +148,14 @@ def test_device_option_contradicting_set_is_refused(tmp_path, monkeypatch):
     for cmd in (["train"], ["bench", "--repeats", "1", "--warmup", "0"], ["gradcheck", "--iters", "5"],
                 ["compare", "--seeds", "1"]):
         res = runner.invoke(app, [*cmd, *_sets(ONE_BATCH), "--device", "pcm", "--set", "analog.device=memristor"])
-        _one_line_error(res, "--device pcm", "analog.device=memristor")
+        one_line_error(res, "--device pcm", "analog.device=memristor")
     res = runner.invoke(app, ["train", "--accelerator", "cpu", "--set", "compute.accelerator=cuda"])
-    _one_line_error(res, "--accelerator cpu", "compute.accelerator=cuda")
+    one_line_error(res, "--accelerator cpu", "compute.accelerator=cuda")
     spec = tmp_path / "s.yaml"
     spec.write_text(yaml.safe_dump({"base": {"device": "pcm", "set": {"analog.device": "memristor"}},
                                     "grid": {"ep.beta": [0.2]}}))
-    _one_line_error(runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "o")]),
-                    "base.set.analog.device", "'memristor'", "'pcm'")
+    one_line_error(runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "o")]),
+                   "base.set.analog.device", "'memristor'", "'pcm'")
     assert not (tmp_path / "o").exists()
     from analog_ep.cli import _overrides
 
@@ -212,15 +201,15 @@ def test_one_bit_converters_end_unhealthy(tmp_path):
 def test_data_mean_error_names_the_fix():
     cfg = Path(__file__).resolve().parents[2] / "configs" / "pc_sfbf_vgg5_cifar10.yaml"
     res = runner.invoke(app, ["train", "-c", str(cfg), "--set", "data.name=digits"])
-    _one_line_error(res, "data.mean", "--set data.mean=null --set data.std=null")
+    one_line_error(res, "data.mean", "--set data.mean=null --set data.std=null")
 
 
 def test_misspelt_set_key_gets_did_you_mean(tmp_path):
-    _one_line_error(runner.invoke(app, ["train", "--set", "train.epoch=3"]), "did you mean train.epochs?")
-    _one_line_error(runner.invoke(app, ["train", "--set", "trian.epochs=3"]), "did you mean train?")
+    one_line_error(runner.invoke(app, ["train", "--set", "train.epoch=3"]), "did you mean train.epochs?")
+    one_line_error(runner.invoke(app, ["train", "--set", "trian.epochs=3"]), "did you mean train?")
     cfg = tmp_path / "c.yaml"
     cfg.write_text("train: {epoch: 3}\n")
-    _one_line_error(runner.invoke(app, ["train", "-c", str(cfg)]), "did you mean train.epochs?")
+    one_line_error(runner.invoke(app, ["train", "-c", str(cfg)]), "did you mean train.epochs?")
 
 
 @pytest.mark.parametrize("args", [["train", "--bogus"], ["--bogus"], ["nosuchcommand"], ["devices", "list", "--x"],
@@ -249,7 +238,7 @@ def test_sweep_set_overrides_the_spec_base(tmp_path):
     assert {p.name for p in plain}.isdisjoint({p.name for p in over})  # another config: other folders
     with pytest.raises(ConfigError, match="ep.beta"):  # a swept key cannot be fixed from the command line
         build_points(load_spec(spec), ["ep.beta=0.1"])
-    _one_line_error(runner.invoke(app, ["sweep", str(spec), "--set", "train.epoch=1"]), "did you mean train.epochs?")
+    one_line_error(runner.invoke(app, ["sweep", str(spec), "--set", "train.epoch=1"]), "did you mean train.epochs?")
 
 
 def test_devices_plot_json(tmp_path):
@@ -284,7 +273,7 @@ def test_compare_refuses_another_studys_folder(tmp_path, monkeypatch, kind, file
     for extra in ([], ["--overwrite"]):
         res = runner.invoke(app, ["compare", *_sets(ONE_BATCH), "--seeds", "1", "--device", "memristor",
                                   "--out", str(d), *extra])
-        _one_line_error(res, str(d), kind)
+        one_line_error(res, str(d), kind)
     assert sorted(p.name for p in d.iterdir()) == before
 
 
@@ -299,7 +288,7 @@ def test_sweep_refuses_another_studys_folder(tmp_path, kind, files):
     for name, text in files.items():
         (d / name).write_text(text)
     before = sorted(p.name for p in d.iterdir())
-    _one_line_error(runner.invoke(app, ["sweep", str(_sweep_spec(tmp_path)), "--out", str(d)]), str(d), kind)
+    one_line_error(runner.invoke(app, ["sweep", str(_sweep_spec(tmp_path)), "--out", str(d)]), str(d), kind)
     assert sorted(p.name for p in d.iterdir()) == before
 
 
@@ -311,7 +300,7 @@ def test_study_folder_records_its_kind_and_train_refuses_it(tmp_path):
     assert open_study_dir(d, "sweep") == d  # the same kind continues it
     with pytest.raises(ConfigError, match="sweep"):
         open_study_dir(d, "compare")
-    _one_line_error(runner.invoke(app, ["train", "--out", str(d)]), str(d), "sweep")
+    one_line_error(runner.invoke(app, ["train", "--out", str(d)]), str(d), "sweep")
     assert study_kind(tmp_path / "nothing") is None
 
 

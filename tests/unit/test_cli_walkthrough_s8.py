@@ -15,21 +15,11 @@ from analog_ep.cli import app
 from analog_ep.config import load_config
 from analog_ep.results import read_results
 from analog_ep.train import fit, make_trainer
+from conftest import one_line_error
 
 runner = CliRunner()
 TINY = ["data.train_size=32", "data.test_size=16", "model.hidden=[8]", "train.epochs=1",
         "solver.free_iters=5", "solver.nudge_iters=3"]
-
-
-def _one_line_error(res, *needles) -> str:
-    assert res.exit_code == 2, res.output
-    err = res.stderr.strip()
-    assert len(err.splitlines()) == 1, err
-    assert err.startswith("error: "), err
-    for needle in needles:
-        assert needle in err, (needle, err)
-    assert "Traceback" not in res.output
-    return err
 
 
 @pytest.fixture()
@@ -53,7 +43,7 @@ def test_sweep_out_onto_a_file_is_one_line(tmp_path, spec, a_file, where):
     out = a_file if where == "file" else a_file / "sweep"
     before = sorted(p.name for p in tmp_path.iterdir())
     res = runner.invoke(app, ["sweep", str(spec), "--out", str(out)])
-    _one_line_error(res, str(out), "pick another --out")
+    one_line_error(res, str(out), "pick another --out")
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert a_file.read_text() == "not a folder\n"
 
@@ -62,9 +52,9 @@ def test_devices_plot_out_under_a_file_is_one_line(tmp_path, a_file):
     """`devices plot CARD --out FILE/x.png` was a NotADirectoryError traceback (the parent check
     asked `exists()`, which a file passes); now one line, exit 2, no temporary file."""
     res = runner.invoke(app, ["devices", "plot", "ideal", "--out", str(a_file / "x.png")])
-    _one_line_error(res, str(a_file), "is not a folder")
+    one_line_error(res, str(a_file), "is not a folder")
     res = runner.invoke(app, ["devices", "plot", "ideal", "--out", str(tmp_path / "missing" / "x.png")])
-    _one_line_error(res, "does not exist")
+    one_line_error(res, "does not exist")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
@@ -91,7 +81,7 @@ def test_resuming_a_finished_run_with_a_change_and_nothing_to_train_is_refused(t
     run = shutil.copytree(finished_run, tmp_path / "run")
     before = {p.name: p.read_bytes() for p in run.iterdir()}
     res = runner.invoke(app, ["train", "--resume", str(run), "--set", override])
-    _one_line_error(res, override.split("=")[0], "finished all 1 epochs", "train.epochs=2")
+    one_line_error(res, override.split("=")[0], "finished all 1 epochs", "train.epochs=2")
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
     assert _stored_lr(run) == (0.05, 0.05)
 
@@ -119,7 +109,7 @@ def test_compare_refuses_an_algorithm_its_variants_would_drop(tmp_path, algorith
     out = tmp_path / "cmp"
     res = runner.invoke(app, ["compare", "--device", "memristor", "--seeds", "1", "--set", f"algorithm={algorithm}",
                               *[a for kv in TINY for a in ("--set", kv)], "--out", str(out)])
-    _one_line_error(res, "algorithm:", "compare trains its own variants", repr(algorithm))
+    one_line_error(res, "algorithm:", "compare trains its own variants", repr(algorithm))
     assert not out.exists()
 
 
