@@ -491,6 +491,28 @@ def _init_worker(threads: int, stop, slots=None) -> None:
         torch.cuda.set_device(slot % torch.cuda.device_count())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _STOP = stop
+    threading.Thread(target=_end_when_orphaned, args=(os.getppid(),), daemon=True,
+                     name="analog-ep-orphan-watch").start()
+
+
+_BUSY = threading.Event()
+"""Local pool worker: set while a point trains (:func:`_run_point_local`)."""
+
+
+def _end_when_orphaned(parent: int, every_s: float = 0.5) -> None:
+    """Local pool worker: end the process once its parent (the forkserver, or the sweep itself
+    under spawn) is gone. A SIGTERM to the whole process group (``timeout``, ``scancel``, a batch
+    system's limit) also kills the forkserver; the pool then reads every worker's exit code as
+    lost and drops them without their stop message, and a worker whose point caught the signal
+    (it checkpoints and returns) would wait for work forever. A training point is interrupted
+    first (SIGINT: it records ``interrupted`` and keeps its checkpoint), then the worker exits."""
+    while os.getppid() == parent:
+        time.sleep(every_s)
+    if _BUSY.is_set():
+        os.kill(os.getpid(), signal.SIGINT)
+        while _BUSY.is_set():
+            time.sleep(every_s / 5)
+    os._exit(0)
 
 
 def _run_point_local(task: dict) -> dict:
@@ -500,9 +522,11 @@ def _run_point_local(task: dict) -> dict:
     if _STOP is not None and _STOP.is_set():
         return {"name": task["name"], "status": "interrupted", "error": "interrupted", "resumed": False}
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    _BUSY.set()
     try:
         return run_point(task)
     finally:
+        _BUSY.clear()
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
