@@ -34,7 +34,7 @@ ones (tested to float tolerance; the statistics are those of the same stream).
 :func:`pulsed_update` (session 8, :func:`analog_ep.analog.engine.fused_update`) runs a whole
 rounded or mixed update in one pass over the weight, row by row: the change from the optimizer's
 proposal (``(W + p) - W`` in the weight's dtype, as the storage's ``commit`` forms it), the count
-(the arithmetic of :func:`_counts32` / :func:`_counts64`, or mixed's accumulator), the pulses
+(:func:`_count_all`, the one definition of the count rules), the pulses
 (:func:`_train`, the body :func:`_pulses` runs), ``wear``, the pulse total and the event statistic
 of :func:`analog_ep.synapses.counters.row_pulse_stats` (the counting rule is defined there; the
 kernel computes the same numbers, tested on random counts), written into the storage's buffers.
@@ -65,52 +65,6 @@ def _mix(z):
     z = (z ^ (z >> np.uint64(30))) * _M1
     z = (z ^ (z >> np.uint64(27))) * _M2
     return z ^ (z >> np.uint64(31))
-
-
-@njit(cache=True)
-def _counts32(dw, dw_min, k0, stochastic, bl, out):
-    """float32 ``dw`` (flat) -> int32 counts ``out``; ``dw_min`` float32; ``k0 = stream_key(key, 0)``."""
-    n = dw.shape[0]
-    two24 = np.float32(2.0 ** -24)
-    lo_bl, hi_bl = np.float32(-bl), np.float32(bl)
-    for j in range((n + 1) // 2):
-        z = np.uint64(0)
-        if stochastic:
-            z = _mix(np.uint64(j) * _G + k0)
-        for h in range(2):
-            i = 2 * j + h
-            if i >= n:
-                break
-            r = dw[i] / dw_min
-            if stochastic:
-                a = (z >> np.uint64(32 * h)) & _M23
-                u = np.float32(2 * a + 1) * two24
-                f = np.float32(np.floor(r))
-                c = f + np.float32(1.0) if u < r - f else f
-            else:
-                c = np.float32(np.rint(r))
-            if c != c:
-                c = np.float32(0.0)
-            out[i] = np.int32(min(max(c, lo_bl), hi_bl))
-
-
-@njit(cache=True)
-def _counts64(dw, dw_min, k0, stochastic, bl, out):
-    """float64 ``dw`` (flat) -> int32 counts ``out``; one hash word per device."""
-    n = dw.shape[0]
-    lo_bl, hi_bl = np.float64(-bl), np.float64(bl)
-    for i in range(n):
-        r = dw[i] / dw_min
-        if stochastic:
-            a = (_mix(np.uint64(i) * _G + k0) >> np.uint64(12)) & _M52
-            u = (np.float64(a) + 0.5) * 2.0 ** -52
-            f = np.floor(r)
-            c = f + 1.0 if u < r - f else f
-        else:
-            c = np.rint(r)
-        if c != c:
-            c = 0.0
-        out[i] = np.int32(min(max(c, lo_bl), hi_bl))
 
 
 _TWO_PI_32 = 2.0 * math.pi * 2.0 ** -32
@@ -194,7 +148,7 @@ def _pulses(w, n, stuck, wmax, wmin, su, sd, ku, kd, keys, flags, fp):
 
 def _round_stochastic(r, z, i, blf):
     """Stochastic rounding of ``r`` with the uniform of device ``i`` from its hash word ``z``
-    (numba only; :func:`_counts32` / :func:`_counts64`'s arithmetic, picked by dtype)."""
+    (numba only, in ``r``'s dtype; :func:`_count_all`)."""
     raise NotImplementedError
 
 
@@ -257,6 +211,50 @@ def _trunc_impl(x):
     return lambda x: np.trunc(x)
 
 
+@njit(inline="always", cache=True)
+def _count_all(r, counts, chi, k0, rule, sh, blf, dwm):
+    """The counts of the flat devices ``i`` from ``r[i]``, the change in device units (``d /
+    w_scale``, and ``/ dw_min`` for the rounded rules), into ``counts[i]`` (int32): the one
+    definition of the count rules, for :func:`rounded_counts` and :func:`pulsed_update`.
+    ``rule`` 0: stochastic rounding, the uniform of device ``i`` from the hash word ``mix(j
+    golden + k0)``, ``j = i >> 1`` and lane ``i & 1`` for float32 (``sh`` 1), ``j = i`` for
+    float64 (:func:`_round_stochastic`); 1: round half to even (:func:`_round_even`); 2: mixed,
+    ``x = chi + r``, ``n = clamp(trunc(x / dw_min))``, ``chi = x - n dw_min``. NaN counts 0,
+    clamped to ``[-bl, bl]``."""
+    n = r.shape[0]
+    if rule == 0:          # one loop per count rule (no per-device branch on the rule)
+        if sh:             # float32: the two lanes of a word round devices 2k, 2k + 1
+            for k in range(n >> 1):
+                z = _mix(np.uint64(k) * _G + k0)
+                i = 2 * k
+                counts[i] = _round_stochastic(r[i], z, i, blf)
+                counts[i + 1] = _round_stochastic(r[i + 1], z, i + 1, blf)
+            if n & 1:
+                counts[n - 1] = _round_stochastic(r[n - 1], _mix(np.uint64(n >> 1) * _G + k0), n - 1, blf)
+        else:
+            for i in range(n):
+                counts[i] = _round_stochastic(r[i], _mix(np.uint64(i) * _G + k0), i, blf)
+    elif rule == 1:
+        for i in range(n):
+            counts[i] = _round_even(r[i], blf)
+    else:
+        for i in range(n):
+            x = chi[i] + r[i]
+            t = min(max(_trunc(x / dwm), -blf), blf)
+            chi[i] = x - t * dwm
+            counts[i] = np.int32(t)
+
+
+@njit(cache=True)
+def _counts(dw, dw_min, k0, rule, sh, blf, out):
+    """:func:`rounded_counts`' kernel: ``r = dw / dw_min`` (flat, in ``dw``'s dtype), then the
+    counts of rule ``rule`` (0 stochastic, 1 round half to even) by :func:`_count_all`."""
+    r = np.empty_like(dw)
+    for i in range(dw.shape[0]):
+        r[i] = dw[i] / dw_min
+    _count_all(r, out, r, k0, rule, sh, blf, dw_min)
+
+
 @njit(cache=True, error_model="numpy")
 def _update(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, keys, flags, fp,
             k0, uflags, ufp, cb_of, rb_of, ncb, nrb, stats, total):
@@ -265,8 +263,8 @@ def _update(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, ke
     1. (flat) the change ``d``: ``src`` itself, or (``uflags[1]``) the optimizer's proposal
        ``src`` taken as ``(we + p) - we`` with ``we`` the effective weight (written back to
        ``src``), ``src`` zeroed after (``uflags[2]``); the count from ``d / w_scale``
-       (``uflags[0]``: 0 stochastic rounding with the hash words of ``k0``, 1 round half to
-       even, 2 mixed: ``chi += d / w_scale``, ``n = clamp(trunc(chi / dw_min))``, ``chi -= n
+       (:func:`_count_all`, ``uflags[0]``: 0 stochastic rounding with the hash words of ``k0``,
+       1 round half to even, 2 mixed: ``chi += d / w_scale``, ``n = clamp(trunc(chi / dw_min))``, ``chi -= n
        dw_min``) into ``counts`` (int32);
     2. (row by row of the (out, in) layout, without branches on the counts) ``wear += |n|``, the
        set / reset sums, the largest set and reset count of every crossbar row (``in``) in each
@@ -304,27 +302,7 @@ def _update(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, ke
     else:
         for i in range(n):
             r[i] = src[i] / ws / dwm
-    if rule == 0:          # one loop per count rule (no per-device branch on the rule)
-        if sh:             # float32: the two lanes of a word round devices 2k, 2k + 1
-            for k in range(n >> 1):
-                z = _mix(np.uint64(k) * _G + k0)
-                i = 2 * k
-                counts[i] = _round_stochastic(r[i], z, i, blf)
-                counts[i + 1] = _round_stochastic(r[i + 1], z, i + 1, blf)
-            if n & 1:
-                counts[n - 1] = _round_stochastic(r[n - 1], _mix(np.uint64(n >> 1) * _G + k0), n - 1, blf)
-        else:
-            for i in range(n):
-                counts[i] = _round_stochastic(r[i], _mix(np.uint64(i) * _G + k0), i, blf)
-    elif rule == 1:
-        for i in range(n):
-            counts[i] = _round_even(r[i], blf)
-    else:
-        for i in range(n):
-            x = chi[i] + r[i]
-            t = min(max(_trunc(x / dwm), -blf), blf)
-            chi[i] = x - t * dwm
-            counts[i] = np.int32(t)
+    _count_all(r, counts, chi, k0, rule, sh, blf, dwm)
     if zero:
         src[:] = zero_f
     up_m = np.zeros((ncb, inner), dtype=np.int32)
@@ -512,12 +490,9 @@ def rounded_counts(dw: torch.Tensor, dw_min: float, rounding: str, bl: int, key:
     arguments) as one fused pass; bit-identical counts."""
     src = dw.detach().contiguous().reshape(-1)
     out = torch.empty(src.shape, dtype=torch.int32, device=src.device)
-    k0 = np.uint64(stream_key(key, 0))
-    stochastic = rounding == "stochastic"
-    if src.dtype == torch.float32:
-        _counts32(src.numpy(), np.float32(dw_min), k0, stochastic, int(bl), out.numpy())
-    else:
-        _counts64(src.numpy(), np.float64(dw_min), k0, stochastic, int(bl), out.numpy())
+    dt = np.float32 if src.dtype == torch.float32 else np.float64
+    _counts(src.numpy(), dt(dw_min), np.uint64(stream_key(key, 0)), 0 if rounding == "stochastic" else 1,
+            1 if dt is np.float32 else 0, dt(bl), out.numpy())
     return out.view(dw.shape)
 
 
