@@ -29,6 +29,15 @@ pytest.importorskip("numba")
 
 
 @pytest.fixture
+def torch_mode():
+    """compute.kernels torch (the reference engine) for the test, restored after."""
+    old = K.mode()
+    K.set_mode("torch")
+    yield
+    K.set_mode(old)
+
+
+@pytest.fixture
 def numba_mode():
     old = K.mode()
     K.set_mode("numba")
@@ -249,3 +258,16 @@ def test_rule_arrays_follow_in_place_changes(dtype):
     other = RU.ConstantStep(dw_min=0.02, dw_min_std=0.0)
     assert NE._rule_arrays(dtype, dt, st, other)[2][1] == 0                  # that card's flags: no noise
     assert NE._rule_arrays(dtype, dt, st, params)[2][1] == 1
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("rounding", ["stochastic", "deterministic"])
+def test_rounded_counts_kernel_over_chunks(torch_mode, dtype, rounding):
+    """``rounded_counts``' numba kernel works in chunks (:data:`numba_engine._CHUNK` devices): more
+    devices than a chunk, an odd last chunk, the torch engine's counts bit for bit."""
+    from analog_ep.analog.kernels import numba_engine as NE
+    n = 2 * NE._CHUNK + 333
+    dw = (torch.randn(n, generator=torch.Generator().manual_seed(9)) * 0.03).to(dtype)
+    ref = E.rounded_counts(dw, 0.01, rounding, 31, 5)                    # torch (the fixture's mode)
+    got = NE.rounded_counts(dw, 0.01, rounding, 31, 5)
+    assert torch.equal(ref, got) and int(got.abs().sum()) > 0

@@ -212,28 +212,30 @@ def _trunc_impl(x):
 
 
 @njit(inline="always", cache=True)
-def _count_all(r, counts, chi, k0, rule, sh, blf, dwm):
-    """The counts of the flat devices ``i`` from ``r[i]``, the change in device units (``d /
-    w_scale``, and ``/ dw_min`` for the rounded rules), into ``counts[i]`` (int32): the one
-    definition of the count rules, for :func:`rounded_counts` and :func:`pulsed_update`.
-    ``rule`` 0: stochastic rounding, the uniform of device ``i`` from the hash word ``mix(j
-    golden + k0)``, ``j = i >> 1`` and lane ``i & 1`` for float32 (``sh`` 1), ``j = i`` for
-    float64 (:func:`_round_stochastic`); 1: round half to even (:func:`_round_even`); 2: mixed,
-    ``x = chi + r``, ``n = clamp(trunc(x / dw_min))``, ``chi = x - n dw_min``. NaN counts 0,
-    clamped to ``[-bl, bl]``."""
+def _count_all(r, counts, chi, a, k0, rule, sh, blf, dwm):
+    """The counts of the flat devices ``a + i`` (``a`` even) from ``r[i]``, the change in device
+    units (``d / w_scale``, and ``/ dw_min`` for the rounded rules), into ``counts[i]`` (int32;
+    ``counts`` and ``chi`` are the range's views): the one definition of the count rules, for
+    :func:`rounded_counts` and :func:`pulsed_update`. ``rule`` 0: stochastic rounding, the uniform
+    of device ``i`` from the hash word ``mix(j golden + k0)``, ``j = i >> 1`` and lane ``i & 1``
+    for float32 (``sh`` 1), ``j = i`` for float64 (:func:`_round_stochastic`); 1: round half to
+    even (:func:`_round_even`); 2: mixed, ``x = chi + r``, ``n = clamp(trunc(x / dw_min))``,
+    ``chi = x - n dw_min``. NaN counts 0, clamped to ``[-bl, bl]``. A device's count depends on
+    its index only, so ranges that split ``[0, n)`` give the counts of one call."""
     n = r.shape[0]
     if rule == 0:          # one loop per count rule (no per-device branch on the rule)
         if sh:             # float32: the two lanes of a word round devices 2k, 2k + 1
+            h = np.uint64(a >> 1)
             for k in range(n >> 1):
-                z = _mix(np.uint64(k) * _G + k0)
+                z = _mix((h + np.uint64(k)) * _G + k0)
                 i = 2 * k
                 counts[i] = _round_stochastic(r[i], z, i, blf)
                 counts[i + 1] = _round_stochastic(r[i + 1], z, i + 1, blf)
             if n & 1:
-                counts[n - 1] = _round_stochastic(r[n - 1], _mix(np.uint64(n >> 1) * _G + k0), n - 1, blf)
+                counts[n - 1] = _round_stochastic(r[n - 1], _mix((h + np.uint64(n >> 1)) * _G + k0), n - 1, blf)
         else:
             for i in range(n):
-                counts[i] = _round_stochastic(r[i], _mix(np.uint64(i) * _G + k0), i, blf)
+                counts[i] = _round_stochastic(r[i], _mix(np.uint64(a + i) * _G + k0), i, blf)
     elif rule == 1:
         for i in range(n):
             counts[i] = _round_even(r[i], blf)
@@ -245,14 +247,24 @@ def _count_all(r, counts, chi, k0, rule, sh, blf, dwm):
             counts[i] = np.int32(t)
 
 
+_CHUNK = 4096
+"""Devices per chunk of :func:`_counts` (even: a chunk starts on a float32 rounding word)."""
+
+
 @njit(cache=True)
 def _counts(dw, dw_min, k0, rule, sh, blf, out):
-    """:func:`rounded_counts`' kernel: ``r = dw / dw_min`` (flat, in ``dw``'s dtype), then the
-    counts of rule ``rule`` (0 stochastic, 1 round half to even) by :func:`_count_all`."""
-    r = np.empty_like(dw)
-    for i in range(dw.shape[0]):
-        r[i] = dw[i] / dw_min
-    _count_all(r, out, r, k0, rule, sh, blf, dw_min)
+    """:func:`rounded_counts`' kernel: ``r = dw / dw_min`` (in ``dw``'s dtype) chunk by chunk into
+    a small buffer (no temporary of the weight's size), then the counts of rule ``rule`` (0
+    stochastic, 1 round half to even) by :func:`_count_all`."""
+    n = dw.shape[0]
+    buf = np.empty(min(n, _CHUNK), dtype=dw.dtype)
+    for a in range(0, n, _CHUNK):
+        m = min(_CHUNK, n - a)
+        r = buf[:m]
+        src = dw[a:a + m]
+        for i in range(m):
+            r[i] = src[i] / dw_min
+        _count_all(r, out[a:a + m], r, a, k0, rule, sh, blf, dw_min)
 
 
 @njit(cache=True, error_model="numpy")
@@ -302,7 +314,7 @@ def _update(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, ke
     else:
         for i in range(n):
             r[i] = src[i] / ws / dwm
-    _count_all(r, counts, chi, k0, rule, sh, blf, dwm)
+    _count_all(r, counts, chi, 0, k0, rule, sh, blf, dwm)
     if zero:
         src[:] = zero_f
     up_m = np.zeros((ncb, inner), dtype=np.int32)
