@@ -217,7 +217,14 @@ class AnalogStorage(nn.Module):
     # ------------------------------------------------------------------ state
     @property
     def state(self) -> DeviceState:
-        return DeviceState(**{k: getattr(self, f"dev_{k}") for k in _STATE_FIELDS})
+        """The devices' state over the ``dev_*`` buffers; one object while the buffers stay the
+        same tensors (a kernel keeps its per-device arrays on it, :func:`.kernels.numba_engine.
+        _rule_arrays`), a new one when they are replaced (``.to()``, a load that assigns)."""
+        b = self._buffers
+        s = self.__dict__.get("_state_obj")
+        if s is None or any(getattr(s, k) is not b[f"dev_{k}"] for k in _STATE_FIELDS):
+            s = self.__dict__["_state_obj"] = DeviceState(**{k: b[f"dev_{k}"] for k in _STATE_FIELDS})
+        return s
 
     @property
     def wants_vectors(self) -> bool:

@@ -29,6 +29,15 @@ pytest.importorskip("numba")
 
 
 @pytest.fixture
+def torch_mode():
+    """compute.kernels torch (the reference engine) for the test, restored after."""
+    old = K.mode()
+    K.set_mode("torch")
+    yield
+    K.set_mode(old)
+
+
+@pytest.fixture
 def numba_mode():
     old = K.mode()
     K.set_mode("numba")
@@ -221,3 +230,44 @@ def test_kernel_event_statistic_closed_form():
     # set 8, reset 2; rows written: (row 1, col block 0), (row 1, col block 1), (row 5, col block 1)
     # row slots: 3 + 2 + 5; pulse rounds: tile (0, 0): 3, tile (0, 1): 2, tile (1, 1): 5 -> 5
     assert stats.tolist() == [8, 2, 3, 10, 5]
+
+
+def test_storage_state_is_one_object_until_its_buffers_move():
+    s = ST.AnalogStorage(torch.randn(5, 7) * 0.3, CARDS["memristor"](), PeripheryParams())
+    st = s.state
+    assert s.state is st and st.w_max is s.dev_w_max
+    s.double()                                     # the buffers are replaced: a new state over them
+    assert s.state is not st and s.state.w_max is s.dev_w_max and s.state.w_max.dtype == torch.float64
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_rule_arrays_follow_in_place_changes(dtype):
+    """The kernel's per-device arrays kept on the state (float32 fields; float64 weights take copies)
+    are rebuilt when a field changes in place, the stuck flags included, and for other params."""
+    from analog_ep.analog.kernels import numba_engine as NE
+    params = CARDS["constant_stuck"]()
+    st = sample_device_state(params, (6, 9), torch.Generator().manual_seed(3), dtype=torch.float32)
+    dt = np.float32 if dtype == torch.float32 else np.float64
+    arrs, stuck, flags, fp = NE._rule_arrays(dtype, dt, st, params)
+    assert NE._rule_arrays(dtype, dt, st, params)[0] is arrs and stuck.any()   # kept; some devices stuck
+    st.scale_up.mul_(2.0)
+    st.stuck.zero_()
+    arrs2, stuck2, _, _ = NE._rule_arrays(dtype, dt, st, params)
+    assert np.array_equal(arrs2[2], st.scale_up.reshape(-1).to(dtype).numpy()) and arrs2[2].dtype == dt
+    assert not stuck2.any() and stuck.dtype == np.int8
+    other = RU.ConstantStep(dw_min=0.02, dw_min_std=0.0)
+    assert NE._rule_arrays(dtype, dt, st, other)[2][1] == 0                  # that card's flags: no noise
+    assert NE._rule_arrays(dtype, dt, st, params)[2][1] == 1
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("rounding", ["stochastic", "deterministic"])
+def test_rounded_counts_kernel_over_chunks(torch_mode, dtype, rounding):
+    """``rounded_counts``' numba kernel works in chunks (:data:`numba_engine._CHUNK` devices): more
+    devices than a chunk, an odd last chunk, the torch engine's counts bit for bit."""
+    from analog_ep.analog.kernels import numba_engine as NE
+    n = 2 * NE._CHUNK + 333
+    dw = (torch.randn(n, generator=torch.Generator().manual_seed(9)) * 0.03).to(dtype)
+    ref = E.rounded_counts(dw, 0.01, rounding, 31, 5)                    # torch (the fixture's mode)
+    got = NE.rounded_counts(dw, 0.01, rounding, 31, 5)
+    assert torch.equal(ref, got) and int(got.abs().sum()) > 0

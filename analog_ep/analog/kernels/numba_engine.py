@@ -34,7 +34,7 @@ ones (tested to float tolerance; the statistics are those of the same stream).
 :func:`pulsed_update` (session 8, :func:`analog_ep.analog.engine.fused_update`) runs a whole
 rounded or mixed update in one pass over the weight, row by row: the change from the optimizer's
 proposal (``(W + p) - W`` in the weight's dtype, as the storage's ``commit`` forms it), the count
-(the arithmetic of :func:`_counts32` / :func:`_counts64`, or mixed's accumulator), the pulses
+(:func:`_count_all`, the one definition of the count rules), the pulses
 (:func:`_train`, the body :func:`_pulses` runs), ``wear``, the pulse total and the event statistic
 of :func:`analog_ep.synapses.counters.row_pulse_stats` (the counting rule is defined there; the
 kernel computes the same numbers, tested on random counts), written into the storage's buffers.
@@ -65,52 +65,6 @@ def _mix(z):
     z = (z ^ (z >> np.uint64(30))) * _M1
     z = (z ^ (z >> np.uint64(27))) * _M2
     return z ^ (z >> np.uint64(31))
-
-
-@njit(cache=True)
-def _counts32(dw, dw_min, k0, stochastic, bl, out):
-    """float32 ``dw`` (flat) -> int32 counts ``out``; ``dw_min`` float32; ``k0 = stream_key(key, 0)``."""
-    n = dw.shape[0]
-    two24 = np.float32(2.0 ** -24)
-    lo_bl, hi_bl = np.float32(-bl), np.float32(bl)
-    for j in range((n + 1) // 2):
-        z = np.uint64(0)
-        if stochastic:
-            z = _mix(np.uint64(j) * _G + k0)
-        for h in range(2):
-            i = 2 * j + h
-            if i >= n:
-                break
-            r = dw[i] / dw_min
-            if stochastic:
-                a = (z >> np.uint64(32 * h)) & _M23
-                u = np.float32(2 * a + 1) * two24
-                f = np.float32(np.floor(r))
-                c = f + np.float32(1.0) if u < r - f else f
-            else:
-                c = np.float32(np.rint(r))
-            if c != c:
-                c = np.float32(0.0)
-            out[i] = np.int32(min(max(c, lo_bl), hi_bl))
-
-
-@njit(cache=True)
-def _counts64(dw, dw_min, k0, stochastic, bl, out):
-    """float64 ``dw`` (flat) -> int32 counts ``out``; one hash word per device."""
-    n = dw.shape[0]
-    lo_bl, hi_bl = np.float64(-bl), np.float64(bl)
-    for i in range(n):
-        r = dw[i] / dw_min
-        if stochastic:
-            a = (_mix(np.uint64(i) * _G + k0) >> np.uint64(12)) & _M52
-            u = (np.float64(a) + 0.5) * 2.0 ** -52
-            f = np.floor(r)
-            c = f + 1.0 if u < r - f else f
-        else:
-            c = np.rint(r)
-        if c != c:
-            c = 0.0
-        out[i] = np.int32(min(max(c, lo_bl), hi_bl))
 
 
 _TWO_PI_32 = 2.0 * math.pi * 2.0 ** -32
@@ -194,7 +148,7 @@ def _pulses(w, n, stuck, wmax, wmin, su, sd, ku, kd, keys, flags, fp):
 
 def _round_stochastic(r, z, i, blf):
     """Stochastic rounding of ``r`` with the uniform of device ``i`` from its hash word ``z``
-    (numba only; :func:`_counts32` / :func:`_counts64`'s arithmetic, picked by dtype)."""
+    (numba only, in ``r``'s dtype; :func:`_count_all`)."""
     raise NotImplementedError
 
 
@@ -257,6 +211,62 @@ def _trunc_impl(x):
     return lambda x: np.trunc(x)
 
 
+@njit(inline="always", cache=True)
+def _count_all(r, counts, chi, a, k0, rule, sh, blf, dwm):
+    """The counts of the flat devices ``a + i`` (``a`` even) from ``r[i]``, the change in device
+    units (``d / w_scale``, and ``/ dw_min`` for the rounded rules), into ``counts[i]`` (int32;
+    ``counts`` and ``chi`` are the range's views): the one definition of the count rules, for
+    :func:`rounded_counts` and :func:`pulsed_update`. ``rule`` 0: stochastic rounding, the uniform
+    of device ``i`` from the hash word ``mix(j golden + k0)``, ``j = i >> 1`` and lane ``i & 1``
+    for float32 (``sh`` 1), ``j = i`` for float64 (:func:`_round_stochastic`); 1: round half to
+    even (:func:`_round_even`); 2: mixed, ``x = chi + r``, ``n = clamp(trunc(x / dw_min))``,
+    ``chi = x - n dw_min``. NaN counts 0, clamped to ``[-bl, bl]``. A device's count depends on
+    its index only, so ranges that split ``[0, n)`` give the counts of one call."""
+    n = r.shape[0]
+    if rule == 0:          # one loop per count rule (no per-device branch on the rule)
+        if sh:             # float32: the two lanes of a word round devices 2k, 2k + 1
+            h = np.uint64(a >> 1)
+            for k in range(n >> 1):
+                z = _mix((h + np.uint64(k)) * _G + k0)
+                i = 2 * k
+                counts[i] = _round_stochastic(r[i], z, i, blf)
+                counts[i + 1] = _round_stochastic(r[i + 1], z, i + 1, blf)
+            if n & 1:
+                counts[n - 1] = _round_stochastic(r[n - 1], _mix((h + np.uint64(n >> 1)) * _G + k0), n - 1, blf)
+        else:
+            for i in range(n):
+                counts[i] = _round_stochastic(r[i], _mix(np.uint64(a + i) * _G + k0), i, blf)
+    elif rule == 1:
+        for i in range(n):
+            counts[i] = _round_even(r[i], blf)
+    else:
+        for i in range(n):
+            x = chi[i] + r[i]
+            t = min(max(_trunc(x / dwm), -blf), blf)
+            chi[i] = x - t * dwm
+            counts[i] = np.int32(t)
+
+
+_CHUNK = 4096
+"""Devices per chunk of :func:`_counts` (even: a chunk starts on a float32 rounding word)."""
+
+
+@njit(cache=True)
+def _counts(dw, dw_min, k0, rule, sh, blf, out):
+    """:func:`rounded_counts`' kernel: ``r = dw / dw_min`` (in ``dw``'s dtype) chunk by chunk into
+    a small buffer (no temporary of the weight's size), then the counts of rule ``rule`` (0
+    stochastic, 1 round half to even) by :func:`_count_all`."""
+    n = dw.shape[0]
+    buf = np.empty(min(n, _CHUNK), dtype=dw.dtype)
+    for a in range(0, n, _CHUNK):
+        m = min(_CHUNK, n - a)
+        r = buf[:m]
+        src = dw[a:a + m]
+        for i in range(m):
+            r[i] = src[i] / dw_min
+        _count_all(r, out[a:a + m], r, a, k0, rule, sh, blf, dw_min)
+
+
 @njit(cache=True, error_model="numpy")
 def _update(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, keys, flags, fp,
             k0, uflags, ufp, cb_of, rb_of, ncb, nrb, stats, total):
@@ -265,8 +275,8 @@ def _update(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, ke
     1. (flat) the change ``d``: ``src`` itself, or (``uflags[1]``) the optimizer's proposal
        ``src`` taken as ``(we + p) - we`` with ``we`` the effective weight (written back to
        ``src``), ``src`` zeroed after (``uflags[2]``); the count from ``d / w_scale``
-       (``uflags[0]``: 0 stochastic rounding with the hash words of ``k0``, 1 round half to
-       even, 2 mixed: ``chi += d / w_scale``, ``n = clamp(trunc(chi / dw_min))``, ``chi -= n
+       (:func:`_count_all`, ``uflags[0]``: 0 stochastic rounding with the hash words of ``k0``,
+       1 round half to even, 2 mixed: ``chi += d / w_scale``, ``n = clamp(trunc(chi / dw_min))``, ``chi -= n
        dw_min``) into ``counts`` (int32);
     2. (row by row of the (out, in) layout, without branches on the counts) ``wear += |n|``, the
        set / reset sums, the largest set and reset count of every crossbar row (``in``) in each
@@ -304,27 +314,7 @@ def _update(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, ke
     else:
         for i in range(n):
             r[i] = src[i] / ws / dwm
-    if rule == 0:          # one loop per count rule (no per-device branch on the rule)
-        if sh:             # float32: the two lanes of a word round devices 2k, 2k + 1
-            for k in range(n >> 1):
-                z = _mix(np.uint64(k) * _G + k0)
-                i = 2 * k
-                counts[i] = _round_stochastic(r[i], z, i, blf)
-                counts[i + 1] = _round_stochastic(r[i + 1], z, i + 1, blf)
-            if n & 1:
-                counts[n - 1] = _round_stochastic(r[n - 1], _mix(np.uint64(n >> 1) * _G + k0), n - 1, blf)
-        else:
-            for i in range(n):
-                counts[i] = _round_stochastic(r[i], _mix(np.uint64(i) * _G + k0), i, blf)
-    elif rule == 1:
-        for i in range(n):
-            counts[i] = _round_even(r[i], blf)
-    else:
-        for i in range(n):
-            x = chi[i] + r[i]
-            t = min(max(_trunc(x / dwm), -blf), blf)
-            chi[i] = x - t * dwm
-            counts[i] = np.int32(t)
+    _count_all(r, counts, chi, 0, k0, rule, sh, blf, dwm)
     if zero:
         src[:] = zero_f
     up_m = np.zeros((ncb, inner), dtype=np.int32)
@@ -433,7 +423,7 @@ def pulsed_update(w: torch.Tensor, src: torch.Tensor, state, params, *, rule: in
     def flat(t):
         return none if t is None else t.view(-1).numpy()
     _update(w.view(-1).numpy(), src.view(-1).numpy(), flat(we), flat(chi), counts.view(-1).numpy(),
-            wear.view(-1).numpy(), stuck.contiguous().numpy(), *arrs, _keys(pulse_key, int(bl)), flags, fp,
+            wear.view(-1).numpy(), stuck, *arrs, _keys(pulse_key, int(bl)), flags, fp,
             np.uint64(stream_key(round_key, 0)), uflags, ufp, cb_of, rb_of, len(tile_cols), len(tile_rows),
             _NO_STATS if stats is None else stats.numpy(), total.view(1).numpy())
 
@@ -476,20 +466,35 @@ def _rule_arrays(dtype: torch.dtype, dt, state, params):
     (the one copy :func:`apply_counts` and :func:`pulsed_update` share): ``(arrs, stuck, flags,
     fp)``: the bounds and step scales (and the nonlinearity slopes, or the scales again) as numpy
     views in the weight's dtype, the stuck flags (int8), the flags (slope, noise, multiplicative
-    noise, levels) and the float constants (noise std, levels - 1, ...)."""
-    fields = [getattr(state, f).reshape(-1) for f in ("w_max", "w_min", "scale_up", "scale_down")]
+    noise, levels) and the float constants (noise std, levels - 1, ...).
+
+    Kept on ``state`` (a storage hands the same object while its buffers stay the same) for the
+    same ``dtype`` and ``params`` while no field was changed in place (the tensors' versions): the
+    conversions cost ~65 us an update, more than the small layer's kernel."""
+    names = ("w_max", "w_min", "scale_up", "scale_down", "nl_up", "nl_down", "stuck")
+    tensors = [getattr(state, f) for f in names]
+    key = (dtype, id(params), params.noise_std, params.n_states, getattr(params, "mult_noise", True),
+           tuple(t._version for t in tensors),
+           tuple(id(t) for t in tensors))
+    memo = state.__dict__.get("_kernel_arrays")
+    if memo is not None and memo[0] == key:
+        return memo[1]
+    fields = [t.reshape(-1) for t in tensors[:4]]
     has_slope = "nl_up" in params.state_fields
-    fields += ([getattr(state, f).reshape(-1) for f in ("nl_up", "nl_down")] if has_slope else fields[2:4])
+    fields += ([t.reshape(-1) for t in tensors[4:6]] if has_slope else fields[2:4])
     arrs = [f.to(dtype).contiguous().numpy() for f in fields]
-    stuck = state.stuck.reshape(-1)
+    stuck = tensors[6].reshape(-1)
     if stuck.dtype != torch.int8:
         stuck = stuck.to(torch.int8)
+    stuck = stuck.contiguous().numpy()
     levels = params.n_states or 0
     fp = np.array([params.noise_std, 1.0, 0.0, -2.0, 2.0 ** -23, 1.0 - 2.0 ** -24, 2.0 * math.pi,
                    max(levels - 1, 1)], dtype=dt)
     flags = np.array([int(has_slope), int(params.noise_std > 0), int(bool(getattr(params, "mult_noise", True))),
                       levels], dtype=np.int64)
-    return arrs, stuck, flags, fp
+    out = (arrs, stuck, flags, fp)
+    state.__dict__["_kernel_arrays"] = (key, out, params, tensors)
+    return out
 
 
 def apply_counts(flat: torch.Tensor, nf: torch.Tensor, state, params, key: int, cap) -> torch.Tensor:
@@ -503,7 +508,7 @@ def apply_counts(flat: torch.Tensor, nf: torch.Tensor, state, params, key: int, 
     if cap is None:
         cap = int(n.abs().max()) if n.numel() else 0
     arrs, stuck, flags, fp = _rule_arrays(flat.dtype, dt, state, params)
-    _pulses(flat.numpy(), n.numpy(), stuck.contiguous().numpy(), *arrs, _keys(key, max(int(cap), 0)), flags, fp)
+    _pulses(flat.numpy(), n.numpy(), stuck, *arrs, _keys(key, max(int(cap), 0)), flags, fp)
     return flat
 
 
@@ -512,12 +517,9 @@ def rounded_counts(dw: torch.Tensor, dw_min: float, rounding: str, bl: int, key:
     arguments) as one fused pass; bit-identical counts."""
     src = dw.detach().contiguous().reshape(-1)
     out = torch.empty(src.shape, dtype=torch.int32, device=src.device)
-    k0 = np.uint64(stream_key(key, 0))
-    stochastic = rounding == "stochastic"
-    if src.dtype == torch.float32:
-        _counts32(src.numpy(), np.float32(dw_min), k0, stochastic, int(bl), out.numpy())
-    else:
-        _counts64(src.numpy(), np.float64(dw_min), k0, stochastic, int(bl), out.numpy())
+    dt = np.float32 if src.dtype == torch.float32 else np.float64
+    _counts(src.numpy(), dt(dw_min), np.uint64(stream_key(key, 0)), 0 if rounding == "stochastic" else 1,
+            1 if dt is np.float32 else 0, dt(bl), out.numpy())
     return out.view(dw.shape)
 
 
