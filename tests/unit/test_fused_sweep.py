@@ -267,3 +267,96 @@ def test_float64_states_equal_the_generic_sweep(numba_mode, monkeypatch):
         assert s1[0].dtype == torch.float64
         assert all(torch.equal(u, v) for u, v in zip(s1, s2))
         _same_stats(a, b)
+
+
+def _kernel_stopper_run(seq, dtype, tol, floor, patience, drop, check_every=1):
+    """Two stoppers fed the same residual rows: one by :meth:`Stopper.update` (torch, the
+    reference), one by the fused sweep's kernel rule (:func:`numba_sweep._stop_row` per sample on
+    :meth:`Stopper.kernel_state`, then :meth:`Stopper.record`); their flags after each sweep."""
+    from analog_ep.solvers.base import Stopper
+
+    b, iters = seq.shape[1], seq.shape[0]
+    kw = dict(stop="noise_floor" if floor else "tol", noisy=True, patience=patience, drop=drop)
+    ref = Stopper(torch.zeros(b, 3, dtype=dtype), iters, tol, check_every, **kw)
+    got = Stopper(torch.zeros(b, 3, dtype=dtype), iters, tol, check_every, **kw)
+    flags, counts, best, t, factor, fl, pat = got.kernel_state()
+    npdt = NR._NPDT[dtype]
+    import numpy as np
+    um = np.array([0, 0, 0, 0, 0, 1, fl, pat], dtype=np.int64)
+    uf = np.array([1.0, 0.0, 0.0, 0.0, 1.0, t, factor], dtype=npdt)
+    halts = []
+    for n in range(1, iters + 1):
+        r = seq[n - 1].clone()
+        a = ref.update(n, r)
+        rn = r.numpy()
+        for i in range(b):
+            NS._stop_row(rn, flags.numpy(), counts.numpy(), best.numpy(), n, um, uf, i)
+        halts.append((a, got.record(n, r)))
+    return ref, got, halts
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("floor,patience,drop", [(True, 1, 0.05), (True, 3, 0.2), (False, 5, 0.05)])
+def test_kernel_stop_rule_equals_the_stopper(dtype, floor, patience, drop):
+    """The kernel's per-sample rule against :meth:`Stopper.update` on residuals that sit on its
+    edges: exactly ``tol`` rounded to the states' dtype (torch compares there, not in double), exactly
+    ``best (1 - drop)`` as torch computes it, NaN (``minimum`` propagates it) and inf; every
+    buffer and every host flag equal after each sweep."""
+    g = torch.Generator().manual_seed(3)
+    iters, b, tol = 24, 9, 1e-3
+    seq = (torch.rand(iters, b, generator=g, dtype=torch.float64) * 0.9 ** torch.arange(iters).unsqueeze(1)
+           + 5e-4).to(dtype)
+    tol_d = torch.tensor(tol, dtype=dtype)
+    seq[3:, 0] = tol_d                                   # exactly tol in the states' dtype: not below it
+    seq[5:, 1] = torch.nextafter(tol_d, torch.tensor(0.0, dtype=dtype))   # just below: converged
+    seq[4, 2] = float("nan")                             # a NaN residual: best NaN from then on
+    seq[2:, 3] = float("inf")
+    for n in range(1, iters):                            # sample 4 lands exactly on best (1 - drop)
+        prev_best = seq[:n, 4].min()
+        seq[n, 4] = (prev_best * (1.0 - drop)) if n % 2 else prev_best * 2
+    ref, got, halts = _kernel_stopper_run(seq, dtype, tol, floor, patience, drop)
+    assert all(a == b_ for a, b_ in halts)
+    for f in ("steps", "done", "_now", "on_floor", "stall"):
+        assert torch.equal(getattr(ref, f), getattr(got, f)), f
+    assert _eq_nan(ref.best, got.best)
+    a, c = ref.stats(iters), got.stats(iters)
+    assert torch.equal(a.steps, c.steps) and torch.equal(a.converged, c.converged)
+    assert (a.settled is None) == (c.settled is None) and (a.settled is None or torch.equal(a.settled, c.settled))
+    assert bool(ref.done[1]) and not bool(ref._now[0] if not floor else False)   # the edges took effect
+    if floor:
+        assert bool(ref.on_floor.any())
+
+
+@pytest.mark.parametrize("serial,check_every,patience", [(True, 1, 2), (False, 1, 5), (False, 3, 3), (True, 2, 1)])
+def test_fused_noise_floor_stops_with_either_driver(numba_mode, monkeypatch, serial, check_every, patience):
+    """The noise-floor stop on noisy reads, with the parallel and the one-thread kernel drivers,
+    host checks every 1-3 sweeps and several patiences: the same sweeps, steps, flags, trace and
+    states as the generic sweep with the torch stopper."""
+    tr = _trainer("analog.out_noise_std=0.06")
+    got = _compare(monkeypatch, tr, [("free", 0.0, 60), ("nudge+", 0.5, 40), ("nudge-", -0.5, 40)],
+                   dict(tol=1e-5, stop="noise_floor", noise_patience=patience, noise_drop=0.05,
+                        check_every=check_every), serial)
+    assert any(st.sweeps < it for (_, st), it in zip(got, (60, 40, 40)))
+    assert all(st.settled is not None for _, st in got)
+
+
+def test_fused_sweep_runs_no_torch_stopper_update(numba_mode, monkeypatch):
+    """The fused sweep keeps the stop bookkeeping in its kernel: no :meth:`Stopper.update` (the
+    torch ops per sweep), one :meth:`Stopper.record` per sweep; the generic sweep the reverse."""
+    from analog_ep.solvers import base as SB
+
+    calls = {"update": 0, "record": 0}
+    for name in calls:
+        real = getattr(SB.Stopper, name)
+
+        def counted(self, *a, _real=real, _name=name):
+            calls[_name] += 1
+            return _real(self, *a)
+        monkeypatch.setattr(SB.Stopper, name, counted)
+    tr = _trainer("analog.out_noise_std=0.06")
+    x, y = _batch(tr)
+    (_, st), = _phases(tr.model, x, y, [("free", 0.0, 30)], dict(tol=1e-5, stop="noise_floor"))
+    assert calls == {"update": 0, "record": st.sweeps}
+    monkeypatch.setattr(H, "FUSED", False)
+    (_, st2), = _phases(tr.model, x, y, [("free", 0.0, 30)], dict(tol=1e-5, stop="noise_floor"))
+    assert calls == {"update": st2.sweeps, "record": st.sweeps}
