@@ -360,3 +360,52 @@ def test_fused_sweep_runs_no_torch_stopper_update(numba_mode, monkeypatch):
     monkeypatch.setattr(H, "FUSED", False)
     (_, st2), = _phases(tr.model, x, y, [("free", 0.0, 30)], dict(tol=1e-5, stop="noise_floor"))
     assert calls == {"update": st2.sweeps, "record": st.sweeps}
+
+
+def _subclasses(cls):
+    for c in cls.__subclasses__():
+        yield c
+        yield from _subclasses(c)
+
+
+def test_every_model_that_changes_drive_or_update_changes_their_fused_forms():
+    """The fused sweep asks the model for :meth:`sweep_reads` / :meth:`sweep_update` (no type checks):
+    a model class that overrides ``drive`` (``node_update``) must override ``sweep_reads``
+    (``sweep_update``) too, or the kernel would run the base class's sweep."""
+    import analog_ep.models  # noqa: F401  (every model class)
+    from analog_ep.models.base import EnergyNetwork as EN
+
+    classes = list(_subclasses(EN))
+    assert len(classes) >= 4
+    for c in classes:
+        assert c.drive is EN.drive or c.sweep_reads is not EN.sweep_reads, c
+        assert c.node_update is EN.node_update or c.sweep_update is not EN.sweep_update, c
+
+
+def test_fused_forms_of_activations_synapses_and_nudges(numba_mode):
+    """Who answers what: a clip activation its clip, a sigmoid none; a dense synapse on analog
+    storage its planned read, on digital storage none; a conv synapse none; the MSE / clamp nudge
+    its update, the cross-entropy none."""
+    from analog_ep.models.base import ACTIVATIONS
+
+    assert ACTIVATIONS["hard_sigmoid"].sweep_update() == ("clip", (0.5, 0.0, 1.0, 0.0))
+    assert ACTIVATIONS["sigmoid"].sweep_update() is None
+    tr = _trainer()
+    x, _ = _batch(tr)
+    s = tr.model.zero_state(x.shape[0], x)
+    syn = tr.model.edges[1].synapse
+    with torch.no_grad():
+        kind, plan = syn.sweep_read("forward", s[0])
+        assert kind == "dense_forward" and plan == syn.storage.sweep_read_plan("dense_forward", s[0])
+        assert syn.sweep_read("transposed", s[1])[0] == "dense_transposed"
+    assert tr.model.sweep_update(2, 0.5) == ("mse", (1.0, -float("inf"), float("inf"), 0.5))
+    assert tr.model.sweep_update(2, 0.0) == ("clip", (1.0, -float("inf"), float("inf"), 0.0))
+    tr.model.nudge = "cross_entropy"
+    assert tr.model.sweep_update(2, 0.5) is None and tr.model.sweep_reads(1) is None
+    cfg = load_config(None, ["data.name=digits", "data.batch_size=8", "data.train_size=16", "data.test_size=8",
+                             "model.hidden=[12]", "compute.accelerator=cpu"])
+    dig = make_trainer(cfg, None).model
+    with torch.no_grad():
+        assert dig.edges[1].synapse.sweep_read("forward", torch.zeros(8, 12)) is None
+    from analog_ep.synapses import Conv
+    assert Conv((1, 4, 4), 2, 3).sweep_read("forward", torch.zeros(1, 1, 4, 4)) is None
