@@ -279,12 +279,18 @@ def _settle(cfg) -> tuple[str, dict]:
 RELAXATIONS: dict[str, Callable] = {"iterative": _iterative, "settle": _settle}
 """``analog.relaxation`` -> ``cfg -> (solver name, its physical keywords)``."""
 
+NOISE_PATIENCE: dict[str, int] = {"iterative": 3, "settle": 5}
+"""``analog.relaxation`` -> ``solver.noise_patience`` where the config leaves it null: sweeps
+(iterative; 3 since session 9, the same accuracy as 5 in fewer sweeps:
+``benchmarks/speed_fmnist_s9_stop.md``) or node time constants (settle)."""
+
 
 def build_solver(cfg, energy: str, check_every: int) -> functools.partial:
     """The relaxation a run's config asks for, as one callable with the solver signature: the
     registered solver of ``analog.relaxation`` (:data:`RELAXATIONS`) for energies of kind
     ``energy``, bound to its physical constants, ``check_every`` and the stop rule
-    (``solver.stop`` resolved by :func:`resolve_stop`, and its ``noise_patience`` / ``noise_drop``;
+    (``solver.stop`` resolved by :func:`resolve_stop`, and its ``noise_patience`` (null: the
+    relaxation's, :data:`NOISE_PATIENCE`) / ``noise_drop``;
     ``tol`` binds nothing, so a solver without the noise-floor rule takes it), the nudged phases'
     relative stop (``solver.nudge_rtol``, bound only when set) and a PCN's node
     step (``solver.pcn_step`` / ``pcn_backtrack``, bound only when set). The one place the solver
@@ -293,7 +299,8 @@ def build_solver(cfg, energy: str, check_every: int) -> functools.partial:
     s = cfg.solver
     stop = resolve_stop(s.stop, name, energy)
     if stop != "tol":
-        kw.update(stop=stop, noise_patience=s.noise_patience, noise_drop=s.noise_drop)
+        patience = NOISE_PATIENCE[cfg.analog.relaxation] if s.noise_patience is None else s.noise_patience
+        kw.update(stop=stop, noise_patience=patience, noise_drop=s.noise_drop)
     if s.nudge_rtol:  # a Hopfield-type iterative nudged phase's relative stop (the config allows it there only)
         kw.update(nudge_rtol=s.nudge_rtol)
     if s.pcn_step != 1.0 or s.pcn_backtrack:  # the PCN node step (the config allows it there only)
