@@ -24,14 +24,14 @@ of node ``j``'s state)::
 The same read indices, weights, keys and counts as the generic sweep (the storage's bookkeeping
 is :meth:`~analog_ep.analog.storage.AnalogStorage.sweep_read_parts`, the same steps as
 ``_planned_read``), the same DAC / product / output-stage bodies, and each float operation of
-the drive, the update and the residual as torch does it in the states' dtype (the scalars
-``beta``, ``1 + beta``, ``slope`` and the bounds rounded to that dtype first, as torch's
-wrapped scalars are), so the states, the residuals and the stopper's decisions are the generic
-sweep's bit for bit (``tests/unit/test_fused_sweep.py``). What it saves: per sweep the drive's
-and the update's tensor operations, the residual's ``max_abs`` / ``stack`` / ``amax``, the read's
-DAC call and buffer lookups, and the stopper's ~10 in-place tensor operations
-(:meth:`~analog_ep.solvers.base.Stopper.update`; the torch stopper stays the reference and runs
-every relaxation the fused sweep declines).
+the drive, the update, the residual and the stop rule as torch does it in the states' dtype
+(the scalars ``beta``, ``1 + beta``, ``slope``, the bounds, ``tol`` and ``1 - drop`` rounded to
+that dtype first, as torch's wrapped scalars are), so the states, the residuals and the
+stopper's decisions are the generic sweep's bit for bit (``tests/unit/test_fused_sweep.py``).
+What it saves: per sweep the drive's and the update's tensor operations, the residual's
+``max_abs`` / ``stack`` / ``amax``, the read's DAC call and buffer lookups, and the stopper's
+~10 in-place tensor operations (:meth:`~analog_ep.solvers.base.Stopper.update`; the torch
+stopper stays the reference and runs every relaxation the fused sweep declines).
 
 numba's on-disk cache (``cache=True``) checks only this file: after editing the row bodies this
 module inlines (``numba_reads._stage_row``, ``_dac_row``, ``_key_words``, ``normal8``), delete
