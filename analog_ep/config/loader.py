@@ -190,7 +190,9 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     if cfg.solver.nudge_rtol:
         need(not pcn and cfg.analog.relaxation == "iterative", "solver.nudge_rtol",
              "applies to the iterative nudged phases of a Hopfield-type model only; remove it")
-    need(cfg.solver.noise_patience >= 1, "solver.noise_patience", "must be >= 1 sweeps")
+    if cfg.solver.noise_patience is not None:
+        need(cfg.solver.noise_patience >= 1, "solver.noise_patience",
+             "must be >= 1 sweeps or null (the relaxation's default)")
     need(0 < cfg.solver.noise_drop < 1, "solver.noise_drop", "must be in (0, 1)")
     need(0 < cfg.solver.pcn_step <= 1, "solver.pcn_step", "must be in (0, 1] (1: the closed-form node update)")
     if cfg.solver.pcn_step != 1.0 or cfg.solver.pcn_backtrack:

@@ -344,10 +344,14 @@ class SolverConfig:
     means the same at any ``ep.beta``, where ``tol`` stops a small nudge before it has reached
     the lower layers (a node the nudge has not reached, residual and displacement 0, has not
     converged); up to ``nudge_iters`` sweeps as before. 0 = off (nudged phases stop at ``tol``)."""
-    noise_patience: int = 5
+    noise_patience: Optional[int] = None
     """``stop: noise_floor``: sweeps in a row without a new low of the residual (by the factor
     ``1 - noise_drop``) after which a sample counts as settled on the noise floor (>= 1); under
-    ``analog.relaxation: settle``, node time constants (``noise_patience tau / dt`` steps)."""
+    ``analog.relaxation: settle``, node time constants (``noise_patience tau / dt`` steps).
+    null = the relaxation's default (``solvers.base.NOISE_PATIENCE``): 3 sweeps for
+    ``iterative`` (5 before session 9; 3 and 2 trained the Fashion-MNIST Hopfield MLP on the
+    memristor card to the same test accuracy as 5, within seed noise, in fewer sweeps:
+    ``benchmarks/speed_fmnist_s9_stop.md``), 5 time constants for ``settle``."""
     noise_drop: float = 0.05
     """``stop: noise_floor``: the relative fall of a sample's smallest residual that counts as
     progress, in (0, 1)."""

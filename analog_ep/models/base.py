@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..synapses import Dense, ParameterStorage, Synapse
+from ..synapses import ParameterStorage, Synapse
 from ..synapses.counters import PhaseCounter
 from ..config.model_specs import LEARNING_RULES
 
@@ -62,6 +62,12 @@ class Activation:
         """Boolean mask (shape of ``s``) of the units at a kink of the activation."""
         raise NotImplementedError
 
+    def sweep_update(self) -> tuple | None:
+        """The node update as a fused sweep's kernel runs it
+        (:mod:`analog_ep.analog.kernels.numba_sweep`): ``(update, (slope, lo, hi, beta))``, or
+        None where the kernel has no form of it (the default)."""
+        return None
+
 
 @dataclass(frozen=True)
 class ClipActivation(Activation):
@@ -89,6 +95,10 @@ class ClipActivation(Activation):
 
     def saturated(self, s: torch.Tensor) -> torch.Tensor:
         return (s <= self.lo) | (s >= self.hi)
+
+    def sweep_update(self) -> tuple:
+        """``clip(slope h, lo, hi)``: the fused sweep's ``clip`` update."""
+        return "clip", (self.slope, self.lo, self.hi, 0.0)
 
 
 @dataclass(frozen=True)
@@ -157,6 +167,13 @@ class SweepStep:
     """(slope, lo, hi, beta) of the update (dimensionless; bounds in state units)."""
     target: torch.Tensor | None = None
     """The output's target ``y`` (B, n) for the nudges; None elsewhere."""
+
+
+SWEEP_NUDGES: dict[str, str] = {"mse": "mse", "clamp": "clamp"}
+"""``ep.nudge`` -> the fused sweep's update of a nudged output (:meth:`EnergyNetwork.node_update`'s
+``(h + beta y) / (1 + beta)`` and ``h + beta (y - h)``); a nudge not listed has no fused form."""
+
+_LINEAR = ClipActivation("linear")
 
 
 class EnergyNetwork(nn.Module):
@@ -382,7 +399,9 @@ class EnergyNetwork(nn.Module):
     def drive(self, k: int, states: list[torch.Tensor], const: list[torch.Tensor], beta: float = 0.0,
               target: torch.Tensor | None = None) -> torch.Tensor:
         """``h_k``: the total input of node ``k`` given the current states (and, for a readout
-        outside the energy, the cross-entropy nudge of strength ``beta``)."""
+        outside the energy, the cross-entropy nudge of strength ``beta``). Its fused form is
+        :meth:`sweep_reads`: a subclass that overrides this overrides that too
+        (``tests/unit/test_fused_sweep.py`` checks every model class)."""
         h = const[k - 1]
         for e in self._in_edges[k - 1]:
             if e.pre > 0:
@@ -434,7 +453,8 @@ class EnergyNetwork(nn.Module):
 
     def node_update(self, k: int, h: torch.Tensor, beta: float = 0.0,
                     target: torch.Tensor | None = None) -> torch.Tensor:
-        """Closed-form block minimizer of ``E + beta C`` in node ``k`` given its drive ``h``."""
+        """Closed-form block minimizer of ``E + beta C`` in node ``k`` given its drive ``h``. Its
+        fused form is :meth:`sweep_update`: a subclass that overrides this overrides that too."""
         if k == self.num_nodes:
             if beta == 0.0 or self.readout:
                 return h
@@ -444,19 +464,36 @@ class EnergyNetwork(nn.Module):
             return (h + beta * y) / (1.0 + beta)
         return self.activations[k - 1](h)
 
+    def sweep_reads(self, k: int) -> list[tuple] | None:
+        """:meth:`drive` of node ``k`` as a fused sweep runs it: ``[(synapse, src, direction)]``,
+        the reads (``forward`` of an in-edge's pre node, ``transposed`` of an out-edge's post node)
+        whose sum with ``const[k - 1]`` is the drive in every phase, or None where the drive has
+        other terms (the cross-entropy readout's nudge, auxiliary readouts)."""
+        if self.readout or self.aux_nodes:
+            return None
+        return ([(e.synapse, e.pre, "forward") for e in self._in_edges[k - 1] if e.pre > 0]
+                + [(e.synapse, e.post, "transposed") for e in self._out_edges[k - 1]])
+
+    def sweep_update(self, k: int, beta: float = 0.0) -> tuple | None:
+        """:meth:`node_update` of node ``k`` as a fused sweep's kernel runs it: ``(update, (slope,
+        lo, hi, beta))`` (:data:`SWEEP_NUDGES` for the nudged output, the node's activation's
+        :meth:`Activation.sweep_update` elsewhere; the free output is linear), or None where the
+        kernel has no form of it."""
+        if k == self.num_nodes and beta != 0.0:
+            update = SWEEP_NUDGES.get(self.nudge)
+            return None if update is None else (update, (1.0, -math.inf, math.inf, float(beta)))
+        return (_LINEAR if k == self.num_nodes else self.activations[k - 1]).sweep_update()
+
     def sweep_plan(self, states: list[torch.Tensor], beta: float = 0.0, target=None) -> list[SweepStep] | None:
         """The asynchronous sweep as a fused kernel runs it (:mod:`analog_ep.analog.kernels.numba_sweep`),
         one :class:`SweepStep` per colour group, or None where this model's sweep is not of that
-        form: each colour group one node ``k`` whose drive :meth:`drive` is ``const[k-1]`` plus one
-        dense read of another node's state (no cross-entropy readout, no auxiliary readouts),
-        each node's state read by exactly one step, whose storage runs it as a planned one-tile
-        read (:meth:`~analog_ep.analog.storage.AnalogStorage.sweep_read_plan`: numba kernels, one
-        tile, no IR drop, autograd off), its update :meth:`node_update` a clip activation or the
-        output's MSE / clamp nudge, every state, constant drive and target dense (B, n) in one
-        dtype. Built once per relaxation (host checks only)."""
-        if torch.is_grad_enabled() or self.readout or self.aux_nodes:
-            return None
-        if type(self).drive is not EnergyNetwork.drive or type(self).node_update is not EnergyNetwork.node_update:
+        form: each colour group one node ``k`` whose drive is ``const[k-1]`` plus one read of
+        another node's state (:meth:`sweep_reads`), each node's state read by exactly one step,
+        whose synapse runs it as a planned one-tile read (:meth:`~analog_ep.synapses.base.Synapse.sweep_read`:
+        dense synapses on analog storage with numba kernels, one tile, no IR drop, autograd off),
+        its update one the kernel has (:meth:`sweep_update`), every state, constant drive and
+        target dense (B, n) in one dtype. Built once per relaxation (host checks only)."""
+        if torch.is_grad_enabled():
             return None
         like = states[0]
         if any(s.dim() != 2 or s.dtype != like.dtype or s.device != like.device for s in states):
@@ -471,28 +508,17 @@ class EnergyNetwork(nn.Module):
             if len(group) != 1:
                 return None
             k = group[0]
-            reads = ([(e, e.pre, "dense_forward") for e in self._in_edges[k - 1] if e.pre > 0]
-                     + [(e, e.post, "dense_transposed") for e in self._out_edges[k - 1]])
-            if len(reads) != 1:
+            reads, form = self.sweep_reads(k), self.sweep_update(k, beta)
+            if reads is None or len(reads) != 1 or form is None:
                 return None
-            e, src, kind = reads[0]
-            read_plan = getattr(e.synapse.storage, "sweep_read_plan", None)
-            if not isinstance(e.synapse, Dense) or read_plan is None or src in srcs:
-                return None
-            plan = read_plan(kind, states[src - 1])
-            if plan is None:
+            synapse, src, direction = reads[0]
+            read = None if src in srcs else synapse.sweep_read(direction, states[src - 1])
+            if read is None:
                 return None
             srcs.add(src)
-            if k == L and beta != 0.0:
-                update, params = self.nudge, (1.0, -math.inf, math.inf, float(beta))
-                if update not in ("mse", "clamp"):
-                    return None
-            else:
-                act = ClipActivation("linear") if k == L else self.activations[k - 1]
-                if not isinstance(act, ClipActivation):
-                    return None
-                update, params = "clip", (act.slope, act.lo, act.hi, 0.0)
-            steps.append(SweepStep(k, src, e.synapse.storage, kind, plan, update, params, y if k == L else None))
+            kind, plan = read
+            update, params = form
+            steps.append(SweepStep(k, src, synapse.storage, kind, plan, update, params, y if k == L else None))
         return steps if len(srcs) == L else None
 
     def output(self, states: list[torch.Tensor]) -> torch.Tensor:

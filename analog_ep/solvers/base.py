@@ -86,20 +86,32 @@ class Stopper:
         self.last = None  # the relative test's last per-sample flags (rtol > 0)
         self.floor = stop == "noise_floor" and noisy
         self.patience, self.drop = int(patience), float(drop)
-        self.steps = torch.full((b,), iters, dtype=torch.long, device=device)
-        self.done = torch.zeros(b, dtype=torch.bool, device=device)
+        # the per-sample state, in two blocks a kernel can take whole (:meth:`kernel_state`):
+        # flags (done, now, on_floor) and counts (steps, stall); best in the states' dtype
+        self._flags = torch.zeros((3, b), dtype=torch.bool, device=device)
+        self._counts = torch.zeros((2, b), dtype=torch.long, device=device)
+        self.done, self._now, self.on_floor = self._flags.unbind(0)
+        self.steps, self.stall = self._counts.unbind(0)
+        self.steps.fill_(iters)
+        self.best = torch.full((b,), float("inf"), dtype=like.dtype, device=device)
         self.residual = torch.full((b,), float("inf"), device=device)
         self.residuals: list[torch.Tensor] = []
         # per-sweep work buffers: the bookkeeping runs in place (no new tensors per sweep)
-        self._now = torch.empty(b, dtype=torch.bool, device=device)
         self._fresh = torch.empty(b, dtype=torch.bool, device=device)
         if self.floor:
-            self.best = torch.full((b,), float("inf"), dtype=like.dtype, device=device)
-            self.stall = torch.zeros(b, dtype=torch.long, device=device)
-            self.on_floor = torch.zeros(b, dtype=torch.bool, device=device)
             self._thr = torch.empty(b, dtype=like.dtype, device=device)
             self._progress = torch.empty(b, dtype=torch.bool, device=device)
             self._stalled = torch.empty(b, dtype=torch.bool, device=device)
+
+    def kernel_state(self) -> tuple:
+        """The bookkeeping's state for a kernel that runs :meth:`update`'s rule itself per sample
+        (the fused sweep, :mod:`analog_ep.analog.kernels.numba_sweep`), in place on the stopper's
+        own buffers: ``(flags, counts, best, tol, factor, floor, patience)``, ``flags`` (3, B)
+        bool rows done / now / on_floor, ``counts`` (2, B) long rows steps / stall, ``best`` (B,)
+        in the states' dtype; ``tol`` and ``factor = 1 - drop`` as Python floats (the kernel
+        rounds them to the states' dtype, as torch does a wrapped scalar); ``floor`` whether the
+        noise-floor rule runs. After such a sweep the caller hands the residual to :meth:`record`."""
+        return self._flags, self._counts, self.best, self.tol, 1.0 - self.drop, self.floor, self.patience
 
     def update(self, n: int, residual: torch.Tensor, relative: torch.Tensor | None = None) -> bool:
         """Record sweep ``n``'s per-sample residual; True when the phase should stop now.
@@ -124,9 +136,22 @@ class Stopper:
             now.logical_or_(self.on_floor)
         self.steps.masked_fill_(torch.logical_not(self.done, out=self._fresh).logical_and_(now), n)
         self.done.logical_or_(now)
+        return self._check(n)
+
+    def record(self, n: int, residual: torch.Tensor) -> bool:
+        """Sweep ``n``'s per-sample residual where a kernel already ran :meth:`update`'s rule on
+        :meth:`kernel_state` (``rtol`` 0): keeps the residual for :meth:`stats`; True when the
+        phase should stop now (the same host flag as :meth:`update`)."""
+        self.residual = residual
+        self.residuals.append(residual)
+        return self._check(n)
+
+    def _check(self, n: int) -> bool:
+        """The host's flag after sweep ``n``: every ``check_every`` sweeps, whether every sample's
+        ``now`` holds (all ranks' under data parallel)."""
         # tol 0 (and no floor, no relative test): the full budget, no host read
         if (self.tol > 0 or self.floor or self.rtol > 0) and n % self.check_every == 0 and n < self.iters:
-            flag = now.all()
+            flag = self._now.all()
             if self.dist.sync_convergence:
                 flag = self.dist.all_true(flag)
             return bool(flag)
@@ -166,16 +191,29 @@ def run_sweeps(sweep: Callable, states: list[torch.Tensor], iters: int, tol: flo
     has not reached yet (residual and displacement 0) has not converged."""
     stopper = Stopper(states[0], iters, tol, check_every, stop, noisy, patience, drop, rtol)
     start = list(states) if rtol > 0 else None
-    n = 0
-    for n in range(1, iters + 1):
-        new = sweep(states)
-        per_node = torch.stack([max_abs(s1, s0) for s1, s0 in zip(new, states)])
+
+    def advance(n, old):
+        new = sweep(old)
+        per_node = torch.stack([max_abs(s1, s0) for s1, s0 in zip(new, old)])
         relative = None
         if start is not None:
             moved = torch.stack([max_abs(s1, s0) for s1, s0 in zip(new, start)])
             relative = (per_node < rtol * moved).all(0)
-        states = new
-        if stopper.update(n, per_node.amax(0), relative):
+        return new, stopper.update(n, per_node.amax(0), relative)
+
+    return sweep_loop(advance, states, iters, stopper)
+
+
+def sweep_loop(advance: Callable, states: list[torch.Tensor], iters: int,
+               stopper: Stopper) -> tuple[list[torch.Tensor], SolverStats]:
+    """The sweep loop every iterative relaxation shares: ``advance(n, states) -> (new states,
+    stop now)`` for sweep ``n`` = 1 .. ``iters`` (``advance`` records the sweep in ``stopper``:
+    :meth:`Stopper.update`, or :meth:`Stopper.record` after a kernel's own bookkeeping) until it
+    says stop; the last states and the stopper's statistics."""
+    n = 0
+    for n in range(1, iters + 1):
+        states, halt = advance(n, states)
+        if halt:
             break
     return states, stopper.stats(n)
 
@@ -241,12 +279,18 @@ def _settle(cfg) -> tuple[str, dict]:
 RELAXATIONS: dict[str, Callable] = {"iterative": _iterative, "settle": _settle}
 """``analog.relaxation`` -> ``cfg -> (solver name, its physical keywords)``."""
 
+NOISE_PATIENCE: dict[str, int] = {"iterative": 3, "settle": 5}
+"""``analog.relaxation`` -> ``solver.noise_patience`` where the config leaves it null: sweeps
+(iterative; 3 since session 9, the same accuracy as 5 in fewer sweeps:
+``benchmarks/speed_fmnist_s9_stop.md``) or node time constants (settle)."""
+
 
 def build_solver(cfg, energy: str, check_every: int) -> functools.partial:
     """The relaxation a run's config asks for, as one callable with the solver signature: the
     registered solver of ``analog.relaxation`` (:data:`RELAXATIONS`) for energies of kind
     ``energy``, bound to its physical constants, ``check_every`` and the stop rule
-    (``solver.stop`` resolved by :func:`resolve_stop`, and its ``noise_patience`` / ``noise_drop``;
+    (``solver.stop`` resolved by :func:`resolve_stop`, and its ``noise_patience`` (null: the
+    relaxation's, :data:`NOISE_PATIENCE`) / ``noise_drop``;
     ``tol`` binds nothing, so a solver without the noise-floor rule takes it), the nudged phases'
     relative stop (``solver.nudge_rtol``, bound only when set) and a PCN's node
     step (``solver.pcn_step`` / ``pcn_backtrack``, bound only when set). The one place the solver
@@ -255,7 +299,8 @@ def build_solver(cfg, energy: str, check_every: int) -> functools.partial:
     s = cfg.solver
     stop = resolve_stop(s.stop, name, energy)
     if stop != "tol":
-        kw.update(stop=stop, noise_patience=s.noise_patience, noise_drop=s.noise_drop)
+        patience = NOISE_PATIENCE[cfg.analog.relaxation] if s.noise_patience is None else s.noise_patience
+        kw.update(stop=stop, noise_patience=patience, noise_drop=s.noise_drop)
     if s.nudge_rtol:  # a Hopfield-type iterative nudged phase's relative stop (the config allows it there only)
         kw.update(nudge_rtol=s.nudge_rtol)
     if s.pcn_step != 1.0 or s.pcn_backtrack:  # the PCN node step (the config allows it there only)

@@ -9,7 +9,8 @@ residual against ``nudge_rtol`` times its displacement from the phase's start in
 
 The asynchronous schedule runs a **fused sweep** (:class:`~analog_ep.analog.kernels.numba_sweep.FusedSweep`:
 per colour group one numba pass for the read's output stage, the drive, the node update, the
-residual and the DAC of the new state) where the model offers one
+residual and the DAC of the new state; in the last group's pass the stopper's per-sample
+bookkeeping, so the host only reads its flag) where the model offers one
 (:meth:`~analog_ep.models.base.EnergyNetwork.sweep_plan`: every node driven by one planned one-tile
 analog read; numba kernels) and ``nudge_rtol`` does not apply; the same states, residuals,
 stops, reads and counts as the generic sweep, bit for bit. :data:`FUSED` False forces the
@@ -19,36 +20,34 @@ from __future__ import annotations
 
 import torch
 
-from .base import Stopper, counts_sweeps, noisy_reads, register_solver, run_sweeps
+from .base import Stopper, counts_sweeps, noisy_reads, register_solver, run_sweeps, sweep_loop
 
 FUSED = True
 """Whether :func:`relax_async` runs the fused sweep where the model offers one (False: always the
 generic sweep; the fused sweep's tests compare the two)."""
 
 
-def _fused_sweep(model, const, states, beta, target, rtol, iters):
-    """The fused sweep of this relaxation (:mod:`analog_ep.analog.kernels.numba_sweep`), or None
-    where the model has no sweep plan, :data:`FUSED` is off or the relative nudge test applies."""
+def _sweep_plan(model, const, states, beta, target, rtol):
+    """The model's plan of this relaxation's fused sweep (:mod:`analog_ep.analog.kernels.numba_sweep`),
+    or None where the model has none, :data:`FUSED` is off or the relative nudge test applies."""
     if not FUSED or (beta and rtol > 0):
         return None
     plan = model.sweep_plan(states, beta, target)
     if plan is None or any(const[st.node - 1].dtype != states[0].dtype for st in plan):
         return None
-    from ..analog.kernels.numba_sweep import FusedSweep   # a plan exists only where numba runs the reads
-    return FusedSweep(plan, const, states, iters)
+    return plan
 
 
-def run_fused(fused, states: list[torch.Tensor], iters: int, tol: float, check_every: int, stop: str,
+def run_fused(plan, const, states: list[torch.Tensor], iters: int, tol: float, check_every: int, stop: str,
               noisy: bool, patience: int, drop: float):
-    """:func:`.base.run_sweeps` (``rtol`` 0) for a fused sweep, which returns the new states and the
-    per-sample residual itself."""
+    """:func:`.base.run_sweeps` (``rtol`` 0) as the fused sweep of ``plan`` runs it: the kernels
+    return the new states and the per-sample residual and keep the stopper's bookkeeping
+    themselves (:class:`~analog_ep.analog.kernels.numba_sweep.FusedSweep`); the same loop
+    (:func:`.base.sweep_loop`)."""
+    from ..analog.kernels.numba_sweep import FusedSweep   # a plan exists only where numba runs the reads
     stopper = Stopper(states[0], iters, tol, check_every, stop, noisy, patience, drop)
-    n = 0
-    for n in range(1, iters + 1):
-        states, residual = fused.sweep(states)
-        if stopper.update(n, residual):
-            break
-    return states, stopper.stats(n)
+    fused = FusedSweep(plan, const, states, iters, stopper)
+    return sweep_loop(fused.advance, states, iters, stopper)
 
 
 @counts_sweeps
@@ -58,9 +57,9 @@ def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e
     """Asynchronous schedule: colour groups in turn (odd then even layers for a chain), each
     group updated in closed form from the newest states: exact block-coordinate descent, so the
     energy never increases."""
-    fused = _fused_sweep(model, const, states, beta, target, nudge_rtol, iters)
-    if fused is not None:
-        return run_fused(fused, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
+    plan = _sweep_plan(model, const, states, beta, target, nudge_rtol)
+    if plan is not None:
+        return run_fused(plan, const, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
                          noise_patience, noise_drop)
     groups = model.colouring()
 

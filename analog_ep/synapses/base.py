@@ -52,6 +52,13 @@ class Synapse(nn.Module):
         """Forward read: the drive this synapse sends to its post node, shape (B, *out_shape)."""
         raise NotImplementedError
 
+    def sweep_read(self, direction: str, state: torch.Tensor) -> tuple | None:
+        """A relaxation read (``forward`` of the pre state, ``transposed`` of the post state) as a
+        fused sweep runs it (:meth:`~analog_ep.models.base.EnergyNetwork.sweep_plan`): ``(kind,
+        plan)``, the storage's planned read kind and its one-tile kernel plan, or None where the
+        read takes another path (the default)."""
+        return None
+
     def read_bias(self, pre: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """``read(pre) + bias`` (the bias a digital addition after the read; synapses whose
         digital storage can fuse the addition into the product override this)."""

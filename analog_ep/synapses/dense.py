@@ -31,6 +31,13 @@ class Dense(Synapse):
     def read_bias(self, pre: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         return self.storage.linear_bias(pre.reshape(pre.shape[0], -1), bias)
 
+    def sweep_read(self, direction: str, state: torch.Tensor) -> tuple | None:
+        """``dense_forward`` / ``dense_transposed`` with the storage's one-tile plan of it
+        (:meth:`~analog_ep.analog.storage.AnalogStorage.sweep_read_plan`; None where it has none)."""
+        kind = "dense_" + direction
+        plan = self.storage.sweep_read_plan(kind, state)
+        return None if plan is None else (kind, plan)
+
     def read_t(self, post: torch.Tensor, pre: torch.Tensor | None = None) -> torch.Tensor:
         return self.storage.linear_t(post).reshape(post.shape[0], *self.in_shape)
 

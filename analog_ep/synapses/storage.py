@@ -25,10 +25,11 @@ The protocol every storage implements (digital here; the analog storage
   nothing left to do; analog: pulses, then ``param`` back to zero); ``apply_update(delta,
   vectors)``: change the weight by ``delta`` directly.
 * hooks: ``begin_batch`` / ``begin_phase`` (read-noise policy), ``set_rows`` (data parallel:
-  this rank's rows of the global batch), ``wants_vectors`` (True when an update needs its
-  outer-product vectors, as a bit-stream pulse scheme does), ``read_dtype`` (the precision of
-  digital reads), ``pulses`` (pulses sent so far), ``drifted(t_s)`` (a context reading the
-  weight ``t_s`` seconds after programming).
+  this rank's rows of the global batch), ``sweep_read_plan(kind, x)`` (a fused relaxation
+  sweep's one-tile kernel plan of a read; None where there is none), ``wants_vectors`` (True
+  when an update needs its outer-product vectors, as a bit-stream pulse scheme does),
+  ``read_dtype`` (the precision of digital reads), ``pulses`` (pulses sent so far),
+  ``drifted(t_s)`` (a context reading the weight ``t_s`` seconds after programming).
 * ``events``: the storage's :class:`~analog_ep.synapses.counters.EventCounter` (the hardware
   events its reads and updates perform, per phase; ``begin_phase(name)`` names the phase, as
   does ``events.set_phase(name)`` without touching the read-noise policy);
@@ -203,6 +204,11 @@ class DigitalStorage(_InPlace, nn.Module):
     def digitize_state(self, s: torch.Tensor) -> torch.Tensor:
         """A settled state's read-out: digital states need no conversion."""
         return s
+
+    def sweep_read_plan(self, kind: str, x: torch.Tensor) -> None:
+        """A fused sweep's planned read (:meth:`~analog_ep.analog.storage.AnalogStorage.sweep_read_plan`):
+        a digital weight has none (its reads are torch products)."""
+        return None
 
 
 class ParameterStorage(_InPlace):

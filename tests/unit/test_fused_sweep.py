@@ -267,3 +267,147 @@ def test_float64_states_equal_the_generic_sweep(numba_mode, monkeypatch):
         assert s1[0].dtype == torch.float64
         assert all(torch.equal(u, v) for u, v in zip(s1, s2))
         _same_stats(a, b)
+
+
+def _kernel_stopper_run(seq, dtype, tol, floor, patience, drop, check_every=1):
+    """Two stoppers fed the same residual rows: one by :meth:`Stopper.update` (torch, the
+    reference), one by the fused sweep's kernel rule (:func:`numba_sweep._stop_row` per sample on
+    :meth:`Stopper.kernel_state`, then :meth:`Stopper.record`); their flags after each sweep."""
+    from analog_ep.solvers.base import Stopper
+
+    b, iters = seq.shape[1], seq.shape[0]
+    kw = dict(stop="noise_floor" if floor else "tol", noisy=True, patience=patience, drop=drop)
+    ref = Stopper(torch.zeros(b, 3, dtype=dtype), iters, tol, check_every, **kw)
+    got = Stopper(torch.zeros(b, 3, dtype=dtype), iters, tol, check_every, **kw)
+    flags, counts, best, t, factor, fl, pat = got.kernel_state()
+    npdt = NR._NPDT[dtype]
+    import numpy as np
+    um = np.array([0, 0, 0, 0, 0, 1, fl, pat], dtype=np.int64)
+    uf = np.array([1.0, 0.0, 0.0, 0.0, 1.0, t, factor], dtype=npdt)
+    halts = []
+    for n in range(1, iters + 1):
+        r = seq[n - 1].clone()
+        a = ref.update(n, r)
+        rn = r.numpy()
+        for i in range(b):
+            NS._stop_row(rn, flags.numpy(), counts.numpy(), best.numpy(), n, um, uf, i)
+        halts.append((a, got.record(n, r)))
+    return ref, got, halts
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("floor,patience,drop", [(True, 1, 0.05), (True, 3, 0.2), (False, 5, 0.05)])
+def test_kernel_stop_rule_equals_the_stopper(dtype, floor, patience, drop):
+    """The kernel's per-sample rule against :meth:`Stopper.update` on residuals that sit on its
+    edges: exactly ``tol`` rounded to the states' dtype (torch compares there, not in double), exactly
+    ``best (1 - drop)`` as torch computes it, NaN (``minimum`` propagates it) and inf; every
+    buffer and every host flag equal after each sweep."""
+    g = torch.Generator().manual_seed(3)
+    iters, b, tol = 24, 9, 1e-4                          # float32(1e-4) < 1e-4: a double comparison would differ
+    seq = (torch.rand(iters, b, generator=g, dtype=torch.float64) * 0.9 ** torch.arange(iters).unsqueeze(1)
+           + 5e-4).to(dtype)
+    tol_d = torch.tensor(tol, dtype=dtype)
+    seq[3:, 0] = tol_d                                   # exactly tol in the states' dtype: not below it
+    seq[5:, 1] = torch.nextafter(tol_d, torch.tensor(0.0, dtype=dtype))   # just below: converged
+    seq[4, 2] = float("nan")                             # a NaN residual: best NaN from then on
+    seq[2:, 3] = float("inf")
+    for n in range(1, iters):                            # sample 4 lands exactly on best (1 - drop)
+        prev_best = seq[:n, 4].min()
+        seq[n, 4] = (prev_best * (1.0 - drop)) if n % 2 else prev_best * 2
+    ref, got, halts = _kernel_stopper_run(seq, dtype, tol, floor, patience, drop)
+    assert all(a == b_ for a, b_ in halts)
+    for f in ("steps", "done", "_now", "on_floor", "stall"):
+        assert torch.equal(getattr(ref, f), getattr(got, f)), f
+    assert _eq_nan(ref.best, got.best)
+    a, c = ref.stats(iters), got.stats(iters)
+    assert torch.equal(a.steps, c.steps) and torch.equal(a.converged, c.converged)
+    assert (a.settled is None) == (c.settled is None) and (a.settled is None or torch.equal(a.settled, c.settled))
+    assert bool(ref.done[1])                             # just below tol: converged
+    if floor:
+        assert bool(ref.on_floor.any())
+    else:
+        assert not bool(ref._now[0])                     # exactly tol: not below it
+
+
+@pytest.mark.parametrize("serial,check_every,patience", [(True, 1, 2), (False, 1, 5), (False, 3, 3), (True, 2, 1)])
+def test_fused_noise_floor_stops_with_either_driver(numba_mode, monkeypatch, serial, check_every, patience):
+    """The noise-floor stop on noisy reads, with the parallel and the one-thread kernel drivers,
+    host checks every 1-3 sweeps and several patiences: the same sweeps, steps, flags, trace and
+    states as the generic sweep with the torch stopper."""
+    tr = _trainer("analog.out_noise_std=0.06")
+    got = _compare(monkeypatch, tr, [("free", 0.0, 60), ("nudge+", 0.5, 40), ("nudge-", -0.5, 40)],
+                   dict(tol=1e-5, stop="noise_floor", noise_patience=patience, noise_drop=0.05,
+                        check_every=check_every), serial)
+    assert any(st.sweeps < it for (_, st), it in zip(got, (60, 40, 40)))
+    assert all(st.settled is not None for _, st in got)
+
+
+def test_fused_sweep_runs_no_torch_stopper_update(numba_mode, monkeypatch):
+    """The fused sweep keeps the stop bookkeeping in its kernel: no :meth:`Stopper.update` (the
+    torch ops per sweep), one :meth:`Stopper.record` per sweep; the generic sweep the reverse."""
+    from analog_ep.solvers import base as SB
+
+    calls = {"update": 0, "record": 0}
+    for name in calls:
+        real = getattr(SB.Stopper, name)
+
+        def counted(self, *a, _real=real, _name=name):
+            calls[_name] += 1
+            return _real(self, *a)
+        monkeypatch.setattr(SB.Stopper, name, counted)
+    tr = _trainer("analog.out_noise_std=0.06")
+    x, y = _batch(tr)
+    (_, st), = _phases(tr.model, x, y, [("free", 0.0, 30)], dict(tol=1e-5, stop="noise_floor"))
+    assert calls == {"update": 0, "record": st.sweeps}
+    monkeypatch.setattr(H, "FUSED", False)
+    (_, st2), = _phases(tr.model, x, y, [("free", 0.0, 30)], dict(tol=1e-5, stop="noise_floor"))
+    assert calls == {"update": st2.sweeps, "record": st.sweeps}
+
+
+def _subclasses(cls):
+    for c in cls.__subclasses__():
+        yield c
+        yield from _subclasses(c)
+
+
+def test_every_model_that_changes_drive_or_update_changes_their_fused_forms():
+    """The fused sweep asks the model for :meth:`sweep_reads` / :meth:`sweep_update` (no type checks):
+    a model class that overrides ``drive`` (``node_update``) must override ``sweep_reads``
+    (``sweep_update``) too, or the kernel would run the base class's sweep."""
+    import analog_ep.models  # noqa: F401  (every model class)
+    from analog_ep.models.base import EnergyNetwork as EN
+
+    classes = list(_subclasses(EN))
+    assert len(classes) >= 4
+    for c in classes:
+        assert c.drive is EN.drive or c.sweep_reads is not EN.sweep_reads, c
+        assert c.node_update is EN.node_update or c.sweep_update is not EN.sweep_update, c
+
+
+def test_fused_forms_of_activations_synapses_and_nudges(numba_mode):
+    """Who answers what: a clip activation its clip, a sigmoid none; a dense synapse on analog
+    storage its planned read, on digital storage none; a conv synapse none; the MSE / clamp nudge
+    its update, the cross-entropy none."""
+    from analog_ep.models.base import ACTIVATIONS
+
+    assert ACTIVATIONS["hard_sigmoid"].sweep_update() == ("clip", (0.5, 0.0, 1.0, 0.0))
+    assert ACTIVATIONS["sigmoid"].sweep_update() is None
+    tr = _trainer()
+    x, _ = _batch(tr)
+    s = tr.model.zero_state(x.shape[0], x)
+    syn = tr.model.edges[1].synapse
+    with torch.no_grad():
+        kind, plan = syn.sweep_read("forward", s[0])
+        assert kind == "dense_forward" and plan == syn.storage.sweep_read_plan("dense_forward", s[0])
+        assert syn.sweep_read("transposed", s[1])[0] == "dense_transposed"
+    assert tr.model.sweep_update(2, 0.5) == ("mse", (1.0, -float("inf"), float("inf"), 0.5))
+    assert tr.model.sweep_update(2, 0.0) == ("clip", (1.0, -float("inf"), float("inf"), 0.0))
+    tr.model.nudge = "cross_entropy"
+    assert tr.model.sweep_update(2, 0.5) is None and tr.model.sweep_reads(1) is None
+    cfg = load_config(None, ["data.name=digits", "data.batch_size=8", "data.train_size=16", "data.test_size=8",
+                             "model.hidden=[12]", "compute.accelerator=cpu"])
+    dig = make_trainer(cfg, None).model
+    with torch.no_grad():
+        assert dig.edges[1].synapse.sweep_read("forward", torch.zeros(8, 12)) is None
+    from analog_ep.synapses import Conv
+    assert Conv((1, 4, 4), 2, 3).sweep_read("forward", torch.zeros(1, 1, 4, 4)) is None

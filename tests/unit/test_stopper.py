@@ -78,3 +78,21 @@ def test_stopper_makes_no_tensor_per_sweep_beyond_the_flag():
     for n in range(1, 10):
         st.update(n, torch.rand(4))
     assert [id(t) for t in (st.steps, st.done, st.best, st.stall, st.on_floor)] == ids
+
+
+@pytest.mark.parametrize("relaxation,patience,want", [("iterative", None, 3), ("settle", None, 5),
+                                                      ("iterative", 5, 5), ("settle", 2, 2)])
+def test_noise_patience_null_is_the_relaxations_default(relaxation, patience, want):
+    """``solver.noise_patience: null`` binds the relaxation's own default (3 sweeps iterative,
+    5 time constants settle: ``NOISE_PATIENCE``); an explicit value binds itself."""
+    from analog_ep.config import load_config
+    from analog_ep.solvers.base import NOISE_PATIENCE, build_solver
+
+    keys = ["data.name=digits", "analog.device=memristor", f"analog.relaxation={relaxation}"]
+    if patience is not None:
+        keys.append(f"solver.noise_patience={patience}")
+    cfg = load_config(None, keys)
+    assert cfg.solver.noise_patience == patience
+    solver = build_solver(cfg, "hopfield", 1)
+    assert solver.keywords["noise_patience"] == want
+    assert NOISE_PATIENCE == {"iterative": 3, "settle": 5}

@@ -15,16 +15,23 @@ of node ``j``'s state)::
     res[b] = max(res[b], max_c |s_k' - s_k|)      # the sweep's per-sample residual (NaN propagates)
     x_q(s_k') = dac(s_k')             # the DAC of the new state for the read that consumes it
                                       # (:func:`.numba_reads._dac_row` with that read's plan)
+    -- in the last group's pass, after res[b] is final --
+    stop bookkeeping of sample b      # the Stopper's rule (:func:`_stop_row`): now, best, stall,
+                                      # on_floor, steps, done, on the stopper's own buffers
+    -- host, every check_every sweeps --
+    stop = all(now)                   # Stopper.record: one flag read, as before
 
 The same read indices, weights, keys and counts as the generic sweep (the storage's bookkeeping
 is :meth:`~analog_ep.analog.storage.AnalogStorage.sweep_read_parts`, the same steps as
 ``_planned_read``), the same DAC / product / output-stage bodies, and each float operation of
-the drive, the update and the residual as torch does it in the states' dtype (the scalars
-``beta``, ``1 + beta``, ``slope`` and the bounds rounded to that dtype first, as torch's
-wrapped scalars are), so the states, the residuals and the stopper's decisions are the generic
-sweep's bit for bit (``tests/unit/test_fused_sweep.py``). What it saves: per sweep the drive's
-and the update's tensor operations, the residual's ``max_abs`` / ``stack`` / ``amax`` and the
-read's DAC call and buffer lookups.
+the drive, the update, the residual and the stop rule as torch does it in the states' dtype
+(the scalars ``beta``, ``1 + beta``, ``slope``, the bounds, ``tol`` and ``1 - drop`` rounded to
+that dtype first, as torch's wrapped scalars are), so the states, the residuals and the
+stopper's decisions are the generic sweep's bit for bit (``tests/unit/test_fused_sweep.py``).
+What it saves: per sweep the drive's and the update's tensor operations, the residual's
+``max_abs`` / ``stack`` / ``amax``, the read's DAC call and buffer lookups, and the stopper's
+~10 in-place tensor operations (:meth:`~analog_ep.solvers.base.Stopper.update`; the torch
+stopper stays the reference and runs every relaxation the fused sweep declines).
 
 numba's on-disk cache (``cache=True``) checks only this file: after editing the row bodies this
 module inlines (``numba_reads._stage_row``, ``_dac_row``, ``_key_words``, ``normal8``), delete
@@ -52,8 +59,34 @@ UPDATES = {"clip": CLIP, "mse": MSE, "clamp": CLAMP}
 
 
 @njit(inline="always", cache=True)
-def _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, res, dac, starts, nm, dmode, dfp,
-               xq, s_out, b, v, nz, vi, fw, iw):
+def _stop_row(res, flags, counts, best, sweep, um, uf, b):
+    """Sample ``b``'s stop bookkeeping after sweep ``n`` (the last group's residual ``res[b]`` is
+    the sweep's): :meth:`analog_ep.solvers.base.Stopper.update`'s rule (``rtol`` 0) on the
+    stopper's own buffers (:meth:`~analog_ep.solvers.base.Stopper.kernel_state`: ``flags`` rows
+    done / now / on_floor, ``counts`` rows steps / stall; ``sweep`` = n), each comparison and product in the
+    states' dtype as torch makes it (``uf[5]`` = tol, ``uf[6]`` = 1 - drop, rounded to that dtype;
+    ``um[6]``: the noise-floor rule runs, ``um[7]``: its patience)."""
+    r = res[b]
+    now = r < uf[5]                                                   # residual < tol
+    if um[6]:
+        bb = best[b]
+        progress = r < bb * uf[6]                                     # residual < best (1 - drop)
+        if r != r or r < bb:                                          # best = minimum(best, r): NaN propagates
+            best[b] = r
+        st = 0 if progress else counts[1, b] + 1                      # stall
+        counts[1, b] = st
+        if st >= um[7]:
+            flags[2, b] = True                                        # on_floor |= stall >= patience
+        now = now or flags[2, b]
+    flags[1, b] = now
+    if now and not flags[0, b]:
+        counts[0, b] = sweep                                          # steps: the first sweep it held
+        flags[0, b] = True                                            # done |= now
+
+
+@njit(inline="always", cache=True)
+def _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, res, dac,
+               starts, nm, dmode, dfp, xq, s_out, b, v, nz, vi, fw, iw):
     """Row (sample) ``b`` of :func:`_group` (the one body both drivers run). Each step one simple
     loop (they vectorize), in torch's order of operations. ``vi``: the integer view of the row
     buffer ``v``; ``iw``: the integer view of the 1-element ``fw``."""
@@ -111,32 +144,40 @@ def _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, re
 
 
 @njit(parallel=True, fastmath=False, cache=True)
-def _group(t3, d3, s_in, key, read, ip, sfp, const, old, y, um, uf, rd, new, res, dac, starts, nm, dmode, dfp,
-           xq, s_out, iproto):
+def _group(t3, d3, s_in, key, read, ip, sfp, const, old, y, um, uf, rd, new, res, stp, dac,
+           starts, nm, dmode, dfp, xq, s_out, iproto):
     """One colour group of the fused sweep: the read's output stage on the product ``t3`` (1, B, M)
     (``s_in``: the DAC's noise-management scales of the read's input; ``key``, ``read``, ``ip``,
     ``sfp``: the planned read's stream key, index, flags and constants, as
     :func:`.numba_reads._stage`) into ``rd`` (B, M); the drive ``const + rd``; the node update
-    (``um`` = (mode, slope?, lo?, hi?, first group), ``uf`` = (slope, lo, hi, beta, 1 + beta) in the
-    states' dtype; ``y`` the target, (B, M), for the nudges) into ``new``; the per-sample residual
-    into ``res`` (set by the first group, maxed by the others); with ``dac``, the DAC of ``new``
+    (``um`` = (mode, slope?, lo?, hi?, first group, last group, noise floor?, patience), ``uf`` =
+    (slope, lo, hi, beta, 1 + beta, tol, 1 - drop) in the states' dtype; ``y`` the target, (B, M),
+    for the nudges) into ``new``; the per-sample residual into ``res`` (set by the first group,
+    maxed by the others); in the last group (``um[5]``), after its row, the stopper's bookkeeping of
+    the sweep on ``stp`` = (flags, counts, best, sweep n) (:func:`_stop_row`; the tuple is unpacked
+    before the loop: numba 0.68 loses writes to arrays unpacked from a tuple inside a ``prange``
+    body); with ``dac``, the DAC of ``new``
     into ``xq`` / ``s_out`` under the consuming read's plan (``starts``, ``nm``, ``dmode``,
     ``dfp``: :func:`.numba_reads._dac`); ``iproto``: an integer array of the states' width (int32 /
     int64: the residual's integer view). Parallel over samples (:func:`_group1`: one thread)."""
     ka, kb = NR._key_words(key, read, ip[5])
+    flags, counts, best, sweep = stp
+    stop = um[5] != 0
     m = t3.shape[2]
     mp = (m + BLOCK - 1) // BLOCK * BLOCK
     for b in prange(new.shape[0]):
         v = np.empty(m, dtype=new.dtype)
         nz = np.empty(mp, dtype=np.float32)
         fw = np.empty(1, dtype=new.dtype)
-        _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, res, dac, starts, nm, dmode,
-                   dfp, xq, s_out, b, v, nz, v.view(iproto.dtype), fw, fw.view(iproto.dtype))
+        _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, res, dac,
+                   starts, nm, dmode, dfp, xq, s_out, b, v, nz, v.view(iproto.dtype), fw, fw.view(iproto.dtype))
+        if stop:
+            _stop_row(res, flags, counts, best, sweep, um, uf, b)
 
 
 @njit(fastmath=False, cache=True)
-def _group1(t3, d3, s_in, key, read, ip, sfp, const, old, y, um, uf, rd, new, res, dac, starts, nm, dmode, dfp,
-            xq, s_out, iproto):
+def _group1(t3, d3, s_in, key, read, ip, sfp, const, old, y, um, uf, rd, new, res, stp, dac,
+            starts, nm, dmode, dfp, xq, s_out, iproto):
     """:func:`_group` on one thread (the row buffers made once)."""
     ka, kb = NR._key_words(key, read, ip[5])
     m = t3.shape[2]
@@ -145,9 +186,13 @@ def _group1(t3, d3, s_in, key, read, ip, sfp, const, old, y, um, uf, rd, new, re
     nz = np.empty(mp, dtype=np.float32)
     fw = np.empty(1, dtype=new.dtype)
     vi, iw = v.view(iproto.dtype), fw.view(iproto.dtype)
+    flags, counts, best, sweep = stp
+    stop = um[5] != 0
     for b in range(new.shape[0]):
-        _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, res, dac, starts, nm, dmode,
-                   dfp, xq, s_out, b, v, nz, vi, fw, iw)
+        _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, res, dac,
+                   starts, nm, dmode, dfp, xq, s_out, b, v, nz, vi, fw, iw)
+        if stop:
+            _stop_row(res, flags, counts, best, sweep, um, uf, b)
 
 
 class _Step:
@@ -163,8 +208,8 @@ class _Step:
         self.y = _D2[dt] if y is None else y.detach().contiguous().numpy()
         npdt = dt.type
         slope, lo, hi, beta = st.params
-        self.um = np.array([UPDATES[st.update], slope != 1.0, lo != -np.inf, hi != np.inf, 0], dtype=np.int64)
-        self.uf = np.array([slope, lo, hi, beta, 1.0 + beta], dtype=npdt)
+        self.um = np.array([UPDATES[st.update], slope != 1.0, lo != -np.inf, hi != np.inf, 0, 0, 0, 0], dtype=np.int64)
+        self.uf = np.array([slope, lo, hi, beta, 1.0 + beta, 0.0, 0.0], dtype=npdt)
         self.rd = np.empty((b, m), dtype=npdt)
         self.tt = torch.empty((b, m), dtype=const.dtype, device=const.device)
         self.t3 = self.tt.numpy().reshape(1, b, m)
@@ -176,23 +221,31 @@ class _Step:
 class FusedSweep:
     """The fused sweep of a :meth:`~analog_ep.models.base.EnergyNetwork.sweep_plan` (a list of
     :class:`~analog_ep.models.base.SweepStep`, one per colour group, each node's state read by
-    exactly one step) for one relaxation of at most ``iters`` sweeps from ``states``:
-    :meth:`sweep` maps the states to the new states and the per-sample residual (max over nodes of
-    ``max |s_new - s_old|``), as the generic sweep and :func:`analog_ep.solvers.base.run_sweeps`
-    compute them.
+    exactly one step) for one relaxation of at most ``iters`` sweeps from ``states``, stopped by
+    ``stopper`` (a :class:`~analog_ep.solvers.base.Stopper` without the relative test):
+    :meth:`advance` maps the states to the new states, computes the per-sample residual (max over
+    nodes of ``max |s_new - s_old|``) as the generic sweep and
+    :func:`analog_ep.solvers.base.run_sweeps` do, and runs the stopper's per-sample bookkeeping in
+    the last group's kernel (:func:`_stop_row`, on :meth:`~analog_ep.solvers.base.Stopper.kernel_state`);
+    the host only reads the stopper's flag (:meth:`~analog_ep.solvers.base.Stopper.record`).
 
-    Buffers, made once: sweep ``n``'s states are written into the ``n % 2`` buffer of each node
-    (so a sweep's states stay valid until two sweeps later: the relaxation keeps only the newest
-    and returns the last), its residual into row ``n - 1`` of an (``iters``, B) buffer (rows stay:
-    the stopper keeps them all)."""
+    Buffers, made once: sweep ``n``'s (from 1) states are written into the ``(n - 1) % 2`` buffer
+    of each node (so a sweep's states stay valid until two sweeps later: the relaxation keeps only
+    the newest and returns the last), its residual into row ``n - 1`` of an (``iters``, B) buffer
+    (rows stay: the stopper keeps them all)."""
 
-    def __init__(self, plan: list, const: list[torch.Tensor], states: list[torch.Tensor], iters: int):
+    def __init__(self, plan: list, const: list[torch.Tensor], states: list[torch.Tensor], iters: int, stopper):
         like = states[0]
         b = like.shape[0]
         dt = np.dtype(NR._NPDT[like.dtype])
         self.b, self.d3, self.iproto = b, _D3[dt], _INT[dt]
         self.steps = [_Step(st, const[st.node - 1], b, dt) for st in plan]
         self.steps[0].um[4] = 1
+        flags, counts, best, tol, factor, floor, patience = stopper.kernel_state()
+        self.stopper, self.flags, self.counts, self.best = stopper, flags.numpy(), counts.numpy(), best.numpy()
+        last = self.steps[-1]
+        last.um[5:8] = (1, floor, patience)
+        last.uf[5:7] = (tol, factor)                  # rounded to the states' dtype, as torch's wrapped scalars
         consumer = {s.src: s for s in self.steps}
         # the DAC buffers of each read's input (its source node's state), filled by the step that
         # updates that node (or, for a read before its source's update in the sweep, at the start)
@@ -212,18 +265,17 @@ class FusedSweep:
         self.run = _group1 if NR._serial() else _group
         self.res = torch.empty((max(int(iters), 1), b), dtype=like.dtype, device=like.device)
         self.res_np = self.res.numpy()
-        self.n = 0
         # the old state each step reads, as numpy (the start states: contiguous copies where needed)
         self.old = {s.node: states[s.node - 1].detach().contiguous().numpy() for s in self.steps}
 
-    def sweep(self, states: list[torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """The next sweep from ``states`` (the states the previous sweep returned, or the start
-        states): ``(new states, per-sample residual)``."""
+    def advance(self, n: int, states: list[torch.Tensor]) -> tuple[list[torch.Tensor], bool]:
+        """Sweep ``n`` (1, 2, ... in turn) from ``states`` (the states the previous sweep returned,
+        or the start states): ``(new states, stop now)`` (the loop of
+        :func:`analog_ep.solvers.base.sweep_loop`)."""
         s = list(states)
-        n = self.n
-        self.n = n + 1
-        par = n & 1
-        rn = self.res_np[n]
+        i = n - 1
+        par = i & 1
+        rn = self.res_np[i]
         run, d3, b, old, xq, sc = self.run, self.d3, self.b, self.old, self.xq, self.s
         for st, nxt in zip(self.steps, self.next):
             w_t, key, read, absorb, row0 = st.storage.sweep_read_parts(st.kind, b)
@@ -234,11 +286,11 @@ class FusedSweep:
                 ip = st.ips[ik] = NR._ip(1, 0, st.nm, st.smode, row0, int(absorb))
             new = st.out_np[par]
             run(st.t3, d3, sc[st.src], np.uint64(key), np.uint64(read), ip, st.sfp, st.const, old[st.node], st.y,
-                st.um, st.uf, st.rd, new, rn, True, nxt.starts, nxt.nm, nxt.dmode, nxt.dfp, xq[st.node],
-                sc[st.node], self.iproto)
+                st.um, st.uf, st.rd, new, rn, (self.flags, self.counts, self.best, n), True, nxt.starts, nxt.nm,
+                nxt.dmode, nxt.dfp, xq[st.node], sc[st.node], self.iproto)
             old[st.node] = new
             s[st.node - 1] = st.out[par]
-        return s, self.res[n]
+        return s, self.stopper.record(n, self.res[i])
 
 
 __all__ = ["FusedSweep", "UPDATES"]
