@@ -157,7 +157,7 @@ def test_conv_kernels_keep_a_channels_last_input(nr):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("k,hw", [(2, 8), (2, 4), (3, 9), (1, 5)])
+@pytest.mark.parametrize("k,hw", [(2, 8), (2, 4), (2, 2), (3, 9), (1, 5)])
 def test_max_pool_equals_torch_with_ties_and_nans(nr, dtype, k, hw):
     g = torch.Generator().manual_seed(k * 10 + hw)
     y = torch.randint(-3, 4, (5, 6, hw, hw), generator=g).to(dtype) * 0.25   # a coarse grid: many ties
@@ -166,6 +166,8 @@ def test_max_pool_equals_torch_with_ties_and_nans(nr, dtype, k, hw):
     y[2, 1] = float("-inf")                                                 # a plane of -inf
     y[3, 3, :k, :k] = 0.0
     y[3, 3, 0, 0] = -0.0                                                    # -0 and +0 tie
+    y[4, 0, :k, :k] = float("nan")                                          # the last NaN is taken
+    y[4, 1, 0, :2] = float("inf")
     out, idx = nr.max_pool(y, k)
     ref, ref_idx = F.max_pool2d(y, k, k, return_indices=True)
     assert torch.equal(idx, ref_idx)
@@ -173,3 +175,20 @@ def test_max_pool_equals_torch_with_ties_and_nans(nr, dtype, k, hw):
     same = ~ref.isnan()
     assert torch.equal(out[same], ref[same])
     assert torch.equal(torch.signbit(out[same]), torch.signbit(ref[same]))
+
+
+def test_parallel_drivers_give_the_same_bits(nr, monkeypatch):
+    """The parallel drivers (numba's pool above one thread) run the row bodies of the one-thread
+    drivers: the same bits."""
+    p = PeripheryParams(**PERIPHS["card"])
+    g = torch.Generator().manual_seed(11)
+    x = torch.rand((3, 4, 6, 6), generator=g) * 2 - 1
+    w = torch.randn((5, 4, 3, 3), generator=g) * 0.3
+    y = torch.rand((3, 5, 6, 6), generator=g) * 2 - 1
+    reads = lambda: (nr.conv_forward(x, w, 1, 1, p, 18, 0.5, 1.0, Keyed(5)),          # noqa: E731
+                     nr.conv_transposed(y, w, 1, 1, 0, p, 3, 0.5, 1.0, Keyed(6)), *nr.max_pool(y, 2))
+    monkeypatch.setattr(nr, "_SERIAL", True)
+    one = reads()
+    monkeypatch.setattr(nr, "_SERIAL", False)
+    for a, b in zip(one, reads()):
+        _same(a, b)

@@ -387,16 +387,18 @@ def _fold_row(col, img, g):
         w_off = c_col % kw
         h_off = (c_col // kw) % kh
         c_im = c_col // kh // kw
+        # the columns whose pixel w_col sw - pw + w_off lies in [0, w): one add each (w_col -> pixel
+        # is one to one), so skipping the others changes no sum and the inner loop has no branch
+        w_lo = max(0, (pw - w_off + sw - 1) // sw)
+        w_hi = min(wo, (w - 1 + pw - w_off) // sw + 1) if w - 1 + pw - w_off >= 0 else 0
         for h_col in range(ho):
             h_im = h_col * sh - ph + h_off
             if h_im < 0 or h_im >= h:
                 continue
-            base_im = (c_im * h + h_im) * w
-            base_col = (c_col * ho + h_col) * wo
-            for w_col in range(wo):
-                w_im = w_col * sw - pw + w_off
-                if w_im >= 0 and w_im < w:
-                    img[base_im + w_im] += col[base_col + w_col]
+            dst = (c_im * h + h_im) * w - pw + w_off
+            src = (c_col * ho + h_col) * wo
+            for w_col in range(w_lo, w_hi):
+                img[dst + w_col * sw] += col[src + w_col]
 
 
 @njit(inline="always", cache=True)
@@ -443,26 +445,55 @@ def _stage_fold1(t, cur, s, key, read, ip, fp, g, snm, out):
 
 
 @njit(inline="always", cache=True)
+def _pool_window(y, k, w, oh, ow):
+    """The flat index aten's CPU max-pool (``cpu_max_pool``, NCHW) picks in window (``oh``,
+    ``ow``) of the plane ``y``: it scans rows then columns from ``-inf`` at the window's first
+    index and takes a value when it is larger or NaN (so the first of equal maxima, the last NaN)."""
+    i = oh * k * w + ow * k
+    mv = -np.inf
+    for ih in range(oh * k, oh * k + k):
+        for iw in range(ow * k, ow * k + k):
+            e = ih * w + iw
+            a = y[e]
+            if a > mv or a != a:
+                mv = a
+                i = e
+    return i
+
+
+@njit(inline="always", cache=True)
 def _pool_plane(y, out, idx, k, h, w):
     """``k`` x ``k`` max-pool (stride ``k``) of one H x W plane ``y`` (flat) into ``out`` / ``idx``
-    (flat Ho x Wo), as aten's CPU kernel (``cpu_max_pool``, NCHW) scans a window: rows then
-    columns, the first index kept unless a later value is larger or NaN, starting from -inf at
-    the window's first index."""
+    (flat Ho x Wo): the index of :func:`_pool_window` and the value there. For ``k`` 2 without
+    NaN, the same index without a branch per value (ADC outputs tie often, so the scan's branches
+    mispredict): ``m`` the window's maximum, the index the first of the four (scan order) equal
+    to ``m`` (``-0 == +0``: the first zero, as the scan keeps it); an output row with a NaN is
+    redone by :func:`_pool_window`."""
     ho, wo = h // k, w // k
+    if k != 2:
+        for oh in range(ho):
+            for ow in range(wo):
+                i = _pool_window(y, k, w, oh, ow)
+                out[oh * wo + ow] = y[i]
+                idx[oh * wo + ow] = i
+        return
     for oh in range(ho):
+        r0 = 2 * oh * w
+        nan = False
         for ow in range(wo):
-            ih0, iw0 = oh * k, ow * k
-            mi = ih0 * w + iw0
-            mv = -np.inf
-            for ih in range(ih0, ih0 + k):
-                for iw in range(iw0, iw0 + k):
-                    e = ih * w + iw
-                    val = y[e]
-                    if val > mv or np.isnan(val):
-                        mv = val
-                        mi = e
-            out[oh * wo + ow] = mv
-            idx[oh * wo + ow] = mi
+            e0 = r0 + 2 * ow
+            a0, a1, a2, a3 = y[e0], y[e0 + 1], y[e0 + w], y[e0 + w + 1]
+            m = max(max(a0, a1), max(a2, a3))
+            j = np.int64(a0 != m) * (1 + np.int64(a1 != m) * (1 + np.int64(a2 != m)))   # first equal: 0..3
+            i = e0 + (j & 1) + (j >> 1) * w
+            out[oh * wo + ow] = y[i]
+            idx[oh * wo + ow] = i
+            nan |= (a0 != a0) | (a1 != a1) | (a2 != a2) | (a3 != a3)
+        if nan:
+            for ow in range(wo):
+                i = _pool_window(y, 2, w, oh, ow)
+                out[oh * wo + ow] = y[i]
+                idx[oh * wo + ow] = i
 
 
 @njit(parallel=True, fastmath=False, cache=True)
