@@ -391,14 +391,27 @@ def _fold_row(col, img, g):
         # is one to one), so skipping the others changes no sum and the inner loop has no branch
         w_lo = max(0, (pw - w_off + sw - 1) // sw)
         w_hi = min(wo, (w - 1 + pw - w_off) // sw + 1) if w - 1 + pw - w_off >= 0 else 0
+        n = w_hi - w_lo
+        if n <= 0:
+            continue
         for h_col in range(ho):
             h_im = h_col * sh - ph + h_off
             if h_im < 0 or h_im >= h:
                 continue
-            dst = (c_im * h + h_im) * w - pw + w_off
-            src = (c_col * ho + h_col) * wo
-            for w_col in range(w_lo, w_hi):
-                img[dst + w_col * sw] += col[src + w_col]
+            dst = (c_im * h + h_im) * w - pw + w_off + w_lo * sw
+            src = (c_col * ho + h_col) * wo + w_lo
+            if sw == 1:   # contiguous: a simple loop on two views (it vectorizes)
+                _add_into(img[dst:dst + n], col[src:src + n], n)
+            else:
+                for j in range(n):
+                    img[dst + j * sw] += col[src + j]
+
+
+@njit(inline="always", cache=True)
+def _add_into(dst, src, n):
+    """``dst[i] += src[i]`` for ``i < n``."""
+    for i in range(n):
+        dst[i] += src[i]
 
 
 @njit(inline="always", cache=True)
