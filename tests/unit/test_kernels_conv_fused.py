@@ -192,3 +192,45 @@ def test_parallel_drivers_give_the_same_bits(nr, monkeypatch):
     monkeypatch.setattr(nr, "_SERIAL", False)
     for a, b in zip(one, reads()):
         _same(a, b)
+
+
+def test_select_pool_rules(nr):
+    """The numba max-pool runs NCHW-contiguous float CPU tensors without autograd under numba /
+    auto; torch's everywhere else (and ``ran`` says which)."""
+    y = torch.rand(2, 3, 4, 4)
+    assert K.select_pool(y, 2, "numba") is nr.max_pool and K.ran()["max_pool"] == "numba"
+    assert K.select_pool(y, 2, "auto") is nr.max_pool
+    assert K.select_pool(y, 2, "torch") is None and K.ran()["max_pool"] == "torch"
+    assert K.select_pool(y.contiguous(memory_format=torch.channels_last), 2, "numba") is None
+    assert K.select_pool(y.half(), 2, "numba") is None
+    assert K.select_pool(torch.empty(2, 3, 4, 4, device="meta"), 2, "numba") is None
+    assert K.select_pool(torch.rand(2, 3, 5, 4), 2, "numba") is None          # 2 does not divide 5
+    g = y.clone().requires_grad_()
+    assert K.select_pool(g, 2, "numba") is None                                 # autograd needs torch's
+    with torch.no_grad():
+        assert K.select_pool(g, 2, "numba") is nr.max_pool
+
+
+def test_convpool_on_tiles_pools_as_torch(nr):
+    """A ConvPool on analog storage: its read (conv read, then the storage's max-pool) and the
+    pooling indices its transposed read uses equal those of the torch pool on the same conv read."""
+    from analog_ep.analog.rules import SoftBounds
+    from analog_ep.analog.storage import AnalogStorage
+    from analog_ep.synapses.conv import ConvPool
+    syn = ConvPool((3, 8, 8), 4, generator=torch.Generator().manual_seed(1))
+    p = PeripheryParams(inp_bits=7, inp_bound=1.0, out_bits=5, out_bound=1.0, noise_management="abs_max")
+    syn.storage = AnalogStorage(syn.weight.detach().clone(), SoftBounds(), p, max_rows=512, max_cols=512, seed=2)
+    x = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(3))
+    out = {}
+    for mode in ("numba", "torch"):
+        K.set_mode(mode)
+        syn.clear_cache()
+        with torch.no_grad():
+            conv = syn._conv(x)                          # the read the pool sees (noiseless card)
+            out[mode] = (syn.read(x), syn._indices(x), conv)
+        assert K.ran()["max_pool"] == mode
+    _same(out["numba"][2], out["torch"][2])
+    ref, ref_idx = F.max_pool2d(out["torch"][2], 2, 2, return_indices=True)
+    _same(out["numba"][0], ref)
+    _same(out["numba"][1], ref_idx)
+    _same(out["torch"][0], ref)

@@ -21,7 +21,12 @@ converter mode a compile-time constant of each loop. Fusing changes no operation
 (``tests/unit/test_kernels_fused_passes.py``: bit for bit against the pass-by-pass arithmetic).
 
 Convolutions compute their products with torch (the reference's grouped conv / matmul) and run
-the same fused output stage; the transposed conv folds afterwards, as the reference.
+the same fused output stage. Their DAC takes its layer-scope noise management in the same pass as
+the dense reads' (:func:`_conv_dac`); the transposed conv runs the output stage of each sample's
+(C_in k k, Ho Wo) partials, their fold onto the pre node (aten's col2im order) and the
+noise-management scale in one kernel (:func:`_stage_fold`), and the max-pool after a forward read
+(``ConvPool``, :func:`max_pool`) is one pass with aten's values and indices (session 9: the same
+bits as the pass-by-pass reads, ``tests/unit/test_kernels_conv_fused.py``).
 
 Output noise of element ``c`` of the (global sample ``b``, tile ``i``) row is the float32
 normal of counter ``(b * n_tiles + i) * padded(M) + c`` (:mod:`.normal8`) under the read's key
