@@ -61,6 +61,7 @@ import contextlib
 import dataclasses
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
@@ -669,6 +670,13 @@ class AnalogStorage(nn.Module):
         return self._ste(y, self.weight, self._conv_t(y, stride, padding, op),
                          lambda: torch.nn.functional.conv_transpose2d(y, self.weight, stride=stride,
                                                                       padding=padding, output_padding=op))
+
+    def max_pool(self, y: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``k`` x ``k`` max-pool (stride ``k``) of a conv read's output with the argmax indices
+        (``ConvPool``; digital, after the ADC): the numba kernel where :func:`.kernels.select_pool`
+        gives one (the same values and indices), else ``F.max_pool2d``."""
+        fn = K.select_pool(y, k)
+        return fn(y, k) if fn is not None else F.max_pool2d(y, k, k, return_indices=True)
 
     # ------------------------------------------------------------------ updates
     @torch.no_grad()

@@ -211,7 +211,7 @@ class ConvPool(Conv):
         return None
 
     def _pool(self, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return F.max_pool2d(self._conv(pre), self.pool, self.pool, return_indices=True)
+        return self.storage.max_pool(self._conv(pre), self.pool)
 
     def _store(self, key, pre: torch.Tensor, pooled: torch.Tensor | None, idx: torch.Tensor) -> None:
         if key is not None:

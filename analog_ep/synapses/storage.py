@@ -164,6 +164,11 @@ class DigitalStorage(_InPlace, nn.Module):
         out = out if out.dtype == y.dtype else out.to(y.dtype)
         return self._counted("transposed", y, out, y.shape[0] * y.shape[2] * y.shape[3])
 
+    def max_pool(self, y: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``k`` x ``k`` max-pool (stride ``k``) of a conv read's output, with the argmax indices
+        (``ConvPool``): torch's (the channels-last reads above keep it fast)."""
+        return F.max_pool2d(y, k, k, return_indices=True)
+
     def begin_batch(self) -> None:
         pass
 

@@ -32,6 +32,10 @@ and the event statistic) is one kernel call (session 8: :func:`analog_ep.analog.
 kind ``pulsed_update``; the same bits as those kernels step by step), reported under the steps it
 runs (``rounded_counts``, ``apply_counts``).
 
+The max-pool that follows an analog conv read (``ConvPool``) has a kernel too
+(:func:`select_pool`, kind ``max_pool``): the same values and indices as ``F.max_pool2d`` on the
+stage's NCHW output in one pass (session 9).
+
 Which reads have a kernel (:func:`select` is the one place that decides): the four read kinds
 (``dense_forward``, ``dense_transposed``, ``conv_forward``, ``conv_transposed``) on CPU tensors
 of float32 / float64, when the output stage is not ideal (an ideal output stage is one BLAS call,
@@ -178,6 +182,27 @@ def select(kind: str, p, like: torch.Tensor, randn=None, mode_: Optional[str] = 
     return fn
 
 
+def select_pool(like: torch.Tensor, k: int, mode_: Optional[str] = None) -> Optional[Callable]:
+    """The numba max-pool with indices (:func:`.numba_reads.max_pool`: the values and indices of
+    ``F.max_pool2d(like, k, k, return_indices=True)`` in one pass) for an analog conv read's
+    output ``like`` under ``compute.kernels`` (as :func:`select`), or None for torch's. It runs
+    on NCHW-contiguous float32 / float64 CPU tensors whose H and W ``k`` divides, without autograd
+    (aten's NCHW max-pool is several times slower than its channels-last one, which the digital
+    storage's reads feed). Reported by :func:`ran` under ``max_pool``."""
+    m = _state["mode"] if mode_ is None else mode_
+    fn = None
+    if ((m == "numba" or (m == "auto" and AUTO_NUMBA)) and like.device.type == "cpu"
+            and like.dtype in (torch.float32, torch.float64) and like.dim() == 4 and like.is_contiguous()
+            and like.shape[2] % k == 0 and like.shape[3] % k == 0
+            and not (like.requires_grad and torch.is_grad_enabled()) and numba_available()):
+        mod = _available.get("module")
+        if mod is None:
+            mod = _available["module"] = importlib.import_module(".numba_reads", __name__)
+        fn = mod.max_pool
+    _ran["max_pool"] = "torch" if fn is None else "numba"
+    return fn
+
+
 DENSE_KINDS = ("dense_forward", "dense_transposed")
 """The read kinds with a one-tile fused plan (:func:`dense_plan`)."""
 
@@ -227,5 +252,5 @@ def select_engine(kind: str, like: torch.Tensor, params=None, mode_: Optional[st
     return fn
 
 
-__all__ = ["dense_plan", "mark_ran", "AUTO_NUMBA", "ENGINE_KINDS", "select_engine", "INSTALL_HINT", "KINDS", "MODES", "check_mode", "mode", "numba_available", "ran", "reset_ran", "select",
+__all__ = ["dense_plan", "mark_ran", "select_pool", "AUTO_NUMBA", "ENGINE_KINDS", "select_engine", "INSTALL_HINT", "KINDS", "MODES", "check_mode", "mode", "numba_available", "ran", "reset_ran", "select",
            "set_mode"]
