@@ -258,9 +258,9 @@ def _check_relaxation(cfg: RunConfig, where: str = "") -> None:
             raise ConfigError(f"{where}analog.settle_dt_s: must be > 0 seconds or null (chosen from tau), got "
                               f"{a.settle_dt_s!r}")
         if a.settle_dt_s > tau * (1 + 1e-12):
-            raise ConfigError(f"{where}analog.settle_dt_s: {a.settle_dt_s!r} s is above the settle's largest step dt <= "
-                              f"tau = C / G_leak = {tau:.4g} s (a step longer than the node's time constant); lower it "
-                              f"or set null (chosen from the time constant and the phase's stability bound)")
+            raise ConfigError(f"{where}analog.settle_dt_s: {a.settle_dt_s!r} s is above the settle's largest step "
+                              f"dt <= tau = C / G_leak = {tau:.4g} s (a step longer than the node's time constant); "
+                              f"lower it or set null (chosen from the time constant and the phase's stability bound)")
     if a.settle_t_max_s is not None and not a.settle_t_max_s > 0:
         raise ConfigError(f"{where}analog.settle_t_max_s: must be > 0 seconds or null (the sweep budget in time "
                           f"constants), got {a.settle_t_max_s!r}")

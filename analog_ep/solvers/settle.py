@@ -271,7 +271,8 @@ def relax_settle(model, const, states, *, beta: float = 0.0, target=None, iters:
 
 
 SLOW_POWER_ITERS = 8
-"""Power iterations (two Jacobian products each) of a nudged Hopfield settle's slowest-rate estimate (:func:`slowest_rate`)."""
+"""Power iterations (two Jacobian products each) of a Hopfield settle's slowest-rate estimate
+(:func:`slowest_rate`; once per phase: the step bound, and a nudged phase's default budget)."""
 
 SLOWEST_RATE_FLOOR = 0.05
 """The least slowest rate (in ``1 / tau``) a default budget counts: a phase linearized at (or
@@ -369,10 +370,10 @@ class SettleStats(SolverStats):
 def settle_patience(noise_patience: int, tau_s: float, dt_s: float) -> int:
     """``solver.stop: noise_floor``'s patience for a settle, in integrator steps: ``noise_patience``
     counts node time constants here (an iterative sweep is one ``tau``: at ``dt = tau`` a step
-    moves each node as a damped sweep would), so a settle waits as long in physical time as the iterative solver does in sweeps
-    before it calls a stalled residual its noise floor, whatever its step. Counting raw steps
-    would stop a ``dt = tau / 10`` settle after half a time constant, where a noiseless residual
-    has barely fallen."""
+    moves each node as a damped sweep would), so a settle waits as long in physical time as the
+    iterative solver does in sweeps before it calls a stalled residual its noise floor, whatever
+    its step. Counting raw steps would stop a ``dt = tau / 10`` settle after half a time
+    constant, where a noiseless residual has barely fallen."""
     return max(int(noise_patience), math.ceil(noise_patience * tau_s / dt_s * (1 - 1e-12)))
 
 
