@@ -37,6 +37,11 @@ for round in a b; do
   one bench2_settle_new_dt1_$round new $B $S --set analog.settle_dt_s=1e-7
 done
 fi
+if [ "${PART:-bench}" = vgg ]; then  # dchn_vgg5 32-64-64-64 on synthetic 3x32x32, batch 64
+V="bench --device memristor --set model.name=dchn_vgg5 --set model.channels=[32,64,64,64] --set data.name=synthetic --set data.shape=[3,32,32] --set data.batch_size=64 --repeats 2 --warmup 1 --json"
+one vgg_settle_old base $V $S
+one vgg_settle_new new $V $S
+fi
 if [ "${PART:-bench}" = epoch ]; then
 E="train -c $C --set data.train_size=10000 --set data.test_size=10000 --set train.epochs=1 --json --overwrite"
 one epoch_digital new $E --out $RUNS/epoch_digital

@@ -103,13 +103,14 @@ def test_ep_on_the_settle_reaches_the_exact_gradient_dchn_vgg5():
 
 
 # ----------------------------------------------------------------------------------- energy
+@pytest.mark.parametrize("dt", [TAU / 5, TAU / 2], ids=["tau/5", "tau/2"])
 @pytest.mark.parametrize("beta", [0.0, 0.5])
-def test_energy_never_increases_along_a_noiseless_settle(beta):
+def test_energy_never_increases_along_a_noiseless_settle(beta, dt):
     """F = E + beta C at every integrator step (each prefix of the deterministic trajectory is a
-    settle with a shorter budget) falls monotonically and ends at the fixed point's."""
+    settle with a shorter budget) falls monotonically and ends at the fixed point's; also at a
+    coarse exponential Euler step (tau / 2, below this net's measured bound, about 0.67 tau)."""
     m, x, y = tiny_mlp(gain=2.0)
     const = m.const_drive(x)
-    dt = TAU / 5
     start = m.zero_state(5, x)
 
     def total(s):
