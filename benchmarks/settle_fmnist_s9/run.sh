@@ -38,7 +38,8 @@ for round in a b; do
 done
 fi
 if [ "${PART:-bench}" = vgg ]; then  # dchn_vgg5 32-64-64-64 on synthetic 3x32x32, batch 64
-V="bench --device memristor --set model.name=dchn_vgg5 --set model.channels=[32,64,64,64] --set data.name=synthetic --set data.shape=[3,32,32] --set data.batch_size=64 --repeats 2 --warmup 1 --json"
+V="bench --device memristor --set model.name=dchn_vgg5 --set model.channels=[32,64,64,64] --set data.name=synthetic --set data.shape=[3,32,32] --set data.batch_size=16 --repeats 1 --warmup 1 --json"
+# (batch 64 with --repeats 2 did not finish the old settle in 15 minutes at load 6-9: batch 16, one timed round)
 one vgg_settle_old base $V $S
 one vgg_settle_new new $V $S
 fi
