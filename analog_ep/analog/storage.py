@@ -527,8 +527,10 @@ class AnalogStorage(nn.Module):
         ``noise_scale`` multiplies the read noise when it is white (``noise_policy: per_read``, a
         fresh draw per read): a read of the settle integrates over one integrator step ``dt``
         instead of the reference window the card's per-read std refers to, so its std grows as
-        ``sqrt(dt_ref / dt)`` (the settle solver passes that factor). A draw shared over a phase
-        or a batch is a static offset, the same at any step: unscaled.
+        ``sqrt(dt_ref / dt)`` (the settle solver passes that factor; the Hopfield settle's
+        exponential Euler step its exact Ornstein-Uhlenbeck form,
+        :func:`analog_ep.solvers.settle.white_noise_scale`, ``sqrt(dt_ref / dt)`` to first order). A
+        draw shared over a phase or a batch is a static offset, the same at any step: unscaled.
 
         The continuous reads are not vector reads: nothing is counted for them (the phase is
         priced by its settle time and its one read-out per node, counted by the solver)."""

@@ -229,8 +229,8 @@ def _check_relaxation(cfg: RunConfig, where: str = "") -> None:
     """``analog.relaxation`` and its ``analog.settle_*`` parameters: ``settle`` needs a device
     card, EP (on a Hopfield-type model or a PCN) or PC (a PCN's inference; without a precision
     schedule, which weights discrete activity steps a circuit does not take), and a positive
-    capacitance, leak, step and budget, with the step within explicit Euler's bound ``dt <= tau =
-    C / G_leak``."""
+    capacitance, leak, step and budget, with the step at most ``tau = C / G_leak`` (the solvers check
+    their stability bounds, measured per phase)."""
     a = cfg.analog
     if a.relaxation == "iterative":
         default = AnalogConfig()
@@ -257,12 +257,12 @@ def _check_relaxation(cfg: RunConfig, where: str = "") -> None:
     tau = a.settle_capacitance_f / a.settle_g_leak_s
     if a.settle_dt_s is not None:
         if not a.settle_dt_s > 0:
-            raise ConfigError(f"{where}analog.settle_dt_s: must be > 0 seconds or null (tau / 10), got "
+            raise ConfigError(f"{where}analog.settle_dt_s: must be > 0 seconds or null (chosen from tau), got "
                               f"{a.settle_dt_s!r}")
         if a.settle_dt_s > tau * (1 + 1e-12):
-            raise ConfigError(f"{where}analog.settle_dt_s: {a.settle_dt_s!r} s is above the integrator's stability "
-                              f"bound dt <= tau = C / G_leak = {tau:.4g} s (explicit Euler); lower it or set null "
-                              f"(tau / 10)")
+            raise ConfigError(f"{where}analog.settle_dt_s: {a.settle_dt_s!r} s is above the settle's largest step "
+                              f"dt <= tau = C / G_leak = {tau:.4g} s (a step longer than the node's time constant); "
+                              f"lower it or set null (chosen from the time constant and the phase's stability bound)")
     if a.settle_t_max_s is not None and not a.settle_t_max_s > 0:
         raise ConfigError(f"{where}analog.settle_t_max_s: must be > 0 seconds or null (the sweep budget in time "
                           f"constants), got {a.settle_t_max_s!r}")

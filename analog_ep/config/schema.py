@@ -397,9 +397,13 @@ class AnalogConfig:
     currents of the crossbars are in units of G_leak times a state (a drive ``h`` of 1 is the
     current that holds the node at 1 against its leak). Default tau = 100 ns."""
     settle_dt_s: Optional[float] = None
-    """``relaxation: settle``: integrator step in seconds (> 0, at most the explicit Euler
-    bound tau = C / G_leak, where a step lands on the node's own equilibrium; beyond it a step
-    overshoots and at 2 tau the leak alone is unstable). null = tau / 10."""
+    """``relaxation: settle``: integrator step in seconds (> 0, at most tau = C / G_leak). A
+    Hopfield-type model integrates with exponential Euler (the leak exact at any step, first order
+    in the coupling), stable below ``tau ln((rho + 1) / (rho - 1))`` where ``rho``, the spectral
+    radius of the node targets' Jacobian measured at each phase's start, exceeds 1; a PCN with
+    explicit Euler, stable below ``2 tau / lambda`` (its measured stiffness). A step above the
+    phase's bound is refused naming it. null = tau / 4 (Hopfield-type; half the bound where that
+    is less), min(tau / 10, bound / 4) (PCN)."""
     settle_t_max_s: Optional[float] = None
     """``relaxation: settle``: the settle time budget of one phase in seconds (> 0); the phase
     stops earlier when every sample's residual is below ``solver.tol`` (noise off) or, with

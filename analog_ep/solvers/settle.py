@@ -26,10 +26,28 @@ output, ``s_L = node_update(L, h_L, beta)``: the stationary states are exactly t
 (``Phi' = rho^{-1}``) where ``rho_k' > 0`` and ``ds_k/dt = rho_k'(v_k) dv_k/dt``, so ``dF/dt =
 -sum rho'(v) (h - v)^2 / tau <= 0`` (the output node: ``-(1 + beta) (u_L - v_L)^2 / tau``).
 
-**Integrator**: explicit (forward) Euler with step ``dt <= tau`` (the config's bound: at
-``dt = tau`` a step lands on each node's own equilibrium, a Jacobi sweep; beyond it a step
-overshoots and at ``2 tau`` the leak alone is unstable): ``v <- v + (dt / tau) (u - v)``, all
-nodes from the same states. Default ``dt = tau / 10``.
+**Integrator**: exponential Euler. Over one step ``dt`` the node targets ``u`` (the crossbar
+currents and the nudge, functions of the outputs) are held at their values at the step's start
+and the linear leak is integrated exactly: ``v <- u + (v - u) e^{-dt / tau}``, i.e. ``v <- v + a
+(u - v)`` with ``a = 1 - e^{-dt / tau}``, all nodes from the same states. Exact for the leak at
+any step, first order in the coupling (the targets' change within a step): a slow mode of rate
+``r / tau`` decays at ``a r`` per step instead of ``h r`` (``h = dt / tau``), so the settle
+*time* comes out long by about ``h / a - 1`` (5 % at ``tau / 10``, 13 % at ``tau / 4``; measured
+on F-MNIST 784-500-10 against ``dt = tau / 100``: +3 % and +7 % to ``tol`` 1e-4,
+``benchmarks/settle_fmnist_s9.md``); the settled state does not depend on the step.
+*Step bound*: linearized, ``u = K v`` (``K`` the Jacobian of the node targets, see the default
+budget below), a mode of eigenvalue ``mu`` of ``K`` is multiplied per step by ``1 - a (1 - mu)``;
+on the layered nets ``K = D W`` (``D >= 0`` diagonal, ``W`` symmetric) has a real spectrum in
+``[-rho, rho]``, ``rho = rho(K)``, so the step is stable (and on a quadratic energy of Hessian
+``I - K`` it descends, the descent lemma) iff ``a (1 + rho) < 2``: at every ``dt`` when ``rho <=
+1`` (``a < 1``), else for ``dt < tau ln((rho + 1) / (rho - 1))``. The solver measures ``rho``
+once per phase at its start (:func:`slowest_rate`, noiseless reads, one host read; times
+:data:`STIFFNESS_MARGIN`; a nudged phase's default budget uses the same measurement);
+``analog.settle_dt_s`` null takes ``min(tau / DEFAULT_STEPS_PER_TAU, bound / 2)``
+(:func:`exponential_euler_step`), a given step at or above the bound is a ``ConfigError`` naming
+it, and the config refuses a step above ``tau`` (beyond it the coupling's first-order error
+exceeds the leak's own time scale). Until session 9 the integrator was explicit Euler (``a = dt
+/ tau``, default ``dt = tau / 10``), whose bound ``dt <= tau`` came from the leak.
 
 **Start.** The voltages start at ``v_k = h_k(s0)`` (hidden, the free drive) and ``v_L = s0_L``:
 the capacitors' charge when ``s0`` is a free equilibrium, which is how nudged phases start (from
@@ -39,12 +57,15 @@ the stored free state); from any other start (zeros, a warm start) the first out
 **Noise.** The reads inside the loop are the storages' converter-free reads
 (:meth:`~analog_ep.analog.storage.AnalogStorage.settle_reads`: tile conductances with their
 weight read noise, output noise and IR drop; no DAC, no ADC). White read noise (a fresh draw per
-read, ``noise_policy: per_read``) is analog noise in the loop: a read integrated over one step
-``dt`` has std ``sigma sqrt(tau / dt)``, ``sigma`` the card's per-read std taken as the noise of
-a read integrated over one node time constant (``dt_ref = tau``). The voltage then moves by
-``(dt / tau) sigma sqrt(tau / dt) = sigma sqrt(dt / tau)`` per step: a Wiener increment, so the
-settled distribution does not depend on ``dt`` (and at ``dt = tau`` a step is an iterative sweep
-with its noise). Noise drawn per phase or per batch is a static offset: unscaled.
+read, ``noise_policy: per_read``) is analog noise in the loop: ``sigma``, the card's per-read
+std, is taken as the noise of a read integrated over one node time constant, so the node obeys
+``tau dv = (u - v) dt + sigma sqrt(tau) dW`` (an Ornstein-Uhlenbeck process about ``u``: settled
+variance ``sigma^2 / 2``). A read over one step is scaled by :func:`white_noise_scale`, ``k =
+sqrt((1 + e^-h) / (2 (1 - e^-h)))`` (``sqrt(tau / dt)`` to first order), so that the voltage's
+increment ``a k sigma`` has the exact step variance ``sigma^2 (1 - e^{-2h}) / 2``: the noise
+per unit time, and the settled distribution, do not depend on ``dt`` (explicit Euler's
+``sqrt(tau / dt)`` gave a settled variance ``sigma^2 / (2 - h)``). Noise drawn per phase or per
+batch is a static offset: unscaled.
 
 **Read-out.** Each phase's equilibrium is digitized once (the storage's ``digitize_state``: the
 DAC's resolution and range, those of the states an iterative read drives) before it is used.
@@ -74,7 +95,8 @@ where the linearization holds) gets ``iters * tau / r`` (``r`` the batch's least
 per phase: one host read; floored at :data:`SLOWEST_RATE_FLOOR`, capped at 1), so both nudges get
 the same number of e-foldings: a quiet nudge- phase converges as often as nudge+ (before, with
 ``iters * tau``, nudge- reached ``tol`` in none of the F-MNIST samples, nudge+ in 79 %). The free
-phase (from zeros or a warm start: no point to linearize at) keeps ``iters * tau``; a PCN's
+phase (from zeros or a warm start: no point to linearize at) keeps ``iters * tau`` (its
+measurement at the start serves only the step bound); a PCN's
 nudged phase keeps ``iters * tau`` (see below), PC's inference ``pc.steps * pc.activity_lr * tau``.
 
 :func:`relax_settle` covers the energies of :class:`~analog_ep.models.EnergyNetwork`
@@ -117,7 +139,8 @@ its traversal) only on units the nudge switches on; measured non-increasing on t
 *EP*: the settled nudged states are EP's, so the centered estimate tends to the backprop
 gradient of the feed-forward twin as beta -> 0 (tested with the rule's gradcheck).
 
-*Step* (the stiffness bound). Linearized at a state, ``tau dv/dt = -M v`` with ``M`` (under
+*Step* (the stiffness bound; a PCN settle keeps explicit Euler, ``v <- v + (dt / tau)(w - v)``,
+with white read noise scaled by ``sqrt(tau / dt)``). Linearized at a state, ``tau dv/dt = -M v`` with ``M`` (under
 ``pgd``, on the unclamped nodes) ``P H``: ``H = (I - J)^T (I - J) + beta C''`` the Hessian of
 ``F`` (``J`` the block Jacobian of the predictions, ``J_{k,k-1} = diag(act'(a_k)) W_k``), ``P``
 the output's positive scale. Explicit Euler ``v <- v + (dt / tau)(w - v)`` is stable for ``dt <
@@ -199,10 +222,8 @@ def relax_settle(model, const, states, *, beta: float = 0.0, target=None, iters:
     """Settle one phase (module docstring) from ``states``; returns the digitized equilibrium and
     its :class:`SolverStats` (``sweeps``: integrator steps run; ``steps``: per sample the step
     at which it settled; ``settle_time_s``: ``steps * dt``). ``tau_s = C / G_leak`` and ``dt_s``
-    (default ``tau / 10``) in seconds; ``t_max_s`` the settle time budget (default ``iters *
+    (default :func:`exponential_euler_step`'s) in seconds; ``t_max_s`` the settle time budget (default ``iters *
     tau``). ``damping`` is not used (the leak is the damping)."""
-    dt = tau_s / 10 if dt_s is None else float(dt_s)
-    alpha = dt / tau_s
     L = model.num_nodes
     acts = model.activations
     s = list(states)
@@ -218,21 +239,23 @@ def relax_settle(model, const, states, *, beta: float = 0.0, target=None, iters:
     def start(s):  # the capacitors' charge at the start
         return [model.drive(k, s, const) for k in range(1, L)] + [s[L - 1]]
 
-    rate = 1.0
-    if t_max_s is None and beta != 0.0:  # a nudged phase's slowest rate, noiseless: one host read per phase
-        with settle_reads(model, 0.0):
-            rate = float(slowest_rate(lambda v: drives([act(vk) for act, vk in zip(acts, v)])[0], start(s)).amin())
-    t_max = settle_budget_s(iters, tau_s, rate) if t_max_s is None else float(t_max_s)
+    # the phase's linearization at its start, noiseless: rho(K) for the step bound (and a nudged
+    # phase's default budget); one host read per phase
+    with settle_reads(model, 0.0):
+        rate = float(slowest_rate(lambda v: drives([act(vk) for act, vk in zip(acts, v)])[0], start(s)).amin())
+    dt = exponential_euler_step(tau_s, dt_s, (1.0 - rate) * STIFFNESS_MARGIN)
+    alpha = -math.expm1(-dt / tau_s)  # 1 - exp(-dt / tau): the leak integrated exactly over dt
+    t_max = settle_budget_s(iters, tau_s, rate if beta != 0.0 else 1.0) if t_max_s is None else float(t_max_s)
     n_steps = max(1, math.ceil(t_max / dt * (1 - 1e-12)))
     stopper = Stopper(s[0], n_steps, tol, check_every, stop, stop != "tol" and noisy_settle_reads(model),
                       settle_patience(noise_patience, tau_s, dt), noise_drop)
     n = 0
-    with settle_reads(model, math.sqrt(tau_s / dt)):
+    with settle_reads(model, white_noise_scale(dt / tau_s)):
         v = start(s)
         s = [act(vk) for act, vk in zip(acts, v)]
         u, _ = drives(s)
         for n in range(1, n_steps + 1):
-            v = [vk + alpha * (uk - vk) for vk, uk in zip(v, u)]
+            v = [torch.lerp(vk, uk, alpha) for vk, uk in zip(v, u)]  # v + a (u - v)
             s = [act(vk) for act, vk in zip(acts, v)]
             u, t = drives(s)
             residual = torch.stack([max_abs(tk, sk) for tk, sk in zip(t, s)]).amax(0)  # max |T(s) - s|
@@ -248,7 +271,8 @@ def relax_settle(model, const, states, *, beta: float = 0.0, target=None, iters:
 
 
 SLOW_POWER_ITERS = 8
-"""Power iterations (two Jacobian products each) of a nudged Hopfield settle's slowest-rate estimate (:func:`slowest_rate`)."""
+"""Power iterations (two Jacobian products each) of a Hopfield settle's slowest-rate estimate
+(:func:`slowest_rate`; once per phase: the step bound, and a nudged phase's default budget)."""
 
 SLOWEST_RATE_FLOOR = 0.05
 """The least slowest rate (in ``1 / tau``) a default budget counts: a phase linearized at (or
@@ -288,6 +312,38 @@ def slowest_rate(node_targets, v: list, iters: int = SLOW_POWER_ITERS) -> torch.
     return 1.0 - rho
 
 
+DEFAULT_STEPS_PER_TAU = 4
+"""``analog.settle_dt_s`` null: ``dt = tau / DEFAULT_STEPS_PER_TAU`` (or half the phase's step
+bound, where that is less; :func:`exponential_euler_step`)."""
+
+
+def exponential_euler_step(tau_s: float, dt_s: float | None, rho: float) -> float:
+    """The integrator step of a Hopfield settle (module docstring, *Integrator*) for a phase whose
+    node-target Jacobian has spectral radius ``rho`` (measured, with its margin): the step bound
+    is ``tau ln((rho + 1) / (rho - 1))`` for ``rho > 1`` and none for ``rho <= 1``. ``dt_s`` null:
+    ``min(tau / DEFAULT_STEPS_PER_TAU, bound / 2)``; a given step at or above the bound: a
+    :class:`ConfigError` naming it."""
+    bound = math.inf if rho <= 1.0 else tau_s * math.log((rho + 1.0) / (rho - 1.0))
+    if dt_s is None:
+        return min(tau_s / DEFAULT_STEPS_PER_TAU, bound / 2)
+    dt = float(dt_s)
+    if dt >= bound:
+        raise ConfigError(f"analog.settle_dt_s: {dt!r} s is at or above this settle's stability bound dt < tau "
+                          f"ln((rho + 1) / (rho - 1)) = {bound:.4g} s (rho = {rho:.4g}: the spectral radius of its "
+                          f"node targets' Jacobian at the phase's start, exponential Euler); lower it or set null "
+                          f"(chosen from the bound)")
+    return dt
+
+
+def white_noise_scale(h: float) -> float:
+    """The factor on white (per-read) read noise for an exponential Euler step of ``h = dt / tau``
+    (module docstring, *Noise*): ``sqrt((1 + e^-h) / (2 (1 - e^-h)))``, so that the noise a step
+    adds, ``(1 - e^-h)`` times it, has the variance ``sigma^2 (1 - e^-2h) / 2`` of the exact
+    Ornstein-Uhlenbeck step; ``sqrt(tau / dt)`` to first order as ``dt -> 0``."""
+    a = -math.expm1(-h)
+    return math.sqrt((2.0 - a) / (2.0 * a))
+
+
 def settle_budget_s(iters: int, tau_s: float, rate: float = 1.0) -> float:
     """The default settle budget of a phase (``analog.settle_t_max_s: null``): ``iters`` of the
     phase's own slowest time constants, ``iters * tau / rate`` with ``rate`` its slowest rate in
@@ -313,11 +369,11 @@ class SettleStats(SolverStats):
 
 def settle_patience(noise_patience: int, tau_s: float, dt_s: float) -> int:
     """``solver.stop: noise_floor``'s patience for a settle, in integrator steps: ``noise_patience``
-    counts node time constants here (an iterative sweep is one ``tau``: at ``dt = tau`` a step is a
-    sweep), so a settle waits as long in physical time as the iterative solver does in sweeps
-    before it calls a stalled residual its noise floor, whatever its step. Counting raw steps
-    would stop a ``dt = tau / 10`` settle after half a time constant, where a noiseless residual
-    has barely fallen."""
+    counts node time constants here (an iterative sweep is one ``tau``: at ``dt = tau`` a step
+    moves each node as a damped sweep would), so a settle waits as long in physical time as the
+    iterative solver does in sweeps before it calls a stalled residual its noise floor, whatever
+    its step. Counting raw steps would stop a ``dt = tau / 10`` settle after half a time
+    constant, where a noiseless residual has barely fallen."""
     return max(int(noise_patience), math.ceil(noise_patience * tau_s / dt_s * (1 - 1e-12)))
 
 

@@ -10,8 +10,7 @@ One place turns counts into the figures every command reports:
   ``epochs``) and ``--json``: ``energy_per_sample_j``, ``latency_per_sample_s`` (training, per
   training sample), ``inference_energy_per_sample_j`` / ``inference_latency_per_sample_s``,
   ``area_mm2``, ``energy_<phase>_<component>_j`` (per training sample), ``latency_<phase>_s``
-  (per training sample), ``settle_time_<phase>_s`` (settle phases, ``analog.relaxation: settle``:
-  the counted settled time per sample of that phase), ``gpu_energy_per_sample_j`` /
+  (per training sample), ``gpu_energy_per_sample_j`` /
   ``gpu_latency_per_sample_s``. Unknown
   figures (a card without write physics) are None (NaN in results.h5), never 0.
 """
@@ -81,8 +80,8 @@ def row_fields(summary: dict) -> dict:
             out[f"energy_{phase}_{c}_j"] = None if v is None or not n else v / n
         t = chip["latency_s"].get(phase)
         out[f"latency_{phase}_s"] = None if t is None or not n else t / n
-    for phase, st in chip.get("settle", {}).items():
-        out[f"settle_time_{phase}_s"] = _nan_none(st["settle_time_per_sample_s"])
+    # a settle phase's settled time per sample is the history's ``<phase>_settle_time_s`` (the
+    # solver's own figure, counted or not, eval included): one name, not repeated here
     return out
 
 

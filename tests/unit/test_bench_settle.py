@@ -15,7 +15,7 @@ from conftest import build_float64
 from analog_ep.algorithms.rules import build_rule
 from analog_ep.bench import BENCH_KEYS, bench
 from analog_ep.config import load_config
-from analog_ep.solvers.settle import SLOWEST_RATE_FLOOR
+from analog_ep.solvers.settle import DEFAULT_STEPS_PER_TAU, SLOWEST_RATE_FLOOR
 
 TAU = 1e-7
 SETTLE = ["analog.device=ideal", "analog.relaxation=settle", "solver.tol=0"]
@@ -40,11 +40,12 @@ def test_settle_budget_is_in_integration_steps_and_is_what_a_full_budget_step_ru
 
 
 def test_settle_default_budget_counts_each_phase_own_time_constants():
-    """The default budget: free_iters time constants for the free phase (dt = tau / 10), each
+    """The default budget: free_iters time constants for the free phase (dt = tau / 4), each
     nudged phase nudge_iters of its own slowest time constants (between 1 and 1 / floor tau)."""
     r = _bench(MLP + SETTLE)
-    free = 6 * 10
-    assert 3 * 10 * 2 + free <= r["ep_sweeps_budget"] <= free + 2 * math.ceil(3 * 10 / SLOWEST_RATE_FLOOR)
+    k = DEFAULT_STEPS_PER_TAU
+    free = 6 * k
+    assert 3 * k * 2 + free <= r["ep_sweeps_budget"] <= free + 2 * math.ceil(3 * k / SLOWEST_RATE_FLOOR)
     assert r["ep_sweeps_per_step"] == pytest.approx(r["ep_sweeps_budget"])
 
 
@@ -62,7 +63,7 @@ def test_pcn_settle_budget_sums_the_nudged_phases():
     assert r["ep_sweeps_budget"] == 2 * 50 == r["ep_sweeps_per_step"]
 
 
-@pytest.mark.parametrize("overrides, dt, steps", [(MLP, [], 10), (MLP, ["analog.settle_dt_s=5e-8"], 2),
+@pytest.mark.parametrize("overrides, dt, steps", [(MLP, [], DEFAULT_STEPS_PER_TAU), (MLP, ["analog.settle_dt_s=5e-8"], 2),
                                                   (PCN, ["analog.settle_dt_s=2.5e-8"], 4)],
                          ids=["hopfield", "hopfield-dt-tau/2", "pcn"])
 def test_sweep_timer_reports_the_integration_steps_it_ran(overrides, dt, steps):

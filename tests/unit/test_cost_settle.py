@@ -273,13 +273,14 @@ def test_a_settle_step_counts_one_readout_per_node_and_its_settled_time(settle_s
     assert r.energy_j["nudge+"]["array"] > 0 and r.energy_j["nudge+"]["neurons"] > 0
 
 
-def test_settle_time_reaches_the_epoch_metrics(settle_step):
+def test_settle_time_reaches_the_epoch_metrics_under_one_name(settle_step):
+    """The cost fields price the settle (its neurons' energy) but leave the settled time per sample
+    to the history's ``<phase>_settle_time_s`` (tests/unit/test_settle.py): one name, one place."""
     from analog_ep.train.costs import row_fields
 
     _, _, out = settle_step
     fields = row_fields(out["cost"])
-    rec = out["counts"]["train"]
+    assert not [k for k in fields if "settle_time" in k]
     for phase in ("free", "nudge+", "nudge-"):
-        st = rec["phases"][phase]
-        assert fields[f"settle_time_{phase}_s"] == pytest.approx(st["settle_time_s"] / 8, rel=1e-12)
         assert math.isfinite(fields[f"energy_{phase}_neurons_j"])
+        assert out["cost"]["chip"]["settle"][phase]["settle_time_per_sample_s"] > 0  # the cost command's line

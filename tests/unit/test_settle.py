@@ -103,13 +103,14 @@ def test_ep_on_the_settle_reaches_the_exact_gradient_dchn_vgg5():
 
 
 # ----------------------------------------------------------------------------------- energy
+@pytest.mark.parametrize("dt", [TAU / 5, TAU / 2], ids=["tau/5", "tau/2"])
 @pytest.mark.parametrize("beta", [0.0, 0.5])
-def test_energy_never_increases_along_a_noiseless_settle(beta):
+def test_energy_never_increases_along_a_noiseless_settle(beta, dt):
     """F = E + beta C at every integrator step (each prefix of the deterministic trajectory is a
-    settle with a shorter budget) falls monotonically and ends at the fixed point's."""
+    settle with a shorter budget) falls monotonically and ends at the fixed point's; also at a
+    coarse exponential Euler step (tau / 2, below this net's measured bound, about 0.67 tau)."""
     m, x, y = tiny_mlp(gain=2.0)
     const = m.const_drive(x)
-    dt = TAU / 5
     start = m.zero_state(5, x)
 
     def total(s):
@@ -148,7 +149,7 @@ def test_default_step_and_budget_follow_the_time_constant():
     m, x, y = tiny_mlp()
     const = m.const_drive(x)
     _, st = relax_settle(m, const, m.zero_state(5, x), iters=3, tol=0.0, tau_s=TAU)
-    assert st.sweeps == 30  # t_max = iters tau, dt = tau / 10
+    assert st.sweeps == 12 and st.dt_s == TAU / 4  # t_max = iters tau, dt = tau / 4 (rho(K) < 1 here: no bound)
 
 
 def test_counts_one_read_out_per_node_and_no_vector_reads():
@@ -160,7 +161,7 @@ def test_counts_one_read_out_per_node_and_no_vector_reads():
     after = m.event_counts()
     assert after["phases"]["free"]["neuron_updates"] - before["phases"].get("free", {}).get("neuron_updates", 0) \
         == 4 * m.neurons_per_sweep()
-    assert after["phases"]["free"]["sweeps"] == st.sweeps == 50
+    assert after["phases"]["free"]["sweeps"] == st.sweeps == 20  # 5 tau at dt = tau / 4
     for a, b in zip(before["layers"], after["layers"]):
         assert a["phases"].get("free") == b["phases"].get("free")  # no read counted inside the settle
 
@@ -201,6 +202,55 @@ def test_white_read_noise_scales_with_the_step():
         spread[div] = s[-1].std(0).mean().item()
     assert spread[2] > 1e-3
     assert 0.75 < spread[16] / spread[2] < 1.33
+
+
+def test_white_noise_per_unit_time_does_not_depend_on_the_step():
+    """Exponential Euler with the Ornstein-Uhlenbeck step noise: a node whose coupling is
+    negligible (the output node of a net whose second layer has gain 1e-6) settles to the
+    variance sigma^2 / 2 of ``tau dv = (u - v) dt + sigma sqrt(tau) dW`` at any step, sigma the
+    per-read std measured on the same reads (a plain second estimate). Explicit Euler's
+    ``sqrt(tau / dt)`` gave sigma^2 / (2 - dt / tau): 1.9x between dt = tau and tau / 10."""
+    _, m, x, _ = _build(MLP + ["analog.device=ideal", "analog.out_noise_std=0.05", "model.gains=[1.0,1e-6]"],
+                        n=1, seed=2)
+    b = 3000
+    xb = x.expand(b, *x.shape[1:]).contiguous()
+    const = m.const_drive(xb)
+    syn = m.edges[-1].synapse
+    torch.manual_seed(0)
+    m.begin_batch()
+    with syn.storage.settle_reads(1.0):  # sigma: the per-read std (two reads of one state)
+        s1 = torch.full((b, 12), 0.5, dtype=torch.float64)
+        sigma = ((syn.read(s1) - syn.read(s1)).std() / math.sqrt(2)).item()
+    var = {}
+    for div in (1, 10):
+        m.begin_batch()
+        m.begin_phase("free")
+        s, _ = relax_settle(m, const, m.zero_state(b, xb), iters=1, tol=0.0, tau_s=TAU, dt_s=TAU / div,
+                            t_max_s=12 * TAU)
+        var[div] = s[-1].var(0).mean().item()
+    assert sigma > 0  # the card's output noise is relative to the tile's weight scale (tiny here)
+    assert var[1] / var[10] == pytest.approx(1.0, abs=0.05)
+    assert var[10] == pytest.approx(sigma ** 2 / 2, rel=0.05)
+
+
+def test_the_step_bound_is_measured_and_named():
+    """Above ``tau ln((rho + 1) / (rho - 1))`` (rho > 1: a strongly coupled net, gain 4) a given
+    step is refused naming the bound; null picks half of it; a weakly coupled net (rho < 1) has
+    no bound below tau."""
+    from analog_ep.solvers.settle import exponential_euler_step
+
+    assert exponential_euler_step(TAU, None, 0.9) == TAU / 4 and exponential_euler_step(TAU, TAU, 0.9) == TAU
+    bound = TAU * math.log(6.0 / 4.0)  # rho = 5
+    assert exponential_euler_step(TAU, None, 5.0) == pytest.approx(bound / 2)
+    with pytest.raises(ConfigError, match=r"analog.settle_dt_s: .* stability bound dt < tau ln\(\(rho \+ 1\) / \(rho - 1\)\) = "
+                                          r"4.055e-08 s \(rho = 5"):
+        exponential_euler_step(TAU, 0.5 * TAU, 5.0)
+    m, x, y = tiny_mlp(gain=4.0)
+    const = m.const_drive(x)
+    _, st = relax_settle(m, const, m.zero_state(5, x), iters=2, tol=0.0, tau_s=TAU)
+    assert st.dt_s < TAU / 4  # the measured bound binds
+    with pytest.raises(ConfigError, match="stability bound"):
+        relax_settle(m, const, m.zero_state(5, x), iters=2, tol=0.0, tau_s=TAU, dt_s=TAU)
 
 
 # ----------------------------------------------------------------------------------- noise floor stop
@@ -359,7 +409,7 @@ def test_training_with_settle_records_settle_time_per_phase(tmp_path):
      "analog.settle_g_leak_s: must be > 0 siemens"),
     (["analog.device=ideal", "analog.relaxation=settle", "analog.settle_dt_s=0"], "analog.settle_dt_s: must be > 0"),
     (["analog.device=ideal", "analog.relaxation=settle", "analog.settle_dt_s=2e-7"],
-     r"above the integrator's stability bound dt <= tau = C / G_leak = 1e-07 s"),
+     r"above the settle's largest step dt <= tau = C / G_leak = 1e-07 s"),
     (["analog.device=ideal", "analog.relaxation=settle", "analog.settle_t_max_s=-1"],
      "analog.settle_t_max_s: must be > 0"),
     (["analog.device=ideal", "analog.relaxation=settle", "algorithm=bp"], "analog.relaxation: settle relaxes"),

@@ -106,10 +106,10 @@ def test_quiet_negative_nudge_reaches_tol_within_the_default_budget():
     # the negative nudge got the longer budget
     _, plus = relax_settle(m, const, free, beta=0.5, target=y, iters=10, tol=0.0, tau_s=TAU)
     _, minus = relax_settle(m, const, free, beta=-0.5, target=y, iters=10, tol=0.0, tau_s=TAU)
-    assert minus.budget > plus.budget >= 100
+    assert minus.budget > plus.budget >= 40  # at least 10 tau at dt = tau / 4
 
 
 def test_free_phase_budget_unchanged():
     m, x, y = tiny_mlp()
     _, st = relax_settle(m, m.const_drive(x), m.zero_state(5, x), iters=3, tol=0.0, tau_s=TAU)
-    assert st.budget == st.sweeps == 30
+    assert st.budget == st.sweeps == 12  # 3 tau at dt = tau / 4

@@ -265,7 +265,7 @@ def test_training_a_pcn_with_settle_records_settle_time_per_phase(tmp_path):
     (MLP + ["analog.device=ideal", "analog.relaxation=settle", "algorithm=pc", "pc.precision=spiking"],
      "pc.precision: spiking weights the discrete activity steps"),
     (MLP + ["analog.device=ideal", "analog.relaxation=settle", "analog.settle_dt_s=2e-7"],
-     "above the integrator's stability bound"),
+     "above the settle's largest step dt <= tau"),
     (MLP + ["analog.device=ideal", "analog.relaxation=settle", "analog.settle_capacitance_f=-1"],
      "analog.settle_capacitance_f: must be > 0"),
     (MLP + ["solver.stop=noise_floor"], "solver.stop: noise_floor stops Hopfield-type"),
