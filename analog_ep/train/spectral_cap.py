@@ -45,11 +45,12 @@ class SpectralCap:
                                   "cap's rescaling; use analog.pulse_scheme=rounded or set train.spectral_cap null")
 
     def _start(self, synapses, weights) -> None:
-        gen = torch.Generator().manual_seed(self.seed)
         self.vectors = []
+        gens: dict = {}
         for syn, w in zip(synapses, weights):
-            v = torch.randn(1, *syn.map_shape, generator=gen, dtype=torch.float64)
-            self.vectors.append((v / v.norm()).to(device=w.device, dtype=w.dtype))
+            gen = gens.setdefault(w.device, torch.Generator(device=w.device).manual_seed(self.seed))
+            v = torch.randn(1, *syn.map_shape, generator=gen, dtype=w.dtype, device=w.device)
+            self.vectors.append(v / v.norm())
 
     def sigma(self, syn, weight: torch.Tensor, i: int, iters: int) -> torch.Tensor:
         """Power-iteration estimate of ``weight``'s operator norm (a 0-d tensor), advancing the

@@ -104,3 +104,18 @@ def test_a_bound_above_every_norm_is_the_uncapped_path_bit_for_bit(tmp_path):
 def test_bad_values_name_the_key(key, value):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load_config(None, [f"{key}={value}"])
+
+
+def test_an_analog_storage_receives_the_capped_weight_as_its_proposed_change(tmp_path):
+    """Analog storage (the optimizer's step a proposal, sent as device changes): the cap adds its
+    shrink to the proposal, so with exact changes (``analog.update=ideal``) the stored weight
+    after the update is the capped one, as on digital storage."""
+    over = ["model.hidden=[12,8]", "data.train_size=16", "data.test_size=8", "data.batch_size=16", "algorithm=bp",
+            "train.momentum=0", "train.lr=0.5", "train.spectral_cap_iters=300", "analog.device=memristor",
+            "analog.update=ideal", "analog.w_noise_std=0"]
+    tr = make_trainer(load_config(None, over + ["train.spectral_cap=0.2"]), tmp_path / "a")
+    free = tr.model.free_couplings()
+    assert len(free) == 2 and max(_exact(s).item() for s in free) > 0.2
+    tr.train_step(tr.train_set.x, tr.train_set.y)
+    norms = [_exact(s).item() for s in free]
+    assert max(norms) == pytest.approx(0.2, rel=1e-4)
