@@ -205,7 +205,7 @@ class TrainConfig:
     network's free phase a contraction while it trains (the fixed-point map of layer ``k`` reads
     ``W_k`` from below and ``W_{k+1}^T`` from above). The norm is estimated by power iteration
     with one persistent vector per layer, on the device (``spectral_cap_iters`` steps per
-    update, 20 at the first update of a process); digital weights and analog storages whose
+    update, 20 at the first; the vectors travel in the checkpoint); digital weights and analog storages whose
     change is a proposal (the shrink is added to it); refused with bit-stream updates."""
     spectral_cap_iters: int = 1
     """train.spectral_cap: power-iteration steps per update (>= 1)."""

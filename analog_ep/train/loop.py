@@ -145,6 +145,7 @@ class Trainer:
             "provenance": self.prov,
             "device": device_record(self.model),
             "partial": self.partial,
+            "spectral_cap_vectors": None if self.cap is None else self.cap.vectors,
         })
 
     def _global_warm(self) -> list[torch.Tensor] | None:
@@ -222,6 +223,8 @@ class Trainer:
         self.epoch = int(ckpt["epoch"])
         self.prov = dict(ckpt.get("provenance") or self.prov)
         self.partial = ckpt.get("partial")
+        if self.cap is not None:
+            self.cap.load(ckpt.get("spectral_cap_vectors"), self.model)
 
     # ---------------------------------------------------------------- steps
     def _global_batches(self, split: Split, order: torch.Tensor | None, start: int = 0,

@@ -15,7 +15,8 @@ free nodes are capped: the input layer's drive is a constant of the free phase.
 vector per layer kept between updates (Miyato et al. 2018's spectral normalisation keeps one the
 same way): a few steps per update follow the slowly moving weights. Everything stays on the
 weights' device; the scale is ``min(1, bound / sigma)`` as a tensor (no host sync).
-The vectors are not checkpointed: a resumed run starts them afresh (20 steps at its first update).
+The vectors travel in the checkpoint (a resumed run continues bit for bit); a checkpoint without
+them (written uncapped, or before this key existed) starts them afresh (20 steps at the first update).
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ class SpectralCap:
             gen = gens.setdefault(w.device, torch.Generator(device=w.device).manual_seed(self.seed))
             v = torch.randn(1, *syn.map_shape, generator=gen, dtype=w.dtype, device=w.device)
             self.vectors.append(v / v.norm())
+
+    def load(self, vectors: list[torch.Tensor] | None, model) -> None:
+        """Take a checkpoint's vectors (None: start afresh at the next update), each on its weight's device."""
+        self.vectors = None if vectors is None else [v.to(syn.weight.device) for v, (syn, _) in
+                                                      zip(vectors, _layers(model))]
 
     def sigma(self, syn, weight: torch.Tensor, i: int, iters: int) -> torch.Tensor:
         """Power-iteration estimate of ``weight``'s operator norm (a 0-d tensor), advancing the

@@ -119,3 +119,20 @@ def test_an_analog_storage_receives_the_capped_weight_as_its_proposed_change(tmp
     tr.train_step(tr.train_set.x, tr.train_set.y)
     norms = [_exact(s).item() for s in free]
     assert max(norms) == pytest.approx(0.2, rel=1e-4)
+
+
+def test_a_resumed_capped_run_continues_bit_for_bit(tmp_path):
+    """The power-iteration vectors travel in the checkpoint: one epoch, a resume, a second epoch
+    equals two epochs in one go."""
+    from analog_ep.train import fit, resume_trainer
+
+    over = TINY + ["data.batch_size=8", "train.schedule_unit=epoch", "train.lr=0.5", "train.spectral_cap=0.3",
+                   "solver.free_iters=5", "solver.nudge_iters=3"]
+    a = make_trainer(load_config(None, over + ["train.epochs=2"]), tmp_path / "a")
+    fit(a, progress=False)
+    b = make_trainer(load_config(None, over), tmp_path / "b")
+    fit(b, progress=False)
+    c = resume_trainer(tmp_path / "b", load_config(None, over + ["train.epochs=2"]))
+    fit(c, progress=False)
+    for p, q in zip(a.model.parameters(), c.model.parameters()):
+        assert torch.equal(p, q)
