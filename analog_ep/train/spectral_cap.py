@@ -26,7 +26,8 @@ import torch
 from ..errors import ConfigError
 
 FIRST_ITERS = 20
-"""Power-iteration steps at the first update of a process (from a random vector)."""
+"""Power-iteration steps at the first update (from a random vector: a new run, or a resume from a
+checkpoint without vectors)."""
 
 
 class SpectralCap:
