@@ -46,6 +46,9 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
          "fraction of the rate)")
     if cfg.train.clip_grad_norm is not None:
         need(cfg.train.clip_grad_norm > 0, "train.clip_grad_norm", "must be > 0 or null")
+    if cfg.train.spectral_cap is not None:
+        need(cfg.train.spectral_cap > 0, "train.spectral_cap", "must be > 0 or null")
+    need(cfg.train.spectral_cap_iters >= 1, "train.spectral_cap_iters", "must be >= 1")
     need(cfg.data.crop_padding >= 0, "data.crop_padding", "must be >= 0")
     need(cfg.data.batch_size >= 1, "data.batch_size", "must be >= 1")
     need(cfg.data.train_size is None or cfg.data.train_size >= 1, "data.train_size", "must be >= 1 or null")

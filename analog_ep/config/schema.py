@@ -197,6 +197,18 @@ class TrainConfig:
     clip_grad_norm: Optional[float] = None
     """Rescale the whole gradient (estimate) so its global L2 norm is at most this; null = off
     (Hopfield-ResNet uses 1.0)."""
+    spectral_cap: Optional[float] = None
+    """After each update, scale every weight tensor between two free nodes (not the input
+    layer's: the clamped image's drive has no feedback) down so its operator norm (largest
+    singular value of the dense matrix, or of the convolution as a linear map of its pre node)
+    is at most this; null = off. Both rules (EP and the backprop twin) get the same cap. It keeps a Hopfield
+    network's free phase a contraction while it trains (the fixed-point map of layer ``k`` reads
+    ``W_k`` from below and ``W_{k+1}^T`` from above). The norm is estimated by power iteration
+    with one persistent vector per layer, on the device (``spectral_cap_iters`` steps per
+    update, 20 at the first; the vectors travel in the checkpoint); digital weights and analog storages whose
+    change is a proposal (the shrink is added to it); refused with bit-stream updates."""
+    spectral_cap_iters: int = 1
+    """train.spectral_cap: power-iteration steps per update (>= 1)."""
     checkpoint_every: Optional[int] = None
     """Also write ``checkpoint.pt`` every this many training steps (mini-batches) inside an epoch,
     so a preempted job loses at most that many steps (a resumed run continues from the step, bit

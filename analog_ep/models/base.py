@@ -619,6 +619,12 @@ class EnergyNetwork(nn.Module):
         with torch.no_grad():
             return [st.weight.detach() for st in self.ep_storages()]
 
+    def free_couplings(self) -> list[Synapse]:
+        """The synapses between two free nodes (every edge but those read from the clamped input
+        node 0): the couplings the free phase's fixed-point map feeds back through, whose norms
+        decide whether it contracts (``train.spectral_cap``)."""
+        return [e.synapse for e in self.edges if e.pre != 0]
+
     def ep_synapses(self) -> list:
         """The synapse behind each of :meth:`ep_parameters` (None for biases), aligned with it."""
         return ([e.synapse for e in self.edges] + [None] * len(self.biases)

@@ -48,6 +48,21 @@ class Synapse(nn.Module):
         outer-product update sees (one pair per sample; per sample and output pixel for convs)."""
         raise NotImplementedError
 
+    def weight_map(self, weight: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The linear map ``weight`` stands for, applied to a batch ``v`` of ``(B, *map_shape)``
+        (plain digital arithmetic on the given tensor, no read path, no event counts): the
+        operator whose largest singular value ``train.spectral_cap`` bounds."""
+        raise NotImplementedError(f"{type(self).__name__} has no weight map")
+
+    def weight_map_t(self, weight: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """The adjoint of :meth:`weight_map`."""
+        raise NotImplementedError(f"{type(self).__name__} has no weight map")
+
+    @property
+    def map_shape(self) -> tuple[int, ...]:
+        """The shape of one input of :meth:`weight_map` (the pre node's, by default)."""
+        return tuple(self.in_shape)
+
     def read(self, pre: torch.Tensor) -> torch.Tensor:
         """Forward read: the drive this synapse sends to its post node, shape (B, *out_shape)."""
         raise NotImplementedError

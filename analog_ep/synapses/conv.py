@@ -82,6 +82,7 @@ class Conv(Synapse):
             raise ConfigError(f"{name}: in_shape {self.in_shape} is too small for kernel_size "
                               f"{kernel_size} with padding {padding} (conv output {ho}x{wo})")
         self.conv_shape = (int(out_channels), ho, wo)
+        self._map_shape = (c, h, w)  # the conv's own input (a subclass may pad its pre node into it)
         self.out_shape = self.conv_shape
         # conv_transpose2d maps ho back to (ho-1)s - 2p + k; the rest of the input rows (never
         # read by the conv when s > 1) get zero: output_padding = (h + 2p - k) mod s < s.
@@ -125,6 +126,18 @@ class Conv(Synapse):
 
     def update_vectors(self, post: torch.Tensor, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self._vectors(post, pre)
+
+    @property
+    def map_shape(self) -> tuple[int, ...]:
+        return self._map_shape
+
+    def weight_map(self, weight: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The convolution alone (a max-pool after it, :class:`ConvPool`, only selects outputs,
+        so the coupling's gain is at most the convolution's)."""
+        return F.conv2d(v, weight, None, self.stride, self.padding)
+
+    def weight_map_t(self, weight: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        return F.conv_transpose2d(u, weight, None, self.stride, self.padding, self._output_padding)
 
     def extra_repr(self) -> str:
         return (f"in_shape={self.in_shape}, out_shape={self.out_shape}, kernel_size={self.kernel_size}, "

@@ -47,3 +47,9 @@ class Dense(Synapse):
 
     def update_vectors(self, post: torch.Tensor, pre: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return post, pre.reshape(pre.shape[0], -1)
+
+    def weight_map(self, weight: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return v.reshape(v.shape[0], -1) @ weight.t()
+
+    def weight_map_t(self, weight: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        return (u @ weight).reshape(u.shape[0], *self.in_shape)

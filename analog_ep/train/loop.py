@@ -46,6 +46,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .costs import cost_summary, diff_counts, row_fields
 from .health import check_health
 from .teacher import Teacher
+from .spectral_cap import SpectralCap
 from .update import apply_updates
 
 def git_commit() -> str | None:
@@ -104,6 +105,12 @@ class Trainer:
     stop_agreed: bool = False     # every rank knows of a SIGTERM (agreed after a step): stop there
     counts0: dict | None = None   # event counts at the start of the epoch in progress (its cost: the difference)
     last_cost: dict | None = None  # the last epoch's cost breakdown (:func:`.costs.cost_summary`)
+    cap: SpectralCap | None = None  # train.spectral_cap (built in __post_init__)
+
+    def __post_init__(self) -> None:
+        tc = self.cfg.train
+        if tc.spectral_cap is not None and self.cap is None:
+            self.cap = SpectralCap(self.model, tc.spectral_cap, tc.spectral_cap_iters, self.cfg.seed)
 
     def _trace(self, name: str, curve: torch.Tensor) -> None:
         """Accumulate a per-step curve (energy per relaxation step) on the device; averaged over
@@ -138,6 +145,7 @@ class Trainer:
             "provenance": self.prov,
             "device": device_record(self.model),
             "partial": self.partial,
+            "spectral_cap_vectors": None if self.cap is None else self.cap.vectors,
         })
 
     def _global_warm(self) -> list[torch.Tensor] | None:
@@ -215,6 +223,8 @@ class Trainer:
         self.epoch = int(ckpt["epoch"])
         self.prov = dict(ckpt.get("provenance") or self.prov)
         self.partial = ckpt.get("partial")
+        if self.cap is not None:
+            self.cap.load(ckpt.get("spectral_cap_vectors"), self.model)
 
     # ---------------------------------------------------------------- steps
     def _global_batches(self, split: Split, order: torch.Tensor | None, start: int = 0,
@@ -316,7 +326,7 @@ class Trainer:
     def apply_updates(self, grads: list[torch.Tensor], terms: list | None = None,
                       factor: torch.Tensor | None = None) -> None:
         """The optimizer proposes, the storages dispose (:func:`.update.apply_updates`)."""
-        apply_updates(self.optimizer, self.model, grads, terms, factor)
+        apply_updates(self.optimizer, self.model, grads, terms, factor, self.cap)
         self._after_update()
 
     def _after_update(self) -> None:

@@ -18,11 +18,13 @@ import torch
 
 
 def apply_updates(optimizer: torch.optim.Optimizer, model, grads: list[torch.Tensor], terms: list | None = None,
-                  factor: torch.Tensor | None = None) -> None:
+                  factor: torch.Tensor | None = None, cap=None) -> None:
     """One update of ``model`` from ``grads`` (aligned with ``model.ep_parameters()``). A storage
     that wants the update's outer-product vectors (bit-stream pulse trains; plain SGD, checked
     by the config) gets them from the gradient's ``terms`` (EP phases or the backprop twin's
-    reads), scaled by ``-lr`` and the clipping ``factor``."""
+    reads), scaled by ``-lr`` and the clipping ``factor``. ``cap`` (a
+    :class:`.spectral_cap.SpectralCap`, ``train.spectral_cap``) bounds each weight's operator
+    norm after the optimizer's step and weight decay, before the storages commit."""
     params = model.ep_parameters()
     stores = model.ep_storages()
     group = {id(p): g for g in optimizer.param_groups for p in g["params"]}
@@ -36,10 +38,14 @@ def apply_updates(optimizer: torch.optim.Optimizer, model, grads: list[torch.Ten
     optimizer.step()
     with torch.no_grad():
         synapses = model.ep_synapses()
-        for i, (p, st) in enumerate(zip(params, stores)):
+        for p, st in zip(params, stores):
             grp = group[id(p)]
             if grp["weight_decay"] and not st.param_holds_weight and grp.get("decoupled_weight_decay", adamw):
                 p.add_(st.weight, alpha=-grp["lr"] * grp["weight_decay"])
+        if cap is not None:
+            cap.apply(model)
+        for i, (p, st) in enumerate(zip(params, stores)):
+            grp = group[id(p)]
             vectors = None
             if st.wants_vectors:
                 vectors = update_vectors(synapses[i], terms[i], grp["lr"], factor)

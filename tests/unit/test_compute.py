@@ -65,6 +65,9 @@ CONFIGS = [
      "analog.device=memristor"],
     ["model.name=vgg_crnn", "data.name=synthetic", "data.shape=[3,32,32]", "model.channels=[4,4,4,4,4]",
      "model.aux_nodes=[4]"],
+    ["model.name=dchn_vgg5", "data.name=synthetic", "data.shape=[1,16,16]", "model.channels=[2,2,2,2]",
+     "train.spectral_cap=0.5"],
+    ["model.hidden=[12,8]", "analog.device=memristor", "train.spectral_cap=0.5"],
 ]
 
 
