@@ -54,6 +54,11 @@ def max_abs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 STOPS = ("tol", "noise_floor")
 
+NOISE_PATIENCE: dict[str, int] = {"iterative": 3, "settle": 5}
+"""``analog.relaxation`` -> ``solver.noise_patience`` where the config leaves it null: sweeps
+(iterative; 3 since session 9, the same accuracy as 5 in fewer sweeps:
+``benchmarks/speed_fmnist_s9_stop.md``) or node time constants (settle)."""
+
 
 class Stopper:
     """The per-sample stop bookkeeping every relaxation shares (on the states' device; the host
@@ -75,7 +80,7 @@ class Stopper:
     ``converged`` then means that test at the last sweep."""
 
     def __init__(self, like: torch.Tensor, iters: int, tol: float, check_every: int = 1, stop: str = "tol",
-                 noisy: bool = False, patience: int = 5, drop: float = 0.05, rtol: float = 0.0):
+                 noisy: bool = False, patience: int = NOISE_PATIENCE["iterative"], drop: float = 0.05, rtol: float = 0.0):
         if stop not in STOPS:
             raise ConfigError(f"solver.stop: unknown rule {stop!r}; valid: {', '.join(STOPS)}")
         from ..compute import current
@@ -177,7 +182,7 @@ def noisy_settle_reads(model) -> bool:
 
 
 def run_sweeps(sweep: Callable, states: list[torch.Tensor], iters: int, tol: float,
-               check_every: int = 1, stop: str = "tol", noisy: bool = False, patience: int = 5,
+               check_every: int = 1, stop: str = "tol", noisy: bool = False, patience: int = NOISE_PATIENCE["iterative"],
                drop: float = 0.05, rtol: float = 0.0) -> tuple[list[torch.Tensor], SolverStats]:
     """Apply ``sweep`` (old states -> new states) up to ``iters`` times; stop early once every
     sample has converged (residual below ``tol``) or, with ``stop: noise_floor`` and ``noisy``
@@ -278,12 +283,6 @@ def _settle(cfg) -> tuple[str, dict]:
 
 RELAXATIONS: dict[str, Callable] = {"iterative": _iterative, "settle": _settle}
 """``analog.relaxation`` -> ``cfg -> (solver name, its physical keywords)``."""
-
-NOISE_PATIENCE: dict[str, int] = {"iterative": 3, "settle": 5}
-"""``analog.relaxation`` -> ``solver.noise_patience`` where the config leaves it null: sweeps
-(iterative; 3 since session 9, the same accuracy as 5 in fewer sweeps:
-``benchmarks/speed_fmnist_s9_stop.md``) or node time constants (settle)."""
-
 
 def build_solver(cfg, energy: str, check_every: int) -> functools.partial:
     """The relaxation a run's config asks for, as one callable with the solver signature: the

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Stopper, counts_sweeps, noisy_reads, register_solver, run_sweeps, sweep_loop
+from .base import NOISE_PATIENCE, Stopper, counts_sweeps, noisy_reads, register_solver, run_sweeps, sweep_loop
 
 FUSED = True
 """Whether :func:`relax_async` runs the fused sweep where the model offers one (False: always the
@@ -53,7 +53,7 @@ def run_fused(plan, const, states: list[torch.Tensor], iters: int, tol: float, c
 @counts_sweeps
 @torch.no_grad()
 def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-4, damping=0.0, check_every=1,
-                stop="tol", noise_patience=5, noise_drop=0.05, nudge_rtol=0.0):
+                stop="tol", noise_patience=NOISE_PATIENCE["iterative"], noise_drop=0.05, nudge_rtol=0.0):
     """Asynchronous schedule: colour groups in turn (odd then even layers for a chain), each
     group updated in closed form from the newest states: exact block-coordinate descent, so the
     energy never increases."""
@@ -78,7 +78,7 @@ def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e
 @counts_sweeps
 @torch.no_grad()
 def relax_sync(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-4, damping=0.0, check_every=1,
-               stop="tol", noise_patience=5, noise_drop=0.05, nudge_rtol=0.0):
+               stop="tol", noise_patience=NOISE_PATIENCE["iterative"], noise_drop=0.05, nudge_rtol=0.0):
     """Synchronous (Jacobi) schedule: every node from the old states, optionally damped
     ``s <- damping * s_old + (1 - damping) * T(s_old)``."""
     n = model.num_nodes

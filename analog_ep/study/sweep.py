@@ -497,6 +497,10 @@ def _init_worker(threads: int, stop, slots=None) -> None:
 
 _BUSY = threading.Event()
 """Local pool worker: set while a point trains (:func:`_run_point_local`)."""
+_ORPHANED = threading.Event()
+"""Local pool worker: set once the parent is gone (:func:`_end_when_orphaned`); no point starts then."""
+_POINT_LOCK = threading.Lock()
+"""Local pool worker: a point's start and the orphan watch's check-then-exit are atomic."""
 
 
 def _end_when_orphaned(parent: int, every_s: float = 0.5) -> None:
@@ -508,7 +512,10 @@ def _end_when_orphaned(parent: int, every_s: float = 0.5) -> None:
     first (SIGINT: it records ``interrupted`` and keeps its checkpoint), then the worker exits."""
     while os.getppid() == parent:
         time.sleep(every_s)
-    if _BUSY.is_set():
+    with _POINT_LOCK:
+        _ORPHANED.set()
+        busy = _BUSY.is_set()
+    if busy:
         os.kill(os.getpid(), signal.SIGINT)
         while _BUSY.is_set():
             time.sleep(every_s / 5)
@@ -519,10 +526,11 @@ def _run_point_local(task: dict) -> dict:
     """:func:`run_point` in a local pool worker: SIGINT (Ctrl-C, or the parent stopping the
     sweep) interrupts a training point, which records ``interrupted`` and keeps its checkpoint;
     a point picked up after the sweep was stopped does not start."""
-    if _STOP is not None and _STOP.is_set():
-        return {"name": task["name"], "status": "interrupted", "error": "interrupted", "resumed": False}
+    with _POINT_LOCK:
+        if (_STOP is not None and _STOP.is_set()) or _ORPHANED.is_set():
+            return {"name": task["name"], "status": "interrupted", "error": "interrupted", "resumed": False}
+        _BUSY.set()
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    _BUSY.set()
     try:
         return run_point(task)
     finally:

@@ -113,5 +113,6 @@ def test_a_sweep_signalled_as_a_group_leaves_no_worker_behind(tmp_path):
     # the folders hold what ran: each point stopped with its checkpoint (the table may have been
     # written before an orphaned worker recorded it; the next run of the sweep reads the folders)
     for folder in (Path(r["folder"]) for r in read_table(out / "sweep.csv")):
-        assert read_results(folder / "results.h5")["status"] == "interrupted"
+        # its own SIGTERM (preempted) or the sweep's stop / the orphan watch (interrupted) ended it
+        assert read_results(folder / "results.h5")["status"] in ("interrupted", "preempted")
         assert (folder / "checkpoint.pt").is_file()
