@@ -305,9 +305,10 @@ def _phase_rate(model, const, node_targets, v: list) -> torch.Tensor:
     steps, so a step's result depends only on its own inputs (a resumed run repeats it).
     Power iteration approaches ``rho`` from below from any start; the margin
     (:data:`STIFFNESS_MARGIN`) covers the shortfall, which is measured on F-MNIST 784-500-10 (the
-    batch's largest rho: cold 8 iterations 0.3-1.2 % under a 60-iteration reference, warm 2
-    iterations 0.0-0.7 % under; ``benchmarks/settle_fmnist_s9_rho.md``) and tested against the
-    explicit Jacobian's eigenvalues (``tests/unit/test_settle_rho.py``)."""
+    batch's largest rho, which the step bound and budget use, against a 200-iteration reference:
+    a nudged phase's warm 2 iterations 0.07-0.63 % under, where the cold 8 are 0.2-1.0 % under;
+    single samples at most 10 % under either way; ``benchmarks/settle_fmnist_s9_rho.md``) and
+    tested against the explicit Jacobian's eigenvalues (``tests/unit/test_settle_rho.py``)."""
     prev = _WARM.get(model)
     warm = None
     if prev is not None and prev[0] is const and [u.shape for u in prev[1]] == [vk.shape for vk in v]:
