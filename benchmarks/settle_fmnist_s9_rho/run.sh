@@ -24,9 +24,11 @@ for round in ${ROUNDS:-a b c}; do
   one settle_dt1_old_$round base $B $S --set analog.settle_dt_s=1e-7
 done
 fi
-if [ "${PART:-bench}" = epoch ]; then  # one 10k-image settle epoch each, new then old
+if [ "${PART:-bench}" = epoch ]; then  # one 10k-image settle epoch each: new, old, old, new
 RUNS=${RUNS:-/tmp/F/runs}
 E="train -c $C --set data.train_size=10000 --set data.test_size=10000 --set train.epochs=1 --json --overwrite"
 one epoch_settle_new new $E --device memristor $S --out $RUNS/epoch_settle_new
 one epoch_settle_old base $E --device memristor $S --out $RUNS/epoch_settle_old
+one epoch_settle_old_2 base $E --device memristor $S --out $RUNS/epoch_settle_old_2
+one epoch_settle_new_2 new $E --device memristor $S --out $RUNS/epoch_settle_new_2
 fi
