@@ -303,7 +303,8 @@ def _phase_rate(model, const, node_targets, v: list) -> torch.Tensor:
     vector the previous phase ended with and runs :data:`WARM_POWER_ITERS` (a sample whose warm
     vector vanished, ``K = 0`` there, falls back to the random start). Nothing is kept across
     steps, so a step's result depends only on its own inputs (a resumed run repeats it).
-    Power iteration approaches ``rho`` from below from any start; the margin
+    Power iteration approaches ``rho`` from any start with a live dominant component (from below
+    on these nets: every estimate measured is under its reference); the margin
     (:data:`STIFFNESS_MARGIN`) covers the shortfall, which is measured on F-MNIST 784-500-10 (the
     batch's largest rho, which the step bound and budget use, against a 200-iteration reference:
     a nudged phase's warm 2 iterations 0.07-0.63 % under, where the cold 8 are 0.2-1.0 % under;
