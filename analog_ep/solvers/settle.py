@@ -42,7 +42,8 @@ on the layered nets ``K = D W`` (``D >= 0`` diagonal, ``W`` symmetric) has a rea
 ``I - K`` it descends, the descent lemma) iff ``a (1 + rho) < 2``: at every ``dt`` when ``rho <=
 1`` (``a < 1``), else for ``dt < tau ln((rho + 1) / (rho - 1))``. The solver measures ``rho``
 once per phase at its start (:func:`slowest_rate`, noiseless reads, one host read; times
-:data:`STIFFNESS_MARGIN`; a nudged phase's default budget uses the same measurement);
+:data:`STIFFNESS_MARGIN`; a nudged phase's default budget uses the same measurement; a nudged
+phase continues the power iteration of the step's previous phase, :func:`_phase_rate`);
 ``analog.settle_dt_s`` null takes ``min(tau / DEFAULT_STEPS_PER_TAU, bound / 2)``
 (:func:`exponential_euler_step`), a given step at or above the bound is a ``ConfigError`` naming
 it, and the config refuses a step above ``tau`` (beyond it the coupling's first-order error
@@ -187,6 +188,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import weakref
 
 import torch
 
@@ -242,7 +244,8 @@ def relax_settle(model, const, states, *, beta: float = 0.0, target=None, iters:
     # the phase's linearization at its start, noiseless: rho(K) for the step bound (and a nudged
     # phase's default budget); one host read per phase
     with settle_reads(model, 0.0):
-        rate = float(slowest_rate(lambda v: drives([act(vk) for act, vk in zip(acts, v)])[0], start(s)).amin())
+        rate = float(_phase_rate(model, const, lambda v: drives([act(vk) for act, vk in zip(acts, v)])[0],
+                                 start(s)).amin())
     dt = exponential_euler_step(tau_s, dt_s, (1.0 - rate) * STIFFNESS_MARGIN)
     alpha = -math.expm1(-dt / tau_s)  # 1 - exp(-dt / tau): the leak integrated exactly over dt
     t_max = settle_budget_s(iters, tau_s, rate if beta != 0.0 else 1.0) if t_max_s is None else float(t_max_s)
@@ -280,6 +283,42 @@ past) the edge of stability gets at most ``iters / SLOWEST_RATE_FLOOR`` time con
 (:func:`settle_budget_s`)."""
 
 
+WARM_POWER_ITERS = 2
+"""Power iterations of :func:`slowest_rate` warm-started from the vector the previous phase of the
+same EP step ended with (:func:`_phase_rate`)."""
+
+_WARM: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+"""Model -> ``(const, vector)``: the power-iteration vector the model's last Hopfield settle phase
+ended with, and that phase's clamped input (:func:`_phase_rate`)."""
+
+
+def _phase_rate(model, const, node_targets, v: list) -> torch.Tensor:
+    """:func:`slowest_rate` of one settle phase, warm-started within an EP step: the phases of one
+    step share their clamped input ``const`` (the same object, ``model.const_drive(x)`` once per
+    step) and their weights, and the nudged phases start at the free equilibrium, so the dominant
+    mode of the node targets' Jacobian ``K`` moves little from phase to phase (the nudge rescales
+    the output's couplings; the states that switch a clip on or off change few entries of ``D``).
+    The first phase of a step starts from the seeded random vector with
+    :data:`SLOW_POWER_ITERS` iterations; a later phase with the same ``const`` starts from the
+    vector the previous phase ended with and runs :data:`WARM_POWER_ITERS` (a sample whose warm
+    vector vanished, ``K = 0`` there, falls back to the random start). Nothing is kept across
+    steps, so a step's result depends only on its own inputs (a resumed run repeats it).
+    Power iteration approaches ``rho`` from any start with a live dominant component (from below
+    on these nets: every estimate measured is under its reference); the margin
+    (:data:`STIFFNESS_MARGIN`) covers the shortfall, which is measured on F-MNIST 784-500-10 (the
+    batch's largest rho, which the step bound and budget use, against a 200-iteration reference:
+    a nudged phase's warm 2 iterations 0.07-0.63 % under, where the cold 8 are 0.2-1.0 % under;
+    single samples at most 10 % under either way; ``benchmarks/settle_fmnist_s9_rho.md``) and
+    tested against the explicit Jacobian's eigenvalues (``tests/unit/test_settle_rho.py``)."""
+    prev = _WARM.get(model)
+    warm = None
+    if prev is not None and prev[0] is const and [u.shape for u in prev[1]] == [vk.shape for vk in v]:
+        warm = prev[1]
+    rate, u = _power_rate(node_targets, v, SLOW_POWER_ITERS if warm is None else WARM_POWER_ITERS, warm)
+    _WARM[model] = (const, u)
+    return rate
+
+
 def slowest_rate(node_targets, v: list, iters: int = SLOW_POWER_ITERS) -> torch.Tensor:
     """Per sample, a bound on the slowest rate (in ``1 / tau``) of a Hopfield settle's linearized
     dynamics at voltages ``v``: ``1 - rho(K)``, ``K`` the Jacobian of the node targets ``u(v)``
@@ -294,9 +333,18 @@ def slowest_rate(node_targets, v: list, iters: int = SLOW_POWER_ITERS) -> torch.
     MSE output's target ``(h_L + beta y) / (1 + beta)`` multiplies the output's couplings by
     ``1 / (1 + beta)`` (for one hidden layer ``rho(K_beta) = rho(K_0) / sqrt(1 + beta)`` exactly),
     so a negative nudge slows the phase and a positive one speeds it up."""
+    return _power_rate(node_targets, v, iters)[0]
+
+
+def _power_rate(node_targets, v: list, iters: int, warm: list | None = None) -> tuple[torch.Tensor, list]:
+    """:func:`slowest_rate` and the vector its power iteration ended with; ``warm``: the start
+    vector (per sample; a sample whose warm vector is zero starts from the seeded random one)."""
     dtype, device = v[0].dtype, v[0].device
     g = torch.Generator().manual_seed(0)
     u = [torch.randn(vk.shape, generator=g, dtype=dtype).to(device) for vk in v]
+    if warm is not None:
+        live = _sample_norm(warm) > 0
+        u = [torch.where(per_sample(live, wk), wk, uk) for wk, uk in zip(warm, u)]
     h = math.sqrt(torch.finfo(dtype).eps) * (1.0 + _sample_norm(v))
     base = node_targets(v)
     rho = torch.zeros(v[0].shape[0], dtype=dtype, device=device)
@@ -309,7 +357,7 @@ def slowest_rate(node_targets, v: list, iters: int = SLOW_POWER_ITERS) -> torch.
         nrm = _sample_norm(u).clamp_min(torch.finfo(dtype).tiny)
         u = product(product([uk / per_sample(nrm, uk) for uk in u]))
         rho = _sample_norm(u).sqrt()
-    return 1.0 - rho
+    return 1.0 - rho, u
 
 
 DEFAULT_STEPS_PER_TAU = 4
