@@ -24,9 +24,13 @@ each round times the three in turn, so a change of machine load affects all thre
     (:meth:`analog_ep.algorithms.rules.LearningRule.sweep_timer` says what each rule times).
     Under ``analog.relaxation: settle`` the unit is one **integration step** (``dt``): the timed
     call settles one node time constant (``iters=1``; ``analog.settle_t_max_s`` when set) and
-    its time is divided by the integration steps it ran (``ceil(tau / dt)``, 10 at the default
-    ``dt = tau / 10``), so the per-phase setup (start charge, read-out; a PCN's stiffness
-    estimate) is spread over those steps. Every call's time is divided by the sweeps it ran
+    its time is divided by the integration steps it ran (``ceil(tau / dt)``, 4 at the default
+    ``dt = tau / 4``, :data:`analog_ep.solvers.settle.DEFAULT_STEPS_PER_TAU`), so the per-phase
+    setup (start charge, read-out, the step bound's power iteration: about 17 evaluations of the
+    node targets for a Hopfield-type phase; a PCN's stiffness estimate) is spread over those few
+    steps: a settle's ``sweep_s`` overstates an integration step's cost inside a phase (training
+    spreads that setup over the phase's whole budget, e.g. 30 time constants); its ``ep_step_s``
+    is the figure to compare. Every call's time is divided by the sweeps it ran
     (1 for the iterative solvers), so ``sweep_s`` is always per unit of ``ep_sweeps_budget``.
 ``bp_step_s``
     One backprop-twin training step, :meth:`analog_ep.train.loop.Trainer.train_step` of a trainer

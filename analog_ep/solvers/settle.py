@@ -41,7 +41,7 @@ on the layered nets ``K = D W`` (``D >= 0`` diagonal, ``W`` symmetric) has a rea
 ``[-rho, rho]``, ``rho = rho(K)``, so the step is stable (and on a quadratic energy of Hessian
 ``I - K`` it descends, the descent lemma) iff ``a (1 + rho) < 2``: at every ``dt`` when ``rho <=
 1`` (``a < 1``), else for ``dt < tau ln((rho + 1) / (rho - 1))``. The solver measures ``rho``
-once per phase at its start (:func:`slowest_rate`, noiseless reads, one host read; times
+once per phase at its start (:func:`slowest_rate`, reads without white read noise, one host read; times
 :data:`STIFFNESS_MARGIN`; a nudged phase's default budget uses the same measurement; a nudged
 phase continues the power iteration of the step's previous phase, :func:`_phase_rate`);
 ``analog.settle_dt_s`` null takes ``min(tau / DEFAULT_STEPS_PER_TAU, bound / 2)``
@@ -149,7 +149,7 @@ the output's positive scale. Explicit Euler ``v <- v + (dt / tau)(w - v)`` is st
 ||J||)^2 + beta+`` (``>= 1``: the leak; ``||J||`` about the layers' largest gain, 1 to 3 at the
 usual inits, so lambda is a few). The bound depends on the weights, so the solver measures it
 once per phase, before settling: :func:`pcn_stiffness`, a power iteration on the Jacobian of the
-node currents through the circuit's own noiseless reads (seeded; one host read per phase),
+node currents through the circuit's own reads without white read noise (seeded; one host read per phase),
 times :data:`STIFFNESS_MARGIN`. ``analog.settle_dt_s`` null takes ``min(tau / 10, tau / (2
 lambda))``; a given step above ``2 tau / lambda`` is a ``ConfigError`` naming the bound (the
 config's own check ``dt <= tau`` applies first).
@@ -194,7 +194,7 @@ import torch
 
 from ..errors import ConfigError
 from ..models.pcn import PC_ACTIVATIONS
-from .base import SolverStats, Stopper, max_abs, noisy_settle_reads, per_sample, register_solver
+from .base import NOISE_PATIENCE, SolverStats, Stopper, max_abs, noisy_settle_reads, per_sample, register_solver
 from .pcn import PCN_RULES, output_update
 
 
@@ -218,7 +218,7 @@ def _readouts(model) -> list:
 
 @torch.no_grad()
 def relax_settle(model, const, states, *, beta: float = 0.0, target=None, iters: int = 30, tol: float = 1e-4,
-                 damping: float = 0.0, check_every: int = 1, stop: str = "tol", noise_patience: int = 5,
+                 damping: float = 0.0, check_every: int = 1, stop: str = "tol", noise_patience: int = NOISE_PATIENCE["settle"],
                  noise_drop: float = 0.05, tau_s: float = 1e-7, dt_s: float | None = None,
                  t_max_s: float | None = None) -> tuple[list[torch.Tensor], SolverStats]:
     """Settle one phase (module docstring) from ``states``; returns the digitized equilibrium and
@@ -241,8 +241,9 @@ def relax_settle(model, const, states, *, beta: float = 0.0, target=None, iters:
     def start(s):  # the capacitors' charge at the start
         return [model.drive(k, s, const) for k in range(1, L)] + [s[L - 1]]
 
-    # the phase's linearization at its start, noiseless: rho(K) for the step bound (and a nudged
-    # phase's default budget); one host read per phase
+    # the phase's linearization at its start, without white read noise (a per-phase or per-batch
+    # noise draw stays: it is part of the array the phase runs on): rho(K) for the step bound (and
+    # a nudged phase's default budget); one host read per phase
     with settle_reads(model, 0.0):
         rate = float(_phase_rate(model, const, lambda v: drives([act(vk) for act, vk in zip(acts, v)])[0],
                                  start(s)).amin())
@@ -573,7 +574,7 @@ def pcn_stiffness(circuit: PCNCircuit, v: list, beta: float, iters: int = STIFFN
 
 @torch.no_grad()
 def relax_settle_pcn(model, const, states, *, beta: float = 0.0, target=None, iters: int = 30, tol: float = 1e-4,
-                     damping: float = 0.0, check_every: int = 1, stop: str = "tol", noise_patience: int = 5,
+                     damping: float = 0.0, check_every: int = 1, stop: str = "tol", noise_patience: int = NOISE_PATIENCE["settle"],
                      noise_drop: float = 0.05, tau_s: float = 1e-7, dt_s: float | None = None,
                      t_max_s: float | None = None, rule: str = "mod_pgd", skip_clean: bool = True,
                      reads: dict | None = None, out_reads: dict | None = None,
@@ -599,7 +600,7 @@ def relax_settle_pcn(model, const, states, *, beta: float = 0.0, target=None, it
     circuit = PCNCircuit(model, x, target, rule, output)
     L = model.num_nodes
     s = list(states)
-    with settle_reads(model, 0.0):  # the capacitors' start charge and the stiffness: noiseless
+    with settle_reads(model, 0.0):  # the capacitors' start charge and the stiffness: no white read noise
         # the charge whose outputs are s: PC's unclamped nodes drive their voltage (rho = identity);
         # EP's nudged phases start at the free state, whose node targets it is
         v = list(s) if circuit.y is not None else circuit.targets(s, 0.0)[:L - 1] + [s[L - 1]]
