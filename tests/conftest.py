@@ -1,3 +1,5 @@
+from contextlib import contextmanager
+
 import pytest
 import torch
 
@@ -105,3 +107,16 @@ def one_line_error(res, *needles) -> str:
         assert needle in err, (needle, err)
     assert "Traceback" not in res.output
     return err
+
+
+@contextmanager
+def kernels_mode(mode: str):
+    """``compute.kernels`` ``mode`` (torch / numba) within, the previous mode restored after."""
+    from analog_ep.analog import kernels as K
+
+    old = K.mode()
+    K.set_mode(mode)
+    try:
+        yield
+    finally:
+        K.set_mode(old)

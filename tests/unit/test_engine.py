@@ -10,7 +10,7 @@ import pytest
 import torch
 from scipy import stats
 
-from conftest import noisy_rules
+from conftest import noisy_rules, kernels_mode
 
 from analog_ep.analog import devices as D
 from analog_ep.analog import engine as E
@@ -33,11 +33,8 @@ def _gen(seed):
 def _torch_engine():
     """These tests hold the torch engine to its references bit for bit: the default path runs
     torch's compact rounds (the fused kernel is tested in test_kernels_engine.py)."""
-    from analog_ep.analog import kernels as K
-    old = K.mode()
-    K.set_mode("torch")
-    yield
-    K.set_mode(old)
+    with kernels_mode("torch"):
+        yield
 
 
 def _corr(a, b):

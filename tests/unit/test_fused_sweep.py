@@ -21,14 +21,13 @@ from analog_ep.analog.kernels import numba_sweep as NS
 from analog_ep.config import load_config
 from analog_ep.solvers import hopfield as H
 from analog_ep.train.loop import make_trainer
+from conftest import kernels_mode
 
 
 @pytest.fixture
 def numba_mode():
-    old = K.mode()
-    K.set_mode("numba")
-    yield
-    K.set_mode(old)
+    with kernels_mode("numba"):
+        yield
 
 
 def _trainer(*extra, hidden=24, batch=8):

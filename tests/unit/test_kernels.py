@@ -24,6 +24,7 @@ from analog_ep.analog.periphery import PeripheryParams
 from analog_ep.cli import app
 from analog_ep.config import load_config
 from analog_ep.errors import ConfigError
+from conftest import kernels_mode
 
 
 @pytest.fixture
@@ -32,10 +33,8 @@ def nr():
     the reads of :mod:`reads` are the reference."""
     pytest.importorskip("numba")
     from analog_ep.analog.kernels import numba_reads
-    old = K.mode()
-    K.set_mode("torch")
-    yield numba_reads
-    K.set_mode(old)
+    with kernels_mode("torch"):
+        yield numba_reads
 
 
 class Keyed:

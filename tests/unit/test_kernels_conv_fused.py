@@ -19,16 +19,15 @@ import torch.nn.functional as F
 from analog_ep.analog import kernels as K
 from analog_ep.analog import reads as R
 from analog_ep.analog.periphery import PeripheryParams
+from conftest import kernels_mode
 
 
 @pytest.fixture
 def nr():
     pytest.importorskip("numba")
     from analog_ep.analog.kernels import numba_reads
-    old = K.mode()
-    K.set_mode("torch")
-    yield numba_reads
-    K.set_mode(old)
+    with kernels_mode("torch"):
+        yield numba_reads
 
 
 class Keyed:

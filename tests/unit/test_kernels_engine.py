@@ -18,16 +18,15 @@ from analog_ep.analog import kernels as K
 from analog_ep.analog import streams as S
 from analog_ep.analog.population import sample_device_state, settle
 from analog_ep.analog.rules import ConstantStep, ExpStep, LinearStep, SoftBounds
+from conftest import kernels_mode
 
 
 @pytest.fixture
 def ne():
     pytest.importorskip("numba")
     from analog_ep.analog.kernels import numba_engine
-    old = K.mode()
-    K.set_mode("torch")
-    yield numba_engine
-    K.set_mode(old)
+    with kernels_mode("torch"):
+        yield numba_engine
 
 
 CARDS = {

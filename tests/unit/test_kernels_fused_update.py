@@ -24,6 +24,7 @@ from analog_ep.analog.cards import load_device
 from analog_ep.analog.periphery import PeripheryParams
 from analog_ep.analog.population import sample_device_state, settle
 from analog_ep.synapses.counters import row_pulse_stats
+from conftest import kernels_mode
 
 pytest.importorskip("numba")
 
@@ -31,18 +32,14 @@ pytest.importorskip("numba")
 @pytest.fixture
 def torch_mode():
     """compute.kernels torch (the reference engine) for the test, restored after."""
-    old = K.mode()
-    K.set_mode("torch")
-    yield
-    K.set_mode(old)
+    with kernels_mode("torch"):
+        yield
 
 
 @pytest.fixture
 def numba_mode():
-    old = K.mode()
-    K.set_mode("numba")
-    yield
-    K.set_mode(old)
+    with kernels_mode("numba"):
+        yield
 
 
 CARDS = {

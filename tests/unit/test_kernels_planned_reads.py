@@ -15,15 +15,14 @@ from analog_ep.analog import streams as S
 from analog_ep.analog.periphery import PeripheryParams
 from analog_ep.analog.rules import SoftBounds
 from analog_ep.analog.storage import AnalogStorage
+from conftest import kernels_mode
 
 
 @pytest.fixture
 def numba_mode():
     nb = pytest.importorskip("numba")
-    old = K.mode()
-    K.set_mode("numba")
-    yield nb
-    K.set_mode(old)
+    with kernels_mode("numba"):
+        yield nb
 
 
 def _storage(periph, seed=3):
