@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 
 import torch
 import torch.nn.functional as F
@@ -503,6 +504,32 @@ class AnalogStorage(nn.Module):
         relaxation's residual from falling to zero."""
         p = self.periph
         return p.w_noise_std > 0 or p.out_noise_std > 0 or p.inp_bits is not None or p.out_bits is not None
+
+    def read_floor(self, kind: str) -> tuple[float, float | None] | None:
+        """The noise floor one relaxation read of ``kind`` (``dense_forward`` / ``dense_transposed``)
+        puts on each of its outputs, the std of what two reads of the same input differ by over
+        ``sqrt(2)``: ``(c, nm_bound)``, the std in effective (drive) units is ``c`` times the
+        read's noise-management scale ``max(max |x|, 1e-30) / nm_bound`` per sample (the DAC's,
+        :func:`.reads._nm_layer`), or ``c`` itself where ``nm_bound`` is None (no noise
+        management). ``c = w_scale sqrt(T (out_noise_std^2 + step^2 / 12))``: per tile output the
+        output noise and the ADC's rounding error (step ``out_bound / (2^(out_bits - 1) - 1)``,
+        uniform), summed digitally over the read's ``T`` tiles, in device units times ``w_scale``
+        (module doc of :mod:`.periphery`). A lower bound of the floor where weight read noise
+        (``w_noise_std``) adds to it; None where the read has no single scale (per-tile noise
+        management over several tiles) or the kind is not a planned dense read."""
+        if kind not in self._PLANNED_READS:
+            return None
+        p = self.periph
+        lines = self.weight.shape[1] if kind == "dense_forward" else self.weight.shape[0]
+        tiles = len(R.split_sizes(lines, self.max_rows if kind == "dense_forward" else self.max_cols, p.tiling))
+        nm = p.noise_management == "abs_max"
+        if nm and p.nm_scope != "layer" and tiles > 1:
+            return None
+        step = 0.0
+        if p.out_bits is not None and p.out_bound is not None and p.out_bits > 1:
+            step = p.out_bound / (2 ** (p.out_bits - 1) - 1)
+        c = self.w_scale * math.sqrt(tiles * (p.out_noise_std ** 2 + step * step / 12.0))
+        return c, ((p.inp_bound if p.inp_bound is not None else 1.0) if nm else None)
 
     @property
     def noisy_settle_reads(self) -> bool:

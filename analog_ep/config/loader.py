@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import typing
 from pathlib import Path
 from typing import Any, get_origin
@@ -197,6 +198,11 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         need(cfg.solver.noise_patience >= 1, "solver.noise_patience",
              "must be >= 1 sweeps or null (the relaxation's default)")
     need(0 < cfg.solver.noise_drop < 1, "solver.noise_drop", "must be in (0, 1)")
+    if cfg.solver.noise_z is not None:
+        need(math.isfinite(cfg.solver.noise_z) and cfg.solver.noise_z >= 0, "solver.noise_z",
+             "must be >= 0 (0: off) or null (the relaxation's default)")
+        need(not cfg.solver.noise_z or cfg.analog.relaxation == "iterative", "solver.noise_z",
+             "applies to analog.relaxation iterative only; remove it")
     need(0 < cfg.solver.pcn_step <= 1, "solver.pcn_step", "must be in (0, 1] (1: the closed-form node update)")
     if cfg.solver.pcn_step != 1.0 or cfg.solver.pcn_backtrack:
         key = "solver.pcn_step" if cfg.solver.pcn_step != 1.0 else "solver.pcn_backtrack"

@@ -367,6 +367,16 @@ class SolverConfig:
     noise_drop: float = 0.05
     """``stop: noise_floor``: the relative fall of a sample's smallest residual that counts as
     progress, in (0, 1)."""
+    noise_z: Optional[float] = None
+    """``stop: noise_floor``, iterative relaxation: a sample also counts as settled once its
+    residual is at most ``noise_z sqrt(2)`` times the largest read-noise std its periphery puts on
+    a node in one sweep (output noise and the ADC's rounding, scaled by each read's abs-max noise
+    management, through the node update: ``solvers.base.floor_threshold``), i.e. once it changes
+    no more than two noisy reads of a settled state differ by (>= 0; 0 = off, only the
+    ``noise_patience`` test). Dense reads only (a model with conv reads keeps the patience
+    test). null = the relaxation's default (``solvers.base.NOISE_Z``): 3 for ``iterative`` (session
+    10: the same test accuracy as without it in about half the sweeps:
+    ``benchmarks/speed_fmnist_s10_stop.md``); ``settle`` has none."""
     pcn_step: float = 1.0
     """EP on a PCN, iterative relaxation: the step ``eta`` in (0, 1] of each hidden node update
     of the nudged phases, ``s_k <- s_k + eta (u_k - s_k)`` (``u_k`` the ``pc.nudged_update``

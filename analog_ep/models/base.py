@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -172,6 +173,16 @@ class SweepStep:
 SWEEP_NUDGES: dict[str, str] = {"mse": "mse", "clamp": "clamp"}
 """``ep.nudge`` -> the fused sweep's update of a nudged output (:meth:`EnergyNetwork.node_update`'s
 ``(h + beta y) / (1 + beta)`` and ``h + beta (y - h)``); a nudge not listed has no fused form."""
+
+NOISE_GAINS: dict[str, Callable[..., float]] = {
+    "clip": lambda slope, lo, hi, beta: abs(slope),
+    "mse": lambda slope, lo, hi, beta: 1.0 / abs(1.0 + beta),
+    "clamp": lambda slope, lo, hi, beta: abs(1.0 - beta),
+}
+"""A node update in its fused form (:meth:`EnergyNetwork.sweep_update`: ``(update, (slope, lo, hi,
+beta))``) -> the factor by which it passes its drive's read noise to the state where it does
+not clip: ``clip(slope h)`` ``|slope|``, ``(h + beta y) / (1 + beta)`` ``1 / |1 + beta|``,
+``h + beta (y - h)`` ``|1 - beta|`` (:meth:`EnergyNetwork.read_floors`)."""
 
 _LINEAR = ClipActivation("linear")
 
@@ -483,6 +494,30 @@ class EnergyNetwork(nn.Module):
             update = SWEEP_NUDGES.get(self.nudge)
             return None if update is None else (update, (1.0, -math.inf, math.inf, float(beta)))
         return (_LINEAR if k == self.num_nodes else self.activations[k - 1]).sweep_update()
+
+    def read_floors(self, beta: float = 0.0) -> list[tuple] | None:
+        """The read noise one sweep puts on each node's state (the noise floor of the iterative
+        relaxation's residual: ``solver.noise_z``, :func:`analog_ep.solvers.base.floor_threshold`):
+        per node ``k`` in order ``(gain, [(c, nm_bound, src), ...])``, one term per read of its
+        drive made during the sweep (:meth:`sweep_reads`; the clamped input's reads are made once
+        per step, so their noise is frozen in ``const`` and sets no floor), each the synapse's
+        :meth:`~analog_ep.synapses.base.Synapse.read_floor` of the read of node ``src``'s state,
+        and ``gain`` the node update's (:data:`NOISE_GAINS` of :meth:`sweep_update`). None where
+        a node's drive or update has no such form or a read has no estimate."""
+        out = []
+        for k in range(1, self.num_nodes + 1):
+            reads, form = self.sweep_reads(k), self.sweep_update(k, beta)
+            if reads is None or form is None:
+                return None
+            terms = []
+            for synapse, src, direction in reads:
+                f = synapse.read_floor(direction)
+                if f is None:
+                    return None
+                terms.append((f[0], f[1], src))
+            update, params = form
+            out.append((NOISE_GAINS[update](*params), terms))
+        return out
 
     def sweep_plan(self, states: list[torch.Tensor], beta: float = 0.0, target=None) -> list[SweepStep] | None:
         """The asynchronous sweep as a fused kernel runs it (:mod:`analog_ep.analog.kernels.numba_sweep`),

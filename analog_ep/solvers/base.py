@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -59,6 +60,50 @@ NOISE_PATIENCE: dict[str, int] = {"iterative": 3, "settle": 5}
 (iterative; 3 since session 9, the same accuracy as 5 in fewer sweeps:
 ``benchmarks/speed_fmnist_s9_stop.md``) or node time constants (settle)."""
 
+NOISE_Z: dict[str, float] = {"iterative": 3.0}
+"""``analog.relaxation`` -> ``solver.noise_z`` where the config leaves it null (the relaxations
+that implement the floor threshold: :func:`floor_threshold`; session 10,
+``benchmarks/speed_fmnist_s10_stop.md``)."""
+
+SQRT2 = math.sqrt(2.0)
+
+
+def floor_coef(z: float, gain: float, c: float) -> float:
+    """The threshold per unit of a read's noise-management scale: ``z sqrt(2) gain c`` (the
+    one product :func:`floor_threshold` and the fused sweep's kernel both use)."""
+    return z * SQRT2 * gain * c
+
+
+def floor_threshold(floors: list | None, z: float) -> Callable | None:
+    """``solver.noise_z``'s per-sample threshold as a function of a sweep's new states, or None
+    where it does not run (``z`` 0 or ``floors`` None): ``floors`` the model's
+    :meth:`~analog_ep.models.base.EnergyNetwork.read_floors`. A settled node changes from one
+    sweep to the next only by its reads' noise: two independent reads of std ``sigma`` differ
+    with std ``sqrt(2) sigma``. So sample ``b`` counts as settled on its noise floor once its
+    residual is at most ``max_k z sqrt(2) sigma_k,b``, ``sigma_k,b = gain_k sqrt(sum_reads (c
+    m_b)^2)`` (``m_b = max(max |x_b|, 1e-30) / nm_bound``, the read's noise-management scale of
+    its input state, or 1; one read: ``m_b * floor_coef(z, gain, c)`` in the states' dtype)."""
+    if not z or floors is None:
+        return None
+    nodes = [[(floor_coef(z, gain, c), nmb, src) for c, nmb, src in terms] for gain, terms in floors]
+
+    def scale(x: torch.Tensor, nmb) -> torch.Tensor:
+        return x.abs().reshape(x.shape[0], -1).amax(1).clamp_min(1e-30).div(nmb)
+
+    def threshold(states: list[torch.Tensor]) -> torch.Tensor:
+        per = []
+        for terms in nodes:
+            parts = [scale(states[src - 1], nmb).mul(k) if nmb is not None
+                     else torch.full((states[0].shape[0],), k, dtype=states[0].dtype, device=states[0].device)
+                     for k, nmb, src in terms]
+            if not parts:   # a node no sweep read drives: no floor of its own
+                parts = [torch.zeros(states[0].shape[0], dtype=states[0].dtype, device=states[0].device)]
+            per.append(parts[0] if len(parts) == 1 else torch.stack(parts).square().sum(0).sqrt())
+        return torch.stack(per).amax(0)
+
+    return threshold
+
+
 
 class Stopper:
     """The per-sample stop bookkeeping every relaxation shares (on the states' device; the host
@@ -69,7 +114,9 @@ class Stopper:
     implies a floor: read noise or converters, :func:`noisy_reads`): a sample has also *settled*
     once it sits on its noise floor: ``patience`` sweeps in a row failed to bring its residual
     below ``(1 - drop)`` times the smallest residual it had reached (a contracting relaxation
-    lowers its residual geometrically; on the floor it only fluctuates). The flag stays set,
+    lowers its residual geometrically; on the floor it only fluctuates), or (``solver.noise_z``,
+    where the caller passes a threshold) once its residual is within the band the reads' noise
+    alone sets (:func:`floor_threshold`: a settled state changes by no more). The flag stays set,
     ``steps`` is the sweep at which it settled and ``converged`` still means residual below
     ``tol``; the phase stops when every sample has settled. Without noisy reads the floor is
     zero and ``noise_floor`` is ``tol`` exactly (a digital phase keeps its semantics).
@@ -118,13 +165,16 @@ class Stopper:
         noise-floor rule runs. After such a sweep the caller hands the residual to :meth:`record`."""
         return self._flags, self._counts, self.best, self.tol, 1.0 - self.drop, self.floor, self.patience
 
-    def update(self, n: int, residual: torch.Tensor, relative: torch.Tensor | None = None) -> bool:
+    def update(self, n: int, residual: torch.Tensor, relative: torch.Tensor | None = None,
+               threshold: torch.Tensor | None = None) -> bool:
         """Record sweep ``n``'s per-sample residual; True when the phase should stop now.
         ``relative``: with ``rtol > 0``, the per-sample relative test that replaces ``residual <
-        tol`` (bool, on the device). In place on the stopper's buffers: ``progress = residual <
-        best (1 - drop)``, ``best = min(best, residual)``, ``stall = 0 where progress else stall +
-        1``, ``on_floor |= stall >= patience``, ``now |= on_floor``; ``steps = n`` where ``now`` and
-        not ``done``; ``done |= now``."""
+        tol`` (bool, on the device); ``threshold``: the noise floor's per-sample threshold of the
+        sweep's states (:func:`floor_threshold`; None: that test does not run). In place on the
+        stopper's buffers: ``progress = residual < best (1 - drop)``, ``best = min(best,
+        residual)``, ``stall = 0 where progress else stall + 1``, ``on_floor |= stall >=
+        patience``, ``on_floor |= residual <= threshold``, ``now |= on_floor``; ``steps = n`` where
+        ``now`` and not ``done``; ``done |= now``."""
         self.residual = residual
         self.residuals.append(residual)
         now = self._now
@@ -138,6 +188,8 @@ class Stopper:
             torch.minimum(self.best, residual, out=self.best)
             self.stall.add_(1).masked_fill_(progress, 0)
             self.on_floor.logical_or_(torch.ge(self.stall, self.patience, out=self._stalled))
+            if threshold is not None:
+                self.on_floor.logical_or_(torch.le(residual, threshold, out=self._stalled))
             now.logical_or_(self.on_floor)
         self.steps.masked_fill_(torch.logical_not(self.done, out=self._fresh).logical_and_(now), n)
         self.done.logical_or_(now)
@@ -183,11 +235,13 @@ def noisy_settle_reads(model) -> bool:
 
 def run_sweeps(sweep: Callable, states: list[torch.Tensor], iters: int, tol: float,
                check_every: int = 1, stop: str = "tol", noisy: bool = False, patience: int = NOISE_PATIENCE["iterative"],
-               drop: float = 0.05, rtol: float = 0.0) -> tuple[list[torch.Tensor], SolverStats]:
+               drop: float = 0.05, rtol: float = 0.0,
+               threshold: Callable | None = None) -> tuple[list[torch.Tensor], SolverStats]:
     """Apply ``sweep`` (old states -> new states) up to ``iters`` times; stop early once every
     sample has converged (residual below ``tol``) or, with ``stop: noise_floor`` and ``noisy``
     reads, settled on its noise floor (:class:`Stopper`; checked on the host every
-    ``check_every`` sweeps).
+    ``check_every`` sweeps); ``threshold``: new states -> the floor's per-sample threshold
+    (:func:`floor_threshold`), or None.
 
     ``rtol > 0`` (a nudged phase under ``solver.nudge_rtol``): a sample has converged when, at
     every node ``k``, its residual ``max |s_k - s_k_old|`` is below ``rtol`` times its
@@ -204,7 +258,8 @@ def run_sweeps(sweep: Callable, states: list[torch.Tensor], iters: int, tol: flo
         if start is not None:
             moved = torch.stack([max_abs(s1, s0) for s1, s0 in zip(new, start)])
             relative = (per_node < rtol * moved).all(0)
-        return new, stopper.update(n, per_node.amax(0), relative)
+        thr = threshold(new) if threshold is not None and stopper.floor else None
+        return new, stopper.update(n, per_node.amax(0), relative, thr)
 
     return sweep_loop(advance, states, iters, stopper)
 
@@ -289,7 +344,8 @@ def build_solver(cfg, energy: str, check_every: int) -> functools.partial:
     registered solver of ``analog.relaxation`` (:data:`RELAXATIONS`) for energies of kind
     ``energy``, bound to its physical constants, ``check_every`` and the stop rule
     (``solver.stop`` resolved by :func:`resolve_stop`, and its ``noise_patience`` (null: the
-    relaxation's, :data:`NOISE_PATIENCE`) / ``noise_drop``;
+    relaxation's, :data:`NOISE_PATIENCE`) / ``noise_drop`` / ``noise_z`` (null: the
+    relaxation's, :data:`NOISE_Z`; bound only for the relaxations listed there);
     ``tol`` binds nothing, so a solver without the noise-floor rule takes it), the nudged phases'
     relative stop (``solver.nudge_rtol``, bound only when set) and a PCN's node
     step (``solver.pcn_step`` / ``pcn_backtrack``, bound only when set). The one place the solver
@@ -300,6 +356,8 @@ def build_solver(cfg, energy: str, check_every: int) -> functools.partial:
     if stop != "tol":
         patience = NOISE_PATIENCE[cfg.analog.relaxation] if s.noise_patience is None else s.noise_patience
         kw.update(stop=stop, noise_patience=patience, noise_drop=s.noise_drop)
+        if cfg.analog.relaxation in NOISE_Z:
+            kw.update(noise_z=NOISE_Z[cfg.analog.relaxation] if s.noise_z is None else s.noise_z)
     if s.nudge_rtol:  # a Hopfield-type iterative nudged phase's relative stop (the config allows it there only)
         kw.update(nudge_rtol=s.nudge_rtol)
     if s.pcn_step != 1.0 or s.pcn_backtrack:  # the PCN node step (the config allows it there only)

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import NOISE_PATIENCE, Stopper, counts_sweeps, noisy_reads, register_solver, run_sweeps, sweep_loop
+from .base import (NOISE_PATIENCE, Stopper, counts_sweeps, floor_threshold, noisy_reads, register_solver, run_sweeps,
+                   sweep_loop)
 
 FUSED = True
 """Whether :func:`relax_async` runs the fused sweep where the model offers one (False: always the
@@ -39,28 +40,28 @@ def _sweep_plan(model, const, states, beta, target, rtol):
 
 
 def run_fused(plan, const, states: list[torch.Tensor], iters: int, tol: float, check_every: int, stop: str,
-              noisy: bool, patience: int, drop: float):
+              noisy: bool, patience: int, drop: float, z: float = 0.0):
     """:func:`.base.run_sweeps` (``rtol`` 0) as the fused sweep of ``plan`` runs it: the kernels
     return the new states and the per-sample residual and keep the stopper's bookkeeping
-    themselves (:class:`~analog_ep.analog.kernels.numba_sweep.FusedSweep`); the same loop
-    (:func:`.base.sweep_loop`)."""
+    themselves, the floor threshold ``z`` included (:class:`~analog_ep.analog.kernels.numba_sweep.FusedSweep`);
+    the same loop (:func:`.base.sweep_loop`)."""
     from ..analog.kernels.numba_sweep import FusedSweep   # a plan exists only where numba runs the reads
     stopper = Stopper(states[0], iters, tol, check_every, stop, noisy, patience, drop)
-    fused = FusedSweep(plan, const, states, iters, stopper)
+    fused = FusedSweep(plan, const, states, iters, stopper, z if stopper.floor else 0.0)
     return sweep_loop(fused.advance, states, iters, stopper)
 
 
 @counts_sweeps
 @torch.no_grad()
 def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-4, damping=0.0, check_every=1,
-                stop="tol", noise_patience=NOISE_PATIENCE["iterative"], noise_drop=0.05, nudge_rtol=0.0):
+                stop="tol", noise_patience=NOISE_PATIENCE["iterative"], noise_drop=0.05, nudge_rtol=0.0, noise_z=0.0):
     """Asynchronous schedule: colour groups in turn (odd then even layers for a chain), each
     group updated in closed form from the newest states: exact block-coordinate descent, so the
-    energy never increases."""
+    energy never increases. ``noise_z``: the noise floor's threshold (:func:`.base.floor_threshold`)."""
     plan = _sweep_plan(model, const, states, beta, target, nudge_rtol)
     if plan is not None:
         return run_fused(plan, const, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
-                         noise_patience, noise_drop)
+                         noise_patience, noise_drop, noise_z)
     groups = model.colouring()
 
     def sweep(old):
@@ -72,15 +73,17 @@ def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e
         return s
 
     return run_sweeps(sweep, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
-                      noise_patience, noise_drop, nudge_rtol if beta else 0.0)
+                      noise_patience, noise_drop, nudge_rtol if beta else 0.0,
+                      floor_threshold(model.read_floors(beta) if noise_z else None, noise_z))
 
 
 @counts_sweeps
 @torch.no_grad()
 def relax_sync(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-4, damping=0.0, check_every=1,
-               stop="tol", noise_patience=NOISE_PATIENCE["iterative"], noise_drop=0.05, nudge_rtol=0.0):
+               stop="tol", noise_patience=NOISE_PATIENCE["iterative"], noise_drop=0.05, nudge_rtol=0.0, noise_z=0.0):
     """Synchronous (Jacobi) schedule: every node from the old states, optionally damped
-    ``s <- damping * s_old + (1 - damping) * T(s_old)``."""
+    ``s <- damping * s_old + (1 - damping) * T(s_old)``; ``noise_z`` as :func:`relax_async`
+    (undamped only: a damped sweep's states carry part of the old states' noise)."""
     n = model.num_nodes
 
     def sweep(old):
@@ -90,7 +93,8 @@ def relax_sync(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-
         return new
 
     return run_sweeps(sweep, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
-                      noise_patience, noise_drop, nudge_rtol if beta else 0.0)
+                      noise_patience, noise_drop, nudge_rtol if beta else 0.0,
+                      floor_threshold(model.read_floors(beta) if noise_z and not damping else None, noise_z))
 
 
 register_solver("async", relax_async)

@@ -74,6 +74,12 @@ class Synapse(nn.Module):
         read takes another path (the default)."""
         return None
 
+    def read_floor(self, direction: str) -> tuple[float, float | None] | None:
+        """The noise floor a relaxation read (``forward`` / ``transposed``) puts on each output, as
+        :meth:`~analog_ep.analog.storage.AnalogStorage.read_floor` gives it (``(c, nm_bound)``),
+        or None where it has no estimate (the default: the noise-floor threshold does not run)."""
+        return None
+
     def read_bias(self, pre: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """``read(pre) + bias`` (the bias a digital addition after the read; synapses whose
         digital storage can fuse the addition into the product override this)."""

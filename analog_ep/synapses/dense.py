@@ -38,6 +38,10 @@ class Dense(Synapse):
         plan = self.storage.sweep_read_plan(kind, state)
         return None if plan is None else (kind, plan)
 
+    def read_floor(self, direction: str) -> tuple[float, float | None] | None:
+        """The storage's floor of the ``dense_forward`` / ``dense_transposed`` read."""
+        return self.storage.read_floor("dense_" + direction)
+
     def read_t(self, post: torch.Tensor, pre: torch.Tensor | None = None) -> torch.Tensor:
         return self.storage.linear_t(post).reshape(post.shape[0], *self.in_shape)
 

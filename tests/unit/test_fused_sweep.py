@@ -268,10 +268,13 @@ def test_float64_states_equal_the_generic_sweep(numba_mode, monkeypatch):
         _same_stats(a, b)
 
 
-def _kernel_stopper_run(seq, dtype, tol, floor, patience, drop, check_every=1):
+def _kernel_stopper_run(seq, dtype, tol, floor, patience, drop, check_every=1, scales=None, coefs=None):
     """Two stoppers fed the same residual rows: one by :meth:`Stopper.update` (torch, the
     reference), one by the fused sweep's kernel rule (:func:`numba_sweep._stop_row` per sample on
-    :meth:`Stopper.kernel_state`, then :meth:`Stopper.record`); their flags after each sweep."""
+    :meth:`Stopper.kernel_state`, then :meth:`Stopper.record`); their flags after each sweep.
+    ``scales`` (iters, K, B) and ``coefs`` (K,): the floor threshold's per-step noise-management
+    scales and coefficients (the reference gets ``max_k scales coefs``, as
+    :func:`~analog_ep.solvers.base.floor_threshold` computes it); None: no threshold."""
     from analog_ep.solvers.base import Stopper
 
     b, iters = seq.shape[1], seq.shape[0]
@@ -281,15 +284,22 @@ def _kernel_stopper_run(seq, dtype, tol, floor, patience, drop, check_every=1):
     flags, counts, best, t, factor, fl, pat = got.kernel_state()
     npdt = NR._NPDT[dtype]
     import numpy as np
-    um = np.array([0, 0, 0, 0, 0, 1, fl, pat], dtype=np.int64)
+    um = np.array([0, 0, 0, 0, 0, 1, fl, pat, scales is not None], dtype=np.int64)
     uf = np.array([1.0, 0.0, 0.0, 0.0, 1.0, t, factor], dtype=npdt)
+    cz = np.array(coefs if coefs is not None else [0.0], dtype=npdt)
     halts = []
     for n in range(1, iters + 1):
         r = seq[n - 1].clone()
-        a = ref.update(n, r)
+        thr = None
+        if scales is not None:
+            thr = torch.stack([scales[n - 1, k].mul(c) for k, c in enumerate(coefs)]).amax(0)
+            sb = scales[n - 1].unsqueeze(2).contiguous().numpy()
+        else:
+            sb = np.ones((1, b, 1), dtype=npdt)
+        a = ref.update(n, r, threshold=thr)
         rn = r.numpy()
         for i in range(b):
-            NS._stop_row(rn, flags.numpy(), counts.numpy(), best.numpy(), n, um, uf, i)
+            NS._stop_row(rn, flags.numpy(), counts.numpy(), best.numpy(), n, sb, cz, um, uf, i)
         halts.append((a, got.record(n, r)))
     return ref, got, halts
 
@@ -328,15 +338,43 @@ def test_kernel_stop_rule_equals_the_stopper(dtype, floor, patience, drop):
         assert not bool(ref._now[0])                     # exactly tol: not below it
 
 
-@pytest.mark.parametrize("serial,check_every,patience", [(True, 1, 2), (False, 1, 5), (False, 3, 3), (True, 2, 1)])
-def test_fused_noise_floor_stops_with_either_driver(numba_mode, monkeypatch, serial, check_every, patience):
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_kernel_floor_threshold_equals_the_stopper(dtype):
+    """The floor threshold (``solver.noise_z``) in the kernel's rule against :meth:`Stopper.update`
+    with the threshold :func:`~analog_ep.solvers.base.floor_threshold` computes (``max_k scale_k
+    coef_k``, products in the states' dtype): residuals exactly on the threshold (at most it:
+    settled), the float just above it (not), a NaN scale (the threshold NaN: never), an inf
+    residual, and a patience no sample reaches; every buffer and host flag equal."""
+    g = torch.Generator().manual_seed(5)
+    iters, b, coefs = 12, 8, [0.0371, 0.29]              # coefficients not exact in float32
+    scales = (torch.rand(iters, 2, b, generator=g, dtype=torch.float64) + 0.2).to(dtype)
+    thr = torch.stack([scales[:, k].mul(c) for k, c in enumerate(coefs)]).amax(0)   # (iters, b)
+    seq = (thr.double() * (1.5 + torch.rand(iters, b, generator=g, dtype=torch.float64))).to(dtype)
+    seq[4:, 0] = thr[4:, 0]                              # exactly on the threshold from sweep 5: settled there
+    seq[:, 1] = torch.nextafter(thr[:, 1], torch.tensor(float("inf"), dtype=dtype))   # just above: never
+    scales[2:, 0, 2] = float("nan")                      # a NaN scale: a NaN threshold settles nothing
+    seq[2:, 2] = 0.0
+    seq[:, 3] = float("inf")
+    seq[6:, 4] = thr[6:, 4] * 0.5                        # well below from sweep 7
+    ref, got, halts = _kernel_stopper_run(seq, dtype, 0.0, True, 100, 0.05, scales=scales, coefs=coefs)
+    assert all(a == b_ for a, b_ in halts)
+    for f in ("steps", "done", "_now", "on_floor", "stall"):
+        assert torch.equal(getattr(ref, f), getattr(got, f)), f
+    assert ref.steps[0] == 5 and ref.steps[4] == 7        # settled at the sweep the threshold held
+    assert not bool(ref.on_floor[1]) and not bool(ref.on_floor[2]) and not bool(ref.on_floor[3])
+
+
+@pytest.mark.parametrize("serial,check_every,patience,z", [(True, 1, 2, 0.0), (False, 1, 5, 0.0), (False, 3, 3, 0.0),
+                                                     (True, 2, 1, 0.0), (True, 1, 3, 3.0), (False, 1, 5, 2.0),
+                                                     (False, 2, 3, 3.0)])
+def test_fused_noise_floor_stops_with_either_driver(numba_mode, monkeypatch, serial, check_every, patience, z):
     """The noise-floor stop on noisy reads, with the parallel and the one-thread kernel drivers,
-    host checks every 1-3 sweeps and several patiences: the same sweeps, steps, flags, trace and
-    states as the generic sweep with the torch stopper."""
+    host checks every 1-3 sweeps, several patiences and floor thresholds (``noise_z``): the same
+    sweeps, steps, flags, trace and states as the generic sweep with the torch stopper."""
     tr = _trainer("analog.out_noise_std=0.06")
     got = _compare(monkeypatch, tr, [("free", 0.0, 60), ("nudge+", 0.5, 40), ("nudge-", -0.5, 40)],
                    dict(tol=1e-5, stop="noise_floor", noise_patience=patience, noise_drop=0.05,
-                        check_every=check_every), serial)
+                        check_every=check_every, noise_z=z), serial)
     assert any(st.sweeps < it for (_, st), it in zip(got, (60, 40, 40)))
     assert all(st.settled is not None for _, st in got)
 

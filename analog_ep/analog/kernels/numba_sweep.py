@@ -59,13 +59,16 @@ UPDATES = {"clip": CLIP, "mse": MSE, "clamp": CLAMP}
 
 
 @njit(inline="always", cache=True)
-def _stop_row(res, flags, counts, best, sweep, um, uf, b):
+def _stop_row(res, flags, counts, best, sweep, sb, cz, um, uf, b):
     """Sample ``b``'s stop bookkeeping after sweep ``n`` (the last group's residual ``res[b]`` is
     the sweep's): :meth:`analog_ep.solvers.base.Stopper.update`'s rule (``rtol`` 0) on the
     stopper's own buffers (:meth:`~analog_ep.solvers.base.Stopper.kernel_state`: ``flags`` rows
     done / now / on_floor, ``counts`` rows steps / stall; ``sweep`` = n), each comparison and product in the
     states' dtype as torch makes it (``uf[5]`` = tol, ``uf[6]`` = 1 - drop, rounded to that dtype;
-    ``um[6]``: the noise-floor rule runs, ``um[7]``: its patience)."""
+    ``um[6]``: the noise-floor rule runs, ``um[7]``: its patience; ``um[8]``: the floor threshold
+    runs, :func:`analog_ep.solvers.base.floor_threshold`'s ``max_i sb[i, b] cz[i]`` with ``sb``
+    (K, B, 1) each step's read's noise-management scale of the new states (1 without one), ``cz``
+    (K,) the steps' :func:`~analog_ep.solvers.base.floor_coef` in the states' dtype)."""
     r = res[b]
     now = r < uf[5]                                                   # residual < tol
     if um[6]:
@@ -77,6 +80,14 @@ def _stop_row(res, flags, counts, best, sweep, um, uf, b):
         counts[1, b] = st
         if st >= um[7]:
             flags[2, b] = True                                        # on_floor |= stall >= patience
+        if um[8]:
+            t = sb[0, b, 0] * cz[0]
+            for i in range(1, sb.shape[0]):
+                x = sb[i, b, 0] * cz[i]
+                if x > t or x != x:                                   # amax over nodes: NaN propagates
+                    t = x
+            if r <= t:
+                flags[2, b] = True                                    # on_floor |= residual <= threshold
         now = now or flags[2, b]
     flags[1, b] = now
     if now and not flags[0, b]:
@@ -161,7 +172,7 @@ def _group(t3, d3, s_in, key, read, ip, sfp, const, old, y, um, uf, rd, new, res
     ``dfp``: :func:`.numba_reads._dac`); ``iproto``: an integer array of the states' width (int32 /
     int64: the residual's integer view). Parallel over samples (:func:`_group1`: one thread)."""
     ka, kb = NR._key_words(key, read, ip[5])
-    flags, counts, best, sweep = stp
+    flags, counts, best, sweep, sb, cz = stp
     stop = um[5] != 0
     m = t3.shape[2]
     mp = (m + BLOCK - 1) // BLOCK * BLOCK
@@ -172,7 +183,7 @@ def _group(t3, d3, s_in, key, read, ip, sfp, const, old, y, um, uf, rd, new, res
         _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, res, dac,
                    starts, nm, dmode, dfp, xq, s_out, b, v, nz, v.view(iproto.dtype), fw, fw.view(iproto.dtype))
         if stop:
-            _stop_row(res, flags, counts, best, sweep, um, uf, b)
+            _stop_row(res, flags, counts, best, sweep, sb, cz, um, uf, b)
 
 
 @njit(fastmath=False, cache=True)
@@ -186,13 +197,13 @@ def _group1(t3, d3, s_in, key, read, ip, sfp, const, old, y, um, uf, rd, new, re
     nz = np.empty(mp, dtype=np.float32)
     fw = np.empty(1, dtype=new.dtype)
     vi, iw = v.view(iproto.dtype), fw.view(iproto.dtype)
-    flags, counts, best, sweep = stp
+    flags, counts, best, sweep, sb, cz = stp
     stop = um[5] != 0
     for b in range(new.shape[0]):
         _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, res, dac,
                    starts, nm, dmode, dfp, xq, s_out, b, v, nz, vi, fw, iw)
         if stop:
-            _stop_row(res, flags, counts, best, sweep, um, uf, b)
+            _stop_row(res, flags, counts, best, sweep, sb, cz, um, uf, b)
 
 
 class _Step:
@@ -208,7 +219,7 @@ class _Step:
         self.y = _D2[dt] if y is None else y.detach().contiguous().numpy()
         npdt = dt.type
         slope, lo, hi, beta = st.params
-        self.um = np.array([UPDATES[st.update], slope != 1.0, lo != -np.inf, hi != np.inf, 0, 0, 0, 0], dtype=np.int64)
+        self.um = np.array([UPDATES[st.update], slope != 1.0, lo != -np.inf, hi != np.inf, 0, 0, 0, 0, 0], dtype=np.int64)
         self.uf = np.array([slope, lo, hi, beta, 1.0 + beta, 0.0, 0.0], dtype=npdt)
         self.rd = np.empty((b, m), dtype=npdt)
         self.tt = torch.empty((b, m), dtype=const.dtype, device=const.device)
@@ -234,7 +245,8 @@ class FusedSweep:
     the newest and returns the last), its residual into row ``n - 1`` of an (``iters``, B) buffer
     (rows stay: the stopper keeps them all)."""
 
-    def __init__(self, plan: list, const: list[torch.Tensor], states: list[torch.Tensor], iters: int, stopper):
+    def __init__(self, plan: list, const: list[torch.Tensor], states: list[torch.Tensor], iters: int, stopper,
+                 z: float = 0.0):
         like = states[0]
         b = like.shape[0]
         dt = np.dtype(NR._NPDT[like.dtype])
@@ -243,18 +255,23 @@ class FusedSweep:
         self.steps[0].um[4] = 1
         flags, counts, best, tol, factor, floor, patience = stopper.kernel_state()
         self.stopper, self.flags, self.counts, self.best = stopper, flags.numpy(), counts.numpy(), best.numpy()
+        # the floor threshold (z > 0, :func:`analog_ep.solvers.base.floor_threshold`): per step its
+        # read's noise-management scale (the DAC's, one block row per step; 1 without one) and coefficient
+        coefs = self._floor_coefs(plan, z) if floor else None
+        self.sb = np.ones((len(plan), b, 1), dtype=dt)
+        self.cz = np.array(coefs if coefs is not None else [0.0] * len(plan), dtype=dt)
         last = self.steps[-1]
-        last.um[5:8] = (1, floor, patience)
+        last.um[5:9] = (1, floor, patience, coefs is not None)
         last.uf[5:7] = (tol, factor)                  # rounded to the states' dtype, as torch's wrapped scalars
         consumer = {s.src: s for s in self.steps}
         # the DAC buffers of each read's input (its source node's state), filled by the step that
         # updates that node (or, for a read before its source's update in the sweep, at the start)
         self.xq, self.xq_t, self.s = {}, {}, {}
-        for s in self.steps:
+        for i, s in enumerate(self.steps):
             n = states[s.src - 1].shape[1]
             xq = np.empty((b, n), dtype=dt)
             self.xq[s.src], self.xq_t[s.src] = xq, torch.from_numpy(xq)
-            self.s[s.src] = np.empty((b, 1), dtype=dt) if s.nm else _D2[dt]
+            self.s[s.src] = self.sb[i] if s.nm else _D2[dt]
         self.next = [consumer[s.node] for s in self.steps]   # the read that consumes each step's new state
         order = {s.node: i for i, s in enumerate(self.steps)}
         for i, s in enumerate(self.steps):
@@ -267,6 +284,24 @@ class FusedSweep:
         self.res_np = self.res.numpy()
         # the old state each step reads, as numpy (the start states: contiguous copies where needed)
         self.old = {s.node: states[s.node - 1].detach().contiguous().numpy() for s in self.steps}
+
+    @staticmethod
+    def _floor_coefs(plan: list, z: float) -> list[float] | None:
+        """Each step's :func:`~analog_ep.solvers.base.floor_coef` (its read's
+        :meth:`~analog_ep.analog.storage.AnalogStorage.read_floor` through its update's
+        :data:`~analog_ep.models.base.NOISE_GAINS`), or None where the threshold does not run
+        (``z`` 0, a read without an estimate, or one whose scaling is not its plan's DAC's)."""
+        from ...models.base import NOISE_GAINS
+        from ...solvers.base import floor_coef
+        if not z:
+            return None
+        out = []
+        for st in plan:
+            f = st.storage.read_floor(st.kind)
+            if f is None or (f[1] is not None) != bool(st.read_plan[0]):
+                return None
+            out.append(floor_coef(z, NOISE_GAINS[st.update](*st.params), f[0]))
+        return out
 
     def advance(self, n: int, states: list[torch.Tensor]) -> tuple[list[torch.Tensor], bool]:
         """Sweep ``n`` (1, 2, ... in turn) from ``states`` (the states the previous sweep returned,
@@ -286,7 +321,7 @@ class FusedSweep:
                 ip = st.ips[ik] = NR._ip(1, 0, st.nm, st.smode, row0, int(absorb))
             new = st.out_np[par]
             run(st.t3, d3, sc[st.src], np.uint64(key), np.uint64(read), ip, st.sfp, st.const, old[st.node], st.y,
-                st.um, st.uf, st.rd, new, rn, (self.flags, self.counts, self.best, n), True, nxt.starts, nxt.nm,
+                st.um, st.uf, st.rd, new, rn, (self.flags, self.counts, self.best, n, self.sb, self.cz), True, nxt.starts, nxt.nm,
                 nxt.dmode, nxt.dfp, xq[st.node], sc[st.node], self.iproto)
             old[st.node] = new
             s[st.node - 1] = st.out[par]
