@@ -690,6 +690,7 @@ def config_sources(path: str | Path | None = None, overrides: list[str] | None =
 STORED_BEFORE_KEY: dict[tuple[str, str], object] = {
     ("train", "schedule_unit"): "epoch",  # the cosine moved once per epoch before the key existed
     ("solver", "stop"): "tol",  # every phase stopped by tol before the key existed (its default then)
+    ("solver", "noise_z"): 0.0,  # no floor threshold before the key existed (session 10)
 }
 """Keys added after runs were stored, with the value such a run ran with: a stored run (or study)
 that lacks the key resumes with that value, not with today's default."""

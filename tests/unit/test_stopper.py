@@ -3,7 +3,8 @@ of its documented rule: ``now = residual < tol`` (or the relative test); with th
 ``progress = residual < best (1 - drop)``, ``best = min(best, residual)``, ``stall = 0 if
 progress else stall + 1``, ``on_floor |= stall >= patience``, ``now |= on_floor``; ``steps`` the
 first sweep at which ``now`` held; the phase stops (host flag) every ``check_every`` sweeps when
-every sample's ``now`` holds."""
+every sample's ``now`` holds. With a floor threshold (``solver.noise_z``) also ``on_floor |=
+residual <= threshold``."""
 
 import random
 
@@ -13,7 +14,7 @@ import torch
 from analog_ep.solvers.base import Stopper
 
 
-def _reference(seq, rel, iters, tol, check_every, floor, patience, drop, rtol):
+def _reference(seq, rel, iters, tol, check_every, floor, patience, drop, rtol, thr=None):
     """Plain loops over samples and sweeps; returns (stopped at, steps, done, on_floor, best, stall)."""
     b = len(seq[0])
     steps, done = [iters] * b, [False] * b
@@ -28,6 +29,8 @@ def _reference(seq, rel, iters, tol, check_every, floor, patience, drop, rtol):
                 best[i] = min(best[i], r[i])
                 stall[i] = 0 if progress else stall[i] + 1
                 on_floor[i] = on_floor[i] or stall[i] >= patience
+                if thr is not None:
+                    on_floor[i] = on_floor[i] or r[i] <= thr[n - 1][i]
                 now[i] = now[i] or on_floor[i]
         for i in range(b):
             if now[i] and not done[i]:
@@ -38,7 +41,7 @@ def _reference(seq, rel, iters, tol, check_every, floor, patience, drop, rtol):
     return n, steps, done, on_floor, best, stall
 
 
-@pytest.mark.parametrize("case", range(12))
+@pytest.mark.parametrize("case", range(16))
 def test_stopper_equals_plain_loop(case):
     rnd = random.Random(case)
     b, iters = rnd.choice([1, 3, 7]), 40
@@ -52,14 +55,22 @@ def test_stopper_equals_plain_loop(case):
         row = [max(0.9 ** n * rnd.uniform(0.5, 1.5), rnd.uniform(0.01, 0.03) * (s + 1)) for s in range(b)]
         seq.append(torch.tensor(row, dtype=torch.float32).tolist())
         rel.append([rnd.random() < 0.1 * n / iters for _ in range(b)])
+    # a floor threshold (solver.noise_z) in half the cases: about the floor's level, some rows exactly on it
+    thr = None
+    if case % 4 < 2:
+        thr = [torch.tensor([rnd.uniform(0.01, 0.03) * (s + 1) for s in range(b)], dtype=torch.float32).tolist()
+               for _ in range(iters)]
+        thr[iters // 2] = list(seq[iters // 2])
     st = Stopper(torch.zeros(b, 5), iters, tol, check_every, "noise_floor" if floor else "tol", noisy=True,
                  patience=patience, drop=drop, rtol=rtol)
     n = 0
     for n in range(1, iters + 1):
         r = torch.tensor(seq[n - 1], dtype=torch.float32)
-        if st.update(n, r, torch.tensor(rel[n - 1]) if rtol > 0 else None):
+        t = None if thr is None else torch.tensor(thr[n - 1], dtype=torch.float32)
+        if st.update(n, r, torch.tensor(rel[n - 1]) if rtol > 0 else None, t):
             break
-    m, steps, done, on_floor, best, stall = _reference(seq, rel, iters, tol, check_every, floor, patience, drop, rtol)
+    m, steps, done, on_floor, best, stall = _reference(seq, rel, iters, tol, check_every, floor, patience, drop, rtol,
+                                                       thr)
     assert n == m
     assert st.steps.tolist() == steps and st.done.tolist() == done
     if floor:
@@ -96,3 +107,30 @@ def test_noise_patience_null_is_the_relaxations_default(relaxation, patience, wa
     solver = build_solver(cfg, "hopfield", 1)
     assert solver.keywords["noise_patience"] == want
     assert NOISE_PATIENCE == {"iterative": 3, "settle": 5}
+
+
+@pytest.mark.parametrize("relaxation,z,want", [("iterative", None, 3.0), ("iterative", 0, 0.0), ("iterative", 1.5, 1.5),
+                                               ("settle", None, None)])
+def test_noise_z_null_is_the_relaxations_default(relaxation, z, want):
+    """``solver.noise_z: null`` binds the iterative relaxation's default (3: ``NOISE_Z``); an
+    explicit value binds itself; the settle relaxation takes none."""
+    from analog_ep.config import load_config
+    from analog_ep.solvers.base import NOISE_Z, build_solver
+
+    keys = ["data.name=digits", "analog.device=memristor", f"analog.relaxation={relaxation}"]
+    if z is not None:
+        keys.append(f"solver.noise_z={z}")
+    solver = build_solver(load_config(None, keys), "hopfield", 1)
+    assert solver.keywords.get("noise_z") == want
+    assert NOISE_Z == {"iterative": 3.0}
+
+
+@pytest.mark.parametrize("keys,msg", [(["solver.noise_z=-1"], ">= 0"),
+                                      (["solver.noise_z=2", "analog.relaxation=settle"], "iterative only")])
+def test_noise_z_bad_input(keys, msg):
+    from analog_ep.config import load_config
+    from analog_ep.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=msg) as e:
+        load_config(None, ["data.name=digits", "analog.device=memristor", *keys])
+    assert "solver.noise_z" in str(e.value)
