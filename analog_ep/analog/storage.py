@@ -512,9 +512,10 @@ class AnalogStorage(nn.Module):
         read's noise-management scale ``max(max |x|, 1e-30) / nm_bound`` per sample (the DAC's,
         :func:`.reads._nm_layer`), or ``c`` itself where ``nm_bound`` is None (no noise
         management). ``c = w_scale sqrt(T (out_noise_std^2 + step^2 / 12))``: per tile output the
-        output noise and the ADC's rounding error (step ``out_bound / (2^(out_bits - 1) - 1)``,
-        uniform), summed digitally over the read's ``T`` tiles, in device units times ``w_scale``
-        (module doc of :mod:`.periphery`). A lower bound of the floor where weight read noise
+        output noise (``noise_policy: per_read`` only: a draw shared by a phase's or batch's
+        sweeps sets no floor between them) and the ADC's rounding error (step ``out_bound /
+        (2^(out_bits - 1) - 1)``, uniform), summed digitally over the read's ``T`` tiles, in
+        device units times ``w_scale`` (module doc of :mod:`.periphery`). A lower bound of the floor where weight read noise
         (``w_noise_std``) adds to it; None where the read has no single scale (per-tile noise
         management over several tiles) or the kind is not a planned dense read."""
         if kind not in self._PLANNED_READS:
@@ -528,7 +529,10 @@ class AnalogStorage(nn.Module):
         step = 0.0
         if p.out_bits is not None and p.out_bound is not None and p.out_bits > 1:
             step = p.out_bound / (2 ** (p.out_bits - 1) - 1)
-        c = self.w_scale * math.sqrt(tiles * (p.out_noise_std ** 2 + step * step / 12.0))
+        # output noise redrawn per read only: under per_phase / per_batch every sweep sees the same
+        # draw, which moves the fixed point but puts no sweep-to-sweep floor on the residual
+        noise = p.out_noise_std if p.noise_policy == "per_read" else 0.0
+        c = self.w_scale * math.sqrt(tiles * (noise ** 2 + step * step / 12.0))
         return c, ((p.inp_bound if p.inp_bound is not None else 1.0) if nm else None)
 
     @property

@@ -27,7 +27,8 @@ def _trainer(*extra, hidden=24, batch=16):
 def test_read_floor_closed_form():
     """Memristor card (9-bit ADC at +-12, output noise 0.06, abs-max noise management with
     ``inp_bound`` 1): ``c = w_scale sqrt(T (0.06^2 + step^2 / 12))``, ``step = 12 / 255``, per
-    read kind with its own tile count; without output noise only the ADC's rounding; digital: none."""
+    read kind with its own tile count; without output noise, or with one draw per phase or batch,
+    only the ADC's rounding; digital: none."""
     tr = _trainer("analog.device=memristor", "analog.max_rows=16", "analog.max_cols=512")
     syn = list(tr.model.all_synapses())[1]          # 24 -> 10: forward over 24 lines = 2 tiles of 16 rows
     st = syn.storage
@@ -41,6 +42,10 @@ def test_read_floor_closed_form():
     tr = _trainer("analog.device=memristor", "analog.out_noise_std=0")
     syn = list(tr.model.all_synapses())[1]
     assert syn.read_floor("forward")[0] == pytest.approx(syn.storage.w_scale * step / math.sqrt(12), rel=1e-12)
+    for policy in ("per_phase", "per_batch"):      # one draw for all the sweeps: no floor from it
+        tr = _trainer("analog.device=memristor", f"analog.noise_policy={policy}")
+        syn = list(tr.model.all_synapses())[1]
+        assert syn.read_floor("forward")[0] == pytest.approx(syn.storage.w_scale * step / math.sqrt(12), rel=1e-12)
     tr = _trainer()                                 # digital
     assert list(tr.model.all_synapses())[1].read_floor("forward") == (0.0, None)
 
