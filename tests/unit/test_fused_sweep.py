@@ -379,6 +379,21 @@ def test_fused_noise_floor_stops_with_either_driver(numba_mode, monkeypatch, ser
     assert all(st.settled is not None for _, st in got)
 
 
+@pytest.mark.parametrize("extra", [["analog.noise_policy=per_phase"], ["analog.w_noise_std=0.03"],
+                                   ["ep.nudge=clamp"], ["model.activation=hard_sigmoid"]])
+def test_fused_floor_threshold_on_other_peripheries(numba_mode, monkeypatch, extra):
+    """The floor threshold (``noise_z`` 3) where its estimate differs: a draw per phase (the ADC's
+    rounding alone), weight read noise (left out of the estimate), the clamp nudge's gain, a
+    sloped activation: the same stops as the generic sweep with the torch stopper."""
+    tr = _trainer("analog.out_noise_std=0.06", *extra)
+    built = []
+    real = NS.FusedSweep._floor_coefs
+    monkeypatch.setattr(NS.FusedSweep, "_floor_coefs", staticmethod(lambda plan, z: built.append(real(plan, z)) or built[-1]))
+    _compare(monkeypatch, tr, [("free", 0.0, 40), ("nudge+", 0.5, 20), ("nudge-", -0.5, 20)],
+             dict(tol=1e-5, stop="noise_floor", noise_patience=3, noise_drop=0.05, noise_z=3.0), False)
+    assert len(built) == 3 and all(c is not None and min(c) > 0 for c in built)   # the threshold ran in every phase
+
+
 def test_fused_sweep_runs_no_torch_stopper_update(numba_mode, monkeypatch):
     """The fused sweep keeps the stop bookkeeping in its kernel: no :meth:`Stopper.update` (the
     torch ops per sweep), one :meth:`Stopper.record` per sweep; the generic sweep the reverse."""
