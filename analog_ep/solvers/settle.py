@@ -256,17 +256,21 @@ def relax_settle(model, const, states, *, beta: float = 0.0, target=None, iters:
     stopper = Stopper(s[0], n_steps, tol, check_every, stop, stop != "tol" and noisy_settle_reads(model),
                       settle_patience(noise_patience, tau_s, dt), noise_drop)
     n = 0
+    fused = _fused_steps(model, s, beta, target, alpha)  # None: the torch loop (the reference)
     with settle_reads(model, white_noise_scale(dt / tau_s)):
         v = start(s)
         s = [act(vk) for act, vk in zip(acts, v)]
         u, _ = drives(s)
-        for n in range(1, n_steps + 1):
-            v = [torch.lerp(vk, uk, alpha) for vk, uk in zip(v, u)]  # v + a (u - v)
-            s = [act(vk) for act, vk in zip(acts, v)]
-            u, t = drives(s)
-            residual = torch.stack([max_abs(tk, sk) for tk, sk in zip(t, s)]).amax(0)  # max |T(s) - s|
-            if stopper.update(n, residual):
-                break
+        if fused is not None:
+            s, n = _fused_loop(model, const, fused, v, u, alpha, n_steps, stopper)
+        else:
+            for n in range(1, n_steps + 1):
+                v = [torch.lerp(vk, uk, alpha) for vk, uk in zip(v, u)]  # v + a (u - v)
+                s = [act(vk) for act, vk in zip(acts, v)]
+                u, t = drives(s)
+                residual = torch.stack([max_abs(tk, sk) for tk, sk in zip(t, s)]).amax(0)  # max |T(s) - s|
+                if stopper.update(n, residual):
+                    break
     readouts = _readouts(model)
     out = [r.digitize_state(sk) for r, sk in zip(readouts, s)]
     b = s[0].shape[0]
@@ -274,6 +278,74 @@ def relax_settle(model, const, states, *, beta: float = 0.0, target=None, iters:
     settle_time_s = stopper.steps.to(s[0].dtype) * dt
     _count_settle(model, readouts, s, settle_time_s)
     return out, SettleStats(**vars(stopper.stats(n, settle_time_s=settle_time_s)), budget=n_steps, dt_s=dt)
+
+
+def _fused_steps(model, states: list, beta: float, target, alpha: float) -> list | None:
+    """The fused node steps of this phase (:mod:`analog_ep.analog.kernels.numba_settle`), one
+    ``(reads, NodeStep)`` per node, or None for the torch loop: under ``compute.kernels`` numba
+    (``auto``: where numba is installed; the kind ``settle_step`` in :func:`~analog_ep.analog.kernels.ran`),
+    on float32 / float64 CPU states of shape (B, n), where every node's drive is its constant
+    drive plus one or two reads (:meth:`~analog_ep.models.base.EnergyNetwork.sweep_reads`) and
+    its node update (at the phase's beta and at 0) and activation have a kernel form
+    (:meth:`~analog_ep.models.base.EnergyNetwork.sweep_update`). Host checks only, once per phase."""
+    from ..analog import kernels as K
+
+    like = states[0]
+    m = K.mode()
+    ok = ((m == "numba" or (m == "auto" and K.AUTO_NUMBA)) and like.device.type == "cpu"
+          and like.dtype in (torch.float32, torch.float64) and K.numba_available()
+          and all(sk.dim() == 2 and sk.dtype == like.dtype for sk in states))
+    y = None
+    if ok and beta != 0.0:
+        y = model.split_target(target)[0]
+        ok = torch.is_tensor(y) and y.shape == states[-1].shape and y.dtype == like.dtype
+    steps = []
+    L = model.num_nodes
+    if ok:
+        from ..analog.kernels import numba_settle as NS
+
+        for k in range(1, L + 1):
+            reads = model.sweep_reads(k)
+            forms = (model.sweep_update(k, beta), model.sweep_update(k, 0.0), model.activations[k - 1].sweep_update())
+            if reads is None or not 1 <= len(reads) <= 2 or not NS.supported(*forms):
+                ok = False
+                break
+            yk = y.contiguous() if (k == L and beta != 0.0) else None
+            steps.append((reads, NS.NodeStep(*forms, beta, alpha, yk, like.dtype)))
+    K.mark_ran("settle_step", "numba" if ok else "torch")
+    return steps if ok else None
+
+
+def _fused_loop(model, const: list, steps: list, v: list, u: list, alpha: float, n_steps: int, stopper):
+    """:func:`relax_settle`'s integration loop with the fused node steps (``steps`` from
+    :func:`_fused_steps`): the same reads in the same order as ``model.drive``'s, then one kernel
+    per node for the drive's sum, the node updates, the nudge current, the residual, the voltage
+    update and the activation (bit for bit the torch loop's; the next step's ``v`` and ``s`` go
+    to the other of two buffers, so a stop leaves this step's state). Returns ``(s, steps run)``."""
+    v = [torch.lerp(vk, uk, alpha).contiguous() for vk, uk in zip(v, u)]  # the first step's update, as torch's loop
+    s = [act(vk).contiguous() for act, vk in zip(model.activations, v)]
+    vn = [torch.empty_like(vk) for vk in v]
+    sn = [torch.empty_like(sk) for sk in s]
+    c0 = [ck.expand_as(sk).contiguous().numpy() for ck, sk in zip(const, s)]
+    nv, ns, nvn, nsn = ([t.numpy() for t in ts] for ts in (v, s, vn, sn))  # the buffers' arrays, swapped with them
+    from ..analog.kernels.numba_settle import stop_state
+
+    stop = stop_state(stopper, s[0].dtype)
+    L = len(steps)
+    b = s[0].shape[0]
+    n = 0
+    for n in range(1, n_steps + 1):
+        res = torch.empty(b, dtype=s[0].dtype, device=s[0].device)  # a new tensor per step: the stopper keeps each residual
+        rn = res.numpy()
+        for k, (reads, step) in enumerate(steps, start=1):
+            r = [(syn.read(s[src - 1]) if way == "forward" else syn.read_t(s[src - 1], s[k - 1])).contiguous().numpy()
+                 for syn, src, way in reads]
+            step(c0[k - 1], r, ns[k - 1], nv[k - 1], rn, k == 1, nvn[k - 1], nsn[k - 1], stop if k == L else None, n)
+        if stopper.record(n, res) or n == n_steps:  # (the kernel ran the stopper's rule on its buffers)
+            break  # this step's state s stays (vn, sn hold the next step's, not taken)
+        v, vn, nv, nvn = vn, v, nvn, nv
+        s, sn, ns, nsn = sn, s, nsn, ns
+    return s, n
 
 
 SLOW_POWER_ITERS = 8
