@@ -52,6 +52,13 @@ half the bound and counted (:func:`_given_step`), and the config refuses a step 
 exceeds the leak's own time scale). Until session 9 the integrator was explicit Euler (``a = dt
 / tau``, default ``dt = tau / 10``), whose bound ``dt <= tau`` came from the leak.
 
+**Kernel.** On CPU with numba (``compute.kernels``), a model whose nodes are driven by reads
+and clip / MSE / clamp node maps (the Hopfield MLP) runs each step after its reads as one fused
+pass per node (:mod:`analog_ep.analog.kernels.numba_settle`, :func:`_fused_steps`): the drive's
+sum, ``T(s)``, the nudge current, the residual, the update and the activation, and the stopper's
+rule in the last node's pass; the torch loop below is the reference, and the kernel's states,
+residuals and stops are its bits (``tests/unit/test_settle_kernel.py``).
+
 **Start.** The voltages start at ``v_k = h_k(s0)`` (hidden, the free drive) and ``v_L = s0_L``:
 the capacitors' charge when ``s0`` is a free equilibrium, which is how nudged phases start (from
 the stored free state); from any other start (zeros, a warm start) the first outputs

@@ -55,8 +55,8 @@ def _same_stats(a, b):
                 assert torch.equal(getattr(sa[k], f), getattr(sb[k], f)), (k, f)
 
 
-@pytest.mark.parametrize("reads", READS)
-@pytest.mark.parametrize("nudge", ["mse", "clamp"])
+@pytest.mark.parametrize("reads, nudge", [(r, "mse") for r in READS] + [("memristor_card", "clamp"),
+                                                                          ("memristor_white", "clamp")])
 def test_training_steps_are_the_torch_loops_bit_for_bit(reads, nudge, monkeypatch):
     """Two EP training steps (free, nudge+, nudge-; float32; the default stop, noise floor where
     the reads are noisy): the same weights and per-phase statistics with and without the
@@ -73,7 +73,7 @@ def test_training_steps_are_the_torch_loops_bit_for_bit(reads, nudge, monkeypatc
 
 
 @pytest.mark.parametrize("reads", ["ideal", "memristor_white", "memristor_ir_drop"])
-@pytest.mark.parametrize("beta", [0.0, 0.3, -0.3])
+@pytest.mark.parametrize("beta", [0.0, -0.3])
 @pytest.mark.parametrize("stop", ["tol", "noise_floor"])
 def test_a_float64_phase_is_the_torch_loops_bit_for_bit(reads, beta, stop, monkeypatch):
     """One phase at float64 from a warm state, with an explicit step: the digitized states, the
