@@ -638,6 +638,7 @@ def _count_settle(model, readouts: list, states: list, settle_time_s: torch.Tens
         r.events.readout(sk.numel())
 
 
+relax_settle.timed_phase = True  # bench's sweep_s times a whole phase (rules' sweep_timer)
 register_solver("settle", relax_settle)
 
 
@@ -865,4 +866,5 @@ def relax_settle_pcn(model, const, states, *, beta: float = 0.0, target=None, it
     return out, SettleStats(**vars(st), budget=n_steps, dt_s=dt, layer_energy=torch.stack(layers))
 
 
+relax_settle_pcn.timed_phase = True
 register_solver("settle", relax_settle_pcn, energy="pcn")
