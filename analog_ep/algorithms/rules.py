@@ -102,6 +102,13 @@ class LearningRule:
         return None
 
 
+def _timed_phase(solver) -> bool:
+    """Whether ``bench`` times a whole phase of ``solver`` (a registered solver marked
+    ``timed_phase``: the settle, whose per-phase setup a single step would overstate) rather than
+    one sweep."""
+    return bool(getattr(getattr(solver, "func", solver), "timed_phase", False))
+
+
 class _Relaxing(LearningRule):
     """A rule that relaxes the model's energy: it holds the registered solver of that energy
     (``solver.name`` for ``model.energy_kind``) with its convergence-check interval."""
@@ -170,7 +177,7 @@ class EnergyEP(_Relaxing):
                                 tol=sol.tol, damping=sol.damping)
         free = [s.detach().clone() for s in states]
 
-        iters = sol.free_iters if getattr(getattr(self.solver, "func", self.solver), "timed_phase", False) else 1  # a settle: a whole phase
+        iters = sol.free_iters if _timed_phase(self.solver) else 1  # a settle: a whole phase
 
         def sweep():
             nonlocal states
@@ -271,7 +278,7 @@ class PCNEP(_Relaxing):
         with torch.no_grad():
             free, _ = self.model.forward_pass(x)
 
-        iters = self.cfg.solver.nudge_iters if getattr(getattr(self.solver, "func", self.solver), "timed_phase", False) else 1  # a settle
+        iters = self.cfg.solver.nudge_iters if _timed_phase(self.solver) else 1  # a settle: a whole phase
 
         def sweep():
             return self.solver(self.model, x, free, beta=self.cfg.ep.beta, target=target, iters=iters, tol=0.0,
