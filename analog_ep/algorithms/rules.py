@@ -102,6 +102,13 @@ class LearningRule:
         return None
 
 
+def _timed_phase(solver) -> bool:
+    """Whether ``bench`` times a whole phase of ``solver`` (a registered solver marked
+    ``timed_phase``: the settle, whose per-phase setup a single step would overstate) rather than
+    one sweep."""
+    return bool(getattr(getattr(solver, "func", solver), "timed_phase", False))
+
+
 class _Relaxing(LearningRule):
     """A rule that relaxes the model's energy: it holds the registered solver of that energy
     (``solver.name`` for ``model.energy_kind``) with its convergence-check interval."""
@@ -160,7 +167,9 @@ class EnergyEP(_Relaxing):
     def sweep_timer(self, x, target):
         """Sweeps of the free phase (``beta = 0``, exactly one each: ``iters=1, tol=0``), each
         continuing from the previous one's output, after a relaxed free phase; the constant drive
-        is computed once outside, as in training."""
+        is computed once outside, as in training. A solver marked ``timed_phase`` (the settle)
+        runs a whole free phase per call instead (``solver.free_iters``, its full budget at
+        ``tol=0``: its per-phase setup spread over the phase's steps, as in training)."""
         sol = self.cfg.solver
         with torch.no_grad():
             const = self.model.const_drive(x)
@@ -168,9 +177,11 @@ class EnergyEP(_Relaxing):
                                 tol=sol.tol, damping=sol.damping)
         free = [s.detach().clone() for s in states]
 
+        iters = sol.free_iters if _timed_phase(self.solver) else 1  # a settle: a whole phase
+
         def sweep():
             nonlocal states
-            states, st = self.solver(self.model, const, states, iters=1, tol=0.0, damping=sol.damping)
+            states, st = self.solver(self.model, const, states, iters=iters, tol=0.0, damping=sol.damping)
             return st
         return sweep, free
 
@@ -262,12 +273,15 @@ class PCNEP(_Relaxing):
     def sweep_timer(self, x, target):
         """One traversal of a nudged phase (``ep.beta``) from the forward pass, every node
         recomputed (``skip_clean=False``: the cost of a traversal once the nudge has reached
-        every layer)."""
+        every layer); a solver marked ``timed_phase`` (the settle): the whole nudged phase
+        (``solver.nudge_iters``, full budget)."""
         with torch.no_grad():
             free, _ = self.model.forward_pass(x)
 
+        iters = self.cfg.solver.nudge_iters if _timed_phase(self.solver) else 1  # a settle: a whole phase
+
         def sweep():
-            return self.solver(self.model, x, free, beta=self.cfg.ep.beta, target=target, iters=1, tol=0.0,
+            return self.solver(self.model, x, free, beta=self.cfg.ep.beta, target=target, iters=iters, tol=0.0,
                                rule=self.cfg.pc.nudged_update, skip_clean=False)[1]
         return sweep, free
 

@@ -23,14 +23,12 @@ each round times the three in turn, so a change of machine load affects all thre
     nudged phase at ``ep.beta`` from the forward pass with every node recomputed
     (:meth:`analog_ep.algorithms.rules.LearningRule.sweep_timer` says what each rule times).
     Under ``analog.relaxation: settle`` the unit is one **integration step** (``dt``): the timed
-    call settles one node time constant (``iters=1``; ``analog.settle_t_max_s`` when set) and
-    its time is divided by the integration steps it ran (``ceil(tau / dt)``, 4 at the default
-    ``dt = tau / 4``, :data:`analog_ep.solvers.settle.DEFAULT_STEPS_PER_TAU`), so the per-phase
-    setup (start charge, read-out, the step bound's power iteration: about 17 evaluations of the
-    node targets for a Hopfield-type phase; a PCN's stiffness estimate) is spread over those few
-    steps: a settle's ``sweep_s`` overstates an integration step's cost inside a phase (training
-    spreads that setup over the phase's whole budget, e.g. 30 time constants); its ``ep_step_s``
-    is the figure to compare. Every call's time is divided by the sweeps it ran
+    call settles a whole phase (the free phase, ``solver.free_iters`` time constants, or
+    ``analog.settle_t_max_s`` when set; a PCN: a nudged phase of ``solver.nudge_iters``) at
+    ``tol=0`` (its full budget) and its time is divided by the integration steps it ran, so the
+    per-phase setup (start charge, read-out, the step bound's power iteration; a PCN's stiffness
+    estimate) is spread over the phase's steps as in training (until session 10 one time
+    constant, which overstated a step's cost). Every call's time is divided by the sweeps it ran
     (1 for the iterative solvers), so ``sweep_s`` is always per unit of ``ep_sweeps_budget``.
 ``bp_step_s``
     One backprop-twin training step, :meth:`analog_ep.train.loop.Trainer.train_step` of a trainer

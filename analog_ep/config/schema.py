@@ -424,8 +424,10 @@ class AnalogConfig:
     in the coupling), stable below ``tau ln((rho + 1) / (rho - 1))`` where ``rho``, the spectral
     radius of the node targets' Jacobian measured at each phase's start, exceeds 1; a PCN with
     explicit Euler, stable below ``2 tau / lambda`` (its measured stiffness). A step above the
-    phase's bound is refused naming it. null = tau / 4 (Hopfield-type; half the bound where that
-    is less), min(tau / 10, bound / 4) (PCN)."""
+    first phase's bound is refused naming it (before ``train`` touches its folder); a later phase
+    whose bound training moved below it runs at the default's share of its bound, counted per
+    epoch (``settle_dt_clamped_phases``) with one warning. null = tau / 4 (Hopfield-type; half the
+    bound where that is less), min(tau / 10, bound / 4) (PCN)."""
     settle_t_max_s: Optional[float] = None
     """``relaxation: settle``: the settle time budget of one phase in seconds (> 0); the phase
     stops earlier when every sample's residual is below ``solver.tol`` (noise off) or, with

@@ -46,9 +46,18 @@ once per phase at its start (:func:`slowest_rate`, reads without white read nois
 phase continues the power iteration of the step's previous phase, :func:`_phase_rate`);
 ``analog.settle_dt_s`` null takes ``min(tau / DEFAULT_STEPS_PER_TAU, bound / 2)``
 (:func:`exponential_euler_step`), a given step at or above the bound is a ``ConfigError`` naming
-it, and the config refuses a step above ``tau`` (beyond it the coupling's first-order error
+it at the run's first settle phase (``train`` checks that phase before it touches the run folder,
+:func:`first_phase_check`) and, at a later phase whose bound training moved below it, clamped to
+half the bound and counted (:func:`_given_step`), and the config refuses a step above ``tau`` (beyond it the coupling's first-order error
 exceeds the leak's own time scale). Until session 9 the integrator was explicit Euler (``a = dt
 / tau``, default ``dt = tau / 10``), whose bound ``dt <= tau`` came from the leak.
+
+**Kernel.** On CPU with numba (``compute.kernels``), a model whose nodes are driven by reads
+and clip / MSE / clamp node maps (the Hopfield MLP) runs each step after its reads as one fused
+pass per node (:mod:`analog_ep.analog.kernels.numba_settle`, :func:`_fused_steps`): the drive's
+sum, ``T(s)``, the nudge current, the residual, the update and the activation, and the stopper's
+rule in the last node's pass; the torch loop below is the reference, and the kernel's states,
+residuals and stops are its bits (``tests/unit/test_settle_kernel.py``).
 
 **Start.** The voltages start at ``v_k = h_k(s0)`` (hidden, the free drive) and ``v_L = s0_L``:
 the capacitors' charge when ``s0`` is a free equilibrium, which is how nudged phases start (from
@@ -247,24 +256,28 @@ def relax_settle(model, const, states, *, beta: float = 0.0, target=None, iters:
     with settle_reads(model, 0.0):
         rate = float(_phase_rate(model, const, lambda v: drives([act(vk) for act, vk in zip(acts, v)])[0],
                                  start(s)).amin())
-    dt = exponential_euler_step(tau_s, dt_s, (1.0 - rate) * STIFFNESS_MARGIN)
+    dt = exponential_euler_step(tau_s, dt_s, (1.0 - rate) * STIFFNESS_MARGIN, model)
     alpha = -math.expm1(-dt / tau_s)  # 1 - exp(-dt / tau): the leak integrated exactly over dt
     t_max = settle_budget_s(iters, tau_s, rate if beta != 0.0 else 1.0) if t_max_s is None else float(t_max_s)
     n_steps = max(1, math.ceil(t_max / dt * (1 - 1e-12)))
     stopper = Stopper(s[0], n_steps, tol, check_every, stop, stop != "tol" and noisy_settle_reads(model),
                       settle_patience(noise_patience, tau_s, dt), noise_drop)
     n = 0
+    fused = _fused_steps(model, s, beta, target, alpha)  # None: the torch loop (the reference)
     with settle_reads(model, white_noise_scale(dt / tau_s)):
         v = start(s)
         s = [act(vk) for act, vk in zip(acts, v)]
         u, _ = drives(s)
-        for n in range(1, n_steps + 1):
-            v = [torch.lerp(vk, uk, alpha) for vk, uk in zip(v, u)]  # v + a (u - v)
-            s = [act(vk) for act, vk in zip(acts, v)]
-            u, t = drives(s)
-            residual = torch.stack([max_abs(tk, sk) for tk, sk in zip(t, s)]).amax(0)  # max |T(s) - s|
-            if stopper.update(n, residual):
-                break
+        if fused is not None:
+            s, n = _fused_loop(model, const, fused, v, u, alpha, n_steps, stopper)
+        else:
+            for n in range(1, n_steps + 1):
+                v = [torch.lerp(vk, uk, alpha) for vk, uk in zip(v, u)]  # v + a (u - v)
+                s = [act(vk) for act, vk in zip(acts, v)]
+                u, t = drives(s)
+                residual = torch.stack([max_abs(tk, sk) for tk, sk in zip(t, s)]).amax(0)  # max |T(s) - s|
+                if stopper.update(n, residual):
+                    break
     readouts = _readouts(model)
     out = [r.digitize_state(sk) for r, sk in zip(readouts, s)]
     b = s[0].shape[0]
@@ -272,6 +285,74 @@ def relax_settle(model, const, states, *, beta: float = 0.0, target=None, iters:
     settle_time_s = stopper.steps.to(s[0].dtype) * dt
     _count_settle(model, readouts, s, settle_time_s)
     return out, SettleStats(**vars(stopper.stats(n, settle_time_s=settle_time_s)), budget=n_steps, dt_s=dt)
+
+
+def _fused_steps(model, states: list, beta: float, target, alpha: float) -> list | None:
+    """The fused node steps of this phase (:mod:`analog_ep.analog.kernels.numba_settle`), one
+    ``(reads, NodeStep)`` per node, or None for the torch loop: under ``compute.kernels`` numba
+    (``auto``: where numba is installed; the kind ``settle_step`` in :func:`~analog_ep.analog.kernels.ran`),
+    on float32 / float64 CPU states of shape (B, n), where every node's drive is its constant
+    drive plus one or two reads (:meth:`~analog_ep.models.base.EnergyNetwork.sweep_reads`) and
+    its node update (at the phase's beta and at 0) and activation have a kernel form
+    (:meth:`~analog_ep.models.base.EnergyNetwork.sweep_update`). Host checks only, once per phase."""
+    from ..analog import kernels as K
+
+    like = states[0]
+    m = K.mode()
+    ok = ((m == "numba" or (m == "auto" and K.AUTO_NUMBA)) and like.device.type == "cpu"
+          and like.dtype in (torch.float32, torch.float64) and K.numba_available()
+          and all(sk.dim() == 2 and sk.dtype == like.dtype for sk in states))
+    y = None
+    if ok and beta != 0.0:
+        y = model.split_target(target)[0]
+        ok = torch.is_tensor(y) and y.shape == states[-1].shape and y.dtype == like.dtype
+    steps = []
+    L = model.num_nodes
+    if ok:
+        from ..analog.kernels import numba_settle as NS
+
+        for k in range(1, L + 1):
+            reads = model.sweep_reads(k)
+            forms = (model.sweep_update(k, beta), model.sweep_update(k, 0.0), model.activations[k - 1].sweep_update())
+            if reads is None or not 1 <= len(reads) <= 2 or not NS.supported(*forms):
+                ok = False
+                break
+            yk = y.contiguous() if (k == L and beta != 0.0) else None
+            steps.append((reads, NS.NodeStep(*forms, beta, alpha, yk, like.dtype)))
+    K.mark_ran("settle_step", "numba" if ok else "torch")
+    return steps if ok else None
+
+
+def _fused_loop(model, const: list, steps: list, v: list, u: list, alpha: float, n_steps: int, stopper):
+    """:func:`relax_settle`'s integration loop with the fused node steps (``steps`` from
+    :func:`_fused_steps`): the same reads in the same order as ``model.drive``'s, then one kernel
+    per node for the drive's sum, the node updates, the nudge current, the residual, the voltage
+    update and the activation (bit for bit the torch loop's; the next step's ``v`` and ``s`` go
+    to the other of two buffers, so a stop leaves this step's state). Returns ``(s, steps run)``."""
+    v = [torch.lerp(vk, uk, alpha).contiguous() for vk, uk in zip(v, u)]  # the first step's update, as torch's loop
+    s = [act(vk).contiguous() for act, vk in zip(model.activations, v)]
+    vn = [torch.empty_like(vk) for vk in v]
+    sn = [torch.empty_like(sk) for sk in s]
+    c0 = [ck.expand_as(sk).contiguous().numpy() for ck, sk in zip(const, s)]
+    nv, ns, nvn, nsn = ([t.numpy() for t in ts] for ts in (v, s, vn, sn))  # the buffers' arrays, swapped with them
+    from ..analog.kernels.numba_settle import stop_state
+
+    stop = stop_state(stopper, s[0].dtype)
+    L = len(steps)
+    b = s[0].shape[0]
+    n = 0
+    for n in range(1, n_steps + 1):
+        res = torch.empty(b, dtype=s[0].dtype, device=s[0].device)  # a new tensor per step: the stopper keeps each residual
+        rn = res.numpy()
+        for k, (reads, step) in enumerate(steps, start=1):
+            r = [(syn.read(s[src - 1]) if way == "forward" else syn.read_t(s[src - 1], s[k - 1])).contiguous().numpy()
+                 for syn, src, way in reads]
+            step(c0[k - 1], r, ns[k - 1], nv[k - 1], rn, k == 1, nvn[k - 1], nsn[k - 1], stop if k == L else None, n)
+        if stopper.record(n, res) or n == n_steps:  # (the kernel ran the stopper's rule on its buffers)
+            break  # this step's state s stays (vn, sn hold the next step's, not taken)
+        v, vn, nv, nvn = vn, v, nvn, nv
+        s, sn, ns, nsn = sn, s, nsn, ns
+    return s, n
 
 
 SLOW_POWER_ITERS = 8
@@ -366,22 +447,144 @@ DEFAULT_STEPS_PER_TAU = 4
 bound, where that is less; :func:`exponential_euler_step`)."""
 
 
-def exponential_euler_step(tau_s: float, dt_s: float | None, rho: float) -> float:
+def exponential_euler_step(tau_s: float, dt_s: float | None, rho: float, model=None) -> float:
     """The integrator step of a Hopfield settle (module docstring, *Integrator*) for a phase whose
     node-target Jacobian has spectral radius ``rho`` (measured, with its margin): the step bound
     is ``tau ln((rho + 1) / (rho - 1))`` for ``rho > 1`` and none for ``rho <= 1``. ``dt_s`` null:
     ``min(tau / DEFAULT_STEPS_PER_TAU, bound / 2)``; a given step at or above the bound: a
-    :class:`ConfigError` naming it."""
+    :class:`ConfigError` naming it at ``model``'s first settle phase (or without a ``model``),
+    clamped to ``bound / 2`` at a later one (:func:`_given_step`)."""
     bound = math.inf if rho <= 1.0 else tau_s * math.log((rho + 1.0) / (rho - 1.0))
     if dt_s is None:
-        return min(tau_s / DEFAULT_STEPS_PER_TAU, bound / 2)
+        return _decided(model, min(tau_s / DEFAULT_STEPS_PER_TAU, bound / 2))
     dt = float(dt_s)
-    if dt >= bound:
-        raise ConfigError(f"analog.settle_dt_s: {dt!r} s is at or above this settle's stability bound dt < tau "
-                          f"ln((rho + 1) / (rho - 1)) = {bound:.4g} s (rho = {rho:.4g}: the spectral radius of its "
-                          f"node targets' Jacobian at the phase's start, exponential Euler); lower it or set null "
-                          f"(chosen from the bound)")
+    return _given_step(model, dt, dt >= bound, bound / 2, lambda: (
+        f"analog.settle_dt_s: {dt!r} s is at or above this settle's stability bound dt < tau ln((rho + 1) / "
+        f"(rho - 1)) = {bound:.4g} s (rho = {rho:.4g}: the spectral radius of its node targets' Jacobian at the "
+        f"phase's start, exponential Euler)"))
+
+
+# ------------------------------------------------------------------- a given step against the bound
+SETTLE_STEP_FIX = "lower it or set null (chosen from the bound)"
+"""The fix a refused ``analog.settle_dt_s`` names."""
+
+
+@dataclasses.dataclass
+class StepLog:
+    """A model's settle phases against a given ``analog.settle_dt_s`` (:func:`_given_step`):
+    ``phases`` decided so far, ``clamped`` of them since the last :func:`take_step_notes`,
+    ``total_clamped`` in all, ``first`` the first clamp's line (the run's one warning), ``warned``
+    whether it was handed out."""
+
+    phases: int = 0
+    clamped: int = 0
+    total_clamped: int = 0
+    first: str | None = None
+    warned: bool = False
+
+
+_STEP_LOG: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+"""Model -> its :class:`StepLog` (created at its first settle phase)."""
+
+
+class FirstPhaseProbe(Exception):
+    """Raised inside :func:`first_phase_probe` once the first settle phase has chosen its step."""
+
+
+_PROBING: list = []
+"""Within :func:`first_phase_probe`: a settle phase raises :class:`FirstPhaseProbe` once its step is
+decided (before it integrates)."""
+
+
+def _log(model) -> StepLog | None:
+    if model is None:
+        return None
+    log = _STEP_LOG.get(model)
+    if log is None:
+        log = _STEP_LOG[model] = StepLog()
+    return log
+
+
+def _decided(model, dt: float) -> float:
+    """Count one decided phase of ``model`` (and end a :func:`first_phase_probe` here)."""
+    log = _log(model)
+    if log is not None:
+        log.phases += 1
+    if _PROBING:
+        raise FirstPhaseProbe
     return dt
+
+
+def _given_step(model, dt: float, unstable: bool, safe: float, what) -> float:
+    """A given ``analog.settle_dt_s`` against the phase's measured bound (``unstable``: at or
+    past it). The config loader cannot know the bound (it depends on the weights), so: at the
+    first settle phase of ``model`` (of a run: :func:`first_phase_check` runs it before the run
+    folder is touched) an unstable step is a :class:`ConfigError` (``what()``: the step, bound
+    and measurement; then :data:`SETTLE_STEP_FIX`); at a later phase, when training has moved
+    the bound below the step, the phase runs at ``safe`` (the default's fraction of the bound)
+    and is counted (:class:`StepLog`: the run's results record the count per epoch, its log one
+    warning, :func:`take_step_notes`); a stable step runs as given."""
+    log = _log(model)
+    if unstable:
+        if log is None or log.phases == 0:
+            raise ConfigError(f"{what()}; {SETTLE_STEP_FIX}")
+        log.clamped += 1
+        log.total_clamped += 1
+        if log.first is None:
+            log.first = (f"{what()} at settle phase {log.phases + 1}: such a phase runs at the default step's "
+                         f"share of its bound ({safe:.4g} s here) and is counted in the results "
+                         f"(settle_dt_clamped_phases); {SETTLE_STEP_FIX}")
+        dt = safe
+    return _decided(model, dt)
+
+
+def take_step_notes(model) -> tuple[dict, str | None]:
+    """What a run records of its settle steps since the last call: ``({"settle_dt_clamped_phases":
+    n}, warning)`` for a model that ran a settle phase (``{}`` otherwise); ``warning`` is the
+    first clamp's line, once per run (None otherwise)."""
+    log = _STEP_LOG.get(model)
+    if log is None:
+        return {}, None
+    notes = {"settle_dt_clamped_phases": log.clamped}
+    log.clamped = 0
+    line = None
+    if log.first is not None and not log.warned:
+        log.warned, line = True, log.first
+    return notes, line
+
+
+@contextlib.contextmanager
+def first_phase_probe():
+    """Within: the first settle phase to choose its step raises :class:`FirstPhaseProbe` (or its
+    refusal) instead of integrating."""
+    _PROBING.append(True)
+    try:
+        yield
+    finally:
+        _PROBING.pop()
+
+
+def first_phase_check(trainer) -> None:
+    """Refuse an unstable given ``analog.settle_dt_s`` at the run's first settle phase before the
+    run folder is claimed, emptied or written (``train`` calls it after building the trainer):
+    a copy of the trainer (its data shared, not copied) runs its next training step up to the first
+    settle phase's step decision (:func:`first_phase_probe`): the same batch, weights, streams
+    and start states as the run's own first phase, so the same bound; the trainer itself is not
+    touched. Nothing to check without a given step or when the run has no epoch left."""
+    cfg = trainer.cfg
+    if cfg.analog.relaxation != "settle" or cfg.analog.settle_dt_s is None or trainer.epoch >= cfg.train.epochs:
+        return
+    import copy
+
+    memo = {id(trainer.train_set): trainer.train_set, id(trainer.test_set): trainer.test_set}
+    probe = copy.deepcopy(trainer, memo)
+
+    def stop(epoch, i):  # a run whose steps settle nothing: one step is enough to know
+        raise FirstPhaseProbe
+
+    probe.on_batch = stop
+    with first_phase_probe(), contextlib.suppress(FirstPhaseProbe):
+        probe.run_epoch(progress=False)
 
 
 def white_noise_scale(h: float) -> float:
@@ -435,6 +638,7 @@ def _count_settle(model, readouts: list, states: list, settle_time_s: torch.Tens
         r.events.readout(sk.numel())
 
 
+relax_settle.timed_phase = True  # bench's sweep_s times a whole phase (rules' sweep_timer)
 register_solver("settle", relax_settle)
 
 
@@ -608,13 +812,13 @@ def relax_settle_pcn(model, const, states, *, beta: float = 0.0, target=None, it
     lam = max(lam, 1.0)  # the leak alone: rate 1 / tau
     bound = 2.0 * tau_s / lam
     if dt_s is None:
-        dt = min(tau_s / 10, bound / 4)
+        dt = _decided(model, min(tau_s / 10, bound / 4))
     else:
         dt = float(dt_s)
-        if dt > bound:
-            raise ConfigError(f"analog.settle_dt_s: {dt!r} s is above this PCN settle's stability bound dt < 2 tau / "
-                              f"lambda = {bound:.4g} s (lambda = {lam:.4g}: the stiffest rate of its node currents in "
-                              f"1 / tau at the phase's start); lower it or set null (chosen from the bound)")
+        dt = _given_step(model, dt, dt > bound, bound / 4, lambda: (
+            f"analog.settle_dt_s: {dt!r} s is above this PCN settle's stability bound dt < 2 tau / lambda = "
+            f"{bound:.4g} s (lambda = {lam:.4g}: the stiffest rate of its node currents in 1 / tau at the phase's "
+            f"start)"))
     t_max = iters * tau_s if t_max_s is None else float(t_max_s)
     n_steps = max(1, math.ceil(t_max / dt * (1 - 1e-12)))
     alpha = dt / tau_s
@@ -662,4 +866,5 @@ def relax_settle_pcn(model, const, states, *, beta: float = 0.0, target=None, it
     return out, SettleStats(**vars(st), budget=n_steps, dt_s=dt, layer_energy=torch.stack(layers))
 
 
+relax_settle_pcn.timed_phase = True
 register_solver("settle", relax_settle_pcn, energy="pcn")

@@ -41,6 +41,7 @@ from ..data import Split, load_data
 from ..data.augment import augment
 from ..errors import CheckpointError, ConfigError, DivergenceError, Preempted
 from ..results import write_results
+from ..solvers.settle import take_step_notes
 from .build import aux_kappa, build_model, build_optimizer, device_record, lr_factor
 from .checkpoint import load_checkpoint, save_checkpoint
 from .costs import cost_summary, diff_counts, row_fields
@@ -106,6 +107,7 @@ class Trainer:
     counts0: dict | None = None   # event counts at the start of the epoch in progress (its cost: the difference)
     last_cost: dict | None = None  # the last epoch's cost breakdown (:func:`.costs.cost_summary`)
     cap: SpectralCap | None = None  # train.spectral_cap (built in __post_init__)
+    step_warning: str | None = None  # the last epoch's one-time line about a clamped settle step (fit warns it)
 
     def __post_init__(self) -> None:
         tc = self.cfg.train
@@ -575,6 +577,8 @@ class Trainer:
             record = diff_counts(self.counts0, self.model.event_counts())
             row.update(self.epoch_cost(record, seen))
             row["event_counts"] = record  # results.h5 group records: priced again on another chip later
+        notes, self.step_warning = take_step_notes(self.model)  # a given settle step clamped to its bound
+        row.update(notes)
         self.epoch += 1
         self.history.append(row)
         return row
@@ -785,6 +789,8 @@ def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | N
             trainer.save("running")
             if log is not None and trainer.dist.is_main:
                 log(row)
+            if trainer.step_warning is not None and trainer.dist.is_main:
+                warn(f"warning: {trainer.out_dir}: {trainer.step_warning}")
             problem = trainer.health()
             if problem is not None and problem[0] == row["epoch"] and trainer.dist.is_main:
                 warn(f"warning: {trainer.out_dir}: {problem[1]} (the run goes on; it will be marked unhealthy)")

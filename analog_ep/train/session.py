@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..errors import ConfigError
+from ..solvers.settle import first_phase_check
 from ..rundir import check_out_dir, claim_run_dir, device_name, open_out_dir, remove_run_files
 
 NOT_STARTED = "interrupted before training started; nothing was written"
@@ -203,6 +204,7 @@ def run_training(config: str | Path | None = None, overrides: list[str] | None =
 
     main_rank = is_main_rank()
     cfg, trainer, fresh = _resolve(config, list(overrides or []), out, resume, overwrite)
+    first_phase_check(trainer)  # a given settle step above its measured bound: refused before any folder is touched
     _open_run_dir(trainer, cfg, out, resume, overwrite, fresh)
     if on_start is not None:
         on_start(TrainStart(cfg, trainer.out_dir, resume is not None, trainer.epoch, main_rank))

@@ -63,12 +63,13 @@ def test_pcn_settle_budget_sums_the_nudged_phases():
     assert r["ep_sweeps_budget"] == 2 * 50 == r["ep_sweeps_per_step"]
 
 
-@pytest.mark.parametrize("overrides, dt, steps", [(MLP, [], DEFAULT_STEPS_PER_TAU), (MLP, ["analog.settle_dt_s=5e-8"], 2),
-                                                  (PCN, ["analog.settle_dt_s=2.5e-8"], 4)],
+@pytest.mark.parametrize("overrides, dt, steps", [(MLP, [], 6 * DEFAULT_STEPS_PER_TAU), (MLP, ["analog.settle_dt_s=5e-8"], 12),
+                                                  (PCN, ["analog.settle_dt_s=2.5e-8"], 12)],
                          ids=["hopfield", "hopfield-dt-tau/2", "pcn"])
 def test_sweep_timer_reports_the_integration_steps_it_ran(overrides, dt, steps):
-    """``sweep_s`` is the timed call divided by the steps its stats report: one node time
-    constant, ``ceil(tau / dt)`` integration steps (one sweep for the iterative solvers)."""
+    """``sweep_s`` is the timed call divided by the steps its stats report: a settle's call runs
+    a whole phase at its full budget (the free phase's 6 tau, a PCN's nudged phase's 3 tau:
+    ``ceil(iters tau / dt)`` integration steps), the iterative solvers' one sweep."""
     cfg, m, x, y = build_float64(overrides + SETTLE + dt, n=4)
     rule = build_rule(cfg, m)
     sweep, _ = rule.sweep_timer(x, y)

@@ -1,0 +1,158 @@
+"""A given ``analog.settle_dt_s`` against the settle's measured step bound (issue 20, review of
+session 9): refused at a run's first settle phase before the run folder is touched; clamped to
+the bound (counted in the results, one warning) when training moves the bound below it later;
+and the bound itself is tight (the linearised integrator grows just above it, decays just below).
+
+References: the bound's closed form ``tau ln((rho + 1) / (rho - 1))`` applied to the rho each
+phase measured (a spy on the step decision that calls the real one), the run folder's bytes, a
+run without the first-phase check (same weights), and the explicit linear recurrence of the
+exponential Euler step on a symmetric coupling of known spectrum.
+"""
+
+import math
+
+import pytest
+import torch
+
+from analog_ep.config import load_config
+from analog_ep.errors import ConfigError
+from analog_ep.solvers import settle as ST
+
+TAU = 1e-7
+MLP = ["data.name=digits", "model.hidden=[12]", "analog.device=ideal", "analog.relaxation=settle",
+       "data.batch_size=8", "data.train_size=32", "data.test_size=8", "solver.free_iters=4", "solver.nudge_iters=2"]
+STRONG = ["model.gains=[3,3]"]  # rho about 2.5 at the first free phase: bound about 0.84 tau
+DT = 9e-8  # 0.9 tau: stable at the default gains' first phases, above the strong net's bound
+
+
+def _spy(monkeypatch):
+    """Record every Hopfield phase's measured rho (with its margin) as the step decision sees it."""
+    rhos = []
+    real = ST.exponential_euler_step
+
+    def spy(tau_s, dt_s, rho, model=None):
+        rhos.append(rho)
+        return real(tau_s, dt_s, rho, model)
+
+    monkeypatch.setattr(ST, "exponential_euler_step", spy)
+    return rhos
+
+
+def _bound(rho):
+    return math.inf if rho <= 1 else TAU * math.log((rho + 1) / (rho - 1))
+
+
+def test_a_bound_that_falls_mid_run_clamps_counts_and_warns_once(tmp_path, monkeypatch):
+    """A run whose weights are programmed 4x larger after its second step (rho about 1 -> 2.5):
+    the phases whose bound fell below the given step run at half their bound instead of
+    refusing; each epoch's row counts them (the closed-form bound on the rho each phase
+    measured: the same phases), the results file has the count, one warning line names it."""
+    from analog_ep.results import read_results
+    from analog_ep.train import fit, make_trainer
+
+    rhos = _spy(monkeypatch)
+    t = make_trainer(load_config(None, MLP + ["train.epochs=2", f"analog.settle_dt_s={DT}"]), tmp_path)
+
+    def grow(epoch, i):
+        if (epoch, i) == (0, 1):
+            for syn in t.model.all_synapses():
+                syn.storage.program_weights(4.0 * syn.storage.weight)
+
+    t.on_batch = grow
+    lines = []
+    info = fit(t, progress=False, warn=lines.append)
+    per_epoch = [r["settle_dt_clamped_phases"] for r in t.history]
+    expected = sum(_bound(r) <= DT for r in rhos)
+    assert expected >= 4 and sum(_bound(r) <= DT for r in rhos[:6]) == 0  # the first two steps were stable
+    assert sum(per_epoch) == expected and all(n > 0 for n in per_epoch)
+    clamp_lines = [ln for ln in lines if "settle_dt_clamped_phases" in ln]
+    assert len(clamp_lines) == 1 and "\n" not in clamp_lines[0]
+    assert clamp_lines[0].startswith("warning: ") and "analog.settle_dt_s: 9e-08 s is at or above" in clamp_lines[0]
+    assert info["status"] == "finished"
+    assert list(read_results(t.results_path)["epochs"]["settle_dt_clamped_phases"]) == per_epoch
+
+
+def test_a_step_above_the_first_phase_bound_is_refused_before_the_run_folder_is_touched(tmp_path, monkeypatch):
+    """``train --out RUN --overwrite`` onto a finished run, with a step above the first phase's
+    bound: exit 2, one line naming the bound and the fix, and the old run's files byte for byte
+    as they were (``--overwrite`` empties the folder only after the check); a default folder is
+    not even created."""
+    from typer.testing import CliRunner
+
+    from analog_ep.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    base = ["train", "--out", str(run)] + [a for kv in MLP + ["train.epochs=1"] for a in ("--set", kv)]
+    assert CliRunner().invoke(app, base).exit_code == 0
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    bad = [a for kv in STRONG + [f"analog.settle_dt_s={DT}"] for a in ("--set", kv)]
+    res = CliRunner().invoke(app, base + ["--overwrite"] + bad)
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.output.strip().splitlines() if ln]
+    assert len(lines) == 1 and lines[0].startswith("error: analog.settle_dt_s: 9e-08 s is at or above"), res.output
+    assert "stability bound dt < tau ln((rho + 1) / (rho - 1)) = 7.6" in lines[0] and "lower it or set null" in lines[0]
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+    res = CliRunner().invoke(app, [a for a in base if a not in ("--out", str(run))] + bad)
+    assert res.exit_code == 2 and not (tmp_path / "runs").exists()
+
+
+def test_the_first_phase_check_leaves_the_run_as_it_was(tmp_path):
+    """The check runs the first phase's decision on a copy: a run through ``run_training`` (with
+    the check) ends with the same weights as the same run through ``fit`` alone."""
+    from analog_ep.train import fit, make_trainer
+    from analog_ep.train.session import run_training
+
+    over = MLP + ["train.epochs=1", f"analog.settle_dt_s={DT}", "analog.w_noise_std=0.02"]
+    run_training(None, over, out=tmp_path / "a", progress=False)
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["model"]
+    t = make_trainer(load_config(None, over), tmp_path / "b")
+    fit(t, progress=False)
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["model"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a if isinstance(a[k], torch.Tensor))
+
+
+def test_refused_only_at_a_models_first_phase():
+    """The solver itself: the model's first settle phase refuses; a later one clamps to half the
+    bound (the default's choice at that rho) and is counted once."""
+    from conftest import tiny_mlp
+
+    m, x, y = tiny_mlp(gain=4.0)
+    with pytest.raises(ConfigError, match="stability bound"):
+        ST.relax_settle(m, m.const_drive(x), m.zero_state(5, x), iters=2, tol=0.0, tau_s=TAU, dt_s=TAU)
+    _, ref = ST.relax_settle(m, m.const_drive(x), m.zero_state(5, x), iters=2, tol=0.0, tau_s=TAU)
+    _, st = ST.relax_settle(m, m.const_drive(x), m.zero_state(5, x), iters=2, tol=0.0, tau_s=TAU, dt_s=TAU)
+    assert st.dt_s == ref.dt_s < TAU / 4
+    notes, line = ST.take_step_notes(m)
+    assert notes == {"settle_dt_clamped_phases": 1} and "at settle phase 2" in line  # the refused one never ran
+    assert ST.take_step_notes(m) == ({"settle_dt_clamped_phases": 0}, None)  # counted and warned once
+
+
+# ----------------------------------------------------------------------------- the bound is tight
+@pytest.mark.parametrize("rho", [1.5, 3.0])
+def test_the_linearised_integrator_grows_just_above_the_bound_and_decays_just_below(rho):
+    """The exponential Euler step on a linear circuit ``u = K v`` (``K`` symmetric, spectrum
+    ``[-rho, 0.9]``, seeded): the solver takes a step 2 % below ``tau ln((rho + 1) / (rho - 1))``
+    and refuses one 2 % above; there the state grows by orders of magnitude over 3000 steps,
+    below it decays. A bound wrong by a constant factor (even 3 %) fails one side; the ``1 - a
+    (1 - mu)`` multiplier at ``mu = -rho`` is the one that crosses -1."""
+    g = torch.Generator().manual_seed(7)
+    n = 12
+    q, _ = torch.linalg.qr(torch.randn(n, n, generator=g, dtype=torch.float64))
+    mu = torch.linspace(-rho, 0.9, n, dtype=torch.float64)  # rho(K) = rho, from the negative end
+    K = q @ torch.diag(mu) @ q.T
+    bound = TAU * math.log((rho + 1) / (rho - 1))
+    assert ST.exponential_euler_step(TAU, 0.98 * bound, rho) == 0.98 * bound  # the solver takes the step below
+    with pytest.raises(ConfigError, match="stability bound"):  # and refuses the one above
+        ST.exponential_euler_step(TAU, 1.02 * bound, rho)
+
+    def grow(dt):
+        a = -math.expm1(-dt / TAU)
+        v = torch.randn(n, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+        v0 = v.norm()
+        for _ in range(3000):
+            v = v + a * (K @ v - v)  # v <- u + (v - u) e^{-dt / tau}, u = K v
+        return (v.norm() / v0).item()
+
+    assert grow(1.02 * bound) > 1e3
+    assert grow(0.98 * bound) < 1e-3
