@@ -23,7 +23,7 @@ Every update of an analog weight goes through here, on the tensors' own device (
    (``path=None``) of rules with an affine pulse
    (``params.pulse_form``) runs the compact rounds as one fused numba pass over the devices
    (:func:`.kernels.numba_engine.apply_counts`: the same rounds, the same cycle-to-cycle stream;
-   equal to float rounding of ``log`` / ``cos``).
+   equal to float rounding of the normals: its float32 ``log`` / ``cos`` are polynomials).
 
    Rules with an exact closed form for the parameters at hand (``params.has_closed_form``:
    noise-free ConstantStep / LinearStep / SoftBounds without level quantization) take it
