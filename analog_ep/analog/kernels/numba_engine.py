@@ -48,6 +48,7 @@ without its fifteen-odd full-tensor passes and temporaries.
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 import torch
@@ -562,17 +563,38 @@ def pulsed_update(w: torch.Tensor, src: torch.Tensor, state, params, *, rule: in
     cb_of, rb_of = _geometry(tile_rows, tile_cols)
     if cb_of.shape[0] != out_lines or cb_of.shape[0] * rb_of.shape[0] != w.numel():
         raise ValueError(f"tiles {tile_rows} x {tile_cols} do not cover the weight {tuple(w.shape)}")
-    none = _NONE[dt]
     arrs, stuck, flags, fp = _rule_arrays(w.dtype, dt, state, params)
-    uflags = np.array([rule, int(form), int(zero), bl, int(pulse), int(stats is not None)], dtype=np.int64)
-    ufp = np.array([w_scale, dw_min, bl], dtype=dt)
-
-    def flat(t):
-        return none if t is None else t.view(-1).numpy()
-    _update(w.view(-1).numpy(), src.view(-1).numpy(), flat(we), flat(chi), counts.view(-1).numpy(),
-            wear.view(-1).numpy(), stuck, *arrs, _keys(pulse_key, int(bl)), flags, fp,
+    ck = (rule, form, zero, bl, pulse, stats is not None, w_scale, dw_min, dt)
+    small = _SMALL.get(ck)
+    if small is None:
+        if len(_SMALL) > 64:
+            _SMALL.clear()
+        small = _SMALL[ck] = (np.array([rule, int(form), int(zero), bl, int(pulse), int(stats is not None)],
+                                       dtype=np.int64), np.array([w_scale, dw_min, bl], dtype=dt))
+    uflags, ufp = small
+    _update(_np(w), src.view(-1).numpy(), _NONE[dt] if we is None else we.view(-1).numpy(), _NONE[dt] if chi is None else _np(chi),
+            _np(counts), _np(wear), stuck, *arrs, _keys(pulse_key, int(bl)), flags, fp,
             np.uint64(stream_key(round_key, 0)), uflags, ufp, cb_of, rb_of, len(tile_cols), len(tile_rows),
-            _NO_STATS if stats is None else stats.numpy(), total.view(1).numpy(), _scratch(w.numel()))
+            _NO_STATS if stats is None else _np(stats), _np(total), _scratch(w.numel()))
+
+
+_SMALL: dict = {}
+_VIEWS: dict = {}
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    """The flat numpy view of a contiguous CPU tensor, kept for the storage's buffers that every
+    update passes again (the weight, accumulator, counts, wear, statistics, total: a
+    ``.view(-1).numpy()`` costs a few us): valid while the tensor is alive and keeps its memory
+    (the same data pointer, size and dtype)."""
+    e = _VIEWS.get(id(t))
+    if e is not None and e[0]() is t and e[1] == t.data_ptr() and e[2].size == t.numel() and e[3] == t.dtype:
+        return e[2]
+    if len(_VIEWS) > 256:
+        _VIEWS.clear()
+    a = t.reshape(-1).numpy()
+    _VIEWS[id(t)] = (weakref.ref(t), t.data_ptr(), a, t.dtype)
+    return a
 
 
 def supports(params) -> bool:
