@@ -769,9 +769,10 @@ class AnalogStorage(nn.Module):
                                                                device=self.w_dev.device),
                                                    torch.empty(5, dtype=torch.int64, device=self.w_dev.device))
         counts, stats = bufs
-        pre = self.__dict__.get("_key_prefix")
+        pre = self.__dict__.get("_update_key_prefix")
         if pre is None or pre[0] != (self.seed, self.tile_index):
-            pre = self.__dict__["_key_prefix"] = ((self.seed, self.tile_index), S.stream_key(self.seed, self.tile_index))
+            pre = self.__dict__["_update_key_prefix"] = ((self.seed, self.tile_index),
+                                                         S.stream_key(self.seed, self.tile_index))
         key = S.extend_key(pre[1], self.step + 1)     # = stream_key(seed, tile, step + 1), as apply_update's
         ev = self.events
         if not E.fused_update(self.w_dev, src, self.state, self.params, rule=self.update_mode if

@@ -588,7 +588,8 @@ def _np(t: torch.Tensor) -> np.ndarray:
     ``.view(-1).numpy()`` costs a few us): valid while the tensor is alive and keeps its memory
     (the same data pointer, size and dtype)."""
     e = _VIEWS.get(id(t))
-    if e is not None and e[0]() is t and e[1] == t.data_ptr() and e[2].size == t.numel() and e[3] == t.dtype:
+    if (e is not None and e[0]() is t and e[1] == t.data_ptr() and e[2].size == t.numel()
+            and e[3] == t.dtype):
         return e[2]
     if len(_VIEWS) > 256:
         _VIEWS.clear()
