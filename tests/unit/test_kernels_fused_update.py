@@ -293,3 +293,18 @@ def test_fused_commit_then_noisy_reads(numba_mode):
     assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
     assert not torch.equal(outs[0][0], outs[2][0])
     assert s.step == 2 and int(s.pulses) > 0
+
+
+@pytest.mark.parametrize("update", ["pulsed", "mixed"])
+def test_fused_update_without_pulses(numba_mode, update):
+    """An update whose counts are all zero (a zero proposal) sends nothing and changes nothing but
+    the step (the kernel's pulse blocks are empty: once ``range`` with a zero step)."""
+    card = load_device("memristor")
+    s = ST.AnalogStorage(torch.randn(6, 9, generator=torch.Generator().manual_seed(1)) * 0.2, card.params,
+                         card.periphery, seed=3, update=update)
+    w0 = s.w_dev.clone()
+    s.proposal.data.zero_()
+    K.reset_ran()
+    s.commit()
+    assert s.step == 1 and int(s.pulses) == 0 and int(s.wear.sum()) == 0
+    assert torch.equal(s.w_dev, w0)

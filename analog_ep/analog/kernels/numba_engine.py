@@ -473,7 +473,7 @@ def _update(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, ke
             nl += cr[j] != 0
     if pulse and cap > 0:
         fp = _consts(fp)
-        blk = min(nl, _PULSE_BLOCK)
+        blk = max(min(nl, _PULSE_BLOCK), 1)     # no pulsed device: one empty block
         xb = np.zeros(blk, dtype=w.dtype)
         zb = np.empty(blk, dtype=np.uint64)
         k0p = keys[0]
@@ -572,8 +572,9 @@ def pulsed_update(w: torch.Tensor, src: torch.Tensor, state, params, *, rule: in
         small = _SMALL[ck] = (np.array([rule, int(form), int(zero), bl, int(pulse), int(stats is not None)],
                                        dtype=np.int64), np.array([w_scale, dw_min, bl], dtype=dt))
     uflags, ufp = small
-    _update(_np(w), src.view(-1).numpy(), _NONE[dt] if we is None else we.view(-1).numpy(), _NONE[dt] if chi is None else _np(chi),
-            _np(counts), _np(wear), stuck, *arrs, _keys(pulse_key, int(bl)), flags, fp,
+    _update(_np(w), src.view(-1).numpy(), _NONE[dt] if we is None else we.view(-1).numpy(),
+            _NONE[dt] if chi is None else _np(chi), _np(counts), _np(wear), stuck, *arrs,
+            _keys(pulse_key, int(bl)), flags, fp,
             np.uint64(stream_key(round_key, 0)), uflags, ufp, cb_of, rb_of, len(tile_cols), len(tile_rows),
             _NO_STATS if stats is None else _np(stats), _np(total), _scratch(w.numel()))
 
