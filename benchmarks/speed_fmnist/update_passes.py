@@ -61,18 +61,19 @@ def p5(w, live, nl, counts, stuck, su, sd, ku, kd, wmin, wmax, keys, flags, fp):
     # the kernel's pulses: blocks of NE._PULSE_BLOCK devices, their first normals drawn ahead
     has_slope, noisy, mult, levels = flags[0], flags[1], flags[2], flags[3]
     cap = keys.shape[0]
+    fq = NE._consts(fp)     # the constants in registers, as the kernel holds them
     blk = min(nl, 1024)
     xb = np.zeros(blk, dtype=w.dtype)
     zb = np.empty(blk, dtype=np.uint64)
     for t0 in range(0, nl, blk):
         nb = min(blk, nl - t0)
         if noisy:
-            _first_normals(live, t0, nb, keys[0], fp, zb, xb)
+            _first_normals(live, t0, nb, keys[0], fq, zb, xb)
         for t in range(nb):
             i = live[t0 + t]
             c = counts[i]
             wi = _train(w[i], min(abs(c), cap), c > 0, su[i], sd[i], ku[i], kd[i], wmin[i], wmax[i],
-                        np.uint64(i) * _G, keys, xb[t], has_slope, noisy, mult, levels, fp)
+                        np.uint64(i) * _G, keys, xb[t], has_slope, noisy, mult, levels, fq)
             if stuck[i] == 0:
                 w[i] = wi
 @njit(cache=False)
