@@ -412,7 +412,8 @@ def _update(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, ke
        set / reset sums, the largest set and reset count of every crossbar row (``in``) in each
        column block ``cb_of[out]``, and the list of the devices with ``n != 0``;
     3. ``|n|`` pulses of each listed free device through :func:`_train` (``uflags[4]``; ``keys``
-       cap). Then ``total[0] += sum |n|`` and (``uflags[5]``) ``stats`` (int64, aligned with
+       cap), in blocks of :data:`_PULSE_BLOCK` listed devices whose first normals are drawn ahead
+       (:func:`_first_normals`). Then ``total[0] += sum |n|`` and (``uflags[5]``) ``stats`` (int64, aligned with
        :func:`analog_ep.synapses.counters.row_pulse_stats`) = that function's statistic: set and
        reset pulses, and from the rows' largest counts per tile (row block ``rb_of[in]``) the rows
        written, row slots and pulse rounds.
