@@ -23,7 +23,7 @@ Every update of an analog weight goes through here, on the tensors' own device (
    (``path=None``) of rules with an affine pulse
    (``params.pulse_form``) runs the compact rounds as one fused numba pass over the devices
    (:func:`.kernels.numba_engine.apply_counts`: the same rounds, the same cycle-to-cycle stream;
-   equal to float rounding of ``log`` / ``cos``).
+   equal to float rounding of the normals: its float32 ``log`` / ``cos`` are polynomials).
 
    Rules with an exact closed form for the parameters at hand (``params.has_closed_form``:
    noise-free ConstantStep / LinearStep / SoftBounds without level quantization) take it
@@ -37,7 +37,8 @@ are requested, on the path, on thread counts or on the device. The words, the un
 the rounded and the bit-stream counts are bit-identical on CPU and CUDA; the normals and the
 rules' physics go through ``log`` / ``cos`` / ``exp``, whose last bit may differ between the two
 devices. Within one device, the compact and masked paths give bit-identical weights (the fused
-CPU kernel of the default path: equal to the last bit of ``log`` / ``cos``).
+CPU kernel of the default path: equal to float rounding of the normals, whose float32 ``log`` /
+``cos`` are polynomials there).
 
 Cycle-to-cycle noise of pulse ``k`` of device ``i`` (flat index) is ``counter_normal(key, i,
 k)``; the stochastic rounding of device ``i`` uses ``counter_uniform(key, i, 0)``; the write
@@ -391,8 +392,8 @@ def apply_counts(w: torch.Tensor, n: torch.Tensor, state, params, key: int, *,
     masked path); devices with ``|n| > rounds`` get only ``rounds`` pulses, on both paths.
     ``path``: ``"compact"`` or ``"masked"`` (module docstring; ``None``: compact on CPU, masked
     elsewhere); both give the same bits. With ``path=None`` on CPU, ``compute.kernels`` may run the
-    compact rounds as the fused numba kernel instead (affine rules; equal to the last bit of
-    ``log`` / ``cos``); a named path always runs torch's. ``closed_form=False`` forces the rounds where the exact
+    compact rounds as the fused numba kernel instead (affine rules; equal to float rounding of the
+    normals); a named path always runs torch's. ``closed_form=False`` forces the rounds where the exact
     noise-free closed form would apply.
 
     ``settled=True`` promises that ``w`` is already settled (as a storage that only ever writes

@@ -259,11 +259,13 @@ class AnalogStorage(nn.Module):
     def param(self) -> nn.Parameter:
         return self.proposal
 
-    @torch.no_grad()
     def _sync(self) -> None:
-        """The devices changed: drop the cached weight and the shared noisy weight."""
-        self._w_eff = None
-        self._w_cache = None
+        """The devices changed: drop the cached weight and the shared noisy weight (plain
+        attributes, set in ``__dict__``: ``nn.Module.__setattr__`` cost more than the small layer's
+        update kernel's share of it)."""
+        d = self.__dict__
+        d["_w_eff"] = None
+        d["_w_cache"] = None
 
     def _apply(self, fn, *args, **kwargs):
         """``.to()``, ``.double()``, ...: the cached weights (and the read counter) follow the
@@ -798,7 +800,11 @@ class AnalogStorage(nn.Module):
                                                                device=self.w_dev.device),
                                                    torch.empty(5, dtype=torch.int64, device=self.w_dev.device))
         counts, stats = bufs
-        key = S.stream_key(self.seed, self.tile_index, self.step + 1)
+        pre = self.__dict__.get("_update_key_prefix")
+        if pre is None or pre[0] != (self.seed, self.tile_index):
+            pre = self.__dict__["_update_key_prefix"] = ((self.seed, self.tile_index),
+                                                         S.stream_key(self.seed, self.tile_index))
+        key = S.extend_key(pre[1], self.step + 1)     # = stream_key(seed, tile, step + 1), as apply_update's
         ev = self.events
         if not E.fused_update(self.w_dev, src, self.state, self.params, rule=self.update_mode if
                               self.update_mode == "mixed" else "rounded", rounding=self.rounding, form=form,
@@ -808,7 +814,7 @@ class AnalogStorage(nn.Module):
                               counts=counts, wear=self.wear, total=self.pulses,
                               stats=stats if ev.enabled else None, tile_rows=ev.tile_rows, tile_cols=ev.tile_cols):
             return False
-        self.step += 1
+        self.__dict__["step"] = self.step + 1      # a plain int (no nn.Module.__setattr__)
         ev.update()
         if self.write_offset is not None:
             self.write_offset.copy_(E.write_noise(self.write_offset, counts, self.params, S.stream_key(key, _WRITE)))

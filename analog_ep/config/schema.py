@@ -611,7 +611,7 @@ class ComputeConfig:
     speed_fmnist.md). Reads without a kernel (bound management, conv reads with per-tile noise
     management, an ideal output stage) run torch under every setting. Noiseless reads agree to
     float rounding; noisy reads draw other (equally distributed, seeded) output noise; the pulse
-    rounds (affine rules) draw torch's stream and agree to the last bit of log / cos."""
+    rounds (affine rules) draw torch's stream and agree to float rounding of its normals (float32 evaluates log / cos as polynomials)."""
 
 
 ADC_MODEL_PARAMS = {"table": ("adc_table_energy_j",), "neurosim_sar": ("adc_sar_p0_w", "adc_sar_p1_w"),

@@ -7,9 +7,9 @@ Usage (repo root): OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/speed
 import pickle, sys, time, numpy as np, math
 from numba import njit
 from analog_ep.analog.kernels import numba_engine as NE
-from analog_ep.analog.kernels.numba_engine import _mix, _G, _round_stochastic, _train
+from analog_ep.analog.kernels.numba_engine import _mix, _G, _count_all, _first_normals, _train
 a = pickle.load(open(sys.argv[1], "rb"))
-(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, keys, flags, fp, k0, uflags, ufp, cb_of, rb_of, ncb, nrb, stats, total) = a
+(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, keys, flags, fp, k0, uflags, ufp, cb_of, rb_of, ncb, nrb, stats, total) = a[:25]
 @njit(cache=False)
 def p1(src, we, r, ws, dwm):
     for i in range(src.shape[0]):
@@ -17,12 +17,7 @@ def p1(src, we, r, ws, dwm):
         r[i] = ((e + src[i]) - e) / ws / dwm
 @njit(cache=False)
 def p2(r, counts, k0, blf):
-    n = r.shape[0]
-    for k in range(n >> 1):
-        z = _mix(np.uint64(k) * _G + k0)
-        i = 2 * k
-        counts[i] = _round_stochastic(r[i], z, i, blf)
-        counts[i + 1] = _round_stochastic(r[i + 1], z, i + 1, blf)
+    _count_all(r, counts, r, 0, k0, 0, blf, blf)   # rule 0: stochastic (float32: words by chunks, then the lanes)
 @njit(cache=False)
 def p2h(r, hz, k0):
     n = r.shape[0]
@@ -63,18 +58,24 @@ def p4(counts, wear, cb_of, ncb, inner):
     return live, nl
 @njit(cache=False)
 def p5(w, live, nl, counts, stuck, su, sd, ku, kd, wmin, wmax, keys, flags, fp):
+    # the kernel's pulses: blocks of NE._PULSE_BLOCK devices, their first normals drawn ahead
     has_slope, noisy, mult, levels = flags[0], flags[1], flags[2], flags[3]
     cap = keys.shape[0]
-    for t in range(nl):
-        i = live[t]
-        if stuck[i] != 0:
-            continue
-        c = counts[i]
-        up = c > 0
-        m = c if up else -c
-        w[i] = _train(w[i], min(m, cap), up, su[i] if up else sd[i],
-                      ((ku[i] if up else kd[i]) if has_slope else fp[2]), wmin[i], wmax[i],
-                      np.uint64(i) * _G, keys, has_slope, noisy, mult, levels, fp)
+    fq = NE._consts(fp)     # the constants in registers, as the kernel holds them
+    blk = min(nl, 1024)
+    xb = np.zeros(blk, dtype=w.dtype)
+    zb = np.empty(blk, dtype=np.uint64)
+    for t0 in range(0, nl, blk):
+        nb = min(blk, nl - t0)
+        if noisy:
+            _first_normals(live, t0, nb, keys[0], fq, zb, xb)
+        for t in range(nb):
+            i = live[t0 + t]
+            c = counts[i]
+            wi = _train(w[i], min(abs(c), cap), c > 0, su[i], sd[i], ku[i], kd[i], wmin[i], wmax[i],
+                        np.uint64(i) * _G, keys, xb[t], has_slope, noisy, mult, levels, fq)
+            if stuck[i] == 0:
+                w[i] = wi
 @njit(cache=False)
 def p6(live, nl, keys, fp, out):
     s = np.float32(0)
@@ -104,6 +105,6 @@ live, nl = p4(c2, wear.copy(), cb_of, ncb, rb_of.shape[0])
 print("p4 rows", tm(p4, c2, wear.copy(), cb_of, ncb, rb_of.shape[0]), "nl", nl)
 print("p5 pulses", tm(p5, w.copy(), live, nl, c2, stuck, su, sd, ku, kd, wmin, wmax, keys, flags, fp))
 o = np.empty(nl, np.float32)
-print("p6 hash+boxmuller", tm(p6, live, nl, keys, fp, o))
+print("p6 hash+boxmuller (one by one)", tm(p6, live, nl, keys, fp, o))
 print("p7 hash only", tm(p7, live, nl, keys, o))
 print("dtype", w.dtype, su.dtype, stuck.dtype)

@@ -2,8 +2,9 @@
 against the torch engine's compact rounds and against a deliberately plain per-device loop.
 
 The kernel draws the torch engine's cycle-to-cycle stream (Box-Muller on the same hash words), so
-noise-free rounds must be bit-identical and noisy ones equal to the last bit of ``log`` / ``cos``
-(libm against torch's vectorized routines): a few ulps on a few devices, never a different pulse.
+noise-free rounds must be bit-identical and noisy ones equal to float rounding: float32 evaluates
+``log`` / ``cos`` with polynomials (a few 1e-7 from torch's vectorized routines, ``test_pulse_normals.py``),
+float64 with libm; a pulse moves by at most an ulp or two more or less, never a different pulse.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def _run(mode, w0, n, st, params, key, rounds):
 @pytest.mark.parametrize("rounds", [31, 3, None])
 def test_pulse_kernel_equals_torch_engine(ne, name, dtype, rounds):
     """Same devices, counts and key: the kernel's weights are the torch engine's (noise-free: bit for
-    bit; noisy: within 4 ulps of the bound, on under 1 % of the devices); a cap of 3 rounds gives
+    bit; noisy: within 4 ulps of the bound, on under 5 % of the devices: the normals' last bits
+    reach a weight's ulp on about 2 % of the pulsed devices); a cap of 3 rounds gives
     the capped devices 3 pulses on both; stuck devices never move; another key moves others."""
     params = CARDS[name]
     st, w0, n = _case(params, (40, 97), dtype)
@@ -78,7 +80,7 @@ def test_pulse_kernel_equals_torch_engine(ne, name, dtype, rounds):
     else:
         d = (a - b).abs()
         assert float(d.max()) <= 4 * torch.finfo(dtype).eps
-        assert int((d > 0).sum()) <= 0.01 * d.numel()
+        assert int((d > 0).sum()) <= 0.05 * d.numel()
         c = _run("numba", w0, n, st, params, 1235, rounds)
         assert not torch.equal(b, c)                       # the cycle-to-cycle draws follow the key
     stuck = st.stuck != 0

@@ -268,3 +268,43 @@ def test_rounded_counts_kernel_over_chunks(torch_mode, dtype, rounding):
     ref = E.rounded_counts(dw, 0.01, rounding, 31, 5)                    # torch (the fixture's mode)
     got = NE.rounded_counts(dw, 0.01, rounding, 31, 5)
     assert torch.equal(ref, got) and int(got.abs().sum()) > 0
+
+
+def test_fused_commit_then_noisy_reads(numba_mode):
+    """A fused commit keeps the storage's own methods and streams: noisy reads after it run and draw
+    the reads' stream (the update's cached key prefix once shadowed the storage's ``_key_prefix``
+    method; session 10), and the update's pulses follow ``stream_key(seed, tile, step)``: two storages
+    of the same seed and tile give equal weights after equal commits, another tile does not."""
+    card = load_device("memristor")
+    g = torch.Generator().manual_seed(2)
+    w = torch.randn(12, 40, generator=g) * 0.2
+    x = torch.randn(5, 40, generator=g)
+    p = torch.randn(12, 40, generator=g) * 0.05
+    outs = []
+    for tile in (3, 3, 4):
+        s = ST.AnalogStorage(w, card.params, card.periphery, seed=7, tile_index=tile)
+        for _ in range(2):
+            s.proposal.data.copy_(p)
+            s.commit()
+        s.begin_batch()
+        s.begin_phase("free")
+        y = s.linear(x)
+        outs.append((s.w_dev.clone(), y))
+    assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
+    assert not torch.equal(outs[0][0], outs[2][0])
+    assert s.step == 2 and int(s.pulses) > 0
+
+
+@pytest.mark.parametrize("update", ["pulsed", "mixed"])
+def test_fused_update_without_pulses(numba_mode, update):
+    """An update whose counts are all zero (a zero proposal) sends nothing and changes nothing but
+    the step (the kernel's pulse blocks are empty: once ``range`` with a zero step)."""
+    card = load_device("memristor")
+    s = ST.AnalogStorage(torch.randn(6, 9, generator=torch.Generator().manual_seed(1)) * 0.2, card.params,
+                         card.periphery, seed=3, update=update)
+    w0 = s.w_dev.clone()
+    s.proposal.data.zero_()
+    K.reset_ran()
+    s.commit()
+    assert s.step == 1 and int(s.pulses) == 0 and int(s.wear.sum()) == 0
+    assert torch.equal(s.w_dev, w0)

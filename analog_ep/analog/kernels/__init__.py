@@ -26,7 +26,8 @@ kernel too (:mod:`.numba_engine`, chosen by :func:`select_engine` under the same
 instead of about fifteen tensor passes, bit-identical counts (so no stream changes there); and
 the compact pulse rounds (:func:`analog_ep.analog.engine.apply_counts`) of the rules with an
 affine pulse (ConstantStep, LinearStep, SoftBounds) run as one fused pass over the devices with
-the torch engine's cycle-to-cycle stream (equal to the last bit of ``log`` / ``cos``). A whole
+the torch engine's cycle-to-cycle stream (equal to float rounding of its normals: float32 evaluates
+``log`` / ``cos`` as polynomials). A whole
 rounded or mixed update of such a rule (the change, the counts, the pulses, wear, the pulse total
 and the event statistic) is one kernel call (session 8: :func:`analog_ep.analog.engine.fused_update`,
 kind ``pulsed_update``; the same bits as those kernels step by step), reported under the steps it

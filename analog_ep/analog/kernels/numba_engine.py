@@ -26,10 +26,13 @@ PulsedParams.directional`), device by device: every free device with ``n != 0`` 
 ``min(|n|, cap)`` pulses, each through the rule with its own cycle-to-cycle normal. The normal of
 pulse ``k`` of device ``i`` is the torch engine's: Box-Muller on the hash word
 ``mix(i golden + stream_key(key, k))`` (:func:`analog_ep.analog.streams.normal_from`, same
-lanes, same uniforms, same operations in the tensor's dtype). Every other operation is the torch
-engine's, in its order and dtype, so noise-free rounds are bit-identical and noisy ones differ
-only where libm's ``log`` / ``cos`` round their last bit differently from torch's vectorized
-ones (tested to float tolerance; the statistics are those of the same stream).
+lanes, same uniforms). float32 evaluates ``log`` and ``cos`` with Cephes' polynomials
+(:func:`_log32`, :func:`_cos2pi32`: within 1e-6 of exact Box-Muller of the same uniforms, no libm
+call), float64 with libm; the update kernel draws the first pulse's normals of a block of devices
+ahead of the pulses (:func:`_first_normals`, vectorized), bit for bit the normals drawn one by one.
+Every other operation is the torch engine's, in its order and dtype, so noise-free rounds are
+bit-identical and noisy ones differ from the torch engine's by float rounding of the normals (a
+few 1e-7; tested, with the stream's statistics, in ``tests/unit/test_pulse_normals.py``).
 
 :func:`pulsed_update` (session 8, :func:`analog_ep.analog.engine.fused_update`) runs a whole
 rounded or mixed update in one pass over the weight, row by row: the change from the optimizer's
@@ -45,15 +48,18 @@ without its fifteen-odd full-tensor passes and temporaries.
 from __future__ import annotations
 
 import math
+import weakref
 
 import numpy as np
 import torch
 from numba import njit, types
-from numba.extending import overload
+from llvmlite import ir
+from numba.extending import intrinsic, overload
 
 from ..streams import _KEY0 as _K0
 from ..streams import stream_key
 from .normal import _G, _M1, _M2
+from .normal8 import _COS_P, _LN2_HI, _LN2_LO, _LOG_P, _SIN_P
 
 _M23 = np.uint64((1 << 23) - 1)
 _ONE = np.uint64(0x3F800000)
@@ -78,17 +84,86 @@ def _box_muller(z, fp):
     raise NotImplementedError
 
 
+@intrinsic
+def _f2i(typingctx, x):
+    """The bits of a float32 as int32 (a bitcast; vectorizes)."""
+    if x != types.float32:
+        return None
+    return types.int32(x), lambda context, builder, sig, args: builder.bitcast(args[0], ir.IntType(32))
+
+
+@intrinsic
+def _i2f(typingctx, x):
+    """An int32's bits as float32 (a bitcast)."""
+    if x != types.int32:
+        return None
+    return types.float32(x), lambda context, builder, sig, args: builder.bitcast(args[0], ir.FloatType())
+
+
+_F = np.float32
+_LOGP = tuple(_F(c) for c in _LOG_P)
+_SINP = tuple(_F(c) for c in _SIN_P)
+_COSP = tuple(_F(c) for c in _COS_P)
+_HALF, _ONE32 = _F(0.5), _F(1.0)
+_LN2H, _LN2L, _PI4_20 = _F(_LN2_HI), _F(_LN2_LO), _F(math.pi / 4 * 2.0 ** -20)
+
+
+@njit(inline="always", cache=True)
+def _log32(x):
+    """``log x`` of a float32 ``x > 0`` (normal, finite): Cephes' ``logf`` (the read kernels'
+    :mod:`.normal8` polynomial, without fused multiply-adds): ``x = m 2^e``, ``m`` in
+    ``[sqrt(1/2), sqrt(2))``, ``f = m - 1``, ``log x = f - f^2 / 2 + f^3 P(f) + e log 2`` (~1 ulp)."""
+    b = _f2i(x)
+    mb = (b & 0x007FFFFF) | 0x3F000000                     # m = x 2^-e in [1/2, 1)
+    small = np.int32(mb < 0x3F3504F3)                        # m < sqrt(1/2) (its float32 bits)
+    e = (b >> 23) - 126 - small
+    f = _i2f(np.int32(mb + (small << 23))) - _ONE32          # m or 2 m (exponent + 1), minus 1
+    ef = _F(e)
+    z = f * f
+    p = _LOGP[0]
+    p = p * f + _LOGP[1]
+    p = p * f + _LOGP[2]
+    p = p * f + _LOGP[3]
+    p = p * f + _LOGP[4]
+    p = p * f + _LOGP[5]
+    p = p * f + _LOGP[6]
+    p = p * f + _LOGP[7]
+    p = p * f + _LOGP[8]
+    y = p * f * z + ef * _LN2L - z * _HALF
+    return (f + y) + ef * _LN2H
+
+
+@njit(inline="always", cache=True)
+def _cos2pi32(a):
+    """``cos(2 pi a 2^-23)`` for an integer ``0 <= a < 2^23`` in float32, reduced exactly: octant
+    ``q = a >> 20``, ``t = (a mod 2^20) 2^-20`` (odd octants ``1 - t``), then Cephes' ``sinf`` /
+    ``cosf`` polynomials on ``[0, pi / 4]`` and the quadrant's swap and sign (no branch)."""
+    q = a >> 20
+    fr = a & 0xFFFFF
+    odd = q & 1
+    t = _F(fr + odd * (0x100000 - 2 * fr)) * _PI4_20        # odd octants: 1 - t
+    z = t * t
+    s = ((_SINP[0] * z + _SINP[1]) * z + _SINP[2]) * z * t + t
+    c = ((_COSP[0] * z + _COSP[1]) * z + _COSP[2]) * z * z - z * _HALF + _ONE32
+    k = q >> 1
+    sel = -((odd ^ k) & 1)                                   # all ones: the sine (bit ops: no branch)
+    v = (_f2i(s) & sel) | (_f2i(c) & ~sel)
+    return _i2f(np.int32(v ^ (((k ^ (k >> 1)) & 1) << 31)))   # quadrants 1, 2: negative
+
+
 @overload(_box_muller, jit_options={"cache": True})
 def _box_muller_impl(z, fp):
-    """float32: uniforms ``a 2^-23 + 2^-24`` and ``a 2^-23`` from the low 23 bits ``a`` of the
-    high and low lanes, all arithmetic in float32; float64: ``(u + 1/2) 2^-32`` and ``u 2^-32``
-    from the whole unsigned lanes ``u``. ``fp[3]`` = -2, ``fp[4..6]`` = 2^-23, 1 - 2^-24, 2 pi."""
+    """float32: uniforms ``u1 = a 2^-23 + 2^-24`` and ``u2 = b 2^-23`` from the low 23 bits ``a``,
+    ``b`` of the high and low lanes (those of :func:`analog_ep.analog.streams.normal_from`), and
+    ``sqrt(-2 log u1) cos(2 pi u2)`` with :func:`_log32` and :func:`_cos2pi32` (polynomials, no
+    libm call: the same normal as torch's ``log`` / ``cos`` of the same uniforms to a few float32
+    ulps); float64: ``(u + 1/2) 2^-32`` and ``u 2^-32`` from the whole unsigned lanes ``u``, libm's
+    ``log`` / ``cos``. ``fp[3]`` = -2, ``fp[4..6]`` = 2^-23, 1 - 2^-24, 2 pi."""
     if fp.dtype == types.float32:
         def impl32(z, fp):
             one = fp[1]
-            u1 = (np.float32(z >> np.uint64(32) & _M23) * fp[4] + one) - fp[5]
-            th = ((np.float32(z & _M23) * fp[4] + one) - one) * fp[6]
-            return math.sqrt(math.log(u1) * fp[3]) * math.cos(th)
+            u1 = (np.float32(np.int32(z >> np.uint64(32) & _M23)) * fp[4] + one) - fp[5]
+            return math.sqrt(_log32(u1) * fp[3]) * _cos2pi32(np.int32(z & _M23))
         return impl32
 
     def impl64(z, fp):   # a lane read as signed int32 s: s + 2^31 = the unsigned lane with its top bit flipped
@@ -99,30 +174,68 @@ def _box_muller_impl(z, fp):
 
 
 @njit(inline="always", cache=True)
-def _train(wi, m, up, scale, slope, lo_b, hi_b, hb, keys, has_slope, noisy, mult, levels, fp):
-    """``m`` pulses (up or down) of one free device at ``wi`` through the affine rule (constants
-    ``scale``, ``slope``, bounds ``lo_b`` / ``hi_b``); pulse ``k`` draws the normal of the hash word
-    ``mix(hb + keys[k])``, ``hb = i golden``. The new weight. Shared by :func:`_pulses` and
-    :func:`_update` (one definition of the pulse)."""
+def _pulse(wi, scale, slope, sgn, xi, lo_b, hi_b, has_slope, noisy, mult, levels, fp):
+    """One pulse of direction ``sgn`` (+-1) through the affine rule with the normal ``xi``: the
+    new weight (:func:`_train`'s body)."""
     one = fp[1]
-    std = fp[0]
-    sgn = one if up else -one
-    for k in range(m):
-        mag = scale * (one - slope * wi) if has_slope else scale
-        if noisy:
-            xi = _box_muller(_mix(hb + keys[k]), fp)
-            if mult:
-                mag = mag * (one + std * xi)
-            else:
-                mag = mag + scale * (std * xi)
-        wn = min(max(wi + mag * sgn, lo_b), hi_b)
-        if levels:
-            dl = (hi_b - lo_b) / fp[7]
-            if dl > fp[2]:
-                q = lo_b + np.rint((wn - lo_b) / dl) * dl
-                wn = min(max(q, lo_b), hi_b)
-        wi = wn
+    mag = scale * (one - slope * wi) if has_slope else scale
+    if noisy:
+        if mult:
+            mag = mag * (one + fp[0] * xi)
+        else:
+            mag = mag + scale * (fp[0] * xi)
+    wn = min(max(wi + mag * sgn, lo_b), hi_b)
+    if levels:
+        dl = (hi_b - lo_b) / fp[7]
+        if dl > fp[2]:
+            q = lo_b + np.rint((wn - lo_b) / dl) * dl
+            wn = min(max(q, lo_b), hi_b)
+    return wn
+
+
+@njit(inline="always", cache=True)
+def _train(wi, m, up, su, sd, ku, kd, lo_b, hi_b, hb, keys, xi0, has_slope, noisy, mult, levels, fp):
+    """``m >= 1`` pulses (up or down) of one free device at ``wi`` through the affine rule (the
+    device's up / down constants ``su``, ``sd``, slopes ``ku``, ``kd``, bounds ``lo_b`` / ``hi_b``);
+    pulse ``k`` draws the normal of the hash word ``mix(hb + keys[k])``, ``hb = i golden``, pulse
+    0's given as ``xi0`` (:func:`_update` draws those ahead, :func:`_first_normals`). The new
+    weight. The direction selects the constants by arithmetic (``x 1 + y 0 = x`` exactly), not by
+    a branch: up and down pulses alternate at random, and a mispredicted branch per pulse cost more
+    than the rule; the first pulse is straight-line code (most devices get one). Shared by
+    :func:`_pulses` and :func:`_update` (one definition of the pulse)."""
+    one = fp[1]
+    upf = one if up else fp[2]
+    dnf = one - upf
+    sgn = upf - dnf
+    scale = su * upf + sd * dnf
+    slope = ku * upf + kd * dnf
+    wi = _pulse(wi, scale, slope, sgn, xi0, lo_b, hi_b, has_slope, noisy, mult, levels, fp)
+    for k in range(1, m):
+        xi = _box_muller(_mix(hb + keys[k]), fp) if noisy else xi0
+        wi = _pulse(wi, scale, slope, sgn, xi, lo_b, hi_b, has_slope, noisy, mult, levels, fp)
     return wi
+
+
+@njit(inline="always", cache=True)
+def _first_normals(live, t0, nb, k0, fp, zb, xb):
+    """``xb[t]`` = the normal of pulse 0 of device ``live[t0 + t]`` for ``t < nb`` (the word
+    ``mix(i golden + k0)``, then :func:`_box_muller`): two independent loops (the words, then the
+    Box-Muller, which vectorizes in float32), ahead of the pulses that read them."""
+    for t in range(nb):
+        zb[t] = _mix(np.uint64(live[t0 + t]) * _G + k0)
+    for t in range(nb):
+        xb[t] = _box_muller(zb[t], fp)
+
+
+@njit(inline="always", cache=True)
+def _consts(fp):
+    """The float constants as a tuple (registers): read from the array inside the pulse loop, every
+    store to the weight could alias them and forces their reload (measured: +0.6 ms on 45k pulses)."""
+    return (fp[0], fp[1], fp[2], fp[3], fp[4], fp[5], fp[6], fp[7])
+
+
+_PULSE_BLOCK = 1024
+"""Pulsed devices per block of :func:`_update`'s pulses (their first normals drawn ahead)."""
 
 
 @njit(cache=True)
@@ -134,45 +247,54 @@ def _pulses(w, n, stuck, wmax, wmin, su, sd, ku, kd, keys, flags, fp):
     1, 0, -2, 2^-23, 1 - 2^-24, 2 pi, n_states - 1)."""
     cap = keys.shape[0]
     has_slope, noisy, mult, levels = flags[0], flags[1], flags[2], flags[3]
+    fp = _consts(fp)
     for i in range(w.shape[0]):
         c = n[i]
-        if c == 0 or stuck[i] != 0:
+        if c == 0 or stuck[i] != 0 or cap == 0:
             continue
-        up = c > 0
-        m = c if up else -c
-        if m > cap:
-            m = cap
-        w[i] = _train(w[i], m, up, su[i] if up else sd[i], ((ku[i] if up else kd[i]) if has_slope else fp[2]),
-                      wmin[i], wmax[i], np.uint64(i) * _G, keys, has_slope, noisy, mult, levels, fp)
+        m = min(abs(c), cap)
+        hb = np.uint64(i) * _G
+        xi0 = _box_muller(_mix(hb + keys[0]), fp) if noisy else fp[2]
+        w[i] = _train(w[i], m, c > 0, su[i], sd[i], ku[i], kd[i], wmin[i], wmax[i], hb, keys, xi0,
+                      has_slope, noisy, mult, levels, fp)
 
 
-def _round_stochastic(r, z, i, blf):
-    """Stochastic rounding of ``r`` with the uniform of device ``i`` from its hash word ``z``
-    (numba only, in ``r``'s dtype; :func:`_count_all`)."""
+def _stochastic(r, counts, a, k0, blf):
+    """Stochastic rounding of the devices ``a + i`` (``a`` even) from ``r[i]`` into ``counts[i]``
+    (numba only; the dtype's arithmetic chosen at compile time): float32: the uniform of device ``i``
+    ``(2 b + 1) 2^-24``, ``b`` the low 23 bits of lane ``i & 1`` of the word ``mix(j golden + k0)``,
+    ``j = (a + i) >> 1`` (:func:`_round_lanes`, a chunk of words at a time); float64: ``(b + 1/2)
+    2^-52``, ``b`` the top 52 bits of the word ``mix((a + i) golden + k0)``."""
     raise NotImplementedError
 
 
-@overload(_round_stochastic, jit_options={"cache": True})
-def _round_stochastic_impl(r, z, i, blf):
-    if r == types.float32:
-        def impl32(r, z, i, blf):
-            a = (z >> np.uint64(32 * (i & 1))) & _M23
-            u = np.float32(2 * a + 1) * np.float32(2.0 ** -24)
-            f = np.float32(np.floor(r))
-            c = f + np.float32(1.0) if u < r - f else f
-            if c != c:
-                c = np.float32(0.0)
-            return np.int32(min(max(c, -blf), blf))
+@overload(_stochastic, jit_options={"cache": True})
+def _stochastic_impl(r, counts, a, k0, blf):
+    if r.dtype == types.float32:
+        def impl32(r, counts, a, k0, blf):
+            n = r.shape[0]
+            h = np.uint64(a >> 1)
+            nw = (n + 1) >> 1
+            zb = np.empty(min(nw, _WORDS), dtype=np.uint64)
+            lanes = zb.view(np.uint32)  # little-endian: lane i & 1 of word i >> 1 is lanes[i]
+            for w0 in range(0, nw, _WORDS):     # the words of a chunk, then its counts (vectorizes)
+                m = min(_WORDS, nw - w0)
+                for k in range(m):
+                    zb[k] = _mix((h + np.uint64(w0 + k)) * _G + k0)
+                i0 = 2 * w0
+                i1 = min(i0 + 2 * m, n)
+                _round_lanes(r[i0:i1], counts[i0:i1], lanes, blf)
         return impl32
 
-    def impl64(r, z, i, blf):
-        a = (z >> np.uint64(12)) & _M52
-        u = (np.float64(a) + 0.5) * 2.0 ** -52
-        f = np.floor(r)
-        c = f + 1.0 if u < r - f else f
-        if c != c:
-            c = 0.0
-        return np.int32(min(max(c, -blf), blf))
+    def impl64(r, counts, a, k0, blf):
+        for i in range(r.shape[0]):
+            z = _mix(np.uint64(a + i) * _G + k0)
+            u = (np.float64((z >> np.uint64(12)) & _M52) + 0.5) * 2.0 ** -52
+            f = np.floor(r[i])
+            c = f + 1.0 if u < r[i] - f else f
+            if c != c:
+                c = 0.0
+            counts[i] = np.int32(min(max(c, -blf), blf))
     return impl64
 
 
@@ -211,31 +333,39 @@ def _trunc_impl(x):
     return lambda x: np.trunc(x)
 
 
+_WORDS = 2048
+"""Hash words per chunk of :func:`_count_all`'s float32 stochastic rounding (a 16 KB buffer)."""
+
+
 @njit(inline="always", cache=True)
-def _count_all(r, counts, chi, a, k0, rule, sh, blf, dwm):
+def _round_lanes(r, counts, lanes, blf):
+    """float32 stochastic rounding of ``r[j]`` with the uniform ``(2 a + 1) 2^-24``, ``a`` the low
+    23 bits of the 32-bit lane ``lanes[j]`` (:func:`_stochastic`'s float32 rounding; a loop over
+    independent devices: it vectorizes)."""
+    for j in range(r.shape[0]):
+        x = r[j]
+        u = np.float32(np.int32(lanes[j] & np.uint32(0x7FFFFF)) * 2 + 1) * np.float32(2.0 ** -24)
+        f = np.float32(np.floor(x))
+        c = f + np.float32(1.0) if u < x - f else f
+        if c != c:
+            c = np.float32(0.0)
+        counts[j] = np.int32(min(max(c, -blf), blf))
+
+
+@njit(inline="always", cache=True)
+def _count_all(r, counts, chi, a, k0, rule, blf, dwm):
     """The counts of the flat devices ``a + i`` (``a`` even) from ``r[i]``, the change in device
     units (``d / w_scale``, and ``/ dw_min`` for the rounded rules), into ``counts[i]`` (int32;
     ``counts`` and ``chi`` are the range's views): the one definition of the count rules, for
     :func:`rounded_counts` and :func:`pulsed_update`. ``rule`` 0: stochastic rounding, the uniform
     of device ``i`` from the hash word ``mix(j golden + k0)``, ``j = i >> 1`` and lane ``i & 1``
-    for float32 (``sh`` 1), ``j = i`` for float64 (:func:`_round_stochastic`); 1: round half to
+    for float32, ``j = i`` for float64 (:func:`_stochastic`); 1: round half to
     even (:func:`_round_even`); 2: mixed, ``x = chi + r``, ``n = clamp(trunc(x / dw_min))``,
     ``chi = x - n dw_min``. NaN counts 0, clamped to ``[-bl, bl]``. A device's count depends on
     its index only, so ranges that split ``[0, n)`` give the counts of one call."""
     n = r.shape[0]
     if rule == 0:          # one loop per count rule (no per-device branch on the rule)
-        if sh:             # float32: the two lanes of a word round devices 2k, 2k + 1
-            h = np.uint64(a >> 1)
-            for k in range(n >> 1):
-                z = _mix((h + np.uint64(k)) * _G + k0)
-                i = 2 * k
-                counts[i] = _round_stochastic(r[i], z, i, blf)
-                counts[i + 1] = _round_stochastic(r[i + 1], z, i + 1, blf)
-            if n & 1:
-                counts[n - 1] = _round_stochastic(r[n - 1], _mix((h + np.uint64(n >> 1)) * _G + k0), n - 1, blf)
-        else:
-            for i in range(n):
-                counts[i] = _round_stochastic(r[i], _mix(np.uint64(a + i) * _G + k0), i, blf)
+        _stochastic(r, counts, a, k0, blf)
     elif rule == 1:
         for i in range(n):
             counts[i] = _round_even(r[i], blf)
@@ -252,7 +382,7 @@ _CHUNK = 4096
 
 
 @njit(cache=True)
-def _counts(dw, dw_min, k0, rule, sh, blf, out):
+def _counts(dw, dw_min, k0, rule, blf, out):
     """:func:`rounded_counts`' kernel: ``r = dw / dw_min`` (in ``dw``'s dtype) chunk by chunk into
     a small buffer (no temporary of the weight's size), then the counts of rule ``rule`` (0
     stochastic, 1 round half to even) by :func:`_count_all`."""
@@ -264,12 +394,12 @@ def _counts(dw, dw_min, k0, rule, sh, blf, out):
         src = dw[a:a + m]
         for i in range(m):
             r[i] = src[i] / dw_min
-        _count_all(r, out[a:a + m], r, a, k0, rule, sh, blf, dw_min)
+        _count_all(r, out[a:a + m], r, a, k0, rule, blf, dw_min)
 
 
 @njit(cache=True, error_model="numpy")
 def _update(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, keys, flags, fp,
-            k0, uflags, ufp, cb_of, rb_of, ncb, nrb, stats, total):
+            k0, uflags, ufp, cb_of, rb_of, ncb, nrb, stats, total, live):
     """One pulsed update of the flat weight ``w`` (in place) in three passes over the devices:
 
     1. (flat) the change ``d``: ``src`` itself, or (``uflags[1]``) the optimizer's proposal
@@ -282,17 +412,18 @@ def _update(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, ke
        set / reset sums, the largest set and reset count of every crossbar row (``in``) in each
        column block ``cb_of[out]``, and the list of the devices with ``n != 0``;
     3. ``|n|`` pulses of each listed free device through :func:`_train` (``uflags[4]``; ``keys``
-       cap). Then ``total[0] += sum |n|`` and (``uflags[5]``) ``stats`` (int64, aligned with
+       cap), in blocks of :data:`_PULSE_BLOCK` listed devices whose first normals are drawn ahead
+       (:func:`_first_normals`). Then ``total[0] += sum |n|`` and (``uflags[5]``) ``stats`` (int64, aligned with
        :func:`analog_ep.synapses.counters.row_pulse_stats`) = that function's statistic: set and
        reset pulses, and from the rows' largest counts per tile (row block ``rb_of[in]``) the rows
        written, row slots and pulse rounds.
 
     ``ufp`` (w's dtype): (w_scale, dw_min, bl); ``uflags``: (count rule, form, zero, bl, pulse,
-    count events, hash-word shift: 1 for float32's two lanes per word, 0 for float64)."""
+    count events); ``live``: a buffer of ``n`` entries for the list of pulsed devices."""
     n = w.shape[0]
     rows = cb_of.shape[0]
     inner = rb_of.shape[0]
-    rule, form, zero, pulse, count, sh = uflags[0], uflags[1], uflags[2], uflags[4], uflags[5], uflags[6]
+    rule, form, zero, pulse, count = uflags[0], uflags[1], uflags[2], uflags[4], uflags[5]
     has_slope, noisy, mult, levels = flags[0], flags[1], flags[2], flags[3]
     ws, dwm, blf, zero_f = ufp[0], ufp[1], ufp[2], fp[2]
     cap = keys.shape[0]
@@ -314,12 +445,11 @@ def _update(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, ke
     else:
         for i in range(n):
             r[i] = src[i] / ws / dwm
-    _count_all(r, counts, chi, 0, k0, rule, sh, blf, dwm)
+    _count_all(r, counts, chi, 0, k0, rule, blf, dwm)
     if zero:
         src[:] = zero_f
     up_m = np.zeros((ncb, inner), dtype=np.int32)
     dn_m = np.zeros((ncb, inner), dtype=np.int32)
-    live = np.empty(n, dtype=np.int64)
     nl = 0
     setp = np.int64(0)
     resetp = np.int64(0)
@@ -342,17 +472,23 @@ def _update(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, ke
         for j in range(inner):      # the devices to pulse, listed without a branch
             live[nl] = base + j
             nl += cr[j] != 0
-    if pulse:
-        for t in range(nl):
-            i = live[t]
-            if stuck[i] != 0:
-                continue
-            c = counts[i]
-            up = c > 0
-            m = c if up else -c
-            w[i] = _train(w[i], min(m, cap), up, su[i] if up else sd[i],
-                          ((ku[i] if up else kd[i]) if has_slope else zero_f), wmin[i], wmax[i],
-                          np.uint64(i) * _G, keys, has_slope, noisy, mult, levels, fp)
+    if pulse and cap > 0:
+        fp = _consts(fp)
+        blk = max(min(nl, _PULSE_BLOCK), 1)     # no pulsed device: one empty block
+        xb = np.zeros(blk, dtype=w.dtype)
+        zb = np.empty(blk, dtype=np.uint64)
+        k0p = keys[0]
+        for t0 in range(0, nl, blk):
+            nb = min(blk, nl - t0)
+            if noisy:
+                _first_normals(live, t0, nb, k0p, fp, zb, xb)
+            for t in range(nb):
+                i = live[t0 + t]
+                c = counts[i]
+                wi = _train(w[i], min(abs(c), cap), c > 0, su[i], sd[i], ku[i], kd[i], wmin[i], wmax[i],
+                            np.uint64(i) * _G, keys, xb[t], has_slope, noisy, mult, levels, fp)
+                if stuck[i] == 0:
+                    w[i] = wi
     total[0] += setp + resetp
     if not count:
         return
@@ -395,6 +531,20 @@ def _geometry(tile_rows, tile_cols):
     return g
 
 
+_SCRATCH: dict = {}
+
+
+def _scratch(n: int) -> np.ndarray:
+    """A kept int64 buffer of ``n`` entries for :func:`_update`'s list of pulsed devices (a fresh
+    3 MB list per update of the 784x500 layer cost its page faults, ~0.2 ms); one per size."""
+    a = _SCRATCH.get(n)
+    if a is None:
+        if len(_SCRATCH) > 8:
+            _SCRATCH.clear()
+        a = _SCRATCH[n] = np.empty(n, dtype=np.int64)
+    return a
+
+
 _NONE = {np.float32: np.empty(0, dtype=np.float32), np.float64: np.empty(0, dtype=np.float64)}
 _NO_STATS = np.zeros(5, dtype=np.int64)
 
@@ -414,18 +564,40 @@ def pulsed_update(w: torch.Tensor, src: torch.Tensor, state, params, *, rule: in
     cb_of, rb_of = _geometry(tile_rows, tile_cols)
     if cb_of.shape[0] != out_lines or cb_of.shape[0] * rb_of.shape[0] != w.numel():
         raise ValueError(f"tiles {tile_rows} x {tile_cols} do not cover the weight {tuple(w.shape)}")
-    none = _NONE[dt]
     arrs, stuck, flags, fp = _rule_arrays(w.dtype, dt, state, params)
-    uflags = np.array([rule, int(form), int(zero), bl, int(pulse), int(stats is not None),
-                       1 if dt is np.float32 else 0], dtype=np.int64)
-    ufp = np.array([w_scale, dw_min, bl], dtype=dt)
-
-    def flat(t):
-        return none if t is None else t.view(-1).numpy()
-    _update(w.view(-1).numpy(), src.view(-1).numpy(), flat(we), flat(chi), counts.view(-1).numpy(),
-            wear.view(-1).numpy(), stuck, *arrs, _keys(pulse_key, int(bl)), flags, fp,
+    ck = (rule, form, zero, bl, pulse, stats is not None, w_scale, dw_min, dt)
+    small = _SMALL.get(ck)
+    if small is None:
+        if len(_SMALL) > 64:
+            _SMALL.clear()
+        small = _SMALL[ck] = (np.array([rule, int(form), int(zero), bl, int(pulse), int(stats is not None)],
+                                       dtype=np.int64), np.array([w_scale, dw_min, bl], dtype=dt))
+    uflags, ufp = small
+    _update(_np(w), src.view(-1).numpy(), _NONE[dt] if we is None else we.view(-1).numpy(),
+            _NONE[dt] if chi is None else _np(chi), _np(counts), _np(wear), stuck, *arrs,
+            _keys(pulse_key, int(bl)), flags, fp,
             np.uint64(stream_key(round_key, 0)), uflags, ufp, cb_of, rb_of, len(tile_cols), len(tile_rows),
-            _NO_STATS if stats is None else stats.numpy(), total.view(1).numpy())
+            _NO_STATS if stats is None else _np(stats), _np(total), _scratch(w.numel()))
+
+
+_SMALL: dict = {}
+_VIEWS: dict = {}
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    """The flat numpy view of a contiguous CPU tensor, kept for the storage's buffers that every
+    update passes again (the weight, accumulator, counts, wear, statistics, total: a
+    ``.view(-1).numpy()`` costs a few us): valid while the tensor is alive and keeps its memory
+    (the same data pointer, size and dtype)."""
+    e = _VIEWS.get(id(t))
+    if (e is not None and e[0]() is t and e[1] == t.data_ptr() and e[2].size == t.numel()
+            and e[3] == t.dtype):
+        return e[2]
+    if len(_VIEWS) > 256:
+        _VIEWS.clear()
+    a = t.reshape(-1).numpy()
+    _VIEWS[id(t)] = (weakref.ref(t), t.data_ptr(), a, t.dtype)
+    return a
 
 
 def supports(params) -> bool:
@@ -518,7 +690,7 @@ def rounded_counts(dw: torch.Tensor, dw_min: float, rounding: str, bl: int, key:
     out = torch.empty(src.shape, dtype=torch.int32, device=src.device)
     dt = np.float32 if src.dtype == torch.float32 else np.float64
     _counts(src.numpy(), dt(dw_min), np.uint64(stream_key(key, 0)), 0 if rounding == "stochastic" else 1,
-            1 if dt is np.float32 else 0, dt(bl), out.numpy())
+            dt(bl), out.numpy())
     return out.view(dw.shape)
 
 

@@ -1,0 +1,30 @@
+#!/bin/bash
+# measure_pair.sh BASE NEW TAG (absolute worktree paths): the update's before / after record, each
+# pair both trees at the same time (the scripts from NEW's benchmarks/, run with each tree's code):
+# update_insitu.py, commit_ab.py --reps 10, step_parts.py --reps 8 (full budget, defaults), ab.py
+# --reps 8 with MODES=numba (full budget, defaults), then a 10k-image epoch digital and --device
+# memristor (run_epochs.sh). One JSON line per run in raw/NAME_TAG.jsonl. Needs the venv active.
+export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1
+BASE=$1; NEW=$2; TAG=$3
+RAW=$NEW/benchmarks/speed_fmnist/raw
+pair() {  # pair NAME SCRIPT ARGS...
+  NAME=$1; SCRIPT=$2; shift 2
+  for T in $BASE $NEW; do
+    ( cd $T && L0=$(cut -d' ' -f1-3 /proc/loadavg); D0=$(date -u +%FT%TZ); \
+      line=$(PYTHONPATH=$T MODES=numba python $NEW/benchmarks/speed_fmnist/$SCRIPT "$@" 2>/dev/null | tail -1); \
+      echo "{\"tree\": \"$T\", \"commit\": \"$(git -C $T rev-parse --short HEAD)\", \"script\": \"$SCRIPT\", \"args\": \"$*\", \"load_start\": \"$L0\", \"load_end\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"start\": \"$D0\", \"end\": \"$(date -u +%FT%TZ)\", \"out\": \"$(echo $line | sed 's/"/\\"/g')\"}" >> $RAW/${NAME}_$TAG.jsonl ) &
+  done
+  wait
+}
+pair update_insitu update_insitu.py
+pair commit_ab commit_ab.py --reps 10
+pair step_parts step_parts.py --reps 8 solver.tol=0 solver.stop=tol
+pair step_parts step_parts.py --reps 8
+pair ab ab.py --reps 8 solver.tol=0 solver.stop=tol
+pair ab ab.py --reps 8
+for cfg in dig mem; do
+  extra=""; [ $cfg = mem ] && extra="--device memristor"
+  $NEW/benchmarks/speed_fmnist/run_epochs.sh $BASE $RAW/epochs_$TAG.jsonl base_$cfg $extra &
+  $NEW/benchmarks/speed_fmnist/run_epochs.sh $NEW $RAW/epochs_$TAG.jsonl new_$cfg $extra &
+  wait
+done
