@@ -71,6 +71,12 @@ def _clip_row(x, out, has_slope, has_clip, slope, lo, hi):
             out[c] = min(max(out[c], lo), hi)
 
 
+# settle has no read-noise floor threshold (``solver.noise_z`` is iterative only: ``sm[8]`` = 0), so
+# :func:`.numba_sweep._stop_row`'s per-step noise-management scales and coefficients are never read
+_NO_FLOOR_SB = np.ones((1, 1, 1), np.float64)
+_NO_FLOOR_CZ = np.zeros(1, np.float64)
+
+
 @njit(cache=True)
 def node_step(c0, r1, r2, nr, s, v, y, im, fp, res, first, vn, sn, h, t, u, d, di, last, flags, counts, best,
               sweep, sm, sf):
@@ -133,7 +139,7 @@ def node_step(c0, r1, r2, nr, s, v, y, im, fp, res, first, vn, sn, h, t, u, d, d
             if mx > r or mx != mx:                                     # amax over nodes: NaN propagates
                 res[b] = mx
         if last:
-            _stop_row(res, flags, counts, best, sweep, sm, sf, b)
+            _stop_row(res, flags, counts, best, sweep, _NO_FLOOR_SB, _NO_FLOOR_CZ, sm, sf, b)
         if small:                                                      # torch.lerp(v, u, a): one rounding
             for c in range(m):
                 x = vb[c]
@@ -183,7 +189,7 @@ class NodeStep:
                       sweep, *stop[3:])
 
 
-_NO_STOP_M = np.zeros(8, np.int64)
+_NO_STOP_M = np.zeros(9, np.int64)
 _NO_STOP = {np.dtype(d): (np.zeros((3, 1), np.bool_), np.zeros((2, 1), np.int64), np.zeros(7, d))
             for d in (np.float32, np.float64)}
 
@@ -194,7 +200,7 @@ def stop_state(stopper, dtype: torch.dtype) -> tuple:
     ``sf[5]`` tol, ``sf[6]`` 1 - drop, rounded to the states' dtype as torch's wrapped scalars)."""
     flags, counts, best, tol, factor, floor, patience = stopper.kernel_state()
     npd = torch.empty((), dtype=dtype).numpy().dtype
-    sm = np.zeros(8, np.int64)
+    sm = np.zeros(9, np.int64)                     # sm[8] = 0: settle has no floor threshold
     sm[6], sm[7] = int(floor), int(patience)
     sf = np.zeros(7, npd)
     sf[5], sf[6] = npd.type(tol), npd.type(factor)
