@@ -63,7 +63,9 @@ CASES = [  # (in ch, out ch, k, stride, padding, H, max_rows, max_cols)
 
 def _old_forward(nr, x, w, stride, padding, p, max_rows, w_scale, g_unit, randn):
     """The forward kernel as it was (session 8): torch noise management and DAC, the grouped
-    conv, the fused stage, then ``_nm_back``."""
+    conv, the fused stage, then ``_nm_back``. (Session 10's kernel runs one conv per tile without
+    the zero channels: the same bits here; ``test_conv_tile_products`` holds the products to a
+    plain float64 read.)"""
     x, s_nm = R._nm_layer(x, p)
     c_out, c_in, kh, kw = w.shape
     sizes = R.conv_block_sizes(c_in, (kh, kw), max_rows, p.tiling)

@@ -800,18 +800,45 @@ def conv_forward(x, w, stride, padding, p, max_rows, w_scale, g_unit, randn=None
     wo = (x.shape[3] + 2 * pw - kw) // sw + 1
     R._count(counter, "forward", x.shape[0] * ho * wo, nb)
     x_q, s_nm = _conv_dac(x, p)
-    cb = max(sizes)
     w_dev = w / w_scale
-    xg = R._stack_blocks(x_q, 1, sizes).flatten(1, 2) if nb > 1 or cb != c_in else x_q
-    wg = R._stack_blocks(w_dev, 1, sizes).transpose(0, 1).reshape(nb * c_out, cb, kh, kw)
-    t = F.conv2d(xg, wg, stride=stride, padding=padding, groups=nb)
-    t = t.reshape(t.shape[0], nb, c_out * ho * wo)                       # (B, nb, C_out Ho Wo)
+    if nb > 1:   # one conv per tile on its own channels (no zero-padded group): blocks first
+        return _conv_tiles(x_q, w_dev, sizes, stride, padding, ho, wo, p, w_scale, g_unit, randn, s_nm)
+    wg = R._stack_blocks(w_dev, 1, sizes).transpose(0, 1).reshape(c_out, c_in, kh, kw)
+    t = F.conv2d(x_q, wg, stride=stride, padding=padding)
+    t = t.reshape(t.shape[0], 1, c_out * ho * wo)                        # (B, 1, C_out Ho Wo)
     cur = None
     if p.ir_drop > 0:
         n = (R._block_counts(sizes, t) * (kh * kw)).view(1, nb, 1)
-        c = F.conv2d(xg.abs(), wg.abs(), stride=stride, padding=padding, groups=nb)
+        c = F.conv2d(x_q.abs(), wg.abs(), stride=stride, padding=padding)
         cur = c.reshape(t.shape) / (n * (p.inp_bound * g_unit))
     return _finish(t, cur, s_nm, p, 1.0, w_scale, randn, s_mode=_NM_LAYER).reshape(x.shape[0], c_out, ho, wo)
+
+
+def _conv_tiles(x_q, w_dev, sizes, stride, padding, ho, wo, p, w_scale, g_unit, randn, s_nm):
+    """The products of a conv read on several channel-block tiles: tile ``i``'s partial is
+    ``conv2d`` over its own input channels (NCHW, as a group of the reference's grouped conv, but
+    without the zero channels that pad the short tile to the largest: a 576-row layer on 512-row
+    tiles is 56 + 8 channels, not 2 x 56), written to the tiles-first products (nb, B, C_out Ho Wo)
+    that the fused output stage reads; the IR drop's currents alike. The partials are the same
+    dot products as the grouped conv's (zero channels add nothing), summed by oneDNN in its own
+    order for that shape (``tests/unit/test_conv_tile_products.py``: float tolerance without an
+    ADC, one level at a level boundary with it)."""
+    b, c_out = x_q.shape[0], w_dev.shape[0]
+    kh, kw = w_dev.shape[2], w_dev.shape[3]
+    nb = len(sizes)
+    t = torch.empty((nb, b, c_out * ho * wo), dtype=x_q.dtype, device=x_q.device)
+    cur = torch.empty_like(t) if p.ir_drop > 0 else None
+    if cur is not None:   # each tile's line count x (inp_bound g_unit), as the reference's divisor
+        den = (R._block_counts(sizes, t) * (kh * kw)) * (p.inp_bound * g_unit)
+    for i, sl in enumerate(R._slices(sizes)):
+        xi = x_q[:, sl].contiguous()
+        wi = w_dev[:, sl].contiguous()
+        t[i].view(b, c_out, ho, wo).copy_(F.conv2d(xi, wi, stride=stride, padding=padding))
+        if cur is not None:
+            cur[i].view(b, c_out, ho, wo).copy_(
+                F.conv2d(xi.abs(), wi.abs(), stride=stride, padding=padding).div_(den[i]))
+    return _finish(t, cur, s_nm, p, 1.0, w_scale, randn, blocks_first=True,
+                   s_mode=_NM_LAYER).reshape(b, c_out, ho, wo)
 
 
 def conv_transposed(y, w, stride, padding, output_padding, p, max_cols, w_scale, g_unit, randn=None,
@@ -833,8 +860,12 @@ def conv_transposed(y, w, stride, padding, output_padding, p, max_cols, w_scale,
     R._count(counter, "transposed", b * ho * wo, nb)
     y_q, s_nm = _conv_dac(y, p)
     w_dev = w / w_scale
-    yb = R._stack_blocks(y_q.reshape(b, c_out, ho * wo), 1, sizes)             # (B, nb, cols, L)
-    wb = R._stack_blocks(w_dev.reshape(c_out, r), 0, sizes).transpose(1, 2)    # (nb, R, cols)
+    if nb == 1:   # one column tile: the same operands as the stacks of one block, without their copies
+        yb = y_q.reshape(b, 1, c_out, ho * wo)                                   # (B, 1, cols, L)
+        wb = w_dev.reshape(1, c_out, r).transpose(1, 2)                          # (1, R, cols)
+    else:
+        yb = R._stack_blocks(y_q.reshape(b, c_out, ho * wo), 1, sizes)         # (B, nb, cols, L)
+        wb = R._stack_blocks(w_dev.reshape(c_out, r), 0, sizes).transpose(1, 2)  # (nb, R, cols)
     t = torch.matmul(wb, yb)                                                 # (B, nb, R, L)
     cur = None
     if p.ir_drop > 0:
