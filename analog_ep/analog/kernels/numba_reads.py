@@ -379,6 +379,53 @@ def _stage1(t, cur, s, key, read, ip, fp, out):
 
 
 @njit(inline="always", cache=True)
+def _stage_cl_row(t, s, ka, kb, ip, fp, out, b, nz):
+    """Row (sample) ``b`` of :func:`_stage_cl`: :func:`_stage_row_to`'s one-tile pass on a
+    channels-last product ``t[b]`` (Ho Wo, C_out), element (c, p) of the (C_out Ho Wo) row read
+    at ``t[b, p, c]`` and written to ``out[b, c Ho Wo + p]``: the same operations, noise counter
+    and output per element as the stage of the product copied to NCHW."""
+    has_s, mode, row0 = ip[2], ip[3], ip[4]
+    div, std, bound, step, ws = fp[1], fp[2], fp[3], fp[4], fp[5]
+    one = fp[6]
+    zero = fp[7]
+    n_pix, n_ch = t.shape[1], t.shape[2]
+    if std > 0:
+        fill_row8(nz, ka, kb, (row0 + b) * nz.shape[0])
+    sl = s[b, 0] if has_s == 2 else one
+    src = t[b]
+    acc = out[b]
+    for c in range(n_ch):
+        a = c * n_pix
+        _one_pass_any(src[:, c], nz[a:a + n_pix], acc[a:a + n_pix], div, std, bound, step, ws, sl, zero, mode,
+                      std > 0)
+
+
+@njit(parallel=True, fastmath=False, cache=True)
+def _stage_cl(t, s, key, read, ip, fp, out):
+    """The fused output stage of a one-tile read whose product is channels-last: ``t`` (B, Ho Wo,
+    C_out) C-contiguous, ``out`` (B, C_out Ho Wo); ``s``, ``key``, ``read``, ``ip``, ``fp`` as
+    :func:`_stage` (no IR drop, no per-tile scales). Parallel over samples (:func:`_stage_cl1`:
+    the same rows on one thread). Skips the copy of the product to NCHW."""
+    ka, kb = _key_words(key, read, ip[5])
+    m = t.shape[1] * t.shape[2]
+    mp = (m + BLOCK - 1) // BLOCK * BLOCK
+    for b in prange(out.shape[0]):
+        nz = np.empty(mp, dtype=np.float32)
+        _stage_cl_row(t, s, ka, kb, ip, fp, out, b, nz)
+
+
+@njit(fastmath=False, cache=True)
+def _stage_cl1(t, s, key, read, ip, fp, out):
+    """:func:`_stage_cl` on one thread (the row buffer made once)."""
+    ka, kb = _key_words(key, read, ip[5])
+    m = t.shape[1] * t.shape[2]
+    mp = (m + BLOCK - 1) // BLOCK * BLOCK
+    nz = np.empty(mp, dtype=np.float32)
+    for b in range(out.shape[0]):
+        _stage_cl_row(t, s, ka, kb, ip, fp, out, b, nz)
+
+
+@njit(inline="always", cache=True)
 def _fold_row(col, img, g):
     """col2im of one sample (``F.fold`` on CPU: aten's ``col2im``, in its order): ``img`` (C_in H W,
     flat) is zeroed, then every column entry ``col[(c_col Ho + h_col) Wo + w_col]`` (c_col = (c, dh,
@@ -805,6 +852,8 @@ def conv_forward(x, w, stride, padding, p, max_rows, w_scale, g_unit, randn=None
         return _conv_tiles(x_q, w_dev, sizes, stride, padding, ho, wo, p, w_scale, g_unit, randn, s_nm)
     wg = R._stack_blocks(w_dev, 1, sizes).transpose(0, 1).reshape(c_out, c_in, kh, kw)
     t = F.conv2d(x_q, wg, stride=stride, padding=padding)
+    if p.ir_drop == 0 and not t.is_contiguous() and t.is_contiguous(memory_format=_CL):
+        return _finish_cl(t, s_nm, p, w_scale, randn)   # oneDNN's channels-last output, read in place
     t = t.reshape(t.shape[0], 1, c_out * ho * wo)                        # (B, 1, C_out Ho Wo)
     cur = None
     if p.ir_drop > 0:
@@ -812,6 +861,22 @@ def conv_forward(x, w, stride, padding, p, max_rows, w_scale, g_unit, randn=None
         c = F.conv2d(x_q.abs(), wg.abs(), stride=stride, padding=padding)
         cur = c.reshape(t.shape) / (n * (p.inp_bound * g_unit))
     return _finish(t, cur, s_nm, p, 1.0, w_scale, randn, s_mode=_NM_LAYER).reshape(x.shape[0], c_out, ho, wo)
+
+
+def _finish_cl(t: torch.Tensor, s, p, w_scale: float, randn) -> torch.Tensor:
+    """:func:`_finish` of a one-tile conv product ``t`` (B, C_out, Ho, Wo) in channels-last memory
+    (:func:`_stage_cl`: no copy to NCHW first) -> an NCHW (B, C_out, Ho, Wo) tensor; ``s``: the
+    layer noise-management scales (B, 1) or None."""
+    b, c, ho, wo = t.shape
+    dt = np.float32 if t.dtype == torch.float32 else np.float64
+    out = torch.empty((b, c, ho, wo), dtype=t.dtype, device=t.device)
+    mode, fp = _plan(p, dt, 1.0, w_scale)
+    key, row0 = _noise_key(p, randn, b)
+    ip = _ip(0, 0, 0 if s is None else _NM_LAYER, mode, row0, 0)
+    (_stage_cl1 if _serial() else _stage_cl)(t.detach().permute(0, 2, 3, 1).numpy().reshape(b, ho * wo, c),
+                                             _DUMMY[dt][1] if s is None else s, np.uint64(key), 0, ip, fp,
+                                             out.numpy().reshape(b, c * ho * wo))
+    return out
 
 
 def _conv_tiles(x_q, w_dev, sizes, stride, padding, ho, wo, p, w_scale, g_unit, randn, s_nm):
