@@ -20,8 +20,9 @@ row (the relaxation's planned reads) runs its whole stage in one loop (:func:`_o
 converter mode a compile-time constant of each loop. Fusing changes no operation and no order
 (``tests/unit/test_kernels_fused_passes.py``: bit for bit against the pass-by-pass arithmetic).
 
-Convolutions compute their products with torch (the reference's grouped conv / matmul) and run
-the same fused output stage. Their DAC takes its layer-scope noise management in the same pass as
+Convolutions compute their products with torch (forward: one ``conv2d`` per channel-block tile
+over its own channels, or the one tile's conv whose channels-last output the stage reads in place,
+:func:`_stage_cl`; transposed: the reference's matmul) and run the same fused output stage. Their DAC takes its layer-scope noise management in the same pass as
 the dense reads' (:func:`_conv_dac`); the transposed conv runs the output stage of each sample's
 (C_in k k, Ho Wo) partials, their fold onto the pre node (aten's col2im order) and the
 noise-management scale in one kernel (:func:`_stage_fold`), and the max-pool after a forward read
@@ -836,7 +837,9 @@ def _conv_dac(x: torch.Tensor, p):
 
 def conv_forward(x, w, stride, padding, p, max_rows, w_scale, g_unit, randn=None, counter=None):
     """:func:`analog_ep.analog.reads.conv_read` (plain path) with the DAC and its layer-scope
-    noise management in one pass (:func:`_conv_dac`), the reference's grouped conv, and the fused
+    noise management in one pass (:func:`_conv_dac`), the tiles' products (one tile: the
+    reference's conv, its channels-last output read in place by :func:`_stage_cl`; several:
+    :func:`_conv_tiles`, one conv per tile without the reference's zero channels), and the fused
     output stage, which multiplies the noise-management scale last (as :func:`reads._nm_back`)."""
     R._check(p)
     c_out, c_in, kh, kw = w.shape
