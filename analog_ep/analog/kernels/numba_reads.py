@@ -380,11 +380,11 @@ def _stage1(t, cur, s, key, read, ip, fp, out):
 
 
 @njit(inline="always", cache=True)
-def _stage_cl_row(t, s, ka, kb, ip, fp, out, b, nz):
-    """Row (sample) ``b`` of :func:`_stage_cl`: :func:`_stage_row_to`'s one-tile pass on a
-    channels-last product ``t[b]`` (Ho Wo, C_out), element (c, p) of the (C_out Ho Wo) row read
-    at ``t[b, p, c]`` and written to ``out[b, c Ho Wo + p]``: the same operations, noise counter
-    and output per element as the stage of the product copied to NCHW."""
+def _stage_cl_row(t, s, ka, kb, ip, fp, out, b, nz, v):
+    """Row (sample) ``b`` of :func:`_stage_cl`: the channels-last product ``t[b]`` (Ho Wo, C_out)
+    transposed into the row buffer ``v`` (C_out Ho Wo: the NCHW row, in blocks of 16 pixels so the
+    reads stay in cache lines), then :func:`_stage_row_to`'s one-tile pass on it: the same values,
+    noise counter and operations per element as the stage of the product copied to NCHW."""
     has_s, mode, row0 = ip[2], ip[3], ip[4]
     div, std, bound, step, ws = fp[1], fp[2], fp[3], fp[4], fp[5]
     one = fp[6]
@@ -392,13 +392,13 @@ def _stage_cl_row(t, s, ka, kb, ip, fp, out, b, nz):
     n_pix, n_ch = t.shape[1], t.shape[2]
     if std > 0:
         fill_row8(nz, ka, kb, (row0 + b) * nz.shape[0])
-    sl = s[b, 0] if has_s == 2 else one
     src = t[b]
-    acc = out[b]
-    for c in range(n_ch):
-        a = c * n_pix
-        _one_pass_any(src[:, c], nz[a:a + n_pix], acc[a:a + n_pix], div, std, bound, step, ws, sl, zero, mode,
-                      std > 0)
+    for p0 in range(0, n_pix, 16):
+        p1 = min(n_pix, p0 + 16)
+        for c in range(n_ch):
+            for q in range(p0, p1):
+                v[c * n_pix + q] = src[q, c]
+    _one_pass_any(v, nz, out[b], div, std, bound, step, ws, s[b, 0] if has_s == 2 else one, zero, mode, std > 0)
 
 
 @njit(parallel=True, fastmath=False, cache=True)
@@ -406,24 +406,27 @@ def _stage_cl(t, s, key, read, ip, fp, out):
     """The fused output stage of a one-tile read whose product is channels-last: ``t`` (B, Ho Wo,
     C_out) C-contiguous, ``out`` (B, C_out Ho Wo); ``s``, ``key``, ``read``, ``ip``, ``fp`` as
     :func:`_stage` (no IR drop, no per-tile scales). Parallel over samples (:func:`_stage_cl1`:
-    the same rows on one thread). Skips the copy of the product to NCHW."""
+    the same rows on one thread). Replaces the copy of the product to NCHW (a tensor through
+    memory) by a transpose into a per-sample row buffer."""
     ka, kb = _key_words(key, read, ip[5])
     m = t.shape[1] * t.shape[2]
     mp = (m + BLOCK - 1) // BLOCK * BLOCK
     for b in prange(out.shape[0]):
         nz = np.empty(mp, dtype=np.float32)
-        _stage_cl_row(t, s, ka, kb, ip, fp, out, b, nz)
+        v = np.empty(m, dtype=out.dtype)
+        _stage_cl_row(t, s, ka, kb, ip, fp, out, b, nz, v)
 
 
 @njit(fastmath=False, cache=True)
 def _stage_cl1(t, s, key, read, ip, fp, out):
-    """:func:`_stage_cl` on one thread (the row buffer made once)."""
+    """:func:`_stage_cl` on one thread (the row buffers made once)."""
     ka, kb = _key_words(key, read, ip[5])
     m = t.shape[1] * t.shape[2]
     mp = (m + BLOCK - 1) // BLOCK * BLOCK
     nz = np.empty(mp, dtype=np.float32)
+    v = np.empty(m, dtype=out.dtype)
     for b in range(out.shape[0]):
-        _stage_cl_row(t, s, ka, kb, ip, fp, out, b, nz)
+        _stage_cl_row(t, s, ka, kb, ip, fp, out, b, nz, v)
 
 
 @njit(inline="always", cache=True)
