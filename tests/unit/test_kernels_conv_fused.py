@@ -63,7 +63,9 @@ CASES = [  # (in ch, out ch, k, stride, padding, H, max_rows, max_cols)
 
 def _old_forward(nr, x, w, stride, padding, p, max_rows, w_scale, g_unit, randn):
     """The forward kernel as it was (session 8): torch noise management and DAC, the grouped
-    conv, the fused stage, then ``_nm_back``."""
+    conv, the fused stage, then ``_nm_back``. (Session 10's kernel runs one conv per tile without
+    the zero channels: the same bits here; ``test_conv_tile_products`` holds the products to a
+    plain float64 read.)"""
     x, s_nm = R._nm_layer(x, p)
     c_out, c_in, kh, kw = w.shape
     sizes = R.conv_block_sizes(c_in, (kh, kw), max_rows, p.tiling)
@@ -139,18 +141,28 @@ def test_conv_kernels_bit_identical_to_the_pass_by_pass_reads(nr, name, case, dt
           _old_transposed(nr, y, w, s, pd, op, p, mc, ws, 1.1, rows))
 
 
-def test_conv_kernels_keep_a_channels_last_input(nr):
+@pytest.mark.parametrize("name", sorted(PERIPHS))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_conv_kernels_keep_a_channels_last_input(nr, name, dtype):
     """A channels-last input: the DAC runs in its memory order and the product sees the layout the
-    torch DAC kept (the same bits as the pass-by-pass read of that input)."""
-    p = PeripheryParams(**PERIPHS["card"])
+    torch DAC kept (the same bits as the pass-by-pass read of that input). A channels-last weight
+    (the models' storage) or input gives oneDNN's channels-last product, which the one-tile stage
+    reads in place (session 10, :func:`numba_reads._stage_cl`): the same bits as its NCHW copy."""
+    p = PeripheryParams(**PERIPHS[name])
     g = torch.Generator().manual_seed(7)
-    x = (torch.rand((4, 8, 6, 6), generator=g) * 2 - 1).contiguous(memory_format=torch.channels_last)
-    w = torch.randn((5, 8, 3, 3), generator=g) * 0.3
-    _same(nr.conv_forward(x, w, 1, 1, p, 512, 0.5, 1.0, Keyed(3)),
-          _old_forward(nr, x, w, 1, 1, p, 512, 0.5, 1.0, Keyed(3)))
-    xq, _ = nr._conv_dac(x, p)
-    assert xq.is_contiguous(memory_format=torch.channels_last)
-    y = (torch.rand((4, 5, 6, 6), generator=g) * 2 - 1).contiguous(memory_format=torch.channels_last)
+    cl = torch.channels_last
+    x = (torch.rand((4, 8, 6, 6), generator=g, dtype=dtype) * 2 - 1)
+    w = torch.randn((5, 8, 3, 3), generator=g, dtype=dtype) * 0.3
+    for xx, ww in ((x.contiguous(memory_format=cl), w), (x, w.contiguous(memory_format=cl))):
+        for key in (3, Keyed(3, rows=(2, 9))):
+            key = Keyed(key) if isinstance(key, int) else key
+            _same(nr.conv_forward(xx, ww, 1, 1, p, 512, 0.5, 1.0, key),
+                  _old_forward(nr, xx, ww, 1, 1, p, 512, 0.5, 1.0, key))
+        _same(nr.conv_forward(xx, ww, 2, 0, p, 512, 0.5, 1.0, Keyed(5)),       # stride 2, odd output
+              _old_forward(nr, xx, ww, 2, 0, p, 512, 0.5, 1.0, Keyed(5)))
+    xq, _ = nr._conv_dac(x.contiguous(memory_format=cl), p)
+    assert xq.is_contiguous(memory_format=cl)
+    y = (torch.rand((4, 5, 6, 6), generator=g, dtype=dtype) * 2 - 1).contiguous(memory_format=cl)
     _same(nr.conv_transposed(y, w, 1, 1, 0, p, 512, 0.5, 1.0, Keyed(4)),
           _old_transposed(nr, y, w, 1, 1, 0, p, 512, 0.5, 1.0, Keyed(4)))
 
@@ -185,6 +197,8 @@ def test_parallel_drivers_give_the_same_bits(nr, monkeypatch):
     w = torch.randn((5, 4, 3, 3), generator=g) * 0.3
     y = torch.rand((3, 5, 6, 6), generator=g) * 2 - 1
     reads = lambda: (nr.conv_forward(x, w, 1, 1, p, 18, 0.5, 1.0, Keyed(5)),          # noqa: E731
+                     nr.conv_forward(x, w.contiguous(memory_format=torch.channels_last), 1, 1, p, 512, 0.5,
+                                     1.0, Keyed(5)),
                      nr.conv_transposed(y, w, 1, 1, 0, p, 3, 0.5, 1.0, Keyed(6)), *nr.max_pool(y, 2))
     monkeypatch.setattr(nr, "_SERIAL", True)
     one = reads()

@@ -20,8 +20,9 @@ row (the relaxation's planned reads) runs its whole stage in one loop (:func:`_o
 converter mode a compile-time constant of each loop. Fusing changes no operation and no order
 (``tests/unit/test_kernels_fused_passes.py``: bit for bit against the pass-by-pass arithmetic).
 
-Convolutions compute their products with torch (the reference's grouped conv / matmul) and run
-the same fused output stage. Their DAC takes its layer-scope noise management in the same pass as
+Convolutions compute their products with torch (forward: one ``conv2d`` per channel-block tile
+over its own channels, or the one tile's conv whose channels-last output the stage reads in place,
+:func:`_stage_cl`; transposed: the reference's matmul) and run the same fused output stage. Their DAC takes its layer-scope noise management in the same pass as
 the dense reads' (:func:`_conv_dac`); the transposed conv runs the output stage of each sample's
 (C_in k k, Ho Wo) partials, their fold onto the pre node (aten's col2im order) and the
 noise-management scale in one kernel (:func:`_stage_fold`), and the max-pool after a forward read
@@ -376,6 +377,56 @@ def _stage1(t, cur, s, key, read, ip, fp, out):
     nz = np.empty(mp, dtype=np.float32)
     for b in range(out.shape[0]):
         _stage_row(t, cur, s, ka, kb, ip, fp, out, b, v, nz)
+
+
+@njit(inline="always", cache=True)
+def _stage_cl_row(t, s, ka, kb, ip, fp, out, b, nz, v):
+    """Row (sample) ``b`` of :func:`_stage_cl`: the channels-last product ``t[b]`` (Ho Wo, C_out)
+    transposed into the row buffer ``v`` (C_out Ho Wo: the NCHW row, in blocks of 16 pixels so the
+    reads stay in cache lines), then :func:`_stage_row_to`'s one-tile pass on it: the same values,
+    noise counter and operations per element as the stage of the product copied to NCHW."""
+    has_s, mode, row0 = ip[2], ip[3], ip[4]
+    div, std, bound, step, ws = fp[1], fp[2], fp[3], fp[4], fp[5]
+    one = fp[6]
+    zero = fp[7]
+    n_pix, n_ch = t.shape[1], t.shape[2]
+    if std > 0:
+        fill_row8(nz, ka, kb, (row0 + b) * nz.shape[0])
+    src = t[b]
+    for p0 in range(0, n_pix, 16):
+        p1 = min(n_pix, p0 + 16)
+        for c in range(n_ch):
+            for q in range(p0, p1):
+                v[c * n_pix + q] = src[q, c]
+    _one_pass_any(v, nz, out[b], div, std, bound, step, ws, s[b, 0] if has_s == 2 else one, zero, mode, std > 0)
+
+
+@njit(parallel=True, fastmath=False, cache=True)
+def _stage_cl(t, s, key, read, ip, fp, out):
+    """The fused output stage of a one-tile read whose product is channels-last: ``t`` (B, Ho Wo,
+    C_out) C-contiguous, ``out`` (B, C_out Ho Wo); ``s``, ``key``, ``read``, ``ip``, ``fp`` as
+    :func:`_stage` (no IR drop, no per-tile scales). Parallel over samples (:func:`_stage_cl1`:
+    the same rows on one thread). Replaces the copy of the product to NCHW (a tensor through
+    memory) by a transpose into a per-sample row buffer."""
+    ka, kb = _key_words(key, read, ip[5])
+    m = t.shape[1] * t.shape[2]
+    mp = (m + BLOCK - 1) // BLOCK * BLOCK
+    for b in prange(out.shape[0]):
+        nz = np.empty(mp, dtype=np.float32)
+        v = np.empty(m, dtype=out.dtype)
+        _stage_cl_row(t, s, ka, kb, ip, fp, out, b, nz, v)
+
+
+@njit(fastmath=False, cache=True)
+def _stage_cl1(t, s, key, read, ip, fp, out):
+    """:func:`_stage_cl` on one thread (the row buffers made once)."""
+    ka, kb = _key_words(key, read, ip[5])
+    m = t.shape[1] * t.shape[2]
+    mp = (m + BLOCK - 1) // BLOCK * BLOCK
+    nz = np.empty(mp, dtype=np.float32)
+    v = np.empty(m, dtype=out.dtype)
+    for b in range(out.shape[0]):
+        _stage_cl_row(t, s, ka, kb, ip, fp, out, b, nz, v)
 
 
 @njit(inline="always", cache=True)
@@ -789,7 +840,9 @@ def _conv_dac(x: torch.Tensor, p):
 
 def conv_forward(x, w, stride, padding, p, max_rows, w_scale, g_unit, randn=None, counter=None):
     """:func:`analog_ep.analog.reads.conv_read` (plain path) with the DAC and its layer-scope
-    noise management in one pass (:func:`_conv_dac`), the reference's grouped conv, and the fused
+    noise management in one pass (:func:`_conv_dac`), the tiles' products (one tile: the
+    reference's conv, its channels-last output read in place by :func:`_stage_cl`; several:
+    :func:`_conv_tiles`, one conv per tile without the reference's zero channels), and the fused
     output stage, which multiplies the noise-management scale last (as :func:`reads._nm_back`)."""
     R._check(p)
     c_out, c_in, kh, kw = w.shape
@@ -800,18 +853,63 @@ def conv_forward(x, w, stride, padding, p, max_rows, w_scale, g_unit, randn=None
     wo = (x.shape[3] + 2 * pw - kw) // sw + 1
     R._count(counter, "forward", x.shape[0] * ho * wo, nb)
     x_q, s_nm = _conv_dac(x, p)
-    cb = max(sizes)
     w_dev = w / w_scale
-    xg = R._stack_blocks(x_q, 1, sizes).flatten(1, 2) if nb > 1 or cb != c_in else x_q
-    wg = R._stack_blocks(w_dev, 1, sizes).transpose(0, 1).reshape(nb * c_out, cb, kh, kw)
-    t = F.conv2d(xg, wg, stride=stride, padding=padding, groups=nb)
-    t = t.reshape(t.shape[0], nb, c_out * ho * wo)                       # (B, nb, C_out Ho Wo)
+    if nb > 1:   # one conv per tile on its own channels (no zero-padded group): blocks first
+        return _conv_tiles(x_q, w_dev, sizes, stride, padding, ho, wo, p, w_scale, g_unit, randn, s_nm)
+    wg = R._stack_blocks(w_dev, 1, sizes).transpose(0, 1).reshape(c_out, c_in, kh, kw)
+    t = F.conv2d(x_q, wg, stride=stride, padding=padding)
+    if p.ir_drop == 0 and not t.is_contiguous() and t.is_contiguous(memory_format=_CL):
+        return _finish_cl(t, s_nm, p, w_scale, randn)   # oneDNN's channels-last output, read in place
+    t = t.reshape(t.shape[0], 1, c_out * ho * wo)                        # (B, 1, C_out Ho Wo)
     cur = None
     if p.ir_drop > 0:
         n = (R._block_counts(sizes, t) * (kh * kw)).view(1, nb, 1)
-        c = F.conv2d(xg.abs(), wg.abs(), stride=stride, padding=padding, groups=nb)
+        c = F.conv2d(x_q.abs(), wg.abs(), stride=stride, padding=padding)
         cur = c.reshape(t.shape) / (n * (p.inp_bound * g_unit))
     return _finish(t, cur, s_nm, p, 1.0, w_scale, randn, s_mode=_NM_LAYER).reshape(x.shape[0], c_out, ho, wo)
+
+
+def _finish_cl(t: torch.Tensor, s, p, w_scale: float, randn) -> torch.Tensor:
+    """:func:`_finish` of a one-tile conv product ``t`` (B, C_out, Ho, Wo) in channels-last memory
+    (:func:`_stage_cl`: no copy to NCHW first) -> an NCHW (B, C_out, Ho, Wo) tensor; ``s``: the
+    layer noise-management scales (B, 1) or None."""
+    b, c, ho, wo = t.shape
+    dt = np.float32 if t.dtype == torch.float32 else np.float64
+    out = torch.empty((b, c, ho, wo), dtype=t.dtype, device=t.device)
+    mode, fp = _plan(p, dt, 1.0, w_scale)
+    key, row0 = _noise_key(p, randn, b)
+    ip = _ip(0, 0, 0 if s is None else _NM_LAYER, mode, row0, 0)
+    (_stage_cl1 if _serial() else _stage_cl)(t.detach().permute(0, 2, 3, 1).numpy().reshape(b, ho * wo, c),
+                                             _DUMMY[dt][1] if s is None else s, np.uint64(key), 0, ip, fp,
+                                             out.numpy().reshape(b, c * ho * wo))
+    return out
+
+
+def _conv_tiles(x_q, w_dev, sizes, stride, padding, ho, wo, p, w_scale, g_unit, randn, s_nm):
+    """The products of a conv read on several channel-block tiles: tile ``i``'s partial is
+    ``conv2d`` over its own input channels (NCHW, as a group of the reference's grouped conv, but
+    without the zero channels that pad the short tile to the largest: a 576-row layer on 512-row
+    tiles is 56 + 8 channels, not 2 x 56), written to the tiles-first products (nb, B, C_out Ho Wo)
+    that the fused output stage reads; the IR drop's currents alike. The partials are the same
+    dot products as the grouped conv's (zero channels add nothing), summed by oneDNN in its own
+    order for that shape (``tests/unit/test_conv_tile_products.py``: float tolerance without an
+    ADC, one level at a level boundary with it)."""
+    b, c_out = x_q.shape[0], w_dev.shape[0]
+    kh, kw = w_dev.shape[2], w_dev.shape[3]
+    nb = len(sizes)
+    t = torch.empty((nb, b, c_out * ho * wo), dtype=x_q.dtype, device=x_q.device)
+    cur = torch.empty_like(t) if p.ir_drop > 0 else None
+    if cur is not None:   # each tile's line count x (inp_bound g_unit), as the reference's divisor
+        den = (R._block_counts(sizes, t) * (kh * kw)) * (p.inp_bound * g_unit)
+    for i, sl in enumerate(R._slices(sizes)):
+        xi = x_q[:, sl].contiguous()
+        wi = w_dev[:, sl].contiguous()
+        t[i].view(b, c_out, ho, wo).copy_(F.conv2d(xi, wi, stride=stride, padding=padding))
+        if cur is not None:
+            cur[i].view(b, c_out, ho, wo).copy_(
+                F.conv2d(xi.abs(), wi.abs(), stride=stride, padding=padding).div_(den[i]))
+    return _finish(t, cur, s_nm, p, 1.0, w_scale, randn, blocks_first=True,
+                   s_mode=_NM_LAYER).reshape(b, c_out, ho, wo)
 
 
 def conv_transposed(y, w, stride, padding, output_padding, p, max_cols, w_scale, g_unit, randn=None,
@@ -833,8 +931,12 @@ def conv_transposed(y, w, stride, padding, output_padding, p, max_cols, w_scale,
     R._count(counter, "transposed", b * ho * wo, nb)
     y_q, s_nm = _conv_dac(y, p)
     w_dev = w / w_scale
-    yb = R._stack_blocks(y_q.reshape(b, c_out, ho * wo), 1, sizes)             # (B, nb, cols, L)
-    wb = R._stack_blocks(w_dev.reshape(c_out, r), 0, sizes).transpose(1, 2)    # (nb, R, cols)
+    if nb == 1:   # one column tile: the same operands as the stacks of one block, without their copies
+        yb = y_q.reshape(b, 1, c_out, ho * wo)                                   # (B, 1, cols, L)
+        wb = w_dev.reshape(1, c_out, r).transpose(1, 2)                          # (1, R, cols)
+    else:
+        yb = R._stack_blocks(y_q.reshape(b, c_out, ho * wo), 1, sizes)         # (B, nb, cols, L)
+        wb = R._stack_blocks(w_dev.reshape(c_out, r), 0, sizes).transpose(1, 2)  # (nb, R, cols)
     t = torch.matmul(wb, yb)                                                 # (B, nb, R, L)
     cur = None
     if p.ir_drop > 0:
