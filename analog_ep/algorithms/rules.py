@@ -109,6 +109,15 @@ def _timed_phase(solver) -> bool:
     return bool(getattr(getattr(solver, "func", solver), "timed_phase", False))
 
 
+def _timed_budget(solver, phase_iters: int) -> tuple[int, dict]:
+    """What one timed call of ``bench`` runs: one sweep, or for a ``timed_phase`` solver a whole
+    phase at its full budget (``phase_iters`` steps, ``stop="tol"`` with ``tol=0``: the
+    noise-floor stop the config may bind would end it early)."""
+    if _timed_phase(solver):
+        return phase_iters, {"stop": "tol"}
+    return 1, {}
+
+
 class _Relaxing(LearningRule):
     """A rule that relaxes the model's energy: it holds the registered solver of that energy
     (``solver.name`` for ``model.energy_kind``) with its convergence-check interval."""
@@ -177,11 +186,11 @@ class EnergyEP(_Relaxing):
                                 tol=sol.tol, damping=sol.damping)
         free = [s.detach().clone() for s in states]
 
-        iters = sol.free_iters if _timed_phase(self.solver) else 1  # a settle: a whole phase
+        iters, full = _timed_budget(self.solver, sol.free_iters)
 
         def sweep():
             nonlocal states
-            states, st = self.solver(self.model, const, states, iters=iters, tol=0.0, damping=sol.damping)
+            states, st = self.solver(self.model, const, states, iters=iters, tol=0.0, damping=sol.damping, **full)
             return st
         return sweep, free
 
@@ -278,11 +287,11 @@ class PCNEP(_Relaxing):
         with torch.no_grad():
             free, _ = self.model.forward_pass(x)
 
-        iters = self.cfg.solver.nudge_iters if _timed_phase(self.solver) else 1  # a settle: a whole phase
+        iters, full = _timed_budget(self.solver, self.cfg.solver.nudge_iters)
 
         def sweep():
             return self.solver(self.model, x, free, beta=self.cfg.ep.beta, target=target, iters=iters, tol=0.0,
-                               rule=self.cfg.pc.nudged_update, skip_clean=False)[1]
+                               rule=self.cfg.pc.nudged_update, skip_clean=False, **full)[1]
         return sweep, free
 
     def gradcheck(self, x, target, betas, iters, tol, generator=None, nudge_iters=None):

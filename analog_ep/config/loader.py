@@ -203,6 +203,9 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
              "must be >= 0 (0: off) or null (the relaxation's default)")
         need(not cfg.solver.noise_z or cfg.analog.relaxation == "iterative", "solver.noise_z",
              "applies to analog.relaxation iterative only; remove it")
+        need(not cfg.solver.noise_z or (not pcn and cfg.solver.stop != "tol"), "solver.noise_z",
+             "is the noise-floor stop's threshold for Hopfield-type relaxations (solver.stop auto or "
+             "noise_floor); remove it")
     need(0 < cfg.solver.pcn_step <= 1, "solver.pcn_step", "must be in (0, 1] (1: the closed-form node update)")
     if cfg.solver.pcn_step != 1.0 or cfg.solver.pcn_backtrack:
         key = "solver.pcn_step" if cfg.solver.pcn_step != 1.0 else "solver.pcn_backtrack"

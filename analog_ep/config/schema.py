@@ -374,7 +374,9 @@ class SolverConfig:
     management, through the node update: ``solvers.base.floor_threshold``), i.e. once it changes
     no more than two noisy reads of a settled state differ by (>= 0; 0 = off, only the
     ``noise_patience`` test). Dense reads only (a model with conv reads keeps the patience
-    test). null = the relaxation's default (``solvers.base.NOISE_Z``): 3 for ``iterative`` (session
+    test), undamped sweeps only (``solver.damping`` > 0 keeps the patience test: a damped state
+    carries part of the old state's noise); Hopfield-type models with ``stop`` auto or
+    ``noise_floor`` only (refused elsewhere). null = the relaxation's default (``solvers.base.NOISE_Z``): 3 for ``iterative`` (session
     10: the same test accuracy as without it in about half the sweeps:
     ``benchmarks/speed_fmnist_s10_stop.md``); ``settle`` has none."""
     pcn_step: float = 1.0

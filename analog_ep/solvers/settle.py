@@ -553,6 +553,26 @@ def take_step_notes(model) -> tuple[dict, str | None]:
     return notes, line
 
 
+def clamped_since_epoch(model) -> int:
+    """Phases of ``model`` clamped since its epoch began (not yet taken by
+    :func:`take_step_notes`): what a mid-epoch checkpoint keeps (``partial``'s
+    ``settle_dt_clamped``) so a resumed epoch counts what the uninterrupted one would."""
+    log = _STEP_LOG.get(model)
+    return 0 if log is None else log.clamped
+
+
+def restored(model, cfg, partial: dict | None) -> None:
+    """A run restored from its checkpoint (``train --resume``, :meth:`~analog_ep.train.loop.Trainer.load`)
+    has had its first settle phase, whose given step its bound then allowed: its phases decide as
+    the uninterrupted run's later ones do (a step above the bound runs clamped, not refused), and
+    an epoch resumed in its middle goes on counting its clamped phases from the checkpoint's."""
+    if cfg.analog.relaxation != "settle" or cfg.analog.settle_dt_s is None:
+        return
+    log = _log(model)
+    log.phases = max(log.phases, 1)
+    log.clamped = int((partial or {}).get("settle_dt_clamped", 0))
+
+
 @contextlib.contextmanager
 def first_phase_probe():
     """Within: the first settle phase to choose its step raises :class:`FirstPhaseProbe` (or its
@@ -570,9 +590,12 @@ def first_phase_check(trainer) -> None:
     a copy of the trainer (its data shared, not copied) runs its next training step up to the first
     settle phase's step decision (:func:`first_phase_probe`): the same batch, weights, streams
     and start states as the run's own first phase, so the same bound; the trainer itself is not
-    touched. Nothing to check without a given step or when the run has no epoch left."""
+    touched. Nothing to check without a given step, when the run has no epoch left, or for a run
+    restored from its checkpoint (its first phase ran: :func:`restored`)."""
     cfg = trainer.cfg
     if cfg.analog.relaxation != "settle" or cfg.analog.settle_dt_s is None or trainer.epoch >= cfg.train.epochs:
+        return
+    if trainer.epoch > 0 or trainer.partial is not None:
         return
     import copy
 

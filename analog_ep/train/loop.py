@@ -41,7 +41,7 @@ from ..data import Split, load_data
 from ..data.augment import augment
 from ..errors import CheckpointError, ConfigError, DivergenceError, Preempted
 from ..results import write_results
-from ..solvers.settle import take_step_notes
+from ..solvers.settle import clamped_since_epoch, restored, take_step_notes
 from .build import aux_kappa, build_model, build_optimizer, device_record, lr_factor
 from .checkpoint import load_checkpoint, save_checkpoint
 from .costs import cost_summary, diff_counts, row_fields
@@ -225,6 +225,7 @@ class Trainer:
         self.epoch = int(ckpt["epoch"])
         self.prov = dict(ckpt.get("provenance") or self.prov)
         self.partial = ckpt.get("partial")
+        restored(self.model, self.cfg, self.partial)  # a given settle step: clamped from here on, as uninterrupted
         if self.cap is not None:
             self.cap.load(ckpt.get("spectral_cap_vectors"), self.model)
 
@@ -453,7 +454,8 @@ class Trainer:
                 "stats": {k: [torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64), int(n)]
                           for k, (a, b, n) in stats.items()},
                 "traces": traces, "pulses0": pulses0, "seconds": seconds, "aug_rng": aug_gen.get_state(),
-                "lr_factor": factor, "counts0": self.counts0}
+                "lr_factor": factor, "counts0": self.counts0,
+                "settle_dt_clamped": clamped_since_epoch(self.model)}
 
     def _global_traces(self) -> dict:
         """The epoch's trace sums and counts added over the ranks (one all-reduce per trace)."""

@@ -64,12 +64,14 @@ def test_pcn_settle_budget_sums_the_nudged_phases():
 
 
 @pytest.mark.parametrize("overrides, dt, steps", [(MLP, [], 6 * DEFAULT_STEPS_PER_TAU), (MLP, ["analog.settle_dt_s=5e-8"], 12),
-                                                  (PCN, ["analog.settle_dt_s=2.5e-8"], 12)],
-                         ids=["hopfield", "hopfield-dt-tau/2", "pcn"])
+                                                  (PCN, ["analog.settle_dt_s=2.5e-8"], 12),
+                                                  (MLP, ["analog.settle_dt_s=5e-8", "analog.device=memristor", "solver.free_iters=20"], 40)],
+                         ids=["hopfield", "hopfield-dt-tau/2", "pcn", "hopfield-noisy-card"])
 def test_sweep_timer_reports_the_integration_steps_it_ran(overrides, dt, steps):
     """``sweep_s`` is the timed call divided by the steps its stats report: a settle's call runs
     a whole phase at its full budget (the free phase's 6 tau, a PCN's nudged phase's 3 tau:
-    ``ceil(iters tau / dt)`` integration steps), the iterative solvers' one sweep."""
+    ``ceil(iters tau / dt)`` integration steps, also on a noisy card, whose default stop would
+    end a phase that starts relaxed after its 5 tau of patience), the iterative solvers' one sweep."""
     cfg, m, x, y = build_float64(overrides + SETTLE + dt, n=4)
     rule = build_rule(cfg, m)
     sweep, _ = rule.sweep_timer(x, y)

@@ -72,6 +72,45 @@ def test_a_bound_that_falls_mid_run_clamps_counts_and_warns_once(tmp_path, monke
     assert list(read_results(t.results_path)["epochs"]["settle_dt_clamped_phases"]) == per_epoch
 
 
+def test_a_clamped_run_preempted_mid_epoch_resumes_as_the_uninterrupted_run(tmp_path, monkeypatch):
+    """Review of session 10: a run whose bound fell below its given step, preempted in the middle
+    of its second epoch (after clamped phases in both epochs) and resumed through ``train
+    --resume`` (``run_training``, with its first-phase check): the resumed run is not refused, it
+    clamps the same phases (per-epoch counts, the mid-epoch ones carried in the checkpoint) and
+    ends with the uninterrupted run's weights bit for bit."""
+    from analog_ep.train import fit, make_trainer
+    from analog_ep.train.session import run_training
+
+    over = MLP + ["train.epochs=2", f"analog.settle_dt_s={DT}", "train.schedule_unit=epoch", "data.train_size=48"]
+
+    def trainer(name, stop_at=None):
+        t = make_trainer(load_config(None, over), tmp_path / name)
+
+        def hook(epoch, i):
+            if (epoch, i) == (0, 1):
+                for syn in t.model.all_synapses():
+                    syn.storage.program_weights(4.0 * syn.storage.weight)
+            if (epoch, i) == stop_at:
+                t.sigterm_seen = True  # as the SIGTERM handler: checkpoint after this step, then stop
+
+        t.on_batch = hook
+        return t
+
+    a = trainer("a")
+    fit(a, progress=False, warn=lambda line: None)
+    assert all(r["settle_dt_clamped_phases"] > 0 for r in a.history)
+    b = trainer("b", stop_at=(1, 2))
+    with pytest.raises(Exception, match="SIGTERM"):
+        fit(b, progress=False, warn=lambda line: None)
+    assert b.partial is not None and b.partial["settle_dt_clamped"] > 0
+    info = run_training(None, [], resume=tmp_path / "b", progress=False)
+    assert info["status"] == "finished"
+    c = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)
+    ref = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)
+    assert [r["settle_dt_clamped_phases"] for r in c["history"]] == [r["settle_dt_clamped_phases"] for r in a.history]
+    assert all(torch.equal(ref["model"][k], c["model"][k]) for k in ref["model"] if isinstance(ref["model"][k], torch.Tensor))
+
+
 def test_a_step_above_the_first_phase_bound_is_refused_before_the_run_folder_is_touched(tmp_path, monkeypatch):
     """``train --out RUN --overwrite`` onto a finished run, with a step above the first phase's
     bound: exit 2, one line naming the bound and the fix, and the old run's files byte for byte

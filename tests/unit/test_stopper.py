@@ -126,7 +126,9 @@ def test_noise_z_null_is_the_relaxations_default(relaxation, z, want):
 
 
 @pytest.mark.parametrize("keys,msg", [(["solver.noise_z=-1"], ">= 0"),
-                                      (["solver.noise_z=2", "analog.relaxation=settle"], "iterative only")])
+                                      (["solver.noise_z=2", "analog.relaxation=settle"], "iterative only"),
+                                      (["solver.noise_z=2", "solver.stop=tol"], "Hopfield-type relaxations"),
+                                      (["solver.noise_z=2", "model.name=pcn_mlp"], "Hopfield-type relaxations")])
 def test_noise_z_bad_input(keys, msg):
     from analog_ep.config import load_config
     from analog_ep.errors import ConfigError
