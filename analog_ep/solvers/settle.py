@@ -606,8 +606,20 @@ def first_phase_check(trainer) -> None:
         raise FirstPhaseProbe
 
     probe.on_batch = stop
+    refused = None
     with first_phase_probe(), contextlib.suppress(FirstPhaseProbe):
-        probe.run_epoch(progress=False)
+        try:
+            probe.run_epoch(progress=False)
+        except ConfigError as e:
+            refused = e
+    # torchrun: each rank measured its own shard's bound; they refuse together (one rank leaving
+    # alone would leave the others waiting in their first collective)
+    agreed = trainer.dist.all_true(torch.tensor(refused is None, device=trainer.device))
+    if refused is not None:
+        raise refused
+    if not bool(agreed):
+        raise ConfigError(f"analog.settle_dt_s: {cfg.analog.settle_dt_s:g} s is at or above the stability bound "
+                          f"another rank's first settle phase measured; {SETTLE_STEP_FIX}")
 
 
 def white_noise_scale(h: float) -> float:

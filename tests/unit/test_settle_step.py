@@ -195,3 +195,16 @@ def test_the_linearised_integrator_grows_just_above_the_bound_and_decays_just_be
 
     assert grow(1.02 * bound) > 1e3
     assert grow(0.98 * bound) < 1e-3
+
+
+def test_ranks_refuse_together(tmp_path, monkeypatch):
+    """Under torchrun each rank probes its own shard's first phase; a rank whose own step is
+    stable still refuses when another rank's was not (the ranks' verdicts and-ed: here the
+    collective answers as if another rank had refused), so no rank trains on alone."""
+    from analog_ep.train import make_trainer
+
+    t = make_trainer(load_config(None, MLP + ["train.epochs=1", f"analog.settle_dt_s={DT}"]), tmp_path / "r")
+    ST.first_phase_check(t)  # this rank alone: stable, accepted
+    monkeypatch.setattr(t.dist, "all_true", lambda flag: torch.zeros((), dtype=torch.bool))
+    with pytest.raises(ConfigError, match="another rank's first settle phase"):
+        ST.first_phase_check(t)
