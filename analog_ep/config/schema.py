@@ -375,7 +375,8 @@ class SolverConfig:
     no more than two noisy reads of a settled state differ by (>= 0; 0 = off, only the
     ``noise_patience`` test). Dense reads only (a model with conv reads keeps the patience
     test), undamped sweeps only (``solver.damping`` > 0 keeps the patience test: a damped state
-    carries part of the old state's noise); Hopfield-type models with ``stop`` auto or
+    carries part of the old state's noise), not in nudged phases under ``solver.nudge_rtol`` (it
+    would override their relative test while the nudge spreads); Hopfield-type models with ``stop`` auto or
     ``noise_floor`` only (refused elsewhere). null = the relaxation's default (``solvers.base.NOISE_Z``): 3 for ``iterative`` (session
     10: the same test accuracy as without it in about half the sweeps:
     ``benchmarks/speed_fmnist_s10_stop.md``); ``settle`` has none."""

@@ -51,6 +51,14 @@ def run_fused(plan, const, states: list[torch.Tensor], iters: int, tol: float, c
     return sweep_loop(fused.advance, states, iters, stopper)
 
 
+def _floor(model, beta, noise_z, nudge_rtol):
+    """The generic sweep's floor threshold (:func:`.base.floor_threshold`), or None: ``noise_z``
+    0, or a nudged phase under ``nudge_rtol``, whose relative test (a node the nudge has not
+    reached has not converged) a band around the noise would override while the nudge spreads."""
+    on = noise_z and not (beta and nudge_rtol)
+    return floor_threshold(model.read_floors(beta) if on else None, noise_z)
+
+
 @counts_sweeps
 @torch.no_grad()
 def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-4, damping=0.0, check_every=1,
@@ -74,7 +82,7 @@ def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e
 
     return run_sweeps(sweep, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
                       noise_patience, noise_drop, nudge_rtol if beta else 0.0,
-                      floor_threshold(model.read_floors(beta) if noise_z else None, noise_z))
+                      _floor(model, beta, noise_z, nudge_rtol))
 
 
 @counts_sweeps
@@ -94,7 +102,7 @@ def relax_sync(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-
 
     return run_sweeps(sweep, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
                       noise_patience, noise_drop, nudge_rtol if beta else 0.0,
-                      floor_threshold(model.read_floors(beta) if noise_z and not damping else None, noise_z))
+                      _floor(model, beta, noise_z if not damping else 0.0, nudge_rtol))
 
 
 register_solver("async", relax_async)

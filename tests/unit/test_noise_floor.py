@@ -111,3 +111,30 @@ def test_floor_threshold_stops_settled_samples_sooner(kernels):
     assert b.sweeps < a.sweeps
     assert bool((b.steps <= a.steps).all())
     assert torch.equal(b.trace, a.trace[:b.sweeps])
+
+
+def test_a_nudged_phase_under_nudge_rtol_keeps_its_relative_test():
+    """Review of session 10: under ``solver.nudge_rtol`` a nudged phase tests each node against
+    its displacement from the free state (a node the nudge has not reached has not converged);
+    the floor threshold would override that while the nudge spreads, so it does not run there:
+    the phase is bit for bit the one without it. Without ``nudge_rtol`` the same phase stops
+    sooner with it (the test could fail both ways)."""
+    tr = _trainer("analog.device=memristor", "compute.kernels=torch", hidden=64, batch=32)
+    x, y = next(iter(tr.batches(tr.train_set, None)))
+    y = torch.nn.functional.one_hot(y, 10).to(x.dtype)
+    out = {}
+    with torch.no_grad():
+        for rtol in (0.0, 0.01):
+            for z in (0.0, 3.0):
+                model = copy.deepcopy(tr.model)
+                model.begin_batch()
+                model.begin_phase("free")
+                const = model.const_drive(x)
+                kw = dict(tol=1e-5, stop="noise_floor", noise_patience=3, noise_drop=0.05)
+                free, _ = H.relax_async(model, const, model.zero_state(x.shape[0], x), iters=40, noise_z=z, **kw)
+                model.begin_phase("nudge+")
+                out[rtol, z] = H.relax_async(model, const, [s.clone() for s in free], beta=0.5, target=y, iters=40,
+                                             noise_z=z, nudge_rtol=rtol, **kw)
+    (s_a, a), (s_b, b) = out[0.01, 0.0], out[0.01, 3.0]
+    assert a.sweeps == b.sweeps and torch.equal(a.steps, b.steps) and all(torch.equal(p, q) for p, q in zip(s_a, s_b))
+    assert out[0.0, 3.0][1].sweeps < out[0.0, 0.0][1].sweeps
