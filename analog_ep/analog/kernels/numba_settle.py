@@ -38,10 +38,7 @@ import torch
 from numba import njit
 from numba.extending import intrinsic
 
-from .numba_sweep import _stop_row
-
-CLIP, MSE, CLAMP = 0, 1, 2
-FORMS = {"clip": CLIP, "mse": MSE, "clamp": CLAMP}
+from .numba_sweep import UPDATES, _stop_row
 
 
 @intrinsic
@@ -152,7 +149,7 @@ def node_step(c0, r1, r2, nr, s, v, y, im, fp, res, first, vn, sn, h, t, u, d, d
 
 
 def _flags(form) -> tuple[int, int, int, tuple]:
-    mode, (slope, lo, hi, beta) = FORMS[form[0]], form[1]
+    mode, (slope, lo, hi, beta) = UPDATES[form[0]], form[1]
     return mode, int(slope != 1.0), int(not (math.isinf(lo) and math.isinf(hi))), (slope, lo, hi)
 
 
@@ -209,5 +206,5 @@ def stop_state(stopper, dtype: torch.dtype) -> tuple:
 
 def supported(t_form, t0_form, act_form) -> bool:
     """Whether the kernel has these node maps (the update at beta and at 0, the activation)."""
-    return (t_form is not None and t0_form is not None and act_form is not None and t_form[0] in FORMS
+    return (t_form is not None and t0_form is not None and act_form is not None and t_form[0] in UPDATES
             and t0_form[0] == "clip" and act_form[0] == "clip")
