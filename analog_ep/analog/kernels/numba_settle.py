@@ -40,6 +40,7 @@ import torch
 from numba import njit
 from numba.extending import intrinsic
 
+from . import numba_reads as NR
 from .numba_sweep import UPDATES, _clip_row, _residual_row, _stop_row, _update_row
 
 
@@ -124,7 +125,7 @@ class NodeStep:
         _, zsl, zcl, zp = _flags(t0_form)
         _, asl, acl, ap = _flags(act_form)
         self.im = np.array([tm, tsl, tcl, int(beta != 0.0), zsl, zcl, asl, acl], np.int64)
-        npd = torch.empty((), dtype=dtype).numpy().dtype
+        npd = np.dtype(NR._NPDT[dtype])
         a = npd.type(alpha)  # torch.lerp's weight in the states' dtype, and its a - 1 there
         self.fp = np.array([*tp, beta, 1.0 + beta, *zp, *ap, alpha, 0.0], np.float64).astype(npd)
         self.fp[12] = a - npd.type(1.0)
@@ -157,7 +158,7 @@ def stop_state(stopper, dtype: torch.dtype) -> tuple:
     best, sm, sf)`` as arrays (``sm[6]`` the noise-floor rule runs, ``sm[7]`` its patience;
     ``sf[5]`` tol, ``sf[6]`` 1 - drop, rounded to the states' dtype as torch's wrapped scalars)."""
     flags, counts, best, tol, factor, floor, patience = stopper.kernel_state()
-    npd = torch.empty((), dtype=dtype).numpy().dtype
+    npd = np.dtype(NR._NPDT[dtype])
     sm = np.zeros(9, np.int64)                     # sm[8] = 0: settle has no floor threshold
     sm[6], sm[7] = int(floor), int(patience)
     sf = np.zeros(7, npd)
