@@ -164,6 +164,13 @@ class PeripheryParams:
                 and self.ir_drop == 0)
 
 
+def converter_step(bits: int, bound: float) -> float:
+    """The grid step ``bound / (2^(bits-1) - 1)`` of a symmetric ``bits``-bit converter (DAC or
+    ADC, ``bits >= 2``) with full scale ``bound``: :func:`quantize`'s, and the one every other
+    user of the grid (the read-noise floor, the saturation test, the numba reads) takes."""
+    return bound / (2 ** (bits - 1) - 1)
+
+
 def quantize(x: torch.Tensor, bits: Optional[int], bound: Optional[float]) -> torch.Tensor:
     """Clip to ``[-bound, bound]`` and quantize to the symmetric ``bits``-bit grid (module doc).
 
@@ -178,7 +185,7 @@ def quantize(x: torch.Tensor, bits: Optional[int], bound: Optional[float]) -> to
         return x
     if bits == 1:
         return torch.where(x >= 0, torch.full_like(x, bound), torch.full_like(x, -bound))
-    step = bound / (2 ** (bits - 1) - 1)
+    step = converter_step(bits, bound)
     if x.requires_grad:
         return torch.round(x / step) * step
     return x.div_(step).round_().mul_(step)  # in place on the clipped copy: the same values
@@ -195,7 +202,7 @@ def quantize_(x: torch.Tensor, bits: Optional[int], bound: Optional[float]) -> t
         return x
     if bits == 1:
         return torch.where(x >= 0, torch.full_like(x, bound), torch.full_like(x, -bound))
-    step = bound / (2 ** (bits - 1) - 1)
+    step = converter_step(bits, bound)
     return x.div_(step).round_().mul_(step)
 
 

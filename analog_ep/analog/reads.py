@@ -271,7 +271,7 @@ def _saturation(t: torch.Tensor, p: PeripheryParams) -> torch.Tensor:
     B = p.out_bound
     v = t
     if p.out_bits is not None and p.out_bits >= 2:
-        step = B / (2 ** (p.out_bits - 1) - 1)
+        step = P.converter_step(p.out_bits, B)
         v = torch.round(t / step) * step
     sat = (v > B).any(2, keepdim=True)
     if p.bm_test_negative_bound:

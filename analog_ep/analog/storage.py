@@ -530,7 +530,7 @@ class AnalogStorage(nn.Module):
             return None
         step = 0.0
         if p.out_bits is not None and p.out_bound is not None and p.out_bits > 1:
-            step = p.out_bound / (2 ** (p.out_bits - 1) - 1)
+            step = P.converter_step(p.out_bits, p.out_bound)
         # output noise redrawn per read only: under per_phase / per_batch every sweep sees the same
         # draw, which moves the fixed point but puts no sweep-to-sweep floor on the residual
         noise = p.out_noise_std if p.noise_policy == "per_read" else 0.0

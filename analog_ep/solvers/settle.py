@@ -298,9 +298,7 @@ def _fused_steps(model, states: list, beta: float, target, alpha: float) -> list
     from ..analog import kernels as K
 
     like = states[0]
-    m = K.mode()
-    ok = ((m == "numba" or (m == "auto" and K.AUTO_NUMBA)) and like.device.type == "cpu"
-          and like.dtype in (torch.float32, torch.float64) and K.numba_available()
+    ok = (K.numba_selected(like)
           and all(sk.dim() == 2 and sk.dtype == like.dtype for sk in states))
     y = None
     if ok and beta != 0.0:

@@ -291,6 +291,27 @@ def test_select_rules(monkeypatch):
     assert K.select("dense_forward", p, cpu, None, "auto") is None
 
 
+def test_numba_selected_rules(monkeypatch):
+    """The one torch-or-numba choice (K.numba_selected) of select_pool, select_engine and the fused
+    settle step: the mode takes numba, the tensor is float32 / float64 on the CPU, numba is installed."""
+    cpu = torch.zeros(1, 1, 4, 4)
+    meta = torch.empty(1, 1, 4, 4, device="meta")
+    monkeypatch.setitem(K._available, "numba", True)
+    monkeypatch.setattr(K, "AUTO_NUMBA", True)
+    for mode, want in (("torch", False), ("auto", True), ("numba", True)):
+        assert K.numba_selected(cpu, mode) is want
+        assert K.numba_selected(cpu.double(), mode) is want
+        assert not K.numba_selected(cpu.half(), mode)
+        assert not K.numba_selected(meta, mode)
+    monkeypatch.setattr(K, "AUTO_NUMBA", False)                       # auto = torch
+    assert not K.numba_selected(cpu, "auto") and K.numba_selected(cpu, "numba")
+    monkeypatch.setattr(K, "_state", {"mode": "numba"})               # default: the process's mode
+    assert K.numba_selected(cpu)
+    monkeypatch.setitem(K._available, "numba", False)                 # numba not installed: torch
+    assert not K.numba_selected(cpu, "numba")
+    assert K.select_pool(cpu, 2, "numba") is None and K.select_engine("rounded_counts", cpu, None, "numba") is None
+
+
 def test_numba_missing_is_a_config_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "numba", None)                   # import numba -> ImportError
     monkeypatch.setattr(K, "_available", {})

@@ -24,6 +24,8 @@ def test_adc_has_at_most_2_to_the_bits_levels_and_clips(bits):
         inside = y.abs() <= 3.0
         step = 3.0 / (2 ** (bits - 1) - 1)
         assert (q[inside] - y[inside]).abs().max().item() <= step / 2 + 1e-12
+        d = values.diff()                                         # the grid's spacing is converter_step
+        assert torch.allclose(d, torch.full_like(d, P.converter_step(bits, 3.0)), rtol=1e-12, atol=0)
 
 
 def test_dac_quantizes_and_clips_inputs_like_the_adc():

@@ -98,6 +98,27 @@ def numba_available() -> bool:
     return _available["numba"]
 
 
+def _wants_numba(m: str) -> bool:
+    """Whether ``compute.kernels`` mode ``m`` takes the numba kernels where they can run:
+    ``numba``, or ``auto`` while :data:`AUTO_NUMBA`."""
+    return m == "numba" or (m == "auto" and AUTO_NUMBA)
+
+
+def _kernel_tensor(like: torch.Tensor) -> bool:
+    """Whether the numba kernels can run on ``like``: a float32 / float64 CPU tensor."""
+    return like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64)
+
+
+def numba_selected(like: torch.Tensor, mode_: Optional[str] = None) -> bool:
+    """The one torch-or-numba choice: whether ``compute.kernels`` (``mode_``, default the
+    process's) runs a numba kernel on ``like``: the mode takes numba (:func:`_wants_numba`),
+    ``like`` is a float32 / float64 CPU tensor and numba is installed. Each caller adds only
+    its kernel's own conditions (:func:`select_pool`, :func:`select_engine`, the fused settle
+    step); :func:`select` takes the same three parts apart, as it caches its decision per read site."""
+    m = _state["mode"] if mode_ is None else mode_
+    return _wants_numba(m) and _kernel_tensor(like) and numba_available()
+
+
 def check_mode(mode: str, key: str = "compute.kernels") -> None:
     """ConfigError (one line, naming ``key`` and the fix) unless ``mode`` is valid here:
     one of :data:`MODES`, and ``numba`` only where numba is installed."""
@@ -131,7 +152,7 @@ def reset_ran() -> None:
 def _has_kernel(kind: str, p, like: torch.Tensor, keyed: bool) -> bool:
     """Whether the numba kernel of ``kind`` can run this read (module doc); ``keyed``: the read's
     output-noise draw carries a stream key."""
-    if like.device.type != "cpu" or like.dtype not in (torch.float32, torch.float64):
+    if not _kernel_tensor(like):
         return False
     if (p.out_bits is None and p.out_bound is None and p.out_noise_std == 0 and p.ir_drop == 0):
         return False                           # ideal output stage: one BLAS call, nothing to fuse
@@ -155,7 +176,7 @@ def select(kind: str, p, like: torch.Tensor, randn=None, mode_: Optional[str] = 
     numba is installed, else None; ``torch``: None. ``keyed`` (default: whether ``randn`` has a
     ``key``): the read's output noise has a stream key to draw from."""
     m = _state["mode"] if mode_ is None else mode_
-    if m == "torch" or (m == "auto" and not AUTO_NUMBA):
+    if not _wants_numba(m):                    # numba_selected's parts: the mode here, the tensor in _has_kernel
         _ran[kind] = "torch"
         return None
     # the decision depends on the read kind, the periphery, the tensor's device and dtype and
@@ -190,12 +211,10 @@ def select_pool(like: torch.Tensor, k: int, mode_: Optional[str] = None) -> Opti
     on NCHW-contiguous float32 / float64 CPU tensors whose H and W ``k`` divides, without autograd
     (aten's NCHW max-pool is several times slower than its channels-last one, which the digital
     storage's reads feed). Reported by :func:`ran` under ``max_pool``."""
-    m = _state["mode"] if mode_ is None else mode_
     fn = None
-    if ((m == "numba" or (m == "auto" and AUTO_NUMBA)) and like.device.type == "cpu"
-            and like.dtype in (torch.float32, torch.float64) and like.dim() == 4 and like.is_contiguous()
+    if (numba_selected(like, mode_) and like.dim() == 4 and like.is_contiguous()
             and like.shape[2] % k == 0 and like.shape[3] % k == 0
-            and not (like.requires_grad and torch.is_grad_enabled()) and numba_available()):
+            and not (like.requires_grad and torch.is_grad_enabled())):
         mod = _available.get("module")
         if mod is None:
             mod = _available["module"] = importlib.import_module(".numba_reads", __name__)
@@ -239,10 +258,8 @@ def select_engine(kind: str, like: torch.Tensor, params=None, mode_: Optional[st
     rounds of rules whose ``params.pulse_form`` the kernel runs, equal to float rounding) for
     ``like`` (float32 / float64 CPU tensors), under ``compute.kernels`` as :func:`select` decides
     for reads; None for torch. Reported by :func:`ran` under its kind."""
-    m = _state["mode"] if mode_ is None else mode_
     fn = None
-    if ((m == "numba" or (m == "auto" and AUTO_NUMBA)) and like.device.type == "cpu"
-            and like.dtype in (torch.float32, torch.float64) and numba_available()):
+    if numba_selected(like, mode_):
         mod = _available.get("engine_module")
         if mod is None:
             mod = _available["engine_module"] = importlib.import_module(".numba_engine", __name__)
@@ -253,5 +270,5 @@ def select_engine(kind: str, like: torch.Tensor, params=None, mode_: Optional[st
     return fn
 
 
-__all__ = ["dense_plan", "mark_ran", "select_pool", "AUTO_NUMBA", "ENGINE_KINDS", "select_engine", "INSTALL_HINT", "KINDS", "MODES", "check_mode", "mode", "numba_available", "ran", "reset_ran", "select",
+__all__ = ["dense_plan", "mark_ran", "select_pool", "AUTO_NUMBA", "ENGINE_KINDS", "select_engine", "INSTALL_HINT", "KINDS", "MODES", "check_mode", "mode", "numba_available", "numba_selected", "ran", "reset_ran", "select",
            "set_mode"]

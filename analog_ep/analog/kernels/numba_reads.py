@@ -47,6 +47,7 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic
 
+from .. import periphery as P
 from .. import reads as R
 from ..streams import _KEY0 as _K0
 from .normal import _G, _M1, _M2
@@ -66,7 +67,7 @@ def _qmode(bits, bound) -> tuple:
         return _CLIP, float(bound), 1.0
     if bits == 1:
         return _SIGN, float(bound), 1.0
-    return _ROUND, float(bound), float(bound) / (2 ** (bits - 1) - 1)
+    return _ROUND, float(bound), P.converter_step(bits, float(bound))
 
 
 @njit(inline="always", cache=True)

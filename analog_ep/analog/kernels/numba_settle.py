@@ -26,7 +26,9 @@ float64, free and nudged phases). What it saves per step: per node about ten sma
 operations (the drive's adds, two node updates, the nudge current, ``max_abs``, ``lerp``, the
 activation) and the residual's ``stack`` / ``amax``.
 
-numba's on-disk cache (``cache=True``) checks only this file.
+numba's on-disk cache (``cache=True``) checks only this file: after editing the row bodies it
+inlines from :mod:`.numba_sweep` (``_update_row``, ``_clip_row``, ``_residual_row``, ``_stop_row``),
+delete ``kernels/__pycache__/numba_settle*.nbi`` / ``*.nbc`` (or touch this file).
 """
 
 from __future__ import annotations
@@ -38,10 +40,8 @@ import torch
 from numba import njit
 from numba.extending import intrinsic
 
-from .numba_sweep import _stop_row
-
-CLIP, MSE, CLAMP = 0, 1, 2
-FORMS = {"clip": CLIP, "mse": MSE, "clamp": CLAMP}
+from . import numba_reads as NR
+from .numba_sweep import UPDATES, _clip_row, _residual_row, _stop_row, _update_row
 
 
 @intrinsic
@@ -53,22 +53,6 @@ def _fma(typingctx, a, b, c):
         return builder.fma(*args)
 
     return sig, codegen
-
-
-@njit(inline="always", cache=True)
-def _clip_row(x, out, has_slope, has_clip, slope, lo, hi):
-    """``out = clip(slope x, lo, hi)`` (ClipActivation: the product only where slope != 1, the
-    clamp only where a bound is finite; as torch.clamp, NaN stays NaN), one simple loop each."""
-    m = x.shape[0]
-    if has_slope:
-        for c in range(m):
-            out[c] = x[c] * slope
-    else:
-        for c in range(m):
-            out[c] = x[c]
-    if has_clip:
-        for c in range(m):
-            out[c] = min(max(out[c], lo), hi)
 
 
 # settle has no read-noise floor threshold (``solver.noise_z`` is iterative only: ``sm[8]`` = 0), so
@@ -102,19 +86,7 @@ def node_step(c0, r1, r2, nr, s, v, y, im, fp, res, first, vn, sn, h, t, u, d, d
             rb = r2[b]
             for c in range(m):
                 h[c] = h[c] + rb[c]
-        if tmode == 0:                                                 # T(s): the node update at beta
-            _clip_row(h, t, im[1] != 0, im[2] != 0, fp[0], fp[1], fp[2])
-        elif tmode == 1:
-            yb = y[b]
-            bt, den = fp[3], fp[4]
-            for c in range(m):
-                t[c] = (h[c] + bt * yb[c]) / den
-        else:
-            yb = y[b]
-            bt = fp[3]
-            for c in range(m):
-                x = h[c]
-                t[c] = x + bt * (yb[c] - x)
+        _update_row(tmode, h, t, y, b, im[1] != 0, im[2] != 0, fp[0], fp[1], fp[2], fp[3], fp[4])  # T(s): at beta
         if nudged:                                                     # u = (h + t) - node_update(h; 0)
             _clip_row(h, u, im[4] != 0, im[5] != 0, fp[5], fp[6], fp[7])
             for c in range(m):
@@ -124,20 +96,7 @@ def node_step(c0, r1, r2, nr, s, v, y, im, fp, res, first, vn, sn, h, t, u, d, d
             ub = h
         for c in range(m):                                             # |T(s) - s|
             d[c] = abs(t[c] - sb[c])
-        # max_c |d|: every |d| >= 0, so its bits order as integers (NaN, sign cleared, above inf:
-        # it propagates as amax's does); an integer max reduction vectorizes
-        mi = di[0]
-        for c in range(1, m):
-            x = di[c]
-            mi = x if x > mi else mi
-        di[0] = mi
-        mx = d[0]
-        if first:
-            res[b] = mx
-        else:
-            r = res[b]
-            if mx > r or mx != mx:                                     # amax over nodes: NaN propagates
-                res[b] = mx
+        _residual_row(di, di, d, res, b, first)                         # max_c |d| into res[b] (d[0] overwritten)
         if last:
             _stop_row(res, flags, counts, best, sweep, _NO_FLOOR_SB, _NO_FLOOR_CZ, sm, sf, b)
         if small:                                                      # torch.lerp(v, u, a): one rounding
@@ -152,7 +111,7 @@ def node_step(c0, r1, r2, nr, s, v, y, im, fp, res, first, vn, sn, h, t, u, d, d
 
 
 def _flags(form) -> tuple[int, int, int, tuple]:
-    mode, (slope, lo, hi, beta) = FORMS[form[0]], form[1]
+    mode, (slope, lo, hi, beta) = UPDATES[form[0]], form[1]
     return mode, int(slope != 1.0), int(not (math.isinf(lo) and math.isinf(hi))), (slope, lo, hi)
 
 
@@ -166,7 +125,7 @@ class NodeStep:
         _, zsl, zcl, zp = _flags(t0_form)
         _, asl, acl, ap = _flags(act_form)
         self.im = np.array([tm, tsl, tcl, int(beta != 0.0), zsl, zcl, asl, acl], np.int64)
-        npd = torch.empty((), dtype=dtype).numpy().dtype
+        npd = np.dtype(NR._NPDT[dtype])
         a = npd.type(alpha)  # torch.lerp's weight in the states' dtype, and its a - 1 there
         self.fp = np.array([*tp, beta, 1.0 + beta, *zp, *ap, alpha, 0.0], np.float64).astype(npd)
         self.fp[12] = a - npd.type(1.0)
@@ -199,7 +158,7 @@ def stop_state(stopper, dtype: torch.dtype) -> tuple:
     best, sm, sf)`` as arrays (``sm[6]`` the noise-floor rule runs, ``sm[7]`` its patience;
     ``sf[5]`` tol, ``sf[6]`` 1 - drop, rounded to the states' dtype as torch's wrapped scalars)."""
     flags, counts, best, tol, factor, floor, patience = stopper.kernel_state()
-    npd = torch.empty((), dtype=dtype).numpy().dtype
+    npd = np.dtype(NR._NPDT[dtype])
     sm = np.zeros(9, np.int64)                     # sm[8] = 0: settle has no floor threshold
     sm[6], sm[7] = int(floor), int(patience)
     sf = np.zeros(7, npd)
@@ -209,5 +168,5 @@ def stop_state(stopper, dtype: torch.dtype) -> tuple:
 
 def supported(t_form, t0_form, act_form) -> bool:
     """Whether the kernel has these node maps (the update at beta and at 0, the activation)."""
-    return (t_form is not None and t0_form is not None and act_form is not None and t_form[0] in FORMS
+    return (t_form is not None and t0_form is not None and act_form is not None and t_form[0] in UPDATES
             and t0_form[0] == "clip" and act_form[0] == "clip")

@@ -59,6 +59,65 @@ UPDATES = {"clip": CLIP, "mse": MSE, "clamp": CLAMP}
 
 
 @njit(inline="always", cache=True)
+def _clip_row(x, out, has_slope, has_clip, slope, lo, hi):
+    """``out = clip(slope x, lo, hi)`` (ClipActivation: the product only where slope != 1, the
+    clamp only where a bound is finite; as torch.clamp, NaN stays NaN), one simple loop each;
+    ``out`` may be ``x``."""
+    m = x.shape[0]
+    if has_slope:
+        for c in range(m):
+            out[c] = x[c] * slope
+    else:
+        for c in range(m):
+            out[c] = x[c]
+    if has_clip:
+        for c in range(m):
+            out[c] = min(max(out[c], lo), hi)
+
+
+@njit(inline="always", cache=True)
+def _update_row(mode, h, out, y, b, has_slope, has_clip, slope, lo, hi, beta, den):
+    """``out`` = the node update (:data:`UPDATES` code ``mode``) of the drive row ``h`` of sample
+    ``b``: ``clip(slope h, lo, hi)`` (:func:`_clip_row`), the MSE nudge ``(h + beta y) / den``
+    (``den`` = 1 + beta) or the clamp nudge ``h + beta (y - h)`` (``y[b]`` the target row, read
+    only by the nudges); each element of ``h`` is read before ``out``'s is written, so ``out``
+    may be ``h``. The one body of the fused sweep's and the fused settle's node updates."""
+    if mode == CLIP:
+        _clip_row(h, out, has_slope, has_clip, slope, lo, hi)
+    elif mode == MSE:
+        yr = y[b]
+        for c in range(h.shape[0]):
+            out[c] = (h[c] + beta * yr[c]) / den
+    else:
+        yr = y[b]
+        for c in range(h.shape[0]):
+            x = h[c]
+            out[c] = x + beta * (yr[c] - x)
+
+
+@njit(inline="always", cache=True)
+def _residual_row(vi, iw, fw, res, b, first):
+    """Sample ``b``'s residual after one node: ``max_c |d|`` of the row ``d`` (``vi`` its integer
+    view) into ``res[b]`` (set when ``first``, else maxed in: amax over nodes, NaN propagates).
+    Every ``|d| >= 0``, so its bits order as integers (NaN, sign cleared, above inf: it propagates
+    as amax's does) and an integer max reduction vectorizes; ``iw`` / ``fw``: an integer / float
+    view of one word that turns the integer max back into the float (it may be ``vi`` / ``d``:
+    their first element is then overwritten)."""
+    mi = vi[0]
+    for c in range(1, vi.shape[0]):
+        x = vi[c]
+        mi = x if x > mi else mi
+    iw[0] = mi
+    mx = fw[0]
+    if first:
+        res[b] = mx
+    else:
+        r = res[b]
+        if mx > r or mx != mx:                                         # amax over nodes: NaN propagates
+            res[b] = mx
+
+
+@njit(inline="always", cache=True)
 def _stop_row(res, flags, counts, best, sweep, sb, cz, um, uf, b):
     """Sample ``b``'s stop bookkeeping after sweep ``n`` (the last group's residual ``res[b]`` is
     the sweep's): :meth:`analog_ep.solvers.base.Stopper.update`'s rule (``rtol`` 0) on the
@@ -114,42 +173,10 @@ def _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, re
     else:
         for c in range(m):
             n[c] = c0[c] + r[c]                                        # the drive
-        if mode == 0:                                                  # clip(slope h, lo, hi)
-            if um[1]:
-                slope = uf[0]
-                for c in range(m):
-                    n[c] = n[c] * slope
-            if um[2] or um[3]:
-                lo, hi = uf[1], uf[2]
-                for c in range(m):
-                    n[c] = min(max(n[c], lo), hi)
-        elif mode == 1:                                                # (h + beta y) / (1 + beta)
-            yr = y[b]
-            bt, den = uf[3], uf[4]
-            for c in range(m):
-                n[c] = (n[c] + bt * yr[c]) / den
-        else:                                                          # h + beta (y - h)
-            yr = y[b]
-            bt = uf[3]
-            for c in range(m):
-                x = n[c]
-                n[c] = x + bt * (yr[c] - x)
+        _update_row(mode, n, n, y, b, um[1] != 0, um[2] != 0 or um[3] != 0, uf[0], uf[1], uf[2], uf[3], uf[4])
         for c in range(m):
             v[c] = abs(n[c] - o[c])
-    # the residual max_c |n - o| (v): every |d| >= 0, so its bits order as integers (NaN, sign
-    # cleared, above inf: it propagates as amax's does); an integer max reduction vectorizes
-    mi = vi[0]
-    for c in range(1, m):
-        x = vi[c]
-        mi = x if x > mi else mi
-    iw[0] = mi
-    mx = fw[0]
-    if um[4]:                                                          # the first group starts the residual
-        res[b] = mx
-    else:
-        a = res[b]
-        if mx > a or mx != mx:                                         # amax over nodes: NaN propagates
-            res[b] = mx
+    _residual_row(vi, iw, fw, res, b, um[4] != 0)                     # max_c |n - o|; the first group starts it
     if dac:
         NR._dac_row(new, starts, nm, dmode, dfp, xq, s_out, b)
 
