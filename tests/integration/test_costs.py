@@ -24,7 +24,7 @@ from analog_ep.train.costs import cost_summary, row_fields
 runner = CliRunner()
 TINY = ["--set", "data.train_size=96", "--set", "data.test_size=32", "--set", "model.hidden=[16]",
         "--set", "train.epochs=1", "--set", "solver.free_iters=6", "--set", "solver.nudge_iters=3",
-        "--set", "solver.tol=0", "--set", "data.batch_size=32"]
+        "--set", "solver.tol=0", "--set", "solver.stop=tol", "--set", "data.batch_size=32"]
 
 
 def _json_line(out: str) -> dict:

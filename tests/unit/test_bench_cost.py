@@ -17,7 +17,7 @@ from analog_ep.hardware import gpu_estimate, price
 
 BATCH, FREE, NUDGE = 8, 5, 2
 SETS = ["model.hidden=[12]", f"data.batch_size={BATCH}", f"solver.free_iters={FREE}", f"solver.nudge_iters={NUDGE}",
-        "solver.tol=0", "data.train_size=32", "data.test_size=16"]
+        "solver.tol=0", "solver.stop=tol", "data.train_size=32", "data.test_size=16"]
 
 
 def _one_step(counts):

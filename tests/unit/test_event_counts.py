@@ -280,7 +280,7 @@ def test_row_pulse_stats_closed_form():
 # ------------------------------------------------------------------ a whole EP step
 def _cfg(*extra):
     return load_config(None, ["data.name=digits", "data.batch_size=8", "data.train_size=16", "data.test_size=8",
-                              "model.hidden=[12]", "solver.tol=0", "solver.free_iters=6", "solver.nudge_iters=3",
+                              "model.hidden=[12]", "solver.tol=0", "solver.stop=tol", "solver.free_iters=6", "solver.nudge_iters=3",
                               "analog.device=memristor", "analog.max_rows=40", "analog.max_cols=8",
                               "compute.accelerator=cpu", *extra])
 
