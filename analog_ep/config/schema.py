@@ -427,8 +427,9 @@ class AnalogConfig:
     in the coupling), stable below ``tau ln((rho + 1) / (rho - 1))`` where ``rho``, the spectral
     radius of the node targets' Jacobian measured at each phase's start, exceeds 1; a PCN with
     explicit Euler, stable below ``2 tau / lambda`` (its measured stiffness). A step above the
-    first phase's bound is refused naming it (before ``train`` touches its folder); a later phase
-    whose bound training moved below it runs at the default's share of its bound, counted per
+    first phase's bound is refused naming it (before ``train`` touches its folder; a ``sweep``
+    point or ``compare`` run is recorded failed with that line before its folder is written); a
+    later phase whose bound training moved below it runs at the default's share of its bound, counted per
     epoch (``settle_dt_clamped_phases``) with one warning. null = tau / 4 (Hopfield-type; half the
     bound where that is less), min(tau / 10, bound / 4) (PCN)."""
     settle_t_max_s: Optional[float] = None

@@ -3,8 +3,8 @@
 - **Run folders**: :func:`folder_status` reads a folder's status; :func:`run_folder` resumes or
   starts the run in one folder (a completed run is left alone, an interrupted one resumes from
   its checkpoint when that loads, anything else starts afresh from :data:`TORCH_DEFAULT_SEED`
-  with only its run files replaced) and returns the run's own failure as a one-line error
-  (:func:`one_line`).
+  with only its run files replaced, after ``train``'s first-phase check of a given settle step)
+  and returns the run's own failure as a one-line error (:func:`one_line`).
 - **Reading**: :func:`read_epochs` (status and per-epoch results of a folder),
   :func:`last_finite`, :func:`accuracy_curve`.
 - **Statistics over seeds**: :func:`mean` and :func:`std` (sample, n - 1) of the finite values.
@@ -76,8 +76,11 @@ def run_folder(folder: str | Path, cfg, data=None, done: tuple[str, ...] = DONE,
     """Resume or start the run of ``cfg`` in ``folder``: a status in ``done`` is left alone
     (``skipped``); a status in :data:`RESUMABLE` with a ``checkpoint.pt`` resumes from it when it
     loads; anything else starts afresh (torch's global seed reset to :data:`TORCH_DEFAULT_SEED`,
-    only the folder's run files replaced; ``create``: the folder made first). ``data``: an already
-    loaded ``(train, test, info)``.
+    only the folder's run files replaced; ``create``: the folder made first). A fresh run whose
+    given ``analog.settle_dt_s`` is above its first settle phase's measured bound is refused as
+    ``train`` refuses it (:func:`~analog_ep.solvers.settle.first_phase_check`) before the folder
+    is created or its files removed: status ``failed``, the refusal's one line as ``error``.
+    ``data``: an already loaded ``(train, test, info)``.
 
     Returns ``{"status", "error", "resumed", "skipped"}`` (status: the skipped folder's, or what
     :func:`~analog_ep.train.loop.fit` returned, or ``diverged`` / ``failed`` with the one-line
@@ -88,6 +91,7 @@ def run_folder(folder: str | Path, cfg, data=None, done: tuple[str, ...] = DONE,
     try:
         import torch
 
+        from ..solvers.settle import first_phase_check
         from ..train.loop import fit, make_trainer, resume_trainer
 
         state = folder_status(folder)
@@ -101,11 +105,15 @@ def run_folder(folder: str | Path, cfg, data=None, done: tuple[str, ...] = DONE,
             except AnalogEPError:
                 trainer = None
         if trainer is None:
+            torch.manual_seed(TORCH_DEFAULT_SEED)
+            trainer = make_trainer(cfg, folder, data=data)
+            # as ``train``: a given settle step above its first phase's measured bound is refused
+            # (the one line naming the bound and the fix, returned as this run's error) before the
+            # folder is created or its old run files removed
+            first_phase_check(trainer)
             if create:
                 folder.mkdir(parents=True, exist_ok=True)
             remove_run_files(folder)
-            torch.manual_seed(TORCH_DEFAULT_SEED)
-            trainer = make_trainer(cfg, folder, data=data)
         out["status"] = fit(trainer, progress=False)["status"]
     except DivergenceError as e:
         out.update(status="diverged", error=one_line(e))

@@ -208,3 +208,40 @@ def test_ranks_refuse_together(tmp_path, monkeypatch):
     monkeypatch.setattr(t.dist, "all_true", lambda flag: torch.zeros((), dtype=torch.bool))
     with pytest.raises(ConfigError, match="another rank's first settle phase"):
         ST.first_phase_check(t)
+
+
+# ------------------------------------------------------------------------------------ studies
+def test_a_sweep_point_above_its_first_phase_bound_is_refused_before_its_folder_is_written(tmp_path):
+    """Review of session 10: a study runs ``train``'s first-phase check. A two-point sweep (the
+    default gains: stable at the given step; gains 3: above the first phase's bound): the strong
+    point is recorded failed with the refusal's one line (the bound and the fix) and its folder is
+    never created; the other point finishes. The runner's other caller (``compare``'s
+    ``create=True``) leaves an existing folder's files byte for byte as they were."""
+    import yaml
+
+    from analog_ep.study.runner import run_folder
+    from analog_ep.study.sweep import read_table, run_sweep
+
+    spec = tmp_path / "s.yaml"
+    base = dict(kv.split("=", 1) for kv in MLP + ["train.epochs=1", f"analog.settle_dt_s={DT}"])
+    spec.write_text(yaml.safe_dump({"base": {"set": {k: yaml.safe_load(v) for k, v in base.items()}},
+                                    "grid": {"model.gains": [[1, 1], [3, 3]]}}, sort_keys=False))
+    summary = run_sweep(spec, out=tmp_path / "out", workers=1)
+    assert summary["failed"] == 1 and summary["ran"] == 2
+    good, bad = read_table(tmp_path / "out" / "sweep.csv")
+    assert good["status"] == "finished"
+    assert bad["status"] == "failed" and "\n" not in bad["error"]
+    assert bad["error"].startswith("analog.settle_dt_s: 9e-08 s is at or above"), bad["error"]
+    assert "stability bound dt < tau ln((rho + 1) / (rho - 1)) = 7.6" in bad["error"] and "lower it or set null" in bad["error"]
+    assert not (tmp_path / "out" / bad["folder"].rsplit("/", 1)[-1]).exists()
+
+    folder = tmp_path / "old"  # a folder holding another run's files: compare's call
+    folder.mkdir()
+    (folder / "results.h5").write_bytes(b"old results")
+    res = run_folder(folder, load_config(None, MLP + STRONG + ["train.epochs=1", f"analog.settle_dt_s={DT}"]),
+                     create=True)
+    assert res["status"] == "failed" and "stability bound" in res["error"]
+    assert [p.name for p in folder.iterdir()] == ["results.h5"] and (folder / "results.h5").read_bytes() == b"old results"
+    res = run_folder(tmp_path / "new", load_config(None, MLP + STRONG + ["train.epochs=1", f"analog.settle_dt_s={DT}"]),
+                     create=True)
+    assert res["status"] == "failed" and not (tmp_path / "new").exists()
