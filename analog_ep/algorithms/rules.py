@@ -33,6 +33,7 @@ import torch
 from ..compute import check_every, compiled
 from ..errors import ConfigError
 from ..solvers import SolverStats, build_solver
+from ..solvers.base import timed_unit
 from .bp import bp_gradient
 from .ep import ep_gradient, nudge_betas
 from .gradcheck import _layer_rows, exact_reads, gradcheck, pcn_gradcheck
@@ -102,20 +103,12 @@ class LearningRule:
         return None
 
 
-def _timed_phase(solver) -> bool:
-    """Whether ``bench`` times a whole phase of ``solver`` (a registered solver marked
-    ``timed_phase``: the settle, whose per-phase setup a single step would overstate) rather than
-    one sweep."""
-    return bool(getattr(getattr(solver, "func", solver), "timed_phase", False))
-
-
-def _timed_budget(solver, phase_iters: int) -> tuple[int, dict]:
-    """What one timed call of ``bench`` runs: one sweep, or for a ``timed_phase`` solver a whole
-    phase at its full budget (``phase_iters`` steps, ``stop="tol"`` with ``tol=0``: the
-    noise-floor stop the config may bind would end it early)."""
-    if _timed_phase(solver):
-        return phase_iters, {"stop": "tol"}
-    return 1, {}
+TIMED_BUDGETS = {"sweep": lambda phase_iters: (1, {}),
+                 "phase": lambda phase_iters: (phase_iters, {"stop": "tol"})}
+"""A solver's ``timed`` unit (its registry entry, :func:`~analog_ep.solvers.base.timed_unit`) -> what
+one timed call of ``bench`` runs, ``phase_iters -> (iters, extra keywords)``: one sweep, or a whole
+phase at its full budget (``phase_iters`` steps, ``stop="tol"`` with ``tol=0``: the noise-floor stop
+the config may bind would end it early)."""
 
 
 class _Relaxing(LearningRule):
@@ -125,6 +118,11 @@ class _Relaxing(LearningRule):
     def __init__(self, cfg, model, device=None, generator=None):
         super().__init__(cfg, model, device, generator)
         self.solver = build_solver(cfg, model.energy_kind, check_every(cfg.solver, self.device))
+
+    def timed_budget(self, phase_iters: int) -> tuple[int, dict]:
+        """What one timed call of ``bench`` runs of this rule's solver (:data:`TIMED_BUDGETS` of
+        its registered ``timed`` unit)."""
+        return TIMED_BUDGETS[timed_unit(self.cfg, self.model.energy_kind)](phase_iters)
 
     @property
     def check_every(self) -> int:
@@ -176,7 +174,7 @@ class EnergyEP(_Relaxing):
     def sweep_timer(self, x, target):
         """Sweeps of the free phase (``beta = 0``, exactly one each: ``iters=1, tol=0``), each
         continuing from the previous one's output, after a relaxed free phase; the constant drive
-        is computed once outside, as in training. A solver marked ``timed_phase`` (the settle)
+        is computed once outside, as in training. A solver registered ``timed="phase"`` (the settle)
         runs a whole free phase per call instead (``solver.free_iters``, its full budget at
         ``tol=0``: its per-phase setup spread over the phase's steps, as in training)."""
         sol = self.cfg.solver
@@ -186,7 +184,7 @@ class EnergyEP(_Relaxing):
                                 tol=sol.tol, damping=sol.damping)
         free = [s.detach().clone() for s in states]
 
-        iters, full = _timed_budget(self.solver, sol.free_iters)
+        iters, full = self.timed_budget(sol.free_iters)
 
         def sweep():
             nonlocal states
@@ -282,12 +280,12 @@ class PCNEP(_Relaxing):
     def sweep_timer(self, x, target):
         """One traversal of a nudged phase (``ep.beta``) from the forward pass, every node
         recomputed (``skip_clean=False``: the cost of a traversal once the nudge has reached
-        every layer); a solver marked ``timed_phase`` (the settle): the whole nudged phase
+        every layer); a solver registered ``timed="phase"`` (the settle): the whole nudged phase
         (``solver.nudge_iters``, full budget)."""
         with torch.no_grad():
             free, _ = self.model.forward_pass(x)
 
-        iters, full = _timed_budget(self.solver, self.cfg.solver.nudge_iters)
+        iters, full = self.timed_budget(self.cfg.solver.nudge_iters)
 
         def sweep():
             return self.solver(self.model, x, free, beta=self.cfg.ep.beta, target=target, iters=iters, tol=0.0,

@@ -292,14 +292,31 @@ def counts_sweeps(relax: Callable) -> Callable:
 
 _SOLVERS: dict[tuple[str, str], Callable] = {}
 _STOPS: dict[tuple[str, str], tuple[str, ...]] = {}
+_TIMED: dict[tuple[str, str], str] = {}
+
+TIMED_UNITS = ("sweep", "phase")
+"""What one timed call of ``bench`` runs of a solver (its registry entry's ``timed``): ``sweep``,
+one sweep; ``phase``, a whole phase at its full budget (the settle, whose per-phase setup, the
+stiffness measurement and the start charge, one integration step would overstate)."""
 
 
-def register_solver(name: str, fn: Callable, energy: str = "hopfield", stops: tuple[str, ...] = STOPS) -> None:
+def register_solver(name: str, fn: Callable, energy: str = "hopfield", stops: tuple[str, ...] = STOPS,
+                    timed: str = "sweep") -> None:
     """Register ``fn`` as solver ``name`` for energies of kind ``energy`` (``model.energy_kind``);
     ``stops``: the ``solver.stop`` rules it implements (a solver with only ``tol`` takes no stop
-    keywords)."""
+    keywords); ``timed``: what ``bench`` times of it (:data:`TIMED_UNITS`, :func:`timed_unit`)."""
+    if timed not in TIMED_UNITS:
+        raise ValueError(f"register_solver({name!r}): timed must be one of {TIMED_UNITS}, got {timed!r}")
     _SOLVERS[(name, energy)] = fn
     _STOPS[(name, energy)] = tuple(stops)
+    _TIMED[(name, energy)] = timed
+
+
+def timed_unit(cfg, energy: str) -> str:
+    """What one timed call of ``bench`` runs of the relaxation ``cfg`` asks for on energies of kind
+    ``energy`` (the registered solver's ``timed``: :data:`TIMED_UNITS`)."""
+    name, _ = RELAXATIONS[cfg.analog.relaxation](cfg)
+    return _TIMED.get((name, energy), "sweep")
 
 
 def resolve_stop(stop: str, name: str, energy: str = "hopfield") -> str:

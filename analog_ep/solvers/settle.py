@@ -671,8 +671,7 @@ def _count_settle(model, readouts: list, states: list, settle_time_s: torch.Tens
         r.events.readout(sk.numel())
 
 
-relax_settle.timed_phase = True  # bench's sweep_s times a whole phase (rules' sweep_timer)
-register_solver("settle", relax_settle)
+register_solver("settle", relax_settle, timed="phase")  # bench's sweep_s times a whole phase (rules' sweep_timer)
 
 
 # ------------------------------------------------------------------------- predictive coding networks
@@ -899,5 +898,4 @@ def relax_settle_pcn(model, const, states, *, beta: float = 0.0, target=None, it
     return out, SettleStats(**vars(st), budget=n_steps, dt_s=dt, layer_energy=torch.stack(layers))
 
 
-relax_settle_pcn.timed_phase = True
-register_solver("settle", relax_settle_pcn, energy="pcn")
+register_solver("settle", relax_settle_pcn, energy="pcn", timed="phase")

@@ -79,3 +79,24 @@ def test_sweep_timer_reports_the_integration_steps_it_ran(overrides, dt, steps):
     cfg_it, m, x, y = build_float64(overrides + ["analog.device=ideal"], n=4)
     sweep, _ = build_rule(cfg_it, m).sweep_timer(x, y)
     assert sweep().sweeps == 1
+
+
+def test_what_bench_times_is_the_solver_registry_entry():
+    """Review of session 10: what ``bench`` times of a solver (one sweep or a whole phase) is its
+    registry entry (``register_solver(..., timed=...)``), not an attribute on the function: the
+    settle of both energies times a phase, the iterative solvers a sweep; the rule's budget
+    follows the entry (a solver registered ``phase`` under another name times a whole phase), and
+    an unknown unit is refused at registration."""
+    from analog_ep.solvers import base as B
+    from analog_ep.solvers import settle as ST
+
+    settle, it = load_config(None, MLP + SETTLE), load_config(None, MLP + ["analog.device=ideal"])
+    assert B.timed_unit(settle, "hopfield") == B.timed_unit(settle, "pcn") == "phase"
+    assert B.timed_unit(it, "hopfield") == B.timed_unit(it, "pcn") == "sweep"
+    assert not hasattr(ST.relax_settle, "timed_phase") and not hasattr(ST.relax_settle_pcn, "timed_phase")
+    cfg, m, x, y = build_float64(MLP + SETTLE, n=4)
+    rule = build_rule(cfg, m)
+    assert rule.timed_budget(6) == (6, {"stop": "tol"})
+    assert build_rule(it, m).timed_budget(6) == (1, {})
+    with pytest.raises(ValueError, match="timed must be one of"):
+        B.register_solver("settle", ST.relax_settle, timed="epoch")

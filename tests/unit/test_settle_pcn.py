@@ -19,6 +19,7 @@ from analog_ep.algorithms.rules import build_rule
 from analog_ep.config import load_config
 from analog_ep.errors import ConfigError
 from analog_ep.solvers import relax_pcn
+from analog_ep.solvers import settle as ST
 from analog_ep.solvers.settle import PCNCircuit, pcn_stiffness, relax_settle_pcn
 
 TAU = 1e-7  # the default node: 100 fF / 1 uS
@@ -167,7 +168,16 @@ def test_stiffness_is_the_largest_rate_of_the_linearized_currents():
     assert rate > 1.0  # stiffer than the leak alone
 
 
-def test_default_step_follows_the_stiffness_and_a_step_above_the_bound_is_refused():
+def test_default_step_follows_the_stiffness_and_a_step_above_the_bound_is_refused(monkeypatch):
+    lams = []  # each phase's measured stiffest rate (a spy on the real estimate)
+    real = ST.pcn_stiffness
+
+    def spy(*a, **k):
+        out = real(*a, **k)
+        lams.append(max(float(out.amax()) * ST.STIFFNESS_MARGIN, 1.0))
+        return out
+
+    monkeypatch.setattr(ST, "pcn_stiffness", spy)
     _, m, x, y, free = _build(MLP, n=3)
     with pytest.raises(ConfigError, match=r"analog.settle_dt_s: .* above this PCN settle's stability bound dt < 2 tau "
                                           r"/ lambda = ") as err:  # the model's first settle phase refuses
@@ -178,7 +188,8 @@ def test_default_step_follows_the_stiffness_and_a_step_above_the_bound_is_refuse
     assert dt <= TAU / 10 * (1 + 1e-9)
     assert st.sweeps == pytest.approx(3 * TAU / dt, abs=1)  # t_max = iters tau
     _, st2 = relax_settle_pcn(m, x, free, beta=0.1, target=y, iters=3, tol=0.0, tau_s=TAU, dt_s=TAU)  # later: clamped
-    assert st2.dt_s < TAU / 4  # a quarter of a bound below TAU (the default's share)
+    bound = 2.0 * TAU / lams[-1]  # the clamped phase's own bound, 2 tau / lambda
+    assert bound < TAU and st2.dt_s == bound / 4  # clamped to the default's share of it: a quarter
 
 
 def test_settle_time_and_counts():
