@@ -584,32 +584,37 @@ def first_phase_probe():
 
 def first_phase_check(trainer) -> None:
     """Refuse an unstable given ``analog.settle_dt_s`` at the run's first settle phase before the
-    run folder is claimed, emptied or written (``train`` calls it after building the trainer):
-    a copy of the trainer (its data shared, not copied) runs its next training step up to the first
-    settle phase's step decision (:func:`first_phase_probe`): the same batch, weights, streams
-    and start states as the run's own first phase, so the same bound; the trainer itself is not
-    touched. Nothing to check without a given step, when the run has no epoch left, or for a run
-    restored from its checkpoint (its first phase ran: :func:`restored`)."""
+    run folder is claimed, emptied or written (``train`` calls it after building the trainer, a
+    study's runner before it touches the run's folder): the trainer itself runs its next training
+    step up to the first settle phase's step decision (:func:`first_phase_probe`): the same
+    batch, weights, streams and start states as the run's own first phase, so the same bound;
+    then everything the step's start changed is put back (:func:`analog_ep.train.probe.preserved`:
+    the weights are only read, shared, never copied; counters, caches, streams and this module's
+    step log of the model restored), so the run is as if never probed. Nothing to check without a
+    given step, when the run has no epoch left, or for a run restored from its checkpoint (its
+    first phase ran: :func:`restored`)."""
     cfg = trainer.cfg
     if cfg.analog.relaxation != "settle" or cfg.analog.settle_dt_s is None or trainer.epoch >= cfg.train.epochs:
         return
     if trainer.epoch > 0 or trainer.partial is not None:
         return
-    import copy
+    from ..train.probe import preserved
 
-    memo = {id(trainer.train_set): trainer.train_set, id(trainer.test_set): trainer.test_set}
-    probe = copy.deepcopy(trainer, memo)
-
-    def stop(epoch, i):  # a run whose steps settle nothing: one step is enough to know
+    def stop(*args):  # a step that settled nothing ends before its update: one step is enough to know
         raise FirstPhaseProbe
 
-    probe.on_batch = stop
+    model = trainer.model
+    had_log = model in _STEP_LOG
     refused = None
-    with first_phase_probe(), contextlib.suppress(FirstPhaseProbe):
-        try:
-            probe.run_epoch(progress=False)
-        except ConfigError as e:
-            refused = e
+    with preserved(trainer, extra=(_log(model),)):
+        trainer.apply_updates = stop  # (an instance attribute: dropped again on the way out)
+        with first_phase_probe(), contextlib.suppress(FirstPhaseProbe):
+            try:
+                trainer.run_epoch(progress=False)
+            except ConfigError as e:
+                refused = e
+    if not had_log:
+        _STEP_LOG.pop(model, None)
     # torchrun: each rank measured its own shard's bound; they refuse together (one rank leaving
     # alone would leave the others waiting in their first collective)
     agreed = trainer.dist.all_true(torch.tensor(refused is None, device=trainer.device))

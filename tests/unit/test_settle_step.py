@@ -136,19 +136,157 @@ def test_a_step_above_the_first_phase_bound_is_refused_before_the_run_folder_is_
     assert res.exit_code == 2 and not (tmp_path / "runs").exists()
 
 
-def test_the_first_phase_check_leaves_the_run_as_it_was(tmp_path):
-    """The check runs the first phase's decision on a copy: a run through ``run_training`` (with
-    the check) ends with the same weights as the same run through ``fit`` alone."""
+@pytest.mark.parametrize("reads", [["analog.w_noise_std=0.02"], ["analog.device=memristor"]], ids=["ideal", "memristor"])
+def test_the_first_phase_check_leaves_the_run_as_it_was(tmp_path, reads):
+    """The check runs the first phase's decision on the trainer and puts its state back: a run
+    through ``run_training`` (with the check) ends with the same weights as the same run through
+    ``fit`` alone (ideal tiles with read noise; the memristor card with its periphery)."""
     from analog_ep.train import fit, make_trainer
     from analog_ep.train.session import run_training
 
-    over = MLP + ["train.epochs=1", f"analog.settle_dt_s={DT}", "analog.w_noise_std=0.02"]
+    over = MLP + ["train.epochs=1", f"analog.settle_dt_s={DT}"] + reads
     run_training(None, over, out=tmp_path / "a", progress=False)
     a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["model"]
     t = make_trainer(load_config(None, over), tmp_path / "b")
     fit(t, progress=False)
     b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["model"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a if isinstance(a[k], torch.Tensor))
+
+
+def _leaves(root, skip_ids) -> dict:
+    """A plain hash of a trainer's whole state: ``path -> digest`` of every leaf reachable through
+    attributes and containers (tensors by their bytes, generators by their state, numbers and
+    strings by repr; functions, modules and classes left out)."""
+    import enum
+    import hashlib
+    import types
+    import weakref
+    from pathlib import PurePath
+
+    import numpy as np
+
+    out, seen = {}, set(skip_ids)
+
+    def walk(o, path):
+        if isinstance(o, (int, float, str, bytes, bool, type(None), complex, enum.Enum, PurePath, torch.device,
+                          torch.dtype)):
+            out[path] = repr(o)
+        elif isinstance(o, torch.Tensor):
+            t = o.detach().cpu().contiguous()
+            out[path] = f"{t.dtype}{tuple(t.shape)}" + hashlib.sha1(t.view(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
+        elif isinstance(o, torch.Generator):
+            out[path] = hashlib.sha1(o.get_state().numpy().tobytes()).hexdigest()
+        elif isinstance(o, np.ndarray):
+            out[path] = hashlib.sha1(o.tobytes()).hexdigest()
+        elif isinstance(o, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, types.ModuleType, type,
+                            weakref.ref)) or id(o) in seen:
+            return
+        else:
+            seen.add(id(o))
+            if isinstance(o, dict):
+                out[path + "#keys"] = repr([repr(k) for k in o])
+                for k, v in list(o.items()):
+                    walk(v, f"{path}[{k!r}]")
+            elif isinstance(o, (list, tuple)):
+                out[path + "#len"] = len(o)
+                for i, v in enumerate(o):
+                    walk(v, f"{path}[{i}]")
+            elif isinstance(o, (set, frozenset)):
+                out[path] = repr(sorted(map(repr, o)))
+            elif hasattr(o, "__dict__"):
+                out[path + "#attrs"] = repr(sorted(vars(o)))
+                for k, v in list(vars(o).items()):
+                    walk(v, f"{path}.{k}")
+
+    walk(root, "t")
+    return out
+
+
+def _copy_probe(t):
+    """The reference decision: the session-10 check, the first phase's step decided on a deep copy
+    of the trainer (its data shared) that stops there; the refusal's line, or None."""
+    import contextlib
+    import copy
+
+    probe = copy.deepcopy(t, {id(t.train_set): t.train_set, id(t.test_set): t.test_set})
+    probe.on_batch = lambda epoch, i: (_ for _ in ()).throw(ST.FirstPhaseProbe)
+    with ST.first_phase_probe(), contextlib.suppress(ST.FirstPhaseProbe):
+        try:
+            probe.run_epoch(progress=False)
+        except ConfigError as e:
+            return str(e)
+    return None
+
+
+VGG = ["model.name=dchn_vgg5", "model.channels=[3,4,4,5]", "data.name=synthetic", "data.shape=[1,16,16]",
+       "data.num_classes=3", "analog.relaxation=settle", "data.batch_size=8", "data.train_size=16",
+       "data.test_size=8", "solver.free_iters=4", "solver.nudge_iters=2"]
+
+
+@pytest.mark.parametrize("over, refused", [
+    (MLP + [f"analog.settle_dt_s={DT}", "analog.w_noise_std=0.02"], False),
+    (MLP + STRONG + [f"analog.settle_dt_s={DT}"], True),
+    (MLP + ["analog.device=memristor", f"analog.settle_dt_s={DT}"], False),
+    (MLP + STRONG + ["analog.device=memristor", f"analog.settle_dt_s={DT}", "analog.noise_policy=per_batch"], True),
+    (MLP + ["model.name=pcn_mlp", "analog.device=memristor", f"analog.settle_dt_s={DT}"], True),
+    (MLP + ["model.name=pcn_mlp", "analog.device=memristor", "analog.settle_dt_s=1e-8"], False),
+    (VGG + ["analog.device=memristor", "analog.settle_dt_s=5e-8"], False),
+], ids=["ideal", "ideal-strong", "memristor", "memristor-strong-per-batch", "pcn-strong", "pcn", "dchn_vgg5"])
+def test_the_first_phase_check_decides_as_on_a_copy_and_leaves_the_trainer_bit_identical(monkeypatch, over,
+                                                                                          refused):
+    """Review of session 10: the check probes the trainer itself (no deep copy: twice the
+    model's memory at a run's start on a GPU). The same decision as the copy's probe (the same
+    refusal line, or none), and the trainer bit-identical after it: every leaf of its state
+    (weights, conductances, counters, caches, streams, optimizer, rule) hashed before and after,
+    torch's global generator, and the settle's step log of the model (a run's first phase still
+    refuses). No copy is taken."""
+    import copy
+
+    from analog_ep.train import make_trainer
+
+    t = make_trainer(load_config(None, over + ["train.epochs=1"]), None)
+    skip = {id(t.train_set), id(t.test_set)}
+    before, rng = _leaves(t, skip), torch.get_rng_state()
+    reference = _copy_probe(t)
+    assert (reference is not None) == refused and ST._STEP_LOG.get(t.model) is None
+    assert _leaves(t, skip) == before  # (the copy's probe left it alone too)
+
+    def no_copy(*a, **k):
+        raise AssertionError("the first-phase check copied the trainer")
+
+    monkeypatch.setattr(copy, "deepcopy", no_copy)
+    got = None
+    try:
+        ST.first_phase_check(t)
+    except ConfigError as e:
+        got = str(e)
+    assert got == reference
+    after = _leaves(t, skip)
+    assert [k for k in before.keys() | after.keys() if before.get(k) != after.get(k)] == []
+    assert torch.equal(torch.get_rng_state(), rng) and ST._STEP_LOG.get(t.model) is None
+
+
+def test_a_probe_that_writes_a_shared_weight_is_a_defect_not_kept():
+    """The probe's guard: the state it restores by value comes back (a counter bumped, a cache
+    built, a stream drawn), and a large tensor it shares read-only (a weight) written in place
+    is named in a RuntimeError instead of being silently kept."""
+    from analog_ep.train import make_trainer
+    from analog_ep.train.probe import SAVED_NUMEL, preserved
+
+    t = make_trainer(load_config(None, MLP + ["analog.device=memristor", "train.epochs=1"]), None)
+    skip = {id(t.train_set), id(t.test_set)}
+    before = _leaves(t, skip)
+    storage = t.model.synapses[0].storage
+    assert storage.w_dev.numel() > SAVED_NUMEL >= storage.reads.numel()
+    with preserved(t):
+        storage.reads += 5
+        storage.cache_for_the_test = torch.ones(3)
+        torch.randn(3, generator=t.est_gen)
+        t.history.append({"epoch": 1})
+    assert _leaves(t, skip) == before
+    with pytest.raises(RuntimeError, match=r"wrote trainer\.model\..*\['w_dev'\] in place"):
+        with preserved(t):
+            storage.w_dev.mul_(2.0)
 
 
 def test_refused_only_at_a_models_first_phase():
