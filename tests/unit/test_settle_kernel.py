@@ -1,12 +1,16 @@
 """The fused settle step (``analog_ep/analog/kernels/numba_settle.py``) against the torch loop of
 :func:`analog_ep.solvers.settle.relax_settle` (the reference, run on the same reads by turning
 the fused step off): bit for bit the same states, residuals, stop decisions, settle times and
-weights after training steps, on every read the settle uses (ideal tiles; memristor tiles
+weights after training steps (on torch's FMA kernels, AVX2 and up; without them the floats to a
+tolerance of a few ulps per step and the steps, stops and counts still exactly:
+:func:`_same`), on every read the settle uses (ideal tiles; memristor tiles
 noiseless, with white read noise in the loop, with per-phase noise, with IR drop), float32 and
 float64, free and nudged phases (MSE and clamp nudges), ``tol`` and ``noise_floor`` stops; and
 it declines (the torch loop runs) where it has no form: the cross-entropy readout, ``compute.kernels:
 torch``.
 """
+
+import sys
 
 import pytest
 import torch
@@ -19,9 +23,23 @@ from analog_ep.solvers import settle as ST
 pytest.importorskip("numba")
 
 # the kernel's update is an LLVM fma, as torch.lerp's vectorized CPU kernel on an FMA build
-# (AVX2 and up); torch's default-capability build multiplies and adds, rounding twice
+# (AVX2 and up); torch's default-capability build (a CPU without FMA, or ATEN_CPU_CAPABILITY=default)
+# multiplies and adds, rounding twice: there the two loops agree to float tolerance, not bit for bit
 FMA = torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512", "ZVECTOR", "SVE256")
-bitwise = pytest.mark.skipif(not FMA, reason="bit-for-bit with torch.lerp needs torch's FMA kernels (AVX2+)")
+TOLERANCE = {torch.float32: (1e-5, 1e-6), torch.float64: (1e-12, 1e-14)}
+"""``(rtol, atol)`` of a float compared without FMA: a few ulps per integration step, over tens of
+steps of a contracting flow (measured under ``ATEN_CPU_CAPABILITY=default``, session 11: float32
+residuals within 1.2e-7, ideal tiles' weights after two EP steps within 2e-9, the memristor cards'
+pulse-quantized weights equal; the steps, stops and event counts equal; every test here passes)."""
+
+
+def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Bit for bit on an FMA build; without FMA a float to :data:`TOLERANCE` (the same shape and
+    dtype), anything else (steps, flags) still exactly."""
+    if FMA or not a.is_floating_point():
+        return torch.equal(a, b)
+    rtol, atol = TOLERANCE[a.dtype]
+    return a.dtype == b.dtype and a.shape == b.shape and torch.allclose(a, b, rtol=rtol, atol=atol)
 
 TAU = 1e-7
 MLP = ["data.name=digits", "model.hidden=[12]", "analog.relaxation=settle"]
@@ -57,12 +75,11 @@ def _same_stats(a, b):
         for k in sa:
             assert sa[k].sweeps == sb[k].sweeps and sa[k].dt_s == sb[k].dt_s, k
             for f in ("steps", "residual", "converged", "settle_time_s"):
-                assert torch.equal(getattr(sa[k], f), getattr(sb[k], f)), (k, f)
+                assert _same(getattr(sa[k], f), getattr(sb[k], f)), (k, f)
 
 
 @pytest.mark.parametrize("reads, nudge", [(r, "mse") for r in READS] + [("memristor_card", "clamp"),
                                                                           ("memristor_white", "clamp")])
-@bitwise
 def test_training_steps_are_the_torch_loops_bit_for_bit(reads, nudge, monkeypatch):
     """Two EP training steps (free, nudge+, nudge-; float32; the default stop, noise floor where
     the reads are noisy): the same weights and per-phase statistics with and without the
@@ -74,7 +91,7 @@ def test_training_steps_are_the_torch_loops_bit_for_bit(reads, nudge, monkeypatc
     with monkeypatch.context() as mp:
         _torch_loop(mp)
         b, sb, cb = _train(over)
-    assert all(torch.equal(p, q) for p, q in zip(a, b))
+    assert all(_same(p, q) for p, q in zip(a, b))
     _same_stats(sa, sb)
     assert ca == cb  # the hardware events the cost model prices: the same reads, conversions and pulses
 
@@ -82,7 +99,6 @@ def test_training_steps_are_the_torch_loops_bit_for_bit(reads, nudge, monkeypatc
 @pytest.mark.parametrize("reads", ["ideal", "memristor_white", "memristor_ir_drop"])
 @pytest.mark.parametrize("beta", [0.0, -0.3])
 @pytest.mark.parametrize("stop", ["tol", "noise_floor"])
-@bitwise
 def test_a_float64_phase_is_the_torch_loops_bit_for_bit(reads, beta, stop, monkeypatch):
     """One phase at float64 from a warm state, with an explicit step: the digitized states, the
     per-sample steps, residuals and settle times are the torch loop's exactly."""
@@ -101,7 +117,7 @@ def test_a_float64_phase_is_the_torch_loops_bit_for_bit(reads, beta, stop, monke
     with monkeypatch.context() as mp:
         _torch_loop(mp)
         sb, stb = phase()
-    assert all(torch.equal(p, q) for p, q in zip(sa, sb))
+    assert all(_same(p, q) for p, q in zip(sa, sb))
     _same_stats([{"p": sta}], [{"p": stb}])
     assert sta.sweeps > 3  # the phase ran a while (not a trivial stop)
 
@@ -115,3 +131,15 @@ def test_declines_where_it_has_no_form():
     K.reset_ran()
     _train(["analog.device=ideal", "compute.kernels=torch"], steps=1)
     assert K.ran()["settle_step"] == "torch"
+
+
+def test_the_comparison_without_fma_can_fail(monkeypatch):
+    """The tolerance branch (a CPU without FMA) still fails on a real difference: a float off by
+    1e-4 relative, another shape or dtype, a step count off by one; a few ulps pass."""
+    monkeypatch.setattr(sys.modules[__name__], "FMA", False)
+    a = torch.linspace(-1.0, 1.0, 50)
+    assert _same(a, torch.nextafter(torch.nextafter(a, a + 1), a + 1))
+    assert not _same(a, a * (1 + 1e-4)) and not _same(a, a[:-1]) and not _same(a, a.double())
+    assert not _same(torch.arange(5), torch.arange(5) + (torch.arange(5) == 2))
+    d = a.double()
+    assert _same(d, torch.nextafter(d, d + 1)) and not _same(d, d * (1 + 1e-9))
