@@ -322,17 +322,22 @@ class AnalogStorage(nn.Module):
         self._sync()  # the buffers were just loaded
 
     def begin_batch(self) -> None:
-        self.batch += 1
-        self.phase = self.read_count = 0
-        self._w_cache = None
+        """A mini-batch starts (read-noise policy). The counters are plain attributes, written
+        into ``__dict__`` (as :meth:`_sync`, :meth:`_next_read`): ``nn.Module.__setattr__``'s checks
+        cost more than the rest of a phase's setup here."""
+        d = self.__dict__
+        d["batch"] = self.batch + 1
+        d["phase"] = d["read_count"] = 0
+        d["_w_cache"] = None
 
     def begin_phase(self, name: str | None = None) -> None:
         """A relaxation phase starts (read-noise policy); the events count under ``name`` (None:
-        the phase they count under stays)."""
-        self.phase += 1
-        self.read_count = 0
-        if self.periph.noise_policy != NoisePolicy.PER_BATCH.value:
-            self._w_cache = None
+        the phase they count under stays). Plain attributes, as :meth:`begin_batch`."""
+        d = self.__dict__
+        d["phase"] = self.phase + 1
+        d["read_count"] = 0
+        if self.periph.noise_policy != _PER_BATCH:
+            d["_w_cache"] = None
         if name is not None:
             self.events.set_phase(name)
 

@@ -35,6 +35,7 @@ import yaml
 
 from .. import __version__
 from ..algorithms.rules import LearningRule, build_rule
+from ..analog.kernels import warm as warm_kernels
 from ..compute import Dist, configure, init_distributed, resolve_accelerator
 from ..config import RunConfig, dump_yaml, load_config
 from ..data import Split, load_data
@@ -644,6 +645,8 @@ def make_trainer(cfg: RunConfig, out_dir: str | Path | None, data=None, stored_c
     dist = init_distributed(device)
     train_set, test_set, info = data if data is not None else load_data(cfg.data, cfg.seed)
     model = build_model(cfg, info.shape, info.num_classes, stored_card, device=device, weights=weights)
+    if model.device_card is not None:  # numba's one-time start-up here, not in the first training step
+        warm_kernels(next(model.parameters()))
     if dist.active and any(s.wants_vectors for s in model.ep_storages()):  # the card's update: section too
         raise ConfigError("analog.pulse_scheme: bitstream trains carry per-example vectors that cannot be "
                           "all-reduced over ranks; use analog.pulse_scheme=rounded with torchrun")

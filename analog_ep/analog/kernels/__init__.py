@@ -247,6 +247,34 @@ def mark_ran(kind: str, impl: str) -> None:
     _ran[kind] = impl
 
 
+_KERNEL_MODULES = {"module": ".numba_reads", "engine_module": ".numba_engine", "sweep_module": ".numba_sweep"}
+"""The kernel modules :func:`warm` loads (keys: where :func:`select` / :func:`select_engine` keep them)."""
+
+
+def warm(like: torch.Tensor) -> bool:
+    """Pay numba's one-time start-up now, where the caller builds a model whose analog tiles the
+    kernels will run (``like``: a tensor of that model, as :func:`numba_selected` takes it): import
+    numba and the kernel modules and build numba's CPU typing and target contexts, which the first
+    kernel call of a process otherwise does (about 0.45 s of CPU on this project's machine, inside
+    the first training step: ``benchmarks/speed_fmnist_s11_epoch.md``). Nothing is drawn, counted
+    or compiled here: each kernel still loads its compiled code (numba's cache) on its first call.
+    Returns whether it ran (False where the numba kernels do not run on ``like``); once per
+    process."""
+    if not numba_selected(like):
+        return False
+    if _available.get("warm"):
+        return True
+    for key, name in _KERNEL_MODULES.items():
+        if _available.get(key) is None:
+            _available[key] = importlib.import_module(name, __name__)
+    from numba.core.registry import cpu_target
+
+    cpu_target.typing_context.refresh()
+    cpu_target.target_context.refresh()
+    _available["warm"] = True
+    return True
+
+
 ENGINE_KINDS = ("rounded_counts", "apply_counts", "pulsed_update")
 _NEEDS_RULE = ("apply_counts", "pulsed_update")   # kernels that run a rule's pulses: affine ones only
 _COMPOSITE = ("pulsed_update",)   # runs the other steps in one kernel and reports them (engine.fused_update)
@@ -270,5 +298,5 @@ def select_engine(kind: str, like: torch.Tensor, params=None, mode_: Optional[st
     return fn
 
 
-__all__ = ["dense_plan", "mark_ran", "select_pool", "AUTO_NUMBA", "ENGINE_KINDS", "select_engine", "INSTALL_HINT", "KINDS", "MODES", "check_mode", "mode", "numba_available", "numba_selected", "ran", "reset_ran", "select",
+__all__ = ["warm", "dense_plan", "mark_ran", "select_pool", "AUTO_NUMBA", "ENGINE_KINDS", "select_engine", "INSTALL_HINT", "KINDS", "MODES", "check_mode", "mode", "numba_available", "numba_selected", "ran", "reset_ran", "select",
            "set_mode"]
