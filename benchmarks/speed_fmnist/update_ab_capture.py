@@ -11,11 +11,15 @@ Usage (repo root of the new tree):
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 PYTHONPATH=BASE python BASE/benchmarks/speed_fmnist/update_capture.py /tmp/cap.pkl
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/speed_fmnist/update_ab_capture.py BASE /tmp/cap.pkl [REPS]
 """
-import importlib.util, pickle, statistics, sys, time, numpy as np
+import importlib.util, os, pickle, statistics, sys, tempfile, time, numpy as np
+# both trees' kernels cached apart from the trees' own caches: BASE's module is loaded here under
+# another name, and a cache entry written under it breaks BASE's own runs
+os.environ["NUMBA_CACHE_DIR"] = os.path.join(tempfile.gettempdir(), "update_ab_capture_numba")
 from analog_ep.analog.kernels import numba_engine as NE
 spec = importlib.util.spec_from_file_location("analog_ep.analog.kernels._base_engine",
                                               f"{sys.argv[1]}/analog_ep/analog/kernels/numba_engine.py")
 NB = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = NB
 spec.loader.exec_module(NB)
 a = pickle.load(open(sys.argv[2], "rb"))
 reps = int(sys.argv[3]) if len(sys.argv) > 3 else 30
