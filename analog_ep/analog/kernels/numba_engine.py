@@ -291,19 +291,33 @@ def _device_table(dt, su, sd, ku, kd, wmin, wmax, stuck) -> np.ndarray:
 
 
 @njit(cache=True)
-def _pulses(w, n, dev, keys, flags, fp):
+def _pulses(w, n, dev, keys, flags, fp, live):
     """The compact rounds of :func:`analog_ep.analog.engine.apply_counts`, device by device, in
     place on the flat ``w``. ``n`` (int32): signed counts; ``dev``: the device table
     (:func:`_device_table`: up / down scales and slopes, bounds, stuck); ``keys``: ``stream_key(key,
     k)`` of pulse ``k`` (its length caps the pulses); ``flags``: (has_slope, noisy, mult_noise,
-    n_states or 0); ``fp`` (w's dtype): (dw_min_std, 1, 0, -2, 2^-23, 1 - 2^-24, 2 pi, n_states - 1)."""
+    n_states or 0); ``fp`` (w's dtype): (dw_min_std, 1, 0, -2, 2^-23, 1 - 2^-24, 2 pi, n_states - 1);
+    ``live``: a buffer of ``n``'s size. The devices with ``n != 0`` are listed first (in index
+    order, without a branch), then pulsed with the table row and weight of the device
+    :data:`_AHEAD` places on prefetched (as :func:`_update`'s pulses): each device's pulses depend
+    on its own values only, so the order of the devices is the one of a plain scan."""
     cap = keys.shape[0]
+    if cap == 0:
+        return
     has_slope, noisy, mult, levels = flags[0], flags[1], flags[2], flags[3]
     fp = _consts(fp)
+    nl = 0
     for i in range(w.shape[0]):
-        c = n[i]
-        if c == 0 or dev[i, _STUCK] != 0 or cap == 0:
+        live[nl] = i
+        nl += n[i] != 0
+    for t in range(nl):
+        ip = live[min(t + _AHEAD, nl - 1)]
+        _prefetch(dev, ip)
+        _prefetch(w, ip)
+        i = live[t]
+        if dev[i, _STUCK] != 0:
             continue
+        c = n[i]
         m = min(abs(c), cap)
         hb = np.uint64(i) * _G
         xi0 = _box_muller(_mix(hb + keys[0]), fp) if noisy else fp[2]
@@ -738,7 +752,7 @@ def apply_counts(flat: torch.Tensor, nf: torch.Tensor, state, params, key: int, 
     if cap is None:
         cap = int(n.abs().max()) if n.numel() else 0
     dev, flags, fp = _rule_arrays(flat.dtype, dt, state, params)
-    _pulses(flat.numpy(), n.numpy(), dev, _keys(key, max(int(cap), 0)), flags, fp)
+    _pulses(flat.numpy(), n.numpy(), dev, _keys(key, max(int(cap), 0)), flags, fp, _scratch(flat.numel()))
     return flat
 
 
