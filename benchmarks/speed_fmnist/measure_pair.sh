@@ -5,7 +5,8 @@
 # --reps 8 with MODES=numba (full budget, defaults), then a 10k-image epoch digital and --device
 # memristor (run_epochs.sh; ROUNDS of them, default 1; run directories under $RUNS). Then update_ab.py
 # (torch / numba kernels of the 784x500 apply_update alternating). One JSON line per run in
-# raw/NAME_TAG.jsonl. Needs the venv active.
+# raw/NAME_TAG.jsonl. Needs the venv active. STEPS (default all: "insitu commit steps ab epochs
+# update_ab") picks a subset.
 export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1
 BASE=$1; NEW=$2; TAG=$3
 RAW=$NEW/benchmarks/speed_fmnist/raw
@@ -18,13 +19,15 @@ pair() {  # pair NAME SCRIPT ARGS...
   done
   wait
 }
-pair update_insitu update_insitu.py
-pair commit_ab commit_ab.py --reps 10
-pair step_parts step_parts.py --reps 8 solver.tol=0 solver.stop=tol
-pair step_parts step_parts.py --reps 8
-pair ab ab.py --reps 8 solver.tol=0 solver.stop=tol
-pair ab ab.py --reps 8
-for round in $(seq ${ROUNDS:-1}); do
+STEPS=${STEPS:-insitu commit steps ab epochs update_ab}
+on() { [[ " $STEPS " == *" $1 "* ]]; }
+on insitu && pair update_insitu update_insitu.py
+on commit && pair commit_ab commit_ab.py --reps 10
+on steps && pair step_parts step_parts.py --reps 8 solver.tol=0 solver.stop=tol
+on steps && pair step_parts step_parts.py --reps 8
+on ab && pair ab ab.py --reps 8 solver.tol=0 solver.stop=tol
+on ab && pair ab ab.py --reps 8
+on epochs && for round in $(seq ${ROUNDS:-1}); do
   for cfg in dig mem; do
     extra=""; [ $cfg = mem ] && extra="--device memristor"
     $NEW/benchmarks/speed_fmnist/run_epochs.sh $BASE $RAW/epochs_$TAG.jsonl base_${cfg}_r$round $extra &
@@ -32,4 +35,4 @@ for round in $(seq ${ROUNDS:-1}); do
     wait
   done
 done
-pair update_ab update_ab.py
+on update_ab && pair update_ab update_ab.py
