@@ -5,7 +5,8 @@ those arrays (numba_engine._device_table), alternating in one process, fresh cop
 per call; warm (arguments just copied, the table read) and cold (a 48 MB buffer written between the
 copies and the call: the sweeps evict the kernel's arrays in training). Checks first that every
 output is bit-identical (weight, proposal, counts, wear, statistics, pulse total). CPU time of the
-call (thread_time), medians; also with the pulses off (uflags[4] = 0: the passes without pulses).
+call (thread_time), medians; also with the pulses off (uflags[4] = 0: the passes without pulses), and
+apply_counts' unfused _pulses on the same counts (cold).
 Usage (repo root of the new tree):
 
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 PYTHONPATH=BASE python BASE/benchmarks/speed_fmnist/update_capture.py /tmp/cap.pkl
@@ -60,3 +61,20 @@ for r in range(reps):
             for nm, k, mk in pairs if r % 2 == 0 else pairs[::-1]:
                 T.setdefault(nm + tag + ("_cold" if cold else ""), []).append(call(k, mk(uf), cold))
 print({k: round(statistics.median(v[2:]) * 1e3, 3) for k, v in T.items()}, "ms CPU per call")
+# the unfused pulses (apply_counts' _pulses: bit-stream updates) on the same counts, cold
+c2 = bb[4].copy()
+P = {"base": [], "new": []}
+for r in range(reps):
+    wb, wn, lv = w.copy(), w.copy(), np.empty(w.shape[0], dtype=np.int64)
+    lv[:] = 0
+    FL += 1.0
+    t0 = time.thread_time()
+    NB._pulses(wb, c2, stuck, wmax, wmin, su, sd, ku, kd, keys, flags, fp)
+    P["base"].append(time.thread_time() - t0)
+    FL += 1.0
+    t0 = time.thread_time()
+    NE._pulses(wn, c2, dev, keys, flags, fp, lv)
+    P["new"].append(time.thread_time() - t0)
+    assert np.array_equal(wb, wn)
+print("unfused pulses (_pulses), cold, bit-identical:", {k: round(statistics.median(v[2:]) * 1e3, 3) for k, v in P.items()},
+      "ms CPU per call")
