@@ -23,7 +23,10 @@ LinearStep, SoftBounds)::
 
 with ``scale``, ``slope`` the device's up or down constants (:meth:`~analog_ep.analog.rules.
 PulsedParams.directional`), device by device: every free device with ``n != 0`` gets
-``min(|n|, cap)`` pulses, each through the rule with its own cycle-to-cycle normal. The normal of
+``min(|n|, cap)`` pulses, each through the rule with its own cycle-to-cycle normal. A device's
+constants come from one row of an interleaved table (:func:`_device_table`, one cache line per
+device), prefetched a few pulsed devices ahead (session 11: the rows' latency, not their count,
+was the cost). The normal of
 pulse ``k`` of device ``i`` is the torch engine's: Box-Muller on the hash word
 ``mix(i golden + stream_key(key, k))`` (:func:`analog_ep.analog.streams.normal_from`, same
 lanes, same uniforms). float32 evaluates ``log`` and ``cos`` with Cephes' polynomials
