@@ -28,4 +28,4 @@ for r in range(6):
     tr.train_step(x, y)
 pickle.dump(caps[-1], open(sys.argv[1], "wb"))
 a = caps[-1]
-print(len(caps), a[0].dtype, a[0].shape, "ufp (w_scale, dw_min, bl)", a[18], "flags", a[14], "keys", a[13].shape)
+print(len(caps), a[0].dtype, a[0].shape, "ufp (w_scale, dw_min, bl)", a[12], "flags", a[8], "keys", a[7].shape)

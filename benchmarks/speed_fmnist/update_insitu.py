@@ -1,5 +1,5 @@
 """In-situ CPU time per step of the fused update (numba_engine._update) of both layers, its Python
-wrapper (pulsed_update), apply_updates and the constant drive, during training (memristor card, numba
+wrapper (pulsed_update), apply_updates, the optimizer's step (both layers) and the constant drive, during training (memristor card, numba
 kernels, medians of 20 steps after 4). Usage (repo root):
 
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/speed_fmnist/update_insitu.py [key=value ...]
@@ -18,7 +18,8 @@ cfg = load_config("configs/hopfield_mlp_fmnist.yaml", S)
 data = load_data(cfg.data, cfg.seed)
 tr = make_trainer(cfg, None, data=(data[0], data[0], data[2]))
 K.set_mode("numba")
-T = {"kernel_big": [], "kernel_small": [], "wrapper_big": [], "wrapper_small": [], "apply_updates": [], "const_drive": []}
+T = {"kernel_big": [], "kernel_small": [], "wrapper_big": [], "wrapper_small": [], "apply_updates": [], "const_drive": [],
+     "optimizer_step": []}
 ok, op, oa = NE._update, NE.pulsed_update, L.apply_updates
 def ku(*a):
     t0 = time.process_time(); r = ok(*a); T["kernel_big" if a[0].shape[0] > 100000 else "kernel_small"].append(time.process_time() - t0); return r
@@ -29,7 +30,10 @@ def au(*a, **k):
 cd = tr.model.const_drive
 def cdw(*a, **k):
     t0 = time.process_time(); r = cd(*a, **k); T["const_drive"].append(time.process_time() - t0); return r
-NE._update, NE.pulsed_update, L.apply_updates, tr.model.const_drive = ku, pu, au, cdw
+os_ = tr.optimizer.step
+def osw(*a, **k):
+    t0 = time.process_time(); r = os_(*a, **k); T["optimizer_step"].append(time.process_time() - t0); return r
+NE._update, NE.pulsed_update, L.apply_updates, tr.model.const_drive, tr.optimizer.step = ku, pu, au, cdw, osw
 from analog_ep.analog import engine as E
 for r in range(24):
     x, y = data[0].batch(slice(64 * (r % 10), 64 * (r % 10 + 1)))

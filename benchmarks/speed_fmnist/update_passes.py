@@ -1,7 +1,7 @@
 """CPU time of the passes of the fused update kernel on a captured call (update_capture.py), each pass
 as a separate numba function with the kernel's arithmetic, warm cache, medians of 30: the change (two
-divisions), the stochastic counts (and the hash alone), clearing the proposal, the row pass (wear, sums,
-per-row maxima, the list of devices to pulse), the pulses, and the per-pulse hash + Box-Muller alone.
+divisions), the stochastic counts (and the hash alone), clearing the proposal, the list of devices to pulse, the row
+bookkeeping from it (wear, sums, per-row maxima), the pulses, and the per-pulse hash + Box-Muller alone.
 Usage (repo root): OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/speed_fmnist/update_passes.py CAPTURE.pkl
 """
 import pickle, sys, time, numpy as np, math
@@ -9,7 +9,7 @@ from numba import njit
 from analog_ep.analog.kernels import numba_engine as NE
 from analog_ep.analog.kernels.numba_engine import _mix, _G, _count_all, _first_normals, _train
 a = pickle.load(open(sys.argv[1], "rb"))
-(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, keys, flags, fp, k0, uflags, ufp, cb_of, rb_of, ncb, nrb, stats, total) = a[:25]
+(w, src, we, chi, counts, wear, dev, keys, flags, fp, k0, uflags, ufp, cb_of, rb_of, ncb, nrb, stats, total) = a[:19]
 @njit(cache=False)
 def p1(src, we, r, ws, dwm):
     for i in range(src.shape[0]):
@@ -27,38 +27,42 @@ def p2h(r, hz, k0):
 def p3(src, z):
     src[:] = z
 @njit(cache=False)
-def p4(counts, wear, cb_of, ncb, inner):
-    rows = cb_of.shape[0]
-    n = counts.shape[0]
+def p4(counts, live):
+    # the list of the devices to pulse, without a branch
+    nl = 0
+    for i in range(counts.shape[0]):
+        live[nl] = i
+        nl += counts[i] != 0
+    return nl
+@njit(cache=False)
+def p4b(counts, wear, live, nl, cb_of, ncb, inner):
+    # the row bookkeeping from the list: wear, set / reset sums, per-row maxima per column block
     up_m = np.zeros((ncb, inner), dtype=np.int32)
     dn_m = np.zeros((ncb, inner), dtype=np.int32)
-    live = np.empty(n, dtype=np.int64)
-    nl = 0
     setp = np.int64(0)
     resetp = np.int64(0)
-    for r in range(rows):
-        cb = cb_of[r]
-        base = r * inner
-        cr = counts[base:base + inner]
-        wr = wear[base:base + inner]
-        ur = up_m[cb]
-        dr = dn_m[cb]
-        for j in range(inner):
-            c = cr[j]
-            u = max(c, 0)
-            dn = max(-c, 0)
-            wr[j] += u + dn
-            setp += u
-            resetp += dn
-            ur[j] = max(ur[j], u)
-            dr[j] = max(dr[j], dn)
-        for j in range(inner):
-            live[nl] = base + j
-            nl += cr[j] != 0
-    return live, nl
+    row = -1
+    rend = 0
+    for t in range(nl):
+        i = live[t]
+        c = counts[i]
+        while i >= rend:
+            row += 1
+            rend += inner
+        j = i - (rend - inner)
+        cb = cb_of[row]
+        u = max(c, 0)
+        dn = max(-c, 0)
+        wear[i] += u + dn
+        setp += u
+        resetp += dn
+        up_m[cb, j] = max(up_m[cb, j], u)
+        dn_m[cb, j] = max(dn_m[cb, j], dn)
+    return setp + resetp
 @njit(cache=False)
-def p5(w, live, nl, counts, stuck, su, sd, ku, kd, wmin, wmax, keys, flags, fp):
-    # the kernel's pulses: blocks of NE._PULSE_BLOCK devices, their first normals drawn ahead
+def p5(w, live, nl, counts, dev, keys, flags, fp):
+    # the kernel's pulses: blocks of NE._PULSE_BLOCK devices, their first normals drawn ahead, the
+    # device table's rows (and weights, counts) prefetched NE._AHEAD listed devices ahead
     has_slope, noisy, mult, levels = flags[0], flags[1], flags[2], flags[3]
     cap = keys.shape[0]
     fq = NE._consts(fp)     # the constants in registers, as the kernel holds them
@@ -70,11 +74,15 @@ def p5(w, live, nl, counts, stuck, su, sd, ku, kd, wmin, wmax, keys, flags, fp):
         if noisy:
             _first_normals(live, t0, nb, keys[0], fq, zb, xb)
         for t in range(nb):
+            ip = live[min(t0 + t + NE._AHEAD, nl - 1)]
+            NE._prefetch(dev, ip)
+            NE._prefetch(w, ip)
+            NE._prefetch(counts, ip)
             i = live[t0 + t]
             c = counts[i]
-            wi = _train(w[i], min(abs(c), cap), c > 0, su[i], sd[i], ku[i], kd[i], wmin[i], wmax[i],
-                        np.uint64(i) * _G, keys, xb[t], has_slope, noisy, mult, levels, fq)
-            if stuck[i] == 0:
+            wi = _train(w[i], min(abs(c), cap), c > 0, dev[i, 0], dev[i, 1], dev[i, 2], dev[i, 3], dev[i, 4],
+                        dev[i, 5], np.uint64(i) * _G, keys, xb[t], has_slope, noisy, mult, levels, fq)
+            if dev[i, NE._STUCK] == 0:
                 w[i] = wi
 @njit(cache=False)
 def p6(live, nl, keys, fp, out):
@@ -101,10 +109,12 @@ print("p2 stoch counts", tm(p2, r, c2, k0, ufp[2]))
 hz = np.empty(r.shape[0] // 2, np.uint64)
 print("p2 hash only", tm(p2h, r, hz, k0))
 print("p3 zero", tm(p3, src.copy(), fp[2]))
-live, nl = p4(c2, wear.copy(), cb_of, ncb, rb_of.shape[0])
-print("p4 rows", tm(p4, c2, wear.copy(), cb_of, ncb, rb_of.shape[0]), "nl", nl)
-print("p5 pulses", tm(p5, w.copy(), live, nl, c2, stuck, su, sd, ku, kd, wmin, wmax, keys, flags, fp))
+live = np.empty(c2.shape[0], dtype=np.int64)
+nl = p4(c2, live)
+print("p4 list", tm(p4, c2, live), "nl", nl)
+print("p4b rows from the list", tm(p4b, c2, wear.copy(), live, nl, cb_of, ncb, rb_of.shape[0]))
+print("p5 pulses", tm(p5, w.copy(), live, nl, c2, dev, keys, flags, fp))
 o = np.empty(nl, np.float32)
 print("p6 hash+boxmuller (one by one)", tm(p6, live, nl, keys, fp, o))
 print("p7 hash only", tm(p7, live, nl, keys, o))
-print("dtype", w.dtype, su.dtype, stuck.dtype)
+print("dtype", w.dtype, dev.dtype, dev.shape)

@@ -239,22 +239,47 @@ def test_storage_state_is_one_object_until_its_buffers_move():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_rule_arrays_follow_in_place_changes(dtype):
-    """The kernel's per-device arrays kept on the state (float32 fields; float64 weights take copies)
-    are rebuilt when a field changes in place, the stuck flags included, and for other params."""
+    """The kernel's device table kept on the state (float32 fields; float64 weights take copies)
+    is rebuilt when a field changes in place, the stuck flags included, and for other params."""
     from analog_ep.analog.kernels import numba_engine as NE
     params = CARDS["constant_stuck"]()
     st = sample_device_state(params, (6, 9), torch.Generator().manual_seed(3), dtype=torch.float32)
     dt = np.float32 if dtype == torch.float32 else np.float64
-    arrs, stuck, flags, fp = NE._rule_arrays(dtype, dt, st, params)
-    assert NE._rule_arrays(dtype, dt, st, params)[0] is arrs and stuck.any()   # kept; some devices stuck
+    dev, flags, fp = NE._rule_arrays(dtype, dt, st, params)
+    assert NE._rule_arrays(dtype, dt, st, params)[0] is dev and dev[:, NE._STUCK].any()   # kept; some stuck
     st.scale_up.mul_(2.0)
     st.stuck.zero_()
-    arrs2, stuck2, _, _ = NE._rule_arrays(dtype, dt, st, params)
-    assert np.array_equal(arrs2[2], st.scale_up.reshape(-1).to(dtype).numpy()) and arrs2[2].dtype == dt
-    assert not stuck2.any() and stuck.dtype == np.int8
+    dev2, _, _ = NE._rule_arrays(dtype, dt, st, params)
+    assert np.array_equal(dev2[:, 0], st.scale_up.reshape(-1).to(dtype).numpy()) and dev2.dtype == dt
+    assert not dev2[:, NE._STUCK].any()
     other = RU.ConstantStep(dw_min=0.02, dw_min_std=0.0)
-    assert NE._rule_arrays(dtype, dt, st, other)[2][1] == 0                  # that card's flags: no noise
-    assert NE._rule_arrays(dtype, dt, st, params)[2][1] == 1
+    assert NE._rule_arrays(dtype, dt, st, other)[1][1] == 0                  # that card's flags: no noise
+    assert NE._rule_arrays(dtype, dt, st, params)[1][1] == 1
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("card", ["memristor", "linear_additive_levels", "constant_stuck"])
+def test_device_table_holds_the_state_fields(dtype, card):
+    """The device table (one row of interleaved constants per device, what a pulse reads) holds
+    exactly the state's fields in the weight's dtype, column by column in the order the pulse
+    body takes them (up / down scale, up / down slope, lower / upper bound: a rule without slopes
+    repeats the scales), the stuck flags as 0 / 1, the spare column 0; rows start on 32 / 64-byte
+    boundaries (one cache line per device)."""
+    from analog_ep.analog.kernels import numba_engine as NE
+    params = CARDS[card]()
+    st = sample_device_state(params, (7, 13), torch.Generator().manual_seed(5), dtype=torch.float32)
+    dt = np.float32 if dtype == torch.float32 else np.float64
+    dev, _, _ = NE._rule_arrays(dtype, dt, st, params)
+    f = {k: getattr(st, k).reshape(-1).to(dtype).numpy() for k in ("scale_up", "scale_down", "w_min", "w_max")}
+    slopes = ("nl_up", "nl_down") if "nl_up" in params.state_fields else ("scale_up", "scale_down")
+    want = [f["scale_up"], f["scale_down"], *(getattr(st, k).reshape(-1).to(dtype).numpy() for k in slopes),
+            f["w_min"], f["w_max"], (st.stuck.reshape(-1) != 0).numpy().astype(dt), np.zeros(91, dt)]
+    assert dev.shape == (91, NE._COLS) and dev.dtype == dt and dev.flags.c_contiguous
+    for k, col in enumerate(want):
+        assert np.array_equal(dev[:, k], col), k
+    assert dev.ctypes.data % 64 == 0 and dev.strides[0] == NE._COLS * dev.itemsize
+    if card == "constant_stuck":
+        assert 0 < dev[:, NE._STUCK].sum() < 91
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -23,7 +23,10 @@ LinearStep, SoftBounds)::
 
 with ``scale``, ``slope`` the device's up or down constants (:meth:`~analog_ep.analog.rules.
 PulsedParams.directional`), device by device: every free device with ``n != 0`` gets
-``min(|n|, cap)`` pulses, each through the rule with its own cycle-to-cycle normal. The normal of
+``min(|n|, cap)`` pulses, each through the rule with its own cycle-to-cycle normal. A device's
+constants come from one row of an interleaved table (:func:`_device_table`, one cache line per
+device), prefetched a few pulsed devices ahead (session 11: the rows' latency, not their count,
+was the cost). The normal of
 pulse ``k`` of device ``i`` is the torch engine's: Box-Muller on the hash word
 ``mix(i golden + stream_key(key, k))`` (:func:`analog_ep.analog.streams.normal_from`, same
 lanes, same uniforms). float32 evaluates ``log`` and ``cos`` with Cephes' polynomials
@@ -54,6 +57,7 @@ import numpy as np
 import torch
 from numba import njit, types
 from llvmlite import ir
+from numba.core import cgutils
 from numba.extending import intrinsic, overload
 
 from ..streams import _KEY0 as _K0
@@ -98,6 +102,29 @@ def _i2f(typingctx, x):
     if x != types.int32:
         return None
     return types.float32(x), lambda context, builder, sig, args: builder.bitcast(args[0], ir.FloatType())
+
+
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """A software prefetch (``llvm.prefetch``: read, high locality) of ``arr[idx]``'s cache line, a
+    1-d or 2-d (row ``idx``) C array: a hint, no effect on any value."""
+    if not isinstance(arr, types.Array) or not isinstance(idx, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        aty, _ = sig.args
+        ary = context.make_array(aty)(context, builder, args[0])
+        zero = context.get_constant(types.intp, 0)
+        ind = [args[1]] + [zero] * (aty.ndim - 1)
+        ptr = cgutils.get_item_pointer2(context, builder, ary.data, cgutils.unpack_tuple(builder, ary.shape),
+                                        cgutils.unpack_tuple(builder, ary.strides), aty.layout, ind)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                            "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+    return types.void(arr, idx), codegen
 
 
 _F = np.float32
@@ -237,26 +264,68 @@ def _consts(fp):
 _PULSE_BLOCK = 1024
 """Pulsed devices per block of :func:`_update`'s pulses (their first normals drawn ahead)."""
 
+_AHEAD = 16
+"""Listed devices ahead whose table row, weight and count the pulse loop prefetches."""
+
+_STUCK = 6
+"""Column of :func:`_device_table` holding the stuck flag (1: the device never moves)."""
+_COLS = 8
+"""Columns of the device table: up / down scale, up / down slope, lower / upper bound, stuck, and
+one spare (a float32 row is 32 bytes, a float64 row 64: a pulsed device's constants in one cache
+line)."""
+
+
+def _device_table(dt, su, sd, ku, kd, wmin, wmax, stuck) -> np.ndarray:
+    """The per-device constants a pulse reads, interleaved (an array of structs, ``(n, 8)`` in
+    dtype ``dt``, rows aligned to 32 / 64 bytes): ``su, sd, ku, kd, w_min, w_max, stuck (0 / 1),
+    0``. A pulsed device reads its constants from one cache line instead of seven arrays (the
+    pulses visit ~11 % of the devices at sorted, scattered indices: nearly every line of every
+    separate array was fetched). The values are the arrays' own (exact copies in ``dt``)."""
+    n = su.shape[0]
+    item = np.dtype(dt).itemsize
+    raw = np.empty(n * _COLS + 64 // item, dtype=dt)
+    off = (-raw.ctypes.data % 64) // item
+    tab = raw[off:off + n * _COLS].reshape(n, _COLS)
+    for k, a in enumerate((su, sd, ku, kd, wmin, wmax)):
+        tab[:, k] = a
+    tab[:, _STUCK] = stuck != 0
+    tab[:, _STUCK + 1] = 0
+    return tab
+
 
 @njit(cache=True)
-def _pulses(w, n, stuck, wmax, wmin, su, sd, ku, kd, keys, flags, fp):
+def _pulses(w, n, dev, keys, flags, fp, live):
     """The compact rounds of :func:`analog_ep.analog.engine.apply_counts`, device by device, in
-    place on the flat ``w``. ``n`` (int32): signed counts; ``stuck`` (int8): nonzero = never
-    moves; ``keys``: ``stream_key(key, k)`` of pulse ``k`` (its length caps the pulses);
-    ``flags``: (has_slope, noisy, mult_noise, n_states or 0); ``fp`` (w's dtype): (dw_min_std,
-    1, 0, -2, 2^-23, 1 - 2^-24, 2 pi, n_states - 1)."""
+    place on the flat ``w``. ``n`` (int32): signed counts; ``dev``: the device table
+    (:func:`_device_table`: up / down scales and slopes, bounds, stuck); ``keys``: ``stream_key(key,
+    k)`` of pulse ``k`` (its length caps the pulses); ``flags``: (has_slope, noisy, mult_noise,
+    n_states or 0); ``fp`` (w's dtype): (dw_min_std, 1, 0, -2, 2^-23, 1 - 2^-24, 2 pi, n_states - 1);
+    ``live``: a buffer of ``n``'s size. The devices with ``n != 0`` are listed first (in index
+    order, without a branch), then pulsed with the table row and weight of the device
+    :data:`_AHEAD` places on prefetched (as :func:`_update`'s pulses): each device's pulses depend
+    on its own values only, so the order of the devices is the one of a plain scan."""
     cap = keys.shape[0]
+    if cap == 0:
+        return
     has_slope, noisy, mult, levels = flags[0], flags[1], flags[2], flags[3]
     fp = _consts(fp)
+    nl = 0
     for i in range(w.shape[0]):
-        c = n[i]
-        if c == 0 or stuck[i] != 0 or cap == 0:
+        live[nl] = i
+        nl += n[i] != 0
+    for t in range(nl):
+        ip = live[min(t + _AHEAD, nl - 1)]
+        _prefetch(dev, ip)
+        _prefetch(w, ip)
+        i = live[t]
+        if dev[i, _STUCK] != 0:
             continue
+        c = n[i]
         m = min(abs(c), cap)
         hb = np.uint64(i) * _G
         xi0 = _box_muller(_mix(hb + keys[0]), fp) if noisy else fp[2]
-        w[i] = _train(w[i], m, c > 0, su[i], sd[i], ku[i], kd[i], wmin[i], wmax[i], hb, keys, xi0,
-                      has_slope, noisy, mult, levels, fp)
+        w[i] = _train(w[i], m, c > 0, dev[i, 0], dev[i, 1], dev[i, 2], dev[i, 3], dev[i, 4], dev[i, 5], hb,
+                      keys, xi0, has_slope, noisy, mult, levels, fp)
 
 
 def _stochastic(r, counts, a, k0, blf):
@@ -398,22 +467,25 @@ def _counts(dw, dw_min, k0, rule, blf, out):
 
 
 @njit(cache=True, error_model="numpy")
-def _update(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, keys, flags, fp,
+def _update(w, src, we, chi, counts, wear, dev, keys, flags, fp,
             k0, uflags, ufp, cb_of, rb_of, ncb, nrb, stats, total, live):
-    """One pulsed update of the flat weight ``w`` (in place) in three passes over the devices:
+    """One pulsed update of the flat weight ``w`` (in place) in four passes:
 
-    1. (flat) the change ``d``: ``src`` itself, or (``uflags[1]``) the optimizer's proposal
+    1. (flat, over the devices) the change ``d``: ``src`` itself, or (``uflags[1]``) the optimizer's proposal
        ``src`` taken as ``(we + p) - we`` with ``we`` the effective weight (written back to
        ``src``), ``src`` zeroed after (``uflags[2]``); the count from ``d / w_scale``
        (:func:`_count_all`, ``uflags[0]``: 0 stochastic rounding with the hash words of ``k0``,
        1 round half to even, 2 mixed: ``chi += d / w_scale``, ``n = clamp(trunc(chi / dw_min))``, ``chi -= n
        dw_min``) into ``counts`` (int32);
-    2. (row by row of the (out, in) layout, without branches on the counts) ``wear += |n|``, the
-       set / reset sums, the largest set and reset count of every crossbar row (``in``) in each
-       column block ``cb_of[out]``, and the list of the devices with ``n != 0``;
-    3. ``|n|`` pulses of each listed free device through :func:`_train` (``uflags[4]``; ``keys``
-       cap), in blocks of :data:`_PULSE_BLOCK` listed devices whose first normals are drawn ahead
-       (:func:`_first_normals`). Then ``total[0] += sum |n|`` and (``uflags[5]``) ``stats`` (int64, aligned with
+    2. (flat, without a branch) the list of the devices with ``n != 0``, in index order;
+    3. (over the list) per listed device ``wear += |n|``, the set / reset sums, the largest set and
+       reset count of its crossbar row (``in``) in its column block ``cb_of[out]``: a device with
+       ``n = 0`` adds nothing to any of them, so the list gives the full pass's numbers;
+    4. (over the list, ``uflags[4]``) ``|n|`` pulses (``keys`` cap) of each listed free device through
+       :func:`_train`, its constants from the device table ``dev`` (:func:`_device_table`: one
+       cache line), in blocks of :data:`_PULSE_BLOCK` whose first normals are drawn ahead
+       (:func:`_first_normals`); the table row, weight and count of the device :data:`_AHEAD`
+       places on prefetched (their latency was the cost of the table without it). Then ``total[0] += sum |n|`` and (``uflags[5]``) ``stats`` (int64, aligned with
        :func:`analog_ep.synapses.counters.row_pulse_stats`) = that function's statistic: set and
        reset pulses, and from the rows' largest counts per tile (row block ``rb_of[in]``) the rows
        written, row slots and pulse rounds.
@@ -421,7 +493,6 @@ def _update(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, ke
     ``ufp`` (w's dtype): (w_scale, dw_min, bl); ``uflags``: (count rule, form, zero, bl, pulse,
     count events); ``live``: a buffer of ``n`` entries for the list of pulsed devices."""
     n = w.shape[0]
-    rows = cb_of.shape[0]
     inner = rb_of.shape[0]
     rule, form, zero, pulse, count = uflags[0], uflags[1], uflags[2], uflags[4], uflags[5]
     has_slope, noisy, mult, levels = flags[0], flags[1], flags[2], flags[3]
@@ -448,46 +519,54 @@ def _update(w, src, we, chi, counts, wear, stuck, wmax, wmin, su, sd, ku, kd, ke
     _count_all(r, counts, chi, 0, k0, rule, blf, dwm)
     if zero:
         src[:] = zero_f
+    nl = 0
+    for i in range(n):              # the devices to pulse, listed without a branch
+        live[nl] = i
+        nl += counts[i] != 0
     up_m = np.zeros((ncb, inner), dtype=np.int32)
     dn_m = np.zeros((ncb, inner), dtype=np.int32)
-    nl = 0
     setp = np.int64(0)
     resetp = np.int64(0)
-    for r in range(rows):
-        cb = cb_of[r]
-        base = r * inner
-        cr = counts[base:base + inner]
-        wr = wear[base:base + inner]
-        ur = up_m[cb]
-        dr = dn_m[cb]
-        for j in range(inner):
-            c = cr[j]
-            u = max(c, 0)
-            dn = max(-c, 0)
-            wr[j] += u + dn
-            setp += u
-            resetp += dn
-            ur[j] = max(ur[j], u)
-            dr[j] = max(dr[j], dn)
-        for j in range(inner):      # the devices to pulse, listed without a branch
-            live[nl] = base + j
-            nl += cr[j] != 0
-    if pulse and cap > 0:
-        fp = _consts(fp)
-        blk = max(min(nl, _PULSE_BLOCK), 1)     # no pulsed device: one empty block
-        xb = np.zeros(blk, dtype=w.dtype)
-        zb = np.empty(blk, dtype=np.uint64)
-        k0p = keys[0]
+    sends = pulse and cap > 0
+    fp = _consts(fp)
+    blk = max(min(nl, _PULSE_BLOCK), 1)     # no pulsed device: one empty block
+    xb = np.zeros(blk, dtype=w.dtype)
+    zb = np.empty(blk, dtype=np.uint64)
+    k0p = keys[0] if cap > 0 else np.uint64(0)
+    row = -1
+    rend = 0                                # the end of row ``row`` (flat index)
+    for t in range(nl):
+        i = live[t]
+        c = counts[i]
+        while i >= rend:
+            row += 1
+            rend += inner
+        j = i - (rend - inner)
+        cb = cb_of[row]
+        u = max(c, 0)
+        dn = max(-c, 0)
+        wear[i] += u + dn
+        setp += u
+        resetp += dn
+        up_m[cb, j] = max(up_m[cb, j], u)
+        dn_m[cb, j] = max(dn_m[cb, j], dn)
+    if sends:
         for t0 in range(0, nl, blk):
             nb = min(blk, nl - t0)
             if noisy:
                 _first_normals(live, t0, nb, k0p, fp, zb, xb)
             for t in range(nb):
+                tp = min(t0 + t + _AHEAD, nl - 1)
+                ip = live[tp]
+                _prefetch(dev, ip)
+                _prefetch(w, ip)
+                _prefetch(counts, ip)
                 i = live[t0 + t]
                 c = counts[i]
-                wi = _train(w[i], min(abs(c), cap), c > 0, su[i], sd[i], ku[i], kd[i], wmin[i], wmax[i],
-                            np.uint64(i) * _G, keys, xb[t], has_slope, noisy, mult, levels, fp)
-                if stuck[i] == 0:
+                wi = _train(w[i], min(abs(c), cap), c > 0, dev[i, 0], dev[i, 1], dev[i, 2], dev[i, 3],
+                            dev[i, 4], dev[i, 5], np.uint64(i) * _G, keys, xb[t], has_slope, noisy, mult,
+                            levels, fp)
+                if dev[i, _STUCK] == 0:
                     w[i] = wi
     total[0] += setp + resetp
     if not count:
@@ -564,7 +643,7 @@ def pulsed_update(w: torch.Tensor, src: torch.Tensor, state, params, *, rule: in
     cb_of, rb_of = _geometry(tile_rows, tile_cols)
     if cb_of.shape[0] != out_lines or cb_of.shape[0] * rb_of.shape[0] != w.numel():
         raise ValueError(f"tiles {tile_rows} x {tile_cols} do not cover the weight {tuple(w.shape)}")
-    arrs, stuck, flags, fp = _rule_arrays(w.dtype, dt, state, params)
+    dev, flags, fp = _rule_arrays(w.dtype, dt, state, params)
     ck = (rule, form, zero, bl, pulse, stats is not None, w_scale, dw_min, dt)
     small = _SMALL.get(ck)
     if small is None:
@@ -574,7 +653,7 @@ def pulsed_update(w: torch.Tensor, src: torch.Tensor, state, params, *, rule: in
                                        dtype=np.int64), np.array([w_scale, dw_min, bl], dtype=dt))
     uflags, ufp = small
     _update(_np(w), src.view(-1).numpy(), _NONE[dt] if we is None else we.view(-1).numpy(),
-            _NONE[dt] if chi is None else _np(chi), _np(counts), _np(wear), stuck, *arrs,
+            _NONE[dt] if chi is None else _np(chi), _np(counts), _np(wear), dev,
             _keys(pulse_key, int(bl)), flags, fp,
             np.uint64(stream_key(round_key, 0)), uflags, ufp, cb_of, rb_of, len(tile_cols), len(tile_rows),
             _NO_STATS if stats is None else _np(stats), _np(total), _scratch(w.numel()))
@@ -633,15 +712,16 @@ def _keys(key: int, cap: int) -> np.ndarray:
 
 
 def _rule_arrays(dtype: torch.dtype, dt, state, params):
-    """A device rule's per-device arrays and constants as the pulse body :func:`_train` reads them
-    (the one copy :func:`apply_counts` and :func:`pulsed_update` share): ``(arrs, stuck, flags,
-    fp)``: the bounds and step scales (and the nonlinearity slopes, or the scales again) as numpy
-    views in the weight's dtype, the stuck flags (int8), the flags (slope, noise, multiplicative
-    noise, levels) and the float constants (noise std, levels - 1, ...).
+    """A device rule's per-device constants as the pulse body :func:`_train` reads them (the one
+    copy :func:`apply_counts` and :func:`pulsed_update` share): ``(dev, flags, fp)``: the device
+    table (:func:`_device_table`: step scales, the nonlinearity slopes (or the scales again),
+    bounds and stuck flags, interleaved, in the weight's dtype), the flags (slope, noise,
+    multiplicative noise, levels) and the float constants (noise std, levels - 1, ...).
 
     Kept on ``state`` (a storage hands the same object while its buffers stay the same) for the
-    same ``dtype`` and ``params`` while no field was changed in place (the tensors' versions): the
-    conversions cost ~65 us an update, more than the small layer's kernel."""
+    same ``dtype`` and ``params`` while no field was changed in place (the tensors' versions: a
+    field changed anywhere rebuilds the table from the state's tensors, so it always holds their
+    values): the conversions cost ~65 us an update, more than the small layer's kernel."""
     names = ("w_max", "w_min", "scale_up", "scale_down", "nl_up", "nl_down", "stuck")
     tensors = [getattr(state, f) for f in names]
     # params are frozen dataclasses kept alive by the memo: their identity stands for every field
@@ -652,17 +732,14 @@ def _rule_arrays(dtype: torch.dtype, dt, state, params):
     fields = [t.reshape(-1) for t in tensors[:4]]
     has_slope = "nl_up" in params.state_fields
     fields += ([t.reshape(-1) for t in tensors[4:6]] if has_slope else fields[2:4])
-    arrs = [f.to(dtype).contiguous().numpy() for f in fields]
-    stuck = tensors[6].reshape(-1)
-    if stuck.dtype != torch.int8:
-        stuck = stuck.to(torch.int8)
-    stuck = stuck.contiguous().numpy()
+    wmax, wmin, su, sd, ku, kd = [f.to(dtype).contiguous().numpy() for f in fields]
+    dev = _device_table(dt, su, sd, ku, kd, wmin, wmax, tensors[6].reshape(-1).numpy())
     levels = params.n_states or 0
     fp = np.array([params.noise_std, 1.0, 0.0, -2.0, 2.0 ** -23, 1.0 - 2.0 ** -24, 2.0 * math.pi,
                    max(levels - 1, 1)], dtype=dt)
     flags = np.array([int(has_slope), int(params.noise_std > 0), int(bool(getattr(params, "mult_noise", True))),
                       levels], dtype=np.int64)
-    out = (arrs, stuck, flags, fp)
+    out = (dev, flags, fp)
     state.__dict__["_kernel_arrays"] = (key, out, params, tensors)
     return out
 
@@ -677,8 +754,8 @@ def apply_counts(flat: torch.Tensor, nf: torch.Tensor, state, params, key: int, 
     n = n.contiguous()
     if cap is None:
         cap = int(n.abs().max()) if n.numel() else 0
-    arrs, stuck, flags, fp = _rule_arrays(flat.dtype, dt, state, params)
-    _pulses(flat.numpy(), n.numpy(), stuck, *arrs, _keys(key, max(int(cap), 0)), flags, fp)
+    dev, flags, fp = _rule_arrays(flat.dtype, dt, state, params)
+    _pulses(flat.numpy(), n.numpy(), dev, _keys(key, max(int(cap), 0)), flags, fp, _scratch(flat.numel()))
     return flat
 
 
