@@ -5,7 +5,7 @@ memristor card, numba kernels; the asynchronous sweep as ``relax_async``'s gener
 its ratio to ``sqrt(2) sigma_max`` (``floor_threshold`` at z = 1, the per-sample largest read-noise
 std of one sweep on a node) as median / min / max over the batch, the per-node ratio (each node's
 largest change over its own ``sqrt(2) sigma_k``; medians over the batch), and the fraction of
-nodes 1-4 off their clip bounds (which the read noise moves).
+nodes 1-4 strictly inside the clamp [0, 1] (the family default activation) (which the read noise moves).
 
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/speed_fmnist/s11_conv_floor.py [--set-like overrides]
 """
@@ -41,4 +41,4 @@ with torch.no_grad():
             print(it, "res med %.4f  res/(sqrt2 sig_max) med %.2f min %.2f max %.2f | per node med %s | active frac %s" % (
                 r.median(), ratio.median(), ratio.min(), ratio.max(),
                 [round(float(v), 2) for v in ratio_nodes.median(1).values],
-                [round(float(((t > 0) & (t < 6)).float().mean()), 2) for t in s[:4]]))
+                [round(float(((t > 0) & (t < 1)).float().mean()), 2) for t in s[:4]]))
