@@ -2,7 +2,7 @@
 threshold (session 11, issue 20, helper C): does stopping on the conv reads' floor change the
 estimate more than the read noise itself does?
 
-    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/speed_fmnist/s11_conv_grad.py [Z ...]
+    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/speed_fmnist/s11_conv_grad.py [--ckpt CHECKPOINT] [Z ...]
 
 One Fashion-MNIST batch (32 images), family defaults (60 free / 20 nudged sweeps, centered, beta 0.1),
 the solver as training builds it (``build_solver``) with ``solver.noise_z`` 0 (patience test only:
@@ -21,12 +21,18 @@ from analog_ep.solvers.base import build_solver
 from analog_ep.train.loop import make_trainer
 
 torch.set_num_threads(1)
-ZS = [float(z) for z in sys.argv[1:]] or [4.0]
+args = sys.argv[1:]
+CKPT = None
+if args[:1] == ["--ckpt"]:   # a trained model's weights (a train run's checkpoint.pt) instead of the init
+    CKPT, args = args[1], args[2:]
+ZS = [float(z) for z in args] or [4.0]
 R = 3
 base = ["model.name=dchn_vgg5", "model.channels=[32,64,64,64]", "data.name=fashion_mnist",
         "data.root=/work/shared/data/fashion-mnist", "data.batch_size=32", "data.train_size=64", "data.test_size=32",
         "analog.device=memristor", "compute.kernels=numba", "seed=0"]
 tr = make_trainer(load_config(None, base), None)
+if CKPT:
+    tr.model.load_state_dict(torch.load(CKPT, weights_only=False, map_location="cpu")["model"])
 x, y = next(iter(tr.batches(tr.train_set, None)))
 target = torch.nn.functional.one_hot(y, 10).to(x.dtype)
 cfg = tr.cfg
