@@ -512,26 +512,41 @@ class AnalogStorage(nn.Module):
         p = self.periph
         return p.w_noise_std > 0 or p.out_noise_std > 0 or p.inp_bits is not None or p.out_bits is not None
 
-    def read_floor(self, kind: str) -> tuple[float, float | None] | None:
-        """The noise floor one relaxation read of ``kind`` (``dense_forward`` / ``dense_transposed``)
-        puts on each of its outputs, the std of what two reads of the same input differ by over
-        ``sqrt(2)``: ``(c, nm_bound)``, the std in effective (drive) units is ``c`` times the
-        read's noise-management scale ``max(max |x|, 1e-30) / nm_bound`` per sample (the DAC's,
-        :func:`.reads._nm_layer`), or ``c`` itself where ``nm_bound`` is None (no noise
-        management). ``c = w_scale sqrt(T (out_noise_std^2 + step^2 / 12))``: per tile output the
-        output noise (``noise_policy: per_read`` only: a draw shared by a phase's or batch's
-        sweeps sets no floor between them) and the ADC's rounding error (step ``out_bound /
-        (2^(out_bits - 1) - 1)``, uniform), summed digitally over the read's ``T`` tiles, in
-        device units times ``w_scale`` (module doc of :mod:`.periphery`). A lower bound of the floor where weight read noise
-        (``w_noise_std``) adds to it; None where the read has no single scale (per-tile noise
-        management over several tiles) or the kind is not a planned dense read."""
-        if kind not in self._PLANNED_READS:
+    _FLOOR_READS = {
+        "dense_forward": (2, False, lambda st: R.split_sizes(st.weight.shape[1], st.max_rows, st.periph.tiling)),
+        "dense_transposed": (2, False, lambda st: R.split_sizes(st.weight.shape[0], st.max_cols, st.periph.tiling)),
+        "conv_forward": (4, True, lambda st: R.conv_block_sizes(st.weight.shape[1], tuple(st.weight.shape[2:]),
+                                                                  st.max_rows, st.periph.tiling)),
+        "conv_transposed": (4, True, lambda st: R.split_sizes(st.weight.shape[0], st.max_cols, st.periph.tiling)),
+    }
+    """The read kinds with a noise floor (:meth:`read_floor`) -> (the weight's dims, whether the read
+    is one crossbar read per conv patch, its tiles' line counts: the tiling of :mod:`.reads`)."""
+
+    def read_floor(self, kind: str, fold: int = 1) -> tuple[float, float | None] | None:
+        """The noise floor one relaxation read of ``kind`` (``dense_forward`` / ``dense_transposed``
+        / ``conv_forward`` / ``conv_transposed``) puts on an output, the std of what two reads of
+        the same input differ by over ``sqrt(2)``: ``(c, nm_bound)``, the std in effective (drive)
+        units is ``c`` times the read's noise-management scale ``max(max |x|, 1e-30) / nm_bound``
+        per sample (the DAC's, :func:`.reads._nm_layer`), or ``c`` itself where ``nm_bound`` is
+        None (no noise management). ``c = w_scale sqrt(fold T (out_noise_std^2 + step^2 / 12))``:
+        per tile output the output noise (``noise_policy: per_read`` only: a draw shared by a
+        phase's or batch's sweeps sets no floor between them) and the ADC's rounding error (step
+        ``out_bound / (2^(out_bits - 1) - 1)``, uniform), summed digitally over the read's ``T``
+        tiles (conv forward: its channel blocks; transposed: its column blocks), in device units
+        times ``w_scale`` (module doc of :mod:`.periphery`); ``fold`` independent such partials
+        add into the output (a transposed conv read's fold: the patches that cover the input
+        pixel, :meth:`~analog_ep.synapses.conv.Conv.read_floor`). A lower bound of the floor where
+        weight read noise (``w_noise_std``) adds to it; None where the read has no single scale
+        (per-tile noise management over several tiles, or per conv patch) or the kind is not
+        one of :attr:`_FLOOR_READS` for this weight."""
+        spec = self._FLOOR_READS.get(kind)
+        if spec is None or spec[0] != self.weight.dim():
             return None
+        _, per_patch, sizes = spec
         p = self.periph
-        lines = self.weight.shape[1] if kind == "dense_forward" else self.weight.shape[0]
-        tiles = len(R.split_sizes(lines, self.max_rows if kind == "dense_forward" else self.max_cols, p.tiling))
+        tiles = len(sizes(self))
         nm = p.noise_management == "abs_max"
-        if nm and p.nm_scope != "layer" and tiles > 1:
+        if nm and p.nm_scope != "layer" and (tiles > 1 or per_patch):
             return None
         step = 0.0
         if p.out_bits is not None and p.out_bound is not None and p.out_bits > 1:
@@ -539,7 +554,7 @@ class AnalogStorage(nn.Module):
         # output noise redrawn per read only: under per_phase / per_batch every sweep sees the same
         # draw, which moves the fixed point but puts no sweep-to-sweep floor on the residual
         noise = p.out_noise_std if p.noise_policy == "per_read" else 0.0
-        c = self.w_scale * math.sqrt(tiles * (noise ** 2 + step * step / 12.0))
+        c = self.w_scale * math.sqrt(fold * tiles * (noise ** 2 + step * step / 12.0))
         return c, ((p.inp_bound if p.inp_bound is not None else 1.0) if nm else None)
 
     @property

@@ -77,7 +77,8 @@ class Synapse(nn.Module):
     def read_floor(self, direction: str) -> tuple[float, float | None] | None:
         """The noise floor a relaxation read (``forward`` / ``transposed``) puts on each output, as
         :meth:`~analog_ep.analog.storage.AnalogStorage.read_floor` gives it (``(c, nm_bound)``),
-        or None where it has no estimate (the default: the noise-floor threshold does not run)."""
+        or None where it has no estimate (the default: the noise-floor threshold does not run;
+        dense and conv synapses have one)."""
         return None
 
     def read_bias(self, pre: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:

@@ -109,6 +109,29 @@ class Conv(Synapse):
     def read(self, pre: torch.Tensor) -> torch.Tensor:
         return self._conv(pre)
 
+    def read_floor(self, direction: str) -> tuple[float, float | None] | None:
+        """The storage's floor of the ``conv_forward`` / ``conv_transposed`` read
+        (:meth:`~analog_ep.analog.storage.AnalogStorage.read_floor`). Forward: every output pixel
+        is one read (its channel blocks' partials add); a max-pool after it (:class:`ConvPool`)
+        selects one of a window's noisy reads, whose spread is at most one read's (the max is
+        1-Lipschitz; equal where one element leads the window by more than the noise), so the
+        same floor. Transposed: each forward output pixel is one read of a patch, and the fold
+        adds the independent partials of every patch that covers an input pixel: ``fold`` is
+        the most patches any pixel receives (:attr:`fold_cover`; interior pixels of a stride-1
+        3x3 conv: 9), the largest floor on the pre node."""
+        return self.storage.read_floor("conv_" + direction, self.fold_cover if direction == "transposed" else 1)
+
+    @property
+    def fold_cover(self) -> int:
+        """The most conv patches that cover one input pixel (the transposed read's fold adds that
+        many partials there): per spatial axis the most output positions ``o`` with ``0 <= i +
+        padding - o stride < kernel_size`` over the input positions ``i``, the two axes' product."""
+        k, s, p = self.kernel_size, self.stride, self.padding
+        cover = 1
+        for n_in, n_out in zip(self.map_shape[1:], self.conv_shape[1:]):
+            cover *= max(sum(1 for o in range(n_out) if 0 <= i + p - o * s < k) for i in range(n_in))
+        return cover
+
     def read_t(self, post: torch.Tensor, pre: torch.Tensor | None = None) -> torch.Tensor:
         return self._conv_t(post)
 

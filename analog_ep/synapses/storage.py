@@ -198,7 +198,7 @@ class DigitalStorage(_InPlace, nn.Module):
     noisy_reads = False
     """Digital reads are exact: no noise floor (``solver.stop: noise_floor`` is ``tol`` here)."""
 
-    def read_floor(self, kind: str) -> tuple[float, None]:
+    def read_floor(self, kind: str, fold: int = 1) -> tuple[float, None]:
         """A relaxation read's noise floor (:meth:`~analog_ep.analog.storage.AnalogStorage.read_floor`):
         a digital read adds none."""
         return 0.0, None

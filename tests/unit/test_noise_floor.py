@@ -138,3 +138,134 @@ def test_a_nudged_phase_under_nudge_rtol_keeps_its_relative_test():
     (s_a, a), (s_b, b) = out[0.01, 0.0], out[0.01, 3.0]
     assert a.sweeps == b.sweeps and torch.equal(a.steps, b.steps) and all(torch.equal(p, q) for p, q in zip(s_a, s_b))
     assert out[0.0, 3.0][1].sweeps < out[0.0, 0.0][1].sweeps
+
+
+# ------------------------------------------------------------------ conv reads (session 11)
+def _conv_trainer(kernels, *extra, batch=8):
+    """dchn_vgg5 4-8-8-8 on 16x16 synthetic images on the memristor card: node 1 (4, 8, 8) reads
+    node 2 (8, 4, 4) through a 3x3 ConvPool (36 rows, 8 columns)."""
+    cfg = load_config(None, ["model.name=dchn_vgg5", "model.channels=[4,8,8,8]", "data.name=synthetic",
+                             "data.shape=[1,16,16]", f"data.batch_size={batch}", "data.train_size=64",
+                             "data.test_size=8", "analog.device=memristor", "compute.accelerator=cpu",
+                             f"compute.kernels={kernels}", *extra])
+    return make_trainer(cfg, None)
+
+
+@pytest.mark.parametrize("n, k, s, p", [(8, 3, 1, 1), (9, 3, 2, 1), (7, 1, 2, 0), (5, 3, 1, 0), (2, 3, 1, 1),
+                                        (10, 5, 2, 2), (6, 2, 3, 0)])
+def test_fold_cover_is_the_most_patches_on_a_pixel(n, k, s, p):
+    """The transposed conv read's fold count against a plain second implementation: ``F.fold`` of
+    all-ones patches counts the patches on each input pixel; its maximum."""
+    from analog_ep.synapses.conv import Conv
+    syn = Conv((2, n, n), 3, kernel_size=k, stride=s, padding=p)
+    ho = syn.conv_shape[1]
+    count = torch.nn.functional.fold(torch.ones(1, k * k, ho * ho), (n, n), k, padding=p, stride=s)
+    assert syn.fold_cover == int(count.max())
+
+
+def test_conv_read_floor_closed_form():
+    """Conv reads on the card: forward ``c = w_scale sqrt(T one^2)`` over its channel blocks,
+    transposed ``w_scale sqrt(9 T one^2)`` over its column blocks (the fold adds the 9 patches on an
+    interior pixel of a stride-1 3x3 conv); per-patch noise management (``nm_scope: tile``) has no
+    single scale, so no floor; a dense storage has no conv floor."""
+    step = 12.0 / 255
+    one2 = 0.06 ** 2 + step * step / 12
+    for extra, t_fwd, t_t in (([], 1, 1), (["analog.max_rows=18", "analog.max_cols=4"], 2, 2),
+                              (["analog.max_rows=9", "analog.max_cols=3"], 4, 3)):
+        syn = _conv_trainer("torch", *extra).model.edges[1].synapse
+        w = syn.storage.w_scale
+        assert syn.read_floor("forward") == (pytest.approx(w * math.sqrt(t_fwd * one2), rel=1e-12), 1.0)
+        assert syn.read_floor("transposed") == (pytest.approx(w * math.sqrt(9 * t_t * one2), rel=1e-12), 1.0)
+    syn = _conv_trainer("torch", "analog.nm_scope=tile").model.edges[1].synapse
+    assert syn.read_floor("forward") is None and syn.read_floor("transposed") is None
+    dense = _trainer("analog.device=memristor").model.edges[-1].synapse
+    assert dense.storage.read_floor("conv_forward") is None and dense.storage.read_floor("conv_transposed") is None
+
+
+@pytest.mark.parametrize("kernels", ["torch", "numba"])
+@pytest.mark.parametrize("extra", [[], ["analog.out_noise_std=0.12"], ["analog.max_rows=18", "analog.max_cols=4"]])
+def test_conv_read_floor_is_the_spread_of_repeated_reads(kernels, extra):
+    """Two reads of the same input through a conv layer on tiles differ with std ``sqrt(2) c m_b``:
+    the forward conv read over all its outputs, and the transposed read of the ConvPool (unpooled
+    post state, then the fold) on the interior pixels, which 9 patches cover, each within 2.5 %
+    (seeded, 256 samples; measured 0.996-1.005; an estimate wrong by 2x, or without the fold's 9
+    (3x low) or the tiles' sqrt(2), fails). The corner pixels, which 4 patches cover, spread
+    ``sqrt(4 / 9)`` of it (the fold adds independent partials: the estimate is the largest node's).
+    The pooled forward read spreads at most a read's (0.93-0.97 measured: the max of a window's noisy
+    reads is 1-Lipschitz)."""
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    tr = _conv_trainer(kernels, *extra)
+    model = tr.model
+    syn = model.edges[1].synapse
+    g = torch.Generator().manual_seed(0)
+    b = 256
+    x = torch.rand(b, 4, 8, 8, generator=g) * (0.3 + torch.rand(b, 1, 1, 1, generator=g))
+    y = torch.rand(b, 8, 4, 4, generator=g) * (0.3 + torch.rand(b, 1, 1, 1, generator=g))
+    scale = lambda t, nmb: t.abs().reshape(b, -1).amax(1).view(-1, 1, 1, 1) / nmb   # noqa: E731
+    with kernels_mode(kernels), torch.no_grad():
+        model.begin_batch()
+        model.begin_phase("free")
+        c, nmb = syn.read_floor("forward")
+        st = syn.storage
+        d = (st.conv(x, 1, 1) - st.conv(x, 1, 1)) / (math.sqrt(2) * c * scale(x, nmb))
+        pooled = (syn.read(x.clone()) - syn.read(x.clone())) / (math.sqrt(2) * c * scale(x, nmb))
+        c, nmb = syn.read_floor("transposed")
+        dt = (syn.read_t(y, x) - syn.read_t(y, x)) / (math.sqrt(2) * c * scale(y, nmb))
+    assert d.std().item() == pytest.approx(1.0, abs=0.025)
+    assert dt[:, :, 1:-1, 1:-1].std().item() == pytest.approx(1.0, abs=0.025)
+    corners = dt[:, :, [0, 0, -1, -1], [0, -1, 0, -1]]
+    assert corners.std().item() == pytest.approx(2 / 3, abs=0.03)
+    assert 0.85 < pooled.std().item() < 1.025
+
+
+def test_conv_model_floor_threshold_by_hand():
+    """dchn_vgg5's sweep: node 2 (a ConvPool's post, a ConvPool's pre) takes the forward read of
+    node 1 and the transposed read of node 3, their noises add; the output node the dense read of
+    node 4 through the MSE nudge's gain. The threshold is the largest node's, per sample."""
+    model = _conv_trainer("torch").model
+    floors = model.read_floors(0.5)
+    assert floors is not None and len(floors) == 5
+    g = torch.Generator().manual_seed(2)
+    states = [torch.rand(6, *s, generator=g) * (0.5 + torch.rand(6, *([1] * len(s)), generator=g))
+              for s in model.node_shapes]
+    z = 3.0
+    m = [s.abs().reshape(6, -1).amax(1) for s in states]
+    e = [edge.synapse for edge in model.edges]
+    f = lambda syn, d: syn.read_floor(d)[0]   # noqa: E731  (nm_bound 1 on the card)
+    sig = [m[1] * f(e[1], "transposed"),
+           ((m[0] * f(e[1], "forward")) ** 2 + (m[2] * f(e[2], "transposed")) ** 2).sqrt(),
+           ((m[1] * f(e[2], "forward")) ** 2 + (m[3] * f(e[3], "transposed")) ** 2).sqrt(),
+           ((m[2] * f(e[3], "forward")) ** 2 + (m[4] * f(e[4], "transposed")) ** 2).sqrt(),
+           m[3] * f(e[4], "forward") / 1.5]
+    want = z * math.sqrt(2) * torch.stack(sig).amax(0)
+    assert torch.allclose(floor_threshold(floors, z)(states), want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("solver", ["async", "sync"])
+def test_conv_floor_threshold_stops_settled_samples_sooner(solver):
+    """On a conv model (the generic sweep and the torch ``Stopper``: conv reads have no fused sweep),
+    the free phase with ``noise_z`` 3 stops strictly sooner than with the patience test alone, no
+    sample later, on the states the patience-only run had at that sweep (the same reads and draws
+    up to there); the nudged phase after it likewise no later."""
+    tr = _conv_trainer("torch", batch=16)
+    x, y = next(iter(tr.batches(tr.train_set, None)))
+    y = torch.nn.functional.one_hot(y, 10).to(x.dtype)
+    relax = {"async": H.relax_async, "sync": H.relax_sync}[solver]
+    runs = {}
+    with torch.no_grad():
+        for z in (0.0, 3.0):
+            model = copy.deepcopy(tr.model)
+            model.begin_batch()
+            model.begin_phase("free")
+            const = model.const_drive(x)
+            kw = dict(tol=1e-5, stop="noise_floor", noise_patience=3, noise_drop=0.05, noise_z=z)
+            free, st = relax(model, const, model.zero_state(x.shape[0], x), iters=60, **kw)
+            model.begin_phase("nudge+")
+            _, nst = relax(model, const, [s.clone() for s in free], beta=0.5, target=y, iters=30, **kw)
+            runs[z] = (st, nst)
+    (a, na), (b, nb) = runs[0.0], runs[3.0]
+    assert b.sweeps < a.sweeps
+    assert bool((b.steps <= a.steps).all())
+    assert torch.equal(b.trace, a.trace[:b.sweeps])
+    assert nb.sweeps <= na.sweeps
