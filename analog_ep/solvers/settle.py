@@ -47,9 +47,10 @@ phase continues the power iteration of the step's previous phase, :func:`_phase_
 ``analog.settle_dt_s`` null takes ``min(tau / DEFAULT_STEPS_PER_TAU, bound / 2)``
 (:func:`exponential_euler_step`), a given step at or above the bound is a ``ConfigError`` naming
 it at the run's first settle phase (``train`` checks that phase before it touches the run folder,
-:func:`first_phase_check`) and, at a later phase whose bound training moved below it, clamped to
-half the bound and counted (:func:`_given_step`), and the config refuses a step above ``tau`` (beyond it the coupling's first-order error
-exceeds the leak's own time scale). Until session 9 the integrator was explicit Euler (``a = dt
+:func:`analog_ep.train.first_phase.first_phase_check`) and, at a later phase whose bound
+training moved below it, clamped to half the bound and counted (:func:`_given_step`), and the
+config refuses a step above ``tau`` (beyond it the coupling's first-order error exceeds the
+leak's own time scale). Until session 9 the integrator was explicit Euler (``a = dt
 / tau``, default ``dt = tau / 10``), whose bound ``dt <= tau`` came from the leak.
 
 **Kernel.** On CPU with numba (``compute.kernels``), a model whose nodes are driven by reads
@@ -516,9 +517,9 @@ def _decided(model, dt: float) -> float:
 def _given_step(model, dt: float, unstable: bool, safe: float, what) -> float:
     """A given ``analog.settle_dt_s`` against the phase's measured bound (``unstable``: at or
     past it). The config loader cannot know the bound (it depends on the weights), so: at the
-    first settle phase of ``model`` (of a run: :func:`first_phase_check` runs it before the run
-    folder is touched) an unstable step is a :class:`ConfigError` (``what()``: the step, bound
-    and measurement; then :data:`SETTLE_STEP_FIX`); at a later phase, when training has moved
+    first settle phase of ``model`` (of a run: :func:`analog_ep.train.first_phase.first_phase_check`
+    runs it before the run folder is touched) an unstable step is a :class:`ConfigError`
+    (``what()``: the step, bound and measurement; then :data:`SETTLE_STEP_FIX`); at a later phase, when training has moved
     the bound below the step, the phase runs at ``safe`` (the default's fraction of the bound)
     and is counted (:class:`StepLog`: the run's results record the count per epoch, its log one
     warning, :func:`take_step_notes`); a stable step runs as given."""
@@ -582,47 +583,18 @@ def first_phase_probe():
         _PROBING.pop()
 
 
-def first_phase_check(trainer) -> None:
-    """Refuse an unstable given ``analog.settle_dt_s`` at the run's first settle phase before the
-    run folder is claimed, emptied or written (``train`` calls it after building the trainer, a
-    study's runner before it touches the run's folder): the trainer itself runs its next training
-    step up to the first settle phase's step decision (:func:`first_phase_probe`): the same
-    batch, weights, streams and start states as the run's own first phase, so the same bound;
-    then everything the step's start changed is put back (:func:`analog_ep.train.probe.preserved`:
-    the weights are only read, shared, never copied; counters, caches, streams and this module's
-    step log of the model restored), so the run is as if never probed. Nothing to check without a
-    given step, when the run has no epoch left, or for a run restored from its checkpoint (its
-    first phase ran: :func:`restored`)."""
-    cfg = trainer.cfg
-    if cfg.analog.relaxation != "settle" or cfg.analog.settle_dt_s is None or trainer.epoch >= cfg.train.epochs:
-        return
-    if trainer.epoch > 0 or trainer.partial is not None:
-        return
-    from ..train.probe import preserved
-
-    def stop(*args):  # a step that settled nothing ends before its update: one step is enough to know
-        raise FirstPhaseProbe
-
-    model = trainer.model
-    had_log = model in _STEP_LOG
-    refused = None
-    with preserved(trainer, extra=(_log(model),)):
-        trainer.apply_updates = stop  # (an instance attribute: dropped again on the way out)
-        with first_phase_probe(), contextlib.suppress(FirstPhaseProbe):
-            try:
-                trainer.run_epoch(progress=False)
-            except ConfigError as e:
-                refused = e
-    if not had_log:
-        _STEP_LOG.pop(model, None)
-    # torchrun: each rank measured its own shard's bound; they refuse together (one rank leaving
-    # alone would leave the others waiting in their first collective)
-    agreed = trainer.dist.all_true(torch.tensor(refused is None, device=trainer.device))
-    if refused is not None:
-        raise refused
-    if not bool(agreed):
-        raise ConfigError(f"analog.settle_dt_s: {cfg.analog.settle_dt_s:g} s is at or above the stability bound "
-                          f"another rank's first settle phase measured; {SETTLE_STEP_FIX}")
+@contextlib.contextmanager
+def probed_step_log(model):
+    """Within: ``model``'s step log (:class:`StepLog`, created if it has none), for a probe of a
+    run's first phase (:func:`analog_ep.train.first_phase.first_phase_check`) to save and restore
+    with the trainer; on the way out a log created here is dropped again, so the run's own first
+    settle phase still finds none (and refuses an unstable given step)."""
+    had = model in _STEP_LOG
+    try:
+        yield _log(model)
+    finally:
+        if not had:
+            _STEP_LOG.pop(model, None)
 
 
 def white_noise_scale(h: float) -> float:

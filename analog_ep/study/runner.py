@@ -78,7 +78,7 @@ def run_folder(folder: str | Path, cfg, data=None, done: tuple[str, ...] = DONE,
     loads; anything else starts afresh (torch's global seed reset to :data:`TORCH_DEFAULT_SEED`,
     only the folder's run files replaced; ``create``: the folder made first). A fresh run whose
     given ``analog.settle_dt_s`` is above its first settle phase's measured bound is refused as
-    ``train`` refuses it (:func:`~analog_ep.solvers.settle.first_phase_check`) before the folder
+    ``train`` refuses it (:func:`~analog_ep.train.first_phase.first_phase_check`) before the folder
     is created or its files removed: status ``failed``, the refusal's one line as ``error``.
     ``data``: an already loaded ``(train, test, info)``.
 
@@ -91,7 +91,7 @@ def run_folder(folder: str | Path, cfg, data=None, done: tuple[str, ...] = DONE,
     try:
         import torch
 
-        from ..solvers.settle import first_phase_check
+        from ..train.first_phase import first_phase_check
         from ..train.loop import fit, make_trainer, resume_trainer
 
         state = folder_status(folder)

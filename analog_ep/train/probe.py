@@ -1,6 +1,6 @@
 """Run a probe on a trainer itself and put its state back afterwards, without copying its weights.
 
-:func:`~analog_ep.solvers.settle.first_phase_check` runs the start of a run's first training step
+:func:`~analog_ep.train.first_phase.first_phase_check` runs the start of a run's first training step
 (up to the first settle phase's step decision) on the trainer it is about to train. Until session
 10 it ran on a deep copy of the trainer, which held every weight, conductance and device
 parameter twice at the start of a run (on a GPU, twice the model's memory). :func:`preserved`

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from ..errors import ConfigError
-from ..solvers.settle import first_phase_check
+from .first_phase import first_phase_check
 from ..rundir import check_out_dir, claim_run_dir, device_name, open_out_dir, remove_run_files
 
 NOT_STARTED = "interrupted before training started; nothing was written"

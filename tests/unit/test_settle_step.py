@@ -17,6 +17,7 @@ import torch
 from analog_ep.config import load_config
 from analog_ep.errors import ConfigError
 from analog_ep.solvers import settle as ST
+from analog_ep.train.first_phase import first_phase_check
 
 TAU = 1e-7
 MLP = ["data.name=digits", "model.hidden=[12]", "analog.device=ideal", "analog.relaxation=settle",
@@ -261,7 +262,7 @@ def test_the_first_phase_check_decides_as_on_a_copy_and_leaves_the_trainer_bit_i
     monkeypatch.setattr(copy, "deepcopy", no_copy)
     got = None
     try:
-        ST.first_phase_check(t)
+        first_phase_check(t)
     except ConfigError as e:
         got = str(e)
     assert got == reference
@@ -346,10 +347,10 @@ def test_ranks_refuse_together(tmp_path, monkeypatch):
     from analog_ep.train import make_trainer
 
     t = make_trainer(load_config(None, MLP + ["train.epochs=1", f"analog.settle_dt_s={DT}"]), tmp_path / "r")
-    ST.first_phase_check(t)  # this rank alone: stable, accepted
+    first_phase_check(t)  # this rank alone: stable, accepted
     monkeypatch.setattr(t.dist, "all_true", lambda flag: torch.zeros((), dtype=torch.bool))
     with pytest.raises(ConfigError, match="another rank's first settle phase"):
-        ST.first_phase_check(t)
+        first_phase_check(t)
 
 
 # ------------------------------------------------------------------------------------ studies
