@@ -229,10 +229,14 @@ VGG = ["model.name=dchn_vgg5", "model.channels=[3,4,4,5]", "data.name=synthetic"
     (MLP + STRONG + [f"analog.settle_dt_s={DT}"], True),
     (MLP + ["analog.device=memristor", f"analog.settle_dt_s={DT}"], False),
     (MLP + STRONG + ["analog.device=memristor", f"analog.settle_dt_s={DT}", "analog.noise_policy=per_batch"], True),
+    (MLP + ["analog.device=memristor", f"analog.settle_dt_s={DT}", "analog.pulse_scheme=bitstream",
+             "train.momentum=0", "train.weight_decay=0"], False),
+    (MLP + STRONG + ["analog.device=memristor", f"analog.settle_dt_s={DT}", "analog.noise_policy=per_phase"], True),
     (MLP + ["model.name=pcn_mlp", "analog.device=memristor", f"analog.settle_dt_s={DT}"], True),
     (MLP + ["model.name=pcn_mlp", "analog.device=memristor", "analog.settle_dt_s=1e-8"], False),
     (VGG + ["analog.device=memristor", "analog.settle_dt_s=5e-8"], False),
-], ids=["ideal", "ideal-strong", "memristor", "memristor-strong-per-batch", "pcn-strong", "pcn", "dchn_vgg5"])
+], ids=["ideal", "ideal-strong", "memristor", "memristor-strong-per-batch",
+    "memristor-bitstream", "memristor-strong-per-phase", "pcn-strong", "pcn", "dchn_vgg5"])
 def test_the_first_phase_check_decides_as_on_a_copy_and_leaves_the_trainer_bit_identical(monkeypatch, over,
                                                                                           refused):
     """Review of session 10: the check probes the trainer itself (no deep copy: twice the
