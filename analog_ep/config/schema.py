@@ -376,7 +376,7 @@ class SolverConfig:
     ``noise_patience`` test). Dense and conv reads (a transposed conv read adds the noise of every
     patch its fold puts on a pixel); the residual is a max over a sample's nodes, so a model with
     thousands of unclipped nodes per sample sits above z = 3 (dchn_vgg5 32-64-64-64: 3.6, z = 3
-    changes no stop there, z = 4 stops 23 of 38 sweeps a step: ``benchmarks/speed_fmnist_s11_conv.md``);
+    changes no stop there, z = 4 cuts a step from 38 sweeps to 23: ``benchmarks/speed_fmnist_s11_conv.md``);
     undamped sweeps only (``solver.damping`` > 0 keeps the patience test: a damped state
     carries part of the old state's noise), not in nudged phases under ``solver.nudge_rtol`` (it
     would override their relative test while the nudge spreads); Hopfield-type models with ``stop`` auto or
