@@ -156,3 +156,36 @@ def test_pulse_kernel_in_storage_and_per_vector(ne):
     for (wa, pa, ea), (wb, pb, eb) in zip(res["torch"], res["numba"]):
         assert pa == pb and pa > 100 and torch.equal(ea, eb)
         assert float((wa - wb).abs().max()) <= 8 * torch.finfo(torch.float32).eps
+
+
+def test_the_prefetch_intrinsic_is_named_after_the_pointer_type_llvmlite_spells(ne, monkeypatch):
+    """Review of session 11: ``llvm.prefetch``'s name was hard-coded ``llvm.prefetch.p0`` (the opaque
+    pointers' mangling). It is mangled from the pointer type: ``p0i8`` for a typed ``i8*`` (the IR
+    layer's spelling before llvmlite 0.45, and numba's still), ``p0`` for an opaque ``ptr``; and the
+    kernel still emits a prefetch instruction here."""
+    import numpy as np
+    from llvmlite import ir
+    from llvmlite.ir import types as lt
+    from numba import njit
+
+    i8 = ir.IntType(8)
+    monkeypatch.setattr(lt, "ir_layer_typed_pointers_enabled", True)
+    assert str(i8.as_pointer()) == "i8*" and ne._prefetch_fn(ir.Module(), i8.as_pointer()).name == "llvm.prefetch.p0i8"
+    if hasattr(lt, "_TypedPointerType"):  # llvmlite >= 0.45: opaque pointers exist in its IR layer
+        monkeypatch.setattr(lt, "ir_layer_typed_pointers_enabled", False)
+        assert str(ir.PointerType()) == "ptr" and ne._prefetch_fn(ir.Module(), ir.PointerType()).name == "llvm.prefetch.p0"
+    monkeypatch.undo()
+    m = ir.Module()
+    assert ne._prefetch_fn(m, i8.as_pointer()) is ne._prefetch_fn(m, i8.as_pointer())  # declared once a module
+
+    @njit
+    def touch(a):
+        s = 0.0
+        for i in range(a.shape[0]):
+            ne._prefetch(a, i)
+            s += a[i]
+        return s
+
+    assert touch(np.arange(8.0)) == 28.0
+    asm = next(iter(touch.inspect_asm().values()))
+    assert "prefetch" in asm or "prfm" in asm  # x86's prefetcht0, arm64's prfm

@@ -104,6 +104,17 @@ def _i2f(typingctx, x):
     return types.float32(x), lambda context, builder, sig, args: builder.bitcast(args[0], ir.FloatType())
 
 
+def _prefetch_fn(module: ir.Module, ptr: ir.Type) -> ir.Function:
+    """``llvm.prefetch`` (``void (ptr, i32 rw, i32 locality, i32 cache)``) declared in ``module``
+    for the pointer type ``ptr``, its name's overload suffix mangled by llvmlite from the type as
+    its IR layer spells it (``Module.declare_intrinsic``, as numba's own ``llvm.memset``):
+    ``llvm.prefetch.p0i8`` for a typed ``i8*`` (the IR layer's pointers before llvmlite 0.45, and
+    numba's still: LLVM 17+ reads it as ``ptr`` and remangles the name), ``llvm.prefetch.p0`` for an
+    opaque ``ptr``."""
+    i32 = ir.IntType(32)
+    return module.declare_intrinsic("llvm.prefetch", (ptr,), ir.FunctionType(ir.VoidType(), [ptr, i32, i32, i32]))
+
+
 @intrinsic
 def _prefetch(typingctx, arr, idx):
     """A software prefetch (``llvm.prefetch``: read, high locality) of ``arr[idx]``'s cache line, a
@@ -120,9 +131,7 @@ def _prefetch(typingctx, arr, idx):
                                         cgutils.unpack_tuple(builder, ary.strides), aty.layout, ind)
         i8p = ir.IntType(8).as_pointer()
         i32 = ir.IntType(32)
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
-                                            "llvm.prefetch.p0")
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        builder.call(_prefetch_fn(builder.module, i8p), [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
         return context.get_dummy_value()
     return types.void(arr, idx), codegen
 
