@@ -15,11 +15,17 @@ instead remembers what the start of a step can change and restores it on the way
   global generator and, on CUDA, the device's; the counter-based read noise of the storages is
   their counters (restored as bindings above);
 - **the tensors**: a tensor of at most :data:`SAVED_NUMEL` elements (event counters, read and
-  pulse counters, per-phase sums: state whose size does not grow with the model) is cloned, and
-  written back if the probe changed it in place (its version counter moved); a larger tensor
-  (weights, conductances, device parameters: one value per crossbar cell) is shared read-only and
-  must come out with its version counter unchanged, else :class:`RuntimeError` names it (a probe
-  that wrote a weight would have changed the run: a defect, never silently kept).
+  pulse counters, per-phase sums: state whose size does not grow with the model) is cloned and
+  written back on the way out (always: a numba kernel writing through a tensor's ``.numpy()`` view
+  does not move its version counter); a larger tensor (weights, conductances, device parameters:
+  one value per crossbar cell) is shared read-only and must come out with its version counter
+  unchanged, else :class:`RuntimeError` names it (a probe that wrote a weight would have changed
+  the run: a defect, never silently kept). The guard sees torch's writes only: a numba write
+  through a ``.numpy()`` view of a large tensor leaves its version counter alone, so the probe must
+  stop before any kernel that writes weights (the pulse update: it stops before
+  ``apply_updates``);
+- **numpy arrays** reached (host-side state of the kernels) are copied whole, whatever their size,
+  and copied back: numba writes to them are restored like any other.
 
 ``extra``: more objects to restore the same way (module-level state keyed by the model, such as
 the settle's step log). ``tests/unit/test_settle_step.py`` proves the trainer bit-identical after
@@ -116,9 +122,8 @@ class _Snapshot:
         for a, saved in self.arrays:
             a[...] = saved
         with torch.no_grad():
-            for t, version, saved in self.small:
-                if version is None or _version(t) != version:
-                    t.copy_(saved)
+            for t, _, saved in self.small:  # unconditionally: numba's writes through .numpy() move no version
+                t.copy_(saved)
         wrote = [path for path, t, version in self.large if _version(t) != version]
         if wrote:
             raise RuntimeError(f"a probe of the trainer wrote {wrote[0]} in place (shared read-only: "

@@ -1,6 +1,6 @@
 """Bytes a first-phase check holds twice at a run's start: the session-10 deep copy (every tensor
-the trainer reaches but its data) against train/probe.py's preserved() (the tensors it saves by
-value; the rest it shares read-only). Trainers built only (synthetic data of the F-MNIST shape).
+the trainer reaches but its data) against train/probe.py's preserved() (the tensors and numpy
+arrays it saves by value; the rest it shares read-only). Trainers built only (synthetic data of the F-MNIST shape).
 
     OMP_NUM_THREADS=1 python benchmarks/settle_fmnist_s11/probe_bytes.py
 """
@@ -22,6 +22,8 @@ for name, over in cases.items():
     t = make_trainer(load_config(cfg_path, over), None)
     snap = _Snapshot([t], {id(t.train_set), id(t.test_set)})
     saved = sum(s.numel() * s.element_size() for _, _, s in snap.small)
+    arrays = sum(a.nbytes for _, a in snap.arrays)  # numpy arrays: copied whole, whatever their size
     shared = sum(x.numel() * x.element_size() for _, x, _ in snap.large)
-    print(f"{name}: copy held {(saved + shared) / 2**20:.2f} MiB twice; preserved() saves {saved / 2**10:.1f} KiB "
-          f"({len(snap.small)} small tensors), shares {shared / 2**20:.2f} MiB ({len(snap.large)} tensors) read-only")
+    print(f"{name}: copy held {(saved + arrays + shared) / 2**20:.2f} MiB twice; preserved() saves "
+          f"{(saved + arrays) / 2**10:.1f} KiB ({len(snap.small)} small tensors, {len(snap.arrays)} numpy arrays "
+          f"{arrays / 2**10:.1f} KiB), shares {shared / 2**20:.2f} MiB ({len(snap.large)} tensors) read-only")

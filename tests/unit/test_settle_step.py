@@ -293,6 +293,19 @@ def test_a_probe_that_writes_a_shared_weight_is_a_defect_not_kept():
         torch.randn(3, generator=t.est_gen)
         t.history.append({"epoch": 1})
     assert _leaves(t, skip) == before
+    # a numba kernel's write through a .numpy() view moves no version counter: restored all the same;
+    # a numpy array the trainer holds is copied whole and restored
+    import numpy as np
+
+    storage.host_array_for_the_test = np.arange(400.0)
+    before = _leaves(t, skip)
+    with preserved(t):
+        v = storage.reads._version
+        storage.reads.numpy()[...] += 7
+        assert storage.reads._version == v
+        storage.host_array_for_the_test[:] = -1.0
+    assert _leaves(t, skip) == before
+    del storage.host_array_for_the_test
     with pytest.raises(RuntimeError, match=r"wrote trainer\.model\..*\['w_dev'\] in place"):
         with preserved(t):
             storage.w_dev.mul_(2.0)
