@@ -21,6 +21,7 @@ to ``read_t`` / ``correlate``, never taken from an older state.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -121,11 +122,12 @@ class Conv(Synapse):
         3x3 conv: 9), the largest floor on the pre node."""
         return self.storage.read_floor("conv_" + direction, self.fold_cover if direction == "transposed" else 1)
 
-    @property
+    @functools.cached_property
     def fold_cover(self) -> int:
         """The most conv patches that cover one input pixel (the transposed read's fold adds that
         many partials there): per spatial axis the most output positions ``o`` with ``0 <= i +
-        padding - o stride < kernel_size`` over the input positions ``i``, the two axes' product."""
+        padding - o stride < kernel_size`` over the input positions ``i``, the two axes' product.
+        Computed once per synapse (its shapes are fixed at construction), at its first use."""
         k, s, p = self.kernel_size, self.stride, self.padding
         cover = 1
         for n_in, n_out in zip(self.map_shape[1:], self.conv_shape[1:]):

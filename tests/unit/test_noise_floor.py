@@ -163,6 +163,22 @@ def test_fold_cover_is_the_most_patches_on_a_pixel(n, k, s, p):
     assert syn.fold_cover == int(count.max())
 
 
+def test_fold_cover_is_computed_once_per_synapse(monkeypatch):
+    """Review of session 11: a transposed read's floor asked for the fold count at every
+    relaxation; it is computed at its first use and kept on the synapse (a second floor does not
+    count the patches again: ``range`` in the module is not called)."""
+    import builtins
+
+    from analog_ep.synapses import conv as C
+    syn = C.Conv((2, 8, 8), 3, kernel_size=3, stride=1, padding=1)
+    first = syn.fold_cover
+    calls = []
+    monkeypatch.setattr(C, "range", lambda *a: calls.append(a) or builtins.range(*a), raising=False)
+    assert syn.fold_cover == first == 9 and calls == []
+    fresh = C.Conv((2, 8, 8), 3, kernel_size=3, stride=1, padding=1)
+    assert fresh.fold_cover == 9 and calls  # (the spy sees a computation)
+
+
 def test_conv_read_floor_closed_form():
     """Conv reads on the card: forward ``c = w_scale sqrt(T one^2)`` over its channel blocks,
     transposed ``w_scale sqrt(9 T one^2)`` over its column blocks (the fold adds the 9 patches on an
