@@ -247,8 +247,10 @@ def mark_ran(kind: str, impl: str) -> None:
     _ran[kind] = impl
 
 
-_KERNEL_MODULES = {"module": ".numba_reads", "engine_module": ".numba_engine", "sweep_module": ".numba_sweep"}
-"""The kernel modules :func:`warm` loads (keys: where :func:`select` / :func:`select_engine` keep them)."""
+_KERNEL_MODULES = (".numba_reads", ".numba_engine", ".numba_sweep", ".numba_settle")
+"""The kernel modules :func:`warm` imports: the reads (:func:`select`), the pulse engine
+(:func:`select_engine`), the fused sweep (``solvers/hopfield.py``) and the fused settle step
+(``solvers/settle.py``), each of which a training step on analog tiles may call first."""
 
 
 def warm(like: torch.Tensor) -> bool:
@@ -264,9 +266,8 @@ def warm(like: torch.Tensor) -> bool:
         return False
     if _available.get("warm"):
         return True
-    for key, name in _KERNEL_MODULES.items():
-        if _available.get(key) is None:
-            _available[key] = importlib.import_module(name, __name__)
+    for name in _KERNEL_MODULES:
+        importlib.import_module(name, __name__)
     from numba.core.registry import cpu_target
 
     cpu_target.typing_context.refresh()
