@@ -33,7 +33,7 @@ import torch
 from ..compute import check_every, compiled
 from ..errors import ConfigError
 from ..solvers import SolverStats, build_solver
-from ..solvers.base import timed_unit
+from ..solvers.base import TIMED_UNITS, timed_unit
 from .bp import bp_gradient
 from .ep import ep_gradient, nudge_betas
 from .gradcheck import _layer_rows, exact_reads, gradcheck, pcn_gradcheck
@@ -103,14 +103,6 @@ class LearningRule:
         return None
 
 
-TIMED_BUDGETS = {"sweep": lambda phase_iters: (1, {}),
-                 "phase": lambda phase_iters: (phase_iters, {"stop": "tol"})}
-"""A solver's ``timed`` unit (its registry entry, :func:`~analog_ep.solvers.base.timed_unit`) -> what
-one timed call of ``bench`` runs, ``phase_iters -> (iters, extra keywords)``: one sweep, or a whole
-phase at its full budget (``phase_iters`` steps, ``stop="tol"`` with ``tol=0``: the noise-floor stop
-the config may bind would end it early)."""
-
-
 class _Relaxing(LearningRule):
     """A rule that relaxes the model's energy: it holds the registered solver of that energy
     (``solver.name`` for ``model.energy_kind``) with its convergence-check interval."""
@@ -120,9 +112,9 @@ class _Relaxing(LearningRule):
         self.solver = build_solver(cfg, model.energy_kind, check_every(cfg.solver, self.device))
 
     def timed_budget(self, phase_iters: int) -> tuple[int, dict]:
-        """What one timed call of ``bench`` runs of this rule's solver (:data:`TIMED_BUDGETS` of
-        its registered ``timed`` unit)."""
-        return TIMED_BUDGETS[timed_unit(self.cfg, self.model.energy_kind)](phase_iters)
+        """What one timed call of ``bench`` runs of this rule's solver
+        (:data:`~analog_ep.solvers.base.TIMED_UNITS` of its registered ``timed`` unit)."""
+        return TIMED_UNITS[timed_unit(self.cfg, self.model.energy_kind)](phase_iters)
 
     @property
     def check_every(self) -> int:

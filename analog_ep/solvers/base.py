@@ -294,10 +294,16 @@ _SOLVERS: dict[tuple[str, str], Callable] = {}
 _STOPS: dict[tuple[str, str], tuple[str, ...]] = {}
 _TIMED: dict[tuple[str, str], str] = {}
 
-TIMED_UNITS = ("sweep", "phase")
-"""What one timed call of ``bench`` runs of a solver (its registry entry's ``timed``): ``sweep``,
-one sweep; ``phase``, a whole phase at its full budget (the settle, whose per-phase setup, the
-stiffness measurement and the start charge, one integration step would overstate)."""
+TIMED_UNITS: dict[str, Callable[[int], tuple[int, dict]]] = {
+    "sweep": lambda phase_iters: (1, {}),
+    "phase": lambda phase_iters: (phase_iters, {"stop": "tol"}),
+}
+"""What one timed call of ``bench`` runs of a solver (its registry entry's ``timed``), as
+``phase_iters -> (iters, extra keywords)``: ``sweep``, one sweep; ``phase``, a whole phase at its
+full budget (``phase_iters`` steps, ``stop="tol"`` with ``tol=0``: the noise-floor stop the config
+may bind would end it early); for the settle, whose per-phase setup (the stiffness measurement and
+the start charge) one integration step would overstate. Read by ``register_solver`` (the valid
+units) and the rules' ``timed_budget`` (:mod:`analog_ep.algorithms.rules`)."""
 
 
 def register_solver(name: str, fn: Callable, energy: str = "hopfield", stops: tuple[str, ...] = STOPS,
@@ -306,7 +312,7 @@ def register_solver(name: str, fn: Callable, energy: str = "hopfield", stops: tu
     ``stops``: the ``solver.stop`` rules it implements (a solver with only ``tol`` takes no stop
     keywords); ``timed``: what ``bench`` times of it (:data:`TIMED_UNITS`, :func:`timed_unit`)."""
     if timed not in TIMED_UNITS:
-        raise ValueError(f"register_solver({name!r}): timed must be one of {TIMED_UNITS}, got {timed!r}")
+        raise ValueError(f"register_solver({name!r}): timed must be one of {tuple(TIMED_UNITS)}, got {timed!r}")
     _SOLVERS[(name, energy)] = fn
     _STOPS[(name, energy)] = tuple(stops)
     _TIMED[(name, energy)] = timed
@@ -316,7 +322,7 @@ def timed_unit(cfg, energy: str) -> str:
     """What one timed call of ``bench`` runs of the relaxation ``cfg`` asks for on energies of kind
     ``energy`` (the registered solver's ``timed``: :data:`TIMED_UNITS`)."""
     name, _ = RELAXATIONS[cfg.analog.relaxation](cfg)
-    return _TIMED.get((name, energy), "sweep")
+    return _TIMED[(name, energy)]
 
 
 def resolve_stop(stop: str, name: str, energy: str = "hopfield") -> str:

@@ -98,5 +98,12 @@ def test_what_bench_times_is_the_solver_registry_entry():
     rule = build_rule(cfg, m)
     assert rule.timed_budget(6) == (6, {"stop": "tol"})
     assert build_rule(it, m).timed_budget(6) == (1, {})
-    with pytest.raises(ValueError, match="timed must be one of"):
+    with pytest.raises(ValueError, match=r"timed must be one of \('sweep', 'phase'\)"):
         B.register_solver("settle", ST.relax_settle, timed="epoch")
+    # review of session 11: the units and their budgets are one table (solvers.base), and a solver
+    # nobody registered has no unit (no silent "sweep")
+    from analog_ep.algorithms import rules as RL
+    assert not hasattr(RL, "TIMED_BUDGETS") and RL.TIMED_UNITS is B.TIMED_UNITS
+    assert {u: f(6) for u, f in B.TIMED_UNITS.items()} == {"sweep": (1, {}), "phase": (6, {"stop": "tol"})}
+    with pytest.raises(KeyError):
+        B.timed_unit(settle, "no_such_energy")
