@@ -80,10 +80,11 @@ def _same_stats(a, b):
 
 @pytest.mark.parametrize("reads, nudge", [(r, "mse") for r in READS] + [("memristor_card", "clamp"),
                                                                           ("memristor_white", "clamp")])
-def test_training_steps_are_the_torch_loops_bit_for_bit(reads, nudge, monkeypatch):
+def test_training_steps_are_as_the_torch_loops(reads, nudge, monkeypatch):
     """Two EP training steps (free, nudge+, nudge-; float32; the default stop, noise floor where
     the reads are noisy): the same weights and per-phase statistics with and without the
-    fused step, and the fused step ran."""
+    fused step (bit for bit on an FMA build, else to :data:`TOLERANCE`: :func:`_same`), and the
+    fused step ran."""
     over = READS[reads] + [f"ep.nudge={nudge}"]
     K.reset_ran()
     a, sa, ca = _train(over)
@@ -99,9 +100,10 @@ def test_training_steps_are_the_torch_loops_bit_for_bit(reads, nudge, monkeypatc
 @pytest.mark.parametrize("reads", ["ideal", "memristor_white", "memristor_ir_drop"])
 @pytest.mark.parametrize("beta", [0.0, -0.3])
 @pytest.mark.parametrize("stop", ["tol", "noise_floor"])
-def test_a_float64_phase_is_the_torch_loops_bit_for_bit(reads, beta, stop, monkeypatch):
+def test_a_float64_phase_is_as_the_torch_loops(reads, beta, stop, monkeypatch):
     """One phase at float64 from a warm state, with an explicit step: the digitized states, the
-    per-sample steps, residuals and settle times are the torch loop's exactly."""
+    per-sample steps, residuals and settle times are the torch loop's (exactly on an FMA build,
+    else the floats to :data:`TOLERANCE`: :func:`_same`)."""
     def phase():
         _, m, x, y = build_float64(MLP + READS[reads], seed=2, n=6)
         const = m.const_drive(x)
