@@ -246,8 +246,13 @@ def grad_cosines(analog_cfg, data, batches: int = COSINE_BATCHES) -> list[float]
 STATUS_ORDER = ("failed", "diverged", "interrupted", "preempted", "running", "missing", "corrupt")
 
 
-def build_rows(out: Path, runs: list[dict], errors: dict[str, str], cosines: dict) -> tuple[list[dict], list[str]]:
-    """One row per variant (metrics over its finished seeds) and the column order."""
+def build_rows(out: Path, runs: list[dict], errors: dict[str, str], cosines: dict,
+               outcomes: dict[str, str] | None = None) -> tuple[list[dict], list[str]]:
+    """One row per variant (metrics over its finished seeds) and the column order. ``errors``:
+    this invocation's one line per run that ran and did not finish; such a run's status is the
+    one the runner returned (``outcomes``: a fresh divergence stays ``diverged``), else
+    ``failed``, never its folder's older ``results.h5`` status (a refused run leaves its folder
+    untouched: a ``diverged`` there is an earlier run's)."""
     import numpy as np
 
     by_variant: dict[str, list[dict]] = {}
@@ -261,12 +266,11 @@ def build_rows(out: Path, runs: list[dict], errors: dict[str, str], cosines: dic
     for name, algorithm, analog, update in VARIANTS:
         vr = by_variant[name]
         cfg = vr[0]["cfg"]
-        statuses = [read[r["name"]][0] for r in vr]
+        statuses = [((outcomes or {}).get(r["name"]) or "failed") if errors.get(r["name"]) else read[r["name"]][0]
+                    for r in vr]
         done = [read[r["name"]][1] for r, s in zip(vr, statuses) if s == "finished"]
         bad = [s for s in statuses if s != "finished"]
         status = "finished" if not bad else min(bad, key=lambda s: STATUS_ORDER.index(s) if s in STATUS_ORDER else 0)
-        if status != "finished" and any(errors.get(r["name"]) for r in vr):
-            status = "failed" if status in ("missing", "corrupt", "running") else status
         errs = [f"{r['name']}: {errors[r['name']]}" for r in vr if errors.get(r["name"])]
         test = [last_finite(ep, "test_accuracy") for ep in done]
         row = {"name": name, "algorithm": algorithm, "device": device_name(cfg) or "digital",
@@ -357,6 +361,7 @@ def run_compare(config: str | Path | None, overrides: list[str], seeds: int = 3,
         f"{device_name(cfg)} tiles ({cfg.analog.update}) -> {out}")
     data = _DataCache()
     errors: dict[str, str] = {}
+    outcomes: dict[str, str] = {}  # the status the runner returned for each run in errors
 
     # gradient cosines at initialization (cached: a rerun does not recompute them)
     cos_path = out / COSINE_FILE
@@ -398,6 +403,7 @@ def run_compare(config: str | Path | None, overrides: list[str], seeds: int = 3,
             ran += 1
             if res["status"] not in DONE:
                 errors[r["name"]] = res["error"] or res["status"]
+                outcomes[r["name"]] = res["status"]
                 say(f"[{k}/{len(order)}] {r['name']}: {res['status']}: {errors[r['name']]}")
             else:
                 _, ep = read_epochs(folder)
@@ -413,7 +419,7 @@ def run_compare(config: str | Path | None, overrides: list[str], seeds: int = 3,
         raise Preempted(f"{e}; the compare stopped (finished runs and the table {table} are kept); continue "
                         f"with: {again}") from None
     finally:  # interrupted too: the table shows what the folders hold
-        rows, columns = build_rows(out, runs, errors, cosines)
+        rows, columns = build_rows(out, runs, errors, cosines, outcomes)
         write_csv(rows, columns, table)
     figures = write_figures(out, runs)
     from .deploy import compare_row

@@ -156,3 +156,29 @@ def test_compare_failed_variant_recorded(tmp_path, monkeypatch):
     assert rows["bp-analog"]["test_accuracy_mean"] is None
     assert all(rows[v]["status"] == "finished" for v in ROWS[:5]) and s["failed"] == 1
     assert (tmp_path / "c" / "compare.csv").is_file() and (tmp_path / "c" / "curves.png").is_file()
+
+
+def test_a_run_that_failed_now_shows_failed_not_its_folders_older_status(tmp_path, monkeypatch):
+    """Review of session 11: a run refused in this invocation (its folder untouched) whose folder
+    holds an earlier run's ``diverged`` showed ``diverged`` beside the new error. A run in
+    ``errors`` shows the status the runner returned (``failed``; a fresh divergence stays
+    ``diverged``), else ``failed``; the folders' statuses stand for the runs that did not fail now
+    (no training: the folders' statuses given)."""
+    from analog_ep.config import load_config
+    from analog_ep.study import compare as C
+
+    cfg = load_config(None, [])
+    runs = [{"variant": v[0], "name": f"{v[0]}-s0", "cfg": cfg} for v in C.VARIANTS]
+    on_disk = {"ep-digital-s0": "diverged", "ep-analog-s0": "diverged", "ep-mixed-s0": "missing",
+               "bp-digital-s0": "interrupted", "bp-analog-s0": "diverged"}
+    monkeypatch.setattr(C, "read_epochs", lambda folder: (on_disk[folder.name], {}))
+    errors = {"ep-digital-s0": "analog.settle_dt_s: 9e-08 s is at or above the stability bound",
+              "ep-analog-s0": "DivergenceError: nan", "ep-mixed-s0": "RuntimeError: boom"}
+    outcomes = {"ep-digital-s0": "failed", "ep-analog-s0": "diverged"}
+    rows = {r["name"]: r for r in C.build_rows(tmp_path, runs, errors, {}, outcomes)[0]}
+    assert {k: r["status"] for k, r in rows.items()} == {
+        "ep-digital": "failed", "ep-analog": "diverged", "ep-mixed": "failed", "bp-digital": "interrupted",
+        "bp-analog": "diverged"}
+    assert "stability bound" in rows["ep-digital"]["error"] and rows["bp-analog"]["error"] is None
+    rows = {r["name"]: r for r in C.build_rows(tmp_path, runs, errors, {})[0]}  # no outcomes: failed
+    assert [rows[k]["status"] for k in ("ep-digital", "ep-analog", "ep-mixed")] == ["failed"] * 3
