@@ -519,9 +519,9 @@ def _given_step(model, dt: float, unstable: bool, safe: float, what) -> float:
     past it). The config loader cannot know the bound (it depends on the weights), so: at the
     first settle phase of ``model`` (of a run: :func:`analog_ep.train.first_phase.first_phase_check`
     runs it before the run folder is touched) an unstable step is a :class:`ConfigError`
-    (``what()``: the step, bound and measurement; then :data:`SETTLE_STEP_FIX`); at a later phase, when training has moved
-    the bound below the step, the phase runs at ``safe`` (the default's fraction of the bound)
-    and is counted (:class:`StepLog`: the run's results record the count per epoch, its log one
+    (``what()``: the step, bound and measurement; then :data:`SETTLE_STEP_FIX`); at a later
+    phase, when training has moved the bound below the step, the phase runs at ``safe`` (the
+    default's fraction of the bound) and is counted (:class:`StepLog`: the run's results record the count per epoch, its log one
     warning, :func:`take_step_notes`); a stable step runs as given."""
     log = _log(model)
     if unstable:

@@ -173,7 +173,8 @@ def test_the_prefetch_intrinsic_is_named_after_the_pointer_type_llvmlite_spells(
     assert str(i8.as_pointer()) == "i8*" and ne._prefetch_fn(ir.Module(), i8.as_pointer()).name == "llvm.prefetch.p0i8"
     if hasattr(lt, "_TypedPointerType"):  # llvmlite >= 0.45: opaque pointers exist in its IR layer
         monkeypatch.setattr(lt, "ir_layer_typed_pointers_enabled", False)
-        assert str(ir.PointerType()) == "ptr" and ne._prefetch_fn(ir.Module(), ir.PointerType()).name == "llvm.prefetch.p0"
+        opaque = ir.PointerType()
+        assert str(opaque) == "ptr" and ne._prefetch_fn(ir.Module(), opaque).name == "llvm.prefetch.p0"
     monkeypatch.undo()
     m = ir.Module()
     assert ne._prefetch_fn(m, i8.as_pointer()) is ne._prefetch_fn(m, i8.as_pointer())  # declared once a module
