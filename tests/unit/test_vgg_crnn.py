@@ -94,3 +94,29 @@ def test_distillation_from_backprop_teacher(tmp_path):
 def test_teacher_missing_is_a_config_error(tmp_path):
     with pytest.raises(Exception, match="checkpoint"):
         make_trainer(load_config(None, TINY + [f"ep.teacher={tmp_path / 'none'}"]), tmp_path / "s")
+
+
+def test_teacher_targets_reach_the_aux_nudge(tmp_path):
+    """The training loop hands the teacher's soft targets to the auxiliary readouts' nudge: one
+    training step with kd_alpha 0 is bit for bit the step without a teacher (the soft target is
+    the label); with kd_alpha 1 (the teacher's softmax alone) the aux readouts take another step
+    (their gradient term), and so does the first convolution, which only the nudged states reach
+    (the aux nudge in the drive of node 3, below it node 1 and 2)."""
+    common = TINY + ["train.epochs=1", "solver.free_iters=5", "solver.nudge_iters=3", "data.batch_size=8",
+                     "train.optimizer=sgd", "train.lr=0.1", "train.clip_grad_norm=null"]
+    fit(make_trainer(load_config(None, common + ["algorithm=bp"]), tmp_path / "teacher"), progress=False)
+
+    def one_step(extra, name):
+        tr = make_trainer(load_config(None, common + extra), tmp_path / name)
+        x, y = tr.train_set.x[:8], tr.train_set.y[:8]
+        tr.train_step(x, y)
+        return [w.detach().clone() for w in tr.model.stored_weights()], tr.model
+    kd = [f"ep.teacher={tmp_path / 'teacher'}", "ep.kd_temperature=1.0"]
+    none, model = one_step([], "none")
+    a0, _ = one_step(kd + ["ep.kd_alpha=0.0"], "a0")
+    a1, _ = one_step(kd + ["ep.kd_alpha=1.0"], "a1")
+    for p, q in zip(none, a0):
+        assert torch.equal(p, q)
+    n_aux = 2 * len(model.aux_nodes)  # the aux readouts' weights and biases come last
+    assert all(not torch.equal(p, q) for p, q in zip(none[-n_aux:], a1[-n_aux:]))
+    assert not torch.equal(none[0], a1[0])
