@@ -90,14 +90,22 @@ def floor_threshold(floors: list | None, z: float) -> Callable | None:
     def scale(x: torch.Tensor, nmb) -> torch.Tensor:
         return x.abs().reshape(x.shape[0], -1).amax(1).clamp_min(1e-30).div(nmb)
 
+    consts: dict = {}   # (value, batch, dtype, device) -> the constant per-sample tensor, built once
+
+    def const(k: float, like: torch.Tensor) -> torch.Tensor:
+        key = (k, like.shape[0], like.dtype, like.device)
+        t = consts.get(key)
+        if t is None:
+            t = consts[key] = torch.full((like.shape[0],), k, dtype=like.dtype, device=like.device)
+        return t
+
     def threshold(states: list[torch.Tensor]) -> torch.Tensor:
         per = []
         for terms in nodes:
-            parts = [scale(states[src - 1], nmb).mul(k) if nmb is not None
-                     else torch.full((states[0].shape[0],), k, dtype=states[0].dtype, device=states[0].device)
+            parts = [scale(states[src - 1], nmb).mul(k) if nmb is not None else const(k, states[0])
                      for k, nmb, src in terms]
             if not parts:   # a node no sweep read drives: no floor of its own
-                parts = [torch.zeros(states[0].shape[0], dtype=states[0].dtype, device=states[0].device)]
+                parts = [const(0.0, states[0])]
             per.append(parts[0] if len(parts) == 1 else torch.stack(parts).square().sum(0).sqrt())
         return torch.stack(per).amax(0)
 

@@ -5,6 +5,7 @@ estimate is the noise a settled state actually sees), the per-sample threshold o
 settled samples sooner than the patience test alone, on the same states up to the stop)."""
 
 import copy
+import dataclasses
 import math
 
 import pytest
@@ -87,6 +88,29 @@ def test_floor_threshold_by_hand():
     assert torch.allclose(thr, want, rtol=1e-6)
     assert floor_threshold(model.read_floors(beta), 0.0) is None
     assert floor_threshold(None, 3.0) is None
+
+
+def test_floor_threshold_without_noise_management_by_hand():
+    """Without noise management a read's floor is one number per node (``nm_bound`` None): the
+    threshold is ``max_k floor_coef(z, gain_k, c_k)`` for every sample, whatever the states, for
+    every call and batch size (the constant per-sample tensors are built once and only read)."""
+    tr = _trainer("analog.device=memristor")
+    model = tr.model
+    for st in (s.storage for s in model.all_synapses()):   # a card field, not a --set key
+        st.periph = dataclasses.replace(st.periph, noise_management="none")
+    syn = list(model.all_synapses())[1]
+    c_t, nm_t = syn.read_floor("transposed")
+    c_f, nm_f = syn.read_floor("forward")
+    assert nm_t is None and nm_f is None and c_t > 0 and c_f > 0
+    z, beta = 2.5, 0.5
+    want = max(floor_coef(z, 1.0, c_t), floor_coef(z, 1 / 1.5, c_f))
+    thr = floor_threshold(model.read_floors(beta), z)
+    g = torch.Generator().manual_seed(2)
+    for b in (6, 6, 3):
+        h, y = torch.rand(b, 24, generator=g), torch.rand(b, 10, generator=g)
+        got = thr([h, y])
+        assert got.shape == (b,) and torch.allclose(got, torch.full((b,), want, dtype=got.dtype), rtol=1e-6)
+        got.mul_(0)                                  # a caller's in-place use must not reach the next call
 
 
 @pytest.mark.parametrize("kernels", ["torch", "numba"])
