@@ -206,6 +206,10 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         need(not cfg.solver.noise_z or (not pcn and cfg.solver.stop != "tol"), "solver.noise_z",
              "is the noise-floor stop's threshold for Hopfield-type relaxations (solver.stop auto or "
              "noise_floor); remove it")
+    if cfg.solver.noise_band is not None:
+        need(cfg.analog.relaxation == "iterative" and not pcn and cfg.solver.stop != "tol", "solver.noise_band",
+             "is the band of the noise-floor stop's threshold (solver.noise_z) of Hopfield-type iterative "
+             "relaxations (solver.stop auto or noise_floor); remove it")
     need(0 < cfg.solver.pcn_step <= 1, "solver.pcn_step", "must be in (0, 1] (1: the closed-form node update)")
     if cfg.solver.pcn_step != 1.0 or cfg.solver.pcn_backtrack:
         key = "solver.pcn_step" if cfg.solver.pcn_step != 1.0 else "solver.pcn_backtrack"

@@ -382,7 +382,18 @@ class SolverConfig:
     would override their relative test while the nudge spreads); Hopfield-type models with ``stop`` auto or
     ``noise_floor`` only (refused elsewhere). null = the relaxation's default (``solvers.base.NOISE_Z``): 3 for ``iterative`` (session
     10: the same test accuracy as without it in about half the sweeps:
-    ``benchmarks/speed_fmnist_s10_stop.md``); ``settle`` has none."""
+    ``benchmarks/speed_fmnist_s10_stop.md``); ``settle`` has none. ``noise_z`` is a per-draw
+    z: ``noise_band`` says how it carries to a node of many entries."""
+    noise_band: Optional[Literal["flat", "max"]] = None
+    """``noise_z``'s band per node (``solvers.base.NOISE_BANDS``). ``flat``: ``noise_z`` for every
+    node, whatever its size (session 10's threshold). ``max``: node ``k`` of ``n_k`` entries per
+    sample gets ``z_n = Q^-1((1 - (1 - p)^(1/n_k)) / 2)``, ``p = erfc(noise_z / sqrt 2)``: the level
+    the largest of ``n_k`` noise-only changes exceeds as often as one change exceeds ``noise_z``
+    (``solvers.base.max_band``; at ``noise_z`` 3: 3.0 for 1 entry, 3.64 for 10, 4.55 for 500, 4.98
+    for 4,340), so one ``noise_z`` means the same on a 10-output readout and a conv map of 8,192
+    states. Computed once per phase from the states' shapes. null = ``solvers.base.NOISE_BAND``
+    (``flat``; ``max`` against it: ``benchmarks/speed_fmnist_s12_stop.md``). Where ``noise_z``
+    applies only."""
     pcn_step: float = 1.0
     """EP on a PCN, iterative relaxation: the step ``eta`` in (0, 1] of each hidden node update
     of the nudged phases, ``s_k <- s_k + eta (u_k - s_k)`` (``u_k`` the ``pc.nudged_update``

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Callable
 
 import torch
@@ -65,7 +66,48 @@ NOISE_Z: dict[str, float] = {"iterative": 3.0}
 that implement the floor threshold: :func:`floor_threshold`; session 10,
 ``benchmarks/speed_fmnist_s10_stop.md``)."""
 
+NOISE_BAND = "flat"
+"""``solver.noise_band`` where the config leaves it null (:data:`NOISE_BANDS`)."""
+
 SQRT2 = math.sqrt(2.0)
+
+
+def flat_band(z: float, n: int) -> float:
+    """``solver.noise_band: flat``: the band of one draw, ``z`` whatever the node's size ``n``
+    (session 10's threshold)."""
+    return z
+
+
+def max_band(z: float, n: int) -> float:
+    """``solver.noise_band: max``: the per-draw ``z`` carried to a node of ``n`` entries per sample.
+
+    The residual of a node is the largest of its ``n`` entries' changes ``|d_j|``; on the noise
+    floor each is ``sqrt(2) sigma |Z_j|``, ``Z_j`` standard normal and (read noise per output)
+    independent. The largest of ``n`` independent draws with CDF ``F`` has CDF ``F^n`` (order
+    statistics: David & Nagaraja, *Order Statistics*, 3rd ed., 2003, eq. 2.1.1), and ``|Z|``
+    has ``F(t) = 1 - 2 Q(t)`` (``Q`` the standard normal tail). ``z`` keeps its meaning as a
+    per-draw band: one draw exceeds it with probability ``p = 2 Q(z) = erfc(z / sqrt 2)``. The
+    band of ``n`` draws is the level the *largest* of them exceeds with the same ``p``:
+
+        (1 - 2 Q(z_n))^n = 1 - p   <=>   z_n = Q^-1( (1 - (1 - p)^(1/n)) / 2 ),
+
+    i.e. the ``(1 - p)^(1/n)`` quantile of one ``|Z|`` (computed as ``-expm1(log1p(-p) / n) / 2``
+    and ``Q^-1(t) = -Phi^-1(t)``: accurate for the tiny tails of large ``n``). ``z_1 = z``; for
+    large ``n``, ``z_n ~ sqrt(2 ln(2n/p))`` less ``ln(4 pi ln(2n/p)) / (2 sqrt(2 ln(2n/p)))`` (the
+    Gaussian maximum grows as ``sqrt(2 ln n)``: Leadbetter, Lindgren & Rootzen, *Extremes and
+    Related Properties of Random Sequences and Processes*, 1983, thm. 1.5.3). At ``z`` = 3:
+    ``z_10`` 3.64, ``z_500`` 4.55, ``z_4340`` 4.98. Across a sample's nodes the threshold is
+    the largest node's band (:func:`floor_threshold`), so a noise-only sweep fails it with
+    probability at most ``p`` times the node count (union bound)."""
+    if n <= 1 or not z:
+        return z
+    t = -math.expm1(math.log1p(-math.erfc(z / SQRT2)) / n) / 2.0
+    return -NormalDist().inv_cdf(t) if t > 0 else math.inf
+
+
+NOISE_BANDS: dict[str, Callable[[float, int], float]] = {"flat": flat_band, "max": max_band}
+"""``solver.noise_band`` -> ``(z, n) -> z_n``: the band, in read-noise stds ``sqrt(2) sigma``, of
+the residual of a node of ``n`` entries per sample for the per-draw ``solver.noise_z`` = ``z``."""
 
 
 def floor_coef(z: float, gain: float, c: float) -> float:
@@ -74,18 +116,38 @@ def floor_coef(z: float, gain: float, c: float) -> float:
     return z * SQRT2 * gain * c
 
 
-def floor_threshold(floors: list | None, z: float) -> Callable | None:
+def node_bands(z: float, band: str, sizes) -> list[float]:
+    """Each node's band ``z_k = NOISE_BANDS[band](z, n_k)`` for nodes of ``sizes`` ``n_k``
+    entries per sample (host floats, once per phase: the one place :func:`floor_threshold` and
+    the fused sweep's kernel take it from)."""
+    fn = NOISE_BANDS[band]
+    return [fn(z, int(n)) for n in sizes]
+
+
+def floor_threshold(floors: list | None, z: float, band: str = "flat") -> Callable | None:
     """``solver.noise_z``'s per-sample threshold as a function of a sweep's new states, or None
     where it does not run (``z`` 0 or ``floors`` None): ``floors`` the model's
     :meth:`~analog_ep.models.base.EnergyNetwork.read_floors`. A settled node changes from one
     sweep to the next only by its reads' noise: two independent reads of std ``sigma`` differ
     with std ``sqrt(2) sigma``. So sample ``b`` counts as settled on its noise floor once its
-    residual is at most ``max_k z sqrt(2) sigma_k,b``, ``sigma_k,b = gain_k sqrt(sum_reads (c
+    residual is at most ``max_k z_k sqrt(2) sigma_k,b``, ``sigma_k,b = gain_k sqrt(sum_reads (c
     m_b)^2)`` (``m_b = max(max |x_b|, 1e-30) / nm_bound``, the read's noise-management scale of
-    its input state, or 1; one read: ``m_b * floor_coef(z, gain, c)`` in the states' dtype)."""
+    its input state, or 1; one read: ``m_b * floor_coef(z_k, gain, c)`` in the states' dtype),
+    ``z_k`` node ``k``'s band for its ``n_k`` entries per sample (``solver.noise_band``:
+    :data:`NOISE_BANDS`, :func:`node_bands`; ``flat``: ``z`` for every node). The sizes are the
+    states' shapes (host metadata), so the coefficients are made once per phase (per batch shape)."""
     if not z or floors is None:
         return None
-    nodes = [[(floor_coef(z, gain, c), nmb, src) for c, nmb, src in terms] for gain, terms in floors]
+    built: dict = {}   # per-sample sizes -> the nodes' (coefficient, nm bound, source) terms
+
+    def coefs(states: list[torch.Tensor]) -> list:
+        sizes = tuple(math.prod(s.shape[1:]) for s in states)
+        nodes = built.get(sizes)
+        if nodes is None:
+            zs = node_bands(z, band, sizes)
+            nodes = built[sizes] = [[(floor_coef(zk, gain, c), nmb, src) for c, nmb, src in terms]
+                                    for zk, (gain, terms) in zip(zs, floors)]
+        return nodes
 
     def scale(x: torch.Tensor, nmb) -> torch.Tensor:
         return x.abs().reshape(x.shape[0], -1).amax(1).clamp_min(1e-30).div(nmb)
@@ -101,7 +163,7 @@ def floor_threshold(floors: list | None, z: float) -> Callable | None:
 
     def threshold(states: list[torch.Tensor]) -> torch.Tensor:
         per = []
-        for terms in nodes:
+        for terms in coefs(states):
             parts = [scale(states[src - 1], nmb).mul(k) if nmb is not None else const(k, states[0])
                      for k, nmb, src in terms]
             if not parts:   # a node no sweep read drives: no floor of its own
@@ -376,7 +438,8 @@ def build_solver(cfg, energy: str, check_every: int) -> functools.partial:
     ``energy``, bound to its physical constants, ``check_every`` and the stop rule
     (``solver.stop`` resolved by :func:`resolve_stop`, and its ``noise_patience`` (null: the
     relaxation's, :data:`NOISE_PATIENCE`) / ``noise_drop`` / ``noise_z`` (null: the
-    relaxation's, :data:`NOISE_Z`; bound only for the relaxations listed there);
+    relaxation's, :data:`NOISE_Z`) and ``noise_band`` (null: :data:`NOISE_BAND`), bound only for
+    the relaxations listed in :data:`NOISE_Z`;
     ``tol`` binds nothing, so a solver without the noise-floor rule takes it), the nudged phases'
     relative stop (``solver.nudge_rtol``, bound only when set) and a PCN's node
     step (``solver.pcn_step`` / ``pcn_backtrack``, bound only when set). The one place the solver
@@ -388,7 +451,8 @@ def build_solver(cfg, energy: str, check_every: int) -> functools.partial:
         patience = NOISE_PATIENCE[cfg.analog.relaxation] if s.noise_patience is None else s.noise_patience
         kw.update(stop=stop, noise_patience=patience, noise_drop=s.noise_drop)
         if cfg.analog.relaxation in NOISE_Z:
-            kw.update(noise_z=NOISE_Z[cfg.analog.relaxation] if s.noise_z is None else s.noise_z)
+            kw.update(noise_z=NOISE_Z[cfg.analog.relaxation] if s.noise_z is None else s.noise_z,
+                      noise_band=NOISE_BAND if s.noise_band is None else s.noise_band)
     if s.nudge_rtol:  # a Hopfield-type iterative nudged phase's relative stop (the config allows it there only)
         kw.update(nudge_rtol=s.nudge_rtol)
     if s.pcn_step != 1.0 or s.pcn_backtrack:  # the PCN node step (the config allows it there only)

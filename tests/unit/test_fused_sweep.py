@@ -364,17 +364,19 @@ def test_kernel_floor_threshold_equals_the_stopper(dtype):
     assert not bool(ref.on_floor[1]) and not bool(ref.on_floor[2]) and not bool(ref.on_floor[3])
 
 
-@pytest.mark.parametrize("serial,check_every,patience,z", [(True, 1, 2, 0.0), (False, 1, 5, 0.0), (False, 3, 3, 0.0),
-                                                     (True, 2, 1, 0.0), (True, 1, 3, 3.0), (False, 1, 5, 2.0),
-                                                     (False, 2, 3, 3.0)])
-def test_fused_noise_floor_stops_with_either_driver(numba_mode, monkeypatch, serial, check_every, patience, z):
+@pytest.mark.parametrize("serial,check_every,patience,z,band", [
+    (True, 1, 2, 0.0, "flat"), (False, 1, 5, 0.0, "flat"), (False, 3, 3, 0.0, "flat"), (True, 2, 1, 0.0, "flat"),
+    (True, 1, 3, 3.0, "flat"), (False, 1, 5, 2.0, "flat"), (False, 2, 3, 3.0, "flat"),
+    (True, 1, 50, 1.5, "max"), (False, 1, 50, 2.0, "max"), (False, 2, 3, 3.0, "max")])
+def test_fused_noise_floor_stops_with_either_driver(numba_mode, monkeypatch, serial, check_every, patience, z, band):
     """The noise-floor stop on noisy reads, with the parallel and the one-thread kernel drivers,
-    host checks every 1-3 sweeps, several patiences and floor thresholds (``noise_z``): the same
-    sweeps, steps, flags, trace and states as the generic sweep with the torch stopper."""
+    host checks every 1-3 sweeps, several patiences and floor thresholds (``noise_z``, flat and
+    scaled by the node count: ``noise_band``; patience 50 leaves the stops to the threshold): the
+    same sweeps, steps, flags, trace and states as the generic sweep with the torch stopper."""
     tr = _trainer("analog.out_noise_std=0.06")
     got = _compare(monkeypatch, tr, [("free", 0.0, 60), ("nudge+", 0.5, 40), ("nudge-", -0.5, 40)],
                    dict(tol=1e-5, stop="noise_floor", noise_patience=patience, noise_drop=0.05,
-                        check_every=check_every, noise_z=z), serial)
+                        check_every=check_every, noise_z=z, noise_band=band), serial)
     assert any(st.sweeps < it for (_, st), it in zip(got, (60, 40, 40)))
     assert all(st.settled is not None for _, st in got)
 
@@ -388,7 +390,7 @@ def test_fused_floor_threshold_on_other_peripheries(numba_mode, monkeypatch, ext
     tr = _trainer("analog.out_noise_std=0.06", *extra)
     built = []
     real = NS.FusedSweep._floor_coefs
-    monkeypatch.setattr(NS.FusedSweep, "_floor_coefs", staticmethod(lambda plan, z: built.append(real(plan, z)) or built[-1]))
+    monkeypatch.setattr(NS.FusedSweep, "_floor_coefs", staticmethod(lambda *a: built.append(real(*a)) or built[-1]))
     _compare(monkeypatch, tr, [("free", 0.0, 40), ("nudge+", 0.5, 20), ("nudge-", -0.5, 20)],
              dict(tol=1e-5, stop="noise_floor", noise_patience=3, noise_drop=0.05, noise_z=3.0), False)
     assert len(built) == 3 and all(c is not None and min(c) > 0 for c in built)   # the threshold ran in every phase

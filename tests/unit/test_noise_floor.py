@@ -2,18 +2,21 @@
 closed form (:meth:`AnalogStorage.read_floor`), checked against the spread of repeated reads (the
 estimate is the noise a settled state actually sees), the per-sample threshold of a model's sweep
 (:func:`floor_threshold`) against a hand computation, and its effect on a relaxation (it stops
-settled samples sooner than the patience test alone, on the same states up to the stop)."""
+settled samples sooner than the patience test alone, on the same states up to the stop); the
+band scaled by the node count (``solver.noise_band: max``) against a Monte-Carlo of the largest
+of n Gaussian draws, and noise-only relaxations it stops at once."""
 
 import copy
 import dataclasses
 import math
+from statistics import NormalDist
 
 import pytest
 import torch
 
 from analog_ep.config import load_config
 from analog_ep.solvers import hopfield as H
-from analog_ep.solvers.base import floor_coef, floor_threshold
+from analog_ep.solvers.base import NOISE_BANDS, floor_coef, floor_threshold, max_band
 from analog_ep.train.loop import make_trainer
 from conftest import kernels_mode
 
@@ -309,3 +312,111 @@ def test_conv_floor_threshold_stops_settled_samples_sooner(solver):
     assert bool((b.steps <= a.steps).all())
     assert torch.equal(b.trace, a.trace[:b.sweeps])
     assert nb.sweeps <= na.sweeps
+
+
+# ------------------------------------------------------------------ the band per node count (session 12)
+def _max_abs_normal(n, reps, seed):
+    """``reps`` draws of the largest of ``n`` independent |N(0, 1)| (brute force, in chunks)."""
+    g = torch.Generator().manual_seed(seed)
+    out, chunk = [], max(1, 4_000_000 // n)
+    for i in range(0, reps, chunk):
+        out.append(torch.randn(min(chunk, reps - i), n, generator=g, dtype=torch.float64).abs().amax(1))
+    return torch.cat(out)
+
+
+@pytest.mark.parametrize("n", [1, 10, 500, 4000])
+def test_max_band_against_monte_carlo(n):
+    """The largest of ``n`` noise-only changes exceeds ``max_band(z, n)`` as often as one change
+    exceeds ``z`` (``p = erfc(z / sqrt 2)``): 20,000 seeded draws of the max of ``n`` |N(0, 1)|,
+    within 4.5 binomial stds at z = 1.5 and 2.5. The wrong forms fail the same check: the flat
+    band (``z`` for any ``n``), the plain ``sqrt(2 ln n)`` of the Gaussian maximum with ``z``'s
+    level left out, and the one-sided tail (``Q`` for ``2 Q``)."""
+    reps = 20_000
+    m = _max_abs_normal(n, reps, seed=n)
+    assert max_band(3.0, 1) == pytest.approx(3.0, abs=1e-12) and max_band(0.0, n) == 0.0
+    for z in (1.5, 2.5):
+        p = math.erfc(z / math.sqrt(2))
+        tol = 4.5 * math.sqrt(p * (1 - p) / reps)
+        zn = max_band(z, n)
+        assert (1 - math.erfc(zn / math.sqrt(2))) ** n == pytest.approx(1 - p, rel=1e-9)   # the defining equation
+        assert (m > zn).double().mean().item() == pytest.approx(p, abs=tol)
+        if n > 1:
+            one_sided = -NormalDist().inv_cdf(-math.expm1(math.log1p(-p) / n))
+            for wrong in (z, math.sqrt(2 * math.log(n)), one_sided):
+                assert abs((m > wrong).double().mean().item() - p) > tol
+    assert NOISE_BANDS["flat"](3.0, n) == 3.0
+    assert all(max_band(3.0, a) < max_band(3.0, b) for a, b in ((1, 10), (10, 500), (500, 4000)))
+
+
+def test_floor_threshold_max_band_by_hand():
+    """``noise_band: max`` on the MLP's sweep: each node's coefficient at its own band, the hidden
+    node's ``max_band(z, 24)`` (24 entries per sample), the output's ``max_band(z, 10)``; the
+    threshold the larger per sample, for two batch sizes."""
+    tr = _trainer("analog.device=memristor")
+    model = tr.model
+    syn = list(model.all_synapses())[1]
+    c_t, _ = syn.read_floor("transposed")
+    c_f, _ = syn.read_floor("forward")
+    z, beta = 2.5, 0.5
+    thr = floor_threshold(model.read_floors(beta), z, "max")
+    g = torch.Generator().manual_seed(3)
+    for b in (6, 4):
+        h, y = torch.rand(b, 24, generator=g), torch.rand(b, 10, generator=g) * 2 - 0.5
+        want = torch.maximum(y.abs().amax(1) * floor_coef(max_band(z, 24), 1.0, c_t),
+                             h.abs().amax(1) * floor_coef(max_band(z, 10), 1 / 1.5, c_f))
+        assert torch.allclose(thr([h, y]), want, rtol=1e-6)
+    flat = floor_threshold(model.read_floors(beta), z, "flat")([h, y])
+    assert bool((thr([h, y]) > flat * 1.1).all())
+
+
+def _noise_only(tr, x, iters, **kw):
+    """A free phase from the settled state (60 full sweeps before it): every change it makes is
+    read noise; patience ``iters`` leaves the stops to the threshold."""
+    model = copy.deepcopy(tr.model)
+    model.begin_batch()
+    model.begin_phase("free")
+    const = model.const_drive(x)
+    settled, _ = H.relax_async(model, const, model.zero_state(x.shape[0], x), iters=60, tol=0.0, stop="tol")
+    return H.relax_async(model, const, settled, iters=iters, tol=1e-7, stop="noise_floor", noise_patience=iters,
+                         noise_drop=0.05, **kw)[1]
+
+
+@pytest.mark.parametrize("kernels", ["torch", "numba"])
+def test_noise_only_relaxation_stops_at_once_with_the_max_band(kernels):
+    """From a settled state, ``noise_z`` 3 with the band scaled by the node count stops every
+    sample within 3 sweeps, on the MLP (both kernels) and on a conv model (node 1: 256 states
+    per sample), where the flat band at the same ``z`` sits below the max of the conv nodes'
+    noise and keeps some samples running longer (seeded: 3 sweeps against 1)."""
+    tr = _trainer("analog.device=memristor", f"compute.kernels={kernels}", hidden=64, batch=32)
+    x, _ = next(iter(tr.batches(tr.train_set, None)))
+    with kernels_mode(kernels), torch.no_grad():
+        st = _noise_only(tr, x, 30, noise_z=3.0, noise_band="max")
+    assert st.sweeps <= 3 and bool(st.settled.all())
+    tr = _conv_trainer(kernels, batch=16)
+    x, _ = next(iter(tr.batches(tr.train_set, None)))
+    with kernels_mode(kernels), torch.no_grad():
+        got = {band: _noise_only(tr, x, 30, noise_z=3.0, noise_band=band) for band in ("max", "flat")}
+    assert got["max"].sweeps <= 3 and bool(got["max"].settled.all())
+    assert got["flat"].sweeps > got["max"].sweeps and got["flat"].steps.float().mean() > got["max"].steps.float().mean()
+
+
+@pytest.mark.parametrize("conv", [False, True])
+def test_without_noise_the_band_keeps_tol(conv):
+    """Digital reads have no floor: ``stop: noise_floor`` with ``noise_z`` 3 and either band is
+    ``tol`` bit for bit (the same states, sweeps and steps)."""
+    tr = _conv_trainer("torch", "analog.device=null", batch=8) if conv else _trainer(hidden=32, batch=8)
+    x, _ = next(iter(tr.batches(tr.train_set, None)))
+    out = []
+    with torch.no_grad():
+        for kw in (dict(stop="tol"), dict(stop="noise_floor", noise_z=3.0, noise_band="max"),
+                   dict(stop="noise_floor", noise_z=3.0, noise_band="flat")):
+            model = copy.deepcopy(tr.model)
+            model.begin_batch()
+            model.begin_phase("free")
+            out.append(H.relax_async(model, model.const_drive(x), model.zero_state(x.shape[0], x),
+                                     iters=200, tol=1e-4, **kw))
+    (s0, a) = out[0]
+    assert a.sweeps < 200                                  # tol was reached: a real early stop
+    for s1, b in out[1:]:
+        assert b.sweeps == a.sweeps and torch.equal(b.steps, a.steps) and torch.equal(b.converged, a.converged)
+        assert all(torch.equal(u, v) for u, v in zip(s0, s1))

@@ -136,3 +136,31 @@ def test_noise_z_bad_input(keys, msg):
     with pytest.raises(ConfigError, match=msg) as e:
         load_config(None, ["data.name=digits", "analog.device=memristor", *keys])
     assert "solver.noise_z" in str(e.value)
+
+
+@pytest.mark.parametrize("band,want", [(None, "flat"), ("flat", "flat"), ("max", "max")])
+def test_noise_band_null_is_the_default(band, want):
+    """``solver.noise_band: null`` binds ``NOISE_BAND``; an explicit value binds itself; both
+    beside ``noise_z`` only (the settle relaxation takes neither)."""
+    from analog_ep.config import load_config
+    from analog_ep.solvers.base import NOISE_BAND, NOISE_BANDS, build_solver
+
+    keys = ["data.name=digits", "analog.device=memristor"] + ([f"solver.noise_band={band}"] if band else [])
+    assert build_solver(load_config(None, keys), "hopfield", 1).keywords["noise_band"] == want
+    assert NOISE_BAND in NOISE_BANDS
+    settle = build_solver(load_config(None, ["data.name=digits", "analog.device=memristor",
+                                             "analog.relaxation=settle"]), "hopfield", 1)
+    assert "noise_band" not in settle.keywords
+
+
+@pytest.mark.parametrize("keys,msg", [(["solver.noise_band=wide"], "flat"),
+                                      (["solver.noise_band=max", "analog.relaxation=settle"], "remove it"),
+                                      (["solver.noise_band=max", "solver.stop=tol"], "remove it"),
+                                      (["solver.noise_band=max", "model.name=pcn_mlp"], "remove it")])
+def test_noise_band_bad_input(keys, msg):
+    from analog_ep.config import load_config
+    from analog_ep.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=msg) as e:
+        load_config(None, ["data.name=digits", "analog.device=memristor", *keys])
+    assert "solver.noise_band" in str(e.value)

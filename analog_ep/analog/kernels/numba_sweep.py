@@ -40,6 +40,8 @@ module inlines (``numba_reads._stage_row``, ``_dac_row``, ``_key_words``, ``norm
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from numba import njit, prange
@@ -273,7 +275,7 @@ class FusedSweep:
     (rows stay: the stopper keeps them all)."""
 
     def __init__(self, plan: list, const: list[torch.Tensor], states: list[torch.Tensor], iters: int, stopper,
-                 z: float = 0.0):
+                 z: float = 0.0, band: str = "flat"):
         like = states[0]
         b = like.shape[0]
         dt = np.dtype(NR._NPDT[like.dtype])
@@ -284,7 +286,7 @@ class FusedSweep:
         self.stopper, self.flags, self.counts, self.best = stopper, flags.numpy(), counts.numpy(), best.numpy()
         # the floor threshold (z > 0, :func:`analog_ep.solvers.base.floor_threshold`): per step its
         # read's noise-management scale (the DAC's, one block row per step; 1 without one) and coefficient
-        coefs = self._floor_coefs(plan, z) if floor else None
+        coefs = self._floor_coefs(plan, z, band, [math.prod(s.shape[1:]) for s in states]) if floor else None
         self.sb = np.ones((len(plan), b, 1), dtype=dt)
         self.cz = np.array(coefs if coefs is not None else [0.0] * len(plan), dtype=dt)
         last = self.steps[-1]
@@ -313,21 +315,25 @@ class FusedSweep:
         self.old = {s.node: states[s.node - 1].detach().contiguous().numpy() for s in self.steps}
 
     @staticmethod
-    def _floor_coefs(plan: list, z: float) -> list[float] | None:
+    def _floor_coefs(plan: list, z: float, band: str = "flat", sizes: list[int] | None = None) -> list[float] | None:
         """Each step's :func:`~analog_ep.solvers.base.floor_coef` (its read's
         :meth:`~analog_ep.analog.storage.AnalogStorage.read_floor` through its update's
-        :data:`~analog_ep.models.base.NOISE_GAINS`), or None where the threshold does not run
-        (``z`` 0, a read without an estimate, or one whose scaling is not its plan's DAC's)."""
+        :data:`~analog_ep.models.base.NOISE_GAINS`, at its node's band: ``band`` of ``z`` for the
+        node's entries per sample ``sizes[node - 1]``, :func:`~analog_ep.solvers.base.node_bands`,
+        the same floats :func:`~analog_ep.solvers.base.floor_threshold` uses), or None where the
+        threshold does not run (``z`` 0, a read without an estimate, or one whose scaling is not
+        its plan's DAC's)."""
         from ...models.base import NOISE_GAINS
-        from ...solvers.base import floor_coef
+        from ...solvers.base import floor_coef, node_bands
         if not z:
             return None
+        zs = node_bands(z, band, sizes) if sizes is not None else [z] * max(st.node for st in plan)
         out = []
         for st in plan:
             f = st.storage.read_floor(st.kind)
             if f is None or (f[1] is not None) != bool(st.read_plan[0]):
                 return None
-            out.append(floor_coef(z, NOISE_GAINS[st.update](*st.params), f[0]))
+            out.append(floor_coef(zs[st.node - 1], NOISE_GAINS[st.update](*st.params), f[0]))
         return out
 
     def advance(self, n: int, states: list[torch.Tensor]) -> tuple[list[torch.Tensor], bool]:
