@@ -206,7 +206,7 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         need(not cfg.solver.noise_z or (not pcn and cfg.solver.stop != "tol"), "solver.noise_z",
              "is the noise-floor stop's threshold for Hopfield-type relaxations (solver.stop auto or "
              "noise_floor); remove it")
-    if cfg.solver.noise_band is not None:
+    if cfg.solver.noise_band not in (None, "flat"):   # flat: the band a stored run ran with, inert where z is
         need(cfg.analog.relaxation == "iterative" and not pcn and cfg.solver.stop != "tol", "solver.noise_band",
              "is the band of the noise-floor stop's threshold (solver.noise_z) of Hopfield-type iterative "
              "relaxations (solver.stop auto or noise_floor); remove it")
@@ -698,6 +698,7 @@ STORED_BEFORE_KEY: dict[tuple[str, str], object] = {
     ("train", "schedule_unit"): "epoch",  # the cosine moved once per epoch before the key existed
     ("solver", "stop"): "tol",  # every phase stopped by tol before the key existed (its default then)
     ("solver", "noise_z"): 0.0,  # no floor threshold before the key existed (session 10)
+    ("solver", "noise_band"): "flat",  # noise_z's one band for every node before the key existed (session 12)
 }
 """Keys added after runs were stored, with the value such a run ran with: a stored run (or study)
 that lacks the key resumes with that value, not with today's default."""

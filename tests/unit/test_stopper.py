@@ -138,16 +138,16 @@ def test_noise_z_bad_input(keys, msg):
     assert "solver.noise_z" in str(e.value)
 
 
-@pytest.mark.parametrize("band,want", [(None, "flat"), ("flat", "flat"), ("max", "max")])
+@pytest.mark.parametrize("band,want", [(None, "max"), ("flat", "flat"), ("max", "max")])
 def test_noise_band_null_is_the_default(band, want):
-    """``solver.noise_band: null`` binds ``NOISE_BAND``; an explicit value binds itself; both
-    beside ``noise_z`` only (the settle relaxation takes neither)."""
+    """``solver.noise_band: null`` binds ``NOISE_BAND`` (``max``); an explicit value binds
+    itself; both beside ``noise_z`` only (the settle relaxation takes neither)."""
     from analog_ep.config import load_config
     from analog_ep.solvers.base import NOISE_BAND, NOISE_BANDS, build_solver
 
     keys = ["data.name=digits", "analog.device=memristor"] + ([f"solver.noise_band={band}"] if band else [])
     assert build_solver(load_config(None, keys), "hopfield", 1).keywords["noise_band"] == want
-    assert NOISE_BAND in NOISE_BANDS
+    assert NOISE_BAND == "max" and set(NOISE_BANDS) == {"flat", "max"}
     settle = build_solver(load_config(None, ["data.name=digits", "analog.device=memristor",
                                              "analog.relaxation=settle"]), "hopfield", 1)
     assert "noise_band" not in settle.keywords
@@ -164,3 +164,17 @@ def test_noise_band_bad_input(keys, msg):
     with pytest.raises(ConfigError, match=msg) as e:
         load_config(None, ["data.name=digits", "analog.device=memristor", *keys])
     assert "solver.noise_band" in str(e.value)
+
+
+def test_a_run_stored_before_noise_band_resumes_flat():
+    """A stored config without ``solver.noise_band`` ran with ``noise_z``'s one band for every
+    node: it resumes with ``flat``, under any stop rule and relaxation (``flat`` is accepted
+    wherever the threshold is inert)."""
+    import dataclasses
+
+    from analog_ep.config import load_config
+
+    for keys in ([], ["solver.stop=tol"], ["analog.relaxation=settle"]):
+        stored = dataclasses.asdict(load_config(None, ["data.name=digits", "analog.device=memristor", *keys]))
+        del stored["solver"]["noise_band"]
+        assert load_config(None, None, base=stored).solver.noise_band == "flat"
