@@ -375,8 +375,9 @@ class SolverConfig:
     no more than two noisy reads of a settled state differ by (>= 0; 0 = off, only the
     ``noise_patience`` test). Dense and conv reads (a transposed conv read adds the noise of every
     patch its fold puts on a pixel); the residual is a max over a sample's nodes, so a model with
-    thousands of unclipped nodes per sample sits above z = 3 (dchn_vgg5 32-64-64-64: 3.6, z = 3
-    changes no stop there, z = 4 cuts a step from 38 sweeps to 23: ``benchmarks/speed_fmnist_s11_conv.md``);
+    thousands of unclipped nodes per sample sits above z = 3 (dchn_vgg5 32-64-64-64: 3.6; one band
+    of 3 for every node, ``noise_band: flat``, changes no stop there, of 4 cuts a step from 38
+    sweeps to 23: ``benchmarks/speed_fmnist_s11_conv.md``; ``noise_band: max`` scales it per node);
     undamped sweeps only (``solver.damping`` > 0 keeps the patience test: a damped state
     carries part of the old state's noise), not in nudged phases under ``solver.nudge_rtol`` (it
     would override their relative test while the nudge spreads); Hopfield-type models with ``stop`` auto or
@@ -393,7 +394,7 @@ class SolverConfig:
     for 4,340), so one ``noise_z`` means the same on a 10-output readout and a conv map of 8,192
     states. Computed once per phase from the states' shapes. null = ``solvers.base.NOISE_BAND``:
     ``max`` (session 12: the Fashion-MNIST MLP on the memristor card at the same test accuracy,
-    3 seeds x 3 epochs, in 9.5 sweeps per EP step instead of 14.5; dchn_vgg5 32-64-64-64 in
+    3 seeds x 3 epochs, in 9.5 sweeps per EP step instead of 14.2; dchn_vgg5 32-64-64-64 in
     26.7 instead of 37.7: ``benchmarks/speed_fmnist_s12_stop.md``); a run stored before the key
     existed resumes with ``flat``, what it ran. ``max`` is refused where ``noise_z`` does not apply."""
     pcn_step: float = 1.0
