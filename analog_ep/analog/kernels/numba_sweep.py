@@ -315,7 +315,7 @@ class FusedSweep:
         self.old = {s.node: states[s.node - 1].detach().contiguous().numpy() for s in self.steps}
 
     @staticmethod
-    def _floor_coefs(plan: list, z: float, band: str = "flat", sizes: list[int] | None = None) -> list[float] | None:
+    def _floor_coefs(plan: list, z: float, band: str, sizes: list[int]) -> list[float] | None:
         """Each step's :func:`~analog_ep.solvers.base.floor_coef` (its read's
         :meth:`~analog_ep.analog.storage.AnalogStorage.read_floor` through its update's
         :data:`~analog_ep.models.base.NOISE_GAINS`, at its node's band: ``band`` of ``z`` for the
@@ -327,7 +327,7 @@ class FusedSweep:
         from ...solvers.base import floor_coef, node_bands
         if not z:
             return None
-        zs = node_bands(z, band, sizes) if sizes is not None else [z] * max(st.node for st in plan)
+        zs = node_bands(z, band, sizes)
         out = []
         for st in plan:
             f = st.storage.read_floor(st.kind)
