@@ -224,3 +224,13 @@ def test_cli_bad_end_reads_exits_2_with_one_line():
     assert r.returncode == 2
     lines = [ln for ln in r.stderr.strip().splitlines() if ln]
     assert len(lines) == 1 and "solver.end_reads" in lines[0] and "Traceback" not in r.stderr
+
+
+def test_bench_full_budget_counts_the_extra_sweeps():
+    """``bench`` at tol 0: every phase runs its budget plus K - 1 sweeps, and the reported budget
+    says so (5 + 2 x 2 + 3 x (3 - 1) = 15)."""
+    from analog_ep.bench import bench
+    cfg = load_config(None, ["model.hidden=[16]", "data.batch_size=8", "solver.free_iters=5",
+                             "solver.nudge_iters=2", "solver.tol=0", "solver.end_reads=3"])
+    r = bench(cfg, repeats=1, warmup=0)
+    assert r["ep_sweeps_per_step"] == 15 == r["ep_sweeps_budget"]
