@@ -197,7 +197,9 @@ class EnergyEP(_Relaxing):
         self.warm, self.warm_n = None, 0
 
     def sweeps_budget(self) -> int:
-        return self.cfg.solver.free_iters + _nudged_phases(self.cfg) * self.cfg.solver.nudge_iters
+        """The phases' budgets plus each phase's ``solver.end_reads - 1`` extra sweeps."""
+        sol, n = self.cfg.solver, _nudged_phases(self.cfg)
+        return sol.free_iters + n * sol.nudge_iters + (1 + n) * (sol.end_reads - 1)
 
 
 class RBP(EnergyEP):
@@ -248,7 +250,7 @@ class RBP(EnergyEP):
         return report
 
     def sweeps_budget(self) -> int:
-        return self.cfg.solver.free_iters + self.cfg.rbp.iters
+        return self.cfg.solver.free_iters + self.cfg.solver.end_reads - 1 + self.cfg.rbp.iters
 
 
 class PCNEP(_Relaxing):

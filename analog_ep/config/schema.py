@@ -356,6 +356,17 @@ class SolverConfig:
     means the same at any ``ep.beta``, where ``tol`` stops a small nudge before it has reached
     the lower layers (a node the nudge has not reached, residual and displacement 0, has not
     converged); up to ``nudge_iters`` sweeps as before. 0 = off (nudged phases stop at ``tol``)."""
+    end_reads: int = 1
+    """Hopfield-type models' iterative relaxation (EP, RBP): the state a phase hands on is the
+    mean of its last ``end_reads`` sweeps' states: once the phase stops by its rule (``stop``,
+    ``tol``, the budget), ``end_reads - 1`` more sweeps of the same relaxation run and the
+    ``end_reads`` states are averaged (``solvers.base.sweep_loop``). The relaxation keeps its
+    states in digital logic, so on tiles this is ``end_reads - 1`` more reads of the same crossbars
+    and converters (counted as sweeps, priced by the cost model) and no new hardware; per-read
+    noise on the phase end falls as ``1 / sqrt(end_reads)`` and, dithered by it, the ADC's
+    rounding too (``benchmarks/analog_conv_fmnist_s12.md``). Every phase of the relaxation
+    averages (free, nudged and the prediction's: one place, the phase end); per-sample ``steps``
+    include the extra sweeps. Integer >= 1; 1 = the last sweep's state (no extra sweep)."""
     noise_patience: Optional[int] = None
     """``stop: noise_floor``: sweeps in a row without a new low of the residual (by the factor
     ``1 - noise_drop``) after which a sample counts as settled on the noise floor (>= 1); under

@@ -208,6 +208,7 @@ class Stopper:
         b, device = like.shape[0], like.device
         self.iters, self.tol, self.check_every, self.rtol = iters, tol, check_every, float(rtol)
         self.last = None  # the relative test's last per-sample flags (rtol > 0)
+        self.ending = False  # the phase end's extra sweeps (:func:`average_end`): no host read
         self.floor = stop == "noise_floor" and noisy
         self.patience, self.drop = int(patience), float(drop)
         # the per-sample state, in two blocks a kernel can take whole (:meth:`kernel_state`):
@@ -279,7 +280,8 @@ class Stopper:
         """The host's flag after sweep ``n``: every ``check_every`` sweeps, whether every sample's
         ``now`` holds (all ranks' under data parallel)."""
         # tol 0 (and no floor, no relative test): the full budget, no host read
-        if (self.tol > 0 or self.floor or self.rtol > 0) and n % self.check_every == 0 and n < self.iters:
+        if (self.tol > 0 or self.floor or self.rtol > 0) and n % self.check_every == 0 and n < self.iters \
+                and not self.ending:
             flag = self._now.all()
             if self.dist.sync_convergence:
                 flag = self.dist.all_true(flag)
@@ -308,7 +310,7 @@ def noisy_settle_reads(model) -> bool:
 def run_sweeps(sweep: Callable, states: list[torch.Tensor], iters: int, tol: float,
                check_every: int = 1, stop: str = "tol", noisy: bool = False, patience: int = NOISE_PATIENCE["iterative"],
                drop: float = 0.05, rtol: float = 0.0,
-               threshold: Callable | None = None) -> tuple[list[torch.Tensor], SolverStats]:
+               threshold: Callable | None = None, end_reads: int = 1) -> tuple[list[torch.Tensor], SolverStats]:
     """Apply ``sweep`` (old states -> new states) up to ``iters`` times; stop early once every
     sample has converged (residual below ``tol``) or, with ``stop: noise_floor`` and ``noisy``
     reads, settled on its noise floor (:class:`Stopper`; checked on the host every
@@ -319,7 +321,10 @@ def run_sweeps(sweep: Callable, states: list[torch.Tensor], iters: int, tol: flo
     every node ``k``, its residual ``max |s_k - s_k_old|`` is below ``rtol`` times its
     displacement ``max |s_k - s_k_start|`` from the states the phase started from (the free
     fixed point): scale-free in beta, since both shrink with the nudge, and a node the nudge
-    has not reached yet (residual and displacement 0) has not converged."""
+    has not reached yet (residual and displacement 0) has not converged.
+
+    ``end_reads``: the states returned are the mean of the last ``end_reads`` sweeps'
+    (:func:`average_end`)."""
     stopper = Stopper(states[0], iters, tol, check_every, stop, noisy, patience, drop, rtol)
     start = list(states) if rtol > 0 else None
 
@@ -333,21 +338,49 @@ def run_sweeps(sweep: Callable, states: list[torch.Tensor], iters: int, tol: flo
         thr = threshold(new) if threshold is not None and stopper.floor else None
         return new, stopper.update(n, per_node.amax(0), relative, thr)
 
-    return sweep_loop(advance, states, iters, stopper)
+    return sweep_loop(advance, states, iters, stopper, end_reads)
 
 
 def sweep_loop(advance: Callable, states: list[torch.Tensor], iters: int,
-               stopper: Stopper) -> tuple[list[torch.Tensor], SolverStats]:
+               stopper: Stopper, end_reads: int = 1) -> tuple[list[torch.Tensor], SolverStats]:
     """The sweep loop every iterative relaxation shares: ``advance(n, states) -> (new states,
     stop now)`` for sweep ``n`` = 1 .. ``iters`` (``advance`` records the sweep in ``stopper``:
     :meth:`Stopper.update`, or :meth:`Stopper.record` after a kernel's own bookkeeping) until it
-    says stop; the last states and the stopper's statistics."""
+    says stop; the last states and the stopper's statistics. ``end_reads > 1``
+    (``solver.end_reads``): the phase's end is averaged over that many sweeps
+    (:func:`average_end`); 1: the last sweep's states, untouched."""
     n = 0
     for n in range(1, iters + 1):
         states, halt = advance(n, states)
         if halt:
             break
+    if end_reads > 1:
+        states, n = average_end(advance, states, n, end_reads, stopper)
     return states, stopper.stats(n)
+
+
+def average_end(advance: Callable, states: list[torch.Tensor], n: int, k: int,
+                stopper: Stopper) -> tuple[list[torch.Tensor], int]:
+    """The phase end read ``k`` times (``solver.end_reads``): after the phase stopped at sweep ``n``
+    by its rule, ``k - 1`` more sweeps of the same relaxation (``advance(n + 1 .. n + k - 1)``,
+    each from the previous one's states, its reads drawing their own noise) and the mean of the
+    ``k`` states ``(s_n + s_{n+1} + ... + s_{n+k-1}) / k``, summed in that order in the states'
+    dtype. Physically: the iterative relaxation holds its states in digital logic, so this is
+    ``k - 1`` more reads of the same crossbars and converters, no new hardware; on a converged
+    phase the read noise of the end falls as ``1 / sqrt(k)`` and the ADC's rounding, dithered by
+    that noise, with it. The extra sweeps run the stopper's bookkeeping as any sweep (the
+    residual, ``converged`` and the trace are the last sweep's) but with no host read, and every
+    sample's ``steps`` (the sweep its phase ended at) grows by ``k - 1``: the sweeps the phase took.
+    Returns the mean states and the sweeps run (``n + k - 1``; counted and priced as sweeps)."""
+    steps = stopper.steps.clone()
+    stopper.ending = True
+    total = [s.clone() for s in states]        # a kernel's state buffers are reused two sweeps later
+    for j in range(1, k):
+        states, _ = advance(n + j, states)
+        for t, s in zip(total, states):
+            t.add_(s)
+    stopper.steps.copy_(steps.add_(k - 1))
+    return [t.div_(k) for t in total], n + k - 1
 
 
 def counts_sweeps(relax: Callable) -> Callable:
@@ -441,7 +474,8 @@ def build_solver(cfg, energy: str, check_every: int) -> functools.partial:
     (``solver.stop`` resolved by :func:`resolve_stop`, and its ``noise_patience`` (null: the
     relaxation's, :data:`NOISE_PATIENCE`) / ``noise_drop`` / ``noise_z`` (null: the
     relaxation's, :data:`NOISE_Z`) and ``noise_band`` (null: :data:`NOISE_BAND`), bound only for
-    the relaxations listed in :data:`NOISE_Z`;
+    the relaxations listed in :data:`NOISE_Z`; the phase end's reads (``solver.end_reads``, bound
+    only above 1: :func:`average_end`);
     ``tol`` binds nothing, so a solver without the noise-floor rule takes it), the nudged phases'
     relative stop (``solver.nudge_rtol``, bound only when set) and a PCN's node
     step (``solver.pcn_step`` / ``pcn_backtrack``, bound only when set). The one place the solver
@@ -459,5 +493,7 @@ def build_solver(cfg, energy: str, check_every: int) -> functools.partial:
         kw.update(nudge_rtol=s.nudge_rtol)
     if s.pcn_step != 1.0 or s.pcn_backtrack:  # the PCN node step (the config allows it there only)
         kw.update(step=s.pcn_step, backtrack=s.pcn_backtrack)
+    if s.end_reads > 1:  # the phase end averaged (the config allows it on Hopfield-type iterative solvers only)
+        kw.update(end_reads=s.end_reads)
     return functools.partial(get_solver(name, energy), check_every=check_every, **kw)
 

@@ -40,15 +40,16 @@ def _sweep_plan(model, const, states, beta, target, rtol):
 
 
 def run_fused(plan, const, states: list[torch.Tensor], iters: int, tol: float, check_every: int, stop: str,
-              noisy: bool, patience: int, drop: float, z: float = 0.0, band: str = "flat"):
+              noisy: bool, patience: int, drop: float, z: float = 0.0, band: str = "flat", end_reads: int = 1):
     """:func:`.base.run_sweeps` (``rtol`` 0) as the fused sweep of ``plan`` runs it: the kernels
     return the new states and the per-sample residual and keep the stopper's bookkeeping
     themselves, the floor threshold ``z`` (its band ``band``) included (:class:`~analog_ep.analog.kernels.numba_sweep.FusedSweep`);
-    the same loop (:func:`.base.sweep_loop`)."""
+    the same loop (:func:`.base.sweep_loop`), the phase end's ``end_reads`` too (the kernel's
+    residual rows sized for the ``end_reads - 1`` extra sweeps)."""
     from ..analog.kernels.numba_sweep import FusedSweep   # a plan exists only where numba runs the reads
     stopper = Stopper(states[0], iters, tol, check_every, stop, noisy, patience, drop)
-    fused = FusedSweep(plan, const, states, iters, stopper, z if stopper.floor else 0.0, band)
-    return sweep_loop(fused.advance, states, iters, stopper)
+    fused = FusedSweep(plan, const, states, iters + end_reads - 1, stopper, z if stopper.floor else 0.0, band)
+    return sweep_loop(fused.advance, states, iters, stopper, end_reads)
 
 
 def _floor(model, beta, noise_z, nudge_rtol, noise_band="flat"):
@@ -63,15 +64,16 @@ def _floor(model, beta, noise_z, nudge_rtol, noise_band="flat"):
 @torch.no_grad()
 def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-4, damping=0.0, check_every=1,
                 stop="tol", noise_patience=NOISE_PATIENCE["iterative"], noise_drop=0.05, nudge_rtol=0.0, noise_z=0.0,
-                noise_band="flat"):
+                noise_band="flat", end_reads=1):
     """Asynchronous schedule: colour groups in turn (odd then even layers for a chain), each
     group updated in closed form from the newest states: exact block-coordinate descent, so the
     energy never increases. ``noise_z``, ``noise_band``: the noise floor's threshold and its band
-    (:func:`.base.floor_threshold`)."""
+    (:func:`.base.floor_threshold`); ``end_reads``: the phase end averaged over that many sweeps
+    (:func:`.base.average_end`), on the fused sweep as on the generic one."""
     plan = _sweep_plan(model, const, states, beta, target, nudge_rtol)
     if plan is not None:
         return run_fused(plan, const, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
-                         noise_patience, noise_drop, noise_z, noise_band)
+                         noise_patience, noise_drop, noise_z, noise_band, end_reads)
     groups = model.colouring()
 
     def sweep(old):
@@ -84,14 +86,14 @@ def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e
 
     return run_sweeps(sweep, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
                       noise_patience, noise_drop, nudge_rtol if beta else 0.0,
-                      _floor(model, beta, noise_z, nudge_rtol, noise_band))
+                      _floor(model, beta, noise_z, nudge_rtol, noise_band), end_reads)
 
 
 @counts_sweeps
 @torch.no_grad()
 def relax_sync(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-4, damping=0.0, check_every=1,
                stop="tol", noise_patience=NOISE_PATIENCE["iterative"], noise_drop=0.05, nudge_rtol=0.0, noise_z=0.0,
-                noise_band="flat"):
+               noise_band="flat", end_reads=1):
     """Synchronous (Jacobi) schedule: every node from the old states, optionally damped
     ``s <- damping * s_old + (1 - damping) * T(s_old)``; ``noise_z``, ``noise_band`` as :func:`relax_async`
     (undamped only: a damped sweep's states carry part of the old states' noise)."""
@@ -105,7 +107,7 @@ def relax_sync(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-
 
     return run_sweeps(sweep, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
                       noise_patience, noise_drop, nudge_rtol if beta else 0.0,
-                      _floor(model, beta, noise_z if not damping else 0.0, nudge_rtol, noise_band))
+                      _floor(model, beta, noise_z if not damping else 0.0, nudge_rtol, noise_band), end_reads)
 
 
 register_solver("async", relax_async)
