@@ -247,3 +247,58 @@ def test_convpool_on_tiles_pools_as_torch(nr):
     _same(out["numba"][0], ref)
     _same(out["numba"][1], ref_idx)
     _same(out["torch"][0], ref)
+
+
+FOLDS = [  # (C_in, k (kh, kw), padding (ph, pw), Ho, Wo): stride-1 geometries of the transposed read
+    (32, (3, 3), (1, 1), 16, 16),   # dchn_vgg5's conv 2 (same conv)
+    (64, (3, 3), (1, 1), 4, 4),     # its conv 4
+    (3, (3, 3), (0, 0), 5, 7),      # valid conv, non-square map
+    (2, (5, 5), (2, 2), 6, 6),      # larger kernel and padding
+    (4, (2, 3), (0, 1), 5, 4),      # non-square kernel, padding on one axis
+    (5, (3, 3), (2, 2), 3, 3),      # padding wider than the kernel's reach: border pixels get nothing
+    (3, (1, 1), (0, 0), 4, 6),      # 1x1
+]
+
+
+@pytest.mark.parametrize("geom", FOLDS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_stride_one_fold_through_the_bordered_image_is_aten_col2im(nr, geom, dtype):
+    """Session 12: a stride-1 fold adds whole rows into a zero-bordered image and copies its
+    interior (:func:`numba_reads._fold_row_pad`): bit for bit ``F.fold`` (aten's col2im) and the
+    row-clipped fold it replaces, on partials whose sum depends on the order of the adds (random
+    magnitudes over eight decades: adding a pixel's patches in another order changes its bits,
+    checked)."""
+    import numpy as np
+    c_in, (kh, kw), (ph, pw), ho, wo = geom
+    h, w = ho - 1 - 2 * ph + kh, wo - 1 - 2 * pw + kw
+    g = torch.Generator().manual_seed(c_in * 7 + kh * 3 + ph)
+    col = (torch.randn((c_in * kh * kw, ho * wo), generator=g, dtype=dtype)
+           * 10.0 ** torch.randint(-4, 5, (c_in * kh * kw, ho * wo), generator=g).to(dtype))
+    ref = F.fold(col.unsqueeze(0), (h, w), (kh, kw), padding=(ph, pw)).reshape(-1)
+    geo = np.array([c_in, kh, kw, ho, wo, h, w, 1, 1, ph, pw, 0], dtype=np.int64)
+    assert nr._pads(geo)
+    img = torch.full((c_in * h * w,), float("nan"), dtype=dtype)
+    pad = np.full(nr._pad_size(geo), np.nan, dtype=col.numpy().dtype)        # stale contents are cleared
+    nr._fold_row_pad(col.numpy().reshape(-1), img.numpy(), pad, geo)
+    _same(img, ref)
+    old = torch.empty_like(img)
+    nr._fold_row(col.numpy().reshape(-1), old.numpy(), geo)
+    _same(old, ref)
+    if kh * kw > 1:   # the data is order-sensitive: a pixel's patches summed in aten's order (0 + p_0 + p_1
+        # ...: each patch offset's fold alone is exact) give ref, summed last to first they do not
+        kk = kh * kw
+        parts = [F.fold((col * (torch.arange(c_in * kk) % kk == i).to(dtype).unsqueeze(1)).unsqueeze(0),
+                        (h, w), (kh, kw), padding=(ph, pw)).reshape(-1) for i in range(kk)]
+        fwd, rev = parts[0], parts[-1]
+        for i in range(1, kk):
+            fwd, rev = fwd + parts[i], rev + parts[kk - 1 - i]
+        _same(fwd, ref)
+        assert not torch.equal(rev, ref)
+
+
+def test_a_strided_fold_keeps_the_clipped_rows(nr):
+    """Stride 2 (or an output padding) does not take the bordered image (:func:`numba_reads._pads`)."""
+    import numpy as np
+    assert not nr._pads(np.array([4, 3, 3, 4, 4, 7, 7, 2, 2, 1, 1, 0], dtype=np.int64))
+    assert nr._pad_size(np.array([4, 3, 3, 4, 4, 7, 7, 2, 2, 1, 1, 0], dtype=np.int64)) == 1
+    assert not nr._pads(np.array([4, 3, 3, 4, 4, 5, 5, 1, 1, 1, 1, 0], dtype=np.int64))   # h != Ho + k - 1 - 2p

@@ -465,6 +465,39 @@ def _fold_row(col, img, g):
 
 
 @njit(inline="always", cache=True)
+def _fold_row_pad(col, img, pad, g):
+    """:func:`_fold_row` of a stride-1 read through a zero-bordered image ``pad`` (C_in, Ho + kh
+    - 1, Wo + kw - 1: the image with its padding lines, flat): every column row adds whole
+    ``Wo``-long rows (no clipped ends, no skipped rows: loops that vectorize), then the interior
+    (the padding lines dropped) is copied to ``img``. An interior pixel receives the same adds
+    as in :func:`_fold_row`, in the same order (c_col ascending, from 0), and the adds that land
+    on the border are the ones :func:`_fold_row` skips: the same bits."""
+    c_in, kh, kw, ho, wo, h, w, ph, pw = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[9], g[10]
+    hp = ho + kh - 1
+    wp = wo + kw - 1
+    for e in range(c_in * hp * wp):
+        pad[e] = 0
+    for c_col in range(c_in * kh * kw):
+        w_off = c_col % kw
+        h_off = (c_col // kw) % kh
+        c_im = c_col // kh // kw
+        for h_col in range(ho):
+            dst = (c_im * hp + h_col + h_off) * wp + w_off
+            src = (c_col * ho + h_col) * wo
+            _add_into(pad[dst:dst + wo], col[src:src + wo], wo)
+    for c in range(c_in):
+        for i in range(h):
+            _copy_into(img[(c * h + i) * w:(c * h + i + 1) * w], pad[(c * hp + i + ph) * wp + pw:], w)
+
+
+@njit(inline="always", cache=True)
+def _copy_into(dst, src, n):
+    """``dst[i] = src[i]`` for ``i < n``."""
+    for i in range(n):
+        dst[i] = src[i]
+
+
+@njit(inline="always", cache=True)
 def _add_into(dst, src, n):
     """``dst[i] += src[i]`` for ``i < n``."""
     for i in range(n):
@@ -472,17 +505,37 @@ def _add_into(dst, src, n):
 
 
 @njit(inline="always", cache=True)
-def _stage_fold_row(t, cur, s, ka, kb, ip, fp, g, snm, out, b, v, nz, acc):
+def _stage_fold_row(t, cur, s, ka, kb, ip, fp, g, snm, out, b, v, nz, acc, pad):
     """Row (sample) ``b`` of :func:`_stage_fold`: the output stage of its partials into ``acc``
-    (:func:`_stage_row_to`), their fold into ``out[b]`` (:func:`_fold_row`), then, with ``g[11]``,
-    the layer-scope noise-management scale ``snm[b, 0]`` (:func:`reads._nm_back`: after the fold)."""
+    (:func:`_stage_row_to`), their fold into ``out[b]`` (:func:`_fold_row`; stride 1:
+    :func:`_fold_row_pad` through ``pad``, :func:`_pad_size` long), then, with ``g[11]``, the
+    layer-scope noise-management scale ``snm[b, 0]`` (:func:`reads._nm_back`: after the fold)."""
     _stage_row_to(t, cur, s, ka, kb, ip, fp, acc, b, v, nz)
     img = out[b]
-    _fold_row(acc, img, g)
+    if _pads(g):   # stride 1: the fold through the bordered image (whole rows)
+        _fold_row_pad(acc, img, pad, g)
+    else:
+        _fold_row(acc, img, g)
     if g[11]:
         sl = snm[b, 0]
         for e in range(img.shape[0]):
             img[e] *= sl
+
+
+@njit(inline="always", cache=True)
+def _pads(g):
+    """Whether the fold of the geometry ``g`` runs through a bordered image (:func:`_fold_row_pad`):
+    stride 1, the image plus its padding lines exactly the span of the patches (no output padding)."""
+    return (g[7] == 1 and g[8] == 1 and g[5] + 2 * g[9] == g[3] + g[1] - 1
+            and g[6] + 2 * g[10] == g[4] + g[2] - 1)
+
+
+@njit(inline="always", cache=True)
+def _pad_size(g):
+    """Length of :func:`_fold_row_pad`'s bordered image for the geometry ``g`` (1 where it is not used)."""
+    if _pads(g):
+        return g[0] * (g[3] + g[1] - 1) * (g[4] + g[2] - 1)
+    return 1
 
 
 @njit(parallel=True, fastmath=False, cache=True)
@@ -498,7 +551,8 @@ def _stage_fold(t, cur, s, key, read, ip, fp, g, snm, out):
         v = np.empty(m, dtype=out.dtype)
         nz = np.empty(mp, dtype=np.float32)
         acc = np.empty(m, dtype=out.dtype)
-        _stage_fold_row(t, cur, s, ka, kb, ip, fp, g, snm, out, b, v, nz, acc)
+        pad = np.empty(_pad_size(g), dtype=out.dtype)
+        _stage_fold_row(t, cur, s, ka, kb, ip, fp, g, snm, out, b, v, nz, acc, pad)
 
 
 @njit(fastmath=False, cache=True)
@@ -510,8 +564,9 @@ def _stage_fold1(t, cur, s, key, read, ip, fp, g, snm, out):
     v = np.empty(m, dtype=out.dtype)
     nz = np.empty(mp, dtype=np.float32)
     acc = np.empty(m, dtype=out.dtype)
+    pad = np.empty(_pad_size(g), dtype=out.dtype)
     for b in range(out.shape[0]):
-        _stage_fold_row(t, cur, s, ka, kb, ip, fp, g, snm, out, b, v, nz, acc)
+        _stage_fold_row(t, cur, s, ka, kb, ip, fp, g, snm, out, b, v, nz, acc, pad)
 
 
 @njit(inline="always", cache=True)
