@@ -33,7 +33,7 @@ import torch
 from ..compute import check_every, compiled
 from ..errors import ConfigError
 from ..solvers import SolverStats, build_solver
-from ..solvers.base import TIMED_UNITS, timed_unit
+from ..solvers.base import TIMED_UNITS, end_reads_of, timed_unit
 from .bp import bp_gradient
 from .ep import ep_gradient, nudge_betas
 from .gradcheck import _layer_rows, exact_reads, gradcheck, pcn_gradcheck
@@ -197,9 +197,10 @@ class EnergyEP(_Relaxing):
         self.warm, self.warm_n = None, 0
 
     def sweeps_budget(self) -> int:
-        """The phases' budgets plus each phase's ``solver.end_reads - 1`` extra sweeps."""
+        """The phases' budgets plus each phase's ``solver.end_reads - 1`` extra sweeps (where the
+        model's reads are noisy: :func:`~analog_ep.solvers.base.end_reads_of`)."""
         sol, n = self.cfg.solver, _nudged_phases(self.cfg)
-        return sol.free_iters + n * sol.nudge_iters + (1 + n) * (sol.end_reads - 1)
+        return sol.free_iters + n * sol.nudge_iters + (1 + n) * (end_reads_of(self.model, sol.end_reads) - 1)
 
 
 class RBP(EnergyEP):
@@ -250,7 +251,7 @@ class RBP(EnergyEP):
         return report
 
     def sweeps_budget(self) -> int:
-        return self.cfg.solver.free_iters + self.cfg.solver.end_reads - 1 + self.cfg.rbp.iters
+        return self.cfg.solver.free_iters + end_reads_of(self.model, self.cfg.solver.end_reads) - 1 + self.cfg.rbp.iters
 
 
 class PCNEP(_Relaxing):

@@ -196,8 +196,8 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
              "applies to the iterative nudged phases of a Hopfield-type model only; remove it")
     need(cfg.solver.end_reads >= 1, "solver.end_reads", "must be an integer >= 1 (1: the phase's last sweep)")
     if cfg.solver.end_reads > 1:
-        need(not pcn and cfg.analog.relaxation == "iterative" and cfg.algorithm != "bp", "solver.end_reads",
-             "averages the phase ends of a Hopfield-type model's iterative relaxation (EP, RBP) only; "
+        need(not pcn and cfg.analog.relaxation == "iterative", "solver.end_reads",
+             "averages the phase ends of a Hopfield-type model's iterative relaxation only; "
              "set solver.end_reads=1 (a settle digitizes its equilibrium once per phase)")
     if cfg.solver.noise_patience is not None:
         need(cfg.solver.noise_patience >= 1, "solver.noise_patience",

@@ -366,7 +366,10 @@ class SolverConfig:
     noise on the phase end falls as ``1 / sqrt(end_reads)`` and, dithered by it, the ADC's
     rounding too (``benchmarks/analog_conv_fmnist_s12.md``). Every phase of the relaxation
     averages (free, nudged and the prediction's: one place, the phase end); per-sample ``steps``
-    include the extra sweeps. Integer >= 1; 1 = the last sweep's state (no extra sweep)."""
+    include the extra sweeps. Only noisy reads are averaged (a device card with read noise or
+    converters): a digital run, and the digital twin of an analog one (``bench``, ``compare``,
+    ``cost``), ends on its last sweep and pays no extra sweep; ``algorithm: bp`` does not relax
+    and ignores it. Integer >= 1; 1 = the last sweep's state (no extra sweep)."""
     noise_patience: Optional[int] = None
     """``stop: noise_floor``: sweeps in a row without a new low of the residual (by the factor
     ``1 - noise_drop``) after which a sample counts as settled on the noise floor (>= 1); under

@@ -301,6 +301,14 @@ def noisy_reads(model) -> bool:
     return any(syn.storage.noisy_reads for syn in model.all_synapses())
 
 
+def end_reads_of(model, end_reads: int) -> int:
+    """``solver.end_reads`` where the model's reads are noisy (:func:`noisy_reads`: read noise or
+    converters), else 1: averaging exact reads of a phase end buys nothing, so a digital run (and
+    every digital twin of an analog one: ``bench``, ``compare``, ``cost``) ends on its last sweep
+    and pays no extra sweep. The one place the solvers and the rules' sweep budgets ask."""
+    return end_reads if noisy_reads(model) else 1
+
+
 def noisy_settle_reads(model) -> bool:
     """Whether a settle's converter-free reads have a noise floor (any storage's
     ``noisy_settle_reads``: analog read noise only); a host attribute, no sync."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import (NOISE_PATIENCE, Stopper, counts_sweeps, floor_threshold, noisy_reads, register_solver, run_sweeps,
+from .base import (NOISE_PATIENCE, Stopper, counts_sweeps, end_reads_of, floor_threshold, noisy_reads, register_solver, run_sweeps,
                    sweep_loop)
 
 FUSED = True
@@ -69,11 +69,12 @@ def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e
     group updated in closed form from the newest states: exact block-coordinate descent, so the
     energy never increases. ``noise_z``, ``noise_band``: the noise floor's threshold and its band
     (:func:`.base.floor_threshold`); ``end_reads``: the phase end averaged over that many sweeps
-    (:func:`.base.average_end`), on the fused sweep as on the generic one."""
+    (:func:`.base.average_end`) where the reads are noisy (:func:`.base.end_reads_of`), on the fused sweep
+    as on the generic one."""
     plan = _sweep_plan(model, const, states, beta, target, nudge_rtol)
     if plan is not None:
         return run_fused(plan, const, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
-                         noise_patience, noise_drop, noise_z, noise_band, end_reads)
+                         noise_patience, noise_drop, noise_z, noise_band, end_reads_of(model, end_reads))
     groups = model.colouring()
 
     def sweep(old):
@@ -86,7 +87,7 @@ def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e
 
     return run_sweeps(sweep, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
                       noise_patience, noise_drop, nudge_rtol if beta else 0.0,
-                      _floor(model, beta, noise_z, nudge_rtol, noise_band), end_reads)
+                      _floor(model, beta, noise_z, nudge_rtol, noise_band), end_reads_of(model, end_reads))
 
 
 @counts_sweeps
@@ -107,7 +108,7 @@ def relax_sync(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-
 
     return run_sweeps(sweep, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
                       noise_patience, noise_drop, nudge_rtol if beta else 0.0,
-                      _floor(model, beta, noise_z if not damping else 0.0, nudge_rtol, noise_band), end_reads)
+                      _floor(model, beta, noise_z if not damping else 0.0, nudge_rtol, noise_band), end_reads_of(model, end_reads))
 
 
 register_solver("async", relax_async)

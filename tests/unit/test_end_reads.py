@@ -137,19 +137,48 @@ def test_k1_is_the_solver_of_today(kernels):
     assert tr.model.event_counts() == ref.event_counts()
 
 
-def test_noise_off_converged_phase_keeps_its_state():
-    """Digital reads, a phase run to convergence: the mean of K = 8 further sweeps is the K = 1
-    state to float tolerance (the fixed point does not move)."""
+def test_noise_off_converged_phase_keeps_its_state(monkeypatch):
+    """Exact reads, a phase run to convergence, averaging forced on (the gate
+    :func:`H._end_reads` patched): the mean of K = 8 further sweeps is the K = 1 state to float
+    tolerance (the fixed point does not move)."""
     cfg = ["data.name=digits", "data.batch_size=8", "data.train_size=32", "data.test_size=8", "model.hidden=[24]",
            "compute.accelerator=cpu"]
     tr = make_trainer(load_config(None, cfg), None)
     x, y = _batch(tr)
+    monkeypatch.setattr(H, "end_reads_of", lambda model, k: k)
     for beta in (0.0, 0.5):
         a, st1 = _relax(tr.model, x, y, beta=beta, iters=400, tol=1e-7, stop="tol")
         b, st8 = _relax(tr.model, x, y, beta=beta, iters=400, tol=1e-7, stop="tol", end_reads=8)
         assert bool(st1.converged.all()) and st8.sweeps == st1.sweeps + 7
         for u, v in zip(a, b):
             torch.testing.assert_close(u, v, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("solver", ["async", "sync"])
+def test_exact_reads_end_on_their_last_sweep(solver):
+    """A digital model (exact reads) ignores ``end_reads``: the same states bit for bit and the
+    same sweeps as K = 1, on an unconverged phase (where averaging would change the state); the
+    same model on the memristor card does average (its sweeps grow by K - 1)."""
+    cfg = ["data.name=digits", "data.batch_size=8", "data.train_size=32", "data.test_size=8", "model.hidden=[24]",
+           "compute.accelerator=cpu"]
+    tr = make_trainer(load_config(None, cfg), None)
+    x, y = _batch(tr)
+    relax = {"async": H.relax_async, "sync": H.relax_sync}[solver]
+    outs = []
+    for k in (1, 4):
+        tr.model.begin_phase("free")
+        const = tr.model.const_drive(x)
+        outs.append(relax(tr.model, const, tr.model.zero_state(8, x), iters=3, tol=0.0, stop="tol", end_reads=k))
+    (a, sa), (b, sb) = outs
+    assert sa.sweeps == sb.sweeps == 3
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    an = _trainer()
+    x, y = _batch(an)
+    an.model.begin_batch()
+    an.model.begin_phase("free")
+    const = an.model.const_drive(x)
+    _, sc = relax(an.model, const, an.model.zero_state(8, x), iters=3, tol=0.0, stop="tol", end_reads=4)
+    assert sc.sweeps == 3 + 3
 
 
 def _end_spread(k, reps=24):
@@ -212,7 +241,7 @@ def test_bad_end_reads_is_one_line(value, needle):
 
 
 @pytest.mark.parametrize("extra", [["analog.relaxation=settle", "analog.device=memristor"],
-                                   ["model.name=pcn_mlp"], ["algorithm=bp"]])
+                                   ["model.name=pcn_mlp"]])
 def test_end_reads_refused_where_no_iterative_hopfield_phase_averages(extra):
     with pytest.raises(ConfigError, match="solver.end_reads"):
         load_config(None, ["data.name=digits", "solver.end_reads=4", *extra])
@@ -231,6 +260,21 @@ def test_bench_full_budget_counts_the_extra_sweeps():
     says so (5 + 2 x 2 + 3 x (3 - 1) = 15)."""
     from analog_ep.bench import bench
     cfg = load_config(None, ["model.hidden=[16]", "data.batch_size=8", "solver.free_iters=5",
-                             "solver.nudge_iters=2", "solver.tol=0", "solver.end_reads=3"])
+                             "solver.nudge_iters=2", "solver.tol=0", "solver.end_reads=3",
+                             "analog.device=memristor", "solver.stop=tol"])
     r = bench(cfg, repeats=1, warmup=0)
     assert r["ep_sweeps_per_step"] == 15 == r["ep_sweeps_budget"]
+    digital = bench(load_config(None, ["model.hidden=[16]", "data.batch_size=8", "solver.free_iters=5",
+                                       "solver.nudge_iters=2", "solver.tol=0", "solver.end_reads=3"]),
+                    repeats=1, warmup=0)
+    assert digital["ep_sweeps_per_step"] == 9 == digital["ep_sweeps_budget"]   # exact reads: no extra sweep
+
+
+def test_compare_variants_with_end_reads_validate():
+    """``compare`` on an analog base with ``end_reads`` builds every variant (the backprop twin
+    ignores the key: it does not relax; the digital EP twin ends on its last sweep)."""
+    from analog_ep.study.compare import build_variants
+    _, runs = build_variants(None, ["data.name=digits", "model.hidden=[16]", "analog.device=memristor",
+                                    "solver.end_reads=4"], 1)
+    assert {r["variant"] for r in runs} == {"ep-digital", "ep-analog", "ep-mixed", "bp-digital", "bp-analog"}
+    assert all(r["cfg"].solver.end_reads == 4 for r in runs)
