@@ -240,11 +240,13 @@ def test_bad_end_reads_is_one_line(value, needle):
         load_config(None, ["data.name=digits", f"solver.end_reads={value}"])
 
 
-@pytest.mark.parametrize("extra", [["analog.relaxation=settle", "analog.device=memristor"],
-                                   ["model.name=pcn_mlp"]])
-def test_end_reads_refused_where_no_iterative_hopfield_phase_averages(extra):
-    with pytest.raises(ConfigError, match="solver.end_reads"):
+@pytest.mark.parametrize("extra,why", [(["analog.relaxation=settle", "analog.device=memristor"], "a settle digitizes"),
+                                       (["model.name=pcn_mlp"], "a PCN's nudged phases")])
+def test_end_reads_refused_where_no_iterative_hopfield_phase_averages(extra, why):
+    """The refusal names the key and the reason of its own case (a settle, a PCN)."""
+    with pytest.raises(ConfigError, match="solver.end_reads") as err:
         load_config(None, ["data.name=digits", "solver.end_reads=4", *extra])
+    assert why in str(err.value)
 
 
 def test_cli_bad_end_reads_exits_2_with_one_line():
