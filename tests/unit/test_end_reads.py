@@ -280,3 +280,18 @@ def test_compare_variants_with_end_reads_validate():
                                     "solver.end_reads=4"], 1)
     assert {r["variant"] for r in runs} == {"ep-digital", "ep-analog", "ep-mixed", "bp-digital", "bp-analog"}
     assert all(r["cfg"].solver.end_reads == 4 for r in runs)
+
+
+def test_bench_sweep_timer_times_one_read():
+    """``bench``'s ``sweep_s`` is one sweep: with a card and K = 3 the timed call runs one sweep
+    (the phase end's extra reads are inside ``ep_step_s``), continuing from the previous output."""
+    from analog_ep.algorithms.rules import build_rule
+    tr = _trainer("solver.end_reads=3", "solver.tol=0", "solver.stop=tol")
+    x, y = _batch(tr)
+    rule = build_rule(tr.cfg, copy.deepcopy(tr.model), tr.device)
+    assert rule.solver.keywords["end_reads"] == 3
+    sweep, _ = rule.sweep_timer(x, y)
+    for _ in range(2):
+        st = sweep()
+        assert st.sweeps == 1 and torch.equal(st.steps, torch.ones_like(st.steps))
+
