@@ -295,3 +295,21 @@ def test_bench_sweep_timer_times_one_read():
         st = sweep()
         assert st.sweeps == 1 and torch.equal(st.steps, torch.ones_like(st.steps))
 
+
+@pytest.mark.parametrize("kernels", _kernels())
+def test_unsettled_at_the_budget_stays_unsettled(kernels):
+    """A phase that reaches its budget with no sample settled reports none settled, whatever the
+    extra sweeps of K do: with ``noise_drop`` 0.99 every sweep after the first stalls, so patience
+    4 is reached at sweep 5, inside the K = 6 extra sweeps but after the budget of 3; the stats
+    are the K = 1 phase's (settled, steps + K - 1)."""
+    tr = _trainer(f"compute.kernels={kernels}")
+    x, y = _batch(tr)
+    ref = copy.deepcopy(tr.model)
+    kw = dict(iters=3, tol=1e-12, stop="noise_floor", noise_patience=4, noise_drop=0.99, noise_z=0.0)
+    tr.model.begin_batch()
+    ref.begin_batch()
+    _, st = _relax(tr.model, x, y, end_reads=6, **kw)
+    _, st1 = _relax(ref, x, y, **kw)
+    assert st.settled is not None and not bool(st1.settled.any())
+    assert torch.equal(st.settled, st1.settled)
+    assert st.sweeps == 3 + 5 and torch.equal(st.steps, st1.steps + 5)
