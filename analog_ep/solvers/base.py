@@ -380,11 +380,12 @@ def average_end(advance: Callable, states: list[torch.Tensor], n: int, k: int,
     where a converged state's ADC rounding is not dithered by the noise: 1.3-1.7x at k 16 on
     dchn_vgg5, ``benchmarks/analog_conv_fmnist_s12.md``), and only where each read draws its own
     noise (``analog.noise_policy: per_read``; ``per_phase`` / ``per_batch`` reuse one draw in a
-    phase, so the extra sweeps average the same draw). The extra sweeps run the stopper's bookkeeping as any sweep (the
-    residual, ``converged`` and the trace are the last sweep's) but with no host read; its flags
-    and counts (``done`` / ``on_floor``, ``steps`` / ``stall``, ``best``) are then restored to the
-    phase's stop, so a sample that reached the budget unsettled stays unsettled in the stats
-    whatever the extra sweeps did, and every sample's ``steps`` (the sweep its phase ended at)
+    phase, so the extra sweeps average the same draw). The extra sweeps run the stopper's
+    bookkeeping as any sweep (the residual, ``converged`` and the trace are the last sweep's) but
+    with no host read; its flags and counts (``done`` / ``on_floor``, ``steps`` / ``stall``,
+    ``best``) are then restored to the phase's stop, so a sample that reached the budget off its
+    noise floor stays off it in the stats whatever the extra sweeps did (``settled`` is
+    ``converged or on_floor``: only the last sweep's ``residual < tol`` can still set it), and every sample's ``steps`` (the sweep its phase ended at)
     grows by ``k - 1``: the sweeps the phase took.
     Returns the mean states and the sweeps run (``n + k - 1``; counted and priced as sweeps)."""
     flags, counts, best = stopper._flags.clone(), stopper._counts.clone(), stopper.best.clone()
