@@ -385,8 +385,9 @@ def average_end(advance: Callable, states: list[torch.Tensor], n: int, k: int,
     with no host read; its flags and counts (``done`` / ``on_floor``, ``steps`` / ``stall``,
     ``best``) are then restored to the phase's stop, so a sample that reached the budget off its
     noise floor stays off it in the stats whatever the extra sweeps did (``settled`` is
-    ``converged or on_floor``: only the last sweep's ``residual < tol`` can still set it), and every sample's ``steps`` (the sweep its phase ended at)
-    grows by ``k - 1``: the sweeps the phase took.
+    ``converged or on_floor``: only the last sweep's ``residual < tol`` can still set it), and
+    every sample's ``steps`` (the sweep its phase ended at) grows by ``k - 1``: the sweeps the
+    phase took.
     Returns the mean states and the sweeps run (``n + k - 1``; counted and priced as sweeps)."""
     flags, counts, best = stopper._flags.clone(), stopper._counts.clone(), stopper.best.clone()
     stopper.ending = True
