@@ -164,8 +164,10 @@ class EnergyEP(_Relaxing):
         return {"warm": self.warm}
 
     def sweep_timer(self, x, target):
-        """Sweeps of the free phase (``beta = 0``, exactly one each: ``iters=1, tol=0``), each
-        continuing from the previous one's output, after a relaxed free phase; the constant drive
+        """Sweeps of the free phase (``beta = 0``, exactly one each: ``iters=1, tol=0`` and
+        ``end_reads=1``, a sweep is one read of the crossbars: the phase end's extra reads of
+        ``solver.end_reads`` are inside ``ep_step_s``), each continuing from the previous one's
+        output, after a relaxed free phase (its end averaged as in training); the constant drive
         is computed once outside, as in training. A solver registered ``timed="phase"`` (the settle)
         runs a whole free phase per call instead (``solver.free_iters``, its full budget at
         ``tol=0``: its per-phase setup spread over the phase's steps, as in training)."""
@@ -177,6 +179,8 @@ class EnergyEP(_Relaxing):
         free = [s.detach().clone() for s in states]
 
         iters, full = self.timed_budget(sol.free_iters)
+        if "end_reads" in self.solver.keywords:  # bound above 1 only (build_solver): one read per timed sweep
+            full = dict(full, end_reads=1)
 
         def sweep():
             nonlocal states

@@ -67,7 +67,9 @@ Caveat: the benchmark repeats one batch, so a warm start comes from the same bat
 free state and early stopping (``solver.tol``) may cut the free phase shorter than in training,
 where it starts from the previous, different batch. ``ep_sweeps_per_step`` reports the sweeps the
 timed EP steps actually ran (free + nudged) and ``ep_sweeps_budget`` the maximum
-(``free_iters + n_nudge * nudge_iters``); ``sweep_s * ep_sweeps_budget`` estimates a step at full
+(``free_iters + n_nudge * nudge_iters``, ``+ (1 + n_nudge) (end_reads - 1)`` where the reads are
+noisy: ``solver.end_reads``' extra sweeps at each phase end; the timed sweep itself runs at
+``end_reads`` 1, one read); ``sweep_s * ep_sweeps_budget`` estimates a step at full
 budget. Use ``--set solver.tol=0 --set solver.stop=tol`` to time full-budget steps (under the
 default ``solver.stop: auto`` a noisy analog phase also stops on its read-noise floor). Under ``analog.relaxation:
 settle`` both count integration steps (``ep_budget_unit``: ``integration_steps``; ``sweeps``

@@ -196,9 +196,11 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
              "applies to the iterative nudged phases of a Hopfield-type model only; remove it")
     need(cfg.solver.end_reads >= 1, "solver.end_reads", "must be an integer >= 1 (1: the phase's last sweep)")
     if cfg.solver.end_reads > 1:
+        why = ("a PCN's nudged phases run the pcn solver, which does not average" if pcn
+               else "a settle digitizes its equilibrium once per phase")
         need(not pcn and cfg.analog.relaxation == "iterative", "solver.end_reads",
              "averages the phase ends of a Hopfield-type model's iterative relaxation only; "
-             "set solver.end_reads=1 (a settle digitizes its equilibrium once per phase)")
+             f"set solver.end_reads=1 ({why})")
     if cfg.solver.noise_patience is not None:
         need(cfg.solver.noise_patience >= 1, "solver.noise_patience",
              "must be >= 1 sweeps or null (the relaxation's default)")

@@ -362,9 +362,14 @@ class SolverConfig:
     ``tol``, the budget), ``end_reads - 1`` more sweeps of the same relaxation run and the
     ``end_reads`` states are averaged (``solvers.base.sweep_loop``). The relaxation keeps its
     states in digital logic, so on tiles this is ``end_reads - 1`` more reads of the same crossbars
-    and converters (counted as sweeps, priced by the cost model) and no new hardware; per-read
-    noise on the phase end falls as ``1 / sqrt(end_reads)`` and, dithered by it, the ADC's
-    rounding too (``benchmarks/analog_conv_fmnist_s12.md``). Every phase of the relaxation
+    and converters (counted as sweeps, priced by the cost model) plus a per-neuron accumulator
+    for the mean (``end_reads - 1`` adds and one scale per neuron per phase, digital, not priced).
+    The phase end's read noise falls by up to ``sqrt(end_reads)``: less where consecutive sweeps
+    correlate or a converged state's ADC rounding is not dithered by the noise (1.3-1.7x at 16 on
+    dchn_vgg5, ``benchmarks/analog_conv_fmnist_s12.md``). Averaging is useful with
+    ``analog.noise_policy: per_read`` (the cards' physical policy: every read draws its own
+    noise); ``per_phase`` / ``per_batch`` reuse one draw in a phase, so the extra sweeps average
+    the same draw. Every phase of the relaxation
     averages (free, nudged and the prediction's: one place, the phase end); per-sample ``steps``
     include the extra sweeps. Only noisy reads are averaged (a device card with read noise or
     converters): a digital run, and the digital twin of an analog one (``bench``, ``compare``,
@@ -405,8 +410,10 @@ class SolverConfig:
     sample gets ``z_n = Q^-1((1 - (1 - p)^(1/n_k)) / 2)``, ``p = erfc(noise_z / sqrt 2)``: the level
     the largest of ``n_k`` noise-only changes exceeds as often as one change exceeds ``noise_z``
     (``solvers.base.max_band``; at ``noise_z`` 3: 3.0 for 1 entry, 3.64 for 10, 4.55 for 500, 4.98
-    for 4,340), so one ``noise_z`` means the same on a 10-output readout and a conv map of 8,192
-    states. Computed once per phase from the states' shapes. null = ``solvers.base.NOISE_BAND``:
+    for 4,340): each node's band from its own size. The stop compares a sample's residual, its
+    max over nodes, with the largest of the nodes' thresholds, so the widest node's band gates
+    every node: a small readout may still move by up to that band when the phase stops (a
+    per-node comparison is a possible refinement). Computed once per phase from the states' shapes. null = ``solvers.base.NOISE_BAND``:
     ``max`` (session 12: the Fashion-MNIST MLP on the memristor card at the same test accuracy,
     3 seeds x 3 epochs, in 9.5 sweeps per EP step instead of 14.2; dchn_vgg5 32-64-64-64 in
     26.7 instead of 37.7: ``benchmarks/speed_fmnist_s12_stop.md``); a run stored before the key

@@ -374,20 +374,32 @@ def average_end(advance: Callable, states: list[torch.Tensor], n: int, k: int,
     each from the previous one's states, its reads drawing their own noise) and the mean of the
     ``k`` states ``(s_n + s_{n+1} + ... + s_{n+k-1}) / k``, summed in that order in the states'
     dtype. Physically: the iterative relaxation holds its states in digital logic, so this is
-    ``k - 1`` more reads of the same crossbars and converters, no new hardware; on a converged
-    phase the read noise of the end falls as ``1 / sqrt(k)`` and the ADC's rounding, dithered by
-    that noise, with it. The extra sweeps run the stopper's bookkeeping as any sweep (the
-    residual, ``converged`` and the trace are the last sweep's) but with no host read, and every
-    sample's ``steps`` (the sweep its phase ended at) grows by ``k - 1``: the sweeps the phase took.
+    ``k - 1`` more reads of the same crossbars and converters plus a per-neuron accumulator for
+    the mean (``k - 1`` adds and one scale per neuron per phase, digital, not priced); the read
+    noise of the end falls by up to ``sqrt(k)`` (less where consecutive sweeps correlate, or
+    where a converged state's ADC rounding is not dithered by the noise: 1.3-1.7x at k 16 on
+    dchn_vgg5, ``benchmarks/analog_conv_fmnist_s12.md``), and only where each read draws its own
+    noise (``analog.noise_policy: per_read``; ``per_phase`` / ``per_batch`` reuse one draw in a
+    phase, so the extra sweeps average the same draw). The extra sweeps run the stopper's
+    bookkeeping as any sweep (the residual, ``converged`` and the trace are the last sweep's) but
+    with no host read; its flags and counts (``done`` / ``on_floor``, ``steps`` / ``stall``,
+    ``best``) are then restored to the phase's stop, so a sample that reached the budget off its
+    noise floor stays off it in the stats whatever the extra sweeps did (``settled`` is
+    ``converged or on_floor``: only the last sweep's ``residual < tol`` can still set it), and
+    every sample's ``steps`` (the sweep its phase ended at) grows by ``k - 1``: the sweeps the
+    phase took.
     Returns the mean states and the sweeps run (``n + k - 1``; counted and priced as sweeps)."""
-    steps = stopper.steps.clone()
+    flags, counts, best = stopper._flags.clone(), stopper._counts.clone(), stopper.best.clone()
     stopper.ending = True
     total = [s.clone() for s in states]        # a kernel's state buffers are reused two sweeps later
     for j in range(1, k):
         states, _ = advance(n + j, states)
         for t, s in zip(total, states):
             t.add_(s)
-    stopper.steps.copy_(steps.add_(k - 1))
+    stopper._flags.copy_(flags)
+    stopper._counts.copy_(counts)
+    stopper.best.copy_(best)
+    stopper.steps.add_(k - 1)
     return [t.div_(k) for t in total], n + k - 1
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import (NOISE_PATIENCE, Stopper, counts_sweeps, end_reads_of, floor_threshold, noisy_reads, register_solver, run_sweeps,
+from .base import (NOISE_BAND, NOISE_PATIENCE, Stopper, counts_sweeps, end_reads_of, floor_threshold, noisy_reads, register_solver, run_sweeps,
                    sweep_loop)
 
 FUSED = True
@@ -40,7 +40,7 @@ def _sweep_plan(model, const, states, beta, target, rtol):
 
 
 def run_fused(plan, const, states: list[torch.Tensor], iters: int, tol: float, check_every: int, stop: str,
-              noisy: bool, patience: int, drop: float, z: float = 0.0, band: str = "flat", end_reads: int = 1):
+              noisy: bool, patience: int, drop: float, z: float, band: str, end_reads: int = 1):
     """:func:`.base.run_sweeps` (``rtol`` 0) as the fused sweep of ``plan`` runs it: the kernels
     return the new states and the per-sample residual and keep the stopper's bookkeeping
     themselves, the floor threshold ``z`` (its band ``band``) included (:class:`~analog_ep.analog.kernels.numba_sweep.FusedSweep`);
@@ -52,7 +52,7 @@ def run_fused(plan, const, states: list[torch.Tensor], iters: int, tol: float, c
     return sweep_loop(fused.advance, states, iters, stopper, end_reads)
 
 
-def _floor(model, beta, noise_z, nudge_rtol, noise_band="flat"):
+def _floor(model, beta, noise_z, nudge_rtol, noise_band):
     """The generic sweep's floor threshold (:func:`.base.floor_threshold`), or None: ``noise_z``
     0, or a nudged phase under ``nudge_rtol``, whose relative test (a node the nudge has not
     reached has not converged) a band around the noise would override while the nudge spreads."""
@@ -64,11 +64,11 @@ def _floor(model, beta, noise_z, nudge_rtol, noise_band="flat"):
 @torch.no_grad()
 def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-4, damping=0.0, check_every=1,
                 stop="tol", noise_patience=NOISE_PATIENCE["iterative"], noise_drop=0.05, nudge_rtol=0.0, noise_z=0.0,
-                noise_band="flat", end_reads=1):
+                noise_band=NOISE_BAND, end_reads=1):
     """Asynchronous schedule: colour groups in turn (odd then even layers for a chain), each
     group updated in closed form from the newest states: exact block-coordinate descent, so the
     energy never increases. ``noise_z``, ``noise_band``: the noise floor's threshold and its band
-    (:func:`.base.floor_threshold`); ``end_reads``: the phase end averaged over that many sweeps
+    (:func:`.base.floor_threshold`; the band's default :data:`.base.NOISE_BAND`, the config's null); ``end_reads``: the phase end averaged over that many sweeps
     (:func:`.base.average_end`) where the reads are noisy (:func:`.base.end_reads_of`), on the fused sweep
     as on the generic one."""
     plan = _sweep_plan(model, const, states, beta, target, nudge_rtol)
@@ -94,7 +94,7 @@ def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e
 @torch.no_grad()
 def relax_sync(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-4, damping=0.0, check_every=1,
                stop="tol", noise_patience=NOISE_PATIENCE["iterative"], noise_drop=0.05, nudge_rtol=0.0, noise_z=0.0,
-               noise_band="flat", end_reads=1):
+               noise_band=NOISE_BAND, end_reads=1):
     """Synchronous (Jacobi) schedule: every node from the old states, optionally damped
     ``s <- damping * s_old + (1 - damping) * T(s_old)``; ``noise_z``, ``noise_band`` as :func:`relax_async`
     (undamped only: a damped sweep's states carry part of the old states' noise)."""

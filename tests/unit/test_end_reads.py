@@ -46,7 +46,8 @@ def _relax(model, x, y, beta=0.0, iters=12, start=None, phase="free", **kw):
 
 def _by_hand(model, x, y, k, beta=0.0, iters=12, start=None):
     """The plain reference: the phase at K = 1 (whole budget), then k - 1 one-sweep calls of the
-    same solver, each from the previous one's states, summed in that order and divided by k."""
+    same solver, each from the previous one's states, summed in that order and divided by k; the
+    mean and the last sweep's states."""
     model.begin_phase("free" if not beta else "nudge+")
     const = model.const_drive(x)
     s0 = model.zero_state(x.shape[0], x) if start is None else start
@@ -55,7 +56,7 @@ def _by_hand(model, x, y, k, beta=0.0, iters=12, start=None):
     for _ in range(k - 1):
         s, _ = H.relax_async(model, const, s, beta=beta, target=y, iters=1, tol=0.0, stop="tol")
         total = [t + u for t, u in zip(total, s)]
-    return [t / k for t in total]
+    return [t / k for t in total], s
 
 
 def _kernels():
@@ -68,7 +69,7 @@ def _kernels():
 
 @pytest.mark.parametrize("kernels", _kernels())
 @pytest.mark.parametrize("beta", [0.0, 0.5])
-def test_averaged_end_equals_the_plain_loop(monkeypatch, kernels, beta):
+def test_averaged_end_equals_the_plain_loop(kernels, beta):
     """Noisy reads (the card's output noise, 7/9-bit converters): the solver's K = 4 end equals the
     hand loop's mean of the same four sweeps (the same read-noise draws: the storages' counters
     go on across calls), on the generic sweep and on the fused one."""
@@ -83,12 +84,11 @@ def test_averaged_end_equals_the_plain_loop(monkeypatch, kernels, beta):
         start_ref, _ = _relax(ref, x, y, tol=0.0, stop="tol")
     got, st = _relax(tr.model, x, y, beta=beta, start=start, tol=0.0, stop="tol", end_reads=4,
                      phase="nudge+" if beta else "free")
-    want = _by_hand(ref, x, y, 4, beta=beta, start=start_ref)
+    want, last = _by_hand(ref, x, y, 4, beta=beta, start=start_ref)
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
     assert st.sweeps == 12 + 3 and torch.equal(st.steps, torch.full_like(st.steps, 15))
-    # averaging changed the state (noise): the last sweep alone is not the mean
-    last, _ = _relax(copy.deepcopy(ref), x, y, beta=beta, start=start_ref, tol=0.0, stop="tol")
+    # averaging changed the state (noise): the same draws' last sweep alone is not the mean
     assert max(float((a - b).abs().max()) for a, b in zip(got, last)) > 1e-3
 
 
@@ -240,11 +240,13 @@ def test_bad_end_reads_is_one_line(value, needle):
         load_config(None, ["data.name=digits", f"solver.end_reads={value}"])
 
 
-@pytest.mark.parametrize("extra", [["analog.relaxation=settle", "analog.device=memristor"],
-                                   ["model.name=pcn_mlp"]])
-def test_end_reads_refused_where_no_iterative_hopfield_phase_averages(extra):
-    with pytest.raises(ConfigError, match="solver.end_reads"):
+@pytest.mark.parametrize("extra,why", [(["analog.relaxation=settle", "analog.device=memristor"], "a settle digitizes"),
+                                       (["model.name=pcn_mlp"], "a PCN's nudged phases")])
+def test_end_reads_refused_where_no_iterative_hopfield_phase_averages(extra, why):
+    """The refusal names the key and the reason of its own case (a settle, a PCN)."""
+    with pytest.raises(ConfigError, match="solver.end_reads") as err:
         load_config(None, ["data.name=digits", "solver.end_reads=4", *extra])
+    assert why in str(err.value)
 
 
 def test_cli_bad_end_reads_exits_2_with_one_line():
@@ -278,3 +280,36 @@ def test_compare_variants_with_end_reads_validate():
                                     "solver.end_reads=4"], 1)
     assert {r["variant"] for r in runs} == {"ep-digital", "ep-analog", "ep-mixed", "bp-digital", "bp-analog"}
     assert all(r["cfg"].solver.end_reads == 4 for r in runs)
+
+
+def test_bench_sweep_timer_times_one_read():
+    """``bench``'s ``sweep_s`` is one sweep: with a card and K = 3 the timed call runs one sweep
+    (the phase end's extra reads are inside ``ep_step_s``), continuing from the previous output."""
+    from analog_ep.algorithms.rules import build_rule
+    tr = _trainer("solver.end_reads=3", "solver.tol=0", "solver.stop=tol")
+    x, y = _batch(tr)
+    rule = build_rule(tr.cfg, copy.deepcopy(tr.model), tr.device)
+    assert rule.solver.keywords["end_reads"] == 3
+    sweep, _ = rule.sweep_timer(x, y)
+    for _ in range(2):
+        st = sweep()
+        assert st.sweeps == 1 and torch.equal(st.steps, torch.ones_like(st.steps))
+
+
+@pytest.mark.parametrize("kernels", _kernels())
+def test_unsettled_at_the_budget_stays_unsettled(kernels):
+    """A phase that reaches its budget with no sample settled reports none settled, whatever the
+    extra sweeps of K do: with ``noise_drop`` 0.99 every sweep after the first stalls, so patience
+    4 is reached at sweep 5, inside the K = 6 extra sweeps but after the budget of 3; the stats
+    are the K = 1 phase's (settled, steps + K - 1)."""
+    tr = _trainer(f"compute.kernels={kernels}")
+    x, y = _batch(tr)
+    ref = copy.deepcopy(tr.model)
+    kw = dict(iters=3, tol=1e-12, stop="noise_floor", noise_patience=4, noise_drop=0.99, noise_z=0.0)
+    tr.model.begin_batch()
+    ref.begin_batch()
+    _, st = _relax(tr.model, x, y, end_reads=6, **kw)
+    _, st1 = _relax(ref, x, y, **kw)
+    assert st.settled is not None and not bool(st1.settled.any())
+    assert torch.equal(st.settled, st1.settled)
+    assert st.sweeps == 3 + 5 and torch.equal(st.steps, st1.steps + 5)

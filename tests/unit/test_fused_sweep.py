@@ -392,7 +392,8 @@ def test_fused_floor_threshold_on_other_peripheries(numba_mode, monkeypatch, ext
     real = NS.FusedSweep._floor_coefs
     monkeypatch.setattr(NS.FusedSweep, "_floor_coefs", staticmethod(lambda *a: built.append(real(*a)) or built[-1]))
     _compare(monkeypatch, tr, [("free", 0.0, 40), ("nudge+", 0.5, 20), ("nudge-", -0.5, 20)],
-             dict(tol=1e-5, stop="noise_floor", noise_patience=3, noise_drop=0.05, noise_z=3.0), False)
+             dict(tol=1e-5, stop="noise_floor", noise_patience=3, noise_drop=0.05, noise_z=3.0, noise_band="flat"),
+             False)
     assert len(built) == 3 and all(c is not None and min(c) > 0 for c in built)   # the threshold ran in every phase
 
 

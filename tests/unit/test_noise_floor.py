@@ -131,7 +131,7 @@ def test_floor_threshold_stops_settled_samples_sooner(kernels):
             model.begin_batch()
             model.begin_phase("free")
             const = model.const_drive(x)
-            kw = dict(tol=1e-5, stop="noise_floor", noise_patience=3, noise_drop=0.05, noise_z=z)
+            kw = dict(tol=1e-5, stop="noise_floor", noise_patience=3, noise_drop=0.05, noise_z=z, noise_band="flat")
             free, st = H.relax_async(model, const, model.zero_state(x.shape[0], x), iters=40, **kw)
             runs[z] = (free, st)
     (s0, a), (s3, b) = runs[0.0], runs[3.0]
@@ -157,7 +157,7 @@ def test_a_nudged_phase_under_nudge_rtol_keeps_its_relative_test():
                 model.begin_batch()
                 model.begin_phase("free")
                 const = model.const_drive(x)
-                kw = dict(tol=1e-5, stop="noise_floor", noise_patience=3, noise_drop=0.05)
+                kw = dict(tol=1e-5, stop="noise_floor", noise_patience=3, noise_drop=0.05, noise_band="flat")
                 free, _ = H.relax_async(model, const, model.zero_state(x.shape[0], x), iters=40, noise_z=z, **kw)
                 model.begin_phase("nudge+")
                 out[rtol, z] = H.relax_async(model, const, [s.clone() for s in free], beta=0.5, target=y, iters=40,
@@ -302,7 +302,7 @@ def test_conv_floor_threshold_stops_settled_samples_sooner(solver):
             model.begin_batch()
             model.begin_phase("free")
             const = model.const_drive(x)
-            kw = dict(tol=1e-5, stop="noise_floor", noise_patience=3, noise_drop=0.05, noise_z=z)
+            kw = dict(tol=1e-5, stop="noise_floor", noise_patience=3, noise_drop=0.05, noise_z=z, noise_band="flat")
             free, st = relax(model, const, model.zero_state(x.shape[0], x), iters=60, **kw)
             model.begin_phase("nudge+")
             _, nst = relax(model, const, [s.clone() for s in free], beta=0.5, target=y, iters=30, **kw)

@@ -275,7 +275,7 @@ class FusedSweep:
     (rows stay: the stopper keeps them all)."""
 
     def __init__(self, plan: list, const: list[torch.Tensor], states: list[torch.Tensor], iters: int, stopper,
-                 z: float = 0.0, band: str = "flat"):
+                 z: float, band: str):
         like = states[0]
         b = like.shape[0]
         dt = np.dtype(NR._NPDT[like.dtype])
