@@ -126,7 +126,7 @@ def node_bands(z: float, band: str, sizes) -> list[float]:
     return [fn(z, int(n)) for n in sizes]
 
 
-def floor_threshold(floors: list | None, z: float, band: str = "flat") -> Callable | None:
+def floor_threshold(floors: list | None, z: float, band: str) -> Callable | None:
     """``solver.noise_z``'s per-sample threshold as a function of a sweep's new states, or None
     where it does not run (``z`` 0 or ``floors`` None): ``floors`` the model's
     :meth:`~analog_ep.models.base.EnergyNetwork.read_floors`. A settled node changes from one

@@ -20,7 +20,7 @@ m = tr.model
 x, y = next(iter(tr.batches(tr.train_set, None)))
 floors = m.read_floors(0.0)
 # per node sigma (z=1 -> sqrt2 sigma) : build per-node thresholds
-per_node = [floor_threshold([f], 1.0) for f in floors]
+per_node = [floor_threshold([f], 1.0, "flat") for f in floors]
 groups = m.colouring()
 with torch.no_grad():
     m.begin_batch(); m.begin_phase("free")

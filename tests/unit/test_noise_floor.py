@@ -84,13 +84,13 @@ def test_floor_threshold_by_hand():
     g = torch.Generator().manual_seed(1)
     h, y = torch.rand(6, 24, generator=g), torch.rand(6, 10, generator=g) * 2 - 0.5
     z, beta = 2.5, 0.5
-    thr = floor_threshold(model.read_floors(beta), z)([h, y])
+    thr = floor_threshold(model.read_floors(beta), z, "flat")([h, y])
     c_t, _ = syn.read_floor("transposed")
     c_f, _ = syn.read_floor("forward")
     want = torch.maximum(y.abs().amax(1) * floor_coef(z, 1.0, c_t), h.abs().amax(1) * floor_coef(z, 1 / 1.5, c_f))
     assert torch.allclose(thr, want, rtol=1e-6)
-    assert floor_threshold(model.read_floors(beta), 0.0) is None
-    assert floor_threshold(None, 3.0) is None
+    assert floor_threshold(model.read_floors(beta), 0.0, "flat") is None
+    assert floor_threshold(None, 3.0, "flat") is None
 
 
 def test_floor_threshold_without_noise_management_by_hand():
@@ -107,7 +107,7 @@ def test_floor_threshold_without_noise_management_by_hand():
     assert nm_t is None and nm_f is None and c_t > 0 and c_f > 0
     z, beta = 2.5, 0.5
     want = max(floor_coef(z, 1.0, c_t), floor_coef(z, 1 / 1.5, c_f))
-    thr = floor_threshold(model.read_floors(beta), z)
+    thr = floor_threshold(model.read_floors(beta), z, "flat")
     g = torch.Generator().manual_seed(2)
     for b in (6, 6, 3):
         h, y = torch.rand(b, 24, generator=g), torch.rand(b, 10, generator=g)
@@ -282,7 +282,7 @@ def test_conv_model_floor_threshold_by_hand():
            ((m[2] * f(e[3], "forward")) ** 2 + (m[4] * f(e[4], "transposed")) ** 2).sqrt(),
            m[3] * f(e[4], "forward") / 1.5]
     want = z * math.sqrt(2) * torch.stack(sig).amax(0)
-    assert torch.allclose(floor_threshold(floors, z)(states), want, rtol=1e-6)
+    assert torch.allclose(floor_threshold(floors, z, "flat")(states), want, rtol=1e-6)
 
 
 @pytest.mark.parametrize("solver", ["async", "sync"])
