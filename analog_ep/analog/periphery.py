@@ -8,10 +8,21 @@ drop and the noise redraw policy.
     w   = <effective weight as read, weight read noise included (the storage's)>
     t   = (x_q . w) / w_scale                         # one tile's product, in device units
     t   = t * (1 - p.ir_drop * I)                     # first-order IR drop, per sample and line
-    t   = t + p.out_noise_std * xi                    # output noise
+    t   = t + p.read_noise_std * xi                   # output noise (out_noise_std / sqrt(m))
     out = w_scale * sum_tiles adc(t, p)               # that tile's ADC, then the digital sum
 
 Converter bounds, output noise and line currents are in device units (``w_dev * x``).
+
+**Read integration.** ``read_integration`` m (>= 1) is how many times the card's reference read
+window a column's current is integrated before its ADC converts it (once). White current noise
+(thermal, shot) integrated over m windows falls by ``sqrt(m)`` relative to the signal, so every
+discrete read's output noise has std :attr:`PeripheryParams.read_noise_std` = ``out_noise_std /
+sqrt(m)``: the one place the effective output noise is formed (torch and numba reads, the
+noise-floor threshold and everything that reports the periphery take it from there). The weight
+read noise (``w_noise_std``, a conductance fluctuation drawn per read and weight) is not white
+within a read and is kept. The cost model prices each read at m times the read window
+(:mod:`analog_ep.hardware.cost`). A settle (``analog.relaxation: settle``) has no discrete reads:
+its noise bandwidth is set by its node time constant, so it refuses m != 1 (config loader).
 
 Names follow aihwkit's ``IOParameters`` (``inp_bound``, ``out_bound``, ``w_noise``, ``out_noise``,
 ``ir_drop``) with bits instead of resolutions. A ``null`` bits or bound means ideal (no
@@ -78,6 +89,11 @@ class PeripheryParams:
     """Read noise on each weight, std relative to the weight scale ``max(|w_min|, |w_max|)``."""
     out_noise_std: float = 0.0
     """Additive Gaussian noise on each tile output before its ADC (device units, ``w_dev * x``)."""
+    read_integration: float = 1.0
+    """m >= 1: each read integrates the column currents over m times the card's reference read
+    window before its one ADC conversion; the output noise std becomes ``out_noise_std /
+    sqrt(m)`` (:attr:`read_noise_std`), the read's latency and window-bound energy m times
+    (module doc). 1 = the card's read as it is."""
     ir_drop: float = 0.0
     """First-order IR-drop coefficient in [0, 1]: each tile output shrinks by ``ir_drop`` times its
     line's current relative to the tile's maximum (see :mod:`.reads`); needs ``inp_bound``."""
@@ -137,6 +153,9 @@ class PeripheryParams:
         for k in ("w_noise_std", "out_noise_std"):
             v = getattr(self, k)
             _need(isinstance(v, (int, float)) and math.isfinite(v) and v >= 0, k, "must be >= 0", v)
+        m = self.read_integration
+        _need(isinstance(m, (int, float)) and not isinstance(m, bool) and math.isfinite(m) and m >= 1,
+              "read_integration", "must be a number >= 1 (times the card's read window; 1: as the card)", m)
         _need(0 <= self.ir_drop <= 1, "ir_drop", "must be in [0, 1]", self.ir_drop)
         valid = [p.value for p in NoisePolicy]
         _need(self.noise_policy in valid, "noise_policy", f"must be one of {', '.join(valid)}",
@@ -153,6 +172,13 @@ class PeripheryParams:
               self.max_bm_res)
         _need(isinstance(self.bm_test_negative_bound, bool), "bm_test_negative_bound", "must be true or false",
               self.bm_test_negative_bound)
+
+    @property
+    def read_noise_std(self) -> float:
+        """The output noise std of one discrete read: ``out_noise_std / sqrt(read_integration)``
+        (module doc, *Read integration*); exactly ``out_noise_std`` at m = 1."""
+        m = self.read_integration
+        return self.out_noise_std if m == 1 else self.out_noise_std / math.sqrt(m)
 
     @property
     def ideal(self) -> bool:

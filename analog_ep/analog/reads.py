@@ -6,7 +6,7 @@ dense and conv, forward and transposed, is the same chain (DESIGN section 7)::
     x_q = dac(x)                                 # on the driven lines: clip + quantize
     t   = (x_q . w) / w_scale                    # per tile: analog product, in device units
     t   = t * (1 - ir_drop * I)                  # first-order IR drop (per sample, per line)
-    t   = t + out_noise_std * xi                 # output noise
+    t   = t + read_noise_std * xi                # output noise (periphery.PeripheryParams.read_noise_std)
     t_q = adc(t)                                 # that tile's ADC, for that read
     out = w_scale * sum_tiles t_q                # digital sum of the tiles' partials
 
@@ -101,7 +101,7 @@ IntPair = Union[int, tuple]
 def output_stage_ideal(p: PeripheryParams) -> bool:
     """True when nothing acts between a tile's product and the digital sum (no ADC bits or bound,
     no output noise, no IR drop): the tiled read then equals the float op on the DAC's output."""
-    return (p.out_bits is None and p.out_bound is None and p.out_noise_std == 0
+    return (p.out_bits is None and p.out_bound is None and p.read_noise_std == 0
             and p.ir_drop == 0)
 
 
@@ -167,10 +167,10 @@ def _output_stage(t: torch.Tensor, cur: Optional[torch.Tensor], p: PeripheryPara
     place on ``t`` (a fresh tensor of partials)."""
     if cur is not None:
         t = t.mul_(cur.clamp_(0.0, 1.0).mul_(-p.ir_drop).add_(1.0))
-    if p.out_noise_std > 0:
+    if p.read_noise_std > 0:
         if randn is None:
             raise ValueError("out_noise_std > 0 needs a randn function")
-        t = t.add_(randn(tuple(t.shape)), alpha=p.out_noise_std)
+        t = t.add_(randn(tuple(t.shape)), alpha=p.read_noise_std)
     return P.quantize_(t, p.out_bits, p.out_bound)
 
 
@@ -325,10 +325,10 @@ def _managed(lhs: torch.Tensor, wb: torch.Tensor, sizes: list[int], p: Periphery
         if p.ir_drop > 0:
             cur = torch.matmul(wd.abs(), xq.abs()).div_(n_lines * (p.inp_bound * g_unit))
             t = t.mul_(cur.clamp_(0.0, 1.0).mul_(-p.ir_drop).add_(1.0))
-        if p.out_noise_std > 0:
+        if p.read_noise_std > 0:
             if randn is None:
                 raise ValueError("out_noise_std > 0 needs a randn function")
-            t = t.add_(randn(tuple(t.shape)) if k == 0 else randn(tuple(t.shape), k), alpha=p.out_noise_std)
+            t = t.add_(randn(tuple(t.shape)) if k == 0 else randn(tuple(t.shape), k), alpha=p.read_noise_std)
         if bm == "none":
             out = P.quantize_(t, p.out_bits, p.out_bound)
             break

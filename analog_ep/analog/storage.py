@@ -398,7 +398,7 @@ class AnalogStorage(nn.Module):
         (``rows = (start, n)`` set by the trainer): the draw of the whole global batch of ``n``
         rows, of which this rank's shard takes rows ``start:start + B``, so every sample sees the
         noise it sees in one process and no two ranks share a draw."""
-        if self.periph.out_noise_std <= 0:
+        if self.periph.read_noise_std <= 0:
             return None
         key = self._key(purpose, read)
 
@@ -457,7 +457,7 @@ class AnalogStorage(nn.Module):
         if c is not None:
             c.vector_reads(count, batch, 1)
         K.mark_ran(kind, "numba")
-        if self.periph.out_noise_std > 0:
+        if self.periph.read_noise_std > 0:
             key, absorb = self._key_prefix(purpose)
             rows = self.rows
             row0 = rows[0] if rows is not None and rows[1] != batch else 0
@@ -510,7 +510,7 @@ class AnalogStorage(nn.Module):
         noise (weight or output) or a quantizing converter (bits), which keep an iterative
         relaxation's residual from falling to zero."""
         p = self.periph
-        return p.w_noise_std > 0 or p.out_noise_std > 0 or p.inp_bits is not None or p.out_bits is not None
+        return p.w_noise_std > 0 or p.read_noise_std > 0 or p.inp_bits is not None or p.out_bits is not None
 
     _FLOOR_READS = {
         "dense_forward": (2, False, lambda st: R.split_sizes(st.weight.shape[1], st.max_rows, st.periph.tiling)),
@@ -528,8 +528,9 @@ class AnalogStorage(nn.Module):
         the same input differ by over ``sqrt(2)``: ``(c, nm_bound)``, the std in effective (drive)
         units is ``c`` times the read's noise-management scale ``max(max |x|, 1e-30) / nm_bound``
         per sample (the DAC's, :func:`.reads._nm_layer`), or ``c`` itself where ``nm_bound`` is
-        None (no noise management). ``c = w_scale sqrt(fold T (out_noise_std^2 + step^2 / 12))``:
-        per tile output the output noise (``noise_policy: per_read`` only: a draw shared by a
+        None (no noise management). ``c = w_scale sqrt(fold T (read_noise_std^2 + step^2 / 12))``
+        (``read_noise_std = out_noise_std / sqrt(read_integration)``, the periphery's one effective
+        output noise, :attr:`.periphery.PeripheryParams.read_noise_std`): per tile output the output noise (``noise_policy: per_read`` only: a draw shared by a
         phase's or batch's sweeps sets no floor between them) and the ADC's rounding error (step
         ``out_bound / (2^(out_bits - 1) - 1)``, uniform), summed digitally over the read's ``T``
         tiles (conv forward: its channel blocks; transposed: its column blocks), in device units
@@ -553,7 +554,7 @@ class AnalogStorage(nn.Module):
             step = P.converter_step(p.out_bits, p.out_bound)
         # output noise redrawn per read only: under per_phase / per_batch every sweep sees the same
         # draw, which moves the fixed point but puts no sweep-to-sweep floor on the residual
-        noise = p.out_noise_std if p.noise_policy == "per_read" else 0.0
+        noise = p.read_noise_std if p.noise_policy == "per_read" else 0.0
         c = self.w_scale * math.sqrt(fold * tiles * (noise ** 2 + step * step / 12.0))
         return c, ((p.inp_bound if p.inp_bound is not None else 1.0) if nm else None)
 
@@ -584,6 +585,8 @@ class AnalogStorage(nn.Module):
         exponential Euler step its exact Ornstein-Uhlenbeck form,
         :func:`analog_ep.solvers.settle.white_noise_scale`, ``sqrt(dt_ref / dt)`` to first order). A
         draw shared over a phase or a batch is a static offset, the same at any step: unscaled.
+        ``read_integration`` (a discrete read's window) does not apply: the loader refuses it with a
+        settle, and the settling reads take the card's ``out_noise_std`` scaled by the step alone.
 
         The continuous reads are not vector reads: nothing is counted for them (the phase is
         priced by its settle time and its one read-out per node, counted by the solver)."""
@@ -591,7 +594,7 @@ class AnalogStorage(nn.Module):
         k = noise_scale if p.noise_policy == NoisePolicy.PER_READ.value else 1.0
         self.periph = dataclasses.replace(p, inp_bits=None, out_bits=None, out_bound=None, noise_management="none",
                                           bound_management="none", w_noise_std=p.w_noise_std * k,
-                                          out_noise_std=p.out_noise_std * k)
+                                          out_noise_std=p.out_noise_std * k, read_integration=1.0)
         self._settling = True
         try:
             yield
@@ -866,9 +869,11 @@ class AnalogStorage(nn.Module):
     def event_record(self, name: str) -> dict:
         """This layer's entry of the event-count record: a differential pair per weight, the
         effective periphery's DAC / ADC bits, the cells' mean conductance now, how updates reach
-        the devices (the cost model prices the update by it)."""
+        the devices (the cost model prices the update by it), the read window in card windows
+        (``read_integration``: the cost model prices each read's window by it)."""
         return self.events.record(name, self.periph.inp_bits, self.periph.out_bits, self.g_mean_us(), 2,
-                                  update_kind(self.update_mode, self.pulse_scheme), self.bl)
+                                  update_kind(self.update_mode, self.pulse_scheme), self.bl,
+                                  self.periph.read_integration)
 
     @torch.no_grad()
     def g_mean_us(self) -> float | None:

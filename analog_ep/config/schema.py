@@ -570,6 +570,13 @@ class AnalogConfig:
     """Output noise std before each ADC (device units of w_dev * x); overrides the card's
     ``periphery.out_noise_std`` (and ``device.periphery.out_noise_std``); null = keep the
     card's (0 if it has none)."""
+    read_integration: Optional[float] = None
+    """m >= 1: every discrete read integrates the column currents over m times the card's read
+    window before its one ADC conversion, so white output noise falls to ``out_noise_std /
+    sqrt(m)`` while the read's latency and its window-bound energy (array, held DAC drive; not the
+    ADC) grow m times in the cost model; overrides the card's ``periphery.read_integration``;
+    null = the card's (1 if it has none: the card's read as it is). Iterative relaxation only (a
+    settle has no discrete reads: its noise bandwidth is its node time constant)."""
     ir_drop: Optional[float] = None
     """First-order IR-drop coefficient in [0, 1]; overrides the card's ``periphery.ir_drop``
     (and ``device.periphery.ir_drop``); null = keep the card's (0 if it has none)."""
@@ -942,7 +949,8 @@ def resolve_update(card_update: Optional[dict], analog_cfg: Any) -> UpdateSettin
     return UpdateSettings(**values, sources=sources)
 
 
-PERIPHERY_KEYS = ("inp_bits", "inp_bound", "out_bits", "out_bound", "w_noise_std", "out_noise_std", "ir_drop",
+PERIPHERY_KEYS = ("inp_bits", "inp_bound", "out_bits", "out_bound", "w_noise_std", "out_noise_std", "read_integration",
+                  "ir_drop",
                   "noise_policy", "bound_management", "max_bm_factor", "max_bm_res", "bm_test_negative_bound",
                   "tiling", "nm_scope")
 """The ``analog.*`` periphery shortcuts (documented here once): each non-null one overrides the

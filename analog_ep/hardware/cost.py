@@ -13,14 +13,24 @@ Notation for one analog layer L, one phase and one read kind, with the record's 
 ``bm_rereads``): P = bit-planes per read (``input_bits`` B for ``bit_serial``, 1 for
 ``amplitude`` / ``pwm``), a = ``input_activity``, b = ADC bits, c = cells per weight, G = the
 layer's mean device conductance (``g_mean_us``; else the card's window midpoint), zeta =
-``calib_energy``, beta = ``calib_latency``, T = the layer's simulated tiles::
+``calib_energy``, beta = ``calib_latency``, T = the layer's simulated tiles, m = the layer's
+``read_integration`` (the periphery's read window in card read windows; 1 where the record has
+none)::
 
-    drivers = dac_conversions * P * E_driver * zeta                       (§2.4, §8.6)
-    array   = cell_reads * c * P * a * V_r^2 * G * t_read                 (§1.1: E = sum V^2 G t)
+    drivers = dac_conversions * P * E_driver * m * zeta                   (§2.4, §8.6; the row driver
+                                                                          holds its level for the read
+                                                                          window: ISAAC's DAC energy is
+                                                                          its power over one drive
+                                                                          period, so m windows cost m)
+    array   = cell_reads * c * P * a * V_r^2 * G * m * t_read             (§1.1: E = sum V^2 G t, t the
+                                                                          integration window m t_read)
     adc     = adc_conversions * P * E_conv(b) * zeta                      (§2.3; .adc)
     digital = (partial_adds * E_add + [bit_serial] adc_conversions * P * E_shift_add) * zeta
     each x (1 + bm_rereads / (vector_reads * T))       a bound-management re-read costs an average
                                                        tile read of the same layer, kind and phase
+
+The ADC converts once per read whatever the window (§2.3: energy per conversion), and the
+digital partial sums and shift-adds follow the conversions: neither scales with m.
 
 Per phase, the relaxation's neuron updates (``neuron_updates`` of the record's phase) add
 ``digital += n * (E_activation + E_mult + E_add + 2 state_bits E_state_bit) * zeta`` (§8.4), and
@@ -31,7 +41,7 @@ another (samples and conv patches one vector at a time), and the layers follow o
 the solver reads them (§8.4, sequential layer updates); so a phase's read latency is the sum over
 layers and kinds of::
 
-    t_cycle = (t_read + min(lines, cols_per_adc) * t_conv(b)) * beta      lines: the largest tile's
+    t_cycle = (m t_read + min(lines, cols_per_adc) * t_conv(b)) * beta    lines: the largest tile's
                                                                           output lines (forward:
                                                                           columns, transposed: rows);
                                                                           its ceil(lines / cols_per_adc)
@@ -170,6 +180,8 @@ class LayerChip:
     g_s: Optional[float]
     n_tiles: int
     arrays: list
+    read_integration: float = 1.0
+    """The read window in card read windows (the record's ``read_integration``; 1 without one)."""
 
 
 def _layer_chip(layer: dict, chip: Any, write: WriteModel) -> LayerChip:
@@ -183,7 +195,8 @@ def _layer_chip(layer: dict, chip: Any, write: WriteModel) -> LayerChip:
     arrays = [(r, c) for r in (rows or layer["tile_rows"]) for c in (cols or layer["tile_cols"])]
     return LayerChip(planes=enc.planes(in_bits), adc_bits=adc_bits,
                      cells_per_weight=_first(chip.cells_per_weight, layer.get("cells_per_weight"), 1), g_s=g_s,
-                     n_tiles=len(layer["tile_rows"]) * len(layer["tile_cols"]), arrays=arrays)
+                     n_tiles=len(layer["tile_rows"]) * len(layer["tile_cols"]), arrays=arrays,
+                     read_integration=float(layer.get("read_integration") or 1.0))
 
 
 def _reads_transposed(layer: dict) -> bool:
@@ -196,9 +209,14 @@ def _read_cost(layer: dict, kind: str, c: dict, lc: LayerChip, chip: Any) -> tup
     enc = ENCODINGS[chip.input_encoding]
     vec = c.get("vector_reads", 0)
     adc_conv = c.get("adc_conversions", 0)
+    t_window = lc.read_integration * chip.t_read_s   # the read's integration window (module doc: m t_read)
+    # hardware_costs.md §1.1: E_array = sum_ij V_i^2 G_ij t_read, t_read the window the current flows
     array = (None if lc.g_s is None else
-             c.get("cell_reads", 0) * lc.cells_per_weight * P * a * chip.v_read ** 2 * lc.g_s * chip.t_read_s)
-    energy = {"drivers": c.get("dac_conversions", 0) * P * chip.e_driver_j * zeta,
+             c.get("cell_reads", 0) * lc.cells_per_weight * P * a * chip.v_read ** 2 * lc.g_s * t_window)
+    # §2.4 / §8.6: the driver's energy per drive is its power over one read window (ISAAC's DAC:
+    # 4 mW / (8 x 128 DACs x 1.2e7 drives/s)); held for m windows it costs m drives' energy.
+    # The ADC (§2.3, energy per conversion) converts once per read: not scaled.
+    energy = {"drivers": c.get("dac_conversions", 0) * P * chip.e_driver_j * lc.read_integration * zeta,
               "array": array,
               "adc": adc_conv * P * adc_energy_j(chip, lc.adc_bits) * zeta,
               "digital": (c.get("partial_adds", 0) * chip.e_add_j
@@ -209,7 +227,7 @@ def _read_cost(layer: dict, kind: str, c: dict, lc: LayerChip, chip: Any) -> tup
         energy = {k: (None if v is None else v * scale) for k, v in energy.items()}
     lines = max(layer["tile_cols"]) if kind == "forward" else max(layer["tile_rows"])
     blocks = len(layer["tile_rows"]) if kind == "forward" else len(layer["tile_cols"])
-    t_cycle = (chip.t_read_s + min(lines, chip.cols_per_adc) * adc_time_s(chip, lc.adc_bits)) * chip.calib_latency
+    t_cycle = (t_window + min(lines, chip.cols_per_adc) * adc_time_s(chip, lc.adc_bits)) * chip.calib_latency
     adder = math.ceil(math.log2(blocks)) / chip.clk_hz if blocks > 1 else 0.0
     latency = vec * (P * t_cycle + adder) + bm * P * t_cycle
     return energy, latency
@@ -494,15 +512,16 @@ def price(record: dict, chip: Any, write: Any = None, *, samples: Optional[int] 
 
         {"layers": [{"name", "analog", "kind", "rows", "cols", "tile_rows", "tile_cols",
                      "cells_per_weight", "dac_bits", "adc_bits", "g_mean_us", "update_kind", "bl",
-                     "phases": {phase: {"forward": {field: n}, "transposed": {field: n}}},
+                     "read_integration", "phases": {phase: {"forward": {field: n}, "transposed": {field: n}}},
                      "readouts": {phase: n},
                      "update": {"updates", "set_pulses", "reset_pulses", "rows_written",
                                 "row_slots", "pulse_rounds", "macs"}}, ...],
          "phases": {phase: {"samples", "sweeps", "neuron_updates", "settle_samples",
                             "settle_time_s"}}}
 
-    (``update_kind``, ``bl``, ``readouts``, ``settle_samples`` and ``settle_time_s`` may be absent:
-    a rounded-style digital correlation, no settle.)
+    (``update_kind``, ``bl``, ``read_integration``, ``readouts``, ``settle_samples`` and
+    ``settle_time_s`` may be absent: a rounded-style digital correlation, reads of one card
+    window, no settle.)
 
     ``write``: the device card (:class:`~analog_ep.analog.cards.DeviceCard`), its
     :class:`.write.WriteModel`, or None (no card: write costs unknown). ``samples``: training

@@ -256,14 +256,17 @@ class EventCounter(nn.Module):
 
     # ------------------------------------------------------------------ reading
     def record(self, name: str, dac_bits, adc_bits, g_mean_us, cells_per_weight: int,
-               update_kind: str | None = None, bl: int | None = None) -> dict:
+               update_kind: str | None = None, bl: int | None = None, read_integration: float = 1.0) -> dict:
         """This layer's entry of ``model.event_counts()`` (module docstring); ``update_kind`` /
-        ``bl``: how the layer's updates reach its devices (:data:`UPDATE_KINDS`, None: digital)."""
+        ``bl``: how the layer's updates reach its devices (:data:`UPDATE_KINDS`, None: digital);
+        ``read_integration``: the periphery's read window in card windows (the cost model prices
+        each read's window-bound terms by it; 1: digital, and records from before the key)."""
         c = self.counts()
         return {"name": name, "analog": self.analog, "kind": self.kind, "rows": self.rows, "cols": self.cols,
                 "tile_rows": list(self.tile_rows), "tile_cols": list(self.tile_cols),
                 "cells_per_weight": int(cells_per_weight), "dac_bits": dac_bits, "adc_bits": adc_bits,
-                "g_mean_us": g_mean_us, "update_kind": update_kind, "bl": bl, "phases": c["phases"],
+                "g_mean_us": g_mean_us, "update_kind": update_kind, "bl": bl,
+                "read_integration": float(read_integration), "phases": c["phases"],
                 "readouts": c["readouts"], "update": c["update"]}
 
     def counts(self) -> dict:
@@ -480,7 +483,7 @@ class PhaseCounter(nn.Module):
 
 
 STATE_KEYS = frozenset({"name", "analog", "kind", "rows", "cols", "tile_rows", "tile_cols", "cells_per_weight",
-                        "dac_bits", "adc_bits", "g_mean_us", "update_kind", "bl"})
+                        "dac_bits", "adc_bits", "g_mean_us", "update_kind", "bl", "read_integration"})
 """Keys of a record that describe a layer rather than count events: :func:`diff_counts` and
 :func:`sum_counts` take them from the later (the first) record."""
 

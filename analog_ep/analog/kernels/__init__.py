@@ -154,14 +154,14 @@ def _has_kernel(kind: str, p, like: torch.Tensor, keyed: bool) -> bool:
     output-noise draw carries a stream key."""
     if not _kernel_tensor(like):
         return False
-    if (p.out_bits is None and p.out_bound is None and p.out_noise_std == 0 and p.ir_drop == 0):
+    if (p.out_bits is None and p.out_bound is None and p.read_noise_std == 0 and p.ir_drop == 0):
         return False                           # ideal output stage: one BLAS call, nothing to fuse
     forward = kind in ("dense_forward", "conv_forward")
     if forward and p.bound_management != "none" and p.out_bound is not None:
         return False                           # iterative / shift bound management: torch
     if p.noise_management == "abs_max" and p.nm_scope == "tile" and kind.startswith("conv"):
         return False                           # per-(tile, patch) scales of a conv: torch
-    if p.out_noise_std > 0 and not keyed:
+    if p.read_noise_std > 0 and not keyed:
         return False                           # no stream key to draw the kernel's noise from
     return True
 

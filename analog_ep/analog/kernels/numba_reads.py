@@ -9,7 +9,7 @@ by operation, so noiseless reads equal the torch reads to float rounding)::
     -- one fused numba pass per (sample, tile) row, parallel over samples --
     v = t_i / w_scale                 # device units
     v = v * (1 - ir_drop * clamp(I, 0, 1))      # IR drop (I from the |x_q| . |w| products)
-    v = v + out_noise_std * xi        # output noise: the vectorized counter-based Box-Muller (.normal8)
+    v = v + read_noise_std * xi       # output noise: the vectorized counter-based Box-Muller (.normal8)
     v = adc(v)                        # that tile's ADC
     out += v (* s_i, per-tile noise management)  # the digital sum of the tiles' partials
     out = w_scale * out
@@ -355,7 +355,7 @@ def _stage(t, cur, s, key, read, ip, fp, out):
     ``key``: the read's stream key (uint64), or with ``ip[5]`` its phase's prefix key, extended by
     ``read`` (int64, >= 0) here (:func:`_key_words`); ``ip``: (blocks first, IR drop, scales, ADC mode, first
     global row, absorb read); ``fp`` (the data's dtype):
-    (-ir_drop, divisor, out_noise_std, ADC bound, ADC step, w_scale). Writes ``out`` (B, M) =
+    (-ir_drop, divisor, read_noise_std, ADC bound, ADC step, w_scale). Writes ``out`` (B, M) =
     ``w_scale * sum_i adc(irdrop(t_i / divisor) + noise) [* s_i]`` [``* s_b``]. Per (sample, tile) row,
     simple loops over an L1 row buffer (each vectorizes), parallel over samples (:func:`_stage1`:
     the same rows on one thread)."""
@@ -661,7 +661,7 @@ def _plan(p, dt, div: float, w_scale: float):
         if len(_PLANS) > 256:
             _PLANS.clear()
         mode, bound, step = _qmode(p.out_bits, p.out_bound)
-        pl = _PLANS[k] = (mode, np.array([-p.ir_drop, div, p.out_noise_std, bound, step, w_scale, 1.0, 0.0],
+        pl = _PLANS[k] = (mode, np.array([-p.ir_drop, div, p.read_noise_std, bound, step, w_scale, 1.0, 0.0],
                                          dtype=dt), p)
     return pl[0], pl[1]
 
@@ -687,7 +687,7 @@ def _noise_key(p, randn, b: int) -> tuple[int, int]:
     """The output-noise stream of a read of ``b`` rows: ``(key, first row)`` of the keyed draw
     ``randn`` (host ints; a draw for a row slice of a larger batch starts at its own row), or
     ``(0, 0)`` without output noise."""
-    if p.out_noise_std <= 0:
+    if p.read_noise_std <= 0:
         return 0, 0
     rows = getattr(randn, "rows", None)
     return int(randn.key), int(rows[0]) if rows is not None and rows[1] != b else 0
