@@ -505,7 +505,7 @@ def test_record_layout_is_the_contract():
     rec = tr.model.event_counts()
     assert set(rec) == {"layers", "phases"}
     keys = {"name", "analog", "kind", "rows", "cols", "tile_rows", "tile_cols", "cells_per_weight", "dac_bits",
-            "adc_bits", "g_mean_us", "update_kind", "bl", "phases", "readouts", "update"}
+            "adc_bits", "g_mean_us", "update_kind", "bl", "read_integration", "phases", "readouts", "update"}
     for layer in rec["layers"]:
         assert set(layer) == keys
         assert layer["readouts"] == {}  # an iterative run reads no node out at equilibrium
