@@ -12,7 +12,7 @@ after minus before). One JSON line per step: lr, batch loss and accuracy, per ph
 the free output's std and max |.| (logits scale) and per layer: mean |w_dev| (device units), the
 fraction of weights within one dw_min of the symmetry point 0 and within one dw_min of either bound,
 |applied| / |intended|, cosine(applied, intended), pulses sent; per layer of the free phase's end
-states (the rule's warm start): the fraction of units at 0 and at 1 (the clipping bounds) and the
+states: the fraction of units at 0 and at 1 (the clipping bounds) and the
 std over the batch's samples averaged over units (0: the layer no longer depends on the image)."""
 import json, sys, time
 
@@ -54,7 +54,8 @@ def wrap(i, st):
 
 
 for i, st in enumerate(stores):
-    wrap(i, st)
+    if hasattr(st, "effective_weight"):  # analog storages (a digital run logs no update fidelity)
+        wrap(i, st)
 
 last = {}
 orig_step = tr.train_step
@@ -78,6 +79,17 @@ def rule_step(x, target, n_global):
 
 
 tr.rule.step = rule_step
+import analog_ep.algorithms.rules as _rules  # the free phase's end states, whatever ep.warm_start says
+_ep_gradient = _rules.ep_gradient
+
+
+def ep_gradient(*a, **k):
+    res = _ep_gradient(*a, **k)
+    last["free"] = [v.detach() for v in res.free]
+    return res
+
+
+_rules.ep_gradient = ep_gradient
 
 
 class Done(Exception):
@@ -104,7 +116,7 @@ def on_batch(epoch, i):
                "near_bound": float((w.abs() > 1.0 - dw).double().mean())}
         lay.update({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rec.get(j, {}).items()})
         row["layers"].append({k: (round(v, 5) if isinstance(v, float) else v) for k, v in lay.items()})
-    warm = getattr(tr.rule, "warm", None)  # the free phase's end states (EP keeps them for the warm start)
+    warm = last.get("free")
     if warm is not None:
         row["states"] = [{"at0": round(float((v.abs() < 1e-6).double().mean()), 3),
                           "at1": round(float(((v - 1).abs() < 1e-6).double().mean()), 3),
