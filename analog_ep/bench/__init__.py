@@ -81,7 +81,8 @@ the figure is the mean over the timed steps).
 With an analog device (``analog.device``), the sweep and the EP step run through the tiles and
 the EP step ends with the update by device pulses (the trainer comes from the same builder as
 ``train``); the backprop twin stays digital, and a digital EP step of the same network on the
-same batch is timed too: ``analog_over_digital_ep_step = ep_step_s / digital_ep_step_s``.
+same batch is timed too: ``analog_over_digital_ep_step = ep_step_s / digital_ep_step_s``, with
+``digital_ep_sweeps_per_step`` the sweeps its timed steps ran (free + nudged, as ``ep_sweeps_per_step``).
 ``pulses_per_step`` is the mean number of pulses a timed EP step sent; ``model_bytes`` /
 ``digital_model_bytes`` / ``analog_over_digital_memory`` compare the memory of the parameters
 and buffers (device state per weight included).
@@ -305,8 +306,11 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2, source: BenchSourc
         settled = [st.budget for st in stats.values() if hasattr(st, "budget")]
         budgets.append(sum(settled) if settled else None)
 
+    digital_sweeps: list[int] = []
+
     def digital_ep_step() -> None:
-        digital_trainer.train_step(x, y)
+        _, _, stats = digital_trainer.train_step(x, y)
+        digital_sweeps.append(sum(int(st.sweeps) for st in stats.values()))
 
     def uncounted_ep_step() -> None:
         uncounted_trainer.train_step(x, y)
@@ -383,6 +387,7 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2, source: BenchSourc
                  "pulse_scheme": (analog_update(cfg, getattr(model, "device_card", None)).pulse_scheme
                                   if cfg.analog.update == "pulsed" else None),
                  "digital_ep_step_s": digital_s, "analog_over_digital_ep_step": ep_step_s / digital_s,
+                 "digital_ep_sweeps_per_step": statistics.mean(digital_sweeps[warmup:]),
                  "pulses_per_step": statistics.mean(pulses_timed[warmup:]),
                  "model_bytes": _model_bytes(model), "digital_model_bytes": digital_bytes,
                  "analog_over_digital_memory": _model_bytes(model) / digital_bytes}

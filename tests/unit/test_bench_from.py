@@ -92,6 +92,7 @@ def test_cli_from_json_and_table(runs):
     assert res.exit_code == 0, res.output
     r = json.loads(res.stdout.strip().splitlines()[-1])
     assert r["from_epochs"] == 2 and r["device"] == "memristor" and "analog_over_digital_ep_step" in r
+    assert 3 <= r["digital_ep_sweeps_per_step"] <= 40 + 2 * 12  # free + two nudged phases, within the budget
     res = runner.invoke(app, ["bench", "--from", str(runs["digital"]), "--repeats", "1", "--warmup", "0"])
     assert res.exit_code == 0, res.output
     assert "trained state of" in res.stdout and "(2 epochs)" in res.stdout
