@@ -296,22 +296,36 @@ def bench(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
           accelerator: Optional[str] = AccelOpt, chip: Optional[Path] = ChipOpt,
           repeats: int = typer.Option(10, "--repeats", help="Timed repetitions (the median is reported)."),
           warmup: int = typer.Option(2, "--warmup", help="Untimed warm-up repetitions first."),
+          from_run: Optional[Path] = typer.Option(None, "--from", help="A finished run's folder: time its trained "
+                                                  "state (weights, the tiles' device state) with its stored config, "
+                                                  "as --resume restores it; --set may change solver and bench keys, "
+                                                  "not the model, the data, the card or the seed."),
           json_out: bool = JsonOpt) -> None:
-    """Time one relaxation sweep, one EP training step and one backprop-twin step on one batch."""
+    """Time one relaxation sweep, one EP training step and one backprop-twin step on one batch
+    (with --from RUN: at a finished run's trained weights)."""
 
     def run() -> None:
-        from .bench import bench as run_bench
+        from .bench import bench as run_bench, load_run
         from .config import load_config
 
         if repeats < 1:
             raise ConfigError(f"--repeats: must be >= 1, got {repeats}")
         if warmup < 0:
             raise ConfigError(f"--warmup: must be >= 0, got {warmup}")
-        cfg = load_config(config, _overrides(set_, device, accelerator, chip))
-        r = run_bench(cfg, repeats=repeats, warmup=warmup)
+        source = None
+        if from_run is not None:
+            if config is not None:
+                raise ConfigError("--config cannot be combined with --from (the run's own config is used); "
+                                  "use --set to change solver or bench keys")
+            cfg, source = load_run(from_run, _overrides(set_, device, accelerator, chip))
+        else:
+            cfg = load_config(config, _overrides(set_, device, accelerator, chip))
+        r = run_bench(cfg, repeats=repeats, warmup=warmup, source=source)
         if json_out:
             typer.echo(json.dumps(r))
             return
+        if source is not None:
+            typer.echo(f"trained state of {r['from_run']} ({r['from_epochs']} epochs)")
         typer.echo(f"{r['model']} on {r['dataset']}, batch {r['batch']}, {r['solver']} solver, "
                    f"{r['estimator']} EP; median of {r['repeats']} after {r['warmup']} warm-up; "
                    f"torch {r['torch_version']}, {r['torch_threads']} threads, {r['torch_device']}")

@@ -81,10 +81,27 @@ the figure is the mean over the timed steps).
 With an analog device (``analog.device``), the sweep and the EP step run through the tiles and
 the EP step ends with the update by device pulses (the trainer comes from the same builder as
 ``train``); the backprop twin stays digital, and a digital EP step of the same network on the
-same batch is timed too: ``analog_over_digital_ep_step = ep_step_s / digital_ep_step_s``.
+same batch is timed too: ``analog_over_digital_ep_step = ep_step_s / digital_ep_step_s``, with
+``digital_ep_sweeps_per_step`` the sweeps its timed steps ran (free + nudged, as ``ep_sweeps_per_step``).
 ``pulses_per_step`` is the mean number of pulses a timed EP step sent; ``model_bytes`` /
 ``digital_model_bytes`` / ``analog_over_digital_memory`` compare the memory of the parameters
 and buffers (device state per weight included).
+
+Trained weights (``analog-ep bench --from RUN``, :func:`load_run`): the timed trainers hold a
+finished run's state exactly as ``train --resume`` restores it (:func:`~analog_ep.train.loop.restore_trainer`:
+the card stored in its checkpoint, the weights and every tile's device state, the optimizer's
+momentum, the random streams), with the run's stored config; ``--set`` may change solver and
+bench-side keys (``solver.*``, ``ep.*``, ``train.*``, ``data.batch_size``, ``compute.*``, the
+periphery shortcuts ``analog.*`` a resume may change), not what :func:`~analog_ep.train.loop._identity_changes`
+keeps for a resume (the model, the data, the card and its ``device.*`` overrides, the weight
+mapping, the update mode, the algorithm, the seed). So default stopping is timed where training
+ran, not at the initial weights, where a noisy analog phase stops after a few sweeps. Without
+``--from`` the trainers are built from the config's seed, as ``train`` builds a new run.
+
+The digital twins (the backprop-twin step and, beside an analog config, the digital EP step) start
+from the weights the timed EP model holds (:func:`twin_weights`: every synapse's weight as its
+storage holds it, the tiles' effective weights for an analog model): the seed's initial weights
+for a new config, the trained ones with ``--from``; their optimizers start empty.
 
 Devices: everything runs on ``compute.accelerator`` (the trainers come from ``make_trainer``;
 the batch is moved there). On CUDA every timed call is bracketed by ``torch.cuda.synchronize``,
@@ -117,10 +134,10 @@ from ..data import load_data
 from ..errors import ConfigError
 from ..rundir import device_name
 from ..synapses.counters import diff_counts
-from ..train.loop import Trainer, make_trainer, one_hot
+from ..train.loop import Trainer, make_trainer, one_hot, restore_trainer
 from ..train.build import analog_update
 
-__all__ = ["bench", "BENCH_KEYS", "COST_KEYS", "step_costs"]
+__all__ = ["bench", "BENCH_KEYS", "COST_KEYS", "BenchSource", "load_run", "step_costs", "twin_weights"]
 
 COST_KEYS = ("ep_step_energy_per_sample_j", "ep_step_latency_per_sample_s", "ep_step_gpu_energy_per_sample_j",
              "ep_step_gpu_latency_per_sample_s", "bp_step_gpu_energy_per_sample_j", "bp_step_gpu_latency_per_sample_s")
@@ -131,7 +148,65 @@ BENCH_KEYS = ("sweep_s", "bp_step_s", "ep_step_s", "sweep_over_bp_step", "ep_ste
               "ep_sweeps_per_step", "ep_sweeps_budget", "estimator", "solver", "free_iters",
               "nudge_iters", "tol", "device", "torch_device", "torch_threads", "torch_version",
               "ep_uncounted_step_s", "counting_overhead", *COST_KEYS, "ep_step_counts", "bp_step_counts", "kernels",
-              "ep_budget_unit")
+              "ep_budget_unit", "from_run", "from_epochs")
+
+
+@dataclasses.dataclass(frozen=True)
+class BenchSource:
+    """A finished run whose trained state ``bench`` times (:func:`load_run`)."""
+
+    run_dir: str
+    ckpt: dict
+    """The run's checkpoint (:func:`~analog_ep.train.checkpoint.load_checkpoint`)."""
+
+    @property
+    def epochs(self) -> int:
+        return int(self.ckpt["epoch"])
+
+
+def load_run(run_dir, overrides: list[str] | None = None) -> tuple[RunConfig, BenchSource]:
+    """The config and trained state that ``bench --from RUN`` times: the run's stored config with
+    ``overrides`` on top, and its checkpoint. Refused (:class:`ConfigError`, one line): a folder
+    without a checkpoint, a run that has not finished its epochs (or stopped inside one), and an
+    override of a key a resume keeps (:func:`~analog_ep.train.loop._identity_changes`: the model,
+    the data, the card, the weight mapping, the update mode, the algorithm, the seed)."""
+    from pathlib import Path
+
+    import yaml
+
+    from ..config import load_config
+    from ..train.checkpoint import load_checkpoint
+    from ..train.loop import _identity_changes, _kept_value
+
+    path = Path(run_dir)
+    if not (path / "checkpoint.pt").is_file():
+        raise ConfigError(f"--from {path}: no run here (no checkpoint.pt); pass the folder of a run that "
+                          "`analog-ep train` finished")
+    ckpt = load_checkpoint(path / "checkpoint.pt")
+    base = yaml.safe_load(ckpt["config_yaml"])
+    old = load_config(None, [], base=base)
+    done = int(ckpt["epoch"])
+    if done < old.train.epochs or ckpt.get("partial"):
+        where = f"{done} of {old.train.epochs} epochs" + (" and part of the next" if ckpt.get("partial") else "")
+        raise ConfigError(f"--from {path}: the run has not finished ({where} done); finish it with "
+                          f"`analog-ep train --resume {path}` or pass a finished run")
+    cfg = load_config(None, list(overrides or []), base=base)
+    changes = _identity_changes(old, cfg)
+    if changes:
+        key, a, b = changes[0]
+        raise ConfigError(f"{key}: bench --from times the run's trained state, which keeps its model, data, card, "
+                          f"weight mapping, update mode, algorithm and seed ({_kept_value(key, a, ckpt.get('device'))}); "
+                          f"drop --set {key}={b!r} (or bench a config without --from)")
+    return cfg, BenchSource(str(path), ckpt)
+
+
+def twin_weights(model) -> dict:
+    """The state a digital twin of ``model`` starts from (the backprop twin, the digital EP step):
+    every synapse's weight as its storage holds it (the tiles' effective weights for an analog
+    model), biases and the rest as they are (:func:`analog_ep.study.deploy.digital_state`)."""
+    from ..study.deploy import digital_state
+
+    return digital_state(model)
 
 
 def _peak_rss() -> int | None:
@@ -165,9 +240,10 @@ def step_costs(ep_counts: dict, bp_counts: dict, chip, card, batch: int) -> dict
             "bp_step_gpu_latency_per_sample_s": bp["gpu_latency_per_sample_s"]}
 
 
-def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
+def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2, source: BenchSource | None = None) -> dict:
     """Time a sweep, an EP step and a backprop step on the first ``cfg.data.batch_size``
-    training examples; return the medians (seconds), their ratios and throughputs.
+    training examples; return the medians (seconds), their ratios and throughputs. ``source``
+    (:func:`load_run`, with ``cfg`` from it): time the finished run's trained state.
 
     Keys: see :data:`BENCH_KEYS`; ``sweep_over_bp_step = sweep_s / bp_step_s``,
     ``ep_step_over_bp_step = ep_step_s / bp_step_s``, ``images_per_s = batch / ep_step_s`` (EP
@@ -187,18 +263,24 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
     sol = cfg.solver
     analog = cfg.analog.device is not None
 
-    # every trainer comes from the builder that `train` uses (make_trainer), so what is timed is
-    # the training step itself: relaxation through the tiles and the update by device pulses
+    # every trainer comes from the builder that `train` uses (make_trainer; with --from the resume's
+    # restore_trainer), so what is timed is the training step itself: relaxation through the tiles
+    # and the update by device pulses
     def trainer(c: RunConfig) -> Trainer:
+        if source is not None:
+            return restore_trainer(source.ckpt, c, None, data=(train_set, train_set, info))
         return make_trainer(c, None, data=(train_set, train_set, info))
+
+    def twin(c: RunConfig) -> Trainer:  # a digital twin: the timed EP model's weights (twin_weights)
+        return make_trainer(c, None, data=(train_set, train_set, info), weights=twin_weights(model))
 
     digital_cfg = dataclasses.replace(cfg, analog=AnalogConfig(), device={})
     ep_trainer = trainer(dataclasses.replace(cfg, algorithm="ep"))
     model = ep_trainer.model
     dev = ep_trainer.device
     x, y = x.to(dev), y.to(dev)
-    bp_trainer = trainer(dataclasses.replace(digital_cfg, algorithm="bp"))
-    digital_trainer = trainer(dataclasses.replace(digital_cfg, algorithm="ep")) if analog else None
+    bp_trainer = twin(dataclasses.replace(digital_cfg, algorithm="bp"))
+    digital_trainer = twin(dataclasses.replace(digital_cfg, algorithm="ep")) if analog else None
     uncounted_trainer = trainer(dataclasses.replace(cfg, algorithm="ep",
                                                     compute=dataclasses.replace(cfg.compute, count_events=False)))
 
@@ -224,8 +306,11 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         settled = [st.budget for st in stats.values() if hasattr(st, "budget")]
         budgets.append(sum(settled) if settled else None)
 
+    digital_sweeps: list[int] = []
+
     def digital_ep_step() -> None:
-        digital_trainer.train_step(x, y)
+        _, _, stats = digital_trainer.train_step(x, y)
+        digital_sweeps.append(sum(int(st.sweeps) for st in stats.values()))
 
     def uncounted_ep_step() -> None:
         uncounted_trainer.train_step(x, y)
@@ -302,6 +387,7 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
                  "pulse_scheme": (analog_update(cfg, getattr(model, "device_card", None)).pulse_scheme
                                   if cfg.analog.update == "pulsed" else None),
                  "digital_ep_step_s": digital_s, "analog_over_digital_ep_step": ep_step_s / digital_s,
+                 "digital_ep_sweeps_per_step": statistics.mean(digital_sweeps[warmup:]),
                  "pulses_per_step": statistics.mean(pulses_timed[warmup:]),
                  "model_bytes": _model_bytes(model), "digital_model_bytes": digital_bytes,
                  "analog_over_digital_memory": _model_bytes(model) / digital_bytes}
@@ -336,5 +422,7 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2) -> dict:
         "ep_uncounted_step_s": uncounted_s,
         "counting_overhead": overhead,
         "kernels": {"mode": kernels.mode(), "ran": kernels.ran()},
+        "from_run": None if source is None else source.run_dir,  # bench --from: the run whose trained state ran
+        "from_epochs": 0 if source is None else source.epochs,
         **extra,
     }

@@ -688,7 +688,16 @@ def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | N
             raise ConfigError(f"{key}: the run in {ckpt_dir} has finished all {done} epochs, so nothing would "
                               f"train with {b!r} (it ran with {a!r}); raise train.epochs too (e.g. --set "
                               f"train.epochs={done + 1}) to continue with it, or start a new run (--out)")
-    trainer = make_trainer(cfg, out_dir or ckpt_dir, stored_card=ckpt.get("device"))
+    return restore_trainer(ckpt, cfg, out_dir or ckpt_dir)
+
+
+def restore_trainer(ckpt: dict, cfg: RunConfig, out_dir: str | Path | None = None, data=None) -> Trainer:
+    """A trainer for ``cfg`` holding the state of checkpoint ``ckpt`` exactly as a resume restores it
+    (the card stored in the checkpoint, weights and device state, optimizer, random streams, warm
+    start, history): the one loader that ``train --resume`` and ``bench --from`` share. ``cfg``
+    must keep what :func:`_identity_changes` checks (the callers refuse a change first); ``data``:
+    an already loaded ``(train, test, info)``."""
+    trainer = make_trainer(cfg, out_dir, data=data, stored_card=ckpt.get("device"))
     trainer.load(ckpt)
     return trainer
 

@@ -1,0 +1,131 @@
+"""`analog-ep bench --from RUN`: the bench times a finished run's trained state (restored as
+``train --resume`` restores it), with the run's stored config; refusals are one line, exit 2.
+
+Reference: a direct load (:func:`analog_ep.train.loop.resume_trainer`, the resume's own path) whose
+first EP training step on the bench's batch must run exactly the sweeps the bench's first timed EP
+step ran (deterministic reads: a digital run, and an analog run with read noise off), while a fresh
+bench of the same config runs a different number."""
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from analog_ep.bench import bench, load_run, twin_weights
+from analog_ep.cli import app
+from analog_ep.config import load_config
+from analog_ep.data import load_data
+from analog_ep.errors import ConfigError
+from analog_ep.train.checkpoint import load_checkpoint, save_checkpoint
+from analog_ep.train.loop import make_trainer, resume_trainer
+
+runner = CliRunner()
+TINY = ["model.hidden=[16]", "data.batch_size=16", "data.train_size=96", "data.test_size=32", "train.epochs=2",
+        "solver.free_iters=40", "solver.nudge_iters=12", "solver.tol=1e-4", "seed=3"]
+# the card with read noise off: its reads (converters, devices) are deterministic
+ANALOG = ["analog.device=memristor", "analog.out_noise_std=0"]
+BENCH_SIDE = ["ep.warm_start=false"]  # the first timed EP step relaxes from zeros, as the reference does
+
+
+def _sets(keys):
+    return [a for k in keys for a in ("--set", k)]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two finished tiny runs (digits, 2 epochs of 96 images): digital and on the memristor card."""
+    out = {}
+    for name, extra in (("digital", []), ("analog", ANALOG)):
+        d = tmp_path_factory.mktemp(name) / "run"
+        res = runner.invoke(app, ["train", *_sets(TINY + extra), "--out", str(d), "--json"])
+        assert res.exit_code == 0, res.output
+        out[name] = d
+    return out
+
+
+def _first_step_sweeps(run_dir, overrides):
+    """The reference: the run restored by resume's own path, one EP training step on the first batch."""
+    cfg = load_config(None, list(overrides), base=__import__("yaml").safe_load(
+        load_checkpoint(run_dir / "checkpoint.pt")["config_yaml"]))
+    trainer = resume_trainer(run_dir, cfg)
+    train_set, _, _ = load_data(cfg.data, cfg.seed)
+    x, y = train_set.batch(slice(0, cfg.data.batch_size))
+    _, _, stats = trainer.train_step(x.contiguous(), y)
+    return sum(int(st.sweeps) for st in stats.values())
+
+
+@pytest.mark.parametrize("kind", ["digital", "analog"])
+def test_from_times_the_trained_state(runs, kind):
+    run = runs[kind]
+    cfg, src = load_run(run, BENCH_SIDE)
+    assert src.epochs == 2 and cfg.train.epochs == 2 and cfg.ep.warm_start is False
+    r = bench(cfg, repeats=1, warmup=0, source=src)
+    assert r["from_run"] == str(run) and r["from_epochs"] == 2
+    assert r["device"] == ("memristor" if kind == "analog" else None)
+    # the first timed EP step is the reference's step on the restored state, sweep for sweep ...
+    # (resume takes a changed key on a finished run only with more epochs; they do not enter a step)
+    assert r["ep_sweeps_per_step"] == _first_step_sweeps(run, BENCH_SIDE + ["train.epochs=3"])
+    # ... and not a fresh network's: the same config built from its seed relaxes differently
+    fresh = bench(load_config(None, TINY + (ANALOG if kind == "analog" else []) + BENCH_SIDE), repeats=1, warmup=0)
+    assert fresh["from_run"] is None and fresh["from_epochs"] == 0
+    assert fresh["ep_sweeps_per_step"] != r["ep_sweeps_per_step"]
+
+
+def test_twin_holds_the_tiles_weights(runs):
+    # the digital twin of a trained analog run starts from the weights its tiles hold (not the seed's)
+    ckpt = load_checkpoint(runs["analog"] / "checkpoint.pt")
+    cfg, src = load_run(runs["analog"])
+    trainer = resume_trainer(runs["analog"], cfg)
+    tw = twin_weights(trainer.model)
+    fresh = make_trainer(cfg, None).model
+    for i, syn in enumerate(trainer.model.all_synapses()):
+        w = tw[f"synapses.{i}.storage.weight"]
+        assert torch.equal(w, syn.weight.detach())
+        assert not torch.allclose(w, list(fresh.all_synapses())[i].weight.detach())
+    assert torch.equal(tw["biases.0"], ckpt["model"]["biases.0"])
+
+
+def test_cli_from_json_and_table(runs):
+    res = runner.invoke(app, ["bench", "--from", str(runs["analog"]), "--set", "solver.stop=tol", "--repeats", "1",
+                              "--warmup", "0", "--json"])
+    assert res.exit_code == 0, res.output
+    r = json.loads(res.stdout.strip().splitlines()[-1])
+    assert r["from_epochs"] == 2 and r["device"] == "memristor" and "analog_over_digital_ep_step" in r
+    assert 3 <= r["digital_ep_sweeps_per_step"] <= 40 + 2 * 12  # free + two nudged phases, within the budget
+    res = runner.invoke(app, ["bench", "--from", str(runs["digital"]), "--repeats", "1", "--warmup", "0"])
+    assert res.exit_code == 0, res.output
+    assert "trained state of" in res.stdout and "(2 epochs)" in res.stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--set", "model.hidden=[8]"], ["model.hidden", "bench --from"]),
+    (["--device", "ideal"], ["analog.device", "memristor"]),
+    (["--set", "data.train_size=64"], ["data.train_size"]),
+    (["--set", "seed=0"], ["seed"]),
+    (["--set", "analog.update=mixed"], ["analog.update"]),
+    (["--config", "configs/hopfield_mlp_fmnist.yaml"], ["--config cannot be combined with --from"]),
+])
+def test_refused_keys(runs, args, words):
+    res = runner.invoke(app, ["bench", "--from", str(runs["analog"]), *args, "--repeats", "1"])
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln]
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+
+
+def test_refused_folders(runs, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = runner.invoke(app, ["bench", "--from", str(empty)])
+    assert res.exit_code == 2 and "no run here" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    # a run stopped after epoch 1 of 2 (its checkpoint as an interrupted run leaves it)
+    ckpt = load_checkpoint(runs["digital"] / "checkpoint.pt")
+    half = tmp_path / "half"
+    half.mkdir()
+    save_checkpoint(half / "checkpoint.pt", {**ckpt, "epoch": 1, "history": ckpt["history"][:1]})
+    res = runner.invoke(app, ["bench", "--from", str(half)])
+    assert res.exit_code == 2 and "has not finished (1 of 2 epochs done)" in res.stderr, res.stderr
+    with pytest.raises(ConfigError, match="has not finished"):
+        load_run(half)
