@@ -298,8 +298,9 @@ def bench(config: Optional[Path] = ConfigOpt, set_: Optional[list[str]] = SetOpt
           warmup: int = typer.Option(2, "--warmup", help="Untimed warm-up repetitions first."),
           from_run: Optional[Path] = typer.Option(None, "--from", help="A finished run's folder: time its trained "
                                                   "state (weights, the tiles' device state) with its stored config, "
-                                                  "as --resume restores it; --set may change solver and bench keys, "
-                                                  "not the model, the data, the card or the seed."),
+                                                  "as --resume restores it; --set may change solver and bench keys "
+                                                  "and train.* but train.optimizer, not the model, the data, "
+                                                  "the card or the seed."),
           json_out: bool = JsonOpt) -> None:
     """Time one relaxation sweep, one EP training step and one backprop-twin step on one batch
     (with --from RUN: at a finished run's trained weights)."""

@@ -169,7 +169,7 @@ def _output_stage(t: torch.Tensor, cur: Optional[torch.Tensor], p: PeripheryPara
         t = t.mul_(cur.clamp_(0.0, 1.0).mul_(-p.ir_drop).add_(1.0))
     if p.read_noise_std > 0:
         if randn is None:
-            raise ValueError("out_noise_std > 0 needs a randn function")
+            raise ValueError("read_noise_std > 0 needs a randn function")
         t = t.add_(randn(tuple(t.shape)), alpha=p.read_noise_std)
     return P.quantize_(t, p.out_bits, p.out_bound)
 
@@ -327,7 +327,7 @@ def _managed(lhs: torch.Tensor, wb: torch.Tensor, sizes: list[int], p: Periphery
             t = t.mul_(cur.clamp_(0.0, 1.0).mul_(-p.ir_drop).add_(1.0))
         if p.read_noise_std > 0:
             if randn is None:
-                raise ValueError("out_noise_std > 0 needs a randn function")
+                raise ValueError("read_noise_std > 0 needs a randn function")
             t = t.add_(randn(tuple(t.shape)) if k == 0 else randn(tuple(t.shape), k), alpha=p.read_noise_std)
         if bm == "none":
             out = P.quantize_(t, p.out_bits, p.out_bound)

@@ -585,8 +585,10 @@ class AnalogStorage(nn.Module):
         exponential Euler step its exact Ornstein-Uhlenbeck form,
         :func:`analog_ep.solvers.settle.white_noise_scale`, ``sqrt(dt_ref / dt)`` to first order). A
         draw shared over a phase or a batch is a static offset, the same at any step: unscaled.
-        ``read_integration`` (a discrete read's window) does not apply: the loader refuses it with a
-        settle, and the settling reads take the card's ``out_noise_std`` scaled by the step alone.
+        ``read_integration`` (a discrete read's window) does not apply: a settle with an effective
+        m other than 1 (the shortcut or the card's periphery) is refused where the periphery is
+        resolved (:func:`analog_ep.train.build.resolve_device`), and the settling reads take the
+        card's ``out_noise_std`` scaled by the step alone.
 
         The continuous reads are not vector reads: nothing is counted for them (the phase is
         priced by its settle time and its one read-out per node, counted by the solver)."""

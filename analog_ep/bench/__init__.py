@@ -91,15 +91,15 @@ Trained weights (``analog-ep bench --from RUN``, :func:`load_run`): the timed tr
 finished run's state exactly as ``train --resume`` restores it (:func:`~analog_ep.train.loop.restore_trainer`:
 the card stored in its checkpoint, the weights and every tile's device state, the optimizer's
 momentum, the random streams), with the run's stored config; ``--set`` may change solver and
-bench-side keys (``solver.*``, ``ep.*``, ``train.*``, ``data.batch_size``, ``compute.*``, the
-periphery shortcuts ``analog.*`` a resume may change), not what :func:`~analog_ep.train.loop._identity_changes`
-keeps for a resume (the model, the data, the card and its ``device.*`` overrides, the weight
-mapping, the update mode, the algorithm, the seed). So default stopping is timed where training
+bench-side keys (``solver.*``, ``ep.*``, ``train.*`` but ``train.optimizer``, ``data.batch_size``,
+``compute.*``, the periphery shortcuts ``analog.*`` a resume may change), not what
+:func:`~analog_ep.train.loop.check_kept` keeps for a resume (the model, the data, the card and its
+``device.*`` overrides, the weight mapping, the update mode, the algorithm, the seed, the optimizer). So default stopping is timed where training
 ran, not at the initial weights, where a noisy analog phase stops after a few sweeps. Without
 ``--from`` the trainers are built from the config's seed, as ``train`` builds a new run.
 
 The digital twins (the backprop-twin step and, beside an analog config, the digital EP step) start
-from the weights the timed EP model holds (:func:`twin_weights`: every synapse's weight as its
+from the weights the timed EP model holds (:func:`analog_ep.study.deploy.digital_state`: every synapse's weight as its
 storage holds it, the tiles' effective weights for an analog model): the seed's initial weights
 for a new config, the trained ones with ``--from``; their optimizers start empty.
 
@@ -124,6 +124,7 @@ import dataclasses
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -133,11 +134,12 @@ from ..config import AnalogConfig, RunConfig
 from ..data import load_data
 from ..errors import ConfigError
 from ..rundir import device_name
+from ..study.deploy import digital_state
 from ..synapses.counters import diff_counts
 from ..train.loop import Trainer, make_trainer, one_hot, restore_trainer
 from ..train.build import analog_update
 
-__all__ = ["bench", "BENCH_KEYS", "COST_KEYS", "BenchSource", "load_run", "step_costs", "twin_weights"]
+__all__ = ["bench", "BENCH_KEYS", "COST_KEYS", "BenchSource", "load_run", "step_costs"]
 
 COST_KEYS = ("ep_step_energy_per_sample_j", "ep_step_latency_per_sample_s", "ep_step_gpu_energy_per_sample_j",
              "ep_step_gpu_latency_per_sample_s", "bp_step_gpu_energy_per_sample_j", "bp_step_gpu_latency_per_sample_s")
@@ -168,15 +170,15 @@ def load_run(run_dir, overrides: list[str] | None = None) -> tuple[RunConfig, Be
     """The config and trained state that ``bench --from RUN`` times: the run's stored config with
     ``overrides`` on top, and its checkpoint. Refused (:class:`ConfigError`, one line): a folder
     without a checkpoint, a run that has not finished its epochs (or stopped inside one), and an
-    override of a key a resume keeps (:func:`~analog_ep.train.loop._identity_changes`: the model,
-    the data, the card, the weight mapping, the update mode, the algorithm, the seed)."""
-    from pathlib import Path
-
+    override of a key a resume keeps (:func:`~analog_ep.train.loop.check_kept`: the model, the
+    data, the card, the weight mapping, the update mode, the algorithm, the seed, ``train.optimizer``).
+    The other ``train.*`` keys pass (``train.lr``, ``momentum``, ``weight_decay``, ``layer_lrs``,
+    ``epochs``, ...): the timed step uses them."""
     import yaml
 
     from ..config import load_config
     from ..train.checkpoint import load_checkpoint
-    from ..train.loop import _identity_changes, _kept_value
+    from ..train.loop import check_kept
 
     path = Path(run_dir)
     if not (path / "checkpoint.pt").is_file():
@@ -191,22 +193,9 @@ def load_run(run_dir, overrides: list[str] | None = None) -> tuple[RunConfig, Be
         raise ConfigError(f"--from {path}: the run has not finished ({where} done); finish it with "
                           f"`analog-ep train --resume {path}` or pass a finished run")
     cfg = load_config(None, list(overrides or []), base=base)
-    changes = _identity_changes(old, cfg)
-    if changes:
-        key, a, b = changes[0]
-        raise ConfigError(f"{key}: bench --from times the run's trained state, which keeps its model, data, card, "
-                          f"weight mapping, update mode, algorithm and seed ({_kept_value(key, a, ckpt.get('device'))}); "
-                          f"drop --set {key}={b!r} (or bench a config without --from)")
+    check_kept(old, cfg, ckpt, "bench --from times the run's trained state, which keeps",
+               lambda key, b: f"drop --set {key}={b!r} (or bench a config without --from)")
     return cfg, BenchSource(str(path), ckpt)
-
-
-def twin_weights(model) -> dict:
-    """The state a digital twin of ``model`` starts from (the backprop twin, the digital EP step):
-    every synapse's weight as its storage holds it (the tiles' effective weights for an analog
-    model), biases and the rest as they are (:func:`analog_ep.study.deploy.digital_state`)."""
-    from ..study.deploy import digital_state
-
-    return digital_state(model)
 
 
 def _peak_rss() -> int | None:
@@ -267,12 +256,13 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2, source: BenchSourc
     # restore_trainer), so what is timed is the training step itself: relaxation through the tiles
     # and the update by device pulses
     def trainer(c: RunConfig) -> Trainer:
-        if source is not None:
-            return restore_trainer(source.ckpt, c, None, data=(train_set, train_set, info))
+        if source is not None:  # each trainer its own copy: no optimizer state or warm start shared
+            return restore_trainer(copy.deepcopy(source.ckpt), c, None, data=(train_set, train_set, info),
+                                   path=Path(source.run_dir) / "checkpoint.pt")
         return make_trainer(c, None, data=(train_set, train_set, info))
 
-    def twin(c: RunConfig) -> Trainer:  # a digital twin: the timed EP model's weights (twin_weights)
-        return make_trainer(c, None, data=(train_set, train_set, info), weights=twin_weights(model))
+    def twin(c: RunConfig) -> Trainer:  # a digital twin: the timed EP model's weights as its storages hold them
+        return make_trainer(c, None, data=(train_set, train_set, info), weights=digital_state(model))
 
     digital_cfg = dataclasses.replace(cfg, analog=AnalogConfig(), device={})
     ep_trainer = trainer(dataclasses.replace(cfg, algorithm="ep"))

@@ -171,10 +171,6 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         m = a.read_integration
         need(isinstance(m, (int, float)) and not isinstance(m, bool) and math.isfinite(m) and m >= 1,
              "analog.read_integration", "must be a number >= 1 (times the card's read window) or null")
-        need(m == 1 or a.relaxation == "iterative", "analog.read_integration",
-             "widens a discrete read's window (analog.relaxation=iterative); a settle has no discrete reads "
-             "(its noise bandwidth is its node time constant): set analog.read_integration=1 or "
-             "analog.relaxation=iterative")
     if a.t_inference_s is not None:
         need(a.t_inference_s > 0, "analog.t_inference_s", "must be > 0 seconds or null")
     if a.ir_drop is not None:

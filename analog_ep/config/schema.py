@@ -573,8 +573,8 @@ class AnalogConfig:
     read_integration: Optional[float] = None
     """m >= 1: every discrete read integrates the column currents over m times the card's read
     window before its one ADC conversion, so white output noise falls to ``out_noise_std /
-    sqrt(m)`` while the read's latency and its window-bound energy (array, held DAC drive; not the
-    ADC) grow m times in the cost model; overrides the card's ``periphery.read_integration``;
+    sqrt(m)`` while the read's latency and its window-bound energy (the array's;
+    not the drivers', priced per drive, nor the ADC's) grow m times in the cost model; overrides the card's ``periphery.read_integration``;
     null = the card's (1 if it has none: the card's read as it is). Iterative relaxation only (a
     settle has no discrete reads: its noise bandwidth is its node time constant)."""
     ir_drop: Optional[float] = None

@@ -17,11 +17,13 @@ layer's mean device conductance (``g_mean_us``; else the card's window midpoint)
 ``read_integration`` (the periphery's read window in card read windows; 1 where the record has
 none)::
 
-    drivers = dac_conversions * P * E_driver * m * zeta                   (§2.4, §8.6; the row driver
-                                                                          holds its level for the read
-                                                                          window: ISAAC's DAC energy is
-                                                                          its power over one drive
-                                                                          period, so m windows cost m)
+    drivers = dac_conversions * P * E_driver * zeta                       (§2.4, §8.6; per drive, not
+                                                                          scaled by m: ISAAC's DAC
+                                                                          energy is its power over one
+                                                                          ~83 ns drive period, already
+                                                                          ~8 card read windows, and the
+                                                                          held line's DC current is the
+                                                                          array term's m t_read)
     array   = cell_reads * c * P * a * V_r^2 * G * m * t_read             (§1.1: E = sum V^2 G t, t the
                                                                           integration window m t_read)
     adc     = adc_conversions * P * E_conv(b) * zeta                      (§2.3; .adc)
@@ -213,10 +215,11 @@ def _read_cost(layer: dict, kind: str, c: dict, lc: LayerChip, chip: Any) -> tup
     # hardware_costs.md §1.1: E_array = sum_ij V_i^2 G_ij t_read, t_read the window the current flows
     array = (None if lc.g_s is None else
              c.get("cell_reads", 0) * lc.cells_per_weight * P * a * chip.v_read ** 2 * lc.g_s * t_window)
-    # §2.4 / §8.6: the driver's energy per drive is its power over one read window (ISAAC's DAC:
-    # 4 mW / (8 x 128 DACs x 1.2e7 drives/s)); held for m windows it costs m drives' energy.
-    # The ADC (§2.3, energy per conversion) converts once per read: not scaled.
-    energy = {"drivers": c.get("dac_conversions", 0) * P * chip.e_driver_j * lc.read_integration * zeta,
+    # §2.4 / §8.6: a driver is priced per drive (ISAAC's DAC: 4 mW / (8 x 128 DACs x 1.2e7 drives/s),
+    # its power over one ~83 ns drive period, already ~8 card read windows); the current the held
+    # line sources for the m windows is the array term above. Neither it nor the ADC (§2.3, energy
+    # per conversion, once per read) scales with m.
+    energy = {"drivers": c.get("dac_conversions", 0) * P * chip.e_driver_j * zeta,
               "array": array,
               "adc": adc_conv * P * adc_energy_j(chip, lc.adc_bits) * zeta,
               "digital": (c.get("partial_adds", 0) * chip.e_add_j

@@ -205,11 +205,13 @@ class Trainer:
         if self.dist.is_main:
             write_results(self.results_path, dump_yaml(self.cfg), self.prov, self.history, status, extra)
 
-    def load(self, ckpt: dict) -> None:
+    def load(self, ckpt: dict, path: str | Path | None = None) -> None:
+        """Restore the state of checkpoint ``ckpt``; ``path``: the file it was read from (named by an
+        error; default: this run's own :attr:`checkpoint_path`)."""
         try:
             self.model.load_state_dict(ckpt["model"])
         except RuntimeError as e:
-            raise CheckpointError(f"{self.checkpoint_path}: the checkpoint does not fit this model or this version "
+            raise CheckpointError(f"{path or self.checkpoint_path}: the checkpoint does not fit this model or this version "
                                   f"of analog-ep ({str(e).splitlines()[0]}); start a new run") from e
         # the optimizer's state (momentum buffers, Adam moments) carries over; its hyper-parameters
         # are the config's (train.lr, layer_lrs, lr_scaling, momentum, weight_decay, nesterov,
@@ -668,15 +670,7 @@ def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | N
     epochs already done."""
     ckpt = load_checkpoint(Path(ckpt_dir) / "checkpoint.pt")
     old = load_config(None, [], base=yaml.safe_load(ckpt["config_yaml"]))
-    changes = _identity_changes(old, cfg)
-    if changes:
-        key, a, b = changes[0]
-        raise ConfigError(f"{key}: a resumed run keeps its model, data, algorithm, seed, device, weight mapping and update mode "
-                          f"({_kept_value(key, a, ckpt.get('device'))}); start a new run (--out) to use {b!r}")
-    if cfg.train.optimizer != old.train.optimizer:
-        raise ConfigError(f"train.optimizer: a resumed run keeps its optimizer ({old.train.optimizer!r}: its state "
-                          f"does not carry over to {cfg.train.optimizer!r}); start a new run (--out) to use "
-                          f"{cfg.train.optimizer!r} (train.lr, momentum, weight_decay and layer_lrs may change)")
+    check_kept(old, cfg, ckpt, "a resumed run keeps", lambda key, b: f"start a new run (--out) to use {b!r}")
     done = int(ckpt["epoch"])
     if cfg.train.epochs < done:
         raise ConfigError(f"train.epochs: the run in {ckpt_dir} has finished {done} epochs; pass "
@@ -688,17 +682,37 @@ def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | N
             raise ConfigError(f"{key}: the run in {ckpt_dir} has finished all {done} epochs, so nothing would "
                               f"train with {b!r} (it ran with {a!r}); raise train.epochs too (e.g. --set "
                               f"train.epochs={done + 1}) to continue with it, or start a new run (--out)")
-    return restore_trainer(ckpt, cfg, out_dir or ckpt_dir)
+    return restore_trainer(ckpt, cfg, out_dir or ckpt_dir, path=Path(ckpt_dir) / "checkpoint.pt")
 
 
-def restore_trainer(ckpt: dict, cfg: RunConfig, out_dir: str | Path | None = None, data=None) -> Trainer:
+def check_kept(old: RunConfig, cfg: RunConfig, ckpt: dict, keeps: str, fix) -> None:
+    """Refuse (:class:`ConfigError`, one line) a ``cfg`` that changes what a checkpoint's state keeps:
+    :func:`_identity_changes` (the model, the data, the algorithm, the seed, the device, the weight
+    mapping, the update mode) and ``train.optimizer`` (its state does not carry over; the other
+    ``train.*`` keys, e.g. ``train.lr``, momentum, weight_decay, layer_lrs, epochs, may change).
+    ``old``: the checkpoint's stored config; ``keeps``: who keeps it (``"a resumed run keeps"``);
+    ``fix(key, new_value)``: the message's remedy. The one check that ``train --resume``
+    (:func:`resume_trainer`) and ``bench --from`` (:func:`analog_ep.bench.load_run`) share."""
+    changes = _identity_changes(old, cfg)
+    if changes:
+        key, a, b = changes[0]
+        raise ConfigError(f"{key}: {keeps} its model, data, algorithm, seed, device, weight mapping and update mode "
+                          f"({_kept_value(key, a, ckpt.get('device'))}); {fix(key, b)}")
+    if cfg.train.optimizer != old.train.optimizer:
+        raise ConfigError(f"train.optimizer: {keeps} its optimizer ({old.train.optimizer!r}: its state does not "
+                          f"carry over to {cfg.train.optimizer!r}); {fix('train.optimizer', cfg.train.optimizer)} "
+                          f"(train.lr, momentum, weight_decay and layer_lrs may change)")
+
+
+def restore_trainer(ckpt: dict, cfg: RunConfig, out_dir: str | Path | None = None, data=None,
+                    path: str | Path | None = None) -> Trainer:
     """A trainer for ``cfg`` holding the state of checkpoint ``ckpt`` exactly as a resume restores it
     (the card stored in the checkpoint, weights and device state, optimizer, random streams, warm
     start, history): the one loader that ``train --resume`` and ``bench --from`` share. ``cfg``
-    must keep what :func:`_identity_changes` checks (the callers refuse a change first); ``data``:
-    an already loaded ``(train, test, info)``."""
+    must keep what :func:`check_kept` checks (the callers refuse a change first); ``data``:
+    an already loaded ``(train, test, info)``; ``path``: the checkpoint's file (named by an error)."""
     trainer = make_trainer(cfg, out_dir, data=data, stored_card=ckpt.get("device"))
-    trainer.load(ckpt)
+    trainer.load(ckpt, path)
     return trainer
 
 

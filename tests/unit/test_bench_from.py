@@ -12,13 +12,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from analog_ep.bench import bench, load_run, twin_weights
+import analog_ep.bench as bench_mod
+from analog_ep.bench import BenchSource, bench, load_run
 from analog_ep.cli import app
 from analog_ep.config import load_config
 from analog_ep.data import load_data
-from analog_ep.errors import ConfigError
+from analog_ep.errors import CheckpointError, ConfigError
 from analog_ep.train.checkpoint import load_checkpoint, save_checkpoint
-from analog_ep.train.loop import make_trainer, resume_trainer
+from analog_ep.train.loop import make_trainer, restore_trainer, resume_trainer
 
 runner = CliRunner()
 TINY = ["model.hidden=[16]", "data.batch_size=16", "data.train_size=96", "data.test_size=32", "train.epochs=2",
@@ -72,27 +73,69 @@ def test_from_times_the_trained_state(runs, kind):
     assert fresh["ep_sweeps_per_step"] != r["ep_sweeps_per_step"]
 
 
-def test_twin_holds_the_tiles_weights(runs):
-    # the digital twin of a trained analog run starts from the weights its tiles hold (not the seed's)
-    ckpt = load_checkpoint(runs["analog"] / "checkpoint.pt")
-    cfg, src = load_run(runs["analog"])
-    trainer = resume_trainer(runs["analog"], cfg)
-    tw = twin_weights(trainer.model)
-    fresh = make_trainer(cfg, None).model
-    for i, syn in enumerate(trainer.model.all_synapses()):
-        w = tw[f"synapses.{i}.storage.weight"]
-        assert torch.equal(w, syn.weight.detach())
-        assert not torch.allclose(w, list(fresh.all_synapses())[i].weight.detach())
-    assert torch.equal(tw["biases.0"], ckpt["model"]["biases.0"])
+def test_twins_start_from_the_tiles_weights(runs, monkeypatch):
+    # bench's digital twins of a trained analog run start from the weights its tiles hold (the resume's
+    # reference), not from the seed's: the state each twin's trainer holds when bench builds it
+    built = []
+
+    def spy(cfg, *a, **kw):
+        t = make_trainer(cfg, *a, **kw)
+        built.append((cfg.algorithm, kw.get("weights") is not None,
+                      [syn.weight.detach().clone() for syn in t.model.all_synapses()]))
+        return t
+
+    monkeypatch.setattr(bench_mod, "make_trainer", spy)
+    cfg, src = load_run(runs["analog"], BENCH_SIDE)
+    bench(cfg, repeats=1, warmup=0, source=src)
+    assert sorted(b[0] for b in built) == ["bp", "ep"] and all(b[1] for b in built)  # the BP and digital EP twins
+    ref = [syn.weight.detach() for syn in resume_trainer(runs["analog"], load_run(runs["analog"])[0]).model.all_synapses()]
+    fresh = [syn.weight.detach() for syn in make_trainer(cfg, None).model.all_synapses()]
+    for _, _, ws in built:
+        assert len(ws) == len(ref)
+        for w, r, f in zip(ws, ref, fresh):
+            assert torch.equal(w, r) and not torch.allclose(w, f)
+
+
+def test_trainers_do_not_share_optimizer_state(runs, monkeypatch):
+    # the timed EP trainer and the uncounted one restore from the same checkpoint: each its own copy,
+    # so one's momentum step does not move the other's buffers
+    built = []
+
+    def spy(*a, **kw):
+        built.append(restore_trainer(*a, **kw))
+        return built[-1]
+
+    monkeypatch.setattr(bench_mod, "restore_trainer", spy)
+    cfg, src = load_run(runs["digital"], BENCH_SIDE)
+    assert cfg.train.momentum > 0
+    bench(cfg, repeats=1, warmup=0, source=src)
+    ep, unc = built[0], built[1]
+    assert ep.cfg.compute.count_events and not unc.cfg.compute.count_events
+    bufs = [[st["momentum_buffer"] for st in t.optimizer.state.values()] for t in (ep, unc)]
+    assert len(bufs[0]) == len(bufs[1]) > 0
+    for a, b in zip(*bufs):
+        assert a.data_ptr() != b.data_ptr()
+    for t in (ep, unc):  # nor the checkpoint's own tensors
+        for a, b in zip(t.optimizer.state.values(), src.ckpt["optimizer"]["state"].values()):
+            assert a["momentum_buffer"].data_ptr() != b["momentum_buffer"].data_ptr()
+
+
+def test_checkpoint_error_names_the_runs_checkpoint(runs):
+    cfg, src = load_run(runs["digital"])
+    bad = {**src.ckpt, "model": {k: v for k, v in src.ckpt["model"].items() if k != "biases.0"}}
+    with pytest.raises(CheckpointError, match=str(runs["digital"] / "checkpoint.pt")):
+        bench(cfg, repeats=1, warmup=0, source=BenchSource(src.run_dir, bad))
 
 
 def test_cli_from_json_and_table(runs):
-    res = runner.invoke(app, ["bench", "--from", str(runs["analog"]), "--set", "solver.stop=tol", "--repeats", "1",
+    res = runner.invoke(app, ["bench", "--from", str(runs["analog"]), "--set", "solver.stop=tol", "--set", "solver.tol=0",
+                              "--repeats", "1",
                               "--warmup", "0", "--json"])
     assert res.exit_code == 0, res.output
     r = json.loads(res.stdout.strip().splitlines()[-1])
     assert r["from_epochs"] == 2 and r["device"] == "memristor" and "analog_over_digital_ep_step" in r
-    assert 3 <= r["digital_ep_sweeps_per_step"] <= 40 + 2 * 12  # free + two nudged phases, within the budget
+    # an unreachable tol (0): the digital twin runs its whole budget, free + two nudged phases
+    assert r["digital_ep_sweeps_per_step"] == 40 + 2 * 12
     res = runner.invoke(app, ["bench", "--from", str(runs["digital"]), "--repeats", "1", "--warmup", "0"])
     assert res.exit_code == 0, res.output
     assert "trained state of" in res.stdout and "(2 epochs)" in res.stdout
@@ -104,6 +147,7 @@ def test_cli_from_json_and_table(runs):
     (["--set", "data.train_size=64"], ["data.train_size"]),
     (["--set", "seed=0"], ["seed"]),
     (["--set", "analog.update=mixed"], ["analog.update"]),
+    (["--set", "train.optimizer=adam"], ["train.optimizer", "bench --from", "'adam'"]),  # as --resume refuses it
     (["--config", "configs/hopfield_mlp_fmnist.yaml"], ["--config cannot be combined with --from"]),
 ])
 def test_refused_keys(runs, args, words):
@@ -129,3 +173,12 @@ def test_refused_folders(runs, tmp_path):
     assert res.exit_code == 2 and "has not finished (1 of 2 epochs done)" in res.stderr, res.stderr
     with pytest.raises(ConfigError, match="has not finished"):
         load_run(half)
+
+
+def test_resume_refuses_what_bench_from_refuses(runs):
+    # one check (train.loop.check_kept) for both: a resume refuses the optimizer change too
+    res = runner.invoke(app, ["train", "--resume", str(runs["digital"]), "--set", "train.optimizer=adam",
+                              "--set", "train.epochs=3"])
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln]
+    assert len(lines) == 1 and "train.optimizer: a resumed run keeps its optimizer" in lines[0], res.stderr

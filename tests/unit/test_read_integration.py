@@ -5,12 +5,14 @@ numba reads (dense and conv, through the storage); m 1 is today's read bit for b
 threshold follows; the cost model prices the read window m times (array, held DAC drive, latency)
 and the ADC once (closed forms at m 4); bad values are one-line config errors (exit 2)."""
 
+import copy
 import dataclasses
 import json
 import math
 
 import pytest
 import torch
+import yaml
 from typer.testing import CliRunner
 
 from analog_ep.analog import kernels as K
@@ -23,6 +25,8 @@ from analog_ep.config.schema import ChipConfig
 from analog_ep.errors import ConfigError
 from analog_ep.hardware import adc_energy_j, adc_time_s, price
 from analog_ep.solvers.base import floor_threshold
+from analog_ep.train.build import resolve_device
+from analog_ep.train.checkpoint import load_checkpoint, save_checkpoint
 from analog_ep.train.loop import make_trainer
 from conftest import kernels_mode
 
@@ -207,7 +211,7 @@ def _record(m=None):
 
 def test_cost_prices_the_read_window_m_times_and_the_adc_once():
     """At m 4: array energy ``cell_reads c B a V^2 G (4 t_read)``, drivers ``dac_conversions B
-    E_driver 4 zeta``, latency per vector read ``B (4 t_read + 4 t_conv) beta + adder``; the ADC
+    E_driver zeta`` (per drive, hardware_costs.md §2.4), latency per vector read ``B (4 t_read + 4 t_conv) beta + adder``; the ADC
     and digital terms are m 1's. A record without the key prices as m 1."""
     c = ChipConfig(v_read=0.3, t_read_s=2e-8, input_activity=0.25, e_driver_j=0.1e-12, calib_energy=1.5,
                    calib_latency=1.4, cols_per_adc=4, digital_lanes=16)
@@ -220,13 +224,12 @@ def test_cost_prices_the_read_window_m_times_and_the_adc_once():
     e4, e1 = r4.energy_j["free"], r1.energy_j["free"]
     assert e4["array"] == pytest.approx((fwd["cell_reads"] + trn["cell_reads"]) * 2 * B * a * 0.3 ** 2 * 12e-6
                                         * (m * 2e-8), rel=1e-12)
-    assert e4["drivers"] == pytest.approx((fwd["dac_conversions"] + trn["dac_conversions"]) * B * 0.1e-12 * m
-                                          * zeta, rel=1e-12)
+    assert e4["drivers"] == pytest.approx((fwd["dac_conversions"] + trn["dac_conversions"]) * B * 0.1e-12
+                                          * zeta, rel=1e-12)   # per drive (§2.4): not m
     assert e4["adc"] == pytest.approx((fwd["adc_conversions"] + trn["adc_conversions"]) * B * adc_energy_j(c, 7)
                                       * zeta, rel=1e-12)
-    assert e4["adc"] == e1["adc"] and e4["digital"] == e1["digital"]
+    assert e4["adc"] == e1["adc"] and e4["digital"] == e1["digital"] and e4["drivers"] == e1["drivers"]
     assert e4["array"] == pytest.approx(4 * e1["array"], rel=1e-12)
-    assert e4["drivers"] == pytest.approx(4 * e1["drivers"], rel=1e-12)
     t_conv = adc_time_s(c, 7)
     per_read = B * (m * 2e-8 + 4 * t_conv) * 1.4 + 1 / 1e9           # 4 lines per ADC; one adder level
     assert r4.latency_s["free"] == pytest.approx((7 + 5) * per_read + 210 / (16 * 1e9), rel=1e-12)
@@ -244,19 +247,74 @@ def test_event_record_carries_the_periphery_m():
 # ---------------------------------------------------------------------------------- bad input, resume
 @pytest.mark.parametrize("value, says", [("0.5", "must be a number >= 1"), ("0", "must be a number >= 1"),
                                          ("abc", "expected float"), ("nan", "expected float")])
-def test_bad_read_integration_is_one_line_exit_2(value, says):
+def test_bad_read_integration_is_one_line_exit_2(value, says, tmp_path):
+    out = tmp_path / "run"
     res = CliRunner().invoke(app, ["train", "--device", "memristor", "--set", f"analog.read_integration={value}",
-                                   "--set", "data.name=digits", "--json"])
+                                   "--set", "data.name=digits", "--out", str(out), "--json"])
     assert res.exit_code == 2
     err = json.loads(res.stdout.strip().splitlines()[-1])["error"]
     assert err.startswith("analog.read_integration:") and says in err and "\n" not in err
     assert "Traceback" not in res.output
+    assert not out.exists()  # refused before anything is written
 
 
-def test_settle_refuses_m_other_than_1():
-    with pytest.raises(ConfigError, match=r"analog.read_integration: widens a discrete read's window"):
-        load_config(None, ["analog.device=memristor", "analog.relaxation=settle", "analog.read_integration=4"])
-    load_config(None, ["analog.device=memristor", "analog.relaxation=settle", "analog.read_integration=1"])
+def test_stored_run_without_the_key_resumes_with_m_1(tmp_path):
+    """README: stored runs from before the key resume with 1. A run's checkpoint with the key
+    stripped from its stored config and its stored card resumes to bit-identical weights."""
+    tiny = ["--device", "memristor", "--set", "data.name=digits", "--set", "model.hidden=[8]", "--set",
+            "data.batch_size=16", "--set", "data.train_size=32", "--set", "data.test_size=16", "--set", "seed=5",
+            "--set", "solver.free_iters=8", "--set", "solver.nudge_iters=4"]
+    now, old = tmp_path / "now", tmp_path / "old"
+    res = CliRunner().invoke(app, ["train", *tiny, "--set", "train.epochs=1", "--out", str(now), "--json"])
+    assert res.exit_code == 0, res.output
+    ckpt = load_checkpoint(now / "checkpoint.pt")
+    cfg = yaml.safe_load(ckpt["config_yaml"])
+    assert "read_integration" in cfg["analog"] and "read_integration" in ckpt["device"]["card"]["periphery"]
+    del cfg["analog"]["read_integration"]
+    dev = copy.deepcopy(ckpt["device"])
+    del dev["card"]["periphery"]["read_integration"]
+    old.mkdir()
+    save_checkpoint(old / "checkpoint.pt", {**ckpt, "config_yaml": yaml.safe_dump(cfg), "device": dev})
+    for run in (now, old):
+        res = CliRunner().invoke(app, ["train", "--resume", str(run), "--set", "train.epochs=2", "--json"])
+        assert res.exit_code == 0, res.output
+    a, b = (load_checkpoint(r / "checkpoint.pt") for r in (now, old))
+    assert a["epoch"] == b["epoch"] == 2 and a["model"].keys() == b["model"].keys()
+
+    def same(u, v):
+        if isinstance(u, torch.Tensor):
+            return torch.equal(u, v)
+        if isinstance(u, dict):
+            return u.keys() == v.keys() and all(same(u[k], v[k]) for k in u)
+        return u == v
+
+    for k in a["model"]:
+        assert same(a["model"][k], b["model"][k]), k
+    assert not same(a["model"], ckpt["model"])  # epoch 2 trained
+
+
+def test_settle_refuses_m_other_than_1(tmp_path):
+    # refused on the effective periphery: the shortcut, the card override and a card file's periphery:
+    settle = ["analog.device=memristor", "analog.relaxation=settle"]
+    for extra in (["analog.read_integration=4"], ["device.periphery.read_integration=4"]):
+        with pytest.raises(ConfigError, match=r"analog.read_integration: widens a discrete read's window"):
+            resolve_device(load_config(None, settle + extra))
+    for m in (1, 4):  # m 1 with a settle, m 4 with an iterative relaxation: accepted
+        resolve_device(load_config(None, settle[:1] + [f"device.periphery.read_integration={m}"]))
+    resolve_device(load_config(None, settle + ["analog.read_integration=1"]))
+    card = yaml.safe_load(open(load_device("memristor").path))
+    card.setdefault("periphery", {})["read_integration"] = 4
+    path = tmp_path / "wide_reads.yaml"
+    path.write_text(yaml.safe_dump(card))
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["train", "--set", f"analog.device={path}", "--set", "analog.relaxation=settle",
+                                   "--set", "data.name=digits", "--set", "model.hidden=[8]", "--set", "data.train_size=32", "--set",
+                                   "data.test_size=16", "--set", "train.epochs=1", "--out", str(out)])
+    assert res.exit_code == 2, res.output
+    lines = [ln for ln in res.stderr.strip().splitlines() if ln]
+    assert len(lines) == 1 and "analog.read_integration" in lines[0] and "analog.relaxation" in lines[0], res.stderr
+    assert "Traceback" not in res.output
+    assert not out.exists()
 
 
 def test_periphery_and_card_key_checked():
