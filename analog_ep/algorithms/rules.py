@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..compute import check_every, compiled
+from ..config.relaxations import relaxation_for
 from ..errors import ConfigError
 from ..solvers import SolverStats, build_solver
 from ..solvers.base import TIMED_UNITS, end_reads_of, timed_unit
@@ -311,9 +312,9 @@ class PC(LearningRule):
 
     def __init__(self, cfg, model, device=None, generator=None):
         super().__init__(cfg, model, device, generator)
-        settle = cfg.analog.relaxation == "settle"
-        self.solver = build_solver(cfg, model.energy_kind, check_every(cfg.solver, self.device)) if settle else None
-        self._fn = compiled(pc_gradient) if cfg.compute.compile and not settle else pc_gradient
+        flow = not relaxation_for(cfg).discrete_reads  # the inference is the relaxation's continuous flow
+        self.solver = build_solver(cfg, model.energy_kind, check_every(cfg.solver, self.device)) if flow else None
+        self._fn = compiled(pc_gradient) if cfg.compute.compile and not flow else pc_gradient
 
     def _kwargs(self) -> dict:
         p = self.cfg.pc

@@ -18,6 +18,7 @@ import yaml
 
 from ..errors import ConfigError
 from .model_specs import HOPFIELD_ACTIVATIONS, PCN_ACTIVATIONS, get_model_spec, model_names
+from .relaxations import Relaxation, relaxation_for
 from .schema import (ADC_MODEL_PARAMS, UPDATE_DEFAULTS, AnalogConfig, ChipConfig, ModelConfig, PCConfig, RBPConfig, RunConfig,
                      UpdateSettings, resolve_update)
 from .typed import build, closest, leaf_keys, merge
@@ -137,7 +138,8 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         need(len(cfg.train.layer_lrs) == n_groups, "train.layer_lrs",
              f"must have {n_groups} entries (one per weight layer, then one per auxiliary readout)")
     a = cfg.analog
-    _check_relaxation(cfg, where)
+    relax = relaxation_for(cfg)
+    _check_relaxation(cfg, relax, where)
     if a.device is None:
         no_card = ("has no effect without a device card; add --device NAME (e.g. --device memristor) "
                    "or remove it")
@@ -196,13 +198,13 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         need(cfg.solver.check_every >= 1, "solver.check_every", "must be >= 1 or null (auto)")
     need(cfg.solver.nudge_rtol >= 0, "solver.nudge_rtol", "must be >= 0 (0: nudged phases stop at solver.tol)")
     if cfg.solver.nudge_rtol:
-        need(not pcn and cfg.analog.relaxation == "iterative", "solver.nudge_rtol",
+        need(not pcn and relax.discrete_reads, "solver.nudge_rtol",
              "applies to the iterative nudged phases of a Hopfield-type model only; remove it")
     need(cfg.solver.end_reads >= 1, "solver.end_reads", "must be an integer >= 1 (1: the phase's last sweep)")
     if cfg.solver.end_reads > 1:
         why = ("a PCN's nudged phases run the pcn solver, which does not average" if pcn
-               else "a settle digitizes its equilibrium once per phase")
-        need(not pcn and cfg.analog.relaxation == "iterative", "solver.end_reads",
+               else f"a {cfg.analog.relaxation} digitizes its equilibrium once per phase")
+        need(not pcn and relax.discrete_reads, "solver.end_reads",
              "averages the phase ends of a Hopfield-type model's iterative relaxation only; "
              f"set solver.end_reads=1 ({why})")
     if cfg.solver.noise_patience is not None:
@@ -212,21 +214,21 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     if cfg.solver.noise_z is not None:
         need(math.isfinite(cfg.solver.noise_z) and cfg.solver.noise_z >= 0, "solver.noise_z",
              "must be >= 0 (0: off) or null (the relaxation's default)")
-        need(not cfg.solver.noise_z or cfg.analog.relaxation == "iterative", "solver.noise_z",
+        need(not cfg.solver.noise_z or relax.noise_z is not None, "solver.noise_z",
              "applies to analog.relaxation iterative only; remove it")
         need(not cfg.solver.noise_z or (not pcn and cfg.solver.stop != "tol"), "solver.noise_z",
              "is the noise-floor stop's threshold for Hopfield-type relaxations (solver.stop auto or "
              "noise_floor); remove it")
     if cfg.solver.noise_band not in (None, "flat"):   # flat: the band a stored run ran with, inert where z is
-        need(cfg.analog.relaxation == "iterative" and not pcn and cfg.solver.stop != "tol", "solver.noise_band",
+        need(relax.noise_z is not None and not pcn and cfg.solver.stop != "tol", "solver.noise_band",
              "is the band of the noise-floor stop's threshold (solver.noise_z) of Hopfield-type iterative "
              "relaxations (solver.stop auto or noise_floor); remove it")
     need(0 < cfg.solver.pcn_step <= 1, "solver.pcn_step", "must be in (0, 1] (1: the closed-form node update)")
     if cfg.solver.pcn_step != 1.0 or cfg.solver.pcn_backtrack:
         key = "solver.pcn_step" if cfg.solver.pcn_step != 1.0 else "solver.pcn_backtrack"
-        need(pcn and cfg.algorithm == "ep" and cfg.analog.relaxation == "iterative", key,
+        need(pcn and cfg.algorithm == "ep" and relax.discrete_reads, key,
              "applies to the iterative nudged phases of EP on a PCN model only; remove it")
-    if cfg.solver.stop == "noise_floor" and pcn and cfg.analog.relaxation != "settle":
+    if cfg.solver.stop == "noise_floor" and pcn and relax.discrete_reads:
         raise ConfigError(f"{where}solver.stop: {cfg.solver.stop} stops Hopfield-type relaxations and settles; a PCN's "
                           "iterative nudged phase runs its solver.nudge_iters traversals; set solver.stop=tol or "
                           "analog.relaxation=settle")
@@ -252,31 +254,40 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     return cfg
 
 
-def _check_relaxation(cfg: RunConfig, where: str = "") -> None:
-    """``analog.relaxation`` and its ``analog.settle_*`` parameters: ``settle`` needs a device
-    card, EP (on a Hopfield-type model or a PCN) or PC (a PCN's inference; without a precision
-    schedule, which weights discrete activity steps a circuit does not take), and a positive
-    capacitance, leak, step and budget, with the step at most ``tau = C / G_leak`` (the solvers check
-    their stability bounds, measured per phase)."""
+def _check_relaxation(cfg: RunConfig, relax: Relaxation, where: str = "") -> None:
+    """``analog.relaxation`` (``relax``, its registry entry: :mod:`.relaxations`) and its
+    ``analog.settle_*`` parameters: a relaxation with the node circuit's constants (``settle``)
+    needs a device card, EP (on a Hopfield-type model or a PCN) or PC (a PCN's inference), and a
+    positive capacitance, leak, step and budget, with the step at most ``tau = C / G_leak`` (the
+    solvers check their stability bounds, measured per phase); one without discrete reads takes
+    no PC precision schedule (which weights discrete activity steps a circuit does not take); one
+    without circuit constants refuses a card's ``analog.settle_*`` keys."""
     a = cfg.analog
-    if a.relaxation == "iterative":
+    if not relax.has_circuit_constants:
         default = AnalogConfig()
         for key in ("settle_capacitance_f", "settle_g_leak_s", "settle_dt_s", "settle_t_max_s"):
             if a.device is not None and getattr(a, key) != getattr(default, key):
                 raise ConfigError(f"{where}analog.{key}: applies to analog.relaxation=settle only; set it or "
                                   f"remove {key}")
-        return
-    if a.device is None:
-        raise ConfigError(f"{where}analog.relaxation: settle runs the neurons on a device card's crossbars; add "
-                          "--device NAME (e.g. --device memristor) or set analog.relaxation=iterative")
-    if cfg.algorithm not in ("ep", "pc"):
-        raise ConfigError(f"{where}analog.relaxation: settle relaxes the phases of EP (a Hopfield-type model, or the "
-                          f"nudged phases of a PCN) or a PCN's PC inference; got algorithm {cfg.algorithm} on "
-                          f"{cfg.model.name}; set analog.relaxation=iterative or algorithm=ep")
-    if cfg.algorithm == "pc" and cfg.pc.precision != "none":
-        raise ConfigError(f"{where}pc.precision: {cfg.pc.precision} weights the discrete activity steps, which a settle "
-                          "does not take (its inference is one continuous flow); set pc.precision=none or "
-                          "analog.relaxation=iterative")
+    else:
+        if a.device is None:
+            raise ConfigError(f"{where}analog.relaxation: {a.relaxation} runs the neurons on a device card's "
+                              "crossbars; add --device NAME (e.g. --device memristor) or set analog.relaxation=iterative")
+        if cfg.algorithm not in ("ep", "pc"):
+            raise ConfigError(f"{where}analog.relaxation: {a.relaxation} relaxes the phases of EP (a Hopfield-type "
+                              f"model, or the nudged phases of a PCN) or a PCN's PC inference; got algorithm "
+                              f"{cfg.algorithm} on {cfg.model.name}; set analog.relaxation=iterative or algorithm=ep")
+    if not relax.discrete_reads and cfg.algorithm == "pc" and cfg.pc.precision != "none":
+        raise ConfigError(f"{where}pc.precision: {cfg.pc.precision} weights the discrete activity steps, which a "
+                          f"{a.relaxation} does not take (its inference is one continuous flow); set "
+                          "pc.precision=none or analog.relaxation=iterative")
+    if relax.has_circuit_constants:
+        _check_circuit_constants(a, where)
+
+
+def _check_circuit_constants(a: AnalogConfig, where: str = "") -> None:
+    """The node circuit's ``analog.settle_*`` constants: a positive capacitance, leak, step and
+    budget, with the step at most ``tau = C / G_leak``."""
     for key, unit in (("settle_capacitance_f", "farads"), ("settle_g_leak_s", "siemens")):
         value = getattr(a, key)
         if not value > 0:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Optional, Union
 
+from .relaxations import RELAXATIONS
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -379,7 +381,7 @@ class SolverConfig:
     """``stop: noise_floor``: sweeps in a row without a new low of the residual (by the factor
     ``1 - noise_drop``) after which a sample counts as settled on the noise floor (>= 1); under
     ``analog.relaxation: settle``, node time constants (``noise_patience tau / dt`` steps).
-    null = the relaxation's default (``solvers.base.NOISE_PATIENCE``): 3 sweeps for
+    null = the relaxation's default (its ``noise_patience``: ``config.relaxations.RELAXATIONS``): 3 sweeps for
     ``iterative`` (5 before session 9; 3 and 2 trained the Fashion-MNIST Hopfield MLP on the
     memristor card to the same test accuracy as 5, within seed noise, in fewer sweeps:
     ``benchmarks/speed_fmnist_s9_stop.md``), 5 time constants for ``settle``."""
@@ -400,7 +402,7 @@ class SolverConfig:
     undamped sweeps only (``solver.damping`` > 0 keeps the patience test: a damped state
     carries part of the old state's noise), not in nudged phases under ``solver.nudge_rtol`` (it
     would override their relative test while the nudge spreads); Hopfield-type models with ``stop`` auto or
-    ``noise_floor`` only (refused elsewhere). null = the relaxation's default (``solvers.base.NOISE_Z``): 3 for ``iterative`` (session
+    ``noise_floor`` only (refused elsewhere). null = the relaxation's default (its ``noise_z``: ``config.relaxations.RELAXATIONS``): 3 for ``iterative`` (session
     10: the same test accuracy as without it in about half the sweeps:
     ``benchmarks/speed_fmnist_s10_stop.md``); ``settle`` has none. ``noise_z`` is a per-draw
     z: ``noise_band`` says how it carries to a node of many entries."""
@@ -439,8 +441,9 @@ class AnalogConfig:
     device: Optional[str] = None
     """Device card (a name from ``analog-ep devices list`` or a YAML path) holding every weight
     on simulated crossbar tiles; null = digital. ``--device`` on the CLI sets it."""
-    relaxation: Literal["iterative", "settle"] = "iterative"
-    """How a phase relaxes on the chip (DESIGN section 7c). ``iterative``: each sweep is a
+    relaxation: Literal[tuple(RELAXATIONS)] = "iterative"
+    """How a phase relaxes on the chip (DESIGN section 7c; one entry each in
+    ``config.relaxations.RELAXATIONS``, whose names are the valid values). ``iterative``: each sweep is a
     digital step around analog reads (DAC -> crossbar -> ADC -> next state in logic), the
     solver ``solver.name``. ``settle``: the neurons are analog circuits on the crossbar lines;
     each node voltage integrates the currents of the crossbars it touches (forward read from

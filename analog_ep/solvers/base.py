@@ -11,6 +11,7 @@ from typing import Callable
 
 import torch
 
+from ..config.relaxations import RELAXATIONS, relaxation_for
 from ..errors import ConfigError
 
 
@@ -56,15 +57,15 @@ def max_abs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 STOPS = ("tol", "noise_floor")
 
-NOISE_PATIENCE: dict[str, int] = {"iterative": 3, "settle": 5}
-"""``analog.relaxation`` -> ``solver.noise_patience`` where the config leaves it null: sweeps
-(iterative; 3 since session 9, the same accuracy as 5 in fewer sweeps:
-``benchmarks/speed_fmnist_s9_stop.md``) or node time constants (settle)."""
+NOISE_PATIENCE: dict[str, int] = {n: r.noise_patience for n, r in RELAXATIONS.items()}
+"""``analog.relaxation`` -> ``solver.noise_patience`` where the config leaves it null (read from
+each relaxation's entry, :attr:`~analog_ep.config.relaxations.Relaxation.noise_patience`; the
+solvers' keyword defaults)."""
 
-NOISE_Z: dict[str, float] = {"iterative": 3.0}
-"""``analog.relaxation`` -> ``solver.noise_z`` where the config leaves it null (the relaxations
-that implement the floor threshold: :func:`floor_threshold`; session 10,
-``benchmarks/speed_fmnist_s10_stop.md``)."""
+NOISE_Z: dict[str, float] = {n: r.noise_z for n, r in RELAXATIONS.items() if r.noise_z is not None}
+"""``analog.relaxation`` -> ``solver.noise_z`` where the config leaves it null, for the
+relaxations that implement the floor threshold (:func:`floor_threshold`; read from each
+relaxation's entry, :attr:`~analog_ep.config.relaxations.Relaxation.noise_z`)."""
 
 NOISE_BAND = "max"
 """``solver.noise_band`` where the config leaves it null (:data:`NOISE_BANDS`): ``max`` since
@@ -446,7 +447,7 @@ def register_solver(name: str, fn: Callable, energy: str = "hopfield", stops: tu
 def timed_unit(cfg, energy: str) -> str:
     """What one timed call of ``bench`` runs of the relaxation ``cfg`` asks for on energies of kind
     ``energy`` (the registered solver's ``timed``: :data:`TIMED_UNITS`)."""
-    name, _ = RELAXATIONS[cfg.analog.relaxation](cfg)
+    name, _ = relaxation_for(cfg).build(cfg)
     return _TIMED[(name, energy)]
 
 
@@ -472,42 +473,28 @@ def get_solver(name: str, energy: str = "hopfield") -> Callable:
     return fn
 
 
-def _iterative(cfg) -> tuple[str, dict]:
-    """``analog.relaxation: iterative``: the schedule ``solver.name``."""
-    return cfg.solver.name, {}
-
-
-def _settle(cfg) -> tuple[str, dict]:
-    """``analog.relaxation: settle``: the settle solver with the node circuit's constants."""
-    a = cfg.analog
-    return "settle", {"tau_s": a.settle_capacitance_f / a.settle_g_leak_s, "dt_s": a.settle_dt_s,
-                      "t_max_s": a.settle_t_max_s}
-
-
-RELAXATIONS: dict[str, Callable] = {"iterative": _iterative, "settle": _settle}
-"""``analog.relaxation`` -> ``cfg -> (solver name, its physical keywords)``."""
-
 def build_solver(cfg, energy: str, check_every: int) -> functools.partial:
     """The relaxation a run's config asks for, as one callable with the solver signature: the
-    registered solver of ``analog.relaxation`` (:data:`RELAXATIONS`) for energies of kind
-    ``energy``, bound to its physical constants, ``check_every`` and the stop rule
-    (``solver.stop`` resolved by :func:`resolve_stop`, and its ``noise_patience`` (null: the
-    relaxation's, :data:`NOISE_PATIENCE`) / ``noise_drop`` / ``noise_z`` (null: the
-    relaxation's, :data:`NOISE_Z`) and ``noise_band`` (null: :data:`NOISE_BAND`), bound only for
-    the relaxations listed in :data:`NOISE_Z`; the phase end's reads (``solver.end_reads``, bound
-    only above 1: :func:`average_end`);
+    registered solver of ``analog.relaxation``'s entry
+    (:data:`~analog_ep.config.relaxations.RELAXATIONS`) for energies of kind ``energy``, bound to
+    its physical constants, ``check_every`` and the stop rule (``solver.stop`` resolved by
+    :func:`resolve_stop`, and its ``noise_patience`` (null: the relaxation's) / ``noise_drop`` /
+    ``noise_z`` (null: the relaxation's) and ``noise_band`` (null: :data:`NOISE_BAND`), bound only
+    for the relaxations that implement the floor threshold (an entry's ``noise_z`` not None); the
+    phase end's reads (``solver.end_reads``, bound only above 1: :func:`average_end`);
     ``tol`` binds nothing, so a solver without the noise-floor rule takes it), the nudged phases'
     relative stop (``solver.nudge_rtol``, bound only when set) and a PCN's node
     step (``solver.pcn_step`` / ``pcn_backtrack``, bound only when set). The one place the solver
     is chosen: every command builds its learning rule, and so its solver, from the config."""
-    name, kw = RELAXATIONS[cfg.analog.relaxation](cfg)
+    relax = relaxation_for(cfg)
+    name, kw = relax.build(cfg)
     s = cfg.solver
     stop = resolve_stop(s.stop, name, energy)
     if stop != "tol":
-        patience = NOISE_PATIENCE[cfg.analog.relaxation] if s.noise_patience is None else s.noise_patience
+        patience = relax.noise_patience if s.noise_patience is None else s.noise_patience
         kw.update(stop=stop, noise_patience=patience, noise_drop=s.noise_drop)
-        if cfg.analog.relaxation in NOISE_Z:
-            kw.update(noise_z=NOISE_Z[cfg.analog.relaxation] if s.noise_z is None else s.noise_z,
+        if relax.noise_z is not None:
+            kw.update(noise_z=relax.noise_z if s.noise_z is None else s.noise_z,
                       noise_band=NOISE_BAND if s.noise_band is None else s.noise_band)
     if s.nudge_rtol:  # a Hopfield-type iterative nudged phase's relative stop (the config allows it there only)
         kw.update(nudge_rtol=s.nudge_rtol)

@@ -202,6 +202,7 @@ import weakref
 
 import torch
 
+from ..config.relaxations import relaxation_for
 from ..errors import ConfigError
 from ..models.pcn import PC_ACTIVATIONS
 from .base import NOISE_PATIENCE, SolverStats, Stopper, max_abs, noisy_settle_reads, per_sample, register_solver
@@ -565,7 +566,7 @@ def restored(model, cfg, partial: dict | None) -> None:
     has had its first settle phase, whose given step its bound then allowed: its phases decide as
     the uninterrupted run's later ones do (a step above the bound runs clamped, not refused), and
     an epoch resumed in its middle goes on counting its clamped phases from the checkpoint's."""
-    if cfg.analog.relaxation != "settle" or cfg.analog.settle_dt_s is None:
+    if not relaxation_for(cfg).has_circuit_constants or cfg.analog.settle_dt_s is None:
         return
     log = _log(model)
     log.phases = max(log.phases, 1)

@@ -8,6 +8,7 @@ import math
 import torch
 
 from ..config import RunConfig
+from ..config.relaxations import relaxation_for
 from ..errors import ConfigError
 from ..models import EnergyNetwork, get_model
 
@@ -29,12 +30,13 @@ def resolve_device(cfg: RunConfig, stored_card: dict | None = None):
         card = resolve_card(cfg.analog.device, cfg.device)
     periph = effective_periphery(card, cfg.analog)
     check_update(cfg, effective_update(card, cfg.analog), card=card.name)  # the card's update: section too
-    if periph.read_integration != 1 and cfg.analog.relaxation != "iterative":
+    if periph.read_integration != 1 and not relaxation_for(cfg).discrete_reads:
         # on the effective periphery: the card (its file's periphery:, device.periphery.*) or the shortcut
         raise ConfigError(f"analog.read_integration: widens a discrete read's window (analog.relaxation=iterative), "
                           f"got {periph.read_integration:g} (analog.read_integration or the card's "
-                          f"periphery.read_integration) with analog.relaxation={cfg.analog.relaxation}; a settle "
-                          f"has no discrete reads: set analog.read_integration=1 or analog.relaxation=iterative")
+                          f"periphery.read_integration) with analog.relaxation={cfg.analog.relaxation}; a "
+                          f"{cfg.analog.relaxation} has no discrete reads: set analog.read_integration=1 or "
+                          f"analog.relaxation=iterative")
     if periph.ir_drop > 0 and periph.inp_bound is None:
         raise ConfigError("analog.ir_drop: IR drop is relative to the DAC full scale; set analog.inp_bound "
                           "(or device.periphery.inp_bound) too")

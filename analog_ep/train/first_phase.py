@@ -16,6 +16,7 @@ import contextlib
 
 import torch
 
+from ..config.relaxations import relaxation_for
 from ..errors import ConfigError
 from ..solvers.settle import SETTLE_STEP_FIX, FirstPhaseProbe, first_phase_probe, probed_step_log
 from .probe import preserved
@@ -34,7 +35,8 @@ def first_phase_check(trainer) -> None:
     probed. Nothing to check without a given step, when the run has no epoch left, or for a run
     restored from its checkpoint (its first phase ran: :func:`~analog_ep.solvers.settle.restored`)."""
     cfg = trainer.cfg
-    if cfg.analog.relaxation != "settle" or cfg.analog.settle_dt_s is None or trainer.epoch >= cfg.train.epochs:
+    if (not relaxation_for(cfg).has_circuit_constants or cfg.analog.settle_dt_s is None
+            or trainer.epoch >= cfg.train.epochs):
         return
     if trainer.epoch > 0 or trainer.partial is not None:
         return

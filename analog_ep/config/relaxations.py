@@ -1,0 +1,94 @@
+"""How a phase relaxes on the chip (``analog.relaxation``, DESIGN section 7c): the relaxation
+registry.
+
+Each relaxation is one :class:`Relaxation` entry: the solver it runs with the config's physical
+constants (``build``), its stop defaults and the physical properties every other part asks about
+instead of its name (the config checks, the periphery's refusal of a widened read window, the
+settle's step bookkeeping, the PC rule's choice of inference). ``analog.relaxation``'s valid
+values are this registry's names (:class:`~analog_ep.config.schema.AnalogConfig`).
+
+No torch import (the config loader reads it); the solvers it names are registered in
+:mod:`analog_ep.solvers`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Relaxation:
+    """One way the chip relaxes a phase."""
+
+    name: str
+    """The ``analog.relaxation`` value."""
+    build: Callable[[Any], tuple[str, dict]]
+    """``cfg -> (solver name, its physical keywords)``: the registered solver
+    (:func:`analog_ep.solvers.get_solver`) the relaxation runs and the circuit's constants it binds."""
+    discrete_reads: bool
+    """True: each phase is a sequence of sweeps, each a DAC drive of the states held in digital
+    logic, crossbar reads and ADC reads (iterative). So the knobs of discrete reads and steps apply:
+    a widened read window (``analog.read_integration``), the average of the last sweeps' states
+    (``solver.end_reads``), the nudged phases' relative stop between sweeps
+    (``solver.nudge_rtol``), a PCN's node step (``solver.pcn_step`` / ``pcn_backtrack``) and
+    activity-step weights (``pc.precision``), and a PCN's nudged phase runs its fixed
+    ``solver.nudge_iters`` traversals (no noise-floor stop); PC's inference runs its own activity
+    steps. False: one continuous flow of analog neurons, digitized once at the phase's end (settle):
+    those knobs are refused and PC's inference is the relaxation's solver."""
+    has_circuit_constants: bool
+    """True: the neurons are circuits on a device card's crossbar lines with the node circuit's
+    constants ``analog.settle_*`` (capacitance, leak, integration step, time budget): it needs a
+    card, runs EP's phases or a PCN's PC inference, and a given step is checked against the first
+    phase's stability bound (:mod:`analog_ep.train.first_phase`). False: a card's ``analog.settle_*``
+    keys are refused."""
+    noise_patience: int
+    """``solver.noise_patience`` where the config leaves it null: sweeps (discrete reads) or node
+    time constants (a settle)."""
+    noise_z: Optional[float] = None
+    """``solver.noise_z`` where the config leaves it null, for the relaxations that implement the
+    read-noise floor's threshold (:func:`analog_ep.solvers.base.floor_threshold`); None: it has none
+    (``solver.noise_z`` and ``solver.noise_band`` are refused)."""
+
+
+def _iterative_solver(cfg) -> tuple[str, dict]:
+    """``analog.relaxation: iterative``: the schedule ``solver.name``."""
+    return cfg.solver.name, {}
+
+
+def _settle_solver(cfg) -> tuple[str, dict]:
+    """``analog.relaxation: settle``: the settle solver with the node circuit's constants."""
+    a = cfg.analog
+    return "settle", {"tau_s": a.settle_capacitance_f / a.settle_g_leak_s, "dt_s": a.settle_dt_s,
+                      "t_max_s": a.settle_t_max_s}
+
+
+RELAXATIONS: dict[str, Relaxation] = {
+    # noise_patience 3 sweeps since session 9 (the same accuracy as 5 in fewer sweeps:
+    # benchmarks/speed_fmnist_s9_stop.md); noise_z 3 since session 10 (the same test accuracy in
+    # about half the sweeps: benchmarks/speed_fmnist_s10_stop.md)
+    "iterative": Relaxation("iterative", _iterative_solver, discrete_reads=True, has_circuit_constants=False,
+                            noise_patience=3, noise_z=3.0),
+    "settle": Relaxation("settle", _settle_solver, discrete_reads=False, has_circuit_constants=True,
+                         noise_patience=5),
+}
+"""``analog.relaxation`` -> its :class:`Relaxation`: the one place each relaxation's properties
+are decided."""
+
+
+def get_relaxation(name: str) -> Relaxation:
+    """The relaxation ``name``; a :class:`ConfigError` listing the valid names otherwise."""
+    entry = RELAXATIONS.get(name)
+    if entry is None:
+        raise ConfigError(f"analog.relaxation: invalid value {name!r}; valid: {', '.join(RELAXATIONS)}")
+    return entry
+
+
+def relaxation_for(cfg) -> Relaxation:
+    """The relaxation a run's config asks for (``analog.relaxation``)."""
+    return get_relaxation(cfg.analog.relaxation)
+
+
+__all__ = ["RELAXATIONS", "Relaxation", "get_relaxation", "relaxation_for"]

@@ -1,0 +1,99 @@
+"""The relaxation registry (:mod:`analog_ep.config.relaxations`) is the one place that decides what
+a relaxation is: every check asks its entry's properties, never its name.
+
+Reference: entries registered for the test under new names (and the ``iterative`` entry replaced
+by a copy with one property flipped). A check that compared ``analog.relaxation`` with a name
+would accept or refuse these by the name and fail here."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+import pytest
+
+from analog_ep.config import load_config
+from analog_ep.config.relaxations import RELAXATIONS, get_relaxation
+from analog_ep.config.schema import AnalogConfig
+from analog_ep.errors import ConfigError
+from analog_ep.solvers.base import NOISE_PATIENCE, NOISE_Z, build_solver
+from analog_ep.train.build import resolve_device
+
+CARD = ["data.name=digits", "analog.device=memristor"]
+DISCRETE_KEYS = [["solver.end_reads=3"], ["solver.nudge_rtol=0.1"], ["solver.noise_z=2"]]
+
+
+def register(monkeypatch, name: str, like: str = "iterative", **props) -> None:
+    """Register (for this test) a copy of the ``like`` entry as ``name`` with ``props`` changed."""
+    monkeypatch.setitem(RELAXATIONS, name, dataclasses.replace(RELAXATIONS[like], name=name, **props))
+
+
+def test_the_schemas_valid_values_are_the_registrys_names(monkeypatch):
+    assert typing.get_args(typing.get_type_hints(AnalogConfig)["relaxation"]) == tuple(RELAXATIONS)
+    with pytest.raises(ConfigError, match=r"^analog.relaxation: invalid value 'wet'; valid: iterative, settle$"):
+        load_config(None, CARD + ["analog.relaxation=wet"])
+    with pytest.raises(ConfigError, match=r"^analog.relaxation: invalid value 'wet'; valid: iterative, settle$"):
+        get_relaxation("wet")
+    register(monkeypatch, "wet")
+    assert load_config(None, CARD + ["analog.relaxation=wet"]).analog.relaxation == "wet"
+    assert NOISE_PATIENCE == {n: r.noise_patience for n, r in RELAXATIONS.items() if n != "wet"}
+    assert NOISE_Z == {"iterative": RELAXATIONS["iterative"].noise_z}
+
+
+def test_a_copy_of_iterative_under_another_name_is_accepted_as_iterative(monkeypatch):
+    """The knobs of discrete reads, the noise floor's defaults and a card without the settle's
+    circuit constants follow the entry, whatever its name."""
+    register(monkeypatch, "wet")
+    for keys in DISCRETE_KEYS:
+        load_config(None, CARD + ["analog.relaxation=wet"] + keys)
+    resolve_device(load_config(None, CARD + ["analog.relaxation=wet", "analog.read_integration=4"]))
+    with pytest.raises(ConfigError, match=r"^analog.settle_dt_s: applies to analog.relaxation=settle only"):
+        load_config(None, CARD + ["analog.relaxation=wet", "analog.settle_dt_s=1e-8"])
+    want = build_solver(load_config(None, CARD), "hopfield", 1)
+    got = build_solver(load_config(None, CARD + ["analog.relaxation=wet"]), "hopfield", 1)
+    assert got.func is want.func and got.keywords == want.keywords
+    assert got.keywords["noise_patience"] == 3 and got.keywords["noise_z"] == 3.0
+
+
+@pytest.mark.parametrize("name", ["dry", "iterative"])
+def test_without_discrete_reads_their_knobs_are_refused(monkeypatch, name):
+    """An iterative entry with ``discrete_reads=False`` (under a new name, or the ``iterative``
+    name itself) refuses a widened read window, end-read averaging and the relative nudge stop,
+    and the messages name the config's relaxation; the real entry accepts them (above)."""
+    register(monkeypatch, name, discrete_reads=False)
+    keys = CARD + [f"analog.relaxation={name}"]
+    with pytest.raises(ConfigError, match=rf"^analog.read_integration: widens a discrete read's window .* with "
+                                          rf"analog.relaxation={name}; a {name} has no discrete reads"):
+        resolve_device(load_config(None, keys + ["analog.read_integration=4"]))
+    with pytest.raises(ConfigError, match=rf"^solver.end_reads: averages the phase ends .* \(a {name} digitizes"):
+        load_config(None, keys + ["solver.end_reads=3"])
+    with pytest.raises(ConfigError, match=r"^solver.nudge_rtol: applies to the iterative nudged phases"):
+        load_config(None, keys + ["solver.nudge_rtol=0.1"])
+    resolve_device(load_config(None, keys + ["analog.read_integration=1"]))
+
+
+def test_the_noise_floor_threshold_follows_the_entrys_noise_z(monkeypatch):
+    register(monkeypatch, "quiet", noise_z=None)
+    keys = CARD + ["analog.relaxation=quiet"]
+    with pytest.raises(ConfigError, match=r"^solver.noise_z: applies to analog.relaxation iterative only"):
+        load_config(None, keys + ["solver.noise_z=2"])
+    with pytest.raises(ConfigError, match=r"^solver.noise_band: is the band of the noise-floor stop's threshold"):
+        load_config(None, keys + ["solver.noise_band=max"])
+    kw = build_solver(load_config(None, keys), "hopfield", 1).keywords
+    assert kw["stop"] == "noise_floor" and "noise_z" not in kw and "noise_band" not in kw
+    register(monkeypatch, "patient", noise_patience=7, noise_z=1.5)
+    kw = build_solver(load_config(None, CARD + ["analog.relaxation=patient"]), "hopfield", 1).keywords
+    assert kw["noise_patience"] == 7 and kw["noise_z"] == 1.5
+
+
+def test_circuit_constants_follow_the_entry(monkeypatch):
+    """An iterative copy with the node circuit's constants needs a card and EP or PC, and checks
+    its constants, naming the config's relaxation."""
+    register(monkeypatch, "wired", has_circuit_constants=True)
+    with pytest.raises(ConfigError, match=r"^analog.relaxation: wired runs the neurons on a device card's crossbars"):
+        load_config(None, ["data.name=digits", "analog.relaxation=wired"])
+    with pytest.raises(ConfigError, match=r"^analog.relaxation: wired relaxes the phases of EP .* got algorithm bp"):
+        load_config(None, CARD + ["analog.relaxation=wired", "algorithm=bp"])
+    with pytest.raises(ConfigError, match=r"^analog.settle_capacitance_f: must be > 0 farads"):
+        load_config(None, CARD + ["analog.relaxation=wired", "analog.settle_capacitance_f=0"])
+    assert load_config(None, CARD + ["analog.relaxation=wired", "analog.settle_dt_s=1e-8"]).analog.settle_dt_s == 1e-8
