@@ -358,6 +358,11 @@ class IterativePhase:
         counted reads and neuron updates."""
         return {}, 0.0, []
 
+    def settle_time_s(self, stats: dict) -> float | None:
+        """The phase's summed settle time (s) as the report lists it, or None for a phase that
+        does not settle."""
+        return None
+
 
 class SettlePhase(IterativePhase):
     """A settle phase (module docstring): the arrays conduct and the neuron circuits draw their
@@ -372,8 +377,11 @@ class SettlePhase(IterativePhase):
     def read_cost(self, layer: dict, kind: str, c: dict, lc: LayerChip, chip: Any) -> tuple[dict, float]:
         return {"drivers": c.get("dac_conversions", 0) * chip.e_driver_j * chip.calib_energy}, 0.0
 
+    def settle_time_s(self, stats: dict) -> float | None:
+        return float(stats.get("settle_time_s", 0.0))
+
     def phase_terms(self, phase: str, stats: dict, layers: list, chips: list, chip: Any) -> tuple[dict, float, list]:
-        t = float(stats.get("settle_time_s", 0.0))
+        t = self.settle_time_s(stats)
         n = int(stats.get("settle_samples", 0))
         nodes = stats.get("neuron_updates", 0) / n if n else 0.0
         energy = {"array": 0.0, "adc": 0.0, "neurons": chip.neuron_static_w * nodes * t}
@@ -614,8 +622,7 @@ def price(record: dict, chip: Any, write: Any = None, *, samples: Optional[int] 
     info = {"adc_model": chip.adc_model, "input_encoding": chip.input_encoding, "update_scheme": chip.update_scheme,
             "node_nm": chip.node_nm, "card": write.card, "arrays": n_arrays,
             "update_kinds": sorted({str(layer.get("update_kind")) for layer in record["layers"] if layer.get("analog")})}
-    settle = {p: float(record_phases[p].get("settle_time_s", 0.0)) for p in record_phases
-              if relax[p].name == "settle"}
+    settle = {p: t for p in record_phases if (t := relax[p].settle_time_s(record_phases[p])) is not None}
     return CostReport(energy_j=energy, latency_s=latency, area_um2=area_parts, samples=counts, train_samples=train_n,
                       inference_samples=counts.get(INFERENCE_PHASE, 0), epochs=epochs, chip=info, unknown=unknown,
                       relaxation={p: relax[p].name for p in record_phases}, settle_time_s=settle)
