@@ -40,7 +40,6 @@ import torch
 import yaml
 
 from ..analog.streams import stream_key
-from ..config import load_config
 from ..errors import AnalogEPError, CheckpointError, ConfigError
 from ..train.checkpoint import load_checkpoint
 
@@ -84,7 +83,7 @@ class DriftStudy:
     a trained network programmed onto a card's tiles, :mod:`analog_ep.study.deploy`)."""
 
     def __init__(self, run_dir: str | Path):
-        from ..train.loop import make_trainer
+        from ..train.loop import make_trainer, stored_config
 
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
@@ -94,7 +93,7 @@ class DriftStudy:
                                   "of a train run")
         ckpt = load_checkpoint(run_dir / "checkpoint.pt")
         try:
-            cfg = load_config(None, [], base=yaml.safe_load(ckpt["config_yaml"]))
+            cfg = stored_config(ckpt)
         except (KeyError, TypeError, yaml.YAMLError) as e:
             raise AnalogEPError(f"{run_dir / 'checkpoint.pt'}: no readable config in the checkpoint ({e})") from e
         if cfg.analog.device is None or ckpt.get("device") is None:

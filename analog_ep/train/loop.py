@@ -669,7 +669,7 @@ def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | N
     (:data:`RESUME_FIXED`), the algorithm or the seed, and ``train.epochs`` cannot drop below the
     epochs already done."""
     ckpt = load_checkpoint(Path(ckpt_dir) / "checkpoint.pt")
-    old = load_config(None, [], base=yaml.safe_load(ckpt["config_yaml"]))
+    old = stored_config(ckpt)
     check_kept(old, cfg, ckpt, "a resumed run keeps", lambda key, b: f"start a new run (--out) to use {b!r}")
     done = int(ckpt["epoch"])
     if cfg.train.epochs < done:
@@ -683,6 +683,15 @@ def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | N
                               f"train with {b!r} (it ran with {a!r}); raise train.epochs too (e.g. --set "
                               f"train.epochs={done + 1}) to continue with it, or start a new run (--out)")
     return restore_trainer(ckpt, cfg, out_dir or ckpt_dir, path=Path(ckpt_dir) / "checkpoint.pt")
+
+
+def stored_config(ckpt: dict, overrides: list[str] | None = None) -> RunConfig:
+    """A checkpoint's stored config (its ``config_yaml``, as the run saved it) with ``overrides``
+    (``--set KEY=VALUE``) on top, or the run's own config without them: the one parse of a stored
+    run's config that ``train --resume`` (:mod:`.session`, :func:`resume_trainer`), ``bench
+    --from`` (:func:`analog_ep.bench.load_run`), a distillation teacher (:class:`.teacher.Teacher`)
+    and ``drift`` (:mod:`analog_ep.study.drift`) share; bad overrides are refused as for a new run."""
+    return load_config(None, list(overrides or []), base=yaml.safe_load(ckpt["config_yaml"]))
 
 
 def check_kept(old: RunConfig, cfg: RunConfig, ckpt: dict, keeps: str, fix) -> None:

@@ -89,8 +89,6 @@ class TrainStart:
 def _resolve(config, overrides, out, resume, overwrite):
     """The config, trainer and ``fresh`` folder (an explicit --out that must not hold another
     run) of a session; every refusal comes before anything is written."""
-    import yaml
-
     from ..config import load_config
     from . import loop
     from .checkpoint import load_checkpoint
@@ -105,9 +103,7 @@ def _resolve(config, overrides, out, resume, overwrite):
         if config is not None:
             raise ConfigError("--config cannot be combined with --resume (the run's own config is used); "
                               "use --set to change keys such as train.epochs")
-        ckpt = load_checkpoint(Path(resume) / "checkpoint.pt")
-        base = yaml.safe_load(ckpt["config_yaml"])
-        cfg = load_config(None, overrides, base=base)
+        cfg = loop.stored_config(load_checkpoint(Path(resume) / "checkpoint.pt"), overrides)
         if fresh is not None and main_rank:
             check_out_dir(fresh, overwrite)
         trainer = loop.resume_trainer(resume, cfg, out)

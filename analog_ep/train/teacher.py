@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import yaml
 
 from ..algorithms.rules import build_rule
-from ..config import load_config
 from ..errors import ConfigError
 from .build import build_model
 from .checkpoint import load_checkpoint
@@ -21,8 +19,10 @@ class Teacher:
 
     def __init__(self, run_dir: str | Path, in_shape: tuple[int, ...], num_classes: int,
                  device: torch.device | None = None):
+        from .loop import stored_config  # (loop imports this module)
+
         ckpt = load_checkpoint(Path(run_dir) / "checkpoint.pt")
-        self.cfg = load_config(None, [], base=yaml.safe_load(ckpt["config_yaml"]))
+        self.cfg = stored_config(ckpt)
         self.model = build_model(self.cfg, in_shape, num_classes, ckpt.get("device"), device=device)
         try:
             self.model.load_state_dict(ckpt["model"])

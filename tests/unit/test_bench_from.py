@@ -182,3 +182,30 @@ def test_resume_refuses_what_bench_from_refuses(runs):
     assert res.exit_code == 2, res.output
     lines = [ln for ln in res.stderr.strip().splitlines() if ln]
     assert len(lines) == 1 and "train.optimizer: a resumed run keeps its optimizer" in lines[0], res.stderr
+
+
+def test_bench_from_and_resume_parse_the_stored_config_in_one_place(runs, monkeypatch):
+    """``bench --from`` and ``train --resume`` read a run's stored config through one function
+    (:func:`analog_ep.train.loop.stored_config`), which equals a plain parse of the checkpoint's
+    ``config_yaml`` with the overrides on top."""
+    import yaml
+
+    import analog_ep.train.loop as loop
+
+    calls = []
+
+    def spy(ckpt, overrides=None):
+        calls.append(list(overrides or []))
+        return real(ckpt, overrides)
+
+    real = loop.stored_config
+    monkeypatch.setattr(loop, "stored_config", spy)
+    cfg, _ = load_run(runs["digital"], BENCH_SIDE)
+    assert calls == [[], BENCH_SIDE]
+    base = yaml.safe_load(load_checkpoint(runs["digital"] / "checkpoint.pt")["config_yaml"])
+    assert cfg == load_config(None, BENCH_SIDE, base=base)
+    calls.clear()
+    res = runner.invoke(app, ["train", "--resume", str(runs["digital"]), "--set", "train.optimizer=adam",
+                              "--set", "train.epochs=3"])
+    assert res.exit_code == 2 and "train.optimizer: a resumed run keeps" in res.stderr, res.output
+    assert calls == [["train.optimizer=adam", "train.epochs=3"], []]  # the resumed config, then the run's own
