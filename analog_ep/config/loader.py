@@ -18,7 +18,7 @@ import yaml
 
 from ..errors import ConfigError
 from .model_specs import HOPFIELD_ACTIVATIONS, PCN_ACTIVATIONS, get_model_spec, model_names
-from .relaxations import Relaxation, relaxation_for
+from .relaxations import CIRCUIT_KEYS, RELAXING_ALGORITHMS, Relaxation, relaxation_for
 from .schema import (ADC_MODEL_PARAMS, UPDATE_DEFAULTS, AnalogConfig, ChipConfig, ModelConfig, PCConfig, RBPConfig, RunConfig,
                      UpdateSettings, resolve_update)
 from .typed import build, closest, leaf_keys, merge
@@ -265,7 +265,7 @@ def _check_relaxation(cfg: RunConfig, relax: Relaxation, where: str = "") -> Non
     a = cfg.analog
     if not relax.has_circuit_constants:
         default = AnalogConfig()
-        for key in ("settle_capacitance_f", "settle_g_leak_s", "settle_dt_s", "settle_t_max_s"):
+        for key in CIRCUIT_KEYS:
             if a.device is not None and getattr(a, key) != getattr(default, key):
                 raise ConfigError(f"{where}analog.{key}: applies to analog.relaxation=settle only; set it or "
                                   f"remove {key}")
@@ -273,7 +273,7 @@ def _check_relaxation(cfg: RunConfig, relax: Relaxation, where: str = "") -> Non
         if a.device is None:
             raise ConfigError(f"{where}analog.relaxation: {a.relaxation} runs the neurons on a device card's "
                               "crossbars; add --device NAME (e.g. --device memristor) or set analog.relaxation=iterative")
-        if cfg.algorithm not in ("ep", "pc"):
+        if cfg.algorithm not in RELAXING_ALGORITHMS:
             raise ConfigError(f"{where}analog.relaxation: {a.relaxation} relaxes the phases of EP (a Hopfield-type "
                               f"model, or the nudged phases of a PCN) or a PCN's PC inference; got algorithm "
                               f"{cfg.algorithm} on {cfg.model.name}; set analog.relaxation=iterative or algorithm=ep")

@@ -78,6 +78,17 @@ RELAXATIONS: dict[str, Relaxation] = {
 are decided."""
 
 
+CIRCUIT_KEYS = ("settle_capacitance_f", "settle_g_leak_s", "settle_dt_s", "settle_t_max_s")
+"""The ``analog.*`` keys of the node circuit's constants (a relaxation with ``has_circuit_constants``)."""
+
+RELAXING_ALGORITHMS = ("ep", "pc")
+"""The algorithms whose phases a relaxation with circuit constants runs: EP's (a Hopfield-type
+model's phases, a PCN's nudged phases) and PC's inference on a PCN. Backprop's reads are one
+feed-forward pass (no relaxation), so ``analog.relaxation`` and ``analog.settle_*`` do not apply
+to it: the config refuses a settle for it, and ``compare`` gives its backprop variants the default
+relaxation."""
+
+
 def get_relaxation(name: str) -> Relaxation:
     """The relaxation ``name``; a :class:`ConfigError` listing the valid names otherwise."""
     entry = RELAXATIONS.get(name)
@@ -91,4 +102,4 @@ def relaxation_for(cfg) -> Relaxation:
     return get_relaxation(cfg.analog.relaxation)
 
 
-__all__ = ["RELAXATIONS", "Relaxation", "get_relaxation", "relaxation_for"]
+__all__ = ["CIRCUIT_KEYS", "RELAXATIONS", "RELAXING_ALGORITHMS", "Relaxation", "get_relaxation", "relaxation_for"]

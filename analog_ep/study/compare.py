@@ -43,6 +43,7 @@ from typing import Any, Callable
 import yaml
 
 from ..config import dump_yaml, load_config
+from ..config.relaxations import CIRCUIT_KEYS, RELAXING_ALGORITHMS
 from ..config.schema import AnalogConfig
 from ..errors import AnalogEPError, ConfigError, Preempted
 from ..rundir import check_out_dir, claim_run_dir, device_name, remove_run_files, run_files
@@ -73,7 +74,10 @@ def variant_config(base: dict, algorithm: str, analog: bool, update: str | None,
     """One variant's config (plain YAML data) from the resolved base config: the algorithm and
     seed set; a digital variant drops the device and every ``analog.*`` / ``device.*`` key; the
     mixed variant sets ``analog.update=mixed`` (with rounded pulses: bitstream needs pulsed); a
-    variant other than ``pc`` drops the predictive-coding inference keys."""
+    variant other than ``pc`` drops the predictive-coding inference keys; a variant whose algorithm
+    runs no relaxation on the chip (backprop on tiles: one feed-forward pass of discrete reads;
+    :data:`~analog_ep.config.relaxations.RELAXING_ALGORITHMS`) gets the default ``analog.relaxation``
+    and ``analog.settle_*``, so an EP settle on the card compares with backprop on the same tiles."""
     d = json.loads(json.dumps(base))
     d["algorithm"], d["seed"] = algorithm, seed
     if algorithm != "pc" and isinstance(d.get("pc"), dict):  # PC-only keys (a pc base config)
@@ -81,6 +85,10 @@ def variant_config(base: dict, algorithm: str, analog: bool, update: str | None,
     if not analog:
         d["analog"] = dataclasses.asdict(AnalogConfig())
         d["device"] = {}
+    elif algorithm not in RELAXING_ALGORITHMS:
+        default = dataclasses.asdict(AnalogConfig())
+        for key in ("relaxation", *CIRCUIT_KEYS):
+            d["analog"][key] = default[key]
     elif update is not None:
         d["analog"]["update"] = update
         if update != "pulsed":  # the pulse-train keys schedule pulsed updates only

@@ -182,3 +182,29 @@ def test_a_run_that_failed_now_shows_failed_not_its_folders_older_status(tmp_pat
     assert "stability bound" in rows["ep-digital"]["error"] and rows["bp-analog"]["error"] is None
     rows = {r["name"]: r for r in C.build_rows(tmp_path, runs, errors, {})[0]}  # no outcomes: failed
     assert [rows[k]["status"] for k in ("ep-digital", "ep-analog", "ep-mixed")] == ["failed"] * 3
+
+
+def test_compare_runs_a_settle_beside_backprop_on_the_same_tiles(tmp_path):
+    """``analog.relaxation=settle``: the EP variants on tiles settle, the backprop variant on the
+    same tiles (which relaxes nothing) runs with the default relaxation; before session 14 the
+    bp-analog variant kept the settle and compare refused every settle config."""
+    from analog_ep.config.schema import AnalogConfig
+    from analog_ep.results import read_results
+    from analog_ep.study.compare import build_variants
+
+    over = ["data.name=digits", "model.hidden=[12]", "analog.device=memristor", "analog.relaxation=settle",
+            "analog.settle_t_max_s=2e-6"]
+    _, runs = build_variants(None, over, 1)
+    got = {r["variant"]: (r["cfg"].analog.relaxation, r["cfg"].analog.settle_t_max_s) for r in runs}
+    assert got["ep-analog"] == got["ep-mixed"] == ("settle", 2e-6)
+    default = AnalogConfig()
+    assert got["bp-analog"] == got["bp-digital"] == got["ep-digital"] == (default.relaxation,
+                                                                          default.settle_t_max_s)
+    out = tmp_path / "cmp"
+    res, s = _compare(["--device", "memristor", "--set", "analog.relaxation=settle", *TINY, "--seeds", "1",
+                       "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    assert s["failed"] == 0 and s["ran"] == 5
+    ep = read_results(out / "ep-analog-seed0" / "results.h5")["epochs"]
+    assert "free_settle_time_s" in ep and ep["free_settle_time_s"][-1] > 0
+    assert "free_settle_time_s" not in read_results(out / "bp-analog-seed0" / "results.h5")["epochs"]
