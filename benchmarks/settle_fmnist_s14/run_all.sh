@@ -4,7 +4,7 @@
 # 1k/256 x 1 epoch), F2a (bench matrix, torch + numba). Each train --json line goes to RAW/<name>.json,
 # start/end UTC, load and /usr/bin/time wall/user/sys seconds to RAW/done.log.
 TREE=$1; RUNS=$2; RAW=$3
-export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 PYTHONPATH=$TREE
+export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 PYTHONPATH=$TREE PATH=$TREE/.venv/bin:$PATH
 cd $TREE; mkdir -p $RUNS $RAW
 C=configs/hopfield_mlp_fmnist.yaml
 D="--set data.root=/work/shared/data/fashion-mnist"
