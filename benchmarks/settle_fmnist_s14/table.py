@@ -46,7 +46,7 @@ def row_common(name):
 
 
 def f1():
-    print("| run | final test acc. | vs digital | per-epoch test accuracy (1-10) | steps per phase free / nudge+ / nudge- / eval (last epoch) | settle time per phase (us) | settled fraction free / nudge+ / nudge- / eval | energy / latency per training sample | inference energy per sample | s / epoch train; eval (last) | wall s; CPU s (whole command) | start load; end load |")
+    print("| run | final test acc. | vs digital | per-epoch test accuracy (1-10) | steps per phase free / nudge+ / nudge- / eval (last epoch) | settle time per phase (us) | settled fraction free / nudge+ / nudge- / eval | energy / latency per training sample | inference energy per sample | s / epoch train (mean of 10); eval (last) | wall s; CPU s (whole command) | start load; end load |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     dig = None
     for name in ("f1_digital", "f1_iter", "f1_settle"):
@@ -99,7 +99,7 @@ def f2(fname="bench.jsonl"):
 def epochs_table():
     print("| round | run | `seconds` (train + 1k test) | `seconds_per_epoch` (train) | test acc. (1k) | analog / digital, `seconds` | analog / digital, train | load at end | UTC end |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for rnd in ("r1", "r2"):
+    for rnd in ("r1", "r2", "r3"):
         p = os.path.join(RAW, f"epochs_{rnd}.jsonl")
         if not os.path.exists(p):
             continue
