@@ -3,6 +3,7 @@
 # code of worktree TREE (PYTHONPATH), one JSON line per config appended to OUT.jsonl.
 # Rows: full budget needs solver.stop=tol besides solver.tol=0 since the default solver.stop: auto
 # stops a noisy analog phase on its floor; "default" is auto (before 2026-12-06 09:00 UTC: tol, now row "tol").
+# settle / settle_noise_floor pin dt = tau (1e-7 s); settle_default is today's default step (no pin).
 # Optional: ROWS="full_budget noise_floor" (labels to run; default all), KERNELS="numba" (default "torch numba").
 TREE=$1; OUT=$2
 KERNELS=${KERNELS:-torch numba}
@@ -24,4 +25,5 @@ mixed_full --set solver.tol=0 --set solver.stop=tol --set analog.update=mixed
 mixed_default --set analog.update=mixed
 settle --set analog.relaxation=settle --set analog.settle_dt_s=1e-7
 settle_noise_floor --set analog.relaxation=settle --set analog.settle_dt_s=1e-7 --set solver.stop=noise_floor
+settle_default --set analog.relaxation=settle
 CFG
