@@ -62,11 +62,6 @@ NOISE_PATIENCE: dict[str, int] = {n: r.noise_patience for n, r in RELAXATIONS.it
 each relaxation's entry, :attr:`~analog_ep.config.relaxations.Relaxation.noise_patience`; the
 solvers' keyword defaults)."""
 
-NOISE_Z: dict[str, float] = {n: r.noise_z for n, r in RELAXATIONS.items() if r.noise_z is not None}
-"""``analog.relaxation`` -> ``solver.noise_z`` where the config leaves it null, for the
-relaxations that implement the floor threshold (:func:`floor_threshold`; read from each
-relaxation's entry, :attr:`~analog_ep.config.relaxations.Relaxation.noise_z`)."""
-
 NOISE_BAND = "max"
 """``solver.noise_band`` where the config leaves it null (:data:`NOISE_BANDS`): ``max`` since
 session 12 (the Fashion-MNIST MLP on the memristor card at the same test accuracy in fewer

@@ -16,7 +16,7 @@ from analog_ep.config import load_config
 from analog_ep.config.relaxations import RELAXATIONS, get_relaxation
 from analog_ep.config.schema import AnalogConfig
 from analog_ep.errors import ConfigError
-from analog_ep.solvers.base import NOISE_PATIENCE, NOISE_Z, build_solver
+from analog_ep.solvers.base import NOISE_PATIENCE, build_solver
 from analog_ep.train.build import resolve_device
 
 CARD = ["data.name=digits", "analog.device=memristor"]
@@ -37,7 +37,6 @@ def test_the_schemas_valid_values_are_the_registrys_names(monkeypatch):
     register(monkeypatch, "wet")
     assert load_config(None, CARD + ["analog.relaxation=wet"]).analog.relaxation == "wet"
     assert NOISE_PATIENCE == {n: r.noise_patience for n, r in RELAXATIONS.items() if n != "wet"}
-    assert NOISE_Z == {"iterative": RELAXATIONS["iterative"].noise_z}
 
 
 def test_a_copy_of_iterative_under_another_name_is_accepted_as_iterative(monkeypatch):

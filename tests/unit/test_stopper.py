@@ -112,17 +112,18 @@ def test_noise_patience_null_is_the_relaxations_default(relaxation, patience, wa
 @pytest.mark.parametrize("relaxation,z,want", [("iterative", None, 3.0), ("iterative", 0, 0.0), ("iterative", 1.5, 1.5),
                                                ("settle", None, None)])
 def test_noise_z_null_is_the_relaxations_default(relaxation, z, want):
-    """``solver.noise_z: null`` binds the iterative relaxation's default (3: ``NOISE_Z``); an
-    explicit value binds itself; the settle relaxation takes none."""
+    """``solver.noise_z: null`` binds the iterative relaxation's default (3: its registry entry's
+    ``noise_z``); an explicit value binds itself; the settle relaxation takes none."""
     from analog_ep.config import load_config
-    from analog_ep.solvers.base import NOISE_Z, build_solver
+    from analog_ep.config.relaxations import RELAXATIONS
+    from analog_ep.solvers.base import build_solver
 
     keys = ["data.name=digits", "analog.device=memristor", f"analog.relaxation={relaxation}"]
     if z is not None:
         keys.append(f"solver.noise_z={z}")
     solver = build_solver(load_config(None, keys), "hopfield", 1)
     assert solver.keywords.get("noise_z") == want
-    assert NOISE_Z == {"iterative": 3.0}
+    assert RELAXATIONS["iterative"].noise_z == 3.0 and RELAXATIONS["settle"].noise_z is None
 
 
 @pytest.mark.parametrize("keys,msg", [(["solver.noise_z=-1"], ">= 0"),
