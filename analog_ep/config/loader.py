@@ -18,7 +18,7 @@ import yaml
 
 from ..errors import ConfigError
 from .model_specs import HOPFIELD_ACTIVATIONS, PCN_ACTIVATIONS, get_model_spec, model_names
-from .relaxations import CIRCUIT_KEYS, RELAXING_ALGORITHMS, Relaxation, relaxation_for
+from .relaxations import CIRCUIT_KEYS, Relaxation, relaxation_for
 from .schema import (ADC_MODEL_PARAMS, UPDATE_DEFAULTS, AnalogConfig, ChipConfig, ModelConfig, PCConfig, RBPConfig, RunConfig,
                      UpdateSettings, resolve_update)
 from .typed import build, closest, leaf_keys, merge
@@ -256,8 +256,9 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
 
 def _check_relaxation(cfg: RunConfig, relax: Relaxation, where: str = "") -> None:
     """``analog.relaxation`` (``relax``, its registry entry: :mod:`.relaxations`) and its
-    ``analog.settle_*`` parameters: a relaxation with the node circuit's constants (``settle``)
-    needs a device card, EP (on a Hopfield-type model or a PCN) or PC (a PCN's inference), and a
+    ``analog.settle_*`` parameters: a relaxation runs only the algorithms of its entry's
+    ``algorithms`` (``settle``: EP on a Hopfield-type model or a PCN, PC on a PCN's inference); one
+    with the node circuit's constants (``settle``) needs a device card and a
     positive capacitance, leak, step and budget, with the step at most ``tau = C / G_leak`` (the
     solvers check their stability bounds, measured per phase); one without discrete reads takes
     no PC precision schedule (which weights discrete activity steps a circuit does not take); one
@@ -269,14 +270,13 @@ def _check_relaxation(cfg: RunConfig, relax: Relaxation, where: str = "") -> Non
             if a.device is not None and getattr(a, key) != getattr(default, key):
                 raise ConfigError(f"{where}analog.{key}: applies to analog.relaxation=settle only; set it or "
                                   f"remove {key}")
-    else:
-        if a.device is None:
-            raise ConfigError(f"{where}analog.relaxation: {a.relaxation} runs the neurons on a device card's "
-                              "crossbars; add --device NAME (e.g. --device memristor) or set analog.relaxation=iterative")
-        if cfg.algorithm not in RELAXING_ALGORITHMS:
-            raise ConfigError(f"{where}analog.relaxation: {a.relaxation} relaxes the phases of EP (a Hopfield-type "
-                              f"model, or the nudged phases of a PCN) or a PCN's PC inference; got algorithm "
-                              f"{cfg.algorithm} on {cfg.model.name}; set analog.relaxation=iterative or algorithm=ep")
+    elif a.device is None:
+        raise ConfigError(f"{where}analog.relaxation: {a.relaxation} runs the neurons on a device card's "
+                          "crossbars; add --device NAME (e.g. --device memristor) or set analog.relaxation=iterative")
+    if not relax.runs(cfg.algorithm):
+        raise ConfigError(f"{where}analog.relaxation: {a.relaxation} relaxes the phases of EP (a Hopfield-type "
+                          f"model, or the nudged phases of a PCN) or a PCN's PC inference; got algorithm "
+                          f"{cfg.algorithm} on {cfg.model.name}; set analog.relaxation=iterative or algorithm=ep")
     if not relax.discrete_reads and cfg.algorithm == "pc" and cfg.pc.precision != "none":
         raise ConfigError(f"{where}pc.precision: {cfg.pc.precision} weights the discrete activity steps, which a "
                           f"{a.relaxation} does not take (its inference is one continuous flow); set "

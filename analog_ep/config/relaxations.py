@@ -13,6 +13,7 @@ No torch import (the config loader reads it); the solvers it names are registere
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -51,6 +52,16 @@ class Relaxation:
     """``solver.noise_z`` where the config leaves it null, for the relaxations that implement the
     read-noise floor's threshold (:func:`analog_ep.solvers.base.floor_threshold`); None: it has none
     (``solver.noise_z`` and ``solver.noise_band`` are refused)."""
+    algorithms: Optional[tuple[str, ...]] = None
+    """The algorithms whose phases it relaxes; None: every algorithm. The settle's node circuit
+    relaxes EP's phases (a Hopfield-type model's, a PCN's nudged phases) and PC's inference on a
+    PCN; backprop's reads are one feed-forward pass of discrete reads (no relaxation), so a settle
+    is refused for it (:func:`analog_ep.config.loader.validate`) and :func:`with_algorithm` gives
+    it the default relaxation."""
+
+    def runs(self, algorithm: str) -> bool:
+        """Whether this relaxation relaxes ``algorithm``'s phases (:attr:`algorithms`)."""
+        return self.algorithms is None or algorithm in self.algorithms
 
 
 def _iterative_solver(cfg) -> tuple[str, dict]:
@@ -72,7 +83,7 @@ RELAXATIONS: dict[str, Relaxation] = {
     "iterative": Relaxation("iterative", _iterative_solver, discrete_reads=True, has_circuit_constants=False,
                             noise_patience=3, noise_z=3.0),
     "settle": Relaxation("settle", _settle_solver, discrete_reads=False, has_circuit_constants=True,
-                         noise_patience=5),
+                         noise_patience=5, algorithms=("ep", "pc")),
 }
 """``analog.relaxation`` -> its :class:`Relaxation`: the one place each relaxation's properties
 are decided."""
@@ -81,13 +92,8 @@ are decided."""
 CIRCUIT_KEYS = ("settle_capacitance_f", "settle_g_leak_s", "settle_dt_s", "settle_t_max_s")
 """The ``analog.*`` keys of the node circuit's constants (a relaxation with ``has_circuit_constants``)."""
 
-RELAXING_ALGORITHMS = ("ep", "pc")
-"""The algorithms whose phases a relaxation with circuit constants runs: EP's (a Hopfield-type
-model's phases, a PCN's nudged phases) and PC's inference on a PCN. Backprop's reads are one
-feed-forward pass (no relaxation), so ``analog.relaxation`` and ``analog.settle_*`` do not apply
-to it: the config refuses a settle for it, and ``compare`` gives its backprop variants the default
-relaxation."""
-
+RELAXATION_KEYS = ("relaxation", *CIRCUIT_KEYS)
+"""The ``analog.*`` keys :func:`with_algorithm` resets: the relaxation and its circuit's constants."""
 
 def get_relaxation(name: str) -> Relaxation:
     """The relaxation ``name``; a :class:`ConfigError` listing the valid names otherwise."""
@@ -102,4 +108,17 @@ def relaxation_for(cfg) -> Relaxation:
     return get_relaxation(cfg.analog.relaxation)
 
 
-__all__ = ["CIRCUIT_KEYS", "RELAXATIONS", "RELAXING_ALGORITHMS", "Relaxation", "get_relaxation", "relaxation_for"]
+def with_algorithm(cfg, algorithm: str):
+    """The run config ``cfg`` with ``algorithm``; where ``cfg``'s relaxation does not run it
+    (:meth:`Relaxation.runs`: backprop beside a settle), with the default ``analog.relaxation`` and
+    ``analog.settle_*`` too (:data:`RELAXATION_KEYS`), so the config is one the loader accepts: the
+    backprop twin on the same tiles of ``analog-ep cost`` and ``compare``."""
+    if relaxation_for(cfg).runs(algorithm):
+        return dataclasses.replace(cfg, algorithm=algorithm)
+    default = type(cfg.analog)()
+    analog = dataclasses.replace(cfg.analog, **{k: getattr(default, k) for k in RELAXATION_KEYS})
+    return dataclasses.replace(cfg, algorithm=algorithm, analog=analog)
+
+
+__all__ = ["CIRCUIT_KEYS", "RELAXATIONS", "RELAXATION_KEYS", "Relaxation", "get_relaxation", "relaxation_for",
+           "with_algorithm"]

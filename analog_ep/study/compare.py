@@ -43,7 +43,7 @@ from typing import Any, Callable
 import yaml
 
 from ..config import dump_yaml, load_config
-from ..config.relaxations import CIRCUIT_KEYS, RELAXING_ALGORITHMS
+from ..config.relaxations import with_algorithm
 from ..config.schema import AnalogConfig
 from ..errors import AnalogEPError, ConfigError, Preempted
 from ..rundir import check_out_dir, claim_run_dir, device_name, remove_run_files, run_files
@@ -70,25 +70,23 @@ FIGURES = ("curves.png", "curves.svg")
 
 
 # ----------------------------------------------------------------------------- configs
-def variant_config(base: dict, algorithm: str, analog: bool, update: str | None, seed: int) -> dict:
-    """One variant's config (plain YAML data) from the resolved base config: the algorithm and
-    seed set; a digital variant drops the device and every ``analog.*`` / ``device.*`` key; the
-    mixed variant sets ``analog.update=mixed`` (with rounded pulses: bitstream needs pulsed); a
-    variant other than ``pc`` drops the predictive-coding inference keys; a variant whose algorithm
-    runs no relaxation on the chip (backprop on tiles: one feed-forward pass of discrete reads;
-    :data:`~analog_ep.config.relaxations.RELAXING_ALGORITHMS`) gets the default ``analog.relaxation``
-    and ``analog.settle_*``, so an EP settle on the card compares with backprop on the same tiles."""
-    d = json.loads(json.dumps(base))
-    d["algorithm"], d["seed"] = algorithm, seed
+def variant_config(base, algorithm: str, analog: bool, update: str | None, seed: int) -> dict:
+    """One variant's config (plain YAML data) from the resolved base config ``base`` (a run
+    config): the algorithm and seed set (the algorithm by
+    :func:`~analog_ep.config.relaxations.with_algorithm`: a variant whose algorithm the base
+    config's relaxation does not run, backprop on tiles beside a settle, gets the default
+    ``analog.relaxation`` and ``analog.settle_*``, so an EP settle on the card compares with
+    backprop on the same tiles); a digital variant drops the device and every ``analog.*`` /
+    ``device.*`` key; the mixed variant sets ``analog.update=mixed`` (with rounded pulses:
+    bitstream needs pulsed); a variant other than ``pc`` drops the predictive-coding inference
+    keys."""
+    d = yaml.safe_load(dump_yaml(with_algorithm(base, algorithm)))
+    d["seed"] = seed
     if algorithm != "pc" and isinstance(d.get("pc"), dict):  # PC-only keys (a pc base config)
         d["pc"] = {"nudged_update": d["pc"].get("nudged_update", "mod_pgd")}
     if not analog:
         d["analog"] = dataclasses.asdict(AnalogConfig())
         d["device"] = {}
-    elif algorithm not in RELAXING_ALGORITHMS:
-        default = dataclasses.asdict(AnalogConfig())
-        for key in ("relaxation", *CIRCUIT_KEYS):
-            d["analog"][key] = default[key]
     elif update is not None:
         d["analog"]["update"] = update
         if update != "pulsed":  # the pulse-train keys schedule pulsed updates only
@@ -111,14 +109,13 @@ def build_variants(config: str | Path | None, overrides: list[str], seeds: int) 
     if cfg.analog.device is None:
         raise ConfigError("--device: compare needs a device card for its analog variants; add --device NAME "
                           "(e.g. --device memristor; analog-ep devices list)")
-    base = yaml.safe_load(dump_yaml(cfg))
     from ..train.build import resolve_device
 
     runs = []
     for name, algorithm, analog, update in VARIANTS:
         for k in range(seeds):
             seed = cfg.seed + k
-            d = variant_config(base, algorithm, analog, update, seed)
+            d = variant_config(cfg, algorithm, analog, update, seed)
             try:
                 vcfg = load_config(None, [], base=d)
                 if analog and k == 0:
@@ -224,8 +221,7 @@ def grad_cosines(analog_cfg, data, batches: int = COSINE_BATCHES) -> list[float]
     from ..train.build import aux_kappa
     from ..train.loop import epoch_order, make_trainer, one_hot
 
-    dig_cfg = load_config(None, [], base=variant_config(yaml.safe_load(dump_yaml(analog_cfg)), "ep", False, None,
-                                                        analog_cfg.seed))
+    dig_cfg = load_config(None, [], base=variant_config(analog_cfg, "ep", False, None, analog_cfg.seed))
     sums = []
     for cfg in (analog_cfg, dig_cfg):
         torch.manual_seed(TORCH_DEFAULT_SEED)

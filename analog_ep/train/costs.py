@@ -121,6 +121,7 @@ def price_config(cfg) -> dict:
     unknown): one line naming the card and the missing keys."""
     import dataclasses
 
+    from ..config.relaxations import with_algorithm
     from ..config.schema import AnalogConfig
     from ..data import load_data
     from ..errors import ConfigError
@@ -149,10 +150,10 @@ def price_config(cfg) -> dict:
     if analog:
         rows.append(one(cfg, f"{cfg.algorithm} on the chip", "chip"))
         if cfg.algorithm != "bp":
-            rows.append(one(dataclasses.replace(cfg, algorithm="bp"), "bp on the same chip", "chip"))
+            rows.append(one(with_algorithm(cfg, "bp"), "bp on the same chip", "chip"))
     rows.append(one(digital, f"{cfg.algorithm} digital (GPU estimate)", "gpu"))
     if cfg.algorithm != "bp":
-        rows.append(one(dataclasses.replace(digital, algorithm="bp"), "bp digital (GPU estimate)", "gpu"))
+        rows.append(one(with_algorithm(digital, "bp"), "bp digital (GPU estimate)", "gpu"))
     return {"batch": int(x.shape[0]), "model": cfg.model.name, "dataset": cfg.data.name,
             "device": cfg.analog.device, "chip": dataclasses.asdict(cfg.chip), "variants": rows}
 

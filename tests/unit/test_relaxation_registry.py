@@ -13,7 +13,7 @@ import typing
 import pytest
 
 from analog_ep.config import load_config
-from analog_ep.config.relaxations import RELAXATIONS, get_relaxation
+from analog_ep.config.relaxations import RELAXATIONS, get_relaxation, with_algorithm
 from analog_ep.config.schema import AnalogConfig
 from analog_ep.errors import ConfigError
 from analog_ep.solvers.base import NOISE_PATIENCE, build_solver
@@ -86,13 +86,41 @@ def test_the_noise_floor_threshold_follows_the_entrys_noise_z(monkeypatch):
 
 
 def test_circuit_constants_follow_the_entry(monkeypatch):
-    """An iterative copy with the node circuit's constants needs a card and EP or PC, and checks
-    its constants, naming the config's relaxation."""
+    """An iterative copy with the node circuit's constants needs a card and checks its constants,
+    naming the config's relaxation."""
     register(monkeypatch, "wired", has_circuit_constants=True)
     with pytest.raises(ConfigError, match=r"^analog.relaxation: wired runs the neurons on a device card's crossbars"):
         load_config(None, ["data.name=digits", "analog.relaxation=wired"])
-    with pytest.raises(ConfigError, match=r"^analog.relaxation: wired relaxes the phases of EP .* got algorithm bp"):
-        load_config(None, CARD + ["analog.relaxation=wired", "algorithm=bp"])
+    assert load_config(None, CARD + ["analog.relaxation=wired", "algorithm=bp"]).algorithm == "bp"
     with pytest.raises(ConfigError, match=r"^analog.settle_capacitance_f: must be > 0 farads"):
         load_config(None, CARD + ["analog.relaxation=wired", "analog.settle_capacitance_f=0"])
     assert load_config(None, CARD + ["analog.relaxation=wired", "analog.settle_dt_s=1e-8"]).analog.settle_dt_s == 1e-8
+
+
+def test_the_algorithms_a_relaxation_runs_follow_the_entry(monkeypatch):
+    """``Relaxation.algorithms`` decides which algorithms a relaxation runs (the loader's refusal,
+    :func:`with_algorithm`'s reset), whatever the entry's name or circuit: an iterative copy
+    limited to EP refuses backprop; a settle copy open to every algorithm takes backprop."""
+    assert RELAXATIONS["iterative"].algorithms is None and RELAXATIONS["settle"].algorithms == ("ep", "pc")
+    register(monkeypatch, "narrow", algorithms=("ep",))
+    load_config(None, CARD + ["analog.relaxation=narrow"])
+    with pytest.raises(ConfigError, match=r"^analog.relaxation: narrow relaxes the phases of EP .* got algorithm bp on "
+                                          r"hopfield_mlp; set analog.relaxation=iterative or algorithm=ep$"):
+        load_config(None, CARD + ["analog.relaxation=narrow", "algorithm=bp"])
+    register(monkeypatch, "open", like="settle", algorithms=None)
+    cfg = load_config(None, CARD + ["analog.relaxation=open", "algorithm=bp", "analog.settle_dt_s=1e-8"])
+    assert with_algorithm(cfg, "ep") == load_config(None, CARD + ["analog.relaxation=open", "analog.settle_dt_s=1e-8"])
+
+
+@pytest.mark.parametrize("relaxation", ["settle", "narrow"])
+def test_with_algorithm_resets_the_relaxation_where_it_does_not_run_it(monkeypatch, relaxation):
+    """The config with another algorithm equals the one the loader builds from the same keys with
+    that algorithm, less the relaxation's keys where the relaxation does not run it (the backprop
+    twin beside a settle, or beside an iterative copy limited to EP); where it runs it, only the
+    algorithm changes."""
+    register(monkeypatch, "narrow", algorithms=("ep",))
+    keys = CARD + ["analog.out_bits=6", "seed=3"]
+    circuit = ["analog.settle_dt_s=1e-8"] if relaxation == "settle" else []
+    cfg = load_config(None, keys + [f"analog.relaxation={relaxation}"] + circuit)
+    assert with_algorithm(cfg, "bp") == load_config(None, keys + ["algorithm=bp"])
+    assert with_algorithm(cfg, "ep") == cfg
