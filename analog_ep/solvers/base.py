@@ -57,11 +57,6 @@ def max_abs(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 STOPS = ("tol", "noise_floor")
 
-NOISE_PATIENCE: dict[str, int] = {n: r.noise_patience for n, r in RELAXATIONS.items()}
-"""``analog.relaxation`` -> ``solver.noise_patience`` where the config leaves it null (read from
-each relaxation's entry, :attr:`~analog_ep.config.relaxations.Relaxation.noise_patience`; the
-solvers' keyword defaults)."""
-
 NOISE_BAND = "max"
 """``solver.noise_band`` where the config leaves it null (:data:`NOISE_BANDS`): ``max`` since
 session 12 (the Fashion-MNIST MLP on the memristor card at the same test accuracy in fewer
@@ -195,7 +190,8 @@ class Stopper:
     ``converged`` then means that test at the last sweep."""
 
     def __init__(self, like: torch.Tensor, iters: int, tol: float, check_every: int = 1, stop: str = "tol",
-                 noisy: bool = False, patience: int = NOISE_PATIENCE["iterative"], drop: float = 0.05, rtol: float = 0.0):
+                 noisy: bool = False, patience: int = RELAXATIONS["iterative"].noise_patience, drop: float = 0.05,
+                 rtol: float = 0.0):
         if stop not in STOPS:
             raise ConfigError(f"solver.stop: unknown rule {stop!r}; valid: {', '.join(STOPS)}")
         from ..compute import current
@@ -312,8 +308,8 @@ def noisy_settle_reads(model) -> bool:
 
 
 def run_sweeps(sweep: Callable, states: list[torch.Tensor], iters: int, tol: float,
-               check_every: int = 1, stop: str = "tol", noisy: bool = False, patience: int = NOISE_PATIENCE["iterative"],
-               drop: float = 0.05, rtol: float = 0.0,
+               check_every: int = 1, stop: str = "tol", noisy: bool = False,
+               patience: int = RELAXATIONS["iterative"].noise_patience, drop: float = 0.05, rtol: float = 0.0,
                threshold: Callable | None = None, end_reads: int = 1) -> tuple[list[torch.Tensor], SolverStats]:
     """Apply ``sweep`` (old states -> new states) up to ``iters`` times; stop early once every
     sample has converged (residual below ``tol``) or, with ``stop: noise_floor`` and ``noisy``

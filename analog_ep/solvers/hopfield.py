@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import (NOISE_BAND, NOISE_PATIENCE, Stopper, counts_sweeps, end_reads_of, floor_threshold, noisy_reads, register_solver, run_sweeps,
+from ..config.relaxations import RELAXATIONS
+from .base import (NOISE_BAND, Stopper, counts_sweeps, end_reads_of, floor_threshold, noisy_reads, register_solver, run_sweeps,
                    sweep_loop)
 
 FUSED = True
@@ -63,8 +64,8 @@ def _floor(model, beta, noise_z, nudge_rtol, noise_band):
 @counts_sweeps
 @torch.no_grad()
 def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-4, damping=0.0, check_every=1,
-                stop="tol", noise_patience=NOISE_PATIENCE["iterative"], noise_drop=0.05, nudge_rtol=0.0, noise_z=0.0,
-                noise_band=NOISE_BAND, end_reads=1):
+                stop="tol", noise_patience=RELAXATIONS["iterative"].noise_patience, noise_drop=0.05, nudge_rtol=0.0,
+                noise_z=0.0, noise_band=NOISE_BAND, end_reads=1):
     """Asynchronous schedule: colour groups in turn (odd then even layers for a chain), each
     group updated in closed form from the newest states: exact block-coordinate descent, so the
     energy never increases. ``noise_z``, ``noise_band``: the noise floor's threshold and its band
@@ -93,8 +94,8 @@ def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e
 @counts_sweeps
 @torch.no_grad()
 def relax_sync(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-4, damping=0.0, check_every=1,
-               stop="tol", noise_patience=NOISE_PATIENCE["iterative"], noise_drop=0.05, nudge_rtol=0.0, noise_z=0.0,
-               noise_band=NOISE_BAND, end_reads=1):
+               stop="tol", noise_patience=RELAXATIONS["iterative"].noise_patience, noise_drop=0.05, nudge_rtol=0.0,
+               noise_z=0.0, noise_band=NOISE_BAND, end_reads=1):
     """Synchronous (Jacobi) schedule: every node from the old states, optionally damped
     ``s <- damping * s_old + (1 - damping) * T(s_old)``; ``noise_z``, ``noise_band`` as :func:`relax_async`
     (undamped only: a damped sweep's states carry part of the old states' noise)."""

@@ -202,10 +202,10 @@ import weakref
 
 import torch
 
-from ..config.relaxations import relaxation_for
+from ..config.relaxations import RELAXATIONS, relaxation_for
 from ..errors import ConfigError
 from ..models.pcn import PC_ACTIVATIONS
-from .base import NOISE_PATIENCE, SolverStats, Stopper, max_abs, noisy_settle_reads, per_sample, register_solver
+from .base import SolverStats, Stopper, max_abs, noisy_settle_reads, per_sample, register_solver
 from .pcn import PCN_RULES, output_update
 
 
@@ -229,9 +229,9 @@ def _readouts(model) -> list:
 
 @torch.no_grad()
 def relax_settle(model, const, states, *, beta: float = 0.0, target=None, iters: int = 30, tol: float = 1e-4,
-                 damping: float = 0.0, check_every: int = 1, stop: str = "tol", noise_patience: int = NOISE_PATIENCE["settle"],
-                 noise_drop: float = 0.05, tau_s: float = 1e-7, dt_s: float | None = None,
-                 t_max_s: float | None = None) -> tuple[list[torch.Tensor], SolverStats]:
+                 damping: float = 0.0, check_every: int = 1, stop: str = "tol",
+                 noise_patience: int = RELAXATIONS["settle"].noise_patience, noise_drop: float = 0.05, tau_s: float = 1e-7,
+                 dt_s: float | None = None, t_max_s: float | None = None) -> tuple[list[torch.Tensor], SolverStats]:
     """Settle one phase (module docstring) from ``states``; returns the digitized equilibrium and
     its :class:`SolverStats` (``sweeps``: integrator steps run; ``steps``: per sample the step
     at which it settled; ``settle_time_s``: ``steps * dt``). ``tau_s = C / G_leak`` and ``dt_s``
@@ -788,9 +788,9 @@ def pcn_stiffness(circuit: PCNCircuit, v: list, beta: float, iters: int = STIFFN
 
 @torch.no_grad()
 def relax_settle_pcn(model, const, states, *, beta: float = 0.0, target=None, iters: int = 30, tol: float = 1e-4,
-                     damping: float = 0.0, check_every: int = 1, stop: str = "tol", noise_patience: int = NOISE_PATIENCE["settle"],
-                     noise_drop: float = 0.05, tau_s: float = 1e-7, dt_s: float | None = None,
-                     t_max_s: float | None = None, rule: str = "mod_pgd", skip_clean: bool = True,
+                     damping: float = 0.0, check_every: int = 1, stop: str = "tol",
+                     noise_patience: int = RELAXATIONS["settle"].noise_patience, noise_drop: float = 0.05, tau_s: float = 1e-7,
+                     dt_s: float | None = None, t_max_s: float | None = None, rule: str = "mod_pgd", skip_clean: bool = True,
                      reads: dict | None = None, out_reads: dict | None = None,
                      output: str = "nudge", trace_points: int | None = None) -> tuple[list[torch.Tensor], SolverStats]:
     """Settle one phase of a predictive coding network (the module docstring's PCN section) from

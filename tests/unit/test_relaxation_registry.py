@@ -8,6 +8,7 @@ would accept or refuse these by the name and fail here."""
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import typing
 
 import pytest
@@ -16,7 +17,8 @@ from analog_ep.config import load_config
 from analog_ep.config.relaxations import RELAXATIONS, get_relaxation, with_algorithm
 from analog_ep.config.schema import AnalogConfig
 from analog_ep.errors import ConfigError
-from analog_ep.solvers.base import NOISE_PATIENCE, build_solver
+from analog_ep.solvers import get_solver
+from analog_ep.solvers.base import Stopper, build_solver, run_sweeps
 from analog_ep.train.build import resolve_device
 
 CARD = ["data.name=digits", "analog.device=memristor"]
@@ -36,7 +38,18 @@ def test_the_schemas_valid_values_are_the_registrys_names(monkeypatch):
         get_relaxation("wet")
     register(monkeypatch, "wet")
     assert load_config(None, CARD + ["analog.relaxation=wet"]).analog.relaxation == "wet"
-    assert NOISE_PATIENCE == {n: r.noise_patience for n, r in RELAXATIONS.items() if n != "wet"}
+
+
+def test_the_solvers_keyword_defaults_are_the_entries_noise_patience():
+    """A solver called without ``noise_patience`` (outside :func:`build_solver`) waits its
+    relaxation entry's patience."""
+    want = RELAXATIONS["iterative"].noise_patience
+    for fn in (get_solver("async"), get_solver("sync"), Stopper.__init__, run_sweeps):
+        params = inspect.signature(fn).parameters
+        assert params["noise_patience" if "noise_patience" in params else "patience"].default == want
+    for energy in ("hopfield", "pcn"):
+        assert inspect.signature(get_solver("settle", energy)).parameters["noise_patience"].default == \
+            RELAXATIONS["settle"].noise_patience
 
 
 def test_a_copy_of_iterative_under_another_name_is_accepted_as_iterative(monkeypatch):

@@ -95,9 +95,11 @@ def test_stopper_makes_no_tensor_per_sweep_beyond_the_flag():
                                                       ("iterative", 5, 5), ("settle", 2, 2)])
 def test_noise_patience_null_is_the_relaxations_default(relaxation, patience, want):
     """``solver.noise_patience: null`` binds the relaxation's own default (3 sweeps iterative,
-    5 time constants settle: ``NOISE_PATIENCE``); an explicit value binds itself."""
+    5 time constants settle: the registry entries' ``noise_patience``); an explicit value binds
+    itself."""
     from analog_ep.config import load_config
-    from analog_ep.solvers.base import NOISE_PATIENCE, build_solver
+    from analog_ep.config.relaxations import RELAXATIONS
+    from analog_ep.solvers.base import build_solver
 
     keys = ["data.name=digits", "analog.device=memristor", f"analog.relaxation={relaxation}"]
     if patience is not None:
@@ -106,7 +108,7 @@ def test_noise_patience_null_is_the_relaxations_default(relaxation, patience, wa
     assert cfg.solver.noise_patience == patience
     solver = build_solver(cfg, "hopfield", 1)
     assert solver.keywords["noise_patience"] == want
-    assert NOISE_PATIENCE == {"iterative": 3, "settle": 5}
+    assert {n: r.noise_patience for n, r in RELAXATIONS.items()} == {"iterative": 3, "settle": 5}
 
 
 @pytest.mark.parametrize("relaxation,z,want", [("iterative", None, 3.0), ("iterative", 0, 0.0), ("iterative", 1.5, 1.5),
