@@ -174,21 +174,21 @@ def load_run(run_dir, overrides: list[str] | None = None) -> tuple[RunConfig, Be
     data, the card, the weight mapping, the update mode, the algorithm, the seed, ``train.optimizer``).
     The other ``train.*`` keys pass (``train.lr``, ``momentum``, ``weight_decay``, ``layer_lrs``,
     ``epochs``, ...): the timed step uses them."""
-    from ..train.checkpoint import load_checkpoint
-    from ..train.loop import check_kept, stored_config
+    from ..train.checkpoint import load_checkpoint, stored_config
+    from ..train.loop import check_kept
 
     path = Path(run_dir)
     if not (path / "checkpoint.pt").is_file():
         raise ConfigError(f"--from {path}: no run here (no checkpoint.pt); pass the folder of a run that "
                           "`analog-ep train` finished")
     ckpt = load_checkpoint(path / "checkpoint.pt")
-    old = stored_config(ckpt)
+    old = stored_config(ckpt, path=path / "checkpoint.pt")
     done = int(ckpt["epoch"])
     if done < old.train.epochs or ckpt.get("partial"):
         where = f"{done} of {old.train.epochs} epochs" + (" and part of the next" if ckpt.get("partial") else "")
         raise ConfigError(f"--from {path}: the run has not finished ({where} done); finish it with "
                           f"`analog-ep train --resume {path}` or pass a finished run")
-    cfg = stored_config(ckpt, overrides)
+    cfg = stored_config(ckpt, overrides, path / "checkpoint.pt")
     check_kept(old, cfg, ckpt, "bench --from times the run's trained state, which keeps",
                lambda key, b: f"drop --set {key}={b!r} (or bench a config without --from)")
     return cfg, BenchSource(str(path), ckpt)

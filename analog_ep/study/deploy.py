@@ -55,7 +55,7 @@ from typing import Callable
 
 import yaml
 
-from ..errors import AnalogEPError, CheckpointError, ConfigError
+from ..errors import AnalogEPError, ConfigError
 
 DEFAULT_TIMES = (1.0, 3600.0, 86400.0, 31536000.0)
 """Seconds after programming: 1 s, 1 hour, 1 day, 1 year."""
@@ -111,10 +111,10 @@ def check_overrides(overrides) -> list[str]:
 
 
 def load_source(run_dir: str | Path) -> tuple[dict, dict, str]:
-    """A finished run's checkpoint, its config (plain YAML data) and status; one-line errors
-    when the folder holds no finished run."""
+    """A finished run's checkpoint, its config (:func:`~analog_ep.train.checkpoint.stored_config`)
+    and status; one-line errors when the folder holds no finished run."""
     from ..results import read_results
-    from ..train.checkpoint import load_checkpoint
+    from ..train.checkpoint import load_checkpoint, stored_config
     from .runner import DONE
 
     run_dir = Path(run_dir)
@@ -128,27 +128,22 @@ def load_source(run_dir: str | Path) -> tuple[dict, dict, str]:
         raise ConfigError(f"{run_dir}: the run is {status or 'of unknown status'}, not finished; finish it first "
                           f"(analog-ep train --resume {run_dir})")
     ckpt = load_checkpoint(run_dir / "checkpoint.pt")
-    try:
-        config = yaml.safe_load(ckpt["config_yaml"])
-    except (KeyError, TypeError, yaml.YAMLError) as e:
-        raise CheckpointError(f"{run_dir / 'checkpoint.pt'}: no readable config in the checkpoint ({e})") from e
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{run_dir / 'checkpoint.pt'}: no readable config in the checkpoint")
-    return ckpt, config, status
+    return ckpt, stored_config(ckpt, path=run_dir / "checkpoint.pt"), status
 
 
-def deploy_config(run_config: dict, card: str, overrides: list[str]):
-    """The deploy config: the run's, with ``analog.*`` at its defaults and no ``device.*``
-    overrides, then ``analog.device=card`` and ``overrides``; the card is resolved (an unknown
-    card or an impossible override is refused here)."""
-    from ..config import load_config
+def deploy_config(run_config, card: str, overrides: list[str]):
+    """The deploy config: the run's (``run_config``, its run config: :func:`load_source`), with
+    ``analog.*`` at its defaults and no ``device.*`` overrides, then ``analog.device=card`` and
+    ``overrides``; the card is resolved (an unknown card or an impossible override is refused
+    here)."""
+    from ..config import dump_yaml, load_config
     from ..config.schema import AnalogConfig
     from ..train.build import resolve_device
     from .runner import yaml_value
 
     if not isinstance(card, str) or not card.strip():
         raise ConfigError("--device: deploy needs a device card NAME or PATH (analog-ep devices list)")
-    base = json.loads(json.dumps(run_config, default=str))
+    base = yaml.safe_load(dump_yaml(run_config))
     base["analog"] = dataclasses.asdict(AnalogConfig())
     base["device"] = {}
     cfg = load_config(None, [f"analog.device={yaml_value(card)}", *overrides], base=base)
@@ -224,10 +219,9 @@ class Deployment:
     :meth:`program` programs repeat ``r``."""
 
     def __init__(self, run_dir: str | Path, card: str, overrides=(), ckpt: dict | None = None,
-                 run_config: dict | None = None):
+                 run_config=None):
         import torch
 
-        from ..config import load_config
         from ..data import load_data
         from ..train.loop import make_trainer
         from .drift import DriftStudy
@@ -242,8 +236,7 @@ class Deployment:
         rng = torch.get_rng_state()  # loading a checkpoint sets the global RNG: leave the caller's untouched
         try:
             data = load_data(self.cfg.data, self.cfg.seed)
-            source = make_trainer(load_config(None, [], base=run_config), self.run_dir, data=data,
-                                  stored_card=src_card)
+            source = make_trainer(run_config, self.run_dir, data=data, stored_card=src_card)
             source.load(ckpt)
             _, self.trained_accuracy, _ = source.evaluate(source.test_set)
             with torch.no_grad():

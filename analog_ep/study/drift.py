@@ -37,11 +37,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 
 from ..analog.streams import stream_key
-from ..errors import AnalogEPError, CheckpointError, ConfigError
-from ..train.checkpoint import load_checkpoint
+from ..errors import CheckpointError, ConfigError
+from ..train.checkpoint import load_checkpoint, stored_config
 
 DEFAULT_TIMES = (1.0, 60.0, 3600.0, 86400.0, 2592000.0, 31536000.0)
 COMPENSATIONS = ("none", "global")
@@ -83,7 +82,7 @@ class DriftStudy:
     a trained network programmed onto a card's tiles, :mod:`analog_ep.study.deploy`)."""
 
     def __init__(self, run_dir: str | Path):
-        from ..train.loop import make_trainer, stored_config
+        from ..train.loop import make_trainer
 
         run_dir = Path(run_dir)
         if not run_dir.is_dir():
@@ -92,10 +91,7 @@ class DriftStudy:
             raise CheckpointError(f"{run_dir / 'checkpoint.pt'}: checkpoint not found; pass the output folder "
                                   "of a train run")
         ckpt = load_checkpoint(run_dir / "checkpoint.pt")
-        try:
-            cfg = stored_config(ckpt)
-        except (KeyError, TypeError, yaml.YAMLError) as e:
-            raise AnalogEPError(f"{run_dir / 'checkpoint.pt'}: no readable config in the checkpoint ({e})") from e
+        cfg = stored_config(ckpt, path=run_dir / "checkpoint.pt")
         if cfg.analog.device is None or ckpt.get("device") is None:
             raise ConfigError(f"{run_dir}: a digital run has no conductances to drift (its accuracy does not "
                               "change with time); train with --device CARD (e.g. pcm) for a drift study, or "

@@ -44,7 +44,7 @@ from ..errors import CheckpointError, ConfigError, DivergenceError, Preempted
 from ..results import write_results
 from ..solvers.settle import clamped_since_epoch, restored, take_step_notes
 from .build import aux_kappa, build_model, build_optimizer, device_record, lr_factor
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, save_checkpoint, stored_config
 from .costs import cost_summary, diff_counts, row_fields
 from .health import check_health
 from .teacher import Teacher
@@ -660,7 +660,6 @@ def make_trainer(cfg: RunConfig, out_dir: str | Path | None, data=None, stored_c
                    model, opt, rule, est_gen=est_gen, prov=provenance(cfg), teacher=teacher, device=device, dist=dist)
 
 
-
 def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | None = None) -> Trainer:
     """Continue the run in ``ckpt_dir`` with ``cfg`` (its own config plus overrides). The device
     card in effect comes from the checkpoint, never from the card file; the device, its
@@ -668,8 +667,9 @@ def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | N
     on resume (the periphery shortcuts ``analog.*`` can); neither can the model, the dataset
     (:data:`RESUME_FIXED`), the algorithm or the seed, and ``train.epochs`` cannot drop below the
     epochs already done."""
-    ckpt = load_checkpoint(Path(ckpt_dir) / "checkpoint.pt")
-    old = stored_config(ckpt)
+    path = Path(ckpt_dir) / "checkpoint.pt"
+    ckpt = load_checkpoint(path)
+    old = stored_config(ckpt, path=path)
     check_kept(old, cfg, ckpt, "a resumed run keeps", lambda key, b: f"start a new run (--out) to use {b!r}")
     done = int(ckpt["epoch"])
     if cfg.train.epochs < done:
@@ -682,16 +682,7 @@ def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | N
             raise ConfigError(f"{key}: the run in {ckpt_dir} has finished all {done} epochs, so nothing would "
                               f"train with {b!r} (it ran with {a!r}); raise train.epochs too (e.g. --set "
                               f"train.epochs={done + 1}) to continue with it, or start a new run (--out)")
-    return restore_trainer(ckpt, cfg, out_dir or ckpt_dir, path=Path(ckpt_dir) / "checkpoint.pt")
-
-
-def stored_config(ckpt: dict, overrides: list[str] | None = None) -> RunConfig:
-    """A checkpoint's stored config (its ``config_yaml``, as the run saved it) with ``overrides``
-    (``--set KEY=VALUE``) on top, or the run's own config without them: the one parse of a stored
-    run's config that ``train --resume`` (:mod:`.session`, :func:`resume_trainer`), ``bench
-    --from`` (:func:`analog_ep.bench.load_run`), a distillation teacher (:class:`.teacher.Teacher`)
-    and ``drift`` (:mod:`analog_ep.study.drift`) share; bad overrides are refused as for a new run."""
-    return load_config(None, list(overrides or []), base=yaml.safe_load(ckpt["config_yaml"]))
+    return restore_trainer(ckpt, cfg, out_dir or ckpt_dir, path=path)
 
 
 def check_kept(old: RunConfig, cfg: RunConfig, ckpt: dict, keeps: str, fix) -> None:

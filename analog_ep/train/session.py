@@ -91,7 +91,7 @@ def _resolve(config, overrides, out, resume, overwrite):
     run) of a session; every refusal comes before anything is written."""
     from ..config import load_config
     from . import loop
-    from .checkpoint import load_checkpoint
+    from .checkpoint import load_checkpoint, stored_config
 
     main_rank = is_main_rank()
     fresh = out if out is not None and (resume is None or Path(out).resolve() != Path(resume).resolve()) else None
@@ -103,7 +103,8 @@ def _resolve(config, overrides, out, resume, overwrite):
         if config is not None:
             raise ConfigError("--config cannot be combined with --resume (the run's own config is used); "
                               "use --set to change keys such as train.epochs")
-        cfg = loop.stored_config(load_checkpoint(Path(resume) / "checkpoint.pt"), overrides)
+        path = Path(resume) / "checkpoint.pt"
+        cfg = stored_config(load_checkpoint(path), overrides, path)
         if fresh is not None and main_rank:
             check_out_dir(fresh, overwrite)
         trainer = loop.resume_trainer(resume, cfg, out)

@@ -9,7 +9,7 @@ import torch
 from ..algorithms.rules import build_rule
 from ..errors import ConfigError
 from .build import build_model
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, stored_config
 
 
 class Teacher:
@@ -19,10 +19,9 @@ class Teacher:
 
     def __init__(self, run_dir: str | Path, in_shape: tuple[int, ...], num_classes: int,
                  device: torch.device | None = None):
-        from .loop import stored_config  # (loop imports this module)
-
-        ckpt = load_checkpoint(Path(run_dir) / "checkpoint.pt")
-        self.cfg = stored_config(ckpt)
+        path = Path(run_dir) / "checkpoint.pt"
+        ckpt = load_checkpoint(path)
+        self.cfg = stored_config(ckpt, path=path)
         self.model = build_model(self.cfg, in_shape, num_classes, ckpt.get("device"), device=device)
         try:
             self.model.load_state_dict(ckpt["model"])

@@ -184,28 +184,47 @@ def test_resume_refuses_what_bench_from_refuses(runs):
     assert len(lines) == 1 and "train.optimizer: a resumed run keeps its optimizer" in lines[0], res.stderr
 
 
-def test_bench_from_and_resume_parse_the_stored_config_in_one_place(runs, monkeypatch):
-    """``bench --from`` and ``train --resume`` read a run's stored config through one function
-    (:func:`analog_ep.train.loop.stored_config`), which equals a plain parse of the checkpoint's
-    ``config_yaml`` with the overrides on top."""
-    import yaml
+def test_bench_from_loads_the_config_train_resume_loads(runs):
+    """``bench --from`` and ``train --resume`` (its own path, :func:`analog_ep.train.session._resolve`)
+    load one stored run with the same overrides into equal configs: the run's stored config (not
+    a fresh config of the same keys) with the overrides on top."""
+    from analog_ep.train.session import _resolve
 
-    import analog_ep.train.loop as loop
+    over = ["train.epochs=3", "train.lr=0.02", *BENCH_SIDE]
+    cfg, _ = load_run(runs["analog"], over)
+    resumed, _, _ = _resolve(None, over, None, str(runs["analog"]), False)
+    assert cfg == resumed
+    assert (cfg.train.epochs, cfg.train.lr, cfg.ep.warm_start, cfg.model.hidden) == (3, 0.02, False, [16])
+    assert cfg != load_config(None, over)
 
-    calls = []
 
-    def spy(ckpt, overrides=None):
-        calls.append(list(overrides or []))
-        return real(ckpt, overrides)
+@pytest.mark.parametrize("stored", [None, "a: [1", "just text"])
+def test_every_reader_refuses_an_unreadable_stored_config_alike(runs, tmp_path, stored):
+    """A checkpoint whose ``config_yaml`` is missing, does not parse or is not a mapping: ``bench
+    --from``, ``train --resume``, ``drift``, ``deploy`` and a distillation teacher refuse it with one
+    line, the same :class:`CheckpointError` naming the checkpoint."""
+    import shutil
 
-    real = loop.stored_config
-    monkeypatch.setattr(loop, "stored_config", spy)
-    cfg, _ = load_run(runs["digital"], BENCH_SIDE)
-    assert calls == [[], BENCH_SIDE]
-    base = yaml.safe_load(load_checkpoint(runs["digital"] / "checkpoint.pt")["config_yaml"])
-    assert cfg == load_config(None, BENCH_SIDE, base=base)
-    calls.clear()
-    res = runner.invoke(app, ["train", "--resume", str(runs["digital"]), "--set", "train.optimizer=adam",
-                              "--set", "train.epochs=3"])
-    assert res.exit_code == 2 and "train.optimizer: a resumed run keeps" in res.stderr, res.output
-    assert calls == [["train.optimizer=adam", "train.epochs=3"], []]  # the resumed config, then the run's own
+    from analog_ep.study.deploy import load_source
+    from analog_ep.study.drift import DriftStudy
+    from analog_ep.train.checkpoint import stored_config
+    from analog_ep.train.teacher import Teacher
+
+    run = tmp_path / "run"
+    shutil.copytree(runs["analog"], run)
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    if stored is None:
+        del ckpt["config_yaml"]
+    else:
+        ckpt["config_yaml"] = stored
+    save_checkpoint(run / "checkpoint.pt", ckpt)
+    want = (f"{run / 'checkpoint.pt'}: no readable config in the checkpoint (its config_yaml is missing or not a "
+            "YAML mapping); pass the folder of a run analog-ep train wrote")
+    readers = [lambda: load_run(run, []), lambda: DriftStudy(run), lambda: load_source(run),
+               lambda: Teacher(run, (64,), 10), lambda: stored_config(ckpt, path=run / "checkpoint.pt")]
+    for read in readers:
+        with pytest.raises(CheckpointError) as e:
+            read()
+        assert str(e.value) == want
+    res = runner.invoke(app, ["train", "--resume", str(run), "--set", "train.epochs=3"])
+    assert res.exit_code == 2 and res.stderr.strip() == f"error: {want}", res.output
