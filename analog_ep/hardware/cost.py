@@ -86,7 +86,7 @@ lines at once)::
     latency = T + N * max_layers ceil((readouts / N) / n_adc) * t_conv(b) * beta
               n_adc: the column ADCs of one row block, sum_j ceil(tile_cols_j / cols_per_adc)
 
-Iterative phases keep the formulas above (:data:`RELAXATIONS` holds both pricings).
+Iterative phases keep the formulas above (:data:`PHASE_PRICINGS` holds both pricings).
 
 **Update by scheme** (:data:`UPDATE_COSTS`, by the layer's ``update_kind``): ``rounded`` and
 ``ideal`` (and records without a kind) compute the correlation digitally (the ``digital`` term
@@ -406,8 +406,9 @@ class SettlePhase(IterativePhase):
         return energy, t + n * readout_t, unknown
 
 
-RELAXATIONS = {"iterative": IterativePhase(), "settle": SettlePhase()}
-"""A phase's relaxation (:func:`relaxation_of`) -> how it is priced."""
+PHASE_PRICINGS = {"iterative": IterativePhase(), "settle": SettlePhase()}
+"""A phase's relaxation (:func:`relaxation_of`) -> how it is priced: one pricing per entry of the
+relaxation registry (:data:`analog_ep.config.relaxations.RELAXATIONS`, the same keys)."""
 
 
 def relaxation_of(stats: dict) -> str:
@@ -440,7 +441,7 @@ class CostReport:
     unknown: list = field(default_factory=list)
     """Why some figure is None (one line each)."""
     relaxation: dict = field(default_factory=dict)
-    """phase -> how it relaxed (:data:`RELAXATIONS`: ``iterative`` or ``settle``; the record's
+    """phase -> how it relaxed (:data:`PHASE_PRICINGS`: ``iterative`` or ``settle``; the record's
     phases only)."""
     settle_time_s: dict = field(default_factory=dict)
     """phase -> settled time summed over its settled samples (s; settle phases only)."""
@@ -548,7 +549,7 @@ def price(record: dict, chip: Any, write: Any = None, *, samples: Optional[int] 
     order = list(record_phases)
     for layer in record["layers"]:
         order += [p for p in layer.get("phases", {}) if p not in order]
-    relax = {p: RELAXATIONS[relaxation_of(record_phases.get(p, {}))] for p in order}
+    relax = {p: PHASE_PRICINGS[relaxation_of(record_phases.get(p, {}))] for p in order}
     energy = {p: {c: 0.0 for c in COMPONENTS} for p in order}
     latency = {p: 0.0 for p in order}
     unknown: list = []
@@ -628,6 +629,6 @@ def price(record: dict, chip: Any, write: Any = None, *, samples: Optional[int] 
                       relaxation={p: relax[p].name for p in record_phases}, settle_time_s=settle)
 
 
-__all__ = ["COMPONENTS", "ENCODINGS", "RELAXATIONS", "UPDATE_COSTS", "CostReport", "INFERENCE_PHASE", "IterativePhase",
+__all__ = ["COMPONENTS", "ENCODINGS", "PHASE_PRICINGS", "UPDATE_COSTS", "CostReport", "INFERENCE_PHASE", "IterativePhase",
            "SettlePhase", "UPDATE_PHASE", "UPDATE_SCHEMES", "UpdateCost", "area", "price", "relaxation_of",
            "update_cost"]

@@ -203,6 +203,15 @@ def test_iterative_pricing_is_unchanged():
     assert set(r.relaxation.values()) == {"iterative"} and r.settle_time_s == {}
 
 
+def test_every_relaxation_has_one_phase_pricing():
+    """The cost model prices each relaxation of the registry (``analog.relaxation``'s values) its
+    own way: a relaxation added without a pricing (or a pricing without a relaxation) fails here."""
+    from analog_ep.config.relaxations import RELAXATIONS
+    from analog_ep.hardware.cost import PHASE_PRICINGS
+
+    assert list(PHASE_PRICINGS) == list(RELAXATIONS)
+
+
 # ------------------------------------------------------------------------------ counters
 
 
