@@ -137,3 +137,29 @@ def test_with_algorithm_resets_the_relaxation_where_it_does_not_run_it(monkeypat
     cfg = load_config(None, keys + [f"analog.relaxation={relaxation}"] + circuit)
     assert with_algorithm(cfg, "bp") == load_config(None, keys + ["algorithm=bp"])
     assert with_algorithm(cfg, "ep") == cfg
+
+
+PCN = ["model.name=pcn_mlp", "data.name=digits", "model.hidden=[12]", "analog.device=ideal", "algorithm=pc",
+       "data.train_size=16", "data.test_size=8", "data.batch_size=8"]
+
+
+@pytest.mark.parametrize("name,discrete", [("wet", False), ("damp", True), ("settle", True)])
+def test_a_pcns_inference_and_noise_floor_follow_discrete_reads(monkeypatch, name, discrete):
+    """On a PCN, the PC rule's inference (the relaxation's continuous flow, or its own activity
+    steps) and the loader's refusal of ``solver.stop=noise_floor`` (a PCN's iterative nudged phase
+    runs fixed traversals) follow the entry's ``discrete_reads``, not its name: a copy of the
+    settle renamed ``wet`` flows, a ``damp`` copy with discrete reads (or the ``settle`` name itself
+    with them) steps."""
+    from analog_ep.train import make_trainer
+
+    register(monkeypatch, name, like="settle", discrete_reads=discrete)
+    keys = PCN + [f"analog.relaxation={name}"]
+    rule = make_trainer(load_config(None, keys), None).rule
+    if discrete:
+        assert rule.solver is None
+        with pytest.raises(ConfigError, match=r"^solver.stop: noise_floor stops Hopfield-type relaxations and settles; "
+                                              r"a PCN's iterative nudged phase"):
+            load_config(None, keys + ["solver.stop=noise_floor"])
+    else:
+        assert rule.solver.func is get_solver("settle", "pcn")
+        assert load_config(None, keys + ["solver.stop=noise_floor"]).solver.stop == "noise_floor"
