@@ -40,11 +40,14 @@ class Relaxation:
     steps. False: one continuous flow of analog neurons, digitized once at the phase's end (settle):
     those knobs are refused and PC's inference is the relaxation's solver."""
     has_circuit_constants: bool
-    """True: the neurons are circuits on a device card's crossbar lines with the node circuit's
-    constants ``analog.settle_*`` (capacitance, leak, integration step, time budget): it needs a
-    card, runs EP's phases or a PCN's PC inference, and a given step is checked against the first
-    phase's stability bound (:mod:`analog_ep.train.first_phase`). False: a card's ``analog.settle_*``
-    keys are refused."""
+    """True: the neurons are the settle solver's node circuit (:mod:`analog_ep.solvers.settle`):
+    circuits on a device card's crossbar lines with the constants ``analog.settle_*`` (capacitance,
+    leak, integration step, time budget). It needs a card, and the parts that gate the settle
+    solver's own internals ask this property: a given ``analog.settle_dt_s`` is checked against the
+    first phase's stability bound (:mod:`analog_ep.train.first_phase`) and a run restored from its
+    checkpoint keeps the settle's step log (:func:`analog_ep.solvers.settle.restored`); so an entry
+    with it set must build the settle solver. False: a card's ``analog.settle_*`` keys are
+    refused."""
     noise_patience: int
     """``solver.noise_patience`` where the config leaves it null: sweeps (discrete reads) or node
     time constants (a settle)."""
@@ -56,7 +59,7 @@ class Relaxation:
     """The algorithms whose phases it relaxes; None: every algorithm. The settle's node circuit
     relaxes EP's phases (a Hopfield-type model's, a PCN's nudged phases) and PC's inference on a
     PCN; backprop's reads are one feed-forward pass of discrete reads (no relaxation), so a settle
-    is refused for it (:func:`analog_ep.config.loader.validate`) and :func:`with_algorithm` gives
+    is refused for it (:func:`analog_ep.config.load_config`) and :func:`with_algorithm` gives
     it the default relaxation."""
 
     def runs(self, algorithm: str) -> bool:
