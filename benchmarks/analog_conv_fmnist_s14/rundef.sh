@@ -1,0 +1,11 @@
+#!/bin/bash
+# rundef.sh NAME SEED [--set ...]: dchn_vgg5 at its family defaults (shipped channels), 10k x 2, 2k test (the model-defaults protocol of issue 21), frozen copy /work/run14
+NAME=$1; SEED=$2; shift 2
+export OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1
+cd /work/run14 && . /work/main/.venv/bin/activate
+LOG=/work/notes/s14/def_$NAME.txt
+CMD="python -m analog_ep train --set model.name=dchn_vgg5 --set data.name=fashion_mnist --set data.root=/work/shared/data/fashion-mnist --set data.train_size=10000 --set data.test_size=2000 --set train.epochs=2 --set seed=$SEED $* --out /tmp/S14_runs/def_$NAME --json"
+echo "# $NAME start $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg) commit $(git rev-parse --short HEAD)" > $LOG
+echo "# $CMD" >> $LOG
+/usr/bin/time -f "# time user_s sys_s wall_s: %U %S %e" $CMD >> $LOG 2>&1
+echo "# $NAME end $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg)" >> $LOG
