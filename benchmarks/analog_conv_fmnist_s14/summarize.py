@@ -1,5 +1,5 @@
 """Per-run table of the session-14 dchn_vgg5 runs: test accuracy per epoch, mean sweeps per phase,
-CPU seconds (user + sys) and wall seconds from each run's log (raw/train_*.txt, raw/def_*.txt) and
+CPU seconds (user + sys) and wall seconds from each run's log (raw/train_*.txt) and
 results.h5 (python summarize.py RUN_DIR...)."""
 import re
 import sys
@@ -14,7 +14,8 @@ for run in map(Path, sys.argv[1:]):
     acc = " / ".join(f"{a:.4f}" for a in ep["test_accuracy"])
     sweeps = " / ".join(f"{ep[k][-1]:.2f}" for k in ("free_mean_steps", "nudge+_mean_steps") if k in ep)
     name = run.name
-    log = next((p for p in (RAW / f"train_{name}.txt", RAW / f"def_{name.removeprefix('def_')}.txt") if p.exists()), None)
+    log = RAW / f"train_{name}.txt"
+    log = log if log.exists() else None
     cpu = wall = head = tail = "?"
     if log:
         text = log.read_text()
