@@ -404,6 +404,31 @@ def test_training_with_settle_records_settle_time_per_phase(tmp_path):
     assert "free_settled_fraction" not in row  # stop: tol reports converged fractions only
 
 
+@pytest.mark.parametrize("relaxation", ["iterative", "settle"])
+def test_a_noisy_training_run_stores_its_settled_fractions(tmp_path, relaxation):
+    """Issue 20 (3): a run on the memristor card (read noise, converters) with the default stop
+    (auto: the noise floor for noisy phases) stores each phase's settled fraction in results.h5
+    beside its converged fraction: a fraction in [0, 1], at least the converged one (a sample
+    that reaches ``tol`` is settled too), and above it somewhere (noisy reads rarely reach ``tol``:
+    the floor is what stops them)."""
+    from analog_ep.results import read_results
+    from analog_ep.train import fit, make_trainer
+
+    torch.manual_seed(0)
+    cfg = load_config(None, MLP + ["analog.device=memristor", f"analog.relaxation={relaxation}",
+                                   "data.batch_size=16", "data.train_size=64", "data.test_size=32",
+                                   "train.epochs=1", "seed=0"])
+    t = make_trainer(cfg, tmp_path)
+    fit(t, progress=False)
+    epochs = read_results(tmp_path / "results.h5")["epochs"]
+    gaps = []
+    for phase in ("free", "nudge+", "nudge-"):
+        settled, converged = epochs[f"{phase}_settled_fraction"][-1], epochs[f"{phase}_converged_fraction"][-1]
+        assert 0 <= converged <= settled <= 1, (phase, settled, converged)
+        gaps.append(settled - converged)
+    assert max(gaps) > 0, gaps
+
+
 @pytest.mark.parametrize("overrides, match", [
     (["analog.relaxation=settle"], "analog.relaxation: settle runs the neurons on a device card"),
     (["analog.device=ideal", "analog.relaxation=settle", "analog.settle_capacitance_f=0"],

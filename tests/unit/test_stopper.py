@@ -181,3 +181,43 @@ def test_a_run_stored_before_noise_band_resumes_flat():
         stored = dataclasses.asdict(load_config(None, ["data.name=digits", "analog.device=memristor", *keys]))
         del stored["solver"]["noise_band"]
         assert load_config(None, None, base=stored).solver.noise_band == "flat"
+
+
+@pytest.mark.parametrize("kernels", ["torch", "numba"])
+def test_a_noise_floor_phase_reads_the_host_only_every_check_every_sweeps(monkeypatch, kernels):
+    """Issue 20 (3), no host sync per sweep: a noisy phase (memristor card) under the noise-floor
+    stop reads one host flag per ``check_every`` sweeps and nothing else (``bool``, ``item``,
+    ``tolist`` on tensors counted during the solve), on the generic and the fused sweep; it stops
+    on a multiple of ``check_every``, before its budget. With ``check_every`` 1 the same count is
+    one per sweep (the counter sees the flag reads)."""
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    from analog_ep.config import load_config
+    from analog_ep.solvers import hopfield as H
+    from analog_ep.train.loop import make_trainer
+
+    cfg = load_config(None, ["data.name=digits", "data.batch_size=8", "data.train_size=32", "data.test_size=8",
+                             "model.hidden=[24]", "analog.device=memristor", "compute.accelerator=cpu", "seed=0",
+                             f"compute.kernels={kernels}"])
+    tr = make_trainer(cfg, None)
+    x, y = next(iter(tr.batches(tr.train_set, None)))
+    target = torch.nn.functional.one_hot(y, tr.model.out_features).to(x.dtype)
+    reads = []
+    for name in ("__bool__", "item", "tolist"):
+        real = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name,
+                            lambda self, *a, _real=real, _name=name: reads.append(_name) or _real(self, *a))
+    got = {}
+    for k in (1, 4):
+        torch.manual_seed(0)
+        tr.model.begin_batch()
+        tr.model.begin_phase("free")
+        const = tr.model.const_drive(x)
+        z = tr.model.zero_state(x.shape[0], x)
+        reads.clear()
+        _, st = H.relax_async(tr.model, const, z, target=target, iters=60, tol=1e-5, check_every=k,
+                              stop="noise_floor", noise_patience=3, noise_drop=0.05, noise_z=3.0)
+        got[k] = (st.sweeps, list(reads))
+        assert st.sweeps < 60 and st.sweeps % k == 0, (k, st.sweeps)
+        assert reads == ["__bool__"] * (st.sweeps // k), (k, st.sweeps, reads)
+    assert len(got[1][1]) == got[1][0] >= 2
