@@ -37,7 +37,7 @@ from .. import __version__
 from ..algorithms.rules import LearningRule, build_rule
 from ..analog.kernels import warm as warm_kernels
 from ..compute import Dist, configure, init_distributed, resolve_accelerator
-from ..config import RunConfig, dump_yaml, load_config
+from ..config import RunConfig, dump_yaml
 from ..data import Split, load_data
 from ..data.augment import augment
 from ..errors import CheckpointError, ConfigError, DivergenceError, Preempted
