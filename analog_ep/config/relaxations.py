@@ -98,6 +98,7 @@ CIRCUIT_KEYS = ("settle_capacitance_f", "settle_g_leak_s", "settle_dt_s", "settl
 RELAXATION_KEYS = ("relaxation", *CIRCUIT_KEYS)
 """The ``analog.*`` keys :func:`with_algorithm` resets: the relaxation and its circuit's constants."""
 
+
 def get_relaxation(name: str) -> Relaxation:
     """The relaxation ``name``; a :class:`ConfigError` listing the valid names otherwise."""
     entry = RELAXATIONS.get(name)
