@@ -73,6 +73,15 @@ def _need(cond: bool, key: str, msg: str, value) -> None:
         raise ConfigError(f"{key}: {msg}, got {value!r}")
 
 
+DEFAULT_SETTLE_CAPACITANCE_F = 1e-13
+"""The settle neuron's capacitance where neither the card's ``periphery.settle_capacitance_f`` nor
+``analog.settle_capacitance_f`` gives one: 100 fF, a neuron's integrating capacitor (assumed)."""
+
+DEFAULT_SETTLE_G_LEAK_S = 1e-6
+"""The settle neuron's leak where neither the card's ``periphery.settle_g_leak_s`` nor
+``analog.settle_g_leak_s`` gives one: 1 uS (with 100 fF, tau = 100 ns)."""
+
+
 @dataclass(frozen=True)
 class PeripheryParams:
     """DAC / ADC / noise parameters of one tile's read path (ideal by default)."""
@@ -138,6 +147,20 @@ class PeripheryParams:
     bm_test_negative_bound: bool = True
     """``iterative``: an output below ``-out_bound`` also counts as saturation
     (aihwkit's ``bm_test_negative_bound``, default true); false = only the positive bound."""
+    settle_capacitance_f: Optional[float] = None
+    """The settle relaxation's neuron (``analog.relaxation: settle``, :mod:`analog_ep.solvers.settle`):
+    the node's integrating capacitance C in farads (> 0). The neuron is a virtual-ground
+    integrator on its line: its input holds the line at virtual ground, so the crossbar's
+    conductances drive it with their current but do not load it (the node's fixed point is the
+    iterative solver's), and the neuron has its own leak ``settle_g_leak_s``. null = 100 fF
+    (:data:`DEFAULT_SETTLE_CAPACITANCE_F`); ``analog.settle_capacitance_f`` overrides it."""
+    settle_g_leak_s: Optional[float] = None
+    """The settle neuron's leak (feedback) conductance G_leak in siemens (> 0): the drive ``h`` = 1
+    is the current that holds the node at 1 against it, so a leak of the card's conductance span
+    ``g_max - g_min`` (one unit device weight) makes the node's gain the weight's. With
+    ``settle_capacitance_f`` it sets the node time constant ``tau = C / G_leak``
+    (:attr:`settle_tau_s`). null = 1 uS (:data:`DEFAULT_SETTLE_G_LEAK_S`);
+    ``analog.settle_g_leak_s`` overrides it."""
 
     def __post_init__(self) -> None:
         for bits, bound in (("inp_bits", "inp_bound"), ("out_bits", "out_bound")):
@@ -172,6 +195,10 @@ class PeripheryParams:
               self.max_bm_res)
         _need(isinstance(self.bm_test_negative_bound, bool), "bm_test_negative_bound", "must be true or false",
               self.bm_test_negative_bound)
+        for key, unit in (("settle_capacitance_f", "farads"), ("settle_g_leak_s", "siemens")):
+            v = getattr(self, key)
+            _need(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0),
+                  key, f"must be > 0 {unit} or null (the default neuron)", v)
 
     @property
     def read_noise_std(self) -> float:
@@ -179,6 +206,14 @@ class PeripheryParams:
         (module doc, *Read integration*); exactly ``out_noise_std`` at m = 1."""
         m = self.read_integration
         return self.out_noise_std if m == 1 else self.out_noise_std / math.sqrt(m)
+
+    @property
+    def settle_tau_s(self) -> float:
+        """The settle neuron's time constant ``tau = C / G_leak`` in seconds (each null one at its
+        default: :data:`DEFAULT_SETTLE_CAPACITANCE_F`, :data:`DEFAULT_SETTLE_G_LEAK_S`)."""
+        c = DEFAULT_SETTLE_CAPACITANCE_F if self.settle_capacitance_f is None else self.settle_capacitance_f
+        g = DEFAULT_SETTLE_G_LEAK_S if self.settle_g_leak_s is None else self.settle_g_leak_s
+        return c / g
 
     @property
     def ideal(self) -> bool:
@@ -267,5 +302,5 @@ def adc(y: torch.Tensor, p: PeripheryParams) -> torch.Tensor:
     return quantize(y, p.out_bits, p.out_bound)
 
 
-__all__ = ["BOUND_MANAGEMENTS", "NM_SCOPES", "NoisePolicy", "PeripheryParams", "TILINGS", "adc", "bm_passes",
+__all__ = ["BOUND_MANAGEMENTS", "DEFAULT_SETTLE_CAPACITANCE_F", "DEFAULT_SETTLE_G_LEAK_S", "NM_SCOPES", "NoisePolicy", "PeripheryParams", "TILINGS", "adc", "bm_passes",
            "dac", "levels", "quantize"]

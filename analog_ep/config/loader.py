@@ -259,8 +259,9 @@ def _check_relaxation(cfg: RunConfig, relax: Relaxation, where: str = "") -> Non
     ``analog.settle_*`` parameters: a relaxation runs only the algorithms of its entry's
     ``algorithms`` (``settle``: EP on a Hopfield-type model or a PCN, PC on a PCN's inference); one
     with the node circuit's constants (``settle``) needs a device card and a
-    positive capacitance, leak, step and budget, with the step at most ``tau = C / G_leak`` (the
-    solvers check their stability bounds, measured per phase); one without discrete reads takes
+    positive capacitance, leak, step and budget (the step's bound ``tau = C / G_leak``, with the
+    card's neuron, where the card is resolved: :func:`analog_ep.analog.cards.check_settle_step`;
+    the solvers check their stability bounds, measured per phase); one without discrete reads takes
     no PC precision schedule (which weights discrete activity steps a circuit does not take); one
     without circuit constants refuses a card's ``analog.settle_*`` keys."""
     a = cfg.analog
@@ -286,21 +287,17 @@ def _check_relaxation(cfg: RunConfig, relax: Relaxation, where: str = "") -> Non
 
 
 def _check_circuit_constants(a: AnalogConfig, where: str = "") -> None:
-    """The node circuit's ``analog.settle_*`` constants: a positive capacitance, leak, step and
-    budget, with the step at most ``tau = C / G_leak``."""
+    """The node circuit's ``analog.settle_*`` constants: a positive capacitance and leak where
+    given (null: the card's), a positive step and budget. The step's bound ``dt <= tau = C /
+    G_leak`` needs the card's neuron too: :func:`analog_ep.analog.cards.check_settle_step`."""
     for key, unit in (("settle_capacitance_f", "farads"), ("settle_g_leak_s", "siemens")):
         value = getattr(a, key)
-        if not value > 0:
-            raise ConfigError(f"{where}analog.{key}: must be > 0 {unit}, got {value!r}")
-    tau = a.settle_capacitance_f / a.settle_g_leak_s
+        if value is not None and not value > 0:
+            raise ConfigError(f"{where}analog.{key}: must be > 0 {unit} or null (the card's), got {value!r}")
     if a.settle_dt_s is not None:
         if not a.settle_dt_s > 0:
             raise ConfigError(f"{where}analog.settle_dt_s: must be > 0 seconds or null (chosen from tau), got "
                               f"{a.settle_dt_s!r}")
-        if a.settle_dt_s > tau * (1 + 1e-12):
-            raise ConfigError(f"{where}analog.settle_dt_s: {a.settle_dt_s!r} s is above the settle's largest step "
-                              f"dt <= tau = C / G_leak = {tau:.4g} s (a step longer than the node's time constant); "
-                              f"lower it or set null (chosen from the time constant and the phase's stability bound)")
     if a.settle_t_max_s is not None and not a.settle_t_max_s > 0:
         raise ConfigError(f"{where}analog.settle_t_max_s: must be > 0 seconds or null (the sweep budget in time "
                           f"constants), got {a.settle_t_max_s!r}")

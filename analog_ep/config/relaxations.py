@@ -26,9 +26,11 @@ class Relaxation:
 
     name: str
     """The ``analog.relaxation`` value."""
-    build: Callable[[Any], tuple[str, dict]]
-    """``cfg -> (solver name, its physical keywords)``: the registered solver
-    (:func:`analog_ep.solvers.get_solver`) the relaxation runs and the circuit's constants it binds."""
+    build: Callable[[Any, Any], tuple[str, dict]]
+    """``(cfg, periphery) -> (solver name, its physical keywords)``: the registered solver
+    (:func:`analog_ep.solvers.get_solver`) the relaxation runs and the circuit's constants it binds,
+    from the run's effective periphery (``model.periphery``: the card's neuron under the
+    ``analog.*`` overrides; None: resolved from the config's card)."""
     discrete_reads: bool
     """True: each phase is a sequence of sweeps, each a DAC drive of the states held in digital
     logic, crossbar reads and ADC reads (iterative). So the knobs of discrete reads and steps apply:
@@ -67,16 +69,23 @@ class Relaxation:
         return self.algorithms is None or algorithm in self.algorithms
 
 
-def _iterative_solver(cfg) -> tuple[str, dict]:
+def _iterative_solver(cfg, periphery=None) -> tuple[str, dict]:
     """``analog.relaxation: iterative``: the schedule ``solver.name``."""
     return cfg.solver.name, {}
 
 
-def _settle_solver(cfg) -> tuple[str, dict]:
-    """``analog.relaxation: settle``: the settle solver with the node circuit's constants."""
+def _settle_solver(cfg, periphery=None) -> tuple[str, dict]:
+    """``analog.relaxation: settle``: the settle solver with the node circuit's constants: the
+    time constant ``tau = C / G_leak`` of the effective periphery's neuron
+    (:attr:`analog_ep.analog.periphery.PeripheryParams.settle_tau_s`: the card's
+    ``periphery.settle_*`` under ``analog.settle_capacitance_f`` / ``settle_g_leak_s``, resolved
+    once by :func:`analog_ep.analog.cards.effective_periphery`), the step and the budget."""
     a = cfg.analog
-    return "settle", {"tau_s": a.settle_capacitance_f / a.settle_g_leak_s, "dt_s": a.settle_dt_s,
-                      "t_max_s": a.settle_t_max_s}
+    if periphery is None:  # a model built without its card (outside build_model): the config's card
+        from ..analog.cards import effective_periphery, resolve_card
+
+        periphery = effective_periphery(resolve_card(a.device, cfg.device), a)
+    return "settle", {"tau_s": periphery.settle_tau_s, "dt_s": a.settle_dt_s, "t_max_s": a.settle_t_max_s}
 
 
 RELAXATIONS: dict[str, Relaxation] = {

@@ -455,13 +455,20 @@ class AnalogConfig:
     inference, the same circuit with the output held at the target (no precision schedule).
     Needs a device card. Parameters: ``settle_capacitance_f``, ``settle_g_leak_s``,
     ``settle_dt_s``, ``settle_t_max_s``."""
-    settle_capacitance_f: float = 1e-13
-    """``relaxation: settle``: node capacitance C in farads (> 0; 100 fF, a neuron's integrating
-    capacitor). With ``settle_g_leak_s`` it sets the node time constant ``tau = C / G_leak``."""
-    settle_g_leak_s: float = 1e-6
-    """``relaxation: settle``: the node's leak conductance G_leak in siemens (> 0; 1 uS). The
-    currents of the crossbars are in units of G_leak times a state (a drive ``h`` of 1 is the
-    current that holds the node at 1 against its leak). Default tau = 100 ns."""
+    settle_capacitance_f: Optional[float] = None
+    """``relaxation: settle``: node capacitance C in farads (> 0); overrides the card's
+    ``periphery.settle_capacitance_f``. null = the card's, else 100 fF (a neuron's integrating
+    capacitor). With the leak it sets the node time constant ``tau = C / G_leak``. The neuron is a
+    virtual-ground integrator: its input holds the crossbar's line at virtual ground, so the
+    array's conductances drive the node with their current but do not load it (no
+    ``sum_j G_ij`` added to its leak; the settled states are the iterative fixed point) and the
+    neuron has its own leak."""
+    settle_g_leak_s: Optional[float] = None
+    """``relaxation: settle``: the node's leak conductance G_leak in siemens (> 0); overrides the
+    card's ``periphery.settle_g_leak_s``. null = the card's (the shipped cards: their conductance
+    span ``g_max - g_min``, one unit device weight), else 1 uS. The currents of the crossbars are
+    in units of G_leak times a state (a drive ``h`` of 1 is the current that holds the node at 1
+    against its leak)."""
     settle_dt_s: Optional[float] = None
     """``relaxation: settle``: integrator step in seconds (> 0, at most tau = C / G_leak). A
     Hopfield-type model integrates with exponential Euler (the leak exact at any step, first order
@@ -843,8 +850,11 @@ class ChipConfig:
     that is 0.25 uW while integrating [code: Accelergy-Project/hwcomponents-library
     ``library/neurram.py`` NeurramAnalogIntegrator, energy 0.25 pJ, global_cycle_period 1e-6 s,
     leak 5 nW; inferred as power]; not in hardware_costs.md (its §8.4 names the term
-    ``P_neuron_analog`` without a figure). A faster settle (tau of 100 ns) needs a wider-band
-    integrator: scale it with the bandwidth for such a design."""
+    ``P_neuron_analog`` without a figure). The neuron it prices is the settle's virtual-ground
+    integrator (the card's ``periphery.settle_capacitance_f`` / ``settle_g_leak_s``; its leak is
+    its own, the array does not load it). A faster settle (tau of 100 ns; the shipped cards' 0.5-60
+    ns, the slow-conductance cards' microseconds) needs a wider-band integrator: scale it with the
+    bandwidth for such a design."""
     chi_bits: int = 16
     """Bits of the digital accumulator chi per weight (``analog.update: mixed``): SRAM traffic
     ``weights x updates x 2 (read, write) x 2 (accumulate, transfer) x chi_bits x e_sram_bit_j``
@@ -955,7 +965,7 @@ def resolve_update(card_update: Optional[dict], analog_cfg: Any) -> UpdateSettin
 PERIPHERY_KEYS = ("inp_bits", "inp_bound", "out_bits", "out_bound", "w_noise_std", "out_noise_std", "read_integration",
                   "ir_drop",
                   "noise_policy", "bound_management", "max_bm_factor", "max_bm_res", "bm_test_negative_bound",
-                  "tiling", "nm_scope")
+                  "tiling", "nm_scope", "settle_capacitance_f", "settle_g_leak_s")
 """The ``analog.*`` periphery shortcuts (documented here once): each non-null one overrides the
 same-named key of the card's ``periphery:`` section, so the order of precedence is card file <
 ``--set device.periphery.KEY`` < ``analog.KEY`` (null keeps the card's value). Applied by

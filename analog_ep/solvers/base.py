@@ -438,7 +438,7 @@ def register_solver(name: str, fn: Callable, energy: str = "hopfield", stops: tu
 def timed_unit(cfg, energy: str) -> str:
     """What one timed call of ``bench`` runs of the relaxation ``cfg`` asks for on energies of kind
     ``energy`` (the registered solver's ``timed``: :data:`TIMED_UNITS`)."""
-    name, _ = relaxation_for(cfg).build(cfg)
+    name, _ = relaxation_for(cfg).build(cfg, None)
     return _TIMED[(name, energy)]
 
 
@@ -464,7 +464,7 @@ def get_solver(name: str, energy: str = "hopfield") -> Callable:
     return fn
 
 
-def build_solver(cfg, energy: str, check_every: int) -> functools.partial:
+def build_solver(cfg, energy: str, check_every: int, periphery=None) -> functools.partial:
     """The relaxation a run's config asks for, as one callable with the solver signature: the
     registered solver of ``analog.relaxation``'s entry
     (:data:`~analog_ep.config.relaxations.RELAXATIONS`) for energies of kind ``energy``, bound to
@@ -476,9 +476,11 @@ def build_solver(cfg, energy: str, check_every: int) -> functools.partial:
     ``tol`` binds nothing, so a solver without the noise-floor rule takes it), the nudged phases'
     relative stop (``solver.nudge_rtol``, bound only when set) and a PCN's node
     step (``solver.pcn_step`` / ``pcn_backtrack``, bound only when set). The one place the solver
-    is chosen: every command builds its learning rule, and so its solver, from the config."""
+    is chosen: every command builds its learning rule, and so its solver, from the config and
+    the model's effective periphery (``periphery``: the settle neuron's constants, the card's
+    under the ``analog.*`` overrides; :attr:`Relaxation.build`)."""
     relax = relaxation_for(cfg)
-    name, kw = relax.build(cfg)
+    name, kw = relax.build(cfg, periphery)
     s = cfg.solver
     stop = resolve_stop(s.stop, name, energy)
     if stop != "tol":

@@ -21,7 +21,8 @@ def resolve_device(cfg: RunConfig, stored_card: dict | None = None):
     top."""
     if cfg.analog.device is None:
         return None, None
-    from ..analog.cards import card_from_dict, effective_mapping, effective_periphery, effective_update, resolve_card
+    from ..analog.cards import (card_from_dict, check_settle_step, effective_mapping, effective_periphery,
+                                effective_update, resolve_card)
     from ..config.loader import check_update
 
     if stored_card is not None:
@@ -37,6 +38,8 @@ def resolve_device(cfg: RunConfig, stored_card: dict | None = None):
                           f"periphery.read_integration) with analog.relaxation={cfg.analog.relaxation}; a "
                           f"{cfg.analog.relaxation} has no discrete reads: set analog.read_integration=1 or "
                           f"analog.relaxation=iterative")
+    if relaxation_for(cfg).has_circuit_constants:
+        check_settle_step(card, periph, cfg.analog)  # tau from the card's neuron under the analog.* overrides
     if periph.ir_drop > 0 and periph.inp_bound is None:
         raise ConfigError("analog.ir_drop: IR drop is relative to the DAC full scale; set analog.inp_bound "
                           "(or device.periphery.inp_bound) too")

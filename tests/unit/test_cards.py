@@ -137,7 +137,8 @@ def test_shipped_peripheries():
     assert m is not None and not m.ideal
     # aihwkit IOParameters defaults: 7-bit DAC at 1.0, 9-bit ADC at 12, out_noise 0.06, abs_max
     assert m == PeripheryParams(inp_bits=7, inp_bound=1.0, out_bits=9, out_bound=12.0, w_noise_std=0.0,
-                                out_noise_std=0.06, ir_drop=0.0, noise_policy="per_read", noise_management="abs_max")
+                                out_noise_std=0.06, ir_drop=0.0, noise_policy="per_read", noise_management="abs_max",
+                                settle_capacitance_f=1e-13, settle_g_leak_s=95e-6)  # the settle neuron: 100 fF, g span
 
 
 def test_noise_management_field():

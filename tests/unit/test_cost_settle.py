@@ -261,7 +261,7 @@ def test_a_settle_step_counts_one_readout_per_node_and_its_settled_time(settle_s
     cfg, trainer, out = settle_step
     rec = out["counts"]["train"]
     nodes = 12 + 10
-    tau = cfg.analog.settle_capacitance_f / cfg.analog.settle_g_leak_s
+    tau = trainer.model.periphery.settle_tau_s   # the card's neuron (memristor: 100 fF / 95 uS)
     # a nudged phase's default budget counts its own slowest time constants (at most 1 / floor tau each)
     from analog_ep.solvers.settle import SLOWEST_RATE_FLOOR
 

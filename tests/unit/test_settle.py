@@ -315,10 +315,11 @@ def test_noise_floor_is_tol_on_a_noiseless_settle_through_converters():
 
 # ----------------------------------------------------------------------------------- config
 def test_config_selects_the_settle_solver_with_the_circuit_constants():
-    cfg = load_config(None, MLP + ["analog.device=ideal", "analog.relaxation=settle",
-                                   "analog.settle_capacitance_f=2e-13", "analog.settle_g_leak_s=1e-6",
-                                   "analog.settle_dt_s=1e-8", "solver.stop=noise_floor"])
-    _, m, _, _ = _build(MLP + ["analog.device=ideal"])
+    # the model built from the run's config: its periphery holds the neuron (the card's under the
+    # analog.settle_* overrides) that the rule's settle takes its tau from
+    keys = MLP + ["analog.device=ideal", "analog.relaxation=settle", "analog.settle_capacitance_f=2e-13",
+                  "analog.settle_g_leak_s=1e-6", "analog.settle_dt_s=1e-8", "solver.stop=noise_floor"]
+    cfg, m, _, _ = _build(keys)
     rule = build_rule(cfg, m)
     assert rule.solver.func is relax_settle
     kw = rule.solver.keywords
@@ -436,8 +437,6 @@ def test_a_noisy_training_run_stores_its_settled_fractions(tmp_path, relaxation)
     (["analog.device=ideal", "analog.relaxation=settle", "analog.settle_g_leak_s=-1e-6"],
      "analog.settle_g_leak_s: must be > 0 siemens"),
     (["analog.device=ideal", "analog.relaxation=settle", "analog.settle_dt_s=0"], "analog.settle_dt_s: must be > 0"),
-    (["analog.device=ideal", "analog.relaxation=settle", "analog.settle_dt_s=2e-7"],
-     r"above the settle's largest step dt <= tau = C / G_leak = 1e-07 s"),
     (["analog.device=ideal", "analog.relaxation=settle", "analog.settle_t_max_s=-1"],
      "analog.settle_t_max_s: must be > 0"),
     (["analog.device=ideal", "analog.relaxation=settle", "algorithm=bp"], "analog.relaxation: settle relaxes"),
@@ -465,7 +464,20 @@ def test_cli_refuses_settle_without_card_exit_2():
     assert len(lines) == 1 and lines[0].startswith("error: analog.relaxation: settle"), res.output
 
 
+def test_a_step_above_tau_is_one_line_where_the_card_is_resolved():
+    """The bound ``dt <= tau`` needs the card's neuron, so the card's resolution refuses it (before
+    a run's folder is touched: the trainer is built first)."""
+    from analog_ep.train.build import resolve_device
+
+    cfg = load_config(None, MLP + ["analog.device=ideal", "analog.relaxation=settle", "analog.settle_dt_s=2e-7"])
+    with pytest.raises(ConfigError, match=r"above the settle's largest step dt <= tau = C / G_leak = 1e-07 s") as err:
+        resolve_device(cfg)
+    assert "\n" not in str(err.value)
+
+
 def test_settle_time_bound_is_physical():
-    """tau = C / G_leak with the defaults (100 fF, 1 uS) is 100 ns."""
-    cfg = load_config(None, MLP + ["analog.device=ideal", "analog.relaxation=settle"])
-    assert math.isclose(cfg.analog.settle_capacitance_f / cfg.analog.settle_g_leak_s, TAU)
+    """tau = C / G_leak with the default neuron (100 fF, 1 uS; the ideal card has none) is 100 ns."""
+    from analog_ep.train.build import resolve_device
+
+    _, periph = resolve_device(load_config(None, MLP + ["analog.device=ideal", "analog.relaxation=settle"]))
+    assert math.isclose(periph.settle_tau_s, TAU)

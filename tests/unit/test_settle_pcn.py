@@ -289,8 +289,6 @@ def test_training_a_pcn_with_settle_records_settle_time_per_phase(tmp_path):
     (MLP + ["analog.device=ideal", "analog.relaxation=settle", "algorithm=bp"], "analog.relaxation: settle relaxes"),
     (MLP + ["analog.device=ideal", "analog.relaxation=settle", "algorithm=pc", "pc.precision=spiking"],
      "pc.precision: spiking weights the discrete activity steps"),
-    (MLP + ["analog.device=ideal", "analog.relaxation=settle", "analog.settle_dt_s=2e-7"],
-     "above the settle's largest step dt <= tau"),
     (MLP + ["analog.device=ideal", "analog.relaxation=settle", "analog.settle_capacitance_f=-1"],
      "analog.settle_capacitance_f: must be > 0"),
     (MLP + ["solver.stop=noise_floor"], "solver.stop: noise_floor stops Hopfield-type"),
@@ -298,6 +296,16 @@ def test_training_a_pcn_with_settle_records_settle_time_per_phase(tmp_path):
 def test_bad_input_is_one_line(overrides, match):
     with pytest.raises(ConfigError, match=match) as err:
         load_config(None, overrides)
+    assert "\n" not in str(err.value)
+
+
+def test_a_step_above_tau_is_one_line_where_the_card_is_resolved():
+    """The bound needs the card's neuron (:func:`analog_ep.analog.cards.check_settle_step`)."""
+    from analog_ep.train.build import resolve_device
+
+    cfg = load_config(None, MLP + ["analog.device=ideal", "analog.relaxation=settle", "analog.settle_dt_s=2e-7"])
+    with pytest.raises(ConfigError, match="above the settle's largest step dt <= tau") as err:
+        resolve_device(cfg)
     assert "\n" not in str(err.value)
 
 
