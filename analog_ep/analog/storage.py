@@ -536,8 +536,9 @@ class AnalogStorage(nn.Module):
         tiles (conv forward: its channel blocks; transposed: its column blocks), in device units
         times ``w_scale`` (module doc of :mod:`.periphery`); ``fold`` independent such partials
         add into the output (a transposed conv read's fold: the patches that cover the input
-        pixel, :meth:`~analog_ep.synapses.conv.Conv.read_floor`). A lower bound of the floor where
-        weight read noise (``w_noise_std``) adds to it; None where the read has no single scale
+        pixel, :meth:`~analog_ep.synapses.conv.Conv.read_floor`). Weight read noise
+        (``w_noise_std``) is the separate term :meth:`weight_floor` (it scales with another norm
+        of the input); None where the read has no single scale
         (per-tile noise management over several tiles, or per conv patch) or the kind is not
         one of :attr:`_FLOOR_READS` for this weight."""
         spec = self._FLOOR_READS.get(kind)
@@ -557,6 +558,23 @@ class AnalogStorage(nn.Module):
         noise = p.read_noise_std if p.noise_policy == "per_read" else 0.0
         c = self.w_scale * math.sqrt(fold * tiles * (noise ** 2 + step * step / 12.0))
         return c, ((p.inp_bound if p.inp_bound is not None else 1.0) if nm else None)
+
+    def weight_floor(self) -> float:
+        """The weight read noise one relaxation read puts on an output, per unit of the L2 norm of
+        the input lines it sums (0 where it sets no floor between sweeps): ``w_noise_std g_unit
+        w_scale`` under ``noise_policy: per_read``. A read sees ``W + w_noise_std g_unit w_scale
+        xi`` (:meth:`_read_weight`, a fresh ``xi`` per read), so output ``j`` gains ``sum_i
+        delta_ij x_i``, independent over the weights ``i``, of std ``w_noise_std g_unit w_scale
+        ||x||_2`` whatever the tiling (the tiles split the lines ``i``; their digital sum adds the
+        parts), and with ``abs_max`` noise management too (the DAC's input ``x / m``, the product
+        multiplied back by ``m``: the DAC's rounding of ``x / m`` aside, ``||x||_2`` again). A draw
+        shared by a phase's or batch's sweeps (``per_phase`` / ``per_batch``) moves the fixed
+        point but puts no sweep-to-sweep floor on the residual: 0. The synapse says which norm a
+        read of it takes (:meth:`~analog_ep.synapses.base.Synapse.weight_floor`)."""
+        p = self.periph
+        if p.noise_policy != NoisePolicy.PER_READ.value:
+            return 0.0
+        return p.w_noise_std * self.g_unit * self.w_scale
 
     @property
     def noisy_settle_reads(self) -> bool:

@@ -392,7 +392,9 @@ class SolverConfig:
     """``stop: noise_floor``, iterative relaxation: a sample also counts as settled once its
     residual is at most ``noise_z sqrt(2)`` times the largest read-noise std its periphery puts on
     a node in one sweep (output noise and the ADC's rounding, scaled by each read's abs-max noise
-    management, through the node update: ``solvers.base.floor_threshold``), i.e. once it changes
+    management; a dense read's weight read noise, ``w_noise_std`` per read, scaled by the L2 norm
+    of its input, which moves the iterative sweep off the fused kernel; through the node update:
+    ``solvers.base.floor_threshold``), i.e. once it changes
     no more than two noisy reads of a settled state differ by (>= 0; 0 = off, only the
     ``noise_patience`` test). Dense and conv reads (a transposed conv read adds the noise of every
     patch its fold puts on a pixel); the residual is a max over a sample's nodes, so a model with

@@ -23,6 +23,7 @@ the linear output with the MSE cost ``C = 1/2 ||s_L - y||^2`` inside the total e
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -32,6 +33,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..synapses import ParameterStorage, Synapse
+from ..synapses.base import abs_max_scale
 from ..synapses.counters import PhaseCounter
 from ..config.model_specs import LEARNING_RULES
 
@@ -498,12 +500,17 @@ class EnergyNetwork(nn.Module):
     def read_floors(self, beta: float = 0.0) -> list[tuple] | None:
         """The read noise one sweep puts on each node's state (the noise floor of the iterative
         relaxation's residual: ``solver.noise_z``, :func:`analog_ep.solvers.base.floor_threshold`):
-        per node ``k`` in order ``(gain, [(c, nm_bound, src), ...])``, one term per read of its
-        drive made during the sweep (:meth:`sweep_reads`; the clamped input's reads are made once
-        per step, so their noise is frozen in ``const`` and sets no floor), each the synapse's
-        :meth:`~analog_ep.synapses.base.Synapse.read_floor` of the read of node ``src``'s state,
-        and ``gain`` the node update's (:data:`NOISE_GAINS` of :meth:`sweep_update`). None where
-        a node's drive or update has no such form or a read has no estimate."""
+        per node ``k`` in order ``(gain, [(c, norm, src), ...])``, independent noise terms of the
+        reads of its drive made during the sweep (:meth:`sweep_reads`; the clamped input's reads
+        are made once per step, so their noise is frozen in ``const`` and sets no floor), each of
+        std ``c * norm(x)`` per sample for node ``src``'s state ``x`` (``norm`` None: ``c``
+        itself): per read the synapse's :meth:`~analog_ep.synapses.base.Synapse.read_floor`
+        (output noise and the ADC's rounding; ``norm`` the read's ``abs_max`` scale,
+        :func:`~analog_ep.synapses.base.abs_max_scale`, or None without noise management) and,
+        where the read has weight read noise, its
+        :meth:`~analog_ep.synapses.base.Synapse.weight_floor` as a second term; ``gain`` the node
+        update's (:data:`NOISE_GAINS` of :meth:`sweep_update`). None where a node's drive or update
+        has no such form or a read has no estimate."""
         out = []
         for k in range(1, self.num_nodes + 1):
             reads, form = self.sweep_reads(k), self.sweep_update(k, beta)
@@ -514,7 +521,10 @@ class EnergyNetwork(nn.Module):
                 f = synapse.read_floor(direction)
                 if f is None:
                     return None
-                terms.append((f[0], f[1], src))
+                terms.append((f[0], None if f[1] is None else functools.partial(abs_max_scale, bound=f[1]), src))
+                w = synapse.weight_floor(direction)
+                if w is not None:
+                    terms.append((w[0], w[1], src))
             update, params = form
             out.append((NOISE_GAINS[update](*params), terms))
         return out

@@ -123,27 +123,26 @@ def floor_threshold(floors: list | None, z: float, band: str) -> Callable | None
     :meth:`~analog_ep.models.base.EnergyNetwork.read_floors`. A settled node changes from one
     sweep to the next only by its reads' noise: two independent reads of std ``sigma`` differ
     with std ``sqrt(2) sigma``. So sample ``b`` counts as settled on its noise floor once its
-    residual is at most ``max_k z_k sqrt(2) sigma_k,b``, ``sigma_k,b = gain_k sqrt(sum_reads (c
-    m_b)^2)`` (``m_b = max(max |x_b|, 1e-30) / nm_bound``, the read's noise-management scale of
-    its input state, or 1; one read: ``m_b * floor_coef(z_k, gain, c)`` in the states' dtype),
+    residual is at most ``max_k z_k sqrt(2) sigma_k,b``, ``sigma_k,b = gain_k sqrt(sum_terms (c
+    m_b)^2)`` over the node's independent noise terms (``m_b = norm(x_b)`` of the term's read
+    input state: the read's noise-management scale ``max(max |x_b|, 1e-30) / nm_bound`` for the
+    output noise and the ADC's rounding, or 1 without noise management; ``||x_b||_2`` for a
+    dense read's weight read noise; one term: ``m_b * floor_coef(z_k, gain, c)`` in the states' dtype),
     ``z_k`` node ``k``'s band for its ``n_k`` entries per sample (``solver.noise_band``:
     :data:`NOISE_BANDS`, :func:`node_bands`; ``flat``: ``z`` for every node). The sizes are the
     states' shapes (host metadata), so the coefficients are made once per phase (per batch shape)."""
     if not z or floors is None:
         return None
-    built: dict = {}   # per-sample sizes -> the nodes' (coefficient, nm bound, source) terms
+    built: dict = {}   # per-sample sizes -> the nodes' (coefficient, norm, source) terms
 
     def coefs(states: list[torch.Tensor]) -> list:
         sizes = tuple(math.prod(s.shape[1:]) for s in states)
         nodes = built.get(sizes)
         if nodes is None:
             zs = node_bands(z, band, sizes)
-            nodes = built[sizes] = [[(floor_coef(zk, gain, c), nmb, src) for c, nmb, src in terms]
+            nodes = built[sizes] = [[(floor_coef(zk, gain, c), norm, src) for c, norm, src in terms]
                                     for zk, (gain, terms) in zip(zs, floors)]
         return nodes
-
-    def scale(x: torch.Tensor, nmb) -> torch.Tensor:
-        return x.abs().reshape(x.shape[0], -1).amax(1).clamp_min(1e-30).div(nmb)
 
     consts: dict = {}   # (value, batch, dtype, device) -> the constant per-sample tensor, built once
 
@@ -157,8 +156,8 @@ def floor_threshold(floors: list | None, z: float, band: str) -> Callable | None
     def threshold(states: list[torch.Tensor]) -> torch.Tensor:
         per = []
         for terms in coefs(states):
-            parts = [scale(states[src - 1], nmb).mul(k) if nmb is not None else const(k, states[0])
-                     for k, nmb, src in terms]
+            parts = [norm(states[src - 1]).mul(k) if norm is not None else const(k, states[0])
+                     for k, norm, src in terms]
             if not parts:   # a node no sweep read drives: no floor of its own
                 parts = [const(0.0, states[0])]
             per.append(parts[0] if len(parts) == 1 else torch.stack(parts).square().sum(0).sqrt())

@@ -29,13 +29,19 @@ FUSED = True
 generic sweep; the fused sweep's tests compare the two)."""
 
 
-def _sweep_plan(model, const, states, beta, target, rtol):
+def _sweep_plan(model, const, states, beta, target, rtol, z=0.0):
     """The model's plan of this relaxation's fused sweep (:mod:`analog_ep.analog.kernels.numba_sweep`),
-    or None where the model has none, :data:`FUSED` is off or the relative nudge test applies."""
+    or None where the model has none, :data:`FUSED` is off, the relative nudge test applies, or
+    the floor threshold runs (``z``: ``noise_z`` of a noise-floor stop) on reads with weight read
+    noise: the kernel's threshold scales each read's floor by its DAC's abs-max scale only, and
+    the weight noise's term scales with the input's L2 norm
+    (:meth:`~analog_ep.models.base.EnergyNetwork.read_floors`), so the generic sweep runs it."""
     if not FUSED or (beta and rtol > 0):
         return None
     plan = model.sweep_plan(states, beta, target)
     if plan is None or any(const[st.node - 1].dtype != states[0].dtype for st in plan):
+        return None
+    if z and any(st.storage.weight_floor() > 0 for st in plan):
         return None
     return plan
 
@@ -72,7 +78,7 @@ def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e
     (:func:`.base.floor_threshold`; the band's default :data:`.base.NOISE_BAND`, the config's null); ``end_reads``: the phase end averaged over that many sweeps
     (:func:`.base.average_end`) where the reads are noisy (:func:`.base.end_reads_of`), on the fused sweep
     as on the generic one."""
-    plan = _sweep_plan(model, const, states, beta, target, nudge_rtol)
+    plan = _sweep_plan(model, const, states, beta, target, nudge_rtol, noise_z if stop != "tol" else 0.0)
     if plan is not None:
         return run_fused(plan, const, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
                          noise_patience, noise_drop, noise_z, noise_band, end_reads_of(model, end_reads))

@@ -22,6 +22,19 @@ from torch import nn
 from .storage import DigitalStorage
 
 
+def abs_max_scale(x: torch.Tensor, bound: float) -> torch.Tensor:
+    """A read's ``abs_max`` noise-management scale per sample, ``max(max |x_b|, 1e-30) / bound``
+    (the DAC's, :func:`analog_ep.analog.reads._nm_layer`): what the output noise and the ADC's
+    rounding of a managed read scale with (:meth:`Synapse.read_floor`)."""
+    return x.abs().reshape(x.shape[0], -1).amax(1).clamp_min(1e-30).div(bound)
+
+
+def l2_norm(x: torch.Tensor) -> torch.Tensor:
+    """The L2 norm of each sample's read input, ``||x_b||_2`` over all its lines: what a dense
+    read's weight read noise scales with (:meth:`Synapse.weight_floor`)."""
+    return torch.linalg.vector_norm(x.reshape(x.shape[0], -1), dim=1)
+
+
 class Synapse(nn.Module):
     """An edge ``pre -> post`` of an energy-based network with coupling ``<s_post, read(s_pre)>``.
 
@@ -79,6 +92,14 @@ class Synapse(nn.Module):
         :meth:`~analog_ep.analog.storage.AnalogStorage.read_floor` gives it (``(c, nm_bound)``),
         or None where it has no estimate (the default: the noise-floor threshold does not run;
         dense and conv synapses have one)."""
+        return None
+
+    def weight_floor(self, direction: str) -> tuple | None:
+        """The weight read noise a relaxation read (``forward`` / ``transposed``) puts on each
+        output, as ``(cw, norm)``: std ``cw * norm(x)`` per sample for the read's input ``x``
+        (:meth:`~analog_ep.analog.storage.AnalogStorage.weight_floor`, ``norm`` the input norm it
+        scales with), or None where it adds none or has no estimate (the default: the floor then
+        counts the output noise and the ADC alone; dense synapses have one)."""
         return None
 
     def read_bias(self, pre: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:

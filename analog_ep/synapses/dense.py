@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
-from .base import Synapse
+from .base import Synapse, l2_norm
 
 
 class Dense(Synapse):
@@ -41,6 +41,13 @@ class Dense(Synapse):
     def read_floor(self, direction: str) -> tuple[float, float | None] | None:
         """The storage's floor of the ``dense_forward`` / ``dense_transposed`` read."""
         return self.storage.read_floor("dense_" + direction)
+
+    def weight_floor(self, direction: str) -> tuple | None:
+        """Either direction sums each output over all the read's input lines with its own weight
+        noise: std ``cw ||x_b||_2`` (:func:`~analog_ep.synapses.base.l2_norm`), ``cw`` the
+        storage's :meth:`~analog_ep.analog.storage.AnalogStorage.weight_floor`; None without."""
+        cw = self.storage.weight_floor()
+        return (cw, l2_norm) if cw > 0 else None
 
     def read_t(self, post: torch.Tensor, pre: torch.Tensor | None = None) -> torch.Tensor:
         return self.storage.linear_t(post).reshape(post.shape[0], *self.in_shape)

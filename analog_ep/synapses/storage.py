@@ -203,6 +203,11 @@ class DigitalStorage(_InPlace, nn.Module):
         a digital read adds none."""
         return 0.0, None
 
+    def weight_floor(self) -> float:
+        """A relaxation read's weight read noise per unit input norm
+        (:meth:`~analog_ep.analog.storage.AnalogStorage.weight_floor`): a digital weight has none."""
+        return 0.0
+
     noisy_settle_reads = False
     """A settle's reads of a digital weight are exact too."""
 

@@ -381,12 +381,14 @@ def test_fused_noise_floor_stops_with_either_driver(numba_mode, monkeypatch, ser
     assert all(st.settled is not None for _, st in got)
 
 
-@pytest.mark.parametrize("extra", [["analog.noise_policy=per_phase"], ["analog.w_noise_std=0.03"],
+@pytest.mark.parametrize("extra", [["analog.noise_policy=per_phase"], ["analog.w_noise_std=0.03", "analog.noise_policy=per_phase"],
                                    ["ep.nudge=clamp"], ["model.activation=hard_sigmoid"]])
 def test_fused_floor_threshold_on_other_peripheries(numba_mode, monkeypatch, extra):
     """The floor threshold (``noise_z`` 3) where its estimate differs: a draw per phase (the ADC's
-    rounding alone), weight read noise (left out of the estimate), the clamp nudge's gain, a
-    sloped activation: the same stops as the generic sweep with the torch stopper."""
+    rounding alone; with weight read noise too, one draw per phase: no floor term of its own), the
+    clamp nudge's gain, a sloped activation: the same stops as the generic sweep with the torch
+    stopper. (Weight noise redrawn per read has a floor term the kernel does not compute: such
+    sweeps run the generic path, :func:`test_weight_noise_per_read_takes_the_generic_sweep_under_the_threshold`.)"""
     tr = _trainer("analog.out_noise_std=0.06", *extra)
     built = []
     real = NS.FusedSweep._floor_coefs
@@ -395,6 +397,22 @@ def test_fused_floor_threshold_on_other_peripheries(numba_mode, monkeypatch, ext
              dict(tol=1e-5, stop="noise_floor", noise_patience=3, noise_drop=0.05, noise_z=3.0, noise_band="flat"),
              False)
     assert len(built) == 3 and all(c is not None and min(c) > 0 for c in built)   # the threshold ran in every phase
+
+
+def test_weight_noise_per_read_takes_the_generic_sweep_under_the_threshold(numba_mode, monkeypatch):
+    """Weight read noise redrawn per read adds an L2-scaled term to the floor threshold
+    (:meth:`~analog_ep.synapses.base.Synapse.weight_floor`), which the fused kernel's threshold
+    does not carry: under ``noise_z`` the sweep declines the fused plan (no FusedSweep built) and
+    runs the generic sweep; without the threshold (``noise_z`` 0) the fused sweep runs as before
+    and stops as the generic one."""
+    tr = _trainer("analog.out_noise_std=0.06", "analog.w_noise_std=0.03")
+    x, y = _batch(tr)
+    spy = _Spy(monkeypatch)
+    kw = dict(tol=1e-5, stop="noise_floor", noise_patience=3, noise_drop=0.05, noise_band="flat")
+    _phases(copy.deepcopy(tr.model), x, y, [("free", 0.0, 40), ("nudge+", 0.5, 20)], dict(kw, noise_z=3.0))
+    assert spy.built == 0
+    monkeypatch.undo()
+    _compare(monkeypatch, tr, [("free", 0.0, 40), ("nudge+", 0.5, 20)], dict(kw, noise_z=0.0), False)
 
 
 def test_fused_sweep_runs_no_torch_stopper_update(numba_mode, monkeypatch):

@@ -420,3 +420,103 @@ def test_without_noise_the_band_keeps_tol(conv):
     for s1, b in out[1:]:
         assert b.sweeps == a.sweeps and torch.equal(b.steps, a.steps) and torch.equal(b.converged, a.converged)
         assert all(torch.equal(u, v) for u, v in zip(s0, s1))
+
+
+# ---------------------------------------------------------------------------- weight read noise
+
+
+def test_weight_floor_closed_form():
+    """A read with weight read noise (``w_noise_std`` per read) adds std ``w_noise_std g_unit
+    w_scale ||x||_2`` per output (:meth:`AnalogStorage.weight_floor`, the dense synapse's norm the
+    L2 norm of its input); one draw per phase or batch sets no floor between sweeps; a digital
+    read, or a card without weight noise, none."""
+    from analog_ep.synapses.base import l2_norm
+
+    tr = _trainer("analog.device=ideal", "analog.w_noise_std=0.05")
+    syn = list(tr.model.all_synapses())[1]
+    st = syn.storage
+    cw = 0.05 * st.g_unit * st.w_scale
+    assert cw > 0 and st.weight_floor() == pytest.approx(cw, rel=1e-12)
+    for direction in ("forward", "transposed"):
+        assert syn.read_floor(direction) == (0.0, None)          # no output noise, no converters
+        assert syn.weight_floor(direction) == (pytest.approx(cw, rel=1e-12), l2_norm)
+    for policy in ("per_phase", "per_batch"):
+        tr = _trainer("analog.device=ideal", "analog.w_noise_std=0.05", f"analog.noise_policy={policy}")
+        assert list(tr.model.all_synapses())[1].weight_floor("forward") is None
+    assert list(_trainer("analog.device=memristor").model.all_synapses())[1].weight_floor("forward") is None
+    assert list(_trainer().model.all_synapses())[1].weight_floor("forward") is None
+
+
+@pytest.mark.parametrize("direction", ["forward", "transposed"])
+@pytest.mark.parametrize("extra", [[], ["analog.max_rows=16", "analog.max_cols=4"]])
+def test_weight_floor_is_the_spread_of_repeated_reads(direction, extra):
+    """The std of 400 seeded reads of the same inputs (a tile with only weight read noise: the
+    ideal card, no output noise, no converters) is ``cw ||x_b||_2`` per output within 3 % (pooled
+    over 16 samples x the outputs; about 1 % sampling error); on one tile and on several (24
+    lines in 2 tiles of 16 rows forward, 10 in 3 of 4 columns transposed): the tiles' partials
+    add the lines' noise. Scaled by ``max |x_b|`` (the output noise's norm) it would be 40 % off,
+    by ``sqrt(n) max |x_b|`` more."""
+    tr = _trainer("analog.device=ideal", "analog.w_noise_std=0.05", *extra)
+    syn = list(tr.model.all_synapses())[1]                   # 24 -> 10
+    cw, norm = syn.weight_floor(direction)
+    g = torch.Generator().manual_seed(3)
+    n = 24 if direction == "forward" else 10
+    x = torch.rand(16, n, generator=g) * (0.3 + torch.rand(16, 1, generator=g))
+    read = syn.read if direction == "forward" else syn.read_t
+    with torch.no_grad():
+        tr.model.begin_batch()
+        tr.model.begin_phase("free")
+        ys = torch.stack([read(x) for _ in range(400)]).double()
+    ratio = (ys.var(0) / (cw * norm(x).double()).square()[:, None]).mean().sqrt().item()
+    assert ratio == pytest.approx(1.0, abs=0.03)
+    wrong = (ys.var(0) / (cw * x.abs().amax(1).double()).square()[:, None]).mean().sqrt().item()
+    assert abs(wrong - 1.0) > 0.3
+
+
+@pytest.mark.parametrize("card", ["ideal", "memristor"])
+def test_weight_noise_is_in_the_floor_threshold(card):
+    """The MLP's threshold with weight read noise: per node the read's output-noise term (the
+    card's, ``max |x_b|``-scaled; none on the ideal card) and its weight-noise term
+    (``||x_b||_2``-scaled) in quadrature, through the update's gain. Before session 15 the
+    weight noise was not in it: on the ideal card the threshold was 0."""
+    tr = _trainer(f"analog.device={card}", "analog.w_noise_std=0.05")
+    model = tr.model
+    syn = list(model.all_synapses())[1]
+    g = torch.Generator().manual_seed(4)
+    h, y = torch.rand(6, 24, generator=g), torch.rand(6, 10, generator=g) * 2 - 0.5
+    z, beta = 2.5, 0.5
+    thr = floor_threshold(model.read_floors(beta), z, "flat")([h, y])
+    assert bool((thr > 0).all())
+
+    def sigma(x, direction):
+        c, nmb = syn.read_floor(direction)
+        m = x.abs().amax(1) / nmb if nmb is not None else torch.ones(x.shape[0])
+        cw, _ = syn.weight_floor(direction)
+        return ((c * m) ** 2 + (cw * x.norm(dim=1)) ** 2).sqrt()
+
+    want = z * math.sqrt(2) * torch.maximum(sigma(y, "transposed"), sigma(h, "forward") / 1.5)
+    assert torch.allclose(thr, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kernels", ["torch", "numba"])
+def test_noise_only_relaxation_with_weight_noise_stops_at_once(kernels):
+    """From a settled state on the card with weight read noise 0.05 on top of its output noise,
+    ``noise_z`` 3 (max band) stops every sample within 3 sweeps: every change is read noise, and
+    the threshold now counts the weight noise's share (without it, before session 15, the phase
+    ran its 30 sweeps with 0.78 of the samples settled, 0.72 with numba; seeded). With numba the reads' floor needs the generic sweep (the fused kernel's
+    threshold has no L2 term): the fused plan is declined under the threshold only."""
+    tr = _trainer("analog.device=memristor", "analog.w_noise_std=0.05", f"compute.kernels={kernels}",
+                  hidden=64, batch=32)
+    x, _ = next(iter(tr.batches(tr.train_set, None)))
+    with kernels_mode(kernels), torch.no_grad():
+        st = _noise_only(tr, x, 30, noise_z=3.0, noise_band="max")
+        assert st.sweeps <= 3 and bool(st.settled.all())
+        if kernels == "numba":
+            pytest.importorskip("numba")
+            model = tr.model
+            model.begin_batch()
+            model.begin_phase("free")
+            const = model.const_drive(x)
+            states = model.zero_state(x.shape[0], x)
+            assert H._sweep_plan(model, const, states, 0.0, None, 0.0, 0.0) is not None
+            assert H._sweep_plan(model, const, states, 0.0, None, 0.0, 3.0) is None
