@@ -18,7 +18,7 @@ import yaml
 
 from ..errors import ConfigError
 from .model_specs import HOPFIELD_ACTIVATIONS, PCN_ACTIVATIONS, get_model_spec, model_names
-from .relaxations import CIRCUIT_KEYS, Relaxation, relaxation_for
+from .relaxations import CIRCUIT_KEYS, RELAXATIONS, Relaxation, relaxation_for
 from .schema import (ADC_MODEL_PARAMS, UPDATE_DEFAULTS, AnalogConfig, ChipConfig, ModelConfig, PCConfig, RBPConfig, RunConfig,
                      UpdateSettings, resolve_update)
 from .typed import build, closest, leaf_keys, merge
@@ -722,6 +722,25 @@ STORED_BEFORE_KEY: dict[tuple[str, str], object] = {
 """Keys added after runs were stored, with the value such a run ran with: a stored run (or study)
 that lacks the key resumes with that value, not with today's default."""
 
+STORED_CIRCUIT_DEFAULTS: dict[str, float] = {"settle_capacitance_f": 1e-13, "settle_g_leak_s": 1e-6}
+"""The ``analog.settle_*`` neuron constants every config stored before session 15 spells out (their
+defaults then; null = the card's neuron since): a stored run whose relaxation has no circuit
+constants (iterative, digital) loads them as null, so it resumes as it ran; a stored settle keeps
+them, the neuron it ran with (they override its card's)."""
+
+
+def _stored_circuit(data: dict) -> dict:
+    """``data`` (a stored config) with :data:`STORED_CIRCUIT_DEFAULTS` nulled where its relaxation
+    has no circuit constants (an unknown relaxation is left for the validation to name)."""
+    analog = data.get("analog")
+    if not isinstance(analog, dict):
+        return data
+    relax = RELAXATIONS.get(analog.get("relaxation", AnalogConfig().relaxation))
+    if relax is None or relax.has_circuit_constants:
+        return data
+    nulled = {k: None for k, v in STORED_CIRCUIT_DEFAULTS.items() if k in analog and analog[k] == v}
+    return {**data, "analog": {**analog, **nulled}} if nulled else data
+
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
                 base: dict | None = None) -> RunConfig:
@@ -735,6 +754,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         for (section, key), ran in STORED_BEFORE_KEY.items():
             if key not in (data.get(section) or {}):
                 data[section] = {**(data.get(section) or {}), key: ran}
+        data = _stored_circuit(data)
     file_cfg = None
     if path is not None:
         file_data = read_yaml(path)

@@ -123,3 +123,28 @@ def test_the_neuron_keys_apply_to_a_settle_only():
         load_config(None, MLP + ["analog.device=memristor", "analog.relaxation=settle",
                                  "analog.settle_capacitance_f=-1"])
     assert math.isclose(PeripheryParams(settle_capacitance_f=2e-13, settle_g_leak_s=1e-5).settle_tau_s, 2e-8)
+
+
+def test_a_config_stored_before_the_card_neuron_loads_as_it_ran():
+    """Configs stored before session 15 spell out the old defaults (100 fF, 1 uS): an iterative
+    or digital run's loads them as null (its relaxation has no neuron; else the loader would
+    refuse them), a settle run's keeps them (the neuron it ran, over its card's)."""
+    import yaml
+
+    from analog_ep.config.loader import STORED_CIRCUIT_DEFAULTS
+    from analog_ep.config.loader import to_dict
+
+    old = {"settle_capacitance_f": 1e-13, "settle_g_leak_s": 1e-6}
+    assert STORED_CIRCUIT_DEFAULTS == old
+    for keys in ([], ["analog.device=memristor"], ["analog.device=memristor", "analog.relaxation=settle"]):
+        data = to_dict(load_config(None, MLP + keys))
+        data["analog"].update(old)
+        stored = yaml.safe_load(yaml.safe_dump(data))
+        cfg = load_config(None, [], base=stored)
+        settle = "analog.relaxation=settle" in keys
+        want = (1e-13, 1e-6) if settle else (None, None)
+        assert (cfg.analog.settle_capacitance_f, cfg.analog.settle_g_leak_s) == want, keys
+        if settle:
+            assert _tau(*keys, "analog.settle_capacitance_f=1e-13", "analog.settle_g_leak_s=1e-6") == pytest.approx(1e-7)
+    with pytest.raises(ConfigError, match=r"^analog.settle_g_leak_s: applies to analog.relaxation=settle only"):
+        load_config(None, MLP + ["analog.device=memristor", "analog.settle_g_leak_s=1e-6"])   # a fresh config: refused
