@@ -65,7 +65,8 @@ def test_pcn_settle_budget_sums_the_nudged_phases():
 
 @pytest.mark.parametrize("overrides, dt, steps", [(MLP, [], 6 * DEFAULT_STEPS_PER_TAU), (MLP, ["analog.settle_dt_s=5e-8"], 12),
                                                   (PCN, ["analog.settle_dt_s=2.5e-8"], 12),
-                                                  (MLP, ["analog.settle_dt_s=5e-8", "analog.device=memristor", "solver.free_iters=20"], 40)],
+                                                  (MLP, ["analog.settle_dt_s=5e-8", "analog.device=memristor", "analog.settle_g_leak_s=1e-6",
+                                                         "solver.free_iters=20"], 40)],
                          ids=["hopfield", "hopfield-dt-tau/2", "pcn", "hopfield-noisy-card"])
 def test_sweep_timer_reports_the_integration_steps_it_ran(overrides, dt, steps):
     """``sweep_s`` is the timed call divided by the steps its stats report: a settle's call runs

@@ -24,6 +24,7 @@ MLP = ["data.name=digits", "model.hidden=[12]", "analog.device=ideal", "analog.r
        "data.batch_size=8", "data.train_size=32", "data.test_size=8", "solver.free_iters=4", "solver.nudge_iters=2"]
 STRONG = ["model.gains=[3,3]"]  # rho about 2.5 at the first free phase: bound about 0.84 tau
 DT = 9e-8  # 0.9 tau: stable at the default gains' first phases, above the strong net's bound
+NEURON_100NS = "analog.settle_g_leak_s=1e-6"  # a card's neuron at the default 1 uS leak: tau = 100 fF / 1 uS = TAU
 
 
 def _spy(monkeypatch):
@@ -137,7 +138,7 @@ def test_a_step_above_the_first_phase_bound_is_refused_before_the_run_folder_is_
     assert res.exit_code == 2 and not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("reads", [["analog.w_noise_std=0.02"], ["analog.device=memristor"]], ids=["ideal", "memristor"])
+@pytest.mark.parametrize("reads", [["analog.w_noise_std=0.02"], ["analog.device=memristor", NEURON_100NS]], ids=["ideal", "memristor"])
 def test_the_first_phase_check_leaves_the_run_as_it_was(tmp_path, reads):
     """The check runs the first phase's decision on the trainer and puts its state back: a run
     through ``run_training`` (with the check) ends with the same weights as the same run through
@@ -227,14 +228,14 @@ VGG = ["model.name=dchn_vgg5", "model.channels=[3,4,4,5]", "data.name=synthetic"
 @pytest.mark.parametrize("over, refused", [
     (MLP + [f"analog.settle_dt_s={DT}", "analog.w_noise_std=0.02"], False),
     (MLP + STRONG + [f"analog.settle_dt_s={DT}"], True),
-    (MLP + ["analog.device=memristor", f"analog.settle_dt_s={DT}"], False),
-    (MLP + STRONG + ["analog.device=memristor", f"analog.settle_dt_s={DT}", "analog.noise_policy=per_batch"], True),
-    (MLP + ["analog.device=memristor", f"analog.settle_dt_s={DT}", "analog.pulse_scheme=bitstream",
+    (MLP + ["analog.device=memristor", NEURON_100NS, f"analog.settle_dt_s={DT}"], False),
+    (MLP + STRONG + ["analog.device=memristor", NEURON_100NS, f"analog.settle_dt_s={DT}", "analog.noise_policy=per_batch"], True),
+    (MLP + ["analog.device=memristor", NEURON_100NS, f"analog.settle_dt_s={DT}", "analog.pulse_scheme=bitstream",
              "train.momentum=0", "train.weight_decay=0"], False),
-    (MLP + STRONG + ["analog.device=memristor", f"analog.settle_dt_s={DT}", "analog.noise_policy=per_phase"], True),
-    (MLP + ["model.name=pcn_mlp", "analog.device=memristor", f"analog.settle_dt_s={DT}"], True),
-    (MLP + ["model.name=pcn_mlp", "analog.device=memristor", "analog.settle_dt_s=1e-8"], False),
-    (VGG + ["analog.device=memristor", "analog.settle_dt_s=5e-8"], False),
+    (MLP + STRONG + ["analog.device=memristor", NEURON_100NS, f"analog.settle_dt_s={DT}", "analog.noise_policy=per_phase"], True),
+    (MLP + ["model.name=pcn_mlp", "analog.device=memristor", NEURON_100NS, f"analog.settle_dt_s={DT}"], True),
+    (MLP + ["model.name=pcn_mlp", "analog.device=memristor", NEURON_100NS, "analog.settle_dt_s=1e-8"], False),
+    (VGG + ["analog.device=memristor", NEURON_100NS, "analog.settle_dt_s=5e-8"], False),
 ], ids=["ideal", "ideal-strong", "memristor", "memristor-strong-per-batch",
     "memristor-bitstream", "memristor-strong-per-phase", "pcn-strong", "pcn", "dchn_vgg5"])
 def test_the_first_phase_check_decides_as_on_a_copy_and_leaves_the_trainer_bit_identical(monkeypatch, over,
