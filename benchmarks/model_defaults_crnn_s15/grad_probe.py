@@ -1,7 +1,7 @@
 """vgg_crnn: EP's weight-gradient estimate on the feedback-scaled energy (EPS, see fb_probe.py)
 against the twin's backprop gradient, at initialisation (no training).
 
-python benchmarks/model_defaults_crnn_s15/grad_probe.py TAG EPS BETA [--fp32] [--images N] [--set k=v ...]
+python benchmarks/model_defaults_crnn_s15/grad_probe.py TAG EPS BETA [--fp32] [--aux-local] [--images N] [--set k=v ...]
 float64 (--fp32: float32, tol 1e-6), the first N (default 32) training images, aux strength kappa 1 (epoch 1's). Energy
     E = sum_{k<L} mu_k [ ||s_k||^2 / (2a) - <s_k, W_k s_{k-1} + b_k> ],  mu_k = EPS^(k-1),
 output L a softmax readout outside the energy (the family's cross-entropy nudge). Free phase:
@@ -16,6 +16,10 @@ output layer: its local cross-entropy gradient at the free state. Reference: the
 of model.total_cost (algorithms.bp.bp_gradient). One JSON line: per weight layer the cosine and
 the norm ratio |EP| / |BP|, sweeps per phase, and per hidden node the mean |s^+ - s^-| / (2 BETA)
 (disp_per_beta: how much of the top's nudge reaches each node).
+--aux-local: each aux node gets BETA kappa W_aux^T (y - softmax(aux_k)) (the local error signal at
+full strength, not weakened by mu); the objective EP then estimates weights aux k by mu_k / mu_{L-1}
+(its lower layers are trained by their aux readouts), and the reference is the twin's backprop
+gradient of that same objective.
 """
 import json
 import sys
@@ -28,11 +32,13 @@ from analog_ep.train.loop import make_trainer, one_hot
 
 args = sys.argv[1:]
 tag, eps, beta, args = args[0], float(args[1]), float(args[2]), args[3:]
-images, sets, fp32 = 32, [], False
+images, sets, fp32, aux_local = 32, [], False, False
 while args:
     a = args.pop(0)
     if a == "--fp32":
         fp32 = True
+    elif a == "--aux-local":
+        aux_local = True
     elif a == "--images":
         images = int(args.pop(0))
     elif a != "--set":
@@ -68,7 +74,7 @@ def node_drive(k, s, b):
         i = model.aux_nodes.index(k)
         syn = model.aux_readouts[i]
         p = torch.softmax(syn.read(s[k - 1]) + model.aux_biases[i], dim=1)
-        h = h + (b * model.aux_kappa * mu[L - 2] / mu[k - 1]) * syn.read_t(y - p, s[k - 1])
+        h = h + (b * model.aux_kappa * (1.0 if aux_local else mu[L - 2] / mu[k - 1])) * syn.read_t(y - p, s[k - 1])
     return h
 
 
@@ -110,16 +116,24 @@ with torch.enable_grad():
     st.append(w_out.read(st[-1]) + model.biases[L - 1])
     c = model.total_cost(st, y).mean()
     ep.append(torch.autograd.grad(c, weights[-1])[0])
-with torch.enable_grad():
-    bp, _, _ = bp_gradient(model, x, y)
-index = {id(p): i for i, p in enumerate(model.ep_parameters())}
+if aux_local:  # the objective EP then descends: aux k weighted by mu_k / mu_{L-1}
+    with torch.enable_grad():
+        st = model.ff_states(x)
+        c = model.cost(st[-1], y)
+        for k, logits in zip(model.aux_nodes, model.aux_logits(st)):
+            c = c - model.aux_kappa * (mu[k - 1] / mu[L - 2]) * (y * torch.log_softmax(logits, dim=1)).sum(1)
+        bp = list(torch.autograd.grad(c.mean(), weights))
+else:
+    with torch.enable_grad():
+        bpl, _, _ = bp_gradient(model, x, y)
+    index = {id(p): i for i, p in enumerate(model.ep_parameters())}
+    bp = [bpl[index[id(w)]] for w in weights]
 cos, ratio = [], []
-for w, g in zip(weights, ep):
-    b = bp[index[id(w)]]
+for w, g, b in zip(weights, ep, bp):
     cos.append(round(float((g * b).sum() / (g.norm() * b.norm() + 1e-300)), 3))
     ratio.append(float(f"{float(g.norm() / (b.norm() + 1e-300)):.3g}"))
 rec = {"tag": tag, "eps": eps, "beta": beta, "sets": sets, "seed": cfg.seed, "images": images,
        "sweeps_free_plus_minus": [n0, n1, n2], "cos_ep_bp": cos, "norm_ratio_ep_bp": ratio,
-       "dtype": str(dt), "disp_per_beta": [float(f"{float((a - b).abs().mean() / (2 * beta)):.3g}") for a, b in zip(plus[:-1], minus[:-1])],
+       "dtype": str(dt), "aux_local": aux_local, "disp_per_beta": [float(f"{float((a - b).abs().mean() / (2 * beta)):.3g}") for a, b in zip(plus[:-1], minus[:-1])],
        "free_at1": [round(float((v >= 1).double().mean()), 3) for v in free[:-1]]}
 print(json.dumps(rec), flush=True)
