@@ -1,7 +1,7 @@
 """vgg_crnn: EP's weight-gradient estimate on the feedback-scaled energy (EPS, see fb_probe.py)
 against the twin's backprop gradient, at initialisation (no training).
 
-python benchmarks/model_defaults_crnn_s15/grad_probe.py TAG EPS BETA [--fp32] [--aux-local] [--images N] [--set k=v ...]
+python benchmarks/model_defaults_crnn_s15/grad_probe.py TAG EPS BETA [--fp32] [--aux-local] [--ckpt C] [--images N] [--set k=v ...]
 float64 (--fp32: float32, tol 1e-6), the first N (default 32) training images, aux strength kappa 1 (epoch 1's). Energy
     E = sum_{k<L} mu_k [ ||s_k||^2 / (2a) - <s_k, W_k s_{k-1} + b_k> ],  mu_k = EPS^(k-1),
 output L a softmax readout outside the energy (the family's cross-entropy nudge). Free phase:
@@ -32,10 +32,12 @@ from analog_ep.train.loop import make_trainer, one_hot
 
 args = sys.argv[1:]
 tag, eps, beta, args = args[0], float(args[1]), float(args[2]), args[3:]
-images, sets, fp32, aux_local = 32, [], False, False
+images, sets, fp32, aux_local, ckpt = 32, [], False, False, None
 while args:
     a = args.pop(0)
-    if a == "--fp32":
+    if a == "--ckpt":
+        ckpt = args.pop(0)
+    elif a == "--fp32":
         fp32 = True
     elif a == "--aux-local":
         aux_local = True
@@ -48,6 +50,8 @@ base = ["model.name=vgg_crnn", "algorithm=ep", "model.channels=[8,16,32,32,32]",
 cfg = load_config(None, base + sets)
 torch.set_grad_enabled(False)
 tr = make_trainer(cfg, f"/tmp/V15/grad_probe/{tag}")
+if ckpt:
+    tr.model.load_state_dict(torch.load(ckpt, weights_only=False, map_location="cpu")["model"])
 dt = torch.float32 if fp32 else torch.float64
 model = tr.model.to(dt)
 model.aux_kappa = 1.0
@@ -134,6 +138,6 @@ for w, g, b in zip(weights, ep, bp):
     ratio.append(float(f"{float(g.norm() / (b.norm() + 1e-300)):.3g}"))
 rec = {"tag": tag, "eps": eps, "beta": beta, "sets": sets, "seed": cfg.seed, "images": images,
        "sweeps_free_plus_minus": [n0, n1, n2], "cos_ep_bp": cos, "norm_ratio_ep_bp": ratio,
-       "dtype": str(dt), "aux_local": aux_local, "disp_per_beta": [float(f"{float((a - b).abs().mean() / (2 * beta)):.3g}") for a, b in zip(plus[:-1], minus[:-1])],
+       "dtype": str(dt), "aux_local": aux_local, "ckpt": ckpt, "disp_per_beta": [float(f"{float((a - b).abs().mean() / (2 * beta)):.3g}") for a, b in zip(plus[:-1], minus[:-1])],
        "free_at1": [round(float((v >= 1).double().mean()), 3) for v in free[:-1]]}
 print(json.dumps(rec), flush=True)
