@@ -100,7 +100,7 @@ def cost_table(rs):
                    f"{fmt_last(ep, 'gpu_latency_per_sample_s', '{:.3g}', 1e9, i)} ns")
             print(f"| {name} | {int(ep['epoch'][i])} | {en} | {inf} | {fmt_last(ep, 'pulses_per_step', '{:.0f}', i=i)} | {gpu} |")
     for name, (js, ep) in rs.items():
-        if js and "cost" in js and "energy_j" in js["cost"].get("chip", {}):
+        if js and "energy_j" in ((js.get("cost") or {}).get("chip") or {}):
             c = js["cost"]["chip"]
             n = c["train"]["samples"]
             parts = ", ".join(f"{ph} {1e6 * c['energy_j'][ph]['total'] / n:.3g}" for ph in ("free", "nudge+", "nudge-", "update"))
