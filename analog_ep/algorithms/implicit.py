@@ -22,7 +22,9 @@ from scipy.sparse.linalg import LinearOperator, gmres
 def implicit_gradient(model, x: torch.Tensor, target: torch.Tensor, states: list[torch.Tensor],
                       rtol: float = 1e-12, maxiter: int = 200) -> tuple[list[torch.Tensor], dict]:
     """Return (dL/dtheta aligned with model.ep_parameters(), info) with ``L`` the batch-mean objective
-    (``model.total_cost``: output cost plus auxiliary readouts) at the fixed point ``states``."""
+    (``model.total_cost``: output cost plus auxiliary readouts) at the fixed point ``states``, each
+    parameter's entry times ``model.ep_grad_scales()`` (1 unless ``model.feedback_scale`` != 1: the
+    per-layer rescaling of EP's update)."""
     params = model.ep_parameters()
     s = [t.detach().clone().requires_grad_(True) for t in states]
     with torch.enable_grad():
@@ -53,6 +55,8 @@ def implicit_gradient(model, x: torch.Tensor, target: torch.Tensor, states: list
     lam, info = gmres(op, b, rtol=rtol, atol=0.0, restart=min(n, 100), maxiter=maxiter)
     residual = float(np.linalg.norm(matvec(lam) - b) / max(np.linalg.norm(b), 1e-300))
     grads = parameter_gradient(T, params, unflat(lam), explicit)
+    # per layer rescaled as EP's update is (model.ep_grad_scales; all 1 unless model.feedback_scale != 1)
+    grads = [g if c == 1.0 else c * g for g, c in zip(grads, model.ep_grad_scales())]
     return grads, {"gmres_info": int(info), "adjoint_residual": residual}
 
 

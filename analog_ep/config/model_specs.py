@@ -23,7 +23,7 @@ Need = Callable[[bool, str, str], None]
 """``need(condition, dotted_key, message)``: raise the loader's one-line error for ``dotted_key``
 (``{key}: {message}, got {value!r}``) unless ``condition``."""
 
-MODEL_KEYS = ("channels", "paddings", "depth", "batchnorm", "init_fan", "aux_nodes")
+MODEL_KEYS = ("channels", "paddings", "depth", "batchnorm", "init_fan", "aux_nodes", "feedback_scale")
 """The optional ``model.*`` keys a spec accepts or refuses (``hidden``, ``width``, ``activation``
 and ``gains`` are read by the models that need them and ignored by the others)."""
 
@@ -32,6 +32,8 @@ REFUSED = {
     "batchnorm": "applies to the PCN VGGs and pcn_mlp",
     "init_fan": "applies to the PCN VGGs only",
     "aux_nodes": "auxiliary readouts exist for vgg_crnn only",
+    "feedback_scale": "weights the Hopfield energy's nodes (hopfield_mlp, dchn_vgg5, hopfield_resnet13, vgg_crnn); "
+                      "leave it at 1",
 }
 """The error of a ``model.*`` key set for a model whose spec does not accept it (``channels``:
 ``NAME has no convolutions``; ``depth``: ``applies to vgg_crnn and mupc_resmlp, not NAME``)."""
@@ -116,6 +118,9 @@ class ModelSpec:
             need("batchnorm" in self.accepts, "model.batchnorm", REFUSED["batchnorm"])
         if model.init_fan is not None:
             need("init_fan" in self.accepts, "model.init_fan", REFUSED["init_fan"])
+        if model.feedback_scale != 1.0:
+            need("feedback_scale" in self.accepts, "model.feedback_scale", REFUSED["feedback_scale"])
+            need(0.0 < model.feedback_scale <= 1.0, "model.feedback_scale", "must be in (0, 1] (1 = the plain energy)")
         if model.depth is not None and "depth" not in self.accepts:
             need(model.depth == LEGACY_DEPTH, "model.depth", f"applies to vgg_crnn and mupc_resmlp, not {name}")
         if self.check is not None:
@@ -345,12 +350,12 @@ activity step jpc's 0.5 / batch 64."""
 def _builtin_specs() -> list[ModelSpec]:
     # hopfield_mlp has no convolutions but has always accepted (and ignored) 4 channel counts
     specs = [
-        ModelSpec("hopfield_mlp", "hopfield", lambda m: len(m.hidden) + 1, frozenset({"channels"}), 4),
-        ModelSpec("dchn_vgg5", "hopfield", lambda m: 5, frozenset({"channels"}), 4,
+        ModelSpec("hopfield_mlp", "hopfield", lambda m: len(m.hidden) + 1, frozenset({"channels", "feedback_scale"}), 4),
+        ModelSpec("dchn_vgg5", "hopfield", lambda m: 5, frozenset({"channels", "feedback_scale"}), 4,
                   defaults=HOPFIELD_CONV_DEFAULTS["dchn_vgg5"], algorithm_defaults={"bp": DCHN_BP_DEFAULTS}),
-        ModelSpec("hopfield_resnet13", "hopfield", lambda m: 13, frozenset({"channels"}), 4,
+        ModelSpec("hopfield_resnet13", "hopfield", lambda m: 13, frozenset({"channels", "feedback_scale"}), 4,
                   defaults=HOPFIELD_CONV_DEFAULTS["hopfield_resnet13"]),
-        ModelSpec("vgg_crnn", "hopfield", lambda m: m.depth or 11, frozenset({"channels", "depth", "aux_nodes"}), 5,
+        ModelSpec("vgg_crnn", "hopfield", lambda m: m.depth or 11, frozenset({"channels", "depth", "aux_nodes", "feedback_scale"}), 5,
                   _vgg_crnn_depth, defaults=HOPFIELD_CONV_DEFAULTS["vgg_crnn"]),
     ]
     for name in ("pcn_vgg5", "pcn_vgg7", "pcn_vgg10", "pcn_vgg10skip", "pcn_vgg10qi", "pcn_vgg15"):

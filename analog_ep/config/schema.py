@@ -54,6 +54,17 @@ class ModelConfig:
     aux_nodes: list[int] = field(default_factory=list)
     """vgg_crnn: 1-based state nodes that get an auxiliary softmax readout (intermediate error
     signals), e.g. [4, 8]."""
+    feedback_scale: float = 1.0
+    """Hopfield-type models (hopfield_mlp, dchn_vgg5, hopfield_resnet13, vgg_crnn): eps in (0, 1],
+    node weights mu_k = eps^(k-1) in the energy, so every transposed (feedback) read of node k+1
+    into node k is multiplied by eps (a fixed periphery gain on the tile's transposed read; the
+    forward reads unchanged). 1 = the plain energy. The cost enters with the weight of the last
+    node in the energy (so the output's nudge is beta as before) and each auxiliary readout with
+    its own node's (a local aux nudge: beta * ep.aux_kappa at its node; the objective, also the bp twin's, then weights
+    readout k's cross-entropy by mu_k / mu_C). The parameter update is
+    rescaled per layer: every weight and bias gets its local EP term as at eps 1 (the weighted
+    energy's gradient divided by its node's mu_k), i.e. the gradient of the objective times a fixed
+    per-layer factor; RBP's and gradcheck's exact gradients carry the same factors."""
     activation: Optional[Literal["clamp", "hard_sigmoid", "relu6", "sigmoid", "relu", "leaky_relu", "gelu",
                                  "hard_tanh", "tanh"]] = None
     """Hidden-node nonlinearity: ``clamp`` = clip(x, 0, 1) (Scellier); ``hard_sigmoid`` =

@@ -226,13 +226,15 @@ class EnergyNetwork(nn.Module):
         self.aux_kappa = 1.0
         self.colouring_method = "greedy"
         self.nudge = "mse"  # "mse": beta C inside the energy; "clamp": s_L <- (1 - beta) h_L + beta y
+        self.feedback_scale = 1.0  # eps: node weights mu_k = eps^(k-1) in the energy (configure)
         self.phase_counts = PhaseCounter()  # per-phase samples / sweeps / neuron updates (event counts)
 
-    def configure(self, *, nudge: str, colouring: str) -> None:
-        """Set the output nudge (``ep.nudge``) and the async colouring method
-        (``solver.colouring``), and validate the colouring now (a bad one is a config error,
-        not a crash mid-run)."""
+    def configure(self, *, nudge: str, colouring: str, feedback_scale: float = 1.0) -> None:
+        """Set the output nudge (``ep.nudge``), the async colouring method
+        (``solver.colouring``) and the feedback scale (``model.feedback_scale``, :meth:`node_weight`),
+        and validate the colouring now (a bad one is a config error, not a crash mid-run)."""
         self.nudge = nudge
+        self.feedback_scale = float(feedback_scale)
         self.colouring_method = colouring
         self._colouring = None
         self.colouring()
@@ -409,6 +411,53 @@ class EnergyNetwork(nn.Module):
         hidden node as ``-beta W_out^T (softmax(s_L) - y)``."""
         return self.nudge == "cross_entropy"
 
+    def node_weight(self, k: int) -> float:
+        """``mu_k = eps^(k-1)``, node ``k``'s weight in the energy with ``eps`` =
+        ``model.feedback_scale`` (1: every weight 1, the plain energy). The weighted energy is
+
+            E_mu(s) = sum_k mu_k [Phi_k(s_k) - <b_k, s_k> - sum_{in-edges e of k} <s_k, read_e(s_pre)>],
+
+        so node ``k``'s block minimiser is ``sigma_k(b_k + sum_in read(s_pre) + sum_out
+        (mu_post / mu_k) read_t(s_post))``: every transposed read of an out-edge inside the
+        energy is multiplied by ``mu_post / mu_k`` (:meth:`feedback_gain`: ``eps`` for a chain,
+        ``eps^2`` for a skip k -> k+2), the forward reads unchanged. On a tile: a fixed periphery
+        gain on the transposed read's output, the read itself as before. The cost enters as
+        ``beta * mu_C * C`` (:meth:`cost_node`), so the output's nudged update and the readout's
+        nudge of node ``L-1`` keep their form; each auxiliary readout's cross-entropy enters with its
+        own node's weight, ``beta * aux_kappa * mu_k * CE_k`` (the *local* aux nudge: node ``k``
+        gets ``beta * aux_kappa`` of its readout's error, as at eps 1)."""
+        eps = self.feedback_scale
+        return 1.0 if eps == 1.0 else eps ** (k - 1)
+
+    def feedback_gain(self, e: Edge) -> float:
+        """The fixed gain on edge ``e``'s transposed read in its pre node's drive:
+        ``mu_post / mu_pre`` (:meth:`node_weight`; 1 at ``feedback_scale`` 1)."""
+        eps = self.feedback_scale
+        return 1.0 if eps == 1.0 else eps ** (e.post - e.pre)
+
+    def cost_node(self) -> int:
+        """The node whose weight ``mu_C`` multiplies the cost in the total energy: the output
+        ``L`` when it is inside the energy, ``L - 1`` (the readout's input) for the cross-entropy
+        readout."""
+        return self.num_nodes - 1 if self.readout else self.num_nodes
+
+    def ep_grad_scales(self) -> list[float]:
+        """Per parameter of :meth:`ep_parameters`, ``mu_C / mu_theta``: the factor between the
+        update EP computes (:meth:`energy_grad_terms`: the local term, i.e. ``dF/dtheta / mu_theta``
+        with ``mu_theta`` the weight of the node whose energy term holds ``theta``) and the
+        gradient of :meth:`total_cost` (``F = E_mu + beta mu_C total_cost``). All 1 at
+        ``feedback_scale`` 1. Gradcheck's reference and RBP's gradient are multiplied by them, so
+        EP, RBP and the reference are the same per-layer-rescaled gradient."""
+        mu_c = self.node_weight(self.cost_node())
+        L = self.num_nodes
+
+        def scale(k: int) -> float:
+            mu = mu_c if (k == L and self.readout) else self.node_weight(k)
+            return 1.0 if mu == mu_c else mu_c / mu
+
+        return ([scale(e.post) for e in self.edges] + [scale(k) for k in range(1, L + 1)]
+                + [scale(k) for k in self.aux_nodes] * 2)
+
     def drive(self, k: int, states: list[torch.Tensor], const: list[torch.Tensor], beta: float = 0.0,
               target: torch.Tensor | None = None) -> torch.Tensor:
         """``h_k``: the total input of node ``k`` given the current states (and, for a readout
@@ -427,7 +476,9 @@ class EnergyNetwork(nn.Module):
                     p = torch.softmax(e.synapse.read(states[k - 1]) + self.biases[L - 1], dim=1)
                     h = h + beta * e.synapse.read_t(y - p, states[k - 1])
                 continue
-            h = h + e.synapse.read_t(states[e.post - 1], states[k - 1])
+            r = e.synapse.read_t(states[e.post - 1], states[k - 1])
+            gain = self.feedback_gain(e)
+            h = h + (r if gain == 1.0 else gain * r)
         if beta != 0.0 and self.aux_kappa != 0.0 and k in self.aux_nodes:
             i = self.aux_nodes.index(k)
             _, y_aux = self.split_target(target)
@@ -447,13 +498,17 @@ class EnergyNetwork(nn.Module):
 
     def total_cost(self, states: list[torch.Tensor], target, record: list | None = None) -> torch.Tensor:
         """Per-sample objective that EP descends: the output cost plus ``aux_kappa`` times the
-        cross-entropy of every auxiliary readout against the aux target. ``record``: see
-        :meth:`ff_states`."""
+        cross-entropy of every auxiliary readout against the aux target, the readout on node ``k``
+        weighted by ``mu_k / mu_C`` (:meth:`node_weight`, :meth:`cost_node`; 1 at
+        ``model.feedback_scale`` 1). ``record``: see :meth:`ff_states`."""
         y, y_aux = self.split_target(target)
         c = self.cost(states[-1], y)
         if self.aux_kappa != 0.0:
-            for logits in self.aux_logits(states, record):
-                c = c - self.aux_kappa * (y_aux * torch.log_softmax(logits, dim=1)).sum(1)
+            mu_c = self.node_weight(self.cost_node())
+            for k, logits in zip(self.aux_nodes, self.aux_logits(states, record)):
+                w = self.node_weight(k)
+                kappa = self.aux_kappa if w == mu_c else self.aux_kappa * (w / mu_c)
+                c = c - kappa * (y_aux * torch.log_softmax(logits, dim=1)).sum(1)
         return c
 
     def cost(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -481,8 +536,9 @@ class EnergyNetwork(nn.Module):
         """:meth:`drive` of node ``k`` as a fused sweep runs it: ``[(synapse, src, direction)]``,
         the reads (``forward`` of an in-edge's pre node, ``transposed`` of an out-edge's post node)
         whose sum with ``const[k - 1]`` is the drive in every phase, or None where the drive has
-        other terms (the cross-entropy readout's nudge, auxiliary readouts)."""
-        if self.readout or self.aux_nodes:
+        other terms (the cross-entropy readout's nudge, auxiliary readouts, the feedback gain of
+        ``model.feedback_scale`` != 1)."""
+        if self.readout or self.aux_nodes or self.feedback_scale != 1.0:
             return None
         return ([(e.synapse, e.pre, "forward") for e in self._in_edges[k - 1] if e.pre > 0]
                 + [(e.synapse, e.post, "transposed") for e in self._out_edges[k - 1]])
@@ -571,21 +627,30 @@ class EnergyNetwork(nn.Module):
 
     # ----------------------------------------------------------------- energy
     def energy(self, x: torch.Tensor, states: list[torch.Tensor]) -> torch.Tensor:
-        """Per-sample energy ``E(s)`` (autograd-friendly; used by tests and gradcheck)."""
+        """Per-sample energy ``E(s)`` (autograd-friendly; used by tests and gradcheck); with
+        ``model.feedback_scale`` != 1 the weighted energy ``E_mu`` (:meth:`node_weight`: node
+        ``k``'s terms and its in-edges' couplings times ``mu_k``)."""
         b = x.shape[0]
         e_tot = x.new_zeros(b)
         L = self.num_nodes
         for k, s in enumerate(states, start=1):
             if k == L and self.readout:
                 continue
-            e_tot = e_tot + self.activations[k - 1].node_energy(s)
-            e_tot = e_tot - (s * self.biases[k - 1]).reshape(b, -1).sum(1)
+            mu = self.node_weight(k)
+            if mu == 1.0:  # the plain energy's order of summation (bit-identical at eps 1)
+                e_tot = e_tot + self.activations[k - 1].node_energy(s)
+                e_tot = e_tot - (s * self.biases[k - 1]).reshape(b, -1).sum(1)
+            else:
+                e_tot = e_tot + mu * (self.activations[k - 1].node_energy(s)
+                                      - (s * self.biases[k - 1]).reshape(b, -1).sum(1))
         for e in self.edges:
             if e.post == L and self.readout:
                 continue
             pre = x if e.pre == 0 else states[e.pre - 1]
             post = states[e.post - 1]
-            e_tot = e_tot - (post * e.synapse.read(pre)).reshape(b, -1).sum(1)
+            coupling = (post * e.synapse.read(pre)).reshape(b, -1).sum(1)
+            mu = self.node_weight(e.post)
+            e_tot = e_tot - (coupling if mu == 1.0 else mu * coupling)
         return e_tot
 
     def energy_grad_terms(self, x: torch.Tensor, states: list[torch.Tensor], beta: float = 0.0,
@@ -599,6 +664,13 @@ class EnergyNetwork(nn.Module):
         ``C`` depends on parameters only through a readout outside the energy:
         ``beta dC/dW_out = beta corr(softmax(s_L) - y, s_{L-1}) / B``; auxiliary readouts likewise
         with ``beta * aux_kappa``.
+
+        With ``model.feedback_scale`` != 1 (the weighted energy ``F = E_mu + beta mu_C C + beta
+        aux_kappa sum_k mu_k CE_k``, :meth:`node_weight`) each entry is that energy's gradient
+        divided by the weight ``mu_theta`` of the node whose term holds the parameter, i.e. the
+        same local terms as above: the update is rescaled per layer (a fixed per-layer factor
+        ``mu_C / mu_theta`` on the gradient of :meth:`total_cost`, :meth:`ep_grad_scales`), so no
+        layer's update shrinks by ``eps^(k-1)`` below a pulse's resolution.
         """
         b = x.shape[0]
         L = self.num_nodes

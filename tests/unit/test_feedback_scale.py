@@ -1,0 +1,205 @@
+"""``model.feedback_scale`` (eps): the Hopfield energy with node weights mu_k = eps^(k-1)
+(every feedback read scaled by eps per hop). References: a plain loop of the weighted energy's
+block minimiser (written here, as in benchmarks/model_defaults_crnn_s15/fb_probe.py), the energy's
+monotone descent under exact block minimisation, the feed-forward twin as eps -> 0, and the
+implicit gradient of the weighted energy's objective (gradcheck)."""
+
+import pytest
+import torch
+
+from conftest import tiny_mlp
+from analog_ep.algorithms.ep import ep_gradient
+from analog_ep.algorithms.gradcheck import gradcheck
+from analog_ep.algorithms.rbp import adjoint_gradient
+from analog_ep.config import load_config
+from analog_ep.data import load_data
+from analog_ep.errors import ConfigError
+from analog_ep.solvers import relax_async
+from analog_ep.train.build import build_model
+
+TINY = ["model.name=vgg_crnn", "model.channels=[2,2,3,3,3]", "model.aux_nodes=[3,6]", "data.name=synthetic",
+        "data.shape=[1,32,32]", "data.num_classes=3", "data.train_size=16", "data.test_size=8",
+        "ep.nudge=cross_entropy", "model.gains=[" + ",".join(["2"] * 11) + "]"]
+
+
+def _crnn(eps, dtype=torch.float64, extra=()):
+    cfg = load_config(None, TINY + [f"model.feedback_scale={eps}", *extra])
+    train, _, info = load_data(cfg.data, 0)
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        m = build_model(cfg, info.shape, 3)
+    finally:
+        torch.set_default_dtype(default)
+    with torch.no_grad():  # non-zero biases: no unit sits exactly on its clamp kink
+        for b in m.biases:
+            b.uniform_(-0.1, 0.3, generator=torch.Generator().manual_seed(0))
+    x = train.x[:3].to(dtype)
+    y = torch.nn.functional.one_hot(train.y[:3], 3).to(dtype)
+    return m, x, y
+
+
+def _mlp(eps):
+    m, x, y = tiny_mlp(hidden=(6, 5, 4), gain=2.0)
+    m.configure(nudge="mse", colouring="greedy", feedback_scale=eps)
+    return m, x, y
+
+
+def _plain_drive(m, eps, k, x, s):
+    """h_k = b_k + sum_in read(s_pre) + sum_out eps^(post - k) read_t(s_post) (readout excluded)."""
+    L = m.num_nodes
+    h = m.biases[k - 1]
+    for e in m._in_edges[k - 1]:
+        h = h + e.synapse.read(x if e.pre == 0 else s[e.pre - 1])
+    for e in m._out_edges[k - 1]:
+        if e.post == L and m.readout:
+            continue
+        r = e.synapse.read_t(s[e.post - 1], s[k - 1])
+        h = h + (r if eps == 1.0 else eps ** (e.post - k) * r)
+    return h
+
+
+def _plain_relax(m, eps, x, sweeps):
+    """Odd-then-even exact block minimisation of the weighted energy, a plain loop."""
+    L = m.num_nodes
+    s = m.zero_state(x.shape[0], x)
+    order = [k for k in range(1, L + 1) if k % 2 == 1] + [k for k in range(1, L + 1) if k % 2 == 0]
+    for _ in range(sweeps):
+        for k in order:
+            s[k - 1] = m.node_update(k, _plain_drive(m, eps, k, x, s))
+    return s
+
+
+def _free(m, x, iters=4000, tol=1e-13):
+    with torch.no_grad():
+        s, st = relax_async(m, m.const_drive(x), m.zero_state(x.shape[0], x), iters=iters, tol=tol)
+    return s, st
+
+
+@pytest.mark.parametrize("make", [_crnn, _mlp])
+def test_eps_one_is_the_plain_energy_bit_for_bit(make):
+    """At eps 1 the drive, the free phase and EP's estimate are those of the unweighted energy
+    (the plain loop without any eps product), bit for bit; the scales are exactly 1."""
+    m, x, y = make(1.0)
+    assert set(m.ep_grad_scales()) == {1.0}
+    with torch.no_grad():
+        s, _ = relax_async(m, m.const_drive(x), m.zero_state(x.shape[0], x), iters=7, tol=0.0)
+        ref = _plain_relax(m, 1.0, x, 7)
+    for a, b in zip(s, ref):
+        assert torch.equal(a, b)
+
+
+MAIN_REF = {  # main at 5a977b5 (before model.feedback_scale existed), the same calls; on this machine
+    # the branch at eps 1 reproduced main's states, nudged states and estimate bit for bit (torch.equal)
+    "crnn": [6.155331136983204, 248.22420537561024, 107.14535947762627, 3623.7766913075875],
+    "mlp": [5.223633631545384, 17.53773633699202, 9.018602661992556, 101.96600812449762],
+}
+
+
+@pytest.mark.parametrize("name,make", [("crnn", _crnn), ("mlp", _mlp)])
+def test_eps_one_matches_main_reference_values(name, make):
+    """Regression against main's values for these tiny models (float64): free output and node 2,
+    centered EP estimate at beta 0.1 (sum of |grads|) and both nudged phases' states."""
+    m, x, y = make(1.0)
+    if m.aux_nodes:
+        m.aux_kappa = 0.7
+    with torch.no_grad():
+        free, _ = relax_async(m, m.const_drive(x), m.zero_state(x.shape[0], x), iters=60, tol=0.0)
+    res = ep_gradient(m, x, y, free, relax_async, beta=0.1, estimator="centered", free_iters=60, nudge_iters=40,
+                      tol=0.0)
+    got = [float(free[-1].sum()), float(free[1].sum()), float(sum(g.abs().sum() for g in res.grads)),
+           float(sum(t.sum() for p in res.nudged for t in p))]
+    assert got == pytest.approx(MAIN_REF[name], rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("make", [_crnn, _mlp])
+def test_free_fixed_point_is_the_weighted_block_minimiser(make):
+    m, x, _ = make(0.1)
+    s, st = _free(m, x)
+    assert bool(st.converged.all())
+    with torch.no_grad():
+        ref = _plain_relax(m, 0.1, x, 400)
+    for a, b in zip(s, ref):
+        assert (a - b).abs().max().item() < 1e-6
+    # and it is not the eps-1 fixed point (the test can fail)
+    with torch.no_grad():
+        one = _plain_relax(m, 1.0, x, 400)
+    assert max((a - b).abs().max().item() for a, b in zip(s, one)) > 1e-3
+
+
+@pytest.mark.parametrize("make", [_crnn, _mlp])
+def test_weighted_energy_does_not_increase_per_sweep(make):
+    m, x, _ = make(0.1)
+    s = m.zero_state(x.shape[0], x)
+    energies = []
+    with torch.no_grad():
+        const = m.const_drive(x)
+        for _ in range(30):
+            s, _ = relax_async(m, const, s, iters=1, tol=0.0)
+            energies.append(m.energy(x, s))
+    e = torch.stack(energies)
+    assert bool(((e[1:] - e[:-1]) <= 1e-12 * e.abs()[:-1].clamp_min(1.0)).all())
+    assert bool((e[-1] < e[0]).any())
+    # the block update is the minimiser: perturbing the fixed point raises the weighted energy
+    s, _ = _free(m, x)
+    with torch.no_grad():
+        e0 = m.energy(x, s)
+        g = torch.Generator().manual_seed(1)
+        for k in range(1, m.num_nodes):
+            t = [v.clone() for v in s]
+            t[k - 1] = m.activations[k - 1](t[k - 1] + 1e-3 * torch.randn(t[k - 1].shape, generator=g, dtype=x.dtype))
+            assert bool((m.energy(x, t) >= e0 - 1e-12).all())
+
+
+@pytest.mark.parametrize("make", [_crnn, _mlp])
+def test_small_eps_approaches_the_feed_forward_states(make):
+    m, x, _ = make(1e-4)
+    s, _ = _free(m, x)
+    with torch.no_grad():
+        ff = m.ff_states(x)
+    m.configure(nudge=m.nudge, colouring=m.colouring_method, feedback_scale=1.0)
+    one, _ = _free(m, x)
+    gap = max((a - b).abs().max().item() for a, b in zip(s, ff))
+    assert gap < 1e-3
+    assert max((a - b).abs().max().item() for a, b in zip(one, ff)) > 10 * gap
+
+
+@pytest.mark.parametrize("make", [_crnn, _mlp])
+def test_gradcheck_at_eps_01(make):
+    """EP's estimate on the weighted energy against the implicit gradient of its objective
+    (rescaled per layer as the update is), float64, small beta: cosine > 0.99 per layer."""
+    m, x, y = make(0.1)
+    if m.aux_nodes:
+        m.aux_kappa = 0.7
+    rep = gradcheck(m, x, y, relax_async, [1e-3], "centered", iters=4000, tol=1e-13)
+    assert rep["free_converged_fraction"] == 1.0
+    for row in rep["layers"]:
+        assert row["saturation_changes"] == 0
+        assert row["cosine"] > 0.99, row
+        assert row["rel_error"] < 2e-2, row
+    # RBP's adjoint on the same energy gives the same (rescaled) gradient
+    free, _ = _free(m, x)
+    grads, _, _ = adjoint_gradient(m, x, y, free, iters=3000, rtol=1e-12)
+    res = ep_gradient(m, x, y, free, relax_async, beta=1e-3, estimator="centered", free_iters=4000,
+                      nudge_iters=4000, tol=1e-13)
+    for a, b in zip(grads, res.grads):
+        assert (a - b).norm().item() <= 2e-2 * max(a.norm().item(), 1e-12)
+
+
+def test_gradcheck_reference_is_not_the_unweighted_objective():
+    """Without the per-layer scales the reference differs from EP's estimate (the test above can fail)."""
+    m, x, y = _mlp(0.1)
+    assert min(m.ep_grad_scales()) < 0.5 or max(m.ep_grad_scales()) > 2
+
+
+@pytest.mark.parametrize("value", ["0", "-0.5", "1.5"])
+def test_bad_feedback_scale_is_one_line(value):
+    with pytest.raises(ConfigError, match=r"model.feedback_scale: must be in \(0, 1\]"):
+        load_config(None, ["model.name=vgg_crnn", f"model.feedback_scale={value}"])
+
+
+def test_feedback_scale_refused_where_it_does_not_apply():
+    with pytest.raises(ConfigError, match="model.feedback_scale: weights the Hopfield energy"):
+        load_config(None, ["model.name=pcn_mlp", "model.feedback_scale=0.5"])
+    for name in ("hopfield_mlp", "dchn_vgg5", "hopfield_resnet13", "vgg_crnn"):
+        assert load_config(None, [f"model.name={name}", "model.feedback_scale=0.5"]).model.feedback_scale == 0.5
