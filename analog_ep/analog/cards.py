@@ -194,9 +194,10 @@ _HINTS = typing.get_type_hints(AnalogConfig)
 _CardUpdate.__annotations__ = {k: _HINTS[k] for k in UPDATE_KEYS}  # one type per key: the analog.* twin's
 
 
-SOURCE_SECTIONS = ("device", "periphery", "mapping", "update", "write")
-"""The parts of a card's hardware a ``sources:`` entry may cite: the device rule's parameters and
-the ``periphery:``, ``mapping:``, ``update:`` and ``write:`` sections."""
+SOURCE_SECTIONS = ("device", "periphery", "neuron", "mapping", "update", "write")
+"""The parts of a card's hardware a ``sources:`` entry may cite: the device rule's parameters, the
+``periphery:`` section's reads and its settle neuron (``neuron``: ``periphery.settle_*``), and
+the ``mapping:``, ``update:`` and ``write:`` sections."""
 
 
 def sources_from_dict(data: dict, where: str = "") -> Optional[dict]:
