@@ -505,6 +505,8 @@ def test_noise_only_relaxation_with_weight_noise_stops_at_once(kernels):
     the threshold now counts the weight noise's share (without it, before session 15, the phase
     ran its 30 sweeps with 0.78 of the samples settled, 0.72 with numba; seeded). With numba the reads' floor needs the generic sweep (the fused kernel's
     threshold has no L2 term): the fused plan is declined under the threshold only."""
+    if kernels == "numba":
+        pytest.importorskip("numba")
     tr = _trainer("analog.device=memristor", "analog.w_noise_std=0.05", f"compute.kernels={kernels}",
                   hidden=64, batch=32)
     x, _ = next(iter(tr.batches(tr.train_set, None)))
@@ -512,7 +514,6 @@ def test_noise_only_relaxation_with_weight_noise_stops_at_once(kernels):
         st = _noise_only(tr, x, 30, noise_z=3.0, noise_band="max")
         assert st.sweeps <= 3 and bool(st.settled.all())
         if kernels == "numba":
-            pytest.importorskip("numba")
             model = tr.model
             model.begin_batch()
             model.begin_phase("free")
