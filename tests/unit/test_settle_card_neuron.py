@@ -152,6 +152,9 @@ def test_a_step_above_the_cards_tau_is_refused_naming_where_tau_came_from():
     with pytest.raises(ConfigError, match=r"G_leak from analog.settle_g_leak_s"):
         resolve_device(load_config(None, MLP + ["analog.device=memristor", "analog.relaxation=settle",
                                                 "analog.settle_dt_s=2e-9", "analog.settle_g_leak_s=1e-4"]))
+    with pytest.raises(ConfigError, match=r"G_leak from device.periphery.settle_g_leak_s"):
+        resolve_device(load_config(None, MLP + ["analog.device=memristor", "analog.relaxation=settle",
+                                                "analog.settle_dt_s=2e-9", "device.periphery.settle_g_leak_s=1e-4"]))
     with pytest.raises(ConfigError, match=r"C from the default neuron's settle_capacitance_f"):
         resolve_device(load_config(None, MLP + ["analog.device=ideal", "analog.relaxation=settle",
                                                 "analog.settle_dt_s=2e-7"]))
