@@ -370,6 +370,10 @@ def load_chip_file(path: str | Path) -> dict:
     section = data["chip"] if set(data) == {"chip"} else data
     if not isinstance(section, dict):
         raise ConfigError(f"{p}: chip: expected a mapping of chip keys, got {section!r}")
+    try:
+        _check_renamed({"chip": section})
+    except ConfigError as e:
+        raise ConfigError(f"{where}{e}") from None
     check_chip(build(ChipConfig, section, "chip.", where), where)
     return {"chip": dict(section)}
 

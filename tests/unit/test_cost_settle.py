@@ -150,12 +150,18 @@ def test_a_settle_step_records_its_neurons_tau_through_diffs_and_checkpoints():
     assert "settle_tau_s" not in fresh.counts()["free"]
 
 
-def test_neuron_energy_key_is_validated_and_the_old_power_key_renamed():
+def test_neuron_energy_key_is_validated_and_the_old_power_key_renamed(tmp_path):
     with pytest.raises(ConfigError, match="chip.neuron_energy_per_tau_j: must be > 0"):
         load_config(None, ["chip.neuron_energy_per_tau_j=0"])
     with pytest.raises(ConfigError, match=r"^chip.neuron_static_w: renamed chip.neuron_energy_per_tau_j .*; set "
                                           r"chip.neuron_energy_per_tau_j instead$"):
         load_config(None, ["chip.neuron_static_w=1e-6"])
+    from analog_ep.config.loader import load_chip_file
+
+    chip_file = tmp_path / "chip.yaml"
+    chip_file.write_text("neuron_static_w: 1.0e-6\n")
+    with pytest.raises(ConfigError, match=rf"^{chip_file}: chip.neuron_static_w: renamed chip.neuron_energy_per_tau_j"):
+        load_chip_file(chip_file)
     stored = load_config(None, [])
     import yaml
 
