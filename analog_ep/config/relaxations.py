@@ -106,8 +106,8 @@ RELAXATIONS: dict[str, Relaxation] = {
     # noise_patience 3 sweeps since session 9 (the same accuracy as 5 in fewer sweeps:
     # benchmarks/speed_fmnist_s9_stop.md); noise_z 3 since session 10 (the same test accuracy in
     # about half the sweeps: benchmarks/speed_fmnist_s10_stop.md)
-    "iterative": Relaxation("iterative", _iterative_solver, _iterative_keywords, discrete_reads=True, has_circuit_constants=False,
-                            noise_patience=3, noise_z=3.0),
+    "iterative": Relaxation("iterative", _iterative_solver, _iterative_keywords, discrete_reads=True,
+                            has_circuit_constants=False, noise_patience=3, noise_z=3.0),
     "settle": Relaxation("settle", _settle_solver, _settle_keywords, discrete_reads=False, has_circuit_constants=True,
                          noise_patience=5, algorithms=("ep", "pc")),
 }
