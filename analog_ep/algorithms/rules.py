@@ -111,7 +111,7 @@ class _Relaxing(LearningRule):
     def __init__(self, cfg, model, device=None, generator=None):
         super().__init__(cfg, model, device, generator)
         self.solver = build_solver(cfg, model.energy_kind, check_every(cfg.solver, self.device),
-                                   getattr(model, "periphery", None))
+                                   model.periphery)
 
     def timed_budget(self, phase_iters: int) -> tuple[int, dict]:
         """What one timed call of ``bench`` runs of this rule's solver
@@ -315,7 +315,7 @@ class PC(LearningRule):
         super().__init__(cfg, model, device, generator)
         flow = not relaxation_for(cfg).discrete_reads  # the inference is the relaxation's continuous flow
         self.solver = build_solver(cfg, model.energy_kind, check_every(cfg.solver, self.device),
-                                   getattr(model, "periphery", None)) if flow else None
+                                   model.periphery) if flow else None
         self._fn = compiled(pc_gradient) if cfg.compute.compile and not flow else pc_gradient
 
     def _kwargs(self) -> dict:

@@ -194,9 +194,10 @@ _HINTS = typing.get_type_hints(AnalogConfig)
 _CardUpdate.__annotations__ = {k: _HINTS[k] for k in UPDATE_KEYS}  # one type per key: the analog.* twin's
 
 
-SOURCE_SECTIONS = ("device", "periphery", "mapping", "update", "write")
-"""The parts of a card's hardware a ``sources:`` entry may cite: the device rule's parameters and
-the ``periphery:``, ``mapping:``, ``update:`` and ``write:`` sections."""
+SOURCE_SECTIONS = ("device", "periphery", "neuron", "mapping", "update", "write")
+"""The parts of a card's hardware a ``sources:`` entry may cite: the device rule's parameters, the
+``periphery:`` section's reads and its settle neuron (``neuron``: ``periphery.settle_*``), and
+the ``mapping:``, ``update:`` and ``write:`` sections."""
 
 
 def sources_from_dict(data: dict, where: str = "") -> Optional[dict]:
@@ -499,18 +500,22 @@ def effective_periphery(card: DeviceCard, analog_cfg: Any) -> PeripheryParams:
         raise ConfigError(f"analog.{e}") from None
 
 
-def settle_constant_source(card: DeviceCard, analog_cfg: Any, key: str) -> str:
+def settle_constant_source(card: DeviceCard, analog_cfg: Any, key: str, device_overrides: dict | None = None) -> str:
     """Where the settle neuron's ``key`` (``settle_capacitance_f`` / ``settle_g_leak_s``) of a run's
-    effective periphery (:func:`effective_periphery`) comes from: ``analog.KEY``, the card's
-    ``periphery.KEY`` (its name and file), or the default neuron."""
+    effective periphery (:func:`effective_periphery`) comes from: ``analog.KEY``, a ``--set
+    device.periphery.KEY`` (``device_overrides``: the config's ``device:``, applied by
+    :func:`resolve_card`), the card's ``periphery.KEY`` (its name and file), or the default neuron."""
     if getattr(analog_cfg, key, None) is not None:
         return f"analog.{key}"
+    if key in ((device_overrides or {}).get("periphery") or {}):
+        return f"device.periphery.{key}"
     if card.periphery is not None and getattr(card.periphery, key) is not None:
         return f"card {card.name}'s periphery.{key} ({card.path})"
     return f"the default neuron's {key} (no card or analog value)"
 
 
-def check_settle_step(card: DeviceCard, periph: PeripheryParams, analog_cfg: Any) -> None:
+def check_settle_step(card: DeviceCard, periph: PeripheryParams, analog_cfg: Any,
+                      device_overrides: dict | None = None) -> None:
     """A given ``analog.settle_dt_s`` at most the settle neuron's time constant ``tau = C /
     G_leak`` of the effective periphery (the card's neuron under the ``analog.*`` overrides); the
     refusal names where C and G_leak came from (:func:`settle_constant_source`). The solvers
@@ -518,7 +523,7 @@ def check_settle_step(card: DeviceCard, periph: PeripheryParams, analog_cfg: Any
     dt = getattr(analog_cfg, "settle_dt_s", None)
     tau = periph.settle_tau_s
     if dt is not None and dt > tau * (1 + 1e-12):
-        src = ", ".join(f"{name} from {settle_constant_source(card, analog_cfg, key)}"
+        src = ", ".join(f"{name} from {settle_constant_source(card, analog_cfg, key, device_overrides)}"
                         for name, key in (("C", "settle_capacitance_f"), ("G_leak", "settle_g_leak_s")))
         raise ConfigError(f"analog.settle_dt_s: {dt!r} s is above the settle's largest step dt <= tau = C / G_leak = "
                           f"{tau:.4g} s ({src}; a step longer than the node's time constant); lower it or set null "

@@ -17,7 +17,8 @@ default) and labels every value with its origin:
   :data:`analog_ep.config.schema.UPDATE_DEFAULTS`; for the mapping, the legacy 0.5 x bound).
 
 Each part also carries the card's citation for it (its ``sources:`` entry, else the card's
-``source`` for the device part).
+``source`` for the device part); the periphery's settle neuron (``settle_*``, with its
+time constant) is its own part, ``neuron``, citing ``sources.neuron``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,10 @@ from ..config.schema import PERIPHERY_KEYS, UPDATE_KEYS, AnalogConfig
 from .cards import (WRITE_POLARITIES, DeviceCard, WritePhysics, card_g_mid_s, effective_mapping, effective_periphery,
                     effective_update, mapping_to_dict, write_to_dict)
 from .rules import params_to_dict
+
+NEURON_KEYS = ("settle_capacitance_f", "settle_g_leak_s")
+"""The periphery's settle-neuron keys, shown as their own part (``neuron``) with their own citation
+(the card's ``sources.neuron``)."""
 
 
 def _file_keys(card: DeviceCard) -> Optional[dict]:
@@ -71,9 +76,13 @@ def card_hardware(card: DeviceCard, analog_cfg: Any = None) -> dict:
 
     periph = effective_periphery(card, a)
     psec = section("periphery")
+    pvalues = {k: {"value": v, "from": origin(k, k in psec, k if k in PERIPHERY_KEYS else None)}
+               for k, v in dataclasses.asdict(periph).items()}
     periphery = {"citation": cites.get("periphery", ""),
-                 "values": {k: {"value": v, "from": origin(k, k in psec, k if k in PERIPHERY_KEYS else None)}
-                            for k, v in dataclasses.asdict(periph).items()}}
+                 "values": {k: v for k, v in pvalues.items() if k not in NEURON_KEYS}}
+    neuron = {"citation": cites.get("neuron", ""),
+              "values": {**{k: pvalues[k] for k in NEURON_KEYS},
+                         "tau_s": {"value": periph.settle_tau_s, "from": "C / G_leak (null: the default neuron's)"}}}
 
     mapping = effective_mapping(card, a)
     mdict = mapping_to_dict(mapping) or {}
@@ -90,7 +99,7 @@ def card_hardware(card: DeviceCard, analog_cfg: Any = None) -> dict:
     return {"name": card.name, "path": card.path, "rule": rule, "implied_states": card.implied_states,
             "source": " ".join(card.source.split()),
             "description": " ".join(card.description.split()), "device": device, "periphery": periphery,
-            "mapping": mapping_out, "update": update, "write": _write_part(card, cites)}
+            "neuron": neuron, "mapping": mapping_out, "update": update, "write": _write_part(card, cites)}
 
 
 def _write_part(card: DeviceCard, cites: dict) -> dict:
@@ -137,6 +146,7 @@ def format_hardware(hw: dict) -> str:
     block(f"device rule: {dev['rule']}", dev)
     block("periphery (every read: noise management, DAC, tiles, output noise, ADC, bound management)",
           hw["periphery"])
+    block("settle neuron (analog.relaxation: settle; a virtual-ground integrator per node)", hw["neuron"])
     block("weight mapping", hw["mapping"])
     block("pulse updates", hw["update"])
     write = hw["write"]

@@ -306,7 +306,7 @@ def _check_circuit_constants(a: AnalogConfig, where: str = "") -> None:
 _CHIP_UNIT_COSTS = ("feature_nm", "cell_area_f2", "v_read", "t_read_s", "adc_cycle_s", "e_driver_j", "driver_area_um2",
                     "e_add_j", "e_shift_add_j", "shift_add_area_um2", "e_mult_j", "e_activation_j", "e_state_bit_j",
                     "clk_hz", "leakage_w_per_tile", "calib_energy", "calib_latency", "adc_sar_p0_w", "adc_sar_p1_w",
-                    "adc_fom_j", "gpu_power_w", "gpu_peak_flops", "neuron_static_w", "e_sram_bit_j", "sram_cell_f2")
+                    "adc_fom_j", "gpu_power_w", "gpu_peak_flops", "neuron_energy_per_tau_j", "e_sram_bit_j", "sram_cell_f2")
 """``chip.*`` unit costs, sizes and rates that must be > 0 (null allowed where the key is optional)."""
 
 _CHIP_COUNTS = ("node_nm", "tile_rows", "tile_cols", "cells_per_weight", "input_bits", "default_bits", "adc_bits",
@@ -370,6 +370,10 @@ def load_chip_file(path: str | Path) -> dict:
     section = data["chip"] if set(data) == {"chip"} else data
     if not isinstance(section, dict):
         raise ConfigError(f"{p}: chip: expected a mapping of chip keys, got {section!r}")
+    try:
+        _check_renamed({"chip": section})
+    except ConfigError as e:
+        raise ConfigError(f"{where}{e}") from None
     check_chip(build(ChipConfig, section, "chip.", where), where)
     return {"chip": dict(section)}
 
@@ -722,6 +726,38 @@ STORED_BEFORE_KEY: dict[tuple[str, str], object] = {
 """Keys added after runs were stored, with the value such a run ran with: a stored run (or study)
 that lacks the key resumes with that value, not with today's default."""
 
+RENAMED_KEYS: dict[tuple[str, str], tuple[str, float]] = {
+    ("chip", "neuron_static_w"): ("neuron_energy_per_tau_j", 1e-6),
+}
+"""Keys renamed since runs were stored: ``(section, old key) -> (new key, factor)``. A stored config
+(``base``) loads the old key's value times the factor under the new key (``neuron_static_w``, W ->
+``neuron_energy_per_tau_j``, J per neuron time constant, at NeuRRAM's 1 us cycle it was derived
+from, session 15); a file or ``--set`` giving the old key is refused in one line naming the new."""
+
+
+def _renamed(data: dict) -> dict:
+    """``data`` (a stored config) with :data:`RENAMED_KEYS` moved to their new names."""
+    for (section, old), (new, factor) in RENAMED_KEYS.items():
+        sec = data.get(section)
+        if isinstance(sec, dict) and old in sec:
+            sec = {k: v for k, v in sec.items() if k != old}
+            value = data[section][old]
+            sec.setdefault(new, value * factor if isinstance(value, (int, float)) and not isinstance(value, bool)
+                           else value)
+            data = {**data, section: sec}
+    return data
+
+
+def _check_renamed(data: dict, overrides: list[str] = ()) -> None:
+    """A file's (``data``) or ``--set``'s (``overrides``) key renamed since (:data:`RENAMED_KEYS`):
+    one line naming the new key."""
+    given = {str(item).split("=", 1)[0].strip() for item in overrides}
+    for (section, old), (new, factor) in RENAMED_KEYS.items():
+        if old in (data.get(section) or {}) or f"{section}.{old}" in given:
+            raise ConfigError(f"{section}.{old}: renamed {section}.{new} (J per neuron time constant: {old} x "
+                              f"{factor:g} s, NeuRRAM's cycle); set {section}.{new} instead")
+
+
 STORED_CIRCUIT_DEFAULTS: dict[str, float] = {"settle_capacitance_f": 1e-13, "settle_g_leak_s": 1e-6}
 """The ``analog.settle_*`` neuron constants every config stored before session 15 spells out (their
 defaults then; null = the card's neuron since): a stored run whose relaxation has no circuit
@@ -754,12 +790,17 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         for (section, key), ran in STORED_BEFORE_KEY.items():
             if key not in (data.get(section) or {}):
                 data[section] = {**(data.get(section) or {}), key: ran}
-        data = _stored_circuit(data)
+        data = _renamed(_stored_circuit(data))
     file_cfg = None
     if path is not None:
         file_data = read_yaml(path)
+        try:
+            _check_renamed(file_data)
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
         data = merge(data, file_data)
         file_cfg = _parse(data, f"{path}: ")  # keys and types of the file alone: errors name the file
+    _check_renamed({}, overrides or [])
     data = apply_overrides(data, overrides or [])
     if base is None:
         data = with_family_defaults(data)

@@ -2,7 +2,7 @@
 registry.
 
 Each relaxation is one :class:`Relaxation` entry: the solver it runs with the config's physical
-constants (``build``), its stop defaults and the physical properties every other part asks about
+constants (``solver``, ``build``), its stop defaults and the physical properties every other part asks about
 instead of its name (the config checks, the periphery's refusal of a widened read window, the
 settle's step bookkeeping, the PC rule's choice of inference). ``analog.relaxation``'s valid
 values are this registry's names (:class:`~analog_ep.config.schema.AnalogConfig`).
@@ -26,11 +26,14 @@ class Relaxation:
 
     name: str
     """The ``analog.relaxation`` value."""
-    build: Callable[[Any, Any], tuple[str, dict]]
-    """``(cfg, periphery) -> (solver name, its physical keywords)``: the registered solver
-    (:func:`analog_ep.solvers.get_solver`) the relaxation runs and the circuit's constants it binds,
+    solver: Callable[[Any], str]
+    """``cfg -> solver name``: the registered solver (:func:`analog_ep.solvers.get_solver`) the
+    relaxation runs, decided from the config alone (what ``bench`` times of it:
+    :func:`analog_ep.solvers.base.timed_unit`)."""
+    build: Callable[[Any, Any], dict]
+    """``(cfg, periphery) -> the solver's physical keywords``: the circuit's constants it binds,
     from the run's effective periphery (``model.periphery``: the card's neuron under the
-    ``analog.*`` overrides; None: resolved from the config's card)."""
+    ``analog.*`` overrides, resolved once by :func:`analog_ep.train.build.build_model`)."""
     discrete_reads: bool
     """True: each phase is a sequence of sweeps, each a DAC drive of the states held in digital
     logic, crossbar reads and ADC reads (iterative). So the knobs of discrete reads and steps apply:
@@ -69,32 +72,43 @@ class Relaxation:
         return self.algorithms is None or algorithm in self.algorithms
 
 
-def _iterative_solver(cfg, periphery=None) -> tuple[str, dict]:
+def _iterative_solver(cfg) -> str:
     """``analog.relaxation: iterative``: the schedule ``solver.name``."""
-    return cfg.solver.name, {}
+    return cfg.solver.name
 
 
-def _settle_solver(cfg, periphery=None) -> tuple[str, dict]:
-    """``analog.relaxation: settle``: the settle solver with the node circuit's constants: the
-    time constant ``tau = C / G_leak`` of the effective periphery's neuron
+def _settle_solver(cfg) -> str:
+    """``analog.relaxation: settle``: the settle solver (:mod:`analog_ep.solvers.settle`)."""
+    return "settle"
+
+
+def _iterative_keywords(cfg, periphery) -> dict:
+    """``analog.relaxation: iterative``: no circuit constants."""
+    return {}
+
+
+def _settle_keywords(cfg, periphery) -> dict:
+    """``analog.relaxation: settle``: the node circuit's constants: the time constant ``tau = C /
+    G_leak`` of the effective periphery's neuron
     (:attr:`analog_ep.analog.periphery.PeripheryParams.settle_tau_s`: the card's
     ``periphery.settle_*`` under ``analog.settle_capacitance_f`` / ``settle_g_leak_s``, resolved
-    once by :func:`analog_ep.analog.cards.effective_periphery`), the step and the budget."""
+    once by :func:`analog_ep.analog.cards.effective_periphery` where the model is built), the step
+    and the budget. ``periphery`` is required: a settle runs on a card's model
+    (:func:`analog_ep.train.build.build_model`)."""
+    if periphery is None:
+        raise ConfigError("analog.relaxation: settle needs the model's effective periphery (the card's neuron); "
+                          "build the model with analog_ep.train.build.build_model")
     a = cfg.analog
-    if periphery is None:  # a model built without its card (outside build_model): the config's card
-        from ..analog.cards import effective_periphery, resolve_card
-
-        periphery = effective_periphery(resolve_card(a.device, cfg.device), a)
-    return "settle", {"tau_s": periphery.settle_tau_s, "dt_s": a.settle_dt_s, "t_max_s": a.settle_t_max_s}
+    return {"tau_s": periphery.settle_tau_s, "dt_s": a.settle_dt_s, "t_max_s": a.settle_t_max_s}
 
 
 RELAXATIONS: dict[str, Relaxation] = {
     # noise_patience 3 sweeps since session 9 (the same accuracy as 5 in fewer sweeps:
     # benchmarks/speed_fmnist_s9_stop.md); noise_z 3 since session 10 (the same test accuracy in
     # about half the sweeps: benchmarks/speed_fmnist_s10_stop.md)
-    "iterative": Relaxation("iterative", _iterative_solver, discrete_reads=True, has_circuit_constants=False,
-                            noise_patience=3, noise_z=3.0),
-    "settle": Relaxation("settle", _settle_solver, discrete_reads=False, has_circuit_constants=True,
+    "iterative": Relaxation("iterative", _iterative_solver, _iterative_keywords, discrete_reads=True,
+                            has_circuit_constants=False, noise_patience=3, noise_z=3.0),
+    "settle": Relaxation("settle", _settle_solver, _settle_keywords, discrete_reads=False, has_circuit_constants=True,
                          noise_patience=5, algorithms=("ep", "pc")),
 }
 """``analog.relaxation`` -> its :class:`Relaxation`: the one place each relaxation's properties

@@ -855,19 +855,22 @@ class ChipConfig:
     or ``parallel`` (the RPU papers' outer product: every device of a tile at once, the counts'
     ``pulse_rounds`` x t_w). hardware_costs.md §3.1, §8.4 [code: DNN_NeuroSim_V2.1
     ProcessingUnit.cpp; paper: Gokmen & Vlasov 2016]."""
-    neuron_static_w: float = 0.25e-6
-    """Static power (W) of one analog neuron circuit (the integrator / op-amp holding a node's
-    voltage) while a phase settles (``analog.relaxation: settle``, DESIGN section 7c): a settle
-    phase costs ``neuron_static_w x nodes x settle time``. Default: NeuRRAM's analog integrator,
-    0.25 pJ per integration over its 1 us cycle at 130 nm, 1.8 V (Wan et al., Nature 608, 2022),
-    that is 0.25 uW while integrating [code: Accelergy-Project/hwcomponents-library
-    ``library/neurram.py`` NeurramAnalogIntegrator, energy 0.25 pJ, global_cycle_period 1e-6 s,
-    leak 5 nW; inferred as power]; not in hardware_costs.md (its §8.4 names the term
-    ``P_neuron_analog`` without a figure). The neuron it prices is the settle's virtual-ground
-    integrator (the card's ``periphery.settle_capacitance_f`` / ``settle_g_leak_s``; its leak is
-    its own, the array does not load it). A faster settle (tau of 100 ns; the shipped cards' 0.5-60
-    ns, the slow-conductance cards' microseconds) needs a wider-band integrator: scale it with the
-    bandwidth for such a design."""
+    neuron_energy_per_tau_j: float = 0.25e-12
+    """Energy (J) one analog neuron circuit (the integrator / op-amp holding a node's voltage)
+    draws per time constant of its node while a phase settles (``analog.relaxation: settle``,
+    DESIGN section 7c): a settle phase costs ``neuron_energy_per_tau_j x nodes x settle time /
+    tau``, tau = C / G_leak the neurons' own time constant (the card's
+    ``periphery.settle_capacitance_f`` / ``settle_g_leak_s`` under the ``analog.*`` overrides).
+    Per time constant, because an integrator's bias current (its power) grows with the bandwidth
+    it must have: a design twice as fast draws twice the power for half the time, so the energy
+    per time constant is the design-invariant figure. Default: NeuRRAM's analog integrator, 0.25
+    pJ per integration over its 1 us cycle at 130 nm, 1.8 V (Wan et al., Nature 608, 2022) [code:
+    Accelergy-Project/hwcomponents-library ``library/neurram.py`` NeurramAnalogIntegrator,
+    energy 0.25 pJ, global_cycle_period 1e-6 s, leak 5 nW; one cycle taken as one time constant];
+    not in hardware_costs.md (its §8.4 names the term ``P_neuron_analog`` without a figure).
+    Replaces ``chip.neuron_static_w`` (W, not scaled with the bandwidth; before session 15): a
+    stored config's value loads as ``neuron_static_w x 1 us``, and a record without the phase's
+    tau (a run before session 15) is priced at that 1 us."""
     chi_bits: int = 16
     """Bits of the digital accumulator chi per weight (``analog.update: mixed``): SRAM traffic
     ``weights x updates x 2 (read, write) x 2 (accumulate, transfer) x chi_bits x e_sram_bit_j``

@@ -77,7 +77,11 @@ lines at once)::
     adc     = readouts * E_conv(b) * zeta                     the equilibrium read-out: one conversion
                                                               per node per sample (the layer's counted
                                                               ``readouts``: the nodes it reads out)
-    neurons = neuron_static_w * n * T                         the neuron circuits' static power
+    neurons = neuron_energy_per_tau_j * n * T / tau           the neuron circuits' bias: an energy per
+                                                              node per time constant tau = C / G_leak
+                                                              (the record's ``settle_tau_s``; a record
+                                                              without it, before session 15: tau = 1 us,
+                                                              the figure's NeuRRAM cycle, with a note)
     digital = neuron_updates * state_bits * E_state_bit * zeta   storing the read-out states
     drivers = dac_conversions * E_driver * zeta               the counted reads of a settle phase are
                                                               the clamped input's drive (the settling
@@ -127,7 +131,7 @@ from .adc import adc_area_um2, adc_energy_j, adc_time_s
 from .write import WRITE_POLARITIES, WriteModel, as_write_model
 
 COMPONENTS = ("drivers", "array", "adc", "digital", "neurons", "accumulator", "write", "leakage")
-"""Energy components of every phase (J): ``neurons`` is the analog neuron circuits' static energy
+"""Energy components of every phase (J): ``neurons`` is the analog neuron circuits' bias energy
 of a settle phase, ``accumulator`` the mixed update's SRAM traffic."""
 
 UPDATE_PHASE = "update"
@@ -364,9 +368,15 @@ class IterativePhase:
         return None
 
 
+NEURON_REFERENCE_TAU_S = 1e-6
+"""The time constant ``chip.neuron_energy_per_tau_j`` was measured at (NeuRRAM's 1 us integration
+cycle): a settle record without its ``settle_tau_s`` is priced at it, as ``neuron_static_w`` priced
+every settle before session 15."""
+
+
 class SettlePhase(IterativePhase):
-    """A settle phase (module docstring): the arrays conduct and the neuron circuits draw their
-    static power for the settled time, each node is converted once at equilibrium, the counted
+    """A settle phase (module docstring): the arrays conduct for the settled time and the neuron
+    circuits draw their energy per time constant over it, each node is converted once at equilibrium, the counted
     reads are the clamped input's drive (drivers only, one analog level held)."""
 
     name = "settle"
@@ -384,8 +394,13 @@ class SettlePhase(IterativePhase):
         t = self.settle_time_s(stats)
         n = int(stats.get("settle_samples", 0))
         nodes = stats.get("neuron_updates", 0) / n if n else 0.0
-        energy = {"array": 0.0, "adc": 0.0, "neurons": chip.neuron_static_w * nodes * t}
+        tau = stats.get("settle_tau_s")
         unknown, readout_t = [], 0.0
+        if not tau:
+            tau = NEURON_REFERENCE_TAU_S
+            unknown.append(f"{phase}: no settle_tau_s in the record (a run before session 15): its neurons priced "
+                           f"at tau = {tau:g} s (chip.neuron_energy_per_tau_j's NeuRRAM cycle)")
+        energy = {"array": 0.0, "adc": 0.0, "neurons": chip.neuron_energy_per_tau_j * nodes * t / tau}
         zeta, beta = chip.calib_energy, chip.calib_latency
         for layer, lc in zip(layers, chips):
             if not layer.get("analog"):
@@ -529,10 +544,10 @@ def price(record: dict, chip: Any, write: Any = None, *, samples: Optional[int] 
                      "update": {"updates", "set_pulses", "reset_pulses", "rows_written",
                                 "row_slots", "pulse_rounds", "macs"}}, ...],
          "phases": {phase: {"samples", "sweeps", "neuron_updates", "settle_samples",
-                            "settle_time_s"}}}
+                            "settle_time_s", "settle_tau_s"}}}
 
-    (``update_kind``, ``bl``, ``read_integration``, ``readouts``, ``settle_samples`` and
-    ``settle_time_s`` may be absent: a rounded-style digital correlation, reads of one card
+    (``update_kind``, ``bl``, ``read_integration``, ``readouts``, ``settle_samples``,
+    ``settle_time_s`` and ``settle_tau_s`` may be absent: a rounded-style digital correlation, reads of one card
     window, no settle.)
 
     ``write``: the device card (:class:`~analog_ep.analog.cards.DeviceCard`), its

@@ -206,6 +206,10 @@ class EnergyNetwork(nn.Module):
     bn_update = False
     """Whether a batch-statistics BatchNorm pass also moves the running statistics (only
     :class:`~analog_ep.models.pcn.PCNetwork` has BatchNorm; see :meth:`moving_bn_stats`)."""
+    device_card = None
+    periphery = None
+    """The device card and effective periphery in effect (set by
+    :func:`analog_ep.train.build.build_model`; None: digital, or a model built without it)."""
 
     def __init__(self, in_shape: tuple[int, ...]):
         super().__init__()

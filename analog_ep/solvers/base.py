@@ -437,7 +437,7 @@ def register_solver(name: str, fn: Callable, energy: str = "hopfield", stops: tu
 def timed_unit(cfg, energy: str) -> str:
     """What one timed call of ``bench`` runs of the relaxation ``cfg`` asks for on energies of kind
     ``energy`` (the registered solver's ``timed``: :data:`TIMED_UNITS`)."""
-    name, _ = relaxation_for(cfg).build(cfg, None)
+    name = relaxation_for(cfg).solver(cfg)
     return _TIMED[(name, energy)]
 
 
@@ -479,7 +479,7 @@ def build_solver(cfg, energy: str, check_every: int, periphery=None) -> functool
     the model's effective periphery (``periphery``: the settle neuron's constants, the card's
     under the ``analog.*`` overrides; :attr:`Relaxation.build`)."""
     relax = relaxation_for(cfg)
-    name, kw = relax.build(cfg, periphery)
+    name, kw = relax.solver(cfg), relax.build(cfg, periphery)
     s = cfg.solver
     stop = resolve_stop(s.stop, name, energy)
     if stop != "tol":

@@ -32,7 +32,7 @@ generic sweep; the fused sweep's tests compare the two)."""
 def _sweep_plan(model, const, states, beta, target, rtol, z=0.0):
     """The model's plan of this relaxation's fused sweep (:mod:`analog_ep.analog.kernels.numba_sweep`),
     or None where the model has none, :data:`FUSED` is off, the relative nudge test applies, or
-    the floor threshold runs (``z``: ``noise_z`` of a noise-floor stop) on reads with weight read
+    the floor threshold runs (``z``: :func:`_floor_z`) on reads with weight read
     noise: the kernel's threshold scales each read's floor by its DAC's abs-max scale only, and
     the weight noise's term scales with the input's L2 norm
     (:meth:`~analog_ep.models.base.EnergyNetwork.read_floors`), so the generic sweep runs it."""
@@ -50,21 +50,28 @@ def run_fused(plan, const, states: list[torch.Tensor], iters: int, tol: float, c
               noisy: bool, patience: int, drop: float, z: float, band: str, end_reads: int = 1):
     """:func:`.base.run_sweeps` (``rtol`` 0) as the fused sweep of ``plan`` runs it: the kernels
     return the new states and the per-sample residual and keep the stopper's bookkeeping
-    themselves, the floor threshold ``z`` (its band ``band``) included (:class:`~analog_ep.analog.kernels.numba_sweep.FusedSweep`);
+    themselves, the floor threshold ``z`` (:func:`_floor_z`: 0 where it does not run; its band ``band``) included (:class:`~analog_ep.analog.kernels.numba_sweep.FusedSweep`);
     the same loop (:func:`.base.sweep_loop`), the phase end's ``end_reads`` too (the kernel's
     residual rows sized for the ``end_reads - 1`` extra sweeps)."""
     from ..analog.kernels.numba_sweep import FusedSweep   # a plan exists only where numba runs the reads
     stopper = Stopper(states[0], iters, tol, check_every, stop, noisy, patience, drop)
-    fused = FusedSweep(plan, const, states, iters + end_reads - 1, stopper, z if stopper.floor else 0.0, band)
+    fused = FusedSweep(plan, const, states, iters + end_reads - 1, stopper, z, band)
     return sweep_loop(fused.advance, states, iters, stopper, end_reads)
 
 
-def _floor(model, beta, noise_z, nudge_rtol, noise_band):
-    """The generic sweep's floor threshold (:func:`.base.floor_threshold`), or None: ``noise_z``
+def _floor_z(stop, noisy, beta, noise_z, nudge_rtol) -> float:
+    """The one decision whether a phase's floor threshold runs: its ``noise_z``, or 0 where it
+    does not: a stop other than ``noise_floor``, reads without noise (``noisy``:
+    :func:`.base.noisy_reads` under a stop other than ``tol``; the stopper's ``floor``), ``noise_z``
     0, or a nudged phase under ``nudge_rtol``, whose relative test (a node the nudge has not
     reached has not converged) a band around the noise would override while the nudge spreads."""
-    on = noise_z and not (beta and nudge_rtol)
-    return floor_threshold(model.read_floors(beta) if on else None, noise_z, noise_band)
+    return noise_z if stop == "noise_floor" and noisy and not (beta and nudge_rtol) else 0.0
+
+
+def _floor(model, beta, z, noise_band):
+    """The generic sweep's floor threshold (:func:`.base.floor_threshold`) for ``z``
+    (:func:`_floor_z`), or None where ``z`` is 0."""
+    return floor_threshold(model.read_floors(beta) if z else None, z, noise_band)
 
 
 @counts_sweeps
@@ -78,10 +85,12 @@ def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e
     (:func:`.base.floor_threshold`; the band's default :data:`.base.NOISE_BAND`, the config's null); ``end_reads``: the phase end averaged over that many sweeps
     (:func:`.base.average_end`) where the reads are noisy (:func:`.base.end_reads_of`), on the fused sweep
     as on the generic one."""
-    plan = _sweep_plan(model, const, states, beta, target, nudge_rtol, noise_z if stop != "tol" else 0.0)
+    noisy = stop != "tol" and noisy_reads(model)
+    z = _floor_z(stop, noisy, beta, noise_z, nudge_rtol)
+    plan = _sweep_plan(model, const, states, beta, target, nudge_rtol, z)
     if plan is not None:
-        return run_fused(plan, const, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
-                         noise_patience, noise_drop, noise_z, noise_band, end_reads_of(model, end_reads))
+        return run_fused(plan, const, list(states), iters, tol, check_every, stop, noisy,
+                         noise_patience, noise_drop, z, noise_band, end_reads_of(model, end_reads))
     groups = model.colouring()
 
     def sweep(old):
@@ -92,9 +101,9 @@ def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e
                 s[k - 1] = model.node_update(k, h, beta, target)
         return s
 
-    return run_sweeps(sweep, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
+    return run_sweeps(sweep, list(states), iters, tol, check_every, stop, noisy,
                       noise_patience, noise_drop, nudge_rtol if beta else 0.0,
-                      _floor(model, beta, noise_z, nudge_rtol, noise_band), end_reads_of(model, end_reads))
+                      _floor(model, beta, z, noise_band), end_reads_of(model, end_reads))
 
 
 @counts_sweeps
@@ -113,9 +122,11 @@ def relax_sync(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e-
             new = [damping * o + (1 - damping) * s for o, s in zip(old, new)]
         return new
 
-    return run_sweeps(sweep, list(states), iters, tol, check_every, stop, stop != "tol" and noisy_reads(model),
+    noisy = stop != "tol" and noisy_reads(model)
+    z = _floor_z(stop, noisy, beta, noise_z, nudge_rtol) if not damping else 0.0
+    return run_sweeps(sweep, list(states), iters, tol, check_every, stop, noisy,
                       noise_patience, noise_drop, nudge_rtol if beta else 0.0,
-                      _floor(model, beta, noise_z if not damping else 0.0, nudge_rtol, noise_band), end_reads_of(model, end_reads))
+                      _floor(model, beta, z, noise_band), end_reads_of(model, end_reads))
 
 
 register_solver("async", relax_async)

@@ -285,7 +285,7 @@ def relax_settle(model, const, states, *, beta: float = 0.0, target=None, iters:
     b = s[0].shape[0]
     model.count_phase(b, n, b * model.neurons_per_sweep())
     settle_time_s = stopper.steps.to(s[0].dtype) * dt
-    _count_settle(model, readouts, s, settle_time_s)
+    _count_settle(model, readouts, s, settle_time_s, tau_s)
     return out, SettleStats(**vars(stopper.stats(n, settle_time_s=settle_time_s)), budget=n_steps, dt_s=dt)
 
 
@@ -640,11 +640,12 @@ def settle_patience(noise_patience: int, tau_s: float, dt_s: float) -> int:
     return max(int(noise_patience), math.ceil(noise_patience * tau_s / dt_s * (1 - 1e-12)))
 
 
-def _count_settle(model, readouts: list, states: list, settle_time_s: torch.Tensor) -> None:
+def _count_settle(model, readouts: list, states: list, settle_time_s: torch.Tensor, tau_s: float) -> None:
     """The cost model's counts of a settled phase (:mod:`analog_ep.synapses.counters`): the settled
-    time per sample (summed on the device) and each node's one read-out conversion per sample on
-    the storage that reads it out (host ints from the shapes)."""
-    model.phase_counts.add_settle(states[0].shape[0], settle_time_s)
+    time per sample (summed on the device), the neurons' time constant ``tau_s`` (host: the
+    neurons' energy is priced per time constant) and each node's one read-out conversion per
+    sample on the storage that reads it out (host ints from the shapes)."""
+    model.phase_counts.add_settle(states[0].shape[0], settle_time_s, tau_s)
     for r, sk in zip(readouts, states):
         r.events.readout(sk.numel())
 
@@ -870,7 +871,7 @@ def relax_settle_pcn(model, const, states, *, beta: float = 0.0, target=None, it
     b = x.shape[0]
     model.count_phase(b, n, b * model.neurons_per_sweep())
     settle_time_s = stopper.steps.to(s[0].dtype) * dt
-    _count_settle(model, readouts, s, settle_time_s)
+    _count_settle(model, readouts, s, settle_time_s, tau_s)
     st = stopper.stats(n, settle_time_s=settle_time_s)
     st.energy = torch.stack(totals)
     return out, SettleStats(**vars(st), budget=n_steps, dt_s=dt, layer_energy=torch.stack(layers))

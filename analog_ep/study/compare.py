@@ -43,6 +43,7 @@ from typing import Any, Callable
 import yaml
 
 from ..config import dump_yaml, load_config
+from ..config.loader import STORED_CIRCUIT_DEFAULTS
 from ..config.relaxations import with_algorithm
 from ..config.schema import AnalogConfig
 from ..errors import AnalogEPError, ConfigError, Preempted
@@ -132,6 +133,24 @@ def _identity(cfg, seeds: int) -> dict:
             "variants": [v[0] for v in VARIANTS]}
 
 
+_NEURON_KEYS = tuple(f"config.analog.{k}" for k in STORED_CIRCUIT_DEFAULTS)
+_NEURON_FIX = " ".join(f"--set analog.{k}={v!r}" for k, v in STORED_CIRCUIT_DEFAULTS.items())
+
+
+def _as_loaded(old: Any) -> Any:
+    """A stored ``compare.yaml`` identity with its config read as a stored config is
+    (:func:`~analog_ep.config.load_config` with ``base``: the keys added since with the values it
+    ran with, the pre-session-15 neuron constants of a relaxation without them nulled), dumped as
+    :func:`_identity` dumps today's; unchanged where it does not load (the comparison names it)."""
+    if not isinstance(old, dict) or not isinstance(old.get("config"), dict):
+        return old
+    try:
+        cfg = load_config(None, [], base=old["config"])
+    except ConfigError:
+        return old
+    return {**old, "config": yaml.safe_load(dump_yaml(cfg))}
+
+
 def _first_difference(a: Any, b: Any, key: str = "") -> str | None:
     if isinstance(a, dict) and isinstance(b, dict):
         for k in list(a) + [k for k in b if k not in a]:
@@ -168,8 +187,12 @@ def prepare_out(out: Path | None, cfg, seeds: int, runs: list[dict], overwrite: 
             old = yaml.safe_load(spec.read_text())
         except (OSError, yaml.YAMLError):
             old = None
+        old = _as_loaded(old)
         if old != ident and not overwrite:
             diff = _first_difference(old, ident) if isinstance(old, dict) else f"unreadable {spec}"
+            if diff and diff.split(":", 1)[0] in _NEURON_KEYS:
+                diff += (f"; a settle compare stored before session 15 ran the 100 fF / 1 uS neuron (null now: the "
+                         f"card's): continue it with {_NEURON_FIX}")
             raise ConfigError(f"{out}: holds a different compare ({diff}); rerun its own command to continue it, "
                               "replace it with --overwrite, or pick another --out")
         if old == ident and not overwrite:

@@ -72,6 +72,7 @@ from typing import Any, Callable, Iterator
 import yaml
 
 from ..config import RunConfig, apply_overrides, dump_yaml, load_config, to_dict
+from ..config.relaxations import relaxation_for
 from ..errors import AnalogEPError, ConfigError, Preempted
 from .runner import DONE, last_finite, one_line, open_study_dir, read_epochs, run_folder, write_text, yaml_value
 from .runner import read_table  # noqa: F401 - sweep.read_table reads a sweep.csv (public here too)
@@ -359,23 +360,40 @@ def _differences(config, default):
 _SAME = object()
 
 
-def config_hash(config: dict) -> str:
+def config_hash(config: dict, neuron: dict | None = None) -> str:
     """8 hex digits of the SHA-1 of the resolved config's departures from the schema defaults
     (as canonical JSON): equal configs get equal names, and a new config key with a default
     (a later version of analog-ep) leaves every existing point's name, so a sweep started
-    before an upgrade resumes after it."""
+    before an upgrade resumes after it. ``neuron``: a settle point's resolved neuron (the
+    effective periphery's time constant: the card's neuron under the ``analog.*`` overrides,
+    :func:`settle_neuron`), hashed too: the config's null
+    ``analog.settle_*`` keys say "the card's", so two cards' neurons (or a settle point finished
+    before session 15 with the 100 fF / 1 uS defaults then) never share a folder."""
     diff = _differences(config, json.loads(json.dumps(to_dict(RunConfig()), default=str)))
     diff = {} if diff is _SAME else diff
+    if neuron is not None:
+        diff = {**diff, "settle_neuron": neuron}
     return hashlib.sha1(json.dumps(diff, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
-def point_name(params: dict, seed: int, config: dict, labels: dict[str, str] | None = None) -> str:
+def settle_neuron(cfg, periph) -> dict | None:
+    """The settle neuron a point runs: its effective periphery's time constant ``tau = C /
+    G_leak`` (what the settle solver and the neurons' price take from it), or None where its
+    relaxation has no node circuit or it has no card (:func:`config_hash`)."""
+    if periph is None or not relaxation_for(cfg).has_circuit_constants:
+        return None
+    return {"settle_tau_s": periph.settle_tau_s}
+
+
+def point_name(params: dict, seed: int, config: dict, labels: dict[str, str] | None = None,
+               neuron: dict | None = None) -> str:
     """``w_noise_std=0.02,out_bits=4,seed=0,3fa9c1d2``: the swept values (sanitized, at most
-    :data:`NAME_MAX` characters), the seed and the hash of the whole resolved config."""
+    :data:`NAME_MAX` characters), the seed and the hash of the whole resolved config (with a
+    settle point's resolved ``neuron``: :func:`config_hash`)."""
     labels = labels or _labels(list(params))
     readable = ",".join(f"{labels[k]}={_name_value(v)}" for k, v in params.items())
     readable = re.sub(r"[^A-Za-z0-9._+=,-]", "_", readable)[:NAME_MAX].rstrip(",")
-    return f"{readable + ',' if readable else ''}seed={seed},{config_hash(config)}"
+    return f"{readable + ',' if readable else ''}seed={seed},{config_hash(config, neuron)}"
 
 
 def check_overrides(spec: Spec, overrides: list[str]) -> list[str]:
@@ -404,7 +422,7 @@ def build_points(spec: Spec, overrides: list[str] | None = None) -> list[Point]:
     base = ([f"analog.device={yaml_value(spec.device)}"] if spec.device is not None else []) + \
         [f"{k}={yaml_value(v)}" for k, v in spec.set.items()] + check_overrides(spec, list(overrides or []))
     labels = _labels(spec.keys)
-    checked: dict[str, None] = {}
+    checked: dict[str, Any] = {}   # the analog keys and card -> the effective periphery
     points: list[Point] = []
     seen: dict[str, str] = {}
     for params, seed in expand(spec):
@@ -412,6 +430,7 @@ def build_points(spec: Spec, overrides: list[str] | None = None) -> list[Point]:
             ([f"seed={seed}"] if seed is not None else [])
         label = ", ".join([f"{k}={yaml_value(v)}" for k, v in params.items()] +
                           ([f"seed={seed}"] if seed is not None else [])) or "the base config"
+        periph = None
         try:
             cfg = load_config(spec.config, over)
             if cfg.analog.device is not None:
@@ -419,12 +438,12 @@ def build_points(spec: Spec, overrides: list[str] | None = None) -> list[Point]:
                 if key not in checked:
                     from ..train.build import resolve_device
 
-                    resolve_device(cfg)
-                    checked[key] = None
+                    checked[key] = resolve_device(cfg)[1]
+                periph = checked[key]
         except ConfigError as e:
             raise ConfigError(f"{where}{e} (point {label})") from None
         config = yaml.safe_load(dump_yaml(cfg))
-        name = point_name(params, cfg.seed, config, labels)
+        name = point_name(params, cfg.seed, config, labels, settle_neuron(cfg, periph))
         if name in seen:
             raise ConfigError(f"{where}the points {seen[name]} and {label} have the same config; "
                               "remove the repeated value")

@@ -77,7 +77,8 @@ READ_FIELDS = ("vector_reads", "rows_driven", "dac_conversions", "cell_reads", "
 UPDATE_FIELDS = ("updates", "set_pulses", "reset_pulses", "rows_written", "row_slots", "pulse_rounds", "macs")
 PHASE_FIELDS = ("samples", "sweeps", "neuron_updates", "settle_samples")
 """Host-int fields of a phase's entry in the record (the record adds ``settle_time_s``, a float:
-the settled time summed over the phase's settled samples, seconds)."""
+the settled time summed over the phase's settled samples, seconds, and for a settled phase
+``settle_tau_s``, its neurons' time constant)."""
 UPDATE_KINDS = ("rounded", "bitstream", "mixed", "ideal")
 """How an analog layer's updates reach its devices (the record's ``update_kind``): ``pulsed`` with
 ``pulse_scheme`` ``rounded`` or ``bitstream``, ``mixed`` (digital accumulator chi) or ``ideal``."""
@@ -380,8 +381,9 @@ class PhaseCounter(nn.Module):
     a forward pass without relaxation updates every node once; a settle phase's one read-out per
     node) and ``settle_samples`` (samples that went through a settle relaxation), and the settled
     time (``settle_s`` buffer, float64 on the model's device: per phase the settle times of its
-    settled samples summed, seconds; added on the device, read at log time). ``phase`` is the
-    current phase."""
+    settled samples summed, seconds; added on the device, read at log time) and the settle
+    neurons' time constant (``settle_tau_s``, host, per phase: the last settle's; the cost model
+    prices the neurons per time constant). ``phase`` is the current phase."""
 
     def __init__(self):
         super().__init__()
@@ -391,6 +393,7 @@ class PhaseCounter(nn.Module):
         self._summed: dict | None = None
         self.register_buffer("settle_s", torch.zeros(len(PHASES), dtype=torch.float64))
         self._settle_summed: torch.Tensor | None = None
+        self.settle_tau: dict[str, float] = {}
 
     def set_phase(self, name: str) -> None:
         phase_index(name)
@@ -409,24 +412,30 @@ class PhaseCounter(nn.Module):
         row[1] += int(sweeps)
         row[2] += int(neuron_updates)
 
-    def add_settle(self, samples: int, settle_time_s: torch.Tensor) -> None:
+    def add_settle(self, samples: int, settle_time_s: torch.Tensor, tau_s: float | None = None) -> None:
         """``samples`` samples settled in the current phase, each for ``settle_time_s`` seconds (a
-        per-sample device tensor; summed on the device, no host sync)."""
+        per-sample device tensor; summed on the device, no host sync), by neurons of time constant
+        ``tau_s`` seconds (a host float; None: not known)."""
         if not self.enabled:
             return
         self._row()[3] += int(samples)
+        if tau_s is not None:
+            self.settle_tau[self.phase] = float(tau_s)
         i = phase_index(self.phase)
         self.settle_s[i] += settle_time_s.detach().sum().to(self.settle_s)
 
     def counts(self) -> dict:
-        """``{phase: {field: n}}`` (:data:`PHASE_FIELDS` and ``settle_time_s``); one host read of
-        the settled time."""
+        """``{phase: {field: n}}`` (:data:`PHASE_FIELDS` and ``settle_time_s``, and
+        ``settle_tau_s`` where the phase settled with a known time constant); one host read of the
+        settled time."""
         times = self.settle_s.cpu().tolist()
         out = {}
         for i, p in enumerate(PHASES):
             if p in self.table:
                 row = list(self.table[p]) + [0] * (len(PHASE_FIELDS) - len(self.table[p]))
                 out[p] = {**dict(zip(PHASE_FIELDS, row)), "settle_time_s": float(times[i])}
+                if p in self.settle_tau:
+                    out[p]["settle_tau_s"] = self.settle_tau[p]
         return out
 
     @torch.no_grad()
@@ -466,10 +475,11 @@ class PhaseCounter(nn.Module):
         self._settle_summed = self.settle_s.clone()
 
     def get_extra_state(self) -> dict:
-        return {"table": copy.deepcopy(self.table)}
+        return {"table": copy.deepcopy(self.table), "settle_tau": dict(self.settle_tau)}
 
     def set_extra_state(self, state: dict) -> None:
         self.table = {p: [int(v) for v in row] for p, row in state.get("table", {}).items()}
+        self.settle_tau = {p: float(v) for p, v in state.get("settle_tau", {}).items()}  # none before session 15
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         """A checkpoint from before the phase counts (or the settled time): none counted."""
@@ -483,9 +493,11 @@ class PhaseCounter(nn.Module):
 
 
 STATE_KEYS = frozenset({"name", "analog", "kind", "rows", "cols", "tile_rows", "tile_cols", "cells_per_weight",
-                        "dac_bits", "adc_bits", "g_mean_us", "update_kind", "bl", "read_integration"})
-"""Keys of a record that describe a layer rather than count events: :func:`diff_counts` and
-:func:`sum_counts` take them from the later (the first) record."""
+                        "dac_bits", "adc_bits", "g_mean_us", "update_kind", "bl", "read_integration",
+                        "settle_tau_s"})
+"""Keys of a record that describe a layer (or a phase's settle neurons: ``settle_tau_s``) rather
+than count events: :func:`diff_counts` and :func:`sum_counts` take them from the later (the first)
+record."""
 
 
 def diff_counts(a: dict, b: dict) -> dict:

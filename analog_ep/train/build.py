@@ -39,7 +39,7 @@ def resolve_device(cfg: RunConfig, stored_card: dict | None = None):
                           f"{cfg.analog.relaxation} has no discrete reads: set analog.read_integration=1 or "
                           f"analog.relaxation=iterative")
     if relaxation_for(cfg).has_circuit_constants:
-        check_settle_step(card, periph, cfg.analog)  # tau from the card's neuron under the analog.* overrides
+        check_settle_step(card, periph, cfg.analog, None if stored_card is not None else cfg.device)  # tau from the card's neuron under the analog.* overrides
     if periph.ir_drop > 0 and periph.inp_bound is None:
         raise ConfigError("analog.ir_drop: IR drop is relative to the DAC full scale; set analog.inp_bound "
                           "(or device.periphery.inp_bound) too")

@@ -2,7 +2,8 @@
 DESIGN sections 7b, 7c) against closed forms.
 
 References: a settle phase's array energy is ``V^2 sum(G) t`` (every cell of every layer conducts
-for the settled time), its neuron circuits draw ``P_static x nodes x t``, it converts each node
+for the settled time), its neuron circuits draw ``E_tau x nodes x t / tau`` (an energy per node
+per time constant of the record's neurons; ``tau`` = 1 us for a record without one), it converts each node
 once (``readouts x E_conv(b)``) and lasts ``t + samples x read-out``; doubling the settled time
 doubles the time-proportional terms and leaves the read-out alone. The bitstream update (the RPU
 papers' parallel outer product) has no digital correlation (its drivers generate ``bl``-slot
@@ -29,7 +30,7 @@ V, T_READ = 0.2, 1e-8
 
 
 def settle_record(t=3e-6 * 8, samples=8, g=12.5, rows=6, cols=5, tile_rows=(4, 2), tile_cols=(3, 2), out=4,
-                  inputs=0):
+                  inputs=0, tau=None):
     """Two analog layers settling in phase ``free``: ``t`` settled seconds summed over ``samples``
     samples; W1 (rows x cols, tiled) reads out its ``cols`` nodes, W2 (cols x out) its ``out``;
     ``inputs`` counted forward reads of W1 (the clamped input's drive)."""
@@ -39,8 +40,11 @@ def settle_record(t=3e-6 * 8, samples=8, g=12.5, rows=6, cols=5, tile_rows=(4, 2
     l1["readouts"] = {"free": samples * cols}
     l2["readouts"] = {"free": samples * out}
     nodes = cols + out
-    return {"layers": [l1, l2], "phases": {"free": {"samples": samples, "sweeps": 40, "neuron_updates": samples * nodes,
-                                                     "settle_samples": samples, "settle_time_s": t}}}
+    free = {"samples": samples, "sweeps": 40, "neuron_updates": samples * nodes, "settle_samples": samples,
+            "settle_time_s": t}
+    if tau is not None:
+        free["settle_tau_s"] = tau
+    return {"layers": [l1, l2], "phases": {"free": free}}
 
 
 def chip(**kw):
@@ -60,8 +64,9 @@ def test_settle_array_energy_is_v2_sum_g_t():
     # the input activity scales the drive as for an iterative read
     r = price(rec, chip(input_activity=0.25), load_device("memristor"))
     assert r.energy_j["free"]["array"] == pytest.approx(0.25 * V ** 2 * sum_g * t, rel=1e-12)
-    # the neuron circuits' static power over the settled time, for every node
+    # a record without its neurons' tau (before session 15): priced at 1 us, as 0.25 uW was, with a note
     assert r.energy_j["free"]["neurons"] == pytest.approx(0.25e-6 * 9 * t, rel=1e-12)
+    assert any(u.startswith("free: no settle_tau_s in the record") for u in r.unknown)
     assert r.relaxation == {"free": "settle"} and r.settle_time_s == {"free": t}
     d = r.to_dict()
     assert d["settle"]["free"]["settle_time_per_sample_s"] == pytest.approx(t / 8)
@@ -109,9 +114,64 @@ def test_settle_array_energy_without_a_conductance_is_unknown():
     assert any("array energy unknown" in u for u in r.unknown)
 
 
-def test_neuron_static_power_key_is_validated():
-    with pytest.raises(ConfigError, match="chip.neuron_static_w: must be > 0"):
-        load_config(None, ["chip.neuron_static_w=0"])
+@pytest.mark.parametrize("tau", [1.05e-9, 1e-7])
+def test_the_neurons_energy_is_a_constant_energy_per_time_constant(tau):
+    """Closed form: ``neurons = E_tau x nodes x t / tau``; per node per time constant it is
+    ``chip.neuron_energy_per_tau_j`` whatever tau (a 95x faster neuron settles 95x sooner at 95x
+    the power); nothing else in the phase depends on tau."""
+    t = 3e-6 * 8
+    c = chip(neuron_energy_per_tau_j=0.3e-12)
+    r = price(settle_record(t=t, tau=tau), c, load_device("memristor"))
+    e = r.energy_j["free"]["neurons"]
+    assert e == pytest.approx(0.3e-12 * 9 * t / tau, rel=1e-12)
+    assert e / (9 * t / tau) == pytest.approx(0.3e-12, rel=1e-12)
+    assert not any("settle_tau_s" in u for u in r.unknown)
+    other = price(settle_record(t=t, tau=2 * tau), c, load_device("memristor"))
+    assert other.energy_j["free"]["neurons"] == pytest.approx(e / 2, rel=1e-12)
+    for comp in ("array", "adc", "digital", "drivers"):
+        assert other.energy_j["free"][comp] == r.energy_j["free"][comp]
+
+
+def test_a_settle_step_records_its_neurons_tau_through_diffs_and_checkpoints():
+    pc = PhaseCounter()
+    pc.set_phase("free")
+    pc.add_settle(2, torch.tensor([1e-6, 1e-6]), 1.05e-9)
+    first = pc.counts()
+    pc.add_settle(2, torch.tensor([1e-6, 1e-6]), 1.05e-9)
+    d = diff_counts({"layers": [], "phases": first}, {"layers": [], "phases": pc.counts()})
+    assert d["phases"]["free"]["settle_tau_s"] == 1.05e-9 and d["phases"]["free"]["settle_samples"] == 2
+    fresh = PhaseCounter()
+    fresh.load_state_dict(pc.state_dict())
+    assert fresh.counts()["free"]["settle_tau_s"] == 1.05e-9
+    old = pc.state_dict()
+    old["_extra_state"] = {"table": old["_extra_state"]["table"]}   # a checkpoint before session 15
+    fresh = PhaseCounter()
+    fresh.load_state_dict(old)
+    assert "settle_tau_s" not in fresh.counts()["free"]
+
+
+def test_neuron_energy_key_is_validated_and_the_old_power_key_renamed(tmp_path):
+    with pytest.raises(ConfigError, match="chip.neuron_energy_per_tau_j: must be > 0"):
+        load_config(None, ["chip.neuron_energy_per_tau_j=0"])
+    with pytest.raises(ConfigError, match=r"^chip.neuron_static_w: renamed chip.neuron_energy_per_tau_j .*; set "
+                                          r"chip.neuron_energy_per_tau_j instead$"):
+        load_config(None, ["chip.neuron_static_w=1e-6"])
+    from analog_ep.config.loader import load_chip_file
+
+    chip_file = tmp_path / "chip.yaml"
+    chip_file.write_text("neuron_static_w: 1.0e-6\n")
+    with pytest.raises(ConfigError, match=rf"^{chip_file}: chip.neuron_static_w: renamed chip.neuron_energy_per_tau_j"):
+        load_chip_file(chip_file)
+    stored = load_config(None, [])
+    import yaml
+
+    from analog_ep.config import dump_yaml
+
+    data = yaml.safe_load(dump_yaml(stored))
+    del data["chip"]["neuron_energy_per_tau_j"]
+    data["chip"]["neuron_static_w"] = 0.5e-6   # a config stored before session 15
+    assert load_config(None, [], base=data).chip.neuron_energy_per_tau_j == pytest.approx(0.5e-12, rel=1e-12)
+    assert ChipConfig().neuron_energy_per_tau_j == 0.25e-12
     with pytest.raises(ConfigError, match="chip.chi_bits: must be an integer >= 1"):
         load_config(None, ["chip.chi_bits=0"])
 

@@ -88,3 +88,25 @@ def test_bad_sources_section_is_one_line(tmp_path, body, needle):
     runner = CliRunner()
     res = runner.invoke(app, ["devices", "show", str(card)])
     assert res.exit_code == 2 and needle in res.output and len(res.output.strip().splitlines()) == 1
+
+
+def test_the_settle_neuron_is_its_own_part_with_its_own_citation():
+    """The settle neuron (``periphery.settle_*``) is shown apart from the reads' periphery, with
+    the card's ``sources.neuron`` (an assumption on every shipped card, not the periphery's
+    citation: aihwkit's presets have no neuron) and its time constant."""
+    from analog_ep.analog.cards import list_devices
+
+    for name in list_devices():
+        hw = card_hardware(load_device(name))
+        assert hw["neuron"]["citation"].startswith("Assumed, not measured or cited"), name
+        assert not {"settle_capacitance_f", "settle_g_leak_s"} & set(hw["periphery"]["values"]), name
+    hw = card_hardware(load_device("reram_sb"))
+    v = hw["neuron"]["values"]
+    assert v["settle_capacitance_f"] == {"value": 1e-13, "from": "card"}
+    assert v["settle_g_leak_s"] == {"value": 95e-6, "from": "card"}
+    assert v["tau_s"]["value"] == pytest.approx(1e-13 / 95e-6, rel=1e-12)
+    assert "aihwkit" not in hw["neuron"]["citation"]
+    hw = card_hardware(load_device("reram_sb"), AnalogConfig(settle_g_leak_s=1e-6))
+    assert hw["neuron"]["values"]["settle_g_leak_s"] == {"value": 1e-6, "from": "analog.settle_g_leak_s"}
+    assert hw["neuron"]["values"]["tau_s"]["value"] == pytest.approx(1e-7, rel=1e-12)
+    assert "settle neuron" in format_hardware(hw)

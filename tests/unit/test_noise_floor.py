@@ -448,15 +448,19 @@ def test_weight_floor_closed_form():
 
 
 @pytest.mark.parametrize("direction", ["forward", "transposed"])
-@pytest.mark.parametrize("extra", [[], ["analog.max_rows=16", "analog.max_cols=4"]])
+@pytest.mark.parametrize("extra", [[], ["analog.max_rows=16", "analog.max_cols=4"],
+                                   ["analog.device=memristor", "analog.out_noise_std=0"]])
 def test_weight_floor_is_the_spread_of_repeated_reads(direction, extra):
     """The std of 400 seeded reads of the same inputs (a tile with only weight read noise: the
     ideal card, no output noise, no converters) is ``cw ||x_b||_2`` per output within 3 % (pooled
     over 16 samples x the outputs; about 1 % sampling error); on one tile and on several (24
     lines in 2 tiles of 16 rows forward, 10 in 3 of 4 columns transposed): the tiles' partials
-    add the lines' noise. Scaled by ``max |x_b|`` (the output noise's norm) it would be 40 % off,
-    by ``sqrt(n) max |x_b|`` more."""
-    tr = _trainer("analog.device=ideal", "analog.w_noise_std=0.05", *extra)
+    add the lines' noise; and on the memristor card with its output noise off (its DAC, abs-max
+    noise management and ADC in the path: the weight noise's term is the input's L2 norm in
+    device units through them). Scaled by ``max |x_b|`` (the output noise's norm) it would be 40 %
+    off, by ``sqrt(n) max |x_b|`` more."""
+    tr = _trainer(*(["analog.device=ideal"] if not any(k.startswith("analog.device") for k in extra) else []),
+                  "analog.w_noise_std=0.05", *extra)
     syn = list(tr.model.all_synapses())[1]                   # 24 -> 10
     cw, norm = syn.weight_floor(direction)
     g = torch.Generator().manual_seed(3)
@@ -505,6 +509,8 @@ def test_noise_only_relaxation_with_weight_noise_stops_at_once(kernels):
     the threshold now counts the weight noise's share (without it, before session 15, the phase
     ran its 30 sweeps with 0.78 of the samples settled, 0.72 with numba; seeded). With numba the reads' floor needs the generic sweep (the fused kernel's
     threshold has no L2 term): the fused plan is declined under the threshold only."""
+    if kernels == "numba":
+        pytest.importorskip("numba")
     tr = _trainer("analog.device=memristor", "analog.w_noise_std=0.05", f"compute.kernels={kernels}",
                   hidden=64, batch=32)
     x, _ = next(iter(tr.batches(tr.train_set, None)))
@@ -512,7 +518,6 @@ def test_noise_only_relaxation_with_weight_noise_stops_at_once(kernels):
         st = _noise_only(tr, x, 30, noise_z=3.0, noise_band="max")
         assert st.sweeps <= 3 and bool(st.settled.all())
         if kernels == "numba":
-            pytest.importorskip("numba")
             model = tr.model
             model.begin_batch()
             model.begin_phase("free")

@@ -21,13 +21,24 @@ MLP = ["data.name=digits", "model.hidden=[16]", "data.batch_size=8", "compute.ac
 
 
 def _tau(*keys):
-    """The tau the settle solver of this config is built with, from the resolved periphery (as
-    a learning rule builds it) and from the config alone (a model built without its card)."""
+    """The tau the settle solver of this config is built with: the learning rule of the model
+    ``build_model`` builds (its periphery: the card's neuron under the overrides)."""
+    from analog_ep.algorithms.rules import build_rule
+    from analog_ep.train.build import build_model
+
     cfg = load_config(None, MLP + ["analog.relaxation=settle", *keys])
-    _, periph = resolve_device(cfg)
-    with_periph = build_solver(cfg, "hopfield", 1, periph).keywords["tau_s"]
-    assert build_solver(cfg, "hopfield", 1).keywords["tau_s"] == with_periph
-    return with_periph
+    model = build_model(cfg, (1, 8, 8), 10)
+    tau = build_rule(cfg, model).solver.keywords["tau_s"]
+    assert tau == resolve_device(cfg)[1].settle_tau_s
+    return tau
+
+
+def test_a_settle_solver_needs_the_models_periphery():
+    """No second place resolves the neuron: a settle built without the model's periphery (a model
+    built outside ``build_model``) is refused, not resolved from today's card file."""
+    cfg = load_config(None, MLP + ["analog.relaxation=settle", "analog.device=memristor"])
+    with pytest.raises(ConfigError, match=r"^analog.relaxation: settle needs the model's effective periphery"):
+        build_solver(cfg, "hopfield", 1)
 
 
 def test_the_cards_neuron_reaches_tau():
@@ -87,6 +98,40 @@ def test_bad_card_values_exit_2_naming_the_card_key_and_file(tmp_path, key, valu
     lines = [ln for ln in res.output.strip().splitlines() if ln]
     assert res.exit_code == 2 and len(lines) == 1, res.output
     assert lines[0].startswith(f"error: {path}: periphery.{key}: must be > 0 {unit}"), res.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_step_above_the_cards_tau_exits_2_in_one_line_writing_nothing(tmp_path):
+    """The dt <= tau check runs where the card is resolved (``resolve_device``), before a run
+    folder is made: the CLI prints one line and exits 2."""
+    from typer.testing import CliRunner
+
+    from analog_ep.cli import app
+
+    res = CliRunner().invoke(app, ["train", "--device", "memristor", "--set", "analog.relaxation=settle",
+                                   "--set", "analog.settle_dt_s=2e-9", "--set", "data.name=digits",
+                                   "--out", str(tmp_path / "run")])
+    lines = [ln for ln in res.output.strip().splitlines() if ln]
+    assert res.exit_code == 2 and len(lines) == 1, res.output
+    assert lines[0].startswith("error: analog.settle_dt_s: 2e-09 s is above the settle's largest step"), res.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_stored_card_from_before_the_neuron_runs_the_default_neuron():
+    """A checkpoint's card stored before session 15 has no ``periphery.settle_*``: a model built
+    from it (``build_model(stored_card=...)``) runs the default neuron, tau = 100 ns, whatever
+    today's card file says (1.05 ns)."""
+    from analog_ep.algorithms.rules import build_rule
+    from analog_ep.train.build import build_model
+
+    card = load_device("memristor")
+    old = card.to_dict()
+    for k in ("settle_capacitance_f", "settle_g_leak_s"):
+        old["periphery"].pop(k)
+    cfg = load_config(None, MLP + ["analog.device=memristor", "analog.relaxation=settle"])
+    model = build_model(cfg, (1, 8, 8), 10, stored_card={"card": old, "name": card.name, "path": card.path})
+    assert build_rule(cfg, model).solver.keywords["tau_s"] == pytest.approx(1e-7, rel=1e-12)
+    assert _tau("analog.device=memristor") == pytest.approx(1e-13 / 95e-6, rel=1e-12)
 
 
 def test_a_step_above_the_cards_tau_is_refused_naming_where_tau_came_from():
@@ -107,6 +152,9 @@ def test_a_step_above_the_cards_tau_is_refused_naming_where_tau_came_from():
     with pytest.raises(ConfigError, match=r"G_leak from analog.settle_g_leak_s"):
         resolve_device(load_config(None, MLP + ["analog.device=memristor", "analog.relaxation=settle",
                                                 "analog.settle_dt_s=2e-9", "analog.settle_g_leak_s=1e-4"]))
+    with pytest.raises(ConfigError, match=r"G_leak from device.periphery.settle_g_leak_s"):
+        resolve_device(load_config(None, MLP + ["analog.device=memristor", "analog.relaxation=settle",
+                                                "analog.settle_dt_s=2e-9", "device.periphery.settle_g_leak_s=1e-4"]))
     with pytest.raises(ConfigError, match=r"C from the default neuron's settle_capacitance_f"):
         resolve_device(load_config(None, MLP + ["analog.device=ideal", "analog.relaxation=settle",
                                                 "analog.settle_dt_s=2e-7"]))

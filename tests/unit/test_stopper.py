@@ -104,9 +104,11 @@ def test_noise_patience_null_is_the_relaxations_default(relaxation, patience, wa
     keys = ["data.name=digits", "analog.device=memristor", f"analog.relaxation={relaxation}"]
     if patience is not None:
         keys.append(f"solver.noise_patience={patience}")
+    from analog_ep.train.build import resolve_device
+
     cfg = load_config(None, keys)
     assert cfg.solver.noise_patience == patience
-    solver = build_solver(cfg, "hopfield", 1)
+    solver = build_solver(cfg, "hopfield", 1, resolve_device(cfg)[1])
     assert solver.keywords["noise_patience"] == want
     assert {n: r.noise_patience for n, r in RELAXATIONS.items()} == {"iterative": 3, "settle": 5}
 
@@ -123,7 +125,10 @@ def test_noise_z_null_is_the_relaxations_default(relaxation, z, want):
     keys = ["data.name=digits", "analog.device=memristor", f"analog.relaxation={relaxation}"]
     if z is not None:
         keys.append(f"solver.noise_z={z}")
-    solver = build_solver(load_config(None, keys), "hopfield", 1)
+    from analog_ep.train.build import resolve_device
+
+    cfg = load_config(None, keys)
+    solver = build_solver(cfg, "hopfield", 1, resolve_device(cfg)[1])
     assert solver.keywords.get("noise_z") == want
     assert RELAXATIONS["iterative"].noise_z == 3.0 and RELAXATIONS["settle"].noise_z is None
 
@@ -151,8 +156,10 @@ def test_noise_band_null_is_the_default(band, want):
     keys = ["data.name=digits", "analog.device=memristor"] + ([f"solver.noise_band={band}"] if band else [])
     assert build_solver(load_config(None, keys), "hopfield", 1).keywords["noise_band"] == want
     assert NOISE_BAND == "max" and set(NOISE_BANDS) == {"flat", "max"}
-    settle = build_solver(load_config(None, ["data.name=digits", "analog.device=memristor",
-                                             "analog.relaxation=settle"]), "hopfield", 1)
+    from analog_ep.train.build import resolve_device
+
+    cfg = load_config(None, ["data.name=digits", "analog.device=memristor", "analog.relaxation=settle"])
+    settle = build_solver(cfg, "hopfield", 1, resolve_device(cfg)[1])
     assert "noise_band" not in settle.keywords
 
 
