@@ -54,9 +54,7 @@ def implicit_gradient(model, x: torch.Tensor, target: torch.Tensor, states: list
     b = flat(g)
     lam, info = gmres(op, b, rtol=rtol, atol=0.0, restart=min(n, 100), maxiter=maxiter)
     residual = float(np.linalg.norm(matvec(lam) - b) / max(np.linalg.norm(b), 1e-300))
-    grads = parameter_gradient(T, params, unflat(lam), explicit)
-    # per layer rescaled as EP's update is (model.ep_grad_scales; all 1 unless model.feedback_scale != 1)
-    grads = [g if c == 1.0 else c * g for g, c in zip(grads, model.ep_grad_scales())]
+    grads = parameter_gradient(T, params, unflat(lam), explicit, model.ep_grad_scales())
     return grads, {"gmres_info": int(info), "adjoint_residual": residual}
 
 
@@ -72,9 +70,13 @@ def loss_terms(model, s: list[torch.Tensor], params: list, target) -> tuple[list
     return g, [None if gi is None else gi.detach() for gi in g_all[len(s):]]
 
 
-def parameter_gradient(T, params: list, lam: list[torch.Tensor], explicit: list) -> list[torch.Tensor]:
+def parameter_gradient(T, params: list, lam: list[torch.Tensor], explicit: list,
+                       scales: list[float]) -> list[torch.Tensor]:
     """``lambda^T dT/dtheta + explicit dL/dtheta`` per parameter (zeros where neither reaches it):
-    the gradient once the adjoint ``lam`` of the map's outputs ``T`` is known."""
+    the gradient once the adjoint ``lam`` of the map's outputs ``T`` is known, each times its
+    ``scales`` entry (``model.ep_grad_scales()``: the per-layer rescaling EP's update has, all 1
+    unless ``model.feedback_scale`` != 1)."""
     grads = torch.autograd.grad(T, params, lam, allow_unused=True)
     grads = [torch.zeros_like(p) if gr is None else gr.detach() for p, gr in zip(params, grads)]
-    return [gr if ex is None else gr + ex for gr, ex in zip(grads, explicit)]
+    grads = [gr if ex is None else gr + ex for gr, ex in zip(grads, explicit)]
+    return [gr if c == 1.0 else c * gr for gr, c in zip(grads, scales)]

@@ -102,9 +102,7 @@ def adjoint_gradient(model, x: torch.Tensor, target, states: list[torch.Tensor],
     with torch.enable_grad():
         s0 = [t.detach() for t in states]
         T = model.sync_map(x, s0)
-        grads = parameter_gradient(T, params, lam, explicit)
-    # the per-layer rescaling EP's update has (model.feedback_scale; all 1 at eps 1)
-    grads = [g if c == 1.0 else c * g for g, c in zip(grads, model.ep_grad_scales())]
+        grads = parameter_gradient(T, params, lam, explicit, model.ep_grad_scales())
     return grads, stats, [t.detach() for t in lam]
 
 

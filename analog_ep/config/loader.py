@@ -18,7 +18,7 @@ import yaml
 
 from ..errors import ConfigError
 from .model_specs import HOPFIELD_ACTIVATIONS, PCN_ACTIVATIONS, get_model_spec, model_names
-from .relaxations import CIRCUIT_KEYS, RELAXATIONS, Relaxation, relaxation_for
+from .relaxations import CIRCUIT_KEYS, ENERGY_MODEL_KEYS, RELAXATIONS, RELAXING_ALGORITHMS, Relaxation, relaxation_for
 from .schema import (ADC_MODEL_PARAMS, UPDATE_DEFAULTS, AnalogConfig, ChipConfig, ModelConfig, PCConfig, RBPConfig, RunConfig,
                      UpdateSettings, resolve_update)
 from .typed import build, closest, leaf_keys, merge
@@ -120,6 +120,12 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
                                   f"{cfg.algorithm!r}); remove it or set algorithm=rbp")
     if pc.nudged_update != "mod_pgd":
         need(pcn and cfg.algorithm == "ep", "pc.nudged_update", "applies to EP on a PCN model only")
+    if cfg.algorithm not in RELAXING_ALGORITHMS:
+        default = ModelConfig()
+        for key in ENERGY_MODEL_KEYS:
+            need(getattr(cfg.model, key) == getattr(default, key), f"model.{key}",
+                 f"shapes the energy a relaxation minimises; algorithm {cfg.algorithm} (the feed-forward twin) "
+                 f"relaxes none: leave it at {getattr(default, key)!r} (or set algorithm=ep / rbp)")
     need(len(cfg.train.adam_betas) == 2 and all(0 <= b < 1 for b in cfg.train.adam_betas), "train.adam_betas",
          "must be two numbers in [0, 1) such as [0.9, 0.999]")
     need(cfg.train.warmup_epochs >= 0, "train.warmup_epochs", "must be >= 0")

@@ -135,11 +135,26 @@ def relaxation_for(cfg) -> Relaxation:
     return get_relaxation(cfg.analog.relaxation)
 
 
+RELAXING_ALGORITHMS = ("ep", "rbp", "pc")
+"""The algorithms that relax the model's energy to a fixed point. The others (``bp``: the
+feed-forward twin) have no energy, so the energy's own model keys (:data:`ENERGY_MODEL_KEYS`) do not
+apply to them: the loader refuses them set, and :func:`with_algorithm` resets them."""
+
+ENERGY_MODEL_KEYS = ("feedback_scale",)
+"""``model.*`` keys that shape the energy a relaxation minimises, not the feed-forward pass."""
+
+
 def with_algorithm(cfg, algorithm: str):
     """The run config ``cfg`` with ``algorithm``; where ``cfg``'s relaxation does not run it
     (:meth:`Relaxation.runs`: backprop beside a settle), with the default ``analog.relaxation`` and
     ``analog.settle_*`` too (:data:`RELAXATION_KEYS`), so the config is one the loader accepts: the
-    backprop twin on the same tiles of ``analog-ep cost`` and ``compare``."""
+    backprop twin on the same tiles of ``analog-ep cost`` and ``compare``. An algorithm that relaxes
+    no energy (not in :data:`RELAXING_ALGORITHMS`) also gets the default :data:`ENERGY_MODEL_KEYS`
+    (``model.feedback_scale``: the bp twin is the plain feed-forward pass)."""
+    if algorithm not in RELAXING_ALGORITHMS:
+        default = type(cfg.model)()
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(
+            cfg.model, **{k: getattr(default, k) for k in ENERGY_MODEL_KEYS}))
     if relaxation_for(cfg).runs(algorithm):
         return dataclasses.replace(cfg, algorithm=algorithm)
     default = type(cfg.analog)()
@@ -147,5 +162,5 @@ def with_algorithm(cfg, algorithm: str):
     return dataclasses.replace(cfg, algorithm=algorithm, analog=analog)
 
 
-__all__ = ["CIRCUIT_KEYS", "RELAXATIONS", "RELAXATION_KEYS", "Relaxation", "get_relaxation", "relaxation_for",
+__all__ = ["CIRCUIT_KEYS", "ENERGY_MODEL_KEYS", "RELAXATIONS", "RELAXING_ALGORITHMS", "RELAXATION_KEYS", "Relaxation", "get_relaxation", "relaxation_for",
            "with_algorithm"]

@@ -60,11 +60,16 @@ class ModelConfig:
     into node k is multiplied by eps (a fixed periphery gain on the tile's transposed read; the
     forward reads unchanged). 1 = the plain energy. The cost enters with the weight of the last
     node in the energy (so the output's nudge is beta as before) and each auxiliary readout with
-    its own node's (a local aux nudge: beta * ep.aux_kappa at its node; the objective, also the bp twin's, then weights
-    readout k's cross-entropy by mu_k / mu_C). The parameter update is
+    its own node's (a local aux nudge: beta * ep.aux_kappa at its node; the objective then weights
+    readout k's cross-entropy by mu_k / mu_C). Algorithms that relax no energy (``bp``, the
+    feed-forward twin) refuse it; ``compare`` and ``cost`` give their bp variants eps 1. The parameter update is
     rescaled per layer: every weight and bias gets its local EP term as at eps 1 (the weighted
-    energy's gradient divided by its node's mu_k), i.e. the gradient of the objective times a fixed
-    per-layer factor; RBP's and gradcheck's exact gradients carry the same factors."""
+    energy's gradient divided by its node's mu_k), i.e. the gradient of the objective times the
+    fixed factor 1 / mu_k = eps^(1-k) of layer k's node (relative to the output's: eps^(C-k), so
+    1e-9 for vgg_crnn's first layer at eps 0.1); RBP's and gradcheck's exact gradients carry the
+    same factors. The gain is digital, applied after the tile's ADC, and not priced by the cost
+    model. eps < 1 runs the torch sweep (no fused kernel) and has no read-noise floor estimate:
+    ``solver.noise_z`` is not applied and a noisy phase stops on the patience test alone."""
     activation: Optional[Literal["clamp", "hard_sigmoid", "relu6", "sigmoid", "relu", "leaky_relu", "gelu",
                                  "hard_tanh", "tanh"]] = None
     """Hidden-node nonlinearity: ``clamp`` = clip(x, 0, 1) (Scellier); ``hard_sigmoid`` =

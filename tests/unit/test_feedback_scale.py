@@ -12,6 +12,7 @@ from analog_ep.algorithms.ep import ep_gradient
 from analog_ep.algorithms.gradcheck import gradcheck
 from analog_ep.algorithms.rbp import adjoint_gradient
 from analog_ep.config import load_config
+from analog_ep.config.relaxations import with_algorithm
 from analog_ep.data import load_data
 from analog_ep.errors import ConfigError
 from analog_ep.solvers import relax_async
@@ -203,3 +204,14 @@ def test_feedback_scale_refused_where_it_does_not_apply():
         load_config(None, ["model.name=pcn_mlp", "model.feedback_scale=0.5"])
     for name in ("hopfield_mlp", "dchn_vgg5", "hopfield_resnet13", "vgg_crnn"):
         assert load_config(None, [f"model.name={name}", "model.feedback_scale=0.5"]).model.feedback_scale == 0.5
+
+
+def test_the_bp_twin_refuses_it_and_its_compare_variant_runs_the_plain_pass():
+    """bp has no energy: eps set for it is refused (one line naming the key); the config a
+    compare / cost bp variant is derived with (``with_algorithm``) resets eps to 1, rbp keeps it."""
+    with pytest.raises(ConfigError, match=r"^model\.feedback_scale: shapes the energy .*algorithm bp"):
+        load_config(None, ["model.feedback_scale=0.5", "algorithm=bp"])
+    cfg = load_config(None, ["model.feedback_scale=0.5"])
+    assert with_algorithm(cfg, "bp").model.feedback_scale == 1.0
+    assert with_algorithm(cfg, "rbp").model.feedback_scale == 0.5
+    load_config(None, ["model.feedback_scale=0.5", "algorithm=rbp"])

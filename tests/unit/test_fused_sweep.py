@@ -156,6 +156,7 @@ def _plan(tr, beta=0.0, states=None, target=None):
     ["model.hidden=[16,12]"],                                             # a node with two reads
     ["model.activation=sigmoid"],                                         # not a clip
     ["ep.nudge=cross_entropy"],                                           # readout outside the energy
+    ["model.feedback_scale=0.5"],                                         # a gain on the transposed read
 ])
 def test_no_plan_where_the_sweep_is_not_fused(numba_mode, extra):
     K.set_mode("numba")
