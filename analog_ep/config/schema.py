@@ -67,8 +67,8 @@ class ModelConfig:
     energy's gradient divided by its node's mu_k), i.e. the gradient of the objective times the
     fixed factor 1 / mu_k = eps^(1-k) of layer k's node (relative to the output's: eps^(C-k), so
     1e-9 for vgg_crnn's first layer at eps 0.1); RBP's and gradcheck's exact gradients carry the
-    same factors. The gain is digital, applied after the tile's ADC, and not priced by the cost
-    model. eps < 1 runs the torch sweep (no fused kernel) and has no read-noise floor estimate:
+    same factors. The gain is a digital one after the tile's ADC in the iterative relaxation and an
+    analog gain on the transposed current in a settle; the cost model prices neither. eps < 1 runs the torch sweep (no fused kernel) and has no read-noise floor estimate:
     ``solver.noise_z`` is not applied and a noisy phase stops on the patience test alone."""
     activation: Optional[Literal["clamp", "hard_sigmoid", "relu6", "sigmoid", "relu", "leaky_relu", "gelu",
                                  "hard_tanh", "tanh"]] = None

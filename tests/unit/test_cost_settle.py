@@ -329,6 +329,7 @@ def test_a_settle_step_counts_one_readout_per_node_and_its_settled_time(settle_s
         st = rec["phases"][phase]
         assert st["settle_samples"] == 8 and st["neuron_updates"] == 8 * nodes
         assert 0 < st["settle_time_s"] <= 8 * budget * tau * (1 + 1e-6)
+        assert st["settle_tau_s"] == tau           # the phase's record carries its neuron's tau
         # one read-out conversion per node per sample, on the storages that read the nodes out
         assert sum(lay["readouts"].get(phase, 0) for lay in rec["layers"]) == 8 * nodes
     assert [lay["update_kind"] for lay in rec["layers"]] == ["rounded", "rounded"]
@@ -340,6 +341,10 @@ def test_a_settle_step_counts_one_readout_per_node_and_its_settled_time(settle_s
                 for lay in rec["layers"])
     assert r.energy_j["nudge+"]["adc"] == pytest.approx(e_adc * cfg.chip.calib_energy, rel=1e-12)
     assert r.energy_j["nudge+"]["array"] > 0 and r.energy_j["nudge+"]["neurons"] > 0
+    # the neurons priced per time constant of this phase's own tau (not the 1 us fallback)
+    st = rec["phases"]["free"]
+    assert r.energy_j["free"]["neurons"] == pytest.approx(
+        cfg.chip.neuron_energy_per_tau_j * nodes * st["settle_time_s"] / tau, rel=1e-12)
 
 
 def test_settle_time_reaches_the_epoch_metrics_under_one_name(settle_step):

@@ -224,6 +224,7 @@ def test_settle_time_and_counts():
     # their time (summed), one read-out conversion per node per sample on the reading storages
     assert ph["settle_samples"] - before["phases"].get("nudge+", {}).get("settle_samples", 0) == 4
     assert ph["settle_time_s"] == pytest.approx(st.settle_time_s.sum().item(), rel=1e-12)
+    assert ph["settle_tau_s"] == TAU                # the phase's record carries its neuron's tau
     readouts = sum(b["readouts"].get("nudge+", 0) - a["readouts"].get("nudge+", 0)
                    for a, b in zip(before["layers"], after["layers"]))
     assert readouts == 4 * m.neurons_per_sweep()

@@ -27,6 +27,10 @@ def _old_compare(tmp_path, keys):
     cfg, _ = C.build_variants(None, keys, 1)
     ident = C._identity(cfg, 1)
     ident["config"]["analog"].update(OLD_NEURON)
+    chip = ident["config"]["chip"]                 # the chip key before its rename, and no feedback_scale
+    del chip["neuron_energy_per_tau_j"]
+    chip["neuron_static_w"] = 2.5e-07
+    del ident["config"]["model"]["feedback_scale"]
     out = tmp_path / "cmp"
     out.mkdir()
     (out / C.SPEC_FILE).write_text(yaml.safe_dump(ident, sort_keys=False))
