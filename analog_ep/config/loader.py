@@ -19,7 +19,7 @@ import yaml
 from ..errors import ConfigError
 from .model_specs import HOPFIELD_ACTIVATIONS, PCN_ACTIVATIONS, get_model_spec, model_names
 from .relaxations import CIRCUIT_KEYS, ENERGY_MODEL_KEYS, RELAXATIONS, RELAXING_ALGORITHMS, Relaxation, relaxation_for
-from .schema import (ADC_MODEL_PARAMS, UPDATE_DEFAULTS, AnalogConfig, ChipConfig, ModelConfig, PCConfig, RBPConfig, RunConfig,
+from .schema import (ADC_MODEL_PARAMS, NEURON_REFERENCE_TAU_S, UPDATE_DEFAULTS, AnalogConfig, ChipConfig, ModelConfig, PCConfig, RBPConfig, RunConfig,
                      UpdateSettings, resolve_update)
 from .typed import build, closest, leaf_keys, merge
 
@@ -733,7 +733,7 @@ STORED_BEFORE_KEY: dict[tuple[str, str], object] = {
 that lacks the key resumes with that value, not with today's default."""
 
 RENAMED_KEYS: dict[tuple[str, str], tuple[str, float]] = {
-    ("chip", "neuron_static_w"): ("neuron_energy_per_tau_j", 1e-6),
+    ("chip", "neuron_static_w"): ("neuron_energy_per_tau_j", NEURON_REFERENCE_TAU_S),
 }
 """Keys renamed since runs were stored: ``(section, old key) -> (new key, factor)``. A stored config
 (``base``) loads the old key's value times the factor under the new key (``neuron_static_w``, W ->
@@ -759,7 +759,8 @@ def _check_renamed(data: dict, overrides: list[str] = ()) -> None:
     one line naming the new key."""
     given = {str(item).split("=", 1)[0].strip() for item in overrides}
     for (section, old), (new, factor) in RENAMED_KEYS.items():
-        if old in (data.get(section) or {}) or f"{section}.{old}" in given:
+        sec = data.get(section)
+        if (isinstance(sec, dict) and old in sec) or f"{section}.{old}" in given:
             raise ConfigError(f"{section}.{old}: renamed {section}.{new} (J per neuron time constant: {old} x "
                               f"{factor:g} s, NeuRRAM's cycle); set {section}.{new} instead")
 

@@ -13,6 +13,12 @@ from typing import Any, ClassVar, Literal, Optional, Union
 from .relaxations import RELAXATIONS
 
 
+NEURON_REFERENCE_TAU_S = 1e-6
+"""The time constant ``chip.neuron_energy_per_tau_j`` was measured at (NeuRRAM's 1 us integration
+cycle): the factor from the renamed ``chip.neuron_static_w`` (W) to it, and the tau a settle record
+without its ``settle_tau_s`` (a run before session 15) is priced at."""
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     name: str = "hopfield_mlp"

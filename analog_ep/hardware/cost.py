@@ -127,6 +127,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Optional
 
+from ..config.schema import NEURON_REFERENCE_TAU_S
 from .adc import adc_area_um2, adc_energy_j, adc_time_s
 from .write import WRITE_POLARITIES, WriteModel, as_write_model
 
@@ -366,12 +367,6 @@ class IterativePhase:
         """The phase's summed settle time (s) as the report lists it, or None for a phase that
         does not settle."""
         return None
-
-
-NEURON_REFERENCE_TAU_S = 1e-6
-"""The time constant ``chip.neuron_energy_per_tau_j`` was measured at (NeuRRAM's 1 us integration
-cycle): a settle record without its ``settle_tau_s`` is priced at it, as ``neuron_static_w`` priced
-every settle before session 15."""
 
 
 class SettlePhase(IterativePhase):
