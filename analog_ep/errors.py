@@ -27,8 +27,9 @@ class CheckpointError(AnalogEPError):
 
 class Preempted(Exception):
     """SIGTERM arrived during training (a cluster preempting the job): a checkpoint was written
-    after the step in progress and the results say ``preempted``. The CLI exits with code 143
-    (128 + SIGTERM) and prints the resume command. Not an :class:`AnalogEPError`: nothing was
+    after the step in progress (a test pass stops at its next batch and is repeated on resume) and
+    the results say ``preempted``. The CLI exits with code 143 (128 + SIGTERM) and prints the
+    resume command. Not an :class:`AnalogEPError`: nothing was
     wrong with the input."""
 
     exit_code = 143

@@ -8,7 +8,8 @@
 * attrs ``status``: ``running``, ``finished``, ``unhealthy`` (the run finished but its loss
   exploded, its test loss is NaN or its relaxation stopped converging; the reason is in
   ``extra`` attrs ``unhealthy_reason``, see :mod:`analog_ep.train.health`), ``interrupted``,
-  ``preempted`` (SIGTERM: a checkpoint was written after the step in progress) or ``diverged``;
+  ``preempted`` (SIGTERM: a checkpoint was written after the step in progress, or before a test
+  pass that it stopped) or ``diverged``;
 * group ``traces``: per-step curves averaged over each epoch's batches, one 2-D (or 3-D)
   dataset per name with one row per epoch that recorded it, and ``<name>_epoch`` the epochs:
   ``nudge+_energy`` / ``nudge-_energy`` (EP on a PCN: total energy before and after each nudged

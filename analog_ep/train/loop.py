@@ -4,7 +4,9 @@ Every epoch ends with an atomic write of ``checkpoint.pt`` and ``results.h5``; a
 the initial state is written before the first batch, so a run interrupted at any point leaves a
 loadable checkpoint and a readable results file. ``train.checkpoint_every`` adds checkpoints
 inside an epoch, and SIGTERM (a cluster's preemption) writes one after the current step and ends
-the run with status ``preempted``. Resuming restores weights, optimizer, RNG states, the
+the run with status ``preempted``; an epoch's test pass, which can take minutes, checks the
+signal between its batches: a checkpoint of the trained epoch is written before the pass, a
+stopped pass records nothing, and the resumed run repeats it. Resuming restores weights, optimizer, RNG states, the
 warm-start state and, mid-epoch, the step, the epoch's running sums and the augmentation stream:
 on the digital path the resumed run is bit-for-bit the uninterrupted one.
 
@@ -378,17 +380,33 @@ class Trainer:
         return [int(s.storage.pulses) for s in self.model.all_synapses()]
 
     @torch.no_grad()
-    def evaluate(self, split: Split) -> tuple[float, float, dict]:
+    def evaluate(self, split: Split, stop: Callable[[], None] | None = None) -> tuple[float, float, dict]:
         """Loss and accuracy: EP on a Hopfield model predicts from the free fixed point relaxed
         from zeros; backprop, and every rule on a predictive coding network (whose free
         equilibrium is its forward pass), from the feed-forward twin. Sums accumulate on the
-        device (all-reduced over the ranks) and reach the host once."""
+        device (all-reduced over the ranks) and reach the host once. ``stop``: called before
+        each batch (host work only), it may raise to end the pass there (:meth:`run_epoch`'s
+        SIGTERM check); the model is put back in its mode either way."""
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         stats_acc: dict = {}
         was_training = self.model.training
         self.model.eval()  # BatchNorm (PCNs) reads its running statistics
+        try:
+            self._evaluate_batches(split, stop, loss_sum, correct, stats_acc)
+        finally:
+            self.model.train(was_training)
+        self._sum_counters()
+        loss, correct_n, stats_acc = self._totals(loss_sum, correct, stats_acc)
+        n = len(split)
+        return loss / n, correct_n / n, _summarize(stats_acc)
+
+    def _evaluate_batches(self, split: Split, stop: Callable[[], None] | None, loss_sum: torch.Tensor,
+                          correct: torch.Tensor, stats_acc: dict) -> None:
+        """:meth:`evaluate`'s pass over ``split``: the running sums grow in place (on the device)."""
         for x, y, n_global in self._global_batches(split, None):
+            if stop is not None:
+                stop()
             self.dist.sync_convergence = self.dist.active and n_global >= self.dist.world
             if x.shape[0] == 0:
                 continue
@@ -400,11 +418,6 @@ class Trainer:
             _accumulate(stats_acc, st)
             loss_sum += self.model.cost(out, target).sum().double()
             correct += (out.argmax(1) == y).sum()
-        self.model.train(was_training)
-        self._sum_counters()
-        loss, correct_n, stats_acc = self._totals(loss_sum, correct, stats_acc)
-        n = len(split)
-        return loss / n, correct_n / n, _summarize(stats_acc)
 
     def _totals(self, loss_sum: torch.Tensor, correct: torch.Tensor, stats_acc: dict) -> tuple[float, int, dict]:
         """Host values of the running sums (over every rank: one all-reduce of the phases every
@@ -551,6 +564,13 @@ class Trainer:
                                     f"in {self.checkpoint_path}")
                 self.partial = None
         bar.close()
+        last = self.epoch + 1 == cfg.train.epochs
+        evaluating = (self.epoch + 1) % cfg.train.eval_every == 0 or last
+        if evaluating and start < n_batches:  # the state a SIGTERM during the test pass resumes from
+            self.partial = self._partial_state(n_batches, loss_sum, correct, seen, seen_local, stats_acc, pulses0,
+                                               before + time.perf_counter() - t0, aug_gen, factor)
+            self.save("running")
+            self.partial = None
         self._check_replicas()
         train_seconds = before + time.perf_counter() - t0
         loss_total, correct_total, stats_tot = self._totals(loss_sum, correct, stats_acc)
@@ -566,10 +586,10 @@ class Trainer:
         for name, (total, count) in self._global_traces().items():  # lists: results.h5 group traces
             row[name] = (total / max(count, 1)).double().cpu().tolist()
         self.traces = {}
-        last = self.epoch + 1 == cfg.train.epochs
-        if (self.epoch + 1) % cfg.train.eval_every == 0 or last:
+        if evaluating:
             t1 = time.perf_counter()
-            row["test_loss"], row["test_accuracy"], est = self.evaluate(self.test_set)
+            stop = self._evaluation_stop(n_batches)
+            row["test_loss"], row["test_accuracy"], est = self.evaluate(self.test_set, stop)
             row["eval_seconds"] = time.perf_counter() - t1
             row.update(est)
             t_inf = cfg.analog.t_inference_s
@@ -577,7 +597,7 @@ class Trainer:
                 from ..analog.mapping import drifted_weights
 
                 with drifted_weights(self.model, t_inf):
-                    row["test_loss_drift"], row["test_accuracy_drift"], _ = self.evaluate(self.test_set)
+                    row["test_loss_drift"], row["test_accuracy_drift"], _ = self.evaluate(self.test_set, stop)
         if self.counts0 is not None:  # what the epoch's learning (and its evaluation) cost on the chip
             record = diff_counts(self.counts0, self.model.event_counts())
             row.update(self.epoch_cost(record, seen))
@@ -587,6 +607,21 @@ class Trainer:
         self.epoch += 1
         self.history.append(row)
         return row
+
+    def _evaluation_stop(self, n_batches: int) -> Callable[[], None]:
+        """The SIGTERM check between the test pass's batches (:meth:`evaluate`'s ``stop``): a
+        test pass of many relaxations (a full solver budget, a large test set) takes minutes, more
+        than a cluster's grace period. The epoch's training is in the checkpoint written before
+        the pass (step ``n_batches`` of ``n_batches``), so the pass ends at the next batch, records
+        nothing and raises :class:`Preempted`; the resumed run repeats the whole pass from that
+        state (bit for bit, as uninterrupted). Under torchrun the ranks agree per batch (one
+        all-reduce of the flags and a host read, between batches)."""
+        def stop() -> None:
+            if _agreed(self):
+                raise Preempted(f"SIGTERM: checkpoint written at epoch {self.epoch + 1}, step {n_batches}/{n_batches} "
+                                f"in {self.checkpoint_path} (during the epoch's test evaluation, which the resumed "
+                                "run repeats)")
+        return stop
 
     def epoch_cost(self, record: dict, samples: int) -> dict:
         """The per-epoch cost metrics of ``record`` (:func:`.costs.row_fields`) on the config's
@@ -785,7 +820,8 @@ def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | N
     epoch the history's health is checked (:mod:`.health`): the epoch where a problem first
     appears gives one ``warning: ...`` line (``warn``, default stderr), and the run ends with
     status ``unhealthy`` instead of ``finished``. SIGTERM (a cluster preempting the job) is
-    handled after the training step in progress: a checkpoint is written, the results get status
+    handled after the training step in progress, or at the next batch of a test pass (whose
+    epoch's checkpoint was written before the pass): a checkpoint is written, the results get status
     ``preempted`` and :class:`Preempted` is raised (the CLI exits with code 143 and prints the
     resume command). Returns ``{"seconds", "status", "unhealthy_reason"}`` (reason None when
     healthy)."""

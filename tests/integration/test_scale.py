@@ -62,6 +62,44 @@ def test_sigterm_mid_epoch_then_resume_is_bit_for_bit(tmp_path, extra):
     assert read_results(tmp_path / "run" / "results.h5")["status"] == "finished"
 
 
+@pytest.mark.parametrize("extra,epoch", [([], 1), (["analog.device=memristor"], 0)], ids=["digital-last", "memristor"])
+def test_sigterm_during_the_test_evaluation_stops_it_and_resume_repeats_it(tmp_path, extra, epoch):
+    """Session 16 (issue 21, defect 3's sibling): SIGTERM in the test pass was read only after the
+    whole pass (at full solver budget on a card: minutes, past a cluster's grace period), and that
+    preempted epoch's accuracy was recorded. The pass now stops at its next batch, records no row,
+    leaves the checkpoint written before it (step 13 of 13) and the resumed run repeats the pass:
+    bit for bit the uninterrupted run, also when the signal lands in the last epoch's pass."""
+    cfg = load_config(None, BASE + extra)
+    ref = make_trainer(cfg, tmp_path / "ref")
+    fit(ref, progress=False)
+
+    run = make_trainer(cfg, tmp_path / "run")
+    predict, calls = run.rule.predict, []
+
+    def signalled_predict(x):  # the test pass's first batch gets SIGTERM (training never predicts)
+        if run.epoch == epoch:
+            calls.append(x.shape[0])
+            if len(calls) == 1:
+                os.kill(os.getpid(), signal.SIGTERM)
+        return predict(x)
+
+    run.rule.predict = signalled_predict
+    with pytest.raises(Preempted, match=f"epoch {epoch + 1}, step 13/13 .*test evaluation"):
+        fit(run, progress=False)
+    assert calls == [16]  # the pass stopped before its second batch
+    res = read_results(tmp_path / "run" / "results.h5")
+    assert res["status"] == "preempted"
+    assert len(res["epochs"].get("epoch", [])) == epoch  # the stopped pass recorded no accuracy for its epoch
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert ckpt["epoch"] == epoch and ckpt["partial"]["step"] == 13
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+    again = resume_trainer(tmp_path / "run", cfg)
+    fit(again, progress=False)
+    _same_run(ref, again)
+    assert read_results(tmp_path / "run" / "results.h5")["status"] == "finished"
+
+
 def test_checkpoint_every_bounds_the_lost_steps(tmp_path):
     cfg = load_config(None, BASE + ["train.checkpoint_every=4"])
     ref = make_trainer(cfg, tmp_path / "ref")
