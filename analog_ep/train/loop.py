@@ -6,9 +6,10 @@ loadable checkpoint and a readable results file. ``train.checkpoint_every`` adds
 inside an epoch, and SIGTERM (a cluster's preemption) writes one after the current step and ends
 the run with status ``preempted``; an epoch's test pass, which can take minutes, checks the
 signal between its batches: a checkpoint of the trained epoch is written before the pass, a
-stopped pass records nothing, and the resumed run repeats it. Resuming restores weights, optimizer, RNG states, the
-warm-start state and, mid-epoch, the step, the epoch's running sums and the augmentation stream:
-on the digital path the resumed run is bit-for-bit the uninterrupted one.
+stopped pass records nothing, and the resumed run repeats it. Resuming restores weights,
+optimizer, RNG states, the warm-start state and, mid-epoch, the step, the epoch's running sums
+and the augmentation stream: on the digital path the resumed run is bit-for-bit the
+uninterrupted one.
 
 Devices and data parallelism (DESIGN section 9): the model, batches, states and the loop's
 bookkeeping live on ``compute.accelerator``; losses, accuracies and relaxation statistics
