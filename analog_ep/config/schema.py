@@ -236,7 +236,8 @@ class TrainConfig:
     checkpoint_every: Optional[int] = None
     """Also write ``checkpoint.pt`` every this many training steps (mini-batches) inside an epoch,
     so a preempted job loses at most that many steps (a resumed run continues from the step, bit
-    for bit on the digital path); null = at the end of each epoch only (always done)."""
+    for bit on the digital path); null = at the end of each epoch and before each test pass only
+    (always done)."""
     log_every: int = 20
     """Training steps between host reads of the loop's bookkeeping (loss, accuracy, relaxation
     statistics accumulate on the accelerator): the progress bar and the divergence check

@@ -386,7 +386,7 @@ class Trainer:
         from zeros; backprop, and every rule on a predictive coding network (whose free
         equilibrium is its forward pass), from the feed-forward twin. Sums accumulate on the
         device (all-reduced over the ranks) and reach the host once. ``stop``: called before
-        each batch (host work only), it may raise to end the pass there (:meth:`run_epoch`'s
+        each batch (host work only; under torchrun one all-reduce and host read per batch), it may raise to end the pass there (:meth:`run_epoch`'s
         SIGTERM check); the model is put back in its mode either way."""
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
@@ -526,6 +526,16 @@ class Trainer:
         bar = tqdm(total=n_batches, initial=start, file=sys.stderr, desc=f"epoch {self.epoch + 1}/{cfg.train.epochs}",
                    leave=False, disable=not progress or not self.dist.is_main or None, dynamic_ncols=True)
         every, ckpt_every = cfg.train.log_every, cfg.train.checkpoint_every
+
+        def save_partial(step: int, status: str) -> None:
+            """A checkpoint inside this epoch after ``step`` of its ``n_batches`` steps (a
+            SIGTERM, ``train.checkpoint_every``, or the trained epoch before its test pass)."""
+            self.partial = self._partial_state(step, loss_sum, correct, seen, seen_local, stats_acc, pulses0,
+                                               before + time.perf_counter() - t0, aug_gen, factor)
+            try:
+                self.save(status)
+            finally:
+                self.partial = None
         skipped_warned = False
         batches = self._global_batches(self.train_set, order, start, aug_gen, seed_e)
         for i, (x, y, n_global) in enumerate(batches, start=start):
@@ -556,23 +566,17 @@ class Trainer:
             stop = self.stop_agreed if self.dist.active else self.sigterm_seen
             if stop or (ckpt_every is not None and done % ckpt_every == 0 and done < n_batches):
                 self._check_finite(loss_sum)  # never checkpoint a diverged state
-                self.partial = self._partial_state(done, loss_sum, correct, seen, seen_local, stats_acc, pulses0,
-                                                   before + time.perf_counter() - t0, aug_gen, factor)
-                self.save("preempted" if stop else "running")
+                save_partial(done, "preempted" if stop else "running")
                 if stop:
                     bar.close()
                     raise Preempted(f"SIGTERM: checkpoint written at epoch {self.epoch + 1}, step {done}/{n_batches} "
                                     f"in {self.checkpoint_path}")
-                self.partial = None
         bar.close()
+        self._check_replicas()  # (torchrun: sums the ranks' event counters, which the next checkpoint stores)
         last = self.epoch + 1 == cfg.train.epochs
         evaluating = (self.epoch + 1) % cfg.train.eval_every == 0 or last
         if evaluating and start < n_batches:  # the state a SIGTERM during the test pass resumes from
-            self.partial = self._partial_state(n_batches, loss_sum, correct, seen, seen_local, stats_acc, pulses0,
-                                               before + time.perf_counter() - t0, aug_gen, factor)
-            self.save("running")
-            self.partial = None
-        self._check_replicas()
+            save_partial(n_batches, "running")
         train_seconds = before + time.perf_counter() - t0
         loss_total, correct_total, stats_tot = self._totals(loss_sum, correct, stats_acc)
         row = {"epoch": self.epoch + 1, "train_loss": loss_total / seen, "train_accuracy": correct_total / seen,
