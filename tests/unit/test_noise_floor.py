@@ -613,7 +613,7 @@ def test_conv_weight_floor_norms_against_plain_implementations(model_name):
 @pytest.mark.parametrize("card", [["analog.device=ideal"], ["analog.device=memristor", "analog.out_noise_std=0"],
                                   ["analog.device=memristor"]])
 def test_conv_weight_floor_is_the_spread_of_repeated_reads(kernels, model_name, card):
-    """The variance of 300 seeded conv reads of the same inputs with weight read noise 0.05 is, per
+    """The variance of :data:`READS` seeded conv reads of the same inputs with weight read noise 0.05 is, per
     output element, ``(cw ||x_p||_2)^2`` (forward, ``x_p`` its input patch) or ``cw^2 sum_{p covers
     q} ||y_p||^2`` (transposed: the fold over the unpooled input's patches), plus the read's
     output-noise / ADC term ``(c m_b)^2`` where the card has one (:meth:`read_floor`), pooled over
