@@ -170,6 +170,10 @@ class SweepStep:
     """(slope, lo, hi, beta) of the update (dimensionless; bounds in state units)."""
     target: torch.Tensor | None = None
     """The output's target ``y`` (B, n) for the nudges; None elsewhere."""
+    weight_floor: tuple | None = None
+    """The read's weight-noise floor term ``(cw, norm)`` (the synapse's
+    :meth:`~analog_ep.synapses.base.Synapse.weight_floor` of the read's direction; None: none), the
+    same term :meth:`EnergyNetwork.read_floors` gives the generic sweep's threshold."""
 
 
 SWEEP_NUDGES: dict[str, str] = {"mse": "mse", "clamp": "clamp"}
@@ -623,7 +627,8 @@ class EnergyNetwork(nn.Module):
             srcs.add(src)
             kind, plan = read
             update, params = form
-            steps.append(SweepStep(k, src, synapse.storage, kind, plan, update, params, y if k == L else None))
+            steps.append(SweepStep(k, src, synapse.storage, kind, plan, update, params, y if k == L else None,
+                                   synapse.weight_floor(direction)))
         return steps if len(srcs) == L else None
 
     def output(self, states: list[torch.Tensor]) -> torch.Tensor:

@@ -29,19 +29,16 @@ FUSED = True
 generic sweep; the fused sweep's tests compare the two)."""
 
 
-def _sweep_plan(model, const, states, beta, target, rtol, z=0.0):
+def _sweep_plan(model, const, states, beta, target, rtol):
     """The model's plan of this relaxation's fused sweep (:mod:`analog_ep.analog.kernels.numba_sweep`),
-    or None where the model has none, :data:`FUSED` is off, the relative nudge test applies, or
-    the floor threshold runs (``z``: :func:`_floor_z`) on reads with weight read
-    noise: the kernel's threshold scales each read's floor by its DAC's abs-max scale only, and
-    the weight noise's term scales with the input's L2 norm
-    (:meth:`~analog_ep.models.base.EnergyNetwork.read_floors`), so the generic sweep runs it."""
+    or None where the model has none, :data:`FUSED` is off or the relative nudge test applies.
+    The floor threshold (``z``: :func:`_floor_z`) runs in the fused sweep too, the weight read
+    noise's L2-scaled terms included (:class:`~analog_ep.analog.kernels.numba_sweep.FusedSweep`;
+    before session 16 such phases took the generic sweep)."""
     if not FUSED or (beta and rtol > 0):
         return None
     plan = model.sweep_plan(states, beta, target)
     if plan is None or any(const[st.node - 1].dtype != states[0].dtype for st in plan):
-        return None
-    if z and any(st.storage.weight_floor() > 0 for st in plan):
         return None
     return plan
 
@@ -87,7 +84,7 @@ def relax_async(model, const, states, *, beta=0.0, target=None, iters=30, tol=1e
     as on the generic one."""
     noisy = stop != "tol" and noisy_reads(model)
     z = _floor_z(stop, noisy, beta, noise_z, nudge_rtol)
-    plan = _sweep_plan(model, const, states, beta, target, nudge_rtol, z)
+    plan = _sweep_plan(model, const, states, beta, target, nudge_rtol)
     if plan is not None:
         return run_fused(plan, const, list(states), iters, tol, check_every, stop, noisy,
                          noise_patience, noise_drop, z, noise_band, end_reads_of(model, end_reads))

@@ -122,6 +122,52 @@ class Conv(Synapse):
         3x3 conv: 9), the largest floor on the pre node."""
         return self.storage.read_floor("conv_" + direction, self.fold_cover if direction == "transposed" else 1)
 
+    def weight_floor(self, direction: str) -> tuple | None:
+        """The weight read noise of a conv read, ``(cw, norm)`` (``cw`` the storage's
+        :meth:`~analog_ep.analog.storage.AnalogStorage.weight_floor`; None without). A read sees
+        one fresh draw ``W + delta`` (:meth:`~analog_ep.analog.storage.AnalogStorage._read_weight`),
+        shared by every patch and every sample of the read. Forward: output ``(j, p)`` gains
+        ``sum_i delta_ji x_i`` over its input patch ``p`` (all channels, the padding's zeros add
+        nothing; the channel blocks' tiles add their parts digitally), std ``cw ||x_p||_2``.
+        Transposed: input pixel ``q`` of channel ``c`` gains ``sum_{p covers q} sum_j
+        delta_{j, c, q - p} y_jp``: distinct patches reach ``q`` through distinct kernel taps, so
+        the terms are independent, std ``cw sqrt(sum_{p covers q} ||y_p||^2)`` (the fold of the
+        per-pixel energies, :meth:`cover_energy`). The floor is per sample: ``norm`` is the largest
+        such norm over the node's pixels (:meth:`patch_norm` / :meth:`cover_norm`), a bound on
+        every element's std, as the output-noise term's ``max |x|`` scale is. The patches share one
+        draw, so their errors are correlated (overlapping patches through the same taps, and
+        every pixel through the same kernel); the band is still a bound: the node's band is set
+        for independent entries (``solver.noise_band: max``), and for a centred Gaussian vector
+        ``P(max_i |X_i| / sigma_i <= t) >= prod_i P(|X_i| / sigma_i <= t)`` whatever its
+        correlations (Sidak, J. Amer. Statist. Assoc. 62, 1967), so the largest of correlated
+        noise-only changes exceeds the band no more often than independent ones would."""
+        cw = self.storage.weight_floor()
+        if cw <= 0:
+            return None
+        return cw, (self.patch_norm if direction == "forward" else self.cover_norm)
+
+    def patch_norm(self, x: torch.Tensor) -> torch.Tensor:
+        """Per sample the largest input patch's L2 norm of the forward read of ``x`` (B, C, H, W):
+        ``max_p sqrt(sum_{c, taps of p} x^2)``, the channels' squares summed and then the conv
+        of that one-channel map with a ones kernel (the read's stride and padding)."""
+        e = x.square().sum(1, keepdim=True)
+        k = self.kernel_size
+        s = F.conv2d(e, e.new_ones((1, 1, k, k)), stride=self.stride, padding=self.padding)
+        return s.amax((1, 2, 3)).sqrt()
+
+    def cover_energy(self, e: torch.Tensor) -> torch.Tensor:
+        """``e`` (B, 1, Ho, Wo) the per-pixel energy ``||y_p||^2`` of a transposed read's input ->
+        per input pixel ``q`` the sum over the patches that cover it (the fold of ``e`` through a
+        ones kernel: ``conv_transpose2d`` with the read's stride, padding and output padding)."""
+        k = self.kernel_size
+        return F.conv_transpose2d(e, e.new_ones((1, 1, k, k)), stride=self.stride, padding=self.padding,
+                                  output_padding=self._output_padding)
+
+    def cover_norm(self, y: torch.Tensor) -> torch.Tensor:
+        """Per sample the largest ``sqrt(sum_{p covers q} ||y_p||_2^2)`` over the pixels ``q`` of the
+        transposed read of ``y`` (the post state): :meth:`cover_energy` of its channel-summed squares."""
+        return self.cover_energy(y.square().sum(1, keepdim=True)).amax((1, 2, 3)).sqrt()
+
     @functools.cached_property
     def fold_cover(self) -> int:
         """The most conv patches that cover one input pixel (the transposed read's fold adds that
@@ -292,6 +338,22 @@ class ConvPool(Conv):
         if self.pool == 1:
             return self._conv_t(post)
         return self._conv_t(self._unpool(post, pre))
+
+    def cover_energy(self, e: torch.Tensor) -> torch.Tensor:
+        """The transposed read unpools its input first (one value per pool window, at the argmax
+        of the pre state's conv), so an input pixel ``q`` receives at most one patch per window:
+        ``sum over the windows w some patch of which covers q of ||y_w||^2``, the largest this
+        read can see whatever the argmax (each window's maximum may sit at any of its pixels).
+        With stride 1 the patches of window ``w`` cover the input pixels ``w pool - padding + [0,
+        kernel + pool - 1)``: the fold of ``e`` (the pooled map's energies) through a ones kernel
+        of ``kernel + pool - 1`` at stride ``pool``, exactly the pre node's size. An upper bound on
+        the actual argmax's sum (that argmax is a noisy read's and not known to the floor; at a
+        3x3 kernel and 2x2 pool a pixel meets up to 4 windows where one argmax's patches give it
+        1 to 4 of them)."""
+        if self.pool == 1:
+            return super().cover_energy(e)
+        k = self.kernel_size + self.pool - 1
+        return F.conv_transpose2d(e, e.new_ones((1, 1, k, k)), stride=self.pool, padding=self.padding)
 
     def correlate(self, post: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
         if self.pool == 1:

@@ -269,13 +269,17 @@ def test_float64_states_equal_the_generic_sweep(numba_mode, monkeypatch):
         _same_stats(a, b)
 
 
-def _kernel_stopper_run(seq, dtype, tol, floor, patience, drop, check_every=1, scales=None, coefs=None):
+def _kernel_stopper_run(seq, dtype, tol, floor, patience, drop, check_every=1, scales=None, coefs=None,
+                        norms=None, wcoefs=None):
     """Two stoppers fed the same residual rows: one by :meth:`Stopper.update` (torch, the
     reference), one by the fused sweep's kernel rule (:func:`numba_sweep._stop_row` per sample on
     :meth:`Stopper.kernel_state`, then :meth:`Stopper.record`); their flags after each sweep.
     ``scales`` (iters, K, B) and ``coefs`` (K,): the floor threshold's per-step noise-management
     scales and coefficients (the reference gets ``max_k scales coefs``, as
-    :func:`~analog_ep.solvers.base.floor_threshold` computes it); None: no threshold."""
+    :func:`~analog_ep.solvers.base.floor_threshold` computes it); None: no threshold. ``norms``
+    (iters, K, B) and ``wcoefs`` (K,): the weight-noise terms' L2 norms and coefficients (0: none),
+    in quadrature with the step's term where present (the reference as ``floor_threshold``:
+    ``stack(parts).square().sum(0).sqrt()``)."""
     from analog_ep.solvers.base import Stopper
 
     b, iters = seq.shape[1], seq.shape[0]
@@ -288,19 +292,29 @@ def _kernel_stopper_run(seq, dtype, tol, floor, patience, drop, check_every=1, s
     um = np.array([0, 0, 0, 0, 0, 1, fl, pat, scales is not None], dtype=np.int64)
     uf = np.array([1.0, 0.0, 0.0, 0.0, 1.0, t, factor], dtype=npdt)
     cz = np.array(coefs if coefs is not None else [0.0], dtype=npdt)
+    cw = np.array(wcoefs if wcoefs is not None else [0.0] * len(cz), dtype=npdt)
     halts = []
     for n in range(1, iters + 1):
         r = seq[n - 1].clone()
         thr = None
+        wn = np.zeros((len(cz), b, 1), dtype=npdt)
         if scales is not None:
-            thr = torch.stack([scales[n - 1, k].mul(c) for k, c in enumerate(coefs)]).amax(0)
+            per = []
+            for k, c in enumerate(coefs):
+                parts = [scales[n - 1, k].mul(c)]
+                if wcoefs is not None and wcoefs[k] != 0:
+                    parts.append(norms[n - 1, k].mul(wcoefs[k]))
+                per.append(parts[0] if len(parts) == 1 else torch.stack(parts).square().sum(0).sqrt())
+            thr = torch.stack(per).amax(0)
             sb = scales[n - 1].unsqueeze(2).contiguous().numpy()
+            if norms is not None:
+                wn = norms[n - 1].unsqueeze(2).contiguous().numpy()
         else:
             sb = np.ones((1, b, 1), dtype=npdt)
         a = ref.update(n, r, threshold=thr)
         rn = r.numpy()
         for i in range(b):
-            NS._stop_row(rn, flags.numpy(), counts.numpy(), best.numpy(), n, sb, cz, um, uf, i)
+            NS._stop_row(rn, flags.numpy(), counts.numpy(), best.numpy(), n, sb, cz, wn, cw, um, uf, i)
         halts.append((a, got.record(n, r)))
     return ref, got, halts
 
@@ -365,6 +379,37 @@ def test_kernel_floor_threshold_equals_the_stopper(dtype):
     assert not bool(ref.on_floor[1]) and not bool(ref.on_floor[2]) and not bool(ref.on_floor[3])
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_kernel_floor_threshold_with_weight_terms_equals_the_stopper(dtype):
+    """The floor threshold with weight read noise terms (session 16): per step the output-noise term
+    ``scale coef`` in quadrature with ``||x||_2 cw`` where the step has one (step 0 here; step 1
+    none), against :meth:`Stopper.update` with the threshold built as
+    :func:`~analog_ep.solvers.base.floor_threshold` builds it: residuals exactly on it (settled),
+    the float just above (not), a NaN norm (never), an output-noise coefficient of 0 (the ideal
+    card: the weight term alone); every buffer and host flag equal."""
+    g = torch.Generator().manual_seed(7)
+    iters, b = 12, 8
+    for coefs, wcoefs in (([0.0371, 0.29], [0.113, 0.0]), ([0.0, 0.21], [0.0917, 0.0])):
+        scales = (torch.rand(iters, 2, b, generator=g, dtype=torch.float64) + 0.2).to(dtype)
+        norms = (torch.rand(iters, 2, b, generator=g, dtype=torch.float64) * 4 + 1.0).to(dtype)
+        per0 = torch.stack([scales[:, 0].mul(coefs[0]), norms[:, 0].mul(wcoefs[0])]).square().sum(0).sqrt()
+        thr = torch.stack([per0, scales[:, 1].mul(coefs[1])]).amax(0)
+        assert bool((per0 > scales[:, 1].mul(coefs[1])).any())   # the weight term decides some samples
+        seq = (thr.double() * (1.5 + torch.rand(iters, b, generator=g, dtype=torch.float64))).to(dtype)
+        seq[4:, 0] = thr[4:, 0]
+        seq[:, 1] = torch.nextafter(thr[:, 1], torch.tensor(float("inf"), dtype=dtype))
+        norms[2:, 0, 2] = float("nan")
+        seq[2:, 2] = 0.0
+        seq[6:, 4] = thr[6:, 4] * 0.5
+        ref, got, halts = _kernel_stopper_run(seq, dtype, 0.0, True, 100, 0.05, scales=scales, coefs=coefs,
+                                              norms=norms, wcoefs=wcoefs)
+        assert all(a == b_ for a, b_ in halts)
+        for f in ("steps", "done", "_now", "on_floor", "stall"):
+            assert torch.equal(getattr(ref, f), getattr(got, f)), f
+        assert ref.steps[0] == 5 and ref.steps[4] == 7
+        assert not bool(ref.on_floor[1]) and not bool(ref.on_floor[2])
+
+
 @pytest.mark.parametrize("serial,check_every,patience,z,band", [
     (True, 1, 2, 0.0, "flat"), (False, 1, 5, 0.0, "flat"), (False, 3, 3, 0.0, "flat"), (True, 2, 1, 0.0, "flat"),
     (True, 1, 3, 3.0, "flat"), (False, 1, 5, 2.0, "flat"), (False, 2, 3, 3.0, "flat"),
@@ -388,8 +433,8 @@ def test_fused_floor_threshold_on_other_peripheries(numba_mode, monkeypatch, ext
     """The floor threshold (``noise_z`` 3) where its estimate differs: a draw per phase (the ADC's
     rounding alone; with weight read noise too, one draw per phase: no floor term of its own), the
     clamp nudge's gain, a sloped activation: the same stops as the generic sweep with the torch
-    stopper. (Weight noise redrawn per read has a floor term the kernel does not compute: such
-    sweeps run the generic path, :func:`test_weight_noise_per_read_takes_the_generic_sweep_under_the_threshold`.)"""
+    stopper. (Weight noise redrawn per read adds an L2-scaled term:
+    :func:`test_weight_noise_per_read_runs_fused_under_the_threshold`.)"""
     tr = _trainer("analog.out_noise_std=0.06", *extra)
     built = []
     real = NS.FusedSweep._floor_coefs
@@ -400,20 +445,44 @@ def test_fused_floor_threshold_on_other_peripheries(numba_mode, monkeypatch, ext
     assert len(built) == 3 and all(c is not None and min(c) > 0 for c in built)   # the threshold ran in every phase
 
 
-def test_weight_noise_per_read_takes_the_generic_sweep_under_the_threshold(numba_mode, monkeypatch):
-    """Weight read noise redrawn per read adds an L2-scaled term to the floor threshold
-    (:meth:`~analog_ep.synapses.base.Synapse.weight_floor`), which the fused kernel's threshold
-    does not carry: under ``noise_z`` the sweep declines the fused plan (no FusedSweep built) and
-    runs the generic sweep; without the threshold (``noise_z`` 0) the fused sweep runs as before
-    and stops as the generic one."""
-    tr = _trainer("analog.out_noise_std=0.06", "analog.w_noise_std=0.03")
+@pytest.mark.parametrize("serial,band,extra", [(True, "flat", []), (False, "max", []),
+                                              (False, "max", ["analog.out_noise_std=0"])])
+def test_weight_noise_per_read_runs_fused_under_the_threshold(numba_mode, monkeypatch, serial, band, extra):
+    """Weight read noise redrawn per read (0.05, the memristor card's output noise on, or off: the
+    ADC's rounding and the weight term; the ideal card has no fused read) adds an L2-scaled term to the floor threshold
+    (:meth:`~analog_ep.synapses.base.Synapse.weight_floor`): the fused sweep carries it (its stop
+    after the last group, on the new states' norms; before session 16 such phases took the
+    generic sweep) and gives the generic sweep's states, stats, reads and counts bit for bit, the
+    weight terms in every phase's threshold; the threshold stops phases early (seeded)."""
+    tr = _trainer("analog.w_noise_std=0.05", *extra, hidden=64, batch=16)
+    built = []
+    real = NS.FusedSweep._weight_coefs
+    monkeypatch.setattr(NS.FusedSweep, "_weight_coefs", staticmethod(lambda *a: built.append(real(*a)) or built[-1]))
+    got = _compare(monkeypatch, tr, [("free", 0.0, 40), ("nudge+", 0.5, 30), ("nudge-", -0.5, 30)],
+                   dict(tol=1e-5, stop="noise_floor", noise_patience=30, noise_drop=0.05, noise_z=3.0,
+                        noise_band=band), serial)
+    assert len(built) == 3 and all(c is not None and all(w > 0 for w, _ in c) for c in built)
+    assert all(st.sweeps < it for (_, st), it in zip(got, (40, 30, 30)))
+
+
+def test_weight_noise_threshold_float64_equals_the_generic_sweep(numba_mode, monkeypatch):
+    """The weight-noise floor terms on a float64 model (the L2 norms and the quadrature in float64)."""
+    tr = _trainer("analog.w_noise_std=0.05", hidden=64, batch=16)
     x, y = _batch(tr)
+    x, y = x.double(), y.double()
+    model = tr.model.double()
+    ref = copy.deepcopy(model)
     spy = _Spy(monkeypatch)
-    kw = dict(tol=1e-5, stop="noise_floor", noise_patience=3, noise_drop=0.05, noise_band="flat")
-    _phases(copy.deepcopy(tr.model), x, y, [("free", 0.0, 40), ("nudge+", 0.5, 20)], dict(kw, noise_z=3.0))
-    assert spy.built == 0
-    monkeypatch.undo()
-    _compare(monkeypatch, tr, [("free", 0.0, 40), ("nudge+", 0.5, 20)], dict(kw, noise_z=0.0), False)
+    kw = dict(tol=1e-5, stop="noise_floor", noise_patience=30, noise_drop=0.05, noise_z=3.0, noise_band="max")
+    outs = []
+    for m, fused in ((model, True), (ref, False)):
+        monkeypatch.setattr(H, "FUSED", fused)
+        outs.append(_phases(m, x, y, PHASES, kw))
+    assert spy.built == len(PHASES)
+    for (s1, a), (s2, b) in zip(*outs):
+        assert s1[0].dtype == torch.float64 and a.sweeps < 12
+        assert all(torch.equal(u, v) for u, v in zip(s1, s2))
+        _same_stats(a, b)
 
 
 def test_fused_sweep_runs_no_torch_stopper_update(numba_mode, monkeypatch):

@@ -17,6 +17,7 @@ import torch
 from analog_ep.config import load_config
 from analog_ep.solvers import hopfield as H
 from analog_ep.solvers.base import NOISE_BANDS, floor_coef, floor_threshold, max_band
+from analog_ep.synapses.conv import ConvPool
 from analog_ep.train.loop import make_trainer
 from conftest import kernels_mode
 
@@ -507,8 +508,9 @@ def test_noise_only_relaxation_with_weight_noise_stops_at_once(kernels):
     """From a settled state on the card with weight read noise 0.05 on top of its output noise,
     ``noise_z`` 3 (max band) stops every sample within 3 sweeps: every change is read noise, and
     the threshold now counts the weight noise's share (without it, before session 15, the phase
-    ran its 30 sweeps with 0.78 of the samples settled, 0.72 with numba; seeded). With numba the reads' floor needs the generic sweep (the fused kernel's
-    threshold has no L2 term): the fused plan is declined under the threshold only."""
+    ran its 30 sweeps with 0.78 of the samples settled, 0.72 with numba; seeded). With numba the
+    fused sweep runs it (its threshold carries the L2 term since session 16; session 15 declined
+    the fused plan under the threshold)."""
     if kernels == "numba":
         pytest.importorskip("numba")
     tr = _trainer("analog.device=memristor", "analog.w_noise_std=0.05", f"compute.kernels={kernels}",
@@ -523,5 +525,211 @@ def test_noise_only_relaxation_with_weight_noise_stops_at_once(kernels):
             model.begin_phase("free")
             const = model.const_drive(x)
             states = model.zero_state(x.shape[0], x)
-            assert H._sweep_plan(model, const, states, 0.0, None, 0.0, 0.0) is not None
-            assert H._sweep_plan(model, const, states, 0.0, None, 0.0, 3.0) is None
+            assert H._sweep_plan(model, const, states, 0.0, None, 0.0) is not None
+
+
+# ------------------------------------------------------------------ weight read noise on conv reads (session 16)
+def _resnet_trainer(*extra, batch=8):
+    """hopfield_resnet13 8-8-8-8 on 16x16 synthetic images: node 1 (8, 16, 16) reads node 2
+    (8, 8, 8) through a plain 3x3 stride-2 conv (padding 1, output padding 1 back to 16x16)."""
+    cfg = load_config(None, ["model.name=hopfield_resnet13", "model.channels=[8,8,8,8]", "data.name=synthetic",
+                             "data.shape=[1,16,16]", f"data.batch_size={batch}", "data.train_size=64",
+                             "data.test_size=8", "compute.accelerator=cpu", "compute.kernels=torch", *extra])
+    return make_trainer(cfg, None)
+
+
+READS = 600
+"""Reads per input of the conv weight-noise spread tests: one weight draw is shared by every
+sample and patch of a read, so the spread's sampling error falls with the reads and the output
+channels (independent weight rows), not with the elements pooled (8 channels, 600 reads: ~1.5 %)."""
+
+
+def _patch_energy(syn, x):
+    """A plain second implementation of a forward conv read's per-pixel input energy: the
+    unfolded patches' sums of squares (B, 1, Ho, Wo)."""
+    cols = torch.nn.functional.unfold(x.double(), syn.kernel_size, padding=syn.padding, stride=syn.stride)
+    return cols.square().sum(1).view(x.shape[0], 1, *syn.conv_shape[1:])
+
+
+def _fold_energy(syn, u):
+    """A plain second implementation of a transposed conv read's per-pixel input energy: each
+    conv output pixel's energy ``||u_p||^2`` spread over its patch's taps and folded (``F.fold``
+    adds the patches that cover a pixel) -> (B, 1, H, W); ``u`` the conv-sized (unpooled) input."""
+    k = syn.kernel_size
+    e = u.double().square().sum(1).reshape(u.shape[0], 1, -1).expand(-1, k * k, -1)
+    return torch.nn.functional.fold(e, syn.map_shape[1:], k, padding=syn.padding, stride=syn.stride)
+
+
+def _conv_pair(model_name, *extra):
+    """(trainer, synapse, pre state, post state) of a conv read on small seeded states."""
+    if model_name == "dchn_vgg5":
+        tr = _conv_trainer("torch", *extra)
+    else:
+        tr = _resnet_trainer(*extra)
+    syn = tr.model.edges[1].synapse
+    g = torch.Generator().manual_seed(5)
+    b = 16
+    x = torch.rand(b, *syn.in_shape, generator=g) * (0.3 + torch.rand(b, 1, 1, 1, generator=g))
+    y = torch.rand(b, *syn.out_shape, generator=g) * (0.3 + torch.rand(b, 1, 1, 1, generator=g))
+    return tr, syn, x, y
+
+
+@pytest.mark.parametrize("model_name", ["dchn_vgg5", "hopfield_resnet13"])
+def test_conv_weight_floor_norms_against_plain_implementations(model_name):
+    """The conv weight floor's norms against plain second implementations: forward, the largest
+    unfolded patch's L2 norm; transposed, the largest fold of the patches' energies (a plain conv:
+    exactly that; a ConvPool: at least the fold of its actual unpooled input, whatever the argmax,
+    and at most the fold of the unpooled map with every conv pixel carrying its window's value,
+    the loose bound); ``cw`` the storage's; one draw per phase or batch, or no weight noise: None."""
+    tr, syn, x, y = _conv_pair(model_name, "analog.device=ideal", "analog.w_noise_std=0.05")
+    st = syn.storage
+    cw, fwd = syn.weight_floor("forward")
+    cw_t, bwd = syn.weight_floor("transposed")
+    assert cw == cw_t == pytest.approx(0.05 * st.g_unit * st.w_scale, rel=1e-12) and cw > 0
+    want = _patch_energy(syn, x).amax((1, 2, 3)).sqrt()
+    assert torch.allclose(fwd(x).double(), want, rtol=1e-5)
+    if model_name == "dchn_vgg5":     # pool 2: the bound over every argmax
+        with torch.no_grad():
+            actual = _fold_energy(syn, syn._unpool(y, x)).amax((1, 2, 3)).sqrt()
+        loose = _fold_energy(syn, torch.repeat_interleave(torch.repeat_interleave(y, 2, 2), 2, 3)).amax((1, 2, 3)).sqrt()
+        got = bwd(y).double()
+        assert bool((got >= actual * (1 - 1e-6)).all()) and bool((got <= loose * (1 + 1e-6)).all())
+        assert bool((got < loose * 0.9).all())        # tighter than counting every conv pixel
+    else:                             # a plain stride-2 conv: the fold itself
+        assert torch.allclose(bwd(y).double(), _fold_energy(syn, y).amax((1, 2, 3)).sqrt(), rtol=1e-5)
+    for policy in ("per_phase", "per_batch"):
+        _, s2, _, _ = _conv_pair(model_name, "analog.device=ideal", "analog.w_noise_std=0.05",
+                                 f"analog.noise_policy={policy}")
+        assert s2.weight_floor("forward") is None and s2.weight_floor("transposed") is None
+    _, s3, _, _ = _conv_pair(model_name, "analog.device=memristor")
+    assert s3.weight_floor("forward") is None
+    _, s4, _, _ = _conv_pair(model_name)                  # digital
+    assert s4.weight_floor("transposed") is None
+
+
+@pytest.mark.parametrize("kernels", ["torch", "numba"])
+@pytest.mark.parametrize("model_name", ["dchn_vgg5", "hopfield_resnet13"])
+@pytest.mark.parametrize("card", [["analog.device=ideal"], ["analog.device=memristor", "analog.out_noise_std=0"],
+                                  ["analog.device=memristor"]])
+def test_conv_weight_floor_is_the_spread_of_repeated_reads(kernels, model_name, card):
+    """The variance of :data:`READS` seeded conv reads of the same inputs with weight read noise 0.05 is, per
+    output element, ``(cw ||x_p||_2)^2`` (forward, ``x_p`` its input patch) or ``cw^2 sum_{p covers
+    q} ||y_p||^2`` (transposed: the fold over the unpooled input's patches), plus the read's
+    output-noise / ADC term ``(c m_b)^2`` where the card has one (:meth:`read_floor`), pooled over
+    16 samples x the elements within 3 % (measured 0.988-1.004; sampling error ~1.5 %); the floor's
+    per-sample norm is the largest element's. On the ideal card (weight noise only), the
+    memristor card without output noise (its DAC, abs-max noise management and ADC in the path)
+    and with it; a ConvPool's and a plain stride-2 conv's reads, torch and numba kernels. Scaled
+    by ``max |x_b|`` instead (the output noise's norm) the weight term is 2-4.7x off."""
+    if kernels == "numba":
+        pytest.importorskip("numba")
+    tr, syn, x, y = _conv_pair(model_name, *card, "analog.w_noise_std=0.05", f"compute.kernels={kernels}")
+    cw, _ = syn.weight_floor("forward")
+    st = syn.storage
+    b = x.shape[0]
+
+    def var_out(direction, inp):
+        c, nmb = syn.read_floor(direction)
+        m = inp.abs().reshape(b, -1).amax(1).double() / nmb if nmb is not None else torch.ones(b, dtype=torch.double)
+        return (c * m).square().view(b, 1, 1, 1)
+
+    with kernels_mode(kernels), torch.no_grad():
+        tr.model.begin_batch()
+        tr.model.begin_phase("free")
+        fwd = torch.stack([st.conv(x, syn.stride, syn.padding) for _ in range(READS)]).double()
+        u = syn._unpool(y, x) if isinstance(syn, ConvPool) else y     # the argmax of x's (cached) read
+        bwd = torch.stack([syn.read_t(y, x) for _ in range(READS)]).double()
+    e_f = _patch_energy(syn, x)
+    want_f = cw * cw * e_f + var_out("forward", x)
+    assert (fwd.var(0) / want_f).mean().sqrt().item() == pytest.approx(1.0, abs=0.03)
+    wrong = cw * cw * x.abs().reshape(b, -1).amax(1).double().square().view(b, 1, 1, 1) + var_out("forward", x)
+    assert abs((fwd.var(0) / wrong).mean().sqrt().item() - 1.0) > 0.3
+    e_t = _fold_energy(syn, u)
+    # the output-noise / ADC term on a pixel: one partial per covering patch (read_floor's closed form
+    # counts the most, fold_cover), counted by the same fold of ones
+    cover = _fold_energy(syn, torch.ones(1, 1, *syn.conv_shape[1:]))
+    want_t = cw * cw * e_t + var_out("transposed", y) * cover / syn.fold_cover
+    live = want_t.expand_as(bwd[0]) > 0
+    assert (bwd.var(0)[live] / want_t.expand_as(bwd[0])[live]).mean().sqrt().item() == pytest.approx(1.0, abs=0.03)
+    # the floor's norms bound every element's weight-noise std, and the forward one is attained
+    _, fwd_norm = syn.weight_floor("forward")
+    _, bwd_norm = syn.weight_floor("transposed")
+    assert torch.allclose(fwd_norm(x).double(), e_f.amax((1, 2, 3)).sqrt(), rtol=1e-5)
+    assert bool((bwd_norm(y).double() >= e_t.amax((1, 2, 3)).sqrt() * (1 - 1e-6)).all())
+
+
+@pytest.mark.parametrize("card", ["ideal", "memristor"])
+def test_conv_weight_noise_is_in_the_floor_threshold(card):
+    """dchn_vgg5's threshold with weight read noise 0.05: per node its reads' output-noise terms
+    (the card's, ``max |x_b|``-scaled; none on the ideal card) and their weight-noise terms (the
+    largest patch norm forward, the largest fold over the patches transposed: plain second
+    implementations, a ConvPool's at every argmax at once) in quadrature, through the node's
+    gain; the dense readout's ``||x||_2``. Before session 16 the conv reads had no weight term:
+    on the ideal card nodes 1-3, driven by conv reads only, had a floor of 0, and the threshold
+    was the dense readout's terms alone (here 1.03-1.9x lower)."""
+    model = _conv_trainer("torch", f"analog.device={card}", "analog.w_noise_std=0.05").model
+    floors = model.read_floors(0.5)
+    g = torch.Generator().manual_seed(6)
+    b = 6
+    states = [torch.rand(b, *s, generator=g) * (0.5 + torch.rand(b, *([1] * len(s)), generator=g))
+              for s in model.node_shapes]
+    e = [edge.synapse for edge in model.edges]
+
+    def out_term(syn, d, x):
+        c, nmb = syn.read_floor(d)
+        return c * (x.abs().reshape(b, -1).amax(1) / nmb if nmb is not None else torch.ones(b))
+
+    def fwd(syn, x):
+        if not isinstance(syn, ConvPool):
+            return syn.weight_floor("forward")[0] * x.reshape(b, -1).norm(dim=1)
+        return syn.weight_floor("forward")[0] * _patch_energy(syn, x).amax((1, 2, 3)).sqrt().float()
+
+    def bwd(syn, y):
+        # per pool window, the pre pixels some patch of the window covers get the window's energy
+        h, tot = syn.conv_shape[1], 0.0
+        for i in range(y.shape[2]):
+            for j in range(y.shape[3]):
+                win = torch.zeros(1, 1, h, h, dtype=torch.double)
+                win[..., i * syn.pool:(i + 1) * syn.pool, j * syn.pool:(j + 1) * syn.pool] = 1.0
+                covered = (_fold_energy(syn, win) > 0).double()
+                tot = tot + covered * y[:, :, i, j].double().square().sum(1).view(b, 1, 1, 1)
+        return syn.weight_floor("transposed")[0] * tot.amax((1, 2, 3)).sqrt().float()
+
+    def node(terms):
+        return torch.stack([t.float() for t in terms]).square().sum(0).sqrt()
+
+    s = states
+    sig = [node([out_term(e[1], "transposed", s[1]), bwd(e[1], s[1])]),
+           node([out_term(e[1], "forward", s[0]), fwd(e[1], s[0]), out_term(e[2], "transposed", s[2]), bwd(e[2], s[2])]),
+           node([out_term(e[2], "forward", s[1]), fwd(e[2], s[1]), out_term(e[3], "transposed", s[3]), bwd(e[3], s[3])]),
+           node([out_term(e[3], "forward", s[2]), fwd(e[3], s[2]), out_term(e[4], "transposed", s[4]),
+                 e[4].weight_floor("transposed")[0] * s[4].norm(dim=1)]),
+           node([out_term(e[4], "forward", s[3]), fwd(e[4], s[3])]) / 1.5]
+    z = 3.0
+    want = z * math.sqrt(2) * torch.stack(sig).amax(0)
+    got = floor_threshold(floors, z, "flat")(states)
+    assert torch.allclose(got, want, rtol=1e-5)
+    assert bool((torch.stack(sig[:3]) > 0).all())     # nodes 1-3: conv reads only (ideal card: 0 before)
+    if card == "ideal":    # before: only the dense readout's terms (node 4's transposed read, node 5)
+        before = z * math.sqrt(2) * torch.maximum(e[4].weight_floor("transposed")[0] * states[4].norm(dim=1), sig[4])
+        assert bool((got > before).all())
+
+
+@pytest.mark.parametrize("model_name, card", [("dchn_vgg5", "ideal"), ("dchn_vgg5", "memristor"),
+                                              ("hopfield_resnet13", "ideal")])
+def test_noise_only_conv_relaxation_with_weight_noise_stops_at_once(model_name, card):
+    """From a settled state with weight read noise 0.05 (dchn_vgg5 16-16-16-16 on the ideal card
+    and on the memristor card on top of its output noise; hopfield_resnet13 8-8-8-8 on the ideal
+    card), ``noise_z`` 3 (max band) stops every sample within 3 sweeps: every change is read
+    noise, and the threshold counts the conv reads' weight noise. Before session 16 it did not
+    (seeded): on the ideal card the phases ran their 30 sweeps with no sample settled, on the
+    card 27 sweeps (10.4 per sample)."""
+    if model_name == "dchn_vgg5":
+        tr = _conv_trainer("torch", f"analog.device={card}", "analog.w_noise_std=0.05", "model.channels=[16,16,16,16]",
+                           batch=16)
+    else:
+        tr = _resnet_trainer(f"analog.device={card}", "analog.w_noise_std=0.05", batch=16)
+    x, _ = next(iter(tr.batches(tr.train_set, None)))
+    with torch.no_grad():
+        st = _noise_only(tr, x, 30, noise_z=3.0, noise_band="max")
+    assert st.sweeps <= 3 and bool(st.settled.all())

@@ -56,9 +56,11 @@ def _fma(typingctx, a, b, c):
 
 
 # settle has no read-noise floor threshold (``solver.noise_z`` is iterative only: ``sm[8]`` = 0), so
-# :func:`.numba_sweep._stop_row`'s per-step noise-management scales and coefficients are never read
+# :func:`.numba_sweep._stop_row`'s per-step noise-management scales, L2 norms and coefficients are never read
 _NO_FLOOR_SB = np.ones((1, 1, 1), np.float64)
 _NO_FLOOR_CZ = np.zeros(1, np.float64)
+_NO_FLOOR_WN = np.zeros((1, 1, 1), np.float64)
+_NO_FLOOR_CW = np.zeros(1, np.float64)
 
 
 @njit(cache=True)
@@ -98,7 +100,7 @@ def node_step(c0, r1, r2, nr, s, v, y, im, fp, res, first, vn, sn, h, t, u, d, d
             d[c] = abs(t[c] - sb[c])
         _residual_row(di, di, d, res, b, first)                         # max_c |d| into res[b] (d[0] overwritten)
         if last:
-            _stop_row(res, flags, counts, best, sweep, _NO_FLOOR_SB, _NO_FLOOR_CZ, sm, sf, b)
+            _stop_row(res, flags, counts, best, sweep, _NO_FLOOR_SB, _NO_FLOOR_CZ, _NO_FLOOR_WN, _NO_FLOOR_CW, sm, sf, b)
         if small:                                                      # torch.lerp(v, u, a): one rounding
             for c in range(m):
                 x = vb[c]

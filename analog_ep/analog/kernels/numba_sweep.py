@@ -18,6 +18,10 @@ of node ``j``'s state)::
     -- in the last group's pass, after res[b] is final --
     stop bookkeeping of sample b      # the Stopper's rule (:func:`_stop_row`): now, best, stall,
                                       # on_floor, steps, done, on the stopper's own buffers
+    -- or, where the floor threshold has weight read noise terms (their L2 norms need every new
+       state), after the last group --
+    wn = ||s_src'||_2 per read        # host: the term's own norm (torch), the generic sweep's floats
+    stop bookkeeping of every sample  # :func:`_stop`: the same rule, each read's term in quadrature
     -- host, every check_every sweeps --
     stop = all(now)                   # Stopper.record: one flag read, as before
 
@@ -120,16 +124,32 @@ def _residual_row(vi, iw, fw, res, b, first):
 
 
 @njit(inline="always", cache=True)
-def _stop_row(res, flags, counts, best, sweep, sb, cz, um, uf, b):
+def _floor_term(sb, cz, wn, cw, i, b):
+    """Step ``i``'s read-noise floor for sample ``b`` as :func:`analog_ep.solvers.base.floor_threshold`
+    makes a node's: the output-noise term ``sb[i, b] cz[i]`` alone, or, where the read has weight
+    read noise (``cw[i]`` != 0), in quadrature with its term ``wn[i, b] cw[i]`` (``wn`` the L2 norm
+    of the read's input): ``sqrt(a a + w w)``, torch's ``stack((a, w)).square().sum(0).sqrt()``
+    in the states' dtype."""
+    a = sb[i, b, 0] * cz[i]
+    if cw[i] != 0:
+        w = wn[i, b, 0] * cw[i]
+        return math.sqrt(a * a + w * w)
+    return a
+
+
+@njit(inline="always", cache=True)
+def _stop_row(res, flags, counts, best, sweep, sb, cz, wn, cw, um, uf, b):
     """Sample ``b``'s stop bookkeeping after sweep ``n`` (the last group's residual ``res[b]`` is
     the sweep's): :meth:`analog_ep.solvers.base.Stopper.update`'s rule (``rtol`` 0) on the
     stopper's own buffers (:meth:`~analog_ep.solvers.base.Stopper.kernel_state`: ``flags`` rows
     done / now / on_floor, ``counts`` rows steps / stall; ``sweep`` = n), each comparison and product in the
     states' dtype as torch makes it (``uf[5]`` = tol, ``uf[6]`` = 1 - drop, rounded to that dtype;
     ``um[6]``: the noise-floor rule runs, ``um[7]``: its patience; ``um[8]``: the floor threshold
-    runs, :func:`analog_ep.solvers.base.floor_threshold`'s ``max_i sb[i, b] cz[i]`` with ``sb``
-    (K, B, 1) each step's read's noise-management scale of the new states (1 without one), ``cz``
-    (K,) the steps' :func:`~analog_ep.solvers.base.floor_coef` in the states' dtype)."""
+    runs, :func:`analog_ep.solvers.base.floor_threshold`'s ``max_i`` of step ``i``'s
+    :func:`_floor_term`, with ``sb`` (K, B, 1) each step's read's noise-management scale of the
+    new states (1 without one), ``cz`` (K,) the steps' :func:`~analog_ep.solvers.base.floor_coef`
+    in the states' dtype, ``wn`` (K, B, 1) the L2 norms of the reads' inputs and ``cw`` (K,) their
+    weight-noise coefficients, 0 where a read has none)."""
     r = res[b]
     now = r < uf[5]                                                   # residual < tol
     if um[6]:
@@ -142,9 +162,9 @@ def _stop_row(res, flags, counts, best, sweep, sb, cz, um, uf, b):
         if st >= um[7]:
             flags[2, b] = True                                        # on_floor |= stall >= patience
         if um[8]:
-            t = sb[0, b, 0] * cz[0]
+            t = _floor_term(sb, cz, wn, cw, 0, b)
             for i in range(1, sb.shape[0]):
-                x = sb[i, b, 0] * cz[i]
+                x = _floor_term(sb, cz, wn, cw, i, b)
                 if x > t or x != x:                                   # amax over nodes: NaN propagates
                     t = x
             if r <= t:
@@ -194,14 +214,14 @@ def _group(t3, d3, s_in, key, read, ip, sfp, const, old, y, um, uf, rd, new, res
     (slope, lo, hi, beta, 1 + beta, tol, 1 - drop) in the states' dtype; ``y`` the target, (B, M),
     for the nudges) into ``new``; the per-sample residual into ``res`` (set by the first group,
     maxed by the others); in the last group (``um[5]``), after its row, the stopper's bookkeeping of
-    the sweep on ``stp`` = (flags, counts, best, sweep n) (:func:`_stop_row`; the tuple is unpacked
+    the sweep on ``stp`` = (flags, counts, best, sweep n, sb, cz, wn, cw) (:func:`_stop_row`; the tuple is unpacked
     before the loop: numba 0.68 loses writes to arrays unpacked from a tuple inside a ``prange``
     body); with ``dac``, the DAC of ``new``
     into ``xq`` / ``s_out`` under the consuming read's plan (``starts``, ``nm``, ``dmode``,
     ``dfp``: :func:`.numba_reads._dac`); ``iproto``: an integer array of the states' width (int32 /
     int64: the residual's integer view). Parallel over samples (:func:`_group1`: one thread)."""
     ka, kb = NR._key_words(key, read, ip[5])
-    flags, counts, best, sweep, sb, cz = stp
+    flags, counts, best, sweep, sb, cz, wn, cw = stp
     stop = um[5] != 0
     m = t3.shape[2]
     mp = (m + BLOCK - 1) // BLOCK * BLOCK
@@ -212,7 +232,7 @@ def _group(t3, d3, s_in, key, read, ip, sfp, const, old, y, um, uf, rd, new, res
         _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, res, dac,
                    starts, nm, dmode, dfp, xq, s_out, b, v, nz, v.view(iproto.dtype), fw, fw.view(iproto.dtype))
         if stop:
-            _stop_row(res, flags, counts, best, sweep, sb, cz, um, uf, b)
+            _stop_row(res, flags, counts, best, sweep, sb, cz, wn, cw, um, uf, b)
 
 
 @njit(fastmath=False, cache=True)
@@ -226,13 +246,22 @@ def _group1(t3, d3, s_in, key, read, ip, sfp, const, old, y, um, uf, rd, new, re
     nz = np.empty(mp, dtype=np.float32)
     fw = np.empty(1, dtype=new.dtype)
     vi, iw = v.view(iproto.dtype), fw.view(iproto.dtype)
-    flags, counts, best, sweep, sb, cz = stp
+    flags, counts, best, sweep, sb, cz, wn, cw = stp
     stop = um[5] != 0
     for b in range(new.shape[0]):
         _group_row(t3, d3, s_in, ka, kb, ip, sfp, const, old, y, um, uf, rd, new, res, dac,
                    starts, nm, dmode, dfp, xq, s_out, b, v, nz, vi, fw, iw)
         if stop:
-            _stop_row(res, flags, counts, best, sweep, sb, cz, um, uf, b)
+            _stop_row(res, flags, counts, best, sweep, sb, cz, wn, cw, um, uf, b)
+
+
+@njit(fastmath=False, cache=True)
+def _stop(res, flags, counts, best, sweep, sb, cz, wn, cw, um, uf):
+    """The stopper's bookkeeping of sweep ``sweep`` for every sample (:func:`_stop_row`), after the
+    sweep's last group: the fused sweep's stop where the floor threshold has weight-noise terms,
+    whose L2 norms of the new states (``wn``) the host computes between the two kernels."""
+    for b in range(res.shape[0]):
+        _stop_row(res, flags, counts, best, sweep, sb, cz, wn, cw, um, uf, b)
 
 
 class _Step:
@@ -289,8 +318,19 @@ class FusedSweep:
         coefs = self._floor_coefs(plan, z, band, [math.prod(s.shape[1:]) for s in states]) if floor else None
         self.sb = np.ones((len(plan), b, 1), dtype=dt)
         self.cz = np.array(coefs if coefs is not None else [0.0] * len(plan), dtype=dt)
+        # the weight read noise's terms: per step its coefficient (0 where none) and the L2 norms of the
+        # new states it reads, computed by the term's own norm between the last group and the stop
+        wcoefs = (self._weight_coefs(plan, z, band, [math.prod(s.shape[1:]) for s in states])
+                  if coefs is not None else None)
+        self.cw = np.array([c for c, _ in wcoefs] if wcoefs is not None else [0.0] * len(plan), dtype=dt)
+        self.wn = np.zeros((len(plan), b, 1), dtype=dt)
+        self.wn_t = torch.from_numpy(self.wn).squeeze(2)
+        self.norms = [] if wcoefs is None else [(i, st.src, norm) for i, (st, (_, norm)) in enumerate(zip(plan, wcoefs))
+                                                 if norm is not None]
         last = self.steps[-1]
-        last.um[5:9] = (1, floor, patience, coefs is not None)
+        # the stop in the last group's pass, or (weight-noise terms: their norms need the whole sweep) after it
+        last.um[5:9] = (0 if self.norms else 1, floor, patience, coefs is not None)
+        self.last = last
         last.uf[5:7] = (tol, factor)                  # rounded to the states' dtype, as torch's wrapped scalars
         consumer = {s.src: s for s in self.steps}
         # the DAC buffers of each read's input (its source node's state), filled by the step that
@@ -336,6 +376,21 @@ class FusedSweep:
             out.append(floor_coef(zs[st.node - 1], NOISE_GAINS[st.update](*st.params), f[0]))
         return out
 
+    @staticmethod
+    def _weight_coefs(plan: list, z: float, band: str, sizes: list[int]) -> list[tuple] | None:
+        """Each step's weight-noise term as :func:`~analog_ep.solvers.base.floor_threshold` builds
+        it from :meth:`~analog_ep.models.base.EnergyNetwork.read_floors`: ``(floor_coef(z_k, gain,
+        cw), norm)`` from the step's :attr:`~analog_ep.models.base.SweepStep.weight_floor` at its
+        node's band, ``(0.0, None)`` where the read has none; None where no step has one."""
+        from ...models.base import NOISE_GAINS
+        from ...solvers.base import floor_coef, node_bands
+        if not z or all(st.weight_floor is None for st in plan):
+            return None
+        zs = node_bands(z, band, sizes)
+        return [(0.0, None) if st.weight_floor is None else
+                (floor_coef(zs[st.node - 1], NOISE_GAINS[st.update](*st.params), st.weight_floor[0]), st.weight_floor[1])
+                for st in plan]
+
     def advance(self, n: int, states: list[torch.Tensor]) -> tuple[list[torch.Tensor], bool]:
         """Sweep ``n`` (1, 2, ... in turn) from ``states`` (the states the previous sweep returned,
         or the start states): ``(new states, stop now)`` (the loop of
@@ -354,10 +409,15 @@ class FusedSweep:
                 ip = st.ips[ik] = NR._ip(1, 0, st.nm, st.smode, row0, int(absorb))
             new = st.out_np[par]
             run(st.t3, d3, sc[st.src], np.uint64(key), np.uint64(read), ip, st.sfp, st.const, old[st.node], st.y,
-                st.um, st.uf, st.rd, new, rn, (self.flags, self.counts, self.best, n, self.sb, self.cz), True, nxt.starts, nxt.nm,
-                nxt.dmode, nxt.dfp, xq[st.node], sc[st.node], self.iproto)
+                st.um, st.uf, st.rd, new, rn, (self.flags, self.counts, self.best, n, self.sb, self.cz, self.wn, self.cw),
+                True, nxt.starts, nxt.nm, nxt.dmode, nxt.dfp, xq[st.node], sc[st.node], self.iproto)
             old[st.node] = new
             s[st.node - 1] = st.out[par]
+        if self.norms:              # the weight-noise terms: the new states' L2 norms (torch), then the stop
+            for k, src, norm in self.norms:
+                self.wn_t[k].copy_(norm(s[src - 1]))
+            last = self.last
+            _stop(rn, self.flags, self.counts, self.best, n, self.sb, self.cz, self.wn, self.cw, last.um, last.uf)
         return s, self.stopper.record(n, self.res[i])
 
 
