@@ -7,7 +7,10 @@ the ratios analog / mean(digital runs)."""
 import json
 from pathlib import Path
 
+from analog_ep.results import read_results
+
 RAW = Path(__file__).parent / "raw"
+RUNS = Path("/tmp/S16B_runs")  # the runs' folders (results.h5: mean sweeps per phase)
 
 
 def counts(c):
@@ -49,15 +52,19 @@ def epoch_table():
     if not path.exists():
         return
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    print("| run | args | UTC | CPU s (user + sys) | wall s | seconds_per_epoch | test acc. | mean sweeps free / nudge+ | load start -> end |")
+    print("| run | args | UTC | CPU s (user + sys) | wall s | seconds_per_epoch | test acc. | mean sweeps free / nudge+ / nudge- | load start -> end |")
     print("|---|---|---|---|---|---|---|---|---|")
     for d in rows:
         t = d["train"] or {}
         spe = t.get("seconds_per_epoch")
-        sweeps = " / ".join(f"{t[k]:.2f}" for k in ("free_mean_steps", "nudge+_mean_steps") if isinstance(t.get(k), (int, float)))
+        sweeps = "-"
+        h5 = RUNS / d["label"] / "results.h5"
+        if h5.exists():
+            ep = read_results(h5)["epochs"]
+            sweeps = " / ".join(f"{ep[k][-1]:.2f}" for k in ("free_mean_steps", "nudge+_mean_steps", "nudge-_mean_steps") if k in ep)
         acc = t.get("test_accuracy")
         print(f"| {d['label']} | `{d['args'] or '-'}` | {d['start'][11:19]}-{d['end'][11:19]} | {d['user_s'] + d['sys_s']:.0f} "
-              f"| {d['wall_s']:.0f} | {spe if spe is None else f'{spe:.0f}'} | {acc if acc is None else f'{acc:.4f}'} | {sweeps or '-'} "
+              f"| {d['wall_s']:.0f} | {spe if spe is None else f'{spe:.0f}'} | {acc if acc is None else f'{acc:.4f}'} | {sweeps} "
               f"| {d['load_start'].split()[0]} -> {d['load_end'].split()[0]} |")
     dig = [d for d in rows if "--device" not in d["args"]]
     ana = [d for d in rows if "--device" in d["args"]]
