@@ -417,8 +417,8 @@ class SolverConfig:
     a node in one sweep (output noise and the ADC's rounding, scaled by each read's abs-max noise
     management; the weight read noise, ``w_noise_std`` per read, scaled by the L2 norm of a dense
     read's input, of a forward conv read's largest input patch, or of the patches a transposed
-    conv read folds onto a pixel (the largest such sum; a max-pooled one over every argmax), in
-    the fused numba sweep too since session 16; through the node update:
+    conv read folds onto a pixel (the largest such sum; a max-pooled one over every argmax); the
+    dense reads' term in the fused numba sweep too since session 16; through the node update:
     ``solvers.base.floor_threshold``), i.e. once it changes
     no more than two noisy reads of a settled state differ by (>= 0; 0 = off, only the
     ``noise_patience`` test). Dense and conv reads (a transposed conv read adds the noise of every
