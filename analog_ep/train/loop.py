@@ -386,8 +386,9 @@ class Trainer:
         from zeros; backprop, and every rule on a predictive coding network (whose free
         equilibrium is its forward pass), from the feed-forward twin. Sums accumulate on the
         device (all-reduced over the ranks) and reach the host once. ``stop``: called before
-        each batch (host work only; under torchrun one all-reduce and host read per batch), it may raise to end the pass there (:meth:`run_epoch`'s
-        SIGTERM check); the model is put back in its mode either way."""
+        each batch (host work only; under torchrun one all-reduce and host read per batch), it
+        may raise to end the pass there (:meth:`run_epoch`'s SIGTERM check); the model is put
+        back in its mode either way."""
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         correct = torch.zeros((), dtype=torch.int64, device=self.device)
         stats_acc: dict = {}
