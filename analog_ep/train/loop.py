@@ -530,12 +530,12 @@ class Trainer:
 
         def save_partial(step: int, status: str) -> None:
             """A checkpoint inside this epoch after ``step`` of its ``n_batches`` steps (a
-            SIGTERM, ``train.checkpoint_every``, or the trained epoch before its test pass)."""
+            SIGTERM, ``train.checkpoint_every``, or the trained epoch before its test pass). A
+            preempted run keeps its partial state (what it stopped with: the resume's)."""
             self.partial = self._partial_state(step, loss_sum, correct, seen, seen_local, stats_acc, pulses0,
                                                before + time.perf_counter() - t0, aug_gen, factor)
-            try:
-                self.save(status)
-            finally:
+            self.save(status)
+            if status != "preempted":
                 self.partial = None
         skipped_warned = False
         batches = self._global_batches(self.train_set, order, start, aug_gen, seed_e)
@@ -868,13 +868,13 @@ def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | N
                 trainer.write_results("preempted")
                 raise Preempted(f"SIGTERM: checkpoint written after epoch {trainer.epoch} in {trainer.checkpoint_path}")
     except DivergenceError:
-        trainer.write_results("diverged")
+        _write_final(trainer, "diverged")
         raise
     except Preempted:
-        trainer.write_results("preempted")
+        _write_final(trainer, "preempted")
         raise
     except KeyboardInterrupt:
-        trainer.write_results("interrupted")
+        _write_final(trainer, "interrupted")
         raise
     finally:
         if installed:  # None: the previous handler was not set from Python; restore the default
@@ -883,6 +883,17 @@ def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | N
     problem = trainer.health()
     return {"seconds": time.perf_counter() - t0, "status": "finished" if problem is None else "unhealthy",
             "unhealthy_reason": None if problem is None else problem[1]}
+
+
+def _write_final(trainer: Trainer, status: str) -> None:
+    """The stopped run's status in ``results.h5``, with SIGINT and SIGTERM held while it is written
+    (:func:`~analog_ep.study.runner.deferred_signals`): a second signal (a sweep worker's orphan
+    watch interrupting a point that is already stopping for SIGTERM, a second Ctrl-C) arrives after
+    the write instead of cutting it off and leaving the last ``running`` status behind."""
+    from ..study.runner import deferred_signals
+
+    with deferred_signals():
+        trainer.write_results(status)
 
 
 def _agreed(trainer: Trainer) -> bool:
