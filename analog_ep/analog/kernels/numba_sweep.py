@@ -315,13 +315,13 @@ class FusedSweep:
         self.stopper, self.flags, self.counts, self.best = stopper, flags.numpy(), counts.numpy(), best.numpy()
         # the floor threshold (z > 0, :func:`analog_ep.solvers.base.floor_threshold`): per step its
         # read's noise-management scale (the DAC's, one block row per step; 1 without one) and coefficient
-        coefs = self._floor_coefs(plan, z, band, [math.prod(s.shape[1:]) for s in states]) if floor else None
+        sizes = [math.prod(s.shape[1:]) for s in states]
+        coefs = self._floor_coefs(plan, z, band, sizes) if floor else None
         self.sb = np.ones((len(plan), b, 1), dtype=dt)
         self.cz = np.array(coefs if coefs is not None else [0.0] * len(plan), dtype=dt)
         # the weight read noise's terms: per step its coefficient (0 where none) and the L2 norms of the
         # new states it reads, computed by the term's own norm between the last group and the stop
-        wcoefs = (self._weight_coefs(plan, z, band, [math.prod(s.shape[1:]) for s in states])
-                  if coefs is not None else None)
+        wcoefs = self._weight_coefs(plan, z, band, sizes) if coefs is not None else None
         self.cw = np.array([c for c, _ in wcoefs] if wcoefs is not None else [0.0] * len(plan), dtype=dt)
         self.wn = np.zeros((len(plan), b, 1), dtype=dt)
         self.wn_t = torch.from_numpy(self.wn).squeeze(2)
