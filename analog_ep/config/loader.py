@@ -124,7 +124,7 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         default = ModelConfig()
         for key in ENERGY_MODEL_KEYS:
             need(getattr(cfg.model, key) == getattr(default, key), f"model.{key}",
-                 f"shapes the energy a relaxation minimises; algorithm {cfg.algorithm} (the feed-forward twin) "
+                 f"belongs to the energy a relaxation minimises; algorithm {cfg.algorithm} (the feed-forward twin) "
                  f"relaxes none: leave it at {getattr(default, key)!r} (or set algorithm=ep / rbp)")
     need(len(cfg.train.adam_betas) == 2 and all(0 <= b < 1 for b in cfg.train.adam_betas), "train.adam_betas",
          "must be two numbers in [0, 1) such as [0.9, 0.999]")

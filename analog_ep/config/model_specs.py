@@ -121,6 +121,8 @@ class ModelSpec:
         if model.feedback_scale != 1.0:
             need("feedback_scale" in self.accepts, "model.feedback_scale", REFUSED["feedback_scale"])
             need(0.0 < model.feedback_scale <= 1.0, "model.feedback_scale", "must be in (0, 1] (1 = the plain energy)")
+        if model.feedback_update != "local":
+            need("feedback_scale" in self.accepts, "model.feedback_update", REFUSED["feedback_scale"])
         if model.depth is not None and "depth" not in self.accepts:
             need(model.depth == LEGACY_DEPTH, "model.depth", f"applies to vgg_crnn and mupc_resmlp, not {name}")
         if self.check is not None:

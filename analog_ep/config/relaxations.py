@@ -140,7 +140,7 @@ RELAXING_ALGORITHMS = ("ep", "rbp", "pc")
 feed-forward twin) have no energy, so the energy's own model keys (:data:`ENERGY_MODEL_KEYS`) do not
 apply to them: the loader refuses them set, and :func:`with_algorithm` resets them."""
 
-ENERGY_MODEL_KEYS = ("feedback_scale",)
+ENERGY_MODEL_KEYS = ("feedback_scale", "feedback_update")
 """``model.*`` keys that shape the energy a relaxation minimises, not the feed-forward pass."""
 
 

@@ -75,7 +75,18 @@ class ModelConfig:
     1e-9 for vgg_crnn's first layer at eps 0.1); RBP's and gradcheck's exact gradients carry the
     same factors. The gain is a digital one after the tile's ADC in the iterative relaxation and an
     analog gain on the transposed current in a settle; the cost model prices neither. eps < 1 runs the torch sweep (no fused kernel) and has no read-noise floor estimate:
-    ``solver.noise_z`` is not applied and a noisy phase stops on the patience test alone."""
+    ``solver.noise_z`` is not applied and a noisy phase stops on the patience test alone.
+    ``model.feedback_update: gradient`` undoes the per-layer factors."""
+    feedback_update: Literal["local", "gradient"] = "local"
+    """With ``model.feedback_scale`` eps < 1, what EP's (and RBP's) parameter update is: ``local``
+    (each layer's local EP term, i.e. the gradient of the objective times eps^(C-k) for layer k's
+    node, C the cost's node: lower layers learn slower) or ``gradient`` (each layer's update times
+    the fixed gain mu_k / mu_C = eps^(k-C), a per-layer gain on the pulse counts, so the update is the
+    gradient of the objective itself: Xie & Seung 2003's layer-scaled rates; as eps -> 0 the free
+    state tends to the feed-forward pass and the update to the backprop gradient of the feed-forward
+    twin, while the nudged states' differences at node k shrink as eps^(C-k) beta, so a small eps
+    asks a tight ``solver.tol``). Gradcheck's and RBP's exact gradients follow the same choice. No
+    effect at eps 1; the feed-forward twin refuses it."""
     activation: Optional[Literal["clamp", "hard_sigmoid", "relu6", "sigmoid", "relu", "leaky_relu", "gelu",
                                  "hard_tanh", "tanh"]] = None
     """Hidden-node nonlinearity: ``clamp`` = clip(x, 0, 1) (Scellier); ``hard_sigmoid`` =

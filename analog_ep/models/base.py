@@ -193,6 +193,16 @@ not clip: ``clip(slope h)`` ``|slope|``, ``(h + beta y) / (1 + beta)`` ``1 / |1 
 _LINEAR = ClipActivation("linear")
 
 
+def _gain(entry, g: float):
+    """An :meth:`EnergyNetwork.energy_grad_terms` entry times ``g``: a weight's terms
+    ``(post, pre, coef)`` with ``coef * g``, a bias's gradient tensor times ``g``."""
+    if g == 1.0:
+        return entry
+    if isinstance(entry, torch.Tensor):
+        return entry * g
+    return [(post, pre, coef * g) for post, pre, coef in entry]
+
+
 class EnergyNetwork(nn.Module):
     """A layered or general graph of state nodes coupled by synapses.
 
@@ -235,14 +245,19 @@ class EnergyNetwork(nn.Module):
         self.colouring_method = "greedy"
         self.nudge = "mse"  # "mse": beta C inside the energy; "clamp": s_L <- (1 - beta) h_L + beta y
         self.feedback_scale = 1.0  # eps: node weights mu_k = eps^(k-1) in the energy (configure)
+        self.feedback_update = "local"  # "gradient": EP's update times mu_theta / mu_C (configure)
         self.phase_counts = PhaseCounter()  # per-phase samples / sweeps / neuron updates (event counts)
 
-    def configure(self, *, nudge: str, colouring: str, feedback_scale: float = 1.0) -> None:
+    def configure(self, *, nudge: str, colouring: str, feedback_scale: float = 1.0,
+                  feedback_update: str = "local") -> None:
         """Set the output nudge (``ep.nudge``), the async colouring method
-        (``solver.colouring``) and the feedback scale (``model.feedback_scale``, :meth:`node_weight`),
-        and validate the colouring now (a bad one is a config error, not a crash mid-run)."""
+        (``solver.colouring``), the feedback scale (``model.feedback_scale``, :meth:`node_weight`)
+        and what the parameter update is under it (``model.feedback_update``,
+        :meth:`ep_grad_scales`), and validate the colouring now (a bad one is a config error, not a
+        crash mid-run)."""
         self.nudge = nudge
         self.feedback_scale = float(feedback_scale)
+        self.feedback_update = feedback_update
         self.colouring_method = colouring
         self._colouring = None
         self.colouring()
@@ -450,12 +465,19 @@ class EnergyNetwork(nn.Module):
         return self.num_nodes - 1 if self.readout else self.num_nodes
 
     def ep_grad_scales(self) -> list[float]:
-        """Per parameter of :meth:`ep_parameters`, ``mu_C / mu_theta``: the factor between the
-        update EP computes (:meth:`energy_grad_terms`: the local term, i.e. ``dF/dtheta / mu_theta``
-        with ``mu_theta`` the weight of the node whose energy term holds ``theta``) and the
-        gradient of :meth:`total_cost` (``F = E_mu + beta mu_C total_cost``). All 1 at
+        """Per parameter of :meth:`ep_parameters`, the factor between the update EP computes
+        (:meth:`energy_grad_terms`) and the gradient of :meth:`total_cost` (``F = E_mu + beta mu_C
+        total_cost``): under ``model.feedback_update`` ``local`` :meth:`local_grad_scales`
+        (``mu_C / mu_theta``), under ``gradient`` all 1 (the update is that gradient). All 1 at
         ``feedback_scale`` 1. Gradcheck's reference and RBP's gradient are multiplied by them, so
-        EP, RBP and the reference are the same per-layer-rescaled gradient."""
+        EP, RBP and the reference are the same gradient, rescaled per layer or not."""
+        scales = self.local_grad_scales()
+        return [1.0] * len(scales) if self.feedback_update == "gradient" else scales
+
+    def local_grad_scales(self) -> list[float]:
+        """Per parameter of :meth:`ep_parameters`, ``mu_C / mu_theta``: the factor between the
+        local EP term (``dF/dtheta / mu_theta`` with ``mu_theta`` the weight of the node whose energy
+        term holds ``theta``) and the gradient of :meth:`total_cost`. All 1 at ``feedback_scale`` 1."""
         mu_c = self.node_weight(self.cost_node())
         L = self.num_nodes
 
@@ -679,7 +701,9 @@ class EnergyNetwork(nn.Module):
         divided by the weight ``mu_theta`` of the node whose term holds the parameter, i.e. the
         same local terms as above: the update is rescaled per layer (a fixed per-layer factor
         ``mu_C / mu_theta`` on the gradient of :meth:`total_cost`, :meth:`ep_grad_scales`), so no
-        layer's update shrinks by ``eps^(k-1)`` below a pulse's resolution.
+        layer's update shrinks by ``eps^(k-1)`` below a pulse's resolution. Under
+        ``model.feedback_update: gradient`` each entry is then multiplied by ``mu_theta / mu_C``
+        (a fixed per-layer gain on the update): the gradient of :meth:`total_cost` itself.
         """
         b = x.shape[0]
         L = self.num_nodes
@@ -704,6 +728,8 @@ class EnergyNetwork(nn.Module):
             terms.append([(errs[i], states[k - 1], scale / b)] if errs else [])
         for i in range(len(self.aux_nodes)):
             terms.append(scale * errs[i].mean(0) if errs else torch.zeros_like(self.aux_biases[i]))
+        if self.feedback_update == "gradient" and self.feedback_scale != 1.0:
+            terms = [_gain(t, 1.0 / g) for t, g in zip(terms, self.local_grad_scales())]
         return terms
 
     def materialize(self, terms: list) -> list[torch.Tensor]:

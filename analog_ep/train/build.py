@@ -71,7 +71,8 @@ def build_model(cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int,
     factory = get_model(cfg.model.name)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = factory(cfg.model, tuple(in_shape), num_classes, gen)
-    model.configure(nudge=cfg.ep.nudge, colouring=cfg.solver.colouring, feedback_scale=cfg.model.feedback_scale)
+    model.configure(nudge=cfg.ep.nudge, colouring=cfg.solver.colouring, feedback_scale=cfg.model.feedback_scale,
+                    feedback_update=cfg.model.feedback_update)
     if weights is not None:
         model.load_state_dict(weights)
     card, periph = resolve_device(cfg, stored_card)

@@ -209,9 +209,93 @@ def test_feedback_scale_refused_where_it_does_not_apply():
 def test_the_bp_twin_refuses_it_and_its_compare_variant_runs_the_plain_pass():
     """bp has no energy: eps set for it is refused (one line naming the key); the config a
     compare / cost bp variant is derived with (``with_algorithm``) resets eps to 1, rbp keeps it."""
-    with pytest.raises(ConfigError, match=r"^model\.feedback_scale: shapes the energy .*algorithm bp"):
+    with pytest.raises(ConfigError, match=r"^model\.feedback_scale: belongs to the energy .*algorithm bp"):
         load_config(None, ["model.feedback_scale=0.5", "algorithm=bp"])
     cfg = load_config(None, ["model.feedback_scale=0.5"])
     assert with_algorithm(cfg, "bp").model.feedback_scale == 1.0
     assert with_algorithm(cfg, "rbp").model.feedback_scale == 0.5
     load_config(None, ["model.feedback_scale=0.5", "algorithm=rbp"])
+
+
+# ------------------------------------------------------------------ model.feedback_update: gradient
+def _set_update(m, mode):
+    m.configure(nudge=m.nudge, colouring=m.colouring_method, feedback_scale=m.feedback_scale, feedback_update=mode)
+
+
+@pytest.mark.parametrize("make", [_crnn, _mlp])
+def test_gradient_update_is_the_local_update_times_the_inverse_layer_factors(make):
+    """``gradient`` multiplies each parameter's local EP term by mu_theta / mu_C, i.e. divides it by
+    ``local_grad_scales``; the same phases, so the two estimates differ by exactly those factors."""
+    m, x, y = make(0.3)
+    if m.aux_nodes:
+        m.aux_kappa = 0.7
+    free, _ = _free(m, x)
+    kw = dict(beta=1e-2, estimator="centered", free_iters=4000, nudge_iters=4000, tol=1e-13)
+    local = ep_gradient(m, x, y, free, relax_async, **kw).grads
+    _set_update(m, "gradient")
+    grad = ep_gradient(m, x, y, free, relax_async, **kw).grads
+    scales = m.local_grad_scales()
+    assert min(scales) < 0.1  # the factors are far from 1: the test can fail
+    assert m.ep_grad_scales() == [1.0] * len(scales)
+    for a, b, s in zip(local, grad, scales):
+        torch.testing.assert_close(b, a / s, rtol=1e-7, atol=1e-12 * float(a.abs().max() / s))
+
+
+@pytest.mark.parametrize("make", [_crnn, _mlp])
+def test_gradient_update_gradcheck_against_the_unscaled_objective(make):
+    """Under ``gradient`` EP estimates the implicit gradient of the objective itself (gradcheck's
+    reference carries no per-layer factor), and RBP's adjoint gives the same."""
+    m, x, y = make(0.3)
+    if m.aux_nodes:
+        m.aux_kappa = 0.7
+    _set_update(m, "gradient")
+    rep = gradcheck(m, x, y, relax_async, [1e-3], "centered", iters=4000, tol=1e-13)
+    assert rep["free_converged_fraction"] == 1.0
+    for row in rep["layers"]:
+        assert row["cosine"] > 0.99, row
+        assert row["rel_error"] < 2e-2, row
+    free, _ = _free(m, x)
+    grads, _, _ = adjoint_gradient(m, x, y, free, iters=3000, rtol=1e-12)
+    res = ep_gradient(m, x, y, free, relax_async, beta=1e-3, estimator="centered", free_iters=4000,
+                      nudge_iters=4000, tol=1e-13)
+    for a, b in zip(grads, res.grads):
+        assert (a - b).norm().item() <= 2e-2 * max(a.norm().item(), 1e-12)
+
+
+def test_gradient_update_tends_to_the_twins_backprop_gradient_as_eps_falls():
+    """Xie & Seung (2003): with feedback eps -> 0 and layer rates eps^(k-C), the contrastive update
+    is backprop's. The MLP's EP update under ``gradient`` against the feed-forward twin's autograd
+    gradient (same weights, MSE cost): relative error falls with eps (first order in eps), below 2e-2
+    at eps 1e-3, and is large at eps 1 (the plain energy's equilibrium is not the twin's pass).
+    Beta 1e-4: the first layer's nudge, beta eps^3, must stay well above float64's resolution."""
+    from analog_ep.algorithms.bp import bp_gradient
+
+    errors = {}
+    for eps in (1.0, 1e-2, 1e-3):
+        m, x, y = _mlp(eps)
+        _set_update(m, "gradient")
+        bp, _, _ = bp_gradient(m, x, y)
+        free, _ = _free(m, x)
+        res = ep_gradient(m, x, y, free, relax_async, beta=1e-4, estimator="centered", free_iters=4000,
+                          nudge_iters=4000, tol=1e-15)
+        num = sum(((a - b) ** 2).sum() for a, b in zip(res.grads, bp)) ** 0.5
+        errors[eps] = float(num / sum((b ** 2).sum() for b in bp) ** 0.5)
+    assert errors[1e-3] < 2e-2, errors
+    assert errors[1e-2] < errors[1.0] and errors[1e-3] < errors[1e-2] / 5, errors
+    assert errors[1.0] > 0.1, errors
+
+
+def test_feedback_update_config():
+    """A one-line error where it does not apply (a PCN; the bp twin); the compare / cost bp variant
+    resets it with eps; the run builds a model that carries it."""
+    with pytest.raises(ConfigError, match="^model.feedback_update: weights the Hopfield energy"):
+        load_config(None, ["model.name=pcn_mlp", "model.feedback_update=gradient"])
+    with pytest.raises(ConfigError, match=r"^model\.feedback_update: belongs to the energy .*algorithm bp"):
+        load_config(None, ["model.feedback_update=gradient", "algorithm=bp"])
+    with pytest.raises(ConfigError, match="model.feedback_update"):
+        load_config(None, ["model.feedback_update=global"])
+    cfg = load_config(None, TINY + ["model.feedback_scale=0.5", "model.feedback_update=gradient"])
+    assert with_algorithm(cfg, "bp").model.feedback_update == "local"
+    _, _, info = load_data(cfg.data, 0)
+    m = build_model(cfg, info.shape, 3)
+    assert m.feedback_update == "gradient" and m.ep_grad_scales() == [1.0] * len(m.ep_parameters())
