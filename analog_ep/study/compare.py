@@ -49,7 +49,7 @@ from ..config.schema import AnalogConfig
 from ..errors import AnalogEPError, ConfigError, Preempted
 from ..rundir import check_out_dir, claim_run_dir, device_name, remove_run_files, run_files
 from .costcols import fmt_cost, last_epoch
-from .runner import (DONE, TORCH_DEFAULT_SEED, check_study_dir, last_finite, mean, one_line, open_study_dir,
+from .runner import (DONE, check_study_dir, last_finite, mean, one_line, open_study_dir,
                      read_epochs, run_folder, std, write_curves, write_table, write_text)
 
 VARIANTS = (
@@ -247,7 +247,6 @@ def grad_cosines(analog_cfg, data, batches: int = COSINE_BATCHES) -> list[float]
     dig_cfg = load_config(None, [], base=variant_config(analog_cfg, "ep", False, None, analog_cfg.seed))
     sums = []
     for cfg in (analog_cfg, dig_cfg):
-        torch.manual_seed(TORCH_DEFAULT_SEED)
         tr = make_trainer(cfg, None, data=data)
         model = tr.model
         model.train()

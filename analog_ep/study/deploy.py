@@ -233,7 +233,7 @@ class Deployment:
         src_card = ckpt.get("device")
         self.trained_on = src_card["name"] if src_card is not None else "digital"
         self.epochs = int(ckpt.get("epoch", 0))
-        rng = torch.get_rng_state()  # loading a checkpoint sets the global RNG: leave the caller's untouched
+        rng = torch.get_rng_state()  # make_trainer seeds the global RNG, load sets it: leave the caller's untouched
         try:
             data = load_data(self.cfg.data, self.cfg.seed)
             source = make_trainer(run_config, self.run_dir, data=data, stored_card=src_card)

@@ -103,7 +103,7 @@ class DriftStudy:
                               "its accuracy does not change with time; train on a card with drift (pcm) "
                               "or with --set device.drift_nu=0.05")
         self.ckpt = ckpt
-        rng = torch.get_rng_state()  # trainer.load sets the global RNG: leave the caller's untouched
+        rng = torch.get_rng_state()  # make_trainer seeds the global RNG, load sets it: leave the caller's untouched
         try:
             trainer = make_trainer(cfg, run_dir, stored_card=card)
             trainer.load(ckpt)

@@ -2,9 +2,10 @@
 
 - **Run folders**: :func:`folder_status` reads a folder's status; :func:`run_folder` resumes or
   starts the run in one folder (a completed run is left alone, an interrupted one resumes from
-  its checkpoint when that loads, anything else starts afresh from :data:`TORCH_DEFAULT_SEED`
-  with only its run files replaced, after ``train``'s first-phase check of a given settle step)
-  and returns the run's own failure as a one-line error (:func:`one_line`).
+  its checkpoint when that loads, anything else starts afresh with only its run files replaced,
+  after ``train``'s first-phase check of a given settle step; torch's global generator seeded
+  from the run's seed by :func:`~analog_ep.train.loop.make_trainer`, as in ``train``) and returns
+  the run's own failure as a one-line error (:func:`one_line`).
 - **Reading**: :func:`read_epochs` (status and per-epoch results of a folder),
   :func:`last_finite`, :func:`accuracy_curve`.
 - **Statistics over seeds**: :func:`mean` and :func:`std` (sample, n - 1) of the finite values.
@@ -39,10 +40,6 @@ import yaml
 from ..errors import AnalogEPError, ConfigError, DivergenceError, Preempted
 from ..rundir import RUN_FILES, check_out_dir, open_out_dir, remove_run_files
 
-TORCH_DEFAULT_SEED = 67280421310721
-"""The seed torch's global generator has in a fresh process: a run that starts from scratch
-starts from it, so it equals the same config trained alone by ``analog-ep train``, whatever
-runs its process ran before."""
 DONE = ("finished", "unhealthy")
 """Statuses of a run that completed (``unhealthy``: finished but flagged by
 :mod:`analog_ep.train.health`)."""
@@ -75,11 +72,13 @@ def one_line(e: BaseException) -> str:
 def run_folder(folder: str | Path, cfg, data=None, done: tuple[str, ...] = DONE, create: bool = False) -> dict:
     """Resume or start the run of ``cfg`` in ``folder``: a status in ``done`` is left alone
     (``skipped``); a status in :data:`RESUMABLE` with a ``checkpoint.pt`` resumes from it when it
-    loads; anything else starts afresh (torch's global seed reset to :data:`TORCH_DEFAULT_SEED`,
-    only the folder's run files replaced; ``create``: the folder made first). A fresh run whose
-    given ``analog.settle_dt_s`` is above its first settle phase's measured bound is refused as
-    ``train`` refuses it (:func:`~analog_ep.train.first_phase.first_phase_check`) before the folder
-    is created or its files removed: status ``failed``, the refusal's one line as ``error``.
+    loads; anything else starts afresh (torch's global generator seeded from the run's seed by
+    :func:`~analog_ep.train.loop.make_trainer`, as ``analog-ep train`` seeds it, whatever runs
+    its process ran before; only the folder's run files replaced; ``create``: the folder made
+    first). A fresh run whose given ``analog.settle_dt_s`` is above its first settle phase's
+    measured bound is refused as ``train`` refuses it
+    (:func:`~analog_ep.train.first_phase.first_phase_check`) before the folder is created or its
+    files removed: status ``failed``, the refusal's one line as ``error``.
     ``data``: an already loaded ``(train, test, info)``.
 
     Returns ``{"status", "error", "resumed", "skipped"}`` (status: the skipped folder's, or what
@@ -89,8 +88,6 @@ def run_folder(folder: str | Path, cfg, data=None, done: tuple[str, ...] = DONE,
     folder = Path(folder)
     out = {"status": "failed", "error": None, "resumed": False, "skipped": False}
     try:
-        import torch
-
         from ..train.first_phase import first_phase_check
         from ..train.loop import fit, make_trainer, resume_trainer
 
@@ -105,7 +102,6 @@ def run_folder(folder: str | Path, cfg, data=None, done: tuple[str, ...] = DONE,
             except AnalogEPError:
                 trainer = None
         if trainer is None:
-            torch.manual_seed(TORCH_DEFAULT_SEED)
             trainer = make_trainer(cfg, folder, data=data)
             # as ``train``: a given settle step above its first phase's measured bound is refused
             # (the one line naming the bound and the fix, returned as this run's error) before the
@@ -371,7 +367,7 @@ def write_curves(out: Path, groups: dict[str, list[Path]], stem: str = "curves")
     return [str(png), str(svg)]
 
 
-__all__ = ["DONE", "RESUMABLE", "STUDY_FILE", "TORCH_DEFAULT_SEED", "accuracy_curve", "cell", "check_study_dir",
+__all__ = ["DONE", "RESUMABLE", "STUDY_FILE", "accuracy_curve", "cell", "check_study_dir",
            "deferred_signals", "finite", "folder_status", "last_finite", "mean", "one_line", "open_study_dir",
            "read_epochs", "read_table", "run_folder", "std", "study_kind", "write_curves", "write_table",
            "write_text", "yaml_value"]

@@ -39,6 +39,7 @@ import yaml
 from .. import __version__
 from ..algorithms.rules import LearningRule, build_rule
 from ..analog.kernels import warm as warm_kernels
+from ..analog.streams import stream_key
 from ..compute import Dist, configure, init_distributed, resolve_accelerator
 from ..config import RunConfig, dump_yaml
 from ..data import Split, load_data
@@ -78,6 +79,19 @@ def provenance(cfg: RunConfig) -> dict:
 
 def one_hot(y: torch.Tensor, n: int, dtype: torch.dtype) -> torch.Tensor:
     return torch.nn.functional.one_hot(y, n).to(dtype)
+
+
+_GLOBAL_RNG = 0x6C0BA1  # purpose tag of the global generator's seed (unrelated to the storages' stream tags)
+
+
+def global_seed(seed: int) -> int:
+    """The seed :func:`make_trainer` gives torch's global generator for run seed ``seed``.
+
+    torch seeds its global CPU generator from the operating system's entropy in every process,
+    and a checkpoint saves that generator's state (restored on resume): seeded from the run's seed,
+    two runs of one config save the same state, and a draw from it (none in training today; a
+    library's dropout, a future code path) is the same in every run and continues on resume."""
+    return stream_key(seed, _GLOBAL_RNG)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
@@ -682,10 +696,13 @@ def make_trainer(cfg: RunConfig, out_dir: str | Path | None, data=None, stored_c
     """Wire a config into a trainer (data, model with its storage, optimizer, learning rule, teacher):
     the one path that train, bench and compare use. ``data``: an already loaded
     ``(train, test, info)``; ``stored_card``: a checkpoint's device record (resume); ``weights``:
-    trained digital weights the storages are programmed from (:func:`~.build.build_model`; deploy)."""
+    trained digital weights the storages are programmed from (:func:`~.build.build_model`; deploy).
+    Seeds torch's global generator (:func:`global_seed` of ``cfg.seed``) before anything is built:
+    a caller that needs its own global stream afterwards saves and restores it."""
     device = resolve_accelerator(cfg.compute.accelerator)
     configure(cfg.compute, device)
     dist = init_distributed(device)
+    torch.manual_seed(global_seed(cfg.seed))
     train_set, test_set, info = data if data is not None else load_data(cfg.data, cfg.seed)
     model = build_model(cfg, info.shape, info.num_classes, stored_card, device=device, weights=weights)
     if model.device_card is not None:  # numba's one-time start-up here, not in the first training step
