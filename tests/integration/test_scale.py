@@ -121,15 +121,14 @@ def _slow_first_call(trainer, call: int, seconds: float, reached: list):
 
 
 def _stopped_at_once(run, tmp_path, match: str, untouched: bool = False) -> dict:
-    """fit ``run`` (its first step signalled by :func:`_slow_first_call`): it must end within
-    seconds, as preempted; ``untouched``: with the checkpoint it was loaded from as it was."""
+    """fit ``run`` (its first step signalled by :func:`_slow_first_call`): it must end without
+    waiting for the step, as preempted; ``untouched``: with the checkpoint it was loaded from as it was."""
     before = (tmp_path / "run" / "checkpoint.pt").read_bytes() if untouched else None
     reached: list = []
     _slow_first_call(run, 1, 20.0, reached)
-    t0 = time.monotonic()
     with pytest.raises(Preempted, match=match):
         fit(run, progress=False)
-    assert time.monotonic() - t0 < 15 and not reached  # the stand-in compile was cut short
+    assert not reached  # the stand-in compile was cut short (the run did not wait for the step)
     assert read_results(tmp_path / "run" / "results.h5")["status"] == "preempted"
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     if untouched:  # nothing new written but the status
