@@ -27,8 +27,10 @@ class CheckpointError(AnalogEPError):
 
 class Preempted(Exception):
     """SIGTERM arrived during training (a cluster preempting the job): a checkpoint was written
-    after the step in progress (a test pass stops at its next batch and is repeated on resume) and
-    the results say ``preempted``. The CLI exits with code 143 (128 + SIGTERM) and prints the
-    resume command. Not an :class:`AnalogEPError`: nothing was wrong with the input."""
+    after the step in progress (a test pass stops at its next batch and is repeated on resume; a
+    process's first step, which may compile numba's kernels for minutes, stops at once and is
+    repeated from the checkpoint it started from) and the results say ``preempted``. The CLI
+    exits with code 143 (128 + SIGTERM) and prints the resume command. Not an
+    :class:`AnalogEPError`: nothing was wrong with the input."""
 
     exit_code = 143

@@ -4,7 +4,9 @@ Every epoch ends with an atomic write of ``checkpoint.pt`` and ``results.h5``; a
 the initial state is written before the first batch, so a run interrupted at any point leaves a
 loadable checkpoint and a readable results file. ``train.checkpoint_every`` adds checkpoints
 inside an epoch, and SIGTERM (a cluster's preemption) writes one after the current step and ends
-the run with status ``preempted``; an epoch's test pass, which can take minutes, checks the
+the run with status ``preempted`` (the first step of a process, which compiles numba's kernels
+when their cache is cold, stops at once instead: nothing was trained since the checkpoint on
+disk; one process only); an epoch's test pass, which can take minutes, checks the
 signal between its batches: a checkpoint of the trained epoch is written before the pass, a
 stopped pass records nothing, and the resumed run repeats it. Resuming restores weights,
 optimizer, RNG states, the warm-start state and, mid-epoch, the step, the epoch's running sums
@@ -121,6 +123,8 @@ class Trainer:
     dist: Dist = field(default_factory=Dist)
     partial: dict | None = None   # the epoch in progress: step, running sums, augmentation stream
     sigterm_seen: bool = False    # set by the SIGTERM handler, never cleared
+    stepped: bool = False         # a training step of this process has finished (SIGTERM waits for a step from then on)
+    stop_at_once: bool = False    # the first step runs: nothing to save, SIGTERM stops it at once (:meth:`_step`)
     stop_agreed: bool = False     # every rank knows of a SIGTERM (agreed after a step): stop there
     counts0: dict | None = None   # event counts at the start of the epoch in progress (its cost: the difference)
     last_cost: dict | None = None  # the last epoch's cost breakdown (:func:`.costs.cost_summary`)
@@ -562,7 +566,7 @@ class Trainer:
                     f_i = lr_factor(cfg, self.epoch, i, n_batches)
                     for group in self.optimizer.param_groups:
                         group["lr"] = group["base_lr"] * f_i
-                loss_b, c, stats = self.train_step(x, y, n_global)
+                loss_b, c, stats = self._step(x, y, n_global, i, n_batches, bar)
                 loss_sum += loss_b
                 correct += c
                 seen += n_global
@@ -627,6 +631,44 @@ class Trainer:
         self.epoch += 1
         self.history.append(row)
         return row
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor, n_global: int, i: int, n_batches: int, bar):
+        """:meth:`train_step`; SIGTERM during the first one of this process stops it at once.
+
+        Later steps end before the flag is read (the loop checks it after each step and
+        checkpoints what the step did), but the first step of a process can take minutes: with a
+        cold numba cache (a fresh install or a changed source) it compiles every kernel it calls
+        (163 s at load 9 for dchn_vgg5 16-32-64-64 on the memristor card, session 16's
+        ``benchmarks/sigterm_latency_s16.md``), longer than a cluster's grace between SIGTERM and
+        SIGKILL. Until it finishes there is nothing to save: the checkpoint on disk holds the
+        state the step starts from (:func:`fit` wrote it at a new run's start; a resumed run was
+        loaded from it, or wrote it to its new folder; a run resumed at the end of an epoch's
+        training wrote it again after that epoch's test pass), and what happened since (the
+        epoch's set-up, the step's own work) is repeated exactly by a resume. So here the handler
+        raises :class:`_StopNow` (wherever the step is, numba's compiler included) and the step
+        ends as :class:`Preempted` without a new checkpoint; the resumed run starts the step again.
+
+        One process only: under torchrun a rank that left its step alone would leave the others
+        waiting in the step's all-reduce, so with several ranks every step ends before the ranks
+        agree to stop (:meth:`_reduce`)."""
+        if self.stepped or self.dist.active:
+            return self.train_step(x, y, n_global)
+        try:
+            self.stop_at_once = True
+            if self.sigterm_seen:  # arrived before the step (the first checkpoint's write, the epoch's set-up)
+                self.stop_at_once = False  # (as the handler does: a second signal cannot raise again below)
+                raise _StopNow
+            out = self.train_step(x, y, n_global)
+            self.stop_at_once = False
+        except _StopNow:
+            bar.close()
+            raise Preempted(f"SIGTERM: checkpoint written at epoch {self.epoch + 1}, step {i}/{n_batches} in "
+                            f"{self.checkpoint_path} (the process's first training step stopped at once: nothing "
+                            "was trained since that checkpoint; the resumed run starts the step again)") from None
+        finally:
+            self.stop_at_once = False
+        self.stepped = True
+        return out
 
     def _evaluation_stop(self, n_batches: int) -> Callable[[], None]:
         """The SIGTERM check between the test pass's batches (:meth:`evaluate`'s ``stop``): a
@@ -846,8 +888,12 @@ def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | N
     handled after the training step in progress, or at the next batch of a test pass (whose
     epoch's checkpoint was written before the pass): a checkpoint is written, the results get status
     ``preempted`` and :class:`Preempted` is raised (the CLI exits with code 143 and prints the
-    resume command). Returns ``{"seconds", "status", "unhealthy_reason"}`` (reason None when
-    healthy)."""
+    resume command). During this process's first training step (minutes where it compiles
+    numba's kernels) the handler stops the step at once and nothing new is written but the
+    status: the checkpoint on disk is the state that step starts from (:meth:`Trainer._step`;
+    one process only, not under torchrun). ``trainer`` is a new run (its first checkpoint is
+    written here) or one restored from the checkpoint in its ``out_dir``. Returns ``{"seconds",
+    "status", "unhealthy_reason"}`` (reason None when healthy)."""
     if warn is None:
         def warn(line: str) -> None:
             print(line, file=sys.stderr, flush=True)
@@ -855,6 +901,9 @@ def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | N
 
     def on_term(signum, frame) -> None:
         trainer.sigterm_seen = True
+        if trainer.stop_at_once and not _in_numba_cache(frame):  # the first step: nothing to save (Trainer._step)
+            trainer.stop_at_once = False
+            raise _StopNow
 
     try:
         previous = signal.signal(signal.SIGTERM, on_term)
@@ -890,6 +939,10 @@ def fit(trainer: Trainer, progress: bool = True, log: Callable[[dict], None] | N
     except Preempted:
         _write_final(trainer, "preempted")
         raise
+    except _StopNow:  # (Trainer._step turns it into Preempted; this only if a signal raced another exception)
+        _write_final(trainer, "preempted")
+        raise Preempted(f"SIGTERM: the run stopped in its first training step; the checkpoint in "
+                        f"{trainer.checkpoint_path} holds the state it started from") from None
     except KeyboardInterrupt:
         _write_final(trainer, "interrupted")
         raise
@@ -911,6 +964,32 @@ def _write_final(trainer: Trainer, status: str) -> None:
 
     with deferred_signals():
         trainer.write_results(status)
+
+
+class _StopNow(BaseException):
+    """SIGTERM during a process's first training step (:meth:`Trainer._step`), raised by
+    :func:`fit`'s handler wherever the step is and turned into :class:`Preempted` there. A
+    ``BaseException`` (as ``KeyboardInterrupt``): numba's compiler catches ``Exception`` in places
+    while it types a kernel (numba 0.68, ``types.functions``: a template's retry without literal
+    types records any exception as a failed resolution, which ends as a ``TypingError`` that the
+    dispatcher also remembers for the signature), so a stop that is an ``Exception`` could end
+    the run as a failed compile instead of ``preempted``; a ``BaseException`` passes through."""
+
+
+def _in_numba_cache(frame) -> bool:
+    """Whether the main thread, at ``frame`` (a signal handler's), is inside numba's kernel cache
+    (``numba.core.caching``: loading or saving a compiled kernel). numba writes each cache file to a
+    temporary name and renames it, but a kernel's index before its data file: a stop between the two
+    would leave an index entry naming a data file that is missing (recompiled next time) or, after a
+    source change, a stale one of the same name that a later process would load. The handler does
+    not stop there (a few milliseconds per kernel); the flag then ends the run after the step."""
+    caching = sys.modules.get("numba.core.caching")
+    path = getattr(caching, "__file__", None)
+    while path is not None and frame is not None:
+        if frame.f_code.co_filename == path:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def _agreed(trainer: Trainer) -> bool:

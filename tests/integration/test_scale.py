@@ -100,6 +100,152 @@ def test_sigterm_during_the_test_evaluation_stops_it_and_resume_repeats_it(tmp_p
     assert read_results(tmp_path / "run" / "results.h5")["status"] == "finished"
 
 
+def _slow_first_call(trainer, call: int, seconds: float, reached: list):
+    """Make ``trainer``'s rule send SIGTERM to this process at the start of its ``call``-th training
+    step of this process, then spend ``seconds`` (standing in for numba compiling the kernels in
+    a process's first step with a cold cache: minutes) before the real step; ``reached`` gets
+    True if that time ran out."""
+    step, calls = trainer.rule.step, []
+
+    def slow_step(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == call:
+            os.kill(os.getpid(), signal.SIGTERM)
+            t0 = time.monotonic()
+            while time.monotonic() - t0 < seconds:
+                time.sleep(0.01)
+            reached.append(True)
+        return step(*args, **kwargs)
+
+    trainer.rule.step = slow_step
+
+
+def _stopped_at_once(run, tmp_path, match: str, untouched: bool = False) -> dict:
+    """fit ``run`` (its first step signalled by :func:`_slow_first_call`): it must end without
+    waiting for the step, as preempted; ``untouched``: with the checkpoint it was loaded from as it was."""
+    before = (tmp_path / "run" / "checkpoint.pt").read_bytes() if untouched else None
+    reached: list = []
+    _slow_first_call(run, 1, 20.0, reached)
+    with pytest.raises(Preempted, match=match):
+        fit(run, progress=False)
+    assert not reached  # the stand-in compile was cut short (the run did not wait for the step)
+    assert read_results(tmp_path / "run" / "results.h5")["status"] == "preempted"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    if untouched:  # nothing new written but the status
+        assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == before
+    return load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+
+
+def test_sigterm_in_a_process_first_step_stops_it_at_once_and_resume_is_bit_for_bit(tmp_path):
+    """Session 17 (issue 21): a process's first step compiles numba's kernels when their cache is
+    cold (163 s, benchmarks/sigterm_latency_s16.md row 5), and SIGTERM waited for it: a cluster's
+    SIGKILL would leave the run ``running``. Nothing was trained since the checkpoint on disk, so
+    the step now stops at once: in a new run (its first checkpoint), in a run resumed at the end of
+    an epoch's training (the checkpoint written after the repeated test pass) and in one resumed
+    mid-epoch (the loaded checkpoint, untouched). SIGTERM after the first step still finishes the
+    step and checkpoints it. The chain of resumes ends bit for bit where a run never signalled ends."""
+    cfg = load_config(None, BASE)
+    ref = make_trainer(cfg, tmp_path / "ref")
+    fit(ref, progress=False)
+
+    # a new run: stopped before its first step ends; the checkpoint fit wrote at the start remains
+    ckpt = _stopped_at_once(make_trainer(cfg, tmp_path / "run"), tmp_path, r"epoch 1, step 0/13 .*first training step")
+    assert ckpt["epoch"] == 0 and ckpt["partial"] is None
+
+    run = resume_trainer(tmp_path / "run", cfg)  # then stopped in epoch 1's test pass (step 13/13)
+    predict = run.rule.predict
+
+    def signalled_predict(x):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return predict(x)
+
+    run.rule.predict = signalled_predict
+    with pytest.raises(Preempted, match="epoch 1, step 13/13 .*test evaluation"):
+        fit(run, progress=False)
+
+    # resumed at the end of epoch 1's training: the pass is repeated and saved, then epoch 2's first
+    # step (this process's first) stops at once, from the checkpoint after epoch 1
+    ckpt = _stopped_at_once(resume_trainer(tmp_path / "run", cfg), tmp_path, r"epoch 2, step 0/13 ")
+    assert ckpt["epoch"] == 1 and ckpt["partial"] is None and len(ckpt["history"]) == 1
+
+    run = resume_trainer(tmp_path / "run", cfg)  # SIGTERM after this process's first step: the flag
+    run.on_batch = lambda epoch, i: os.kill(os.getpid(), signal.SIGTERM) if (epoch, i) == (1, 5) else None
+    with pytest.raises(Preempted, match="epoch 2, step 6/13 in"):
+        fit(run, progress=False)
+
+    # resumed mid-epoch: the loaded checkpoint (step 6) stays as it is
+    ckpt = _stopped_at_once(resume_trainer(tmp_path / "run", cfg), tmp_path, r"epoch 2, step 6/13 ", untouched=True)
+    assert ckpt["epoch"] == 1 and ckpt["partial"]["step"] == 6
+
+    again = resume_trainer(tmp_path / "run", cfg)
+    fit(again, progress=False)
+    _same_run(ref, again)
+    assert read_results(tmp_path / "run" / "results.h5")["status"] == "finished"
+
+
+@pytest.mark.parametrize("extra", [[], ["analog.device=memristor"]], ids=["digital", "memristor"])
+def test_sigterm_in_a_later_step_waits_for_it_and_checkpoints_it(tmp_path, extra):
+    """Only a process's first step stops at once: SIGTERM inside the second step lets that step
+    finish and checkpoints it (step 2 of 3). The chain (a new run stopped in its first step, a
+    resume stopped in its second, a resume to the end) ends bit for bit where a run never signalled
+    ends, digitally and on the memristor card (numba's kernels, tile state, pulse streams)."""
+    cfg = load_config(None, ["data.train_size=48", "data.test_size=16", "data.batch_size=16", "train.epochs=1",
+                             *extra])
+    ref = make_trainer(cfg, tmp_path / "ref")
+    fit(ref, progress=False)
+
+    ckpt = _stopped_at_once(make_trainer(cfg, tmp_path / "run"), tmp_path, r"epoch 1, step 0/3 ")
+    assert ckpt["epoch"] == 0 and ckpt["partial"] is None
+
+    run, reached = resume_trainer(tmp_path / "run", cfg), []
+    _slow_first_call(run, 2, 0.3, reached)
+    with pytest.raises(Preempted, match="epoch 1, step 2/3 in"):
+        fit(run, progress=False)
+    assert reached == [True]  # the step ran to its end
+    ckpt = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert ckpt["epoch"] == 0 and ckpt["partial"]["step"] == 2
+    assert read_results(tmp_path / "run" / "results.h5")["status"] == "preempted"
+
+    again = resume_trainer(tmp_path / "run", cfg)
+    fit(again, progress=False)
+    _same_run(ref, again)
+
+
+CACHE_WRITE = """
+import os, signal, time
+def write(done):
+    os.kill(os.getpid(), signal.SIGTERM)  # arrives while numba's cache module writes a kernel
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 0.3:
+        time.sleep(0.01)
+    done.append(True)
+"""
+
+
+def test_sigterm_inside_numba_cache_code_waits_for_the_first_step(tmp_path):
+    """numba writes a kernel's cache index before its data file: the first step's early stop must
+    not cut in there (a later process could load a stale data file). A signal that lands in code
+    of ``numba.core.caching`` (here: a function compiled under that module's file name, standing
+    in for its cache write) leaves the flag, and the step ends and is checkpointed as any step."""
+    caching = pytest.importorskip("numba.core.caching")
+    scope: dict = {}
+    exec(compile(CACHE_WRITE, caching.__file__, "exec"), scope)
+    cfg = load_config(None, ["data.train_size=48", "data.test_size=16", "data.batch_size=16", "train.epochs=1"])
+    run = make_trainer(cfg, tmp_path / "run")
+    step, done = run.rule.step, []
+
+    def step_with_cache_write(*args, **kwargs):
+        if not done:
+            scope["write"](done)
+        return step(*args, **kwargs)
+
+    run.rule.step = step_with_cache_write
+    with pytest.raises(Preempted, match="epoch 1, step 1/3 in"):
+        fit(run, progress=False)
+    assert done == [True]
+    assert load_checkpoint(tmp_path / "run" / "checkpoint.pt")["partial"]["step"] == 1
+
+
 def test_checkpoint_every_bounds_the_lost_steps(tmp_path):
     cfg = load_config(None, BASE + ["train.checkpoint_every=4"])
     ref = make_trainer(cfg, tmp_path / "ref")
