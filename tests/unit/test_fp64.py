@@ -181,3 +181,20 @@ def test_streamed_imagenet_batches_are_float64(tmp_path):
         assert x.dtype == torch.float64 and x32.dtype == torch.float32
         assert torch.equal(x, x32.double()) and torch.equal(y, y32)
         t.train_step(x, y)
+
+
+def test_an_fp64_run_deploys_onto_fp32_tiles(tmp_path):
+    """``deploy`` of an fp64 run builds the card's model at the default precision (tiles are
+    simulated in fp32; the fp64 config with a card would be refused): ideal tiles hold the trained
+    float64 weights rounded to float32, and the trained accuracy is the fp64 network's own."""
+    from analog_ep.study.deploy import Deployment
+
+    t = make_trainer(load_config(None, MLP + ["train.epochs=1", "compute.precision=fp64"]), tmp_path / "run")
+    fit(t, progress=False)
+    dep = Deployment(tmp_path / "run", "ideal")
+    assert dep.cfg.compute.precision == "fp32" and dep.cfg.analog.device == "ideal"
+    assert dep.trained_accuracy == t.history[-1]["test_accuracy"]
+    for syn, w, w_run in zip(dep.study.trainer.model.all_synapses(), dep.targets, t.model.all_synapses()):
+        assert w.dtype == torch.float64 and torch.equal(w, w_run.weight)
+        assert syn.storage.weight.dtype == torch.float32
+        assert torch.allclose(syn.storage.weight.double(), w, rtol=1e-6, atol=1e-7)
