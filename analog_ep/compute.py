@@ -72,9 +72,25 @@ def compiled(fn):
     return torch.compile(fn, backend=COMPILE_BACKEND)
 
 
+PRECISIONS: dict[str, tuple[torch.dtype | None, torch.dtype | None]] = {
+    "fp32": (None, None),
+    "tf32": (None, None),       # TensorFloat-32 is a CUDA matmul switch (:func:`configure`)
+    "bf16": (None, torch.bfloat16),
+    "fp64": (torch.float64, None),
+}
+"""``compute.precision`` -> ``(run dtype, read dtype)``: the dtype the whole digital run is cast to
+(model, states, batches, optimizer state; None = as built: float32) and the dtype digital reads
+round their operands to (None = the operands' own)."""
+
+
+def run_dtype(precision: str) -> torch.dtype | None:
+    """The dtype of the whole run's floating-point tensors (None = as built: float32)."""
+    return PRECISIONS[precision][0]
+
+
 def read_dtype(precision: str) -> torch.dtype | None:
     """The dtype digital reads round their operands to (None = the operands' own)."""
-    return torch.bfloat16 if precision == "bf16" else None
+    return PRECISIONS[precision][1]
 
 
 def check_every(solver_cfg, device: torch.device) -> int:
@@ -181,5 +197,5 @@ def init_distributed(device: torch.device) -> Dist:
     return _DIST
 
 
-__all__ = ["Dist", "check_every", "configure", "current", "init_distributed", "read_dtype", "resolve_accelerator",
-           "world_size"]
+__all__ = ["PRECISIONS", "Dist", "check_every", "configure", "current", "init_distributed", "read_dtype",
+           "resolve_accelerator", "run_dtype", "world_size"]

@@ -130,6 +130,7 @@ import torch
 
 from ..algorithms.rules import build_rule
 from ..analog import kernels
+from ..compute import run_dtype
 from ..config import AnalogConfig, RunConfig
 from ..data import load_data
 from ..errors import ConfigError
@@ -264,7 +265,7 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2, source: BenchSourc
     ep_trainer = trainer(dataclasses.replace(cfg, algorithm="ep"))
     model = ep_trainer.model
     dev = ep_trainer.device
-    x, y = x.to(dev), y.to(dev)
+    x, y = x.to(dev, run_dtype(cfg.compute.precision)), y.to(dev)  # fp64: the batch too, as train casts it
     bp_trainer = twin(dataclasses.replace(digital_cfg, algorithm="bp"))
     digital_trainer = twin(dataclasses.replace(digital_cfg, algorithm="ep")) if analog else None
     uncounted_trainer = trainer(dataclasses.replace(cfg, algorithm="ep",

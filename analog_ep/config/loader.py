@@ -246,6 +246,12 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
         need(cfg.analog.device is None, "compute.compile",
              "is for digital storages (tile reads draw their noise from host generators); set "
              "compute.compile=false with analog.device / --device")
+    if cfg.analog.device is not None:
+        from ..compute import run_dtype
+
+        need(run_dtype(cfg.compute.precision) is None, "compute.precision",
+             "a float64 run is digital only (tiles are simulated in fp32: their precision is the "
+             "periphery's DAC and ADC); set compute.precision=fp32 with analog.device / --device")
     acc = cfg.compute.accelerator
     need(acc in ("auto", "cpu", "cuda") or (acc.startswith("cuda:") and acc[5:].isdigit()), "compute.accelerator",
          "must be auto, cpu, cuda or cuda:N")

@@ -672,14 +672,19 @@ class ComputeConfig:
     streams: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` or ``cuda:N``
     (``--accelerator`` on the CLI; ``--device`` is the device card). Under ``torchrun`` each
     rank takes ``cuda:LOCAL_RANK``."""
-    precision: Literal["fp32", "tf32", "bf16"] = "fp32"
-    """Arithmetic of the digital synapse reads (forward and transposed: the relaxation's and the
-    forward pass's matmuls and convolutions): ``fp32``; ``tf32`` (TensorFloat-32 matmuls and
-    convolutions on CUDA, fp32 elsewhere); ``bf16`` (inputs and weights rounded to bfloat16,
-    the kernel's sums accumulated in fp32, each drive rounded to bfloat16 and returned as fp32).
-    States, the contrastive correlations and the weight updates stay fp32; gradcheck compares the
-    estimate with an exact full-precision reference. Analog reads are simulated in fp32 (their
-    precision is the periphery's DAC and ADC)."""
+    precision: Literal["fp32", "tf32", "bf16", "fp64"] = "fp32"
+    """Arithmetic of the digital run. ``fp32``; ``tf32`` (TensorFloat-32 matmuls and convolutions
+    on CUDA, fp32 elsewhere); ``bf16`` (the synapse reads, forward and transposed: inputs and
+    weights rounded to bfloat16, the kernel's sums accumulated in fp32, each drive rounded to
+    bfloat16 and returned as fp32); under these three, states, the contrastive correlations and
+    the weight updates stay fp32. ``fp64``: the whole run in float64 (the model, cast after the
+    fp32 run's initialization, so both start from the same weights; states and solver work,
+    data batches, targets, the EP correlations and updates, the optimizer state, the
+    checkpoint): the digital reference of small-beta / small ``model.feedback_scale`` EP, whose
+    nudged states differ from the free ones below fp32's resolution. Digital only: analog reads are simulated in fp32 (their precision is the
+    periphery's DAC and ADC), so ``fp64`` with ``analog.device`` is refused. A resumed run keeps
+    its fp32 / fp64 arithmetic. gradcheck compares the estimate with an exact float64
+    reference."""
     deterministic: bool = False
     """Deterministic kernels (``torch.use_deterministic_algorithms``, no cuDNN autotuning), so a
     resumed GPU run repeats the uninterrupted one bit for bit; slower on GPU, no effect on CPU

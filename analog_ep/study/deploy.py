@@ -13,7 +13,8 @@ which programs them with :meth:`~analog_ep.analog.storage.AnalogStorage.program_
 
 **The deploy config** is the run's config (model, data, solver, compute, seed) with its
 ``analog.*`` keys back at their defaults and no ``device.*`` overrides (how the run was trained
-does not leak into the hardware it is deployed on), then ``analog.device=CARD`` and the
+does not leak into the hardware it is deployed on; an fp64 run deploys at the default
+``compute.precision``: tiles are simulated in fp32), then ``analog.device=CARD`` and the
 ``--set`` overrides, which may name only :data:`DEPLOY_KEYS` (the card's parameters and
 periphery, ``analog.*``, the solver's inference relaxation, ``compute.*``, where the data
 lives and the batch size).
@@ -133,11 +134,13 @@ def load_source(run_dir: str | Path) -> tuple[dict, dict, str]:
 
 def deploy_config(run_config, card: str, overrides: list[str]):
     """The deploy config: the run's (``run_config``, its run config: :func:`load_source`), with
-    ``analog.*`` at its defaults and no ``device.*`` overrides, then ``analog.device=card`` and
+    ``analog.*`` at its defaults, no ``device.*`` overrides and, for an fp64 run, the default
+    ``compute.precision`` (tiles are simulated in fp32), then ``analog.device=card`` and
     ``overrides``; the card is resolved (an unknown card or an impossible override is refused
     here)."""
     from ..config import dump_yaml, load_config
-    from ..config.schema import AnalogConfig
+    from ..compute import run_dtype
+    from ..config.schema import AnalogConfig, ComputeConfig
     from ..train.build import resolve_device
     from .runner import yaml_value
 
@@ -146,6 +149,8 @@ def deploy_config(run_config, card: str, overrides: list[str]):
     base = yaml.safe_load(dump_yaml(run_config))
     base["analog"] = dataclasses.asdict(AnalogConfig())
     base["device"] = {}
+    if run_dtype(run_config.compute.precision) is not None:  # an fp64 run's weights go onto fp32-simulated tiles
+        base["compute"]["precision"] = ComputeConfig().precision
     cfg = load_config(None, [f"analog.device={yaml_value(card)}", *overrides], base=base)
     resolve_device(cfg)
     return cfg

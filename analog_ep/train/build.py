@@ -67,12 +67,18 @@ def build_model(cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int,
     (:func:`resolve_device`), programmed from those weights. ``model.device_card`` / ``model.periphery`` / ``model.weight_mapping``
     name what is in effect.
     Built on the CPU (seeded draws: the same model on every accelerator), then moved to
-    ``device`` (None: stays on the CPU); digital reads take ``compute.precision``."""
+    ``device`` (None: stays on the CPU) and cast to ``compute.precision``'s run dtype (fp64:
+    float64, from the fp32 initialization); digital reads take its read dtype."""
+    from ..compute import read_dtype, run_dtype
+
     factory = get_model(cfg.model.name)
     gen = torch.Generator().manual_seed(cfg.seed)
     model = factory(cfg.model, tuple(in_shape), num_classes, gen)
     model.configure(nudge=cfg.ep.nudge, colouring=cfg.solver.colouring, feedback_scale=cfg.model.feedback_scale,
                     feedback_update=cfg.model.feedback_update)
+    dtype = run_dtype(cfg.compute.precision)
+    if dtype is not None:  # fp64 (digital only): every parameter and buffer, before weights load unrounded
+        model.to(dtype=dtype)
     if weights is not None:
         model.load_state_dict(weights)
     card, periph = resolve_device(cfg, stored_card)
@@ -82,8 +88,6 @@ def build_model(cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int,
 
         model.weight_mapping = attach_storage(model, card, periph, cfg.analog,
                                               cfg.seed if cfg.analog.seed is None else cfg.analog.seed)
-    from ..compute import read_dtype
-
     low = read_dtype(cfg.compute.precision)
     for syn in model.all_synapses():  # digital reads take it; tiles read through their periphery
         syn.storage.read_dtype = low

@@ -121,6 +121,7 @@ def price_config(cfg) -> dict:
     unknown): one line naming the card and the missing keys."""
     import dataclasses
 
+    from ..compute import run_dtype
     from ..config.relaxations import with_algorithm
     from ..config.schema import AnalogConfig
     from ..data import load_data
@@ -142,7 +143,7 @@ def price_config(cfg) -> dict:
                 raise ConfigError(f"device card {card.name}: analog-ep cost needs its write physics (missing "
                                   f"{', '.join(missing)}); add them to the card's write: section or "
                                   f"--set device.write.{missing[0].split()[0]}=VALUE")
-        out = step_cost(trainer, x.to(trainer.device), y.to(trainer.device))
+        out = step_cost(trainer, x.to(trainer.device, run_dtype(c.compute.precision)), y.to(trainer.device))
         return {"variant": label, "where": where, "algorithm": c.algorithm, **out}
 
     digital = dataclasses.replace(cfg, analog=AnalogConfig(), device={})

@@ -42,7 +42,7 @@ from .. import __version__
 from ..algorithms.rules import LearningRule, build_rule
 from ..analog.kernels import warm as warm_kernels
 from ..analog.streams import stream_key
-from ..compute import Dist, configure, init_distributed, resolve_accelerator
+from ..compute import Dist, configure, init_distributed, resolve_accelerator, run_dtype
 from ..config import RunConfig, dump_yaml
 from ..data import Split, load_data
 from ..data.augment import augment
@@ -268,6 +268,7 @@ class Trainer:
         idxs = [order[i:i + d.batch_size] if order is not None else torch.arange(i, min(i + d.batch_size, n), device="cpu")
                 for i in starts]
         non_blocking = self.device.type == "cuda"
+        dtype = run_dtype(self.cfg.compute.precision)  # fp64: the batches too (None: as stored, float32)
         if hasattr(split, "loader"):  # streamed from files (imagenet): decoded in worker processes
             shards = [idx[self.dist.shard(len(idx))] for idx in idxs]
             it = iter(split.loader([sh for sh in shards if len(sh)], train=order is not None, seed=aug_seed,
@@ -277,10 +278,11 @@ class Trainer:
                     x, y = next(it)
                 else:  # this rank's shard of a global batch smaller than the ranks
                     x, y = torch.zeros((0,) + tuple(split.shape)), torch.zeros(0, dtype=torch.int64)
-                yield x.to(self.device, non_blocking=non_blocking), y.to(self.device, non_blocking=non_blocking), len(idx)
+                yield (x.to(self.device, dtype, non_blocking=non_blocking), y.to(self.device, non_blocking=non_blocking),
+                       len(idx))
             return
         for idx in idxs:
-            x, y = split.batch(idx)  # float32, normalized (uint8 pixel sets: per batch)
+            x, y = split.batch(idx)  # float32, normalized (uint8 pixel sets: per batch); cast on the device move
             if aug_gen is not None and d.augment:
                 x = augment(x, d.augment, aug_gen, d.crop_padding)
             if self.dist.active:
@@ -288,7 +290,8 @@ class Trainer:
                 x, y = x[rows], y[rows]
             if non_blocking:
                 x, y = x.pin_memory(), y.pin_memory()
-            yield x.to(self.device, non_blocking=non_blocking), y.to(self.device, non_blocking=non_blocking), len(idx)
+            yield (x.to(self.device, dtype, non_blocking=non_blocking), y.to(self.device, non_blocking=non_blocking),
+                   len(idx))
 
     def batches(self, split: Split, order: torch.Tensor | None):
         """Mini-batches ``(x, y)`` of ``split`` (training order and augmentation of epoch
@@ -788,7 +791,8 @@ def resume_trainer(ckpt_dir: str | Path, cfg: RunConfig, out_dir: str | Path | N
 def check_kept(old: RunConfig, cfg: RunConfig, ckpt: dict, keeps: str, fix) -> None:
     """Refuse (:class:`ConfigError`, one line) a ``cfg`` that changes what a checkpoint's state keeps:
     :func:`_identity_changes` (the model, the data, the algorithm, the seed, the device, the weight
-    mapping, the update mode) and ``train.optimizer`` (its state does not carry over; the other
+    mapping, the update mode), the run dtype of ``compute.precision`` (fp64 or not) and
+    ``train.optimizer`` (its state does not carry over; the other
     ``train.*`` keys, e.g. ``train.lr``, momentum, weight_decay, layer_lrs, epochs, may change).
     ``old``: the checkpoint's stored config; ``keeps``: who keeps it (``"a resumed run keeps"``);
     ``fix(key, new_value)``: the message's remedy. The one check that ``train --resume``
@@ -798,6 +802,10 @@ def check_kept(old: RunConfig, cfg: RunConfig, ckpt: dict, keeps: str, fix) -> N
         key, a, b = changes[0]
         raise ConfigError(f"{key}: {keeps} its model, data, algorithm, seed, device, weight mapping and update mode "
                           f"({_kept_value(key, a, ckpt.get('device'))}); {fix(key, b)}")
+    if run_dtype(cfg.compute.precision) != run_dtype(old.compute.precision):  # fp64 <-> fp32 / tf32 / bf16
+        raise ConfigError(f"compute.precision: {keeps} its run dtype ({old.compute.precision!r}: its weights, "
+                          f"optimizer state and warm starts are stored in it); "
+                          f"{fix('compute.precision', cfg.compute.precision)}")
     if cfg.train.optimizer != old.train.optimizer:
         raise ConfigError(f"train.optimizer: {keeps} its optimizer ({old.train.optimizer!r}: its state does not "
                           f"carry over to {cfg.train.optimizer!r}); {fix('train.optimizer', cfg.train.optimizer)} "

@@ -33,9 +33,10 @@ class Teacher:
 
     @torch.no_grad()
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """The teacher's prediction (its own learning rule's, :meth:`LearningRule.predict`)."""
+        """The teacher's prediction (its own learning rule's, :meth:`LearningRule.predict`), in
+        ``x``'s dtype (a teacher runs at its own run's ``compute.precision``: fp32 or fp64)."""
         self.model.begin_batch()  # an analog teacher redraws its read noise as its policy says
-        return self.rule.predict(x)[0]
+        return self.rule.predict(x.to(self.model.biases[0].dtype))[0].to(x.dtype)
 
     def soft_targets(self, x: torch.Tensor, y_onehot: torch.Tensor, alpha: float, temperature: float) -> torch.Tensor:
         """``(1 - alpha) onehot(y) + alpha softmax(logits / T)``."""
