@@ -681,10 +681,12 @@ class ComputeConfig:
     fp32 run's initialization, so both start from the same weights; states and solver work,
     data batches, targets, the EP correlations and updates, the optimizer state, the
     checkpoint): the digital reference of small-beta / small ``model.feedback_scale`` EP, whose
-    nudged states differ from the free ones below fp32's resolution. Digital only: analog reads are simulated in fp32 (their precision is the
-    periphery's DAC and ADC), so ``fp64`` with ``analog.device`` is refused. A resumed run keeps
-    its fp32 / fp64 arithmetic. gradcheck compares the estimate with an exact float64
-    reference."""
+    nudged states differ from the free ones below fp32's resolution; on CPU a conv net's epoch
+    takes about 3x fp32's time (float64 convolutions: benchmarks/fp64_s17.md). Digital only:
+    analog reads are simulated in fp32 (their precision is the periphery's DAC and ADC), so
+    ``fp64`` with ``analog.device`` is refused (``deploy`` of an fp64 run programs fp32 tiles).
+    A resumed run keeps its fp32 / fp64 arithmetic. gradcheck compares the estimate with an
+    exact float64 reference."""
     deterministic: bool = False
     """Deterministic kernels (``torch.use_deterministic_algorithms``, no cuDNN autotuning), so a
     resumed GPU run repeats the uninterrupted one bit for bit; slower on GPU, no effect on CPU

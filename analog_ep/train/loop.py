@@ -278,8 +278,8 @@ class Trainer:
                     x, y = next(it)
                 else:  # this rank's shard of a global batch smaller than the ranks
                     x, y = torch.zeros((0,) + tuple(split.shape)), torch.zeros(0, dtype=torch.int64)
-                yield (x.to(self.device, dtype, non_blocking=non_blocking), y.to(self.device, non_blocking=non_blocking),
-                       len(idx))
+                yield (x.to(self.device, dtype, non_blocking=non_blocking),
+                       y.to(self.device, non_blocking=non_blocking), len(idx))
             return
         for idx in idxs:
             x, y = split.batch(idx)  # float32, normalized (uint8 pixel sets: per batch); cast on the device move

@@ -68,6 +68,9 @@ CONFIGS = [
     ["model.name=dchn_vgg5", "data.name=synthetic", "data.shape=[1,16,16]", "model.channels=[2,2,2,2]",
      "train.spectral_cap=0.5"],
     ["model.hidden=[12,8]", "analog.device=memristor", "train.spectral_cap=0.5"],
+    ["compute.precision=fp64", "ep.warm_start=true"],
+    ["compute.precision=fp64", "model.name=dchn_vgg5", "data.name=synthetic", "data.shape=[1,16,16]",
+     "model.channels=[2,2,2,2]", "data.augment=[flip,crop]"],
 ]
 
 
