@@ -120,3 +120,10 @@ def kernels_mode(mode: str):
         yield
     finally:
         K.set_mode(old)
+
+
+DCHN_PAPER = ["model.gains=[1.0,1.0,1.0,1.0,1.0]", "train.spectral_cap=null", "compute.precision=fp32",
+              "model.feedback_scale=1.0", "model.feedback_update=local", "train.lr=0.015", "ep.beta=0.1"]
+"""``--set`` overrides that give a digital dchn_vgg5 its paper's energy and settings, as on a card
+(its digital family defaults run EP in its feed-forward limit in float64; config/model_specs.py
+DCHN_DIGITAL_DEFAULTS): tests written for the paper's energy pin them."""

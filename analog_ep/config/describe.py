@@ -46,14 +46,16 @@ def markdown_table() -> str:
 
 def family_defaults_table() -> str:
     """Markdown table of every registered model's family defaults (``ModelSpec.defaults`` and,
-    per algorithm, ``ModelSpec.algorithm_defaults``): the values a key gets when neither the
+    per algorithm, ``ModelSpec.algorithm_defaults`` and, for a run without a card,
+    ``ModelSpec.digital_defaults``): the values a key gets when neither the
     config file nor ``--set`` sets it."""
     from .model_specs import get_model_spec, model_names
 
     lines = ["| `model.name` | algorithm | family defaults |", "|---|---|---|"]
     for name in model_names():
         spec = get_model_spec(name)
-        rows = [("all", spec.defaults)] + sorted(spec.algorithm_defaults.items())
+        rows = ([("all", spec.defaults)] + sorted(spec.algorithm_defaults.items())
+                + [(f"{a}, digital (no card)", v) for a, v in sorted(spec.digital_defaults.items())])
         for algorithm, values in rows:
             text = ", ".join(f"`{k}: {v}`" for k, v in values.items()) or "none (the schema defaults)"
             lines.append(f"| `{name}` | {algorithm} | {text} |")

@@ -668,7 +668,8 @@ def _put_key(data: dict, dotted: str, value: Any) -> None:
 
 def family_defaults(data: dict) -> dict[str, Any]:
     """The family defaults (:attr:`analog_ep.config.model_specs.ModelSpec.defaults`, with those of
-    the ``algorithm``) of the model that the config data ``data`` names, restricted to the keys
+    the ``algorithm`` and, where ``data`` sets no ``analog.device``, the digital ones) of the model
+    that the config data ``data`` names, restricted to the keys
     ``data`` does not set: dotted key -> value. Empty when the model name or algorithm is not
     valid (the parser reports that)."""
     model = data.get("model", {})
@@ -677,8 +678,10 @@ def family_defaults(data: dict) -> dict[str, Any]:
     if not isinstance(name, str) or name not in model_names() or not isinstance(algorithm, str):
         return {}
     sections = {f.name for f in dataclasses.fields(RunConfig)}
+    analog = data.get("analog", {})
+    digital = not (isinstance(analog, dict) and analog.get("device") is not None)
     out = {}
-    for key, value in get_model_spec(name).defaults_for(algorithm).items():
+    for key, value in get_model_spec(name).defaults_for(algorithm, digital).items():
         head = key.split(".")[0]
         if head in sections and isinstance(data.get(head, {}), dict) and not _has_key(data, key):
             out[key] = value

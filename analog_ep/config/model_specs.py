@@ -34,6 +34,8 @@ REFUSED = {
     "aux_nodes": "auxiliary readouts exist for vgg_crnn only",
     "feedback_scale": "weights the Hopfield energy's nodes (hopfield_mlp, dchn_vgg5, hopfield_resnet13, vgg_crnn); "
                       "leave it at 1",
+    "feedback_update": "sets EP's update under model.feedback_scale, which only the Hopfield energies have "
+                       "(hopfield_mlp, dchn_vgg5, hopfield_resnet13, vgg_crnn); leave it at 'local'",
 }
 """The error of a ``model.*`` key set for a model whose spec does not accept it (``channels``:
 ``NAME has no convolutions``; ``depth``: ``applies to vgg_crnn and mupc_resmlp, not NAME``)."""
@@ -85,6 +87,10 @@ class ModelSpec:
     algorithm_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """Per ``algorithm`` (``ep`` / ``pc`` / ``bp``), dotted key -> value on top of
     :attr:`defaults` (e.g. ``pc``: predictive coding's optimizer and inference settings)."""
+    digital_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Per ``algorithm``, dotted key -> value on top of :meth:`defaults_for` for a digital run (no
+    ``analog.device``): settings measured for the digital reference path that a crossbar cannot
+    run (e.g. ``compute.precision: fp64``, refused with a card). A run on a card keeps the others."""
 
     @property
     def pcn(self) -> bool:
@@ -95,10 +101,12 @@ class ModelSpec:
         """The ``algorithm`` values that train this model (:data:`LEARNING_RULES`)."""
         return tuple(sorted(LEARNING_RULES[self.family]))
 
-    def defaults_for(self, algorithm: str) -> dict[str, Any]:
+    def defaults_for(self, algorithm: str, digital: bool = False) -> dict[str, Any]:
         """The family defaults for ``algorithm``: :attr:`defaults`, then its
-        :attr:`algorithm_defaults` on top (dotted key -> value)."""
-        return {**self.defaults, **self.algorithm_defaults.get(algorithm, {})}
+        :attr:`algorithm_defaults` on top, then (``digital``: a run without a device card) its
+        :attr:`digital_defaults` (dotted key -> value)."""
+        out = {**self.defaults, **self.algorithm_defaults.get(algorithm, {})}
+        return {**out, **self.digital_defaults.get(algorithm, {})} if digital else out
 
     def validate(self, model: Any, need: Need) -> int:
         """Check the layer keys of ``model`` (a ModelConfig) against this spec and return the
@@ -122,7 +130,7 @@ class ModelSpec:
             need("feedback_scale" in self.accepts, "model.feedback_scale", REFUSED["feedback_scale"])
             need(0.0 < model.feedback_scale <= 1.0, "model.feedback_scale", "must be in (0, 1] (1 = the plain energy)")
         if model.feedback_update != "local":
-            need("feedback_scale" in self.accepts, "model.feedback_update", REFUSED["feedback_scale"])
+            need("feedback_scale" in self.accepts, "model.feedback_update", REFUSED["feedback_update"])
         if model.depth is not None and "depth" not in self.accepts:
             need(model.depth == LEGACY_DEPTH, "model.depth", f"applies to vgg_crnn and mupc_resmlp, not {name}")
         if self.check is not None:
@@ -265,6 +273,24 @@ HOPFIELD_CONV_DEFAULTS = {
 """Family defaults of the Hopfield-type conv models (hopfield_mlp has none: the schema's
 defaults are its own)."""
 
+DCHN_DIGITAL = {"model.gains": [0.7] * 5, "train.spectral_cap": 2.0, "compute.precision": "fp64"}
+DCHN_DIGITAL_DEFAULTS = {
+    "ep": {**DCHN_DIGITAL, "train.lr": 0.12, "ep.beta": 0.15, "model.feedback_scale": 0.02,
+           "model.feedback_update": "gradient"},
+    "bp": DCHN_DIGITAL,
+}
+"""dchn_vgg5's digital defaults (no device card): EP in its feed-forward limit, and its twin with
+the same initialisation and cap. At the paper's energy (feedback 1) the best setting measured, gains
+0.7, operator-norm cap 2, beta 0.15 and rate 0.03, stays 2.2 points under its same-settings twin
+on Fashion-MNIST (10,000 images, 3 epochs, three seeds; benchmarks/model_defaults_hopfield_s16.md),
+and EP's update at a trained checkpoint is not the twin's gradient (the network's equilibrium is
+not the feed-forward pass). With feedback scale 0.02 and the layer-scaled update
+(``model.feedback_update: gradient``; Xie & Seung 2003) the free state is the feed-forward pass to
+O(eps) and EP's update the twin's gradient (per-layer cosine 0.996-0.999 at a trained checkpoint),
+so EP trains at the twin's rate 0.12; the nudged states then differ from the free ones by about
+beta eps^4 at the first node, below float32's resolution: float64
+(benchmarks/model_defaults_hopfield_s17.md). A card keeps the paper's energy."""
+
 DCHN_BP_DEFAULTS = {"train.lr": 0.12}
 """dchn_vgg5 under algorithm bp: the backprop twin's best measured rate, 4x the paper's per-tensor
 0.03 (Fashion-MNIST, [16,32,64,64], 2 epochs: 10,000 images 0.804 / 0.838 / 0.866 / 0.875 / 0.870 at
@@ -354,7 +380,8 @@ def _builtin_specs() -> list[ModelSpec]:
     specs = [
         ModelSpec("hopfield_mlp", "hopfield", lambda m: len(m.hidden) + 1, frozenset({"channels", "feedback_scale"}), 4),
         ModelSpec("dchn_vgg5", "hopfield", lambda m: 5, frozenset({"channels", "feedback_scale"}), 4,
-                  defaults=HOPFIELD_CONV_DEFAULTS["dchn_vgg5"], algorithm_defaults={"bp": DCHN_BP_DEFAULTS}),
+                  defaults=HOPFIELD_CONV_DEFAULTS["dchn_vgg5"], algorithm_defaults={"bp": DCHN_BP_DEFAULTS},
+                  digital_defaults=DCHN_DIGITAL_DEFAULTS),
         ModelSpec("hopfield_resnet13", "hopfield", lambda m: 13, frozenset({"channels", "feedback_scale"}), 4,
                   defaults=HOPFIELD_CONV_DEFAULTS["hopfield_resnet13"]),
         ModelSpec("vgg_crnn", "hopfield", lambda m: m.depth or 11, frozenset({"channels", "depth", "aux_nodes", "feedback_scale"}), 5,

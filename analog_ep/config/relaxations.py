@@ -141,7 +141,8 @@ feed-forward twin) have no energy, so the energy's own model keys (:data:`ENERGY
 apply to them: the loader refuses them set, and :func:`with_algorithm` resets them."""
 
 ENERGY_MODEL_KEYS = ("feedback_scale", "feedback_update")
-"""``model.*`` keys that shape the energy a relaxation minimises, not the feed-forward pass."""
+"""``model.*`` keys of the energy a relaxation minimises (its shape, and the update EP and RBP
+derive from it), not of the feed-forward pass."""
 
 
 def with_algorithm(cfg, algorithm: str):

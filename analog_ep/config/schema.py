@@ -71,8 +71,8 @@ class ModelConfig:
     feed-forward twin) refuse it; ``compare`` and ``cost`` give their bp variants eps 1. The parameter update is
     rescaled per layer: every weight and bias gets its local EP term as at eps 1 (the weighted
     energy's gradient divided by its node's mu_k), i.e. the gradient of the objective times the
-    fixed factor 1 / mu_k = eps^(1-k) of layer k's node (relative to the output's: eps^(C-k), so
-    1e-9 for vgg_crnn's first layer at eps 0.1); RBP's and gradcheck's exact gradients carry the
+    fixed factor mu_C / mu_k = eps^(C-k) of layer k's node, C the cost's node (1e-9 for
+    vgg_crnn's first layer at eps 0.1); RBP's and gradcheck's exact gradients carry the
     same factors. The gain is a digital one after the tile's ADC in the iterative relaxation and an
     analog gain on the transposed current in a settle; the cost model prices neither. eps < 1 runs the torch sweep (no fused kernel) and has no read-noise floor estimate:
     ``solver.noise_z`` is not applied and a noisy phase stops on the patience test alone.
@@ -83,10 +83,14 @@ class ModelConfig:
     node, C the cost's node: lower layers learn slower) or ``gradient`` (each layer's update times
     the fixed gain mu_k / mu_C = eps^(k-C), a per-layer gain on the pulse counts, so the update is the
     gradient of the objective itself: Xie & Seung 2003's layer-scaled rates; as eps -> 0 the free
-    state tends to the feed-forward pass and the update to the backprop gradient of the feed-forward
-    twin, while the nudged states' differences at node k shrink as eps^(C-k) beta, so a small eps
-    asks a tight ``solver.tol``). Gradcheck's and RBP's exact gradients follow the same choice. No
-    effect at eps 1; the feed-forward twin refuses it."""
+    state tends to the feed-forward pass and, without auxiliary readouts (whose cross-entropies the
+    objective weights by eps^(k-C)), the update to the backprop gradient of the feed-forward twin).
+    The nudged states' differences at node k shrink as eps^(C-k) beta: a small eps asks a tight
+    ``solver.tol`` and, once they near float32's resolution, ``compute.precision: fp64``; on a card
+    the gain multiplies the read noise and ADC steps of the lower layers' differences as well.
+    Under adam / adamw, which rescale each tensor's step, the choice matters little (SGD's lower
+    layers learn slower under ``local``). Gradcheck's and RBP's exact gradients follow the same
+    choice. No effect at eps 1; the feed-forward twin refuses it."""
     activation: Optional[Literal["clamp", "hard_sigmoid", "relu6", "sigmoid", "relu", "leaky_relu", "gelu",
                                  "hard_tanh", "tanh"]] = None
     """Hidden-node nonlinearity: ``clamp`` = clip(x, 0, 1) (Scellier); ``hard_sigmoid`` =

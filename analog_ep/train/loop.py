@@ -665,9 +665,10 @@ class Trainer:
             self.stop_at_once = False
         except _StopNow:
             bar.close()
-            raise Preempted(f"SIGTERM: checkpoint written at epoch {self.epoch + 1}, step {i}/{n_batches} in "
-                            f"{self.checkpoint_path} (the process's first training step stopped at once: nothing "
-                            "was trained since that checkpoint; the resumed run starts the step again)") from None
+            raise Preempted(f"SIGTERM: the checkpoint at epoch {self.epoch + 1}, step {i}/{n_batches} in "
+                            f"{self.checkpoint_path} is kept (this run's first training step in this process "
+                            "stopped at once: nothing was trained since that checkpoint; the resumed run starts "
+                            "the step again)") from None
         finally:
             self.stop_at_once = False
         self.stepped = True
@@ -742,12 +743,13 @@ def make_trainer(cfg: RunConfig, out_dir: str | Path | None, data=None, stored_c
     the one path that train, bench and compare use. ``data``: an already loaded
     ``(train, test, info)``; ``stored_card``: a checkpoint's device record (resume); ``weights``:
     trained digital weights the storages are programmed from (:func:`~.build.build_model`; deploy).
-    Seeds torch's global generator (:func:`global_seed` of ``cfg.seed``) before anything is built:
-    a caller that needs its own global stream afterwards saves and restores it."""
+    Seeds torch's global CPU generator (:func:`global_seed` of ``cfg.seed``; the one state a
+    checkpoint saves and a resume restores, so the CUDA generators are left alone) before anything
+    is built: a caller that needs its own global stream afterwards saves and restores it."""
     device = resolve_accelerator(cfg.compute.accelerator)
     configure(cfg.compute, device)
     dist = init_distributed(device)
-    torch.manual_seed(global_seed(cfg.seed))
+    torch.default_generator.manual_seed(global_seed(cfg.seed))
     train_set, test_set, info = data if data is not None else load_data(cfg.data, cfg.seed)
     model = build_model(cfg, info.shape, info.num_classes, stored_card, device=device, weights=weights)
     if model.device_card is not None:  # numba's one-time start-up here, not in the first training step

@@ -288,7 +288,7 @@ def test_gradient_update_tends_to_the_twins_backprop_gradient_as_eps_falls():
 def test_feedback_update_config():
     """A one-line error where it does not apply (a PCN; the bp twin); the compare / cost bp variant
     resets it with eps; the run builds a model that carries it."""
-    with pytest.raises(ConfigError, match="^model.feedback_update: weights the Hopfield energy"):
+    with pytest.raises(ConfigError, match="^model.feedback_update: sets EP's update under model.feedback_scale, .*leave it at 'local'"):
         load_config(None, ["model.name=pcn_mlp", "model.feedback_update=gradient"])
     with pytest.raises(ConfigError, match=r"^model\.feedback_update: belongs to the energy .*algorithm bp"):
         load_config(None, ["model.feedback_update=gradient", "algorithm=bp"])

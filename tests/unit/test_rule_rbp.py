@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from conftest import tiny_mlp
+from conftest import DCHN_PAPER, tiny_mlp
 from analog_ep.algorithms import rules as R
 from analog_ep.algorithms.ep import ep_gradient
 from analog_ep.algorithms.gradcheck import saturation_changes
@@ -64,7 +64,7 @@ def _dchn():
     """test_convnets' tiny DCHN VGG5 (channels 3-4-4-5, 16x16, the published gains)."""
     return _built(["seed=3", "model.name=dchn_vgg5", "model.channels=[3,4,4,5]", "data.name=synthetic",
                    "data.shape=[1,16,16]", "data.num_classes=3", "data.train_size=8", "data.test_size=4",
-                   "model.gains=[0.4,0.7,0.6,0.3,0.4]"], seed=3)
+                   *DCHN_PAPER, "model.gains=[0.4,0.7,0.6,0.3,0.4]"], seed=3)
 
 
 def _crnn():

@@ -12,12 +12,13 @@ from analog_ep.config import load_config
 from analog_ep.errors import ConfigError
 from analog_ep.models.convnets import DCHNVGG5
 from analog_ep.synapses import Conv, Dense, Skip
+from conftest import DCHN_PAPER
 from analog_ep.train import make_trainer
 from analog_ep.train.spectral_cap import SpectralCap
 
 TINY = ["model.name=dchn_vgg5", "model.channels=[2,3,4,4]", "data.name=synthetic", "data.shape=[1,16,16]",
         "data.train_size=16", "data.test_size=8", "data.batch_size=16", "train.epochs=1", "train.momentum=0",
-        "train.lr_scaling=none"]
+        "train.lr_scaling=none", *DCHN_PAPER]
 
 
 def _matrix(syn, weight):
