@@ -1,6 +1,7 @@
 """Probe: dchn_vgg5 EP update with feedback_scale eps, compensated per layer (divided by
 ep_grad_scales), against the feed-forward twin's backprop gradient at the same weights.
-usage: fb_probe.py CKPT_OR_- EPS[,EPS..] [beta] [batch]"""
+usage: [PROBE_SETS="k=v;k=v"] [PROBE_ITERS="free,nudge,tol"] [PROBE_F32=1] crnn_probe.py CKPT_OR_- EPS[,EPS..] [beta] [batch]
+(PROBE_SETS defaults to dchn_vgg5 16-32-64-64 at gains 0.7; float64 unless PROBE_F32)."""
 import sys, torch
 from analog_ep.config.loader import load_config
 from analog_ep.data import load_data
