@@ -132,6 +132,7 @@ from ..algorithms.rules import build_rule
 from ..analog import kernels
 from ..compute import run_dtype
 from ..config import AnalogConfig, RunConfig
+from ..config.relaxations import with_algorithm
 from ..data import load_data
 from ..errors import ConfigError
 from ..rundir import device_name
@@ -266,7 +267,7 @@ def bench(cfg: RunConfig, repeats: int = 10, warmup: int = 2, source: BenchSourc
     model = ep_trainer.model
     dev = ep_trainer.device
     x, y = x.to(dev, run_dtype(cfg.compute.precision)), y.to(dev)  # fp64: the batch too, as train casts it
-    bp_trainer = twin(dataclasses.replace(digital_cfg, algorithm="bp"))
+    bp_trainer = twin(with_algorithm(digital_cfg, "bp"))
     digital_trainer = twin(dataclasses.replace(digital_cfg, algorithm="ep")) if analog else None
     uncounted_trainer = trainer(dataclasses.replace(cfg, algorithm="ep",
                                                     compute=dataclasses.replace(cfg.compute, count_events=False)))

@@ -4,6 +4,7 @@ path, convergence checks every k sweeps, bf16 reads, rank shards."""
 import pytest
 import torch
 
+from conftest import DCHN_PAPER
 from analog_ep.compute import Dist, check_every, resolve_accelerator
 from analog_ep.config import load_config
 from analog_ep.errors import ConfigError
@@ -53,7 +54,7 @@ CONFIGS = [
     [],
     ["algorithm=bp"],
     ["ep.estimator=random_sign", "train.clip_grad_norm=1.0"],
-    ["model.name=dchn_vgg5", "data.name=synthetic", "data.shape=[3,16,16]", "model.channels=[4,4,4,4]",
+    [*DCHN_PAPER, "model.name=dchn_vgg5", "data.name=synthetic", "data.shape=[3,16,16]", "model.channels=[4,4,4,4]",
      "data.augment=[flip,crop]"],
     ["model.name=pcn_vgg5", "data.name=synthetic", "data.shape=[1,16,16]", "model.channels=[4,4,4,4]"],
     ["model.name=pcn_vgg5", "algorithm=pc", "data.name=synthetic", "data.shape=[1,16,16]",
@@ -65,7 +66,7 @@ CONFIGS = [
      "analog.device=memristor"],
     ["model.name=vgg_crnn", "data.name=synthetic", "data.shape=[3,32,32]", "model.channels=[4,4,4,4,4]",
      "model.aux_nodes=[4]"],
-    ["model.name=dchn_vgg5", "data.name=synthetic", "data.shape=[1,16,16]", "model.channels=[2,2,2,2]",
+    [*DCHN_PAPER, "model.name=dchn_vgg5", "data.name=synthetic", "data.shape=[1,16,16]", "model.channels=[2,2,2,2]",
      "train.spectral_cap=0.5"],
     ["model.hidden=[12,8]", "analog.device=memristor", "train.spectral_cap=0.5"],
     ["compute.precision=fp64", "ep.warm_start=true"],

@@ -508,3 +508,27 @@ def test_vgg_crnn_both_rules_get_adam_and_the_paper_configs_keep_sgd():
     for name in ("cifar10", "cifar100"):
         cfg = load_config(root / f"vgg_crnn_{name}.yaml", [])
         assert (cfg.train.optimizer, cfg.train.lr, cfg.solver.free_iters) == ("sgd", 0.03, 60), name
+
+
+@pytest.mark.parametrize("config", ["dchn_vgg5_cifar10.yaml", "dchn_vgg5_fmnist.yaml", "dchn_vgg5_cifar10_eps2025.yaml"])
+def test_the_shipped_dchn_configs_run_the_papers_energy_without_a_card(config):
+    """A shipped paper config spells out every key the digital defaults would change (they are not
+    the paper's): no key of DCHN_DIGITAL_DEFAULTS comes from the family; and a card in a config
+    file counts as a card run (the file is read before the family defaults)."""
+    from pathlib import Path
+
+    from analog_ep.config.loader import config_sources
+    from analog_ep.config.model_specs import DCHN_DIGITAL_DEFAULTS
+
+    path = Path(__file__).resolve().parents[2] / "configs" / config
+    sources = config_sources(path, [])
+    assert not [k for k in DCHN_DIGITAL_DEFAULTS["ep"] if sources.get(k) == "family default"]
+    cfg = load_config(path, [])
+    assert (cfg.model.feedback_scale, cfg.compute.precision, cfg.train.spectral_cap) == (1.0, "fp32", None)
+
+
+def test_a_card_in_a_file_and_its_removal_by_set(tmp_path):
+    f = tmp_path / "card.yaml"
+    f.write_text("model:\n  name: dchn_vgg5\nanalog:\n  device: memristor\n")
+    assert load_config(f, []).compute.precision == "fp32"  # the card's defaults
+    assert load_config(f, ["analog.device=null"]).compute.precision == "fp64"  # digital again

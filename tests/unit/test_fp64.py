@@ -17,14 +17,14 @@ from analog_ep.train import fit, make_trainer, resume_trainer
 from analog_ep.train.build import build_model
 from analog_ep.train.checkpoint import load_checkpoint
 from analog_ep.train.loop import epoch_order, one_hot
-from conftest import one_line_error
+from conftest import DCHN_PAPER, one_line_error
 
 runner = CliRunner()
 MLP = ["model.hidden=[12,8]", "data.train_size=24", "data.test_size=8", "data.batch_size=8",
        "solver.free_iters=20", "solver.nudge_iters=8"]
 VGG = ["model.name=dchn_vgg5", "model.channels=[2,3,4,4]", "data.name=synthetic", "data.shape=[1,16,16]",
        "data.train_size=16", "data.test_size=8", "data.batch_size=8", "solver.free_iters=10",
-       "solver.nudge_iters=5"]
+       "solver.nudge_iters=5", *DCHN_PAPER]  # fp32 unless a test sets fp64 after it
 RUNS = {"hopfield_mlp": MLP, "dchn_vgg5": VGG}
 
 

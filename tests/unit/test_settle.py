@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from conftest import build_float64, tiny_mlp
+from conftest import DCHN_PAPER, build_float64, tiny_mlp
 from analog_ep.algorithms.gradcheck import gradcheck
 from analog_ep.algorithms.rules import build_rule
 from analog_ep.config import load_config
@@ -36,7 +36,7 @@ _build = build_float64  # a float64 model from a config, and one batch
 
 
 VGG = ["model.name=dchn_vgg5", "model.channels=[3,4,4,5]", "data.name=synthetic", "data.shape=[1,16,16]",
-       "data.num_classes=3", "model.gains=[0.4,0.7,0.6,0.3,0.4]"]  # the published gains (family default: 1)
+       "data.num_classes=3", *DCHN_PAPER, "model.gains=[0.4,0.7,0.6,0.3,0.4]"]  # the paper's energy and gains
 MLP = ["data.name=digits", "model.hidden=[12]"]
 
 
