@@ -728,8 +728,8 @@ class EnergyNetwork(nn.Module):
             terms.append([(errs[i], states[k - 1], scale / b)] if errs else [])
         for i in range(len(self.aux_nodes)):
             terms.append(scale * errs[i].mean(0) if errs else torch.zeros_like(self.aux_biases[i]))
-        if self.feedback_update == "gradient" and self.feedback_scale != 1.0:
-            terms = [_gain(t, 1.0 / g) for t, g in zip(terms, self.local_grad_scales())]
+        if self.feedback_scale != 1.0:  # the update :meth:`ep_grad_scales` names (local: all gains 1)
+            terms = [_gain(t, e / g) for t, e, g in zip(terms, self.ep_grad_scales(), self.local_grad_scales())]
         return terms
 
     def materialize(self, terms: list) -> list[torch.Tensor]:

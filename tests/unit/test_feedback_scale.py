@@ -175,7 +175,7 @@ def test_gradcheck_at_eps_below_one(make, eps, update):
     m, x, y = make(eps)
     if m.aux_nodes:
         m.aux_kappa = 0.7
-    m.configure(nudge=m.nudge, colouring=m.colouring_method, feedback_scale=eps, feedback_update=update)
+    _set_update(m, update)
     rep = gradcheck(m, x, y, relax_async, [1e-3], "centered", iters=4000, tol=1e-13)
     assert rep["free_converged_fraction"] == 1.0
     for row in rep["layers"]:
