@@ -36,6 +36,7 @@ REFUSED = {
                       "leave it at 1",
     "feedback_update": "sets EP's update under model.feedback_scale, which only the Hopfield energies have "
                        "(hopfield_mlp, dchn_vgg5, hopfield_resnet13, vgg_crnn); leave it at 'local'",
+    "aux_weight": "weights the auxiliary readouts in the energy, which only vgg_crnn has; leave it at 'local'",
 }
 """The error of a ``model.*`` key set for a model whose spec does not accept it (``channels``:
 ``NAME has no convolutions``; ``depth``: ``applies to vgg_crnn and mupc_resmlp, not NAME``)."""
@@ -131,6 +132,8 @@ class ModelSpec:
             need(0.0 < model.feedback_scale <= 1.0, "model.feedback_scale", "must be in (0, 1] (1 = the plain energy)")
         if model.feedback_update != "local":
             need("feedback_scale" in self.accepts, "model.feedback_update", REFUSED["feedback_update"])
+        if model.aux_weight != "local":
+            need("aux_nodes" in self.accepts, "model.aux_weight", REFUSED["aux_weight"])
         if model.depth is not None and "depth" not in self.accepts:
             need(model.depth == LEGACY_DEPTH, "model.depth", f"applies to vgg_crnn and mupc_resmlp, not {name}")
         if self.check is not None:

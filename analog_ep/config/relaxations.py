@@ -140,7 +140,7 @@ RELAXING_ALGORITHMS = ("ep", "rbp", "pc")
 feed-forward twin) have no energy, so the energy's own model keys (:data:`ENERGY_MODEL_KEYS`) do not
 apply to them: the loader refuses them set, and :func:`with_algorithm` resets them."""
 
-ENERGY_MODEL_KEYS = ("feedback_scale", "feedback_update")
+ENERGY_MODEL_KEYS = ("feedback_scale", "feedback_update", "aux_weight")
 """``model.*`` keys of the energy a relaxation minimises (its shape, and the update EP and RBP
 derive from it), not of the feed-forward pass."""
 

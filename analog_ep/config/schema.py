@@ -66,8 +66,7 @@ class ModelConfig:
     into node k is multiplied by eps (a fixed periphery gain on the tile's transposed read; the
     forward reads unchanged). 1 = the plain energy. The cost enters with the weight of the last
     node in the energy (so the output's nudge is beta as before) and each auxiliary readout with
-    its own node's (a local aux nudge: beta * ep.aux_kappa at its node; the objective then weights
-    readout k's cross-entropy by mu_k / mu_C). Algorithms that relax no energy (``bp``, the
+    the weight ``model.aux_weight`` names. Algorithms that relax no energy (``bp``, the
     feed-forward twin) refuse it; ``compare`` and ``cost`` give their bp variants eps 1. The parameter update is
     rescaled per layer: every weight and bias gets its local EP term as at eps 1 (the weighted
     energy's gradient divided by its node's mu_k), i.e. the gradient of the objective times the
@@ -83,14 +82,25 @@ class ModelConfig:
     node, C the cost's node: lower layers learn slower) or ``gradient`` (each layer's update times
     the fixed gain mu_k / mu_C = eps^(k-C), a per-layer gain on the pulse counts, so the update is the
     gradient of the objective itself: Xie & Seung 2003's layer-scaled rates; as eps -> 0 the free
-    state tends to the feed-forward pass and, without auxiliary readouts (whose cross-entropies the
-    objective weights by eps^(k-C)), the update to the backprop gradient of the feed-forward twin).
+    state tends to the feed-forward pass and, without auxiliary readouts or with ``model.aux_weight:
+    objective``, the update to the backprop gradient of the feed-forward twin).
     The nudged states' differences at node k shrink as eps^(C-k) beta: a small eps asks a tight
     ``solver.tol`` and, once they near float32's resolution, ``compute.precision: fp64``; on a card
     the gain multiplies the read noise and ADC steps of the lower layers' differences as well.
     Under adam / adamw, which rescale each tensor's step, the choice matters little (SGD's lower
     layers learn slower under ``local``). Gradcheck's and RBP's exact gradients follow the same
     choice. No effect at eps 1; the feed-forward twin refuses it."""
+    aux_weight: Literal["local", "objective"] = "local"
+    """vgg_crnn under ``model.feedback_scale`` eps < 1: the weight with which each auxiliary
+    readout's cross-entropy enters the energy. ``local``: its node's own mu_k, so node k gets
+    beta * ep.aux_kappa of its readout's error as at eps 1, and the objective EP descends weights
+    readout k by mu_k / mu_C = eps^(k-C) (at small eps the lowest readout all but sets the lower
+    layers' updates). ``objective``: the cost's mu_C, so node k gets beta * ep.aux_kappa * eps^(C-k)
+    of its readout's error (the output's nudge reaching node k is attenuated alike: float64 at
+    small eps) and the objective is the feed-forward twin's, the output cost plus ep.aux_kappa times
+    every readout's cross-entropy; with ``model.feedback_update: gradient`` EP's update then tends
+    to the twin's backprop gradient as eps -> 0. No effect at eps 1 or without auxiliary readouts;
+    the feed-forward twin refuses it."""
     activation: Optional[Literal["clamp", "hard_sigmoid", "relu6", "sigmoid", "relu", "leaky_relu", "gelu",
                                  "hard_tanh", "tanh"]] = None
     """Hidden-node nonlinearity: ``clamp`` = clip(x, 0, 1) (Scellier); ``hard_sigmoid`` =

@@ -246,18 +246,20 @@ class EnergyNetwork(nn.Module):
         self.nudge = "mse"  # "mse": beta C inside the energy; "clamp": s_L <- (1 - beta) h_L + beta y
         self.feedback_scale = 1.0  # eps: node weights mu_k = eps^(k-1) in the energy (configure)
         self.feedback_update = "local"  # "gradient": EP's update times mu_theta / mu_C (configure)
+        self.aux_weight = "local"  # "objective": aux readouts' cross-entropies weighted mu_C (configure)
         self.phase_counts = PhaseCounter()  # per-phase samples / sweeps / neuron updates (event counts)
 
     def configure(self, *, nudge: str, colouring: str, feedback_scale: float = 1.0,
-                  feedback_update: str = "local") -> None:
+                  feedback_update: str = "local", aux_weight: str = "local") -> None:
         """Set the output nudge (``ep.nudge``), the async colouring method
-        (``solver.colouring``), the feedback scale (``model.feedback_scale``, :meth:`node_weight`)
-        and what the parameter update is under it (``model.feedback_update``,
-        :meth:`ep_grad_scales`), and validate the colouring now (a bad one is a config error, not a
-        crash mid-run)."""
+        (``solver.colouring``), the feedback scale (``model.feedback_scale``, :meth:`node_weight`),
+        what the parameter update is under it (``model.feedback_update``, :meth:`ep_grad_scales`)
+        and the auxiliary readouts' weight in it (``model.aux_weight``, :meth:`aux_node_weight`),
+        and validate the colouring now (a bad one is a config error, not a crash mid-run)."""
         self.nudge = nudge
         self.feedback_scale = float(feedback_scale)
         self.feedback_update = feedback_update
+        self.aux_weight = aux_weight
         self.colouring_method = colouring
         self._colouring = None
         self.colouring()
@@ -446,11 +448,20 @@ class EnergyNetwork(nn.Module):
         ``eps^2`` for a skip k -> k+2), the forward reads unchanged. On a tile: a fixed periphery
         gain on the transposed read's output, the read itself as before. The cost enters as
         ``beta * mu_C * C`` (:meth:`cost_node`), so the output's nudged update and the readout's
-        nudge of node ``L-1`` keep their form; each auxiliary readout's cross-entropy enters with its
-        own node's weight, ``beta * aux_kappa * mu_k * CE_k`` (the *local* aux nudge: node ``k``
-        gets ``beta * aux_kappa`` of its readout's error, as at eps 1)."""
+        nudge of node ``L-1`` keep their form; each auxiliary readout's cross-entropy enters with
+        the weight :meth:`aux_node_weight` names."""
         eps = self.feedback_scale
         return 1.0 if eps == 1.0 else eps ** (k - 1)
+
+    def aux_node_weight(self, k: int) -> float:
+        """The weight with which the cross-entropy of the auxiliary readout on node ``k`` enters
+        the energy, ``beta * aux_kappa * w * CE_k`` (``model.aux_weight``): ``local``, node ``k``'s own
+        ``mu_k`` (node ``k`` gets ``beta * aux_kappa`` of its readout's error, as at eps 1, and the
+        objective weights ``CE_k`` by ``mu_k / mu_C = eps^(k-C)``); ``objective``, the cost's
+        ``mu_C`` (node ``k`` gets ``beta * aux_kappa * eps^(C-k)`` of it, as much as the output's
+        nudge reaching node ``k`` is attenuated, and the objective weights every ``CE_k`` by
+        ``aux_kappa``: the feed-forward twin's). Equal at eps 1."""
+        return self.node_weight(self.cost_node() if self.aux_weight == "objective" else k)
 
     def feedback_gain(self, e: Edge) -> float:
         """The fixed gain on edge ``e``'s transposed read in its pre node's drive:
@@ -476,17 +487,19 @@ class EnergyNetwork(nn.Module):
 
     def local_grad_scales(self) -> list[float]:
         """Per parameter of :meth:`ep_parameters`, ``mu_C / mu_theta``: the factor between the
-        local EP term (``dF/dtheta / mu_theta`` with ``mu_theta`` the weight of the node whose energy
-        term holds ``theta``) and the gradient of :meth:`total_cost`. All 1 at ``feedback_scale`` 1."""
+        local EP term (``dF/dtheta / mu_theta`` with ``mu_theta`` the weight of the energy term that
+        holds ``theta``: its node's, an auxiliary readout's :meth:`aux_node_weight`) and the gradient of :meth:`total_cost`. All 1 at ``feedback_scale`` 1."""
         mu_c = self.node_weight(self.cost_node())
         L = self.num_nodes
 
-        def scale(k: int) -> float:
-            mu = mu_c if (k == L and self.readout) else self.node_weight(k)
+        def ratio(mu: float) -> float:
             return 1.0 if mu == mu_c else mu_c / mu
 
+        def scale(k: int) -> float:
+            return ratio(mu_c if (k == L and self.readout) else self.node_weight(k))
+
         return ([scale(e.post) for e in self.edges] + [scale(k) for k in range(1, L + 1)]
-                + [scale(k) for k in self.aux_nodes] * 2)
+                + [ratio(self.aux_node_weight(k)) for k in self.aux_nodes] * 2)
 
     def drive(self, k: int, states: list[torch.Tensor], const: list[torch.Tensor], beta: float = 0.0,
               target: torch.Tensor | None = None) -> torch.Tensor:
@@ -514,7 +527,8 @@ class EnergyNetwork(nn.Module):
             _, y_aux = self.split_target(target)
             syn = self.aux_readouts[i]
             p = torch.softmax(syn.read(states[k - 1]) + self.aux_biases[i], dim=1)
-            h = h + (beta * self.aux_kappa) * syn.read_t(y_aux - p, states[k - 1])
+            w = self.aux_node_weight(k) / self.node_weight(k)  # 1 under the local aux weight
+            h = h + (beta * self.aux_kappa * (1.0 if w == 1.0 else w)) * syn.read_t(y_aux - p, states[k - 1])
         return h
 
     def aux_logits(self, states: list[torch.Tensor], record: list | None = None) -> list[torch.Tensor]:
@@ -529,14 +543,15 @@ class EnergyNetwork(nn.Module):
     def total_cost(self, states: list[torch.Tensor], target, record: list | None = None) -> torch.Tensor:
         """Per-sample objective that EP descends: the output cost plus ``aux_kappa`` times the
         cross-entropy of every auxiliary readout against the aux target, the readout on node ``k``
-        weighted by ``mu_k / mu_C`` (:meth:`node_weight`, :meth:`cost_node`; 1 at
-        ``model.feedback_scale`` 1). ``record``: see :meth:`ff_states`."""
+        weighted by ``w_k / mu_C`` (:meth:`aux_node_weight`, :meth:`cost_node`; 1 at
+        ``model.feedback_scale`` 1 or under ``model.aux_weight: objective``). ``record``: see
+        :meth:`ff_states`."""
         y, y_aux = self.split_target(target)
         c = self.cost(states[-1], y)
         if self.aux_kappa != 0.0:
             mu_c = self.node_weight(self.cost_node())
             for k, logits in zip(self.aux_nodes, self.aux_logits(states, record)):
-                w = self.node_weight(k)
+                w = self.aux_node_weight(k)
                 kappa = self.aux_kappa if w == mu_c else self.aux_kappa * (w / mu_c)
                 c = c - kappa * (y_aux * torch.log_softmax(logits, dim=1)).sum(1)
         return c
@@ -697,8 +712,8 @@ class EnergyNetwork(nn.Module):
         with ``beta * aux_kappa``.
 
         With ``model.feedback_scale`` != 1 (the weighted energy ``F = E_mu + beta mu_C C + beta
-        aux_kappa sum_k mu_k CE_k``, :meth:`node_weight`) each entry is that energy's gradient
-        divided by the weight ``mu_theta`` of the node whose term holds the parameter, i.e. the
+        aux_kappa sum_k w_k CE_k``, :meth:`node_weight`, :meth:`aux_node_weight`) each entry is that energy's gradient
+        divided by the weight ``mu_theta`` of the term that holds the parameter, i.e. the
         same local terms as above: the update is rescaled per layer (a fixed per-layer factor
         ``mu_C / mu_theta`` on the gradient of :meth:`total_cost`, :meth:`ep_grad_scales`), so no
         layer's update shrinks by ``eps^(k-1)`` below a pulse's resolution. Under

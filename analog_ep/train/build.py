@@ -75,7 +75,7 @@ def build_model(cfg: RunConfig, in_shape: tuple[int, ...], num_classes: int,
     gen = torch.Generator().manual_seed(cfg.seed)
     model = factory(cfg.model, tuple(in_shape), num_classes, gen)
     model.configure(nudge=cfg.ep.nudge, colouring=cfg.solver.colouring, feedback_scale=cfg.model.feedback_scale,
-                    feedback_update=cfg.model.feedback_update)
+                    feedback_update=cfg.model.feedback_update, aux_weight=cfg.model.aux_weight)
     dtype = run_dtype(cfg.compute.precision)
     if dtype is not None:  # fp64 (digital only): every parameter and buffer, before weights load unrounded
         model.to(dtype=dtype)
