@@ -282,3 +282,110 @@ def test_feedback_update_config():
     _, _, info = load_data(cfg.data, 0)
     m = build_model(cfg, info.shape, 3)
     assert m.feedback_update == "gradient" and m.ep_grad_scales() == [1.0] * len(m.ep_parameters())
+
+
+# ------------------------------------------------------------------ model.aux_weight: objective
+def _set_aux(m, eps, aux_weight, update="gradient"):
+    m.configure(nudge=m.nudge, colouring=m.colouring_method, feedback_scale=eps, feedback_update=update,
+                aux_weight=aux_weight)
+
+
+def _mlp_aux(eps, aux_weight):
+    """The MSE Hopfield MLP (nodes 1-3 hidden, cost node 4) with an auxiliary readout on node 2."""
+    from analog_ep.synapses import Dense
+
+    m, x, y = _mlp(eps)
+    m.add_aux_readout(2, Dense(m.node_shapes[1], 3, 1.0, torch.Generator().manual_seed(1)).double())
+    m.aux_kappa = 0.7
+    _set_aux(m, eps, aux_weight)
+    return m, x, y
+
+
+def test_objective_aux_weight_closed_forms():
+    """The aux readout's nudge of node k and its weight in the objective, by hand: under ``local``
+    node k gets beta kappa W^T (y - p) and the objective weights CE_k by eps^(k-C); under
+    ``objective`` node k gets beta kappa eps^(C-k) W^T (y - p) and the objective is the twin's,
+    cost + kappa CE_k."""
+    eps, beta, k, C = 0.3, 0.2, 2, 4
+    for aux_weight, nudge_gain, ce_weight in (("local", 1.0, eps ** (k - C)), ("objective", eps ** (C - k), 1.0)):
+        m, x, y = _mlp_aux(eps, aux_weight)
+        free, _ = _free(m, x)
+        syn, b = m.aux_readouts[0], m.aux_biases[0]
+        p = torch.softmax(syn.read(free[k - 1]) + b, dim=1)
+        kappa = m.aux_kappa
+        m.aux_kappa = 0.0
+        bare = m.drive(k, free, m.const_drive(x), beta, y)
+        m.aux_kappa = kappa
+        want = bare + beta * kappa * nudge_gain * syn.read_t(y - p, free[k - 1])
+        torch.testing.assert_close(m.drive(k, free, m.const_drive(x), beta, y), want, rtol=1e-12, atol=1e-14)
+        ce = -(y * torch.log_softmax(syn.read(free[k - 1]) + b, dim=1)).sum(1)
+        torch.testing.assert_close(m.total_cost(free, y), m.cost(free[-1], y) + kappa * ce_weight * ce,
+                                   rtol=1e-12, atol=1e-14)
+
+
+def test_objective_aux_weight_is_the_local_one_at_eps_one_bit_for_bit():
+    m, x, y = _crnn(1.0)
+    m.aux_kappa = 0.7
+    free, _ = _free(m, x, iters=30, tol=1e-8)
+    kw = dict(beta=0.1, estimator="centered", free_iters=30, nudge_iters=10, tol=1e-8)
+    local = ep_gradient(m, x, y, free, relax_async, **kw).grads
+    _set_aux(m, 1.0, "objective", update="local")
+    for a, b in zip(local, ep_gradient(m, x, y, free, relax_async, **kw).grads):
+        assert torch.equal(a, b)
+
+
+def test_gradcheck_under_the_objective_aux_weight():
+    """EP's estimate on vgg_crnn (aux readouts on nodes 3 and 6, eps 0.3, the layer-scaled update)
+    against the implicit gradient of the twin's objective, float64, small beta: cosine > 0.99 and
+    relative error < 2e-2 per layer, aux readouts included."""
+    m, x, y = _crnn(0.3)
+    m.aux_kappa = 0.7
+    _set_aux(m, 0.3, "objective")
+    assert m.ep_grad_scales() == [1.0] * len(m.ep_parameters())
+    rep = gradcheck(m, x, y, relax_async, [1e-3], "centered", iters=4000, tol=1e-13)
+    assert rep["free_converged_fraction"] == 1.0
+    assert sum(row["name"].startswith("aux") for row in rep["layers"]) == 2
+    for row in rep["layers"]:
+        assert row["saturation_changes"] == 0
+        assert row["cosine"] > 0.99, row
+        assert row["rel_error"] < 2e-2, row
+
+
+def test_objective_aux_weight_tends_to_the_twins_backprop_gradient_as_eps_falls():
+    """With an auxiliary readout, the layer-scaled update tends to the twin's gradient of cost +
+    kappa CE_aux (autograd through the feed-forward pass at eps 1) under ``objective``; under
+    ``local`` it does not (the objective weights CE_aux by eps^(k-C)): the test can fail."""
+    from analog_ep.algorithms.bp import bp_gradient
+
+    errors = {}
+    for aux_weight in ("objective", "local"):
+        for eps in (1e-2, 1e-3):
+            m, x, y = _mlp_aux(eps, aux_weight)
+            _set_aux(m, 1.0, aux_weight)
+            bp, _, _ = bp_gradient(m, x, y)  # the twin: plain pass, CE_aux weighted kappa
+            _set_aux(m, eps, aux_weight)
+            free, _ = _free(m, x)
+            res = ep_gradient(m, x, y, free, relax_async, beta=1e-4, estimator="centered", free_iters=4000,
+                              nudge_iters=4000, tol=1e-15)
+            num = sum(((a - b) ** 2).sum() for a, b in zip(res.grads, bp)) ** 0.5
+            errors[aux_weight, eps] = float(num / sum((b ** 2).sum() for b in bp) ** 0.5)
+    assert errors["objective", 1e-3] < 2e-2, errors
+    assert errors["objective", 1e-3] < errors["objective", 1e-2] / 5, errors
+    assert errors["local", 1e-3] > 0.5, errors
+
+
+def test_aux_weight_config():
+    """One line where it does not apply (a model without aux readouts; the bp twin); the compare /
+    cost bp variant resets it; the run builds a model that carries it."""
+    with pytest.raises(ConfigError, match="^model.aux_weight: weights the auxiliary readouts .*leave it at 'local'"):
+        load_config(None, ["model.name=hopfield_mlp", "model.aux_weight=objective"])
+    with pytest.raises(ConfigError, match=r"^model\.aux_weight: belongs to the energy .*algorithm bp"):
+        load_config(None, ["model.name=vgg_crnn", "model.aux_weight=objective", "algorithm=bp"])
+    with pytest.raises(ConfigError, match="model.aux_weight"):
+        load_config(None, ["model.name=vgg_crnn", "model.aux_weight=global"])
+    cfg = load_config(None, TINY + ["model.feedback_scale=0.5", "model.aux_weight=objective"])
+    assert with_algorithm(cfg, "bp").model.aux_weight == "local"
+    _, _, info = load_data(cfg.data, 0)
+    m = build_model(cfg, info.shape, 3)
+    assert m.aux_weight == "objective"
+    assert m.local_grad_scales()[-4:] == [1.0] * 4  # the aux readouts' terms carry the cost's weight
