@@ -127,3 +127,9 @@ DCHN_PAPER = ["model.gains=[1.0,1.0,1.0,1.0,1.0]", "train.spectral_cap=null", "c
 """``--set`` overrides that give a digital dchn_vgg5 its paper's energy and settings, as on a card
 (its digital family defaults run EP in its feed-forward limit in float64; config/model_specs.py
 DCHN_DIGITAL_DEFAULTS): tests written for the paper's energy pin them."""
+
+CRNN_PAPER = ["model.gains=null", "model.feedback_scale=1.0", "model.feedback_update=local", "model.aux_weight=local",
+              "compute.precision=fp32", "solver.tol=1e-4"]
+"""``--set`` overrides that give a digital vgg_crnn the energy it runs on a card (the model's gain 1,
+feedback 1, float32; its digital family defaults run EP in its feed-forward limit at gain 2 in
+float64; config/model_specs.py CRNN_DIGITAL_DEFAULTS): tests written for that energy pin them."""

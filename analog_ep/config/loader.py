@@ -137,8 +137,10 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     need(0 <= cfg.ep.kd_alpha <= 1, "ep.kd_alpha", "must be in [0, 1]")
     need(cfg.ep.kd_temperature > 0, "ep.kd_temperature", "must be > 0")
     if cfg.model.gains is not None:
-        need(len(cfg.model.gains) == n_syn and all(g > 0 for g in cfg.model.gains), "model.gains",
-             f"must be {n_syn} positive numbers (one per weight layer)")
+        need(len(cfg.model.gains) in (1, n_syn) and all(g > 0 for g in cfg.model.gains), "model.gains",
+             f"must be {n_syn} positive numbers (one per weight layer), or one for every layer")
+        if len(cfg.model.gains) != n_syn:  # one gain: every layer's, spelled out in the stored config
+            cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, gains=list(cfg.model.gains) * n_syn))
     if cfg.train.layer_lrs is not None:
         n_groups = n_syn + len(cfg.model.aux_nodes)
         need(len(cfg.train.layer_lrs) == n_groups, "train.layer_lrs",

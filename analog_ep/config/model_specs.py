@@ -294,6 +294,22 @@ so EP trains at the twin's rate 0.12; the nudged states then differ from the fre
 beta eps^4 at the first node, below float32's resolution: float64
 (benchmarks/model_defaults_hopfield_s17.md). A card keeps the paper's energy."""
 
+CRNN_DIGITAL = {"model.gains": [2.0], "compute.precision": "fp64"}
+CRNN_EP_DIGITAL = {**CRNN_DIGITAL, "model.feedback_scale": 0.05, "model.feedback_update": "gradient",
+                   "model.aux_weight": "objective", "solver.tol": 1e-10}
+CRNN_DIGITAL_DEFAULTS = {"ep": CRNN_EP_DIGITAL, "rbp": CRNN_EP_DIGITAL, "bp": CRNN_DIGITAL}
+"""vgg_crnn's digital defaults (no device card), dchn_vgg5's route taken to 11 layers: EP in its
+feed-forward limit, feedback scale 0.05 with the layer-scaled update, the auxiliary readouts'
+cross-entropies weighted as the twin's objective weights them (``model.aux_weight: objective``;
+under the local weight the objective weights readout k by eps^(k-C), up to 0.05^-8 for node 2),
+float64 (the first layer's nudge, about beta eps^9, is 2e-13) with ``solver.tol`` 1e-10, and gain 2
+on every layer (the free phase settles in about 22 sweeps at eps 0.05 where at eps 1 it needs a gain
+of 1 and 130-190 sweeps; the twin reaches 0.527 at gain 2 against 0.286 at gain 1: Fashion-MNIST,
+[8,16,32,32,32], 2,000 images, 2 epochs, seed 0). Its twin gets gain 2 and fp64; rbp EP's keys. At
+gain 1 the upper layers' updates, above the last readout, stay far from the twin's gradient (per-layer
+cosine 0.55-0.82 at init) and EP trails its twin by 7 points (benchmarks/model_defaults_crnn_s18.md).
+A card keeps gain 1, eps 1 and fp32."""
+
 DCHN_BP_DEFAULTS = {"train.lr": 0.12}
 """dchn_vgg5 under algorithm bp: the backprop twin's best measured rate, 4x the paper's per-tensor
 0.03 (Fashion-MNIST, [16,32,64,64], 2 epochs: 10,000 images 0.804 / 0.838 / 0.866 / 0.875 / 0.870 at
@@ -388,7 +404,8 @@ def _builtin_specs() -> list[ModelSpec]:
         ModelSpec("hopfield_resnet13", "hopfield", lambda m: 13, frozenset({"channels", "feedback_scale"}), 4,
                   defaults=HOPFIELD_CONV_DEFAULTS["hopfield_resnet13"]),
         ModelSpec("vgg_crnn", "hopfield", lambda m: m.depth or 11, frozenset({"channels", "depth", "aux_nodes", "feedback_scale"}), 5,
-                  _vgg_crnn_depth, defaults=HOPFIELD_CONV_DEFAULTS["vgg_crnn"]),
+                  _vgg_crnn_depth, defaults=HOPFIELD_CONV_DEFAULTS["vgg_crnn"],
+                  digital_defaults=CRNN_DIGITAL_DEFAULTS),
     ]
     for name in ("pcn_vgg5", "pcn_vgg7", "pcn_vgg10", "pcn_vgg10skip", "pcn_vgg10qi", "pcn_vgg15"):
         n = pcn_weight_layers(name)

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import yaml
 
-from conftest import scaled_pcn_mlp_phase
+from conftest import CRNN_PAPER, scaled_pcn_mlp_phase
 from analog_ep.config import RunConfig, load_config, to_dict
 from analog_ep.config.loader import FAMILY_SOURCE, config_sources, family_defaults
 from analog_ep.config.model_specs import PCN_VGG_LAYOUTS, get_model_spec, model_names, published_fan_in
@@ -39,6 +39,8 @@ def test_every_family_default_is_a_valid_key_and_value(name, algorithm):
         # the loader validates them (types, ranges, cross-key rules) and the config holds them
         cfg = load_config(None, [f"model.name={name}", f"algorithm={algorithm}", *card])
         for key, value in defaults.items():
+            if key == "model.gains" and len(value) == 1:  # one gain: every layer's, spelled out
+                value = value * len(cfg.model.gains)
             assert _get(cfg, key) == value, key
         # a run stored with them reloads to the same config
         assert load_config(None, [], base=yaml.safe_load(yaml.safe_dump(to_dict(cfg)))) == cfg
@@ -470,28 +472,59 @@ def test_vgg_crnn_family_init_settles_within_its_free_budget_but_not_within_the_
     200 sweeps for nearly every sample (7 of these 8 Gaussian inputs, after 102-187 sweeps; all
     of a Fashion-MNIST batch of 16 by 191) and for none within the paper's 60 (the reason for
     the budget); the aux readouts of the paper's config are on (nodes 2, 4, 6)."""
-    cfg, model, st = _crnn_free_phase([])
+    cfg, model, st = _crnn_free_phase(CRNN_PAPER)
     assert cfg.model.aux_nodes == [2, 4, 6] and model.aux_nodes == [2, 4, 6] and cfg.solver.free_iters == 200
     assert cfg.model.gains is None  # the model's own gain 1
     assert float(st.converged.double().mean()) >= 0.75
-    _, _, st = _crnn_free_phase(["solver.free_iters=60"])
+    _, _, st = _crnn_free_phase(CRNN_PAPER + ["solver.free_iters=60"])
     assert st.sweeps == 60 and not bool(st.converged.any())
 
 
-def test_vgg_crnn_initialises_at_gain_1_unless_the_user_sets_gains():
-    """Reference: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for every weight layer (the largest |w| of
-    a tensor of >= 500 entries lies within 2 % of the bound), depth 11 and 13."""
+def test_vgg_crnn_digital_defaults_settle_fast_where_gain_2_at_feedback_1_does_not():
+    """The digital defaults (gain 2, feedback 0.05, float64, tol 1e-10): every sample's free phase
+    settles within 60 of its 200 sweeps; at the same gain and feedback 1 (float32, tol 1e-4) half of
+    them do not settle within 200 and the rest take more than 100 (gain 2 comes with the
+    feed-forward limit; the card's energy keeps gain 1)."""
+    import torch
+
+    from analog_ep.solvers import get_solver
+    from analog_ep.train.build import build_model
+
+    def phase(extra):
+        cfg = load_config(None, ["model.name=vgg_crnn", "model.channels=[8,16,32,32,32]", "seed=0", *extra])
+        dtype = torch.float64 if cfg.compute.precision == "fp64" else torch.float32
+        model = build_model(cfg, (1, 28, 28), 10).to(dtype)
+        x = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(0)).to(dtype)
+        _, st = get_solver(cfg.solver.name)(model, model.const_drive(x), model.zero_state(8, x),
+                                            iters=cfg.solver.free_iters, tol=cfg.solver.tol)
+        return cfg, st
+
+    cfg, st = phase([])
+    assert (cfg.model.gains, cfg.model.feedback_scale, cfg.solver.tol) == ([2.0] * 11, 0.05, 1e-10)
+    assert bool(st.converged.all()) and st.sweeps <= 60
+    _, st = phase(["model.feedback_scale=1.0", "compute.precision=fp32", "solver.tol=1e-4"])
+    assert float(st.converged.double().mean()) <= 0.5 and int(st.steps.min()) > 100
+
+
+def test_vgg_crnn_initialises_at_gain_1_on_a_card_and_2_digitally():
+    """Reference: U(-g/sqrt(fan_in), g/sqrt(fan_in)) for every weight layer (the largest |w| of
+    a tensor of >= 500 entries lies within 2 % of the bound), depth 11 and 13: g = 1, the model's
+    own, where gains are null (a card's default), 2 in a digital run (its digital defaults' one
+    gain, every layer's)."""
+    import itertools
     import math
 
     from analog_ep.train.build import build_model
 
-    for depth in (11, 13):
-        cfg = load_config(None, ["model.name=vgg_crnn", "model.channels=[4,8,8,8,8]", f"model.depth={depth}"])
+    base = ["model.name=vgg_crnn", "model.channels=[4,8,8,8,8]"]
+    assert load_config(None, [*base, "analog.device=memristor"]).model.gains is None  # a card: the model's own
+    for depth, (extra, gain) in itertools.product((11, 13), ((CRNN_PAPER, 1.0), ([], 2.0))):
+        cfg = load_config(None, [*base, f"model.depth={depth}", *extra])
         model = build_model(cfg, (1, 28, 28), 10)
         weights = [e.synapse for e in model.edges]
         assert len(weights) == depth
-        for w, fan in zip([g[0] for g in model.layer_groups()], model.layer_fan_ins()):
-            bound = 1.0 / math.sqrt(fan)
+        for w, fan in zip([g[0] for g in model.layer_groups()][:depth], model.layer_fan_ins()):  # aux readouts: gain 1
+            bound = gain / math.sqrt(fan)
             assert w.abs().max().item() <= bound
             if w.numel() >= 500:
                 assert w.abs().max().item() >= 0.98 * bound
@@ -525,6 +558,22 @@ def test_the_shipped_dchn_configs_run_the_papers_energy_without_a_card(config):
     assert not [k for k in DCHN_DIGITAL_DEFAULTS["ep"] if sources.get(k) == "family default"]
     cfg = load_config(path, [])
     assert (cfg.model.feedback_scale, cfg.compute.precision, cfg.train.spectral_cap) == (1.0, "fp32", None)
+
+
+@pytest.mark.parametrize("config", ["vgg_crnn_cifar10.yaml", "vgg_crnn_cifar100.yaml"])
+def test_the_shipped_vgg_crnn_configs_run_the_papers_energy_without_a_card(config):
+    """As for dchn_vgg5: no key of CRNN_DIGITAL_DEFAULTS comes from the family."""
+    from pathlib import Path
+
+    from analog_ep.config.loader import config_sources
+    from analog_ep.config.model_specs import CRNN_DIGITAL_DEFAULTS
+
+    path = Path(__file__).resolve().parents[2] / "configs" / config
+    sources = config_sources(path, [])
+    assert not [k for k in CRNN_DIGITAL_DEFAULTS["ep"] if sources.get(k) == "family default"]
+    cfg = load_config(path, [])
+    assert (cfg.model.gains, cfg.model.feedback_scale, cfg.model.aux_weight, cfg.compute.precision,
+            cfg.solver.tol) == (None, 1.0, "local", "fp32", 1e-4)
 
 
 def test_a_card_in_a_file_and_its_removal_by_set(tmp_path):

@@ -7,7 +7,7 @@ implicit gradient of the weighted energy's objective (gradcheck)."""
 import pytest
 import torch
 
-from conftest import tiny_mlp
+from conftest import CRNN_PAPER, tiny_mlp
 from analog_ep.algorithms.ep import ep_gradient
 from analog_ep.algorithms.gradcheck import gradcheck
 from analog_ep.algorithms.rbp import adjoint_gradient
@@ -18,7 +18,7 @@ from analog_ep.errors import ConfigError
 from analog_ep.solvers import relax_async
 from analog_ep.train.build import build_model
 
-TINY = ["model.name=vgg_crnn", "model.channels=[2,2,3,3,3]", "model.aux_nodes=[3,6]", "data.name=synthetic",
+TINY = [*CRNN_PAPER, "model.name=vgg_crnn", "model.channels=[2,2,3,3,3]", "model.aux_nodes=[3,6]", "data.name=synthetic",
         "data.shape=[1,32,32]", "data.num_classes=3", "data.train_size=16", "data.test_size=8",
         "ep.nudge=cross_entropy", "model.gains=[" + ",".join(["2"] * 11) + "]"]
 

@@ -5,6 +5,8 @@ import math
 import pytest
 import torch
 
+from conftest import CRNN_PAPER
+
 from analog_ep.algorithms.gradcheck import gradcheck
 from analog_ep.config import load_config
 from analog_ep.data import load_data
@@ -14,7 +16,7 @@ from analog_ep.solvers import relax_async
 from analog_ep.train import fit, make_trainer
 from analog_ep.train.build import aux_kappa, build_model
 
-TINY = ["model.name=vgg_crnn", "model.channels=[2,2,3,3,3]", "model.aux_nodes=[3,6]", "data.name=synthetic",
+TINY = [*CRNN_PAPER, "model.name=vgg_crnn", "model.channels=[2,2,3,3,3]", "model.aux_nodes=[3,6]", "data.name=synthetic",
         "data.shape=[1,32,32]", "data.num_classes=3", "data.train_size=16", "data.test_size=8"]
 
 
