@@ -681,7 +681,7 @@ def family_defaults(data: dict) -> dict[str, Any]:
     analog = data.get("analog", {})
     digital = not (isinstance(analog, dict) and analog.get("device") is not None)
     out = {}
-    for key, value in get_model_spec(name).defaults_for(algorithm, digital).items():
+    for key, value in get_model_spec(name).defaults_for(algorithm, digital=digital).items():
         head = key.split(".")[0]
         if head in sections and isinstance(data.get(head, {}), dict) and not _has_key(data, key):
             out[key] = value

@@ -102,7 +102,7 @@ class ModelSpec:
         """The ``algorithm`` values that train this model (:data:`LEARNING_RULES`)."""
         return tuple(sorted(LEARNING_RULES[self.family]))
 
-    def defaults_for(self, algorithm: str, digital: bool = False) -> dict[str, Any]:
+    def defaults_for(self, algorithm: str, *, digital: bool = False) -> dict[str, Any]:
         """The family defaults for ``algorithm``: :attr:`defaults`, then its
         :attr:`algorithm_defaults` on top, then (``digital``: a run without a device card) its
         :attr:`digital_defaults` (dotted key -> value)."""

@@ -32,7 +32,7 @@ def _cases():
 def test_every_family_default_is_a_valid_key_and_value(name, algorithm):
     spec = get_model_spec(name)
     for digital, card in ((True, []), (False, ["analog.device=memristor"])):
-        defaults = spec.defaults_for(algorithm, digital)
+        defaults = spec.defaults_for(algorithm, digital=digital)
         assert set(defaults) <= SCHEMA_KEYS, set(defaults) - SCHEMA_KEYS
         if not digital and (not spec.digital_defaults or algorithm == "rbp"):
             continue  # the same defaults with or without a card (rbp trains digital weights only)
@@ -59,6 +59,17 @@ def test_digital_defaults_apply_only_without_a_card_and_the_user_wins():
             twin.train.spectral_cap) == ("fp64", 1.0, 0.12, [0.7] * 5, 2.0)
     user = load_config(None, ["model.name=dchn_vgg5", "model.feedback_scale=1", "compute.precision=fp32"])
     assert (user.model.feedback_scale, user.compute.precision, user.model.feedback_update) == (1.0, "fp32", "gradient")
+
+
+def test_defaults_for_takes_digital_by_keyword_only():
+    """``digital`` is a keyword: a positional True (easy to misread as another flag) is refused,
+    and the keyword gives the digital defaults on top of the card's."""
+    spec = get_model_spec("dchn_vgg5")
+    with pytest.raises(TypeError):
+        spec.defaults_for("ep", True)
+    digital, card = spec.defaults_for("ep", digital=True), spec.defaults_for("ep")
+    assert (digital["compute.precision"], "compute.precision" in card) == ("fp64", False)
+    assert card == spec.defaults_for("ep", digital=False)
 
 
 def test_the_conv_models_and_pcns_have_defaults_and_the_mlp_keeps_the_schema():
