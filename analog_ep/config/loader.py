@@ -708,6 +708,12 @@ def _user_data(path: str | Path | None, overrides: list[str] | None, base: dict 
     return apply_overrides(data, overrides or []), file_data
 
 
+def fresh_family_defaults(path: str | Path | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
+    """The family defaults (:func:`family_defaults`) that :func:`load_config` fills in for a fresh
+    config from ``path`` and ``overrides``: dotted key -> value, the keys neither sets."""
+    return family_defaults(_user_data(path, overrides, None)[0])
+
+
 def config_sources(path: str | Path | None = None, overrides: list[str] | None = None) -> dict[str, str]:
     """Where each leaf key of the config :func:`load_config` resolves from ``path`` and
     ``overrides`` gets its value: ``--set``, the file's path, ``family default`` (the model's,
