@@ -683,7 +683,7 @@ def family_defaults(data: dict) -> dict[str, Any]:
     analog = data.get("analog", {})
     digital = not (isinstance(analog, dict) and analog.get("device") is not None)
     out = {}
-    for key, value in get_model_spec(name).defaults_for(algorithm, digital).items():
+    for key, value in get_model_spec(name).defaults_for(algorithm, digital=digital).items():
         head = key.split(".")[0]
         if head in sections and isinstance(data.get(head, {}), dict) and not _has_key(data, key):
             out[key] = value
@@ -708,6 +708,12 @@ def _user_data(path: str | Path | None, overrides: list[str] | None, base: dict 
         file_data = read_yaml(path)
         data = merge(data, file_data)
     return apply_overrides(data, overrides or []), file_data
+
+
+def fresh_family_defaults(path: str | Path | None = None, overrides: list[str] | None = None) -> dict[str, Any]:
+    """The family defaults (:func:`family_defaults`) that :func:`load_config` fills in for a fresh
+    config from ``path`` and ``overrides``: dotted key -> value, the keys neither sets."""
+    return family_defaults(_user_data(path, overrides, None)[0])
 
 
 def config_sources(path: str | Path | None = None, overrides: list[str] | None = None) -> dict[str, str]:

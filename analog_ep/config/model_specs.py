@@ -102,7 +102,7 @@ class ModelSpec:
         """The ``algorithm`` values that train this model (:data:`LEARNING_RULES`)."""
         return tuple(sorted(LEARNING_RULES[self.family]))
 
-    def defaults_for(self, algorithm: str, digital: bool = False) -> dict[str, Any]:
+    def defaults_for(self, algorithm: str, *, digital: bool = False) -> dict[str, Any]:
         """The family defaults for ``algorithm``: :attr:`defaults`, then its
         :attr:`algorithm_defaults` on top, then (``digital``: a run without a device card) its
         :attr:`digital_defaults` (dotted key -> value)."""
@@ -277,13 +277,13 @@ HOPFIELD_CONV_DEFAULTS = {
 defaults are its own)."""
 
 DCHN_DIGITAL = {"model.gains": [0.7] * 5, "train.spectral_cap": 2.0, "compute.precision": "fp64"}
-DCHN_DIGITAL_DEFAULTS = {
-    "ep": {**DCHN_DIGITAL, "train.lr": 0.12, "ep.beta": 0.15, "model.feedback_scale": 0.02,
-           "model.feedback_update": "gradient"},
-    "bp": DCHN_DIGITAL,
-}
-"""dchn_vgg5's digital defaults (no device card): EP in its feed-forward limit, and its twin with
-the same initialisation and cap. At the paper's energy (feedback 1) the best setting measured, gains
+DCHN_EP_DIGITAL = {**DCHN_DIGITAL, "train.lr": 0.12, "ep.beta": 0.15, "model.feedback_scale": 0.02,
+                   "model.feedback_update": "gradient"}
+DCHN_DIGITAL_DEFAULTS = {"ep": DCHN_EP_DIGITAL, "rbp": DCHN_EP_DIGITAL, "bp": DCHN_DIGITAL}
+"""dchn_vgg5's digital defaults (no device card): EP in its feed-forward limit, RBP (the exact
+gradient of EP's energy, EP's reference) on that same energy with the same settings (``ep.beta``
+included, which RBP does not read, so that the two configs differ in ``algorithm`` alone), and
+the twin with the same initialisation and cap. At the paper's energy (feedback 1) the best setting measured, gains
 0.7, operator-norm cap 2, beta 0.15 and rate 0.03, stays 2.2 points under its same-settings twin
 on Fashion-MNIST (10,000 images, 3 epochs, three seeds; benchmarks/model_defaults_hopfield_s16.md),
 and EP's update at a trained checkpoint is not the twin's gradient (the network's equilibrium is

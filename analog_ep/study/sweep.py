@@ -36,7 +36,9 @@ The points are grid product x zip rows x random draws x seeds (an absent axis co
 empty assignment), in that nesting order (seeds innermost). Each point's config is the base
 config file, then ``analog.device``, then ``base.set``, then the point's values and seed, loaded
 with :func:`~analog_ep.config.load_config` and, with a device card, the card resolved with its
-``device.*`` overrides: every point is validated before anything runs.
+``device.*`` overrides: every point is validated before anything runs. The model's family
+defaults fill what none of these sets, per point; where the points differ in such keys (the swept
+values resolve different family defaults) the sweep logs one line (:func:`recipe_note`).
 
 A point's folder name is its swept values (``key=value`` parts joined by commas, the last
 component of each dotted key unless two swept keys share it, sanitized), its seed and an
@@ -72,6 +74,7 @@ from typing import Any, Callable, Iterator
 import yaml
 
 from ..config import RunConfig, apply_overrides, dump_yaml, load_config, to_dict
+from ..config.loader import fresh_family_defaults
 from ..config.relaxations import relaxation_for
 from ..errors import AnalogEPError, ConfigError, Preempted
 from .runner import DONE, last_finite, one_line, open_study_dir, read_epochs, run_folder, write_text, yaml_value
@@ -151,6 +154,9 @@ class Point:
     seed: int
     config: dict
     """The resolved config as plain YAML data (``load_config(None, [], base=config)`` rebuilds it)."""
+    family: frozenset = frozenset()
+    """The keys the model's family defaults set in this point (neither the spec nor ``--set``
+    gives them: :func:`~analog_ep.config.loader.fresh_family_defaults`)."""
 
 
 def _number(value: Any, where: str, key: str) -> float:
@@ -448,8 +454,30 @@ def build_points(spec: Spec, overrides: list[str] | None = None) -> list[Point]:
             raise ConfigError(f"{where}the points {seen[name]} and {label} have the same config; "
                               "remove the repeated value")
         seen[name] = label
-        points.append(Point(name, dict(params), cfg.seed, config))
+        family = frozenset(fresh_family_defaults(spec.config, over))
+        points.append(Point(name, dict(params), cfg.seed, config, family))
     return points
+
+
+def _dotted(data: dict, key: str) -> Any:
+    for part in key.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
+
+
+def recipe_note(points: list[Point], shown: int = 8) -> str | None:
+    """One line where the points differ in keys that none of them sets but the model's family
+    defaults fill in (their values differ between the swept values: another model, algorithm,
+    or a card against none where a model has digital defaults), so the sweep compares recipes,
+    not only its swept keys; None where every such key resolves alike in every point."""
+    keys = sorted({k for p in points for k in p.family})
+    differ = [k for k in keys if len({json.dumps(_dotted(p.config, k), sort_keys=True) for p in points}) > 1]
+    if not differ:
+        return None
+    more = f" and {len(differ) - shown} more" if len(differ) > shown else ""
+    return (f"note: the points also differ in {', '.join(differ[:shown])}{more}, which the spec does not set: "
+            "the model's family defaults resolve them per swept value, so the sweep compares recipes, not the "
+            "swept keys alone; set them in the spec's base (base.set) to hold them fixed")
 
 
 # ------------------------------------------------------------------------------- run folders
@@ -857,6 +885,9 @@ def _sweep_points(spec: Spec, points: list[Point], out: Path, overrides: list[st
         f"running {len(todo)} on {how} -> {out}")
     if kept is not None:
         say(f"the folder's previous spec (another text) is kept as {kept}")
+    note = recipe_note(points)
+    if note is not None:
+        say(note)
     by_name = {p.name: p for p in points}
     if todo:
         tasks = [{"name": p.name, "folder": str(folders[p.name]), "config": p.config} for p in todo]

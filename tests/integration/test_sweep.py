@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import analog_ep
 from analog_ep.cli import app
 from analog_ep.results import read_results
-from analog_ep.study.sweep import build_points, expand, load_spec, read_table
+from analog_ep.study.sweep import build_points, expand, load_spec, read_table, recipe_note
 
 runner = CliRunner()
 TINY = {"data.train_size": 96, "data.test_size": 48, "model.hidden": [16], "train.epochs": 1}
@@ -113,6 +113,42 @@ def test_shipped_specs_validate(monkeypatch):
         assert len(points) == n
         assert {p.seed for p in points} == seeds and all(p.config["train"]["epochs"] == 3 for p in points)
     assert not expected
+
+
+def test_recipe_note_names_the_family_defaults_the_swept_values_change(tmp_path):
+    """analog.device [null, card] on dchn_vgg5 compares two recipes (its digital defaults against
+    the card's paper energy): the note names every key that differs and no point sets; none when
+    the base sets them, when the sweep changes no family default, or for a model without any."""
+    from analog_ep.config.model_specs import DCHN_DIGITAL_DEFAULTS
+
+    dchn = {"model.name": "dchn_vgg5", "data.name": "synthetic"}
+    two = load_spec(_spec(tmp_path / "a.yaml", base={"set": dchn}, grid={"analog.device": [None, "memristor"]}))
+    note = recipe_note(build_points(two))
+    assert note is not None and "\n" not in note and "base.set" in note
+    assert note.split("differ in ")[1].split(", which")[0] == ", ".join(sorted(DCHN_DIGITAL_DEFAULTS["ep"]))
+    fixed = {**dchn, **DCHN_DIGITAL_DEFAULTS["ep"], "model.feedback_scale": 1.0, "model.feedback_update": "local",
+             "compute.precision": "fp32"}
+    held = load_spec(_spec(tmp_path / "b.yaml", base={"set": fixed}, grid={"analog.device": [None, "memristor"]}))
+    assert recipe_note(build_points(held)) is None
+    rates = load_spec(_spec(tmp_path / "c.yaml", base={"set": dchn}, grid={"train.lr": [0.01, 0.02]}))
+    assert recipe_note(build_points(rates)) is None
+    mlp = load_spec(_spec(tmp_path / "d.yaml", base={"set": TINY}, grid={"analog.device": [None, "memristor"]}))
+    assert recipe_note(build_points(mlp)) is None
+    # shown keys are capped, the rest counted
+    assert recipe_note(build_points(two), shown=2).split(", which")[0].endswith(
+        f"and {len(DCHN_DIGITAL_DEFAULTS['ep']) - 2} more")
+
+
+def test_sweep_prints_the_recipe_note(tmp_path):
+    """The note is one line of the sweep's output, before the points run (here they fail fast: no
+    data under data.root)."""
+    spec = _spec(tmp_path / "r.yaml", base={"set": {"model.name": "dchn_vgg5", "data.name": "mnist",
+                                                    "data.root": str(tmp_path / "none")}},
+                 grid={"analog.device": [None, "memristor"]})
+    res = runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 1, res.output
+    lines = [l for l in res.stdout.splitlines() if l.startswith("note: the points also differ in ")]
+    assert len(lines) == 1 and "model.feedback_scale" in lines[0]
 
 
 # -------------------------------------------------------------------------- runs and table

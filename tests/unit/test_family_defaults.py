@@ -32,10 +32,10 @@ def _cases():
 def test_every_family_default_is_a_valid_key_and_value(name, algorithm):
     spec = get_model_spec(name)
     for digital, card in ((True, []), (False, ["analog.device=memristor"])):
-        defaults = spec.defaults_for(algorithm, digital)
+        defaults = spec.defaults_for(algorithm, digital=digital)
         assert set(defaults) <= SCHEMA_KEYS, set(defaults) - SCHEMA_KEYS
         if not digital and (not spec.digital_defaults or algorithm == "rbp"):
-            continue  # the same defaults with or without a card (rbp trains digital weights only)
+            continue  # no card defaults to check (rbp trains digital weights only: a card is refused)
         # the loader validates them (types, ranges, cross-key rules) and the config holds them
         cfg = load_config(None, [f"model.name={name}", f"algorithm={algorithm}", *card])
         for key, value in defaults.items():
@@ -61,6 +61,36 @@ def test_digital_defaults_apply_only_without_a_card_and_the_user_wins():
             twin.train.spectral_cap) == ("fp64", 1.0, 0.12, [0.7] * 5, 2.0)
     user = load_config(None, ["model.name=dchn_vgg5", "model.feedback_scale=1", "compute.precision=fp32"])
     assert (user.model.feedback_scale, user.compute.precision, user.model.feedback_update) == (1.0, "fp32", "gradient")
+
+
+def test_digital_rbp_trains_eps_energy_and_a_card_keeps_the_papers():
+    """rbp, the exact gradient of EP's energy (EP's reference), resolves on a digital dchn_vgg5
+    the energy and settings EP resolves there: every model.*, train.* and compute.* key (and the
+    whole config but ``algorithm``), EP's feed-forward limit in float64; a card run (EP: rbp
+    refuses cards) still gets the paper's energy in float32."""
+    ep = to_dict(load_config(None, ["model.name=dchn_vgg5"]))
+    rbp = to_dict(load_config(None, ["model.name=dchn_vgg5", "algorithm=rbp"]))
+    for section in ("model", "train", "compute"):
+        assert rbp[section] == ep[section], section
+    assert {k: v for k, v in rbp.items() if k != "algorithm"} == {k: v for k, v in ep.items() if k != "algorithm"}
+    assert (rbp["algorithm"], rbp["model"]["feedback_scale"], rbp["model"]["feedback_update"],
+            rbp["compute"]["precision"], rbp["train"]["lr"]) == ("rbp", 0.02, "gradient", "fp64", 0.12)
+    card = load_config(None, ["model.name=dchn_vgg5", "analog.device=memristor"])
+    assert (card.model.feedback_scale, card.model.feedback_update, card.compute.precision, card.train.lr,
+            card.model.gains) == (1.0, "local", "fp32", 0.015, [1.0] * 5)
+    with pytest.raises(ConfigError, match="^algorithm: rbp .* trains digital weights only"):
+        load_config(None, ["model.name=dchn_vgg5", "algorithm=rbp", "analog.device=memristor"])
+
+
+def test_defaults_for_takes_digital_by_keyword_only():
+    """``digital`` is a keyword: a positional True (easy to misread as another flag) is refused,
+    and the keyword gives the digital defaults on top of the card's."""
+    spec = get_model_spec("dchn_vgg5")
+    with pytest.raises(TypeError):
+        spec.defaults_for("ep", True)
+    digital, card = spec.defaults_for("ep", digital=True), spec.defaults_for("ep")
+    assert (digital["compute.precision"], "compute.precision" in card) == ("fp64", False)
+    assert card == spec.defaults_for("ep", digital=False)
 
 
 def test_the_conv_models_and_pcns_have_defaults_and_the_mlp_keeps_the_schema():
