@@ -236,8 +236,9 @@ class EnergyNetwork(nn.Module):
         self._in_edges: list[list[Edge]] = []
         self._out_edges: list[list[Edge]] = []
         self._colouring: list[list[int]] | None = None
-        # auxiliary softmax readouts on intermediate nodes (intermediate error signals): outside
-        # the energy, nudging node aux_nodes[i] with strength beta * aux_kappa toward the aux target
+        # auxiliary softmax readouts on intermediate nodes (intermediate error signals): their
+        # cross-entropies enter the nudged energy only, with the weight aux_node_weight names, and
+        # nudge node aux_nodes[i] toward the aux target
         self.aux_nodes: list[int] = []
         self.aux_readouts = nn.ModuleList()
         self.aux_biases = nn.ParameterList()
@@ -249,17 +250,21 @@ class EnergyNetwork(nn.Module):
         self.aux_weight = "local"  # "objective": aux readouts' cross-entropies weighted mu_C (configure)
         self.phase_counts = PhaseCounter()  # per-phase samples / sweeps / neuron updates (event counts)
 
-    def configure(self, *, nudge: str, colouring: str, feedback_scale: float = 1.0,
-                  feedback_update: str = "local", aux_weight: str = "local") -> None:
+    def configure(self, *, nudge: str, colouring: str, feedback_scale: float | None = None,
+                  feedback_update: str | None = None, aux_weight: str | None = None) -> None:
         """Set the output nudge (``ep.nudge``), the async colouring method
         (``solver.colouring``), the feedback scale (``model.feedback_scale``, :meth:`node_weight`),
         what the parameter update is under it (``model.feedback_update``, :meth:`ep_grad_scales`)
         and the auxiliary readouts' weight in it (``model.aux_weight``, :meth:`aux_node_weight`),
-        and validate the colouring now (a bad one is a config error, not a crash mid-run)."""
+        and validate the colouring now (a bad one is a config error, not a crash mid-run). The
+        last three keep their current value where not given (a new model's: 1, local, local)."""
         self.nudge = nudge
-        self.feedback_scale = float(feedback_scale)
-        self.feedback_update = feedback_update
-        self.aux_weight = aux_weight
+        if feedback_scale is not None:
+            self.feedback_scale = float(feedback_scale)
+        if feedback_update is not None:
+            self.feedback_update = feedback_update
+        if aux_weight is not None:
+            self.aux_weight = aux_weight
         self.colouring_method = colouring
         self._colouring = None
         self.colouring()
@@ -487,8 +492,8 @@ class EnergyNetwork(nn.Module):
 
     def local_grad_scales(self) -> list[float]:
         """Per parameter of :meth:`ep_parameters`, ``mu_C / mu_theta``: the factor between the
-        local EP term (``dF/dtheta / mu_theta`` with ``mu_theta`` the weight of the energy term that
-        holds ``theta``: its node's, an auxiliary readout's :meth:`aux_node_weight`) and the gradient of :meth:`total_cost`. All 1 at ``feedback_scale`` 1."""
+        local EP term (``dF/dtheta / mu_theta`` with ``mu_theta`` the weight of the energy term
+        that holds ``theta``: its node's, an auxiliary readout's :meth:`aux_node_weight`) and the gradient of :meth:`total_cost`. All 1 at ``feedback_scale`` 1."""
         mu_c = self.node_weight(self.cost_node())
         L = self.num_nodes
 

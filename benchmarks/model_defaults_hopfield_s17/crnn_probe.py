@@ -33,7 +33,11 @@ for eps in epss:
     x, y = tr.batch(slice(0, batch)); x = x.to(dt); t = one_hot(y, info.num_classes, dt)
     rule = build_rule(cfg, model, torch.device("cpu"))
     solver = rule.solver if hasattr(rule, "solver") else None
+    # the twin's gradient: the plain pass and objective (eps 1; under aux_weight local with aux
+    # readouts, total_cost at eps < 1 would weight readout k by eps^(k-C))
+    model.configure(nudge=model.nudge, colouring=model.colouring_method, feedback_scale=1.0)
     g_bp, _, _ = bp_gradient(model, x, t)
+    model.configure(nudge=model.nudge, colouring=model.colouring_method, feedback_scale=eps)
     scales = model.ep_grad_scales()
     index = {id(p): i for i, p in enumerate(model.ep_parameters())}
     for fi, ni, tol in iters:
