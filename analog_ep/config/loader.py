@@ -17,7 +17,7 @@ from typing import Any, get_origin
 import yaml
 
 from ..errors import ConfigError
-from .model_specs import HOPFIELD_ACTIVATIONS, PCN_ACTIVATIONS, get_model_spec, model_names
+from .model_specs import HOPFIELD_ACTIVATIONS, PCN_ACTIVATIONS, get_model_spec, model_names, resolve_default
 from .relaxations import CIRCUIT_KEYS, ENERGY_MODEL_KEYS, RELAXATIONS, RELAXING_ALGORITHMS, Relaxation, relaxation_for
 from .schema import (ADC_MODEL_PARAMS, NEURON_REFERENCE_TAU_S, UPDATE_DEFAULTS, AnalogConfig, ChipConfig, ModelConfig, PCConfig, RBPConfig, RunConfig,
                      UpdateSettings, resolve_update)
@@ -138,7 +138,7 @@ def _validate(cfg: RunConfig, where: str = "") -> RunConfig:
     need(cfg.ep.kd_temperature > 0, "ep.kd_temperature", "must be > 0")
     if cfg.model.gains is not None:
         need(len(cfg.model.gains) in (1, n_syn) and all(g > 0 for g in cfg.model.gains), "model.gains",
-             f"must be {n_syn} positive numbers (one per weight layer), or one for every layer")
+             f"must be {n_syn} positive numbers (one per weight layer), or a single one for every layer")
         if len(cfg.model.gains) != n_syn:  # one gain: every layer's, spelled out in the stored config
             cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, gains=list(cfg.model.gains) * n_syn))
     if cfg.train.layer_lrs is not None:
@@ -683,10 +683,11 @@ def family_defaults(data: dict) -> dict[str, Any]:
     analog = data.get("analog", {})
     digital = not (isinstance(analog, dict) and analog.get("device") is not None)
     out = {}
+    depth = model.get("depth") if isinstance(model, dict) else None
     for key, value in get_model_spec(name).defaults_for(algorithm, digital=digital).items():
         head = key.split(".")[0]
         if head in sections and isinstance(data.get(head, {}), dict) and not _has_key(data, key):
-            out[key] = value
+            out[key] = resolve_default(value, depth)
     return out
 
 

@@ -61,6 +61,26 @@ so old runs carry it."""
 
 
 @dataclass(frozen=True)
+class PerDepth:
+    """A family default that depends on ``model.depth``: ``by_depth[depth]``, else ``value`` (the
+    model's default depth, or a depth it has no entry for). Printed as ``value (depth D: v, ...)``."""
+
+    value: Any
+    by_depth: Mapping[int, Any]
+
+    def resolve(self, depth: Any) -> Any:
+        return self.by_depth.get(depth, self.value) if isinstance(depth, int) else self.value
+
+    def __str__(self) -> str:
+        return f"{self.value} (" + ", ".join(f"depth {d}: {v}" for d, v in sorted(self.by_depth.items())) + ")"
+
+
+def resolve_default(value: Any, depth: Any) -> Any:
+    """A family default's value for a config whose ``model.depth`` is ``depth`` (None: not set)."""
+    return value.resolve(depth) if isinstance(value, PerDepth) else value
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A model's own layer knowledge, as the config validator needs it."""
 
@@ -105,7 +125,8 @@ class ModelSpec:
     def defaults_for(self, algorithm: str, *, digital: bool = False) -> dict[str, Any]:
         """The family defaults for ``algorithm``: :attr:`defaults`, then its
         :attr:`algorithm_defaults` on top, then (``digital``: a run without a device card) its
-        :attr:`digital_defaults` (dotted key -> value)."""
+        :attr:`digital_defaults` (dotted key -> value; a value may be a :class:`PerDepth`, which
+        :func:`resolve_default` resolves for the config's depth)."""
         out = {**self.defaults, **self.algorithm_defaults.get(algorithm, {})}
         return {**out, **self.digital_defaults.get(algorithm, {})} if digital else out
 
@@ -295,14 +316,17 @@ beta eps^4 at the first node, below float32's resolution: float64
 (benchmarks/model_defaults_hopfield_s17.md). A card keeps the paper's energy."""
 
 CRNN_DIGITAL = {"model.gains": [2.0], "compute.precision": "fp64"}
-CRNN_EP_DIGITAL = {**CRNN_DIGITAL, "model.feedback_scale": 0.05, "model.feedback_update": "gradient",
+CRNN_EP_DIGITAL = {**CRNN_DIGITAL, "model.feedback_scale": PerDepth(0.05, {13: 0.087}), "model.feedback_update": "gradient",
                    "model.aux_weight": "objective", "solver.tol": 1e-10}
 CRNN_DIGITAL_DEFAULTS = {"ep": CRNN_EP_DIGITAL, "rbp": CRNN_EP_DIGITAL, "bp": CRNN_DIGITAL}
 """vgg_crnn's digital defaults (no device card), dchn_vgg5's route taken to 11 layers: EP in its
 feed-forward limit, feedback scale 0.05 with the layer-scaled update, the auxiliary readouts'
 cross-entropies weighted as the twin's objective weights them (``model.aux_weight: objective``;
 under the local weight the objective weights readout k by eps^(k-C), up to 0.05^-8 for node 2),
-float64 (the first layer's nudge, about beta eps^9, is 2e-13) with ``solver.tol`` 1e-10, and gain 2
+float64 (the first layer's nudge, beta eps^9, is 2e-13: the smallest eps whose first layer still
+learns; at depth 13, C = 12, eps 0.087 keeps beta eps^11 at 2e-13, where 0.05 would leave 5e-16 and
+the first two layers' estimates lost: test_family_defaults; depth 13 not trained here) with
+``solver.tol`` 1e-10, and gain 2
 on every layer (the free phase settles in about 22 sweeps at eps 0.05 where at eps 1 it needs a gain
 of 1 and 130-190 sweeps; the twin reaches 0.527 at gain 2 against 0.286 at gain 1: Fashion-MNIST,
 [8,16,32,32,32], 2,000 images, 2 epochs, seed 0). Its twin gets gain 2 and fp64; rbp EP's keys. At

@@ -118,9 +118,10 @@ class ModelConfig:
     """Per-synapse multipliers of the U(-1/sqrt(fan_in), 1/sqrt(fan_in)) initialization, one per
     weight layer in construction order, or a single one for every layer (the loader spells it
     out, one per layer, in the run's config); null = the model's published gains (dchn_vgg5:
-    0.4, 0.7, 0.6, 0.3, 0.4; hopfield_resnet13: 0.7) or 1 (hopfield_mlp). dchn_vgg5's family
-    defaults set 1 for every layer on a card and 0.7 in a digital run (its published gains do not
-    train on Fashion-MNIST)."""
+    0.4, 0.7, 0.6, 0.3, 0.4; hopfield_resnet13: 0.7) or 1 (hopfield_mlp, vgg_crnn). dchn_vgg5's
+    family defaults set 1 for every layer on a card and 0.7 in a digital run (its published gains
+    do not train on Fashion-MNIST); vgg_crnn's digital family defaults set 2 (one gain, every
+    layer's: the feed-forward limit lets the free phase settle there), a card keeps its 1."""
 
 
 @dataclass(frozen=True)

@@ -132,15 +132,21 @@ def load_source(run_dir: str | Path) -> tuple[dict, dict, str]:
     return ckpt, stored_config(ckpt, path=run_dir / "checkpoint.pt"), status
 
 
+FP32_TOL_FLOOR = 1e-6
+"""The smallest ``solver.tol`` a float32 relaxation can meet (float32's resolution at unit-scale
+states is about 1.2e-7; a tighter tolerance only runs the whole budget)."""
+
+
 def deploy_config(run_config, card: str, overrides: list[str]):
     """The deploy config: the run's (``run_config``, its run config: :func:`load_source`), with
     ``analog.*`` at its defaults, no ``device.*`` overrides and, for an fp64 run, the default
-    ``compute.precision`` (tiles are simulated in fp32), then ``analog.device=card`` and
+    ``compute.precision`` (tiles are simulated in fp32) and, where the run's ``solver.tol`` is
+    below :data:`FP32_TOL_FLOOR` (vgg_crnn's digital default 1e-10), the default tolerance, then ``analog.device=card`` and
     ``overrides``; the card is resolved (an unknown card or an impossible override is refused
     here)."""
     from ..config import dump_yaml, load_config
     from ..compute import run_dtype
-    from ..config.schema import AnalogConfig, ComputeConfig
+    from ..config.schema import AnalogConfig, ComputeConfig, SolverConfig
     from ..train.build import resolve_device
     from .runner import yaml_value
 
@@ -151,6 +157,8 @@ def deploy_config(run_config, card: str, overrides: list[str]):
     base["device"] = {}
     if run_dtype(run_config.compute.precision) is not None:  # an fp64 run's weights go onto fp32-simulated tiles
         base["compute"]["precision"] = ComputeConfig().precision
+        if run_config.solver.tol < FP32_TOL_FLOOR:  # a float64 tolerance no float32 sweep reaches
+            base["solver"]["tol"] = SolverConfig().tol
     cfg = load_config(None, [f"analog.device={yaml_value(card)}", *overrides], base=base)
     resolve_device(cfg)
     return cfg

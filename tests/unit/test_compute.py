@@ -4,7 +4,7 @@ path, convergence checks every k sweeps, bf16 reads, rank shards."""
 import pytest
 import torch
 
-from conftest import DCHN_PAPER
+from conftest import CRNN_PAPER, DCHN_PAPER
 from analog_ep.compute import Dist, check_every, resolve_accelerator
 from analog_ep.config import load_config
 from analog_ep.errors import ConfigError
@@ -64,8 +64,10 @@ CONFIGS = [
     ["analog.device=reram_es", "analog.update=mixed"],
     ["model.name=hopfield_resnet13", "data.name=synthetic", "data.shape=[3,16,16]", "model.channels=[4,4,4,4]",
      "analog.device=memristor"],
-    ["model.name=vgg_crnn", "data.name=synthetic", "data.shape=[3,32,32]", "model.channels=[4,4,4,4,4]",
+    [*CRNN_PAPER, "model.name=vgg_crnn", "data.name=synthetic", "data.shape=[3,32,32]", "model.channels=[4,4,4,4,4]",
      "model.aux_nodes=[4]"],
+    ["model.name=vgg_crnn", "data.name=synthetic", "data.shape=[3,32,32]", "model.channels=[4,4,4,4,4]",
+     "model.aux_nodes=[4]"],  # its digital defaults: fp64, eps 0.05, objective aux weight
     [*DCHN_PAPER, "model.name=dchn_vgg5", "data.name=synthetic", "data.shape=[1,16,16]", "model.channels=[2,2,2,2]",
      "train.spectral_cap=0.5"],
     ["model.hidden=[12,8]", "analog.device=memristor", "train.spectral_cap=0.5"],

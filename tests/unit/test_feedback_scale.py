@@ -383,3 +383,15 @@ def test_aux_weight_config():
     m = build_model(cfg, info.shape, 3)
     assert m.aux_weight == "objective"
     assert m.local_grad_scales()[-4:] == [1.0] * 4  # the aux readouts' terms carry the cost's weight
+
+
+def test_configure_keeps_the_energy_keys_it_is_not_given():
+    """A reconfigure that names only the nudge and colouring keeps the feedback scale, the update
+    and the aux weight (before, each call reset them to 1 / local / local); a new model has those."""
+    m, _, _ = _crnn(0.3)
+    assert (m.feedback_scale, m.feedback_update, m.aux_weight) == (0.3, "local", "local")
+    _set_aux(m, 0.3, "objective")
+    m.configure(nudge=m.nudge, colouring=m.colouring_method)
+    assert (m.feedback_scale, m.feedback_update, m.aux_weight) == (0.3, "gradient", "objective")
+    fresh, _, _ = tiny_mlp()
+    assert (fresh.feedback_scale, fresh.feedback_update, fresh.aux_weight) == (1.0, "local", "local")

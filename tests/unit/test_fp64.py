@@ -193,8 +193,23 @@ def test_an_fp64_run_deploys_onto_fp32_tiles(tmp_path):
     fit(t, progress=False)
     dep = Deployment(tmp_path / "run", "ideal")
     assert dep.cfg.compute.precision == "fp32" and dep.cfg.analog.device == "ideal"
+    assert dep.cfg.solver.tol == t.cfg.solver.tol  # 1e-4: a float32 sweep reaches it, kept
     assert dep.trained_accuracy == t.history[-1]["test_accuracy"]
     for syn, w, w_run in zip(dep.study.trainer.model.all_synapses(), dep.targets, t.model.all_synapses()):
         assert w.dtype == torch.float64 and torch.equal(w, w_run.weight)
         assert syn.storage.weight.dtype == torch.float32
         assert torch.allclose(syn.storage.weight.double(), w, rtol=1e-6, atol=1e-7)
+
+
+def test_an_fp64_runs_float64_tolerance_is_reset_on_deploy():
+    """A float64 run's tolerance below float32's reach (vgg_crnn's digital 1e-10) becomes the
+    default on fp32 tiles (on a noise-free card it would run every sweep of the budget); a
+    reachable one is kept (above), and a float32 run's is never touched."""
+    from analog_ep.config.schema import SolverConfig
+    from analog_ep.study.deploy import deploy_config
+
+    run = load_config(None, MLP + ["compute.precision=fp64", "solver.tol=1e-10"])
+    assert deploy_config(run, "ideal", []).solver.tol == SolverConfig().tol
+    assert deploy_config(run, "ideal", ["solver.tol=1e-5"]).solver.tol == 1e-5  # --set wins
+    run32 = load_config(None, MLP + ["solver.tol=1e-10"])
+    assert deploy_config(run32, "ideal", []).solver.tol == 1e-10

@@ -10,7 +10,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from conftest import DCHN_PAPER, tiny_mlp
+from conftest import CRNN_PAPER, DCHN_PAPER, tiny_mlp
 from analog_ep.algorithms import rules as R
 from analog_ep.algorithms.ep import ep_gradient
 from analog_ep.algorithms.gradcheck import saturation_changes
@@ -70,7 +70,7 @@ def _dchn():
 def _crnn():
     """test_vgg_crnn's tiny VGG-11 with auxiliary readouts on nodes 3 and 6 (kappa 0.7) and soft
     auxiliary targets: the objective is the output cost plus the readouts' cross-entropies."""
-    m, x, y = _built(["model.name=vgg_crnn", "model.channels=[2,2,3,3,3]", "model.aux_nodes=[3,6]",
+    m, x, y = _built([*CRNN_PAPER, "model.name=vgg_crnn", "model.channels=[2,2,3,3,3]", "model.aux_nodes=[3,6]",
                       "data.name=synthetic", "data.shape=[1,32,32]", "data.num_classes=3", "data.train_size=16",
                       "data.test_size=8", "model.gains=[" + ",".join(["1.5"] * 11) + "]"])
     with torch.no_grad():  # non-zero biases: no unit sits exactly on its clamp kink
