@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from analog_ep.config import AnalogConfig, RunConfig, dump_yaml, from_dict, load_config
 from analog_ep.config.describe import describe, markdown_table
@@ -53,7 +54,8 @@ def test_round_trip_through_yaml():
     ("data.name=imagenet9", "data.name: invalid value 'imagenet9'"),
     ("solver.free_iters=0", "solver.free_iters: must be >= 1"),
     ("model.hidden=[]", "model.hidden: must be a non-empty list"),
-    ("model.gains=[1.0]", "model.gains: must be 2 positive numbers"),
+    ("model.gains=[1.0,1.0,1.0]", "model.gains: must be 2 positive numbers (one per weight layer), or a single one"),
+    ("model.gains=[-1.0]", "model.gains: must be 2 positive numbers"),
     ("train.layer_lrs=[0.1,0.1,0.1]", "train.layer_lrs: must have 2 entries"),
     ("train.momentum=1.0", "train.momentum: must be in [0, 1)"),
     ("model=3", "model: is a section"),
@@ -221,3 +223,11 @@ def test_device_row_in_the_key_reference():
     assert {"analog.pulse_scheme", "analog.bl", "analog.update_management"} <= set(rows)
     assert "analog.kernel" not in rows and not any(k.startswith("device.") for k in rows)
     assert "| `device` | mapping | `{}` |" in markdown_table()
+
+
+def test_one_gain_is_every_layers_and_the_config_spells_it_out():
+    """``model.gains: [g]`` gives every weight layer g; the loaded (and stored) config lists one
+    per layer, and the stored form loads to the same config."""
+    cfg = load_config(None, ["model.hidden=[12,8,6]", "model.gains=[1.5]"])
+    assert cfg.model.gains == [1.5] * 4
+    assert load_config(None, [], base=yaml.safe_load(dump_yaml(cfg))) == cfg
