@@ -39,7 +39,8 @@ with :func:`~analog_ep.config.load_config` and, with a device card, the card res
 ``device.*`` overrides: every point is validated before anything runs. The model's family
 defaults fill what none of these sets, per point; where the points differ in such keys (the swept
 values resolve different family defaults; compared among the points whose algorithm takes them) the
-sweep logs one line (:func:`recipe_note`).
+sweep logs one line (:func:`recipe_note`). Two points with equal resolved configs (one hash) are
+refused.
 
 A point's folder name is its swept values (``key=value`` parts joined by commas, the last
 component of each dotted key unless two swept keys share it, sanitized), its seed and an
@@ -432,7 +433,7 @@ def build_points(spec: Spec, overrides: list[str] | None = None) -> list[Point]:
     labels = _labels(spec.keys)
     checked: dict[str, Any] = {}   # the analog keys and card -> the effective periphery
     points: list[Point] = []
-    seen: dict[str, str] = {}
+    seen: dict[str, str] = {}   # config hash -> the point's label
     for params, seed in expand(spec):
         over = base + [f"{k}={yaml_value(v)}" for k, v in params.items()] + \
             ([f"seed={seed}"] if seed is not None else [])
@@ -452,10 +453,11 @@ def build_points(spec: Spec, overrides: list[str] | None = None) -> list[Point]:
             raise ConfigError(f"{where}{e} (point {label})") from None
         config = yaml.safe_load(dump_yaml(cfg))
         name = point_name(params, cfg.seed, config, labels, settle_neuron(cfg, periph))
-        if name in seen:
-            raise ConfigError(f"{where}the points {seen[name]} and {label} have the same config; "
+        digest = name.rsplit(",", 1)[1]  # equal resolved configs (one gain or the same spelled out per layer)
+        if digest in seen:
+            raise ConfigError(f"{where}the points {seen[digest]} and {label} have the same config; "
                               "remove the repeated value")
-        seen[name] = label
+        seen[digest] = label
         family = fresh_family_defaults(spec.config, over)
         points.append(Point(name, dict(params), cfg.seed, config, family))
     return points

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 import analog_ep
 from analog_ep.cli import app
+from analog_ep.errors import ConfigError
 from analog_ep.results import read_results
 from analog_ep.study.sweep import build_points, expand, load_spec, read_table, recipe_note
 
@@ -185,6 +186,21 @@ def test_recipe_note_compares_the_family_values_not_the_broadcast_gains(tmp_path
     models = build_points(load_spec(_spec(tmp_path / "n.yaml", base={"set": {"data.name": "synthetic"}},
                                           grid={"model.name": ["dchn_vgg5", "vgg_crnn"]})))
     assert "model.gains" in recipe_note(models).split(", which")[0]
+
+
+def test_points_with_equal_configs_are_refused(tmp_path):
+    """One gain for every layer and the same gain spelled out per layer resolve to one config (one
+    hash): two points would train it twice, so the spec is refused naming both values."""
+    spec = _spec(tmp_path / "g.yaml", base={"set": TINY}, grid={"model.gains": [[1.5], [1.5, 1.5]]})
+    with pytest.raises(ConfigError) as e:
+        build_points(load_spec(spec))
+    msg = str(e.value)
+    assert "same config" in msg and "model.gains=[1.5]" in msg and "model.gains=[1.5, 1.5]" in msg
+    res = runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2 and res.output.count("\n") == 1 and res.output.startswith("error: ")
+    assert not (tmp_path / "out").exists()
+    distinct = _spec(tmp_path / "h.yaml", base={"set": TINY}, grid={"model.gains": [[1.5], [1.5, 2.0]]})
+    assert len(build_points(load_spec(distinct))) == 2
 
 
 def test_sweep_prints_the_recipe_note(tmp_path):
