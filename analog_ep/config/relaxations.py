@@ -145,6 +145,14 @@ ENERGY_MODEL_KEYS = ("feedback_scale", "feedback_update", "aux_weight")
 derive from it), not of the feed-forward pass."""
 
 
+def takes_key(algorithm: str, key: str) -> bool:
+    """Whether a run of ``algorithm`` takes the dotted config key ``key``: every key, but the
+    energy's model keys (``model.`` :data:`ENERGY_MODEL_KEYS`) only where the algorithm relaxes an
+    energy (:data:`RELAXING_ALGORITHMS`; the loader refuses them set otherwise). The sweep's
+    recipe note compares a key only among the points that take it."""
+    return algorithm in RELAXING_ALGORITHMS or key not in {f"model.{k}" for k in ENERGY_MODEL_KEYS}
+
+
 def with_algorithm(cfg, algorithm: str):
     """The run config ``cfg`` with ``algorithm``; where ``cfg``'s relaxation does not run it
     (:meth:`Relaxation.runs`: backprop beside a settle), with the default ``analog.relaxation`` and
@@ -163,5 +171,5 @@ def with_algorithm(cfg, algorithm: str):
     return dataclasses.replace(cfg, algorithm=algorithm, analog=analog)
 
 
-__all__ = ["CIRCUIT_KEYS", "ENERGY_MODEL_KEYS", "RELAXATIONS", "RELAXING_ALGORITHMS", "RELAXATION_KEYS", "Relaxation", "get_relaxation", "relaxation_for",
+__all__ = ["CIRCUIT_KEYS", "ENERGY_MODEL_KEYS", "RELAXATIONS", "RELAXING_ALGORITHMS", "RELAXATION_KEYS", "Relaxation", "get_relaxation", "relaxation_for", "takes_key",
            "with_algorithm"]

@@ -38,7 +38,9 @@ config file, then ``analog.device``, then ``base.set``, then the point's values 
 with :func:`~analog_ep.config.load_config` and, with a device card, the card resolved with its
 ``device.*`` overrides: every point is validated before anything runs. The model's family
 defaults fill what none of these sets, per point; where the points differ in such keys (the swept
-values resolve different family defaults) the sweep logs one line (:func:`recipe_note`).
+values resolve different family defaults; compared among the points whose algorithm takes them) the
+sweep logs one line (:func:`recipe_note`). Two points with equal resolved configs (one hash) are
+refused.
 
 A point's folder name is its swept values (``key=value`` parts joined by commas, the last
 component of each dotted key unless two swept keys share it, sanitized), its seed and an
@@ -67,7 +69,7 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -75,7 +77,7 @@ import yaml
 
 from ..config import RunConfig, apply_overrides, dump_yaml, load_config, to_dict
 from ..config.loader import fresh_family_defaults
-from ..config.relaxations import relaxation_for
+from ..config.relaxations import RELAXING_ALGORITHMS, relaxation_for, takes_key
 from ..errors import AnalogEPError, ConfigError, Preempted
 from .runner import DONE, last_finite, one_line, open_study_dir, read_epochs, run_folder, write_text, yaml_value
 from .runner import read_table  # noqa: F401 - sweep.read_table reads a sweep.csv (public here too)
@@ -154,9 +156,10 @@ class Point:
     seed: int
     config: dict
     """The resolved config as plain YAML data (``load_config(None, [], base=config)`` rebuilds it)."""
-    family: frozenset = frozenset()
-    """The keys the model's family defaults set in this point (neither the spec nor ``--set``
-    gives them: :func:`~analog_ep.config.loader.fresh_family_defaults`)."""
+    family: dict = field(default_factory=dict)
+    """The model's family defaults that set keys of this point (neither the spec nor ``--set``
+    gives them): dotted key -> the value as the family gives it, before the loader resolves it
+    (``model.gains: [2.0]``, one gain for every layer; :func:`~analog_ep.config.loader.fresh_family_defaults`)."""
 
 
 def _number(value: Any, where: str, key: str) -> float:
@@ -430,7 +433,7 @@ def build_points(spec: Spec, overrides: list[str] | None = None) -> list[Point]:
     labels = _labels(spec.keys)
     checked: dict[str, Any] = {}   # the analog keys and card -> the effective periphery
     points: list[Point] = []
-    seen: dict[str, str] = {}
+    seen: dict[str, str] = {}   # config hash -> the point's label
     for params, seed in expand(spec):
         over = base + [f"{k}={yaml_value(v)}" for k, v in params.items()] + \
             ([f"seed={seed}"] if seed is not None else [])
@@ -450,11 +453,12 @@ def build_points(spec: Spec, overrides: list[str] | None = None) -> list[Point]:
             raise ConfigError(f"{where}{e} (point {label})") from None
         config = yaml.safe_load(dump_yaml(cfg))
         name = point_name(params, cfg.seed, config, labels, settle_neuron(cfg, periph))
-        if name in seen:
-            raise ConfigError(f"{where}the points {seen[name]} and {label} have the same config; "
+        digest = name.rsplit(",", 1)[1]  # equal resolved configs (one gain or the same spelled out per layer)
+        if digest in seen:
+            raise ConfigError(f"{where}the points {seen[digest]} and {label} have the same config; "
                               "remove the repeated value")
-        seen[name] = label
-        family = frozenset(fresh_family_defaults(spec.config, over))
+        seen[digest] = label
+        family = fresh_family_defaults(spec.config, over)
         points.append(Point(name, dict(params), cfg.seed, config, family))
     return points
 
@@ -465,19 +469,46 @@ def _dotted(data: dict, key: str) -> Any:
     return data
 
 
+def recipe_keys(points: list[Point]) -> tuple[list[str], list[str]]:
+    """The keys that the model's family defaults fill in (in some point; the spec sets none of
+    them there) and whose values differ between the points that take them
+    (:func:`~analog_ep.config.relaxations.takes_key`: a bp point takes no energy key): each point's
+    value is the family's as given (:attr:`Point.family`; one gain for every layer is one rule at
+    any depth), the resolved one where its family does not set the key. Returns ``(fixed,
+    paired)``, sorted: ``fixed`` every point takes (base.set holds them), ``paired`` only some
+    (base.set would make the others refuse them)."""
+    fixed, paired = [], []
+    for key in sorted({k for p in points for k in p.family}):
+        takers = [p for p in points if takes_key(p.config["algorithm"], key)]
+        values = {json.dumps(p.family[key] if key in p.family else _dotted(p.config, key), sort_keys=True)
+                  for p in takers}
+        if len(values) > 1:
+            (fixed if len(takers) == len(points) else paired).append(key)
+    return fixed, paired
+
+
 def recipe_note(points: list[Point], shown: int = 8) -> str | None:
     """One line where the points differ in keys that none of them sets but the model's family
     defaults fill in (their values differ between the swept values: another model, algorithm,
     or a card against none where a model has digital defaults), so the sweep compares recipes,
-    not only its swept keys; None where every such key resolves alike in every point."""
-    keys = sorted({k for p in points for k in p.family})
-    differ = [k for k in keys if len({json.dumps(_dotted(p.config, k), sort_keys=True) for p in points}) > 1]
+    not only its swept keys; None where every such key resolves alike in every point that takes
+    it (:func:`recipe_keys`). Its advice works when followed: base.set for the keys every point
+    takes, a zip with ``algorithm`` for those only the relaxing algorithms take."""
+    fixed, paired = recipe_keys(points)
+    differ = sorted(fixed + paired)
     if not differ:
         return None
     more = f" and {len(differ) - shown} more" if len(differ) > shown else ""
+    hold = []
+    if fixed:
+        hold.append(f"set {'them' if not paired else 'the others'} in the spec's base (base.set)")
+    if paired:
+        hold.append(f"pair {', '.join(paired)} with algorithm in a zip (only {', '.join(RELAXING_ALGORITHMS)} "
+                    "take them: the other algorithms' points keep the schema default, the loader refuses them set "
+                    "there)")
     return (f"note: the points also differ in {', '.join(differ[:shown])}{more}, which the spec does not set: "
             "the model's family defaults resolve them per swept value, so the sweep compares recipes, not the "
-            "swept keys alone; set them in the spec's base (base.set) to hold them fixed")
+            f"swept keys alone; to hold them fixed, {' and '.join(hold)}")
 
 
 # ------------------------------------------------------------------------------- run folders

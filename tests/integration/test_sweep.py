@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 import analog_ep
 from analog_ep.cli import app
+from analog_ep.errors import ConfigError
 from analog_ep.results import read_results
 from analog_ep.study.sweep import build_points, expand, load_spec, read_table, recipe_note
 
@@ -137,6 +138,69 @@ def test_recipe_note_names_the_family_defaults_the_swept_values_change(tmp_path)
     # shown keys are capped, the rest counted
     assert recipe_note(build_points(two), shown=2).split(", which")[0].endswith(
         f"and {len(DCHN_DIGITAL_DEFAULTS['ep']) - 2} more")
+
+
+def test_recipe_note_leaves_out_keys_an_algorithm_does_not_take(tmp_path):
+    """ep against bp on a digital vgg_crnn / dchn_vgg5: the energy's model keys (feedback scale and
+    update, aux weight) differ only because bp relaxes no energy, so the note does not name them;
+    following its advice (its base.set keys at the ep point's values) gives a spec whose every point
+    loads. Where the energy keys differ among the points that relax one (two models' ep points),
+    the note names them but does not advise base.set for them (the bp points would refuse them)."""
+    from analog_ep.config.relaxations import ENERGY_MODEL_KEYS
+    from analog_ep.study.sweep import _dotted, recipe_keys
+
+    energy = {f"model.{k}" for k in ENERGY_MODEL_KEYS}
+    for model in ("vgg_crnn", "dchn_vgg5"):
+        base = {"model.name": model, "data.name": "synthetic"}
+        spec = load_spec(_spec(tmp_path / f"{model}.yaml", base={"set": base}, grid={"algorithm": ["ep", "bp"]}))
+        points = build_points(spec)
+        fixed, paired = recipe_keys(points)
+        note = recipe_note(points)
+        assert not paired and not energy & set(fixed), (model, fixed)
+        assert all(k not in (note or "") for k in energy), note
+        assert (note is None) == (not fixed) and all(k in note for k in fixed)
+        ep = next(p for p in points if p.config["algorithm"] == "ep")
+        held = {**base, **{k: _dotted(ep.config, k) for k in fixed}}
+        again = build_points(load_spec(_spec(tmp_path / f"{model}2.yaml", base={"set": held},
+                                             grid={"algorithm": ["ep", "bp"]})))
+        assert len(again) == 2 and recipe_note(again) is None
+    mixed = load_spec(_spec(tmp_path / "m.yaml", base={"set": {"data.name": "synthetic"}},
+                            grid={"model.name": ["dchn_vgg5", "vgg_crnn"], "algorithm": ["ep", "bp"]}))
+    fixed, paired = recipe_keys(build_points(mixed))
+    assert "model.feedback_scale" in paired and not energy & set(fixed)
+    note = recipe_note(build_points(mixed))
+    assert "model.feedback_scale" in note.split(", which")[0] and "zip" in note
+    assert "model.feedback_scale" in note.split("; to hold them fixed, ")[1].split("pair ")[1].split(" with algorithm")[0]
+    assert "model.feedback_scale" not in note.split("; to hold them fixed, ")[1].split("pair ")[0]
+
+
+def test_recipe_note_compares_the_family_values_not_the_broadcast_gains(tmp_path):
+    """vgg_crnn's digital default is one gain for every layer: a depth sweep resolves [2.0] * 11 and
+    [2.0] * 13 from the same rule, which is no recipe difference; gains the family sets per model
+    still differ (dchn_vgg5's [0.7] * 5 against vgg_crnn's [2.0])."""
+    crnn = {"model.name": "vgg_crnn", "data.name": "synthetic"}
+    depth = build_points(load_spec(_spec(tmp_path / "d.yaml", base={"set": crnn}, grid={"model.depth": [11, 13]})))
+    assert [len(p.config["model"]["gains"]) for p in depth] == [11, 13]
+    assert all(p.family["model.gains"] == [2.0] for p in depth)
+    assert "model.gains" not in (recipe_note(depth) or "")
+    models = build_points(load_spec(_spec(tmp_path / "n.yaml", base={"set": {"data.name": "synthetic"}},
+                                          grid={"model.name": ["dchn_vgg5", "vgg_crnn"]})))
+    assert "model.gains" in recipe_note(models).split(", which")[0]
+
+
+def test_points_with_equal_configs_are_refused(tmp_path):
+    """One gain for every layer and the same gain spelled out per layer resolve to one config (one
+    hash): two points would train it twice, so the spec is refused naming both values."""
+    spec = _spec(tmp_path / "g.yaml", base={"set": TINY}, grid={"model.gains": [[1.5], [1.5, 1.5]]})
+    with pytest.raises(ConfigError) as e:
+        build_points(load_spec(spec))
+    msg = str(e.value)
+    assert "same config" in msg and "model.gains=[1.5]" in msg and "model.gains=[1.5, 1.5]" in msg
+    res = runner.invoke(app, ["sweep", str(spec), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2 and res.output.count("\n") == 1 and res.output.startswith("error: ")
+    assert not (tmp_path / "out").exists()
+    distinct = _spec(tmp_path / "h.yaml", base={"set": TINY}, grid={"model.gains": [[1.5], [1.5, 2.0]]})
+    assert len(build_points(load_spec(distinct))) == 2
 
 
 def test_sweep_prints_the_recipe_note(tmp_path):
