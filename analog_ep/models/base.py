@@ -493,7 +493,8 @@ class EnergyNetwork(nn.Module):
     def local_grad_scales(self) -> list[float]:
         """Per parameter of :meth:`ep_parameters`, ``mu_C / mu_theta``: the factor between the
         local EP term (``dF/dtheta / mu_theta`` with ``mu_theta`` the weight of the energy term
-        that holds ``theta``: its node's, an auxiliary readout's :meth:`aux_node_weight`) and the gradient of :meth:`total_cost`. All 1 at ``feedback_scale`` 1."""
+        that holds ``theta``: its node's, an auxiliary readout's :meth:`aux_node_weight`) and the
+        gradient of :meth:`total_cost`. All 1 at ``feedback_scale`` 1."""
         mu_c = self.node_weight(self.cost_node())
         L = self.num_nodes
 
