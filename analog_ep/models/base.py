@@ -533,8 +533,8 @@ class EnergyNetwork(nn.Module):
             _, y_aux = self.split_target(target)
             syn = self.aux_readouts[i]
             p = torch.softmax(syn.read(states[k - 1]) + self.aux_biases[i], dim=1)
-            w = self.aux_node_weight(k) / self.node_weight(k)  # 1 under the local aux weight
-            h = h + (beta * self.aux_kappa * (1.0 if w == 1.0 else w)) * syn.read_t(y_aux - p, states[k - 1])
+            w = self.aux_node_weight(k) / self.node_weight(k)  # exactly 1 under the local aux weight
+            h = h + (beta * self.aux_kappa * w) * syn.read_t(y_aux - p, states[k - 1])
         return h
 
     def aux_logits(self, states: list[torch.Tensor], record: list | None = None) -> list[torch.Tensor]:

@@ -452,8 +452,9 @@ def build_points(spec: Spec, overrides: list[str] | None = None) -> list[Point]:
         except ConfigError as e:
             raise ConfigError(f"{where}{e} (point {label})") from None
         config = yaml.safe_load(dump_yaml(cfg))
-        name = point_name(params, cfg.seed, config, labels, settle_neuron(cfg, periph))
-        digest = name.rsplit(",", 1)[1]  # equal resolved configs (one gain or the same spelled out per layer)
+        neuron = settle_neuron(cfg, periph)
+        name = point_name(params, cfg.seed, config, labels, neuron)
+        digest = config_hash(config, neuron)  # equal resolved configs (one gain or the same spelled out per layer)
         if digest in seen:
             raise ConfigError(f"{where}the points {seen[digest]} and {label} have the same config; "
                               "remove the repeated value")
